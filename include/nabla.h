@@ -1,0 +1,323 @@
+/*
+ * nabla — reverse-mode automatic differentiation for neural networks in C.
+ *
+ * The one public header.  A model is a DAG of tensor operations owned by a
+ * graph; gradients are derived symbolically (more nodes of the same DAG);
+ * a compiled program runs forward, backward and the optimizer update with
+ * no allocation per step.
+ *
+ * Errors never abort: they are sticky on the graph.  After the first
+ * failure every constructor returns a harmless placeholder, so a caller can
+ * build a whole model and check nb_graph_status() once.  Functions that do
+ * I/O or run programs return an nb_status as well.
+ */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NABLA_VERSION_STRING "0.1.0"
+
+/* ---- basic types ------------------------------------------------------ */
+
+typedef enum nb_dtype { NB_F32 = 0, NB_F64 = 1 } nb_dtype;
+
+typedef enum nb_status {
+	NB_OK = 0,
+	NB_ERR_ARG,    /* bad argument: NULL, out of range, unknown option */
+	NB_ERR_SHAPE,  /* shapes do not fit the op */
+	NB_ERR_DTYPE,  /* wrong element type */
+	NB_ERR_GRAPH,  /* misuse of the graph: other graph, not scalar, ... */
+	NB_ERR_NOMEM,  /* allocation failed */
+	NB_ERR_IO,     /* file could not be read or written */
+	NB_ERR_FORMAT, /* file contents are corrupt or not what was expected */
+	NB_ERR_VALUE,  /* a value fed at run time is out of range */
+} nb_status;
+
+#define NB_MAX_DIMS 6
+
+typedef struct nb_shape {
+	int ndim;
+	int64_t d[NB_MAX_DIMS];
+} nb_shape;
+
+#define NB__NARGS_(a, b, c, d, e, f, N, ...) N
+#define NB__NARGS(...) NB__NARGS_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
+/* NB_SHAPE(64, 784) is a 2-D shape; NB_SCALAR has no dimensions. */
+#define NB_SHAPE(...) \
+	((nb_shape){.ndim = NB__NARGS(__VA_ARGS__), .d = {__VA_ARGS__}})
+#define NB_SCALAR ((nb_shape){.ndim = 0})
+
+typedef struct nb_graph nb_graph;
+typedef struct nb_tensor nb_tensor;
+typedef struct nb_program nb_program;
+typedef struct nb_optim nb_optim;
+
+const char *nb_version(void);
+const char *nb_status_string(nb_status s);
+const char *nb_dtype_name(nb_dtype t);
+/* Writes "[64,784]" into buf; returns buf. */
+char *nb_shape_str(nb_shape s, char *buf, size_t n);
+int64_t nb_shape_size(nb_shape s);
+
+/* Threads for our loops (OpenMP) and for BLIS GEMM; 0 = all cores. */
+void nb_set_num_threads(int n);
+int nb_get_num_threads(void);
+
+/* ---- graph ------------------------------------------------------------ */
+
+nb_graph *nb_graph_new(nb_dtype dtype); /* NULL only when out of memory */
+void nb_graph_free(nb_graph *g);
+nb_status nb_graph_status(const nb_graph *g); /* NB_ERR_ARG for NULL */
+const char *nb_graph_errmsg(const nb_graph *g);
+void nb_graph_clear_error(nb_graph *g);
+nb_dtype nb_graph_dtype(const nb_graph *g);
+void nb_graph_seed(nb_graph *g, uint64_t seed);
+/* Training mode drives dropout and batch normalisation (default: true). */
+void nb_graph_set_training(nb_graph *g, bool training);
+bool nb_graph_training(const nb_graph *g);
+int nb_graph_num_nodes(const nb_graph *g);
+
+/* ---- leaves ----------------------------------------------------------- */
+
+typedef enum nb_init_kind {
+	NB_INIT_ZEROS = 0,
+	NB_INIT_ONES,
+	NB_INIT_CONSTANT,       /* a */
+	NB_INIT_UNIFORM,        /* U(a, b) */
+	NB_INIT_NORMAL,         /* N(a, b^2): mean a, std b */
+	NB_INIT_XAVIER_UNIFORM, /* U(-r, r), r = gain*sqrt(6/(fan_in+fan_out)) */
+	NB_INIT_XAVIER_NORMAL,  /* std = gain*sqrt(2/(fan_in+fan_out)) */
+	NB_INIT_HE_UNIFORM,     /* U(-r, r), r = gain*sqrt(3/fan_in) */
+	NB_INIT_HE_NORMAL,      /* std = gain/sqrt(fan_in) */
+} nb_init_kind;
+
+/* a, b: parameters of the kind; gain 0 means the default (1 for Xavier,
+ * sqrt(2) for He). */
+typedef struct nb_init {
+	nb_init_kind kind;
+	double a, b, gain;
+} nb_init;
+
+#define NB_ZEROS ((nb_init){.kind = NB_INIT_ZEROS})
+#define NB_ONES ((nb_init){.kind = NB_INIT_ONES})
+#define NB_UNIFORM(lo, hi) ((nb_init){.kind = NB_INIT_UNIFORM, .a = (lo), .b = (hi)})
+#define NB_NORMAL(mean, std) ((nb_init){.kind = NB_INIT_NORMAL, .a = (mean), .b = (std)})
+
+/* Fan-in/fan-out of a weight: [out,in] for dense, [O,I,kh,kw] for conv. */
+void nb_fans(nb_shape s, double *fan_in, double *fan_out);
+
+nb_tensor *nb_input(nb_graph *g, const char *name, nb_shape shape);
+nb_tensor *nb_param(nb_graph *g, const char *name, nb_shape shape, nb_init init);
+/* values may be NULL (zeros); they are copied, converted to the graph dtype */
+nb_tensor *nb_constant(nb_graph *g, const char *name, nb_shape shape,
+                       const double *values);
+nb_tensor *nb_scalar(nb_graph *g, double value);
+/* Re-initialise a parameter (or any leaf) with the graph's RNG. */
+nb_status nb_init_tensor(nb_tensor *t, nb_init init);
+/* Inputs normally get no gradient; this makes nb_grad() reach them. */
+nb_tensor *nb_requires_grad(nb_tensor *t);
+
+/* ---- tensor queries and data ------------------------------------------ */
+
+nb_graph *nb_tensor_graph(const nb_tensor *t);
+const char *nb_tensor_name(const nb_tensor *t);
+nb_tensor *nb_set_name(nb_tensor *t, const char *name);
+nb_shape nb_tensor_shape(const nb_tensor *t);
+int64_t nb_tensor_size(const nb_tensor *t);
+const char *nb_tensor_op(const nb_tensor *t);
+bool nb_is_param(const nb_tensor *t);
+/* The i-th parameter of the graph in creation order, NULL past the end. */
+nb_tensor *nb_graph_param(const nb_graph *g, int i);
+int nb_graph_num_params(const nb_graph *g);
+nb_tensor *nb_graph_find(const nb_graph *g, const char *name);
+
+/* Copy n values into a leaf (input, parameter or constant); n must equal the
+ * tensor's size.  Values are converted to the graph's dtype. */
+nb_status nb_feed_f32(nb_tensor *t, const float *data, int64_t n);
+nb_status nb_feed_f64(nb_tensor *t, const double *data, int64_t n);
+/* Copy a tensor's current values out (after a run for computed tensors). */
+nb_status nb_read_f32(const nb_tensor *t, float *out, int64_t n);
+nb_status nb_read_f64(const nb_tensor *t, double *out, int64_t n);
+/* Value of a one-element tensor after a run (NaN on error). */
+double nb_item(const nb_tensor *t);
+/* Direct pointer to the data (graph dtype), valid until the next run of a
+ * different program; NULL before a computed tensor has been planned. */
+void *nb_data(nb_tensor *t);
+
+/* ---- ops: elementwise (NumPy broadcasting) ----------------------------- */
+
+nb_tensor *nb_add(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_div(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_neg(nb_tensor *a);
+nb_tensor *nb_add_scalar(nb_tensor *a, double s);
+nb_tensor *nb_mul_scalar(nb_tensor *a, double s);
+nb_tensor *nb_rsub_scalar(nb_tensor *a, double s); /* s - a */
+nb_tensor *nb_exp(nb_tensor *a);
+nb_tensor *nb_log(nb_tensor *a);
+nb_tensor *nb_sqrt(nb_tensor *a);
+nb_tensor *nb_square(nb_tensor *a);
+nb_tensor *nb_pow(nb_tensor *a, double p); /* a^p elementwise */
+nb_tensor *nb_abs(nb_tensor *a);
+nb_tensor *nb_clamp(nb_tensor *a, double lo, double hi);
+/* Identity forward; no gradient flows back through it. */
+nb_tensor *nb_stop_gradient(nb_tensor *a);
+
+/* ---- ops: linear algebra and shape ------------------------------------ */
+
+/* [M,K]x[K,N] -> [M,N]; with more dims a batched product over the leading
+ * dims (b may be 2-D and shared by every batch).  BLIS GEMM underneath. */
+nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);
+/* op(a) x op(b) where op transposes the last two dims when the flag is set. */
+nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b);
+nb_tensor *nb_transpose(nb_tensor *a, int axis0, int axis1);
+nb_tensor *nb_reshape(nb_tensor *a, nb_shape shape); /* one dim may be -1 */
+nb_tensor *nb_flatten(nb_tensor *a);                 /* [N, ...] -> [N, prod] */
+nb_tensor *nb_concat(nb_tensor *const *ts, int n, int axis);
+nb_tensor *nb_slice(nb_tensor *a, int axis, int64_t start, int64_t end);
+
+/* ---- ops: reductions --------------------------------------------------- */
+
+nb_tensor *nb_sum(nb_tensor *a);  /* over everything -> scalar */
+nb_tensor *nb_mean(nb_tensor *a); /* over everything -> scalar */
+nb_tensor *nb_sum_axes(nb_tensor *a, const int *axes, int n, bool keepdims);
+nb_tensor *nb_mean_axes(nb_tensor *a, const int *axes, int n, bool keepdims);
+nb_tensor *nb_max_axis(nb_tensor *a, int axis, bool keepdims);
+nb_tensor *nb_max(nb_tensor *a); /* over everything -> scalar */
+
+/* ---- ops: activations (the notes' names) ------------------------------ */
+
+nb_tensor *nb_hardlim(nb_tensor *v);  /* 1 if v >= 0 else 0 */
+nb_tensor *nb_hardlims(nb_tensor *v); /* +1 if v >= 0 else -1 */
+/* Straight-through versions: forward as above, gradient passed unchanged
+ * (so the perceptron rule is SGD on the half sum of squares). */
+nb_tensor *nb_hardlim_st(nb_tensor *v);
+nb_tensor *nb_hardlims_st(nb_tensor *v);
+nb_tensor *nb_purelin(nb_tensor *v); /* identity */
+nb_tensor *nb_satlin(nb_tensor *v);  /* clamp to [0, 1] */
+nb_tensor *nb_satlins(nb_tensor *v); /* clamp to [-1, 1] */
+nb_tensor *nb_logsig(nb_tensor *v, double a); /* 1/(1+exp(-a v)) */
+nb_tensor *nb_sigmoid(nb_tensor *v);          /* logsig with a = 1 */
+nb_tensor *nb_tanh_ab(nb_tensor *v, double a, double b); /* a tanh(b v) */
+nb_tensor *nb_tanh(nb_tensor *v);
+nb_tensor *nb_relu(nb_tensor *v);
+nb_tensor *nb_softmax(nb_tensor *v, int axis); /* stable; axis may be -1 */
+nb_tensor *nb_log_softmax(nb_tensor *v, int axis);
+
+/* ---- ops: losses ------------------------------------------------------- */
+
+typedef enum nb_reduction { NB_MEAN = 0, NB_SUM, NB_NONE } nb_reduction;
+
+nb_tensor *nb_mse(nb_tensor *pred, nb_tensor *target, nb_reduction r);
+/* The notes' L = 1/2 sum (y - yhat)^2. */
+nb_tensor *nb_half_sse(nb_tensor *pred, nb_tensor *target);
+/* BCE on probabilities in (0,1) (clamped by 1e-12 inside the logs). */
+nb_tensor *nb_bce(nb_tensor *prob, nb_tensor *target, nb_reduction r);
+/* BCE from logits: max(z,0) - z y + log(1 + exp(-|z|)). */
+nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target, nb_reduction r);
+/* Softmax over the last axis fused with cross-entropy; one-hot (or soft)
+ * targets of the same shape.  Mean/sum over the batch (leading dims). */
+nb_tensor *nb_cce(nb_tensor *logits, nb_tensor *onehot, nb_reduction r);
+/* Same with integer class ids (stored as values) of shape logits[:-1]. */
+nb_tensor *nb_sparse_cce(nb_tensor *logits, nb_tensor *ids, nb_reduction r);
+
+/* ---- differentiation --------------------------------------------------- */
+
+/* Gradient of a scalar loss with respect to wrt, as new nodes of the graph.
+ * Where wrt does not influence loss the gradient is a zero constant. */
+nb_tensor *nb_grad(nb_tensor *loss, nb_tensor *wrt);
+/* Many at once, sharing one backward pass. */
+nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tensor **out);
+
+/* ---- compile and run -------------------------------------------------- */
+
+/* A schedule computing the targets (and nothing they do not need), with
+ * buffers planned by liveness.  Owned by the graph. */
+nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n);
+nb_status nb_run(nb_program *p);
+/* Compile (cached per tensor) and run a program computing t. */
+nb_status nb_eval(nb_tensor *t);
+int nb_program_num_steps(const nb_program *p);
+/* Bytes of transient buffers after liveness reuse, and without reuse. */
+size_t nb_program_planned_bytes(const nb_program *p);
+size_t nb_program_unplanned_bytes(const nb_program *p);
+
+/* ---- optimizers ------------------------------------------------------- */
+
+typedef struct nb_sgd_opts {
+	double lr;           /* default 0.01 */
+	double weight_decay; /* L2 added to the gradient */
+} nb_sgd_opts;
+
+/* Differentiates loss w.r.t. every parameter, appends the update to the
+ * schedule and compiles.  Owned by the graph. */
+nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts);
+/* One training step: forward, backward and update. */
+nb_status nb_step(nb_optim *o);
+void nb_optim_set_lr(nb_optim *o, double lr);
+double nb_optim_lr(const nb_optim *o);
+int64_t nb_optim_steps(const nb_optim *o);
+nb_program *nb_optim_program(nb_optim *o);
+/* Gradient tensor of a parameter inside the optimizer's backward pass. */
+nb_tensor *nb_optim_grad(nb_optim *o, nb_tensor *param);
+
+/* ---- gradient checking ------------------------------------------------ */
+
+typedef struct nb_gradcheck_opts {
+	double eps;  /* central-difference step; default 1e-6 */
+	double atol; /* default 1e-6 */
+	double rtol; /* default 1e-4 */
+} nb_gradcheck_opts;
+
+typedef struct nb_gradcheck_report {
+	double max_abs_err, max_rel_err;
+	int worst_tensor;     /* index into wrt of the worst element */
+	int64_t worst_index;  /* flat index of the worst element */
+	double worst_analytic, worst_numeric;
+	int64_t checked, skipped_kinks, failed;
+	bool passed;
+} nb_gradcheck_report;
+
+/* Compare the symbolic gradient of a scalar loss with central differences,
+ * element by element, for every tensor in wrt (parameters or inputs).  The
+ * graph must be f64.  Elements where the one-sided differences disagree
+ * (a kink such as relu at 0 lies within eps) are skipped and counted. */
+nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n,
+                       nb_gradcheck_opts opts, nb_gradcheck_report *rep);
+
+/* ---- DOT export -------------------------------------------------------- */
+
+typedef enum nb_dot_view {
+	NB_DOT_FORWARD = 0, /* forward nodes only */
+	NB_DOT_BACKWARD,    /* forward, gradient and update nodes */
+} nb_dot_view;
+
+nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view);
+nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
+/* Render with libgvc ("svg", "png"); NB_ERR_ARG when built without it. */
+nb_status nb_graph_render(nb_graph *g, const char *path, const char *format,
+                          nb_dot_view view);
+
+/* ---- op table introspection (for tools and tests) --------------------- */
+
+int nb_num_ops(void);
+const char *nb_op_name(int op);
+/* Ops that can be checked by nb_op_gradcheck (not leaves, not internal). */
+bool nb_op_is_checkable(int op);
+/* Builds a small random instance of op in an f64 graph, checks it. */
+nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep,
+                          char *errbuf, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NABLA_H */

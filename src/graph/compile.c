@@ -1,0 +1,311 @@
+/*
+ * Compile: topological schedule of what the targets need (dead nodes are
+ * never scheduled), then liveness-based buffer planning: every computed
+ * node gets an offset in one arena, and a buffer returns to the free list
+ * after its last reader has run.  Running a program allocates nothing.
+ */
+#include "graph/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void nb__program_free(nb_program *p)
+{
+	if (!p)
+		return;
+	free(p->sched);
+	free(p->offset);
+	free(p->arena);
+	free(p->workspace);
+	free(p);
+}
+
+static size_t align_up(size_t n)
+{
+	return (n + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+}
+
+/* Iterative DFS post-order from t: every input before its consumers. */
+static int visit(nb_tensor *root, unsigned char *mark, nb_tensor **order, int n,
+                 nb_tensor **stack, int *istack)
+{
+	int sp = 0;
+	if (mark[root->id])
+		return n;
+	stack[sp] = root;
+	istack[sp++] = 0;
+	mark[root->id] = 1;
+	while (sp) {
+		nb_tensor *t = stack[sp - 1];
+		int i = istack[sp - 1];
+		if (i < t->n_in) {
+			istack[sp - 1]++;
+			nb_tensor *c = t->in[i];
+			if (!mark[c->id]) {
+				mark[c->id] = 1;
+				stack[sp] = c;
+				istack[sp++] = 0;
+			}
+		} else {
+			order[n++] = t;
+			sp--;
+		}
+	}
+	return n;
+}
+
+/* A simple free list of arena blocks, first fit, coalescing on release. */
+typedef struct block {
+	size_t off, len;
+} block;
+
+typedef struct freelist {
+	block *b;
+	int n, cap;
+	size_t top; /* arena high-water mark */
+} freelist;
+
+static size_t fl_alloc(freelist *fl, size_t len)
+{
+	int best = -1;
+	for (int i = 0; i < fl->n; i++)
+		if (fl->b[i].len >= len && (best < 0 || fl->b[i].len < fl->b[best].len))
+			best = i;
+	if (best >= 0) {
+		size_t off = fl->b[best].off;
+		fl->b[best].off += len;
+		fl->b[best].len -= len;
+		if (fl->b[best].len == 0) {
+			memmove(&fl->b[best], &fl->b[best + 1], (size_t)(fl->n - best - 1) * sizeof *fl->b);
+			fl->n--;
+		}
+		return off;
+	}
+	/* extend the arena; reuse a free block touching the top */
+	if (fl->n && fl->b[fl->n - 1].off + fl->b[fl->n - 1].len == fl->top) {
+		size_t off = fl->b[fl->n - 1].off;
+		fl->n--;
+		fl->top = off + len;
+		return off;
+	}
+	size_t off = fl->top;
+	fl->top += len;
+	return off;
+}
+
+static bool fl_release(freelist *fl, size_t off, size_t len)
+{
+	int i = 0;
+	while (i < fl->n && fl->b[i].off < off)
+		i++;
+	if (fl->n + 1 > fl->cap) {
+		int nc = fl->cap ? fl->cap * 2 : 32;
+		block *nb = realloc(fl->b, (size_t)nc * sizeof *nb);
+		if (!nb)
+			return false;
+		fl->b = nb;
+		fl->cap = nc;
+	}
+	memmove(&fl->b[i + 1], &fl->b[i], (size_t)(fl->n - i) * sizeof *fl->b);
+	fl->b[i] = (block){off, len};
+	fl->n++;
+	/* coalesce with neighbours */
+	if (i + 1 < fl->n && fl->b[i].off + fl->b[i].len == fl->b[i + 1].off) {
+		fl->b[i].len += fl->b[i + 1].len;
+		memmove(&fl->b[i + 1], &fl->b[i + 2], (size_t)(fl->n - i - 2) * sizeof *fl->b);
+		fl->n--;
+	}
+	if (i > 0 && fl->b[i - 1].off + fl->b[i - 1].len == fl->b[i].off) {
+		fl->b[i - 1].len += fl->b[i].len;
+		memmove(&fl->b[i], &fl->b[i + 1], (size_t)(fl->n - i - 1) * sizeof *fl->b);
+		fl->n--;
+	}
+	return true;
+}
+
+static bool is_planned(const nb_tensor *t)
+{
+	return !(t->flags & NB_TF_PERSISTENT) && !(nb__ops[t->op]->flags & NB_OPF_UPDATE);
+}
+
+nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
+{
+	if (!g)
+		return NULL;
+	if (g->status != NB_OK)
+		return NULL;
+	if (!targets || n <= 0) {
+		nb__fail(g, NB_ERR_ARG, "compile: no targets given");
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!targets[i]) {
+			nb__fail(g, NB_ERR_ARG, "compile: target %d is NULL", i);
+			return NULL;
+		}
+		if (targets[i]->g != g) {
+			nb__fail(g, NB_ERR_GRAPH, "compile: target %d (%s) belongs to another graph", i,
+			         targets[i]->name);
+			return NULL;
+		}
+		if (nb__is_placeholder(targets[i])) {
+			nb__fail(g, NB_ERR_GRAPH, "compile: target %d is the error placeholder", i);
+			return NULL;
+		}
+	}
+	int nn = g->n_nodes;
+	nb_program *p = calloc(1, sizeof *p);
+	unsigned char *mark = calloc((size_t)nn, 1);
+	nb_tensor **order = malloc((size_t)nn * sizeof *order);
+	nb_tensor **stack = malloc((size_t)nn * sizeof *stack);
+	int *istack = malloc((size_t)nn * sizeof *istack);
+	int *last = malloc((size_t)nn * sizeof *last);
+	int *pos = malloc((size_t)nn * sizeof *pos); /* schedule step of a node */
+	freelist fl = {0};
+	if (!p || !mark || !order || !stack || !istack || !last || !pos)
+		goto nomem;
+	p->g = g;
+
+	/* Updates go last: every reader of a parameter (forward and backward)
+	 * must run before the parameter is overwritten. */
+	int m = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < n; i++) {
+			bool upd = nb__ops[targets[i]->op]->flags & NB_OPF_UPDATE;
+			if (upd == (pass == 1))
+				m = visit(targets[i], mark, order, m, stack, istack);
+		}
+	/* leaves need no step; keep only computed nodes in the schedule */
+	p->sched = malloc((size_t)m * sizeof *p->sched);
+	p->offset = malloc((size_t)m * sizeof *p->offset);
+	if (!p->sched || !p->offset)
+		goto nomem;
+	for (int i = 0; i < m; i++)
+		if (!(nb__ops[order[i]->op]->flags & NB_OPF_LEAF))
+			p->sched[p->n++] = order[i];
+
+	/* liveness: last step that reads each node; targets live to the end */
+	for (int i = 0; i < nn; i++)
+		last[i] = -1;
+	for (int s = 0; s < p->n; s++) {
+		pos[p->sched[s]->id] = s;
+		for (int k = 0; k < p->sched[s]->n_in; k++)
+			last[p->sched[s]->in[k]->id] = s;
+	}
+	for (int i = 0; i < n; i++)
+		last[targets[i]->id] = p->n;
+
+	size_t ws = 0;
+	for (int s = 0; s < p->n; s++) {
+		nb_tensor *t = p->sched[s];
+		const nb_opdef *def = nb__ops[t->op];
+		if (def->workspace) {
+			size_t w = def->workspace(t);
+			if (w > ws)
+				ws = w;
+		}
+		p->offset[s] = -1;
+		if (is_planned(t)) {
+			size_t len = align_up((size_t)t->size * g->esize);
+			p->offset[s] = (int64_t)fl_alloc(&fl, len);
+			p->naive_bytes += len;
+		}
+		/* release the inputs whose last reader is this step (after the
+		 * output is placed, so no kernel reads and writes one buffer) */
+		for (int k = 0; k < t->n_in; k++) {
+			nb_tensor *c = t->in[k];
+			bool dup = false;
+			for (int j = 0; j < k; j++)
+				dup |= t->in[j] == c;
+			if (dup || last[c->id] != s || !is_planned(c))
+				continue;
+			if (!fl_release(&fl, (size_t)p->offset[pos[c->id]], align_up((size_t)c->size * g->esize)))
+				goto nomem;
+		}
+		/* a computed node nobody reads (not a target) dies at once */
+		if (is_planned(t) && last[t->id] < 0 &&
+		    !fl_release(&fl, (size_t)p->offset[s], align_up((size_t)t->size * g->esize)))
+			goto nomem;
+	}
+	p->arena_bytes = fl.top;
+	if (p->arena_bytes && !(p->arena = aligned_alloc(NB_ALIGN, p->arena_bytes)))
+		goto nomem;
+	p->workspace_bytes = align_up(ws);
+	if (ws && !(p->workspace = aligned_alloc(NB_ALIGN, p->workspace_bytes)))
+		goto nomem;
+	if (nb__register_program(g, p) < 0)
+		goto nomem;
+	free(fl.b);
+	free(mark);
+	free(order);
+	free(stack);
+	free(istack);
+	free(last);
+	free(pos);
+	return p;
+nomem:
+	nb__fail(g, NB_ERR_NOMEM, "compile: out of memory");
+	free(fl.b);
+	free(mark);
+	free(order);
+	free(stack);
+	free(istack);
+	free(last);
+	free(pos);
+	nb__program_free(p);
+	return NULL;
+}
+
+
+nb_status nb_run(nb_program *p)
+{
+	if (!p)
+		return NB_ERR_ARG;
+	nb_graph *g = p->g;
+	if (g->status != NB_OK)
+		return g->status;
+	for (int s = 0; s < p->n; s++)
+		if (p->offset[s] >= 0)
+			p->sched[s]->data = p->arena + p->offset[s];
+	void *prev = g->workspace;
+	g->workspace = p->workspace;
+	if (g->dtype == NB_F32) {
+		for (int s = 0; s < p->n; s++)
+			nb__ops[p->sched[s]->op]->forward_f32(p->sched[s]);
+	} else {
+		for (int s = 0; s < p->n; s++)
+			nb__ops[p->sched[s]->op]->forward_f64(p->sched[s]);
+	}
+	g->workspace = prev;
+	return g->status;
+}
+
+nb_status nb_eval(nb_tensor *t)
+{
+	if (!t)
+		return NB_ERR_ARG;
+	nb_graph *g = t->g;
+	if (g->status != NB_OK)
+		return g->status;
+	if (!t->eval_prog) {
+		t->eval_prog = nb_compile(g, &t, 1);
+		if (!t->eval_prog)
+			return g->status;
+	}
+	return nb_run(t->eval_prog);
+}
+
+int nb_program_num_steps(const nb_program *p)
+{
+	return p ? p->n : 0;
+}
+
+size_t nb_program_planned_bytes(const nb_program *p)
+{
+	return p ? p->arena_bytes : 0;
+}
+
+size_t nb_program_unplanned_bytes(const nb_program *p)
+{
+	return p ? p->naive_bytes : 0;
+}

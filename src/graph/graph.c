@@ -1,0 +1,804 @@
+/*
+ * Graph core: nodes, leaves, sticky errors, the RNG, feeding and reading.
+ */
+#include "graph/internal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <blis.h>
+
+#include "nabla_config.h"
+
+const char *nb_version(void)
+{
+	return NABLA_VERSION;
+}
+
+const char *nb_status_string(nb_status s)
+{
+	static const char *const names[] = {
+	    [NB_OK] = "ok",
+	    [NB_ERR_ARG] = "invalid argument",
+	    [NB_ERR_SHAPE] = "shape mismatch",
+	    [NB_ERR_DTYPE] = "wrong dtype",
+	    [NB_ERR_GRAPH] = "graph misuse",
+	    [NB_ERR_NOMEM] = "out of memory",
+	    [NB_ERR_IO] = "I/O error",
+	    [NB_ERR_FORMAT] = "bad file format",
+	    [NB_ERR_VALUE] = "value out of range",
+	};
+	if ((unsigned)s >= sizeof names / sizeof names[0])
+		return "unknown status";
+	return names[s];
+}
+
+const char *nb_dtype_name(nb_dtype t)
+{
+	return t == NB_F32 ? "f32" : t == NB_F64 ? "f64" : "?";
+}
+
+char *nb_shape_str(nb_shape s, char *buf, size_t n)
+{
+	size_t k = 0;
+	if (n == 0)
+		return buf;
+	k += (size_t)snprintf(buf + k, n - k, "[");
+	for (int i = 0; i < s.ndim && k < n; i++)
+		k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld",
+		                      (long long)s.d[i]);
+	if (k < n)
+		snprintf(buf + k, n - k, "]");
+	return buf;
+}
+
+int64_t nb_shape_size(nb_shape s)
+{
+	int64_t n = 1;
+	for (int i = 0; i < s.ndim; i++)
+		n *= s.d[i];
+	return n;
+}
+
+bool nb__shape_eq(nb_shape a, nb_shape b)
+{
+	if (a.ndim != b.ndim)
+		return false;
+	for (int i = 0; i < a.ndim; i++)
+		if (a.d[i] != b.d[i])
+			return false;
+	return true;
+}
+
+bool nb__broadcast_shape(nb_shape a, nb_shape b, nb_shape *out)
+{
+	int n = a.ndim > b.ndim ? a.ndim : b.ndim;
+	nb_shape r = {.ndim = n};
+	for (int i = 0; i < n; i++) {
+		int ia = a.ndim - n + i, ib = b.ndim - n + i;
+		int64_t da = ia >= 0 ? a.d[ia] : 1, db = ib >= 0 ? b.d[ib] : 1;
+		if (da != db && da != 1 && db != 1)
+			return false;
+		r.d[i] = da == 1 ? db : da;
+	}
+	*out = r;
+	return true;
+}
+
+int nb__norm_axis(int axis, int ndim)
+{
+	if (axis < 0)
+		axis += ndim;
+	return axis >= 0 && axis < ndim ? axis : -1;
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+static int nb_threads;
+
+void nb_set_num_threads(int n)
+{
+	if (n <= 0)
+		n = omp_get_num_procs();
+	nb_threads = n;
+	omp_set_num_threads(n);
+	bli_thread_set_num_threads(n);
+}
+
+int nb_get_num_threads(void)
+{
+	if (nb_threads == 0)
+		nb_set_num_threads(0);
+	return nb_threads;
+}
+
+/* ---- errors --------------------------------------------------------------- */
+
+static void vfail(nb_graph *g, nb_status st, const char *prefix, const char *fmt,
+                  va_list ap)
+{
+	if (!g || g->status != NB_OK)
+		return;
+	g->status = st;
+	size_t k = (size_t)snprintf(g->errmsg, sizeof g->errmsg, "%s", prefix);
+	if (k < sizeof g->errmsg)
+		vsnprintf(g->errmsg + k, sizeof g->errmsg - k, fmt, ap);
+}
+
+void nb__fail(nb_graph *g, nb_status st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(g, st, "", fmt, ap);
+	va_end(ap);
+}
+
+nb_status nb__op_fail(nb_tensor *t, nb_status st, const char *fmt, ...)
+{
+	char prefix[512];
+	size_t k = (size_t)snprintf(prefix, sizeof prefix, "%s(", nb__ops[t->op]->name);
+	for (int i = 0; i < t->n_in && k < sizeof prefix; i++)
+		k += (size_t)snprintf(prefix + k, sizeof prefix - k, "%s%s", i ? ", " : "",
+		                      t->in[i]->name);
+	if (k < sizeof prefix)
+		snprintf(prefix + k, sizeof prefix - k, "): ");
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(t->g, st, prefix, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+nb_status nb_graph_status(const nb_graph *g)
+{
+	return g ? g->status : NB_ERR_ARG;
+}
+
+const char *nb_graph_errmsg(const nb_graph *g)
+{
+	if (!g)
+		return "graph is NULL (nb_graph_new failed or was not called)";
+	return g->status == NB_OK ? "" : g->errmsg;
+}
+
+void nb_graph_clear_error(nb_graph *g)
+{
+	if (g) {
+		g->status = NB_OK;
+		g->errmsg[0] = 0;
+	}
+}
+
+/* ---- RNG: xoshiro256** seeded by splitmix64 ------------------------------ */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void nb_graph_seed(nb_graph *g, uint64_t seed)
+{
+	if (!g)
+		return;
+	for (int i = 0; i < 4; i++)
+		g->rng[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t nb__rng_next(nb_graph *g)
+{
+	uint64_t *s = g->rng;
+	uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return r;
+}
+
+double nb__rng_uniform(nb_graph *g)
+{
+	return (double)(nb__rng_next(g) >> 11) * 0x1.0p-53;
+}
+
+double nb__rng_normal(nb_graph *g)
+{
+	/* Box-Muller; u1 in (0, 1] so the log is finite */
+	double u1 = 1.0 - nb__rng_uniform(g), u2 = nb__rng_uniform(g);
+	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* ---- graph lifetime --------------------------------------------------------- */
+
+static void free_node(nb_tensor *t)
+{
+	if (t->flags & NB_TF_PERSISTENT)
+		free(t->data);
+	free(t->aux);
+	free(t->in);
+	free(t->name);
+	free(t);
+}
+
+void nb__program_free(nb_program *p);
+void nb__optim_free(nb_optim *o);
+
+nb_graph *nb_graph_new(nb_dtype dtype)
+{
+	nb_graph *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	g->dtype = dtype;
+	g->esize = dtype == NB_F64 ? sizeof(double) : sizeof(float);
+	g->training = true;
+	g->building_role = NB_ROLE_OP;
+	nb_graph_seed(g, 0x6e61626c61ull); /* "nabla" */
+	nb_get_num_threads();
+	if (dtype != NB_F32 && dtype != NB_F64) {
+		g->dtype = NB_F32;
+		g->esize = sizeof(float);
+		nb__fail(g, NB_ERR_DTYPE, "nb_graph_new: unknown dtype %d (use NB_F32 or NB_F64)",
+		         (int)dtype);
+	}
+	/* the placeholder returned by constructors after an error */
+	nb_status saved = g->status;
+	g->status = NB_OK;
+	g->placeholder = nb__leaf(g, NB_OP_CONST, NB_ROLE_CONST, "<error>", NB_SCALAR);
+	g->status = saved;
+	if (!g->placeholder) {
+		nb_graph_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void nb_graph_free(nb_graph *g)
+{
+	if (!g)
+		return;
+	for (int i = 0; i < g->n_progs; i++)
+		nb__program_free(g->progs[i]);
+	for (int i = 0; i < g->n_optims; i++)
+		nb__optim_free(g->optims[i]);
+	for (int i = 0; i < g->n_nodes; i++)
+		free_node(g->nodes[i]);
+	free(g->progs);
+	free(g->optims);
+	free(g->nodes);
+	free(g);
+}
+
+nb_dtype nb_graph_dtype(const nb_graph *g)
+{
+	return g ? g->dtype : NB_F32;
+}
+
+void nb_graph_set_training(nb_graph *g, bool training)
+{
+	if (g)
+		g->training = training;
+}
+
+bool nb_graph_training(const nb_graph *g)
+{
+	return g && g->training;
+}
+
+int nb_graph_num_nodes(const nb_graph *g)
+{
+	return g ? g->n_nodes : 0;
+}
+
+static bool grow(void **arr, int *cap, int need, size_t esz)
+{
+	if (need <= *cap)
+		return true;
+	int nc = *cap ? *cap * 2 : 64;
+	while (nc < need)
+		nc *= 2;
+	void *p = realloc(*arr, (size_t)nc * esz);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = nc;
+	return true;
+}
+
+int nb__register_program(nb_graph *g, nb_program *p)
+{
+	if (!grow((void **)&g->progs, &g->cap_progs, g->n_progs + 1, sizeof *g->progs))
+		return -1;
+	g->progs[g->n_progs++] = p;
+	return 0;
+}
+
+int nb__register_optim(nb_graph *g, nb_optim *o)
+{
+	if (!grow((void **)&g->optims, &g->cap_optims, g->n_optims + 1, sizeof *g->optims))
+		return -1;
+	g->optims[g->n_optims++] = o;
+	return 0;
+}
+
+/* ---- nodes -------------------------------------------------------------- */
+
+static nb_tensor *new_node(nb_graph *g, int op, int n_in)
+{
+	if (!grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes)) {
+		nb__fail(g, NB_ERR_NOMEM, "out of memory adding a node");
+		return NULL;
+	}
+	nb_tensor *t = calloc(1, sizeof *t);
+	if (!t || (n_in && !(t->in = calloc((size_t)n_in, sizeof *t->in)))) {
+		free(t);
+		nb__fail(g, NB_ERR_NOMEM, "out of memory adding a node");
+		return NULL;
+	}
+	t->g = g;
+	t->op = op;
+	t->n_in = n_in;
+	t->id = g->n_nodes;
+	g->nodes[g->n_nodes++] = t;
+	return t;
+}
+
+/* Remove the most recently added node (its shape rule failed). */
+static void drop_last(nb_graph *g, nb_tensor *t)
+{
+	assert(g->n_nodes > 0 && g->nodes[g->n_nodes - 1] == t);
+	g->n_nodes--;
+	free_node(t);
+}
+
+static bool valid_shape(nb_graph *g, const char *what, const char *name, nb_shape s)
+{
+	char buf[128];
+	if (s.ndim < 0 || s.ndim > NB_MAX_DIMS) {
+		nb__fail(g, NB_ERR_SHAPE, "%s(%s): %d dimensions (at most %d are supported)",
+		         what, name ? name : "", s.ndim, NB_MAX_DIMS);
+		return false;
+	}
+	for (int i = 0; i < s.ndim; i++)
+		if (s.d[i] <= 0) {
+			nb__fail(g, NB_ERR_SHAPE, "%s(%s): dimension %d of %s is not positive", what,
+			         name ? name : "", i, nb_shape_str(s, buf, sizeof buf));
+			return false;
+		}
+	return true;
+}
+
+static char *dupstr(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+static bool set_auto_name(nb_tensor *t)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, "%s_%d", nb__ops[t->op]->name, t->id);
+	free(t->name);
+	t->name = dupstr(buf);
+	return t->name != NULL;
+}
+
+nb_tensor *nb__leaf(nb_graph *g, int op, int role, const char *name, nb_shape s)
+{
+	static const char *const what[] = {[NB_OP_INPUT] = "input", [NB_OP_PARAM] = "param",
+	                                   [NB_OP_CONST] = "constant"};
+	if (!g)
+		return NULL;
+	if (g->status != NB_OK)
+		return g->placeholder;
+	if (!valid_shape(g, what[op], name, s))
+		return g->placeholder;
+	nb_tensor *t = new_node(g, op, 0);
+	if (!t)
+		return g->placeholder;
+	t->role = role;
+	t->shape = s;
+	t->size = nb_shape_size(s);
+	t->flags = NB_TF_PERSISTENT | (role == NB_ROLE_PARAM ? NB_TF_REQUIRES_GRAD : 0);
+	t->data = calloc((size_t)t->size, g->esize);
+	if (!t->data || !(name ? (t->name = dupstr(name)) != NULL : set_auto_name(t))) {
+		drop_last(g, t);
+		nb__fail(g, NB_ERR_NOMEM, "%s(%s): out of memory for %lld elements", what[op],
+		         name ? name : "", (long long)nb_shape_size(s));
+		return g->placeholder;
+	}
+	return t;
+}
+
+bool nb__is_placeholder(const nb_tensor *t)
+{
+	return t && t == t->g->placeholder;
+}
+
+nb_graph *nb__graph_of(nb_tensor *const *in, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (in[i])
+			return in[i]->g;
+	return NULL;
+}
+
+nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a)
+{
+	assert(op >= 0 && op < NB_OP_COUNT);
+	const nb_opdef *def = nb__ops[op];
+	nb_graph *g = nb__graph_of(in, n);
+	if (!g)
+		return NULL; /* every input NULL: nothing to attach an error to */
+	if (g->status != NB_OK)
+		return g->placeholder;
+	if (def->n_inputs >= 0 && n != def->n_inputs) {
+		nb__fail(g, NB_ERR_ARG, "%s: takes %d inputs, got %d", def->name, def->n_inputs, n);
+		return g->placeholder;
+	}
+	if (n < 1 && def->n_inputs < 0) {
+		nb__fail(g, NB_ERR_ARG, "%s: needs at least one input", def->name);
+		return g->placeholder;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!in[i]) {
+			nb__fail(g, NB_ERR_ARG, "%s: input %d is NULL", def->name, i);
+			return g->placeholder;
+		}
+		if (in[i]->g != g) {
+			nb__fail(g, NB_ERR_GRAPH,
+			         "%s: input %d (%s) belongs to another graph than input 0 (%s)",
+			         def->name, i, in[i]->name, in[0] ? in[0]->name : "?");
+			/* record it on the other graph too, so either check sees it */
+			nb__fail(in[i]->g, NB_ERR_GRAPH, "%s: input %d (%s) was mixed with a tensor of another graph",
+			         def->name, i, in[i]->name);
+			return g->placeholder;
+		}
+	}
+	nb_tensor *t = new_node(g, op, n);
+	if (!t)
+		return g->placeholder;
+	for (int i = 0; i < n; i++) {
+		t->in[i] = in[i];
+		if (in[i]->flags & NB_TF_REQUIRES_GRAD)
+			t->flags |= NB_TF_REQUIRES_GRAD;
+	}
+	if (def->flags & NB_OPF_NO_GRAD)
+		t->flags &= ~NB_TF_REQUIRES_GRAD;
+	if (a)
+		t->a = *a;
+	t->role = def->flags & NB_OPF_UPDATE ? NB_ROLE_UPDATE : g->building_role;
+	t->name = NULL;
+	if (def->shape(t) != NB_OK || !valid_shape(g, def->name, "", t->shape)) {
+		drop_last(g, t);
+		return g->placeholder;
+	}
+	t->size = nb_shape_size(t->shape);
+	if (!set_auto_name(t)) {
+		drop_last(g, t);
+		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", def->name);
+		return g->placeholder;
+	}
+	return t;
+}
+
+nb_tensor *nb__op1(int op, nb_tensor *x, const nb_attrs *a)
+{
+	return nb__op(op, &x, 1, a);
+}
+
+nb_tensor *nb__op2(int op, nb_tensor *x, nb_tensor *y, const nb_attrs *a)
+{
+	nb_tensor *in[2] = {x, y};
+	return nb__op(op, in, 2, a);
+}
+
+/* ---- leaves ---------------------------------------------------------------- */
+
+nb_tensor *nb_input(nb_graph *g, const char *name, nb_shape shape)
+{
+	return nb__leaf(g, NB_OP_INPUT, NB_ROLE_INPUT, name, shape);
+}
+
+nb_tensor *nb_param(nb_graph *g, const char *name, nb_shape shape, nb_init init)
+{
+	nb_tensor *t = nb__leaf(g, NB_OP_PARAM, NB_ROLE_PARAM, name, shape);
+	if (t && !nb__is_placeholder(t) && nb_init_tensor(t, init) != NB_OK)
+		return g->placeholder;
+	return t;
+}
+
+nb_tensor *nb_constant(nb_graph *g, const char *name, nb_shape shape, const double *values)
+{
+	nb_tensor *t = nb__leaf(g, NB_OP_CONST, NB_ROLE_CONST, name, shape);
+	if (t && !nb__is_placeholder(t) && values)
+		for (int64_t i = 0; i < t->size; i++)
+			nb__set(t, i, values[i]);
+	return t;
+}
+
+nb_tensor *nb_scalar(nb_graph *g, double value)
+{
+	char name[48];
+	snprintf(name, sizeof name, "%.6g", value);
+	return nb_constant(g, name, NB_SCALAR, &value);
+}
+
+nb_tensor *nb__zeros_like(nb_tensor *t)
+{
+	return nb_constant(t->g, "0", t->shape, NULL);
+}
+
+nb_tensor *nb__state_like(nb_tensor *t, const char *suffix)
+{
+	char name[256];
+	snprintf(name, sizeof name, "%s.%s", t->name, suffix);
+	return nb__leaf(t->g, NB_OP_CONST, NB_ROLE_STATE, name, t->shape);
+}
+
+nb_tensor *nb_requires_grad(nb_tensor *t)
+{
+	if (t && !nb__is_placeholder(t))
+		t->flags |= NB_TF_REQUIRES_GRAD;
+	return t;
+}
+
+void nb_fans(nb_shape s, double *fan_in, double *fan_out)
+{
+	double in = 1, out = 1;
+	if (s.ndim == 1) {
+		in = out = (double)s.d[0];
+	} else if (s.ndim >= 2) {
+		double rf = 1; /* receptive field of a conv kernel */
+		for (int i = 2; i < s.ndim; i++)
+			rf *= (double)s.d[i];
+		/* dense weights are [out, in] like PyTorch; conv [O, I, kh, kw] */
+		in = (double)s.d[1] * rf;
+		out = (double)s.d[0] * rf;
+	}
+	if (fan_in)
+		*fan_in = in;
+	if (fan_out)
+		*fan_out = out;
+}
+
+nb_status nb_init_tensor(nb_tensor *t, nb_init init)
+{
+	if (!t)
+		return NB_ERR_ARG;
+	nb_graph *g = t->g;
+	if (!(t->flags & NB_TF_PERSISTENT) || nb__is_placeholder(t)) {
+		nb__fail(g, NB_ERR_ARG, "init(%s): only leaves can be initialised", t->name);
+		return NB_ERR_ARG;
+	}
+	double fi, fo;
+	nb_fans(t->shape, &fi, &fo);
+	double gain = init.gain;
+	double lo = 0, hi = 0, mean = 0, sd = 0;
+	bool normal = false;
+	switch (init.kind) {
+	case NB_INIT_ZEROS: break;
+	case NB_INIT_ONES: lo = hi = 1; break;
+	case NB_INIT_CONSTANT: lo = hi = init.a; break;
+	case NB_INIT_UNIFORM: lo = init.a, hi = init.b; break;
+	case NB_INIT_NORMAL: normal = true, mean = init.a, sd = init.b; break;
+	case NB_INIT_XAVIER_UNIFORM:
+		hi = (gain ? gain : 1) * sqrt(6.0 / (fi + fo)), lo = -hi;
+		break;
+	case NB_INIT_XAVIER_NORMAL:
+		normal = true, sd = (gain ? gain : 1) * sqrt(2.0 / (fi + fo));
+		break;
+	case NB_INIT_HE_UNIFORM:
+		hi = (gain ? gain : sqrt(2.0)) * sqrt(3.0 / fi), lo = -hi;
+		break;
+	case NB_INIT_HE_NORMAL: normal = true, sd = (gain ? gain : sqrt(2.0)) / sqrt(fi); break;
+	default:
+		nb__fail(g, NB_ERR_ARG, "init(%s): unknown initialiser kind %d", t->name,
+		         (int)init.kind);
+		return NB_ERR_ARG;
+	}
+	if (!normal && hi < lo) {
+		nb__fail(g, NB_ERR_ARG, "init(%s): uniform bounds reversed (%g > %g)", t->name, lo,
+		         hi);
+		return NB_ERR_ARG;
+	}
+	for (int64_t i = 0; i < t->size; i++) {
+		double v = normal ? mean + sd * nb__rng_normal(g)
+		                  : (lo == hi ? lo : lo + (hi - lo) * nb__rng_uniform(g));
+		nb__set(t, i, v);
+	}
+	return NB_OK;
+}
+
+/* ---- queries ----------------------------------------------------------------- */
+
+nb_graph *nb_tensor_graph(const nb_tensor *t)
+{
+	return t ? t->g : NULL;
+}
+
+const char *nb_tensor_name(const nb_tensor *t)
+{
+	return t ? t->name : "(null)";
+}
+
+nb_tensor *nb_set_name(nb_tensor *t, const char *name)
+{
+	if (!t || !name || nb__is_placeholder(t))
+		return t;
+	char *d = dupstr(name);
+	if (!d) {
+		nb__fail(t->g, NB_ERR_NOMEM, "set_name: out of memory");
+		return t;
+	}
+	free(t->name);
+	t->name = d;
+	return t;
+}
+
+nb_shape nb_tensor_shape(const nb_tensor *t)
+{
+	return t ? t->shape : NB_SCALAR;
+}
+
+int64_t nb_tensor_size(const nb_tensor *t)
+{
+	return t ? t->size : 0;
+}
+
+const char *nb_tensor_op(const nb_tensor *t)
+{
+	return t ? nb__ops[t->op]->name : "(null)";
+}
+
+bool nb_is_param(const nb_tensor *t)
+{
+	return t && t->op == NB_OP_PARAM;
+}
+
+int nb_graph_num_params(const nb_graph *g)
+{
+	int n = 0;
+	for (int i = 0; g && i < g->n_nodes; i++)
+		n += g->nodes[i]->op == NB_OP_PARAM;
+	return n;
+}
+
+nb_tensor *nb_graph_param(const nb_graph *g, int k)
+{
+	for (int i = 0; g && i < g->n_nodes; i++)
+		if (g->nodes[i]->op == NB_OP_PARAM && k-- == 0)
+			return g->nodes[i];
+	return NULL;
+}
+
+nb_tensor *nb_graph_find(const nb_graph *g, const char *name)
+{
+	for (int i = 0; g && name && i < g->n_nodes; i++)
+		if (g->nodes[i]->name && !strcmp(g->nodes[i]->name, name))
+			return g->nodes[i];
+	return NULL;
+}
+
+/* ---- data in and out -------------------------------------------------------- */
+
+static nb_status check_io(const nb_tensor *t, const void *p, int64_t n, const char *what,
+                          bool write)
+{
+	if (!t)
+		return NB_ERR_ARG;
+	nb_graph *g = t->g;
+	char buf[128];
+	if (nb__is_placeholder(t)) {
+		nb__fail(g, NB_ERR_GRAPH, "%s: tensor is the error placeholder (an earlier call failed)", what);
+		return NB_ERR_GRAPH;
+	}
+	if (!p) {
+		nb__fail(g, NB_ERR_ARG, "%s(%s): data pointer is NULL", what, t->name);
+		return NB_ERR_ARG;
+	}
+	if (n != t->size) {
+		nb__fail(g, NB_ERR_SHAPE, "%s(%s): got %lld values, tensor %s holds %lld", what,
+		         t->name, (long long)n, nb_shape_str(t->shape, buf, sizeof buf),
+		         (long long)t->size);
+		return NB_ERR_SHAPE;
+	}
+	if (write && !(t->flags & NB_TF_PERSISTENT)) {
+		nb__fail(g, NB_ERR_ARG, "%s(%s): only inputs, parameters and constants can be fed, not the result of %s",
+		         what, t->name, nb__ops[t->op]->name);
+		return NB_ERR_ARG;
+	}
+	if (!write && !t->data) {
+		nb__fail(g, NB_ERR_GRAPH, "%s(%s): no value yet (run a program that computes it)",
+		         what, t->name);
+		return NB_ERR_GRAPH;
+	}
+	return NB_OK;
+}
+
+nb_status nb_feed_f32(nb_tensor *t, const float *data, int64_t n)
+{
+	nb_status st = check_io(t, data, n, "feed", true);
+	if (st)
+		return st;
+	if (t->g->dtype == NB_F32)
+		memcpy(t->data, data, (size_t)n * sizeof *data);
+	else
+		for (int64_t i = 0; i < n; i++)
+			((double *)t->data)[i] = data[i];
+	return NB_OK;
+}
+
+nb_status nb_feed_f64(nb_tensor *t, const double *data, int64_t n)
+{
+	nb_status st = check_io(t, data, n, "feed", true);
+	if (st)
+		return st;
+	if (t->g->dtype == NB_F64)
+		memcpy(t->data, data, (size_t)n * sizeof *data);
+	else
+		for (int64_t i = 0; i < n; i++)
+			((float *)t->data)[i] = (float)data[i];
+	return NB_OK;
+}
+
+nb_status nb_read_f32(const nb_tensor *t, float *out, int64_t n)
+{
+	nb_status st = check_io(t, out, n, "read", false);
+	if (st)
+		return st;
+	for (int64_t i = 0; i < n; i++)
+		out[i] = (float)nb__get(t, i);
+	return NB_OK;
+}
+
+nb_status nb_read_f64(const nb_tensor *t, double *out, int64_t n)
+{
+	nb_status st = check_io(t, out, n, "read", false);
+	if (st)
+		return st;
+	for (int64_t i = 0; i < n; i++)
+		out[i] = nb__get(t, i);
+	return NB_OK;
+}
+
+double nb_item(const nb_tensor *t)
+{
+	double v;
+	if (!t || nb_read_f64(t, &v, 1) != NB_OK)
+		return NAN;
+	return v;
+}
+
+void *nb_data(nb_tensor *t)
+{
+	return t ? t->data : NULL;
+}
+
+/* ---- helpers for op examples (gradcheck) -------------------------------- */
+
+nb_shape nb__rand_shape(nb_graph *g, int min_ndim, int max_ndim, int maxlen)
+{
+	nb_shape s = {.ndim = min_ndim + (int)(nb__rng_next(g) % (uint64_t)(max_ndim - min_ndim + 1))};
+	for (int i = 0; i < s.ndim; i++)
+		s.d[i] = 1 + (int64_t)(nb__rng_next(g) % (uint64_t)maxlen);
+	return s;
+}
+
+nb_tensor *nb__rand_param(nb_graph *g, const char *name, nb_shape s, double lo, double hi)
+{
+	return nb_param(g, name, s, NB_UNIFORM(lo, hi));
+}

@@ -1,0 +1,173 @@
+/*
+ * Internal structures shared by the graph core, the ops and the optimizers.
+ * Nothing here is public API.
+ */
+#ifndef NB_INTERNAL_H
+#define NB_INTERNAL_H
+
+#include "nabla.h"
+#include "ops/ops.h"
+
+#include <assert.h>
+#include <stdarg.h>
+
+#define NB_ALIGN 64
+
+/* Role of a node, for DOT colours and for the scheduler. */
+enum nb_role {
+	NB_ROLE_INPUT = 0,
+	NB_ROLE_PARAM,
+	NB_ROLE_CONST,
+	NB_ROLE_STATE, /* optimizer state, running statistics: persistent */
+	NB_ROLE_OP,    /* forward computation */
+	NB_ROLE_GRAD,  /* built by the backward pass */
+	NB_ROLE_UPDATE /* optimizer update: writes a parameter in place */
+};
+
+/* tensor flags */
+enum {
+	NB_TF_REQUIRES_GRAD = 1u << 0, /* depends on a parameter (or marked input) */
+	NB_TF_PERSISTENT = 1u << 1,    /* owns its data; not planned */
+};
+
+/* Op attributes: small integers and reals an op keeps beside its inputs.
+ * Each op documents which slots it uses. */
+typedef struct nb_attrs {
+	int64_t i[8];
+	double f[6];
+	void *p;
+} nb_attrs;
+
+struct nb_tensor {
+	nb_graph *g;
+	int id;       /* index in g->nodes: stable, used by DOT and the planner */
+	int op;       /* enum nb_op */
+	int role;     /* enum nb_role */
+	unsigned flags;
+	nb_shape shape;
+	int64_t size; /* number of elements */
+	int n_in;
+	nb_tensor **in;
+	nb_attrs a;
+	char *name;
+	void *data;      /* persistent storage, or the planned arena slot */
+	void *aux;       /* op-private persistent storage (argmax, saved stats) */
+	size_t aux_bytes;
+	nb_program *eval_prog; /* cache for nb_eval */
+};
+
+struct nb_graph {
+	nb_dtype dtype;
+	size_t esize;
+	nb_status status;
+	char errmsg[1024];
+	nb_tensor **nodes;
+	int n_nodes, cap_nodes;
+	nb_tensor *placeholder;
+	nb_program **progs;
+	int n_progs, cap_progs;
+	nb_optim **optims;
+	int n_optims, cap_optims;
+	uint64_t rng[4];
+	bool training;
+	int building_role; /* role given to new op nodes (OP, or GRAD in backward) */
+	void *workspace;   /* the running program's shared scratch space */
+};
+
+struct nb_program {
+	nb_graph *g;
+	int n;               /* schedule length */
+	nb_tensor **sched;
+	int64_t *offset;     /* byte offset in arena, -1 for persistent */
+	char *arena;
+	size_t arena_bytes, naive_bytes;
+	void *workspace;
+	size_t workspace_bytes;
+};
+
+/* The op table entry.  Every op has one; see src/ops/optable.c. */
+typedef struct nb_opdef {
+	const char *name;
+	int n_inputs; /* -1: variadic (at least one) */
+	/* Infer t->shape from inputs and attributes; on a bad input call
+	 * nb__op_fail and return the status. */
+	nb_status (*shape)(nb_tensor *t);
+	void (*forward_f32)(nb_tensor *t);
+	void (*forward_f64)(nb_tensor *t);
+	/* Emit gradient nodes: gin[i] for every input with need[i], given the
+	 * gradient gout of t.  NULL gin[i] means zero. */
+	void (*vjp)(nb_tensor *t, nb_tensor *gout, nb_tensor **gin, const bool *need);
+	/* Extra DOT label text (e.g. "stride 2"); may be NULL. */
+	void (*label)(const nb_tensor *t, char *buf, size_t n);
+	/* Workspace bytes the forward needs (shared, per program); may be NULL. */
+	size_t (*workspace)(const nb_tensor *t);
+	/* Build a small random instance in an f64 graph for gradcheck: returns
+	 * the op's output and fills wrt[] (at most 8) with the leaves to check. */
+	nb_tensor *(*example)(nb_graph *g, nb_tensor **wrt, int *n_wrt);
+	unsigned flags;
+} nb_opdef;
+
+enum {
+	NB_OPF_LEAF = 1u << 0,     /* input, parameter, constant */
+	NB_OPF_NO_GRAD = 1u << 1,  /* output never requires grad (ids, masks) */
+	NB_OPF_INTERNAL = 1u << 2, /* a backward helper; checked through its parent */
+	NB_OPF_UPDATE = 1u << 3,   /* writes an input in place; scheduled last */
+};
+
+extern const nb_opdef *const nb__ops[NB_OP_COUNT];
+
+/* ---- graph internals ---------------------------------------------------- */
+
+/* Record the first error on the graph (printf-style message). */
+void nb__fail(nb_graph *g, nb_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, prefixed with "op(in0, in1, ...): " for node t being built. */
+nb_status nb__op_fail(nb_tensor *t, nb_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Create an op node: validates inputs (NULL, other graphs, failed graph),
+ * runs the shape rule.  Returns the placeholder on any failure. */
+nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a);
+nb_tensor *nb__op1(int op, nb_tensor *x, const nb_attrs *a);
+nb_tensor *nb__op2(int op, nb_tensor *x, nb_tensor *y, const nb_attrs *a);
+nb_tensor *nb__leaf(nb_graph *g, int op, int role, const char *name, nb_shape s);
+nb_tensor *nb__zeros_like(nb_tensor *t);
+nb_tensor *nb__state_like(nb_tensor *t, const char *suffix); /* zeroed, persistent */
+bool nb__is_placeholder(const nb_tensor *t);
+nb_graph *nb__graph_of(nb_tensor *const *in, int n);
+
+int nb__register_program(nb_graph *g, nb_program *p);
+int nb__register_optim(nb_graph *g, nb_optim *o);
+
+/* shapes */
+bool nb__shape_eq(nb_shape a, nb_shape b);
+/* NumPy broadcast of a and b into out; false if incompatible. */
+bool nb__broadcast_shape(nb_shape a, nb_shape b, nb_shape *out);
+int nb__norm_axis(int axis, int ndim); /* -1 -> ndim-1; returns -1 if bad */
+
+/* RNG (xoshiro256**), owned by the graph */
+uint64_t nb__rng_next(nb_graph *g);
+double nb__rng_uniform(nb_graph *g); /* [0, 1) */
+double nb__rng_normal(nb_graph *g);
+
+/* the element i of a tensor's current data as double */
+static inline double nb__get(const nb_tensor *t, int64_t i)
+{
+	return t->g->dtype == NB_F32 ? (double)((const float *)t->data)[i]
+	                             : ((const double *)t->data)[i];
+}
+static inline void nb__set(nb_tensor *t, int64_t i, double v)
+{
+	if (t->g->dtype == NB_F32)
+		((float *)t->data)[i] = (float)v;
+	else
+		((double *)t->data)[i] = v;
+}
+
+/* Example helpers for gradcheck: a random shape with 1..maxdim dims each
+ * in [1, maxlen], and a parameter filled U(lo, hi). */
+nb_shape nb__rand_shape(nb_graph *g, int min_ndim, int max_ndim, int maxlen);
+nb_tensor *nb__rand_param(nb_graph *g, const char *name, nb_shape s, double lo,
+                          double hi);
+
+#endif

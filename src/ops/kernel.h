@@ -1,0 +1,115 @@
+/*
+ * Helpers for writing op kernels once for both dtypes.
+ *
+ * A kernel body is written as a macro of the element type T and expanded
+ * twice, so f32 and f64 share one source.  <tgmath.h> makes exp(), log(),
+ * ... pick the float or double version from the argument type.
+ */
+#ifndef NB_KERNEL_H
+#define NB_KERNEL_H
+
+#include "graph/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Loops over this many elements or more run on OpenMP threads. */
+#define NB_PAR_MIN 32768
+
+#define NB_IN(t, k, T) ((const T *)(t)->in[k]->data)
+#define NB_OUT(t, T) ((T *)(t)->data)
+
+/* Define NAME_f32 and NAME_f64 from BODY(T), a statement list that may use
+ * the type name T. */
+#define NB_KERNELS(NAME, ...)                                                   \
+	static void NAME##_f32(nb_tensor *t)                                    \
+	{                                                                       \
+		typedef float T;                                                \
+		__VA_ARGS__                                                     \
+	}                                                                       \
+	static void NAME##_f64(nb_tensor *t)                                    \
+	{                                                                       \
+		typedef double T;                                               \
+		__VA_ARGS__                                                     \
+	}
+
+/* Broadcast iteration: out shape with per-input strides (0 on broadcast
+ * axes).  Inputs are right-aligned as in NumPy. */
+typedef struct nb_bcast {
+	int n;
+	int64_t d[NB_MAX_DIMS];
+	int64_t s[2][NB_MAX_DIMS];
+} nb_bcast;
+
+static inline void nb_bcast_init(nb_bcast *b, nb_shape out, nb_shape x, nb_shape y)
+{
+	nb_shape in[2] = {x, y};
+	b->n = out.ndim;
+	for (int i = 0; i < out.ndim; i++)
+		b->d[i] = out.d[i];
+	for (int k = 0; k < 2; k++) {
+		int64_t stride = 1;
+		for (int i = out.ndim - 1; i >= 0; i--) {
+			int j = in[k].ndim - out.ndim + i;
+			int64_t dj = j >= 0 ? in[k].d[j] : 1;
+			b->s[k][i] = dj == 1 ? 0 : stride;
+			stride *= dj;
+		}
+	}
+}
+
+/* Visit every output element: BODY sees o (output index), ia, ib (input
+ * offsets).  The innermost axis is a plain loop. */
+#define NB_BCAST_LOOP(b, total, ...)                                           \
+	do {                                                                    \
+		int n_ = (b)->n;                                                \
+		int64_t inner_ = n_ ? (b)->d[n_ - 1] : 1;                       \
+		int64_t sa_ = n_ ? (b)->s[0][n_ - 1] : 0;                       \
+		int64_t sb_ = n_ ? (b)->s[1][n_ - 1] : 0;                       \
+		int64_t idx_[NB_MAX_DIMS] = {0}, oa_ = 0, ob_ = 0;              \
+		for (int64_t base_ = 0; base_ < (total); base_ += inner_) {     \
+			for (int64_t j_ = 0; j_ < inner_; j_++) {               \
+				int64_t o = base_ + j_, ia = oa_ + j_ * sa_,    \
+				        ib = ob_ + j_ * sb_;                    \
+				(void)ia;                                       \
+				(void)ib;                                       \
+				__VA_ARGS__;                                    \
+			}                                                       \
+			for (int k_ = n_ - 2; k_ >= 0; k_--) {                  \
+				idx_[k_]++;                                     \
+				oa_ += (b)->s[0][k_];                           \
+				ob_ += (b)->s[1][k_];                           \
+				if (idx_[k_] < (b)->d[k_])                      \
+					break;                                  \
+				oa_ -= (b)->s[0][k_] * (b)->d[k_];              \
+				ob_ -= (b)->s[1][k_] * (b)->d[k_];              \
+				idx_[k_] = 0;                                   \
+			}                                                       \
+		}                                                               \
+	} while (0)
+
+/* Constructors used by VJP rules. */
+nb_tensor *nb__sum_to(nb_tensor *x, nb_shape s);       /* reduce broadcast axes */
+nb_tensor *nb__broadcast_to(nb_tensor *x, nb_shape s); /* inverse of sum_to */
+nb_tensor *nb__mask_range(nb_tensor *g, nb_tensor *x, double lo, double hi);
+nb_tensor *nb__sign(nb_tensor *x);
+
+/* shape packed into attrs slots i[0..5], ndim in i[6] */
+static inline void nb__pack_shape(nb_attrs *a, nb_shape s)
+{
+	for (int i = 0; i < NB_MAX_DIMS; i++)
+		a->i[i] = i < s.ndim ? s.d[i] : 0;
+	a->i[6] = s.ndim;
+}
+static inline nb_shape nb__unpack_shape(const nb_attrs *a)
+{
+	nb_shape s = {.ndim = (int)a->i[6]};
+	for (int i = 0; i < s.ndim; i++)
+		s.d[i] = a->i[i];
+	return s;
+}
+
+/* the gradcheck seed: examples draw shapes and values from the graph RNG */
+#define NB_EX_PARAM(g, name, s) nb__rand_param((g), (name), (s), -1.0, 1.0)
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * The op enum.  Each op has exactly one entry in the op table
+ * (src/ops/optable.c), whose size is checked against NB_OP_COUNT.
+ */
+#ifndef NB_OPS_H
+#define NB_OPS_H
+
+enum nb_op {
+	/* leaves */
+	NB_OP_INPUT = 0,
+	NB_OP_PARAM,
+	NB_OP_CONST,
+	/* elementwise binary with broadcasting (elementwise.c) */
+	NB_OP_ADD,
+	NB_OP_SUB,
+	NB_OP_MUL,
+	NB_OP_DIV,
+	/* elementwise unary (elementwise.c); attrs f[0], f[1] where noted */
+	NB_OP_NEG,
+	NB_OP_ADD_SCALAR,  /* a + f0 */
+	NB_OP_MUL_SCALAR,  /* a * f0 */
+	NB_OP_RSUB_SCALAR, /* f0 - a */
+	NB_OP_EXP,
+	NB_OP_LOG,
+	NB_OP_SQRT,
+	NB_OP_SQUARE,
+	NB_OP_POW,  /* a ^ f0 */
+	NB_OP_ABS,
+	NB_OP_SIGN,
+	NB_OP_CLAMP,      /* clamp(a, f0, f1) */
+	NB_OP_MASK_RANGE, /* (g, x): g where f0 < x < f1, else 0 */
+	NB_OP_STOP_GRADIENT,
+	/* linear algebra and shape (matmul.c, shape.c) */
+	NB_OP_MATMUL, /* i0 = trans_a, i1 = trans_b */
+	NB_OP_TRANSPOSE,
+	NB_OP_RESHAPE,
+	NB_OP_CONCAT,
+	NB_OP_SLICE,
+	NB_OP_EMBED, /* inverse of slice: place a into zeros (VJP of slice) */
+	NB_OP_BROADCAST_TO,
+	NB_OP_SUM_TO,
+	/* reductions (reduce.c) */
+	NB_OP_SUM,
+	NB_OP_MEAN,
+	NB_OP_MAX,
+	NB_OP_MAX_BACKWARD,
+	/* activations (activation.c) */
+	NB_OP_HARDLIM,
+	NB_OP_HARDLIMS,
+	NB_OP_PURELIN,
+	NB_OP_SATLIN,
+	NB_OP_SATLINS,
+	NB_OP_LOGSIG,
+	NB_OP_TANH,
+	NB_OP_RELU,
+	NB_OP_SOFTMAX,
+	NB_OP_LOG_SOFTMAX,
+	/* losses (loss.c) */
+	NB_OP_MSE,
+	NB_OP_BCE,
+	NB_OP_BCE_LOGITS,
+	NB_OP_CCE,
+	NB_OP_SPARSE_CCE,
+	NB_OP_ONE_HOT,
+	/* optimizer updates (src/optim) */
+	NB_OP_SGD_UPDATE,
+
+	NB_OP_COUNT
+};
+
+#endif

@@ -1,0 +1,260 @@
+/* Graph core: building, running, broadcasting, autodiff, planning, SGD. */
+#include "test_util.h"
+
+#include <stdlib.h>
+
+START_TEST(test_add_broadcast_values)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *a = nb_constant(g, "a", NB_SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6});
+	nb_tensor *b = nb_constant(g, "b", NB_SHAPE(3), (double[]){10, 20, 30});
+	nb_tensor *c = nb_constant(g, "c", NB_SHAPE(2, 1), (double[]){100, 200});
+	nb_tensor *y = nb_add(nb_add(a, b), c);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_eval(y), NB_OK);
+	double out[6];
+	ck_assert_int_eq(nb_read_f64(y, out, 6), NB_OK);
+	double want[6] = {111, 122, 133, 214, 225, 236};
+	for (int i = 0; i < 6; i++)
+		ck_near(out[i], want[i], 0);
+	nb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_matmul_values)
+{
+	for (int dt = 0; dt < 2; dt++) {
+		nb_graph *g = nb_graph_new(dt ? NB_F64 : NB_F32);
+		/* big enough for the BLIS path and small for the loop path */
+		int sizes[2][3] = {{2, 3, 2}, {40, 30, 20}};
+		for (int s = 0; s < 2; s++) {
+			int m = sizes[s][0], k = sizes[s][1], n = sizes[s][2];
+			double *A = malloc(sizeof(double) * m * k), *B = malloc(sizeof(double) * k * n);
+			for (int i = 0; i < m * k; i++)
+				A[i] = (i % 7) - 3;
+			for (int i = 0; i < k * n; i++)
+				B[i] = (i % 5) - 2;
+			nb_tensor *a = nb_constant(g, "A", NB_SHAPE(m, k), A);
+			nb_tensor *b = nb_constant(g, "B", NB_SHAPE(k, n), B);
+			nb_tensor *bt = nb_constant(g, "Bt", NB_SHAPE(n, k), NULL);
+			double *Bt = malloc(sizeof(double) * k * n);
+			for (int i = 0; i < k; i++)
+				for (int j = 0; j < n; j++)
+					Bt[j * k + i] = B[i * n + j];
+			nb_feed_f64(bt, Bt, (int64_t)k * n);
+			nb_tensor *c = nb_matmul(a, b), *c2 = nb_matmul_t(a, bt, false, true);
+			ck_graph_ok(g);
+			ck_assert_int_eq(nb_eval(c), NB_OK);
+			ck_assert_int_eq(nb_eval(c2), NB_OK);
+			double *C = malloc(sizeof(double) * m * n), *C2 = malloc(sizeof(double) * m * n);
+			nb_read_f64(c, C, (int64_t)m * n);
+			nb_read_f64(c2, C2, (int64_t)m * n);
+			for (int i = 0; i < m; i++)
+				for (int j = 0; j < n; j++) {
+					double ref = 0;
+					for (int p = 0; p < k; p++)
+						ref += A[i * k + p] * B[p * n + j];
+					ck_near(C[i * n + j], ref, 0);
+					ck_near(C2[i * n + j], ref, 0);
+				}
+			free(A), free(B), free(Bt), free(C), free(C2);
+		}
+		nb_graph_free(g);
+	}
+}
+END_TEST
+
+/* d/dx sum(x*x + 3x) = 2x + 3; x used twice, so contributions add */
+START_TEST(test_grad_fanout)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(3), NB_ZEROS);
+	nb_feed_f64(x, (double[]){1, -2, 0.5}, 3);
+	nb_tensor *y = nb_sum(nb_add(nb_mul(x, x), nb_mul_scalar(x, 3)));
+	nb_tensor *dx = nb_grad(y, x);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_eval(dx), NB_OK);
+	double d[3];
+	nb_read_f64(dx, d, 3);
+	ck_near(d[0], 5, 0);
+	ck_near(d[1], -1, 0);
+	ck_near(d[2], 4, 0);
+	nb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_stop_gradient)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(1), NB_ONES);
+	nb_feed_f64(x, (double[]){3}, 1);
+	nb_tensor *y = nb_sum(nb_mul(x, nb_stop_gradient(x))); /* dy/dx = stop(x) = 3 */
+	nb_tensor *dx = nb_grad(y, x);
+	ck_graph_ok(g);
+	nb_eval(dx);
+	ck_near(nb_item(dx), 3, 0);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* only paths that need gradients get backward nodes */
+START_TEST(test_grad_prunes_constant_paths)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(4), NB_ONES);
+	nb_tensor *c = nb_constant(g, "c", NB_SHAPE(4), NULL);
+	nb_tensor *big = nb_exp(nb_exp(nb_exp(c))); /* constant-only branch */
+	nb_tensor *L = nb_sum(nb_mul(w, big));
+	int before = nb_graph_num_nodes(g);
+	nb_tensor *dw = nb_grad(L, w);
+	ck_graph_ok(g);
+	/* backward: "1" seed, broadcast of the seed, mul by big (no exp VJPs) */
+	ck_assert_int_le(nb_graph_num_nodes(g) - before, 4);
+	ck_assert_int_eq(nb_eval(dw), NB_OK);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* A deep chain: liveness reuse keeps the arena far below the sum of sizes. */
+START_TEST(test_planner_reuses_memory)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(256, 256));
+	nb_tensor *h = x;
+	for (int i = 0; i < 20; i++)
+		h = nb_mul_scalar(nb_add_scalar(h, 1.0), 0.5);
+	nb_tensor *L = nb_sum(h);
+	nb_program *p = nb_compile(g, &L, 1);
+	ck_graph_ok(g);
+	size_t planned = nb_program_planned_bytes(p), naive = nb_program_unplanned_bytes(p);
+	ck_assert_uint_eq(naive, 40u * 256 * 256 * 4 + 64);
+	/* two live activations at a time suffice */
+	ck_assert_uint_le(planned, 2u * 256 * 256 * 4 + 64);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	/* x = 0: h converges towards 1 */
+	ck_assert(nb_item(L) > 0.99 * 65536 && nb_item(L) < 65536);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* dead nodes are not scheduled */
+START_TEST(test_dead_nodes_not_scheduled)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(8));
+	nb_tensor *used = nb_exp(x);
+	for (int i = 0; i < 10; i++)
+		nb_log(x); /* never needed */
+	nb_tensor *L = nb_sum(used);
+	nb_program *p = nb_compile(g, &L, 1);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_program_num_steps(p), 2);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* least squares by SGD: w -> solution */
+START_TEST(test_sgd_linear_regression)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *X = nb_constant(g, "X", NB_SHAPE(4, 2), (double[]){0, 0, 0, 1, 1, 0, 1, 1});
+	nb_tensor *y = nb_constant(g, "y", NB_SHAPE(4, 1), (double[]){1, 3, 2, 4}); /* 1 + x1 + 2 x2 */
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(2, 1), NB_ZEROS);
+	nb_tensor *b = nb_param(g, "b", NB_SHAPE(1), NB_ZEROS);
+	nb_tensor *e = nb_sub(nb_add(nb_matmul(X, w), b), y);
+	nb_tensor *L = nb_mean(nb_square(e));
+	nb_optim *o = nb_sgd(g, L, (nb_sgd_opts){.lr = 0.2});
+	ck_graph_ok(g);
+	for (int i = 0; i < 2000; i++)
+		ck_assert_int_eq(nb_step(o), NB_OK);
+	double wv[2];
+	nb_read_f64(w, wv, 2);
+	ck_near(wv[0], 1, 1e-9);
+	ck_near(wv[1], 2, 1e-9);
+	ck_near(nb_item(b), 1, 1e-9);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* Every checkable op in the table passes its gradcheck on several seeds. */
+START_TEST(test_gradcheck_every_op)
+{
+	for (int op = 0; op < nb_num_ops(); op++) {
+		if (!nb_op_is_checkable(op))
+			continue;
+		for (uint64_t seed = 1; seed <= 5; seed++) {
+			nb_gradcheck_report r;
+			char err[512];
+			nb_status st = nb_op_gradcheck(op, seed, &r, err, sizeof err);
+			ck_assert_msg(st == NB_OK, "%s seed %llu: %s", nb_op_name(op),
+			              (unsigned long long)seed, err);
+			ck_assert_msg(r.passed, "%s seed %llu: worst abs err %g (analytic %g numeric %g), %lld failed",
+			              nb_op_name(op), (unsigned long long)seed, r.max_abs_err,
+			              r.worst_analytic, r.worst_numeric, (long long)r.failed);
+		}
+	}
+}
+END_TEST
+
+/* a wrong gradient is caught: the check can fail */
+START_TEST(test_gradcheck_detects_error)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(3), NB_UNIFORM(0.5, 1));
+	/* max(x) with an exact tie is a kink: skipped, not failed */
+	nb_tensor *t = nb_param(g, "t", NB_SHAPE(2), NB_ZEROS);
+	nb_feed_f64(t, (double[]){0.7, 0.7}, 2);
+	nb_tensor *L1 = nb_add(nb_sum(nb_exp(x)), nb_max(t));
+	nb_gradcheck_report r;
+	ck_assert_int_eq(nb_gradcheck(L1, (nb_tensor *[]){x, t}, 2, (nb_gradcheck_opts){0}, &r), NB_OK);
+	ck_assert(r.passed);
+	ck_assert_int_eq(r.skipped_kinks, 2);
+	ck_assert_int_eq(r.checked, 3);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* f32 graphs also compute gradients (checked against f64 at 1e-5) */
+START_TEST(test_f32_matches_f64)
+{
+	double vals[6] = {0.1, -0.4, 0.3, 0.9, -0.7, 0.2};
+	double res[2][6];
+	for (int dt = 0; dt < 2; dt++) {
+		nb_graph *g = nb_graph_new(dt ? NB_F64 : NB_F32);
+		nb_tensor *x = nb_param(g, "x", NB_SHAPE(2, 3), NB_ZEROS);
+		nb_feed_f64(x, vals, 6);
+		nb_tensor *L = nb_sum(nb_exp(nb_matmul_t(x, x, false, true)));
+		nb_tensor *dx = nb_grad(L, x);
+		ck_graph_ok(g);
+		nb_eval(dx);
+		nb_read_f64(dx, res[dt], 6);
+		nb_graph_free(g);
+	}
+	for (int i = 0; i < 6; i++)
+		ck_near(res[0][i], res[1][i], 1e-5);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("core");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_add_broadcast_values);
+	tcase_add_test(tc, test_matmul_values);
+	tcase_add_test(tc, test_grad_fanout);
+	tcase_add_test(tc, test_stop_gradient);
+	tcase_add_test(tc, test_grad_prunes_constant_paths);
+	tcase_add_test(tc, test_planner_reuses_memory);
+	tcase_add_test(tc, test_dead_nodes_not_scheduled);
+	tcase_add_test(tc, test_sgd_linear_regression);
+	tcase_add_test(tc, test_gradcheck_every_op);
+	tcase_add_test(tc, test_gradcheck_detects_error);
+	tcase_add_test(tc, test_f32_matches_f64);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return nb_test_run(suite());
+}
