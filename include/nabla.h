@@ -320,4 +320,12 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep,
 #ifdef __cplusplus
 }
 #endif
+
+/* the rest of the API, one part per module */
+#include "nabla/nn.h"         /* conv, pooling, batchnorm, layer builders */
+#include "nabla/optim.h"      /* optimizers, schedules, EWMA */
+#include "nabla/data.h"       /* dataset readers and batching */
+#include "nabla/checkpoint.h" /* safetensors checkpoints */
+#include "nabla/plot.h"       /* SVG plots */
+
 #endif /* NABLA_H */

@@ -1,15 +1,59 @@
-/* nabla — command-line front end (grows per subcommand) */
-#include "nabla.h"
+/*
+ * nabla — the command-line program: one binary, one subcommand per task.
+ */
+#include "cli.h"
 
-#include <stdio.h>
 #include <string.h>
+
+static const cli_command commands[] = {
+    {"train", "train a model (the notes' examples and more) with progress", cmd_train},
+    {"gradcheck", "check every op's gradient against finite differences", cmd_gradcheck},
+    {"dot", "write a model's graph as Graphviz DOT", cmd_dot},
+    {"bench", "measure training speed and GEMM throughput", cmd_bench},
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "usage: nabla <command> [options]\n\n"
+	            "Reverse-mode automatic differentiation for neural networks in C.\n\n"
+	            "commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(fp, "  %-10s %s\n", "help", "show this help, or a command's: nabla help train");
+	fprintf(fp, "\noptions: --version, --help.  'nabla <command> --help' for details.\n");
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "--version")) {
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
 		printf("nabla %s\n", nb_version());
 		return 0;
 	}
-	printf("usage: nabla <command> [options]\n");
-	return argc > 1;
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "help")) {
+		if (argc < 3) {
+			usage(stdout);
+			return 0;
+		}
+		cmd = argv[2];
+		char *hargv[] = {(char *)cmd, "--help", NULL};
+		for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+			if (!strcmp(commands[i].name, cmd))
+				return commands[i].run(2, hargv);
+		fprintf(stderr, "nabla: no command '%s' (see 'nabla help')\n", cmd);
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(commands[i].name, cmd))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "nabla: no command '%s' (see 'nabla help')\n", cmd);
+	return 2;
 }

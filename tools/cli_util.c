@@ -1,0 +1,49 @@
+/* Option parsing helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool cli_parse_int(const char *opt, const char *s, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || errno) {
+		fprintf(stderr, "nabla: %s expects an integer, got '%s'\n", opt, s);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+bool cli_parse_double(const char *opt, const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (!*s || *end || errno) {
+		fprintf(stderr, "nabla: %s expects a number, got '%s'\n", opt, s);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	if (strncmp(a, name, n))
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != 0)
+		return NULL;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "nabla: %s needs a value\n", name);
+		return NULL;
+	}
+	return argv[++*i];
+}

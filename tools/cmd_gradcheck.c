@@ -1,0 +1,9 @@
+/* nabla gradcheck — not written yet */
+#include "cli.h"
+
+int cmd_gradcheck(int argc, char **argv)
+{
+	(void)argc;
+	fprintf(stderr, "nabla: '%s' is not available yet\n", argv[0]);
+	return 1;
+}
