@@ -322,7 +322,8 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep,
 #endif
 
 /* the rest of the API, one part per module */
-#include "nabla/nn.h"         /* conv, pooling, batchnorm, layer builders */
+#include "nabla/nn.h"         /* conv, pooling, batchnorm, dropout */
+#include "nabla/layers.h"     /* layer builders */
 #include "nabla/optim.h"      /* optimizers, schedules, EWMA */
 #include "nabla/data.h"       /* dataset readers and batching */
 #include "nabla/checkpoint.h" /* safetensors checkpoints */
