@@ -64,6 +64,16 @@ enum nb_op {
 	NB_OP_ONE_HOT,
 	/* optimizer updates (src/optim) */
 	NB_OP_SGD_UPDATE,
+	/* batch normalisation and dropout (norm.c); the mode (training or
+	 * eval) is read at run time.  BATCHNORM: inputs (x, gamma, beta,
+	 * running_mean, running_var), f0 = eps, f1 = momentum; the backward
+	 * helpers take the forward node y as an input to reach its saved
+	 * statistics (y->aux) and to run after it. */
+	NB_OP_BATCHNORM,
+	NB_OP_BATCHNORM_SUMS,     /* (g, x, y) -> [2,C]: sum g*xhat, sum g */
+	NB_OP_BATCHNORM_BACKWARD, /* (g, x, gamma, y, sums) -> dx */
+	NB_OP_DROPOUT,            /* f0 = p; the mask lives in aux */
+	NB_OP_DROPOUT_BACKWARD,   /* (g, y) -> dx */
 
 	NB_OP_COUNT
 };

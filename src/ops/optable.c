@@ -16,6 +16,9 @@
 	X(CONCAT, concat) X(SLICE, slice) X(EMBED, embed)                      \
 	X(BROADCAST_TO, broadcast_to) X(SUM_TO, sum_to)                        \
 	X(SUM, sum) X(MEAN, mean) X(MAX, max) X(MAX_BACKWARD, max_backward)    \
+	X(BATCHNORM, batchnorm) X(BATCHNORM_SUMS, batchnorm_sums)               \
+	X(BATCHNORM_BACKWARD, batchnorm_backward)                              \
+	X(DROPOUT, dropout) X(DROPOUT_BACKWARD, dropout_backward)              \
 	X(SGD_UPDATE, sgd_update)
 
 #define DECLARE(E, N) extern const nb_opdef nb__op_##N;
