@@ -16,6 +16,11 @@
 	X(CONCAT, concat) X(SLICE, slice) X(EMBED, embed)                      \
 	X(BROADCAST_TO, broadcast_to) X(SUM_TO, sum_to)                        \
 	X(SUM, sum) X(MEAN, mean) X(MAX, max) X(MAX_BACKWARD, max_backward)    \
+	X(HARDLIM, hardlim) X(HARDLIMS, hardlims) X(PURELIN, purelin)          \
+	X(SATLIN, satlin) X(SATLINS, satlins) X(LOGSIG, logsig) X(TANH, tanh)  \
+	X(RELU, relu) X(SOFTMAX, softmax) X(LOG_SOFTMAX, log_softmax)          \
+	X(MSE, mse) X(BCE, bce) X(BCE_LOGITS, bce_logits) X(CCE, cce)          \
+	X(SPARSE_CCE, sparse_cce) X(ONE_HOT, one_hot)                          \
 	X(SGD_UPDATE, sgd_update)
 
 #define DECLARE(E, N) extern const nb_opdef nb__op_##N;
