@@ -229,6 +229,10 @@ nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target, nb_reduction r);
 nb_tensor *nb_cce(nb_tensor *logits, nb_tensor *onehot, nb_reduction r);
 /* Same with integer class ids (stored as values) of shape logits[:-1]. */
 nb_tensor *nb_sparse_cce(nb_tensor *logits, nb_tensor *ids, nb_reduction r);
+/* ids (class ids as values) -> ids.shape + [classes] of 0/1; no gradient.
+ * A bad id (not an integer in [0, classes)) makes nb_run fail with
+ * NB_ERR_VALUE, as in nb_sparse_cce. */
+nb_tensor *nb_one_hot(nb_tensor *ids, int classes);
 
 /* ---- differentiation --------------------------------------------------- */
 

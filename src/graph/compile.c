@@ -269,11 +269,14 @@ nb_status nb_run(nb_program *p)
 			p->sched[s]->data = p->arena + p->offset[s];
 	void *prev = g->workspace;
 	g->workspace = p->workspace;
+	/* A kernel may reject run-time values (a class id out of range) by
+	 * failing the graph: stop there, so no later step (an optimizer
+	 * update) consumes its NaN output. */
 	if (g->dtype == NB_F32) {
-		for (int s = 0; s < p->n; s++)
+		for (int s = 0; s < p->n && g->status == NB_OK; s++)
 			nb__ops[p->sched[s]->op]->forward_f32(p->sched[s]);
 	} else {
-		for (int s = 0; s < p->n; s++)
+		for (int s = 0; s < p->n && g->status == NB_OK; s++)
 			nb__ops[p->sched[s]->op]->forward_f64(p->sched[s]);
 	}
 	g->workspace = prev;

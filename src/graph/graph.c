@@ -94,6 +94,17 @@ int nb__norm_axis(int axis, int ndim)
 	return axis >= 0 && axis < ndim ? axis : -1;
 }
 
+int nb__axis_arg(nb_tensor *a, const char *op, int axis)
+{
+	int ax = nb__norm_axis(axis, a->shape.ndim);
+	if (ax < 0) {
+		char b[128];
+		nb__fail(a->g, NB_ERR_ARG, "%s(%s): axis %d out of range for shape %s", op, a->name,
+		         axis, nb_shape_str(a->shape, b, sizeof b));
+	}
+	return ax;
+}
+
 /* ---- threads ------------------------------------------------------------ */
 
 static int nb_threads;

@@ -144,6 +144,9 @@ bool nb__shape_eq(nb_shape a, nb_shape b);
 /* NumPy broadcast of a and b into out; false if incompatible. */
 bool nb__broadcast_shape(nb_shape a, nb_shape b, nb_shape *out);
 int nb__norm_axis(int axis, int ndim); /* -1 -> ndim-1; returns -1 if bad */
+/* The same for an op argument: on a bad axis fails the graph with
+ * "op(a): axis 3 out of range for shape [2,3]" and returns -1. */
+int nb__axis_arg(nb_tensor *a, const char *op, int axis);
 
 /* RNG (xoshiro256**), owned by the graph */
 uint64_t nb__rng_next(nb_graph *g);

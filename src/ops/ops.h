@@ -45,23 +45,23 @@ enum nb_op {
 	NB_OP_MAX,
 	NB_OP_MAX_BACKWARD,
 	/* activations (activation.c) */
-	NB_OP_HARDLIM,
-	NB_OP_HARDLIMS,
+	NB_OP_HARDLIM,  /* i0 = straight-through */
+	NB_OP_HARDLIMS, /* i0 = straight-through */
 	NB_OP_PURELIN,
 	NB_OP_SATLIN,
 	NB_OP_SATLINS,
-	NB_OP_LOGSIG,
-	NB_OP_TANH,
+	NB_OP_LOGSIG, /* 1/(1+exp(-f0 a)) */
+	NB_OP_TANH,   /* f0 tanh(f1 a) */
 	NB_OP_RELU,
-	NB_OP_SOFTMAX,
-	NB_OP_LOG_SOFTMAX,
-	/* losses (loss.c) */
+	NB_OP_SOFTMAX,     /* along axis i0 */
+	NB_OP_LOG_SOFTMAX, /* along axis i0 */
+	/* losses (loss.c); i0 = nb_reduction */
 	NB_OP_MSE,
 	NB_OP_BCE,
 	NB_OP_BCE_LOGITS,
 	NB_OP_CCE,
 	NB_OP_SPARSE_CCE,
-	NB_OP_ONE_HOT,
+	NB_OP_ONE_HOT, /* i0 = classes; no gradient */
 	/* optimizer updates (src/optim) */
 	NB_OP_SGD_UPDATE,
 	/* batch normalisation and dropout (norm.c); the mode (training or

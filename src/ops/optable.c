@@ -19,6 +19,11 @@
 	X(BATCHNORM, batchnorm) X(BATCHNORM_SUMS, batchnorm_sums)               \
 	X(BATCHNORM_BACKWARD, batchnorm_backward)                              \
 	X(DROPOUT, dropout) X(DROPOUT_BACKWARD, dropout_backward)              \
+	X(HARDLIM, hardlim) X(HARDLIMS, hardlims) X(PURELIN, purelin)          \
+	X(SATLIN, satlin) X(SATLINS, satlins) X(LOGSIG, logsig) X(TANH, tanh)  \
+	X(RELU, relu) X(SOFTMAX, softmax) X(LOG_SOFTMAX, log_softmax)          \
+	X(MSE, mse) X(BCE, bce) X(BCE_LOGITS, bce_logits) X(CCE, cce)          \
+	X(SPARSE_CCE, sparse_cce) X(ONE_HOT, one_hot)                          \
 	X(SGD_UPDATE, sgd_update)
 
 #define DECLARE(E, N) extern const nb_opdef nb__op_##N;

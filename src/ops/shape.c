@@ -318,12 +318,9 @@ nb_tensor *nb_slice(nb_tensor *a, int axis, int64_t start, int64_t end)
 	if (g->status != NB_OK)
 		return g->placeholder;
 	char b[128];
-	int ax = nb__norm_axis(axis, a->shape.ndim);
-	if (ax < 0) {
-		nb__fail(g, NB_ERR_ARG, "slice(%s): axis %d out of range for shape %s", a->name,
-		         axis, nb_shape_str(a->shape, b, sizeof b));
+	int ax = nb__axis_arg(a, "slice", axis);
+	if (ax < 0)
 		return g->placeholder;
-	}
 	if (start < 0 || end > a->shape.d[ax] || start >= end) {
 		nb__fail(g, NB_ERR_ARG, "slice(%s): range [%lld, %lld) is empty or outside axis %d of %s",
 		         a->name, (long long)start, (long long)end, ax,
