@@ -62,8 +62,14 @@ enum nb_op {
 	NB_OP_CCE,
 	NB_OP_SPARSE_CCE,
 	NB_OP_ONE_HOT,
-	/* optimizer updates (src/optim) */
+	/* optimizer updates (src/optim/update.c): inputs (w, g, state..., [norm]),
+	 * written in place; i0 = number of state inputs, i1 = norm given */
 	NB_OP_SGD_UPDATE,
+	NB_OP_MOMENTUM_UPDATE,
+	NB_OP_RMSPROP_UPDATE,
+	NB_OP_ADAM_UPDATE,
+	/* optimizer helpers (src/optim/update.c) */
+	NB_OP_GLOBAL_NORM, /* sqrt of the sum of squares of all inputs */
 
 	NB_OP_COUNT
 };

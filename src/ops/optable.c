@@ -16,7 +16,9 @@
 	X(CONCAT, concat) X(SLICE, slice) X(EMBED, embed)                      \
 	X(BROADCAST_TO, broadcast_to) X(SUM_TO, sum_to)                        \
 	X(SUM, sum) X(MEAN, mean) X(MAX, max) X(MAX_BACKWARD, max_backward)    \
-	X(SGD_UPDATE, sgd_update)
+	X(SGD_UPDATE, sgd_update) X(MOMENTUM_UPDATE, momentum_update)       \
+	X(RMSPROP_UPDATE, rmsprop_update) X(ADAM_UPDATE, adam_update)          \
+	X(GLOBAL_NORM, global_norm)
 
 #define DECLARE(E, N) extern const nb_opdef nb__op_##N;
 OPS(DECLARE)
