@@ -260,13 +260,18 @@ size_t nb_program_unplanned_bytes(const nb_program *p);
 typedef struct nb_sgd_opts {
 	double lr;           /* default 0.01 */
 	double weight_decay; /* L2 added to the gradient */
+	double clip_norm;    /* > 0: clip the gradients' global norm to this */
 } nb_sgd_opts;
 
 /* Differentiates loss w.r.t. every parameter, appends the update to the
- * schedule and compiles.  Owned by the graph. */
+ * schedule and compiles.  Owned by the graph.  Other optimizers (momentum,
+ * RMSprop, Adam, AdamW) and schedules: nabla/optim.h. */
 nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts);
-/* One training step: forward, backward and update. */
+/* One training step: forward, backward and update.  Afterwards the loss
+ * and every nb_optim_grad hold this step's values. */
 nb_status nb_step(nb_optim *o);
+/* Takes effect at the next nb_step (no recompile); a negative or NaN lr is
+ * an error recorded on the graph. */
 void nb_optim_set_lr(nb_optim *o, double lr);
 double nb_optim_lr(const nb_optim *o);
 int64_t nb_optim_steps(const nb_optim *o);

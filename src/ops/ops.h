@@ -62,8 +62,6 @@ enum nb_op {
 	NB_OP_CCE,
 	NB_OP_SPARSE_CCE,
 	NB_OP_ONE_HOT, /* i0 = classes; no gradient */
-	/* optimizer updates (src/optim) */
-	NB_OP_SGD_UPDATE,
 	/* batch normalisation and dropout (norm.c); the mode (training or
 	 * eval) is read at run time.  BATCHNORM: inputs (x, gamma, beta,
 	 * running_mean, running_var), f0 = eps, f1 = momentum; the backward
@@ -74,6 +72,14 @@ enum nb_op {
 	NB_OP_BATCHNORM_BACKWARD, /* (g, x, gamma, y, sums) -> dx */
 	NB_OP_DROPOUT,            /* f0 = p; the mask lives in aux */
 	NB_OP_DROPOUT_BACKWARD,   /* (g, y) -> dx */
+	/* optimizer updates (src/optim/update.c): inputs (w, g, state..., [norm]),
+	 * written in place; i0 = number of state inputs, i1 = norm given */
+	NB_OP_SGD_UPDATE,
+	NB_OP_MOMENTUM_UPDATE,
+	NB_OP_RMSPROP_UPDATE,
+	NB_OP_ADAM_UPDATE,
+	/* optimizer helpers (src/optim/update.c) */
+	NB_OP_GLOBAL_NORM, /* sqrt of the sum of squares of all inputs */
 
 	NB_OP_COUNT
 };
