@@ -82,9 +82,10 @@ nb_status nb_cifar10_load(const char *dir, bool train, nb_dataset *out, char *er
 
 /* n samples of 3x32x32 in [0, 1] and 10 classes, the same for the same seed
  * (and sample i does not depend on n).  Each class has a colour tint and an
- * oriented stripe pattern with a random phase, plus Gaussian noise; classes
- * come in pairs sharing a tint, told apart only by the orientation, so a
- * linear model is not enough but a small convnet learns it. */
+ * oriented stripe pattern with a random phase, plus noise (sd 0.08);
+ * classes come in pairs sharing a tint, told apart only by the orientation,
+ * so a linear model is not enough but a small convnet learns it.
+ * NB_ERR_ARG for n <= 0 or too large, NB_ERR_NOMEM. */
 nb_status nb_synthetic_cifar(int64_t n, uint64_t seed, nb_dataset *out);
 
 /* ---- transforms ------------------------------------------------------- */
