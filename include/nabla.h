@@ -65,6 +65,8 @@ const char *nb_status_string(nb_status s);
 const char *nb_dtype_name(nb_dtype t);
 /* Writes "[64,784]" into buf; returns buf. */
 char *nb_shape_str(nb_shape s, char *buf, size_t n);
+/* Number of elements; -1 when ndim is out of range, a dimension is
+ * negative or the count exceeds 2^60. */
 int64_t nb_shape_size(nb_shape s);
 
 /* Threads for our loops (OpenMP) and for BLIS GEMM; 0 = all cores. */
@@ -310,9 +312,15 @@ typedef enum nb_dot_view {
 	NB_DOT_BACKWARD,    /* forward, gradient and update nodes */
 } nb_dot_view;
 
+/* One record node per tensor, {name | op | shape}, filled by role; ids are
+ * node indices ("n12"), so output diffs cleanly; edges into gradient and
+ * update nodes are dashed (docs/dot.md).  A failed graph can be written
+ * too.  Write failures return NB_ERR_IO, recorded on the graph with the
+ * path and the system's reason. */
 nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view);
 nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
-/* Render with libgvc ("svg", "png"); NB_ERR_ARG when built without it. */
+/* Render with libgvc ("svg", "png"); NB_ERR_ARG when built without it or
+ * for a format Graphviz does not know.  Not thread-safe. */
 nb_status nb_graph_render(nb_graph *g, const char *path, const char *format,
                           nb_dot_view view);
 

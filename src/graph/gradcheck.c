@@ -29,9 +29,13 @@ static nb_status run_frozen(nb_program *p, const uint64_t rng0[4])
 nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradcheck_opts opts,
                        nb_gradcheck_report *rep)
 {
-	if (!loss || !rep)
+	if (!loss)
 		return NB_ERR_ARG;
 	nb_graph *g = loss->g;
+	if (!rep) {
+		nb__fail(g, NB_ERR_ARG, "gradcheck(%s): the report pointer is NULL", loss->name);
+		return NB_ERR_ARG;
+	}
 	memset(rep, 0, sizeof *rep);
 	rep->worst_tensor = -1;
 	if (g->status != NB_OK)

@@ -12,6 +12,8 @@
 #include <stdarg.h>
 
 #define NB_ALIGN 64
+/* Largest element count of a tensor: its bytes (8 per f64) fit an int64. */
+#define NB_MAX_SIZE ((int64_t)1 << 60)
 
 /* Role of a node, for DOT colours and for the scheduler. */
 enum nb_role {
@@ -28,6 +30,7 @@ enum nb_role {
 enum {
 	NB_TF_REQUIRES_GRAD = 1u << 0, /* depends on a parameter (or marked input) */
 	NB_TF_PERSISTENT = 1u << 1,    /* owns its data; not planned */
+	NB_TF_BACKWARD = 1u << 2,      /* a leaf made while building a backward pass */
 };
 
 /* Op attributes: small integers and reals an op keeps beside its inputs.

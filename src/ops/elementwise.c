@@ -315,9 +315,13 @@ nb_tensor *nb_pow(nb_tensor *a, double p) { return op_f(NB_OP_POW, a, p, 0); }
 
 nb_tensor *nb_clamp(nb_tensor *a, double lo, double hi)
 {
-	if (a && lo > hi && a->g->status == NB_OK) {
-		nb__fail(a->g, NB_ERR_ARG, "clamp(%s): lower bound %g is above upper bound %g",
-		         a->name, lo, hi);
+	if (a && !(lo <= hi) && a->g->status == NB_OK) { /* NaN bounds fail too */
+		if (isnan(lo) || isnan(hi))
+			nb__fail(a->g, NB_ERR_ARG, "clamp(%s): a bound is NaN (lo %g, hi %g)", a->name,
+			         lo, hi);
+		else
+			nb__fail(a->g, NB_ERR_ARG, "clamp(%s): lower bound %g is above upper bound %g",
+			         a->name, lo, hi);
 		return a->g->placeholder;
 	}
 	return op_f(NB_OP_CLAMP, a, lo, hi);

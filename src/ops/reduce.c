@@ -104,8 +104,10 @@ static nb_tensor *reduce(int op, nb_tensor *a, const int *axes, int n, bool keep
 		if (ax < 0)
 			return g->placeholder;
 		if (mask >> ax & 1) {
-			nb__fail(g, NB_ERR_ARG, "%s(%s): axis %d given twice", nb__ops[op]->name,
-			         a->name, axes[i]);
+			char b[128];
+			nb__fail(g, NB_ERR_ARG, "%s(%s): axis %d (= %d of shape %s) given twice",
+			         nb__ops[op]->name, a->name, axes[i], ax,
+			         nb_shape_str(a->shape, b, sizeof b));
 			return g->placeholder;
 		}
 		mask |= (int64_t)1 << ax;

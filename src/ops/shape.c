@@ -63,6 +63,13 @@ nb_tensor *nb_reshape(nb_tensor *a, nb_shape s)
 			nb__fail(g, NB_ERR_SHAPE, "reshape(%s): bad target %s (dimensions must be positive, one may be -1)",
 			         a->name, nb_shape_str(s, b, sizeof b));
 			return g->placeholder;
+		} else if (s.d[i] > a->size / known) {
+			/* more elements than a has (and no int64 overflow) */
+			char b2[128];
+			nb__fail(g, NB_ERR_SHAPE, "reshape(%s): cannot reshape %s (%lld elements) to %s",
+			         a->name, nb_shape_str(a->shape, b2, sizeof b2), (long long)a->size,
+			         nb_shape_str(s, b, sizeof b));
+			return g->placeholder;
 		} else {
 			known *= s.d[i];
 		}
