@@ -43,6 +43,10 @@ def st(tensors, meta=None, **kw):
 f32 = lambda *v: struct.pack("<%df" % len(v), *v)
 f64 = lambda *v: struct.pack("<%dd" % len(v), *v)
 
+NABLA_META = {"format": "nabla", "nabla_version": "0.1.0", "model": "fuzz", "dtype": "F32",
+              "rng": "bb0cf61b2f181cdb,97c7a1364df06524,33befae49bc025da,4e6241f252d0a033",
+              "optimizer": "sgd", "step": "3", "lr": "0.125"}
+
 files = {
     # accepted
     "ok_empty.safetensors": image("{}"),
@@ -65,6 +69,23 @@ files = {
     "ok_reversed_order.safetensors": image(
         '{"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},'
         '"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', f32(1, 2)),
+    # checkpoints as nabla writes them, for the 3-tensor model of the tests
+    # and the fuzz target (fc1.w [3,4], fc1.b [4], state fc1.w.m [3,4])
+    "ok_nabla_f32.safetensors": st({
+        "fc1.w": ("F32", [3, 4], f32(*range(12))),
+        "fc1.b": ("F32", [4], f32(1, 2, 3, 4)),
+        "fc1.w.m": ("F32", [3, 4], f32(*[0.5] * 12))}, NABLA_META),
+    "ok_nabla_f64.safetensors": st({
+        "fc1.w": ("F64", [3, 4], f64(*range(12))),
+        "fc1.b": ("F64", [4], f64(1, 2, 3, 4)),
+        "fc1.w.m": ("F64", [3, 4], f64(*[0.5] * 12))}, dict(NABLA_META, dtype="F64")),
+    # parses, but its metadata cannot be restored
+    "ok_nabla_bad_rng.safetensors": st({
+        "fc1.w": ("F32", [3, 4], f32(*range(12))),
+        "fc1.b": ("F32", [4], f32(1, 2, 3, 4)),
+        "fc1.w.m": ("F32", [3, 4], f32(*[0.5] * 12))},
+        dict(NABLA_META, rng="0000000000000000,0000000000000000,0000000000000000,"
+             "0000000000000000", step="-3", lr="nan")),
     # refused
     "bad_empty_file.safetensors": b"",
     "bad_short.safetensors": b"\x02\0\0\0",
