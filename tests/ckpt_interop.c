@@ -71,15 +71,16 @@ int main(int argc, char **argv)
 			nb_read_f64(T[k], v, n);
 			for (int64_t i = 0; i < n; i++)
 				if (v[i] != value(k, i)) {
-					fprintf(stderr, "%s[%lld] = %g, expected %g\n", names[k], (long long)i,
-					        v[i], value(k, i));
+					fprintf(stderr, "%s[%lld] = %g, expected %g\n", names[k],
+					        (long long)i, v[i], value(k, i));
 					rc = 1;
 					break;
 				}
 			free(v);
 		}
 		if (!rc && (strcmp(name, "from python") || nb_optim_steps(o) != 7)) {
-			fprintf(stderr, "model \"%s\", step %lld\n", name, (long long)nb_optim_steps(o));
+			fprintf(stderr, "model \"%s\", step %lld\n", name,
+			        (long long)nb_optim_steps(o));
 			rc = 1;
 		}
 	} else {

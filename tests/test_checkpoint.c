@@ -85,7 +85,8 @@ static void parse_expect(const char *json, size_t dlen, nb_status st, const char
 	ck_assert_msg(got == st, "%s: status %d, expected %d (%s)", json, got, st, err);
 	if (st) {
 		ck_assert_ptr_null(f);
-		ck_assert_msg(strstr(err, want), "%s: message \"%s\" lacks \"%s\"", json, err, want);
+		ck_assert_msg(strstr(err, want), "%s: message \"%s\" lacks \"%s\"", json, err,
+		              want);
 		ck_assert_msg(!strncmp(err, "<buffer>: ", 10), "message names no source: %s", err);
 	}
 	nb_safetensors_free(f);
@@ -130,7 +131,8 @@ START_TEST(test_roundtrip)
 		const char *p = tpath(dt ? "f64.safetensors" : "f32.safetensors");
 		uint64_t draw_a = 0, draw_b = 0;
 		ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, p, "tiny mlp"), NB_OK);
-		ck_assert_int_eq(count_files(dt ? "f64.safetensors.tmp" : "f32.safetensors.tmp"), 0);
+		ck_assert_int_eq(count_files(dt ? "f64.safetensors.tmp" : "f32.safetensors.tmp"),
+		                 0);
 		char name[64];
 		ck_assert_int_eq(nb_checkpoint_load(B.g, NULL, p, name, sizeof name), NB_OK);
 		ck_graph_ok(B.g);
@@ -225,7 +227,8 @@ START_TEST(test_save_errors)
 	/* two parameters with one name cannot be told apart */
 	nb_param(A.g, "fc1.b", NB_SHAPE(2), NB_ZEROS);
 	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, tpath("dup"), NULL), NB_ERR_GRAPH);
-	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(A.g), "two parameter tensors named \"fc1.b\""));
+	ck_assert_ptr_nonnull(
+	    strstr(nb_graph_errmsg(A.g), "two parameter tensors named \"fc1.b\""));
 	ck_assert_int_eq(count_files(""), 2); /* only . and .. */
 	nb_graph_free(A.g);
 	remove_tmpdir();
@@ -280,9 +283,10 @@ START_TEST(test_load_mismatches)
 	          "tensor \"fc1.w.m\" in the checkpoint is not a parameter or state of the model");
 	/* ... unless only the parameters are wanted */
 	char name[8];
-	ck_assert_int_eq(nb_checkpoint_load_opts(g, NULL, p, name, sizeof name,
-	                                         &(nb_checkpoint_opts){.flags = NB_CKPT_PARAMS_ONLY}),
-	                 NB_OK);
+	ck_assert_int_eq(
+	    nb_checkpoint_load_opts(g, NULL, p, name, sizeof name,
+	                            &(nb_checkpoint_opts){.flags = NB_CKPT_PARAMS_ONLY}),
+	    NB_OK);
 	ck_same_data(A.w, nb_graph_find(g, "fc1.w"));
 	ck_assert_str_eq(name, "a");
 	nb_graph_free(g);
@@ -340,7 +344,8 @@ START_TEST(test_parser_errors)
 	ck_assert_ptr_nonnull(strstr(err, "header length 72057594037927936 is absurd"));
 	unsigned char past[16] = {9};
 	ck_assert_int_eq(nb_safetensors_parse(past, 16, &f, err, sizeof err), NB_ERR_FORMAT);
-	ck_assert_ptr_nonnull(strstr(err, "header length 9 runs past the end of the file (16 bytes)"));
+	ck_assert_ptr_nonnull(
+	    strstr(err, "header length 9 runs past the end of the file (16 bytes)"));
 
 	/* valid: empty, metadata only, padded, zero-size tensor, other dtypes */
 	parse_expect("{}", 0, NB_OK, "");
@@ -413,7 +418,8 @@ START_TEST(test_parser_errors)
 
 	/* byte ranges */
 	parse_expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
-	             NB_ERR_FORMAT, "F32 with 2 elements needs 8 bytes, data_offsets [0, 4] hold 4");
+	             NB_ERR_FORMAT,
+	             "F32 with 2 elements needs 8 bytes, data_offsets [0, 4] hold 4");
 	parse_expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4,
 	             NB_ERR_FORMAT, "data_offsets [4, 0] end before they begin");
 	parse_expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 4,
@@ -495,7 +501,8 @@ START_TEST(test_corpus)
 		char e1[512] = "", e2[512] = "";
 		nb_status s1 = nb_safetensors_parse(buf, (size_t)len, &f1, e1, sizeof e1);
 		nb_status s2 = nb_safetensors_open(path, &f2, e2, sizeof e2);
-		ck_assert_msg(s1 == s2, "%s: memory %d (%s), file %d (%s)", e->d_name, s1, e1, s2, e2);
+		ck_assert_msg(s1 == s2, "%s: memory %d (%s), file %d (%s)", e->d_name, s1, e1, s2,
+		              e2);
 		ck_assert_msg(s1 == NB_OK || s1 == NB_ERR_FORMAT, "%s: status %d", e->d_name, s1);
 		if (s1) {
 			ck_assert_msg(!strcmp(e1 + strlen("<buffer>"), e2 + strlen(path)),
@@ -508,7 +515,8 @@ START_TEST(test_corpus)
 				nb_safetensors_info in;
 				nb_safetensors_tensor(f2, i, &in);
 				void *t = malloc(in.end - in.begin + 1);
-				ck_assert_int_eq(nb_safetensors_read(f2, i, t, in.end - in.begin), NB_OK);
+				ck_assert_int_eq(nb_safetensors_read(f2, i, t, in.end - in.begin),
+				                 NB_OK);
 				free(t);
 			}
 			/* and a load into a graph ends cleanly */
@@ -614,8 +622,9 @@ START_TEST(test_atomic_save_survives_sigkill)
 		for (int j = 0; j < KILL_PARAMS; j++) {
 			const float *d = nb_data(q[j]);
 			for (int i = 0; i < KILL_ROWS * KILL_COLS; i++)
-				ck_assert_msg(d[i] == (float)(8 * k + j), "%s[%d] = %g in version %ld",
-				              nb_tensor_name(q[j]), i, d[i], k);
+				ck_assert_msg(d[i] == (float)(8 * k + j),
+				              "%s[%d] = %g in version %ld", nb_tensor_name(q[j]), i,
+				              d[i], k);
 		}
 		/* a stray temp file is a partial (or complete, unrenamed) save: it
 		 * loads cleanly or is refused cleanly, never crashes */
@@ -623,7 +632,8 @@ START_TEST(test_atomic_save_survives_sigkill)
 		struct dirent *e;
 		while ((e = readdir(dd)))
 			if (!strncmp(e->d_name, "model.safetensors.tmp.", 22)) {
-				nb_status s = nb_checkpoint_load(h, NULL, tpath(e->d_name), NULL, 0);
+				nb_status s =
+				    nb_checkpoint_load(h, NULL, tpath(e->d_name), NULL, 0);
 				ck_assert_msg(s == NB_OK || s == NB_ERR_FORMAT, "%s: %s", e->d_name,
 				              nb_graph_errmsg(h));
 				nb_graph_clear_error(h);
@@ -709,7 +719,8 @@ START_TEST(test_resume_sgd_bit_identical)
 	nb_optim_set_lr(o, 0.1);
 	for (int i = N; i < 2 * N; i++)
 		got[i] = sgd_step(&c, o);
-	ck_assert_msg(!memcmp(ref, got, sizeof ref), "resumed losses differ from the uninterrupted run");
+	ck_assert_msg(!memcmp(ref, got, sizeof ref),
+	              "resumed losses differ from the uninterrupted run");
 	ck_assert(ref[2 * N - 1] < ref[0]); /* it did train */
 	nb_graph_free(c.g);
 	remove_tmpdir();
@@ -776,15 +787,17 @@ START_TEST(test_resume_momentum_state_bit_identical)
 	ck_assert_int_eq(nb_checkpoint_load(c.n.g, NULL, tpath("mom.st"), NULL, 0), NB_OK);
 	for (int i = N; i < 2 * N; i++)
 		got[i] = momentum_step(&c);
-	ck_assert_msg(!memcmp(ref, got, sizeof ref), "resumed losses differ from the uninterrupted run");
+	ck_assert_msg(!memcmp(ref, got, sizeof ref),
+	              "resumed losses differ from the uninterrupted run");
 	nb_graph_free(c.n.g);
 
 	/* the test can fail: restoring only the parameters (momentum zero, RNG
 	 * not restored) gives other losses */
 	mom d = build_momentum(77);
-	ck_assert_int_eq(nb_checkpoint_load_opts(d.n.g, NULL, tpath("mom.st"), NULL, 0,
-	                                         &(nb_checkpoint_opts){.flags = NB_CKPT_PARAMS_ONLY}),
-	                 NB_OK);
+	ck_assert_int_eq(
+	    nb_checkpoint_load_opts(d.n.g, NULL, tpath("mom.st"), NULL, 0,
+	                            &(nb_checkpoint_opts){.flags = NB_CKPT_PARAMS_ONLY}),
+	    NB_OK);
 	for (int i = N; i < 2 * N; i++)
 		partial[i] = momentum_step(&d);
 	ck_assert(memcmp(ref, partial, sizeof ref) != 0);

@@ -49,11 +49,9 @@ typedef struct nb_checkpoint_opts {
  * fsynced and renamed over path (then the directory is fsynced), so a crash
  * or kill during a save leaves the previous checkpoint intact.  Errors are
  * recorded on the graph and returned. */
-nb_status nb_checkpoint_save(nb_graph *g, nb_optim *o, const char *path,
-                             const char *model_name);
+nb_status nb_checkpoint_save(nb_graph *g, nb_optim *o, const char *path, const char *model_name);
 nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
-                                  const char *model_name,
-                                  const nb_checkpoint_opts *opts);
+                                  const char *model_name, const nb_checkpoint_opts *opts);
 
 /* Fill the tensors of g (built the same way as the saved one) from path, by
  * name, and restore the RNG state and, when o is given, the step count and
@@ -63,11 +61,10 @@ nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
  * corruption of the file is an error naming the file and the tensor
  * (NB_ERR_FORMAT, NB_ERR_SHAPE, NB_ERR_DTYPE, NB_ERR_IO), recorded on the
  * graph.  model_name_out (may be NULL) receives the saved model name. */
-nb_status nb_checkpoint_load(nb_graph *g, nb_optim *o, const char *path,
-                             char *model_name_out, size_t len);
-nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path,
-                                  char *model_name_out, size_t len,
-                                  const nb_checkpoint_opts *opts);
+nb_status nb_checkpoint_load(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
+                             size_t len);
+nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
+                                  size_t len, const nb_checkpoint_opts *opts);
 
 /* ---- reading any safetensors file ------------------------------------- */
 
@@ -77,7 +74,7 @@ typedef struct nb_safetensors nb_safetensors;
 
 typedef struct nb_safetensors_info {
 	const char *name;
-	const char *dtype;    /* as in the file: "F32", "F64", "BF16", "I64", ... */
+	const char *dtype; /* as in the file: "F32", "F64", "BF16", "I64", ... */
 	int ndim;
 	const int64_t *shape; /* ndim entries */
 	uint64_t begin, end;  /* byte range in the data that follows the header */
@@ -86,12 +83,11 @@ typedef struct nb_safetensors_info {
 /* Open and validate a file (the header is read now, tensor bytes on
  * demand).  On failure *out is NULL and err (may be NULL) holds a message
  * naming the file. */
-nb_status nb_safetensors_open(const char *path, nb_safetensors **out, char *err,
-                              size_t errlen);
+nb_status nb_safetensors_open(const char *path, nb_safetensors **out, char *err, size_t errlen);
 /* The same for a file image in memory; buf must outlive the handle.  Never
  * crashes on any input (fuzzed: fuzz/fuzz_safetensors.c). */
-nb_status nb_safetensors_parse(const void *buf, size_t len, nb_safetensors **out,
-                               char *err, size_t errlen);
+nb_status nb_safetensors_parse(const void *buf, size_t len, nb_safetensors **out, char *err,
+                               size_t errlen);
 void nb_safetensors_free(nb_safetensors *f);
 
 /* Tensors in the order of their bytes in the file. */

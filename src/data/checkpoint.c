@@ -17,7 +17,7 @@
 void (*nb__checkpoint_write_hook)(size_t bytes_written);
 
 /* metadata keys written by nabla; callers may not reuse them */
-static const char *const reserved_keys[] = {"format", "nabla_version", "model", "dtype",
+static const char *const reserved_keys[] = {"format", "nabla_version", "model",     "dtype",
                                             "step",   "rng",           "optimizer", "lr"};
 
 static nb_status lfail(nb_graph *g, const char *label, nb_status st, const char *fmt, ...)
@@ -69,7 +69,8 @@ static nb_status sort_unique(nb_graph *g, const char *label, nb_tensor **v, int 
 			return lfail(g, label, NB_ERR_GRAPH,
 			             "the model has two %s tensors named \"%s\"; checkpoints match "
 			             "tensors by name, so give them distinct names",
-			             v[i]->role == NB_ROLE_STATE ? "state" : "parameter", v[i]->name);
+			             v[i]->role == NB_ROLE_STATE ? "state" : "parameter",
+			             v[i]->name);
 	return NB_OK;
 }
 
@@ -168,7 +169,8 @@ static nb_status check_extra_meta(nb_graph *g, const char *path, const nb_checkp
 	for (int i = 0; i < opts->n_meta; i++) {
 		const char *k = opts->meta[2 * i], *v = opts->meta[2 * i + 1];
 		if (!k || !v)
-			return lfail(g, path, NB_ERR_ARG, "checkpoint metadata pair %d has a NULL %s", i,
+			return lfail(g, path, NB_ERR_ARG,
+			             "checkpoint metadata pair %d has a NULL %s", i,
 			             k ? "value" : "key");
 		if (is_reserved(k))
 			return lfail(g, path, NB_ERR_ARG,
@@ -284,8 +286,7 @@ static int sync_dir(const char *path)
 	return r;
 }
 
-static nb_status write_atomic(nb_graph *g, const char *path, const sbuf *hdr, nb_tensor **v,
-                              int n)
+static nb_status write_atomic(nb_graph *g, const char *path, const sbuf *hdr, nb_tensor **v, int n)
 {
 	size_t plen = strlen(path);
 	char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
@@ -339,12 +340,11 @@ static nb_status write_atomic(nb_graph *g, const char *path, const sbuf *hdr, nb
 		return lfail(g, path, NB_ERR_IO, "saved, but syncing its directory failed: %s",
 		             strerror(errno));
 	return NB_OK;
-fail_fp:
-	{
-		int e = errno;
-		fclose(fp);
-		errno = e;
-	}
+fail_fp : {
+	int e = errno;
+	fclose(fp);
+	errno = e;
+}
 fail:;
 	nb_status st = lfail(g, path, NB_ERR_IO, "%s of the temporary file %s failed: %s", what,
 	                     tmp, strerror(errno));
@@ -382,8 +382,9 @@ nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
 	st = sort_unique(g, path, sorted, n);
 	for (int i = 0; i < n && !st; i++) {
 		if (!strcmp(v[i]->name, "__metadata__"))
-			st = lfail(g, path, NB_ERR_ARG,
-			           "a tensor may not be called __metadata__ (reserved by the format)");
+			st = lfail(
+			    g, path, NB_ERR_ARG,
+			    "a tensor may not be called __metadata__ (reserved by the format)");
 		else if (!utf8(v[i]->name))
 			st = lfail(g, path, NB_ERR_ARG, "the name of tensor %d is not valid UTF-8",
 			           v[i]->id);
@@ -426,7 +427,9 @@ static bool parse_rng(const char *s, uint64_t r[4])
 		r[w] = 0;
 		for (int k = 0; k < 16; k++) {
 			char c = q[k];
-			int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			int h = c >= '0' && c <= '9'   ? c - '0'
+			        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			                               : -1;
 			if (h < 0)
 				return false;
 			r[w] = r[w] << 4 | (uint64_t)h;
@@ -519,8 +522,8 @@ static nb_status check_fit(nb_graph *g, const char *label, const nb_safetensors_
 	if (!same) {
 		shape_text(in->shape, in->ndim, fs, sizeof fs);
 		shape_text(t->shape.d, t->shape.ndim, ms, sizeof ms);
-		return lfail(g, label, NB_ERR_SHAPE, "%s: checkpoint has %s, model has %s", t->name, fs,
-		             ms);
+		return lfail(g, label, NB_ERR_SHAPE, "%s: checkpoint has %s, model has %s", t->name,
+		             fs, ms);
 	}
 	return NB_OK;
 }
@@ -546,7 +549,8 @@ static nb_status copy_in(nb_graph *g, const char *label, const nb_safetensors *f
 		nb__bswap_elems(buf, n, fes);
 	if (!same) {
 		for (size_t k = 0; k < n; k++)
-			nb__set(t, (int64_t)k, fes == 8 ? ((double *)buf)[k] : (double)((float *)buf)[k]);
+			nb__set(t, (int64_t)k,
+			        fes == 8 ? ((double *)buf)[k] : (double)((float *)buf)[k]);
 		free(buf);
 	}
 	return NB_OK;
@@ -567,10 +571,11 @@ static nb_status match(nb_graph *g, const nb_safetensors *f, const char *label, 
 		if (!hit) {
 			if (params_only)
 				continue; /* e.g. optimizer state of the training run */
-			return lfail(g, label, NB_ERR_FORMAT,
-			             "tensor \"%.200s\" in the checkpoint is not a parameter or state of "
-			             "the model",
-			             in.name);
+			return lfail(
+			    g, label, NB_ERR_FORMAT,
+			    "tensor \"%.200s\" in the checkpoint is not a parameter or state of "
+			    "the model",
+			    in.name);
 		}
 		if (params_only && (*hit)->role != NB_ROLE_PARAM)
 			continue;
@@ -594,8 +599,8 @@ static nb_status match(nb_graph *g, const nb_safetensors *f, const char *label, 
 	return NB_OK;
 }
 
-nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f,
-                               const char *label, unsigned flags, char *model_out, size_t len)
+nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const char *label,
+                               unsigned flags, char *model_out, size_t len)
 {
 	if (o && o->g != g)
 		return lfail(g, label, NB_ERR_GRAPH, "the optimizer belongs to another graph");
@@ -634,9 +639,8 @@ nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f
 	return NB_OK;
 }
 
-nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path,
-                                  char *model_name_out, size_t len,
-                                  const nb_checkpoint_opts *opts)
+nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
+                                  size_t len, const nb_checkpoint_opts *opts)
 {
 	if (model_name_out && len)
 		model_name_out[0] = 0;

@@ -51,10 +51,10 @@ static const struct {
 	const char *name;
 	int bits;
 } dtypes[] = {
-    {"BOOL", 8},     {"F4", 4},        {"F6_E2M3", 6},  {"F6_E3M2", 6}, {"U8", 8},
-    {"I8", 8},       {"F8_E5M2", 8},   {"F8_E4M3", 8},  {"F8_E8M0", 8}, {"I16", 16},
-    {"U16", 16},     {"F16", 16},      {"BF16", 16},    {"I32", 32},    {"U32", 32},
-    {"F32", 32},     {"C64", 64},      {"F64", 64},     {"I64", 64},    {"U64", 64},
+    {"BOOL", 8}, {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},
+    {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16},
+    {"U16", 16}, {"F16", 16},    {"BF16", 16},   {"I32", 32},    {"U32", 32},
+    {"F32", 32}, {"C64", 64},    {"F64", 64},    {"I64", 64},    {"U64", 64},
 };
 #define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
 
@@ -69,10 +69,10 @@ static void set_err(char *err, size_t errlen, const char *label, const char *fmt
 		vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
 }
 
-static nb_status fail(char *err, size_t errlen, const char *label, nb_status st,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static nb_status fail(char *err, size_t errlen, const char *label, nb_status st,
-                      const char *fmt, ...)
+static nb_status fail(char *err, size_t errlen, const char *label, nb_status st, const char *fmt,
+                      ...) __attribute__((format(printf, 5, 6)));
+static nb_status fail(char *err, size_t errlen, const char *label, nb_status st, const char *fmt,
+                      ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -91,50 +91,6 @@ static const char *shown(const char *s, char *buf, size_t n)
 	if (s[k] && n > 4)
 		memcpy(buf + n - 4, "...", 4);
 	return buf;
-}
-
-/* Length of the UTF-8 sequence at s (at most n bytes), 0 if malformed. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned lo = 0x80, hi = 0xbf; /* range of the second byte */
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f; /* above U+10FFFF */
-	} else
-		return 0;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
-bool nb__utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		size_t k = utf8_seq(u + i, n - i);
-		if (!k)
-			return false;
-		i += k;
-	}
-	return true;
 }
 
 void nb__bswap_elems(void *p, size_t n, size_t esize)
@@ -185,14 +141,15 @@ static bool perr(parser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	p->st = fail(p->err, p->errlen, p->f->label, NB_ERR_FORMAT, "header byte %zu: %s", p->i,
-	             msg);
+	p->st =
+	    fail(p->err, p->errlen, p->f->label, NB_ERR_FORMAT, "header byte %zu: %s", p->i, msg);
 	return false;
 }
 
 static bool nomem(parser *p)
 {
-	p->st = fail(p->err, p->errlen, p->f->label, NB_ERR_NOMEM, "out of memory reading the header");
+	p->st =
+	    fail(p->err, p->errlen, p->f->label, NB_ERR_NOMEM, "out of memory reading the header");
 	return false;
 }
 
@@ -289,11 +246,13 @@ static bool unicode_escape(parser *p, char *o, size_t *k)
 		return perr(p, "lone low surrogate \\u%04lx", (unsigned long)hi);
 	if (hi >= 0xd800 && hi <= 0xdbff) {
 		if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
-			return perr(p, "high surrogate \\u%04lx without a low one", (unsigned long)hi);
+			return perr(p, "high surrogate \\u%04lx without a low one",
+			            (unsigned long)hi);
 		p->i += 2;
 		long lo = hex4(p);
 		if (lo < 0xdc00 || lo > 0xdfff)
-			return perr(p, "high surrogate \\u%04lx without a low one", (unsigned long)hi);
+			return perr(p, "high surrogate \\u%04lx without a low one",
+			            (unsigned long)hi);
 		cp = 0x10000 + (((unsigned long)hi - 0xd800) << 10) + ((unsigned long)lo - 0xdc00);
 	}
 	if (cp == 0)
@@ -344,11 +303,12 @@ static bool parse_string(parser *p, char **out, const char *what)
 			} else {
 				p->i--;
 				free(o);
-				return perr(p, "invalid escape \\%c", e >= 0x20 && e < 0x7f ? (char)e : '?');
+				return perr(p, "invalid escape \\%c",
+				            e >= 0x20 && e < 0x7f ? (char)e : '?');
 			}
 			continue;
 		}
-		size_t len = utf8_seq(p->s + p->i, p->n - p->i);
+		size_t len = nb__utf8_seq(p->s + p->i, p->n - p->i);
 		if (!len) {
 			free(o);
 			return perr(p, "invalid UTF-8 inside a string");
@@ -374,7 +334,8 @@ static bool parse_uint(parser *p, uint64_t *out, const char *what)
 		neg = true, p->i++;
 	if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') {
 		p->i = start;
-		return perr(p, "expected %s (a number), found %s", what, describe(p, buf, sizeof buf));
+		return perr(p, "expected %s (a number), found %s", what,
+		            describe(p, buf, sizeof buf));
 	}
 	if (p->s[p->i] == '0' && p->i + 1 < p->n && p->s[p->i + 1] >= '0' && p->s[p->i + 1] <= '9')
 		return perr(p, "number with a leading zero");
@@ -442,7 +403,8 @@ static bool parse_uint_array(parser *p, uint64_t *v, int max, int *count, const 
 			p->i++;
 			return true;
 		}
-		return perr(p, "expected ',' or ']' in %s, found %s", what, describe(p, buf, sizeof buf));
+		return perr(p, "expected ',' or ']' in %s, found %s", what,
+		            describe(p, buf, sizeof buf));
 	}
 }
 
@@ -532,7 +494,8 @@ static bool parse_tensor_field(parser *p, st_tensor *t, const char *key, unsigne
 		if (!strcmp(key, fields[i]))
 			which = i;
 	if (which < 0)
-		return perr(p, "tensor \"%s\": unknown field \"%s\"", name, shown(key, kb, sizeof kb));
+		return perr(p, "tensor \"%s\": unknown field \"%s\"", name,
+		            shown(key, kb, sizeof kb));
 	if (*seen & 1u << which)
 		return perr(p, "tensor \"%s\": field \"%s\" appears twice", name, key);
 	*seen |= 1u << which;
@@ -542,7 +505,8 @@ static bool parse_tensor_field(parser *p, st_tensor *t, const char *key, unsigne
 			return false;
 		t->dtype = find_dtype(dt);
 		if (t->dtype < 0) {
-			perr(p, "tensor \"%s\": unknown dtype \"%s\"", name, shown(dt, kb, sizeof kb));
+			perr(p, "tensor \"%s\": unknown dtype \"%s\"", name,
+			     shown(dt, kb, sizeof kb));
 			free(dt);
 			return false;
 		}
@@ -603,7 +567,8 @@ static bool parse_header(parser *p)
 	char buf[32];
 	/* the reference reader insists on '{' as the very first byte */
 	if (p->n == 0 || p->s[0] != '{')
-		return perr(p, "the header must start with '{', found %s", describe(p, buf, sizeof buf));
+		return perr(p, "the header must start with '{', found %s",
+		            describe(p, buf, sizeof buf));
 	bool empty, more = true, had_meta = false;
 	if (!object_start(p, &empty, "'{'"))
 		return false;
@@ -637,7 +602,8 @@ static bool parse_header(parser *p)
 	}
 	ws(p);
 	if (p->i != p->n)
-		return perr(p, "unexpected %s after the header object", describe(p, buf, sizeof buf));
+		return perr(p, "unexpected %s after the header object",
+		            describe(p, buf, sizeof buf));
 	return true;
 }
 
@@ -670,14 +636,16 @@ static nb_status check_unique(nb_safetensors *f, char *err, size_t errlen)
 		qsort(f->t, (size_t)f->n, sizeof *f->t, cmp_name);
 	for (int i = 1; i < f->n; i++)
 		if (!strcmp(f->t[i - 1].name, f->t[i].name))
-			return fail(err, errlen, f->label, NB_ERR_FORMAT, "tensor \"%s\" appears twice",
+			return fail(err, errlen, f->label, NB_ERR_FORMAT,
+			            "tensor \"%s\" appears twice",
 			            shown(f->t[i].name, nb, sizeof nb));
 	if (f->n_meta < 2)
 		return NB_OK;
 	/* sort pointers: the metadata keeps the file's order */
 	st_meta **m = malloc(sizeof *m * (size_t)f->n_meta);
 	if (!m)
-		return fail(err, errlen, f->label, NB_ERR_NOMEM, "out of memory reading the header");
+		return fail(err, errlen, f->label, NB_ERR_NOMEM,
+		            "out of memory reading the header");
 	for (int i = 0; i < f->n_meta; i++)
 		m[i] = &f->meta[i];
 	qsort(m, (size_t)f->n_meta, sizeof *m, cmp_meta);
@@ -685,7 +653,8 @@ static nb_status check_unique(nb_safetensors *f, char *err, size_t errlen)
 	for (int i = 1; i < f->n_meta && !st; i++)
 		if (!strcmp(m[i - 1]->key, m[i]->key))
 			st = fail(err, errlen, f->label, NB_ERR_FORMAT,
-			          "__metadata__ key \"%s\" appears twice", shown(m[i]->key, nb, sizeof nb));
+			          "__metadata__ key \"%s\" appears twice",
+			          shown(m[i]->key, nb, sizeof nb));
 	free(m);
 	return st;
 }
@@ -707,26 +676,30 @@ static nb_status check_ranges(nb_safetensors *f, char *err, size_t errlen)
 			return fail(err, errlen, f->label, NB_ERR_FORMAT,
 			            "tensor \"%s\": the shape's size overflows", name);
 		if (bits % 8)
-			return fail(err, errlen, f->label, NB_ERR_FORMAT,
-			            "tensor \"%s\": %llu elements of %s are not a whole number of bytes",
-			            name, (unsigned long long)elems, dtypes[t->dtype].name);
+			return fail(
+			    err, errlen, f->label, NB_ERR_FORMAT,
+			    "tensor \"%s\": %llu elements of %s are not a whole number of bytes",
+			    name, (unsigned long long)elems, dtypes[t->dtype].name);
 		if (t->end < t->begin)
-			return fail(err, errlen, f->label, NB_ERR_FORMAT,
-			            "tensor \"%s\": data_offsets [%llu, %llu] end before they begin",
-			            name, (unsigned long long)t->begin, (unsigned long long)t->end);
+			return fail(
+			    err, errlen, f->label, NB_ERR_FORMAT,
+			    "tensor \"%s\": data_offsets [%llu, %llu] end before they begin", name,
+			    (unsigned long long)t->begin, (unsigned long long)t->end);
 		if (t->end > f->data_len)
-			return fail(err, errlen, f->label, NB_ERR_FORMAT,
-			            "tensor \"%s\": data_offsets [%llu, %llu] run past the end of the "
-			            "data (%llu bytes)",
-			            name, (unsigned long long)t->begin, (unsigned long long)t->end,
-			            (unsigned long long)f->data_len);
+			return fail(
+			    err, errlen, f->label, NB_ERR_FORMAT,
+			    "tensor \"%s\": data_offsets [%llu, %llu] run past the end of the "
+			    "data (%llu bytes)",
+			    name, (unsigned long long)t->begin, (unsigned long long)t->end,
+			    (unsigned long long)f->data_len);
 		if (t->end - t->begin != bits / 8)
 			return fail(err, errlen, f->label, NB_ERR_FORMAT,
 			            "tensor \"%s\": %s with %llu elements needs %llu bytes, "
 			            "data_offsets [%llu, %llu] hold %llu",
 			            name, dtypes[t->dtype].name, (unsigned long long)elems,
 			            (unsigned long long)(bits / 8), (unsigned long long)t->begin,
-			            (unsigned long long)t->end, (unsigned long long)(t->end - t->begin));
+			            (unsigned long long)t->end,
+			            (unsigned long long)(t->end - t->begin));
 	}
 	if (f->n > 1)
 		qsort(f->t, (size_t)f->n, sizeof *f->t, cmp_offset);
@@ -735,20 +708,23 @@ static nb_status check_ranges(nb_safetensors *f, char *err, size_t errlen)
 		const st_tensor *t = &f->t[i];
 		if (t->begin < at)
 			return fail(err, errlen, f->label, NB_ERR_FORMAT,
-			            "tensors \"%s\" and \"%s\" overlap", shown(f->t[i - 1].name, nb, sizeof nb),
+			            "tensors \"%s\" and \"%s\" overlap",
+			            shown(f->t[i - 1].name, nb, sizeof nb),
 			            shown(t->name, nb2, sizeof nb2));
 		if (t->begin > at)
-			return fail(err, errlen, f->label, NB_ERR_FORMAT,
-			            "data bytes [%llu, %llu) before tensor \"%s\" belong to no tensor",
-			            (unsigned long long)at, (unsigned long long)t->begin,
-			            shown(t->name, nb, sizeof nb));
+			return fail(
+			    err, errlen, f->label, NB_ERR_FORMAT,
+			    "data bytes [%llu, %llu) before tensor \"%s\" belong to no tensor",
+			    (unsigned long long)at, (unsigned long long)t->begin,
+			    shown(t->name, nb, sizeof nb));
 		at = t->end;
 	}
 	if (at != f->data_len)
-		return fail(err, errlen, f->label, NB_ERR_FORMAT,
-		            "%llu trailing bytes after the last tensor (data ends at %llu, file has %llu)",
-		            (unsigned long long)(f->data_len - at), (unsigned long long)at,
-		            (unsigned long long)f->data_len);
+		return fail(
+		    err, errlen, f->label, NB_ERR_FORMAT,
+		    "%llu trailing bytes after the last tensor (data ends at %llu, file has %llu)",
+		    (unsigned long long)(f->data_len - at), (unsigned long long)at,
+		    (unsigned long long)f->data_len);
 	return NB_OK;
 }
 
@@ -792,10 +768,11 @@ static nb_status check_prefix(const char *label, uint64_t total, uint64_t hlen, 
                               size_t errlen)
 {
 	if (hlen > NB_ST_MAX_HEADER)
-		return fail(err, errlen, label, NB_ERR_FORMAT,
-		            "header length %llu is absurd (more than %llu bytes): not a safetensors "
-		            "file, or a corrupt one",
-		            (unsigned long long)hlen, NB_ST_MAX_HEADER);
+		return fail(
+		    err, errlen, label, NB_ERR_FORMAT,
+		    "header length %llu is absurd (more than %llu bytes): not a safetensors "
+		    "file, or a corrupt one",
+		    (unsigned long long)hlen, NB_ST_MAX_HEADER);
 	if (hlen > total - 8)
 		return fail(err, errlen, label, NB_ERR_FORMAT,
 		            "header length %llu runs past the end of the file (%llu bytes): "
@@ -830,7 +807,8 @@ nb_status nb_safetensors_parse(const void *buf, size_t len, nb_safetensors **out
                                size_t errlen)
 {
 	if (!out)
-		return fail(err, errlen, "<buffer>", NB_ERR_ARG, "no place for the result (out is NULL)");
+		return fail(err, errlen, "<buffer>", NB_ERR_ARG,
+		            "no place for the result (out is NULL)");
 	*out = NULL;
 	if (!buf && len)
 		return fail(err, errlen, "<buffer>", NB_ERR_ARG, "buffer is NULL");
@@ -938,8 +916,11 @@ nb_status nb_safetensors_tensor(const nb_safetensors *f, int i, nb_safetensors_i
 	if (!f || !info || i < 0 || i >= f->n)
 		return NB_ERR_ARG;
 	const st_tensor *t = &f->t[i];
-	*info = (nb_safetensors_info){.name = t->name, .dtype = dtypes[t->dtype].name,
-	                              .ndim = t->ndim, .shape = t->shape, .begin = t->begin,
+	*info = (nb_safetensors_info){.name = t->name,
+	                              .dtype = dtypes[t->dtype].name,
+	                              .ndim = t->ndim,
+	                              .shape = t->shape,
+	                              .begin = t->begin,
 	                              .end = t->end};
 	return NB_OK;
 }

@@ -13,9 +13,6 @@
 /* More dimensions than this are refused (keeps a hostile header small). */
 #define NB_ST_MAX_DIMS 64
 
-/* Is s[0..n) well-formed UTF-8 (no overlong forms, no surrogates)? */
-bool nb__utf8_valid(const char *s, size_t n);
-
 /* Byte order of the host; tensor bytes in files are little-endian. */
 static inline bool nb__host_is_le(void)
 {
@@ -28,9 +25,8 @@ void nb__bswap_elems(void *p, size_t n, size_t esize);
 /* Validate the file f against graph g and copy it in (nb_checkpoint_load
  * without the open), so the fuzz target can run the whole load path on a
  * file image in memory.  Errors are recorded on g, prefixed with label. */
-nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f,
-                               const char *label, unsigned flags, char *model_out,
-                               size_t len);
+nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const char *label,
+                               unsigned flags, char *model_out, size_t len);
 
 /* Test hook: when set, nb_checkpoint_save calls it after writing the
  * header and after each tensor (with the bytes written so far), so a test
