@@ -323,6 +323,10 @@ START_TEST(test_load_mismatches)
 	          "text: header length 8583909746840200552 is absurd");
 	ck_errmsg(A.g, nb_checkpoint_load(A.g, NULL, tmpdir, NULL, 0), NB_ERR_IO,
 	          "not a regular file");
+	/* a FIFO with no writer: refused at once, the open does not block */
+	ck_assert_int_eq(mkfifo(tpath("fifo"), 0600), 0);
+	ck_errmsg(A.g, nb_checkpoint_load(A.g, NULL, tpath("fifo"), NULL, 0), NB_ERR_IO,
+	          "fifo: not a regular file");
 	nb_graph_free(A.g);
 	remove_tmpdir();
 }

@@ -112,15 +112,6 @@ static uint64_t le64(const unsigned char *b)
 	return v;
 }
 
-static char *dup_label(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* ---- the JSON header ----------------------------------------------------- */
 
 typedef struct parser {
@@ -756,7 +747,7 @@ static nb_safetensors *new_file(const char *label)
 	if (!f)
 		return NULL;
 	f->fd = -1;
-	if (!(f->label = dup_label(label))) {
+	if (!(f->label = strdup(label))) {
 		free(f);
 		return NULL;
 	}
@@ -854,7 +845,8 @@ nb_status nb_safetensors_open(const char *path, nb_safetensors **out, char *err,
 	if (!out || !path)
 		return fail(err, errlen, path ? path : "(null)", NB_ERR_ARG, "path or out is NULL");
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not block the open; it is refused below */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fail(err, errlen, path, NB_ERR_IO, "cannot open: %s", strerror(errno));
 	nb_safetensors *f = NULL;

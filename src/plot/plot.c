@@ -53,14 +53,8 @@ static nb_status perr(nb_plot *p, nb_status st, const char *fmt, ...)
 
 static bool dup_text(char **dst, const char *s)
 {
-	*dst = NULL;
-	if (!s)
-		return true;
-	size_t n = strlen(s) + 1;
-	if (!(*dst = malloc(n)))
-		return false;
-	memcpy(*dst, s, n);
-	return true;
+	*dst = s ? strdup(s) : NULL;
+	return !s || *dst;
 }
 
 nb_plot *nb_plot_new(const char *title, const char *xlabel, const char *ylabel)
