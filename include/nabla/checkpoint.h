@@ -72,6 +72,7 @@ nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, ch
  * (strict JSON, known dtypes, byte ranges that tile the data exactly). */
 typedef struct nb_safetensors nb_safetensors;
 
+/* Pointers stay valid until nb_safetensors_free. */
 typedef struct nb_safetensors_info {
 	const char *name;
 	const char *dtype; /* as in the file: "F32", "F64", "BF16", "I64", ... */
