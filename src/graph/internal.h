@@ -170,6 +170,12 @@ static inline void nb__set(nb_tensor *t, int64_t i, double v)
 		((double *)t->data)[i] = v;
 }
 
+/* UTF-8 (utf8.c): length of the well-formed sequence at s (at most n bytes;
+ * no overlong forms, no surrogates, nothing above U+10FFFF), 0 if there is
+ * none; and whether all of s[0..n) is well-formed. */
+size_t nb__utf8_seq(const unsigned char *s, size_t n);
+bool nb__utf8_valid(const char *s, size_t n);
+
 /* Example helpers for gradcheck: a random shape with 1..maxdim dims each
  * in [1, maxlen], and a parameter filled U(lo, hi). */
 nb_shape nb__rand_shape(nb_graph *g, int min_ndim, int max_ndim, int maxlen);
