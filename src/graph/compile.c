@@ -268,7 +268,9 @@ nb_status nb_run(nb_program *p)
 		if (p->offset[s] >= 0)
 			p->sched[s]->data = p->arena + p->offset[s];
 	void *prev = g->workspace;
+	size_t prev_bytes = g->workspace_bytes;
 	g->workspace = p->workspace;
+	g->workspace_bytes = p->workspace_bytes;
 	if (g->dtype == NB_F32) {
 		for (int s = 0; s < p->n; s++)
 			nb__ops[p->sched[s]->op]->forward_f32(p->sched[s]);
@@ -277,6 +279,7 @@ nb_status nb_run(nb_program *p)
 			nb__ops[p->sched[s]->op]->forward_f64(p->sched[s]);
 	}
 	g->workspace = prev;
+	g->workspace_bytes = prev_bytes;
 	return g->status;
 }
 

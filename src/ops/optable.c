@@ -16,7 +16,13 @@
 	X(CONCAT, concat) X(SLICE, slice) X(EMBED, embed)                      \
 	X(BROADCAST_TO, broadcast_to) X(SUM_TO, sum_to)                        \
 	X(SUM, sum) X(MEAN, mean) X(MAX, max) X(MAX_BACKWARD, max_backward)    \
-	X(SGD_UPDATE, sgd_update)
+	X(SGD_UPDATE, sgd_update)                                              \
+	X(CONV2D, conv2d) X(CONV2D_BACKWARD_INPUT, conv2d_backward_input)      \
+	X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight)                      \
+	X(CONV2D_BACKWARD_BIAS, conv2d_backward_bias)                          \
+	X(MAXPOOL2D, maxpool2d) X(MAXPOOL2D_BACKWARD, maxpool2d_backward)      \
+	X(MAXPOOL2D_GATHER, maxpool2d_gather) X(AVGPOOL2D, avgpool2d)          \
+	X(AVGPOOL2D_BACKWARD, avgpool2d_backward) X(GLOBAL_AVGPOOL, global_avgpool)
 
 #define DECLARE(E, N) extern const nb_opdef nb__op_##N;
 OPS(DECLARE)
