@@ -38,19 +38,43 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 		nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 		const T *xc = x + c * g->h * g->w;
 		T *dst = col + r * ohw;
-		memset(dst, 0, (size_t)(i0 * g->ow) * sizeof(T));
+		if (i0 > 0)
+			memset(dst, 0, (size_t)(i0 * g->ow) * sizeof(T));
+		if (i1 < g->oh)
+			memset(dst + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof(T));
+		if (j0 >= j1) {
+			for (int64_t i = i0; i < i1; i++)
+				memset(dst + i * g->ow, 0, (size_t)g->ow * sizeof(T));
+			continue;
+		}
+		if (i0 < i1 && g->sh == 1 && g->sw == 1 && g->ow == g->w) {
+			/* "same"-shaped rows: the valid rows are one shifted copy
+			 * of the input (row ends wrap into the neighbouring row
+			 * and are zeroed after), not a call per short row */
+			const int64_t a = i0 * g->ow + j0, e = (i1 - 1) * g->ow + j1;
+			memcpy(dst + a, xc + a + offh * g->w + offw, (size_t)(e - a) * sizeof(T));
+			for (int64_t i = i0; i < i1; i++) {
+				T *d = dst + i * g->ow;
+				for (int64_t j = 0; j < j0; j++)
+					d[j] = 0;
+				for (int64_t j = j1; j < g->ow; j++)
+					d[j] = 0;
+			}
+			continue;
+		}
 		for (int64_t i = i0; i < i1; i++) {
 			const T *src = xc + (i * g->sh + offh) * g->w;
 			T *d = dst + i * g->ow;
-			memset(d, 0, (size_t)j0 * sizeof(T));
+			for (int64_t j = 0; j < j0; j++)
+				d[j] = 0;
 			if (g->sw == 1)
 				memcpy(d + j0, src + j0 + offw, (size_t)(j1 - j0) * sizeof(T));
 			else
 				for (int64_t j = j0; j < j1; j++)
 					d[j] = src[j * g->sw + offw];
-			memset(d + j1, 0, (size_t)(g->ow - j1) * sizeof(T));
+			for (int64_t j = j1; j < g->ow; j++)
+				d[j] = 0;
 		}
-		memset(dst + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof(T));
 	}
 }
 
@@ -189,9 +213,14 @@ static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *d
 						const T *xr = xc + (i * g->sh + offh) * g->w + offw;
 						const T *gr = go + i * g->ow;
 						const int64_t s = g->sw;
+						if (s == 1) {
 #pragma omp simd reduction(+ : acc)
-						for (int64_t j = j0; j < j1; j++)
-							acc += gr[j] * xr[j * s];
+							for (int64_t j = j0; j < j1; j++)
+								acc += gr[j] * xr[j];
+						} else {
+							for (int64_t j = j0; j < j1; j++)
+								acc += gr[j] * xr[j * s];
+						}
 					}
 					wo[m * g->kw + k] += acc;
 				}
