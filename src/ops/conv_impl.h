@@ -258,10 +258,11 @@ static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *
 	}
 }
 
-/* dx_g = col2im(W_g^T dy_g)  ([K, Og] x [Og, P]) */
-static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, T *dx, T *col,
-                                       rntm_t *rn)
+/* dx_g = col2im(W_g^T dy_g)  ([K, Og] x [Og, P]); b is unused */
+static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, const T *b, T *dx,
+                                       T *col, rntm_t *rn)
 {
+	(void)b;
 	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
 	const bool pw = pointwise(g);
 	for (int64_t gi = 0; gi < g->groups; gi++) {
@@ -305,34 +306,45 @@ static T *SFX(slice_dw)(const nb_tensor *t, const geom *g, int th, int tid)
 	return (T *)((char *)SFX(slice)(t, g, th, tid) + col_bytes(g, sizeof(T)));
 }
 
-static void SFX(conv_forward)(nb_tensor *t)
+/* Per-image work of the forward (a = x, out = y) and of the input
+ * gradient (a = dy, out = dx, no bias). */
+typedef void (*SFX(image_fn))(const geom *g, const T *a, const T *w, const T *b, T *out, T *col,
+                              rntm_t *rn);
+
+/* Runs fn over the batch, images being independent (see run_plan). */
+static void SFX(each_image)(nb_tensor *t, const geom *g, SFX(image_fn) fn, const T *a,
+                            int64_t astride, const T *w, const T *b, T *out, int64_t ostride)
 {
-	const geom g = geom_of(t);
-	const T *x = NB_IN(t, 0, T), *w = NB_IN(t, 1, T);
-	const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;
-	T *y = NB_OUT(t, T);
-	const int64_t xs = g.c * g.h * g.w, ys = g.o * g.oh * g.ow;
-	if (use_direct(&g)) {
-		SFX(dw_forward)(&g, x, w, b, y);
-		return;
-	}
-	const plan pl = run_plan(t, &g);
+	const plan pl = run_plan(t, g);
 	const int th = pl.threads;
 	if (th == 1) {
 		ONE_THREAD_RNTM;
-		for (int64_t n = 0; n < g.n; n++)
-			SFX(im2col_forward)(&g, x + n * xs, w, b, y + n * ys, SFX(slice)(t, &g, 1, 0), rn);
+		for (int64_t n = 0; n < g->n; n++)
+			fn(g, a + n * astride, w, b, out + n * ostride, SFX(slice)(t, g, 1, 0), rn);
 		return;
 	}
 #pragma omp parallel num_threads(th)
 	{
 		rntm_t one;
 		one_thread(&one);
-		T *col = SFX(slice)(t, &g, th, omp_get_thread_num());
+		T *col = SFX(slice)(t, g, th, omp_get_thread_num());
 #pragma omp for schedule(static)
-		for (int64_t n = 0; n < g.n; n++)
-			SFX(im2col_forward)(&g, x + n * xs, w, b, y + n * ys, col, &one);
+		for (int64_t n = 0; n < g->n; n++)
+			fn(g, a + n * astride, w, b, out + n * ostride, col, &one);
 	}
+}
+
+static void SFX(conv_forward)(nb_tensor *t)
+{
+	const geom g = geom_of(t);
+	const T *x = NB_IN(t, 0, T), *w = NB_IN(t, 1, T);
+	const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;
+	T *y = NB_OUT(t, T);
+	if (use_direct(&g))
+		SFX(dw_forward)(&g, x, w, b, y);
+	else
+		SFX(each_image)(t, &g, SFX(im2col_forward), x, g.c * g.h * g.w, w, b, y,
+		                g.o * g.oh * g.ow);
 }
 
 static void SFX(conv_backward_input)(nb_tensor *t)
@@ -340,29 +352,11 @@ static void SFX(conv_backward_input)(nb_tensor *t)
 	const geom g = geom_of(t);
 	const T *dy = NB_IN(t, 0, T), *w = NB_IN(t, 1, T);
 	T *dx = NB_OUT(t, T);
-	const int64_t xs = g.c * g.h * g.w, ys = g.o * g.oh * g.ow;
-	if (use_direct(&g)) {
+	if (use_direct(&g))
 		SFX(dw_backward_input)(&g, dy, w, dx);
-		return;
-	}
-	const plan pl = run_plan(t, &g);
-	const int th = pl.threads;
-	if (th == 1) {
-		ONE_THREAD_RNTM;
-		for (int64_t n = 0; n < g.n; n++)
-			SFX(im2col_backward_input)(&g, dy + n * ys, w, dx + n * xs,
-			                           SFX(slice)(t, &g, 1, 0), rn);
-		return;
-	}
-#pragma omp parallel num_threads(th)
-	{
-		rntm_t one;
-		one_thread(&one);
-		T *col = SFX(slice)(t, &g, th, omp_get_thread_num());
-#pragma omp for schedule(static)
-		for (int64_t n = 0; n < g.n; n++)
-			SFX(im2col_backward_input)(&g, dy + n * ys, w, dx + n * xs, col, &one);
-	}
+	else
+		SFX(each_image)(t, &g, SFX(im2col_backward_input), dy, g.o * g.oh * g.ow, w, NULL, dx,
+		                g.c * g.h * g.w);
 }
 
 /* dW = sum over the batch.  With batch threads each thread sums its images
