@@ -276,7 +276,9 @@ nb_status nb_run(nb_program *p)
 		if (p->offset[s] >= 0)
 			p->sched[s]->data = p->arena + p->offset[s];
 	void *prev = g->workspace;
+	size_t prev_bytes = g->workspace_bytes;
 	g->workspace = p->workspace;
+	g->workspace_bytes = p->workspace_bytes;
 	/* A kernel may reject run-time values (a class id out of range) by
 	 * failing the graph: stop there, so no later step (an optimizer
 	 * update) consumes its NaN output. */
@@ -288,6 +290,7 @@ nb_status nb_run(nb_program *p)
 			nb__ops[p->sched[s]->op]->forward_f64(p->sched[s]);
 	}
 	g->workspace = prev;
+	g->workspace_bytes = prev_bytes;
 	return g->status;
 }
 

@@ -36,7 +36,7 @@ enum {
 /* Op attributes: small integers and reals an op keeps beside its inputs.
  * Each op documents which slots it uses. */
 typedef struct nb_attrs {
-	int64_t i[8];
+	int64_t i[12]; /* 12: convolution keeps 9 geometry numbers and 2 sizes */
 	double f[6];
 	void *p;
 } nb_attrs;
@@ -75,6 +75,7 @@ struct nb_graph {
 	bool training;
 	int building_role; /* role given to new op nodes (OP, or GRAD in backward) */
 	void *workspace;   /* the running program's shared scratch space */
+	size_t workspace_bytes; /* its size (ops may use less than they asked) */
 };
 
 struct nb_program {

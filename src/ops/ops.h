@@ -80,6 +80,18 @@ enum nb_op {
 	NB_OP_ADAM_UPDATE,
 	/* optimizer helpers (src/optim/update.c) */
 	NB_OP_GLOBAL_NORM, /* sqrt of the sum of squares of all inputs */
+	/* convolution (conv.c); attrs: see conv.h */
+	NB_OP_CONV2D,                 /* (x, w[, bias]) */
+	NB_OP_CONV2D_BACKWARD_INPUT,  /* (dy, w) -> dx: the transposed convolution */
+	NB_OP_CONV2D_BACKWARD_WEIGHT, /* (dy, x) -> dw */
+	NB_OP_CONV2D_BACKWARD_BIAS,   /* (dy) -> db: sum over N, H, W */
+	/* pooling (pool.c); attrs: see pool.c */
+	NB_OP_MAXPOOL2D,
+	NB_OP_MAXPOOL2D_BACKWARD, /* (dy, y): scatter dy to y's argmax */
+	NB_OP_MAXPOOL2D_GATHER,   /* (u, y): u read at y's argmax (VJP of the scatter) */
+	NB_OP_AVGPOOL2D,
+	NB_OP_AVGPOOL2D_BACKWARD, /* (dy) -> dx */
+	NB_OP_GLOBAL_AVGPOOL,
 
 	NB_OP_COUNT
 };

@@ -64,6 +64,16 @@
 	X(RMSPROP_UPDATE, rmsprop_update) \
 	X(ADAM_UPDATE, adam_update) \
 	X(GLOBAL_NORM, global_norm) \
+	X(CONV2D, conv2d) \
+	X(CONV2D_BACKWARD_INPUT, conv2d_backward_input) \
+	X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight) \
+	X(CONV2D_BACKWARD_BIAS, conv2d_backward_bias) \
+	X(MAXPOOL2D, maxpool2d) \
+	X(MAXPOOL2D_BACKWARD, maxpool2d_backward) \
+	X(MAXPOOL2D_GATHER, maxpool2d_gather) \
+	X(AVGPOOL2D, avgpool2d) \
+	X(AVGPOOL2D_BACKWARD, avgpool2d_backward) \
+	X(GLOBAL_AVGPOOL, global_avgpool) \
 	/* end of the op list */
 
 #define DECLARE(E, N) extern const nb_opdef nb__op_##N;

@@ -1,0 +1,577 @@
+/* Convolution: output sizes, the notes' worked example, forward and all
+ * three gradients against a naive direct reference, depthwise direct vs
+ * im2col, gradchecks (first and second order), shape errors. */
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* deterministic values in [-1, 1) */
+static double lcg(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (double)(*s >> 11) * 0x1.0p-52 - 1.0;
+}
+
+static void fill(double *v, int64_t n, uint64_t seed)
+{
+	for (int64_t i = 0; i < n; i++)
+		v[i] = lcg(&seed);
+}
+
+static nb_shape out_shape(nb_graph *g, nb_shape xs, nb_shape ws, nb_conv2d_opts o)
+{
+	nb_tensor *x = nb_input(g, "x", xs), *w = nb_input(g, "w", ws);
+	return nb_tensor_shape(nb_conv2d(x, w, NULL, o));
+}
+
+/* The notes' output-size formula H1 = (H + 2P - K)/S + 1 and its examples. */
+START_TEST(test_output_sizes)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	/* 5x5 image, 3x3 kernel, stride 1, padding 0 -> 3x3 */
+	nb_shape s = out_shape(g, NB_SHAPE(1, 1, 5, 5), NB_SHAPE(1, 1, 3, 3), (nb_conv2d_opts){0});
+	ck_assert_int_eq(s.ndim, 4);
+	ck_assert_int_eq(s.d[2], 3);
+	ck_assert_int_eq(s.d[3], 3);
+	/* 224x224x3 image, 3x3 kernel -> 222x222x1 */
+	s = out_shape(g, NB_SHAPE(1, 3, 224, 224), NB_SHAPE(1, 3, 3, 3), (nb_conv2d_opts){0});
+	ck_assert(s.d[0] == 1 && s.d[1] == 1 && s.d[2] == 222 && s.d[3] == 222);
+	/* 4x4 * 3x3 -> 2x2 */
+	s = out_shape(g, NB_SHAPE(1, 1, 4, 4), NB_SHAPE(1, 1, 3, 3), (nb_conv2d_opts){0});
+	ck_assert(s.d[2] == 2 && s.d[3] == 2);
+	/* stride 2 halves: 224 with a padded 3x3 -> 112; 5x5 -> floor(2/2)+1 = 2 */
+	s = out_shape(g, NB_SHAPE(1, 3, 224, 224), NB_SHAPE(64, 3, 3, 3), NB_CONV_OPTS(2, 1));
+	ck_assert(s.d[1] == 64 && s.d[2] == 112 && s.d[3] == 112);
+	s = out_shape(g, NB_SHAPE(1, 1, 5, 5), NB_SHAPE(1, 1, 3, 3), NB_CONV_OPTS(2, 0));
+	ck_assert(s.d[2] == 2 && s.d[3] == 2);
+	/* dilation: floor((7 - 2*2 - 1)/1) + 1 = 3 */
+	s = out_shape(g, NB_SHAPE(1, 1, 7, 7), NB_SHAPE(1, 1, 3, 3),
+	              (nb_conv2d_opts){.dilation_h = 2, .dilation_w = 2});
+	ck_assert(s.d[2] == 3 && s.d[3] == 3);
+	/* same keeps H x W at stride 1, for odd and even kernels; stride 2:
+	 * ceil(H / 2) */
+	for (int k = 1; k <= 6; k++) {
+		s = out_shape(g, NB_SHAPE(2, 3, 9, 8), NB_SHAPE(4, 3, k, k),
+		              (nb_conv2d_opts){.padding = NB_PAD_SAME});
+		ck_assert_msg(s.d[2] == 9 && s.d[3] == 8, "same, kernel %d: %lldx%lld", k,
+		              (long long)s.d[2], (long long)s.d[3]);
+		s = out_shape(g, NB_SHAPE(2, 3, 9, 8), NB_SHAPE(4, 3, k, k),
+		              (nb_conv2d_opts){.padding = NB_PAD_SAME, .stride_h = 2, .stride_w = 2});
+		ck_assert(s.d[2] == 5 && s.d[3] == 4);
+	}
+	/* valid = no padding */
+	s = out_shape(g, NB_SHAPE(1, 1, 6, 6), NB_SHAPE(1, 1, 3, 3),
+	              (nb_conv2d_opts){.padding = NB_PAD_VALID});
+	ck_assert(s.d[2] == 4 && s.d[3] == 4);
+	ck_graph_ok(g);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* The notes' example: a 4x4 image a..p correlated with a 3x3 kernel q..y
+ * gives 2x2, o(0,0) = aq + br + cs + et + fu + gv + iw + jx + ky (no
+ * flip).  With a..p = 1..16 and q..y = 1..9:
+ *   o(0,0) = 1*1 + 2*2 + 3*3 + 5*4 + 6*5 + 7*6 + 9*7 + 10*8 + 11*9 = 348,
+ * one step right adds the kernel sum 45, one step down 4*45 = 180. */
+START_TEST(test_notes_4x4_example)
+{
+	for (int dt = 0; dt < 2; dt++) {
+		nb_graph *g = nb_graph_new(dt ? NB_F64 : NB_F32);
+		double img[16], ker[9];
+		for (int i = 0; i < 16; i++)
+			img[i] = i + 1;
+		for (int i = 0; i < 9; i++)
+			ker[i] = i + 1;
+		nb_tensor *x = nb_constant(g, "I", NB_SHAPE(1, 1, 4, 4), img);
+		nb_tensor *k = nb_constant(g, "K", NB_SHAPE(1, 1, 3, 3), ker);
+		nb_tensor *o = nb_conv2d(x, k, NULL, (nb_conv2d_opts){0});
+		ck_graph_ok(g);
+		ck_assert_int_eq(nb_eval(o), NB_OK);
+		double out[4];
+		nb_read_f64(o, out, 4);
+		ck_near(out[0], 348, 0);
+		ck_near(out[1], 393, 0);
+		ck_near(out[2], 528, 0);
+		ck_near(out[3], 573, 0);
+		/* a flipped kernel (true convolution) would give 1*9 + 2*8 + ... = 192 */
+		ck_assert(out[0] != 192);
+		nb_graph_free(g);
+	}
+}
+END_TEST
+
+/* ---- the naive reference ---------------------------------------------------------- */
+
+typedef struct cfg {
+	int n, c, h, w, o, kh, kw;
+	nb_conv2d_opts opt;
+	bool bias;
+} cfg;
+
+static int dflt(int v)
+{
+	return v ? v : 1;
+}
+
+/* the test's own padding rule (TensorFlow's "same") */
+static void pads(const cfg *c, int *pt, int *pl, int *pb, int *pr)
+{
+	*pt = *pb = c->opt.pad_h;
+	*pl = *pr = c->opt.pad_w;
+	if (c->opt.padding == NB_PAD_VALID)
+		*pt = *pb = *pl = *pr = 0;
+	if (c->opt.padding == NB_PAD_SAME) {
+		int sh = dflt(c->opt.stride_h), sw = dflt(c->opt.stride_w);
+		int th = ((c->h + sh - 1) / sh - 1) * sh + dflt(c->opt.dilation_h) * (c->kh - 1) + 1 - c->h;
+		int tw = ((c->w + sw - 1) / sw - 1) * sw + dflt(c->opt.dilation_w) * (c->kw - 1) + 1 - c->w;
+		th = th < 0 ? 0 : th;
+		tw = tw < 0 ? 0 : tw;
+		*pt = th / 2, *pb = th - th / 2, *pl = tw / 2, *pr = tw - tw / 2;
+	}
+}
+
+typedef struct ref {
+	int oh, ow;
+	double *y, *dx, *dw, *db;     /* values */
+	double *ay, *adx, *adw, *adb; /* sums of |terms|: the scale of rounding errors */
+} ref;
+
+static void ref_free(ref *r)
+{
+	free(r->y), free(r->dx), free(r->dw), free(r->db);
+	free(r->ay), free(r->adx), free(r->adw), free(r->adb);
+}
+
+/* y[n,o,i,j] = b[o] + sum_{c,m,k} w[o,c,m,k] x[n, grp*cg + c, i sh - pt + m dh,
+ * j sw - pl + k dw]; and for dy: dx, dw, db by the same seven loops */
+static ref reference(const cfg *c, const double *x, const double *w, const double *b,
+                     const double *dy)
+{
+	int pt, pl, pb, pr;
+	pads(c, &pt, &pl, &pb, &pr);
+	int sh = dflt(c->opt.stride_h), sw = dflt(c->opt.stride_w);
+	int dh = dflt(c->opt.dilation_h), dw = dflt(c->opt.dilation_w), gr = dflt(c->opt.groups);
+	int cg = c->c / gr, og = c->o / gr;
+	ref r;
+	r.oh = (c->h + pt + pb - dh * (c->kh - 1) - 1) / sh + 1;
+	r.ow = (c->w + pl + pr - dw * (c->kw - 1) - 1) / sw + 1;
+	size_t ny = (size_t)c->n * c->o * r.oh * r.ow, nx = (size_t)c->n * c->c * c->h * c->w;
+	size_t nw = (size_t)c->o * cg * c->kh * c->kw;
+	r.y = calloc(ny, sizeof(double)), r.ay = calloc(ny, sizeof(double));
+	r.dx = calloc(nx, sizeof(double)), r.adx = calloc(nx, sizeof(double));
+	r.dw = calloc(nw, sizeof(double)), r.adw = calloc(nw, sizeof(double));
+	r.db = calloc((size_t)c->o, sizeof(double)), r.adb = calloc((size_t)c->o, sizeof(double));
+	for (int n = 0; n < c->n; n++)
+		for (int o = 0; o < c->o; o++)
+			for (int i = 0; i < r.oh; i++)
+				for (int j = 0; j < r.ow; j++) {
+					size_t yi = (((size_t)n * c->o + o) * r.oh + i) * r.ow + j;
+					double g = dy[yi];
+					if (b) {
+						r.y[yi] = b[o], r.ay[yi] = fabs(b[o]);
+						r.db[o] += g, r.adb[o] += fabs(g);
+					}
+					for (int cc = 0; cc < cg; cc++)
+						for (int m = 0; m < c->kh; m++)
+							for (int k = 0; k < c->kw; k++) {
+								int ih = i * sh - pt + m * dh, iw = j * sw - pl + k * dw;
+								if (ih < 0 || ih >= c->h || iw < 0 || iw >= c->w)
+									continue;
+								int ch = o / og * cg + cc;
+								size_t xi = (((size_t)n * c->c + ch) * c->h + ih) * c->w + iw;
+								size_t wi = (((size_t)o * cg + cc) * c->kh + m) * c->kw + k;
+								r.y[yi] += w[wi] * x[xi];
+								r.ay[yi] += fabs(w[wi] * x[xi]);
+								r.dx[xi] += w[wi] * g;
+								r.adx[xi] += fabs(w[wi] * g);
+								r.dw[wi] += x[xi] * g;
+								r.adw[wi] += fabs(x[xi] * g);
+							}
+				}
+	return r;
+}
+
+/* |got - want| <= tol * max(scale, 1) for every element */
+static void compare(const char *what, int ci, const double *got, const double *want,
+                    const double *scale, int64_t n, double tol)
+{
+	for (int64_t i = 0; i < n; i++) {
+		double lim = tol * (scale[i] > 1 ? scale[i] : 1);
+		ck_assert_msg(fabs(got[i] - want[i]) <= lim,
+		              "config %d %s[%lld]: got %.17g want %.17g (tol %g)", ci, what,
+		              (long long)i, got[i], want[i], lim);
+	}
+}
+
+static const cfg configs[] = {
+    {1, 1, 5, 5, 1, 3, 3, {0}, false},
+    {2, 3, 7, 7, 4, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, true},
+    {2, 2, 6, 5, 3, 2, 3, {.padding = NB_PAD_VALID}, false},
+    {2, 3, 6, 6, 4, 3, 3, {.padding = NB_PAD_SAME}, true},
+    {2, 2, 6, 7, 3, 2, 2, {.padding = NB_PAD_SAME}, false}, /* even: pad 0 top, 1 bottom */
+    {1, 2, 7, 6, 2, 4, 4, {.padding = NB_PAD_SAME, .stride_h = 2, .stride_w = 2}, true},
+    {2, 2, 9, 8, 3, 3, 3, {.dilation_h = 2, .dilation_w = 2, .pad_h = 2, .pad_w = 2}, false},
+    {1, 2, 9, 9, 2, 3, 2, {.dilation_h = 2, .dilation_w = 3, .stride_w = 2}, true},
+    {2, 4, 6, 6, 6, 3, 3, {.groups = 2, .pad_h = 1, .pad_w = 1}, true},
+    {2, 4, 6, 6, 4, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1}, true},        /* depthwise */
+    {2, 3, 7, 7, 6, 3, 3, {.groups = 3, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME}, false},
+    {2, 4, 6, 6, 4, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1, .algo = NB_CONV_IM2COL}, true},
+    {4, 8, 5, 5, 6, 1, 1, {0}, true},                                           /* pointwise */
+    {2, 4, 5, 5, 4, 1, 1, {.groups = 2}, false},
+    {2, 4, 8, 8, 6, 1, 1, {.stride_h = 2, .stride_w = 2}, false},
+    {1, 16, 32, 32, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, true},                  /* parallel im2col */
+    {4, 16, 16, 16, 8, 3, 3, {.pad_h = 1, .pad_w = 1}, false},                  /* batch threads */
+    {6, 8, 9, 9, 8, 3, 3, {.groups = 2, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME}, true},
+    {3, 2, 6, 8, 2, 1, 3, {.pad_w = 1}, false},
+    {2, 1, 12, 12, 6, 5, 5, {0}, true}, /* LeNet's first layer: C = 1 is "depthwise" */
+    {1, 1, 3, 3, 1, 2, 2, {.pad_h = 2, .pad_w = 2}, false},
+    {8, 32, 10, 10, 32, 3, 3, {.groups = 32, .pad_h = 1, .pad_w = 1}, false}, /* parallel direct */
+};
+#define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
+
+/* Forward and the three gradients of L = sum(y * dy) for one config. */
+static void check_config(int ci, nb_dtype dt, int compile_threads, int run_threads)
+{
+	const cfg *c = &configs[ci];
+	nb_shape xs = NB_SHAPE(c->n, c->c, c->h, c->w);
+	nb_shape ws = NB_SHAPE(c->o, c->c / dflt(c->opt.groups), c->kh, c->kw);
+	int64_t nx = nb_shape_size(xs), nw = nb_shape_size(ws);
+	double *x = malloc(sizeof(double) * nx), *w = malloc(sizeof(double) * nw);
+	double b[64];
+	fill(x, nx, 1 + ci), fill(w, nw, 100 + ci), fill(b, c->o, 200 + ci);
+
+	nb_graph *g = nb_graph_new(dt);
+	nb_tensor *tx = nb_param(g, "x", xs, NB_ZEROS), *tw = nb_param(g, "w", ws, NB_ZEROS);
+	nb_tensor *tb = c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_ZEROS) : NULL;
+	nb_feed_f64(tx, x, nx), nb_feed_f64(tw, w, nw);
+	if (tb)
+		nb_feed_f64(tb, b, c->o);
+	nb_tensor *y = nb_conv2d(tx, tw, tb, c->opt);
+	ck_graph_ok(g);
+	int64_t ny = nb_tensor_size(y);
+	double *dy = malloc(sizeof(double) * ny);
+	fill(dy, ny, 300 + ci);
+	ref r = reference(c, x, w, tb ? b : NULL, dy);
+	nb_shape ys = nb_tensor_shape(y);
+	ck_assert(ys.d[0] == c->n && ys.d[1] == c->o && ys.d[2] == r.oh && ys.d[3] == r.ow);
+
+	nb_tensor *cdy = nb_constant(g, "dy", ys, dy);
+	nb_tensor *L = nb_sum(nb_mul(y, cdy));
+	nb_tensor *grads[3];
+	nb_tensor *wrt[3] = {tx, tw, tb};
+	ck_assert_int_eq(nb_grads(L, wrt, tb ? 3 : 2, grads), NB_OK);
+	nb_tensor *targets[4] = {y, grads[0], grads[1], tb ? grads[2] : y};
+	nb_set_num_threads(compile_threads);
+	nb_program *p = nb_compile(g, targets, 4);
+	nb_set_num_threads(run_threads);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	/* twice: the second run must not depend on state left by the first */
+	ck_assert_int_eq(nb_run(p), NB_OK);
+
+	double tol = dt == NB_F64 ? 1e-12 : 1e-4;
+	double *got = malloc(sizeof(double) * (ny > nx ? (ny > nw ? ny : nw) : (nx > nw ? nx : nw)));
+	nb_read_f64(y, got, ny);
+	compare("y", ci, got, r.y, r.ay, ny, tol);
+	nb_read_f64(grads[0], got, nx);
+	compare("dx", ci, got, r.dx, r.adx, nx, tol);
+	nb_read_f64(grads[1], got, nw);
+	compare("dw", ci, got, r.dw, r.adw, nw, tol);
+	if (tb) {
+		nb_read_f64(grads[2], got, c->o);
+		compare("db", ci, got, r.db, r.adb, c->o, tol);
+	}
+	ref_free(&r);
+	free(got), free(x), free(w), free(dy);
+	nb_graph_free(g);
+}
+
+START_TEST(test_matches_reference_f64)
+{
+	for (int th = 1; th <= 2; th++)
+		for (int ci = 0; ci < N_CONFIGS; ci++)
+			check_config(ci, NB_F64, th, th);
+	/* 3 threads: the batch of 6 splits over them, the batch of 4 does not */
+	check_config(16, NB_F64, 3, 3);
+	check_config(17, NB_F64, 3, 3);
+	nb_set_num_threads(0);
+}
+END_TEST
+
+START_TEST(test_matches_reference_f32)
+{
+	for (int th = 1; th <= 2; th++)
+		for (int ci = 0; ci < N_CONFIGS; ci++)
+			check_config(ci, NB_F32, th, th);
+	nb_set_num_threads(0);
+}
+END_TEST
+
+/* The workspace is sized at compile time for that thread count; running
+ * with more threads later must still be right (fewer batch threads). */
+START_TEST(test_threads_changed_after_compile)
+{
+	const int batched[] = {1, 12, 16, 17};
+	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
+		check_config(batched[i], NB_F64, 1, 2);
+		check_config(batched[i], NB_F64, 2, 1);
+	}
+	nb_set_num_threads(0);
+}
+END_TEST
+
+/* ---- depthwise: the direct kernel agrees with the general grouped path --------- */
+
+static void run_algo(nb_dtype dt, const cfg *c, nb_conv_algo algo, double *out[4])
+{
+	nb_shape xs = NB_SHAPE(c->n, c->c, c->h, c->w), ws = NB_SHAPE(c->o, 1, c->kh, c->kw);
+	nb_graph *g = nb_graph_new(dt);
+	nb_graph_seed(g, 7);
+	nb_tensor *x = nb_param(g, "x", xs, NB_UNIFORM(-1, 1));
+	nb_tensor *w = nb_param(g, "w", ws, NB_UNIFORM(-1, 1));
+	nb_tensor *b = nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1));
+	nb_conv2d_opts o = c->opt;
+	o.algo = algo;
+	nb_tensor *y = nb_conv2d(x, w, b, o);
+	nb_tensor *cst = nb_param(g, "c", nb_tensor_shape(y), NB_UNIFORM(-1, 1));
+	nb_tensor *L = nb_sum(nb_mul(y, nb_stop_gradient(cst)));
+	nb_tensor *gr[3];
+	nb_grads(L, (nb_tensor *[]){x, w, b}, 3, gr);
+	nb_tensor *t[4] = {y, gr[0], gr[1], gr[2]};
+	nb_program *p = nb_compile(g, t, 4);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	for (int i = 0; i < 4; i++) {
+		out[i] = malloc(sizeof(double) * nb_tensor_size(t[i]));
+		nb_read_f64(t[i], out[i], nb_tensor_size(t[i]));
+	}
+	nb_graph_free(g);
+}
+
+START_TEST(test_depthwise_direct_matches_im2col)
+{
+	const cfg cs[] = {
+	    {2, 4, 7, 6, 4, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1}, true},
+	    {2, 3, 8, 8, 6, 3, 3, {.groups = 3, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME}, true},
+	    {1, 2, 9, 9, 8, 2, 3, {.groups = 2, .dilation_h = 2, .dilation_w = 2, .padding = NB_PAD_SAME}, true},
+	    {3, 5, 6, 9, 5, 5, 5, {.groups = 5, .pad_h = 2, .pad_w = 1, .stride_w = 3}, true},
+	    {4, 64, 16, 16, 64, 3, 3, {.groups = 64, .pad_h = 1, .pad_w = 1}, true},
+	};
+	for (int dt = 0; dt < 2; dt++)
+		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+			double *a[4], *d[4];
+			run_algo(dt ? NB_F64 : NB_F32, &cs[k], NB_CONV_DIRECT, d);
+			run_algo(dt ? NB_F64 : NB_F32, &cs[k], NB_CONV_IM2COL, a);
+			nb_graph *g = nb_graph_new(NB_F32);
+			nb_shape ys = out_shape(g, NB_SHAPE(cs[k].n, cs[k].c, cs[k].h, cs[k].w),
+			                        NB_SHAPE(cs[k].o, 1, cs[k].kh, cs[k].kw), cs[k].opt);
+			ck_graph_ok(g);
+			nb_graph_free(g);
+			int64_t sizes[4] = {nb_shape_size(ys), (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w,
+			                    (int64_t)cs[k].o * cs[k].kh * cs[k].kw, cs[k].o};
+			double tol = dt ? 1e-12 : 2e-5;
+			for (int i = 0; i < 4; i++) {
+				for (int64_t e = 0; e < sizes[i]; e++)
+					ck_assert_msg(fabs(a[i][e] - d[i][e]) <= tol * (1 + fabs(a[i][e])),
+					              "config %zu output %d [%lld]: im2col %.17g direct %.17g", k, i,
+					              (long long)e, a[i][e], d[i][e]);
+				free(a[i]), free(d[i]);
+			}
+		}
+}
+END_TEST
+
+/* ---- gradchecks ------------------------------------------------------------------- */
+
+static void gradcheck_cfg(const cfg *c, int ci)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_graph_seed(g, 1000 + (uint64_t)ci);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(c->n, c->c, c->h, c->w), NB_UNIFORM(-1, 1));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(c->o, c->c / dflt(c->opt.groups), c->kh, c->kw),
+	                        NB_UNIFORM(-1, 1));
+	nb_tensor *b = c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1)) : NULL;
+	nb_tensor *y = nb_conv2d(x, w, b, c->opt);
+	/* a nonlinear loss, so the gradient depends on y */
+	nb_tensor *L = nb_sum(nb_square(y));
+	nb_gradcheck_report r;
+	ck_assert_int_eq(nb_gradcheck(L, (nb_tensor *[]){x, w, b}, b ? 3 : 2, (nb_gradcheck_opts){0}, &r),
+	                 NB_OK);
+	ck_assert_msg(r.passed, "config %d: worst %g (analytic %g numeric %g), %lld failed", ci,
+	              r.max_abs_err, r.worst_analytic, r.worst_numeric, (long long)r.failed);
+	ck_assert_int_eq(r.skipped_kinks, 0);
+	nb_graph_free(g);
+}
+
+START_TEST(test_gradcheck_configs)
+{
+	for (int ci = 0; ci < N_CONFIGS; ci++)
+		if ((int64_t)configs[ci].n * configs[ci].c * configs[ci].h * configs[ci].w <= 400)
+			gradcheck_cfg(&configs[ci], ci);
+}
+END_TEST
+
+/* Second order: the gradient of |dL/dx|^2 with respect to w and x goes
+ * through the VJPs of conv2d_backward_input and conv2d_backward_weight. */
+START_TEST(test_gradcheck_second_order)
+{
+	const cfg cs[] = {
+	    {2, 4, 6, 5, 4, 3, 3, {.groups = 2, .stride_h = 2, .padding = NB_PAD_SAME}, true},
+	    {1, 3, 6, 6, 6, 3, 2, {.groups = 3, .dilation_h = 2, .pad_w = 1}, true},
+	    {2, 3, 4, 4, 2, 1, 1, {0}, false},
+	};
+	for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+		const cfg *c = &cs[k];
+		nb_graph *g = nb_graph_new(NB_F64);
+		nb_tensor *x = nb_param(g, "x", NB_SHAPE(c->n, c->c, c->h, c->w), NB_UNIFORM(-1, 1));
+		nb_tensor *w = nb_param(g, "w", NB_SHAPE(c->o, c->c / dflt(c->opt.groups), c->kh, c->kw),
+		                        NB_UNIFORM(-1, 1));
+		nb_tensor *b = c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1)) : NULL;
+		nb_tensor *y = nb_conv2d(x, w, b, c->opt);
+		nb_tensor *inner = nb_sum(nb_square(y));
+		nb_tensor *d[3];
+		nb_grads(inner, (nb_tensor *[]){x, w, b}, b ? 3 : 2, d);
+		nb_tensor *L = nb_add(nb_sum(nb_square(d[0])), nb_sum(nb_square(d[1])));
+		if (b)
+			L = nb_add(L, nb_sum(nb_square(d[2])));
+		nb_gradcheck_report r;
+		ck_assert_int_eq(nb_gradcheck(L, (nb_tensor *[]){x, w, b}, b ? 3 : 2,
+		                              (nb_gradcheck_opts){0}, &r),
+		                 NB_OK);
+		ck_assert_msg(r.passed, "config %zu: worst %g (analytic %g numeric %g)", k, r.max_abs_err,
+		              r.worst_analytic, r.worst_numeric);
+		nb_graph_free(g);
+	}
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+static void expect_error(nb_shape xs, nb_shape ws, nb_shape *bs, nb_conv2d_opts o, nb_status st,
+                         const char *msg)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_input(g, "x", xs), *w = nb_param(g, "w", ws, NB_ZEROS);
+	nb_tensor *b = bs ? nb_param(g, "b", *bs, NB_ZEROS) : NULL;
+	ck_graph_ok(g);
+	nb_tensor *y = nb_conv2d(x, w, b, o);
+	ck_assert_int_eq(nb_graph_status(g), st);
+	ck_assert_msg(strstr(nb_graph_errmsg(g), msg), "message \"%s\" lacks \"%s\"",
+	              nb_graph_errmsg(g), msg);
+	ck_assert_msg(strncmp(nb_graph_errmsg(g), "conv2d(x, w", 11) == 0, "message \"%s\"",
+	              nb_graph_errmsg(g));
+	/* sticky: the result is the placeholder and later ops do nothing */
+	ck_assert_int_eq(nb_tensor_shape(y).ndim, 0);
+	char saved[1024];
+	snprintf(saved, sizeof saved, "%s", nb_graph_errmsg(g));
+	nb_tensor *z = nb_conv2d(x, w, NULL, (nb_conv2d_opts){0});
+	ck_assert_ptr_eq(z, y);
+	ck_assert_str_eq(nb_graph_errmsg(g), saved);
+	nb_graph_free(g);
+}
+
+START_TEST(test_shape_errors)
+{
+	nb_conv2d_opts d = {0};
+	expect_error(NB_SHAPE(1, 6, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.groups = 4},
+	             NB_ERR_SHAPE, "input channels 6 (input [1,6,5,5]) are not divisible by groups 4");
+	expect_error(NB_SHAPE(1, 4, 5, 5), NB_SHAPE(6, 1, 3, 3), NULL, (nb_conv2d_opts){.groups = 4},
+	             NB_ERR_SHAPE, "output channels 6 (weight [6,1,3,3]) are not divisible by groups 4");
+	expect_error(NB_SHAPE(1, 6, 5, 5), NB_SHAPE(4, 3, 3, 3), NULL, d, NB_ERR_SHAPE,
+	             "weight in-channels 3 != input channels 6 / groups 1 = 6");
+	expect_error(NB_SHAPE(1, 6, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.groups = 2},
+	             NB_ERR_SHAPE, "weight in-channels 2 != input channels 6 / groups 2 = 3");
+	expect_error(NB_SHAPE(1, 1, 4, 4), NB_SHAPE(1, 1, 5, 5), NULL, d, NB_ERR_SHAPE,
+	             "kernel 5x5 (dilation 1,1: spans 5x5) is larger than the padded input 4x4");
+	expect_error(NB_SHAPE(1, 1, 4, 4), NB_SHAPE(1, 1, 3, 3), NULL,
+	             (nb_conv2d_opts){.dilation_h = 3, .dilation_w = 3, .pad_h = 1, .pad_w = 1},
+	             NB_ERR_SHAPE, "spans 7x7) is larger than the padded input 6x6");
+	expect_error(NB_SHAPE(1, 1, 4, 4), NB_SHAPE(1, 1, 3, 3), NULL,
+	             (nb_conv2d_opts){.dilation_w = 3}, NB_ERR_SHAPE, "output size would be <= 0");
+	nb_shape b3 = NB_SHAPE(3), b2d = NB_SHAPE(4, 1);
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), &b3, d, NB_ERR_SHAPE,
+	             "bias must be [4] (one per output channel), got [3]");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), &b2d, d, NB_ERR_SHAPE,
+	             "bias must be [4] (one per output channel), got [4,1]");
+	expect_error(NB_SHAPE(2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, d, NB_ERR_SHAPE,
+	             "input must be 4-D [N,C,H,W], got [2,5,5]");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 18), NULL, d, NB_ERR_SHAPE,
+	             "weight must be 4-D [O,C/groups,kH,kW], got [4,18]");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.stride_h = -1},
+	             NB_ERR_ARG, "stride_h must be positive (0 means 1), got -1");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.groups = -2},
+	             NB_ERR_ARG, "groups must be positive");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.pad_w = -1},
+	             NB_ERR_ARG, "pad_w must be >= 0, got -1");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.padding = NB_PAD_SAME, .pad_h = 1}, NB_ERR_ARG,
+	             "are only used with NB_PAD_EXPLICIT, not with NB_PAD_SAME");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.padding = 7},
+	             NB_ERR_ARG, "unknown padding mode 7");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.algo = NB_CONV_DIRECT}, NB_ERR_ARG,
+	             "NB_CONV_DIRECT needs a depthwise convolution (C/groups == 1), got C/groups = 2");
+}
+END_TEST
+
+/* A small LeNet-like model trains: conv -> maxpool -> dense. */
+START_TEST(test_tiny_cnn_trains)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_graph_seed(g, 3);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(8, 1, 8, 8));
+	nb_tensor *t = nb_input(g, "t", NB_SHAPE(8, 1));
+	nb_tensor *w1 = nb_param(g, "w1", NB_SHAPE(4, 1, 3, 3), (nb_init){.kind = NB_INIT_HE_NORMAL});
+	nb_tensor *b1 = nb_param(g, "b1", NB_SHAPE(4), NB_ZEROS);
+	nb_tensor *w2 = nb_param(g, "w2", NB_SHAPE(4 * 4 * 4, 1), NB_NORMAL(0, 0.1));
+	nb_tensor *h = nb_maxpool2d(nb_conv2d(x, w1, b1, NB_CONV_OPTS(1, 1)), 2, 0, 0);
+	nb_tensor *z = nb_matmul(nb_flatten(h), w2);
+	nb_tensor *L = nb_mean(nb_square(nb_sub(z, t)));
+	nb_optim *o = nb_sgd(g, L, (nb_sgd_opts){.lr = 0.01});
+	ck_graph_ok(g);
+	/* target: the mean brightness of the top-left quadrant */
+	float xv[8 * 64], tv[8];
+	uint64_t s = 5;
+	for (int i = 0; i < 8; i++) {
+		tv[i] = 0;
+		for (int p = 0; p < 64; p++) {
+			xv[i * 64 + p] = (float)(lcg(&s) * 0.5 + 0.5);
+			if (p / 8 < 4 && p % 8 < 4)
+				tv[i] += xv[i * 64 + p] / 16;
+		}
+	}
+	nb_feed_f32(x, xv, 8 * 64);
+	nb_feed_f32(t, tv, 8);
+	ck_assert_int_eq(nb_step(o), NB_OK);
+	double first = nb_item(L);
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(nb_step(o), NB_OK);
+	double last = nb_item(L);
+	ck_assert_msg(last < 0.1 * first, "loss %g -> %g", first, last);
+	nb_graph_free(g);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("conv");
+	TCase *tc = tcase_create("conv");
+	tcase_add_test(tc, test_output_sizes);
+	tcase_add_test(tc, test_notes_4x4_example);
+	tcase_add_test(tc, test_matches_reference_f64);
+	tcase_add_test(tc, test_matches_reference_f32);
+	tcase_add_test(tc, test_threads_changed_after_compile);
+	tcase_add_test(tc, test_depthwise_direct_matches_im2col);
+	tcase_add_test(tc, test_gradcheck_configs);
+	tcase_add_test(tc, test_gradcheck_second_order);
+	tcase_add_test(tc, test_shape_errors);
+	tcase_add_test(tc, test_tiny_cnn_trains);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return nb_test_run(suite());
+}
