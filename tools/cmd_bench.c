@@ -12,8 +12,9 @@
 
 typedef struct bench_args {
 	const char *model;
-	int epochs, repeat, threads;
+	int epochs, repeat, threads, batch, steps, warmup;
 	bool json;
+	const char *data;
 } bench_args;
 
 static double peak_rss_mib(void)
@@ -101,6 +102,84 @@ static int bench_matmul(const bench_args *b)
 	return 0;
 }
 
+/* A zoo model: warm-up steps, then timed training steps through nb_fit on
+ * the model's data (Fashion-MNIST when present; synthetic CIFAR-shaped data
+ * for the resnets, as torch_resnet20.py).  One step = batch gather + forward
+ * + backward + update + reading the loss, like the PyTorch scripts. */
+static int bench_zoo(const bench_args *b)
+{
+	const nb_zoo_entry *z = nb_zoo_find(b->model);
+	int64_t batch = b->batch ? b->batch : 64;
+	int steps = b->steps ? b->steps : (z->c == 3 ? 20 : 200), warm = b->warmup ? b->warmup : 5;
+	nb_dataset train = {0};
+	char err[512];
+	nb_status st;
+	if (z->c == 3 || (b->data && !strcmp(b->data, "synthetic")))
+		st = nb_synthetic_cifar(4 * batch, 1, &train);
+	else
+		st = nb_fashion_mnist_load(b->data, true, &train, err, sizeof err);
+	if (st) {
+		fprintf(stderr, "nabla bench: no data (%s); install dataset-fashion-mnist\n", nb_status_string(st));
+		return 1;
+	}
+	if (z->num_classes == 2) {
+		nb_dataset two;
+		if (nb_dataset_select_classes(&train, (const int[]){2, 4}, 2, &two) == NB_OK) {
+			nb_dataset_free(&train);
+			train = two;
+		}
+	}
+	nb_model m;
+	st = nb_zoo_build(&m, z->name, NB_F32, batch, 1);
+	nb_optim *o = NULL;
+	if (!st) {
+		if (!strcmp(z->name, "mlp") || z->num_classes == 2)
+			o = nb_adam(m.g, m.loss, (nb_adam_opts){.lr = 1e-3});
+		else
+			o = nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = NB_OPTIM_MOMENTUM, .lr = z->c == 3 ? 0.1 : 0.01,
+			                                              .momentum = 0.9, .weight_decay = z->c == 3 ? 5e-4 : 0});
+	}
+	if (!o) {
+		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
+		nb_graph_free(m.g);
+		nb_dataset_free(&train);
+		return 1;
+	}
+	nb_fit_opts fo = {.epochs = 1, .seed = 1, .max_batches = warm};
+	st = nb_fit(&m, o, &train, fo);
+	double t0 = now_seconds();
+	int done = 0;
+	while (!st && done < steps) {
+		fo.max_batches = steps - done;
+		int64_t before = nb_optim_steps(o);
+		st = nb_fit(&m, o, &train, fo);
+		done += (int)(nb_optim_steps(o) - before);
+	}
+	double dt = now_seconds() - t0;
+	if (st) {
+		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
+	} else {
+		nb_program *p = nb_optim_program(o);
+		double ms = 1e3 * dt / done, sps = (double)done * (double)batch / dt;
+		if (b->json)
+			printf("{\"bench\": \"nabla_%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
+			       "\"ms_per_step\": %.4f, \"samples_per_s\": %.1f, \"peak_rss_mib\": %.1f, "
+			       "\"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f}\n",
+			       z->name, (long long)batch, nb_get_num_threads(), done, ms, sps, peak_rss_mib(),
+			       (double)nb_program_planned_bytes(p) / 1048576.0, (long long)nb_count_params(m.g),
+			       nb_item(m.loss));
+		else
+			printf("%s: batch %lld, %d threads: %.3f ms/step, %.0f samples/s, peak RSS %.1f MiB "
+			       "(activations arena %.1f MiB, %d steps in the schedule)\n",
+			       z->name, (long long)batch, nb_get_num_threads(), ms, sps, peak_rss_mib(),
+			       (double)nb_program_planned_bytes(p) / 1048576.0, nb_program_num_steps(p));
+	}
+	nb_model_free(&m);
+	nb_graph_free(m.g);
+	nb_dataset_free(&train);
+	return st ? 1 : 0;
+}
+
 typedef struct bench_entry {
 	const char *name, *summary;
 	int (*run)(const bench_args *b);
@@ -109,6 +188,10 @@ typedef struct bench_entry {
 static const bench_entry benches[] = {
     {"xor", "2-2-1 sigmoid MLP, 4 samples, 10000 epochs (compare torch_xor.py)", bench_xor},
     {"matmul", "64x784 . 784x256 f32 through nabla vs raw bli_sgemm", bench_matmul},
+    {"mlp", "training steps of the zoo mlp, Adam (compare torch_mlp.py)", bench_zoo},
+    {"lenet", "training steps of the zoo lenet, SGD momentum (compare torch_lenet.py)", bench_zoo},
+    {"resnet20", "training steps of ResNet-20, synthetic data (compare torch_resnet20.py)", bench_zoo},
+    {"resnet50", "training steps of ResNet-50 (CIFAR stem), synthetic data", bench_zoo},
 };
 
 static void usage(FILE *fp)
@@ -118,6 +201,10 @@ static void usage(FILE *fp)
 	            "  --epochs N   epochs (xor) or iterations (matmul)\n"
 	            "  --repeat R   rounds, best one reported (matmul; default 5)\n"
 	            "  --threads N  threads (default: all cores)\n"
+	            "  --batch N    batch size (zoo models; default 64)\n"
+	            "  --steps N    timed training steps (zoo models; default 200, resnets 20)\n"
+	            "  --warmup N   untimed steps first (default 5)\n"
+	            "  --data DIR   Fashion-MNIST directory (default: Debian's)\n"
 	            "  --json       one JSON object on stdout\n\nmodels:\n");
 	for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
 		fprintf(fp, "  %-8s %s\n", benches[i].name, benches[i].summary);
@@ -148,6 +235,20 @@ int cmd_bench(int argc, char **argv)
 			if (!cli_parse_int("--threads", v, &n) || n < 0)
 				return 2;
 			b.threads = (int)n;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--batch"))) {
+			if (!cli_parse_int("--batch", v, &n) || n <= 0)
+				return 2;
+			b.batch = (int)n;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--steps"))) {
+			if (!cli_parse_int("--steps", v, &n) || n <= 0)
+				return 2;
+			b.steps = (int)n;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--warmup"))) {
+			if (!cli_parse_int("--warmup", v, &n) || n <= 0)
+				return 2;
+			b.warmup = (int)n;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
+			b.data = v;
 		} else {
 			fprintf(stderr, "nabla bench: unknown option '%s' (see nabla bench --help)\n", argv[i]);
 			return 2;

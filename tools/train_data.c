@@ -155,7 +155,7 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 		char ep[32];
 		snprintf(ep, sizeof ep, "%d", s->epoch);
 		const char *meta[] = {"epoch", ep};
-		nb_checkpoint_opts co = {.meta = meta, .n_meta = 2};
+		nb_checkpoint_opts co = {.meta = meta, .n_meta = 1};
 		if (nb_checkpoint_save_opts(r->m->g, r->o, r->ckpt, r->m->name, &co) != NB_OK) {
 			fprintf(stderr, "nabla train: saving %s: %s\n", r->ckpt, nb_graph_errmsg(r->m->g));
 			return false;
