@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential pkg-config meson ninja-build libblis-dev check
-          libgraphviz-dev graphviz zlib1g-dev dataset-fashion-mnist)
+          libgraphviz-dev graphviz zlib1g-dev dataset-fashion-mnist python3-numpy)
 
 install_deps() {
 	local missing=()
@@ -35,15 +35,16 @@ case "${1:-}" in
 demo)
 	install_deps
 	build build
-	mkdir -p out
-	./build/tools/nabla train --dot out/model.dot "${@:2}"
+	./build/tools/nabla train "${@:2}"
 	;;
 test)
 	install_deps
 	build build
 	meson test -C build --print-errorlogs
 	build build-san -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	# CK_FORK=no: each suite runs in one process, so LeakSanitizer sees
+	# every test's allocations when it exits
+	CK_FORK=no ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C build-san --print-errorlogs
 	;;
 *)

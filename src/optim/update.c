@@ -122,8 +122,12 @@ NB_KERNELS(adam_update, {
 	const T omb1 = (T)(1.0 - o->momentum), omb2 = (T)(1.0 - o->beta2);
 	/* a program run by hand (nb_run, steps 0) counts as the first step */
 	double step = o->steps > 0 ? (double)o->steps : 1.0;
-	const T bc1 = (T)(1.0 - pow(o->momentum, step)), bc2 = (T)(1.0 - pow(o->beta2, step));
-	_Pragma("omp parallel for if (n >= NB_PAR_MIN)")
+	/* lr m^/(sqrt(v^)+eps) = (lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps): the
+	 * bias corrections become two per-step scalars */
+	const double bc1 = 1.0 - pow(o->momentum, step), bc2 = 1.0 - pow(o->beta2, step);
+	const T alpha = (T)(o->lr / bc1), rs2 = (T)(1.0 / sqrt(bc2));
+	(void)lr;
+	_Pragma("omp parallel for simd if (n >= NB_PAR_MIN)")
 	for (int64_t i = 0; i < n; i++) {
 		T w = W[i];
 		T g = sc * G[i] + l2 * w;
@@ -131,7 +135,7 @@ NB_KERNELS(adam_update, {
 		M[i] = m;
 		V[i] = v;
 		w -= lrwd * w;
-		W[i] = w - lr * (m / bc1) / (sqrt(v / bc2) + eps);
+		W[i] = w - alpha * m / (sqrt(v) * rs2 + eps);
 	}
 })
 
