@@ -39,7 +39,8 @@ typedef struct nb_model {
 	int64_t batch;
 	int num_classes;
 	nb_program *eval_prog; /* loss + probs, forward only */
-	float *xbuf, *ybuf, *wbuf, *ohbuf; /* staging buffers for one batch */
+	float *xbuf, *ybuf, *ohbuf; /* staging buffers for one batch */
+	double *wbuf;               /* weights in double: exact 1/n in f64 graphs */
 	int64_t *rows;
 } nb_model;
 

@@ -25,7 +25,8 @@ void nb_model_free(nb_model *m)
 	free(m->wbuf);
 	free(m->ohbuf);
 	free(m->rows);
-	m->xbuf = m->ybuf = m->wbuf = m->ohbuf = NULL;
+	m->xbuf = m->ybuf = m->ohbuf = NULL;
+	m->wbuf = NULL;
 	m->rows = NULL;
 }
 
@@ -84,7 +85,7 @@ nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_ki
 	int64_t sample = x->size / B;
 	m->xbuf = malloc((size_t)x->size * sizeof(float));
 	m->ybuf = malloc((size_t)B * sizeof(float));
-	m->wbuf = malloc((size_t)B * sizeof(float));
+	m->wbuf = malloc((size_t)B * sizeof(double));
 	m->rows = malloc((size_t)B * sizeof(int64_t));
 	if (kind == NB_LOSS_CCE)
 		m->ohbuf = malloc((size_t)(B * K) * sizeof(float));
@@ -124,13 +125,13 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 			return NB_ERR_VALUE;
 		}
 		m->ybuf[i] = (float)y;
-		m->wbuf[i] = i < n ? 1.0f / (float)n : 0.0f;
+		m->wbuf[i] = i < n ? 1.0 / (double)n : 0.0;
 		if (m->ohbuf)
 			m->ohbuf[i * K + y] = 1;
 	}
 	nb_status st = nb_feed_f32(m->x, m->xbuf, m->x->size);
 	if (!st)
-		st = nb_feed_f32(m->weights, m->wbuf, B);
+		st = nb_feed_f64(m->weights, m->wbuf, B);
 	if (!st && m->labels)
 		st = nb_feed_f32(m->labels, m->ybuf, B);
 	if (!st && m->onehot)

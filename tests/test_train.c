@@ -1,0 +1,188 @@
+/*
+ * The training loop: partial-batch weighting, evaluation, prediction, and
+ * short seeded accuracy runs of the zoo's mlp and lenet on Fashion-MNIST
+ * (skipped, with a message, when the dataset is not installed).
+ */
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A tiny linear classifier on hand-made data: 2 features, 3 classes. */
+static nb_dataset tiny(int64_t n)
+{
+	nb_dataset d = {.n = n, .c = 1, .h = 1, .w = 2, .num_classes = 3};
+	d.x = malloc(sizeof(float) * 2 * (size_t)n);
+	d.y = malloc(sizeof(int32_t) * (size_t)n);
+	for (int64_t i = 0; i < n; i++) {
+		d.y[i] = (int32_t)(i % 3);
+		d.x[2 * i] = (float)(d.y[i] == 1) + 0.01f * (float)i;
+		d.x[2 * i + 1] = (float)(d.y[i] == 2) - 0.01f * (float)i;
+	}
+	return d;
+}
+
+static void tiny_model(nb_model *m, int64_t batch)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_graph_seed(g, 3);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(batch, 2));
+	nb_tensor *z = nb_dense(x, 3, "fc");
+	ck_assert_int_eq(nb_classifier(m, x, z, NB_LOSS_SPARSE_CCE), NB_OK);
+}
+
+/* The loss of a batch is the mean over its real samples: the padded rows
+ * of a partial batch weigh nothing.  Checked against the per-sample losses
+ * computed with batch 1. */
+START_TEST(test_partial_batch_is_mean_over_real_samples)
+{
+	nb_dataset d = tiny(7);
+	nb_model m4, m1;
+	tiny_model(&m4, 4);
+	tiny_model(&m1, 1);
+	/* same weights in both */
+	for (int i = 0; i < nb_graph_num_params(m4.g); i++) {
+		nb_tensor *a = nb_graph_param(m4.g, i), *b = nb_graph_param(m1.g, i);
+		double buf[16];
+		nb_eval(a);
+		nb_read_f64(a, buf, nb_tensor_size(a));
+		nb_feed_f64(b, buf, nb_tensor_size(b));
+	}
+	double l4, a4, l1, a1;
+	ck_assert_int_eq(nb_evaluate(&m4, &d, &l4, &a4), NB_OK);
+	ck_assert_int_eq(nb_evaluate(&m1, &d, &l1, &a1), NB_OK);
+	/* batches of 4 + 3 (one padded row) against seven batches of one */
+	ck_near(l4, l1, 1e-14);
+	ck_near(a4, a1, 0);
+	nb_model_free(&m4), nb_model_free(&m1);
+	nb_graph_free(m4.g), nb_graph_free(m1.g);
+	nb_dataset_free(&d);
+}
+END_TEST
+
+static int epochs_seen;
+static bool count_epoch(const nb_epoch_stats *s, void *user)
+{
+	(void)user;
+	epochs_seen++;
+	ck_assert_int_eq(s->samples, 10); /* 4 + 4 + 2: nothing dropped */
+	ck_assert_int_eq(s->steps, 3 * s->epoch);
+	return true;
+}
+
+START_TEST(test_fit_learns_and_predict_agrees)
+{
+	nb_dataset d = tiny(10);
+	nb_model m;
+	tiny_model(&m, 4);
+	nb_optim *o = nb_adam(m.g, m.loss, (nb_adam_opts){.lr = 0.1});
+	ck_graph_ok(m.g);
+	epochs_seen = 0;
+	nb_fit_opts fo = {.epochs = 60, .seed = 5, .on_epoch = count_epoch};
+	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(epochs_seen, 60);
+	double loss, acc;
+	ck_assert_int_eq(nb_evaluate(&m, &d, &loss, &acc), NB_OK);
+	ck_near(acc, 1.0, 0);
+	int32_t ids[10];
+	float probs[30];
+	ck_assert_int_eq(nb_predict(&m, d.x, 10, ids, probs), NB_OK);
+	for (int i = 0; i < 10; i++) {
+		ck_assert_int_eq(ids[i], d.y[i]);
+		ck_near(probs[3 * i] + probs[3 * i + 1] + probs[3 * i + 2], 1.0, 1e-6);
+	}
+	nb_model_free(&m);
+	nb_graph_free(m.g);
+	nb_dataset_free(&d);
+}
+END_TEST
+
+START_TEST(test_fit_rejects_mismatched_data)
+{
+	nb_dataset d = tiny(5);
+	d.w = 3; /* 3 values per sample, the model takes 2 */
+	nb_model m;
+	tiny_model(&m, 2);
+	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 0.1});
+	d.n = 3; /* keep the buffers large enough for the wrong shape */
+	ck_assert_int_eq(nb_fit(&m, o, &d, (nb_fit_opts){0}), NB_ERR_SHAPE);
+	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(m.g), "dataset samples have 3 values"));
+	nb_model_free(&m);
+	nb_graph_free(m.g);
+	d.n = 5;
+	nb_dataset_free(&d);
+}
+END_TEST
+
+/* ---- short seeded accuracy runs on the real data ------------------------------- */
+
+static bool load(nb_dataset *train, nb_dataset *test, int64_t ntrain, int64_t ntest)
+{
+	nb_dataset a = {0}, b = {0};
+	char err[256];
+	if (nb_fashion_mnist_load(NULL, true, &a, err, sizeof err) != NB_OK ||
+	    nb_fashion_mnist_load(NULL, false, &b, err, sizeof err) != NB_OK) {
+		printf("skipped: Fashion-MNIST not installed (%s)\n", err);
+		nb_dataset_free(&a), nb_dataset_free(&b);
+		return false;
+	}
+	ck_assert_int_eq(nb_dataset_slice(&a, 0, ntrain, train), NB_OK);
+	ck_assert_int_eq(nb_dataset_slice(&b, 0, ntest, test), NB_OK);
+	nb_dataset_free(&a), nb_dataset_free(&b);
+	return true;
+}
+
+static double short_run(const char *model, int epochs, int64_t ntrain)
+{
+	nb_dataset train, test;
+	if (!load(&train, &test, ntrain, 2000))
+		return -1;
+	nb_model m;
+	ck_assert_int_eq(nb_zoo_build(&m, model, NB_F32, 64, 1), NB_OK);
+	nb_optim *o = nb_adam(m.g, m.loss, (nb_adam_opts){.lr = 1e-3});
+	ck_graph_ok(m.g);
+	ck_assert_int_eq(nb_fit(&m, o, &train, (nb_fit_opts){.epochs = epochs, .seed = 1}), NB_OK);
+	double loss, acc;
+	ck_assert_int_eq(nb_evaluate(&m, &test, &loss, &acc), NB_OK);
+	printf("%s: %d epoch(s) on %lld samples: test accuracy %.4f, loss %.4f\n", model, epochs,
+	       (long long)ntrain, acc, loss);
+	nb_model_free(&m);
+	nb_graph_free(m.g);
+	nb_dataset_free(&train), nb_dataset_free(&test);
+	return acc;
+}
+
+/* measured 0.8025 (mlp) and 0.7050 (lenet) on these seeds; a broken
+ * gradient or data path lands far below */
+START_TEST(test_mlp_short_accuracy)
+{
+	double acc = short_run("mlp", 1, 10000);
+	ck_assert(acc < 0 || acc >= 0.78);
+}
+END_TEST
+
+START_TEST(test_lenet_short_accuracy)
+{
+	double acc = short_run("lenet", 1, 10000);
+	ck_assert(acc < 0 || acc >= 0.66);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("train");
+	TCase *tc = tcase_create("train");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_partial_batch_is_mean_over_real_samples);
+	tcase_add_test(tc, test_fit_learns_and_predict_agrees);
+	tcase_add_test(tc, test_fit_rejects_mismatched_data);
+	tcase_add_test(tc, test_mlp_short_accuracy);
+	tcase_add_test(tc, test_lenet_short_accuracy);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return nb_test_run(suite());
+}
