@@ -312,6 +312,9 @@ nb_status nb_optim_keep(nb_optim *o, nb_tensor *t)
 		         o->name);
 		return NB_ERR_ARG;
 	}
+	for (int i = 0; i < o->n_keep; i++)
+		if (o->keep[i] == t)
+			return NB_OK; /* already kept: no recompile */
 	nb_tensor **k = realloc(o->keep, ((size_t)o->n_keep + 1) * sizeof *k);
 	if (!k) {
 		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", o->name);
