@@ -218,18 +218,28 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 				ws = w;
 		}
 		p->offset[s] = -1;
+		int reuse = -1; /* an input whose buffer the output takes over */
 		if (is_planned(t)) {
 			size_t len = align_up((size_t)t->size * g->esize);
-			p->offset[s] = (int64_t)fl_alloc(&fl, len);
+			for (int k = 0; k < t->n_in && reuse < 0 && (def->flags & NB_OPF_INPLACE); k++) {
+				nb_tensor *c = t->in[k];
+				if (is_planned(c) && last[c->id] == s && c->size == t->size)
+					reuse = k;
+			}
+			p->offset[s] = reuse >= 0 ? p->offset[pos[t->in[reuse]->id]]
+			                          : (int64_t)fl_alloc(&fl, len);
 			p->naive_bytes += len;
 		}
 		/* release the inputs whose last reader is this step (after the
-		 * output is placed, so no kernel reads and writes one buffer) */
+		 * output is placed, so no kernel reads and writes one buffer,
+		 * except an in-place op on the input it took over) */
 		for (int k = 0; k < t->n_in; k++) {
 			nb_tensor *c = t->in[k];
 			bool dup = false;
 			for (int j = 0; j < k; j++)
 				dup |= t->in[j] == c;
+			if (reuse >= 0 && c == t->in[reuse])
+				continue;
 			if (dup || last[c->id] != s || !is_planned(c))
 				continue;
 			if (!fl_release(&fl, (size_t)p->offset[pos[c->id]], align_up((size_t)c->size * g->esize)))

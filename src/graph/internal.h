@@ -119,6 +119,10 @@ enum {
 	NB_OPF_NO_GRAD = 1u << 1,  /* output never requires grad (ids, masks) */
 	NB_OPF_INTERNAL = 1u << 2, /* a backward helper; checked through its parent */
 	NB_OPF_UPDATE = 1u << 3,   /* writes an input in place; scheduled last */
+	/* output element i depends only on element i of each input of the same
+	 * size: the planner may give the output the buffer of such an input
+	 * whose last reader this is (elementwise ops, reshape) */
+	NB_OPF_INPLACE = 1u << 4,
 };
 
 extern const nb_opdef *const nb__ops[NB_OP_COUNT];

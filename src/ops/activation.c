@@ -305,19 +305,19 @@ static nb_tensor *ex_log_softmax(nb_graph *g, nb_tensor **w, int *n)
 
 /* ---- op table entries ------------------------------------------------------------ */
 
-#define ACT_DEF(NAME, STR, KERNEL, VJP, LABEL)                                   \
+#define ACT_DEF(NAME, STR, KERNEL, VJP, LABEL, FLAGS)                            \
 	const nb_opdef nb__op_##NAME = {                                         \
 	    .name = STR, .n_inputs = 1, .shape = shape_same,                     \
 	    .forward_f32 = KERNEL##_f32, .forward_f64 = KERNEL##_f64, .vjp = VJP, \
-	    .label = LABEL, .example = ex_##NAME}
+	    .label = LABEL, .example = ex_##NAME, .flags = FLAGS}
 
-ACT_DEF(hardlim, "hardlim", hardlim, vjp_step, label_step);
-ACT_DEF(hardlims, "hardlims", hardlims, vjp_step, label_step);
-ACT_DEF(purelin, "purelin", purelin, vjp_purelin, NULL);
-ACT_DEF(satlin, "satlin", satlin, vjp_satlin, NULL);
-ACT_DEF(satlins, "satlins", satlins, vjp_satlins, NULL);
-ACT_DEF(logsig, "logsig", logsig, vjp_logsig, label_logsig);
-ACT_DEF(tanh, "tanh", tanh, vjp_tanh, label_tanh);
-ACT_DEF(relu, "relu", relu, vjp_relu, NULL);
-ACT_DEF(softmax, "softmax", softmax, vjp_softmax, label_axis);
-ACT_DEF(log_softmax, "log_softmax", log_softmax, vjp_log_softmax, label_axis);
+ACT_DEF(hardlim, "hardlim", hardlim, vjp_step, label_step, NB_OPF_INPLACE);
+ACT_DEF(hardlims, "hardlims", hardlims, vjp_step, label_step, NB_OPF_INPLACE);
+ACT_DEF(purelin, "purelin", purelin, vjp_purelin, NULL, NB_OPF_INPLACE);
+ACT_DEF(satlin, "satlin", satlin, vjp_satlin, NULL, NB_OPF_INPLACE);
+ACT_DEF(satlins, "satlins", satlins, vjp_satlins, NULL, NB_OPF_INPLACE);
+ACT_DEF(logsig, "logsig", logsig, vjp_logsig, label_logsig, NB_OPF_INPLACE);
+ACT_DEF(tanh, "tanh", tanh, vjp_tanh, label_tanh, NB_OPF_INPLACE);
+ACT_DEF(relu, "relu", relu, vjp_relu, NULL, NB_OPF_INPLACE);
+ACT_DEF(softmax, "softmax", softmax, vjp_softmax, label_axis, 0);
+ACT_DEF(log_softmax, "log_softmax", log_softmax, vjp_log_softmax, label_axis, 0);

@@ -474,7 +474,7 @@ static nb_tensor *ex_sign(nb_graph *g, nb_tensor **w, int *n)
 	const nb_opdef nb__op_##NAME = {                                         \
 	    .name = STR, .n_inputs = 2, .shape = shape_broadcast,                \
 	    .forward_f32 = NAME##_f32, .forward_f64 = NAME##_f64,                \
-	    .vjp = vjp_##NAME, .example = ex_##NAME}
+	    .vjp = vjp_##NAME, .example = ex_##NAME, .flags = NB_OPF_INPLACE}
 
 BIN_DEF(add, "add");
 BIN_DEF(sub, "sub");
@@ -485,7 +485,7 @@ BIN_DEF(div, "div");
 	const nb_opdef nb__op_##NAME = {                                         \
 	    .name = STR, .n_inputs = 1, .shape = shape_same,                     \
 	    .forward_f32 = NAME##_f32, .forward_f64 = NAME##_f64, .vjp = VJP,    \
-	    .label = LABEL, .example = ex_##NAME, .flags = FLAGS}
+	    .label = LABEL, .example = ex_##NAME, .flags = (FLAGS) | NB_OPF_INPLACE}
 
 UN_DEF(neg, "neg", vjp_neg, NULL, 0);
 UN_DEF(add_scalar, "add_scalar", vjp_identity, label_f0, 0);
@@ -503,12 +503,13 @@ UN_DEF(clamp, "clamp", vjp_clamp, label_range, 0);
 const nb_opdef nb__op_stop_gradient = {
     .name = "stop_gradient", .n_inputs = 1, .shape = shape_same,
     .forward_f32 = identity_f32, .forward_f64 = identity_f64,
-    .example = ex_stop, .flags = NB_OPF_NO_GRAD};
+    .example = ex_stop, .flags = NB_OPF_NO_GRAD | NB_OPF_INPLACE};
 
 const nb_opdef nb__op_mask_range = {
     .name = "mask_range", .n_inputs = 2, .shape = shape_mask,
     .forward_f32 = mask_range_f32, .forward_f64 = mask_range_f64,
-    .vjp = vjp_mask_range, .label = label_range, .example = ex_mask_range};
+    .vjp = vjp_mask_range, .label = label_range, .example = ex_mask_range,
+    .flags = NB_OPF_INPLACE};
 
 const nb_opdef nb__op_broadcast_to = {
     .name = "broadcast_to", .n_inputs = 1, .shape = shape_broadcast_to,

@@ -395,7 +395,8 @@ static nb_tensor *ex_embed(nb_graph *g, nb_tensor **w, int *n)
 const nb_opdef nb__op_reshape = {
     .name = "reshape", .n_inputs = 1, .shape = shape_reshape,
     .forward_f32 = copy_f32, .forward_f64 = copy_f64,
-    .vjp = vjp_reshape, .label = label_reshape, .example = ex_reshape};
+    .vjp = vjp_reshape, .label = label_reshape, .example = ex_reshape,
+    .flags = NB_OPF_INPLACE /* a free view when the input dies here */};
 
 const nb_opdef nb__op_transpose = {
     .name = "transpose", .n_inputs = 1, .shape = shape_transpose,
