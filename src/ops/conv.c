@@ -257,27 +257,19 @@ static nb_status check_dy(nb_tensor *t, const geom *g)
 	return NB_OK;
 }
 
-static nb_status shape_backward_input(nb_tensor *t)
+/* backward_input (dy, w) -> [N, C, H, W]; backward_weight (dy, x) ->
+ * [O, C/groups, kH, kW] */
+static nb_status shape_backward(nb_tensor *t)
 {
+	bool bi = t->op == NB_OP_CONV2D_BACKWARD_INPUT;
 	nb_status st;
-	if ((st = need_4d(t, 0, "gradient", "[N,O,oH,oW]")) || (st = need_4d(t, 1, "weight", "[O,C/groups,kH,kW]")))
+	if ((st = need_4d(t, 0, "gradient", "[N,O,oH,oW]")) ||
+	    (st = need_4d(t, 1, bi ? "weight" : "input", bi ? "[O,C/groups,kH,kW]" : "[N,C,H,W]")))
 		return st;
 	geom g = geom_of(t);
-	if ((st = check_geom(t, &g, g.cg)) || (st = check_dy(t, &g)))
+	if ((st = check_geom(t, &g, bi ? g.cg : g.c / g.groups)) || (st = check_dy(t, &g)))
 		return st;
-	t->shape = NB_SHAPE(g.n, g.c, g.h, g.w);
-	return NB_OK;
-}
-
-static nb_status shape_backward_weight(nb_tensor *t)
-{
-	nb_status st;
-	if ((st = need_4d(t, 0, "gradient", "[N,O,oH,oW]")) || (st = need_4d(t, 1, "input", "[N,C,H,W]")))
-		return st;
-	geom g = geom_of(t);
-	if ((st = check_geom(t, &g, g.c / g.groups)) || (st = check_dy(t, &g)))
-		return st;
-	t->shape = NB_SHAPE(g.o, g.cg, g.kh, g.kw);
+	t->shape = bi ? NB_SHAPE(g.n, g.c, g.h, g.w) : NB_SHAPE(g.o, g.cg, g.kh, g.kw);
 	return NB_OK;
 }
 
@@ -545,13 +537,13 @@ const nb_opdef nb__op_conv2d = {
     .vjp = vjp_conv2d, .label = label_conv, .workspace = ws_conv, .example = ex_conv2d};
 
 const nb_opdef nb__op_conv2d_backward_input = {
-    .name = "conv2d_backward_input", .n_inputs = 2, .shape = shape_backward_input,
+    .name = "conv2d_backward_input", .n_inputs = 2, .shape = shape_backward,
     .forward_f32 = conv_backward_input_f32, .forward_f64 = conv_backward_input_f64,
     .vjp = vjp_backward_input, .label = label_conv, .workspace = ws_conv,
     .example = ex_backward_input};
 
 const nb_opdef nb__op_conv2d_backward_weight = {
-    .name = "conv2d_backward_weight", .n_inputs = 2, .shape = shape_backward_weight,
+    .name = "conv2d_backward_weight", .n_inputs = 2, .shape = shape_backward,
     .forward_f32 = conv_backward_weight_f32, .forward_f64 = conv_backward_weight_f64,
     .vjp = vjp_backward_weight, .label = label_conv, .workspace = ws_conv,
     .example = ex_backward_weight};

@@ -415,7 +415,7 @@ static void SFX(conv_backward_bias)(nb_tensor *t)
 	for (int64_t c = 0; c < o; c++) {
 		double acc = 0;
 		for (int64_t i = 0; i < n; i++)
-			acc += SFX(nb__sum)(dy + (i * o + c) * hw, hw);
+			acc += nb__sum(dy + (i * o + c) * hw, hw);
 		db[c] = (T)acc;
 	}
 }
