@@ -52,7 +52,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 			 * of the input (row ends wrap into the neighbouring row
 			 * and are zeroed after), not a call per short row */
 			const int64_t a = i0 * g->ow + j0, e = (i1 - 1) * g->ow + j1;
-			memcpy(dst + a, xc + a + offh * g->w + offw, (size_t)(e - a) * sizeof(T));
+			memcpy(dst + a, xc + (a + offh * g->w + offw), (size_t)(e - a) * sizeof(T));
 			for (int64_t i = i0; i < i1; i++) {
 				T *d = dst + i * g->ow;
 				for (int64_t j = 0; j < j0; j++)
@@ -68,7 +68,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 			for (int64_t j = 0; j < j0; j++)
 				d[j] = 0;
 			if (g->sw == 1)
-				memcpy(d + j0, src + j0 + offw, (size_t)(j1 - j0) * sizeof(T));
+				memcpy(d + j0, src + (j0 + offw), (size_t)(j1 - j0) * sizeof(T));
 			else
 				for (int64_t j = j0; j < j1; j++)
 					d[j] = src[j * g->sw + offw];
@@ -133,15 +133,17 @@ static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const T *b, T
 				int64_t j0, j1;
 				nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 				const T wv = wo[m * g->kw + k];
-				for (int64_t i = i0; i < i1; i++) {
-					const T *xr = xc + (i * g->sh + offh) * g->w + offw;
-					T *yr = yo + i * g->ow;
-					if (g->sw == 1)
-						for (int64_t j = j0; j < j1; j++)
+				const int64_t nj = j1 - j0, s = g->sw;
+				for (int64_t i = i0; i < i1 && nj > 0; i++) {
+					/* from the first valid column: never before the row */
+					const T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+					T *yr = yo + i * g->ow + j0;
+					if (s == 1)
+						for (int64_t j = 0; j < nj; j++)
 							yr[j] += wv * xr[j];
 					else
-						for (int64_t j = j0; j < j1; j++)
-							yr[j] += wv * xr[j * g->sw];
+						for (int64_t j = 0; j < nj; j++)
+							yr[j] += wv * xr[j * s];
 				}
 			}
 		}
@@ -170,15 +172,16 @@ static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w, T *dx
 					int64_t j0, j1;
 					nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 					const T wv = w[o * kk + m * g->kw + k];
-					for (int64_t i = i0; i < i1; i++) {
-						T *xr = xc + (i * g->sh + offh) * g->w + offw;
-						const T *gr = go + i * g->ow;
-						if (g->sw == 1)
-							for (int64_t j = j0; j < j1; j++)
+					const int64_t nj = j1 - j0, s = g->sw;
+					for (int64_t i = i0; i < i1 && nj > 0; i++) {
+						T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+						const T *gr = go + i * g->ow + j0;
+						if (s == 1)
+							for (int64_t j = 0; j < nj; j++)
 								xr[j] += wv * gr[j];
 						else
-							for (int64_t j = j0; j < j1; j++)
-								xr[j * g->sw] += wv * gr[j];
+							for (int64_t j = 0; j < nj; j++)
+								xr[j * s] += wv * gr[j];
 					}
 				}
 			}
@@ -209,16 +212,16 @@ static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *d
 					int64_t j0, j1;
 					nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 					T acc = 0;
-					for (int64_t i = i0; i < i1; i++) {
-						const T *xr = xc + (i * g->sh + offh) * g->w + offw;
-						const T *gr = go + i * g->ow;
-						const int64_t s = g->sw;
+					const int64_t nj = j1 - j0, s = g->sw;
+					for (int64_t i = i0; i < i1 && nj > 0; i++) {
+						const T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+						const T *gr = go + i * g->ow + j0;
 						if (s == 1) {
 #pragma omp simd reduction(+ : acc)
-							for (int64_t j = j0; j < j1; j++)
+							for (int64_t j = 0; j < nj; j++)
 								acc += gr[j] * xr[j];
 						} else {
-							for (int64_t j = j0; j < j1; j++)
+							for (int64_t j = 0; j < nj; j++)
 								acc += gr[j] * xr[j * s];
 						}
 					}
