@@ -65,6 +65,8 @@ const char *nb_status_string(nb_status s);
 const char *nb_dtype_name(nb_dtype t);
 /* Writes "[64,784]" into buf; returns buf. */
 char *nb_shape_str(nb_shape s, char *buf, size_t n);
+/* Number of elements; -1 when ndim is out of range, a dimension is
+ * negative or the count exceeds 2^60. */
 int64_t nb_shape_size(nb_shape s);
 
 /* Threads for our loops (OpenMP) and for BLIS GEMM; 0 = all cores. */
@@ -229,6 +231,10 @@ nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target, nb_reduction r);
 nb_tensor *nb_cce(nb_tensor *logits, nb_tensor *onehot, nb_reduction r);
 /* Same with integer class ids (stored as values) of shape logits[:-1]. */
 nb_tensor *nb_sparse_cce(nb_tensor *logits, nb_tensor *ids, nb_reduction r);
+/* ids (class ids as values) -> ids.shape + [classes] of 0/1; no gradient.
+ * A bad id (not an integer in [0, classes)) makes nb_run fail with
+ * NB_ERR_VALUE, as in nb_sparse_cce. */
+nb_tensor *nb_one_hot(nb_tensor *ids, int classes);
 
 /* ---- differentiation --------------------------------------------------- */
 
@@ -256,13 +262,18 @@ size_t nb_program_unplanned_bytes(const nb_program *p);
 typedef struct nb_sgd_opts {
 	double lr;           /* default 0.01 */
 	double weight_decay; /* L2 added to the gradient */
+	double clip_norm;    /* > 0: clip the gradients' global norm to this */
 } nb_sgd_opts;
 
 /* Differentiates loss w.r.t. every parameter, appends the update to the
- * schedule and compiles.  Owned by the graph. */
+ * schedule and compiles.  Owned by the graph.  Other optimizers (momentum,
+ * RMSprop, Adam, AdamW) and schedules: nabla/optim.h. */
 nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts);
-/* One training step: forward, backward and update. */
+/* One training step: forward, backward and update.  Afterwards the loss
+ * and every nb_optim_grad hold this step's values. */
 nb_status nb_step(nb_optim *o);
+/* Takes effect at the next nb_step (no recompile); a negative or NaN lr is
+ * an error recorded on the graph. */
 void nb_optim_set_lr(nb_optim *o, double lr);
 double nb_optim_lr(const nb_optim *o);
 int64_t nb_optim_steps(const nb_optim *o);
@@ -301,9 +312,15 @@ typedef enum nb_dot_view {
 	NB_DOT_BACKWARD,    /* forward, gradient and update nodes */
 } nb_dot_view;
 
+/* One record node per tensor, {name | op | shape}, filled by role; ids are
+ * node indices ("n12"), so output diffs cleanly; edges into gradient and
+ * update nodes are dashed (docs/dot.md).  A failed graph can be written
+ * too.  Write failures return NB_ERR_IO, recorded on the graph with the
+ * path and the system's reason. */
 nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view);
 nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
-/* Render with libgvc ("svg", "png"); NB_ERR_ARG when built without it. */
+/* Render with libgvc ("svg", "png"); NB_ERR_ARG when built without it or
+ * for a format Graphviz does not know.  Not thread-safe. */
 nb_status nb_graph_render(nb_graph *g, const char *path, const char *format,
                           nb_dot_view view);
 
@@ -322,7 +339,8 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep,
 #endif
 
 /* the rest of the API, one part per module */
-#include "nabla/nn.h"         /* conv, pooling, batchnorm, layer builders */
+#include "nabla/nn.h"         /* conv, pooling, batchnorm, dropout */
+#include "nabla/layers.h"     /* layer builders */
 #include "nabla/optim.h"      /* optimizers, schedules, EWMA */
 #include "nabla/data.h"       /* dataset readers and batching */
 #include "nabla/checkpoint.h" /* safetensors checkpoints */

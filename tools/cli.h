@@ -19,6 +19,7 @@ int cmd_gradcheck(int argc, char **argv);
 int cmd_dot(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_ewma(int argc, char **argv);
 
 /* Option parsing helpers: parse a number from an option's argument, with a
  * clear message on failure.  Return false (after printing) when bad. */

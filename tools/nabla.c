@@ -10,6 +10,7 @@ static const cli_command commands[] = {
     {"gradcheck", "check every op's gradient against finite differences", cmd_gradcheck},
     {"dot", "write a model's graph as Graphviz DOT", cmd_dot},
     {"bench", "measure training speed and GEMM throughput", cmd_bench},
+    {"ewma", "exponentially weighted moving average of a time series", cmd_ewma},
 };
 
 static void usage(FILE *fp)

@@ -1,4 +1,11 @@
-/* nabla/checkpoint.h — part of the public API; include "nabla.h" instead. */
+/* nabla/checkpoint.h — part of the public API; include "nabla.h" instead.
+ *
+ * Checkpoints in the safetensors format (docs/checkpoint.md): an 8-byte
+ * little-endian header length N, N bytes of JSON naming every tensor with
+ * its dtype, shape and byte range, then the raw little-endian tensor bytes.
+ * Files we write are readable by Python's `safetensors`, and we read what it
+ * writes (F32/F64 tensors).
+ */
 #ifndef NABLA_CHECKPOINT_H
 #define NABLA_CHECKPOINT_H
 
@@ -7,6 +14,95 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- checkpoints of a graph ------------------------------------------- */
+
+/* Load flags (nb_checkpoint_opts.flags). */
+enum {
+	/* Restore only the parameters: the graph's state leaves, the step count,
+	 * the learning rate and the RNG are left alone, and tensors of the file
+	 * that are not parameters of the graph (optimizer state of a training
+	 * run) are ignored.  For inference and fine-tuning. */
+	NB_CKPT_PARAMS_ONLY = 1u << 0,
+	/* Convert F64 <-> F32 when the file's dtype differs from the graph's.
+	 * Without it a dtype difference is an NB_ERR_DTYPE error, since a
+	 * resumed run would silently stop being bit-identical. */
+	NB_CKPT_CONVERT = 1u << 1,
+};
+
+typedef struct nb_checkpoint_opts {
+	/* save: extra metadata, n_meta key/value pairs as
+	 * {key0, value0, key1, value1, ...}; keys must not be reserved
+	 * (format, nabla_version, model, dtype, step, rng, optimizer, lr). */
+	const char *const *meta;
+	int n_meta;
+	/* load: NB_CKPT_* flags */
+	unsigned flags;
+} nb_checkpoint_opts;
+
+/* Save every parameter and every state leaf (optimizer state, running
+ * statistics) of g by name, in the graph's dtype, with metadata: format
+ * "nabla", nabla_version, model (model_name, may be NULL), dtype, rng (the
+ * graph's RNG state) and, when o is given, optimizer, step and lr.
+ *
+ * Atomic: the file is written to path.tmp.XXXXXX in the same directory,
+ * fsynced and renamed over path (then the directory is fsynced), so a crash
+ * or kill during a save leaves the previous checkpoint intact.  Errors are
+ * recorded on the graph and returned. */
+nb_status nb_checkpoint_save(nb_graph *g, nb_optim *o, const char *path, const char *model_name);
+nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
+                                  const char *model_name, const nb_checkpoint_opts *opts);
+
+/* Fill the tensors of g (built the same way as the saved one) from path, by
+ * name, and restore the RNG state and, when o is given, the step count and
+ * learning rate.  The whole file is validated against the graph before
+ * anything is changed: a tensor the graph has and the file lacks, a tensor
+ * the file has and the graph lacks, a shape or dtype difference, or any
+ * corruption of the file is an error naming the file and the tensor
+ * (NB_ERR_FORMAT, NB_ERR_SHAPE, NB_ERR_DTYPE, NB_ERR_IO), recorded on the
+ * graph.  model_name_out (may be NULL) receives the saved model name. */
+nb_status nb_checkpoint_load(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
+                             size_t len);
+nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
+                                  size_t len, const nb_checkpoint_opts *opts);
+
+/* ---- reading any safetensors file ------------------------------------- */
+
+/* A parsed and validated safetensors file: the header is checked in full
+ * (strict JSON, known dtypes, byte ranges that tile the data exactly). */
+typedef struct nb_safetensors nb_safetensors;
+
+/* Pointers stay valid until nb_safetensors_free. */
+typedef struct nb_safetensors_info {
+	const char *name;
+	const char *dtype; /* as in the file: "F32", "F64", "BF16", "I64", ... */
+	int ndim;
+	const int64_t *shape; /* ndim entries */
+	uint64_t begin, end;  /* byte range in the data that follows the header */
+} nb_safetensors_info;
+
+/* Open and validate a file (the header is read now, tensor bytes on
+ * demand).  On failure *out is NULL and err (may be NULL) holds a message
+ * naming the file. */
+nb_status nb_safetensors_open(const char *path, nb_safetensors **out, char *err, size_t errlen);
+/* The same for a file image in memory; buf must outlive the handle.  Never
+ * crashes on any input (fuzzed: fuzz/fuzz_safetensors.c). */
+nb_status nb_safetensors_parse(const void *buf, size_t len, nb_safetensors **out, char *err,
+                               size_t errlen);
+void nb_safetensors_free(nb_safetensors *f);
+
+/* Tensors in the order of their bytes in the file. */
+int nb_safetensors_count(const nb_safetensors *f);
+nb_status nb_safetensors_tensor(const nb_safetensors *f, int i, nb_safetensors_info *info);
+int nb_safetensors_find(const nb_safetensors *f, const char *name); /* -1: absent */
+/* Copy tensor i's raw (little-endian) bytes; n must be end - begin. */
+nb_status nb_safetensors_read(const nb_safetensors *f, int i, void *dst, size_t n);
+
+/* The __metadata__ strings, in the order of the file. */
+int nb_safetensors_num_meta(const nb_safetensors *f);
+const char *nb_safetensors_meta_key(const nb_safetensors *f, int i);
+const char *nb_safetensors_meta_value(const nb_safetensors *f, int i);
+const char *nb_safetensors_meta(const nb_safetensors *f, const char *key); /* NULL: absent */
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,9 @@
-/* nabla/optim.h — part of the public API; include "nabla.h" instead. */
+/* nabla/optim.h — part of the public API; include "nabla.h" instead.
+ *
+ * Optimizers, learning-rate schedules and the exponentially weighted moving
+ * average.  nb_sgd, nb_step, nb_optim_set_lr and the other basics are
+ * declared in nabla.h; docs/optim.md has every update rule as a formula.
+ */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H
 
@@ -7,6 +12,157 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- optimizers ------------------------------------------------------- */
+
+typedef enum nb_optim_kind {
+	NB_OPTIM_INVALID = -1, /* what nb_optim_kind_from_name returns for an unknown name */
+	NB_OPTIM_SGD = 0,      /* w <- w - lr g */
+	NB_OPTIM_MOMENTUM,     /* velocity v, see nb_momentum_style */
+	NB_OPTIM_NESTEROV,     /* momentum with the Nesterov look-ahead */
+	NB_OPTIM_RMSPROP,      /* s <- rho s + (1-rho) g^2, w <- w - lr g/(sqrt(s)+eps) */
+	NB_OPTIM_ADAM,         /* bias-corrected moments; weight decay as L2 on g */
+	NB_OPTIM_ADAMW,        /* Adam with decoupled weight decay */
+	NB_OPTIM_KIND_COUNT
+} nb_optim_kind;
+
+/* The two conventions for the velocity.  They differ by a factor (1-beta)
+ * on the gradient, so the same lr gives steps (1-beta) times smaller with
+ * EWMA (10x smaller at beta 0.9). */
+typedef enum nb_momentum_style {
+	/* v <- beta v + g, w <- w - lr v: heavy ball, PyTorch's SGD momentum
+	 * (dampening 0).  The default. */
+	NB_MOMENTUM_CLASSIC = 0,
+	/* v <- beta v + (1-beta) g, w <- w - lr v: the lecture notes' form, an
+	 * exponentially weighted average of the gradients (v_0 = 0). */
+	NB_MOMENTUM_EWMA,
+} nb_momentum_style;
+
+/* All options of every optimizer.  A field left 0 takes the kind's default:
+ *
+ *   kind       lr     momentum   beta2   eps    weight_decay
+ *   sgd        0.01   -          -       -      0
+ *   momentum   0.01   0.9        -       -      0
+ *   nesterov   0.01   0.9        -       -      0
+ *   rmsprop    0.01   -          0.99    1e-8   0      (beta2 is rho/alpha)
+ *   adam       0.001  0.9        0.999   1e-8   0      (momentum is beta1)
+ *   adamw      0.001  0.9        0.999   1e-8   0.01
+ *
+ * "-": the option does not apply to the kind and must stay 0 (an error
+ * says so otherwise).  Weight decay is L2 on the gradient (g + wd w)
+ * except for adamw, which decays the weights directly (w <- w - lr wd w).
+ * clip_norm > 0 rescales all gradients together when their global L2 norm
+ * exceeds it (0: no clipping).  nesterov with kind momentum is the same as
+ * kind nesterov.  Errors (negative lr, a beta outside [0, 1), eps <= 0,
+ * ...) are recorded on the graph and the constructor returns NULL. */
+typedef struct nb_optim_opts {
+	nb_optim_kind kind;
+	double lr;
+	double momentum; /* beta of the velocity; beta1 for adam/adamw */
+	double beta2;    /* second-moment decay: adam's beta2, rmsprop's rho */
+	double eps;
+	double weight_decay;
+	double clip_norm;
+	bool nesterov;
+	nb_momentum_style style;
+} nb_optim_opts;
+
+/* Differentiates loss w.r.t. every parameter it depends on, appends one
+ * update node per parameter (optimizer state as persistent leaves named
+ * "<param>.<slot>": .v velocity, .s rmsprop's mean square, .m/.v Adam's
+ * moments) and compiles one program; nb_step runs it.  Owned by the graph. */
+nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts);
+
+typedef struct nb_momentum_opts {
+	double lr;       /* default 0.01 */
+	double momentum; /* beta, default 0.9 */
+	double weight_decay, clip_norm;
+	bool nesterov;
+	nb_momentum_style style; /* default classic (PyTorch) */
+} nb_momentum_opts;
+
+typedef struct nb_rmsprop_opts {
+	double lr;    /* default 0.01 */
+	double alpha; /* decay of the mean square, default 0.99 (PyTorch's name) */
+	double eps;   /* default 1e-8 */
+	double weight_decay, clip_norm;
+} nb_rmsprop_opts;
+
+typedef struct nb_adam_opts {
+	double lr;           /* default 0.001 */
+	double beta1, beta2; /* defaults 0.9, 0.999 */
+	double eps;          /* default 1e-8 */
+	double weight_decay; /* adam: L2, default 0; adamw: decoupled, default 0.01 */
+	double clip_norm;
+} nb_adam_opts;
+
+nb_optim *nb_momentum(nb_graph *g, nb_tensor *loss, nb_momentum_opts opts);
+nb_optim *nb_rmsprop(nb_graph *g, nb_tensor *loss, nb_rmsprop_opts opts);
+nb_optim *nb_adam(nb_graph *g, nb_tensor *loss, nb_adam_opts opts);
+nb_optim *nb_adamw(nb_graph *g, nb_tensor *loss, nb_adam_opts opts);
+
+/* "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw" (any case);
+ * NB_OPTIM_INVALID for anything else. */
+nb_optim_kind nb_optim_kind_from_name(const char *name);
+const char *nb_optim_kind_name(nb_optim_kind kind); /* NULL when invalid */
+
+nb_optim_kind nb_optim_get_kind(const nb_optim *o);
+/* The options in effect, defaults filled in (lr is the current one). */
+nb_optim_opts nb_optim_get_opts(const nb_optim *o);
+/* Number of trained parameters and the i-th of them. */
+int nb_optim_num_params(const nb_optim *o);
+nb_tensor *nb_optim_param(const nb_optim *o, int i);
+/* The step counter (Adam's t).  nb_step increments it before running;
+ * a checkpoint restores it with nb_optim_set_steps. */
+void nb_optim_set_steps(nb_optim *o, int64_t steps);
+/* Global L2 norm of all gradients in the last step, before clipping;
+ * NaN without clip_norm or before the first step. */
+double nb_optim_grad_norm(const nb_optim *o);
+
+/* sqrt of the sum of squares of every element of every tensor: the global
+ * norm that gradient clipping uses, as a differentiable op. */
+nb_tensor *nb_global_norm(nb_tensor *const *ts, int n);
+
+/* ---- learning-rate schedules ------------------------------------------- */
+
+typedef enum nb_schedule_kind {
+	NB_SCHED_INVALID = -1,
+	NB_SCHED_CONSTANT = 0, /* base_lr */
+	NB_SCHED_STEP,         /* base_lr gamma^floor(t / step_size) */
+	NB_SCHED_EXPONENTIAL,  /* base_lr gamma^t */
+	NB_SCHED_COSINE,       /* min_lr + (base_lr - min_lr)(1 + cos(pi t/T))/2 */
+	NB_SCHED_KIND_COUNT
+} nb_schedule_kind;
+
+/* Step t counts from 0 (the first nb_step).  With warmup_steps = W > 0 the
+ * rate rises linearly, base_lr (t+1)/W for t < W, and the schedule proper
+ * then runs on t - W.  Cosine decays over T = total_steps - W steps (the
+ * whole run including warm-up is total_steps long) and stays at min_lr
+ * after.  min_lr is also a floor for the step and exponential decays. */
+typedef struct nb_schedule {
+	nb_schedule_kind kind;
+	double base_lr;
+	int64_t step_size;   /* step */
+	double gamma;        /* step, exponential: factor in (0, 1] */
+	int64_t total_steps; /* cosine */
+	int64_t warmup_steps;
+	double min_lr;
+} nb_schedule;
+
+/* The learning rate for step t (t >= 0); NaN if the schedule is invalid. */
+double nb_schedule_lr(const nb_schedule *s, int64_t step);
+/* NB_OK, or NB_ERR_ARG with a message in err (may be NULL). */
+nb_status nb_schedule_check(const nb_schedule *s, char *err, size_t errlen);
+/* "constant", "step", "exponential" (or "exp"), "cosine" (any case). */
+nb_schedule_kind nb_schedule_kind_from_name(const char *name);
+const char *nb_schedule_kind_name(nb_schedule_kind kind);
+
+/* ---- exponentially weighted moving average ----------------------------- */
+
+/* v_t = beta v_{t-1} + (1-beta) x_t with v_0 = 0, for t = 1..n, into out
+ * (which may be x).  With bias_correct, out_t = v_t / (1 - beta^t).
+ * NB_ERR_ARG for NULL pointers, n < 0 or beta outside [0, 1). */
+nb_status nb_ewma(const double *x, int64_t n, double beta, bool bias_correct, double *out);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,11 @@
-/* nabla/plot.h — part of the public API; include "nabla.h" instead. */
+/* nabla/plot.h — part of the public API; include "nabla.h" instead.
+ *
+ * Small 2-D plots written as standalone SVG files (docs/plot.md): line
+ * series (loss curves), scatter points with a marker per class, a legend,
+ * axes with round tick values, axis labels, a title, optional log-scale y.
+ * No display and no library beyond libc are needed; any browser or
+ * `rsvg-convert` shows the file.
+ */
 #ifndef NABLA_PLOT_H
 #define NABLA_PLOT_H
 
@@ -7,6 +14,51 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+typedef struct nb_plot nb_plot;
+
+typedef enum nb_marker {
+	NB_MARKER_CIRCLE = 0,
+	NB_MARKER_SQUARE,
+	NB_MARKER_TRIANGLE,
+	NB_MARKER_DIAMOND,
+	NB_MARKER_CROSS, /* x */
+	NB_MARKER_PLUS,  /* + */
+	NB_MARKER_COUNT
+} nb_marker;
+
+/* Any of the texts may be NULL (left out).  NULL only when out of memory. */
+nb_plot *nb_plot_new(const char *title, const char *xlabel, const char *ylabel);
+void nb_plot_free(nb_plot *p);
+
+/* A line through n points (x may be NULL: 0, 1, ..., n-1).  The data are
+ * copied.  NaN and infinite values are skipped and break the line; so are
+ * values <= 0 on a log-scale y axis.  label may be NULL (no legend entry).
+ * Series get colours in the order they are added. */
+nb_status nb_plot_line(nb_plot *p, const char *label, const double *x, const double *y, size_t n);
+/* n points drawn as markers (one series per class, each its own marker). */
+nb_status nb_plot_scatter(nb_plot *p, const char *label, const double *x, const double *y, size_t n,
+                          nb_marker marker);
+
+/* Fixed axis ranges (lo < hi); NaN for both ends restores the automatic
+ * range, which covers the data and is widened to round tick values. */
+nb_status nb_plot_set_xrange(nb_plot *p, double lo, double hi);
+nb_status nb_plot_set_yrange(nb_plot *p, double lo, double hi);
+nb_status nb_plot_set_logy(nb_plot *p, bool logy);
+/* Size of the picture in pixels (default 640 x 420). */
+nb_status nb_plot_set_size(nb_plot *p, int width, int height);
+
+/* Write the SVG document. */
+nb_status nb_plot_write(nb_plot *p, FILE *fp);
+nb_status nb_plot_save(nb_plot *p, const char *path);
+/* Message of the last failed call ("" when none). */
+const char *nb_plot_errmsg(const nb_plot *p);
+
+/* Round tick values for an axis from lo to hi: the multiples of the
+ * smallest step of the form {1, 2, 5} x 10^k that gives at most max_ticks
+ * of them inside [lo, hi].  Writes at most cap values; returns how many
+ * there are (0 when lo >= hi, either is not finite, or max_ticks < 2). */
+int nb_nice_ticks(double lo, double hi, int max_ticks, double *ticks, int cap);
 
 #ifdef __cplusplus
 }

@@ -167,13 +167,21 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 	p->g = g;
 
 	/* Updates go last: every reader of a parameter (forward and backward)
-	 * must run before the parameter is overwritten. */
+	 * must run before the parameter is overwritten.  So first what the
+	 * other targets need, then everything ANY update reads, and only then
+	 * the updates (visiting update i's inputs just before update i would
+	 * let update i overwrite a parameter that update j's gradient reads). */
 	int m = 0;
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 3; pass++)
 		for (int i = 0; i < n; i++) {
-			bool upd = nb__ops[targets[i]->op]->flags & NB_OPF_UPDATE;
-			if (upd == (pass == 1))
-				m = visit(targets[i], mark, order, m, stack, istack);
+			nb_tensor *t = targets[i];
+			bool upd = nb__ops[t->op]->flags & NB_OPF_UPDATE;
+			if (!upd && pass == 0)
+				m = visit(t, mark, order, m, stack, istack);
+			for (int k = 0; upd && pass == 1 && k < t->n_in; k++)
+				m = visit(t->in[k], mark, order, m, stack, istack);
+			if (upd && pass == 2)
+				m = visit(t, mark, order, m, stack, istack);
 		}
 	/* leaves need no step; keep only computed nodes in the schedule */
 	p->sched = malloc((size_t)m * sizeof *p->sched);
@@ -271,11 +279,14 @@ nb_status nb_run(nb_program *p)
 	size_t prev_bytes = g->workspace_bytes;
 	g->workspace = p->workspace;
 	g->workspace_bytes = p->workspace_bytes;
+	/* A kernel may reject run-time values (a class id out of range) by
+	 * failing the graph: stop there, so no later step (an optimizer
+	 * update) consumes its NaN output. */
 	if (g->dtype == NB_F32) {
-		for (int s = 0; s < p->n; s++)
+		for (int s = 0; s < p->n && g->status == NB_OK; s++)
 			nb__ops[p->sched[s]->op]->forward_f32(p->sched[s]);
 	} else {
-		for (int s = 0; s < p->n; s++)
+		for (int s = 0; s < p->n && g->status == NB_OK; s++)
 			nb__ops[p->sched[s]->op]->forward_f64(p->sched[s]);
 	}
 	g->workspace = prev;

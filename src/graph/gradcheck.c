@@ -6,6 +6,12 @@
  * element lies on a kink (relu at 0, a max tie, a clamp bound) when the two
  * one-sided differences disagree; there the derivative is not defined and
  * the element is skipped (and counted) rather than reported as a failure.
+ *
+ * Stochastic ops (dropout) draw from the graph's RNG at every run.  Finite
+ * differences need one fixed function, so the check rewinds the RNG to its
+ * state at the start before every run: each run sees the same random draw
+ * (the same dropout mask), as if the randomness were an extra constant
+ * input.  Afterwards the RNG is left as one run leaves it.
  */
 #include "graph/internal.h"
 
@@ -13,12 +19,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* run p with the graph RNG rewound to rng0 (see the top of the file) */
+static nb_status run_frozen(nb_program *p, const uint64_t rng0[4])
+{
+	memcpy(p->g->rng, rng0, sizeof p->g->rng);
+	return nb_run(p);
+}
+
 nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradcheck_opts opts,
                        nb_gradcheck_report *rep)
 {
-	if (!loss || !rep)
+	if (!loss)
 		return NB_ERR_ARG;
 	nb_graph *g = loss->g;
+	if (!rep) {
+		nb__fail(g, NB_ERR_ARG, "gradcheck(%s): the report pointer is NULL", loss->name);
+		return NB_ERR_ARG;
+	}
 	memset(rep, 0, sizeof *rep);
 	rep->worst_tensor = -1;
 	if (g->status != NB_OK)
@@ -53,14 +70,16 @@ nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradche
 	memcpy(targets + 1, grads, (size_t)n * sizeof *grads);
 	nb_program *both = nb_compile(g, targets, n + 1);
 	nb_program *fwd = nb_compile(g, &loss, 1);
-	if (!both || !fwd || nb_run(both) != NB_OK)
+	uint64_t rng0[4];
+	memcpy(rng0, g->rng, sizeof rng0);
+	if (!both || !fwd || run_frozen(both, rng0) != NB_OK)
 		goto out;
 	for (int k = 0; k < n; k++) {
 		if (!(analytic[k] = malloc((size_t)wrt[k]->size * sizeof(double))))
 			goto nomem;
 		memcpy(analytic[k], grads[k]->data, (size_t)wrt[k]->size * sizeof(double));
 	}
-	if (nb_run(fwd) != NB_OK)
+	if (run_frozen(fwd, rng0) != NB_OK)
 		goto out;
 	double f0 = nb_item(loss);
 	for (int k = 0; k < n; k++) {
@@ -68,10 +87,10 @@ nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradche
 		for (int64_t i = 0; i < wrt[k]->size; i++) {
 			double orig = x[i];
 			x[i] = orig + h;
-			nb_run(fwd);
+			run_frozen(fwd, rng0);
 			double fp = nb_item(loss);
 			x[i] = orig - h;
-			nb_run(fwd);
+			run_frozen(fwd, rng0);
 			double fm = nb_item(loss);
 			x[i] = orig;
 			double num = (fp - fm) / (2 * h);
@@ -99,7 +118,7 @@ nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradche
 				rep->max_rel_err = rel;
 		}
 	}
-	nb_run(fwd);
+	run_frozen(fwd, rng0);
 	rep->passed = rep->failed == 0 && rep->checked > 0;
 	goto out;
 nomem:

@@ -45,6 +45,10 @@ char *nb_shape_str(nb_shape s, char *buf, size_t n)
 	size_t k = 0;
 	if (n == 0)
 		return buf;
+	if (s.ndim < 0 || s.ndim > NB_MAX_DIMS) {
+		snprintf(buf, n, "[%d dims?]", s.ndim);
+		return buf;
+	}
 	k += (size_t)snprintf(buf + k, n - k, "[");
 	for (int i = 0; i < s.ndim && k < n; i++)
 		k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld",
@@ -56,9 +60,14 @@ char *nb_shape_str(nb_shape s, char *buf, size_t n)
 
 int64_t nb_shape_size(nb_shape s)
 {
+	if (s.ndim < 0 || s.ndim > NB_MAX_DIMS)
+		return -1;
 	int64_t n = 1;
-	for (int i = 0; i < s.ndim; i++)
+	for (int i = 0; i < s.ndim; i++) {
+		if (s.d[i] < 0 || (s.d[i] > 0 && n > NB_MAX_SIZE / s.d[i]))
+			return -1;
 		n *= s.d[i];
+	}
 	return n;
 }
 
@@ -92,6 +101,17 @@ int nb__norm_axis(int axis, int ndim)
 	if (axis < 0)
 		axis += ndim;
 	return axis >= 0 && axis < ndim ? axis : -1;
+}
+
+int nb__axis_arg(nb_tensor *a, const char *op, int axis)
+{
+	int ax = nb__norm_axis(axis, a->shape.ndim);
+	if (ax < 0) {
+		char b[128];
+		nb__fail(a->g, NB_ERR_ARG, "%s(%s): axis %d out of range for shape %s", op, a->name,
+		         axis, nb_shape_str(a->shape, b, sizeof b));
+	}
+	return ax;
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -135,15 +155,21 @@ void nb__fail(nb_graph *g, nb_status st, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* "op(a, b): " naming the inputs (NULL ones as NULL) */
+static void call_prefix(char *buf, size_t n, int op, nb_tensor *const *in, int n_in)
+{
+	size_t k = (size_t)snprintf(buf, n, "%s(", nb__ops[op]->name);
+	for (int i = 0; i < n_in && k < n; i++)
+		k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? ", " : "",
+		                      in[i] ? in[i]->name : "NULL");
+	if (k < n)
+		snprintf(buf + k, n - k, "): ");
+}
+
 nb_status nb__op_fail(nb_tensor *t, nb_status st, const char *fmt, ...)
 {
 	char prefix[512];
-	size_t k = (size_t)snprintf(prefix, sizeof prefix, "%s(", nb__ops[t->op]->name);
-	for (int i = 0; i < t->n_in && k < sizeof prefix; i++)
-		k += (size_t)snprintf(prefix + k, sizeof prefix - k, "%s%s", i ? ", " : "",
-		                      t->in[i]->name);
-	if (k < sizeof prefix)
-		snprintf(prefix + k, sizeof prefix - k, "): ");
+	call_prefix(prefix, sizeof prefix, t->op, t->in, t->n_in);
 	va_list ap;
 	va_start(ap, fmt);
 	vfail(t->g, st, prefix, fmt, ap);
@@ -375,6 +401,11 @@ static bool valid_shape(nb_graph *g, const char *what, const char *name, nb_shap
 			         name ? name : "", i, nb_shape_str(s, buf, sizeof buf));
 			return false;
 		}
+	if (nb_shape_size(s) < 0) {
+		nb__fail(g, NB_ERR_SHAPE, "%s(%s): %s has more than 2^60 elements", what,
+		         name ? name : "", nb_shape_str(s, buf, sizeof buf));
+		return false;
+	}
 	return true;
 }
 
@@ -413,6 +444,10 @@ nb_tensor *nb__leaf(nb_graph *g, int op, int role, const char *name, nb_shape s)
 	t->shape = s;
 	t->size = nb_shape_size(s);
 	t->flags = NB_TF_PERSISTENT | (role == NB_ROLE_PARAM ? NB_TF_REQUIRES_GRAD : 0);
+	/* the seed "1", zero gradients, constants inside VJPs: DOT's forward
+	 * view leaves them out */
+	if (g->building_role == NB_ROLE_GRAD)
+		t->flags |= NB_TF_BACKWARD;
 	t->data = calloc((size_t)t->size, g->esize);
 	if (!t->data || !(name ? (t->name = dupstr(name)) != NULL : set_auto_name(t))) {
 		drop_last(g, t);
@@ -453,18 +488,23 @@ nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a)
 		nb__fail(g, NB_ERR_ARG, "%s: needs at least one input", def->name);
 		return g->placeholder;
 	}
+	char call[512];
+	call_prefix(call, sizeof call, op, in, n);
+	int first = 0; /* the input g was taken from */
+	while (!in[first])
+		first++;
 	for (int i = 0; i < n; i++) {
 		if (!in[i]) {
-			nb__fail(g, NB_ERR_ARG, "%s: input %d is NULL", def->name, i);
+			nb__fail(g, NB_ERR_ARG, "%sinput %d is NULL", call, i);
 			return g->placeholder;
 		}
 		if (in[i]->g != g) {
-			nb__fail(g, NB_ERR_GRAPH,
-			         "%s: input %d (%s) belongs to another graph than input 0 (%s)",
-			         def->name, i, in[i]->name, in[0] ? in[0]->name : "?");
+			nb__fail(g, NB_ERR_GRAPH, "%sinput %d (%s) belongs to another graph than input %d (%s)",
+			         call, i, in[i]->name, first, in[first]->name);
 			/* record it on the other graph too, so either check sees it */
-			nb__fail(in[i]->g, NB_ERR_GRAPH, "%s: input %d (%s) was mixed with a tensor of another graph",
-			         def->name, i, in[i]->name);
+			nb__fail(in[i]->g, NB_ERR_GRAPH,
+			         "%sinput %d (%s) was mixed with a tensor of another graph", call, i,
+			         in[i]->name);
 			return g->placeholder;
 		}
 	}
@@ -588,6 +628,11 @@ nb_status nb_init_tensor(nb_tensor *t, nb_init init)
 	nb_fans(t->shape, &fi, &fo);
 	double gain = init.gain;
 	double lo = 0, hi = 0, mean = 0, sd = 0;
+	if (!isfinite(init.a) || !isfinite(init.b) || !isfinite(gain) || gain < 0) {
+		nb__fail(g, NB_ERR_ARG, "init(%s): parameters must be finite and the gain not negative (a %g, b %g, gain %g)",
+		         t->name, init.a, init.b, gain);
+		return NB_ERR_ARG;
+	}
 	bool normal = false;
 	switch (init.kind) {
 	case NB_INIT_ZEROS: break;
@@ -608,6 +653,11 @@ nb_status nb_init_tensor(nb_tensor *t, nb_init init)
 	default:
 		nb__fail(g, NB_ERR_ARG, "init(%s): unknown initialiser kind %d", t->name,
 		         (int)init.kind);
+		return NB_ERR_ARG;
+	}
+	if (normal && sd < 0) {
+		nb__fail(g, NB_ERR_ARG, "init(%s): normal standard deviation %g is negative", t->name,
+		         sd);
 		return NB_ERR_ARG;
 	}
 	if (!normal && hi < lo) {
@@ -777,10 +827,18 @@ nb_status nb_read_f64(const nb_tensor *t, double *out, int64_t n)
 
 double nb_item(const nb_tensor *t)
 {
-	double v;
-	if (!t || nb_read_f64(t, &v, 1) != NB_OK)
+	if (!t)
 		return NAN;
-	return v;
+	if (t->size != 1 && !nb__is_placeholder(t)) {
+		char b[128];
+		nb__fail(t->g, NB_ERR_SHAPE, "item(%s): needs a one-element tensor, not %s (%lld elements); use nb_read_f64",
+		         t->name, nb_shape_str(t->shape, b, sizeof b), (long long)t->size);
+		return NAN;
+	}
+	double v;
+	if (check_io(t, &v, 1, "item", false) != NB_OK)
+		return NAN;
+	return nb__get(t, 0);
 }
 
 void *nb_data(nb_tensor *t)

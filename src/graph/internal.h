@@ -12,6 +12,8 @@
 #include <stdarg.h>
 
 #define NB_ALIGN 64
+/* Largest element count of a tensor: its bytes (8 per f64) fit an int64. */
+#define NB_MAX_SIZE ((int64_t)1 << 60)
 
 /* Role of a node, for DOT colours and for the scheduler. */
 enum nb_role {
@@ -28,6 +30,7 @@ enum nb_role {
 enum {
 	NB_TF_REQUIRES_GRAD = 1u << 0, /* depends on a parameter (or marked input) */
 	NB_TF_PERSISTENT = 1u << 1,    /* owns its data; not planned */
+	NB_TF_BACKWARD = 1u << 2,      /* a leaf made while building a backward pass */
 };
 
 /* Op attributes: small integers and reals an op keeps beside its inputs.
@@ -145,6 +148,9 @@ bool nb__shape_eq(nb_shape a, nb_shape b);
 /* NumPy broadcast of a and b into out; false if incompatible. */
 bool nb__broadcast_shape(nb_shape a, nb_shape b, nb_shape *out);
 int nb__norm_axis(int axis, int ndim); /* -1 -> ndim-1; returns -1 if bad */
+/* The same for an op argument: on a bad axis fails the graph with
+ * "op(a): axis 3 out of range for shape [2,3]" and returns -1. */
+int nb__axis_arg(nb_tensor *a, const char *op, int axis);
 
 /* RNG (xoshiro256**), owned by the graph */
 uint64_t nb__rng_next(nb_graph *g);
@@ -164,6 +170,12 @@ static inline void nb__set(nb_tensor *t, int64_t i, double v)
 	else
 		((double *)t->data)[i] = v;
 }
+
+/* UTF-8 (utf8.c): length of the well-formed sequence at s (at most n bytes;
+ * no overlong forms, no surrogates, nothing above U+10FFFF), 0 if there is
+ * none; and whether all of s[0..n) is well-formed. */
+size_t nb__utf8_seq(const unsigned char *s, size_t n);
+bool nb__utf8_valid(const char *s, size_t n);
 
 /* Example helpers for gradcheck: a random shape with 1..maxdim dims each
  * in [1, maxlen], and a parameter filled U(lo, hi). */

@@ -109,20 +109,7 @@ static void vjp_div(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *nee
 
 /* ---- unary kernels -------------------------------------------------------------- */
 
-#define UNARY(NAME, ...)                                                        \
-	NB_KERNELS(NAME, {                                                       \
-		const T *X = NB_IN(t, 0, T);                                     \
-		T *Y = NB_OUT(t, T);                                             \
-		const T f0 = (T)t->a.f[0], f1 = (T)t->a.f[1];                    \
-		(void)f0;                                                        \
-		(void)f1;                                                        \
-		int64_t n = t->size;                                             \
-		_Pragma("omp parallel for if (n >= NB_PAR_MIN)")                 \
-		for (int64_t i = 0; i < n; i++) {                                \
-			T x = X[i];                                              \
-			Y[i] = (__VA_ARGS__);                                           \
-		}                                                                \
-	})
+#define UNARY NB_UNARY_KERNELS
 
 UNARY(neg, -x)
 UNARY(add_scalar, x + f0)
@@ -328,9 +315,13 @@ nb_tensor *nb_pow(nb_tensor *a, double p) { return op_f(NB_OP_POW, a, p, 0); }
 
 nb_tensor *nb_clamp(nb_tensor *a, double lo, double hi)
 {
-	if (a && lo > hi && a->g->status == NB_OK) {
-		nb__fail(a->g, NB_ERR_ARG, "clamp(%s): lower bound %g is above upper bound %g",
-		         a->name, lo, hi);
+	if (a && !(lo <= hi) && a->g->status == NB_OK) { /* NaN bounds fail too */
+		if (isnan(lo) || isnan(hi))
+			nb__fail(a->g, NB_ERR_ARG, "clamp(%s): a bound is NaN (lo %g, hi %g)", a->name,
+			         lo, hi);
+		else
+			nb__fail(a->g, NB_ERR_ARG, "clamp(%s): lower bound %g is above upper bound %g",
+			         a->name, lo, hi);
 		return a->g->placeholder;
 	}
 	return op_f(NB_OP_CLAMP, a, lo, hi);

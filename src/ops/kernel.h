@@ -33,6 +33,51 @@
 		__VA_ARGS__                                                     \
 	}
 
+/* A unary elementwise kernel from an expression of x (the input element)
+ * and the attribute reals f0, f1. */
+#define NB_UNARY_KERNELS(NAME, ...)                                             \
+	NB_KERNELS(NAME, {                                                       \
+		const T *X = NB_IN(t, 0, T);                                     \
+		T *Y = NB_OUT(t, T);                                             \
+		const T f0 = (T)t->a.f[0], f1 = (T)t->a.f[1];                    \
+		(void)f0;                                                        \
+		(void)f1;                                                        \
+		int64_t n = t->size;                                             \
+		_Pragma("omp parallel for if (n >= NB_PAR_MIN)")                 \
+		for (int64_t i = 0; i < n; i++) {                                \
+			T x = X[i];                                              \
+			Y[i] = (__VA_ARGS__);                                    \
+		}                                                                \
+	})
+
+/* View shape s as [outer, len, inner] around axis: element (o, k, j) is at
+ * (o * len + k) * inner + j.  Ops working along one axis (max, softmax)
+ * iterate the outer * inner "rows" of stride inner. */
+static inline void nb__split_axis(nb_shape s, int axis, int64_t *outer, int64_t *len,
+                                  int64_t *inner)
+{
+	*outer = *inner = 1;
+	for (int i = 0; i < axis; i++)
+		*outer *= s.d[i];
+	*len = s.d[axis];
+	for (int i = axis + 1; i < s.ndim; i++)
+		*inner *= s.d[i];
+}
+
+/* Max M of a strided row x[k * stride], k < len, and S = sum exp(x - M)
+ * accumulated in double: log-sum-exp is M + log(S), with no overflow since
+ * every exponent is <= 0 (softmax, log_softmax, cross-entropy). */
+#define NB_ROW_MAX_SUMEXP(x, len, stride, M, S)                                \
+	do {                                                                    \
+		M = (x)[0];                                                     \
+		for (int64_t k_ = 1; k_ < (len); k_++)                          \
+			if ((x)[k_ * (stride)] > M)                             \
+				M = (x)[k_ * (stride)];                         \
+		S = 0;                                                          \
+		for (int64_t k_ = 0; k_ < (len); k_++)                          \
+			S += (double)exp((x)[k_ * (stride)] - M);               \
+	} while (0)
+
 /* Broadcast iteration: out shape with per-input strides (0 on broadcast
  * axes).  Inputs are right-aligned as in NumPy. */
 typedef struct nb_bcast {

@@ -45,25 +45,41 @@ enum nb_op {
 	NB_OP_MAX,
 	NB_OP_MAX_BACKWARD,
 	/* activations (activation.c) */
-	NB_OP_HARDLIM,
-	NB_OP_HARDLIMS,
+	NB_OP_HARDLIM,  /* i0 = straight-through */
+	NB_OP_HARDLIMS, /* i0 = straight-through */
 	NB_OP_PURELIN,
 	NB_OP_SATLIN,
 	NB_OP_SATLINS,
-	NB_OP_LOGSIG,
-	NB_OP_TANH,
+	NB_OP_LOGSIG, /* 1/(1+exp(-f0 a)) */
+	NB_OP_TANH,   /* f0 tanh(f1 a) */
 	NB_OP_RELU,
-	NB_OP_SOFTMAX,
-	NB_OP_LOG_SOFTMAX,
-	/* losses (loss.c) */
+	NB_OP_SOFTMAX,     /* along axis i0 */
+	NB_OP_LOG_SOFTMAX, /* along axis i0 */
+	/* losses (loss.c); i0 = nb_reduction */
 	NB_OP_MSE,
 	NB_OP_BCE,
 	NB_OP_BCE_LOGITS,
 	NB_OP_CCE,
 	NB_OP_SPARSE_CCE,
-	NB_OP_ONE_HOT,
-	/* optimizer updates (src/optim) */
+	NB_OP_ONE_HOT, /* i0 = classes; no gradient */
+	/* batch normalisation and dropout (norm.c); the mode (training or
+	 * eval) is read at run time.  BATCHNORM: inputs (x, gamma, beta,
+	 * running_mean, running_var), f0 = eps, f1 = momentum; the backward
+	 * helpers take the forward node y as an input to reach its saved
+	 * statistics (y->aux) and to run after it. */
+	NB_OP_BATCHNORM,
+	NB_OP_BATCHNORM_SUMS,     /* (g, x, y) -> [2,C]: sum g*xhat, sum g */
+	NB_OP_BATCHNORM_BACKWARD, /* (g, x, gamma, y, sums) -> dx */
+	NB_OP_DROPOUT,            /* f0 = p; the mask lives in aux */
+	NB_OP_DROPOUT_BACKWARD,   /* (g, y) -> dx */
+	/* optimizer updates (src/optim/update.c): inputs (w, g, state..., [norm]),
+	 * written in place; i0 = number of state inputs, i1 = norm given */
 	NB_OP_SGD_UPDATE,
+	NB_OP_MOMENTUM_UPDATE,
+	NB_OP_RMSPROP_UPDATE,
+	NB_OP_ADAM_UPDATE,
+	/* optimizer helpers (src/optim/update.c) */
+	NB_OP_GLOBAL_NORM, /* sqrt of the sum of squares of all inputs */
 	/* convolution (conv.c); attrs: see conv.h */
 	NB_OP_CONV2D,                 /* (x, w[, bias]) */
 	NB_OP_CONV2D_BACKWARD_INPUT,  /* (dy, w) -> dx: the transposed convolution */

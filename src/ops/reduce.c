@@ -100,16 +100,14 @@ static nb_tensor *reduce(int op, nb_tensor *a, const int *axes, int n, bool keep
 	if (n == 0)
 		mask = (1 << a->shape.ndim) - 1;
 	for (int i = 0; i < n; i++) {
-		int ax = nb__norm_axis(axes[i], a->shape.ndim);
-		char b[128];
-		if (ax < 0) {
-			nb__fail(g, NB_ERR_ARG, "%s(%s): axis %d out of range for shape %s",
-			         nb__ops[op]->name, a->name, axes[i], nb_shape_str(a->shape, b, sizeof b));
+		int ax = nb__axis_arg(a, nb__ops[op]->name, axes[i]);
+		if (ax < 0)
 			return g->placeholder;
-		}
 		if (mask >> ax & 1) {
-			nb__fail(g, NB_ERR_ARG, "%s(%s): axis %d given twice", nb__ops[op]->name,
-			         a->name, axes[i]);
+			char b[128];
+			nb__fail(g, NB_ERR_ARG, "%s(%s): axis %d (= %d of shape %s) given twice",
+			         nb__ops[op]->name, a->name, axes[i], ax,
+			         nb_shape_str(a->shape, b, sizeof b));
 			return g->placeholder;
 		}
 		mask |= (int64_t)1 << ax;
@@ -142,16 +140,6 @@ nb_tensor *nb_mean(nb_tensor *a)
  * The input is viewed as [outer, len, inner]; ties go to the first index,
  * which is where the VJP sends the gradient. */
 
-static void split(const nb_tensor *x, int axis, int64_t *outer, int64_t *len, int64_t *inner)
-{
-	*outer = *inner = 1;
-	for (int i = 0; i < axis; i++)
-		*outer *= x->shape.d[i];
-	*len = x->shape.d[axis];
-	for (int i = axis + 1; i < x->shape.ndim; i++)
-		*inner *= x->shape.d[i];
-}
-
 static nb_status shape_max(nb_tensor *t)
 {
 	t->shape = reduced_shape(t->in[0]->shape, (int64_t)1 << t->a.i[0], t->a.i[1]);
@@ -162,7 +150,7 @@ NB_KERNELS(max, {
 	const T *X = NB_IN(t, 0, T);
 	T *Y = NB_OUT(t, T);
 	int64_t outer, len, inner;
-	split(t->in[0], (int)t->a.i[0], &outer, &len, &inner);
+	nb__split_axis(t->in[0]->shape, (int)t->a.i[0], &outer, &len, &inner);
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t j = 0; j < inner; j++) {
 			const T *x = X + o * len * inner + j;
@@ -179,7 +167,7 @@ NB_KERNELS(max_backward, {
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T);
 	T *D = NB_OUT(t, T);
 	int64_t outer, len, inner;
-	split(t->in[1], (int)t->a.i[0], &outer, &len, &inner);
+	nb__split_axis(t->in[1]->shape, (int)t->a.i[0], &outer, &len, &inner);
 	memset(D, 0, (size_t)t->size * sizeof(T));
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t j = 0; j < inner; j++) {
@@ -216,13 +204,9 @@ nb_tensor *nb_max_axis(nb_tensor *a, int axis, bool keepdims)
 		return NULL;
 	if (a->g->status != NB_OK)
 		return a->g->placeholder;
-	int ax = nb__norm_axis(axis, a->shape.ndim);
-	if (ax < 0) {
-		char b[128];
-		nb__fail(a->g, NB_ERR_ARG, "max(%s): axis %d out of range for shape %s", a->name,
-		         axis, nb_shape_str(a->shape, b, sizeof b));
+	int ax = nb__axis_arg(a, "max", axis);
+	if (ax < 0)
 		return a->g->placeholder;
-	}
 	nb_attrs at = {.i = {ax, keepdims}};
 	return nb__op1(NB_OP_MAX, a, &at);
 }

@@ -63,6 +63,13 @@ nb_tensor *nb_reshape(nb_tensor *a, nb_shape s)
 			nb__fail(g, NB_ERR_SHAPE, "reshape(%s): bad target %s (dimensions must be positive, one may be -1)",
 			         a->name, nb_shape_str(s, b, sizeof b));
 			return g->placeholder;
+		} else if (s.d[i] > a->size / known) {
+			/* more elements than a has (and no int64 overflow) */
+			char b2[128];
+			nb__fail(g, NB_ERR_SHAPE, "reshape(%s): cannot reshape %s (%lld elements) to %s",
+			         a->name, nb_shape_str(a->shape, b2, sizeof b2), (long long)a->size,
+			         nb_shape_str(s, b, sizeof b));
+			return g->placeholder;
 		} else {
 			known *= s.d[i];
 		}
@@ -318,12 +325,9 @@ nb_tensor *nb_slice(nb_tensor *a, int axis, int64_t start, int64_t end)
 	if (g->status != NB_OK)
 		return g->placeholder;
 	char b[128];
-	int ax = nb__norm_axis(axis, a->shape.ndim);
-	if (ax < 0) {
-		nb__fail(g, NB_ERR_ARG, "slice(%s): axis %d out of range for shape %s", a->name,
-		         axis, nb_shape_str(a->shape, b, sizeof b));
+	int ax = nb__axis_arg(a, "slice", axis);
+	if (ax < 0)
 		return g->placeholder;
-	}
 	if (start < 0 || end > a->shape.d[ax] || start >= end) {
 		nb__fail(g, NB_ERR_ARG, "slice(%s): range [%lld, %lld) is empty or outside axis %d of %s",
 		         a->name, (long long)start, (long long)end, ax,

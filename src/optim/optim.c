@@ -1,10 +1,31 @@
 /*
- * Optimizer core and plain SGD: w <- w - lr (g + wd w).
+ * Optimizer core: options and their defaults, the backward pass, state and
+ * update nodes, the compiled step, and the public constructors.
  */
 #include "optim/optim.h"
-#include "ops/kernel.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <strings.h>
+
+static const char *const kind_names[NB_OPTIM_KIND_COUNT] = {
+    [NB_OPTIM_SGD] = "sgd",           [NB_OPTIM_MOMENTUM] = "momentum",
+    [NB_OPTIM_NESTEROV] = "nesterov", [NB_OPTIM_RMSPROP] = "rmsprop",
+    [NB_OPTIM_ADAM] = "adam",         [NB_OPTIM_ADAMW] = "adamw",
+};
+
+const char *nb_optim_kind_name(nb_optim_kind kind)
+{
+	return kind >= 0 && kind < NB_OPTIM_KIND_COUNT ? kind_names[kind] : NULL;
+}
+
+nb_optim_kind nb_optim_kind_from_name(const char *name)
+{
+	for (int k = 0; name && k < NB_OPTIM_KIND_COUNT; k++)
+		if (!strcasecmp(name, kind_names[k]))
+			return (nb_optim_kind)k;
+	return NB_OPTIM_INVALID;
+}
 
 void nb__optim_free(nb_optim *o)
 {
@@ -12,41 +33,68 @@ void nb__optim_free(nb_optim *o)
 		return;
 	free(o->params);
 	free(o->grads);
+	free(o->state);
 	free(o->updates);
 	free(o);
 }
 
-nb_optim *nb__optim_begin(nb_graph *g, nb_tensor *loss, const char *kind)
+/* Parameters the loss depends on (node ids are a topological order). */
+static int live_params(nb_graph *g, nb_tensor *loss, nb_tensor **out)
+{
+	unsigned char *live = calloc((size_t)g->n_nodes, 1);
+	if (!live)
+		return -1;
+	int n = 0;
+	live[loss->id] = 1;
+	for (int id = loss->id; id >= 0; id--) {
+		nb_tensor *t = g->nodes[id];
+		if (!live[id])
+			continue;
+		for (int k = 0; k < t->n_in; k++)
+			live[t->in[k]->id] = 1;
+	}
+	for (int id = 0; id <= loss->id; id++)
+		if (live[id] && g->nodes[id]->op == NB_OP_PARAM)
+			out[n++] = g->nodes[id];
+	free(live);
+	return n;
+}
+
+nb_optim *nb__optim_begin(nb_graph *g, nb_tensor *loss, const char *name)
 {
 	if (!g)
 		return NULL;
 	if (g->status != NB_OK)
 		return NULL;
 	if (!loss) {
-		nb__fail(g, NB_ERR_ARG, "%s: loss is NULL", kind);
+		nb__fail(g, NB_ERR_ARG, "%s: loss is NULL", name);
 		return NULL;
 	}
 	if (loss->g != g) {
-		nb__fail(g, NB_ERR_GRAPH, "%s: loss %s belongs to another graph", kind, loss->name);
+		nb__fail(g, NB_ERR_GRAPH, "%s: loss %s belongs to another graph", name, loss->name);
+		return NULL;
+	}
+	if (nb__is_placeholder(loss)) {
+		nb__fail(g, NB_ERR_GRAPH, "%s: the loss is the error placeholder", name);
 		return NULL;
 	}
 	nb_optim *o = calloc(1, sizeof *o);
-	int n = nb_graph_num_params(g);
-	if (!o || !(o->params = calloc((size_t)n + 1, sizeof *o->params)) ||
-	    !(o->grads = calloc((size_t)n + 1, sizeof *o->grads)) ||
-	    !(o->updates = calloc((size_t)n + 1, sizeof *o->updates)) || nb__register_optim(g, o) < 0) {
+	size_t n = (size_t)nb_graph_num_params(g) + 1;
+	if (!o || !(o->params = calloc(n, sizeof *o->params)) ||
+	    !(o->grads = calloc(n, sizeof *o->grads)) ||
+	    !(o->state = calloc(n * NB_OPTIM_MAX_STATE, sizeof *o->state)) ||
+	    !(o->updates = calloc(n, sizeof *o->updates)) ||
+	    (o->n = live_params(g, loss, o->params)) < 0 || nb__register_optim(g, o) < 0) {
 		nb__optim_free(o);
-		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", kind);
+		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", name);
 		return NULL;
 	}
 	o->g = g;
 	o->loss = loss;
-	o->kind = kind;
-	/* only parameters the loss depends on are trained */
-	for (int i = 0; i < n; i++)
-		o->params[o->n++] = nb_graph_param(g, i);
+	o->name = name;
 	if (o->n == 0) {
-		nb__fail(g, NB_ERR_GRAPH, "%s(%s): the graph has no parameters to train", kind,
+		nb__fail(g, NB_ERR_GRAPH,
+		         "%s(%s): the loss depends on no parameter, nothing to train", name,
 		         loss->name);
 		return NULL;
 	}
@@ -60,31 +108,213 @@ nb_optim *nb__optim_finish(nb_optim *o)
 	nb_graph *g = o->g;
 	if (g->status != NB_OK)
 		return NULL;
-	nb_tensor **targets = malloc(((size_t)o->n + 1) * sizeof *targets);
+	/* loss, norm, grads, updates: the grads are targets so that every one
+	 * is complete before the first update (and readable after a step) */
+	nb_tensor **targets = malloc((2 * (size_t)o->n + 2) * sizeof *targets);
 	if (!targets) {
-		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", o->kind);
+		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", o->name);
 		return NULL;
 	}
-	targets[0] = o->loss;
+	int k = 0;
+	targets[k++] = o->loss;
+	if (o->norm)
+		targets[k++] = o->norm;
 	for (int i = 0; i < o->n; i++)
-		targets[i + 1] = o->updates[i];
-	o->prog = nb_compile(g, targets, o->n + 1);
+		targets[k++] = o->grads[i];
+	for (int i = 0; i < o->n; i++)
+		targets[k++] = o->updates[i];
+	o->prog = nb_compile(g, targets, k);
 	free(targets);
 	return o->prog ? o : NULL;
 }
+
+/* ---- options -------------------------------------------------------------------- */
+
+static bool is_momentum(nb_optim_kind k)
+{
+	return k == NB_OPTIM_MOMENTUM || k == NB_OPTIM_NESTEROV;
+}
+
+static bool is_adam(nb_optim_kind k)
+{
+	return k == NB_OPTIM_ADAM || k == NB_OPTIM_ADAMW;
+}
+
+static bool in_unit(double x) /* [0, 1); false for NaN */
+{
+	return x >= 0 && x < 1;
+}
+
+/* Fill the kind's defaults into the zero fields of *p and check every
+ * option; false after recording an error on g. */
+static bool resolve_opts(nb_graph *g, nb_optim_opts *p)
+{
+	const char *name = nb_optim_kind_name(p->kind);
+	if (!name) {
+		nb__fail(g, NB_ERR_ARG, "optimizer: unknown kind %d", (int)p->kind);
+		return false;
+	}
+	if (p->kind == NB_OPTIM_MOMENTUM && p->nesterov)
+		p->kind = NB_OPTIM_NESTEROV;
+	if (p->kind == NB_OPTIM_NESTEROV)
+		p->nesterov = true;
+	bool mom = is_momentum(p->kind), adam = is_adam(p->kind), rms = p->kind == NB_OPTIM_RMSPROP;
+	const char *not_for = NULL;
+	if (!mom && !adam && p->momentum != 0)
+		not_for = "momentum (use kind momentum, nesterov, adam or adamw)";
+	else if (!adam && !rms && p->beta2 != 0)
+		not_for = "beta2 (used by rmsprop, adam and adamw)";
+	else if (!adam && !rms && p->eps != 0)
+		not_for = "eps (used by rmsprop, adam and adamw)";
+	else if (!mom && p->nesterov)
+		not_for = "nesterov (a variant of momentum)";
+	else if (!mom && p->style != NB_MOMENTUM_CLASSIC)
+		not_for = "a momentum style (used by momentum and nesterov)";
+	if (not_for) {
+		nb__fail(g, NB_ERR_ARG, "%s: option %s does not apply", name, not_for);
+		return false;
+	}
+	if (p->style != NB_MOMENTUM_CLASSIC && p->style != NB_MOMENTUM_EWMA) {
+		nb__fail(g, NB_ERR_ARG, "%s: unknown momentum style %d", name, (int)p->style);
+		return false;
+	}
+
+	if (p->lr == 0)
+		p->lr = adam ? 1e-3 : 1e-2;
+	if (p->momentum == 0 && (mom || adam))
+		p->momentum = 0.9;
+	if (p->beta2 == 0 && (adam || rms))
+		p->beta2 = adam ? 0.999 : 0.99;
+	if (p->eps == 0 && (adam || rms))
+		p->eps = 1e-8;
+	if (p->weight_decay == 0 && p->kind == NB_OPTIM_ADAMW)
+		p->weight_decay = 0.01;
+
+	const char *b1 = adam ? "beta1" : "momentum", *b2 = adam ? "beta2" : "rho (alpha)";
+	if (!(p->lr > 0 && isfinite(p->lr)))
+		nb__fail(g, NB_ERR_ARG, "%s: learning rate %g must be positive", name, p->lr);
+	else if ((mom || adam) && !in_unit(p->momentum))
+		nb__fail(g, NB_ERR_ARG, "%s: %s = %g is outside [0, 1)", name, b1, p->momentum);
+	else if ((adam || rms) && !in_unit(p->beta2))
+		nb__fail(g, NB_ERR_ARG, "%s: %s = %g is outside [0, 1)", name, b2, p->beta2);
+	else if ((adam || rms) && !(p->eps > 0 && isfinite(p->eps)))
+		nb__fail(g, NB_ERR_ARG, "%s: eps = %g must be positive", name, p->eps);
+	else if (!(p->weight_decay >= 0 && isfinite(p->weight_decay)))
+		nb__fail(g, NB_ERR_ARG, "%s: weight decay %g must not be negative", name,
+		         p->weight_decay);
+	else if (!(p->clip_norm >= 0 && isfinite(p->clip_norm)))
+		nb__fail(g, NB_ERR_ARG, "%s: clip norm %g must not be negative", name,
+		         p->clip_norm);
+	else
+		return true;
+	return false;
+}
+
+nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts)
+{
+	if (!g || g->status != NB_OK || !resolve_opts(g, &opts))
+		return NULL;
+	nb_optim *o = nb__optim_begin(g, loss, nb_optim_kind_name(opts.kind));
+	if (!o)
+		return NULL;
+	o->kind = opts.kind;
+	o->lr = opts.lr;
+	o->momentum = opts.momentum;
+	o->beta2 = opts.beta2;
+	o->eps = opts.eps;
+	o->weight_decay = opts.weight_decay;
+	o->clip_norm = opts.clip_norm;
+	o->nesterov = opts.nesterov;
+	o->style = opts.style;
+	if (o->clip_norm > 0) {
+		/* a gradient node: the DOT views group it with the backward pass */
+		int saved = g->building_role;
+		g->building_role = NB_ROLE_GRAD;
+		o->norm = nb_set_name(nb_global_norm(o->grads, o->n), "grad_norm");
+		g->building_role = saved;
+	}
+	for (int i = 0; i < o->n && g->status == NB_OK; i++)
+		nb__optim_add_update(o, i);
+	return nb__optim_finish(o);
+}
+
+nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts)
+{
+	return nb_optimizer(g, loss,
+	                    (nb_optim_opts){.kind = NB_OPTIM_SGD,
+	                                    .lr = opts.lr,
+	                                    .weight_decay = opts.weight_decay,
+	                                    .clip_norm = opts.clip_norm});
+}
+
+nb_optim *nb_momentum(nb_graph *g, nb_tensor *loss, nb_momentum_opts opts)
+{
+	return nb_optimizer(g, loss,
+	                    (nb_optim_opts){.kind = NB_OPTIM_MOMENTUM,
+	                                    .lr = opts.lr,
+	                                    .momentum = opts.momentum,
+	                                    .weight_decay = opts.weight_decay,
+	                                    .clip_norm = opts.clip_norm,
+	                                    .nesterov = opts.nesterov,
+	                                    .style = opts.style});
+}
+
+nb_optim *nb_rmsprop(nb_graph *g, nb_tensor *loss, nb_rmsprop_opts opts)
+{
+	return nb_optimizer(g, loss,
+	                    (nb_optim_opts){.kind = NB_OPTIM_RMSPROP,
+	                                    .lr = opts.lr,
+	                                    .beta2 = opts.alpha,
+	                                    .eps = opts.eps,
+	                                    .weight_decay = opts.weight_decay,
+	                                    .clip_norm = opts.clip_norm});
+}
+
+static nb_optim *adam_kind(nb_graph *g, nb_tensor *loss, nb_adam_opts opts, nb_optim_kind kind)
+{
+	return nb_optimizer(g, loss,
+	                    (nb_optim_opts){.kind = kind,
+	                                    .lr = opts.lr,
+	                                    .momentum = opts.beta1,
+	                                    .beta2 = opts.beta2,
+	                                    .eps = opts.eps,
+	                                    .weight_decay = opts.weight_decay,
+	                                    .clip_norm = opts.clip_norm});
+}
+
+nb_optim *nb_adam(nb_graph *g, nb_tensor *loss, nb_adam_opts opts)
+{
+	return adam_kind(g, loss, opts, NB_OPTIM_ADAM);
+}
+
+nb_optim *nb_adamw(nb_graph *g, nb_tensor *loss, nb_adam_opts opts)
+{
+	return adam_kind(g, loss, opts, NB_OPTIM_ADAMW);
+}
+
+/* ---- running and queries ---------------------------------------------------------- */
 
 nb_status nb_step(nb_optim *o)
 {
 	if (!o)
 		return NB_ERR_ARG;
+	if (o->g->status != NB_OK)
+		return o->g->status;
 	o->steps++;
 	return nb_run(o->prog);
 }
 
 void nb_optim_set_lr(nb_optim *o, double lr)
 {
-	if (o)
-		o->lr = lr;
+	if (!o)
+		return;
+	if (!(lr >= 0 && isfinite(lr))) {
+		nb__fail(o->g, NB_ERR_ARG,
+		         "%s: set_lr(%g): the learning rate must be finite and not negative",
+		         o->name, lr);
+		return;
+	}
+	o->lr = lr;
 }
 
 double nb_optim_lr(const nb_optim *o)
@@ -95,6 +325,19 @@ double nb_optim_lr(const nb_optim *o)
 int64_t nb_optim_steps(const nb_optim *o)
 {
 	return o ? o->steps : 0;
+}
+
+void nb_optim_set_steps(nb_optim *o, int64_t steps)
+{
+	if (!o)
+		return;
+	if (steps < 0) {
+		nb__fail(o->g, NB_ERR_ARG,
+		         "%s: set_steps(%lld): the step count must not be negative", o->name,
+		         (long long)steps);
+		return;
+	}
+	o->steps = steps;
 }
 
 nb_program *nb_optim_program(nb_optim *o)
@@ -110,60 +353,39 @@ nb_tensor *nb_optim_grad(nb_optim *o, nb_tensor *param)
 	return NULL;
 }
 
-/* ---- SGD ------------------------------------------------------------------------ */
-
-static nb_status shape_update(nb_tensor *t)
+nb_optim_kind nb_optim_get_kind(const nb_optim *o)
 {
-	char b1[128], b2[128];
-	if (!nb__shape_eq(t->in[0]->shape, t->in[1]->shape))
-		return nb__op_fail(t, NB_ERR_SHAPE, "parameter %s and gradient %s differ",
-		                   nb_shape_str(t->in[0]->shape, b1, sizeof b1),
-		                   nb_shape_str(t->in[1]->shape, b2, sizeof b2));
-	t->shape = t->in[0]->shape;
-	return NB_OK;
+	return o ? o->kind : NB_OPTIM_INVALID;
 }
 
-/* w <- w - lr (g + wd w), in place on the parameter */
-NB_KERNELS(sgd_update, {
-	const nb_optim *o = t->a.p;
-	T *W = (T *)t->in[0]->data;
-	const T *G = NB_IN(t, 1, T);
-	const T lr = (T)o->lr, wd = (T)o->weight_decay;
-	int64_t n = t->size;
-	_Pragma("omp parallel for if (n >= NB_PAR_MIN)")
-	for (int64_t i = 0; i < n; i++)
-		W[i] -= lr * (G[i] + wd * W[i]);
-})
-
-static void label_sgd(const nb_tensor *t, char *buf, size_t n)
+nb_optim_opts nb_optim_get_opts(const nb_optim *o)
 {
-	const nb_optim *o = t->a.p;
-	snprintf(buf, n, "lr %g", o->lr);
-}
-
-const nb_opdef nb__op_sgd_update = {
-    .name = "sgd_update", .n_inputs = 2, .shape = shape_update,
-    .forward_f32 = sgd_update_f32, .forward_f64 = sgd_update_f64,
-    .label = label_sgd, .flags = NB_OPF_UPDATE | NB_OPF_NO_GRAD};
-
-nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts)
-{
-	nb_optim *o = nb__optim_begin(g, loss, "sgd");
 	if (!o)
-		return NULL;
-	o->lr = opts.lr > 0 ? opts.lr : 0.01;
-	o->weight_decay = opts.weight_decay;
-	if (opts.lr < 0 || opts.weight_decay < 0) {
-		nb__fail(g, NB_ERR_ARG, "sgd: learning rate (%g) and weight decay (%g) must not be negative",
-		         opts.lr, opts.weight_decay);
-		return NULL;
-	}
-	for (int i = 0; i < o->n; i++) {
-		nb_attrs at = {.p = o};
-		o->updates[i] = nb__op2(NB_OP_SGD_UPDATE, o->params[i], o->grads[i], &at);
-		char name[256];
-		snprintf(name, sizeof name, "%s.update", o->params[i]->name);
-		nb_set_name(o->updates[i], name);
-	}
-	return nb__optim_finish(o);
+		return (nb_optim_opts){.kind = NB_OPTIM_INVALID};
+	return (nb_optim_opts){.kind = o->kind,
+	                       .lr = o->lr,
+	                       .momentum = o->momentum,
+	                       .beta2 = o->beta2,
+	                       .eps = o->eps,
+	                       .weight_decay = o->weight_decay,
+	                       .clip_norm = o->clip_norm,
+	                       .nesterov = o->nesterov,
+	                       .style = o->style};
+}
+
+int nb_optim_num_params(const nb_optim *o)
+{
+	return o ? o->n : 0;
+}
+
+nb_tensor *nb_optim_param(const nb_optim *o, int i)
+{
+	return o && i >= 0 && i < o->n ? o->params[i] : NULL;
+}
+
+double nb_optim_grad_norm(const nb_optim *o)
+{
+	if (!o || !o->norm || o->steps == 0 || !o->norm->data)
+		return NAN;
+	return nb__get(o->norm, 0);
 }

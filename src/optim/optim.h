@@ -4,31 +4,48 @@
  * (scheduled after all forward and backward work) and compiles the whole
  * step into one program.  Hyper-parameters are read from the optimizer at
  * run time, so a schedule can change the learning rate without recompiling.
+ *
+ * An update node takes (param, grad, state..., [norm]) and writes the
+ * parameter and its state in place.  State tensors are persistent leaves of
+ * role NB_ROLE_STATE named "<param>.<slot>"; norm is the global gradient
+ * norm node, present when clipping is on, which every update reads so that
+ * the norm is complete before any parameter changes.
  */
 #ifndef NB_OPTIM_H
 #define NB_OPTIM_H
 
 #include "graph/internal.h"
 
+#define NB_OPTIM_MAX_STATE 2 /* state tensors per parameter (Adam: m, v) */
+
 struct nb_optim {
 	nb_graph *g;
 	nb_tensor *loss;
-	const char *kind;
-	double lr;
-	double weight_decay;
-	int n;               /* parameters */
+	nb_optim_kind kind;
+	const char *name; /* the kind's name, for messages */
+	/* hyper-parameters, defaults filled in; read by the kernels each step */
+	double lr, momentum, beta2, eps, weight_decay, clip_norm;
+	bool nesterov; /* also set for kind nesterov */
+	nb_momentum_style style;
+	int n; /* trained parameters */
 	nb_tensor **params;
-	nb_tensor **grads;   /* gradient nodes (transient buffers) */
+	nb_tensor **grads;   /* gradient nodes (targets: readable after a step) */
+	nb_tensor **state;   /* n * NB_OPTIM_MAX_STATE, NULL where unused */
 	nb_tensor **updates; /* update nodes */
+	nb_tensor *norm;     /* global gradient norm, or NULL without clipping */
 	nb_program *prog;
 	int64_t steps;
 };
 
 /* Create the optimizer skeleton: params, grads (one backward pass), no
  * updates yet.  NULL on error (recorded on the graph). */
-nb_optim *nb__optim_begin(nb_graph *g, nb_tensor *loss, const char *kind);
-/* Compile loss + updates; returns o or NULL. */
+nb_optim *nb__optim_begin(nb_graph *g, nb_tensor *loss, const char *name);
+/* Compile loss, grads, norm and updates into one program; returns o or NULL. */
 nb_optim *nb__optim_finish(nb_optim *o);
 void nb__optim_free(nb_optim *o);
+
+/* Build the update node of parameter i from o's kind: creates its state
+ * and names it "<param>.update". */
+void nb__optim_add_update(nb_optim *o, int i);
 
 #endif

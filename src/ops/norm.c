@@ -1,0 +1,442 @@
+/*
+ * Batch normalisation and (inverted) dropout.  Both read the graph's
+ * training flag at run time, so one compiled program serves training and
+ * evaluation; each forward run records the mode it used in the node's aux
+ * storage, and the backward helpers follow that record.
+ *
+ * Batch normalisation, x viewed as [N, C, S] (S = H*W, or 1 for [N, C]),
+ * per channel c over its M = N*S values:
+ *
+ *   training: mu = mean(x), var = mean((x - mu)^2)         (biased)
+ *             running_mean = (1-m) running_mean + m mu
+ *             running_var  = (1-m) running_var  + m var M/(M-1)  (unbiased)
+ *   eval:     mu = running_mean, var = running_var
+ *   both:     invstd = 1/sqrt(var + eps), xhat = (x - mu) invstd,
+ *             y = gamma xhat + beta
+ *
+ * VJP, with g = dL/dy and sums over the channel's M values:
+ *   dbeta = sum g,  dgamma = sum g xhat
+ *   eval (mu, var constants):  dx = gamma invstd g
+ *   training (mu, var depend on x; see docs/norm.md for the derivation):
+ *     dx = (gamma invstd / M) (M g - sum g - xhat sum g xhat)
+ * emitted as batchnorm_sums(g, x, y) -> [2, C] = (dgamma; dbeta) and
+ * batchnorm_backward(g, x, gamma, y, sums) -> dx.  Both take the forward
+ * node y as an input: it orders them after the forward run whose saved
+ * mean and invstd (y->aux) they read.
+ *
+ * Dropout: y = x * keep / (1-p) with keep ~ Bernoulli(1-p) in training,
+ * y = x in eval; dx = g * keep / (1-p) (or g).  The mask is drawn afresh at
+ * every run: one 64-bit seed from the graph's RNG, then element i keeps
+ * when a hash of (seed, i) is >= p, so the draw is independent of thread
+ * count and dtype.  The mask stays in aux for the backward helper.
+ */
+#include "ops/kernel.h"
+
+#include <stdlib.h>
+
+/* ---- layout and saved state ----------------------------------------------- */
+
+typedef struct bn_dims {
+	int64_t N, C, S, M; /* M = N*S values per channel */
+} bn_dims;
+
+static bn_dims bn_dims_of(const nb_tensor *x)
+{
+	bn_dims d = {.N = x->shape.d[0], .C = x->shape.d[1], .S = 1};
+	for (int i = 2; i < x->shape.ndim; i++)
+		d.S *= x->shape.d[i];
+	d.M = d.N * d.S;
+	return d;
+}
+
+/* Visit the flat index i of every x[n, c, s] of channel c. */
+#define FOR_CHANNEL(d, c, ...)                                                  \
+	for (int64_t n_ = 0; n_ < (d).N; n_++)                                   \
+		for (int64_t i = (n_ * (d).C + (c)) * (d).S, e_ = i + (d).S; i < e_; i++) { \
+			__VA_ARGS__;                                             \
+		}
+
+/* aux of a batchnorm node: what the last forward run used */
+typedef struct bn_saved {
+	bool training;
+	double stat[]; /* [0, C): mean, [C, 2C): invstd */
+} bn_saved;
+
+/* aux of a dropout node */
+typedef struct dropout_saved {
+	bool training;
+	unsigned char keep[]; /* 1 where the element was kept */
+} dropout_saved;
+
+/* Give a freshly built node its aux storage (zeroed). */
+static nb_tensor *with_aux(nb_tensor *t, size_t bytes)
+{
+	if (!t || nb__is_placeholder(t))
+		return t;
+	if (!(t->aux = calloc(1, bytes))) {
+		nb__fail(t->g, NB_ERR_NOMEM, "%s(%s): out of memory for saved state",
+		         nb__ops[t->op]->name, t->in[0]->name);
+		return t->g->placeholder;
+	}
+	t->aux_bytes = bytes;
+	return t;
+}
+
+/* ---- batchnorm: shape rule ---------------------------------------------------- */
+
+static nb_status shape_batchnorm(nb_tensor *t)
+{
+	static const char *const what[] = {"x", "gamma", "beta", "running_mean", "running_var"};
+	nb_shape xs = t->in[0]->shape;
+	char b1[128], b2[128];
+	if (xs.ndim != 2 && xs.ndim != 4)
+		return nb__op_fail(t, NB_ERR_SHAPE, "x must be [N,C] or [N,C,H,W], got %s",
+		                   nb_shape_str(xs, b1, sizeof b1));
+	for (int k = 1; k < 5; k++)
+		if (!nb__shape_eq(t->in[k]->shape, NB_SHAPE(xs.d[1])))
+			return nb__op_fail(t, NB_ERR_SHAPE,
+			                   "%s has shape %s, expected [%lld] (one per channel "
+			                   "of x %s)",
+			                   what[k], nb_shape_str(t->in[k]->shape, b1, sizeof b1),
+			                   (long long)xs.d[1], nb_shape_str(xs, b2, sizeof b2));
+	/* the forward run writes them in place: they must own their data,
+	 * and they are statistics, not something trained */
+	for (int k = 3; k < 5; k++) {
+		const nb_tensor *r = t->in[k];
+		if (!(r->flags & NB_TF_PERSISTENT) || (r->flags & NB_TF_REQUIRES_GRAD))
+			return nb__op_fail(t, NB_ERR_ARG,
+			                   "%s must be a leaf that takes no gradient (a constant "
+			                   "or state, updated in place), not %s %s",
+			                   what[k], nb__ops[r->op]->name, r->name);
+	}
+	t->shape = xs;
+	return NB_OK;
+}
+
+/* ---- batchnorm: kernels -------------------------------------------------------- */
+
+/* Record the mode of this run; training needs two values per channel for
+ * the unbiased variance (PyTorch refuses M = 1 too). */
+static bool bn_begin(nb_tensor *t, bn_dims d)
+{
+	bn_saved *sv = t->aux;
+	char b[128];
+	sv->training = t->g->training;
+	if (sv->training && d.M < 2)
+		nb__op_fail(t, NB_ERR_VALUE,
+		            "training mode needs more than one value per channel, x is %s "
+		            "(switch to eval mode with nb_graph_set_training)",
+		            nb_shape_str(t->in[0]->shape, b, sizeof b));
+	return sv->training;
+}
+
+/* Statistics in double (two passes: mean, then squared deviations). */
+NB_KERNELS(batchnorm, {
+	const T *X = NB_IN(t, 0, T), *GA = NB_IN(t, 1, T), *BE = NB_IN(t, 2, T);
+	T *RM = (T *)t->in[3]->data, *RV = (T *)t->in[4]->data, *Y = NB_OUT(t, T);
+	const bn_dims d = bn_dims_of(t->in[0]);
+	bn_saved *sv = t->aux;
+	const bool train = bn_begin(t, d);
+	const double eps = t->a.f[0], mom = t->a.f[1];
+	_Pragma("omp parallel for if (t->size >= NB_PAR_MIN)")
+	for (int64_t c = 0; c < d.C; c++) {
+		double mean = RM[c], var = RV[c];
+		if (train) {
+			double s = 0, q = 0;
+			FOR_CHANNEL(d, c, s += X[i]);
+			mean = s / (double)d.M;
+			FOR_CHANNEL(d, c, q += (X[i] - mean) * (X[i] - mean));
+			var = q / (double)d.M;
+			if (d.M > 1) {
+				double unbiased = q / (double)(d.M - 1);
+				RM[c] = (T)((1 - mom) * RM[c] + mom * mean);
+				RV[c] = (T)((1 - mom) * RV[c] + mom * unbiased);
+			}
+		}
+		const double is = 1 / sqrt(var + eps), ga = GA[c], be = BE[c];
+		sv->stat[c] = mean;
+		sv->stat[d.C + c] = is;
+		FOR_CHANNEL(d, c, Y[i] = (T)(ga * ((X[i] - mean) * is) + be));
+	}
+})
+
+/* batchnorm_sums(g, x, y): row 0 = sum g xhat (dgamma), row 1 = sum g (dbeta) */
+NB_KERNELS(batchnorm_sums, {
+	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T);
+	const bn_saved *sv = t->in[2]->aux;
+	T *D = NB_OUT(t, T);
+	const bn_dims d = bn_dims_of(t->in[1]);
+	_Pragma("omp parallel for if (t->in[1]->size >= NB_PAR_MIN)")
+	for (int64_t c = 0; c < d.C; c++) {
+		const double mean = sv->stat[c], is = sv->stat[d.C + c];
+		double sg = 0, sgx = 0;
+		FOR_CHANNEL(d, c, {
+			sg += G[i];
+			sgx += G[i] * ((X[i] - mean) * is);
+		});
+		D[c] = (T)sgx;
+		D[d.C + c] = (T)sg;
+	}
+})
+
+/* batchnorm_backward(g, x, gamma, y, sums) -> dx, in the mode of y's run */
+NB_KERNELS(batchnorm_backward, {
+	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T), *GA = NB_IN(t, 2, T);
+	const T *SU = NB_IN(t, 4, T);
+	const bn_saved *sv = t->in[3]->aux;
+	T *DX = NB_OUT(t, T);
+	const bn_dims d = bn_dims_of(t->in[1]);
+	const double M = (double)d.M;
+	_Pragma("omp parallel for if (t->size >= NB_PAR_MIN)")
+	for (int64_t c = 0; c < d.C; c++) {
+		const double mean = sv->stat[c], is = sv->stat[d.C + c], k = GA[c] * is;
+		if (sv->training) {
+			const double sgx = SU[c], sg = SU[d.C + c];
+			FOR_CHANNEL(d, c, {
+				const double xhat = (X[i] - mean) * is;
+				DX[i] = (T)(k / M * (M * G[i] - sg - xhat * sgx));
+			});
+		} else {
+			FOR_CHANNEL(d, c, DX[i] = (T)(k * G[i]));
+		}
+	}
+})
+
+static nb_status shape_bn_sums(nb_tensor *t)
+{
+	t->shape = NB_SHAPE(2, t->in[1]->shape.d[1]);
+	return NB_OK;
+}
+
+static nb_status shape_bn_backward(nb_tensor *t)
+{
+	t->shape = t->in[1]->shape;
+	return NB_OK;
+}
+
+static void vjp_batchnorm(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *need)
+{
+	if (need[3] || need[4]) {
+		nb__fail(t->g, NB_ERR_GRAPH,
+		         "grad: batchnorm %s has no derivative with respect to its running "
+		         "statistics (%s, %s)",
+		         t->name, t->in[3]->name, t->in[4]->name);
+		return;
+	}
+	nb_tensor *x = t->in[0];
+	int64_t C = x->shape.d[1];
+	nb_tensor *sums = nb__op(NB_OP_BATCHNORM_SUMS, (nb_tensor *[]){g, x, t}, 3, &t->a);
+	if (need[0])
+		gin[0] = nb__op(NB_OP_BATCHNORM_BACKWARD,
+		                (nb_tensor *[]){g, x, t->in[1], t, sums}, 5, &t->a);
+	if (need[1])
+		gin[1] = nb_reshape(nb_slice(sums, 0, 0, 1), NB_SHAPE(C));
+	if (need[2])
+		gin[2] = nb_reshape(nb_slice(sums, 0, 1, 2), NB_SHAPE(C));
+}
+
+static void label_batchnorm(const nb_tensor *t, char *buf, size_t n)
+{
+	snprintf(buf, n, "eps %g momentum %g", t->a.f[0], t->a.f[1]);
+}
+
+/* ---- batchnorm: constructors -------------------------------------------------------- */
+
+nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta,
+                        nb_tensor *running_mean, nb_tensor *running_var, nb_batchnorm_opts o)
+{
+	nb_tensor *in[5] = {x, gamma, beta, running_mean, running_var};
+	nb_graph *g = nb__graph_of(in, 5);
+	if (!g)
+		return NULL;
+	if (g->status != NB_OK)
+		return g->placeholder;
+	double eps = o.eps == 0 ? 1e-5 : o.eps, mom = o.momentum == 0 ? 0.1 : o.momentum;
+	if (!(eps > 0) || !(mom > 0 && mom <= 1)) {
+		nb__fail(g, NB_ERR_ARG,
+		         "batchnorm(%s): eps = %g must be positive and momentum = %g in (0, 1]",
+		         x ? x->name : "NULL", eps, mom);
+		return g->placeholder;
+	}
+	nb_attrs at = {.f = {eps, mom}};
+	nb_tensor *t = nb__op(NB_OP_BATCHNORM, in, 5, &at);
+	if (!t || nb__is_placeholder(t))
+		return t;
+	return with_aux(t, sizeof(bn_saved) + 2 * (size_t)x->shape.d[1] * sizeof(double));
+}
+
+nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts o)
+{
+	if (!x)
+		return NULL;
+	nb_graph *g = x->g;
+	char b[256];
+	if (g->status != NB_OK)
+		return g->placeholder;
+	if (!name) {
+		nb__fail(g, NB_ERR_ARG, "batchnorm_layer(%s): name is NULL", x->name);
+		return g->placeholder;
+	}
+	if (x->shape.ndim != 2 && x->shape.ndim != 4) {
+		nb__fail(g, NB_ERR_SHAPE,
+		         "batchnorm_layer(%s): x must be [N,C] or [N,C,H,W], got %s", x->name,
+		         nb_shape_str(x->shape, b, sizeof b));
+		return g->placeholder;
+	}
+	nb_shape s = NB_SHAPE(x->shape.d[1]);
+	snprintf(b, sizeof b, "%s.gamma", name);
+	nb_tensor *gamma = nb_param(g, b, s, NB_ONES);
+	snprintf(b, sizeof b, "%s.beta", name);
+	nb_tensor *beta = nb_param(g, b, s, NB_ZEROS);
+	snprintf(b, sizeof b, "%s.running_mean", name);
+	nb_tensor *rm = nb__leaf(g, NB_OP_CONST, NB_ROLE_STATE, b, s); /* zeros */
+	snprintf(b, sizeof b, "%s.running_var", name);
+	nb_tensor *rv = nb__leaf(g, NB_OP_CONST, NB_ROLE_STATE, b, s);
+	if (g->status != NB_OK || nb_init_tensor(rv, NB_ONES) != NB_OK)
+		return g->placeholder;
+	return nb_batchnorm(x, gamma, beta, rm, rv, o);
+}
+
+/* ---- dropout --------------------------------------------------------------------------- */
+
+/* splitmix64's finaliser: a counter-based stream, element i of a draw is
+ * mix(seed + (i+1) golden), uniform in [0, 1) from its top 53 bits */
+static inline double uniform_at(uint64_t seed, int64_t i)
+{
+	uint64_t z = seed + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
+/* OUT = IN * keep / (1-p) in the recorded training mode, else a copy */
+#define APPLY_MASK(sv, IN, OUT)                                                 \
+	do {                                                                    \
+		int64_t n = t->size;                                            \
+		if (!(sv)->training) {                                          \
+			memcpy(OUT, IN, (size_t)n * sizeof(T));                 \
+			break;                                                  \
+		}                                                               \
+		const T scale = (T)(1.0 / (1.0 - t->a.f[0]));                   \
+		const unsigned char *K = (sv)->keep;                            \
+		_Pragma("omp parallel for if (n >= NB_PAR_MIN)")                \
+		for (int64_t i = 0; i < n; i++)                                 \
+			OUT[i] = K[i] ? IN[i] * scale : 0;                      \
+	} while (0)
+
+NB_KERNELS(dropout, {
+	dropout_saved *sv = t->aux;
+	sv->training = t->g->training;
+	if (sv->training) {
+		const uint64_t seed = nb__rng_next(t->g);
+		const double p = t->a.f[0];
+		const int64_t n = t->size;
+		_Pragma("omp parallel for if (n >= NB_PAR_MIN)")
+		for (int64_t i = 0; i < n; i++)
+			sv->keep[i] = uniform_at(seed, i) >= p;
+	}
+	APPLY_MASK(sv, NB_IN(t, 0, T), NB_OUT(t, T));
+})
+
+/* dropout_backward(g, y): the same mask and scale, applied to g */
+NB_KERNELS(dropout_backward, {
+	const dropout_saved *sv = t->in[1]->aux;
+	APPLY_MASK(sv, NB_IN(t, 0, T), NB_OUT(t, T));
+})
+
+static nb_status shape_same(nb_tensor *t)
+{
+	t->shape = t->in[0]->shape;
+	return NB_OK;
+}
+
+static void vjp_dropout(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *need)
+{
+	(void)need;
+	gin[0] = nb__op2(NB_OP_DROPOUT_BACKWARD, g, t, &t->a);
+}
+
+static void label_dropout(const nb_tensor *t, char *buf, size_t n)
+{
+	snprintf(buf, n, "p %g", t->a.f[0]);
+}
+
+nb_tensor *nb_dropout(nb_tensor *x, double p)
+{
+	if (!x)
+		return NULL;
+	nb_graph *g = x->g;
+	if (g->status != NB_OK)
+		return g->placeholder;
+	if (!(p >= 0 && p < 1)) {
+		nb__fail(g, NB_ERR_ARG, "dropout(%s): p = %g is not a probability in [0, 1)",
+		         x->name, p);
+		return g->placeholder;
+	}
+	nb_attrs at = {.f = {p}};
+	nb_tensor *t = nb__op1(NB_OP_DROPOUT, x, &at);
+	if (!t || nb__is_placeholder(t))
+		return t;
+	return with_aux(t, sizeof(dropout_saved) + (size_t)t->size);
+}
+
+/* ---- gradcheck examples ------------------------------------------------------------------
+ * Both run in training mode (the graph default).  Batchnorm gets at least
+ * three values per channel: with two, xhat = +-1 whatever x is, and values
+ * drawn close together would make the finite differences ill-conditioned.
+ * The running statistics change at every forward run of the check but the
+ * training-mode output does not read them.  Dropout redraws its mask at
+ * every run; nb_gradcheck rewinds the graph RNG before each run, so every
+ * finite difference sees the same mask (the function is then linear). */
+
+static nb_tensor *ex_batchnorm(nb_graph *g, nb_tensor **w, int *n)
+{
+	int64_t N = 2 + (int64_t)(nb__rng_next(g) % 2), C = 1 + (int64_t)(nb__rng_next(g) % 3);
+	int64_t H = 1 + (int64_t)(nb__rng_next(g) % 3), W = 2 + (int64_t)(nb__rng_next(g) % 2);
+	nb_shape xs = nb__rng_next(g) & 1 ? NB_SHAPE(N, C, H, W) : NB_SHAPE(N + 1, C);
+	w[0] = NB_EX_PARAM(g, "x", xs);
+	w[1] = nb__rand_param(g, "gamma", NB_SHAPE(C), 0.5, 1.5);
+	w[2] = NB_EX_PARAM(g, "beta", NB_SHAPE(C));
+	*n = 3;
+	nb_tensor *rm = nb__leaf(g, NB_OP_CONST, NB_ROLE_STATE, "running_mean", NB_SHAPE(C));
+	nb_tensor *rv = nb__leaf(g, NB_OP_CONST, NB_ROLE_STATE, "running_var", NB_SHAPE(C));
+	nb_init_tensor(rm, NB_UNIFORM(-0.5, 0.5));
+	nb_init_tensor(rv, NB_UNIFORM(0.5, 1.5));
+	return nb_batchnorm(w[0], w[1], w[2], rm, rv, (nb_batchnorm_opts){0});
+}
+
+static nb_tensor *ex_dropout(nb_graph *g, nb_tensor **w, int *n)
+{
+	w[0] = NB_EX_PARAM(g, "x", nb__rand_shape(g, 1, 4, 4));
+	*n = 1;
+	return nb_dropout(w[0], 0.1 + 0.6 * nb__rng_uniform(g));
+}
+
+/* ---- op table entries ------------------------------------------------------------------ */
+
+const nb_opdef nb__op_batchnorm = {
+    .name = "batchnorm", .n_inputs = 5, .shape = shape_batchnorm,
+    .forward_f32 = batchnorm_f32, .forward_f64 = batchnorm_f64,
+    .vjp = vjp_batchnorm, .label = label_batchnorm, .example = ex_batchnorm};
+
+/* Backward helpers: checked through batchnorm's gradcheck; no derivative
+ * of their own (a second derivative through batchnorm reports an error). */
+const nb_opdef nb__op_batchnorm_sums = {
+    .name = "batchnorm_sums", .n_inputs = 3, .shape = shape_bn_sums,
+    .forward_f32 = batchnorm_sums_f32, .forward_f64 = batchnorm_sums_f64,
+    .label = label_batchnorm, .flags = NB_OPF_INTERNAL};
+
+const nb_opdef nb__op_batchnorm_backward = {
+    .name = "batchnorm_backward", .n_inputs = 5, .shape = shape_bn_backward,
+    .forward_f32 = batchnorm_backward_f32, .forward_f64 = batchnorm_backward_f64,
+    .label = label_batchnorm, .flags = NB_OPF_INTERNAL};
+
+const nb_opdef nb__op_dropout = {
+    .name = "dropout", .n_inputs = 1, .shape = shape_same,
+    .forward_f32 = dropout_f32, .forward_f64 = dropout_f64,
+    .vjp = vjp_dropout, .label = label_dropout, .example = ex_dropout};
+
+const nb_opdef nb__op_dropout_backward = {
+    .name = "dropout_backward", .n_inputs = 2, .shape = shape_same,
+    .forward_f32 = dropout_backward_f32, .forward_f64 = dropout_backward_f64,
+    .label = label_dropout, .flags = NB_OPF_INTERNAL};
