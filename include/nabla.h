@@ -280,6 +280,9 @@ int64_t nb_optim_steps(const nb_optim *o);
 nb_program *nb_optim_program(nb_optim *o);
 /* Gradient tensor of a parameter inside the optimizer's backward pass. */
 nb_tensor *nb_optim_grad(nb_optim *o, nb_tensor *param);
+/* Keep t (e.g. the logits) readable after each step: it becomes a target
+ * of the step's program, which is recompiled. */
+nb_status nb_optim_keep(nb_optim *o, nb_tensor *t);
 
 /* ---- gradient checking ------------------------------------------------ */
 
@@ -341,6 +344,7 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep,
 /* the rest of the API, one part per module */
 #include "nabla/nn.h"         /* conv, pooling, batchnorm, dropout */
 #include "nabla/layers.h"     /* layer builders */
+#include "nabla/train.h"      /* the training loop */
 #include "nabla/optim.h"      /* optimizers, schedules, EWMA */
 #include "nabla/data.h"       /* dataset readers and batching */
 #include "nabla/checkpoint.h" /* safetensors checkpoints */

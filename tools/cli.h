@@ -27,5 +27,7 @@ bool cli_parse_int(const char *opt, const char *s, long *out);
 bool cli_parse_double(const char *opt, const char *s, double *out);
 /* "--name=value" or "--name value": returns the value or NULL (advancing *i) */
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
+/* set when an option was given without its value (already reported) */
+extern bool cli_missing_value;
 
 #endif

@@ -31,6 +31,8 @@ bool cli_parse_double(const char *opt, const char *s, double *out)
 	return true;
 }
 
+bool cli_missing_value;
+
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name)
 {
 	size_t n = strlen(name);
@@ -43,6 +45,7 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name)
 		return NULL;
 	if (*i + 1 >= argc) {
 		fprintf(stderr, "nabla: %s needs a value\n", name);
+		cli_missing_value = true;
 		return NULL;
 	}
 	return argv[++*i];

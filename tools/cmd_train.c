@@ -1,9 +1,313 @@
-/* nabla train — not written yet */
-#include "cli.h"
+/*
+ * nabla train — train a model, printing one line (or JSON object) per epoch.
+ */
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <time.h>
+
+typedef struct model_entry {
+	const char *name;
+	const char *summary;
+	int epochs;
+	double lr;
+	int (*train)(const train_args *a); /* NULL: a zoo model on data */
+	/* zoo defaults */
+	int batch;
+	nb_optim_kind optim;
+	double momentum, weight_decay;
+} model_entry;
+
+static const model_entry models[] = {
+    {"mlp", NULL, 5, 1e-3, NULL, 64, NB_OPTIM_ADAM, 0, 0},
+    {"lenet", NULL, 5, 0.01, NULL, 64, NB_OPTIM_MOMENTUM, 0.9, 0},
+    {"resnet20", NULL, 3, 0.1, NULL, 64, NB_OPTIM_MOMENTUM, 0.9, 5e-4},
+    {"resnet50", NULL, 1, 0.1, NULL, 32, NB_OPTIM_MOMENTUM, 0.9, 5e-4},
+    {"mlp-binary-sigmoid", NULL, 3, 1e-3, NULL, 64, NB_OPTIM_ADAM, 0, 0},
+    {"mlp-binary-softmax", NULL, 3, 1e-3, NULL, 64, NB_OPTIM_ADAM, 0, 0},
+    {"perceptron-and", "perceptron learning the AND gate (the notes: w=[1,2], b=1, eta=1)", 3, 1.0,
+     train_perceptron_and, 1, NB_OPTIM_SGD, 0, 0},
+    {"perceptron-or", "perceptron learning the OR gate (the notes: w=[1,1], b=0, eta=1)", 2, 1.0,
+     train_perceptron_or, 1, NB_OPTIM_SGD, 0, 0},
+    {"xor", "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE", 10000, 0.5, train_xor, 4,
+     NB_OPTIM_SGD, 0, 0},
+    {"backprop-example", "the notes' 2-2-1 backprop example (no biases, eta=1)", 2, 1.0,
+     train_backprop_example, 1, NB_OPTIM_SGD, 0, 0},
+};
+
+#define DEFAULT_MODEL "mlp"
+#define DEFAULT_OUT "nabla-out"
+
+double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void json_num(char *buf, size_t n, double v)
+{
+	if (isfinite(v))
+		snprintf(buf, n, "%.9g", v);
+	else
+		snprintf(buf, n, "null");
+}
+
+void print_epoch(const train_args *a, const epoch_report *r)
+{
+	char loss[32], acc[32];
+	json_num(loss, sizeof loss, r->loss);
+	json_num(acc, sizeof acc, r->accuracy);
+	if (a->json) {
+		printf("{\"model\": \"%s\", \"epoch\": %d, \"loss\": %s, \"accuracy\": %s, \"seconds\": %.6f%s%s}\n",
+		       a->model, r->epoch, loss, acc, r->seconds, r->extra[0] ? ", " : "", r->extra);
+	} else {
+		printf("epoch %*d/%d  loss %-12.6g", (int)snprintf(NULL, 0, "%d", r->epochs), r->epoch,
+		       r->epochs, r->loss);
+		if (isfinite(r->accuracy))
+			printf("  accuracy %6.2f%%", 100 * r->accuracy);
+		printf("  %.3fs%s%s\n", r->seconds, r->extra[0] ? "  " : "", r->extra);
+	}
+	fflush(stdout);
+}
+
+int report_graph_error(nb_graph *g)
+{
+	fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(g));
+	nb_graph_free(g);
+	return 1;
+}
+
+void finish_model(model *m, const train_args *a)
+{
+	if (a->dot_path) {
+		if (nb_graph_save_dot(m->g, a->dot_path, NB_DOT_BACKWARD) == NB_OK)
+			fprintf(stderr, "nabla train: wrote the graph to %s (render: dot -Tsvg %s -o graph.svg)\n",
+			        a->dot_path, a->dot_path);
+		else
+			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m->g));
+	}
+	nb_graph_free(m->g);
+	m->g = NULL;
+}
+
+static const char *summary_of(const model_entry *m)
+{
+	if (m->summary)
+		return m->summary;
+	const nb_zoo_entry *z = nb_zoo_find(m->name);
+	return z ? z->summary : "";
+}
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+	        "usage: nabla train [--model NAME] [options]\n\n"
+	        "Train a model, with a progress bar on a terminal and one line (or JSON object)\n"
+	        "per epoch.  With no options it trains " DEFAULT_MODEL " on Fashion-MNIST and writes its\n"
+	        "checkpoint, training curves and graph under " DEFAULT_OUT "/.\n\n"
+	        "model and data:\n"
+	        "  --model NAME       model to train (default " DEFAULT_MODEL "; list below)\n"
+	        "  --data DIR|synthetic  IDX directory (default /usr/share/datasets/fashion-mnist)\n"
+	        "                     or CIFAR-10 binaries; resnets default to synthetic data\n"
+	        "  --classes A,B      the two classes for the binary models (default 2,4)\n"
+	        "  --standardize      per-channel standardisation of the inputs\n"
+	        "  --train-limit N, --test-limit N   use only the first N samples\n"
+	        "  --max-batches N    at most N batches per epoch (short runs)\n"
+	        "training:\n"
+	        "  --epochs N         epochs (default: per model)\n"
+	        "  --batch N          minibatch size (default: per model; 1 = per-sample SGD,\n"
+	        "                     the whole set = full-batch)\n"
+	        "  --optim NAME       sgd|momentum|nesterov|rmsprop|adam|adamw (default: per model)\n"
+	        "  --lr X             learning rate (default: per model)\n"
+	        "  --momentum B       momentum / beta1 (momentum, nesterov)\n"
+	        "  --weight-decay X   weight decay\n"
+	        "  --clip-norm X      clip gradients to this global norm\n"
+	        "  --schedule NAME    constant|step|exponential|cosine (default constant)\n"
+	        "  --gamma X, --step-size N, --warmup N   schedule parameters\n"
+	        "  --seed N           random seed (default 1)\n"
+	        "  --dtype f32|f64    element type (default f32)\n"
+	        "  --threads N        threads for BLIS and our loops (default: all cores)\n"
+	        "output:\n"
+	        "  --json             one JSON object per epoch on stdout, no progress bar\n"
+	        "  --out DIR          where outputs go by default (default " DEFAULT_OUT "; 'none': nowhere)\n"
+	        "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
+	        "  --resume FILE      continue from a checkpoint\n"
+	        "  --plot FILE.svg    training curves\n"
+	        "  --dot FILE         the graph (forward + backward) as Graphviz DOT\n"
+	        "\nmodels:\n");
+	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+		fprintf(fp, "  %-20s %s\n", models[i].name, summary_of(&models[i]));
+}
+
+static bool parse_classes(const char *v, int c[2])
+{
+	char *end;
+	long a = strtol(v, &end, 10);
+	if (*end != ',')
+		return false;
+	long b = strtol(end + 1, &end, 10);
+	if (*end || a < 0 || b < 0 || a > 255 || b > 255 || a == b)
+		return false;
+	c[0] = (int)a, c[1] = (int)b;
+	return true;
+}
+
+/* DIR/<model><suffix> into buf (the directory is created) */
+static const char *out_path(char *buf, size_t n, const char *dir, const char *model,
+                            const char *suffix)
+{
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		fprintf(stderr, "nabla train: cannot create %s: %s\n", dir, strerror(errno));
+		return NULL;
+	}
+	snprintf(buf, n, "%s/%s%s", dir, model, suffix);
+	return buf;
+}
 
 int cmd_train(int argc, char **argv)
 {
-	(void)argc;
-	fprintf(stderr, "nabla: '%s' is not available yet\n", argv[0]);
-	return 1;
+	train_args a = {.model = DEFAULT_MODEL, .seed = 1, .dtype = NB_F32, .classes = {2, 4},
+	                .optim = -1, .momentum = -1, .weight_decay = -1, .gamma = 0.1};
+	const char *out = DEFAULT_OUT;
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+		long n;
+		double d;
+#define INT_OPT(NAME, FIELD, MIN)                                                        \
+	if ((v = cli_opt_value(argc, argv, &i, NAME))) {                                 \
+		if (!cli_parse_int(NAME, v, &n) || n < (MIN)) {                          \
+			fprintf(stderr, "nabla train: %s must be an integer >= %d\n", NAME, (int)(MIN)); \
+			return 2;                                                        \
+		}                                                                        \
+		FIELD = n;                                                               \
+		continue;                                                                \
+	}
+#define NUM_OPT(NAME, FIELD)                                                             \
+	if ((v = cli_opt_value(argc, argv, &i, NAME))) {                                 \
+		if (!cli_parse_double(NAME, v, &d) || !(d >= 0) || !isfinite(d)) {      \
+			fprintf(stderr, "nabla train: %s must be a number >= 0\n", NAME);  \
+			return 2;                                                        \
+		}                                                                        \
+		FIELD = d;                                                               \
+		continue;                                                                \
+	}
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--json")) {
+			a.json = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--standardize")) {
+			a.standardize = true;
+			continue;
+		}
+		INT_OPT("--epochs", a.epochs, 1)
+		INT_OPT("--batch", a.batch, 1)
+		INT_OPT("--seed", a.seed, 0)
+		INT_OPT("--threads", a.threads, 0)
+		INT_OPT("--train-limit", a.train_limit, 1)
+		INT_OPT("--test-limit", a.test_limit, 1)
+		INT_OPT("--max-batches", a.max_batches, 1)
+		INT_OPT("--step-size", a.step_size, 1)
+		INT_OPT("--warmup", a.warmup, 0)
+		NUM_OPT("--lr", a.lr)
+		NUM_OPT("--momentum", a.momentum)
+		NUM_OPT("--weight-decay", a.weight_decay)
+		NUM_OPT("--clip-norm", a.clip_norm)
+		NUM_OPT("--gamma", a.gamma)
+		if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
+			a.model = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
+			a.data = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--save"))) {
+			a.save = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--resume"))) {
+			a.resume = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--plot"))) {
+			a.plot = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--dot"))) {
+			a.dot_path = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--out"))) {
+			out = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--classes"))) {
+			if (!parse_classes(v, a.classes)) {
+				fprintf(stderr, "nabla train: --classes wants two different class ids, e.g. 2,4\n");
+				return 2;
+			}
+		} else if ((v = cli_opt_value(argc, argv, &i, "--optim"))) {
+			a.optim = nb_optim_kind_from_name(v);
+			if ((int)a.optim < 0) {
+				fprintf(stderr, "nabla train: unknown optimizer '%s' (sgd, momentum, nesterov, rmsprop, adam, adamw)\n", v);
+				return 2;
+			}
+		} else if ((v = cli_opt_value(argc, argv, &i, "--schedule"))) {
+			a.schedule = nb_schedule_kind_from_name(v);
+			if ((int)a.schedule < 0) {
+				fprintf(stderr, "nabla train: unknown schedule '%s' (constant, step, exponential, cosine)\n", v);
+				return 2;
+			}
+		} else if ((v = cli_opt_value(argc, argv, &i, "--dtype"))) {
+			if (!strcmp(v, "f32"))
+				a.dtype = NB_F32;
+			else if (!strcmp(v, "f64"))
+				a.dtype = NB_F64;
+			else {
+				fprintf(stderr, "nabla train: --dtype must be f32 or f64, not '%s'\n", v);
+				return 2;
+			}
+		} else if (cli_missing_value) {
+			return 2; /* already reported */
+		} else {
+			fprintf(stderr, "nabla train: unknown option '%s' (see nabla train --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	const model_entry *m = NULL;
+	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+		if (!strcmp(models[i].name, a.model))
+			m = &models[i];
+	if (!m) {
+		fprintf(stderr, "nabla train: unknown model '%s'; models:", a.model);
+		for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+			fprintf(stderr, " %s", models[i].name);
+		fprintf(stderr, "\n");
+		return 2;
+	}
+	nb_set_num_threads(a.threads);
+	if (!a.epochs)
+		a.epochs = m->epochs;
+	if (!a.lr)
+		a.lr = m->lr;
+	if (!a.batch)
+		a.batch = m->batch;
+	if ((int)a.optim < 0)
+		a.optim = m->optim;
+	if (a.momentum < 0)
+		a.momentum = m->momentum;
+	if (a.weight_decay < 0)
+		a.weight_decay = m->weight_decay;
+	/* default outputs under --out */
+	static char save[512], plot[512], dot[512];
+	if (strcmp(out, "none")) {
+		if (!a.dot_path && !(a.dot_path = out_path(dot, sizeof dot, out, a.model, ".dot")))
+			return 1;
+		if (!m->train && !a.save && !(a.save = out_path(save, sizeof save, out, a.model, ".safetensors")))
+			return 1;
+		if (!m->train && !a.plot && !(a.plot = out_path(plot, sizeof plot, out, a.model, "-curves.svg")))
+			return 1;
+	}
+	if (!a.json)
+		fprintf(stderr, "nabla train: model %s, %d epochs, lr %g, batch %d, %s, seed %llu, %d threads\n",
+		        a.model, a.epochs, a.lr, a.batch, nb_dtype_name(a.dtype),
+		        (unsigned long long)a.seed, nb_get_num_threads());
+	if (m->train)
+		return m->train(&a);
+	return train_zoo(&a, nb_zoo_find(m->name));
 }

@@ -21,6 +21,55 @@ typedef struct nb_dense_opts {
 nb_tensor *nb_dense(nb_tensor *x, int64_t units, const char *name);
 nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_opts o);
 
+/* 2-D convolution layer: weight "<name>.w" [out, in/groups, k, k] and,
+ * unless no_bias, "<name>.b" [out]; PyTorch's default init
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) unless custom_init. */
+typedef struct nb_conv_layer_opts {
+	nb_conv2d_opts conv;
+	bool no_bias;
+	bool custom_init;
+	nb_init w_init, b_init;
+} nb_conv_layer_opts;
+
+nb_tensor *nb_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel, const char *name,
+                           nb_conv_layer_opts o);
+/* Depthwise K x K (groups = channels) then pointwise 1x1, no biases:
+ * "<name>.depthwise.w" [C,1,k,k] and "<name>.pointwise.w" [out,C,1,1]. */
+nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel,
+                                     const char *name, nb_conv2d_opts o);
+
+typedef enum nb_shortcut {
+	NB_SHORTCUT_A = 0,  /* parameter-free: stride-2 subsampling, zero channels */
+	NB_SHORTCUT_B,      /* 1x1 convolution (stride s) + batchnorm */
+} nb_shortcut;
+
+/* ResNet basic block: conv3x3(stride) BN ReLU conv3x3 BN, plus the shortcut
+ * (identity when the shape is kept), then ReLU.  Layers "<name>.conv1",
+ * "<name>.bn1", "<name>.conv2", "<name>.bn2", "<name>.shortcut". */
+nb_tensor *nb_basic_block(nb_tensor *x, int64_t out_channels, int stride, nb_shortcut sc,
+                          const char *name);
+/* ResNet bottleneck block (ResNet-50): 1x1 (mid) BN ReLU, 3x3 (mid, stride)
+ * BN ReLU, 1x1 (out = 4 mid) BN, plus identity or 1x1-projection shortcut,
+ * then ReLU. */
+nb_tensor *nb_bottleneck_block(nb_tensor *x, int64_t mid_channels, int stride, const char *name);
+
+/* ---- model summary ------------------------------------------------------
+ * A layer is the set of parameters (and state) sharing a name prefix:
+ * "fc1.w" and "fc1.b" are layer "fc1".  Its output shape is that of the node
+ * named like the layer (the builders name their outputs). */
+typedef struct nb_layer_info {
+	char name[128];
+	nb_shape output; /* ndim -1 when no node carries the layer's name */
+	int64_t params;  /* trainable elements */
+	int64_t state;   /* non-trainable elements (running statistics) */
+} nb_layer_info;
+
+/* Fills up to max rows (in creation order); returns the number of layers. */
+int nb_summary(const nb_graph *g, nb_layer_info *rows, int max);
+int64_t nb_count_params(const nb_graph *g);
+/* A table: layer, output shape, parameters; then the totals. */
+void nb_summary_print(const nb_graph *g, FILE *fp);
+
 #ifdef __cplusplus
 }
 #endif

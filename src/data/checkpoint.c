@@ -202,7 +202,7 @@ static void build_header(sbuf *b, nb_graph *g, nb_optim *o, const char *model,
 	         (unsigned long long)g->rng[3]);
 	sb_meta(b, "rng", num);
 	if (o) {
-		sb_meta(b, "optimizer", o->kind);
+		sb_meta(b, "optimizer", o->name);
 		snprintf(num, sizeof num, "%lld", (long long)o->steps);
 		sb_meta(b, "step", num);
 		snprintf(num, sizeof num, "%.17g", o->lr);
@@ -479,10 +479,10 @@ static nb_status read_meta(nb_graph *g, nb_optim *o, const nb_safetensors *f, co
 	if (!o)
 		return NB_OK;
 	const char *kind = nb_safetensors_meta(f, "optimizer");
-	if (kind && strcmp(kind, o->kind))
+	if (kind && strcmp(kind, o->name))
 		return lfail(g, label, NB_ERR_FORMAT,
 		             "the checkpoint was saved with optimizer %.40s, this one is %s", kind,
-		             o->kind);
+		             o->name);
 	if ((s = nb_safetensors_meta(f, "step")) && !(r->have_step = parse_step(s, &r->step)))
 		return lfail(g, label, NB_ERR_FORMAT,
 		             "metadata step \"%.40s\" is not a non-negative integer", s);

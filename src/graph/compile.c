@@ -17,6 +17,7 @@ void nb__program_free(nb_program *p)
 	free(p->offset);
 	free(p->arena);
 	free(p->workspace);
+	free(p->targets);
 	free(p);
 }
 
@@ -165,6 +166,10 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 	if (!p || !mark || !order || !stack || !istack || !last || !pos)
 		goto nomem;
 	p->g = g;
+	if (!(p->targets = malloc((size_t)n * sizeof *p->targets)))
+		goto nomem;
+	memcpy(p->targets, targets, (size_t)n * sizeof *targets);
+	p->n_targets = n;
 
 	/* Updates go last: every reader of a parameter (forward and backward)
 	 * must run before the parameter is overwritten.  So first what the
@@ -275,6 +280,7 @@ nb_status nb_run(nb_program *p)
 	for (int s = 0; s < p->n; s++)
 		if (p->offset[s] >= 0)
 			p->sched[s]->data = p->arena + p->offset[s];
+	g->last_run = p;
 	void *prev = g->workspace;
 	size_t prev_bytes = g->workspace_bytes;
 	g->workspace = p->workspace;

@@ -349,6 +349,21 @@ int nb__register_program(nb_graph *g, nb_program *p)
 	return 0;
 }
 
+void nb__program_release(nb_graph *g, nb_program *p)
+{
+	for (int i = 0; i < g->n_progs; i++)
+		if (g->progs[i] == p) {
+			g->progs[i] = g->progs[--g->n_progs];
+			break;
+		}
+	for (int i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i]->eval_prog == p)
+			g->nodes[i]->eval_prog = NULL;
+	if (g->last_run == p)
+		g->last_run = NULL;
+	nb__program_free(p);
+}
+
 int nb__register_optim(nb_graph *g, nb_optim *o)
 {
 	if (!grow((void **)&g->optims, &g->cap_optims, g->n_optims + 1, sizeof *g->optims))
@@ -771,10 +786,19 @@ static nb_status check_io(const nb_tensor *t, const void *p, int64_t n, const ch
 		         what, t->name, nb__ops[t->op]->name);
 		return NB_ERR_ARG;
 	}
-	if (!write && !t->data) {
-		nb__fail(g, NB_ERR_GRAPH, "%s(%s): no value yet (run a program that computes it)",
-		         what, t->name);
-		return NB_ERR_GRAPH;
+	if (!write && !(t->flags & NB_TF_PERSISTENT)) {
+		/* a computed tensor's buffer is reused once its last reader has
+		 * run: only the last program's targets still hold their values */
+		bool kept = false;
+		for (int i = 0; g->last_run && i < g->last_run->n_targets && !kept; i++)
+			kept = g->last_run->targets[i] == t;
+		if (!kept) {
+			nb__fail(g, NB_ERR_GRAPH,
+			         "%s(%s): no value: it is not a target of the last program run (use nb_eval, "
+			         "make it a target of nb_compile, or nb_optim_keep it)",
+			         what, t->name);
+			return NB_ERR_GRAPH;
+		}
 	}
 	return NB_OK;
 }

@@ -75,6 +75,7 @@ struct nb_graph {
 	bool training;
 	int building_role; /* role given to new op nodes (OP, or GRAD in backward) */
 	void *workspace;   /* the running program's shared scratch space */
+	nb_program *last_run; /* its computed targets are what nb_read may read */
 	size_t workspace_bytes; /* its size (ops may use less than they asked) */
 };
 
@@ -87,6 +88,8 @@ struct nb_program {
 	size_t arena_bytes, naive_bytes;
 	void *workspace;
 	size_t workspace_bytes;
+	nb_tensor **targets; /* what stays readable after a run */
+	int n_targets;
 };
 
 /* The op table entry.  Every op has one; see src/ops/optable.c. */
@@ -141,6 +144,9 @@ bool nb__is_placeholder(const nb_tensor *t);
 nb_graph *nb__graph_of(nb_tensor *const *in, int n);
 
 int nb__register_program(nb_graph *g, nb_program *p);
+/* Unregister and free a program (its tensors' eval caches are cleared). */
+void nb__program_release(nb_graph *g, nb_program *p);
+void nb__program_free(nb_program *p);
 int nb__register_optim(nb_graph *g, nb_optim *o);
 
 /* shapes */

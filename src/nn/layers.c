@@ -5,13 +5,15 @@
  */
 #include "graph/internal.h"
 
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
 /* "<prefix>.<suffix>", truncated safely */
 static const char *join(char *buf, size_t n, const char *prefix, const char *suffix)
 {
-	snprintf(buf, n, "%s.%s", prefix ? prefix : "dense", suffix);
+	if (snprintf(buf, n, "%s.%s", prefix ? prefix : "dense", suffix) >= (int)n)
+		buf[n - 1] = 0; /* a truncated name still works; it may collide */
 	return buf;
 }
 
@@ -45,4 +47,193 @@ nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_o
 nb_tensor *nb_dense(nb_tensor *x, int64_t units, const char *name)
 {
 	return nb_dense_ex(x, units, name, (nb_dense_opts){0});
+}
+
+/* ---- convolution layers ------------------------------------------------------ */
+
+nb_tensor *nb_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel, const char *name,
+                           nb_conv_layer_opts o)
+{
+	if (!x)
+		return NULL;
+	nb_graph *g = x->g;
+	if (g->status != NB_OK)
+		return g->placeholder;
+	char buf[256], b[128];
+	int groups = o.conv.groups > 0 ? o.conv.groups : 1;
+	if (x->shape.ndim != 4 || out_channels <= 0 || kernel <= 0 || x->shape.d[1] % groups) {
+		nb__fail(g, NB_ERR_SHAPE, "conv2d_layer(%s): needs an [N,C,H,W] input with C divisible by groups %d, out_channels > 0 and kernel > 0; got %s, %lld, %d",
+		         name ? name : "", groups, nb_shape_str(x->shape, b, sizeof b),
+		         (long long)out_channels, kernel);
+		return g->placeholder;
+	}
+	int64_t cin = x->shape.d[1] / groups;
+	double r = 1.0 / sqrt((double)(cin * kernel * kernel));
+	nb_init wi = o.custom_init ? o.w_init : NB_UNIFORM(-r, r);
+	nb_init bi = o.custom_init ? o.b_init : NB_UNIFORM(-r, r);
+	nb_tensor *w = nb_param(g, join(buf, sizeof buf, name, "w"),
+	                        NB_SHAPE(out_channels, cin, kernel, kernel), wi);
+	nb_tensor *bias = NULL;
+	if (!o.no_bias)
+		bias = nb_param(g, join(buf, sizeof buf, name, "b"), NB_SHAPE(out_channels), bi);
+	return nb_set_name(nb_conv2d(x, w, bias, o.conv), name);
+}
+
+nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel,
+                                     const char *name, nb_conv2d_opts o)
+{
+	if (!x)
+		return NULL;
+	char buf[256];
+	nb_conv_layer_opts dw = {.conv = o, .no_bias = true};
+	dw.conv.groups = x->shape.ndim == 4 ? (int)x->shape.d[1] : 1;
+	nb_tensor *h = nb_conv2d_layer(x, dw.conv.groups, kernel, join(buf, sizeof buf, name, "depthwise"), dw);
+	nb_tensor *y = nb_conv2d_layer(h, out_channels, 1, join(buf, sizeof buf, name, "pointwise"),
+	                               (nb_conv_layer_opts){.no_bias = true});
+	return nb_set_name(y, name);
+}
+
+/* ---- residual blocks ----------------------------------------------------------- */
+
+/* He (Kaiming) normal init, as the ResNet papers and the PyTorch bench use */
+static nb_tensor *conv_bn(nb_tensor *x, int64_t out, int k, int stride, const char *name,
+                          const char *conv, const char *bn)
+{
+	char buf[256];
+	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(stride, k / 2), .no_bias = true,
+	                        .custom_init = true, .w_init = {.kind = NB_INIT_HE_NORMAL}};
+	nb_tensor *h = nb_conv2d_layer(x, out, k, join(buf, sizeof buf, name, conv), o);
+	return nb_batchnorm_layer(h, join(buf, sizeof buf, name, bn), (nb_batchnorm_opts){0});
+}
+
+/* Option A: y[:, pad + c] = x[:, c, ::s, ::s], other channels 0 — written
+ * as a 1x1 stride-s convolution with a constant 0/1 weight, so it needs no
+ * op of its own and its gradient is the adjoint selection. */
+static nb_tensor *shortcut_a(nb_tensor *x, int64_t out, int stride, const char *name)
+{
+	nb_graph *g = x->g;
+	int64_t cin = x->shape.d[1], pad = (out - cin) / 2;
+	char buf[256];
+	nb_tensor *sel = nb_constant(g, join(buf, sizeof buf, name, "select"), NB_SHAPE(out, cin, 1, 1), NULL);
+	if (nb__is_placeholder(sel))
+		return sel;
+	for (int64_t c = 0; c < cin && pad + c < out; c++)
+		nb__set(sel, (pad + c) * cin + c, 1.0);
+	return nb_conv2d(x, sel, NULL, NB_CONV_OPTS(stride, 0));
+}
+
+nb_tensor *nb_basic_block(nb_tensor *x, int64_t out, int stride, nb_shortcut sc, const char *name)
+{
+	if (!x)
+		return NULL;
+	nb_graph *g = x->g;
+	if (g->status != NB_OK)
+		return g->placeholder;
+	if (x->shape.ndim != 4 || stride < 1) {
+		char b[128];
+		nb__fail(g, NB_ERR_SHAPE, "basic_block(%s): needs an [N,C,H,W] input and stride >= 1, got %s and %d",
+		         name ? name : "", nb_shape_str(x->shape, b, sizeof b), stride);
+		return g->placeholder;
+	}
+	char buf[256];
+	nb_tensor *h = nb_relu(conv_bn(x, out, 3, stride, name, "conv1", "bn1"));
+	h = conv_bn(h, out, 3, 1, name, "conv2", "bn2");
+	nb_tensor *s = x;
+	if (stride != 1 || x->shape.d[1] != out)
+		s = sc == NB_SHORTCUT_A ? shortcut_a(x, out, stride, join(buf, sizeof buf, name, "shortcut"))
+		                        : conv_bn(x, out, 1, stride, name, "shortcut", "shortcut_bn");
+	return nb_set_name(nb_relu(nb_add(h, s)), name);
+}
+
+nb_tensor *nb_bottleneck_block(nb_tensor *x, int64_t mid, int stride, const char *name)
+{
+	if (!x)
+		return NULL;
+	nb_graph *g = x->g;
+	if (g->status != NB_OK)
+		return g->placeholder;
+	if (x->shape.ndim != 4 || stride < 1) {
+		char b[128];
+		nb__fail(g, NB_ERR_SHAPE, "bottleneck_block(%s): needs an [N,C,H,W] input and stride >= 1, got %s and %d",
+		         name ? name : "", nb_shape_str(x->shape, b, sizeof b), stride);
+		return g->placeholder;
+	}
+	int64_t out = 4 * mid;
+	nb_tensor *h = nb_relu(conv_bn(x, mid, 1, 1, name, "conv1", "bn1"));
+	h = nb_relu(conv_bn(h, mid, 3, stride, name, "conv2", "bn2"));
+	h = conv_bn(h, out, 1, 1, name, "conv3", "bn3");
+	nb_tensor *s = x;
+	if (stride != 1 || x->shape.d[1] != out)
+		s = conv_bn(x, out, 1, stride, name, "shortcut", "shortcut_bn");
+	return nb_set_name(nb_relu(nb_add(h, s)), name);
+}
+
+/* ---- summary ------------------------------------------------------------------------ */
+
+int nb_summary(const nb_graph *g, nb_layer_info *rows, int max)
+{
+	int n = 0;
+	for (int i = 0; g && i < g->n_nodes; i++) {
+		const nb_tensor *t = g->nodes[i];
+		if (t->role != NB_ROLE_PARAM && t->role != NB_ROLE_STATE)
+			continue;
+		/* state of an optimizer (w.m, w.v) is not part of the model */
+		const char *dot = strrchr(t->name, '.');
+		size_t len = dot ? (size_t)(dot - t->name) : strlen(t->name);
+		char layer[128];
+		snprintf(layer, sizeof layer, "%.*s", (int)len, t->name);
+		if (t->role == NB_ROLE_STATE && nb_graph_find(g, layer) &&
+		    nb_graph_find(g, layer)->role == NB_ROLE_PARAM)
+			continue;
+		int k = 0;
+		while (k < n && (k >= max || strcmp(rows[k].name, layer)))
+			k++;
+		if (k == n) {
+			if (n < max) {
+				memset(&rows[n], 0, sizeof rows[n]);
+				snprintf(rows[n].name, sizeof rows[n].name, "%s", layer);
+				const nb_tensor *out = nb_graph_find(g, layer);
+				rows[n].output = out ? out->shape : (nb_shape){.ndim = -1};
+			}
+			n++;
+		}
+		if (k < max) {
+			if (t->role == NB_ROLE_PARAM)
+				rows[k].params += t->size;
+			else
+				rows[k].state += t->size;
+		}
+	}
+	return n;
+}
+
+int64_t nb_count_params(const nb_graph *g)
+{
+	int64_t n = 0;
+	for (int i = 0; g && i < g->n_nodes; i++)
+		if (g->nodes[i]->role == NB_ROLE_PARAM)
+			n += g->nodes[i]->size;
+	return n;
+}
+
+void nb_summary_print(const nb_graph *g, FILE *fp)
+{
+	int n = nb_summary(g, NULL, 0);
+	nb_layer_info *rows = calloc((size_t)(n ? n : 1), sizeof *rows);
+	if (!rows)
+		return;
+	nb_summary(g, rows, n);
+	int64_t total = 0, state = 0;
+	fprintf(fp, "%-32s %-20s %12s\n", "layer", "output shape", "parameters");
+	for (int i = 0; i < n; i++) {
+		char b[64] = "-";
+		if (rows[i].output.ndim >= 0)
+			nb_shape_str(rows[i].output, b, sizeof b);
+		fprintf(fp, "%-32s %-20s %12lld\n", rows[i].name, b, (long long)rows[i].params);
+		total += rows[i].params;
+		state += rows[i].state;
+	}
+	fprintf(fp, "total: %lld trainable parameters, %lld non-trainable (running statistics)\n",
+	        (long long)total, (long long)state);
+	free(rows);
 }

@@ -35,6 +35,7 @@ void nb__optim_free(nb_optim *o)
 	free(o->grads);
 	free(o->state);
 	free(o->updates);
+	free(o->keep);
 	free(o);
 }
 
@@ -110,7 +111,7 @@ nb_optim *nb__optim_finish(nb_optim *o)
 		return NULL;
 	/* loss, norm, grads, updates: the grads are targets so that every one
 	 * is complete before the first update (and readable after a step) */
-	nb_tensor **targets = malloc((2 * (size_t)o->n + 2) * sizeof *targets);
+	nb_tensor **targets = malloc((2 * (size_t)o->n + 2 + (size_t)o->n_keep) * sizeof *targets);
 	if (!targets) {
 		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", o->name);
 		return NULL;
@@ -121,9 +122,14 @@ nb_optim *nb__optim_finish(nb_optim *o)
 		targets[k++] = o->norm;
 	for (int i = 0; i < o->n; i++)
 		targets[k++] = o->grads[i];
+	for (int i = 0; i < o->n_keep; i++)
+		targets[k++] = o->keep[i];
 	for (int i = 0; i < o->n; i++)
 		targets[k++] = o->updates[i];
+	nb_program *old = o->prog;
 	o->prog = nb_compile(g, targets, k);
+	if (o->prog && old)
+		nb__program_release(g, old);
 	free(targets);
 	return o->prog ? o : NULL;
 }
@@ -293,6 +299,28 @@ nb_optim *nb_adamw(nb_graph *g, nb_tensor *loss, nb_adam_opts opts)
 }
 
 /* ---- running and queries ---------------------------------------------------------- */
+
+nb_status nb_optim_keep(nb_optim *o, nb_tensor *t)
+{
+	if (!o)
+		return NB_ERR_ARG;
+	nb_graph *g = o->g;
+	if (g->status != NB_OK)
+		return g->status;
+	if (!t || t->g != g || nb__is_placeholder(t)) {
+		nb__fail(g, NB_ERR_ARG, "%s: keep: tensor is NULL, the error placeholder or from another graph",
+		         o->name);
+		return NB_ERR_ARG;
+	}
+	nb_tensor **k = realloc(o->keep, ((size_t)o->n_keep + 1) * sizeof *k);
+	if (!k) {
+		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", o->name);
+		return NB_ERR_NOMEM;
+	}
+	o->keep = k;
+	o->keep[o->n_keep++] = t;
+	return nb__optim_finish(o) ? NB_OK : g->status;
+}
 
 nb_status nb_step(nb_optim *o)
 {

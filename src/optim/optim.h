@@ -35,6 +35,8 @@ struct nb_optim {
 	nb_tensor *norm;     /* global gradient norm, or NULL without clipping */
 	nb_program *prog;
 	int64_t steps;
+	nb_tensor **keep; /* extra targets kept readable after a step */
+	int n_keep;
 };
 
 /* Create the optimizer skeleton: params, grads (one backward pass), no

@@ -1,0 +1,123 @@
+/* nabla/train.h — the training loop; include "nabla.h" instead.
+ *
+ * A classifier is a graph whose input x holds one minibatch, with labels
+ * fed beside it.  nb_classifier() adds the label and per-sample weight
+ * inputs and the loss to logits you built; nb_fit() runs epochs of
+ * shuffled minibatches through an optimizer; nb_evaluate() and
+ * nb_predict() run the forward pass only, in eval mode.
+ *
+ * The graph's batch size is fixed.  A final partial batch is padded with
+ * copies of real samples whose loss weight is 0, and the loss is the mean
+ * over the real samples only, so no sample is dropped and none counts twice.
+ */
+#ifndef NABLA_TRAIN_H
+#define NABLA_TRAIN_H
+
+#include "nabla.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum nb_loss_kind {
+	NB_LOSS_SPARSE_CCE = 0, /* logits [B,K], softmax cross-entropy on class ids */
+	NB_LOSS_CCE,            /* the same on one-hot targets (nb_cce) */
+	NB_LOSS_BCE_LOGITS,     /* logits [B,1], sigmoid + binary cross-entropy */
+} nb_loss_kind;
+
+typedef struct nb_model {
+	nb_graph *g;
+	const char *name;
+	nb_tensor *x;       /* input batch [B, ...] */
+	nb_tensor *logits;  /* [B, K] ([B, 1] for NB_LOSS_BCE_LOGITS) */
+	nb_tensor *labels;  /* [B] class ids (sparse / binary kinds) */
+	nb_tensor *onehot;  /* [B, K] (NB_LOSS_CCE) */
+	nb_tensor *weights; /* [B] per-sample loss weights: 1/n real, 0 padding */
+	nb_tensor *loss;    /* scalar: weighted mean over the real samples */
+	nb_tensor *probs;   /* [B, K] softmax, or [B, 1] sigmoid */
+	nb_loss_kind loss_kind;
+	int64_t batch;
+	int num_classes;
+	nb_program *eval_prog; /* loss + probs, forward only */
+	float *xbuf, *ybuf, *wbuf, *ohbuf; /* staging buffers for one batch */
+	int64_t *rows;
+} nb_model;
+
+/* Finish a classifier: x is the batch input ([B, ...]), logits computed
+ * from it.  Adds labels/weights (and one-hot) inputs and the loss; compiles
+ * the evaluation program.  Returns the graph's status. */
+nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_kind kind);
+/* Free the model's buffers (not the graph). */
+void nb_model_free(nb_model *m);
+
+typedef struct nb_dataset nb_dataset;
+typedef struct nb_schedule nb_schedule;
+
+typedef struct nb_progress {
+	int epoch, epochs;
+	int64_t batch, batches; /* batches done in this epoch, and per epoch */
+	int64_t step;           /* optimizer steps so far */
+	double loss;            /* running mean of this epoch's batch losses */
+	double seconds;         /* since the epoch started */
+	double samples_per_s;
+} nb_progress;
+
+typedef struct nb_epoch_stats {
+	int epoch, epochs;
+	double train_loss;     /* mean batch loss over the epoch */
+	double train_accuracy; /* on the batches as trained (before each update) */
+	double test_loss, test_accuracy; /* NAN without test data */
+	double seconds;        /* training time of the epoch (no evaluation) */
+	double samples_per_s;
+	int64_t samples, steps;
+	double lr;
+} nb_epoch_stats;
+
+typedef struct nb_fit_opts {
+	int epochs;              /* default 1 */
+	bool no_shuffle;         /* default: a new seeded order every epoch */
+	uint64_t seed;
+	int64_t max_batches;     /* per epoch, 0 = all (short runs) */
+	const nb_schedule *schedule; /* per-step learning rate, or NULL */
+	const nb_dataset *test;  /* evaluated after every epoch, or NULL */
+	int first_epoch;         /* resume: epochs already done (default 0) */
+	void (*on_batch)(const nb_progress *p, void *user);
+	/* return false to stop training after this epoch */
+	bool (*on_epoch)(const nb_epoch_stats *s, void *user);
+	void *user;
+} nb_fit_opts;
+
+nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts);
+/* Mean loss and accuracy over a dataset, in eval mode (restored after). */
+nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy);
+/* Class ids (and probabilities, n*K floats; may be NULL) for n samples of
+ * x laid out like the model's input. */
+nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float *probs);
+
+/* ---- the model zoo ----------------------------------------------------
+ * Classifiers by name, each in a new graph of dtype dt with the given batch
+ * size and seed:
+ *   mlp                 784-256-128-10 ReLU (Fashion-MNIST)
+ *   lenet               LeNet-5 style: conv5x5 6 (pad 2), pool, conv5x5 16,
+ *                       pool, 120, 84, 10 (Fashion-MNIST)
+ *   resnet20            CIFAR ResNet-20: 16/32/64 channels, BN, option-A
+ *                       shortcuts, global average pool (3x32x32 inputs)
+ *   resnet50            bottleneck blocks [3,4,6,3] with a CIFAR stem
+ *   mlp-binary-sigmoid  784-128 ReLU, Dense(1) + sigmoid + BCE (two classes)
+ *   mlp-binary-softmax  784-128 ReLU, Dense(2) + softmax + CCE (one-hot)
+ * input_c/h/w describe one sample (e.g. 1x28x28). */
+typedef struct nb_zoo_entry {
+	const char *name, *summary;
+	int c, h, w;     /* the sample shape the model expects */
+	int num_classes;
+} nb_zoo_entry;
+
+const nb_zoo_entry *nb_zoo(int i); /* NULL past the end */
+const nb_zoo_entry *nb_zoo_find(const char *name);
+/* On error the graph (if created) is in m->g with its message. */
+nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch, uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,137 @@
+/*
+ * The model zoo: the networks the notes and the benchmarks use, built from
+ * the layer builders.  Layouts and initialisations follow the PyTorch
+ * scripts in shared/bench so results compare like for like.
+ */
+#include "graph/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static nb_tensor *mlp(nb_tensor *x)
+{
+	nb_tensor *h = nb_relu(nb_dense(x, 256, "fc1"));
+	h = nb_relu(nb_dense(h, 128, "fc2"));
+	return nb_dense(h, 10, "fc3");
+}
+
+static nb_tensor *lenet(nb_tensor *x)
+{
+	nb_conv_layer_opts pad2 = {.conv = NB_CONV_OPTS(1, 2)};
+	nb_tensor *h = nb_relu(nb_conv2d_layer(x, 6, 5, "conv1", pad2));
+	h = nb_set_name(nb_maxpool2d(h, 2, 2, 0), "pool1");
+	h = nb_relu(nb_conv2d_layer(h, 16, 5, "conv2", (nb_conv_layer_opts){0}));
+	h = nb_set_name(nb_flatten(nb_maxpool2d(h, 2, 2, 0)), "flatten");
+	h = nb_relu(nb_dense(h, 120, "fc1"));
+	h = nb_relu(nb_dense(h, 84, "fc2"));
+	return nb_dense(h, 10, "fc3");
+}
+
+/* Kaiming-normal weights for the classifier head, as torch_resnet20.py */
+static nb_tensor *fc_he(nb_tensor *x, int64_t units, const char *name)
+{
+	double r = 1.0 / sqrt((double)x->shape.d[x->shape.ndim - 1]);
+	nb_dense_opts o = {.custom_init = true, .w_init = {.kind = NB_INIT_HE_NORMAL},
+	                   .b_init = NB_UNIFORM(-r, r)};
+	return nb_dense_ex(x, units, name, o);
+}
+
+static nb_tensor *stem(nb_tensor *x, int64_t channels)
+{
+	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(1, 1), .no_bias = true, .custom_init = true,
+	                        .w_init = {.kind = NB_INIT_HE_NORMAL}};
+	nb_tensor *h = nb_conv2d_layer(x, channels, 3, "conv1", o);
+	return nb_relu(nb_batchnorm_layer(h, "bn1", (nb_batchnorm_opts){0}));
+}
+
+static nb_tensor *resnet20(nb_tensor *x)
+{
+	nb_tensor *h = stem(x, 16);
+	const int64_t width[3] = {16, 32, 64};
+	char name[64];
+	for (int s = 0; s < 3; s++)
+		for (int b = 0; b < 3; b++) {
+			snprintf(name, sizeof name, "layer%d.%d", s + 1, b);
+			h = nb_basic_block(h, width[s], s > 0 && b == 0 ? 2 : 1, NB_SHORTCUT_A, name);
+		}
+	h = nb_set_name(nb_global_avgpool(h), "pool");
+	return fc_he(h, 10, "fc");
+}
+
+static nb_tensor *resnet50(nb_tensor *x)
+{
+	nb_tensor *h = stem(x, 64);
+	const int blocks[4] = {3, 4, 6, 3};
+	const int64_t mid[4] = {64, 128, 256, 512};
+	char name[64];
+	for (int s = 0; s < 4; s++)
+		for (int b = 0; b < blocks[s]; b++) {
+			snprintf(name, sizeof name, "layer%d.%d", s + 1, b);
+			h = nb_bottleneck_block(h, mid[s], s > 0 && b == 0 ? 2 : 1, name);
+		}
+	h = nb_set_name(nb_global_avgpool(h), "pool");
+	return fc_he(h, 10, "fc");
+}
+
+static nb_tensor *binary_head(nb_tensor *x, int64_t units)
+{
+	nb_tensor *h = nb_relu(nb_dense(x, 128, "fc1"));
+	return nb_dense(h, units, "head");
+}
+
+static const nb_zoo_entry zoo[] = {
+    {"mlp", "MLP 784-256-128-10, ReLU", 1, 28, 28, 10},
+    {"lenet", "LeNet-5: conv5x5(6, pad 2) pool conv5x5(16) pool 120 84 10", 1, 28, 28, 10},
+    {"resnet20", "ResNet-20 (CIFAR): 16/32/64 channels, BN, option-A shortcuts", 3, 32, 32, 10},
+    {"resnet50", "ResNet-50: bottlenecks [3,4,6,3], CIFAR stem", 3, 32, 32, 10},
+    {"mlp-binary-sigmoid", "784-128 ReLU, Dense(1) + sigmoid + binary cross-entropy", 1, 28, 28, 2},
+    {"mlp-binary-softmax", "784-128 ReLU, Dense(2) + softmax + categorical cross-entropy", 1, 28, 28, 2},
+};
+
+const nb_zoo_entry *nb_zoo(int i)
+{
+	return i >= 0 && i < (int)(sizeof zoo / sizeof zoo[0]) ? &zoo[i] : NULL;
+}
+
+const nb_zoo_entry *nb_zoo_find(const char *name)
+{
+	for (int i = 0; name && nb_zoo(i); i++)
+		if (!strcmp(zoo[i].name, name))
+			return &zoo[i];
+	return NULL;
+}
+
+nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch, uint64_t seed)
+{
+	if (!m)
+		return NB_ERR_ARG;
+	memset(m, 0, sizeof *m);
+	const nb_zoo_entry *e = nb_zoo_find(name);
+	if (!e || batch <= 0)
+		return NB_ERR_ARG;
+	nb_graph *g = m->g = nb_graph_new(dt);
+	if (!g)
+		return NB_ERR_NOMEM;
+	nb_graph_seed(g, seed);
+	bool flat = !strcmp(e->name, "mlp") || !strncmp(e->name, "mlp-binary", 10);
+	nb_tensor *x = flat ? nb_input(g, "x", NB_SHAPE(batch, e->c * e->h * e->w))
+	                    : nb_input(g, "x", NB_SHAPE(batch, e->c, e->h, e->w));
+	nb_tensor *logits;
+	nb_loss_kind kind = NB_LOSS_SPARSE_CCE;
+	if (!strcmp(e->name, "mlp"))
+		logits = mlp(x);
+	else if (!strcmp(e->name, "lenet"))
+		logits = lenet(x);
+	else if (!strcmp(e->name, "resnet20"))
+		logits = resnet20(x);
+	else if (!strcmp(e->name, "resnet50"))
+		logits = resnet50(x);
+	else if (!strcmp(e->name, "mlp-binary-sigmoid"))
+		logits = binary_head(x, 1), kind = NB_LOSS_BCE_LOGITS;
+	else
+		logits = binary_head(x, 2), kind = NB_LOSS_CCE;
+	nb_status st = nb_classifier(m, x, logits, kind);
+	m->g = g;
+	m->name = e->name;
+	return st;
+}

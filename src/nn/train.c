@@ -1,0 +1,285 @@
+/*
+ * The training loop: minibatches from a dataset into a fixed-batch graph,
+ * optimizer steps, per-epoch statistics, evaluation and prediction.
+ */
+#include "graph/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void nb_model_free(nb_model *m)
+{
+	if (!m)
+		return;
+	free(m->xbuf);
+	free(m->ybuf);
+	free(m->wbuf);
+	free(m->ohbuf);
+	free(m->rows);
+	m->xbuf = m->ybuf = m->wbuf = m->ohbuf = NULL;
+	m->rows = NULL;
+}
+
+nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_kind kind)
+{
+	if (!m || !x || !logits)
+		return NB_ERR_ARG;
+	nb_graph *g = x->g;
+	char b[128];
+	if (g->status != NB_OK)
+		return g->status;
+	if (logits->g != g || logits->shape.ndim != 2 || x->shape.ndim < 1 ||
+	    logits->shape.d[0] != x->shape.d[0]) {
+		nb__fail(g, NB_ERR_SHAPE, "classifier: logits must be [B, K] with B the input's batch, got %s",
+		         nb_shape_str(logits->shape, b, sizeof b));
+		return NB_ERR_SHAPE;
+	}
+	int64_t B = x->shape.d[0], K = logits->shape.d[1];
+	if (kind == NB_LOSS_BCE_LOGITS ? K != 1 : K < 2) {
+		nb__fail(g, NB_ERR_SHAPE, "classifier: %s needs logits [B, %s], got %s",
+		         kind == NB_LOSS_BCE_LOGITS ? "binary cross-entropy" : "softmax cross-entropy",
+		         kind == NB_LOSS_BCE_LOGITS ? "1" : "K>=2", nb_shape_str(logits->shape, b, sizeof b));
+		return NB_ERR_SHAPE;
+	}
+	memset(m, 0, sizeof *m);
+	m->g = g;
+	m->x = x;
+	m->logits = logits;
+	m->loss_kind = kind;
+	m->batch = B;
+	m->num_classes = kind == NB_LOSS_BCE_LOGITS ? 2 : (int)K;
+	m->weights = nb_input(g, "sample_weights", NB_SHAPE(B));
+	nb_tensor *per; /* [B] per-sample losses */
+	switch (kind) {
+	case NB_LOSS_SPARSE_CCE:
+		m->labels = nb_input(g, "labels", NB_SHAPE(B));
+		per = nb_sparse_cce(logits, m->labels, NB_NONE);
+		m->probs = nb_softmax(logits, -1);
+		break;
+	case NB_LOSS_CCE:
+		m->onehot = nb_input(g, "onehot", NB_SHAPE(B, K));
+		per = nb_cce(logits, m->onehot, NB_NONE);
+		m->probs = nb_softmax(logits, -1);
+		break;
+	case NB_LOSS_BCE_LOGITS:
+		m->labels = nb_input(g, "labels", NB_SHAPE(B, 1));
+		per = nb_reshape(nb_bce_logits(logits, m->labels, NB_NONE), NB_SHAPE(B));
+		m->probs = nb_sigmoid(logits);
+		break;
+	default:
+		nb__fail(g, NB_ERR_ARG, "classifier: unknown loss kind %d", (int)kind);
+		return NB_ERR_ARG;
+	}
+	m->loss = nb_set_name(nb_sum(nb_mul(per, m->weights)), "loss");
+	nb_set_name(m->probs, "probs");
+	int64_t sample = x->size / B;
+	m->xbuf = malloc((size_t)x->size * sizeof(float));
+	m->ybuf = malloc((size_t)B * sizeof(float));
+	m->wbuf = malloc((size_t)B * sizeof(float));
+	m->rows = malloc((size_t)B * sizeof(int64_t));
+	if (kind == NB_LOSS_CCE)
+		m->ohbuf = malloc((size_t)(B * K) * sizeof(float));
+	if (!m->xbuf || !m->ybuf || !m->wbuf || !m->rows || (kind == NB_LOSS_CCE && !m->ohbuf)) {
+		nb_model_free(m);
+		nb__fail(g, NB_ERR_NOMEM, "classifier: out of memory for %lld-sample batches of %lld values",
+		         (long long)B, (long long)sample);
+		return NB_ERR_NOMEM;
+	}
+	nb_tensor *t[2] = {m->loss, m->probs};
+	m->eval_prog = nb_compile(g, t, 2);
+	return g->status;
+}
+
+/* Fill the model's inputs with the samples rows[0..n-1]; rows n..B-1 repeat
+ * real samples with weight 0. */
+static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n)
+{
+	int64_t B = m->batch, sample = m->x->size / B;
+	if (sample != nb_dataset_sample_size(d)) {
+		char b[128];
+		nb__fail(m->g, NB_ERR_SHAPE, "fit: dataset samples have %lld values (%dx%dx%d), the model input %s takes %lld",
+		         (long long)nb_dataset_sample_size(d), d->c, d->h, d->w,
+		         nb_shape_str(m->x->shape, b, sizeof b), (long long)sample);
+		return NB_ERR_SHAPE;
+	}
+	int K = m->num_classes;
+	if (m->ohbuf)
+		memset(m->ohbuf, 0, (size_t)(B * K) * sizeof(float));
+	for (int64_t i = 0; i < B; i++) {
+		int64_t r = rows[i < n ? i : i % n];
+		memcpy(m->xbuf + i * sample, d->x + r * sample, (size_t)sample * sizeof(float));
+		int32_t y = d->y[r];
+		if (y < 0 || y >= K) {
+			nb__fail(m->g, NB_ERR_VALUE, "fit: sample %lld has label %d, the model has %d classes",
+			         (long long)r, (int)y, K);
+			return NB_ERR_VALUE;
+		}
+		m->ybuf[i] = (float)y;
+		m->wbuf[i] = i < n ? 1.0f / (float)n : 0.0f;
+		if (m->ohbuf)
+			m->ohbuf[i * K + y] = 1;
+	}
+	nb_status st = nb_feed_f32(m->x, m->xbuf, m->x->size);
+	if (!st)
+		st = nb_feed_f32(m->weights, m->wbuf, B);
+	if (!st && m->labels)
+		st = nb_feed_f32(m->labels, m->ybuf, B);
+	if (!st && m->onehot)
+		st = nb_feed_f32(m->onehot, m->ohbuf, B * K);
+	return st;
+}
+
+/* correct predictions among the first n rows, from probs/logits */
+static int64_t count_correct(nb_model *m, nb_tensor *scores, int64_t n)
+{
+	int64_t correct = 0, K = scores->shape.d[1];
+	for (int64_t i = 0; i < n; i++) {
+		int best = 0;
+		if (m->loss_kind == NB_LOSS_BCE_LOGITS) {
+			best = nb__get(scores, i) > (scores == m->probs ? 0.5 : 0.0);
+		} else {
+			for (int64_t k = 1; k < K; k++)
+				if (nb__get(scores, i * K + k) > nb__get(scores, i * K + best))
+					best = (int)k;
+		}
+		correct += best == (int)m->ybuf[i];
+	}
+	return correct;
+}
+
+nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy)
+{
+	if (!m || !d || !m->eval_prog)
+		return NB_ERR_ARG;
+	bool was = nb_graph_training(m->g);
+	nb_graph_set_training(m->g, false);
+	double lsum = 0;
+	int64_t correct = 0;
+	nb_status st = NB_OK;
+	for (int64_t start = 0; start < d->n && !st; start += m->batch) {
+		int64_t n = d->n - start < m->batch ? d->n - start : m->batch;
+		for (int64_t i = 0; i < n; i++)
+			m->rows[i] = start + i;
+		if ((st = feed_rows(m, d, m->rows, n)) || (st = nb_run(m->eval_prog)))
+			break;
+		lsum += nb_item(m->loss) * (double)n;
+		correct += count_correct(m, m->probs, n);
+	}
+	nb_graph_set_training(m->g, was);
+	if (st)
+		return st;
+	if (loss)
+		*loss = lsum / (double)d->n;
+	if (accuracy)
+		*accuracy = (double)correct / (double)d->n;
+	return NB_OK;
+}
+
+nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts)
+{
+	if (!m || !o || !train || !m->eval_prog)
+		return NB_ERR_ARG;
+	nb_graph *g = m->g;
+	if (g->status != NB_OK)
+		return g->status;
+	int epochs = opts.epochs > 0 ? opts.epochs : 1;
+	/* the logits stay readable after a step: train accuracy for free */
+	nb_status st = nb_optim_keep(o, m->logits);
+	if (st)
+		return st;
+	nb_batcher *bt = NULL;
+	nb_batcher_opts bo = {.batch_size = m->batch, .shuffle = !opts.no_shuffle, .seed = opts.seed};
+	if ((st = nb_batcher_new(train, bo, &bt))) {
+		nb__fail(g, st, "fit: cannot batch the training set (%s)", nb_status_string(st));
+		return st;
+	}
+	int64_t per_epoch = nb_batcher_batches_per_epoch(bt);
+	int64_t batches = opts.max_batches > 0 && opts.max_batches < per_epoch ? opts.max_batches : per_epoch;
+	nb_batch out = {.index = m->rows};
+	for (int e = opts.first_epoch + 1; e <= epochs && !st; e++) {
+		nb_batcher_seek_epoch(bt, e - 1);
+		nb_graph_set_training(g, true);
+		double t0 = now(), lsum = 0;
+		int64_t correct = 0, samples = 0, done = 0;
+		for (int64_t b = 0; b < batches; b++) {
+			int64_t n = nb_batcher_next(bt, &out);
+			if (n <= 0)
+				break;
+			if ((st = feed_rows(m, train, m->rows, n)))
+				break;
+			if (opts.schedule)
+				nb_optim_set_lr(o, nb_schedule_lr(opts.schedule, nb_optim_steps(o)));
+			if ((st = nb_step(o)))
+				break;
+			lsum += nb_item(m->loss);
+			correct += count_correct(m, m->logits, n);
+			samples += n;
+			done++;
+			if (opts.on_batch) {
+				double dt = now() - t0;
+				nb_progress p = {.epoch = e, .epochs = epochs, .batch = done, .batches = batches,
+				                 .step = nb_optim_steps(o), .loss = lsum / (double)done,
+				                 .seconds = dt, .samples_per_s = dt > 0 ? (double)samples / dt : 0};
+				opts.on_batch(&p, opts.user);
+			}
+		}
+		if (st)
+			break;
+		double dt = now() - t0;
+		nb_epoch_stats s = {.epoch = e, .epochs = epochs,
+		                    .train_loss = done ? lsum / (double)done : NAN,
+		                    .train_accuracy = samples ? (double)correct / (double)samples : NAN,
+		                    .test_loss = NAN, .test_accuracy = NAN, .seconds = dt,
+		                    .samples_per_s = dt > 0 ? (double)samples / dt : 0,
+		                    .samples = samples, .steps = nb_optim_steps(o), .lr = nb_optim_lr(o)};
+		if (opts.test && (st = nb_evaluate(m, opts.test, &s.test_loss, &s.test_accuracy)))
+			break;
+		if (opts.on_epoch && !opts.on_epoch(&s, opts.user))
+			break;
+	}
+	nb_batcher_free(bt);
+	return st ? st : g->status;
+}
+
+nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float *probs)
+{
+	if (!m || !x || n < 0 || !m->eval_prog)
+		return NB_ERR_ARG;
+	int64_t B = m->batch, sample = m->x->size / B, K = m->probs->shape.d[1];
+	bool was = nb_graph_training(m->g);
+	nb_graph_set_training(m->g, false);
+	nb_status st = NB_OK;
+	for (int64_t start = 0; start < n && !st; start += B) {
+		int64_t k = n - start < B ? n - start : B;
+		for (int64_t i = 0; i < B; i++) /* pad with the last real sample */
+			memcpy(m->xbuf + i * sample, x + (start + (i < k ? i : k - 1)) * sample,
+			       (size_t)sample * sizeof(float));
+		if ((st = nb_feed_f32(m->x, m->xbuf, m->x->size)) || (st = nb_run(m->eval_prog)))
+			break;
+		for (int64_t i = 0; i < k; i++) {
+			int best = 0;
+			for (int64_t c = 0; c < K; c++) {
+				double p = nb__get(m->probs, i * K + c);
+				if (probs)
+					probs[(start + i) * K + c] = (float)p;
+				if (p > nb__get(m->probs, i * K + best))
+					best = (int)c;
+			}
+			if (m->loss_kind == NB_LOSS_BCE_LOGITS)
+				best = nb__get(m->probs, i) > 0.5;
+			if (ids)
+				ids[start + i] = best;
+		}
+	}
+	nb_graph_set_training(m->g, was);
+	return st;
+}

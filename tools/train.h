@@ -1,0 +1,63 @@
+/* `nabla train`: arguments, model table, reporting helpers. */
+#ifndef NB_TRAIN_H
+#define NB_TRAIN_H
+
+#include "cli.h"
+
+#include <stdint.h>
+
+typedef struct train_args {
+	const char *model;
+	int epochs;   /* 0: the model's default */
+	double lr;    /* 0: the model's default */
+	int batch;    /* 0: the model's default */
+	uint64_t seed;
+	nb_dtype dtype;
+	bool json;
+	int threads;
+	const char *dot_path; /* write the graph (forward + backward) here */
+	/* zoo models on data */
+	const char *data;     /* directory, or "synthetic"; NULL: the default */
+	bool standardize;     /* per-channel standardisation of the inputs */
+	int64_t train_limit, test_limit, max_batches;
+	int classes[2];       /* the binary models' two classes */
+	nb_optim_kind optim;
+	double momentum, weight_decay, clip_norm;
+	nb_schedule_kind schedule;
+	double gamma;
+	int64_t step_size, warmup;
+	const char *save, *resume, *plot;
+} train_args;
+
+/* A built model: the graph and its named ends. */
+typedef struct model {
+	nb_graph *g;
+	nb_tensor *x, *y, *out, *loss;
+	nb_optim *opt;
+} model;
+
+typedef struct epoch_report {
+	int epoch, epochs;
+	double loss, accuracy, seconds;
+	char extra[512]; /* more JSON members, "k": v, ... (may be empty) */
+} epoch_report;
+
+double now_seconds(void);
+void print_epoch(const train_args *a, const epoch_report *r);
+int report_graph_error(nb_graph *g);
+/* write --dot if asked, free the graph */
+void finish_model(model *m, const train_args *a);
+
+/* the notes' models (train_notes.c) */
+int build_perceptron(model *m, const train_args *a, const double w0[2], double b0);
+int build_xor(model *m, const train_args *a);
+int build_backprop_example(model *m, const train_args *a);
+int train_perceptron_and(const train_args *a);
+int train_perceptron_or(const train_args *a);
+int train_xor(const train_args *a);
+int train_backprop_example(const train_args *a);
+
+/* the model zoo on data (train_data.c) */
+int train_zoo(const train_args *a, const nb_zoo_entry *z);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * `nabla train` for the model zoo on real data: Fashion-MNIST (or MNIST)
+ * IDX files, CIFAR-10 binaries or synthetic CIFAR-shaped data, with the
+ * library's training loop, progress, checkpoints and plots.
+ */
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- data -------------------------------------------------------------------- */
+
+static int load_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
+                     nb_dataset *test)
+{
+	char err[512];
+	nb_status st;
+	bool cifar = z->c == 3;
+	const char *src = a->data;
+	if (cifar && (!src || !strcmp(src, "synthetic"))) {
+		int64_t n = a->train_limit > 0 ? a->train_limit : 10000;
+		int64_t nt = a->test_limit > 0 ? a->test_limit : 2000;
+		if ((st = nb_synthetic_cifar(n, a->seed, train)) ||
+		    (st = nb_synthetic_cifar(nt, a->seed + 0x5eed, test))) {
+			fprintf(stderr, "nabla train: synthetic data: %s\n", nb_status_string(st));
+			return -1;
+		}
+		return 0;
+	}
+	if (cifar) {
+		if ((st = nb_cifar10_load(src, true, train, err, sizeof err)) ||
+		    (st = nb_cifar10_load(src, false, test, err, sizeof err)))
+			goto fail;
+	} else {
+		if (src && !strcmp(src, "synthetic")) {
+			fprintf(stderr, "nabla train: --data synthetic is CIFAR-shaped; model %s takes %dx%dx%d images\n",
+			        z->name, z->c, z->h, z->w);
+			return -1;
+		}
+		if ((st = nb_fashion_mnist_load(src, true, train, err, sizeof err)) ||
+		    (st = nb_fashion_mnist_load(src, false, test, err, sizeof err)))
+			goto fail;
+	}
+	if (a->standardize) {
+		double mean[3], sd[3];
+		nb_dataset_standardize(train, mean, sd);
+		nb_dataset_normalize(test, mean, sd);
+	}
+	return 0;
+fail:
+	fprintf(stderr, "nabla train: %s\n", err);
+	if (!cifar && !src)
+		fprintf(stderr, "nabla train: install the Debian package dataset-fashion-mnist, or pass --data DIR\n");
+	return -1;
+}
+
+/* keep two classes (binary models), then optional size limits */
+static int shape_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
+                      nb_dataset *test)
+{
+	if (z->num_classes == 2 && train->num_classes != 2) {
+		nb_dataset t2, s2;
+		if (nb_dataset_select_classes(train, a->classes, 2, &t2) ||
+		    nb_dataset_select_classes(test, a->classes, 2, &s2)) {
+			fprintf(stderr, "nabla train: --classes %d,%d: not two distinct classes of the data\n",
+			        a->classes[0], a->classes[1]);
+			return -1;
+		}
+		nb_dataset_free(train), nb_dataset_free(test);
+		*train = t2, *test = s2;
+	}
+	for (int k = 0; k < 2; k++) {
+		nb_dataset *d = k ? test : train;
+		int64_t lim = k ? a->test_limit : a->train_limit;
+		if (lim > 0 && lim < d->n) {
+			nb_dataset s;
+			if (nb_dataset_slice(d, 0, lim, &s))
+				return -1;
+			nb_dataset_free(d);
+			*d = s;
+		}
+	}
+	return 0;
+}
+
+/* ---- reporting ----------------------------------------------------------------- */
+
+typedef struct run {
+	const train_args *a;
+	bool tty;
+	double *loss, *tloss, *acc, *tacc; /* per-epoch history for the plot */
+	int n;
+	nb_model *m;
+	nb_optim *o;
+	const char *ckpt;
+} run;
+
+static void fmt_eta(char *buf, size_t n, double s)
+{
+	if (!isfinite(s) || s < 0)
+		snprintf(buf, n, "--:--");
+	else if (s >= 3600)
+		snprintf(buf, n, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+	else
+		snprintf(buf, n, "%02d:%02d", (int)s / 60, (int)s % 60);
+}
+
+static void on_batch(const nb_progress *p, void *user)
+{
+	run *r = user;
+	if (!r->tty || (p->batch % 8 && p->batch != p->batches))
+		return;
+	int width = 28, fill = (int)(width * p->batch / (p->batches ? p->batches : 1));
+	char bar[64], eta[32];
+	for (int i = 0; i < width; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[width] = 0;
+	double per = p->batch ? p->seconds / (double)p->batch : 0;
+	fmt_eta(eta, sizeof eta, per * (double)(p->batches - p->batch));
+	fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %s ", p->epoch,
+	        p->epochs, bar, (long long)p->batch, (long long)p->batches, p->loss, p->samples_per_s,
+	        eta);
+	fflush(stderr);
+}
+
+static bool on_epoch(const nb_epoch_stats *s, void *user)
+{
+	run *r = user;
+	const train_args *a = r->a;
+	if (r->tty)
+		fprintf(stderr, "\r\033[K");
+	r->loss[r->n] = s->train_loss;
+	r->acc[r->n] = s->train_accuracy;
+	r->tloss[r->n] = s->test_loss;
+	r->tacc[r->n] = s->test_accuracy;
+	r->n++;
+	epoch_report e = {.epoch = s->epoch, .epochs = s->epochs, .loss = s->train_loss,
+	                  .accuracy = s->train_accuracy, .seconds = s->seconds};
+	if (a->json)
+		snprintf(e.extra, sizeof e.extra,
+		         "\"test_loss\": %.6f, \"test_accuracy\": %.6f, \"samples_per_s\": %.1f, "
+		         "\"ms_per_step\": %.4f, \"steps\": %lld, \"lr\": %g",
+		         s->test_loss, s->test_accuracy, s->samples_per_s,
+		         s->samples ? 1e3 * s->seconds / ceil((double)s->samples / (double)r->m->batch) : 0,
+		         (long long)s->steps, s->lr);
+	else
+		snprintf(e.extra, sizeof e.extra, "test loss %.4f  test accuracy %.2f%%  %.0f samples/s",
+		         s->test_loss, 100 * s->test_accuracy, s->samples_per_s);
+	print_epoch(a, &e);
+	if (r->ckpt) {
+		char ep[32];
+		snprintf(ep, sizeof ep, "%d", s->epoch);
+		const char *meta[] = {"epoch", ep};
+		nb_checkpoint_opts co = {.meta = meta, .n_meta = 2};
+		if (nb_checkpoint_save_opts(r->m->g, r->o, r->ckpt, r->m->name, &co) != NB_OK) {
+			fprintf(stderr, "nabla train: saving %s: %s\n", r->ckpt, nb_graph_errmsg(r->m->g));
+			return false;
+		}
+	}
+	return true;
+}
+
+static void write_plot(const run *r, const char *path, const char *model)
+{
+	double *x = malloc(sizeof(double) * (size_t)(r->n ? r->n : 1));
+	if (!x)
+		return;
+	for (int i = 0; i < r->n; i++)
+		x[i] = i + 1;
+	char title[128];
+	snprintf(title, sizeof title, "%s: training curves", model);
+	nb_plot *p = nb_plot_new(title, "epoch", "loss / accuracy");
+	nb_plot_line(p, "train loss", x, r->loss, (size_t)r->n);
+	nb_plot_line(p, "test loss", x, r->tloss, (size_t)r->n);
+	nb_plot_line(p, "train accuracy", x, r->acc, (size_t)r->n);
+	nb_plot_line(p, "test accuracy", x, r->tacc, (size_t)r->n);
+	if (nb_plot_save(p, path) == NB_OK)
+		fprintf(stderr, "nabla train: wrote the training curves to %s\n", path);
+	else
+		fprintf(stderr, "nabla train: %s\n", nb_plot_errmsg(p));
+	nb_plot_free(p);
+	free(x);
+}
+
+/* ---- optimizer from the flags --------------------------------------------------- */
+
+static nb_optim *make_optim(const train_args *a, nb_model *m)
+{
+	nb_optim_opts o = {.kind = a->optim, .lr = a->lr, .weight_decay = a->weight_decay,
+	                   .clip_norm = a->clip_norm};
+	if (a->optim == NB_OPTIM_MOMENTUM || a->optim == NB_OPTIM_NESTEROV)
+		o.momentum = a->momentum;
+	return nb_optimizer(m->g, m->loss, o);
+}
+
+int train_zoo(const train_args *a, const nb_zoo_entry *z)
+{
+	nb_dataset train = {0}, test = {0};
+	if (load_data(a, z, &train, &test) < 0 || shape_data(a, z, &train, &test) < 0) {
+		nb_dataset_free(&train), nb_dataset_free(&test);
+		return 1;
+	}
+	nb_model m;
+	nb_status st = nb_zoo_build(&m, z->name, a->dtype, a->batch, a->seed);
+	nb_optim *o = st ? NULL : make_optim(a, &m);
+	int first_epoch = 0;
+	if (o && a->resume) {
+		char name[64];
+		if (nb_checkpoint_load(m.g, o, a->resume, name, sizeof name) != NB_OK) {
+			o = NULL;
+		} else {
+			nb_safetensors *f = NULL;
+			char err[256];
+			if (nb_safetensors_open(a->resume, &f, err, sizeof err) == NB_OK) {
+				const char *ep = nb_safetensors_meta(f, "epoch");
+				first_epoch = ep ? atoi(ep) : 0;
+				nb_safetensors_free(f);
+			}
+			if (!a->json)
+				fprintf(stderr, "nabla train: resumed %s from %s after epoch %d (step %lld)\n",
+				        name, a->resume, first_epoch, (long long)nb_optim_steps(o));
+		}
+	}
+	if (!o || nb_graph_status(m.g) != NB_OK) {
+		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
+		nb_model_free(&m);
+		nb_graph_free(m.g);
+		nb_dataset_free(&train), nb_dataset_free(&test);
+		return 1;
+	}
+	if (!a->json)
+		fprintf(stderr, "nabla train: %s on %lld training / %lld test samples, %lld parameters, optimizer %s\n",
+		        z->name, (long long)train.n, (long long)test.n, (long long)nb_count_params(m.g),
+		        nb_optim_kind_name(a->optim));
+	int E = a->epochs;
+	run r = {.a = a, .tty = !a->json && isatty(2), .m = &m, .o = o, .ckpt = a->save};
+	r.loss = calloc((size_t)E, sizeof(double));
+	r.tloss = calloc((size_t)E, sizeof(double));
+	r.acc = calloc((size_t)E, sizeof(double));
+	r.tacc = calloc((size_t)E, sizeof(double));
+	nb_schedule sched = {.kind = a->schedule, .base_lr = a->lr, .gamma = a->gamma,
+	                     .step_size = a->step_size, .warmup_steps = a->warmup,
+	                     .total_steps = (int64_t)E * ((train.n + a->batch - 1) / a->batch)};
+	char err[256];
+	bool use_sched = a->schedule != NB_SCHED_CONSTANT || a->warmup > 0;
+	if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
+		fprintf(stderr, "nabla train: schedule: %s\n", err);
+		st = NB_ERR_ARG;
+	}
+	nb_fit_opts fo = {.epochs = E, .seed = a->seed, .max_batches = a->max_batches,
+	                  .schedule = use_sched ? &sched : NULL, .test = &test,
+	                  .first_epoch = first_epoch, .on_batch = on_batch, .on_epoch = on_epoch,
+	                  .user = &r};
+	if (!st && r.loss && r.tloss && r.acc && r.tacc)
+		st = nb_fit(&m, o, &train, fo);
+	if (st)
+		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
+	if (!st && a->save && !a->json)
+		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
+	if (!st && a->plot)
+		write_plot(&r, a->plot, z->name);
+	free(r.loss), free(r.tloss), free(r.acc), free(r.tacc);
+	model mm = {.g = m.g};
+	nb_model_free(&m);
+	finish_model(&mm, a);
+	nb_dataset_free(&train), nb_dataset_free(&test);
+	return st ? 1 : 0;
+}

@@ -1,0 +1,165 @@
+/*
+ * The lecture notes' small models for `nabla train`: perceptron gates with
+ * the perceptron rule (SGD on 1/2 e^2 through a straight-through hardlim),
+ * the 2-2-1 backprop example, and XOR.
+ */
+#include "train.h"
+
+#include <math.h>
+#include <string.h>
+
+static const double gate_x[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+
+/* ---- perceptron ---------------------------------------------------------- */
+
+int build_perceptron(model *m, const train_args *a, const double w0[2], double b0)
+{
+	nb_graph *g = m->g = nb_graph_new(a->dtype);
+	nb_graph_seed(g, a->seed);
+	m->x = nb_input(g, "x", NB_SHAPE(1, 2));
+	m->y = nb_input(g, "y", NB_SHAPE(1, 1));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(2, 1), NB_ZEROS);
+	nb_tensor *b = nb_param(g, "b", NB_SHAPE(1), NB_ZEROS);
+	nb_feed_f64(w, w0, 2);
+	nb_feed_f64(b, &b0, 1);
+	m->out = nb_set_name(nb_hardlim_st(nb_add(nb_matmul(m->x, w), b)), "yhat");
+	m->loss = nb_set_name(nb_half_sse(m->out, m->y), "loss");
+	return nb_graph_status(g) == NB_OK ? 0 : -1;
+}
+
+static int train_gate(const train_args *a, const double y[4], const double w0[2], double b0)
+{
+	model m = {0};
+	if (build_perceptron(&m, a, w0, b0) < 0 ||
+	    !(m.opt = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = a->lr})))
+		return report_graph_error(m.g);
+	nb_tensor *w = nb_graph_find(m.g, "w"), *b = nb_graph_find(m.g, "b");
+	double t0 = now_seconds();
+	int rc = 0;
+	for (int e = 1; e <= a->epochs && !rc; e++) {
+		int errors = 0;
+		double loss = 0;
+		for (int i = 0; i < 4; i++) {
+			nb_feed_f64(m.x, gate_x[i], 2);
+			nb_feed_f64(m.y, &y[i], 1);
+			if (nb_step(m.opt) != NB_OK) {
+				rc = report_graph_error(m.g);
+				break;
+			}
+			loss += nb_item(m.loss);
+			errors += (int)lround(2 * nb_item(m.loss));
+		}
+		double wv[2];
+		nb_read_f64(w, wv, 2);
+		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = loss,
+		                  .accuracy = (4 - errors) / 4.0, .seconds = now_seconds() - t0};
+		snprintf(r.extra, sizeof r.extra, "\"errors\": %d, \"w\": [%g, %g], \"b\": %g", errors,
+		         wv[0], wv[1], nb_item(b));
+		print_epoch(a, &r);
+	}
+	finish_model(&m, a);
+	return rc;
+}
+
+int train_perceptron_and(const train_args *a)
+{
+	return train_gate(a, (const double[]){0, 0, 0, 1}, (const double[]){1, 2}, 1);
+}
+
+int train_perceptron_or(const train_args *a)
+{
+	return train_gate(a, (const double[]){0, 1, 1, 1}, (const double[]){1, 1}, 0);
+}
+
+/* ---- XOR: 2-2-1 sigmoid MLP, U(-1, 1), full batch, MSE -------------------- */
+
+int build_xor(model *m, const train_args *a)
+{
+	nb_graph *g = m->g = nb_graph_new(a->dtype);
+	nb_graph_seed(g, a->seed);
+	m->x = nb_input(g, "x", NB_SHAPE(4, 2));
+	m->y = nb_input(g, "y", NB_SHAPE(4, 1));
+	nb_dense_opts u = {.custom_init = true, .w_init = NB_UNIFORM(-1, 1),
+	                   .b_init = NB_UNIFORM(-1, 1)};
+	nb_tensor *h = nb_sigmoid(nb_dense_ex(m->x, 2, "hidden", u));
+	m->out = nb_set_name(nb_sigmoid(nb_dense_ex(h, 1, "out", u)), "yhat");
+	m->loss = nb_set_name(nb_mse(m->out, m->y, NB_MEAN), "loss");
+	nb_feed_f64(m->x, &gate_x[0][0], 8);
+	nb_feed_f64(m->y, (const double[]){0, 1, 1, 0}, 4);
+	return nb_graph_status(g) == NB_OK ? 0 : -1;
+}
+
+int train_xor(const train_args *a)
+{
+	model m = {0};
+	if (build_xor(&m, a) < 0 || !(m.opt = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = a->lr})) ||
+	    nb_optim_keep(m.opt, m.out) != NB_OK)
+		return report_graph_error(m.g);
+	double t0 = now_seconds(), out[4];
+	/* report about 20 epochs' worth of lines, and the last one */
+	int every = a->epochs >= 20 ? a->epochs / 20 : 1;
+	for (int e = 1; e <= a->epochs; e++) {
+		if (nb_step(m.opt) != NB_OK)
+			return report_graph_error(m.g);
+		if (e % every && e != a->epochs)
+			continue;
+		nb_read_f64(m.out, out, 4);
+		int correct = 0;
+		for (int i = 0; i < 4; i++)
+			correct += (out[i] > 0.5) == (i == 1 || i == 2);
+		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = nb_item(m.loss),
+		                  .accuracy = correct / 4.0, .seconds = now_seconds() - t0};
+		snprintf(r.extra, sizeof r.extra, "\"outputs\": [%.4f, %.4f, %.4f, %.4f]", out[0],
+		         out[1], out[2], out[3]);
+		print_epoch(a, &r);
+	}
+	finish_model(&m, a);
+	return 0;
+}
+
+/* ---- the backprop example: 2-2-1 sigmoid net without biases --------------- */
+
+int build_backprop_example(model *m, const train_args *a)
+{
+	nb_graph *g = m->g = nb_graph_new(a->dtype);
+	m->x = nb_input(g, "x", NB_SHAPE(1, 2));
+	m->y = nb_input(g, "d", NB_SHAPE(1, 1));
+	/* [in, out]: column 0 feeds neuron 3, column 1 neuron 4 */
+	nb_tensor *wh = nb_param(g, "w_hidden", NB_SHAPE(2, 2), NB_ZEROS);
+	nb_tensor *wo = nb_param(g, "w_out", NB_SHAPE(2, 1), NB_ZEROS);
+	nb_feed_f64(wh, (const double[]){0.1, 0.3, 0.4, 0.2}, 4); /* w31 w41 / w32 w42 */
+	nb_feed_f64(wo, (const double[]){0.2, 0.4}, 2);            /* w53 w54 */
+	nb_feed_f64(m->x, (const double[]){0.3, 0.5}, 2);
+	nb_feed_f64(m->y, (const double[]){0.5}, 1);
+	nb_tensor *y34 = nb_set_name(nb_sigmoid(nb_matmul(m->x, wh)), "y3_y4");
+	m->out = nb_set_name(nb_sigmoid(nb_matmul(y34, wo)), "y5");
+	m->loss = nb_set_name(nb_half_sse(m->out, m->y), "loss");
+	return nb_graph_status(g) == NB_OK ? 0 : -1;
+}
+
+int train_backprop_example(const train_args *a)
+{
+	model m = {0};
+	if (build_backprop_example(&m, a) < 0 ||
+	    !(m.opt = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = a->lr})) ||
+	    nb_optim_keep(m.opt, m.out) != NB_OK)
+		return report_graph_error(m.g);
+	nb_tensor *wh = nb_graph_find(m.g, "w_hidden"), *wo = nb_graph_find(m.g, "w_out");
+	double t0 = now_seconds();
+	for (int e = 1; e <= a->epochs; e++) {
+		if (nb_step(m.opt) != NB_OK)
+			return report_graph_error(m.g);
+		double h[4], o[2];
+		nb_read_f64(wh, h, 4);
+		nb_read_f64(wo, o, 2);
+		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = nb_item(m.loss),
+		                  .accuracy = NAN, .seconds = now_seconds() - t0};
+		snprintf(r.extra, sizeof r.extra,
+		         "\"y5\": %.10f, \"w31\": %.10f, \"w32\": %.10f, \"w41\": %.10f, "
+		         "\"w42\": %.10f, \"w53\": %.10f, \"w54\": %.10f",
+		         nb_item(m.out), h[0], h[2], h[1], h[3], o[0], o[1]);
+		print_epoch(a, &r);
+	}
+	finish_model(&m, a);
+	return 0;
+}
