@@ -227,6 +227,7 @@ static const cfg configs[] = {
     {2, 1, 12, 12, 6, 5, 5, {0}, true}, /* LeNet's first layer: C = 1 is "depthwise" */
     {1, 1, 3, 3, 1, 2, 2, {.pad_h = 2, .pad_w = 2}, false},
     {8, 32, 10, 10, 32, 3, 3, {.groups = 32, .pad_h = 1, .pad_w = 1}, false}, /* parallel direct */
+    {2, 8, 16, 16, 8, 1, 1, {0}, true}, /* 1x1 whose rows (256 floats) get a padded copy */
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 

@@ -29,6 +29,7 @@ static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T
 static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restrict col, bool par)
 {
 	const int64_t kk = g->kh * g->kw, ohw = g->oh * g->ow, rows = nc * kk;
+	const int64_t ld = col_ld(g, sizeof(T));
 #pragma omp parallel for if (par && rows * ohw >= NB_PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
 		const int64_t c = r / kk, m = r % kk / g->kw, k = r % g->kw;
@@ -37,7 +38,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 		nb__tap_range(g->h, g->oh, g->sh, offh, &i0, &i1);
 		nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 		const T *xc = x + c * g->h * g->w;
-		T *dst = col + r * ohw;
+		T *dst = col + r * ld;
 		if (i0 > 0)
 			memset(dst, 0, (size_t)(i0 * g->ow) * sizeof(T));
 		if (i1 < g->oh)
@@ -82,7 +83,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
  * scattered back (overwrites x).  One thread per channel, so no races. */
 static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *restrict x, bool par)
 {
-	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w;
+	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w, ld = col_ld(g, sizeof(T));
 #pragma omp parallel for if (par && nc * g->kh * g->kw * ohw >= NB_PAR_MIN)
 	for (int64_t c = 0; c < nc; c++) {
 		T *xc = x + c * hw;
@@ -95,7 +96,7 @@ static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *res
 				const int64_t offw = k * g->dw - g->pl;
 				int64_t j0, j1;
 				nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
-				const T *src = col + ((c * g->kh + m) * g->kw + k) * ohw;
+				const T *src = col + ((c * g->kh + m) * g->kw + k) * ld;
 				for (int64_t i = i0; i < i1; i++) {
 					T *xr = xc + (i * g->sh + offh) * g->w;
 					const T *sr = src + i * g->ow;
@@ -241,15 +242,16 @@ static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *
                                 rntm_t *rn)
 {
 	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
-	const bool pw = pointwise(g);
+	const bool xc = x_is_col(g, sizeof(T));
+	const int64_t ld = xc ? ohw : col_ld(g, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *src = x + gi * g->cg * g->h * g->w; /* 1x1: x_g is col(x_g) */
-		if (!pw) {
+		if (!xc) {
 			SFX(im2col)(g, src, g->cg, col, rn == NULL);
 			src = col;
 		}
 		T *yg = y + gi * g->og * ohw;
-		SFX(gemm)(false, false, g->og, ohw, kdim, w + gi * g->og * kdim, kdim, src, ohw, 0, yg,
+		SFX(gemm)(false, false, g->og, ohw, kdim, w + gi * g->og * kdim, kdim, src, ld, 0, yg,
 		          ohw, rn);
 		if (b)
 			for (int64_t o = 0; o < g->og; o++) {
@@ -266,14 +268,27 @@ static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, c
                                        T *col, rntm_t *rn)
 {
 	(void)b;
-	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
-	const bool pw = pointwise(g);
+	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw, ld = col_ld(g, sizeof(T));
+	const bool xc = x_is_col(g, sizeof(T));
+	T *dyc = copy_dy(NB_OP_CONV2D_BACKWARD_INPUT, g, sizeof(T))
+	             ? (T *)((char *)col + col_bytes(g, sizeof(T)))
+	             : NULL;
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *dyg = dy + gi * g->og * ohw, *wg = w + gi * g->og * kdim;
 		T *dxg = dx + gi * g->cg * g->h * g->w;
-		SFX(gemm)(true, false, kdim, ohw, g->og, wg, kdim, dyg, ohw, 0, pw ? dxg : col, ohw, rn);
-		if (!pw)
+		int64_t ldy = ohw;
+		if (dyc) { /* rows 2^k apart: copy them with a padded stride */
+			for (int64_t o = 0; o < g->og; o++)
+				memcpy(dyc + o * ld, dyg + o * ohw, (size_t)ohw * sizeof(T));
+			dyg = dyc;
+			ldy = ld;
+		}
+		if (xc) {
+			SFX(gemm)(true, false, kdim, ohw, g->og, wg, kdim, dyg, ldy, 0, dxg, ohw, rn);
+		} else {
+			SFX(gemm)(true, false, kdim, ohw, g->og, wg, kdim, dyg, ldy, 0, col, ld, rn);
 			SFX(col2im)(g, col, g->cg, dxg, rn == NULL);
+		}
 	}
 }
 
@@ -282,14 +297,15 @@ static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, 
                                         T beta, rntm_t *rn)
 {
 	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
-	const bool pw = pointwise(g);
+	const bool xc = x_is_col(g, sizeof(T));
+	const int64_t ld = xc ? ohw : col_ld(g, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *src = x + gi * g->cg * g->h * g->w;
-		if (!pw) {
+		if (!xc) {
 			SFX(im2col)(g, src, g->cg, col, rn == NULL);
 			src = col;
 		}
-		SFX(gemm)(false, true, g->og, kdim, ohw, dy + gi * g->og * ohw, ohw, src, ohw, beta,
+		SFX(gemm)(false, true, g->og, kdim, ohw, dy + gi * g->og * ohw, ohw, src, ld, beta,
 		          dw + gi * g->og * kdim, kdim, rn);
 	}
 }
