@@ -312,7 +312,7 @@ static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, 
 
 /* ---- op kernels ------------------------------------------------------------ */
 
-/* one thread's slice of the workspace: [column matrix | private dW] */
+/* one thread's slice of the workspace: [column matrix | padded dy copy or private dW] */
 static T *SFX(slice)(const nb_tensor *t, const geom *g, int th, int tid)
 {
 	if (!t->g->workspace)
