@@ -227,6 +227,7 @@ static const cfg configs[] = {
     {2, 1, 12, 12, 6, 5, 5, {0}, true}, /* LeNet's first layer: C = 1 is "depthwise" */
     {1, 1, 3, 3, 1, 2, 2, {.pad_h = 2, .pad_w = 2}, false},
     {8, 32, 10, 10, 32, 3, 3, {.groups = 32, .pad_h = 1, .pad_w = 1}, false}, /* parallel direct */
+    {2, 8, 16, 16, 8, 1, 1, {0}, true}, /* 1x1 whose rows (256 floats) get a padded copy */
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -321,23 +322,29 @@ START_TEST(test_threads_changed_after_compile)
 }
 END_TEST
 
+/* conv of random U(-1, 1) parameters x, w (and b when c->bias) */
+static nb_tensor *random_conv(nb_graph *g, const cfg *c, nb_conv2d_opts o, nb_tensor *p[3])
+{
+	p[0] = nb_param(g, "x", NB_SHAPE(c->n, c->c, c->h, c->w), NB_UNIFORM(-1, 1));
+	p[1] = nb_param(g, "w", NB_SHAPE(c->o, c->c / dflt(c->opt.groups), c->kh, c->kw),
+	                NB_UNIFORM(-1, 1));
+	p[2] = c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1)) : NULL;
+	return nb_conv2d(p[0], p[1], p[2], o);
+}
+
 /* ---- depthwise: the direct kernel agrees with the general grouped path --------- */
 
 static void run_algo(nb_dtype dt, const cfg *c, nb_conv_algo algo, double *out[4])
 {
-	nb_shape xs = NB_SHAPE(c->n, c->c, c->h, c->w), ws = NB_SHAPE(c->o, 1, c->kh, c->kw);
 	nb_graph *g = nb_graph_new(dt);
 	nb_graph_seed(g, 7);
-	nb_tensor *x = nb_param(g, "x", xs, NB_UNIFORM(-1, 1));
-	nb_tensor *w = nb_param(g, "w", ws, NB_UNIFORM(-1, 1));
-	nb_tensor *b = nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1));
 	nb_conv2d_opts o = c->opt;
 	o.algo = algo;
-	nb_tensor *y = nb_conv2d(x, w, b, o);
+	nb_tensor *p3[3], *y = random_conv(g, c, o, p3);
 	nb_tensor *cst = nb_param(g, "c", nb_tensor_shape(y), NB_UNIFORM(-1, 1));
 	nb_tensor *L = nb_sum(nb_mul(y, nb_stop_gradient(cst)));
 	nb_tensor *gr[3];
-	nb_grads(L, (nb_tensor *[]){x, w, b}, 3, gr);
+	nb_grads(L, p3, 3, gr);
 	nb_tensor *t[4] = {y, gr[0], gr[1], gr[2]};
 	nb_program *p = nb_compile(g, t, 4);
 	ck_graph_ok(g);
@@ -388,16 +395,11 @@ static void gradcheck_cfg(const cfg *c, int ci)
 {
 	nb_graph *g = nb_graph_new(NB_F64);
 	nb_graph_seed(g, 1000 + (uint64_t)ci);
-	nb_tensor *x = nb_param(g, "x", NB_SHAPE(c->n, c->c, c->h, c->w), NB_UNIFORM(-1, 1));
-	nb_tensor *w = nb_param(g, "w", NB_SHAPE(c->o, c->c / dflt(c->opt.groups), c->kh, c->kw),
-	                        NB_UNIFORM(-1, 1));
-	nb_tensor *b = c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1)) : NULL;
-	nb_tensor *y = nb_conv2d(x, w, b, c->opt);
+	nb_tensor *p[3], *y = random_conv(g, c, c->opt, p);
 	/* a nonlinear loss, so the gradient depends on y */
 	nb_tensor *L = nb_sum(nb_square(y));
 	nb_gradcheck_report r;
-	ck_assert_int_eq(nb_gradcheck(L, (nb_tensor *[]){x, w, b}, b ? 3 : 2, (nb_gradcheck_opts){0}, &r),
-	                 NB_OK);
+	ck_assert_int_eq(nb_gradcheck(L, p, c->bias ? 3 : 2, (nb_gradcheck_opts){0}, &r), NB_OK);
 	ck_assert_msg(r.passed, "config %d: worst %g (analytic %g numeric %g), %lld failed", ci,
 	              r.max_abs_err, r.worst_analytic, r.worst_numeric, (long long)r.failed);
 	ck_assert_int_eq(r.skipped_kinks, 0);
@@ -424,21 +426,16 @@ START_TEST(test_gradcheck_second_order)
 	for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
 		const cfg *c = &cs[k];
 		nb_graph *g = nb_graph_new(NB_F64);
-		nb_tensor *x = nb_param(g, "x", NB_SHAPE(c->n, c->c, c->h, c->w), NB_UNIFORM(-1, 1));
-		nb_tensor *w = nb_param(g, "w", NB_SHAPE(c->o, c->c / dflt(c->opt.groups), c->kh, c->kw),
-		                        NB_UNIFORM(-1, 1));
-		nb_tensor *b = c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1)) : NULL;
-		nb_tensor *y = nb_conv2d(x, w, b, c->opt);
+		nb_tensor *p[3], *y = random_conv(g, c, c->opt, p);
+		int np = c->bias ? 3 : 2;
 		nb_tensor *inner = nb_sum(nb_square(y));
 		nb_tensor *d[3];
-		nb_grads(inner, (nb_tensor *[]){x, w, b}, b ? 3 : 2, d);
-		nb_tensor *L = nb_add(nb_sum(nb_square(d[0])), nb_sum(nb_square(d[1])));
-		if (b)
-			L = nb_add(L, nb_sum(nb_square(d[2])));
+		nb_grads(inner, p, np, d);
+		nb_tensor *L = nb_sum(nb_square(d[0]));
+		for (int i = 1; i < np; i++)
+			L = nb_add(L, nb_sum(nb_square(d[i])));
 		nb_gradcheck_report r;
-		ck_assert_int_eq(nb_gradcheck(L, (nb_tensor *[]){x, w, b}, b ? 3 : 2,
-		                              (nb_gradcheck_opts){0}, &r),
-		                 NB_OK);
+		ck_assert_int_eq(nb_gradcheck(L, p, np, (nb_gradcheck_opts){0}, &r), NB_OK);
 		ck_assert_msg(r.passed, "config %zu: worst %g (analytic %g numeric %g)", k, r.max_abs_err,
 		              r.worst_analytic, r.worst_numeric);
 		nb_graph_free(g);

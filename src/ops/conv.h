@@ -45,23 +45,20 @@ static inline void nb__tap_range(int64_t in, int64_t out, int64_t s, int64_t off
 	*hi = b;
 }
 
-/* Sum of n contiguous values (vectorised: several partial sums). */
-static inline double nb__sum_f32(const float *x, int64_t n)
-{
-	float s = 0;
-#pragma omp simd reduction(+ : s)
-	for (int64_t i = 0; i < n; i++)
-		s += x[i];
-	return s;
-}
-
-static inline double nb__sum_f64(const double *x, int64_t n)
-{
-	double s = 0;
-#pragma omp simd reduction(+ : s)
-	for (int64_t i = 0; i < n; i++)
-		s += x[i];
-	return s;
-}
+/* Sum of n contiguous values (vectorised: several partial sums), as
+ * nb__sum_f32 and nb__sum_f64; nb__sum picks one by the pointer type. */
+#define NB__SUM_FN(T, SFX)                                                      \
+	static inline double nb__sum_##SFX(const T *x, int64_t n)               \
+	{                                                                       \
+		T s = 0;                                                        \
+		_Pragma("omp simd reduction(+ : s)") for (int64_t i = 0; i < n; i++) s += x[i]; \
+		return s;                                                       \
+	}
+NB__SUM_FN(float, f32)
+NB__SUM_FN(double, f64)
+#undef NB__SUM_FN
+#define nb__sum(x, n)                                                           \
+	_Generic((x), float *: nb__sum_f32, const float *: nb__sum_f32,        \
+	         double *: nb__sum_f64, const double *: nb__sum_f64)((x), (n))
 
 #endif

@@ -29,6 +29,7 @@ static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T
 static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restrict col, bool par)
 {
 	const int64_t kk = g->kh * g->kw, ohw = g->oh * g->ow, rows = nc * kk;
+	const int64_t ld = col_ld(g, sizeof(T));
 #pragma omp parallel for if (par && rows * ohw >= NB_PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
 		const int64_t c = r / kk, m = r % kk / g->kw, k = r % g->kw;
@@ -37,7 +38,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 		nb__tap_range(g->h, g->oh, g->sh, offh, &i0, &i1);
 		nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 		const T *xc = x + c * g->h * g->w;
-		T *dst = col + r * ohw;
+		T *dst = col + r * ld;
 		if (i0 > 0)
 			memset(dst, 0, (size_t)(i0 * g->ow) * sizeof(T));
 		if (i1 < g->oh)
@@ -52,7 +53,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 			 * of the input (row ends wrap into the neighbouring row
 			 * and are zeroed after), not a call per short row */
 			const int64_t a = i0 * g->ow + j0, e = (i1 - 1) * g->ow + j1;
-			memcpy(dst + a, xc + a + offh * g->w + offw, (size_t)(e - a) * sizeof(T));
+			memcpy(dst + a, xc + (a + offh * g->w + offw), (size_t)(e - a) * sizeof(T));
 			for (int64_t i = i0; i < i1; i++) {
 				T *d = dst + i * g->ow;
 				for (int64_t j = 0; j < j0; j++)
@@ -68,7 +69,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 			for (int64_t j = 0; j < j0; j++)
 				d[j] = 0;
 			if (g->sw == 1)
-				memcpy(d + j0, src + j0 + offw, (size_t)(j1 - j0) * sizeof(T));
+				memcpy(d + j0, src + (j0 + offw), (size_t)(j1 - j0) * sizeof(T));
 			else
 				for (int64_t j = j0; j < j1; j++)
 					d[j] = src[j * g->sw + offw];
@@ -82,7 +83,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
  * scattered back (overwrites x).  One thread per channel, so no races. */
 static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *restrict x, bool par)
 {
-	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w;
+	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w, ld = col_ld(g, sizeof(T));
 #pragma omp parallel for if (par && nc * g->kh * g->kw * ohw >= NB_PAR_MIN)
 	for (int64_t c = 0; c < nc; c++) {
 		T *xc = x + c * hw;
@@ -95,7 +96,7 @@ static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *res
 				const int64_t offw = k * g->dw - g->pl;
 				int64_t j0, j1;
 				nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
-				const T *src = col + ((c * g->kh + m) * g->kw + k) * ohw;
+				const T *src = col + ((c * g->kh + m) * g->kw + k) * ld;
 				for (int64_t i = i0; i < i1; i++) {
 					T *xr = xc + (i * g->sh + offh) * g->w;
 					const T *sr = src + i * g->ow;
@@ -133,15 +134,17 @@ static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const T *b, T
 				int64_t j0, j1;
 				nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 				const T wv = wo[m * g->kw + k];
-				for (int64_t i = i0; i < i1; i++) {
-					const T *xr = xc + (i * g->sh + offh) * g->w + offw;
-					T *yr = yo + i * g->ow;
-					if (g->sw == 1)
-						for (int64_t j = j0; j < j1; j++)
+				const int64_t nj = j1 - j0, s = g->sw;
+				for (int64_t i = i0; i < i1 && nj > 0; i++) {
+					/* from the first valid column: never before the row */
+					const T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+					T *yr = yo + i * g->ow + j0;
+					if (s == 1)
+						for (int64_t j = 0; j < nj; j++)
 							yr[j] += wv * xr[j];
 					else
-						for (int64_t j = j0; j < j1; j++)
-							yr[j] += wv * xr[j * g->sw];
+						for (int64_t j = 0; j < nj; j++)
+							yr[j] += wv * xr[j * s];
 				}
 			}
 		}
@@ -170,15 +173,16 @@ static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w, T *dx
 					int64_t j0, j1;
 					nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 					const T wv = w[o * kk + m * g->kw + k];
-					for (int64_t i = i0; i < i1; i++) {
-						T *xr = xc + (i * g->sh + offh) * g->w + offw;
-						const T *gr = go + i * g->ow;
-						if (g->sw == 1)
-							for (int64_t j = j0; j < j1; j++)
+					const int64_t nj = j1 - j0, s = g->sw;
+					for (int64_t i = i0; i < i1 && nj > 0; i++) {
+						T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+						const T *gr = go + i * g->ow + j0;
+						if (s == 1)
+							for (int64_t j = 0; j < nj; j++)
 								xr[j] += wv * gr[j];
 						else
-							for (int64_t j = j0; j < j1; j++)
-								xr[j * g->sw] += wv * gr[j];
+							for (int64_t j = 0; j < nj; j++)
+								xr[j * s] += wv * gr[j];
 					}
 				}
 			}
@@ -209,16 +213,16 @@ static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *d
 					int64_t j0, j1;
 					nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 					T acc = 0;
-					for (int64_t i = i0; i < i1; i++) {
-						const T *xr = xc + (i * g->sh + offh) * g->w + offw;
-						const T *gr = go + i * g->ow;
-						const int64_t s = g->sw;
+					const int64_t nj = j1 - j0, s = g->sw;
+					for (int64_t i = i0; i < i1 && nj > 0; i++) {
+						const T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+						const T *gr = go + i * g->ow + j0;
 						if (s == 1) {
 #pragma omp simd reduction(+ : acc)
-							for (int64_t j = j0; j < j1; j++)
+							for (int64_t j = 0; j < nj; j++)
 								acc += gr[j] * xr[j];
 						} else {
-							for (int64_t j = j0; j < j1; j++)
+							for (int64_t j = 0; j < nj; j++)
 								acc += gr[j] * xr[j * s];
 						}
 					}
@@ -238,15 +242,16 @@ static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *
                                 rntm_t *rn)
 {
 	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
-	const bool pw = pointwise(g);
+	const bool xc = x_is_col(g, sizeof(T));
+	const int64_t ld = xc ? ohw : col_ld(g, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *src = x + gi * g->cg * g->h * g->w; /* 1x1: x_g is col(x_g) */
-		if (!pw) {
+		if (!xc) {
 			SFX(im2col)(g, src, g->cg, col, rn == NULL);
 			src = col;
 		}
 		T *yg = y + gi * g->og * ohw;
-		SFX(gemm)(false, false, g->og, ohw, kdim, w + gi * g->og * kdim, kdim, src, ohw, 0, yg,
+		SFX(gemm)(false, false, g->og, ohw, kdim, w + gi * g->og * kdim, kdim, src, ld, 0, yg,
 		          ohw, rn);
 		if (b)
 			for (int64_t o = 0; o < g->og; o++) {
@@ -263,14 +268,27 @@ static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, c
                                        T *col, rntm_t *rn)
 {
 	(void)b;
-	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
-	const bool pw = pointwise(g);
+	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw, ld = col_ld(g, sizeof(T));
+	const bool xc = x_is_col(g, sizeof(T));
+	T *dyc = copy_dy(NB_OP_CONV2D_BACKWARD_INPUT, g, sizeof(T))
+	             ? (T *)((char *)col + col_bytes(g, sizeof(T)))
+	             : NULL;
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *dyg = dy + gi * g->og * ohw, *wg = w + gi * g->og * kdim;
 		T *dxg = dx + gi * g->cg * g->h * g->w;
-		SFX(gemm)(true, false, kdim, ohw, g->og, wg, kdim, dyg, ohw, 0, pw ? dxg : col, ohw, rn);
-		if (!pw)
+		int64_t ldy = ohw;
+		if (dyc) { /* rows 2^k apart: copy them with a padded stride */
+			for (int64_t o = 0; o < g->og; o++)
+				memcpy(dyc + o * ld, dyg + o * ohw, (size_t)ohw * sizeof(T));
+			dyg = dyc;
+			ldy = ld;
+		}
+		if (xc) {
+			SFX(gemm)(true, false, kdim, ohw, g->og, wg, kdim, dyg, ldy, 0, dxg, ohw, rn);
+		} else {
+			SFX(gemm)(true, false, kdim, ohw, g->og, wg, kdim, dyg, ldy, 0, col, ld, rn);
 			SFX(col2im)(g, col, g->cg, dxg, rn == NULL);
+		}
 	}
 }
 
@@ -279,21 +297,22 @@ static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, 
                                         T beta, rntm_t *rn)
 {
 	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
-	const bool pw = pointwise(g);
+	const bool xc = x_is_col(g, sizeof(T));
+	const int64_t ld = xc ? ohw : col_ld(g, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *src = x + gi * g->cg * g->h * g->w;
-		if (!pw) {
+		if (!xc) {
 			SFX(im2col)(g, src, g->cg, col, rn == NULL);
 			src = col;
 		}
-		SFX(gemm)(false, true, g->og, kdim, ohw, dy + gi * g->og * ohw, ohw, src, ohw, beta,
+		SFX(gemm)(false, true, g->og, kdim, ohw, dy + gi * g->og * ohw, ohw, src, ld, beta,
 		          dw + gi * g->og * kdim, kdim, rn);
 	}
 }
 
 /* ---- op kernels ------------------------------------------------------------ */
 
-/* one thread's slice of the workspace: [column matrix | private dW] */
+/* one thread's slice of the workspace: [column matrix | padded dy copy or private dW] */
 static T *SFX(slice)(const nb_tensor *t, const geom *g, int th, int tid)
 {
 	if (!t->g->workspace)
@@ -415,7 +434,7 @@ static void SFX(conv_backward_bias)(nb_tensor *t)
 	for (int64_t c = 0; c < o; c++) {
 		double acc = 0;
 		for (int64_t i = 0; i < n; i++)
-			acc += SFX(nb__sum)(dy + (i * o + c) * hw, hw);
+			acc += nb__sum(dy + (i * o + c) * hw, hw);
 		db[c] = (T)acc;
 	}
 }

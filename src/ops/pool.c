@@ -254,27 +254,15 @@ NB_KERNELS(avgpool_backward, {
 	}
 })
 
-static void global_avgpool_f32(nb_tensor *t)
-{
+NB_KERNELS(global_avgpool, {
 	const nb_shape s = t->in[0]->shape;
 	const int64_t planes = s.d[0] * s.d[1], hw = s.d[2] * s.d[3];
-	const float *X = NB_IN(t, 0, float);
-	float *Y = NB_OUT(t, float);
-#pragma omp parallel for if (planes * hw >= NB_PAR_MIN)
+	const T *X = NB_IN(t, 0, T);
+	T *Y = NB_OUT(t, T);
+	_Pragma("omp parallel for if (planes * hw >= NB_PAR_MIN)")
 	for (int64_t p = 0; p < planes; p++)
-		Y[p] = (float)(nb__sum_f32(X + p * hw, hw) / (double)hw);
-}
-
-static void global_avgpool_f64(nb_tensor *t)
-{
-	const nb_shape s = t->in[0]->shape;
-	const int64_t planes = s.d[0] * s.d[1], hw = s.d[2] * s.d[3];
-	const double *X = NB_IN(t, 0, double);
-	double *Y = NB_OUT(t, double);
-#pragma omp parallel for if (planes * hw >= NB_PAR_MIN)
-	for (int64_t p = 0; p < planes; p++)
-		Y[p] = nb__sum_f64(X + p * hw, hw) / (double)hw;
-}
+		Y[p] = (T)(nb__sum(X + p * hw, hw) / (double)hw);
+})
 
 /* ---- VJPs ------------------------------------------------------------------------------
  * maxpool:           dx = scatter(g, y)            (maxpool2d_backward)
