@@ -180,6 +180,108 @@ static int bench_zoo(const bench_args *b)
 	return st ? 1 : 0;
 }
 
+/* ---- convolution layers: nabla's conv passes against raw GEMMs ------------- */
+
+typedef struct conv_case {
+	const char *name;
+	int c, o, h, k, stride, pad;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {"lenet.conv1 1->6 5x5 28x28", 1, 6, 28, 5, 1, 2},
+    {"lenet.conv2 6->16 5x5 14x14", 6, 16, 14, 5, 1, 0},
+    {"resnet20 16->16 3x3 32x32", 16, 16, 32, 3, 1, 1},
+    {"resnet20 16->32 3x3 s2 32x32", 16, 32, 32, 3, 2, 1},
+    {"resnet20 32->32 3x3 16x16", 32, 32, 16, 3, 1, 1},
+    {"resnet20 32->64 3x3 s2 16x16", 32, 64, 16, 3, 2, 1},
+    {"resnet20 64->64 3x3 8x8", 64, 64, 8, 3, 1, 1},
+};
+
+/* best time of `rounds` rounds of `iters` runs */
+static double time_prog(nb_program *p, int iters, int rounds)
+{
+	double best = INFINITY;
+	nb_run(p);
+	for (int r = 0; r < rounds; r++) {
+		double t0 = now_seconds();
+		for (int i = 0; i < iters; i++)
+			nb_run(p);
+		best = fmin(best, (now_seconds() - t0) / iters);
+	}
+	return best;
+}
+
+/* the same GEMMs run straight through bli_sgemm, one per image:
+ * forward  Y[o,p]  = W[o,K] col[K,p]
+ * dx       col[K,p] = W^T[K,o] dY[o,p]      (then col2im)
+ * dw       dW[o,K] += dY[o,p] col^T[p,K]    (accumulated over images) */
+static void raw_gemms(int N, int O, int K, int P, int iters, int rounds, double t[3])
+{
+	float *w = calloc((size_t)O * K, 4), *col = calloc((size_t)K * P, 4), *y = calloc((size_t)O * P, 4);
+	float one = 1, zero = 0;
+	for (int pass = 0; pass < 3; pass++) {
+		t[pass] = INFINITY;
+		for (int r = 0; r < rounds; r++) {
+			double t0 = now_seconds();
+			for (int it = 0; it < iters; it++)
+				for (int n = 0; n < N; n++) {
+					if (pass == 0)
+						bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, O, P, K, &one, w, K, 1, col, P, 1, &zero, y, P, 1);
+					else if (pass == 1)
+						bli_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, O, &one, w, K, 1, y, P, 1, &zero, col, P, 1);
+					else
+						bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, O, K, P, &one, y, P, 1, col, P, 1, n ? &one : &zero, w, K, 1);
+				}
+			t[pass] = fmin(t[pass], (now_seconds() - t0) / iters);
+		}
+	}
+	free(w), free(col), free(y);
+}
+
+static int bench_conv(const bench_args *b)
+{
+	int N = b->batch ? b->batch : 64, rounds = b->repeat ? b->repeat : 3;
+	static const char *pass_name[3] = {"forward", "input grad", "weight grad"};
+	if (!b->json)
+		printf("%-30s %-11s %9s %9s %7s\n", "layer (batch N)", "pass", "nabla", "raw GEMM", "ratio");
+	for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
+		const conv_case *cc = &conv_cases[i];
+		nb_graph *g = nb_graph_new(NB_F32);
+		nb_tensor *x = nb_requires_grad(nb_input(g, "x", NB_SHAPE(N, cc->c, cc->h, cc->h)));
+		nb_tensor *w = nb_param(g, "w", NB_SHAPE(cc->o, cc->c, cc->k, cc->k), NB_UNIFORM(-0.1, 0.1));
+		nb_tensor *y = nb_conv2d(x, w, NULL, NB_CONV_OPTS(cc->stride, cc->pad));
+		nb_tensor *cst = nb_constant(g, "c", nb_tensor_shape(y), NULL);
+		nb_tensor *L = nb_sum(nb_mul(y, cst));
+		nb_tensor *dx = nb_grad(L, x), *dw = nb_grad(L, w);
+		nb_program *pr[3] = {nb_compile(g, &y, 1), nb_compile(g, &dx, 1), nb_compile(g, &dw, 1)};
+		if (nb_graph_status(g) != NB_OK)
+			return report_graph_error(g);
+		nb_init_tensor(x, NB_UNIFORM(-1, 1));
+		nb_init_tensor(cst, NB_UNIFORM(-1, 1));
+		int P = (int)(nb_tensor_shape(y).d[2] * nb_tensor_shape(y).d[3]), K = cc->c * cc->k * cc->k;
+		double flops = 2.0 * N * cc->o * (double)P * K;
+		int iters = (int)fmax(1, 2e8 / flops);
+		double raw[3];
+		raw_gemms(N, cc->o, K, P, iters, rounds, raw);
+		for (int pass = 0; pass < 3; pass++) {
+			double t = time_prog(pr[pass], iters, rounds);
+			double gf = flops / t * 1e-9, gr = flops / raw[pass] * 1e-9;
+			if (b->json)
+				printf("{\"bench\": \"conv\", \"layer\": \"%s\", \"batch\": %d, \"pass\": \"%s\", "
+				       "\"threads\": %d, \"nabla_gflops\": %.2f, \"gemm_gflops\": %.2f, \"ratio\": %.3f}\n",
+				       cc->name, N, pass_name[pass], nb_get_num_threads(), gf, gr, gf / gr);
+			else
+				printf("%-30s %-11s %9.2f %9.2f %6.1f%%\n", pass ? "" : cc->name, pass_name[pass], gf,
+				       gr, 100 * gf / gr);
+		}
+		nb_graph_free(g);
+	}
+	if (!b->json)
+		printf("GFLOP/s; nabla includes im2col/col2im and the tiny dy = c product, raw GEMM only the "
+		       "products\n");
+	return 0;
+}
+
 typedef struct bench_entry {
 	const char *name, *summary;
 	int (*run)(const bench_args *b);
@@ -188,6 +290,7 @@ typedef struct bench_entry {
 static const bench_entry benches[] = {
     {"xor", "2-2-1 sigmoid MLP, 4 samples, 10000 epochs (compare torch_xor.py)", bench_xor},
     {"matmul", "64x784 . 784x256 f32 through nabla vs raw bli_sgemm", bench_matmul},
+    {"conv", "each conv layer's passes through nabla vs the same GEMMs in raw BLIS", bench_conv},
     {"mlp", "training steps of the zoo mlp, Adam (compare torch_mlp.py)", bench_zoo},
     {"lenet", "training steps of the zoo lenet, SGD momentum (compare torch_lenet.py)", bench_zoo},
     {"resnet20", "training steps of ResNet-20, synthetic data (compare torch_resnet20.py)", bench_zoo},
