@@ -82,7 +82,7 @@ static bool x_is_col(const geom *g, size_t es)
 
 static bool use_direct(const geom *g)
 {
-	return g->cg == 1 && g->algo != NB_CONV_IM2COL;
+	return g->cg == 1 && (g->groups > 1 || g->algo == NB_CONV_DIRECT) && g->algo != NB_CONV_IM2COL;
 }
 
 /* ---- workspace and threads ---------------------------------------------------
