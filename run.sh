@@ -31,6 +31,20 @@ build() { # build DIR [meson options...]
 	meson compile -C "$dir" -j "$(nproc)"
 }
 
+# meson test, then the plain closing line "N passed, M failed"
+run_tests() { # DIR [env...]
+	local dir=$1 log rc=0
+	shift
+	log=$(mktemp)
+	env "$@" meson test -C "$dir" --print-errorlogs 2>&1 | tee "$log" || rc=$?
+	local ok fail
+	ok=$(awk '/^Ok:/ {print $2}' "$log")
+	fail=$(awk '/^Fail:/ {f += $2} /^Timeout:/ {f += $2} /^Unexpected Pass:/ {f += $3} END {print f + 0}' "$log")
+	rm -f "$log"
+	echo "$dir: ${ok:-0} passed, ${fail:-0} failed"
+	return $rc
+}
+
 case "${1:-}" in
 demo)
 	install_deps
@@ -40,12 +54,12 @@ demo)
 test)
 	install_deps
 	build build
-	meson test -C build --print-errorlogs
+	run_tests build
 	build build-san -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 	# CK_FORK=no: each suite runs in one process, so LeakSanitizer sees
 	# every test's allocations when it exits
-	CK_FORK=no ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-san --print-errorlogs
+	run_tests build-san CK_FORK=no ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	;;
 *)
 	echo "usage: ./run.sh demo|test" >&2
