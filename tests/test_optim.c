@@ -1150,8 +1150,31 @@ START_TEST(test_ewma_command)
 	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --beta 1 2>&1 </dev/null", out, sizeof out), 2);
 	ck_assert(strstr(out, "--beta 1 is outside [0, 1)"));
 	ck_assert_int_eq(
+	    run(NB_NABLA_EXE " ewma --beta 0.5 --smooth 2>&1 </dev/null", out, sizeof out), 2);
+	ck_assert(strstr(out, "unknown option '--smooth'"));
+	ck_assert_int_eq(
 	    run(NB_NABLA_EXE " ewma --beta 0.5 --plot 2>&1 </dev/null", out, sizeof out), 2);
-	ck_assert(strstr(out, "unknown option '--plot'"));
+	ck_assert(strstr(out, "--plot needs a value"));
+	/* several betas only with --demo */
+	ck_assert_int_eq(
+	    run(NB_NABLA_EXE " ewma --beta 0.5,0.9 2>&1 </dev/null", out, sizeof out), 2);
+	ck_assert(strstr(out, "one --beta only"));
+	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --demo --beta 0.5,1 2>&1", out, sizeof out), 2);
+	ck_assert(strstr(out, "--beta 1 is outside [0, 1)"));
+	/* the demo: seeded, so the same numbers every time; columns per beta */
+	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --demo --n 3 --beta 0.5,0.9", out, sizeof out), 0);
+	const char *header = "t,x,ewma_0.5,ewma_0.9\n";
+	ck_assert(!strncmp(out, header, strlen(header)));
+	char again[4096];
+	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --demo --n 3 --beta 0.5,0.9", again, sizeof again), 0);
+	ck_assert_str_eq(out, again);
+	double t1, x1, e1, f1;
+	ck_assert_int_eq(sscanf(out + strlen(header), "%lf,%lf,%lf,%lf", &t1, &x1, &e1, &f1), 4);
+	ck_near(t1, 1, 0);
+	ck_near(e1, 0.5 * x1, 1e-12 * fabs(x1)); /* v_1 = (1 - beta) x_1 */
+	ck_near(f1, 0.1 * x1, 1e-12 * fabs(x1));
+	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --demo --n 3 --seed 2", again, sizeof again), 0);
+	ck_assert_str_ne(out, again);
 	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --beta 0.5 /nonexistent 2>&1", out, sizeof out),
 	                 1);
 	ck_assert(strstr(out, "cannot open /nonexistent"));

@@ -5,6 +5,7 @@
 #include "nabla.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* A subcommand: run(argc, argv) gets argv[0] = its own name; returns the
@@ -29,5 +30,11 @@ bool cli_parse_double(const char *opt, const char *s, double *out);
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
 /* set when an option was given without its value (already reported) */
 extern bool cli_missing_value;
+
+/* A small seeded generator (splitmix64) for the tools' synthetic data;
+ * *state is the seed and advances. */
+uint64_t cli_rng_next(uint64_t *state);
+double cli_rng_uniform(uint64_t *state); /* [0, 1) */
+double cli_rng_normal(uint64_t *state);  /* N(0, 1) */
 
 #endif

@@ -7,10 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { MAX_BETAS = 8, DEMO_N = 200 };
+
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-	        "usage: nabla ewma --beta B [--bias-correct] [--column K] [-o FILE] [FILE|-]\n"
+	        "usage: nabla ewma --beta B [--bias-correct] [--column K] [-o FILE] [--plot SVG]\n"
+	        "                  [FILE|-]\n"
+	        "       nabla ewma --demo [--beta B1,B2,...] [--bias-correct] [--n N] [--seed S]\n"
+	        "                  [-o FILE] [--plot SVG]\n"
 	        "\n"
 	        "Exponentially weighted moving average of a time series, as in the lecture\n"
 	        "notes: v_t = B v_{t-1} + (1 - B) x_t with v_0 = 0.  It averages roughly the\n"
@@ -20,15 +25,28 @@ static void usage(FILE *fp)
 	        "with --column one column of a CSV file.  Blank lines are skipped and a header\n"
 	        "line is optional.  Output: CSV with the header 'x,ewma' and one row per value.\n"
 	        "\n"
+	        "--demo is the notes' exercise \"generate time series data & plot the variations\n"
+	        "with EWMA\": N noisy daily temperatures (a seasonal wave plus Gaussian noise,\n"
+	        "from the seed) averaged with several betas (default 0.5,0.9,0.98); the CSV\n"
+	        "has the columns t,x,ewma_B1,ewma_B2,...\n"
+	        "\n"
 	        "options:\n"
-	        "  --beta B          weight of the past, 0 <= B < 1 (required)\n"
+	        "  --beta B          weight of the past, 0 <= B < 1 (required without --demo;\n"
+	        "                    with --demo a comma-separated list of up to %d)\n"
 	        "  --bias-correct    print v_t / (1 - B^t), which removes the pull towards\n"
 	        "                    v_0 = 0 in the first values (Adam's correction)\n"
 	        "  --column K        the CSV column to read: 1-based index or header name\n"
 	        "  -o, --output FILE write the CSV to FILE instead of standard output\n"
+	        "  --plot FILE.svg   plot the series and its average(s) against t = 1..n; the\n"
+	        "                    CSV is then written only with -o\n"
+	        "  --demo            generate the series instead of reading one\n"
+	        "  --n N             --demo: number of values (default %d)\n"
+	        "  --seed S          --demo: random seed (default 1)\n"
 	        "  -h, --help        show this help\n"
 	        "\n"
-	        "example: printf '30\\n35\\n40\\n10\\n' | nabla ewma --beta 0.9\n");
+	        "examples: printf '30\\n35\\n40\\n10\\n' | nabla ewma --beta 0.9\n"
+	        "          nabla ewma --demo --plot ewma-demo.svg\n",
+	        MAX_BETAS, DEMO_N);
 }
 
 /* a is "--name" or "--name=..." */
@@ -38,19 +56,100 @@ static bool is_opt(const char *a, const char *name)
 	return !strncmp(a, name, n) && (a[n] == 0 || a[n] == '=');
 }
 
-static int write_csv(FILE *fp, const cli_series *x, const double *v)
+/* Comma-separated betas in [0, 1) into b; returns how many, or -1 after a
+ * message. */
+static int parse_betas(const char *v, double *b, int max)
 {
-	fprintf(fp, "x,ewma\n");
-	for (int64_t i = 0; i < x->n; i++)
-		fprintf(fp, "%.15g,%.15g\n", x->v[i], v[i]);
+	int n = 0;
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", v);
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n == max) {
+			fprintf(stderr, "nabla ewma: at most %d betas\n", max);
+			return -1;
+		}
+		if (!cli_parse_double("--beta", tok, &b[n]))
+			return -1;
+		if (!(b[n] >= 0 && b[n] < 1)) {
+			fprintf(stderr, "nabla ewma: --beta %g is outside [0, 1)\n", b[n]);
+			return -1;
+		}
+		n++;
+	}
+	if (!n)
+		fprintf(stderr, "nabla ewma: --beta needs a value\n");
+	return n ? n : -1;
+}
+
+/* The notes' temperatures, made up: a seasonal wave (period 100 days)
+ * around 25 degrees plus N(0, 4^2) noise. */
+static void demo_series(cli_series *x, int64_t n, uint64_t seed)
+{
+	uint64_t rng = seed;
+	for (int64_t t = 0; t < n; t++)
+		x->v[t] = 25 + 8 * sin(2 * M_PI * (double)t / 100) + 4 * cli_rng_normal(&rng);
+	x->n = n;
+}
+
+/* header "x,ewma" (one average) or "t,x,ewma_B1,..." (demo) */
+static int write_csv(FILE *fp, const cli_series *x, double *const *ew, const double *beta,
+                     int nb, bool demo)
+{
+	if (demo) {
+		fprintf(fp, "t,x");
+		for (int k = 0; k < nb; k++)
+			fprintf(fp, ",ewma_%g", beta[k]);
+		fprintf(fp, "\n");
+	} else {
+		fprintf(fp, "x,ewma\n");
+	}
+	for (int64_t i = 0; i < x->n; i++) {
+		if (demo)
+			fprintf(fp, "%lld,", (long long)i + 1);
+		fprintf(fp, "%.15g", x->v[i]);
+		for (int k = 0; k < nb; k++)
+			fprintf(fp, ",%.15g", ew[k][i]);
+		fprintf(fp, "\n");
+	}
 	return ferror(fp) ? -1 : 0;
+}
+
+static int write_plot(const char *path, const char *title, const char *ylabel, const cli_series *x,
+                      double *const *ew, const double *beta, int nb, bool bias)
+{
+	double *t = malloc((size_t)x->n * sizeof *t);
+	if (!t) {
+		fprintf(stderr, "nabla ewma: out of memory\n");
+		return -1;
+	}
+	for (int64_t i = 0; i < x->n; i++)
+		t[i] = (double)i + 1;
+	nb_plot *p = nb_plot_new(title, "t", ylabel);
+	nb_plot_line(p, "raw series", t, x->v, (size_t)x->n);
+	for (int k = 0; k < nb; k++) {
+		char label[96];
+		snprintf(label, sizeof label, "EWMA beta %g (~%.3g values)%s", beta[k],
+		         1 / (1 - beta[k]), bias ? ", bias-corrected" : "");
+		nb_plot_line(p, label, t, ew[k], (size_t)x->n);
+	}
+	int rc = 0;
+	if (nb_plot_save(p, path) != NB_OK) {
+		fprintf(stderr, "nabla ewma: %s\n", nb_plot_errmsg(p));
+		rc = -1;
+	}
+	nb_plot_free(p);
+	free(t);
+	return rc;
 }
 
 int cmd_ewma(int argc, char **argv)
 {
-	double beta = NAN;
-	bool bias = false;
-	const char *column = NULL, *in_path = NULL, *out_path = NULL, *v;
+	double beta[MAX_BETAS];
+	int nb = 0;
+	bool bias = false, demo = false;
+	long demo_n = DEMO_N, seed = 1;
+	const char *column = NULL, *in_path = NULL, *out_path = NULL, *plot_path = NULL, *v;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -58,12 +157,26 @@ int cmd_ewma(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--bias-correct")) {
 			bias = true;
+		} else if (!strcmp(a, "--demo")) {
+			demo = true;
 		} else if (is_opt(a, "--beta")) {
 			if (!(v = cli_opt_value(argc, argv, &i, "--beta")) ||
-			    !cli_parse_double("--beta", v, &beta))
+			    (nb = parse_betas(v, beta, MAX_BETAS)) < 0)
 				return 2;
+		} else if (is_opt(a, "--n") || is_opt(a, "--seed")) {
+			const char *name = a[2] == 'n' ? "--n" : "--seed";
+			long *dst = a[2] == 'n' ? &demo_n : &seed;
+			if (!(v = cli_opt_value(argc, argv, &i, name)) || !cli_parse_int(name, v, dst))
+				return 2;
+			if (*dst < (dst == &demo_n ? 1 : 0) || *dst > 100000000) {
+				fprintf(stderr, "nabla ewma: %s %ld is out of range\n", name, *dst);
+				return 2;
+			}
 		} else if (is_opt(a, "--column")) {
 			if (!(column = cli_opt_value(argc, argv, &i, "--column")))
+				return 2;
+		} else if (is_opt(a, "--plot")) {
+			if (!(plot_path = cli_opt_value(argc, argv, &i, "--plot")))
 				return 2;
 		} else if (is_opt(a, "--output") || !strcmp(a, "-o")) {
 			if (!(out_path =
@@ -81,52 +194,79 @@ int cmd_ewma(int argc, char **argv)
 			in_path = a;
 		}
 	}
-	if (isnan(beta)) {
+	if (demo && (in_path || column)) {
+		fprintf(stderr, "nabla ewma: --demo makes its own series (no FILE or --column)\n");
+		return 2;
+	}
+	if (demo && !nb) {
+		beta[0] = 0.5, beta[1] = 0.9, beta[2] = 0.98;
+		nb = 3;
+	}
+	if (!nb) {
 		fprintf(stderr, "nabla ewma: --beta is required (e.g. --beta 0.9)\n");
 		return 2;
 	}
-	if (!(beta >= 0 && beta < 1)) {
-		fprintf(stderr, "nabla ewma: --beta %g is outside [0, 1)\n", beta);
+	if (!demo && nb > 1) {
+		fprintf(stderr, "nabla ewma: one --beta only (several go with --demo)\n");
 		return 2;
 	}
 
-	bool use_stdin = !in_path || !strcmp(in_path, "-");
-	const char *shown = use_stdin ? "<stdin>" : in_path;
-	FILE *in = use_stdin ? stdin : fopen(in_path, "r");
-	if (!in) {
-		fprintf(stderr, "nabla ewma: cannot open %s: %s\n", in_path, strerror(errno));
-		return 1;
-	}
 	cli_series x = {0};
-	char err[512];
-	int rc = cli_read_series(in, column, &x, err, sizeof err);
-	if (!use_stdin)
-		fclose(in);
-	if (rc < 0) {
-		fprintf(stderr, "nabla ewma: %s: %s\n", shown, err);
-		cli_series_free(&x);
-		return 1;
-	}
-	double *ew = malloc((size_t)x.n * sizeof *ew);
-	if (!ew || nb_ewma(x.v, x.n, beta, bias, ew) != NB_OK) {
-		fprintf(stderr, "nabla ewma: out of memory for %lld values\n", (long long)x.n);
-		free(ew);
-		cli_series_free(&x);
-		return 1;
-	}
-	FILE *out = out_path ? fopen(out_path, "w") : stdout;
-	if (!out) {
-		fprintf(stderr, "nabla ewma: cannot write %s: %s\n", out_path, strerror(errno));
-		rc = -1;
+	int rc = 0;
+	char title[160];
+	if (demo) {
+		if (!(x.v = malloc((size_t)demo_n * sizeof *x.v))) {
+			fprintf(stderr, "nabla ewma: out of memory for %ld values\n", demo_n);
+			return 1;
+		}
+		demo_series(&x, demo_n, (uint64_t)seed);
+		snprintf(title, sizeof title, "EWMA of %ld noisy daily temperatures (seed %ld)", demo_n,
+		         seed);
 	} else {
-		rc = write_csv(out, &x, ew);
-		if ((out_path ? fclose(out) : fflush(out)) != 0)
-			rc = -1;
-		if (rc < 0)
-			fprintf(stderr, "nabla ewma: error writing %s\n",
-			        out_path ? out_path : "<stdout>");
+		bool use_stdin = !in_path || !strcmp(in_path, "-");
+		const char *shown = use_stdin ? "<stdin>" : in_path;
+		FILE *in = use_stdin ? stdin : fopen(in_path, "r");
+		if (!in) {
+			fprintf(stderr, "nabla ewma: cannot open %s: %s\n", in_path, strerror(errno));
+			return 1;
+		}
+		char err[512];
+		rc = cli_read_series(in, column, &x, err, sizeof err);
+		if (!use_stdin)
+			fclose(in);
+		if (rc < 0) {
+			fprintf(stderr, "nabla ewma: %s: %s\n", shown, err);
+			cli_series_free(&x);
+			return 1;
+		}
+		snprintf(title, sizeof title, "EWMA of %.100s", use_stdin ? "standard input" : in_path);
 	}
-	free(ew);
+	double *ew[MAX_BETAS] = {0};
+	for (int k = 0; k < nb && !rc; k++)
+		if (!(ew[k] = malloc((size_t)x.n * sizeof *ew[k])) ||
+		    nb_ewma(x.v, x.n, beta[k], bias, ew[k]) != NB_OK) {
+			fprintf(stderr, "nabla ewma: out of memory for %lld values\n", (long long)x.n);
+			rc = -1;
+		}
+	if (!rc && plot_path)
+		rc = write_plot(plot_path, title, demo ? "temperature" : "value", &x, ew, beta, nb,
+		                bias);
+	if (!rc && (out_path || !plot_path)) {
+		FILE *out = out_path ? fopen(out_path, "w") : stdout;
+		if (!out) {
+			fprintf(stderr, "nabla ewma: cannot write %s: %s\n", out_path, strerror(errno));
+			rc = -1;
+		} else {
+			rc = write_csv(out, &x, ew, beta, nb, demo);
+			if ((out_path ? fclose(out) : fflush(out)) != 0)
+				rc = -1;
+			if (rc < 0)
+				fprintf(stderr, "nabla ewma: error writing %s\n",
+				        out_path ? out_path : "<stdout>");
+		}
+	}
+	for (int k = 0; k < nb; k++)
+		free(ew[k]);
 	cli_series_free(&x);
 	return rc < 0 ? 1 : 0;
 }

@@ -16,6 +16,7 @@ typedef struct model_entry {
 	int epochs;
 	double lr;
 	int (*train)(const train_args *a); /* NULL: a zoo model on data */
+	const char *plot_suffix; /* --plot default under --out (zoo models: "-curves.svg") */
 	/* zoo defaults */
 	int batch;
 	nb_optim_kind optim;
@@ -23,20 +24,22 @@ typedef struct model_entry {
 } model_entry;
 
 static const model_entry models[] = {
-    {"mlp", NULL, 5, 1e-3, NULL, 64, NB_OPTIM_ADAM, 0, 0},
-    {"lenet", NULL, 5, 0.01, NULL, 64, NB_OPTIM_MOMENTUM, 0.9, 0},
-    {"resnet20", NULL, 3, 0.1, NULL, 64, NB_OPTIM_MOMENTUM, 0.9, 5e-4},
-    {"resnet50", NULL, 1, 0.1, NULL, 32, NB_OPTIM_MOMENTUM, 0.9, 5e-4},
-    {"mlp-binary-sigmoid", NULL, 3, 1e-3, NULL, 64, NB_OPTIM_ADAM, 0, 0},
-    {"mlp-binary-softmax", NULL, 3, 1e-3, NULL, 64, NB_OPTIM_ADAM, 0, 0},
+    {"mlp", NULL, 5, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0},
+    {"lenet", NULL, 5, 0.01, NULL, "-curves.svg", 64, NB_OPTIM_MOMENTUM, 0.9, 0},
+    {"resnet20", NULL, 3, 0.1, NULL, "-curves.svg", 64, NB_OPTIM_MOMENTUM, 0.9, 5e-4},
+    {"resnet50", NULL, 1, 0.1, NULL, "-curves.svg", 32, NB_OPTIM_MOMENTUM, 0.9, 5e-4},
+    {"mlp-binary-sigmoid", NULL, 3, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0},
+    {"mlp-binary-softmax", NULL, 3, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0},
     {"perceptron-and", "perceptron learning the AND gate (the notes: w=[1,2], b=1, eta=1)", 3, 1.0,
-     train_perceptron_and, 1, NB_OPTIM_SGD, 0, 0},
+     train_perceptron_and, ".svg", 1, NB_OPTIM_SGD, 0, 0},
     {"perceptron-or", "perceptron learning the OR gate (the notes: w=[1,1], b=0, eta=1)", 2, 1.0,
-     train_perceptron_or, 1, NB_OPTIM_SGD, 0, 0},
-    {"xor", "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE", 10000, 0.5, train_xor, 4,
-     NB_OPTIM_SGD, 0, 0},
+     train_perceptron_or, ".svg", 1, NB_OPTIM_SGD, 0, 0},
+    {"xor", "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE", 10000, 0.5, train_xor, NULL,
+     4, NB_OPTIM_SGD, 0, 0},
     {"backprop-example", "the notes' 2-2-1 backprop example (no biases, eta=1)", 2, 1.0,
-     train_backprop_example, 1, NB_OPTIM_SGD, 0, 0},
+     train_backprop_example, NULL, 1, NB_OPTIM_SGD, 0, 0},
+    {"curve-fit", "1-16-16-1 tanh net fitting y = 1 + sin(2 pi x), 64 points, full batch, MSE",
+     15000, 1e-3, train_curve_fit, ".svg", 64, NB_OPTIM_ADAM, 0, 0},
 };
 
 #define DEFAULT_MODEL "mlp"
@@ -118,6 +121,12 @@ static void usage(FILE *fp)
 	        "  --standardize      per-channel standardisation of the inputs\n"
 	        "  --train-limit N, --test-limit N   use only the first N samples\n"
 	        "  --max-batches N    at most N batches per epoch (short runs)\n"
+	        "  --compare-optim    train the model three times from the same initial weights\n"
+	        "                     and batch order, with sgd, momentum and adam (each at its\n"
+	        "                     default lr unless --lr), and plot the three loss curves in\n"
+	        "                     one SVG (--plot; default OUT/compare-optim-MODEL.svg).\n"
+	        "                     MODEL: a zoo model, or 'spirals' (the default): a 2-64-64-3\n"
+	        "                     ReLU MLP on 900 synthetic points of three spiral arms\n"
 	        "training:\n"
 	        "  --epochs N         epochs (default: per model)\n"
 	        "  --batch N          minibatch size (default: per model; 1 = per-sample SGD,\n"
@@ -131,13 +140,16 @@ static void usage(FILE *fp)
 	        "  --gamma X, --step-size N, --warmup N   schedule parameters\n"
 	        "  --seed N           random seed (default 1)\n"
 	        "  --dtype f32|f64    element type (default f32)\n"
-	        "  --threads N        threads for BLIS and our loops (default: all cores)\n"
+	        "  --threads N        threads for BLIS and our loops (default: all cores for the\n"
+	        "                     zoo models, 1 for the notes' small ones; 0: all cores)\n"
 	        "output:\n"
 	        "  --json             one JSON object per epoch on stdout, no progress bar\n"
 	        "  --out DIR          where outputs go by default (default " DEFAULT_OUT "; 'none': nowhere)\n"
 	        "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
 	        "  --resume FILE      continue from a checkpoint\n"
-	        "  --plot FILE.svg    training curves\n"
+	        "  --plot FILE.svg    training curves; curve-fit: the fits against the target;\n"
+	        "                     perceptron-and/-or: the decision boundary over the inputs,\n"
+	        "                     and the total error per epoch in FILE-errors.svg\n"
 	        "  --dot FILE         the graph (forward + backward) as Graphviz DOT\n"
 	        "\nmodels:\n");
 	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
@@ -169,11 +181,51 @@ static const char *out_path(char *buf, size_t n, const char *dir, const char *mo
 	return buf;
 }
 
+/* --compare-optim: the learning rate stays 0 (each optimizer's default)
+ * unless given */
+static int run_compare(train_args *a, const char *out, bool model_given)
+{
+	if (!model_given)
+		a->model = "spirals";
+	if (strcmp(a->model, "spirals") && !nb_zoo_find(a->model)) {
+		fprintf(stderr, "nabla train: --compare-optim trains 'spirals' or a zoo model, not '%s'\n",
+		        a->model);
+		return 2;
+	}
+	if (a->save || a->resume || a->dot_path || a->schedule != NB_SCHED_CONSTANT || a->warmup ||
+	    (int)a->optim >= 0) {
+		fprintf(stderr, "nabla train: --compare-optim trains three models with constant "
+		                "learning rates; --optim, --save, --resume, --dot, --schedule and "
+		                "--warmup do not apply\n");
+		return 2;
+	}
+	if (a->momentum < 0)
+		a->momentum = 0;
+	if (a->weight_decay < 0)
+		a->weight_decay = 0;
+	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+		if (!strcmp(models[i].name, a->model)) { /* a zoo model's epochs and batch */
+			if (!a->epochs)
+				a->epochs = models[i].epochs;
+			if (!a->batch)
+				a->batch = models[i].batch;
+		}
+	static char plot[512];
+	char name[128];
+	snprintf(name, sizeof name, "compare-optim-%s", a->model);
+	if (!a->plot && strcmp(out, "none") && !(a->plot = out_path(plot, sizeof plot, out, name, ".svg")))
+		return 1;
+	nb_set_num_threads(a->threads >= 0 ? a->threads : strcmp(a->model, "spirals") ? 0 : 1);
+	return compare_optim(a);
+}
+
 int cmd_train(int argc, char **argv)
 {
 	train_args a = {.model = DEFAULT_MODEL, .seed = 1, .dtype = NB_F32, .classes = {2, 4},
+	                .threads = -1, /* -1: the model's default */
 	                .optim = -1, .momentum = -1, .weight_decay = -1, .gamma = 0.1};
 	const char *out = DEFAULT_OUT;
+	bool compare = false, model_given = false;
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		long n;
@@ -208,6 +260,10 @@ int cmd_train(int argc, char **argv)
 			a.standardize = true;
 			continue;
 		}
+		if (!strcmp(argv[i], "--compare-optim")) {
+			compare = true;
+			continue;
+		}
 		INT_OPT("--epochs", a.epochs, 1)
 		INT_OPT("--batch", a.batch, 1)
 		INT_OPT("--seed", a.seed, 0)
@@ -224,6 +280,7 @@ int cmd_train(int argc, char **argv)
 		NUM_OPT("--gamma", a.gamma)
 		if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
 			a.model = v;
+			model_given = true;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
 			a.data = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--save"))) {
@@ -269,6 +326,8 @@ int cmd_train(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (compare)
+		return run_compare(&a, out, model_given);
 	const model_entry *m = NULL;
 	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
 		if (!strcmp(models[i].name, a.model))
@@ -280,7 +339,9 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "\n");
 		return 2;
 	}
-	nb_set_num_threads(a.threads);
+	/* the notes' small models run fastest on one thread: BLIS would split
+	 * even their 2x2 products between threads */
+	nb_set_num_threads(a.threads >= 0 ? a.threads : m->train ? 1 : 0);
 	if (!a.epochs)
 		a.epochs = m->epochs;
 	if (!a.lr)
@@ -300,7 +361,8 @@ int cmd_train(int argc, char **argv)
 			return 1;
 		if (!m->train && !a.save && !(a.save = out_path(save, sizeof save, out, a.model, ".safetensors")))
 			return 1;
-		if (!m->train && !a.plot && !(a.plot = out_path(plot, sizeof plot, out, a.model, "-curves.svg")))
+		if (m->plot_suffix && !a.plot &&
+		    !(a.plot = out_path(plot, sizeof plot, out, a.model, m->plot_suffix)))
 			return 1;
 	}
 	if (!a.json)

@@ -57,7 +57,20 @@ int train_perceptron_or(const train_args *a);
 int train_xor(const train_args *a);
 int train_backprop_example(const train_args *a);
 
+/* the curve-fitting experiment (train_fit.c) */
+int train_curve_fit(const train_args *a);
+
 /* the model zoo on data (train_data.c) */
 int train_zoo(const train_args *a, const nb_zoo_entry *z);
+/* the zoo model's training and test data as the flags ask (both freed on
+ * failure, after a message) */
+int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
+                  nb_dataset *test);
+/* the optimizer `kind` with the flags' lr, momentum, weight decay and
+ * clipping (0 = the kind's defaults) */
+nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss);
+
+/* SGD vs momentum vs Adam from the same initialisation (compare_optim.c) */
+int compare_optim(const train_args *a);
 
 #endif

@@ -87,6 +87,16 @@ static int shape_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *tr
 	return 0;
 }
 
+int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
+                  nb_dataset *test)
+{
+	if (load_data(a, z, train, test) < 0 || shape_data(a, z, train, test) < 0) {
+		nb_dataset_free(train), nb_dataset_free(test);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- reporting ----------------------------------------------------------------- */
 
 typedef struct run {
@@ -188,25 +198,23 @@ static void write_plot(const run *r, const char *path, const char *model)
 
 /* ---- optimizer from the flags --------------------------------------------------- */
 
-static nb_optim *make_optim(const train_args *a, nb_model *m)
+nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss)
 {
-	nb_optim_opts o = {.kind = a->optim, .lr = a->lr, .weight_decay = a->weight_decay,
+	nb_optim_opts o = {.kind = kind, .lr = a->lr, .weight_decay = a->weight_decay,
 	                   .clip_norm = a->clip_norm};
-	if (a->optim == NB_OPTIM_MOMENTUM || a->optim == NB_OPTIM_NESTEROV)
+	if (kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV)
 		o.momentum = a->momentum;
-	return nb_optimizer(m->g, m->loss, o);
+	return nb_optimizer(g, loss, o);
 }
 
 int train_zoo(const train_args *a, const nb_zoo_entry *z)
 {
 	nb_dataset train = {0}, test = {0};
-	if (load_data(a, z, &train, &test) < 0 || shape_data(a, z, &train, &test) < 0) {
-		nb_dataset_free(&train), nb_dataset_free(&test);
+	if (load_zoo_data(a, z, &train, &test) < 0)
 		return 1;
-	}
 	nb_model m;
 	nb_status st = nb_zoo_build(&m, z->name, a->dtype, a->batch, a->seed);
-	nb_optim *o = st ? NULL : make_optim(a, &m);
+	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
 	int first_epoch = 0;
 	if (o && a->resume) {
 		char name[64];

@@ -6,6 +6,7 @@
 #include "train.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const double gate_x[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
@@ -27,14 +28,105 @@ int build_perceptron(model *m, const train_args *a, const double w0[2], double b
 	return nb_graph_status(g) == NB_OK ? 0 : -1;
 }
 
-static int train_gate(const train_args *a, const double y[4], const double w0[2], double b0)
+/* x2 on the decision boundary w1 x1 + w2 x2 + b = 0 at x1 (NaN if w2 = 0) */
+static double boundary_x2(const double w[2], double b, double x1)
+{
+	return w[1] != 0 ? -(w[0] * x1 + b) / w[1] : NAN;
+}
+
+/* The boundary as a line across the plot's x1 range [lo, hi] (vertical
+ * when w2 = 0; nothing when w = 0). */
+static void plot_boundary(nb_plot *p, const char *label, const double w[2], double b, double lo,
+                          double hi)
+{
+	double x[2] = {lo, hi}, y[2] = {boundary_x2(w, b, lo), boundary_x2(w, b, hi)};
+	if (w[1] == 0 && w[0] != 0)
+		x[0] = x[1] = -b / w[0], y[0] = lo, y[1] = hi;
+	if (w[0] != 0 || w[1] != 0)
+		nb_plot_line(p, label, x, y, 2);
+}
+
+/* "label: w1 x1 + w2 x2 + b = 0" with the signs written out */
+static void boundary_label(char *buf, size_t n, const char *what, const double w[2], double b)
+{
+	snprintf(buf, n, "%s: %.4g x1 %c %.4g x2 %c %.4g = 0", what, w[0], w[1] < 0 ? '-' : '+',
+	         fabs(w[1]), b < 0 ? '-' : '+', fabs(b));
+}
+
+/* FILE.svg: the inputs (a marker per class) with the first and the last
+ * decision boundary; FILE-errors.svg: the total error of every epoch. */
+static void write_gate_plots(const train_args *a, const char *gate, const double y[4],
+                             const double w0[2], double b0, const double w[2], double b,
+                             const double *errors, int epochs)
+{
+	const double lo = -0.5, hi = 1.5;
+	char title[128], label[96];
+	snprintf(title, sizeof title, "perceptron %s gate: decision boundary after %d epoch%s", gate,
+	         epochs, epochs == 1 ? "" : "s");
+	nb_plot *p = nb_plot_new(title, "x1", "x2");
+	boundary_label(label, sizeof label, "initial", w0, b0);
+	plot_boundary(p, label, w0, b0, lo, hi);
+	boundary_label(label, sizeof label, "learned", w, b);
+	plot_boundary(p, label, w, b, lo, hi);
+	for (int c = 0; c < 2; c++) {
+		double px[4], py[4];
+		size_t n = 0;
+		for (int i = 0; i < 4; i++)
+			if (y[i] == c)
+				px[n] = gate_x[i][0], py[n++] = gate_x[i][1];
+		nb_plot_scatter(p, c ? "output 1" : "output 0", px, py, n,
+		                c ? NB_MARKER_TRIANGLE : NB_MARKER_CIRCLE);
+	}
+	nb_plot_set_xrange(p, lo, hi);
+	nb_plot_set_yrange(p, lo, hi);
+	nb_plot_set_size(p, 560, 520);
+	nb_status st = nb_plot_save(p, a->plot);
+	if (st != NB_OK)
+		fprintf(stderr, "nabla train: %s\n", nb_plot_errmsg(p));
+	nb_plot_free(p);
+	if (st != NB_OK)
+		return;
+
+	/* FILE.svg -> FILE-errors.svg */
+	size_t n = strlen(a->plot);
+	if (n >= 4 && !strcmp(a->plot + n - 4, ".svg"))
+		n -= 4;
+	char path[1024];
+	snprintf(path, sizeof path, "%.*s-errors.svg", (int)n, a->plot);
+	double *ep = malloc(sizeof(double) * (size_t)epochs);
+	if (!ep)
+		return;
+	for (int e = 0; e < epochs; e++)
+		ep[e] = e + 1;
+	snprintf(title, sizeof title, "perceptron %s gate: total error per epoch (lr %g)", gate, a->lr);
+	p = nb_plot_new(title, "epoch", "total error (misclassified inputs)");
+	nb_plot_line(p, NULL, ep, errors, (size_t)epochs);
+	if (epochs <= 30)
+		nb_plot_scatter(p, NULL, ep, errors, (size_t)epochs, NB_MARKER_CIRCLE);
+	nb_plot_set_yrange(p, -0.2, 4.2);
+	if (nb_plot_save(p, path) == NB_OK)
+		fprintf(stderr, "nabla train: wrote the decision boundary to %s and the errors to %s\n",
+		        a->plot, path);
+	else
+		fprintf(stderr, "nabla train: %s\n", nb_plot_errmsg(p));
+	nb_plot_free(p);
+	free(ep);
+}
+
+static int train_gate(const train_args *a, const char *gate, const double y[4],
+                      const double w0[2], double b0)
 {
 	model m = {0};
-	if (build_perceptron(&m, a, w0, b0) < 0 ||
-	    !(m.opt = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = a->lr})))
-		return report_graph_error(m.g);
+	double *errs = malloc(sizeof(double) * (size_t)a->epochs);
+	if (!errs || build_perceptron(&m, a, w0, b0) < 0 ||
+	    !(m.opt = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = a->lr}))) {
+		free(errs);
+		if (!m.g)
+			fprintf(stderr, "nabla train: out of memory\n");
+		return m.g ? report_graph_error(m.g) : 1;
+	}
 	nb_tensor *w = nb_graph_find(m.g, "w"), *b = nb_graph_find(m.g, "b");
-	double t0 = now_seconds();
+	double t0 = now_seconds(), wv[2];
 	int rc = 0;
 	for (int e = 1; e <= a->epochs && !rc; e++) {
 		int errors = 0;
@@ -49,7 +141,9 @@ static int train_gate(const train_args *a, const double y[4], const double w0[2]
 			loss += nb_item(m.loss);
 			errors += (int)lround(2 * nb_item(m.loss));
 		}
-		double wv[2];
+		if (rc)
+			break;
+		errs[e - 1] = errors;
 		nb_read_f64(w, wv, 2);
 		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = loss,
 		                  .accuracy = (4 - errors) / 4.0, .seconds = now_seconds() - t0};
@@ -57,18 +151,22 @@ static int train_gate(const train_args *a, const double y[4], const double w0[2]
 		         wv[0], wv[1], nb_item(b));
 		print_epoch(a, &r);
 	}
-	finish_model(&m, a);
+	if (!rc && a->plot)
+		write_gate_plots(a, gate, y, w0, b0, wv, nb_item(b), errs, a->epochs);
+	free(errs);
+	if (!rc)
+		finish_model(&m, a);
 	return rc;
 }
 
 int train_perceptron_and(const train_args *a)
 {
-	return train_gate(a, (const double[]){0, 0, 0, 1}, (const double[]){1, 2}, 1);
+	return train_gate(a, "AND", (const double[]){0, 0, 0, 1}, (const double[]){1, 2}, 1);
 }
 
 int train_perceptron_or(const train_args *a)
 {
-	return train_gate(a, (const double[]){0, 1, 1, 1}, (const double[]){1, 1}, 0);
+	return train_gate(a, "OR", (const double[]){0, 1, 1, 1}, (const double[]){1, 1}, 0);
 }
 
 /* ---- XOR: 2-2-1 sigmoid MLP, U(-1, 1), full batch, MSE -------------------- */
