@@ -88,12 +88,23 @@ static nb_status shape_matmul(nb_tensor *t)
 
 /* Small products cost less as plain loops than a BLIS call's set-up. */
 #define SMALL_FLOPS 4096
+/* Below this many multiply-adds a product runs on one thread: waking the
+ * others costs more than it saves (and spinning threads hurt a busy
+ * machine). */
+#define SERIAL_FLOPS (128 * 128 * 128)
 
 #define MM_BODY(GEMM)                                                           \
 	mm_dims d = dims(t);                                                    \
 	const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                       \
 	T *C = NB_OUT(t, T);                                                    \
 	T one = 1, zero = 0;                                                    \
+	rntm_t serial_;                                                         \
+	rntm_t *rntm = NULL;                                                    \
+	if (d.batch * d.m * d.n * d.k < SERIAL_FLOPS) {                         \
+		bli_rntm_init(&serial_);                                        \
+		bli_rntm_set_num_threads(1, &serial_);                          \
+		rntm = &serial_;                                                \
+	}                                                                       \
 	for (int64_t b = 0; b < d.batch; b++) {                                 \
 		const T *a = A + b * d.a_stride, *bb = B + b * d.b_stride;      \
 		T *c = C + b * d.m * d.n;                                       \
@@ -109,20 +120,21 @@ static nb_status shape_matmul(nb_tensor *t)
 		} else {                                                        \
 			GEMM(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)d.m,  \
 			     (dim_t)d.n, (dim_t)d.k, &one, (T *)a, d.rsa, d.csa, \
-			     (T *)bb, d.rsb, d.csb, &zero, c, (inc_t)d.n, 1);   \
+			     (T *)bb, d.rsb, d.csb, &zero, c, (inc_t)d.n, 1,    \
+			     NULL, rntm);                                       \
 		}                                                               \
 	}
 
 static void matmul_f32(nb_tensor *t)
 {
 	typedef float T;
-	MM_BODY(bli_sgemm)
+	MM_BODY(bli_sgemm_ex)
 }
 
 static void matmul_f64(nb_tensor *t)
 {
 	typedef double T;
-	MM_BODY(bli_dgemm)
+	MM_BODY(bli_dgemm_ex)
 }
 
 /* VJP of C = op(A) op(B) with gradient G (see the table in the comment):
