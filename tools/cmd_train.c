@@ -73,7 +73,18 @@ void print_epoch(const train_args *a, const epoch_report *r)
 		       r->epochs, r->loss);
 		if (isfinite(r->accuracy))
 			printf("  accuracy %6.2f%%", 100 * r->accuracy);
-		printf("  %.3fs%s%s\n", r->seconds, r->extra[0] ? "  " : "", r->extra);
+		/* the extra members without JSON punctuation: "w": [1, 2] -> w [1, 2] */
+		char human[sizeof r->extra];
+		size_t k = 0;
+		for (const char *c = r->extra; *c && k + 1 < sizeof human; c++) {
+			if (*c == '"')
+				continue;
+			if (*c == ':' && c > r->extra && c[-1] == '"')
+				continue;
+			human[k++] = *c;
+		}
+		human[k] = 0;
+		printf("  %.3fs%s%s\n", r->seconds, human[0] ? "  " : "", human);
 	}
 	fflush(stdout);
 }
