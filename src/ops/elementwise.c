@@ -34,25 +34,13 @@ static nb_status shape_broadcast(nb_tensor *t)
 		T *Y = NB_OUT(t, T);                                             \
 		int64_t n = t->size, na = t->in[0]->size, nbb = t->in[1]->size;  \
 		if (na == n && nbb == n) {                                       \
-			_Pragma("omp parallel for if (n >= NB_PAR_MIN)")         \
-			for (int64_t i = 0; i < n; i++) {                        \
-				T a = A[i], b = B[i];                            \
-				Y[i] = (__VA_ARGS__);                                   \
-			}                                                        \
+			NB_PAR_FOR(i, n, T a = A[i]; T b = B[i]; Y[i] = (__VA_ARGS__);); \
 		} else if (nbb == 1 && na == n) {                                \
 			const T b = B[0];                                        \
-			_Pragma("omp parallel for if (n >= NB_PAR_MIN)")         \
-			for (int64_t i = 0; i < n; i++) {                        \
-				T a = A[i];                                      \
-				Y[i] = (__VA_ARGS__);                                   \
-			}                                                        \
+			NB_PAR_FOR(i, n, T a = A[i]; Y[i] = (__VA_ARGS__););    \
 		} else if (na == 1 && nbb == n) {                                \
 			const T a = A[0];                                        \
-			_Pragma("omp parallel for if (n >= NB_PAR_MIN)")         \
-			for (int64_t i = 0; i < n; i++) {                        \
-				T b = B[i];                                      \
-				Y[i] = (__VA_ARGS__);                                   \
-			}                                                        \
+			NB_PAR_FOR(i, n, T b = B[i]; Y[i] = (__VA_ARGS__););    \
 		} else {                                                         \
 			nb_bcast bc;                                             \
 			nb_bcast_init(&bc, t->shape, t->in[0]->shape, t->in[1]->shape); \
@@ -132,9 +120,7 @@ NB_KERNELS(mask_range, {
 	T *Y = NB_OUT(t, T);
 	const T lo = (T)t->a.f[0], hi = (T)t->a.f[1];
 	int64_t n = t->size;
-	_Pragma("omp parallel for if (n >= NB_PAR_MIN)")
-	for (int64_t i = 0; i < n; i++)
-		Y[i] = X[i] > lo && X[i] < hi ? G[i] : 0;
+	NB_PAR_FOR(i, n, Y[i] = X[i] > lo && X[i] < hi ? G[i] : 0;);
 })
 
 /* ---- unary VJPs ------------------------------------------------------------------ */

@@ -16,6 +16,33 @@
 /* Loops over this many elements or more run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 
+/* for (int64_t I = 0; I < N; I++) { ... } on OpenMP threads when N is at
+ * least NB_PAR_MIN, else a plain loop.  (A parallel region costs a team
+ * set-up, a malloc and futex calls, even when its if() clause is false;
+ * on small graphs that would cost more than the kernels.) */
+#define NB_PAR_FOR(I, N, ...)                                                   \
+	do {                                                                    \
+		const int64_t npf_n_ = (N);                                     \
+		if (npf_n_ >= NB_PAR_MIN) {                                     \
+			_Pragma("omp parallel for")                             \
+			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
+		} else {                                                        \
+			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
+		}                                                               \
+	} while (0)
+
+/* The same for a sum into a double named s (a reduction). */
+#define NB_PAR_SUM(I, N, ...)                                                   \
+	do {                                                                    \
+		const int64_t nps_n_ = (N);                                     \
+		if (nps_n_ >= NB_PAR_MIN) {                                     \
+			_Pragma("omp parallel for reduction(+ : s)")            \
+			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
+		} else {                                                        \
+			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
+		}                                                               \
+	} while (0)
+
 #define NB_IN(t, k, T) ((const T *)(t)->in[k]->data)
 #define NB_OUT(t, T) ((T *)(t)->data)
 
@@ -42,12 +69,7 @@
 		const T f0 = (T)t->a.f[0], f1 = (T)t->a.f[1];                    \
 		(void)f0;                                                        \
 		(void)f1;                                                        \
-		int64_t n = t->size;                                             \
-		_Pragma("omp parallel for if (n >= NB_PAR_MIN)")                 \
-		for (int64_t i = 0; i < n; i++) {                                \
-			T x = X[i];                                              \
-			Y[i] = (__VA_ARGS__);                                    \
-		}                                                                \
+		NB_PAR_FOR(i, t->size, T x = X[i]; Y[i] = (__VA_ARGS__););       \
 	})
 
 /* View shape s as [outer, len, inner] around axis: element (o, k, j) is at

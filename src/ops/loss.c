@@ -157,19 +157,11 @@ NB_KERNELS(one_hot, {
 		(void)eps;                                                       \
 		int64_t n = t->in[0]->size;                                      \
 		if (t->a.i[0] == NB_NONE) {                                      \
-			_Pragma("omp parallel for if (n >= NB_PAR_MIN)")         \
-			for (int64_t i = 0; i < n; i++) {                        \
-				T p = P[i], q = Q[i];                            \
-				Y[i] = (__VA_ARGS__);                            \
-			}                                                        \
+			NB_PAR_FOR(i, n, T p = P[i]; T q = Q[i]; Y[i] = (__VA_ARGS__);); \
 			return;                                                  \
 		}                                                                \
 		double s = 0;                                                    \
-		_Pragma("omp parallel for reduction(+ : s) if (n >= NB_PAR_MIN)") \
-		for (int64_t i = 0; i < n; i++) {                                \
-			T p = P[i], q = Q[i];                                    \
-			s += (double)(__VA_ARGS__);                              \
-		}                                                                \
+		NB_PAR_SUM(i, n, T p = P[i]; T q = Q[i]; s += (double)(__VA_ARGS__);); \
 		Y[0] = (T)(t->a.i[0] == NB_MEAN ? s / (double)n : s);            \
 	})
 

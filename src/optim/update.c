@@ -63,9 +63,7 @@ static double clip_scale(const nb_tensor *t)
 NB_KERNELS(sgd_update, {
 	UPDATE_HEAD
 	const T wd = (T)o->weight_decay;
-	_Pragma("omp parallel for if (n >= NB_PAR_MIN)")
-	for (int64_t i = 0; i < n; i++)
-		W[i] -= lr * (sc * G[i] + wd * W[i]);
+	NB_PAR_FOR(i, n, W[i] -= lr * (sc * G[i] + wd * W[i]););
 })
 
 /* ---- momentum --------------------------------------------------------------------
@@ -80,13 +78,12 @@ NB_KERNELS(momentum_update, {
 	const T wd = (T)o->weight_decay, beta = (T)o->momentum;
 	const T k = o->style == NB_MOMENTUM_EWMA ? (T)(1.0 - o->momentum) : (T)1;
 	const bool nesterov = o->nesterov;
-	_Pragma("omp parallel for if (n >= NB_PAR_MIN)")
-	for (int64_t i = 0; i < n; i++) {
+	NB_PAR_FOR(i, n, {
 		T g = sc * G[i] + wd * W[i];
 		T v = beta * V[i] + k * g;
 		V[i] = v;
 		W[i] -= lr * (nesterov ? k * g + beta * v : v);
-	}
+	});
 })
 
 /* ---- RMSprop: s <- rho s + (1-rho) g'^2, w <- w - lr g' / (sqrt(s) + eps) ----- */
@@ -96,13 +93,12 @@ NB_KERNELS(rmsprop_update, {
 	T *S = (T *)t->in[2]->data;
 	const T wd = (T)o->weight_decay, rho = (T)o->beta2, omr = (T)(1.0 - o->beta2);
 	const T eps = (T)o->eps;
-	_Pragma("omp parallel for if (n >= NB_PAR_MIN)")
-	for (int64_t i = 0; i < n; i++) {
+	NB_PAR_FOR(i, n, {
 		T g = sc * G[i] + wd * W[i];
 		T s = rho * S[i] + omr * g * g;
 		S[i] = s;
 		W[i] -= lr * g / (sqrt(s) + eps);
-	}
+	});
 })
 
 /* ---- Adam and AdamW ---------------------------------------------------------------
@@ -127,8 +123,7 @@ NB_KERNELS(adam_update, {
 	const double bc1 = 1.0 - pow(o->momentum, step), bc2 = 1.0 - pow(o->beta2, step);
 	const T alpha = (T)(o->lr / bc1), rs2 = (T)(1.0 / sqrt(bc2));
 	(void)lr;
-	_Pragma("omp parallel for simd if (n >= NB_PAR_MIN)")
-	for (int64_t i = 0; i < n; i++) {
+	NB_PAR_FOR(i, n, {
 		T w = W[i];
 		T g = sc * G[i] + l2 * w;
 		T m = b1 * M[i] + omb1 * g, v = b2 * V[i] + omb2 * g * g;
@@ -136,7 +131,7 @@ NB_KERNELS(adam_update, {
 		V[i] = v;
 		w -= lrwd * w;
 		W[i] = w - alpha * m / (sqrt(v) * rs2 + eps);
-	}
+	});
 })
 
 /* ---- DOT labels ---------------------------------------------------------------------- */
