@@ -41,21 +41,6 @@ static char *path_in_tmp(const char *name)
 	return buf[k];
 }
 
-static char *read_file(const char *path)
-{
-	FILE *fp = fopen(path, "rb");
-	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
-	fseek(fp, 0, SEEK_END);
-	long n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	char *s = malloc((size_t)n + 1);
-	ck_assert(s != NULL);
-	ck_assert_int_eq(fread(s, 1, (size_t)n, fp), n);
-	s[n] = 0;
-	fclose(fp);
-	return s;
-}
-
 static bool have_dot(void)
 {
 	return access("/usr/bin/dot", X_OK) == 0 || system("command -v dot >/dev/null 2>&1") == 0;
@@ -69,7 +54,7 @@ static char *dot_text(nb_graph *g, nb_dot_view view)
 	snprintf(name, sizeof name, "g%d.dot", n_written++);
 	const char *path = path_in_tmp(name);
 	ck_assert_int_eq(nb_graph_save_dot(g, path, view), NB_OK);
-	char *s = read_file(path);
+	char *s = nb_test_read_file(path);
 	/* the stream variant writes the same bytes */
 	char *mem = NULL;
 	size_t len = 0;
@@ -336,7 +321,7 @@ START_TEST(test_escaping)
 	if (have_dot()) {
 		check_with_dot();
 		/* graphviz shows the name's characters as written */
-		char *svg = read_file(path_in_tmp("g0.dot.svg"));
+		char *svg = nb_test_read_file(path_in_tmp("g0.dot.svg"));
 		ck_assert_ptr_nonnull(strstr(svg, ">a|b{c}&lt;d&gt;&quot;e\\</text>"));
 		ck_assert_ptr_nonnull(strstr(svg, ">&quot;quoted&quot; &lt;L&gt;</text>"));
 		ck_assert_ptr_nonnull(strstr(svg, ">lines \\n</text>"));
@@ -418,7 +403,7 @@ START_TEST(test_render)
 	nb_status st = nb_graph_render(m.g, svg, "svg", NB_DOT_BACKWARD);
 	if (NABLA_HAVE_GVC) {
 		ck_assert_msg(st == NB_OK, "%s", nb_graph_errmsg(m.g));
-		char *s = read_file(svg);
+		char *s = nb_test_read_file(svg);
 		ck_assert_ptr_nonnull(strstr(s, "<svg"));
 		ck_assert_ptr_nonnull(strstr(s, ">W1.update</text>"));
 		ck_assert_ptr_nonnull(strstr(s, "</svg>"));

@@ -3,7 +3,11 @@
 #define NB_TEST_UTIL_H
 
 #include <check.h>
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "nabla.h"
 
@@ -16,6 +20,23 @@
 	} while (0)
 
 #define ck_graph_ok(g) ck_assert_msg(nb_graph_status(g) == NB_OK, "graph error: %s", nb_graph_errmsg(g))
+
+/* A whole file as a NUL-terminated malloc'd string (the test fails when it
+ * cannot be read). */
+static inline char *nb_test_read_file(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	char *s = malloc((size_t)n + 1);
+	ck_assert(s != NULL);
+	ck_assert_int_eq(fread(s, 1, (size_t)n, fp), n);
+	s[n] = 0;
+	fclose(fp);
+	return s;
+}
 
 static inline int nb_test_run(Suite *s)
 {

@@ -21,6 +21,7 @@ int cmd_dot(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_ewma(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
 
 /* Option parsing helpers: parse a number from an option's argument, with a
  * clear message on failure.  Return false (after printing) when bad. */
@@ -30,6 +31,39 @@ bool cli_parse_double(const char *opt, const char *s, double *out);
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
 /* set when an option was given without its value (already reported) */
 extern bool cli_missing_value;
+/* "f32" or "f64"; prints "nabla <cmd>: ..." and returns false otherwise */
+bool cli_parse_dtype(const char *cmd, const char *s, nb_dtype *out);
+/* s as a JSON string literal, quotes included */
+void cli_json_string(FILE *fp, const char *s);
+
+/* A model by name for `nabla summary` and `nabla dot` (cli_models.c): a zoo
+ * model (nb_zoo_build) or one of the notes' small models (train_notes.c),
+ * whose shapes are fixed. */
+typedef struct cli_model_args {
+	const char *name; /* --model */
+	long batch;       /* --batch; 0: the default (1 for zoo models; the
+	                   * notes' models have their own and refuse another) */
+	nb_dtype dtype;   /* --dtype */
+} cli_model_args;
+
+typedef struct cli_model {
+	nb_graph *g;
+	nb_tensor *loss;
+	nb_model zoo;  /* zoo models: the classifier */
+	bool notes;    /* one of the notes' models */
+	int64_t batch; /* the batch size the graph was built with */
+} cli_model;
+
+/* Parses --model, --batch and --dtype at argv[*i]: 1 when it was one of
+ * them, 0 when not, -1 after printing a usage error. */
+int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_args *a);
+/* Returns 0, or the exit status after printing a message prefixed with
+ * "nabla <cmd>: " (2 for an unknown model or a batch the model does not
+ * take, 1 when the graph could not be built). */
+int cli_model_build(cli_model *m, const char *cmd, const cli_model_args *a);
+void cli_model_free(cli_model *m);
+/* "  name  summary" lines for a usage text */
+void cli_model_list(FILE *fp);
 
 /* A small seeded generator (splitmix64) for the tools' synthetic data;
  * *state is the seed and advances. */

@@ -73,3 +73,30 @@ double cli_rng_normal(uint64_t *state)
 	double u = 1 - cli_rng_uniform(state), v = cli_rng_uniform(state); /* u in (0, 1] */
 	return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
 }
+
+void cli_json_string(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", fp);
+		else if (c < 0x20)
+			fprintf(fp, "\\u%04x", c);
+		else
+			fputc(c, fp);
+	}
+	fputc('"', fp);
+}
+
+bool cli_parse_dtype(const char *cmd, const char *s, nb_dtype *out)
+{
+	if (!strcmp(s, "f32") || !strcmp(s, "f64")) {
+		*out = s[1] == '3' ? NB_F32 : NB_F64;
+		return true;
+	}
+	fprintf(stderr, "nabla %s: --dtype must be f32 or f64, not '%s'\n", cmd, s);
+	return false;
+}

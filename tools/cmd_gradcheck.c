@@ -72,23 +72,6 @@ static void check_op(int op, long seeds, op_result *r)
 	}
 }
 
-static void json_string(FILE *fp, const char *s)
-{
-	fputc('"', fp);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(fp, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", fp);
-		else if (c < 0x20)
-			fprintf(fp, "\\u%04x", c);
-		else
-			fputc(c, fp);
-	}
-	fputc('"', fp);
-}
-
 /* JSON has no NaN or infinity: those become null */
 static void json_number(FILE *fp, double v)
 {
@@ -101,7 +84,7 @@ static void json_number(FILE *fp, double v)
 static void print_json(const char *name, long seeds, const op_result *r)
 {
 	printf("{\"op\":");
-	json_string(stdout, name);
+	cli_json_string(stdout, name);
 	printf(",\"seeds\":%ld,\"max_abs_err\":", seeds);
 	json_number(stdout, r->max_abs);
 	printf(",\"max_rel_err\":");
@@ -110,7 +93,7 @@ static void print_json(const char *name, long seeds, const op_result *r)
 	       r->skipped, r->failed, r->passed ? "true" : "false");
 	if (!r->passed) {
 		printf(",\"error\":");
-		json_string(stdout, r->why);
+		cli_json_string(stdout, r->why);
 	}
 	printf("}\n");
 }

@@ -45,7 +45,10 @@ typedef enum nb_shortcut {
 
 /* ResNet basic block: conv3x3(stride) BN ReLU conv3x3 BN, plus the shortcut
  * (identity when the shape is kept), then ReLU.  Layers "<name>.conv1",
- * "<name>.bn1", "<name>.conv2", "<name>.bn2", "<name>.shortcut". */
+ * "<name>.bn1", "<name>.conv2", "<name>.bn2"; a projection shortcut is
+ * "<name>.shortcut" (option A: the parameter-free selection, which needs
+ * out_channels >= the input's channels; option B: a 1x1 convolution, with
+ * "<name>.shortcut_bn").  The result is named "<name>".  docs/layers.md. */
 nb_tensor *nb_basic_block(nb_tensor *x, int64_t out_channels, int stride, nb_shortcut sc,
                           const char *name);
 /* ResNet bottleneck block (ResNet-50): 1x1 (mid) BN ReLU, 3x3 (mid, stride)
@@ -54,20 +57,31 @@ nb_tensor *nb_basic_block(nb_tensor *x, int64_t out_channels, int stride, nb_sho
 nb_tensor *nb_bottleneck_block(nb_tensor *x, int64_t mid_channels, int stride, const char *name);
 
 /* ---- model summary ------------------------------------------------------
- * A layer is the set of parameters (and state) sharing a name prefix:
- * "fc1.w" and "fc1.b" are layer "fc1".  Its output shape is that of the node
- * named like the layer (the builders name their outputs). */
+ * A layer is the set of parameters and state (running statistics) sharing
+ * a name prefix up to the last '.': "fc1.w" and "fc1.b" are layer "fc1",
+ * "layer1.0.bn1.gamma" is layer "layer1.0.bn1"; a name without a '.' is a
+ * layer of its own.  An optimizer's state ("fc1.w.m") is not part of the
+ * model and is not counted.  Parameter-free steps (activations, pooling,
+ * the option-A shortcut) have no row.
+ *
+ * A layer's output shape is that of the forward node named like the layer
+ * (the builders name their results), else that of the last forward node
+ * reading one of the layer's tensors (the bias add of a dense layer whose
+ * result was renamed, each half of a separable convolution). */
 typedef struct nb_layer_info {
 	char name[128];
-	nb_shape output; /* ndim -1 when no node carries the layer's name */
+	nb_shape output; /* ndim -1 when no forward node reads the layer */
 	int64_t params;  /* trainable elements */
 	int64_t state;   /* non-trainable elements (running statistics) */
 } nb_layer_info;
 
-/* Fills up to max rows (in creation order); returns the number of layers. */
+/* Fills up to max rows (rows may be NULL when max is 0), in the order the
+ * layers' first tensors were created; returns the number of layers, which
+ * may exceed max. */
 int nb_summary(const nb_graph *g, nb_layer_info *rows, int max);
 int64_t nb_count_params(const nb_graph *g);
-/* A table: layer, output shape, parameters; then the totals. */
+/* A table: layer, output shape, parameters; then the totals (trainable,
+ * and the non-trainable running statistics). */
 void nb_summary_print(const nb_graph *g, FILE *fp);
 
 #ifdef __cplusplus

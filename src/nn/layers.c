@@ -103,12 +103,15 @@ static nb_tensor *conv_bn(nb_tensor *x, int64_t out, int k, int stride, const ch
 	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(stride, k / 2), .no_bias = true,
 	                        .custom_init = true, .w_init = {.kind = NB_INIT_HE_NORMAL}};
 	nb_tensor *h = nb_conv2d_layer(x, out, k, join(buf, sizeof buf, name, conv), o);
-	return nb_batchnorm_layer(h, join(buf, sizeof buf, name, bn), (nb_batchnorm_opts){0});
+	join(buf, sizeof buf, name, bn);
+	return nb_set_name(nb_batchnorm_layer(h, buf, (nb_batchnorm_opts){0}), buf);
 }
 
-/* Option A: y[:, pad + c] = x[:, c, ::s, ::s], other channels 0 — written
- * as a 1x1 stride-s convolution with a constant 0/1 weight, so it needs no
- * op of its own and its gradient is the adjoint selection. */
+/* Option A: y[:, pad + c] = x[:, c, ::s, ::s] with pad = (out - C)/2, other
+ * channels 0 (PyTorch's F.pad(x[:, :, ::2, ::2], (0,0,0,0,pad,pad)) when
+ * out - C is even) -- written as a 1x1 stride-s convolution with a constant
+ * 0/1 weight, so it needs no op of its own and its gradient is the adjoint
+ * selection.  The caller checks out >= C. */
 static nb_tensor *shortcut_a(nb_tensor *x, int64_t out, int stride, const char *name)
 {
 	nb_graph *g = x->g;
@@ -117,9 +120,9 @@ static nb_tensor *shortcut_a(nb_tensor *x, int64_t out, int stride, const char *
 	nb_tensor *sel = nb_constant(g, join(buf, sizeof buf, name, "select"), NB_SHAPE(out, cin, 1, 1), NULL);
 	if (nb__is_placeholder(sel))
 		return sel;
-	for (int64_t c = 0; c < cin && pad + c < out; c++)
+	for (int64_t c = 0; c < cin; c++)
 		nb__set(sel, (pad + c) * cin + c, 1.0);
-	return nb_conv2d(x, sel, NULL, NB_CONV_OPTS(stride, 0));
+	return nb_set_name(nb_conv2d(x, sel, NULL, NB_CONV_OPTS(stride, 0)), name);
 }
 
 nb_tensor *nb_basic_block(nb_tensor *x, int64_t out, int stride, nb_shortcut sc, const char *name)
@@ -129,17 +132,29 @@ nb_tensor *nb_basic_block(nb_tensor *x, int64_t out, int stride, nb_shortcut sc,
 	nb_graph *g = x->g;
 	if (g->status != NB_OK)
 		return g->placeholder;
+	char buf[256], b[128];
 	if (x->shape.ndim != 4 || stride < 1) {
-		char b[128];
 		nb__fail(g, NB_ERR_SHAPE, "basic_block(%s): needs an [N,C,H,W] input and stride >= 1, got %s and %d",
 		         name ? name : "", nb_shape_str(x->shape, b, sizeof b), stride);
 		return g->placeholder;
 	}
-	char buf[256];
+	bool project = stride != 1 || x->shape.d[1] != out;
+	if (project && sc == NB_SHORTCUT_A && out < x->shape.d[1]) {
+		nb__fail(g, NB_ERR_SHAPE,
+		         "basic_block(%s): an option-A shortcut pads channels with zeros, so it "
+		         "needs out_channels >= the input's %lld channels, got %lld (use NB_SHORTCUT_B)",
+		         name ? name : "", (long long)x->shape.d[1], (long long)out);
+		return g->placeholder;
+	}
+	if (sc != NB_SHORTCUT_A && sc != NB_SHORTCUT_B) {
+		nb__fail(g, NB_ERR_ARG, "basic_block(%s): unknown shortcut kind %d", name ? name : "",
+		         (int)sc);
+		return g->placeholder;
+	}
 	nb_tensor *h = nb_relu(conv_bn(x, out, 3, stride, name, "conv1", "bn1"));
 	h = conv_bn(h, out, 3, 1, name, "conv2", "bn2");
 	nb_tensor *s = x;
-	if (stride != 1 || x->shape.d[1] != out)
+	if (project)
 		s = sc == NB_SHORTCUT_A ? shortcut_a(x, out, stride, join(buf, sizeof buf, name, "shortcut"))
 		                        : conv_bn(x, out, 1, stride, name, "shortcut", "shortcut_bn");
 	return nb_set_name(nb_relu(nb_add(h, s)), name);
@@ -170,39 +185,93 @@ nb_tensor *nb_bottleneck_block(nb_tensor *x, int64_t mid, int stride, const char
 
 /* ---- summary ------------------------------------------------------------------------ */
 
+/* The layer t belongs to: its name up to the last '.', into buf.  Only
+ * parameters and state belong to layers, and an optimizer's state does not
+ * ("fc1.w.m" has a parameter, "fc1.w", for prefix). */
+static bool layer_of(const nb_graph *g, const nb_tensor *t, char *buf, size_t n)
+{
+	if ((t->role != NB_ROLE_PARAM && t->role != NB_ROLE_STATE) || !t->name)
+		return false;
+	const char *dot = strrchr(t->name, '.');
+	size_t len = dot ? (size_t)(dot - t->name) : strlen(t->name);
+	snprintf(buf, n, "%.*s", (int)len, t->name);
+	if (t->role == NB_ROLE_STATE) {
+		const nb_tensor *owner = nb_graph_find(g, buf);
+		if (owner && owner->role == NB_ROLE_PARAM)
+			return false;
+	}
+	return true;
+}
+
+/* Whether t belongs to layer `name` (the cheap name test first). */
+static bool in_layer(const nb_graph *g, const nb_tensor *t, const char *name)
+{
+	size_t len = strlen(name);
+	if (!t->name || strncmp(t->name, name, len) ||
+	    (t->name[len] && (t->name[len] != '.' || strchr(t->name + len + 1, '.'))))
+		return false;
+	char b[128];
+	return layer_of(g, t, b, sizeof b) && !strcmp(b, name);
+}
+
+/* Whether a node before node i belongs to layer `name`. */
+static bool seen_before(const nb_graph *g, int i, const char *name)
+{
+	for (int j = 0; j < i; j++)
+		if (in_layer(g, g->nodes[j], name))
+			return true;
+	return false;
+}
+
+/* A layer's output: the forward node named like the layer (what the
+ * builders name their result), else the last forward node that reads one
+ * of the layer's tensors directly -- the bias add of a dense layer, the
+ * convolution, the batchnorm -- which still finds a layer whose output
+ * was renamed (nb_set_name(nb_dense(h, 10, "fc3"), "logits")) and the two
+ * halves of a separable convolution. */
+static nb_shape layer_output(const nb_graph *g, const char *name)
+{
+	const nb_tensor *t = nb_graph_find(g, name);
+	if (t && t->role == NB_ROLE_OP)
+		return t->shape;
+	for (int i = g->n_nodes - 1; i >= 0; i--) {
+		t = g->nodes[i];
+		if (t->role != NB_ROLE_OP || nb__is_placeholder(t))
+			continue;
+		for (int k = 0; k < t->n_in; k++)
+			if (in_layer(g, t->in[k], name))
+				return t->shape;
+	}
+	return (nb_shape){.ndim = -1};
+}
+
 int nb_summary(const nb_graph *g, nb_layer_info *rows, int max)
 {
+	if (!rows || max < 0)
+		max = 0;
 	int n = 0;
+	char layer[128];
 	for (int i = 0; g && i < g->n_nodes; i++) {
 		const nb_tensor *t = g->nodes[i];
-		if (t->role != NB_ROLE_PARAM && t->role != NB_ROLE_STATE)
+		if (!layer_of(g, t, layer, sizeof layer))
 			continue;
-		/* state of an optimizer (w.m, w.v) is not part of the model */
-		const char *dot = strrchr(t->name, '.');
-		size_t len = dot ? (size_t)(dot - t->name) : strlen(t->name);
-		char layer[128];
-		snprintf(layer, sizeof layer, "%.*s", (int)len, t->name);
-		if (t->role == NB_ROLE_STATE && nb_graph_find(g, layer) &&
-		    nb_graph_find(g, layer)->role == NB_ROLE_PARAM)
-			continue;
-		int k = 0;
-		while (k < n && (k >= max || strcmp(rows[k].name, layer)))
+		int k = 0, stored = n < max ? n : max;
+		while (k < stored && strcmp(rows[k].name, layer))
 			k++;
-		if (k == n) {
-			if (n < max) {
-				memset(&rows[n], 0, sizeof rows[n]);
-				snprintf(rows[n].name, sizeof rows[n].name, "%s", layer);
-				const nb_tensor *out = nb_graph_find(g, layer);
-				rows[n].output = out ? out->shape : (nb_shape){.ndim = -1};
-			}
-			n++;
+		if (k == stored) { /* not among the rows kept: new, or past max */
+			if (stored < n && seen_before(g, i, layer))
+				continue;
+			k = n++;
+			if (k >= max)
+				continue;
+			memset(&rows[k], 0, sizeof rows[k]);
+			snprintf(rows[k].name, sizeof rows[k].name, "%s", layer);
+			rows[k].output = layer_output(g, layer);
 		}
-		if (k < max) {
-			if (t->role == NB_ROLE_PARAM)
-				rows[k].params += t->size;
-			else
-				rows[k].state += t->size;
-		}
+		if (t->role == NB_ROLE_PARAM)
+			rows[k].params += t->size;
+		else
+			rows[k].state += t->size;
 	}
 	return n;
 }
@@ -218,18 +287,34 @@ int64_t nb_count_params(const nb_graph *g)
 
 void nb_summary_print(const nb_graph *g, FILE *fp)
 {
+	if (!fp)
+		return;
 	int n = nb_summary(g, NULL, 0);
 	nb_layer_info *rows = calloc((size_t)(n ? n : 1), sizeof *rows);
-	if (!rows)
+	if (!rows) {
+		fprintf(fp, "summary: out of memory for %d rows\n", n);
 		return;
+	}
 	nb_summary(g, rows, n);
-	int64_t total = 0, state = 0;
-	fprintf(fp, "%-32s %-20s %12s\n", "layer", "output shape", "parameters");
+	/* column widths from the contents */
+	int wname = 5, wshape = 12;
+	char shape[128];
 	for (int i = 0; i < n; i++) {
-		char b[64] = "-";
+		int k = (int)strlen(rows[i].name);
+		wname = k > wname ? k : wname;
+		k = rows[i].output.ndim >= 0
+		        ? (int)strlen(nb_shape_str(rows[i].output, shape, sizeof shape))
+		        : 1;
+		wshape = k > wshape ? k : wshape;
+	}
+	int64_t total = 0, state = 0;
+	fprintf(fp, "%-*s  %-*s  %12s\n", wname, "layer", wshape, "output shape", "parameters");
+	for (int i = 0; i < n; i++) {
+		snprintf(shape, sizeof shape, "-");
 		if (rows[i].output.ndim >= 0)
-			nb_shape_str(rows[i].output, b, sizeof b);
-		fprintf(fp, "%-32s %-20s %12lld\n", rows[i].name, b, (long long)rows[i].params);
+			nb_shape_str(rows[i].output, shape, sizeof shape);
+		fprintf(fp, "%-*s  %-*s  %12lld\n", wname, rows[i].name, wshape, shape,
+		        (long long)rows[i].params);
 		total += rows[i].params;
 		state += rows[i].state;
 	}
