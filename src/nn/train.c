@@ -35,6 +35,7 @@ nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_ki
 	if (!m || !x || !logits)
 		return NB_ERR_ARG;
 	nb_graph *g = x->g;
+	m->g = g; /* so a caller can read the error message */
 	char b[128];
 	if (g->status != NB_OK)
 		return g->status;

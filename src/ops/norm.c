@@ -294,7 +294,7 @@ nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts 
 	nb_tensor *rv = nb__leaf(g, NB_OP_CONST, NB_ROLE_STATE, b, s);
 	if (g->status != NB_OK || nb_init_tensor(rv, NB_ONES) != NB_OK)
 		return g->placeholder;
-	return nb_batchnorm(x, gamma, beta, rm, rv, o);
+	return nb_set_name(nb_batchnorm(x, gamma, beta, rm, rv, o), name);
 }
 
 /* ---- dropout --------------------------------------------------------------------------- */
