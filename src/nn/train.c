@@ -114,11 +114,13 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 		return NB_ERR_SHAPE;
 	}
 	int K = m->num_classes;
+	/* an f32 graph takes the samples straight into its input tensor */
+	float *xdst = m->g->dtype == NB_F32 ? (float *)m->x->data : m->xbuf;
 	if (m->ohbuf)
 		memset(m->ohbuf, 0, (size_t)(B * K) * sizeof(float));
 	for (int64_t i = 0; i < B; i++) {
 		int64_t r = rows[i < n ? i : i % n];
-		memcpy(m->xbuf + i * sample, d->x + r * sample, (size_t)sample * sizeof(float));
+		memcpy(xdst + i * sample, d->x + r * sample, (size_t)sample * sizeof(float));
 		int32_t y = d->y[r];
 		if (y < 0 || y >= K) {
 			nb__fail(m->g, NB_ERR_VALUE, "fit: sample %lld has label %d, the model has %d classes",
@@ -130,7 +132,7 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 		if (m->ohbuf)
 			m->ohbuf[i * K + y] = 1;
 	}
-	nb_status st = nb_feed_f32(m->x, m->xbuf, m->x->size);
+	nb_status st = xdst == m->xbuf ? nb_feed_f32(m->x, m->xbuf, m->x->size) : NB_OK;
 	if (!st)
 		st = nb_feed_f64(m->weights, m->wbuf, B);
 	if (!st && m->labels)
