@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
 	FEATURES = 8,
@@ -58,11 +59,9 @@ static void on_batch(const nb_progress *p, void *user)
 	r->loss[r->steps++] = nb_item(r->m.loss);
 }
 
-/* dense 32, batch norm, ReLU, dropout 0.3, dense 4; Adam; nb_fit */
-static void train(run *r, const nb_dataset *d, uint64_t seed, int threads)
+/* dense 32, batch norm, ReLU, dropout 0.3, dense 4; Adam */
+static nb_optim *build(run *r, uint64_t seed)
 {
-	nb_set_num_threads(threads);
-	memset(r, 0, sizeof *r);
 	nb_graph *g = nb_graph_new(NB_F32);
 	nb_graph_seed(g, seed);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(BATCH, FEATURES));
@@ -72,9 +71,47 @@ static void train(run *r, const nb_dataset *d, uint64_t seed, int threads)
 	                 NB_OK);
 	nb_optim *o = nb_adam(g, r->m.loss, (nb_adam_opts){.lr = 0.01});
 	ck_assert_ptr_nonnull(o);
-	nb_fit_opts fo = {.epochs = EPOCHS, .seed = seed, .on_batch = on_batch, .user = r};
+	return o;
+}
+
+static void read_params(run *r);
+
+/* nb_fit for all epochs; or (stop > 0) for `stop` epochs, a checkpoint, a
+ * fresh graph loading it, and nb_fit from epoch `stop` on */
+static void train_with_resume(run *r, const nb_dataset *d, uint64_t seed, int threads, int stop)
+{
+	nb_set_num_threads(threads);
+	memset(r, 0, sizeof *r);
+	nb_optim *o = build(r, seed);
+	nb_fit_opts fo = {.epochs = stop ? stop : EPOCHS, .seed = seed, .on_batch = on_batch, .user = r};
 	ck_assert_int_eq(nb_fit(&r->m, o, d, fo), NB_OK);
+	if (stop) {
+		char path[] = "/tmp/nabla-resume-XXXXXX";
+		int fd = mkstemp(path);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+		ck_assert_int_eq(nb_checkpoint_save(r->m.g, o, path, "det"), NB_OK);
+		nb_model_free(&r->m);
+		nb_graph_free(r->m.g);
+		o = build(r, seed + 1000); /* other initial weights: the checkpoint must win */
+		ck_assert_int_eq(nb_checkpoint_load(r->m.g, o, path, NULL, 0), NB_OK);
+		unlink(path);
+		fo.epochs = EPOCHS;
+		fo.first_epoch = stop;
+		ck_assert_int_eq(nb_fit(&r->m, o, d, fo), NB_OK);
+	}
 	ck_assert_int_eq(r->steps, STEPS);
+	read_params(r);
+}
+
+static void train(run *r, const nb_dataset *d, uint64_t seed, int threads)
+{
+	train_with_resume(r, d, seed, threads, 0);
+}
+
+static void read_params(run *r)
+{
+	nb_graph *g = r->m.g;
 	/* every parameter and the running statistics */
 	static const char *const names[] = {"fc1.w",    "fc1.b",           "bn1.gamma",
 	                                    "bn1.beta", "bn1.running_mean", "bn1.running_var",
@@ -151,10 +188,32 @@ START_TEST(test_other_seed_other_losses)
 }
 END_TEST
 
+/* stopping after 4 epochs, saving, loading into a fresh graph and going on
+ * gives the same losses and weights, bit for bit, as never stopping: the
+ * checkpoint carries parameters, running statistics, Adam's moments and
+ * step count, and the RNG (dropout masks); the batch order depends only on
+ * the seed and the epoch */
+START_TEST(test_resume_is_bit_identical)
+{
+	nb_dataset d;
+	make_data(&d);
+	run *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+	train(a, &d, 7, 1);
+	train_with_resume(b, &d, 7, 1, 4);
+	ck_assert_msg(!memcmp(a->loss, b->loss, sizeof a->loss), "losses differ after resuming");
+	ck_assert_msg(!memcmp(a->params, b->params, (size_t)a->n_params * sizeof(float)),
+	              "weights differ after resuming");
+	free(a->params), free(b->params);
+	free(a), free(b);
+	nb_dataset_free(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("determinism");
 	TCase *tc = tcase_create("determinism");
+	tcase_add_test(tc, test_resume_is_bit_identical);
 	tcase_add_test(tc, test_same_seed_same_bits);
 	tcase_add_test(tc, test_other_seed_other_losses);
 	suite_add_tcase(s, tc);
