@@ -258,6 +258,12 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 		goto nomem;
 	if (nb__register_program(g, p) < 0)
 		goto nomem;
+	goto out;
+nomem:
+	nb__fail(g, NB_ERR_NOMEM, "compile: out of memory");
+	nb__program_free(p);
+	p = NULL;
+out:
 	free(fl.b);
 	free(mark);
 	free(order);
@@ -266,17 +272,6 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 	free(last);
 	free(pos);
 	return p;
-nomem:
-	nb__fail(g, NB_ERR_NOMEM, "compile: out of memory");
-	free(fl.b);
-	free(mark);
-	free(order);
-	free(stack);
-	free(istack);
-	free(last);
-	free(pos);
-	nb__program_free(p);
-	return NULL;
 }
 
 
