@@ -9,7 +9,7 @@
  * edges into them.  See docs/dot.md.
  *
  * Rendering in-process goes through libgvc when nabla was built with it.
- * Graphviz's own file output exit()s when the file cannot be opened, so
+ * Graphviz's own file output ends the process when the file cannot be opened, so
  * nb_graph_render lays out and renders into memory and writes the file
  * itself.
  */
