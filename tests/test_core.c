@@ -235,6 +235,36 @@ START_TEST(test_f32_matches_f64)
 }
 END_TEST
 
+/* The backward pass is made of ordinary differentiable nodes, so it can be
+ * differentiated again: a Hessian-vector product of f = sum(x^3 + x*y^2):
+ * H v = d/dx (grad f . v), with grad_x f = 3x^2 + y^2 -> d/dx (grad_x f . v)
+ * = 6 x v (elementwise) and d/dy = 2 y v. */
+START_TEST(test_hessian_vector_product)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(3), NB_ZEROS);
+	nb_tensor *y = nb_param(g, "y", NB_SHAPE(3), NB_ZEROS);
+	nb_tensor *v = nb_constant(g, "v", NB_SHAPE(3), (double[]){1, -2, 0.5});
+	nb_feed_f64(x, (double[]){0.5, -1, 2}, 3);
+	nb_feed_f64(y, (double[]){1, 3, -0.25}, 3);
+	nb_tensor *f = nb_sum(nb_add(nb_pow(x, 3), nb_mul(x, nb_square(y))));
+	nb_tensor *gx = nb_grad(f, x);
+	nb_tensor *hv[2];
+	ck_assert_int_eq(nb_grads(nb_sum(nb_mul(gx, v)), (nb_tensor *[]){x, y}, 2, hv), NB_OK);
+	nb_program *p = nb_compile(g, hv, 2);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	double hx[3], hy[3];
+	nb_read_f64(hv[0], hx, 3);
+	nb_read_f64(hv[1], hy, 3);
+	const double xs[3] = {0.5, -1, 2}, ys[3] = {1, 3, -0.25}, vs[3] = {1, -2, 0.5};
+	for (int i = 0; i < 3; i++) {
+		ck_near(hx[i], 6 * xs[i] * vs[i], 1e-14);
+		ck_near(hy[i], 2 * ys[i] * vs[i], 1e-14);
+	}
+	nb_graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("core");
@@ -250,6 +280,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_gradcheck_every_op);
 	tcase_add_test(tc, test_gradcheck_detects_error);
 	tcase_add_test(tc, test_f32_matches_f64);
+	tcase_add_test(tc, test_hessian_vector_product);
 	suite_add_tcase(s, tc);
 	return s;
 }
