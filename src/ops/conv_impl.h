@@ -78,19 +78,17 @@ static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int6
 
 /* im2col of nc channels: the [nc kH kW, P] matrix
  *   col[(c kH + m) kW + k][i oW + j] = x[c][i sH - pT + m dH][j sW - pL + k dW]
- * (0 in the padding), so that one output row block is W_g col.  collapse:
- * (c, m, k) from divisions once per thread, not per row (the divisions
- * cost more than copying a small row). */
+ * (0 in the padding), so that one output row block is W_g col.  One
+ * channel (kH kW rows) per thread. */
 static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restrict col, bool par)
 {
-	const int64_t rows = nc * g->kh * g->kw, ohw = g->oh * g->ow;
-	const int64_t ld = col_ld(g, sizeof(T));
-#pragma omp parallel for collapse(3) if (par && rows * ohw >= NB_PAR_MIN)
-	for (int64_t c = 0; c < nc; c++)
+	const int64_t kk = g->kh * g->kw, ohw = g->oh * g->ow, ld = col_ld(g, sizeof(T));
+	NB_PAR_FOR_IF(par && nc * kk * ohw >= NB_PAR_MIN, c, nc, {
 		for (int64_t m = 0; m < g->kh; m++)
 			for (int64_t k = 0; k < g->kw; k++)
 				SFX(im2col_row)(g, x + c * g->h * g->w, m, k,
 				                col + ((c * g->kh + m) * g->kw + k) * ld);
+	});
 }
 
 /* col2im, the adjoint of im2col: x[c] = sum over the taps of the rows
@@ -98,8 +96,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *restrict x, bool par)
 {
 	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w, ld = col_ld(g, sizeof(T));
-#pragma omp parallel for if (par && nc * g->kh * g->kw * ohw >= NB_PAR_MIN)
-	for (int64_t c = 0; c < nc; c++) {
+	NB_PAR_FOR_IF(par && nc * g->kh * g->kw * ohw >= NB_PAR_MIN, c, nc, {
 		T *xc = x + c * hw;
 		memset(xc, 0, (size_t)hw * sizeof(T));
 		for (int64_t m = 0; m < g->kh; m++) {
@@ -119,7 +116,7 @@ static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *res
 				}
 			}
 		}
-	}
+	});
 }
 
 /* ---- depthwise (Cg == 1): direct loops, no im2col ------------------------
