@@ -135,6 +135,49 @@ START_TEST(test_max_nan_propagates)
 }
 END_TEST
 
+/* The 2x2 stride-2 fast path against the rule written out: several planes
+ * (one holding NaNs, one with -0 and +0 ties and infinities), values drawn
+ * from a few levels so ties are common, odd width (last column unused). */
+START_TEST(test_max_2x2_matches_rule)
+{
+	enum { P = 3, H = 6, W = 7, OH = 3, OW = 3 };
+	double x[P * H * W], y[P * OH * OW], dx[P * H * W];
+	unsigned r = 12345;
+	for (int i = 0; i < P * H * W; i++) {
+		r = r * 1103515245u + 12345u;
+		x[i] = (double)((r >> 16) % 5) - 2;
+	}
+	x[0 * H * W + 1 * W + 0] = NAN; /* plane 0: NaN second in row-major order */
+	x[0 * H * W + 2 * W + 3] = NAN, x[0 * H * W + 3 * W + 2] = NAN; /* two NaNs */
+	for (int k = 0; k < H * W; k++)
+		x[2 * H * W + k] = k % 3 == 0 ? -0.0 : k % 3 == 1 ? 0.0 : -INFINITY;
+	x[2 * H * W + 3] = INFINITY;
+	for (int dt = 0; dt < 2; dt++) {
+		nb_shape ys;
+		pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(1, P, H, W), x, 0, 2, 2, 0, y, dx, NULL, &ys);
+		ck_assert(ys.d[2] == OH && ys.d[3] == OW);
+		double want_dx[P * H * W] = {0};
+		for (int p = 0; p < P; p++)
+			for (int i = 0; i < OH; i++)
+				for (int j = 0; j < OW; j++) {
+					int best = p * H * W + 2 * i * W + 2 * j;
+					for (int q = 1; q < 4; q++) {
+						int e = p * H * W + (2 * i + q / 2) * W + 2 * j + q % 2;
+						if (x[e] > x[best] || (isnan(x[e]) && !isnan(x[best])))
+							best = e;
+					}
+					double got = y[(p * OH + i) * OW + j];
+					ck_assert(isnan(x[best]) ? isnan(got) : got == x[best]);
+					if (x[best] == 0) /* the zero's sign too */
+						ck_assert_int_eq(signbit(got) != 0, signbit(x[best]) != 0);
+					want_dx[best] += 1;
+				}
+		for (int k = 0; k < P * H * W; k++)
+			ck_near(dx[k], want_dx[k], 0);
+	}
+}
+END_TEST
+
 /* stride 0 means stride = kernel; 5x5 with 2x2 windows -> floor(3/2)+1 = 2 */
 START_TEST(test_default_stride_and_sizes)
 {
@@ -304,6 +347,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_max_ties_first);
 	tcase_add_test(tc, test_max_overlapping_windows);
 	tcase_add_test(tc, test_max_nan_propagates);
+	tcase_add_test(tc, test_max_2x2_matches_rule);
 	tcase_add_test(tc, test_default_stride_and_sizes);
 	tcase_add_test(tc, test_global_avgpool);
 	tcase_add_test(tc, test_pool_vs_reference);

@@ -33,8 +33,8 @@ static inline int64_t nb__window_out(int64_t in, int64_t k, int64_t s, int64_t p
 static inline void nb__tap_range(int64_t in, int64_t out, int64_t s, int64_t off, int64_t *lo,
                                  int64_t *hi)
 {
-	int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
-	int64_t b = in - off <= 0 ? 0 : (in - off + s - 1) / s;
+	int64_t a = off >= 0 ? 0 : s == 1 ? -off : (-off + s - 1) / s; /* s == 1: no division */
+	int64_t b = in - off <= 0 ? 0 : s == 1 ? in - off : (in - off + s - 1) / s;
 	if (a > out)
 		a = out;
 	if (b > out)

@@ -23,60 +23,72 @@ static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T
 	        &beta, c, (inc_t)ldc, 1, NULL, rntm);
 }
 
+/* d[0..n) = 0 for the padding at a row's ends, usually one or two
+ * elements: stores, not a memset call per row (a zeroing loop would be one) */
+static inline void SFX(zero_few)(T *d, int64_t n)
+{
+	if (n > 2)
+		memset(d, 0, (size_t)n * sizeof(T));
+	else if (n > 0)
+		d[0] = d[n - 1] = 0;
+}
+
+/* Row (c, m, k) of im2col: dst = the tap (m, k) of channel xc, the
+ * [oH, oW] plane read at stride and offset (0 in the padding). */
+static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
+                            T *restrict dst)
+{
+	const int64_t offh = m * g->dh - g->pt, offw = k * g->dw - g->pl;
+	int64_t i0, i1, j0, j1;
+	nb__tap_range(g->h, g->oh, g->sh, offh, &i0, &i1);
+	nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
+	if (i0 > 0)
+		memset(dst, 0, (size_t)(i0 * g->ow) * sizeof(T));
+	if (i1 < g->oh)
+		memset(dst + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof(T));
+	if (j0 >= j1) {
+		for (int64_t i = i0; i < i1; i++)
+			memset(dst + i * g->ow, 0, (size_t)g->ow * sizeof(T));
+		return;
+	}
+	if (i0 < i1 && g->sh == 1 && g->sw == 1 && g->ow == g->w) {
+		/* "same"-shaped rows: the valid rows are one shifted copy
+		 * of the input (row ends wrap into the neighbouring row
+		 * and are zeroed after), not a call per short row */
+		const int64_t a = i0 * g->ow + j0, e = (i1 - 1) * g->ow + j1;
+		memcpy(dst + a, xc + (a + offh * g->w + offw), (size_t)(e - a) * sizeof(T));
+		/* the end of row i and the start of row i + 1 are one run */
+		SFX(zero_few)(dst + i0 * g->ow, j0);
+		for (int64_t i = i0; i < i1; i++)
+			SFX(zero_few)(dst + i * g->ow + j1, i + 1 < i1 ? g->ow - j1 + j0 : g->ow - j1);
+		return;
+	}
+	for (int64_t i = i0; i < i1; i++) {
+		const T *src = xc + (i * g->sh + offh) * g->w;
+		T *d = dst + i * g->ow;
+		SFX(zero_few)(d, j0);
+		if (g->sw == 1)
+			memcpy(d + j0, src + (j0 + offw), (size_t)(j1 - j0) * sizeof(T));
+		else
+			for (int64_t j = j0; j < j1; j++)
+				d[j] = src[j * g->sw + offw];
+		SFX(zero_few)(d + j1, g->ow - j1);
+	}
+}
+
 /* im2col of nc channels: the [nc kH kW, P] matrix
  *   col[(c kH + m) kW + k][i oW + j] = x[c][i sH - pT + m dH][j sW - pL + k dW]
- * (0 in the padding), so that one output row block is W_g col. */
+ * (0 in the padding), so that one output row block is W_g col.  One
+ * channel (kH kW rows) per thread. */
 static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restrict col, bool par)
 {
-	const int64_t kk = g->kh * g->kw, ohw = g->oh * g->ow, rows = nc * kk;
-	const int64_t ld = col_ld(g, sizeof(T));
-#pragma omp parallel for if (par && rows * ohw >= NB_PAR_MIN)
-	for (int64_t r = 0; r < rows; r++) {
-		const int64_t c = r / kk, m = r % kk / g->kw, k = r % g->kw;
-		const int64_t offh = m * g->dh - g->pt, offw = k * g->dw - g->pl;
-		int64_t i0, i1, j0, j1;
-		nb__tap_range(g->h, g->oh, g->sh, offh, &i0, &i1);
-		nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
-		const T *xc = x + c * g->h * g->w;
-		T *dst = col + r * ld;
-		if (i0 > 0)
-			memset(dst, 0, (size_t)(i0 * g->ow) * sizeof(T));
-		if (i1 < g->oh)
-			memset(dst + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof(T));
-		if (j0 >= j1) {
-			for (int64_t i = i0; i < i1; i++)
-				memset(dst + i * g->ow, 0, (size_t)g->ow * sizeof(T));
-			continue;
-		}
-		if (i0 < i1 && g->sh == 1 && g->sw == 1 && g->ow == g->w) {
-			/* "same"-shaped rows: the valid rows are one shifted copy
-			 * of the input (row ends wrap into the neighbouring row
-			 * and are zeroed after), not a call per short row */
-			const int64_t a = i0 * g->ow + j0, e = (i1 - 1) * g->ow + j1;
-			memcpy(dst + a, xc + (a + offh * g->w + offw), (size_t)(e - a) * sizeof(T));
-			for (int64_t i = i0; i < i1; i++) {
-				T *d = dst + i * g->ow;
-				for (int64_t j = 0; j < j0; j++)
-					d[j] = 0;
-				for (int64_t j = j1; j < g->ow; j++)
-					d[j] = 0;
-			}
-			continue;
-		}
-		for (int64_t i = i0; i < i1; i++) {
-			const T *src = xc + (i * g->sh + offh) * g->w;
-			T *d = dst + i * g->ow;
-			for (int64_t j = 0; j < j0; j++)
-				d[j] = 0;
-			if (g->sw == 1)
-				memcpy(d + j0, src + (j0 + offw), (size_t)(j1 - j0) * sizeof(T));
-			else
-				for (int64_t j = j0; j < j1; j++)
-					d[j] = src[j * g->sw + offw];
-			for (int64_t j = j1; j < g->ow; j++)
-				d[j] = 0;
-		}
-	}
+	const int64_t kk = g->kh * g->kw, ohw = g->oh * g->ow, ld = col_ld(g, sizeof(T));
+	NB_PAR_FOR_IF(par && nc * kk * ohw >= NB_PAR_MIN, c, nc, {
+		for (int64_t m = 0; m < g->kh; m++)
+			for (int64_t k = 0; k < g->kw; k++)
+				SFX(im2col_row)(g, x + c * g->h * g->w, m, k,
+				                col + ((c * g->kh + m) * g->kw + k) * ld);
+	});
 }
 
 /* col2im, the adjoint of im2col: x[c] = sum over the taps of the rows
@@ -84,8 +96,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restr
 static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *restrict x, bool par)
 {
 	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w, ld = col_ld(g, sizeof(T));
-#pragma omp parallel for if (par && nc * g->kh * g->kw * ohw >= NB_PAR_MIN)
-	for (int64_t c = 0; c < nc; c++) {
+	NB_PAR_FOR_IF(par && nc * g->kh * g->kw * ohw >= NB_PAR_MIN, c, nc, {
 		T *xc = x + c * hw;
 		memset(xc, 0, (size_t)hw * sizeof(T));
 		for (int64_t m = 0; m < g->kh; m++) {
@@ -105,7 +116,7 @@ static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *res
 				}
 			}
 		}
-	}
+	});
 }
 
 /* ---- depthwise (Cg == 1): direct loops, no im2col ------------------------

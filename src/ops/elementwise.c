@@ -120,7 +120,9 @@ NB_KERNELS(mask_range, {
 	T *Y = NB_OUT(t, T);
 	const T lo = (T)t->a.f[0], hi = (T)t->a.f[1];
 	int64_t n = t->size;
-	NB_PAR_FOR(i, n, Y[i] = X[i] > lo && X[i] < hi ? G[i] : 0;);
+	/* G[i] read unconditionally: a conditional load kept the compiler from
+	 * vectorising the loop */
+	NB_PAR_FOR(i, n, const T gi = G[i]; Y[i] = X[i] > lo && X[i] < hi ? gi : 0;);
 })
 
 /* ---- unary VJPs ------------------------------------------------------------------ */

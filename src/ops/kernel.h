@@ -11,25 +11,30 @@
 #include "graph/internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 /* Loops over this many elements or more run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 
-/* for (int64_t I = 0; I < N; I++) { ... } on OpenMP threads when N is at
- * least NB_PAR_MIN, else a plain loop.  (A parallel region costs a team
- * set-up, a malloc and futex calls, even when its if() clause is false;
- * on small graphs that would cost more than the kernels.) */
-#define NB_PAR_FOR(I, N, ...)                                                   \
+/* for (int64_t I = 0; I < N; I++) { ... } on OpenMP threads when COND
+ * holds and there is more than one thread, else a plain loop.  (A parallel
+ * region costs a team set-up, a malloc and futex calls, even when its if()
+ * clause is false or it has one thread; on small graphs, or once per
+ * image, that would cost more than the kernels.) */
+#define NB_PAR_FOR_IF(COND, I, N, ...)                                          \
 	do {                                                                    \
 		const int64_t npf_n_ = (N);                                     \
-		if (npf_n_ >= NB_PAR_MIN) {                                     \
+		if ((COND) && omp_get_max_threads() > 1) {                      \
 			_Pragma("omp parallel for")                             \
 			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
 		} else {                                                        \
 			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
 		}                                                               \
 	} while (0)
+
+/* the same when N is at least NB_PAR_MIN */
+#define NB_PAR_FOR(I, N, ...) NB_PAR_FOR_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
 /* The same for a sum into a double named s (a reduction). */
 #define NB_PAR_SUM(I, N, ...)                                                   \

@@ -166,20 +166,34 @@ NB_KERNELS(maxpool, {
 		const T *x = X + p * g.h * g.w;
 		T *y = Y + p * g.oh * g.ow;
 		int32_t *am = arg + p * g.oh * g.ow;
-		if (two) {
-			for (int64_t i = 0; i < g.oh; i++)
+		/* a NaN-free plane takes the 2x2 path below: branch-free quiet compares
+		 * (isgreater: data-dependent branches mispredict, and a plain > may
+		 * trap, so the compiler would not vectorise it); a NaN needs the
+		 * general loop's rule */
+		int nan = 0;
+		for (int64_t k = 0; two && k < g.h * g.w; k++)
+			nan |= x[k] != x[k];
+		if (two && !nan) {
+			const int32_t w = (int32_t)g.w;
+			for (int64_t i = 0; i < g.oh; i++) {
+				const T *r0 = x + 2 * i * g.w, *r1 = r0 + g.w;
+				T *yr = y + i * g.ow;
+				int32_t *ar = am + i * g.ow;
+				const int32_t e0 = (int32_t)(2 * i * g.w);
 				for (int64_t j = 0; j < g.ow; j++) {
-					int64_t e0 = 2 * i * g.w + 2 * j, best = e0;
-					const int64_t es[3] = {e0 + 1, e0 + g.w, e0 + g.w + 1};
-					T v = x[e0];
-					for (int q = 0; q < 3; q++) {
-						T u = x[es[q]];
-						if (u > v || (u != u && v == v)) /* u != u: NaN */
-							v = u, best = es[q];
-					}
-					y[i * g.ow + j] = v;
-					am[i * g.ow + j] = (int32_t)best;
+					T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+					T v = a;
+					int32_t off = 0;
+					int cb = isgreater(b, v);
+					v = cb ? b : v, off = cb ? 1 : off;
+					int cc = isgreater(c, v);
+					v = cc ? c : v, off = cc ? w : off;
+					int cd = isgreater(d, v);
+					v = cd ? d : v, off = cd ? w + 1 : off;
+					yr[j] = v;
+					ar[j] = e0 + 2 * (int32_t)j + off;
 				}
+			}
 			continue;
 		}
 		for (int64_t i = 0; i < g.oh; i++)
