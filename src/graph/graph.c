@@ -257,8 +257,7 @@ static void free_node(nb_tensor *t)
 	free(t);
 }
 
-void nb__program_free(nb_program *p);
-void nb__optim_free(nb_optim *o);
+void nb__optim_free(nb_optim *o); /* src/optim/optim.c */
 
 nb_graph *nb_graph_new(nb_dtype dtype)
 {

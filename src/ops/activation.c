@@ -104,8 +104,7 @@ static void vjp_tanh(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *ne
 	int64_t outer, len, inner;                                               \
 	nb__split_axis(t->shape, (int)t->a.i[0], &outer, &len, &inner);          \
 	int64_t rows = outer * inner;                                            \
-	_Pragma("omp parallel for if (t->size >= NB_PAR_MIN)")                   \
-	for (int64_t r = 0; r < rows; r++) {                                     \
+	NB_PAR_FOR_IF(t->size >= NB_PAR_MIN, r, rows, {                           \
 		int64_t base = r / inner * len * inner + r % inner;              \
 		const T *x = X + base;                                           \
 		T *y = Y + base;                                                 \
@@ -113,7 +112,7 @@ static void vjp_tanh(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *ne
 		double S;                                                        \
 		NB_ROW_MAX_SUMEXP(x, len, inner, M, S);                          \
 		BODY;                                                            \
-	}
+	});
 
 NB_KERNELS(softmax, {
 	ROWS(for (int64_t k = 0; k < len; k++) y[k * inner] = (T)(exp(x[k * inner] - M) / S))

@@ -37,16 +37,18 @@
 #define NB_PAR_FOR(I, N, ...) NB_PAR_FOR_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
 /* The same for a sum into a double named s (a reduction). */
-#define NB_PAR_SUM(I, N, ...)                                                   \
+#define NB_PAR_SUM_IF(COND, I, N, ...)                                          \
 	do {                                                                    \
 		const int64_t nps_n_ = (N);                                     \
-		if (nps_n_ >= NB_PAR_MIN) {                                     \
+		if ((COND) && omp_get_max_threads() > 1) {                      \
 			_Pragma("omp parallel for reduction(+ : s)")            \
 			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
 		} else {                                                        \
 			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
 		}                                                               \
 	} while (0)
+
+#define NB_PAR_SUM(I, N, ...) NB_PAR_SUM_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
 #define NB_IN(t, k, T) ((const T *)(t)->in[k]->data)
 #define NB_OUT(t, T) ((T *)(t)->data)

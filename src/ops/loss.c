@@ -192,8 +192,7 @@ ELEMENTWISE_LOSS(bce_logits, (p > 0 ? p : 0) - p * q + log1p(exp(-fabs(p))))
 			return;                                                  \
 		bool none = t->a.i[0] == NB_NONE;                                \
 		double s = 0;                                                    \
-		_Pragma("omp parallel for reduction(+ : s) if (t->in[0]->size >= NB_PAR_MIN)") \
-		for (int64_t r = 0; r < rows; r++) {                             \
+		NB_PAR_SUM_IF(t->in[0]->size >= NB_PAR_MIN, r, rows, {           \
 			const T *z = Z + r * C;                                  \
 			T M, l = 0;                                              \
 			double S;                                                \
@@ -204,7 +203,7 @@ ELEMENTWISE_LOSS(bce_logits, (p > 0 ? p : 0) - p * q + log1p(exp(-fabs(p))))
 				Y[r] = l;                                        \
 			else                                                     \
 				s += (double)l;                                  \
-		}                                                                \
+		});                                                              \
 		if (!none)                                                       \
 			Y[0] = (T)(t->a.i[0] == NB_MEAN ? s / (double)rows : s); \
 	})

@@ -235,9 +235,7 @@ NB_KERNELS(global_norm, {
 	for (int k = 0; k < t->n_in; k++) {
 		const T *X = NB_IN(t, k, T);
 		int64_t n = t->in[k]->size;
-		_Pragma("omp parallel for reduction(+ : s) if (n >= NB_PAR_MIN)")
-		for (int64_t i = 0; i < n; i++)
-			s += (double)X[i] * (double)X[i];
+		NB_PAR_SUM(i, n, s += (double)X[i] * (double)X[i];);
 	}
 	NB_OUT(t, T)[0] = (T)sqrt(s);
 })
