@@ -131,14 +131,8 @@ static int bench_zoo(const bench_args *b)
 	}
 	nb_model m;
 	st = nb_zoo_build(&m, z->name, NB_F32, batch, 1);
-	nb_optim *o = NULL;
-	if (!st) {
-		if (!strcmp(z->name, "mlp") || z->num_classes == 2)
-			o = nb_adam(m.g, m.loss, (nb_adam_opts){.lr = 1e-3});
-		else
-			o = nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = NB_OPTIM_MOMENTUM, .lr = z->c == 3 ? 0.1 : 0.01,
-			                                              .momentum = 0.9, .weight_decay = z->c == 3 ? 5e-4 : 0});
-	}
+	/* the recipe `nabla train` uses, which the PyTorch scripts mirror */
+	nb_optim *o = st ? NULL : nb_optimizer(m.g, m.loss, train_default_optim(z->name));
 	if (!o) {
 		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
 		nb_graph_free(m.g);

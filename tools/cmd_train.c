@@ -45,6 +45,16 @@ static const model_entry models[] = {
 #define DEFAULT_MODEL "mlp"
 #define DEFAULT_OUT "nabla-out"
 
+nb_optim_opts train_default_optim(const char *model)
+{
+	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+		if (!strcmp(models[i].name, model))
+			return (nb_optim_opts){.kind = models[i].optim, .lr = models[i].lr,
+			                       .momentum = models[i].momentum,
+			                       .weight_decay = models[i].weight_decay};
+	return (nb_optim_opts){.kind = NB_OPTIM_SGD, .lr = 0.01};
+}
+
 double now_seconds(void)
 {
 	struct timespec ts;

@@ -60,6 +60,9 @@ int train_backprop_example(const train_args *a);
 /* the curve-fitting experiment (train_fit.c) */
 int train_curve_fit(const train_args *a);
 
+/* the optimizer `nabla train` uses for a model by default (cmd_train.c) */
+nb_optim_opts train_default_optim(const char *model);
+
 /* the model zoo on data (train_data.c) */
 int train_zoo(const train_args *a, const nb_zoo_entry *z);
 /* the zoo model's training and test data as the flags ask (both freed on
