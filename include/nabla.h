@@ -256,6 +256,11 @@ int nb_program_num_steps(const nb_program *p);
 /* Bytes of transient buffers after liveness reuse, and without reuse. */
 size_t nb_program_planned_bytes(const nb_program *p);
 size_t nb_program_unplanned_bytes(const nb_program *p);
+/* Profiling: while on, nb_run times every kernel (a clock read per step)
+ * and sums over runs; turning it on or off clears the sums.  The report
+ * prints one line per op, slowest first: nodes, ms per run, share. */
+nb_status nb_program_profile(nb_program *p, bool on);
+nb_status nb_program_profile_report(const nb_program *p, FILE *f);
 
 /* ---- optimizers ------------------------------------------------------- */
 

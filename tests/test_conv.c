@@ -228,6 +228,11 @@ static const cfg configs[] = {
     {1, 1, 3, 3, 1, 2, 2, {.pad_h = 2, .pad_w = 2}, false},
     {8, 32, 10, 10, 32, 3, 3, {.groups = 32, .pad_h = 1, .pad_w = 1}, false}, /* parallel direct */
     {2, 8, 16, 16, 8, 1, 1, {0}, true}, /* 1x1 whose rows (256 floats) get a padded copy */
+    /* several images per GEMM (chunk_for): uneven pieces, per thread */
+    {13, 4, 8, 8, 6, 3, 3, {.pad_h = 1, .pad_w = 1}, true},   /* pieces of 6 and 7 */
+    {5, 6, 14, 14, 16, 5, 5, {.groups = 2}, true},            /* LeNet's conv2, grouped */
+    {5, 8, 16, 16, 8, 1, 1, {0}, false},                      /* 1x1: gathered, not in place */
+    {7, 4, 16, 16, 8, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, true},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -313,7 +318,7 @@ END_TEST
  * with more threads later must still be right (fewer batch threads). */
 START_TEST(test_threads_changed_after_compile)
 {
-	const int batched[] = {1, 12, 16, 17};
+	const int batched[] = {1, 12, 16, 17, 23, 24, 26};
 	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
 		check_config(batched[i], NB_F64, 1, 2);
 		check_config(batched[i], NB_F64, 2, 1);

@@ -13,7 +13,7 @@
 typedef struct bench_args {
 	const char *model;
 	int epochs, repeat, threads, batch, steps, warmup;
-	bool json;
+	bool json, profile;
 	const char *data;
 } bench_args;
 
@@ -141,6 +141,8 @@ static int bench_zoo(const bench_args *b)
 	}
 	nb_fit_opts fo = {.epochs = 1, .seed = 1, .max_batches = warm};
 	st = nb_fit(&m, o, &train, fo);
+	if (!st && b->profile)
+		st = nb_program_profile(nb_optim_program(o), true);
 	double t0 = now_seconds();
 	int done = 0;
 	while (!st && done < steps) {
@@ -167,6 +169,8 @@ static int bench_zoo(const bench_args *b)
 			       "(activations arena %.1f MiB, %d steps in the schedule)\n",
 			       z->name, (long long)batch, nb_get_num_threads(), ms, sps, peak_rss_mib(),
 			       (double)nb_program_planned_bytes(p) / 1048576.0, nb_program_num_steps(p));
+		if (b->profile)
+			nb_program_profile_report(p, stderr);
 	}
 	nb_model_free(&m);
 	nb_graph_free(m.g);
@@ -302,6 +306,7 @@ static void usage(FILE *fp)
 	            "  --steps N    timed training steps (zoo models; default 200, resnets 20)\n"
 	            "  --warmup N   untimed steps first (default 5)\n"
 	            "  --data DIR   Fashion-MNIST directory (default: Debian's)\n"
+	            "  --profile    time every kernel of a zoo model's step: a table by op on stderr\n"
 	            "  --json       one JSON object on stdout\n\nmodels:\n");
 	for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
 		fprintf(fp, "  %-8s %s\n", benches[i].name, benches[i].summary);
@@ -318,6 +323,8 @@ int cmd_bench(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
 			b.json = true;
+		} else if (!strcmp(argv[i], "--profile")) {
+			b.profile = true;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
 			b.model = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--epochs"))) {

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void nb__program_free(nb_program *p)
 {
@@ -18,6 +19,7 @@ void nb__program_free(nb_program *p)
 	free(p->arena);
 	free(p->workspace);
 	free(p->targets);
+	free(p->prof_ns);
 	free(p);
 }
 
@@ -275,6 +277,28 @@ out:
 }
 
 
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* nb_run's loop with a clock read around every kernel */
+static void run_profiled(nb_program *p)
+{
+	nb_graph *g = p->g;
+	double t0 = now_ns();
+	for (int s = 0; s < p->n && g->status == NB_OK; s++) {
+		const nb_opdef *d = nb__ops[p->sched[s]->op];
+		(g->dtype == NB_F32 ? d->forward_f32 : d->forward_f64)(p->sched[s]);
+		double t1 = now_ns();
+		p->prof_ns[s] += t1 - t0;
+		t0 = t1;
+	}
+	p->prof_runs++;
+}
+
 nb_status nb_run(nb_program *p)
 {
 	if (!p)
@@ -293,7 +317,9 @@ nb_status nb_run(nb_program *p)
 	/* A kernel may reject run-time values (a class id out of range) by
 	 * failing the graph: stop there, so no later step (an optimizer
 	 * update) consumes its NaN output. */
-	if (g->dtype == NB_F32) {
+	if (p->prof_ns) {
+		run_profiled(p);
+	} else if (g->dtype == NB_F32) {
 		for (int s = 0; s < p->n && g->status == NB_OK; s++)
 			nb__ops[p->sched[s]->op]->forward_f32(p->sched[s]);
 	} else {

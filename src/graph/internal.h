@@ -90,6 +90,8 @@ struct nb_program {
 	size_t workspace_bytes;
 	nb_tensor **targets; /* what stays readable after a run */
 	int n_targets;
+	double *prof_ns; /* per schedule step, summed over runs; NULL: off */
+	int64_t prof_runs;
 };
 
 /* The op table entry.  Every op has one; see src/ops/optable.c. */

@@ -63,21 +63,21 @@ static bool pointwise(const geom *g)
 	       !g->pr;
 }
 
-/* Leading dimension of a column matrix row: P, plus one cache line when a
- * row is a multiple of 1 KiB.  BLIS reads its B operand row by row, and
- * rows a power of two apart alias in the L1 cache: 16x1024x144 runs at 45
- * GFLOP/s with rows 4 KiB apart and at 90 with 4160 bytes (one Zen core). */
-static int64_t col_ld(const geom *g, size_t es)
+/* Leading dimension of a column-matrix row of `cols` columns: cols, plus
+ * one cache line when a row is a multiple of 1 KiB.  BLIS reads its B
+ * operand row by row, and rows a power of two apart alias in the L1 cache:
+ * 16x1024x144 runs at 45 GFLOP/s with rows 4 KiB apart and at 90 with 4160
+ * bytes (one Zen core). */
+static int64_t ld_for(int64_t cols, size_t es)
 {
-	int64_t p = g->oh * g->ow;
-	return (size_t)p * es % 1024 ? p : p + (int64_t)(NB_ALIGN / es);
+	return (size_t)cols * es % 1024 ? cols : cols + (int64_t)(NB_ALIGN / es);
 }
 
-/* a 1x1 convolution's input is its own column matrix, unless its rows
- * alias (then it is copied with the padded stride) */
-static bool x_is_col(const geom *g, size_t es)
+/* A 1x1 convolution of one image is its own column matrix, unless its
+ * rows alias (then it is copied with the padded stride). */
+static bool x_is_col(const geom *g, int64_t nb, size_t es)
 {
-	return pointwise(g) && col_ld(g, es) == g->oh * g->ow;
+	return pointwise(g) && nb == 1 && ld_for(g->oh * g->ow, es) == g->oh * g->ow;
 }
 
 static bool use_direct(const geom *g)
@@ -102,35 +102,56 @@ static bool use_direct(const geom *g)
 typedef struct plan {
 	int threads;       /* > 1: batch threads */
 	bool blis_threads; /* threads == 1: GEMM on BLIS's threads, loops parallel */
+	int64_t chunk;     /* at most this many images per GEMM */
 } plan;
+
+/* Images per GEMM.  One image of a small layer is a thin GEMM (LeNet's
+ * conv2: 16 x 100 x 150; ResNet's last stage: 64 x 64 x 576), far below
+ * BLIS's peak; a chunk of images side by side in one column matrix makes
+ * its P dimension (the N of the forward and input-gradient GEMMs, the K of
+ * the weight gradient's) at least CHUNK_COLS wide.  Each thread splits its
+ * share of the batch evenly into pieces of at most this many images. */
+#define CHUNK_COLS 512
+
+static int64_t chunk_for(const geom *g, int threads)
+{
+	const int64_t per = (g->n + threads - 1) / threads, p = g->oh * g->ow;
+	const int64_t want = (CHUNK_COLS + p - 1) / p;
+	if (want <= 1 || per <= 1)
+		return 1;
+	const int64_t pieces = (per + want - 1) / want;
+	return (per + pieces - 1) / pieces;
+}
 
 static size_t align_bytes(size_t n)
 {
 	return (n + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
 }
 
-static size_t col_bytes(const geom *g, size_t es)
+static size_t col_bytes(const geom *g, int64_t chunk, size_t es)
 {
-	if (x_is_col(g, es))
+	if (x_is_col(g, chunk, es))
 		return 0;
-	return align_bytes((size_t)(g->cg * g->kh * g->kw * col_ld(g, es)) * es);
+	return align_bytes((size_t)(g->cg * g->kh * g->kw * ld_for(chunk * g->oh * g->ow, es)) * es);
 }
 
-/* the input gradient's GEMM reads dy_g as its B operand: copied with the
- * padded stride when its rows alias */
-static bool copy_dy(int op, const geom *g, size_t es)
+/* The [Og, chunk P] block of y or dy with the column matrix's stride: the
+ * forward's GEMM writes it and it is scattered to y; the backward passes
+ * gather dy into it.  One image needs none, except the input gradient when
+ * dy's rows alias (dy is the B operand there). */
+static size_t ybuf_bytes(int op, const geom *g, int64_t chunk, size_t es)
 {
-	return op == NB_OP_CONV2D_BACKWARD_INPUT && col_ld(g, es) != g->oh * g->ow;
+	const int64_t p = g->oh * g->ow, ld = ld_for(chunk * p, es);
+	if (chunk > 1 || (op == NB_OP_CONV2D_BACKWARD_INPUT && ld != p))
+		return align_bytes((size_t)(g->og * ld) * es);
+	return 0;
 }
 
-/* One thread's slice: the column matrix, then for the input gradient
- * maybe a padded copy of dy_g, for the weight gradient on batch threads a
- * private dW. */
-static size_t slice_bytes(int op, const geom *g, size_t es, int threads)
+/* One thread's slice: the column matrix, the y / dy block, and for the
+ * weight gradient on batch threads a private dW. */
+static size_t slice_bytes(int op, const geom *g, size_t es, int threads, int64_t chunk)
 {
-	size_t b = col_bytes(g, es);
-	if (copy_dy(op, g, es))
-		b += align_bytes((size_t)(g->og * col_ld(g, es)) * es);
+	size_t b = col_bytes(g, chunk, es) + ybuf_bytes(op, g, chunk, es);
 	if (op == NB_OP_CONV2D_BACKWARD_WEIGHT && threads > 1)
 		b += align_bytes((size_t)(g->o * g->cg * g->kh * g->kw) * es);
 	return b;
@@ -140,11 +161,15 @@ static plan plan_for(const geom *g)
 {
 	int th = nb_get_num_threads();
 	double work = (double)g->n * (double)(g->o * g->oh * g->ow) * (double)(g->cg * g->kh * g->kw);
-	if (th < 2 || work < PAR_WORK)
-		return (plan){1, false};
-	if (g->n >= 2 && (g->n % th == 0 || g->n >= 4 * th))
-		return (plan){th, false};
-	return (plan){1, true};
+	plan p = {1, false, 1};
+	if (th >= 2 && work >= PAR_WORK) {
+		if (g->n >= 2 && (g->n % th == 0 || g->n >= 4 * th))
+			p.threads = th;
+		else
+			p.blis_threads = true;
+	}
+	p.chunk = chunk_for(g, p.threads);
+	return p;
 }
 
 static size_t ws_conv(const nb_tensor *t)
@@ -152,21 +177,24 @@ static size_t ws_conv(const nb_tensor *t)
 	geom g = geom_of(t);
 	if (use_direct(&g))
 		return 0;
-	int th = plan_for(&g).threads;
-	return (size_t)th * slice_bytes(t->op, &g, t->g->esize, th);
+	plan p = plan_for(&g);
+	return (size_t)p.threads * slice_bytes(t->op, &g, t->g->esize, p.threads, p.chunk);
 }
 
-/* At run time: no more batch threads than the workspace has slices for
- * (the thread count may have changed since compile). */
+/* At run time: no more batch threads, nor images per chunk, than the
+ * workspace has room for (the thread count may have changed since
+ * compile; one thread and one image always fit). */
 static plan run_plan(const nb_tensor *t, const geom *g)
 {
 	plan p = plan_for(g);
-	if (p.threads == 1)
-		return p;
-	while (p.threads > 1 &&
-	       (size_t)p.threads * slice_bytes(t->op, g, t->g->esize, p.threads) > t->g->workspace_bytes)
+	const size_t es = t->g->esize, have = t->g->workspace_bytes;
+	while (p.threads > 1 && (size_t)p.threads * slice_bytes(t->op, g, es, p.threads, p.chunk) > have)
 		p.threads--;
-	p.blis_threads = p.threads == 1;
+	while (p.chunk > 1 && (size_t)p.threads * slice_bytes(t->op, g, es, p.threads, p.chunk) > have)
+		p.chunk--;
+	if (p.threads == 1 && nb_get_num_threads() > 1 &&
+	    (double)g->n * (double)(g->o * g->oh * g->ow) * (double)(g->cg * g->kh * g->kw) >= PAR_WORK)
+		p.blis_threads = true;
 	return p;
 }
 

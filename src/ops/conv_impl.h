@@ -63,11 +63,17 @@ static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int6
 			SFX(zero_few)(dst + i * g->ow + j1, i + 1 < i1 ? g->ow - j1 + j0 : g->ow - j1);
 		return;
 	}
+	/* short rows (LeNet's conv2: 10 floats) are copied inline: a memcpy
+	 * call per row cost more than the copy */
+	const bool inline_copy = g->sw == 1 && j1 - j0 < 64;
 	for (int64_t i = i0; i < i1; i++) {
 		const T *src = xc + (i * g->sh + offh) * g->w;
 		T *d = dst + i * g->ow;
 		SFX(zero_few)(d, j0);
-		if (g->sw == 1)
+		if (inline_copy)
+			for (int64_t j = j0; j < j1; j++)
+				d[j] = src[j + offw];
+		else if (g->sw == 1)
 			memcpy(d + j0, src + (j0 + offw), (size_t)(j1 - j0) * sizeof(T));
 		else
 			for (int64_t j = j0; j < j1; j++)
@@ -76,28 +82,35 @@ static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int6
 	}
 }
 
-/* im2col of nc channels: the [nc kH kW, P] matrix
- *   col[(c kH + m) kW + k][i oW + j] = x[c][i sH - pT + m dH][j sW - pL + k dW]
+/* im2col of a chunk of nb images (image b at x + b xs), nc channels each:
+ * the [nc kH kW, nb P] matrix with row stride ld, image b in columns
+ * [b P, (b + 1) P):
+ *   col[(c kH + m) kW + k][b P + i oW + j] = x_b[c][i sH - pT + m dH][j sW - pL + k dW]
  * (0 in the padding), so that one output row block is W_g col.  One
- * channel (kH kW rows) per thread. */
-static void SFX(im2col)(const geom *g, const T *restrict x, int64_t nc, T *restrict col, bool par)
+ * (image, channel) pair per thread. */
+static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, int64_t nb, int64_t nc,
+                        T *restrict col, int64_t ld, bool par)
 {
-	const int64_t kk = g->kh * g->kw, ohw = g->oh * g->ow, ld = col_ld(g, sizeof(T));
-	NB_PAR_FOR_IF(par && nc * kk * ohw >= NB_PAR_MIN, c, nc, {
+	const int64_t kk = g->kh * g->kw, ohw = g->oh * g->ow;
+	NB_PAR_FOR_IF(par && nb * nc * kk * ohw >= NB_PAR_MIN, q, nb * nc, {
+		const int64_t b = q / nc, c = q % nc;
 		for (int64_t m = 0; m < g->kh; m++)
 			for (int64_t k = 0; k < g->kw; k++)
-				SFX(im2col_row)(g, x + c * g->h * g->w, m, k,
-				                col + ((c * g->kh + m) * g->kw + k) * ld);
+				SFX(im2col_row)(g, x + b * xs + c * g->h * g->w, m, k,
+				                col + ((c * g->kh + m) * g->kw + k) * ld + b * ohw);
 	});
 }
 
-/* col2im, the adjoint of im2col: x[c] = sum over the taps of the rows
- * scattered back (overwrites x).  One thread per channel, so no races. */
-static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *restrict x, bool par)
+/* col2im, the adjoint of im2col: x_b[c] = sum over the taps of the rows
+ * scattered back (overwrites x).  One (image, channel) plane per thread,
+ * so no races. */
+static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld, int64_t nb, int64_t nc,
+                        T *restrict x, int64_t xs, bool par)
 {
-	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w, ld = col_ld(g, sizeof(T));
-	NB_PAR_FOR_IF(par && nc * g->kh * g->kw * ohw >= NB_PAR_MIN, c, nc, {
-		T *xc = x + c * hw;
+	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w;
+	NB_PAR_FOR_IF(par && nb * nc * g->kh * g->kw * ohw >= NB_PAR_MIN, q, nb * nc, {
+		const int64_t b = q / nc, c = q % nc;
+		T *xc = x + b * xs + c * hw;
 		memset(xc, 0, (size_t)hw * sizeof(T));
 		for (int64_t m = 0; m < g->kh; m++) {
 			const int64_t offh = m * g->dh - g->pt;
@@ -107,12 +120,16 @@ static void SFX(col2im)(const geom *g, const T *restrict col, int64_t nc, T *res
 				const int64_t offw = k * g->dw - g->pl;
 				int64_t j0, j1;
 				nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
-				const T *src = col + ((c * g->kh + m) * g->kw + k) * ld;
+				const T *src = col + ((c * g->kh + m) * g->kw + k) * ld + b * ohw;
 				for (int64_t i = i0; i < i1; i++) {
-					T *xr = xc + (i * g->sh + offh) * g->w;
-					const T *sr = src + i * g->ow;
-					for (int64_t j = j0; j < j1; j++)
-						xr[j * g->sw + offw] += sr[j];
+					T *restrict xr = xc + (i * g->sh + offh) * g->w + offw;
+					const T *restrict sr = src + i * g->ow;
+					if (g->sw == 1) /* contiguous: vectorised */
+						for (int64_t j = j0; j < j1; j++)
+							xr[j] += sr[j];
+					else
+						for (int64_t j = j0; j < j1; j++)
+							xr[j * g->sw] += sr[j];
 				}
 			}
 		}
@@ -244,123 +261,180 @@ static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *d
 	}
 }
 
-/* ---- im2col + GEMM, one image at a time ----------------------------------
+/* ---- im2col + GEMM, a chunk of images at a time ----------------------------
+ * A chunk is nb images side by side in one column matrix (see chunk_for).
+ * ws: this thread's workspace slice [column matrix | y / dy block].
  * rn: a one-thread runtime (single-threaded GEMM, serial loops: batch
- * threads, or a small convolution) or NULL (BLIS threads, parallel im2col). */
+ * threads, or a small convolution) or NULL (BLIS threads, parallel loops). */
 
-/* y_g = W_g col(x_g)  ([Og, K] x [K, P]), then + bias */
-static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *b, T *y, T *col,
-                                rntm_t *rn)
+/* image strides and chunk layout, shared by the three passes */
+typedef struct SFX(chunk_s) {
+	int64_t p, kdim, xs, ys, ld; /* P; Cg kH kW; image strides of x and y; row stride */
+	T *col, *yb;                 /* column matrix; [Og, nb P] block */
+} SFX(chunk);
+
+static SFX(chunk) SFX(chunk_of)(const geom *g, int64_t nb, T *ws)
 {
-	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
-	const bool xc = x_is_col(g, sizeof(T));
-	const int64_t ld = xc ? ohw : col_ld(g, sizeof(T));
+	SFX(chunk) c = {.p = g->oh * g->ow, .kdim = g->cg * g->kh * g->kw, .xs = g->c * g->h * g->w,
+	                .ys = g->o * g->oh * g->ow, .col = ws};
+	c.ld = ld_for(nb * c.p, sizeof(T));
+	c.yb = (T *)((char *)ws + col_bytes(g, nb, sizeof(T)));
+	return c;
+}
+
+/* gather dy of the chunk's images, group gi, into yb: yb[o][b P + e] = dy_b[gi Og + o][e] */
+static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int64_t nb, int64_t gi)
+{
+	for (int64_t o = 0; o < g->og; o++)
+		for (int64_t b = 0; b < nb; b++)
+			memcpy(c->yb + o * c->ld + b * c->p, dy + b * c->ys + (gi * g->og + o) * c->p,
+			       (size_t)c->p * sizeof(T));
+}
+
+/* y_g = W_g col(x_g)  ([Og, K] x [K, nb P]), then + bias */
+static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y,
+                                int64_t nb, T *ws, rntm_t *rn)
+{
+	const SFX(chunk) c = SFX(chunk_of)(g, nb, ws);
+	const bool xc = x_is_col(g, nb, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *src = x + gi * g->cg * g->h * g->w; /* 1x1: x_g is col(x_g) */
+		int64_t ld = c.p;
 		if (!xc) {
-			SFX(im2col)(g, src, g->cg, col, rn == NULL);
-			src = col;
+			SFX(im2col)(g, src, c.xs, nb, g->cg, c.col, c.ld, rn == NULL);
+			src = c.col;
+			ld = c.ld;
 		}
-		T *yg = y + gi * g->og * ohw;
-		SFX(gemm)(false, false, g->og, ohw, kdim, w + gi * g->og * kdim, kdim, src, ld, 0, yg,
-		          ohw, rn);
-		if (b)
+		const T *wg = w + gi * g->og * c.kdim;
+		if (nb == 1) { /* straight into y */
+			T *yg = y + gi * g->og * c.p;
+			SFX(gemm)(false, false, g->og, c.p, c.kdim, wg, c.kdim, src, ld, 0, yg, c.p, rn);
+			if (bias)
+				for (int64_t o = 0; o < g->og; o++) {
+					const T bo = bias[gi * g->og + o];
+					T *yr = yg + o * c.p;
+					for (int64_t e = 0; e < c.p; e++)
+						yr[e] += bo;
+				}
+			continue;
+		}
+		SFX(gemm)(false, false, g->og, nb * c.p, c.kdim, wg, c.kdim, src, ld, 0, c.yb, c.ld, rn);
+		for (int64_t b = 0; b < nb; b++) /* scatter to the images, adding the bias */
 			for (int64_t o = 0; o < g->og; o++) {
-				const T bo = b[gi * g->og + o];
-				T *yr = yg + o * ohw;
-				for (int64_t e = 0; e < ohw; e++)
-					yr[e] += bo;
+				const T bo = bias ? bias[gi * g->og + o] : 0;
+				const T *yr = c.yb + o * c.ld + b * c.p;
+				T *out = y + b * c.ys + (gi * g->og + o) * c.p;
+				for (int64_t e = 0; e < c.p; e++)
+					out[e] = yr[e] + bo;
 			}
 	}
 }
 
-/* dx_g = col2im(W_g^T dy_g)  ([K, Og] x [Og, P]); b is unused */
-static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, const T *b, T *dx,
-                                       T *col, rntm_t *rn)
+/* dx_g = col2im(W_g^T dy_g)  ([K, Og] x [Og, nb P]); bias is unused */
+static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, const T *bias, T *dx,
+                                       int64_t nb, T *ws, rntm_t *rn)
 {
-	(void)b;
-	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw, ld = col_ld(g, sizeof(T));
-	const bool xc = x_is_col(g, sizeof(T));
-	T *dyc = copy_dy(NB_OP_CONV2D_BACKWARD_INPUT, g, sizeof(T))
-	             ? (T *)((char *)col + col_bytes(g, sizeof(T)))
-	             : NULL;
+	(void)bias;
+	const SFX(chunk) c = SFX(chunk_of)(g, nb, ws);
+	const bool xc = x_is_col(g, nb, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
-		const T *dyg = dy + gi * g->og * ohw, *wg = w + gi * g->og * kdim;
-		T *dxg = dx + gi * g->cg * g->h * g->w;
-		int64_t ldy = ohw;
-		if (dyc) { /* rows 2^k apart: copy them with a padded stride */
-			for (int64_t o = 0; o < g->og; o++)
-				memcpy(dyc + o * ld, dyg + o * ohw, (size_t)ohw * sizeof(T));
-			dyg = dyc;
-			ldy = ld;
+		const T *dyg = dy + gi * g->og * c.p, *wg = w + gi * g->og * c.kdim;
+		int64_t ldy = c.p;
+		if (nb > 1 || c.ld != c.p) { /* a chunk, or rows 2^k apart: gather with the padded stride */
+			SFX(gather_dy)(g, &c, dy, nb, gi);
+			dyg = c.yb;
+			ldy = c.ld;
 		}
+		T *dxg = dx + gi * g->cg * g->h * g->w;
 		if (xc) {
-			SFX(gemm)(true, false, kdim, ohw, g->og, wg, kdim, dyg, ldy, 0, dxg, ohw, rn);
+			SFX(gemm)(true, false, c.kdim, c.p, g->og, wg, c.kdim, dyg, ldy, 0, dxg, c.p, rn);
 		} else {
-			SFX(gemm)(true, false, kdim, ohw, g->og, wg, kdim, dyg, ldy, 0, col, ld, rn);
-			SFX(col2im)(g, col, g->cg, dxg, rn == NULL);
+			SFX(gemm)(true, false, c.kdim, nb * c.p, g->og, wg, c.kdim, dyg, ldy, 0, c.col, c.ld,
+			          rn);
+			SFX(col2im)(g, c.col, c.ld, nb, g->cg, dxg, c.xs, rn == NULL);
 		}
 	}
 }
 
-/* dW_g += dy_g col(x_g)^T  ([Og, P] x [P, K]); beta 0 overwrites */
-static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, T *dw, T *col,
-                                        T beta, rntm_t *rn)
+/* dW_g = beta dW_g + dy_g col(x_g)^T  ([Og, nb P] x [nb P, K]) */
+static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, T *dw, int64_t nb,
+                                        T *ws, T beta, rntm_t *rn)
 {
-	const int64_t ohw = g->oh * g->ow, kdim = g->cg * g->kh * g->kw;
-	const bool xc = x_is_col(g, sizeof(T));
-	const int64_t ld = xc ? ohw : col_ld(g, sizeof(T));
+	const SFX(chunk) c = SFX(chunk_of)(g, nb, ws);
+	const bool xc = x_is_col(g, nb, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
-		const T *src = x + gi * g->cg * g->h * g->w;
+		const T *src = x + gi * g->cg * g->h * g->w, *dyg = dy + gi * g->og * c.p;
+		int64_t ld = c.p, ldy = c.p;
 		if (!xc) {
-			SFX(im2col)(g, src, g->cg, col, rn == NULL);
-			src = col;
+			SFX(im2col)(g, src, c.xs, nb, g->cg, c.col, c.ld, rn == NULL);
+			src = c.col;
+			ld = c.ld;
 		}
-		SFX(gemm)(false, true, g->og, kdim, ohw, dy + gi * g->og * ohw, ohw, src, ld, beta,
-		          dw + gi * g->og * kdim, kdim, rn);
+		if (nb > 1) {
+			SFX(gather_dy)(g, &c, dy, nb, gi);
+			dyg = c.yb;
+			ldy = c.ld;
+		}
+		SFX(gemm)(false, true, g->og, c.kdim, nb * c.p, dyg, ldy, src, ld, beta,
+		          dw + gi * g->og * c.kdim, c.kdim, rn);
 	}
 }
 
 /* ---- op kernels ------------------------------------------------------------ */
 
-/* one thread's slice of the workspace: [column matrix | padded dy copy or private dW] */
-static T *SFX(slice)(const nb_tensor *t, const geom *g, int th, int tid)
+/* thread tid's workspace slice: [column matrix | y / dy block | private dW] */
+static T *SFX(slice)(const nb_tensor *t, const geom *g, const plan *pl, int tid)
 {
 	if (!t->g->workspace)
 		return NULL;
-	return (T *)((char *)t->g->workspace + (size_t)tid * slice_bytes(t->op, g, sizeof(T), th));
+	return (T *)((char *)t->g->workspace +
+	             (size_t)tid * slice_bytes(t->op, g, sizeof(T), pl->threads, pl->chunk));
 }
 
-static T *SFX(slice_dw)(const nb_tensor *t, const geom *g, int th, int tid)
+/* Thread tid of th takes images [lo, hi) of the batch and splits them
+ * evenly into pieces of at most chunk images; piece k is [*b0, *b1). */
+static int64_t SFX(pieces)(const geom *g, int th, int tid, int64_t chunk, int64_t *lo, int64_t *hi)
 {
-	return (T *)((char *)SFX(slice)(t, g, th, tid) + col_bytes(g, sizeof(T)));
+	*lo = g->n * tid / th;
+	*hi = g->n * (tid + 1) / th;
+	const int64_t cnt = *hi - *lo;
+	return cnt > 0 ? (cnt + chunk - 1) / chunk : 0;
 }
 
-/* Per-image work of the forward (a = x, out = y) and of the input
- * gradient (a = dy, out = dx, no bias). */
-typedef void (*SFX(image_fn))(const geom *g, const T *a, const T *w, const T *b, T *out, T *col,
-                              rntm_t *rn);
+#define PIECE(lo, hi, np, k) ((lo) + ((hi) - (lo)) * (k) / (np))
 
-/* Runs fn over the batch, images being independent (see run_plan). */
-static void SFX(each_image)(nb_tensor *t, const geom *g, SFX(image_fn) fn, const T *a,
+/* Per-chunk work of the forward (a = x, out = y) and of the input
+ * gradient (a = dy, out = dx, no bias). */
+typedef void (*SFX(chunk_fn))(const geom *g, const T *a, const T *w, const T *b, T *out,
+                              int64_t nb, T *ws, rntm_t *rn);
+
+/* Runs fn over the batch in chunks, images being independent (see run_plan). */
+static void SFX(each_chunk)(nb_tensor *t, const geom *g, SFX(chunk_fn) fn, const T *a,
                             int64_t astride, const T *w, const T *b, T *out, int64_t ostride)
 {
 	const plan pl = run_plan(t, g);
 	const int th = pl.threads;
 	if (th == 1) {
 		ONE_THREAD_RNTM;
-		for (int64_t n = 0; n < g->n; n++)
-			fn(g, a + n * astride, w, b, out + n * ostride, SFX(slice)(t, g, 1, 0), rn);
+		int64_t lo, hi, np = SFX(pieces)(g, 1, 0, pl.chunk, &lo, &hi);
+		for (int64_t k = 0; k < np; k++) {
+			const int64_t b0 = PIECE(lo, hi, np, k), b1 = PIECE(lo, hi, np, k + 1);
+			fn(g, a + b0 * astride, w, b, out + b0 * ostride, b1 - b0, SFX(slice)(t, g, &pl, 0),
+			   rn);
+		}
 		return;
 	}
 #pragma omp parallel num_threads(th)
 	{
 		rntm_t one;
 		one_thread(&one);
-		T *col = SFX(slice)(t, g, th, omp_get_thread_num());
-#pragma omp for schedule(static)
-		for (int64_t n = 0; n < g->n; n++)
-			fn(g, a + n * astride, w, b, out + n * ostride, col, &one);
+		const int tid = omp_get_thread_num();
+		T *ws = SFX(slice)(t, g, &pl, tid);
+		int64_t lo, hi, np = SFX(pieces)(g, th, tid, pl.chunk, &lo, &hi);
+		for (int64_t k = 0; k < np; k++) {
+			const int64_t b0 = PIECE(lo, hi, np, k), b1 = PIECE(lo, hi, np, k + 1);
+			fn(g, a + b0 * astride, w, b, out + b0 * ostride, b1 - b0, ws, &one);
+		}
 	}
 }
 
@@ -373,7 +447,7 @@ static void SFX(conv_forward)(nb_tensor *t)
 	if (use_direct(&g))
 		SFX(dw_forward)(&g, x, w, b, y);
 	else
-		SFX(each_image)(t, &g, SFX(im2col_forward), x, g.c * g.h * g.w, w, b, y,
+		SFX(each_chunk)(t, &g, SFX(im2col_forward), x, g.c * g.h * g.w, w, b, y,
 		                g.o * g.oh * g.ow);
 }
 
@@ -385,7 +459,7 @@ static void SFX(conv_backward_input)(nb_tensor *t)
 	if (use_direct(&g))
 		SFX(dw_backward_input)(&g, dy, w, dx);
 	else
-		SFX(each_image)(t, &g, SFX(im2col_backward_input), dy, g.o * g.oh * g.ow, w, NULL, dx,
+		SFX(each_chunk)(t, &g, SFX(im2col_backward_input), dy, g.o * g.oh * g.ow, w, NULL, dx,
 		                g.c * g.h * g.w);
 }
 
@@ -406,24 +480,32 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 	const int th = pl.threads;
 	if (th == 1) {
 		ONE_THREAD_RNTM;
-		for (int64_t n = 0; n < g.n; n++)
-			SFX(im2col_backward_weight)(&g, dy + n * ys, x + n * xs, dw,
-			                            SFX(slice)(t, &g, 1, 0), n ? 1 : 0, rn);
+		int64_t lo, hi, np = SFX(pieces)(&g, 1, 0, pl.chunk, &lo, &hi);
+		for (int64_t k = 0; k < np; k++) {
+			const int64_t b0 = PIECE(lo, hi, np, k), b1 = PIECE(lo, hi, np, k + 1);
+			SFX(im2col_backward_weight)(&g, dy + b0 * ys, x + b0 * xs, dw, b1 - b0,
+			                            SFX(slice)(t, &g, &pl, 0), k ? 1 : 0, rn);
+		}
 		return;
 	}
+	const size_t sb = slice_bytes(t->op, &g, sizeof(T), th, pl.chunk);
+	const size_t part_off = col_bytes(&g, pl.chunk, sizeof(T)) + ybuf_bytes(t->op, &g, pl.chunk, sizeof(T));
 #pragma omp parallel num_threads(th)
 	{
 		rntm_t one;
 		one_thread(&one);
 		const int tid = omp_get_thread_num();
-		T *col = SFX(slice)(t, &g, th, tid), *part = SFX(slice_dw)(t, &g, th, tid);
+		T *ws = SFX(slice)(t, &g, &pl, tid), *part = (T *)((char *)ws + part_off);
 		memset(part, 0, (size_t)wn * sizeof(T));
-#pragma omp for schedule(static)
-		for (int64_t n = 0; n < g.n; n++)
-			SFX(im2col_backward_weight)(&g, dy + n * ys, x + n * xs, part, col, 1, &one);
-		/* the implicit barrier of the loop: every private sum is complete */
-		const char *base = (const char *)t->g->workspace + col_bytes(&g, sizeof(T));
-		const size_t sb = slice_bytes(t->op, &g, sizeof(T), th);
+		int64_t lo, hi, np = SFX(pieces)(&g, th, tid, pl.chunk, &lo, &hi);
+		for (int64_t k = 0; k < np; k++) {
+			const int64_t b0 = PIECE(lo, hi, np, k), b1 = PIECE(lo, hi, np, k + 1);
+			SFX(im2col_backward_weight)(&g, dy + b0 * ys, x + b0 * xs, part, b1 - b0, ws, 1,
+			                            &one);
+		}
+#pragma omp barrier
+		/* every private sum is complete: add them in thread order */
+		const char *base = (const char *)t->g->workspace + part_off;
 #pragma omp for schedule(static)
 		for (int64_t e = 0; e < wn; e++) {
 			T s = 0;
@@ -433,6 +515,8 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 		}
 	}
 }
+
+#undef PIECE
 
 /* db[o] = sum over n, i, j of dy[n,o,i,j] */
 static void SFX(conv_backward_bias)(nb_tensor *t)

@@ -49,25 +49,6 @@ static bn_dims bn_dims_of(const nb_tensor *x)
 	return d;
 }
 
-/* Visit the flat index i of every x[n, c, s] of channel c. */
-#define FOR_CHANNEL(d, c, ...)                                                  \
-	for (int64_t n_ = 0; n_ < (d).N; n_++)                                   \
-		for (int64_t i = (n_ * (d).C + (c)) * (d).S, e_ = i + (d).S; i < e_; i++) { \
-			__VA_ARGS__;                                             \
-		}
-
-/* The same for sums: PRAGMA ("omp simd reduction(+ : s)") lets the compiler
- * keep several partial sums in vector lanes instead of one serial chain of
- * double additions (the order is fixed at compile time, so results stay
- * the same run to run). */
-#define FOR_CHANNEL_SUM(d, c, PRAGMA, ...)                                      \
-	for (int64_t n_ = 0; n_ < (d).N; n_++) {                                 \
-		const int64_t b_ = (n_ * (d).C + (c)) * (d).S;                   \
-		_Pragma(PRAGMA) for (int64_t i = b_; i < b_ + (d).S; i++) {      \
-			__VA_ARGS__;                                             \
-		}                                                                \
-	}
-
 /* aux of a batchnorm node: what the last forward run used */
 typedef struct bn_saved {
 	bool training;
@@ -142,7 +123,26 @@ static bool bn_begin(nb_tensor *t, bn_dims d)
 	return sv->training;
 }
 
-/* Statistics in double (two passes: mean, then squared deviations). */
+/* Sums over a channel: each row of S values is summed in the element type
+ * in vector lanes (blocks of at most BN_BLOCK values, so a float partial
+ * sum never runs long), and the block sums are added in double. */
+#define BN_BLOCK 256
+
+#define BN_CHANNEL_SUM(d, c, TOTAL, ...)                                         \
+	for (int64_t n_ = 0; n_ < (d).N; n_++)                                  \
+		for (int64_t b_ = (n_ * (d).C + (c)) * (d).S, e_ = b_ + (d).S; b_ < e_; \
+		     b_ += BN_BLOCK) {                                          \
+			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;     \
+			T acc_ = 0;                                             \
+			_Pragma("omp simd reduction(+ : acc_)") for (int64_t i = b_; i < be_; i++) \
+			{                                                       \
+				__VA_ARGS__;                                    \
+			}                                                       \
+			(TOTAL) += acc_;                                        \
+		}
+
+/* Statistics in two passes (mean, then squared deviations from it), then
+ * y = x scale + shift with scale = gamma invstd, shift = beta - mean scale. */
 NB_KERNELS(batchnorm, {
 	const T *X = NB_IN(t, 0, T), *GA = NB_IN(t, 1, T), *BE = NB_IN(t, 2, T);
 	T *RM = (T *)t->in[3]->data, *RV = (T *)t->in[4]->data, *Y = NB_OUT(t, T);
@@ -154,22 +154,28 @@ NB_KERNELS(batchnorm, {
 	for (int64_t c = 0; c < d.C; c++) {
 		double mean = RM[c], var = RV[c];
 		if (train) {
-			double s = 0, q = 0;
-			FOR_CHANNEL_SUM(d, c, "omp simd reduction(+ : s)", s += X[i]);
-			mean = s / (double)d.M;
-			FOR_CHANNEL_SUM(d, c, "omp simd reduction(+ : q)",
-			                q += (X[i] - mean) * (X[i] - mean));
-			var = q / (double)d.M;
+			double s_total = 0, q_total = 0;
+			BN_CHANNEL_SUM(d, c, s_total, acc_ += X[i]);
+			mean = s_total / (double)d.M;
+			const T m = (T)mean;
+			BN_CHANNEL_SUM(d, c, q_total, acc_ += (X[i] - m) * (X[i] - m));
+			var = q_total / (double)d.M;
 			if (d.M > 1) {
-				double unbiased = q / (double)(d.M - 1);
+				double unbiased = q_total / (double)(d.M - 1);
 				RM[c] = (T)((1 - mom) * RM[c] + mom * mean);
 				RV[c] = (T)((1 - mom) * RV[c] + mom * unbiased);
 			}
 		}
-		const double is = 1 / sqrt(var + eps), ga = GA[c], be = BE[c];
+		const double is = 1 / sqrt(var + eps);
+		const T scale = (T)(GA[c] * is), shift = (T)(BE[c] - mean * GA[c] * is);
 		sv->stat[c] = mean;
 		sv->stat[d.C + c] = is;
-		FOR_CHANNEL(d, c, Y[i] = (T)(ga * ((X[i] - mean) * is) + be));
+		for (int64_t n = 0; n < d.N; n++) {
+			const T *restrict xr = X + (n * d.C + c) * d.S;
+			T *restrict yr = Y + (n * d.C + c) * d.S;
+			for (int64_t i = 0; i < d.S; i++)
+				yr[i] = xr[i] * scale + shift;
+		}
 	}
 })
 
@@ -181,18 +187,18 @@ NB_KERNELS(batchnorm_sums, {
 	const bn_dims d = bn_dims_of(t->in[1]);
 	_Pragma("omp parallel for if (t->in[1]->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
-		const double mean = sv->stat[c], is = sv->stat[d.C + c];
-		double sg = 0, sgx = 0;
-		FOR_CHANNEL_SUM(d, c, "omp simd reduction(+ : sg, sgx)", {
-			sg += G[i];
-			sgx += G[i] * ((X[i] - mean) * is);
-		});
-		D[c] = (T)sgx;
-		D[d.C + c] = (T)sg;
+		const T m = (T)sv->stat[c];
+		double sg_total = 0, sgx_total = 0;
+		BN_CHANNEL_SUM(d, c, sg_total, acc_ += G[i]);
+		BN_CHANNEL_SUM(d, c, sgx_total, acc_ += G[i] * (X[i] - m));
+		D[c] = (T)(sgx_total * sv->stat[d.C + c]);
+		D[d.C + c] = (T)sg_total;
 	}
 })
 
-/* batchnorm_backward(g, x, gamma, y, sums) -> dx, in the mode of y's run */
+/* batchnorm_backward(g, x, gamma, y, sums) -> dx, in the mode of y's run:
+ * training dx = a g + b (x - mean) + e with a = gamma invstd,
+ * b = -a invstd sum(g xhat) / M, e = -a sum(g) / M */
 NB_KERNELS(batchnorm_backward, {
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T), *GA = NB_IN(t, 2, T);
 	const T *SU = NB_IN(t, 4, T);
@@ -202,15 +208,15 @@ NB_KERNELS(batchnorm_backward, {
 	const double M = (double)d.M;
 	_Pragma("omp parallel for if (t->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
-		const double mean = sv->stat[c], is = sv->stat[d.C + c], k = GA[c] * is;
-		if (sv->training) {
-			const double sgx = SU[c], sg = SU[d.C + c];
-			FOR_CHANNEL(d, c, {
-				const double xhat = (X[i] - mean) * is;
-				DX[i] = (T)(k / M * (M * G[i] - sg - xhat * sgx));
-			});
-		} else {
-			FOR_CHANNEL(d, c, DX[i] = (T)(k * G[i]));
+		const double is = sv->stat[d.C + c], k = GA[c] * is;
+		const bool tr = sv->training;
+		const T a = (T)k, m = (T)sv->stat[c];
+		const T b = tr ? (T)(-k * is * SU[c] / M) : 0, e = tr ? (T)(-k * SU[d.C + c] / M) : 0;
+		for (int64_t n = 0; n < d.N; n++) {
+			const T *restrict gr = G + (n * d.C + c) * d.S, *restrict xr = X + (n * d.C + c) * d.S;
+			T *restrict dr = DX + (n * d.C + c) * d.S;
+			for (int64_t i = 0; i < d.S; i++)
+				dr[i] = a * gr[i] + b * (xr[i] - m) + e;
 		}
 	}
 })
