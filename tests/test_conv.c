@@ -233,6 +233,14 @@ static const cfg configs[] = {
     {5, 6, 14, 14, 16, 5, 5, {.groups = 2}, true},            /* LeNet's conv2, grouped */
     {5, 8, 16, 16, 8, 1, 1, {0}, false},                      /* 1x1: gathered, not in place */
     {7, 4, 16, 16, 8, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, true},
+    /* the wide layout (valid, stride-1 rows): vertical padding and dilation,
+     * a tap run clamped at the end of the plane */
+    {3, 3, 9, 11, 4, 3, 4, {.pad_h = 2, .dilation_h = 2}, true},
+    {4, 2, 5, 7, 3, 5, 7, {.pad_h = 1}, false}, /* a single output column */
+    /* images cut into bands of output rows (rows_for) */
+    {1, 64, 23, 50, 3, 3, 3, {.pad_h = 1, .pad_w = 1}, true},                 /* 12 + 11 rows */
+    {2, 16, 64, 64, 4, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, false},
+    {1, 130, 40, 40, 4, 1, 1, {0}, true}, /* 1x1 in place: 14 + 14 + 12 rows */
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -318,7 +326,7 @@ END_TEST
  * with more threads later must still be right (fewer batch threads). */
 START_TEST(test_threads_changed_after_compile)
 {
-	const int batched[] = {1, 12, 16, 17, 23, 24, 26};
+	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30};
 	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
 		check_config(batched[i], NB_F64, 1, 2);
 		check_config(batched[i], NB_F64, 2, 1);

@@ -80,6 +80,24 @@ static bool x_is_col(const geom *g, int64_t nb, size_t es)
 	return pointwise(g) && nb == 1 && ld_for(g->oh * g->ow, es) == g->oh * g->ow;
 }
 
+/* Valid, stride-1 rows shorter than the input's: the "wide" layout.  The
+ * GEMMs run over oH x W columns per image (W the input width), so that
+ * each tap of im2col is one contiguous run of x instead of oH short rows;
+ * the W - oW extra columns of a row are dropped (forward) or zero
+ * (gradients).  LeNet's conv2: 150 copies of 140 values per image instead
+ * of 1500 copies of 10, for 40% more GEMM columns. */
+static bool wide(const geom *g)
+{
+	return g->sh == 1 && g->sw == 1 && g->dw == 1 && !g->pl && !g->pr && g->ow < g->w &&
+	       g->ow <= 32;
+}
+
+/* GEMM columns per image */
+static int64_t gemm_cols(const geom *g)
+{
+	return g->oh * (wide(g) ? g->w : g->ow);
+}
+
 static bool use_direct(const geom *g)
 {
 	return g->cg == 1 && (g->groups > 1 || g->algo == NB_CONV_DIRECT) && g->algo != NB_CONV_IM2COL;
@@ -105,22 +123,62 @@ typedef struct plan {
 	int64_t chunk;     /* at most this many images per GEMM */
 } plan;
 
-/* Images per GEMM.  One image of a small layer is a thin GEMM (LeNet's
+/* Columns per GEMM.  One image of a small layer is a thin GEMM (LeNet's
  * conv2: 16 x 100 x 150; ResNet's last stage: 64 x 64 x 576), far below
- * BLIS's peak; a chunk of images side by side in one column matrix makes
- * its P dimension (the N of the forward and input-gradient GEMMs, the K of
- * the weight gradient's) at least CHUNK_COLS wide.  Each thread splits its
- * share of the batch evenly into pieces of at most this many images. */
-#define CHUNK_COLS 512
+ * BLIS's peak, and a large one makes a column matrix that leaves the L2
+ * cache (ResNet's first stage: 144 x 1024).  So a GEMM covers a block of
+ * about target_cols columns (the N of the forward and input-gradient
+ * GEMMs, the K of the weight gradient's): either a chunk of whole images
+ * side by side, or a band of output rows of one image.  The target keeps
+ * the column matrix near 256 KiB (f32), and at least 512 columns.  On one
+ * Zen core: 16x144 by 1024 columns 88 / 62 / 91 GFLOP/s (forward / weight
+ * / input gradient) vs 100 / 83 / 93 by 512; 64x576 by 64 columns 88 /
+ * 51 / 84 vs 105 / 90 / 97 by 512. */
+static int64_t target_cols(const geom *g)
+{
+	const int64_t t = 65536 / (g->cg * g->kh * g->kw);
+	return t > 512 ? t : 512;
+}
 
+/* Output rows per band: oH (whole images) unless an image is at least
+ * 1.5 targets wide; the wide layout always takes whole images. */
+static int64_t rows_for(const geom *g)
+{
+	const int64_t p = g->oh * g->ow, t = target_cols(g);
+	const int64_t bands = (p + t / 2) / t;
+	if (wide(g) || bands < 2)
+		return g->oh;
+	return (g->oh + bands - 1) / bands;
+}
+
+/* Images per chunk: each thread splits its share of the batch evenly into
+ * pieces of at most this many images (1 when images are cut into bands). */
 static int64_t chunk_for(const geom *g, int threads)
 {
-	const int64_t per = (g->n + threads - 1) / threads, p = g->oh * g->ow;
-	const int64_t want = (CHUNK_COLS + p - 1) / p;
-	if (want <= 1 || per <= 1)
+	const int64_t per = (g->n + threads - 1) / threads, p = gemm_cols(g);
+	const int64_t want = (target_cols(g) + p - 1) / p;
+	if (want <= 1 || per <= 1 || rows_for(g) < g->oh)
 		return 1;
 	const int64_t pieces = (per + want - 1) / want;
 	return (per + pieces - 1) / pieces;
+}
+
+/* A GEMM's block: nb images, output rows [r0, r1) (all rows when nb > 1) */
+typedef struct blk {
+	int64_t nb, r0, r1;
+} blk;
+
+/* columns of one image in a block */
+static int64_t blk_cols(const geom *g, blk b)
+{
+	return wide(g) ? gemm_cols(g) : (b.r1 - b.r0) * g->ow;
+}
+
+/* the most columns a block of a plan with this chunk has */
+static int64_t max_cols(const geom *g, int64_t chunk)
+{
+	const int64_t r = rows_for(g);
+	return r < g->oh ? r * g->ow : chunk * gemm_cols(g);
 }
 
 static size_t align_bytes(size_t n)
@@ -132,17 +190,18 @@ static size_t col_bytes(const geom *g, int64_t chunk, size_t es)
 {
 	if (x_is_col(g, chunk, es))
 		return 0;
-	return align_bytes((size_t)(g->cg * g->kh * g->kw * ld_for(chunk * g->oh * g->ow, es)) * es);
+	return align_bytes((size_t)(g->cg * g->kh * g->kw * ld_for(max_cols(g, chunk), es)) * es);
 }
 
-/* The [Og, chunk P] block of y or dy with the column matrix's stride: the
+/* The [Og, block] part of y or dy with the column matrix's stride: the
  * forward's GEMM writes it and it is scattered to y; the backward passes
- * gather dy into it.  One image needs none, except the input gradient when
- * dy's rows alias (dy is the B operand there). */
+ * gather dy into it.  One image or band needs none, except in the wide
+ * layout, and for the input gradient when dy's rows alias (dy is the B
+ * operand there). */
 static size_t ybuf_bytes(int op, const geom *g, int64_t chunk, size_t es)
 {
-	const int64_t p = g->oh * g->ow, ld = ld_for(chunk * p, es);
-	if (chunk > 1 || (op == NB_OP_CONV2D_BACKWARD_INPUT && ld != p))
+	const int64_t p = g->oh * g->ow, ld = ld_for(max_cols(g, chunk), es);
+	if (chunk > 1 || wide(g) || (op == NB_OP_CONV2D_BACKWARD_INPUT && ld_for(p, es) != p))
 		return align_bytes((size_t)(g->og * ld) * es);
 	return 0;
 }

@@ -33,34 +33,46 @@ static inline void SFX(zero_few)(T *d, int64_t n)
 		d[0] = d[n - 1] = 0;
 }
 
-/* Row (c, m, k) of im2col: dst = the tap (m, k) of channel xc, the
- * [oH, oW] plane read at stride and offset (0 in the padding). */
-static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
-                            T *restrict dst)
+/* d[0..n) = s[0..n): a plain loop, vectorised; glibc's memcpy takes
+ * "rep movsb" for these few-KiB runs at unaligned sources, which ran at
+ * a third of this speed here (the im2col of ResNet's first stage) */
+static inline void SFX(copy)(T *restrict d, const T *restrict s, int64_t n)
 {
-	const int64_t offh = m * g->dh - g->pt, offw = k * g->dw - g->pl;
+	for (int64_t i = 0; i < n; i++)
+		d[i] = s[i];
+}
+
+/* Row (c, m, k) of im2col for output rows [r0, r1): dst = the tap (m, k)
+ * of channel xc, the [r1 - r0, oW] block of the plane read at stride and
+ * offset (0 in the padding). */
+static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k, int64_t r0,
+                            int64_t r1, T *restrict dst)
+{
+	const int64_t offh = m * g->dh - g->pt, offw = k * g->dw - g->pl, ow = g->ow;
 	int64_t i0, i1, j0, j1;
 	nb__tap_range(g->h, g->oh, g->sh, offh, &i0, &i1);
 	nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
-	if (i0 > 0)
-		memset(dst, 0, (size_t)(i0 * g->ow) * sizeof(T));
-	if (i1 < g->oh)
-		memset(dst + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof(T));
+	i0 = i0 > r0 ? i0 : r0;
+	i1 = i1 < r1 ? i1 : r1;
+	i1 = i1 > i0 ? i1 : i0; /* rows [i0, i1) of the block are in range */
+	if (i0 > r0)
+		memset(dst, 0, (size_t)((i0 - r0) * ow) * sizeof(T));
+	if (i1 < r1)
+		memset(dst + (i1 - r0) * ow, 0, (size_t)((r1 - i1) * ow) * sizeof(T));
 	if (j0 >= j1) {
-		for (int64_t i = i0; i < i1; i++)
-			memset(dst + i * g->ow, 0, (size_t)g->ow * sizeof(T));
+		memset(dst + (i0 - r0) * ow, 0, (size_t)((i1 - i0) * ow) * sizeof(T));
 		return;
 	}
-	if (i0 < i1 && g->sh == 1 && g->sw == 1 && g->ow == g->w) {
+	if (i0 < i1 && g->sh == 1 && g->sw == 1 && ow == g->w) {
 		/* "same"-shaped rows: the valid rows are one shifted copy
 		 * of the input (row ends wrap into the neighbouring row
 		 * and are zeroed after), not a call per short row */
-		const int64_t a = i0 * g->ow + j0, e = (i1 - 1) * g->ow + j1;
-		memcpy(dst + a, xc + (a + offh * g->w + offw), (size_t)(e - a) * sizeof(T));
+		const int64_t a = i0 * ow + j0, e = (i1 - 1) * ow + j1;
+		SFX(copy)(dst + (a - r0 * ow), xc + (a + offh * g->w + offw), e - a);
 		/* the end of row i and the start of row i + 1 are one run */
-		SFX(zero_few)(dst + i0 * g->ow, j0);
+		SFX(zero_few)(dst + (i0 - r0) * ow, j0);
 		for (int64_t i = i0; i < i1; i++)
-			SFX(zero_few)(dst + i * g->ow + j1, i + 1 < i1 ? g->ow - j1 + j0 : g->ow - j1);
+			SFX(zero_few)(dst + (i - r0) * ow + j1, i + 1 < i1 ? ow - j1 + j0 : ow - j1);
 		return;
 	}
 	/* short rows (LeNet's conv2: 10 floats) are copied inline: a memcpy
@@ -68,7 +80,7 @@ static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int6
 	const bool inline_copy = g->sw == 1 && j1 - j0 < 64;
 	for (int64_t i = i0; i < i1; i++) {
 		const T *src = xc + (i * g->sh + offh) * g->w;
-		T *d = dst + i * g->ow;
+		T *d = dst + (i - r0) * ow;
 		SFX(zero_few)(d, j0);
 		if (inline_copy)
 			for (int64_t j = j0; j < j1; j++)
@@ -78,52 +90,97 @@ static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int6
 		else
 			for (int64_t j = j0; j < j1; j++)
 				d[j] = src[j * g->sw + offw];
-		SFX(zero_few)(d + j1, g->ow - j1);
+		SFX(zero_few)(d + j1, ow - j1);
 	}
 }
 
-/* im2col of a chunk of nb images (image b at x + b xs), nc channels each:
- * the [nc kH kW, nb P] matrix with row stride ld, image b in columns
- * [b P, (b + 1) P):
- *   col[(c kH + m) kW + k][b P + i oW + j] = x_b[c][i sH - pT + m dH][j sW - pL + k dW]
- * (0 in the padding), so that one output row block is W_g col.  One
- * (image, channel) pair per thread. */
-static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, int64_t nb, int64_t nc,
+/* Row (c, m, k) of im2col in the wide layout (see wide()): rows of W
+ * columns, the valid ones one contiguous run of x (never read past the
+ * channel plane: the run's tail there is zeroed, it holds only dropped
+ * columns). */
+static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
+                                 T *restrict dst)
+{
+	const int64_t W = g->w, offh = m * g->dh - g->pt, end = g->oh * W;
+	int64_t i0, i1;
+	nb__tap_range(g->h, g->oh, 1, offh, &i0, &i1);
+	const int64_t s0 = (i0 + offh) * W + k, a = i0 * W;
+	int64_t n = (i1 - i0) * W;
+	if (n > g->h * W - s0)
+		n = g->h * W - s0;
+	if (n < 0)
+		n = 0;
+	memset(dst, 0, (size_t)a * sizeof(T));
+	memcpy(dst + a, xc + s0, (size_t)n * sizeof(T));
+	memset(dst + a + n, 0, (size_t)(end - a - n) * sizeof(T));
+}
+
+/* im2col of a block (see blk): nb images (image b at x + b xs), nc
+ * channels each, output rows [r0, r1): the [nc kH kW, nb bc] matrix with
+ * row stride ld, image b in columns [b bc, (b + 1) bc), bc = (r1 - r0) oW:
+ *   col[(c kH + m) kW + k][b bc + (i - r0) oW + j]
+ *       = x_b[c][i sH - pT + m dH][j sW - pL + k dW]
+ * (0 in the padding), so that the block's outputs are W_g col; in the
+ * wide layout oW is W (whole images only).  One (image, channel) pair per
+ * thread. */
+static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, blk bk, int64_t nc,
                         T *restrict col, int64_t ld, bool par)
 {
-	const int64_t kk = g->kh * g->kw, ohw = g->oh * g->ow;
-	NB_PAR_FOR_IF(par && nb * nc * kk * ohw >= NB_PAR_MIN, q, nb * nc, {
+	const int64_t kk = g->kh * g->kw, bc = blk_cols(g, bk);
+	const bool wd = wide(g);
+	NB_PAR_FOR_IF(par && bk.nb * nc * kk * bc >= NB_PAR_MIN, q, bk.nb * nc, {
 		const int64_t b = q / nc, c = q % nc;
+		const T *xc = x + b * xs + c * g->h * g->w;
 		for (int64_t m = 0; m < g->kh; m++)
-			for (int64_t k = 0; k < g->kw; k++)
-				SFX(im2col_row)(g, x + b * xs + c * g->h * g->w, m, k,
-				                col + ((c * g->kh + m) * g->kw + k) * ld + b * ohw);
+			for (int64_t k = 0; k < g->kw; k++) {
+				T *dst = col + ((c * g->kh + m) * g->kw + k) * ld + b * bc;
+				if (wd)
+					SFX(im2col_row_wide)(g, xc, m, k, dst);
+				else
+					SFX(im2col_row)(g, xc, m, k, bk.r0, bk.r1, dst);
+			}
 	});
 }
 
-/* col2im, the adjoint of im2col: x_b[c] = sum over the taps of the rows
- * scattered back (overwrites x).  One (image, channel) plane per thread,
- * so no races. */
-static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld, int64_t nb, int64_t nc,
+/* col2im, the adjoint of im2col: x_b[c] += the block's rows scattered back
+ * over the taps (the first block of an image, r0 = 0, overwrites).  One
+ * (image, channel) plane per thread, so no races.  In the wide layout a
+ * tap is one contiguous run (its dropped columns hold zeros: dy was
+ * gathered with zeros there). */
+static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld, blk bk, int64_t nc,
                         T *restrict x, int64_t xs, bool par)
 {
-	const int64_t ohw = g->oh * g->ow, hw = g->h * g->w;
-	NB_PAR_FOR_IF(par && nb * nc * g->kh * g->kw * ohw >= NB_PAR_MIN, q, nb * nc, {
+	const int64_t bc = blk_cols(g, bk), hw = g->h * g->w;
+	const bool wd = wide(g);
+	NB_PAR_FOR_IF(par && bk.nb * nc * g->kh * g->kw * bc >= NB_PAR_MIN, q, bk.nb * nc, {
 		const int64_t b = q / nc, c = q % nc;
 		T *xc = x + b * xs + c * hw;
-		memset(xc, 0, (size_t)hw * sizeof(T));
+		if (bk.r0 == 0)
+			memset(xc, 0, (size_t)hw * sizeof(T));
 		for (int64_t m = 0; m < g->kh; m++) {
 			const int64_t offh = m * g->dh - g->pt;
 			int64_t i0, i1;
 			nb__tap_range(g->h, g->oh, g->sh, offh, &i0, &i1);
 			for (int64_t k = 0; k < g->kw; k++) {
 				const int64_t offw = k * g->dw - g->pl;
+				const T *src = col + ((c * g->kh + m) * g->kw + k) * ld + b * bc;
+				if (wd) {
+					const int64_t s0 = (i0 + offh) * g->w + offw;
+					int64_t n = (i1 - i0) * g->w;
+					if (n > hw - s0)
+						n = hw - s0;
+					T *restrict xr = xc + s0;
+					const T *restrict sr = src + i0 * g->w;
+					for (int64_t e = 0; e < n; e++)
+						xr[e] += sr[e];
+					continue;
+				}
 				int64_t j0, j1;
 				nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
-				const T *src = col + ((c * g->kh + m) * g->kw + k) * ld + b * ohw;
-				for (int64_t i = i0; i < i1; i++) {
+				const int64_t ia = i0 > bk.r0 ? i0 : bk.r0, ie = i1 < bk.r1 ? i1 : bk.r1;
+				for (int64_t i = ia; i < ie; i++) {
 					T *restrict xr = xc + (i * g->sh + offh) * g->w + offw;
-					const T *restrict sr = src + i * g->ow;
+					const T *restrict sr = src + (i - bk.r0) * g->ow;
 					if (g->sw == 1) /* contiguous: vectorised */
 						for (int64_t j = j0; j < j1; j++)
 							xr[j] += sr[j];
@@ -267,115 +324,141 @@ static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *d
  * rn: a one-thread runtime (single-threaded GEMM, serial loops: batch
  * threads, or a small convolution) or NULL (BLIS threads, parallel loops). */
 
-/* image strides and chunk layout, shared by the three passes */
+/* image strides and block layout, shared by the three passes */
 typedef struct SFX(chunk_s) {
-	int64_t p, kdim, xs, ys, ld; /* P; Cg kH kW; image strides of x and y; row stride */
-	T *col, *yb;                 /* column matrix; [Og, nb P] block */
+	int64_t p, bc, off, kdim, xs, ys, ld; /* oH oW; columns of an image in the block;
+	                                         the band's first output (r0 oW); Cg kH kW;
+	                                         image strides of x and y; row stride */
+	bool wide, direct;                    /* wide layout; one image, plain rows:
+	                                         y, dy used in place */
+	T *col, *yb;                          /* column matrix; [Og, nb bc] block */
 } SFX(chunk);
 
-static SFX(chunk) SFX(chunk_of)(const geom *g, int64_t nb, T *ws)
+static SFX(chunk) SFX(chunk_of)(const geom *g, blk bk, T *ws)
 {
-	SFX(chunk) c = {.p = g->oh * g->ow, .kdim = g->cg * g->kh * g->kw, .xs = g->c * g->h * g->w,
-	                .ys = g->o * g->oh * g->ow, .col = ws};
-	c.ld = ld_for(nb * c.p, sizeof(T));
-	c.yb = (T *)((char *)ws + col_bytes(g, nb, sizeof(T)));
+	SFX(chunk) c = {.p = g->oh * g->ow, .bc = blk_cols(g, bk), .off = bk.r0 * g->ow,
+	                .kdim = g->cg * g->kh * g->kw, .xs = g->c * g->h * g->w,
+	                .ys = g->o * g->oh * g->ow, .wide = wide(g), .col = ws};
+	c.ld = ld_for(bk.nb * c.bc, sizeof(T));
+	c.direct = bk.nb == 1 && !c.wide;
+	c.yb = (T *)((char *)ws + col_bytes(g, bk.nb, sizeof(T)));
 	return c;
 }
 
-/* gather dy of the chunk's images, group gi, into yb: yb[o][b P + e] = dy_b[gi Og + o][e] */
+/* gather the block of dy (group gi) into yb: yb[o][b bc + e] =
+ * dy_b[gi Og + o][off + e]; in the wide layout row i of an image goes to
+ * columns [i W, i W + oW) and the rest of its W are zero */
 static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int64_t nb, int64_t gi)
 {
 	for (int64_t o = 0; o < g->og; o++)
-		for (int64_t b = 0; b < nb; b++)
-			memcpy(c->yb + o * c->ld + b * c->p, dy + b * c->ys + (gi * g->og + o) * c->p,
-			       (size_t)c->p * sizeof(T));
+		for (int64_t b = 0; b < nb; b++) {
+			const T *src = dy + b * c->ys + (gi * g->og + o) * c->p + c->off;
+			T *dst = c->yb + o * c->ld + b * c->bc;
+			if (!c->wide) {
+				memcpy(dst, src, (size_t)c->bc * sizeof(T));
+				continue;
+			}
+			for (int64_t i = 0; i < g->oh; i++) {
+				T *d = dst + i * g->w;
+				const T *sr = src + i * g->ow;
+				for (int64_t j = 0; j < g->ow; j++)
+					d[j] = sr[j];
+				for (int64_t j = g->ow; j < g->w; j++)
+					d[j] = 0;
+			}
+		}
 }
 
-/* y_g = W_g col(x_g)  ([Og, K] x [K, nb P]), then + bias */
-static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y,
-                                int64_t nb, T *ws, rntm_t *rn)
+/* y_g = W_g col(x_g)  ([Og, K] x [K, nb bc]), then + bias */
+static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y, blk bk,
+                                T *ws, rntm_t *rn)
 {
-	const SFX(chunk) c = SFX(chunk_of)(g, nb, ws);
-	const bool xc = x_is_col(g, nb, sizeof(T));
+	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
+	const bool xc = x_is_col(g, bk.nb, sizeof(T));
+	const int64_t rw = c.wide ? g->w : g->ow; /* a row's columns in yb */
 	for (int64_t gi = 0; gi < g->groups; gi++) {
-		const T *src = x + gi * g->cg * g->h * g->w; /* 1x1: x_g is col(x_g) */
+		const T *src = x + gi * g->cg * g->h * g->w + (xc ? c.off : 0); /* 1x1: x_g is col(x_g) */
 		int64_t ld = c.p;
 		if (!xc) {
-			SFX(im2col)(g, src, c.xs, nb, g->cg, c.col, c.ld, rn == NULL);
+			SFX(im2col)(g, src, c.xs, bk, g->cg, c.col, c.ld, rn == NULL);
 			src = c.col;
 			ld = c.ld;
 		}
 		const T *wg = w + gi * g->og * c.kdim;
-		if (nb == 1) { /* straight into y */
-			T *yg = y + gi * g->og * c.p;
-			SFX(gemm)(false, false, g->og, c.p, c.kdim, wg, c.kdim, src, ld, 0, yg, c.p, rn);
+		if (c.direct) { /* straight into y */
+			T *yg = y + gi * g->og * c.p + c.off;
+			SFX(gemm)(false, false, g->og, c.bc, c.kdim, wg, c.kdim, src, ld, 0, yg, c.p, rn);
 			if (bias)
 				for (int64_t o = 0; o < g->og; o++) {
 					const T bo = bias[gi * g->og + o];
 					T *yr = yg + o * c.p;
-					for (int64_t e = 0; e < c.p; e++)
+					for (int64_t e = 0; e < c.bc; e++)
 						yr[e] += bo;
 				}
 			continue;
 		}
-		SFX(gemm)(false, false, g->og, nb * c.p, c.kdim, wg, c.kdim, src, ld, 0, c.yb, c.ld, rn);
-		for (int64_t b = 0; b < nb; b++) /* scatter to the images, adding the bias */
+		SFX(gemm)(false, false, g->og, bk.nb * c.bc, c.kdim, wg, c.kdim, src, ld, 0, c.yb, c.ld,
+		          rn);
+		for (int64_t b = 0; b < bk.nb; b++) /* scatter to the images, adding the bias */
 			for (int64_t o = 0; o < g->og; o++) {
 				const T bo = bias ? bias[gi * g->og + o] : 0;
-				const T *yr = c.yb + o * c.ld + b * c.p;
+				const T *yr = c.yb + o * c.ld + b * c.bc;
 				T *out = y + b * c.ys + (gi * g->og + o) * c.p;
-				for (int64_t e = 0; e < c.p; e++)
-					out[e] = yr[e] + bo;
+				for (int64_t i = 0; i < g->oh; i++)
+					for (int64_t j = 0; j < g->ow; j++)
+						out[i * g->ow + j] = yr[i * rw + j] + bo;
 			}
 	}
 }
 
-/* dx_g = col2im(W_g^T dy_g)  ([K, Og] x [Og, nb P]); bias is unused */
+/* dx_g = col2im(W_g^T dy_g)  ([K, Og] x [Og, nb bc]); bias is unused */
 static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, const T *bias, T *dx,
-                                       int64_t nb, T *ws, rntm_t *rn)
+                                       blk bk, T *ws, rntm_t *rn)
 {
 	(void)bias;
-	const SFX(chunk) c = SFX(chunk_of)(g, nb, ws);
-	const bool xc = x_is_col(g, nb, sizeof(T));
+	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
+	const bool xc = x_is_col(g, bk.nb, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
-		const T *dyg = dy + gi * g->og * c.p, *wg = w + gi * g->og * c.kdim;
+		const T *dyg = dy + gi * g->og * c.p + c.off, *wg = w + gi * g->og * c.kdim;
 		int64_t ldy = c.p;
-		if (nb > 1 || c.ld != c.p) { /* a chunk, or rows 2^k apart: gather with the padded stride */
-			SFX(gather_dy)(g, &c, dy, nb, gi);
+		if (!c.direct || ld_for(c.p, sizeof(T)) != c.p) { /* a chunk, wide rows, or rows 2^k apart */
+			SFX(gather_dy)(g, &c, dy, bk.nb, gi);
 			dyg = c.yb;
 			ldy = c.ld;
 		}
 		T *dxg = dx + gi * g->cg * g->h * g->w;
 		if (xc) {
-			SFX(gemm)(true, false, c.kdim, c.p, g->og, wg, c.kdim, dyg, ldy, 0, dxg, c.p, rn);
-		} else {
-			SFX(gemm)(true, false, c.kdim, nb * c.p, g->og, wg, c.kdim, dyg, ldy, 0, c.col, c.ld,
+			SFX(gemm)(true, false, c.kdim, c.bc, g->og, wg, c.kdim, dyg, ldy, 0, dxg + c.off, c.p,
 			          rn);
-			SFX(col2im)(g, c.col, c.ld, nb, g->cg, dxg, c.xs, rn == NULL);
+		} else {
+			SFX(gemm)(true, false, c.kdim, bk.nb * c.bc, g->og, wg, c.kdim, dyg, ldy, 0, c.col,
+			          c.ld, rn);
+			SFX(col2im)(g, c.col, c.ld, bk, g->cg, dxg, c.xs, rn == NULL);
 		}
 	}
 }
 
-/* dW_g = beta dW_g + dy_g col(x_g)^T  ([Og, nb P] x [nb P, K]) */
-static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, T *dw, int64_t nb,
+/* dW_g = beta dW_g + dy_g col(x_g)^T  ([Og, nb bc] x [nb bc, K]) */
+static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, T *dw, blk bk,
                                         T *ws, T beta, rntm_t *rn)
 {
-	const SFX(chunk) c = SFX(chunk_of)(g, nb, ws);
-	const bool xc = x_is_col(g, nb, sizeof(T));
+	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
+	const bool xc = x_is_col(g, bk.nb, sizeof(T));
 	for (int64_t gi = 0; gi < g->groups; gi++) {
-		const T *src = x + gi * g->cg * g->h * g->w, *dyg = dy + gi * g->og * c.p;
+		const T *src = x + gi * g->cg * g->h * g->w + (xc ? c.off : 0);
+		const T *dyg = dy + gi * g->og * c.p + c.off;
 		int64_t ld = c.p, ldy = c.p;
 		if (!xc) {
-			SFX(im2col)(g, src, c.xs, nb, g->cg, c.col, c.ld, rn == NULL);
+			SFX(im2col)(g, src, c.xs, bk, g->cg, c.col, c.ld, rn == NULL);
 			src = c.col;
 			ld = c.ld;
 		}
-		if (nb > 1) {
-			SFX(gather_dy)(g, &c, dy, nb, gi);
+		if (!c.direct) {
+			SFX(gather_dy)(g, &c, dy, bk.nb, gi);
 			dyg = c.yb;
 			ldy = c.ld;
 		}
-		SFX(gemm)(false, true, g->og, c.kdim, nb * c.p, dyg, ldy, src, ld, beta,
+		SFX(gemm)(false, true, g->og, c.kdim, bk.nb * c.bc, dyg, ldy, src, ld, beta,
 		          dw + gi * g->og * c.kdim, c.kdim, rn);
 	}
 }
@@ -391,24 +474,33 @@ static T *SFX(slice)(const nb_tensor *t, const geom *g, const plan *pl, int tid)
 	             (size_t)tid * slice_bytes(t->op, g, sizeof(T), pl->threads, pl->chunk));
 }
 
-/* Thread tid of th takes images [lo, hi) of the batch and splits them
- * evenly into pieces of at most chunk images; piece k is [*b0, *b1). */
-static int64_t SFX(pieces)(const geom *g, int th, int tid, int64_t chunk, int64_t *lo, int64_t *hi)
-{
-	*lo = g->n * tid / th;
-	*hi = g->n * (tid + 1) / th;
-	const int64_t cnt = *hi - *lo;
-	return cnt > 0 ? (cnt + chunk - 1) / chunk : 0;
-}
+/* The blocks of thread tid of th: it takes images [lo, hi) of the batch,
+ * splits them evenly into pieces of at most pl->chunk images, and cuts an
+ * image into bands of rows_for() output rows when that is fewer than oH.
+ * Calls visit(k, image offset, block) for its k-th block. */
+#define FOR_BLOCKS(g, pl, th, tid, K, B0, BK, ...)                              \
+	do {                                                                    \
+		const int64_t lo_ = (g)->n * (tid) / (th), hi_ = (g)->n * ((tid) + 1) / (th); \
+		const int64_t np_ = hi_ > lo_ ? (hi_ - lo_ + (pl)->chunk - 1) / (pl)->chunk : 0; \
+		const int64_t rows_ = rows_for(g);                              \
+		int64_t K = 0;                                                  \
+		for (int64_t k_ = 0; k_ < np_; k_++) {                          \
+			const int64_t B0 = lo_ + (hi_ - lo_) * k_ / np_;        \
+			const int64_t b1_ = lo_ + (hi_ - lo_) * (k_ + 1) / np_; \
+			for (int64_t r_ = 0; r_ < (g)->oh; r_ += rows_, K++) {  \
+				const blk BK = {b1_ - B0, r_,                   \
+				                r_ + rows_ < (g)->oh ? r_ + rows_ : (g)->oh}; \
+				__VA_ARGS__;                                    \
+			}                                                       \
+		}                                                               \
+	} while (0)
 
-#define PIECE(lo, hi, np, k) ((lo) + ((hi) - (lo)) * (k) / (np))
-
-/* Per-chunk work of the forward (a = x, out = y) and of the input
+/* Per-block work of the forward (a = x, out = y) and of the input
  * gradient (a = dy, out = dx, no bias). */
-typedef void (*SFX(chunk_fn))(const geom *g, const T *a, const T *w, const T *b, T *out,
-                              int64_t nb, T *ws, rntm_t *rn);
+typedef void (*SFX(chunk_fn))(const geom *g, const T *a, const T *w, const T *b, T *out, blk bk,
+                              T *ws, rntm_t *rn);
 
-/* Runs fn over the batch in chunks, images being independent (see run_plan). */
+/* Runs fn over the batch in blocks, images being independent (see run_plan). */
 static void SFX(each_chunk)(nb_tensor *t, const geom *g, SFX(chunk_fn) fn, const T *a,
                             int64_t astride, const T *w, const T *b, T *out, int64_t ostride)
 {
@@ -416,12 +508,9 @@ static void SFX(each_chunk)(nb_tensor *t, const geom *g, SFX(chunk_fn) fn, const
 	const int th = pl.threads;
 	if (th == 1) {
 		ONE_THREAD_RNTM;
-		int64_t lo, hi, np = SFX(pieces)(g, 1, 0, pl.chunk, &lo, &hi);
-		for (int64_t k = 0; k < np; k++) {
-			const int64_t b0 = PIECE(lo, hi, np, k), b1 = PIECE(lo, hi, np, k + 1);
-			fn(g, a + b0 * astride, w, b, out + b0 * ostride, b1 - b0, SFX(slice)(t, g, &pl, 0),
-			   rn);
-		}
+		T *ws = SFX(slice)(t, g, &pl, 0);
+		FOR_BLOCKS(g, &pl, 1, 0, k, b0, bk,
+		           fn(g, a + b0 * astride, w, b, out + b0 * ostride, bk, ws, rn));
 		return;
 	}
 #pragma omp parallel num_threads(th)
@@ -430,11 +519,8 @@ static void SFX(each_chunk)(nb_tensor *t, const geom *g, SFX(chunk_fn) fn, const
 		one_thread(&one);
 		const int tid = omp_get_thread_num();
 		T *ws = SFX(slice)(t, g, &pl, tid);
-		int64_t lo, hi, np = SFX(pieces)(g, th, tid, pl.chunk, &lo, &hi);
-		for (int64_t k = 0; k < np; k++) {
-			const int64_t b0 = PIECE(lo, hi, np, k), b1 = PIECE(lo, hi, np, k + 1);
-			fn(g, a + b0 * astride, w, b, out + b0 * ostride, b1 - b0, ws, &one);
-		}
+		FOR_BLOCKS(g, &pl, th, tid, k, b0, bk,
+		           fn(g, a + b0 * astride, w, b, out + b0 * ostride, bk, ws, &one));
 	}
 }
 
@@ -480,12 +566,10 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 	const int th = pl.threads;
 	if (th == 1) {
 		ONE_THREAD_RNTM;
-		int64_t lo, hi, np = SFX(pieces)(&g, 1, 0, pl.chunk, &lo, &hi);
-		for (int64_t k = 0; k < np; k++) {
-			const int64_t b0 = PIECE(lo, hi, np, k), b1 = PIECE(lo, hi, np, k + 1);
-			SFX(im2col_backward_weight)(&g, dy + b0 * ys, x + b0 * xs, dw, b1 - b0,
-			                            SFX(slice)(t, &g, &pl, 0), k ? 1 : 0, rn);
-		}
+		T *ws = SFX(slice)(t, &g, &pl, 0);
+		FOR_BLOCKS(&g, &pl, 1, 0, k, b0, bk,
+		           SFX(im2col_backward_weight)(&g, dy + b0 * ys, x + b0 * xs, dw, bk, ws,
+		                                       k ? 1 : 0, rn));
 		return;
 	}
 	const size_t sb = slice_bytes(t->op, &g, sizeof(T), th, pl.chunk);
@@ -497,12 +581,9 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 		const int tid = omp_get_thread_num();
 		T *ws = SFX(slice)(t, &g, &pl, tid), *part = (T *)((char *)ws + part_off);
 		memset(part, 0, (size_t)wn * sizeof(T));
-		int64_t lo, hi, np = SFX(pieces)(&g, th, tid, pl.chunk, &lo, &hi);
-		for (int64_t k = 0; k < np; k++) {
-			const int64_t b0 = PIECE(lo, hi, np, k), b1 = PIECE(lo, hi, np, k + 1);
-			SFX(im2col_backward_weight)(&g, dy + b0 * ys, x + b0 * xs, part, b1 - b0, ws, 1,
-			                            &one);
-		}
+		FOR_BLOCKS(&g, &pl, th, tid, k, b0, bk,
+		           SFX(im2col_backward_weight)(&g, dy + b0 * ys, x + b0 * xs, part, bk, ws, 1,
+		                                       &one));
 #pragma omp barrier
 		/* every private sum is complete: add them in thread order */
 		const char *base = (const char *)t->g->workspace + part_off;
@@ -516,7 +597,7 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 	}
 }
 
-#undef PIECE
+
 
 /* db[o] = sum over n, i, j of dy[n,o,i,j] */
 static void SFX(conv_backward_bias)(nb_tensor *t)
