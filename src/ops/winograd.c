@@ -1,0 +1,159 @@
+/*
+ * Winograd F(2x2, 3x3) convolution: see winograd.h for the operation and
+ * docs/winograd.md for the maths.  winograd_impl.h holds the kernels, once
+ * per element type.
+ */
+#include "ops/winograd.h"
+
+#include "ops/conv.h" /* nb__tap_range */
+
+#include <blis.h>
+#include <omp.h>
+#include <string.h>
+
+/* V of one chunk (the transformed input tiles) in bytes: a quarter of a
+ * Zen core's 1 MiB L2 cache (256 and 128 KiB measured best; 512 KiB and up
+ * lose 10-20%). */
+#define CHUNK_BYTES (256 * 1024)
+
+/* The convolution actually computed: the forward one, or for flip the
+ * forward convolution of dy with W' and the adjoint padding; and the BLIS
+ * micro-kernel that multiplies the transformed tiles. */
+typedef struct wplan {
+	int64_t n, ci, co;      /* batch; channels in and out */
+	int64_t hi, wi, ho, wo; /* input and output planes */
+	int64_t pt, pl;         /* padding top, left */
+	int64_t th, tw;         /* tile rows and columns per image */
+	int64_t rows;           /* at most this many tile rows per chunk */
+	int64_t mr, nr;         /* micro-kernel block: MR output channels x NR tiles */
+	int64_t nob, opad;      /* MR-blocks of output channels; nob MR */
+	int64_t vs;             /* V_xi = V + xi vs: [panel][ci][NR] */
+	int64_t ms, mrs, mcs;   /* M_xi = M + xi ms, element (o, tile) at o mrs + tile mcs */
+	size_t u_bytes;         /* U [16][nob][ci][MR] */
+	size_t v_bytes, m_bytes, row_bytes, slice_bytes;
+	bool flip;
+	sgemm_ukr_ft sukr; /* the micro-kernel of the plan's element type */
+	dgemm_ukr_ft dukr;
+	cntx_t *cntx;
+} wplan;
+
+static size_t align_up(size_t n)
+{
+	return (n + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+}
+
+/* n elements, plus one cache line when that is a multiple of 1 KiB: rows
+ * (and slabs) a power of two apart alias in the L1 cache */
+static int64_t pad_ld(int64_t n, size_t es)
+{
+	return (size_t)n * es % 1024 ? n : n + (int64_t)(NB_ALIGN / es);
+}
+
+/* BLIS's gemm micro-kernel for the element type, with its block sizes;
+ * false when its packed panels are wider than its register block or its
+ * B rows are not whole cache lines (then the layout here would not fit). */
+static bool micro_kernel(size_t es, wplan *p)
+{
+	const num_t dt = es == sizeof(float) ? BLIS_FLOAT : BLIS_DOUBLE;
+	cntx_t *cx = bli_gks_query_cntx();
+	if (!cx)
+		return false;
+	p->cntx = cx;
+	/* BLIS hands kernels out as void *: copy the bits (ISO C has no cast
+	 * from object to function pointers) */
+	void_fp f = bli_cntx_get_l3_nat_ukr_dt(dt, BLIS_GEMM_UKR, cx);
+	_Static_assert(sizeof f == sizeof p->sukr && sizeof f == sizeof p->dukr, "pointer sizes");
+	if (dt == BLIS_FLOAT)
+		memcpy(&p->sukr, &f, sizeof f);
+	else
+		memcpy(&p->dukr, &f, sizeof f);
+	p->mr = bli_cntx_get_blksz_def_dt(dt, BLIS_MR, cx);
+	p->nr = bli_cntx_get_blksz_def_dt(dt, BLIS_NR, cx);
+	const bool rows = bli_cntx_l3_nat_ukr_prefers_rows_dt(dt, BLIS_GEMM_UKR, cx);
+	p->mrs = rows ? p->nr : 1;
+	return f && p->mr > 0 && p->nr > 0 &&
+	       bli_cntx_get_blksz_max_dt(dt, BLIS_MR, cx) == p->mr &&
+	       bli_cntx_get_blksz_max_dt(dt, BLIS_NR, cx) == p->nr && (size_t)p->nr * es % NB_ALIGN == 0;
+}
+
+static bool geom_ok(const nb__wino_geom *g)
+{
+	if (!g || g->n < 1 || g->c < 1 || g->h < 1 || g->w < 1 || g->o < 1)
+		return false;
+	const int64_t p[4] = {g->pt, g->pl, g->pb, g->pr};
+	for (int k = 0; k < 4; k++)
+		if (p[k] < 0 || p[k] > 2)
+			return false;
+	return g->h + g->pt + g->pb - 2 >= 1 && g->w + g->pl + g->pr - 2 >= 1;
+}
+
+bool nb__wino_supported(const nb__wino_geom *g)
+{
+	wplan f, d;
+	return geom_ok(g) && micro_kernel(sizeof(float), &f) && micro_kernel(sizeof(double), &d);
+}
+
+static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
+{
+	wplan p = {.n = g->n, .flip = g->flip};
+	micro_kernel(es, &p);
+	const int64_t oh = g->h + g->pt + g->pb - 2, ow = g->w + g->pl + g->pr - 2;
+	if (!g->flip) {
+		p.ci = g->c, p.co = g->o, p.hi = g->h, p.wi = g->w, p.ho = oh, p.wo = ow;
+		p.pt = g->pt, p.pl = g->pl;
+	} else {
+		p.ci = g->o, p.co = g->c, p.hi = oh, p.wi = ow, p.ho = g->h, p.wo = g->w;
+		p.pt = 2 - g->pt, p.pl = 2 - g->pl;
+	}
+	p.th = (p.ho + 1) / 2;
+	p.tw = (p.wo + 1) / 2;
+	p.nob = (p.co + p.mr - 1) / p.mr;
+	p.opad = p.nob * p.mr;
+	if (threads < 1)
+		threads = 1;
+	/* tile rows per chunk: V near CHUNK_BYTES, and each thread's share
+	 * split into equal pieces */
+	const int64_t per_row = 16 * p.ci * p.tw * (int64_t)es;
+	int64_t want = CHUNK_BYTES / per_row;
+	if (want < 1)
+		want = 1;
+	const int64_t share = (p.n + threads - 1) / threads * p.th;
+	const int64_t pieces = (share + want - 1) / want;
+	p.rows = (share + pieces - 1) / pieces;
+	const int64_t panels = (p.rows * p.tw + p.nr - 1) / p.nr;
+	p.vs = pad_ld(panels * p.ci * p.nr, es);
+	p.ms = pad_ld(p.opad * p.nr, es);
+	p.mcs = p.mrs == 1 ? p.opad : 1;
+	p.u_bytes = align_up((size_t)(16 * p.opad * p.ci) * es);
+	p.v_bytes = align_up((size_t)(16 * p.vs) * es);
+	p.m_bytes = align_up((size_t)(16 * p.ms) * es);
+	/* an input row split into even and odd columns, a ring of four rows
+	 * after B^T, and a spare output row */
+	p.row_bytes = align_up((size_t)(2 * (p.tw + 1) + 16 * p.tw + 2 * p.tw) * es);
+	p.slice_bytes = p.v_bytes + p.m_bytes + p.row_bytes;
+	return p;
+}
+
+size_t nb__wino_workspace(const nb__wino_geom *g, size_t elem_size, int threads)
+{
+	if (!nb__wino_supported(g))
+		return 0;
+	const wplan p = plan_of(g, elem_size, threads);
+	return p.u_bytes + (size_t)(threads > 1 ? threads : 1) * p.slice_bytes;
+}
+
+#define T float
+#define SFX(name) name##_f32
+#define UKR sukr
+#include "ops/winograd_impl.h"
+#undef T
+#undef SFX
+#undef UKR
+
+#define T double
+#define SFX(name) name##_f64
+#define UKR dukr
+#include "ops/winograd_impl.h"
+#undef T
+#undef SFX
+#undef UKR

@@ -1,0 +1,63 @@
+/*
+ * Winograd F(2x2, 3x3) convolution kernels (not public API).
+ *
+ * The convolution: x [N, C, H, W], weight W [O, C, 3, 3], stride 1,
+ * dilation 1, groups 1, zero padding pt / pl / pb / pr each in 0..2,
+ *   y[n,o,i,j] = sum_{c,m,k} W[o,c,m,k] x[n, c, i + m - pt, j + k - pl]
+ * with y [N, O, oH, oW], oH = H + pt + pb - 2, oW = W + pl + pr - 2.
+ *
+ * flip computes the adjoint (the input gradient) of that same convolution:
+ * the input is dy [N, O, oH, oW] and the output dx [N, C, H, W],
+ *   dx[n,c,a,b] = sum_{o,i,j: i + m - pt = a, j + k - pl = b} W[o,c,m,k] dy[n,o,i,j]
+ *               = sum_{o,m,k} W'[c,o,m,k] dy[n, o, a + m - (2 - pt), b + k - (2 - pl)]
+ * with W'[c][o][m][k] = W[o][c][2-m][2-k]: a forward convolution of dy
+ * with W' and the adjoint padding top 2 - pt, left 2 - pl, bottom 2 - pb,
+ * right 2 - pr.  The geometry always describes the forward convolution
+ * (as conv2d_backward_input knows it); W is the same array either way.
+ *
+ * Method (Lavin & Gray): output tiles of 2x2 from input tiles of 4x4
+ * (stride 2); per tile and channel V = B^T d B, per weight U = G g G^T,
+ * then for each of the 16 positions xi a product M_xi [O, T] = U_xi [O, C]
+ * V_xi [C, T], and y = A^T M A per tile: 4 multiplies per output pixel and
+ * channel pair instead of 9.  U and V are written in BLIS's packed panel
+ * layouts and multiplied by BLIS's gemm micro-kernel directly (the one
+ * BLIS picked for this CPU at run time), one NR-tile panel at a time, so
+ * that M stays in L1 for the output transform (docs/winograd.md).
+ *
+ * Threads: threads > 1 runs one OpenMP parallel region in which each
+ * thread takes a contiguous share of the batch with single-threaded GEMMs;
+ * threads == 1 runs on the calling thread without a parallel region.
+ * Results are the same bits run to run for a given thread count.
+ */
+#ifndef NB_WINOGRAD_H
+#define NB_WINOGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct nb__wino_geom {
+	int64_t n, c, h, w;     /* the forward convolution's input x [N, C, H, W] */
+	int64_t o;              /* output channels: W is [O, C, 3, 3] */
+	int64_t pt, pl, pb, pr; /* padding of the forward convolution, each 0..2 */
+	bool flip;              /* false: y = conv(x); true: dx = conv^T(dy) */
+} nb__wino_geom;
+
+/* Whether the kernels handle g: every size >= 1, paddings in 0..2 and an
+ * output of at least 1x1; and BLIS's micro-kernels pack panels as wide
+ * as their register blocks (true of every BLIS x86 kernel). */
+bool nb__wino_supported(const nb__wino_geom *g);
+
+/* Bytes of workspace for threads threads (64-byte aligned by the caller). */
+size_t nb__wino_workspace(const nb__wino_geom *g, size_t elem_size, int threads);
+
+/* flip false: in = x [N,C,H,W], out = y [N,O,oH,oW]; flip true: in = dy
+ * [N,O,oH,oW], out = dx [N,C,H,W].  w = W [O,C,3,3] either way.  ws holds
+ * nb__wino_workspace(g, sizeof element, threads) bytes.  out is
+ * overwritten. */
+void nb__wino_forward_f32(const nb__wino_geom *g, const float *in, const float *w, float *out,
+                          void *ws, int threads);
+void nb__wino_forward_f64(const nb__wino_geom *g, const double *in, const double *w, double *out,
+                          void *ws, int threads);
+
+#endif
