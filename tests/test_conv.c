@@ -241,6 +241,10 @@ static const cfg configs[] = {
     {1, 64, 23, 50, 3, 3, 3, {.pad_h = 1, .pad_w = 1}, true},                 /* 12 + 11 rows */
     {2, 16, 64, 64, 4, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, false},
     {1, 130, 40, 40, 4, 1, 1, {0}, true}, /* 1x1 in place: 14 + 14 + 12 rows */
+    /* Winograd: asked for, and by default (f32, >= 16 channels in and out) */
+    {3, 5, 7, 9, 4, 3, 3, {.pad_h = 1, .pad_w = 2, .algo = NB_CONV_WINOGRAD}, true},
+    {2, 3, 6, 5, 2, 3, 3, {.padding = NB_PAD_VALID, .algo = NB_CONV_WINOGRAD}, false},
+    {4, 16, 10, 10, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, true},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -326,7 +330,7 @@ END_TEST
  * with more threads later must still be right (fewer batch threads). */
 START_TEST(test_threads_changed_after_compile)
 {
-	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30};
+	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34};
 	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
 		check_config(batched[i], NB_F64, 1, 2);
 		check_config(batched[i], NB_F64, 2, 1);

@@ -524,6 +524,30 @@ static void SFX(each_chunk)(nb_tensor *t, const geom *g, SFX(chunk_fn) fn, const
 	}
 }
 
+/* Winograd on as many threads as the workspace has room for (the thread
+ * count may have changed since compile) */
+static void SFX(wino_run)(const nb_tensor *t, const geom *g, const T *in, const T *w, T *out,
+                          bool flip)
+{
+	const nb__wino_geom wg = wino_geom(g, flip);
+	int th = wino_threads(g);
+	while (th > 1 && nb__wino_workspace(&wg, sizeof(T), th) > t->g->workspace_bytes)
+		th--;
+	SFX(nb__wino_forward)(&wg, in, w, out, t->g->workspace, th);
+}
+
+/* y[n, o] += b[o] */
+static void SFX(add_bias)(const geom *g, const T *b, T *y)
+{
+	const int64_t p = g->oh * g->ow;
+	NB_PAR_FOR_IF(g->n * g->o * p >= NB_PAR_MIN, q, g->n * g->o, {
+		const T bo = b[q % g->o];
+		T *yr = y + q * p;
+		for (int64_t e = 0; e < p; e++)
+			yr[e] += bo;
+	});
+}
+
 static void SFX(conv_forward)(nb_tensor *t)
 {
 	const geom g = geom_of(t);
@@ -532,9 +556,13 @@ static void SFX(conv_forward)(nb_tensor *t)
 	T *y = NB_OUT(t, T);
 	if (use_direct(&g))
 		SFX(dw_forward)(&g, x, w, b, y);
+	else if (use_wino(t, &g))
+		SFX(wino_run)(t, &g, x, w, y, false);
 	else
 		SFX(each_chunk)(t, &g, SFX(im2col_forward), x, g.c * g.h * g.w, w, b, y,
 		                g.o * g.oh * g.ow);
+	if (b && use_wino(t, &g) && !use_direct(&g))
+		SFX(add_bias)(&g, b, y);
 }
 
 static void SFX(conv_backward_input)(nb_tensor *t)
@@ -544,6 +572,8 @@ static void SFX(conv_backward_input)(nb_tensor *t)
 	T *dx = NB_OUT(t, T);
 	if (use_direct(&g))
 		SFX(dw_backward_input)(&g, dy, w, dx);
+	else if (use_wino(t, &g))
+		SFX(wino_run)(t, &g, dy, w, dx, true);
 	else
 		SFX(each_chunk)(t, &g, SFX(im2col_backward_input), dy, g.o * g.oh * g.ow, w, NULL, dx,
 		                g.c * g.h * g.w);
