@@ -252,6 +252,7 @@ static const cfg configs[] = {
 static void check_config(int ci, nb_dtype dt, int compile_threads, int run_threads)
 {
 	const cfg *c = &configs[ci];
+	if (getenv("NB_DEBUG_CFG")) fprintf(stderr, "config %d dt %d th %d/%d\n", ci, (int)dt, compile_threads, run_threads);
 	nb_shape xs = NB_SHAPE(c->n, c->c, c->h, c->w);
 	nb_shape ws = NB_SHAPE(c->o, c->c / dflt(c->opt.groups), c->kh, c->kw);
 	int64_t nx = nb_shape_size(xs), nw = nb_shape_size(ws);

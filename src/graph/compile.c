@@ -252,7 +252,12 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 		    !fl_release(&fl, (size_t)p->offset[s], align_up((size_t)t->size * g->esize)))
 			goto nomem;
 	}
-	p->arena_bytes = fl.top;
+	/* room past the arena's end for BLIS's over-reads (nb__blas_slack) */
+	size_t slack = 0;
+	for (int s = 0; s < p->n; s++)
+		if (p->offset[s] >= 0 && nb__blas_slack(p->sched[s]->shape, g->esize) > slack)
+			slack = nb__blas_slack(p->sched[s]->shape, g->esize);
+	p->arena_bytes = fl.top ? fl.top + slack : 0;
 	if (p->arena_bytes && !(p->arena = aligned_alloc(NB_ALIGN, p->arena_bytes)))
 		goto nomem;
 	p->workspace_bytes = align_up(ws);

@@ -462,7 +462,7 @@ nb_tensor *nb__leaf(nb_graph *g, int op, int role, const char *name, nb_shape s)
 	 * view leaves them out */
 	if (g->building_role == NB_ROLE_GRAD)
 		t->flags |= NB_TF_BACKWARD;
-	t->data = calloc((size_t)t->size, g->esize);
+	t->data = calloc(1, (size_t)t->size * g->esize + nb__blas_slack(s, g->esize));
 	if (!t->data || !(name ? (t->name = dupstr(name)) != NULL : set_auto_name(t))) {
 		drop_last(g, t);
 		nb__fail(g, NB_ERR_NOMEM, "%s(%s): out of memory for %lld elements", what[op],

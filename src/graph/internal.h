@@ -12,6 +12,18 @@
 #include <stdarg.h>
 
 #define NB_ALIGN 64
+
+/* Readable bytes a tensor's buffer keeps past its end.  BLIS 0.9's small-
+ * matrix kernels (the zen3 "sup" path) can read one leading dimension
+ * past the end of an A or B operand (e.g. sgemm 4x36x297 with B
+ * transposed reads a fifth row of A); the values only feed results that
+ * are dropped, but at the end of a mapping the read faults.  Our GEMM
+ * operands are rows of the last dimension, or of H*W for [N,C,H,W]. */
+static inline size_t nb__blas_slack(nb_shape s, size_t es)
+{
+	int64_t row = s.ndim >= 4 ? s.d[s.ndim - 2] * s.d[s.ndim - 1] : s.ndim ? s.d[s.ndim - 1] : 1;
+	return ((size_t)row * es + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+}
 /* Largest element count of a tensor: its bytes (8 per f64) fit an int64. */
 #define NB_MAX_SIZE ((int64_t)1 << 60)
 

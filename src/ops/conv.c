@@ -279,7 +279,10 @@ static size_t ws_conv(const nb_tensor *t)
 		return nb__wino_workspace(&wg, t->g->esize, wino_threads(&g));
 	}
 	plan p = plan_for(&g);
-	return (size_t)p.threads * slice_bytes(t->op, &g, t->g->esize, p.threads, p.chunk);
+	/* one more row past the last slice: BLIS may read it (nb__blas_slack) */
+	const size_t es = t->g->esize;
+	return (size_t)p.threads * slice_bytes(t->op, &g, es, p.threads, p.chunk) +
+	       align_bytes((size_t)ld_for(max_cols(&g, p.chunk), es) * es);
 }
 
 /* At run time: no more batch threads, nor images per chunk, than the

@@ -45,7 +45,7 @@ static inline void SFX(copy)(T *restrict d, const T *restrict s, int64_t n)
 /* Row (c, m, k) of im2col for output rows [r0, r1): dst = the tap (m, k)
  * of channel xc, the [r1 - r0, oW] block of the plane read at stride and
  * offset (0 in the padding). */
-static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k, int64_t r0,
+NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k, int64_t r0,
                             int64_t r1, T *restrict dst)
 {
 	const int64_t offh = m * g->dh - g->pt, offw = k * g->dw - g->pl, ow = g->ow;
@@ -98,7 +98,7 @@ static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int6
  * columns, the valid ones one contiguous run of x (never read past the
  * channel plane: the run's tail there is zeroed, it holds only dropped
  * columns). */
-static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
+NB_HOT static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
                                  T *restrict dst)
 {
 	const int64_t W = g->w, offh = m * g->dh - g->pt, end = g->oh * W;
@@ -123,7 +123,7 @@ static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int64_t m,
  * (0 in the padding), so that the block's outputs are W_g col; in the
  * wide layout oW is W (whole images only).  One (image, channel) pair per
  * thread. */
-static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, blk bk, int64_t nc,
+NB_HOT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, blk bk, int64_t nc,
                         T *restrict col, int64_t ld, bool par)
 {
 	const int64_t kk = g->kh * g->kw, bc = blk_cols(g, bk);
@@ -147,7 +147,7 @@ static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, blk bk, 
  * (image, channel) plane per thread, so no races.  In the wide layout a
  * tap is one contiguous run (its dropped columns hold zeros: dy was
  * gathered with zeros there). */
-static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld, blk bk, int64_t nc,
+NB_HOT static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld, blk bk, int64_t nc,
                         T *restrict x, int64_t xs, bool par)
 {
 	const int64_t bc = blk_cols(g, bk), hw = g->h * g->w;
@@ -197,7 +197,7 @@ static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld, blk bk
  * Output channel o reads input channel o / mult (mult = O / C).  Each
  * kernel tap is an axpy over the valid part of an output row. */
 
-static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const T *b, T *y)
+NB_HOT static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const T *b, T *y)
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t planes = g->n * g->o;
@@ -238,7 +238,7 @@ static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const T *b, T
 
 /* dx[n,c] = sum over the mult channels o of c and the taps of w[o,m,k]
  * dy[n,o] scattered back: one (n, c) plane per thread. */
-static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w, T *dx)
+NB_HOT static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w, T *dx)
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t hw = g->h * g->w, planes = g->n * g->c;
@@ -278,7 +278,7 @@ static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w, T *dx
 /* dw[o,m,k] = sum over n, i, j of dy[n,o,i,j] x[n, o/mult, i sH + m dH - pT,
  * j sW + k dW - pL]: one output channel per thread, the batch inside, so
  * the summation order never depends on the thread count. */
-static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *dw)
+NB_HOT static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *dw)
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t hw = g->h * g->w;
@@ -348,7 +348,7 @@ static SFX(chunk) SFX(chunk_of)(const geom *g, blk bk, T *ws)
 /* gather the block of dy (group gi) into yb: yb[o][b bc + e] =
  * dy_b[gi Og + o][off + e]; in the wide layout row i of an image goes to
  * columns [i W, i W + oW) and the rest of its W are zero */
-static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int64_t nb, int64_t gi)
+NB_HOT static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int64_t nb, int64_t gi)
 {
 	for (int64_t o = 0; o < g->og; o++)
 		for (int64_t b = 0; b < nb; b++) {
@@ -370,7 +370,7 @@ static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int
 }
 
 /* y_g = W_g col(x_g)  ([Og, K] x [K, nb bc]), then + bias */
-static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y, blk bk,
+NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y, blk bk,
                                 T *ws, rntm_t *rn)
 {
 	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
@@ -537,7 +537,7 @@ static void SFX(wino_run)(const nb_tensor *t, const geom *g, const T *in, const 
 }
 
 /* y[n, o] += b[o] */
-static void SFX(add_bias)(const geom *g, const T *b, T *y)
+NB_HOT static void SFX(add_bias)(const geom *g, const T *b, T *y)
 {
 	const int64_t p = g->oh * g->ow;
 	NB_PAR_FOR_IF(g->n * g->o * p >= NB_PAR_MIN, q, g->n * g->o, {

@@ -14,6 +14,17 @@
 #include <omp.h>
 #include <string.h>
 
+/* NB_HOT: a kernel compiled twice, for x86-64-v3 (AVX2: 8 floats per
+ * vector instead of SSE2's 4) and for the baseline, glibc picking one at
+ * load time (meson option multiversion).  ISO C mode keeps FMA
+ * contraction off, so the clones round alike except for the order of
+ * vectorised sums. */
+#if defined(NB_MULTIVERSION)
+#define NB_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NB_HOT
+#endif
+
 /* Loops over this many elements or more run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 
@@ -56,12 +67,12 @@
 /* Define NAME_f32 and NAME_f64 from BODY(T), a statement list that may use
  * the type name T. */
 #define NB_KERNELS(NAME, ...)                                                   \
-	static void NAME##_f32(nb_tensor *t)                                    \
+	NB_HOT static void NAME##_f32(nb_tensor *t)                             \
 	{                                                                       \
 		typedef float T;                                                \
 		__VA_ARGS__                                                     \
 	}                                                                       \
-	static void NAME##_f64(nb_tensor *t)                                    \
+	NB_HOT static void NAME##_f64(nb_tensor *t)                             \
 	{                                                                       \
 		typedef double T;                                               \
 		__VA_ARGS__                                                     \

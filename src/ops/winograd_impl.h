@@ -22,7 +22,7 @@
  *   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
  * Forward: g = W[o][c]; flip: g[m][k] = W[c][o][2-m][2-k] (W is the
  * forward's [O, C] = [ci, co] here). */
-static void SFX(wino_weights)(const wplan *p, const T *w, T *u, int64_t o0, int64_t o1)
+NB_HOT static void SFX(wino_weights)(const wplan *p, const T *w, T *u, int64_t o0, int64_t o1)
 {
 	const int64_t blk = p->opad * p->ci; /* one xi */
 	for (int64_t o = o0; o < o1; o++)
@@ -122,7 +122,7 @@ static void SFX(col_bt)(const T *h0, const T *h1, const T *h2, const T *h3, int6
  * (rows 2 ti + 2, 2 ti + 3 serve tile rows ti and ti + 1); a tile row
  * goes to V in runs that stay inside one panel.  The last panel's unused
  * lanes are zeroed. */
-static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0, int64_t r1, T *rows)
+NB_HOT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0, int64_t r1, T *rows)
 {
 	const int64_t n = p->tw + 1, hw = p->hi * p->wi, nr = p->nr, tw = p->tw;
 	const int64_t tiles = (r1 - r0) * tw, last = (tiles - 1) / nr;
@@ -195,7 +195,7 @@ static void SFX(out_seg)(const T *restrict src, int64_t ms, int64_t ts, T *restr
 /* y for one panel's tiles [t0, t0 + cols) of the chunk starting at tile
  * row r0, from M; an odd height's last tile row writes its lower row to
  * `spare` */
-static void SFX(wino_output)(const wplan *p, const T *m, T *out, int64_t r0, int64_t t0,
+NB_HOT static void SFX(wino_output)(const wplan *p, const T *m, T *out, int64_t r0, int64_t t0,
                              int64_t cols, T *spare)
 {
 	const int64_t hw = p->ho * p->wo;
