@@ -70,7 +70,7 @@ typedef enum nb_padding {
 
 typedef enum nb_conv_algo {
 	NB_CONV_AUTO = 0, /* direct kernel for depthwise (C/groups == 1); in f32,
-	                     Winograd for 3x3 stride-1 convolutions of >= 16
+	                     Winograd for 3x3 stride-1 convolutions of >= 64
 	                     channels in and out (forward and input gradient);
 	                     else im2col */
 	NB_CONV_IM2COL,   /* im2col + GEMM (per group), for any convolution */
