@@ -526,6 +526,14 @@ START_TEST(test_shape_errors)
 	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
 	             (nb_conv2d_opts){.algo = NB_CONV_DIRECT}, NB_ERR_ARG,
 	             "NB_CONV_DIRECT needs a depthwise convolution (C/groups == 1), got C/groups = 2");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.algo = NB_CONV_WINOGRAD, .stride_h = 2}, NB_ERR_ARG,
+	             "NB_CONV_WINOGRAD needs a 3x3 kernel, stride 1, dilation 1, one group and "
+	             "padding 0..2, got kernel 3x3, stride 2,1");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 5, 5), NULL,
+	             (nb_conv2d_opts){.algo = NB_CONV_WINOGRAD}, NB_ERR_ARG, "got kernel 5x5");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.algo = 9},
+	             NB_ERR_ARG, "unknown algorithm 9");
 }
 END_TEST
 
