@@ -2,6 +2,7 @@
  * running statistics, train/eval, references, gradients, errors. */
 #include "test_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -399,6 +400,70 @@ START_TEST(test_bn_f32_matches_f64)
 }
 END_TEST
 
+/* batchnorm with .relu is nb_relu(nb_batchnorm(...)) fused: the same
+ * output and gradients of x, gamma and beta, in training and in eval mode,
+ * f32 and f64, per channel and per feature */
+static void fused_relu_run(nb_dtype dt, nb_shape xs, bool fused, bool training, double *out)
+{
+	const int64_t n = nb_shape_size(xs), C = xs.d[1];
+	double *xv = malloc(sizeof(double) * (size_t)n), *cv = malloc(sizeof(double) * (size_t)n);
+	fill(xv, n, 31, -2, 3);
+	fill(cv, n, 32, -1, 1);
+	nb_graph *g = nb_graph_new(dt);
+	nb_tensor *x = nb_param(g, "x", xs, NB_ZEROS);
+	nb_feed_f64(x, xv, n);
+	nb_tensor *y = nb_batchnorm_layer(x, "bn", (nb_batchnorm_opts){.relu = fused});
+	if (!fused)
+		y = nb_relu(y);
+	nb_tensor *c = nb_constant(g, "c", xs, cv);
+	nb_tensor *wrt[3] = {x, nb_graph_find(g, "bn.gamma"), nb_graph_find(g, "bn.beta")}, *gr[3];
+	ck_assert_int_eq(nb_grads(nb_sum(nb_mul(y, c)), wrt, 3, gr), NB_OK);
+	nb_program *p = nb_compile(g, (nb_tensor *[]){y, gr[0], gr[1], gr[2]}, 4);
+	ck_graph_ok(g);
+	/* running statistics away from the batch's, so eval mode differs */
+	nb_init_tensor(nb_graph_find(g, "bn.running_mean"), NB_UNIFORM(-0.5, 0.5));
+	nb_init_tensor(nb_graph_find(g, "bn.gamma"), NB_UNIFORM(0.5, 1.5));
+	nb_init_tensor(nb_graph_find(g, "bn.beta"), NB_UNIFORM(-0.5, 0.5));
+	nb_graph_set_training(g, training);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	nb_read_f64(y, out, n);
+	nb_read_f64(gr[0], out + n, n);
+	nb_read_f64(gr[1], out + 2 * n, C);
+	nb_read_f64(gr[2], out + 2 * n + C, C);
+	nb_graph_free(g);
+	free(xv), free(cv);
+}
+
+START_TEST(test_bn_relu_fused_matches_unfused)
+{
+	const nb_shape shapes[2] = {NB_SHAPE(3, 4, 5, 6), NB_SHAPE(7, 5)};
+	for (int dt = 0; dt < 2; dt++)
+		for (int si = 0; si < 2; si++)
+			for (int tr = 0; tr < 2; tr++) {
+				const int64_t n = nb_shape_size(shapes[si]), len = 2 * n + 2 * shapes[si].d[1];
+				double *a = malloc(sizeof(double) * (size_t)len), *b = malloc(sizeof(double) * (size_t)len);
+				fused_relu_run(dt ? NB_F64 : NB_F32, shapes[si], true, tr, a);
+				fused_relu_run(dt ? NB_F64 : NB_F32, shapes[si], false, tr, b);
+				int zeros = 0;
+				/* the output is the same bits; the gradients' channel sums
+				 * may be vectorised differently (lanes), so they agree to
+				 * rounding: 1e-6 (f32) / 1e-13 (f64) of the largest value */
+				double big = 0;
+				for (int64_t i = n; i < len; i++)
+					big = fmax(big, fabs(b[i]));
+				for (int64_t i = 0; i < len; i++)
+					ck_assert_msg(i < n ? a[i] == b[i] : fabs(a[i] - b[i]) <= (dt ? 1e-13 : 1e-6) * big,
+					              "dtype %d shape %d training %d: [%lld] fused %.17g unfused %.17g",
+					              dt, si, tr, (long long)i, a[i], b[i]);
+				for (int64_t i = 0; i < n; i++)
+					zeros += a[i] == 0;
+				/* the ReLU did something: some outputs clipped, some not */
+				ck_assert(zeros > n / 8 && zeros < n - n / 8);
+				free(a), free(b);
+			}
+}
+END_TEST
+
 /* the layer helper's parameters, state and initial values */
 START_TEST(test_bn_layer_leaves)
 {
@@ -723,6 +788,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_matches_references_conv);
 	tcase_add_test(tc, test_bn_gradcheck);
 	tcase_add_test(tc, test_bn_f32_matches_f64);
+	tcase_add_test(tc, test_bn_relu_fused_matches_unfused);
 	tcase_add_test(tc, test_bn_layer_leaves);
 	tcase_add_test(tc, test_bn_trains_with_sgd);
 	tcase_add_test(tc, test_bn_errors);

@@ -15,6 +15,10 @@ typedef struct nb_batchnorm_opts {
 	double eps;      /* added to the variance; default 1e-5 (must be > 0) */
 	double momentum; /* running = (1-m) running + m batch (PyTorch's
 	                  * convention); default 0.1, must be in (0, 1] */
+	bool relu;       /* y = max(0, batchnorm(x)) in the same pass (and its
+	                  * gradient masked inside the backward pass): what
+	                  * nb_relu(nb_batchnorm(...)) computes, one pass less
+	                  * each way */
 } nb_batchnorm_opts;
 
 /* Batch normalisation of x [N,C] (per feature) or [N,C,H,W] (per channel);

@@ -96,15 +96,28 @@ nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int ker
 /* ---- residual blocks ----------------------------------------------------------- */
 
 /* He (Kaiming) normal init, as the ResNet papers and the PyTorch bench use */
-static nb_tensor *conv_bn(nb_tensor *x, int64_t out, int k, int stride, const char *name,
-                          const char *conv, const char *bn)
+static nb_tensor *conv_bn_act(nb_tensor *x, int64_t out, int k, int stride, const char *name,
+                              const char *conv, const char *bn, bool relu)
 {
 	char buf[256];
 	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(stride, k / 2), .no_bias = true,
 	                        .custom_init = true, .w_init = {.kind = NB_INIT_HE_NORMAL}};
 	nb_tensor *h = nb_conv2d_layer(x, out, k, join(buf, sizeof buf, name, conv), o);
 	join(buf, sizeof buf, name, bn);
-	return nb_set_name(nb_batchnorm_layer(h, buf, (nb_batchnorm_opts){0}), buf);
+	return nb_set_name(nb_batchnorm_layer(h, buf, (nb_batchnorm_opts){.relu = relu}), buf);
+}
+
+static nb_tensor *conv_bn(nb_tensor *x, int64_t out, int k, int stride, const char *name,
+                          const char *conv, const char *bn)
+{
+	return conv_bn_act(x, out, k, stride, name, conv, bn, false);
+}
+
+/* conv -> batchnorm -> ReLU, the ReLU fused into the batchnorm */
+static nb_tensor *conv_bn_relu(nb_tensor *x, int64_t out, int k, int stride, const char *name,
+                               const char *conv, const char *bn)
+{
+	return conv_bn_act(x, out, k, stride, name, conv, bn, true);
 }
 
 /* Option A: y[:, pad + c] = x[:, c, ::s, ::s] with pad = (out - C)/2, other
@@ -151,7 +164,7 @@ nb_tensor *nb_basic_block(nb_tensor *x, int64_t out, int stride, nb_shortcut sc,
 		         (int)sc);
 		return g->placeholder;
 	}
-	nb_tensor *h = nb_relu(conv_bn(x, out, 3, stride, name, "conv1", "bn1"));
+	nb_tensor *h = conv_bn_relu(x, out, 3, stride, name, "conv1", "bn1");
 	h = conv_bn(h, out, 3, 1, name, "conv2", "bn2");
 	nb_tensor *s = x;
 	if (project)
@@ -174,8 +187,8 @@ nb_tensor *nb_bottleneck_block(nb_tensor *x, int64_t mid, int stride, const char
 		return g->placeholder;
 	}
 	int64_t out = 4 * mid;
-	nb_tensor *h = nb_relu(conv_bn(x, mid, 1, 1, name, "conv1", "bn1"));
-	h = nb_relu(conv_bn(h, mid, 3, stride, name, "conv2", "bn2"));
+	nb_tensor *h = conv_bn_relu(x, mid, 1, 1, name, "conv1", "bn1");
+	h = conv_bn_relu(h, mid, 3, stride, name, "conv2", "bn2");
 	h = conv_bn(h, out, 1, 1, name, "conv3", "bn3");
 	nb_tensor *s = x;
 	if (stride != 1 || x->shape.d[1] != out)

@@ -41,7 +41,7 @@ static nb_tensor *stem(nb_tensor *x, int64_t channels)
 	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(1, 1), .no_bias = true, .custom_init = true,
 	                        .w_init = {.kind = NB_INIT_HE_NORMAL}};
 	nb_tensor *h = nb_conv2d_layer(x, channels, 3, "conv1", o);
-	return nb_relu(nb_batchnorm_layer(h, "bn1", (nb_batchnorm_opts){0}));
+	return nb_batchnorm_layer(h, "bn1", (nb_batchnorm_opts){.relu = true});
 }
 
 static nb_tensor *resnet20(nb_tensor *x)

@@ -148,7 +148,7 @@ NB_KERNELS(batchnorm, {
 	T *RM = (T *)t->in[3]->data, *RV = (T *)t->in[4]->data, *Y = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[0]);
 	bn_saved *sv = t->aux;
-	const bool train = bn_begin(t, d);
+	const bool train = bn_begin(t, d), relu = t->a.i[0];
 	const double eps = t->a.f[0], mom = t->a.f[1];
 	_Pragma("omp parallel for if (t->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
@@ -173,36 +173,49 @@ NB_KERNELS(batchnorm, {
 		for (int64_t n = 0; n < d.N; n++) {
 			const T *restrict xr = X + (n * d.C + c) * d.S;
 			T *restrict yr = Y + (n * d.C + c) * d.S;
-			for (int64_t i = 0; i < d.S; i++)
-				yr[i] = xr[i] * scale + shift;
+			if (relu)
+				for (int64_t i = 0; i < d.S; i++) {
+					const T v = xr[i] * scale + shift;
+					yr[i] = v > 0 ? v : 0;
+				}
+			else
+				for (int64_t i = 0; i < d.S; i++)
+					yr[i] = xr[i] * scale + shift;
 		}
 	}
 })
 
+/* The incoming gradient of a fused batchnorm + ReLU: g where the output
+ * is positive, else 0 (ReLU's derivative at 0 is 0, as nb_relu's) */
+#define BN_G(i) (relu ? (Y[i] > 0 ? G[i] : (T)0) : G[i])
+
 /* batchnorm_sums(g, x, y): row 0 = sum g xhat (dgamma), row 1 = sum g (dbeta) */
 NB_KERNELS(batchnorm_sums, {
-	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T);
+	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T), *Y = NB_IN(t, 2, T);
 	const bn_saved *sv = t->in[2]->aux;
+	const bool relu = t->in[2]->a.i[0];
 	T *D = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
 	_Pragma("omp parallel for if (t->in[1]->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
 		const T m = (T)sv->stat[c];
 		double sg_total = 0, sgx_total = 0;
-		BN_CHANNEL_SUM(d, c, sg_total, acc_ += G[i]);
-		BN_CHANNEL_SUM(d, c, sgx_total, acc_ += G[i] * (X[i] - m));
+		BN_CHANNEL_SUM(d, c, sg_total, acc_ += BN_G(i));
+		BN_CHANNEL_SUM(d, c, sgx_total, acc_ += BN_G(i) * (X[i] - m));
 		D[c] = (T)(sgx_total * sv->stat[d.C + c]);
 		D[d.C + c] = (T)sg_total;
 	}
 })
 
-/* batchnorm_backward(g, x, gamma, y, sums) -> dx, in the mode of y's run:
+/* batchnorm_backward(g, x, gamma, y, sums) -> dx, in the mode of y's run
+ * (g masked by y > 0 first when y is a fused batchnorm + ReLU):
  * training dx = a g + b (x - mean) + e with a = gamma invstd,
  * b = -a invstd sum(g xhat) / M, e = -a sum(g) / M */
 NB_KERNELS(batchnorm_backward, {
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T), *GA = NB_IN(t, 2, T);
-	const T *SU = NB_IN(t, 4, T);
+	const T *SU = NB_IN(t, 4, T), *Y = NB_IN(t, 3, T);
 	const bn_saved *sv = t->in[3]->aux;
+	const bool relu = t->in[3]->a.i[0];
 	T *DX = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
 	const double M = (double)d.M;
@@ -213,10 +226,15 @@ NB_KERNELS(batchnorm_backward, {
 		const T a = (T)k, m = (T)sv->stat[c];
 		const T b = tr ? (T)(-k * is * SU[c] / M) : 0, e = tr ? (T)(-k * SU[d.C + c] / M) : 0;
 		for (int64_t n = 0; n < d.N; n++) {
-			const T *restrict gr = G + (n * d.C + c) * d.S, *restrict xr = X + (n * d.C + c) * d.S;
-			T *restrict dr = DX + (n * d.C + c) * d.S;
-			for (int64_t i = 0; i < d.S; i++)
-				dr[i] = a * gr[i] + b * (xr[i] - m) + e;
+			const int64_t o = (n * d.C + c) * d.S;
+			const T *restrict gr = G + o, *restrict xr = X + o, *restrict yr = Y + o;
+			T *restrict dr = DX + o;
+			if (relu)
+				for (int64_t i = 0; i < d.S; i++)
+					dr[i] = a * (yr[i] > 0 ? gr[i] : (T)0) + b * (xr[i] - m) + e;
+			else
+				for (int64_t i = 0; i < d.S; i++)
+					dr[i] = a * gr[i] + b * (xr[i] - m) + e;
 		}
 	}
 })
@@ -256,7 +274,8 @@ static void vjp_batchnorm(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const boo
 
 static void label_batchnorm(const nb_tensor *t, char *buf, size_t n)
 {
-	snprintf(buf, n, "eps %g momentum %g", t->a.f[0], t->a.f[1]);
+	const nb_tensor *bn = t->op == NB_OP_BATCHNORM ? t : t->in[t->op == NB_OP_BATCHNORM_SUMS ? 2 : 3];
+	snprintf(buf, n, "eps %g momentum %g%s", t->a.f[0], t->a.f[1], bn->a.i[0] ? " +relu" : "");
 }
 
 /* ---- batchnorm: constructors -------------------------------------------------------- */
@@ -277,7 +296,7 @@ nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta,
 		         x ? x->name : "NULL", eps, mom);
 		return g->placeholder;
 	}
-	nb_attrs at = {.f = {eps, mom}};
+	nb_attrs at = {.f = {eps, mom}, .i = {o.relu}};
 	nb_tensor *t = nb__op(NB_OP_BATCHNORM, in, 5, &at);
 	if (!t || nb__is_placeholder(t))
 		return t;
@@ -421,7 +440,8 @@ static nb_tensor *ex_batchnorm(nb_graph *g, nb_tensor **w, int *n)
 	nb_tensor *rv = nb__leaf(g, NB_OP_CONST, NB_ROLE_STATE, "running_var", NB_SHAPE(C));
 	nb_init_tensor(rm, NB_UNIFORM(-0.5, 0.5));
 	nb_init_tensor(rv, NB_UNIFORM(0.5, 1.5));
-	return nb_batchnorm(w[0], w[1], w[2], rm, rv, (nb_batchnorm_opts){0});
+	/* half of them fused with a ReLU (gradcheck steps around its kink) */
+	return nb_batchnorm(w[0], w[1], w[2], rm, rv, (nb_batchnorm_opts){.relu = nb__rng_next(g) & 1});
 }
 
 static nb_tensor *ex_dropout(nb_graph *g, nb_tensor **w, int *n)
