@@ -122,20 +122,21 @@ static nb_tensor *conv_bn_relu(nb_tensor *x, int64_t out, int k, int stride, con
 
 /* Option A: y[:, pad + c] = x[:, c, ::s, ::s] with pad = (out - C)/2, other
  * channels 0 (PyTorch's F.pad(x[:, :, ::2, ::2], (0,0,0,0,pad,pad)) when
- * out - C is even) -- written as a 1x1 stride-s convolution with a constant
- * 0/1 weight, so it needs no op of its own and its gradient is the adjoint
- * selection.  The caller checks out >= C. */
+ * out - C is even): the subsampling is a 1x1 average pool of stride s (it
+ * divides by 1), the zero channels an embed along axis 1 (the adjoint of
+ * slice), so it has no parameter and its gradient is the adjoint
+ * selection, for two memory passes each way.  The caller checks out >= C. */
 static nb_tensor *shortcut_a(nb_tensor *x, int64_t out, int stride, const char *name)
 {
-	nb_graph *g = x->g;
-	int64_t cin = x->shape.d[1], pad = (out - cin) / 2;
-	char buf[256];
-	nb_tensor *sel = nb_constant(g, join(buf, sizeof buf, name, "select"), NB_SHAPE(out, cin, 1, 1), NULL);
-	if (nb__is_placeholder(sel))
-		return sel;
-	for (int64_t c = 0; c < cin; c++)
-		nb__set(sel, (pad + c) * cin + c, 1.0);
-	return nb_set_name(nb_conv2d(x, sel, NULL, NB_CONV_OPTS(stride, 0)), name);
+	const int64_t cin = x->shape.d[1], pad = (out - cin) / 2;
+	nb_tensor *h = stride > 1 ? nb_avgpool2d(x, 1, stride, 0) : x;
+	if (!h || nb__is_placeholder(h))
+		return h;
+	if (out > cin) {
+		nb_attrs at = {.i = {1, pad, pad + cin, out}};
+		h = nb__op1(NB_OP_EMBED, h, &at);
+	}
+	return nb_set_name(h, name);
 }
 
 nb_tensor *nb_basic_block(nb_tensor *x, int64_t out, int stride, nb_shortcut sc, const char *name)
