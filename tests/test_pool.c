@@ -219,7 +219,8 @@ END_TEST
 START_TEST(test_pool_vs_reference)
 {
 	const int n = 3, ch = 8, h = 33, w = 31;
-	const int ks[3][3] = {{2, 2, 0}, {3, 2, 1}, {3, 1, 1}};
+	/* kernel, stride, pad; 1x1 windows are a subsampling (a fast path) */
+	const int ks[5][3] = {{2, 2, 0}, {3, 2, 1}, {3, 1, 1}, {1, 2, 0}, {1, 3, 0}};
 	int64_t nx = (int64_t)n * ch * h * w;
 	double *x = malloc(sizeof(double) * nx), *dx = malloc(sizeof(double) * nx);
 	double *y = malloc(sizeof(double) * nx);
@@ -229,7 +230,7 @@ START_TEST(test_pool_vs_reference)
 		x[i] = (double)(s >> 11) * 0x1.0p-53;
 	}
 	for (int kind = 0; kind < 2; kind++)
-		for (int kc = 0; kc < 3; kc++)
+		for (int kc = 0; kc < 5; kc++)
 			for (int dt = 0; dt < 2; dt++) {
 				int k = ks[kc][0], st = ks[kc][1], p = ks[kc][2];
 				nb_shape ys;

@@ -247,11 +247,16 @@ NB_KERNELS(avgpool, {
 	const T *X = NB_IN(t, 0, T);
 	T *Y = NB_OUT(t, T);
 	const T scale = (T)(1.0 / (double)(g.kh * g.kw));
+	/* a 1x1 window is a subsampling (option-A shortcuts): a strided copy */
+	const bool one = g.kh == 1 && g.kw == 1 && !g.ph && !g.pw;
 	PLANES_PARALLEL
 	for (int64_t p = 0; p < g.planes; p++) {
 		const T *x = X + p * g.h * g.w;
 		T *y = Y + p * g.oh * g.ow;
-		for (int64_t i = 0; i < g.oh; i++)
+		for (int64_t i = 0; i < g.oh && one; i++)
+			for (int64_t j = 0; j < g.ow; j++)
+				y[i * g.ow + j] = x[i * g.sh * g.w + j * g.sw];
+		for (int64_t i = 0; i < g.oh && !one; i++)
 			for (int64_t j = 0; j < g.ow; j++) {
 				int64_t ih, iw, m0, m1, k0, k1;
 				window(&g, i, j, &ih, &iw, &m0, &m1, &k0, &k1);
@@ -269,12 +274,16 @@ NB_KERNELS(avgpool_backward, {
 	const T *DY = NB_IN(t, 0, T);
 	T *DX = NB_OUT(t, T);
 	const T scale = (T)(1.0 / (double)(g.kh * g.kw));
+	const bool one = g.kh == 1 && g.kw == 1 && !g.ph && !g.pw;
 	PLANES_PARALLEL
 	for (int64_t p = 0; p < g.planes; p++) {
 		T *dx = DX + p * g.h * g.w;
 		const T *dy = DY + p * g.oh * g.ow;
 		memset(dx, 0, (size_t)(g.h * g.w) * sizeof(T));
-		for (int64_t i = 0; i < g.oh; i++)
+		for (int64_t i = 0; i < g.oh && one; i++) /* the strided copy's adjoint */
+			for (int64_t j = 0; j < g.ow; j++)
+				dx[i * g.sh * g.w + j * g.sw] = dy[i * g.ow + j];
+		for (int64_t i = 0; i < g.oh && !one; i++)
 			for (int64_t j = 0; j < g.ow; j++) {
 				int64_t ih, iw, m0, m1, k0, k1;
 				window(&g, i, j, &ih, &iw, &m0, &m1, &k0, &k1);
