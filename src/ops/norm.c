@@ -185,10 +185,8 @@ NB_KERNELS(batchnorm, {
 	}
 })
 
-/* The incoming gradient of a fused batchnorm + ReLU: g where the output
- * is positive, else 0 (ReLU's derivative at 0 is 0, as nb_relu's) */
-#define BN_G(i) (relu ? (Y[i] > 0 ? G[i] : (T)0) : G[i])
-
+/* With a fused ReLU the incoming gradient is g where the output is
+ * positive, else 0 (ReLU's derivative at 0 is 0, as nb_relu's). */
 /* batchnorm_sums(g, x, y): row 0 = sum g xhat (dgamma), row 1 = sum g (dbeta) */
 NB_KERNELS(batchnorm_sums, {
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T), *Y = NB_IN(t, 2, T);
@@ -200,8 +198,15 @@ NB_KERNELS(batchnorm_sums, {
 	for (int64_t c = 0; c < d.C; c++) {
 		const T m = (T)sv->stat[c];
 		double sg_total = 0, sgx_total = 0;
-		BN_CHANNEL_SUM(d, c, sg_total, acc_ += BN_G(i));
-		BN_CHANNEL_SUM(d, c, sgx_total, acc_ += BN_G(i) * (X[i] - m));
+		if (relu) { /* separate loops: a test of relu inside would not vectorise */
+			/* the loads outside the select, so it if-converts */
+			BN_CHANNEL_SUM(d, c, sg_total, const T gv = G[i]; acc_ += Y[i] > 0 ? gv : (T)0);
+			BN_CHANNEL_SUM(d, c, sgx_total, const T gv = G[i], dv = X[i] - m;
+			               acc_ += Y[i] > 0 ? gv * dv : (T)0);
+		} else {
+			BN_CHANNEL_SUM(d, c, sg_total, acc_ += G[i]);
+			BN_CHANNEL_SUM(d, c, sgx_total, acc_ += G[i] * (X[i] - m));
+		}
 		D[c] = (T)(sgx_total * sv->stat[d.C + c]);
 		D[d.C + c] = (T)sg_total;
 	}
@@ -230,8 +235,10 @@ NB_KERNELS(batchnorm_backward, {
 			const T *restrict gr = G + o, *restrict xr = X + o, *restrict yr = Y + o;
 			T *restrict dr = DX + o;
 			if (relu)
-				for (int64_t i = 0; i < d.S; i++)
-					dr[i] = a * (yr[i] > 0 ? gr[i] : (T)0) + b * (xr[i] - m) + e;
+				for (int64_t i = 0; i < d.S; i++) {
+					const T gv = gr[i];
+					dr[i] = a * (yr[i] > 0 ? gv : (T)0) + b * (xr[i] - m) + e;
+				}
 			else
 				for (int64_t i = 0; i < d.S; i++)
 					dr[i] = a * gr[i] + b * (xr[i] - m) + e;
