@@ -141,6 +141,22 @@ static bool bn_begin(nb_tensor *t, bn_dims d)
 			(TOTAL) += acc_;                                        \
 		}
 
+/* The same for two sums in one pass, into TOTAL and TOTAL2 (accumulators
+ * acc_ and acc2_) */
+#define BN_CHANNEL_SUM2(d, c, TOTAL, TOTAL2, ...)                                \
+	for (int64_t n_ = 0; n_ < (d).N; n_++)                                  \
+		for (int64_t b_ = (n_ * (d).C + (c)) * (d).S, e_ = b_ + (d).S; b_ < e_; \
+		     b_ += BN_BLOCK) {                                          \
+			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;     \
+			T acc_ = 0, acc2_ = 0;                                  \
+			_Pragma("omp simd reduction(+ : acc_, acc2_)") for (int64_t i = b_; i < be_; i++) \
+			{                                                       \
+				__VA_ARGS__;                                    \
+			}                                                       \
+			(TOTAL) += acc_;                                        \
+			(TOTAL2) += acc2_;                                      \
+		}
+
 /* Statistics in two passes (mean, then squared deviations from it), then
  * y = x scale + shift with scale = gamma invstd, shift = beta - mean scale. */
 NB_KERNELS(batchnorm, {
@@ -198,14 +214,13 @@ NB_KERNELS(batchnorm_sums, {
 	for (int64_t c = 0; c < d.C; c++) {
 		const T m = (T)sv->stat[c];
 		double sg_total = 0, sgx_total = 0;
-		if (relu) { /* separate loops: a test of relu inside would not vectorise */
-			/* the loads outside the select, so it if-converts */
-			BN_CHANNEL_SUM(d, c, sg_total, const T gv = G[i]; acc_ += Y[i] > 0 ? gv : (T)0);
-			BN_CHANNEL_SUM(d, c, sgx_total, const T gv = G[i], dv = X[i] - m;
-			               acc_ += Y[i] > 0 ? gv * dv : (T)0);
+		if (relu) { /* separate loops: a test of relu inside would not vectorise;
+			     the loads outside the select, so it if-converts */
+			BN_CHANNEL_SUM2(d, c, sg_total, sgx_total, const T gv = G[i], dv = X[i] - m;
+			                const T gm = Y[i] > 0 ? gv : (T)0; acc_ += gm; acc2_ += gm * dv);
 		} else {
-			BN_CHANNEL_SUM(d, c, sg_total, acc_ += G[i]);
-			BN_CHANNEL_SUM(d, c, sgx_total, acc_ += G[i] * (X[i] - m));
+			BN_CHANNEL_SUM2(d, c, sg_total, sgx_total, const T gv = G[i];
+			                acc_ += gv; acc2_ += gv * (X[i] - m));
 		}
 		D[c] = (T)(sgx_total * sv->stat[d.C + c]);
 		D[d.C + c] = (T)sg_total;
