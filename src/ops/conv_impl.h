@@ -147,7 +147,7 @@ NB_HOT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, b
  * (image, channel) plane per thread, so no races.  In the wide layout a
  * tap is one contiguous run (its dropped columns hold zeros: dy was
  * gathered with zeros there). */
-NB_HOT static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld, blk bk, int64_t nc,
+NB_HOT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk bk, int64_t nc,
                         T *restrict x, int64_t xs, bool par)
 {
 	const int64_t bc = blk_cols(g, bk), hw = g->h * g->w;
@@ -163,7 +163,7 @@ NB_HOT static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld,
 			nb__tap_range(g->h, g->oh, g->sh, offh, &i0, &i1);
 			for (int64_t k = 0; k < g->kw; k++) {
 				const int64_t offw = k * g->dw - g->pl;
-				const T *src = col + ((c * g->kh + m) * g->kw + k) * ld + b * bc;
+				T *src = col + ((c * g->kh + m) * g->kw + k) * ld + b * bc;
 				if (wd) {
 					const int64_t s0 = (i0 + offh) * g->w + offw;
 					int64_t n = (i1 - i0) * g->w;
@@ -178,6 +178,25 @@ NB_HOT static void SFX(col2im)(const geom *g, const T *restrict col, int64_t ld,
 				int64_t j0, j1;
 				nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
 				const int64_t ia = i0 > bk.r0 ? i0 : bk.r0, ie = i1 < bk.r1 ? i1 : bk.r1;
+				if (g->sh == 1 && g->sw == 1 && g->ow == g->w && ia < ie && j0 < j1) {
+					/* "same"-shaped rows, as in im2col: the valid rows are
+					 * one run of x; the entries that would wrap into the
+					 * next row (padding positions) are zeroed first (the
+					 * column matrix is scratch) */
+					const int64_t w = g->w, base = bk.r0 * w, shift = offh * w + offw;
+					for (int64_t i = ia; i + 1 < ie; i++) {
+						for (int64_t j = j1; j < w; j++)
+							src[i * w + j - base] = 0;
+						for (int64_t j = 0; j < j0; j++)
+							src[(i + 1) * w + j - base] = 0;
+					}
+					const int64_t a = ia * w + j0, e = (ie - 1) * w + j1;
+					T *restrict xr = xc + (a + shift);
+					const T *restrict sr = src + (a - base);
+					for (int64_t q = 0; q < e - a; q++)
+						xr[q] += sr[q];
+					continue;
+				}
 				for (int64_t i = ia; i < ie; i++) {
 					T *restrict xr = xc + (i * g->sh + offh) * g->w + offw;
 					const T *restrict sr = src + (i - bk.r0) * g->ow;
