@@ -245,6 +245,9 @@ static const cfg configs[] = {
     {3, 5, 7, 9, 4, 3, 3, {.pad_h = 1, .pad_w = 2, .algo = NB_CONV_WINOGRAD}, true},
     {2, 3, 6, 5, 2, 3, 3, {.padding = NB_PAD_VALID, .algo = NB_CONV_WINOGRAD}, false},
     {3, 64, 6, 6, 64, 3, 3, {.pad_h = 1, .pad_w = 1}, true},
+    /* one input channel: the direct forward (blocks of 6 channels, 16 pixels) */
+    {3, 1, 19, 37, 13, 3, 8, {.padding = NB_PAD_SAME}, true},
+    {2, 1, 9, 9, 7, 1, 1, {0}, false},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -330,7 +333,7 @@ END_TEST
  * with more threads later must still be right (fewer batch threads). */
 START_TEST(test_threads_changed_after_compile)
 {
-	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34};
+	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34, 35};
 	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
 		check_config(batched[i], NB_F64, 1, 2);
 		check_config(batched[i], NB_F64, 2, 1);

@@ -212,6 +212,70 @@ NB_HOT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk b
 	});
 }
 
+/* ---- one input channel (see use_one) ----------------------------------------- */
+
+/* the image plane x, zero-padded into xp [hp, wp] */
+static void SFX(d1_pad)(const geom *g, const d1geom *d, const T *x, T *restrict xp)
+{
+	memset(xp, 0, (size_t)(d->hp * d->wp) * sizeof(T));
+	for (int64_t r = 0; r < g->h; r++)
+		memcpy(xp + (r + g->pt) * d->wp + g->pl, x + r * g->w, (size_t)g->w * sizeof(T));
+}
+
+/* D1_VW values in one vector (GCC vector extension: the compiler maps it to
+ * the widest registers of the clone, and to several where needed) */
+typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
+
+/* v = the D1_VW values at p (unaligned); a macro: a function returning a
+ * vector would change the ABI between the clones */
+#define D1_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
+
+/* y of one image: for each block of D1_OB channels and 2 D1_VW pixels of
+ * an output row, the kH kW taps accumulate in registers (acc: two vectors
+ * per channel, so the additions of a tap do not wait on each other), each
+ * tap two loads of the padded plane for 2 D1_OB multiply-adds */
+NB_HOT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, const T *wp,
+                                   const T *bias, T *y, T *xp)
+{
+	SFX(d1_pad)(g, d, x, xp);
+	const int64_t kk = g->kh * g->kw, p = g->oh * g->ow;
+	for (int64_t ob = 0; ob < g->o; ob += D1_OB) {
+		const T *wb = wp + ob * kk; /* [kk][D1_OB] */
+		const int64_t on = g->o - ob < D1_OB ? g->o - ob : D1_OB;
+		for (int64_t i = 0; i < g->oh; i++)
+			for (int64_t j0 = 0; j0 < g->ow; j0 += 2 * D1_VW) {
+				const SFX(d1vec) zero = {0};
+				SFX(d1vec) a0[D1_OB], a1[D1_OB];
+				for (int o = 0; o < D1_OB; o++)
+					a0[o] = a1[o] = zero;
+				for (int64_t m = 0; m < g->kh; m++) {
+					const T *xr = xp + (i + m) * d->wp + j0;
+					const T *wt = wb + m * g->kw * D1_OB;
+					for (int64_t k = 0; k < g->kw; k++) {
+						SFX(d1vec) x0, x1;
+						D1_LOAD(x0, xr + k);
+						D1_LOAD(x1, xr + k + D1_VW);
+						for (int o = 0; o < D1_OB; o++) {
+							const T wv = wt[k * D1_OB + o];
+							a0[o] += wv * x0;
+							a1[o] += wv * x1;
+						}
+					}
+				}
+				const int64_t vn = g->ow - j0 < 2 * D1_VW ? g->ow - j0 : 2 * D1_VW;
+				for (int64_t o = 0; o < on; o++) {
+					T out[2 * D1_VW];
+					memcpy(out, &a0[o], sizeof a0[o]);
+					memcpy(out + D1_VW, &a1[o], sizeof a1[o]);
+					const T bo = bias ? bias[ob + o] : 0;
+					T *yr = y + (ob + o) * p + i * g->ow + j0;
+					for (int64_t v = 0; v < vn; v++)
+						yr[v] = out[v] + bo;
+				}
+			}
+	}
+}
+
 /* ---- depthwise (Cg == 1): direct loops, no im2col ------------------------
  * Output channel o reads input channel o / mult (mult = O / C).  Each
  * kernel tap is an axpy over the valid part of an output row. */
@@ -567,12 +631,44 @@ NB_HOT static void SFX(add_bias)(const geom *g, const T *b, T *y)
 	});
 }
 
+/* batch threads for the one-channel kernels: as many as the workspace has
+ * slices for */
+static int SFX(d1_threads)(const nb_tensor *t, const geom *g)
+{
+	int th = plan_for(g).threads;
+	while (th > 1 && d1_wbytes(t, g) + (size_t)th * d1_slice(t, g) > t->g->workspace_bytes)
+		th--;
+	return th;
+}
+
+static void SFX(d1_run_forward)(nb_tensor *t, const geom *g, const T *x, const T *w, const T *b,
+                                T *y)
+{
+	const d1geom d = d1_of(g);
+	const int64_t kk = g->kh * g->kw;
+	T *wp = t->g->workspace; /* [O / D1_OB][kk][D1_OB] */
+	for (int64_t o = 0; o < d.ob; o++)
+		for (int64_t e = 0; e < kk; e++)
+			wp[(o / D1_OB * kk + e) * D1_OB + o % D1_OB] = o < g->o ? w[o * kk + e] : 0;
+	char *slices = (char *)t->g->workspace + d1_wbytes(t, g);
+	const int th = SFX(d1_threads)(t, g);
+	const size_t sb = d1_slice(t, g);
+#pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
+	for (int64_t n = 0; n < g->n; n++)
+		SFX(d1_forward)(g, &d, x + n * g->h * g->w, wp, b, y + n * g->o * g->oh * g->ow,
+		                (T *)(slices + (size_t)omp_get_thread_num() * sb));
+}
+
 static void SFX(conv_forward)(nb_tensor *t)
 {
 	const geom g = geom_of(t);
 	const T *x = NB_IN(t, 0, T), *w = NB_IN(t, 1, T);
 	const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;
 	T *y = NB_OUT(t, T);
+	if (use_one(t, &g)) {
+		SFX(d1_run_forward)(t, &g, x, w, b, y);
+		return;
+	}
 	if (use_direct(&g))
 		SFX(dw_forward)(&g, x, w, b, y);
 	else if (use_wino(t, &g))
