@@ -102,6 +102,28 @@ static int bench_matmul(const bench_args *b)
 	return 0;
 }
 
+/* per-step times of a bench run, from nb_fit's on_batch callback */
+typedef struct step_clock {
+	double last, *ms;
+	int n, cap;
+} step_clock;
+
+static void on_step(const nb_progress *p, void *user)
+{
+	(void)p;
+	step_clock *c = user;
+	double t = now_seconds();
+	if (c->n < c->cap)
+		c->ms[c->n++] = 1e3 * (t - c->last);
+	c->last = t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
 /* A zoo model: warm-up steps, then timed training steps through nb_fit on
  * the model's data (Fashion-MNIST when present; synthetic CIFAR-shaped data
  * for the resnets, as torch_resnet20.py).  One step = batch gather + forward
@@ -143,15 +165,26 @@ static int bench_zoo(const bench_args *b)
 	st = nb_fit(&m, o, &train, fo);
 	if (!st && b->profile)
 		st = nb_program_profile(nb_optim_program(o), true);
+	/* each step timed too: the median is robust to the machine's hiccups,
+	 * and it is what torch_resnet20.py reports */
+	step_clock clk = {.ms = calloc((size_t)steps, sizeof(double)), .cap = steps};
+	fo.on_batch = on_step;
+	fo.user = &clk;
 	double t0 = now_seconds();
 	int done = 0;
 	while (!st && done < steps) {
 		fo.max_batches = steps - done;
 		int64_t before = nb_optim_steps(o);
+		clk.last = now_seconds();
 		st = nb_fit(&m, o, &train, fo);
 		done += (int)(nb_optim_steps(o) - before);
 	}
-	double dt = now_seconds() - t0;
+	double dt = now_seconds() - t0, median = NAN;
+	if (clk.ms && clk.n > 0) {
+		qsort(clk.ms, (size_t)clk.n, sizeof *clk.ms, cmp_double);
+		median = clk.n % 2 ? clk.ms[clk.n / 2] : (clk.ms[clk.n / 2 - 1] + clk.ms[clk.n / 2]) / 2;
+	}
+	free(clk.ms);
 	if (st) {
 		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
 	} else {
@@ -159,15 +192,15 @@ static int bench_zoo(const bench_args *b)
 		double ms = 1e3 * dt / done, sps = (double)done * (double)batch / dt;
 		if (b->json)
 			printf("{\"bench\": \"nabla_%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
-			       "\"ms_per_step\": %.4f, \"samples_per_s\": %.1f, \"peak_rss_mib\": %.1f, "
-			       "\"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f}\n",
-			       z->name, (long long)batch, nb_get_num_threads(), done, ms, sps, peak_rss_mib(),
+			       "\"ms_per_step\": %.4f, \"ms_per_step_median\": %.4f, \"samples_per_s\": %.1f, "
+			       "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f}\n",
+			       z->name, (long long)batch, nb_get_num_threads(), done, ms, median, sps, peak_rss_mib(),
 			       (double)nb_program_planned_bytes(p) / 1048576.0, (long long)nb_count_params(m.g),
 			       nb_item(m.loss));
 		else
-			printf("%s: batch %lld, %d threads: %.3f ms/step, %.0f samples/s, peak RSS %.1f MiB "
-			       "(activations arena %.1f MiB, %d steps in the schedule)\n",
-			       z->name, (long long)batch, nb_get_num_threads(), ms, sps, peak_rss_mib(),
+			printf("%s: batch %lld, %d threads: %.3f ms/step (median %.3f), %.0f samples/s, peak RSS "
+			       "%.1f MiB (activations arena %.1f MiB, %d steps in the schedule)\n",
+			       z->name, (long long)batch, nb_get_num_threads(), ms, median, sps, peak_rss_mib(),
 			       (double)nb_program_planned_bytes(p) / 1048576.0, nb_program_num_steps(p));
 		if (b->profile)
 			nb_program_profile_report(p, stderr);

@@ -5,6 +5,9 @@ For each model, alternates `nabla bench --model M --json` and the matching
 shared/bench/torch_*.py script for --rounds rounds (same batch, same threads;
 BLIS_NUM_THREADS/OMP_NUM_THREADS set for both), then prints the median
 training steps per second of each and their ratio, and the peak RSS.
+Steps per second are the same statistic on both sides: the mean over the
+timed steps for mlp and lenet (the torch scripts time an epoch), the median
+step for resnet20 (torch_resnet20.py reports the median of its steps).
 
 Usage: /usr/bin/python3 tools/compare_torch.py [--nabla build/tools/nabla]
        [--bench-dir ../shared/bench] [--threads 2] [--rounds 3]
@@ -44,6 +47,8 @@ def nabla(model):
     d = run_json(cmd)
     if model == "xor":
         return 1.0 / d["total_s"], d["peak_rss_mib"]  # runs of 10 000 epochs per second
+    if model == "resnet20":  # torch_resnet20.py reports the median step: compare like with like
+        return 1000.0 / d["ms_per_step_median"], d["peak_rss_mib"]
     return 1000.0 / d["ms_per_step"], d["peak_rss_mib"]
 
 
