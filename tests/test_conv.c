@@ -245,6 +245,7 @@ static const cfg configs[] = {
     {3, 5, 7, 9, 4, 3, 3, {.pad_h = 1, .pad_w = 2, .algo = NB_CONV_WINOGRAD}, true},
     {2, 3, 6, 5, 2, 3, 3, {.padding = NB_PAD_VALID, .algo = NB_CONV_WINOGRAD}, false},
     {3, 64, 6, 6, 64, 3, 3, {.pad_h = 1, .pad_w = 1}, true},
+    {3, 16, 10, 10, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, false}, /* input gradient only */
     /* one input channel: the direct forward (blocks of 6 channels, 16 pixels) */
     {3, 1, 19, 37, 13, 3, 8, {.padding = NB_PAD_SAME}, true},
     {2, 1, 9, 9, 7, 1, 1, {0}, false},

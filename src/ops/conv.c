@@ -117,17 +117,19 @@ static bool wino_fits(const geom *g)
 
 /* Winograd runs the forward and the input gradient when asked for, and by
  * default in f32 where it measured faster than im2col on one thread and
- * on two: 64 channels in and out (ResNet-20's last stage, 8x8, 2 threads:
- * 1.8 / 1.8 ms vs 2.2 / 2.5 for forward / input gradient).  With 16 or 32
- * channels it wins on one thread (input gradient 4.5 vs 6.4 ms) but loses
- * on two (3.8 vs 3.1), where the banded im2col scales better. */
+ * on two (batch 64, the best of five alternating runs, 2 threads): the
+ * input gradient from 16 channels in and out (ResNet-20's 16 / 32 / 64-
+ * channel layers: 3.0 / 2.4 / 1.8 ms vs 4.0 / 2.5 / 2.5 ms for im2col),
+ * the forward from 64 (1.7 vs 2.2 ms; at 16 channels the two tie, at 32
+ * im2col wins, 2.4 vs 2.8 ms). */
 static bool use_wino(const nb_tensor *t, const geom *g)
 {
 	if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT || !wino_fits(g))
 		return false;
 	if (g->algo == NB_CONV_WINOGRAD)
 		return true;
-	return g->algo == NB_CONV_AUTO && t->g->dtype == NB_F32 && g->c >= 64 && g->o >= 64;
+	const int64_t min = t->op == NB_OP_CONV2D_BACKWARD_INPUT ? 16 : 64;
+	return g->algo == NB_CONV_AUTO && t->g->dtype == NB_F32 && g->c >= min && g->o >= min;
 }
 
 /* threads for a Winograd run: all, for a batch worth splitting */
