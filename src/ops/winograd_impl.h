@@ -117,6 +117,29 @@ static void SFX(col_bt)(const T *h0, const T *h1, const T *h2, const T *h3, int6
 	}
 }
 
+/* The four input rows of tile row q (image q / th) of channel c after B^T
+ * along the rows, into h: each input row's B^T is computed once into a
+ * ring of four (rows 2 ti + 2, 2 ti + 3 serve tile rows ti and ti + 1);
+ * tag (four entries, -1 at first) records which (image, row) each ring
+ * slot holds.  rows: the split row (2 (tw + 1)) and then the ring. */
+static void SFX(ring_rows)(const wplan *p, const T *in, int64_t c, int64_t q, int64_t *tag, T *rows,
+                           const T **h)
+{
+	const int64_t n = p->tw + 1, tw = p->tw, img = q / p->th, ti = q % p->th;
+	const T *xc = in + (img * p->ci + c) * p->hi * p->wi;
+	T *e = rows, *od = rows + n, *ring = rows + 2 * n;
+	for (int r = 0; r < 4; r++) {
+		const int64_t row = 2 * ti + r - p->pt, slot = (row + 4) % 4;
+		const int64_t id = img * (p->hi + 8) + row + 4;
+		T *hs = ring + slot * 4 * tw;
+		if (tag[slot] != id) {
+			SFX(row_bt)(p, xc, row, e, od, hs);
+			tag[slot] = id;
+		}
+		h[r] = hs;
+	}
+}
+
 /* V for the chunk's tile rows [r0, r1) of the input `in`, channel by
  * channel.  Each input row's B^T is computed once into a ring of four
  * (rows 2 ti + 2, 2 ti + 3 serve tile rows ti and ti + 1); a tile row
@@ -124,28 +147,17 @@ static void SFX(col_bt)(const T *h0, const T *h1, const T *h2, const T *h3, int6
  * lanes are zeroed. */
 NB_HOT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0, int64_t r1, T *rows)
 {
-	const int64_t n = p->tw + 1, hw = p->hi * p->wi, nr = p->nr, tw = p->tw;
+	const int64_t nr = p->nr, tw = p->tw;
 	const int64_t tiles = (r1 - r0) * tw, last = (tiles - 1) / nr;
-	T *e = rows, *od = rows + n, *ring = rows + 2 * n;
 	if (tiles % nr)
 		for (int xi = 0; xi < 16; xi++)
 			memset(v + xi * p->vs + last * p->ci * nr, 0, (size_t)(p->ci * nr) * sizeof(T));
 	for (int64_t c = 0; c < p->ci; c++) {
 		int64_t tag[4] = {-1, -1, -1, -1}; /* which (image, row) each ring slot holds */
 		for (int64_t q = r0; q < r1; q++) {
-			const int64_t img = q / p->th, ti = q % p->th, t0 = (q - r0) * tw;
-			const T *xc = in + (img * p->ci + c) * hw;
+			const int64_t t0 = (q - r0) * tw;
 			const T *h[4];
-			for (int r = 0; r < 4; r++) {
-				const int64_t row = 2 * ti + r - p->pt, slot = (row + 4) % 4;
-				const int64_t id = img * (p->hi + 8) + row + 4;
-				T *hs = ring + slot * 4 * tw;
-				if (tag[slot] != id) {
-					SFX(row_bt)(p, xc, row, e, od, hs);
-					tag[slot] = id;
-				}
-				h[r] = hs;
-			}
+			SFX(ring_rows)(p, in, c, q, tag, rows, h);
 			for (int64_t j = 0; j < tw;) {
 				const int64_t t = t0 + j, lane = t % nr;
 				const int64_t len = tw - j < nr - lane ? tw - j : nr - lane;
@@ -274,5 +286,192 @@ void SFX(nb__wino_forward)(const nb__wino_geom *g, const T *in, const T *w, T *o
 			SFX(wino_weights)(&p, w, u, o, o + 1);
 		/* the barrier after the loop: U is complete */
 		SFX(wino_share)(&p, in, u, out, slices + (size_t)tid * p.slice_bytes, th, tid);
+	}
+}
+
+/* ---- the weight gradient ------------------------------------------------- */
+
+/* B^T down the columns of a tile row whose four input rows are h0..h3
+ * (row_bt), as col_bt, but tile j's 16 values go to dst[xi vs + j ts]:
+ * the packed-B panel of the weight gradient, tiles as its k rows. */
+static void SFX(col_bt_k)(const T *h0, const T *h1, const T *h2, const T *h3, int64_t tw,
+                          T *restrict dst, int64_t vs, int64_t ts)
+{
+	for (int64_t b = 0; b < 4; b++) {
+		const T *restrict a0 = h0 + b * tw, *restrict a1 = h1 + b * tw;
+		const T *restrict a2 = h2 + b * tw, *restrict a3 = h3 + b * tw;
+		T *restrict v0 = dst + b * vs, *restrict v1 = dst + (4 + b) * vs;
+		T *restrict v2 = dst + (8 + b) * vs, *restrict v3 = dst + (12 + b) * vs;
+#pragma omp simd
+		for (int64_t j = 0; j < tw; j++) {
+			v0[j * ts] = a0[j] - a2[j];
+			v1[j * ts] = a1[j] + a2[j];
+			v2[j * ts] = a2[j] - a1[j];
+			v3[j * ts] = a1[j] - a3[j];
+		}
+	}
+}
+
+/* V of the chunk's tile rows [r0, r1) into the packed-B panels
+ * [16][ncb][kmax][NR]: channel c is lane c % NR of panel c / NR, tile t =
+ * (q - r0) tw + tj its row t.  Lanes past ci stay as they are (zero). */
+NB_HOT static void SFX(wg_input)(const wplan *p, const T *x, T *v, int64_t r0, int64_t r1, T *rows)
+{
+	const int64_t nr = p->nr, tw = p->tw;
+	for (int64_t c = 0; c < p->ci; c++) {
+		int64_t tag[4] = {-1, -1, -1, -1};
+		T *vc = v + (c / nr * p->kmax) * nr + c % nr;
+		for (int64_t q = r0; q < r1; q++) {
+			const T *h[4];
+			SFX(ring_rows)(p, x, c, q, tag, rows, h);
+			SFX(col_bt_k)(h[0], h[1], h[2], h[3], tw, vc + (q - r0) * tw * nr, p->bs, nr);
+		}
+	}
+}
+
+/* dy row `row` of plane yc split by column parity: e[j] = y[row][2j],
+ * od[j] = y[row][2j + 1], j < tw, 0 past the plane (an odd width's last
+ * tile, an odd height's last tile row) */
+static void SFX(split_dy)(const wplan *p, const T *yc, int64_t row, T *restrict e, T *restrict od)
+{
+	const int64_t tw = p->tw, full = p->wo / 2;
+	if (row >= p->ho) {
+		memset(e, 0, (size_t)tw * sizeof(T));
+		memset(od, 0, (size_t)tw * sizeof(T));
+		return;
+	}
+	const T *restrict yr = yc + row * p->wo;
+	for (int64_t j = 0; j < full; j++) {
+		e[j] = yr[2 * j];
+		od[j] = yr[2 * j + 1];
+	}
+	if (full < tw) {
+		e[full] = yr[2 * full];
+		od[full] = 0;
+	}
+}
+
+/* dM = A dy_t A^T for the 2x2 tiles dy_t of the chunk's tile rows [r0, r1)
+ * into the packed-A panels [16][nob][kmax][MR] (output channel o is lane
+ * o % MR of panel o / MR, tile t its row t), with A = [1 0; 1 1; 1 -1;
+ * 0 -1]: for a column pair (u, w) of dy, A (u, w) = (u, u + w, u - w, -w). */
+NB_HOT static void SFX(wg_dy)(const wplan *p, const T *dy, T *m, int64_t r0, int64_t r1, T *rows)
+{
+	const int64_t mr = p->mr, tw = p->tw, as = p->as;
+	T *restrict e0 = rows, *restrict o0 = rows + tw, *restrict e1 = rows + 2 * tw,
+	            *restrict o1 = rows + 3 * tw;
+	for (int64_t o = 0; o < p->co; o++) {
+		T *mo = m + (o / mr * p->kmax) * mr + o % mr;
+		for (int64_t q = r0; q < r1; q++) {
+			const int64_t img = q / p->th, ti = q % p->th;
+			const T *yc = dy + (img * p->co + o) * p->ho * p->wo;
+			SFX(split_dy)(p, yc, 2 * ti, e0, o0);
+			SFX(split_dy)(p, yc, 2 * ti + 1, e1, o1);
+			T *restrict d = mo + (q - r0) * tw * mr;
+#pragma omp simd
+			for (int64_t j = 0; j < tw; j++) {
+				/* A along the columns: rows a = 0..3 of (A dy) */
+				const T ea[4] = {e0[j], e0[j] + e1[j], e0[j] - e1[j], -e1[j]};
+				const T oa[4] = {o0[j], o0[j] + o1[j], o0[j] - o1[j], -o1[j]};
+				for (int a = 0; a < 4; a++) {
+					d[(4 * a + 0) * as + j * mr] = ea[a];
+					d[(4 * a + 1) * as + j * mr] = ea[a] + oa[a];
+					d[(4 * a + 2) * as + j * mr] = ea[a] - oa[a];
+					d[(4 * a + 3) * as + j * mr] = -oa[a];
+				}
+			}
+		}
+	}
+}
+
+/* One chunk, tile rows [r0, r1): dM and V, then dU_xi += dM_xi V_xi^T
+ * (BLIS's micro-kernel on MR x NR blocks of dU, k = the chunk's tiles) */
+static void SFX(wg_chunk)(const wplan *p, const T *dy, const T *x, int64_t r0, int64_t r1,
+                          char *slice)
+{
+	T *du = (T *)slice, *m = (T *)(slice + p->du_bytes);
+	T *v = (T *)(slice + p->du_bytes + p->m_bytes);
+	T *rows = (T *)(slice + p->du_bytes + p->m_bytes + p->v_bytes);
+	SFX(wg_dy)(p, dy, m, r0, r1, rows);
+	SFX(wg_input)(p, x, v, r0, r1, rows);
+	const int64_t k = (r1 - r0) * p->tw, kmax = p->kmax, mr = p->mr, nr = p->nr;
+	T one = 1, beta = 1; /* distinct objects: the kernel's arguments are restrict */
+	auxinfo_t aux;
+	memset(&aux, 0, sizeof aux);
+	bli_auxinfo_set_is_a(1, &aux);
+	bli_auxinfo_set_is_b(1, &aux);
+	for (int64_t xi = 0; xi < 16; xi++)
+		for (int64_t ob = 0; ob < p->nob; ob++) {
+			T *a = m + xi * p->as + ob * kmax * mr;
+			for (int64_t cb = 0; cb < p->ncb; cb++) {
+				T *b = v + xi * p->bs + cb * kmax * nr;
+				bli_auxinfo_set_next_ab(a, b + kmax * nr, &aux);
+				p->UKR((dim_t)mr, (dim_t)nr, (dim_t)k, &one, a, b, &beta,
+				    du + xi * p->ds + ob * mr * p->drs + cb * nr * p->dcs, (inc_t)p->drs,
+				    (inc_t)p->dcs, &aux, p->cntx);
+			}
+		}
+}
+
+/* Thread tid of th: a zero dU, then its images [n tid / th, n (tid + 1) /
+ * th) in chunks of at most p->rows tile rows.  The panels are zeroed
+ * once, so that the lanes past co and ci hold zeros. */
+static void SFX(wg_share)(const wplan *p, const T *dy, const T *x, char *slice, int th, int tid)
+{
+	memset(slice, 0, p->du_bytes + p->m_bytes + p->v_bytes);
+	const int64_t lo = p->n * tid / th * p->th, hi = p->n * (tid + 1) / th * p->th;
+	const int64_t cnt = hi - lo, np = (cnt + p->rows - 1) / p->rows;
+	for (int64_t k = 0; k < np; k++)
+		SFX(wg_chunk)(p, dy, x, lo + cnt * k / np, lo + cnt * (k + 1) / np, slice);
+}
+
+/* dW[o][c] for the pairs e in [e0, e1) (e = o ci + c): the th private dU
+ * added in thread order, then G^T dU G with G^T = [1 1/2 1/2 0; 0 1/2
+ * -1/2 0; 0 1/2 1/2 1] */
+NB_HOT static void SFX(wg_weights)(const wplan *p, const char *slices, int th, T *dw, int64_t e0,
+                                   int64_t e1)
+{
+	for (int64_t e = e0; e < e1; e++) {
+		const int64_t o = e / p->ci, c = e % p->ci, at = o * p->drs + c * p->dcs;
+		T u[4][4], t[3][4];
+		for (int xi = 0; xi < 16; xi++) {
+			T s = 0;
+			for (int k = 0; k < th; k++)
+				s += ((const T *)(slices + (size_t)k * p->slice_bytes))[xi * p->ds + at];
+			u[xi / 4][xi % 4] = s;
+		}
+		for (int b = 0; b < 4; b++) {
+			t[0][b] = u[0][b] + (u[1][b] + u[2][b]) / 2;
+			t[1][b] = (u[1][b] - u[2][b]) / 2;
+			t[2][b] = (u[1][b] + u[2][b]) / 2 + u[3][b];
+		}
+		T *d = dw + e * 9;
+		for (int a = 0; a < 3; a++) {
+			d[a * 3 + 0] = t[a][0] + (t[a][1] + t[a][2]) / 2;
+			d[a * 3 + 1] = (t[a][1] - t[a][2]) / 2;
+			d[a * 3 + 2] = (t[a][1] + t[a][2]) / 2 + t[a][3];
+		}
+	}
+}
+
+void SFX(nb__wino_weight_grad)(const nb__wino_geom *g, const T *dy, const T *x, T *dw, void *ws,
+                               int threads)
+{
+	if (threads < 1)
+		threads = 1;
+	const wplan p = plan_wgrad(g, sizeof(T), threads);
+	char *slices = ws;
+	if (threads == 1) {
+		SFX(wg_share)(&p, dy, x, slices, 1, 0);
+		SFX(wg_weights)(&p, slices, 1, dw, 0, p.co * p.ci);
+		return;
+	}
+#pragma omp parallel num_threads(threads)
+	{
+		const int th = omp_get_num_threads(), tid = omp_get_thread_num();
+		SFX(wg_share)(&p, dy, x, slices + (size_t)tid * p.slice_bytes, th, tid);
+#pragma omp barrier
+		const int64_t pairs = p.co * p.ci;
+		SFX(wg_weights)(&p, slices, th, dw, pairs * tid / th, pairs * (tid + 1) / th);
 	}
 }
