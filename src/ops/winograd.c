@@ -178,9 +178,9 @@ static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
 	p.du_bytes = align_up((size_t)(16 * p.ds) * es);
 	p.m_bytes = align_up((size_t)(16 * p.as) * es);
 	p.v_bytes = align_up((size_t)(16 * p.bs) * es);
-	/* an input row split by parity and the ring of four rows after B^T
-	 * (as the forward); dy rows 2 ti and 2 ti + 1 split by parity */
-	p.row_bytes = align_up((size_t)(2 * (p.tw + 1) + 16 * p.tw + 4 * p.tw) * es);
+	/* a ring of four input rows interleaved [2 tw + 2][NR], or two dy
+	 * rows interleaved [2 tw][MR] */
+	p.row_bytes = align_up((size_t)(4 * (2 * p.tw + 2) * p.nr + 2 * 2 * p.tw * p.mr) * es);
 	p.slice_bytes = p.du_bytes + p.m_bytes + p.v_bytes + p.row_bytes;
 	return p;
 }
@@ -191,6 +191,9 @@ size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int th
 		return 0;
 	return (size_t)(threads > 1 ? threads : 1) * plan_wgrad(g, elem_size, threads).slice_bytes;
 }
+
+/* helpers inlined into their NB_HOT callers (and so into both clones) */
+#define WINO_INLINE static inline __attribute__((always_inline))
 
 #define T float
 #define SFX(name) name##_f32

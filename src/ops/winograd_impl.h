@@ -52,7 +52,7 @@ NB_HOT static void SFX(wino_weights)(const wplan *p, const T *w, T *u, int64_t o
 /* Row `row` of plane xc, split by column parity for the tiles of a tile
  * row: e[j] = x[row][2j - pl], od[j] = x[row][2j + 1 - pl] for j in
  * [0, tw], 0 outside the plane. */
-static void SFX(split_row)(const wplan *p, const T *xc, int64_t row, T *restrict e, T *restrict od)
+WINO_INLINE void SFX(split_row)(const wplan *p, const T *xc, int64_t row, T *restrict e, T *restrict od)
 {
 	const int64_t n = p->tw + 1, pl = p->pl, wi = p->wi;
 	if (row < 0 || row >= p->hi) {
@@ -82,7 +82,7 @@ static void SFX(split_row)(const wplan *p, const T *xc, int64_t row, T *restrict
 /* B^T along input row `row` of plane xc for every tile column:
  * h[b tw + j] = (B^T d)[b] with d = x[row][2j - pl .. 2j + 3 - pl] (0
  * outside the plane) and B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
-static void SFX(row_bt)(const wplan *p, const T *xc, int64_t row, T *restrict e, T *restrict od,
+WINO_INLINE void SFX(row_bt)(const wplan *p, const T *xc, int64_t row, T *restrict e, T *restrict od,
                         T *restrict h)
 {
 	const int64_t tw = p->tw;
@@ -121,13 +121,13 @@ static void SFX(col_bt)(const T *h0, const T *h1, const T *h2, const T *h3, int6
  * along the rows, into h: each input row's B^T is computed once into a
  * ring of four (rows 2 ti + 2, 2 ti + 3 serve tile rows ti and ti + 1);
  * tag (four entries, -1 at first) records which (image, row) each ring
- * slot holds.  rows: the split row (2 (tw + 1)) and then the ring. */
-static void SFX(ring_rows)(const wplan *p, const T *in, int64_t c, int64_t q, int64_t *tag, T *rows,
-                           const T **h)
+ * slot holds.  split: room for a split row (2 (tw + 1)); ring: 16 tw. */
+WINO_INLINE void SFX(ring_rows)(const wplan *p, const T *in, int64_t c, int64_t q, int64_t *tag,
+                                T *split, T *ring, const T **h)
 {
-	const int64_t n = p->tw + 1, tw = p->tw, img = q / p->th, ti = q % p->th;
+	const int64_t tw = p->tw, img = q / p->th, ti = q % p->th;
 	const T *xc = in + (img * p->ci + c) * p->hi * p->wi;
-	T *e = rows, *od = rows + n, *ring = rows + 2 * n;
+	T *e = split, *od = split + tw + 1;
 	for (int r = 0; r < 4; r++) {
 		const int64_t row = 2 * ti + r - p->pt, slot = (row + 4) % 4;
 		const int64_t id = img * (p->hi + 8) + row + 4;
@@ -157,7 +157,7 @@ NB_HOT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0
 		for (int64_t q = r0; q < r1; q++) {
 			const int64_t t0 = (q - r0) * tw;
 			const T *h[4];
-			SFX(ring_rows)(p, in, c, q, tag, rows, h);
+			SFX(ring_rows)(p, in, c, q, tag, rows, rows + 2 * (tw + 1), h);
 			for (int64_t j = 0; j < tw;) {
 				const int64_t t = t0 + j, lane = t % nr;
 				const int64_t len = tw - j < nr - lane ? tw - j : nr - lane;
@@ -289,95 +289,148 @@ void SFX(nb__wino_forward)(const nb__wino_geom *g, const T *in, const T *w, T *o
 	}
 }
 
-/* ---- the weight gradient ------------------------------------------------- */
+/* ---- the weight gradient -------------------------------------------------
+ * The transforms run on L channels at once, L the lane count of the
+ * packed panel they write (NR for V, MR for dM): rows of the input are
+ * first interleaved, [column][L] (each raw value copied once), and then
+ * every transform is a loop over the L lanes that GCC vectorises, with
+ * whole-panel-row stores. */
 
-/* B^T down the columns of a tile row whose four input rows are h0..h3
- * (row_bt), as col_bt, but tile j's 16 values go to dst[xi vs + j ts]:
- * the packed-B panel of the weight gradient, tiles as its k rows. */
-static void SFX(col_bt_k)(const T *h0, const T *h1, const T *h2, const T *h3, int64_t tw,
-                          T *restrict dst, int64_t vs, int64_t ts)
+/* dst[u L + l] = src[l hw + u] for u in [u0, u1), l < L (a constant
+ * where inlined) */
+WINO_INLINE void SFX(transpose_cols)(const T *restrict src, int64_t hw, int64_t u0, int64_t u1,
+                                     const int64_t L, T *restrict dst)
 {
-	for (int64_t b = 0; b < 4; b++) {
-		const T *restrict a0 = h0 + b * tw, *restrict a1 = h1 + b * tw;
-		const T *restrict a2 = h2 + b * tw, *restrict a3 = h3 + b * tw;
-		T *restrict v0 = dst + b * vs, *restrict v1 = dst + (4 + b) * vs;
-		T *restrict v2 = dst + (8 + b) * vs, *restrict v3 = dst + (12 + b) * vs;
-#pragma omp simd
-		for (int64_t j = 0; j < tw; j++) {
-			v0[j * ts] = a0[j] - a2[j];
-			v1[j * ts] = a1[j] + a2[j];
-			v2[j * ts] = a2[j] - a1[j];
-			v3[j * ts] = a1[j] - a3[j];
-		}
+	for (int64_t u = u0; u < u1; u++)
+		for (int64_t l = 0; l < L; l++)
+			dst[u * L + l] = src[l * hw + u];
+}
+
+/* Row `row` of channels [c0, c0 + nc) of image img, interleaved: dst[u L +
+ * l] = plane (c0 + l) at column u - off for u in [0, width), 0 outside the
+ * plane and for lanes l >= nc.  planes: the first plane of the image's
+ * channel c0; hw, ht, wd: plane size, height and width. */
+WINO_INLINE void SFX(interleave)(const T *planes, int64_t hw, int64_t ht, int64_t wd, int64_t nc,
+                                 int64_t row, int64_t off, int64_t width, int64_t L,
+                                 T *restrict dst)
+{
+	if (nc < L || row < 0 || row >= ht)
+		memset(dst, 0, (size_t)(width * L) * sizeof(T));
+	if (row < 0 || row >= ht)
+		return;
+	const int64_t u0 = off, u1 = wd + off < width ? wd + off : width; /* in-plane columns */
+	/* full panels of the common widths: a constant L, so that GCC turns
+	 * the copy into vector loads and shuffles (an interleaved store group) */
+	if (nc == L && (L == 16 || L == 8 || L == 6 || L == 4)) {
+		const T *src = planes + row * wd - off;
+		memset(dst, 0, (size_t)(u0 * L) * sizeof(T));
+		memset(dst + u1 * L, 0, (size_t)((width - u1) * L) * sizeof(T));
+		if (L == 16)
+			SFX(transpose_cols)(src, hw, u0, u1, 16, dst);
+		else if (L == 8)
+			SFX(transpose_cols)(src, hw, u0, u1, 8, dst);
+		else if (L == 6)
+			SFX(transpose_cols)(src, hw, u0, u1, 6, dst);
+		else
+			SFX(transpose_cols)(src, hw, u0, u1, 4, dst);
+		return;
+	}
+	for (int64_t l = 0; l < nc; l++) {
+		const T *restrict xr = planes + l * hw + row * wd - off;
+		for (int64_t u = 0; u < u0; u++)
+			dst[u * L + l] = 0;
+		for (int64_t u = u0; u < u1; u++)
+			dst[u * L + l] = xr[u];
+		for (int64_t u = u1; u < width; u++)
+			dst[u * L + l] = 0;
 	}
 }
 
 /* V of the chunk's tile rows [r0, r1) into the packed-B panels
  * [16][ncb][kmax][NR]: channel c is lane c % NR of panel c / NR, tile t =
- * (q - r0) tw + tj its row t.  Lanes past ci stay as they are (zero). */
+ * (q - r0) tw + tj its row t.  The four input rows of a tile row are
+ * interleaved into a ring of four (consecutive tile rows share two). */
 NB_HOT static void SFX(wg_input)(const wplan *p, const T *x, T *v, int64_t r0, int64_t r1, T *rows)
 {
-	const int64_t nr = p->nr, tw = p->tw;
-	for (int64_t c = 0; c < p->ci; c++) {
+	const int64_t L = p->nr, tw = p->tw, width = 2 * tw + 2, hw = p->hi * p->wi, bs = p->bs;
+	for (int64_t cb = 0; cb < p->ncb; cb++) {
+		const int64_t c0 = cb * L, nc = p->ci - c0 < L ? p->ci - c0 : L;
 		int64_t tag[4] = {-1, -1, -1, -1};
-		T *vc = v + (c / nr * p->kmax) * nr + c % nr;
 		for (int64_t q = r0; q < r1; q++) {
+			const int64_t img = q / p->th, ti = q % p->th;
 			const T *h[4];
-			SFX(ring_rows)(p, x, c, q, tag, rows, h);
-			SFX(col_bt_k)(h[0], h[1], h[2], h[3], tw, vc + (q - r0) * tw * nr, p->bs, nr);
+			for (int r = 0; r < 4; r++) {
+				const int64_t row = 2 * ti + r - p->pt, slot = (row + 4) % 4;
+				const int64_t id = img * (p->hi + 8) + row + 4;
+				T *hs = rows + slot * width * L;
+				if (tag[slot] != id) {
+					SFX(interleave)(x + (img * p->ci + c0) * hw, hw, p->hi, p->wi, nc, row, p->pl,
+					                width, L, hs);
+					tag[slot] = id;
+				}
+				h[r] = hs;
+			}
+			T *dst = v + (cb * p->kmax + (q - r0) * tw) * L;
+			for (int64_t j = 0; j < tw; j++) {
+				const T *restrict d0 = h[0] + 2 * j * L, *restrict d1 = h[1] + 2 * j * L;
+				const T *restrict d2 = h[2] + 2 * j * L, *restrict d3 = h[3] + 2 * j * L;
+				T *restrict o = dst + j * L;
+				/* simd: sixteen store streams bs apart (alias checks GCC gives up on) */
+#pragma omp simd
+				for (int64_t l = 0; l < L; l++) {
+					T t[4][4]; /* B^T d: rows a, columns s */
+					for (int s2 = 0; s2 < 4; s2++) {
+						const T a0 = d0[s2 * L + l], a1 = d1[s2 * L + l];
+						const T a2 = d2[s2 * L + l], a3 = d3[s2 * L + l];
+						t[0][s2] = a0 - a2;
+						t[1][s2] = a1 + a2;
+						t[2][s2] = a2 - a1;
+						t[3][s2] = a1 - a3;
+					}
+					for (int a4 = 0; a4 < 4; a4++) { /* (B^T d) B */
+						o[(4 * a4 + 0) * bs + l] = t[a4][0] - t[a4][2];
+						o[(4 * a4 + 1) * bs + l] = t[a4][1] + t[a4][2];
+						o[(4 * a4 + 2) * bs + l] = t[a4][2] - t[a4][1];
+						o[(4 * a4 + 3) * bs + l] = t[a4][1] - t[a4][3];
+					}
+				}
+			}
 		}
-	}
-}
-
-/* dy row `row` of plane yc split by column parity: e[j] = y[row][2j],
- * od[j] = y[row][2j + 1], j < tw, 0 past the plane (an odd width's last
- * tile, an odd height's last tile row) */
-static void SFX(split_dy)(const wplan *p, const T *yc, int64_t row, T *restrict e, T *restrict od)
-{
-	const int64_t tw = p->tw, full = p->wo / 2;
-	if (row >= p->ho) {
-		memset(e, 0, (size_t)tw * sizeof(T));
-		memset(od, 0, (size_t)tw * sizeof(T));
-		return;
-	}
-	const T *restrict yr = yc + row * p->wo;
-	for (int64_t j = 0; j < full; j++) {
-		e[j] = yr[2 * j];
-		od[j] = yr[2 * j + 1];
-	}
-	if (full < tw) {
-		e[full] = yr[2 * full];
-		od[full] = 0;
 	}
 }
 
 /* dM = A dy_t A^T for the 2x2 tiles dy_t of the chunk's tile rows [r0, r1)
  * into the packed-A panels [16][nob][kmax][MR] (output channel o is lane
  * o % MR of panel o / MR, tile t its row t), with A = [1 0; 1 1; 1 -1;
- * 0 -1]: for a column pair (u, w) of dy, A (u, w) = (u, u + w, u - w, -w). */
+ * 0 -1]: for a column pair (u, w) of dy, A (u, w) = (u, u + w, u - w, -w).
+ * dy past the plane (an odd height's or width's last tiles) is 0. */
 NB_HOT static void SFX(wg_dy)(const wplan *p, const T *dy, T *m, int64_t r0, int64_t r1, T *rows)
 {
-	const int64_t mr = p->mr, tw = p->tw, as = p->as;
-	T *restrict e0 = rows, *restrict o0 = rows + tw, *restrict e1 = rows + 2 * tw,
-	            *restrict o1 = rows + 3 * tw;
-	for (int64_t o = 0; o < p->co; o++) {
-		T *mo = m + (o / mr * p->kmax) * mr + o % mr;
+	const int64_t L = p->mr, tw = p->tw, width = 2 * tw, hw = p->ho * p->wo, as = p->as;
+	T *y0 = rows, *y1 = rows + width * L;
+	for (int64_t ob = 0; ob < p->nob; ob++) {
+		const int64_t o0 = ob * L, nc = p->co - o0 < L ? p->co - o0 : L;
 		for (int64_t q = r0; q < r1; q++) {
 			const int64_t img = q / p->th, ti = q % p->th;
-			const T *yc = dy + (img * p->co + o) * p->ho * p->wo;
-			SFX(split_dy)(p, yc, 2 * ti, e0, o0);
-			SFX(split_dy)(p, yc, 2 * ti + 1, e1, o1);
-			T *restrict d = mo + (q - r0) * tw * mr;
-#pragma omp simd
+			const T *planes = dy + (img * p->co + o0) * hw;
+			SFX(interleave)(planes, hw, p->ho, p->wo, nc, 2 * ti, 0, width, L, y0);
+			SFX(interleave)(planes, hw, p->ho, p->wo, nc, 2 * ti + 1, 0, width, L, y1);
+			T *dst = m + (ob * p->kmax + (q - r0) * tw) * L;
 			for (int64_t j = 0; j < tw; j++) {
-				/* A along the columns: rows a = 0..3 of (A dy) */
-				const T ea[4] = {e0[j], e0[j] + e1[j], e0[j] - e1[j], -e1[j]};
-				const T oa[4] = {o0[j], o0[j] + o1[j], o0[j] - o1[j], -o1[j]};
-				for (int a = 0; a < 4; a++) {
-					d[(4 * a + 0) * as + j * mr] = ea[a];
-					d[(4 * a + 1) * as + j * mr] = ea[a] + oa[a];
-					d[(4 * a + 2) * as + j * mr] = ea[a] - oa[a];
-					d[(4 * a + 3) * as + j * mr] = -oa[a];
+				const T *restrict a = y0 + 2 * j * L, *restrict b = y1 + 2 * j * L;
+				T *restrict d = dst + j * L;
+#pragma omp simd
+				for (int64_t l = 0; l < L; l++) {
+					/* A along the columns: rows 0..3 of A dy, columns e and o */
+					const T u0 = a[l], w0 = a[L + l], u1 = b[l], w1 = b[L + l];
+					const T ea[4] = {u0, u0 + u1, u0 - u1, -u1};
+					const T oa[4] = {w0, w0 + w1, w0 - w1, -w1};
+					for (int r = 0; r < 4; r++) {
+						d[(4 * r + 0) * as + l] = ea[r];
+						d[(4 * r + 1) * as + l] = ea[r] + oa[r];
+						d[(4 * r + 2) * as + l] = ea[r] - oa[r];
+						d[(4 * r + 3) * as + l] = -oa[r];
+					}
 				}
 			}
 		}
