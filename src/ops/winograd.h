@@ -72,7 +72,7 @@ void nb__wino_forward_f64(const nb__wino_geom *g, const double *in, const double
 size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int threads);
 void nb__wino_weight_grad_f32(const nb__wino_geom *g, const float *dy, const float *x, float *dw,
                               void *ws, int threads);
-void nb__wino_weight_grad_f64(const nb__wino_geom *g, const double *dy, const double *x,
-                              double *dw, void *ws, int threads);
+void nb__wino_weight_grad_f64(const nb__wino_geom *g, const double *dy, const double *x, double *dw,
+                              void *ws, int threads);
 
 #endif

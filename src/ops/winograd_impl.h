@@ -52,7 +52,8 @@ NB_HOT static void SFX(wino_weights)(const wplan *p, const T *w, T *u, int64_t o
 /* Row `row` of plane xc, split by column parity for the tiles of a tile
  * row: e[j] = x[row][2j - pl], od[j] = x[row][2j + 1 - pl] for j in
  * [0, tw], 0 outside the plane. */
-WINO_INLINE void SFX(split_row)(const wplan *p, const T *xc, int64_t row, T *restrict e, T *restrict od)
+WINO_INLINE void SFX(split_row)(const wplan *p, const T *xc, int64_t row, T *restrict e,
+                                T *restrict od)
 {
 	const int64_t n = p->tw + 1, pl = p->pl, wi = p->wi;
 	if (row < 0 || row >= p->hi) {
@@ -82,8 +83,8 @@ WINO_INLINE void SFX(split_row)(const wplan *p, const T *xc, int64_t row, T *res
 /* B^T along input row `row` of plane xc for every tile column:
  * h[b tw + j] = (B^T d)[b] with d = x[row][2j - pl .. 2j + 3 - pl] (0
  * outside the plane) and B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
-WINO_INLINE void SFX(row_bt)(const wplan *p, const T *xc, int64_t row, T *restrict e, T *restrict od,
-                        T *restrict h)
+WINO_INLINE void SFX(row_bt)(const wplan *p, const T *xc, int64_t row, T *restrict e,
+                             T *restrict od, T *restrict h)
 {
 	const int64_t tw = p->tw;
 	SFX(split_row)(p, xc, row, e, od);
