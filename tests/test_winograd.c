@@ -342,6 +342,216 @@ START_TEST(test_unsupported)
 }
 END_TEST
 
+/* ---- the weight gradient ------------------------------------------------ */
+
+/* dW[o,c,m,k] = sum_{n,i,j} dy[n,o,i,j] x[n,c,i+m-pt,j+k-pl], by brute
+ * force in long double; and the scale of its rounding errors: every dU
+ * entry sums, over the tiles t, products of one value of A dy_t A^T (at
+ * most the sum of |dy| over the 2x2 tile) and one of B^T d_t B (at most
+ * the sum of |x| over the 4x4 patch), so
+ *   scale[o,c] = sum_{n,t} (sum |dy_t|) (sum |d_t|). */
+static void wgrad_reference(const nb__wino_geom *g, const double *dy, const double *x, double *dw,
+                            double *scale)
+{
+	const int64_t oh = oh_of(g), ow = ow_of(g);
+	for (int64_t o = 0; o < g->o; o++)
+		for (int64_t c = 0; c < g->c; c++) {
+			long double acc[9] = {0};
+			double sc = 0;
+			for (int64_t n = 0; n < g->n; n++) {
+				const double *yp = dy + (n * g->o + o) * oh * ow;
+				const double *xp = x + (n * g->c + c) * g->h * g->w;
+				for (int64_t i = 0; i < oh; i++)
+					for (int64_t j = 0; j < ow; j++)
+						for (int64_t m = 0; m < 3; m++)
+							for (int64_t k = 0; k < 3; k++) {
+								const int64_t a = i + m - g->pt, b = j + k - g->pl;
+								if (a >= 0 && a < g->h && b >= 0 && b < g->w)
+									acc[m * 3 + k] += (long double)yp[i * ow + j] * xp[a * g->w + b];
+							}
+				for (int64_t ti = 0; ti < (oh + 1) / 2; ti++)
+					for (int64_t tj = 0; tj < (ow + 1) / 2; tj++) {
+						double sy = 0, sx = 0;
+						for (int64_t r = 0; r < 2; r++)
+							for (int64_t q = 0; q < 2; q++)
+								if (2 * ti + r < oh && 2 * tj + q < ow)
+									sy += fabs(yp[(2 * ti + r) * ow + 2 * tj + q]);
+						for (int64_t r = 0; r < 4; r++)
+							for (int64_t q = 0; q < 4; q++) {
+								const int64_t a = 2 * ti + r - g->pt, b = 2 * tj + q - g->pl;
+								if (a >= 0 && a < g->h && b >= 0 && b < g->w)
+									sx += fabs(xp[a * g->w + b]);
+							}
+						sc += sy * sx;
+					}
+			}
+			for (int e = 0; e < 9; e++) {
+				dw[(o * g->c + c) * 9 + e] = (double)acc[e];
+				scale[(o * g->c + c) * 9 + e] = sc;
+			}
+		}
+}
+
+static void *wgrad_ws(const nb__wino_geom *g, size_t es, int threads)
+{
+	size_t b = nb__wino_wgrad_workspace(g, es, threads);
+	ck_assert(b > 0);
+	void *p = aligned_alloc(64, (b + 63) / 64 * 64);
+	ck_assert(p != NULL);
+	return p;
+}
+
+/* The weight-gradient kernel of one type on random data with `threads`
+ * threads, twice (the bits must repeat), against the reference:
+ * |got - want| <= tol * scale. */
+static void check_wgrad(const nb__wino_geom *g, bool f64, int threads, uint64_t seed, double tol)
+{
+	ck_assert_msg(nb__wino_supported(g), GEOM_FMT, GEOM_ARGS(g));
+	const int64_t nx = g->n * g->c * g->h * g->w, ny = g->n * g->o * oh_of(g) * ow_of(g);
+	const int64_t nw = g->o * g->c * 9;
+	double *x = malloc((size_t)nx * sizeof(double)), *dy = malloc((size_t)ny * sizeof(double));
+	double *want = malloc((size_t)nw * sizeof(double)), *scale = malloc((size_t)nw * sizeof(double));
+	double *got = malloc((size_t)nw * sizeof(double));
+	ck_assert(x && dy && want && scale && got);
+	for (int64_t e = 0; e < nx; e++)
+		x[e] = lcg(&seed);
+	for (int64_t e = 0; e < ny; e++)
+		dy[e] = lcg(&seed);
+	void *ws = wgrad_ws(g, f64 ? sizeof(double) : sizeof(float), threads);
+	if (f64) {
+		double out[2][16 * 16 * 9];
+		ck_assert(nw <= 16 * 16 * 9);
+		for (int run = 0; run < 2; run++) {
+			for (int64_t e = 0; e < nw; e++)
+				out[run][e] = NAN;
+			nb__wino_weight_grad_f64(g, dy, x, out[run], ws, threads);
+		}
+		ck_assert_msg(!memcmp(out[0], out[1], (size_t)nw * sizeof(double)),
+		              "f64 threads %d: bits differ between runs, " GEOM_FMT, threads, GEOM_ARGS(g));
+		memcpy(got, out[0], (size_t)nw * sizeof(double));
+	} else {
+		float *fx = malloc((size_t)nx * sizeof(float)), *fy = malloc((size_t)ny * sizeof(float));
+		float out[2][16 * 16 * 9];
+		ck_assert(fx && fy && nw <= 16 * 16 * 9);
+		for (int64_t e = 0; e < nx; e++)
+			x[e] = fx[e] = (float)x[e];
+		for (int64_t e = 0; e < ny; e++)
+			dy[e] = fy[e] = (float)dy[e];
+		for (int run = 0; run < 2; run++) {
+			for (int64_t e = 0; e < nw; e++)
+				out[run][e] = NAN;
+			nb__wino_weight_grad_f32(g, fy, fx, out[run], ws, threads);
+		}
+		ck_assert_msg(!memcmp(out[0], out[1], (size_t)nw * sizeof(float)),
+		              "f32 threads %d: bits differ between runs, " GEOM_FMT, threads, GEOM_ARGS(g));
+		for (int64_t e = 0; e < nw; e++)
+			got[e] = out[0][e];
+		free(fx), free(fy);
+	}
+	wgrad_reference(g, dy, x, want, scale);
+	for (int64_t e = 0; e < nw; e++)
+		ck_assert_msg(fabs(got[e] - want[e]) <= tol * scale[e],
+		              "wgrad %s threads %d, " GEOM_FMT ": element %lld = %.17g, expected %.17g "
+		              "(scale %g, tol %g)",
+		              f64 ? "f64" : "f32", threads, GEOM_ARGS(g), (long long)e, got[e], want[e],
+		              scale[e], tol);
+	free(x), free(dy), free(want), free(scale), free(ws), free(got);
+}
+
+/* all 81 paddings on odd and even planes, batches 1, 3, 5, channels 1 and
+ * 3, one and two threads */
+static void wgrad_every_padding(bool f64, double tol)
+{
+	static const int64_t hw[][2] = {{1, 1}, {2, 3}, {5, 4}, {6, 7}};
+	uint64_t seed = 3;
+	int k = 0;
+	for (int64_t p = 0; p < 81; p++)
+		for (size_t s = 0; s < sizeof hw / sizeof hw[0]; s++, k++) {
+			nb__wino_geom g = {.n = 1 + 2 * (k % 3), .c = k % 2 ? 3 : 1, .h = hw[s][0],
+			                   .w = hw[s][1], .o = k % 4 < 2 ? 3 : 1, .pt = p % 3,
+			                   .pl = p / 3 % 3, .pb = p / 9 % 3, .pr = p / 27};
+			if (oh_of(&g) < 1 || ow_of(&g) < 1) {
+				ck_assert_uint_eq(nb__wino_wgrad_workspace(&g, 4, 1), 0);
+				continue;
+			}
+			check_wgrad(&g, f64, 1 + k % 2, seed++, tol);
+		}
+}
+
+START_TEST(test_wgrad_every_padding_f64)
+{
+	wgrad_every_padding(true, TOL64);
+}
+END_TEST
+
+START_TEST(test_wgrad_every_padding_f32)
+{
+	wgrad_every_padding(false, TOL32);
+}
+END_TEST
+
+/* n, c, o in {1, 3, 5} x {1, 3, 16} x {1, 3, 16}, odd and even planes,
+ * random paddings, one and two threads; and planes big enough that a
+ * chunk holds part of an image (33x33, 32x32), both thread counts */
+static void wgrad_channels_batches(bool f64, double tol)
+{
+	static const int64_t ns[] = {1, 3, 5}, cs[] = {1, 3, 16};
+	static const int64_t hw[][2] = {{7, 9}, {8, 8}};
+	uint64_t seed = 77, pick = 13;
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++)
+			for (int c = 0; c < 3; c++)
+				for (int s = 0; s < 2; s++) {
+					uint64_t r = (uint64_t)((lcg(&pick) + 1) * 1e6);
+					nb__wino_geom g = {.n = ns[a], .c = cs[b], .o = cs[c], .h = hw[s][0],
+					                   .w = hw[s][1], .pt = (int64_t)(r % 3),
+					                   .pl = (int64_t)(r / 3 % 3), .pb = (int64_t)(r / 9 % 3),
+					                   .pr = (int64_t)(r / 27 % 3)};
+					check_wgrad(&g, f64, 1 + (a + b + c + s) % 2, seed++, tol);
+				}
+	static const int64_t big[][2] = {{33, 33}, {32, 32}};
+	for (size_t s = 0; s < 2; s++) {
+		nb__wino_geom g = {.n = 3, .c = 16, .o = 16, .h = big[s][0], .w = big[s][1],
+		                   .pt = 1, .pl = s ? 1 : 0, .pb = s ? 1 : 2, .pr = 1};
+		check_wgrad(&g, f64, 1, seed, tol);
+		check_wgrad(&g, f64, 2, seed++, tol);
+	}
+	/* more threads than images */
+	nb__wino_geom g = {.n = 1, .c = 3, .o = 2, .h = 5, .w = 6, .pt = 1, .pl = 1, .pb = 1, .pr = 1};
+	check_wgrad(&g, f64, 2, seed, tol);
+}
+
+START_TEST(test_wgrad_channels_batches_f64)
+{
+	wgrad_channels_batches(true, TOL64);
+}
+END_TEST
+
+START_TEST(test_wgrad_channels_batches_f32)
+{
+	wgrad_channels_batches(false, TOL32);
+}
+END_TEST
+
+/* Exact values: x = 1..16 (4x4) and dy a 2x2 of ones, no padding:
+ * dW[m][k] = sum_{i,j < 2} x[i+m][j+k] = 14 + 16 m + 4 k, i.e. 14 18 22 /
+ * 30 34 38 / 46 50 54 (the 2x2 window sum 1 + 2 + 5 + 6 = 14, growing by
+ * 4 per column and 16 per row); the halves in G^T are exact here. */
+START_TEST(test_wgrad_exact_values)
+{
+	double x[16], dy[4] = {1, 1, 1, 1}, dw[9];
+	for (int i = 0; i < 16; i++)
+		x[i] = i + 1;
+	nb__wino_geom g = {.n = 1, .c = 1, .o = 1, .h = 4, .w = 4};
+	void *ws = wgrad_ws(&g, sizeof(double), 1);
+	nb__wino_weight_grad_f64(&g, dy, x, dw, ws, 1);
+	for (int m = 0; m < 3; m++)
+		for (int k = 0; k < 3; k++)
+			ck_near(dw[m * 3 + k], 14 + 16 * m + 4 * k, 0);
+	free(ws);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("winograd");
@@ -355,6 +565,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_big_planes_f64);
 	tcase_add_test(tc, test_big_planes_f32);
 	tcase_add_test(tc, test_more_threads_than_images);
+	tcase_add_test(tc, test_wgrad_exact_values);
+	tcase_add_test(tc, test_wgrad_every_padding_f64);
+	tcase_add_test(tc, test_wgrad_every_padding_f32);
+	tcase_add_test(tc, test_wgrad_channels_batches_f64);
+	tcase_add_test(tc, test_wgrad_channels_batches_f32);
 	suite_add_tcase(s, tc);
 	return s;
 }

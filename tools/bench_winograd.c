@@ -1,13 +1,14 @@
 /*
  * Winograd F(2x2, 3x3) (src/ops/winograd.c) against nabla's conv2d
  * (im2col + GEMM) on ResNet-20's 3x3 convolutions at batch 64: the forward
- * pass and the input gradient, f32, one and two threads.
+ * pass, the input gradient and the weight gradient, f32, one and two
+ * threads.
  *
  *   build/tools/bench_winograd [rounds] [batch]
  *
  * nabla runs through the public API (nb_conv2d in a graph, nb_compile,
  * nb_run); its time is the conv kernel's own, from the program profile
- * (the input-gradient program also makes dy = c * 1, not counted).  The
+ * (the gradient programs also make dy = c * 1, not counted).  The
  * two methods alternate, each timed as the best of `rounds` rounds (the
  * machine is shared).  A check column gives the largest difference of the
  * two results relative to the largest |value|.
@@ -52,6 +53,15 @@ static double wino_ms(const nb__wino_geom *g, const float *in, const float *w, f
 	return (now() - t0) / iters * 1e3;
 }
 
+static double wgrad_ms(const nb__wino_geom *g, const float *dy, const float *x, float *out,
+                       void *ws, int threads, int iters)
+{
+	double t0 = now();
+	for (int i = 0; i < iters; i++)
+		nb__wino_weight_grad_f32(g, dy, x, out, ws, threads);
+	return (now() - t0) / iters * 1e3;
+}
+
 static double max_rel_diff(const float *a, const float *b, int64_t n)
 {
 	double d = 0, m = 0;
@@ -90,8 +100,10 @@ int main(int argc, char **argv)
 			co.algo = NB_CONV_IM2COL; /* AUTO would take Winograd at 64 channels */
 			nb_tensor *y = nb_conv2d(x, w, NULL, co);
 			nb_tensor *cst = nb_constant(g, "c", nb_tensor_shape(y), NULL);
-			nb_tensor *dx = nb_grad(nb_sum(nb_mul(y, cst)), x);
-			nb_program *pr[2] = {nb_compile(g, &y, 1), nb_compile(g, &dx, 1)};
+			nb_tensor *loss = nb_sum(nb_mul(y, cst));
+			nb_tensor *dx = nb_grad(loss, x), *dw = nb_grad(loss, w);
+			nb_program *pr[3] = {nb_compile(g, &y, 1), nb_compile(g, &dx, 1),
+			                     nb_compile(g, &dw, 1)};
 			if (nb_graph_status(g) != NB_OK) {
 				fprintf(stderr, "graph error: %s\n", nb_graph_errmsg(g));
 				return 1;
@@ -105,6 +117,8 @@ int main(int argc, char **argv)
 			wg.flip = true;
 			if (nb__wino_workspace(&wg, sizeof(float), th) > wsb)
 				wsb = nb__wino_workspace(&wg, sizeof(float), th);
+			if (nb__wino_wgrad_workspace(&wg, sizeof(float), th) > wsb)
+				wsb = nb__wino_wgrad_workspace(&wg, sizeof(float), th);
 			void *ws = aligned_alloc(64, (wsb + 63) / 64 * 64);
 			float *out = malloc((size_t)n * sizeof(float)), *ref = malloc((size_t)n * sizeof(float));
 			if (!ws || !out || !ref)
@@ -112,21 +126,24 @@ int main(int argc, char **argv)
 			const float *wd = nb_data(w);
 			const double flops = 2.0 * N * C * C * H * H * 9;
 			const int iters = (int)fmax(1, 1e9 / flops);
-			for (int pass = 0; pass < 2; pass++) {
+			static const char *pass_names[] = {"forward", "input grad", "weight grad"};
+			static const int ops[] = {NB_OP_CONV2D, NB_OP_CONV2D_BACKWARD_INPUT,
+			                          NB_OP_CONV2D_BACKWARD_WEIGHT};
+			for (int pass = 0; pass < 3; pass++) {
 				wg.flip = pass == 1;
 				const float *in = nb_data(pass ? cst : x);
-				const int op = pass ? NB_OP_CONV2D_BACKWARD_INPUT : NB_OP_CONV2D;
+				const int64_t nout = pass == 2 ? (int64_t)C * C * 9 : n;
 				double tn = INFINITY, tw = INFINITY;
 				for (int r = 0; r < rounds; r++) {
-					tn = fmin(tn, nabla_ms(pr[pass], op, iters));
-					tw = fmin(tw, wino_ms(&wg, in, wd, out, ws, th, iters));
+					tn = fmin(tn, nabla_ms(pr[pass], ops[pass], iters));
+					tw = fmin(tw, pass == 2 ? wgrad_ms(&wg, in, nb_data(x), out, ws, th, iters)
+					                        : wino_ms(&wg, in, wd, out, ws, th, iters));
 				}
-				nb_read_f32(pass ? dx : y, ref, n);
+				nb_read_f32(pass == 2 ? dw : pass ? dx : y, ref, nout);
 				char name[32];
 				snprintf(name, sizeof name, "%dch %dx%d", C, H, H);
 				printf("%-7d %-14s %-10s %9.3f %9.3f %7.2fx %9.1e\n", th, name,
-				       pass ? "input grad" : "forward", tn, tw, tn / tw,
-				       max_rel_diff(out, ref, n));
+				       pass_names[pass], tn, tw, tn / tw, max_rel_diff(out, ref, nout));
 				fflush(stdout);
 			}
 			free(ws), free(out), free(ref);

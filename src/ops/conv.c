@@ -115,20 +115,21 @@ static bool wino_fits(const geom *g)
 	       g->groups == 1 && nb__wino_supported(&wg);
 }
 
-/* Winograd runs the forward and the input gradient when asked for, and by
- * default in f32 where it measured faster than im2col on one thread and
- * on two (batch 64, the best of five alternating runs, 2 threads): the
- * input gradient from 16 channels in and out (ResNet-20's 16 / 32 / 64-
- * channel layers: 3.0 / 2.4 / 1.8 ms vs 4.0 / 2.5 / 2.5 ms for im2col),
- * the forward from 64 (1.7 vs 2.2 ms; at 16 channels the two tie, at 32
- * im2col wins, 2.4 vs 2.8 ms). */
+/* Winograd runs every pass when asked for, and by default in f32 where it
+ * measured faster than im2col on one thread and on two (batch 64, the
+ * best of five alternating runs, 2 threads): the input gradient from 16
+ * channels in and out (ResNet-20's 16 / 32 / 64-channel layers: 3.0 / 2.4
+ * / 1.8 ms vs 4.0 / 2.5 / 2.5 ms for im2col), the weight gradient from 16
+ * (2.4 / 1.6 / 1.5 ms vs 3.4 / 3.0 / 2.9; one thread 3.9 / 2.9 / 2.3 vs
+ * 6.8 / 4.0 / 3.9), the forward from 64 (1.7 vs 2.2 ms; at 16 channels
+ * the two tie, at 32 im2col wins, 2.4 vs 2.8 ms). */
 static bool use_wino(const nb_tensor *t, const geom *g)
 {
-	if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT || !wino_fits(g))
+	if (!wino_fits(g))
 		return false;
 	if (g->algo == NB_CONV_WINOGRAD)
 		return true;
-	const int64_t min = t->op == NB_OP_CONV2D_BACKWARD_INPUT ? 16 : 64;
+	const int64_t min = t->op == NB_OP_CONV2D ? 64 : 16;
 	return g->algo == NB_CONV_AUTO && t->g->dtype == NB_F32 && g->c >= min && g->o >= min;
 }
 
@@ -327,6 +328,8 @@ static size_t ws_conv(const nb_tensor *t)
 		return 0;
 	if (use_wino(t, &g)) {
 		nb__wino_geom wg = wino_geom(&g, t->op == NB_OP_CONV2D_BACKWARD_INPUT);
+		if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT)
+			return nb__wino_wgrad_workspace(&wg, t->g->esize, wino_threads(&g));
 		return nb__wino_workspace(&wg, t->g->esize, wino_threads(&g));
 	}
 	if (use_one(t, &g))

@@ -619,6 +619,17 @@ static void SFX(wino_run)(const nb_tensor *t, const geom *g, const T *in, const 
 	SFX(nb__wino_forward)(&wg, in, w, out, t->g->workspace, th);
 }
 
+/* the Winograd weight gradient, on as many threads as the workspace has
+ * room for */
+static void SFX(wino_run_wgrad)(const nb_tensor *t, const geom *g, const T *dy, const T *x, T *dw)
+{
+	const nb__wino_geom wg = wino_geom(g, false);
+	int th = wino_threads(g);
+	while (th > 1 && nb__wino_wgrad_workspace(&wg, sizeof(T), th) > t->g->workspace_bytes)
+		th--;
+	SFX(nb__wino_weight_grad)(&wg, dy, x, dw, t->g->workspace, th);
+}
+
 /* y[n, o] += b[o] */
 NB_HOT static void SFX(add_bias)(const geom *g, const T *b, T *y)
 {
@@ -705,6 +716,10 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 	const int64_t xs = g.c * g.h * g.w, ys = g.o * g.oh * g.ow, wn = t->size;
 	if (use_direct(&g)) {
 		SFX(dw_backward_weight)(&g, dy, x, dw);
+		return;
+	}
+	if (use_wino(t, &g)) {
+		SFX(wino_run_wgrad)(t, &g, dy, x, dw);
 		return;
 	}
 	const plan pl = run_plan(t, &g);

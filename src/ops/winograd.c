@@ -15,6 +15,8 @@
  * Zen core's 1 MiB L2 cache (256 and 128 KiB measured best; 512 KiB and up
  * lose 10-20%). */
 #define CHUNK_BYTES (256 * 1024)
+/* dM and V of one weight-gradient chunk */
+#define WGRAD_CHUNK_BYTES (256 * 1024)
 
 /* The convolution actually computed: the forward one, or for flip the
  * forward convolution of dy with W' and the adjoint padding; and the BLIS
@@ -31,6 +33,12 @@ typedef struct wplan {
 	int64_t ms, mrs, mcs;   /* M_xi = M + xi ms, element (o, tile) at o mrs + tile mcs */
 	size_t u_bytes;         /* U [16][nob][ci][MR] */
 	size_t v_bytes, m_bytes, row_bytes, slice_bytes;
+	/* the weight gradient: chunks of at most kmax tiles; dM (A dy A^T) in
+	 * packed-A panels [16][nob][kmax][MR] (slabs of as), V in packed-B
+	 * panels [16][ncb][kmax][NR] (slabs of bs), dU_xi = dU + xi ds with
+	 * element (o, c) at o drs + c dcs */
+	int64_t kmax, ncb, cpad, as, bs, ds, drs, dcs;
+	size_t du_bytes;
 	bool flip;
 	sgemm_ukr_ft sukr; /* the micro-kernel of the plan's element type */
 	dgemm_ukr_ft dukr;
@@ -141,6 +149,51 @@ size_t nb__wino_workspace(const nb__wino_geom *g, size_t elem_size, int threads)
 	const wplan p = plan_of(g, elem_size, threads);
 	return p.u_bytes + (size_t)(threads > 1 ? threads : 1) * p.slice_bytes;
 }
+
+/* The weight gradient's plan: the forward's geometry (flip false), its
+ * chunks sized so that dM and V together are near CHUNK_BYTES */
+static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
+{
+	nb__wino_geom f = *g;
+	f.flip = false;
+	wplan p = plan_of(&f, es, threads);
+	if (threads < 1)
+		threads = 1;
+	p.ncb = (p.ci + p.nr - 1) / p.nr;
+	p.cpad = p.ncb * p.nr;
+	const int64_t per_row = 16 * (p.opad + p.cpad) * p.tw * (int64_t)es;
+	int64_t want = WGRAD_CHUNK_BYTES / per_row;
+	if (want < 1)
+		want = 1;
+	const int64_t share = (p.n + threads - 1) / threads * p.th;
+	const int64_t pieces = (share + want - 1) / want;
+	p.rows = (share + pieces - 1) / pieces;
+	p.kmax = p.rows * p.tw;
+	const int64_t line = (int64_t)(NB_ALIGN / es);
+	p.as = pad_ld((p.nob * p.kmax * p.mr + line - 1) / line * line, es);
+	p.bs = pad_ld(p.ncb * p.kmax * p.nr, es);
+	p.ds = pad_ld(p.opad * p.cpad, es);
+	p.drs = p.mrs == 1 ? 1 : p.cpad;
+	p.dcs = p.mrs == 1 ? p.opad : 1;
+	p.du_bytes = align_up((size_t)(16 * p.ds) * es);
+	p.m_bytes = align_up((size_t)(16 * p.as) * es);
+	p.v_bytes = align_up((size_t)(16 * p.bs) * es);
+	/* a ring of four input rows interleaved [2 tw + 2][NR], or two dy
+	 * rows interleaved [2 tw][MR] */
+	p.row_bytes = align_up((size_t)(4 * (2 * p.tw + 2) * p.nr + 2 * 2 * p.tw * p.mr) * es);
+	p.slice_bytes = p.du_bytes + p.m_bytes + p.v_bytes + p.row_bytes;
+	return p;
+}
+
+size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int threads)
+{
+	if (!nb__wino_supported(g))
+		return 0;
+	return (size_t)(threads > 1 ? threads : 1) * plan_wgrad(g, elem_size, threads).slice_bytes;
+}
+
+/* helpers inlined into their NB_HOT callers (and so into both clones) */
+#define WINO_INLINE static inline __attribute__((always_inline))
 
 #define T float
 #define SFX(name) name##_f32

@@ -60,4 +60,19 @@ void nb__wino_forward_f32(const nb__wino_geom *g, const float *in, const float *
 void nb__wino_forward_f64(const nb__wino_geom *g, const double *in, const double *w, double *out,
                           void *ws, int threads);
 
+/* The weight gradient of the convolution g describes (g->flip is ignored):
+ *   dW[o][c][m][k] = sum_{n,i,j} dy[n,o,i,j] x[n, c, i + m - pt, j + k - pl]
+ * (zero padding), dy [N, O, oH, oW], x [N, C, H, W], dW [O, C, 3, 3]
+ * (overwritten).  Per 4x4 position xi, dU_xi [O, C] = sum over tiles of
+ * (A dy_t A^T)_xi (B^T d_t B)_xi (a product with the tiles as k), then
+ * dW = G^T dU G (docs/winograd.md).  Threads > 1: each thread sums its
+ * share of the batch into a private dU; the private sums are added in
+ * thread order, so the bits depend only on the thread count.  ws holds
+ * nb__wino_wgrad_workspace(g, sizeof element, threads) bytes. */
+size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int threads);
+void nb__wino_weight_grad_f32(const nb__wino_geom *g, const float *dy, const float *x, float *dw,
+                              void *ws, int threads);
+void nb__wino_weight_grad_f64(const nb__wino_geom *g, const double *dy, const double *x, double *dw,
+                              void *ws, int threads);
+
 #endif
