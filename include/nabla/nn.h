@@ -75,14 +75,12 @@ typedef enum nb_padding {
 typedef enum nb_conv_algo {
 	NB_CONV_AUTO = 0, /* direct kernel for depthwise (C/groups == 1) and for
 	                     the forward of a single-channel input; in f32,
-	                     Winograd for 3x3 stride-1 convolutions (the input
-	                     gradient from 16 channels in and out, the forward
-	                     from 64); else im2col */
+	                     Winograd for 3x3 stride-1 convolutions of >= 16
+	                     channels in and out; else im2col */
 	NB_CONV_IM2COL,   /* im2col + GEMM (per group), for any convolution */
 	NB_CONV_DIRECT,   /* direct loops; only when C/groups == 1 (depthwise) */
-	NB_CONV_WINOGRAD, /* Winograd F(2x2, 3x3) for the forward and input gradient
-	                     (the weight gradient takes im2col); only 3x3 kernels,
-	                     stride 1, dilation 1, groups 1, padding 0..2 */
+	NB_CONV_WINOGRAD, /* Winograd F(2x2, 3x3) for all three passes; only 3x3
+	                     kernels, stride 1, dilation 1, groups 1, padding 0..2 */
 } nb_conv_algo;
 
 /* Zero means the default for every field: stride 1, no padding, dilation

@@ -115,22 +115,24 @@ static bool wino_fits(const geom *g)
 	       g->groups == 1 && nb__wino_supported(&wg);
 }
 
-/* Winograd runs every pass when asked for, and by default in f32 where it
- * measured faster than im2col on one thread and on two (batch 64, the
- * best of five alternating runs, 2 threads): the input gradient from 16
- * channels in and out (ResNet-20's 16 / 32 / 64-channel layers: 3.0 / 2.4
- * / 1.8 ms vs 4.0 / 2.5 / 2.5 ms for im2col), the weight gradient from 16
- * (2.4 / 1.6 / 1.5 ms vs 3.4 / 3.0 / 2.9; one thread 3.9 / 2.9 / 2.3 vs
- * 6.8 / 4.0 / 3.9), the forward from 64 (1.7 vs 2.2 ms; at 16 channels
- * the two tie, at 32 im2col wins, 2.4 vs 2.8 ms). */
+/* Winograd runs every pass when asked for, and by default in f32 from 16
+ * channels in and out, where all three passes measured at least as fast
+ * as the banded im2col on one thread and on two (build/tools/bench_winograd,
+ * batch 64, best of five alternating rounds, ResNet-20's 16 / 32 / 64-
+ * channel layers, 2 threads, ms per pass, im2col -> Winograd):
+ *   forward          2.48 -> 2.36   1.86 -> 1.86   1.81 -> 1.65
+ *   input gradient   2.63 -> 2.33   2.03 -> 1.80   1.92 -> 1.67
+ *   weight gradient  2.23 -> 1.75   1.88 -> 1.26   1.94 -> 1.12
+ * (one thread: 1.13 / 1.02 / 1.26x forward, 1.32 / 1.06 / 1.36x input,
+ * 1.29 / 1.36 / 1.65x weight gradient).  Below 16 channels its GEMMs are
+ * too thin. */
 static bool use_wino(const nb_tensor *t, const geom *g)
 {
 	if (!wino_fits(g))
 		return false;
 	if (g->algo == NB_CONV_WINOGRAD)
 		return true;
-	const int64_t min = t->op == NB_OP_CONV2D ? 64 : 16;
-	return g->algo == NB_CONV_AUTO && t->g->dtype == NB_F32 && g->c >= min && g->o >= min;
+	return g->algo == NB_CONV_AUTO && t->g->dtype == NB_F32 && g->c >= 16 && g->o >= 16;
 }
 
 /* threads for a Winograd run: all, for a batch worth splitting */
