@@ -241,12 +241,12 @@ static const cfg configs[] = {
     {1, 64, 23, 50, 3, 3, 3, {.pad_h = 1, .pad_w = 1}, true},                 /* 12 + 11 rows */
     {2, 16, 64, 64, 4, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, false},
     {1, 130, 40, 40, 4, 1, 1, {0}, true}, /* 1x1 in place: 14 + 14 + 12 rows */
-    /* Winograd: asked for, and by default in f32 (the forward from 64
-     * channels in and out, the input and weight gradients from 16) */
+    /* Winograd: asked for, and by default in f32 from 16 channels in and
+     * out (f64 takes im2col there: both paths are checked) */
     {3, 5, 7, 9, 4, 3, 3, {.pad_h = 1, .pad_w = 2, .algo = NB_CONV_WINOGRAD}, true},
     {2, 3, 6, 5, 2, 3, 3, {.padding = NB_PAD_VALID, .algo = NB_CONV_WINOGRAD}, false},
     {3, 64, 6, 6, 64, 3, 3, {.pad_h = 1, .pad_w = 1}, true},
-    {3, 16, 10, 10, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, false}, /* the two gradients only */
+    {3, 16, 10, 10, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, false},
     /* one input channel: the direct forward (blocks of 6 channels, 16 pixels) */
     {3, 1, 19, 37, 13, 3, 8, {.padding = NB_PAD_SAME}, true},
     {2, 1, 9, 9, 7, 1, 1, {0}, false},
