@@ -261,6 +261,9 @@ size_t nb_program_unplanned_bytes(const nb_program *p);
  * prints one line per op, slowest first: nodes, ms per run, share. */
 nb_status nb_program_profile(nb_program *p, bool on);
 nb_status nb_program_profile_report(const nb_program *p, FILE *f);
+/* Milliseconds per run spent in the nodes of one op (by name, e.g.
+ * "conv2d"); -1 when profiling is off, nothing ran, or no node has it. */
+double nb_program_profile_op_ms(const nb_program *p, const char *op);
 
 /* ---- optimizers ------------------------------------------------------- */
 

@@ -87,3 +87,17 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 	free(idx);
 	return NB_OK;
 }
+
+double nb_program_profile_op_ms(const nb_program *p, const char *op)
+{
+	if (!p || !op || !p->prof_ns || p->prof_runs == 0)
+		return -1;
+	double ns = 0;
+	bool found = false;
+	for (int s = 0; s < p->n; s++)
+		if (!strcmp(nb_op_name(p->sched[s]->op), op)) {
+			ns += p->prof_ns[s];
+			found = true;
+		}
+	return found ? ns / (double)p->prof_runs / 1e6 : -1;
+}

@@ -87,6 +87,9 @@ NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t 
 				d[j] = src[j + offw];
 		else if (g->sw == 1)
 			memcpy(d + j0, src + (j0 + offw), (size_t)(j1 - j0) * sizeof(T));
+		else if (g->sw == 2) /* a constant stride: vectorised with shuffles */
+			for (int64_t j = j0; j < j1; j++)
+				d[j] = src[2 * j + offw];
 		else
 			for (int64_t j = j0; j < j1; j++)
 				d[j] = src[j * g->sw + offw];
