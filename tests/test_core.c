@@ -2,6 +2,7 @@
 #include "test_util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 START_TEST(test_add_broadcast_values)
 {
@@ -265,6 +266,40 @@ START_TEST(test_hessian_vector_product)
 }
 END_TEST
 
+/* Profiling: per-op times appear once it is on, and only then */
+START_TEST(test_program_profile)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *a = nb_param(g, "a", NB_SHAPE(32, 48), NB_UNIFORM(-1, 1));
+	nb_tensor *b = nb_param(g, "b", NB_SHAPE(48, 16), NB_UNIFORM(-1, 1));
+	nb_tensor *y = nb_sum(nb_relu(nb_matmul(a, b)));
+	nb_program *p = nb_compile(g, &y, 1);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	ck_assert(nb_program_profile_op_ms(p, "matmul") == -1); /* off */
+	ck_assert_int_eq(nb_program_profile(p, true), NB_OK);
+	ck_assert(nb_program_profile_op_ms(p, "matmul") == -1); /* nothing ran yet */
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(nb_run(p), NB_OK);
+	double mm = nb_program_profile_op_ms(p, "matmul"), rl = nb_program_profile_op_ms(p, "relu");
+	ck_assert(mm >= 0 && rl >= 0);
+	ck_assert(nb_program_profile_op_ms(p, "conv2d") == -1); /* not in this program */
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(nb_program_profile_report(p, f), NB_OK);
+	rewind(f);
+	char text[4096] = {0};
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	ck_assert(n > 0);
+	ck_assert_msg(strstr(text, "matmul") && strstr(text, "relu") && strstr(text, "(3 runs)"), "%s", text);
+	ck_assert_int_eq(nb_program_profile(p, false), NB_OK);
+	ck_assert(nb_program_profile_op_ms(p, "matmul") == -1);
+	ck_assert_int_eq(nb_program_profile(NULL, true), NB_ERR_ARG);
+	nb_graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("core");
@@ -281,6 +316,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_gradcheck_detects_error);
 	tcase_add_test(tc, test_f32_matches_f64);
 	tcase_add_test(tc, test_hessian_vector_product);
+	tcase_add_test(tc, test_program_profile);
 	suite_add_tcase(s, tc);
 	return s;
 }
