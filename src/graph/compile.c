@@ -8,7 +8,26 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+
+/* An arena or workspace: NB_ALIGN-aligned; from 4 MiB on, aligned to 2 MiB
+ * and marked for transparent huge pages (where the kernel's THP mode is
+ * "madvise", as on Debian, nothing gets them otherwise): a ResNet-20
+ * step streams through a 135 MiB arena, 33 000 4-KiB pages. */
+static void *big_alloc(size_t bytes)
+{
+	const size_t huge = (size_t)2 << 20;
+	if (bytes < 2 * huge)
+		return aligned_alloc(NB_ALIGN, bytes);
+	bytes = (bytes + huge - 1) / huge * huge;
+	void *p = aligned_alloc(huge, bytes);
+#ifdef MADV_HUGEPAGE
+	if (p)
+		madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+#endif
+	return p;
+}
 
 void nb__program_free(nb_program *p)
 {
@@ -258,10 +277,10 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 		if (p->offset[s] >= 0 && nb__blas_slack(p->sched[s]->shape, g->esize) > slack)
 			slack = nb__blas_slack(p->sched[s]->shape, g->esize);
 	p->arena_bytes = fl.top ? fl.top + slack : 0;
-	if (p->arena_bytes && !(p->arena = aligned_alloc(NB_ALIGN, p->arena_bytes)))
+	if (p->arena_bytes && !(p->arena = big_alloc(p->arena_bytes)))
 		goto nomem;
 	p->workspace_bytes = align_up(ws);
-	if (ws && !(p->workspace = aligned_alloc(NB_ALIGN, p->workspace_bytes)))
+	if (ws && !(p->workspace = big_alloc(p->workspace_bytes)))
 		goto nomem;
 	if (nb__register_program(g, p) < 0)
 		goto nomem;
