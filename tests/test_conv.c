@@ -250,6 +250,9 @@ static const cfg configs[] = {
     /* one input channel: the direct forward (blocks of 6 channels, 16 pixels) */
     {3, 1, 19, 37, 13, 3, 8, {.padding = NB_PAD_SAME}, true},
     {2, 1, 9, 9, 7, 1, 1, {0}, false},
+    /* ... and its weight gradient (kW 3 and 5, an odd number of channels) */
+    {3, 1, 15, 21, 7, 4, 3, {.pad_h = 1, .pad_w = 2}, true},
+    {2, 1, 20, 19, 13, 5, 5, {.padding = NB_PAD_SAME}, false},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 

@@ -143,15 +143,16 @@ static int wino_threads(const geom *g)
 	return th > 1 && g->n >= 2 && work >= 2 * NB_PAR_MIN ? th : 1;
 }
 
-/* ---- one input channel: a register-blocked direct forward ------------------
+/* ---- one input channel: register-blocked direct kernels ---------------------
  * The forward of a single-channel image (LeNet's first layer: 1 -> 6, 5x5)
  * is a GEMM with K = kH kW (25): im2col copies the image 25 times for a
  * thin product.  With one group, stride 1 and dilation 1 it runs directly
  * on a zero-padded copy of the plane instead, D1_OB output channels by
- * 2 D1_VW pixels held in registers.  Measured on LeNet's conv1 (batch 64):
- * 0.19 vs 0.28 ms on two threads, 0.35 vs 0.32 on one; the same kernel
- * for the weight gradient lost to im2col (0.26 vs 0.21 ms on two), so that
- * stays on im2col. */
+ * 2 D1_VW pixels held in registers; the weight gradient (kW 3 or 5) holds
+ * two channels' kW taps in registers over the whole image.  Measured on
+ * LeNet's conv1 (batch 64, best of four alternating runs), direct vs
+ * im2col: forward 0.19 vs 0.28 ms on two threads (0.35 vs 0.32 on one),
+ * weight gradient 0.18 vs 0.20 ms (0.32 vs 0.34 on one). */
 #define D1_OB 6
 #define D1_VW 8
 #define D1_KW 8 /* the widest kernel that takes this path */
@@ -171,23 +172,30 @@ static d1geom d1_of(const geom *g)
 
 static bool use_one(const nb_tensor *t, const geom *g)
 {
-	return t->op == NB_OP_CONV2D && g->algo == NB_CONV_AUTO && g->c == 1 && g->groups == 1 &&
-	       g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->kw <= D1_KW;
+	const bool shape = g->algo == NB_CONV_AUTO && g->c == 1 && g->groups == 1 && g->sh == 1 &&
+	                   g->sw == 1 && g->dh == 1 && g->dw == 1 && g->kw <= D1_KW;
+	/* the weight gradient has kernels for 3- and 5-wide kernels */
+	return shape && (t->op == NB_OP_CONV2D ||
+	                 (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT && (g->kw == 3 || g->kw == 5)));
 }
 
-/* bytes of one thread's slice: the padded plane */
+/* bytes of one thread's slice: the padded plane; for the weight gradient
+ * also two padded dy planes and a private dW */
 static size_t d1_slice(const nb_tensor *t, const geom *g)
 {
 	const d1geom d = d1_of(g);
-	const size_t b = (size_t)(d.hp * d.wp) * t->g->esize;
+	size_t b = (size_t)(d.hp * d.wp);
+	if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT)
+		b += (size_t)(2 * g->oh * d.owr + g->o * g->kh * g->kw);
+	b *= t->g->esize;
 	return (b + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
 }
 
-/* the weights, [O / D1_OB][kH kW][D1_OB] (zeros past O) */
+/* the forward's weights, [O / D1_OB][kH kW][D1_OB] (zeros past O) */
 static size_t d1_wbytes(const nb_tensor *t, const geom *g)
 {
 	const size_t b = (size_t)(d1_of(g).ob * g->kh * g->kw) * t->g->esize;
-	return (b + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+	return t->op == NB_OP_CONV2D ? (b + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN : 0;
 }
 
 static bool use_direct(const geom *g)

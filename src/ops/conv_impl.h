@@ -279,6 +279,72 @@ NB_HOT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, c
 	}
 }
 
+/* dW[o0, o0 + 1] += one image's weight gradient for a kW of KW (a constant
+ * where it is inlined): per kernel row m, the KW taps of two output
+ * channels accumulate over the image in 2 KW vector registers, each load
+ * of the plane feeding both channels; the lanes are added in a fixed
+ * order.  dy0 / dy1: the two channels' dy planes, rows padded to owr with
+ * zeros (dy1 all zeros past O). */
+static inline __attribute__((always_inline)) void
+SFX(d1_wgrad_rows)(const geom *g, const d1geom *d, const T *xp, const T *dy0, const T *dy1,
+                   T *dw0, T *dw1, const int KW)
+{
+	const SFX(d1vec) zero = {0};
+	for (int64_t m = 0; m < g->kh; m++) {
+		SFX(d1vec) a0[D1_KW], a1[D1_KW];
+		for (int k = 0; k < KW; k++)
+			a0[k] = a1[k] = zero;
+		for (int64_t i = 0; i < g->oh; i++)
+			for (int64_t j0 = 0; j0 < d->owr; j0 += D1_VW) {
+				SFX(d1vec) v0, v1, xv;
+				D1_LOAD(v0, dy0 + i * d->owr + j0);
+				D1_LOAD(v1, dy1 + i * d->owr + j0);
+				const T *xr = xp + (i + m) * d->wp + j0;
+				for (int k = 0; k < KW; k++) {
+					D1_LOAD(xv, xr + k);
+					a0[k] += v0 * xv;
+					a1[k] += v1 * xv;
+				}
+			}
+		for (int k = 0; k < KW; k++) {
+			T l0[D1_VW], l1[D1_VW], s0 = 0, s1 = 0;
+			memcpy(l0, &a0[k], sizeof l0);
+			memcpy(l1, &a1[k], sizeof l1);
+			for (int v = 0; v < D1_VW; v++) {
+				s0 += l0[v];
+				s1 += l1[v];
+			}
+			dw0[m * KW + k] += s0;
+			if (dw1)
+				dw1[m * KW + k] += s1;
+		}
+	}
+}
+
+/* dW += the weight gradient of one image (see use_one: kW 3 or 5) */
+NB_HOT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, const T *dy, T *dw,
+                                  T *xp, T *dyp)
+{
+	SFX(d1_pad)(g, d, x, xp);
+	const int64_t kk = g->kh * g->kw, p = g->oh * g->ow, plane = g->oh * d->owr;
+	T *dy0 = dyp, *dy1 = dyp + plane;
+	for (int64_t o = 0; o < g->o; o += 2) {
+		for (int c = 0; c < 2; c++) { /* dy of channels o and o + 1, rows padded with zeros */
+			T *dst = c ? dy1 : dy0;
+			memset(dst, 0, (size_t)plane * sizeof(T));
+			if (o + c < g->o)
+				for (int64_t i = 0; i < g->oh; i++)
+					memcpy(dst + i * d->owr, dy + (o + c) * p + i * g->ow,
+					       (size_t)g->ow * sizeof(T));
+		}
+		T *dw1 = o + 1 < g->o ? dw + (o + 1) * kk : NULL;
+		if (g->kw == 5)
+			SFX(d1_wgrad_rows)(g, d, xp, dy0, dy1, dw + o * kk, dw1, 5);
+		else
+			SFX(d1_wgrad_rows)(g, d, xp, dy0, dy1, dw + o * kk, dw1, 3);
+	}
+}
+
 /* ---- depthwise (Cg == 1): direct loops, no im2col ------------------------
  * Output channel o reads input channel o / mult (mult = O / C).  Each
  * kernel tap is an axpy over the valid part of an output row. */
@@ -673,6 +739,35 @@ static void SFX(d1_run_forward)(nb_tensor *t, const geom *g, const T *x, const T
 		                (T *)(slices + (size_t)omp_get_thread_num() * sb));
 }
 
+/* the weight gradient over the batch: each thread its share of the images
+ * into a private dW, the private sums added in thread order */
+static void SFX(d1_run_weight)(nb_tensor *t, const geom *g, const T *dy, const T *x, T *dw)
+{
+	const d1geom d = d1_of(g);
+	const int th = SFX(d1_threads)(t, g);
+	const size_t sb = d1_slice(t, g), wn = (size_t)t->size;
+	const size_t part_off = (size_t)(d.hp * d.wp + 2 * g->oh * d.owr) * sizeof(T);
+	char *ws = t->g->workspace;
+#pragma omp parallel num_threads(th) if (th > 1)
+	{
+		const int tid = omp_get_thread_num();
+		T *xp = (T *)(ws + (size_t)tid * sb), *dyp = xp + d.hp * d.wp;
+		T *part = (T *)(ws + (size_t)tid * sb + part_off);
+		memset(part, 0, wn * sizeof(T));
+		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
+			SFX(d1_weight)(g, &d, x + n * g->h * g->w, dy + n * g->o * g->oh * g->ow, part, xp,
+			               dyp);
+#pragma omp barrier
+#pragma omp for schedule(static)
+		for (size_t e = 0; e < wn; e++) {
+			T s = 0;
+			for (int k = 0; k < th; k++)
+				s += ((const T *)(ws + (size_t)k * sb + part_off))[e];
+			dw[e] = s;
+		}
+	}
+}
+
 static void SFX(conv_forward)(nb_tensor *t)
 {
 	const geom g = geom_of(t);
@@ -719,6 +814,10 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 	const int64_t xs = g.c * g.h * g.w, ys = g.o * g.oh * g.ow, wn = t->size;
 	if (use_direct(&g)) {
 		SFX(dw_backward_weight)(&g, dy, x, dw);
+		return;
+	}
+	if (use_one(t, &g)) {
+		SFX(d1_run_weight)(t, &g, dy, x, dw);
 		return;
 	}
 	if (use_wino(t, &g)) {
