@@ -33,15 +33,6 @@ static inline void SFX(zero_few)(T *d, int64_t n)
 		d[0] = d[n - 1] = 0;
 }
 
-/* d[0..n) = s[0..n): a plain loop, vectorised; glibc's memcpy takes
- * "rep movsb" for these few-KiB runs at unaligned sources, which ran at
- * a third of this speed here (the im2col of ResNet's first stage) */
-static inline void SFX(copy)(T *restrict d, const T *restrict s, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++)
-		d[i] = s[i];
-}
-
 /* Row (c, m, k) of im2col for output rows [r0, r1): dst = the tap (m, k)
  * of channel xc, the [r1 - r0, oW] block of the plane read at stride and
  * offset (0 in the padding). */
@@ -68,7 +59,7 @@ NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t 
 		 * of the input (row ends wrap into the neighbouring row
 		 * and are zeroed after), not a call per short row */
 		const int64_t a = i0 * ow + j0, e = (i1 - 1) * ow + j1;
-		SFX(copy)(dst + (a - r0 * ow), xc + (a + offh * g->w + offw), e - a);
+		memcpy(dst + (a - r0 * ow), xc + (a + offh * g->w + offw), (size_t)(e - a) * sizeof(T));
 		/* the end of row i and the start of row i + 1 are one run */
 		SFX(zero_few)(dst + (i0 - r0) * ow, j0);
 		for (int64_t i = i0; i < i1; i++)
@@ -711,6 +702,20 @@ NB_HOT static void SFX(add_bias)(const geom *g, const T *b, T *y)
 	});
 }
 
+/* Inside a parallel region of th threads, after a barrier: dw = the sum
+ * of the threads' private weight gradients (thread k's at base + k stride
+ * bytes), added in thread order so the bits depend only on th. */
+static void SFX(sum_parts)(T *dw, int64_t wn, const char *base, size_t stride, int th)
+{
+#pragma omp for schedule(static)
+	for (int64_t e = 0; e < wn; e++) {
+		T s = 0;
+		for (int k = 0; k < th; k++)
+			s += ((const T *)(base + (size_t)k * stride))[e];
+		dw[e] = s;
+	}
+}
+
 /* batch threads for the one-channel kernels: as many as the workspace has
  * slices for */
 static int SFX(d1_threads)(const nb_tensor *t, const geom *g)
@@ -758,13 +763,7 @@ static void SFX(d1_run_weight)(nb_tensor *t, const geom *g, const T *dy, const T
 			SFX(d1_weight)(g, &d, x + n * g->h * g->w, dy + n * g->o * g->oh * g->ow, part, xp,
 			               dyp);
 #pragma omp barrier
-#pragma omp for schedule(static)
-		for (size_t e = 0; e < wn; e++) {
-			T s = 0;
-			for (int k = 0; k < th; k++)
-				s += ((const T *)(ws + (size_t)k * sb + part_off))[e];
-			dw[e] = s;
-		}
+		SFX(sum_parts)(dw, (int64_t)wn, ws + part_off, sb, th);
 	}
 }
 
@@ -778,15 +777,16 @@ static void SFX(conv_forward)(nb_tensor *t)
 		SFX(d1_run_forward)(t, &g, x, w, b, y);
 		return;
 	}
-	if (use_direct(&g))
+	if (use_direct(&g)) {
 		SFX(dw_forward)(&g, x, w, b, y);
-	else if (use_wino(t, &g))
+	} else if (use_wino(t, &g)) {
 		SFX(wino_run)(t, &g, x, w, y, false);
-	else
+		if (b)
+			SFX(add_bias)(&g, b, y);
+	} else {
 		SFX(each_chunk)(t, &g, SFX(im2col_forward), x, g.c * g.h * g.w, w, b, y,
 		                g.o * g.oh * g.ow);
-	if (b && use_wino(t, &g) && !use_direct(&g))
-		SFX(add_bias)(&g, b, y);
+	}
 }
 
 static void SFX(conv_backward_input)(nb_tensor *t)
@@ -846,20 +846,10 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 		FOR_BLOCKS(&g, &pl, th, tid, k, b0, bk,
 		           SFX(im2col_backward_weight)(&g, dy + b0 * ys, x + b0 * xs, part, bk, ws, 1,
 		                                       &one));
-#pragma omp barrier
-		/* every private sum is complete: add them in thread order */
-		const char *base = (const char *)t->g->workspace + part_off;
-#pragma omp for schedule(static)
-		for (int64_t e = 0; e < wn; e++) {
-			T s = 0;
-			for (int k = 0; k < th; k++)
-				s += ((const T *)(base + (size_t)k * sb))[e];
-			dw[e] = s;
-		}
+#pragma omp barrier /* every private sum is complete */
+		SFX(sum_parts)(dw, wn, (const char *)t->g->workspace + part_off, sb, th);
 	}
 }
-
-
 
 /* db[o] = sum over n, i, j of dy[n,o,i,j] */
 static void SFX(conv_backward_bias)(nb_tensor *t)
