@@ -357,13 +357,13 @@ static size_t ws_conv(const nb_tensor *t)
 static plan run_plan(const nb_tensor *t, const geom *g)
 {
 	plan p = plan_for(g);
+	const bool batch_threads = p.threads > 1;
 	const size_t es = t->g->esize, have = t->g->workspace_bytes;
 	while (p.threads > 1 && (size_t)p.threads * slice_bytes(t->op, g, es, p.threads, p.chunk) > have)
 		p.threads--;
 	while (p.chunk > 1 && (size_t)p.threads * slice_bytes(t->op, g, es, p.threads, p.chunk) > have)
 		p.chunk--;
-	if (p.threads == 1 && nb_get_num_threads() > 1 &&
-	    (double)g->n * (double)(g->o * g->oh * g->ow) * (double)(g->cg * g->kh * g->kw) >= PAR_WORK)
+	if (batch_threads && p.threads == 1) /* no room for batch threads: BLIS's then */
 		p.blis_threads = true;
 	return p;
 }
