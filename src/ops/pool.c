@@ -253,10 +253,13 @@ NB_KERNELS(avgpool, {
 	for (int64_t p = 0; p < g.planes; p++) {
 		const T *x = X + p * g.h * g.w;
 		T *y = Y + p * g.oh * g.ow;
-		for (int64_t i = 0; i < g.oh && one; i++)
-			for (int64_t j = 0; j < g.ow; j++)
-				y[i * g.ow + j] = x[i * g.sh * g.w + j * g.sw];
-		for (int64_t i = 0; i < g.oh && !one; i++)
+		if (one) {
+			for (int64_t i = 0; i < g.oh; i++)
+				for (int64_t j = 0; j < g.ow; j++)
+					y[i * g.ow + j] = x[i * g.sh * g.w + j * g.sw];
+			continue;
+		}
+		for (int64_t i = 0; i < g.oh; i++)
 			for (int64_t j = 0; j < g.ow; j++) {
 				int64_t ih, iw, m0, m1, k0, k1;
 				window(&g, i, j, &ih, &iw, &m0, &m1, &k0, &k1);
@@ -280,10 +283,13 @@ NB_KERNELS(avgpool_backward, {
 		T *dx = DX + p * g.h * g.w;
 		const T *dy = DY + p * g.oh * g.ow;
 		memset(dx, 0, (size_t)(g.h * g.w) * sizeof(T));
-		for (int64_t i = 0; i < g.oh && one; i++) /* the strided copy's adjoint */
-			for (int64_t j = 0; j < g.ow; j++)
-				dx[i * g.sh * g.w + j * g.sw] = dy[i * g.ow + j];
-		for (int64_t i = 0; i < g.oh && !one; i++)
+		if (one) { /* the strided copy's adjoint */
+			for (int64_t i = 0; i < g.oh; i++)
+				for (int64_t j = 0; j < g.ow; j++)
+					dx[i * g.sh * g.w + j * g.sw] = dy[i * g.ow + j];
+			continue;
+		}
+		for (int64_t i = 0; i < g.oh; i++)
 			for (int64_t j = 0; j < g.ow; j++) {
 				int64_t ih, iw, m0, m1, k0, k1;
 				window(&g, i, j, &ih, &iw, &m0, &m1, &k0, &k1);
