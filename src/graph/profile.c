@@ -19,8 +19,10 @@ nb_status nb_program_profile(nb_program *p, bool on)
 	return NB_OK;
 }
 
+/* a line of the report: an op (id = op, summed over its nodes) or a node
+ * (id = schedule step, calls = 1) */
 typedef struct row {
-	int op;
+	int id;
 	double ns;
 	int64_t calls;
 } row;
@@ -31,13 +33,7 @@ static int by_time(const void *a, const void *b)
 	return (x < y) - (x > y);
 }
 
-static const double *prof_sort; /* qsort has no context argument */
-
-static int by_step_time(const void *a, const void *b)
-{
-	double x = prof_sort[*(const int *)a], y = prof_sort[*(const int *)b];
-	return (x < y) - (x > y);
-}
+#define SLOWEST_NODES 12
 
 nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 {
@@ -47,44 +43,40 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 		fprintf(f, "no profile: call nb_program_profile(p, true) before nb_run\n");
 		return NB_OK;
 	}
-	row *r = calloc(NB_OP_COUNT, sizeof *r);
+	const int nr = p->n > NB_OP_COUNT ? p->n : NB_OP_COUNT;
+	row *r = calloc((size_t)nr, sizeof *r);
 	if (!r)
 		return NB_ERR_NOMEM;
+	const double runs = (double)p->prof_runs;
 	double total = 0;
 	for (int op = 0; op < NB_OP_COUNT; op++)
-		r[op].op = op;
+		r[op].id = op;
 	for (int s = 0; s < p->n; s++) {
 		r[p->sched[s]->op].ns += p->prof_ns[s];
 		r[p->sched[s]->op].calls++;
 		total += p->prof_ns[s];
 	}
 	qsort(r, NB_OP_COUNT, sizeof *r, by_time);
-	const double runs = (double)p->prof_runs;
 	fprintf(f, "%-28s %6s %11s %7s\n", "op", "nodes", "ms per run", "share");
 	for (int i = 0; i < NB_OP_COUNT && r[i].calls > 0; i++)
-		fprintf(f, "%-28s %6lld %11.3f %6.1f%%\n", nb_op_name(r[i].op), (long long)r[i].calls,
+		fprintf(f, "%-28s %6lld %11.3f %6.1f%%\n", nb_op_name(r[i].id), (long long)r[i].calls,
 		        r[i].ns / runs / 1e6, total > 0 ? 100.0 * r[i].ns / total : 0.0);
 	fprintf(f, "%-28s %6d %11.3f %6.1f%%  (%lld runs)\n", "total", p->n, total / runs / 1e6,
 	        100.0, (long long)p->prof_runs);
-	free(r);
-	/* the slowest nodes, by step */
-	int *idx = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *idx);
-	if (!idx)
-		return NB_ERR_NOMEM;
+	/* the slowest nodes */
 	for (int s = 0; s < p->n; s++)
-		idx[s] = s;
-	prof_sort = p->prof_ns;
-	qsort(idx, (size_t)p->n, sizeof *idx, by_step_time);
+		r[s] = (row){.id = s, .ns = p->prof_ns[s], .calls = 1};
+	qsort(r, (size_t)p->n, sizeof *r, by_time);
 	fprintf(f, "\nslowest nodes:\n");
-	for (int i = 0; i < p->n && i < (getenv("NB_PROFILE_TOP") ? atoi(getenv("NB_PROFILE_TOP")) : 12); i++) {
-		const nb_tensor *t = p->sched[idx[i]];
+	for (int i = 0; i < p->n && i < SLOWEST_NODES; i++) {
+		const nb_tensor *t = p->sched[r[i].id];
 		char sh[96], in0[96];
 		nb_shape_str(t->shape, sh, sizeof sh);
 		nb_shape_str(t->n_in > 0 ? t->in[0]->shape : t->shape, in0, sizeof in0);
-		fprintf(f, "  %8.3f ms  %-24s %-20s <- %-20s %s\n", p->prof_ns[idx[i]] / runs / 1e6,
+		fprintf(f, "  %8.3f ms  %-24s %-20s <- %-20s %s\n", r[i].ns / runs / 1e6,
 		        nb_op_name(t->op), sh, in0, t->name ? t->name : "");
 	}
-	free(idx);
+	free(r);
 	return NB_OK;
 }
 
