@@ -42,11 +42,6 @@ void nb__program_free(nb_program *p)
 	free(p);
 }
 
-static size_t align_up(size_t n)
-{
-	return (n + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
-}
-
 /* Iterative DFS post-order from t: every input before its consumers. */
 static int visit(nb_tensor *root, unsigned char *mark, nb_tensor **order, int n,
                  nb_tensor **stack, int *istack)
@@ -241,7 +236,7 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 		p->offset[s] = -1;
 		int reuse = -1; /* an input whose buffer the output takes over */
 		if (is_planned(t)) {
-			size_t len = align_up((size_t)t->size * g->esize);
+			size_t len = nb__align_up((size_t)t->size * g->esize);
 			for (int k = 0; k < t->n_in && reuse < 0 && (def->flags & NB_OPF_INPLACE); k++) {
 				nb_tensor *c = t->in[k];
 				if (is_planned(c) && last[c->id] == s && c->size == t->size)
@@ -263,23 +258,24 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 				continue;
 			if (dup || last[c->id] != s || !is_planned(c))
 				continue;
-			if (!fl_release(&fl, (size_t)p->offset[pos[c->id]], align_up((size_t)c->size * g->esize)))
+			if (!fl_release(&fl, (size_t)p->offset[pos[c->id]], nb__align_up((size_t)c->size * g->esize)))
 				goto nomem;
 		}
 		/* a computed node nobody reads (not a target) dies at once */
 		if (is_planned(t) && last[t->id] < 0 &&
-		    !fl_release(&fl, (size_t)p->offset[s], align_up((size_t)t->size * g->esize)))
+		    !fl_release(&fl, (size_t)p->offset[s], nb__align_up((size_t)t->size * g->esize)))
 			goto nomem;
 	}
 	/* room past the arena's end for BLIS's over-reads (nb__blas_slack) */
 	size_t slack = 0;
-	for (int s = 0; s < p->n; s++)
-		if (p->offset[s] >= 0 && nb__blas_slack(p->sched[s]->shape, g->esize) > slack)
-			slack = nb__blas_slack(p->sched[s]->shape, g->esize);
+	for (int s = 0; s < p->n; s++) {
+		const size_t sl = p->offset[s] >= 0 ? nb__blas_slack(p->sched[s]->shape, g->esize) : 0;
+		slack = sl > slack ? sl : slack;
+	}
 	p->arena_bytes = fl.top ? fl.top + slack : 0;
 	if (p->arena_bytes && !(p->arena = big_alloc(p->arena_bytes)))
 		goto nomem;
-	p->workspace_bytes = align_up(ws);
+	p->workspace_bytes = nb__align_up(ws);
 	if (ws && !(p->workspace = big_alloc(p->workspace_bytes)))
 		goto nomem;
 	if (nb__register_program(g, p) < 0)

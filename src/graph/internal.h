@@ -13,6 +13,12 @@
 
 #define NB_ALIGN 64
 
+/* n rounded up to a multiple of NB_ALIGN */
+static inline size_t nb__align_up(size_t n)
+{
+	return (n + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+}
+
 /* Readable bytes a tensor's buffer keeps past its end.  BLIS 0.9's small-
  * matrix kernels (the zen3 "sup" path) can read one leading dimension
  * past the end of an A or B operand (e.g. sgemm 4x36x297 with B
@@ -22,7 +28,7 @@
 static inline size_t nb__blas_slack(nb_shape s, size_t es)
 {
 	int64_t row = s.ndim >= 4 ? s.d[s.ndim - 2] * s.d[s.ndim - 1] : s.ndim ? s.d[s.ndim - 1] : 1;
-	return ((size_t)row * es + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+	return nb__align_up((size_t)row * es);
 }
 /* Largest element count of a tensor: its bytes (8 per f64) fit an int64. */
 #define NB_MAX_SIZE ((int64_t)1 << 60)

@@ -64,21 +64,11 @@ static bool pointwise(const geom *g)
 	       !g->pr;
 }
 
-/* Leading dimension of a column-matrix row of `cols` columns: cols, plus
- * one cache line when a row is a multiple of 1 KiB.  BLIS reads its B
- * operand row by row, and rows a power of two apart alias in the L1 cache:
- * 16x1024x144 runs at 45 GFLOP/s with rows 4 KiB apart and at 90 with 4160
- * bytes (one Zen core). */
-static int64_t ld_for(int64_t cols, size_t es)
-{
-	return (size_t)cols * es % 1024 ? cols : cols + (int64_t)(NB_ALIGN / es);
-}
-
 /* A 1x1 convolution of one image is its own column matrix, unless its
  * rows alias (then it is copied with the padded stride). */
 static bool x_is_col(const geom *g, int64_t nb, size_t es)
 {
-	return pointwise(g) && nb == 1 && ld_for(g->oh * g->ow, es) == g->oh * g->ow;
+	return pointwise(g) && nb == 1 && nb__pad_ld(g->oh * g->ow, es) == g->oh * g->ow;
 }
 
 /* Valid, stride-1 rows shorter than the input's: the "wide" layout.  The
@@ -187,15 +177,14 @@ static size_t d1_slice(const nb_tensor *t, const geom *g)
 	size_t b = (size_t)(d.hp * d.wp);
 	if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT)
 		b += (size_t)(2 * g->oh * d.owr + g->o * g->kh * g->kw);
-	b *= t->g->esize;
-	return (b + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+	return nb__align_up(b * t->g->esize);
 }
 
 /* the forward's weights, [O / D1_OB][kH kW][D1_OB] (zeros past O) */
 static size_t d1_wbytes(const nb_tensor *t, const geom *g)
 {
 	const size_t b = (size_t)(d1_of(g).ob * g->kh * g->kw) * t->g->esize;
-	return t->op == NB_OP_CONV2D ? (b + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN : 0;
+	return t->op == NB_OP_CONV2D ? nb__align_up(b) : 0;
 }
 
 static bool use_direct(const geom *g)
@@ -281,16 +270,11 @@ static int64_t max_cols(const geom *g, int64_t chunk)
 	return r < g->oh ? r * g->ow : chunk * gemm_cols(g);
 }
 
-static size_t align_bytes(size_t n)
-{
-	return (n + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
-}
-
 static size_t col_bytes(const geom *g, int64_t chunk, size_t es)
 {
 	if (x_is_col(g, chunk, es))
 		return 0;
-	return align_bytes((size_t)(g->cg * g->kh * g->kw * ld_for(max_cols(g, chunk), es)) * es);
+	return nb__align_up((size_t)(g->cg * g->kh * g->kw * nb__pad_ld(max_cols(g, chunk), es)) * es);
 }
 
 /* The [Og, block] part of y or dy with the column matrix's stride: the
@@ -300,9 +284,9 @@ static size_t col_bytes(const geom *g, int64_t chunk, size_t es)
  * operand there). */
 static size_t ybuf_bytes(int op, const geom *g, int64_t chunk, size_t es)
 {
-	const int64_t p = g->oh * g->ow, ld = ld_for(max_cols(g, chunk), es);
-	if (chunk > 1 || wide(g) || (op == NB_OP_CONV2D_BACKWARD_INPUT && ld_for(p, es) != p))
-		return align_bytes((size_t)(g->og * ld) * es);
+	const int64_t p = g->oh * g->ow, ld = nb__pad_ld(max_cols(g, chunk), es);
+	if (chunk > 1 || wide(g) || (op == NB_OP_CONV2D_BACKWARD_INPUT && nb__pad_ld(p, es) != p))
+		return nb__align_up((size_t)(g->og * ld) * es);
 	return 0;
 }
 
@@ -312,7 +296,7 @@ static size_t slice_bytes(int op, const geom *g, size_t es, int threads, int64_t
 {
 	size_t b = col_bytes(g, chunk, es) + ybuf_bytes(op, g, chunk, es);
 	if (op == NB_OP_CONV2D_BACKWARD_WEIGHT && threads > 1)
-		b += align_bytes((size_t)(g->o * g->cg * g->kh * g->kw) * es);
+		b += nb__align_up((size_t)(g->o * g->cg * g->kh * g->kw) * es);
 	return b;
 }
 
@@ -348,7 +332,7 @@ static size_t ws_conv(const nb_tensor *t)
 	/* one more row past the last slice: BLIS may read it (nb__blas_slack) */
 	const size_t es = t->g->esize;
 	return (size_t)p.threads * slice_bytes(t->op, &g, es, p.threads, p.chunk) +
-	       align_bytes((size_t)ld_for(max_cols(&g, p.chunk), es) * es);
+	       nb__align_up((size_t)nb__pad_ld(max_cols(&g, p.chunk), es) * es);
 }
 
 /* At run time: no more batch threads, nor images per chunk, than the

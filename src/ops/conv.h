@@ -45,6 +45,15 @@ static inline void nb__tap_range(int64_t in, int64_t out, int64_t s, int64_t off
 	*hi = b;
 }
 
+/* A leading dimension of n elements: n, plus one cache line when a row of
+ * n is a multiple of 1 KiB.  Rows a power of two apart alias in the L1
+ * cache: BLIS reading 16x1024x144 with rows 4 KiB apart ran at 45
+ * GFLOP/s, with 4160 bytes at 90 (one Zen core). */
+static inline int64_t nb__pad_ld(int64_t n, size_t es)
+{
+	return (size_t)n * es % 1024 ? n : n + (int64_t)(NB_ALIGN / es);
+}
+
 /* Sum of n contiguous values (vectorised: several partial sums), as
  * nb__sum_f32 and nb__sum_f64; nb__sum picks one by the pointer type. */
 #define NB__SUM_FN(T, SFX)                                                      \

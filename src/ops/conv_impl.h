@@ -482,7 +482,7 @@ static SFX(chunk) SFX(chunk_of)(const geom *g, blk bk, T *ws)
 	SFX(chunk) c = {.p = g->oh * g->ow, .bc = blk_cols(g, bk), .off = bk.r0 * g->ow,
 	                .kdim = g->cg * g->kh * g->kw, .xs = g->c * g->h * g->w,
 	                .ys = g->o * g->oh * g->ow, .wide = wide(g), .col = ws};
-	c.ld = ld_for(bk.nb * c.bc, sizeof(T));
+	c.ld = nb__pad_ld(bk.nb * c.bc, sizeof(T));
 	c.direct = bk.nb == 1 && !c.wide;
 	c.yb = (T *)((char *)ws + col_bytes(g, bk.nb, sizeof(T)));
 	return c;
@@ -564,7 +564,7 @@ static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, c
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *dyg = dy + gi * g->og * c.p + c.off, *wg = w + gi * g->og * c.kdim;
 		int64_t ldy = c.p;
-		if (!c.direct || ld_for(c.p, sizeof(T)) != c.p) { /* a chunk, wide rows, or rows 2^k apart */
+		if (!c.direct || nb__pad_ld(c.p, sizeof(T)) != c.p) { /* a chunk, wide rows, or rows 2^k apart */
 			SFX(gather_dy)(g, &c, dy, bk.nb, gi);
 			dyg = c.yb;
 			ldy = c.ld;

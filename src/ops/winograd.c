@@ -45,18 +45,6 @@ typedef struct wplan {
 	cntx_t *cntx;
 } wplan;
 
-static size_t align_up(size_t n)
-{
-	return (n + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
-}
-
-/* n elements, plus one cache line when that is a multiple of 1 KiB: rows
- * (and slabs) a power of two apart alias in the L1 cache */
-static int64_t pad_ld(int64_t n, size_t es)
-{
-	return (size_t)n * es % 1024 ? n : n + (int64_t)(NB_ALIGN / es);
-}
-
 /* BLIS's gemm micro-kernel for the element type, with its block sizes;
  * false when its packed panels are wider than its register block or its
  * B rows are not whole cache lines (then the layout here would not fit). */
@@ -101,6 +89,20 @@ bool nb__wino_supported(const nb__wino_geom *g)
 	return geom_ok(g) && micro_kernel(sizeof(float), &f) && micro_kernel(sizeof(double), &d);
 }
 
+/* Tile rows per chunk: about `bytes` of transformed data (per_row bytes a
+ * tile row), each thread's share of the batch split into equal pieces. */
+static int64_t chunk_rows(const wplan *p, int threads, int64_t per_row, int64_t bytes)
+{
+	if (threads < 1)
+		threads = 1;
+	int64_t want = bytes / per_row;
+	if (want < 1)
+		want = 1;
+	const int64_t share = (p->n + threads - 1) / threads * p->th;
+	const int64_t pieces = (share + want - 1) / want;
+	return (share + pieces - 1) / pieces;
+}
+
 static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
 {
 	wplan p = {.n = g->n, .flip = g->flip};
@@ -117,27 +119,18 @@ static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
 	p.tw = (p.wo + 1) / 2;
 	p.nob = (p.co + p.mr - 1) / p.mr;
 	p.opad = p.nob * p.mr;
-	if (threads < 1)
-		threads = 1;
-	/* tile rows per chunk: V near CHUNK_BYTES, and each thread's share
-	 * split into equal pieces */
-	const int64_t per_row = 16 * p.ci * p.tw * (int64_t)es;
-	int64_t want = CHUNK_BYTES / per_row;
-	if (want < 1)
-		want = 1;
-	const int64_t share = (p.n + threads - 1) / threads * p.th;
-	const int64_t pieces = (share + want - 1) / want;
-	p.rows = (share + pieces - 1) / pieces;
+	/* tile rows per chunk: V near CHUNK_BYTES */
+	p.rows = chunk_rows(&p, threads, 16 * p.ci * p.tw * (int64_t)es, CHUNK_BYTES);
 	const int64_t panels = (p.rows * p.tw + p.nr - 1) / p.nr;
-	p.vs = pad_ld(panels * p.ci * p.nr, es);
-	p.ms = pad_ld(p.opad * p.nr, es);
+	p.vs = nb__pad_ld(panels * p.ci * p.nr, es);
+	p.ms = nb__pad_ld(p.opad * p.nr, es);
 	p.mcs = p.mrs == 1 ? p.opad : 1;
-	p.u_bytes = align_up((size_t)(16 * p.opad * p.ci) * es);
-	p.v_bytes = align_up((size_t)(16 * p.vs) * es);
-	p.m_bytes = align_up((size_t)(16 * p.ms) * es);
+	p.u_bytes = nb__align_up((size_t)(16 * p.opad * p.ci) * es);
+	p.v_bytes = nb__align_up((size_t)(16 * p.vs) * es);
+	p.m_bytes = nb__align_up((size_t)(16 * p.ms) * es);
 	/* an input row split into even and odd columns, a ring of four rows
 	 * after B^T, and a spare output row */
-	p.row_bytes = align_up((size_t)(2 * (p.tw + 1) + 16 * p.tw + 2 * p.tw) * es);
+	p.row_bytes = nb__align_up((size_t)(2 * (p.tw + 1) + 16 * p.tw + 2 * p.tw) * es);
 	p.slice_bytes = p.v_bytes + p.m_bytes + p.row_bytes;
 	return p;
 }
@@ -157,30 +150,22 @@ static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
 	nb__wino_geom f = *g;
 	f.flip = false;
 	wplan p = plan_of(&f, es, threads);
-	if (threads < 1)
-		threads = 1;
 	p.ncb = (p.ci + p.nr - 1) / p.nr;
 	p.cpad = p.ncb * p.nr;
-	const int64_t per_row = 16 * (p.opad + p.cpad) * p.tw * (int64_t)es;
-	int64_t want = WGRAD_CHUNK_BYTES / per_row;
-	if (want < 1)
-		want = 1;
-	const int64_t share = (p.n + threads - 1) / threads * p.th;
-	const int64_t pieces = (share + want - 1) / want;
-	p.rows = (share + pieces - 1) / pieces;
+	p.rows = chunk_rows(&p, threads, 16 * (p.opad + p.cpad) * p.tw * (int64_t)es, WGRAD_CHUNK_BYTES);
 	p.kmax = p.rows * p.tw;
 	const int64_t line = (int64_t)(NB_ALIGN / es);
-	p.as = pad_ld((p.nob * p.kmax * p.mr + line - 1) / line * line, es);
-	p.bs = pad_ld(p.ncb * p.kmax * p.nr, es);
-	p.ds = pad_ld(p.opad * p.cpad, es);
+	p.as = nb__pad_ld((p.nob * p.kmax * p.mr + line - 1) / line * line, es);
+	p.bs = nb__pad_ld(p.ncb * p.kmax * p.nr, es);
+	p.ds = nb__pad_ld(p.opad * p.cpad, es);
 	p.drs = p.mrs == 1 ? 1 : p.cpad;
 	p.dcs = p.mrs == 1 ? p.opad : 1;
-	p.du_bytes = align_up((size_t)(16 * p.ds) * es);
-	p.m_bytes = align_up((size_t)(16 * p.as) * es);
-	p.v_bytes = align_up((size_t)(16 * p.bs) * es);
+	p.du_bytes = nb__align_up((size_t)(16 * p.ds) * es);
+	p.m_bytes = nb__align_up((size_t)(16 * p.as) * es);
+	p.v_bytes = nb__align_up((size_t)(16 * p.bs) * es);
 	/* a ring of four input rows interleaved [2 tw + 2][NR], or two dy
 	 * rows interleaved [2 tw][MR] */
-	p.row_bytes = align_up((size_t)(4 * (2 * p.tw + 2) * p.nr + 2 * 2 * p.tw * p.mr) * es);
+	p.row_bytes = nb__align_up((size_t)(4 * (2 * p.tw + 2) * p.nr + 2 * 2 * p.tw * p.mr) * es);
 	p.slice_bytes = p.du_bytes + p.m_bytes + p.v_bytes + p.row_bytes;
 	return p;
 }
