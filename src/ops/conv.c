@@ -365,6 +365,32 @@ static void one_thread(rntm_t *r)
 	one_thread(&one_);                                                      \
 	rntm_t *rn = pl.blis_threads ? NULL : &one_
 
+/* The blocks of thread tid of th: it takes images [lo, hi) of the batch,
+ * splits them evenly into pieces of at most pl->chunk images, and cuts an
+ * image into bands of rows_for() output rows when that is fewer than oH.
+ * Runs the statement for each block: K its index, B0 its first image, BK
+ * the block. */
+#define FOR_BLOCKS(g, pl, th, tid, K, B0, BK, ...)                              \
+	do {                                                                    \
+		const int64_t lo_ = (g)->n * (tid) / (th), hi_ = (g)->n * ((tid) + 1) / (th); \
+		const int64_t np_ = hi_ > lo_ ? (hi_ - lo_ + (pl)->chunk - 1) / (pl)->chunk : 0; \
+		const int64_t rows_ = rows_for(g);                              \
+		int64_t K = 0;                                                  \
+		for (int64_t k_ = 0; k_ < np_; k_++) {                          \
+			const int64_t B0 = lo_ + (hi_ - lo_) * k_ / np_;        \
+			const int64_t b1_ = lo_ + (hi_ - lo_) * (k_ + 1) / np_; \
+			for (int64_t r_ = 0; r_ < (g)->oh; r_ += rows_, K++) {  \
+				const blk BK = {b1_ - B0, r_,                   \
+				                r_ + rows_ < (g)->oh ? r_ + rows_ : (g)->oh}; \
+				__VA_ARGS__;                                    \
+			}                                                       \
+		}                                                               \
+	} while (0)
+
+/* v = the D1_VW values at p (unaligned); a macro: a function returning a
+ * vector would change the ABI between the clones */
+#define D1_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
+
 /* ---- kernels, one copy per element type --------------------------------------- */
 
 #define T float

@@ -220,10 +220,6 @@ static void SFX(d1_pad)(const geom *g, const d1geom *d, const T *x, T *restrict 
  * the widest registers of the clone, and to several where needed) */
 typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
 
-/* v = the D1_VW values at p (unaligned); a macro: a function returning a
- * vector would change the ABI between the clones */
-#define D1_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
-
 /* y of one image: for each block of D1_OB channels and 2 D1_VW pixels of
  * an output row, the kH kW taps accumulate in registers (acc: two vectors
  * per channel, so the additions of a tap do not wait on each other), each
@@ -616,27 +612,6 @@ static T *SFX(slice)(const nb_tensor *t, const geom *g, const plan *pl, int tid)
 	return (T *)((char *)t->g->workspace +
 	             (size_t)tid * slice_bytes(t->op, g, sizeof(T), pl->threads, pl->chunk));
 }
-
-/* The blocks of thread tid of th: it takes images [lo, hi) of the batch,
- * splits them evenly into pieces of at most pl->chunk images, and cuts an
- * image into bands of rows_for() output rows when that is fewer than oH.
- * Calls visit(k, image offset, block) for its k-th block. */
-#define FOR_BLOCKS(g, pl, th, tid, K, B0, BK, ...)                              \
-	do {                                                                    \
-		const int64_t lo_ = (g)->n * (tid) / (th), hi_ = (g)->n * ((tid) + 1) / (th); \
-		const int64_t np_ = hi_ > lo_ ? (hi_ - lo_ + (pl)->chunk - 1) / (pl)->chunk : 0; \
-		const int64_t rows_ = rows_for(g);                              \
-		int64_t K = 0;                                                  \
-		for (int64_t k_ = 0; k_ < np_; k_++) {                          \
-			const int64_t B0 = lo_ + (hi_ - lo_) * k_ / np_;        \
-			const int64_t b1_ = lo_ + (hi_ - lo_) * (k_ + 1) / np_; \
-			for (int64_t r_ = 0; r_ < (g)->oh; r_ += rows_, K++) {  \
-				const blk BK = {b1_ - B0, r_,                   \
-				                r_ + rows_ < (g)->oh ? r_ + rows_ : (g)->oh}; \
-				__VA_ARGS__;                                    \
-			}                                                       \
-		}                                                               \
-	} while (0)
 
 /* Per-block work of the forward (a = x, out = y) and of the input
  * gradient (a = dy, out = dx, no bias). */
