@@ -193,13 +193,15 @@ static ref reference(const cfg *c, const double *x, const double *w, const doubl
 }
 
 /* |got - want| <= tol * max(scale, 1) for every element */
-static void compare(const char *what, int ci, const double *got, const double *want,
+static void compare(const char *what, int ci, int algo, const double *got, const double *want,
                     const double *scale, int64_t n, double tol)
 {
 	for (int64_t i = 0; i < n; i++) {
 		double lim = tol * (scale[i] > 1 ? scale[i] : 1);
+		if (fabs(got[i] - want[i]) <= lim) /* Check records every assertion: only failures */
+			continue;
 		ck_assert_msg(fabs(got[i] - want[i]) <= lim,
-		              "config %d %s[%lld]: got %.17g want %.17g (tol %g)", ci, what,
+		              "config %d (algo %d) %s[%lld]: got %.17g want %.17g (tol %g)", ci, algo, what,
 		              (long long)i, got[i], want[i], lim);
 	}
 }
@@ -253,13 +255,23 @@ static const cfg configs[] = {
     /* ... and its weight gradient (kW 3 and 5, an odd number of channels) */
     {3, 1, 15, 21, 7, 4, 3, {.pad_h = 1, .pad_w = 2}, true},
     {2, 1, 20, 19, 13, 5, 5, {.padding = NB_PAD_SAME}, false},
+    /* a few input channels: the direct kernels (dc: output channels in
+     * lanes, blocks of 16 and pixel / tap blocks of 6 or 3 with remainders;
+     * dt: the stride-1 input gradient, 6 channels by 16 pixels) */
+    {5, 6, 14, 14, 16, 5, 5, {0}, true}, /* LeNet's conv2 */
+    {3, 7, 13, 37, 20, 3, 3, {.padding = NB_PAD_SAME}, true},
+    {2, 3, 11, 10, 37, 4, 4, {.padding = NB_PAD_SAME}, false}, /* even: pad 1 top, 2 bottom */
+    {2, 5, 12, 13, 9, 3, 5, {.stride_h = 2, .stride_w = 3, .pad_h = 2, .pad_w = 4}, true},
+    {3, 2, 10, 11, 17, 3, 3, {.dilation_h = 2, .dilation_w = 3, .pad_h = 2, .pad_w = 3}, false},
+    {2, 8, 7, 19, 32, 5, 3, {.pad_h = 4, .pad_w = 2}, true}, /* padding kH - 1 */
+    {2, 13, 6, 6, 3, 3, 3, {.pad_h = 1, .pad_w = 1, .algo = NB_CONV_DIRECT}, false},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
-/* Forward and the three gradients of L = sum(y * dy) for one config. */
-static void check_config(int ci, nb_dtype dt, int compile_threads, int run_threads)
+/* Forward and the three gradients of L = sum(y * dy) for one config (ci:
+ * its number in messages). */
+static void check_cfg(const cfg *c, int ci, nb_dtype dt, int compile_threads, int run_threads)
 {
-	const cfg *c = &configs[ci];
 	nb_shape xs = NB_SHAPE(c->n, c->c, c->h, c->w);
 	nb_shape ws = NB_SHAPE(c->o, c->c / dflt(c->opt.groups), c->kh, c->kw);
 	int64_t nx = nb_shape_size(xs), nw = nb_shape_size(ws);
@@ -299,18 +311,35 @@ static void check_config(int ci, nb_dtype dt, int compile_threads, int run_threa
 	double tol = dt == NB_F64 ? 1e-12 : 1e-4;
 	double *got = malloc(sizeof(double) * (ny > nx ? (ny > nw ? ny : nw) : (nx > nw ? nx : nw)));
 	nb_read_f64(y, got, ny);
-	compare("y", ci, got, r.y, r.ay, ny, tol);
+	compare("y", ci, c->opt.algo, got, r.y, r.ay, ny, tol);
 	nb_read_f64(grads[0], got, nx);
-	compare("dx", ci, got, r.dx, r.adx, nx, tol);
+	compare("dx", ci, c->opt.algo, got, r.dx, r.adx, nx, tol);
 	nb_read_f64(grads[1], got, nw);
-	compare("dw", ci, got, r.dw, r.adw, nw, tol);
+	compare("dw", ci, c->opt.algo, got, r.dw, r.adw, nw, tol);
 	if (tb) {
 		nb_read_f64(grads[2], got, c->o);
-		compare("db", ci, got, r.db, r.adb, c->o, tol);
+		compare("db", ci, c->opt.algo, got, r.db, r.adb, c->o, tol);
 	}
 	ref_free(&r);
 	free(got), free(x), free(w), free(dy);
 	nb_graph_free(g);
+}
+
+/* a config with its own algorithm; with NB_CONV_AUTO also every algorithm
+ * that takes it (im2col, and direct for one group or depthwise), so each
+ * path is checked whatever AUTO picks */
+static void check_config(int ci, nb_dtype dt, int compile_threads, int run_threads)
+{
+	cfg c = configs[ci];
+	check_cfg(&c, ci, dt, compile_threads, run_threads);
+	if (c.opt.algo != NB_CONV_AUTO)
+		return;
+	c.opt.algo = NB_CONV_IM2COL;
+	check_cfg(&c, ci, dt, compile_threads, run_threads);
+	if (dflt(c.opt.groups) == 1 || dflt(c.opt.groups) == c.c) {
+		c.opt.algo = NB_CONV_DIRECT;
+		check_cfg(&c, ci, dt, compile_threads, run_threads);
+	}
 }
 
 START_TEST(test_matches_reference_f64)
@@ -321,6 +350,8 @@ START_TEST(test_matches_reference_f64)
 	/* 3 threads: the batch of 6 splits over them, the batch of 4 does not */
 	check_config(16, NB_F64, 3, 3);
 	check_config(17, NB_F64, 3, 3);
+	check_config(40, NB_F64, 3, 3); /* direct kernels: 5 images on 3 threads */
+	check_config(41, NB_F64, 4, 4); /* 3 images on 3 of 4 threads */
 	nb_set_num_threads(0);
 }
 END_TEST
@@ -338,7 +369,7 @@ END_TEST
  * with more threads later must still be right (fewer batch threads). */
 START_TEST(test_threads_changed_after_compile)
 {
-	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34, 35};
+	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34, 35, 40, 41, 43};
 	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
 		check_config(batched[i], NB_F64, 1, 2);
 		check_config(batched[i], NB_F64, 2, 1);
@@ -436,6 +467,14 @@ START_TEST(test_gradcheck_configs)
 	for (int ci = 0; ci < N_CONFIGS; ci++)
 		if ((int64_t)configs[ci].n * configs[ci].c * configs[ci].h * configs[ci].w <= 400)
 			gradcheck_cfg(&configs[ci], ci);
+	/* the direct kernels for few channels, forward, dW and the stride-1 dx */
+	const cfg direct[] = {
+	    {2, 3, 6, 7, 5, 3, 3, {.pad_h = 1, .pad_w = 2, .algo = NB_CONV_DIRECT}, true},
+	    {1, 2, 7, 6, 3, 3, 2, {.stride_h = 2, .dilation_w = 2, .algo = NB_CONV_DIRECT}, true},
+	    {2, 4, 5, 5, 17, 3, 3, {.padding = NB_PAD_SAME, .algo = NB_CONV_DIRECT}, false},
+	};
+	for (int k = 0; k < 3; k++)
+		gradcheck_cfg(&direct[k], 100 + k);
 }
 END_TEST
 
@@ -531,9 +570,10 @@ START_TEST(test_shape_errors)
 	             "are only used with NB_PAD_EXPLICIT, not with NB_PAD_SAME");
 	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.padding = 7},
 	             NB_ERR_ARG, "unknown padding mode 7");
-	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
-	             (nb_conv2d_opts){.algo = NB_CONV_DIRECT}, NB_ERR_ARG,
-	             "NB_CONV_DIRECT needs a depthwise convolution (C/groups == 1), got C/groups = 2");
+	expect_error(NB_SHAPE(1, 4, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.algo = NB_CONV_DIRECT, .groups = 2}, NB_ERR_ARG,
+	             "NB_CONV_DIRECT needs one group or a depthwise convolution (C/groups == 1), got "
+	             "C/groups = 2 (input [1,4,5,5], groups 2)");
 	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
 	             (nb_conv2d_opts){.algo = NB_CONV_WINOGRAD, .stride_h = 2}, NB_ERR_ARG,
 	             "NB_CONV_WINOGRAD needs a 3x3 kernel, stride 1, dilation 1, one group and "

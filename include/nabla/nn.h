@@ -73,12 +73,17 @@ typedef enum nb_padding {
 } nb_padding;
 
 typedef enum nb_conv_algo {
-	NB_CONV_AUTO = 0, /* direct kernel for depthwise (C/groups == 1) and for
-	                     the forward of a single-channel input; in f32,
-	                     Winograd for 3x3 stride-1 convolutions of >= 16
-	                     channels in and out; else im2col */
+	NB_CONV_AUTO = 0, /* direct kernels for depthwise (C/groups == 1), for a
+	                     single-channel input, and for kernels of >= 9 taps
+	                     with few input channels (forward and input gradient
+	                     up to 32, weight gradient up to 64 where Winograd
+	                     does not take it); in f32, Winograd for the other
+	                     3x3 stride-1 passes of >= 16 channels in and out;
+	                     else im2col (docs/conv.md) */
 	NB_CONV_IM2COL,   /* im2col + GEMM (per group), for any convolution */
-	NB_CONV_DIRECT,   /* direct loops; only when C/groups == 1 (depthwise) */
+	NB_CONV_DIRECT,   /* direct loops: depthwise, or one group (its input
+	                     gradient direct at stride 1, dilation 1 and padding
+	                     below the kernel, else im2col) */
 	NB_CONV_WINOGRAD, /* Winograd F(2x2, 3x3) for all three passes; only 3x3
 	                     kernels, stride 1, dilation 1, groups 1, padding 0..2 */
 } nb_conv_algo;

@@ -13,6 +13,15 @@
  * work.  Depthwise convolutions (C/groups == 1) use direct loops instead
  * of im2col.  Attributes: see conv.h.
  */
+/* The kernels here are chains of multiply-adds held in registers: let GCC
+ * fuse them into FMA instructions in the AVX2 clone (ISO C mode keeps
+ * contraction off, which doubles the arithmetic instructions and the
+ * latency of each accumulation).  The clones then round differently, by
+ * an ulp per product; results stay deterministic on one machine. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
 #include "ops/conv.h"
 #include "ops/winograd.h"
 
@@ -192,6 +201,148 @@ static bool use_direct(const geom *g)
 	return g->cg == 1 && (g->groups > 1 || g->algo == NB_CONV_DIRECT) && g->algo != NB_CONV_IM2COL;
 }
 
+/* ---- direct kernels for a few input channels (one group) ----------------------
+ * Thin GEMMs are what im2col makes of a small convolution (LeNet's conv2:
+ * 16 x 150 by 100 columns per image), and the column matrix costs as many
+ * memory passes as the products.  These kernels read the (padded) image
+ * directly:
+ *  - forward and weight gradient ("dc"): DC_OB = 2 D1_VW output channels in
+ *    the lanes of two vectors.  The forward holds DC_NP pixels of an output
+ *    row in registers over all C kH kW taps, each tap a broadcast of x per
+ *    pixel; the weight gradient holds DC_TB taps over all pixels of an
+ *    image, each pixel a broadcast of x per tap, dy transposed so that a
+ *    pixel's DC_OB channels are one run.  Any stride, padding, dilation.
+ *  - input gradient ("dt", stride 1, dilation 1): the transposed
+ *    convolution as a correlation of dy with the flipped kernel, as the
+ *    one-channel forward above computes it (D1_OB channels of dx by 2 D1_VW
+ *    pixels of a row in registers), skipping the kernel rows that fall
+ *    outside dy.
+ * Measured on LeNet's conv2 (batch 64, 6 -> 16, 5x5, 14x14): see
+ * docs/conv.md. */
+#define DC_OB (2 * D1_VW)
+#define DC_NP(T) ((int)(24 / sizeof(T))) /* pixels per forward block: 6 f32, 3 f64 */
+#define DC_TB(T) ((int)(24 / sizeof(T))) /* taps per weight-gradient block */
+#define DC_MAX 6
+
+typedef struct dcgeom {
+	int64_t hp, wp; /* the padded plane (the input's own when there is no padding) */
+	int64_t nt;     /* taps: C kH kW */
+	int64_t ob;     /* O rounded up to DC_OB */
+	bool pad;
+} dcgeom;
+
+static dcgeom dc_of(const geom *g)
+{
+	dcgeom d = {.hp = g->h + g->pt + g->pb, .wp = g->w + g->pl + g->pr,
+	            .nt = g->c * g->kh * g->kw, .ob = (g->o + DC_OB - 1) / DC_OB * DC_OB};
+	d.pad = g->pt || g->pb || g->pl || g->pr;
+	return d;
+}
+
+/* the rows of dy a stride-1 input gradient reads through: kW - 1 - padL
+ * zeros on the left, dx's width rounded up to 2 D1_VW plus a kernel to the
+ * right (so a tap's window stays in its row) */
+typedef struct dtgeom {
+	int64_t qt, ql; /* kH - 1 - padT, kW - 1 - padL */
+	int64_t wq;     /* row length */
+	int64_t cb;     /* C rounded up to D1_OB */
+} dtgeom;
+
+static dtgeom dt_of(const geom *g)
+{
+	const int64_t wr = (g->w + 2 * D1_VW - 1) / (2 * D1_VW) * (2 * D1_VW);
+	return (dtgeom){.qt = g->kh - 1 - g->pt, .ql = g->kw - 1 - g->pl, .wq = wr + g->kw,
+	                .cb = (g->c + D1_OB - 1) / D1_OB * D1_OB};
+}
+
+/* The direct kernels run when asked for (NB_CONV_DIRECT, one group; the
+ * input gradient only at stride 1, dilation 1 and padding below the
+ * kernel, else im2col) and by default (both types) for kernels of 9 taps
+ * or more, when the lanes are mostly used (O or dx's row, rounded up to a
+ * block, at least 3/4 real), from 2 input channels up to:
+ *  - forward: 32, ahead of Winograd;
+ *  - weight gradient: 64, when Winograd does not take it;
+ *  - input gradient: 32.
+ * Measured with the program profile, batch 64, f32, 2 threads, ms per
+ * pass (im2col or Winograd -> direct):
+ *   ResNet-20 16 -> 16 3x3 32x32    forward 3.1 -> 1.8 (wino), dx 3.2 -> 2.5 (wino)
+ *             32 -> 32 3x3 16x16    forward 2.5 -> 1.8 (wino), dx 2.7 -> 2.3 (wino)
+ *             16 -> 32 3x3 s2 32x32 forward 1.48 -> 1.01, dW 1.42 -> 0.91
+ *             32 -> 64 3x3 s2 16x16 forward 1.12 -> 0.95, dW 1.23 -> 0.85
+ *             64 -> 128 3x3 s2 16x16 dW 5.0 -> 3.1
+ *   LeNet conv2 6 -> 16 5x5 14x14    forward 0.36 -> 0.16, dx 0.36 -> 0.28,
+ *                                    dW 0.36 -> 0.16
+ * Winograd keeps the weight gradient of its layers (16 -> 16: 1.87 vs
+ * 1.91; 32 -> 32: 1.31 vs 1.56) and everything from 64 channels (64 -> 64
+ * 8x8: 1.40 / 1.41 / 1.15 vs 1.69 / 3.6 / 1.51); on one thread Winograd's
+ * input gradient of 16 channels is ahead (4.1 vs 5.0 ms), the rest as on
+ * two. */
+static bool lanes_used(int64_t n, int64_t block)
+{
+	return 4 * n >= 3 * ((n + block - 1) / block * block);
+}
+
+static bool dc_auto(const nb_tensor *t, const geom *g)
+{
+	if (g->kh * g->kw < 9)
+		return false;
+	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT)
+		return g->c <= 32 && lanes_used(g->w, 2 * D1_VW);
+	if (!lanes_used(g->o, DC_OB))
+		return false;
+	if (t->op == NB_OP_CONV2D)
+		return g->c <= 32;
+	return g->c <= 64 && !use_wino(t, g);
+}
+
+static bool use_dc(const nb_tensor *t, const geom *g)
+{
+	if (g->groups != 1 || g->c < 2 || t->op == NB_OP_CONV2D_BACKWARD_INPUT)
+		return false;
+	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && dc_auto(t, g));
+}
+
+static bool use_dt(const nb_tensor *t, const geom *g)
+{
+	if (g->groups != 1 || g->c < 2 || t->op != NB_OP_CONV2D_BACKWARD_INPUT || g->sh != 1 ||
+	    g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw)
+		return false;
+	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && dc_auto(t, g));
+}
+
+/* the forward's packed weights [O / DC_OB][C kH kW][DC_OB] (zeros past O)
+ * and the taps' offsets in the padded image; the input gradient's flipped
+ * weights [C / D1_OB][O][kH][kW][D1_OB] */
+static size_t dc_shared_bytes(const nb_tensor *t, const geom *g)
+{
+	const size_t es = t->g->esize;
+	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT)
+		return nb__align_up((size_t)(dt_of(g).cb * g->o * g->kh * g->kw) * es);
+	const dcgeom d = dc_of(g);
+	size_t b = nb__align_up((size_t)d.nt * sizeof(int64_t));
+	if (t->op == NB_OP_CONV2D)
+		b += nb__align_up((size_t)(d.ob * d.nt) * es);
+	return b;
+}
+
+/* one thread's slice: the padded image (forward, weight gradient), the
+ * transposed dy, packed dW and the thread's dW (weight gradient); the
+ * padded dy (input gradient) */
+static size_t dc_slice(const nb_tensor *t, const geom *g)
+{
+	const size_t es = t->g->esize;
+	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT) {
+		const dtgeom q = dt_of(g);
+		return nb__align_up((size_t)(g->o * g->oh * q.wq) * es);
+	}
+	const dcgeom d = dc_of(g);
+	size_t b = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * es) : 0;
+	if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT)
+		b += nb__align_up((size_t)(g->oh * g->ow * DC_OB) * es) +
+		     nb__align_up((size_t)(d.ob * d.nt) * es) + nb__align_up((size_t)(g->o * d.nt) * es);
+	return b;
+}
+
 /* ---- workspace and threads ---------------------------------------------------
  * Three ways to run a batch:
  *  - serial: small convolutions (below PAR_WORK multiply-adds) run on the
@@ -300,6 +451,17 @@ static size_t slice_bytes(int op, const geom *g, size_t es, int threads, int64_t
 	return b;
 }
 
+/* the direct kernels' batch threads: images need not split evenly (there is
+ * no GEMM to balance), only be more than one */
+static int dc_plan_threads(const geom *g)
+{
+	const int th = nb_get_num_threads();
+	const double work = (double)g->n * (double)(g->o * g->oh * g->ow) * (double)(g->c * g->kh * g->kw);
+	if (th < 2 || g->n < 2 || work < PAR_WORK)
+		return 1;
+	return g->n < th ? (int)g->n : th;
+}
+
 static plan plan_for(const geom *g)
 {
 	int th = nb_get_num_threads();
@@ -320,6 +482,8 @@ static size_t ws_conv(const nb_tensor *t)
 	geom g = geom_of(t);
 	if (use_direct(&g))
 		return 0;
+	if (use_dc(t, &g) || use_dt(t, &g))
+		return dc_shared_bytes(t, &g) + (size_t)dc_plan_threads(&g) * dc_slice(t, &g);
 	if (use_wino(t, &g)) {
 		nb__wino_geom wg = wino_geom(&g, t->op == NB_OP_CONV2D_BACKWARD_INPUT);
 		if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT)
@@ -391,6 +555,17 @@ static void one_thread(rntm_t *r)
  * vector would change the ABI between the clones */
 #define D1_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
 
+/* CALL(args..., np) with np a constant 1..DC_MAX, for inlined block kernels */
+#define DC_CASES(CALL, ...)                                                     \
+	switch (np) {                                                           \
+	case 1: CALL(__VA_ARGS__, 1); break;                                    \
+	case 2: CALL(__VA_ARGS__, 2); break;                                    \
+	case 3: CALL(__VA_ARGS__, 3); break;                                    \
+	case 4: CALL(__VA_ARGS__, 4); break;                                    \
+	case 5: CALL(__VA_ARGS__, 5); break;                                    \
+	default: CALL(__VA_ARGS__, 6); break;                                   \
+	}
+
 /* ---- kernels, one copy per element type --------------------------------------- */
 
 #define T float
@@ -452,10 +627,10 @@ static nb_status check_geom(nb_tensor *t, const geom *g, int64_t cg_given)
 		                   LL(g->dw * (g->kw - 1) + 1), LL(g->h + g->pt + g->pb),
 		                   LL(g->w + g->pl + g->pr), bx, bw, LL(g->pt), LL(g->pl), LL(g->pb),
 		                   LL(g->pr));
-	if (g->algo == NB_CONV_DIRECT && g->cg != 1)
+	if (g->algo == NB_CONV_DIRECT && g->cg != 1 && g->groups != 1)
 		return nb__op_fail(t, NB_ERR_ARG,
-		                   "NB_CONV_DIRECT needs a depthwise convolution (C/groups == 1), got "
-		                   "C/groups = %lld (input %s, groups %lld)",
+		                   "NB_CONV_DIRECT needs one group or a depthwise convolution (C/groups "
+		                   "== 1), got C/groups = %lld (input %s, groups %lld)",
 		                   LL(g->c / g->groups), bx, LL(g->groups));
 	if (g->algo == NB_CONV_WINOGRAD && !wino_fits(g))
 		return nb__op_fail(t, NB_ERR_ARG,
@@ -720,6 +895,8 @@ static conv_cfg rand_cfg(nb_graph *g)
 	}
 	if (cg == 1)
 		c.o.algo = rnd(g, 2) ? NB_CONV_IM2COL : NB_CONV_AUTO;
+	else if (groups == 1 && rnd(g, 2)) /* the direct kernels for few channels */
+		c.o.algo = NB_CONV_DIRECT;
 	if (rnd(g, 4) == 0) { /* a Winograd convolution */
 		groups = 1, kh = kw = 3;
 		c.o = (nb_conv2d_opts){.pad_h = (int)rnd(g, 3), .pad_w = (int)rnd(g, 3),

@@ -220,6 +220,23 @@ static void SFX(d1_pad)(const geom *g, const d1geom *d, const T *x, T *restrict 
  * the widest registers of the clone, and to several where needed) */
 typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
 
+/* a0 / a1 [D1_OB] += the kw taps of one kernel row: the input row xr at
+ * the block's first pixel, the taps' weights wt [kw][D1_OB] */
+static inline __attribute__((always_inline)) void SFX(d1_taps)(const T *xr, const T *wt, int64_t kw,
+                                                                SFX(d1vec) *a0, SFX(d1vec) *a1)
+{
+	for (int64_t k = 0; k < kw; k++) {
+		SFX(d1vec) x0, x1;
+		D1_LOAD(x0, xr + k);
+		D1_LOAD(x1, xr + k + D1_VW);
+		for (int c = 0; c < D1_OB; c++) {
+			const T wv = wt[k * D1_OB + c];
+			a0[c] += wv * x0;
+			a1[c] += wv * x1;
+		}
+	}
+}
+
 /* y of one image: for each block of D1_OB channels and 2 D1_VW pixels of
  * an output row, the kH kW taps accumulate in registers (acc: two vectors
  * per channel, so the additions of a tap do not wait on each other), each
@@ -238,20 +255,9 @@ NB_HOT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, c
 				SFX(d1vec) a0[D1_OB], a1[D1_OB];
 				for (int o = 0; o < D1_OB; o++)
 					a0[o] = a1[o] = zero;
-				for (int64_t m = 0; m < g->kh; m++) {
-					const T *xr = xp + (i + m) * d->wp + j0;
-					const T *wt = wb + m * g->kw * D1_OB;
-					for (int64_t k = 0; k < g->kw; k++) {
-						SFX(d1vec) x0, x1;
-						D1_LOAD(x0, xr + k);
-						D1_LOAD(x1, xr + k + D1_VW);
-						for (int o = 0; o < D1_OB; o++) {
-							const T wv = wt[k * D1_OB + o];
-							a0[o] += wv * x0;
-							a1[o] += wv * x1;
-						}
-					}
-				}
+				for (int64_t m = 0; m < g->kh; m++)
+					SFX(d1_taps)(xp + (i + m) * d->wp + j0, wb + m * g->kw * D1_OB, g->kw,
+					             a0, a1);
 				const int64_t vn = g->ow - j0 < 2 * D1_VW ? g->ow - j0 : 2 * D1_VW;
 				for (int64_t o = 0; o < on; o++) {
 					T out[2 * D1_VW];
@@ -329,6 +335,202 @@ NB_HOT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, co
 			SFX(d1_wgrad_rows)(g, d, xp, dy0, dy1, dw + o * kk, dw1, 5);
 		else
 			SFX(d1_wgrad_rows)(g, d, xp, dy0, dy1, dw + o * kk, dw1, 3);
+	}
+}
+
+/* ---- direct kernels for a few input channels (see use_dc, use_dt) ---------- */
+
+/* the image x [C, H, W] zero-padded into xp [C, hp, wp] */
+static void SFX(dc_pad)(const geom *g, const dcgeom *d, const T *x, T *restrict xp)
+{
+	memset(xp, 0, (size_t)(g->c * d->hp * d->wp) * sizeof(T));
+	for (int64_t c = 0; c < g->c; c++)
+		for (int64_t r = 0; r < g->h; r++)
+			memcpy(xp + (c * d->hp + r + g->pt) * d->wp + g->pl, x + (c * g->h + r) * g->w,
+			       (size_t)g->w * sizeof(T));
+}
+
+/* NP pixels (SW, NP constants where inlined; SW 0: sw) of an output row,
+ * DC_OB channels: tmp [NP][DC_OB] = the sum over the taps of w x */
+static inline __attribute__((always_inline)) void
+SFX(dc_fblock)(const T *xb, const T *wq, const int64_t *off, int64_t nt, int64_t sw, T *tmp,
+               const int SW, const int NP)
+{
+	const SFX(d1vec) zero = {0};
+	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
+	for (int p = 0; p < NP; p++)
+		a0[p] = a1[p] = zero;
+	const int64_t s = SW ? SW : sw;
+	for (int64_t e = 0; e < nt; e++) {
+		SFX(d1vec) w0, w1;
+		D1_LOAD(w0, wq + e * DC_OB);
+		D1_LOAD(w1, wq + e * DC_OB + D1_VW);
+		const T *xt = xb + off[e];
+		for (int p = 0; p < NP; p++) {
+			const T xv = xt[p * s];
+			a0[p] += xv * w0;
+			a1[p] += xv * w1;
+		}
+	}
+	for (int p = 0; p < NP; p++) {
+		memcpy(tmp + p * DC_OB, &a0[p], sizeof a0[p]);
+		memcpy(tmp + p * DC_OB + D1_VW, &a1[p], sizeof a1[p]);
+	}
+}
+
+/* y of one image: each row's pixels in even blocks of at most DC_NP */
+NB_HOT static void SFX(dc_forward)(const geom *g, const dcgeom *d, const T *x, const T *wq,
+                                   const int64_t *off, const T *bias, T *y, T *xp)
+{
+	const T *src = x;
+	if (d->pad) {
+		SFX(dc_pad)(g, d, x, xp);
+		src = xp;
+	}
+	const int64_t p = g->oh * g->ow, nblk = (g->ow + DC_NP(T) - 1) / DC_NP(T);
+	T tmp[DC_MAX * DC_OB];
+	for (int64_t ob = 0; ob < g->o; ob += DC_OB) {
+		const T *wb = wq + ob * d->nt;
+		const int64_t on = g->o - ob < DC_OB ? g->o - ob : DC_OB;
+		for (int64_t i = 0; i < g->oh; i++) {
+			const T *xr = src + i * g->sh * d->wp;
+			for (int64_t b = 0; b < nblk; b++) {
+				const int64_t j0 = g->ow * b / nblk, np = g->ow * (b + 1) / nblk - j0;
+				const T *xb = xr + j0 * g->sw;
+				if (g->sw == 1) {
+					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, 1, tmp, 1)
+				} else {
+					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, g->sw, tmp, 0)
+				}
+				for (int64_t o = 0; o < on; o++) {
+					const T bo = bias ? bias[ob + o] : 0;
+					T *yr = y + (ob + o) * p + i * g->ow + j0;
+					for (int64_t q = 0; q < np; q++)
+						yr[q] = tmp[q * DC_OB + o] + bo;
+				}
+			}
+		}
+	}
+}
+
+/* dwq [TB][DC_OB] += the gradient of TB taps (offsets off) over one image's
+ * pixels; dyt [oH oW][DC_OB] */
+static inline __attribute__((always_inline)) void
+SFX(dc_wblock)(const geom *g, const dcgeom *d, const T *src, const T *dyt, const int64_t *off,
+               T *dwq, const int SW, const int NP)
+{
+	const SFX(d1vec) zero = {0};
+	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
+	int64_t of[DC_MAX];
+	for (int e = 0; e < NP; e++) {
+		a0[e] = a1[e] = zero;
+		of[e] = off[e];
+	}
+	const int64_t s = SW ? SW : g->sw;
+	for (int64_t i = 0; i < g->oh; i++) {
+		const T *xr = src + i * g->sh * d->wp, *dr = dyt + i * g->ow * DC_OB;
+		for (int64_t j = 0; j < g->ow; j++) {
+			SFX(d1vec) d0, d1;
+			D1_LOAD(d0, dr + j * DC_OB);
+			D1_LOAD(d1, dr + j * DC_OB + D1_VW);
+			const T *xb = xr + j * s;
+			for (int e = 0; e < NP; e++) {
+				const T xv = xb[of[e]];
+				a0[e] += xv * d0;
+				a1[e] += xv * d1;
+			}
+		}
+	}
+	for (int e = 0; e < NP; e++) {
+		SFX(d1vec) s0, s1;
+		D1_LOAD(s0, dwq + e * DC_OB);
+		D1_LOAD(s1, dwq + e * DC_OB + D1_VW);
+		s0 += a0[e];
+		s1 += a1[e];
+		memcpy(dwq + e * DC_OB, &s0, sizeof s0);
+		memcpy(dwq + e * DC_OB + D1_VW, &s1, sizeof s1);
+	}
+}
+
+/* dwq [O / DC_OB][C kH kW][DC_OB] += the weight gradient of one image */
+NB_HOT static void SFX(dc_weight)(const geom *g, const dcgeom *d, const T *x, const T *dy,
+                                  const int64_t *off, T *dwq, T *xp, T *dyt)
+{
+	const T *src = x;
+	if (d->pad) {
+		SFX(dc_pad)(g, d, x, xp);
+		src = xp;
+	}
+	const int64_t p = g->oh * g->ow;
+	for (int64_t ob = 0; ob < g->o; ob += DC_OB) {
+		const int64_t on = g->o - ob < DC_OB ? g->o - ob : DC_OB;
+		for (int64_t q = 0; q < p; q++) /* dy of the block, pixel-major, zeros past O */
+			for (int64_t o = 0; o < DC_OB; o++)
+				dyt[q * DC_OB + o] = o < on ? dy[(ob + o) * p + q] : 0;
+		T *db = dwq + ob * d->nt;
+		for (int64_t e = 0; e < d->nt; e += DC_TB(T)) {
+			const int64_t np = d->nt - e < DC_TB(T) ? d->nt - e : DC_TB(T);
+			if (g->sw == 1) {
+				DC_CASES(SFX(dc_wblock), g, d, src, dyt, off + e, db + e * DC_OB, 1)
+			} else {
+				DC_CASES(SFX(dc_wblock), g, d, src, dyt, off + e, db + e * DC_OB, 0)
+			}
+		}
+	}
+}
+
+/* 2 D1_VW pixels [j0, ...) of dx row i, channels [cb, cb + D1_OB): the taps
+ * of every dy channel and of the kernel rows inside dy accumulate in
+ * registers (KW a constant where inlined; 0: kW) */
+static inline __attribute__((always_inline)) void
+SFX(dt_block)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t i, int64_t j0,
+              T *out, const int KW)
+{
+	const int64_t kw = KW ? KW : g->kw, kk = g->kh * kw;
+	const int64_t m0 = q->qt - i > 0 ? q->qt - i : 0;
+	const int64_t m1 = q->qt - i + g->oh < g->kh ? q->qt - i + g->oh : g->kh;
+	const SFX(d1vec) zero = {0};
+	SFX(d1vec) a0[D1_OB], a1[D1_OB];
+	for (int c = 0; c < D1_OB; c++)
+		a0[c] = a1[c] = zero;
+	for (int64_t o = 0; o < g->o; o++)
+		for (int64_t m = m0; m < m1; m++) {
+			const T *xr = dyp + (o * g->oh + i + m - q->qt) * q->wq + j0;
+			const T *wt = wb + (o * kk + m * kw) * D1_OB;
+			SFX(d1_taps)(xr, wt, kw, a0, a1);
+		}
+	for (int c = 0; c < D1_OB; c++) {
+		memcpy(out + c * 2 * D1_VW, &a0[c], sizeof a0[c]);
+		memcpy(out + c * 2 * D1_VW + D1_VW, &a1[c], sizeof a1[c]);
+	}
+}
+
+/* dx of one image (see dt_of), from dy and wf [C / D1_OB][O][kH][kW][D1_OB],
+ * the flipped kernel */
+NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy, const T *wf, T *dx,
+                                    T *dyp)
+{
+	memset(dyp, 0, (size_t)(g->o * g->oh * q->wq) * sizeof(T));
+	for (int64_t r = 0; r < g->o * g->oh; r++)
+		memcpy(dyp + r * q->wq + q->ql, dy + r * g->ow, (size_t)g->ow * sizeof(T));
+	const int64_t hw = g->h * g->w;
+	T out[D1_OB * 2 * D1_VW];
+	for (int64_t cb = 0; cb < g->c; cb += D1_OB) {
+		const T *wb = wf + cb * g->o * g->kh * g->kw;
+		const int64_t cn = g->c - cb < D1_OB ? g->c - cb : D1_OB;
+		for (int64_t i = 0; i < g->h; i++)
+			for (int64_t j0 = 0; j0 < g->w; j0 += 2 * D1_VW) {
+				if (g->kw == 5)
+					SFX(dt_block)(g, q, dyp, wb, i, j0, out, 5);
+				else if (g->kw == 3)
+					SFX(dt_block)(g, q, dyp, wb, i, j0, out, 3);
+				else
+					SFX(dt_block)(g, q, dyp, wb, i, j0, out, 0);
+				const int64_t vn = g->w - j0 < 2 * D1_VW ? g->w - j0 : 2 * D1_VW;
+				for (int64_t c = 0; c < cn; c++)
+					memcpy(dx + (cb + c) * hw + i * g->w + j0, out + c * 2 * D1_VW,
+					       (size_t)vn * sizeof(T));
+			}
 	}
 }
 
@@ -742,6 +944,100 @@ static void SFX(d1_run_weight)(nb_tensor *t, const geom *g, const T *dy, const T
 	}
 }
 
+/* batch threads for the direct kernels: as many as the workspace has
+ * slices for */
+static int SFX(dc_threads)(const nb_tensor *t, const geom *g)
+{
+	int th = dc_plan_threads(g);
+	while (th > 1 && dc_shared_bytes(t, g) + (size_t)th * dc_slice(t, g) > t->g->workspace_bytes)
+		th--;
+	return th;
+}
+
+/* the offset of each tap (c, m, k) in the padded image */
+static void SFX(dc_offsets)(const geom *g, const dcgeom *d, int64_t *off)
+{
+	for (int64_t c = 0; c < g->c; c++)
+		for (int64_t m = 0; m < g->kh; m++)
+			for (int64_t k = 0; k < g->kw; k++)
+				off[(c * g->kh + m) * g->kw + k] = (c * d->hp + m * g->dh) * d->wp + k * g->dw;
+}
+
+static void SFX(dc_run_forward)(nb_tensor *t, const geom *g, const T *x, const T *w, const T *b,
+                                T *y)
+{
+	const dcgeom d = dc_of(g);
+	char *ws = t->g->workspace;
+	int64_t *off = (int64_t *)ws;
+	T *wq = (T *)(ws + nb__align_up((size_t)d.nt * sizeof(int64_t))); /* [O / DC_OB][nt][DC_OB] */
+	SFX(dc_offsets)(g, &d, off);
+	for (int64_t o = 0; o < d.ob; o++)
+		for (int64_t e = 0; e < d.nt; e++)
+			wq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB] = o < g->o ? w[o * d.nt + e] : 0;
+	char *slices = ws + dc_shared_bytes(t, g);
+	const int th = SFX(dc_threads)(t, g);
+	const size_t sb = dc_slice(t, g);
+#pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
+	for (int64_t n = 0; n < g->n; n++)
+		SFX(dc_forward)(g, &d, x + n * g->c * g->h * g->w, wq, off, b,
+		                y + n * g->o * g->oh * g->ow,
+		                (T *)(slices + (size_t)omp_get_thread_num() * sb));
+}
+
+/* the weight gradient over the batch: each thread its share of the images
+ * into a private packed dW, unpacked and added in thread order */
+static void SFX(dc_run_weight)(nb_tensor *t, const geom *g, const T *dy, const T *x, T *dw)
+{
+	const dcgeom d = dc_of(g);
+	char *ws = t->g->workspace;
+	int64_t *off = (int64_t *)ws;
+	SFX(dc_offsets)(g, &d, off);
+	char *slices = ws + dc_shared_bytes(t, g);
+	const int th = SFX(dc_threads)(t, g);
+	const size_t sb = dc_slice(t, g);
+	const size_t xpb = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * sizeof(T)) : 0;
+	const size_t dytb = nb__align_up((size_t)(g->oh * g->ow * DC_OB) * sizeof(T));
+	const size_t part_off = xpb + dytb + nb__align_up((size_t)(d.ob * d.nt) * sizeof(T));
+#pragma omp parallel num_threads(th) if (th > 1)
+	{
+		const int tid = omp_get_thread_num();
+		char *sl = slices + (size_t)tid * sb;
+		T *xp = (T *)sl, *dyt = (T *)(sl + xpb), *dwq = (T *)(sl + xpb + dytb);
+		memset(dwq, 0, (size_t)(d.ob * d.nt) * sizeof(T));
+		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
+			SFX(dc_weight)(g, &d, x + n * g->c * g->h * g->w, dy + n * g->o * g->oh * g->ow, off,
+			               dwq, xp, dyt);
+		T *dst = th > 1 ? (T *)(sl + part_off) : dw;
+		for (int64_t o = 0; o < g->o; o++)
+			for (int64_t e = 0; e < d.nt; e++)
+				dst[o * d.nt + e] = dwq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB];
+		if (th > 1) {
+#pragma omp barrier /* every private sum is complete */
+			SFX(sum_parts)(dw, g->o * d.nt, slices + part_off, sb, th);
+		}
+	}
+}
+
+/* the input gradient at stride 1 (see dt_of), images on batch threads */
+static void SFX(dt_run)(nb_tensor *t, const geom *g, const T *dy, const T *w, T *dx)
+{
+	const dtgeom q = dt_of(g);
+	const int64_t kk = g->kh * g->kw;
+	T *wf = t->g->workspace; /* [C / D1_OB][O][kH][kW][D1_OB], flipped */
+	for (int64_t c = 0; c < q.cb; c++)
+		for (int64_t o = 0; o < g->o; o++)
+			for (int64_t e = 0; e < kk; e++)
+				wf[((c / D1_OB * g->o + o) * kk + e) * D1_OB + c % D1_OB] =
+				    c < g->c ? w[(o * g->c + c) * kk + kk - 1 - e] : 0;
+	char *slices = (char *)t->g->workspace + dc_shared_bytes(t, g);
+	const int th = SFX(dc_threads)(t, g);
+	const size_t sb = dc_slice(t, g);
+#pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
+	for (int64_t n = 0; n < g->n; n++)
+		SFX(dt_backward)(g, &q, dy + n * g->o * g->oh * g->ow, wf, dx + n * g->c * g->h * g->w,
+		                 (T *)(slices + (size_t)omp_get_thread_num() * sb));
+}
+
 static void SFX(conv_forward)(nb_tensor *t)
 {
 	const geom g = geom_of(t);
@@ -750,6 +1046,10 @@ static void SFX(conv_forward)(nb_tensor *t)
 	T *y = NB_OUT(t, T);
 	if (use_one(t, &g)) {
 		SFX(d1_run_forward)(t, &g, x, w, b, y);
+		return;
+	}
+	if (use_dc(t, &g)) {
+		SFX(dc_run_forward)(t, &g, x, w, b, y);
 		return;
 	}
 	if (use_direct(&g)) {
@@ -771,6 +1071,8 @@ static void SFX(conv_backward_input)(nb_tensor *t)
 	T *dx = NB_OUT(t, T);
 	if (use_direct(&g))
 		SFX(dw_backward_input)(&g, dy, w, dx);
+	else if (use_dt(t, &g))
+		SFX(dt_run)(t, &g, dy, w, dx);
 	else if (use_wino(t, &g))
 		SFX(wino_run)(t, &g, dy, w, dx, true);
 	else
@@ -793,6 +1095,10 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 	}
 	if (use_one(t, &g)) {
 		SFX(d1_run_weight)(t, &g, dy, x, dw);
+		return;
+	}
+	if (use_dc(t, &g)) {
+		SFX(dc_run_weight)(t, &g, dy, x, dw);
 		return;
 	}
 	if (use_wino(t, &g)) {
