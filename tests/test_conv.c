@@ -265,6 +265,11 @@ static const cfg configs[] = {
     {3, 2, 10, 11, 17, 3, 3, {.dilation_h = 2, .dilation_w = 3, .pad_h = 2, .pad_w = 3}, false},
     {2, 8, 7, 19, 32, 5, 3, {.pad_h = 4, .pad_w = 2}, true}, /* padding kH - 1 */
     {2, 13, 6, 6, 3, 3, 3, {.pad_h = 1, .pad_w = 1, .algo = NB_CONV_DIRECT}, false},
+    /* ... the input gradient in phases (dp): two channel blocks, a stride
+     * of 3 over a 2x2 kernel (phases without taps: zeros) */
+    {2, 20, 9, 11, 6, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, true},
+    {2, 4, 10, 10, 5, 2, 2, {.stride_h = 3, .stride_w = 3}, false},
+    {3, 16, 12, 12, 16, 3, 3, {.stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME}, true},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -369,7 +374,7 @@ END_TEST
  * with more threads later must still be right (fewer batch threads). */
 START_TEST(test_threads_changed_after_compile)
 {
-	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34, 35, 40, 41, 43};
+	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34, 35, 40, 41, 43, 49};
 	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
 		check_config(batched[i], NB_F64, 1, 2);
 		check_config(batched[i], NB_F64, 2, 1);

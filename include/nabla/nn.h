@@ -81,9 +81,8 @@ typedef enum nb_conv_algo {
 	                     3x3 stride-1 passes of >= 16 channels in and out;
 	                     else im2col (docs/conv.md) */
 	NB_CONV_IM2COL,   /* im2col + GEMM (per group), for any convolution */
-	NB_CONV_DIRECT,   /* direct loops: depthwise, or one group (its input
-	                     gradient direct at stride 1, dilation 1 and padding
-	                     below the kernel, else im2col) */
+	NB_CONV_DIRECT,   /* direct loops: depthwise, or one group (any
+	                     stride, padding, dilation) */
 	NB_CONV_WINOGRAD, /* Winograd F(2x2, 3x3) for all three passes; only 3x3
 	                     kernels, stride 1, dilation 1, groups 1, padding 0..2 */
 } nb_conv_algo;

@@ -255,19 +255,21 @@ static dtgeom dt_of(const geom *g)
 	                .cb = (g->c + D1_OB - 1) / D1_OB * D1_OB};
 }
 
-/* The direct kernels run when asked for (NB_CONV_DIRECT, one group; the
- * input gradient only at stride 1, dilation 1 and padding below the
- * kernel, else im2col) and by default (both types) for kernels of 9 taps
- * or more, when the lanes are mostly used (O or dx's row, rounded up to a
- * block, at least 3/4 real), from 2 input channels up to:
+/* The direct kernels run when asked for (NB_CONV_DIRECT, one group: dt
+ * for the input gradient where it applies, else dp) and by default (both
+ * types) for kernels of 9 taps or more, when the lanes are mostly used
+ * (at least 3/4 of O, dx's row or C rounded up to a block), from 2 input
+ * channels up to:
  *  - forward: 32, ahead of Winograd;
  *  - weight gradient: 64, when Winograd does not take it;
- *  - input gradient: 32.
+ *  - input gradient: 32, dt if dx's rows fill its lanes, else dp if C
+ *    fills them and Winograd does not take it.
  * Measured with the program profile, batch 64, f32, 2 threads, ms per
  * pass (im2col or Winograd -> direct):
  *   ResNet-20 16 -> 16 3x3 32x32    forward 3.1 -> 1.8 (wino), dx 3.2 -> 2.5 (wino)
  *             32 -> 32 3x3 16x16    forward 2.5 -> 1.8 (wino), dx 2.7 -> 2.3 (wino)
- *             16 -> 32 3x3 s2 32x32 forward 1.48 -> 1.01, dW 1.42 -> 0.91
+ *             16 -> 32 3x3 s2 32x32 forward 1.48 -> 1.01, dx 1.7 -> 1.1 (dp),
+ *                                   dW 1.42 -> 0.91
  *             32 -> 64 3x3 s2 16x16 forward 1.12 -> 0.95, dW 1.23 -> 0.85
  *             64 -> 128 3x3 s2 16x16 dW 5.0 -> 3.1
  *   LeNet conv2 6 -> 16 5x5 14x14    forward 0.36 -> 0.16, dx 0.36 -> 0.28,
@@ -276,7 +278,8 @@ static dtgeom dt_of(const geom *g)
  * 1.91; 32 -> 32: 1.31 vs 1.56) and everything from 64 channels (64 -> 64
  * 8x8: 1.40 / 1.41 / 1.15 vs 1.69 / 3.6 / 1.51); on one thread Winograd's
  * input gradient of 16 channels is ahead (4.1 vs 5.0 ms), the rest as on
- * two. */
+ * two.  dp and dt are within noise of each other at stride 1 and 16 or
+ * 32 channels (2.3-2.4 vs 2.4-3.3; 2.0 vs 1.8-1.9 ms). */
 static bool lanes_used(int64_t n, int64_t block)
 {
 	return 4 * n >= 3 * ((n + block - 1) / block * block);
@@ -286,8 +289,8 @@ static bool dc_auto(const nb_tensor *t, const geom *g)
 {
 	if (g->kh * g->kw < 9)
 		return false;
-	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT)
-		return g->c <= 32 && lanes_used(g->w, 2 * D1_VW);
+	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT) /* and the lanes: see use_dt, use_dp */
+		return g->c <= 32;
 	if (!lanes_used(g->o, DC_OB))
 		return false;
 	if (t->op == NB_OP_CONV2D)
@@ -307,7 +310,59 @@ static bool use_dt(const nb_tensor *t, const geom *g)
 	if (g->groups != 1 || g->c < 2 || t->op != NB_OP_CONV2D_BACKWARD_INPUT || g->sh != 1 ||
 	    g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw)
 		return false;
-	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && dc_auto(t, g));
+	return g->algo == NB_CONV_DIRECT ||
+	       (g->algo == NB_CONV_AUTO && dc_auto(t, g) && lanes_used(g->w, 2 * D1_VW));
+}
+
+/* The input gradient in phases ("dp", any stride, dilation, padding):
+ * the pixels of dx whose row is ph mod sH and column pw mod sW receive the
+ * kernel taps (m, k) with sH | ph + padT - m dH and sW | pw + padL - k dW,
+ * from dy row a + e(ph, m) and column b + f(pw, k) (a, b: the pixel's
+ * row and column within its phase).  So each phase is a stride-1
+ * correlation of dy with some of the taps, which dc_fblock computes with
+ * dx's channels in the lanes: the phases' taps and their offsets in a
+ * zero-padded copy of dy are tabulated once per run. */
+typedef struct dpgeom {
+	int64_t pt, pl, hp, wp; /* dy padded: pt rows above, pl columns left; the plane */
+	int64_t cb;             /* C rounded up to DC_OB */
+} dpgeom;
+
+/* whether kernel row (or column) m takes part in phase ph, and e: its dy
+ * offset, (ph + pad - m d) / s */
+static bool dp_tap(int64_t ph, int64_t pad, int64_t m, int64_t d, int64_t s, int64_t *e)
+{
+	const int64_t v = ph + pad - m * d;
+	if (((v % s) + s) % s)
+		return false;
+	*e = v / s;
+	return true;
+}
+
+static dpgeom dp_of(const geom *g)
+{
+	int64_t lo[2] = {0, 0}, hi[2] = {0, 0}, e;
+	for (int ax = 0; ax < 2; ax++) {
+		const int64_t s = ax ? g->sw : g->sh, k = ax ? g->kw : g->kh;
+		for (int64_t ph = 0; ph < s; ph++)
+			for (int64_t m = 0; m < k; m++)
+				if (dp_tap(ph, ax ? g->pl : g->pt, m, ax ? g->dw : g->dh, s, &e)) {
+					lo[ax] = e < lo[ax] ? e : lo[ax];
+					hi[ax] = e > hi[ax] ? e : hi[ax];
+				}
+	}
+	const int64_t na = (g->h + g->sh - 1) / g->sh, nb = (g->w + g->sw - 1) / g->sw;
+	dpgeom q = {.pt = -lo[0], .pl = -lo[1], .cb = (g->c + DC_OB - 1) / DC_OB * DC_OB};
+	q.hp = q.pt + (na + hi[0] > g->oh ? na + hi[0] : g->oh);
+	q.wp = q.pl + (nb + hi[1] > g->ow ? nb + hi[1] : g->ow);
+	return q;
+}
+
+static bool use_dp(const nb_tensor *t, const geom *g)
+{
+	if (g->groups != 1 || g->c < 2 || t->op != NB_OP_CONV2D_BACKWARD_INPUT || use_dt(t, g))
+		return false;
+	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && dc_auto(t, g) &&
+	                                     lanes_used(g->c, DC_OB) && !use_wino(t, g));
 }
 
 /* the forward's packed weights [O / DC_OB][C kH kW][DC_OB] (zeros past O)
@@ -316,8 +371,12 @@ static bool use_dt(const nb_tensor *t, const geom *g)
 static size_t dc_shared_bytes(const nb_tensor *t, const geom *g)
 {
 	const size_t es = t->g->esize;
+	const int64_t nt = g->o * g->kh * g->kw;
+	if (use_dp(t, g)) /* the taps' offsets, the phases' first taps, [C / DC_OB][taps][DC_OB] */
+		return nb__align_up((size_t)(nt + g->sh * g->sw + 1) * sizeof(int64_t)) +
+		       nb__align_up((size_t)(dp_of(g).cb * nt) * es);
 	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT)
-		return nb__align_up((size_t)(dt_of(g).cb * g->o * g->kh * g->kw) * es);
+		return nb__align_up((size_t)(dt_of(g).cb * nt) * es);
 	const dcgeom d = dc_of(g);
 	size_t b = nb__align_up((size_t)d.nt * sizeof(int64_t));
 	if (t->op == NB_OP_CONV2D)
@@ -331,6 +390,10 @@ static size_t dc_shared_bytes(const nb_tensor *t, const geom *g)
 static size_t dc_slice(const nb_tensor *t, const geom *g)
 {
 	const size_t es = t->g->esize;
+	if (use_dp(t, g)) {
+		const dpgeom q = dp_of(g);
+		return nb__align_up((size_t)(g->o * q.hp * q.wp) * es);
+	}
 	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT) {
 		const dtgeom q = dt_of(g);
 		return nb__align_up((size_t)(g->o * g->oh * q.wq) * es);
@@ -482,7 +545,7 @@ static size_t ws_conv(const nb_tensor *t)
 	geom g = geom_of(t);
 	if (use_direct(&g))
 		return 0;
-	if (use_dc(t, &g) || use_dt(t, &g))
+	if (use_dc(t, &g) || use_dt(t, &g) || use_dp(t, &g))
 		return dc_shared_bytes(t, &g) + (size_t)dc_plan_threads(&g) * dc_slice(t, &g);
 	if (use_wino(t, &g)) {
 		nb__wino_geom wg = wino_geom(&g, t->op == NB_OP_CONV2D_BACKWARD_INPUT);
@@ -550,6 +613,33 @@ static void one_thread(rntm_t *r)
 			}                                                       \
 		}                                                               \
 	} while (0)
+
+/* Runs the statement for each image N of the batch on th batch threads
+ * (static shares), SLICE being the thread's sb bytes of workspace from base */
+#define FOR_IMAGES(g, th, base, sb, N, SLICE, ...)                              \
+	do {                                                                    \
+		const int th_ = (th);                                           \
+		_Pragma("omp parallel for num_threads(th_) schedule(static) if (th_ > 1)") \
+		for (int64_t N = 0; N < (g)->n; N++) {                          \
+			void *SLICE = (char *)(base) + (size_t)omp_get_thread_num() * (sb); \
+			__VA_ARGS__;                                            \
+		}                                                               \
+	} while (0)
+
+/* batch threads for the direct kernels: as many as the workspace has
+ * slices for */
+static int dc_threads(const nb_tensor *t, const geom *g)
+{
+	int th = dc_plan_threads(g);
+	while (th > 1 && dc_shared_bytes(t, g) + (size_t)th * dc_slice(t, g) > t->g->workspace_bytes)
+		th--;
+	return th;
+}
+
+/* FOR_IMAGES with the direct kernels' threads and slices */
+#define DC_FOR_IMAGES(t, g, N, SLICE, ...)                                      \
+	FOR_IMAGES(g, dc_threads(t, g), (char *)(t)->g->workspace + dc_shared_bytes(t, g), \
+	           dc_slice(t, g), N, SLICE, __VA_ARGS__)
 
 /* v = the D1_VW values at p (unaligned); a macro: a function returning a
  * vector would change the ABI between the clones */

@@ -534,6 +534,40 @@ NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
 	}
 }
 
+/* dx of one image in phases (see dpgeom): off / ph0 the taps' offsets in
+ * the padded dy and each phase's first tap, wq [C / DC_OB][taps][DC_OB] */
+NB_HOT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy, const T *wq,
+                                    const int64_t *off, const int64_t *ph0, T *dx, T *dyp)
+{
+	memset(dyp, 0, (size_t)(g->o * q->hp * q->wp) * sizeof(T));
+	for (int64_t o = 0; o < g->o; o++)
+		for (int64_t r = 0; r < g->oh; r++)
+			memcpy(dyp + (o * q->hp + q->pt + r) * q->wp + q->pl, dy + (o * g->oh + r) * g->ow,
+			       (size_t)g->ow * sizeof(T));
+	const int64_t nt = g->o * g->kh * g->kw, hw = g->h * g->w;
+	T tmp[DC_MAX * DC_OB];
+	for (int64_t cb = 0; cb < g->c; cb += DC_OB) {
+		const int64_t cn = g->c - cb < DC_OB ? g->c - cb : DC_OB;
+		for (int64_t ph = 0; ph < g->sh; ph++)
+			for (int64_t pw = 0; pw < g->sw; pw++) {
+				const int64_t f = ph * g->sw + pw, e0 = ph0[f], ne = ph0[f + 1] - e0;
+				const int64_t na = (g->h - ph + g->sh - 1) / g->sh;
+				const int64_t nb = (g->w - pw + g->sw - 1) / g->sw;
+				const int64_t nblk = (nb + DC_NP(T) - 1) / DC_NP(T);
+				const T *wb = wq + (cb / DC_OB * nt + e0) * DC_OB;
+				for (int64_t a = 0; a < na; a++)
+					for (int64_t b = 0; b < nblk; b++) {
+						const int64_t b0 = nb * b / nblk, np = nb * (b + 1) / nblk - b0;
+						DC_CASES(SFX(dc_fblock), dyp + a * q->wp + b0, wb, off + e0, ne, 1, tmp, 1)
+						T *d = dx + cb * hw + (ph + a * g->sh) * g->w + pw + b0 * g->sw;
+						for (int64_t c = 0; c < cn; c++)
+							for (int64_t p = 0; p < np; p++)
+								d[c * hw + p * g->sw] = tmp[p * DC_OB + c];
+					}
+			}
+	}
+}
+
 /* ---- depthwise (Cg == 1): direct loops, no im2col ------------------------
  * Output channel o reads input channel o / mult (mult = O / C).  Each
  * kernel tap is an axpy over the valid part of an output row. */
@@ -915,10 +949,8 @@ static void SFX(d1_run_forward)(nb_tensor *t, const geom *g, const T *x, const T
 	char *slices = (char *)t->g->workspace + d1_wbytes(t, g);
 	const int th = SFX(d1_threads)(t, g);
 	const size_t sb = d1_slice(t, g);
-#pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
-	for (int64_t n = 0; n < g->n; n++)
-		SFX(d1_forward)(g, &d, x + n * g->h * g->w, wp, b, y + n * g->o * g->oh * g->ow,
-		                (T *)(slices + (size_t)omp_get_thread_num() * sb));
+	FOR_IMAGES(g, th, slices, sb, n, sl,
+	           SFX(d1_forward)(g, &d, x + n * g->h * g->w, wp, b, y + n * g->o * g->oh * g->ow, sl));
 }
 
 /* the weight gradient over the batch: each thread its share of the images
@@ -944,16 +976,6 @@ static void SFX(d1_run_weight)(nb_tensor *t, const geom *g, const T *dy, const T
 	}
 }
 
-/* batch threads for the direct kernels: as many as the workspace has
- * slices for */
-static int SFX(dc_threads)(const nb_tensor *t, const geom *g)
-{
-	int th = dc_plan_threads(g);
-	while (th > 1 && dc_shared_bytes(t, g) + (size_t)th * dc_slice(t, g) > t->g->workspace_bytes)
-		th--;
-	return th;
-}
-
 /* the offset of each tap (c, m, k) in the padded image */
 static void SFX(dc_offsets)(const geom *g, const dcgeom *d, int64_t *off)
 {
@@ -974,14 +996,9 @@ static void SFX(dc_run_forward)(nb_tensor *t, const geom *g, const T *x, const T
 	for (int64_t o = 0; o < d.ob; o++)
 		for (int64_t e = 0; e < d.nt; e++)
 			wq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB] = o < g->o ? w[o * d.nt + e] : 0;
-	char *slices = ws + dc_shared_bytes(t, g);
-	const int th = SFX(dc_threads)(t, g);
-	const size_t sb = dc_slice(t, g);
-#pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
-	for (int64_t n = 0; n < g->n; n++)
-		SFX(dc_forward)(g, &d, x + n * g->c * g->h * g->w, wq, off, b,
-		                y + n * g->o * g->oh * g->ow,
-		                (T *)(slices + (size_t)omp_get_thread_num() * sb));
+	DC_FOR_IMAGES(t, g, n, sl,
+	           SFX(dc_forward)(g, &d, x + n * g->c * g->h * g->w, wq, off, b,
+	                           y + n * g->o * g->oh * g->ow, sl));
 }
 
 /* the weight gradient over the batch: each thread its share of the images
@@ -993,7 +1010,7 @@ static void SFX(dc_run_weight)(nb_tensor *t, const geom *g, const T *dy, const T
 	int64_t *off = (int64_t *)ws;
 	SFX(dc_offsets)(g, &d, off);
 	char *slices = ws + dc_shared_bytes(t, g);
-	const int th = SFX(dc_threads)(t, g);
+	const int th = dc_threads(t, g);
 	const size_t sb = dc_slice(t, g);
 	const size_t xpb = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * sizeof(T)) : 0;
 	const size_t dytb = nb__align_up((size_t)(g->oh * g->ow * DC_OB) * sizeof(T));
@@ -1029,13 +1046,42 @@ static void SFX(dt_run)(nb_tensor *t, const geom *g, const T *dy, const T *w, T 
 			for (int64_t e = 0; e < kk; e++)
 				wf[((c / D1_OB * g->o + o) * kk + e) * D1_OB + c % D1_OB] =
 				    c < g->c ? w[(o * g->c + c) * kk + kk - 1 - e] : 0;
-	char *slices = (char *)t->g->workspace + dc_shared_bytes(t, g);
-	const int th = SFX(dc_threads)(t, g);
-	const size_t sb = dc_slice(t, g);
-#pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
-	for (int64_t n = 0; n < g->n; n++)
-		SFX(dt_backward)(g, &q, dy + n * g->o * g->oh * g->ow, wf, dx + n * g->c * g->h * g->w,
-		                 (T *)(slices + (size_t)omp_get_thread_num() * sb));
+	DC_FOR_IMAGES(t, g, n, sl,
+	           SFX(dt_backward)(g, &q, dy + n * g->o * g->oh * g->ow, wf,
+	                            dx + n * g->c * g->h * g->w, sl));
+}
+
+/* the input gradient in phases (see dpgeom), images on batch threads */
+static void SFX(dp_run)(nb_tensor *t, const geom *g, const T *dy, const T *w, T *dx)
+{
+	const dpgeom q = dp_of(g);
+	const int64_t nt = g->o * g->kh * g->kw, nph = g->sh * g->sw;
+	char *ws = t->g->workspace;
+	int64_t *off = (int64_t *)ws, *ph0 = off + nt;
+	T *wq = (T *)(ws + nb__align_up((size_t)(nt + nph + 1) * sizeof(int64_t)));
+	int64_t n = 0, e, f;
+	for (int64_t ph = 0; ph < g->sh; ph++)
+		for (int64_t pw = 0; pw < g->sw; pw++) {
+			ph0[ph * g->sw + pw] = n;
+			for (int64_t o = 0; o < g->o; o++)
+				for (int64_t m = 0; m < g->kh; m++) {
+					if (!dp_tap(ph, g->pt, m, g->dh, g->sh, &e))
+						continue;
+					for (int64_t k = 0; k < g->kw; k++) {
+						if (!dp_tap(pw, g->pl, k, g->dw, g->sw, &f))
+							continue;
+						off[n] = (o * q.hp + e + q.pt) * q.wp + f + q.pl;
+						for (int64_t c = 0; c < q.cb; c++)
+							wq[(c / DC_OB * nt + n) * DC_OB + c % DC_OB] =
+							    c < g->c ? w[((o * g->c + c) * g->kh + m) * g->kw + k] : 0;
+						n++;
+					}
+				}
+		}
+	ph0[nph] = n;
+	DC_FOR_IMAGES(t, g, i, sl,
+	           SFX(dp_backward)(g, &q, dy + i * g->o * g->oh * g->ow, wq, off, ph0,
+	                            dx + i * g->c * g->h * g->w, sl));
 }
 
 static void SFX(conv_forward)(nb_tensor *t)
@@ -1073,6 +1119,8 @@ static void SFX(conv_backward_input)(nb_tensor *t)
 		SFX(dw_backward_input)(&g, dy, w, dx);
 	else if (use_dt(t, &g))
 		SFX(dt_run)(t, &g, dy, w, dx);
+	else if (use_dp(t, &g))
+		SFX(dp_run)(t, &g, dy, w, dx);
 	else if (use_wino(t, &g))
 		SFX(wino_run)(t, &g, dy, w, dx, true);
 	else
