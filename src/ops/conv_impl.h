@@ -1063,20 +1063,22 @@ static void SFX(dp_run)(nb_tensor *t, const geom *g, const T *dy, const T *w, T 
 	for (int64_t ph = 0; ph < g->sh; ph++)
 		for (int64_t pw = 0; pw < g->sw; pw++) {
 			ph0[ph * g->sw + pw] = n;
-			for (int64_t o = 0; o < g->o; o++)
-				for (int64_t m = 0; m < g->kh; m++) {
-					if (!dp_tap(ph, g->pt, m, g->dh, g->sh, &e))
+			for (int64_t m = 0; m < g->kh; m++) {
+				if (!dp_tap(ph, g->pt, m, g->dh, g->sh, &e))
+					continue;
+				for (int64_t k = 0; k < g->kw; k++) {
+					if (!dp_tap(pw, g->pl, k, g->dw, g->sw, &f))
 						continue;
-					for (int64_t k = 0; k < g->kw; k++) {
-						if (!dp_tap(pw, g->pl, k, g->dw, g->sw, &f))
-							continue;
+					for (int64_t o = 0; o < g->o; o++, n++) {
 						off[n] = (o * q.hp + e + q.pt) * q.wp + f + q.pl;
+						const T *src = w + (o * g->c * g->kh + m) * g->kw + k;
+						T *dst = wq + n * DC_OB;
 						for (int64_t c = 0; c < q.cb; c++)
-							wq[(c / DC_OB * nt + n) * DC_OB + c % DC_OB] =
-							    c < g->c ? w[((o * g->c + c) * g->kh + m) * g->kw + k] : 0;
-						n++;
+							dst[c / DC_OB * nt * DC_OB + c % DC_OB] =
+							    c < g->c ? src[c * g->kh * g->kw] : 0;
 					}
 				}
+			}
 		}
 	ph0[nph] = n;
 	DC_FOR_IMAGES(t, g, i, sl,
