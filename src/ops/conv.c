@@ -201,7 +201,7 @@ static bool use_direct(const geom *g)
 	return g->cg == 1 && (g->groups > 1 || g->algo == NB_CONV_DIRECT) && g->algo != NB_CONV_IM2COL;
 }
 
-/* ---- direct kernels for a few input channels (one group) ----------------------
+/* ---- direct kernels for up to a few dozen channels (one group) ---------------
  * Thin GEMMs are what im2col makes of a small convolution (LeNet's conv2:
  * 16 x 150 by 100 columns per image), and the column matrix costs as many
  * memory passes as the products.  These kernels read the (padded) image
@@ -217,8 +217,8 @@ static bool use_direct(const geom *g)
  *    one-channel forward above computes it (D1_OB channels of dx by 2 D1_VW
  *    pixels of a row in registers), skipping the kernel rows that fall
  *    outside dy.
- * Measured on LeNet's conv2 (batch 64, 6 -> 16, 5x5, 14x14): see
- * docs/conv.md. */
+ *  - input gradient in phases ("dp", any stride): see dpgeom.
+ * Which passes take them: see dc_auto; measurements: docs/conv.md. */
 #define DC_OB (2 * D1_VW)
 #define DC_NP(T) ((int)(24 / sizeof(T))) /* pixels per forward block: 6 f32, 3 f64 */
 #define DC_TB(T) ((int)(24 / sizeof(T))) /* taps per weight-gradient block */
