@@ -357,6 +357,11 @@ static dpgeom dp_of(const geom *g)
 	return q;
 }
 
+static size_t dp_dy_bytes(const geom *g, const dpgeom *q, size_t es)
+{
+	return nb__align_up((size_t)(g->o * q->hp * q->wp) * es);
+}
+
 static bool use_dp(const nb_tensor *t, const geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || t->op != NB_OP_CONV2D_BACKWARD_INPUT || use_dt(t, g))
@@ -390,9 +395,9 @@ static size_t dc_shared_bytes(const nb_tensor *t, const geom *g)
 static size_t dc_slice(const nb_tensor *t, const geom *g)
 {
 	const size_t es = t->g->esize;
-	if (use_dp(t, g)) {
+	if (use_dp(t, g)) { /* dy padded, dx's block of channels pixel-major */
 		const dpgeom q = dp_of(g);
-		return nb__align_up((size_t)(g->o * q.hp * q.wp) * es);
+		return dp_dy_bytes(g, &q, es) + nb__align_up((size_t)(g->h * g->w * DC_OB) * es);
 	}
 	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT) {
 		const dtgeom q = dt_of(g);
@@ -619,9 +624,11 @@ static void one_thread(rntm_t *r)
 #define FOR_IMAGES(g, th, base, sb, N, SLICE, ...)                              \
 	do {                                                                    \
 		const int th_ = (th);                                           \
+		char *const base_ = (char *)(base);                             \
+		const size_t sb_ = (sb);                                        \
 		_Pragma("omp parallel for num_threads(th_) schedule(static) if (th_ > 1)") \
 		for (int64_t N = 0; N < (g)->n; N++) {                          \
-			void *SLICE = (char *)(base) + (size_t)omp_get_thread_num() * (sb); \
+			void *SLICE = base_ + (size_t)omp_get_thread_num() * sb_; \
 			__VA_ARGS__;                                            \
 		}                                                               \
 	} while (0)
@@ -659,18 +666,22 @@ static int dc_threads(const nb_tensor *t, const geom *g)
 /* ---- kernels, one copy per element type --------------------------------------- */
 
 #define T float
+#define TI int32_t
 #define SFX(name) name##_f32
 #define GEMM_EX bli_sgemm_ex
 #include "ops/conv_impl.h"
 #undef T
+#undef TI
 #undef SFX
 #undef GEMM_EX
 
 #define T double
+#define TI int64_t
 #define SFX(name) name##_f64
 #define GEMM_EX bli_dgemm_ex
 #include "ops/conv_impl.h"
 #undef T
+#undef TI
 #undef SFX
 #undef GEMM_EX
 

@@ -351,10 +351,11 @@ static void SFX(dc_pad)(const geom *g, const dcgeom *d, const T *x, T *restrict 
 }
 
 /* NP pixels (SW, NP constants where inlined; SW 0: sw) of an output row,
- * DC_OB channels: tmp [NP][DC_OB] = the sum over the taps of w x */
+ * DC_OB channels: tmp [NP][DC_OB] (pixel p at tmp + p ts) = the sum over
+ * the taps of w x */
 static inline __attribute__((always_inline)) void
 SFX(dc_fblock)(const T *xb, const T *wq, const int64_t *off, int64_t nt, int64_t sw, T *tmp,
-               const int SW, const int NP)
+               int64_t ts, const int SW, const int NP)
 {
 	const SFX(d1vec) zero = {0};
 	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
@@ -373,8 +374,8 @@ SFX(dc_fblock)(const T *xb, const T *wq, const int64_t *off, int64_t nt, int64_t
 		}
 	}
 	for (int p = 0; p < NP; p++) {
-		memcpy(tmp + p * DC_OB, &a0[p], sizeof a0[p]);
-		memcpy(tmp + p * DC_OB + D1_VW, &a1[p], sizeof a1[p]);
+		memcpy(tmp + p * ts, &a0[p], sizeof a0[p]);
+		memcpy(tmp + p * ts + D1_VW, &a1[p], sizeof a1[p]);
 	}
 }
 
@@ -398,9 +399,9 @@ NB_HOT static void SFX(dc_forward)(const geom *g, const dcgeom *d, const T *x, c
 				const int64_t j0 = g->ow * b / nblk, np = g->ow * (b + 1) / nblk - j0;
 				const T *xb = xr + j0 * g->sw;
 				if (g->sw == 1) {
-					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, 1, tmp, 1)
+					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, 1, tmp, DC_OB, 1)
 				} else {
-					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, g->sw, tmp, 0)
+					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, g->sw, tmp, DC_OB, 0)
 				}
 				for (int64_t o = 0; o < on; o++) {
 					const T bo = bias ? bias[ob + o] : 0;
@@ -534,20 +535,58 @@ NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
 	}
 }
 
+/* dx[c][p0 .. p0 + 8) for the cn <= DC_OB channels of s [.][DC_OB] (pixel
+ * p at s + p DC_OB), eight pixels at a time by 8 x 8 transposes in
+ * registers, the rest one by one; dx's planes hw apart */
+static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
+{
+	typedef TI SFX(ivec) __attribute__((vector_size(D1_VW * sizeof(TI))));
+	const SFX(ivec) lo2 = {0, 8, 1, 9, 4, 12, 5, 13}, hi2 = {2, 10, 3, 11, 6, 14, 7, 15};
+	const SFX(ivec) lo4 = {0, 1, 8, 9, 4, 5, 12, 13}, hi4 = {2, 3, 10, 11, 6, 7, 14, 15};
+	const SFX(ivec) lo8 = {0, 1, 2, 3, 8, 9, 10, 11}, hi8 = {4, 5, 6, 7, 12, 13, 14, 15};
+	int64_t p0 = 0;
+	for (; p0 + D1_VW <= hw; p0 += D1_VW)
+		for (int64_t c0 = 0; c0 < cn; c0 += D1_VW) {
+			SFX(d1vec) r[D1_VW], t[D1_VW], u[D1_VW], o[D1_VW];
+			for (int i = 0; i < D1_VW; i++)
+				D1_LOAD(r[i], s + (p0 + i) * DC_OB + c0);
+			for (int i = 0; i < D1_VW; i += 2) {
+				t[i] = __builtin_shuffle(r[i], r[i + 1], lo2);
+				t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi2);
+			}
+			for (int i = 0; i < D1_VW; i += 4) {
+				u[i] = __builtin_shuffle(t[i], t[i + 2], lo4);
+				u[i + 1] = __builtin_shuffle(t[i], t[i + 2], hi4);
+				u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], lo4);
+				u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], hi4);
+			}
+			for (int i = 0; i < 4; i++) {
+				o[i] = __builtin_shuffle(u[i], u[i + 4], lo8);
+				o[i + 4] = __builtin_shuffle(u[i], u[i + 4], hi8);
+			}
+			for (int64_t c = 0; c < D1_VW && c0 + c < cn; c++)
+				memcpy(dx + (c0 + c) * hw + p0, &o[c], sizeof o[c]);
+		}
+	for (; p0 < hw; p0++)
+		for (int64_t c = 0; c < cn; c++)
+			dx[c * hw + p0] = s[p0 * DC_OB + c];
+}
+
 /* dx of one image in phases (see dpgeom): off / ph0 the taps' offsets in
- * the padded dy and each phase's first tap, wq [C / DC_OB][taps][DC_OB] */
+ * the padded dy and each phase's first tap, wq [C / DC_OB][taps][DC_OB].
+ * A block of channels goes pixel-major into scr [H W][DC_OB], every phase
+ * storing its pixels' vectors in place, then into dx's planes by
+ * transposes. */
 NB_HOT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy, const T *wq,
-                                    const int64_t *off, const int64_t *ph0, T *dx, T *dyp)
+                                    const int64_t *off, const int64_t *ph0, T *dx, T *dyp, T *scr)
 {
 	memset(dyp, 0, (size_t)(g->o * q->hp * q->wp) * sizeof(T));
 	for (int64_t o = 0; o < g->o; o++)
 		for (int64_t r = 0; r < g->oh; r++)
 			memcpy(dyp + (o * q->hp + q->pt + r) * q->wp + q->pl, dy + (o * g->oh + r) * g->ow,
 			       (size_t)g->ow * sizeof(T));
-	const int64_t nt = g->o * g->kh * g->kw, hw = g->h * g->w;
-	T tmp[DC_MAX * DC_OB];
+	const int64_t nt = g->o * g->kh * g->kw, hw = g->h * g->w, ts = g->sw * DC_OB;
 	for (int64_t cb = 0; cb < g->c; cb += DC_OB) {
-		const int64_t cn = g->c - cb < DC_OB ? g->c - cb : DC_OB;
 		for (int64_t ph = 0; ph < g->sh; ph++)
 			for (int64_t pw = 0; pw < g->sw; pw++) {
 				const int64_t f = ph * g->sw + pw, e0 = ph0[f], ne = ph0[f + 1] - e0;
@@ -558,13 +597,11 @@ NB_HOT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy,
 				for (int64_t a = 0; a < na; a++)
 					for (int64_t b = 0; b < nblk; b++) {
 						const int64_t b0 = nb * b / nblk, np = nb * (b + 1) / nblk - b0;
-						DC_CASES(SFX(dc_fblock), dyp + a * q->wp + b0, wb, off + e0, ne, 1, tmp, 1)
-						T *d = dx + cb * hw + (ph + a * g->sh) * g->w + pw + b0 * g->sw;
-						for (int64_t c = 0; c < cn; c++)
-							for (int64_t p = 0; p < np; p++)
-								d[c * hw + p * g->sw] = tmp[p * DC_OB + c];
+						T *dst = scr + ((ph + a * g->sh) * g->w + pw + b0 * g->sw) * DC_OB;
+						DC_CASES(SFX(dc_fblock), dyp + a * q->wp + b0, wb, off + e0, ne, 1, dst, ts, 1)
 					}
 			}
+		SFX(dp_unpack)(scr, hw, g->c - cb < DC_OB ? g->c - cb : DC_OB, dx + cb * hw);
 	}
 }
 
@@ -1081,9 +1118,10 @@ static void SFX(dp_run)(nb_tensor *t, const geom *g, const T *dy, const T *w, T 
 			}
 		}
 	ph0[nph] = n;
+	const size_t dyb = dp_dy_bytes(g, &q, sizeof(T));
 	DC_FOR_IMAGES(t, g, i, sl,
 	           SFX(dp_backward)(g, &q, dy + i * g->o * g->oh * g->ow, wq, off, ph0,
-	                            dx + i * g->c * g->h * g->w, sl));
+	                            dx + i * g->c * g->h * g->w, sl, (T *)((char *)sl + dyb)));
 }
 
 static void SFX(conv_forward)(nb_tensor *t)
