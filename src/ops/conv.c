@@ -155,6 +155,7 @@ static int wino_threads(const geom *g)
 #define D1_OB 6
 #define D1_VW 8
 #define D1_KW 8 /* the widest kernel that takes this path */
+_Static_assert(D1_VW == 8, "dp_unpack transposes 8 x 8 blocks");
 
 typedef struct d1geom {
 	int64_t hp, wp, owr, ob; /* padded plane; output row rounded up to 2 D1_VW; O to D1_OB */
@@ -666,22 +667,18 @@ static int dc_threads(const nb_tensor *t, const geom *g)
 /* ---- kernels, one copy per element type --------------------------------------- */
 
 #define T float
-#define TI int32_t
 #define SFX(name) name##_f32
 #define GEMM_EX bli_sgemm_ex
 #include "ops/conv_impl.h"
 #undef T
-#undef TI
 #undef SFX
 #undef GEMM_EX
 
 #define T double
-#define TI int64_t
 #define SFX(name) name##_f64
 #define GEMM_EX bli_dgemm_ex
 #include "ops/conv_impl.h"
 #undef T
-#undef TI
 #undef SFX
 #undef GEMM_EX
 

@@ -540,10 +540,6 @@ NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
  * registers, the rest one by one; dx's planes hw apart */
 static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
 {
-	typedef TI SFX(ivec) __attribute__((vector_size(D1_VW * sizeof(TI))));
-	const SFX(ivec) lo2 = {0, 8, 1, 9, 4, 12, 5, 13}, hi2 = {2, 10, 3, 11, 6, 14, 7, 15};
-	const SFX(ivec) lo4 = {0, 1, 8, 9, 4, 5, 12, 13}, hi4 = {2, 3, 10, 11, 6, 7, 14, 15};
-	const SFX(ivec) lo8 = {0, 1, 2, 3, 8, 9, 10, 11}, hi8 = {4, 5, 6, 7, 12, 13, 14, 15};
 	int64_t p0 = 0;
 	for (; p0 + D1_VW <= hw; p0 += D1_VW)
 		for (int64_t c0 = 0; c0 < cn; c0 += D1_VW) {
@@ -551,18 +547,18 @@ static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
 			for (int i = 0; i < D1_VW; i++)
 				D1_LOAD(r[i], s + (p0 + i) * DC_OB + c0);
 			for (int i = 0; i < D1_VW; i += 2) {
-				t[i] = __builtin_shuffle(r[i], r[i + 1], lo2);
-				t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi2);
+				t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+				t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
 			}
 			for (int i = 0; i < D1_VW; i += 4) {
-				u[i] = __builtin_shuffle(t[i], t[i + 2], lo4);
-				u[i + 1] = __builtin_shuffle(t[i], t[i + 2], hi4);
-				u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], lo4);
-				u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], hi4);
+				u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+				u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+				u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+				u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
 			}
 			for (int i = 0; i < 4; i++) {
-				o[i] = __builtin_shuffle(u[i], u[i + 4], lo8);
-				o[i + 4] = __builtin_shuffle(u[i], u[i + 4], hi8);
+				o[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+				o[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
 			}
 			for (int64_t c = 0; c < D1_VW && c0 + c < cn; c++)
 				memcpy(dx + (c0 + c) * hw + p0, &o[c], sizeof o[c]);
