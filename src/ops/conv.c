@@ -263,8 +263,9 @@ static dtgeom dt_of(const geom *g)
  * channels up to:
  *  - forward: 32, ahead of Winograd;
  *  - weight gradient: 64, when Winograd does not take it;
- *  - input gradient: 32, dt if dx's rows fill its lanes, else dp if C
- *    fills them and Winograd does not take it.
+ *  - input gradient: 32, dt if dx's rows fill its lanes and one image's
+ *    padded dy stays under DT_MAX_DY, else dp if C fills them and
+ *    Winograd does not take it.
  * Measured with the program profile, batch 64, f32, 2 threads, ms per
  * pass (im2col or Winograd -> direct):
  *   ResNet-20 16 -> 16 3x3 32x32    forward 3.1 -> 1.8 (wino), dx 3.2 -> 2.5 (wino)
@@ -306,13 +307,20 @@ static bool use_dc(const nb_tensor *t, const geom *g)
 	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && dc_auto(t, g));
 }
 
+#define DT_MAX_DY (128 << 10)
+
 static bool use_dt(const nb_tensor *t, const geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || t->op != NB_OP_CONV2D_BACKWARD_INPUT || g->sh != 1 ||
 	    g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw)
 		return false;
+	/* by default only while one image's padded dy, which each block of dx's
+	 * channels sweeps, stays small enough for L2: 32 -> 64 channels at
+	 * 28x28 (250 KiB) measured 15.2 ms against Winograd's 11.7-16.2 and
+	 * im2col's 13.0 (batch 64), ResNet-20's layers take 39-72 KiB */
 	return g->algo == NB_CONV_DIRECT ||
-	       (g->algo == NB_CONV_AUTO && dc_auto(t, g) && lanes_used(g->w, 2 * D1_VW));
+	       (g->algo == NB_CONV_AUTO && dc_auto(t, g) && lanes_used(g->w, 2 * D1_VW) &&
+	        (size_t)(g->o * g->oh * dt_of(g).wq) * t->g->esize <= DT_MAX_DY);
 }
 
 /* The input gradient in phases ("dp", any stride, dilation, padding):
