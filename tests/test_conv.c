@@ -450,6 +450,66 @@ START_TEST(test_depthwise_direct_matches_im2col)
 }
 END_TEST
 
+/* ---- which kernel NB_CONV_AUTO picks ------------------------------------------------ */
+
+/* the profile report of one run of y, dx and dW of a conv of x [4, c, h, h]
+ * and w [o, c, k, k] (f32), whose slowest-node lines name each kernel */
+static void auto_kernels(int c, int o, int h, int k, int stride, int pad, int groups, char *out,
+                         size_t n)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(4, c, h, h), NB_UNIFORM(-1, 1));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(o, c / groups, k, k), NB_UNIFORM(-1, 1));
+	nb_conv2d_opts opt = NB_CONV_OPTS(stride, pad);
+	opt.groups = groups;
+	nb_tensor *y = nb_conv2d(x, w, NULL, opt);
+	nb_tensor *L = nb_sum(nb_square(y));
+	nb_tensor *t[3] = {y, nb_grad(L, x), nb_grad(L, w)};
+	nb_program *p = nb_compile(g, t, 3);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_program_profile(p, true), NB_OK);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(nb_program_profile_report(p, f), NB_OK);
+	rewind(f);
+	size_t got = fread(out, 1, n - 1, f);
+	out[got] = 0;
+	fclose(f);
+	nb_graph_free(g);
+}
+
+static void expect_kernels(int c, int o, int h, int k, int stride, int pad, int groups,
+                           const char *fwd, const char *dx, const char *dw)
+{
+	char rep[8192], want[3][96];
+	auto_kernels(c, o, h, k, stride, pad, groups, rep, sizeof rep);
+	snprintf(want[0], sizeof want[0], "conv2d [%s] ", fwd);
+	snprintf(want[1], sizeof want[1], "conv2d_backward_input [%s] ", dx);
+	snprintf(want[2], sizeof want[2], "conv2d_backward_weight [%s] ", dw);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(strstr(rep, want[i]), "%d->%d %dx%d on %dx%d stride %d: no \"%s\" in\n%s",
+		              c, o, k, k, h, h, stride, want[i], rep);
+}
+
+/* The rules of dc_auto and use_wino on the layers they were measured on
+ * (docs/conv.md): a change of the rules shows here. */
+START_TEST(test_auto_picks_measured_kernels)
+{
+	expect_kernels(6, 16, 14, 5, 1, 0, 1, "direct", "direct dt", "direct");   /* LeNet conv2 */
+	expect_kernels(1, 6, 28, 5, 1, 2, 1, "one-channel", "im2col", "one-channel"); /* conv1 */
+	expect_kernels(16, 16, 32, 3, 1, 1, 1, "direct", "direct dt", "winograd"); /* ResNet-20 */
+	expect_kernels(32, 32, 16, 3, 1, 1, 1, "direct", "direct dt", "winograd");
+	expect_kernels(64, 64, 8, 3, 1, 1, 1, "winograd", "winograd", "winograd");
+	expect_kernels(16, 32, 32, 3, 2, 1, 1, "direct", "direct phases", "direct");
+	expect_kernels(32, 64, 16, 3, 2, 1, 1, "direct", "direct phases", "direct");
+	expect_kernels(32, 64, 28, 3, 1, 1, 1, "direct", "winograd", "winograd"); /* dy > 128 KiB */
+	expect_kernels(64, 128, 16, 3, 2, 1, 1, "im2col", "im2col", "direct");
+	expect_kernels(16, 16, 8, 3, 1, 1, 16, "depthwise", "depthwise", "depthwise");
+	expect_kernels(16, 64, 8, 1, 1, 0, 1, "im2col", "im2col", "im2col"); /* 1x1 */
+}
+END_TEST
+
 /* ---- gradchecks ------------------------------------------------------------------- */
 
 static void gradcheck_cfg(const cfg *c, int ci)
@@ -638,6 +698,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_matches_reference_f32);
 	tcase_add_test(tc, test_threads_changed_after_compile);
 	tcase_add_test(tc, test_depthwise_direct_matches_im2col);
+	tcase_add_test(tc, test_auto_picks_measured_kernels);
 	tcase_add_test(tc, test_gradcheck_configs);
 	tcase_add_test(tc, test_gradcheck_second_order);
 	tcase_add_test(tc, test_shape_errors);

@@ -128,6 +128,9 @@ typedef struct nb_opdef {
 	void (*label)(const nb_tensor *t, char *buf, size_t n);
 	/* Workspace bytes the forward needs (shared, per program); may be NULL. */
 	size_t (*workspace)(const nb_tensor *t);
+	/* The kernel a node runs when the op has several (e.g. "winograd");
+	 * shown by the profile report; may be NULL. */
+	const char *(*kernel)(const nb_tensor *t);
 	/* Build a small random instance in an f64 graph for gradcheck: returns
 	 * the op's output and fills wrt[] (at most 8) with the leaves to check. */
 	nb_tensor *(*example)(nb_graph *g, nb_tensor **wrt, int *n_wrt);

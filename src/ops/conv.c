@@ -889,6 +889,26 @@ static void label_conv(const nb_tensor *t, char *buf, size_t n)
 #undef PUT
 }
 
+/* the kernel a conv node runs, as the kernels choose it (see conv_forward
+ * and the two backward ops in conv_impl.h) */
+static const char *kernel_conv(const nb_tensor *t)
+{
+	const geom g = geom_of(t);
+	if (use_direct(&g))
+		return "depthwise";
+	if (use_one(t, &g))
+		return "one-channel";
+	if (use_dc(t, &g))
+		return "direct";
+	if (use_dt(t, &g))
+		return "direct dt";
+	if (use_dp(t, &g))
+		return "direct phases";
+	if (use_wino(t, &g))
+		return "winograd";
+	return "im2col";
+}
+
 /* ---- constructor -------------------------------------------------------------------------- */
 
 /* TensorFlow's "same": out = ceil(in / s); the total padding goes half
@@ -1066,18 +1086,19 @@ static nb_tensor *ex_backward_bias(nb_graph *g, nb_tensor **wrt, int *n)
 const nb_opdef nb__op_conv2d = {
     .name = "conv2d", .n_inputs = -1, .shape = shape_conv2d,
     .forward_f32 = conv_forward_f32, .forward_f64 = conv_forward_f64,
-    .vjp = vjp_conv2d, .label = label_conv, .workspace = ws_conv, .example = ex_conv2d};
+    .vjp = vjp_conv2d, .label = label_conv, .workspace = ws_conv, .kernel = kernel_conv,
+    .example = ex_conv2d};
 
 const nb_opdef nb__op_conv2d_backward_input = {
     .name = "conv2d_backward_input", .n_inputs = 2, .shape = shape_backward,
     .forward_f32 = conv_backward_input_f32, .forward_f64 = conv_backward_input_f64,
-    .vjp = vjp_backward_input, .label = label_conv, .workspace = ws_conv,
+    .vjp = vjp_backward_input, .label = label_conv, .workspace = ws_conv, .kernel = kernel_conv,
     .example = ex_backward_input};
 
 const nb_opdef nb__op_conv2d_backward_weight = {
     .name = "conv2d_backward_weight", .n_inputs = 2, .shape = shape_backward,
     .forward_f32 = conv_backward_weight_f32, .forward_f64 = conv_backward_weight_f64,
-    .vjp = vjp_backward_weight, .label = label_conv, .workspace = ws_conv,
+    .vjp = vjp_backward_weight, .label = label_conv, .workspace = ws_conv, .kernel = kernel_conv,
     .example = ex_backward_weight};
 
 const nb_opdef nb__op_conv2d_backward_bias = {

@@ -338,7 +338,7 @@ NB_HOT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, co
 	}
 }
 
-/* ---- direct kernels for a few input channels (see use_dc, use_dt) ---------- */
+/* ---- direct kernels for up to a few dozen channels (see use_dc, use_dt, use_dp) */
 
 /* the image x [C, H, W] zero-padded into xp [C, hp, wp] */
 static void SFX(dc_pad)(const geom *g, const dcgeom *d, const T *x, T *restrict xp)
