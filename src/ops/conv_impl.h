@@ -538,7 +538,7 @@ NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
 /* dx[c][p0 .. p0 + 8) for the cn <= DC_OB channels of s [.][DC_OB] (pixel
  * p at s + p DC_OB), eight pixels at a time by 8 x 8 transposes in
  * registers, the rest one by one; dx's planes hw apart */
-static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
+NB_HOT static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
 {
 	int64_t p0 = 0;
 	for (; p0 + D1_VW <= hw; p0 += D1_VW)
