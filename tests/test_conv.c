@@ -270,6 +270,8 @@ static const cfg configs[] = {
     {2, 20, 9, 11, 6, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, true},
     {2, 4, 10, 10, 5, 2, 2, {.stride_h = 3, .stride_w = 3}, false},
     {3, 16, 12, 12, 16, 3, 3, {.stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME}, true},
+    /* one image: the direct forward splits its rows over the threads */
+    {1, 8, 30, 29, 20, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, true},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -357,6 +359,7 @@ START_TEST(test_matches_reference_f64)
 	check_config(17, NB_F64, 3, 3);
 	check_config(40, NB_F64, 3, 3); /* direct kernels: 5 images on 3 threads */
 	check_config(41, NB_F64, 4, 4); /* 3 images on 3 of 4 threads */
+	check_config(50, NB_F64, 3, 3); /* one image's 15 rows on 3 threads */
 	nb_set_num_threads(0);
 }
 END_TEST
@@ -374,7 +377,7 @@ END_TEST
  * with more threads later must still be right (fewer batch threads). */
 START_TEST(test_threads_changed_after_compile)
 {
-	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34, 35, 40, 41, 43, 49};
+	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34, 35, 40, 41, 43, 49, 50};
 	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
 		check_config(batched[i], NB_F64, 1, 2);
 		check_config(batched[i], NB_F64, 2, 1);

@@ -530,11 +530,15 @@ static size_t slice_bytes(int op, const geom *g, size_t es, int threads, int64_t
 
 /* the direct kernels' batch threads: images need not split evenly (there is
  * no GEMM to balance), only be more than one */
+static double dc_work(const geom *g)
+{
+	return (double)g->n * (double)(g->o * g->oh * g->ow) * (double)(g->c * g->kh * g->kw);
+}
+
 static int dc_plan_threads(const geom *g)
 {
 	const int th = nb_get_num_threads();
-	const double work = (double)g->n * (double)(g->o * g->oh * g->ow) * (double)(g->c * g->kh * g->kw);
-	if (th < 2 || g->n < 2 || work < PAR_WORK)
+	if (th < 2 || g->n < 2 || dc_work(g) < PAR_WORK)
 		return 1;
 	return g->n < th ? (int)g->n : th;
 }

@@ -379,21 +379,18 @@ SFX(dc_fblock)(const T *xb, const T *wq, const int64_t *off, int64_t nt, int64_t
 	}
 }
 
-/* y of one image: each row's pixels in even blocks of at most DC_NP */
-NB_HOT static void SFX(dc_forward)(const geom *g, const dcgeom *d, const T *x, const T *wq,
-                                   const int64_t *off, const T *bias, T *y, T *xp)
+/* output rows [r0, r1) of one image, src its (padded) planes: each row's
+ * pixels in even blocks of at most DC_NP */
+NB_HOT static void SFX(dc_forward_rows)(const geom *g, const dcgeom *d, const T *src, const T *wq,
+                                        const int64_t *off, const T *bias, T *y, int64_t r0,
+                                        int64_t r1)
 {
-	const T *src = x;
-	if (d->pad) {
-		SFX(dc_pad)(g, d, x, xp);
-		src = xp;
-	}
 	const int64_t p = g->oh * g->ow, nblk = (g->ow + DC_NP(T) - 1) / DC_NP(T);
 	T tmp[DC_MAX * DC_OB];
 	for (int64_t ob = 0; ob < g->o; ob += DC_OB) {
 		const T *wb = wq + ob * d->nt;
 		const int64_t on = g->o - ob < DC_OB ? g->o - ob : DC_OB;
-		for (int64_t i = 0; i < g->oh; i++) {
+		for (int64_t i = r0; i < r1; i++) {
 			const T *xr = src + i * g->sh * d->wp;
 			for (int64_t b = 0; b < nblk; b++) {
 				const int64_t j0 = g->ow * b / nblk, np = g->ow * (b + 1) / nblk - j0;
@@ -412,6 +409,15 @@ NB_HOT static void SFX(dc_forward)(const geom *g, const dcgeom *d, const T *x, c
 			}
 		}
 	}
+}
+
+/* the planes the forward reads: x, or its zero-padded copy in xp */
+static const T *SFX(dc_src)(const geom *g, const dcgeom *d, const T *x, T *xp)
+{
+	if (!d->pad)
+		return x;
+	SFX(dc_pad)(g, d, x, xp);
+	return xp;
 }
 
 /* dwq [TB][DC_OB] += the gradient of TB taps (offsets off) over one image's
@@ -1029,9 +1035,27 @@ static void SFX(dc_run_forward)(nb_tensor *t, const geom *g, const T *x, const T
 	for (int64_t o = 0; o < d.ob; o++)
 		for (int64_t e = 0; e < d.nt; e++)
 			wq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB] = o < g->o ? w[o * d.nt + e] : 0;
-	DC_FOR_IMAGES(t, g, n, sl,
-	           SFX(dc_forward)(g, &d, x + n * g->c * g->h * g->w, wq, off, b,
-	                           y + n * g->o * g->oh * g->ow, sl));
+	const int64_t xs = g->c * g->h * g->w, ys = g->o * g->oh * g->ow;
+	const int th = nb_get_num_threads();
+	if (th < 2 || g->n >= th || g->oh < 2 || dc_work(g) < PAR_WORK) {
+		DC_FOR_IMAGES(t, g, n, sl,
+		              SFX(dc_forward_rows)(g, &d, SFX(dc_src)(g, &d, x + n * xs, sl), wq, off,
+		                                   b, y + n * ys, 0, g->oh));
+		return;
+	}
+	/* fewer images than threads (one, for inference): the threads share
+	 * each image's rows, the padded copy in the first slice */
+	T *xp = (T *)(ws + dc_shared_bytes(t, g));
+	for (int64_t n = 0; n < g->n; n++) {
+		const T *src = SFX(dc_src)(g, &d, x + n * xs, xp);
+		const int tr = th < g->oh ? th : (int)g->oh;
+#pragma omp parallel num_threads(tr)
+		{
+			const int k = omp_get_thread_num();
+			SFX(dc_forward_rows)(g, &d, src, wq, off, b, y + n * ys, g->oh * k / tr,
+			                     g->oh * (k + 1) / tr);
+		}
+	}
 }
 
 /* the weight gradient over the batch: each thread its share of the images
