@@ -676,6 +676,17 @@ static int dc_threads(const nb_tensor *t, const geom *g)
 	default: CALL(__VA_ARGS__, 6); break;                                   \
 	}
 
+/* dt_block for channel count NC with kW 5, 3 or any (inside dt_backward) */
+#define DT_KW_CASES(NC)                                                          \
+	do {                                                                    \
+		if (g->kw == 5)                                                 \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 5, NC);        \
+		else if (g->kw == 3)                                            \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 3, NC);        \
+		else                                                            \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 0, NC);        \
+	} while (0)
+
 /* ---- kernels, one copy per element type --------------------------------------- */
 
 #define T float

@@ -220,16 +220,18 @@ static void SFX(d1_pad)(const geom *g, const d1geom *d, const T *x, T *restrict 
  * the widest registers of the clone, and to several where needed) */
 typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
 
-/* a0 / a1 [D1_OB] += the kw taps of one kernel row: the input row xr at
- * the block's first pixel, the taps' weights wt [kw][D1_OB] */
+/* a0 / a1 [NC] += the kw taps of one kernel row for the first NC <= D1_OB
+ * channels: the input row xr at the block's first pixel, the taps' weights
+ * wt [kw][D1_OB] */
 static inline __attribute__((always_inline)) void SFX(d1_taps)(const T *xr, const T *wt, int64_t kw,
-                                                                SFX(d1vec) *a0, SFX(d1vec) *a1)
+                                                                SFX(d1vec) *a0, SFX(d1vec) *a1,
+                                                                const int NC)
 {
 	for (int64_t k = 0; k < kw; k++) {
 		SFX(d1vec) x0, x1;
 		D1_LOAD(x0, xr + k);
 		D1_LOAD(x1, xr + k + D1_VW);
-		for (int c = 0; c < D1_OB; c++) {
+		for (int c = 0; c < NC; c++) {
 			const T wv = wt[k * D1_OB + c];
 			a0[c] += wv * x0;
 			a1[c] += wv * x1;
@@ -257,7 +259,7 @@ NB_HOT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, c
 					a0[o] = a1[o] = zero;
 				for (int64_t m = 0; m < g->kh; m++)
 					SFX(d1_taps)(xp + (i + m) * d->wp + j0, wb + m * g->kw * D1_OB, g->kw,
-					             a0, a1);
+					             a0, a1, D1_OB);
 				const int64_t vn = g->ow - j0 < 2 * D1_VW ? g->ow - j0 : 2 * D1_VW;
 				for (int64_t o = 0; o < on; o++) {
 					T out[2 * D1_VW];
@@ -491,22 +493,22 @@ NB_HOT static void SFX(dc_weight)(const geom *g, const dcgeom *d, const T *x, co
  * registers (KW a constant where inlined; 0: kW) */
 static inline __attribute__((always_inline)) void
 SFX(dt_block)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t i, int64_t j0,
-              T *out, const int KW)
+              T *out, const int KW, const int NC)
 {
 	const int64_t kw = KW ? KW : g->kw, kk = g->kh * kw;
 	const int64_t m0 = q->qt - i > 0 ? q->qt - i : 0;
 	const int64_t m1 = q->qt - i + g->oh < g->kh ? q->qt - i + g->oh : g->kh;
 	const SFX(d1vec) zero = {0};
 	SFX(d1vec) a0[D1_OB], a1[D1_OB];
-	for (int c = 0; c < D1_OB; c++)
+	for (int c = 0; c < NC; c++)
 		a0[c] = a1[c] = zero;
 	for (int64_t o = 0; o < g->o; o++)
 		for (int64_t m = m0; m < m1; m++) {
 			const T *xr = dyp + (o * g->oh + i + m - q->qt) * q->wq + j0;
 			const T *wt = wb + (o * kk + m * kw) * D1_OB;
-			SFX(d1_taps)(xr, wt, kw, a0, a1);
+			SFX(d1_taps)(xr, wt, kw, a0, a1, NC);
 		}
-	for (int c = 0; c < D1_OB; c++) {
+	for (int c = 0; c < NC; c++) {
 		memcpy(out + c * 2 * D1_VW, &a0[c], sizeof a0[c]);
 		memcpy(out + c * 2 * D1_VW + D1_VW, &a1[c], sizeof a1[c]);
 	}
@@ -527,12 +529,13 @@ NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
 		const int64_t cn = g->c - cb < D1_OB ? g->c - cb : D1_OB;
 		for (int64_t i = 0; i < g->h; i++)
 			for (int64_t j0 = 0; j0 < g->w; j0 += 2 * D1_VW) {
-				if (g->kw == 5)
-					SFX(dt_block)(g, q, dyp, wb, i, j0, out, 5);
-				else if (g->kw == 3)
-					SFX(dt_block)(g, q, dyp, wb, i, j0, out, 3);
+				/* a last block of 1-4 channels computes 2 or 4 of them, not 6 */
+				if (cn <= 2)
+					DT_KW_CASES(2);
+				else if (cn <= 4)
+					DT_KW_CASES(4);
 				else
-					SFX(dt_block)(g, q, dyp, wb, i, j0, out, 0);
+					DT_KW_CASES(D1_OB);
 				const int64_t vn = g->w - j0 < 2 * D1_VW ? g->w - j0 : 2 * D1_VW;
 				for (int64_t c = 0; c < cn; c++)
 					memcpy(dx + (cb + c) * hw + i * g->w + j0, out + c * 2 * D1_VW,
