@@ -558,21 +558,50 @@ static plan plan_for(const geom *g)
 	return p;
 }
 
+/* The kernel a conv node runs: the one place that orders the rules above
+ * (the workspace, the three ops and the profile's kernel names follow it). */
+typedef enum conv_path {
+	PATH_DEPTHWISE, PATH_ONE, PATH_DC, PATH_DT, PATH_DP, PATH_WINO, PATH_IM2COL
+} conv_path;
+
+static conv_path path_of(const nb_tensor *t, const geom *g)
+{
+	if (use_direct(g))
+		return PATH_DEPTHWISE;
+	if (use_one(t, g))
+		return PATH_ONE;
+	if (use_dc(t, g))
+		return PATH_DC;
+	if (use_dt(t, g))
+		return PATH_DT;
+	if (use_dp(t, g))
+		return PATH_DP;
+	if (use_wino(t, g))
+		return PATH_WINO;
+	return PATH_IM2COL;
+}
+
 static size_t ws_conv(const nb_tensor *t)
 {
 	geom g = geom_of(t);
-	if (use_direct(&g))
+	switch (path_of(t, &g)) {
+	case PATH_DEPTHWISE:
 		return 0;
-	if (use_dc(t, &g) || use_dt(t, &g) || use_dp(t, &g))
+	case PATH_ONE:
+		return d1_wbytes(t, &g) + (size_t)plan_for(&g).threads * d1_slice(t, &g);
+	case PATH_DC:
+	case PATH_DT:
+	case PATH_DP:
 		return dc_shared_bytes(t, &g) + (size_t)dc_plan_threads(&g) * dc_slice(t, &g);
-	if (use_wino(t, &g)) {
+	case PATH_WINO: {
 		nb__wino_geom wg = wino_geom(&g, t->op == NB_OP_CONV2D_BACKWARD_INPUT);
 		if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT)
 			return nb__wino_wgrad_workspace(&wg, t->g->esize, wino_threads(&g));
 		return nb__wino_workspace(&wg, t->g->esize, wino_threads(&g));
 	}
-	if (use_one(t, &g))
-		return d1_wbytes(t, &g) + (size_t)plan_for(&g).threads * d1_slice(t, &g);
+	case PATH_IM2COL:
+		break;
+	}
 	plan p = plan_for(&g);
 	/* one more row past the last slice: BLIS may read it (nb__blas_slack) */
 	const size_t es = t->g->esize;
@@ -904,24 +933,15 @@ static void label_conv(const nb_tensor *t, char *buf, size_t n)
 #undef PUT
 }
 
-/* the kernel a conv node runs, as the kernels choose it (see conv_forward
- * and the two backward ops in conv_impl.h) */
+/* the kernel a conv node runs (path_of), for the profile */
 static const char *kernel_conv(const nb_tensor *t)
 {
+	static const char *const name[] = {
+	    [PATH_DEPTHWISE] = "depthwise", [PATH_ONE] = "one-channel", [PATH_DC] = "direct",
+	    [PATH_DT] = "direct dt",        [PATH_DP] = "direct phases", [PATH_WINO] = "winograd",
+	    [PATH_IM2COL] = "im2col"};
 	const geom g = geom_of(t);
-	if (use_direct(&g))
-		return "depthwise";
-	if (use_one(t, &g))
-		return "one-channel";
-	if (use_dc(t, &g))
-		return "direct";
-	if (use_dt(t, &g))
-		return "direct dt";
-	if (use_dp(t, &g))
-		return "direct phases";
-	if (use_wino(t, &g))
-		return "winograd";
-	return "im2col";
+	return name[path_of(t, &g)];
 }
 
 /* ---- constructor -------------------------------------------------------------------------- */

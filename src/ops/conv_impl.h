@@ -1153,21 +1153,22 @@ static void SFX(conv_forward)(nb_tensor *t)
 	const T *x = NB_IN(t, 0, T), *w = NB_IN(t, 1, T);
 	const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;
 	T *y = NB_OUT(t, T);
-	if (use_one(t, &g)) {
-		SFX(d1_run_forward)(t, &g, x, w, b, y);
-		return;
-	}
-	if (use_dc(t, &g)) {
-		SFX(dc_run_forward)(t, &g, x, w, b, y);
-		return;
-	}
-	if (use_direct(&g)) {
+	switch (path_of(t, &g)) {
+	case PATH_DEPTHWISE:
 		SFX(dw_forward)(&g, x, w, b, y);
-	} else if (use_wino(t, &g)) {
+		break;
+	case PATH_ONE:
+		SFX(d1_run_forward)(t, &g, x, w, b, y);
+		break;
+	case PATH_DC:
+		SFX(dc_run_forward)(t, &g, x, w, b, y);
+		break;
+	case PATH_WINO:
 		SFX(wino_run)(t, &g, x, w, y, false);
 		if (b)
 			SFX(add_bias)(&g, b, y);
-	} else {
+		break;
+	default: /* im2col (dt and dp are input gradients) */
 		SFX(each_chunk)(t, &g, SFX(im2col_forward), x, g.c * g.h * g.w, w, b, y,
 		                g.o * g.oh * g.ow);
 	}
@@ -1178,17 +1179,23 @@ static void SFX(conv_backward_input)(nb_tensor *t)
 	const geom g = geom_of(t);
 	const T *dy = NB_IN(t, 0, T), *w = NB_IN(t, 1, T);
 	T *dx = NB_OUT(t, T);
-	if (use_direct(&g))
+	switch (path_of(t, &g)) {
+	case PATH_DEPTHWISE:
 		SFX(dw_backward_input)(&g, dy, w, dx);
-	else if (use_dt(t, &g))
+		break;
+	case PATH_DT:
 		SFX(dt_run)(t, &g, dy, w, dx);
-	else if (use_dp(t, &g))
+		break;
+	case PATH_DP:
 		SFX(dp_run)(t, &g, dy, w, dx);
-	else if (use_wino(t, &g))
+		break;
+	case PATH_WINO:
 		SFX(wino_run)(t, &g, dy, w, dx, true);
-	else
+		break;
+	default: /* im2col (one-channel and dc are forward and weight-gradient kernels) */
 		SFX(each_chunk)(t, &g, SFX(im2col_backward_input), dy, g.o * g.oh * g.ow, w, NULL, dx,
 		                g.c * g.h * g.w);
+	}
 }
 
 /* dW = sum over the batch.  With batch threads each thread sums its images
@@ -1200,21 +1207,21 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 	const T *dy = NB_IN(t, 0, T), *x = NB_IN(t, 1, T);
 	T *dw = NB_OUT(t, T);
 	const int64_t xs = g.c * g.h * g.w, ys = g.o * g.oh * g.ow, wn = t->size;
-	if (use_direct(&g)) {
+	switch (path_of(t, &g)) {
+	case PATH_DEPTHWISE:
 		SFX(dw_backward_weight)(&g, dy, x, dw);
 		return;
-	}
-	if (use_one(t, &g)) {
+	case PATH_ONE:
 		SFX(d1_run_weight)(t, &g, dy, x, dw);
 		return;
-	}
-	if (use_dc(t, &g)) {
+	case PATH_DC:
 		SFX(dc_run_weight)(t, &g, dy, x, dw);
 		return;
-	}
-	if (use_wino(t, &g)) {
+	case PATH_WINO:
 		SFX(wino_run_wgrad)(t, &g, dy, x, dw);
 		return;
+	default: /* im2col, below */
+		break;
 	}
 	const plan pl = run_plan(t, &g);
 	const int th = pl.threads;
