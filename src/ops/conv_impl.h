@@ -208,12 +208,22 @@ NB_HOT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk b
 
 /* ---- one input channel (see use_one) ----------------------------------------- */
 
+/* n planes [h, w] of src into dst [n][hp][wp], at row top and column left,
+ * zeros around: the padded copies the direct kernels read */
+static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w, int64_t top,
+                            int64_t left, int64_t hp, int64_t wp, T *restrict dst)
+{
+	memset(dst, 0, (size_t)(n * hp * wp) * sizeof(T));
+	for (int64_t c = 0; c < n; c++)
+		for (int64_t r = 0; r < h; r++)
+			memcpy(dst + (c * hp + top + r) * wp + left, src + (c * h + r) * w,
+			       (size_t)w * sizeof(T));
+}
+
 /* the image plane x, zero-padded into xp [hp, wp] */
 static void SFX(d1_pad)(const geom *g, const d1geom *d, const T *x, T *restrict xp)
 {
-	memset(xp, 0, (size_t)(d->hp * d->wp) * sizeof(T));
-	for (int64_t r = 0; r < g->h; r++)
-		memcpy(xp + (r + g->pt) * d->wp + g->pl, x + r * g->w, (size_t)g->w * sizeof(T));
+	SFX(pad_planes)(x, 1, g->h, g->w, g->pt, g->pl, d->hp, d->wp, xp);
 }
 
 /* D1_VW values in one vector (GCC vector extension: the compiler maps it to
@@ -342,16 +352,6 @@ NB_HOT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, co
 
 /* ---- direct kernels for up to a few dozen channels (see use_dc, use_dt, use_dp) */
 
-/* the image x [C, H, W] zero-padded into xp [C, hp, wp] */
-static void SFX(dc_pad)(const geom *g, const dcgeom *d, const T *x, T *restrict xp)
-{
-	memset(xp, 0, (size_t)(g->c * d->hp * d->wp) * sizeof(T));
-	for (int64_t c = 0; c < g->c; c++)
-		for (int64_t r = 0; r < g->h; r++)
-			memcpy(xp + (c * d->hp + r + g->pt) * d->wp + g->pl, x + (c * g->h + r) * g->w,
-			       (size_t)g->w * sizeof(T));
-}
-
 /* NP pixels (SW, NP constants where inlined; SW 0: sw) of an output row,
  * DC_OB channels: tmp [NP][DC_OB] (pixel p at tmp + p ts) = the sum over
  * the taps of w x */
@@ -413,12 +413,12 @@ NB_HOT static void SFX(dc_forward_rows)(const geom *g, const dcgeom *d, const T 
 	}
 }
 
-/* the planes the forward reads: x, or its zero-padded copy in xp */
+/* the planes the dc kernels read: x, or its zero-padded copy in xp */
 static const T *SFX(dc_src)(const geom *g, const dcgeom *d, const T *x, T *xp)
 {
 	if (!d->pad)
 		return x;
-	SFX(dc_pad)(g, d, x, xp);
+	SFX(pad_planes)(x, g->c, g->h, g->w, g->pt, g->pl, d->hp, d->wp, xp);
 	return xp;
 }
 
@@ -465,11 +465,7 @@ SFX(dc_wblock)(const geom *g, const dcgeom *d, const T *src, const T *dyt, const
 NB_HOT static void SFX(dc_weight)(const geom *g, const dcgeom *d, const T *x, const T *dy,
                                   const int64_t *off, T *dwq, T *xp, T *dyt)
 {
-	const T *src = x;
-	if (d->pad) {
-		SFX(dc_pad)(g, d, x, xp);
-		src = xp;
-	}
+	const T *src = SFX(dc_src)(g, d, x, xp);
 	const int64_t p = g->oh * g->ow;
 	for (int64_t ob = 0; ob < g->o; ob += DC_OB) {
 		const int64_t on = g->o - ob < DC_OB ? g->o - ob : DC_OB;
@@ -519,9 +515,7 @@ SFX(dt_block)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t
 NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy, const T *wf, T *dx,
                                     T *dyp)
 {
-	memset(dyp, 0, (size_t)(g->o * g->oh * q->wq) * sizeof(T));
-	for (int64_t r = 0; r < g->o * g->oh; r++)
-		memcpy(dyp + r * q->wq + q->ql, dy + r * g->ow, (size_t)g->ow * sizeof(T));
+	SFX(pad_planes)(dy, g->o, g->oh, g->ow, 0, q->ql, g->oh, q->wq, dyp);
 	const int64_t hw = g->h * g->w;
 	T out[D1_OB * 2 * D1_VW];
 	for (int64_t cb = 0; cb < g->c; cb += D1_OB) {
@@ -585,11 +579,7 @@ NB_HOT static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
 NB_HOT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy, const T *wq,
                                     const int64_t *off, const int64_t *ph0, T *dx, T *dyp, T *scr)
 {
-	memset(dyp, 0, (size_t)(g->o * q->hp * q->wp) * sizeof(T));
-	for (int64_t o = 0; o < g->o; o++)
-		for (int64_t r = 0; r < g->oh; r++)
-			memcpy(dyp + (o * q->hp + q->pt + r) * q->wp + q->pl, dy + (o * g->oh + r) * g->ow,
-			       (size_t)g->ow * sizeof(T));
+	SFX(pad_planes)(dy, g->o, g->oh, g->ow, q->pt, q->pl, q->hp, q->wp, dyp);
 	const int64_t nt = g->o * g->kh * g->kw, hw = g->h * g->w, ts = g->sw * DC_OB;
 	for (int64_t cb = 0; cb < g->c; cb += DC_OB) {
 		for (int64_t ph = 0; ph < g->sh; ph++)
