@@ -69,12 +69,8 @@ static int parse_betas(const char *v, double *b, int max)
 			fprintf(stderr, "nabla ewma: at most %d betas\n", max);
 			return -1;
 		}
-		if (!cli_parse_double("--beta", tok, &b[n]))
+		if (!cli_parse_num("ewma", "--beta", tok, 0, false, 1, true, &b[n]))
 			return -1;
-		if (!(b[n] >= 0 && b[n] < 1)) {
-			fprintf(stderr, "nabla ewma: --beta %g is outside [0, 1)\n", b[n]);
-			return -1;
-		}
 		n++;
 	}
 	if (!n)
@@ -166,12 +162,10 @@ int cmd_ewma(int argc, char **argv)
 		} else if (is_opt(a, "--n") || is_opt(a, "--seed")) {
 			const char *name = a[2] == 'n' ? "--n" : "--seed";
 			long *dst = a[2] == 'n' ? &demo_n : &seed;
-			if (!(v = cli_opt_value(argc, argv, &i, name)) || !cli_parse_int(name, v, dst))
+			if (!(v = cli_opt_value(argc, argv, &i, name)) ||
+			    !cli_parse_long("ewma", name, v, dst == &demo_n ? 1 : 0, 100000000,
+			                    dst))
 				return 2;
-			if (*dst < (dst == &demo_n ? 1 : 0) || *dst > 100000000) {
-				fprintf(stderr, "nabla ewma: %s %ld is out of range\n", name, *dst);
-				return 2;
-			}
 		} else if (is_opt(a, "--column")) {
 			if (!(column = cli_opt_value(argc, argv, &i, "--column")))
 				return 2;

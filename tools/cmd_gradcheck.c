@@ -157,15 +157,8 @@ int cmd_gradcheck(int argc, char **argv)
 			json = true;
 		} else if (is_opt(a, "--seeds")) {
 			if (!(v = cli_opt_value(argc, argv, &i, "--seeds")) ||
-			    !cli_parse_int("--seeds", v, &seeds))
+			    !cli_parse_long("gradcheck", "--seeds", v, 1, MAX_SEEDS, &seeds))
 				goto out;
-			if (seeds < 1 || seeds > MAX_SEEDS) {
-				fprintf(
-				    stderr,
-				    "nabla gradcheck: --seeds must be between 1 and %d, got %ld\n",
-				    MAX_SEEDS, seeds);
-				goto out;
-			}
 		} else if (is_opt(a, "--op")) {
 			if (!(v = cli_opt_value(argc, argv, &i, "--op")))
 				goto out;
