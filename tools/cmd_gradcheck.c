@@ -20,7 +20,7 @@ static void usage(FILE *fp)
 	            "Checks each op's symbolic gradient (its VJP) against central finite\n"
 	            "differences in f64, on small random examples drawn with seeds 1..N.\n\n"
 	            "options:\n"
-	            "  --seeds N   examples per op (default 3)\n"
+	            "  --seeds N   examples per op, 1 to 10000 (default 3)\n"
 	            "  --op NAME   check only this op (may be repeated)\n"
 	            "  --json      one JSON object per op per line on stdout; the summary\n"
 	            "              line goes to stderr\n"
