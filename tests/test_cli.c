@@ -499,6 +499,22 @@ START_TEST(test_nonfinite_loss_fails)
 }
 END_TEST
 
+/* the series reader quotes the file's text in its messages, escaped */
+START_TEST(test_ewma_messages_are_escaped)
+{
+	FILE *fp = fopen(path("s.txt"), "wb");
+	ck_assert_ptr_nonnull(fp);
+	fputs("1\n2\n\x1b]0;x\x07\xc2\x9b" "2J\r\n", fp);
+	fclose(fp);
+	char *out = expect(1, "ewma --beta 0.5 s.txt",
+	                   "nabla ewma: s.txt: line 3: '?]0;x???2J' is not "
+	                   "a number\n",
+	                   NULL);
+	ck_assert_msg(!has_control(out), "control bytes in:\n%s", out);
+	free(out);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -515,6 +531,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_notes_models_refuse_what_they_ignore);
 	tcase_add_test(tc, test_unwritable_outputs_fail);
 	tcase_add_test(tc, test_nonfinite_loss_fails);
+	tcase_add_test(tc, test_ewma_messages_are_escaped);
 	suite_add_tcase(s, tc);
 	return s;
 }
