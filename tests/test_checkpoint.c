@@ -5,6 +5,7 @@
 #include "data/safetensors.h"
 
 #include <dirent.h>
+#include <float.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,6 +477,285 @@ START_TEST(test_bad_metadata)
 }
 END_TEST
 
+/* ---- metadata values: strict numbers, escaped strings, the model name -------- */
+
+/* A checkpoint file of a graph with one parameter "w" [2] (zeros), with the
+ * metadata members given as JSON text (may be empty). */
+static const char *meta_file(const char *meta)
+{
+	static const unsigned char zeros[8];
+	char json[1024];
+	snprintf(json, sizeof json,
+	         "{\"__metadata__\":{%s},\"w\":{\"dtype\":\"F32\",\"shape\":[2],"
+	         "\"data_offsets\":[0,8]}}",
+	         meta);
+	size_t len;
+	unsigned char *b = image(json, zeros, sizeof zeros, &len);
+	const char *p = tpath("meta.safetensors");
+	FILE *fp = fopen(p, "wb");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(b, 1, len, fp), len);
+	fclose(fp);
+	free(b);
+	return p;
+}
+
+/* w [2] = {1, 2}, loss sum(w^2), an SGD optimizer */
+static nb_graph *sgd_graph(nb_optim **o)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(2), NB_ZEROS);
+	nb_feed_f64(w, (const double[]){1, 2}, 2);
+	*o = nb_sgd(g, nb_sum(nb_square(w)), (nb_sgd_opts){.lr = 0.5});
+	ck_graph_ok(g);
+	return g;
+}
+
+static bool has_control(const char *s)
+{
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+		if (*u < 0x20 || *u == 0x7f || (u[0] == 0xc2 && u[1] >= 0x80 && u[1] < 0xa0))
+			return true;
+	return false;
+}
+
+START_TEST(test_meta_numbers_strict)
+{
+	static const struct {
+		const char *value;
+		bool ok;
+		int64_t v;
+	} ints[] = {
+	    {"7", true, 7},
+	    {"0", true, 0},
+	    {"-3", false, 0},
+	    {"0x10", false, 0},
+	    {" 5", false, 0},
+	    {"5 ", false, 0},
+	    {"+5", false, 0},
+	    {"05", false, 0},
+	    {"1e3", false, 0},
+	    {"2.0", false, 0},
+	    {"", false, 0},
+	    {"2147483648", false, 0},
+	    {"99999999999999999999", false, 0},
+	    {"12abc", false, 0},
+	};
+	char json[256], err[512];
+	for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+		snprintf(json, sizeof json, "{\"__metadata__\":{\"epoch\":\"%s\"}}", ints[i].value);
+		size_t len;
+		unsigned char *b = image(json, NULL, 0, &len);
+		nb_safetensors *f;
+		ck_assert_int_eq(nb_safetensors_parse(b, len, &f, err, sizeof err), NB_OK);
+		int64_t v = -1;
+		nb_status st =
+		    nb_safetensors_meta_int(f, "epoch", 0, 2147483647, &v, err, sizeof err);
+		ck_assert_msg((st == NB_OK) == ints[i].ok, "epoch \"%s\": status %d", ints[i].value,
+		              st);
+		if (ints[i].ok) {
+			ck_assert_int_eq(v, ints[i].v);
+		} else {
+			ck_assert_int_eq(st, NB_ERR_FORMAT);
+			ck_assert_int_eq(v, -1); /* untouched */
+			char want[128];
+			snprintf(want, sizeof want,
+			         "<buffer>: metadata epoch \"%s\" is not an integer from 0 to "
+			         "2147483647",
+			         ints[i].value);
+			ck_assert_str_eq(err, want);
+		}
+		/* the number parser under the same rules: no hex, no spaces */
+		double d = -1;
+		st = nb_safetensors_meta_number(f, "epoch", 0, 1e300, &d, err, sizeof err);
+		bool num_ok = ints[i].ok || !strcmp(ints[i].value, "1e3") ||
+		              !strcmp(ints[i].value, "2.0") ||
+		              !strcmp(ints[i].value, "2147483648") ||
+		              !strcmp(ints[i].value, "99999999999999999999");
+		ck_assert_msg((st == NB_OK) == num_ok, "number \"%s\": status %d", ints[i].value,
+		              st);
+		nb_safetensors_free(f);
+		free(b);
+	}
+	/* the extremes of int64, and absent keys */
+	const char *j =
+	    "{\"__metadata__\":{\"a\":\"-9223372036854775808\",\"b\":"
+	    "\"9223372036854775807\",\"c\":\"9223372036854775808\",\"lr\":\"0x10\","
+	    "\"x\":\"inf\",\"y\":\"nan\",\"z\":\"1e400\",\"u\":\"1e-05\",\"e\":\"\\u001b[2J\"}}";
+	size_t len;
+	unsigned char *b = image(j, NULL, 0, &len);
+	nb_safetensors *f;
+	ck_assert_int_eq(nb_safetensors_parse(b, len, &f, err, sizeof err), NB_OK);
+	int64_t v;
+	ck_assert_int_eq(nb_safetensors_meta_int(f, "a", INT64_MIN, INT64_MAX, &v, err, sizeof err),
+	                 NB_OK);
+	ck_assert(v == INT64_MIN);
+	ck_assert_int_eq(nb_safetensors_meta_int(f, "b", INT64_MIN, INT64_MAX, &v, err, sizeof err),
+	                 NB_OK);
+	ck_assert(v == INT64_MAX);
+	ck_assert_int_eq(nb_safetensors_meta_int(f, "c", INT64_MIN, INT64_MAX, &v, NULL, 0),
+	                 NB_ERR_FORMAT);
+	ck_assert_int_eq(nb_safetensors_meta_int(f, "none", 0, 1, &v, err, sizeof err),
+	                 NB_ERR_FORMAT);
+	ck_assert_str_eq(err, "<buffer>: metadata none is missing");
+	ck_assert_int_eq(nb_safetensors_meta_int(f, "a", 1, 0, &v, NULL, 0), NB_ERR_ARG);
+	double d;
+	for (const char *k = "lxyz"; *k; k++) {
+		ck_assert_int_eq(nb_safetensors_meta_number(f, *k == 'l' ? "lr" : (char[]){*k, 0},
+		                                            0, DBL_MAX, &d, err, sizeof err),
+		                 NB_ERR_FORMAT);
+		ck_assert_ptr_nonnull(strstr(err, "is not a decimal number from 0 to"));
+	}
+	ck_assert_int_eq(nb_safetensors_meta_number(f, "u", 0, 1, &d, err, sizeof err), NB_OK);
+	ck_assert(d == 1e-05);
+	/* a value with an escape sequence is quoted with '?' for the controls */
+	ck_assert_int_eq(nb_safetensors_meta_int(f, "e", 0, 1, &v, err, sizeof err), NB_ERR_FORMAT);
+	ck_assert_str_eq(err, "<buffer>: metadata e \"?[2J\" is not an integer from 0 to 1");
+	nb_safetensors_free(f);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_load_refuses_bad_step_and_lr)
+{
+	make_tmpdir();
+	nb_optim *o;
+	nb_graph *g = sgd_graph(&o);
+	static const struct {
+		const char *meta, *msg;
+	} bad[] = {
+	    {"\"step\":\"9223372036854775807\"",
+	     "metadata step \"9223372036854775807\" is not an integer from 0 to 9007199254740992"},
+	    {"\"step\":\"9007199254740993\"", "metadata step \"9007199254740993\""},
+	    {"\"step\":\"-3\"", "metadata step \"-3\" is not an integer"},
+	    {"\"step\":\"0x10\"", "metadata step \"0x10\" is not an integer"},
+	    {"\"step\":\"3 \"", "metadata step \"3 \" is not an integer"},
+	    {"\"lr\":\"0x10\"", "metadata lr \"0x10\" is not a finite non-negative decimal number"},
+	    {"\"lr\":\"inf\"", "metadata lr \"inf\""},
+	    {"\"lr\":\"1e999\"", "metadata lr \"1e999\""},
+	    {"\"lr\":\" 0.5\"", "metadata lr \" 0.5\""},
+	    {"\"lr\":\"-0.5\"", "metadata lr \"-0.5\""},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		const char *p = meta_file(bad[i].meta);
+		ck_errmsg(g, nb_checkpoint_load(g, o, p, NULL, 0), NB_ERR_FORMAT, bad[i].msg);
+		/* nothing was changed */
+		ck_assert_int_eq(nb_optim_steps(o), 0);
+		ck_assert(nb_optim_lr(o) == 0.5);
+		float w[2];
+		nb_read_f32(nb_graph_find(g, "w"), w, 2);
+		ck_assert(w[0] == 1 && w[1] == 2);
+	}
+	/* the largest step loads; the next nb_step is refused, no overflow */
+	const char *p = meta_file("\"step\":\"9007199254740992\",\"lr\":\"1e-05\"");
+	ck_assert_int_eq(nb_checkpoint_load(g, o, p, NULL, 0), NB_OK);
+	ck_assert(nb_optim_steps(o) == NB_OPTIM_MAX_STEPS);
+	ck_assert(nb_optim_lr(o) == 1e-05);
+	ck_errmsg(g, nb_step(o), NB_ERR_VALUE,
+	          "sgd: the step count is at its limit 9007199254740992");
+	ck_assert(nb_optim_steps(o) == NB_OPTIM_MAX_STEPS);
+	nb_optim_set_steps(o, NB_OPTIM_MAX_STEPS + 1);
+	ck_errmsg(g, NB_ERR_ARG, NB_ERR_ARG, "the step count must be from 0 to 9007199254740992");
+	nb_graph_free(g);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_load_checks_the_model_name_first)
+{
+	make_tmpdir();
+	nb_optim *o;
+	nb_graph *g = sgd_graph(&o);
+	/* another model's file, with another optimizer and tensors: the name is
+	 * what is reported */
+	const char *p = tpath("lenet.safetensors");
+	{
+		nb_graph *h = nb_graph_new(NB_F32);
+		nb_tensor *k = nb_param(h, "conv1.w", NB_SHAPE(3), NB_ONES);
+		nb_optim *ha = nb_adam(h, nb_sum(nb_square(k)), (nb_adam_opts){0});
+		ck_assert_ptr_nonnull(ha);
+		ck_assert_int_eq(nb_checkpoint_save(h, ha, p, "lenet"), NB_OK);
+		nb_graph_free(h);
+	}
+	nb_checkpoint_opts co = {.model = "mlp"};
+	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_ERR_FORMAT,
+	          "lenet.safetensors: the checkpoint is of model \"lenet\", not mlp");
+	co.flags = NB_CKPT_PARAMS_ONLY; /* checked whatever the flags */
+	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_ERR_FORMAT,
+	          "the checkpoint is of model \"lenet\", not mlp");
+	/* a file claiming "mlp" with the right tensors loads; without a model
+	 * name it loads too; a name with escapes is quoted safely */
+	p = meta_file("\"model\":\"mlp\"");
+	co.flags = 0;
+	ck_assert_int_eq(nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_OK);
+	p = meta_file("");
+	ck_assert_int_eq(nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_OK);
+	p = meta_file("\"model\":\"\\u001b]0;pwned\\u0007\\nmlp\"");
+	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_ERR_FORMAT,
+	          "the checkpoint is of model \"?]0;pwned??mlp\", not mlp");
+	nb_graph_free(g);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_load_messages_escape_file_strings)
+{
+	make_tmpdir();
+	nb_optim *o;
+	nb_graph *g = sgd_graph(&o);
+	/* ESC, BEL, newline, CR, DEL and the C1 CSI (U+009B) in every string
+	 * the loader quotes */
+	static const struct {
+		const char *meta, *want;
+	} cases[] = {
+	    {"\"step\":\"\\u001b[31m1\\n2\"", "metadata step \"?[31m1?2\""},
+	    {"\"lr\":\"0.1\\r\\u007f\"", "metadata lr \"0.1??\""},
+	    {"\"rng\":\"\\u009b2J\\u0007\"", "metadata rng \"?2J?\""},
+	    {"\"optimizer\":\"\\u001b[2Jadam\"", "saved with optimizer ?[2Jadam, this one is sgd"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const char *p = meta_file(cases[i].meta);
+		nb_status st = nb_checkpoint_load(g, o, p, NULL, 0);
+		ck_assert_int_eq(st, NB_ERR_FORMAT);
+		ck_assert_msg(!has_control(nb_graph_errmsg(g)), "control bytes in: %s",
+		              nb_graph_errmsg(g));
+		ck_errmsg(g, st, NB_ERR_FORMAT, cases[i].want);
+	}
+	/* a tensor of the file the model lacks, named with escapes */
+	static const unsigned char zeros[16];
+	size_t len;
+	unsigned char *b = image("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+	                         "\"\\u001b[1mx\\n\":{\"dtype\":\"F32\",\"shape\":[2],"
+	                         "\"data_offsets\":[8,16]}}",
+	                         zeros, sizeof zeros, &len);
+	const char *p = tpath("names.safetensors");
+	FILE *fp = fopen(p, "wb");
+	ck_assert_uint_eq(fwrite(b, 1, len, fp), len);
+	fclose(fp);
+	free(b);
+	nb_status st = nb_checkpoint_load(g, o, p, NULL, 0);
+	ck_assert_msg(!has_control(nb_graph_errmsg(g)), "control bytes in: %s", nb_graph_errmsg(g));
+	ck_errmsg(g, st, NB_ERR_FORMAT, "tensor \"?[1mx?\" in the checkpoint is not a parameter");
+	nb_graph_free(g);
+	remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_shown_helper)
+{
+	char buf[16];
+	ck_assert_str_eq(nb__shown("a\x1b[0m\xc2\x9b\x7f", buf, sizeof buf), "a?[0m??");
+	/* non-control UTF-8 kept; malformed bytes replaced */
+	ck_assert_str_eq(nb__shown("\xc3\xa9t\xc3\xa9\xff", buf, sizeof buf), "\xc3\xa9t\xc3\xa9?");
+	/* cut with "...", never inside a sequence */
+	ck_assert_str_eq(nb__shown("abcdefghijklmnopqrstuvwxyz", buf, sizeof buf),
+	                 "abcdefghijkl...");
+	ck_assert_str_eq(nb__shown("abcdefghijk\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", buf, sizeof buf),
+	                 "abcdefghijk...");
+	ck_assert_str_eq(nb__shown("", buf, sizeof buf), "");
+}
+END_TEST
+
 /* ---- the regression corpus -------------------------------------------------- */
 
 /* Every file runs through the in-memory parser, the file reader and a load
@@ -820,6 +1100,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_load_mismatches);
 	tcase_add_test(tc, test_parser_errors);
 	tcase_add_test(tc, test_bad_metadata);
+	tcase_add_test(tc, test_meta_numbers_strict);
+	tcase_add_test(tc, test_load_refuses_bad_step_and_lr);
+	tcase_add_test(tc, test_load_checks_the_model_name_first);
+	tcase_add_test(tc, test_load_messages_escape_file_strings);
+	tcase_add_test(tc, test_shown_helper);
 	tcase_add_test(tc, test_corpus);
 	tcase_add_test(tc, test_atomic_save_survives_sigkill);
 	tcase_add_test(tc, test_resume_sgd_bit_identical);

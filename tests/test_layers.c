@@ -686,7 +686,8 @@ START_TEST(test_summary_command)
 	/* usage errors */
 	expect("summary", 2, "--model NAME is required", NULL);
 	expect("summary --model vgg", 2, "unknown model 'vgg'", "\n  resnet50 ", "\n  xor ", NULL);
-	expect("summary --model lenet --batch 0", 2, "--batch must be at least 1", NULL);
+	expect("summary --model lenet --batch 0", 2,
+	       "nabla summary: --batch must be an integer from 1 to 1048576, got '0'\n", NULL);
 	expect("summary --model xor --batch 2", 2, "xor has a fixed batch of 4", NULL);
 	expect("summary --model lenet --batch", 2, "--batch needs a value", NULL);
 	expect("summary --model lenet --dtype f16", 2, "--dtype must be f32 or f64", NULL);

@@ -5,6 +5,7 @@
  */
 #include "test_util.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +115,114 @@ START_TEST(test_fit_rejects_mismatched_data)
 }
 END_TEST
 
+static int first_seen;
+static bool note_epoch(const nb_epoch_stats *s, void *user)
+{
+	(void)user;
+	if (!epochs_seen++)
+		first_seen = s->epoch;
+	return true;
+}
+
+/* first_epoch is checked against 0..epochs: a resumed run whose epoch
+ * count came from a file must not run before epoch 1 or past the end. */
+START_TEST(test_fit_checks_first_epoch)
+{
+	nb_dataset d = tiny(10);
+	nb_model m;
+	tiny_model(&m, 4);
+	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 0.1});
+	ck_graph_ok(m.g);
+	static const int bad[] = {-3, -1, 7, INT_MAX, INT_MIN};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		epochs_seen = 0;
+		nb_fit_opts fo = {.epochs = 6, .first_epoch = bad[i], .on_epoch = note_epoch};
+		ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_ERR_ARG);
+		char want[96];
+		snprintf(want, sizeof want, "fit: first_epoch %d is outside 0..6 (the epochs)",
+		         bad[i]);
+		ck_assert_str_eq(nb_graph_errmsg(m.g), want);
+		ck_assert_int_eq(epochs_seen, 0);
+		ck_assert_int_eq(nb_optim_steps(o), 0);
+		nb_graph_clear_error(m.g);
+	}
+	/* all done already: nothing to train */
+	epochs_seen = 0;
+	nb_fit_opts fo = {.epochs = 6, .first_epoch = 6, .on_epoch = note_epoch};
+	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(epochs_seen, 0);
+	ck_assert_int_eq(nb_optim_steps(o), 0);
+	/* the last two of six */
+	fo.first_epoch = 4;
+	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(epochs_seen, 2);
+	ck_assert_int_eq(first_seen, 5);
+	ck_assert_int_eq(nb_optim_steps(o), 6);
+	nb_model_free(&m);
+	nb_graph_free(m.g);
+	nb_dataset_free(&d);
+}
+END_TEST
+
+/* Inputs of 1e30 and a learning rate of 1e300 send the weights to inf
+ * after the first step and the loss to NaN: nb_fit stops with NB_ERR_VALUE
+ * naming the place, unless allowed. */
+static nb_dataset huge(int64_t n)
+{
+	nb_dataset d = tiny(n);
+	for (int64_t i = 0; i < 2 * n; i++)
+		d.x[i] *= 1e30f;
+	return d;
+}
+
+START_TEST(test_fit_stops_on_nonfinite_loss)
+{
+	for (int allow = 0; allow < 2; allow++) {
+		nb_dataset d = huge(10);
+		nb_model m;
+		tiny_model(&m, 4);
+		nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 1e300});
+		ck_graph_ok(m.g);
+		epochs_seen = 0;
+		nb_fit_opts fo = {.epochs = 3, .on_epoch = note_epoch, .allow_nonfinite = allow};
+		nb_status st = nb_fit(&m, o, &d, fo);
+		if (allow) {
+			ck_assert_int_eq(st, NB_OK);
+			ck_assert_int_eq(epochs_seen, 3);
+			ck_assert_int_eq(nb_optim_steps(o), 9);
+		} else {
+			ck_assert_int_eq(st, NB_ERR_VALUE);
+			const char *msg = nb_graph_errmsg(m.g);
+			ck_assert_msg(!strncmp(msg, "fit: the loss is ", 17) &&
+			                  strstr(msg, " at epoch 1, batch ") &&
+			                  strstr(msg, "training diverged"),
+			              "%s", msg);
+			ck_assert_int_eq(epochs_seen, 0); /* stopped before on_epoch */
+			ck_assert_int_lt(nb_optim_steps(o), 3);
+		}
+		nb_model_free(&m);
+		nb_graph_free(m.g);
+		nb_dataset_free(&d);
+	}
+	/* one batch per epoch: the step's loss is finite, the test loss after
+	 * the update is not */
+	nb_dataset d = huge(4);
+	nb_model m;
+	tiny_model(&m, 4);
+	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 1e300});
+	epochs_seen = 0;
+	nb_fit_opts fo = {.epochs = 3, .test = &d, .on_epoch = note_epoch};
+	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_ERR_VALUE);
+	ck_assert_msg(strstr(nb_graph_errmsg(m.g), "fit: the test loss is ") &&
+	                  strstr(nb_graph_errmsg(m.g), " after epoch 1 (step 1)"),
+	              "%s", nb_graph_errmsg(m.g));
+	ck_assert_int_eq(epochs_seen, 0);
+	nb_model_free(&m);
+	nb_graph_free(m.g);
+	nb_dataset_free(&d);
+}
+END_TEST
+
 /* ---- short seeded accuracy runs on the real data ------------------------------- */
 
 static bool load(nb_dataset *train, nb_dataset *test, int64_t ntrain, int64_t ntest)
@@ -176,6 +285,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_partial_batch_is_mean_over_real_samples);
 	tcase_add_test(tc, test_fit_learns_and_predict_agrees);
 	tcase_add_test(tc, test_fit_rejects_mismatched_data);
+	tcase_add_test(tc, test_fit_checks_first_epoch);
+	tcase_add_test(tc, test_fit_stops_on_nonfinite_loss);
 	tcase_add_test(tc, test_mlp_short_accuracy);
 	tcase_add_test(tc, test_lenet_short_accuracy);
 	suite_add_tcase(s, tc);

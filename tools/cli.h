@@ -23,10 +23,20 @@ int cmd_bench(int argc, char **argv);
 int cmd_ewma(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 
-/* Option parsing helpers: parse a number from an option's argument, with a
- * clear message on failure.  Return false (after printing) when bad. */
-bool cli_parse_int(const char *opt, const char *s, long *out);
-bool cli_parse_double(const char *opt, const char *s, double *out);
+/* Limits of the numeric options every command shares (documented in the
+ * commands' --help). */
+#define CLI_MAX_THREADS 1024   /* --threads */
+#define CLI_MAX_BATCH 1048576  /* --batch (2^20) */
+#define CLI_MAX_EPOCHS 1000000 /* --epochs */
+
+/* The one parser of numeric options: the whole of s must be a decimal
+ * integer (an optional '-', digits; no spaces, '+' or hex) within
+ * [min, max], or a finite decimal number (no hex, inf or nan) within the
+ * bounds, each bound open or closed.  Otherwise one line "nabla CMD: OPT
+ * must be ..., got 'S'" goes to stderr and false is returned. */
+bool cli_parse_long(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
+bool cli_parse_num(const char *cmd, const char *opt, const char *s, double min, bool min_open,
+                   double max, bool max_open, double *out);
 /* "--name=value" or "--name value": returns the value or NULL (advancing *i) */
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
 /* set when an option was given without its value (already reported) */

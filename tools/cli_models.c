@@ -68,13 +68,8 @@ int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_a
 	if ((v = cli_opt_value(argc, argv, i, "--model"))) {
 		a->name = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--batch"))) {
-		if (!cli_parse_int("--batch", v, &a->batch))
+		if (!cli_parse_long(cmd, "--batch", v, 1, CLI_MAX_BATCH, &a->batch))
 			return -1;
-		if (a->batch < 1) {
-			fprintf(stderr, "nabla %s: --batch must be at least 1, got %ld\n", cmd,
-			        a->batch);
-			return -1;
-		}
 	} else if ((v = cli_opt_value(argc, argv, i, "--dtype"))) {
 		if (!cli_parse_dtype(cmd, v, &a->dtype))
 			return -1;

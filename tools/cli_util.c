@@ -6,26 +6,59 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool cli_parse_int(const char *opt, const char *s, long *out)
+/* -?[0-9]+ and nothing else (strtol alone would take spaces and '+') */
+static bool decimal_integer(const char *s)
+{
+	s += *s == '-';
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+bool cli_parse_long(const char *cmd, const char *opt, const char *s, long min, long max, long *out)
 {
 	char *end;
 	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno) {
-		fprintf(stderr, "nabla: %s expects an integer, got '%s'\n", opt, s);
+	long v = decimal_integer(s) ? strtol(s, &end, 10) : 0;
+	if (!decimal_integer(s) || *end || errno || v < min || v > max) {
+		fprintf(stderr, "nabla %s: %s must be an integer from %ld to %ld, got '%s'\n", cmd,
+		        opt, min, max, s);
 		return false;
 	}
 	*out = v;
 	return true;
 }
 
-bool cli_parse_double(const char *opt, const char *s, double *out)
+/* digits, '.', 'e', signs, at least one digit: no spaces, hex, inf or nan */
+static bool decimal_number(const char *s)
+{
+	bool digit = false;
+	for (; *s; s++) {
+		if (*s >= '0' && *s <= '9')
+			digit = true;
+		else if (!strchr(".eE+-", *s))
+			return false;
+	}
+	return digit;
+}
+
+bool cli_parse_num(const char *cmd, const char *opt, const char *s, double min, bool min_open,
+                   double max, bool max_open, double *out)
 {
 	char *end;
 	errno = 0;
-	double v = strtod(s, &end);
-	if (!*s || *end || errno) {
-		fprintf(stderr, "nabla: %s expects a number, got '%s'\n", opt, s);
+	double v = decimal_number(s) ? strtod(s, &end) : NAN;
+	bool ok = decimal_number(s) && !*end && isfinite(v) && !(errno == ERANGE && fabs(v) > 1) &&
+	          (min_open ? v > min : v >= min) && (max_open ? v < max : v <= max);
+	if (!ok) {
+		fprintf(stderr, "nabla %s: %s must be a %snumber %s %g", cmd, opt,
+		        isfinite(max) ? "" : "finite ", min_open ? ">" : ">=", min);
+		if (isfinite(max))
+			fprintf(stderr, " and %s %g", max_open ? "<" : "<=", max);
+		fprintf(stderr, ", got '%s'\n", s);
 		return false;
 	}
 	*out = v;

@@ -12,7 +12,7 @@
 
 typedef struct bench_args {
 	const char *model;
-	int epochs, repeat, threads, batch, steps, warmup;
+	int epochs, repeat, threads, batch, steps, warmup; /* 0 (warmup -1): the default */
 	bool json, profile;
 	const char *data;
 } bench_args;
@@ -132,7 +132,8 @@ static int bench_zoo(const bench_args *b)
 {
 	const nb_zoo_entry *z = nb_zoo_find(b->model);
 	int64_t batch = b->batch ? b->batch : 64;
-	int steps = b->steps ? b->steps : (z->c == 3 ? 20 : 200), warm = b->warmup ? b->warmup : 5;
+	int steps = b->steps ? b->steps : (z->c == 3 ? 20 : 200),
+	    warm = b->warmup >= 0 ? b->warmup : 5;
 	nb_dataset train = {0};
 	char err[512];
 	nb_status st;
@@ -162,7 +163,8 @@ static int bench_zoo(const bench_args *b)
 		return 1;
 	}
 	nb_fit_opts fo = {.epochs = 1, .seed = 1, .max_batches = warm};
-	st = nb_fit(&m, o, &train, fo);
+	if (warm > 0) /* max_batches 0 would be a whole epoch */
+		st = nb_fit(&m, o, &train, fo);
 	if (!st && b->profile)
 		st = nb_program_profile(nb_optim_program(o), true);
 	/* each step timed too: the median is robust to the machine's hiccups,
@@ -337,25 +339,29 @@ static const bench_entry benches[] = {
 
 static void usage(FILE *fp)
 {
-	fprintf(fp, "usage: nabla bench --model NAME [--epochs N] [--repeat R] [--threads N] [--json]\n\n"
-	            "Measure speed; compare against shared/bench/torch_*.py run side by side.\n\n"
-	            "  --epochs N   epochs (xor) or iterations (matmul)\n"
-	            "  --repeat R   rounds, best one reported (matmul: default 5; conv: default 3,\n"
-	            "               7 steadies it on a noisy machine)\n"
-	            "  --threads N  threads (default: all cores)\n"
-	            "  --batch N    batch size (zoo models; default 64)\n"
-	            "  --steps N    timed training steps (zoo models; default 200, resnets 20)\n"
-	            "  --warmup N   untimed steps first (default 5)\n"
-	            "  --data DIR   Fashion-MNIST directory (default: Debian's)\n"
-	            "  --profile    time every kernel of a zoo model's step: a table by op on stderr\n"
-	            "  --json       one JSON object on stdout\n\nmodels:\n");
+	fprintf(
+	    fp,
+	    "usage: nabla bench --model NAME [--epochs N] [--repeat R] [--threads N] [--json]\n\n"
+	    "Measure speed; compare against shared/bench/torch_*.py run side by side.\n\n"
+	    "  --epochs N   epochs (xor) or iterations (matmul), 1 to 10^9\n"
+	    "  --repeat R   rounds, best one reported (matmul: default 5; conv: default 3,\n"
+	    "               7 steadies it on a noisy machine), 1 to 1000\n"
+	    "  --threads N  threads, 0 to %d (default 0: all cores)\n"
+	    "  --batch N    batch size (zoo models, conv; default 64), 1 to %d\n"
+	    "  --steps N    timed training steps (zoo models; default 200, resnets 20),\n"
+	    "               1 to 10^6\n"
+	    "  --warmup N   untimed steps first (default 5), 0 to 10^6\n"
+	    "  --data DIR   Fashion-MNIST directory (default: Debian's)\n"
+	    "  --profile    time every kernel of a zoo model's step: a table by op on stderr\n"
+	    "  --json       one JSON object on stdout\n\nmodels:\n",
+	    CLI_MAX_THREADS, CLI_MAX_BATCH);
 	for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
 		fprintf(fp, "  %-8s %s\n", benches[i].name, benches[i].summary);
 }
 
 int cmd_bench(int argc, char **argv)
 {
-	bench_args b = {.model = NULL};
+	bench_args b = {.model = NULL, .warmup = -1};
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		long n;
@@ -369,31 +375,33 @@ int cmd_bench(int argc, char **argv)
 		} else if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
 			b.model = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--epochs"))) {
-			if (!cli_parse_int("--epochs", v, &n) || n <= 0)
+			if (!cli_parse_long("bench", "--epochs", v, 1, 1000000000, &n))
 				return 2;
 			b.epochs = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--repeat"))) {
-			if (!cli_parse_int("--repeat", v, &n) || n <= 0)
+			if (!cli_parse_long("bench", "--repeat", v, 1, 1000, &n))
 				return 2;
 			b.repeat = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--threads"))) {
-			if (!cli_parse_int("--threads", v, &n) || n < 0)
+			if (!cli_parse_long("bench", "--threads", v, 0, CLI_MAX_THREADS, &n))
 				return 2;
 			b.threads = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--batch"))) {
-			if (!cli_parse_int("--batch", v, &n) || n <= 0)
+			if (!cli_parse_long("bench", "--batch", v, 1, CLI_MAX_BATCH, &n))
 				return 2;
 			b.batch = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--steps"))) {
-			if (!cli_parse_int("--steps", v, &n) || n <= 0)
+			if (!cli_parse_long("bench", "--steps", v, 1, 1000000, &n))
 				return 2;
 			b.steps = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--warmup"))) {
-			if (!cli_parse_int("--warmup", v, &n) || n <= 0)
+			if (!cli_parse_long("bench", "--warmup", v, 0, 1000000, &n))
 				return 2;
 			b.warmup = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
 			b.data = v;
+		} else if (cli_missing_value) {
+			return 2; /* already reported */
 		} else {
 			fprintf(stderr, "nabla bench: unknown option '%s' (see nabla bench --help)\n", argv[i]);
 			return 2;

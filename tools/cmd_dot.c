@@ -27,7 +27,7 @@ static void usage(FILE *fp)
 	        "                 svg and png are rendered in-process through Graphviz's\n"
 	        "                 libgvc when nabla was built with it, otherwise use\n"
 	        "                 nabla dot ... | dot -Tsvg -o graph.svg\n"
-	        "  --batch N      batch size of the shapes (zoo models; default 1)\n"
+	        "  --batch N      batch size of the shapes (zoo models; default 1), 1 to 1048576\n"
 	        "  --dtype T      f32 (default) or f64\n"
 	        "  --help         show this help\n\n"
 	        "models:\n");

@@ -40,8 +40,8 @@ static void usage(FILE *fp)
 	        "  --plot FILE.svg   plot the series and its average(s) against t = 1..n; the\n"
 	        "                    CSV is then written only with -o\n"
 	        "  --demo            generate the series instead of reading one\n"
-	        "  --n N             --demo: number of values (default %d)\n"
-	        "  --seed S          --demo: random seed (default 1)\n"
+	        "  --n N             --demo: number of values, 1 to 10^8 (default %d)\n"
+	        "  --seed S          --demo: random seed, 0 to 10^8 (default 1)\n"
 	        "  -h, --help        show this help\n"
 	        "\n"
 	        "examples: printf '30\\n35\\n40\\n10\\n' | nabla ewma --beta 0.9\n"
@@ -69,12 +69,8 @@ static int parse_betas(const char *v, double *b, int max)
 			fprintf(stderr, "nabla ewma: at most %d betas\n", max);
 			return -1;
 		}
-		if (!cli_parse_double("--beta", tok, &b[n]))
+		if (!cli_parse_num("ewma", "--beta", tok, 0, false, 1, true, &b[n]))
 			return -1;
-		if (!(b[n] >= 0 && b[n] < 1)) {
-			fprintf(stderr, "nabla ewma: --beta %g is outside [0, 1)\n", b[n]);
-			return -1;
-		}
 		n++;
 	}
 	if (!n)
@@ -166,12 +162,10 @@ int cmd_ewma(int argc, char **argv)
 		} else if (is_opt(a, "--n") || is_opt(a, "--seed")) {
 			const char *name = a[2] == 'n' ? "--n" : "--seed";
 			long *dst = a[2] == 'n' ? &demo_n : &seed;
-			if (!(v = cli_opt_value(argc, argv, &i, name)) || !cli_parse_int(name, v, dst))
+			if (!(v = cli_opt_value(argc, argv, &i, name)) ||
+			    !cli_parse_long("ewma", name, v, dst == &demo_n ? 1 : 0, 100000000,
+			                    dst))
 				return 2;
-			if (*dst < (dst == &demo_n ? 1 : 0) || *dst > 100000000) {
-				fprintf(stderr, "nabla ewma: %s %ld is out of range\n", name, *dst);
-				return 2;
-			}
 		} else if (is_opt(a, "--column")) {
 			if (!(column = cli_opt_value(argc, argv, &i, "--column")))
 				return 2;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -17,29 +18,33 @@ typedef struct model_entry {
 	double lr;
 	int (*train)(const train_args *a); /* NULL: a zoo model on data */
 	const char *plot_suffix; /* --plot default under --out (zoo models: "-curves.svg") */
-	/* zoo defaults */
+	/* zoo defaults; the notes' models: the batch they train on */
 	int batch;
 	nb_optim_kind optim;
 	double momentum, weight_decay;
+	const char *fixed_batch; /* the notes' models: what their batch is */
 } model_entry;
 
 static const model_entry models[] = {
-    {"mlp", NULL, 5, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0},
-    {"lenet", NULL, 5, 0.01, NULL, "-curves.svg", 64, NB_OPTIM_MOMENTUM, 0.9, 0},
-    {"resnet20", NULL, 3, 0.1, NULL, "-curves.svg", 64, NB_OPTIM_MOMENTUM, 0.9, 5e-4},
-    {"resnet50", NULL, 1, 0.1, NULL, "-curves.svg", 32, NB_OPTIM_MOMENTUM, 0.9, 5e-4},
-    {"mlp-binary-sigmoid", NULL, 3, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0},
-    {"mlp-binary-softmax", NULL, 3, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0},
+    {"mlp", NULL, 5, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0, NULL},
+    {"lenet", NULL, 5, 0.01, NULL, "-curves.svg", 64, NB_OPTIM_MOMENTUM, 0.9, 0, NULL},
+    {"resnet20", NULL, 3, 0.1, NULL, "-curves.svg", 64, NB_OPTIM_MOMENTUM, 0.9, 5e-4, NULL},
+    {"resnet50", NULL, 1, 0.1, NULL, "-curves.svg", 32, NB_OPTIM_MOMENTUM, 0.9, 5e-4, NULL},
+    {"mlp-binary-sigmoid", NULL, 3, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0, NULL},
+    {"mlp-binary-softmax", NULL, 3, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0, NULL},
     {"perceptron-and", "perceptron learning the AND gate (the notes: w=[1,2], b=1, eta=1)", 3, 1.0,
-     train_perceptron_and, ".svg", 1, NB_OPTIM_SGD, 0, 0},
+     train_perceptron_and, ".svg", 1, NB_OPTIM_SGD, 0, 0,
+     "one sample at a time (the perceptron rule)"},
     {"perceptron-or", "perceptron learning the OR gate (the notes: w=[1,1], b=0, eta=1)", 2, 1.0,
-     train_perceptron_or, ".svg", 1, NB_OPTIM_SGD, 0, 0},
+     train_perceptron_or, ".svg", 1, NB_OPTIM_SGD, 0, 0,
+     "one sample at a time (the perceptron rule)"},
     {"xor", "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE", 10000, 0.5, train_xor, NULL,
-     4, NB_OPTIM_SGD, 0, 0},
+     4, NB_OPTIM_SGD, 0, 0, "the 4 patterns at once (full batch)"},
     {"backprop-example", "the notes' 2-2-1 backprop example (no biases, eta=1)", 2, 1.0,
-     train_backprop_example, NULL, 1, NB_OPTIM_SGD, 0, 0},
+     train_backprop_example, NULL, 1, NB_OPTIM_SGD, 0, 0, "its one sample"},
     {"curve-fit", "1-16-16-1 tanh net fitting y = 1 + sin(2 pi x), 64 points, full batch, MSE",
-     15000, 1e-3, train_curve_fit, ".svg", 64, NB_OPTIM_ADAM, 0, 0},
+     15000, 1e-3, train_curve_fit, ".svg", 64, NB_OPTIM_ADAM, 0, 0,
+     "the 64 points at once (full batch)"},
 };
 
 #define DEFAULT_MODEL "mlp"
@@ -106,17 +111,88 @@ int report_graph_error(nb_graph *g)
 	return 1;
 }
 
-void finish_model(model *m, const train_args *a)
+int finish_model(model *m, const train_args *a)
 {
+	int rc = 0;
 	if (a->dot_path) {
-		if (nb_graph_save_dot(m->g, a->dot_path, NB_DOT_BACKWARD) == NB_OK)
+		if (nb_graph_save_dot(m->g, a->dot_path, NB_DOT_BACKWARD) == NB_OK) {
 			fprintf(stderr, "nabla train: wrote the graph to %s (render: dot -Tsvg %s -o graph.svg)\n",
 			        a->dot_path, a->dot_path);
-		else
-			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m->g));
+		} else {
+			fprintf(stderr, "nabla train: --dot: %s\n", nb_graph_errmsg(m->g));
+			rc = 1;
+		}
 	}
 	nb_graph_free(m->g);
 	m->g = NULL;
+	return rc;
+}
+
+bool loss_finite(const train_args *a, double loss, int epoch, int64_t step)
+{
+	if (isfinite(loss) || a->allow_nonfinite)
+		return true;
+	fprintf(stderr,
+	        "nabla train: the loss is %s at epoch %d (step %lld): training diverged; try a "
+	        "lower --lr, or --allow-nonfinite to go on regardless\n",
+	        isnan(loss) ? "NaN"
+	        : loss > 0  ? "inf"
+	                    : "-inf",
+	        epoch, (long long)step);
+	return false;
+}
+
+int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model,
+                      int *first_epoch)
+{
+	nb_safetensors *f;
+	char err[768];
+	if (nb_safetensors_open(a->resume, &f, err, sizeof err) != NB_OK) {
+		fprintf(stderr, "nabla train: --resume: %s\n", err);
+		return 1;
+	}
+	/* the epochs the checkpoint has done; none when it does not say */
+	int64_t ep = 0;
+	nb_status st = NB_OK;
+	if (nb_safetensors_meta(f, "epoch"))
+		st = nb_safetensors_meta_int(f, "epoch", 0, CLI_MAX_EPOCHS, &ep, err, sizeof err);
+	nb_safetensors_free(f);
+	/* the load checks the model name before the rest */
+	nb_checkpoint_opts co = {.model = model};
+	if (nb_checkpoint_load_opts(g, o, a->resume, NULL, 0, &co) != NB_OK) {
+		fprintf(stderr, "nabla train: --resume: %s\n", nb_graph_errmsg(g));
+		return 1;
+	}
+	if (st) {
+		fprintf(stderr, "nabla train: --resume: %s\n", err);
+		return 1;
+	}
+	if (ep >= a->epochs) {
+		fprintf(
+		    stderr,
+		    "nabla train: --resume: %s was saved after epoch %lld, so nothing is left of "
+		    "%d epochs (--epochs counts all of them, the resumed ones too)\n",
+		    a->resume, (long long)ep, a->epochs);
+		return 2;
+	}
+	*first_epoch = (int)ep;
+	if (!a->json)
+		fprintf(stderr, "nabla train: resumed %s from %s after epoch %d (step %lld)\n",
+		        model, a->resume, *first_epoch, (long long)nb_optim_steps(o));
+	return 0;
+}
+
+int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model, int epoch)
+{
+	char ep[32];
+	snprintf(ep, sizeof ep, "%d", epoch);
+	const char *meta[] = {"epoch", ep};
+	nb_checkpoint_opts co = {.meta = meta, .n_meta = 1};
+	if (nb_checkpoint_save_opts(g, o, a->save, model, &co) != NB_OK) {
+		fprintf(stderr, "nabla train: --save: %s\n", nb_graph_errmsg(g));
+		return 1;
+	}
+	return 0;
 }
 
 static const char *summary_of(const model_entry *m)
@@ -129,50 +205,66 @@ static const char *summary_of(const model_entry *m)
 
 static void usage(FILE *fp)
 {
-	fprintf(fp,
-	        "usage: nabla train [--model NAME] [options]\n\n"
-	        "Train a model, with a progress bar on a terminal and one line (or JSON object)\n"
-	        "per epoch.  With no options it trains " DEFAULT_MODEL " on Fashion-MNIST and writes its\n"
-	        "checkpoint, training curves and graph under " DEFAULT_OUT "/.\n\n"
-	        "model and data:\n"
-	        "  --model NAME       model to train (default " DEFAULT_MODEL "; list below)\n"
-	        "  --data DIR|synthetic  IDX directory (default /usr/share/datasets/fashion-mnist)\n"
-	        "                     or CIFAR-10 binaries; resnets default to synthetic data\n"
-	        "  --classes A,B      the two classes for the binary models (default 2,4)\n"
-	        "  --standardize      per-channel standardisation of the inputs\n"
-	        "  --train-limit N, --test-limit N   use only the first N samples\n"
-	        "  --max-batches N    at most N batches per epoch (short runs)\n"
-	        "  --compare-optim    train the model three times from the same initial weights\n"
-	        "                     and batch order, with sgd, momentum and adam (each at its\n"
-	        "                     default lr unless --lr), and plot the three loss curves in\n"
-	        "                     one SVG (--plot; default OUT/compare-optim-MODEL.svg).\n"
-	        "                     MODEL: a zoo model, or 'spirals' (the default): a 2-64-64-3\n"
-	        "                     ReLU MLP on 900 synthetic points of three spiral arms\n"
-	        "training:\n"
-	        "  --epochs N         epochs (default: per model)\n"
-	        "  --batch N          minibatch size (default: per model; 1 = per-sample SGD,\n"
-	        "                     the whole set = full-batch)\n"
-	        "  --optim NAME       sgd|momentum|nesterov|rmsprop|adam|adamw (default: per model)\n"
-	        "  --lr X             learning rate (default: per model)\n"
-	        "  --momentum B       momentum / beta1 (momentum, nesterov)\n"
-	        "  --weight-decay X   weight decay\n"
-	        "  --clip-norm X      clip gradients to this global norm\n"
-	        "  --schedule NAME    constant|step|exponential|cosine (default constant)\n"
-	        "  --gamma X, --step-size N, --warmup N   schedule parameters\n"
-	        "  --seed N           random seed (default 1)\n"
-	        "  --dtype f32|f64    element type (default f32)\n"
-	        "  --threads N        threads for BLIS and our loops (default: all cores for the\n"
-	        "                     zoo models, 1 for the notes' small ones; 0: all cores)\n"
-	        "output:\n"
-	        "  --json             one JSON object per epoch on stdout, no progress bar\n"
-	        "  --out DIR          where outputs go by default (default " DEFAULT_OUT "; 'none': nowhere)\n"
-	        "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
-	        "  --resume FILE      continue from a checkpoint\n"
-	        "  --plot FILE.svg    training curves; curve-fit: the fits against the target;\n"
-	        "                     perceptron-and/-or: the decision boundary over the inputs,\n"
-	        "                     and the total error per epoch in FILE-errors.svg\n"
-	        "  --dot FILE         the graph (forward + backward) as Graphviz DOT\n"
-	        "\nmodels:\n");
+	fprintf(
+	    fp,
+	    "usage: nabla train [--model NAME] [options]\n\n"
+	    "Train a model, with a progress bar on a terminal and one line (or JSON object)\n"
+	    "per epoch.  With no options it trains " DEFAULT_MODEL
+	    " on Fashion-MNIST and writes its\n"
+	    "checkpoint, training curves and graph under " DEFAULT_OUT "/.\n\n"
+	    "model and data:\n"
+	    "  --model NAME       model to train (default " DEFAULT_MODEL "; list below)\n"
+	    "  --data DIR|synthetic  IDX directory (default /usr/share/datasets/fashion-mnist)\n"
+	    "                     or CIFAR-10 binaries; resnets default to synthetic data\n"
+	    "  --classes A,B      the two classes for the binary models (default 2,4)\n"
+	    "  --standardize      per-channel standardisation of the inputs\n"
+	    "  --train-limit N, --test-limit N   use only the first N samples\n"
+	    "  --max-batches N    at most N batches per epoch (short runs)\n"
+	    "  --compare-optim    train the model three times from the same initial weights\n"
+	    "                     and batch order, with sgd, momentum and adam (each at its\n"
+	    "                     default lr unless --lr), and plot the three loss curves in\n"
+	    "                     one SVG (--plot; default OUT/compare-optim-MODEL.svg).\n"
+	    "                     MODEL: a zoo model, or 'spirals' (the default): a 2-64-64-3\n"
+	    "                     ReLU MLP on 900 synthetic points of three spiral arms\n"
+	    "training:\n"
+	    "  --epochs N         epochs in all, 1 to %d (default: per model); with\n"
+	    "                     --resume the saved epochs count too\n"
+	    "  --batch N          minibatch size, 1 to %d (default: per model; 1 =\n"
+	    "                     per-sample SGD, the whole set = full-batch).  The notes'\n"
+	    "                     models train on a fixed batch (xor and curve-fit: all\n"
+	    "                     their points at once; the perceptrons and the backprop\n"
+	    "                     example: one sample at a time) and refuse another\n"
+	    "  --optim NAME       sgd|momentum|nesterov|rmsprop|adam|adamw (default: per model)\n"
+	    "  --lr X             learning rate > 0 (default: per model)\n"
+	    "  --momentum B       momentum / beta1 in [0, 1) (momentum, nesterov, adam, adamw)\n"
+	    "  --weight-decay X   weight decay >= 0\n"
+	    "  --clip-norm X      clip gradients to this global norm (0: no clipping)\n"
+	    "  --schedule NAME    constant|step|exponential|cosine (default constant)\n"
+	    "  --gamma X, --step-size N, --warmup N   schedule parameters (gamma in (0, 1])\n"
+	    "  --seed N           random seed, 0 to 2^63-1 (default 1)\n"
+	    "  --dtype f32|f64    element type (default f32)\n"
+	    "  --threads N        threads for BLIS and our loops, 0 to %d (default: all\n"
+	    "                     cores for the zoo models, 1 for the notes' small ones;\n"
+	    "                     0: all cores)\n"
+	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
+	    "                     training stops there with an error naming the epoch)\n"
+	    "output:\n"
+	    "  --json             one JSON object per epoch on stdout, no progress bar\n"
+	    "  --out DIR          where outputs go by default (default " DEFAULT_OUT
+	    "; 'none': nowhere)\n"
+	    "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
+	    "                     (the notes' models: after the last one)\n"
+	    "  --resume FILE      continue from a checkpoint of the same model\n"
+	    "  --plot FILE.svg    training curves; curve-fit: the fits against the target;\n"
+	    "                     perceptron-and/-or: the decision boundary over the inputs,\n"
+	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
+	    "                     backprop-example have no plot)\n"
+	    "  --dot FILE         the graph (forward + backward) as Graphviz DOT\n"
+	    "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
+	    "refuse the data options (--data to --max-batches) and the schedule options.\n"
+	    "An output that cannot be written is an error (exit status 1).\n"
+	    "\nmodels:\n",
+	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
 	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
 		fprintf(fp, "  %-20s %s\n", models[i].name, summary_of(&models[i]));
 }
@@ -240,6 +332,19 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 	return compare_optim(a);
 }
 
+/* The options only the zoo models take (data, batches per epoch, learning
+ * rate schedules); the notes' models refuse them. */
+static const char *const zoo_only[] = {
+    "--data",        "--classes",  "--standardize", "--train-limit", "--test-limit",
+    "--max-batches", "--schedule", "--gamma",       "--step-size",   "--warmup"};
+
+/* the option argv[i] names, without "=value" */
+static bool is_option(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+	return !strncmp(arg, name, n) && (arg[n] == 0 || arg[n] == '=');
+}
+
 int cmd_train(int argc, char **argv)
 {
 	train_args a = {.model = DEFAULT_MODEL, .seed = 1, .dtype = NB_F32, .classes = {2, 4},
@@ -247,27 +352,30 @@ int cmd_train(int argc, char **argv)
 	                .optim = -1, .momentum = -1, .weight_decay = -1, .gamma = 0.1};
 	const char *out = DEFAULT_OUT;
 	bool compare = false, model_given = false;
+	const char *zoo_flag = NULL; /* the first zoo-only option given */
+	bool gamma_given = false, step_size_given = false;
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		long n;
 		double d;
-#define INT_OPT(NAME, FIELD, MIN)                                                        \
-	if ((v = cli_opt_value(argc, argv, &i, NAME))) {                                 \
-		if (!cli_parse_int(NAME, v, &n) || n < (MIN)) {                          \
-			fprintf(stderr, "nabla train: %s must be an integer >= %d\n", NAME, (int)(MIN)); \
-			return 2;                                                        \
-		}                                                                        \
-		FIELD = n;                                                               \
-		continue;                                                                \
+		for (size_t k = 0; k < sizeof zoo_only / sizeof *zoo_only && !zoo_flag; k++)
+			if (is_option(argv[i], zoo_only[k]))
+				zoo_flag = zoo_only[k];
+		gamma_given |= is_option(argv[i], "--gamma");
+		step_size_given |= is_option(argv[i], "--step-size");
+#define INT_OPT(NAME, FIELD, MIN, MAX)                                                             \
+	if ((v = cli_opt_value(argc, argv, &i, NAME))) {                                           \
+		if (!cli_parse_long("train", NAME, v, MIN, MAX, &n))                               \
+			return 2;                                                                  \
+		FIELD = n;                                                                         \
+		continue;                                                                          \
 	}
-#define NUM_OPT(NAME, FIELD)                                                             \
-	if ((v = cli_opt_value(argc, argv, &i, NAME))) {                                 \
-		if (!cli_parse_double(NAME, v, &d) || !(d >= 0) || !isfinite(d)) {      \
-			fprintf(stderr, "nabla train: %s must be a number >= 0\n", NAME);  \
-			return 2;                                                        \
-		}                                                                        \
-		FIELD = d;                                                               \
-		continue;                                                                \
+#define NUM_OPT(NAME, FIELD, MIN, MIN_OPEN, MAX, MAX_OPEN)                                         \
+	if ((v = cli_opt_value(argc, argv, &i, NAME))) {                                           \
+		if (!cli_parse_num("train", NAME, v, MIN, MIN_OPEN, MAX, MAX_OPEN, &d))            \
+			return 2;                                                                  \
+		FIELD = d;                                                                         \
+		continue;                                                                          \
 	}
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
@@ -285,20 +393,25 @@ int cmd_train(int argc, char **argv)
 			compare = true;
 			continue;
 		}
-		INT_OPT("--epochs", a.epochs, 1)
-		INT_OPT("--batch", a.batch, 1)
-		INT_OPT("--seed", a.seed, 0)
-		INT_OPT("--threads", a.threads, 0)
-		INT_OPT("--train-limit", a.train_limit, 1)
-		INT_OPT("--test-limit", a.test_limit, 1)
-		INT_OPT("--max-batches", a.max_batches, 1)
-		INT_OPT("--step-size", a.step_size, 1)
-		INT_OPT("--warmup", a.warmup, 0)
-		NUM_OPT("--lr", a.lr)
-		NUM_OPT("--momentum", a.momentum)
-		NUM_OPT("--weight-decay", a.weight_decay)
-		NUM_OPT("--clip-norm", a.clip_norm)
-		NUM_OPT("--gamma", a.gamma)
+		if (!strcmp(argv[i], "--allow-nonfinite")) {
+			a.allow_nonfinite = true;
+			continue;
+		}
+		INT_OPT("--epochs", a.epochs, 1, CLI_MAX_EPOCHS)
+		INT_OPT("--batch", a.batch, 1, CLI_MAX_BATCH)
+		INT_OPT("--seed", a.seed, 0, LONG_MAX)
+		INT_OPT("--threads", a.threads, 0, CLI_MAX_THREADS)
+		INT_OPT("--train-limit", a.train_limit, 1, LONG_MAX)
+		INT_OPT("--test-limit", a.test_limit, 1, LONG_MAX)
+		INT_OPT("--max-batches", a.max_batches, 1, LONG_MAX)
+		INT_OPT("--step-size", a.step_size, 1, LONG_MAX)
+		INT_OPT("--warmup", a.warmup, 0, LONG_MAX)
+		/* 0 is no learning rate at all: refused rather than read as "default" */
+		NUM_OPT("--lr", a.lr, 0, true, INFINITY, false)
+		NUM_OPT("--momentum", a.momentum, 0, false, 1, true)
+		NUM_OPT("--weight-decay", a.weight_decay, 0, false, INFINITY, false)
+		NUM_OPT("--clip-norm", a.clip_norm, 0, false, INFINITY, false)
+		NUM_OPT("--gamma", a.gamma, 0, true, 1, false)
 		if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
 			a.model = v;
 			model_given = true;
@@ -332,20 +445,23 @@ int cmd_train(int argc, char **argv)
 				return 2;
 			}
 		} else if ((v = cli_opt_value(argc, argv, &i, "--dtype"))) {
-			if (!strcmp(v, "f32"))
-				a.dtype = NB_F32;
-			else if (!strcmp(v, "f64"))
-				a.dtype = NB_F64;
-			else {
-				fprintf(stderr, "nabla train: --dtype must be f32 or f64, not '%s'\n", v);
+			if (!cli_parse_dtype("train", v, &a.dtype))
 				return 2;
-			}
 		} else if (cli_missing_value) {
 			return 2; /* already reported */
 		} else {
 			fprintf(stderr, "nabla train: unknown option '%s' (see nabla train --help)\n", argv[i]);
 			return 2;
 		}
+	}
+	if (gamma_given && a.schedule != NB_SCHED_STEP && a.schedule != NB_SCHED_EXPONENTIAL) {
+		fprintf(stderr,
+		        "nabla train: --gamma applies to --schedule step or exponential only\n");
+		return 2;
+	}
+	if (step_size_given && a.schedule != NB_SCHED_STEP) {
+		fprintf(stderr, "nabla train: --step-size applies to --schedule step only\n");
+		return 2;
 	}
 	if (compare)
 		return run_compare(&a, out, model_given);
@@ -360,6 +476,20 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "\n");
 		return 2;
 	}
+	if (m->train && zoo_flag) {
+		fprintf(stderr, "nabla train: %s applies to the zoo models, not %s\n", zoo_flag,
+		        m->name);
+		return 2;
+	}
+	if (m->train && a.batch && a.batch != m->batch) {
+		fprintf(stderr, "nabla train: --batch does not apply to %s: it trains on %s\n",
+		        m->name, m->fixed_batch);
+		return 2;
+	}
+	if (a.plot && !m->plot_suffix) {
+		fprintf(stderr, "nabla train: --plot: %s has no plot\n", m->name);
+		return 2;
+	}
 	/* the notes' small models run fastest on one thread: BLIS would split
 	 * even their 2x2 products between threads */
 	nb_set_num_threads(a.threads >= 0 ? a.threads : m->train ? 1 : 0);
@@ -371,6 +501,29 @@ int cmd_train(int argc, char **argv)
 		a.batch = m->batch;
 	if ((int)a.optim < 0)
 		a.optim = m->optim;
+	if (a.momentum >= 0 && (a.optim == NB_OPTIM_SGD || a.optim == NB_OPTIM_RMSPROP)) {
+		fprintf(stderr,
+		        "nabla train: --momentum does not apply to %s (momentum, nesterov, "
+		        "adam, adamw)\n",
+		        nb_optim_kind_name(a.optim));
+		return 2;
+	}
+	/* the library reads a zero momentum or weight decay as the optimizer's
+	 * default: an explicit 0 it would replace is refused */
+	bool mom = a.optim == NB_OPTIM_MOMENTUM || a.optim == NB_OPTIM_NESTEROV;
+	if (a.momentum == 0 && (mom || a.optim == NB_OPTIM_ADAM || a.optim == NB_OPTIM_ADAMW)) {
+		fprintf(stderr,
+		        "nabla train: --momentum 0 is not possible with %s (0 selects its "
+		        "default%s)\n",
+		        nb_optim_kind_name(a.optim), mom ? "; --optim sgd has no momentum" : "");
+		return 2;
+	}
+	if (a.weight_decay == 0 && a.optim == NB_OPTIM_ADAMW) {
+		fprintf(stderr,
+		        "nabla train: --weight-decay 0 is not possible with adamw (0 selects "
+		        "its default 0.01; --optim adam has no weight decay)\n");
+		return 2;
+	}
 	if (a.momentum < 0)
 		a.momentum = m->momentum;
 	if (a.weight_decay < 0)

@@ -141,7 +141,7 @@ static nb_status copy_params(nb_graph *from, nb_graph *to)
 	return NB_OK;
 }
 
-static void write_plot(const train_args *a, const char *model, const curve *c)
+static int write_plot(const train_args *a, const char *model, const curve *c)
 {
 	char title[160], label[128];
 	snprintf(title, sizeof title, "%s: SGD vs momentum vs Adam, same initial weights", model);
@@ -152,11 +152,15 @@ static void write_plot(const train_args *a, const char *model, const curve *c)
 		nb_plot_line(p, label, c[k].x, c[k].y, (size_t)c[k].n);
 	}
 	nb_plot_set_logy(p, true);
-	if (nb_plot_save(p, a->plot) == NB_OK)
+	int rc = 0;
+	if (nb_plot_save(p, a->plot) == NB_OK) {
 		fprintf(stderr, "nabla train: wrote the three loss curves to %s\n", a->plot);
-	else
-		fprintf(stderr, "nabla train: %s\n", nb_plot_errmsg(p));
+	} else {
+		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
+		rc = 1;
+	}
 	nb_plot_free(p);
+	return rc;
 }
 
 /* Build the model; init: the first optimizer's model, whose initial
@@ -182,8 +186,14 @@ static int setup(const train_args *a, const nb_zoo_entry *z, nb_model *init, nb_
 
 static int run_one(const train_args *a, const nb_dataset *train, const nb_dataset *test, curve *c)
 {
-	nb_fit_opts fo = {.epochs = a->epochs, .seed = a->seed, .max_batches = a->max_batches,
-	                  .test = test, .on_batch = on_batch, .on_epoch = on_epoch, .user = c};
+	nb_fit_opts fo = {.epochs = a->epochs,
+	                  .seed = a->seed,
+	                  .max_batches = a->max_batches,
+	                  .test = test,
+	                  .allow_nonfinite = a->allow_nonfinite,
+	                  .on_batch = on_batch,
+	                  .on_epoch = on_epoch,
+	                  .user = c};
 	if (nb_fit(c->m, c->o, train, fo) != NB_OK) {
 		fprintf(stderr, "nabla train: %s: %s\n", nb_optim_kind_name(c->kind),
 		        nb_graph_errmsg(c->m->g));
@@ -249,7 +259,7 @@ int compare_optim(const train_args *a0)
 				        c[k].final_train_loss, c[k].test_loss, 100 * c[k].test_accuracy,
 				        c[k].seconds);
 		if (a->plot)
-			write_plot(a, z ? z->name : "spirals", c);
+			rc = write_plot(a, z ? z->name : "spirals", c);
 	}
 	for (int k = 0; k < N_KINDS; k++) {
 		free(c[k].x), free(c[k].y);

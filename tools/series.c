@@ -18,7 +18,10 @@ void cli_series_free(cli_series *s)
 	*s = (cli_series){0};
 }
 
-/* Message into err, prefixed "line N: " when line > 0; returns -1. */
+/* Message into err, prefixed "line N: " when line > 0; returns -1.  The
+ * messages quote the file's text: its control characters (C0, DEL, C1
+ * U+0080..U+009F) become '?' so that no escape sequence reaches a
+ * terminal. */
 static int fail(char *err, size_t n, long line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -33,6 +36,11 @@ static int fail(char *err, size_t n, long line, const char *fmt, ...)
 		vsnprintf(err + k, n - k, fmt, ap);
 		va_end(ap);
 	}
+	for (unsigned char *u = (unsigned char *)err; *u; u++)
+		if (*u < 0x20 || *u == 0x7f)
+			*u = '?';
+		else if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] < 0xa0)
+			u[0] = u[1] = '?';
 	return -1;
 }
 

@@ -9,11 +9,12 @@
 typedef struct train_args {
 	const char *model;
 	int epochs;   /* 0: the model's default */
-	double lr;    /* 0: the model's default */
+	double lr;    /* 0: the model's default (an explicit --lr is > 0) */
 	int batch;    /* 0: the model's default */
 	uint64_t seed;
 	nb_dtype dtype;
 	bool json;
+	bool allow_nonfinite; /* go on when the loss becomes NaN or infinite */
 	int threads;
 	const char *dot_path; /* write the graph (forward + backward) here */
 	/* zoo models on data */
@@ -45,8 +46,20 @@ typedef struct epoch_report {
 double now_seconds(void);
 void print_epoch(const train_args *a, const epoch_report *r);
 int report_graph_error(nb_graph *g);
-/* write --dot if asked, free the graph */
-void finish_model(model *m, const train_args *a);
+/* write --dot if asked, free the graph; 1 (after a message) when --dot
+ * could not be written, else 0 */
+int finish_model(model *m, const train_args *a);
+/* false (after a message naming the epoch and step) when the loss of the
+ * step just taken is NaN or infinite, unless --allow-nonfinite */
+bool loss_finite(const train_args *a, double loss, int epoch, int64_t step);
+/* --resume into the graph g and optimizer o of model `model`: the file's
+ * epoch metadata (when present) must be an integer below --epochs and its
+ * model name `model`.  0 with *first_epoch set, or the exit status after a
+ * message. */
+int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model,
+                      int *first_epoch);
+/* --save after `epoch` epochs (atomic); 0, or 1 after a message */
+int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model, int epoch);
 
 /* the notes' models (train_notes.c) */
 int build_perceptron(model *m, const train_args *a, const double w0[2], double b0);

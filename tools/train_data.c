@@ -103,7 +103,9 @@ typedef struct run {
 	const train_args *a;
 	bool tty;
 	double *loss, *tloss, *acc, *tacc; /* per-epoch history for the plot */
-	int n;
+	int n, cap;
+	int saved;        /* checkpoints written */
+	bool save_failed; /* (reported) */
 	nb_model *m;
 	nb_optim *o;
 	const char *ckpt;
@@ -143,6 +145,8 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	const train_args *a = r->a;
 	if (r->tty)
 		fprintf(stderr, "\r\033[K");
+	if (r->n >= r->cap)
+		return false; /* cannot happen: nb_fit runs at most epochs - first_epoch */
 	r->loss[r->n] = s->train_loss;
 	r->acc[r->n] = s->train_accuracy;
 	r->tloss[r->n] = s->test_loss;
@@ -150,35 +154,41 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	r->n++;
 	epoch_report e = {.epoch = s->epoch, .epochs = s->epochs, .loss = s->train_loss,
 	                  .accuracy = s->train_accuracy, .seconds = s->seconds};
+	char tl[32] = "null", ta[32] = "null"; /* JSON has no NaN */
+	if (isfinite(s->test_loss))
+		snprintf(tl, sizeof tl, "%.6f", s->test_loss);
+	if (isfinite(s->test_accuracy))
+		snprintf(ta, sizeof ta, "%.6f", s->test_accuracy);
 	if (a->json)
 		snprintf(e.extra, sizeof e.extra,
-		         "\"test_loss\": %.6f, \"test_accuracy\": %.6f, \"samples_per_s\": %.1f, "
+		         "\"test_loss\": %s, \"test_accuracy\": %s, \"samples_per_s\": %.1f, "
 		         "\"ms_per_step\": %.4f, \"steps\": %lld, \"lr\": %g",
-		         s->test_loss, s->test_accuracy, s->samples_per_s,
-		         s->samples ? 1e3 * s->seconds / ceil((double)s->samples / (double)r->m->batch) : 0,
+		         tl, ta, s->samples_per_s,
+		         s->samples
+		             ? 1e3 * s->seconds / ceil((double)s->samples / (double)r->m->batch)
+		             : 0,
 		         (long long)s->steps, s->lr);
 	else
 		snprintf(e.extra, sizeof e.extra, "test loss %.4f  test accuracy %.2f%%  %.0f samples/s",
 		         s->test_loss, 100 * s->test_accuracy, s->samples_per_s);
 	print_epoch(a, &e);
 	if (r->ckpt) {
-		char ep[32];
-		snprintf(ep, sizeof ep, "%d", s->epoch);
-		const char *meta[] = {"epoch", ep};
-		nb_checkpoint_opts co = {.meta = meta, .n_meta = 1};
-		if (nb_checkpoint_save_opts(r->m->g, r->o, r->ckpt, r->m->name, &co) != NB_OK) {
-			fprintf(stderr, "nabla train: saving %s: %s\n", r->ckpt, nb_graph_errmsg(r->m->g));
+		if (save_checkpoint(r->m->g, r->o, a, r->m->name, s->epoch) != 0) {
+			r->save_failed = true;
 			return false;
 		}
+		r->saved++;
 	}
 	return true;
 }
 
-static void write_plot(const run *r, const char *path, const char *model)
+static int write_plot(const run *r, const char *path, const char *model)
 {
 	double *x = malloc(sizeof(double) * (size_t)(r->n ? r->n : 1));
-	if (!x)
-		return;
+	if (!x) {
+		fprintf(stderr, "nabla train: --plot: out of memory\n");
+		return 1;
+	}
 	for (int i = 0; i < r->n; i++)
 		x[i] = i + 1;
 	char title[128];
@@ -188,12 +198,16 @@ static void write_plot(const run *r, const char *path, const char *model)
 	nb_plot_line(p, "test loss", x, r->tloss, (size_t)r->n);
 	nb_plot_line(p, "train accuracy", x, r->acc, (size_t)r->n);
 	nb_plot_line(p, "test accuracy", x, r->tacc, (size_t)r->n);
-	if (nb_plot_save(p, path) == NB_OK)
+	int rc = 0;
+	if (nb_plot_save(p, path) == NB_OK) {
 		fprintf(stderr, "nabla train: wrote the training curves to %s\n", path);
-	else
-		fprintf(stderr, "nabla train: %s\n", nb_plot_errmsg(p));
+	} else {
+		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
+		rc = 1;
+	}
 	nb_plot_free(p);
 	free(x);
+	return rc;
 }
 
 /* ---- optimizer from the flags --------------------------------------------------- */
@@ -202,8 +216,10 @@ nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_te
 {
 	nb_optim_opts o = {.kind = kind, .lr = a->lr, .weight_decay = a->weight_decay,
 	                   .clip_norm = a->clip_norm};
-	if (kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV)
-		o.momentum = a->momentum;
+	/* --momentum: the velocity's beta, Adam's beta1 */
+	if (kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV || kind == NB_OPTIM_ADAM ||
+	    kind == NB_OPTIM_ADAMW)
+		o.momentum = a->momentum > 0 ? a->momentum : 0;
 	return nb_optimizer(g, loss, o);
 }
 
@@ -215,66 +231,77 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	nb_model m;
 	nb_status st = nb_zoo_build(&m, z->name, a->dtype, a->batch, a->seed);
 	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
-	int first_epoch = 0;
-	if (o && a->resume) {
-		char name[64];
-		if (nb_checkpoint_load(m.g, o, a->resume, name, sizeof name) != NB_OK) {
-			o = NULL;
-		} else {
-			nb_safetensors *f = NULL;
-			char err[256];
-			if (nb_safetensors_open(a->resume, &f, err, sizeof err) == NB_OK) {
-				const char *ep = nb_safetensors_meta(f, "epoch");
-				first_epoch = ep ? atoi(ep) : 0;
-				nb_safetensors_free(f);
-			}
-			if (!a->json)
-				fprintf(stderr, "nabla train: resumed %s from %s after epoch %d (step %lld)\n",
-				        name, a->resume, first_epoch, (long long)nb_optim_steps(o));
-		}
-	}
+	int first_epoch = 0, rc = 0;
 	if (!o || nb_graph_status(m.g) != NB_OK) {
 		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
+		rc = 1;
+	} else if (a->resume) {
+		rc = resume_checkpoint(m.g, o, a, m.name, &first_epoch);
+	}
+	if (rc) {
 		nb_model_free(&m);
 		nb_graph_free(m.g);
 		nb_dataset_free(&train), nb_dataset_free(&test);
-		return 1;
+		return rc;
 	}
 	if (!a->json)
 		fprintf(stderr, "nabla train: %s on %lld training / %lld test samples, %lld parameters, optimizer %s\n",
 		        z->name, (long long)train.n, (long long)test.n, (long long)nb_count_params(m.g),
 		        nb_optim_kind_name(a->optim));
 	int E = a->epochs;
-	run r = {.a = a, .tty = !a->json && isatty(2), .m = &m, .o = o, .ckpt = a->save};
-	r.loss = calloc((size_t)E, sizeof(double));
-	r.tloss = calloc((size_t)E, sizeof(double));
-	r.acc = calloc((size_t)E, sizeof(double));
-	r.tacc = calloc((size_t)E, sizeof(double));
+	run r = {.a = a,
+	         .tty = !a->json && isatty(2),
+	         .m = &m,
+	         .o = o,
+	         .ckpt = a->save,
+	         .cap = E - first_epoch};
+	r.loss = calloc((size_t)r.cap, sizeof(double));
+	r.tloss = calloc((size_t)r.cap, sizeof(double));
+	r.acc = calloc((size_t)r.cap, sizeof(double));
+	r.tacc = calloc((size_t)r.cap, sizeof(double));
 	nb_schedule sched = {.kind = a->schedule, .base_lr = a->lr, .gamma = a->gamma,
 	                     .step_size = a->step_size, .warmup_steps = a->warmup,
 	                     .total_steps = (int64_t)E * ((train.n + a->batch - 1) / a->batch)};
 	char err[256];
 	bool use_sched = a->schedule != NB_SCHED_CONSTANT || a->warmup > 0;
-	if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
-		fprintf(stderr, "nabla train: schedule: %s\n", err);
-		st = NB_ERR_ARG;
-	}
-	nb_fit_opts fo = {.epochs = E, .seed = a->seed, .max_batches = a->max_batches,
-	                  .schedule = use_sched ? &sched : NULL, .test = &test,
-	                  .first_epoch = first_epoch, .on_batch = on_batch, .on_epoch = on_epoch,
+	nb_fit_opts fo = {.epochs = E,
+	                  .seed = a->seed,
+	                  .max_batches = a->max_batches,
+	                  .schedule = use_sched ? &sched : NULL,
+	                  .test = &test,
+	                  .first_epoch = first_epoch,
+	                  .allow_nonfinite = a->allow_nonfinite,
+	                  .on_batch = on_batch,
+	                  .on_epoch = on_epoch,
 	                  .user = &r};
-	if (!st && r.loss && r.tloss && r.acc && r.tacc)
-		st = nb_fit(&m, o, &train, fo);
-	if (st)
-		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
-	if (!st && a->save && !a->json)
+	if (!r.loss || !r.tloss || !r.acc || !r.tacc) {
+		fprintf(stderr, "nabla train: out of memory for the history of %d epochs\n", E);
+		rc = 1;
+	} else if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
+		fprintf(stderr, "nabla train: schedule: %s\n", err);
+		rc = 2;
+	} else if ((st = nb_fit(&m, o, &train, fo)) != NB_OK) {
+		if (r.tty)
+			fprintf(stderr, "\r\033[K");
+		const char *msg = nb_graph_errmsg(m.g);
+		if (r.save_failed)
+			; /* reported by on_epoch */
+		else if (st == NB_ERR_VALUE && strstr(msg, "training diverged"))
+			fprintf(stderr, "nabla train: %s; --allow-nonfinite goes on regardless\n",
+			        msg);
+		else
+			fprintf(stderr, "nabla train: %s\n", msg);
+		rc = 1;
+	}
+	if (!rc && r.saved && !a->json)
 		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
-	if (!st && a->plot)
-		write_plot(&r, a->plot, z->name);
+	if (!rc && a->plot)
+		rc = write_plot(&r, a->plot, z->name);
 	free(r.loss), free(r.tloss), free(r.acc), free(r.tacc);
 	model mm = {.g = m.g};
 	nb_model_free(&m);
-	finish_model(&mm, a);
+	if (finish_model(&mm, a) && !rc)
+		rc = 1;
 	nb_dataset_free(&train), nb_dataset_free(&test);
-	return st ? 1 : 0;
+	return rc;
 }

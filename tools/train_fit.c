@@ -97,7 +97,7 @@ typedef struct fit_snapshots {
 #define PLOT_STEP 5
 #define PLOT_N ((FIT_GRID - 1) / PLOT_STEP + 1)
 
-static void write_fit_plot(const fit_model *f, const train_args *a, const fit_snapshots *s)
+static int write_fit_plot(const fit_model *f, const train_args *a, const fit_snapshots *s)
 {
 	double gx[PLOT_N], gt[PLOT_N], gy[PLOT_N], sx[FIT_SAMPLES], sy[FIT_SAMPLES];
 	for (int i = 0; i < PLOT_N; i++)
@@ -118,18 +118,30 @@ static void write_fit_plot(const fit_model *f, const train_args *a, const fit_sn
 	nb_plot_scatter(p, "training points", sx, sy, FIT_SAMPLES, NB_MARKER_CIRCLE);
 	nb_plot_set_xrange(p, 0, 1);
 	nb_plot_set_yrange(p, -0.5, 2.5);
-	if (nb_plot_save(p, a->plot) == NB_OK)
+	int rc = 0;
+	if (nb_plot_save(p, a->plot) == NB_OK) {
 		fprintf(stderr, "nabla train: wrote the fitted curves to %s\n", a->plot);
-	else
-		fprintf(stderr, "nabla train: %s\n", nb_plot_errmsg(p));
+	} else {
+		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
+		rc = 1;
+	}
 	nb_plot_free(p);
+	return rc;
 }
 
 int train_curve_fit(const train_args *a)
 {
 	fit_model f = {0};
-	if (build_fit(&f, a) < 0 || !(f.m.opt = make_optim(a, a->optim, f.m.g, f.m.loss)))
-		return report_graph_error(f.m.g);
+	if (build_fit(&f, a) < 0 || !(f.m.opt = make_optim(a, a->optim, f.m.g, f.m.loss))) {
+		if (!f.m.g)
+			fprintf(stderr, "nabla train: out of memory\n");
+		return f.m.g ? report_graph_error(f.m.g) : 1;
+	}
+	int first = 0, rc = a->resume ? resume_checkpoint(f.m.g, f.m.opt, a, a->model, &first) : 0;
+	if (rc) {
+		nb_graph_free(f.m.g);
+		return rc;
+	}
 	/* reported: every tenth of the run, and the checkpoints: the notes'
 	 * 500, 1000 and the last epoch */
 	int every = a->epochs >= 10 ? a->epochs / 10 : 1;
@@ -140,17 +152,22 @@ int train_curve_fit(const train_args *a)
 		return 1;
 	}
 	double t0 = now_seconds();
-	int rc = 0;
-	for (int e = 1; e <= a->epochs; e++) {
+	for (int e = first + 1; e <= a->epochs; e++) {
 		if (nb_step(f.m.opt) != NB_OK) {
+			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(f.m.g));
+			rc = 1;
+			break;
+		}
+		double loss = nb_item(f.m.loss);
+		if (!loss_finite(a, loss, e, nb_optim_steps(f.m.opt))) {
 			rc = 1;
 			break;
 		}
 		bool checkpoint = e == 500 || e == 1000 || e == a->epochs;
-		if (e % every && e != 1 && !checkpoint)
+		if (e % every && e != first + 1 && !checkpoint)
 			continue;
-		double loss = nb_item(f.m.loss);
 		if (nb_run(f.grid) != NB_OK) {
+			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(f.m.g));
 			rc = 1;
 			break;
 		}
@@ -165,19 +182,23 @@ int train_curve_fit(const train_args *a)
 		snprintf(r.extra, sizeof r.extra, a->json ? "\"grid_mse\": %.9g" : "grid MSE %.3g", gm);
 		print_epoch(a, &r);
 	}
-	if (rc) {
-		free(snap);
-		return report_graph_error(f.m.g);
-	}
-	if (!a->json) {
+	if (!rc && !a->json) {
 		fprintf(stderr, "nabla train: MSE on %d grid points after", FIT_GRID);
 		for (int k = 0; k < snap->n; k++)
 			fprintf(stderr, "%s %d epochs %.3g", k ? "," : "", snap->epoch[k], snap->mse[k]);
 		fprintf(stderr, "\n");
 	}
-	if (a->plot)
-		write_fit_plot(&f, a, snap);
+	if (!rc && a->save) {
+		rc = save_checkpoint(f.m.g, f.m.opt, a, a->model, a->epochs);
+		if (!rc && !a->json)
+			fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
+	}
+	if (!rc && a->plot)
+		rc = write_fit_plot(&f, a, snap);
 	free(snap);
-	finish_model(&f.m, a);
-	return 0;
+	if (rc) {
+		nb_graph_free(f.m.g);
+		return rc;
+	}
+	return finish_model(&f.m, a);
 }

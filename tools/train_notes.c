@@ -54,17 +54,21 @@ static void boundary_label(char *buf, size_t n, const char *what, const double w
 }
 
 /* FILE.svg: the inputs (a marker per class) with the first and the last
- * decision boundary; FILE-errors.svg: the total error of every epoch. */
-static void write_gate_plots(const train_args *a, const char *gate, const double y[4],
-                             const double w0[2], double b0, const double w[2], double b,
-                             const double *errors, int epochs)
+ * decision boundary; FILE-errors.svg: the total error of every epoch
+ * trained (first + 1 .. epochs; first > 0 after --resume).  1 after a
+ * message when a file could not be written. */
+static int write_gate_plots(const train_args *a, const char *gate, const double y[4],
+                            const double w0[2], double b0, const double w[2], double b,
+                            const double *errors, int first, int epochs)
 {
 	const double lo = -0.5, hi = 1.5;
-	char title[128], label[96];
+	char title[128], label[96], start[32] = "initial";
 	snprintf(title, sizeof title, "perceptron %s gate: decision boundary after %d epoch%s", gate,
 	         epochs, epochs == 1 ? "" : "s");
 	nb_plot *p = nb_plot_new(title, "x1", "x2");
-	boundary_label(label, sizeof label, "initial", w0, b0);
+	if (first)
+		snprintf(start, sizeof start, "after epoch %d", first);
+	boundary_label(label, sizeof label, start, w0, b0);
 	plot_boundary(p, label, w0, b0, lo, hi);
 	boundary_label(label, sizeof label, "learned", w, b);
 	plot_boundary(p, label, w, b, lo, hi);
@@ -82,10 +86,10 @@ static void write_gate_plots(const train_args *a, const char *gate, const double
 	nb_plot_set_size(p, 560, 520);
 	nb_status st = nb_plot_save(p, a->plot);
 	if (st != NB_OK)
-		fprintf(stderr, "nabla train: %s\n", nb_plot_errmsg(p));
+		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
 	nb_plot_free(p);
 	if (st != NB_OK)
-		return;
+		return 1;
 
 	/* FILE.svg -> FILE-errors.svg */
 	size_t n = strlen(a->plot);
@@ -93,57 +97,119 @@ static void write_gate_plots(const train_args *a, const char *gate, const double
 		n -= 4;
 	char path[1024];
 	snprintf(path, sizeof path, "%.*s-errors.svg", (int)n, a->plot);
-	double *ep = malloc(sizeof(double) * (size_t)epochs);
-	if (!ep)
-		return;
-	for (int e = 0; e < epochs; e++)
-		ep[e] = e + 1;
+	int n_ep = epochs - first;
+	double *ep = malloc(sizeof(double) * (size_t)n_ep);
+	if (!ep) {
+		fprintf(stderr, "nabla train: --plot: out of memory\n");
+		return 1;
+	}
+	for (int e = 0; e < n_ep; e++)
+		ep[e] = first + e + 1;
 	snprintf(title, sizeof title, "perceptron %s gate: total error per epoch (lr %g)", gate, a->lr);
 	p = nb_plot_new(title, "epoch", "total error (misclassified inputs)");
-	nb_plot_line(p, NULL, ep, errors, (size_t)epochs);
-	if (epochs <= 30)
-		nb_plot_scatter(p, NULL, ep, errors, (size_t)epochs, NB_MARKER_CIRCLE);
+	nb_plot_line(p, NULL, ep, errors, (size_t)n_ep);
+	if (n_ep <= 30)
+		nb_plot_scatter(p, NULL, ep, errors, (size_t)n_ep, NB_MARKER_CIRCLE);
 	nb_plot_set_yrange(p, -0.2, 4.2);
-	if (nb_plot_save(p, path) == NB_OK)
+	int rc = 0;
+	if (nb_plot_save(p, path) == NB_OK) {
 		fprintf(stderr, "nabla train: wrote the decision boundary to %s and the errors to %s\n",
 		        a->plot, path);
-	else
-		fprintf(stderr, "nabla train: %s\n", nb_plot_errmsg(p));
+	} else {
+		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
+		rc = 1;
+	}
 	nb_plot_free(p);
 	free(ep);
+	return rc;
+}
+
+/* a model that could not be built: 1 after a message */
+static int build_failed(model *m)
+{
+	if (!m->g) {
+		fprintf(stderr, "nabla train: out of memory\n");
+		return 1;
+	}
+	return report_graph_error(m->g);
+}
+
+/* The optimizer of the flags (SGD at the model's lr by default) and
+ * --resume; 0, or the exit status after a message (the graph is freed). */
+static int start_training(model *m, const train_args *a, int *first)
+{
+	*first = 0;
+	if (!m->g) {
+		fprintf(stderr, "nabla train: out of memory\n");
+		return 1;
+	}
+	if (!(m->opt = make_optim(a, a->optim, m->g, m->loss)) ||
+	    (m->out && nb_optim_keep(m->opt, m->out) != NB_OK))
+		return report_graph_error(m->g);
+	int rc = a->resume ? resume_checkpoint(m->g, m->opt, a, a->model, first) : 0;
+	if (rc) {
+		nb_graph_free(m->g);
+		m->g = NULL;
+	}
+	return rc;
+}
+
+/* after the last epoch: --save, then --dot (the graph is freed) */
+static int end_training(model *m, const train_args *a, int rc)
+{
+	if (!rc && a->save) {
+		rc = save_checkpoint(m->g, m->opt, a, a->model, a->epochs);
+		if (!rc && !a->json)
+			fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
+	}
+	if (rc) {
+		nb_graph_free(m->g);
+		m->g = NULL;
+		return rc;
+	}
+	return finish_model(m, a);
 }
 
 static int train_gate(const train_args *a, const char *gate, const double y[4],
                       const double w0[2], double b0)
 {
 	model m = {0};
-	double *errs = malloc(sizeof(double) * (size_t)a->epochs);
-	if (!errs || build_perceptron(&m, a, w0, b0) < 0 ||
-	    !(m.opt = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = a->lr}))) {
-		free(errs);
-		if (!m.g)
-			fprintf(stderr, "nabla train: out of memory\n");
-		return m.g ? report_graph_error(m.g) : 1;
-	}
+	int first, rc;
+	if (build_perceptron(&m, a, w0, b0) < 0)
+		return build_failed(&m);
+	m.out = NULL; /* the loss alone is read */
+	if ((rc = start_training(&m, a, &first)))
+		return rc;
 	nb_tensor *w = nb_graph_find(m.g, "w"), *b = nb_graph_find(m.g, "b");
-	double t0 = now_seconds(), wv[2];
-	int rc = 0;
-	for (int e = 1; e <= a->epochs && !rc; e++) {
+	double *errs = malloc(sizeof(double) * (size_t)(a->epochs - first));
+	if (!errs) {
+		fprintf(stderr, "nabla train: out of memory\n");
+		nb_graph_free(m.g);
+		return 1;
+	}
+	double t0 = now_seconds(), w_start[2], b_start = nb_item(b), wv[2];
+	nb_read_f64(w, w_start, 2);
+	for (int e = first + 1; e <= a->epochs && !rc; e++) {
 		int errors = 0;
 		double loss = 0;
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 4 && !rc; i++) {
 			nb_feed_f64(m.x, gate_x[i], 2);
 			nb_feed_f64(m.y, &y[i], 1);
 			if (nb_step(m.opt) != NB_OK) {
-				rc = report_graph_error(m.g);
-				break;
+				fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
+				rc = 1;
+			} else if (!loss_finite(a, nb_item(m.loss), e, nb_optim_steps(m.opt))) {
+				rc = 1;
+			} else {
+				loss += nb_item(m.loss);
+				errors += isfinite(nb_item(m.loss))
+				              ? (int)lround(2 * nb_item(m.loss))
+				              : 1;
 			}
-			loss += nb_item(m.loss);
-			errors += (int)lround(2 * nb_item(m.loss));
 		}
 		if (rc)
 			break;
-		errs[e - 1] = errors;
+		errs[e - first - 1] = errors;
 		nb_read_f64(w, wv, 2);
 		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = loss,
 		                  .accuracy = (4 - errors) / 4.0, .seconds = now_seconds() - t0};
@@ -152,11 +218,10 @@ static int train_gate(const train_args *a, const char *gate, const double y[4],
 		print_epoch(a, &r);
 	}
 	if (!rc && a->plot)
-		write_gate_plots(a, gate, y, w0, b0, wv, nb_item(b), errs, a->epochs);
+		rc = write_gate_plots(a, gate, y, w_start, b_start, wv, nb_item(b), errs, first,
+		                      a->epochs);
 	free(errs);
-	if (!rc)
-		finish_model(&m, a);
-	return rc;
+	return end_training(&m, a, rc);
 }
 
 int train_perceptron_and(const train_args *a)
@@ -190,15 +255,24 @@ int build_xor(model *m, const train_args *a)
 int train_xor(const train_args *a)
 {
 	model m = {0};
-	if (build_xor(&m, a) < 0 || !(m.opt = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = a->lr})) ||
-	    nb_optim_keep(m.opt, m.out) != NB_OK)
-		return report_graph_error(m.g);
+	int first, rc;
+	if (build_xor(&m, a) < 0)
+		return build_failed(&m);
+	if ((rc = start_training(&m, a, &first)))
+		return rc;
 	double t0 = now_seconds(), out[4];
 	/* report about 20 epochs' worth of lines, and the last one */
 	int every = a->epochs >= 20 ? a->epochs / 20 : 1;
-	for (int e = 1; e <= a->epochs; e++) {
-		if (nb_step(m.opt) != NB_OK)
-			return report_graph_error(m.g);
+	for (int e = first + 1; e <= a->epochs && !rc; e++) {
+		if (nb_step(m.opt) != NB_OK) {
+			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
+			rc = 1;
+			break;
+		}
+		if (!loss_finite(a, nb_item(m.loss), e, nb_optim_steps(m.opt))) {
+			rc = 1;
+			break;
+		}
 		if (e % every && e != a->epochs)
 			continue;
 		nb_read_f64(m.out, out, 4);
@@ -211,8 +285,7 @@ int train_xor(const train_args *a)
 		         out[1], out[2], out[3]);
 		print_epoch(a, &r);
 	}
-	finish_model(&m, a);
-	return 0;
+	return end_training(&m, a, rc);
 }
 
 /* ---- the backprop example: 2-2-1 sigmoid net without biases --------------- */
@@ -238,15 +311,23 @@ int build_backprop_example(model *m, const train_args *a)
 int train_backprop_example(const train_args *a)
 {
 	model m = {0};
-	if (build_backprop_example(&m, a) < 0 ||
-	    !(m.opt = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = a->lr})) ||
-	    nb_optim_keep(m.opt, m.out) != NB_OK)
-		return report_graph_error(m.g);
+	int first, rc;
+	if (build_backprop_example(&m, a) < 0)
+		return build_failed(&m);
+	if ((rc = start_training(&m, a, &first)))
+		return rc;
 	nb_tensor *wh = nb_graph_find(m.g, "w_hidden"), *wo = nb_graph_find(m.g, "w_out");
 	double t0 = now_seconds();
-	for (int e = 1; e <= a->epochs; e++) {
-		if (nb_step(m.opt) != NB_OK)
-			return report_graph_error(m.g);
+	for (int e = first + 1; e <= a->epochs && !rc; e++) {
+		if (nb_step(m.opt) != NB_OK) {
+			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
+			rc = 1;
+			break;
+		}
+		if (!loss_finite(a, nb_item(m.loss), e, nb_optim_steps(m.opt))) {
+			rc = 1;
+			break;
+		}
 		double h[4], o[2];
 		nb_read_f64(wh, h, 4);
 		nb_read_f64(wo, o, 2);
@@ -258,6 +339,5 @@ int train_backprop_example(const train_args *a)
 		         nb_item(m.out), h[0], h[2], h[1], h[3], o[0], o[1]);
 		print_epoch(a, &r);
 	}
-	finish_model(&m, a);
-	return 0;
+	return end_training(&m, a, rc);
 }

@@ -38,6 +38,11 @@ typedef struct nb_checkpoint_opts {
 	int n_meta;
 	/* load: NB_CKPT_* flags */
 	unsigned flags;
+	/* load: the model the caller is loading into, or NULL.  A file whose
+	 * model metadata names another model is refused (NB_ERR_FORMAT) before
+	 * anything else is checked; a file without model metadata (written by
+	 * Python, say) is not refused for it. */
+	const char *model;
 } nb_checkpoint_opts;
 
 /* Save every parameter and every state leaf (optimizer state, running
@@ -60,7 +65,12 @@ nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
  * the file has and the graph lacks, a shape or dtype difference, or any
  * corruption of the file is an error naming the file and the tensor
  * (NB_ERR_FORMAT, NB_ERR_SHAPE, NB_ERR_DTYPE, NB_ERR_IO), recorded on the
- * graph.  model_name_out (may be NULL) receives the saved model name. */
+ * graph.  Metadata the load restores (rng, step, lr) must be well-formed:
+ * step an integer from 0 to NB_OPTIM_MAX_STEPS, lr a finite non-negative
+ * decimal number (no hex), the optimizer kind the same as o's.  Strings of
+ * the file quoted in messages have their control characters replaced.
+ * model_name_out (may be NULL) receives the saved model name as stored
+ * (file content: escape it before printing it to a terminal). */
 nb_status nb_checkpoint_load(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
                              size_t len);
 nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
@@ -103,6 +113,17 @@ int nb_safetensors_num_meta(const nb_safetensors *f);
 const char *nb_safetensors_meta_key(const nb_safetensors *f, int i);
 const char *nb_safetensors_meta_value(const nb_safetensors *f, int i);
 const char *nb_safetensors_meta(const nb_safetensors *f, const char *key); /* NULL: absent */
+/* A metadata value as a number, parsed strictly: the whole string must be
+ * a JSON number (no spaces, no '+', no hex such as "0x10", no "inf" or
+ * "nan"; for _int no fraction or exponent either) within [min, max].
+ * NB_OK with *out set; NB_ERR_FORMAT when the key is absent, the value
+ * malformed or out of range, with a message in err (may be NULL) naming the
+ * file, the key and the value (control characters shown as '?');
+ * NB_ERR_ARG for NULL arguments or min > max. */
+nb_status nb_safetensors_meta_int(const nb_safetensors *f, const char *key, int64_t min,
+                                  int64_t max, int64_t *out, char *err, size_t errlen);
+nb_status nb_safetensors_meta_number(const nb_safetensors *f, const char *key, double min,
+                                     double max, double *out, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -112,8 +112,14 @@ nb_optim_opts nb_optim_get_opts(const nb_optim *o);
 /* Number of trained parameters and the i-th of them. */
 int nb_optim_num_params(const nb_optim *o);
 nb_tensor *nb_optim_param(const nb_optim *o, int i);
+/* The largest step count: 2^53, so that the count is exact as a double
+ * (Adam's bias correction and the schedules compute with it).  nb_step past
+ * it fails with NB_ERR_VALUE; a checkpoint with a larger step is refused. */
+#define NB_OPTIM_MAX_STEPS ((int64_t)1 << 53)
+
 /* The step counter (Adam's t).  nb_step increments it before running;
- * a checkpoint restores it with nb_optim_set_steps. */
+ * a checkpoint restores it with nb_optim_set_steps (0 to NB_OPTIM_MAX_STEPS,
+ * NB_ERR_ARG otherwise). */
 void nb_optim_set_steps(nb_optim *o, int64_t steps);
 /* Global L2 norm of all gradients in the last step, before clipping;
  * NaN without clip_norm or before the first step. */

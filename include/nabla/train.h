@@ -81,7 +81,15 @@ typedef struct nb_fit_opts {
 	int64_t max_batches;     /* per epoch, 0 = all (short runs) */
 	const nb_schedule *schedule; /* per-step learning rate, or NULL */
 	const nb_dataset *test;  /* evaluated after every epoch, or NULL */
-	int first_epoch;         /* resume: epochs already done (default 0) */
+	/* resume: epochs already done, 0 to epochs (NB_ERR_ARG otherwise; equal
+	 * to epochs: nothing left to train, NB_OK at once) */
+	int first_epoch;
+	/* A batch whose loss is NaN or infinite, or a non-finite test loss
+	 * after an epoch, stops training with NB_ERR_VALUE naming the epoch and
+	 * step, before on_epoch (the update of that step is done, so the
+	 * parameters are likely non-finite too).  Checked on the scalar loss
+	 * only: nothing is scanned.  true: go on regardless. */
+	bool allow_nonfinite;
 	void (*on_batch)(const nb_progress *p, void *user);
 	/* return false to stop training after this epoch */
 	bool (*on_epoch)(const nb_epoch_stats *s, void *user);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,56 +440,42 @@ static bool parse_rng(const char *s, uint64_t r[4])
 	return any != 0; /* xoshiro never leaves the all-zero state */
 }
 
-static bool parse_step(const char *s, int64_t *out)
-{
-	int64_t v = 0;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (INT64_MAX - (*s - '0')) / 10)
-			return false;
-		v = v * 10 + (*s - '0');
-	}
-	*out = v;
-	return true;
-}
-
-static bool parse_lr(const char *s, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || *end || errno || !isfinite(v) || v < 0)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* Read the metadata we restore; every present value must be well-formed. */
+/* Read the metadata we restore; every present value must be well-formed.
+ * The model name comes first: a checkpoint of another model is reported as
+ * that, not as whatever difference its tensors or optimizer show. */
 static nb_status read_meta(nb_graph *g, nb_optim *o, const nb_safetensors *f, const char *label,
-                           unsigned flags, restored *r)
+                           const char *model, unsigned flags, restored *r)
 {
+	char vb[96];
+	const char *s = nb_safetensors_meta(f, "model");
+	if (model && s && strcmp(s, model))
+		return lfail(g, label, NB_ERR_FORMAT, "the checkpoint is of model \"%s\", not %s",
+		             nb__shown(s, vb, sizeof vb), model);
 	if (flags & NB_CKPT_PARAMS_ONLY)
 		return NB_OK;
-	const char *s = nb_safetensors_meta(f, "rng");
+	s = nb_safetensors_meta(f, "rng");
 	if (s && !(r->have_rng = parse_rng(s, r->rng)))
 		return lfail(g, label, NB_ERR_FORMAT,
-		             "metadata rng \"%.80s\" is not 4 comma-separated 16-digit hex words "
+		             "metadata rng \"%s\" is not 4 comma-separated 16-digit hex words "
 		             "(not all zero)",
-		             s);
+		             nb__shown(s, vb, sizeof vb));
 	if (!o)
 		return NB_OK;
 	const char *kind = nb_safetensors_meta(f, "optimizer");
 	if (kind && strcmp(kind, o->name))
 		return lfail(g, label, NB_ERR_FORMAT,
-		             "the checkpoint was saved with optimizer %.40s, this one is %s", kind,
-		             o->name);
-	if ((s = nb_safetensors_meta(f, "step")) && !(r->have_step = parse_step(s, &r->step)))
+		             "the checkpoint was saved with optimizer %s, this one is %s",
+		             nb__shown(kind, vb, 48), o->name);
+	if ((s = nb_safetensors_meta(f, "step")) &&
+	    !(r->have_step = nb__parse_meta_int(s, 0, NB_OPTIM_MAX_STEPS, &r->step)))
 		return lfail(g, label, NB_ERR_FORMAT,
-		             "metadata step \"%.40s\" is not a non-negative integer", s);
-	if ((s = nb_safetensors_meta(f, "lr")) && !(r->have_lr = parse_lr(s, &r->lr)))
+		             "metadata step \"%s\" is not an integer from 0 to %lld",
+		             nb__shown(s, vb, 48), (long long)NB_OPTIM_MAX_STEPS);
+	if ((s = nb_safetensors_meta(f, "lr")) &&
+	    !(r->have_lr = nb__parse_meta_number(s, 0, DBL_MAX, &r->lr)))
 		return lfail(g, label, NB_ERR_FORMAT,
-		             "metadata lr \"%.40s\" is not a non-negative number", s);
+		             "metadata lr \"%s\" is not a finite non-negative decimal number",
+		             nb__shown(s, vb, 48));
 	return NB_OK;
 }
 
@@ -571,11 +558,11 @@ static nb_status match(nb_graph *g, const nb_safetensors *f, const char *label, 
 		if (!hit) {
 			if (params_only)
 				continue; /* e.g. optimizer state of the training run */
-			return lfail(
-			    g, label, NB_ERR_FORMAT,
-			    "tensor \"%.200s\" in the checkpoint is not a parameter or state of "
-			    "the model",
-			    in.name);
+			char nb[200];
+			return lfail(g, label, NB_ERR_FORMAT,
+			             "tensor \"%s\" in the checkpoint is not a parameter or state "
+			             "of the model",
+			             nb__shown(in.name, nb, sizeof nb));
 		}
 		if (params_only && (*hit)->role != NB_ROLE_PARAM)
 			continue;
@@ -599,13 +586,13 @@ static nb_status match(nb_graph *g, const nb_safetensors *f, const char *label, 
 	return NB_OK;
 }
 
-nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const char *label,
-                               unsigned flags, char *model_out, size_t len)
+static nb_status apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const char *label,
+                       unsigned flags, const char *model, char *model_out, size_t len)
 {
 	if (o && o->g != g)
 		return lfail(g, label, NB_ERR_GRAPH, "the optimizer belongs to another graph");
 	restored r = {0};
-	nb_status st = read_meta(g, o, f, label, flags, &r);
+	nb_status st = read_meta(g, o, f, label, model, flags, &r);
 	if (st)
 		return st;
 	nb_tensor **v;
@@ -639,6 +626,12 @@ nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f
 	return NB_OK;
 }
 
+nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const char *label,
+                               unsigned flags, char *model_out, size_t len)
+{
+	return apply(g, o, f, label, flags, NULL, model_out, len);
+}
+
 nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
                                   size_t len, const nb_checkpoint_opts *opts)
 {
@@ -659,7 +652,8 @@ nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, ch
 		nb__fail(g, st, "%s", err);
 		return st;
 	}
-	st = nb__checkpoint_apply(g, o, f, path, opts ? opts->flags : 0, model_name_out, len);
+	st = apply(g, o, f, path, opts ? opts->flags : 0, opts ? opts->model : NULL, model_name_out,
+	           len);
 	nb_safetensors_free(f);
 	return st;
 }

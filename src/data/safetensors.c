@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -81,16 +82,10 @@ static nb_status fail(char *err, size_t errlen, const char *label, nb_status st,
 	return st;
 }
 
-/* A name for a message: control bytes shown as '?', long names cut. */
+/* A name for a message: control characters shown as '?', long names cut. */
 static const char *shown(const char *s, char *buf, size_t n)
 {
-	size_t k = 0;
-	for (; s[k] && k + 1 < n; k++)
-		buf[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? '?' : s[k];
-	buf[k] = 0;
-	if (s[k] && n > 4)
-		memcpy(buf + n - 4, "...", 4);
-	return buf;
+	return nb__shown(s, buf, n);
 }
 
 void nb__bswap_elems(void *p, size_t n, size_t esize)
@@ -964,4 +959,114 @@ const char *nb_safetensors_meta(const nb_safetensors *f, const char *key)
 		if (!strcmp(f->meta[i].key, key))
 			return f->meta[i].value;
 	return NULL;
+}
+
+/* ---- numbers in metadata -------------------------------------------------- */
+
+/* Length of the JSON number at s (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?),
+ * 0 if there is none; *integer tells whether it has no fraction or exponent. */
+static size_t json_number(const char *s, bool *integer)
+{
+	size_t i = s[0] == '-';
+	if (s[i] == '0')
+		i++;
+	else if (s[i] >= '1' && s[i] <= '9')
+		while (s[i] >= '0' && s[i] <= '9')
+			i++;
+	else
+		return 0;
+	*integer = true;
+	if (s[i] == '.') {
+		*integer = false;
+		if (!(s[++i] >= '0' && s[i] <= '9'))
+			return 0;
+		while (s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	if (s[i] == 'e' || s[i] == 'E') {
+		*integer = false;
+		i += s[i + 1] == '+' || s[i + 1] == '-';
+		if (!(s[++i] >= '0' && s[i] <= '9'))
+			return 0;
+		while (s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	return i;
+}
+
+bool nb__parse_meta_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	bool integer;
+	size_t n = s ? json_number(s, &integer) : 0;
+	if (!n || s[n] || !integer)
+		return false;
+	/* accumulate negatively: INT64_MIN has no positive counterpart */
+	bool neg = s[0] == '-';
+	int64_t v = 0;
+	for (const char *q = s + neg; *q; q++) {
+		int d = *q - '0';
+		if (v < (INT64_MIN + d) / 10)
+			return false;
+		v = v * 10 - d;
+	}
+	if (!neg && v == INT64_MIN)
+		return false;
+	v = neg ? v : -v;
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool nb__parse_meta_number(const char *s, double min, double max, double *out)
+{
+	bool integer;
+	size_t n = s ? json_number(s, &integer) : 0;
+	if (!n || s[n])
+		return false;
+	errno = 0;
+	double v = strtod(s, NULL);
+	if (errno == ERANGE && fabs(v) > 1) /* overflow; underflow to 0 is fine */
+		return false;
+	if (!isfinite(v) || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+nb_status nb_safetensors_meta_int(const nb_safetensors *f, const char *key, int64_t min,
+                                  int64_t max, int64_t *out, char *err, size_t errlen)
+{
+	if (!f || !key || !out || min > max)
+		return fail(err, errlen, f ? f->label : NULL, NB_ERR_ARG,
+		            "nb_safetensors_meta_int: invalid arguments");
+	const char *label = f->label, *s = nb_safetensors_meta(f, key);
+	char kb[64], vb[64];
+	if (!s)
+		return fail(err, errlen, label, NB_ERR_FORMAT, "metadata %s is missing",
+		            shown(key, kb, sizeof kb));
+	if (!nb__parse_meta_int(s, min, max, out))
+		return fail(err, errlen, label, NB_ERR_FORMAT,
+		            "metadata %s \"%s\" is not an integer from %lld to %lld",
+		            shown(key, kb, sizeof kb), shown(s, vb, sizeof vb), (long long)min,
+		            (long long)max);
+	return NB_OK;
+}
+
+nb_status nb_safetensors_meta_number(const nb_safetensors *f, const char *key, double min,
+                                     double max, double *out, char *err, size_t errlen)
+{
+	if (!f || !key || !out || !(min <= max))
+		return fail(err, errlen, f ? f->label : NULL, NB_ERR_ARG,
+		            "nb_safetensors_meta_number: invalid arguments");
+	const char *label = f->label, *s = nb_safetensors_meta(f, key);
+	char kb[64], vb[64];
+	if (!s)
+		return fail(err, errlen, label, NB_ERR_FORMAT, "metadata %s is missing",
+		            shown(key, kb, sizeof kb));
+	if (!nb__parse_meta_number(s, min, max, out))
+		return fail(err, errlen, label, NB_ERR_FORMAT,
+		            "metadata %s \"%s\" is not a decimal number from %g to %g",
+		            shown(key, kb, sizeof kb), shown(s, vb, sizeof vb), min, max);
+	return NB_OK;
 }

@@ -22,6 +22,13 @@ static inline bool nb__host_is_le(void)
 /* Reverse the bytes of each of n elements of size esize, in place. */
 void nb__bswap_elems(void *p, size_t n, size_t esize);
 
+/* The strict parsers behind nb_safetensors_meta_int/_number, for the
+ * metadata the checkpoint loader restores: the whole of s must be a JSON
+ * number (an integer without fraction or exponent for _int) within
+ * [min, max]; false otherwise (and for NULL). */
+bool nb__parse_meta_int(const char *s, int64_t min, int64_t max, int64_t *out);
+bool nb__parse_meta_number(const char *s, double min, double max, double *out);
+
 /* Validate the file f against graph g and copy it in (nb_checkpoint_load
  * without the open), so the fuzz target can run the whole load path on a
  * file image in memory.  Errors are recorded on g, prefixed with label. */

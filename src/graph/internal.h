@@ -209,6 +209,10 @@ static inline void nb__set(nb_tensor *t, int64_t i, double v)
  * none; and whether all of s[0..n) is well-formed. */
 size_t nb__utf8_seq(const unsigned char *s, size_t n);
 bool nb__utf8_valid(const char *s, size_t n);
+/* A string read from a file, made safe for a message that may reach a
+ * terminal: control characters (C0, DEL, C1) and malformed UTF-8 bytes
+ * become '?', and a string longer than buf ends in "...".  Returns buf. */
+const char *nb__shown(const char *s, char *buf, size_t n);
 
 /* Example helpers for gradcheck: a random shape with 1..maxdim dims each
  * in [1, maxlen], and a parameter filled U(lo, hi). */

@@ -1,8 +1,11 @@
 /*
  * UTF-8 validation, shared by the safetensors reader (names must be valid
- * UTF-8 JSON) and the SVG writer (labels must be valid XML text).
+ * UTF-8 JSON) and the SVG writer (labels must be valid XML text), and the
+ * escaping of strings read from files before they go into a message.
  */
 #include "graph/internal.h"
+
+#include <string.h>
 
 /* Length of the UTF-8 sequence at s (at most n bytes), 0 if malformed. */
 size_t nb__utf8_seq(const unsigned char *s, size_t n)
@@ -46,4 +49,39 @@ bool nb__utf8_valid(const char *s, size_t n)
 		i += k;
 	}
 	return true;
+}
+
+/* C0 controls, DEL and the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F):
+ * what a terminal may take as the start of an escape sequence */
+static bool is_control(const unsigned char *s, size_t len)
+{
+	return s[0] < 0x20 || s[0] == 0x7f || (len == 2 && s[0] == 0xc2 && s[1] < 0xa0);
+}
+
+const char *nb__shown(const char *s, char *buf, size_t n)
+{
+	if (!n)
+		return "";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s), i = 0, k = 0;
+	while (i < len) {
+		size_t q = nb__utf8_seq(u + i, len - i);
+		bool bad = !q || is_control(u + i, q);
+		size_t w = bad ? 1 : q;
+		if (k + w >= n)
+			break;
+		if (bad)
+			buf[k++] = '?';
+		else
+			memcpy(buf + k, u + i, q), k += q;
+		i += q ? q : 1;
+	}
+	buf[k] = 0;
+	if (i < len && n > 4) {
+		size_t cut = k < n - 4 ? k : n - 4;
+		while (cut > 0 && ((unsigned char)buf[cut] & 0xc0) == 0x80)
+			cut--; /* not inside a sequence */
+		memcpy(buf + cut, "...", 4);
+	}
+	return buf;
 }

@@ -196,6 +196,13 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	if (g->status != NB_OK)
 		return g->status;
 	int epochs = opts.epochs > 0 ? opts.epochs : 1;
+	if (opts.first_epoch < 0 || opts.first_epoch > epochs) {
+		nb__fail(g, NB_ERR_ARG, "fit: first_epoch %d is outside 0..%d (the epochs)",
+		         opts.first_epoch, epochs);
+		return NB_ERR_ARG;
+	}
+	if (opts.first_epoch == epochs)
+		return NB_OK;
 	/* the logits stay readable after a step: train accuracy for free */
 	nb_status st = nb_optim_keep(o, m->logits);
 	if (st)
@@ -209,7 +216,8 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	int64_t per_epoch = nb_batcher_batches_per_epoch(bt);
 	int64_t batches = opts.max_batches > 0 && opts.max_batches < per_epoch ? opts.max_batches : per_epoch;
 	nb_batch out = {.index = m->rows};
-	for (int e = opts.first_epoch + 1; e <= epochs && !st; e++) {
+	for (int before = opts.first_epoch; before < epochs && !st; before++) {
+		int e = before + 1;
 		nb_batcher_seek_epoch(bt, e - 1);
 		nb_graph_set_training(g, true);
 		double t0 = now(), lsum = 0;
@@ -224,7 +232,19 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 				nb_optim_set_lr(o, nb_schedule_lr(opts.schedule, nb_optim_steps(o)));
 			if ((st = nb_step(o)))
 				break;
-			lsum += nb_item(m->loss);
+			double loss = nb_item(m->loss);
+			if (!isfinite(loss) && !opts.allow_nonfinite) {
+				nb__fail(g, NB_ERR_VALUE,
+				         "fit: the loss is %s at epoch %d, batch %lld (step %lld): "
+				         "training diverged (a lower learning rate may help)",
+				         isnan(loss) ? "NaN"
+				         : loss > 0  ? "inf"
+				                     : "-inf",
+				         e, (long long)done + 1, (long long)nb_optim_steps(o));
+				st = NB_ERR_VALUE;
+				break;
+			}
+			lsum += loss;
 			correct += count_correct(m, m->logits, n);
 			samples += n;
 			done++;
@@ -247,6 +267,18 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		                    .samples = samples, .steps = nb_optim_steps(o), .lr = nb_optim_lr(o)};
 		if (opts.test && (st = nb_evaluate(m, opts.test, &s.test_loss, &s.test_accuracy)))
 			break;
+		if (opts.test && !isfinite(s.test_loss) && !opts.allow_nonfinite) {
+			/* the last update made the parameters non-finite */
+			nb__fail(g, NB_ERR_VALUE,
+			         "fit: the test loss is %s after epoch %d (step %lld): training "
+			         "diverged (a lower learning rate may help)",
+			         isnan(s.test_loss) ? "NaN"
+			         : s.test_loss > 0  ? "inf"
+			                            : "-inf",
+			         e, (long long)nb_optim_steps(o));
+			st = NB_ERR_VALUE;
+			break;
+		}
 		if (opts.on_epoch && !opts.on_epoch(&s, opts.user))
 			break;
 	}

@@ -331,6 +331,11 @@ nb_status nb_step(nb_optim *o)
 		return NB_ERR_ARG;
 	if (o->g->status != NB_OK)
 		return o->g->status;
+	if (o->steps >= NB_OPTIM_MAX_STEPS) {
+		nb__fail(o->g, NB_ERR_VALUE, "%s: the step count is at its limit %lld", o->name,
+		         (long long)NB_OPTIM_MAX_STEPS);
+		return NB_ERR_VALUE;
+	}
 	o->steps++;
 	return nb_run(o->prog);
 }
@@ -362,10 +367,10 @@ void nb_optim_set_steps(nb_optim *o, int64_t steps)
 {
 	if (!o)
 		return;
-	if (steps < 0) {
+	if (steps < 0 || steps > NB_OPTIM_MAX_STEPS) {
 		nb__fail(o->g, NB_ERR_ARG,
-		         "%s: set_steps(%lld): the step count must not be negative", o->name,
-		         (long long)steps);
+		         "%s: set_steps(%lld): the step count must be from 0 to %lld", o->name,
+		         (long long)steps, (long long)NB_OPTIM_MAX_STEPS);
 		return;
 	}
 	o->steps = steps;

@@ -1,0 +1,542 @@
+/*
+ * The nabla command line as a user types it: bad numeric flags, crafted
+ * checkpoints given to --resume, the notes' models with --save, --resume
+ * and --batch, outputs that cannot be written, and training that diverges.
+ * Each case checks the exit status, the message (once) and the files
+ * written or not.  The zoo's mlp trains on a tiny IDX data set written
+ * here, so nothing depends on an installed data set.
+ */
+#include "test_util.h"
+
+#include "data/safetensors.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64]; /* the temporary directory, also the --data directory */
+
+/* Run `cd dir && nabla args 2>&1`; the output in *out (malloc'd), the exit
+ * status returned (-1 for a signal: a crash fails every expectation). */
+static int run(const char *args, char **out)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, NB_NABLA_EXE, args);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	size_t cap = 1 << 16, n = 0;
+	char *s = malloc(cap);
+	ck_assert_ptr_nonnull(s);
+	for (size_t k; (k = fread(s + n, 1, cap - n - 1, p)) > 0;) {
+		n += k;
+		if (n + 1 == cap) {
+			s = realloc(s, cap *= 2);
+			ck_assert_ptr_nonnull(s);
+		}
+	}
+	s[n] = 0;
+	*out = s;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int count(const char *s, const char *part)
+{
+	int n = 0;
+	for (const char *q = s; (q = strstr(q, part)); q += strlen(part))
+		n++;
+	return n;
+}
+
+/* `nabla args` must exit with `status`, and each NULL-terminated part must
+ * be in its output exactly once.  Returns the output (malloc'd). */
+static char *expect(int status, const char *args, ...)
+{
+	char *out;
+	int st = run(args, &out);
+	ck_assert_msg(st == status, "nabla %s: exit status %d, expected %d; output:\n%s", args, st,
+	              status, out);
+	va_list ap;
+	va_start(ap, args);
+	for (const char *part; (part = va_arg(ap, const char *));)
+		ck_assert_msg(count(out, part) == 1, "nabla %s: '%s' not once in:\n%s", args, part,
+		              out);
+	va_end(ap);
+	return out;
+}
+
+#define EXPECT(...) free(expect(__VA_ARGS__, NULL))
+
+static const char *path(const char *name)
+{
+	static char p[4][400];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+	return p[k];
+}
+
+static bool exists(const char *name)
+{
+	struct stat sb;
+	return stat(path(name), &sb) == 0;
+}
+
+/* ---- a tiny Fashion-MNIST-shaped data set ----------------------------------------- */
+
+static void be32(FILE *fp, uint32_t v)
+{
+	unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+	                      (unsigned char)(v >> 8), (unsigned char)v};
+	ck_assert_uint_eq(fwrite(b, 1, 4, fp), 4);
+}
+
+static void write_idx(const char *prefix, int n)
+{
+	char name[64];
+	snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+	FILE *fp = fopen(path(name), "wb");
+	ck_assert_ptr_nonnull(fp);
+	be32(fp, 0x803), be32(fp, (uint32_t)n), be32(fp, 28), be32(fp, 28);
+	for (int i = 0; i < n * 28 * 28; i++)
+		fputc((i * 37 + i / 784 * 11) & 0xff, fp);
+	fclose(fp);
+	snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+	fp = fopen(path(name), "wb");
+	ck_assert_ptr_nonnull(fp);
+	be32(fp, 0x801), be32(fp, (uint32_t)n);
+	for (int i = 0; i < n; i++)
+		fputc(i % 10, fp);
+	fclose(fp);
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/nb_cli_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	write_idx("train", 8);
+	write_idx("t10k", 4);
+}
+
+static void teardown(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlink(path(e->d_name));
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* mlp on the tiny set: 2 batches of 4 per epoch */
+#define MLP "train --model mlp --data . --batch 4 --out none"
+
+/* ---- crafted checkpoints ------------------------------------------------------------ */
+
+/* A checkpoint of a zoo model as `nabla train` writes it (its default
+ * optimizer, "epoch" metadata), at name. */
+static void zoo_checkpoint(const char *model, nb_optim_kind kind, const char *epoch,
+                           const char *name)
+{
+	nb_model m;
+	ck_assert_int_eq(nb_zoo_build(&m, model, NB_F32, 4, 1), NB_OK);
+	nb_optim *o = nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = kind});
+	ck_assert_ptr_nonnull(o);
+	const char *meta[] = {"epoch", epoch};
+	nb_checkpoint_opts co = {.meta = meta, .n_meta = epoch ? 1 : 0};
+	ck_assert_int_eq(nb_checkpoint_save_opts(m.g, o, path(name), m.name, &co), NB_OK);
+	nb_model_free(&m);
+	nb_graph_free(m.g);
+}
+
+/* Replace the value of metadata key in the file's header with json (a
+ * JSON string body, escapes allowed), as a hand-edited file would have it. */
+static void retag(const char *name, const char *key, const char *json)
+{
+	char *s;
+	FILE *fp = fopen(path(name), "rb");
+	ck_assert_ptr_nonnull(fp);
+	fseek(fp, 0, SEEK_END);
+	long size = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	s = malloc((size_t)size + 1);
+	ck_assert_uint_eq(fread(s, 1, (size_t)size, fp), (size_t)size);
+	fclose(fp);
+	uint64_t h = 0;
+	for (int i = 0; i < 8; i++)
+		h |= (uint64_t)(unsigned char)s[i] << (8 * i);
+	char pat[64];
+	snprintf(pat, sizeof pat, "\"%s\":\"", key);
+	char *hdr = strndup(s + 8, h);
+	char *at = strstr(hdr, pat);
+	ck_assert_msg(at != NULL, "%s: no metadata %s", name, key);
+	char *val = at + strlen(pat), *end = strchr(val, '"');
+	size_t nh = (size_t)(val - hdr) + strlen(json) + strlen(end);
+	char *nhdr = malloc(nh + 8);
+	snprintf(nhdr, nh + 8, "%.*s%s%s", (int)(val - hdr), hdr, json, end);
+	fp = fopen(path(name), "wb");
+	ck_assert_ptr_nonnull(fp);
+	unsigned char b8[8];
+	for (int i = 0; i < 8; i++)
+		b8[i] = (unsigned char)((uint64_t)nh >> (8 * i));
+	fwrite(b8, 1, 8, fp);
+	fwrite(nhdr, 1, nh, fp);
+	fwrite(s + 8 + h, 1, (size_t)size - 8 - h, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	free(nhdr), free(hdr), free(s);
+}
+
+static bool has_control(const char *s)
+{
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+		if ((*u < 0x20 && *u != '\n') || *u == 0x7f ||
+		    (u[0] == 0xc2 && u[1] >= 0x80 && u[1] < 0xa0))
+			return true;
+	return false;
+}
+
+/* Metadata "epoch" from the file reaches nb_fit's first_epoch and the
+ * history arrays: anything but an integer 0..1000000 below --epochs is
+ * refused, without a crash and before training. */
+START_TEST(test_resume_epoch_metadata)
+{
+	static const char *const bad[] = {
+	    "-3", "-1", "2147483648", "9223372036854775807", "0x10", " 2", "2.0", "1e3", ""};
+	char args[256], want[256];
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		zoo_checkpoint("mlp", NB_OPTIM_ADAM, bad[i], "bad.st");
+		snprintf(args, sizeof args, MLP " --epochs 3 --resume bad.st --save out.st");
+		snprintf(
+		    want, sizeof want,
+		    "nabla train: --resume: bad.st: metadata epoch \"%s\" is not an integer from 0 "
+		    "to 1000000\n",
+		    bad[i]);
+		char *out = expect(1, args, want, NULL);
+		ck_assert_msg(!strstr(out, "epoch 1/3"), "trained after a bad epoch:\n%s", out);
+		free(out);
+		ck_assert(!exists("out.st"));
+	}
+	/* past the end of the run */
+	zoo_checkpoint("mlp", NB_OPTIM_ADAM, "3", "done.st");
+	EXPECT(2, MLP " --epochs 3 --resume done.st",
+	       "nabla train: --resume: done.st was saved after epoch 3, so nothing is left of 3 "
+	       "epochs (--epochs counts all of them, the resumed ones too)\n");
+	/* a good one resumes where it stopped */
+	zoo_checkpoint("mlp", NB_OPTIM_ADAM, "1", "one.st");
+	char *out = expect(0, MLP " --epochs 3 --resume one.st --save out.st",
+	                   "nabla train: resumed mlp from one.st after epoch 1 (step 0)\n",
+	                   "epoch 2/3", "epoch 3/3", "wrote the checkpoint to out.st", NULL);
+	ck_assert(!strstr(out, "epoch 1/3"));
+	free(out);
+	ck_assert(exists("out.st"));
+}
+END_TEST
+
+/* step 2^63-1 overflowed the step counter; lr "0x10" was read as 16 */
+START_TEST(test_resume_step_and_lr_metadata)
+{
+	zoo_checkpoint("mlp", NB_OPTIM_ADAM, "1", "step.st");
+	retag("step.st", "step", "9223372036854775807");
+	EXPECT(1, MLP " --epochs 2 --resume step.st",
+	       "nabla train: --resume: step.st: metadata step \"9223372036854775807\" is not an "
+	       "integer from 0 to 9007199254740992\n");
+	zoo_checkpoint("mlp", NB_OPTIM_ADAM, "1", "lr.st");
+	retag("lr.st", "lr", "0x10");
+	EXPECT(1, MLP " --epochs 2 --resume lr.st",
+	       "nabla train: --resume: lr.st: metadata lr \"0x10\" is not a finite non-negative "
+	       "decimal number\n");
+}
+END_TEST
+
+/* escape sequences and newlines in the file's strings never reach the
+ * terminal raw */
+START_TEST(test_resume_messages_are_escaped)
+{
+	static const struct {
+		const char *key, *json, *want;
+	} cases[] = {
+	    {"step", "\\u001b[31m1\\n2", "metadata step \"?[31m1?2\""},
+	    {"lr", "\\u001b]0;title\\u0007", "metadata lr \"?]0;title?\""},
+	    {"rng", "\\r\\u009b2J", "metadata rng \"??2J\""},
+	    {"optimizer", "\\u001b[2Jadam\\n", "saved with optimizer ?[2Jadam?, this one is adam"},
+	    {"epoch", "\\u001b[1m1", "metadata epoch \"?[1m1\""},
+	    {"model", "m\\u001b[0m\\nlp", "the checkpoint is of model \"m?[0m?lp\", not mlp"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		zoo_checkpoint("mlp", NB_OPTIM_ADAM, "1", "esc.st");
+		retag("esc.st", cases[i].key, cases[i].json);
+		char *out = expect(1, MLP " --epochs 2 --resume esc.st", cases[i].want, NULL);
+		ck_assert_msg(!has_control(out), "control bytes in:\n%s", out);
+		free(out);
+	}
+}
+END_TEST
+
+/* the model name is checked before the optimizer and the tensors */
+START_TEST(test_resume_checks_the_model)
+{
+	zoo_checkpoint("lenet", NB_OPTIM_MOMENTUM, "1", "lenet.st");
+	EXPECT(1, MLP " --epochs 2 --resume lenet.st",
+	       "nabla train: --resume: lenet.st: the checkpoint is of model \"lenet\", not mlp\n");
+	/* a lenet file claiming to be mlp's is not loaded into lenet */
+	retag("lenet.st", "model", "mlp");
+	EXPECT(1, "train --model lenet --data . --batch 4 --out none --epochs 2 --resume lenet.st",
+	       "nabla train: --resume: lenet.st: the checkpoint is of model \"mlp\", not lenet\n");
+}
+END_TEST
+
+/* ---- numeric flags ---------------------------------------------------------------- */
+
+START_TEST(test_numeric_flags_are_range_checked)
+{
+	/* truncated to int they trained nothing or with batch 1, and said they
+	 * wrote a checkpoint */
+	EXPECT(2, MLP " --epochs 2147483648 --save e.st",
+	       "nabla train: --epochs must be an integer from 1 to 1000000, got '2147483648'\n");
+	ck_assert(!exists("e.st"));
+	EXPECT(2, "train --model mlp --data . --batch 4294967297 --out none",
+	       "nabla train: --batch must be an integer from 1 to 1048576, got '4294967297'\n");
+	EXPECT(2, MLP " --threads 10000",
+	       "nabla train: --threads must be an integer from 0 to 1024, got '10000'\n");
+	EXPECT(2, MLP " --seed -1",
+	       "nabla train: --seed must be an integer from 0 to 9223372036854775807, got '-1'\n");
+	EXPECT(2, MLP " --epochs 0x10",
+	       "--epochs must be an integer from 1 to 1000000, got '0x10'\n");
+	EXPECT(2, MLP " --epochs ' 3'",
+	       "--epochs must be an integer from 1 to 1000000, got ' 3'\n");
+	/* --lr 0 was replaced by the default */
+	EXPECT(2, MLP " --lr 0", "nabla train: --lr must be a finite number > 0, got '0'\n");
+	EXPECT(2, MLP " --lr 0x10", "--lr must be a finite number > 0, got '0x10'\n");
+	EXPECT(2, MLP " --lr inf", "--lr must be a finite number > 0, got 'inf'\n");
+	EXPECT(2, MLP " --momentum 1", "--momentum must be a number >= 0 and < 1, got '1'\n");
+	/* an explicit 0 the library would read as "default" */
+	EXPECT(2, MLP " --optim momentum --momentum 0",
+	       "--momentum 0 is not possible with momentum (0 selects its default; --optim sgd has "
+	       "no momentum)\n");
+	EXPECT(2, MLP " --optim adamw --weight-decay 0",
+	       "--weight-decay 0 is not possible with adamw");
+	EXPECT(2, MLP " --optim sgd --momentum 0.5", "--momentum does not apply to sgd");
+	EXPECT(2, MLP " --gamma 0.5", "--gamma applies to --schedule step or exponential only\n");
+	/* the other commands share the parser */
+	EXPECT(2, "summary --model mlp --batch 2147483648",
+	       "nabla summary: --batch must be an integer from 1 to 1048576, got '2147483648'\n");
+	EXPECT(2, "dot --model mlp --batch -1", "nabla dot: --batch must be an integer from 1 to");
+	EXPECT(2, "gradcheck --seeds 4294967297",
+	       "nabla gradcheck: --seeds must be an integer from 1");
+	EXPECT(2, "ewma --demo --n 0x10", "nabla ewma: --n must be an integer from 1 to 100000000");
+}
+END_TEST
+
+/* `nabla bench` exited 2 printing nothing, refused --warmup 0, took any
+ * thread count */
+START_TEST(test_bench_flags)
+{
+	EXPECT(2, "bench --model mlp --steps 0",
+	       "nabla bench: --steps must be an integer from 1 to 1000000, got '0'\n");
+	EXPECT(2, "bench --model mlp --batch 0",
+	       "nabla bench: --batch must be an integer from 1 to 1048576, got '0'\n");
+	EXPECT(2, "bench --model mlp --threads -1",
+	       "nabla bench: --threads must be an integer from 0 to 1024, got '-1'\n");
+	EXPECT(2, "bench --model mlp --threads 10000",
+	       "--threads must be an integer from 0 to 1024");
+	EXPECT(2, "bench --model matmul --repeat 0",
+	       "nabla bench: --repeat must be an integer from 1 to 1000, got '0'\n");
+	EXPECT(2, "bench --model xor --epochs 2147483648", "--epochs must be an integer from 1 to");
+	EXPECT(2, "bench --model xor --epochs", "nabla: --epochs needs a value\n");
+	char *out = expect(0,
+	                   "bench --model mlp --data . --batch 4 --steps 2 --warmup 0 --threads 1 "
+	                   "--json",
+	                   "\"steps\": 2,", NULL);
+	free(out);
+}
+END_TEST
+
+/* ---- the notes' models -------------------------------------------------------------- */
+
+/* the last JSON line of `nabla args` without its "seconds" member */
+static char *last_line(const char *args)
+{
+	char *out;
+	ck_assert_msg(run(args, &out) == 0, "nabla %s failed:\n%s", args, out);
+	size_t n = strlen(out);
+	while (n && out[n - 1] == '\n')
+		out[--n] = 0;
+	char *l = strrchr(out, '\n');
+	char *line = strdup(l ? l + 1 : out);
+	free(out);
+	char *sec = strstr(line, "\"seconds\": ");
+	ck_assert_ptr_nonnull(sec);
+	char *comma = strchr(sec, ',');
+	memmove(sec, comma ? comma + 2 : sec + strlen(sec), strlen(comma ? comma + 2 : "") + 1);
+	return line;
+}
+
+/* --save writes a checkpoint; --resume continues bit-identically (the
+ * last epoch's numbers equal an uninterrupted run's) */
+START_TEST(test_notes_models_save_and_resume)
+{
+	static const struct {
+		const char *model;
+		int half, all;
+	} cases[] = {
+	    {"xor", 30, 60},         {"backprop-example", 1, 3}, {"perceptron-and", 2, 4},
+	    {"perceptron-or", 1, 3}, {"curve-fit", 10, 20},
+	};
+	char args[512];
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const char *m = cases[i].model;
+		unlink(path("n.st"));
+		snprintf(args, sizeof args, "train --model %s --json --out none --epochs %d", m,
+		         cases[i].all);
+		char *whole = last_line(args);
+		snprintf(args, sizeof args, "train --model %s --out none --epochs %d --save n.st",
+		         m, cases[i].half);
+		EXPECT(0, args, "nabla train: wrote the checkpoint to n.st\n");
+		ck_assert_msg(exists("n.st"), "%s: no checkpoint", m);
+		/* the file is a checkpoint of this model */
+		nb_safetensors *f;
+		char err[512];
+		ck_assert_int_eq(nb_safetensors_open(path("n.st"), &f, err, sizeof err), NB_OK);
+		ck_assert_str_eq(nb_safetensors_meta(f, "model"), m);
+		int64_t ep;
+		ck_assert_int_eq(nb_safetensors_meta_int(f, "epoch", 0, 100, &ep, err, sizeof err),
+		                 NB_OK);
+		ck_assert_int_eq(ep, cases[i].half);
+		nb_safetensors_free(f);
+		snprintf(args, sizeof args,
+		         "train --model %s --json --out none --epochs %d --resume n.st", m,
+		         cases[i].all);
+		char *resumed = last_line(args);
+		ck_assert_msg(!strcmp(whole, resumed), "%s: resumed\n%s\nuninterrupted\n%s", m,
+		              resumed, whole);
+		free(whole), free(resumed);
+		/* another notes model's file is refused by name */
+		snprintf(args, sizeof args, "train --model %s --out none --resume n.st",
+		         strcmp(m, "xor") ? "xor" : "curve-fit");
+		EXPECT(1, args, "n.st: the checkpoint is of model \"");
+	}
+	/* a missing file is an error, not a fresh start */
+	char *out = expect(1, "train --model xor --out none --resume /nonexistent/x.st",
+	                   "nabla train: --resume: /nonexistent/x.st: cannot open: No such file or "
+	                   "directory\n",
+	                   NULL);
+	ck_assert(!strstr(out, "epoch "));
+	free(out);
+}
+END_TEST
+
+START_TEST(test_notes_models_refuse_what_they_ignore)
+{
+	EXPECT(2, "train --model xor --batch 2 --out none",
+	       "nabla train: --batch does not apply to xor: it trains on the 4 patterns at once "
+	       "(full batch)\n");
+	EXPECT(2, "train --model perceptron-and --batch=4 --out none",
+	       "--batch does not apply to perceptron-and: it trains on one sample at a time");
+	EXPECT(2, "train --model curve-fit --batch 8 --out none",
+	       "--batch does not apply to curve-fit: it trains on the 64 points at once");
+	EXPECT(0, "train --model xor --batch 4 --epochs 2 --out none"); /* its own batch */
+	EXPECT(2, "train --model xor --data . --out none",
+	       "nabla train: --data applies to the zoo models, not xor\n");
+	EXPECT(2, "train --model curve-fit --schedule cosine --out none",
+	       "--schedule applies to the zoo models, not curve-fit\n");
+	EXPECT(2, "train --model xor --plot x.svg --out none",
+	       "nabla train: --plot: xor has no plot\n");
+	ck_assert(!exists("x.svg"));
+	/* --optim is honoured (it was ignored) */
+	char *out = expect(
+	    0, "train --model xor --optim adam --lr 0.1 --epochs 2 --out none --save a.st", NULL);
+	free(out);
+	nb_safetensors *f;
+	char err[512];
+	ck_assert_int_eq(nb_safetensors_open(path("a.st"), &f, err, sizeof err), NB_OK);
+	ck_assert_str_eq(nb_safetensors_meta(f, "optimizer"), "adam");
+	nb_safetensors_free(f);
+}
+END_TEST
+
+/* --plot and --dot that cannot be written exit 1 after one message */
+START_TEST(test_unwritable_outputs_fail)
+{
+	EXPECT(1, "train --model perceptron-and --out none --plot /nonexistent/p.svg",
+	       "nabla train: --plot: ");
+	EXPECT(1, "train --model curve-fit --epochs 3 --out none --plot /nonexistent/p.svg",
+	       "nabla train: --plot: ");
+	EXPECT(1, "train --model xor --epochs 3 --out none --dot /nonexistent/d.dot",
+	       "nabla train: --dot: save_dot(/nonexistent/d.dot): cannot open for writing");
+	EXPECT(1, MLP " --epochs 1 --dot /nonexistent/d.dot", "nabla train: --dot: ");
+	EXPECT(1, MLP " --epochs 1 --plot /nonexistent/p.svg", "nabla train: --plot: ");
+	EXPECT(1, MLP " --epochs 1 --save /nonexistent/m.st",
+	       "nabla train: --save: /nonexistent/m.st");
+	char *out;
+	ck_assert_int_eq(run(MLP " --epochs 1 --save /nonexistent/m.st", &out), 1);
+	ck_assert_msg(!strstr(out, "wrote the checkpoint"), "%s", out);
+	free(out);
+}
+END_TEST
+
+/* a diverging run (lr 1e308) ended with exit 0 */
+START_TEST(test_nonfinite_loss_fails)
+{
+	char *out =
+	    expect(1, "train --model xor --lr 1e308 --out none",
+	           "nabla train: the loss is NaN at epoch 2 (step 2): training diverged; try "
+	           "a lower --lr, or --allow-nonfinite to go on regardless\n",
+	           NULL);
+	free(out);
+	EXPECT(0, "train --model xor --lr 1e308 --epochs 5 --out none --allow-nonfinite");
+	EXPECT(1, "train --model curve-fit --lr 1e308 --out none --epochs 50", "training diverged");
+	EXPECT(1, "train --model backprop-example --lr 1e308 --out none --epochs 5",
+	       "training diverged");
+	/* the zoo: stopped inside nb_fit, before the epoch's checkpoint */
+	EXPECT(1, MLP " --lr 1e308 --epochs 2 --save nan.st", "training diverged");
+	ck_assert(!exists("nan.st"));
+	EXPECT(0, MLP " --lr 1e308 --epochs 2 --allow-nonfinite --json");
+	EXPECT(0, "train --help", "--allow-nonfinite");
+}
+END_TEST
+
+/* the series reader quotes the file's text in its messages, escaped */
+START_TEST(test_ewma_messages_are_escaped)
+{
+	FILE *fp = fopen(path("s.txt"), "wb");
+	ck_assert_ptr_nonnull(fp);
+	fputs("1\n2\n\x1b]0;x\x07\xc2\x9b" "2J\r\n", fp);
+	fclose(fp);
+	char *out = expect(1, "ewma --beta 0.5 s.txt",
+	                   "nabla ewma: s.txt: line 3: '?]0;x???2J' is not "
+	                   "a number\n",
+	                   NULL);
+	ck_assert_msg(!has_control(out), "control bytes in:\n%s", out);
+	free(out);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *tc = tcase_create("cli");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_resume_epoch_metadata);
+	tcase_add_test(tc, test_resume_step_and_lr_metadata);
+	tcase_add_test(tc, test_resume_messages_are_escaped);
+	tcase_add_test(tc, test_resume_checks_the_model);
+	tcase_add_test(tc, test_numeric_flags_are_range_checked);
+	tcase_add_test(tc, test_bench_flags);
+	tcase_add_test(tc, test_notes_models_save_and_resume);
+	tcase_add_test(tc, test_notes_models_refuse_what_they_ignore);
+	tcase_add_test(tc, test_unwritable_outputs_fail);
+	tcase_add_test(tc, test_nonfinite_loss_fails);
+	tcase_add_test(tc, test_ewma_messages_are_escaped);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return nb_test_run(suite());
+}
