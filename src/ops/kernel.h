@@ -47,13 +47,67 @@
 /* the same when N is at least NB_PAR_MIN */
 #define NB_PAR_FOR(I, N, ...) NB_PAR_FOR_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
-/* The same for a sum into a double named s (a reduction). */
+/* Partial sums added in a fixed order: dst[e] = the sum over k < parts of
+ * the e-th value of part k (at base + k stride bytes), added in part order,
+ * so the bits depend on how the work was cut into parts and never on which
+ * thread filled a part or when it finished.  Inside a parallel region the
+ * elements are shared among the team (call it after a barrier: every part
+ * is complete); outside one, the calling thread does them all.  As
+ * nb__sum_parts_f32 and nb__sum_parts_f64; nb__sum_parts picks one by the
+ * type of dst. */
+#define NB__SUM_PARTS_FN(T, SFX)                                                \
+	static inline void nb__sum_parts_##SFX(T *dst, int64_t wn, const char *base, \
+	                                       size_t stride, int parts)        \
+	{                                                                       \
+		_Pragma("omp for schedule(static)") for (int64_t e = 0; e < wn; e++) \
+		{                                                               \
+			T s = 0;                                                \
+			for (int k = 0; k < parts; k++)                         \
+				s += ((const T *)(base + (size_t)k * stride))[e]; \
+			dst[e] = s;                                             \
+		}                                                               \
+	}
+NB__SUM_PARTS_FN(float, f32)
+NB__SUM_PARTS_FN(double, f64)
+#undef NB__SUM_PARTS_FN
+#define nb__sum_parts(dst, wn, base, stride, parts)                             \
+	_Generic((dst), float *: nb__sum_parts_f32, double *: nb__sum_parts_f64)( \
+	    (dst), (wn), (base), (stride), (parts))
+
+/* The parts of NB_PAR_SUM */
+#define NB_SUM_PARTS 64
+
+/* The same as NB_PAR_FOR_IF for a sum into a double named s (a reduction)
+ * whose bits depend on the data alone, the same at every thread count: the
+ * N iterations are cut into NB_SUM_PARTS ranges fixed by N, each range is
+ * summed in order into a part's own s (the body's s), and the parts are
+ * added in part order (nb__sum_parts) to the enclosing s.  When COND does
+ * not hold, one plain loop, whatever the thread count. */
+#define NB__SUM_PART(K, I, ...)                                                 \
+	{                                                                       \
+		const int64_t nps_lo_ = (K) * nps_ch_;                          \
+		const int64_t nps_hi_ = nps_lo_ + nps_ch_ < nps_n_ ? nps_lo_ + nps_ch_ : nps_n_; \
+		double s = 0;                                                   \
+		for (int64_t I = nps_lo_; I < nps_hi_; I++) { __VA_ARGS__ }      \
+		nps_part_[K] = s;                                               \
+	}
 #define NB_PAR_SUM_IF(COND, I, N, ...)                                          \
 	do {                                                                    \
 		const int64_t nps_n_ = (N);                                     \
-		if ((COND) && omp_get_max_threads() > 1) {                      \
-			_Pragma("omp parallel for reduction(+ : s)")            \
-			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
+		if (COND) {                                                     \
+			const int64_t nps_ch_ = (nps_n_ + NB_SUM_PARTS - 1) / NB_SUM_PARTS; \
+			double nps_part_[NB_SUM_PARTS], nps_total_;             \
+			if (omp_get_max_threads() > 1) {                        \
+				_Pragma("omp parallel for schedule(static)")    \
+				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++) \
+					NB__SUM_PART(nps_k_, I, __VA_ARGS__)    \
+			} else {                                                \
+				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++) \
+					NB__SUM_PART(nps_k_, I, __VA_ARGS__)    \
+			}                                                       \
+			nb__sum_parts(&nps_total_, 1, (const char *)nps_part_, sizeof(double), \
+			              NB_SUM_PARTS);                            \
+			s += nps_total_;                                        \
 		} else {                                                        \
 			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
 		}                                                               \
