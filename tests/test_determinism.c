@@ -221,9 +221,9 @@ END_TEST
 
 enum {
 	MAX_THREADS = 4,
-	RED_DATA = 12,   /* data sets, each run RED_REPEATS times per thread count */
+	RED_DATA = 12, /* data sets, each run RED_REPEATS times per thread count */
 	RED_REPEATS = 12,
-	RED_ROWS = 256,  /* [256, 256]: twice the size that runs on threads */
+	RED_ROWS = 256, /* [256, 256]: twice the size that runs on threads */
 	RED_COLS = 256,
 	RED_OUTS = 11,
 };
@@ -238,8 +238,8 @@ typedef struct reds {
 } reds;
 
 static const char *const red_names[RED_OUTS] = {
-    "sum",         "mean",   "global_norm",       "mse",    "bce_logits", "cce",
-    "sparse_cce",  "mse(sum)", "batchnorm", "running_mean", "running_var"};
+    "sum",        "mean",     "global_norm", "mse",          "bce_logits", "cce",
+    "sparse_cce", "mse(sum)", "batchnorm",   "running_mean", "running_var"};
 
 static void reds_build(reds *r, int k)
 {
@@ -317,10 +317,11 @@ START_TEST(test_reductions_same_bits_each_run)
 			reds_build(&r, k);
 			for (int rep = 0; rep <= RED_REPEATS; rep++) {
 				int bad = reds_run(&r);
-				ck_assert_msg(bad < 0,
-				              "%d threads, data set %d: %s differs between run 1 and "
-				              "run %d",
-				              threads, k, bad < 0 ? "" : red_names[bad], rep + 1);
+				ck_assert_msg(
+				    bad < 0,
+				    "%d threads, data set %d: %s differs between run 1 and "
+				    "run %d",
+				    threads, k, bad < 0 ? "" : red_names[bad], rep + 1);
 			}
 			reds_free(&r);
 		}
@@ -338,7 +339,8 @@ START_TEST(test_reductions_same_bits_any_thread_count)
 		for (int threads = 1; threads <= MAX_THREADS; threads++) {
 			nb_set_num_threads(threads);
 			int bad = reds_run(&r);
-			ck_assert_msg(bad < 0, "data set %d: %s at %d threads differs from 1 thread", k,
+			ck_assert_msg(bad < 0,
+			              "data set %d: %s at %d threads differs from 1 thread", k,
 			              bad < 0 ? "" : red_names[bad], threads);
 		}
 		reds_free(&r);
@@ -399,9 +401,9 @@ static void train_steps(step_run *r)
 		r->norm[s] = nb_optim_grad_norm(o);
 	}
 	/* every parameter and the running statistics */
-	static const char *const names[] = {"c1.w",     "c1.b",           "bn.gamma",
-	                                    "bn.beta",  "bn.running_mean", "bn.running_var",
-	                                    "c2.w",     "c2.b"};
+	static const char *const names[] = {
+	    "c1.w",           "c1.b", "bn.gamma", "bn.beta", "bn.running_mean",
+	    "bn.running_var", "c2.w", "c2.b"};
 	enum { NAMES = sizeof names / sizeof names[0] };
 	r->n_params = 0;
 	for (int i = 0; i < NAMES; i++) {
@@ -429,18 +431,20 @@ START_TEST(test_training_step_same_bits_each_run)
 		for (int rep = 1; rep < STEP_REPEATS; rep++) {
 			train_steps(&b);
 			ck_assert_msg(!memcmp(a.loss, b.loss, sizeof a.loss),
-			              "%d threads: the losses of runs 1 and %d differ", threads, rep + 1);
-			ck_assert_msg(!memcmp(a.norm, b.norm, sizeof a.norm),
-			              "%d threads: the gradient norms of runs 1 and %d differ", threads,
+			              "%d threads: the losses of runs 1 and %d differ", threads,
 			              rep + 1);
+			ck_assert_msg(!memcmp(a.norm, b.norm, sizeof a.norm),
+			              "%d threads: the gradient norms of runs 1 and %d differ",
+			              threads, rep + 1);
 			ck_assert_int_eq(a.n_params, b.n_params);
-			ck_assert_msg(!memcmp(a.params, b.params, (size_t)a.n_params * sizeof(double)),
-			              "%d threads: the weights of runs 1 and %d differ", threads, rep + 1);
+			ck_assert_msg(
+			    !memcmp(a.params, b.params, (size_t)a.n_params * sizeof(double)),
+			    "%d threads: the weights of runs 1 and %d differ", threads, rep + 1);
 			free(b.params);
 		}
 		/* it trained: the loss went down, and clipping was at work */
-		ck_assert_msg(a.loss[STEP_STEPS - 1] < a.loss[0], "%d threads: loss %g -> %g", threads,
-		              a.loss[0], a.loss[STEP_STEPS - 1]);
+		ck_assert_msg(a.loss[STEP_STEPS - 1] < a.loss[0], "%d threads: loss %g -> %g",
+		              threads, a.loss[0], a.loss[STEP_STEPS - 1]);
 		ck_assert_msg(a.norm[0] > 0.5, "%d threads: gradient norm %g", threads, a.norm[0]);
 		free(a.params);
 	}
