@@ -608,7 +608,7 @@ NB_HOT static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const 
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t planes = g->n * g->o;
-#pragma omp parallel for if (planes * ohw * kk >= NB_PAR_MIN)
+#pragma omp parallel for num_threads(nb_get_num_threads()) if (planes * ohw * kk >= NB_PAR_MIN)
 	for (int64_t p = 0; p < planes; p++) {
 		const int64_t n = p / g->o, o = p % g->o;
 		const T *restrict xc = x + (n * g->c + o / mult) * g->h * g->w;
@@ -649,7 +649,7 @@ NB_HOT static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t hw = g->h * g->w, planes = g->n * g->c;
-#pragma omp parallel for if (planes * mult * ohw * kk >= NB_PAR_MIN)
+#pragma omp parallel for num_threads(nb_get_num_threads()) if (planes * mult * ohw * kk >= NB_PAR_MIN)
 	for (int64_t p = 0; p < planes; p++) {
 		const int64_t n = p / g->c, c = p % g->c;
 		T *restrict xc = dx + p * hw;
@@ -689,7 +689,7 @@ NB_HOT static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t hw = g->h * g->w;
-#pragma omp parallel for if (g->n * g->o * ohw * kk >= NB_PAR_MIN)
+#pragma omp parallel for num_threads(nb_get_num_threads()) if (g->n * g->o * ohw * kk >= NB_PAR_MIN)
 	for (int64_t o = 0; o < g->o; o++) {
 		T *wo = dw + o * kk;
 		memset(wo, 0, (size_t)kk * sizeof(T));
@@ -1233,7 +1233,7 @@ static void SFX(conv_backward_bias)(nb_tensor *t)
 	const T *dy = NB_IN(t, 0, T);
 	T *db = NB_OUT(t, T);
 	const int64_t n = s.d[0], o = s.d[1], hw = s.d[2] * s.d[3];
-#pragma omp parallel for if (n * o * hw >= NB_PAR_MIN)
+#pragma omp parallel for num_threads(nb_get_num_threads()) if (n * o * hw >= NB_PAR_MIN)
 	for (int64_t c = 0; c < o; c++) {
 		double acc = 0;
 		for (int64_t i = 0; i < n; i++)

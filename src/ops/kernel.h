@@ -28,16 +28,19 @@
 /* Loops over this many elements or more run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 
-/* for (int64_t I = 0; I < N; I++) { ... } on OpenMP threads when COND
- * holds and there is more than one thread, else a plain loop.  (A parallel
+/* for (int64_t I = 0; I < N; I++) { ... } on nb_get_num_threads() OpenMP
+ * threads when COND holds and that is more than one, else a plain loop.
+ * (The count is the process-wide one, whichever thread runs the graph;
+ * OpenMP's own default is per thread.)  (A parallel
  * region costs a team set-up, a malloc and futex calls, even when its if()
  * clause is false or it has one thread; on small graphs, or once per
  * image, that would cost more than the kernels.) */
 #define NB_PAR_FOR_IF(COND, I, N, ...)                                          \
 	do {                                                                    \
 		const int64_t npf_n_ = (N);                                     \
-		if ((COND) && omp_get_max_threads() > 1) {                      \
-			_Pragma("omp parallel for")                             \
+		const int npf_th_ = (COND) ? nb_get_num_threads() : 1;          \
+		if (npf_th_ > 1) {                                              \
+			_Pragma("omp parallel for num_threads(npf_th_)")        \
 			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
 		} else {                                                        \
 			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
@@ -97,8 +100,9 @@ NB__SUM_PARTS_FN(double, f64)
 		if (COND) {                                                     \
 			const int64_t nps_ch_ = (nps_n_ + NB_SUM_PARTS - 1) / NB_SUM_PARTS; \
 			double nps_part_[NB_SUM_PARTS], nps_total_;             \
-			if (omp_get_max_threads() > 1) {                        \
-				_Pragma("omp parallel for schedule(static)")    \
+			const int nps_th_ = nb_get_num_threads();               \
+			if (nps_th_ > 1) {                                      \
+				_Pragma("omp parallel for num_threads(nps_th_) schedule(static)") \
 				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++) \
 					NB__SUM_PART(nps_k_, I, __VA_ARGS__)    \
 			} else {                                                \
