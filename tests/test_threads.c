@@ -112,7 +112,7 @@ enum {
 
 typedef struct job {
 	uint64_t seed;
-	double loss[STEPS];
+	double loss[STEPS], norm[STEPS];
 	double w2[CLASSES * HIDDEN];
 	nb_status st;
 } job;
@@ -142,6 +142,7 @@ static void *train(void *arg)
 	for (int s = 0; s < STEPS && j->st == NB_OK; s++) {
 		j->st = nb_step(o);
 		j->loss[s] = nb_item(loss);
+		j->norm[s] = nb_optim_grad_norm(o);
 	}
 	if (j->st == NB_OK)
 		j->st = nb_read_f64(w2, j->w2, CLASSES * HIDDEN);
@@ -160,16 +161,37 @@ static void *toggle(void *arg)
 	return NULL;
 }
 
-START_TEST(test_graphs_on_threads)
+/* the reference: the graphs trained one after another */
+static void train_one_by_one(job *ref)
 {
-	nb_set_num_threads(2);
-	job ref[GRAPHS], run[GRAPHS];
-	for (int i = 0; i < GRAPHS; i++) { /* one after another */
+	for (int i = 0; i < GRAPHS; i++) {
 		ref[i] = (job){.seed = 40 + (uint64_t)i};
 		train(&ref[i]);
 		ck_assert_int_eq(ref[i].st, NB_OK);
 		ck_assert_msg(ref[i].loss[STEPS - 1] < ref[i].loss[0], "graph %d did not train", i);
 	}
+}
+
+/* the same values as one after another (the thread count may have changed
+ * under them: the same up to rounding) */
+static void check_same(const job *run, const job *ref)
+{
+	for (int i = 0; i < GRAPHS; i++) {
+		ck_assert_int_eq(run[i].st, NB_OK);
+		for (int s = 0; s < STEPS; s++) {
+			ck_near(run[i].loss[s], ref[i].loss[s], 1e-12 * fabs(ref[i].loss[s]));
+			ck_near(run[i].norm[s], ref[i].norm[s], 1e-12 * fabs(ref[i].norm[s]));
+		}
+		for (int k = 0; k < CLASSES * HIDDEN; k++)
+			ck_near(run[i].w2[k], ref[i].w2[k], 1e-12);
+	}
+}
+
+START_TEST(test_graphs_on_threads)
+{
+	nb_set_num_threads(2);
+	job ref[GRAPHS], run[GRAPHS];
+	train_one_by_one(ref);
 	pthread_t t[GRAPHS], tog;
 	atomic_store(&done, false);
 	ck_assert_int_eq(pthread_create(&tog, NULL, toggle, NULL), 0);
@@ -181,15 +203,24 @@ START_TEST(test_graphs_on_threads)
 		pthread_join(t[i], NULL);
 	atomic_store(&done, true);
 	pthread_join(tog, NULL);
-	/* the same values as one after another (the thread count changed
-	 * under them: the same up to rounding) */
+	check_same(run, ref);
+}
+END_TEST
+
+/* The same from the threads of the caller's own OpenMP parallel region:
+ * our regions nested in it run on one thread each, and nothing of ours
+ * shares work with the caller's team. */
+START_TEST(test_graphs_in_openmp_region)
+{
+	nb_set_num_threads(2);
+	job ref[GRAPHS], run[GRAPHS];
+	train_one_by_one(ref);
+#pragma omp parallel for num_threads(GRAPHS) schedule(static, 1)
 	for (int i = 0; i < GRAPHS; i++) {
-		ck_assert_int_eq(run[i].st, NB_OK);
-		for (int s = 0; s < STEPS; s++)
-			ck_near(run[i].loss[s], ref[i].loss[s], 1e-12 * fabs(ref[i].loss[s]));
-		for (int k = 0; k < CLASSES * HIDDEN; k++)
-			ck_near(run[i].w2[k], ref[i].w2[k], 1e-12);
+		run[i] = (job){.seed = 40 + (uint64_t)i};
+		train(&run[i]);
 	}
+	check_same(run, ref);
 }
 END_TEST
 
@@ -202,6 +233,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_set_count_beside_first_graph);
 	tcase_add_test(tc, test_count_is_set);
 	tcase_add_test(tc, test_graphs_on_threads);
+	tcase_add_test(tc, test_graphs_in_openmp_region);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -30,11 +30,11 @@
 
 /* for (int64_t I = 0; I < N; I++) { ... } on nb_get_num_threads() OpenMP
  * threads when COND holds and that is more than one, else a plain loop.
- * (The count is the process-wide one, whichever thread runs the graph;
- * OpenMP's own default is per thread.)  (A parallel
- * region costs a team set-up, a malloc and futex calls, even when its if()
- * clause is false or it has one thread; on small graphs, or once per
- * image, that would cost more than the kernels.) */
+ * The count is the process-wide one, whichever thread runs the graph
+ * (OpenMP's own default is per thread).  (A parallel region costs a team
+ * set-up, a malloc and futex calls, even when its if() clause is false or
+ * it has one thread; on small graphs, or once per image, that would cost
+ * more than the kernels.) */
 #define NB_PAR_FOR_IF(COND, I, N, ...)                                          \
 	do {                                                                    \
 		const int64_t npf_n_ = (N);                                     \
@@ -50,25 +50,28 @@
 /* the same when N is at least NB_PAR_MIN */
 #define NB_PAR_FOR(I, N, ...) NB_PAR_FOR_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
-/* Partial sums added in a fixed order: dst[e] = the sum over k < parts of
- * the e-th value of part k (at base + k stride bytes), added in part order,
- * so the bits depend on how the work was cut into parts and never on which
- * thread filled a part or when it finished.  Inside a parallel region the
- * elements are shared among the team (call it after a barrier: every part
- * is complete); outside one, the calling thread does them all.  As
- * nb__sum_parts_f32 and nb__sum_parts_f64; nb__sum_parts picks one by the
- * type of dst. */
+/* Partial sums added in a fixed order: the sum over k < parts of the e-th
+ * value of part k (at base + k stride bytes), added in part order, so the
+ * bits depend on how the work was cut into parts and never on which thread
+ * filled a part or when it finished (nb__part_sum_f32, _f64).
+ * nb__sum_parts(dst, wn, ...) writes it for every e < wn into dst, the
+ * elements shared among the team of the enclosing parallel region: call it
+ * inside one (its own: an orphaned omp for binds to whatever region
+ * encloses the caller), after a barrier, when every part is complete. */
 #define NB__SUM_PARTS_FN(T, SFX)                                                \
+	static inline T nb__part_sum_##SFX(const char *base, size_t stride, int parts, \
+	                                   int64_t e)                           \
+	{                                                                       \
+		T s = 0;                                                        \
+		for (int k = 0; k < parts; k++)                                 \
+			s += ((const T *)(base + (size_t)k * stride))[e];       \
+		return s;                                                       \
+	}                                                                       \
 	static inline void nb__sum_parts_##SFX(T *dst, int64_t wn, const char *base, \
 	                                       size_t stride, int parts)        \
 	{                                                                       \
 		_Pragma("omp for schedule(static)") for (int64_t e = 0; e < wn; e++) \
-		{                                                               \
-			T s = 0;                                                \
-			for (int k = 0; k < parts; k++)                         \
-				s += ((const T *)(base + (size_t)k * stride))[e]; \
-			dst[e] = s;                                             \
-		}                                                               \
+			dst[e] = nb__part_sum_##SFX(base, stride, parts, e);    \
 	}
 NB__SUM_PARTS_FN(float, f32)
 NB__SUM_PARTS_FN(double, f64)
@@ -84,7 +87,7 @@ NB__SUM_PARTS_FN(double, f64)
  * whose bits depend on the data alone, the same at every thread count: the
  * N iterations are cut into NB_SUM_PARTS ranges fixed by N, each range is
  * summed in order into a part's own s (the body's s), and the parts are
- * added in part order (nb__sum_parts) to the enclosing s.  When COND does
+ * added in part order (nb__part_sum_f64) to the enclosing s.  When COND does
  * not hold, one plain loop, whatever the thread count. */
 #define NB__SUM_PART(K, I, ...)                                                 \
 	{                                                                       \
@@ -99,7 +102,7 @@ NB__SUM_PARTS_FN(double, f64)
 		const int64_t nps_n_ = (N);                                     \
 		if (COND) {                                                     \
 			const int64_t nps_ch_ = (nps_n_ + NB_SUM_PARTS - 1) / NB_SUM_PARTS; \
-			double nps_part_[NB_SUM_PARTS], nps_total_;             \
+			double nps_part_[NB_SUM_PARTS];                         \
 			const int nps_th_ = nb_get_num_threads();               \
 			if (nps_th_ > 1) {                                      \
 				_Pragma("omp parallel for num_threads(nps_th_) schedule(static)") \
@@ -109,9 +112,8 @@ NB__SUM_PARTS_FN(double, f64)
 				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++) \
 					NB__SUM_PART(nps_k_, I, __VA_ARGS__)    \
 			}                                                       \
-			nb__sum_parts(&nps_total_, 1, (const char *)nps_part_, sizeof(double), \
-			              NB_SUM_PARTS);                            \
-			s += nps_total_;                                        \
+			s += nb__part_sum_f64((const char *)nps_part_, sizeof(double), \
+			                      NB_SUM_PARTS, 0);                 \
 		} else {                                                        \
 			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
 		}                                                               \
