@@ -69,7 +69,24 @@ char *nb_shape_str(nb_shape s, char *buf, size_t n);
  * negative or the count exceeds 2^60. */
 int64_t nb_shape_size(nb_shape s);
 
-/* Threads for our loops (OpenMP) and for BLIS GEMM; 0 = all cores. */
+/* Threads for our loops (OpenMP) and for BLIS GEMM; 0 (or less) = all
+ * cores.  The count is process-wide: a kernel uses the count current when
+ * it starts, whichever thread runs its graph (OpenMP's own default, which
+ * this sets too, is kept per thread).  Until set, the first use
+ * (nb_graph_new, nb_get_num_threads) sets all cores; an explicit count is
+ * never overwritten by that.  Results repeat bit for bit at a fixed count,
+ * so do not change it while a run is under way (docs/design.md, "Threads
+ * and determinism").
+ *
+ * Thread safety.  These two may be called from any thread at any time.
+ * Separate graphs may be built, run, saved and freed on separate threads at
+ * the same time; a graph and everything belonging to it (tensors,
+ * programs, optimizers, models, its error state: nb_graph_status and
+ * nb_graph_errmsg) must be used by one thread at a time.  No function
+ * keeps state between calls outside a graph or object it is given, except
+ * the thread count and nb_graph_render (Graphviz), which is not
+ * thread-safe.  Each running graph uses the whole count: k graphs running
+ * at once want about cores / k threads. */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 

@@ -5,6 +5,8 @@
 
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,22 +118,43 @@ int nb__axis_arg(nb_tensor *a, const char *op, int axis)
 
 /* ---- threads ------------------------------------------------------------ */
 
-static int nb_threads;
+/* The process-wide count: 0 until set or first asked for, then read by
+ * every kernel (from any thread) without a lock.  Setting it, and the
+ * default on first use, take the lock, so that BLIS's count (kept by
+ * BLIS) always ends up the same as ours and an explicit count is never
+ * overwritten by a concurrent first use. */
+static atomic_int nb_threads;
+static pthread_mutex_t nb_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_threads_locked(int n)
+{
+	atomic_store(&nb_threads, n);
+	omp_set_num_threads(n); /* the calling thread's OpenMP default, for its own regions */
+	bli_thread_set_num_threads(n);
+}
 
 void nb_set_num_threads(int n)
 {
 	if (n <= 0)
 		n = omp_get_num_procs();
-	nb_threads = n;
-	omp_set_num_threads(n);
-	bli_thread_set_num_threads(n);
+	pthread_mutex_lock(&nb_threads_lock);
+	set_threads_locked(n);
+	pthread_mutex_unlock(&nb_threads_lock);
 }
 
 int nb_get_num_threads(void)
 {
-	if (nb_threads == 0)
-		nb_set_num_threads(0);
-	return nb_threads;
+	int n = atomic_load(&nb_threads);
+	if (n > 0)
+		return n;
+	pthread_mutex_lock(&nb_threads_lock);
+	n = atomic_load(&nb_threads);
+	if (n == 0) {
+		n = omp_get_num_procs();
+		set_threads_locked(n);
+	}
+	pthread_mutex_unlock(&nb_threads_lock);
+	return n;
 }
 
 /* ---- errors --------------------------------------------------------------- */

@@ -608,7 +608,7 @@ NB_HOT static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const 
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t planes = g->n * g->o;
-#pragma omp parallel for if (planes * ohw * kk >= NB_PAR_MIN)
+#pragma omp parallel for num_threads(nb_get_num_threads()) if (planes * ohw * kk >= NB_PAR_MIN)
 	for (int64_t p = 0; p < planes; p++) {
 		const int64_t n = p / g->o, o = p % g->o;
 		const T *restrict xc = x + (n * g->c + o / mult) * g->h * g->w;
@@ -649,7 +649,7 @@ NB_HOT static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t hw = g->h * g->w, planes = g->n * g->c;
-#pragma omp parallel for if (planes * mult * ohw * kk >= NB_PAR_MIN)
+#pragma omp parallel for num_threads(nb_get_num_threads()) if (planes * mult * ohw * kk >= NB_PAR_MIN)
 	for (int64_t p = 0; p < planes; p++) {
 		const int64_t n = p / g->c, c = p % g->c;
 		T *restrict xc = dx + p * hw;
@@ -689,7 +689,7 @@ NB_HOT static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t hw = g->h * g->w;
-#pragma omp parallel for if (g->n * g->o * ohw * kk >= NB_PAR_MIN)
+#pragma omp parallel for num_threads(nb_get_num_threads()) if (g->n * g->o * ohw * kk >= NB_PAR_MIN)
 	for (int64_t o = 0; o < g->o; o++) {
 		T *wo = dw + o * kk;
 		memset(wo, 0, (size_t)kk * sizeof(T));
@@ -945,20 +945,6 @@ NB_HOT static void SFX(add_bias)(const geom *g, const T *b, T *y)
 	});
 }
 
-/* Inside a parallel region of th threads, after a barrier: dw = the sum
- * of the threads' private weight gradients (thread k's at base + k stride
- * bytes), added in thread order so the bits depend only on th. */
-static void SFX(sum_parts)(T *dw, int64_t wn, const char *base, size_t stride, int th)
-{
-#pragma omp for schedule(static)
-	for (int64_t e = 0; e < wn; e++) {
-		T s = 0;
-		for (int k = 0; k < th; k++)
-			s += ((const T *)(base + (size_t)k * stride))[e];
-		dw[e] = s;
-	}
-}
-
 /* batch threads for the one-channel kernels: as many as the workspace has
  * slices for */
 static int SFX(d1_threads)(const nb_tensor *t, const geom *g)
@@ -1004,7 +990,7 @@ static void SFX(d1_run_weight)(nb_tensor *t, const geom *g, const T *dy, const T
 			SFX(d1_weight)(g, &d, x + n * g->h * g->w, dy + n * g->o * g->oh * g->ow, part, xp,
 			               dyp);
 #pragma omp barrier
-		SFX(sum_parts)(dw, (int64_t)wn, ws + part_off, sb, th);
+		nb__sum_parts(dw, (int64_t)wn, ws + part_off, sb, th);
 	}
 }
 
@@ -1080,7 +1066,7 @@ static void SFX(dc_run_weight)(nb_tensor *t, const geom *g, const T *dy, const T
 				dst[o * d.nt + e] = dwq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB];
 		if (th > 1) {
 #pragma omp barrier /* every private sum is complete */
-			SFX(sum_parts)(dw, g->o * d.nt, slices + part_off, sb, th);
+			nb__sum_parts(dw, g->o * d.nt, slices + part_off, sb, th);
 		}
 	}
 }
@@ -1236,7 +1222,7 @@ static void SFX(conv_backward_weight)(nb_tensor *t)
 		           SFX(im2col_backward_weight)(&g, dy + b0 * ys, x + b0 * xs, part, bk, ws, 1,
 		                                       &one));
 #pragma omp barrier /* every private sum is complete */
-		SFX(sum_parts)(dw, wn, (const char *)t->g->workspace + part_off, sb, th);
+		nb__sum_parts(dw, wn, (const char *)t->g->workspace + part_off, sb, th);
 	}
 }
 
@@ -1247,7 +1233,7 @@ static void SFX(conv_backward_bias)(nb_tensor *t)
 	const T *dy = NB_IN(t, 0, T);
 	T *db = NB_OUT(t, T);
 	const int64_t n = s.d[0], o = s.d[1], hw = s.d[2] * s.d[3];
-#pragma omp parallel for if (n * o * hw >= NB_PAR_MIN)
+#pragma omp parallel for num_threads(nb_get_num_threads()) if (n * o * hw >= NB_PAR_MIN)
 	for (int64_t c = 0; c < o; c++) {
 		double acc = 0;
 		for (int64_t i = 0; i < n; i++)

@@ -28,16 +28,19 @@
 /* Loops over this many elements or more run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 
-/* for (int64_t I = 0; I < N; I++) { ... } on OpenMP threads when COND
- * holds and there is more than one thread, else a plain loop.  (A parallel
- * region costs a team set-up, a malloc and futex calls, even when its if()
- * clause is false or it has one thread; on small graphs, or once per
- * image, that would cost more than the kernels.) */
+/* for (int64_t I = 0; I < N; I++) { ... } on nb_get_num_threads() OpenMP
+ * threads when COND holds and that is more than one, else a plain loop.
+ * The count is the process-wide one, whichever thread runs the graph
+ * (OpenMP's own default is per thread).  (A parallel region costs a team
+ * set-up, a malloc and futex calls, even when its if() clause is false or
+ * it has one thread; on small graphs, or once per image, that would cost
+ * more than the kernels.) */
 #define NB_PAR_FOR_IF(COND, I, N, ...)                                          \
 	do {                                                                    \
 		const int64_t npf_n_ = (N);                                     \
-		if ((COND) && omp_get_max_threads() > 1) {                      \
-			_Pragma("omp parallel for")                             \
+		const int npf_th_ = (COND) ? nb_get_num_threads() : 1;          \
+		if (npf_th_ > 1) {                                              \
+			_Pragma("omp parallel for num_threads(npf_th_)")        \
 			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
 		} else {                                                        \
 			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
@@ -47,13 +50,70 @@
 /* the same when N is at least NB_PAR_MIN */
 #define NB_PAR_FOR(I, N, ...) NB_PAR_FOR_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
-/* The same for a sum into a double named s (a reduction). */
+/* Partial sums added in a fixed order: the sum over k < parts of the e-th
+ * value of part k (at base + k stride bytes), added in part order, so the
+ * bits depend on how the work was cut into parts and never on which thread
+ * filled a part or when it finished (nb__part_sum_f32, _f64).
+ * nb__sum_parts(dst, wn, ...) writes it for every e < wn into dst, the
+ * elements shared among the team of the enclosing parallel region: call it
+ * inside one (its own: an orphaned omp for binds to whatever region
+ * encloses the caller), after a barrier, when every part is complete. */
+#define NB__SUM_PARTS_FN(T, SFX)                                                \
+	static inline T nb__part_sum_##SFX(const char *base, size_t stride, int parts, \
+	                                   int64_t e)                           \
+	{                                                                       \
+		T s = 0;                                                        \
+		for (int k = 0; k < parts; k++)                                 \
+			s += ((const T *)(base + (size_t)k * stride))[e];       \
+		return s;                                                       \
+	}                                                                       \
+	static inline void nb__sum_parts_##SFX(T *dst, int64_t wn, const char *base, \
+	                                       size_t stride, int parts)        \
+	{                                                                       \
+		_Pragma("omp for schedule(static)") for (int64_t e = 0; e < wn; e++) \
+			dst[e] = nb__part_sum_##SFX(base, stride, parts, e);    \
+	}
+NB__SUM_PARTS_FN(float, f32)
+NB__SUM_PARTS_FN(double, f64)
+#undef NB__SUM_PARTS_FN
+#define nb__sum_parts(dst, wn, base, stride, parts)                             \
+	_Generic((dst), float *: nb__sum_parts_f32, double *: nb__sum_parts_f64)( \
+	    (dst), (wn), (base), (stride), (parts))
+
+/* The parts of NB_PAR_SUM */
+#define NB_SUM_PARTS 64
+
+/* The same as NB_PAR_FOR_IF for a sum into a double named s (a reduction)
+ * whose bits depend on the data alone, the same at every thread count: the
+ * N iterations are cut into NB_SUM_PARTS ranges fixed by N, each range is
+ * summed in order into a part's own s (the body's s), and the parts are
+ * added in part order (nb__part_sum_f64) to the enclosing s.  When COND does
+ * not hold, one plain loop, whatever the thread count. */
+#define NB__SUM_PART(K, I, ...)                                                 \
+	{                                                                       \
+		const int64_t nps_lo_ = (K) * nps_ch_;                          \
+		const int64_t nps_hi_ = nps_lo_ + nps_ch_ < nps_n_ ? nps_lo_ + nps_ch_ : nps_n_; \
+		double s = 0;                                                   \
+		for (int64_t I = nps_lo_; I < nps_hi_; I++) { __VA_ARGS__ }      \
+		nps_part_[K] = s;                                               \
+	}
 #define NB_PAR_SUM_IF(COND, I, N, ...)                                          \
 	do {                                                                    \
 		const int64_t nps_n_ = (N);                                     \
-		if ((COND) && omp_get_max_threads() > 1) {                      \
-			_Pragma("omp parallel for reduction(+ : s)")            \
-			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
+		if (COND) {                                                     \
+			const int64_t nps_ch_ = (nps_n_ + NB_SUM_PARTS - 1) / NB_SUM_PARTS; \
+			double nps_part_[NB_SUM_PARTS];                         \
+			const int nps_th_ = nb_get_num_threads();               \
+			if (nps_th_ > 1) {                                      \
+				_Pragma("omp parallel for num_threads(nps_th_) schedule(static)") \
+				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++) \
+					NB__SUM_PART(nps_k_, I, __VA_ARGS__)    \
+			} else {                                                \
+				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++) \
+					NB__SUM_PART(nps_k_, I, __VA_ARGS__)    \
+			}                                                       \
+			s += nb__part_sum_f64((const char *)nps_part_, sizeof(double), \
+			                      NB_SUM_PARTS, 0);                 \
 		} else {                                                        \
 			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
 		}                                                               \

@@ -166,7 +166,7 @@ NB_KERNELS(batchnorm, {
 	bn_saved *sv = t->aux;
 	const bool train = bn_begin(t, d), relu = t->a.i[0];
 	const double eps = t->a.f[0], mom = t->a.f[1];
-	_Pragma("omp parallel for if (t->size >= NB_PAR_MIN)")
+	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
 		double mean = RM[c], var = RV[c];
 		if (train) {
@@ -210,7 +210,7 @@ NB_KERNELS(batchnorm_sums, {
 	const bool relu = t->in[2]->a.i[0];
 	T *D = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
-	_Pragma("omp parallel for if (t->in[1]->size >= NB_PAR_MIN)")
+	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->in[1]->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
 		const T m = (T)sv->stat[c];
 		double sg_total = 0, sgx_total = 0;
@@ -239,7 +239,7 @@ NB_KERNELS(batchnorm_backward, {
 	T *DX = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
 	const double M = (double)d.M;
-	_Pragma("omp parallel for if (t->size >= NB_PAR_MIN)")
+	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
 		const double is = sv->stat[d.C + c], k = GA[c] * is;
 		const bool tr = sv->training;
@@ -379,7 +379,7 @@ static inline double uniform_at(uint64_t seed, int64_t i)
 		}                                                               \
 		const T scale = (T)(1.0 / (1.0 - t->a.f[0]));                   \
 		const unsigned char *K = (sv)->keep;                            \
-		_Pragma("omp parallel for if (n >= NB_PAR_MIN)")                \
+		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n >= NB_PAR_MIN)")                \
 		for (int64_t i = 0; i < n; i++)                                 \
 			OUT[i] = K[i] ? IN[i] * scale : 0;                      \
 	} while (0)
@@ -391,7 +391,7 @@ NB_KERNELS(dropout, {
 		const uint64_t seed = nb__rng_next(t->g);
 		const double p = t->a.f[0];
 		const int64_t n = t->size;
-		_Pragma("omp parallel for if (n >= NB_PAR_MIN)")
+		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n >= NB_PAR_MIN)")
 		for (int64_t i = 0; i < n; i++)
 			sv->keep[i] = uniform_at(seed, i) >= p;
 	}
