@@ -98,6 +98,56 @@ START_TEST(test_stop_gradient)
 }
 END_TEST
 
+/* Ops with any number of inputs (concat, global_norm) get one gradient slot
+ * per input, past 64 as well: the first 64 inputs here are constants and
+ * the last ones parameters, so only gradients past the 64th are needed. */
+START_TEST(test_grad_many_inputs)
+{
+	enum { N = 70, FIRST = 64 };
+	for (int which = 0; which < 2; which++) {
+		nb_graph *g = nb_graph_new(NB_F64);
+		nb_tensor *ts[N], *ps[N - FIRST], *dp[N - FIRST];
+		for (int k = 0; k < N; k++) {
+			double v[2] = {k + 1, -(k + 1) * 0.5};
+			char name[16];
+			snprintf(name, sizeof name, "t%d", k);
+			ts[k] = k < FIRST ? nb_constant(g, name, NB_SHAPE(1, 2), v)
+			                  : nb_param(g, name, NB_SHAPE(1, 2), NB_ZEROS);
+			if (k >= FIRST) {
+				ps[k - FIRST] = ts[k];
+				nb_feed_f64(ts[k], v, 2);
+			}
+		}
+		nb_tensor *L;
+		if (which == 0) {
+			/* d/dt_k sum(concat * w) = w's slice for t_k: w = 1..2N */
+			double w[2 * N];
+			for (int i = 0; i < 2 * N; i++)
+				w[i] = i + 1;
+			nb_tensor *wc = nb_constant(g, "w", NB_SHAPE(1, 2 * N), w);
+			L = nb_sum(nb_mul(nb_concat(ts, N, 1), wc));
+		} else {
+			L = nb_global_norm(ts, N); /* d/dt_k = t_k / norm */
+		}
+		ck_assert_int_eq(nb_grads(L, ps, N - FIRST, dp), NB_OK);
+		ck_graph_ok(g);
+		ck_assert_int_eq(nb_eval(L), NB_OK);
+		double norm = nb_item(L);
+		for (int k = FIRST; k < N; k++) {
+			double d[2];
+			ck_assert_int_eq(nb_eval(dp[k - FIRST]), NB_OK);
+			ck_assert_int_eq(nb_read_f64(dp[k - FIRST], d, 2), NB_OK);
+			for (int i = 0; i < 2; i++) {
+				double v = i == 0 ? k + 1 : -(k + 1) * 0.5;
+				double want = which == 0 ? 2 * k + i + 1 : v / norm;
+				ck_near(d[i], want, 1e-15);
+			}
+		}
+		nb_graph_free(g);
+	}
+}
+END_TEST
+
 /* only paths that need gradients get backward nodes */
 START_TEST(test_grad_prunes_constant_paths)
 {
@@ -308,6 +358,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_matmul_values);
 	tcase_add_test(tc, test_grad_fanout);
 	tcase_add_test(tc, test_stop_gradient);
+	tcase_add_test(tc, test_grad_many_inputs);
 	tcase_add_test(tc, test_grad_prunes_constant_paths);
 	tcase_add_test(tc, test_planner_reuses_memory);
 	tcase_add_test(tc, test_dead_nodes_not_scheduled);

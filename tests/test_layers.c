@@ -687,6 +687,21 @@ START_TEST(test_summary_command)
 	expect("summary", 2, "--model NAME is required", NULL);
 	expect("summary --model vgg", 2, "unknown model 'vgg'", "\n  resnet50 ", "\n  xor ", NULL);
 	expect("summary --model lenet --batch 0", 2, "--batch must be at least 1", NULL);
+	/* a batch too large for any tensor: the size error, once, and no crash */
+	for (int i = 0; nb_zoo(i); i++) {
+		char args[128], *out;
+		snprintf(args, sizeof args, "summary --model %s --batch 1000000000000000", nb_zoo(i)->name);
+		char cmd[1024];
+		snprintf(cmd, sizeof cmd, "%s %s 2>&1", NB_NABLA_EXE, args);
+		int st = run(cmd, &out);
+		const char *why = strstr(out, "elements");
+		ck_assert_msg(st == 1 && why && !strstr(why + 1, "elements") && !strstr(out, "layer "),
+		              "nabla %s: exit status %d, expected 1 and one size error; output:\n%s",
+		              args, st, out);
+		free(out);
+	}
+	expect("summary --model resnet50 --batch 1000000000000000", 1,
+	       "input(x): [1000000000000000,3,32,32] has more than 2^60 elements", NULL);
 	expect("summary --model xor --batch 2", 2, "xor has a fixed batch of 4", NULL);
 	expect("summary --model lenet --batch", 2, "--batch needs a value", NULL);
 	expect("summary --model lenet --dtype f16", 2, "--dtype must be f32 or f64", NULL);
