@@ -85,6 +85,15 @@ void nb_graph_seed(nb_graph *g, uint64_t seed);
 /* Training mode drives dropout and batch normalisation (default: true). */
 void nb_graph_set_training(nb_graph *g, bool training);
 bool nb_graph_training(const nb_graph *g);
+/* How many leading rows (indices along axis 0) of the batch hold real
+ * samples; 0 (the default) means all.  A last, partial batch padded to the
+ * graph's fixed batch size sets it (nb_fit does): batch normalisation in
+ * training mode then takes its statistics, and the running averages, from
+ * those rows only, as a batch of that size would.  Read at run time;
+ * larger than a batchnorm input's N counts as all rows.  Negative is
+ * NB_ERR_ARG, recorded on the graph. */
+nb_status nb_graph_set_batch_rows(nb_graph *g, int64_t rows);
+int64_t nb_graph_batch_rows(const nb_graph *g);
 int nb_graph_num_nodes(const nb_graph *g);
 
 /* ---- leaves ----------------------------------------------------------- */
@@ -223,7 +232,7 @@ nb_tensor *nb_logsig(nb_tensor *v, double a); /* 1/(1+exp(-a v)) */
 nb_tensor *nb_sigmoid(nb_tensor *v);          /* logsig with a = 1 */
 nb_tensor *nb_tanh_ab(nb_tensor *v, double a, double b); /* a tanh(b v) */
 nb_tensor *nb_tanh(nb_tensor *v);
-nb_tensor *nb_relu(nb_tensor *v); /* gradient 0 at v = 0, as PyTorch */
+nb_tensor *nb_relu(nb_tensor *v);              /* gradient 0 at v = 0, as PyTorch */
 nb_tensor *nb_softmax(nb_tensor *v, int axis); /* stable; axis may be -1 */
 nb_tensor *nb_log_softmax(nb_tensor *v, int axis);
 

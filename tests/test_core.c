@@ -163,7 +163,10 @@ static void grad_of(nb_dtype dt, nb_tensor *(*f)(nb_tensor *, const double *), c
 	nb_graph_free(g);
 }
 
-static nb_tensor *f_pow(nb_tensor *x, const double *a) { return nb_pow(x, a[0]); }
+static nb_tensor *f_pow(nb_tensor *x, const double *a)
+{
+	return nb_pow(x, a[0]);
+}
 
 /* d x^p = p x^(p-1), except that x^0 is a constant: its gradient is 0 also
  * at x = 0, where the formula gives 0 * inf = NaN (PyTorch gives 0) */
@@ -177,10 +180,11 @@ START_TEST(test_pow_gradient_edges)
 			grad_of(dt ? NB_F64 : NB_F32, f_pow, &p, x, 5, d);
 			for (int i = 0; i < 5; i++) {
 				double want = p == 0 ? 0 : p * pow(x[i], p - 1);
-				if (isnan(want) || isinf(want)) /* 0.5 and 1.5 at -2; 0.5, -1 at 0 */
+				if (isnan(want) ||
+				    isinf(want)) /* 0.5 and 1.5 at -2; 0.5, -1 at 0 */
 					ck_assert_msg(isnan(want) ? isnan(d[i]) : d[i] == want,
-					              "%s: d/dx x^%g at %g = %g, expected %g", dt ? "f64" : "f32",
-					              p, x[i], d[i], want);
+					              "%s: d/dx x^%g at %g = %g, expected %g",
+					              dt ? "f64" : "f32", p, x[i], d[i], want);
 				else
 					ck_near(d[i], want, dt ? 1e-15 : 1e-6 * fabs(want));
 			}
@@ -201,12 +205,30 @@ START_TEST(test_pow_gradient_edges)
 }
 END_TEST
 
-static nb_tensor *f_clamp(nb_tensor *x, const double *a) { return nb_clamp(x, a[0], a[1]); }
-static nb_tensor *f_relu(nb_tensor *x, const double *a) { return (void)a, nb_relu(x); }
-static nb_tensor *f_abs(nb_tensor *x, const double *a) { return (void)a, nb_abs(x); }
-static nb_tensor *f_satlin(nb_tensor *x, const double *a) { return (void)a, nb_satlin(x); }
-static nb_tensor *f_satlins(nb_tensor *x, const double *a) { return (void)a, nb_satlins(x); }
-static nb_tensor *f_max(nb_tensor *x, const double *a) { return (void)a, nb_max(x); }
+static nb_tensor *f_clamp(nb_tensor *x, const double *a)
+{
+	return nb_clamp(x, a[0], a[1]);
+}
+static nb_tensor *f_relu(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_relu(x);
+}
+static nb_tensor *f_abs(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_abs(x);
+}
+static nb_tensor *f_satlin(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_satlin(x);
+}
+static nb_tensor *f_satlins(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_satlins(x);
+}
+static nb_tensor *f_max(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_max(x);
+}
 static nb_tensor *f_max_rows(nb_tensor *x, const double *a)
 {
 	(void)a;
@@ -242,20 +264,31 @@ START_TEST(test_kink_conventions)
 	    {"max, a tie of two", f_max, {0}, 4, {1, 3, 3, 2}, {0, 0.5, 0.5, 0}},
 	    {"max, no tie", f_max, {0}, 4, {1, 3, -3, 2}, {0, 1, 0, 0}},
 	    {"max, all equal", f_max, {0}, 4, {-1, -1, -1, -1}, {0.25, 0.25, 0.25, 0.25}},
-	    {"max rows", f_max_rows, {0}, 8, {3, 3, 3, 0, 1, 2, 0, 2},
+	    {"max rows",
+	     f_max_rows,
+	     {0},
+	     8,
+	     {3, 3, 3, 0, 1, 2, 0, 2},
 	     {1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 0, 0.5, 0, 0.5}},
-	    {"max columns", f_max_cols, {0}, 8, {3, 1, 2, 0, 3, 2, 2, -1}, {0.5, 0, 0.5, 1, 0.5, 1, 0.5, 0}},
+	    {"max columns",
+	     f_max_cols,
+	     {0},
+	     8,
+	     {3, 1, 2, 0, 3, 2, 2, -1},
+	     {0.5, 0, 0.5, 1, 0.5, 1, 0.5, 0}},
 	    {"max with NaN", f_max, {0}, 4, {1, nan, 3, nan}, {0, 0.5, 0, 0.5}},
 	};
 	for (int dt = 0; dt < 2; dt++)
 		for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
 			double d[8];
-			grad_of(dt ? NB_F64 : NB_F32, cases[c].f, cases[c].arg, cases[c].x, cases[c].n, d);
+			grad_of(dt ? NB_F64 : NB_F32, cases[c].f, cases[c].arg, cases[c].x,
+			        cases[c].n, d);
 			for (int i = 0; i < cases[c].n; i++)
-				ck_assert_msg(fabs(d[i] - cases[c].want[i]) <= (dt ? 1e-16 : 1e-7),
-				              "%s, %s: gradient %.9g at element %d (x = %g), expected %.9g",
-				              dt ? "f64" : "f32", cases[c].what, d[i], i, cases[c].x[i],
-				              cases[c].want[i]);
+				ck_assert_msg(
+				    fabs(d[i] - cases[c].want[i]) <= (dt ? 1e-16 : 1e-7),
+				    "%s, %s: gradient %.9g at element %d (x = %g), expected %.9g",
+				    dt ? "f64" : "f32", cases[c].what, d[i], i, cases[c].x[i],
+				    cases[c].want[i]);
 		}
 	/* the forward of max propagates NaN wherever it is */
 	nb_graph *g = nb_graph_new(NB_F64);

@@ -690,14 +690,16 @@ START_TEST(test_summary_command)
 	/* a batch too large for any tensor: the size error, once, and no crash */
 	for (int i = 0; nb_zoo(i); i++) {
 		char args[128], *out;
-		snprintf(args, sizeof args, "summary --model %s --batch 1000000000000000", nb_zoo(i)->name);
+		snprintf(args, sizeof args, "summary --model %s --batch 1000000000000000",
+		         nb_zoo(i)->name);
 		char cmd[1024];
 		snprintf(cmd, sizeof cmd, "%s %s 2>&1", NB_NABLA_EXE, args);
 		int st = run(cmd, &out);
 		const char *why = strstr(out, "elements");
-		ck_assert_msg(st == 1 && why && !strstr(why + 1, "elements") && !strstr(out, "layer "),
-		              "nabla %s: exit status %d, expected 1 and one size error; output:\n%s",
-		              args, st, out);
+		ck_assert_msg(
+		    st == 1 && why && !strstr(why + 1, "elements") && !strstr(out, "layer "),
+		    "nabla %s: exit status %d, expected 1 and one size error; output:\n%s", args,
+		    st, out);
 		free(out);
 	}
 	expect("summary --model resnet50 --batch 1000000000000000", 1,

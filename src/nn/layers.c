@@ -90,9 +90,10 @@ nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int ker
 		return g->placeholder;
 	char buf[256], b[128];
 	if (x->shape.ndim != 4 || x->shape.d[1] > INT_MAX) {
-		nb__fail(g, NB_ERR_SHAPE,
-		         "separable_conv2d_layer(%s): needs an [N,C,H,W] input with C <= %d, got %s",
-		         name ? name : "", INT_MAX, nb_shape_str(x->shape, b, sizeof b));
+		nb__fail(
+		    g, NB_ERR_SHAPE,
+		    "separable_conv2d_layer(%s): needs an [N,C,H,W] input with C <= %d, got %s",
+		    name ? name : "", INT_MAX, nb_shape_str(x->shape, b, sizeof b));
 		return g->placeholder;
 	}
 	nb_conv_layer_opts dw = {.conv = o, .no_bias = true};
