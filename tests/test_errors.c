@@ -441,6 +441,7 @@ START_TEST(test_zoo_batch_too_large)
 		              "%s: %s", nb_zoo(i)->name, msg);
 		ck_assert_int_eq(nb_graph_num_params(m.g), 0);
 		nb_model_free(&m);
+		nb_graph_free(m.g);
 	}
 }
 END_TEST
