@@ -423,6 +423,16 @@ START_TEST(test_shape_overflow)
 		            "kernel size 8589934592 with dilation 2147483647 spans more than 2^60");
 	}
 	nb_graph_free(g);
+
+	/* a conv layer's init range from C kH kW = 2^40 * 2^12 * 2^12 = 2^64:
+	 * the weight's size error, not an overflow on the way there */
+	g = nb_graph_new(NB_F32);
+	x = nb_reshape(huge(g, 1), NB_SHAPE(1, (int64_t)1 << 40, 1 << 10, 1 << 10));
+	ck_graph_ok(g);
+	IS_PLACEHOLDER(nb_conv2d_layer(x, 1, 1 << 12, "big", (nb_conv_layer_opts){0}));
+	EXPECT_FAIL(g, NB_ERR_SHAPE,
+	            "param(big.w): [1,1099511627776,4096,4096] has more than 2^60");
+	nb_graph_free(g);
 }
 END_TEST
 

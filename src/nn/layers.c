@@ -69,7 +69,7 @@ nb_tensor *nb_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel, const
 		return g->placeholder;
 	}
 	int64_t cin = x->shape.d[1] / groups;
-	double r = 1.0 / sqrt((double)(cin * kernel * kernel));
+	double r = 1.0 / sqrt((double)cin * kernel * kernel); /* in double: no int64 overflow */
 	nb_init wi = o.custom_init ? o.w_init : NB_UNIFORM(-r, r);
 	nb_init bi = o.custom_init ? o.b_init : NB_UNIFORM(-r, r);
 	nb_tensor *w = nb_param(g, join(buf, sizeof buf, name, "w"),
