@@ -102,6 +102,15 @@ void nb_graph_seed(nb_graph *g, uint64_t seed);
 /* Training mode drives dropout and batch normalisation (default: true). */
 void nb_graph_set_training(nb_graph *g, bool training);
 bool nb_graph_training(const nb_graph *g);
+/* How many leading rows (indices along axis 0) of the batch hold real
+ * samples; 0 (the default) means all.  A last, partial batch padded to the
+ * graph's fixed batch size sets it (nb_fit does): batch normalisation in
+ * training mode then takes its statistics, and the running averages, from
+ * those rows only, as a batch of that size would.  Read at run time;
+ * larger than a batchnorm input's N counts as all rows.  Negative is
+ * NB_ERR_ARG, recorded on the graph. */
+nb_status nb_graph_set_batch_rows(nb_graph *g, int64_t rows);
+int64_t nb_graph_batch_rows(const nb_graph *g);
 int nb_graph_num_nodes(const nb_graph *g);
 
 /* ---- leaves ----------------------------------------------------------- */
@@ -171,7 +180,10 @@ double nb_item(const nb_tensor *t);
  * different program; NULL before a computed tensor has been planned. */
 void *nb_data(nb_tensor *t);
 
-/* ---- ops: elementwise (NumPy broadcasting) ----------------------------- */
+/* ---- ops: elementwise (NumPy broadcasting) -----------------------------
+ * Gradients at kinks and ties follow PyTorch (docs/ops.md, "Kinks and
+ * ties"): clamp passes the gradient at its bounds, relu/satlin/satlins
+ * give 0 at their corners, abs gives 0 at 0, a tied maximum splits it. */
 
 nb_tensor *nb_add(nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b);
@@ -185,8 +197,12 @@ nb_tensor *nb_exp(nb_tensor *a);
 nb_tensor *nb_log(nb_tensor *a);
 nb_tensor *nb_sqrt(nb_tensor *a);
 nb_tensor *nb_square(nb_tensor *a);
-nb_tensor *nb_pow(nb_tensor *a, double p); /* a^p elementwise */
-nb_tensor *nb_abs(nb_tensor *a);
+/* a^p elementwise; gradient p a^(p-1), except p = 0: none (0, also at
+ * a = 0).  At a = 0: 1 for p = 1, 0 for p > 1, +-inf for p < 1 (p != 0). */
+nb_tensor *nb_pow(nb_tensor *a, double p);
+nb_tensor *nb_abs(nb_tensor *a); /* gradient sign(a): 0 at a = 0 */
+/* min(max(a, lo), hi); gradient 1 for lo <= a <= hi (bounds included, as
+ * PyTorch's clamp), else 0.  lo > hi or a NaN bound is NB_ERR_ARG. */
 nb_tensor *nb_clamp(nb_tensor *a, double lo, double hi);
 /* Identity forward; no gradient flows back through it. */
 nb_tensor *nb_stop_gradient(nb_tensor *a);
@@ -210,6 +226,9 @@ nb_tensor *nb_sum(nb_tensor *a);  /* over everything -> scalar */
 nb_tensor *nb_mean(nb_tensor *a); /* over everything -> scalar */
 nb_tensor *nb_sum_axes(nb_tensor *a, const int *axes, int n, bool keepdims);
 nb_tensor *nb_mean_axes(nb_tensor *a, const int *axes, int n, bool keepdims);
+/* Maximum along an axis.  Where several elements hold the maximum, each
+ * gets an equal share of the gradient (as torch.amax and torch.max(a)); a
+ * NaN is the maximum of its slice (the NaNs share the gradient). */
 nb_tensor *nb_max_axis(nb_tensor *a, int axis, bool keepdims);
 nb_tensor *nb_max(nb_tensor *a); /* over everything -> scalar */
 
@@ -222,13 +241,15 @@ nb_tensor *nb_hardlims(nb_tensor *v); /* +1 if v >= 0 else -1 */
 nb_tensor *nb_hardlim_st(nb_tensor *v);
 nb_tensor *nb_hardlims_st(nb_tensor *v);
 nb_tensor *nb_purelin(nb_tensor *v); /* identity */
+/* satlin, satlins: gradient 1 strictly inside, 0 at and beyond the
+ * corners (PyTorch's hardtanh; unlike nb_clamp, which passes it there) */
 nb_tensor *nb_satlin(nb_tensor *v);  /* clamp to [0, 1] */
 nb_tensor *nb_satlins(nb_tensor *v); /* clamp to [-1, 1] */
 nb_tensor *nb_logsig(nb_tensor *v, double a); /* 1/(1+exp(-a v)) */
 nb_tensor *nb_sigmoid(nb_tensor *v);          /* logsig with a = 1 */
 nb_tensor *nb_tanh_ab(nb_tensor *v, double a, double b); /* a tanh(b v) */
 nb_tensor *nb_tanh(nb_tensor *v);
-nb_tensor *nb_relu(nb_tensor *v);
+nb_tensor *nb_relu(nb_tensor *v);              /* gradient 0 at v = 0, as PyTorch */
 nb_tensor *nb_softmax(nb_tensor *v, int axis); /* stable; axis may be -1 */
 nb_tensor *nb_log_softmax(nb_tensor *v, int axis);
 

@@ -1,6 +1,7 @@
 /* Graph core: building, running, broadcasting, autodiff, planning, SGD. */
 #include "test_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,207 @@ START_TEST(test_stop_gradient)
 	ck_graph_ok(g);
 	nb_eval(dx);
 	ck_near(nb_item(dx), 3, 0);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* Ops with any number of inputs (concat, global_norm) get one gradient slot
+ * per input, past 64 as well: the first 64 inputs here are constants and
+ * the last ones parameters, so only gradients past the 64th are needed. */
+START_TEST(test_grad_many_inputs)
+{
+	enum { N = 70, FIRST = 64 };
+	for (int which = 0; which < 2; which++) {
+		nb_graph *g = nb_graph_new(NB_F64);
+		nb_tensor *ts[N], *ps[N - FIRST], *dp[N - FIRST];
+		for (int k = 0; k < N; k++) {
+			double v[2] = {k + 1, -(k + 1) * 0.5};
+			char name[16];
+			snprintf(name, sizeof name, "t%d", k);
+			ts[k] = k < FIRST ? nb_constant(g, name, NB_SHAPE(1, 2), v)
+			                  : nb_param(g, name, NB_SHAPE(1, 2), NB_ZEROS);
+			if (k >= FIRST) {
+				ps[k - FIRST] = ts[k];
+				nb_feed_f64(ts[k], v, 2);
+			}
+		}
+		nb_tensor *L;
+		if (which == 0) {
+			/* d/dt_k sum(concat * w) = w's slice for t_k: w = 1..2N */
+			double w[2 * N];
+			for (int i = 0; i < 2 * N; i++)
+				w[i] = i + 1;
+			nb_tensor *wc = nb_constant(g, "w", NB_SHAPE(1, 2 * N), w);
+			L = nb_sum(nb_mul(nb_concat(ts, N, 1), wc));
+		} else {
+			L = nb_global_norm(ts, N); /* d/dt_k = t_k / norm */
+		}
+		ck_assert_int_eq(nb_grads(L, ps, N - FIRST, dp), NB_OK);
+		ck_graph_ok(g);
+		ck_assert_int_eq(nb_eval(L), NB_OK);
+		double norm = nb_item(L);
+		for (int k = FIRST; k < N; k++) {
+			double d[2];
+			ck_assert_int_eq(nb_eval(dp[k - FIRST]), NB_OK);
+			ck_assert_int_eq(nb_read_f64(dp[k - FIRST], d, 2), NB_OK);
+			for (int i = 0; i < 2; i++) {
+				double v = i == 0 ? k + 1 : -(k + 1) * 0.5;
+				double want = which == 0 ? 2 * k + i + 1 : v / norm;
+				ck_near(d[i], want, 1e-15);
+			}
+		}
+		nb_graph_free(g);
+	}
+}
+END_TEST
+
+/* d sum(f(x)) / dx read back in f32 and f64 (n <= 8) */
+static void grad_of(nb_dtype dt, nb_tensor *(*f)(nb_tensor *, const double *), const double *arg,
+                    const double *x, int n, double *out)
+{
+	nb_graph *g = nb_graph_new(dt);
+	nb_tensor *v = nb_param(g, "x", NB_SHAPE(n), NB_ZEROS);
+	nb_feed_f64(v, x, n);
+	nb_tensor *d = nb_grad(nb_sum(f(v, arg)), v);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_eval(d), NB_OK);
+	ck_assert_int_eq(nb_read_f64(d, out, n), NB_OK);
+	nb_graph_free(g);
+}
+
+static nb_tensor *f_pow(nb_tensor *x, const double *a)
+{
+	return nb_pow(x, a[0]);
+}
+
+/* d x^p = p x^(p-1), except that x^0 is a constant: its gradient is 0 also
+ * at x = 0, where the formula gives 0 * inf = NaN (PyTorch gives 0) */
+START_TEST(test_pow_gradient_edges)
+{
+	const double x[5] = {0, 1, -2, 0.5, 3};
+	const double ps[] = {0, 1, 2, 3, 0.5, -1, 1.5};
+	for (int dt = 0; dt < 2; dt++)
+		for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+			double p = ps[k], d[5];
+			grad_of(dt ? NB_F64 : NB_F32, f_pow, &p, x, 5, d);
+			for (int i = 0; i < 5; i++) {
+				double want = p == 0 ? 0 : p * pow(x[i], p - 1);
+				if (isnan(want) ||
+				    isinf(want)) /* 0.5 and 1.5 at -2; 0.5, -1 at 0 */
+					ck_assert_msg(isnan(want) ? isnan(d[i]) : d[i] == want,
+					              "%s: d/dx x^%g at %g = %g, expected %g",
+					              dt ? "f64" : "f32", p, x[i], d[i], want);
+				else
+					ck_near(d[i], want, dt ? 1e-15 : 1e-6 * fabs(want));
+			}
+		}
+	/* at x = 0: p = 0 gives 0, p = 1 gives 1, p = 2 gives 0, p = 0.5 gives inf */
+	for (int dt = 0; dt < 2; dt++) {
+		double d[1], zero = 0;
+		const double p0 = 0, p1 = 1, p2 = 2, ph = 0.5;
+		grad_of(dt ? NB_F64 : NB_F32, f_pow, &p0, &zero, 1, d);
+		ck_assert_msg(d[0] == 0, "d/dx x^0 at 0 = %g", d[0]);
+		grad_of(dt ? NB_F64 : NB_F32, f_pow, &p1, &zero, 1, d);
+		ck_assert_msg(d[0] == 1, "d/dx x^1 at 0 = %g", d[0]);
+		grad_of(dt ? NB_F64 : NB_F32, f_pow, &p2, &zero, 1, d);
+		ck_assert_msg(d[0] == 0, "d/dx x^2 at 0 = %g", d[0]);
+		grad_of(dt ? NB_F64 : NB_F32, f_pow, &ph, &zero, 1, d);
+		ck_assert_msg(isinf(d[0]) && d[0] > 0, "d/dx x^0.5 at 0 = %g", d[0]);
+	}
+}
+END_TEST
+
+static nb_tensor *f_clamp(nb_tensor *x, const double *a)
+{
+	return nb_clamp(x, a[0], a[1]);
+}
+static nb_tensor *f_relu(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_relu(x);
+}
+static nb_tensor *f_abs(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_abs(x);
+}
+static nb_tensor *f_satlin(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_satlin(x);
+}
+static nb_tensor *f_satlins(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_satlins(x);
+}
+static nb_tensor *f_max(nb_tensor *x, const double *a)
+{
+	return (void)a, nb_max(x);
+}
+static nb_tensor *f_max_rows(nb_tensor *x, const double *a)
+{
+	(void)a;
+	return nb_max_axis(nb_reshape(x, NB_SHAPE(2, 4)), 1, false);
+}
+static nb_tensor *f_max_cols(nb_tensor *x, const double *a)
+{
+	(void)a;
+	return nb_max_axis(nb_reshape(x, NB_SHAPE(2, 4)), 0, true);
+}
+
+/* The gradient at kinks and ties, PyTorch's conventions: clamp passes it at
+ * its bounds (inclusive range); relu, satlin and satlins (PyTorch's
+ * hardtanh) give 0 at their corners; abs gives sign(0) = 0; a maximum held
+ * by several elements splits it evenly among them (torch.max(x),
+ * torch.amax). */
+START_TEST(test_kink_conventions)
+{
+	const double nan = NAN;
+	const struct {
+		const char *what;
+		nb_tensor *(*f)(nb_tensor *, const double *);
+		double arg[2];
+		int n;
+		double x[8], want[8];
+	} cases[] = {
+	    {"clamp", f_clamp, {-1, 1}, 5, {-2, -1, 0, 1, 2}, {0, 1, 1, 1, 0}},
+	    {"clamp lo == hi", f_clamp, {0.5, 0.5}, 3, {0, 0.5, 1}, {0, 1, 0}},
+	    {"relu", f_relu, {0}, 3, {-1, 0, 1}, {0, 0, 1}},
+	    {"abs", f_abs, {0}, 3, {-1, 0, 1}, {-1, 0, 1}},
+	    {"satlin", f_satlin, {0}, 5, {-1, 0, 0.5, 1, 2}, {0, 0, 1, 0, 0}},
+	    {"satlins", f_satlins, {0}, 5, {-2, -1, 0, 1, 2}, {0, 0, 1, 0, 0}},
+	    {"max, a tie of two", f_max, {0}, 4, {1, 3, 3, 2}, {0, 0.5, 0.5, 0}},
+	    {"max, no tie", f_max, {0}, 4, {1, 3, -3, 2}, {0, 1, 0, 0}},
+	    {"max, all equal", f_max, {0}, 4, {-1, -1, -1, -1}, {0.25, 0.25, 0.25, 0.25}},
+	    {"max rows",
+	     f_max_rows,
+	     {0},
+	     8,
+	     {3, 3, 3, 0, 1, 2, 0, 2},
+	     {1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 0, 0.5, 0, 0.5}},
+	    {"max columns",
+	     f_max_cols,
+	     {0},
+	     8,
+	     {3, 1, 2, 0, 3, 2, 2, -1},
+	     {0.5, 0, 0.5, 1, 0.5, 1, 0.5, 0}},
+	    {"max with NaN", f_max, {0}, 4, {1, nan, 3, nan}, {0, 0.5, 0, 0.5}},
+	};
+	for (int dt = 0; dt < 2; dt++)
+		for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+			double d[8];
+			grad_of(dt ? NB_F64 : NB_F32, cases[c].f, cases[c].arg, cases[c].x,
+			        cases[c].n, d);
+			for (int i = 0; i < cases[c].n; i++)
+				ck_assert_msg(
+				    fabs(d[i] - cases[c].want[i]) <= (dt ? 1e-16 : 1e-7),
+				    "%s, %s: gradient %.9g at element %d (x = %g), expected %.9g",
+				    dt ? "f64" : "f32", cases[c].what, d[i], i, cases[c].x[i],
+				    cases[c].want[i]);
+		}
+	/* the forward of max propagates NaN wherever it is */
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *v = nb_constant(g, "v", NB_SHAPE(3), (double[]){1, nan, 3});
+	nb_tensor *m = nb_max(v);
+	ck_assert_int_eq(nb_eval(m), NB_OK);
+	ck_assert(isnan(nb_item(m)));
 	nb_graph_free(g);
 }
 END_TEST
@@ -308,6 +510,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_matmul_values);
 	tcase_add_test(tc, test_grad_fanout);
 	tcase_add_test(tc, test_stop_gradient);
+	tcase_add_test(tc, test_grad_many_inputs);
+	tcase_add_test(tc, test_pow_gradient_edges);
+	tcase_add_test(tc, test_kink_conventions);
 	tcase_add_test(tc, test_grad_prunes_constant_paths);
 	tcase_add_test(tc, test_planner_reuses_memory);
 	tcase_add_test(tc, test_dead_nodes_not_scheduled);

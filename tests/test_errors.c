@@ -6,6 +6,7 @@
  */
 #include "test_util.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -384,6 +385,77 @@ START_TEST(test_concat_bad)
 }
 END_TEST
 
+/* A tensor of 2^60 elements that is never allocated: a broadcast sum of
+ * three inputs of 2^20 elements each, reshaped to [rows, 2^60 / rows]. */
+static nb_tensor *huge(nb_graph *g, int64_t rows)
+{
+	const int64_t m = (int64_t)1 << 20;
+	nb_tensor *a = nb_input(g, "a", NB_SHAPE(m, 1, 1));
+	nb_tensor *b = nb_input(g, "b", NB_SHAPE(1, m, 1));
+	nb_tensor *c = nb_input(g, "c", NB_SHAPE(1, 1, m));
+	return nb_reshape(nb_add(nb_add(a, b), c), NB_SHAPE(rows, -1));
+}
+
+/* Shape rules add and multiply lengths of up to 2^60: each sum or product
+ * that could leave int64 is checked before it is formed. */
+START_TEST(test_shape_overflow)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	/* concat: eight inputs of 2^60 along the axis would sum to 2^63 */
+	nb_tensor *h = huge(g, 1);
+	ck_graph_ok(g);
+	nb_tensor *ts[8] = {h, h, h, h, h, h, h, h};
+	IS_PLACEHOLDER(nb_concat(ts, 8, 1));
+	EXPECT_FAIL(g, NB_ERR_SHAPE, "concat(", "lengths along axis 1 add up to more than 2^60");
+	nb_graph_free(g);
+
+	/* conv2d: a kernel of 2^33 rows at dilation 2^31 - 1 spans about 2^64 */
+	g = nb_graph_new(NB_F32);
+	nb_tensor *a = nb_input(g, "a", NB_SHAPE((int64_t)1 << 17, 1));
+	nb_tensor *b = nb_input(g, "b", NB_SHAPE(1, (int64_t)1 << 16));
+	nb_tensor *w = nb_reshape(nb_add(a, b), NB_SHAPE(1, 1, (int64_t)1 << 33, 1));
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(1, 1, 4, 1));
+	ck_graph_ok(g);
+	for (int pad = 0; pad < 3; pad++) {
+		nb_conv2d_opts o = {.dilation_h = INT_MAX, .padding = (nb_padding)pad};
+		IS_PLACEHOLDER(nb_conv2d(x, w, NULL, o));
+		EXPECT_FAIL(g, NB_ERR_SHAPE, "conv2d(x, ",
+		            "kernel size 8589934592 with dilation 2147483647 spans more than 2^60");
+	}
+	nb_graph_free(g);
+
+	/* a conv layer's init range from C kH kW = 2^40 * 2^12 * 2^12 = 2^64:
+	 * the weight's size error, not an overflow on the way there */
+	g = nb_graph_new(NB_F32);
+	x = nb_reshape(huge(g, 1), NB_SHAPE(1, (int64_t)1 << 40, 1 << 10, 1 << 10));
+	ck_graph_ok(g);
+	IS_PLACEHOLDER(nb_conv2d_layer(x, 1, 1 << 12, "big", (nb_conv_layer_opts){0}));
+	EXPECT_FAIL(g, NB_ERR_SHAPE,
+	            "param(big.w): [1,1099511627776,4096,4096] has more than 2^60");
+	nb_graph_free(g);
+}
+END_TEST
+
+/* Every zoo model at a batch no tensor can hold: the input's size error,
+ * and the builders stop there (no layer reads the placeholder's shape). */
+START_TEST(test_zoo_batch_too_large)
+{
+	for (int i = 0; nb_zoo(i); i++) {
+		nb_model m;
+		nb_status st = nb_zoo_build(&m, nb_zoo(i)->name, NB_F32, (int64_t)1 << 58, 1);
+		ck_assert_msg(st == NB_ERR_SHAPE, "%s: %s", nb_zoo(i)->name, nb_status_string(st));
+		ck_assert_ptr_nonnull(m.g);
+		const char *msg = nb_graph_errmsg(m.g);
+		ck_assert_msg(strstr(msg, "input(x): [288230376151711744,") &&
+		                  strstr(msg, "has more than 2^60 elements"),
+		              "%s: %s", nb_zoo(i)->name, msg);
+		ck_assert_int_eq(nb_graph_num_params(m.g), 0);
+		nb_model_free(&m);
+		nb_graph_free(m.g);
+	}
+}
+END_TEST
+
 START_TEST(test_slice_bad)
 {
 	nb_graph *g = nb_graph_new(NB_F32);
@@ -586,6 +658,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_reshape_bad);
 	tcase_add_test(tc, test_transpose_bad_axes);
 	tcase_add_test(tc, test_concat_bad);
+	tcase_add_test(tc, test_shape_overflow);
+	tcase_add_test(tc, test_zoo_batch_too_large);
 	tcase_add_test(tc, test_slice_bad);
 	tcase_add_test(tc, test_reduce_bad_axes);
 	tcase_add_test(tc, test_clamp_bounds);

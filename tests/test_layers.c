@@ -688,6 +688,10 @@ START_TEST(test_summary_command)
 	expect("summary --model vgg", 2, "unknown model 'vgg'", "\n  resnet50 ", "\n  xor ", NULL);
 	expect("summary --model lenet --batch 0", 2,
 	       "nabla summary: --batch must be an integer from 1 to 1048576, got '0'\n", NULL);
+	/* a batch beyond the flag's range is refused before any model is built
+	 * (the library's own size checks: test_errors) */
+	expect("summary --model resnet50 --batch 1000000000000000", 2,
+	       "--batch must be an integer from 1 to 1048576, got '1000000000000000'\n", NULL);
 	expect("summary --model xor --batch 2", 2, "xor has a fixed batch of 4", NULL);
 	expect("summary --model lenet --batch", 2, "--batch needs a value", NULL);
 	expect("summary --model lenet --dtype f16", 2, "--dtype must be f32 or f64", NULL);

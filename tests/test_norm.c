@@ -596,6 +596,175 @@ START_TEST(test_bn_single_value_training)
 }
 END_TEST
 
+/* ---- a padded batch: statistics from its real rows -------------------------------- */
+
+/* One batchnorm (+ReLU) run and its gradients, L = sum(y^2 c):
+ * x [N, C, S] (S = 1: [N, C]), statistics from the first R rows (R = 0:
+ * all).  Outputs y, dx (N*C*S), dgamma, dbeta, running mean, var (C). */
+typedef struct bn_run {
+	double y[96], dx[96], dga[4], dbe[4], rm[4], rv[4];
+} bn_run;
+
+static void bn_rows_run(nb_dtype dt, int N, int C, int S, int R, bool relu, const double *xv,
+                        const double *cv, const double *ga, const double *be, bn_run *out)
+{
+	nb_graph *g = nb_graph_new(dt);
+	nb_shape xs = S == 1 ? NB_SHAPE(N, C) : NB_SHAPE(N, C, 2, S / 2);
+	nb_tensor *x = nb_param(g, "x", xs, NB_ZEROS);
+	nb_tensor *gam = nb_param(g, "gamma", NB_SHAPE(C), NB_ZEROS);
+	nb_tensor *bet = nb_param(g, "beta", NB_SHAPE(C), NB_ZEROS);
+	nb_tensor *c = nb_constant(g, "c", xs, cv);
+	const double rm0[4] = {0.1, -0.2, 0.3, 0}, rv0[4] = {1.5, 0.5, 2, 1};
+	nb_tensor *rm = state(g, "rm", C, rm0), *rv = state(g, "rv", C, rv0);
+	nb_feed_f64(x, xv, N * C * S), nb_feed_f64(gam, ga, C), nb_feed_f64(bet, be, C);
+	nb_tensor *y =
+	    nb_batchnorm(x, gam, bet, rm, rv, (nb_batchnorm_opts){.relu = relu, .momentum = 0.25});
+	nb_tensor *d[3];
+	nb_grads(nb_sum(nb_mul(nb_square(y), c)), (nb_tensor *[]){x, gam, bet}, 3, d);
+	nb_program *p = nb_compile(g, (nb_tensor *[]){y, d[0], d[1], d[2]}, 4);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_graph_set_batch_rows(g, R), NB_OK);
+	ck_assert_int_eq(nb_graph_batch_rows(g), R);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	nb_read_f64(y, out->y, N * C * S), nb_read_f64(d[0], out->dx, N * C * S);
+	nb_read_f64(d[1], out->dga, C), nb_read_f64(d[2], out->dbe, C);
+	nb_read_f64(rm, out->rm, C), nb_read_f64(rv, out->rv, C);
+	nb_graph_free(g);
+}
+
+/* A batch of N rows whose last N - R repeat real ones with weight 0 (what
+ * nb_fit feeds) computes what the batch of the R real rows computes: the
+ * same outputs, gradients and running statistics, the latter unbiased with
+ * the real count R S; the padded rows are normalised with the real rows'
+ * statistics and pass no gradient. */
+START_TEST(test_bn_batch_rows_match_real_batch)
+{
+	const struct {
+		int N, C, S, R;
+	} cases[] = {{5, 3, 1, 2}, {5, 3, 1, 4}, {4, 2, 6, 1}, {4, 2, 6, 3}, {3, 4, 2, 2}};
+	for (int dt = 0; dt < 2; dt++)
+		for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+			for (int relu = 0; relu < 2; relu++) {
+				const int N = cases[k].N, C = cases[k].C, S = cases[k].S,
+				          R = cases[k].R;
+				const int row = C * S; /* values per sample */
+				double xv[96], cv[96], ga[4], be[4];
+				fill(xv, R * row, 10 + k, -2, 2);
+				fill(cv, R * row, 20 + k, -1, 1);
+				fill(ga, C, 30 + k, 0.5, 1.5);
+				fill(be, C, 40 + k, -0.5, 0.5);
+				for (int i = R * row; i < N * row;
+				     i++) /* padding: copies, weight 0 */
+					xv[i] = xv[i % (R * row)], cv[i] = 0;
+				bn_run padded, real;
+				bn_rows_run(dt ? NB_F64 : NB_F32, N, C, S, R, relu, xv, cv, ga, be,
+				            &padded);
+				bn_rows_run(dt ? NB_F64 : NB_F32, R, C, S, 0, relu, xv, cv, ga, be,
+				            &real);
+				const double tol = dt ? 1e-13 : 1e-5;
+#define SAME(a, b, what, i)                                                                        \
+	ck_assert_msg(fabs((a) - (b)) <= tol * (1 + fabs(b)),                                      \
+	              "%s case %zu relu %d: %s[%d] = %.17g with padding, %.17g without",           \
+	              dt ? "f64" : "f32", k, relu, what, (int)(i), (a), (b))
+				for (int i = 0; i < R * row; i++) {
+					SAME(padded.y[i], real.y[i], "y", i);
+					SAME(padded.dx[i], real.dx[i], "dx", i);
+				}
+				for (int i = R * row; i < N * row; i++) {
+					SAME(padded.y[i], real.y[i % (R * row)], "padded y", i);
+					ck_assert_msg(padded.dx[i] == 0, "padded dx[%d] = %g", i,
+					              padded.dx[i]);
+				}
+				for (int c = 0; c < C; c++) {
+					SAME(padded.dga[c], real.dga[c], "dgamma", c);
+					SAME(padded.dbe[c], real.dbe[c], "dbeta", c);
+					SAME(padded.rm[c], real.rm[c], "running_mean", c);
+					SAME(padded.rv[c], real.rv[c], "running_var", c);
+				}
+#undef SAME
+				if (R * S < 2)
+					continue;
+				/* the running statistics from the definition: the real rows' mean
+				 * and unbiased variance, momentum 0.25 from (rm0, rv0) */
+				double y[96], mu[4], var[4];
+				ref_bn(xv, R, C, S, ga, be, NULL, NULL, EPS, y, mu, var);
+				const double rm0[4] = {0.1, -0.2, 0.3, 0},
+				             rv0[4] = {1.5, 0.5, 2, 1};
+				for (int c = 0; c < C; c++) {
+					const double M = R * S;
+					ck_near(padded.rm[c], 0.75 * rm0[c] + 0.25 * mu[c],
+					        dt ? 1e-15 : 1e-6);
+					ck_near(padded.rv[c],
+					        0.75 * rv0[c] + 0.25 * var[c] * M / (M - 1),
+					        dt ? 1e-15 : 1e-6);
+				}
+				for (int i = 0; i < R * row && !relu; i++)
+					ck_near(padded.y[i], y[i], dt ? 1e-14 : 1e-5);
+			}
+}
+END_TEST
+
+/* The VJP with R < N rows in the statistics is the exact derivative of
+ * that function, also where the padded rows get a gradient (here they do:
+ * c is nonzero there). */
+START_TEST(test_bn_batch_rows_gradcheck)
+{
+	nb_shape shapes[2] = {NB_SHAPE(5, 3), NB_SHAPE(3, 2, 3, 2)};
+	for (int k = 0; k < 4; k++) {
+		int s = k / 2, relu = k % 2;
+		nb_graph *g = nb_graph_new(NB_F64);
+		nb_graph_seed(g, 17 + k);
+		int C = (int)shapes[s].d[1];
+		nb_tensor *x = nb_param(g, "x", shapes[s], NB_UNIFORM(-2, 2));
+		nb_tensor *ga = nb_param(g, "gamma", NB_SHAPE(C), NB_UNIFORM(0.5, 1.5));
+		nb_tensor *be = nb_param(g, "beta", NB_SHAPE(C), NB_UNIFORM(-1, 1));
+		nb_tensor *c = nb_param(g, "c", shapes[s], NB_UNIFORM(-1, 1));
+		nb_tensor *rm = state(g, "rm", C, NULL), *rv = state(g, "rv", C, NULL);
+		nb_init_tensor(rv, NB_UNIFORM(0.5, 2));
+		nb_tensor *y =
+		    nb_batchnorm(x, ga, be, rm, rv, (nb_batchnorm_opts){.relu = relu, .eps = 1e-3});
+		nb_tensor *L = nb_sum(nb_mul(nb_square(y), nb_stop_gradient(c)));
+		ck_assert_int_eq(nb_graph_set_batch_rows(g, 2), NB_OK);
+		nb_gradcheck_report r;
+		nb_tensor *wrt[3] = {x, ga, be};
+		ck_assert_int_eq(nb_gradcheck(L, wrt, 3, (nb_gradcheck_opts){0}, &r), NB_OK);
+		ck_assert_msg(r.passed, "shape %d relu %d: err %g (analytic %g numeric %g)", s,
+		              relu, r.max_abs_err, r.worst_analytic, r.worst_numeric);
+		ck_assert_int_ge(r.checked, nb_tensor_size(x) / 2);
+		nb_graph_free(g);
+	}
+}
+END_TEST
+
+START_TEST(test_bn_batch_rows_errors)
+{
+	ck_assert_int_eq(nb_graph_set_batch_rows(NULL, 1), NB_ERR_ARG);
+	ck_assert_int_eq(nb_graph_batch_rows(NULL), 0);
+	nb_graph *g = nb_graph_new(NB_F64);
+	ck_assert_int_eq(nb_graph_set_batch_rows(g, -1), NB_ERR_ARG);
+	expect_error(g, NB_ERR_ARG, "nb_graph_set_batch_rows: -1 rows");
+	ck_assert_int_eq(nb_graph_batch_rows(g), 0);
+	/* one real row of a dense batchnorm: one value per channel */
+	nb_tensor *x = nb_constant(g, "x", NB_SHAPE(4, 2), (double[]){1, 2, 3, 4, 5, 6, 7, 8});
+	nb_tensor *y = nb_batchnorm_layer(x, "bn", (nb_batchnorm_opts){0});
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_graph_set_batch_rows(g, 1), NB_OK);
+	ck_assert_int_eq(nb_eval(y), NB_ERR_VALUE);
+	expect_error(g, NB_ERR_VALUE, "only 1 of the 4 rows of x [4,2] hold real samples");
+	/* more rows than the batch has: all of them, as 0 */
+	double a[8], b[8];
+	ck_assert_int_eq(nb_graph_set_batch_rows(g, 9), NB_OK);
+	ck_assert_int_eq(nb_eval(y), NB_OK);
+	nb_read_f64(y, a, 8);
+	ck_assert_int_eq(nb_graph_set_batch_rows(g, 0), NB_OK);
+	ck_assert_int_eq(nb_eval(y), NB_OK);
+	nb_read_f64(y, b, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert(a[i] == b[i]);
+	nb_graph_free(g);
+}
+END_TEST
+
 /* ---- dropout ----------------------------------------------------------------------------- */
 
 /* y and dL/dx for L = sum(dropout(x) * c), computed in one run */
@@ -793,6 +962,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bn_trains_with_sgd);
 	tcase_add_test(tc, test_bn_errors);
 	tcase_add_test(tc, test_bn_single_value_training);
+	tcase_add_test(tc, test_bn_batch_rows_match_real_batch);
+	tcase_add_test(tc, test_bn_batch_rows_gradcheck);
+	tcase_add_test(tc, test_bn_batch_rows_errors);
 	tcase_add_test(tc, test_dropout_identity_cases);
 	tcase_add_test(tc, test_dropout_fraction_and_scale);
 	tcase_add_test(tc, test_dropout_deterministic);

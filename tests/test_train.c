@@ -6,6 +6,7 @@
 #include "test_util.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,118 @@ START_TEST(test_partial_batch_is_mean_over_real_samples)
 	ck_near(a4, a1, 0);
 	nb_model_free(&m4), nb_model_free(&m1);
 	nb_graph_free(m4.g), nb_graph_free(m1.g);
+	nb_dataset_free(&d);
+}
+END_TEST
+
+/* conv -> batchnorm (+ReLU) -> dense -> batchnorm -> ReLU -> dense: both
+ * kinds of batchnorm ([N,C,H,W] and [N,C]) on the tiny data. */
+static void bn_model(nb_model *m, int64_t batch)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_graph_seed(g, 7);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(batch, 1, 1, 2));
+	nb_tensor *h = nb_conv2d_layer(x, 3, 1, "conv", (nb_conv_layer_opts){0});
+	h = nb_batchnorm_layer(h, "bn1", (nb_batchnorm_opts){.relu = true, .momentum = 0.3});
+	h = nb_dense(nb_flatten(h), 4, "fc1");
+	h = nb_relu(nb_batchnorm_layer(h, "bn2", (nb_batchnorm_opts){0}));
+	ck_assert_int_eq(nb_classifier(m, x, nb_dense(h, 3, "fc2"), NB_LOSS_SPARSE_CCE), NB_OK);
+}
+
+/* Copy every parameter and running statistic of one graph into another
+ * built by the same code. */
+static void copy_state(nb_graph *from, nb_graph *to)
+{
+	static const char *const stats[] = {"bn1.running_mean", "bn1.running_var",
+	                                    "bn2.running_mean", "bn2.running_var"};
+	double buf[64];
+	for (int i = 0; i < nb_graph_num_params(from); i++) {
+		nb_tensor *a = nb_graph_param(from, i), *b = nb_graph_param(to, i);
+		ck_assert_str_eq(nb_tensor_name(a), nb_tensor_name(b));
+		ck_assert_int_le(nb_tensor_size(a), 64);
+		ck_assert_int_eq(nb_read_f64(a, buf, nb_tensor_size(a)), NB_OK);
+		ck_assert_int_eq(nb_feed_f64(b, buf, nb_tensor_size(b)), NB_OK);
+	}
+	for (int i = 0; i < 4; i++) {
+		nb_tensor *a = nb_graph_find(from, stats[i]), *b = nb_graph_find(to, stats[i]);
+		ck_assert_int_eq(nb_read_f64(a, buf, nb_tensor_size(a)), NB_OK);
+		ck_assert_int_eq(nb_feed_f64(b, buf, nb_tensor_size(b)), NB_OK);
+	}
+}
+
+/* One SGD step of a model on the samples [start, start + n) (n = its batch). */
+static void manual_step(nb_model *m, nb_optim *o, const nb_dataset *d, int64_t start, int64_t n)
+{
+	double x[8], y[4], w[4];
+	ck_assert_int_eq(m->batch, n);
+	for (int64_t i = 0; i < n; i++) {
+		x[2 * i] = d->x[2 * (start + i)], x[2 * i + 1] = d->x[2 * (start + i) + 1];
+		y[i] = d->y[start + i];
+		w[i] = 1.0 / (double)n;
+	}
+	ck_assert_int_eq(nb_feed_f64(m->x, x, 2 * n), NB_OK);
+	ck_assert_int_eq(nb_feed_f64(m->labels, y, n), NB_OK);
+	ck_assert_int_eq(nb_feed_f64(m->weights, w, n), NB_OK);
+	ck_assert_int_eq(nb_step(o), NB_OK);
+}
+
+/* nb_fit pads the last batch (11 samples in batches of 4: 4 + 4 + 3), yet
+ * it must train exactly as batches of the real sizes would: batchnorm's
+ * statistics and running averages (unbiased with the real count) come from
+ * the real rows only.  The reference runs the same steps by hand, the
+ * full batches through a batch-4 graph and the last through a batch-3
+ * graph, handing the weights and running statistics across. */
+START_TEST(test_fit_partial_batch_batchnorm)
+{
+	nb_dataset d = tiny(11);
+	nb_model fit, r4, r3;
+	bn_model(&fit, 4), bn_model(&r4, 4), bn_model(&r3, 3);
+	const double lr = 0.5;
+	nb_optim *of = nb_sgd(fit.g, fit.loss, (nb_sgd_opts){.lr = lr});
+	nb_optim *o4 = nb_sgd(r4.g, r4.loss, (nb_sgd_opts){.lr = lr});
+	nb_optim *o3 = nb_sgd(r3.g, r3.loss, (nb_sgd_opts){.lr = lr});
+	ck_graph_ok(fit.g), ck_graph_ok(r4.g), ck_graph_ok(r3.g);
+	copy_state(fit.g, r4.g); /* the same seed makes them equal already */
+	const int epochs = 2;
+	nb_fit_opts fo = {.epochs = epochs, .no_shuffle = true};
+	ck_assert_int_eq(nb_fit(&fit, of, &d, fo), NB_OK);
+	for (int e = 0; e < epochs; e++) {
+		manual_step(&r4, o4, &d, 0, 4);
+		manual_step(&r4, o4, &d, 4, 4);
+		copy_state(r4.g, r3.g);
+		manual_step(&r3, o3, &d, 8, 3);
+		copy_state(r3.g, r4.g);
+	}
+	/* every parameter and running statistic, to rounding */
+	int checked = 0;
+	for (int i = 0; i < nb_graph_num_params(fit.g); i++) {
+		nb_tensor *a = nb_graph_param(fit.g, i);
+		const char *name = nb_tensor_name(a);
+		double va[64], vb[64];
+		nb_tensor *b = nb_graph_find(r4.g, name);
+		nb_read_f64(a, va, nb_tensor_size(a)), nb_read_f64(b, vb, nb_tensor_size(b));
+		for (int64_t k = 0; k < nb_tensor_size(a); k++, checked++)
+			ck_assert_msg(fabs(va[k] - vb[k]) <= 1e-12 * (1 + fabs(vb[k])),
+			              "%s[%lld]: nb_fit %.17g, exact batches %.17g", name,
+			              (long long)k, va[k], vb[k]);
+	}
+	static const char *const stats[] = {"bn1.running_mean", "bn1.running_var",
+	                                    "bn2.running_mean", "bn2.running_var"};
+	for (int i = 0; i < 4; i++) {
+		double va[8], vb[8];
+		nb_tensor *a = nb_graph_find(fit.g, stats[i]), *b = nb_graph_find(r4.g, stats[i]);
+		nb_read_f64(a, va, nb_tensor_size(a)), nb_read_f64(b, vb, nb_tensor_size(b));
+		for (int64_t k = 0; k < nb_tensor_size(a); k++, checked++)
+			ck_assert_msg(fabs(va[k] - vb[k]) <= 1e-12 * (1 + fabs(vb[k])),
+			              "%s[%lld]: nb_fit %.17g, exact batches %.17g", stats[i],
+			              (long long)k, va[k], vb[k]);
+	}
+	ck_assert_int_eq(checked,
+	                 3 * 1 + 3 + 3 + 3 + 6 * 4 + 4 + 4 + 4 + 4 * 3 + 3 + 2 * 3 + 2 * 4);
+	/* the padding is switched off again after training */
+	ck_assert_int_eq(nb_graph_batch_rows(fit.g), 0);
+	nb_model_free(&fit), nb_model_free(&r4), nb_model_free(&r3);
+	nb_graph_free(fit.g), nb_graph_free(r4.g), nb_graph_free(r3.g);
 	nb_dataset_free(&d);
 }
 END_TEST
@@ -283,6 +396,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("train");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_partial_batch_is_mean_over_real_samples);
+	tcase_add_test(tc, test_fit_partial_batch_batchnorm);
 	tcase_add_test(tc, test_fit_learns_and_predict_agrees);
 	tcase_add_test(tc, test_fit_rejects_mismatched_data);
 	tcase_add_test(tc, test_fit_checks_first_epoch);

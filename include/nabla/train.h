@@ -9,6 +9,11 @@
  * The graph's batch size is fixed.  A final partial batch is padded with
  * copies of real samples whose loss weight is 0, and the loss is the mean
  * over the real samples only, so no sample is dropped and none counts twice.
+ * Batch normalisation takes its statistics from the real rows only
+ * (nb_graph_set_batch_rows), so such a step equals a step on a batch of the
+ * real size.  In training mode a batchnorm on [B, C] features (one value
+ * per channel and sample) cannot take a last batch of one sample
+ * (NB_ERR_VALUE, as PyTorch).
  */
 #ifndef NABLA_TRAIN_H
 #define NABLA_TRAIN_H

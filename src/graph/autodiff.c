@@ -79,18 +79,21 @@ nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tensor **ou
 		if (!grad[id] || !live[id] || !dep[id] || t->n_in == 0)
 			continue;
 		const nb_opdef *def = nb__ops[t->op];
-		bool need[64] = {0};
+		/* one slot per input: ops such as concat take any number of them */
 		nb_tensor *small[8] = {0}, **gin = small;
-		if (t->n_in > 8 && !(gin = calloc((size_t)t->n_in, sizeof *gin))) {
+		bool small_need[8] = {0}, *need = small_need;
+		if (t->n_in > 8 && (!(gin = calloc((size_t)t->n_in, sizeof *gin)) ||
+		                    !(need = calloc((size_t)t->n_in, sizeof *need)))) {
+			free(gin);
 			nb__fail(g, NB_ERR_NOMEM, "grad: out of memory");
 			break;
 		}
 		bool any = false;
-		for (int k = 0; k < t->n_in && k < 64; k++)
+		for (int k = 0; k < t->n_in; k++)
 			any |= need[k] = dep[t->in[k]->id];
 		if (!any) {
 			if (gin != small)
-				free(gin);
+				free(gin), free(need);
 			continue;
 		}
 		if (!def->vjp) {
@@ -99,7 +102,7 @@ nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tensor **ou
 			         "(a second derivative through a backward kernel?)",
 			         loss->name, def->name, t->name);
 			if (gin != small)
-				free(gin);
+				free(gin), free(need);
 			break;
 		}
 		def->vjp(t, grad[id], gin, need);
@@ -118,7 +121,7 @@ nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tensor **ou
 			grad[c->id] = grad[c->id] ? nb_add(grad[c->id], gk) : gk;
 		}
 		if (gin != small)
-			free(gin);
+			free(gin), free(need);
 	}
 	g->building_role = saved_role;
 	for (int i = 0; i < n; i++) {

@@ -343,6 +343,24 @@ bool nb_graph_training(const nb_graph *g)
 	return g && g->training;
 }
 
+nb_status nb_graph_set_batch_rows(nb_graph *g, int64_t rows)
+{
+	if (!g)
+		return NB_ERR_ARG;
+	if (rows < 0) {
+		nb__fail(g, NB_ERR_ARG, "nb_graph_set_batch_rows: %lld rows (0 means all of them)",
+		         (long long)rows);
+		return NB_ERR_ARG;
+	}
+	g->batch_rows = rows;
+	return NB_OK;
+}
+
+int64_t nb_graph_batch_rows(const nb_graph *g)
+{
+	return g ? g->batch_rows : 0;
+}
+
 int nb_graph_num_nodes(const nb_graph *g)
 {
 	return g ? g->n_nodes : 0;

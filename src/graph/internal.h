@@ -91,6 +91,7 @@ struct nb_graph {
 	int n_optims, cap_optims;
 	uint64_t rng[4];
 	bool training;
+	int64_t batch_rows; /* leading rows holding real samples, 0 = all (batchnorm) */
 	int building_role; /* role given to new op nodes (OP, or GRAD in backward) */
 	void *workspace;   /* the running program's shared scratch space */
 	nb_program *last_run; /* its computed targets are what nb_read may read */

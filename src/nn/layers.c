@@ -5,6 +5,7 @@
  */
 #include "graph/internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
@@ -68,7 +69,7 @@ nb_tensor *nb_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel, const
 		return g->placeholder;
 	}
 	int64_t cin = x->shape.d[1] / groups;
-	double r = 1.0 / sqrt((double)(cin * kernel * kernel));
+	double r = 1.0 / sqrt((double)cin * kernel * kernel); /* in double: no int64 overflow */
 	nb_init wi = o.custom_init ? o.w_init : NB_UNIFORM(-r, r);
 	nb_init bi = o.custom_init ? o.b_init : NB_UNIFORM(-r, r);
 	nb_tensor *w = nb_param(g, join(buf, sizeof buf, name, "w"),
@@ -84,9 +85,19 @@ nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int ker
 {
 	if (!x)
 		return NULL;
-	char buf[256];
+	nb_graph *g = x->g;
+	if (g->status != NB_OK)
+		return g->placeholder;
+	char buf[256], b[128];
+	if (x->shape.ndim != 4 || x->shape.d[1] > INT_MAX) {
+		nb__fail(
+		    g, NB_ERR_SHAPE,
+		    "separable_conv2d_layer(%s): needs an [N,C,H,W] input with C <= %d, got %s",
+		    name ? name : "", INT_MAX, nb_shape_str(x->shape, b, sizeof b));
+		return g->placeholder;
+	}
 	nb_conv_layer_opts dw = {.conv = o, .no_bias = true};
-	dw.conv.groups = x->shape.ndim == 4 ? (int)x->shape.d[1] : 1;
+	dw.conv.groups = (int)x->shape.d[1]; /* depthwise: one group per channel */
 	nb_tensor *h = nb_conv2d_layer(x, dw.conv.groups, kernel, join(buf, sizeof buf, name, "depthwise"), dw);
 	nb_tensor *y = nb_conv2d_layer(h, out_channels, 1, join(buf, sizeof buf, name, "pointwise"),
 	                               (nb_conv_layer_opts){.no_bias = true});

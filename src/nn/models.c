@@ -30,6 +30,9 @@ static nb_tensor *lenet(nb_tensor *x)
 /* Kaiming-normal weights for the classifier head, as torch_resnet20.py */
 static nb_tensor *fc_he(nb_tensor *x, int64_t units, const char *name)
 {
+	/* after an error x is the placeholder, a scalar: it has no feature axis */
+	if (x->g->status != NB_OK || x->shape.ndim < 1)
+		return nb_dense(x, units, name); /* the placeholder, or the error */
 	double r = 1.0 / sqrt((double)x->shape.d[x->shape.ndim - 1]);
 	nb_dense_opts o = {.custom_init = true, .w_init = {.kind = NB_INIT_HE_NORMAL},
 	                   .b_init = NB_UNIFORM(-r, r)};
@@ -116,6 +119,10 @@ nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch
 	bool flat = !strcmp(e->name, "mlp") || !strncmp(e->name, "mlp-binary", 10);
 	nb_tensor *x = flat ? nb_input(g, "x", NB_SHAPE(batch, e->c * e->h * e->w))
 	                    : nb_input(g, "x", NB_SHAPE(batch, e->c, e->h, e->w));
+	if (nb_graph_status(g) != NB_OK) { /* e.g. a batch too large: nothing to build on */
+		m->name = e->name;
+		return nb_graph_status(g);
+	}
 	nb_tensor *logits;
 	nb_loss_kind kind = NB_LOSS_SPARSE_CCE;
 	if (!strcmp(e->name, "mlp"))

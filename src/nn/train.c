@@ -228,6 +228,8 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 				break;
 			if ((st = feed_rows(m, train, m->rows, n)))
 				break;
+			/* batchnorm's statistics from the real rows only */
+			nb_graph_set_batch_rows(g, n < m->batch ? n : 0);
 			if (opts.schedule)
 				nb_optim_set_lr(o, nb_schedule_lr(opts.schedule, nb_optim_steps(o)));
 			if ((st = nb_step(o)))
@@ -256,6 +258,7 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 				opts.on_batch(&p, opts.user);
 			}
 		}
+		nb_graph_set_batch_rows(g, 0);
 		if (st)
 			break;
 		double dt = now() - t0;

@@ -990,6 +990,19 @@ static bool opts_ok(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_conv2d_opts o)
 		         xn, wn, o.pad_h, o.pad_w, o.padding == NB_PAD_SAME ? "SAME" : "VALID");
 		return false;
 	}
+	/* the dilated kernel's span d (k - 1) + 1 enters the shape rule and
+	 * the SAME padding: keep it far from int64 overflow */
+	for (int i = 0; w && w->shape.ndim == 4 && i < 2; i++) {
+		int64_t k = w->shape.d[2 + i], d = i ? o.dilation_w : o.dilation_h;
+		if (k > 1 && d > 1 && d > NB_MAX_SIZE / (k - 1)) {
+			nb__fail(
+			    g, NB_ERR_SHAPE,
+			    "conv2d(%s, %s): kernel size %lld with dilation %lld spans more than "
+			    "2^60 elements",
+			    xn, wn, (long long)k, (long long)d);
+			return false;
+		}
+	}
 	return true;
 }
 

@@ -113,8 +113,10 @@ UNARY(sign, (T)((x > 0) - (x < 0)))
 UNARY(clamp, x < f0 ? f0 : x > f1 ? f1 : x)
 UNARY(identity, x)
 
-/* mask_range(g, x): g where f0 < x < f1, else 0 (the derivative of clamp,
- * relu and satlin; the bounds themselves get 0, a subgradient) */
+/* mask_range(g, x): g where f0 < x < f1, else 0 -- the derivative of
+ * relu, satlin and satlins, whose corners get 0 as in PyTorch (relu,
+ * hardtanh); with i[0] = 1 the range is closed, f0 <= x <= f1: the
+ * derivative of clamp, whose bounds get g as in PyTorch's clamp */
 NB_KERNELS(mask_range, {
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T);
 	T *Y = NB_OUT(t, T);
@@ -122,7 +124,10 @@ NB_KERNELS(mask_range, {
 	int64_t n = t->size;
 	/* G[i] read unconditionally: a conditional load kept the compiler from
 	 * vectorising the loop */
-	NB_PAR_FOR(i, n, const T gi = G[i]; Y[i] = X[i] > lo && X[i] < hi ? gi : 0;);
+	if (t->a.i[0])
+		NB_PAR_FOR(i, n, const T gi = G[i]; Y[i] = X[i] >= lo && X[i] <= hi ? gi : 0;);
+	else
+		NB_PAR_FOR(i, n, const T gi = G[i]; Y[i] = X[i] > lo && X[i] < hi ? gi : 0;);
 })
 
 /* ---- unary VJPs ------------------------------------------------------------------ */
@@ -173,12 +178,15 @@ static void vjp_square(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *
 	gin[0] = nb_mul(g, nb_mul_scalar(t->in[0], 2.0));
 }
 
-/* d x^p = p x^(p-1) */
+/* d x^p = p x^(p-1).  x^0 is the constant 1: no gradient, also at x = 0
+ * where p x^(p-1) would be 0 * inf = NaN (PyTorch gives 0 too).  Every
+ * other p follows the formula: at x = 0 it is 1 for p = 1, 0 for p > 1
+ * and inf (NaN where g = 0) for p < 1. */
 static void vjp_pow(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *need)
 {
 	(void)need;
 	double p = t->a.f[0];
-	gin[0] = nb_mul(g, nb_mul_scalar(nb_pow(t->in[0], p - 1.0), p));
+	gin[0] = p == 0 ? NULL : nb_mul(g, nb_mul_scalar(nb_pow(t->in[0], p - 1.0), p));
 }
 
 /* d |x| = sign(x) (0 at 0) */
@@ -188,17 +196,18 @@ static void vjp_abs(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *nee
 	gin[0] = nb_mul(g, nb__sign(t->in[0]));
 }
 
+/* g where lo <= x <= hi: the bounds pass the gradient, as in PyTorch */
 static void vjp_clamp(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *need)
 {
 	(void)need;
-	gin[0] = nb__mask_range(g, t->in[0], t->a.f[0], t->a.f[1]);
+	gin[0] = nb__mask_range_ex(g, t->in[0], t->a.f[0], t->a.f[1], true);
 }
 
 /* linear in g; piecewise constant in x (zero derivative almost everywhere) */
 static void vjp_mask_range(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *need)
 {
 	if (need[0])
-		gin[0] = nb__mask_range(g, t->in[1], t->a.f[0], t->a.f[1]);
+		gin[0] = nb__mask_range_ex(g, t->in[1], t->a.f[0], t->a.f[1], t->a.i[0]);
 }
 
 /* ---- broadcast_to / sum_to ------------------------------------------------------
@@ -275,6 +284,12 @@ static void label_range(const nb_tensor *t, char *buf, size_t n)
 	snprintf(buf, n, "[%g, %g]", t->a.f[0], t->a.f[1]);
 }
 
+/* the open range (lo, hi), or the closed [lo, hi] */
+static void label_mask(const nb_tensor *t, char *buf, size_t n)
+{
+	snprintf(buf, n, t->a.i[0] ? "[%g, %g]" : "(%g, %g)", t->a.f[0], t->a.f[1]);
+}
+
 /* ---- constructors ----------------------------------------------------------------- */
 
 nb_tensor *nb_add(nb_tensor *a, nb_tensor *b) { return nb__op2(NB_OP_ADD, a, b, NULL); }
@@ -315,10 +330,15 @@ nb_tensor *nb_clamp(nb_tensor *a, double lo, double hi)
 	return op_f(NB_OP_CLAMP, a, lo, hi);
 }
 
+nb_tensor *nb__mask_range_ex(nb_tensor *g, nb_tensor *x, double lo, double hi, bool closed)
+{
+	nb_attrs at = {.f = {lo, hi}, .i = {closed}};
+	return nb__op2(NB_OP_MASK_RANGE, g, x, &at);
+}
+
 nb_tensor *nb__mask_range(nb_tensor *g, nb_tensor *x, double lo, double hi)
 {
-	nb_attrs at = {.f = {lo, hi}};
-	return nb__op2(NB_OP_MASK_RANGE, g, x, &at);
+	return nb__mask_range_ex(g, x, lo, hi, false);
 }
 
 static nb_status shape_mask(nb_tensor *t)
@@ -401,7 +421,12 @@ static nb_tensor *ex_exp(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g
 static nb_tensor *ex_log(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_LOG, 0.2, 3, 0, 0); }
 static nb_tensor *ex_sqrt(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_SQRT, 0.2, 3, 0, 0); }
 static nb_tensor *ex_square(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_SQUARE, -2, 2, 0, 0); }
-static nb_tensor *ex_pow(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_POW, 0.2, 2, 2.5, 0); }
+/* x > 0, and exponents with special derivatives (p = 0: none, p = 1: 1) */
+static nb_tensor *ex_pow(nb_graph *g, nb_tensor **w, int *n)
+{
+	static const double p[] = {2.5, 0, 1, -1.5, 0.5, 3};
+	return ex_unary(g, w, n, NB_OP_POW, 0.2, 2, p[nb__rng_next(g) % 6], 0);
+}
 /* |x| with x kept away from the kink at 0 by the sign of the range */
 static nb_tensor *ex_abs(nb_graph *g, nb_tensor **w, int *n)
 {
@@ -428,7 +453,7 @@ static nb_tensor *ex_mask_range(nb_graph *g, nb_tensor **w, int *n)
 	w[0] = NB_EX_PARAM(g, "g", s);
 	w[1] = nb__rand_param(g, "x", s, -2, 2);
 	*n = 2;
-	return nb__mask_range(w[0], w[1], -0.5, 0.5);
+	return nb__mask_range_ex(w[0], w[1], -0.5, 0.5, nb__rng_next(g) & 1);
 }
 static nb_tensor *ex_broadcast_to(nb_graph *g, nb_tensor **w, int *n)
 {
@@ -496,7 +521,7 @@ const nb_opdef nb__op_stop_gradient = {
 const nb_opdef nb__op_mask_range = {
     .name = "mask_range", .n_inputs = 2, .shape = shape_mask,
     .forward_f32 = mask_range_f32, .forward_f64 = mask_range_f64,
-    .vjp = vjp_mask_range, .label = label_range, .example = ex_mask_range,
+    .vjp = vjp_mask_range, .label = label_mask, .example = ex_mask_range,
     .flags = NB_OPF_INPLACE};
 
 const nb_opdef nb__op_broadcast_to = {

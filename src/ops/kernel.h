@@ -236,7 +236,9 @@ static inline void nb_bcast_init(nb_bcast *b, nb_shape out, nb_shape x, nb_shape
 /* Constructors used by VJP rules. */
 nb_tensor *nb__sum_to(nb_tensor *x, nb_shape s);       /* reduce broadcast axes */
 nb_tensor *nb__broadcast_to(nb_tensor *x, nb_shape s); /* inverse of sum_to */
-nb_tensor *nb__mask_range(nb_tensor *g, nb_tensor *x, double lo, double hi);
+nb_tensor *nb__mask_range(nb_tensor *g, nb_tensor *x, double lo, double hi); /* lo < x < hi */
+/* closed: lo <= x <= hi */
+nb_tensor *nb__mask_range_ex(nb_tensor *g, nb_tensor *x, double lo, double hi, bool closed);
 nb_tensor *nb__sign(nb_tensor *x);
 
 /* shape packed into attrs slots i[0..5], ndim in i[6] */

@@ -5,7 +5,10 @@
  * storage, and the backward helpers follow that record.
  *
  * Batch normalisation, x viewed as [N, C, S] (S = H*W, or 1 for [N, C]),
- * per channel c over its M = N*S values:
+ * per channel c over the M = R*S values of its first R rows, R = N unless
+ * the graph says only R < N rows hold real samples (nb_graph_set_batch_rows:
+ * a padded last batch; the rows past R are normalised with the same
+ * statistics but take no part in them):
  *
  *   training: mu = mean(x), var = mean((x - mu)^2)         (biased)
  *             running_mean = (1-m) running_mean + m mu
@@ -18,7 +21,9 @@
  *   dbeta = sum g,  dgamma = sum g xhat
  *   eval (mu, var constants):  dx = gamma invstd g
  *   training (mu, var depend on x; see docs/norm.md for the derivation):
- *     dx = (gamma invstd / M) (M g - sum g - xhat sum g xhat)
+ *     dx = (gamma invstd / M) (M g - sum g - xhat sum g xhat)   rows < R
+ *     dx = gamma invstd g                                        rows >= R
+ *   (the sums over all N rows: every output depends on mu and var)
  * emitted as batchnorm_sums(g, x, y) -> [2, C] = (dgamma; dbeta) and
  * batchnorm_backward(g, x, gamma, y, sums) -> dx.  Both take the forward
  * node y as an input: it orders them after the forward run whose saved
@@ -52,6 +57,7 @@ static bn_dims bn_dims_of(const nb_tensor *x)
 /* aux of a batchnorm node: what the last forward run used */
 typedef struct bn_saved {
 	bool training;
+	int64_t rows;  /* training: the statistics' rows R (the first R of N) */
 	double stat[]; /* [0, C): mean, [C, 2C): invstd */
 } bn_saved;
 
@@ -108,18 +114,33 @@ static nb_status shape_batchnorm(nb_tensor *t)
 
 /* ---- batchnorm: kernels -------------------------------------------------------- */
 
-/* Record the mode of this run; training needs two values per channel for
- * the unbiased variance (PyTorch refuses M = 1 too). */
-static bool bn_begin(nb_tensor *t, bn_dims d)
+/* Record the mode of this run and the rows its statistics come from (*s:
+ * d restricted to them); training needs two values per channel for the
+ * unbiased variance (PyTorch refuses M = 1 too). */
+static bool bn_begin(nb_tensor *t, bn_dims d, bn_dims *s)
 {
 	bn_saved *sv = t->aux;
 	char b[128];
 	sv->training = t->g->training;
-	if (sv->training && d.M < 2)
-		nb__op_fail(t, NB_ERR_VALUE,
-		            "training mode needs more than one value per channel, x is %s "
-		            "(switch to eval mode with nb_graph_set_training)",
-		            nb_shape_str(t->in[0]->shape, b, sizeof b));
+	sv->rows = t->g->batch_rows > 0 && t->g->batch_rows < d.N ? t->g->batch_rows : d.N;
+	*s = d;
+	s->N = sv->rows;
+	s->M = s->N * s->S;
+	if (sv->training && s->M < 2) {
+		if (s->N < d.N)
+			nb__op_fail(
+			    t, NB_ERR_VALUE,
+			    "training mode needs more than one value per channel, but only %lld "
+			    "of the %lld rows of x %s hold real samples (a last batch of one "
+			    "sample: choose a batch size that leaves more, or drop it)",
+			    (long long)s->N, (long long)d.N,
+			    nb_shape_str(t->in[0]->shape, b, sizeof b));
+		else
+			nb__op_fail(t, NB_ERR_VALUE,
+			            "training mode needs more than one value per channel, x is %s "
+			            "(switch to eval mode with nb_graph_set_training)",
+			            nb_shape_str(t->in[0]->shape, b, sizeof b));
+	}
 	return sv->training;
 }
 
@@ -163,21 +184,22 @@ NB_KERNELS(batchnorm, {
 	const T *X = NB_IN(t, 0, T), *GA = NB_IN(t, 1, T), *BE = NB_IN(t, 2, T);
 	T *RM = (T *)t->in[3]->data, *RV = (T *)t->in[4]->data, *Y = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[0]);
+	bn_dims st; /* the rows the statistics come from */
 	bn_saved *sv = t->aux;
-	const bool train = bn_begin(t, d), relu = t->a.i[0];
+	const bool train = bn_begin(t, d, &st), relu = t->a.i[0];
 	const double eps = t->a.f[0], mom = t->a.f[1];
 	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
 		double mean = RM[c], var = RV[c];
 		if (train) {
 			double s_total = 0, q_total = 0;
-			BN_CHANNEL_SUM(d, c, s_total, acc_ += X[i]);
-			mean = s_total / (double)d.M;
+			BN_CHANNEL_SUM(st, c, s_total, acc_ += X[i]);
+			mean = s_total / (double)st.M;
 			const T m = (T)mean;
-			BN_CHANNEL_SUM(d, c, q_total, acc_ += (X[i] - m) * (X[i] - m));
-			var = q_total / (double)d.M;
-			if (d.M > 1) {
-				double unbiased = q_total / (double)(d.M - 1);
+			BN_CHANNEL_SUM(st, c, q_total, acc_ += (X[i] - m) * (X[i] - m));
+			var = q_total / (double)st.M;
+			if (st.M > 1) {
+				double unbiased = q_total / (double)(st.M - 1);
 				RM[c] = (T)((1 - mom) * RM[c] + mom * mean);
 				RV[c] = (T)((1 - mom) * RV[c] + mom * unbiased);
 			}
@@ -230,7 +252,8 @@ NB_KERNELS(batchnorm_sums, {
 /* batchnorm_backward(g, x, gamma, y, sums) -> dx, in the mode of y's run
  * (g masked by y > 0 first when y is a fused batchnorm + ReLU):
  * training dx = a g + b (x - mean) + e with a = gamma invstd,
- * b = -a invstd sum(g xhat) / M, e = -a sum(g) / M */
+ * b = -a invstd sum(g xhat) / M, e = -a sum(g) / M in the R rows the
+ * statistics came from (M = R S), dx = a g in the rows past them */
 NB_KERNELS(batchnorm_backward, {
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T), *GA = NB_IN(t, 2, T);
 	const T *SU = NB_IN(t, 4, T), *Y = NB_IN(t, 3, T);
@@ -238,14 +261,17 @@ NB_KERNELS(batchnorm_backward, {
 	const bool relu = t->in[3]->a.i[0];
 	T *DX = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
-	const double M = (double)d.M;
+	const double M = (double)(sv->rows * d.S);
 	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)")
 	for (int64_t c = 0; c < d.C; c++) {
 		const double is = sv->stat[d.C + c], k = GA[c] * is;
 		const bool tr = sv->training;
 		const T a = (T)k, m = (T)sv->stat[c];
-		const T b = tr ? (T)(-k * is * SU[c] / M) : 0, e = tr ? (T)(-k * SU[d.C + c] / M) : 0;
+		const T b0 = tr ? (T)(-k * is * SU[c] / M) : 0,
+		        e0 = tr ? (T)(-k * SU[d.C + c] / M) : 0;
 		for (int64_t n = 0; n < d.N; n++) {
+			/* rows past the statistics' ones reach mu and var not at all */
+			const T b = n < sv->rows ? b0 : 0, e = n < sv->rows ? e0 : 0;
 			const int64_t o = (n * d.C + c) * d.S;
 			const T *restrict gr = G + o, *restrict xr = X + o, *restrict yr = Y + o;
 			T *restrict dr = DX + o;
@@ -462,6 +488,11 @@ static nb_tensor *ex_batchnorm(nb_graph *g, nb_tensor **w, int *n)
 	nb_tensor *rv = nb__leaf(g, NB_OP_CONST, NB_ROLE_STATE, "running_var", NB_SHAPE(C));
 	nb_init_tensor(rm, NB_UNIFORM(-0.5, 0.5));
 	nb_init_tensor(rv, NB_UNIFORM(0.5, 1.5));
+	/* half of them with statistics from the first rows only, as for a
+	 * padded last batch (at least two values per channel) */
+	g->batch_rows = xs.d[0] > 2 && nb__rng_next(g) & 1
+	                    ? 2 + (int64_t)(nb__rng_next(g) % (uint64_t)(xs.d[0] - 2))
+	                    : 0;
 	/* half of them fused with a ReLU (gradcheck steps around its kink) */
 	return nb_batchnorm(w[0], w[1], w[2], rm, rv, (nb_batchnorm_opts){.relu = nb__rng_next(g) & 1});
 }

@@ -135,8 +135,16 @@ nb_tensor *nb_mean(nb_tensor *a)
 }
 
 /* ---- max over one axis -------------------------------------------------------
- * The input is viewed as [outer, len, inner]; ties go to the first index,
- * which is where the VJP sends the gradient. */
+ * The input is viewed as [outer, len, inner].  A maximum shared by several
+ * elements (a tie) splits the gradient evenly among them, as PyTorch's
+ * torch.max(x) and torch.amax(x, dim) do (torch.max(x, dim), which also
+ * returns indices, sends it all to the returned index instead).  NaN
+ * propagates: a slice holding one has the maximum NaN, and its NaNs share
+ * the gradient. */
+
+/* x[k] counts as a largest element; m is the running maximum */
+#define MAX_BEATS(v, m) ((v) > (m) || ((v) != (v) && (m) == (m)))
+#define MAX_TIES(v, m) ((v) == (m) || ((v) != (v) && (m) != (m)))
 
 static nb_status shape_max(nb_tensor *t)
 {
@@ -154,13 +162,14 @@ NB_KERNELS(max, {
 			const T *x = X + o * len * inner + j;
 			T m = x[0];
 			for (int64_t k = 1; k < len; k++)
-				if (x[k * inner] > m)
+				if (MAX_BEATS(x[k * inner], m))
 					m = x[k * inner];
 			Y[o * inner + j] = m;
 		}
 })
 
-/* max_backward(g, x): dx = g at the first position of the maximum, else 0 */
+/* max_backward(g, x): dx = g / c at each of the c positions holding the
+ * maximum (the NaNs when it is NaN), else 0 */
 NB_KERNELS(max_backward, {
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T);
 	T *D = NB_OUT(t, T);
@@ -170,11 +179,18 @@ NB_KERNELS(max_backward, {
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t j = 0; j < inner; j++) {
 			const T *x = X + o * len * inner + j;
-			int64_t best = 0;
+			T *d = D + o * len * inner + j;
+			T m = x[0];
 			for (int64_t k = 1; k < len; k++)
-				if (x[k * inner] > x[best * inner])
-					best = k;
-			D[o * len * inner + best * inner + j] = G[o * inner + j];
+				if (MAX_BEATS(x[k * inner], m))
+					m = x[k * inner];
+			int64_t ties = 0; /* at least 1: m is one of the x */
+			for (int64_t k = 0; k < len; k++)
+				ties += MAX_TIES(x[k * inner], m);
+			const T share = G[o * inner + j] / (T)ties;
+			for (int64_t k = 0; k < len; k++)
+				if (MAX_TIES(x[k * inner], m))
+					d[k * inner] = share;
 		}
 })
 

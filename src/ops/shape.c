@@ -187,6 +187,12 @@ static nb_status shape_concat(nb_tensor *t)
 			                   "input %d has shape %s, which does not match %s outside axis %d",
 			                   k, nb_shape_str(o, b1, sizeof b1), nb_shape_str(s, b2, sizeof b2),
 			                   ax);
+		/* the size check comes after: keep the sum itself from overflowing */
+		if (s.d[ax] > NB_MAX_SIZE - o.d[ax])
+			return nb__op_fail(
+			    t, NB_ERR_SHAPE,
+			    "the %d inputs' lengths along axis %d add up to more than 2^60",
+			    t->n_in, ax);
 		s.d[ax] += o.d[ax];
 	}
 	t->shape = s;
