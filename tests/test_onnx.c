@@ -175,12 +175,15 @@ START_TEST(test_atomic)
 	unsigned char *after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
 	free(after);
-	/* the target is a directory: the rename fails, the directory stays */
-	const char *dir = in_tmp("adir");
+	/* a target that is not a regular file is left alone */
+	const char *dir = in_tmp("adir"), *fifo = in_tmp("fifo");
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
-	ck_fails(nb_onnx_save(g, &m.probs, 1, dir, NULL), NB_ERR_IO, "rename");
+	ck_fails(nb_onnx_save(g, &m.probs, 1, dir, NULL), NB_ERR_IO, "not a regular file");
 	struct stat sb;
 	ck_assert(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	ck_fails(nb_onnx_save(g, &m.probs, 1, fifo, NULL), NB_ERR_IO, "not a regular file");
+	ck_assert(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
 	/* a directory that cannot exist: a regular file on the path */
 	char bad[256];
 	snprintf(bad, sizeof bad, "%s/sub.onnx", p);

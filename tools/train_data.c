@@ -271,10 +271,14 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
 	if (!st && a->plot)
 		write_plot(&r, a->plot, z->name);
+	int rc = st ? 1 : 0;
+	if (!st && a->export_path)
+		rc = cli_export_onnx("train", m.g, (nb_tensor *[]){m.logits, m.probs}, 2, m.x,
+		                     a->export_path, false, false, a->json ? NULL : stderr);
 	free(r.loss), free(r.tloss), free(r.acc), free(r.tacc);
 	model mm = {.g = m.g};
 	nb_model_free(&m);
 	finish_model(&mm, a);
 	nb_dataset_free(&train), nb_dataset_free(&test);
-	return st ? 1 : 0;
+	return rc;
 }

@@ -267,6 +267,12 @@ static bool write_tensor(FILE *fp, const nb_tensor *t, size_t esize)
 	return true;
 }
 
+bool nb__replaceable(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) != 0 || S_ISREG(sb.st_mode);
+}
+
 /* fsync the directory holding path, so the rename itself is durable. */
 int nb__sync_dir(const char *path)
 {
@@ -294,6 +300,10 @@ static nb_status write_atomic(nb_graph *g, const char *path, const sbuf *hdr, nb
 		return lfail(g, path, NB_ERR_NOMEM, "out of memory");
 	memcpy(tmp, path, plen);
 	memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+	if (!nb__replaceable(path)) {
+		free(tmp);
+		return lfail(g, path, NB_ERR_IO, "not a regular file; refusing to replace it");
+	}
 	mode_t mode = nb__new_file_mode(path);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {

@@ -1159,6 +1159,12 @@ static nb_status write_model(ox *x, const char *path)
 	}
 	memcpy(tmpname, path, plen);
 	memcpy(tmpname + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+	if (!nb__replaceable(path)) {
+		xfail(x, NB_ERR_IO, "not a regular file; refusing to replace it");
+		free(tmpname);
+		free(m.p);
+		return x->st;
+	}
 	mode_t mode = nb__new_file_mode(path);
 	int fd = mkstemp(tmpname);
 	if (fd < 0) {

@@ -1,19 +1,51 @@
 """Validate an ONNX file nabla wrote, with the ONNX project's own tools.
 
     python3 check_onnx.py MODEL.onnx [--inputs a,b] [--outputs y,z] [--opset 13]
-                          [--dynamic] [--elem float|double]
+                          [--dynamic] [--elem float|double] [--weights CKPT]
 
 Loads it (the protobuf parsed against onnx.proto), runs the checker with
 full_check (shape inference included), checks the opset, the graph's input
 and output names and element types, and that a dynamic export's inputs and
 outputs start with the symbolic batch "N"; then serialises the loaded model
-and loads that again (the round trip must give the same message).  Exit
+and loads that again (the round trip must give the same message).  With
+--weights, every float initializer with dimensions must be the tensor of
+that name in the safetensors checkpoint CKPT, rounded to the file's type.  Exit
 0 when everything holds, 1 with a message otherwise.
 """
 import argparse
+import json
+import struct
 import sys
 
 import onnx
+
+
+def check_weights(model, m, path, elem):
+    import numpy as np
+    from onnx import numpy_helper
+
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    data = raw[8 + n :]
+    want = np.float32 if elem == onnx.TensorProto.FLOAT else np.float64
+    checked = 0
+    for init in m.graph.initializer:
+        if init.data_type != elem or len(init.dims) == 0:
+            continue
+        if init.name not in header:
+            sys.exit(f"{model}: initializer {init.name} is not in {path}")
+        h = header[init.name]
+        b, e = h["data_offsets"]
+        src = np.frombuffer(data[b:e], dtype="<f4" if h["dtype"] == "F32" else "<f8")
+        src = src.reshape(h["shape"]).astype(want)
+        got = numpy_helper.to_array(init)
+        if got.shape != src.shape or not np.array_equal(got, src):
+            sys.exit(f"{model}: initializer {init.name} differs from {path}")
+        checked += 1
+    if not checked:
+        sys.exit(f"{model}: no initializer to compare with {path}")
 
 
 def main():
@@ -24,6 +56,7 @@ def main():
     ap.add_argument("--opset", type=int, default=13)
     ap.add_argument("--dynamic", action="store_true")
     ap.add_argument("--elem", choices=["float", "double"], default="float")
+    ap.add_argument("--weights", default=None)
     a = ap.parse_args()
 
     m = onnx.load(a.model)
@@ -46,6 +79,8 @@ def main():
         names = [v.name for v in got]
         if want is not None and names != want.split(","):
             sys.exit(f"{a.model}: {what} {names}, expected {want.split(',')}")
+    if a.weights:
+        check_weights(a.model, m, a.weights, elem)
     data = m.SerializeToString()
     again = onnx.load_from_string(data)
     if again != m:
