@@ -92,8 +92,9 @@ typedef struct xcase {
 	int n_in;
 	nb_tensor *out[4];
 	int n_out;
-	bool dynamic;  /* the export must have a symbolic batch */
-	bool keep_f64; /* f64 graph written as DOUBLE */
+	bool dynamic;   /* the export must have a symbolic batch */
+	bool keep_f64;  /* f64 graph written as DOUBLE */
+	int classes[4]; /* > 0: input i holds class ids 0..classes-1 */
 	double tol;
 } xcase;
 
@@ -197,6 +198,22 @@ static void run_ort(const xcase *c, const char *model, double **inputs, double *
 	}
 }
 
+/* U(-1, 1), or class ids */
+static void fill_input(const xcase *c, int i)
+{
+	if (!c->classes[i]) {
+		fill(c->in[i], -1, 1);
+		return;
+	}
+	int64_t n = nb_tensor_size(c->in[i]);
+	double *v = malloc(sizeof *v * (size_t)n);
+	ck_assert(v != NULL);
+	for (int64_t k = 0; k < n; k++)
+		v[k] = floor(uniform(0, c->classes[i]));
+	ck_assert_int_eq(nb_feed_f64(c->in[i], v, n), NB_OK);
+	free(v);
+}
+
 /* Running statistics as training leaves them: forward passes in training
  * mode on random batches (momentum 0.1: 40 passes leave 1.5% of the
  * start), so the normalised activations and the outputs have the scale of
@@ -218,7 +235,7 @@ static void calibrate(const xcase *c, nb_program *p)
 	nb_graph_set_training(g, true);
 	for (int r = 0; r < 40; r++) {
 		for (int i = 0; i < c->n_in; i++)
-			fill(c->in[i], -1, 1);
+			fill_input(c, i);
 		ck_assert_msg(nb_run(p) == NB_OK, "%s: %s", c->name, nb_graph_errmsg(g));
 	}
 	nb_graph_set_training(g, false);
@@ -235,7 +252,7 @@ static void check_case(xcase *c)
 	nb_graph_set_training(g, false);
 	double *inputs[4], *want[4];
 	for (int i = 0; i < c->n_in; i++) {
-		fill(c->in[i], -1, 1);
+		fill_input(c, i);
 		int64_t n = nb_tensor_size(c->in[i]);
 		inputs[i] = malloc(sizeof(double) * (size_t)n);
 		ck_assert_int_eq(nb_read_f64(c->in[i], inputs[i], n), NB_OK);
@@ -536,6 +553,53 @@ START_TEST(test_static_batch)
 }
 END_TEST
 
+/* The losses and one_hot, per sample (the batch stays dynamic) and
+ * reduced (a scalar fixes the batch). */
+static void loss_case(const char *name, nb_reduction red, bool dynamic)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_graph_seed(g, 9);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(5, 4)), *q = nb_input(g, "target", NB_SHAPE(5, 4));
+	nb_tensor *ids = nb_input(g, "ids", NB_SHAPE(5));
+	nb_tensor *z = nb_dense(x, 4, "fc"), *qs = nb_satlin(q);
+	nb_tensor *outs[] = {
+	    nb_set_name(nb_mse(z, q, red), "mse"),
+	    nb_set_name(nb_bce(nb_sigmoid(z), qs, red), "bce"),
+	    nb_set_name(nb_bce_logits(nb_mul_scalar(z, 8), qs, red), "bce_logits"),
+	    nb_set_name(nb_cce(z, nb_softmax(q, -1), red), "cce"),
+	};
+	nb_tensor *sparse = nb_set_name(nb_sparse_cce(z, ids, red), "sparse_cce");
+	nb_tensor *oh = nb_set_name(nb_one_hot(ids, 4), "one_hot");
+	xcase c = {.name = name,
+	           .in = {x, q},
+	           .n_in = 2,
+	           .out = {outs[0], outs[1], outs[2], outs[3]},
+	           .n_out = 4,
+	           .dynamic = dynamic,
+	           .tol = 1e-5};
+	check_case(&c);
+	char n2[64];
+	snprintf(n2, sizeof n2, "%s-ids", name);
+	c = (xcase){.name = n2,
+	            .in = {x, ids},
+	            .n_in = 2,
+	            .classes = {0, 4},
+	            .out = {sparse, oh},
+	            .n_out = 2,
+	            .dynamic = dynamic,
+	            .tol = 1e-5};
+	check_case(&c);
+	nb_graph_free(g);
+}
+
+START_TEST(test_losses)
+{
+	loss_case("losses-none", NB_NONE, true);
+	loss_case("losses-mean", NB_MEAN, false);
+	loss_case("losses-sum", NB_SUM, false);
+}
+END_TEST
+
 /* Every op with an ONNX mapping was exported and compared above. */
 START_TEST(test_coverage)
 {
@@ -598,6 +662,7 @@ int main(void)
 	tcase_add_test(tc, test_notes);
 	tcase_add_test(tc, test_ops);
 	tcase_add_test(tc, test_static_batch);
+	tcase_add_test(tc, test_losses);
 	tcase_add_test(tc, test_coverage);
 	suite_add_tcase(s, tc);
 	/* the coverage test reads what the others recorded: one process */

@@ -114,7 +114,7 @@ START_TEST(test_bad_arguments)
 END_TEST
 
 /* A gradient, an optimizer's update and a tensor that no input reaches
- * have no inference path; a loss has no mapping. */
+ * have no inference path; an optimizer's helper has no mapping. */
 START_TEST(test_no_inference_path)
 {
 	make_tmpdir();
@@ -129,9 +129,10 @@ START_TEST(test_no_inference_path)
 	nb_tensor *wsum = nb_set_name(nb_sum(nb_square(w)), "l2");
 	ck_fails(nb_onnx_save(g, &wsum, 1, p, NULL), NB_ERR_GRAPH,
 	         "output l2 depends on no input, so there is no inference path");
-	ck_fails(nb_onnx_save(g, &m.loss, 1, p, NULL), NB_ERR_FORMAT,
-	         "has no ONNX mapping: a loss needs labels");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.probs, m.loss}, 2, p, NULL), NB_ERR_FORMAT,
+	nb_tensor *norm = nb_global_norm(&m.logits, 1);
+	ck_fails(nb_onnx_save(g, &norm, 1, p, NULL), NB_ERR_FORMAT,
+	         "has no ONNX mapping: it belongs to training");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.probs, norm}, 2, p, NULL), NB_ERR_FORMAT,
 	         "no ONNX mapping");
 	ck_assert_int_eq(access(p, F_OK), -1);
 	ck_assert_int_eq(temporaries(), 0);
@@ -144,16 +145,23 @@ START_TEST(test_no_inference_path)
 }
 END_TEST
 
-/* The loss op is named in the message, whichever it is. */
+/* The op without a mapping is named in the message, with its tensor; a
+ * loss has one (a scalar fixes the batch). */
 START_TEST(test_unmapped_op_named)
 {
 	make_tmpdir();
 	nb_graph *g = nb_graph_new(NB_F32);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(2, 3)), *y = nb_input(g, "y", NB_SHAPE(2, 3));
-	nb_tensor *l = nb_mse(x, y, NB_NONE);
-	ck_fails(nb_onnx_save(g, &l, 1, in_tmp("l.onnx"), NULL), NB_ERR_FORMAT, "op mse");
-	nb_tensor *oh = nb_one_hot(nb_input(g, "ids", NB_SHAPE(2)), 4);
-	ck_fails(nb_onnx_save(g, &oh, 1, in_tmp("l.onnx"), NULL), NB_ERR_FORMAT, "op one_hot");
+	nb_tensor *n = nb_set_name(nb_global_norm((nb_tensor *[]){x, y}, 2), "the_norm");
+	ck_fails(nb_onnx_save(g, &n, 1, in_tmp("l.onnx"), NULL), NB_ERR_FORMAT,
+	         "op global_norm (computing the_norm) has no ONNX mapping");
+	ck_assert_int_eq(access(in_tmp("l.onnx"), F_OK), -1);
+	nb_tensor *l = nb_mse(x, y, NB_MEAN);
+	nb_onnx_report r;
+	ck_assert_int_eq(nb_onnx_save(g, &l, 1, in_tmp("l.onnx"), &(nb_onnx_opts){.report = &r}),
+	                 NB_OK);
+	ck_assert(!r.dynamic_batch);
+	ck_assert_int_eq(r.inputs, 2);
 	nb_graph_free(g);
 	remove_tmpdir();
 }
@@ -171,7 +179,8 @@ START_TEST(test_atomic)
 	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, NULL), NB_OK);
 	size_t n0, n1;
 	unsigned char *before = slurp(p, &n0);
-	ck_fails(nb_onnx_save(g, &m.loss, 1, p, NULL), NB_ERR_FORMAT, "no ONNX mapping");
+	nb_tensor *norm = nb_global_norm(&m.logits, 1);
+	ck_fails(nb_onnx_save(g, &norm, 1, p, NULL), NB_ERR_FORMAT, "no ONNX mapping");
 	unsigned char *after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
 	free(after);

@@ -59,8 +59,9 @@ typedef struct nb_onnx_opts {
  *   NB_ERR_GRAPH  an output that depends on no input, or that is computed
  *                 by the backward pass or an optimizer update (training
  *                 only, no inference path);
- *   NB_ERR_FORMAT an op with no ONNX mapping (losses, backward helpers),
- *                 named in the message with the tensor it computes;
+ *   NB_ERR_FORMAT an op with no ONNX mapping (the ops of training: backward
+ *                 helpers, optimizer updates), named in the message with
+ *                 the tensor it computes;
  *   NB_ERR_IO     the file could not be written (path and reason). */
 nb_status nb_onnx_save(nb_graph *g, nb_tensor *const *outputs, int n, const char *path,
                        const nb_onnx_opts *opts);

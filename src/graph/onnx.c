@@ -567,6 +567,19 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 			return false;
 		}
 		return true;
+	case NB_OP_MSE:
+	case NB_OP_BCE:
+	case NB_OP_BCE_LOGITS:
+	case NB_OP_CCE:
+	case NB_OP_SPARSE_CCE:
+		/* the reductions to a scalar stopped above; per-sample losses need
+		 * prediction and target batched alike */
+		if (!bat[a->id] || !bat[t->in[1]->id]) {
+			snprintf(why, n, "%s (%s) pairs batched and unbatched tensors", t->name,
+			         nb__ops[t->op]->name);
+			return false;
+		}
+		return true;
 	case NB_OP_BATCHNORM:
 	case NB_OP_CONV2D:
 		if (!bat[a->id] || t->n_in > 1 + (t->op == NB_OP_BATCHNORM ? 4 : 2)) {
@@ -746,6 +759,144 @@ static void emit_pool(ox *x, const nb_tensor *t, const char *op, const char *out
 	if (t->op == NB_OP_AVGPOOL2D)
 		attr_int(&at, "count_include_pad", 1);
 	node1(x, op, in_name(x, t, 0), out, &at);
+}
+
+/* ---- losses ---------------------------------------------------------------- */
+
+/* loss.c clamps the arguments of BCE's logs to at least this */
+#define BCE_EPS 1e-12
+
+/* The loss's reduction (attribute i[0]) of per-element or per-sample
+ * losses l into out: none, or ReduceSum / ReduceMean over every axis. */
+static void reduce_loss(ox *x, const nb_tensor *t, const char *l, int ndim, const char *out)
+{
+	if (t->a.i[0] == NB_NONE) {
+		node1(x, "Identity", l, out, NULL);
+		return;
+	}
+	int64_t axes[NB_MAX_DIMS];
+	for (int i = 0; i < ndim; i++)
+		axes[i] = i;
+	pb at = {0};
+	attr_int(&at, "keepdims", 0);
+	if (t->a.i[0] == NB_SUM) { /* axes as an input (opset 13) */
+		const char *in[2] = {l, ints(x, x->vname[t->id], "/axes", axes, ndim)};
+		if (in[1])
+			node(x, "ReduceSum", in, 2, out, &at);
+		else
+			free(at.p);
+	} else {
+		attr_ints(&at, "axes", axes, ndim);
+		node1(x, "ReduceMean", l, out, &at);
+	}
+}
+
+/* 1 where ids[..., None] == c for the class c of the last axis: ids as
+ * values of the element type, compared with the initializer 0, 1, ...,
+ * classes-1 (a bad id gives a row of zeros; nabla's run fails on it). */
+static const char *one_hot(ox *x, const nb_tensor *t, const char *ids, int64_t classes,
+                           const char *out)
+{
+	double *c = malloc(sizeof *c * (size_t)classes);
+	const char *name = fresh(x, x->vname[t->id], "/classes");
+	int64_t minus1 = -1;
+	const char *ax = ints(x, x->vname[t->id], "/last", &minus1, 1);
+	const char *col = tmp(x, t, "/ids"), *eq = tmp(x, t, "/eq");
+	const char *o = out ? out : tmp(x, t, "/one_hot");
+	if (!c || !name || !ax || !col || !eq || !o) {
+		free(c);
+		if (!c)
+			oom(x);
+		return NULL;
+	}
+	for (int64_t i = 0; i < classes; i++)
+		c[i] = (double)i;
+	initializer(x, name, &classes, 1, elem_type(x), c, classes);
+	free(c);
+	node2(x, "Unsqueeze", ids, ax, col);
+	node2(x, "Equal", col, name, eq);
+	pb at = {0};
+	attr_int(&at, "to", elem_type(x));
+	node1(x, "Cast", eq, o, &at);
+	return o;
+}
+
+static void emit_loss(ox *x, const nb_tensor *t, const char *out)
+{
+	const char *p = in_name(x, t, 0), *q = in_name(x, t, 1), *l = tmp(x, t, "/loss");
+	const nb_tensor *z = t->in[0];
+	if (!l)
+		return;
+	switch (t->op) {
+	case NB_OP_MSE: { /* (p - q)^2 */
+		const char *d = tmp(x, t, "/diff");
+		if (!d)
+			return;
+		node2(x, "Sub", p, q, d);
+		node2(x, "Mul", d, d, l);
+		break;
+	}
+	case NB_OP_BCE: { /* -(q log max(p, eps) + (1 - q) log max(1 - p, eps)) */
+		const char *eps = scalar(x, out, "/eps", BCE_EPS), *one = scalar(x, out, "/one", 1);
+		const char *v[9] = {tmp(x, t, "/p_c"), tmp(x, t, "/log_p"), tmp(x, t, "/q_log_p"),
+		                    tmp(x, t, "/1-p"), tmp(x, t, "/1-p_c"), tmp(x, t, "/log_1-p"),
+		                    tmp(x, t, "/1-q"), tmp(x, t, "/rest"),  tmp(x, t, "/sum")};
+		for (int i = 0; i < 9; i++)
+			if (!v[i])
+				return;
+		if (!eps || !one)
+			return;
+		node2(x, "Clip", p, eps, v[0]);
+		node1(x, "Log", v[0], v[1], NULL);
+		node2(x, "Mul", q, v[1], v[2]);
+		node2(x, "Sub", one, p, v[3]);
+		node2(x, "Clip", v[3], eps, v[4]);
+		node1(x, "Log", v[4], v[5], NULL);
+		node2(x, "Sub", one, q, v[6]);
+		node2(x, "Mul", v[6], v[5], v[7]);
+		node2(x, "Add", v[2], v[7], v[8]);
+		node1(x, "Neg", v[8], l, NULL);
+		break;
+	}
+	case NB_OP_BCE_LOGITS: { /* max(z, 0) - z q + log(1 + exp(-|z|)) */
+		const char *v[6] = {tmp(x, t, "/relu"), tmp(x, t, "/zq"),       tmp(x, t, "/abs"),
+		                    tmp(x, t, "/-abs"), tmp(x, t, "/softplus"), tmp(x, t, "/diff")};
+		for (int i = 0; i < 6; i++)
+			if (!v[i])
+				return;
+		node1(x, "Relu", p, v[0], NULL);
+		node2(x, "Mul", p, q, v[1]);
+		node1(x, "Abs", p, v[2], NULL);
+		node1(x, "Neg", v[2], v[3], NULL);
+		node1(x, "Softplus", v[3], v[4], NULL);
+		node2(x, "Sub", v[0], v[1], v[5]);
+		node2(x, "Add", v[5], v[4], l);
+		break;
+	}
+	case NB_OP_CCE:
+	case NB_OP_SPARSE_CCE: { /* -sum_c q_c log softmax(z)_c per sample */
+		if (t->op == NB_OP_SPARSE_CCE &&
+		    !(q = one_hot(x, t, q, z->shape.d[z->shape.ndim - 1], NULL)))
+			return;
+		int64_t last = z->shape.ndim - 1;
+		const char *v[4] = {tmp(x, t, "/log_softmax"), tmp(x, t, "/q_log_softmax"),
+		                    tmp(x, t, "/sum"), ints(x, out, "/class_axis", &last, 1)};
+		for (int i = 0; i < 4; i++)
+			if (!v[i])
+				return;
+		pb at = {0};
+		attr_int(&at, "axis", -1);
+		node1(x, "LogSoftmax", p, v[0], &at);
+		node2(x, "Mul", q, v[0], v[1]);
+		const char *in[2] = {v[1], v[3]};
+		attr_int(&at, "keepdims", 0);
+		node(x, "ReduceSum", in, 2, v[2], &at);
+		node1(x, "Neg", v[2], l, NULL);
+		reduce_loss(x, t, l, z->shape.ndim - 1, out);
+		return;
+	}
+	}
+	reduce_loss(x, t, l, z->shape.ndim, out);
 }
 
 /* GreaterOrEqual(v, 0) */
@@ -1000,17 +1151,23 @@ static void emit_op(ox *x, const nb_tensor *t)
 		node1(x, "Flatten", p, out, &at);
 		return;
 	}
+	case NB_OP_MSE:
+	case NB_OP_BCE:
+	case NB_OP_BCE_LOGITS:
+	case NB_OP_CCE:
+	case NB_OP_SPARSE_CCE:
+		emit_loss(x, t, out);
+		return;
+	case NB_OP_ONE_HOT:
+		one_hot(x, t, a, t->a.i[0], out);
+		return;
 	default:
 		break;
 	}
-	const char *why = (nb__ops[t->op]->flags & (NB_OPF_INTERNAL | NB_OPF_UPDATE))
-	                      ? "a backward helper or optimizer update, not part of inference"
-	                  : t->op >= NB_OP_MSE && t->op <= NB_OP_ONE_HOT
-	                      ? "a loss needs labels and is not part of inference; export the "
-	                        "logits or probabilities"
-	                      : "not supported";
-	xfail(x, NB_ERR_FORMAT, "op %s (computing %s) has no ONNX mapping: %s",
-	      nb__ops[t->op]->name, t->name, why);
+	xfail(x, NB_ERR_FORMAT,
+	      "op %s (computing %s) has no ONNX mapping: it belongs to training (gradients, "
+	      "optimizer updates), not to inference",
+	      nb__ops[t->op]->name, t->name);
 }
 
 /* ---- the walk --------------------------------------------------------------- */
