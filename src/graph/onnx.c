@@ -62,7 +62,7 @@ enum {
 };
 /* AttributeProto.AttributeType and TensorProto.DataType */
 enum { ATTR_TYPE_FLOAT = 1, ATTR_TYPE_INT = 2, ATTR_TYPE_INTS = 7 };
-enum { DT_FLOAT = 1, DT_BOOL = 9, DT_INT64 = 7, DT_DOUBLE = 11 };
+enum { DT_FLOAT = 1, DT_INT64 = 7, DT_DOUBLE = 11 };
 /* protobuf wire types */
 enum { WT_VARINT = 0, WT_LEN = 2, WT_FIXED32 = 5 };
 
@@ -582,11 +582,7 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 		return true;
 	case NB_OP_BATCHNORM:
 	case NB_OP_CONV2D:
-		if (!bat[a->id] || t->n_in > 1 + (t->op == NB_OP_BATCHNORM ? 4 : 2)) {
-			snprintf(why, n, "%s (%s) has a batched weight", t->name,
-			         nb__ops[t->op]->name);
-			return false;
-		}
+		/* the input is batched (some input is), the weights are not */
 		for (int k = 1; k < t->n_in; k++)
 			if (bat[t->in[k]->id]) {
 				snprintf(why, n, "%s (%s) has a batched weight", t->name,
