@@ -7,20 +7,41 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential pkg-config meson ninja-build libblis-dev check
-          libgraphviz-dev graphviz zlib1g-dev dataset-fashion-mnist python3-numpy)
+          libgraphviz-dev graphviz zlib1g-dev dataset-fashion-mnist python3-numpy
+          python3-onnx nodejs)
+# ONNX Runtime for the ONNX export tests: the onnxruntime-node version
+# tests/onnx/package.json pins (its CPU binaries ship inside the package)
+ORT_VERSION=$(sed -n 's/.*"onnxruntime-node": "\(.*\)".*/\1/p' tests/onnx/package.json)
 
 install_deps() {
 	local missing=()
 	for p in "${PACKAGES[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "run.sh: installing ${missing[*]}" >&2
-	local sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -q
-	$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# npm: Debian's package, unless a nodejs that bundles it is installed
+	command -v npm >/dev/null || missing+=(npm)
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "run.sh: installing ${missing[*]}" >&2
+		local sudo=""
+		[ "$(id -u)" -eq 0 ] || sudo=sudo
+		export DEBIAN_FRONTEND=noninteractive
+		$sudo apt-get update -q
+		$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+	fi
+	install_onnxruntime
+}
+
+# npm install into tests/onnx/node_modules (ignored by git), once: nothing
+# runs at install time (--ignore-scripts) and the tests need no network.
+# Without it the ONNX Runtime test reports skipped.
+install_onnxruntime() {
+	local have
+	have=$(node -p "require('./tests/onnx/node_modules/onnxruntime-node/package.json').version" \
+		2>/dev/null) || have=""
+	[ "$have" = "$ORT_VERSION" ] && return 0
+	echo "run.sh: installing onnxruntime-node $ORT_VERSION into tests/onnx" >&2
+	(cd tests/onnx && npm install --ignore-scripts --no-audit --no-fund --no-save) ||
+		echo "run.sh: npm install failed; the ONNX Runtime test will be skipped" >&2
 }
 
 build() { # build DIR [meson options...]

@@ -396,5 +396,6 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep,
 #include "nabla/data.h"       /* dataset readers and batching */
 #include "nabla/checkpoint.h" /* safetensors checkpoints */
 #include "nabla/plot.h"       /* SVG plots */
+#include "nabla/onnx.h"       /* ONNX export */
 
 #endif /* NABLA_H */

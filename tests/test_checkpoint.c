@@ -225,6 +225,14 @@ START_TEST(test_save_errors)
 	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, tpath("no/such/dir.st"), NULL), NB_ERR_IO);
 	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(A.g), "no/such/dir.st"));
 	nb_graph_clear_error(A.g);
+	/* a FIFO (or a device) is not replaced by the rename */
+	ck_assert_int_eq(mkfifo(tpath("fifo"), 0644), 0);
+	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, tpath("fifo"), NULL), NB_ERR_IO);
+	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(A.g), "not a regular file"));
+	struct stat sb;
+	ck_assert(stat(tpath("fifo"), &sb) == 0 && S_ISFIFO(sb.st_mode));
+	ck_assert_int_eq(unlink(tpath("fifo")), 0);
+	nb_graph_clear_error(A.g);
 	/* two parameters with one name cannot be told apart */
 	nb_param(A.g, "fc1.b", NB_SHAPE(2), NB_ZEROS);
 	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, tpath("dup"), NULL), NB_ERR_GRAPH);

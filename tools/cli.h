@@ -22,6 +22,7 @@ int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_ewma(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Limits of the numeric options every command shares (documented in the
  * commands' --help). */
@@ -59,6 +60,10 @@ typedef struct cli_model_args {
 typedef struct cli_model {
 	nb_graph *g;
 	nb_tensor *loss;
+	nb_tensor *x;           /* the input the outputs are computed from */
+	nb_tensor *outputs[2];  /* what inference computes: a zoo model's logits
+	                         * and probs, a notes model's output */
+	int n_outputs;
 	nb_model zoo;  /* zoo models: the classifier */
 	bool notes;    /* one of the notes' models */
 	int64_t batch; /* the batch size the graph was built with */
@@ -72,6 +77,11 @@ int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_a
  * take, 1 when the graph could not be built). */
 int cli_model_build(cli_model *m, const char *cmd, const cli_model_args *a);
 void cli_model_free(cli_model *m);
+/* Write the inference graph computing outs[0..n) (from input) as ONNX
+ * (cmd_export.c) and describe what was written on info (may be NULL);
+ * returns 0, or 1 after printing the error prefixed with "nabla <cmd>: ". */
+int cli_export_onnx(const char *cmd, nb_graph *g, nb_tensor *const *outs, int n, nb_tensor *input,
+                    const char *path, bool keep_f64, bool static_batch, FILE *info);
 /* "  name  summary" lines for a usage text */
 void cli_model_list(FILE *fp);
 

@@ -46,6 +46,9 @@ static int build_notes(cli_model *m, const char *cmd, const notes_model *n, int6
 	int rc = n->build(&mm, &a);
 	m->g = mm.g;
 	m->loss = mm.loss;
+	m->x = mm.x;
+	m->outputs[0] = mm.out;
+	m->n_outputs = 1;
 	m->notes = true;
 	m->batch = nb_tensor_shape(mm.x).d[0];
 	if (rc < 0 || !m->g) {
@@ -94,6 +97,10 @@ int cli_model_build(cli_model *m, const char *cmd, const cli_model_args *a)
 	nb_status st = nb_zoo_build(&m->zoo, a->name, a->dtype, m->batch, 1);
 	m->g = m->zoo.g;
 	m->loss = m->zoo.loss;
+	m->x = m->zoo.x;
+	m->outputs[0] = m->zoo.logits;
+	m->outputs[1] = m->zoo.probs;
+	m->n_outputs = 2;
 	if (st != NB_OK) {
 		fprintf(stderr, "nabla %s: %s\n", cmd,
 		        m->g ? nb_graph_errmsg(m->g) : nb_status_string(st));

@@ -260,6 +260,7 @@ static void usage(FILE *fp)
 	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
 	    "                     backprop-example have no plot)\n"
 	    "  --dot FILE         the graph (forward + backward) as Graphviz DOT\n"
+	    "  --export FILE      the trained model as ONNX (zoo models; as nabla export)\n"
 	    "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
 	    "refuse the data options (--data to --max-batches) and the schedule options.\n"
 	    "An output that cannot be written is an error (exit status 1).\n"
@@ -305,11 +306,11 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 		        a->model);
 		return 2;
 	}
-	if (a->save || a->resume || a->dot_path || a->schedule != NB_SCHED_CONSTANT || a->warmup ||
-	    (int)a->optim >= 0) {
+	if (a->save || a->resume || a->dot_path || a->export_path ||
+	    a->schedule != NB_SCHED_CONSTANT || a->warmup || (int)a->optim >= 0) {
 		fprintf(stderr, "nabla train: --compare-optim trains three models with constant "
-		                "learning rates; --optim, --save, --resume, --dot, --schedule and "
-		                "--warmup do not apply\n");
+		                "learning rates; --optim, --save, --resume, --dot, --export, "
+		                "--schedule and --warmup do not apply\n");
 		return 2;
 	}
 	if (a->momentum < 0)
@@ -425,6 +426,8 @@ int cmd_train(int argc, char **argv)
 			a.plot = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--dot"))) {
 			a.dot_path = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--export"))) {
+			a.export_path = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--out"))) {
 			out = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--classes"))) {
@@ -538,6 +541,13 @@ int cmd_train(int argc, char **argv)
 		if (m->plot_suffix && !a.plot &&
 		    !(a.plot = out_path(plot, sizeof plot, out, a.model, m->plot_suffix)))
 			return 1;
+	}
+	if (m->train && a.export_path) {
+		fprintf(stderr,
+		        "nabla train: --export is for the zoo models (nabla export --model %s "
+		        "writes %s with its initial weights)\n",
+		        a.model, a.model);
+		return 2;
 	}
 	if (!a.json)
 		fprintf(stderr, "nabla train: model %s, %d epochs, lr %g, batch %d, %s, seed %llu, %d threads\n",

@@ -28,6 +28,7 @@ typedef struct train_args {
 	double gamma;
 	int64_t step_size, warmup;
 	const char *save, *resume, *plot;
+	const char *export_path; /* --export: the trained model as ONNX (zoo models) */
 } train_args;
 
 /* A built model: the graph and its named ends. */

@@ -297,6 +297,9 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
 	if (!rc && a->plot)
 		rc = write_plot(&r, a->plot, z->name);
+	if (!rc && a->export_path)
+		rc = cli_export_onnx("train", m.g, (nb_tensor *[]){m.logits, m.probs}, 2, m.x,
+		                     a->export_path, false, false, a->json ? NULL : stderr);
 	free(r.loss), free(r.tloss), free(r.acc), free(r.tacc);
 	model mm = {.g = m.g};
 	nb_model_free(&m);

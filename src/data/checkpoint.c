@@ -232,7 +232,7 @@ static void build_header(sbuf *b, nb_graph *g, nb_optim *o, const char *model,
 /* Permission bits for a new checkpoint: those of the file it replaces, or
  * 0666 less the umask (mkstemp creates 0600).  The umask is read from
  * /proc, since umask() cannot be read without changing it. */
-static mode_t new_mode(const char *path)
+mode_t nb__new_file_mode(const char *path)
 {
 	struct stat sb;
 	if (stat(path, &sb) == 0)
@@ -268,8 +268,14 @@ static bool write_tensor(FILE *fp, const nb_tensor *t, size_t esize)
 	return true;
 }
 
+bool nb__replaceable(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) != 0 || S_ISREG(sb.st_mode);
+}
+
 /* fsync the directory holding path, so the rename itself is durable. */
-static int sync_dir(const char *path)
+int nb__sync_dir(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
@@ -295,7 +301,11 @@ static nb_status write_atomic(nb_graph *g, const char *path, const sbuf *hdr, nb
 		return lfail(g, path, NB_ERR_NOMEM, "out of memory");
 	memcpy(tmp, path, plen);
 	memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-	mode_t mode = new_mode(path);
+	if (!nb__replaceable(path)) {
+		free(tmp);
+		return lfail(g, path, NB_ERR_IO, "not a regular file; refusing to replace it");
+	}
+	mode_t mode = nb__new_file_mode(path);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		nb_status st = lfail(g, path, NB_ERR_IO, "cannot create a temporary file %s: %s",
@@ -337,7 +347,7 @@ static nb_status write_atomic(nb_graph *g, const char *path, const sbuf *hdr, nb
 	if (rename(tmp, path) != 0)
 		goto fail;
 	free(tmp);
-	if (sync_dir(path) != 0)
+	if (nb__sync_dir(path) != 0)
 		return lfail(g, path, NB_ERR_IO, "saved, but syncing its directory failed: %s",
 		             strerror(errno));
 	return NB_OK;
