@@ -31,6 +31,7 @@
  * count and dtype.  The mask stays in aux for the backward helper.
  */
 #include "ops/kernel.h"
+#include "ops/simd.h"
 
 #include <stdlib.h>
 
@@ -134,7 +135,7 @@ static bool bn_begin(nb_tensor *t, bn_dims d)
 		     b_ += BN_BLOCK) {                                          \
 			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;     \
 			T acc_ = 0;                                             \
-			_Pragma("omp simd reduction(+ : acc_)") for (int64_t i = b_; i < be_; i++) \
+			NB_SIMD(reduction(+ : acc_)) for (int64_t i = b_; i < be_; i++) \
 			{                                                       \
 				__VA_ARGS__;                                    \
 			}                                                       \
@@ -149,7 +150,7 @@ static bool bn_begin(nb_tensor *t, bn_dims d)
 		     b_ += BN_BLOCK) {                                          \
 			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;     \
 			T acc_ = 0, acc2_ = 0;                                  \
-			_Pragma("omp simd reduction(+ : acc_, acc2_)") for (int64_t i = b_; i < be_; i++) \
+			NB_SIMD(reduction(+ : acc_, acc2_)) for (int64_t i = b_; i < be_; i++) \
 			{                                                       \
 				__VA_ARGS__;                                    \
 			}                                                       \
