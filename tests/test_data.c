@@ -597,6 +597,25 @@ START_TEST(test_gzip_bounds)
 	write_file(ip, bomb, 3152 + 5, true);
 	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
 	          "found 3157 (5 extra)");
+	/* a compressed file announcing more than it holds: the buffer grows
+	 * with the data, and the shortfall is reported */
+	put_be32(bomb + 4, 60000);
+	write_file(ip, bomb, 4096, true);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
+	          "truncated: expected 47040016 bytes (16-byte header + 60000 x 28 x 28 "
+	          "bytes), found 4096 (47035920 missing)");
+	/* and one larger than the first buffer loads whole */
+	bytes big_im = idx_images(0x803, 3000, 28, 28), big_lb = idx_labels(0x801, 3000, NULL);
+	write_file(ip, big_im.p, big_im.n, true);
+	write_file(lp, big_lb.p, big_lb.n, true);
+	ck_assert_msg(nb_idx_load(ip, lp, &d, err, sizeof err) == NB_OK, "%s", err);
+	ck_assert_int_eq(d.n, 3000);
+	for (size_t k = 0; k < 3000 * 784; k += 9973)
+		ck_assert_float_eq(d.x[k], pix(k) / 255.0f);
+	ck_assert_float_eq(d.x[3000 * 784 - 1], pix(3000 * 784 - 1) / 255.0f);
+	nb_dataset_free(&d);
+	free(big_im.p), free(big_lb.p);
+	write_file(lp, lz.p, lz.n, false);
 	/* and an uncompressed file announcing more than it holds is refused by
 	 * its size before anything is allocated */
 	put_be32(bomb + 4, 60000);
@@ -1235,6 +1254,42 @@ static nb_status corpus_cifar(const bytes *b, int num_classes, nb_dataset *d, ch
 	return nb_cifar10_parse(b->p, b->n, d, err, errlen);
 }
 
+/* The file loaders on the inputs of fuzz_idx_file and fuzz_cifar_file
+ * (fuzz/fuzz_file.h): a mode byte whose bit k gzips file k, then the files,
+ * written to a temporary directory. */
+static char *corpus_dir;
+
+static const char *corpus_write(const char *name, const uint8_t *p, size_t n, bool gz)
+{
+	static char path[2][512];
+	static int k;
+	k = !k;
+	snprintf(path[k], sizeof path[k], "%s/%s", corpus_dir, name);
+	write_file(path[k], p, n, gz);
+	return path[k];
+}
+
+static nb_status corpus_idx_file(const bytes *b, int num_classes, nb_dataset *d, char *err,
+                                 size_t errlen)
+{
+	if (b->n < 1)
+		return nb_idx_parse(NULL, 0, NULL, 0, num_classes, d, err, errlen);
+	nb_idx_frame f = nb_idx_unframe(b->p + 1, b->n - 1);
+	const char *img = corpus_write("images", f.images, f.images_len, b->p[0] & 1);
+	const char *lab = corpus_write("labels", f.labels, f.labels_len, b->p[0] & 2);
+	return nb_idx_load_classes(img, lab, num_classes, d, err, errlen);
+}
+
+static nb_status corpus_cifar_file(const bytes *b, int num_classes, nb_dataset *d, char *err,
+                                   size_t errlen)
+{
+	(void)num_classes;
+	if (b->n < 1)
+		return nb_cifar10_parse(NULL, 0, d, err, errlen);
+	const char *path = corpus_write("data.bin", b->p + 1, b->n - 1, b->p[0] & 1);
+	return nb_cifar10_load_file(path, d, err, errlen);
+}
+
 /* Every file through the parser: ok_* must load, bad_* must fail with
  * NB_ERR_FORMAT and a message, anything else (fuzzer crashers) must end in a
  * clean success or error.  A loaded dataset must be consistent. */
@@ -1297,6 +1352,15 @@ START_TEST(test_corpus_cifar)
 }
 END_TEST
 
+START_TEST(test_corpus_files)
+{
+	corpus_dir = make_tmpdir();
+	run_corpus("idx_file", corpus_idx_file);
+	run_corpus("cifar_file", corpus_cifar_file);
+	rm_tmpdir(corpus_dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("data");
@@ -1324,6 +1388,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_batcher_covers_all);
 	tcase_add_test(tc, test_corpus_idx);
 	tcase_add_test(tc, test_corpus_cifar);
+	tcase_add_test(tc, test_corpus_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -212,6 +212,8 @@ nb_status nb_idx_parse(const void *images, size_t images_len, const void *labels
 	                           num_classes, out, err, errlen);
 }
 
+/* a compressed file's buffer starts at this size and doubles as data comes */
+#define IDX_GROW ((size_t)1 << 20)
 /* trailing bytes of a compressed file counted for the message, at most */
 #define IDX_EXTRA_COUNT ((uint64_t)1 << 20)
 
@@ -239,15 +241,33 @@ static nb_status idx_read(const char *path, int ndim, const char *what, uint8_t 
 	uint64_t expect = header + a.count, extra = 0;
 	if (st == NB_OK && !f.gz && f.size != expect)
 		st = idx_size_error(&a, path, f.size, false, err, errlen);
-	if (st == NB_OK && !(p = malloc((size_t)expect)))
-		st = nb__data_err(err, errlen, NB_ERR_NOMEM, "%s: out of memory for %llu bytes",
-		                  path, (unsigned long long)expect);
-	if (st == NB_OK) {
+	/* an uncompressed file holds what it announces (checked above); a
+	 * compressed one may hold less, so its buffer grows with the data */
+	size_t cap = f.gz && expect > IDX_GROW ? IDX_GROW : (size_t)expect, have = header;
+	if (st == NB_OK && !(p = malloc(cap)))
+		st = nb__data_err(err, errlen, NB_ERR_NOMEM, "%s: out of memory for %zu bytes",
+		                  path, cap);
+	if (st == NB_OK)
 		memcpy(p, hdr, header);
-		st = nb__rfile_read(&f, p + header, (size_t)a.count, &got, err, errlen);
+	while (st == NB_OK && have < expect) {
+		if (have == cap) {
+			size_t nc = cap * 2 < expect ? cap * 2 : (size_t)expect;
+			uint8_t *np = realloc(p, nc);
+			if (!np) {
+				st = nb__data_err(err, errlen, NB_ERR_NOMEM,
+				                  "%s: out of memory for %zu bytes", path, nc);
+				break;
+			}
+			p = np, cap = nc;
+		}
+		size_t want = cap - have;
+		st = nb__rfile_read(&f, p + have, want, &got, err, errlen);
+		have += got;
+		if (got < want)
+			break; /* the end of the data */
 	}
-	if (st == NB_OK && got < a.count)
-		st = idx_size_error(&a, path, header + got, false, err, errlen);
+	if (st == NB_OK && have < expect)
+		st = idx_size_error(&a, path, have, false, err, errlen);
 	if (st == NB_OK)
 		st = nb__rfile_extra(&f, IDX_EXTRA_COUNT, &extra, err, errlen);
 	if (st == NB_OK && extra)
