@@ -2,13 +2,16 @@
 # nabla quick start.  On a fresh Debian machine (as root, or with sudo):
 #   ./run.sh demo   install what is missing, build, train a model, write its graph
 #   ./run.sh test   install what is missing, build, run every test suite
-#                   (plain, then under AddressSanitizer + UndefinedBehaviorSanitizer)
+#                   (plain, then under AddressSanitizer + UndefinedBehaviorSanitizer),
+#                   then build the fuzz targets with clang (ASan + UBSan) and run
+#                   each for FUZZ_SECONDS (default 10) on its shipped corpus
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential pkg-config meson ninja-build libblis-dev check
           libgraphviz-dev graphviz zlib1g-dev dataset-fashion-mnist python3-numpy
-          python3-onnx nodejs)
+          python3-onnx nodejs
+          clang libclang-rt-dev libomp-dev)  # clang: the fuzz targets (libFuzzer, OpenMP)
 # ONNX Runtime for the ONNX export tests: the onnxruntime-node version
 # tests/onnx/package.json pins (its CPU binaries ship inside the package)
 ORT_VERSION=$(sed -n 's/.*"onnxruntime-node": "\(.*\)".*/\1/p' tests/onnx/package.json)
@@ -66,6 +69,47 @@ run_tests() { # DIR [env...]
 	return $rc
 }
 
+# The libFuzzer targets of fuzz/ (clang, ASan + UBSan), each run for a few
+# seconds from its shipped corpus (new inputs go to a scratch directory, not
+# the repository); a crash, leak, sanitizer report or timeout fails the run,
+# and the input that did it is kept in DIR/fuzz-artifacts/.
+fuzz_smoke() { # DIR
+	local dir=$1 secs=${FUZZ_SECONDS:-10} failed=0 ran=0
+	if [ ! -f "$dir/build.ninja" ]; then
+		CC=clang meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined \
+			-Db_lundef=false -Dbuildtype=debugoptimized -Dtests=disabled
+	fi
+	local targets=(idx:idx cifar:cifar idx_file:idx_file cifar_file:cifar_file
+	               safetensors:safetensors checkpoint_file:safetensors)
+	local exes=()
+	for t in "${targets[@]}"; do exes+=("fuzz_${t%%:*}"); done
+	meson compile -C "$dir" -j "$(nproc)" "${exes[@]}" 2>&1 | tail -n 3 ||
+		{ echo "$dir: building the fuzz targets failed" >&2; return 1; }
+	mkdir -p "$dir/fuzz-artifacts"
+	for t in "${targets[@]}"; do
+		local name=${t%%:*} corpus=tests/data/corpus/${t#*:} exe="$dir/fuzz/fuzz_${t%%:*}"
+		local scratch dict=()
+		[ -x "$exe" ] || { echo "$dir: $exe was not built (libFuzzer missing?)" >&2; return 1; }
+		[ "${t#*:}" = safetensors ] && dict=(-dict=fuzz/safetensors.dict)
+		scratch=$(mktemp -d)
+		if UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$exe" -max_total_time="$secs" \
+			-timeout=20 -rss_limit_mb=4096 -print_final_stats=1 "${dict[@]}" \
+			-artifact_prefix="$dir/fuzz-artifacts/$name-" "$scratch" "$corpus" \
+			>"$dir/fuzz-artifacts/$name.log" 2>&1; then
+			echo "fuzz_$name: ok ($(grep -o 'stat::number_of_executed_units: [0-9]*' \
+				"$dir/fuzz-artifacts/$name.log" | grep -o '[0-9]*$') runs in ${secs}s)"
+		else
+			echo "fuzz_$name: FAILED (log: $dir/fuzz-artifacts/$name.log)" >&2
+			grep -m 5 -E 'ERROR|SUMMARY|runtime error' "$dir/fuzz-artifacts/$name.log" >&2 || true
+			failed=$((failed + 1))
+		fi
+		ran=$((ran + 1))
+		rm -rf "$scratch"
+	done
+	echo "$dir: $((ran - failed)) passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+
 case "${1:-}" in
 demo)
 	install_deps
@@ -81,6 +125,7 @@ test)
 	# every test's allocations when it exits
 	run_tests build-san CK_FORK=no ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	fuzz_smoke build-fuzz
 	;;
 *)
 	echo "usage: ./run.sh demo|test" >&2

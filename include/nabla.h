@@ -366,7 +366,10 @@ typedef enum nb_dot_view {
  * node indices ("n12"), so output diffs cleanly; edges into gradient and
  * update nodes are dashed (docs/dot.md).  A failed graph can be written
  * too.  Write failures return NB_ERR_IO, recorded on the graph with the
- * path and the system's reason. */
+ * path and the system's reason.  nb_graph_save_dot and nb_graph_render
+ * write files atomically like nb_checkpoint_save (a temporary file renamed
+ * over path's target, its symbolic links followed); an existing special
+ * file such as /dev/stdout is written directly. */
 nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view);
 nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
 /* Render with libgvc ("svg", "png"); NB_ERR_ARG when built without it or

@@ -937,7 +937,170 @@ START_TEST(test_atomic_save_survives_sigkill)
 	 * have landed mid-save, or this test proved nothing */
 	ck_assert_int_ge(mid_save, 1);
 	ck_assert_int_gt(last, 0);
+	/* the next save removes what the killed ones left */
+	ck_assert_int_eq(nb_checkpoint_save(g, NULL, path, "v1"), NB_OK);
+	ck_assert_int_eq(count_files("model.safetensors.tmp."), 0);
 	nb_graph_free(g);
+	remove_tmpdir();
+}
+END_TEST
+
+/* ---- saving through links, stale temporary files -------------------------- */
+
+/* the pid of a process that has exited and been reaped */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+static void touch(const char *path)
+{
+	FILE *fp = fopen(path, "w");
+	ck_assert_msg(fp != NULL, "%s", path);
+	fclose(fp);
+}
+
+static bool exists(const char *path)
+{
+	struct stat sb;
+	return lstat(path, &sb) == 0;
+}
+
+static bool is_link_to(const char *path, const char *text)
+{
+	char buf[512];
+	ssize_t n = readlink(path, buf, sizeof buf - 1);
+	if (n < 0)
+		return false;
+	buf[n] = 0;
+	return !strcmp(buf, text);
+}
+
+/* the model name saved in path */
+static void ck_saved_name(const char *path, const char *want)
+{
+	model B = small_model(NB_F32, 2);
+	char name[32] = "";
+	ck_assert_msg(nb_checkpoint_load(B.g, NULL, path, name, sizeof name) == NB_OK, "%s",
+	              nb_graph_errmsg(B.g));
+	ck_assert_str_eq(name, want);
+	nb_graph_free(B.g);
+}
+
+/* Saving onto a symbolic link writes the file it points to and keeps the
+ * link (and the target's permissions); a FIFO or directory is refused. */
+START_TEST(test_save_through_symlink)
+{
+	make_tmpdir();
+	model A = small_model(NB_F32, 1);
+	char real[400], link[400], link2[400];
+	snprintf(real, sizeof real, "%s", tpath("real.safetensors"));
+	snprintf(link, sizeof link, "%s", tpath("link.safetensors"));
+	snprintf(link2, sizeof link2, "%s", tpath("link2"));
+	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, real, "v1"), NB_OK);
+	ck_assert_int_eq(chmod(real, 0640), 0);
+	ck_assert_int_eq(symlink("real.safetensors", link), 0); /* relative */
+	ck_assert_int_eq(symlink(link, link2), 0);              /* absolute, a chain */
+	const char *via[2] = {link, link2}, *names[2] = {"v2", "v3"};
+	for (int k = 0; k < 2; k++) {
+		ck_assert_msg(nb_checkpoint_save(A.g, NULL, via[k], names[k]) == NB_OK, "%s",
+		              nb_graph_errmsg(A.g));
+		ck_assert(is_link_to(link, "real.safetensors"));
+		ck_assert(is_link_to(link2, link));
+		ck_saved_name(real, names[k]);
+		struct stat sb;
+		ck_assert_int_eq(stat(real, &sb), 0);
+		ck_assert_int_eq(sb.st_mode & 07777, 0640);
+	}
+	/* a dangling link: the save creates its target */
+	ck_assert_int_eq(symlink("new.safetensors", tpath("dangling")), 0);
+	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, tpath("dangling"), "v4"), NB_OK);
+	ck_assert(is_link_to(tpath("dangling"), "new.safetensors"));
+	ck_saved_name(tpath("new.safetensors"), "v4");
+	/* a link into another directory: the file is made there */
+	ck_assert_int_eq(mkdir(tpath("sub"), 0700), 0);
+	ck_assert_int_eq(symlink("sub/in.safetensors", tpath("out")), 0);
+	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, tpath("out"), "v5"), NB_OK);
+	ck_assert(is_link_to(tpath("out"), "sub/in.safetensors"));
+	ck_saved_name(tpath("sub/in.safetensors"), "v5");
+	ck_assert_int_eq(unlink(tpath("sub/in.safetensors")), 0);
+	ck_assert_int_eq(rmdir(tpath("sub")), 0);
+	/* a loop of links */
+	ck_assert_int_eq(symlink("loop", tpath("loop")), 0);
+	ck_errmsg(A.g, nb_checkpoint_save(A.g, NULL, tpath("loop"), NULL), NB_ERR_IO,
+	          "loop: cannot open for writing: Too many levels of symbolic links");
+	nb_graph_clear_error(A.g);
+	/* a FIFO (renaming over it would replace it) and a directory */
+	ck_assert_int_eq(mkfifo(tpath("fifo"), 0600), 0);
+	ck_errmsg(A.g, nb_checkpoint_save(A.g, NULL, tpath("fifo"), NULL), NB_ERR_IO,
+	          "fifo: cannot open for writing: not a regular file (a FIFO)");
+	nb_graph_clear_error(A.g);
+	struct stat sb;
+	ck_assert(lstat(tpath("fifo"), &sb) == 0 && S_ISFIFO(sb.st_mode));
+	ck_assert_int_eq(mkdir(tpath("dir"), 0700), 0);
+	ck_errmsg(A.g, nb_checkpoint_save(A.g, NULL, tpath("dir"), NULL), NB_ERR_IO,
+	          "dir: cannot open for writing: not a regular file (a directory)");
+	nb_graph_clear_error(A.g);
+	ck_assert_int_eq(rmdir(tpath("dir")), 0);
+	/* no temporary file is left anywhere */
+	ck_assert_int_eq(count_files("real.safetensors.tmp"), 0);
+	ck_assert_int_eq(count_files("link"), 2);
+	ck_assert_int_eq(count_files("new.safetensors.tmp"), 0);
+	ck_assert_int_eq(count_files("fifo.tmp"), 0);
+	nb_graph_free(A.g);
+	remove_tmpdir();
+}
+END_TEST
+
+/* A save removes the temporary files a killed save of the same file left
+ * (named <file>.tmp.<pid>.XXXXXX, pid no longer running), and nothing else. */
+START_TEST(test_save_removes_stale_temp_files)
+{
+	make_tmpdir();
+	model A = small_model(NB_F32, 1);
+	pid_t dead = dead_pid(), live = fork();
+	ck_assert_int_ge(live, 0);
+	if (live == 0) {
+		pause();
+		_exit(0);
+	}
+	/* full paths, tmpdir then the name */
+	char stale[2][160], keep[7][160];
+	const char *d = tmpdir;
+	snprintf(stale[0], 160, "%s/m.safetensors.tmp.%d.Ab12Cd", d, (int)dead);
+	snprintf(stale[1], 160, "%s/m.safetensors.tmp.%d.zzzzzz", d, (int)dead);
+	snprintf(keep[0], 160, "%s/m.safetensors.tmp.%d.Ab12Cd", d, (int)live); /* running */
+	snprintf(keep[1], 160, "%s/m.safetensors.tmp.Ab12Cd", d);               /* no pid */
+	snprintf(keep[2], 160, "%s/other.safetensors.tmp.%d.Ab12Cd", d, (int)dead);
+	snprintf(keep[3], 160, "%s/m.safetensors.tmp.%d.Ab12C", d, (int)dead);
+	snprintf(keep[4], 160, "%s/m.safetensors.tmp.%d.Ab12Cd.x", d, (int)dead);
+	snprintf(keep[5], 160, "%s/m.safetensors.tmp.%dx.Ab12Cd", d, (int)dead);
+	snprintf(keep[6], 160, "%s/m.safetensors.tmp.%d.Dir999", d, (int)dead); /* a directory */
+	for (int i = 0; i < 2; i++)
+		touch(stale[i]);
+	for (int i = 0; i < 6; i++)
+		touch(keep[i]);
+	ck_assert_int_eq(mkdir(keep[6], 0700), 0);
+	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, tpath("m.safetensors"), "v1"), NB_OK);
+	for (int i = 0; i < 2; i++)
+		ck_assert_msg(!exists(stale[i]), "%s is still there", stale[i]);
+	for (int i = 0; i < 7; i++)
+		ck_assert_msg(exists(keep[i]), "%s was removed", keep[i]);
+	/* through a link: the target's stale files */
+	ck_assert_int_eq(symlink("m.safetensors", tpath("l.safetensors")), 0);
+	touch(stale[0]);
+	ck_assert_int_eq(nb_checkpoint_save(A.g, NULL, tpath("l.safetensors"), "v2"), NB_OK);
+	ck_assert(!exists(stale[0]));
+	ck_assert(exists(keep[0]));
+	kill(live, SIGKILL);
+	ck_assert_int_eq(waitpid(live, NULL, 0), live);
+	ck_assert_int_eq(rmdir(keep[6]), 0);
+	nb_graph_free(A.g);
 	remove_tmpdir();
 }
 END_TEST
@@ -1115,6 +1278,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_shown_helper);
 	tcase_add_test(tc, test_corpus);
 	tcase_add_test(tc, test_atomic_save_survives_sigkill);
+	tcase_add_test(tc, test_save_through_symlink);
+	tcase_add_test(tc, test_save_removes_stale_temp_files);
 	tcase_add_test(tc, test_resume_sgd_bit_identical);
 	tcase_add_test(tc, test_resume_momentum_state_bit_identical);
 	suite_add_tcase(s, tc);

@@ -3,8 +3,11 @@
 #include "test_util.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -346,6 +349,281 @@ START_TEST(test_fashion_mnist_dir)
 	ck_assert_int_eq(nb_fashion_mnist_load(dir, false, &d, err, sizeof err), NB_ERR_IO);
 	ck_assert_msg(strstr(err, "t10k-images-idx3-ubyte.gz"), "%s", err);
 	free(im.p), free(lb.p);
+	rm_tmpdir(dir);
+}
+END_TEST
+
+/* A test that must fail, not hang, if a reader blocks: SIGALRM ends the
+ * process after this many seconds (Check's timeout does not apply when
+ * CK_FORK=no). */
+#define HANG_GUARD 30
+
+static void check_err(nb_status st, nb_status want, const char *err, const char *file,
+                      const char *need)
+{
+	ck_assert_msg(st == want, "status %s, expected %s (%s)", nb_status_string(st),
+	              nb_status_string(want), err);
+	ck_assert_msg(strstr(err, file), "message does not name %s: %s", file, err);
+	ck_assert_msg(strstr(err, need), "message lacks \"%s\": %s", need, err);
+	/* the reason once */
+	const char *at = strstr(err, need);
+	ck_assert_msg(!strstr(at + 1, need), "\"%s\" twice: %s", need, err);
+}
+
+START_TEST(test_special_files_refused)
+{
+	alarm(HANG_GUARD);
+	char *dir = make_tmpdir();
+	char ip[256], lp[256], cp[256], err[512] = "";
+	bytes im = idx_images(0x803, 4, 28, 28), lb = idx_labels(0x801, 4, NULL);
+	snprintf(ip, sizeof ip, "%s/train-images-idx3-ubyte", dir);
+	snprintf(lp, sizeof lp, "%s/train-labels-idx1-ubyte", dir);
+	write_file(lp, lb.p, lb.n, false);
+	nb_dataset d = {.n = 99};
+
+	/* a FIFO nobody writes to: refused at once, for each reader */
+	ck_assert_int_eq(mkfifo(ip, 0600), 0);
+	check_err(nb_fashion_mnist_load(dir, true, &d, err, sizeof err), NB_ERR_IO, err, ip,
+	          "not a regular file (a FIFO)");
+	ck_assert(zeroed(&d));
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_IO, err, ip,
+	          "not a regular file (a FIFO)");
+	check_err(nb_idx_load(lp, ip, &d, err, sizeof err), NB_ERR_FORMAT, err, lp,
+	          "magic number"); /* the images file is checked first */
+	snprintf(cp, sizeof cp, "%s/data_batch_1.bin", dir);
+	ck_assert_int_eq(mkfifo(cp, 0600), 0);
+	check_err(nb_cifar10_load_file(cp, &d, err, sizeof err), NB_ERR_IO, err, cp,
+	          "not a regular file (a FIFO)");
+	check_err(nb_cifar10_load(dir, true, &d, err, sizeof err), NB_ERR_IO, err, cp,
+	          "not a regular file (a FIFO)");
+	ck_assert(zeroed(&d));
+	unlink(ip), unlink(cp);
+
+	/* a link to /dev/zero, endless zeros: refused before reading any */
+	ck_assert_int_eq(symlink("/dev/zero", ip), 0);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_IO, err, ip,
+	          "not a regular file (a character device)");
+	ck_assert_int_eq(symlink("/dev/zero", cp), 0);
+	check_err(nb_cifar10_load_file(cp, &d, err, sizeof err), NB_ERR_IO, err, cp,
+	          "not a regular file (a character device)");
+	unlink(ip), unlink(cp);
+
+	/* a directory */
+	check_err(nb_cifar10_load_file(dir, &d, err, sizeof err), NB_ERR_IO, err, dir,
+	          "not a regular file (a directory)");
+	ck_assert(zeroed(&d));
+	free(im.p), free(lb.p);
+	rm_tmpdir(dir);
+	alarm(0);
+}
+END_TEST
+
+/* The reason a file cannot be opened is the real one (strerror of the
+ * error), for the file that exists, not "No such file" for another name. */
+START_TEST(test_open_errors_name_reason)
+{
+	char *dir = make_tmpdir();
+	char ip[256], lp[256], err[512] = "";
+	bytes lb = idx_labels(0x801, 4, NULL);
+	snprintf(ip, sizeof ip, "%s/train-images-idx3-ubyte", dir);
+	snprintf(lp, sizeof lp, "%s/train-labels-idx1-ubyte", dir);
+	write_file(lp, lb.p, lb.n, false);
+	nb_dataset d;
+	/* a loop of links: the unreadable raw file is the one meant */
+	ck_assert_int_eq(symlink("train-images-idx3-ubyte", ip), 0);
+	check_err(nb_fashion_mnist_load(dir, true, &d, err, sizeof err), NB_ERR_IO, err, ip,
+	          strerror(ELOOP));
+	ck_assert_msg(!strstr(err, ".gz"), "%s", err);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_IO, err, ip, strerror(ELOOP));
+	unlink(ip);
+	/* permissions (root reads anything: only checked for other users) */
+	bytes im = idx_images(0x803, 4, 28, 28);
+	write_file(ip, im.p, im.n, false);
+	ck_assert_int_eq(chmod(ip, 0), 0);
+	if (geteuid() != 0) {
+		check_err(nb_fashion_mnist_load(dir, true, &d, err, sizeof err), NB_ERR_IO, err, ip,
+		          strerror(EACCES));
+		check_err(nb_cifar10_load_file(ip, &d, err, sizeof err), NB_ERR_IO, err, ip,
+		          strerror(EACCES));
+	}
+	/* a path through a file */
+	char bad[300];
+	snprintf(bad, sizeof bad, "%s/x", lp);
+	check_err(nb_idx_load(bad, lp, &d, err, sizeof err), NB_ERR_IO, err, bad,
+	          strerror(ENOTDIR));
+	check_err(nb_cifar10_load_file(bad, &d, err, sizeof err), NB_ERR_IO, err, bad,
+	          strerror(ENOTDIR));
+	free(im.p), free(lb.p);
+	rm_tmpdir(dir);
+}
+END_TEST
+
+/* `nabla train` as typed, bounded by timeout(1) should a reader block;
+ * returns the exit status with stdout and stderr in out */
+static int run_nabla(const char *args, char *out, size_t n)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "timeout %d %s %s 2>&1", HANG_GUARD, NB_NABLA_EXE, args);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	size_t k = fread(out, 1, n - 1, p);
+	out[k] = 0;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(test_cli_data_files)
+{
+	char *dir = make_tmpdir();
+	char p[256], args[512], out[4096], want[512];
+	snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	snprintf(args, sizeof args, "train --model mlp --epochs 1 --data %s", dir);
+	ck_assert_msg(run_nabla(args, out, sizeof out) == 1, "%s", out);
+	snprintf(want, sizeof want, "nabla train: %s: not a regular file (a FIFO)\n", p);
+	const char *at = strstr(out, want);
+	ck_assert_msg(at && !strstr(at + strlen(want), "FIFO"), "%s", out);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/data_batch_1.bin", dir);
+	ck_assert_int_eq(symlink("/dev/zero", p), 0);
+	snprintf(args, sizeof args, "train --model resnet20 --epochs 1 --data %s", dir);
+	ck_assert_msg(run_nabla(args, out, sizeof out) == 1, "%s", out);
+	snprintf(want, sizeof want, "nabla train: %s: not a regular file (a character device)\n",
+	         p);
+	ck_assert_msg(strstr(out, want), "%s", out);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
+	ck_assert_int_eq(symlink("train-images-idx3-ubyte", p), 0);
+	snprintf(args, sizeof args, "train --model mlp --epochs 1 --data %s", dir);
+	ck_assert_msg(run_nabla(args, out, sizeof out) == 1, "%s", out);
+	snprintf(want, sizeof want, "nabla train: %s: cannot open: %s\n", p, strerror(ELOOP));
+	ck_assert_msg(strstr(out, want), "%s", out);
+	rm_tmpdir(dir);
+}
+END_TEST
+
+static bytes cifar_bytes(int records, int label0);
+
+/* gzip bytes of p[0..n) in memory */
+static bytes gzip_bytes(const void *p, size_t n)
+{
+	bytes b = {.n = compressBound((uLong)n) + 64};
+	b.p = malloc(b.n);
+	z_stream z = {0};
+	ck_assert_int_eq(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (Bytef *)p, z.avail_in = (uInt)n;
+	z.next_out = b.p, z.avail_out = (uInt)b.n;
+	ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+	b.n = z.total_out;
+	deflateEnd(&z);
+	return b;
+}
+
+static void append(bytes *b, const void *p, size_t n)
+{
+	b->p = realloc(b->p, b->n + n);
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+}
+
+START_TEST(test_gzip_bounds)
+{
+	char *dir = make_tmpdir();
+	char ip[256], lp[256], cp[256], err[512] = "";
+	snprintf(ip, sizeof ip, "%s/images.gz", dir);
+	snprintf(lp, sizeof lp, "%s/labels.gz", dir);
+	snprintf(cp, sizeof cp, "%s/data.bin.gz", dir);
+	bytes im = idx_images(0x803, 4, 28, 28), lb = idx_labels(0x801, 4, NULL);
+	bytes lz = gzip_bytes(lb.p, lb.n);
+	write_file(lp, lz.p, lz.n, false);
+	nb_dataset d;
+
+	/* trailing bytes after the gzip data are refused, not ignored */
+	bytes gz = gzip_bytes(im.p, im.n);
+	append(&gz, "garbage", 7);
+	write_file(ip, gz.p, gz.n, false);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
+	          "7 bytes of trailing data after the end of the gzip data");
+	ck_assert(zeroed(&d));
+	/* zeros too (gzip(1) warns "trailing zero ignored") */
+	gz.n -= 7;
+	append(&gz, "\0\0\0\0", 4);
+	write_file(ip, gz.p, gz.n, false);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
+	          "4 bytes of trailing data");
+	/* but another gzip member continues the data (cat a.gz b.gz) */
+	free(gz.p);
+	gz = gzip_bytes(im.p, 100);
+	bytes rest = gzip_bytes(im.p + 100, im.n - 100);
+	append(&gz, rest.p, rest.n);
+	write_file(ip, gz.p, gz.n, false);
+	ck_assert_msg(nb_idx_load(ip, lp, &d, err, sizeof err) == NB_OK, "%s", err);
+	ck_assert_int_eq(d.n, 4);
+	ck_assert_float_eq(d.x[783 * 4 - 1], pix(783 * 4 - 1) / 255.0f);
+	nb_dataset_free(&d);
+	free(rest.p), free(gz.p);
+
+	/* the same for CIFAR files */
+	bytes cb = cifar_bytes(2, 0);
+	gz = gzip_bytes(cb.p, cb.n);
+	append(&gz, "x", 1);
+	write_file(cp, gz.p, gz.n, false);
+	check_err(nb_cifar10_load_file(cp, &d, err, sizeof err), NB_ERR_FORMAT, err, cp,
+	          "1 byte of trailing data after the end of the gzip data");
+	free(gz.p), free(cb.p);
+
+	/* The header is checked before the rest is read: sizes over the
+	 * limit fail as such even though the compressed stream is cut short
+	 * further on (reading on would say "bad gzip data"). */
+	size_t big = (size_t)1 << 22;
+	uint8_t *bomb = calloc(1, big);
+	put_be32(bomb, 0x803), put_be32(bomb + 4, 65536), put_be32(bomb + 8, 32768);
+	put_be32(bomb + 12, 1);
+	gz = gzip_bytes(bomb, big);
+	write_file(ip, gz.p, gz.n / 2, false);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
+	          "sizes 65536 x 32768 x ... in the header exceed the limit");
+	free(gz.p);
+	/* A valid header, then far more data than it announces: reading stops
+	 * past the announced size (the excess is counted, not kept). */
+	put_be32(bomb + 4, 4), put_be32(bomb + 8, 28), put_be32(bomb + 12, 28);
+	gz = gzip_bytes(bomb, big);
+	write_file(ip, gz.p, gz.n, false);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
+	          "trailing bytes: expected 3152 bytes (16-byte header + 4 x 28 x 28 bytes), "
+	          "found more than 1051728 (over 1048576 extra)");
+	ck_assert(zeroed(&d));
+	/* with fewer extra bytes, the exact count */
+	write_file(ip, bomb, 3152 + 5, true);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
+	          "found 3157 (5 extra)");
+	/* a compressed file announcing more than it holds: the buffer grows
+	 * with the data, and the shortfall is reported */
+	put_be32(bomb + 4, 60000);
+	write_file(ip, bomb, 4096, true);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
+	          "truncated: expected 47040016 bytes (16-byte header + 60000 x 28 x 28 "
+	          "bytes), found 4096 (47035920 missing)");
+	/* and one larger than the first buffer loads whole */
+	bytes big_im = idx_images(0x803, 3000, 28, 28), big_lb = idx_labels(0x801, 3000, NULL);
+	write_file(ip, big_im.p, big_im.n, true);
+	write_file(lp, big_lb.p, big_lb.n, true);
+	ck_assert_msg(nb_idx_load(ip, lp, &d, err, sizeof err) == NB_OK, "%s", err);
+	ck_assert_int_eq(d.n, 3000);
+	for (size_t k = 0; k < 3000 * 784; k += 9973)
+		ck_assert_float_eq(d.x[k], pix(k) / 255.0f);
+	ck_assert_float_eq(d.x[3000 * 784 - 1], pix(3000 * 784 - 1) / 255.0f);
+	nb_dataset_free(&d);
+	free(big_im.p), free(big_lb.p);
+	write_file(lp, lz.p, lz.n, false);
+	/* and an uncompressed file announcing more than it holds is refused by
+	 * its size before anything is allocated */
+	put_be32(bomb + 4, 60000);
+	write_file(ip, bomb, 4096, false);
+	check_err(nb_idx_load(ip, lp, &d, err, sizeof err), NB_ERR_FORMAT, err, ip,
+	          "truncated: expected 47040016 bytes (16-byte header + 60000 x 28 x 28 "
+	          "bytes), found 4096 (47035920 missing)");
+	free(gz.p), free(bomb), free(im.p), free(lb.p), free(lz.p);
 	rm_tmpdir(dir);
 }
 END_TEST
@@ -976,6 +1254,42 @@ static nb_status corpus_cifar(const bytes *b, int num_classes, nb_dataset *d, ch
 	return nb_cifar10_parse(b->p, b->n, d, err, errlen);
 }
 
+/* The file loaders on the inputs of fuzz_idx_file and fuzz_cifar_file
+ * (fuzz/fuzz_file.h): a mode byte whose bit k gzips file k, then the files,
+ * written to a temporary directory. */
+static char *corpus_dir;
+
+static const char *corpus_write(const char *name, const uint8_t *p, size_t n, bool gz)
+{
+	static char path[2][512];
+	static int k;
+	k = !k;
+	snprintf(path[k], sizeof path[k], "%s/%s", corpus_dir, name);
+	write_file(path[k], p, n, gz);
+	return path[k];
+}
+
+static nb_status corpus_idx_file(const bytes *b, int num_classes, nb_dataset *d, char *err,
+                                 size_t errlen)
+{
+	if (b->n < 1)
+		return nb_idx_parse(NULL, 0, NULL, 0, num_classes, d, err, errlen);
+	nb_idx_frame f = nb_idx_unframe(b->p + 1, b->n - 1);
+	const char *img = corpus_write("images", f.images, f.images_len, b->p[0] & 1);
+	const char *lab = corpus_write("labels", f.labels, f.labels_len, b->p[0] & 2);
+	return nb_idx_load_classes(img, lab, num_classes, d, err, errlen);
+}
+
+static nb_status corpus_cifar_file(const bytes *b, int num_classes, nb_dataset *d, char *err,
+                                   size_t errlen)
+{
+	(void)num_classes;
+	if (b->n < 1)
+		return nb_cifar10_parse(NULL, 0, d, err, errlen);
+	const char *path = corpus_write("data.bin", b->p + 1, b->n - 1, b->p[0] & 1);
+	return nb_cifar10_load_file(path, d, err, errlen);
+}
+
 /* Every file through the parser: ok_* must load, bad_* must fail with
  * NB_ERR_FORMAT and a message, anything else (fuzzer crashers) must end in a
  * clean success or error.  A loaded dataset must be consistent. */
@@ -1038,6 +1352,15 @@ START_TEST(test_corpus_cifar)
 }
 END_TEST
 
+START_TEST(test_corpus_files)
+{
+	corpus_dir = make_tmpdir();
+	run_corpus("idx_file", corpus_idx_file);
+	run_corpus("cifar_file", corpus_cifar_file);
+	rm_tmpdir(corpus_dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("data");
@@ -1047,8 +1370,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_idx_io_errors);
 	tcase_add_test(tc, test_fashion_mnist_dir);
 	tcase_add_test(tc, test_fashion_mnist_real);
+	tcase_add_test(tc, test_special_files_refused);
+	tcase_add_test(tc, test_open_errors_name_reason);
+	tcase_add_test(tc, test_cli_data_files);
 	tcase_add_test(tc, test_cifar_roundtrip);
 	tcase_add_test(tc, test_cifar_errors);
+	tcase_add_test(tc, test_gzip_bounds);
 	tcase_add_test(tc, test_synthetic_deterministic);
 	tcase_add_test(tc, test_synthetic_learnable);
 	tcase_add_test(tc, test_onehot);
@@ -1061,6 +1388,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_batcher_covers_all);
 	tcase_add_test(tc, test_corpus_idx);
 	tcase_add_test(tc, test_corpus_cifar);
+	tcase_add_test(tc, test_corpus_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

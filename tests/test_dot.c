@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -432,6 +433,44 @@ START_TEST(test_render)
 }
 END_TEST
 
+/* Files are written atomically: through a symbolic link the target gets
+ * the new content and the link stays; what a killed save left for the same
+ * file (<file>.tmp.<pid>.XXXXXX of a dead pid) is removed. */
+START_TEST(test_save_atomic)
+{
+	make_tmpdir();
+	mlp m = build_mlp();
+	pid_t dead = fork();
+	ck_assert_int_ge(dead, 0);
+	if (dead == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	char stale[200], link[200], target[200], buf[64];
+	snprintf(stale, sizeof stale, "%s/a.dot.tmp.%d.Ab12Cd", tmpdir, (int)dead);
+	snprintf(link, sizeof link, "%s/l.dot", tmpdir);
+	snprintf(target, sizeof target, "%s/a.dot", tmpdir);
+	FILE *fp = fopen(stale, "w");
+	ck_assert_ptr_nonnull(fp);
+	fclose(fp);
+	ck_assert_int_eq(symlink("a.dot", link), 0);
+	ck_assert_int_eq(nb_graph_save_dot(m.g, link, NB_DOT_FORWARD), NB_OK);
+	ssize_t n = readlink(link, buf, sizeof buf - 1);
+	ck_assert_int_eq(n, 5);
+	buf[n] = 0;
+	ck_assert_str_eq(buf, "a.dot");
+	char *text = nb_test_read_file(target);
+	ck_assert_ptr_nonnull(strstr(text, "digraph"));
+	free(text);
+	ck_assert_int_ne(access(stale, F_OK), 0);
+	/* a special file is written as it is, not replaced */
+	ck_assert_int_eq(nb_graph_save_dot(m.g, "/dev/null", NB_DOT_FORWARD), NB_OK);
+	struct stat sb;
+	ck_assert(stat("/dev/null", &sb) == 0 && S_ISCHR(sb.st_mode));
+	nb_graph_free(m.g);
+	remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_io_errors)
 {
 	mlp m = build_mlp();
@@ -528,6 +567,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_backward_constants_hidden);
 	tcase_add_test(tc, test_render);
 	tcase_add_test(tc, test_io_errors);
+	tcase_add_test(tc, test_save_atomic);
 	tcase_add_test(tc, test_every_op);
 	suite_add_tcase(s, tc);
 	return s;

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -411,6 +413,51 @@ START_TEST(test_empty_and_errors)
 }
 END_TEST
 
+/* nb_plot_save writes atomically: through a symbolic link the target gets
+ * the plot and the link stays; what a killed save left for the same file
+ * (<file>.tmp.<pid>.XXXXXX of a dead pid) is removed. */
+START_TEST(test_save_atomic)
+{
+	char dir[] = "/tmp/nb_plot_XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	pid_t dead = fork();
+	ck_assert_int_ge(dead, 0);
+	if (dead == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	char stale[200], link[200], target[200], buf[64];
+	snprintf(stale, sizeof stale, "%s/p.svg.tmp.%d.Ab12Cd", dir, (int)dead);
+	snprintf(link, sizeof link, "%s/l.svg", dir);
+	snprintf(target, sizeof target, "%s/p.svg", dir);
+	FILE *fp = fopen(stale, "w");
+	ck_assert_ptr_nonnull(fp);
+	fclose(fp);
+	ck_assert_int_eq(symlink("p.svg", link), 0);
+	nb_plot *p = nb_plot_new("atomic", "x", "y");
+	double x[2] = {0, 1}, y[2] = {1, 2};
+	ck_assert_int_eq(nb_plot_line(p, "a", x, y, 2), NB_OK);
+	ck_assert_msg(nb_plot_save(p, link) == NB_OK, "%s", nb_plot_errmsg(p));
+	ssize_t n = readlink(link, buf, sizeof buf - 1);
+	ck_assert_int_eq(n, 5);
+	buf[n] = 0;
+	ck_assert_str_eq(buf, "p.svg");
+	fp = fopen(target, "r");
+	ck_assert_ptr_nonnull(fp);
+	char head[128] = "";
+	ck_assert_uint_gt(fread(head, 1, sizeof head - 1, fp), 20);
+	fclose(fp);
+	ck_assert_ptr_nonnull(strstr(head, "<svg"));
+	ck_assert_int_ne(access(stale, F_OK), 0);
+	/* a special file is written as it is, not replaced */
+	ck_assert_int_eq(nb_plot_save(p, "/dev/null"), NB_OK);
+	struct stat sb;
+	ck_assert(stat("/dev/null", &sb) == 0 && S_ISCHR(sb.st_mode));
+	nb_plot_free(p);
+	unlink(target), unlink(link);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("plot");
@@ -422,6 +469,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_escaping);
 	tcase_add_test(tc, test_log_y);
 	tcase_add_test(tc, test_empty_and_errors);
+	tcase_add_test(tc, test_save_atomic);
 	suite_add_tcase(s, tc);
 	return s;
 }

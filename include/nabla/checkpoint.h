@@ -50,9 +50,13 @@ typedef struct nb_checkpoint_opts {
  * "nabla", nabla_version, model (model_name, may be NULL), dtype, rng (the
  * graph's RNG state) and, when o is given, optimizer, step and lr.
  *
- * Atomic: the file is written to path.tmp.XXXXXX in the same directory,
- * fsynced and renamed over path (then the directory is fsynced), so a crash
- * or kill during a save leaves the previous checkpoint intact.  Errors are
+ * Atomic: the file is written to target.tmp.PID.XXXXXX in the same
+ * directory, fsynced and renamed over the target (then the directory is
+ * fsynced), so a crash or kill during a save leaves the previous checkpoint
+ * intact.  The target is path with its symbolic links followed (the link
+ * stays, the file it points to is replaced); a FIFO, device or directory is
+ * refused.  Temporary files a killed save of the same target left (their
+ * PID no longer running) are removed.  Errors are
  * recorded on the graph and returned. */
 nb_status nb_checkpoint_save(nb_graph *g, nb_optim *o, const char *path, const char *model_name);
 nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,

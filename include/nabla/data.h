@@ -7,7 +7,10 @@
  *
  * Readers return an nb_status and, when err is not NULL, write a message
  * naming the file and what was expected versus what was found.  They never
- * abort on bad input.  See docs/data.md.
+ * abort on bad input.  They read regular files only (a FIFO or device is
+ * NB_ERR_IO at once, without blocking), gzip-compressed or raw; an IDX
+ * header is checked before the rest of its file is read, and gzip data is
+ * inflated no further than the header announces.  See docs/data.md.
  */
 #ifndef NABLA_DATA_H
 #define NABLA_DATA_H
@@ -44,8 +47,8 @@ int64_t nb_dataset_sample_size(const nb_dataset *d); /* c*h*w */
 
 /* Images: magic 0x00000803 (unsigned bytes, 3 dims n, rows, cols); labels:
  * magic 0x00000801 (unsigned bytes, 1 dim n); big-endian sizes.  Files may
- * be gzip-compressed or raw (zlib reads both).  Each file must hold exactly
- * the bytes its header announces; the counts must agree; labels must be
+ * be gzip-compressed or raw.  Each file must hold exactly the bytes its
+ * header announces (no bytes after the gzip data either); the counts must agree; labels must be
  * < 10 (MNIST format; num_classes = 10). */
 nb_status nb_idx_load(const char *images_path, const char *labels_path, nb_dataset *out, char *err,
                       size_t errlen);

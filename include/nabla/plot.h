@@ -50,6 +50,9 @@ nb_status nb_plot_set_size(nb_plot *p, int width, int height);
 
 /* Write the SVG document. */
 nb_status nb_plot_write(nb_plot *p, FILE *fp);
+/* ... to a file, atomically like nb_checkpoint_save (a temporary file
+ * renamed over path's target, its symbolic links followed); an existing
+ * special file such as /dev/stdout is written directly. */
 nb_status nb_plot_save(nb_plot *p, const char *path);
 /* Message of the last failed call ("" when none). */
 const char *nb_plot_errmsg(const nb_plot *p);

@@ -4,6 +4,7 @@
  * with every name, shape and dtype checked before anything is changed.
  */
 #include "data/safetensors.h"
+#include "graph/wfile.h"
 #include "optim/optim.h"
 
 #include <errno.h>
@@ -229,27 +230,6 @@ static void build_header(sbuf *b, nb_graph *g, nb_optim *o, const char *model,
 		sb_put(b, " ", 1);
 }
 
-/* Permission bits for a new checkpoint: those of the file it replaces, or
- * 0666 less the umask (mkstemp creates 0600).  The umask is read from
- * /proc, since umask() cannot be read without changing it. */
-mode_t nb__new_file_mode(const char *path)
-{
-	struct stat sb;
-	if (stat(path, &sb) == 0)
-		return sb.st_mode & 07777;
-	mode_t mask = 022;
-	FILE *fp = fopen("/proc/self/status", "r");
-	char line[128];
-	while (fp && fgets(line, sizeof line, fp))
-		if (!strncmp(line, "Umask:", 6)) {
-			mask = (mode_t)strtoul(line + 6, NULL, 8);
-			break;
-		}
-	if (fp)
-		fclose(fp);
-	return 0666 & ~mask;
-}
-
 static bool write_tensor(FILE *fp, const nb_tensor *t, size_t esize)
 {
 	if (nb__host_is_le())
@@ -268,100 +248,35 @@ static bool write_tensor(FILE *fp, const nb_tensor *t, size_t esize)
 	return true;
 }
 
-bool nb__replaceable(const char *path)
-{
-	struct stat sb;
-	return stat(path, &sb) != 0 || S_ISREG(sb.st_mode);
-}
-
-/* fsync the directory holding path, so the rename itself is durable. */
-int nb__sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-	if (!dir)
-		return -1;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return 0; /* an unreadable directory cannot be synced; the rename is done */
-	int r = fsync(fd);
-	/* some file systems do not sync directories */
-	if (r < 0 && (errno == EINVAL || errno == ENOTSUP))
-		r = 0;
-	close(fd);
-	return r;
-}
-
+/* Written through nb__wfile: to a temporary file renamed over the target
+ * of path (its links followed), so a kill leaves the old file intact. */
 static nb_status write_atomic(nb_graph *g, const char *path, const sbuf *hdr, nb_tensor **v, int n)
 {
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-	if (!tmp)
-		return lfail(g, path, NB_ERR_NOMEM, "out of memory");
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-	if (!nb__replaceable(path)) {
-		free(tmp);
-		return lfail(g, path, NB_ERR_IO, "not a regular file; refusing to replace it");
-	}
-	mode_t mode = nb__new_file_mode(path);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		nb_status st = lfail(g, path, NB_ERR_IO, "cannot create a temporary file %s: %s",
-		                     tmp, strerror(errno));
-		free(tmp);
-		return st;
-	}
-	const char *what = "write";
-	FILE *fp = fdopen(fd, "wb");
-	if (!fp) {
-		close(fd);
-		goto fail;
-	}
+	char err[640];
+	nb__wfile w;
+	if (nb__wfile_open(&w, path, false, err, sizeof err) != 0)
+		return lfail(g, path, NB_ERR_IO, "cannot open for writing: %s", err);
+	FILE *fp = w.fp;
 	unsigned char b8[8];
 	for (int i = 0; i < 8; i++)
 		b8[i] = (unsigned char)((uint64_t)hdr->n >> (8 * i));
 	size_t written = 8 + hdr->n;
-	if (fwrite(b8, 1, 8, fp) != 8 || fwrite(hdr->p, 1, hdr->n, fp) != hdr->n)
-		goto fail_fp;
-	if (nb__checkpoint_write_hook)
+	bool ok = fwrite(b8, 1, 8, fp) == 8 && fwrite(hdr->p, 1, hdr->n, fp) == hdr->n;
+	if (ok && nb__checkpoint_write_hook)
 		nb__checkpoint_write_hook(written);
-	for (int i = 0; i < n; i++) {
-		if (!write_tensor(fp, v[i], g->esize))
-			goto fail_fp;
+	for (int i = 0; i < n && ok; i++) {
+		ok = write_tensor(fp, v[i], g->esize);
 		written += (size_t)v[i]->size * g->esize;
-		if (nb__checkpoint_write_hook)
+		if (ok && nb__checkpoint_write_hook)
 			nb__checkpoint_write_hook(written);
 	}
-	what = "flush";
-	if (fflush(fp) != 0)
-		goto fail_fp;
-	what = "fsync";
-	if (fsync(fileno(fp)) != 0 || fchmod(fileno(fp), mode) != 0)
-		goto fail_fp;
-	what = "close";
-	if (fclose(fp) != 0)
-		goto fail;
-	what = "rename";
-	if (rename(tmp, path) != 0)
-		goto fail;
-	free(tmp);
-	if (nb__sync_dir(path) != 0)
-		return lfail(g, path, NB_ERR_IO, "saved, but syncing its directory failed: %s",
-		             strerror(errno));
-	return NB_OK;
-fail_fp : {
-	int e = errno;
-	fclose(fp);
-	errno = e;
-}
-fail:;
-	nb_status st = lfail(g, path, NB_ERR_IO, "%s of the temporary file %s failed: %s", what,
-	                     tmp, strerror(errno));
-	unlink(tmp);
-	free(tmp);
-	return st;
+	if (!ok) {
+		lfail(g, path, NB_ERR_IO, "write of the temporary file %s failed: %s", w.tmp,
+		      strerror(errno));
+		nb__wfile_abort(&w);
+		return NB_ERR_IO;
+	}
+	return nb__wfile_commit(&w, err, sizeof err) ? lfail(g, path, NB_ERR_IO, "%s", err) : NB_OK;
 }
 
 nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,

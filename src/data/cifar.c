@@ -102,8 +102,12 @@ static nb_status cifar_load_files(const char *const *paths, int nfiles, nb_datas
 	uint8_t *bufs[8] = {0};
 	size_t lens[8] = {0};
 	nb_status st = NB_OK;
-	for (int f = 0; f < nfiles && st == NB_OK; f++)
-		st = nb__slurp(paths[f], CIFAR_CAP, &bufs[f], &lens[f], err, errlen);
+	/* each file may hold what the files before it leave of the limit */
+	size_t left = CIFAR_CAP;
+	for (int f = 0; f < nfiles && st == NB_OK; f++) {
+		st = nb__slurp(paths[f], left, &bufs[f], &lens[f], err, errlen);
+		left -= st == NB_OK ? lens[f] : 0;
+	}
 	const uint8_t *cbufs[8];
 	for (int f = 0; f < nfiles; f++)
 		cbufs[f] = bufs[f];

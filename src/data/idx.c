@@ -11,9 +11,11 @@
  * the buffer holds exactly the bytes announced — a truncated file and one
  * with trailing bytes both fail with the two sizes in the message.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "data/internal.h"
 
@@ -62,9 +64,11 @@ static void dims_str(const idx_array *a, char *buf, size_t n)
 		k += (size_t)snprintf(buf + k, n - k, i ? " x %u" : "%u", a->dims[i]);
 }
 
-/* Validates one IDX array of unsigned bytes with the magic 0x000008<ndim>. */
-static nb_status idx_array_parse(const uint8_t *buf, size_t len, const char *name, int ndim,
-                                 const char *what, idx_array *a, char *err, size_t errlen)
+/* Validates the header of an IDX array of unsigned bytes (the magic
+ * 0x000008<ndim>, the sizes and their product) in the first len bytes of
+ * buf; sets a's dims and count. */
+static nb_status idx_header(const uint8_t *buf, size_t len, const char *name, int ndim,
+                            const char *what, idx_array *a, char *err, size_t errlen)
 {
 	const uint32_t want = 0x800u | (uint32_t)ndim;
 	if (len < 4)
@@ -120,19 +124,39 @@ static nb_status idx_array_parse(const uint8_t *buf, size_t len, const char *nam
 			                    (long long)NB_DATA_MAX_VALUES);
 		}
 	}
+	return NB_OK;
+}
+
+/* The message for an array of header + a->count bytes held in len bytes
+ * (more than len when over is set: counting stopped there). */
+static nb_status idx_size_error(const idx_array *a, const char *name, uint64_t len, bool over,
+                                char *err, size_t errlen)
+{
+	char d[64];
+	dims_str(a, d, sizeof d);
+	size_t header = 4 + 4 * (size_t)a->ndim;
 	uint64_t expect = header + a->count;
-	if ((uint64_t)len != expect) {
-		char d[64];
-		dims_str(a, d, sizeof d);
-		bool shortf = (uint64_t)len < expect;
-		return nb__data_err(err, errlen, NB_ERR_FORMAT,
-		                    "%s: %s: expected %llu bytes (%zu-byte header + %s bytes), "
-		                    "found %zu (%llu %s)",
-		                    name, shortf ? "truncated" : "trailing bytes",
-		                    (unsigned long long)expect, header, d, len,
-		                    (unsigned long long)(shortf ? expect - len : len - expect),
-		                    shortf ? "missing" : "extra");
-	}
+	bool shortf = len < expect;
+	return nb__data_err(err, errlen, NB_ERR_FORMAT,
+	                    "%s: %s: expected %llu bytes (%zu-byte header + %s bytes), "
+	                    "found %s%llu (%s%llu %s)",
+	                    name, shortf ? "truncated" : "trailing bytes",
+	                    (unsigned long long)expect, header, d, over ? "more than " : "",
+	                    (unsigned long long)len, over ? "over " : "",
+	                    (unsigned long long)(shortf ? expect - len : len - expect),
+	                    shortf ? "missing" : "extra");
+}
+
+/* Validates one IDX array of unsigned bytes with the magic 0x000008<ndim>. */
+static nb_status idx_array_parse(const uint8_t *buf, size_t len, const char *name, int ndim,
+                                 const char *what, idx_array *a, char *err, size_t errlen)
+{
+	nb_status st = idx_header(buf, len, name, ndim, what, a, err, errlen);
+	if (st != NB_OK)
+		return st;
+	size_t header = 4 + 4 * (size_t)ndim;
+	if ((uint64_t)len != header + a->count)
+		return idx_size_error(a, name, len, false, err, errlen);
 	a->data = buf + header;
 	return NB_OK;
 }
@@ -188,8 +212,76 @@ nb_status nb_idx_parse(const void *images, size_t images_len, const void *labels
 	                           num_classes, out, err, errlen);
 }
 
-/* the largest valid IDX file of unsigned bytes */
-#define IDX_CAP ((size_t)(16 + NB_DATA_MAX_VALUES))
+/* a compressed file's buffer starts at this size and doubles as data comes */
+#define IDX_GROW ((size_t)1 << 20)
+/* trailing bytes of a compressed file counted for the message, at most */
+#define IDX_EXTRA_COUNT ((uint64_t)1 << 20)
+
+/* Reads an IDX file: its header first, checked (the sizes against the
+ * limit and, for an uncompressed file, against the file's size) before
+ * anything is allocated; then exactly the bytes it announces; then
+ * whether more follow.  A header announcing too much costs nothing, and
+ * no compressed file is inflated past its announced size (plus a count of
+ * the bytes after it, without keeping them). */
+static nb_status idx_read(const char *path, int ndim, const char *what, uint8_t **buf, size_t *len,
+                          char *err, size_t errlen)
+{
+	*buf = NULL, *len = 0;
+	nb__rfile f;
+	nb_status st = nb__rfile_open(&f, path, err, errlen);
+	if (st != NB_OK)
+		return st;
+	uint8_t hdr[4 + 4 * IDX_MAX_DIMS];
+	size_t header = 4 + 4 * (size_t)ndim, got = 0;
+	idx_array a = {0};
+	uint8_t *p = NULL;
+	st = nb__rfile_read(&f, hdr, header, &got, err, errlen);
+	if (st == NB_OK)
+		st = idx_header(hdr, got, path, ndim, what, &a, err, errlen);
+	uint64_t expect = header + a.count, extra = 0;
+	if (st == NB_OK && !f.gz && f.size != expect)
+		st = idx_size_error(&a, path, f.size, false, err, errlen);
+	/* an uncompressed file holds what it announces (checked above); a
+	 * compressed one may hold less, so its buffer grows with the data */
+	size_t cap = f.gz && expect > IDX_GROW ? IDX_GROW : (size_t)expect, have = header;
+	if (st == NB_OK && !(p = malloc(cap)))
+		st = nb__data_err(err, errlen, NB_ERR_NOMEM, "%s: out of memory for %zu bytes",
+		                  path, cap);
+	if (st == NB_OK)
+		memcpy(p, hdr, header);
+	while (st == NB_OK && have < expect) {
+		if (have == cap) {
+			size_t nc = cap * 2 < expect ? cap * 2 : (size_t)expect;
+			uint8_t *np = realloc(p, nc);
+			if (!np) {
+				st = nb__data_err(err, errlen, NB_ERR_NOMEM,
+				                  "%s: out of memory for %zu bytes", path, nc);
+				break;
+			}
+			p = np, cap = nc;
+		}
+		size_t want = cap - have;
+		st = nb__rfile_read(&f, p + have, want, &got, err, errlen);
+		have += got;
+		if (got < want)
+			break; /* the end of the data */
+	}
+	if (st == NB_OK && have < expect)
+		st = idx_size_error(&a, path, have, false, err, errlen);
+	if (st == NB_OK)
+		st = nb__rfile_extra(&f, IDX_EXTRA_COUNT, &extra, err, errlen);
+	if (st == NB_OK && extra)
+		st = extra > IDX_EXTRA_COUNT && f.gz
+		         ? idx_size_error(&a, path, expect + IDX_EXTRA_COUNT, true, err, errlen)
+		         : idx_size_error(&a, path, expect + extra, false, err, errlen);
+	nb__rfile_close(&f);
+	if (st != NB_OK) {
+		free(p);
+		return st;
+	}
+	*buf = p, *len = (size_t)expect;
+	return NB_OK;
+}
 
 nb_status nb_idx_load_classes(const char *images_path, const char *labels_path, int num_classes,
                               nb_dataset *out, char *err, size_t errlen)
@@ -200,9 +292,9 @@ nb_status nb_idx_load_classes(const char *images_path, const char *labels_path, 
 		return nb__data_err(err, errlen, NB_ERR_ARG, "nb_idx_load: NULL argument");
 	uint8_t *img = NULL, *lab = NULL;
 	size_t img_len, lab_len;
-	nb_status st = nb__slurp(images_path, IDX_CAP, &img, &img_len, err, errlen);
+	nb_status st = idx_read(images_path, 3, "images", &img, &img_len, err, errlen);
 	if (st == NB_OK)
-		st = nb__slurp(labels_path, IDX_CAP, &lab, &lab_len, err, errlen);
+		st = idx_read(labels_path, 1, "labels", &lab, &lab_len, err, errlen);
 	if (st == NB_OK)
 		st = nb__idx_parse_named(img, img_len, images_path, lab, lab_len, labels_path,
 		                         num_classes, out, err, errlen);
@@ -217,24 +309,21 @@ nb_status nb_idx_load(const char *images_path, const char *labels_path, nb_datas
 	return nb_idx_load_classes(images_path, labels_path, 10, out, err, errlen);
 }
 
-/* dir/name.gz, or dir/name when only that exists */
+/* dir/name.gz, or dir/name when only that exists.  A name exists when it
+ * can be looked up at all: one that cannot be read (permissions, a loop
+ * of links, ...) is still the file meant, and opening it reports why. */
 static void data_path(const char *dir, const char *name, char *buf, size_t n)
 {
 	size_t dl = strlen(dir);
 	const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
+	struct stat sb;
 	snprintf(buf, n, "%s%s%s.gz", dir, sep, name);
-	FILE *fp = fopen(buf, "rb");
-	if (fp) {
-		fclose(fp);
+	if (stat(buf, &sb) == 0 || errno != ENOENT)
 		return;
-	}
 	char raw[4096];
 	snprintf(raw, sizeof raw, "%s%s%s", dir, sep, name);
-	fp = fopen(raw, "rb");
-	if (fp) {
-		fclose(fp);
+	if (stat(raw, &sb) == 0 || errno != ENOENT)
 		snprintf(buf, n, "%s", raw);
-	}
 }
 
 nb_status nb_fashion_mnist_load(const char *dir, bool train, nb_dataset *out, char *err,

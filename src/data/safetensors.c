@@ -15,6 +15,7 @@
  * offset from the file before comparing it with the real size.
  */
 #include "data/safetensors.h"
+#include "data/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -840,23 +841,14 @@ nb_status nb_safetensors_open(const char *path, nb_safetensors **out, char *err,
 	if (!out || !path)
 		return fail(err, errlen, path ? path : "(null)", NB_ERR_ARG, "path or out is NULL");
 	*out = NULL;
-	/* O_NONBLOCK: a FIFO must not block the open; it is refused below */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return fail(err, errlen, path, NB_ERR_IO, "cannot open: %s", strerror(errno));
+	/* a regular file only: a FIFO or device is refused without blocking */
+	int fd;
+	uint64_t total;
+	nb_status st = nb__open_regular(path, &fd, &total, err, errlen);
+	if (st != NB_OK)
+		return st;
 	nb_safetensors *f = NULL;
 	unsigned char *hdr = NULL, b8[8];
-	nb_status st;
-	struct stat sb;
-	if (fstat(fd, &sb) < 0) {
-		st = fail(err, errlen, path, NB_ERR_IO, "cannot stat: %s", strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		st = fail(err, errlen, path, NB_ERR_IO, "not a regular file");
-		goto done;
-	}
-	uint64_t total = (uint64_t)sb.st_size;
 	if (total < 8) {
 		st = too_short(path, total, err, errlen);
 		goto done;

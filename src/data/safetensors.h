@@ -37,16 +37,6 @@ bool nb__parse_meta_number(const char *s, double min, double max, double *out);
 nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const char *label,
                                unsigned flags, char *model_out, size_t len);
 
-/* For files written atomically (checkpoints, ONNX exports): whether path
- * may be replaced by a rename (it does not exist, or is a regular file: a
- * rename over a device, FIFO or directory would replace that node); the
- * permission bits a new file at path gets (those of the file it replaces,
- * or 0666 less the umask); and an fsync of the directory holding path (0,
- * or -1 with errno). */
-bool nb__replaceable(const char *path);
-mode_t nb__new_file_mode(const char *path);
-int nb__sync_dir(const char *path);
-
 /* Test hook: when set, nb_checkpoint_save calls it after writing the
  * header and after each tensor (with the bytes written so far), so a test
  * can slow a save down and kill it midway. */

@@ -14,6 +14,7 @@
  * itself.
  */
 #include "graph/internal.h"
+#include "graph/wfile.h"
 
 #include "nabla_config.h"
 
@@ -223,21 +224,28 @@ nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view)
 	return st ? st : emit(g, fp, view, "write_dot", NULL);
 }
 
-static FILE *open_for_writing(nb_graph *g, const char *path, const char *what)
+/* Files are written atomically (graph/wfile.h); an existing special file
+ * such as /dev/stdout is written directly. */
+static bool open_for_writing(nb_graph *g, nb__wfile *w, const char *path, const char *what)
 {
-	FILE *fp = fopen(path, "wb");
-	if (!fp)
-		nb__fail(g, NB_ERR_IO, "%s(%s): cannot open for writing: %s", what, path,
-		         strerror(errno));
-	return fp;
+	char err[512];
+	if (nb__wfile_open(w, path, true, err, sizeof err) == 0)
+		return true;
+	nb__fail(g, NB_ERR_IO, "%s(%s): cannot open for writing: %s", what, path, err);
+	return false;
 }
 
-static nb_status close_written(nb_graph *g, FILE *fp, nb_status st, const char *path,
+/* Commits w when st is NB_OK, else abandons it. */
+static nb_status close_written(nb_graph *g, nb__wfile *w, nb_status st, const char *path,
                                const char *what)
 {
-	if (fclose(fp) != 0 && st == NB_OK) {
-		nb__fail(g, NB_ERR_IO, "%s(%s): closing the file failed: %s", what, path,
-		         strerror(errno));
+	char err[640];
+	if (st != NB_OK) {
+		nb__wfile_abort(w);
+		return st;
+	}
+	if (nb__wfile_commit(w, err, sizeof err) != 0) {
+		nb__fail(g, NB_ERR_IO, "%s(%s): %s", what, path, err);
 		st = NB_ERR_IO;
 	}
 	return st;
@@ -254,11 +262,11 @@ nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view)
 	nb_status st = check_view(g, view, "save_dot");
 	if (st)
 		return st;
-	FILE *fp = open_for_writing(g, path, "save_dot");
-	if (!fp)
+	nb__wfile w;
+	if (!open_for_writing(g, &w, path, "save_dot"))
 		return NB_ERR_IO;
-	st = emit(g, fp, view, "save_dot", path);
-	return close_written(g, fp, st, path, "save_dot");
+	st = emit(g, w.fp, view, "save_dot", path);
+	return close_written(g, &w, st, path, "save_dot");
 }
 
 #if NABLA_HAVE_GVC
@@ -352,16 +360,16 @@ nb_status nb_graph_render(nb_graph *g, const char *path, const char *format, nb_
 		st = gv_render(g, text, path, format, &out, &olen);
 	free(text);
 	if (st == NB_OK) {
-		FILE *fp = open_for_writing(g, path, "render");
-		if (!fp) {
+		nb__wfile w;
+		if (!open_for_writing(g, &w, path, "render")) {
 			st = NB_ERR_IO;
 		} else {
-			if (olen && fwrite(out, 1, olen, fp) != olen) {
+			if (olen && fwrite(out, 1, olen, w.fp) != olen) {
 				nb__fail(g, NB_ERR_IO, "render(%s): writing failed: %s", path,
 				         strerror(errno));
 				st = NB_ERR_IO;
 			}
-			st = close_written(g, fp, st, path, "render");
+			st = close_written(g, &w, st, path, "render");
 		}
 	}
 	if (out)

@@ -10,6 +10,7 @@
  * (full_check) and run it in ONNX Runtime.
  */
 #include "data/safetensors.h"
+#include "graph/wfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1304,58 +1305,23 @@ static nb_status write_model(ox *x, const char *path)
 	}
 	x->rep.bytes = m.n;
 
-	size_t plen = strlen(path);
-	char *tmpname = malloc(plen + sizeof ".tmp.XXXXXX");
-	if (!tmpname) {
+	char err[640];
+	nb__wfile w;
+	if (nb__wfile_open(&w, path, false, err, sizeof err) != 0) {
 		free(m.p);
-		return oom(x);
-	}
-	memcpy(tmpname, path, plen);
-	memcpy(tmpname + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-	if (!nb__replaceable(path)) {
-		xfail(x, NB_ERR_IO, "not a regular file; refusing to replace it");
-		free(tmpname);
-		free(m.p);
+		xfail(x, NB_ERR_IO, "cannot open for writing: %s", err);
 		return x->st;
 	}
-	mode_t mode = nb__new_file_mode(path);
-	int fd = mkstemp(tmpname);
-	if (fd < 0) {
-		xfail(x, NB_ERR_IO, "cannot create a temporary file %s: %s", tmpname,
-		      strerror(errno));
-		free(tmpname);
-		free(m.p);
-		return x->st;
-	}
-	const char *what = "write";
-	size_t done = 0;
-	while (done < m.n) {
-		ssize_t k = write(fd, m.p + done, m.n - done);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		done += (size_t)k;
-	}
+	bool ok = fwrite(m.p, 1, m.n, w.fp) == m.n;
 	free(m.p);
-	bool ok = done == x->rep.bytes;
-	if (!ok && !errno)
-		errno = EIO;
-	if (ok && (what = "fsync", fsync(fd) != 0 || fchmod(fd, mode) != 0))
-		ok = false;
-	int e = errno;
-	if (close(fd) != 0 && ok)
-		what = "close", ok = false, e = errno;
-	if (ok && (what = "rename", rename(tmpname, path) != 0))
-		ok = false, e = errno;
 	if (!ok) {
-		xfail(x, NB_ERR_IO, "%s of the temporary file %s failed: %s", what, tmpname,
-		      strerror(e));
-		unlink(tmpname);
+		xfail(x, NB_ERR_IO, "write of the temporary file %s failed: %s", w.tmp,
+		      strerror(errno));
+		nb__wfile_abort(&w);
+		return x->st;
 	}
-	free(tmpname);
-	if (ok && nb__sync_dir(path) != 0)
-		xfail(x, NB_ERR_IO, "saved, but syncing its directory failed: %s", strerror(errno));
+	if (nb__wfile_commit(&w, err, sizeof err) != 0)
+		xfail(x, NB_ERR_IO, "%s", err);
 	return x->st;
 }
 

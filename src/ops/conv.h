@@ -6,6 +6,7 @@
 #define NB_CONV_H
 
 #include "ops/kernel.h"
+#include "ops/simd.h"
 
 /* Convolution attributes, the same slots for all four conv ops:
  *   i[A_SH], i[A_SW]        stride
@@ -60,7 +61,7 @@ static inline int64_t nb__pad_ld(int64_t n, size_t es)
 	static inline double nb__sum_##SFX(const T *x, int64_t n)               \
 	{                                                                       \
 		T s = 0;                                                        \
-		_Pragma("omp simd reduction(+ : s)") for (int64_t i = 0; i < n; i++) s += x[i]; \
+		NB_SIMD(reduction(+ : s)) for (int64_t i = 0; i < n; i++) s += x[i]; \
 		return s;                                                       \
 	}
 NB__SUM_FN(float, f32)

@@ -710,7 +710,7 @@ NB_HOT static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *
 						const T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
 						const T *gr = go + i * g->ow + j0;
 						if (s == 1) {
-#pragma omp simd reduction(+ : acc)
+							NB_SIMD(reduction(+ : acc))
 							for (int64_t j = 0; j < nj; j++)
 								acc += gr[j] * xr[j];
 						} else {

@@ -36,6 +36,7 @@
  * count and dtype.  The mask stays in aux for the backward helper.
  */
 #include "ops/kernel.h"
+#include "ops/simd.h"
 
 #include <stdlib.h>
 
@@ -155,7 +156,7 @@ static bool bn_begin(nb_tensor *t, bn_dims d, bn_dims *s)
 		     b_ += BN_BLOCK) {                                          \
 			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;     \
 			T acc_ = 0;                                             \
-			_Pragma("omp simd reduction(+ : acc_)") for (int64_t i = b_; i < be_; i++) \
+			NB_SIMD(reduction(+ : acc_)) for (int64_t i = b_; i < be_; i++) \
 			{                                                       \
 				__VA_ARGS__;                                    \
 			}                                                       \
@@ -170,7 +171,7 @@ static bool bn_begin(nb_tensor *t, bn_dims d, bn_dims *s)
 		     b_ += BN_BLOCK) {                                          \
 			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;     \
 			T acc_ = 0, acc2_ = 0;                                  \
-			_Pragma("omp simd reduction(+ : acc_, acc2_)") for (int64_t i = b_; i < be_; i++) \
+			NB_SIMD(reduction(+ : acc_, acc2_)) for (int64_t i = b_; i < be_; i++) \
 			{                                                       \
 				__VA_ARGS__;                                    \
 			}                                                       \

@@ -108,7 +108,7 @@ static void SFX(col_bt)(const T *h0, const T *h1, const T *h2, const T *h3, int6
 		T *restrict v0 = dst + b * vs, *restrict v1 = dst + (4 + b) * vs;
 		T *restrict v2 = dst + (8 + b) * vs, *restrict v3 = dst + (12 + b) * vs;
 		/* simd: the four stores are 4 vs apart, alias checks GCC gives up on */
-#pragma omp simd
+		NB_SIMD()
 		for (int64_t j = 0; j < len; j++) {
 			v0[j] = a0[j] - a2[j];
 			v1[j] = a1[j] + a2[j];
@@ -377,7 +377,7 @@ NB_HOT static void SFX(wg_input)(const wplan *p, const T *x, T *v, int64_t r0, i
 				const T *restrict d2 = h[2] + 2 * j * L, *restrict d3 = h[3] + 2 * j * L;
 				T *restrict o = dst + j * L;
 				/* simd: sixteen store streams bs apart (alias checks GCC gives up on) */
-#pragma omp simd
+				NB_SIMD()
 				for (int64_t l = 0; l < L; l++) {
 					T t[4][4]; /* B^T d: rows a, columns s */
 					for (int s2 = 0; s2 < 4; s2++) {
@@ -420,7 +420,7 @@ NB_HOT static void SFX(wg_dy)(const wplan *p, const T *dy, T *m, int64_t r0, int
 			for (int64_t j = 0; j < tw; j++) {
 				const T *restrict a = y0 + 2 * j * L, *restrict b = y1 + 2 * j * L;
 				T *restrict d = dst + j * L;
-#pragma omp simd
+				NB_SIMD()
 				for (int64_t l = 0; l < L; l++) {
 					/* A along the columns: rows 0..3 of A dy, columns e and o */
 					const T u0 = a[l], w0 = a[L + l], u1 = b[l], w1 = b[L + l];

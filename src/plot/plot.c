@@ -8,6 +8,7 @@
  * without printf's locale-dependent decimal point.
  */
 #include "graph/internal.h"
+#include "graph/wfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -754,12 +755,18 @@ nb_status nb_plot_save(nb_plot *p, const char *path)
 		return NB_ERR_ARG;
 	if (!path)
 		return perr(p, NB_ERR_ARG, "nb_plot_save: path is NULL");
-	FILE *fp = fopen(path, "w");
-	if (!fp)
-		return perr(p, NB_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-	nb_status st = nb_plot_write(p, fp);
-	if (fclose(fp) != 0 && !st)
-		st = perr(p, NB_ERR_IO, "%s: write error: %s", path, strerror(errno));
+	/* atomically (graph/wfile.h): a failed or killed save leaves the old
+	 * file; an existing special file such as /dev/stdout is written
+	 * directly */
+	char err[640];
+	nb__wfile w;
+	if (nb__wfile_open(&w, path, true, err, sizeof err) != 0)
+		return perr(p, NB_ERR_IO, "%s: cannot create: %s", path, err);
+	nb_status st = nb_plot_write(p, w.fp);
+	if (st)
+		nb__wfile_abort(&w);
+	else if (nb__wfile_commit(&w, err, sizeof err) != 0)
+		st = perr(p, NB_ERR_IO, "%s: %s", path, err);
 	if (st && p->err[0] && !strstr(p->err, path)) {
 		char msg[sizeof p->err];
 		memcpy(msg, p->err, sizeof msg);

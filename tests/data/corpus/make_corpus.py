@@ -3,7 +3,8 @@
 
 idx/ files use the fuzz_idx framing (fuzz/idx_frame.h): a 4-byte big-endian
 length of the images file, the images file, then the labels file.  cifar/
-files are CIFAR-10 binary files as they are.
+files are CIFAR-10 binary files as they are; idx_file/ and cifar_file/
+add a mode byte in front (see below).
 
 Names say what the test expects (tests/test_data.c, test_corpus_*):
 ok_*  must parse, bad_* must fail with NB_ERR_FORMAT (IDX: with 10 classes,
@@ -13,6 +14,7 @@ error: fuzz-<sha1> are inputs the fuzzer found that reach new code (kept with
 script writes only the ok_/bad_ files.
 Run from anywhere: python3 tests/data/corpus/make_corpus.py
 """
+import gzip
 import os
 import struct
 
@@ -89,7 +91,45 @@ CIFAR = {
     "bad_label_255_second": record(1) + record(255),
 }
 
-for sub, files in (("idx", IDX), ("cifar", CIFAR)):
+
+
+def gz(data):
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+# idx_file/ and cifar_file/: the inputs of fuzz_idx_file and fuzz_cifar_file
+# (fuzz/fuzz_file.h): a mode byte whose bit k has the target gzip file k,
+# then the files.  Raw files may hold gzip data of their own (mode 0), to
+# reach trailing bytes, cut members and concatenated members.
+TINY = images(3, 2, 2)
+IDX_FILE = {
+    "ok_tiny_raw": b"\x00" + IDX["ok_tiny"],
+    "ok_tiny_gz": b"\x03" + IDX["ok_tiny"],
+    "ok_28x28_gz_images": b"\x05" + IDX["ok_28x28"],
+    "ok_one_pixel_gz_labels": b"\x06" + IDX["ok_one_pixel"],
+    "ok_gz_two_members": b"\x04" + frame(gz(TINY[:10]) + gz(TINY[10:]), labels(3)),
+    "bad_gz_trailing": b"\x04" + frame(gz(TINY) + b"junk", labels(3)),
+    "bad_gz_trailing_zero": b"\x04" + frame(gz(TINY) + b"\0", labels(3)),
+    "bad_gz_cut": b"\x04" + frame(gz(TINY)[:-5], labels(3)),
+    "bad_gz_dims_over_limit": b"\x05" + IDX["bad_dims_over_limit"],
+    "bad_gz_images_trailing": b"\x05" + IDX["bad_images_trailing"],
+    "bad_gz_images_truncated": b"\x07" + IDX["bad_images_truncated"],
+    "bad_gz_labels_trailing": b"\x06" + IDX["bad_labels_trailing"],
+}
+CIFAR_FILE = {
+    "ok_one_raw": b"\x00" + CIFAR["ok_one"],
+    "ok_two_gz": b"\x01" + CIFAR["ok_two"],
+    "ok_gz_two_members": b"\x00" + gz(record(3)) + gz(record(4)),
+    "bad_gz_one_extra": b"\x01" + CIFAR["bad_one_extra"],
+    "bad_gz_one_short": b"\x01" + CIFAR["bad_one_short"],
+    "bad_gz_label_10": b"\x01" + CIFAR["bad_label_10"],
+    "bad_gz_trailing": b"\x00" + gz(record(3)) + b"x",
+    "bad_gz_cut": b"\x00" + gz(record(3))[:-1],
+    "bad_gz_empty": b"\x01",
+}
+
+for sub, files in (("idx", IDX), ("cifar", CIFAR), ("idx_file", IDX_FILE),
+                   ("cifar_file", CIFAR_FILE)):
     os.makedirs(os.path.join(HERE, sub), exist_ok=True)
     for name, data in files.items():
         with open(os.path.join(HERE, sub, name), "wb") as f:
