@@ -260,7 +260,7 @@ static void usage(FILE *fp)
 	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
 	    "                     backprop-example have no plot)\n"
 	    "  --dot FILE         the graph (forward + backward) as Graphviz DOT\n"
-	    "  --export FILE      the trained model as ONNX (zoo models; as nabla export)\n"
+	    "  --export FILE      the trained model as ONNX, after the last epoch (as nabla export)\n"
 	    "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
 	    "refuse the data options (--data to --max-batches) and the schedule options.\n"
 	    "An output that cannot be written is an error (exit status 1).\n"
@@ -541,13 +541,6 @@ int cmd_train(int argc, char **argv)
 		if (m->plot_suffix && !a.plot &&
 		    !(a.plot = out_path(plot, sizeof plot, out, a.model, m->plot_suffix)))
 			return 1;
-	}
-	if (m->train && a.export_path) {
-		fprintf(stderr,
-		        "nabla train: --export is for the zoo models (nabla export --model %s "
-		        "writes %s with its initial weights)\n",
-		        a.model, a.model);
-		return 2;
 	}
 	if (!a.json)
 		fprintf(stderr, "nabla train: model %s, %d epochs, lr %g, batch %d, %s, seed %llu, %d threads\n",

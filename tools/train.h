@@ -28,13 +28,14 @@ typedef struct train_args {
 	double gamma;
 	int64_t step_size, warmup;
 	const char *save, *resume, *plot;
-	const char *export_path; /* --export: the trained model as ONNX (zoo models) */
+	const char *export_path; /* --export: the trained model as ONNX */
 } train_args;
 
 /* A built model: the graph and its named ends. */
 typedef struct model {
 	nb_graph *g;
 	nb_tensor *x, *y, *out, *loss;
+	nb_tensor *pred; /* what --export writes when out is not kept (NULL: out) */
 	nb_optim *opt;
 } model;
 
@@ -50,6 +51,9 @@ int report_graph_error(nb_graph *g);
 /* write --dot if asked, free the graph; 1 (after a message) when --dot
  * could not be written, else 0 */
 int finish_model(model *m, const train_args *a);
+/* after the last epoch of the notes' models: --save and --export (0, or 1
+ * after a message) */
+int write_trained(const model *m, const train_args *a);
 /* false (after a message naming the epoch and step) when the loss of the
  * step just taken is NaN or infinite, unless --allow-nonfinite */
 bool loss_finite(const train_args *a, double loss, int epoch, int64_t step);

@@ -188,11 +188,8 @@ int train_curve_fit(const train_args *a)
 			fprintf(stderr, "%s %d epochs %.3g", k ? "," : "", snap->epoch[k], snap->mse[k]);
 		fprintf(stderr, "\n");
 	}
-	if (!rc && a->save) {
-		rc = save_checkpoint(f.m.g, f.m.opt, a, a->model, a->epochs);
-		if (!rc && !a->json)
-			fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
-	}
+	if (!rc)
+		rc = write_trained(&f.m, a);
 	if (!rc && a->plot)
 		rc = write_fit_plot(&f, a, snap);
 	free(snap);

@@ -154,14 +154,27 @@ static int start_training(model *m, const train_args *a, int *first)
 	return rc;
 }
 
-/* after the last epoch: --save, then --dot (the graph is freed) */
-static int end_training(model *m, const train_args *a, int rc)
+int write_trained(const model *m, const train_args *a)
 {
-	if (!rc && a->save) {
+	int rc = 0;
+	if (a->save) {
 		rc = save_checkpoint(m->g, m->opt, a, a->model, a->epochs);
 		if (!rc && !a->json)
 			fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
 	}
+	if (!rc && a->export_path) {
+		nb_tensor *out = m->pred ? m->pred : m->out;
+		rc = cli_export_onnx("train", m->g, &out, 1, m->x, a->export_path, false, false,
+		                     a->json ? NULL : stderr);
+	}
+	return rc;
+}
+
+/* after the last epoch: --save and --export, then --dot (the graph is freed) */
+static int end_training(model *m, const train_args *a, int rc)
+{
+	if (!rc)
+		rc = write_trained(m, a);
 	if (rc) {
 		nb_graph_free(m->g);
 		m->g = NULL;
@@ -177,6 +190,7 @@ static int train_gate(const train_args *a, const char *gate, const double y[4],
 	int first, rc;
 	if (build_perceptron(&m, a, w0, b0) < 0)
 		return build_failed(&m);
+	m.pred = m.out;
 	m.out = NULL; /* the loss alone is read */
 	if ((rc = start_training(&m, a, &first)))
 		return rc;
