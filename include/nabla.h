@@ -61,6 +61,18 @@ typedef struct nb_program nb_program;
 typedef struct nb_optim nb_optim;
 
 const char *nb_version(void);
+/* The vector instruction set the CPU offers nabla's GEMM: "avx512" (AVX-512F),
+ * "avx2" (AVX2 + FMA) or "baseline"; the environment variable NABLA_ISA set to
+ * one of these names caps it at a lower level (a higher one than the CPU has,
+ * or another value, is ignored; `nabla` refuses it).  With "avx512", GEMMs
+ * use nabla's AVX-512 micro-kernels where BLIS chose a configuration without
+ * AVX-512 (nb_gemm_kernel).  Fixed when first asked; thread-safe. */
+const char *nb_isa(void);
+/* "avx512": nabla's micro-kernels inside BLIS; "blis": BLIS's own for the
+ * configuration it chose (nb_blis_config). */
+const char *nb_gemm_kernel(void);
+/* The BLIS sub-configuration BLIS chose for this CPU ("zen3", "skx", ...). */
+const char *nb_blis_config(void);
 const char *nb_status_string(nb_status s);
 const char *nb_dtype_name(nb_dtype t);
 /* Writes "[64,784]" into buf; returns buf. */

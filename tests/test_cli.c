@@ -355,6 +355,52 @@ START_TEST(test_bench_flags)
 }
 END_TEST
 
+/* `nabla bench --model peak | gemm` and the environment's NABLA_ISA and
+ * NABLA_GEMM, as a user types them */
+START_TEST(test_bench_peak_and_gemm)
+{
+	char *out = expect(0, "bench --model peak --threads 1 --json", "\"bench\": \"fma_peak_f32\"",
+	                   NULL);
+	const char *isa = nb_isa();
+	char want[64];
+	snprintf(want, sizeof want, "\"isa\": \"%s\"", isa);
+	ck_assert_msg(strstr(out, want), "%s", out);
+	double g256 = 0;
+	const char *p = strstr(out, "\"gflops_256\": ");
+	ck_assert_ptr_nonnull(p);
+	if (strcmp(isa, "baseline")) /* a measured rate, well above zero */
+		ck_assert_msg(sscanf(p + 15, "%lf", &g256) == 1 && g256 > 1, "%s", out);
+	free(out);
+	out = expect(0, "bench --model gemm --threads 1 --repeat 1 --json", "\"sgemm_512\"",
+	             "\"sgemm_1024\"", "\"sgemm_2048\"", NULL);
+	ck_assert_int_eq(count(out, "\"fraction_of_peak\": "), 3);
+	ck_assert_int_eq(count(out, want), 3);
+	free(out);
+	EXPECT(0, "bench --model gemm --threads 1 --repeat 1", "sgemm n x n x n, 1 threads");
+	/* a lower level is taken, an unknown value refused */
+	setenv("NABLA_ISA", "baseline", 1);
+	EXPECT(0, "bench --model peak --threads 1 --json", "\"isa\": \"baseline\"",
+	       "\"gflops_256\": null");
+	setenv("NABLA_ISA", "avx3", 1);
+	EXPECT(2, "bench --model peak", "nabla: NABLA_ISA must be one of baseline, avx2, avx512, not "
+	                                "'avx3'\n");
+	unsetenv("NABLA_ISA");
+	/* NABLA_GEMM=avx512 takes nabla's kernels wherever they apply */
+	setenv("NABLA_GEMM", "avx512", 1);
+	const char *cfg = nb_blis_config();
+	bool ours = !strcmp(isa, "avx512") && strcmp(cfg, "skx") && strcmp(cfg, "knl");
+	char line[256];
+	snprintf(line, sizeof line,
+	         "\"sgemm_512\", \"threads\": 1, \"isa\": \"%s\", \"blis_config\": \"%s\", "
+	         "\"gemm_kernel\": \"%s\"",
+	         isa, cfg, ours ? "avx512" : "blis");
+	EXPECT(0, "bench --model gemm --threads 1 --repeat 1 --json", line);
+	setenv("NABLA_GEMM", "fast", 1);
+	EXPECT(2, "bench --model gemm", "nabla: NABLA_GEMM must be one of avx512, blis, not 'fast'\n");
+	unsetenv("NABLA_GEMM");
+}
+END_TEST
+
 /* ---- the notes' models -------------------------------------------------------------- */
 
 /* the last JSON line of `nabla args` without its "seconds" member */
@@ -527,6 +573,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_resume_checks_the_model);
 	tcase_add_test(tc, test_numeric_flags_are_range_checked);
 	tcase_add_test(tc, test_bench_flags);
+	tcase_add_test(tc, test_bench_peak_and_gemm);
 	tcase_add_test(tc, test_notes_models_save_and_resume);
 	tcase_add_test(tc, test_notes_models_refuse_what_they_ignore);
 	tcase_add_test(tc, test_unwritable_outputs_fail);

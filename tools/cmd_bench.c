@@ -2,6 +2,7 @@
  * nabla bench — training-speed and GEMM-throughput measurements.  Compare
  * with the PyTorch scripts in shared/bench side by side, in one run.
  */
+#include "bench.h"
 #include "train.h"
 
 #include <blis.h>
@@ -9,13 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-
-typedef struct bench_args {
-	const char *model;
-	int epochs, repeat, threads, batch, steps, warmup; /* 0 (warmup -1): the default */
-	bool json, profile;
-	const char *data;
-} bench_args;
 
 static double peak_rss_mib(void)
 {
@@ -329,6 +323,8 @@ typedef struct bench_entry {
 
 static const bench_entry benches[] = {
     {"xor", "2-2-1 sigmoid MLP, 4 samples, 10000 epochs (compare torch_xor.py)", bench_xor},
+    {"peak", "the CPU's fp32 FMA peak with 256- and 512-bit vectors", bench_peak},
+    {"gemm", "sgemm 512-2048 through nabla's GEMM path vs BLIS's own, against the peak", bench_gemm},
     {"matmul", "64x784 . 784x256 f32 through nabla vs raw bli_sgemm", bench_matmul},
     {"conv", "each conv layer's passes through nabla vs the same GEMMs in raw BLIS", bench_conv},
     {"mlp", "training steps of the zoo mlp, Adam (compare torch_mlp.py)", bench_zoo},

@@ -2,7 +2,9 @@
  * nabla — the command-line program: one binary, one subcommand per task.
  */
 #include "cli.h"
+#include "graph/internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const cli_command commands[] = {
@@ -26,8 +28,29 @@ static void usage(FILE *fp)
 	fprintf(fp, "\noptions: --version, --help.  'nabla <command> --help' for details.\n");
 }
 
+/* The environment variables the library reads (docs/design.md): an
+ * unknown value is an error here, where the library would ignore it. */
+static bool env_ok(const char *name, const char *const *values, int n)
+{
+	const char *v = getenv(name);
+	if (!v)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v, values[i]))
+			return true;
+	char buf[128];
+	fprintf(stderr, "nabla: %s must be one of", name);
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, "%s %s", i ? "," : "", values[i]);
+	fprintf(stderr, ", not '%s'\n", nb__shown(v, buf, sizeof buf));
+	return false;
+}
+
 int main(int argc, char **argv)
 {
+	static const char *const isa[] = {"baseline", "avx2", "avx512"}, *const gemm[] = {"avx512", "blis"};
+	if (!env_ok("NABLA_ISA", isa, 3) || !env_ok("NABLA_GEMM", gemm, 2))
+		return 2;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

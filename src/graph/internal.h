@@ -186,6 +186,12 @@ int nb__norm_axis(int axis, int ndim); /* -1 -> ndim-1; returns -1 if bad */
  * "op(a): axis 3 out of range for shape [2,3]" and returns -1. */
 int nb__axis_arg(nb_tensor *a, const char *op, int axis);
 
+/* ISA levels (src/ops/gemm.c): 0 baseline, 1 AVX2 + FMA, 2 AVX-512F; the
+ * CPU's, capped by NABLA_ISA.  nb__isa_from_name: the level of a name, -1
+ * for an unknown one. */
+int nb__isa_level(void);
+int nb__isa_from_name(const char *s);
+
 /* RNG (xoshiro256**), owned by the graph */
 uint64_t nb__rng_next(nb_graph *g);
 double nb__rng_uniform(nb_graph *g); /* [0, 1) */

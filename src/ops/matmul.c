@@ -12,7 +12,7 @@
  */
 #include "ops/kernel.h"
 
-#include <blis.h>
+#include "ops/gemm.h"
 
 typedef struct mm_dims {
 	int64_t batch, m, n, k;
@@ -121,7 +121,7 @@ static nb_status shape_matmul(nb_tensor *t)
 			GEMM(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)d.m,  \
 			     (dim_t)d.n, (dim_t)d.k, &one, (T *)a, d.rsa, d.csa, \
 			     (T *)bb, d.rsb, d.csb, &zero, c, (inc_t)d.n, 1,    \
-			     NULL, rntm);                                       \
+			     nb__gemm_cntx(), rntm);                            \
 		}                                                               \
 	}
 

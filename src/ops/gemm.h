@@ -1,0 +1,39 @@
+/*
+ * The GEMM every op runs (matmul, im2col convolution): BLIS's, with the
+ * context BLIS chose for the CPU, or with nabla's AVX-512 micro-kernels
+ * where the CPU has AVX-512F but BLIS chose a configuration without it
+ * (docs/design.md, "ISA levels").  BLIS keeps its packing, blocking and
+ * threading either way; only the micro-kernel and its block sizes change.
+ */
+#ifndef NB_GEMM_H
+#define NB_GEMM_H
+
+#include <blis.h>
+#include <stdbool.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NB_GEMM_AVX512 1
+#else
+#define NB_GEMM_AVX512 0
+#endif
+
+/* The context to pass to bli_?gemm_ex: NULL for BLIS's own choice. */
+cntx_t *nb__gemm_cntx(void);
+
+
+#if NB_GEMM_AVX512
+/* one thread's fp32 FMA rate in GFLOP/s with 256-bit (AVX2 + FMA) or
+ * 512-bit (AVX-512F) vectors, over `iters` rounds of 12 FMAs; call only
+ * at the ISA level that has them */
+double nb__fma_gflops(int bits, long iters);
+void nb__sgemm_avx512_32x12(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
+                            float *restrict b, float *restrict beta, float *restrict c,
+                            inc_t rs_c, inc_t cs_c, auxinfo_t *restrict data,
+                            cntx_t *restrict cntx);
+void nb__dgemm_avx512_16x12(dim_t m, dim_t n, dim_t k, double *restrict alpha,
+                            double *restrict a, double *restrict b, double *restrict beta,
+                            double *restrict c, inc_t rs_c, inc_t cs_c,
+                            auxinfo_t *restrict data, cntx_t *restrict cntx);
+#endif
+
+#endif

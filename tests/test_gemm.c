@@ -1,0 +1,234 @@
+/*
+ * The GEMM kernels (src/ops/gemm.c): BLIS's, or nabla's AVX-512 micro-
+ * kernels inside BLIS where the CPU has AVX-512F and BLIS chose a
+ * configuration without it.  Every shape is checked against a plain f64
+ * product: full and edge blocks of the micro-kernels (m, n not multiples
+ * of MR, NR; k across the cache block KC), alpha and beta (beta 0 must not
+ * read C), transposed operands, C stored by rows, by columns and with a
+ * general stride, on one thread and on two.  meson runs this suite with
+ * NABLA_GEMM=avx512 (our kernels wherever the CPU can run them, fast or
+ * not) and again at each lower ISA level (NABLA_ISA), so each kernel is
+ * tested.
+ */
+#include "test_util.h"
+
+#include "graph/internal.h"
+#include "ops/gemm.h"
+
+typedef struct {
+	int m, n, k;
+} dims;
+
+static const dims shapes[] = {
+    {32, 12, 1},  {32, 12, 7},   {64, 24, 384}, {31, 11, 5},   {33, 13, 385},
+    {1, 1, 1},    {100, 37, 333}, {17, 200, 50}, {250, 90, 800}, {64, 256, 784},
+    {5, 300, 9},  {400, 3, 64},
+};
+
+static double urand(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (double)(*s >> 11) / 9007199254740992.0 - 0.5;
+}
+
+/* C = beta C + alpha op(A) op(B) through nb__gemm_cntx() against the f64
+ * product, for every alpha/beta pair and C layout (by rows, by columns,
+ * general stride 3); C(i,j) at c[i rs + j cs].  A is m x k (k x m when
+ * ta) and B k x n (n x k when tb), stored by rows. */
+static const double alpha_beta[][2] = {{1, 0}, {1, 1}, {-0.5, 2}, {2, 0}};
+
+#define CHECK_GEMM(T, GEMM_EX, EPS)                                             \
+	static void check_##T(dims d, bool ta, bool tb, int threads)            \
+	{                                                                       \
+		const int m = d.m, n = d.n, k = d.k;                            \
+		uint64_t seed = (uint64_t)(m * 131 + n * 7 + k) * 2 + ta + 4 * tb; \
+		T *a = malloc(sizeof(T) * (size_t)(m * k)), *b = malloc(sizeof(T) * (size_t)(k * n)); \
+		T *c = malloc(sizeof(T) * (size_t)(3 * m * n)), *c0 = malloc(sizeof(T) * (size_t)(m * n)); \
+		double *prod = malloc(sizeof(double) * (size_t)(m * n));        \
+		for (int i = 0; i < m * k; i++)                                 \
+			a[i] = (T)urand(&seed);                                 \
+		for (int i = 0; i < k * n; i++)                                 \
+			b[i] = (T)urand(&seed);                                 \
+		for (int i = 0; i < m * n; i++)                                 \
+			c0[i] = (T)urand(&seed);                                \
+		const inc_t rsa = ta ? 1 : k, csa = ta ? m : 1, rsb = tb ? 1 : n, csb = tb ? k : 1; \
+		for (int i = 0; i < m; i++)                                     \
+			for (int j = 0; j < n; j++) {                           \
+				double s = 0;                                   \
+				for (int p = 0; p < k; p++)                     \
+					s += (double)a[i * rsa + p * csa] * (double)b[p * rsb + j * csb]; \
+				prod[i * n + j] = s;                            \
+			}                                                       \
+		rntm_t r;                                                       \
+		bli_rntm_init(&r);                                              \
+		bli_rntm_set_num_threads(threads, &r);                          \
+		bli_rntm_disable_l3_sup(&r); /* every size through the micro-kernel */ \
+		for (int v = 0; v < 4; v++)                                     \
+			for (int layout = 0; layout < 3; layout++) {            \
+				const double alpha = alpha_beta[v][0], beta = alpha_beta[v][1]; \
+				const inc_t ld = layout == 2 ? 3 : 1;           \
+				const inc_t rsc = layout == 1 ? 1 : n * ld, csc = layout == 1 ? m : ld; \
+				for (int i = 0; i < 3 * m * n; i++)             \
+					c[i] = (T)NAN; /* beta 0 must not read C */ \
+				for (int i = 0; i < m; i++)                     \
+					for (int j = 0; j < n; j++)             \
+						if (beta != 0)                  \
+							c[i * rsc + j * csc] = c0[i * n + j]; \
+				T al = (T)alpha, be = (T)beta;                  \
+				GEMM_EX(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,  \
+				        tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &al, a, \
+				        ta ? csa : rsa, ta ? rsa : csa, b, tb ? csb : rsb, tb ? rsb : csb, \
+				        &be, c, rsc, csc, nb__gemm_cntx(), &r); \
+				for (int i = 0; i < m; i++)                     \
+					for (int j = 0; j < n; j++) {           \
+						double want = alpha * prod[i * n + j] + \
+						              (beta ? beta * (double)c0[i * n + j] : 0); \
+						double got = c[i * rsc + j * csc]; \
+						double tol = EPS * (k + 2) * (fabs(alpha) + fabs(beta)); \
+						if (!(fabs(got - want) <= tol)) /* Check logs every assert */ \
+							ck_assert_msg(0,                  \
+							    #T " %dx%dx%d ta %d tb %d alpha %g beta %g " \
+							    "layout %d: C(%d,%d) = %.17g, expected %.17g " \
+							    "(%s kernel)",                        \
+							    m, n, k, ta, tb, alpha, beta, layout, i, j, \
+							    got, want, nb_gemm_kernel());         \
+					}                                       \
+			}                                                       \
+		free(a), free(b), free(c), free(c0), free(prod);                \
+	}
+
+CHECK_GEMM(float, bli_sgemm_ex, 1e-6)
+CHECK_GEMM(double, bli_dgemm_ex, 1e-15)
+
+static void check_all(void (*check)(dims, bool, bool, int))
+{
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+		for (int t = 0; t < 4; t++)
+			check(shapes[s], t & 1, t >> 1, t == 0 && s % 3 == 2 ? 2 : 1); /* a few on two threads */
+}
+
+START_TEST(test_sgemm_matches_f64)
+{
+	check_all(check_float);
+}
+END_TEST
+
+START_TEST(test_dgemm_matches_f64)
+{
+	check_all(check_double);
+}
+END_TEST
+
+/* The kernel in use follows the ISA level and NABLA_GEMM: ours only at
+ * avx512, only where BLIS's configuration lacks AVX-512, and there when
+ * NABLA_GEMM=avx512 asks for it (unset, a measurement decides). */
+START_TEST(test_kernel_follows_isa)
+{
+	const char *isa = nb_isa(), *cfg = nb_blis_config(), *kern = nb_gemm_kernel();
+	printf("isa %s, BLIS configuration %s, GEMM kernel %s\n", isa, cfg, kern);
+	const char *want_isa = getenv("NABLA_ISA"), *want_gemm = getenv("NABLA_GEMM");
+	if (want_isa && *want_isa)
+		ck_assert_msg(nb__isa_level() <= nb__isa_from_name(want_isa), "NABLA_ISA=%s, isa %s",
+		              want_isa, isa);
+	bool possible = !strcmp(isa, "avx512") && strcmp(cfg, "skx") && strcmp(cfg, "knl");
+	if (!possible || (want_gemm && !strcmp(want_gemm, "blis")))
+		ck_assert_str_eq(kern, "blis");
+	else if (want_gemm && !strcmp(want_gemm, "avx512"))
+		ck_assert_str_eq(kern, "avx512");
+	ck_assert(nb__gemm_cntx() == NULL ? !strcmp(kern, "blis") : !strcmp(kern, "avx512"));
+}
+END_TEST
+
+/* Our kernels sum each element of C in BLIS's blocks of k, each block as
+ * one FMA chain in order, so their results are BLIS's to the bit: which
+ * kernel runs never changes a result.  Through BLIS's default runtime (the
+ * small-matrix path on where BLIS takes it) and with every size packed,
+ * on one and two threads. */
+START_TEST(test_bits_equal_blis)
+{
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+		for (int t = 0; t < 4; t++) {
+			const dims d = shapes[s];
+			const bool ta = t & 1, tb = t >> 1;
+			uint64_t seed = 99 + s;
+			float *a = malloc(sizeof(float) * (size_t)(d.m * d.k)),
+			      *b = malloc(sizeof(float) * (size_t)(d.k * d.n));
+			float *c1 = malloc(sizeof(float) * (size_t)(d.m * d.n)),
+			      *c2 = malloc(sizeof(float) * (size_t)(d.m * d.n));
+			double *a64 = malloc(sizeof(double) * (size_t)(d.m * d.k)),
+			       *b64 = malloc(sizeof(double) * (size_t)(d.k * d.n));
+			double *e1 = malloc(sizeof(double) * (size_t)(d.m * d.n)),
+			       *e2 = malloc(sizeof(double) * (size_t)(d.m * d.n));
+			for (int i = 0; i < d.m * d.k; i++)
+				a64[i] = a[i] = (float)urand(&seed);
+			for (int i = 0; i < d.k * d.n; i++)
+				b64[i] = b[i] = (float)urand(&seed);
+			rntm_t r;
+			bli_rntm_init(&r);
+			bli_rntm_set_num_threads(1 + (int)(s % 2), &r);
+			if ((s + t) % 2) /* the packed path for every size */
+				bli_rntm_disable_l3_sup(&r);
+			float one = 1, zero = 0;
+			double one64 = 1, zero64 = 0;
+			const trans_t tra = ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+			              trb = tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
+			const inc_t lda = ta ? d.m : d.k, ldb = tb ? d.k : d.n;
+			for (int pass = 0; pass < 2; pass++) {
+				cntx_t *cx = pass ? NULL : nb__gemm_cntx();
+				bli_sgemm_ex(tra, trb, d.m, d.n, d.k, &one, a, lda, 1, b, ldb, 1, &zero,
+				             pass ? c2 : c1, d.n, 1, cx, &r);
+				bli_dgemm_ex(tra, trb, d.m, d.n, d.k, &one64, a64, lda, 1, b64, ldb, 1,
+				             &zero64, pass ? e2 : e1, d.n, 1, cx, &r);
+			}
+			ck_assert_msg(!memcmp(c1, c2, sizeof(float) * (size_t)(d.m * d.n)) &&
+			                  !memcmp(e1, e2, sizeof(double) * (size_t)(d.m * d.n)),
+			              "%dx%dx%d ta %d tb %d: the %s kernel's bits differ from BLIS's",
+			              d.m, d.n, d.k, ta, tb, nb_gemm_kernel());
+			free(a), free(b), free(c1), free(c2), free(a64), free(b64), free(e1), free(e2);
+		}
+}
+END_TEST
+
+/* the matmul op goes through the same context: an f32 product of a
+ * non-multiple shape against f64 */
+START_TEST(test_matmul_op_uses_it)
+{
+	nb_graph *g32 = nb_graph_new(NB_F32), *g64 = nb_graph_new(NB_F64);
+	nb_tensor *a32 = nb_input(g32, "a", NB_SHAPE(70, 130)), *b32 = nb_input(g32, "b", NB_SHAPE(130, 45));
+	nb_tensor *a64 = nb_input(g64, "a", NB_SHAPE(70, 130)), *b64 = nb_input(g64, "b", NB_SHAPE(130, 45));
+	nb_tensor *c32 = nb_matmul(a32, b32), *c64 = nb_matmul(a64, b64);
+	double *x = malloc(sizeof(double) * 130 * 70), *y = malloc(sizeof(double) * 130 * 45);
+	uint64_t s = 5;
+	for (int i = 0; i < 70 * 130; i++)
+		x[i] = (float)urand(&s);
+	for (int i = 0; i < 130 * 45; i++)
+		y[i] = (float)urand(&s);
+	nb_feed_f64(a32, x, 70 * 130);
+	nb_feed_f64(b32, y, 130 * 45);
+	nb_feed_f64(a64, x, 70 * 130);
+	nb_feed_f64(b64, y, 130 * 45);
+	double r32[70 * 45], r64[70 * 45];
+	ck_assert_int_eq(nb_eval(c32), NB_OK);
+	ck_assert_int_eq(nb_eval(c64), NB_OK);
+	nb_read_f64(c32, r32, 70 * 45);
+	nb_read_f64(c64, r64, 70 * 45);
+	for (int i = 0; i < 70 * 45; i++)
+		ck_near(r32[i], r64[i], 1e-5);
+	free(x), free(y);
+	nb_graph_free(g32), nb_graph_free(g64);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("gemm");
+	TCase *tc = tcase_create("gemm");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_kernel_follows_isa);
+	tcase_add_test(tc, test_sgemm_matches_f64);
+	tcase_add_test(tc, test_dgemm_matches_f64);
+	tcase_add_test(tc, test_bits_equal_blis);
+	tcase_add_test(tc, test_matmul_op_uses_it);
+	suite_add_tcase(s, tc);
+	return nb_test_run(s);
+}
