@@ -2,7 +2,7 @@
 #include "test_util.h"
 
 #include "graph/internal.h" /* roles and the op table, to check state and labels */
-#include "optim/optim.h"    /* struct nb_optim, to build update nodes by hand */
+#include "ops/update.h"     /* the update ops' inputs, to build update nodes by hand */
 #include "series.h"
 
 #include <stdlib.h>
@@ -465,10 +465,10 @@ START_TEST(test_updates_after_all_gradients)
 	g = two_params(&w0, &w1);
 	nb_tensor *gr[2], *up[2];
 	ck_assert_int_eq(nb_grads(nb_sum(nb_mul(w0, w1)), (nb_tensor *[]){w0, w1}, 2, gr), NB_OK);
-	struct nb_optim fake = {.lr = 0.1};
-	nb_attrs at = {.p = &fake};
-	up[0] = nb__op2(NB_OP_SGD_UPDATE, w0, gr[0], &at);
-	up[1] = nb__op2(NB_OP_SGD_UPDATE, w1, gr[1], &at);
+	nb_tensor *h = nb__hyper_new(g, "hyper");
+	((double *)h->data)[NB_HYPER_LR] = 0.1;
+	up[0] = nb__op(NB_OP_SGD_UPDATE, (nb_tensor *[]){w0, gr[0], h}, 3, NULL);
+	up[1] = nb__op(NB_OP_SGD_UPDATE, (nb_tensor *[]){w1, gr[1], h}, 3, NULL);
 	nb_program *p = nb_compile(g, up, 2);
 	ck_graph_ok(g);
 	ck_assert_int_eq(nb_run(p), NB_OK);

@@ -112,6 +112,12 @@ nb_optim_opts nb_optim_get_opts(const nb_optim *o);
 /* Number of trained parameters and the i-th of them. */
 int nb_optim_num_params(const nb_optim *o);
 nb_tensor *nb_optim_param(const nb_optim *o, int i);
+/* The state tensor slot ("v", "s", "m": the table of nb_optimizer) of a
+ * trained parameter, the persistent leaf "<param>.<slot>"; NULL when the
+ * optimizer keeps no such state for param. */
+nb_tensor *nb_optim_state(const nb_optim *o, const nb_tensor *param, const char *slot);
+/* The graph the optimizer belongs to (NULL for NULL). */
+nb_graph *nb_optim_graph(const nb_optim *o);
 /* The largest step count: 2^53, so that the count is exact as a double
  * (Adam's bias correction and the schedules compute with it).  nb_step past
  * it fails with NB_ERR_VALUE; a checkpoint with a larger step is refused. */
