@@ -70,7 +70,10 @@ typedef struct nb_optim_opts {
 /* Differentiates loss w.r.t. every parameter it depends on, appends one
  * update node per parameter (optimizer state as persistent leaves named
  * "<param>.<slot>": .v velocity, .s rmsprop's mean square, .m/.v Adam's
- * moments) and compiles one program; nb_step runs it.  Owned by the graph. */
+ * moments; the hyper-parameters as one constant vector of doubles,
+ * "<kind>.hyper", which the optimizer rewrites when the learning rate or
+ * the step count changes) and compiles one program; nb_step runs it.
+ * Owned by the graph. */
 nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts);
 
 typedef struct nb_momentum_opts {
