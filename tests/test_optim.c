@@ -874,6 +874,13 @@ START_TEST(test_hyper_input)
 	ck_assert_int_eq(nb_read_f32(h, Hf, NB_HYPER_COUNT), NB_OK);
 	ck_assert(Hf[NB_HYPER_LR] == 0.02f && Hf[NB_HYPER_EPS] == 1e-8f);
 	ck_graph_ok(q.g);
+	/* no other op reads it (its kernels would take the doubles for floats) */
+	ck_assert(nb__is_placeholder(nb_mul_scalar(h, 2)));
+	ck_assert_int_eq(nb_graph_status(q.g), NB_ERR_ARG);
+	ck_assert(strstr(nb_graph_errmsg(q.g),
+	                 "mul_scalar(adamw.hyper): input 0 (adamw.hyper) is an "
+	                 "optimizer's hyper-parameter vector, which only "
+	                 "update ops read"));
 	nb_graph_free(q.g);
 
 	/* one vector per optimizer, named by its kind; SGD keeps no bias

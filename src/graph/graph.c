@@ -574,6 +574,15 @@ nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a)
 			         in[i]->name);
 			return g->placeholder;
 		}
+		if ((in[i]->flags & NB_TF_F64) && !(def->flags & NB_OPF_UPDATE)) {
+			/* its kernels would read the doubles as the graph's type */
+			nb__fail(
+			    g, NB_ERR_ARG,
+			    "%sinput %d (%s) is an optimizer's hyper-parameter vector, which only "
+			    "update ops read",
+			    call, i, in[i]->name);
+			return g->placeholder;
+		}
 	}
 	nb_tensor *t = new_node(g, op, n);
 	if (!t)
