@@ -188,8 +188,9 @@ nb_status nb_read_f32(const nb_tensor *t, float *out, int64_t n);
 nb_status nb_read_f64(const nb_tensor *t, double *out, int64_t n);
 /* Value of a one-element tensor after a run (NaN on error). */
 double nb_item(const nb_tensor *t);
-/* Direct pointer to the data (graph dtype), valid until the next run of a
- * different program; NULL before a computed tensor has been planned. */
+/* Direct pointer to the data (graph dtype; doubles for an optimizer's
+ * hyper-parameter vector), valid until the next run of a different
+ * program; NULL before a computed tensor has been planned. */
 void *nb_data(nb_tensor *t);
 
 /* ---- ops: elementwise (NumPy broadcasting) -----------------------------

@@ -1182,6 +1182,40 @@ START_TEST(test_resume_sgd_bit_identical)
 }
 END_TEST
 
+/* Loading restores the step count and the learning rate through the
+ * optimizer's setters, so even the program run by hand (nb_run, which
+ * counts no step) continues with them: Adam's bias corrections and the
+ * rate of the saved run, bit for bit. */
+START_TEST(test_resume_adam_by_hand)
+{
+	make_tmpdir();
+	enum { N = 6 };
+	net a = build_net(21);
+	nb_optim *o = nb_adam(a.g, a.L, (nb_adam_opts){.lr = 0.01});
+	ck_graph_ok(a.g);
+	for (int i = 0; i < N; i++)
+		sgd_step(&a, o);
+	nb_optim_set_lr(o, 0.004);
+	ck_assert_int_eq(nb_checkpoint_save(a.g, o, tpath("adam.st"), "net"), NB_OK);
+	nb_init_tensor(a.noise, NB_NORMAL(0, 0.1));
+	ck_assert_int_eq(nb_run(nb_optim_program(o)), NB_OK);
+	float wa[24], wb[24];
+	ck_assert_int_eq(nb_read_f32(a.w1, wa, 24), NB_OK);
+
+	net b = build_net(99);
+	o = nb_adam(b.g, b.L, (nb_adam_opts){.lr = 0.01});
+	ck_assert_int_eq(nb_checkpoint_load(b.g, o, tpath("adam.st"), NULL, 0), NB_OK);
+	nb_init_tensor(b.noise, NB_NORMAL(0, 0.1));
+	ck_assert_int_eq(nb_run(nb_optim_program(o)), NB_OK);
+	ck_assert_int_eq(nb_read_f32(b.w1, wb, 24), NB_OK);
+	ck_assert_msg(!memcmp(wa, wb, sizeof wa), "the resumed step differs");
+	ck_assert_int_eq(nb_optim_steps(o), N);
+	nb_graph_free(a.g);
+	nb_graph_free(b.g);
+	remove_tmpdir();
+}
+END_TEST
+
 /* Momentum built from graph ops with a STATE leaf per parameter:
  * m <- 0.9 m + g,  w <- w - lr m.  The program computes the new values;
  * the test copies them back (there is no in-place assign op). */
@@ -1281,6 +1315,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_save_through_symlink);
 	tcase_add_test(tc, test_save_removes_stale_temp_files);
 	tcase_add_test(tc, test_resume_sgd_bit_identical);
+	tcase_add_test(tc, test_resume_adam_by_hand);
 	tcase_add_test(tc, test_resume_momentum_state_bit_identical);
 	suite_add_tcase(s, tc);
 	return s;

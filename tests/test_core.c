@@ -1,6 +1,8 @@
 /* Graph core: building, running, broadcasting, autodiff, planning, SGD. */
 #include "test_util.h"
 
+#include "graph/internal.h" /* nb__graph_own */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,6 +504,33 @@ START_TEST(test_program_profile)
 }
 END_TEST
 
+/* Objects handed to the graph are destroyed with it, the last one first,
+ * and not before. */
+static int own_log[4], own_n;
+
+static void own_destroy(void *p)
+{
+	own_log[own_n++] = *(const int *)p;
+}
+
+START_TEST(test_graph_owns_objects)
+{
+	static int a = 1, b = 2;
+	own_n = 0;
+	nb_graph *g = nb_graph_new(NB_F32);
+	ck_assert_int_eq(nb__graph_own(g, &a, own_destroy), NB_OK);
+	ck_assert_int_eq(nb__graph_own(g, &b, own_destroy), NB_OK);
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(2), NB_ONES);
+	ck_assert_ptr_nonnull(nb_sgd(g, nb_sum(w), (nb_sgd_opts){0})); /* owned too */
+	ck_assert_int_eq(nb_step(nb_sgd(g, nb_sum(nb_square(w)), (nb_sgd_opts){0})), NB_OK);
+	ck_assert_int_eq(own_n, 0);
+	nb_graph_free(g);
+	ck_assert_int_eq(own_n, 2);
+	ck_assert_int_eq(own_log[0], 2);
+	ck_assert_int_eq(own_log[1], 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("core");
@@ -522,6 +551,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_f32_matches_f64);
 	tcase_add_test(tc, test_hessian_vector_product);
 	tcase_add_test(tc, test_program_profile);
+	tcase_add_test(tc, test_graph_owns_objects);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -240,6 +240,18 @@ START_TEST(test_backward_view)
 	ck_assert_int_eq(count(bwd, "tooltip=\"optimizer update\""), 4);
 	ck_assert_ptr_nonnull(strstr(bwd, "{W1.update|sgd_update\\nlr 0.05|[3,5]}"));
 	ck_assert_ptr_nonnull(strstr(bwd, "{1|constant|[]}"));
+	/* the optimizer's hyper-parameters: one f64 vector read by every
+	 * update node, drawn in this view only */
+	ck_assert_ptr_nonnull(strstr(bwd, "{sgd.hyper|constant\\nf64|[9]}"));
+	ck_assert_ptr_null(strstr(fwd, "sgd.hyper"));
+	int hyper = id_of(bwd, "sgd.hyper");
+	const char *upd[] = {"W1.update", "b1.update", "W2.update", "b2.update"};
+	for (int i = 0; i < 4; i++) {
+		char he[64];
+		snprintf(he, sizeof he, "\tn%d -> n%d [style=dashed];\n", hyper,
+		         id_of(bwd, upd[i]));
+		ck_assert_msg(strstr(bwd, he), "no edge from sgd.hyper into %s", upd[i]);
+	}
 	ck_assert_ptr_nonnull(strstr(bwd, "[label=\"gradient\", fillcolor=\"#fb9a99\"]"));
 	int dashed;
 	int edges = check_edges(bwd, &dashed);

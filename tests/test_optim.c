@@ -2,7 +2,7 @@
 #include "test_util.h"
 
 #include "graph/internal.h" /* roles and the op table, to check state and labels */
-#include "optim/optim.h"    /* struct nb_optim, to build update nodes by hand */
+#include "ops/update.h"     /* the update ops' inputs, to build update nodes by hand */
 #include "series.h"
 
 #include <stdlib.h>
@@ -465,10 +465,10 @@ START_TEST(test_updates_after_all_gradients)
 	g = two_params(&w0, &w1);
 	nb_tensor *gr[2], *up[2];
 	ck_assert_int_eq(nb_grads(nb_sum(nb_mul(w0, w1)), (nb_tensor *[]){w0, w1}, 2, gr), NB_OK);
-	struct nb_optim fake = {.lr = 0.1};
-	nb_attrs at = {.p = &fake};
-	up[0] = nb__op2(NB_OP_SGD_UPDATE, w0, gr[0], &at);
-	up[1] = nb__op2(NB_OP_SGD_UPDATE, w1, gr[1], &at);
+	nb_tensor *h = nb__hyper_new(g, "hyper");
+	((double *)h->data)[NB_HYPER_LR] = 0.1;
+	up[0] = nb__op(NB_OP_SGD_UPDATE, (nb_tensor *[]){w0, gr[0], h}, 3, NULL);
+	up[1] = nb__op(NB_OP_SGD_UPDATE, (nb_tensor *[]){w1, gr[1], h}, 3, NULL);
 	nb_program *p = nb_compile(g, up, 2);
 	ck_graph_ok(g);
 	ck_assert_int_eq(nb_run(p), NB_OK);
@@ -827,6 +827,164 @@ START_TEST(test_update_labels)
 	nb__ops[u->op]->label(u, buf, sizeof buf);
 	ck_assert_str_eq(buf, "lr 0.5 beta 0.9 ewma nesterov");
 	nb_graph_free(q.g);
+}
+END_TEST
+
+/* The update nodes read their hyper-parameters from one tensor input,
+ * "<kind>.hyper": doubles even in an f32 graph (the options are not
+ * rounded to float), rewritten by the optimizer whenever the learning rate
+ * or the step count changes. */
+START_TEST(test_hyper_input)
+{
+	quad q = quad_new(NB_F32);
+	nb_optim *o =
+	    nb_adamw(q.g, q.L, (nb_adam_opts){.lr = 0.1, .weight_decay = 0.3, .clip_norm = 0.7});
+	ck_graph_ok(q.g);
+	nb_tensor *h = nb_graph_find(q.g, "adamw.hyper");
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(h->role, NB_ROLE_CONST);
+	ck_assert(h->flags & NB_TF_F64);
+	ck_assert_int_eq(nb_tensor_size(h), NB_HYPER_COUNT);
+	for (int k = 0; k < 2; k++) {
+		nb_tensor *u = nb_graph_find(q.g, k ? "w1.update" : "w0.update");
+		ck_assert_int_eq(u->n_in, 6); /* w, g, m, v, hyper, norm */
+		ck_assert_ptr_eq(u->in[4], h);
+		ck_assert_ptr_eq(u->in[5], nb_graph_find(q.g, "grad_norm"));
+	}
+	double H[NB_HYPER_COUNT];
+	ck_assert_int_eq(nb_read_f64(h, H, NB_HYPER_COUNT), NB_OK);
+	ck_assert(H[NB_HYPER_LR] == 0.1 && H[NB_HYPER_WD] == 0.3 && H[NB_HYPER_CLIP] == 0.7);
+	ck_assert(H[NB_HYPER_BETA1] == 0.9 && H[NB_HYPER_BETA2] == 0.999);
+	ck_assert(H[NB_HYPER_EPS] == 1e-8);
+	/* at step count 0 a program run by hand is the first step */
+	ck_assert(H[NB_HYPER_STEP] == 1);
+	ck_assert(H[NB_HYPER_BC1] == 1.0 - pow(0.9, 1.0));
+	ck_assert(H[NB_HYPER_BC2] == 1.0 - pow(0.999, 1.0));
+	nb_optim_set_steps(o, 6);
+	nb_optim_set_lr(o, 0.02);
+	nb_read_f64(h, H, NB_HYPER_COUNT);
+	ck_assert(H[NB_HYPER_LR] == 0.02 && H[NB_HYPER_STEP] == 6);
+	ck_assert(H[NB_HYPER_BC1] == 1.0 - pow(0.9, 6.0));
+	ck_assert(H[NB_HYPER_BC2] == 1.0 - pow(0.999, 6.0));
+	ck_assert_int_eq(nb_step(o), NB_OK);
+	nb_read_f64(h, H, NB_HYPER_COUNT);
+	ck_assert(H[NB_HYPER_STEP] == 7 && H[NB_HYPER_BC1] == 1.0 - pow(0.9, 7.0));
+	/* read as f32, it rounds like any value */
+	float Hf[NB_HYPER_COUNT];
+	ck_assert_int_eq(nb_read_f32(h, Hf, NB_HYPER_COUNT), NB_OK);
+	ck_assert(Hf[NB_HYPER_LR] == 0.02f && Hf[NB_HYPER_EPS] == 1e-8f);
+	ck_graph_ok(q.g);
+	/* no other op reads it (its kernels would take the doubles for floats) */
+	ck_assert(nb__is_placeholder(nb_mul_scalar(h, 2)));
+	ck_assert_int_eq(nb_graph_status(q.g), NB_ERR_ARG);
+	ck_assert(strstr(nb_graph_errmsg(q.g),
+	                 "mul_scalar(adamw.hyper): input 0 (adamw.hyper) is an "
+	                 "optimizer's hyper-parameter vector, which only "
+	                 "update ops read"));
+	nb_graph_free(q.g);
+
+	/* one vector per optimizer, named by its kind; SGD keeps no bias
+	 * correction */
+	q = quad_new(NB_F64);
+	nb_sgd(q.g, q.L, (nb_sgd_opts){.lr = 0.25});
+	h = nb_graph_find(q.g, "sgd.hyper");
+	ck_assert_ptr_nonnull(h);
+	ck_assert_ptr_eq(nb_graph_find(q.g, "w0.update")->in[2], h);
+	nb_read_f64(h, H, NB_HYPER_COUNT);
+	ck_assert(H[NB_HYPER_LR] == 0.25 && H[NB_HYPER_CLIP] == 0 && H[NB_HYPER_BC1] == 1);
+	nb_graph_free(q.g);
+}
+END_TEST
+
+/* A new learning rate or step count reaches a program run by hand (nb_run
+ * rather than nb_step) at once, with no recompile. */
+START_TEST(test_hyper_by_hand)
+{
+	quad q = quad_new(NB_F64);
+	nb_optim *o = nb_adam(q.g, q.L, (nb_adam_opts){.lr = 0.1});
+	ck_graph_ok(q.g);
+	nb_optim_opts eff = nb_optim_get_opts(o);
+	ref r = ref_new();
+	ck_assert_int_eq(nb_step(o), NB_OK);
+	ref_adam(&r, &eff);
+	/* the program run by hand with the count set to 4 and lr 0.03: Adam's
+	 * bias corrections for t = 4 and the new rate, as in the reference */
+	nb_optim_set_lr(o, 0.03);
+	nb_optim_set_steps(o, 4);
+	r.t = 3; /* ref_adam counts the step itself */
+	eff.lr = 0.03;
+	ck_assert_int_eq(nb_run(nb_optim_program(o)), NB_OK);
+	ref_adam(&r, &eff);
+	double w[NQ];
+	quad_read(&q, w);
+	for (int i = 0; i < NQ; i++)
+		ck_near(w[i], r.w[i], 1e-12);
+	ck_assert_int_eq(nb_optim_steps(o), 4); /* nb_run does not count */
+	nb_graph_free(q.g);
+}
+END_TEST
+
+/* The shape rule of the update ops checks the hyper-parameter input. */
+START_TEST(test_update_inputs_checked)
+{
+	nb_tensor *w0, *w1;
+	nb_graph *g = two_params(&w0, &w1);
+	nb_tensor *gr[2];
+	ck_assert_int_eq(nb_grads(nb_sum(nb_mul(w0, w1)), (nb_tensor *[]){w0, w1}, 2, gr), NB_OK);
+	nb__op2(NB_OP_SGD_UPDATE, w0, gr[0], NULL);
+	ck_assert_int_eq(nb_graph_status(g), NB_ERR_ARG);
+	ck_assert(
+	    strstr(nb_graph_errmsg(g),
+	           "takes 3 inputs (parameter, gradient, 0 states, hyper-parameters), got 2"));
+	nb_graph_clear_error(g);
+	/* a vector of the graph's type is not the f64 hyper-parameters */
+	nb_tensor *c = nb_constant(g, "c", NB_SHAPE(NB_HYPER_COUNT), NULL);
+	nb__op(NB_OP_SGD_UPDATE, (nb_tensor *[]){w0, gr[0], c}, 3, NULL);
+	ck_assert_int_eq(nb_graph_status(g), NB_ERR_ARG);
+	ck_assert(
+	    strstr(nb_graph_errmsg(g), "input 2 (c) is not a hyper-parameter vector of 9 doubles"));
+	nb_graph_free(g);
+}
+END_TEST
+
+/* nb_optim_state finds a parameter's state by slot; nb_optim_graph. */
+START_TEST(test_state_and_graph_getters)
+{
+	quad q = quad_new(NB_F64);
+	nb_tensor *other = nb_param(q.g, "other", NB_SHAPE(2), NB_ONES);
+	nb_optim *o = nb_adam(q.g, q.L, (nb_adam_opts){0});
+	ck_graph_ok(q.g);
+	ck_assert_ptr_eq(nb_optim_graph(o), q.g);
+	ck_assert_ptr_null(nb_optim_graph(NULL));
+	ck_assert_ptr_eq(nb_optim_state(o, q.w[0], "m"), nb_graph_find(q.g, "w0.m"));
+	ck_assert_ptr_eq(nb_optim_state(o, q.w[1], "v"), nb_graph_find(q.g, "w1.v"));
+	nb_set_name(q.w[0], "renamed"); /* found by parameter, not by name */
+	ck_assert_ptr_eq(nb_optim_state(o, q.w[0], "v"), nb_graph_find(q.g, "w0.v"));
+	ck_assert_ptr_null(nb_optim_state(o, q.w[1], "s"));
+	ck_assert_ptr_null(nb_optim_state(o, other, "m")); /* not trained */
+	ck_assert_ptr_null(nb_optim_state(o, q.w[1], NULL));
+	ck_assert_ptr_null(nb_optim_state(o, NULL, "m"));
+	ck_assert_ptr_null(nb_optim_state(NULL, q.w[0], "m"));
+	nb_graph_free(q.g);
+
+	static const struct {
+		nb_optim_kind kind;
+		const char *has, *hasnt;
+	} k[] = {
+	    {NB_OPTIM_SGD, NULL, "v"}, {NB_OPTIM_NESTEROV, "v", "m"}, {NB_OPTIM_RMSPROP, "s", "v"}};
+	for (int i = 0; i < 3; i++) {
+		q = quad_new(NB_F64);
+		o = nb_optimizer(q.g, q.L, (nb_optim_opts){.kind = k[i].kind});
+		ck_graph_ok(q.g);
+		if (k[i].has) {
+			char name[16];
+			snprintf(name, sizeof name, "w1.%s", k[i].has);
+			ck_assert_ptr_eq(nb_optim_state(o, q.w[1], k[i].has),
+			                 nb_graph_find(q.g, name));
+		}
+		ck_assert_ptr_null(nb_optim_state(o, q.w[1], k[i].hasnt));
+		nb_graph_free(q.g);
+	}
 }
 END_TEST
 
@@ -1210,6 +1368,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_bad_loss);
 	tcase_add_test(tc, test_update_labels);
+	tcase_add_test(tc, test_hyper_input);
+	tcase_add_test(tc, test_hyper_by_hand);
+	tcase_add_test(tc, test_update_inputs_checked);
+	tcase_add_test(tc, test_state_and_graph_getters);
 	tcase_add_test(tc, test_schedule_values);
 	tcase_add_test(tc, test_schedule_warmup);
 	tcase_add_test(tc, test_schedule_errors);

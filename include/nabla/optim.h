@@ -70,7 +70,10 @@ typedef struct nb_optim_opts {
 /* Differentiates loss w.r.t. every parameter it depends on, appends one
  * update node per parameter (optimizer state as persistent leaves named
  * "<param>.<slot>": .v velocity, .s rmsprop's mean square, .m/.v Adam's
- * moments) and compiles one program; nb_step runs it.  Owned by the graph. */
+ * moments; the hyper-parameters as one constant vector of doubles,
+ * "<kind>.hyper", which the optimizer rewrites when the learning rate or
+ * the step count changes) and compiles one program; nb_step runs it.
+ * Owned by the graph. */
 nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts);
 
 typedef struct nb_momentum_opts {
@@ -112,6 +115,12 @@ nb_optim_opts nb_optim_get_opts(const nb_optim *o);
 /* Number of trained parameters and the i-th of them. */
 int nb_optim_num_params(const nb_optim *o);
 nb_tensor *nb_optim_param(const nb_optim *o, int i);
+/* The state tensor slot ("v", "s", "m": the table of nb_optimizer) of a
+ * trained parameter, the persistent leaf "<param>.<slot>"; NULL when the
+ * optimizer keeps no such state for param. */
+nb_tensor *nb_optim_state(const nb_optim *o, const nb_tensor *param, const char *slot);
+/* The graph the optimizer belongs to (NULL for NULL). */
+nb_graph *nb_optim_graph(const nb_optim *o);
 /* The largest step count: 2^53, so that the count is exact as a double
  * (Adam's bias correction and the schedules compute with it).  nb_step past
  * it fails with NB_ERR_VALUE; a checkpoint with a larger step is refused. */

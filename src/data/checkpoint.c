@@ -5,7 +5,6 @@
  */
 #include "data/safetensors.h"
 #include "graph/wfile.h"
-#include "optim/optim.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -204,10 +203,10 @@ static void build_header(sbuf *b, nb_graph *g, nb_optim *o, const char *model,
 	         (unsigned long long)g->rng[3]);
 	sb_meta(b, "rng", num);
 	if (o) {
-		sb_meta(b, "optimizer", o->name);
-		snprintf(num, sizeof num, "%lld", (long long)o->steps);
+		sb_meta(b, "optimizer", nb_optim_kind_name(nb_optim_get_kind(o)));
+		snprintf(num, sizeof num, "%lld", (long long)nb_optim_steps(o));
 		sb_meta(b, "step", num);
-		snprintf(num, sizeof num, "%.17g", o->lr);
+		snprintf(num, sizeof num, "%.17g", nb_optim_lr(o));
 		sb_meta(b, "lr", num);
 	}
 	for (int i = 0; opts && i < opts->n_meta; i++)
@@ -290,7 +289,7 @@ nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
 		nb__fail(g, NB_ERR_ARG, "checkpoint save: no path");
 		return NB_ERR_ARG;
 	}
-	if (o && o->g != g)
+	if (o && nb_optim_graph(o) != g)
 		return lfail(g, path, NB_ERR_GRAPH, "the optimizer belongs to another graph");
 	if (model_name && !utf8(model_name))
 		return lfail(g, path, NB_ERR_ARG, "the model name is not valid UTF-8");
@@ -387,10 +386,11 @@ static nb_status read_meta(nb_graph *g, nb_optim *o, const nb_safetensors *f, co
 	if (!o)
 		return NB_OK;
 	const char *kind = nb_safetensors_meta(f, "optimizer");
-	if (kind && strcmp(kind, o->name))
+	const char *name = nb_optim_kind_name(nb_optim_get_kind(o));
+	if (kind && strcmp(kind, name))
 		return lfail(g, label, NB_ERR_FORMAT,
 		             "the checkpoint was saved with optimizer %s, this one is %s",
-		             nb__shown(kind, vb, 48), o->name);
+		             nb__shown(kind, vb, 48), name);
 	if ((s = nb_safetensors_meta(f, "step")) &&
 	    !(r->have_step = nb__parse_meta_int(s, 0, NB_OPTIM_MAX_STEPS, &r->step)))
 		return lfail(g, label, NB_ERR_FORMAT,
@@ -514,7 +514,7 @@ static nb_status match(nb_graph *g, const nb_safetensors *f, const char *label, 
 static nb_status apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const char *label,
                        unsigned flags, const char *model, char *model_out, size_t len)
 {
-	if (o && o->g != g)
+	if (o && nb_optim_graph(o) != g)
 		return lfail(g, label, NB_ERR_GRAPH, "the optimizer belongs to another graph");
 	restored r = {0};
 	nb_status st = read_meta(g, o, f, label, model, flags, &r);
@@ -541,9 +541,9 @@ static nb_status apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const 
 	if (r.have_rng)
 		memcpy(g->rng, r.rng, sizeof g->rng);
 	if (r.have_step)
-		o->steps = r.step;
+		nb_optim_set_steps(o, r.step); /* read_meta checked the range */
 	if (r.have_lr)
-		o->lr = r.lr;
+		nb_optim_set_lr(o, r.lr);
 	if (model_out && len) {
 		const char *m = nb_safetensors_meta(f, "model");
 		snprintf(model_out, len, "%s", m ? m : "");

@@ -103,6 +103,8 @@ static void put_node(FILE *fp, const nb_tensor *t)
 	const char *op = t->role == NB_ROLE_STATE ? "state" : def->name;
 	if (def->label)
 		def->label(t, label, sizeof label);
+	else if (t->flags & NB_TF_F64) /* an optimizer's hyper-parameters */
+		snprintf(label, sizeof label, "f64");
 	fprintf(fp, "\tn%d [label=\"{", t->id);
 	put_field(fp, t->name ? t->name : "");
 	fputc('|', fp);

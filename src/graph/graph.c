@@ -280,8 +280,6 @@ static void free_node(nb_tensor *t)
 	free(t);
 }
 
-void nb__optim_free(nb_optim *o); /* src/optim/optim.c */
-
 nb_graph *nb_graph_new(nb_dtype dtype)
 {
 	nb_graph *g = calloc(1, sizeof *g);
@@ -317,12 +315,12 @@ void nb_graph_free(nb_graph *g)
 		return;
 	for (int i = 0; i < g->n_progs; i++)
 		nb__program_free(g->progs[i]);
-	for (int i = 0; i < g->n_optims; i++)
-		nb__optim_free(g->optims[i]);
+	for (int i = g->n_owned - 1; i >= 0; i--)
+		g->owned[i].destroy(g->owned[i].p);
 	for (int i = 0; i < g->n_nodes; i++)
 		free_node(g->nodes[i]);
 	free(g->progs);
-	free(g->optims);
+	free(g->owned);
 	free(g->nodes);
 	free(g);
 }
@@ -404,12 +402,12 @@ void nb__program_release(nb_graph *g, nb_program *p)
 	nb__program_free(p);
 }
 
-int nb__register_optim(nb_graph *g, nb_optim *o)
+nb_status nb__graph_own(nb_graph *g, void *p, void (*destroy)(void *))
 {
-	if (!grow((void **)&g->optims, &g->cap_optims, g->n_optims + 1, sizeof *g->optims))
-		return -1;
-	g->optims[g->n_optims++] = o;
-	return 0;
+	if (!grow((void **)&g->owned, &g->cap_owned, g->n_owned + 1, sizeof *g->owned))
+		return NB_ERR_NOMEM;
+	g->owned[g->n_owned++] = (struct nb_owned){p, destroy};
+	return NB_OK;
 }
 
 /* ---- nodes -------------------------------------------------------------- */
@@ -482,7 +480,8 @@ static bool set_auto_name(nb_tensor *t)
 	return t->name != NULL;
 }
 
-nb_tensor *nb__leaf(nb_graph *g, int op, int role, const char *name, nb_shape s)
+/* A leaf of es-byte elements (g->esize, or 8 for nb__leaf_f64). */
+static nb_tensor *new_leaf(nb_graph *g, int op, int role, const char *name, nb_shape s, size_t es)
 {
 	static const char *const what[] = {[NB_OP_INPUT] = "input", [NB_OP_PARAM] = "param",
 	                                   [NB_OP_CONST] = "constant"};
@@ -503,13 +502,26 @@ nb_tensor *nb__leaf(nb_graph *g, int op, int role, const char *name, nb_shape s)
 	 * view leaves them out */
 	if (g->building_role == NB_ROLE_GRAD)
 		t->flags |= NB_TF_BACKWARD;
-	t->data = calloc(1, (size_t)t->size * g->esize + nb__blas_slack(s, g->esize));
+	t->data = calloc(1, (size_t)t->size * es + nb__blas_slack(s, es));
 	if (!t->data || !(name ? (t->name = dupstr(name)) != NULL : set_auto_name(t))) {
 		drop_last(g, t);
 		nb__fail(g, NB_ERR_NOMEM, "%s(%s): out of memory for %lld elements", what[op],
 		         name ? name : "", (long long)nb_shape_size(s));
 		return g->placeholder;
 	}
+	return t;
+}
+
+nb_tensor *nb__leaf(nb_graph *g, int op, int role, const char *name, nb_shape s)
+{
+	return new_leaf(g, op, role, name, s, g ? g->esize : 0);
+}
+
+nb_tensor *nb__leaf_f64(nb_graph *g, const char *name, nb_shape s)
+{
+	nb_tensor *t = new_leaf(g, NB_OP_CONST, NB_ROLE_CONST, name, s, sizeof(double));
+	if (t && !nb__is_placeholder(t))
+		t->flags |= NB_TF_F64;
 	return t;
 }
 
@@ -560,6 +572,15 @@ nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a)
 			nb__fail(in[i]->g, NB_ERR_GRAPH,
 			         "%sinput %d (%s) was mixed with a tensor of another graph", call, i,
 			         in[i]->name);
+			return g->placeholder;
+		}
+		if ((in[i]->flags & NB_TF_F64) && !(def->flags & NB_OPF_UPDATE)) {
+			/* its kernels would read the doubles as the graph's type */
+			nb__fail(
+			    g, NB_ERR_ARG,
+			    "%sinput %d (%s) is an optimizer's hyper-parameter vector, which only "
+			    "update ops read",
+			    call, i, in[i]->name);
 			return g->placeholder;
 		}
 	}
@@ -848,7 +869,7 @@ nb_status nb_feed_f32(nb_tensor *t, const float *data, int64_t n)
 	nb_status st = check_io(t, data, n, "feed", true);
 	if (st)
 		return st;
-	if (t->g->dtype == NB_F32)
+	if (nb__is_f32(t))
 		memcpy(t->data, data, (size_t)n * sizeof *data);
 	else
 		for (int64_t i = 0; i < n; i++)
@@ -861,7 +882,7 @@ nb_status nb_feed_f64(nb_tensor *t, const double *data, int64_t n)
 	nb_status st = check_io(t, data, n, "feed", true);
 	if (st)
 		return st;
-	if (t->g->dtype == NB_F64)
+	if (!nb__is_f32(t))
 		memcpy(t->data, data, (size_t)n * sizeof *data);
 	else
 		for (int64_t i = 0; i < n; i++)

@@ -49,6 +49,9 @@ enum {
 	NB_TF_REQUIRES_GRAD = 1u << 0, /* depends on a parameter (or marked input) */
 	NB_TF_PERSISTENT = 1u << 1,    /* owns its data; not planned */
 	NB_TF_BACKWARD = 1u << 2,      /* a leaf made while building a backward pass */
+	/* elements are double whatever the graph's dtype (nb__leaf_f64): an
+	 * optimizer's hyper-parameters, which the kernels use as doubles */
+	NB_TF_F64 = 1u << 3,
 };
 
 /* Op attributes: small integers and reals an op keeps beside its inputs.
@@ -77,6 +80,12 @@ struct nb_tensor {
 	nb_program *eval_prog; /* cache for nb_eval */
 };
 
+/* An object the graph frees with itself (nb__graph_own). */
+struct nb_owned {
+	void *p;
+	void (*destroy)(void *);
+};
+
 struct nb_graph {
 	nb_dtype dtype;
 	size_t esize;
@@ -87,8 +96,8 @@ struct nb_graph {
 	nb_tensor *placeholder;
 	nb_program **progs;
 	int n_progs, cap_progs;
-	nb_optim **optims;
-	int n_optims, cap_optims;
+	struct nb_owned *owned; /* objects freed with the graph (nb__graph_own) */
+	int n_owned, cap_owned;
 	uint64_t rng[4];
 	bool training;
 	int64_t batch_rows; /* leading rows holding real samples, 0 = all (batchnorm) */
@@ -166,6 +175,10 @@ nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a);
 nb_tensor *nb__op1(int op, nb_tensor *x, const nb_attrs *a);
 nb_tensor *nb__op2(int op, nb_tensor *x, nb_tensor *y, const nb_attrs *a);
 nb_tensor *nb__leaf(nb_graph *g, int op, int role, const char *name, nb_shape s);
+/* A zeroed constant leaf whose elements are double in any graph (flag
+ * NB_TF_F64; nb__get, nb__set, feeding and reading convert as for an f64
+ * graph). */
+nb_tensor *nb__leaf_f64(nb_graph *g, const char *name, nb_shape s);
 nb_tensor *nb__zeros_like(nb_tensor *t);
 nb_tensor *nb__state_like(nb_tensor *t, const char *suffix); /* zeroed, persistent */
 bool nb__is_placeholder(const nb_tensor *t);
@@ -175,7 +188,11 @@ int nb__register_program(nb_graph *g, nb_program *p);
 /* Unregister and free a program (its tensors' eval caches are cleared). */
 void nb__program_release(nb_graph *g, nb_program *p);
 void nb__program_free(nb_program *p);
-int nb__register_optim(nb_graph *g, nb_optim *o);
+/* Hand p to the graph: nb_graph_free calls destroy(p), after freeing the
+ * programs and before freeing the nodes, the last object handed over
+ * first.  NB_ERR_NOMEM (nothing recorded on the graph, p not taken: the
+ * caller still owns it) or NB_OK. */
+nb_status nb__graph_own(nb_graph *g, void *p, void (*destroy)(void *));
 
 /* shapes */
 bool nb__shape_eq(nb_shape a, nb_shape b);
@@ -197,15 +214,20 @@ uint64_t nb__rng_next(nb_graph *g);
 double nb__rng_uniform(nb_graph *g); /* [0, 1) */
 double nb__rng_normal(nb_graph *g);
 
+/* whether t's elements are float (else double) */
+static inline bool nb__is_f32(const nb_tensor *t)
+{
+	return t->g->dtype == NB_F32 && !(t->flags & NB_TF_F64);
+}
+
 /* the element i of a tensor's current data as double */
 static inline double nb__get(const nb_tensor *t, int64_t i)
 {
-	return t->g->dtype == NB_F32 ? (double)((const float *)t->data)[i]
-	                             : ((const double *)t->data)[i];
+	return nb__is_f32(t) ? (double)((const float *)t->data)[i] : ((const double *)t->data)[i];
 }
 static inline void nb__set(nb_tensor *t, int64_t i, double v)
 {
-	if (t->g->dtype == NB_F32)
+	if (nb__is_f32(t))
 		((float *)t->data)[i] = (float)v;
 	else
 		((double *)t->data)[i] = v;

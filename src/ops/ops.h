@@ -72,13 +72,14 @@ enum nb_op {
 	NB_OP_BATCHNORM_BACKWARD, /* (g, x, gamma, y, sums) -> dx */
 	NB_OP_DROPOUT,            /* f0 = p; the mask lives in aux */
 	NB_OP_DROPOUT_BACKWARD,   /* (g, y) -> dx */
-	/* optimizer updates (src/optim/update.c): inputs (w, g, state..., [norm]),
-	 * written in place; i0 = number of state inputs, i1 = norm given */
+	/* optimizer updates (update.c, update.h): inputs (w, g, state...,
+	 * hyper, [norm]), written in place; i0 = number of state inputs,
+	 * i1 = norm given, i2 = variant flags */
 	NB_OP_SGD_UPDATE,
 	NB_OP_MOMENTUM_UPDATE,
 	NB_OP_RMSPROP_UPDATE,
 	NB_OP_ADAM_UPDATE,
-	/* optimizer helpers (src/optim/update.c) */
+	/* optimizer helpers (update.c) */
 	NB_OP_GLOBAL_NORM, /* sqrt of the sum of squares of all inputs */
 	/* convolution (conv.c); attrs: see conv.h */
 	NB_OP_CONV2D,                 /* (x, w[, bias]) */

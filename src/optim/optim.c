@@ -1,11 +1,14 @@
 /*
- * Optimizer core: options and their defaults, the backward pass, state and
- * update nodes, the compiled step, and the public constructors.
+ * Optimizer core: options and their defaults, the backward pass, state,
+ * hyper-parameter and update nodes, the compiled step, and the public
+ * constructors.
  */
 #include "optim/optim.h"
+#include "ops/update.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 static const char *const kind_names[NB_OPTIM_KIND_COUNT] = {
@@ -27,8 +30,10 @@ nb_optim_kind nb_optim_kind_from_name(const char *name)
 	return NB_OPTIM_INVALID;
 }
 
-void nb__optim_free(nb_optim *o)
+/* The graph's destructor for an optimizer (nb__graph_own). */
+static void optim_free(void *p)
 {
+	nb_optim *o = p;
 	if (!o)
 		return;
 	free(o->params);
@@ -85,8 +90,8 @@ nb_optim *nb__optim_begin(nb_graph *g, nb_tensor *loss, const char *name)
 	    !(o->grads = calloc(n, sizeof *o->grads)) ||
 	    !(o->state = calloc(n * NB_OPTIM_MAX_STATE, sizeof *o->state)) ||
 	    !(o->updates = calloc(n, sizeof *o->updates)) ||
-	    (o->n = live_params(g, loss, o->params)) < 0 || nb__register_optim(g, o) < 0) {
-		nb__optim_free(o);
+	    (o->n = live_params(g, loss, o->params)) < 0 || nb__graph_own(g, o, optim_free)) {
+		optim_free(o);
 		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", name);
 		return NULL;
 	}
@@ -216,6 +221,66 @@ static bool resolve_opts(nb_graph *g, nb_optim_opts *p)
 	return false;
 }
 
+/* Copy the hyper-parameters into the vector the update nodes read, for
+ * the step count now in o (the learning rate and the step count change
+ * between runs; a program run by hand, nb_run at step 0, counts as the
+ * first step).  Adam's bias corrections are computed here once per step. */
+static void write_hyper(nb_optim *o)
+{
+	if (!o->hyper || !(o->hyper->flags & NB_TF_F64))
+		return; /* construction failed: the error placeholder */
+	double *H = o->hyper->data, step = o->steps > 0 ? (double)o->steps : 1.0;
+	bool adam = is_adam(o->kind);
+	H[NB_HYPER_LR] = o->lr;
+	H[NB_HYPER_BETA1] = o->momentum;
+	H[NB_HYPER_BETA2] = o->beta2;
+	H[NB_HYPER_EPS] = o->eps;
+	H[NB_HYPER_WD] = o->weight_decay;
+	H[NB_HYPER_CLIP] = o->clip_norm;
+	H[NB_HYPER_STEP] = step;
+	H[NB_HYPER_BC1] = adam ? 1.0 - pow(o->momentum, step) : 1.0;
+	H[NB_HYPER_BC2] = adam ? 1.0 - pow(o->beta2, step) : 1.0;
+}
+
+/* The update op of each kind and its state slots. */
+static const struct {
+	int op;
+	int n_state;
+	const char *slot[NB_OPTIM_MAX_STATE];
+} fam[NB_OPTIM_KIND_COUNT] = {
+    [NB_OPTIM_SGD] = {NB_OP_SGD_UPDATE, 0, {NULL}},
+    [NB_OPTIM_MOMENTUM] = {NB_OP_MOMENTUM_UPDATE, 1, {"v"}},
+    [NB_OPTIM_NESTEROV] = {NB_OP_MOMENTUM_UPDATE, 1, {"v"}},
+    [NB_OPTIM_RMSPROP] = {NB_OP_RMSPROP_UPDATE, 1, {"s"}},
+    [NB_OPTIM_ADAM] = {NB_OP_ADAM_UPDATE, 2, {"m", "v"}},
+    [NB_OPTIM_ADAMW] = {NB_OP_ADAM_UPDATE, 2, {"m", "v"}},
+};
+
+/* Build the update node of parameter i from o's kind: creates its state
+ * and names it "<param>.update". */
+static void add_update(nb_optim *o, int i)
+{
+	nb_tensor *p = o->params[i], *in[4 + NB_OPTIM_MAX_STATE];
+	int k = 0;
+	in[k++] = p;
+	in[k++] = o->grads[i];
+	for (int j = 0; j < fam[o->kind].n_state; j++) {
+		nb_tensor *s = nb__state_like(p, fam[o->kind].slot[j]);
+		in[k++] = o->state[i * NB_OPTIM_MAX_STATE + j] = s;
+	}
+	in[k++] = o->hyper;
+	if (o->norm)
+		in[k++] = o->norm;
+	int64_t variant = (o->nesterov ? NB_UPDATE_NESTEROV : 0) |
+	                  (o->style == NB_MOMENTUM_EWMA ? NB_UPDATE_EWMA : 0) |
+	                  (o->kind == NB_OPTIM_ADAMW ? NB_UPDATE_DECOUPLED : 0);
+	nb_attrs at = {.i = {fam[o->kind].n_state, o->norm != NULL, variant}};
+	o->updates[i] = nb__op(fam[o->kind].op, in, k, &at);
+	char name[256];
+	snprintf(name, sizeof name, "%s.update", p->name);
+	nb_set_name(o->updates[i], name);
+}
+
 nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts)
 {
 	if (!g || g->status != NB_OK || !resolve_opts(g, &opts))
@@ -239,8 +304,12 @@ nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts)
 		o->norm = nb_set_name(nb_global_norm(o->grads, o->n), "grad_norm");
 		g->building_role = saved;
 	}
+	char name[32];
+	snprintf(name, sizeof name, "%s.hyper", o->name);
+	o->hyper = nb__hyper_new(g, name);
+	write_hyper(o);
 	for (int i = 0; i < o->n && g->status == NB_OK; i++)
-		nb__optim_add_update(o, i);
+		add_update(o, i);
 	return nb__optim_finish(o);
 }
 
@@ -337,6 +406,7 @@ nb_status nb_step(nb_optim *o)
 		return NB_ERR_VALUE;
 	}
 	o->steps++;
+	write_hyper(o);
 	return nb_run(o->prog);
 }
 
@@ -351,6 +421,7 @@ void nb_optim_set_lr(nb_optim *o, double lr)
 		return;
 	}
 	o->lr = lr;
+	write_hyper(o);
 }
 
 double nb_optim_lr(const nb_optim *o)
@@ -374,6 +445,7 @@ void nb_optim_set_steps(nb_optim *o, int64_t steps)
 		return;
 	}
 	o->steps = steps;
+	write_hyper(o);
 }
 
 nb_program *nb_optim_program(nb_optim *o)
@@ -417,6 +489,20 @@ int nb_optim_num_params(const nb_optim *o)
 nb_tensor *nb_optim_param(const nb_optim *o, int i)
 {
 	return o && i >= 0 && i < o->n ? o->params[i] : NULL;
+}
+
+nb_tensor *nb_optim_state(const nb_optim *o, const nb_tensor *param, const char *slot)
+{
+	for (int i = 0; o && slot && i < o->n; i++)
+		for (int j = 0; o->params[i] == param && j < fam[o->kind].n_state; j++)
+			if (!strcmp(fam[o->kind].slot[j], slot))
+				return o->state[i * NB_OPTIM_MAX_STATE + j];
+	return NULL;
+}
+
+nb_graph *nb_optim_graph(const nb_optim *o)
+{
+	return o ? o->g : NULL;
 }
 
 double nb_optim_grad_norm(const nb_optim *o)

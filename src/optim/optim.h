@@ -1,15 +1,19 @@
 /*
- * Optimizer internals.  An optimizer differentiates the loss with respect
- * to every parameter, appends one update node per parameter to the graph
- * (scheduled after all forward and backward work) and compiles the whole
- * step into one program.  Hyper-parameters are read from the optimizer at
- * run time, so a schedule can change the learning rate without recompiling.
+ * Optimizer internals.  An optimizer is a client of the graph: it
+ * differentiates the loss with respect to every parameter, appends one
+ * update node per parameter (src/ops/update.c; scheduled after all forward
+ * and backward work) and compiles the whole step into one program, which
+ * the graph owns like any other.
  *
- * An update node takes (param, grad, state..., [norm]) and writes the
- * parameter and its state in place.  State tensors are persistent leaves of
- * role NB_ROLE_STATE named "<param>.<slot>"; norm is the global gradient
- * norm node, present when clipping is on, which every update reads so that
- * the norm is complete before any parameter changes.
+ * An update node takes (param, grad, state..., hyper, [norm]) and writes
+ * the parameter and its state in place.  State tensors are persistent
+ * leaves of role NB_ROLE_STATE named "<param>.<slot>"; hyper is the
+ * optimizer's one vector of hyper-parameters ("<kind>.hyper", doubles in
+ * any graph), which every update reads and which the optimizer rewrites
+ * whenever the learning rate or the step count changes, so a schedule
+ * needs no recompile; norm is the global gradient norm node, present when
+ * clipping is on, which every update reads so that the norm is complete
+ * before any parameter changes.
  */
 #ifndef NB_OPTIM_H
 #define NB_OPTIM_H
@@ -23,7 +27,8 @@ struct nb_optim {
 	nb_tensor *loss;
 	nb_optim_kind kind;
 	const char *name; /* the kind's name, for messages */
-	/* hyper-parameters, defaults filled in; read by the kernels each step */
+	/* hyper-parameters, defaults filled in; the kernels read their copy
+	 * in hyper */
 	double lr, momentum, beta2, eps, weight_decay, clip_norm;
 	bool nesterov; /* also set for kind nesterov */
 	nb_momentum_style style;
@@ -33,6 +38,7 @@ struct nb_optim {
 	nb_tensor **state;   /* n * NB_OPTIM_MAX_STATE, NULL where unused */
 	nb_tensor **updates; /* update nodes */
 	nb_tensor *norm;     /* global gradient norm, or NULL without clipping */
+	nb_tensor *hyper;    /* the update nodes' hyper-parameter input */
 	nb_program *prog;
 	int64_t steps;
 	nb_tensor **keep; /* extra targets kept readable after a step */
@@ -44,10 +50,5 @@ struct nb_optim {
 nb_optim *nb__optim_begin(nb_graph *g, nb_tensor *loss, const char *name);
 /* Compile loss, grads, norm and updates into one program; returns o or NULL. */
 nb_optim *nb__optim_finish(nb_optim *o);
-void nb__optim_free(nb_optim *o);
-
-/* Build the update node of parameter i from o's kind: creates its state
- * and names it "<param>.update". */
-void nb__optim_add_update(nb_optim *o, int i);
 
 #endif

@@ -2,17 +2,23 @@
  * The optimizer ops: one update op per family, and the global gradient
  * norm that clipping reads.
  *
- * An update node's inputs are (w, g, state..., [norm]); it writes w and the
- * state in place and has no output buffer.  Attributes: i[0] = number of
- * state inputs, i[1] = 1 when the last input is the global norm, p = the
- * nb_optim whose hyper-parameters are read at every run.  With clipping the
- * gradient is first scaled by c = min(1, clip_norm / norm).  The formulas
- * are in docs/optim.md.
+ * An update node's inputs are (w, g, state..., hyper, [norm]); it writes w
+ * and the state in place and has no output buffer.  The hyper-parameters
+ * come from the input hyper, a vector of doubles (update.h names the
+ * slots) that the optimizer writes before each run; i[0] = number of state
+ * inputs, i[1] = 1 when the last input is the global norm, i[2] = variant
+ * flags (NB_UPDATE_*).  With clipping the gradient is first scaled by
+ * c = min(1, clip_norm / norm).  The formulas are in docs/optim.md.
  */
-#include "optim/optim.h"
+#include "ops/update.h"
 #include "ops/kernel.h"
 
 #include <tgmath.h>
+
+nb_tensor *nb__hyper_new(nb_graph *g, const char *name)
+{
+	return nb__leaf_f64(g, name, NB_SHAPE(NB_HYPER_COUNT));
+}
 
 /* ---- shape rule and common pieces -------------------------------------------- */
 
@@ -20,16 +26,23 @@ static nb_status shape_update(nb_tensor *t)
 {
 	char b1[128], b2[128];
 	int n_state = (int)t->a.i[0], clip = (int)t->a.i[1];
-	if (t->n_in != 2 + n_state + clip)
-		return nb__op_fail(t, NB_ERR_ARG,
-		                   "takes %d inputs (parameter, gradient, %d state%s), got %d",
-		                   2 + n_state + clip, n_state, clip ? ", norm" : "", t->n_in);
+	if (t->n_in != 3 + n_state + clip)
+		return nb__op_fail(
+		    t, NB_ERR_ARG,
+		    "takes %d inputs (parameter, gradient, %d state%s, hyper-parameters%s), got %d",
+		    3 + n_state + clip, n_state, n_state == 1 ? "" : "s", clip ? ", norm" : "",
+		    t->n_in);
 	for (int k = 1; k < 2 + n_state; k++)
 		if (!nb__shape_eq(t->in[0]->shape, t->in[k]->shape))
 			return nb__op_fail(t, NB_ERR_SHAPE, "parameter %s and %s %s differ",
 			                   nb_shape_str(t->in[0]->shape, b1, sizeof b1),
 			                   k == 1 ? "gradient" : "state",
 			                   nb_shape_str(t->in[k]->shape, b2, sizeof b2));
+	const nb_tensor *h = t->in[2 + n_state];
+	if (!(h->flags & NB_TF_F64) || h->shape.ndim != 1 || h->size != NB_HYPER_COUNT)
+		return nb__op_fail(t, NB_ERR_ARG,
+		                   "input %d (%s) is not a hyper-parameter vector of %d doubles",
+		                   2 + n_state, h->name, NB_HYPER_COUNT);
 	if (clip && t->in[t->n_in - 1]->size != 1)
 		return nb__op_fail(t, NB_ERR_SHAPE, "the gradient norm must be a scalar, not %s",
 		                   nb_shape_str(t->in[t->n_in - 1]->shape, b1, sizeof b1));
@@ -37,32 +50,38 @@ static nb_status shape_update(nb_tensor *t)
 	return NB_OK;
 }
 
+/* The hyper-parameters of update node t. */
+static const double *hyper(const nb_tensor *t)
+{
+	return (const double *)t->in[2 + t->a.i[0]]->data;
+}
+
 /* The clipping factor min(1, clip_norm / norm); 1 without clipping.  A
  * NaN norm leaves the gradient alone (and the NaN reaches the weights, as
  * in PyTorch without error_if_nonfinite). */
 static double clip_scale(const nb_tensor *t)
 {
-	const nb_optim *o = t->a.p;
 	if (!t->a.i[1])
 		return 1.0;
-	double norm = nb__get(t->in[t->n_in - 1], 0);
-	return norm > o->clip_norm ? o->clip_norm / norm : 1.0;
+	double norm = nb__get(t->in[t->n_in - 1], 0), c = hyper(t)[NB_HYPER_CLIP];
+	return norm > c ? c / norm : 1.0;
 }
 
-/* Declarations every update kernel starts with: the parameter W, the
- * gradient G, the clip factor sc, lr and the L2 weight decay wd. */
+/* Declarations every update kernel starts with: the hyper-parameters H,
+ * the parameter W, the gradient G, the clip factor sc, lr and the L2
+ * weight decay wd. */
 #define UPDATE_HEAD                                                            \
-	const nb_optim *o = t->a.p;                                             \
+	const double *H = hyper(t);                                             \
 	T *W = (T *)t->in[0]->data;                                             \
 	const T *G = NB_IN(t, 1, T);                                            \
-	const T sc = (T)clip_scale(t), lr = (T)o->lr;                           \
+	const T sc = (T)clip_scale(t), lr = (T)H[NB_HYPER_LR];                  \
+	const T wd = (T)H[NB_HYPER_WD];                                         \
 	const int64_t n = t->size;
 
 /* ---- SGD: w <- w - lr (g + wd w) ------------------------------------------------- */
 
 NB_KERNELS(sgd_update, {
 	UPDATE_HEAD
-	const T wd = (T)o->weight_decay;
 	NB_PAR_FOR(i, n, W[i] -= lr * (sc * G[i] + wd * W[i]););
 })
 
@@ -75,9 +94,9 @@ NB_KERNELS(sgd_update, {
 NB_KERNELS(momentum_update, {
 	UPDATE_HEAD
 	T *V = (T *)t->in[2]->data;
-	const T wd = (T)o->weight_decay, beta = (T)o->momentum;
-	const T k = o->style == NB_MOMENTUM_EWMA ? (T)(1.0 - o->momentum) : (T)1;
-	const bool nesterov = o->nesterov;
+	const T beta = (T)H[NB_HYPER_BETA1];
+	const T k = t->a.i[2] & NB_UPDATE_EWMA ? (T)(1.0 - H[NB_HYPER_BETA1]) : (T)1;
+	const bool nesterov = t->a.i[2] & NB_UPDATE_NESTEROV;
 	NB_PAR_FOR(i, n, {
 		T g = sc * G[i] + wd * W[i];
 		T v = beta * V[i] + k * g;
@@ -91,8 +110,8 @@ NB_KERNELS(momentum_update, {
 NB_KERNELS(rmsprop_update, {
 	UPDATE_HEAD
 	T *S = (T *)t->in[2]->data;
-	const T wd = (T)o->weight_decay, rho = (T)o->beta2, omr = (T)(1.0 - o->beta2);
-	const T eps = (T)o->eps;
+	const T rho = (T)H[NB_HYPER_BETA2], omr = (T)(1.0 - H[NB_HYPER_BETA2]);
+	const T eps = (T)H[NB_HYPER_EPS];
 	NB_PAR_FOR(i, n, {
 		T g = sc * G[i] + wd * W[i];
 		T s = rho * S[i] + omr * g * g;
@@ -111,17 +130,15 @@ NB_KERNELS(rmsprop_update, {
 NB_KERNELS(adam_update, {
 	UPDATE_HEAD
 	T *M = (T *)t->in[2]->data, *V = (T *)t->in[3]->data;
-	const bool decoupled = o->kind == NB_OPTIM_ADAMW;
-	const T l2 = decoupled ? 0 : (T)o->weight_decay;
-	const T lrwd = decoupled ? (T)(o->lr * o->weight_decay) : 0;
-	const T b1 = (T)o->momentum, b2 = (T)o->beta2, eps = (T)o->eps;
-	const T omb1 = (T)(1.0 - o->momentum), omb2 = (T)(1.0 - o->beta2);
-	/* a program run by hand (nb_run, steps 0) counts as the first step */
-	double step = o->steps > 0 ? (double)o->steps : 1.0;
+	const bool decoupled = t->a.i[2] & NB_UPDATE_DECOUPLED;
+	const T l2 = decoupled ? 0 : wd;
+	const T lrwd = decoupled ? (T)(H[NB_HYPER_LR] * H[NB_HYPER_WD]) : 0;
+	const T b1 = (T)H[NB_HYPER_BETA1], b2 = (T)H[NB_HYPER_BETA2], eps = (T)H[NB_HYPER_EPS];
+	const T omb1 = (T)(1.0 - H[NB_HYPER_BETA1]), omb2 = (T)(1.0 - H[NB_HYPER_BETA2]);
 	/* lr m^/(sqrt(v^)+eps) = (lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps): the
 	 * bias corrections become two per-step scalars */
-	const double bc1 = 1.0 - pow(o->momentum, step), bc2 = 1.0 - pow(o->beta2, step);
-	const T alpha = (T)(o->lr / bc1), rs2 = (T)(1.0 / sqrt(bc2));
+	const T alpha = (T)(H[NB_HYPER_LR] / H[NB_HYPER_BC1]);
+	const T rs2 = (T)(1.0 / sqrt(H[NB_HYPER_BC2]));
 	(void)lr;
 	NB_PAR_FOR(i, n, {
 		T w = W[i];
@@ -138,42 +155,44 @@ NB_KERNELS(adam_update, {
 
 static int label_clip(const nb_tensor *t, char *buf, size_t n, int k)
 {
-	const nb_optim *o = t->a.p;
+	const double *H = hyper(t);
 	if (k < 0 || (size_t)k >= n)
 		return k;
-	if (o->weight_decay > 0)
-		k += snprintf(buf + k, n - (size_t)k, " wd %g%s", o->weight_decay,
-		              o->kind == NB_OPTIM_ADAMW ? " decoupled" : "");
+	if (H[NB_HYPER_WD] > 0)
+		k += snprintf(buf + k, n - (size_t)k, " wd %g%s", H[NB_HYPER_WD],
+		              t->a.i[2] & NB_UPDATE_DECOUPLED ? " decoupled" : "");
 	if (k >= 0 && (size_t)k < n && t->a.i[1])
-		k += snprintf(buf + k, n - (size_t)k, " clip %g", o->clip_norm);
+		k += snprintf(buf + k, n - (size_t)k, " clip %g", H[NB_HYPER_CLIP]);
 	return k;
 }
 
 static void label_sgd(const nb_tensor *t, char *buf, size_t n)
 {
-	const nb_optim *o = t->a.p;
-	label_clip(t, buf, n, snprintf(buf, n, "lr %g", o->lr));
+	label_clip(t, buf, n, snprintf(buf, n, "lr %g", hyper(t)[NB_HYPER_LR]));
 }
 
 static void label_momentum(const nb_tensor *t, char *buf, size_t n)
 {
-	const nb_optim *o = t->a.p;
+	const double *H = hyper(t);
 	label_clip(t, buf, n,
-	           snprintf(buf, n, "lr %g beta %g %s%s", o->lr, o->momentum,
-	                    o->style == NB_MOMENTUM_EWMA ? "ewma" : "classic",
-	                    o->nesterov ? " nesterov" : ""));
+	           snprintf(buf, n, "lr %g beta %g %s%s", H[NB_HYPER_LR], H[NB_HYPER_BETA1],
+	                    t->a.i[2] & NB_UPDATE_EWMA ? "ewma" : "classic",
+	                    t->a.i[2] & NB_UPDATE_NESTEROV ? " nesterov" : ""));
 }
 
 static void label_rmsprop(const nb_tensor *t, char *buf, size_t n)
 {
-	const nb_optim *o = t->a.p;
-	label_clip(t, buf, n, snprintf(buf, n, "lr %g rho %g eps %g", o->lr, o->beta2, o->eps));
+	const double *H = hyper(t);
+	label_clip(t, buf, n,
+	           snprintf(buf, n, "lr %g rho %g eps %g", H[NB_HYPER_LR], H[NB_HYPER_BETA2],
+	                    H[NB_HYPER_EPS]));
 }
 
 static void label_adam(const nb_tensor *t, char *buf, size_t n)
 {
-	const nb_optim *o = t->a.p;
-	int k = snprintf(buf, n, "lr %g b1 %g b2 %g eps %g", o->lr, o->momentum, o->beta2, o->eps);
+	const double *H = hyper(t);
+	int k = snprintf(buf, n, "lr %g b1 %g b2 %g eps %g", H[NB_HYPER_LR], H[NB_HYPER_BETA1],
+	                 H[NB_HYPER_BETA2], H[NB_HYPER_EPS]);
 	label_clip(t, buf, n, k);
 }
 
@@ -187,39 +206,6 @@ UPDATE_OP(sgd)
 UPDATE_OP(momentum)
 UPDATE_OP(rmsprop)
 UPDATE_OP(adam)
-
-/* ---- building the update node of one parameter ---------------------------------- */
-
-void nb__optim_add_update(nb_optim *o, int i)
-{
-	static const struct {
-		int op;
-		int n_state;
-		const char *slot[NB_OPTIM_MAX_STATE];
-	} fam[NB_OPTIM_KIND_COUNT] = {
-	    [NB_OPTIM_SGD] = {NB_OP_SGD_UPDATE, 0, {NULL}},
-	    [NB_OPTIM_MOMENTUM] = {NB_OP_MOMENTUM_UPDATE, 1, {"v"}},
-	    [NB_OPTIM_NESTEROV] = {NB_OP_MOMENTUM_UPDATE, 1, {"v"}},
-	    [NB_OPTIM_RMSPROP] = {NB_OP_RMSPROP_UPDATE, 1, {"s"}},
-	    [NB_OPTIM_ADAM] = {NB_OP_ADAM_UPDATE, 2, {"m", "v"}},
-	    [NB_OPTIM_ADAMW] = {NB_OP_ADAM_UPDATE, 2, {"m", "v"}},
-	};
-	nb_tensor *p = o->params[i], *in[3 + NB_OPTIM_MAX_STATE];
-	int k = 0;
-	in[k++] = p;
-	in[k++] = o->grads[i];
-	for (int j = 0; j < fam[o->kind].n_state; j++) {
-		nb_tensor *s = nb__state_like(p, fam[o->kind].slot[j]);
-		in[k++] = o->state[i * NB_OPTIM_MAX_STATE + j] = s;
-	}
-	if (o->norm)
-		in[k++] = o->norm;
-	nb_attrs at = {.i = {fam[o->kind].n_state, o->norm != NULL}, .p = o};
-	o->updates[i] = nb__op(fam[o->kind].op, in, k, &at);
-	char name[256];
-	snprintf(name, sizeof name, "%s.update", p->name);
-	nb_set_name(o->updates[i], name);
-}
 
 /* ---- global norm: sqrt(sum_k sum_i x_ki^2) ----------------------------------------
  * VJP: d norm / d x_ki = x_ki / norm, so dx_k = x_k (gout / norm). */
