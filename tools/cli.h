@@ -85,10 +85,10 @@ int cli_export_onnx(const char *cmd, nb_graph *g, nb_tensor *const *outs, int n,
 /* "  name  summary" lines for a usage text */
 void cli_model_list(FILE *fp);
 
-/* A small seeded generator (splitmix64) for the tools' synthetic data;
- * *state is the seed and advances. */
-uint64_t cli_rng_next(uint64_t *state);
-double cli_rng_uniform(uint64_t *state); /* [0, 1) */
-double cli_rng_normal(uint64_t *state);  /* N(0, 1) */
+/* The tools' synthetic data and timings use the library's generator
+ * (splitmix64: nb__rand_uniform, nb__rand_normal; *state is the seed and
+ * advances) and clock (nb__now). */
+#include "util/clock.h"
+#include "util/rng.h"
 
 #endif

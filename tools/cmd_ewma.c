@@ -84,7 +84,7 @@ static void demo_series(cli_series *x, int64_t n, uint64_t seed)
 {
 	uint64_t rng = seed;
 	for (int64_t t = 0; t < n; t++)
-		x->v[t] = 25 + 8 * sin(2 * M_PI * (double)t / 100) + 4 * cli_rng_normal(&rng);
+		x->v[t] = 25 + 8 * sin(2 * M_PI * (double)t / 100) + 4 * nb__rand_normal(&rng);
 	x->n = n;
 }
 

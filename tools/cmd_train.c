@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
-#include <time.h>
 
 typedef struct model_entry {
 	const char *name;
@@ -58,13 +57,6 @@ nb_optim_opts train_default_optim(const char *model)
 			                       .momentum = models[i].momentum,
 			                       .weight_decay = models[i].weight_decay};
 	return (nb_optim_opts){.kind = NB_OPTIM_SGD, .lr = 0.01};
-}
-
-double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void json_num(char *buf, size_t n, double v)

@@ -44,7 +44,6 @@ typedef struct epoch_report {
 	char extra[512]; /* more JSON members, "k": v, ... (may be empty) */
 } epoch_report;
 
-double now_seconds(void);
 void print_epoch(const train_args *a, const epoch_report *r);
 int report_graph_error(nb_graph *g);
 /* write --dot if asked, free the graph; 1 (after a message) when --dot
