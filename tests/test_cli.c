@@ -429,6 +429,39 @@ START_TEST(test_notes_models_save_and_resume)
 }
 END_TEST
 
+/* One list of models: `nabla train --help` and an unknown --model name
+ * every zoo model and every notes' model once; the commands that build a
+ * model rather than train it list the ones they can build. */
+START_TEST(test_one_model_list)
+{
+	static const char *const notes[] = {"perceptron-and", "perceptron-or", "xor",
+	                                    "backprop-example", "curve-fit"};
+	char *help = expect(0, "train --help", NULL);
+	char *bad = expect(2, "train --model nope --out none", "unknown model 'nope'", NULL);
+	char *sum = expect(2, "summary --model nope", "unknown model 'nope'", NULL);
+	char line[128];
+	for (int i = 0; nb_zoo(i); i++) {
+		const nb_zoo_entry *z = nb_zoo(i);
+		snprintf(line, sizeof line, "\n  %-20s %s\n", z->name, z->summary);
+		ck_assert_msg(count(help, line) == 1, "train --help lacks %s", z->name);
+		ck_assert_msg(count(sum, line) == 1, "summary lacks %s", z->name);
+		snprintf(line, sizeof line, " %s ", z->name);
+		ck_assert_msg(count(bad, line) == 1, "the unknown-model message lacks %s", z->name);
+	}
+	for (size_t i = 0; i < sizeof notes / sizeof *notes; i++) {
+		snprintf(line, sizeof line, "\n  %-20s ", notes[i]);
+		ck_assert_msg(count(help, line) == 1, "train --help lacks %s", notes[i]);
+		/* curve-fit builds its net inside its trainer: nothing to summarise */
+		ck_assert_int_eq(count(sum, line), strcmp(notes[i], "curve-fit") ? 1 : 0);
+		snprintf(line, sizeof line, " %s", notes[i]);
+		ck_assert_msg(strstr(bad, line), "the unknown-model message lacks %s", notes[i]);
+	}
+	free(help), free(bad), free(sum);
+	EXPECT(2, "summary --model curve-fit", "unknown model 'curve-fit'");
+	EXPECT(0, "summary --model perceptron-or", "perceptron-or");
+}
+END_TEST
+
 START_TEST(test_notes_models_refuse_what_they_ignore)
 {
 	EXPECT(2, "train --model xor --batch 2 --out none",
@@ -529,6 +562,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bench_flags);
 	tcase_add_test(tc, test_notes_models_save_and_resume);
 	tcase_add_test(tc, test_notes_models_refuse_what_they_ignore);
+	tcase_add_test(tc, test_one_model_list);
 	tcase_add_test(tc, test_unwritable_outputs_fail);
 	tcase_add_test(tc, test_nonfinite_loss_fails);
 	tcase_add_test(tc, test_ewma_messages_are_escaped);

@@ -82,8 +82,9 @@ void cli_model_free(cli_model *m);
  * returns 0, or 1 after printing the error prefixed with "nabla <cmd>: ". */
 int cli_export_onnx(const char *cmd, nb_graph *g, nb_tensor *const *outs, int n, nb_tensor *input,
                     const char *path, bool keep_f64, bool static_batch, FILE *info);
-/* "  name  summary" lines for a usage text */
-void cli_model_list(FILE *fp);
+/* "  name  summary" lines for a usage text: every model (all), or the
+ * ones cli_model_build builds */
+void cli_model_list(FILE *fp, bool all);
 
 /* The tools' synthetic data and timings use the library's generator
  * (splitmix64: nb__rand_uniform, nb__rand_normal; *state is the seed and

@@ -132,12 +132,12 @@ static int bench_zoo(const bench_args *b)
 {
 	const nb_zoo_entry *z = nb_zoo_find(b->model);
 	int64_t batch = b->batch ? b->batch : 64;
-	int steps = b->steps ? b->steps : (z->c == 3 ? 20 : 200),
+	int steps = b->steps ? b->steps : (z->recipe.data == NB_ZOO_DATA_CIFAR10 ? 20 : 200),
 	    warm = b->warmup >= 0 ? b->warmup : 5;
 	nb_dataset train = {0};
 	char err[512];
 	nb_status st;
-	if (z->c == 3 || (b->data && !strcmp(b->data, "synthetic")))
+	if (z->recipe.data == NB_ZOO_DATA_CIFAR10 || (b->data && !strcmp(b->data, "synthetic")))
 		st = nb_synthetic_cifar(4 * batch, 1, &train);
 	else
 		st = nb_fashion_mnist_load(b->data, true, &train, err, sizeof err);
@@ -155,7 +155,7 @@ static int bench_zoo(const bench_args *b)
 	nb_model m;
 	st = nb_zoo_build(&m, z->name, NB_F32, batch, 1);
 	/* the recipe `nabla train` uses, which the PyTorch scripts mirror */
-	nb_optim *o = st ? NULL : nb_optimizer(m.g, m.loss, train_default_optim(z->name));
+	nb_optim *o = st ? NULL : nb_optimizer(m.g, m.loss, cli_recipe_optim(&z->recipe));
 	if (!o) {
 		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
 		nb_graph_free(m.g);

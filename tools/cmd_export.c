@@ -32,7 +32,7 @@ static void usage(FILE *fp)
 	        "  --static-batch     every dimension as built\n"
 	        "  --help             show this help\n\n"
 	        "models:\n");
-	cli_model_list(fp);
+	cli_model_list(fp, false);
 }
 
 /* s made safe for a terminal: printable ASCII kept, other bytes as \xNN */

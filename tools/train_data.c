@@ -19,7 +19,7 @@ static int load_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *tra
 {
 	char err[512];
 	nb_status st;
-	bool cifar = z->c == 3;
+	bool cifar = z->recipe.data == NB_ZOO_DATA_CIFAR10;
 	const char *src = a->data;
 	if (cifar && (!src || !strcmp(src, "synthetic"))) {
 		int64_t n = a->train_limit > 0 ? a->train_limit : 10000;

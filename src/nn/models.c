@@ -82,13 +82,34 @@ static nb_tensor *binary_head(nb_tensor *x, int64_t units)
 	return nb_dense(h, units, "head");
 }
 
+static nb_tensor *binary_sigmoid(nb_tensor *x)
+{
+	return binary_head(x, 1);
+}
+
+static nb_tensor *binary_softmax(nb_tensor *x)
+{
+	return binary_head(x, 2);
+}
+
+/* the recipes `nabla train` uses (and the PyTorch scripts mirror) */
+#define ADAM(EPOCHS, LR) {EPOCHS, 64, NB_OPTIM_ADAM, LR, 0, 0, NB_ZOO_DATA_FASHION_MNIST}
+#define MOMENTUM(EPOCHS, BATCH, LR, WD, DATA) {EPOCHS, BATCH, NB_OPTIM_MOMENTUM, LR, 0.9, WD, DATA}
+
+/* One row per model: adding a model is adding a row (and its builder). */
 static const nb_zoo_entry zoo[] = {
-    {"mlp", "MLP 784-256-128-10, ReLU", 1, 28, 28, 10},
-    {"lenet", "LeNet-5: conv5x5(6, pad 2) pool conv5x5(16) pool 120 84 10", 1, 28, 28, 10},
-    {"resnet20", "ResNet-20 (CIFAR): 16/32/64 channels, BN, option-A shortcuts", 3, 32, 32, 10},
-    {"resnet50", "ResNet-50: bottlenecks [3,4,6,3], CIFAR stem", 3, 32, 32, 10},
-    {"mlp-binary-sigmoid", "784-128 ReLU, Dense(1) + sigmoid + binary cross-entropy", 1, 28, 28, 2},
-    {"mlp-binary-softmax", "784-128 ReLU, Dense(2) + softmax + categorical cross-entropy", 1, 28, 28, 2},
+    {"mlp", "MLP 784-256-128-10, ReLU", 1, 28, 28, 10, true, mlp, NB_LOSS_SPARSE_CCE,
+     ADAM(5, 1e-3)},
+    {"lenet", "LeNet-5: conv5x5(6, pad 2) pool conv5x5(16) pool 120 84 10", 1, 28, 28, 10, false,
+     lenet, NB_LOSS_SPARSE_CCE, MOMENTUM(5, 64, 0.01, 0, NB_ZOO_DATA_FASHION_MNIST)},
+    {"resnet20", "ResNet-20 (CIFAR): 16/32/64 channels, BN, option-A shortcuts", 3, 32, 32, 10,
+     false, resnet20, NB_LOSS_SPARSE_CCE, MOMENTUM(3, 64, 0.1, 5e-4, NB_ZOO_DATA_CIFAR10)},
+    {"resnet50", "ResNet-50: bottlenecks [3,4,6,3], CIFAR stem", 3, 32, 32, 10, false, resnet50,
+     NB_LOSS_SPARSE_CCE, MOMENTUM(1, 32, 0.1, 5e-4, NB_ZOO_DATA_CIFAR10)},
+    {"mlp-binary-sigmoid", "784-128 ReLU, Dense(1) + sigmoid + binary cross-entropy", 1, 28, 28, 2,
+     true, binary_sigmoid, NB_LOSS_BCE_LOGITS, ADAM(3, 1e-3)},
+    {"mlp-binary-softmax", "784-128 ReLU, Dense(2) + softmax + categorical cross-entropy", 1, 28,
+     28, 2, true, binary_softmax, NB_LOSS_CCE, ADAM(3, 1e-3)},
 };
 
 const nb_zoo_entry *nb_zoo(int i)
@@ -116,28 +137,14 @@ nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch
 	if (!g)
 		return NB_ERR_NOMEM;
 	nb_graph_seed(g, seed);
-	bool flat = !strcmp(e->name, "mlp") || !strncmp(e->name, "mlp-binary", 10);
-	nb_tensor *x = flat ? nb_input(g, "x", NB_SHAPE(batch, e->c * e->h * e->w))
-	                    : nb_input(g, "x", NB_SHAPE(batch, e->c, e->h, e->w));
+	nb_tensor *x = e->flat ? nb_input(g, "x", NB_SHAPE(batch, e->c * e->h * e->w))
+	                       : nb_input(g, "x", NB_SHAPE(batch, e->c, e->h, e->w));
 	if (nb_graph_status(g) != NB_OK) { /* e.g. a batch too large: nothing to build on */
 		m->name = e->name;
 		return nb_graph_status(g);
 	}
-	nb_tensor *logits;
-	nb_loss_kind kind = NB_LOSS_SPARSE_CCE;
-	if (!strcmp(e->name, "mlp"))
-		logits = mlp(x);
-	else if (!strcmp(e->name, "lenet"))
-		logits = lenet(x);
-	else if (!strcmp(e->name, "resnet20"))
-		logits = resnet20(x);
-	else if (!strcmp(e->name, "resnet50"))
-		logits = resnet50(x);
-	else if (!strcmp(e->name, "mlp-binary-sigmoid"))
-		logits = binary_head(x, 1), kind = NB_LOSS_BCE_LOGITS;
-	else
-		logits = binary_head(x, 2), kind = NB_LOSS_CCE;
-	nb_status st = nb_classifier(m, x, logits, kind);
+	nb_tensor *logits = e->build(x);
+	nb_status st = nb_classifier(m, x, logits, e->loss);
 	m->g = g;
 	m->name = e->name;
 	return st;
