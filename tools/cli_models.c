@@ -20,25 +20,23 @@ static int build_or(model *m, const train_args *a)
 	return build_perceptron(m, a, (const double[]){1, 1}, 0);
 }
 
-/* the notes' models: epochs, their fixed batch, the optimizer and its lr */
-#define NOTES(EPOCHS, BATCH, OPTIM, LR) {EPOCHS, BATCH, OPTIM, LR, 0, 0, NB_ZOO_DATA_FASHION_MNIST}
-
-/* The notes' small models, after the zoo's rows: a model is one row. */
+/* The notes' small models, after the zoo's rows: a model is one row.  The
+ * recipe: epochs, the fixed batch, the optimizer and its lr. */
 static const cli_model_info notes[] = {
     {"perceptron-and", "perceptron learning the AND gate (the notes: w=[1,2], b=1, eta=1)",
-     NOTES(3, 1, NB_OPTIM_SGD, 1.0), NULL, train_perceptron_and, build_and,
+     {3, 1, NB_OPTIM_SGD, 1.0, 0, 0, 0}, NULL, train_perceptron_and, build_and,
      "one sample at a time (the perceptron rule)", ".svg"},
     {"perceptron-or", "perceptron learning the OR gate (the notes: w=[1,1], b=0, eta=1)",
-     NOTES(2, 1, NB_OPTIM_SGD, 1.0), NULL, train_perceptron_or, build_or,
+     {2, 1, NB_OPTIM_SGD, 1.0, 0, 0, 0}, NULL, train_perceptron_or, build_or,
      "one sample at a time (the perceptron rule)", ".svg"},
     {"xor", "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE",
-     NOTES(10000, 4, NB_OPTIM_SGD, 0.5), NULL, train_xor, build_xor,
+     {10000, 4, NB_OPTIM_SGD, 0.5, 0, 0, 0}, NULL, train_xor, build_xor,
      "the 4 patterns at once (full batch)", NULL},
     {"backprop-example", "the notes' 2-2-1 backprop example (no biases, eta=1)",
-     NOTES(2, 1, NB_OPTIM_SGD, 1.0), NULL, train_backprop_example, build_backprop_example,
+     {2, 1, NB_OPTIM_SGD, 1.0, 0, 0, 0}, NULL, train_backprop_example, build_backprop_example,
      "its one sample", NULL},
     {"curve-fit", "1-16-16-1 tanh net fitting y = 1 + sin(2 pi x), 64 points, full batch, MSE",
-     NOTES(15000, 64, NB_OPTIM_ADAM, 1e-3), NULL, train_curve_fit, NULL,
+     {15000, 64, NB_OPTIM_ADAM, 1e-3, 0, 0, 0}, NULL, train_curve_fit, NULL,
      "the 64 points at once (full batch)", ".svg"},
 };
 #define N_NOTES (int)(sizeof notes / sizeof notes[0])

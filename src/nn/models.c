@@ -92,24 +92,24 @@ static nb_tensor *binary_softmax(nb_tensor *x)
 	return binary_head(x, 2);
 }
 
-/* the recipes `nabla train` uses (and the PyTorch scripts mirror) */
-#define ADAM(EPOCHS, LR) {EPOCHS, 64, NB_OPTIM_ADAM, LR, 0, 0, NB_ZOO_DATA_FASHION_MNIST}
-#define MOMENTUM(EPOCHS, BATCH, LR, WD, DATA) {EPOCHS, BATCH, NB_OPTIM_MOMENTUM, LR, 0.9, WD, DATA}
-
-/* One row per model: adding a model is adding a row (and its builder). */
+/* One row per model, with its builder and the recipe `nabla train` uses
+ * (which the PyTorch scripts mirror): adding a model is adding a row. */
 static const nb_zoo_entry zoo[] = {
     {"mlp", "MLP 784-256-128-10, ReLU", 1, 28, 28, 10, true, mlp, NB_LOSS_SPARSE_CCE,
-     ADAM(5, 1e-3)},
+     {5, 64, NB_OPTIM_ADAM, 1e-3, 0, 0, NB_ZOO_DATA_FASHION_MNIST}},
     {"lenet", "LeNet-5: conv5x5(6, pad 2) pool conv5x5(16) pool 120 84 10", 1, 28, 28, 10, false,
-     lenet, NB_LOSS_SPARSE_CCE, MOMENTUM(5, 64, 0.01, 0, NB_ZOO_DATA_FASHION_MNIST)},
+     lenet, NB_LOSS_SPARSE_CCE, {5, 64, NB_OPTIM_MOMENTUM, 0.01, 0.9, 0, NB_ZOO_DATA_FASHION_MNIST}},
     {"resnet20", "ResNet-20 (CIFAR): 16/32/64 channels, BN, option-A shortcuts", 3, 32, 32, 10,
-     false, resnet20, NB_LOSS_SPARSE_CCE, MOMENTUM(3, 64, 0.1, 5e-4, NB_ZOO_DATA_CIFAR10)},
+     false, resnet20, NB_LOSS_SPARSE_CCE,
+     {3, 64, NB_OPTIM_MOMENTUM, 0.1, 0.9, 5e-4, NB_ZOO_DATA_CIFAR10}},
     {"resnet50", "ResNet-50: bottlenecks [3,4,6,3], CIFAR stem", 3, 32, 32, 10, false, resnet50,
-     NB_LOSS_SPARSE_CCE, MOMENTUM(1, 32, 0.1, 5e-4, NB_ZOO_DATA_CIFAR10)},
+     NB_LOSS_SPARSE_CCE, {1, 32, NB_OPTIM_MOMENTUM, 0.1, 0.9, 5e-4, NB_ZOO_DATA_CIFAR10}},
     {"mlp-binary-sigmoid", "784-128 ReLU, Dense(1) + sigmoid + binary cross-entropy", 1, 28, 28, 2,
-     true, binary_sigmoid, NB_LOSS_BCE_LOGITS, ADAM(3, 1e-3)},
+     true, binary_sigmoid, NB_LOSS_BCE_LOGITS,
+     {3, 64, NB_OPTIM_ADAM, 1e-3, 0, 0, NB_ZOO_DATA_FASHION_MNIST}},
     {"mlp-binary-softmax", "784-128 ReLU, Dense(2) + softmax + categorical cross-entropy", 1, 28,
-     28, 2, true, binary_softmax, NB_LOSS_CCE, ADAM(3, 1e-3)},
+     28, 2, true, binary_softmax, NB_LOSS_CCE,
+     {3, 64, NB_OPTIM_ADAM, 1e-3, 0, 0, NB_ZOO_DATA_FASHION_MNIST}},
 };
 
 const nb_zoo_entry *nb_zoo(int i)
