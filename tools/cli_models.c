@@ -21,23 +21,41 @@ static int build_or(model *m, const train_args *a)
 }
 
 /* The notes' small models, after the zoo's rows: a model is one row.  The
- * recipe: epochs, the fixed batch, the optimizer and its lr. */
+ * recipe: epochs, the fixed batch, the optimizer and its lr; no data
+ * options (the trainers make their own). */
 static const cli_model_info notes[] = {
-    {"perceptron-and", "perceptron learning the AND gate (the notes: w=[1,2], b=1, eta=1)",
-     {3, 1, NB_OPTIM_SGD, 1.0, 0, 0, 0}, NULL, train_perceptron_and, build_and,
-     "one sample at a time (the perceptron rule)", ".svg"},
-    {"perceptron-or", "perceptron learning the OR gate (the notes: w=[1,1], b=0, eta=1)",
-     {2, 1, NB_OPTIM_SGD, 1.0, 0, 0, 0}, NULL, train_perceptron_or, build_or,
-     "one sample at a time (the perceptron rule)", ".svg"},
-    {"xor", "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE",
-     {10000, 4, NB_OPTIM_SGD, 0.5, 0, 0, 0}, NULL, train_xor, build_xor,
-     "the 4 patterns at once (full batch)", NULL},
-    {"backprop-example", "the notes' 2-2-1 backprop example (no biases, eta=1)",
-     {2, 1, NB_OPTIM_SGD, 1.0, 0, 0, 0}, NULL, train_backprop_example, build_backprop_example,
-     "its one sample", NULL},
-    {"curve-fit", "1-16-16-1 tanh net fitting y = 1 + sin(2 pi x), 64 points, full batch, MSE",
-     {15000, 64, NB_OPTIM_ADAM, 1e-3, 0, 0, 0}, NULL, train_curve_fit, NULL,
-     "the 64 points at once (full batch)", ".svg"},
+    {.name = "perceptron-and",
+     .summary = "perceptron learning the AND gate (the notes: w=[1,2], b=1, eta=1)",
+     .recipe = {.epochs = 3, .batch = 1, .optim = NB_OPTIM_SGD, .lr = 1.0},
+     .train = train_perceptron_and,
+     .build = build_and,
+     .fixed_batch = "one sample at a time (the perceptron rule)",
+     .plot_suffix = ".svg"},
+    {.name = "perceptron-or",
+     .summary = "perceptron learning the OR gate (the notes: w=[1,1], b=0, eta=1)",
+     .recipe = {.epochs = 2, .batch = 1, .optim = NB_OPTIM_SGD, .lr = 1.0},
+     .train = train_perceptron_or,
+     .build = build_or,
+     .fixed_batch = "one sample at a time (the perceptron rule)",
+     .plot_suffix = ".svg"},
+    {.name = "xor",
+     .summary = "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE",
+     .recipe = {.epochs = 10000, .batch = 4, .optim = NB_OPTIM_SGD, .lr = 0.5},
+     .train = train_xor,
+     .build = build_xor,
+     .fixed_batch = "the 4 patterns at once (full batch)"},
+    {.name = "backprop-example",
+     .summary = "the notes' 2-2-1 backprop example (no biases, eta=1)",
+     .recipe = {.epochs = 2, .batch = 1, .optim = NB_OPTIM_SGD, .lr = 1.0},
+     .train = train_backprop_example,
+     .build = build_backprop_example,
+     .fixed_batch = "its one sample"},
+    {.name = "curve-fit",
+     .summary = "1-16-16-1 tanh net fitting y = 1 + sin(2 pi x), 64 points, full batch, MSE",
+     .recipe = {.epochs = 15000, .batch = 64, .optim = NB_OPTIM_ADAM, .lr = 1e-3},
+     .train = train_curve_fit,
+     .fixed_batch = "the 64 points at once (full batch)",
+     .plot_suffix = ".svg"},
 };
 #define N_NOTES (int)(sizeof notes / sizeof notes[0])
 
@@ -53,8 +71,11 @@ bool cli_model_at(int i, cli_model_info *out)
 		return true;
 	}
 	const nb_zoo_entry *z = nb_zoo(i);
-	*out = (cli_model_info){.name = z->name, .summary = z->summary, .recipe = z->recipe,
-	                        .zoo = z, .plot_suffix = "-curves.svg"};
+	*out = (cli_model_info){.name = z->name,
+	                        .summary = z->summary,
+	                        .recipe = z->recipe,
+	                        .zoo = z,
+	                        .plot_suffix = "-curves.svg"};
 	return true;
 }
 
@@ -68,7 +89,9 @@ bool cli_model_find(const char *name, cli_model_info *out)
 
 nb_optim_opts cli_recipe_optim(const nb_zoo_recipe *r)
 {
-	return (nb_optim_opts){.kind = r->optim, .lr = r->lr, .momentum = r->momentum,
+	return (nb_optim_opts){.kind = r->optim,
+	                       .lr = r->lr,
+	                       .momentum = r->momentum,
 	                       .weight_decay = r->weight_decay};
 }
 

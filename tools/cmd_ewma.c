@@ -286,8 +286,8 @@ int cmd_ewma(int argc, char **argv)
 			rc = -1;
 		}
 	if (!rc && e.plot_path)
-		rc = write_plot(e.plot_path, title, e.demo ? "temperature" : "value", &x, ew, e.beta,
-		                e.nb, e.bias);
+		rc = write_plot(e.plot_path, title, e.demo ? "temperature" : "value", &x, ew,
+		                e.beta, e.nb, e.bias);
 	if (!rc && (e.out_path || !e.plot_path))
 		rc = write_output(&e, &x, ew);
 	for (int k = 0; k < e.nb; k++)

@@ -359,19 +359,26 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 		f->out = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--classes"))) {
 		if (!parse_classes(v, a->classes)) {
-			fprintf(stderr, "nabla train: --classes wants two different class ids, e.g. 2,4\n");
+			fprintf(stderr,
+			        "nabla train: --classes wants two different class ids, e.g. 2,4\n");
 			return 2;
 		}
 	} else if ((v = cli_opt_value(argc, argv, i, "--optim"))) {
 		a->optim = nb_optim_kind_from_name(v);
 		if ((int)a->optim < 0) {
-			fprintf(stderr, "nabla train: unknown optimizer '%s' (sgd, momentum, nesterov, rmsprop, adam, adamw)\n", v);
+			fprintf(stderr,
+			        "nabla train: unknown optimizer '%s' (sgd, momentum, nesterov, "
+			        "rmsprop, adam, adamw)\n",
+			        v);
 			return 2;
 		}
 	} else if ((v = cli_opt_value(argc, argv, i, "--schedule"))) {
 		a->schedule = nb_schedule_kind_from_name(v);
 		if ((int)a->schedule < 0) {
-			fprintf(stderr, "nabla train: unknown schedule '%s' (constant, step, exponential, cosine)\n", v);
+			fprintf(stderr,
+			        "nabla train: unknown schedule '%s' (constant, step, exponential, "
+			        "cosine)\n",
+			        v);
 			return 2;
 		}
 	} else if ((v = cli_opt_value(argc, argv, i, "--dtype"))) {
@@ -486,7 +493,8 @@ static int default_outputs(train_args *a, const cli_model_info *m, const char *o
 		return -1;
 	if (!a->dot_path && !(a->dot_path = out_path(dot, sizeof dot, out, a->model, ".dot")))
 		return 1;
-	if (!m->train && !a->save && !(a->save = out_path(save, sizeof save, out, a->model, ".safetensors")))
+	if (!m->train && !a->save &&
+	    !(a->save = out_path(save, sizeof save, out, a->model, ".safetensors")))
 		return 1;
 	if (m->plot_suffix && !a->plot &&
 	    !(a->plot = out_path(plot, sizeof plot, out, a->model, m->plot_suffix)))
@@ -509,9 +517,15 @@ static bool find_model(const char *name, cli_model_info *m)
 
 int cmd_train(int argc, char **argv)
 {
-	train_args a = {.model = DEFAULT_MODEL, .seed = 1, .dtype = NB_F32, .classes = {2, 4},
+	train_args a = {.model = DEFAULT_MODEL,
+	                .seed = 1,
+	                .dtype = NB_F32,
+	                .classes = {2, 4},
 	                .threads = -1, /* -1: the model's default */
-	                .optim = -1, .momentum = -1, .weight_decay = -1, .gamma = 0.1};
+	                .optim = -1,
+	                .momentum = -1,
+	                .weight_decay = -1,
+	                .gamma = 0.1};
 	train_flags f = {.out = DEFAULT_OUT};
 	for (int i = 1; i < argc; i++) {
 		int rc = parse_arg(argc, argv, &i, &a, &f);

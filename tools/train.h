@@ -85,7 +85,7 @@ typedef struct cli_model_info {
 	int (*build)(model *m, const train_args *a); /* the graph `nabla summary`,
 	                                              * `dot` and `export` show;
 	                                              * NULL: none */
-	const char *fixed_batch; /* what their batch is */
+	const char *fixed_batch;                     /* what their batch is */
 	/* --plot's default under --out (zoo models: "-curves.svg"); NULL: no plot */
 	const char *plot_suffix;
 } cli_model_info;

@@ -177,7 +177,10 @@ int train_curve_fit(const train_args *a)
 			snap->mse[snap->n] = gm;
 			nb_read_f64(f.grid_out, snap->y[snap->n++], FIT_GRID);
 		}
-		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = loss, .accuracy = NAN,
+		epoch_report r = {.epoch = e,
+		                  .epochs = a->epochs,
+		                  .loss = loss,
+		                  .accuracy = NAN,
 		                  .seconds = nb__now() - t0};
 		snprintf(r.extra, sizeof r.extra, a->json ? "\"grid_mse\": %.9g" : "grid MSE %.3g", gm);
 		print_epoch(a, &r);

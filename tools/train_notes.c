@@ -211,8 +211,11 @@ static int train_gate(const train_args *a, const char *gate, const double y[4],
 			break;
 		errs[e - first - 1] = errors;
 		nb_read_f64(w, wv, 2);
-		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = loss,
-		                  .accuracy = (4 - errors) / 4.0, .seconds = nb__now() - t0};
+		epoch_report r = {.epoch = e,
+		                  .epochs = a->epochs,
+		                  .loss = loss,
+		                  .accuracy = (4 - errors) / 4.0,
+		                  .seconds = nb__now() - t0};
 		snprintf(r.extra, sizeof r.extra, "\"errors\": %d, \"w\": [%g, %g], \"b\": %g", errors,
 		         wv[0], wv[1], nb_item(b));
 		print_epoch(a, &r);
@@ -279,8 +282,11 @@ int train_xor(const train_args *a)
 		int correct = 0;
 		for (int i = 0; i < 4; i++)
 			correct += (out[i] > 0.5) == (i == 1 || i == 2);
-		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = nb_item(m.loss),
-		                  .accuracy = correct / 4.0, .seconds = nb__now() - t0};
+		epoch_report r = {.epoch = e,
+		                  .epochs = a->epochs,
+		                  .loss = nb_item(m.loss),
+		                  .accuracy = correct / 4.0,
+		                  .seconds = nb__now() - t0};
 		snprintf(r.extra, sizeof r.extra, "\"outputs\": [%.4f, %.4f, %.4f, %.4f]", out[0],
 		         out[1], out[2], out[3]);
 		print_epoch(a, &r);
@@ -331,8 +337,11 @@ int train_backprop_example(const train_args *a)
 		double h[4], o[2];
 		nb_read_f64(wh, h, 4);
 		nb_read_f64(wo, o, 2);
-		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = nb_item(m.loss),
-		                  .accuracy = NAN, .seconds = nb__now() - t0};
+		epoch_report r = {.epoch = e,
+		                  .epochs = a->epochs,
+		                  .loss = nb_item(m.loss),
+		                  .accuracy = NAN,
+		                  .seconds = nb__now() - t0};
 		snprintf(r.extra, sizeof r.extra,
 		         "\"y5\": %.10f, \"w31\": %.10f, \"w32\": %.10f, \"w41\": %.10f, "
 		         "\"w42\": %.10f, \"w53\": %.10f, \"w54\": %.10f",

@@ -144,7 +144,7 @@ typedef struct nb_zoo_entry {
 	const char *name, *summary;
 	int c, h, w;     /* the sample shape the model expects */
 	int num_classes;
-	bool flat;       /* the input is [N, c*h*w] (an MLP), else [N, c, h, w] */
+	bool flat;                         /* the input is [N, c*h*w] (an MLP), else [N, c, h, w] */
 	nb_tensor *(*build)(nb_tensor *x); /* the logits from the input x */
 	nb_loss_kind loss;
 	nb_zoo_recipe recipe;

@@ -73,8 +73,7 @@ static void mark_paths(nb_graph *g, nb_tensor *loss, nb_tensor *const *wrt, int 
 
 /* Add the VJP of node t (whose gradient is grad[t->id]) to the gradients
  * of its inputs that need one (dep); false to stop (an error is recorded). */
-static bool backprop_node(nb_tensor *loss, nb_tensor *t, nb_tensor **grad,
-                          const unsigned char *dep)
+static bool backprop_node(nb_tensor *loss, nb_tensor *t, nb_tensor **grad, const unsigned char *dep)
 {
 	nb_graph *g = t->g;
 	const nb_opdef *def = nb__ops[t->op];
@@ -129,7 +128,7 @@ nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tensor **ou
 			out[i] = g->placeholder;
 		return g->status;
 	}
-	int nn = g->n_nodes; /* nodes added from here on are gradients */
+	int nn = g->n_nodes;                         /* nodes added from here on are gradients */
 	unsigned char *dep = calloc((size_t)nn, 1);  /* depends on some wrt */
 	unsigned char *live = calloc((size_t)nn, 1); /* loss depends on it */
 	nb_tensor **grad = calloc((size_t)nn, sizeof *grad);

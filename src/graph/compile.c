@@ -262,8 +262,8 @@ static bool place_step(nb_program *p, scratch *w, freelist *fl, int s)
 			if (is_planned(c) && last[c->id] == s && c->size == t->size)
 				reuse = k;
 		}
-		p->offset[s] = reuse >= 0 ? p->offset[pos[t->in[reuse]->id]]
-		                          : (int64_t)fl_alloc(fl, len);
+		p->offset[s] =
+		    reuse >= 0 ? p->offset[pos[t->in[reuse]->id]] : (int64_t)fl_alloc(fl, len);
 		p->naive_bytes += len;
 	}
 	/* release the inputs whose last reader is this step (after the
@@ -278,7 +278,8 @@ static bool place_step(nb_program *p, scratch *w, freelist *fl, int s)
 			continue;
 		if (dup || last[c->id] != s || !is_planned(c))
 			continue;
-		if (!fl_release(fl, (size_t)p->offset[pos[c->id]], nb__align_up((size_t)c->size * esize)))
+		if (!fl_release(fl, (size_t)p->offset[pos[c->id]],
+		                nb__align_up((size_t)c->size * esize)))
 			return false;
 	}
 	/* a computed node nobody reads (not a target) dies at once */

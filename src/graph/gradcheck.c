@@ -51,8 +51,8 @@ static nb_status gradcheck_args(nb_tensor *loss, nb_tensor *const *wrt, int n)
 }
 
 /* the comparison of element i of wrt[k]: analytic a against numeric num */
-static void record(nb_gradcheck_report *rep, int k, int64_t i, double a, double num,
-                   double atol, double rtol)
+static void record(nb_gradcheck_report *rep, int k, int64_t i, double a, double num, double atol,
+                   double rtol)
 {
 	double err = fabs(a - num);
 	double scale = fmax(fabs(a), fabs(num));

@@ -1012,7 +1012,8 @@ static bool emit_elementwise(ox *x, const nb_tensor *t, const char *a, const cha
 	}
 }
 
-/* linear algebra, shape and reductions (matmul.c, shape.c, reduce.c): false when t is none of them */
+/* linear algebra, shape and reductions (matmul.c, shape.c, reduce.c):
+ * false when t is none of them */
 static bool emit_shape_op(ox *x, const nb_tensor *t, const char *a, const char *out)
 {
 	switch (t->op) {
