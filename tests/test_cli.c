@@ -462,6 +462,53 @@ START_TEST(test_one_model_list)
 }
 END_TEST
 
+/* JSON member "lr" of each epoch line of out, in order, into lr[]; the count */
+static int epoch_lrs(const char *out, double *lr, int max)
+{
+	int n = 0;
+	for (const char *q = out; n < max && (q = strstr(q, "\"lr\": ")); q++)
+		lr[n++] = strtod(q + 6, NULL);
+	return n;
+}
+
+/* Every --schedule trains a zoo model, each with its own parameters only
+ * (the library refuses another schedule's): step and exponential decay,
+ * cosine over the run's length (--max-batches included), and warm-up on
+ * the constant rate.  Two steps an epoch; "lr" is the rate of the epoch's
+ * last step (step 2e-1, from 0). */
+START_TEST(test_every_schedule_trains)
+{
+	double lr[3];
+	char *out = expect(0, MLP " --epochs 3 --json --schedule step --step-size 2 --gamma 0.5",
+	                   NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	for (int e = 0; e < 3; e++) /* step t = 2e+1: t / 2 = e halvings */
+		ck_assert_double_eq_tol(lr[e], 1e-3 * pow(0.5, e), 1e-9);
+	free(out);
+	out = expect(0, MLP " --epochs 3 --json --schedule exponential --gamma 0.5", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	for (int e = 0; e < 3; e++)
+		ck_assert_double_eq_tol(lr[e], 1e-3 * pow(0.5, 2 * e + 1), 1e-9);
+	free(out);
+	out = expect(0, MLP " --epochs 3 --json --schedule cosine", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	for (int e = 0; e < 3; e++) /* over 6 steps */
+		ck_assert_double_eq_tol(lr[e], 1e-3 * 0.5 * (1 + cos(M_PI * (2 * e + 1) / 6)), 1e-8);
+	free(out);
+	out = expect(0, MLP " --epochs 3 --json --schedule cosine --max-batches 1", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	for (int e = 0; e < 3; e++) /* one step an epoch, over 3 steps */
+		ck_assert_double_eq_tol(lr[e], 1e-3 * 0.5 * (1 + cos(M_PI * e / 3)), 1e-8);
+	free(out);
+	out = expect(0, MLP " --epochs 2 --json --warmup 2", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 2), 2);
+	ck_assert_double_eq_tol(lr[0], 1e-3, 1e-9); /* warm-up over steps 0 and 1 */
+	ck_assert_double_eq_tol(lr[1], 1e-3, 1e-9);
+	free(out);
+	EXPECT(2, MLP " --schedule step", "nabla train: --schedule step needs --step-size N");
+}
+END_TEST
+
 START_TEST(test_notes_models_refuse_what_they_ignore)
 {
 	EXPECT(2, "train --model xor --batch 2 --out none",
@@ -563,6 +610,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_notes_models_save_and_resume);
 	tcase_add_test(tc, test_notes_models_refuse_what_they_ignore);
 	tcase_add_test(tc, test_one_model_list);
+	tcase_add_test(tc, test_every_schedule_trains);
 	tcase_add_test(tc, test_unwritable_outputs_fail);
 	tcase_add_test(tc, test_nonfinite_loss_fails);
 	tcase_add_test(tc, test_ewma_messages_are_escaped);

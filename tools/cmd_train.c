@@ -541,6 +541,11 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "nabla train: --step-size applies to --schedule step only\n");
 		return 2;
 	}
+	if (!f.step_size_given && a.schedule == NB_SCHED_STEP) {
+		fprintf(stderr, "nabla train: --schedule step needs --step-size N (steps between "
+		                "decays)\n");
+		return 2;
+	}
 	if (f.compare)
 		return run_compare(&a, f.out, f.model_given);
 	cli_model_info m;
