@@ -500,10 +500,11 @@ START_TEST(test_every_schedule_trains)
 	for (int e = 0; e < 3; e++) /* one step an epoch, over 3 steps */
 		ck_assert_double_eq_tol(lr[e], 1e-3 * 0.5 * (1 + cos(M_PI * e / 3)), 1e-8);
 	free(out);
-	out = expect(0, MLP " --epochs 2 --json --warmup 2", NULL);
-	ck_assert_int_eq(epoch_lrs(out, lr, 2), 2);
-	ck_assert_double_eq_tol(lr[0], 1e-3, 1e-9); /* warm-up over steps 0 and 1 */
+	out = expect(0, MLP " --epochs 3 --json --warmup 4", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	ck_assert_double_eq_tol(lr[0], 1e-3 * 2 / 4, 1e-9); /* warm-up over steps 0 to 3 */
 	ck_assert_double_eq_tol(lr[1], 1e-3, 1e-9);
+	ck_assert_double_eq_tol(lr[2], 1e-3, 1e-9);
 	free(out);
 	EXPECT(2, MLP " --schedule step", "nabla train: --schedule step needs --step-size N");
 }
