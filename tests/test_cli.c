@@ -475,6 +475,87 @@ START_TEST(test_notes_models_save_and_resume)
 }
 END_TEST
 
+/* One list of models: `nabla train --help` and an unknown --model name
+ * every zoo model and every notes' model once; the commands that build a
+ * model rather than train it list the ones they can build. */
+START_TEST(test_one_model_list)
+{
+	static const char *const notes[] = {"perceptron-and", "perceptron-or", "xor",
+	                                    "backprop-example", "curve-fit"};
+	char *help = expect(0, "train --help", NULL);
+	char *bad = expect(2, "train --model nope --out none", "unknown model 'nope'", NULL);
+	char *sum = expect(2, "summary --model nope", "unknown model 'nope'", NULL);
+	char line[128];
+	for (int i = 0; nb_zoo(i); i++) {
+		const nb_zoo_entry *z = nb_zoo(i);
+		snprintf(line, sizeof line, "\n  %-20s %s\n", z->name, z->summary);
+		ck_assert_msg(count(help, line) == 1, "train --help lacks %s", z->name);
+		ck_assert_msg(count(sum, line) == 1, "summary lacks %s", z->name);
+		snprintf(line, sizeof line, " %s ", z->name);
+		ck_assert_msg(count(bad, line) == 1, "the unknown-model message lacks %s", z->name);
+	}
+	for (size_t i = 0; i < sizeof notes / sizeof *notes; i++) {
+		snprintf(line, sizeof line, "\n  %-20s ", notes[i]);
+		ck_assert_msg(count(help, line) == 1, "train --help lacks %s", notes[i]);
+		/* curve-fit builds its net inside its trainer: nothing to summarise */
+		ck_assert_int_eq(count(sum, line), strcmp(notes[i], "curve-fit") ? 1 : 0);
+		snprintf(line, sizeof line, " %s", notes[i]);
+		ck_assert_msg(strstr(bad, line), "the unknown-model message lacks %s", notes[i]);
+	}
+	free(help), free(bad), free(sum);
+	EXPECT(2, "summary --model curve-fit", "unknown model 'curve-fit'");
+	EXPECT(0, "summary --model perceptron-or", "perceptron-or");
+}
+END_TEST
+
+/* JSON member "lr" of each epoch line of out, in order, into lr[]; the count */
+static int epoch_lrs(const char *out, double *lr, int max)
+{
+	int n = 0;
+	for (const char *q = out; n < max && (q = strstr(q, "\"lr\": ")); q++)
+		lr[n++] = strtod(q + 6, NULL);
+	return n;
+}
+
+/* Every --schedule trains a zoo model, each with its own parameters only
+ * (the library refuses another schedule's): step and exponential decay,
+ * cosine over the run's length (--max-batches included), and warm-up on
+ * the constant rate.  Two steps an epoch; "lr" is the rate of the epoch's
+ * last step (step 2e-1, from 0). */
+START_TEST(test_every_schedule_trains)
+{
+	double lr[3];
+	char *out = expect(0, MLP " --epochs 3 --json --schedule step --step-size 2 --gamma 0.5",
+	                   NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	for (int e = 0; e < 3; e++) /* step t = 2e+1: t / 2 = e halvings */
+		ck_assert_double_eq_tol(lr[e], 1e-3 * pow(0.5, e), 1e-9);
+	free(out);
+	out = expect(0, MLP " --epochs 3 --json --schedule exponential --gamma 0.5", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	for (int e = 0; e < 3; e++)
+		ck_assert_double_eq_tol(lr[e], 1e-3 * pow(0.5, 2 * e + 1), 1e-9);
+	free(out);
+	out = expect(0, MLP " --epochs 3 --json --schedule cosine", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	for (int e = 0; e < 3; e++) /* over 6 steps */
+		ck_assert_double_eq_tol(lr[e], 1e-3 * 0.5 * (1 + cos(M_PI * (2 * e + 1) / 6)), 1e-8);
+	free(out);
+	out = expect(0, MLP " --epochs 3 --json --schedule cosine --max-batches 1", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	for (int e = 0; e < 3; e++) /* one step an epoch, over 3 steps */
+		ck_assert_double_eq_tol(lr[e], 1e-3 * 0.5 * (1 + cos(M_PI * e / 3)), 1e-8);
+	free(out);
+	out = expect(0, MLP " --epochs 3 --json --warmup 4", NULL);
+	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
+	ck_assert_double_eq_tol(lr[0], 1e-3 * 2 / 4, 1e-9); /* warm-up over steps 0 to 3 */
+	ck_assert_double_eq_tol(lr[1], 1e-3, 1e-9);
+	ck_assert_double_eq_tol(lr[2], 1e-3, 1e-9);
+	free(out);
+	EXPECT(2, MLP " --schedule step", "nabla train: --schedule step needs --step-size N");
+}
+END_TEST
+
 START_TEST(test_notes_models_refuse_what_they_ignore)
 {
 	EXPECT(2, "train --model xor --batch 2 --out none",
@@ -576,6 +657,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bench_peak_and_gemm);
 	tcase_add_test(tc, test_notes_models_save_and_resume);
 	tcase_add_test(tc, test_notes_models_refuse_what_they_ignore);
+	tcase_add_test(tc, test_one_model_list);
+	tcase_add_test(tc, test_every_schedule_trains);
 	tcase_add_test(tc, test_unwritable_outputs_fail);
 	tcase_add_test(tc, test_nonfinite_loss_fails);
 	tcase_add_test(tc, test_ewma_messages_are_escaped);

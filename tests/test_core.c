@@ -1,7 +1,7 @@
 /* Graph core: building, running, broadcasting, autodiff, planning, SGD. */
 #include "test_util.h"
 
-#include "graph/internal.h" /* nb__graph_own */
+#include "graph/internal.h" /* nb__graph_own, the op list and the op table */
 
 #include <math.h>
 #include <stdlib.h>
@@ -381,6 +381,35 @@ START_TEST(test_sgd_linear_regression)
 }
 END_TEST
 
+/* The op table has one complete entry per row of the op list, in the
+ * list's order: row k is op k, its entry carries the row's name, a shape
+ * rule and both kernels, and no two ops share a name. */
+START_TEST(test_op_table_matches_op_list)
+{
+#define ROW_NAME(E, N) #N,
+	static const char *const rows[] = {NB_OPS(ROW_NAME)};
+#undef ROW_NAME
+	const int n = (int)(sizeof rows / sizeof rows[0]);
+	ck_assert_int_eq(nb_num_ops(), n);
+	ck_assert_int_eq(NB_OP_COUNT, n);
+	ck_assert_ptr_null(nb_op_name(-1));
+	ck_assert_ptr_null(nb_op_name(n));
+	for (int op = 0; op < n; op++) {
+		const nb_opdef *d = nb__ops[op];
+		ck_assert_msg(d != NULL, "op %d (%s) has no table entry", op, rows[op]);
+		ck_assert_str_eq(d->name, rows[op]);
+		ck_assert_str_eq(nb_op_name(op), rows[op]);
+		ck_assert_msg(d->shape && d->forward_f32 && d->forward_f64, "%s: incomplete entry",
+		              rows[op]);
+		for (int k = 0; k < op; k++)
+			ck_assert_msg(strcmp(rows[k], rows[op]) != 0, "%s listed twice", rows[op]);
+	}
+	ck_assert_int_eq(NB_OP_INPUT, 0);
+	ck_assert_str_eq(nb_op_name(NB_OP_CONV2D), "conv2d");
+	ck_assert_str_eq(nb_op_name(NB_OP_GLOBAL_AVGPOOL), "global_avgpool");
+}
+END_TEST
+
 /* Every checkable op in the table passes its gradcheck on several seeds. */
 START_TEST(test_gradcheck_every_op)
 {
@@ -546,6 +575,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_planner_reuses_memory);
 	tcase_add_test(tc, test_dead_nodes_not_scheduled);
 	tcase_add_test(tc, test_sgd_linear_regression);
+	tcase_add_test(tc, test_op_table_matches_op_list);
 	tcase_add_test(tc, test_gradcheck_every_op);
 	tcase_add_test(tc, test_gradcheck_detects_error);
 	tcase_add_test(tc, test_f32_matches_f64);

@@ -15,6 +15,8 @@
  */
 #include "test_util.h"
 
+#include "util/rng.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -451,10 +453,65 @@ START_TEST(test_training_step_same_bits_each_run)
 }
 END_TEST
 
+/* The one generator (util/rng.h) gives the published reference streams:
+ * splitmix64 from state 0, and xoshiro256** from the state {1, 2, 3, 4};
+ * the counter-based draw is the same stream, and the data module's
+ * shuffle and the graph's generator are built on it. */
+START_TEST(test_rng_reference_streams)
+{
+	static const uint64_t sm[4] = {0xe220a8397b1dcdafull, 0x6e789e6aa1b965f4ull,
+	                               0x06c45d188009454full, 0xf88bb8a8724c81ecull};
+	uint64_t s = 0;
+	for (int i = 0; i < 4; i++) {
+		ck_assert_uint_eq(nb__rand64(&s), sm[i]);
+		ck_assert_uint_eq(nb__rand_at(0, (uint64_t)i), sm[i]);
+	}
+	static const uint64_t xo[10] = {11520ull,
+	                                0ull,
+	                                1509978240ull,
+	                                1215971899390074240ull,
+	                                1216172134540287360ull,
+	                                607988272756665600ull,
+	                                16172922978634559625ull,
+	                                8476171486693032832ull,
+	                                10595114339597558777ull,
+	                                2904607092377533576ull};
+	uint64_t st[4] = {1, 2, 3, 4};
+	for (int i = 0; i < 10; i++)
+		ck_assert_uint_eq(nb__xoshiro_next(st), xo[i]);
+	/* a graph seeded with 5 draws xoshiro256** from four splitmix64 outputs */
+	uint64_t seed = 5, want[4];
+	for (int i = 0; i < 4; i++)
+		want[i] = nb__rand64(&seed);
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_graph_seed(g, 5);
+	nb_tensor *u = nb_param(g, "u", NB_SHAPE(3), NB_UNIFORM(0, 1));
+	double ud[3];
+	ck_assert_int_eq(nb_read_f64(u, ud, 3), NB_OK);
+	for (int i = 0; i < 3; i++)
+		ck_assert_double_eq(ud[i], nb__unit53(nb__xoshiro_next(want)));
+	nb_graph_free(g);
+	/* the data module's permutation: Fisher-Yates on the same stream */
+	int64_t perm[8];
+	nb_permutation(perm, 8, 9);
+	uint64_t ps = nb__mix64(9);
+	int64_t ref[8];
+	for (int64_t i = 0; i < 8; i++)
+		ref[i] = i;
+	for (int64_t i = 7; i > 0; i--) {
+		int64_t j = (int64_t)nb__rand_below(&ps, (uint64_t)i + 1), t = ref[i];
+		ref[i] = ref[j], ref[j] = t;
+	}
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(perm[i], ref[i]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("determinism");
 	TCase *tc = tcase_create("determinism");
+	tcase_add_test(tc, test_rng_reference_streams);
 	tcase_add_test(tc, test_resume_is_bit_identical);
 	tcase_add_test(tc, test_same_seed_same_bits);
 	tcase_add_test(tc, test_other_seed_other_losses);

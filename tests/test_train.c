@@ -376,6 +376,40 @@ static double short_run(const char *model, int epochs, int64_t ntrain)
 
 /* measured 0.8025 (mlp) and 0.7050 (lenet) on these seeds; a broken
  * gradient or data path lands far below */
+/* Every zoo entry carries its builder and a complete default recipe, and
+ * nb_zoo_build builds exactly what the entry describes. */
+START_TEST(test_zoo_entries_carry_builder_and_recipe)
+{
+	int n = 0;
+	for (const nb_zoo_entry *z; (z = nb_zoo(n)); n++) {
+		ck_assert_ptr_eq(nb_zoo_find(z->name), z);
+		ck_assert_msg(z->build != NULL, "%s: no builder", z->name);
+		const nb_zoo_recipe *r = &z->recipe;
+		ck_assert_msg(r->epochs >= 1 && r->batch >= 1 && r->lr > 0, "%s: recipe", z->name);
+		ck_assert_ptr_nonnull(nb_optim_kind_name(r->optim));
+		ck_assert(r->data == NB_ZOO_DATA_FASHION_MNIST || r->data == NB_ZOO_DATA_CIFAR10);
+		ck_assert_int_eq(r->data == NB_ZOO_DATA_CIFAR10, z->c == 3);
+		nb_model m;
+		ck_assert_int_eq(nb_zoo_build(&m, z->name, NB_F32, 2, 1), NB_OK);
+		ck_assert_str_eq(m.name, z->name);
+		nb_shape xs = nb_tensor_shape(m.x), ls = nb_tensor_shape(m.logits);
+		ck_assert_int_eq(xs.ndim, z->flat ? 2 : 4);
+		ck_assert_int_eq(xs.d[0], 2);
+		ck_assert_int_eq(xs.d[1], z->flat ? z->c * z->h * z->w : z->c);
+		ck_assert_int_eq(ls.ndim, 2);
+		ck_assert_int_eq(ls.d[1], z->loss == NB_LOSS_BCE_LOGITS ? 1 : z->num_classes);
+		nb_model_free(&m);
+		nb_graph_free(m.g);
+	}
+	ck_assert_int_ge(n, 6);
+	ck_assert_ptr_null(nb_zoo(n));
+	ck_assert_ptr_null(nb_zoo(-1));
+	ck_assert_ptr_null(nb_zoo_find("no-such-model"));
+	nb_model m;
+	ck_assert_int_eq(nb_zoo_build(&m, "no-such-model", NB_F32, 2, 1), NB_ERR_ARG);
+}
+END_TEST
+
 START_TEST(test_mlp_short_accuracy)
 {
 	double acc = short_run("mlp", 1, 10000);
@@ -401,6 +435,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_fit_rejects_mismatched_data);
 	tcase_add_test(tc, test_fit_checks_first_epoch);
 	tcase_add_test(tc, test_fit_stops_on_nonfinite_loss);
+	tcase_add_test(tc, test_zoo_entries_carry_builder_and_recipe);
 	tcase_add_test(tc, test_mlp_short_accuracy);
 	tcase_add_test(tc, test_lenet_short_accuracy);
 	suite_add_tcase(s, tc);

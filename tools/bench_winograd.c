@@ -15,19 +15,13 @@
  */
 #include "graph/internal.h"
 #include "ops/winograd.h"
+#include "util/clock.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ms per run of the program's conv kernels (ops op), over iters runs */
 static double nabla_ms(nb_program *p, int op, int iters)
@@ -47,19 +41,19 @@ static double nabla_ms(nb_program *p, int op, int iters)
 static double wino_ms(const nb__wino_geom *g, const float *in, const float *w, float *out, void *ws,
                       int threads, int iters)
 {
-	double t0 = now();
+	double t0 = nb__now();
 	for (int i = 0; i < iters; i++)
 		nb__wino_forward_f32(g, in, w, out, ws, threads);
-	return (now() - t0) / iters * 1e3;
+	return (nb__now() - t0) / iters * 1e3;
 }
 
 static double wgrad_ms(const nb__wino_geom *g, const float *dy, const float *x, float *out,
                        void *ws, int threads, int iters)
 {
-	double t0 = now();
+	double t0 = nb__now();
 	for (int i = 0; i < iters; i++)
 		nb__wino_weight_grad_f32(g, dy, x, out, ws, threads);
-	return (now() - t0) / iters * 1e3;
+	return (nb__now() - t0) / iters * 1e3;
 }
 
 static double max_rel_diff(const float *a, const float *b, int64_t n)

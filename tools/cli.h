@@ -82,13 +82,14 @@ void cli_model_free(cli_model *m);
  * returns 0, or 1 after printing the error prefixed with "nabla <cmd>: ". */
 int cli_export_onnx(const char *cmd, nb_graph *g, nb_tensor *const *outs, int n, nb_tensor *input,
                     const char *path, bool keep_f64, bool static_batch, FILE *info);
-/* "  name  summary" lines for a usage text */
-void cli_model_list(FILE *fp);
+/* "  name  summary" lines for a usage text: every model (all), or the
+ * ones cli_model_build builds */
+void cli_model_list(FILE *fp, bool all);
 
-/* A small seeded generator (splitmix64) for the tools' synthetic data;
- * *state is the seed and advances. */
-uint64_t cli_rng_next(uint64_t *state);
-double cli_rng_uniform(uint64_t *state); /* [0, 1) */
-double cli_rng_normal(uint64_t *state);  /* N(0, 1) */
+/* The tools' synthetic data and timings use the library's generator
+ * (splitmix64: nb__rand_uniform, nb__rand_normal; *state is the seed and
+ * advances) and clock (nb__now). */
+#include "util/clock.h"
+#include "util/rng.h"
 
 #endif

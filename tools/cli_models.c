@@ -1,16 +1,14 @@
 /*
- * Models by name for the commands that look at a model rather than train
- * it (`nabla summary`, `nabla dot`): the zoo, and the notes' small models
- * built exactly as `nabla train` builds them.
+ * The one list of models the command line knows: the zoo's rows (with
+ * their builders and default recipes, src/nn/models.c), then the notes'
+ * small models, which `nabla train` trains itself.  The commands that look
+ * at a model rather than train it (`nabla summary`, `nabla dot`, `nabla
+ * export`) build the zoo's and the notes' models exactly as `nabla train`
+ * builds them.
  */
 #include "train.h"
 
 #include <string.h>
-
-typedef struct notes_model {
-	const char *name, *summary;
-	int (*build)(model *m, const train_args *a);
-} notes_model;
 
 static int build_and(model *m, const train_args *a)
 {
@@ -22,23 +20,90 @@ static int build_or(model *m, const train_args *a)
 	return build_perceptron(m, a, (const double[]){1, 1}, 0);
 }
 
-static const notes_model notes[] = {
-    {"perceptron-and", "the notes' perceptron (hardlim, 1/2 e^2), AND gate's start", build_and},
-    {"perceptron-or", "the same with the OR gate's start", build_or},
-    {"xor", "2-2-1 sigmoid MLP for XOR (batch of the 4 patterns, MSE)", build_xor},
-    {"backprop-example", "the notes' 2-2-1 backprop example (no biases)", build_backprop_example},
+/* The notes' small models, after the zoo's rows: a model is one row.  The
+ * recipe: epochs, the fixed batch, the optimizer and its lr; no data
+ * options (the trainers make their own). */
+static const cli_model_info notes[] = {
+    {.name = "perceptron-and",
+     .summary = "perceptron learning the AND gate (the notes: w=[1,2], b=1, eta=1)",
+     .recipe = {.epochs = 3, .batch = 1, .optim = NB_OPTIM_SGD, .lr = 1.0},
+     .train = train_perceptron_and,
+     .build = build_and,
+     .fixed_batch = "one sample at a time (the perceptron rule)",
+     .plot_suffix = ".svg"},
+    {.name = "perceptron-or",
+     .summary = "perceptron learning the OR gate (the notes: w=[1,1], b=0, eta=1)",
+     .recipe = {.epochs = 2, .batch = 1, .optim = NB_OPTIM_SGD, .lr = 1.0},
+     .train = train_perceptron_or,
+     .build = build_or,
+     .fixed_batch = "one sample at a time (the perceptron rule)",
+     .plot_suffix = ".svg"},
+    {.name = "xor",
+     .summary = "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE",
+     .recipe = {.epochs = 10000, .batch = 4, .optim = NB_OPTIM_SGD, .lr = 0.5},
+     .train = train_xor,
+     .build = build_xor,
+     .fixed_batch = "the 4 patterns at once (full batch)"},
+    {.name = "backprop-example",
+     .summary = "the notes' 2-2-1 backprop example (no biases, eta=1)",
+     .recipe = {.epochs = 2, .batch = 1, .optim = NB_OPTIM_SGD, .lr = 1.0},
+     .train = train_backprop_example,
+     .build = build_backprop_example,
+     .fixed_batch = "its one sample"},
+    {.name = "curve-fit",
+     .summary = "1-16-16-1 tanh net fitting y = 1 + sin(2 pi x), 64 points, full batch, MSE",
+     .recipe = {.epochs = 15000, .batch = 64, .optim = NB_OPTIM_ADAM, .lr = 1e-3},
+     .train = train_curve_fit,
+     .fixed_batch = "the 64 points at once (full batch)",
+     .plot_suffix = ".svg"},
 };
-#define N_NOTES (sizeof notes / sizeof notes[0])
+#define N_NOTES (int)(sizeof notes / sizeof notes[0])
 
-void cli_model_list(FILE *fp)
+bool cli_model_at(int i, cli_model_info *out)
 {
-	for (int i = 0; nb_zoo(i); i++)
-		fprintf(fp, "  %-20s %s\n", nb_zoo(i)->name, nb_zoo(i)->summary);
-	for (size_t i = 0; i < N_NOTES; i++)
-		fprintf(fp, "  %-20s %s\n", notes[i].name, notes[i].summary);
+	int nz = 0;
+	while (nb_zoo(nz))
+		nz++;
+	if (i < 0 || i >= nz + N_NOTES)
+		return false;
+	if (i >= nz) {
+		*out = notes[i - nz];
+		return true;
+	}
+	const nb_zoo_entry *z = nb_zoo(i);
+	*out = (cli_model_info){.name = z->name,
+	                        .summary = z->summary,
+	                        .recipe = z->recipe,
+	                        .zoo = z,
+	                        .plot_suffix = "-curves.svg"};
+	return true;
 }
 
-static int build_notes(cli_model *m, const char *cmd, const notes_model *n, int64_t batch,
+bool cli_model_find(const char *name, cli_model_info *out)
+{
+	for (int i = 0; cli_model_at(i, out); i++)
+		if (!strcmp(out->name, name))
+			return true;
+	return false;
+}
+
+nb_optim_opts cli_recipe_optim(const nb_zoo_recipe *r)
+{
+	return (nb_optim_opts){.kind = r->optim,
+	                       .lr = r->lr,
+	                       .momentum = r->momentum,
+	                       .weight_decay = r->weight_decay};
+}
+
+void cli_model_list(FILE *fp, bool all)
+{
+	cli_model_info m;
+	for (int i = 0; cli_model_at(i, &m); i++)
+		if (all || m.zoo || m.build)
+			fprintf(fp, "  %-20s %s\n", m.name, m.summary);
+}
+
+static int build_notes(cli_model *m, const char *cmd, const cli_model_info *n, int64_t batch,
                        nb_dtype dt)
 {
 	train_args a = {.model = n->name, .dtype = dt, .seed = 1};
@@ -85,14 +150,14 @@ int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_a
 int cli_model_build(cli_model *m, const char *cmd, const cli_model_args *a)
 {
 	memset(m, 0, sizeof *m);
-	for (size_t i = 0; i < N_NOTES; i++)
-		if (!strcmp(notes[i].name, a->name))
-			return build_notes(m, cmd, &notes[i], a->batch, a->dtype);
-	if (!nb_zoo_find(a->name)) {
+	cli_model_info info;
+	if (!cli_model_find(a->name, &info) || (!info.zoo && !info.build)) {
 		fprintf(stderr, "nabla %s: unknown model '%s'; models:\n", cmd, a->name);
-		cli_model_list(stderr);
+		cli_model_list(stderr, false);
 		return 2;
 	}
+	if (!info.zoo)
+		return build_notes(m, cmd, &info, a->batch, a->dtype);
 	m->batch = a->batch ? a->batch : 1;
 	nb_status st = nb_zoo_build(&m->zoo, a->name, a->dtype, m->batch, 1);
 	m->g = m->zoo.g;

@@ -85,28 +85,6 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name)
 	return argv[++*i];
 }
 
-/* splitmix64 */
-uint64_t cli_rng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-double cli_rng_uniform(uint64_t *state)
-{
-	return (double)(cli_rng_next(state) >> 11) * 0x1.0p-53;
-}
-
-/* Box-Muller; the second value of each pair is thrown away (simple, and
- * nothing here needs speed) */
-double cli_rng_normal(uint64_t *state)
-{
-	double u = 1 - cli_rng_uniform(state), v = cli_rng_uniform(state); /* u in (0, 1] */
-	return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
-
 void cli_json_string(FILE *fp, const char *s)
 {
 	fputc('"', fp);

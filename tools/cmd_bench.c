@@ -28,10 +28,10 @@ static int bench_xor(const bench_args *b)
 	int epochs = b->epochs ? b->epochs : 10000;
 	nb_eval(m.loss);
 	double loss0 = nb_item(m.loss);
-	double t0 = now_seconds();
+	double t0 = nb__now();
 	for (int e = 0; e < epochs; e++)
 		nb_step(m.opt);
-	double total = now_seconds() - t0;
+	double total = nb__now() - t0;
 	double out[4];
 	nb_eval(m.out);
 	nb_read_f64(m.out, out, 4);
@@ -70,14 +70,14 @@ static int bench_matmul(const bench_args *b)
 	int iters = b->epochs ? b->epochs : 2000, rounds = b->repeat ? b->repeat : 5;
 	double best_nb = INFINITY, best_raw = INFINITY;
 	for (int r = 0; r < rounds; r++) {
-		double t0 = now_seconds();
+		double t0 = nb__now();
 		for (int i = 0; i < iters; i++)
 			nb_run(p);
-		double t1 = now_seconds();
+		double t1 = nb__now();
 		for (int i = 0; i < iters; i++)
 			bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &one, nb_data(x), K, 1,
 			          nb_data(w), N, 1, &zero, c, N, 1);
-		double t2 = now_seconds();
+		double t2 = nb__now();
 		best_nb = fmin(best_nb, t1 - t0);
 		best_raw = fmin(best_raw, t2 - t1);
 	}
@@ -106,7 +106,7 @@ static void on_step(const nb_progress *p, void *user)
 {
 	(void)p;
 	step_clock *c = user;
-	double t = now_seconds();
+	double t = nb__now();
 	if (c->n < c->cap)
 		c->ms[c->n++] = 1e3 * (t - c->last);
 	c->last = t;
@@ -126,12 +126,12 @@ static int bench_zoo(const bench_args *b)
 {
 	const nb_zoo_entry *z = nb_zoo_find(b->model);
 	int64_t batch = b->batch ? b->batch : 64;
-	int steps = b->steps ? b->steps : (z->c == 3 ? 20 : 200),
+	int steps = b->steps ? b->steps : (z->recipe.data == NB_ZOO_DATA_CIFAR10 ? 20 : 200),
 	    warm = b->warmup >= 0 ? b->warmup : 5;
 	nb_dataset train = {0};
 	char err[512];
 	nb_status st;
-	if (z->c == 3 || (b->data && !strcmp(b->data, "synthetic")))
+	if (z->recipe.data == NB_ZOO_DATA_CIFAR10 || (b->data && !strcmp(b->data, "synthetic")))
 		st = nb_synthetic_cifar(4 * batch, 1, &train);
 	else
 		st = nb_fashion_mnist_load(b->data, true, &train, err, sizeof err);
@@ -149,7 +149,7 @@ static int bench_zoo(const bench_args *b)
 	nb_model m;
 	st = nb_zoo_build(&m, z->name, NB_F32, batch, 1);
 	/* the recipe `nabla train` uses, which the PyTorch scripts mirror */
-	nb_optim *o = st ? NULL : nb_optimizer(m.g, m.loss, train_default_optim(z->name));
+	nb_optim *o = st ? NULL : nb_optimizer(m.g, m.loss, cli_recipe_optim(&z->recipe));
 	if (!o) {
 		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
 		nb_graph_free(m.g);
@@ -166,16 +166,16 @@ static int bench_zoo(const bench_args *b)
 	step_clock clk = {.ms = calloc((size_t)steps, sizeof(double)), .cap = steps};
 	fo.on_batch = on_step;
 	fo.user = &clk;
-	double t0 = now_seconds();
+	double t0 = nb__now();
 	int done = 0;
 	while (!st && done < steps) {
 		fo.max_batches = steps - done;
 		int64_t before = nb_optim_steps(o);
-		clk.last = now_seconds();
+		clk.last = nb__now();
 		st = nb_fit(&m, o, &train, fo);
 		done += (int)(nb_optim_steps(o) - before);
 	}
-	double dt = now_seconds() - t0, median = NAN;
+	double dt = nb__now() - t0, median = NAN;
 	if (clk.ms && clk.n > 0) {
 		qsort(clk.ms, (size_t)clk.n, sizeof *clk.ms, cmp_double);
 		median = clk.n % 2 ? clk.ms[clk.n / 2] : (clk.ms[clk.n / 2 - 1] + clk.ms[clk.n / 2]) / 2;
@@ -254,7 +254,7 @@ static void raw_gemms(int N, int O, int K, int P, int iters, int rounds, double 
 	for (int pass = 0; pass < 3; pass++) {
 		t[pass] = INFINITY;
 		for (int r = 0; r < rounds; r++) {
-			double t0 = now_seconds();
+			double t0 = nb__now();
 			for (int it = 0; it < iters; it++)
 				for (int n = 0; n < N; n++) {
 					if (pass == 0)
@@ -264,7 +264,7 @@ static void raw_gemms(int N, int O, int K, int P, int iters, int rounds, double 
 					else
 						bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, O, K, P, &one, y, P, 1, col, P, 1, n ? &one : &zero, w, K, 1);
 				}
-			t[pass] = fmin(t[pass], (now_seconds() - t0) / iters);
+			t[pass] = fmin(t[pass], (nb__now() - t0) / iters);
 		}
 	}
 	free(w), free(col), free(y);

@@ -31,7 +31,7 @@ static void usage(FILE *fp)
 	        "  --dtype T      f32 (default) or f64\n"
 	        "  --help         show this help\n\n"
 	        "models:\n");
-	cli_model_list(fp);
+	cli_model_list(fp, false);
 }
 
 static const char *suffix_format(const char *path)

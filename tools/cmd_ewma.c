@@ -84,7 +84,7 @@ static void demo_series(cli_series *x, int64_t n, uint64_t seed)
 {
 	uint64_t rng = seed;
 	for (int64_t t = 0; t < n; t++)
-		x->v[t] = 25 + 8 * sin(2 * M_PI * (double)t / 100) + 4 * cli_rng_normal(&rng);
+		x->v[t] = 25 + 8 * sin(2 * M_PI * (double)t / 100) + 4 * nb__rand_normal(&rng);
 	x->n = n;
 }
 
@@ -139,127 +139,158 @@ static int write_plot(const char *path, const char *title, const char *ylabel, c
 	return rc;
 }
 
-int cmd_ewma(int argc, char **argv)
-{
+typedef struct ewma_args {
 	double beta[MAX_BETAS];
-	int nb = 0;
-	bool bias = false, demo = false;
-	long demo_n = DEMO_N, seed = 1;
-	const char *column = NULL, *in_path = NULL, *out_path = NULL, *plot_path = NULL, *v;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--bias-correct")) {
-			bias = true;
-		} else if (!strcmp(a, "--demo")) {
-			demo = true;
-		} else if (is_opt(a, "--beta")) {
-			if (!(v = cli_opt_value(argc, argv, &i, "--beta")) ||
-			    (nb = parse_betas(v, beta, MAX_BETAS)) < 0)
-				return 2;
-		} else if (is_opt(a, "--n") || is_opt(a, "--seed")) {
-			const char *name = a[2] == 'n' ? "--n" : "--seed";
-			long *dst = a[2] == 'n' ? &demo_n : &seed;
-			if (!(v = cli_opt_value(argc, argv, &i, name)) ||
-			    !cli_parse_long("ewma", name, v, dst == &demo_n ? 1 : 0, 100000000,
-			                    dst))
-				return 2;
-		} else if (is_opt(a, "--column")) {
-			if (!(column = cli_opt_value(argc, argv, &i, "--column")))
-				return 2;
-		} else if (is_opt(a, "--plot")) {
-			if (!(plot_path = cli_opt_value(argc, argv, &i, "--plot")))
-				return 2;
-		} else if (is_opt(a, "--output") || !strcmp(a, "-o")) {
-			if (!(out_path =
-			          cli_opt_value(argc, argv, &i, a[1] == 'o' ? "-o" : "--output")))
-				return 2;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr,
-			        "nabla ewma: unknown option '%s' (see 'nabla ewma --help')\n", a);
+	int nb;
+	bool bias, demo;
+	long demo_n, seed;
+	const char *column, *in_path, *out_path, *plot_path;
+} ewma_args;
+
+/* argv[*i] into e: -1 to go on, or the exit status (0 after --help) */
+static int parse_arg(int argc, char **argv, int *i, ewma_args *e)
+{
+	const char *a = argv[*i], *v;
+	if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		usage(stdout);
+		return 0;
+	} else if (!strcmp(a, "--bias-correct")) {
+		e->bias = true;
+	} else if (!strcmp(a, "--demo")) {
+		e->demo = true;
+	} else if (is_opt(a, "--beta")) {
+		if (!(v = cli_opt_value(argc, argv, i, "--beta")) ||
+		    (e->nb = parse_betas(v, e->beta, MAX_BETAS)) < 0)
 			return 2;
-		} else if (in_path) {
-			fprintf(stderr, "nabla ewma: one input file only ('%s' and '%s')\n",
-			        in_path, a);
+	} else if (is_opt(a, "--n") || is_opt(a, "--seed")) {
+		const char *name = a[2] == 'n' ? "--n" : "--seed";
+		long *dst = a[2] == 'n' ? &e->demo_n : &e->seed;
+		if (!(v = cli_opt_value(argc, argv, i, name)) ||
+		    !cli_parse_long("ewma", name, v, dst == &e->demo_n ? 1 : 0, 100000000, dst))
 			return 2;
-		} else {
-			in_path = a;
-		}
+	} else if (is_opt(a, "--column")) {
+		if (!(e->column = cli_opt_value(argc, argv, i, "--column")))
+			return 2;
+	} else if (is_opt(a, "--plot")) {
+		if (!(e->plot_path = cli_opt_value(argc, argv, i, "--plot")))
+			return 2;
+	} else if (is_opt(a, "--output") || !strcmp(a, "-o")) {
+		if (!(e->out_path = cli_opt_value(argc, argv, i, a[1] == 'o' ? "-o" : "--output")))
+			return 2;
+	} else if (a[0] == '-' && a[1]) {
+		fprintf(stderr, "nabla ewma: unknown option '%s' (see 'nabla ewma --help')\n", a);
+		return 2;
+	} else if (e->in_path) {
+		fprintf(stderr, "nabla ewma: one input file only ('%s' and '%s')\n", e->in_path, a);
+		return 2;
+	} else {
+		e->in_path = a;
 	}
-	if (demo && (in_path || column)) {
+	return -1;
+}
+
+/* The arguments and how they go together: -1, or the exit status. */
+static int parse_args(int argc, char **argv, ewma_args *e)
+{
+	for (int i = 1; i < argc; i++) {
+		int rc = parse_arg(argc, argv, &i, e);
+		if (rc >= 0)
+			return rc;
+	}
+	if (e->demo && (e->in_path || e->column)) {
 		fprintf(stderr, "nabla ewma: --demo makes its own series (no FILE or --column)\n");
 		return 2;
 	}
-	if (demo && !nb) {
-		beta[0] = 0.5, beta[1] = 0.9, beta[2] = 0.98;
-		nb = 3;
+	if (e->demo && !e->nb) {
+		e->beta[0] = 0.5, e->beta[1] = 0.9, e->beta[2] = 0.98;
+		e->nb = 3;
 	}
-	if (!nb) {
+	if (!e->nb) {
 		fprintf(stderr, "nabla ewma: --beta is required (e.g. --beta 0.9)\n");
 		return 2;
 	}
-	if (!demo && nb > 1) {
+	if (!e->demo && e->nb > 1) {
 		fprintf(stderr, "nabla ewma: one --beta only (several go with --demo)\n");
 		return 2;
 	}
+	return -1;
+}
 
-	cli_series x = {0};
-	int rc = 0;
-	char title[160];
-	if (demo) {
-		if (!(x.v = malloc((size_t)demo_n * sizeof *x.v))) {
-			fprintf(stderr, "nabla ewma: out of memory for %ld values\n", demo_n);
+/* The series (made up, or read) into x and the plot's title: 0, or 1
+ * after a message. */
+static int load_series(const ewma_args *e, cli_series *x, char *title, size_t tn)
+{
+	if (e->demo) {
+		if (!(x->v = malloc((size_t)e->demo_n * sizeof *x->v))) {
+			fprintf(stderr, "nabla ewma: out of memory for %ld values\n", e->demo_n);
 			return 1;
 		}
-		demo_series(&x, demo_n, (uint64_t)seed);
-		snprintf(title, sizeof title, "EWMA of %ld noisy daily temperatures (seed %ld)", demo_n,
-		         seed);
-	} else {
-		bool use_stdin = !in_path || !strcmp(in_path, "-");
-		const char *shown = use_stdin ? "<stdin>" : in_path;
-		FILE *in = use_stdin ? stdin : fopen(in_path, "r");
-		if (!in) {
-			fprintf(stderr, "nabla ewma: cannot open %s: %s\n", in_path, strerror(errno));
-			return 1;
-		}
-		char err[512];
-		rc = cli_read_series(in, column, &x, err, sizeof err);
-		if (!use_stdin)
-			fclose(in);
-		if (rc < 0) {
-			fprintf(stderr, "nabla ewma: %s: %s\n", shown, err);
-			cli_series_free(&x);
-			return 1;
-		}
-		snprintf(title, sizeof title, "EWMA of %.100s", use_stdin ? "standard input" : in_path);
+		demo_series(x, e->demo_n, (uint64_t)e->seed);
+		snprintf(title, tn, "EWMA of %ld noisy daily temperatures (seed %ld)", e->demo_n,
+		         e->seed);
+		return 0;
 	}
+	const char *in_path = e->in_path;
+	bool use_stdin = !in_path || !strcmp(in_path, "-");
+	const char *shown = use_stdin ? "<stdin>" : in_path;
+	FILE *in = use_stdin ? stdin : fopen(in_path, "r");
+	if (!in) {
+		fprintf(stderr, "nabla ewma: cannot open %s: %s\n", in_path, strerror(errno));
+		return 1;
+	}
+	char err[512];
+	int rc = cli_read_series(in, e->column, x, err, sizeof err);
+	if (!use_stdin)
+		fclose(in);
+	if (rc < 0) {
+		fprintf(stderr, "nabla ewma: %s: %s\n", shown, err);
+		cli_series_free(x);
+		return 1;
+	}
+	snprintf(title, tn, "EWMA of %.100s", use_stdin ? "standard input" : in_path);
+	return 0;
+}
+
+/* the CSV to -o or standard output: 0, or -1 after a message */
+static int write_output(const ewma_args *e, const cli_series *x, double *const *ew)
+{
+	FILE *out = e->out_path ? fopen(e->out_path, "w") : stdout;
+	if (!out) {
+		fprintf(stderr, "nabla ewma: cannot write %s: %s\n", e->out_path, strerror(errno));
+		return -1;
+	}
+	int rc = write_csv(out, x, ew, e->beta, e->nb, e->demo);
+	if ((e->out_path ? fclose(out) : fflush(out)) != 0)
+		rc = -1;
+	if (rc < 0)
+		fprintf(stderr, "nabla ewma: error writing %s\n",
+		        e->out_path ? e->out_path : "<stdout>");
+	return rc;
+}
+
+int cmd_ewma(int argc, char **argv)
+{
+	ewma_args e = {.demo_n = DEMO_N, .seed = 1};
+	int rc = parse_args(argc, argv, &e);
+	if (rc >= 0)
+		return rc;
+	cli_series x = {0};
+	char title[160];
+	if ((rc = load_series(&e, &x, title, sizeof title)) != 0)
+		return rc;
 	double *ew[MAX_BETAS] = {0};
-	for (int k = 0; k < nb && !rc; k++)
+	for (int k = 0; k < e.nb && !rc; k++)
 		if (!(ew[k] = malloc((size_t)x.n * sizeof *ew[k])) ||
-		    nb_ewma(x.v, x.n, beta[k], bias, ew[k]) != NB_OK) {
+		    nb_ewma(x.v, x.n, e.beta[k], e.bias, ew[k]) != NB_OK) {
 			fprintf(stderr, "nabla ewma: out of memory for %lld values\n", (long long)x.n);
 			rc = -1;
 		}
-	if (!rc && plot_path)
-		rc = write_plot(plot_path, title, demo ? "temperature" : "value", &x, ew, beta, nb,
-		                bias);
-	if (!rc && (out_path || !plot_path)) {
-		FILE *out = out_path ? fopen(out_path, "w") : stdout;
-		if (!out) {
-			fprintf(stderr, "nabla ewma: cannot write %s: %s\n", out_path, strerror(errno));
-			rc = -1;
-		} else {
-			rc = write_csv(out, &x, ew, beta, nb, demo);
-			if ((out_path ? fclose(out) : fflush(out)) != 0)
-				rc = -1;
-			if (rc < 0)
-				fprintf(stderr, "nabla ewma: error writing %s\n",
-				        out_path ? out_path : "<stdout>");
-		}
-	}
-	for (int k = 0; k < nb; k++)
+	if (!rc && e.plot_path)
+		rc = write_plot(e.plot_path, title, e.demo ? "temperature" : "value", &x, ew,
+		                e.beta, e.nb, e.bias);
+	if (!rc && (e.out_path || !e.plot_path))
+		rc = write_output(&e, &x, ew);
+	for (int k = 0; k < e.nb; k++)
 		free(ew[k]);
 	cli_series_free(&x);
 	return rc < 0 ? 1 : 0;

@@ -32,7 +32,7 @@ static void usage(FILE *fp)
 	        "  --static-batch     every dimension as built\n"
 	        "  --help             show this help\n\n"
 	        "models:\n");
-	cli_model_list(fp);
+	cli_model_list(fp, false);
 }
 
 /* s made safe for a terminal: printable ASCII kept, other bytes as \xNN */
@@ -177,7 +177,7 @@ static int cast_difference(const cli_model *m, const cli_model_args *a, const ch
 	}
 	uint64_t seed = 1;
 	for (int64_t i = 0; !rc && i < n; i++)
-		x[i] = cli_rng_uniform(&seed);
+		x[i] = nb__rand_uniform(&seed);
 	const cli_model *ms[2] = {m, &m32};
 	for (int k = 0; k < 2 && !rc; k++) {
 		nb_graph_set_training(ms[k]->g, false);

@@ -21,7 +21,7 @@ static void usage(FILE *fp)
 	            "  --dtype T     element type of the graph (default f32)\n"
 	            "  --help        show this help\n\n"
 	            "models:\n");
-	cli_model_list(fp);
+	cli_model_list(fp, false);
 }
 
 static void print_json(const cli_model *m, const char *name)
@@ -83,7 +83,7 @@ int cmd_summary(int argc, char **argv)
 	}
 	if (!a.name) {
 		fprintf(stderr, "nabla summary: --model NAME is required; models:\n");
-		cli_model_list(stderr);
+		cli_model_list(stderr, false);
 		return 2;
 	}
 	cli_model m;

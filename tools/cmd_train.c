@@ -9,63 +9,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
-#include <time.h>
-
-typedef struct model_entry {
-	const char *name;
-	const char *summary;
-	int epochs;
-	double lr;
-	int (*train)(const train_args *a); /* NULL: a zoo model on data */
-	const char *plot_suffix; /* --plot default under --out (zoo models: "-curves.svg") */
-	/* zoo defaults; the notes' models: the batch they train on */
-	int batch;
-	nb_optim_kind optim;
-	double momentum, weight_decay;
-	const char *fixed_batch; /* the notes' models: what their batch is */
-} model_entry;
-
-static const model_entry models[] = {
-    {"mlp", NULL, 5, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0, NULL},
-    {"lenet", NULL, 5, 0.01, NULL, "-curves.svg", 64, NB_OPTIM_MOMENTUM, 0.9, 0, NULL},
-    {"resnet20", NULL, 3, 0.1, NULL, "-curves.svg", 64, NB_OPTIM_MOMENTUM, 0.9, 5e-4, NULL},
-    {"resnet50", NULL, 1, 0.1, NULL, "-curves.svg", 32, NB_OPTIM_MOMENTUM, 0.9, 5e-4, NULL},
-    {"mlp-binary-sigmoid", NULL, 3, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0, NULL},
-    {"mlp-binary-softmax", NULL, 3, 1e-3, NULL, "-curves.svg", 64, NB_OPTIM_ADAM, 0, 0, NULL},
-    {"perceptron-and", "perceptron learning the AND gate (the notes: w=[1,2], b=1, eta=1)", 3, 1.0,
-     train_perceptron_and, ".svg", 1, NB_OPTIM_SGD, 0, 0,
-     "one sample at a time (the perceptron rule)"},
-    {"perceptron-or", "perceptron learning the OR gate (the notes: w=[1,1], b=0, eta=1)", 2, 1.0,
-     train_perceptron_or, ".svg", 1, NB_OPTIM_SGD, 0, 0,
-     "one sample at a time (the perceptron rule)"},
-    {"xor", "2-2-1 sigmoid MLP on XOR, U(-1,1) init, full batch, MSE", 10000, 0.5, train_xor, NULL,
-     4, NB_OPTIM_SGD, 0, 0, "the 4 patterns at once (full batch)"},
-    {"backprop-example", "the notes' 2-2-1 backprop example (no biases, eta=1)", 2, 1.0,
-     train_backprop_example, NULL, 1, NB_OPTIM_SGD, 0, 0, "its one sample"},
-    {"curve-fit", "1-16-16-1 tanh net fitting y = 1 + sin(2 pi x), 64 points, full batch, MSE",
-     15000, 1e-3, train_curve_fit, ".svg", 64, NB_OPTIM_ADAM, 0, 0,
-     "the 64 points at once (full batch)"},
-};
 
 #define DEFAULT_MODEL "mlp"
 #define DEFAULT_OUT "nabla-out"
-
-nb_optim_opts train_default_optim(const char *model)
-{
-	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-		if (!strcmp(models[i].name, model))
-			return (nb_optim_opts){.kind = models[i].optim, .lr = models[i].lr,
-			                       .momentum = models[i].momentum,
-			                       .weight_decay = models[i].weight_decay};
-	return (nb_optim_opts){.kind = NB_OPTIM_SGD, .lr = 0.01};
-}
-
-double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void json_num(char *buf, size_t n, double v)
 {
@@ -195,14 +141,6 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 	return 0;
 }
 
-static const char *summary_of(const model_entry *m)
-{
-	if (m->summary)
-		return m->summary;
-	const nb_zoo_entry *z = nb_zoo_find(m->name);
-	return z ? z->summary : "";
-}
-
 static void usage(FILE *fp)
 {
 	fprintf(
@@ -240,7 +178,10 @@ static void usage(FILE *fp)
 	    "  --weight-decay X   weight decay >= 0\n"
 	    "  --clip-norm X      clip gradients to this global norm (0: no clipping)\n"
 	    "  --schedule NAME    constant|step|exponential|cosine (default constant)\n"
-	    "  --gamma X, --step-size N, --warmup N   schedule parameters (gamma in (0, 1])\n"
+	    "  --gamma X, --step-size N, --warmup N   schedule parameters (gamma in (0, 1];\n"
+	    "                     step decays by gamma every --step-size steps, which it\n"
+	    "                     needs; exponential by gamma every step; cosine to 0 over\n"
+	    "                     the run; --warmup steps ramp up to --lr first)\n"
 	    "  --seed N           random seed, 0 to 2^63-1 (default 1)\n"
 	    "  --dtype f32|f64    element type (default f32)\n"
 	    "  --threads N        threads for BLIS and our loops, 0 to %d (default: all\n"
@@ -266,8 +207,7 @@ static void usage(FILE *fp)
 	    "An output that cannot be written is an error (exit status 1).\n"
 	    "\nmodels:\n",
 	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
-	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-		fprintf(fp, "  %-20s %s\n", models[i].name, summary_of(&models[i]));
+	cli_model_list(fp, true);
 }
 
 static bool parse_classes(const char *v, int c[2])
@@ -317,13 +257,13 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 		a->momentum = 0;
 	if (a->weight_decay < 0)
 		a->weight_decay = 0;
-	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-		if (!strcmp(models[i].name, a->model)) { /* a zoo model's epochs and batch */
-			if (!a->epochs)
-				a->epochs = models[i].epochs;
-			if (!a->batch)
-				a->batch = models[i].batch;
-		}
+	const nb_zoo_entry *z = nb_zoo_find(a->model);
+	if (z) { /* a zoo model's epochs and batch */
+		if (!a->epochs)
+			a->epochs = z->recipe.epochs;
+		if (!a->batch)
+			a->batch = z->recipe.batch;
+	}
 	static char plot[512];
 	char name[128];
 	snprintf(name, sizeof name, "compare-optim-%s", a->model);
@@ -346,207 +286,287 @@ static bool is_option(const char *arg, const char *name)
 	return !strncmp(arg, name, n) && (arg[n] == 0 || arg[n] == '=');
 }
 
-int cmd_train(int argc, char **argv)
+/* what the command line asked besides train_args */
+typedef struct train_flags {
+	const char *out;
+	bool compare, model_given;
+	const char *zoo_flag; /* the first zoo-only option given */
+	bool gamma_given, step_size_given;
+} train_flags;
+
+/* parse_arg's result when argv[i] was taken and parsing goes on */
+#define NEXT_ARG (-1)
+
+/* argv[*i] when it is a numeric option: NEXT_ARG, 2 after a message, or 0
+ * when it is none of them */
+static int parse_number(int argc, char **argv, int *i, train_args *a)
 {
-	train_args a = {.model = DEFAULT_MODEL, .seed = 1, .dtype = NB_F32, .classes = {2, 4},
-	                .threads = -1, /* -1: the model's default */
-	                .optim = -1, .momentum = -1, .weight_decay = -1, .gamma = 0.1};
-	const char *out = DEFAULT_OUT;
-	bool compare = false, model_given = false;
-	const char *zoo_flag = NULL; /* the first zoo-only option given */
-	bool gamma_given = false, step_size_given = false;
-	for (int i = 1; i < argc; i++) {
-		const char *v;
-		long n;
-		double d;
-		for (size_t k = 0; k < sizeof zoo_only / sizeof *zoo_only && !zoo_flag; k++)
-			if (is_option(argv[i], zoo_only[k]))
-				zoo_flag = zoo_only[k];
-		gamma_given |= is_option(argv[i], "--gamma");
-		step_size_given |= is_option(argv[i], "--step-size");
+	const char *v;
+	long n;
+	double d;
 #define INT_OPT(NAME, FIELD, MIN, MAX)                                                             \
-	if ((v = cli_opt_value(argc, argv, &i, NAME))) {                                           \
+	if ((v = cli_opt_value(argc, argv, i, NAME))) {                                            \
 		if (!cli_parse_long("train", NAME, v, MIN, MAX, &n))                               \
 			return 2;                                                                  \
 		FIELD = n;                                                                         \
-		continue;                                                                          \
+		return NEXT_ARG;                                                                   \
 	}
 #define NUM_OPT(NAME, FIELD, MIN, MIN_OPEN, MAX, MAX_OPEN)                                         \
-	if ((v = cli_opt_value(argc, argv, &i, NAME))) {                                           \
+	if ((v = cli_opt_value(argc, argv, i, NAME))) {                                            \
 		if (!cli_parse_num("train", NAME, v, MIN, MIN_OPEN, MAX, MAX_OPEN, &d))            \
 			return 2;                                                                  \
 		FIELD = d;                                                                         \
-		continue;                                                                          \
+		return NEXT_ARG;                                                                   \
 	}
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--json")) {
-			a.json = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--standardize")) {
-			a.standardize = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--compare-optim")) {
-			compare = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--allow-nonfinite")) {
-			a.allow_nonfinite = true;
-			continue;
-		}
-		INT_OPT("--epochs", a.epochs, 1, CLI_MAX_EPOCHS)
-		INT_OPT("--batch", a.batch, 1, CLI_MAX_BATCH)
-		INT_OPT("--seed", a.seed, 0, LONG_MAX)
-		INT_OPT("--threads", a.threads, 0, CLI_MAX_THREADS)
-		INT_OPT("--train-limit", a.train_limit, 1, LONG_MAX)
-		INT_OPT("--test-limit", a.test_limit, 1, LONG_MAX)
-		INT_OPT("--max-batches", a.max_batches, 1, LONG_MAX)
-		INT_OPT("--step-size", a.step_size, 1, LONG_MAX)
-		INT_OPT("--warmup", a.warmup, 0, LONG_MAX)
-		/* 0 is no learning rate at all: refused rather than read as "default" */
-		NUM_OPT("--lr", a.lr, 0, true, INFINITY, false)
-		NUM_OPT("--momentum", a.momentum, 0, false, 1, true)
-		NUM_OPT("--weight-decay", a.weight_decay, 0, false, INFINITY, false)
-		NUM_OPT("--clip-norm", a.clip_norm, 0, false, INFINITY, false)
-		NUM_OPT("--gamma", a.gamma, 0, true, 1, false)
-		if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
-			a.model = v;
-			model_given = true;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
-			a.data = v;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--save"))) {
-			a.save = v;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--resume"))) {
-			a.resume = v;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--plot"))) {
-			a.plot = v;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--dot"))) {
-			a.dot_path = v;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--export"))) {
-			a.export_path = v;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--out"))) {
-			out = v;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--classes"))) {
-			if (!parse_classes(v, a.classes)) {
-				fprintf(stderr, "nabla train: --classes wants two different class ids, e.g. 2,4\n");
-				return 2;
-			}
-		} else if ((v = cli_opt_value(argc, argv, &i, "--optim"))) {
-			a.optim = nb_optim_kind_from_name(v);
-			if ((int)a.optim < 0) {
-				fprintf(stderr, "nabla train: unknown optimizer '%s' (sgd, momentum, nesterov, rmsprop, adam, adamw)\n", v);
-				return 2;
-			}
-		} else if ((v = cli_opt_value(argc, argv, &i, "--schedule"))) {
-			a.schedule = nb_schedule_kind_from_name(v);
-			if ((int)a.schedule < 0) {
-				fprintf(stderr, "nabla train: unknown schedule '%s' (constant, step, exponential, cosine)\n", v);
-				return 2;
-			}
-		} else if ((v = cli_opt_value(argc, argv, &i, "--dtype"))) {
-			if (!cli_parse_dtype("train", v, &a.dtype))
-				return 2;
-		} else if (cli_missing_value) {
-			return 2; /* already reported */
-		} else {
-			fprintf(stderr, "nabla train: unknown option '%s' (see nabla train --help)\n", argv[i]);
+	INT_OPT("--epochs", a->epochs, 1, CLI_MAX_EPOCHS)
+	INT_OPT("--batch", a->batch, 1, CLI_MAX_BATCH)
+	INT_OPT("--seed", a->seed, 0, LONG_MAX)
+	INT_OPT("--threads", a->threads, 0, CLI_MAX_THREADS)
+	INT_OPT("--train-limit", a->train_limit, 1, LONG_MAX)
+	INT_OPT("--test-limit", a->test_limit, 1, LONG_MAX)
+	INT_OPT("--max-batches", a->max_batches, 1, LONG_MAX)
+	INT_OPT("--step-size", a->step_size, 1, LONG_MAX)
+	INT_OPT("--warmup", a->warmup, 0, LONG_MAX)
+	/* 0 is no learning rate at all: refused rather than read as "default" */
+	NUM_OPT("--lr", a->lr, 0, true, INFINITY, false)
+	NUM_OPT("--momentum", a->momentum, 0, false, 1, true)
+	NUM_OPT("--weight-decay", a->weight_decay, 0, false, INFINITY, false)
+	NUM_OPT("--clip-norm", a->clip_norm, 0, false, INFINITY, false)
+	NUM_OPT("--gamma", a->gamma, 0, true, 1, false)
+#undef INT_OPT
+#undef NUM_OPT
+	return cli_missing_value ? 2 : 0; /* a missing value: already reported */
+}
+
+/* argv[*i] when it is an option with a name or path for its value:
+ * NEXT_ARG, 2 after a message, or 0 when it is none of them */
+static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags *f)
+{
+	const char *v;
+	if ((v = cli_opt_value(argc, argv, i, "--model"))) {
+		a->model = v;
+		f->model_given = true;
+	} else if ((v = cli_opt_value(argc, argv, i, "--data"))) {
+		a->data = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--save"))) {
+		a->save = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--resume"))) {
+		a->resume = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--plot"))) {
+		a->plot = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--dot"))) {
+		a->dot_path = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--export"))) {
+		a->export_path = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--out"))) {
+		f->out = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--classes"))) {
+		if (!parse_classes(v, a->classes)) {
+			fprintf(stderr,
+			        "nabla train: --classes wants two different class ids, e.g. 2,4\n");
 			return 2;
 		}
+	} else if ((v = cli_opt_value(argc, argv, i, "--optim"))) {
+		a->optim = nb_optim_kind_from_name(v);
+		if ((int)a->optim < 0) {
+			fprintf(stderr,
+			        "nabla train: unknown optimizer '%s' (sgd, momentum, nesterov, "
+			        "rmsprop, adam, adamw)\n",
+			        v);
+			return 2;
+		}
+	} else if ((v = cli_opt_value(argc, argv, i, "--schedule"))) {
+		a->schedule = nb_schedule_kind_from_name(v);
+		if ((int)a->schedule < 0) {
+			fprintf(stderr,
+			        "nabla train: unknown schedule '%s' (constant, step, exponential, "
+			        "cosine)\n",
+			        v);
+			return 2;
+		}
+	} else if ((v = cli_opt_value(argc, argv, i, "--dtype"))) {
+		if (!cli_parse_dtype("train", v, &a->dtype))
+			return 2;
+	} else {
+		return cli_missing_value ? 2 : 0; /* a missing value: already reported */
 	}
-	if (gamma_given && a.schedule != NB_SCHED_STEP && a.schedule != NB_SCHED_EXPONENTIAL) {
-		fprintf(stderr,
-		        "nabla train: --gamma applies to --schedule step or exponential only\n");
+	return NEXT_ARG;
+}
+
+/* argv[*i]: NEXT_ARG, or the exit status (0 after --help) */
+static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *f)
+{
+	const char *arg = argv[*i];
+	for (size_t k = 0; k < sizeof zoo_only / sizeof *zoo_only && !f->zoo_flag; k++)
+		if (is_option(arg, zoo_only[k]))
+			f->zoo_flag = zoo_only[k];
+	f->gamma_given |= is_option(arg, "--gamma");
+	f->step_size_given |= is_option(arg, "--step-size");
+	if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	bool *flag = !strcmp(arg, "--json")              ? &a->json
+	             : !strcmp(arg, "--standardize")     ? &a->standardize
+	             : !strcmp(arg, "--compare-optim")   ? &f->compare
+	             : !strcmp(arg, "--allow-nonfinite") ? &a->allow_nonfinite
+	                                                 : NULL;
+	if (flag) {
+		*flag = true;
+		return NEXT_ARG;
+	}
+	int rc = parse_number(argc, argv, i, a);
+	if (rc == 0)
+		rc = parse_named(argc, argv, i, a, f);
+	if (rc == 0) {
+		fprintf(stderr, "nabla train: unknown option '%s' (see nabla train --help)\n", arg);
 		return 2;
 	}
-	if (step_size_given && a.schedule != NB_SCHED_STEP) {
-		fprintf(stderr, "nabla train: --step-size applies to --schedule step only\n");
-		return 2;
-	}
-	if (compare)
-		return run_compare(&a, out, model_given);
-	const model_entry *m = NULL;
-	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-		if (!strcmp(models[i].name, a.model))
-			m = &models[i];
-	if (!m) {
-		fprintf(stderr, "nabla train: unknown model '%s'; models:", a.model);
-		for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-			fprintf(stderr, " %s", models[i].name);
-		fprintf(stderr, "\n");
-		return 2;
-	}
-	if (m->train && zoo_flag) {
-		fprintf(stderr, "nabla train: %s applies to the zoo models, not %s\n", zoo_flag,
-		        m->name);
-		return 2;
-	}
-	if (m->train && a.batch && a.batch != m->batch) {
-		fprintf(stderr, "nabla train: --batch does not apply to %s: it trains on %s\n",
-		        m->name, m->fixed_batch);
-		return 2;
-	}
-	if (a.plot && !m->plot_suffix) {
-		fprintf(stderr, "nabla train: --plot: %s has no plot\n", m->name);
-		return 2;
-	}
-	/* the notes' small models run fastest on one thread: BLIS would split
-	 * even their 2x2 products between threads */
-	nb_set_num_threads(a.threads >= 0 ? a.threads : m->train ? 1 : 0);
-	if (!a.epochs)
-		a.epochs = m->epochs;
-	if (!a.lr)
-		a.lr = m->lr;
-	if (!a.batch)
-		a.batch = m->batch;
-	if ((int)a.optim < 0)
-		a.optim = m->optim;
-	if (a.momentum >= 0 && (a.optim == NB_OPTIM_SGD || a.optim == NB_OPTIM_RMSPROP)) {
+	return rc;
+}
+
+/* The model's recipe where no flag was given, and the optimizer flags
+ * checked against the optimizer: -1, or the exit status after a message. */
+static int apply_recipe(train_args *a, const cli_model_info *m)
+{
+	const nb_zoo_recipe *r = &m->recipe;
+	if (!a->epochs)
+		a->epochs = r->epochs;
+	if (!a->lr)
+		a->lr = r->lr;
+	if (!a->batch)
+		a->batch = r->batch;
+	if ((int)a->optim < 0)
+		a->optim = r->optim;
+	if (a->momentum >= 0 && (a->optim == NB_OPTIM_SGD || a->optim == NB_OPTIM_RMSPROP)) {
 		fprintf(stderr,
 		        "nabla train: --momentum does not apply to %s (momentum, nesterov, "
 		        "adam, adamw)\n",
-		        nb_optim_kind_name(a.optim));
+		        nb_optim_kind_name(a->optim));
 		return 2;
 	}
 	/* the library reads a zero momentum or weight decay as the optimizer's
 	 * default: an explicit 0 it would replace is refused */
-	bool mom = a.optim == NB_OPTIM_MOMENTUM || a.optim == NB_OPTIM_NESTEROV;
-	if (a.momentum == 0 && (mom || a.optim == NB_OPTIM_ADAM || a.optim == NB_OPTIM_ADAMW)) {
+	bool mom = a->optim == NB_OPTIM_MOMENTUM || a->optim == NB_OPTIM_NESTEROV;
+	if (a->momentum == 0 && (mom || a->optim == NB_OPTIM_ADAM || a->optim == NB_OPTIM_ADAMW)) {
 		fprintf(stderr,
 		        "nabla train: --momentum 0 is not possible with %s (0 selects its "
 		        "default%s)\n",
-		        nb_optim_kind_name(a.optim), mom ? "; --optim sgd has no momentum" : "");
+		        nb_optim_kind_name(a->optim), mom ? "; --optim sgd has no momentum" : "");
 		return 2;
 	}
-	if (a.weight_decay == 0 && a.optim == NB_OPTIM_ADAMW) {
+	if (a->weight_decay == 0 && a->optim == NB_OPTIM_ADAMW) {
 		fprintf(stderr,
 		        "nabla train: --weight-decay 0 is not possible with adamw (0 selects "
 		        "its default 0.01; --optim adam has no weight decay)\n");
 		return 2;
 	}
-	if (a.momentum < 0)
-		a.momentum = m->momentum;
-	if (a.weight_decay < 0)
-		a.weight_decay = m->weight_decay;
-	/* default outputs under --out */
-	static char save[512], plot[512], dot[512];
-	if (strcmp(out, "none")) {
-		if (!a.dot_path && !(a.dot_path = out_path(dot, sizeof dot, out, a.model, ".dot")))
-			return 1;
-		if (!m->train && !a.save && !(a.save = out_path(save, sizeof save, out, a.model, ".safetensors")))
-			return 1;
-		if (m->plot_suffix && !a.plot &&
-		    !(a.plot = out_path(plot, sizeof plot, out, a.model, m->plot_suffix)))
-			return 1;
+	if (a->momentum < 0)
+		a->momentum = r->momentum;
+	if (a->weight_decay < 0)
+		a->weight_decay = r->weight_decay;
+	return -1;
+}
+
+/* The flags a model refuses: -1, or the exit status after a message. */
+static int check_model_flags(const train_args *a, const train_flags *f, const cli_model_info *m)
+{
+	if (m->train && f->zoo_flag) {
+		fprintf(stderr, "nabla train: %s applies to the zoo models, not %s\n", f->zoo_flag,
+		        m->name);
+		return 2;
 	}
+	if (m->train && a->batch && a->batch != m->recipe.batch) {
+		fprintf(stderr, "nabla train: --batch does not apply to %s: it trains on %s\n",
+		        m->name, m->fixed_batch);
+		return 2;
+	}
+	if (a->plot && !m->plot_suffix) {
+		fprintf(stderr, "nabla train: --plot: %s has no plot\n", m->name);
+		return 2;
+	}
+	return -1;
+}
+
+/* The outputs under --out that were not named: -1, or 1 after a message. */
+static int default_outputs(train_args *a, const cli_model_info *m, const char *out)
+{
+	static char save[512], plot[512], dot[512];
+	if (!strcmp(out, "none"))
+		return -1;
+	if (!a->dot_path && !(a->dot_path = out_path(dot, sizeof dot, out, a->model, ".dot")))
+		return 1;
+	if (!m->train && !a->save &&
+	    !(a->save = out_path(save, sizeof save, out, a->model, ".safetensors")))
+		return 1;
+	if (m->plot_suffix && !a->plot &&
+	    !(a->plot = out_path(plot, sizeof plot, out, a->model, m->plot_suffix)))
+		return 1;
+	return -1;
+}
+
+/* the model named by --model, or NULL after a message listing them */
+static bool find_model(const char *name, cli_model_info *m)
+{
+	if (cli_model_find(name, m))
+		return true;
+	fprintf(stderr, "nabla train: unknown model '%s'; models:", name);
+	cli_model_info k;
+	for (int i = 0; cli_model_at(i, &k); i++)
+		fprintf(stderr, " %s", k.name);
+	fprintf(stderr, "\n");
+	return false;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	train_args a = {.model = DEFAULT_MODEL,
+	                .seed = 1,
+	                .dtype = NB_F32,
+	                .classes = {2, 4},
+	                .threads = -1, /* -1: the model's default */
+	                .optim = -1,
+	                .momentum = -1,
+	                .weight_decay = -1,
+	                .gamma = 0.1};
+	train_flags f = {.out = DEFAULT_OUT};
+	for (int i = 1; i < argc; i++) {
+		int rc = parse_arg(argc, argv, &i, &a, &f);
+		if (rc != NEXT_ARG)
+			return rc;
+	}
+	if (f.gamma_given && a.schedule != NB_SCHED_STEP && a.schedule != NB_SCHED_EXPONENTIAL) {
+		fprintf(stderr,
+		        "nabla train: --gamma applies to --schedule step or exponential only\n");
+		return 2;
+	}
+	if (f.step_size_given && a.schedule != NB_SCHED_STEP) {
+		fprintf(stderr, "nabla train: --step-size applies to --schedule step only\n");
+		return 2;
+	}
+	if (!f.step_size_given && a.schedule == NB_SCHED_STEP) {
+		fprintf(stderr, "nabla train: --schedule step needs --step-size N (steps between "
+		                "decays)\n");
+		return 2;
+	}
+	if (f.compare)
+		return run_compare(&a, f.out, f.model_given);
+	cli_model_info m;
+	if (!find_model(a.model, &m))
+		return 2;
+	int rc = check_model_flags(&a, &f, &m);
+	if (rc >= 0)
+		return rc;
+	/* the notes' small models run fastest on one thread: BLIS would split
+	 * even their 2x2 products between threads */
+	nb_set_num_threads(a.threads >= 0 ? a.threads : m.train ? 1 : 0);
+	if ((rc = apply_recipe(&a, &m)) >= 0 || (rc = default_outputs(&a, &m, f.out)) >= 0)
+		return rc;
 	if (!a.json)
 		fprintf(stderr, "nabla train: model %s, %d epochs, lr %g, batch %d, %s, seed %llu, %d threads\n",
 		        a.model, a.epochs, a.lr, a.batch, nb_dtype_name(a.dtype),
 		        (unsigned long long)a.seed, nb_get_num_threads());
-	if (m->train)
-		return m->train(&a);
-	return train_zoo(&a, nb_zoo_find(m->name));
+	if (m.train)
+		return m.train(&a);
+	return train_zoo(&a, m.zoo);
 }

@@ -38,7 +38,7 @@ static nb_status spirals(int64_t per_class, uint64_t seed, nb_dataset *d)
 	for (int64_t i = 0; i < n; i++) {
 		int k = (int)(i % SPIRAL_CLASSES);
 		double t = (double)(i / SPIRAL_CLASSES + 1) / (double)per_class;
-		double angle = 2 * M_PI * k / SPIRAL_CLASSES + 4 * t + 0.2 * cli_rng_normal(&rng);
+		double angle = 2 * M_PI * k / SPIRAL_CLASSES + 4 * t + 0.2 * nb__rand_normal(&rng);
 		d->x[2 * i] = (float)(t * cos(angle));
 		d->x[2 * i + 1] = (float)(t * sin(angle));
 		d->y[i] = k;

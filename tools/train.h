@@ -45,7 +45,6 @@ typedef struct epoch_report {
 	char extra[512]; /* more JSON members, "k": v, ... (may be empty) */
 } epoch_report;
 
-double now_seconds(void);
 void print_epoch(const train_args *a, const epoch_report *r);
 int report_graph_error(nb_graph *g);
 /* write --dot if asked, free the graph; 1 (after a message) when --dot
@@ -78,8 +77,28 @@ int train_backprop_example(const train_args *a);
 /* the curve-fitting experiment (train_fit.c) */
 int train_curve_fit(const train_args *a);
 
-/* the optimizer `nabla train` uses for a model by default (cmd_train.c) */
-nb_optim_opts train_default_optim(const char *model);
+/* The models the command line knows, in one list (cli_models.c): the
+ * zoo's rows (src/nn/models.c), then the notes' small models, which the
+ * CLI trains itself.  A model is one row. */
+typedef struct cli_model_info {
+	const char *name, *summary;
+	nb_zoo_recipe recipe;    /* the default epochs, batch, optimizer, lr, ... */
+	const nb_zoo_entry *zoo; /* the zoo model, or NULL: one of the notes' */
+	/* the notes' models: */
+	int (*train)(const train_args *a);
+	int (*build)(model *m, const train_args *a); /* the graph `nabla summary`,
+	                                              * `dot` and `export` show;
+	                                              * NULL: none */
+	const char *fixed_batch;                     /* what their batch is */
+	/* --plot's default under --out (zoo models: "-curves.svg"); NULL: no plot */
+	const char *plot_suffix;
+} cli_model_info;
+
+/* row i of the list (false past its end); the row called name */
+bool cli_model_at(int i, cli_model_info *out);
+bool cli_model_find(const char *name, cli_model_info *out);
+/* the optimizer of a recipe */
+nb_optim_opts cli_recipe_optim(const nb_zoo_recipe *r);
 
 /* the model zoo on data (train_data.c) */
 int train_zoo(const train_args *a, const nb_zoo_entry *z);

@@ -19,7 +19,7 @@ static int load_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *tra
 {
 	char err[512];
 	nb_status st;
-	bool cifar = z->c == 3;
+	bool cifar = z->recipe.data == NB_ZOO_DATA_CIFAR10;
 	const char *src = a->data;
 	if (cifar && (!src || !strcmp(src, "synthetic"))) {
 		int64_t n = a->train_limit > 0 ? a->train_limit : 10000;
@@ -259,9 +259,19 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	r.tloss = calloc((size_t)r.cap, sizeof(double));
 	r.acc = calloc((size_t)r.cap, sizeof(double));
 	r.tacc = calloc((size_t)r.cap, sizeof(double));
-	nb_schedule sched = {.kind = a->schedule, .base_lr = a->lr, .gamma = a->gamma,
-	                     .step_size = a->step_size, .warmup_steps = a->warmup,
-	                     .total_steps = (int64_t)E * ((train.n + a->batch - 1) / a->batch)};
+	/* each schedule gets its own parameters only (the library refuses the
+	 * others'); cosine's length is the run's, --max-batches included */
+	nb_schedule sched = {.kind = a->schedule, .base_lr = a->lr, .warmup_steps = a->warmup};
+	if (a->schedule == NB_SCHED_STEP)
+		sched.step_size = a->step_size;
+	if (a->schedule == NB_SCHED_STEP || a->schedule == NB_SCHED_EXPONENTIAL)
+		sched.gamma = a->gamma;
+	if (a->schedule == NB_SCHED_COSINE) {
+		int64_t per_epoch = (train.n + a->batch - 1) / a->batch;
+		if (a->max_batches > 0 && a->max_batches < per_epoch)
+			per_epoch = a->max_batches;
+		sched.total_steps = (int64_t)E * per_epoch;
+	}
 	char err[256];
 	bool use_sched = a->schedule != NB_SCHED_CONSTANT || a->warmup > 0;
 	nb_fit_opts fo = {.epochs = E,

@@ -151,7 +151,7 @@ int train_curve_fit(const train_args *a)
 		nb_graph_free(f.m.g);
 		return 1;
 	}
-	double t0 = now_seconds();
+	double t0 = nb__now();
 	for (int e = first + 1; e <= a->epochs; e++) {
 		if (nb_step(f.m.opt) != NB_OK) {
 			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(f.m.g));
@@ -177,8 +177,11 @@ int train_curve_fit(const train_args *a)
 			snap->mse[snap->n] = gm;
 			nb_read_f64(f.grid_out, snap->y[snap->n++], FIT_GRID);
 		}
-		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = loss, .accuracy = NAN,
-		                  .seconds = now_seconds() - t0};
+		epoch_report r = {.epoch = e,
+		                  .epochs = a->epochs,
+		                  .loss = loss,
+		                  .accuracy = NAN,
+		                  .seconds = nb__now() - t0};
 		snprintf(r.extra, sizeof r.extra, a->json ? "\"grid_mse\": %.9g" : "grid MSE %.3g", gm);
 		print_epoch(a, &r);
 	}

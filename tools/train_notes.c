@@ -201,7 +201,7 @@ static int train_gate(const train_args *a, const char *gate, const double y[4],
 		nb_graph_free(m.g);
 		return 1;
 	}
-	double t0 = now_seconds(), w_start[2], b_start = nb_item(b), wv[2];
+	double t0 = nb__now(), w_start[2], b_start = nb_item(b), wv[2];
 	nb_read_f64(w, w_start, 2);
 	for (int e = first + 1; e <= a->epochs && !rc; e++) {
 		int errors = 0;
@@ -225,8 +225,11 @@ static int train_gate(const train_args *a, const char *gate, const double y[4],
 			break;
 		errs[e - first - 1] = errors;
 		nb_read_f64(w, wv, 2);
-		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = loss,
-		                  .accuracy = (4 - errors) / 4.0, .seconds = now_seconds() - t0};
+		epoch_report r = {.epoch = e,
+		                  .epochs = a->epochs,
+		                  .loss = loss,
+		                  .accuracy = (4 - errors) / 4.0,
+		                  .seconds = nb__now() - t0};
 		snprintf(r.extra, sizeof r.extra, "\"errors\": %d, \"w\": [%g, %g], \"b\": %g", errors,
 		         wv[0], wv[1], nb_item(b));
 		print_epoch(a, &r);
@@ -274,7 +277,7 @@ int train_xor(const train_args *a)
 		return build_failed(&m);
 	if ((rc = start_training(&m, a, &first)))
 		return rc;
-	double t0 = now_seconds(), out[4];
+	double t0 = nb__now(), out[4];
 	/* report about 20 epochs' worth of lines, and the last one */
 	int every = a->epochs >= 20 ? a->epochs / 20 : 1;
 	for (int e = first + 1; e <= a->epochs && !rc; e++) {
@@ -293,8 +296,11 @@ int train_xor(const train_args *a)
 		int correct = 0;
 		for (int i = 0; i < 4; i++)
 			correct += (out[i] > 0.5) == (i == 1 || i == 2);
-		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = nb_item(m.loss),
-		                  .accuracy = correct / 4.0, .seconds = now_seconds() - t0};
+		epoch_report r = {.epoch = e,
+		                  .epochs = a->epochs,
+		                  .loss = nb_item(m.loss),
+		                  .accuracy = correct / 4.0,
+		                  .seconds = nb__now() - t0};
 		snprintf(r.extra, sizeof r.extra, "\"outputs\": [%.4f, %.4f, %.4f, %.4f]", out[0],
 		         out[1], out[2], out[3]);
 		print_epoch(a, &r);
@@ -331,7 +337,7 @@ int train_backprop_example(const train_args *a)
 	if ((rc = start_training(&m, a, &first)))
 		return rc;
 	nb_tensor *wh = nb_graph_find(m.g, "w_hidden"), *wo = nb_graph_find(m.g, "w_out");
-	double t0 = now_seconds();
+	double t0 = nb__now();
 	for (int e = first + 1; e <= a->epochs && !rc; e++) {
 		if (nb_step(m.opt) != NB_OK) {
 			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
@@ -345,8 +351,11 @@ int train_backprop_example(const train_args *a)
 		double h[4], o[2];
 		nb_read_f64(wh, h, 4);
 		nb_read_f64(wo, o, 2);
-		epoch_report r = {.epoch = e, .epochs = a->epochs, .loss = nb_item(m.loss),
-		                  .accuracy = NAN, .seconds = now_seconds() - t0};
+		epoch_report r = {.epoch = e,
+		                  .epochs = a->epochs,
+		                  .loss = nb_item(m.loss),
+		                  .accuracy = NAN,
+		                  .seconds = nb__now() - t0};
 		snprintf(r.extra, sizeof r.extra,
 		         "\"y5\": %.10f, \"w31\": %.10f, \"w32\": %.10f, \"w41\": %.10f, "
 		         "\"w42\": %.10f, \"w53\": %.10f, \"w54\": %.10f",

@@ -19,6 +19,7 @@
 #define NABLA_TRAIN_H
 
 #include "nabla.h"
+#include "nabla/optim.h" /* nb_optim_kind, in the zoo's recipes */
 
 #ifdef __cplusplus
 extern "C" {
@@ -119,11 +120,34 @@ nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float
  *   resnet50            bottleneck blocks [3,4,6,3] with a CIFAR stem
  *   mlp-binary-sigmoid  784-128 ReLU, Dense(1) + sigmoid + BCE (two classes)
  *   mlp-binary-softmax  784-128 ReLU, Dense(2) + softmax + CCE (one-hot)
- * input_c/h/w describe one sample (e.g. 1x28x28). */
+ * Each entry carries its builder and the recipe `nabla train` follows by
+ * default, so a model is one row of the table in src/nn/models.c. */
+
+/* the data a zoo model trains on */
+typedef enum nb_zoo_data {
+	NB_ZOO_DATA_FASHION_MNIST = 0, /* IDX files (Fashion-MNIST); two classes of it
+	                                * when num_classes is 2 */
+	NB_ZOO_DATA_CIFAR10,           /* CIFAR-10 binaries; synthetic CIFAR-shaped data
+	                                * unless a directory is given */
+} nb_zoo_data;
+
+/* the default training recipe */
+typedef struct nb_zoo_recipe {
+	int epochs, batch;
+	nb_optim_kind optim;
+	double lr, momentum, weight_decay; /* momentum, weight decay: 0 = the optimizer's default */
+	nb_zoo_data data;
+} nb_zoo_recipe;
+
+/* input_c/h/w describe one sample (e.g. 1x28x28). */
 typedef struct nb_zoo_entry {
 	const char *name, *summary;
 	int c, h, w;     /* the sample shape the model expects */
 	int num_classes;
+	bool flat;                         /* the input is [N, c*h*w] (an MLP), else [N, c, h, w] */
+	nb_tensor *(*build)(nb_tensor *x); /* the logits from the input x */
+	nb_loss_kind loss;
+	nb_zoo_recipe recipe;
 } nb_zoo_entry;
 
 const nb_zoo_entry *nb_zoo(int i); /* NULL past the end */

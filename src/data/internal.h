@@ -67,39 +67,10 @@ nb_status nb__idx_parse_named(const uint8_t *img, size_t img_len, const char *im
 /* Allocates x (n*c*h*w floats) and y (n labels), fields set; NB_ERR_NOMEM. */
 nb_status nb__dataset_alloc(nb_dataset *d, int64_t n, int c, int h, int w, int num_classes);
 
-/* ---- RNG: splitmix64 ----------------------------------------------------- *
- * A 64-bit state stepped by the golden gamma and hashed; passes BigCrush and
- * is plenty for shuffling and synthetic data.  Kept separate from the
- * graph's xoshiro so this module stands alone. */
-
-/* the splitmix64 finaliser: a bijective hash of 64 bits */
-static inline uint64_t nb__mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static inline uint64_t nb__rand64(uint64_t *s)
-{
-	return nb__mix64(*s += 0x9e3779b97f4a7c15ull);
-}
-
-/* uniform in [0, bound), bound > 0, without modulo bias (rejection) */
-static inline uint64_t nb__rand_below(uint64_t *s, uint64_t bound)
-{
-	uint64_t threshold = (0 - bound) % bound; /* 2^64 mod bound */
-	for (;;) {
-		uint64_t r = nb__rand64(s);
-		if (r >= threshold)
-			return r % bound;
-	}
-}
-
-/* uniform in [0, 1) with 53 random bits */
-static inline double nb__rand_uniform(uint64_t *s)
-{
-	return (double)(nb__rand64(s) >> 11) * 0x1.0p-53;
-}
+/* ---- RNG: splitmix64 (util/rng.h: nb__mix64, nb__rand64, nb__rand_below,
+ * nb__rand_uniform) ----------------------------------------------------- *
+ * Plenty for shuffling and synthetic data; header-only, so this module
+ * still stands alone. */
+#include "util/rng.h"
 
 #endif

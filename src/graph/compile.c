@@ -5,11 +5,11 @@
  * after its last reader has run.  Running a program allocates nothing.
  */
 #include "graph/internal.h"
+#include "util/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 /* An arena or workspace: NB_ALIGN-aligned; from 4 MiB on, aligned to 2 MiB
  * and marked for transparent huge pages (where the kernel's THP mode is
@@ -145,175 +145,212 @@ static bool is_planned(const nb_tensor *t)
 	return !(t->flags & NB_TF_PERSISTENT) && !(nb__ops[t->op]->flags & NB_OPF_UPDATE);
 }
 
-nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
+/* compile's checks of its targets; false after recording the error */
+static bool targets_ok(nb_graph *g, nb_tensor *const *targets, int n)
 {
-	if (!g)
-		return NULL;
-	if (g->status != NB_OK)
-		return NULL;
 	if (!targets || n <= 0) {
 		nb__fail(g, NB_ERR_ARG, "compile: no targets given");
-		return NULL;
+		return false;
 	}
 	for (int i = 0; i < n; i++) {
 		if (!targets[i]) {
 			nb__fail(g, NB_ERR_ARG, "compile: target %d is NULL", i);
-			return NULL;
+			return false;
 		}
 		if (targets[i]->g != g) {
 			nb__fail(g, NB_ERR_GRAPH, "compile: target %d (%s) belongs to another graph", i,
 			         targets[i]->name);
-			return NULL;
+			return false;
 		}
 		if (nb__is_placeholder(targets[i])) {
 			nb__fail(g, NB_ERR_GRAPH, "compile: target %d is the error placeholder", i);
-			return NULL;
+			return false;
 		}
 	}
-	int nn = g->n_nodes;
-	nb_program *p = calloc(1, sizeof *p);
-	unsigned char *mark = calloc((size_t)nn, 1);
-	nb_tensor **order = malloc((size_t)nn * sizeof *order);
-	nb_tensor **stack = malloc((size_t)nn * sizeof *stack);
-	int *istack = malloc((size_t)nn * sizeof *istack);
-	int *last = malloc((size_t)nn * sizeof *last);
-	int *pos = malloc((size_t)nn * sizeof *pos); /* schedule step of a node */
-	freelist fl = {0};
-	if (!p || !mark || !order || !stack || !istack || !last || !pos)
-		goto nomem;
-	p->g = g;
-	if (!(p->targets = malloc((size_t)n * sizeof *p->targets)))
-		goto nomem;
-	memcpy(p->targets, targets, (size_t)n * sizeof *targets);
-	p->n_targets = n;
+	return true;
+}
 
-	/* Updates go last: every reader of a parameter (forward and backward)
-	 * must run before the parameter is overwritten.  So first what the
-	 * other targets need, then everything ANY update reads, and only then
-	 * the updates (visiting update i's inputs just before update i would
-	 * let update i overwrite a parameter that update j's gradient reads). */
+/* compile's scratch arrays, one entry per node of the graph */
+typedef struct scratch {
+	unsigned char *mark;
+	nb_tensor **order, **stack;
+	int *istack;
+	int *last; /* the last step that reads a node; targets: p->n */
+	int *pos;  /* schedule step of a node */
+} scratch;
+
+static bool scratch_alloc(scratch *w, int nn)
+{
+	w->mark = calloc((size_t)nn, 1);
+	w->order = malloc((size_t)nn * sizeof *w->order);
+	w->stack = malloc((size_t)nn * sizeof *w->stack);
+	w->istack = malloc((size_t)nn * sizeof *w->istack);
+	w->last = malloc((size_t)nn * sizeof *w->last);
+	w->pos = malloc((size_t)nn * sizeof *w->pos);
+	return w->mark && w->order && w->stack && w->istack && w->last && w->pos;
+}
+
+static void scratch_free(scratch *w)
+{
+	free(w->mark);
+	free(w->order);
+	free(w->stack);
+	free(w->istack);
+	free(w->last);
+	free(w->pos);
+}
+
+/* The schedule p->sched (computed nodes only) and each node's liveness.
+ * Updates go last: every reader of a parameter (forward and backward)
+ * must run before the parameter is overwritten.  So first what the other
+ * targets need, then everything ANY update reads, and only then the
+ * updates (visiting update i's inputs just before update i would let
+ * update i overwrite a parameter that update j's gradient reads). */
+static bool schedule(nb_program *p, scratch *w)
+{
+	nb_tensor *const *targets = p->targets;
+	const int n = p->n_targets;
 	int m = 0;
 	for (int pass = 0; pass < 3; pass++)
 		for (int i = 0; i < n; i++) {
 			nb_tensor *t = targets[i];
 			bool upd = nb__ops[t->op]->flags & NB_OPF_UPDATE;
 			if (!upd && pass == 0)
-				m = visit(t, mark, order, m, stack, istack);
+				m = visit(t, w->mark, w->order, m, w->stack, w->istack);
 			for (int k = 0; upd && pass == 1 && k < t->n_in; k++)
-				m = visit(t->in[k], mark, order, m, stack, istack);
+				m = visit(t->in[k], w->mark, w->order, m, w->stack, w->istack);
 			if (upd && pass == 2)
-				m = visit(t, mark, order, m, stack, istack);
+				m = visit(t, w->mark, w->order, m, w->stack, w->istack);
 		}
 	/* leaves need no step; keep only computed nodes in the schedule */
 	p->sched = malloc((size_t)m * sizeof *p->sched);
 	p->offset = malloc((size_t)m * sizeof *p->offset);
 	if (!p->sched || !p->offset)
-		goto nomem;
+		return false;
 	for (int i = 0; i < m; i++)
-		if (!(nb__ops[order[i]->op]->flags & NB_OPF_LEAF))
-			p->sched[p->n++] = order[i];
+		if (!(nb__ops[w->order[i]->op]->flags & NB_OPF_LEAF))
+			p->sched[p->n++] = w->order[i];
 
 	/* liveness: last step that reads each node; targets live to the end */
-	for (int i = 0; i < nn; i++)
-		last[i] = -1;
+	for (int i = 0; i < p->g->n_nodes; i++)
+		w->last[i] = -1;
 	for (int s = 0; s < p->n; s++) {
-		pos[p->sched[s]->id] = s;
+		w->pos[p->sched[s]->id] = s;
 		for (int k = 0; k < p->sched[s]->n_in; k++)
-			last[p->sched[s]->in[k]->id] = s;
+			w->last[p->sched[s]->in[k]->id] = s;
 	}
 	for (int i = 0; i < n; i++)
-		last[targets[i]->id] = p->n;
+		w->last[targets[i]->id] = p->n;
+	return true;
+}
 
-	size_t ws = 0;
+/* Step s's output buffer: an offset in the arena (the buffer of an input
+ * it may take over, or a new block), then the release of the inputs whose
+ * last reader it is; false when out of memory. */
+static bool place_step(nb_program *p, scratch *w, freelist *fl, int s)
+{
+	const size_t esize = p->g->esize;
+	nb_tensor *t = p->sched[s];
+	const nb_opdef *def = nb__ops[t->op];
+	const int *last = w->last, *pos = w->pos;
+	p->offset[s] = -1;
+	int reuse = -1; /* an input whose buffer the output takes over */
+	if (is_planned(t)) {
+		size_t len = nb__align_up((size_t)t->size * esize);
+		for (int k = 0; k < t->n_in && reuse < 0 && (def->flags & NB_OPF_INPLACE); k++) {
+			nb_tensor *c = t->in[k];
+			if (is_planned(c) && last[c->id] == s && c->size == t->size)
+				reuse = k;
+		}
+		p->offset[s] =
+		    reuse >= 0 ? p->offset[pos[t->in[reuse]->id]] : (int64_t)fl_alloc(fl, len);
+		p->naive_bytes += len;
+	}
+	/* release the inputs whose last reader is this step (after the
+	 * output is placed, so no kernel reads and writes one buffer,
+	 * except an in-place op on the input it took over) */
+	for (int k = 0; k < t->n_in; k++) {
+		nb_tensor *c = t->in[k];
+		bool dup = false;
+		for (int j = 0; j < k; j++)
+			dup |= t->in[j] == c;
+		if (reuse >= 0 && c == t->in[reuse])
+			continue;
+		if (dup || last[c->id] != s || !is_planned(c))
+			continue;
+		if (!fl_release(fl, (size_t)p->offset[pos[c->id]],
+		                nb__align_up((size_t)c->size * esize)))
+			return false;
+	}
+	/* a computed node nobody reads (not a target) dies at once */
+	return !(is_planned(t) && last[t->id] < 0 &&
+	         !fl_release(fl, (size_t)p->offset[s], nb__align_up((size_t)t->size * esize)));
+}
+
+/* The arena (with room past its end for BLIS's over-reads, nb__blas_slack)
+ * and the workspace (the largest any step asks for); false when out of
+ * memory. */
+static bool alloc_buffers(nb_program *p, const freelist *fl)
+{
+	const nb_graph *g = p->g;
+	size_t ws = 0, slack = 0;
 	for (int s = 0; s < p->n; s++) {
-		nb_tensor *t = p->sched[s];
-		const nb_opdef *def = nb__ops[t->op];
+		const nb_opdef *def = nb__ops[p->sched[s]->op];
 		if (def->workspace) {
-			size_t w = def->workspace(t);
+			size_t w = def->workspace(p->sched[s]);
 			if (w > ws)
 				ws = w;
 		}
-		p->offset[s] = -1;
-		int reuse = -1; /* an input whose buffer the output takes over */
-		if (is_planned(t)) {
-			size_t len = nb__align_up((size_t)t->size * g->esize);
-			for (int k = 0; k < t->n_in && reuse < 0 && (def->flags & NB_OPF_INPLACE); k++) {
-				nb_tensor *c = t->in[k];
-				if (is_planned(c) && last[c->id] == s && c->size == t->size)
-					reuse = k;
-			}
-			p->offset[s] = reuse >= 0 ? p->offset[pos[t->in[reuse]->id]]
-			                          : (int64_t)fl_alloc(&fl, len);
-			p->naive_bytes += len;
-		}
-		/* release the inputs whose last reader is this step (after the
-		 * output is placed, so no kernel reads and writes one buffer,
-		 * except an in-place op on the input it took over) */
-		for (int k = 0; k < t->n_in; k++) {
-			nb_tensor *c = t->in[k];
-			bool dup = false;
-			for (int j = 0; j < k; j++)
-				dup |= t->in[j] == c;
-			if (reuse >= 0 && c == t->in[reuse])
-				continue;
-			if (dup || last[c->id] != s || !is_planned(c))
-				continue;
-			if (!fl_release(&fl, (size_t)p->offset[pos[c->id]], nb__align_up((size_t)c->size * g->esize)))
-				goto nomem;
-		}
-		/* a computed node nobody reads (not a target) dies at once */
-		if (is_planned(t) && last[t->id] < 0 &&
-		    !fl_release(&fl, (size_t)p->offset[s], nb__align_up((size_t)t->size * g->esize)))
-			goto nomem;
-	}
-	/* room past the arena's end for BLIS's over-reads (nb__blas_slack) */
-	size_t slack = 0;
-	for (int s = 0; s < p->n; s++) {
 		const size_t sl = p->offset[s] >= 0 ? nb__blas_slack(p->sched[s]->shape, g->esize) : 0;
 		slack = sl > slack ? sl : slack;
 	}
-	p->arena_bytes = fl.top ? fl.top + slack : 0;
+	p->arena_bytes = fl->top ? fl->top + slack : 0;
 	if (p->arena_bytes && !(p->arena = big_alloc(p->arena_bytes)))
-		goto nomem;
+		return false;
 	p->workspace_bytes = nb__align_up(ws);
-	if (ws && !(p->workspace = big_alloc(p->workspace_bytes)))
-		goto nomem;
-	if (nb__register_program(g, p) < 0)
-		goto nomem;
-	goto out;
-nomem:
-	nb__fail(g, NB_ERR_NOMEM, "compile: out of memory");
-	nb__program_free(p);
-	p = NULL;
-out:
-	free(fl.b);
-	free(mark);
-	free(order);
-	free(stack);
-	free(istack);
-	free(last);
-	free(pos);
-	return p;
+	return !ws || (p->workspace = big_alloc(p->workspace_bytes));
 }
 
-
-static double now_ns(void)
+nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+	if (!g || g->status != NB_OK || !targets_ok(g, targets, n))
+		return NULL;
+	nb_program *p = calloc(1, sizeof *p);
+	scratch w = {0};
+	freelist fl = {0};
+	bool ok = p && scratch_alloc(&w, g->n_nodes);
+	if (ok) {
+		p->g = g;
+		ok = (p->targets = malloc((size_t)n * sizeof *p->targets)) != NULL;
+	}
+	if (ok) {
+		memcpy(p->targets, targets, (size_t)n * sizeof *targets);
+		p->n_targets = n;
+		ok = schedule(p, &w);
+	}
+	for (int s = 0; ok && p && s < p->n; s++)
+		ok = place_step(p, &w, &fl, s);
+	ok = ok && alloc_buffers(p, &fl) && nb__register_program(g, p) >= 0;
+	if (!ok) {
+		nb__fail(g, NB_ERR_NOMEM, "compile: out of memory");
+		nb__program_free(p);
+		p = NULL;
+	}
+	free(fl.b);
+	scratch_free(&w);
+	return p;
 }
 
 /* nb_run's loop with a clock read around every kernel */
 static void run_profiled(nb_program *p)
 {
 	nb_graph *g = p->g;
-	double t0 = now_ns();
+	double t0 = nb__now();
 	for (int s = 0; s < p->n && g->status == NB_OK; s++) {
 		const nb_opdef *d = nb__ops[p->sched[s]->op];
 		(g->dtype == NB_F32 ? d->forward_f32 : d->forward_f64)(p->sched[s]);
-		double t1 = now_ns();
-		p->prof_ns[s] += t1 - t0;
+		double t1 = nb__now();
+		p->prof_ns[s] += 1e9 * (t1 - t0);
 		t0 = t1;
 	}
 	p->prof_runs++;

@@ -26,18 +26,10 @@ static nb_status run_frozen(nb_program *p, const uint64_t rng0[4])
 	return nb_run(p);
 }
 
-nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradcheck_opts opts,
-                       nb_gradcheck_report *rep)
+/* gradcheck's argument checks: NB_OK or the error recorded on the graph */
+static nb_status gradcheck_args(nb_tensor *loss, nb_tensor *const *wrt, int n)
 {
-	if (!loss)
-		return NB_ERR_ARG;
 	nb_graph *g = loss->g;
-	if (!rep) {
-		nb__fail(g, NB_ERR_ARG, "gradcheck(%s): the report pointer is NULL", loss->name);
-		return NB_ERR_ARG;
-	}
-	memset(rep, 0, sizeof *rep);
-	rep->worst_tensor = -1;
 	if (g->status != NB_OK)
 		return g->status;
 	if (g->dtype != NB_F64) {
@@ -55,6 +47,46 @@ nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradche
 			         loss->name, k);
 			return NB_ERR_ARG;
 		}
+	return NB_OK;
+}
+
+/* the comparison of element i of wrt[k]: analytic a against numeric num */
+static void record(nb_gradcheck_report *rep, int k, int64_t i, double a, double num, double atol,
+                   double rtol)
+{
+	double err = fabs(a - num);
+	double scale = fmax(fabs(a), fabs(num));
+	double rel = scale > 0 ? err / scale : 0;
+	rep->checked++;
+	bool bad = !(err <= atol + rtol * fabs(num)); /* NaN fails */
+	rep->failed += bad;
+	if (err > rep->max_abs_err || bad || isnan(err)) {
+		if (err > rep->max_abs_err || isnan(err))
+			rep->max_abs_err = err;
+		rep->worst_tensor = k;
+		rep->worst_index = i;
+		rep->worst_analytic = a;
+		rep->worst_numeric = num;
+	}
+	if (rel > rep->max_rel_err)
+		rep->max_rel_err = rel;
+}
+
+nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradcheck_opts opts,
+                       nb_gradcheck_report *rep)
+{
+	if (!loss)
+		return NB_ERR_ARG;
+	nb_graph *g = loss->g;
+	if (!rep) {
+		nb__fail(g, NB_ERR_ARG, "gradcheck(%s): the report pointer is NULL", loss->name);
+		return NB_ERR_ARG;
+	}
+	memset(rep, 0, sizeof *rep);
+	rep->worst_tensor = -1;
+	nb_status st = gradcheck_args(loss, wrt, n);
+	if (st != NB_OK)
+		return st;
 	double h = opts.eps > 0 ? opts.eps : 1e-6;
 	double atol = opts.atol > 0 ? opts.atol : 1e-6;
 	double rtol = opts.rtol > 0 ? opts.rtol : 1e-4;
@@ -100,22 +132,7 @@ nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradche
 				rep->skipped_kinks++;
 				continue;
 			}
-			double a = analytic[k][i], err = fabs(a - num);
-			double scale = fmax(fabs(a), fabs(num));
-			double rel = scale > 0 ? err / scale : 0;
-			rep->checked++;
-			bool bad = !(err <= atol + rtol * fabs(num)); /* NaN fails */
-			rep->failed += bad;
-			if (err > rep->max_abs_err || bad || isnan(err)) {
-				if (err > rep->max_abs_err || isnan(err))
-					rep->max_abs_err = err;
-				rep->worst_tensor = k;
-				rep->worst_index = i;
-				rep->worst_analytic = a;
-				rep->worst_numeric = num;
-			}
-			if (rel > rep->max_rel_err)
-				rep->max_rel_err = rel;
+			record(rep, k, i, analytic[k][i], num, atol, rtol);
 		}
 	}
 	run_frozen(fwd, rng0);

@@ -2,6 +2,7 @@
  * Graph core: nodes, leaves, sticky errors, the RNG, feeding and reading.
  */
 #include "graph/internal.h"
+#include "util/rng.h"
 
 #include <math.h>
 #include <omp.h>
@@ -220,52 +221,29 @@ void nb_graph_clear_error(nb_graph *g)
 	}
 }
 
-/* ---- RNG: xoshiro256** seeded by splitmix64 ------------------------------ */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+/* ---- RNG: xoshiro256** seeded by splitmix64 (util/rng.h) ----------------- */
 
 void nb_graph_seed(nb_graph *g, uint64_t seed)
 {
 	if (!g)
 		return;
-	for (int i = 0; i < 4; i++)
-		g->rng[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
+	nb__xoshiro_seed(g->rng, seed);
 }
 
 uint64_t nb__rng_next(nb_graph *g)
 {
-	uint64_t *s = g->rng;
-	uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return r;
+	return nb__xoshiro_next(g->rng);
 }
 
 double nb__rng_uniform(nb_graph *g)
 {
-	return (double)(nb__rng_next(g) >> 11) * 0x1.0p-53;
+	return nb__unit53(nb__rng_next(g));
 }
 
 double nb__rng_normal(nb_graph *g)
 {
-	/* Box-Muller; u1 in (0, 1] so the log is finite */
-	double u1 = 1.0 - nb__rng_uniform(g), u2 = nb__rng_uniform(g);
-	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+	double u = nb__rng_uniform(g);
+	return nb__box_muller(u, nb__rng_uniform(g));
 }
 
 /* ---- graph lifetime --------------------------------------------------------- */

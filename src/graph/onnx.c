@@ -468,47 +468,35 @@ static void value_info(ox *x, int field, const nb_tensor *t)
 
 /* ---- the batch dimension ----------------------------------------------------- */
 
-/* Whether dimension 0 of t's output is the batch, given its inputs'; when
- * an op ties dimension 0 to the built batch size (reduces, concatenates,
- * slices or moves it), sets *why. */
-static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, size_t n)
+/* batched() for the binary elementwise ops: an operand without the batch
+ * must broadcast along dimension 0 */
+static bool batched_binary(const ox *x, const nb_tensor *t, int64_t batch, char *why, size_t n)
 {
 	const unsigned char *bat = x->bat;
-	bool any = false;
-	for (int k = 0; k < t->n_in; k++)
-		any |= bat[t->in[k]->id];
-	if (!any || t->shape.ndim == 0) {
-		if (any)
-			snprintf(why, n, "%s (%s) reduces the batch dimension", t->name,
+	for (int k = 0; k < t->n_in; k++) {
+		const nb_tensor *u = t->in[k];
+		if (!bat[u->id] && u->shape.ndim == t->shape.ndim && u->shape.d[0] != 1 &&
+		    batch != 1) {
+			snprintf(why, n, "%s (%s) combines the batch with %s of fixed size %lld",
+			         t->name, nb__ops[t->op]->name, u->name, (long long)u->shape.d[0]);
+			return false;
+		}
+		if (bat[u->id] && u->shape.ndim != t->shape.ndim) {
+			snprintf(why, n, "%s (%s) broadcasts the batch dimension", t->name,
 			         nb__ops[t->op]->name);
-		return false;
+			return false;
+		}
 	}
+	return true;
+}
+
+/* batched() for matmul, transpose, reshape and concat */
+static bool batched_layout(const ox *x, const nb_tensor *t, char *why, size_t n)
+{
+	const unsigned char *bat = x->bat;
 	const nb_tensor *a = t->in[0];
 	int ax = (int)t->a.i[0];
 	switch (t->op) {
-	case NB_OP_ADD:
-	case NB_OP_SUB:
-	case NB_OP_MUL:
-	case NB_OP_DIV:
-	case NB_OP_MASK_RANGE:
-		/* an operand without the batch must broadcast along dimension 0 */
-		for (int k = 0; k < t->n_in; k++) {
-			const nb_tensor *u = t->in[k];
-			if (!bat[u->id] && u->shape.ndim == t->shape.ndim && u->shape.d[0] != 1 &&
-			    batch != 1) {
-				snprintf(why, n,
-				         "%s (%s) combines the batch with %s of fixed size %lld",
-				         t->name, nb__ops[t->op]->name, u->name,
-				         (long long)u->shape.d[0]);
-				return false;
-			}
-			if (bat[u->id] && u->shape.ndim != t->shape.ndim) {
-				snprintf(why, n, "%s (%s) broadcasts the batch dimension", t->name,
-				         nb__ops[t->op]->name);
-				return false;
-			}
-		}
-		return true;
 	case NB_OP_MATMUL:
 		if (bat[t->in[1]->id] && t->in[1]->shape.ndim == 2) {
 			snprintf(why, n, "%s (matmul) multiplies by a batched right operand",
@@ -541,6 +529,40 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 				return false;
 			}
 		return true;
+	default:
+		return true;
+	}
+}
+
+/* Whether dimension 0 of t's output is the batch, given its inputs'; when
+ * an op ties dimension 0 to the built batch size (reduces, concatenates,
+ * slices or moves it), sets *why. */
+static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, size_t n)
+{
+	const unsigned char *bat = x->bat;
+	bool any = false;
+	for (int k = 0; k < t->n_in; k++)
+		any |= bat[t->in[k]->id];
+	if (!any || t->shape.ndim == 0) {
+		if (any)
+			snprintf(why, n, "%s (%s) reduces the batch dimension", t->name,
+			         nb__ops[t->op]->name);
+		return false;
+	}
+	const nb_tensor *a = t->in[0];
+	int ax = (int)t->a.i[0];
+	switch (t->op) {
+	case NB_OP_ADD:
+	case NB_OP_SUB:
+	case NB_OP_MUL:
+	case NB_OP_DIV:
+	case NB_OP_MASK_RANGE:
+		return batched_binary(x, t, batch, why, n);
+	case NB_OP_MATMUL:
+	case NB_OP_TRANSPOSE:
+	case NB_OP_RESHAPE:
+	case NB_OP_CONCAT:
+		return batched_layout(x, t, why, n);
 	case NB_OP_SLICE:
 	case NB_OP_EMBED:
 	case NB_OP_SOFTMAX:
@@ -905,90 +927,100 @@ static const char *nonneg(ox *x, const nb_tensor *t)
 	return o;
 }
 
-static void emit_op(ox *x, const nb_tensor *t)
+/* elementwise ops (elementwise.c) and the identities: false when t is none of them */
+static bool emit_elementwise(ox *x, const nb_tensor *t, const char *a, const char *out)
 {
-	const char *out = x->vname[t->id], *a = t->n_in ? in_name(x, t, 0) : NULL;
 	const double f0 = t->a.f[0], f1 = t->a.f[1];
 	switch (t->op) {
 	case NB_OP_ADD:
 		node2(x, "Add", a, in_name(x, t, 1), out);
-		return;
+		return true;
 	case NB_OP_SUB:
 		node2(x, "Sub", a, in_name(x, t, 1), out);
-		return;
+		return true;
 	case NB_OP_MUL:
 		node2(x, "Mul", a, in_name(x, t, 1), out);
-		return;
+		return true;
 	case NB_OP_DIV:
 		node2(x, "Div", a, in_name(x, t, 1), out);
-		return;
+		return true;
 	case NB_OP_NEG:
 		node1(x, "Neg", a, out, NULL);
-		return;
+		return true;
 	case NB_OP_ADD_SCALAR: {
 		const char *c = scalar(x, out, "/c", f0);
 		if (c)
 			node2(x, "Add", a, c, out);
-		return;
+		return true;
 	}
 	case NB_OP_MUL_SCALAR:
 		scaled(x, t, a, f0, "/c", out);
-		return;
+		return true;
 	case NB_OP_RSUB_SCALAR: {
 		const char *c = scalar(x, out, "/c", f0);
 		if (c)
 			node2(x, "Sub", c, a, out);
-		return;
+		return true;
 	}
 	case NB_OP_EXP:
 		node1(x, "Exp", a, out, NULL);
-		return;
+		return true;
 	case NB_OP_LOG:
 		node1(x, "Log", a, out, NULL);
-		return;
+		return true;
 	case NB_OP_SQRT:
 		node1(x, "Sqrt", a, out, NULL);
-		return;
+		return true;
 	case NB_OP_SQUARE:
 		node2(x, "Mul", a, a, out);
-		return;
+		return true;
 	case NB_OP_POW: {
 		const char *c = scalar(x, out, "/p", f0);
 		if (c)
 			node2(x, "Pow", a, c, out);
-		return;
+		return true;
 	}
 	case NB_OP_ABS:
 		node1(x, "Abs", a, out, NULL);
-		return;
+		return true;
 	case NB_OP_SIGN:
 		node1(x, "Sign", a, out, NULL);
-		return;
+		return true;
 	case NB_OP_CLAMP:
 		emit_clip(x, t, a, f0, f1, out);
-		return;
+		return true;
 	case NB_OP_MASK_RANGE: { /* g where f0 < x < f1, else 0 */
 		const char *lo = scalar(x, out, "/lo", f0), *hi = scalar(x, out, "/hi", f1);
 		const char *zero = scalar(x, out, "/zero", 0);
 		const char *gt = tmp(x, t, "/above"), *lt = tmp(x, t, "/below"),
 		           *in = tmp(x, t, "/inside");
 		if (!lo || !hi || !zero || !gt || !lt || !in)
-			return;
+			return true;
 		node2(x, "Greater", in_name(x, t, 1), lo, gt);
 		node2(x, "Less", in_name(x, t, 1), hi, lt);
 		node2(x, "And", gt, lt, in);
 		const char *w[3] = {in, a, zero};
 		node(x, "Where", w, 3, out, NULL);
-		return;
+		return true;
 	}
 	case NB_OP_STOP_GRADIENT:
 	case NB_OP_PURELIN:
 	case NB_OP_DROPOUT: /* the identity in inference */
 		node1(x, "Identity", a, out, NULL);
-		return;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* linear algebra, shape and reductions (matmul.c, shape.c, reduce.c):
+ * false when t is none of them */
+static bool emit_shape_op(ox *x, const nb_tensor *t, const char *a, const char *out)
+{
+	switch (t->op) {
 	case NB_OP_MATMUL:
 		emit_matmul(x, t, out);
-		return;
+		return true;
 	case NB_OP_TRANSPOSE: {
 		int64_t perm[NB_MAX_DIMS];
 		for (int i = 0; i < t->shape.ndim; i++)
@@ -998,19 +1030,19 @@ static void emit_op(ox *x, const nb_tensor *t)
 		pb at = {0};
 		attr_ints(&at, "perm", perm, t->shape.ndim);
 		node1(x, "Transpose", a, out, &at);
-		return;
+		return true;
 	}
 	case NB_OP_RESHAPE: {
 		const char *s[2] = {a, shape_ints(x, t, t->shape, x->bat[t->id])};
 		if (s[1])
 			node(x, "Reshape", s, 2, out, NULL);
-		return;
+		return true;
 	}
 	case NB_OP_CONCAT: {
 		const char **in = malloc(sizeof *in * (size_t)t->n_in);
 		if (!in) {
 			oom(x);
-			return;
+			return true;
 		}
 		for (int k = 0; k < t->n_in; k++)
 			in[k] = in_name(x, t, k);
@@ -1018,7 +1050,7 @@ static void emit_op(ox *x, const nb_tensor *t)
 		attr_int(&at, "axis", t->a.i[0]);
 		node(x, "Concat", in, t->n_in, out, &at);
 		free(in);
-		return;
+		return true;
 	}
 	case NB_OP_SLICE: {
 		const char *s[4] = {a, ints(x, out, "/starts", &t->a.i[1], 1),
@@ -1026,7 +1058,7 @@ static void emit_op(ox *x, const nb_tensor *t)
 		                    ints(x, out, "/axes", &t->a.i[0], 1)};
 		if (s[1] && s[2] && s[3])
 			node(x, "Slice", s, 4, out, NULL);
-		return;
+		return true;
 	}
 	case NB_OP_EMBED: { /* zeros around: Pad before start, after end */
 		int nd = t->shape.ndim, ax = (int)t->a.i[0];
@@ -1036,7 +1068,7 @@ static void emit_op(ox *x, const nb_tensor *t)
 		const char *s[2] = {a, ints(x, out, "/pads", pads, 2 * nd)};
 		if (s[1])
 			node(x, "Pad", s, 2, out, NULL);
-		return;
+		return true;
 	}
 	case NB_OP_BROADCAST_TO: { /* 1 where the input keeps its size */
 		const nb_shape in = t->in[0]->shape, o = t->shape;
@@ -1048,20 +1080,30 @@ static void emit_op(ox *x, const nb_tensor *t)
 		const char *s[2] = {a, ints(x, out, "/shape", d, o.ndim)};
 		if (s[1])
 			node(x, "Expand", s, 2, out, NULL);
-		return;
+		return true;
 	}
 	case NB_OP_SUM_TO:
 		emit_sum_to(x, t, out);
-		return;
+		return true;
 	case NB_OP_SUM:
 		emit_reduce(x, t, "ReduceSum", t->a.i[0], t->a.i[1], true, out);
-		return;
+		return true;
 	case NB_OP_MEAN:
 		emit_reduce(x, t, "ReduceMean", t->a.i[0], t->a.i[1], false, out);
-		return;
+		return true;
 	case NB_OP_MAX:
 		emit_reduce(x, t, "ReduceMax", (int64_t)1 << t->a.i[0], t->a.i[1], false, out);
-		return;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* activations (activation.c): false when t is none of them */
+static bool emit_activation(ox *x, const nb_tensor *t, const char *a, const char *out)
+{
+	const double f0 = t->a.f[0], f1 = t->a.f[1];
+	switch (t->op) {
 	case NB_OP_HARDLIM: { /* 1 where v >= 0, else 0 (NaN: 0) */
 		const char *ge = nonneg(x, t);
 		pb at = {0};
@@ -1070,83 +1112,94 @@ static void emit_op(ox *x, const nb_tensor *t)
 			node1(x, "Cast", ge, out, &at);
 		else
 			free(at.p);
-		return;
+		return true;
 	}
 	case NB_OP_HARDLIMS: { /* +1 where v >= 0, else -1 */
 		const char *w[3] = {nonneg(x, t), scalar(x, out, "/pos", 1),
 		                    scalar(x, out, "/neg", -1)};
 		if (w[0] && w[1] && w[2])
 			node(x, "Where", w, 3, out, NULL);
-		return;
+		return true;
 	}
 	case NB_OP_SATLIN:
 		emit_clip(x, t, a, 0, 1, out);
-		return;
+		return true;
 	case NB_OP_SATLINS:
 		emit_clip(x, t, a, -1, 1, out);
-		return;
+		return true;
 	case NB_OP_LOGSIG: {
 		const char *v = scaled(x, t, a, f0, "/a", NULL);
 		if (v)
 			node1(x, "Sigmoid", v, out, NULL);
-		return;
+		return true;
 	}
 	case NB_OP_TANH: { /* f0 tanh(f1 v) */
 		const char *v = scaled(x, t, a, f1, "/b", NULL);
 		if (f0 == 1) {
 			if (v)
 				node1(x, "Tanh", v, out, NULL);
-			return;
+			return true;
 		}
 		const char *th = tmp(x, t, "/tanh");
 		if (v && th) {
 			node1(x, "Tanh", v, th, NULL);
 			scaled(x, t, th, f0, "/a", out);
 		}
-		return;
+		return true;
 	}
 	case NB_OP_RELU:
 		node1(x, "Relu", a, out, NULL);
-		return;
+		return true;
 	case NB_OP_SOFTMAX:
 	case NB_OP_LOG_SOFTMAX: {
 		pb at = {0};
 		attr_int(&at, "axis", t->a.i[0]);
 		node1(x, t->op == NB_OP_SOFTMAX ? "Softmax" : "LogSoftmax", a, out, &at);
-		return;
+		return true;
 	}
+	default:
+		return false;
+	}
+}
+
+/* normalisation, convolution, pooling and losses: false when t is none
+ * of them */
+static bool emit_layer_op(ox *x, const nb_tensor *t, const char *a, const char *out)
+{
+	const double f0 = t->a.f[0];
+	switch (t->op) {
 	case NB_OP_BATCHNORM: { /* inference: the running statistics */
 		const char *in[5];
 		for (int k = 0; k < 5; k++)
 			in[k] = in_name(x, t, k);
 		const char *o = t->a.i[0] ? tmp(x, t, "/bn") : out;
 		if (!o)
-			return;
+			return true;
 		pb at = {0};
 		attr_float(&at, "epsilon", f0);
 		node(x, "BatchNormalization", in, 5, o, &at);
 		if (t->a.i[0])
 			node1(x, "Relu", o, out, NULL);
-		return;
+		return true;
 	}
 	case NB_OP_CONV2D:
 		emit_conv(x, t, out);
-		return;
+		return true;
 	case NB_OP_MAXPOOL2D:
 		emit_pool(x, t, "MaxPool", out);
-		return;
+		return true;
 	case NB_OP_AVGPOOL2D:
 		emit_pool(x, t, "AveragePool", out);
-		return;
+		return true;
 	case NB_OP_GLOBAL_AVGPOOL: { /* [N,C,H,W] -> [N,C,1,1] -> [N,C] */
 		const char *p = tmp(x, t, "/pool");
 		if (!p)
-			return;
+			return true;
 		node1(x, "GlobalAveragePool", a, p, NULL);
 		pb at = {0};
 		attr_int(&at, "axis", 1);
 		node1(x, "Flatten", p, out, &at);
-		return;
+		return true;
 	}
 	case NB_OP_MSE:
 	case NB_OP_BCE:
@@ -1154,13 +1207,21 @@ static void emit_op(ox *x, const nb_tensor *t)
 	case NB_OP_CCE:
 	case NB_OP_SPARSE_CCE:
 		emit_loss(x, t, out);
-		return;
+		return true;
 	case NB_OP_ONE_HOT:
 		one_hot(x, t, a, t->a.i[0], out);
-		return;
+		return true;
 	default:
-		break;
+		return false;
 	}
+}
+
+static void emit_op(ox *x, const nb_tensor *t)
+{
+	const char *out = x->vname[t->id], *a = t->n_in ? in_name(x, t, 0) : NULL;
+	if (emit_elementwise(x, t, a, out) || emit_shape_op(x, t, a, out) ||
+	    emit_activation(x, t, a, out) || emit_layer_op(x, t, a, out))
+		return;
 	xfail(x, NB_ERR_FORMAT,
 	      "op %s (computing %s) has no ONNX mapping: it belongs to training (gradients, "
 	      "optimizer updates), not to inference",

@@ -82,13 +82,108 @@ static nb_tensor *binary_head(nb_tensor *x, int64_t units)
 	return nb_dense(h, units, "head");
 }
 
+static nb_tensor *binary_sigmoid(nb_tensor *x)
+{
+	return binary_head(x, 1);
+}
+
+static nb_tensor *binary_softmax(nb_tensor *x)
+{
+	return binary_head(x, 2);
+}
+
+/* One row per model, with its builder and the recipe `nabla train` uses
+ * (which the PyTorch scripts mirror): adding a model is adding a row. */
 static const nb_zoo_entry zoo[] = {
-    {"mlp", "MLP 784-256-128-10, ReLU", 1, 28, 28, 10},
-    {"lenet", "LeNet-5: conv5x5(6, pad 2) pool conv5x5(16) pool 120 84 10", 1, 28, 28, 10},
-    {"resnet20", "ResNet-20 (CIFAR): 16/32/64 channels, BN, option-A shortcuts", 3, 32, 32, 10},
-    {"resnet50", "ResNet-50: bottlenecks [3,4,6,3], CIFAR stem", 3, 32, 32, 10},
-    {"mlp-binary-sigmoid", "784-128 ReLU, Dense(1) + sigmoid + binary cross-entropy", 1, 28, 28, 2},
-    {"mlp-binary-softmax", "784-128 ReLU, Dense(2) + softmax + categorical cross-entropy", 1, 28, 28, 2},
+    {.name = "mlp",
+     .summary = "MLP 784-256-128-10, ReLU",
+     .c = 1,
+     .h = 28,
+     .w = 28,
+     .num_classes = 10,
+     .flat = true,
+     .build = mlp,
+     .loss = NB_LOSS_SPARSE_CCE,
+     .recipe = {.epochs = 5,
+                .batch = 64,
+                .optim = NB_OPTIM_ADAM,
+                .lr = 1e-3,
+                .data = NB_ZOO_DATA_FASHION_MNIST}},
+    {.name = "lenet",
+     .summary = "LeNet-5: conv5x5(6, pad 2) pool conv5x5(16) pool 120 84 10",
+     .c = 1,
+     .h = 28,
+     .w = 28,
+     .num_classes = 10,
+     .flat = false,
+     .build = lenet,
+     .loss = NB_LOSS_SPARSE_CCE,
+     .recipe = {.epochs = 5,
+                .batch = 64,
+                .optim = NB_OPTIM_MOMENTUM,
+                .lr = 0.01,
+                .momentum = 0.9,
+                .data = NB_ZOO_DATA_FASHION_MNIST}},
+    {.name = "resnet20",
+     .summary = "ResNet-20 (CIFAR): 16/32/64 channels, BN, option-A shortcuts",
+     .c = 3,
+     .h = 32,
+     .w = 32,
+     .num_classes = 10,
+     .flat = false,
+     .build = resnet20,
+     .loss = NB_LOSS_SPARSE_CCE,
+     .recipe = {.epochs = 3,
+                .batch = 64,
+                .optim = NB_OPTIM_MOMENTUM,
+                .lr = 0.1,
+                .momentum = 0.9,
+                .weight_decay = 5e-4,
+                .data = NB_ZOO_DATA_CIFAR10}},
+    {.name = "resnet50",
+     .summary = "ResNet-50: bottlenecks [3,4,6,3], CIFAR stem",
+     .c = 3,
+     .h = 32,
+     .w = 32,
+     .num_classes = 10,
+     .flat = false,
+     .build = resnet50,
+     .loss = NB_LOSS_SPARSE_CCE,
+     .recipe = {.epochs = 1,
+                .batch = 32,
+                .optim = NB_OPTIM_MOMENTUM,
+                .lr = 0.1,
+                .momentum = 0.9,
+                .weight_decay = 5e-4,
+                .data = NB_ZOO_DATA_CIFAR10}},
+    {.name = "mlp-binary-sigmoid",
+     .summary = "784-128 ReLU, Dense(1) + sigmoid + binary cross-entropy",
+     .c = 1,
+     .h = 28,
+     .w = 28,
+     .num_classes = 2,
+     .flat = true,
+     .build = binary_sigmoid,
+     .loss = NB_LOSS_BCE_LOGITS,
+     .recipe = {.epochs = 3,
+                .batch = 64,
+                .optim = NB_OPTIM_ADAM,
+                .lr = 1e-3,
+                .data = NB_ZOO_DATA_FASHION_MNIST}},
+    {.name = "mlp-binary-softmax",
+     .summary = "784-128 ReLU, Dense(2) + softmax + categorical cross-entropy",
+     .c = 1,
+     .h = 28,
+     .w = 28,
+     .num_classes = 2,
+     .flat = true,
+     .build = binary_softmax,
+     .loss = NB_LOSS_CCE,
+     .recipe = {.epochs = 3,
+                .batch = 64,
+                .optim = NB_OPTIM_ADAM,
+                .lr = 1e-3,
+                .data = NB_ZOO_DATA_FASHION_MNIST}},
 };
 
 const nb_zoo_entry *nb_zoo(int i)
@@ -116,28 +211,14 @@ nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch
 	if (!g)
 		return NB_ERR_NOMEM;
 	nb_graph_seed(g, seed);
-	bool flat = !strcmp(e->name, "mlp") || !strncmp(e->name, "mlp-binary", 10);
-	nb_tensor *x = flat ? nb_input(g, "x", NB_SHAPE(batch, e->c * e->h * e->w))
-	                    : nb_input(g, "x", NB_SHAPE(batch, e->c, e->h, e->w));
+	nb_tensor *x = e->flat ? nb_input(g, "x", NB_SHAPE(batch, e->c * e->h * e->w))
+	                       : nb_input(g, "x", NB_SHAPE(batch, e->c, e->h, e->w));
 	if (nb_graph_status(g) != NB_OK) { /* e.g. a batch too large: nothing to build on */
 		m->name = e->name;
 		return nb_graph_status(g);
 	}
-	nb_tensor *logits;
-	nb_loss_kind kind = NB_LOSS_SPARSE_CCE;
-	if (!strcmp(e->name, "mlp"))
-		logits = mlp(x);
-	else if (!strcmp(e->name, "lenet"))
-		logits = lenet(x);
-	else if (!strcmp(e->name, "resnet20"))
-		logits = resnet20(x);
-	else if (!strcmp(e->name, "resnet50"))
-		logits = resnet50(x);
-	else if (!strcmp(e->name, "mlp-binary-sigmoid"))
-		logits = binary_head(x, 1), kind = NB_LOSS_BCE_LOGITS;
-	else
-		logits = binary_head(x, 2), kind = NB_LOSS_CCE;
-	nb_status st = nb_classifier(m, x, logits, kind);
+	nb_tensor *logits = e->build(x);
+	nb_status st = nb_classifier(m, x, logits, e->loss);
 	m->g = g;
 	m->name = e->name;
 	return st;

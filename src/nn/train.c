@@ -3,18 +3,11 @@
  * optimizer steps, per-epoch statistics, evaluation and prediction.
  */
 #include "graph/internal.h"
+#include "util/clock.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void nb_model_free(nb_model *m)
 {
@@ -220,7 +213,7 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		int e = before + 1;
 		nb_batcher_seek_epoch(bt, e - 1);
 		nb_graph_set_training(g, true);
-		double t0 = now(), lsum = 0;
+		double t0 = nb__now(), lsum = 0;
 		int64_t correct = 0, samples = 0, done = 0;
 		for (int64_t b = 0; b < batches; b++) {
 			int64_t n = nb_batcher_next(bt, &out);
@@ -251,7 +244,7 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			samples += n;
 			done++;
 			if (opts.on_batch) {
-				double dt = now() - t0;
+				double dt = nb__now() - t0;
 				nb_progress p = {.epoch = e, .epochs = epochs, .batch = done, .batches = batches,
 				                 .step = nb_optim_steps(o), .loss = lsum / (double)done,
 				                 .seconds = dt, .samples_per_s = dt > 0 ? (double)samples / dt : 0};
@@ -261,7 +254,7 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		nb_graph_set_batch_rows(g, 0);
 		if (st)
 			break;
-		double dt = now() - t0;
+		double dt = nb__now() - t0;
 		nb_epoch_stats s = {.epoch = e, .epochs = epochs,
 		                    .train_loss = done ? lsum / (double)done : NAN,
 		                    .train_accuracy = samples ? (double)correct / (double)samples : NAN,

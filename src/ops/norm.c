@@ -37,6 +37,7 @@
  */
 #include "ops/kernel.h"
 #include "ops/simd.h"
+#include "util/rng.h"
 
 #include <stdlib.h>
 
@@ -386,14 +387,11 @@ nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts 
 
 /* ---- dropout --------------------------------------------------------------------------- */
 
-/* splitmix64's finaliser: a counter-based stream, element i of a draw is
- * mix(seed + (i+1) golden), uniform in [0, 1) from its top 53 bits */
+/* a counter-based stream: element i of a draw is splitmix64's output i
+ * from the draw's seed, uniform in [0, 1) from its top 53 bits */
 static inline double uniform_at(uint64_t seed, int64_t i)
 {
-	uint64_t z = seed + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+	return nb__unit53(nb__rand_at(seed, (uint64_t)i));
 }
 
 /* OUT = IN * keep / (1-p) in the recorded training mode, else a copy */

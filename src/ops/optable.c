@@ -1,89 +1,25 @@
 /*
- * The op table: one entry per op, indexed by enum nb_op.  Each entry is
- * defined beside its kernels (nb__op_<name> in the op family's file).
+ * The op table: one entry per op, indexed by enum nb_op, generated from
+ * the op list (oplist.h).  Each entry is defined beside its kernels
+ * (nb__op_<name> in the op family's file).
  */
 #include "graph/internal.h"
 
-#define OPS(X) \
-	X(INPUT, input) \
-	X(PARAM, param) \
-	X(CONST, constant) \
-	X(ADD, add) \
-	X(SUB, sub) \
-	X(MUL, mul) \
-	X(DIV, div) \
-	X(NEG, neg) \
-	X(ADD_SCALAR, add_scalar) \
-	X(MUL_SCALAR, mul_scalar) \
-	X(RSUB_SCALAR, rsub_scalar) \
-	X(EXP, exp) \
-	X(LOG, log) \
-	X(SQRT, sqrt) \
-	X(SQUARE, square) \
-	X(POW, pow) \
-	X(ABS, abs) \
-	X(SIGN, sign) \
-	X(CLAMP, clamp) \
-	X(MASK_RANGE, mask_range) \
-	X(STOP_GRADIENT, stop_gradient) \
-	X(MATMUL, matmul) \
-	X(TRANSPOSE, transpose) \
-	X(RESHAPE, reshape) \
-	X(CONCAT, concat) \
-	X(SLICE, slice) \
-	X(EMBED, embed) \
-	X(BROADCAST_TO, broadcast_to) \
-	X(SUM_TO, sum_to) \
-	X(SUM, sum) \
-	X(MEAN, mean) \
-	X(MAX, max) \
-	X(MAX_BACKWARD, max_backward) \
-	X(BATCHNORM, batchnorm) \
-	X(BATCHNORM_SUMS, batchnorm_sums) \
-	X(BATCHNORM_BACKWARD, batchnorm_backward) \
-	X(DROPOUT, dropout) \
-	X(DROPOUT_BACKWARD, dropout_backward) \
-	X(HARDLIM, hardlim) \
-	X(HARDLIMS, hardlims) \
-	X(PURELIN, purelin) \
-	X(SATLIN, satlin) \
-	X(SATLINS, satlins) \
-	X(LOGSIG, logsig) \
-	X(TANH, tanh) \
-	X(RELU, relu) \
-	X(SOFTMAX, softmax) \
-	X(LOG_SOFTMAX, log_softmax) \
-	X(MSE, mse) \
-	X(BCE, bce) \
-	X(BCE_LOGITS, bce_logits) \
-	X(CCE, cce) \
-	X(SPARSE_CCE, sparse_cce) \
-	X(ONE_HOT, one_hot) \
-	X(SGD_UPDATE, sgd_update) \
-	X(MOMENTUM_UPDATE, momentum_update) \
-	X(RMSPROP_UPDATE, rmsprop_update) \
-	X(ADAM_UPDATE, adam_update) \
-	X(GLOBAL_NORM, global_norm) \
-	X(CONV2D, conv2d) \
-	X(CONV2D_BACKWARD_INPUT, conv2d_backward_input) \
-	X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight) \
-	X(CONV2D_BACKWARD_BIAS, conv2d_backward_bias) \
-	X(MAXPOOL2D, maxpool2d) \
-	X(MAXPOOL2D_BACKWARD, maxpool2d_backward) \
-	X(MAXPOOL2D_GATHER, maxpool2d_gather) \
-	X(AVGPOOL2D, avgpool2d) \
-	X(AVGPOOL2D_BACKWARD, avgpool2d_backward) \
-	X(GLOBAL_AVGPOOL, global_avgpool) \
-	/* end of the op list */
-
+/* One declaration and one entry per row of the op list: an op whose
+ * nb__op_<name> is not defined does not link. */
 #define DECLARE(E, N) extern const nb_opdef nb__op_##N;
-OPS(DECLARE)
+NB_OPS(DECLARE)
+#undef DECLARE
 
+/* The table's size comes from its entries, not from a declared bound, so
+ * the assertion checks the generated table against the generated enum
+ * (and the declaration in graph/internal.h, [NB_OP_COUNT], must agree). */
 #define ENTRY(E, N) [NB_OP_##E] = &nb__op_##N,
-const nb_opdef *const nb__ops[NB_OP_COUNT] = {OPS(ENTRY)};
+const nb_opdef *const nb__ops[] = {NB_OPS(ENTRY)};
+#undef ENTRY
 
 _Static_assert(sizeof nb__ops / sizeof nb__ops[0] == NB_OP_COUNT,
-               "the op table must have one entry per op");
+               "the op table must have exactly one entry per op");
 
 /* Leaves have no kernel: their data is fed or initialised. */
 static void leaf_forward(nb_tensor *t)
