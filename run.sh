@@ -110,15 +110,33 @@ fuzz_smoke() { # DIR
 	[ "$failed" -eq 0 ]
 }
 
+# `nabla` on the PATH: a link in /usr/local/bin to this build's program
+# (the README's commands are typed that way).  A /usr/local/bin/nabla that
+# is not such a link (an installed nabla) is left alone.
+link_nabla() {
+	local dest=/usr/local/bin/nabla target
+	target="$(pwd)/build/tools/nabla"
+	if [ -e "$dest" ] && [ ! -L "$dest" ]; then
+		echo "run.sh: $dest exists and is not a link; leaving it ($target is this build's)" >&2
+		return 0
+	fi
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo ln -sfn "$target" "$dest" ||
+		echo "run.sh: could not link $dest; the program is $target" >&2
+}
+
 case "${1:-}" in
 demo)
 	install_deps
 	build build
+	link_nabla
 	./build/tools/nabla train "${@:2}"
 	;;
 test)
 	install_deps
 	build build
+	link_nabla
 	run_tests build
 	build build-san -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 	# CK_FORK=no: each suite runs in one process, so LeakSanitizer sees

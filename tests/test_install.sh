@@ -16,6 +16,12 @@ libdir=$dest$(PKG_CONFIG_PATH=$pc pkg-config --variable=libdir nabla)
 # the .pc names the final prefix; point it at the scratch copy
 cflags=$(PKG_CONFIG_PATH=$pc pkg-config --define-variable=prefix="$dest$prefix" --cflags nabla)
 libs=$(PKG_CONFIG_PATH=$pc pkg-config --define-variable=prefix="$dest$prefix" --libs nabla)
+# no other package's include directories in the flags (Graphviz's were),
+# and no flag twice
+case " $cflags " in *graphviz*) echo "nabla.pc leaks Graphviz's Cflags: $cflags"; exit 1 ;; esac
+all=$(PKG_CONFIG_PATH=$pc pkg-config --static --libs nabla)
+dups=$(printf '%s\n' $all | sort | uniq -d)
+[ -z "$dups" ] || { echo "nabla.pc repeats $dups: $all"; exit 1; }
 cc -std=c11 -Wall -Wextra -Werror "$src/examples/xor.c" $cflags $libs -o "$dest/xor"
 out=$(cd "$dest" && LD_LIBRARY_PATH=$libdir ./xor)
 echo "$out" | tail -n 4
