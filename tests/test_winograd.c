@@ -5,7 +5,7 @@
  * geometries the kernels refuse. */
 #include "test_util.h"
 
-#include "ops/winograd.h"
+#include "ops/conv/winograd.h"
 
 #include <stdint.h>
 

@@ -14,7 +14,7 @@
  * two results relative to the largest |value|.
  */
 #include "graph/internal.h"
-#include "ops/winograd.h"
+#include "ops/conv/winograd.h"
 
 #include <math.h>
 #include <stdio.h>

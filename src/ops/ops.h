@@ -80,7 +80,7 @@ enum nb_op {
 	NB_OP_ADAM_UPDATE,
 	/* optimizer helpers (src/optim/update.c) */
 	NB_OP_GLOBAL_NORM, /* sqrt of the sum of squares of all inputs */
-	/* convolution (conv.c); attrs: see conv.h */
+	/* convolution (conv/conv.c); attrs: see conv/conv.h */
 	NB_OP_CONV2D,                 /* (x, w[, bias]) */
 	NB_OP_CONV2D_BACKWARD_INPUT,  /* (dy, w) -> dx: the transposed convolution */
 	NB_OP_CONV2D_BACKWARD_WEIGHT, /* (dy, x) -> dw */
