@@ -21,30 +21,33 @@ typedef nb__conv_geom geom;
 #define geom_of nb__conv_geom_of
 
 /* ---- kernels: the one dispatch ------------------------------------------------------
- * The plan is computed for the workspace the running program has (the
- * thread count may have changed since compile). */
+ * The node's plan (policy.c, cached at compile time) names the path; the
+ * table runs it. */
 
 #define CONV_RUN_FNS(T, SFX)                                                                       \
 	static void conv_forward_##SFX(nb_tensor *t)                                               \
 	{                                                                                          \
-		const geom g = geom_of(t);                                                         \
-		const nb__conv_plan p = nb__conv_plan_of(t, &g, t->g->workspace_bytes);            \
+		geom g;                                                                            \
+		nb__conv_plan tmp;                                                                 \
+		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                           \
 		const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;                                 \
-		nb__conv_paths[p.path].forward_##SFX(&g, &p, NB_IN(t, 0, T), NB_IN(t, 1, T), b,    \
+		nb__conv_paths[p->path].forward_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T), b,    \
 		                                     NB_OUT(t, T), t->g->workspace);               \
 	}                                                                                          \
 	static void conv_backward_input_##SFX(nb_tensor *t)                                        \
 	{                                                                                          \
-		const geom g = geom_of(t);                                                         \
-		const nb__conv_plan p = nb__conv_plan_of(t, &g, t->g->workspace_bytes);            \
-		nb__conv_paths[p.path].input_grad_##SFX(&g, &p, NB_IN(t, 0, T), NB_IN(t, 1, T),    \
+		geom g;                                                                            \
+		nb__conv_plan tmp;                                                                 \
+		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                           \
+		nb__conv_paths[p->path].input_grad_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T),    \
 		                                        NB_OUT(t, T), t->g->workspace);            \
 	}                                                                                          \
 	static void conv_backward_weight_##SFX(nb_tensor *t)                                       \
 	{                                                                                          \
-		const geom g = geom_of(t);                                                         \
-		const nb__conv_plan p = nb__conv_plan_of(t, &g, t->g->workspace_bytes);            \
-		nb__conv_paths[p.path].weight_grad_##SFX(&g, &p, NB_IN(t, 0, T), NB_IN(t, 1, T),   \
+		geom g;                                                                            \
+		nb__conv_plan tmp;                                                                 \
+		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                           \
+		nb__conv_paths[p->path].weight_grad_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T),   \
 		                                         NB_OUT(t, T), t->g->workspace);           \
 	}                                                                                          \
 	/* db[o] = sum over n, i, j of dy[n,o,i,j] */                                              \

@@ -92,8 +92,13 @@ nb__conv_geom nb__conv_geom_of(const nb_tensor *t);
  * for; at run time the program's workspace, in case the thread count
  * changed since: fewer batch threads and smaller chunks then). */
 nb__conv_plan nb__conv_plan_of(const nb_tensor *t, const nb__conv_geom *g, size_t have);
-/* the workspace the node asks for at compile time */
+/* The workspace the node asks for at compile time; computes the node's
+ * plan and caches it in t->aux. */
 size_t nb__conv_workspace(const nb_tensor *t);
+/* The plan of t for this run (the program's workspace, the current thread
+ * count): the cached one when it applies, else derived (and cached).
+ * Fills *g with the geometry; tmp: room for a plan that is not cached. */
+const nb__conv_plan *nb__conv_plan_run(nb_tensor *t, nb__conv_geom *g, nb__conv_plan *tmp);
 /* NB_CONV_WINOGRAD's shape rule, for the error message */
 bool nb__conv_wino_fits(const nb__conv_geom *g);
 
