@@ -589,7 +589,7 @@ static void expect_kernels(int c, int o, int h, int k, int stride, int pad, int 
 		              c, o, k, k, h, h, stride, want[i], rep);
 }
 
-/* The rules of dc_auto and use_wino on the layers they were measured on
+/* The rules of policy.c (path_of) on the layers they were measured on
  * (docs/conv.md): a change of the rules shows here. */
 START_TEST(test_auto_picks_measured_kernels)
 {

@@ -54,8 +54,10 @@ typedef struct dcgeom {
 
 static dcgeom dc_of(const geom *g)
 {
-	dcgeom d = {.hp = g->h + g->pt + g->pb, .wp = g->w + g->pl + g->pr,
-	            .nt = g->c * g->kh * g->kw, .ob = (g->o + DC_OB - 1) / DC_OB * DC_OB};
+	dcgeom d = {.hp = g->h + g->pt + g->pb,
+	            .wp = g->w + g->pl + g->pr,
+	            .nt = g->c * g->kh * g->kw,
+	            .ob = (g->o + DC_OB - 1) / DC_OB * DC_OB};
 	d.pad = g->pt || g->pb || g->pl || g->pr;
 	return d;
 }
@@ -72,7 +74,9 @@ typedef struct dtgeom {
 static dtgeom dt_of(const geom *g)
 {
 	const int64_t wr = (g->w + 2 * D1_VW - 1) / (2 * D1_VW) * (2 * D1_VW);
-	return (dtgeom){.qt = g->kh - 1 - g->pt, .ql = g->kw - 1 - g->pl, .wq = wr + g->kw,
+	return (dtgeom){.qt = g->kh - 1 - g->pt,
+	                .ql = g->kw - 1 - g->pl,
+	                .wq = wr + g->kw,
 	                .cb = (g->c + D1_OB - 1) / D1_OB * D1_OB};
 }
 
@@ -167,7 +171,8 @@ static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 	size_t b = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * es) : 0;
 	if (p->pass == CONV_PASS_WEIGHT_GRAD)
 		b += nb__align_up((size_t)(g->oh * g->ow * DC_OB) * es) +
-		     nb__align_up((size_t)(d.ob * d.nt) * es) + nb__align_up((size_t)(g->o * d.nt) * es);
+		     nb__align_up((size_t)(d.ob * d.nt) * es) +
+		     nb__align_up((size_t)(g->o * d.nt) * es);
 	return b;
 }
 
@@ -179,38 +184,51 @@ size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 /* Runs the statement for each image N of the batch on the plan's batch
  * threads (static shares), SLICE being the thread's slice of the
  * workspace ws after the shared part */
-#define DC_FOR_IMAGES(g, p, ws, N, SLICE, ...)                                  \
-	do {                                                                    \
-		const int th_ = (p)->threads;                                   \
-		char *const base_ = (char *)(ws) + dc_shared_bytes(g, p);       \
-		const size_t sb_ = dc_slice(g, p);                              \
-		_Pragma("omp parallel for num_threads(th_) schedule(static) if (th_ > 1)") \
-		for (int64_t N = 0; N < (g)->n; N++) {                          \
-			void *SLICE = base_ + (size_t)omp_get_thread_num() * sb_; \
-			__VA_ARGS__;                                            \
-		}                                                               \
+#define DC_FOR_IMAGES(g, p, ws, N, SLICE, ...)                                                     \
+	do {                                                                                       \
+		const int th_ = (p)->threads;                                                      \
+		char *const base_ = (char *)(ws) + dc_shared_bytes(g, p);                          \
+		const size_t sb_ = dc_slice(g, p);                                                 \
+		_Pragma("omp parallel for num_threads(th_) schedule(static) if (th_ > 1)") for (   \
+		    int64_t N = 0; N < (g)->n; N++)                                                \
+		{                                                                                  \
+			void *SLICE = base_ + (size_t)omp_get_thread_num() * sb_;                  \
+			__VA_ARGS__;                                                               \
+		}                                                                                  \
 	} while (0)
 
 /* CALL(args..., np) with np a constant 1..DC_MAX, for inlined block kernels */
-#define DC_CASES(CALL, ...)                                                     \
-	switch (np) {                                                           \
-	case 1: CALL(__VA_ARGS__, 1); break;                                    \
-	case 2: CALL(__VA_ARGS__, 2); break;                                    \
-	case 3: CALL(__VA_ARGS__, 3); break;                                    \
-	case 4: CALL(__VA_ARGS__, 4); break;                                    \
-	case 5: CALL(__VA_ARGS__, 5); break;                                    \
-	default: CALL(__VA_ARGS__, 6); break;                                   \
+#define DC_CASES(CALL, ...)                                                                        \
+	switch (np) {                                                                              \
+	case 1:                                                                                    \
+		CALL(__VA_ARGS__, 1);                                                              \
+		break;                                                                             \
+	case 2:                                                                                    \
+		CALL(__VA_ARGS__, 2);                                                              \
+		break;                                                                             \
+	case 3:                                                                                    \
+		CALL(__VA_ARGS__, 3);                                                              \
+		break;                                                                             \
+	case 4:                                                                                    \
+		CALL(__VA_ARGS__, 4);                                                              \
+		break;                                                                             \
+	case 5:                                                                                    \
+		CALL(__VA_ARGS__, 5);                                                              \
+		break;                                                                             \
+	default:                                                                                   \
+		CALL(__VA_ARGS__, 6);                                                              \
+		break;                                                                             \
 	}
 
 /* dt_block for channel count NC with kW 5, 3 or any (inside dt_backward) */
-#define DT_KW_CASES(NC)                                                          \
-	do {                                                                    \
-		if (g->kw == 5)                                                 \
-			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 5, NC);        \
-		else if (g->kw == 3)                                            \
-			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 3, NC);        \
-		else                                                            \
-			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 0, NC);        \
+#define DT_KW_CASES(NC)                                                                            \
+	do {                                                                                       \
+		if (g->kw == 5)                                                                    \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 5, NC);                           \
+		else if (g->kw == 3)                                                               \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 3, NC);                           \
+		else                                                                               \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 0, NC);                           \
 	} while (0)
 
 #define T float

@@ -74,8 +74,8 @@ static size_t col_bytes(const geom *g, int64_t chunk, int64_t rows, size_t es)
 {
 	if (x_is_col(g, chunk, es))
 		return 0;
-	return nb__align_up((size_t)(g->cg * g->kh * g->kw * nb__pad_ld(max_cols(g, chunk, rows), es)) *
-	                    es);
+	return nb__align_up(
+	    (size_t)(g->cg * g->kh * g->kw * nb__pad_ld(max_cols(g, chunk, rows), es)) * es);
 }
 
 /* The [Og, block] part of y or dy with the column matrix's stride: the
@@ -117,9 +117,9 @@ static void one_thread(rntm_t *r)
 }
 
 /* rn for a batch run on one thread: NULL lets BLIS use its threads */
-#define ONE_THREAD_RNTM(p)                                                      \
-	rntm_t one_;                                                            \
-	one_thread(&one_);                                                      \
+#define ONE_THREAD_RNTM(p)                                                                         \
+	rntm_t one_;                                                                               \
+	one_thread(&one_);                                                                         \
 	rntm_t *rn = (p)->blis_threads ? NULL : &one_
 
 /* The blocks of thread tid of th: it takes images [lo, hi) of the batch,
@@ -127,21 +127,22 @@ static void one_thread(rntm_t *r)
  * image into bands of pl->rows output rows when that is fewer than oH.
  * Runs the statement for each block: K its index, B0 its first image, BK
  * the block. */
-#define FOR_BLOCKS(g, pl, th, tid, K, B0, BK, ...)                              \
-	do {                                                                    \
-		const int64_t lo_ = (g)->n * (tid) / (th), hi_ = (g)->n * ((tid) + 1) / (th); \
-		const int64_t np_ = hi_ > lo_ ? (hi_ - lo_ + (pl)->chunk - 1) / (pl)->chunk : 0; \
-		const int64_t rows_ = (pl)->rows;                               \
-		int64_t K = 0;                                                  \
-		for (int64_t k_ = 0; k_ < np_; k_++) {                          \
-			const int64_t B0 = lo_ + (hi_ - lo_) * k_ / np_;        \
-			const int64_t b1_ = lo_ + (hi_ - lo_) * (k_ + 1) / np_; \
-			for (int64_t r_ = 0; r_ < (g)->oh; r_ += rows_, K++) {  \
-				const blk BK = {b1_ - B0, r_,                   \
-				                r_ + rows_ < (g)->oh ? r_ + rows_ : (g)->oh, rows_}; \
-				__VA_ARGS__;                                    \
-			}                                                       \
-		}                                                               \
+#define FOR_BLOCKS(g, pl, th, tid, K, B0, BK, ...)                                                 \
+	do {                                                                                       \
+		const int64_t lo_ = (g)->n * (tid) / (th), hi_ = (g)->n * ((tid) + 1) / (th);      \
+		const int64_t np_ = hi_ > lo_ ? (hi_ - lo_ + (pl)->chunk - 1) / (pl)->chunk : 0;   \
+		const int64_t rows_ = (pl)->rows;                                                  \
+		int64_t K = 0;                                                                     \
+		for (int64_t k_ = 0; k_ < np_; k_++) {                                             \
+			const int64_t B0 = lo_ + (hi_ - lo_) * k_ / np_;                           \
+			const int64_t b1_ = lo_ + (hi_ - lo_) * (k_ + 1) / np_;                    \
+			for (int64_t r_ = 0; r_ < (g)->oh; r_ += rows_, K++) {                     \
+				const blk BK = {b1_ - B0, r_,                                      \
+				                r_ + rows_ < (g)->oh ? r_ + rows_ : (g)->oh,       \
+				                rows_};                                            \
+				__VA_ARGS__;                                                       \
+			}                                                                          \
+		}                                                                                  \
 	} while (0)
 
 #define T float

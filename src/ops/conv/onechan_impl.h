@@ -89,7 +89,7 @@ SFX(d1_wgrad_rows)(const geom *g, const d1geom *d, const T *xp, const T *dy0, co
 	}
 }
 
-/* dW += the weight gradient of one image (see use_one: kW 3 or 5) */
+/* dW += the weight gradient of one image (policy.c takes it for kW 3 or 5) */
 NB_HOT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, const T *dy, T *dw,
                                   T *xp, T *dyp)
 {

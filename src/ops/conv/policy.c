@@ -25,9 +25,16 @@
 nb__conv_geom nb__conv_geom_of(const nb_tensor *t)
 {
 	const int64_t *a = t->a.i;
-	nb__conv_geom g = {.sh = a[A_SH], .sw = a[A_SW], .pt = a[A_PT], .pl = a[A_PL],
-	                   .pb = a[A_PB], .pr = a[A_PR], .dh = a[A_DH], .dw = a[A_DW],
-	                   .groups = a[A_GROUPS], .algo = (int)a[A_ALGO]};
+	nb__conv_geom g = {.sh = a[A_SH],
+	                   .sw = a[A_SW],
+	                   .pt = a[A_PT],
+	                   .pl = a[A_PL],
+	                   .pb = a[A_PB],
+	                   .pr = a[A_PR],
+	                   .dh = a[A_DH],
+	                   .dw = a[A_DW],
+	                   .groups = a[A_GROUPS],
+	                   .algo = (int)a[A_ALGO]};
 	const int64_t *s0 = t->in[0]->shape.d, *s1 = t->in[1]->shape.d;
 	const int64_t *x = s0, *w = s1;
 	int64_t xd[4], wd[4];
@@ -80,7 +87,7 @@ static bool use_wino(size_t es, const nb__conv_geom *g)
 
 /* One group, stride 1, dilation 1, kernels up to D1_KW wide; the weight
  * gradient has kernels for 3- and 5-wide kernels only. */
-static bool use_one(nb__conv_pass pass, const nb__conv_geom *g)
+static bool use_one_channel(nb__conv_pass pass, const nb__conv_geom *g)
 {
 	const bool shape = g->algo == NB_CONV_AUTO && g->c == 1 && g->groups == 1 && g->sh == 1 &&
 	                   g->sw == 1 && g->dh == 1 && g->dw == 1 && g->kw <= D1_KW;
@@ -92,7 +99,8 @@ static bool use_one(nb__conv_pass pass, const nb__conv_geom *g)
  * asked for */
 static bool use_depthwise(const nb__conv_geom *g)
 {
-	return g->cg == 1 && (g->groups > 1 || g->algo == NB_CONV_DIRECT) && g->algo != NB_CONV_IM2COL;
+	return g->cg == 1 && (g->groups > 1 || g->algo == NB_CONV_DIRECT) &&
+	       g->algo != NB_CONV_IM2COL;
 }
 
 /* ---- the direct kernels (one group, 2 or more input channels) -----------------
@@ -117,7 +125,8 @@ static bool direct_auto(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->kh * g->kw < 9)
 		return false;
-	if (pass == CONV_PASS_INPUT_GRAD) /* and the lanes: see use_dt, use_dp */
+	/* the input gradient's lanes: see use_direct_transposed, use_direct_phases */
+	if (pass == CONV_PASS_INPUT_GRAD)
 		return g->c <= 32;
 	if (!lanes_used(g->o, DC_OB))
 		return false;
@@ -126,14 +135,14 @@ static bool direct_auto(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 	return g->c <= 64 && !use_wino(es, g);
 }
 
-static bool use_dc(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
+static bool use_direct(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || pass == CONV_PASS_INPUT_GRAD)
 		return false;
 	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g));
 }
 
-static bool use_dt(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
+static bool use_direct_transposed(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD || g->sh != 1 ||
 	    g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw)
@@ -143,13 +152,14 @@ static bool use_dt(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 	 * 28x28 (250 KiB) measured 15.2 ms against Winograd's 11.7-16.2 and
 	 * im2col's 13.0 (batch 64), ResNet-20's layers take 39-72 KiB */
 	return g->algo == NB_CONV_DIRECT ||
-	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) && lanes_used(g->w, 2 * D1_VW) &&
-	        nb__direct_transposed_dy_bytes(g, es) <= DT_MAX_DY);
+	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) &&
+	        lanes_used(g->w, 2 * D1_VW) && nb__direct_transposed_dy_bytes(g, es) <= DT_MAX_DY);
 }
 
-static bool use_dp(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
+static bool use_direct_phases(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
-	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD || use_dt(pass, es, g))
+	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD ||
+	    use_direct_transposed(pass, es, g))
 		return false;
 	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) &&
 	                                     lanes_used(g->c, DC_OB) && !use_wino(es, g));
@@ -160,13 +170,13 @@ static nb__conv_path path_of(nb__conv_pass pass, size_t es, const nb__conv_geom 
 {
 	if (use_depthwise(g))
 		return CONV_PATH_DEPTHWISE;
-	if (use_one(pass, g))
+	if (use_one_channel(pass, g))
 		return CONV_PATH_ONE_CHANNEL;
-	if (use_dc(pass, es, g))
+	if (use_direct(pass, es, g))
 		return CONV_PATH_DIRECT;
-	if (use_dt(pass, es, g))
+	if (use_direct_transposed(pass, es, g))
 		return CONV_PATH_DIRECT_TRANSPOSED;
-	if (use_dp(pass, es, g))
+	if (use_direct_phases(pass, es, g))
 		return CONV_PATH_DIRECT_PHASES;
 	if (use_wino(es, g))
 		return CONV_PATH_WINOGRAD;
@@ -245,8 +255,12 @@ static void even_threads(const nb__conv_geom *g, int th, nb__conv_plan *p)
 /* the plan for th threads, workspace aside */
 static nb__conv_plan plan_for(nb__conv_pass pass, size_t es, const nb__conv_geom *g, int th)
 {
-	nb__conv_plan p = {.path = path_of(pass, es, g), .pass = pass, .es = es, .threads = 1,
-	                   .chunk = 1, .rows = g->oh};
+	nb__conv_plan p = {.path = path_of(pass, es, g),
+	                   .pass = pass,
+	                   .es = es,
+	                   .threads = 1,
+	                   .chunk = 1,
+	                   .rows = g->oh};
 	const double work = work_of(g);
 	switch (p.path) {
 	case CONV_PATH_DEPTHWISE: /* parallel over planes, no workspace */
@@ -259,7 +273,8 @@ static nb__conv_plan plan_for(nb__conv_pass pass, size_t es, const nb__conv_geom
 			p.threads = g->n < th ? (int)g->n : th;
 		/* fewer images than threads (one, for inference): the forward
 		 * splits each image's rows instead */
-		if (pass == CONV_PASS_FORWARD && th >= 2 && g->n < th && g->oh >= 2 && work >= PAR_WORK)
+		if (pass == CONV_PASS_FORWARD && th >= 2 && g->n < th && g->oh >= 2 &&
+		    work >= PAR_WORK)
 			p.row_threads = th < g->oh ? th : (int)g->oh;
 		break;
 	case CONV_PATH_WINOGRAD: /* all threads, for a batch worth splitting */
@@ -282,7 +297,8 @@ static nb__conv_plan plan_for(nb__conv_pass pass, size_t es, const nb__conv_geom
 nb__conv_plan nb__conv_plan_of(const nb_tensor *t, const nb__conv_geom *g, size_t have)
 {
 	nb__conv_plan p = plan_for(pass_of(t), t->g->esize, g, nb_get_num_threads());
-	size_t (*ws)(const nb__conv_geom *, const nb__conv_plan *) = nb__conv_paths[p.path].workspace;
+	size_t (*ws)(const nb__conv_geom *, const nb__conv_plan *) =
+	    nb__conv_paths[p.path].workspace;
 	const bool batch_threads = p.threads > 1;
 	while (p.threads > 1 && ws(g, &p) > have)
 		p.threads--;
@@ -327,7 +343,8 @@ size_t nb__conv_workspace(const nb_tensor *t)
 		node->aux_bytes = sizeof(conv_cache);
 	conv_cache *c = cache_of(t);
 	if (c)
-		*c = (conv_cache){.geom = g, .threads = nb_get_num_threads(), .need = need, .full = p};
+		*c = (conv_cache){
+		    .geom = g, .threads = nb_get_num_threads(), .need = need, .full = p};
 	return need;
 }
 
@@ -361,8 +378,8 @@ const nb__conv_plan *nb__conv_plan_run(nb_tensor *t, nb__conv_geom *g, nb__conv_
 
 /* ---- the dispatch table ------------------------------------------------------------ */
 
-#define ENTRIES(F, I, W)                                                        \
-	.forward_f32 = F##_f32, .forward_f64 = F##_f64, .input_grad_f32 = I##_f32, \
+#define ENTRIES(F, I, W)                                                                           \
+	.forward_f32 = F##_f32, .forward_f64 = F##_f64, .input_grad_f32 = I##_f32,                 \
 	.input_grad_f64 = I##_f64, .weight_grad_f32 = W##_f32, .weight_grad_f64 = W##_f64
 #define none_f32 NULL
 #define none_f64 NULL
