@@ -386,6 +386,100 @@ START_TEST(test_threads_changed_after_compile)
 }
 END_TEST
 
+/* ---- the plan each node keeps from compile time -------------------------------- */
+
+/* y, dx, dw of a 16 -> 16 3x3 convolution (batch 6, f32) as float bits
+ * into out[3][n]: one graph, built the same for every call */
+typedef struct conv_bits {
+	nb_graph *g;
+	nb_tensor *t[3];
+	int64_t n[3];
+} conv_bits;
+
+static conv_bits bits_graph(nb_conv_algo algo)
+{
+	conv_bits b = {.g = nb_graph_new(NB_F32)};
+	nb_graph_seed(b.g, 11);
+	nb_conv2d_opts o = NB_CONV_OPTS(1, 1);
+	o.algo = algo;
+	nb_tensor *x = nb_param(b.g, "x", NB_SHAPE(6, 16, 12, 12), NB_UNIFORM(-1, 1));
+	nb_tensor *w = nb_param(b.g, "w", NB_SHAPE(16, 16, 3, 3), NB_UNIFORM(-1, 1));
+	nb_tensor *y = nb_conv2d(x, w, NULL, o);
+	nb_tensor *c = nb_param(b.g, "c", nb_tensor_shape(y), NB_UNIFORM(-1, 1));
+	nb_tensor *wrt[2] = {x, w}, *gr[2];
+	ck_assert_int_eq(nb_grads(nb_sum(nb_mul(y, nb_stop_gradient(c))), wrt, 2, gr), NB_OK);
+	b.t[0] = y, b.t[1] = gr[0], b.t[2] = gr[1];
+	for (int i = 0; i < 3; i++)
+		b.n[i] = nb_tensor_size(b.t[i]);
+	return b;
+}
+
+static void bits_read(const conv_bits *b, float *out[3])
+{
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(nb_read_f32(b->t[i], out[i], b->n[i]), NB_OK);
+}
+
+static void bits_eq(const conv_bits *b, float *x[3], float *y[3], const char *what)
+{
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(!memcmp(x[i], y[i], sizeof(float) * (size_t)b->n[i]), "%s: %s differs",
+		              what, i == 0 ? "y" : i == 1 ? "dx" : "dw");
+}
+
+/* the bits of one program compiled at cth threads and run at rth */
+static void bits_fresh(nb_conv_algo algo, int cth, int rth, float *out[3])
+{
+	conv_bits b = bits_graph(algo);
+	nb_set_num_threads(cth);
+	nb_program *p = nb_compile(b.g, b.t, 3);
+	ck_graph_ok(b.g);
+	nb_set_num_threads(rth);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	bits_read(&b, out);
+	nb_graph_free(b.g);
+}
+
+/* Two programs sharing the conv nodes, compiled at 2 and at 1 thread, run
+ * in turn at 2 and 1 threads: each run gives the bits of a program of its
+ * own compiled and run at those counts, whatever plan the node cached
+ * last (the weight gradient's sum depends on the batch threads). */
+START_TEST(test_cached_plan_follows_threads)
+{
+	const nb_conv_algo algos[] = {NB_CONV_AUTO, NB_CONV_IM2COL, NB_CONV_DIRECT, NB_CONV_WINOGRAD};
+	for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+		conv_bits b = bits_graph(algos[a]);
+		float *got[3], *want[3];
+		for (int i = 0; i < 3; i++) {
+			got[i] = malloc(sizeof(float) * (size_t)b.n[i]);
+			want[i] = malloc(sizeof(float) * (size_t)b.n[i]);
+		}
+		nb_set_num_threads(2);
+		nb_program *p2 = nb_compile(b.g, b.t, 3);
+		nb_set_num_threads(1);
+		nb_program *p1 = nb_compile(b.g, b.t, 3);
+		ck_graph_ok(b.g);
+		const struct {
+			nb_program *p;
+			int cth, rth;
+		} runs[] = {{p2, 2, 2}, {p1, 1, 1}, {p2, 2, 1}, {p1, 1, 2}, {p2, 2, 2}, {p1, 1, 1}};
+		for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+			char what[64];
+			snprintf(what, sizeof what, "algo %d, run %zu", (int)algos[a], r);
+			nb_set_num_threads(runs[r].rth);
+			ck_assert_int_eq(nb_run(runs[r].p), NB_OK);
+			bits_read(&b, got);
+			bits_fresh(algos[a], runs[r].cth, runs[r].rth, want);
+			bits_eq(&b, got, want, what);
+		}
+		for (int i = 0; i < 3; i++)
+			free(got[i]), free(want[i]);
+		nb_graph_free(b.g);
+	}
+	nb_set_num_threads(0);
+}
+END_TEST
+
 /* conv of random U(-1, 1) parameters x, w (and b when c->bias) */
 static nb_tensor *random_conv(nb_graph *g, const cfg *c, nb_conv2d_opts o, nb_tensor *p[3])
 {
@@ -495,14 +589,14 @@ static void expect_kernels(int c, int o, int h, int k, int stride, int pad, int 
 		              c, o, k, k, h, h, stride, want[i], rep);
 }
 
-/* The rules of dc_auto and use_wino on the layers they were measured on
+/* The rules of policy.c (path_of) on the layers they were measured on
  * (docs/conv.md): a change of the rules shows here. */
 START_TEST(test_auto_picks_measured_kernels)
 {
-	expect_kernels(6, 16, 14, 5, 1, 0, 1, "direct", "direct dt", "direct");   /* LeNet conv2 */
+	expect_kernels(6, 16, 14, 5, 1, 0, 1, "direct", "direct transposed", "direct");   /* LeNet conv2 */
 	expect_kernels(1, 6, 28, 5, 1, 2, 1, "one-channel", "im2col", "one-channel"); /* conv1 */
-	expect_kernels(16, 16, 32, 3, 1, 1, 1, "direct", "direct dt", "winograd"); /* ResNet-20 */
-	expect_kernels(32, 32, 16, 3, 1, 1, 1, "direct", "direct dt", "winograd");
+	expect_kernels(16, 16, 32, 3, 1, 1, 1, "direct", "direct transposed", "winograd"); /* ResNet-20 */
+	expect_kernels(32, 32, 16, 3, 1, 1, 1, "direct", "direct transposed", "winograd");
 	expect_kernels(64, 64, 8, 3, 1, 1, 1, "winograd", "winograd", "winograd");
 	expect_kernels(16, 32, 32, 3, 2, 1, 1, "direct", "direct phases", "direct");
 	expect_kernels(32, 64, 16, 3, 2, 1, 1, "direct", "direct phases", "direct");
@@ -700,6 +794,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_matches_reference_f64);
 	tcase_add_test(tc, test_matches_reference_f32);
 	tcase_add_test(tc, test_threads_changed_after_compile);
+	tcase_add_test(tc, test_cached_plan_follows_threads);
 	tcase_add_test(tc, test_depthwise_direct_matches_im2col);
 	tcase_add_test(tc, test_auto_picks_measured_kernels);
 	tcase_add_test(tc, test_gradcheck_configs);

@@ -1,11 +1,11 @@
-/* Winograd F(2x2, 3x3) kernels (src/ops/winograd.c) against a naive direct
+/* Winograd F(2x2, 3x3) kernels (src/ops/conv/winograd.c) against a naive direct
  * convolution and its adjoint: f64 and f32, odd and even planes, every
  * padding 0..2 on each side, several channel counts and batches, chunks
  * that split images, one and two threads (bits repeat run to run), and the
  * geometries the kernels refuse. */
 #include "test_util.h"
 
-#include "ops/winograd.h"
+#include "ops/conv/winograd.h"
 
 #include <stdint.h>
 

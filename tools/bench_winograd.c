@@ -1,5 +1,5 @@
 /*
- * Winograd F(2x2, 3x3) (src/ops/winograd.c) against nabla's conv2d
+ * Winograd F(2x2, 3x3) (src/ops/conv/winograd.c) against nabla's conv2d
  * (im2col + GEMM) on ResNet-20's 3x3 convolutions at batch 64: the forward
  * pass, the input gradient and the weight gradient, f32, one and two
  * threads.
@@ -14,7 +14,7 @@
  * two results relative to the largest |value|.
  */
 #include "graph/internal.h"
-#include "ops/winograd.h"
+#include "ops/conv/winograd.h"
 #include "util/clock.h"
 
 #include <math.h>

@@ -73,13 +73,9 @@ typedef enum nb_padding {
 } nb_padding;
 
 typedef enum nb_conv_algo {
-	NB_CONV_AUTO = 0, /* direct kernels for depthwise (C/groups == 1), for a
-	                     single-channel input, and for kernels of >= 9 taps
-	                     with few input channels (forward and input gradient
-	                     up to 32, weight gradient up to 64 where Winograd
-	                     does not take it); in f32, Winograd for the other
-	                     3x3 stride-1 passes of >= 16 channels in and out;
-	                     else im2col (docs/conv.md) */
+	NB_CONV_AUTO = 0, /* per pass, the kernel measured fastest for the
+	                     geometry: the rules and their thresholds are in
+	                     docs/conv.md ("Choosing a kernel") */
 	NB_CONV_IM2COL,   /* im2col + GEMM (per group), for any convolution */
 	NB_CONV_DIRECT,   /* direct loops: depthwise, or one group (any
 	                     stride, padding, dilation) */

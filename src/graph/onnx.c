@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ops/conv.h"
+#include "ops/conv/conv.h"
 
 #define OPSET 13
 #define IR_VERSION 7 /* the IR version of opset 13 (ONNX 1.8) */

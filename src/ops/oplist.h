@@ -87,7 +87,7 @@
 	X(ADAM_UPDATE, adam_update) \
 	/* optimizer helpers (update.c) */ \
 	X(GLOBAL_NORM, global_norm)       /* sqrt of the sum of squares of all inputs */ \
-	/* convolution (conv.c); attrs: see conv.h */ \
+	/* convolution (conv/conv.c); attrs: see conv/conv.h */ \
 	X(CONV2D, conv2d)                 /* (x, w[, bias]) */ \
 	X(CONV2D_BACKWARD_INPUT, conv2d_backward_input) /* (dy, w) -> dx: the transposed convolution */ \
 	X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight) /* (dy, x) -> dw */ \

@@ -20,7 +20,7 @@
  * Attributes: i[0], i[1] = kH, kW; i[2], i[3] = stride; i[4], i[5] =
  * padding (each side); i[6], i[7] = H, W of x (avgpool2d_backward only).
  */
-#include "ops/conv.h"
+#include "ops/conv/conv.h"
 
 #include <stdlib.h>
 

@@ -3,9 +3,11 @@
  * docs/winograd.md for the maths.  winograd_impl.h holds the kernels, once
  * per element type.
  */
-#include "ops/winograd.h"
+#include "ops/conv/winograd.h"
 
-#include "ops/conv.h" /* nb__tap_range */
+#include "ops/conv/plan.h"
+
+#include "ops/conv/conv.h" /* nb__tap_range */
 
 #include <blis.h>
 #include <omp.h>
@@ -183,7 +185,7 @@ size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int th
 #define T float
 #define SFX(name) name##_f32
 #define UKR sukr
-#include "ops/winograd_impl.h"
+#include "ops/conv/winograd_impl.h"
 #undef T
 #undef SFX
 #undef UKR
@@ -191,7 +193,59 @@ size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int th
 #define T double
 #define SFX(name) name##_f64
 #define UKR dukr
-#include "ops/winograd_impl.h"
+#include "ops/conv/winograd_impl.h"
 #undef T
 #undef SFX
 #undef UKR
+
+/* ---- the convolution op's entry points ------------------------------------ */
+
+nb__wino_geom nb__conv_wino_geom(const nb__conv_geom *g, bool flip)
+{
+	return (nb__wino_geom){.n = g->n, .c = g->c, .h = g->h, .w = g->w, .o = g->o, .pt = g->pt,
+	                       .pl = g->pl, .pb = g->pb, .pr = g->pr, .flip = flip};
+}
+
+size_t nb__wino_conv_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
+{
+	const nb__wino_geom wg = nb__conv_wino_geom(g, p->pass == CONV_PASS_INPUT_GRAD);
+	if (p->pass == CONV_PASS_WEIGHT_GRAD)
+		return nb__wino_wgrad_workspace(&wg, p->es, p->threads);
+	return nb__wino_workspace(&wg, p->es, p->threads);
+}
+
+/* y[n, o] += b[o] */
+#define WINO_CONV_FNS(T, SFX)                                                                      \
+	NB_HOT static void add_bias_##SFX(const nb__conv_geom *g, const T *b, T *y)                \
+	{                                                                                          \
+		const int64_t p = g->oh * g->ow;                                                   \
+		NB_PAR_FOR_IF(g->n * g->o * p >= NB_PAR_MIN, q, g->n * g->o, {                     \
+			const T bo = b[q % g->o];                                                  \
+			T *yr = y + q * p;                                                         \
+			for (int64_t e = 0; e < p; e++)                                            \
+				yr[e] += bo;                                                       \
+		});                                                                                \
+	}                                                                                          \
+	void nb__wino_conv_forward_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,           \
+	                                 const T *x, const T *w, const T *b, T *y, void *ws)       \
+	{                                                                                          \
+		const nb__wino_geom wg = nb__conv_wino_geom(g, false);                             \
+		nb__wino_forward_##SFX(&wg, x, w, y, ws, p->threads);                              \
+		if (b)                                                                             \
+			add_bias_##SFX(g, b, y);                                                   \
+	}                                                                                          \
+	void nb__wino_conv_input_grad_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,        \
+	                                    const T *dy, const T *w, T *dx, void *ws)              \
+	{                                                                                          \
+		const nb__wino_geom wg = nb__conv_wino_geom(g, true);                              \
+		nb__wino_forward_##SFX(&wg, dy, w, dx, ws, p->threads);                            \
+	}                                                                                          \
+	void nb__wino_conv_weight_grad_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,       \
+	                                     const T *dy, const T *x, T *dw, void *ws)             \
+	{                                                                                          \
+		const nb__wino_geom wg = nb__conv_wino_geom(g, false);                             \
+		nb__wino_weight_grad_##SFX(&wg, dy, x, dw, ws, p->threads);                        \
+	}
+WINO_CONV_FNS(float, f32)
+WINO_CONV_FNS(double, f64)
+#undef WINO_CONV_FNS

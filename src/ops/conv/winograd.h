@@ -75,4 +75,25 @@ void nb__wino_weight_grad_f32(const nb__wino_geom *g, const float *dy, const flo
 void nb__wino_weight_grad_f64(const nb__wino_geom *g, const double *dy, const double *x, double *dw,
                               void *ws, int threads);
 
+/* ---- the convolution op's entry points (plan.h's family interface) ------
+ * The geometry of the pass in nb__conv_geom form; p->threads as above;
+ * the forward adds the bias after the Winograd product. */
+struct nb__conv_geom;
+struct nb__conv_plan;
+nb__wino_geom nb__conv_wino_geom(const struct nb__conv_geom *g, bool flip);
+size_t nb__wino_conv_workspace(const struct nb__conv_geom *g, const struct nb__conv_plan *p);
+void nb__wino_conv_forward_f32(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
+                               const float *x, const float *w, const float *b, float *y, void *ws);
+void nb__wino_conv_forward_f64(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
+                               const double *x, const double *w, const double *b, double *y,
+                               void *ws);
+void nb__wino_conv_input_grad_f32(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
+                                  const float *dy, const float *w, float *dx, void *ws);
+void nb__wino_conv_input_grad_f64(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
+                                  const double *dy, const double *w, double *dx, void *ws);
+void nb__wino_conv_weight_grad_f32(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
+                                   const float *dy, const float *x, float *dw, void *ws);
+void nb__wino_conv_weight_grad_f64(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
+                                   const double *dy, const double *x, double *dw, void *ws);
+
 #endif

@@ -1,0 +1,244 @@
+/*
+ * Direct convolution kernels for one group and a few dozen channels
+ * (docs/conv.md, "Few input channels").  A small convolution is a thin
+ * GEMM after im2col (LeNet's conv2: 16 x 150 by 100 columns per image),
+ * and the column matrix costs as many memory passes as the products;
+ * these kernels read the (padded) image directly.
+ *
+ * CONV_PATH_DIRECT, forward and weight gradient: DC_OB output channels in
+ * the lanes of two vectors.
+ *   forward      y[n,o,i,j] = b[o] + sum_{c,m,k} w[o,c,m,k] xp[n,c,i sH + m dH, j sW + k dW]
+ *                (xp: x zero-padded); DC_NP pixels of an output row stay in
+ *                registers over all C kH kW taps, each tap a broadcast of x
+ *                per pixel times 16 packed weights.
+ *   weight grad  dw[o,c,m,k] = sum_{n,i,j} dy[n,o,i,j] xp[n,c,i sH + m dH, j sW + k dW]
+ *                (the forward is linear in w); DC_TB taps' 16-channel
+ *                gradients stay in registers over all pixels of an image,
+ *                dy copied pixel-major.
+ * CONV_PATH_DIRECT_TRANSPOSED, input gradient at stride 1 and dilation 1
+ * (padding below the kernel): the adjoint of the forward in x,
+ *   dx[n,c,a,b] = sum_{o,m,k} w[o,c,kH-1-m,kW-1-k] dyq[n,o,a+m,b+k]
+ *   (dyq: dy with kH-1-pT rows above and kW-1-pL columns left of zeros),
+ *   a correlation of dy with the flipped kernel: D1_OB channels of dx by
+ *   2 D1_VW pixels of a row in registers, kernel rows outside dy skipped.
+ * CONV_PATH_DIRECT_PHASES, input gradient for any geometry: the pixels of
+ *   dx whose row is ph mod sH and column pw mod sW receive only the taps
+ *   (m, k) with sH | ph + pT - m dH and sW | pw + pL - k dW, each from a
+ *   fixed offset of dy (see dpgeom): each phase is a stride-1 correlation
+ *   of dy with its taps, computed by the forward's block with DC_OB
+ *   channels of dx in the lanes, then transposed into dx's planes.
+ */
+/* The kernels here are chains of multiply-adds held in registers: let GCC
+ * fuse them into FMA instructions in the AVX2 clone (ISO C mode keeps
+ * contraction off, which doubles the arithmetic instructions and the
+ * latency of each accumulation).  The clones then round differently, by
+ * an ulp per product; results stay deterministic on one machine. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+#include "ops/conv/direct.h"
+
+#include <omp.h>
+#include <string.h>
+
+typedef nb__conv_geom geom;
+
+/* the forward and weight gradient's padded image */
+typedef struct dcgeom {
+	int64_t hp, wp; /* the padded plane (the input's own when there is no padding) */
+	int64_t nt;     /* taps: C kH kW */
+	int64_t ob;     /* O rounded up to DC_OB */
+	bool pad;
+} dcgeom;
+
+static dcgeom dc_of(const geom *g)
+{
+	dcgeom d = {.hp = g->h + g->pt + g->pb,
+	            .wp = g->w + g->pl + g->pr,
+	            .nt = g->c * g->kh * g->kw,
+	            .ob = (g->o + DC_OB - 1) / DC_OB * DC_OB};
+	d.pad = g->pt || g->pb || g->pl || g->pr;
+	return d;
+}
+
+/* the rows of dy a stride-1 input gradient reads through: kW - 1 - padL
+ * zeros on the left, dx's width rounded up to 2 D1_VW plus a kernel to the
+ * right (so a tap's window stays in its row) */
+typedef struct dtgeom {
+	int64_t qt, ql; /* kH - 1 - padT, kW - 1 - padL */
+	int64_t wq;     /* row length */
+	int64_t cb;     /* C rounded up to D1_OB */
+} dtgeom;
+
+static dtgeom dt_of(const geom *g)
+{
+	const int64_t wr = (g->w + 2 * D1_VW - 1) / (2 * D1_VW) * (2 * D1_VW);
+	return (dtgeom){.qt = g->kh - 1 - g->pt,
+	                .ql = g->kw - 1 - g->pl,
+	                .wq = wr + g->kw,
+	                .cb = (g->c + D1_OB - 1) / D1_OB * D1_OB};
+}
+
+size_t nb__direct_transposed_dy_bytes(const nb__conv_geom *g, size_t es)
+{
+	return (size_t)(g->o * g->oh * dt_of(g).wq) * es;
+}
+
+/* The input gradient in phases: the pixels of dx whose row is ph mod sH
+ * and column pw mod sW receive the kernel taps (m, k) with
+ * sH | ph + padT - m dH and sW | pw + padL - k dW, from dy row a + e(ph, m)
+ * and column b + f(pw, k) (a, b: the pixel's row and column within its
+ * phase).  So each phase is a stride-1 correlation of dy with some of the
+ * taps, which dc_fblock computes with dx's channels in the lanes: the
+ * phases' taps and their offsets in a zero-padded copy of dy are
+ * tabulated once per run. */
+typedef struct dpgeom {
+	int64_t pt, pl, hp, wp; /* dy padded: pt rows above, pl columns left; the plane */
+	int64_t cb;             /* C rounded up to DC_OB */
+} dpgeom;
+
+/* whether kernel row (or column) m takes part in phase ph, and e: its dy
+ * offset, (ph + pad - m d) / s */
+static bool dp_tap(int64_t ph, int64_t pad, int64_t m, int64_t d, int64_t s, int64_t *e)
+{
+	const int64_t v = ph + pad - m * d;
+	if (((v % s) + s) % s)
+		return false;
+	*e = v / s;
+	return true;
+}
+
+static dpgeom dp_of(const geom *g)
+{
+	int64_t lo[2] = {0, 0}, hi[2] = {0, 0}, e;
+	for (int ax = 0; ax < 2; ax++) {
+		const int64_t s = ax ? g->sw : g->sh, k = ax ? g->kw : g->kh;
+		for (int64_t ph = 0; ph < s; ph++)
+			for (int64_t m = 0; m < k; m++)
+				if (dp_tap(ph, ax ? g->pl : g->pt, m, ax ? g->dw : g->dh, s, &e)) {
+					lo[ax] = e < lo[ax] ? e : lo[ax];
+					hi[ax] = e > hi[ax] ? e : hi[ax];
+				}
+	}
+	const int64_t na = (g->h + g->sh - 1) / g->sh, nb = (g->w + g->sw - 1) / g->sw;
+	dpgeom q = {.pt = -lo[0], .pl = -lo[1], .cb = (g->c + DC_OB - 1) / DC_OB * DC_OB};
+	q.hp = q.pt + (na + hi[0] > g->oh ? na + hi[0] : g->oh);
+	q.wp = q.pl + (nb + hi[1] > g->ow ? nb + hi[1] : g->ow);
+	return q;
+}
+
+static size_t dp_dy_bytes(const geom *g, const dpgeom *q, size_t es)
+{
+	return nb__align_up((size_t)(g->o * q->hp * q->wp) * es);
+}
+
+/* The shared part of the workspace: the forward's packed weights
+ * [O / DC_OB][C kH kW][DC_OB] (zeros past O) and the taps' offsets in the
+ * padded image; the transposed input gradient's flipped weights
+ * [C / D1_OB][O][kH][kW][D1_OB]; the phases' taps' offsets, each phase's
+ * first tap and the weights [C / DC_OB][taps][DC_OB]. */
+static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
+{
+	const size_t es = p->es;
+	const int64_t nt = g->o * g->kh * g->kw;
+	if (p->path == CONV_PATH_DIRECT_PHASES)
+		return nb__align_up((size_t)(nt + g->sh * g->sw + 1) * sizeof(int64_t)) +
+		       nb__align_up((size_t)(dp_of(g).cb * nt) * es);
+	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
+		return nb__align_up((size_t)(dt_of(g).cb * nt) * es);
+	const dcgeom d = dc_of(g);
+	size_t b = nb__align_up((size_t)d.nt * sizeof(int64_t));
+	if (p->pass == CONV_PASS_FORWARD)
+		b += nb__align_up((size_t)(d.ob * d.nt) * es);
+	return b;
+}
+
+/* one thread's slice: the padded image (forward, weight gradient), the
+ * transposed dy, packed dW and the thread's dW (weight gradient); the
+ * padded dy (transposed input gradient); the padded dy and a block of dx's
+ * channels pixel-major (phases) */
+static size_t dc_slice(const geom *g, const nb__conv_plan *p)
+{
+	const size_t es = p->es;
+	if (p->path == CONV_PATH_DIRECT_PHASES) {
+		const dpgeom q = dp_of(g);
+		return dp_dy_bytes(g, &q, es) + nb__align_up((size_t)(g->h * g->w * DC_OB) * es);
+	}
+	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
+		return nb__align_up((size_t)(g->o * g->oh * dt_of(g).wq) * es);
+	const dcgeom d = dc_of(g);
+	size_t b = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * es) : 0;
+	if (p->pass == CONV_PASS_WEIGHT_GRAD)
+		b += nb__align_up((size_t)(g->oh * g->ow * DC_OB) * es) +
+		     nb__align_up((size_t)(d.ob * d.nt) * es) +
+		     nb__align_up((size_t)(g->o * d.nt) * es);
+	return b;
+}
+
+size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
+{
+	return dc_shared_bytes(g, p) + (size_t)p->threads * dc_slice(g, p);
+}
+
+/* Runs the statement for each image N of the batch on the plan's batch
+ * threads (static shares), SLICE being the thread's slice of the
+ * workspace ws after the shared part */
+#define DC_FOR_IMAGES(g, p, ws, N, SLICE, ...)                                                     \
+	do {                                                                                       \
+		const int th_ = (p)->threads;                                                      \
+		char *const base_ = (char *)(ws) + dc_shared_bytes(g, p);                          \
+		const size_t sb_ = dc_slice(g, p);                                                 \
+		_Pragma("omp parallel for num_threads(th_) schedule(static) if (th_ > 1)") for (   \
+		    int64_t N = 0; N < (g)->n; N++)                                                \
+		{                                                                                  \
+			void *SLICE = base_ + (size_t)omp_get_thread_num() * sb_;                  \
+			__VA_ARGS__;                                                               \
+		}                                                                                  \
+	} while (0)
+
+/* CALL(args..., np) with np a constant 1..DC_MAX, for inlined block kernels */
+#define DC_CASES(CALL, ...)                                                                        \
+	switch (np) {                                                                              \
+	case 1:                                                                                    \
+		CALL(__VA_ARGS__, 1);                                                              \
+		break;                                                                             \
+	case 2:                                                                                    \
+		CALL(__VA_ARGS__, 2);                                                              \
+		break;                                                                             \
+	case 3:                                                                                    \
+		CALL(__VA_ARGS__, 3);                                                              \
+		break;                                                                             \
+	case 4:                                                                                    \
+		CALL(__VA_ARGS__, 4);                                                              \
+		break;                                                                             \
+	case 5:                                                                                    \
+		CALL(__VA_ARGS__, 5);                                                              \
+		break;                                                                             \
+	default:                                                                                   \
+		CALL(__VA_ARGS__, 6);                                                              \
+		break;                                                                             \
+	}
+
+/* dt_block for channel count NC with kW 5, 3 or any (inside dt_backward) */
+#define DT_KW_CASES(NC)                                                                            \
+	do {                                                                                       \
+		if (g->kw == 5)                                                                    \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 5, NC);                           \
+		else if (g->kw == 3)                                                               \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 3, NC);                           \
+		else                                                                               \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 0, NC);                           \
+	} while (0)
+
+#define T float
+#define SFX(name) name##_f32
+#include "ops/conv/direct_impl.h"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX(name) name##_f64
+#include "ops/conv/direct_impl.h"
+#undef T
+#undef SFX

@@ -1,0 +1,399 @@
+/*
+ * Direct kernels for one element type: direct.c includes this file once
+ * per type, with T (float or double) and SFX(name) (name##_f32 or
+ * name##_f64).
+ */
+
+#include "ops/conv/lanes_impl.h"
+
+/* ---- the blocks in registers ------------------------------------------------ */
+
+/* NP pixels (SW, NP constants where inlined; SW 0: sw) of an output row,
+ * DC_OB channels: tmp [NP][DC_OB] (pixel p at tmp + p ts) = the sum over
+ * the taps of w x */
+static inline __attribute__((always_inline)) void
+SFX(dc_fblock)(const T *xb, const T *wq, const int64_t *off, int64_t nt, int64_t sw, T *tmp,
+               int64_t ts, const int SW, const int NP)
+{
+	const SFX(d1vec) zero = {0};
+	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
+	for (int p = 0; p < NP; p++)
+		a0[p] = a1[p] = zero;
+	const int64_t s = SW ? SW : sw;
+	for (int64_t e = 0; e < nt; e++) {
+		SFX(d1vec) w0, w1;
+		D1_LOAD(w0, wq + e * DC_OB);
+		D1_LOAD(w1, wq + e * DC_OB + D1_VW);
+		const T *xt = xb + off[e];
+		for (int p = 0; p < NP; p++) {
+			const T xv = xt[p * s];
+			a0[p] += xv * w0;
+			a1[p] += xv * w1;
+		}
+	}
+	for (int p = 0; p < NP; p++) {
+		memcpy(tmp + p * ts, &a0[p], sizeof a0[p]);
+		memcpy(tmp + p * ts + D1_VW, &a1[p], sizeof a1[p]);
+	}
+}
+
+/* output rows [r0, r1) of one image, src its (padded) planes: each row's
+ * pixels in even blocks of at most DC_NP */
+NB_HOT static void SFX(dc_forward_rows)(const geom *g, const dcgeom *d, const T *src, const T *wq,
+                                        const int64_t *off, const T *bias, T *y, int64_t r0,
+                                        int64_t r1)
+{
+	const int64_t p = g->oh * g->ow, nblk = (g->ow + DC_NP(T) - 1) / DC_NP(T);
+	T tmp[DC_MAX * DC_OB];
+	for (int64_t ob = 0; ob < g->o; ob += DC_OB) {
+		const T *wb = wq + ob * d->nt;
+		const int64_t on = g->o - ob < DC_OB ? g->o - ob : DC_OB;
+		for (int64_t i = r0; i < r1; i++) {
+			const T *xr = src + i * g->sh * d->wp;
+			for (int64_t b = 0; b < nblk; b++) {
+				const int64_t j0 = g->ow * b / nblk, np = g->ow * (b + 1) / nblk - j0;
+				const T *xb = xr + j0 * g->sw;
+				if (g->sw == 1) {
+					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, 1, tmp, DC_OB, 1)
+				} else {
+					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, g->sw, tmp, DC_OB, 0)
+				}
+				for (int64_t o = 0; o < on; o++) {
+					const T bo = bias ? bias[ob + o] : 0;
+					T *yr = y + (ob + o) * p + i * g->ow + j0;
+					for (int64_t q = 0; q < np; q++)
+						yr[q] = tmp[q * DC_OB + o] + bo;
+				}
+			}
+		}
+	}
+}
+
+/* the planes the dc kernels read: x, or its zero-padded copy in xp */
+static const T *SFX(dc_src)(const geom *g, const dcgeom *d, const T *x, T *xp)
+{
+	if (!d->pad)
+		return x;
+	SFX(pad_planes)(x, g->c, g->h, g->w, g->pt, g->pl, d->hp, d->wp, xp);
+	return xp;
+}
+
+/* dwq [TB][DC_OB] += the gradient of TB taps (offsets off) over one image's
+ * pixels; dyt [oH oW][DC_OB] */
+static inline __attribute__((always_inline)) void
+SFX(dc_wblock)(const geom *g, const dcgeom *d, const T *src, const T *dyt, const int64_t *off,
+               T *dwq, const int SW, const int NP)
+{
+	const SFX(d1vec) zero = {0};
+	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
+	int64_t of[DC_MAX];
+	for (int e = 0; e < NP; e++) {
+		a0[e] = a1[e] = zero;
+		of[e] = off[e];
+	}
+	const int64_t s = SW ? SW : g->sw;
+	for (int64_t i = 0; i < g->oh; i++) {
+		const T *xr = src + i * g->sh * d->wp, *dr = dyt + i * g->ow * DC_OB;
+		for (int64_t j = 0; j < g->ow; j++) {
+			SFX(d1vec) d0, d1;
+			D1_LOAD(d0, dr + j * DC_OB);
+			D1_LOAD(d1, dr + j * DC_OB + D1_VW);
+			const T *xb = xr + j * s;
+			for (int e = 0; e < NP; e++) {
+				const T xv = xb[of[e]];
+				a0[e] += xv * d0;
+				a1[e] += xv * d1;
+			}
+		}
+	}
+	for (int e = 0; e < NP; e++) {
+		SFX(d1vec) s0, s1;
+		D1_LOAD(s0, dwq + e * DC_OB);
+		D1_LOAD(s1, dwq + e * DC_OB + D1_VW);
+		s0 += a0[e];
+		s1 += a1[e];
+		memcpy(dwq + e * DC_OB, &s0, sizeof s0);
+		memcpy(dwq + e * DC_OB + D1_VW, &s1, sizeof s1);
+	}
+}
+
+/* dwq [O / DC_OB][C kH kW][DC_OB] += the weight gradient of one image */
+NB_HOT static void SFX(dc_weight)(const geom *g, const dcgeom *d, const T *x, const T *dy,
+                                  const int64_t *off, T *dwq, T *xp, T *dyt)
+{
+	const T *src = SFX(dc_src)(g, d, x, xp);
+	const int64_t p = g->oh * g->ow;
+	for (int64_t ob = 0; ob < g->o; ob += DC_OB) {
+		const int64_t on = g->o - ob < DC_OB ? g->o - ob : DC_OB;
+		for (int64_t q = 0; q < p; q++) /* dy of the block, pixel-major, zeros past O */
+			for (int64_t o = 0; o < DC_OB; o++)
+				dyt[q * DC_OB + o] = o < on ? dy[(ob + o) * p + q] : 0;
+		T *db = dwq + ob * d->nt;
+		for (int64_t e = 0; e < d->nt; e += DC_TB(T)) {
+			const int64_t np = d->nt - e < DC_TB(T) ? d->nt - e : DC_TB(T);
+			if (g->sw == 1) {
+				DC_CASES(SFX(dc_wblock), g, d, src, dyt, off + e, db + e * DC_OB, 1)
+			} else {
+				DC_CASES(SFX(dc_wblock), g, d, src, dyt, off + e, db + e * DC_OB, 0)
+			}
+		}
+	}
+}
+
+/* 2 D1_VW pixels [j0, ...) of dx row i, channels [cb, cb + D1_OB): the taps
+ * of every dy channel and of the kernel rows inside dy accumulate in
+ * registers (KW a constant where inlined; 0: kW) */
+static inline __attribute__((always_inline)) void
+SFX(dt_block)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t i, int64_t j0,
+              T *out, const int KW, const int NC)
+{
+	const int64_t kw = KW ? KW : g->kw, kk = g->kh * kw;
+	const int64_t m0 = q->qt - i > 0 ? q->qt - i : 0;
+	const int64_t m1 = q->qt - i + g->oh < g->kh ? q->qt - i + g->oh : g->kh;
+	const SFX(d1vec) zero = {0};
+	SFX(d1vec) a0[D1_OB], a1[D1_OB];
+	for (int c = 0; c < NC; c++)
+		a0[c] = a1[c] = zero;
+	for (int64_t o = 0; o < g->o; o++)
+		for (int64_t m = m0; m < m1; m++) {
+			const T *xr = dyp + (o * g->oh + i + m - q->qt) * q->wq + j0;
+			const T *wt = wb + (o * kk + m * kw) * D1_OB;
+			SFX(d1_taps)(xr, wt, kw, a0, a1, NC);
+		}
+	for (int c = 0; c < NC; c++) {
+		memcpy(out + c * 2 * D1_VW, &a0[c], sizeof a0[c]);
+		memcpy(out + c * 2 * D1_VW + D1_VW, &a1[c], sizeof a1[c]);
+	}
+}
+
+/* dx of one image (see dt_of), from dy and wf [C / D1_OB][O][kH][kW][D1_OB],
+ * the flipped kernel */
+NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy, const T *wf, T *dx,
+                                    T *dyp)
+{
+	SFX(pad_planes)(dy, g->o, g->oh, g->ow, 0, q->ql, g->oh, q->wq, dyp);
+	const int64_t hw = g->h * g->w;
+	T out[D1_OB * 2 * D1_VW];
+	for (int64_t cb = 0; cb < g->c; cb += D1_OB) {
+		const T *wb = wf + cb * g->o * g->kh * g->kw;
+		const int64_t cn = g->c - cb < D1_OB ? g->c - cb : D1_OB;
+		for (int64_t i = 0; i < g->h; i++)
+			for (int64_t j0 = 0; j0 < g->w; j0 += 2 * D1_VW) {
+				/* a last block of 1-4 channels computes 2 or 4 of them, not 6 */
+				if (cn <= 2)
+					DT_KW_CASES(2);
+				else if (cn <= 4)
+					DT_KW_CASES(4);
+				else
+					DT_KW_CASES(D1_OB);
+				const int64_t vn = g->w - j0 < 2 * D1_VW ? g->w - j0 : 2 * D1_VW;
+				for (int64_t c = 0; c < cn; c++)
+					memcpy(dx + (cb + c) * hw + i * g->w + j0, out + c * 2 * D1_VW,
+					       (size_t)vn * sizeof(T));
+			}
+	}
+}
+
+/* dx[c][p0 .. p0 + 8) for the cn <= DC_OB channels of s [.][DC_OB] (pixel
+ * p at s + p DC_OB), eight pixels at a time by 8 x 8 transposes in
+ * registers, the rest one by one; dx's planes hw apart */
+NB_HOT static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
+{
+	int64_t p0 = 0;
+	for (; p0 + D1_VW <= hw; p0 += D1_VW)
+		for (int64_t c0 = 0; c0 < cn; c0 += D1_VW) {
+			SFX(d1vec) r[D1_VW], t[D1_VW], u[D1_VW], o[D1_VW];
+			for (int i = 0; i < D1_VW; i++)
+				D1_LOAD(r[i], s + (p0 + i) * DC_OB + c0);
+			for (int i = 0; i < D1_VW; i += 2) {
+				t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+				t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+			}
+			for (int i = 0; i < D1_VW; i += 4) {
+				u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+				u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+				u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+				u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+			}
+			for (int i = 0; i < 4; i++) {
+				o[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+				o[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+			}
+			for (int64_t c = 0; c < D1_VW && c0 + c < cn; c++)
+				memcpy(dx + (c0 + c) * hw + p0, &o[c], sizeof o[c]);
+		}
+	for (; p0 < hw; p0++)
+		for (int64_t c = 0; c < cn; c++)
+			dx[c * hw + p0] = s[p0 * DC_OB + c];
+}
+
+/* dx of one image in phases (see dpgeom): off / ph0 the taps' offsets in
+ * the padded dy and each phase's first tap, wq [C / DC_OB][taps][DC_OB].
+ * A block of channels goes pixel-major into scr [H W][DC_OB], every phase
+ * storing its pixels' vectors in place, then into dx's planes by
+ * transposes. */
+NB_HOT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy, const T *wq,
+                                    const int64_t *off, const int64_t *ph0, T *dx, T *dyp, T *scr)
+{
+	SFX(pad_planes)(dy, g->o, g->oh, g->ow, q->pt, q->pl, q->hp, q->wp, dyp);
+	const int64_t nt = g->o * g->kh * g->kw, hw = g->h * g->w, ts = g->sw * DC_OB;
+	for (int64_t cb = 0; cb < g->c; cb += DC_OB) {
+		for (int64_t ph = 0; ph < g->sh; ph++)
+			for (int64_t pw = 0; pw < g->sw; pw++) {
+				const int64_t f = ph * g->sw + pw, e0 = ph0[f], ne = ph0[f + 1] - e0;
+				const int64_t na = (g->h - ph + g->sh - 1) / g->sh;
+				const int64_t nb = (g->w - pw + g->sw - 1) / g->sw;
+				const int64_t nblk = (nb + DC_NP(T) - 1) / DC_NP(T);
+				const T *wb = wq + (cb / DC_OB * nt + e0) * DC_OB;
+				for (int64_t a = 0; a < na; a++)
+					for (int64_t b = 0; b < nblk; b++) {
+						const int64_t b0 = nb * b / nblk, np = nb * (b + 1) / nblk - b0;
+						T *dst = scr + ((ph + a * g->sh) * g->w + pw + b0 * g->sw) * DC_OB;
+						DC_CASES(SFX(dc_fblock), dyp + a * q->wp + b0, wb, off + e0, ne, 1, dst, ts, 1)
+					}
+			}
+		SFX(dp_unpack)(scr, hw, g->c - cb < DC_OB ? g->c - cb : DC_OB, dx + cb * hw);
+	}
+}
+
+/* ---- over the batch ----------------------------------------------------------- */
+
+/* the offset of each tap (c, m, k) in the padded image */
+static void SFX(dc_offsets)(const geom *g, const dcgeom *d, int64_t *off)
+{
+	for (int64_t c = 0; c < g->c; c++)
+		for (int64_t m = 0; m < g->kh; m++)
+			for (int64_t k = 0; k < g->kw; k++)
+				off[(c * g->kh + m) * g->kw + k] = (c * d->hp + m * g->dh) * d->wp + k * g->dw;
+}
+
+void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
+                             const T *b, T *y, void *wsp)
+{
+	const dcgeom d = dc_of(g);
+	char *ws = wsp;
+	int64_t *off = (int64_t *)ws;
+	T *wq = (T *)(ws + nb__align_up((size_t)d.nt * sizeof(int64_t))); /* [O / DC_OB][nt][DC_OB] */
+	SFX(dc_offsets)(g, &d, off);
+	for (int64_t o = 0; o < d.ob; o++)
+		for (int64_t e = 0; e < d.nt; e++)
+			wq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB] = o < g->o ? w[o * d.nt + e] : 0;
+	const int64_t xs = g->c * g->h * g->w, ys = g->o * g->oh * g->ow;
+	if (!p->row_threads) {
+		DC_FOR_IMAGES(g, p, ws, n, sl,
+		              SFX(dc_forward_rows)(g, &d, SFX(dc_src)(g, &d, x + n * xs, sl), wq, off,
+		                                   b, y + n * ys, 0, g->oh));
+		return;
+	}
+	/* fewer images than threads (one, for inference): the threads share
+	 * each image's rows, the padded copy in the first slice */
+	T *xp = (T *)(ws + dc_shared_bytes(g, p));
+	const int tr = p->row_threads;
+	for (int64_t n = 0; n < g->n; n++) {
+		const T *src = SFX(dc_src)(g, &d, x + n * xs, xp);
+#pragma omp parallel num_threads(tr)
+		{
+			const int k = omp_get_thread_num();
+			SFX(dc_forward_rows)(g, &d, src, wq, off, b, y + n * ys, g->oh * k / tr,
+			                     g->oh * (k + 1) / tr);
+		}
+	}
+}
+
+/* the weight gradient over the batch: each thread its share of the images
+ * into a private packed dW, unpacked and added in thread order */
+void SFX(nb__direct_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *x,
+                                 T *dw, void *wsp)
+{
+	const dcgeom d = dc_of(g);
+	char *ws = wsp;
+	int64_t *off = (int64_t *)ws;
+	SFX(dc_offsets)(g, &d, off);
+	char *slices = ws + dc_shared_bytes(g, p);
+	const int th = p->threads;
+	const size_t sb = dc_slice(g, p);
+	const size_t xpb = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * sizeof(T)) : 0;
+	const size_t dytb = nb__align_up((size_t)(g->oh * g->ow * DC_OB) * sizeof(T));
+	const size_t part_off = xpb + dytb + nb__align_up((size_t)(d.ob * d.nt) * sizeof(T));
+#pragma omp parallel num_threads(th) if (th > 1)
+	{
+		const int tid = omp_get_thread_num();
+		char *sl = slices + (size_t)tid * sb;
+		T *xp = (T *)sl, *dyt = (T *)(sl + xpb), *dwq = (T *)(sl + xpb + dytb);
+		memset(dwq, 0, (size_t)(d.ob * d.nt) * sizeof(T));
+		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
+			SFX(dc_weight)(g, &d, x + n * g->c * g->h * g->w, dy + n * g->o * g->oh * g->ow, off,
+			               dwq, xp, dyt);
+		T *dst = th > 1 ? (T *)(sl + part_off) : dw;
+		for (int64_t o = 0; o < g->o; o++)
+			for (int64_t e = 0; e < d.nt; e++)
+				dst[o * d.nt + e] = dwq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB];
+		if (th > 1) {
+#pragma omp barrier /* every private sum is complete */
+			nb__sum_parts(dw, g->o * d.nt, slices + part_off, sb, th);
+		}
+	}
+}
+
+/* the input gradient at stride 1 (see dt_of), images on batch threads */
+void SFX(nb__direct_input_grad_transposed)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                           const T *w, T *dx, void *ws)
+{
+	const dtgeom q = dt_of(g);
+	const int64_t kk = g->kh * g->kw;
+	T *wf = ws; /* [C / D1_OB][O][kH][kW][D1_OB], flipped */
+	for (int64_t c = 0; c < q.cb; c++)
+		for (int64_t o = 0; o < g->o; o++)
+			for (int64_t e = 0; e < kk; e++)
+				wf[((c / D1_OB * g->o + o) * kk + e) * D1_OB + c % D1_OB] =
+				    c < g->c ? w[(o * g->c + c) * kk + kk - 1 - e] : 0;
+	DC_FOR_IMAGES(g, p, ws, n, sl,
+	              SFX(dt_backward)(g, &q, dy + n * g->o * g->oh * g->ow, wf,
+	                               dx + n * g->c * g->h * g->w, sl));
+}
+
+/* the phases' taps, their offsets in the padded dy and their packed
+ * weights (see dpgeom) */
+static void SFX(dp_tables)(const geom *g, const dpgeom *q, const T *w, int64_t *off, int64_t *ph0,
+                           T *wq)
+{
+	const int64_t nt = g->o * g->kh * g->kw;
+	int64_t n = 0, e, f;
+	for (int64_t ph = 0; ph < g->sh; ph++)
+		for (int64_t pw = 0; pw < g->sw; pw++) {
+			ph0[ph * g->sw + pw] = n;
+			for (int64_t m = 0; m < g->kh; m++) {
+				if (!dp_tap(ph, g->pt, m, g->dh, g->sh, &e))
+					continue;
+				for (int64_t k = 0; k < g->kw; k++) {
+					if (!dp_tap(pw, g->pl, k, g->dw, g->sw, &f))
+						continue;
+					for (int64_t o = 0; o < g->o; o++, n++) {
+						off[n] = (o * q->hp + e + q->pt) * q->wp + f + q->pl;
+						const T *src = w + (o * g->c * g->kh + m) * g->kw + k;
+						T *dst = wq + n * DC_OB;
+						for (int64_t c = 0; c < q->cb; c++)
+							dst[c / DC_OB * nt * DC_OB + c % DC_OB] =
+							    c < g->c ? src[c * g->kh * g->kw] : 0;
+					}
+				}
+			}
+		}
+	ph0[g->sh * g->sw] = n;
+}
+
+/* the input gradient in phases (see dpgeom), images on batch threads */
+void SFX(nb__direct_input_grad_phases)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                       const T *w, T *dx, void *wsp)
+{
+	const dpgeom q = dp_of(g);
+	const int64_t nt = g->o * g->kh * g->kw, nph = g->sh * g->sw;
+	char *ws = wsp;
+	int64_t *off = (int64_t *)ws, *ph0 = off + nt;
+	T *wq = (T *)(ws + nb__align_up((size_t)(nt + nph + 1) * sizeof(int64_t)));
+	SFX(dp_tables)(g, &q, w, off, ph0, wq);
+	const size_t dyb = dp_dy_bytes(g, &q, sizeof(T));
+	DC_FOR_IMAGES(g, p, ws, i, sl,
+	              SFX(dp_backward)(g, &q, dy + i * g->o * g->oh * g->ow, wq, off, ph0,
+	                               dx + i * g->c * g->h * g->w, sl, (T *)((char *)sl + dyb)));
+}

@@ -1,0 +1,405 @@
+/*
+ * Which kernel a convolution pass runs, on how many threads, in which
+ * blocks, and the workspace that needs: the one place that decides.
+ * docs/conv.md gives the measurements behind every threshold here.
+ *
+ * The order of the rules (path_of): depthwise, one channel, the direct
+ * kernels (forward and weight gradient, then the input gradient at stride
+ * 1, then in phases), Winograd, im2col.  An explicit NB_CONV_* algorithm
+ * overrides the thresholds; the shape rules of conv.c reject the ones a
+ * convolution cannot take.
+ */
+#include "ops/conv/depthwise.h"
+#include "ops/conv/direct.h"
+#include "ops/conv/im2col.h"
+#include "ops/conv/onechan.h"
+#include "ops/conv/plan.h"
+#include "ops/conv/winograd.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+/* The conv op reads x and w directly; backward_input knows w and the
+ * gradient, plus H, W from the attributes; backward_weight knows x and the
+ * gradient, plus kH, kW.  Shapes must be 4-D (the shape rules check first). */
+nb__conv_geom nb__conv_geom_of(const nb_tensor *t)
+{
+	const int64_t *a = t->a.i;
+	nb__conv_geom g = {.sh = a[A_SH],
+	                   .sw = a[A_SW],
+	                   .pt = a[A_PT],
+	                   .pl = a[A_PL],
+	                   .pb = a[A_PB],
+	                   .pr = a[A_PR],
+	                   .dh = a[A_DH],
+	                   .dw = a[A_DW],
+	                   .groups = a[A_GROUPS],
+	                   .algo = (int)a[A_ALGO]};
+	const int64_t *s0 = t->in[0]->shape.d, *s1 = t->in[1]->shape.d;
+	const int64_t *x = s0, *w = s1;
+	int64_t xd[4], wd[4];
+	if (t->op == NB_OP_CONV2D_BACKWARD_INPUT) {
+		x = xd;
+		xd[0] = s0[0], xd[1] = s1[1] * g.groups, xd[2] = a[A_D0], xd[3] = a[A_D1];
+	} else if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT) {
+		x = s1, w = wd;
+		wd[0] = s0[1], wd[1] = s1[1] / g.groups, wd[2] = a[A_D0], wd[3] = a[A_D1];
+	}
+	g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
+	g.o = w[0], g.cg = w[1], g.kh = w[2], g.kw = w[3];
+	g.og = g.o / g.groups;
+	g.oh = nb__window_out(g.h, g.kh, g.sh, g.pt + g.pb, g.dh);
+	g.ow = nb__window_out(g.w, g.kw, g.sw, g.pl + g.pr, g.dw);
+	return g;
+}
+
+static nb__conv_pass pass_of(const nb_tensor *t)
+{
+	return t->op == NB_OP_CONV2D_BACKWARD_INPUT    ? CONV_PASS_INPUT_GRAD
+	       : t->op == NB_OP_CONV2D_BACKWARD_WEIGHT ? CONV_PASS_WEIGHT_GRAD
+	                                               : CONV_PASS_FORWARD;
+}
+
+/* ---- Winograd -------------------------------------------------------------- */
+
+/* the shapes the Winograd kernels take */
+bool nb__conv_wino_fits(const nb__conv_geom *g)
+{
+	nb__wino_geom wg = nb__conv_wino_geom(g, false);
+	return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
+	       g->groups == 1 && nb__wino_supported(&wg);
+}
+
+/* Winograd runs every pass when asked for, and by default in f32 from 16
+ * channels in and out, where all three passes measured at least as fast
+ * as the banded im2col on one thread and on two (docs/winograd.md).  Below
+ * 16 channels its GEMMs are too thin. */
+static bool use_wino(size_t es, const nb__conv_geom *g)
+{
+	if (!nb__conv_wino_fits(g))
+		return false;
+	if (g->algo == NB_CONV_WINOGRAD)
+		return true;
+	return g->algo == NB_CONV_AUTO && es == sizeof(float) && g->c >= 16 && g->o >= 16;
+}
+
+/* ---- one input channel, depthwise -------------------------------------------- */
+
+/* One group, stride 1, dilation 1, kernels up to D1_KW wide; the weight
+ * gradient has kernels for 3- and 5-wide kernels only. */
+static bool use_one_channel(nb__conv_pass pass, const nb__conv_geom *g)
+{
+	const bool shape = g->algo == NB_CONV_AUTO && g->c == 1 && g->groups == 1 && g->sh == 1 &&
+	                   g->sw == 1 && g->dh == 1 && g->dw == 1 && g->kw <= D1_KW;
+	return shape && (pass == CONV_PASS_FORWARD ||
+	                 (pass == CONV_PASS_WEIGHT_GRAD && (g->kw == 3 || g->kw == 5)));
+}
+
+/* C/groups == 1 with several groups (or NB_CONV_DIRECT), unless im2col is
+ * asked for */
+static bool use_depthwise(const nb__conv_geom *g)
+{
+	return g->cg == 1 && (g->groups > 1 || g->algo == NB_CONV_DIRECT) &&
+	       g->algo != NB_CONV_IM2COL;
+}
+
+/* ---- the direct kernels (one group, 2 or more input channels) -----------------
+ * They run when asked for (NB_CONV_DIRECT: the transposed input gradient
+ * where it applies, else phases) and by default (both types) for kernels
+ * of 9 taps or more, when the lanes are mostly used (at least 3/4 of O,
+ * dx's row or C rounded up to a block), from 2 input channels up to:
+ *  - forward: 32, ahead of Winograd;
+ *  - weight gradient: 64, when Winograd does not take it;
+ *  - input gradient: 32, transposed if dx's rows fill its lanes and one
+ *    image's padded dy stays under DT_MAX_DY, else in phases if C fills
+ *    them and Winograd does not take it.
+ * Measurements: docs/conv.md, "Few input channels". */
+#define DT_MAX_DY (128 << 10)
+
+static bool lanes_used(int64_t n, int64_t block)
+{
+	return 4 * n >= 3 * ((n + block - 1) / block * block);
+}
+
+static bool direct_auto(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
+{
+	if (g->kh * g->kw < 9)
+		return false;
+	/* the input gradient's lanes: see use_direct_transposed, use_direct_phases */
+	if (pass == CONV_PASS_INPUT_GRAD)
+		return g->c <= 32;
+	if (!lanes_used(g->o, DC_OB))
+		return false;
+	if (pass == CONV_PASS_FORWARD)
+		return g->c <= 32;
+	return g->c <= 64 && !use_wino(es, g);
+}
+
+static bool use_direct(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
+{
+	if (g->groups != 1 || g->c < 2 || pass == CONV_PASS_INPUT_GRAD)
+		return false;
+	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g));
+}
+
+static bool use_direct_transposed(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
+{
+	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD || g->sh != 1 ||
+	    g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw)
+		return false;
+	/* by default only while one image's padded dy, which each block of dx's
+	 * channels sweeps, stays small enough for L2: 32 -> 64 channels at
+	 * 28x28 (250 KiB) measured 15.2 ms against Winograd's 11.7-16.2 and
+	 * im2col's 13.0 (batch 64), ResNet-20's layers take 39-72 KiB */
+	return g->algo == NB_CONV_DIRECT ||
+	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) &&
+	        lanes_used(g->w, 2 * D1_VW) && nb__direct_transposed_dy_bytes(g, es) <= DT_MAX_DY);
+}
+
+static bool use_direct_phases(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
+{
+	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD ||
+	    use_direct_transposed(pass, es, g))
+		return false;
+	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) &&
+	                                     lanes_used(g->c, DC_OB) && !use_wino(es, g));
+}
+
+/* The kernel a pass runs: the one place that orders the rules above. */
+static nb__conv_path path_of(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
+{
+	if (use_depthwise(g))
+		return CONV_PATH_DEPTHWISE;
+	if (use_one_channel(pass, g))
+		return CONV_PATH_ONE_CHANNEL;
+	if (use_direct(pass, es, g))
+		return CONV_PATH_DIRECT;
+	if (use_direct_transposed(pass, es, g))
+		return CONV_PATH_DIRECT_TRANSPOSED;
+	if (use_direct_phases(pass, es, g))
+		return CONV_PATH_DIRECT_PHASES;
+	if (use_wino(es, g))
+		return CONV_PATH_WINOGRAD;
+	return CONV_PATH_IM2COL;
+}
+
+/* ---- threads and blocks ---------------------------------------------------------
+ * Three ways to run a batch:
+ *  - serial: small convolutions (below PAR_WORK multiply-adds) run on the
+ *    calling thread only, GEMM included: a parallel region would cost more
+ *    than it saves;
+ *  - batch threads: each thread takes whole images (with a single-threaded
+ *    GEMM) and its own slice of the workspace: for im2col (and the
+ *    one-channel kernels) when the batch splits evenly over the threads,
+ *    for the direct kernels and Winograd whenever there are 2 images or
+ *    more;
+ *  - otherwise im2col takes images one at a time with BLIS's threads
+ *    inside the GEMM and OpenMP inside im2col / col2im. */
+#define PAR_WORK (2 * NB_PAR_MIN)
+
+/* multiply-adds of the pass (at the dense count) */
+static double work_of(const nb__conv_geom *g)
+{
+	return (double)g->n * (double)(g->o * g->oh * g->ow) * (double)(g->cg * g->kh * g->kw);
+}
+
+/* Columns per GEMM.  One image of a small layer is a thin GEMM (LeNet's
+ * conv2: 16 x 100 x 150; ResNet's last stage: 64 x 64 x 576), far below
+ * BLIS's peak, and a large one makes a column matrix that leaves the L2
+ * cache (ResNet's first stage: 144 x 1024).  So a GEMM covers a block of
+ * about target_cols columns: either a chunk of whole images side by side,
+ * or a band of output rows of one image.  The target keeps the column
+ * matrix near 256 KiB (f32), and at least 512 columns (docs/conv.md,
+ * "Blocks"). */
+static int64_t target_cols(const nb__conv_geom *g)
+{
+	const int64_t t = 65536 / (g->cg * g->kh * g->kw);
+	return t > 512 ? t : 512;
+}
+
+/* Output rows per band: oH (whole images) unless an image is at least
+ * 1.5 targets wide; the wide layout always takes whole images. */
+static int64_t rows_for(const nb__conv_geom *g)
+{
+	const int64_t p = g->oh * g->ow, t = target_cols(g);
+	const int64_t bands = (p + t / 2) / t;
+	if (nb__im2col_wide(g) || bands < 2)
+		return g->oh;
+	return (g->oh + bands - 1) / bands;
+}
+
+/* Images per chunk: each thread splits its share of the batch evenly into
+ * pieces of at most this many images (1 when images are cut into bands). */
+static int64_t chunk_for(const nb__conv_geom *g, int threads)
+{
+	const int64_t per = (g->n + threads - 1) / threads, p = nb__im2col_cols(g);
+	const int64_t want = (target_cols(g) + p - 1) / p;
+	if (want <= 1 || per <= 1 || rows_for(g) < g->oh)
+		return 1;
+	const int64_t pieces = (per + want - 1) / want;
+	return (per + pieces - 1) / pieces;
+}
+
+/* im2col's (and the one-channel kernels') batch threads: all, when the
+ * batch splits evenly or is large; else BLIS's threads */
+static void even_threads(const nb__conv_geom *g, int th, nb__conv_plan *p)
+{
+	if (th >= 2 && work_of(g) >= PAR_WORK) {
+		if (g->n >= 2 && (g->n % th == 0 || g->n >= 4 * th))
+			p->threads = th;
+		else
+			p->blis_threads = true;
+	}
+}
+
+/* the plan for th threads, workspace aside */
+static nb__conv_plan plan_for(nb__conv_pass pass, size_t es, const nb__conv_geom *g, int th)
+{
+	nb__conv_plan p = {.path = path_of(pass, es, g),
+	                   .pass = pass,
+	                   .es = es,
+	                   .threads = 1,
+	                   .chunk = 1,
+	                   .rows = g->oh};
+	const double work = work_of(g);
+	switch (p.path) {
+	case CONV_PATH_DEPTHWISE: /* parallel over planes, no workspace */
+		p.threads = th;
+		break;
+	case CONV_PATH_DIRECT:
+	case CONV_PATH_DIRECT_TRANSPOSED:
+	case CONV_PATH_DIRECT_PHASES: /* images need not split evenly (no GEMM to balance) */
+		if (th >= 2 && g->n >= 2 && work >= PAR_WORK)
+			p.threads = g->n < th ? (int)g->n : th;
+		/* fewer images than threads (one, for inference): the forward
+		 * splits each image's rows instead */
+		if (pass == CONV_PASS_FORWARD && th >= 2 && g->n < th && g->oh >= 2 &&
+		    work >= PAR_WORK)
+			p.row_threads = th < g->oh ? th : (int)g->oh;
+		break;
+	case CONV_PATH_WINOGRAD: /* all threads, for a batch worth splitting */
+		p.threads = th > 1 && g->n >= 2 && work >= PAR_WORK ? th : 1;
+		break;
+	case CONV_PATH_ONE_CHANNEL:
+		even_threads(g, th, &p);
+		p.blis_threads = false;
+		break;
+	case CONV_PATH_IM2COL:
+	case CONV_PATH_COUNT:
+		even_threads(g, th, &p);
+		p.rows = rows_for(g);
+		p.chunk = chunk_for(g, p.threads);
+		break;
+	}
+	return p;
+}
+
+nb__conv_plan nb__conv_plan_of(const nb_tensor *t, const nb__conv_geom *g, size_t have)
+{
+	nb__conv_plan p = plan_for(pass_of(t), t->g->esize, g, nb_get_num_threads());
+	size_t (*ws)(const nb__conv_geom *, const nb__conv_plan *) =
+	    nb__conv_paths[p.path].workspace;
+	const bool batch_threads = p.threads > 1;
+	while (p.threads > 1 && ws(g, &p) > have)
+		p.threads--;
+	while (p.chunk > 1 && ws(g, &p) > have)
+		p.chunk--;
+	if (p.path == CONV_PATH_IM2COL && batch_threads && p.threads == 1)
+		p.blis_threads = true; /* no room for batch threads: BLIS's then */
+	return p;
+}
+
+/* ---- the plan, cached in the node -------------------------------------------------
+ * nb_compile asks each node for its workspace (nb__conv_workspace): the
+ * plan is computed then and kept in the node's aux with its geometry, so
+ * that a run reads it instead of deriving it again.  The cache holds the
+ * plan for the thread count of the compile and the bytes it needs; a run
+ * with that thread count and at least that much workspace (the program
+ * compiled last, and any other whose workspace is as large) uses it as
+ * it is, exactly what nb__conv_plan_of would give.  A run after the
+ * thread count changed, or in a program with less workspace, derives the
+ * plan that fits once and keeps it beside the first. */
+typedef struct conv_cache {
+	nb__conv_geom geom;
+	int threads;        /* nb_get_num_threads() the plans were made for */
+	size_t need;        /* workspace bytes of full */
+	nb__conv_plan full; /* the plan for unlimited workspace */
+	size_t fit_have;    /* 0 or the workspace fit was made for */
+	nb__conv_plan fit;
+} conv_cache;
+
+static conv_cache *cache_of(const nb_tensor *t)
+{
+	return t->aux_bytes == sizeof(conv_cache) ? t->aux : NULL;
+}
+
+size_t nb__conv_workspace(const nb_tensor *t)
+{
+	const nb__conv_geom g = nb__conv_geom_of(t);
+	const nb__conv_plan p = nb__conv_plan_of(t, &g, SIZE_MAX);
+	const size_t need = nb__conv_paths[p.path].workspace(&g, &p);
+	nb_tensor *node = (nb_tensor *)t; /* the cache is the node's own; compile is serial */
+	if (!node->aux && (node->aux = malloc(sizeof(conv_cache))))
+		node->aux_bytes = sizeof(conv_cache);
+	conv_cache *c = cache_of(t);
+	if (c)
+		*c = (conv_cache){
+		    .geom = g, .threads = nb_get_num_threads(), .need = need, .full = p};
+	return need;
+}
+
+const nb__conv_plan *nb__conv_plan_run(nb_tensor *t, nb__conv_geom *g, nb__conv_plan *tmp)
+{
+	const size_t have = t->g->workspace_bytes;
+	const int th = nb_get_num_threads();
+	conv_cache *c = cache_of(t);
+	if (!c) { /* no room for a cache: derive it each run */
+		*g = nb__conv_geom_of(t);
+		*tmp = nb__conv_plan_of(t, g, have);
+		return tmp;
+	}
+	*g = c->geom;
+	if (c->threads == th && c->need <= have)
+		return &c->full;
+	if (c->threads != th) { /* the thread count changed: start again */
+		c->full = nb__conv_plan_of(t, g, SIZE_MAX);
+		c->need = nb__conv_paths[c->full.path].workspace(g, &c->full);
+		c->threads = th;
+		c->fit_have = 0;
+		if (c->need <= have)
+			return &c->full;
+	}
+	if (c->fit_have != have) {
+		c->fit = nb__conv_plan_of(t, g, have);
+		c->fit_have = have;
+	}
+	return &c->fit;
+}
+
+/* ---- the dispatch table ------------------------------------------------------------ */
+
+#define ENTRIES(F, I, W)                                                                           \
+	.forward_f32 = F##_f32, .forward_f64 = F##_f64, .input_grad_f32 = I##_f32,                 \
+	.input_grad_f64 = I##_f64, .weight_grad_f32 = W##_f32, .weight_grad_f64 = W##_f64
+#define none_f32 NULL
+#define none_f64 NULL
+
+const nb__conv_family nb__conv_paths[CONV_PATH_COUNT] = {
+    [CONV_PATH_IM2COL] = {"im2col", nb__im2col_workspace,
+                          ENTRIES(nb__im2col_forward, nb__im2col_input_grad,
+                                  nb__im2col_weight_grad)},
+    [CONV_PATH_DIRECT] = {"direct", nb__direct_workspace,
+                          ENTRIES(nb__direct_forward, none, nb__direct_weight_grad)},
+    [CONV_PATH_DIRECT_TRANSPOSED] = {"direct transposed", nb__direct_workspace,
+                                     ENTRIES(none, nb__direct_input_grad_transposed, none)},
+    [CONV_PATH_DIRECT_PHASES] = {"direct phases", nb__direct_workspace,
+                                 ENTRIES(none, nb__direct_input_grad_phases, none)},
+    [CONV_PATH_ONE_CHANNEL] = {"one-channel", nb__onechan_workspace,
+                               ENTRIES(nb__onechan_forward, none, nb__onechan_weight_grad)},
+    [CONV_PATH_DEPTHWISE] = {"depthwise", nb__depthwise_workspace,
+                             ENTRIES(nb__depthwise_forward, nb__depthwise_input_grad,
+                                     nb__depthwise_weight_grad)},
+    [CONV_PATH_WINOGRAD] = {"winograd", nb__wino_conv_workspace,
+                            ENTRIES(nb__wino_conv_forward, nb__wino_conv_input_grad,
+                                    nb__wino_conv_weight_grad)},
+};
