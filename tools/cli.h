@@ -44,6 +44,15 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
 extern bool cli_missing_value;
 /* "f32" or "f64"; prints "nabla <cmd>: ..." and returns false otherwise */
 bool cli_parse_dtype(const char *cmd, const char *s, nb_dtype *out);
+/* The edit distance between a and b (insertions, deletions, changes and
+ * swaps of neighbours count one each). */
+int cli_edit_distance(const char *a, const char *b);
+/* The one of names[0..n) that s (up to a '=') is a slip of, or NULL when
+ * none is within 2 edits and a third of its length. */
+const char *cli_nearest(const char *s, const char *const *names, int n);
+/* "nabla CMD: unknown option 'ARG'; did you mean --NAME? (see nabla CMD
+ * --help)" on stderr; options: the command's option names, NULL-terminated */
+void cli_unknown_option(const char *cmd, const char *arg, const char *const *options);
 /* s as a JSON string literal, quotes included */
 void cli_json_string(FILE *fp, const char *s);
 

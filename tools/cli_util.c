@@ -1,5 +1,6 @@
 /* Option parsing helpers shared by the subcommands. */
 #include "cli.h"
+#include "graph/internal.h" /* nb__shown */
 
 #include <errno.h>
 #include <math.h>
@@ -110,4 +111,67 @@ bool cli_parse_dtype(const char *cmd, const char *s, nb_dtype *out)
 	}
 	fprintf(stderr, "nabla %s: --dtype must be f32 or f64, not '%s'\n", cmd, s);
 	return false;
+}
+
+/* Optimal string alignment distance (Levenshtein plus swaps of two
+ * neighbours: "trian" is one edit from "train"); strings longer than 63
+ * bytes count as far from everything. */
+int cli_edit_distance(const char *a, const char *b)
+{
+	size_t n = strlen(a), m = strlen(b);
+	if (n > 63 || m > 63)
+		return 64;
+	int d[64][64];
+	for (size_t i = 0; i <= n; i++)
+		d[i][0] = (int)i;
+	for (size_t j = 0; j <= m; j++)
+		d[0][j] = (int)j;
+	for (size_t i = 1; i <= n; i++)
+		for (size_t j = 1; j <= m; j++) {
+			int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[n][m];
+}
+
+const char *cli_nearest(const char *s, const char *const *names, int n)
+{
+	/* "--epoch=3" is compared as "--epoch" */
+	char key[64];
+	size_t k = strcspn(s, "=");
+	if (k >= sizeof key)
+		return NULL;
+	memcpy(key, s, k);
+	key[k] = 0;
+	const char *best = NULL;
+	int best_d = 64;
+	for (int i = 0; i < n; i++) {
+		int d = cli_edit_distance(key, names[i]);
+		if (d < best_d)
+			best = names[i], best_d = d;
+	}
+	/* close enough to be a slip: up to 2 edits, and fewer than a third of
+	 * the name (a short name's one edit, "-o" for "-x", is a guess) */
+	size_t len = best ? strlen(best) : 0;
+	return best && best_d > 0 && best_d <= 2 && (size_t)best_d * 3 <= len ? best : NULL;
+}
+
+void cli_unknown_option(const char *cmd, const char *arg, const char *const *options)
+{
+	int n = 0;
+	while (options[n])
+		n++;
+	char buf[128];
+	const char *near = arg[0] == '-' ? cli_nearest(arg, options, n) : NULL;
+	fprintf(stderr, "nabla %s: unknown option '%s'", cmd, nb__shown(arg, buf, sizeof buf));
+	if (near)
+		fprintf(stderr, "; did you mean %s?", near);
+	fprintf(stderr, " (see nabla %s --help)\n", cmd);
 }

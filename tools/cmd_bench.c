@@ -355,6 +355,10 @@ static void usage(FILE *fp)
 		fprintf(fp, "  %-8s %s\n", benches[i].name, benches[i].summary);
 }
 
+static const char *const options[] = {"--model",   "--epochs", "--repeat", "--threads",
+                                      "--batch",   "--steps",  "--warmup", "--data",
+                                      "--profile", "--json",   "--help",   NULL};
+
 int cmd_bench(int argc, char **argv)
 {
 	bench_args b = {.model = NULL, .warmup = -1};
@@ -399,7 +403,7 @@ int cmd_bench(int argc, char **argv)
 		} else if (cli_missing_value) {
 			return 2; /* already reported */
 		} else {
-			fprintf(stderr, "nabla bench: unknown option '%s' (see nabla bench --help)\n", argv[i]);
+			cli_unknown_option("bench", argv[i], options);
 			return 2;
 		}
 	}

@@ -393,6 +393,40 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 	return NEXT_ARG;
 }
 
+/* every option, for the suggestion after a mistyped one */
+static const char *const options[] = {"--model",
+                                      "--data",
+                                      "--classes",
+                                      "--standardize",
+                                      "--train-limit",
+                                      "--test-limit",
+                                      "--max-batches",
+                                      "--compare-optim",
+                                      "--epochs",
+                                      "--batch",
+                                      "--optim",
+                                      "--lr",
+                                      "--momentum",
+                                      "--weight-decay",
+                                      "--clip-norm",
+                                      "--schedule",
+                                      "--gamma",
+                                      "--step-size",
+                                      "--warmup",
+                                      "--seed",
+                                      "--dtype",
+                                      "--threads",
+                                      "--allow-nonfinite",
+                                      "--json",
+                                      "--out",
+                                      "--save",
+                                      "--resume",
+                                      "--plot",
+                                      "--dot",
+                                      "--export",
+                                      "--help",
+                                      NULL};
+
 /* argv[*i]: NEXT_ARG, or the exit status (0 after --help) */
 static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *f)
 {
@@ -419,7 +453,7 @@ static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *
 	if (rc == 0)
 		rc = parse_named(argc, argv, i, a, f);
 	if (rc == 0) {
-		fprintf(stderr, "nabla train: unknown option '%s' (see nabla train --help)\n", arg);
+		cli_unknown_option("train", arg, options);
 		return 2;
 	}
 	return rc;
