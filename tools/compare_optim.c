@@ -191,6 +191,7 @@ static int run_one(const train_args *a, const nb_dataset *train, const nb_datase
 	                  .max_batches = a->max_batches,
 	                  .test = test,
 	                  .allow_nonfinite = a->allow_nonfinite,
+	                  .progress = a->json ? NULL : stderr, /* on a terminal only */
 	                  .on_batch = on_batch,
 	                  .on_epoch = on_epoch,
 	                  .user = c};
