@@ -146,8 +146,8 @@ static void usage(FILE *fp)
 	fprintf(
 	    fp,
 	    "usage: nabla train [--model NAME] [options]\n\n"
-	    "Train a model, with a progress bar on a terminal and one line (or JSON object)\n"
-	    "per epoch.  With no options it trains " DEFAULT_MODEL
+	    "Train a model, with a progress bar that fits the terminal, and a line (or JSON\n"
+	    "object) per epoch.  With no options it trains " DEFAULT_MODEL
 	    " on Fashion-MNIST and writes its\n"
 	    "checkpoint, training curves and graph under " DEFAULT_OUT "/.\n\n"
 	    "model and data:\n"
@@ -190,7 +190,8 @@ static void usage(FILE *fp)
 	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
 	    "                     training stops there with an error naming the epoch)\n"
 	    "output:\n"
-	    "  --json             one JSON object per epoch on stdout, no progress bar\n"
+	    "  --json             one JSON object per epoch on stdout, every epoch of every\n"
+	    "                     model (the lines for people may skip some), no progress bar\n"
 	    "  --out DIR          where outputs go by default (default " DEFAULT_OUT
 	    "; 'none': nowhere)\n"
 	    "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"

@@ -94,7 +94,8 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	c->final_train_loss = s->train_loss;
 	c->test_loss = s->test_loss;
 	c->test_accuracy = s->test_accuracy;
-	if (s->epoch % c->every && s->epoch != s->epochs && s->epoch != 1)
+	/* --json: every epoch; the lines for people: about ten */
+	if (!c->a->json && s->epoch % c->every && s->epoch != s->epochs && s->epoch != 1)
 		return true;
 	epoch_report r = {.epoch = s->epoch, .epochs = s->epochs, .loss = s->train_loss,
 	                  .accuracy = s->train_accuracy, .seconds = c->seconds};

@@ -60,4 +60,46 @@ for cmd in train dot export summary bench ewma gradcheck; do
 		grep -qF "did you mean $o?" "$tmp/err" || fail "$cmd $slip: $(cat "$tmp/err")"
 	done
 done
+# --json: one object per epoch for every model, whatever the lines for
+# people show (xor and curve-fit print a few of them)
+byte() { printf "\\$(printf %03o "$1")"; } # one byte of value $1 (0 to 255)
+idx() { # idx PREFIX N: a Fashion-MNIST-shaped IDX pair of N (< 256) zero images
+	{ printf '\000\000\010\003\000\000\000'; byte "$2"
+	  printf '\000\000\000\034\000\000\000\034'; head -c $(($2 * 784)) /dev/zero
+	} >"$tmp/$1-images-idx3-ubyte"
+	{ printf '\000\000\010\001\000\000\000'; byte "$2"
+	  i=0
+	  while [ $i -lt "$2" ]; do
+		byte $((i % 10))
+		i=$((i + 1))
+	  done
+	} >"$tmp/$1-labels-idx1-ubyte"
+}
+idx train 8
+idx t10k 4
+json_epochs() { # json_epochs N ARGS...: N objects, epochs 1..N in order
+	n=$1
+	shift
+	(cd "$tmp" && "$nabla" train --json --out none --epochs "$n" "$@") >"$tmp/out" 2>"$tmp/err" ||
+		fail "train $*: $(cat "$tmp/err")"
+	[ "$(wc -l <"$tmp/out")" -eq "$n" ] || fail "train --json $*: $(wc -l <"$tmp/out") lines for $n epochs"
+	[ "$(grep -c '^{.*}$' "$tmp/out")" -eq "$n" ] || fail "train --json $*: not one object a line"
+	grep -o '"epoch": [0-9]*' "$tmp/out" | sed 's/.* //' >"$tmp/got"
+	seq 1 "$n" | cmp -s - "$tmp/got" || fail "train --json $*: epochs $(tr '\n' ' ' <"$tmp/got")"
+}
+json_epochs 60 --model xor
+json_epochs 40 --model curve-fit
+grep -q '"grid_mse": null' "$tmp/out" && grep -q '"grid_mse": [0-9]' "$tmp/out" ||
+	fail "curve-fit --json: grid_mse"
+json_epochs 3 --model perceptron-and
+json_epochs 3 --model backprop-example
+json_epochs 12 --model mlp --data . --batch 4
+(cd "$tmp" && "$nabla" train --compare-optim --json --out none --epochs 12) >"$tmp/out" 2>"$tmp/err" ||
+	fail "--compare-optim: $(cat "$tmp/err")"
+for o in sgd momentum adam; do
+	[ "$(grep -c "\"optim\": \"$o\"" "$tmp/out")" -eq 12 ] || fail "--compare-optim --json: $o"
+done
+# the lines for people stay few
+(cd "$tmp" && "$nabla" train --model xor --out none --epochs 400) >"$tmp/out" 2>/dev/null
+[ "$(wc -l <"$tmp/out")" -eq 20 ] || fail "xor: $(wc -l <"$tmp/out") lines for people"
 echo "cli ux: ok"
