@@ -53,6 +53,16 @@ const char *cli_nearest(const char *s, const char *const *names, int n);
 /* "nabla CMD: unknown option 'ARG'; did you mean --NAME? (see nabla CMD
  * --help)" on stderr; options: the command's option names, NULL-terminated */
 void cli_unknown_option(const char *cmd, const char *arg, const char *const *options);
+/* A data set that could not be read: "nabla CMD: ERR" (the reader's
+ * message), and when a file is missing, where the files come from: for
+ * Fashion-MNIST `apt install dataset-fashion-mnist` or --data DIR; for
+ * CIFAR-10 (cifar) the binaries to put in --data DIR, or --data synthetic. */
+void cli_data_error(const char *cmd, const char *model, bool cifar, const char *err);
+/* An output file named by flag, checked before any work: not empty, not a
+ * directory or special file, in a directory that exists and takes a new
+ * file (a probe file is made and removed).  false after one message
+ * "nabla CMD: FLAG: PATH: why". */
+bool cli_check_output(const char *cmd, const char *flag, const char *path);
 /* s as a JSON string literal, quotes included */
 void cli_json_string(FILE *fp, const char *s);
 

@@ -3,9 +3,12 @@
 #include "graph/internal.h" /* nb__shown */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* -?[0-9]+ and nothing else (strtol alone would take spaces and '+') */
 static bool decimal_integer(const char *s)
@@ -174,4 +177,76 @@ void cli_unknown_option(const char *cmd, const char *arg, const char *const *opt
 	if (near)
 		fprintf(stderr, "; did you mean %s?", near);
 	fprintf(stderr, " (see nabla %s --help)\n", cmd);
+}
+
+void cli_data_error(const char *cmd, const char *model, bool cifar, const char *err)
+{
+	fprintf(stderr, "nabla %s: %s\n", cmd, err);
+	if (!strstr(err, ": cannot open: "))
+		return; /* a file that is there but wrong: the message says what */
+	if (cifar)
+		fprintf(stderr,
+		        "nabla %s: %s needs the CIFAR-10 binaries in the --data directory: "
+		        "data_batch_1.bin to data_batch_5.bin and test_batch.bin (the "
+		        "cifar-10-batches-bin directory of "
+		        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz), or --data "
+		        "synthetic for CIFAR-shaped synthetic images\n",
+		        cmd, model);
+	else
+		fprintf(stderr,
+		        "nabla %s: %s trains on Fashion-MNIST: apt install dataset-fashion-mnist "
+		        "(into %s), or --data DIR holding train-images-idx3-ubyte, "
+		        "train-labels-idx1-ubyte and the t10k- pair (each may end in .gz)\n",
+		        cmd, model, NB_FASHION_MNIST_DIR);
+}
+
+bool cli_check_output(const char *cmd, const char *flag, const char *path)
+{
+	char shown[256], dir[4096];
+	struct stat sb;
+	if (!*path) {
+		fprintf(stderr, "nabla %s: %s: the file name is empty\n", cmd, flag);
+		return false;
+	}
+	nb__shown(path, shown, sizeof shown);
+	size_t n = strlen(path);
+	if (path[n - 1] == '/' || (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+		fprintf(stderr, "nabla %s: %s: %s: is a directory, not a file\n", cmd, flag, shown);
+		return false;
+	}
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		fprintf(stderr, "nabla %s: %s: %s: is not a regular file\n", cmd, flag, shown);
+		return false;
+	}
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else if ((size_t)(slash - path) < sizeof dir)
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	else {
+		fprintf(stderr, "nabla %s: %s: %s: the name is too long\n", cmd, flag, shown);
+		return false;
+	}
+	char dshown[256];
+	nb__shown(dir, dshown, sizeof dshown);
+	bool found = stat(dir, &sb) == 0;
+	if (!found || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "nabla %s: %s: %s: the directory %s %s\n", cmd, flag, shown, dshown,
+		        !found && errno == ENOENT ? "does not exist" : "is not a directory");
+		return false;
+	}
+	/* access() says yes to root on any directory: a file is made instead */
+	char probe[4096 + 32];
+	snprintf(probe, sizeof probe, "%s/.nabla-probe-XXXXXX", dir);
+	int fd = mkstemp(probe);
+	if (fd < 0) {
+		fprintf(stderr, "nabla %s: %s: %s: cannot write in %s: %s\n", cmd, flag, shown, dshown,
+		        strerror(errno));
+		return false;
+	}
+	close(fd);
+	unlink(probe);
+	return true;
 }

@@ -131,12 +131,14 @@ static int bench_zoo(const bench_args *b)
 	nb_dataset train = {0};
 	char err[512];
 	nb_status st;
-	if (z->recipe.data == NB_ZOO_DATA_CIFAR10 || (b->data && !strcmp(b->data, "synthetic")))
-		st = nb_synthetic_cifar(4 * batch, 1, &train);
-	else
+	if (z->recipe.data == NB_ZOO_DATA_CIFAR10 || (b->data && !strcmp(b->data, "synthetic"))) {
+		if ((st = nb_synthetic_cifar(4 * batch, 1, &train)))
+			snprintf(err, sizeof err, "synthetic data: %s", nb_status_string(st));
+	} else {
 		st = nb_fashion_mnist_load(b->data, true, &train, err, sizeof err);
+	}
 	if (st) {
-		fprintf(stderr, "nabla bench: no data (%s); install dataset-fashion-mnist\n", nb_status_string(st));
+		cli_data_error("bench", z->name, false, err);
 		return 1;
 	}
 	if (z->num_classes == 2) {

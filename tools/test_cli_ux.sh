@@ -102,4 +102,66 @@ done
 # the lines for people stay few
 (cd "$tmp" && "$nabla" train --model xor --out none --epochs 400) >"$tmp/out" 2>/dev/null
 [ "$(wc -l <"$tmp/out")" -eq 20 ] || fail "xor: $(wc -l <"$tmp/out") lines for people"
+# A missing data set says where it comes from, once, before training
+fm="nabla train: mlp trains on Fashion-MNIST: apt install dataset-fashion-mnist (into /usr/share/datasets/fashion-mnist/), or --data DIR holding train-images-idx3-ubyte, train-labels-idx1-ubyte and the t10k- pair (each may end in .gz)"
+mkdir "$tmp/empty"
+(cd "$tmp" && "$nabla" train --model mlp --data empty --out none) >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] || fail "mlp without data: exit status"
+[ "$(grep -cF "$fm" "$tmp/err")" -eq 1 ] || fail "mlp without data: $(cat "$tmp/err")"
+grep -q "empty/train-images-idx3-ubyte.gz: cannot open" "$tmp/err" || fail "mlp: $(cat "$tmp/err")"
+! grep -q '^epoch' "$tmp/out" || fail "mlp without data trained"
+cf="nabla train: resnet20 needs the CIFAR-10 binaries in the --data directory: data_batch_1.bin to data_batch_5.bin and test_batch.bin (the cifar-10-batches-bin directory of https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz), or --data synthetic for CIFAR-shaped synthetic images"
+(cd "$tmp" && "$nabla" train --model resnet20 --data empty --out none) >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] || fail "resnet20 without data: exit status"
+[ "$(grep -cF "$cf" "$tmp/err")" -eq 1 ] || fail "resnet20 without data: $(cat "$tmp/err")"
+grep -q "empty/data_batch_1.bin: cannot open" "$tmp/err" || fail "resnet20: $(cat "$tmp/err")"
+"$nabla" bench --model lenet --data "$tmp/empty" --steps 1 >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "nabla bench: lenet trains on Fashion-MNIST: apt install dataset-fashion-mnist" \
+	"$tmp/err" || fail "bench without data: $(cat "$tmp/err")"
+# a file that is there but broken is not "install the package"
+: >"$tmp/empty/train-images-idx3-ubyte"
+(cd "$tmp" && "$nabla" train --model mlp --data empty --out none) >/dev/null 2>"$tmp/err"
+! grep -q "apt install" "$tmp/err" || fail "a broken file: $(cat "$tmp/err")"
+
+# Outputs that cannot be written fail before training, exit 1, one message,
+# nothing written (the checks run on every output flag and on --out's files)
+ro=/sys # not writable, even by root
+out_fails() { # out_fails 'MESSAGE' ARGS...
+	want=$1
+	shift
+	(cd "$tmp" && "$nabla" train "$@") >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ $rc -eq 1 ] || fail "train $*: exit $rc: $(cat "$tmp/err")"
+	[ "$(cat "$tmp/err")" = "$want" ] || fail "train $*: stderr
+$(cat "$tmp/err")
+expected
+$want"
+	[ ! -s "$tmp/out" ] || fail "train $*: trained: $(cat "$tmp/out")"
+}
+MLP="--model mlp --data . --batch 4 --epochs 1 --out none"
+out_fails "nabla train: --save: nodir/m.st: the directory nodir does not exist" $MLP --save nodir/m.st
+out_fails "nabla train: --plot: nodir/p.svg: the directory nodir does not exist" $MLP --plot nodir/p.svg
+out_fails "nabla train: --dot: $ro/d.dot: cannot write in $ro: Permission denied" $MLP --dot $ro/d.dot
+out_fails "nabla train: --export: $ro/m.onnx: cannot write in $ro: Permission denied" $MLP \
+	--export $ro/m.onnx
+out_fails "nabla train: --save: empty: is a directory, not a file" $MLP --save empty
+out_fails "nabla train: --save: empty/: is a directory, not a file" $MLP --save empty/
+out_fails "nabla train: --export: /dev/null: is not a regular file" $MLP --export /dev/null
+out_fails "nabla train: --save: the file name is empty" $MLP --save ''
+out_fails "nabla train: --plot: t10k-images-idx3-ubyte/p.svg: the directory t10k-images-idx3-ubyte is not a directory" \
+	$MLP --plot t10k-images-idx3-ubyte/p.svg
+out_fails "nabla train: --save: nodir/x.st: the directory nodir does not exist" --model xor --epochs 3 \
+	--out none --save nodir/x.st
+out_fails "nabla train: --plot: nodir/c.svg: the directory nodir does not exist" --compare-optim \
+	--out none --plot nodir/c.svg
+(cd "$tmp" && "$nabla" train --model xor --out $ro/out) >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "^nabla train: cannot create $ro/out: " \
+	"$tmp/err" && [ ! -s "$tmp/out" ] || fail "--out $ro/out: $(cat "$tmp/err")"
+if [ "$(id -u)" -ne 0 ]; then # root writes anywhere it has no permission to
+	mkdir "$tmp/locked" && chmod 555 "$tmp/locked"
+	out_fails "nabla train: --save: locked/m.st: cannot write in locked: Permission denied" $MLP \
+		--save locked/m.st
+fi
+ls -A "$tmp" | grep -q '^\.nabla-probe' && fail "a probe file was left behind"
+[ ! -e "$tmp/nodir" ] || fail "nodir was created"
 echo "cli ux: ok"

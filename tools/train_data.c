@@ -52,9 +52,7 @@ static int load_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *tra
 	}
 	return 0;
 fail:
-	fprintf(stderr, "nabla train: %s\n", err);
-	if (!cifar && !src)
-		fprintf(stderr, "nabla train: install the Debian package dataset-fashion-mnist, or pass --data DIR\n");
+	cli_data_error("train", z->name, cifar, err);
 	return -1;
 }
 
