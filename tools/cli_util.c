@@ -242,8 +242,8 @@ bool cli_check_output(const char *cmd, const char *flag, const char *path)
 	snprintf(probe, sizeof probe, "%s/.nabla-probe-XXXXXX", dir);
 	int fd = mkstemp(probe);
 	if (fd < 0) {
-		fprintf(stderr, "nabla %s: %s: %s: cannot write in %s: %s\n", cmd, flag, shown, dshown,
-		        strerror(errno));
+		fprintf(stderr, "nabla %s: %s: %s: cannot write in %s: %s\n", cmd, flag, shown,
+		        dshown, strerror(errno));
 		return false;
 	}
 	close(fd);
