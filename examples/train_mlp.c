@@ -43,7 +43,8 @@ int main(int argc, char **argv)
 	}
 	printf("%lld parameters\n", (long long)nb_count_params(g));
 	double loss, acc;
-	nb_fit_opts fit = {.epochs = 1, .seed = 1, .max_batches = batches};
+	/* .progress: a progress bar on stderr when it is a terminal */
+	nb_fit_opts fit = {.epochs = 1, .seed = 1, .max_batches = batches, .progress = stderr};
 	if (nb_fit(&m, opt, &train, fit) != NB_OK || nb_evaluate(&m, &test, &loss, &acc) != NB_OK ||
 	    nb_checkpoint_save(g, opt, "mlp.safetensors", "mlp") != NB_OK) {
 		fprintf(stderr, "%s\n", nb_graph_errmsg(g));

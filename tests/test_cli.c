@@ -593,7 +593,7 @@ START_TEST(test_unwritable_outputs_fail)
 	EXPECT(1, "train --model curve-fit --epochs 3 --out none --plot /nonexistent/p.svg",
 	       "nabla train: --plot: ");
 	EXPECT(1, "train --model xor --epochs 3 --out none --dot /nonexistent/d.dot",
-	       "nabla train: --dot: save_dot(/nonexistent/d.dot): cannot open for writing");
+	       "nabla train: --dot: /nonexistent/d.dot: the directory /nonexistent does not exist\n");
 	EXPECT(1, MLP " --epochs 1 --dot /nonexistent/d.dot", "nabla train: --dot: ");
 	EXPECT(1, MLP " --epochs 1 --plot /nonexistent/p.svg", "nabla train: --plot: ");
 	EXPECT(1, MLP " --epochs 1 --save /nonexistent/m.st",

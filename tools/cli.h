@@ -44,6 +44,25 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
 extern bool cli_missing_value;
 /* "f32" or "f64"; prints "nabla <cmd>: ..." and returns false otherwise */
 bool cli_parse_dtype(const char *cmd, const char *s, nb_dtype *out);
+/* The edit distance between a and b (insertions, deletions, changes and
+ * swaps of neighbours count one each). */
+int cli_edit_distance(const char *a, const char *b);
+/* The one of names[0..n) that s (up to a '=') is a slip of, or NULL when
+ * none is within 2 edits and a third of its length. */
+const char *cli_nearest(const char *s, const char *const *names, int n);
+/* "nabla CMD: unknown option 'ARG'; did you mean --NAME? (see nabla CMD
+ * --help)" on stderr; options: the command's option names, NULL-terminated */
+void cli_unknown_option(const char *cmd, const char *arg, const char *const *options);
+/* A data set that could not be read: "nabla CMD: ERR" (the reader's
+ * message), and when a file is missing, where the files come from: for
+ * Fashion-MNIST `apt install dataset-fashion-mnist` or --data DIR; for
+ * CIFAR-10 (cifar) the binaries to put in --data DIR, or --data synthetic. */
+void cli_data_error(const char *cmd, const char *model, bool cifar, const char *err);
+/* An output file named by flag, checked before any work: not empty, not a
+ * directory or special file, in a directory that exists and takes a new
+ * file (a probe file is made and removed).  false after one message
+ * "nabla CMD: FLAG: PATH: why". */
+bool cli_check_output(const char *cmd, const char *flag, const char *path);
 /* s as a JSON string literal, quotes included */
 void cli_json_string(FILE *fp, const char *s);
 

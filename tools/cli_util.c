@@ -1,10 +1,14 @@
 /* Option parsing helpers shared by the subcommands. */
 #include "cli.h"
+#include "graph/internal.h" /* nb__shown */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* -?[0-9]+ and nothing else (strtol alone would take spaces and '+') */
 static bool decimal_integer(const char *s)
@@ -110,4 +114,139 @@ bool cli_parse_dtype(const char *cmd, const char *s, nb_dtype *out)
 	}
 	fprintf(stderr, "nabla %s: --dtype must be f32 or f64, not '%s'\n", cmd, s);
 	return false;
+}
+
+/* Optimal string alignment distance (Levenshtein plus swaps of two
+ * neighbours: "trian" is one edit from "train"); strings longer than 63
+ * bytes count as far from everything. */
+int cli_edit_distance(const char *a, const char *b)
+{
+	size_t n = strlen(a), m = strlen(b);
+	if (n > 63 || m > 63)
+		return 64;
+	int d[64][64];
+	for (size_t i = 0; i <= n; i++)
+		d[i][0] = (int)i;
+	for (size_t j = 0; j <= m; j++)
+		d[0][j] = (int)j;
+	for (size_t i = 1; i <= n; i++)
+		for (size_t j = 1; j <= m; j++) {
+			int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[n][m];
+}
+
+const char *cli_nearest(const char *s, const char *const *names, int n)
+{
+	/* "--epoch=3" is compared as "--epoch" */
+	char key[64];
+	size_t k = strcspn(s, "=");
+	if (k >= sizeof key)
+		return NULL;
+	memcpy(key, s, k);
+	key[k] = 0;
+	const char *best = NULL;
+	int best_d = 64;
+	for (int i = 0; i < n; i++) {
+		int d = cli_edit_distance(key, names[i]);
+		if (d < best_d)
+			best = names[i], best_d = d;
+	}
+	/* close enough to be a slip: up to 2 edits, and fewer than a third of
+	 * the name (a short name's one edit, "-o" for "-x", is a guess) */
+	size_t len = best ? strlen(best) : 0;
+	return best && best_d > 0 && best_d <= 2 && (size_t)best_d * 3 <= len ? best : NULL;
+}
+
+void cli_unknown_option(const char *cmd, const char *arg, const char *const *options)
+{
+	int n = 0;
+	while (options[n])
+		n++;
+	char buf[128];
+	const char *near = arg[0] == '-' ? cli_nearest(arg, options, n) : NULL;
+	fprintf(stderr, "nabla %s: unknown option '%s'", cmd, nb__shown(arg, buf, sizeof buf));
+	if (near)
+		fprintf(stderr, "; did you mean %s?", near);
+	fprintf(stderr, " (see nabla %s --help)\n", cmd);
+}
+
+void cli_data_error(const char *cmd, const char *model, bool cifar, const char *err)
+{
+	fprintf(stderr, "nabla %s: %s\n", cmd, err);
+	if (!strstr(err, ": cannot open: "))
+		return; /* a file that is there but wrong: the message says what */
+	if (cifar)
+		fprintf(stderr,
+		        "nabla %s: %s needs the CIFAR-10 binaries in the --data directory: "
+		        "data_batch_1.bin to data_batch_5.bin and test_batch.bin (the "
+		        "cifar-10-batches-bin directory of "
+		        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz), or --data "
+		        "synthetic for CIFAR-shaped synthetic images\n",
+		        cmd, model);
+	else
+		fprintf(stderr,
+		        "nabla %s: %s trains on Fashion-MNIST: apt install dataset-fashion-mnist "
+		        "(into %s), or --data DIR holding train-images-idx3-ubyte, "
+		        "train-labels-idx1-ubyte and the t10k- pair (each may end in .gz)\n",
+		        cmd, model, NB_FASHION_MNIST_DIR);
+}
+
+bool cli_check_output(const char *cmd, const char *flag, const char *path)
+{
+	char shown[256], dir[4096];
+	struct stat sb;
+	if (!*path) {
+		fprintf(stderr, "nabla %s: %s: the file name is empty\n", cmd, flag);
+		return false;
+	}
+	nb__shown(path, shown, sizeof shown);
+	size_t n = strlen(path);
+	if (path[n - 1] == '/' || (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+		fprintf(stderr, "nabla %s: %s: %s: is a directory, not a file\n", cmd, flag, shown);
+		return false;
+	}
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		fprintf(stderr, "nabla %s: %s: %s: is not a regular file\n", cmd, flag, shown);
+		return false;
+	}
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else if ((size_t)(slash - path) < sizeof dir)
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	else {
+		fprintf(stderr, "nabla %s: %s: %s: the name is too long\n", cmd, flag, shown);
+		return false;
+	}
+	char dshown[256];
+	nb__shown(dir, dshown, sizeof dshown);
+	bool found = stat(dir, &sb) == 0;
+	if (!found || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "nabla %s: %s: %s: the directory %s %s\n", cmd, flag, shown, dshown,
+		        !found && errno == ENOENT ? "does not exist" : "is not a directory");
+		return false;
+	}
+	/* access() says yes to root on any directory: a file is made instead */
+	char probe[4096 + 32];
+	snprintf(probe, sizeof probe, "%s/.nabla-probe-XXXXXX", dir);
+	int fd = mkstemp(probe);
+	if (fd < 0) {
+		fprintf(stderr, "nabla %s: %s: %s: cannot write in %s: %s\n", cmd, flag, shown,
+		        dshown, strerror(errno));
+		return false;
+	}
+	close(fd);
+	unlink(probe);
+	return true;
 }

@@ -131,12 +131,14 @@ static int bench_zoo(const bench_args *b)
 	nb_dataset train = {0};
 	char err[512];
 	nb_status st;
-	if (z->recipe.data == NB_ZOO_DATA_CIFAR10 || (b->data && !strcmp(b->data, "synthetic")))
-		st = nb_synthetic_cifar(4 * batch, 1, &train);
-	else
+	if (z->recipe.data == NB_ZOO_DATA_CIFAR10 || (b->data && !strcmp(b->data, "synthetic"))) {
+		if ((st = nb_synthetic_cifar(4 * batch, 1, &train)))
+			snprintf(err, sizeof err, "synthetic data: %s", nb_status_string(st));
+	} else {
 		st = nb_fashion_mnist_load(b->data, true, &train, err, sizeof err);
+	}
 	if (st) {
-		fprintf(stderr, "nabla bench: no data (%s); install dataset-fashion-mnist\n", nb_status_string(st));
+		cli_data_error("bench", z->name, false, err);
 		return 1;
 	}
 	if (z->num_classes == 2) {
@@ -355,6 +357,10 @@ static void usage(FILE *fp)
 		fprintf(fp, "  %-8s %s\n", benches[i].name, benches[i].summary);
 }
 
+static const char *const options[] = {"--model",   "--epochs", "--repeat", "--threads",
+                                      "--batch",   "--steps",  "--warmup", "--data",
+                                      "--profile", "--json",   "--help",   NULL};
+
 int cmd_bench(int argc, char **argv)
 {
 	bench_args b = {.model = NULL, .warmup = -1};
@@ -399,7 +405,7 @@ int cmd_bench(int argc, char **argv)
 		} else if (cli_missing_value) {
 			return 2; /* already reported */
 		} else {
-			fprintf(stderr, "nabla bench: unknown option '%s' (see nabla bench --help)\n", argv[i]);
+			cli_unknown_option("bench", argv[i], options);
 			return 2;
 		}
 	}

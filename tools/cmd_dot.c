@@ -67,6 +67,10 @@ static int write_graph(nb_graph *g, nb_dot_view view, const char *out, const cha
 	return 0;
 }
 
+static const char *const options[] = {"--model",  "--forward", "--backward", "-o",
+                                      "--output", "--format",  "--optim",    "--batch",
+                                      "--dtype",  "--help",    NULL};
+
 int cmd_dot(int argc, char **argv)
 {
 	cli_model_args a = {.name = "mlp", .dtype = NB_F32};
@@ -109,8 +113,7 @@ int cmd_dot(int argc, char **argv)
 		} else if (cli_missing_value) {
 			return 2;
 		} else {
-			fprintf(stderr, "nabla dot: unknown option '%s' (see nabla dot --help)\n",
-			        argv[i]);
+			cli_unknown_option("dot", argv[i], options);
 			return 2;
 		}
 	}

@@ -147,6 +147,10 @@ typedef struct ewma_args {
 	const char *column, *in_path, *out_path, *plot_path;
 } ewma_args;
 
+static const char *const options[] = {"--beta",   "--bias-correct", "--demo", "--n",
+                                      "--seed",   "--column",       "--plot", "-o",
+                                      "--output", "--help",         NULL};
+
 /* argv[*i] into e: -1 to go on, or the exit status (0 after --help) */
 static int parse_arg(int argc, char **argv, int *i, ewma_args *e)
 {
@@ -178,7 +182,7 @@ static int parse_arg(int argc, char **argv, int *i, ewma_args *e)
 		if (!(e->out_path = cli_opt_value(argc, argv, i, a[1] == 'o' ? "-o" : "--output")))
 			return 2;
 	} else if (a[0] == '-' && a[1]) {
-		fprintf(stderr, "nabla ewma: unknown option '%s' (see 'nabla ewma --help')\n", a);
+		cli_unknown_option("ewma", a, options);
 		return 2;
 	} else if (e->in_path) {
 		fprintf(stderr, "nabla ewma: one input file only ('%s' and '%s')\n", e->in_path, a);

@@ -204,6 +204,9 @@ static int cast_difference(const cli_model *m, const cli_model_args *a, const ch
 	return rc;
 }
 
+static const char *const options[] = {"--model", "--checkpoint",   "-o",     "--output", "--dtype",
+                                      "--batch", "--static-batch", "--help", NULL};
+
 int cmd_export(int argc, char **argv)
 {
 	cli_model_args a = {.name = NULL, .dtype = NB_F32};
@@ -232,9 +235,7 @@ int cmd_export(int argc, char **argv)
 		} else if (cli_missing_value) {
 			return 2;
 		} else {
-			fprintf(stderr,
-			        "nabla export: unknown option '%s' (see nabla export --help)\n",
-			        argv[i]);
+			cli_unknown_option("export", argv[i], options);
 			return 2;
 		}
 	}

@@ -132,6 +132,8 @@ static bool is_opt(const char *arg, const char *name)
 	return !strncmp(arg, name, n) && (arg[n] == 0 || arg[n] == '=');
 }
 
+static const char *const options[] = {"--seeds", "--op", "--list", "--json", "--help", NULL};
+
 int cmd_gradcheck(int argc, char **argv)
 {
 	long seeds = 3;
@@ -182,7 +184,7 @@ int cmd_gradcheck(int argc, char **argv)
 			if (!dup)
 				sel[n_sel++] = op;
 		} else {
-			fprintf(stderr, "nabla gradcheck: unknown option '%s' (see --help)\n", a);
+			cli_unknown_option("gradcheck", a, options);
 			goto out;
 		}
 	}

@@ -60,6 +60,8 @@ static void print_json(const cli_model *m, const char *name)
 	free(rows);
 }
 
+static const char *const options[] = {"--model", "--batch", "--dtype", "--json", "--help", NULL};
+
 int cmd_summary(int argc, char **argv)
 {
 	cli_model_args a = {.dtype = NB_F32};
@@ -75,9 +77,7 @@ int cmd_summary(int argc, char **argv)
 			if (k < 0)
 				return 2;
 		} else {
-			fprintf(stderr,
-			        "nabla summary: unknown option '%s' (see nabla summary --help)\n",
-			        argv[i]);
+			cli_unknown_option("summary", argv[i], options);
 			return 2;
 		}
 	}

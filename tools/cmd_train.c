@@ -146,14 +146,16 @@ static void usage(FILE *fp)
 	fprintf(
 	    fp,
 	    "usage: nabla train [--model NAME] [options]\n\n"
-	    "Train a model, with a progress bar on a terminal and one line (or JSON object)\n"
-	    "per epoch.  With no options it trains " DEFAULT_MODEL
-	    " on Fashion-MNIST and writes its\n"
-	    "checkpoint, training curves and graph under " DEFAULT_OUT "/.\n\n"
+	    "Train a model, with a progress bar that fits the terminal and a line (or JSON\n"
+	    "object) per epoch.  With no options it trains " DEFAULT_MODEL
+	    " on Fashion-MNIST and\n"
+	    "writes its checkpoint, training curves and graph under " DEFAULT_OUT "/.\n\n"
 	    "model and data:\n"
 	    "  --model NAME       model to train (default " DEFAULT_MODEL "; list below)\n"
 	    "  --data DIR|synthetic  IDX directory (default /usr/share/datasets/fashion-mnist)\n"
-	    "                     or CIFAR-10 binaries; resnets default to synthetic data\n"
+	    "                     (apt install dataset-fashion-mnist) or CIFAR-10 binaries\n"
+	    "                     (data_batch_1..5.bin, test_batch.bin); resnets default to\n"
+	    "                     synthetic data\n"
 	    "  --classes A,B      the two classes for the binary models (default 2,4)\n"
 	    "  --standardize      per-channel standardisation of the inputs\n"
 	    "  --train-limit N, --test-limit N   use only the first N samples\n"
@@ -188,9 +190,13 @@ static void usage(FILE *fp)
 	    "                     cores for the zoo models, 1 for the notes' small ones;\n"
 	    "                     0: all cores)\n"
 	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
-	    "                     training stops there with an error naming the epoch)\n"
+	    "                     training stops there with an error naming the epoch)\n",
+	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
+	/* in two strings: a C99 compiler need accept only 4095 bytes in one */
+	fputs(
 	    "output:\n"
-	    "  --json             one JSON object per epoch on stdout, no progress bar\n"
+	    "  --json             one JSON object per epoch on stdout, every epoch of every\n"
+	    "                     model (the lines for people may skip some), no progress bar\n"
 	    "  --out DIR          where outputs go by default (default " DEFAULT_OUT
 	    "; 'none': nowhere)\n"
 	    "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
@@ -204,9 +210,10 @@ static void usage(FILE *fp)
 	    "  --export FILE      the trained model as ONNX, after the last epoch (as nabla export)\n"
 	    "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
 	    "refuse the data options (--data to --max-batches) and the schedule options.\n"
-	    "An output that cannot be written is an error (exit status 1).\n"
+	    "An output that cannot be written (its directory missing or read-only, or the\n"
+	    "name of a directory or special file) fails before training (exit status 1).\n"
 	    "\nmodels:\n",
-	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
+	    fp);
 	cli_model_list(fp, true);
 }
 
@@ -233,6 +240,18 @@ static const char *out_path(char *buf, size_t n, const char *dir, const char *mo
 	}
 	snprintf(buf, n, "%s/%s%s", dir, model, suffix);
 	return buf;
+}
+
+/* The files the run will write, checked before it starts: -1, or 1 after
+ * a message. */
+static int check_outputs(const train_args *a)
+{
+	const char *const flags[] = {"--save", "--plot", "--dot", "--export"};
+	const char *const paths[] = {a->save, a->plot, a->dot_path, a->export_path};
+	for (int k = 0; k < 4; k++)
+		if (paths[k] && !cli_check_output("train", flags[k], paths[k]))
+			return 1;
+	return -1;
 }
 
 /* --compare-optim: the learning rate stays 0 (each optimizer's default)
@@ -268,6 +287,8 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 	char name[128];
 	snprintf(name, sizeof name, "compare-optim-%s", a->model);
 	if (!a->plot && strcmp(out, "none") && !(a->plot = out_path(plot, sizeof plot, out, name, ".svg")))
+		return 1;
+	if (check_outputs(a) >= 0)
 		return 1;
 	nb_set_num_threads(a->threads >= 0 ? a->threads : strcmp(a->model, "spirals") ? 0 : 1);
 	return compare_optim(a);
@@ -393,6 +414,40 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 	return NEXT_ARG;
 }
 
+/* every option, for the suggestion after a mistyped one */
+static const char *const options[] = {"--model",
+                                      "--data",
+                                      "--classes",
+                                      "--standardize",
+                                      "--train-limit",
+                                      "--test-limit",
+                                      "--max-batches",
+                                      "--compare-optim",
+                                      "--epochs",
+                                      "--batch",
+                                      "--optim",
+                                      "--lr",
+                                      "--momentum",
+                                      "--weight-decay",
+                                      "--clip-norm",
+                                      "--schedule",
+                                      "--gamma",
+                                      "--step-size",
+                                      "--warmup",
+                                      "--seed",
+                                      "--dtype",
+                                      "--threads",
+                                      "--allow-nonfinite",
+                                      "--json",
+                                      "--out",
+                                      "--save",
+                                      "--resume",
+                                      "--plot",
+                                      "--dot",
+                                      "--export",
+                                      "--help",
+                                      NULL};
+
 /* argv[*i]: NEXT_ARG, or the exit status (0 after --help) */
 static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *f)
 {
@@ -419,7 +474,7 @@ static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *
 	if (rc == 0)
 		rc = parse_named(argc, argv, i, a, f);
 	if (rc == 0) {
-		fprintf(stderr, "nabla train: unknown option '%s' (see nabla train --help)\n", arg);
+		cli_unknown_option("train", arg, options);
 		return 2;
 	}
 	return rc;
@@ -560,7 +615,8 @@ int cmd_train(int argc, char **argv)
 	/* the notes' small models run fastest on one thread: BLIS would split
 	 * even their 2x2 products between threads */
 	nb_set_num_threads(a.threads >= 0 ? a.threads : m.train ? 1 : 0);
-	if ((rc = apply_recipe(&a, &m)) >= 0 || (rc = default_outputs(&a, &m, f.out)) >= 0)
+	if ((rc = apply_recipe(&a, &m)) >= 0 || (rc = default_outputs(&a, &m, f.out)) >= 0 ||
+	    (rc = check_outputs(&a)) >= 0)
 		return rc;
 	if (!a.json)
 		fprintf(stderr, "nabla train: model %s, %d epochs, lr %g, batch %d, %s, seed %llu, %d threads\n",

@@ -94,7 +94,8 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	c->final_train_loss = s->train_loss;
 	c->test_loss = s->test_loss;
 	c->test_accuracy = s->test_accuracy;
-	if (s->epoch % c->every && s->epoch != s->epochs && s->epoch != 1)
+	/* --json: every epoch; the lines for people: about ten */
+	if (!c->a->json && s->epoch % c->every && s->epoch != s->epochs && s->epoch != 1)
 		return true;
 	epoch_report r = {.epoch = s->epoch, .epochs = s->epochs, .loss = s->train_loss,
 	                  .accuracy = s->train_accuracy, .seconds = c->seconds};
@@ -191,6 +192,7 @@ static int run_one(const train_args *a, const nb_dataset *train, const nb_datase
 	                  .max_batches = a->max_batches,
 	                  .test = test,
 	                  .allow_nonfinite = a->allow_nonfinite,
+	                  .progress = a->json ? NULL : stderr, /* on a terminal only */
 	                  .on_batch = on_batch,
 	                  .on_epoch = on_epoch,
 	                  .user = c};

@@ -46,6 +46,23 @@ static bool env_ok(const char *name, const char *const *values, int n)
 	return false;
 }
 
+/* "no command 'X'", with the nearest command when X looks like a slip */
+static int no_command(const char *cmd)
+{
+	const char *names[sizeof commands / sizeof commands[0] + 1];
+	int n = 0;
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		names[n++] = commands[i].name;
+	names[n++] = "help";
+	const char *near = cli_nearest(cmd, names, n);
+	char buf[128];
+	fprintf(stderr, "nabla: no command '%s'", nb__shown(cmd, buf, sizeof buf));
+	if (near)
+		fprintf(stderr, "; did you mean '%s'?", near);
+	fprintf(stderr, " (see 'nabla help')\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const isa[] = {"baseline", "avx2", "avx512"}, *const gemm[] = {"avx512", "blis"};
@@ -74,12 +91,10 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 			if (!strcmp(commands[i].name, cmd))
 				return commands[i].run(2, hargv);
-		fprintf(stderr, "nabla: no command '%s' (see 'nabla help')\n", cmd);
-		return 2;
+		return no_command(cmd);
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (!strcmp(commands[i].name, cmd))
 			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "nabla: no command '%s' (see 'nabla help')\n", cmd);
-	return 2;
+	return no_command(cmd);
 }

@@ -75,7 +75,7 @@ svg_ok "$tmp/out/perceptron-and-errors.svg" 2 # line and markers (few epochs)
 # ---- compare-optim: three loss curves from the same initial weights -----------
 "$nabla" train --compare-optim --json --plot "$tmp/cmp.svg" --out none >"$tmp/cmp.json" \
 	2>"$tmp/err" || fail "compare-optim: exit $?: $(cat "$tmp/err")"
-[ "$(wc -l <"$tmp/cmp.json")" -eq 33 ] || fail "compare-optim: expected 3 x 11 lines"
+[ "$(wc -l <"$tmp/cmp.json")" -eq 90 ] || fail "compare-optim: expected 3 x 30 lines"
 first=$(grep -o '"first_batch_loss": [^,}]*' "$tmp/cmp.json" | sort -u | wc -l)
 [ "$first" -eq 1 ] || fail "compare-optim: the first batch losses differ (not the same start)"
 for o in sgd momentum adam; do

@@ -52,9 +52,7 @@ static int load_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *tra
 	}
 	return 0;
 fail:
-	fprintf(stderr, "nabla train: %s\n", err);
-	if (!cifar && !src)
-		fprintf(stderr, "nabla train: install the Debian package dataset-fashion-mnist, or pass --data DIR\n");
+	cli_data_error("train", z->name, cifar, err);
 	return -1;
 }
 
@@ -101,7 +99,6 @@ int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
 
 typedef struct run {
 	const train_args *a;
-	bool tty;
 	double *loss, *tloss, *acc, *tacc; /* per-epoch history for the plot */
 	int n, cap;
 	int saved;        /* checkpoints written */
@@ -111,40 +108,10 @@ typedef struct run {
 	const char *ckpt;
 } run;
 
-static void fmt_eta(char *buf, size_t n, double s)
-{
-	if (!isfinite(s) || s < 0)
-		snprintf(buf, n, "--:--");
-	else if (s >= 3600)
-		snprintf(buf, n, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
-	else
-		snprintf(buf, n, "%02d:%02d", (int)s / 60, (int)s % 60);
-}
-
-static void on_batch(const nb_progress *p, void *user)
-{
-	run *r = user;
-	if (!r->tty || (p->batch % 8 && p->batch != p->batches))
-		return;
-	int width = 28, fill = (int)(width * p->batch / (p->batches ? p->batches : 1));
-	char bar[64], eta[32];
-	for (int i = 0; i < width; i++)
-		bar[i] = i < fill ? '#' : '.';
-	bar[width] = 0;
-	double per = p->batch ? p->seconds / (double)p->batch : 0;
-	fmt_eta(eta, sizeof eta, per * (double)(p->batches - p->batch));
-	fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %s ", p->epoch,
-	        p->epochs, bar, (long long)p->batch, (long long)p->batches, p->loss, p->samples_per_s,
-	        eta);
-	fflush(stderr);
-}
-
 static bool on_epoch(const nb_epoch_stats *s, void *user)
 {
 	run *r = user;
 	const train_args *a = r->a;
-	if (r->tty)
-		fprintf(stderr, "\r\033[K");
 	if (r->n >= r->cap)
 		return false; /* cannot happen: nb_fit runs at most epochs - first_epoch */
 	r->loss[r->n] = s->train_loss;
@@ -250,7 +217,6 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		        nb_optim_kind_name(a->optim));
 	int E = a->epochs;
 	run r = {.a = a,
-	         .tty = !a->json && isatty(2),
 	         .m = &m,
 	         .o = o,
 	         .ckpt = a->save,
@@ -281,7 +247,7 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	                  .test = &test,
 	                  .first_epoch = first_epoch,
 	                  .allow_nonfinite = a->allow_nonfinite,
-	                  .on_batch = on_batch,
+	                  .progress = a->json ? NULL : stderr, /* on a terminal only */
 	                  .on_epoch = on_epoch,
 	                  .user = &r};
 	if (!r.loss || !r.tloss || !r.acc || !r.tacc) {
@@ -291,8 +257,6 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		fprintf(stderr, "nabla train: schedule: %s\n", err);
 		rc = 2;
 	} else if ((st = nb_fit(&m, o, &train, fo)) != NB_OK) {
-		if (r.tty)
-			fprintf(stderr, "\r\033[K");
 		const char *msg = nb_graph_errmsg(m.g);
 		if (r.save_failed)
 			; /* reported by on_epoch */

@@ -142,8 +142,9 @@ int train_curve_fit(const train_args *a)
 		nb_graph_free(f.m.g);
 		return rc;
 	}
-	/* reported: every tenth of the run, and the checkpoints: the notes'
-	 * 500, 1000 and the last epoch */
+	/* the grid's error: every tenth of the run, and the checkpoints: the
+	 * notes' 500, 1000 and the last epoch.  Lines for people on those
+	 * epochs; --json: an object every epoch ("grid_mse" null between) */
 	int every = a->epochs >= 10 ? a->epochs / 10 : 1;
 	fit_snapshots *snap = calloc(1, sizeof *snap);
 	if (!snap) {
@@ -164,14 +165,15 @@ int train_curve_fit(const train_args *a)
 			break;
 		}
 		bool checkpoint = e == 500 || e == 1000 || e == a->epochs;
-		if (e % every && e != first + 1 && !checkpoint)
+		bool grid = !(e % every && e != first + 1 && !checkpoint);
+		if (!grid && !a->json)
 			continue;
-		if (nb_run(f.grid) != NB_OK) {
+		if (grid && nb_run(f.grid) != NB_OK) {
 			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(f.m.g));
 			rc = 1;
 			break;
 		}
-		double gm = nb_item(f.grid_mse);
+		double gm = grid ? nb_item(f.grid_mse) : NAN;
 		if (checkpoint) {
 			snap->epoch[snap->n] = e;
 			snap->mse[snap->n] = gm;
@@ -182,7 +184,12 @@ int train_curve_fit(const train_args *a)
 		                  .loss = loss,
 		                  .accuracy = NAN,
 		                  .seconds = nb__now() - t0};
-		snprintf(r.extra, sizeof r.extra, a->json ? "\"grid_mse\": %.9g" : "grid MSE %.3g", gm);
+		if (!a->json)
+			snprintf(r.extra, sizeof r.extra, "grid MSE %.3g", gm);
+		else if (grid && isfinite(gm))
+			snprintf(r.extra, sizeof r.extra, "\"grid_mse\": %.9g", gm);
+		else /* JSON has no NaN */
+			snprintf(r.extra, sizeof r.extra, "\"grid_mse\": null");
 		print_epoch(a, &r);
 	}
 	if (!rc && !a->json) {

@@ -278,8 +278,8 @@ int train_xor(const train_args *a)
 	if ((rc = start_training(&m, a, &first)))
 		return rc;
 	double t0 = nb__now(), out[4];
-	/* report about 20 epochs' worth of lines, and the last one */
-	int every = a->epochs >= 20 ? a->epochs / 20 : 1;
+	/* --json: every epoch; the lines for people: about 20, and the last one */
+	int every = a->epochs >= 20 && !a->json ? a->epochs / 20 : 1;
 	for (int e = first + 1; e <= a->epochs && !rc; e++) {
 		if (nb_step(m.opt) != NB_OK) {
 			fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));

@@ -96,6 +96,14 @@ typedef struct nb_fit_opts {
 	 * parameters are likely non-finite too).  Checked on the scalar loss
 	 * only: nothing is scanned.  true: go on regardless. */
 	bool allow_nonfinite;
+	/* A progress bar on this stream (e.g. stderr) while an epoch trains:
+	 * epoch, bar, batches, running loss, samples/s and ETA on one line
+	 * redrawn in place (at most ten times a second) and erased before
+	 * on_epoch.  The line fits the terminal (nb_terminal_width): on a
+	 * narrow one the rate, then the ETA, then the batch count are left out
+	 * and the bar gets shorter.  Drawn only when the stream is a terminal
+	 * (a log file gets nothing); NULL: none. */
+	FILE *progress;
 	void (*on_batch)(const nb_progress *p, void *user);
 	/* return false to stop training after this epoch */
 	bool (*on_epoch)(const nb_epoch_stats *s, void *user);
@@ -103,6 +111,13 @@ typedef struct nb_fit_opts {
 } nb_fit_opts;
 
 nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts);
+/* The width of the terminal fp is on (TIOCGWINSZ), else $COLUMNS (1 to
+ * 10000), else 80. */
+int nb_terminal_width(FILE *fp);
+/* The progress bar's line for p in buf (n bytes; NUL-terminated), at most
+ * width - 1 characters: the line nb_fit_opts.progress draws, for callers
+ * drawing their own.  Returns its length. */
+int nb_progress_line(char *buf, size_t n, const nb_progress *p, int width);
 /* Mean loss and accuracy over a dataset, in eval mode (restored after). */
 nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy);
 /* Class ids (and probabilities, n*K floats; may be NULL) for n samples of

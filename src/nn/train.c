@@ -3,11 +3,13 @@
  * optimizer steps, per-epoch statistics, evaluation and prediction.
  */
 #include "graph/internal.h"
+#include "nn/progress.h"
 #include "util/clock.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void nb_model_free(nb_model *m)
 {
@@ -209,6 +211,9 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	int64_t per_epoch = nb_batcher_batches_per_epoch(bt);
 	int64_t batches = opts.max_batches > 0 && opts.max_batches < per_epoch ? opts.max_batches : per_epoch;
 	nb_batch out = {.index = m->rows};
+	/* the bar on a terminal only: \r-redraws would fill a log file */
+	FILE *bar = opts.progress && isatty(fileno(opts.progress)) ? opts.progress : NULL;
+	double drawn = -1; /* when the bar was last drawn */
 	for (int before = opts.first_epoch; before < epochs && !st; before++) {
 		int e = before + 1;
 		nb_batcher_seek_epoch(bt, e - 1);
@@ -243,15 +248,22 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			correct += count_correct(m, m->logits, n);
 			samples += n;
 			done++;
-			if (opts.on_batch) {
-				double dt = nb__now() - t0;
+			if (opts.on_batch || bar) {
+				double now = nb__now(), dt = now - t0;
 				nb_progress p = {.epoch = e, .epochs = epochs, .batch = done, .batches = batches,
 				                 .step = nb_optim_steps(o), .loss = lsum / (double)done,
 				                 .seconds = dt, .samples_per_s = dt > 0 ? (double)samples / dt : 0};
-				opts.on_batch(&p, opts.user);
+				if (bar && (done == 1 || done == batches || now - drawn >= 0.1)) {
+					nb__progress_draw(bar, &p);
+					drawn = now;
+				}
+				if (opts.on_batch)
+					opts.on_batch(&p, opts.user);
 			}
 		}
 		nb_graph_set_batch_rows(g, 0);
+		if (bar)
+			nb__progress_clear(bar);
 		if (st)
 			break;
 		double dt = nb__now() - t0;
