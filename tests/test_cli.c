@@ -735,23 +735,26 @@ START_TEST(test_readme_resume_example)
 	    nb_safetensors_open(path("nabla-out/lenet.safetensors"), &f, err, sizeof err), NB_OK);
 	ck_assert_int_eq(nb_safetensors_meta_int(f, "epoch", 0, 100, &ep, err, sizeof err), NB_OK);
 	ck_assert_int_eq(ep, 8);
-	ck_assert_int_eq(nb_safetensors_meta_number(f, "base_lr", 0, 1, &lr, err, sizeof err), NB_OK);
+	ck_assert_int_eq(nb_safetensors_meta_number(f, "base_lr", 0, 1, &lr, err, sizeof err),
+	                 NB_OK);
 	ck_assert(lr == 1e-3);
 	ck_assert_str_eq(nb_safetensors_meta(f, "optimizer"), "adam");
-	ck_assert_int_eq(nb_safetensors_meta_numbers(f, "history_train_loss", 0, 1e300, h, 8, err,
-	                                             sizeof err),
-	                 NB_OK);
+	ck_assert_int_eq(
+	    nb_safetensors_meta_numbers(f, "history_train_loss", 0, 1e300, h, 8, err, sizeof err),
+	    NB_OK);
 	nb_safetensors_free(f);
 	/* nothing left: said, exit 2, nothing trained or rewritten */
 	size_t n0, n1;
 	char *before = file_bytes("nabla-out/lenet.safetensors", &n0);
-	snprintf(args, sizeof args, "train --model lenet --resume nabla-out/lenet.safetensors "
-	                            "--epochs 8 --data .");
-	out = expect(2, args,
-	             "nabla train: --resume: nabla-out/lenet.safetensors was saved after epoch 8, so "
-	             "nothing is left to do with --epochs 8 (it counts all the epochs, the resumed "
-	             "ones too); nothing trained or written; ask for more, e.g. --epochs 9\n",
-	             NULL);
+	snprintf(args, sizeof args,
+	         "train --model lenet --resume nabla-out/lenet.safetensors "
+	         "--epochs 8 --data .");
+	out =
+	    expect(2, args,
+	           "nabla train: --resume: nabla-out/lenet.safetensors was saved after epoch 8, so "
+	           "nothing is left to do with --epochs 8 (it counts all the epochs, the resumed "
+	           "ones too); nothing trained or written; ask for more, e.g. --epochs 9\n",
+	           NULL);
 	ck_assert_msg(!strstr(out, "epoch 9/") && !strstr(out, "wrote"), "%s", out);
 	free(out);
 	char *after = file_bytes("nabla-out/lenet.safetensors", &n1);
@@ -766,7 +769,7 @@ END_TEST
 
 #define SCHED_RUN                                                                                  \
 	"train --model mlp --data . --out none --json --optim momentum --lr 0.05 --momentum 0.8 "  \
-	"--weight-decay 0.001 --clip-norm 2 --seed 5 --schedule step --step-size 3 --gamma 0.5 "  \
+	"--weight-decay 0.001 --clip-norm 2 --seed 5 --schedule step --step-size 3 --gamma 0.5 "   \
 	"--warmup 1 --batch 2 --max-batches 3 --train-limit 6 --test-limit 3 --standardize"
 
 /* A resumed run with no flags goes on with the whole recipe: its last
@@ -821,8 +824,10 @@ START_TEST(test_resume_flags_override)
 	};
 	char args[512];
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		snprintf(args, sizeof args, "train --model mlp --data . --out none --epochs 2 "
-		                            "--resume s.st %s", cases[i][0]);
+		snprintf(args, sizeof args,
+		         "train --model mlp --data . --out none --epochs 2 "
+		         "--resume s.st %s",
+		         cases[i][0]);
 		out = expect(0, args, cases[i][1], "epoch 2/2", NULL);
 		ck_assert_msg(!strstr(out, "epoch 1/2"), "%s", out);
 		free(out);

@@ -238,7 +238,7 @@ typedef struct train_flags {
 	const char *out;
 	bool compare, model_given;
 	const char *zoo_flag; /* the first zoo-only option given */
-	train_given given; /* every option given */
+	train_given given;    /* every option given */
 } train_flags;
 
 /* parse_arg's result when argv[i] was taken and parsing goes on */
@@ -347,7 +347,8 @@ static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *
 	for (size_t k = 0; k < sizeof zoo_only / sizeof *zoo_only && !f->zoo_flag; k++)
 		if (is_option(arg, zoo_only[k]))
 			f->zoo_flag = zoo_only[k];
-	if (!strncmp(arg, "--", 2) && f->given.n < (int)(sizeof f->given.opt / sizeof *f->given.opt))
+	if (!strncmp(arg, "--", 2) &&
+	    f->given.n < (int)(sizeof f->given.opt / sizeof *f->given.opt))
 		f->given.opt[f->given.n++] = arg;
 	if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
 		usage(stdout);
@@ -506,7 +507,8 @@ int cmd_train(int argc, char **argv)
 	}
 	int rc;
 	if (f.compare)
-		return (rc = check_schedule(&a, &f)) >= 0 ? rc : run_compare(&a, f.out, f.model_given);
+		return (rc = check_schedule(&a, &f)) >= 0 ? rc
+		                                          : run_compare(&a, f.out, f.model_given);
 	cli_model_info m;
 	if (!find_model(a.model, &m))
 		return 2;
@@ -521,12 +523,13 @@ int cmd_train(int argc, char **argv)
 	if ((rc = apply_recipe(&a, &m)) >= 0 || (rc = default_outputs(&a, &m, f.out)) >= 0)
 		return rc;
 	if (!a.json)
-		fprintf(stderr,
-		        "nabla train: model %s, %d epochs%s, optimizer %s, lr %g, batch %d, %s, seed "
-		        "%llu, %d threads\n",
-		        a.model, a.epochs, a.resume ? " in all (resumed)" : "",
-		        nb_optim_kind_name(a.optim), a.lr, a.batch, nb_dtype_name(a.dtype),
-		        (unsigned long long)a.seed, nb_get_num_threads());
+		fprintf(
+		    stderr,
+		    "nabla train: model %s, %d epochs%s, optimizer %s, lr %g, batch %d, %s, seed "
+		    "%llu, %d threads\n",
+		    a.model, a.epochs, a.resume ? " in all (resumed)" : "",
+		    nb_optim_kind_name(a.optim), a.lr, a.batch, nb_dtype_name(a.dtype),
+		    (unsigned long long)a.seed, nb_get_num_threads());
 	if (m.train)
 		return m.train(&a);
 	return train_zoo(&a, m.zoo);

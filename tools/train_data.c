@@ -102,7 +102,7 @@ int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
 typedef struct run {
 	const train_args *a;
 	bool tty;
-	train_history h; /* every epoch, the resumed ones too: plot and --save */
+	train_history h;  /* every epoch, the resumed ones too: plot and --save */
 	int saved;        /* checkpoints written */
 	bool save_failed; /* (reported) */
 	nb_model *m;

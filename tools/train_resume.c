@@ -62,9 +62,9 @@ static nb_status history_load(const nb_safetensors *f, int epochs, train_history
 	if (!nb_safetensors_meta(f, history_key[0]) || epochs > h->cap)
 		return NB_OK;
 	for (int k = 0; k < 4; k++) {
-		nb_status st = nb_safetensors_meta_numbers(f, history_key[k], 0, k < 2 ? DBL_MAX : 1,
-		                                           history_series(h, k), (size_t)epochs, err,
-		                                           errlen);
+		nb_status st =
+		    nb_safetensors_meta_numbers(f, history_key[k], 0, k < 2 ? DBL_MAX : 1,
+		                                history_series(h, k), (size_t)epochs, err, errlen);
 		if (st)
 			return st;
 	}
@@ -91,8 +91,8 @@ static void meta_fail(recipe_ctx *c, const char *err)
 	c->failed = true;
 }
 
-static void restore_int(recipe_ctx *c, const char *key, const char *flag, int64_t min,
-                        int64_t max, int64_t *v)
+static void restore_int(recipe_ctx *c, const char *key, const char *flag, int64_t min, int64_t max,
+                        int64_t *v)
 {
 	char err[512];
 	int64_t x;
@@ -160,7 +160,8 @@ static int restore_kinds(recipe_ctx *c, train_args *a)
 			fprintf(stderr,
 			        "nabla train: --dtype %s: %s holds %s tensors; resume in %s (leave "
 			        "--dtype out)\n",
-			        nb_dtype_name(a->dtype), c->file, nb_dtype_name(dt), nb_dtype_name(dt));
+			        nb_dtype_name(a->dtype), c->file, nb_dtype_name(dt),
+			        nb_dtype_name(dt));
 			return 2;
 		}
 	}
@@ -174,16 +175,18 @@ static void restore_schedule(recipe_ctx *c, train_args *a)
 	const char *s = nb_safetensors_meta(c->f, "schedule");
 	nb_schedule_kind k = NB_SCHED_CONSTANT;
 	if (s && (int)(k = nb_schedule_kind_from_name(s)) < 0) {
-		fprintf(stderr,
-		        "nabla train: --resume: %s: metadata schedule is not one of constant, step, "
-		        "exponential, cosine\n",
-		        c->file);
+		fprintf(
+		    stderr,
+		    "nabla train: --resume: %s: metadata schedule is not one of constant, step, "
+		    "exponential, cosine\n",
+		    c->file);
 		c->failed = true;
 		return;
 	}
 	if (train_given_has(c->given, "--schedule")) {
 		if (a->schedule != k)
-			fprintf(stderr, "nabla train: --schedule %s overrides the checkpoint's %s\n",
+			fprintf(stderr,
+			        "nabla train: --schedule %s overrides the checkpoint's %s\n",
 			        nb_schedule_kind_name(a->schedule), nb_schedule_kind_name(k));
 		if (a->schedule != k)
 			return;
@@ -217,11 +220,12 @@ int resume_recipe(train_args *a, const train_given *given, int default_epochs)
 	}
 	int epochs = a->epochs ? a->epochs : default_epochs;
 	if (ep >= epochs) {
-		fprintf(stderr,
-		        "nabla train: --resume: %s was saved after epoch %lld, so nothing is left to "
-		        "do with --epochs %d (it counts all the epochs, the resumed ones too); "
-		        "nothing trained or written; ask for more, e.g. --epochs %lld\n",
-		        a->resume, (long long)ep, epochs, (long long)ep + 1);
+		fprintf(
+		    stderr,
+		    "nabla train: --resume: %s was saved after epoch %lld, so nothing is left to "
+		    "do with --epochs %d (it counts all the epochs, the resumed ones too); "
+		    "nothing trained or written; ask for more, e.g. --epochs %lld\n",
+		    a->resume, (long long)ep, epochs, (long long)ep + 1);
 		rc = 2;
 		goto done;
 	}
@@ -358,11 +362,12 @@ int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char 
 		return 1;
 	}
 	if (ep >= a->epochs) {
-		fprintf(stderr,
-		        "nabla train: --resume: %s was saved after epoch %lld, so nothing is left to "
-		        "do with --epochs %d (it counts all the epochs, the resumed ones too); "
-		        "nothing trained or written; ask for more, e.g. --epochs %lld\n",
-		        a->resume, (long long)ep, a->epochs, (long long)ep + 1);
+		fprintf(
+		    stderr,
+		    "nabla train: --resume: %s was saved after epoch %lld, so nothing is left to "
+		    "do with --epochs %d (it counts all the epochs, the resumed ones too); "
+		    "nothing trained or written; ask for more, e.g. --epochs %lld\n",
+		    a->resume, (long long)ep, a->epochs, (long long)ep + 1);
 		return 2;
 	}
 	/* the load restored the checkpoint's current rate; an explicit --lr

@@ -132,8 +132,7 @@ nb_status nb_safetensors_meta_number(const nb_safetensors *f, const char *key, d
  * above within [min, max] or "null" (stored as NaN: a value that was not
  * finite).  "" is the list of none.  Errors as above. */
 nb_status nb_safetensors_meta_numbers(const nb_safetensors *f, const char *key, double min,
-                                      double max, double *out, size_t n, char *err,
-                                      size_t errlen);
+                                      double max, double *out, size_t n, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1064,8 +1064,7 @@ nb_status nb_safetensors_meta_number(const nb_safetensors *f, const char *key, d
 }
 
 nb_status nb_safetensors_meta_numbers(const nb_safetensors *f, const char *key, double min,
-                                      double max, double *out, size_t n, char *err,
-                                      size_t errlen)
+                                      double max, double *out, size_t n, char *err, size_t errlen)
 {
 	if (!f || !key || (!out && n) || !(min <= max))
 		return fail(err, errlen, f ? f->label : NULL, NB_ERR_ARG,

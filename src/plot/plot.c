@@ -819,9 +819,11 @@ nb_status nb_plot_write_stack(nb_plot *const *plots, int n, FILE *fp)
 		return NB_ERR_ARG;
 	int width = 0, height = 0;
 	for (int i = 0; i < n; i++) {
-		nb_status st = plots[i] ? check_plot(plots[i], fp, "nb_plot_write_stack") : NB_ERR_ARG;
+		nb_status st =
+		    plots[i] ? check_plot(plots[i], fp, "nb_plot_write_stack") : NB_ERR_ARG;
 		if (st == NB_ERR_ARG && !plots[i])
-			return perr(plots[0], NB_ERR_ARG, "nb_plot_write_stack: plot %d is NULL", i);
+			return perr(plots[0], NB_ERR_ARG, "nb_plot_write_stack: plot %d is NULL",
+			            i);
 		if (st)
 			return plots[0] == plots[i] ? st : perr(plots[0], st, "%s", plots[i]->err);
 		width = width > plots[i]->width ? width : plots[i]->width;
@@ -844,7 +846,8 @@ static nb_status save_stack(nb_plot *const *plots, int n, const char *path, bool
 {
 	nb_plot *p = plots[0];
 	if (!path)
-		return perr(p, NB_ERR_ARG, "%s: path is NULL", stack ? "nb_plot_save_stack" : "nb_plot_save");
+		return perr(p, NB_ERR_ARG, "%s: path is NULL",
+		            stack ? "nb_plot_save_stack" : "nb_plot_save");
 	/* atomically (graph/wfile.h): a failed or killed save leaves the old
 	 * file; an existing special file such as /dev/stdout is written
 	 * directly */
