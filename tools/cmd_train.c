@@ -113,7 +113,9 @@ static void usage(FILE *fp)
 	    "                     ReLU MLP on 900 synthetic points of three spiral arms\n"
 	    "training:\n"
 	    "  --epochs N         epochs in all, 1 to %d (default: per model); with\n"
-	    "                     --resume the saved epochs count too\n"
+	    "                     --resume the saved epochs count too (--epochs 8 after 5\n"
+	    "                     trains 6 to 8; at or below the saved ones: nothing is\n"
+	    "                     trained or written, exit status 2)\n"
 	    "  --batch N          minibatch size, 1 to %d (default: per model; 1 =\n"
 	    "                     per-sample SGD, the whole set = full-batch).  The notes'\n"
 	    "                     models train on a fixed batch (xor and curve-fit: all\n"
@@ -135,15 +137,23 @@ static void usage(FILE *fp)
 	    "                     cores for the zoo models, 1 for the notes' small ones;\n"
 	    "                     0: all cores)\n"
 	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
-	    "                     training stops there with an error naming the epoch)\n"
+	    "                     training stops there with an error naming the epoch)\n",
+	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
+	fputs(
 	    "output:\n"
 	    "  --json             one JSON object per epoch on stdout, no progress bar\n"
 	    "  --out DIR          where outputs go by default (default " DEFAULT_OUT
 	    "; 'none': nowhere)\n"
 	    "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
 	    "                     (the notes' models: after the last one)\n"
-	    "  --resume FILE      continue from a checkpoint of the same model\n"
-	    "  --plot FILE.svg    training curves; curve-fit: the fits against the target;\n"
+	    "  --resume FILE      continue from a checkpoint of the same model, with its\n"
+	    "                     recipe (optimizer, --lr, --batch, --seed, --momentum,\n"
+	    "                     --weight-decay, --clip-norm, the schedule, --max-batches,\n"
+	    "                     the limits, --standardize, --dtype) unless a flag gives\n"
+	    "                     another value (a notice says so); another --optim or\n"
+	    "                     --dtype is refused (the file holds that optimizer's state)\n"
+	    "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
+	    "                     resumed epochs too); curve-fit: the fits against the target;\n"
 	    "                     perceptron-and/-or: the decision boundary over the inputs,\n"
 	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
 	    "                     backprop-example have no plot)\n"
@@ -153,7 +163,7 @@ static void usage(FILE *fp)
 	    "refuse the data options (--data to --max-batches) and the schedule options.\n"
 	    "An output that cannot be written is an error (exit status 1).\n"
 	    "\nmodels:\n",
-	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
+	    fp);
 	cli_model_list(fp, true);
 }
 
