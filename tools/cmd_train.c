@@ -357,9 +357,13 @@ static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *
 	for (size_t k = 0; k < sizeof zoo_only / sizeof *zoo_only && !f->zoo_flag; k++)
 		if (is_option(arg, zoo_only[k]))
 			f->zoo_flag = zoo_only[k];
-	if (!strncmp(arg, "--", 2) &&
-	    f->given.n < (int)(sizeof f->given.opt / sizeof *f->given.opt))
+	if (!strncmp(arg, "--", 2)) {
+		if (f->given.n == (int)(sizeof f->given.opt / sizeof *f->given.opt)) {
+			fprintf(stderr, "nabla train: more than %d options\n", f->given.n);
+			return 2;
+		}
 		f->given.opt[f->given.n++] = arg;
+	}
 	if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
 		usage(stdout);
 		return 0;
