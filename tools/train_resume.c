@@ -75,9 +75,7 @@ static nb_status history_load(const nb_safetensors *f, int epochs, train_history
 
 /* ---- the recipe ---------------------------------------------------------------- */
 
-/* the checkpoint's value of a numeric flag: the flag's when given (with a
- * notice when it differs), else the file's when it has one.  false after
- * a message about a malformed value. */
+/* what the restore_* functions share; failed after a message */
 typedef struct recipe_ctx {
 	const nb_safetensors *f;
 	const train_given *given;
@@ -91,6 +89,9 @@ static void meta_fail(recipe_ctx *c, const char *err)
 	c->failed = true;
 }
 
+/* The checkpoint's value of a numeric flag into *v: the flag's stays when
+ * given (with a notice when it differs), else the file's when it has one;
+ * a malformed one sets c->failed after a message. */
 static void restore_int(recipe_ctx *c, const char *key, const char *flag, int64_t min, int64_t max,
                         int64_t *v)
 {
