@@ -624,6 +624,81 @@ START_TEST(test_meta_numbers_strict)
 }
 END_TEST
 
+/* lists of numbers: exactly n elements, each as strict as one number, or
+ * null (NaN) */
+START_TEST(test_meta_number_lists)
+{
+	static const struct {
+		const char *value;
+		size_t n;
+		bool ok;
+	} cases[] = {
+	    {"1,0.5,2e-3", 3, true},
+	    {"1,null,0", 3, true},
+	    {"", 0, true},
+	    {"1", 1, true},
+	    {"1,2", 3, false},
+	    {"1,2,3,4", 3, false},
+	    {"1,,2", 3, false},
+	    {"1,2,", 2, false},
+	    {",1,2", 2, false},
+	    {"1, 2", 2, false},
+	    {"1,0x10", 2, false},
+	    {"1,nan", 2, false},
+	    {"1,inf", 2, false},
+	    {"1,-1", 2, false},
+	    {"1,3", 2, false}, /* above max */
+	    {"1,NULL", 2, false},
+	    {"", 1, false},
+	    {"1", 0, false},
+	    {"1,0.0000000000000000000000000000000000000000000000000000000000000001", 2, false},
+	};
+	char json[256], err[512];
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		snprintf(json, sizeof json, "{\"__metadata__\":{\"h\":\"%s\"}}", cases[i].value);
+		size_t len;
+		unsigned char *b = image(json, NULL, 0, &len);
+		nb_safetensors *f;
+		ck_assert_int_eq(nb_safetensors_parse(b, len, &f, err, sizeof err), NB_OK);
+		double v[4] = {-1, -1, -1, -1};
+		nb_status st =
+		    nb_safetensors_meta_numbers(f, "h", 0, 2, v, cases[i].n, err, sizeof err);
+		ck_assert_msg((st == NB_OK) == cases[i].ok, "\"%s\" (%zu): status %d",
+		              cases[i].value, cases[i].n, st);
+		if (!cases[i].ok) {
+			char want[256];
+			snprintf(want, sizeof want,
+			         "<buffer>: metadata h \"%s\" is not %zu comma-separated numbers",
+			         cases[i].value, cases[i].n);
+			ck_assert_msg(!strncmp(err, want, strlen(want)) || strstr(err, "..."), "%s",
+			              err);
+		}
+		nb_safetensors_free(f);
+		free(b);
+	}
+	const char *j = "{\"__metadata__\":{\"h\":\"0.25,null,2\",\"e\":\"1,\\u001b[2J\"}}";
+	size_t len;
+	unsigned char *b = image(j, NULL, 0, &len);
+	nb_safetensors *f;
+	ck_assert_int_eq(nb_safetensors_parse(b, len, &f, err, sizeof err), NB_OK);
+	double v[3];
+	ck_assert_int_eq(nb_safetensors_meta_numbers(f, "h", 0, 2, v, 3, err, sizeof err), NB_OK);
+	ck_assert(v[0] == 0.25 && isnan(v[1]) && v[2] == 2);
+	ck_assert_int_eq(nb_safetensors_meta_numbers(f, "e", 0, 2, v, 2, err, sizeof err),
+	                 NB_ERR_FORMAT);
+	ck_assert_str_eq(err, "<buffer>: metadata e \"1,?[2J\" is not 2 comma-separated numbers "
+	                      "from 0 to 2 (or null)");
+	ck_assert(!has_control(err));
+	ck_assert_int_eq(nb_safetensors_meta_numbers(f, "none", 0, 2, v, 1, err, sizeof err),
+	                 NB_ERR_FORMAT);
+	ck_assert_str_eq(err, "<buffer>: metadata none is missing");
+	ck_assert_int_eq(nb_safetensors_meta_numbers(f, "h", 0, 2, NULL, 3, NULL, 0), NB_ERR_ARG);
+	ck_assert_int_eq(nb_safetensors_meta_numbers(f, "h", 2, 0, v, 3, NULL, 0), NB_ERR_ARG);
+	nb_safetensors_free(f);
+	free(b);
+}
+END_TEST
+
 START_TEST(test_load_refuses_bad_step_and_lr)
 {
 	make_tmpdir();
@@ -1306,6 +1381,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_parser_errors);
 	tcase_add_test(tc, test_bad_metadata);
 	tcase_add_test(tc, test_meta_numbers_strict);
+	tcase_add_test(tc, test_meta_number_lists);
 	tcase_add_test(tc, test_load_refuses_bad_step_and_lr);
 	tcase_add_test(tc, test_load_checks_the_model_name_first);
 	tcase_add_test(tc, test_load_messages_escape_file_strings);

@@ -223,8 +223,9 @@ START_TEST(test_resume_epoch_metadata)
 	/* past the end of the run */
 	zoo_checkpoint("mlp", NB_OPTIM_ADAM, "3", "done.st");
 	EXPECT(2, MLP " --epochs 3 --resume done.st",
-	       "nabla train: --resume: done.st was saved after epoch 3, so nothing is left of 3 "
-	       "epochs (--epochs counts all of them, the resumed ones too)\n");
+	       "nabla train: --resume: done.st was saved after epoch 3, so nothing is left to do "
+	       "with --epochs 3 (it counts all the epochs, the resumed ones too); nothing trained "
+	       "or written; ask for more, e.g. --epochs 4\n");
 	/* a good one resumes where it stopped */
 	zoo_checkpoint("mlp", NB_OPTIM_ADAM, "1", "one.st");
 	char *out = expect(0, MLP " --epochs 3 --resume one.st --save out.st",
@@ -366,10 +367,10 @@ START_TEST(test_bench_peak_and_gemm)
 	snprintf(want, sizeof want, "\"isa\": \"%s\"", isa);
 	ck_assert_msg(strstr(out, want), "%s", out);
 	double g256 = 0;
-	const char *p = strstr(out, "\"gflops_256\": ");
+	const char *key = "\"gflops_256\": ", *p = strstr(out, key);
 	ck_assert_ptr_nonnull(p);
 	if (strcmp(isa, "baseline")) /* a measured rate, well above zero */
-		ck_assert_msg(sscanf(p + 15, "%lf", &g256) == 1 && g256 > 1, "%s", out);
+		ck_assert_msg(sscanf(p + strlen(key), "%lf", &g256) == 1 && g256 > 1, "%s", out);
 	free(out);
 	out = expect(0, "bench --model gemm --threads 1 --repeat 1 --json", "\"sgemm_512\"",
 	             "\"sgemm_1024\"", "\"sgemm_2048\"", NULL);
@@ -642,6 +643,272 @@ START_TEST(test_ewma_messages_are_escaped)
 }
 END_TEST
 
+/* ---- resume: the checkpoint's recipe and history ------------------------------------ */
+
+/* the README's line that starts with `start`, its comment cut */
+static char *readme_line(const char *start)
+{
+	FILE *fp = fopen(NB_SOURCE_ROOT "/README.md", "r");
+	ck_assert_ptr_nonnull(fp);
+	char line[1024], *found = NULL;
+	while (!found && fgets(line, sizeof line, fp))
+		if (!strncmp(line, start, strlen(start))) {
+			char *c = strchr(line, '#');
+			if (c)
+				*c = 0;
+			size_t n = strlen(line);
+			while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+				line[--n] = 0;
+			found = strdup(line + strlen("nabla "));
+		}
+	fclose(fp);
+	ck_assert_msg(found != NULL, "README has no line '%s'", start);
+	return found;
+}
+
+/* a file's bytes (*n of them; NUL-terminated) */
+static char *file_bytes(const char *name, size_t *len)
+{
+	FILE *fp = fopen(path(name), "rb");
+	ck_assert_msg(fp != NULL, "%s is missing", name);
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	char *s = malloc((size_t)n + 1);
+	ck_assert_uint_eq(fread(s, 1, (size_t)n, fp), (size_t)n);
+	s[n] = 0;
+	fclose(fp);
+	*len = (size_t)n;
+	return s;
+}
+
+static char *file_text(const char *name)
+{
+	size_t n;
+	return file_bytes(name, &n);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	size_t n;
+	char *b = file_bytes(from, &n);
+	FILE *fp = fopen(path(to), "wb");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(b, 1, n, fp), n);
+	fclose(fp);
+	free(b);
+}
+
+/* a JSON line without its timings (samples_per_s, ms_per_step) */
+static void drop_timings(char *line)
+{
+	char *a = strstr(line, "\"samples_per_s\": "), *b = strstr(line, "\"steps\": ");
+	ck_assert(a && b && b > a);
+	memmove(a, b, strlen(b) + 1);
+}
+
+/* The README's two commands as typed (on the tiny data set here): the
+ * resume needs no --optim, keeps adam's lr 1e-3, trains epochs 6 to 8 and
+ * says so; once more, it has nothing left to do and says that. */
+START_TEST(test_readme_resume_example)
+{
+	char *first = readme_line("nabla train --model lenet --epochs 5 --optim adam");
+	char *second = readme_line("nabla train --model lenet --resume");
+	char args[1200];
+	snprintf(args, sizeof args, "%s --data .", first);
+	char *out = expect(0, args, "epoch 5/5", "wrote the checkpoint to lenet.safetensors", NULL);
+	free(out);
+	snprintf(args, sizeof args, "%s --data .", second);
+	out = expect(0, args,
+	             "nabla train: model lenet, 8 epochs in all (resumed), optimizer adam, lr "
+	             "0.001, batch 64, f32, seed 1,",
+	             "nabla train: resumed lenet from lenet.safetensors after epoch 5 (step 5)\n",
+	             "optimizer adam\n", "epoch 6/8", "epoch 8/8", NULL);
+	ck_assert_msg(!strstr(out, "epoch 5/8") && !strstr(out, "overrides"), "%s", out);
+	free(out);
+	nb_safetensors *f;
+	char err[512];
+	int64_t ep;
+	double lr, h[8];
+	/* the resumed run saved to its default nabla-out/lenet.safetensors */
+	ck_assert_int_eq(
+	    nb_safetensors_open(path("nabla-out/lenet.safetensors"), &f, err, sizeof err), NB_OK);
+	ck_assert_int_eq(nb_safetensors_meta_int(f, "epoch", 0, 100, &ep, err, sizeof err), NB_OK);
+	ck_assert_int_eq(ep, 8);
+	ck_assert_int_eq(nb_safetensors_meta_number(f, "base_lr", 0, 1, &lr, err, sizeof err),
+	                 NB_OK);
+	ck_assert(lr == 1e-3);
+	ck_assert_str_eq(nb_safetensors_meta(f, "optimizer"), "adam");
+	ck_assert_int_eq(
+	    nb_safetensors_meta_numbers(f, "history_train_loss", 0, 1e300, h, 8, err, sizeof err),
+	    NB_OK);
+	nb_safetensors_free(f);
+	/* nothing left: said, exit 2, nothing trained or rewritten */
+	size_t n0, n1;
+	char *before = file_bytes("nabla-out/lenet.safetensors", &n0);
+	snprintf(args, sizeof args,
+	         "train --model lenet --resume nabla-out/lenet.safetensors "
+	         "--epochs 8 --data .");
+	out =
+	    expect(2, args,
+	           "nabla train: --resume: nabla-out/lenet.safetensors was saved after epoch 8, so "
+	           "nothing is left to do with --epochs 8 (it counts all the epochs, the resumed "
+	           "ones too); nothing trained or written; ask for more, e.g. --epochs 9\n",
+	           NULL);
+	ck_assert_msg(!strstr(out, "epoch 9/") && !strstr(out, "wrote"), "%s", out);
+	free(out);
+	char *after = file_bytes("nabla-out/lenet.safetensors", &n1);
+	ck_assert(n0 == n1 && !memcmp(before, after, n0));
+	free(before), free(after);
+	/* fewer epochs than done: the same */
+	snprintf(args, sizeof args, "%s --data . --epochs 3", second);
+	EXPECT(2, args, "saved after epoch 5, so nothing is left to do with --epochs 3");
+	free(first), free(second);
+}
+END_TEST
+
+#define SCHED_RUN                                                                                  \
+	"train --model mlp --data . --out none --json --optim momentum --lr 0.05 --momentum 0.8 "  \
+	"--weight-decay 0.001 --clip-norm 2 --seed 5 --schedule step --step-size 3 --gamma 0.5 "   \
+	"--warmup 1 --batch 2 --max-batches 3 --train-limit 6 --test-limit 3 --standardize"
+
+/* A resumed run with no flags goes on with the whole recipe: its last
+ * epoch equals an uninterrupted run's, bit for bit. */
+START_TEST(test_resume_keeps_the_recipe)
+{
+	char *whole = last_line(SCHED_RUN " --epochs 4");
+	EXPECT(0, SCHED_RUN " --epochs 2 --save r.st", NULL);
+	char *resumed = last_line("train --model mlp --data . --out none --json --epochs 4 "
+	                          "--resume r.st");
+	drop_timings(whole), drop_timings(resumed);
+	ck_assert_msg(!strcmp(whole, resumed), "resumed\n%s\nuninterrupted\n%s", resumed, whole);
+	free(whole), free(resumed);
+	/* the banner shows the recipe */
+	EXPECT(0, "train --model mlp --data . --out none --epochs 3 --resume r.st",
+	       "nabla train: model mlp, 3 epochs in all (resumed), optimizer momentum, lr 0.05, "
+	       "batch 2, f32, seed 5,",
+	       "resumed mlp from r.st after epoch 2 (step 6)\n");
+}
+END_TEST
+
+/* An explicit flag wins, with a notice; --lr reaches the optimizer (it was
+ * replaced by the checkpoint's) */
+START_TEST(test_resume_flags_override)
+{
+	EXPECT(0, MLP " --optim sgd --lr 0.05 --epochs 1 --save c.st", NULL);
+	char *out = expect(0, MLP " --json --epochs 2 --resume c.st", NULL);
+	ck_assert_msg(strstr(out, "\"lr\": 0.05}"), "%s", out);
+	free(out);
+	out = expect(0, MLP " --json --epochs 2 --resume c.st --lr 0.01",
+	             "nabla train: --lr 0.01 overrides the checkpoint's 0.05\n", NULL);
+	ck_assert_msg(strstr(out, "\"lr\": 0.01}"), "%s", out);
+	free(out);
+	/* the same value: no notice */
+	out = expect(0, MLP " --epochs 2 --resume c.st --lr 0.05", "lr 0.05", NULL);
+	ck_assert_msg(!strstr(out, "overrides"), "%s", out);
+	free(out);
+	EXPECT(0, SCHED_RUN " --epochs 1 --save s.st", NULL);
+	static const char *const cases[][2] = {
+	    {"--batch 4", "--batch 4 overrides the checkpoint's 2\n"},
+	    {"--seed 9", "--seed 9 overrides the checkpoint's 5\n"},
+	    {"--seed=7", "--seed 7 overrides the checkpoint's 5\n"},
+	    {"--momentum 0.5", "--momentum 0.5 overrides the checkpoint's 0.8\n"},
+	    {"--weight-decay 0.01", "--weight-decay 0.01 overrides the checkpoint's 0.001\n"},
+	    {"--clip-norm 1", "--clip-norm 1 overrides the checkpoint's 2\n"},
+	    {"--max-batches 1", "--max-batches 1 overrides the checkpoint's 3\n"},
+	    {"--train-limit 4", "--train-limit 4 overrides the checkpoint's 6\n"},
+	    {"--test-limit 2", "--test-limit 2 overrides the checkpoint's 3\n"},
+	    {"--gamma 0.25", "--gamma 0.25 overrides the checkpoint's 0.5\n"},
+	    {"--step-size 2", "--step-size 2 overrides the checkpoint's 3\n"},
+	    {"--warmup 0", "--warmup 0 overrides the checkpoint's 1\n"},
+	    {"--schedule cosine", "--schedule cosine overrides the checkpoint's step\n"},
+	};
+	char args[512];
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		snprintf(args, sizeof args,
+		         "train --model mlp --data . --out none --epochs 2 "
+		         "--resume s.st %s",
+		         cases[i][0]);
+		out = expect(0, args, cases[i][1], "epoch 2/2", NULL);
+		ck_assert_msg(!strstr(out, "epoch 1/2"), "%s", out);
+		free(out);
+	}
+	/* another optimizer or dtype cannot use the file's state */
+	out = expect(2, MLP " --epochs 2 --resume c.st --optim adam",
+	             "nabla train: --optim adam: c.st was trained with sgd and holds its state; "
+	             "resume with sgd (leave --optim out)\n",
+	             NULL);
+	ck_assert(!strstr(out, "epoch "));
+	free(out);
+	EXPECT(2, MLP " --epochs 2 --resume c.st --dtype f64",
+	       "nabla train: --dtype f64: c.st holds f32 tensors; resume in f32 (leave --dtype "
+	       "out)\n");
+	/* an f64 checkpoint resumes in f64 */
+	EXPECT(0, MLP " --dtype f64 --epochs 1 --save d.st", NULL);
+	EXPECT(0, MLP " --epochs 2 --resume d.st", ", f64, ", "epoch 2/2");
+}
+END_TEST
+
+/* The recipe and history metadata are checked before training. */
+START_TEST(test_resume_recipe_metadata_is_checked)
+{
+	static const struct {
+		const char *key, *json, *want;
+	} cases[] = {
+	    {"base_lr", "-1", "metadata base_lr \"-1\" is not a decimal number from 0 to"},
+	    {"base_lr", "0x10", "metadata base_lr \"0x10\" is not a decimal number"},
+	    {"batch", "0", "metadata batch \"0\" is not an integer from 1 to 1048576"},
+	    {"seed", "1e3", "metadata seed \"1e3\" is not an integer"},
+	    {"clip_norm", "inf", "metadata clip_norm \"inf\" is not a decimal number"},
+	    {"schedule", "\\u001b[2Jstep", "metadata schedule is not one of constant, step"},
+	    {"history_train_loss", "1,2", "metadata history_train_loss \"1,2\" is not 1 "},
+	    {"history_test_accuracy", "1.5", "metadata history_test_accuracy \"1.5\" is not 1 "},
+	    {"history_test_loss", "-2", "metadata history_test_loss \"-2\" is not 1 "},
+	    {"history_train_loss", "nan", "metadata history_train_loss \"nan\" is not 1 "},
+	};
+	EXPECT(0, MLP " --epochs 1 --schedule exponential --gamma 0.9 --clip-norm 1 --save good.st",
+	       NULL);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		copy_file("good.st", "m.st");
+		retag("m.st", cases[i].key, cases[i].json);
+		char *out = expect(1, MLP " --epochs 3 --resume m.st --save out.st", NULL);
+		ck_assert_msg(strstr(out, cases[i].want) && count(out, "m.st: metadata") == 1,
+		              "%s: %s not in\n%s", cases[i].key, cases[i].want, out);
+		ck_assert_msg(!strstr(out, "epoch 2/3") && !has_control(out), "%s", out);
+		free(out);
+		ck_assert(!exists("out.st"));
+	}
+}
+END_TEST
+
+/* A one-epoch run draws its point (markers), the x ticks are whole
+ * epochs, loss and accuracy have their own panels; a resumed run's plot
+ * has every epoch, the same file as an uninterrupted run's. */
+START_TEST(test_training_curves)
+{
+	EXPECT(0, MLP " --epochs 1 --plot one.svg", "wrote the training curves to one.svg\n");
+	char *svg = file_text("one.svg");
+	ck_assert_int_eq(count(svg, "id=\"panel-0\""), 1);
+	ck_assert_int_eq(count(svg, "id=\"panel-1\""), 1);
+	/* the point of each of the four series, and the legend's four */
+	ck_assert_int_eq(count(svg, "<circle") + count(svg, "<rect x=") -
+	                     count(svg, "fill=\"none\" stroke=\"#333333\"") -
+	                     count(svg, "fill-opacity"),
+	                 8);
+	ck_assert_msg(!strstr(svg, ">0.5</text>") || strstr(svg, ">1.0</text>"), "%s", svg);
+	ck_assert_msg(!strstr(svg, ">1.5</text>") && !strstr(svg, ">0.8</text>"),
+	              "fractional epoch ticks:\n%s", svg);
+	free(svg);
+	EXPECT(0, MLP " --epochs 3 --plot whole.svg", NULL);
+	EXPECT(0, MLP " --epochs 1 --save p.st", NULL);
+	EXPECT(0, MLP " --epochs 3 --resume p.st --plot resumed.svg", NULL);
+	char *a = file_text("whole.svg"), *b = file_text("resumed.svg");
+	ck_assert_msg(!strcmp(a, b), "the resumed run's curves differ:\n%s\n---\n%s", b, a);
+	ck_assert(strstr(a, ">3</text>") && !strstr(a, ">2.5</text>"));
+	free(a), free(b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -662,6 +929,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_unwritable_outputs_fail);
 	tcase_add_test(tc, test_nonfinite_loss_fails);
 	tcase_add_test(tc, test_ewma_messages_are_escaped);
+	tcase_add_test(tc, test_readme_resume_example);
+	tcase_add_test(tc, test_resume_keeps_the_recipe);
+	tcase_add_test(tc, test_resume_flags_override);
+	tcase_add_test(tc, test_resume_recipe_metadata_is_checked);
+	tcase_add_test(tc, test_training_curves);
 	suite_add_tcase(s, tc);
 	return s;
 }

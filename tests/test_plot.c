@@ -458,6 +458,139 @@ START_TEST(test_save_atomic)
 }
 END_TEST
 
+/* ---- markers on lines, integer ticks, stacked panels ----------------------- */
+
+START_TEST(test_line_markers)
+{
+	nb_plot *p = nb_plot_new(NULL, NULL, NULL);
+	double x[3] = {1, 2, 3}, y[3] = {0.5, 0.25, 0.125};
+	ck_assert_int_eq(nb_plot_line_markers(p, "loss", x, y, 3, NB_MARKER_CIRCLE), NB_OK);
+	ck_assert_int_eq(nb_plot_line_markers(p, "one", x, y, 1, NB_MARKER_SQUARE), NB_OK);
+	ck_assert_int_eq(nb_plot_line_markers(p, "bad", x, y, 1, NB_MARKER_COUNT), NB_ERR_ARG);
+	char *svg = svg_of(p);
+	ck_wellformed(svg);
+	char *g0 = group(svg, "id=\"series-0\""), *g1 = group(svg, "id=\"series-1\"");
+	/* the line and a marker per point, in the line's colour */
+	ck_assert_int_eq(count(g0, "<polyline"), 1);
+	ck_assert_int_eq(polyline_points(g0, 0), 3);
+	ck_assert_int_eq(count(g0, "<circle"), 3);
+	ck_assert_int_eq(count(g0, "#1f77b4"), 4);
+	/* one point: no line, but its marker */
+	ck_assert_int_eq(count(g1, "<polyline"), 0);
+	ck_assert_int_eq(count(g1, "<rect"), 1);
+	/* the legend shows line and marker */
+	char *leg = group(svg, "class=\"legend\"");
+	ck_assert_int_eq(count(leg, "<circle"), 1);
+	free(g0), free(g1), free(leg), free(svg);
+	nb_plot_free(p);
+}
+END_TEST
+
+/* the x tick labels of a plot, joined by '|' */
+static void x_ticks(nb_plot *p, char *out, size_t n)
+{
+	char *svg = svg_of(p);
+	out[0] = 0;
+	/* x labels are the text elements right after a vertical grid line */
+	for (const char *q = svg; (q = strstr(q, "stroke=\"#e0e0e0\"/>\n<text"));) {
+		q = strchr(q + 20, '>') + 1;
+		const char *e = strchr(q, '<');
+		const char *prev = q - 1;
+		while (prev > svg && *prev != '\n')
+			prev--;
+		if (strstr(prev, "text-anchor=\"middle\"") &&
+		    strstr(prev, "text-anchor=\"middle\"") < e)
+			snprintf(out + strlen(out), n - strlen(out), "%.*s|", (int)(e - q), q);
+	}
+	free(svg);
+}
+
+START_TEST(test_integer_ticks)
+{
+	double x[3] = {1, 2, 3}, y[3] = {3, 1, 2};
+	char t[256];
+	nb_plot *p = nb_plot_new(NULL, "epoch", NULL);
+	nb_plot_line(p, NULL, x, y, 3);
+	x_ticks(p, t, sizeof t);
+	ck_assert_msg(strstr(t, "1.5|"), "fractional ticks expected by default: %s", t);
+	ck_assert_int_eq(nb_plot_set_xinteger(p, true), NB_OK);
+	x_ticks(p, t, sizeof t);
+	ck_assert_str_eq(t, "1|2|3|");
+	nb_plot_free(p);
+	/* one point: 0, 1, 2 around it */
+	p = nb_plot_new(NULL, "epoch", NULL);
+	nb_plot_line_markers(p, NULL, x, y, 1, NB_MARKER_CIRCLE);
+	nb_plot_set_xinteger(p, true);
+	x_ticks(p, t, sizeof t);
+	ck_assert_str_eq(t, "0|1|2|");
+	nb_plot_free(p);
+	/* a long run keeps round steps above 1 */
+	double lx[200], ly[200];
+	for (int i = 0; i < 200; i++)
+		lx[i] = i + 1, ly[i] = 1.0 / (i + 1);
+	p = nb_plot_new(NULL, "epoch", NULL);
+	nb_plot_line(p, NULL, lx, ly, 200);
+	nb_plot_set_xinteger(p, true);
+	x_ticks(p, t, sizeof t);
+	ck_assert_msg(!strstr(t, ".") && strstr(t, "100|"), "%s", t);
+	nb_plot_free(p);
+	ck_assert_int_eq(nb_plot_set_xinteger(NULL, true), NB_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_stacked_panels)
+{
+	double x[2] = {1, 2}, y[2] = {1, 0.5};
+	nb_plot *p[2] = {nb_plot_new("top", NULL, "loss"), nb_plot_new(NULL, "epoch", "accuracy")};
+	nb_plot_line(p[0], "a", x, y, 2);
+	nb_plot_line(p[0], "b", x, y, 2);
+	nb_plot_line(p[1], "c", x, y, 2);
+	nb_plot_set_size(p[0], 500, 300);
+	nb_plot_set_size(p[1], 640, 200);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	ck_assert_int_eq(nb_plot_write_stack(p, 2, fp), NB_OK);
+	fclose(fp);
+	ck_wellformed(buf);
+	static const char *const want[] = {"width=\"640\" height=\"500\"",
+	                                   "id=\"panel-0\" transform=\"translate(0 0)\"",
+	                                   "id=\"panel-1\" transform=\"translate(0 300)\"",
+	                                   "id=\"panel-0-series-1\"",
+	                                   "id=\"panel-1-series-0\"",
+	                                   ">top</text>",
+	                                   ">accuracy</text>",
+	                                   NULL};
+	ck_has_all(buf, want);
+	ck_assert_int_eq(count(buf, "id=\"series-"), 0);
+	ck_assert_int_eq(count(buf, "<?xml"), 1);
+	ck_assert_int_eq(count(buf, "<svg"), 1);
+	free(buf);
+	/* saved atomically like one plot; errors name the file */
+	char path[] = "/tmp/nb_stack_XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	char file[128];
+	snprintf(file, sizeof file, "%s/s.svg", path);
+	ck_assert_int_eq(nb_plot_save_stack(p, 2, file), NB_OK);
+	struct stat sb;
+	ck_assert_int_eq(stat(file, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 1000);
+	unlink(file);
+	snprintf(file, sizeof file, "%s/missing/s.svg", path);
+	ck_assert_int_eq(nb_plot_save_stack(p, 2, file), NB_ERR_IO);
+	ck_assert_msg(strstr(nb_plot_errmsg(p[0]), file), "%s", nb_plot_errmsg(p[0]));
+	rmdir(path);
+	nb_plot *bad[2] = {p[0], NULL};
+	fp = fopen("/dev/null", "w");
+	ck_assert_int_eq(nb_plot_write_stack(bad, 2, fp), NB_ERR_ARG);
+	ck_assert_str_eq(nb_plot_errmsg(p[0]), "nb_plot_write_stack: plot 1 is NULL");
+	ck_assert_int_eq(nb_plot_write_stack(p, 0, fp), NB_ERR_ARG);
+	fclose(fp);
+	nb_plot_free(p[0]);
+	nb_plot_free(p[1]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("plot");
@@ -470,6 +603,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_log_y);
 	tcase_add_test(tc, test_empty_and_errors);
 	tcase_add_test(tc, test_save_atomic);
+	tcase_add_test(tc, test_line_markers);
+	tcase_add_test(tc, test_integer_ticks);
+	tcase_add_test(tc, test_stacked_panels);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -88,59 +88,6 @@ bool loss_finite(const train_args *a, double loss, int epoch, int64_t step)
 	return false;
 }
 
-int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model,
-                      int *first_epoch)
-{
-	nb_safetensors *f;
-	char err[768];
-	if (nb_safetensors_open(a->resume, &f, err, sizeof err) != NB_OK) {
-		fprintf(stderr, "nabla train: --resume: %s\n", err);
-		return 1;
-	}
-	/* the epochs the checkpoint has done; none when it does not say */
-	int64_t ep = 0;
-	nb_status st = NB_OK;
-	if (nb_safetensors_meta(f, "epoch"))
-		st = nb_safetensors_meta_int(f, "epoch", 0, CLI_MAX_EPOCHS, &ep, err, sizeof err);
-	nb_safetensors_free(f);
-	/* the load checks the model name before the rest */
-	nb_checkpoint_opts co = {.model = model};
-	if (nb_checkpoint_load_opts(g, o, a->resume, NULL, 0, &co) != NB_OK) {
-		fprintf(stderr, "nabla train: --resume: %s\n", nb_graph_errmsg(g));
-		return 1;
-	}
-	if (st) {
-		fprintf(stderr, "nabla train: --resume: %s\n", err);
-		return 1;
-	}
-	if (ep >= a->epochs) {
-		fprintf(
-		    stderr,
-		    "nabla train: --resume: %s was saved after epoch %lld, so nothing is left of "
-		    "%d epochs (--epochs counts all of them, the resumed ones too)\n",
-		    a->resume, (long long)ep, a->epochs);
-		return 2;
-	}
-	*first_epoch = (int)ep;
-	if (!a->json)
-		fprintf(stderr, "nabla train: resumed %s from %s after epoch %d (step %lld)\n",
-		        model, a->resume, *first_epoch, (long long)nb_optim_steps(o));
-	return 0;
-}
-
-int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model, int epoch)
-{
-	char ep[32];
-	snprintf(ep, sizeof ep, "%d", epoch);
-	const char *meta[] = {"epoch", ep};
-	nb_checkpoint_opts co = {.meta = meta, .n_meta = 1};
-	if (nb_checkpoint_save_opts(g, o, a->save, model, &co) != NB_OK) {
-		fprintf(stderr, "nabla train: --save: %s\n", nb_graph_errmsg(g));
-		return 1;
-	}
-	return 0;
-}
-
 static void usage(FILE *fp)
 {
 	fprintf(
@@ -168,7 +115,9 @@ static void usage(FILE *fp)
 	    "                     ReLU MLP on 900 synthetic points of three spiral arms\n"
 	    "training:\n"
 	    "  --epochs N         epochs in all, 1 to %d (default: per model); with\n"
-	    "                     --resume the saved epochs count too\n"
+	    "                     --resume the saved epochs count too (--epochs 8 after 5\n"
+	    "                     trains 6 to 8; at or below the saved ones: nothing is\n"
+	    "                     trained or written, exit status 2)\n"
 	    "  --batch N          minibatch size, 1 to %d (default: per model; 1 =\n"
 	    "                     per-sample SGD, the whole set = full-batch).  The notes'\n"
 	    "                     models train on a fixed batch (xor and curve-fit: all\n"
@@ -201,8 +150,14 @@ static void usage(FILE *fp)
 	    "; 'none': nowhere)\n"
 	    "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
 	    "                     (the notes' models: after the last one)\n"
-	    "  --resume FILE      continue from a checkpoint of the same model\n"
-	    "  --plot FILE.svg    training curves; curve-fit: the fits against the target;\n"
+	    "  --resume FILE      continue from a checkpoint of the same model, with its\n"
+	    "                     recipe (optimizer, --lr, --batch, --seed, --momentum,\n"
+	    "                     --weight-decay, --clip-norm, the schedule, --max-batches,\n"
+	    "                     the limits, --standardize, --dtype) unless a flag gives\n"
+	    "                     another value (a notice says so); another --optim or\n"
+	    "                     --dtype is refused (the file holds that optimizer's state)\n"
+	    "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
+	    "                     resumed epochs too); curve-fit: the fits against the target;\n"
 	    "                     perceptron-and/-or: the decision boundary over the inputs,\n"
 	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
 	    "                     backprop-example have no plot)\n"
@@ -312,7 +267,7 @@ typedef struct train_flags {
 	const char *out;
 	bool compare, model_given;
 	const char *zoo_flag; /* the first zoo-only option given */
-	bool gamma_given, step_size_given;
+	train_given given;    /* every option given */
 } train_flags;
 
 /* parse_arg's result when argv[i] was taken and parsing goes on */
@@ -455,8 +410,13 @@ static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *
 	for (size_t k = 0; k < sizeof zoo_only / sizeof *zoo_only && !f->zoo_flag; k++)
 		if (is_option(arg, zoo_only[k]))
 			f->zoo_flag = zoo_only[k];
-	f->gamma_given |= is_option(arg, "--gamma");
-	f->step_size_given |= is_option(arg, "--step-size");
+	if (!strncmp(arg, "--", 2)) {
+		if (f->given.n == (int)(sizeof f->given.opt / sizeof *f->given.opt)) {
+			fprintf(stderr, "nabla train: more than %d options\n", f->given.n);
+			return 2;
+		}
+		f->given.opt[f->given.n++] = arg;
+	}
 	if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
 		usage(stdout);
 		return 0;
@@ -573,6 +533,28 @@ static bool find_model(const char *name, cli_model_info *m)
 	return false;
 }
 
+/* the schedule flags against --schedule: -1, or 2 after a message */
+static int check_schedule(const train_args *a, const train_flags *f)
+{
+	bool gamma = train_given_has(&f->given, "--gamma");
+	bool step_size = train_given_has(&f->given, "--step-size");
+	if (gamma && a->schedule != NB_SCHED_STEP && a->schedule != NB_SCHED_EXPONENTIAL) {
+		fprintf(stderr,
+		        "nabla train: --gamma applies to --schedule step or exponential only\n");
+		return 2;
+	}
+	if (step_size && a->schedule != NB_SCHED_STEP) {
+		fprintf(stderr, "nabla train: --step-size applies to --schedule step only\n");
+		return 2;
+	}
+	if (!step_size && a->step_size <= 0 && a->schedule == NB_SCHED_STEP) {
+		fprintf(stderr, "nabla train: --schedule step needs --step-size N (steps between "
+		                "decays)\n");
+		return 2;
+	}
+	return -1;
+}
+
 int cmd_train(int argc, char **argv)
 {
 	train_args a = {.model = DEFAULT_MODEL,
@@ -590,27 +572,17 @@ int cmd_train(int argc, char **argv)
 		if (rc != NEXT_ARG)
 			return rc;
 	}
-	if (f.gamma_given && a.schedule != NB_SCHED_STEP && a.schedule != NB_SCHED_EXPONENTIAL) {
-		fprintf(stderr,
-		        "nabla train: --gamma applies to --schedule step or exponential only\n");
-		return 2;
-	}
-	if (f.step_size_given && a.schedule != NB_SCHED_STEP) {
-		fprintf(stderr, "nabla train: --step-size applies to --schedule step only\n");
-		return 2;
-	}
-	if (!f.step_size_given && a.schedule == NB_SCHED_STEP) {
-		fprintf(stderr, "nabla train: --schedule step needs --step-size N (steps between "
-		                "decays)\n");
-		return 2;
-	}
+	int rc;
 	if (f.compare)
-		return run_compare(&a, f.out, f.model_given);
+		return (rc = check_schedule(&a, &f)) >= 0 ? rc
+		                                          : run_compare(&a, f.out, f.model_given);
 	cli_model_info m;
 	if (!find_model(a.model, &m))
 		return 2;
-	int rc = check_model_flags(&a, &f, &m);
-	if (rc >= 0)
+	/* --resume: the checkpoint's recipe where no flag was given */
+	if (a.resume && (rc = resume_recipe(&a, &f.given, m.recipe.epochs)) >= 0)
+		return rc;
+	if ((rc = check_schedule(&a, &f)) >= 0 || (rc = check_model_flags(&a, &f, &m)) >= 0)
 		return rc;
 	/* the notes' small models run fastest on one thread: BLIS would split
 	 * even their 2x2 products between threads */
@@ -619,9 +591,13 @@ int cmd_train(int argc, char **argv)
 	    (rc = check_outputs(&a)) >= 0)
 		return rc;
 	if (!a.json)
-		fprintf(stderr, "nabla train: model %s, %d epochs, lr %g, batch %d, %s, seed %llu, %d threads\n",
-		        a.model, a.epochs, a.lr, a.batch, nb_dtype_name(a.dtype),
-		        (unsigned long long)a.seed, nb_get_num_threads());
+		fprintf(
+		    stderr,
+		    "nabla train: model %s, %d epochs%s, optimizer %s, lr %g, batch %d, %s, seed "
+		    "%llu, %d threads\n",
+		    a.model, a.epochs, a.resume ? " in all (resumed)" : "",
+		    nb_optim_kind_name(a.optim), a.lr, a.batch, nb_dtype_name(a.dtype),
+		    (unsigned long long)a.seed, nb_get_num_threads());
 	if (m.train)
 		return m.train(&a);
 	return train_zoo(&a, m.zoo);

@@ -56,14 +56,43 @@ int write_trained(const model *m, const train_args *a);
 /* false (after a message naming the epoch and step) when the loss of the
  * step just taken is NaN or infinite, unless --allow-nonfinite */
 bool loss_finite(const train_args *a, double loss, int epoch, int64_t step);
+/* The per-epoch history of a zoo run (epochs first + 1 .. first + n),
+ * kept across --resume in the checkpoint's metadata (train_resume.c):
+ * first is 0 unless the resumed file had no history. */
+typedef struct train_history {
+	double *loss, *tloss, *acc, *tacc;
+	int first, n, cap;
+} train_history;
+/* the history is saved up to this many epochs (its metadata grows with it) */
+#define HISTORY_MAX 10000
+int history_init(train_history *h, int cap); /* -1 when out of memory */
+void history_free(train_history *h);
+
+/* The options given on the command line, as typed ("--lr" or "--lr=0.1"). */
+typedef struct train_given {
+	const char *opt[128];
+	int n;
+} train_given;
+bool train_given_has(const train_given *g, const char *name);
+
+/* Before --resume loads anything: the checkpoint's recipe (optimizer, lr,
+ * batch, seed, momentum, weight decay, clipping, schedule, data limits,
+ * dtype) into the fields of a whose flags were not given, a notice for each
+ * given flag that overrides it, and a refusal of another --optim or --dtype
+ * or of an --epochs (default_epochs when not given) the file has already
+ * done.  -1, or the exit status after a message. */
+int resume_recipe(train_args *a, const train_given *given, int default_epochs);
 /* --resume into the graph g and optimizer o of model `model`: the file's
  * epoch metadata (when present) must be an integer below --epochs and its
- * model name `model`.  0 with *first_epoch set, or the exit status after a
- * message. */
+ * model name `model`; h (may be NULL) gets the file's history.  The
+ * optimizer's lr is set to --lr.  0 with *first_epoch set, or the exit
+ * status after a message. */
 int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model,
-                      int *first_epoch);
-/* --save after `epoch` epochs (atomic); 0, or 1 after a message */
-int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model, int epoch);
+                      int *first_epoch, train_history *h);
+/* --save after `epoch` epochs (atomic), with the recipe and the history h
+ * (may be NULL) in its metadata; 0, or 1 after a message */
+int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model, int epoch,
+                    const train_history *h);
 
 /* the notes' models (train_notes.c) */
 int build_perceptron(model *m, const train_args *a, const double w0[2], double b0);

@@ -99,8 +99,7 @@ int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
 
 typedef struct run {
 	const train_args *a;
-	double *loss, *tloss, *acc, *tacc; /* per-epoch history for the plot */
-	int n, cap;
+	train_history h;  /* every epoch, the resumed ones too: plot and --save */
 	int saved;        /* checkpoints written */
 	bool save_failed; /* (reported) */
 	nb_model *m;
@@ -112,13 +111,14 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 {
 	run *r = user;
 	const train_args *a = r->a;
-	if (r->n >= r->cap)
+	train_history *h = &r->h;
+	if (h->first + h->n >= h->cap)
 		return false; /* cannot happen: nb_fit runs at most epochs - first_epoch */
-	r->loss[r->n] = s->train_loss;
-	r->acc[r->n] = s->train_accuracy;
-	r->tloss[r->n] = s->test_loss;
-	r->tacc[r->n] = s->test_accuracy;
-	r->n++;
+	h->loss[h->n] = s->train_loss;
+	h->acc[h->n] = s->train_accuracy;
+	h->tloss[h->n] = s->test_loss;
+	h->tacc[h->n] = s->test_accuracy;
+	h->n++;
 	epoch_report e = {.epoch = s->epoch, .epochs = s->epochs, .loss = s->train_loss,
 	                  .accuracy = s->train_accuracy, .seconds = s->seconds};
 	char tl[32] = "null", ta[32] = "null"; /* JSON has no NaN */
@@ -140,7 +140,7 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 		         s->test_loss, 100 * s->test_accuracy, s->samples_per_s);
 	print_epoch(a, &e);
 	if (r->ckpt) {
-		if (save_checkpoint(r->m->g, r->o, a, r->m->name, s->epoch) != 0) {
+		if (save_checkpoint(r->m->g, r->o, a, r->m->name, s->epoch, &r->h) != 0) {
 			r->save_failed = true;
 			return false;
 		}
@@ -149,30 +149,53 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	return true;
 }
 
+/* the lines of few points get markers (a single point has no line) */
+#define PLOT_MARKERS_MAX 30
+
+/* Loss above, accuracy below, against the epoch: every epoch of the run,
+ * the resumed ones too (when the checkpoint had their history). */
 static int write_plot(const run *r, const char *path, const char *model)
 {
-	double *x = malloc(sizeof(double) * (size_t)(r->n ? r->n : 1));
+	const train_history *h = &r->h;
+	double *x = malloc(sizeof(double) * (size_t)(h->n ? h->n : 1));
 	if (!x) {
 		fprintf(stderr, "nabla train: --plot: out of memory\n");
 		return 1;
 	}
-	for (int i = 0; i < r->n; i++)
-		x[i] = i + 1;
+	for (int i = 0; i < h->n; i++)
+		x[i] = h->first + i + 1;
 	char title[128];
 	snprintf(title, sizeof title, "%s: training curves", model);
-	nb_plot *p = nb_plot_new(title, "epoch", "loss / accuracy");
-	nb_plot_line(p, "train loss", x, r->loss, (size_t)r->n);
-	nb_plot_line(p, "test loss", x, r->tloss, (size_t)r->n);
-	nb_plot_line(p, "train accuracy", x, r->acc, (size_t)r->n);
-	nb_plot_line(p, "test accuracy", x, r->tacc, (size_t)r->n);
-	int rc = 0;
-	if (nb_plot_save(p, path) == NB_OK) {
-		fprintf(stderr, "nabla train: wrote the training curves to %s\n", path);
-	} else {
-		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
-		rc = 1;
+	nb_plot *p[2] = {nb_plot_new(title, NULL, "loss"), nb_plot_new(NULL, "epoch", "accuracy")};
+	const double *y[4] = {h->loss, h->tloss, h->acc, h->tacc};
+	static const char *const label[4] = {"train loss", "test loss", "train accuracy",
+	                                     "test accuracy"};
+	for (int k = 0; k < 4 && p[0] && p[1]; k++) {
+		if (h->n <= PLOT_MARKERS_MAX)
+			nb_plot_line_markers(p[k / 2], label[k], x, y[k], (size_t)h->n,
+			                     k % 2 ? NB_MARKER_SQUARE : NB_MARKER_CIRCLE);
+		else
+			nb_plot_line(p[k / 2], label[k], x, y[k], (size_t)h->n);
 	}
-	nb_plot_free(p);
+	int rc = 0;
+	if (!p[0] || !p[1]) {
+		fprintf(stderr, "nabla train: --plot: out of memory\n");
+		rc = 1;
+	} else {
+		nb_plot_set_size(p[0], 640, 300);
+		nb_plot_set_size(p[1], 640, 280);
+		for (int k = 0; k < 2; k++)
+			nb_plot_set_xinteger(p[k], true);
+		nb_plot_set_yrange(p[1], 0, 1);
+		if (nb_plot_save_stack(p, 2, path) == NB_OK) {
+			fprintf(stderr, "nabla train: wrote the training curves to %s\n", path);
+		} else {
+			fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p[0]));
+			rc = 1;
+		}
+	}
+	nb_plot_free(p[0]);
+	nb_plot_free(p[1]);
 	free(x);
 	return rc;
 }
@@ -199,13 +222,19 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	nb_status st = nb_zoo_build(&m, z->name, a->dtype, a->batch, a->seed);
 	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
 	int first_epoch = 0, rc = 0;
-	if (!o || nb_graph_status(m.g) != NB_OK) {
+	run r = {.a = a, .m = &m, .o = o, .ckpt = a->save};
+	if (history_init(&r.h, a->epochs) < 0) {
+		fprintf(stderr, "nabla train: out of memory for the history of %d epochs\n",
+		        a->epochs);
+		rc = 1;
+	} else if (!o || nb_graph_status(m.g) != NB_OK) {
 		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
 		rc = 1;
 	} else if (a->resume) {
-		rc = resume_checkpoint(m.g, o, a, m.name, &first_epoch);
+		rc = resume_checkpoint(m.g, o, a, m.name, &first_epoch, &r.h);
 	}
 	if (rc) {
+		history_free(&r.h);
 		nb_model_free(&m);
 		nb_graph_free(m.g);
 		nb_dataset_free(&train), nb_dataset_free(&test);
@@ -216,15 +245,6 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		        z->name, (long long)train.n, (long long)test.n, (long long)nb_count_params(m.g),
 		        nb_optim_kind_name(a->optim));
 	int E = a->epochs;
-	run r = {.a = a,
-	         .m = &m,
-	         .o = o,
-	         .ckpt = a->save,
-	         .cap = E - first_epoch};
-	r.loss = calloc((size_t)r.cap, sizeof(double));
-	r.tloss = calloc((size_t)r.cap, sizeof(double));
-	r.acc = calloc((size_t)r.cap, sizeof(double));
-	r.tacc = calloc((size_t)r.cap, sizeof(double));
 	/* each schedule gets its own parameters only (the library refuses the
 	 * others'); cosine's length is the run's, --max-batches included */
 	nb_schedule sched = {.kind = a->schedule, .base_lr = a->lr, .warmup_steps = a->warmup};
@@ -250,10 +270,7 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	                  .progress = a->json ? NULL : stderr, /* on a terminal only */
 	                  .on_epoch = on_epoch,
 	                  .user = &r};
-	if (!r.loss || !r.tloss || !r.acc || !r.tacc) {
-		fprintf(stderr, "nabla train: out of memory for the history of %d epochs\n", E);
-		rc = 1;
-	} else if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
+	if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla train: schedule: %s\n", err);
 		rc = 2;
 	} else if ((st = nb_fit(&m, o, &train, fo)) != NB_OK) {
@@ -274,7 +291,7 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	if (!rc && a->export_path)
 		rc = cli_export_onnx("train", m.g, (nb_tensor *[]){m.logits, m.probs}, 2, m.x,
 		                     a->export_path, false, false, a->json ? NULL : stderr);
-	free(r.loss), free(r.tloss), free(r.acc), free(r.tacc);
+	history_free(&r.h);
 	model mm = {.g = m.g};
 	nb_model_free(&m);
 	if (finish_model(&mm, a) && !rc)

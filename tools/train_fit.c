@@ -137,7 +137,8 @@ int train_curve_fit(const train_args *a)
 			fprintf(stderr, "nabla train: out of memory\n");
 		return f.m.g ? report_graph_error(f.m.g) : 1;
 	}
-	int first = 0, rc = a->resume ? resume_checkpoint(f.m.g, f.m.opt, a, a->model, &first) : 0;
+	int first = 0,
+	    rc = a->resume ? resume_checkpoint(f.m.g, f.m.opt, a, a->model, &first, NULL) : 0;
 	if (rc) {
 		nb_graph_free(f.m.g);
 		return rc;

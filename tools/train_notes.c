@@ -146,7 +146,7 @@ static int start_training(model *m, const train_args *a, int *first)
 	if (!(m->opt = make_optim(a, a->optim, m->g, m->loss)) ||
 	    (m->out && nb_optim_keep(m->opt, m->out) != NB_OK))
 		return report_graph_error(m->g);
-	int rc = a->resume ? resume_checkpoint(m->g, m->opt, a, a->model, first) : 0;
+	int rc = a->resume ? resume_checkpoint(m->g, m->opt, a, a->model, first, NULL) : 0;
 	if (rc) {
 		nb_graph_free(m->g);
 		m->g = NULL;
@@ -158,7 +158,7 @@ int write_trained(const model *m, const train_args *a)
 {
 	int rc = 0;
 	if (a->save) {
-		rc = save_checkpoint(m->g, m->opt, a, a->model, a->epochs);
+		rc = save_checkpoint(m->g, m->opt, a, a->model, a->epochs, NULL);
 		if (!rc && !a->json)
 			fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
 	}

@@ -128,6 +128,11 @@ nb_status nb_safetensors_meta_int(const nb_safetensors *f, const char *key, int6
                                   int64_t max, int64_t *out, char *err, size_t errlen);
 nb_status nb_safetensors_meta_number(const nb_safetensors *f, const char *key, double min,
                                      double max, double *out, char *err, size_t errlen);
+/* A list: exactly n elements joined by ',' (no spaces), each a number as
+ * above within [min, max] or "null" (stored as NaN: a value that was not
+ * finite).  "" is the list of none.  Errors as above. */
+nb_status nb_safetensors_meta_numbers(const nb_safetensors *f, const char *key, double min,
+                                      double max, double *out, size_t n, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

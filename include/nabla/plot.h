@@ -39,12 +39,20 @@ nb_status nb_plot_line(nb_plot *p, const char *label, const double *x, const dou
 /* n points drawn as markers (one series per class, each its own marker). */
 nb_status nb_plot_scatter(nb_plot *p, const char *label, const double *x, const double *y, size_t n,
                           nb_marker marker);
+/* A line with a marker at each of its points, in the line's colour (for
+ * lines of few points, which a line alone hardly shows: one point draws
+ * no line at all). */
+nb_status nb_plot_line_markers(nb_plot *p, const char *label, const double *x, const double *y,
+                               size_t n, nb_marker marker);
 
 /* Fixed axis ranges (lo < hi); NaN for both ends restores the automatic
  * range, which covers the data and is widened to round tick values. */
 nb_status nb_plot_set_xrange(nb_plot *p, double lo, double hi);
 nb_status nb_plot_set_yrange(nb_plot *p, double lo, double hi);
 nb_status nb_plot_set_logy(nb_plot *p, bool logy);
+/* x ticks at integers only (an x axis of epochs or steps); a single x
+ * value gets the range x - 1 .. x + 1. */
+nb_status nb_plot_set_xinteger(nb_plot *p, bool integer);
 /* Size of the picture in pixels (default 640 x 420). */
 nb_status nb_plot_set_size(nb_plot *p, int width, int height);
 
@@ -54,6 +62,11 @@ nb_status nb_plot_write(nb_plot *p, FILE *fp);
  * renamed over path's target, its symbolic links followed); an existing
  * special file such as /dev/stdout is written directly. */
 nb_status nb_plot_save(nb_plot *p, const char *path);
+/* Several plots in one SVG, one above the other (panels sharing nothing
+ * but the file: each has its own axes, title and legend), as wide as the
+ * widest.  n from 1 to 64; errors are reported on plots[0]. */
+nb_status nb_plot_write_stack(nb_plot *const *plots, int n, FILE *fp);
+nb_status nb_plot_save_stack(nb_plot *const *plots, int n, const char *path);
 /* Message of the last failed call ("" when none). */
 const char *nb_plot_errmsg(const nb_plot *p);
 

@@ -1062,3 +1062,42 @@ nb_status nb_safetensors_meta_number(const nb_safetensors *f, const char *key, d
 		            shown(key, kb, sizeof kb), shown(s, vb, sizeof vb), min, max);
 	return NB_OK;
 }
+
+nb_status nb_safetensors_meta_numbers(const nb_safetensors *f, const char *key, double min,
+                                      double max, double *out, size_t n, char *err, size_t errlen)
+{
+	if (!f || !key || (!out && n) || !(min <= max))
+		return fail(err, errlen, f ? f->label : NULL, NB_ERR_ARG,
+		            "nb_safetensors_meta_numbers: invalid arguments");
+	const char *label = f->label, *s = nb_safetensors_meta(f, key);
+	char kb[64], vb[64];
+	if (!s)
+		return fail(err, errlen, label, NB_ERR_FORMAT, "metadata %s is missing",
+		            shown(key, kb, sizeof kb));
+	const char *p = s;
+	size_t k = 0;
+	for (; *p && k < n; k++) {
+		/* one element: a JSON number of at most 63 characters, or null */
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		char tok[64];
+		if (len >= sizeof tok)
+			break;
+		memcpy(tok, p, len);
+		tok[len] = 0;
+		if (!strcmp(tok, "null"))
+			out[k] = NAN;
+		else if (!nb__parse_meta_number(tok, min, max, &out[k]))
+			break;
+		p += len;
+		if (*p == ',' && k + 1 < n)
+			p++;
+		else if (*p)
+			break;
+	}
+	if (k == n && !*p)
+		return NB_OK;
+	return fail(err, errlen, label, NB_ERR_FORMAT,
+	            "metadata %s \"%s\" is not %zu comma-separated numbers from %g to %g (or null)",
+	            shown(key, kb, sizeof kb), shown(s, vb, sizeof vb), n, min, max);
+}

@@ -21,6 +21,7 @@ typedef struct series {
 	double *x, *y; /* x NULL: 0, 1, ..., n-1 */
 	size_t n;
 	bool scatter;
+	bool markers; /* a line with a marker at each point */
 	nb_marker marker;
 } series;
 
@@ -30,6 +31,7 @@ struct nb_plot {
 	int n, cap;
 	double xlo, xhi, ylo, yhi; /* NaN: automatic */
 	bool logy;
+	bool xinteger; /* x ticks at integers only */
 	int width, height;
 	char err[256];
 };
@@ -142,6 +144,23 @@ nb_status nb_plot_scatter(nb_plot *p, const char *label, const double *x, const 
                           nb_marker marker)
 {
 	return add_series(p, "nb_plot_scatter", label, x, y, n, true, marker);
+}
+
+nb_status nb_plot_line_markers(nb_plot *p, const char *label, const double *x, const double *y,
+                               size_t n, nb_marker marker)
+{
+	nb_status st = add_series(p, "nb_plot_line_markers", label, x, y, n, false, marker);
+	if (!st)
+		p->s[p->n - 1].markers = true;
+	return st;
+}
+
+nb_status nb_plot_set_xinteger(nb_plot *p, bool integer)
+{
+	if (!p)
+		return NB_ERR_ARG;
+	p->xinteger = integer;
+	return NB_OK;
 }
 
 static nb_status set_range(nb_plot *p, const char *what, double lo, double hi, double *dlo,
@@ -372,7 +391,7 @@ static void setup_axis(const nb_plot *p, axis *a, bool yaxis, int max)
 				lo = 1, hi = 10;
 		} else {
 			if (lo == hi) {
-				double d = lo == 0 ? 1 : fabs(lo) * 0.1;
+				double d = lo == 0 || (!yaxis && p->xinteger) ? 1 : fabs(lo) * 0.1;
 				lo -= d, hi += d;
 			}
 			nice_range(&lo, &hi, max);
@@ -385,6 +404,13 @@ static void setup_axis(const nb_plot *p, axis *a, bool yaxis, int max)
 	a->nt = a->log ? log_ticks(lo, hi, max, a->t) : nb_nice_ticks(lo, hi, max, a->t, MAX_TICKS);
 	if (a->nt > MAX_TICKS)
 		a->nt = MAX_TICKS;
+	/* integer ticks: a step below 1 becomes 1 (no more ticks than before) */
+	if (!yaxis && p->xinteger && (a->nt < 2 || a->t[1] - a->t[0] < 1) && isfinite(lo) &&
+	    isfinite(hi) && fabs(lo) < 1e15 && fabs(hi) < 1e15) {
+		a->nt = 0;
+		for (double v = ceil(lo); v <= hi && a->nt < MAX_TICKS; v++)
+			a->t[a->nt++] = v;
+	}
 	label_ticks(a);
 }
 
@@ -675,6 +701,8 @@ static void draw_legend(FILE *fp, const nb_plot *p, const frame *f)
 			continue;
 		const char *col = palette[k % N_COLOURS];
 		double cy = y0 + 13 + 18.0 * row++;
+		if (s->markers)
+			draw_marker(fp, s->marker, x0 + 18, cy, 4, col);
 		if (s->scatter)
 			draw_marker(fp, s->marker, x0 + 18, cy, 4, col);
 		else
@@ -687,16 +715,32 @@ static void draw_legend(FILE *fp, const nb_plot *p, const frame *f)
 	fputs("</g>\n", fp);
 }
 
-nb_status nb_plot_write(nb_plot *p, FILE *fp)
+static nb_status check_plot(nb_plot *p, FILE *fp, const char *what)
 {
 	if (!p)
 		return NB_ERR_ARG;
 	p->err[0] = 0;
 	if (!fp)
-		return perr(p, NB_ERR_ARG, "nb_plot_write: fp is NULL");
+		return perr(p, NB_ERR_ARG, "%s: fp is NULL", what);
 	if (p->logy && !isnan(p->ylo) && p->ylo <= 0)
 		return perr(p, NB_ERR_ARG, "log-scale y needs a positive range, not [%g, %g]",
 		            p->ylo, p->yhi);
+	return NB_OK;
+}
+
+static void svg_open(FILE *fp, int width, int height)
+{
+	fprintf(fp,
+	        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	        "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
+	        "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n",
+	        width, height, width, height);
+}
+
+/* The picture of p, its top at y0 (a panel of a stack when panel >= 0:
+ * its series' ids are then panel-P-series-K). */
+static nb_status write_body(nb_plot *p, FILE *fp, int y0, int panel)
+{
 	frame f;
 	double W = p->width, H = p->height;
 	double top = p->title ? 40 : 16, bottom = 24 + FONT + (p->xlabel ? 24 : 0);
@@ -713,21 +757,28 @@ nb_status nb_plot_write(nb_plot *p, FILE *fp)
 	setup_axis(p, &f.x, false, (int)fmax(3, fmin(10, f.w / 90)));
 
 	char a[32], b[32];
-	fprintf(fp,
-	        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	        "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
-	        "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n",
-	        p->width, p->height, p->width, p->height);
-	fprintf(fp, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
+	if (panel >= 0)
+		fprintf(fp, "<g class=\"panel\" id=\"panel-%d\" transform=\"translate(0 %d)\">\n",
+		        panel, y0);
+	if (panel >= 0)
+		fprintf(fp, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", p->width,
+		        p->height);
+	else
+		fprintf(fp, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
 	draw_axes(fp, &f);
 	nb_status st = NB_OK;
 	for (int k = 0; k < p->n && !st; k++) {
 		const char *col = palette[k % N_COLOURS];
-		fprintf(fp, "<g class=\"series\" id=\"series-%d\">\n", k);
+		if (panel >= 0)
+			fprintf(fp, "<g class=\"series\" id=\"panel-%d-series-%d\">\n", panel, k);
+		else
+			fprintf(fp, "<g class=\"series\" id=\"series-%d\">\n", k);
 		if (p->s[k].scatter)
 			draw_scatter(fp, p, &f, &p->s[k], col);
 		else
 			st = draw_line(fp, p, &f, &p->s[k], col);
+		if (p->s[k].markers)
+			draw_scatter(fp, p, &f, &p->s[k], col);
 		fputs("</g>\n", fp);
 	}
 	if (st)
@@ -743,18 +794,60 @@ nb_status nb_plot_write(nb_plot *p, FILE *fp)
 		         num(b, f.top + f.h / 2));
 		text(fp, 18, f.top + f.h / 2, "middle", FONT + 1, extra, p->ylabel);
 	}
+	if (panel >= 0)
+		fputs("</g>\n", fp);
+	return NB_OK;
+}
+
+nb_status nb_plot_write(nb_plot *p, FILE *fp)
+{
+	nb_status st = check_plot(p, fp, "nb_plot_write");
+	if (st)
+		return st;
+	svg_open(fp, p->width, p->height);
+	if ((st = write_body(p, fp, 0, -1)))
+		return st;
 	fputs("</svg>\n", fp);
 	if (ferror(fp))
 		return perr(p, NB_ERR_IO, "nb_plot_write: write error");
 	return NB_OK;
 }
 
-nb_status nb_plot_save(nb_plot *p, const char *path)
+nb_status nb_plot_write_stack(nb_plot *const *plots, int n, FILE *fp)
 {
-	if (!p)
+	if (!plots || n < 1 || n > 64 || !plots[0])
 		return NB_ERR_ARG;
+	int width = 0, height = 0;
+	for (int i = 0; i < n; i++) {
+		nb_status st =
+		    plots[i] ? check_plot(plots[i], fp, "nb_plot_write_stack") : NB_ERR_ARG;
+		if (st == NB_ERR_ARG && !plots[i])
+			return perr(plots[0], NB_ERR_ARG, "nb_plot_write_stack: plot %d is NULL",
+			            i);
+		if (st)
+			return plots[0] == plots[i] ? st : perr(plots[0], st, "%s", plots[i]->err);
+		width = width > plots[i]->width ? width : plots[i]->width;
+		height += plots[i]->height;
+	}
+	svg_open(fp, width, height);
+	fprintf(fp, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
+	for (int i = 0, y = 0; i < n; y += plots[i++]->height) {
+		nb_status st = write_body(plots[i], fp, y, i);
+		if (st)
+			return i ? perr(plots[0], st, "%s", plots[i]->err) : st;
+	}
+	fputs("</svg>\n", fp);
+	if (ferror(fp))
+		return perr(plots[0], NB_ERR_IO, "nb_plot_write_stack: write error");
+	return NB_OK;
+}
+
+static nb_status save_stack(nb_plot *const *plots, int n, const char *path, bool stack)
+{
+	nb_plot *p = plots[0];
 	if (!path)
-		return perr(p, NB_ERR_ARG, "nb_plot_save: path is NULL");
+		return perr(p, NB_ERR_ARG, "%s: path is NULL",
+		            stack ? "nb_plot_save_stack" : "nb_plot_save");
 	/* atomically (graph/wfile.h): a failed or killed save leaves the old
 	 * file; an existing special file such as /dev/stdout is written
 	 * directly */
@@ -762,7 +855,7 @@ nb_status nb_plot_save(nb_plot *p, const char *path)
 	nb__wfile w;
 	if (nb__wfile_open(&w, path, true, err, sizeof err) != 0)
 		return perr(p, NB_ERR_IO, "%s: cannot create: %s", path, err);
-	nb_status st = nb_plot_write(p, w.fp);
+	nb_status st = stack ? nb_plot_write_stack(plots, n, w.fp) : nb_plot_write(p, w.fp);
 	if (st)
 		nb__wfile_abort(&w);
 	else if (nb__wfile_commit(&w, err, sizeof err) != 0)
@@ -773,4 +866,18 @@ nb_status nb_plot_save(nb_plot *p, const char *path)
 		perr(p, st, "%s: %.*s", path, (int)(sizeof msg / 2), msg);
 	}
 	return st;
+}
+
+nb_status nb_plot_save(nb_plot *p, const char *path)
+{
+	if (!p)
+		return NB_ERR_ARG;
+	return save_stack(&p, 1, path, false);
+}
+
+nb_status nb_plot_save_stack(nb_plot *const *plots, int n, const char *path)
+{
+	if (!plots || n < 1 || !plots[0])
+		return NB_ERR_ARG;
+	return save_stack(plots, n, path, true);
 }
