@@ -237,7 +237,8 @@ START_TEST(test_save_errors)
 	 * second); a state tensor named as a parameter cannot be told apart */
 	ck_assert(nb__is_placeholder(nb_param(A.g, "fc1.b", NB_SHAPE(2), NB_ZEROS)));
 	ck_assert_int_eq(nb_graph_status(A.g), NB_ERR_ARG);
-	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(A.g), "already has a parameter named 'fc1.b'"));
+	ck_assert_ptr_nonnull(
+	    strstr(nb_graph_errmsg(A.g), "already has a parameter named 'fc1.b'"));
 	nb_graph_clear_error(A.g);
 	nb__leaf(A.g, NB_OP_CONST, NB_ROLE_STATE, "fc1.b", NB_SHAPE(2));
 	ck_graph_ok(A.g);

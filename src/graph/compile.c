@@ -371,10 +371,11 @@ nb_status nb__program_check_fed(nb_program *p)
 	for (int i = 0; p && i < p->n_inputs; i++)
 		if (!(p->inputs[i]->flags & NB_TF_FED)) {
 			char name[128];
-			nb__fail(p->g, NB_ERR_ARG,
-			         "run: input '%s' was never fed (give it values with nb_feed_f32 or "
-			         "nb_feed_f64 before running a program that reads it)",
-			         nb__shown(p->inputs[i]->name, name, sizeof name));
+			nb__fail(
+			    p->g, NB_ERR_ARG,
+			    "run: input '%s' was never fed (give it values with nb_feed_f32 or "
+			    "nb_feed_f64 before running a program that reads it)",
+			    nb__shown(p->inputs[i]->name, name, sizeof name));
 			return NB_ERR_ARG;
 		}
 	return NB_OK;
