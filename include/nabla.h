@@ -393,10 +393,19 @@ typedef enum nb_dot_view {
  * file such as /dev/stdout is written directly. */
 nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view);
 nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
-/* Render with libgvc ("svg", "png"); NB_ERR_ARG when built without it or
- * for a format Graphviz does not know.  Not thread-safe. */
+/* Render with libgvc in any format of nb_graph_render_formats() ("svg",
+ * "png", "pdf", ...); NB_ERR_ARG when built without it or for a format
+ * not in that list, NB_ERR_FORMAT when Graphviz writes nothing (a plugin
+ * it lists but has disabled).  Not thread-safe. */
 nb_status nb_graph_render(nb_graph *g, const char *path, const char *format,
                           nb_dot_view view);
+/* The formats nb_graph_render writes with the Graphviz found at run time,
+ * space-separated in Graphviz's order ("bmp canon cmap ... pdf ... png ...
+ * svg ..."): its device plugins, without the display devices (gtk, x11,
+ * xlib) and vdx (it crashes on tooltips, docs/dot.md); "" when nabla was
+ * built without libgvc.  The string is kept for
+ * the process.  Not thread-safe (the first call loads Graphviz). */
+const char *nb_graph_render_formats(void);
 
 /* ---- op table introspection (for tools and tests) --------------------- */
 
