@@ -100,7 +100,7 @@ static void print_supported(const char *cmd)
 		fprintf(
 		    stderr,
 		    "nabla %s: this nabla was built without Graphviz's libgvc, so it writes DOT "
-		    "text only (.dot, .gv); rendering a picture needs libgvc (install "
+		    "text only (.dot or .gv); rendering a picture needs libgvc (install "
 		    "libgraphviz-dev and rebuild), or run: dot -Tsvg graph.dot -o graph.svg\n",
 		    cmd);
 }
