@@ -154,7 +154,11 @@ typedef struct nb_init {
 /* Fan-in/fan-out of a weight: [out,in] for dense, [O,I,kh,kw] for conv. */
 void nb_fans(nb_shape s, double *fan_in, double *fan_out);
 
+/* An input must be fed (nb_feed_*, nb_init_tensor or nb_data) before a
+ * program that reads it runs; once fed it stays fed. */
 nb_tensor *nb_input(nb_graph *g, const char *name, nb_shape shape);
+/* Parameter names are unique in a graph: a second parameter with an
+ * existing parameter's name is NB_ERR_ARG (the placeholder is returned). */
 nb_tensor *nb_param(nb_graph *g, const char *name, nb_shape shape, nb_init init);
 /* values may be NULL (zeros); they are copied, converted to the graph dtype */
 nb_tensor *nb_constant(nb_graph *g, const char *name, nb_shape shape,
@@ -169,6 +173,7 @@ nb_tensor *nb_requires_grad(nb_tensor *t);
 
 nb_graph *nb_tensor_graph(const nb_tensor *t);
 const char *nb_tensor_name(const nb_tensor *t);
+/* Renaming a parameter to another parameter's name is NB_ERR_ARG. */
 nb_tensor *nb_set_name(nb_tensor *t, const char *name);
 nb_shape nb_tensor_shape(const nb_tensor *t);
 int64_t nb_tensor_size(const nb_tensor *t);
@@ -190,7 +195,8 @@ nb_status nb_read_f64(const nb_tensor *t, double *out, int64_t n);
 double nb_item(const nb_tensor *t);
 /* Direct pointer to the data (graph dtype; doubles for an optimizer's
  * hyper-parameter vector), valid until the next run of a different
- * program; NULL before a computed tensor has been planned. */
+ * program; NULL before a computed tensor has been planned.  An input
+ * whose pointer is taken counts as fed (the caller writes it). */
 void *nb_data(nb_tensor *t);
 
 /* ---- ops: elementwise (NumPy broadcasting) -----------------------------
@@ -300,6 +306,8 @@ nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tensor **ou
 /* A schedule computing the targets (and nothing they do not need), with
  * buffers planned by liveness.  Owned by the graph. */
 nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n);
+/* NB_ERR_ARG, naming the input, when the program reads an input that was
+ * never fed (nb_eval and nb_step too); nothing runs then. */
 nb_status nb_run(nb_program *p);
 /* Compile (cached per tensor) and run a program computing t. */
 nb_status nb_eval(nb_tensor *t);
@@ -385,10 +393,19 @@ typedef enum nb_dot_view {
  * file such as /dev/stdout is written directly. */
 nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view);
 nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
-/* Render with libgvc ("svg", "png"); NB_ERR_ARG when built without it or
- * for a format Graphviz does not know.  Not thread-safe. */
+/* Render with libgvc in any format of nb_graph_render_formats() ("svg",
+ * "png", "pdf", ...); NB_ERR_ARG when built without it or for a format
+ * not in that list, NB_ERR_FORMAT when Graphviz writes nothing (a plugin
+ * it lists but has disabled).  Not thread-safe. */
 nb_status nb_graph_render(nb_graph *g, const char *path, const char *format,
                           nb_dot_view view);
+/* The formats nb_graph_render writes with the Graphviz found at run time,
+ * space-separated in Graphviz's order ("bmp canon cmap ... pdf ... png ...
+ * svg ..."): its device plugins, without the display devices (gtk, x11,
+ * xlib) and vdx (it crashes on tooltips, docs/dot.md); "" when nabla was
+ * built without libgvc.  The string is kept for
+ * the process.  Not thread-safe (the first call loads Graphviz). */
+const char *nb_graph_render_formats(void);
 
 /* ---- op table introspection (for tools and tests) --------------------- */
 

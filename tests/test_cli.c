@@ -9,6 +9,7 @@
 #include "test_util.h"
 
 #include "data/safetensors.h"
+#include "nabla_config.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -498,14 +499,99 @@ START_TEST(test_one_model_list)
 	for (size_t i = 0; i < sizeof notes / sizeof *notes; i++) {
 		snprintf(line, sizeof line, "\n  %-20s ", notes[i]);
 		ck_assert_msg(count(help, line) == 1, "train --help lacks %s", notes[i]);
-		/* curve-fit builds its net inside its trainer: nothing to summarise */
-		ck_assert_int_eq(count(sum, line), strcmp(notes[i], "curve-fit") ? 1 : 0);
+		ck_assert_msg(count(sum, line) == 1, "summary lacks %s", notes[i]);
 		snprintf(line, sizeof line, " %s", notes[i]);
 		ck_assert_msg(strstr(bad, line), "the unknown-model message lacks %s", notes[i]);
 	}
 	free(help), free(bad), free(sum);
-	EXPECT(2, "summary --model curve-fit", "unknown model 'curve-fit'");
+	EXPECT(0, "summary --model curve-fit", "dense3  [64,1]");
 	EXPECT(0, "summary --model perceptron-or", "perceptron-or");
+}
+END_TEST
+
+/* Every command takes every model `nabla help train` lists. */
+START_TEST(test_every_command_takes_every_model)
+{
+	char *help = expect(0, "help train", NULL);
+	const char *list = strstr(help, "\nmodels:\n");
+	ck_assert_ptr_nonnull(list);
+	int n = 0;
+	for (const char *q = list + 9; q[0] == ' ' && q[1] == ' ' && q[2] != ' '; n++) {
+		char name[64], cmd[256];
+		ck_assert_int_eq(sscanf(q + 2, "%63s", name), 1);
+		snprintf(cmd, sizeof cmd, "summary --model %s", name);
+		free(expect(0, cmd, "trainable parameters", NULL));
+		snprintf(cmd, sizeof cmd, "dot --model %s -o %s.dot", name, name);
+		EXPECT(0, cmd);
+		snprintf(cmd, sizeof cmd, "%s.dot", name);
+		char *dot = nb_test_read_file(path(cmd));
+		ck_assert_msg(strstr(dot, "digraph nabla {") && strstr(dot, "|param|"), "%s", name);
+		free(dot);
+		snprintf(cmd, sizeof cmd, "dot --backward --model %s", name);
+		free(expect(0, cmd, "digraph nabla {", NULL));
+		snprintf(cmd, sizeof cmd, "export --model %s -o %s.onnx", name, name);
+		EXPECT(0, cmd);
+		snprintf(cmd, sizeof cmd, "%s.onnx", name);
+		ck_assert_msg(exists(cmd), "export --model %s wrote nothing", name);
+		q = strchr(q, '\n');
+		ck_assert_ptr_nonnull(q);
+		q++;
+	}
+	ck_assert_int_ge(n, 11);
+	ck_assert_ptr_nonnull(strstr(list, "\n  curve-fit "));
+	free(help);
+}
+END_TEST
+
+/* nabla dot -o and nabla train --dot write the format of the extension:
+ * DOT text for .dot and .gv, a rendering for what Graphviz renders, and
+ * refuse another extension (exit 2, nothing written). */
+START_TEST(test_dot_format_by_extension)
+{
+	static const struct {
+		const char *file, *magic;
+	} files[] = {{"g.dot", "// nabla"}, {"g.gv", "// nabla"},     {"g", "// nabla"},
+	             {"g.svg", "<?xml"},    {"g.png", "\x89PNG\r\n"}, {"g.pdf", "%PDF-"},
+	             {"G.PDF", "%PDF-"}};
+	char cmd[256];
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		bool picture = strncmp(files[i].magic, "//", 2) != 0;
+		snprintf(cmd, sizeof cmd, "dot --model xor -o %s", files[i].file);
+		if (picture && !NABLA_HAVE_GVC) {
+			EXPECT(2, cmd, "built without Graphviz's libgvc");
+			ck_assert(!exists(files[i].file));
+			continue;
+		}
+		EXPECT(0, cmd);
+		char *s = nb_test_read_file(path(files[i].file));
+		ck_assert_msg(!memcmp(s, files[i].magic, strlen(files[i].magic)), "%s",
+		              files[i].file);
+		free(s);
+	}
+	EXPECT(2, "dot --model xor -o g.xyz",
+	       "cannot tell the format of 'g.xyz' from its extension", ".dot or .gv");
+	if (NABLA_HAVE_GVC) {
+		EXPECT(2, "dot -o g.xyz", " svg ", " png ", " pdf ");
+		EXPECT(2, "dot -o h.svg --format png", "--format png does not match the extension");
+		ck_assert(!exists("h.svg"));
+		EXPECT(0, "dot -o h.txt --format svg");
+		char *s = nb_test_read_file(path("h.txt"));
+		ck_assert(!strncmp(s, "<?xml", 5));
+		free(s);
+		EXPECT(0, "train --model xor --epochs 2 --out none --dot x.pdf",
+		       "wrote the graph to x.pdf");
+		s = nb_test_read_file(path("x.pdf"));
+		ck_assert(!strncmp(s, "%PDF-", 5));
+		free(s);
+	}
+	EXPECT(2, "dot --format xyz", "unknown --format 'xyz'");
+	ck_assert(!exists("g.xyz"));
+	/* refused before training */
+	char *out = expect(2, "train --model xor --epochs 2 --out none --dot x.xyz",
+	                   "cannot tell the format of 'x.xyz'", NULL);
+	ck_assert_ptr_null(strstr(out, "epoch"));
+	free(out);
+	ck_assert(!exists("x.xyz"));
 }
 END_TEST
 
@@ -925,6 +1011,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_notes_models_save_and_resume);
 	tcase_add_test(tc, test_notes_models_refuse_what_they_ignore);
 	tcase_add_test(tc, test_one_model_list);
+	tcase_add_test(tc, test_every_command_takes_every_model);
+	tcase_add_test(tc, test_dot_format_by_extension);
 	tcase_add_test(tc, test_every_schedule_trains);
 	tcase_add_test(tc, test_unwritable_outputs_fail);
 	tcase_add_test(tc, test_nonfinite_loss_fails);

@@ -335,6 +335,9 @@ START_TEST(test_planner_reuses_memory)
 	ck_assert_uint_eq(naive, 40u * 256 * 256 * 4 + 64);
 	/* two live activations at a time suffice */
 	ck_assert_uint_le(planned, 2u * 256 * 256 * 4 + 64);
+	float *zeros = calloc(256 * 256, sizeof *zeros);
+	ck_assert_int_eq(nb_feed_f32(x, zeros, 256 * 256), NB_OK);
+	free(zeros);
 	ck_assert_int_eq(nb_run(p), NB_OK);
 	/* x = 0: h converges towards 1 */
 	ck_assert(nb_item(L) > 0.99 * 65536 && nb_item(L) < 65536);

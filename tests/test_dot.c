@@ -425,8 +425,9 @@ START_TEST(test_render)
 		st = nb_graph_render(m.g, path_in_tmp("model.xyz"), "no-such-format",
 		                     NB_DOT_FORWARD);
 		ck_assert_int_eq(st, NB_ERR_ARG);
-		ck_assert_ptr_nonnull(
-		    strstr(nb_graph_errmsg(m.g), "cannot render format 'no-such-format' (Error"));
+		ck_assert_ptr_nonnull(strstr(
+		    nb_graph_errmsg(m.g), "cannot render format 'no-such-format' (it renders: "));
+		ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(m.g), " svg "));
 		ck_assert_int_eq(access(path_in_tmp("model.xyz"), F_OK), -1);
 		nb_graph_clear_error(m.g);
 		/* Graphviz would exit() on an unwritable path; nabla returns */
@@ -438,8 +439,68 @@ START_TEST(test_render)
 	} else {
 		ck_assert_int_eq(st, NB_ERR_ARG);
 		ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(m.g), "without Graphviz's libgvc"));
+		ck_assert_str_eq(nb_graph_render_formats(), "");
 		fprintf(stderr, "test_dot: built without libgvc; only the error path is tested\n");
 	}
+	nb_graph_free(m.g);
+	remove_tmpdir();
+}
+END_TEST
+
+/* Every format Graphviz lists renders to a non-empty file, or fails
+ * with NB_ERR_FORMAT writing nothing (a plugin Graphviz lists but has
+ * disabled, as gd in Debian's build); the common ones have their magic
+ * bytes; the display devices and vdx are not listed and are refused. */
+START_TEST(test_render_every_format)
+{
+	if (!NABLA_HAVE_GVC)
+		return;
+	make_tmpdir();
+	mlp m = build_mlp();
+	const char *list = nb_graph_render_formats();
+	ck_assert_ptr_eq(list, nb_graph_render_formats()); /* made once */
+	static const struct {
+		const char *format, *magic;
+	} magic[] = {{"svg", "<?xml"}, {"png", "\x89PNG\r\n"}, {"pdf", "%PDF-"}, {"ps", "%!PS"}};
+	for (size_t i = 0; i < sizeof magic / sizeof *magic; i++)
+		ck_assert_msg(strstr(list, magic[i].format), "%s not in '%s'", magic[i].format,
+		              list);
+	char *copy = strdup(list), *save = NULL;
+	int rendered = 0;
+	for (char *f = strtok_r(copy, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
+		char name[64];
+		snprintf(name, sizeof name, "model.%s", f);
+		const char *p = path_in_tmp(name);
+		nb_status st = nb_graph_render(m.g, p, f, NB_DOT_FORWARD);
+		struct stat sb;
+		if (st == NB_OK) {
+			ck_assert_msg(stat(p, &sb) == 0 && sb.st_size > 0, "%s: empty", f);
+			rendered++;
+		} else {
+			ck_assert_msg(st == NB_ERR_FORMAT, "%s: %s", f, nb_graph_errmsg(m.g));
+			ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(m.g), "wrote nothing"));
+			ck_assert_int_eq(access(p, F_OK), -1);
+			nb_graph_clear_error(m.g);
+		}
+		for (size_t k = 0; k < sizeof magic / sizeof *magic; k++)
+			if (!strcmp(f, magic[k].format)) {
+				ck_assert_int_eq(st, NB_OK);
+				char *s = nb_test_read_file(p);
+				ck_assert_msg(!memcmp(s, magic[k].magic, strlen(magic[k].magic)),
+				              "%s: wrong magic", f);
+				free(s);
+			}
+	}
+	free(copy);
+	ck_assert_int_ge(rendered, 4);
+	static const char *const display[] = {"x11", "xlib", "gtk", "vdx"}; /* vdx crashes */
+	for (int i = 0; i < 4; i++) {
+		ck_assert_msg(!strstr(list, display[i]), "%s listed", display[i]);
+		ck_assert_int_eq(nb_graph_render(m.g, path_in_tmp("w"), display[i], NB_DOT_FORWARD),
+		                 NB_ERR_ARG);
+		nb_graph_clear_error(m.g);
+	}
+	ck_assert_int_eq(access(path_in_tmp("w"), F_OK), -1);
 	nb_graph_free(m.g);
 	remove_tmpdir();
 }
@@ -578,6 +639,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_placeholder_not_drawn);
 	tcase_add_test(tc, test_backward_constants_hidden);
 	tcase_add_test(tc, test_render);
+	tcase_add_test(tc, test_render_every_format);
 	tcase_add_test(tc, test_io_errors);
 	tcase_add_test(tc, test_save_atomic);
 	tcase_add_test(tc, test_every_op);

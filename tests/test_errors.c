@@ -141,9 +141,118 @@ START_TEST(test_read_not_computed)
 	ck_assert(isnan(nb_item(nb_sum(e))));
 	EXPECT_FAIL(g, NB_ERR_GRAPH, "item(sum_", "no value: it is not a target");
 	/* once run, it reads */
+	ck_assert_int_eq(nb_feed_f64(x, (const double[]){0, 0, 0}, 3), NB_OK);
 	ck_assert_int_eq(nb_eval(e), NB_OK);
 	ck_assert_int_eq(nb_read_f64(e, out, 3), NB_OK);
 	ck_assert_double_eq(out[0], 1.0);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* Running a program that reads an input never fed is an error naming the
+ * input, in nb_run, nb_eval and nb_step; inputs the program does not read
+ * need no values, and an input fed once stays fed. */
+START_TEST(test_run_unfed_input)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(2));
+	nb_tensor *labels = nb_input(g, "labels", NB_SHAPE(2));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(2), NB_ONES);
+	nb_tensor *y = nb_set_name(nb_mul(x, w), "y");
+	nb_tensor *loss = nb_sum(nb_square(nb_sub(y, labels)));
+	nb_program *p = nb_compile(g, &y, 1);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_run(p), NB_ERR_ARG);
+	EXPECT_FAIL(g, NB_ERR_ARG, "run: input 'x' was never fed", "nb_feed_f32");
+	ck_assert_int_eq(nb_eval(y), NB_ERR_ARG);
+	EXPECT_FAIL(g, NB_ERR_ARG, "input 'x' was never fed");
+	/* y does not read labels: feeding x is enough, and stays enough */
+	ck_assert_int_eq(nb_feed_f64(x, (const double[]){2, 3}, 2), NB_OK);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	ck_assert_int_eq(nb_eval(y), NB_OK);
+	double out[2];
+	ck_assert_int_eq(nb_read_f64(y, out, 2), NB_OK);
+	ck_assert(out[0] == 2 && out[1] == 3);
+	/* the loss reads labels */
+	ck_assert_int_eq(nb_eval(loss), NB_ERR_ARG);
+	EXPECT_FAIL(g, NB_ERR_ARG, "input 'labels' was never fed");
+	nb_optim *o = nb_sgd(g, loss, (nb_sgd_opts){.lr = 0.1});
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_step(o), NB_ERR_ARG);
+	EXPECT_FAIL(g, NB_ERR_ARG, "input 'labels' was never fed");
+	double wv[2];
+	ck_assert_int_eq(nb_read_f64(w, wv, 2), NB_OK);
+	ck_assert(wv[0] == 1 && wv[1] == 1); /* no update happened */
+	ck_assert_int_eq(nb_optim_steps(o), 0);
+	/* values given through nb_init_tensor or nb_data count as fed */
+	ck_assert_int_eq(nb_init_tensor(labels, NB_ZEROS), NB_OK);
+	ck_assert_int_eq(nb_step(o), NB_OK);
+	nb_tensor *z = nb_input(g, "z", NB_SHAPE(1));
+	nb_tensor *z2 = nb_mul_scalar(z, 2);
+	ck_assert_int_eq(nb_eval(z2), NB_ERR_ARG);
+	EXPECT_FAIL(g, NB_ERR_ARG, "input 'z' was never fed");
+	*(double *)nb_data(z) = 4;
+	ck_assert_int_eq(nb_eval(z2), NB_OK);
+	ck_assert_double_eq(nb_item(z2), 8);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* A name shown in the message is made safe for a terminal. */
+START_TEST(test_run_unfed_input_name_escaped)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_input(g, "bad\x1b[2Jname", NB_SHAPE(1));
+	ck_assert_int_eq(nb_eval(nb_neg(x)), NB_ERR_ARG);
+	EXPECT_FAIL(g, NB_ERR_ARG, "input 'bad?[2Jname' was never fed");
+	ck_assert_ptr_null(strchr(nb_graph_errmsg(g), '\x1b'));
+	nb_graph_free(g);
+}
+END_TEST
+
+/* nb_predict computes the probabilities alone: a classifier's labels and
+ * weights need not be fed */
+START_TEST(test_predict_needs_no_labels)
+{
+	nb_model m = {0};
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_graph_seed(g, 1);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(4, 3));
+	ck_assert_int_eq(nb_classifier(&m, x, nb_dense(x, 2, "fc"), NB_LOSS_SPARSE_CCE), NB_OK);
+	const float xs[6] = {1, 2, 3, -1, 0, 1};
+	int32_t ids[2];
+	float probs[4];
+	ck_assert_int_eq(nb_predict(&m, xs, 2, ids, probs), NB_OK);
+	ck_assert_float_eq_tol(probs[0] + probs[1], 1, 1e-6);
+	nb_model_free(&m);
+	nb_graph_free(g);
+}
+END_TEST
+
+/* Parameter names are unique: the second one is refused when made, by
+ * nb_param, by a layer builder and by nb_set_name. */
+START_TEST(test_duplicate_param_name)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(2, 3));
+	nb_param(g, "w", NB_SHAPE(3), NB_ONES);
+	ck_graph_ok(g);
+	IS_PLACEHOLDER(nb_param(g, "w", NB_SHAPE(4), NB_ONES));
+	EXPECT_FAIL(g, NB_ERR_ARG, "param(w): the graph already has a parameter named 'w'");
+	/* an input or a computed tensor may share a parameter's name */
+	nb_input(g, "w", NB_SHAPE(1));
+	ck_graph_ok(g);
+	nb_dense(x, 4, "fc1");
+	ck_graph_ok(g);
+	IS_PLACEHOLDER(nb_dense(x, 5, "fc1"));
+	EXPECT_FAIL(g, NB_ERR_ARG, "parameter named 'fc1.w'");
+	nb_tensor *v = nb_param(g, "v", NB_SHAPE(3), NB_ONES);
+	ck_assert_ptr_eq(nb_set_name(v, "w"), v);
+	EXPECT_FAIL(g, NB_ERR_ARG, "set_name(w): the graph already has a parameter named 'w'");
+	ck_assert_str_eq(nb_tensor_name(v), "v");
+	ck_assert_ptr_eq(nb_set_name(v, "v"), v); /* its own name again is fine */
+	ck_graph_ok(g);
 	nb_graph_free(g);
 }
 END_TEST
@@ -645,6 +754,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_feed_wrong_count);
 	tcase_add_test(tc, test_feed_computed);
 	tcase_add_test(tc, test_read_not_computed);
+	tcase_add_test(tc, test_run_unfed_input);
+	tcase_add_test(tc, test_run_unfed_input_name_escaped);
+	tcase_add_test(tc, test_predict_needs_no_labels);
+	tcase_add_test(tc, test_duplicate_param_name);
 	tcase_add_test(tc, test_read_into_null);
 	tcase_add_test(tc, test_item_not_scalar);
 	tcase_add_test(tc, test_placeholder_use);

@@ -768,10 +768,10 @@ START_TEST(test_dot_command)
 	ck_assert(!memcmp(file, "\x89PNG", 4));
 	free(file);
 #else
-	expect("dot --model xor --format svg", 1, "without Graphviz's libgvc", NULL);
+	expect("dot --model xor --format svg", 2, "without Graphviz's libgvc", NULL);
 #endif
 	/* errors */
-	expect("dot --model xor --format bmp", 2, "--format must be dot, svg or png", NULL);
+	expect("dot --model xor --format xyz", 2, "unknown --format 'xyz'", NULL);
 	expect("dot --model xor --backward --optim lbfgs", 2, "unknown optimizer 'lbfgs'", NULL);
 	expect("dot --model nope", 2, "unknown model 'nope'", NULL);
 	expect("dot --model xor -o /nonexistent/dir/x.dot", 1,

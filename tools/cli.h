@@ -101,6 +101,14 @@ void cli_model_free(cli_model *m);
  * returns 0, or 1 after printing the error prefixed with "nabla <cmd>: ". */
 int cli_export_onnx(const char *cmd, nb_graph *g, nb_tensor *const *outs, int n, nb_tensor *input,
                     const char *path, bool keep_f64, bool static_batch, FILE *info);
+/* The format of a graph written to path (NULL: standard output), for
+ * `nabla dot -o` and `nabla train --dot`: format when given (NULL: none;
+ * it must agree with a known extension), else path's extension, lower-
+ * cased: .dot and .gv give "dot" (DOT text), a format libgvc renders here
+ * (nb_graph_render_formats: "svg", "png", "pdf", ...) that format, no
+ * extension "dot".  NULL after a message "nabla <cmd>: ..." listing the
+ * supported formats when the extension is another. */
+const char *cli_graph_format(const char *cmd, const char *path, const char *format);
 /* "  name  summary" lines for a usage text: every model (all), or the
  * ones cli_model_build builds */
 void cli_model_list(FILE *fp, bool all);

@@ -54,6 +54,7 @@ static const cli_model_info notes[] = {
      .summary = "1-16-16-1 tanh net fitting y = 1 + sin(2 pi x), 64 points, full batch, MSE",
      .recipe = {.epochs = 15000, .batch = 64, .optim = NB_OPTIM_ADAM, .lr = 1e-3},
      .train = train_curve_fit,
+     .build = build_curve_fit,
      .fixed_batch = "the 64 points at once (full batch)",
      .plot_suffix = ".svg"},
 };

@@ -1,18 +1,21 @@
 /*
- * nabla dot — a model's graph as Graphviz DOT, or rendered to SVG/PNG
- * through libgvc.  The backward view adds an optimizer first, so the
+ * nabla dot — a model's graph as Graphviz DOT, or rendered through libgvc
+ * to any format the installed Graphviz offers (SVG, PNG, PDF, ...), chosen
+ * by the output file's extension.  The backward view adds an optimizer first, so the
  * picture shows the gradient nodes nabla derived and the update nodes.
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <unistd.h>
 
 static void usage(FILE *fp)
 {
+	const char *formats = nb_graph_render_formats();
 	fprintf(fp,
 	        "usage: nabla dot [--model NAME] [--forward|--backward] [-o FILE]\n"
-	        "                 [--format dot|svg|png] [--optim NAME] [--batch N]\n\n"
+	        "                 [--format F] [--optim NAME] [--batch N]\n\n"
 	        "Writes a model's graph: one node per tensor {name | op | shape}, filled by\n"
 	        "role (input, parameter, constant, state, forward op, gradient, update).\n\n"
 	        "options:\n"
@@ -22,24 +25,111 @@ static void usage(FILE *fp)
 	        "                 optimizer's update nodes (dashed edges: gradient flow)\n"
 	        "  --optim NAME   the optimizer for --backward: sgd (default), momentum,\n"
 	        "                 nesterov, rmsprop, adam, adamw\n"
-	        "  -o FILE        write to FILE (default: standard output)\n"
-	        "  --format F     dot (default; or from FILE's .svg/.png suffix), svg or png;\n"
-	        "                 svg and png are rendered in-process through Graphviz's\n"
-	        "                 libgvc when nabla was built with it, otherwise use\n"
-	        "                 nabla dot ... | dot -Tsvg -o graph.svg\n"
+	        "  -o FILE        write to FILE (default: DOT text on standard output); its\n"
+	        "                 extension gives the format: .dot or .gv for DOT text, any\n"
+	        "                 format Graphviz renders for a picture (graph.svg, graph.png,\n"
+	        "                 graph.pdf, ...); another extension is refused (without\n"
+	        "                 --format), no extension writes DOT text\n"
+	        "  --format F     dot, or a format Graphviz renders; overrides a FILE without\n"
+	        "                 a known extension, must agree with a known one\n"
 	        "  --batch N      batch size of the shapes (zoo models; default 1), 1 to 1048576\n"
 	        "  --dtype T      f32 (default) or f64\n"
-	        "  --help         show this help\n\n"
-	        "models:\n");
+	        "  --help         show this help\n\n");
+	if (formats[0]) {
+		fprintf(fp, "formats Graphviz renders here (in-process, through libgvc):\n");
+		int col = 0;
+		for (const char *p = formats; *p;) { /* the words, in lines of at most 78 */
+			int k = (int)strcspn(p, " ");
+			if (col && col + 1 + k > 78)
+				fprintf(fp, "\n"), col = 0;
+			col += fprintf(fp, "%s%.*s", col ? " " : "  ", k, p);
+			p += k + (p[k] == ' ');
+		}
+		fprintf(fp, "\n\n");
+	} else
+		fprintf(fp,
+		        "This nabla was built without Graphviz's libgvc: it writes DOT text only;\n"
+		        "render it with: nabla dot -o graph.dot && dot -Tsvg graph.dot -o "
+		        "graph.svg\n\n");
+	fprintf(fp, "models:\n");
 	cli_model_list(fp, false);
 }
 
-static const char *suffix_format(const char *path)
+/* whether f is one of the words of the space-separated list */
+static bool in_list(const char *list, const char *f)
 {
-	const char *dot = path ? strrchr(path, '.') : NULL;
-	if (dot && (!strcmp(dot, ".svg") || !strcmp(dot, ".png")))
-		return dot + 1;
-	return "dot";
+	size_t k = strlen(f);
+	for (const char *p = list; k && (p = strstr(p, f)); p += k)
+		if ((p == list || p[-1] == ' ') && (p[k] == ' ' || p[k] == 0))
+			return true;
+	return false;
+}
+
+/* "dot" for DOT text (dot, gv), the render format, or NULL: unknown */
+static const char *known_format(const char *f)
+{
+	if (!strcmp(f, "dot") || !strcmp(f, "gv"))
+		return "dot";
+	return in_list(nb_graph_render_formats(), f) ? f : NULL;
+}
+
+/* FILE's extension, lower-cased into buf ("" when it has none) */
+static const char *extension(const char *path, char *buf, size_t n)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	const char *dot = strrchr(base, '.');
+	size_t i = 0;
+	for (const char *p = dot && dot != base ? dot + 1 : ""; *p && i + 1 < n; p++)
+		buf[i++] = (char)tolower((unsigned char)*p);
+	buf[i] = 0;
+	return buf;
+}
+
+/* The supported formats, for an error message. */
+static void print_supported(const char *cmd)
+{
+	const char *formats = nb_graph_render_formats();
+	if (formats[0])
+		fprintf(
+		    stderr,
+		    "nabla %s: the extension gives the format: .dot or .gv for DOT text, or one "
+		    "Graphviz renders: %s\n",
+		    cmd, formats);
+	else
+		fprintf(
+		    stderr,
+		    "nabla %s: this nabla was built without Graphviz's libgvc, so it writes DOT "
+		    "text only (.dot or .gv); rendering a picture needs libgvc (install "
+		    "libgraphviz-dev and rebuild), or run: dot -Tsvg graph.dot -o graph.svg\n",
+		    cmd);
+}
+
+const char *cli_graph_format(const char *cmd, const char *out, const char *format)
+{
+	static char buf[32]; /* the result may point here */
+	const char *ext = out ? extension(out, buf, sizeof buf) : "";
+	const char *from_ext = ext[0] ? known_format(ext) : "dot";
+	if (format && from_ext && ext[0] && strcmp(from_ext, format)) {
+		fprintf(stderr, "nabla %s: --format %s does not match the extension of '%s'\n", cmd,
+		        format, out);
+		return NULL;
+	}
+	if (format)
+		return format;
+	if (!from_ext) {
+		fprintf(stderr,
+		        "nabla %s: cannot tell the format of '%s' from its extension '.%s'\n", cmd,
+		        out, ext);
+		print_supported(cmd);
+	}
+	return from_ext;
+}
+
+/* formats that are not text: not written to a terminal */
+static bool binary_format(const char *f)
+{
+	return in_list("bmp gd gd2 gif ico jpe jpeg jpg pdf png svgz tif tiff vmlz wbmp webp", f);
 }
 
 /* Write the graph; returns the exit status. */
@@ -49,8 +139,9 @@ static int write_graph(nb_graph *g, nb_dot_view view, const char *out, const cha
 	if (!strcmp(format, "dot")) {
 		st = out ? nb_graph_save_dot(g, out, view) : nb_graph_write_dot(g, stdout, view);
 	} else {
-		if (!out && !strcmp(format, "png") && isatty(1)) {
-			fprintf(stderr, "nabla dot: not writing PNG to a terminal; use -o FILE\n");
+		if (!out && binary_format(format) && isatty(1)) {
+			fprintf(stderr, "nabla dot: not writing %s to a terminal; use -o FILE\n",
+			        format);
 			return 2;
 		}
 		fflush(stdout);
@@ -94,13 +185,11 @@ int cmd_dot(int argc, char **argv)
 		           (v = cli_opt_value(argc, argv, &i, "--output"))) {
 			out = strcmp(v, "-") ? v : NULL;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--format"))) {
-			if (strcmp(v, "dot") && strcmp(v, "svg") && strcmp(v, "png")) {
-				fprintf(stderr,
-				        "nabla dot: --format must be dot, svg or png, not '%s'\n",
-				        v);
+			if (!(format = known_format(v))) {
+				fprintf(stderr, "nabla dot: unknown --format '%s'\n", v);
+				print_supported("dot");
 				return 2;
 			}
-			format = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--optim"))) {
 			optim = nb_optim_kind_from_name(v);
 			if (optim == NB_OPTIM_INVALID) {
@@ -117,8 +206,8 @@ int cmd_dot(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!format)
-		format = suffix_format(out);
+	if (!(format = cli_graph_format("dot", out, format)))
+		return 2;
 	cli_model m;
 	int rc = cli_model_build(&m, "dot", &a);
 	if (!rc && view == NB_DOT_BACKWARD &&

@@ -61,9 +61,17 @@ int finish_model(model *m, const train_args *a)
 {
 	int rc = 0;
 	if (a->dot_path) {
-		if (nb_graph_save_dot(m->g, a->dot_path, NB_DOT_BACKWARD) == NB_OK) {
-			fprintf(stderr, "nabla train: wrote the graph to %s (render: dot -Tsvg %s -o graph.svg)\n",
+		const char *fmt = cli_graph_format("train", a->dot_path, NULL); /* checked */
+		bool text = !fmt || !strcmp(fmt, "dot");
+		nb_status st = text ? nb_graph_save_dot(m->g, a->dot_path, NB_DOT_BACKWARD)
+		                    : nb_graph_render(m->g, a->dot_path, fmt, NB_DOT_BACKWARD);
+		if (st == NB_OK && text) {
+			fprintf(stderr,
+			        "nabla train: wrote the graph to %s (render: dot -Tsvg %s -o "
+			        "graph.svg)\n",
 			        a->dot_path, a->dot_path);
+		} else if (st == NB_OK) {
+			fprintf(stderr, "nabla train: wrote the graph to %s\n", a->dot_path);
 		} else {
 			fprintf(stderr, "nabla train: --dot: %s\n", nb_graph_errmsg(m->g));
 			rc = 1;
@@ -161,8 +169,11 @@ static void usage(FILE *fp)
 	    "                     perceptron-and/-or: the decision boundary over the inputs,\n"
 	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
 	    "                     backprop-example have no plot)\n"
-	    "  --dot FILE         the graph (forward + backward) as Graphviz DOT\n"
-	    "  --export FILE      the trained model as ONNX, after the last epoch (as nabla export)\n"
+	    "  --dot FILE         the graph (forward + backward) as Graphviz DOT (FILE.dot,\n"
+	    "                     .gv), or rendered by its extension (.svg, .png, .pdf, ...;\n"
+	    "                     the formats: nabla dot --help)\n"
+	    "  --export FILE      the trained model as ONNX, after the last epoch (as nabla "
+	    "export)\n"
 	    "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
 	    "refuse the data options (--data to --max-batches) and the schedule options.\n"
 	    "An output that cannot be written (its directory missing or read-only, or the\n"
@@ -332,6 +343,8 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 		a->plot = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--dot"))) {
 		a->dot_path = v;
+		if (!cli_graph_format("train", v, NULL)) /* an extension it cannot write */
+			return 2;
 	} else if ((v = cli_opt_value(argc, argv, i, "--export"))) {
 		a->export_path = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--out"))) {

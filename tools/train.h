@@ -103,7 +103,9 @@ int train_perceptron_or(const train_args *a);
 int train_xor(const train_args *a);
 int train_backprop_example(const train_args *a);
 
-/* the curve-fitting experiment (train_fit.c) */
+/* the curve-fitting experiment (train_fit.c): its graph (the network on
+ * the training points and on the evaluation grid), and its trainer */
+int build_curve_fit(model *m, const train_args *a);
 int train_curve_fit(const train_args *a);
 
 /* The models the command line knows, in one list (cli_models.c): the
@@ -116,8 +118,8 @@ typedef struct cli_model_info {
 	/* the notes' models: */
 	int (*train)(const train_args *a);
 	int (*build)(model *m, const train_args *a); /* the graph `nabla summary`,
-	                                              * `dot` and `export` show;
-	                                              * NULL: none */
+	                                              * `dot` and `export` show
+	                                              * (every model has one) */
 	const char *fixed_batch;                     /* what their batch is */
 	/* --plot's default under --out (zoo models: "-curves.svg"); NULL: no plot */
 	const char *plot_suffix;

@@ -64,7 +64,16 @@ static int build_fit(fit_model *f, const train_args *a)
 		snprintf(name, sizeof name, "dense%d.b", l + 1);
 		b[l] = nb_param(g, name, NB_SHAPE(fit_units[l + 1]), NB_ZEROS);
 	}
+	/* the grid's net first: a layer's output shape (nabla summary) is that
+	 * of the last node reading its parameters, the training net's */
 	double xs[FIT_GRID], ys[FIT_GRID];
+	for (int i = 0; i < FIT_GRID; i++)
+		ys[i] = target(xs[i] = grid_point(i, FIT_GRID));
+	nb_tensor *grid_x = nb_constant(g, "grid_x", NB_SHAPE(FIT_GRID, 1), xs);
+	nb_tensor *grid_y = nb_constant(g, "grid_y", NB_SHAPE(FIT_GRID, 1), ys);
+	f->grid_out = nb_set_name(fit_net(grid_x, w, b), "grid_yhat");
+	f->grid_mse = nb_set_name(nb_mse(f->grid_out, grid_y, NB_MEAN), "grid_mse");
+
 	for (int i = 0; i < FIT_SAMPLES; i++)
 		ys[i] = target(xs[i] = grid_point(i, FIT_SAMPLES));
 	f->m.x = nb_input(g, "x", NB_SHAPE(FIT_SAMPLES, 1));
@@ -73,15 +82,15 @@ static int build_fit(fit_model *f, const train_args *a)
 	nb_feed_f64(f->m.y, ys, FIT_SAMPLES);
 	f->m.out = nb_set_name(fit_net(f->m.x, w, b), "yhat");
 	f->m.loss = nb_set_name(nb_mse(f->m.out, f->m.y, NB_MEAN), "loss");
-
-	for (int i = 0; i < FIT_GRID; i++)
-		ys[i] = target(xs[i] = grid_point(i, FIT_GRID));
-	nb_tensor *grid_x = nb_constant(g, "grid_x", NB_SHAPE(FIT_GRID, 1), xs);
-	nb_tensor *grid_y = nb_constant(g, "grid_y", NB_SHAPE(FIT_GRID, 1), ys);
-	f->grid_out = nb_set_name(fit_net(grid_x, w, b), "grid_yhat");
-	f->grid_mse = nb_set_name(nb_mse(f->grid_out, grid_y, NB_MEAN), "grid_mse");
-	f->grid = nb_compile(g, (nb_tensor *[]){f->grid_out, f->grid_mse}, 2);
 	return nb_graph_status(g) == NB_OK ? 0 : -1;
+}
+
+int build_curve_fit(model *m, const train_args *a)
+{
+	fit_model f = {0};
+	int rc = build_fit(&f, a);
+	*m = f.m;
+	return rc;
 }
 
 /* the fits at the reported checkpoints (the notes' 500, 1000 and the last
@@ -132,7 +141,9 @@ static int write_fit_plot(const fit_model *f, const train_args *a, const fit_sna
 int train_curve_fit(const train_args *a)
 {
 	fit_model f = {0};
-	if (build_fit(&f, a) < 0 || !(f.m.opt = make_optim(a, a->optim, f.m.g, f.m.loss))) {
+	if (build_fit(&f, a) < 0 ||
+	    !(f.grid = nb_compile(f.m.g, (nb_tensor *[]){f.grid_out, f.grid_mse}, 2)) ||
+	    !(f.m.opt = make_optim(a, a->optim, f.m.g, f.m.loss))) {
 		if (!f.m.g)
 			fprintf(stderr, "nabla train: out of memory\n");
 		return f.m.g ? report_graph_error(f.m.g) : 1;

@@ -121,7 +121,8 @@ int nb_progress_line(char *buf, size_t n, const nb_progress *p, int width);
 /* Mean loss and accuracy over a dataset, in eval mode (restored after). */
 nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy);
 /* Class ids (and probabilities, n*K floats; may be NULL) for n samples of
- * x laid out like the model's input. */
+ * x laid out like the model's input.  Computes the probabilities alone:
+ * the labels need not be fed. */
 nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float *probs);
 
 /* ---- the model zoo ----------------------------------------------------

@@ -38,6 +38,7 @@ void nb__program_free(nb_program *p)
 	free(p->arena);
 	free(p->workspace);
 	free(p->targets);
+	free(p->inputs);
 	free(p->prof_ns);
 	free(p);
 }
@@ -230,6 +231,15 @@ static bool schedule(nb_program *p, scratch *w)
 	for (int i = 0; i < m; i++)
 		if (!(nb__ops[w->order[i]->op]->flags & NB_OPF_LEAF))
 			p->sched[p->n++] = w->order[i];
+	/* the inputs it reads, which must have been fed before a run */
+	int ni = 0;
+	for (int i = 0; i < m; i++)
+		ni += w->order[i]->op == NB_OP_INPUT;
+	if (ni && !(p->inputs = malloc((size_t)ni * sizeof *p->inputs)))
+		return false;
+	for (int i = 0; i < m; i++)
+		if (w->order[i]->op == NB_OP_INPUT)
+			p->inputs[p->n_inputs++] = w->order[i];
 
 	/* liveness: last step that reads each node; targets live to the end */
 	for (int i = 0; i < p->g->n_nodes; i++)
@@ -356,6 +366,21 @@ static void run_profiled(nb_program *p)
 	p->prof_runs++;
 }
 
+nb_status nb__program_check_fed(nb_program *p)
+{
+	for (int i = 0; p && i < p->n_inputs; i++)
+		if (!(p->inputs[i]->flags & NB_TF_FED)) {
+			char name[128];
+			nb__fail(
+			    p->g, NB_ERR_ARG,
+			    "run: input '%s' was never fed (give it values with nb_feed_f32 or "
+			    "nb_feed_f64 before running a program that reads it)",
+			    nb__shown(p->inputs[i]->name, name, sizeof name));
+			return NB_ERR_ARG;
+		}
+	return NB_OK;
+}
+
 nb_status nb_run(nb_program *p)
 {
 	if (!p)
@@ -363,6 +388,8 @@ nb_status nb_run(nb_program *p)
 	nb_graph *g = p->g;
 	if (g->status != NB_OK)
 		return g->status;
+	if (nb__program_check_fed(p) != NB_OK)
+		return NB_ERR_ARG;
 	for (int s = 0; s < p->n; s++)
 		if (p->offset[s] >= 0)
 			p->sched[s]->data = p->arena + p->offset[s];

@@ -300,6 +300,66 @@ static int gv_capture(char *msg)
  * the next context's first label).  Rendering is not thread-safe. */
 static GVC_t *gv_context;
 
+static GVC_t *gv_ctx(void)
+{
+	if (!gv_context)
+		gv_context = gvContext();
+	return gv_context;
+}
+
+/* Devices left out: the display devices open a window instead of writing
+ * a file, and Graphviz's Visio plugin (vdx; 2.43 at least) crashes on a
+ * node with a tooltip and no URL (strdup(NULL) in Visio::Hyperlink; `echo
+ * 'digraph{a [tooltip="x"]}' | dot -Tvdx` dies too), and every node nabla
+ * writes has a tooltip. */
+static bool gv_left_out(const char *name)
+{
+	return !strcmp(name, "gtk") || !strcmp(name, "x11") || !strcmp(name, "xlib") ||
+	       !strcmp(name, "vdx");
+}
+
+/* The list, built on first use from the device plugins Graphviz loads
+ * (what `dot -T?` offers); kept for the process like the context. */
+static char *gv_formats;
+
+const char *nb_graph_render_formats(void)
+{
+	if (gv_formats)
+		return gv_formats;
+	GVC_t *gvc = gv_ctx();
+	int n = 0;
+	char **names = gvc ? gvPluginList(gvc, "device", &n, NULL) : NULL;
+	size_t len = 1;
+	for (int i = 0; i < n; i++)
+		len += strlen(names[i]) + 1;
+	char *list = malloc(len);
+	if (list) {
+		list[0] = 0;
+		for (int i = 0; i < n; i++)
+			if (!gv_left_out(names[i]) && (i == 0 || strcmp(names[i], names[i - 1]))) {
+				if (list[0])
+					strcat(list, " ");
+				strcat(list, names[i]);
+			}
+	}
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	gv_formats = list;
+	return list ? list : "";
+}
+
+/* whether format is a word of nb_graph_render_formats() */
+static bool gv_has_format(const char *format)
+{
+	const char *list = nb_graph_render_formats();
+	size_t k = strlen(format);
+	for (const char *p = list; k && (p = strstr(p, format)); p += k)
+		if ((p == list || p[-1] == ' ') && (p[k] == ' ' || p[k] == 0))
+			return true;
+	return false;
+}
+
 /* Lay out text with dot and render it into memory as format. */
 static nb_status gv_render(nb_graph *g, const char *text, const char *path, const char *format,
                            char **out, unsigned int *len)
@@ -308,9 +368,7 @@ static nb_status gv_render(nb_graph *g, const char *text, const char *path, cons
 	gv_msg[0] = 0;
 	gv_msg_done = false;
 	agusererrf prev = agseterrf(gv_capture);
-	if (!gv_context)
-		gv_context = gvContext();
-	GVC_t *gvc = gv_context;
+	GVC_t *gvc = gv_ctx();
 	Agraph_t *G = gvc ? agmemread(text) : NULL;
 	if (!gvc || !G) {
 		nb__fail(g, NB_ERR_FORMAT, "render(%s): Graphviz could not read the DOT text: %s",
@@ -325,6 +383,11 @@ static nb_status gv_render(nb_graph *g, const char *text, const char *path, cons
 			         "render(%s): Graphviz cannot render format '%s' (%s)", path,
 			         format, gv_msg);
 			st = NB_ERR_ARG;
+		} else if (*len == 0) { /* a plugin present but disabled (gd) */
+			nb__fail(g, NB_ERR_FORMAT,
+			         "render(%s): Graphviz wrote nothing for format '%s'%s%s", path,
+			         format, gv_msg[0] ? ": " : "", gv_msg);
+			st = NB_ERR_FORMAT;
 		}
 		gvFreeLayout(gvc, G);
 	}
@@ -345,6 +408,13 @@ nb_status nb_graph_render(nb_graph *g, const char *path, const char *format, nb_
 	nb_status st = check_view(g, view, "render");
 	if (st)
 		return st;
+	if (!gv_has_format(format)) {
+		char b[64];
+		nb__fail(g, NB_ERR_ARG,
+		         "render(%s): Graphviz cannot render format '%s' (it renders: %s)", path,
+		         nb__shown(format, b, sizeof b), nb_graph_render_formats());
+		return NB_ERR_ARG;
+	}
 	char *text = NULL, *out = NULL;
 	size_t tlen = 0;
 	unsigned int olen = 0;
@@ -380,6 +450,11 @@ nb_status nb_graph_render(nb_graph *g, const char *path, const char *format, nb_
 }
 
 #else
+
+const char *nb_graph_render_formats(void)
+{
+	return "";
+}
 
 nb_status nb_graph_render(nb_graph *g, const char *path, const char *format, nb_dot_view view)
 {

@@ -175,7 +175,7 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep, char 
 	nb_tensor *y = nb__ops[op]->example(g, wrt, &n);
 	nb_status st = nb_graph_status(g);
 	if (st == NB_OK && y) {
-		nb_tensor *c = nb__rand_param(g, "c", y->shape, 0.5, 1.5);
+		nb_tensor *c = nb__rand_param(g, "loss_weights", y->shape, 0.5, 1.5);
 		/* the weights are not checked: keep them out of the gradient */
 		nb_tensor *loss = nb_sum(nb_mul(y, nb_stop_gradient(c)));
 		st = nb_gradcheck(loss, wrt, n, (nb_gradcheck_opts){0}, rep);

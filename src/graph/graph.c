@@ -607,8 +607,36 @@ nb_tensor *nb_input(nb_graph *g, const char *name, nb_shape shape)
 	return nb__leaf(g, NB_OP_INPUT, NB_ROLE_INPUT, name, shape);
 }
 
+/* the parameter of g called name, other than t (NULL: none) */
+static nb_tensor *other_param(const nb_graph *g, const char *name, const nb_tensor *t)
+{
+	for (int i = 0; name && i < g->n_nodes; i++) {
+		nb_tensor *u = g->nodes[i];
+		if (u != t && u->role == NB_ROLE_PARAM && u->name && !strcmp(u->name, name))
+			return u;
+	}
+	return NULL;
+}
+
+/* Two parameters with one name would be ambiguous in a checkpoint, an
+ * export and nb_graph_find: the second is refused. */
+static bool refuse_duplicate_param(nb_graph *g, const char *what, const char *name,
+                                   const nb_tensor *t)
+{
+	if (!other_param(g, name, t))
+		return false;
+	char b[128];
+	nb__fail(g, NB_ERR_ARG,
+	         "%s(%s): the graph already has a parameter named '%s' (parameter names must be "
+	         "unique: give each layer its own name)",
+	         what, nb__shown(name, b, sizeof b), b);
+	return true;
+}
+
 nb_tensor *nb_param(nb_graph *g, const char *name, nb_shape shape, nb_init init)
 {
+	if (g && g->status == NB_OK && refuse_duplicate_param(g, "param", name, NULL))
+		return g->placeholder;
 	nb_tensor *t = nb__leaf(g, NB_OP_PARAM, NB_ROLE_PARAM, name, shape);
 	if (t && !nb__is_placeholder(t) && nb_init_tensor(t, init) != NB_OK)
 		return g->placeholder;
@@ -724,6 +752,7 @@ nb_status nb_init_tensor(nb_tensor *t, nb_init init)
 		                  : (lo == hi ? lo : lo + (hi - lo) * nb__rng_uniform(g));
 		nb__set(t, i, v);
 	}
+	t->flags |= NB_TF_FED; /* an input given values this way counts as fed */
 	return NB_OK;
 }
 
@@ -742,6 +771,8 @@ const char *nb_tensor_name(const nb_tensor *t)
 nb_tensor *nb_set_name(nb_tensor *t, const char *name)
 {
 	if (!t || !name || nb__is_placeholder(t))
+		return t;
+	if (t->role == NB_ROLE_PARAM && refuse_duplicate_param(t->g, "set_name", name, t))
 		return t;
 	char *d = dupstr(name);
 	if (!d) {
@@ -852,6 +883,7 @@ nb_status nb_feed_f32(nb_tensor *t, const float *data, int64_t n)
 	else
 		for (int64_t i = 0; i < n; i++)
 			((double *)t->data)[i] = data[i];
+	t->flags |= NB_TF_FED;
 	return NB_OK;
 }
 
@@ -865,6 +897,7 @@ nb_status nb_feed_f64(nb_tensor *t, const double *data, int64_t n)
 	else
 		for (int64_t i = 0; i < n; i++)
 			((float *)t->data)[i] = (float)data[i];
+	t->flags |= NB_TF_FED;
 	return NB_OK;
 }
 
@@ -906,7 +939,11 @@ double nb_item(const nb_tensor *t)
 
 void *nb_data(nb_tensor *t)
 {
-	return t ? t->data : NULL;
+	if (!t)
+		return NULL;
+	if (t->op == NB_OP_INPUT) /* the caller may write it: it counts as fed */
+		t->flags |= NB_TF_FED;
+	return t->data;
 }
 
 /* ---- helpers for op examples (gradcheck) -------------------------------- */

@@ -52,6 +52,9 @@ enum {
 	/* elements are double whatever the graph's dtype (nb__leaf_f64): an
 	 * optimizer's hyper-parameters, which the kernels use as doubles */
 	NB_TF_F64 = 1u << 3,
+	/* an input that has been given values (nb_feed_*, nb_data, nb_fit):
+	 * nb_run refuses a program reading an input never fed */
+	NB_TF_FED = 1u << 4,
 };
 
 /* Op attributes: small integers and reals an op keeps beside its inputs.
@@ -118,6 +121,8 @@ struct nb_program {
 	size_t workspace_bytes;
 	nb_tensor **targets; /* what stays readable after a run */
 	int n_targets;
+	nb_tensor **inputs; /* the inputs (nb_input) the schedule reads */
+	int n_inputs;
 	double *prof_ns; /* per schedule step, summed over runs; NULL: off */
 	int64_t prof_runs;
 };
@@ -188,6 +193,9 @@ int nb__register_program(nb_graph *g, nb_program *p);
 /* Unregister and free a program (its tensors' eval caches are cleared). */
 void nb__program_release(nb_graph *g, nb_program *p);
 void nb__program_free(nb_program *p);
+/* NB_ERR_ARG, recorded on the graph with the input's name, when p reads an
+ * input that was never fed; else NB_OK */
+nb_status nb__program_check_fed(nb_program *p);
 /* Hand p to the graph: nb_graph_free calls destroy(p), after freeing the
  * programs and before freeing the nodes, the last object handed over
  * first.  NB_ERR_NOMEM (nothing recorded on the graph, p not taken: the

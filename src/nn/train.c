@@ -127,6 +127,8 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 		if (m->ohbuf)
 			m->ohbuf[i * K + y] = 1;
 	}
+	if (xdst != m->xbuf)
+		m->x->flags |= NB_TF_FED;
 	nb_status st = xdst == m->xbuf ? nb_feed_f32(m->x, m->xbuf, m->x->size) : NB_OK;
 	if (!st)
 		st = nb_feed_f64(m->weights, m->wbuf, B);
@@ -307,7 +309,8 @@ nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float
 		for (int64_t i = 0; i < B; i++) /* pad with the last real sample */
 			memcpy(m->xbuf + i * sample, x + (start + (i < k ? i : k - 1)) * sample,
 			       (size_t)sample * sizeof(float));
-		if ((st = nb_feed_f32(m->x, m->xbuf, m->x->size)) || (st = nb_run(m->eval_prog)))
+		/* the probabilities alone: the loss would read labels nobody fed */
+		if ((st = nb_feed_f32(m->x, m->xbuf, m->x->size)) || (st = nb_eval(m->probs)))
 			break;
 		for (int64_t i = 0; i < k; i++) {
 			int best = 0;

@@ -369,11 +369,12 @@ static nb_tensor *ex_concat(nb_graph *g, nb_tensor **w, int *n)
 {
 	nb_shape s = nb__rand_shape(g, 1, 3, 3);
 	int ax = (int)(nb__rng_next(g) % (uint64_t)s.ndim);
+	static const char *const names[3] = {"x0", "x1", "x2"};
 	*n = 3;
 	for (int k = 0; k < 3; k++) {
 		nb_shape sk = s;
 		sk.d[ax] = 1 + (int64_t)(nb__rng_next(g) % 3);
-		w[k] = NB_EX_PARAM(g, "x", sk);
+		w[k] = NB_EX_PARAM(g, names[k], sk);
 	}
 	return nb_concat(w, 3, ax);
 }

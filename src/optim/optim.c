@@ -405,6 +405,8 @@ nb_status nb_step(nb_optim *o)
 		         (long long)NB_OPTIM_MAX_STEPS);
 		return NB_ERR_VALUE;
 	}
+	if (nb__program_check_fed(o->prog) != NB_OK) /* nothing ran: the count stays */
+		return NB_ERR_ARG;
 	o->steps++;
 	write_hyper(o);
 	return nb_run(o->prog);
