@@ -9,8 +9,8 @@ int main(void)
 	nb_graph_seed(g, 1);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(4, 2));
 	nb_tensor *y = nb_input(g, "y", NB_SHAPE(4, 1));
-	nb_dense_opts u = {.custom_init = true, .w_init = NB_UNIFORM(-1, 1),
-	                   .b_init = NB_UNIFORM(-1, 1)};
+	nb_dense_opts u = {
+	    .custom_init = true, .w_init = NB_UNIFORM(-1, 1), .b_init = NB_UNIFORM(-1, 1)};
 	nb_tensor *h = nb_sigmoid(nb_dense_ex(x, 2, "hidden", u));
 	nb_tensor *p = nb_sigmoid(nb_dense_ex(h, 1, "out", u));
 	nb_tensor *loss = nb_mse(p, y, NB_MEAN);

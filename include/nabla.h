@@ -51,8 +51,7 @@ typedef struct nb_shape {
 #define NB__NARGS_(a, b, c, d, e, f, N, ...) N
 #define NB__NARGS(...) NB__NARGS_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
 /* NB_SHAPE(64, 784) is a 2-D shape; NB_SCALAR has no dimensions. */
-#define NB_SHAPE(...) \
-	((nb_shape){.ndim = NB__NARGS(__VA_ARGS__), .d = {__VA_ARGS__}})
+#define NB_SHAPE(...) ((nb_shape){.ndim = NB__NARGS(__VA_ARGS__), .d = {__VA_ARGS__}})
 #define NB_SCALAR ((nb_shape){.ndim = 0})
 
 typedef struct nb_graph nb_graph;
@@ -161,8 +160,7 @@ nb_tensor *nb_input(nb_graph *g, const char *name, nb_shape shape);
  * existing parameter's name is NB_ERR_ARG (the placeholder is returned). */
 nb_tensor *nb_param(nb_graph *g, const char *name, nb_shape shape, nb_init init);
 /* values may be NULL (zeros); they are copied, converted to the graph dtype */
-nb_tensor *nb_constant(nb_graph *g, const char *name, nb_shape shape,
-                       const double *values);
+nb_tensor *nb_constant(nb_graph *g, const char *name, nb_shape shape, const double *values);
 nb_tensor *nb_scalar(nb_graph *g, double value);
 /* Re-initialise a parameter (or any leaf) with the graph's RNG. */
 nb_status nb_init_tensor(nb_tensor *t, nb_init init);
@@ -262,10 +260,10 @@ nb_tensor *nb_hardlims_st(nb_tensor *v);
 nb_tensor *nb_purelin(nb_tensor *v); /* identity */
 /* satlin, satlins: gradient 1 strictly inside, 0 at and beyond the
  * corners (PyTorch's hardtanh; unlike nb_clamp, which passes it there) */
-nb_tensor *nb_satlin(nb_tensor *v);  /* clamp to [0, 1] */
-nb_tensor *nb_satlins(nb_tensor *v); /* clamp to [-1, 1] */
-nb_tensor *nb_logsig(nb_tensor *v, double a); /* 1/(1+exp(-a v)) */
-nb_tensor *nb_sigmoid(nb_tensor *v);          /* logsig with a = 1 */
+nb_tensor *nb_satlin(nb_tensor *v);                      /* clamp to [0, 1] */
+nb_tensor *nb_satlins(nb_tensor *v);                     /* clamp to [-1, 1] */
+nb_tensor *nb_logsig(nb_tensor *v, double a);            /* 1/(1+exp(-a v)) */
+nb_tensor *nb_sigmoid(nb_tensor *v);                     /* logsig with a = 1 */
 nb_tensor *nb_tanh_ab(nb_tensor *v, double a, double b); /* a tanh(b v) */
 nb_tensor *nb_tanh(nb_tensor *v);
 nb_tensor *nb_relu(nb_tensor *v);              /* gradient 0 at v = 0, as PyTorch */
@@ -362,8 +360,8 @@ typedef struct nb_gradcheck_opts {
 
 typedef struct nb_gradcheck_report {
 	double max_abs_err, max_rel_err;
-	int worst_tensor;     /* index into wrt of the worst element */
-	int64_t worst_index;  /* flat index of the worst element */
+	int worst_tensor;    /* index into wrt of the worst element */
+	int64_t worst_index; /* flat index of the worst element */
 	double worst_analytic, worst_numeric;
 	int64_t checked, skipped_kinks, failed;
 	bool passed;
@@ -373,8 +371,8 @@ typedef struct nb_gradcheck_report {
  * element by element, for every tensor in wrt (parameters or inputs).  The
  * graph must be f64.  Elements where the one-sided differences disagree
  * (a kink such as relu at 0 lies within eps) are skipped and counted. */
-nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n,
-                       nb_gradcheck_opts opts, nb_gradcheck_report *rep);
+nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradcheck_opts opts,
+                       nb_gradcheck_report *rep);
 
 /* ---- DOT export -------------------------------------------------------- */
 
@@ -397,8 +395,7 @@ nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
  * "png", "pdf", ...); NB_ERR_ARG when built without it or for a format
  * not in that list, NB_ERR_FORMAT when Graphviz writes nothing (a plugin
  * it lists but has disabled).  Not thread-safe. */
-nb_status nb_graph_render(nb_graph *g, const char *path, const char *format,
-                          nb_dot_view view);
+nb_status nb_graph_render(nb_graph *g, const char *path, const char *format, nb_dot_view view);
 /* The formats nb_graph_render writes with the Graphviz found at run time,
  * space-separated in Graphviz's order ("bmp canon cmap ... pdf ... png ...
  * svg ..."): its device plugins, without the display devices (gtk, x11,
@@ -414,8 +411,8 @@ const char *nb_op_name(int op);
 /* Ops that can be checked by nb_op_gradcheck (not leaves, not internal). */
 bool nb_op_is_checkable(int op);
 /* Builds a small random instance of op in an f64 graph, checks it. */
-nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep,
-                          char *errbuf, size_t errlen);
+nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep, char *errbuf,
+                          size_t errlen);
 
 #ifdef __cplusplus
 }

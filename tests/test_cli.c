@@ -361,8 +361,8 @@ END_TEST
  * NABLA_GEMM, as a user types them */
 START_TEST(test_bench_peak_and_gemm)
 {
-	char *out = expect(0, "bench --model peak --threads 1 --json", "\"bench\": \"fma_peak_f32\"",
-	                   NULL);
+	char *out =
+	    expect(0, "bench --model peak --threads 1 --json", "\"bench\": \"fma_peak_f32\"", NULL);
 	const char *isa = nb_isa();
 	char want[64];
 	snprintf(want, sizeof want, "\"isa\": \"%s\"", isa);
@@ -384,8 +384,9 @@ START_TEST(test_bench_peak_and_gemm)
 	EXPECT(0, "bench --model peak --threads 1 --json", "\"isa\": \"baseline\"",
 	       "\"gflops_256\": null");
 	setenv("NABLA_ISA", "avx3", 1);
-	EXPECT(2, "bench --model peak", "nabla: NABLA_ISA must be one of baseline, avx2, avx512, not "
-	                                "'avx3'\n");
+	EXPECT(2, "bench --model peak",
+	       "nabla: NABLA_ISA must be one of baseline, avx2, avx512, not "
+	       "'avx3'\n");
 	unsetenv("NABLA_ISA");
 	/* NABLA_GEMM=avx512 takes nabla's kernels wherever they apply */
 	setenv("NABLA_GEMM", "avx512", 1);
@@ -398,7 +399,8 @@ START_TEST(test_bench_peak_and_gemm)
 	         isa, cfg, ours ? "avx512" : "blis");
 	EXPECT(0, "bench --model gemm --threads 1 --repeat 1 --json", line);
 	setenv("NABLA_GEMM", "fast", 1);
-	EXPECT(2, "bench --model gemm", "nabla: NABLA_GEMM must be one of avx512, blis, not 'fast'\n");
+	EXPECT(2, "bench --model gemm",
+	       "nabla: NABLA_GEMM must be one of avx512, blis, not 'fast'\n");
 	unsetenv("NABLA_GEMM");
 }
 END_TEST
@@ -612,8 +614,8 @@ static int epoch_lrs(const char *out, double *lr, int max)
 START_TEST(test_every_schedule_trains)
 {
 	double lr[3];
-	char *out = expect(0, MLP " --epochs 3 --json --schedule step --step-size 2 --gamma 0.5",
-	                   NULL);
+	char *out =
+	    expect(0, MLP " --epochs 3 --json --schedule step --step-size 2 --gamma 0.5", NULL);
 	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
 	for (int e = 0; e < 3; e++) /* step t = 2e+1: t / 2 = e halvings */
 		ck_assert_double_eq_tol(lr[e], 1e-3 * pow(0.5, e), 1e-9);
@@ -626,7 +628,8 @@ START_TEST(test_every_schedule_trains)
 	out = expect(0, MLP " --epochs 3 --json --schedule cosine", NULL);
 	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
 	for (int e = 0; e < 3; e++) /* over 6 steps */
-		ck_assert_double_eq_tol(lr[e], 1e-3 * 0.5 * (1 + cos(M_PI * (2 * e + 1) / 6)), 1e-8);
+		ck_assert_double_eq_tol(lr[e], 1e-3 * 0.5 * (1 + cos(M_PI * (2 * e + 1) / 6)),
+		                        1e-8);
 	free(out);
 	out = expect(0, MLP " --epochs 3 --json --schedule cosine --max-batches 1", NULL);
 	ck_assert_int_eq(epoch_lrs(out, lr, 3), 3);
@@ -679,8 +682,9 @@ START_TEST(test_unwritable_outputs_fail)
 	       "nabla train: --plot: ");
 	EXPECT(1, "train --model curve-fit --epochs 3 --out none --plot /nonexistent/p.svg",
 	       "nabla train: --plot: ");
-	EXPECT(1, "train --model xor --epochs 3 --out none --dot /nonexistent/d.dot",
-	       "nabla train: --dot: /nonexistent/d.dot: the directory /nonexistent does not exist\n");
+	EXPECT(
+	    1, "train --model xor --epochs 3 --out none --dot /nonexistent/d.dot",
+	    "nabla train: --dot: /nonexistent/d.dot: the directory /nonexistent does not exist\n");
 	EXPECT(1, MLP " --epochs 1 --dot /nonexistent/d.dot", "nabla train: --dot: ");
 	EXPECT(1, MLP " --epochs 1 --plot /nonexistent/p.svg", "nabla train: --plot: ");
 	EXPECT(1, MLP " --epochs 1 --save /nonexistent/m.st",
@@ -718,7 +722,9 @@ START_TEST(test_ewma_messages_are_escaped)
 {
 	FILE *fp = fopen(path("s.txt"), "wb");
 	ck_assert_ptr_nonnull(fp);
-	fputs("1\n2\n\x1b]0;x\x07\xc2\x9b" "2J\r\n", fp);
+	fputs("1\n2\n\x1b]0;x\x07\xc2\x9b"
+	      "2J\r\n",
+	      fp);
 	fclose(fp);
 	char *out = expect(1, "ewma --beta 0.5 s.txt",
 	                   "nabla ewma: s.txt: line 3: '?]0;x???2J' is not "

@@ -56,8 +56,9 @@ START_TEST(test_output_sizes)
 		              (nb_conv2d_opts){.padding = NB_PAD_SAME});
 		ck_assert_msg(s.d[2] == 9 && s.d[3] == 8, "same, kernel %d: %lldx%lld", k,
 		              (long long)s.d[2], (long long)s.d[3]);
-		s = out_shape(g, NB_SHAPE(2, 3, 9, 8), NB_SHAPE(4, 3, k, k),
-		              (nb_conv2d_opts){.padding = NB_PAD_SAME, .stride_h = 2, .stride_w = 2});
+		s = out_shape(
+		    g, NB_SHAPE(2, 3, 9, 8), NB_SHAPE(4, 3, k, k),
+		    (nb_conv2d_opts){.padding = NB_PAD_SAME, .stride_h = 2, .stride_w = 2});
 		ck_assert(s.d[2] == 5 && s.d[3] == 4);
 	}
 	/* valid = no padding */
@@ -123,8 +124,10 @@ static void pads(const cfg *c, int *pt, int *pl, int *pb, int *pr)
 		*pt = *pb = *pl = *pr = 0;
 	if (c->opt.padding == NB_PAD_SAME) {
 		int sh = dflt(c->opt.stride_h), sw = dflt(c->opt.stride_w);
-		int th = ((c->h + sh - 1) / sh - 1) * sh + dflt(c->opt.dilation_h) * (c->kh - 1) + 1 - c->h;
-		int tw = ((c->w + sw - 1) / sw - 1) * sw + dflt(c->opt.dilation_w) * (c->kw - 1) + 1 - c->w;
+		int th = ((c->h + sh - 1) / sh - 1) * sh + dflt(c->opt.dilation_h) * (c->kh - 1) +
+		         1 - c->h;
+		int tw = ((c->w + sw - 1) / sw - 1) * sw + dflt(c->opt.dilation_w) * (c->kw - 1) +
+		         1 - c->w;
 		th = th < 0 ? 0 : th;
 		tw = tw < 0 ? 0 : tw;
 		*pt = th / 2, *pb = th - th / 2, *pl = tw / 2, *pr = tw - tw / 2;
@@ -175,12 +178,23 @@ static ref reference(const cfg *c, const double *x, const double *w, const doubl
 					for (int cc = 0; cc < cg; cc++)
 						for (int m = 0; m < c->kh; m++)
 							for (int k = 0; k < c->kw; k++) {
-								int ih = i * sh - pt + m * dh, iw = j * sw - pl + k * dw;
-								if (ih < 0 || ih >= c->h || iw < 0 || iw >= c->w)
+								int ih = i * sh - pt + m * dh,
+								    iw = j * sw - pl + k * dw;
+								if (ih < 0 || ih >= c->h ||
+								    iw < 0 || iw >= c->w)
 									continue;
 								int ch = o / og * cg + cc;
-								size_t xi = (((size_t)n * c->c + ch) * c->h + ih) * c->w + iw;
-								size_t wi = (((size_t)o * cg + cc) * c->kh + m) * c->kw + k;
+								size_t xi =
+								    (((size_t)n * c->c + ch) *
+								         c->h +
+								     ih) *
+								        c->w +
+								    iw;
+								size_t wi =
+								    (((size_t)o * cg + cc) * c->kh +
+								     m) *
+								        c->kw +
+								    k;
 								r.y[yi] += w[wi] * x[xi];
 								r.ay[yi] += fabs(w[wi] * x[xi]);
 								r.dx[xi] += w[wi] * g;
@@ -198,11 +212,12 @@ static void compare(const char *what, int ci, int algo, const double *got, const
 {
 	for (int64_t i = 0; i < n; i++) {
 		double lim = tol * (scale[i] > 1 ? scale[i] : 1);
-		if (fabs(got[i] - want[i]) <= lim) /* Check records every assertion: only failures */
+		if (fabs(got[i] - want[i]) <=
+		    lim) /* Check records every assertion: only failures */
 			continue;
 		ck_assert_msg(fabs(got[i] - want[i]) <= lim,
-		              "config %d (algo %d) %s[%lld]: got %.17g want %.17g (tol %g)", ci, algo, what,
-		              (long long)i, got[i], want[i], lim);
+		              "config %d (algo %d) %s[%lld]: got %.17g want %.17g (tol %g)", ci,
+		              algo, what, (long long)i, got[i], want[i], lim);
 	}
 }
 
@@ -216,31 +231,47 @@ static const cfg configs[] = {
     {2, 2, 9, 8, 3, 3, 3, {.dilation_h = 2, .dilation_w = 2, .pad_h = 2, .pad_w = 2}, false},
     {1, 2, 9, 9, 2, 3, 2, {.dilation_h = 2, .dilation_w = 3, .stride_w = 2}, true},
     {2, 4, 6, 6, 6, 3, 3, {.groups = 2, .pad_h = 1, .pad_w = 1}, true},
-    {2, 4, 6, 6, 4, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1}, true},        /* depthwise */
-    {2, 3, 7, 7, 6, 3, 3, {.groups = 3, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME}, false},
+    {2, 4, 6, 6, 4, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1}, true}, /* depthwise */
+    {2,
+     3,
+     7,
+     7,
+     6,
+     3,
+     3,
+     {.groups = 3, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME},
+     false},
     {2, 4, 6, 6, 4, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1, .algo = NB_CONV_IM2COL}, true},
-    {4, 8, 5, 5, 6, 1, 1, {0}, true},                                           /* pointwise */
+    {4, 8, 5, 5, 6, 1, 1, {0}, true}, /* pointwise */
     {2, 4, 5, 5, 4, 1, 1, {.groups = 2}, false},
     {2, 4, 8, 8, 6, 1, 1, {.stride_h = 2, .stride_w = 2}, false},
-    {1, 16, 32, 32, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, true},                  /* parallel im2col */
-    {4, 16, 16, 16, 8, 3, 3, {.pad_h = 1, .pad_w = 1}, false},                  /* batch threads */
-    {6, 8, 9, 9, 8, 3, 3, {.groups = 2, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME}, true},
+    {1, 16, 32, 32, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, true}, /* parallel im2col */
+    {4, 16, 16, 16, 8, 3, 3, {.pad_h = 1, .pad_w = 1}, false}, /* batch threads */
+    {6,
+     8,
+     9,
+     9,
+     8,
+     3,
+     3,
+     {.groups = 2, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME},
+     true},
     {3, 2, 6, 8, 2, 1, 3, {.pad_w = 1}, false},
     {2, 1, 12, 12, 6, 5, 5, {0}, true}, /* LeNet's first layer: C = 1 is "depthwise" */
     {1, 1, 3, 3, 1, 2, 2, {.pad_h = 2, .pad_w = 2}, false},
     {8, 32, 10, 10, 32, 3, 3, {.groups = 32, .pad_h = 1, .pad_w = 1}, false}, /* parallel direct */
     {2, 8, 16, 16, 8, 1, 1, {0}, true}, /* 1x1 whose rows (256 floats) get a padded copy */
     /* several images per GEMM (chunk_for): uneven pieces, per thread */
-    {13, 4, 8, 8, 6, 3, 3, {.pad_h = 1, .pad_w = 1}, true},   /* pieces of 6 and 7 */
-    {5, 6, 14, 14, 16, 5, 5, {.groups = 2}, true},            /* LeNet's conv2, grouped */
-    {5, 8, 16, 16, 8, 1, 1, {0}, false},                      /* 1x1: gathered, not in place */
+    {13, 4, 8, 8, 6, 3, 3, {.pad_h = 1, .pad_w = 1}, true}, /* pieces of 6 and 7 */
+    {5, 6, 14, 14, 16, 5, 5, {.groups = 2}, true},          /* LeNet's conv2, grouped */
+    {5, 8, 16, 16, 8, 1, 1, {0}, false},                    /* 1x1: gathered, not in place */
     {7, 4, 16, 16, 8, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, true},
     /* the wide layout (valid, stride-1 rows): vertical padding and dilation,
      * a tap run clamped at the end of the plane */
     {3, 3, 9, 11, 4, 3, 4, {.pad_h = 2, .dilation_h = 2}, true},
     {4, 2, 5, 7, 3, 5, 7, {.pad_h = 1}, false}, /* a single output column */
     /* images cut into bands of output rows (rows_for) */
-    {1, 64, 23, 50, 3, 3, 3, {.pad_h = 1, .pad_w = 1}, true},                 /* 12 + 11 rows */
+    {1, 64, 23, 50, 3, 3, 3, {.pad_h = 1, .pad_w = 1}, true}, /* 12 + 11 rows */
     {2, 16, 64, 64, 4, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, false},
     {1, 130, 40, 40, 4, 1, 1, {0}, true}, /* 1x1 in place: 14 + 14 + 12 rows */
     /* Winograd: asked for, and by default in f32 from 16 channels in and
@@ -316,7 +347,8 @@ static void check_cfg(const cfg *c, int ci, nb_dtype dt, int compile_threads, in
 	ck_assert_int_eq(nb_run(p), NB_OK);
 
 	double tol = dt == NB_F64 ? 1e-12 : 1e-4;
-	double *got = malloc(sizeof(double) * (ny > nx ? (ny > nw ? ny : nw) : (nx > nw ? nx : nw)));
+	double *got =
+	    malloc(sizeof(double) * (ny > nx ? (ny > nw ? ny : nw) : (nx > nw ? nx : nw)));
 	nb_read_f64(y, got, ny);
 	compare("y", ci, c->opt.algo, got, r.y, r.ay, ny, tol);
 	nb_read_f64(grads[0], got, nx);
@@ -377,7 +409,8 @@ END_TEST
  * with more threads later must still be right (fewer batch threads). */
 START_TEST(test_threads_changed_after_compile)
 {
-	const int batched[] = {1, 12, 16, 17, 23, 24, 26, 27, 29, 30, 32, 34, 35, 40, 41, 43, 49, 50};
+	const int batched[] = {1,  12, 16, 17, 23, 24, 26, 27, 29,
+	                       30, 32, 34, 35, 40, 41, 43, 49, 50};
 	for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
 		check_config(batched[i], NB_F64, 1, 2);
 		check_config(batched[i], NB_F64, 2, 1);
@@ -423,8 +456,11 @@ static void bits_read(const conv_bits *b, float *out[3])
 static void bits_eq(const conv_bits *b, float *x[3], float *y[3], const char *what)
 {
 	for (int i = 0; i < 3; i++)
-		ck_assert_msg(!memcmp(x[i], y[i], sizeof(float) * (size_t)b->n[i]), "%s: %s differs",
-		              what, i == 0 ? "y" : i == 1 ? "dx" : "dw");
+		ck_assert_msg(!memcmp(x[i], y[i], sizeof(float) * (size_t)b->n[i]),
+		              "%s: %s differs", what,
+		              i == 0   ? "y"
+		              : i == 1 ? "dx"
+		                       : "dw");
 }
 
 /* the bits of one program compiled at cth threads and run at rth */
@@ -446,7 +482,8 @@ static void bits_fresh(nb_conv_algo algo, int cth, int rth, float *out[3])
  * last (the weight gradient's sum depends on the batch threads). */
 START_TEST(test_cached_plan_follows_threads)
 {
-	const nb_conv_algo algos[] = {NB_CONV_AUTO, NB_CONV_IM2COL, NB_CONV_DIRECT, NB_CONV_WINOGRAD};
+	const nb_conv_algo algos[] = {NB_CONV_AUTO, NB_CONV_IM2COL, NB_CONV_DIRECT,
+	                              NB_CONV_WINOGRAD};
 	for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
 		conv_bits b = bits_graph(algos[a]);
 		float *got[3], *want[3];
@@ -518,8 +555,24 @@ START_TEST(test_depthwise_direct_matches_im2col)
 {
 	const cfg cs[] = {
 	    {2, 4, 7, 6, 4, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1}, true},
-	    {2, 3, 8, 8, 6, 3, 3, {.groups = 3, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME}, true},
-	    {1, 2, 9, 9, 8, 2, 3, {.groups = 2, .dilation_h = 2, .dilation_w = 2, .padding = NB_PAD_SAME}, true},
+	    {2,
+	     3,
+	     8,
+	     8,
+	     6,
+	     3,
+	     3,
+	     {.groups = 3, .stride_h = 2, .stride_w = 2, .padding = NB_PAD_SAME},
+	     true},
+	    {1,
+	     2,
+	     9,
+	     9,
+	     8,
+	     2,
+	     3,
+	     {.groups = 2, .dilation_h = 2, .dilation_w = 2, .padding = NB_PAD_SAME},
+	     true},
 	    {3, 5, 6, 9, 5, 5, 5, {.groups = 5, .pad_h = 2, .pad_w = 1, .stride_w = 3}, true},
 	    {4, 64, 16, 16, 64, 3, 3, {.groups = 64, .pad_h = 1, .pad_w = 1}, true},
 	};
@@ -529,18 +582,21 @@ START_TEST(test_depthwise_direct_matches_im2col)
 			run_algo(dt ? NB_F64 : NB_F32, &cs[k], NB_CONV_DIRECT, d);
 			run_algo(dt ? NB_F64 : NB_F32, &cs[k], NB_CONV_IM2COL, a);
 			nb_graph *g = nb_graph_new(NB_F32);
-			nb_shape ys = out_shape(g, NB_SHAPE(cs[k].n, cs[k].c, cs[k].h, cs[k].w),
-			                        NB_SHAPE(cs[k].o, 1, cs[k].kh, cs[k].kw), cs[k].opt);
+			nb_shape ys =
+			    out_shape(g, NB_SHAPE(cs[k].n, cs[k].c, cs[k].h, cs[k].w),
+			              NB_SHAPE(cs[k].o, 1, cs[k].kh, cs[k].kw), cs[k].opt);
 			ck_graph_ok(g);
 			nb_graph_free(g);
-			int64_t sizes[4] = {nb_shape_size(ys), (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w,
+			int64_t sizes[4] = {nb_shape_size(ys),
+			                    (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w,
 			                    (int64_t)cs[k].o * cs[k].kh * cs[k].kw, cs[k].o};
 			double tol = dt ? 1e-12 : 2e-5;
 			for (int i = 0; i < 4; i++) {
 				for (int64_t e = 0; e < sizes[i]; e++)
-					ck_assert_msg(fabs(a[i][e] - d[i][e]) <= tol * (1 + fabs(a[i][e])),
-					              "config %zu output %d [%lld]: im2col %.17g direct %.17g", k, i,
-					              (long long)e, a[i][e], d[i][e]);
+					ck_assert_msg(
+					    fabs(a[i][e] - d[i][e]) <= tol * (1 + fabs(a[i][e])),
+					    "config %zu output %d [%lld]: im2col %.17g direct %.17g",
+					    k, i, (long long)e, a[i][e], d[i][e]);
 				free(a[i]), free(d[i]);
 			}
 		}
@@ -585,17 +641,20 @@ static void expect_kernels(int c, int o, int h, int k, int stride, int pad, int 
 	snprintf(want[1], sizeof want[1], "conv2d_backward_input [%s] ", dx);
 	snprintf(want[2], sizeof want[2], "conv2d_backward_weight [%s] ", dw);
 	for (int i = 0; i < 3; i++)
-		ck_assert_msg(strstr(rep, want[i]), "%d->%d %dx%d on %dx%d stride %d: no \"%s\" in\n%s",
-		              c, o, k, k, h, h, stride, want[i], rep);
+		ck_assert_msg(strstr(rep, want[i]),
+		              "%d->%d %dx%d on %dx%d stride %d: no \"%s\" in\n%s", c, o, k, k, h, h,
+		              stride, want[i], rep);
 }
 
 /* The rules of policy.c (path_of) on the layers they were measured on
  * (docs/conv.md): a change of the rules shows here. */
 START_TEST(test_auto_picks_measured_kernels)
 {
-	expect_kernels(6, 16, 14, 5, 1, 0, 1, "direct", "direct transposed", "direct");   /* LeNet conv2 */
+	expect_kernels(6, 16, 14, 5, 1, 0, 1, "direct", "direct transposed",
+	               "direct"); /* LeNet conv2 */
 	expect_kernels(1, 6, 28, 5, 1, 2, 1, "one-channel", "im2col", "one-channel"); /* conv1 */
-	expect_kernels(16, 16, 32, 3, 1, 1, 1, "direct", "direct transposed", "winograd"); /* ResNet-20 */
+	expect_kernels(16, 16, 32, 3, 1, 1, 1, "direct", "direct transposed",
+	               "winograd"); /* ResNet-20 */
 	expect_kernels(32, 32, 16, 3, 1, 1, 1, "direct", "direct transposed", "winograd");
 	expect_kernels(64, 64, 8, 3, 1, 1, 1, "winograd", "winograd", "winograd");
 	expect_kernels(16, 32, 32, 3, 2, 1, 1, "direct", "direct phases", "direct");
@@ -662,8 +721,8 @@ START_TEST(test_gradcheck_second_order)
 			L = nb_add(L, nb_sum(nb_square(d[i])));
 		nb_gradcheck_report r;
 		ck_assert_int_eq(nb_gradcheck(L, p, np, (nb_gradcheck_opts){0}, &r), NB_OK);
-		ck_assert_msg(r.passed, "config %zu: worst %g (analytic %g numeric %g)", k, r.max_abs_err,
-		              r.worst_analytic, r.worst_numeric);
+		ck_assert_msg(r.passed, "config %zu: worst %g (analytic %g numeric %g)", k,
+		              r.max_abs_err, r.worst_analytic, r.worst_numeric);
 		nb_graph_free(g);
 	}
 }
@@ -697,14 +756,17 @@ static void expect_error(nb_shape xs, nb_shape ws, nb_shape *bs, nb_conv2d_opts 
 START_TEST(test_shape_errors)
 {
 	nb_conv2d_opts d = {0};
-	expect_error(NB_SHAPE(1, 6, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.groups = 4},
-	             NB_ERR_SHAPE, "input channels 6 (input [1,6,5,5]) are not divisible by groups 4");
-	expect_error(NB_SHAPE(1, 4, 5, 5), NB_SHAPE(6, 1, 3, 3), NULL, (nb_conv2d_opts){.groups = 4},
-	             NB_ERR_SHAPE, "output channels 6 (weight [6,1,3,3]) are not divisible by groups 4");
+	expect_error(NB_SHAPE(1, 6, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.groups = 4}, NB_ERR_SHAPE,
+	             "input channels 6 (input [1,6,5,5]) are not divisible by groups 4");
+	expect_error(NB_SHAPE(1, 4, 5, 5), NB_SHAPE(6, 1, 3, 3), NULL,
+	             (nb_conv2d_opts){.groups = 4}, NB_ERR_SHAPE,
+	             "output channels 6 (weight [6,1,3,3]) are not divisible by groups 4");
 	expect_error(NB_SHAPE(1, 6, 5, 5), NB_SHAPE(4, 3, 3, 3), NULL, d, NB_ERR_SHAPE,
 	             "weight in-channels 3 != input channels 6 / groups 1 = 6");
-	expect_error(NB_SHAPE(1, 6, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.groups = 2},
-	             NB_ERR_SHAPE, "weight in-channels 2 != input channels 6 / groups 2 = 3");
+	expect_error(NB_SHAPE(1, 6, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.groups = 2}, NB_ERR_SHAPE,
+	             "weight in-channels 2 != input channels 6 / groups 2 = 3");
 	expect_error(NB_SHAPE(1, 1, 4, 4), NB_SHAPE(1, 1, 5, 5), NULL, d, NB_ERR_SHAPE,
 	             "kernel 5x5 (dilation 1,1: spans 5x5) is larger than the padded input 4x4");
 	expect_error(NB_SHAPE(1, 1, 4, 4), NB_SHAPE(1, 1, 3, 3), NULL,
@@ -721,21 +783,23 @@ START_TEST(test_shape_errors)
 	             "input must be 4-D [N,C,H,W], got [2,5,5]");
 	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 18), NULL, d, NB_ERR_SHAPE,
 	             "weight must be 4-D [O,C/groups,kH,kW], got [4,18]");
-	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.stride_h = -1},
-	             NB_ERR_ARG, "stride_h must be positive (0 means 1), got -1");
-	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.groups = -2},
-	             NB_ERR_ARG, "groups must be positive");
-	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.pad_w = -1},
-	             NB_ERR_ARG, "pad_w must be >= 0, got -1");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.stride_h = -1}, NB_ERR_ARG,
+	             "stride_h must be positive (0 means 1), got -1");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.groups = -2}, NB_ERR_ARG, "groups must be positive");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.pad_w = -1}, NB_ERR_ARG, "pad_w must be >= 0, got -1");
 	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
 	             (nb_conv2d_opts){.padding = NB_PAD_SAME, .pad_h = 1}, NB_ERR_ARG,
 	             "are only used with NB_PAD_EXPLICIT, not with NB_PAD_SAME");
-	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL, (nb_conv2d_opts){.padding = 7},
-	             NB_ERR_ARG, "unknown padding mode 7");
-	expect_error(NB_SHAPE(1, 4, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
-	             (nb_conv2d_opts){.algo = NB_CONV_DIRECT, .groups = 2}, NB_ERR_ARG,
-	             "NB_CONV_DIRECT needs one group or a depthwise convolution (C/groups == 1), got "
-	             "C/groups = 2 (input [1,4,5,5], groups 2)");
+	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	             (nb_conv2d_opts){.padding = 7}, NB_ERR_ARG, "unknown padding mode 7");
+	expect_error(
+	    NB_SHAPE(1, 4, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
+	    (nb_conv2d_opts){.algo = NB_CONV_DIRECT, .groups = 2}, NB_ERR_ARG,
+	    "NB_CONV_DIRECT needs one group or a depthwise convolution (C/groups == 1), got "
+	    "C/groups = 2 (input [1,4,5,5], groups 2)");
 	expect_error(NB_SHAPE(1, 2, 5, 5), NB_SHAPE(4, 2, 3, 3), NULL,
 	             (nb_conv2d_opts){.algo = NB_CONV_WINOGRAD, .stride_h = 2}, NB_ERR_ARG,
 	             "NB_CONV_WINOGRAD needs a 3x3 kernel, stride 1, dilation 1, one group and "
@@ -754,7 +818,8 @@ START_TEST(test_tiny_cnn_trains)
 	nb_graph_seed(g, 3);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(8, 1, 8, 8));
 	nb_tensor *t = nb_input(g, "t", NB_SHAPE(8, 1));
-	nb_tensor *w1 = nb_param(g, "w1", NB_SHAPE(4, 1, 3, 3), (nb_init){.kind = NB_INIT_HE_NORMAL});
+	nb_tensor *w1 =
+	    nb_param(g, "w1", NB_SHAPE(4, 1, 3, 3), (nb_init){.kind = NB_INIT_HE_NORMAL});
 	nb_tensor *b1 = nb_param(g, "b1", NB_SHAPE(4), NB_ZEROS);
 	nb_tensor *w2 = nb_param(g, "w2", NB_SHAPE(4 * 4 * 4, 1), NB_NORMAL(0, 0.1));
 	nb_tensor *h = nb_maxpool2d(nb_conv2d(x, w1, b1, NB_CONV_OPTS(1, 1)), 2, 0, 0);

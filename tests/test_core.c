@@ -33,7 +33,8 @@ START_TEST(test_matmul_values)
 		int sizes[2][3] = {{2, 3, 2}, {40, 30, 20}};
 		for (int s = 0; s < 2; s++) {
 			int m = sizes[s][0], k = sizes[s][1], n = sizes[s][2];
-			double *A = malloc(sizeof(double) * m * k), *B = malloc(sizeof(double) * k * n);
+			double *A = malloc(sizeof(double) * m * k),
+			       *B = malloc(sizeof(double) * k * n);
 			for (int i = 0; i < m * k; i++)
 				A[i] = (i % 7) - 3;
 			for (int i = 0; i < k * n; i++)
@@ -50,7 +51,8 @@ START_TEST(test_matmul_values)
 			ck_graph_ok(g);
 			nb_program *prog = nb_compile(g, (nb_tensor *[]){c, c2}, 2);
 			ck_assert_int_eq(nb_run(prog), NB_OK);
-			double *C = malloc(sizeof(double) * m * n), *C2 = malloc(sizeof(double) * m * n);
+			double *C = malloc(sizeof(double) * m * n),
+			       *C2 = malloc(sizeof(double) * m * n);
 			ck_assert_int_eq(nb_read_f64(c, C, (int64_t)m * n), NB_OK);
 			ck_assert_int_eq(nb_read_f64(c2, C2, (int64_t)m * n), NB_OK);
 			for (int i = 0; i < m; i++)
@@ -366,7 +368,8 @@ START_TEST(test_sgd_linear_regression)
 {
 	nb_graph *g = nb_graph_new(NB_F64);
 	nb_tensor *X = nb_constant(g, "X", NB_SHAPE(4, 2), (double[]){0, 0, 0, 1, 1, 0, 1, 1});
-	nb_tensor *y = nb_constant(g, "y", NB_SHAPE(4, 1), (double[]){1, 3, 2, 4}); /* 1 + x1 + 2 x2 */
+	nb_tensor *y =
+	    nb_constant(g, "y", NB_SHAPE(4, 1), (double[]){1, 3, 2, 4}); /* 1 + x1 + 2 x2 */
 	nb_tensor *w = nb_param(g, "w", NB_SHAPE(2, 1), NB_ZEROS);
 	nb_tensor *b = nb_param(g, "b", NB_SHAPE(1), NB_ZEROS);
 	nb_tensor *e = nb_sub(nb_add(nb_matmul(X, w), b), y);
@@ -425,9 +428,11 @@ START_TEST(test_gradcheck_every_op)
 			nb_status st = nb_op_gradcheck(op, seed, &r, err, sizeof err);
 			ck_assert_msg(st == NB_OK, "%s seed %llu: %s", nb_op_name(op),
 			              (unsigned long long)seed, err);
-			ck_assert_msg(r.passed, "%s seed %llu: worst abs err %g (analytic %g numeric %g), %lld failed",
-			              nb_op_name(op), (unsigned long long)seed, r.max_abs_err,
-			              r.worst_analytic, r.worst_numeric, (long long)r.failed);
+			ck_assert_msg(
+			    r.passed,
+			    "%s seed %llu: worst abs err %g (analytic %g numeric %g), %lld failed",
+			    nb_op_name(op), (unsigned long long)seed, r.max_abs_err,
+			    r.worst_analytic, r.worst_numeric, (long long)r.failed);
 		}
 	}
 }
@@ -443,7 +448,8 @@ START_TEST(test_gradcheck_detects_error)
 	nb_feed_f64(t, (double[]){0.7, 0.7}, 2);
 	nb_tensor *L1 = nb_add(nb_sum(nb_exp(x)), nb_max(t));
 	nb_gradcheck_report r;
-	ck_assert_int_eq(nb_gradcheck(L1, (nb_tensor *[]){x, t}, 2, (nb_gradcheck_opts){0}, &r), NB_OK);
+	ck_assert_int_eq(nb_gradcheck(L1, (nb_tensor *[]){x, t}, 2, (nb_gradcheck_opts){0}, &r),
+	                 NB_OK);
 	ck_assert(r.passed);
 	ck_assert_int_eq(r.skipped_kinks, 2);
 	ck_assert_int_eq(r.checked, 3);
@@ -528,7 +534,8 @@ START_TEST(test_program_profile)
 	size_t n = fread(text, 1, sizeof text - 1, f);
 	fclose(f);
 	ck_assert(n > 0);
-	ck_assert_msg(strstr(text, "matmul") && strstr(text, "relu") && strstr(text, "(3 runs)"), "%s", text);
+	ck_assert_msg(strstr(text, "matmul") && strstr(text, "relu") && strstr(text, "(3 runs)"),
+	              "%s", text);
 	ck_assert_int_eq(nb_program_profile(p, false), NB_OK);
 	ck_assert(nb_program_profile_op_ms(p, "matmul") == -1);
 	ck_assert_int_eq(nb_program_profile(NULL, true), NB_ERR_ARG);

@@ -34,7 +34,11 @@ enum {
  * are the same in every run; only the training seed varies). */
 static void make_data(nb_dataset *d)
 {
-	*d = (nb_dataset){.n = SAMPLES, .c = FEATURES, .h = 1, .w = 1, .num_classes = CLASSES,
+	*d = (nb_dataset){.n = SAMPLES,
+	                  .c = FEATURES,
+	                  .h = 1,
+	                  .w = 1,
+	                  .num_classes = CLASSES,
 	                  .x = malloc(SAMPLES * FEATURES * sizeof(float)),
 	                  .y = malloc(SAMPLES * sizeof(int32_t))};
 	ck_assert(d->x && d->y);
@@ -93,7 +97,8 @@ static void train_with_resume(run *r, const nb_dataset *d, uint64_t seed, int th
 	nb_set_num_threads(threads);
 	memset(r, 0, sizeof *r);
 	nb_optim *o = build(r, seed);
-	nb_fit_opts fo = {.epochs = stop ? stop : EPOCHS, .seed = seed, .on_batch = on_batch, .user = r};
+	nb_fit_opts fo = {
+	    .epochs = stop ? stop : EPOCHS, .seed = seed, .on_batch = on_batch, .user = r};
 	ck_assert_int_eq(nb_fit(&r->m, o, d, fo), NB_OK);
 	if (stop) {
 		char path[] = "/tmp/nabla-resume-XXXXXX";
@@ -123,9 +128,9 @@ static void read_params(run *r)
 {
 	nb_graph *g = r->m.g;
 	/* every parameter and the running statistics */
-	static const char *const names[] = {"fc1.w",    "fc1.b",           "bn1.gamma",
-	                                    "bn1.beta", "bn1.running_mean", "bn1.running_var",
-	                                    "fc2.w",    "fc2.b"};
+	static const char *const names[] = {
+	    "fc1.w",           "fc1.b", "bn1.gamma", "bn1.beta", "bn1.running_mean",
+	    "bn1.running_var", "fc2.w", "fc2.b"};
 	for (int pass = 0; pass < 2; pass++) {
 		int64_t k = 0;
 		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -171,7 +176,8 @@ START_TEST(test_same_seed_same_bits)
 		/* it trained: the last epoch's mean loss is well below the first's */
 		int per = SAMPLES / BATCH;
 		double first = mean(a->loss, per), last = mean(a->loss + STEPS - per, per);
-		ck_assert_msg(last < 0.5 * first, "%d threads: loss %g -> %g", threads, first, last);
+		ck_assert_msg(last < 0.5 * first, "%d threads: loss %g -> %g", threads, first,
+		              last);
 		free(a->params), free(b->params);
 	}
 	free(a), free(b);

@@ -20,9 +20,8 @@ typedef struct {
 } dims;
 
 static const dims shapes[] = {
-    {32, 12, 1},  {32, 12, 7},   {64, 24, 384}, {31, 11, 5},   {33, 13, 385},
-    {1, 1, 1},    {100, 37, 333}, {17, 200, 50}, {250, 90, 800}, {64, 256, 784},
-    {5, 300, 9},  {400, 3, 64},
+    {32, 12, 1},    {32, 12, 7},   {64, 24, 384},  {31, 11, 5},    {33, 13, 385}, {1, 1, 1},
+    {100, 37, 333}, {17, 200, 50}, {250, 90, 800}, {64, 256, 784}, {5, 300, 9},   {400, 3, 64},
 };
 
 static double urand(uint64_t *s)
@@ -37,64 +36,74 @@ static double urand(uint64_t *s)
  * ta) and B k x n (n x k when tb), stored by rows. */
 static const double alpha_beta[][2] = {{1, 0}, {1, 1}, {-0.5, 2}, {2, 0}};
 
-#define CHECK_GEMM(T, GEMM_EX, EPS)                                             \
-	static void check_##T(dims d, bool ta, bool tb, int threads)            \
-	{                                                                       \
-		const int m = d.m, n = d.n, k = d.k;                            \
-		uint64_t seed = (uint64_t)(m * 131 + n * 7 + k) * 2 + ta + 4 * tb; \
-		T *a = malloc(sizeof(T) * (size_t)(m * k)), *b = malloc(sizeof(T) * (size_t)(k * n)); \
-		T *c = malloc(sizeof(T) * (size_t)(3 * m * n)), *c0 = malloc(sizeof(T) * (size_t)(m * n)); \
-		double *prod = malloc(sizeof(double) * (size_t)(m * n));        \
-		for (int i = 0; i < m * k; i++)                                 \
-			a[i] = (T)urand(&seed);                                 \
-		for (int i = 0; i < k * n; i++)                                 \
-			b[i] = (T)urand(&seed);                                 \
-		for (int i = 0; i < m * n; i++)                                 \
-			c0[i] = (T)urand(&seed);                                \
-		const inc_t rsa = ta ? 1 : k, csa = ta ? m : 1, rsb = tb ? 1 : n, csb = tb ? k : 1; \
-		for (int i = 0; i < m; i++)                                     \
-			for (int j = 0; j < n; j++) {                           \
-				double s = 0;                                   \
-				for (int p = 0; p < k; p++)                     \
-					s += (double)a[i * rsa + p * csa] * (double)b[p * rsb + j * csb]; \
-				prod[i * n + j] = s;                            \
-			}                                                       \
-		rntm_t r;                                                       \
-		bli_rntm_init(&r);                                              \
-		bli_rntm_set_num_threads(threads, &r);                          \
-		bli_rntm_disable_l3_sup(&r); /* every size through the micro-kernel */ \
-		for (int v = 0; v < 4; v++)                                     \
-			for (int layout = 0; layout < 3; layout++) {            \
-				const double alpha = alpha_beta[v][0], beta = alpha_beta[v][1]; \
-				const inc_t ld = layout == 2 ? 3 : 1;           \
-				const inc_t rsc = layout == 1 ? 1 : n * ld, csc = layout == 1 ? m : ld; \
-				for (int i = 0; i < 3 * m * n; i++)             \
-					c[i] = (T)NAN; /* beta 0 must not read C */ \
-				for (int i = 0; i < m; i++)                     \
-					for (int j = 0; j < n; j++)             \
-						if (beta != 0)                  \
-							c[i * rsc + j * csc] = c0[i * n + j]; \
-				T al = (T)alpha, be = (T)beta;                  \
-				GEMM_EX(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,  \
-				        tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &al, a, \
-				        ta ? csa : rsa, ta ? rsa : csa, b, tb ? csb : rsb, tb ? rsb : csb, \
-				        &be, c, rsc, csc, nb__gemm_cntx(), &r); \
-				for (int i = 0; i < m; i++)                     \
-					for (int j = 0; j < n; j++) {           \
-						double want = alpha * prod[i * n + j] + \
-						              (beta ? beta * (double)c0[i * n + j] : 0); \
-						double got = c[i * rsc + j * csc]; \
-						double tol = EPS * (k + 2) * (fabs(alpha) + fabs(beta)); \
-						if (!(fabs(got - want) <= tol)) /* Check logs every assert */ \
-							ck_assert_msg(0,                  \
-							    #T " %dx%dx%d ta %d tb %d alpha %g beta %g " \
+#define CHECK_GEMM(T, GEMM_EX, EPS)                                                                        \
+	static void check_##T(dims d, bool ta, bool tb, int threads)                                       \
+	{                                                                                                  \
+		const int m = d.m, n = d.n, k = d.k;                                                       \
+		uint64_t seed = (uint64_t)(m * 131 + n * 7 + k) * 2 + ta + 4 * tb;                         \
+		T *a = malloc(sizeof(T) * (size_t)(m * k)),                                                \
+		  *b = malloc(sizeof(T) * (size_t)(k * n));                                                \
+		T *c = malloc(sizeof(T) * (size_t)(3 * m * n)),                                            \
+		  *c0 = malloc(sizeof(T) * (size_t)(m * n));                                               \
+		double *prod = malloc(sizeof(double) * (size_t)(m * n));                                   \
+		for (int i = 0; i < m * k; i++)                                                            \
+			a[i] = (T)urand(&seed);                                                            \
+		for (int i = 0; i < k * n; i++)                                                            \
+			b[i] = (T)urand(&seed);                                                            \
+		for (int i = 0; i < m * n; i++)                                                            \
+			c0[i] = (T)urand(&seed);                                                           \
+		const inc_t rsa = ta ? 1 : k, csa = ta ? m : 1, rsb = tb ? 1 : n,                          \
+		            csb = tb ? k : 1;                                                              \
+		for (int i = 0; i < m; i++)                                                                \
+			for (int j = 0; j < n; j++) {                                                      \
+				double s = 0;                                                              \
+				for (int p = 0; p < k; p++)                                                \
+					s += (double)a[i * rsa + p * csa] *                                \
+					     (double)b[p * rsb + j * csb];                                 \
+				prod[i * n + j] = s;                                                       \
+			}                                                                                  \
+		rntm_t r;                                                                                  \
+		bli_rntm_init(&r);                                                                         \
+		bli_rntm_set_num_threads(threads, &r);                                                     \
+		bli_rntm_disable_l3_sup(&r); /* every size through the micro-kernel */                     \
+		for (int v = 0; v < 4; v++)                                                                \
+			for (int layout = 0; layout < 3; layout++) {                                       \
+				const double alpha = alpha_beta[v][0], beta = alpha_beta[v][1];            \
+				const inc_t ld = layout == 2 ? 3 : 1;                                      \
+				const inc_t rsc = layout == 1 ? 1 : n * ld,                                \
+				            csc = layout == 1 ? m : ld;                                    \
+				for (int i = 0; i < 3 * m * n; i++)                                        \
+					c[i] = (T)NAN; /* beta 0 must not read C */                        \
+				for (int i = 0; i < m; i++)                                                \
+					for (int j = 0; j < n; j++)                                        \
+						if (beta != 0)                                             \
+							c[i * rsc + j * csc] = c0[i * n + j];              \
+				T al = (T)alpha, be = (T)beta;                                             \
+				GEMM_EX(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,                           \
+				        tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &al, a,          \
+				        ta ? csa : rsa, ta ? rsa : csa, b, tb ? csb : rsb,                 \
+				        tb ? rsb : csb, &be, c, rsc, csc, nb__gemm_cntx(), &r);            \
+				for (int i = 0; i < m; i++)                                                \
+					for (int j = 0; j < n; j++) {                                      \
+						double want =                                              \
+						    alpha * prod[i * n + j] +                              \
+						    (beta ? beta * (double)c0[i * n + j] : 0);             \
+						double got = c[i * rsc + j * csc];                         \
+						double tol =                                               \
+						    EPS * (k + 2) * (fabs(alpha) + fabs(beta));            \
+						if (!(fabs(got - want) <=                                  \
+						      tol)) /* Check logs every assert */                  \
+							ck_assert_msg(                                     \
+							    0,                                             \
+							    #T                                             \
+							    " %dx%dx%d ta %d tb %d alpha %g beta %g "      \
 							    "layout %d: C(%d,%d) = %.17g, expected %.17g " \
-							    "(%s kernel)",                        \
-							    m, n, k, ta, tb, alpha, beta, layout, i, j, \
-							    got, want, nb_gemm_kernel());         \
-					}                                       \
-			}                                                       \
-		free(a), free(b), free(c), free(c0), free(prod);                \
+							    "(%s kernel)",                                 \
+							    m, n, k, ta, tb, alpha, beta, layout,          \
+							    i, j, got, want, nb_gemm_kernel());            \
+					}                                                                  \
+			}                                                                                  \
+		free(a), free(b), free(c), free(c0), free(prod);                                           \
 	}
 
 CHECK_GEMM(float, bli_sgemm_ex, 1e-6)
@@ -104,7 +113,8 @@ static void check_all(void (*check)(dims, bool, bool, int))
 {
 	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 		for (int t = 0; t < 4; t++)
-			check(shapes[s], t & 1, t >> 1, t == 0 && s % 3 == 2 ? 2 : 1); /* a few on two threads */
+			check(shapes[s], t & 1, t >> 1,
+			      t == 0 && s % 3 == 2 ? 2 : 1); /* a few on two threads */
 }
 
 START_TEST(test_sgemm_matches_f64)
@@ -128,8 +138,8 @@ START_TEST(test_kernel_follows_isa)
 	printf("isa %s, BLIS configuration %s, GEMM kernel %s\n", isa, cfg, kern);
 	const char *want_isa = getenv("NABLA_ISA"), *want_gemm = getenv("NABLA_GEMM");
 	if (want_isa && *want_isa)
-		ck_assert_msg(nb__isa_level() <= nb__isa_from_name(want_isa), "NABLA_ISA=%s, isa %s",
-		              want_isa, isa);
+		ck_assert_msg(nb__isa_level() <= nb__isa_from_name(want_isa),
+		              "NABLA_ISA=%s, isa %s", want_isa, isa);
 	bool possible = !strcmp(isa, "avx512") && strcmp(cfg, "skx") && strcmp(cfg, "knl");
 	if (!possible || (want_gemm && !strcmp(want_gemm, "blis")))
 		ck_assert_str_eq(kern, "blis");
@@ -175,16 +185,18 @@ START_TEST(test_bits_equal_blis)
 			const inc_t lda = ta ? d.m : d.k, ldb = tb ? d.k : d.n;
 			for (int pass = 0; pass < 2; pass++) {
 				cntx_t *cx = pass ? NULL : nb__gemm_cntx();
-				bli_sgemm_ex(tra, trb, d.m, d.n, d.k, &one, a, lda, 1, b, ldb, 1, &zero,
-				             pass ? c2 : c1, d.n, 1, cx, &r);
-				bli_dgemm_ex(tra, trb, d.m, d.n, d.k, &one64, a64, lda, 1, b64, ldb, 1,
-				             &zero64, pass ? e2 : e1, d.n, 1, cx, &r);
+				bli_sgemm_ex(tra, trb, d.m, d.n, d.k, &one, a, lda, 1, b, ldb, 1,
+				             &zero, pass ? c2 : c1, d.n, 1, cx, &r);
+				bli_dgemm_ex(tra, trb, d.m, d.n, d.k, &one64, a64, lda, 1, b64, ldb,
+				             1, &zero64, pass ? e2 : e1, d.n, 1, cx, &r);
 			}
-			ck_assert_msg(!memcmp(c1, c2, sizeof(float) * (size_t)(d.m * d.n)) &&
-			                  !memcmp(e1, e2, sizeof(double) * (size_t)(d.m * d.n)),
-			              "%dx%dx%d ta %d tb %d: the %s kernel's bits differ from BLIS's",
-			              d.m, d.n, d.k, ta, tb, nb_gemm_kernel());
-			free(a), free(b), free(c1), free(c2), free(a64), free(b64), free(e1), free(e2);
+			ck_assert_msg(
+			    !memcmp(c1, c2, sizeof(float) * (size_t)(d.m * d.n)) &&
+			        !memcmp(e1, e2, sizeof(double) * (size_t)(d.m * d.n)),
+			    "%dx%dx%d ta %d tb %d: the %s kernel's bits differ from BLIS's", d.m,
+			    d.n, d.k, ta, tb, nb_gemm_kernel());
+			free(a), free(b), free(c1), free(c2), free(a64), free(b64), free(e1),
+			    free(e2);
 		}
 }
 END_TEST
@@ -194,8 +206,10 @@ END_TEST
 START_TEST(test_matmul_op_uses_it)
 {
 	nb_graph *g32 = nb_graph_new(NB_F32), *g64 = nb_graph_new(NB_F64);
-	nb_tensor *a32 = nb_input(g32, "a", NB_SHAPE(70, 130)), *b32 = nb_input(g32, "b", NB_SHAPE(130, 45));
-	nb_tensor *a64 = nb_input(g64, "a", NB_SHAPE(70, 130)), *b64 = nb_input(g64, "b", NB_SHAPE(130, 45));
+	nb_tensor *a32 = nb_input(g32, "a", NB_SHAPE(70, 130)),
+	          *b32 = nb_input(g32, "b", NB_SHAPE(130, 45));
+	nb_tensor *a64 = nb_input(g64, "a", NB_SHAPE(70, 130)),
+	          *b64 = nb_input(g64, "b", NB_SHAPE(130, 45));
 	nb_tensor *c32 = nb_matmul(a32, b32), *c64 = nb_matmul(a64, b64);
 	double *x = malloc(sizeof(double) * 130 * 70), *y = malloc(sizeof(double) * 130 * 45);
 	uint64_t s = 5;

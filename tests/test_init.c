@@ -153,8 +153,8 @@ START_TEST(test_constant_kinds)
 		int64_t n;
 		double *v = init_values(NB_SHAPE(30, 40), cases[c].init, 3, &n);
 		for (int64_t i = 0; i < n; i++)
-			ck_assert_msg(v[i] == cases[c].value, "case %zu: v[%lld] = %g, expected %g", c,
-			              (long long)i, v[i], cases[c].value);
+			ck_assert_msg(v[i] == cases[c].value, "case %zu: v[%lld] = %g, expected %g",
+			              c, (long long)i, v[i], cases[c].value);
 		free(v);
 	}
 }
@@ -262,8 +262,8 @@ static void check_init_error(nb_init init, const char *msg)
 	nb_tensor *w = nb_param(g, "w", NB_SHAPE(2, 2), NB_ZEROS);
 	ck_assert_int_eq(nb_init_tensor(w, init), NB_ERR_ARG);
 	ck_assert_int_eq(nb_graph_status(g), NB_ERR_ARG);
-	ck_assert_msg(strstr(nb_graph_errmsg(g), msg), "message '%s' lacks '%s'", nb_graph_errmsg(g),
-	              msg);
+	ck_assert_msg(strstr(nb_graph_errmsg(g), msg), "message '%s' lacks '%s'",
+	              nb_graph_errmsg(g), msg);
 	nb_graph_free(g);
 	/* through nb_param: the graph fails the same way */
 	g = nb_graph_new(NB_F64);

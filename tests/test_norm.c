@@ -440,8 +440,10 @@ START_TEST(test_bn_relu_fused_matches_unfused)
 	for (int dt = 0; dt < 2; dt++)
 		for (int si = 0; si < 2; si++)
 			for (int tr = 0; tr < 2; tr++) {
-				const int64_t n = nb_shape_size(shapes[si]), len = 2 * n + 2 * shapes[si].d[1];
-				double *a = malloc(sizeof(double) * (size_t)len), *b = malloc(sizeof(double) * (size_t)len);
+				const int64_t n = nb_shape_size(shapes[si]),
+				              len = 2 * n + 2 * shapes[si].d[1];
+				double *a = malloc(sizeof(double) * (size_t)len),
+				       *b = malloc(sizeof(double) * (size_t)len);
 				fused_relu_run(dt ? NB_F64 : NB_F32, shapes[si], true, tr, a);
 				fused_relu_run(dt ? NB_F64 : NB_F32, shapes[si], false, tr, b);
 				int zeros = 0;
@@ -452,9 +454,11 @@ START_TEST(test_bn_relu_fused_matches_unfused)
 				for (int64_t i = n; i < len; i++)
 					big = fmax(big, fabs(b[i]));
 				for (int64_t i = 0; i < len; i++)
-					ck_assert_msg(i < n ? a[i] == b[i] : fabs(a[i] - b[i]) <= (dt ? 1e-13 : 1e-6) * big,
-					              "dtype %d shape %d training %d: [%lld] fused %.17g unfused %.17g",
-					              dt, si, tr, (long long)i, a[i], b[i]);
+					ck_assert_msg(
+					    i < n ? a[i] == b[i]
+					          : fabs(a[i] - b[i]) <= (dt ? 1e-13 : 1e-6) * big,
+					    "dtype %d shape %d training %d: [%lld] fused %.17g unfused %.17g",
+					    dt, si, tr, (long long)i, a[i], b[i]);
 				for (int64_t i = 0; i < n; i++)
 					zeros += a[i] == 0;
 				/* the ReLU did something: some outputs clipped, some not */

@@ -1314,8 +1314,8 @@ START_TEST(test_ewma_command)
 	    run(NB_NABLA_EXE " ewma --beta 0.5 --plot 2>&1 </dev/null", out, sizeof out), 2);
 	ck_assert(strstr(out, "--plot needs a value"));
 	/* several betas only with --demo */
-	ck_assert_int_eq(
-	    run(NB_NABLA_EXE " ewma --beta 0.5,0.9 2>&1 </dev/null", out, sizeof out), 2);
+	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --beta 0.5,0.9 2>&1 </dev/null", out, sizeof out),
+	                 2);
 	ck_assert(strstr(out, "one --beta only"));
 	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --demo --beta 0.5,1 2>&1", out, sizeof out), 2);
 	ck_assert(strstr(out, "nabla ewma: --beta must be a number >= 0 and < 1, got '1'\n"));
@@ -1324,7 +1324,8 @@ START_TEST(test_ewma_command)
 	const char *header = "t,x,ewma_0.5,ewma_0.9\n";
 	ck_assert(!strncmp(out, header, strlen(header)));
 	char again[4096];
-	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --demo --n 3 --beta 0.5,0.9", again, sizeof again), 0);
+	ck_assert_int_eq(run(NB_NABLA_EXE " ewma --demo --n 3 --beta 0.5,0.9", again, sizeof again),
+	                 0);
 	ck_assert_str_eq(out, again);
 	double t1, x1, e1, f1;
 	ck_assert_int_eq(sscanf(out + strlen(header), "%lf,%lf,%lf,%lf", &t1, &x1, &e1, &f1), 4);

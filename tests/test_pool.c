@@ -12,7 +12,7 @@ static void pool_run(nb_dtype dt, nb_shape xs, const double *xv, int kind, int k
 	nb_graph *g = nb_graph_new(dt);
 	nb_tensor *x = nb_param(g, "x", xs, NB_ZEROS);
 	nb_feed_f64(x, xv, nb_shape_size(xs));
-	nb_tensor *out = kind == 0 ? nb_maxpool2d(x, k, s, p)
+	nb_tensor *out = kind == 0   ? nb_maxpool2d(x, k, s, p)
 	                 : kind == 1 ? nb_avgpool2d(x, k, s, p)
 	                             : nb_global_avgpool(x);
 	ck_graph_ok(g);
@@ -41,7 +41,8 @@ START_TEST(test_notes_4x4_example)
 	for (int dt = 0; dt < 2; dt++) {
 		double y[4], dx[16];
 		nb_shape ys;
-		pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(1, 1, 4, 4), x, 0, 2, 2, 0, y, dx, NULL, &ys);
+		pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(1, 1, 4, 4), x, 0, 2, 2, 0, y, dx, NULL,
+		         &ys);
 		ck_assert(ys.ndim == 4 && ys.d[2] == 2 && ys.d[3] == 2);
 		double want_max[4] = {6, 8, 14, 16};
 		for (int i = 0; i < 4; i++)
@@ -50,7 +51,8 @@ START_TEST(test_notes_4x4_example)
 		for (int i = 0; i < 16; i++)
 			ck_near(dx[i], i == 5 || i == 7 || i == 13 || i == 15, 0);
 
-		pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(1, 1, 4, 4), x, 1, 2, 0, 0, y, dx, NULL, &ys);
+		pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(1, 1, 4, 4), x, 1, 2, 0, 0, y, dx, NULL,
+		         &ys);
 		double want_avg[4] = {3.5, 5.5, 11.5, 13.5};
 		for (int i = 0; i < 4; i++)
 			ck_near(y[i], want_avg[i], 0);
@@ -154,7 +156,8 @@ START_TEST(test_max_2x2_matches_rule)
 	x[2 * H * W + 3] = INFINITY;
 	for (int dt = 0; dt < 2; dt++) {
 		nb_shape ys;
-		pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(1, P, H, W), x, 0, 2, 2, 0, y, dx, NULL, &ys);
+		pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(1, P, H, W), x, 0, 2, 2, 0, y, dx, NULL,
+		         &ys);
 		ck_assert(ys.d[2] == OH && ys.d[3] == OW);
 		double want_dx[P * H * W] = {0};
 		for (int p = 0; p < P; p++)
@@ -162,14 +165,17 @@ START_TEST(test_max_2x2_matches_rule)
 				for (int j = 0; j < OW; j++) {
 					int best = p * H * W + 2 * i * W + 2 * j;
 					for (int q = 1; q < 4; q++) {
-						int e = p * H * W + (2 * i + q / 2) * W + 2 * j + q % 2;
-						if (x[e] > x[best] || (isnan(x[e]) && !isnan(x[best])))
+						int e =
+						    p * H * W + (2 * i + q / 2) * W + 2 * j + q % 2;
+						if (x[e] > x[best] ||
+						    (isnan(x[e]) && !isnan(x[best])))
 							best = e;
 					}
 					double got = y[(p * OH + i) * OW + j];
 					ck_assert(isnan(x[best]) ? isnan(got) : got == x[best]);
 					if (x[best] == 0) /* the zero's sign too */
-						ck_assert_int_eq(signbit(got) != 0, signbit(x[best]) != 0);
+						ck_assert_int_eq(signbit(got) != 0,
+						                 signbit(x[best]) != 0);
 					want_dx[best] += 1;
 				}
 		for (int k = 0; k < P * H * W; k++)
@@ -234,8 +240,8 @@ START_TEST(test_pool_vs_reference)
 			for (int dt = 0; dt < 2; dt++) {
 				int k = ks[kc][0], st = ks[kc][1], p = ks[kc][2];
 				nb_shape ys;
-				pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(n, ch, h, w), x, kind, k, st, p, y, dx,
-				         NULL, &ys);
+				pool_run(dt ? NB_F64 : NB_F32, NB_SHAPE(n, ch, h, w), x, kind, k,
+				         st, p, y, dx, NULL, &ys);
 				int oh = (h + 2 * p - k) / st + 1, ow = (w + 2 * p - k) / st + 1;
 				ck_assert(ys.d[2] == oh && ys.d[3] == ow);
 				double tot_want = 0;
@@ -245,19 +251,28 @@ START_TEST(test_pool_vs_reference)
 							double m = -INFINITY, sum = 0, cnt = 0;
 							for (int a = 0; a < k; a++)
 								for (int b = 0; b < k; b++) {
-									int ih = i * st - p + a, iw = j * st - p + b;
-									if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+									int ih = i * st - p + a,
+									    iw = j * st - p + b;
+									if (ih < 0 || ih >= h ||
+									    iw < 0 || iw >= w)
 										continue;
-									double v = x[((int64_t)pl * h + ih) * w + iw];
+									double v =
+									    x[((int64_t)pl * h +
+									       ih) *
+									          w +
+									      iw];
 									m = v > m ? v : m;
 									sum += v;
 									cnt++;
 								}
 							double want = kind == 0 ? m : sum / (k * k);
 							tot_want += kind == 0 ? 1 : cnt / (k * k);
-							double got = y[((int64_t)pl * oh + i) * ow + j];
-							ck_assert_msg(fabs(got - want) <= (dt ? 1e-15 : 1e-6),
-							              "kind %d cfg %d dt %d: %g vs %g", kind, kc, dt, got, want);
+							double got =
+							    y[((int64_t)pl * oh + i) * ow + j];
+							ck_assert_msg(
+							    fabs(got - want) <= (dt ? 1e-15 : 1e-6),
+							    "kind %d cfg %d dt %d: %g vs %g", kind,
+							    kc, dt, got, want);
 						}
 				/* the gradient of sum(y) spreads each output's 1 over its
 				 * window: 1 for max, the real pixels' share for avg */
@@ -272,14 +287,14 @@ END_TEST
 
 START_TEST(test_gradcheck_configs)
 {
-	const int cf[][4] = {{2, 2, 0, 0}, {3, 2, 1, 0}, {3, 1, 1, 0}, {2, 1, 0, 1}, {3, 3, 1, 1},
-	                     {1, 1, 0, 0}, {3, 2, 0, 2}};
+	const int cf[][4] = {{2, 2, 0, 0}, {3, 2, 1, 0}, {3, 1, 1, 0}, {2, 1, 0, 1},
+	                     {3, 3, 1, 1}, {1, 1, 0, 0}, {3, 2, 0, 2}};
 	for (size_t i = 0; i < sizeof cf / sizeof cf[0]; i++) {
 		nb_graph *g = nb_graph_new(NB_F64);
 		nb_graph_seed(g, 50 + i);
 		nb_tensor *x = nb_param(g, "x", NB_SHAPE(2, 2, 7, 6), NB_UNIFORM(-1, 1));
 		int k = cf[i][0], s = cf[i][1], p = cf[i][2];
-		nb_tensor *y = cf[i][3] == 0 ? nb_maxpool2d(x, k, s, p)
+		nb_tensor *y = cf[i][3] == 0   ? nb_maxpool2d(x, k, s, p)
 		               : cf[i][3] == 1 ? nb_avgpool2d(x, k, s, p)
 		                               : nb_global_avgpool(x);
 		nb_tensor *L = nb_sum(nb_square(y));
@@ -313,7 +328,7 @@ static void expect_error(nb_shape xs, int kind, int k, int s, int p, nb_status s
 {
 	nb_graph *g = nb_graph_new(NB_F32);
 	nb_tensor *x = nb_input(g, "x", xs);
-	nb_tensor *y = kind == 0 ? nb_maxpool2d(x, k, s, p)
+	nb_tensor *y = kind == 0   ? nb_maxpool2d(x, k, s, p)
 	               : kind == 1 ? nb_avgpool2d(x, k, s, p)
 	                           : nb_global_avgpool(x);
 	ck_assert_int_eq(nb_graph_status(g), st);

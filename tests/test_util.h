@@ -12,14 +12,15 @@
 #include "nabla.h"
 
 /* |a - b| <= tol, with both values in the failure message */
-#define ck_near(a, b, tol)                                                      \
-	do {                                                                    \
-		double a_ = (a), b_ = (b);                                      \
-		ck_assert_msg(fabs(a_ - b_) <= (tol), "%s = %.17g, expected %.17g (tol %g)", \
-		              #a, a_, b_, (double)(tol));                      \
+#define ck_near(a, b, tol)                                                                         \
+	do {                                                                                       \
+		double a_ = (a), b_ = (b);                                                         \
+		ck_assert_msg(fabs(a_ - b_) <= (tol), "%s = %.17g, expected %.17g (tol %g)", #a,   \
+		              a_, b_, (double)(tol));                                              \
 	} while (0)
 
-#define ck_graph_ok(g) ck_assert_msg(nb_graph_status(g) == NB_OK, "graph error: %s", nb_graph_errmsg(g))
+#define ck_graph_ok(g)                                                                             \
+	ck_assert_msg(nb_graph_status(g) == NB_OK, "graph error: %s", nb_graph_errmsg(g))
 
 /* A whole file as a NUL-terminated malloc'd string (the test fails when it
  * cannot be read). */

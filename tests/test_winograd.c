@@ -52,12 +52,21 @@ static void reference(const nb__wino_geom *g, const double *in, const double *w,
 					for (int64_t c = 0; c < g->c; c++)
 						for (int64_t m = 0; m < 3; m++)
 							for (int64_t k = 0; k < 3; k++) {
-								const int64_t a = i + m - g->pt, b = j + k - g->pl;
-								if (a < 0 || a >= g->h || b < 0 || b >= g->w)
+								const int64_t a = i + m - g->pt,
+								              b = j + k - g->pl;
+								if (a < 0 || a >= g->h || b < 0 ||
+								    b >= g->w)
 									continue;
-								const int64_t xi = ((n * g->c + c) * g->h + a) * g->w + b;
-								const int64_t yi = ((n * g->o + o) * oh + i) * ow + j;
-								const long double wv = w[((o * g->c + c) * 3 + m) * 3 + k];
+								const int64_t xi =
+								    ((n * g->c + c) * g->h + a) *
+								        g->w +
+								    b;
+								const int64_t yi =
+								    ((n * g->o + o) * oh + i) * ow +
+								    j;
+								const long double wv =
+								    w[((o * g->c + c) * 3 + m) * 3 +
+								      k];
 								if (g->flip)
 									acc[xi] += wv * in[yi];
 								else
@@ -93,12 +102,21 @@ static void tile_scale(const nb__wino_geom *g, const double *in, const double *w
 						double sd = 0, sw = 0;
 						for (int64_t r = 0; r < 4; r++)
 							for (int64_t q = 0; q < 4; q++) {
-								const int64_t a = i / 2 * 2 + r - pt, b = j / 2 * 2 + q - pl;
-								if (a >= 0 && a < hi && b >= 0 && b < wi)
-									sd += fabs(in[((n * ci + c) * hi + a) * wi + b]);
+								const int64_t a = i / 2 * 2 + r -
+								                  pt,
+								              b = j / 2 * 2 + q -
+								                  pl;
+								if (a >= 0 && a < hi && b >= 0 &&
+								    b < wi)
+									sd += fabs(
+									    in[((n * ci + c) * hi +
+									        a) *
+									           wi +
+									       b]);
 							}
 						for (int64_t k = 0; k < 9; k++)
-							sw += fabs(f ? w[(c * co + o) * 9 + k] : w[(o * ci + c) * 9 + k]);
+							sw += fabs(f ? w[(c * co + o) * 9 + k]
+							             : w[(o * ci + c) * 9 + k]);
 						s += sd * sw;
 					}
 					scale[((n * co + o) * ho + i) * wo + j] = s;
@@ -115,9 +133,9 @@ static void *ws_alloc(const nb__wino_geom *g, size_t es, int threads)
 }
 
 #define GEOM_FMT "n=%lld c=%lld h=%lld w=%lld o=%lld pad t%lld l%lld b%lld r%lld flip=%d"
-#define GEOM_ARGS(g)                                                            \
-	(long long)(g)->n, (long long)(g)->c, (long long)(g)->h, (long long)(g)->w, \
-	    (long long)(g)->o, (long long)(g)->pt, (long long)(g)->pl, (long long)(g)->pb, \
+#define GEOM_ARGS(g)                                                                               \
+	(long long)(g)->n, (long long)(g)->c, (long long)(g)->h, (long long)(g)->w,                \
+	    (long long)(g)->o, (long long)(g)->pt, (long long)(g)->pl, (long long)(g)->pb,         \
 	    (long long)(g)->pr, (int)(g)->flip
 
 /* Runs the kernel of one type on random data, with `threads` threads,
@@ -130,7 +148,8 @@ static void check_geom(const nb__wino_geom *g, bool f64, int threads, uint64_t s
 	int64_t nin, nout, nw = g->o * g->c * 9;
 	io_sizes(g, &nin, &nout);
 	double *in = malloc((size_t)nin * sizeof(double)), *w = malloc((size_t)nw * sizeof(double));
-	double *want = malloc((size_t)nout * sizeof(double)), *scale = malloc((size_t)nout * sizeof(double));
+	double *want = malloc((size_t)nout * sizeof(double)),
+	       *scale = malloc((size_t)nout * sizeof(double));
 	double *got = malloc((size_t)nout * sizeof(double));
 	ck_assert(in && w && want && scale && got);
 	for (int64_t e = 0; e < nin; e++)
@@ -147,11 +166,13 @@ static void check_geom(const nb__wino_geom *g, bool f64, int threads, uint64_t s
 			nb__wino_forward_f64(g, in, w, out[run], ws, threads);
 		}
 		ck_assert_msg(!memcmp(out[0], out[1], (size_t)nout * sizeof(double)),
-		              "f64 threads %d: bits differ between runs, " GEOM_FMT, threads, GEOM_ARGS(g));
+		              "f64 threads %d: bits differ between runs, " GEOM_FMT, threads,
+		              GEOM_ARGS(g));
 		memcpy(got, out[0], (size_t)nout * sizeof(double));
 		free(out[0]), free(out[1]);
 	} else {
-		float *fin = malloc((size_t)nin * sizeof(float)), *fw = malloc((size_t)nw * sizeof(float));
+		float *fin = malloc((size_t)nin * sizeof(float)),
+		      *fw = malloc((size_t)nw * sizeof(float));
 		float *out[2];
 		ck_assert(fin && fw);
 		for (int64_t e = 0; e < nin; e++)
@@ -165,7 +186,8 @@ static void check_geom(const nb__wino_geom *g, bool f64, int threads, uint64_t s
 			nb__wino_forward_f32(g, fin, fw, out[run], ws, threads);
 		}
 		ck_assert_msg(!memcmp(out[0], out[1], (size_t)nout * sizeof(float)),
-		              "f32 threads %d: bits differ between runs, " GEOM_FMT, threads, GEOM_ARGS(g));
+		              "f32 threads %d: bits differ between runs, " GEOM_FMT, threads,
+		              GEOM_ARGS(g));
 		for (int64_t e = 0; e < nout; e++)
 			got[e] = out[0][e];
 		free(out[0]), free(out[1]), free(fin), free(fw);
@@ -176,8 +198,8 @@ static void check_geom(const nb__wino_geom *g, bool f64, int threads, uint64_t s
 		ck_assert_msg(fabs(got[e] - want[e]) <= tol * scale[e],
 		              "%s threads %d, " GEOM_FMT ": element %lld = %.17g, expected %.17g "
 		              "(scale %g, tol %g)",
-		              f64 ? "f64" : "f32", threads, GEOM_ARGS(g), (long long)e, got[e], want[e],
-		              scale[e], tol);
+		              f64 ? "f64" : "f32", threads, GEOM_ARGS(g), (long long)e, got[e],
+		              want[e], scale[e], tol);
 	free(in), free(w), free(want), free(scale), free(ws), free(got);
 }
 
@@ -193,9 +215,15 @@ static void every_padding(bool f64, double tol)
 	for (int64_t p = 0; p < 81; p++)
 		for (size_t s = 0; s < sizeof hw / sizeof hw[0]; s++)
 			for (int flip = 0; flip < 2; flip++, k++) {
-				nb__wino_geom g = {.n = 1 + 2 * (k % 3), .c = k % 2 ? 3 : 1, .h = hw[s][0],
-				                   .w = hw[s][1], .o = k % 4 < 2 ? 3 : 1, .pt = p % 3,
-				                   .pl = p / 3 % 3, .pb = p / 9 % 3, .pr = p / 27,
+				nb__wino_geom g = {.n = 1 + 2 * (k % 3),
+				                   .c = k % 2 ? 3 : 1,
+				                   .h = hw[s][0],
+				                   .w = hw[s][1],
+				                   .o = k % 4 < 2 ? 3 : 1,
+				                   .pt = p % 3,
+				                   .pl = p / 3 % 3,
+				                   .pb = p / 9 % 3,
+				                   .pr = p / 27,
 				                   .flip = flip};
 				if (oh_of(&g) < 1 || ow_of(&g) < 1) {
 					ck_assert(!nb__wino_supported(&g));
@@ -230,11 +258,18 @@ static void channels_and_batches(bool f64, double tol)
 				for (int s = 0; s < 2; s++)
 					for (int flip = 0; flip < 2; flip++) {
 						uint64_t r = (uint64_t)((lcg(&pick) + 1) * 1e6);
-						nb__wino_geom g = {.n = ns[a], .c = cs[b], .o = cs[c], .h = hw[s][0],
-						                   .w = hw[s][1], .pt = (int64_t)(r % 3),
-						                   .pl = (int64_t)(r / 3 % 3), .pb = (int64_t)(r / 9 % 3),
-						                   .pr = (int64_t)(r / 27 % 3), .flip = flip};
-						check_geom(&g, f64, 1 + (a + b + c + s) % 2, seed++, tol);
+						nb__wino_geom g = {.n = ns[a],
+						                   .c = cs[b],
+						                   .o = cs[c],
+						                   .h = hw[s][0],
+						                   .w = hw[s][1],
+						                   .pt = (int64_t)(r % 3),
+						                   .pl = (int64_t)(r / 3 % 3),
+						                   .pb = (int64_t)(r / 9 % 3),
+						                   .pr = (int64_t)(r / 27 % 3),
+						                   .flip = flip};
+						check_geom(&g, f64, 1 + (a + b + c + s) % 2, seed++,
+						           tol);
 					}
 }
 
@@ -260,8 +295,16 @@ static void big_planes(bool f64, double tol)
 	uint64_t seed = 5;
 	for (size_t s = 0; s < 2; s++)
 		for (int flip = 0; flip < 2; flip++) {
-			nb__wino_geom g = {.n = 3, .c = 16, .o = 16, .h = hw[s][0], .w = hw[s][1],
-			                   .pt = 1, .pl = 1, .pb = 1, .pr = 1, .flip = flip};
+			nb__wino_geom g = {.n = 3,
+			                   .c = 16,
+			                   .o = 16,
+			                   .h = hw[s][0],
+			                   .w = hw[s][1],
+			                   .pt = 1,
+			                   .pl = 1,
+			                   .pb = 1,
+			                   .pr = 1,
+			                   .flip = flip};
 			if (s == 0)
 				g.pb = 2, g.pl = 0;
 			check_geom(&g, f64, 1, seed, tol);
@@ -284,7 +327,8 @@ END_TEST
 /* More threads than images: the idle thread must not touch the output. */
 START_TEST(test_more_threads_than_images)
 {
-	nb__wino_geom g = {.n = 1, .c = 3, .o = 2, .h = 5, .w = 6, .pt = 1, .pl = 1, .pb = 1, .pr = 1};
+	nb__wino_geom g = {
+	    .n = 1, .c = 3, .o = 2, .h = 5, .w = 6, .pt = 1, .pl = 1, .pb = 1, .pr = 1};
 	check_geom(&g, true, 2, 11, TOL64);
 	g.flip = true;
 	check_geom(&g, false, 2, 12, TOL32);
@@ -365,22 +409,35 @@ static void wgrad_reference(const nb__wino_geom *g, const double *dy, const doub
 					for (int64_t j = 0; j < ow; j++)
 						for (int64_t m = 0; m < 3; m++)
 							for (int64_t k = 0; k < 3; k++) {
-								const int64_t a = i + m - g->pt, b = j + k - g->pl;
-								if (a >= 0 && a < g->h && b >= 0 && b < g->w)
-									acc[m * 3 + k] += (long double)yp[i * ow + j] * xp[a * g->w + b];
+								const int64_t a = i + m - g->pt,
+								              b = j + k - g->pl;
+								if (a >= 0 && a < g->h && b >= 0 &&
+								    b < g->w)
+									acc[m * 3 + k] +=
+									    (long double)
+									        yp[i * ow + j] *
+									    xp[a * g->w + b];
 							}
 				for (int64_t ti = 0; ti < (oh + 1) / 2; ti++)
 					for (int64_t tj = 0; tj < (ow + 1) / 2; tj++) {
 						double sy = 0, sx = 0;
 						for (int64_t r = 0; r < 2; r++)
 							for (int64_t q = 0; q < 2; q++)
-								if (2 * ti + r < oh && 2 * tj + q < ow)
-									sy += fabs(yp[(2 * ti + r) * ow + 2 * tj + q]);
+								if (2 * ti + r < oh &&
+								    2 * tj + q < ow)
+									sy += fabs(
+									    yp[(2 * ti + r) * ow +
+									       2 * tj + q]);
 						for (int64_t r = 0; r < 4; r++)
 							for (int64_t q = 0; q < 4; q++) {
-								const int64_t a = 2 * ti + r - g->pt, b = 2 * tj + q - g->pl;
-								if (a >= 0 && a < g->h && b >= 0 && b < g->w)
-									sx += fabs(xp[a * g->w + b]);
+								const int64_t a = 2 * ti + r -
+								                  g->pt,
+								              b = 2 * tj + q -
+								                  g->pl;
+								if (a >= 0 && a < g->h && b >= 0 &&
+								    b < g->w)
+									sx +=
+									    fabs(xp[a * g->w + b]);
 							}
 						sc += sy * sx;
 					}
@@ -410,7 +467,8 @@ static void check_wgrad(const nb__wino_geom *g, bool f64, int threads, uint64_t 
 	const int64_t nx = g->n * g->c * g->h * g->w, ny = g->n * g->o * oh_of(g) * ow_of(g);
 	const int64_t nw = g->o * g->c * 9;
 	double *x = malloc((size_t)nx * sizeof(double)), *dy = malloc((size_t)ny * sizeof(double));
-	double *want = malloc((size_t)nw * sizeof(double)), *scale = malloc((size_t)nw * sizeof(double));
+	double *want = malloc((size_t)nw * sizeof(double)),
+	       *scale = malloc((size_t)nw * sizeof(double));
 	double *got = malloc((size_t)nw * sizeof(double));
 	ck_assert(x && dy && want && scale && got);
 	for (int64_t e = 0; e < nx; e++)
@@ -427,10 +485,12 @@ static void check_wgrad(const nb__wino_geom *g, bool f64, int threads, uint64_t 
 			nb__wino_weight_grad_f64(g, dy, x, out[run], ws, threads);
 		}
 		ck_assert_msg(!memcmp(out[0], out[1], (size_t)nw * sizeof(double)),
-		              "f64 threads %d: bits differ between runs, " GEOM_FMT, threads, GEOM_ARGS(g));
+		              "f64 threads %d: bits differ between runs, " GEOM_FMT, threads,
+		              GEOM_ARGS(g));
 		memcpy(got, out[0], (size_t)nw * sizeof(double));
 	} else {
-		float *fx = malloc((size_t)nx * sizeof(float)), *fy = malloc((size_t)ny * sizeof(float));
+		float *fx = malloc((size_t)nx * sizeof(float)),
+		      *fy = malloc((size_t)ny * sizeof(float));
 		float out[2][16 * 16 * 9];
 		ck_assert(fx && fy && nw <= 16 * 16 * 9);
 		for (int64_t e = 0; e < nx; e++)
@@ -443,7 +503,8 @@ static void check_wgrad(const nb__wino_geom *g, bool f64, int threads, uint64_t 
 			nb__wino_weight_grad_f32(g, fy, fx, out[run], ws, threads);
 		}
 		ck_assert_msg(!memcmp(out[0], out[1], (size_t)nw * sizeof(float)),
-		              "f32 threads %d: bits differ between runs, " GEOM_FMT, threads, GEOM_ARGS(g));
+		              "f32 threads %d: bits differ between runs, " GEOM_FMT, threads,
+		              GEOM_ARGS(g));
 		for (int64_t e = 0; e < nw; e++)
 			got[e] = out[0][e];
 		free(fx), free(fy);
@@ -451,10 +512,11 @@ static void check_wgrad(const nb__wino_geom *g, bool f64, int threads, uint64_t 
 	wgrad_reference(g, dy, x, want, scale);
 	for (int64_t e = 0; e < nw; e++)
 		ck_assert_msg(fabs(got[e] - want[e]) <= tol * scale[e],
-		              "wgrad %s threads %d, " GEOM_FMT ": element %lld = %.17g, expected %.17g "
+		              "wgrad %s threads %d, " GEOM_FMT
+		              ": element %lld = %.17g, expected %.17g "
 		              "(scale %g, tol %g)",
-		              f64 ? "f64" : "f32", threads, GEOM_ARGS(g), (long long)e, got[e], want[e],
-		              scale[e], tol);
+		              f64 ? "f64" : "f32", threads, GEOM_ARGS(g), (long long)e, got[e],
+		              want[e], scale[e], tol);
 	free(x), free(dy), free(want), free(scale), free(ws), free(got);
 }
 
@@ -467,9 +529,15 @@ static void wgrad_every_padding(bool f64, double tol)
 	int k = 0;
 	for (int64_t p = 0; p < 81; p++)
 		for (size_t s = 0; s < sizeof hw / sizeof hw[0]; s++, k++) {
-			nb__wino_geom g = {.n = 1 + 2 * (k % 3), .c = k % 2 ? 3 : 1, .h = hw[s][0],
-			                   .w = hw[s][1], .o = k % 4 < 2 ? 3 : 1, .pt = p % 3,
-			                   .pl = p / 3 % 3, .pb = p / 9 % 3, .pr = p / 27};
+			nb__wino_geom g = {.n = 1 + 2 * (k % 3),
+			                   .c = k % 2 ? 3 : 1,
+			                   .h = hw[s][0],
+			                   .w = hw[s][1],
+			                   .o = k % 4 < 2 ? 3 : 1,
+			                   .pt = p % 3,
+			                   .pl = p / 3 % 3,
+			                   .pb = p / 9 % 3,
+			                   .pr = p / 27};
 			if (oh_of(&g) < 1 || ow_of(&g) < 1) {
 				ck_assert_uint_eq(nb__wino_wgrad_workspace(&g, 4, 1), 0);
 				continue;
@@ -503,21 +571,34 @@ static void wgrad_channels_batches(bool f64, double tol)
 			for (int c = 0; c < 3; c++)
 				for (int s = 0; s < 2; s++) {
 					uint64_t r = (uint64_t)((lcg(&pick) + 1) * 1e6);
-					nb__wino_geom g = {.n = ns[a], .c = cs[b], .o = cs[c], .h = hw[s][0],
-					                   .w = hw[s][1], .pt = (int64_t)(r % 3),
-					                   .pl = (int64_t)(r / 3 % 3), .pb = (int64_t)(r / 9 % 3),
+					nb__wino_geom g = {.n = ns[a],
+					                   .c = cs[b],
+					                   .o = cs[c],
+					                   .h = hw[s][0],
+					                   .w = hw[s][1],
+					                   .pt = (int64_t)(r % 3),
+					                   .pl = (int64_t)(r / 3 % 3),
+					                   .pb = (int64_t)(r / 9 % 3),
 					                   .pr = (int64_t)(r / 27 % 3)};
 					check_wgrad(&g, f64, 1 + (a + b + c + s) % 2, seed++, tol);
 				}
 	static const int64_t big[][2] = {{33, 33}, {32, 32}};
 	for (size_t s = 0; s < 2; s++) {
-		nb__wino_geom g = {.n = 3, .c = 16, .o = 16, .h = big[s][0], .w = big[s][1],
-		                   .pt = 1, .pl = s ? 1 : 0, .pb = s ? 1 : 2, .pr = 1};
+		nb__wino_geom g = {.n = 3,
+		                   .c = 16,
+		                   .o = 16,
+		                   .h = big[s][0],
+		                   .w = big[s][1],
+		                   .pt = 1,
+		                   .pl = s ? 1 : 0,
+		                   .pb = s ? 1 : 2,
+		                   .pr = 1};
 		check_wgrad(&g, f64, 1, seed, tol);
 		check_wgrad(&g, f64, 2, seed++, tol);
 	}
 	/* more threads than images */
-	nb__wino_geom g = {.n = 1, .c = 3, .o = 2, .h = 5, .w = 6, .pt = 1, .pl = 1, .pb = 1, .pr = 1};
+	nb__wino_geom g = {
+	    .n = 1, .c = 3, .o = 2, .h = 5, .w = 6, .pt = 1, .pl = 1, .pb = 1, .pr = 1};
 	check_wgrad(&g, f64, 2, seed, tol);
 }
 

@@ -4,10 +4,10 @@
  *
  * The peak: every thread runs 12 independent chains of vector FMAs
  * (nb__fma_gflops, src/ops/gemm_avx512.c), with 256-bit vectors and, where
- * the CPU has AVX-512F, 512-bit ones, all threads at once.  GFLOP/s = 2 x lanes x FMAs / time, summed over
- * the threads.  On Zen 4 the two rates are about equal (a 512-bit FMA
- * takes both 256-bit units); on Intel cores with two 512-bit units the
- * 512-bit rate is about twice the 256-bit one.
+ * the CPU has AVX-512F, 512-bit ones, all threads at once.  GFLOP/s = 2 x lanes x FMAs / time,
+ * summed over the threads.  On Zen 4 the two rates are about equal (a 512-bit FMA takes both
+ * 256-bit units); on Intel cores with two 512-bit units the 512-bit rate is about twice the 256-bit
+ * one.
  */
 #include "bench.h"
 #include "train.h"
@@ -98,7 +98,8 @@ int bench_gemm(const bench_args *b)
 		       nb_get_num_threads(), nb_isa(), nb_blis_config(), nb_gemm_kernel(), peak);
 	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
 		const int n = sizes[s];
-		float *a = malloc(sizeof(float) * (size_t)n * n), *bm = malloc(sizeof(float) * (size_t)n * n);
+		float *a = malloc(sizeof(float) * (size_t)n * n),
+		      *bm = malloc(sizeof(float) * (size_t)n * n);
 		float *c = malloc(sizeof(float) * (size_t)n * n);
 		if (!a || !bm || !c) {
 			fprintf(stderr, "nabla bench: out of memory\n");
@@ -112,26 +113,28 @@ int bench_gemm(const bench_args *b)
 			best_nb = fmin(best_nb, sgemm_time(n, a, bm, c, ours));
 			best_blis = fmin(best_blis, sgemm_time(n, a, bm, c, NULL));
 		}
-		const double fl = 2.0 * n * n * n * 1e-9, g_nb = fl / best_nb, g_blis = fl / best_blis;
+		const double fl = 2.0 * n * n * n * 1e-9, g_nb = fl / best_nb,
+		             g_blis = fl / best_blis;
 		if (b->json) {
-			printf("{\"bench\": \"sgemm_%d\", \"threads\": %d, \"isa\": \"%s\", "
-			       "\"blis_config\": \"%s\", \"gemm_kernel\": \"%s\", \"nabla_gflops\": %.1f, "
-			       "\"blis_gflops\": %.1f, ",
-			       n, nb_get_num_threads(), nb_isa(), nb_blis_config(), nb_gemm_kernel(), g_nb,
-			       g_blis);
+			printf(
+			    "{\"bench\": \"sgemm_%d\", \"threads\": %d, \"isa\": \"%s\", "
+			    "\"blis_config\": \"%s\", \"gemm_kernel\": \"%s\", \"nabla_gflops\": %.1f, "
+			    "\"blis_gflops\": %.1f, ",
+			    n, nb_get_num_threads(), nb_isa(), nb_blis_config(), nb_gemm_kernel(),
+			    g_nb, g_blis);
 			if (isnan(peak)) /* nothing to measure at the baseline */
 				printf("\"peak_gflops\": null, \"fraction_of_peak\": null}\n");
 			else
 				printf("\"peak_gflops\": %.1f, \"fraction_of_peak\": %.3f}\n", peak,
 				       g_nb / peak);
-		}
-		else if (isnan(peak))
-			printf("  %4d: nabla's path %.1f GFLOP/s, BLIS's %s kernel %.1f GFLOP/s\n", n,
-			       g_nb, nb_blis_config(), g_blis);
+		} else if (isnan(peak))
+			printf("  %4d: nabla's path %.1f GFLOP/s, BLIS's %s kernel %.1f GFLOP/s\n",
+			       n, g_nb, nb_blis_config(), g_blis);
 		else
-			printf("  %4d: nabla's path %.1f GFLOP/s (%.0f%% of peak), BLIS's %s kernel "
-			       "%.1f GFLOP/s\n",
-			       n, g_nb, 100 * g_nb / peak, nb_blis_config(), g_blis);
+			printf(
+			    "  %4d: nabla's path %.1f GFLOP/s (%.0f%% of peak), BLIS's %s kernel "
+			    "%.1f GFLOP/s\n",
+			    n, g_nb, 100 * g_nb / peak, nb_blis_config(), g_blis);
 		free(a), free(bm), free(c);
 	}
 	return 0;

@@ -70,18 +70,20 @@ int main(int argc, char **argv)
 {
 	const int rounds = argc > 1 ? atoi(argv[1]) : 7, N = argc > 2 ? atoi(argv[2]) : 64;
 	if (argc > 3 || rounds < 1 || N < 1) {
-		fprintf(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr,
-		        "usage: bench_winograd [ROUNDS (default 7)] [BATCH (default 64)]\n"
-		        "Times ResNet-20's 3x3 convolutions, im2col against Winograd, 1 and 2 threads.\n");
+		fprintf(
+		    argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr,
+		    "usage: bench_winograd [ROUNDS (default 7)] [BATCH (default 64)]\n"
+		    "Times ResNet-20's 3x3 convolutions, im2col against Winograd, 1 and 2 threads.\n");
 		return argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;
 	}
 	static const struct {
 		int c, hw;
 	} layers[] = {{16, 32}, {32, 16}, {64, 8}};
 	static const int thread_counts[] = {1, 2};
-	printf("ResNet-20 3x3 convolutions, batch %d, f32, best of %d rounds (ms per pass)\n", N, rounds);
-	printf("%-7s %-14s %-10s %9s %9s %8s %9s\n", "threads", "layer", "pass", "im2col", "winograd",
-	       "speedup", "check");
+	printf("ResNet-20 3x3 convolutions, batch %d, f32, best of %d rounds (ms per pass)\n", N,
+	       rounds);
+	printf("%-7s %-14s %-10s %9s %9s %8s %9s\n", "threads", "layer", "pass", "im2col",
+	       "winograd", "speedup", "check");
 	for (size_t ti = 0; ti < sizeof thread_counts / sizeof thread_counts[0]; ti++) {
 		const int th = thread_counts[ti];
 		nb_set_num_threads(th);
@@ -89,7 +91,8 @@ int main(int argc, char **argv)
 			const int C = layers[li].c, H = layers[li].hw;
 			nb_graph *g = nb_graph_new(NB_F32);
 			nb_tensor *x = nb_requires_grad(nb_input(g, "x", NB_SHAPE(N, C, H, H)));
-			nb_tensor *w = nb_param(g, "w", NB_SHAPE(C, C, 3, 3), NB_UNIFORM(-0.1, 0.1));
+			nb_tensor *w =
+			    nb_param(g, "w", NB_SHAPE(C, C, 3, 3), NB_UNIFORM(-0.1, 0.1));
 			nb_conv2d_opts co = NB_CONV_OPTS(1, 1);
 			co.algo = NB_CONV_IM2COL; /* AUTO would take Winograd at 64 channels */
 			nb_tensor *y = nb_conv2d(x, w, NULL, co);
@@ -105,7 +108,14 @@ int main(int argc, char **argv)
 			nb_init_tensor(x, NB_UNIFORM(-1, 1));
 			nb_init_tensor(cst, NB_UNIFORM(-1, 1));
 			const int64_t n = (int64_t)N * C * H * H;
-			nb__wino_geom wg = {.n = N, .c = C, .h = H, .w = H, .o = C, .pt = 1, .pl = 1, .pb = 1,
+			nb__wino_geom wg = {.n = N,
+			                    .c = C,
+			                    .h = H,
+			                    .w = H,
+			                    .o = C,
+			                    .pt = 1,
+			                    .pl = 1,
+			                    .pb = 1,
 			                    .pr = 1};
 			size_t wsb = nb__wino_workspace(&wg, sizeof(float), th);
 			wg.flip = true;
@@ -114,7 +124,8 @@ int main(int argc, char **argv)
 			if (nb__wino_wgrad_workspace(&wg, sizeof(float), th) > wsb)
 				wsb = nb__wino_wgrad_workspace(&wg, sizeof(float), th);
 			void *ws = aligned_alloc(64, (wsb + 63) / 64 * 64);
-			float *out = malloc((size_t)n * sizeof(float)), *ref = malloc((size_t)n * sizeof(float));
+			float *out = malloc((size_t)n * sizeof(float)),
+			      *ref = malloc((size_t)n * sizeof(float));
 			if (!ws || !out || !ref)
 				return 1;
 			const float *wd = nb_data(w);
@@ -130,14 +141,17 @@ int main(int argc, char **argv)
 				double tn = INFINITY, tw = INFINITY;
 				for (int r = 0; r < rounds; r++) {
 					tn = fmin(tn, nabla_ms(pr[pass], ops[pass], iters));
-					tw = fmin(tw, pass == 2 ? wgrad_ms(&wg, in, nb_data(x), out, ws, th, iters)
-					                        : wino_ms(&wg, in, wd, out, ws, th, iters));
+					tw = fmin(tw, pass == 2 ? wgrad_ms(&wg, in, nb_data(x), out,
+					                                   ws, th, iters)
+					                        : wino_ms(&wg, in, wd, out, ws, th,
+					                                  iters));
 				}
 				nb_read_f32(pass == 2 ? dw : pass ? dx : y, ref, nout);
 				char name[32];
 				snprintf(name, sizeof name, "%dch %dx%d", C, H, H);
 				printf("%-7d %-14s %-10s %9.3f %9.3f %7.2fx %9.1e\n", th, name,
-				       pass_names[pass], tn, tw, tn / tw, max_rel_diff(out, ref, nout));
+				       pass_names[pass], tn, tw, tn / tw,
+				       max_rel_diff(out, ref, nout));
 				fflush(stdout);
 			}
 			free(ws), free(out), free(ref);

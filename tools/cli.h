@@ -79,9 +79,9 @@ typedef struct cli_model_args {
 typedef struct cli_model {
 	nb_graph *g;
 	nb_tensor *loss;
-	nb_tensor *x;           /* the input the outputs are computed from */
-	nb_tensor *outputs[2];  /* what inference computes: a zoo model's logits
-	                         * and probs, a notes model's output */
+	nb_tensor *x;          /* the input the outputs are computed from */
+	nb_tensor *outputs[2]; /* what inference computes: a zoo model's logits
+	                        * and probs, a notes model's output */
 	int n_outputs;
 	nb_model zoo;  /* zoo models: the classifier */
 	bool notes;    /* one of the notes' models */

@@ -43,11 +43,13 @@ static int bench_xor(const bench_args *b)
 		printf("{\"bench\": \"nabla_xor_2_2_1\", \"epochs\": %d, \"total_s\": %.4f, "
 		       "\"us_per_epoch\": %.3f, \"loss_initial\": %.5f, \"loss_final\": %.5f, "
 		       "\"solved\": %s, \"steps_in_schedule\": %d, \"peak_rss_mib\": %.1f}\n",
-		       epochs, total, total / epochs * 1e6, loss0, nb_item(m.loss), solved ? "true" : "false",
-		       nb_program_num_steps(nb_optim_program(m.opt)), peak_rss_mib());
+		       epochs, total, total / epochs * 1e6, loss0, nb_item(m.loss),
+		       solved ? "true" : "false", nb_program_num_steps(nb_optim_program(m.opt)),
+		       peak_rss_mib());
 	else
-		printf("xor: %d epochs in %.4f s (%.3f us/epoch), loss %.4f -> %.5f, solved=%s\n", epochs,
-		       total, total / epochs * 1e6, loss0, nb_item(m.loss), solved ? "yes" : "no");
+		printf("xor: %d epochs in %.4f s (%.3f us/epoch), loss %.4f -> %.5f, solved=%s\n",
+		       epochs, total, total / epochs * 1e6, loss0, nb_item(m.loss),
+		       solved ? "yes" : "no");
 	nb_graph_free(m.g);
 	return 0;
 }
@@ -75,8 +77,8 @@ static int bench_matmul(const bench_args *b)
 			nb_run(p);
 		double t1 = nb__now();
 		for (int i = 0; i < iters; i++)
-			bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &one, nb_data(x), K, 1,
-			          nb_data(w), N, 1, &zero, c, N, 1);
+			bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &one, nb_data(x),
+			          K, 1, nb_data(w), N, 1, &zero, c, N, 1);
 		double t2 = nb__now();
 		best_nb = fmin(best_nb, t1 - t0);
 		best_raw = fmin(best_raw, t2 - t1);
@@ -180,7 +182,8 @@ static int bench_zoo(const bench_args *b)
 	double dt = nb__now() - t0, median = NAN;
 	if (clk.ms && clk.n > 0) {
 		qsort(clk.ms, (size_t)clk.n, sizeof *clk.ms, cmp_double);
-		median = clk.n % 2 ? clk.ms[clk.n / 2] : (clk.ms[clk.n / 2 - 1] + clk.ms[clk.n / 2]) / 2;
+		median =
+		    clk.n % 2 ? clk.ms[clk.n / 2] : (clk.ms[clk.n / 2 - 1] + clk.ms[clk.n / 2]) / 2;
 	}
 	free(clk.ms);
 	if (st) {
@@ -189,17 +192,20 @@ static int bench_zoo(const bench_args *b)
 		nb_program *p = nb_optim_program(o);
 		double ms = 1e3 * dt / done, sps = (double)done * (double)batch / dt;
 		if (b->json)
-			printf("{\"bench\": \"nabla_%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
-			       "\"ms_per_step\": %.4f, \"ms_per_step_median\": %.4f, \"samples_per_s\": %.1f, "
-			       "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f}\n",
-			       z->name, (long long)batch, nb_get_num_threads(), done, ms, median, sps, peak_rss_mib(),
-			       (double)nb_program_planned_bytes(p) / 1048576.0, (long long)nb_count_params(m.g),
-			       nb_item(m.loss));
+			printf(
+			    "{\"bench\": \"nabla_%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
+			    "\"ms_per_step\": %.4f, \"ms_per_step_median\": %.4f, \"samples_per_s\": %.1f, "
+			    "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f}\n",
+			    z->name, (long long)batch, nb_get_num_threads(), done, ms, median, sps,
+			    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
+			    (long long)nb_count_params(m.g), nb_item(m.loss));
 		else
-			printf("%s: batch %lld, %d threads: %.3f ms/step (median %.3f), %.0f samples/s, peak RSS "
-			       "%.1f MiB (activations arena %.1f MiB, %d steps in the schedule)\n",
-			       z->name, (long long)batch, nb_get_num_threads(), ms, median, sps, peak_rss_mib(),
-			       (double)nb_program_planned_bytes(p) / 1048576.0, nb_program_num_steps(p));
+			printf(
+			    "%s: batch %lld, %d threads: %.3f ms/step (median %.3f), %.0f samples/s, peak RSS "
+			    "%.1f MiB (activations arena %.1f MiB, %d steps in the schedule)\n",
+			    z->name, (long long)batch, nb_get_num_threads(), ms, median, sps,
+			    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
+			    nb_program_num_steps(p));
 		if (b->profile)
 			nb_program_profile_report(p, stderr);
 	}
@@ -251,7 +257,8 @@ static double time_op(nb_program *p, const char *op, int iters, int rounds)
  * dw       dW[o,K] += dY[o,p] col^T[p,K]    (accumulated over images) */
 static void raw_gemms(int N, int O, int K, int P, int iters, int rounds, double t[3])
 {
-	float *w = calloc((size_t)O * K, 4), *col = calloc((size_t)K * P, 4), *y = calloc((size_t)O * P, 4);
+	float *w = calloc((size_t)O * K, 4), *col = calloc((size_t)K * P, 4),
+	      *y = calloc((size_t)O * P, 4);
 	float one = 1, zero = 0;
 	for (int pass = 0; pass < 3; pass++) {
 		t[pass] = INFINITY;
@@ -260,11 +267,17 @@ static void raw_gemms(int N, int O, int K, int P, int iters, int rounds, double 
 			for (int it = 0; it < iters; it++)
 				for (int n = 0; n < N; n++) {
 					if (pass == 0)
-						bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, O, P, K, &one, w, K, 1, col, P, 1, &zero, y, P, 1);
+						bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, O,
+						          P, K, &one, w, K, 1, col, P, 1, &zero, y,
+						          P, 1);
 					else if (pass == 1)
-						bli_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, O, &one, w, K, 1, y, P, 1, &zero, col, P, 1);
+						bli_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P,
+						          O, &one, w, K, 1, y, P, 1, &zero, col, P,
+						          1);
 					else
-						bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, O, K, P, &one, y, P, 1, col, P, 1, n ? &one : &zero, w, K, 1);
+						bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, O, K,
+						          P, &one, y, P, 1, col, P, 1,
+						          n ? &one : &zero, w, K, 1);
 				}
 			t[pass] = fmin(t[pass], (nb__now() - t0) / iters);
 		}
@@ -277,22 +290,26 @@ static int bench_conv(const bench_args *b)
 	int N = b->batch ? b->batch : 64, rounds = b->repeat ? b->repeat : 3;
 	static const char *pass_name[3] = {"forward", "input grad", "weight grad"};
 	if (!b->json)
-		printf("%-30s %-11s %9s %9s %7s\n", "layer (batch N)", "pass", "nabla", "raw GEMM", "ratio");
+		printf("%-30s %-11s %9s %9s %7s\n", "layer (batch N)", "pass", "nabla", "raw GEMM",
+		       "ratio");
 	for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
 		const conv_case *cc = &conv_cases[i];
 		nb_graph *g = nb_graph_new(NB_F32);
 		nb_tensor *x = nb_requires_grad(nb_input(g, "x", NB_SHAPE(N, cc->c, cc->h, cc->h)));
-		nb_tensor *w = nb_param(g, "w", NB_SHAPE(cc->o, cc->c, cc->k, cc->k), NB_UNIFORM(-0.1, 0.1));
+		nb_tensor *w =
+		    nb_param(g, "w", NB_SHAPE(cc->o, cc->c, cc->k, cc->k), NB_UNIFORM(-0.1, 0.1));
 		nb_tensor *y = nb_conv2d(x, w, NULL, NB_CONV_OPTS(cc->stride, cc->pad));
 		nb_tensor *cst = nb_constant(g, "c", nb_tensor_shape(y), NULL);
 		nb_tensor *L = nb_sum(nb_mul(y, cst));
 		nb_tensor *dx = nb_grad(L, x), *dw = nb_grad(L, w);
-		nb_program *pr[3] = {nb_compile(g, &y, 1), nb_compile(g, &dx, 1), nb_compile(g, &dw, 1)};
+		nb_program *pr[3] = {nb_compile(g, &y, 1), nb_compile(g, &dx, 1),
+		                     nb_compile(g, &dw, 1)};
 		if (nb_graph_status(g) != NB_OK)
 			return report_graph_error(g);
 		nb_init_tensor(x, NB_UNIFORM(-1, 1));
 		nb_init_tensor(cst, NB_UNIFORM(-1, 1));
-		int P = (int)(nb_tensor_shape(y).d[2] * nb_tensor_shape(y).d[3]), K = cc->c * cc->k * cc->k;
+		int P = (int)(nb_tensor_shape(y).d[2] * nb_tensor_shape(y).d[3]),
+		    K = cc->c * cc->k * cc->k;
 		double flops = 2.0 * N * cc->o * (double)P * K;
 		int iters = (int)fmax(1, 2e8 / flops);
 		double raw[3];
@@ -303,18 +320,21 @@ static int bench_conv(const bench_args *b)
 			double t = time_op(pr[pass], op_name[pass], iters, rounds);
 			double gf = flops / t * 1e-9, gr = flops / raw[pass] * 1e-9;
 			if (b->json)
-				printf("{\"bench\": \"conv\", \"layer\": \"%s\", \"batch\": %d, \"pass\": \"%s\", "
-				       "\"threads\": %d, \"nabla_gflops\": %.2f, \"gemm_gflops\": %.2f, \"ratio\": %.3f}\n",
-				       cc->name, N, pass_name[pass], nb_get_num_threads(), gf, gr, gf / gr);
+				printf(
+				    "{\"bench\": \"conv\", \"layer\": \"%s\", \"batch\": %d, \"pass\": \"%s\", "
+				    "\"threads\": %d, \"nabla_gflops\": %.2f, \"gemm_gflops\": %.2f, \"ratio\": %.3f}\n",
+				    cc->name, N, pass_name[pass], nb_get_num_threads(), gf, gr,
+				    gf / gr);
 			else
-				printf("%-30s %-11s %9.2f %9.2f %6.1f%%\n", pass ? "" : cc->name, pass_name[pass], gf,
-				       gr, 100 * gf / gr);
+				printf("%-30s %-11s %9.2f %9.2f %6.1f%%\n", pass ? "" : cc->name,
+				       pass_name[pass], gf, gr, 100 * gf / gr);
 		}
 		nb_graph_free(g);
 	}
 	if (!b->json)
-		printf("GFLOP/s of the im2col FLOP count: nabla's conv kernel (im2col/col2im included; "
-		       "Winograd and the direct kernel do fewer FLOPs), raw GEMM only the products\n");
+		printf(
+		    "GFLOP/s of the im2col FLOP count: nabla's conv kernel (im2col/col2im included; "
+		    "Winograd and the direct kernel do fewer FLOPs), raw GEMM only the products\n");
 	return 0;
 }
 
@@ -326,12 +346,14 @@ typedef struct bench_entry {
 static const bench_entry benches[] = {
     {"xor", "2-2-1 sigmoid MLP, 4 samples, 10000 epochs (compare torch_xor.py)", bench_xor},
     {"peak", "the CPU's fp32 FMA peak with 256- and 512-bit vectors", bench_peak},
-    {"gemm", "sgemm 512-2048 through nabla's GEMM path vs BLIS's own, against the peak", bench_gemm},
+    {"gemm", "sgemm 512-2048 through nabla's GEMM path vs BLIS's own, against the peak",
+     bench_gemm},
     {"matmul", "64x784 . 784x256 f32 through nabla vs raw bli_sgemm", bench_matmul},
     {"conv", "each conv layer's passes through nabla vs the same GEMMs in raw BLIS", bench_conv},
     {"mlp", "training steps of the zoo mlp, Adam (compare torch_mlp.py)", bench_zoo},
     {"lenet", "training steps of the zoo lenet, SGD momentum (compare torch_lenet.py)", bench_zoo},
-    {"resnet20", "training steps of ResNet-20, synthetic data (compare torch_resnet20.py)", bench_zoo},
+    {"resnet20", "training steps of ResNet-20, synthetic data (compare torch_resnet20.py)",
+     bench_zoo},
     {"resnet50", "training steps of ResNet-50 (CIFAR stem), synthetic data", bench_zoo},
 };
 

@@ -89,8 +89,8 @@ static void demo_series(cli_series *x, int64_t n, uint64_t seed)
 }
 
 /* header "x,ewma" (one average) or "t,x,ewma_B1,..." (demo) */
-static int write_csv(FILE *fp, const cli_series *x, double *const *ew, const double *beta,
-                     int nb, bool demo)
+static int write_csv(FILE *fp, const cli_series *x, double *const *ew, const double *beta, int nb,
+                     bool demo)
 {
 	if (demo) {
 		fprintf(fp, "t,x");
@@ -286,7 +286,8 @@ int cmd_ewma(int argc, char **argv)
 	for (int k = 0; k < e.nb && !rc; k++)
 		if (!(ew[k] = malloc((size_t)x.n * sizeof *ew[k])) ||
 		    nb_ewma(x.v, x.n, e.beta[k], e.bias, ew[k]) != NB_OK) {
-			fprintf(stderr, "nabla ewma: out of memory for %lld values\n", (long long)x.n);
+			fprintf(stderr, "nabla ewma: out of memory for %lld values\n",
+			        (long long)x.n);
 			rc = -1;
 		}
 	if (!rc && e.plot_path)

@@ -27,11 +27,12 @@ void print_epoch(const train_args *a, const epoch_report *r)
 	json_num(loss, sizeof loss, r->loss);
 	json_num(acc, sizeof acc, r->accuracy);
 	if (a->json) {
-		printf("{\"model\": \"%s\", \"epoch\": %d, \"loss\": %s, \"accuracy\": %s, \"seconds\": %.6f%s%s}\n",
-		       a->model, r->epoch, loss, acc, r->seconds, r->extra[0] ? ", " : "", r->extra);
+		printf(
+		    "{\"model\": \"%s\", \"epoch\": %d, \"loss\": %s, \"accuracy\": %s, \"seconds\": %.6f%s%s}\n",
+		    a->model, r->epoch, loss, acc, r->seconds, r->extra[0] ? ", " : "", r->extra);
 	} else {
-		printf("epoch %*d/%d  loss %-12.6g", (int)snprintf(NULL, 0, "%d", r->epochs), r->epoch,
-		       r->epochs, r->loss);
+		printf("epoch %*d/%d  loss %-12.6g", (int)snprintf(NULL, 0, "%d", r->epochs),
+		       r->epoch, r->epochs, r->loss);
 		if (isfinite(r->accuracy))
 			printf("  accuracy %6.2f%%", 100 * r->accuracy);
 		/* the extra members without JSON punctuation: "w": [1, 2] -> w [1, 2] */
@@ -102,8 +103,7 @@ static void usage(FILE *fp)
 	    fp,
 	    "usage: nabla train [--model NAME] [options]\n\n"
 	    "Train a model, with a progress bar that fits the terminal and a line (or JSON\n"
-	    "object) per epoch.  With no options it trains " DEFAULT_MODEL
-	    " on Fashion-MNIST and\n"
+	    "object) per epoch.  With no options it trains " DEFAULT_MODEL " on Fashion-MNIST and\n"
 	    "writes its checkpoint, training curves and graph under " DEFAULT_OUT "/.\n\n"
 	    "model and data:\n"
 	    "  --model NAME       model to train (default " DEFAULT_MODEL "; list below)\n"
@@ -150,36 +150,35 @@ static void usage(FILE *fp)
 	    "                     training stops there with an error naming the epoch)\n",
 	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
 	/* in two strings: a C99 compiler need accept only 4095 bytes in one */
-	fputs(
-	    "output:\n"
-	    "  --json             one JSON object per epoch on stdout, every epoch of every\n"
-	    "                     model (the lines for people may skip some), no progress bar\n"
-	    "  --out DIR          where outputs go by default (default " DEFAULT_OUT
-	    "; 'none': nowhere)\n"
-	    "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
-	    "                     (the notes' models: after the last one)\n"
-	    "  --resume FILE      continue from a checkpoint of the same model, with its\n"
-	    "                     recipe (optimizer, --lr, --batch, --seed, --momentum,\n"
-	    "                     --weight-decay, --clip-norm, the schedule, --max-batches,\n"
-	    "                     the limits, --standardize, --dtype) unless a flag gives\n"
-	    "                     another value (a notice says so); another --optim or\n"
-	    "                     --dtype is refused (the file holds that optimizer's state)\n"
-	    "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
-	    "                     resumed epochs too); curve-fit: the fits against the target;\n"
-	    "                     perceptron-and/-or: the decision boundary over the inputs,\n"
-	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
-	    "                     backprop-example have no plot)\n"
-	    "  --dot FILE         the graph (forward + backward) as Graphviz DOT (FILE.dot,\n"
-	    "                     .gv), or rendered by its extension (.svg, .png, .pdf, ...;\n"
-	    "                     the formats: nabla dot --help)\n"
-	    "  --export FILE      the trained model as ONNX, after the last epoch (as nabla "
-	    "export)\n"
-	    "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
-	    "refuse the data options (--data to --max-batches) and the schedule options.\n"
-	    "An output that cannot be written (its directory missing or read-only, or the\n"
-	    "name of a directory or special file) fails before training (exit status 1).\n"
-	    "\nmodels:\n",
-	    fp);
+	fputs("output:\n"
+	      "  --json             one JSON object per epoch on stdout, every epoch of every\n"
+	      "                     model (the lines for people may skip some), no progress bar\n"
+	      "  --out DIR          where outputs go by default (default " DEFAULT_OUT
+	      "; 'none': nowhere)\n"
+	      "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
+	      "                     (the notes' models: after the last one)\n"
+	      "  --resume FILE      continue from a checkpoint of the same model, with its\n"
+	      "                     recipe (optimizer, --lr, --batch, --seed, --momentum,\n"
+	      "                     --weight-decay, --clip-norm, the schedule, --max-batches,\n"
+	      "                     the limits, --standardize, --dtype) unless a flag gives\n"
+	      "                     another value (a notice says so); another --optim or\n"
+	      "                     --dtype is refused (the file holds that optimizer's state)\n"
+	      "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
+	      "                     resumed epochs too); curve-fit: the fits against the target;\n"
+	      "                     perceptron-and/-or: the decision boundary over the inputs,\n"
+	      "                     and the total error per epoch in FILE-errors.svg (xor and\n"
+	      "                     backprop-example have no plot)\n"
+	      "  --dot FILE         the graph (forward + backward) as Graphviz DOT (FILE.dot,\n"
+	      "                     .gv), or rendered by its extension (.svg, .png, .pdf, ...;\n"
+	      "                     the formats: nabla dot --help)\n"
+	      "  --export FILE      the trained model as ONNX, after the last epoch (as nabla "
+	      "export)\n"
+	      "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
+	      "refuse the data options (--data to --max-batches) and the schedule options.\n"
+	      "An output that cannot be written (its directory missing or read-only, or the\n"
+	      "name of a directory or special file) fails before training (exit status 1).\n"
+	      "\nmodels:\n",
+	      fp);
 	cli_model_list(fp, true);
 }
 
@@ -227,7 +226,8 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 	if (!model_given)
 		a->model = "spirals";
 	if (strcmp(a->model, "spirals") && !nb_zoo_find(a->model)) {
-		fprintf(stderr, "nabla train: --compare-optim trains 'spirals' or a zoo model, not '%s'\n",
+		fprintf(stderr,
+		        "nabla train: --compare-optim trains 'spirals' or a zoo model, not '%s'\n",
 		        a->model);
 		return 2;
 	}
@@ -252,7 +252,8 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 	static char plot[512];
 	char name[128];
 	snprintf(name, sizeof name, "compare-optim-%s", a->model);
-	if (!a->plot && strcmp(out, "none") && !(a->plot = out_path(plot, sizeof plot, out, name, ".svg")))
+	if (!a->plot && strcmp(out, "none") &&
+	    !(a->plot = out_path(plot, sizeof plot, out, name, ".svg")))
 		return 1;
 	if (check_outputs(a) >= 0)
 		return 1;

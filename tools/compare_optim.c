@@ -27,7 +27,11 @@ static const nb_optim_kind kinds[] = {NB_OPTIM_SGD, NB_OPTIM_MOMENTUM, NB_OPTIM_
 static nb_status spirals(int64_t per_class, uint64_t seed, nb_dataset *d)
 {
 	int64_t n = per_class * SPIRAL_CLASSES;
-	*d = (nb_dataset){.n = n, .c = 2, .h = 1, .w = 1, .num_classes = SPIRAL_CLASSES,
+	*d = (nb_dataset){.n = n,
+	                  .c = 2,
+	                  .h = 1,
+	                  .w = 1,
+	                  .num_classes = SPIRAL_CLASSES,
 	                  .x = malloc((size_t)n * 2 * sizeof(float)),
 	                  .y = malloc((size_t)n * sizeof(int32_t))};
 	if (!d->x || !d->y) {
@@ -97,16 +101,21 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	/* --json: every epoch; the lines for people: about ten */
 	if (!c->a->json && s->epoch % c->every && s->epoch != s->epochs && s->epoch != 1)
 		return true;
-	epoch_report r = {.epoch = s->epoch, .epochs = s->epochs, .loss = s->train_loss,
-	                  .accuracy = s->train_accuracy, .seconds = c->seconds};
+	epoch_report r = {.epoch = s->epoch,
+	                  .epochs = s->epochs,
+	                  .loss = s->train_loss,
+	                  .accuracy = s->train_accuracy,
+	                  .seconds = c->seconds};
 	if (c->a->json)
-		snprintf(r.extra, sizeof r.extra,
-		         "\"optim\": \"%s\", \"lr\": %g, \"test_loss\": %.6f, \"test_accuracy\": %.6f, "
-		         "\"first_batch_loss\": %.9g",
-		         nb_optim_kind_name(c->kind), s->lr, s->test_loss, s->test_accuracy,
-		         c->first_loss);
+		snprintf(
+		    r.extra, sizeof r.extra,
+		    "\"optim\": \"%s\", \"lr\": %g, \"test_loss\": %.6f, \"test_accuracy\": %.6f, "
+		    "\"first_batch_loss\": %.9g",
+		    nb_optim_kind_name(c->kind), s->lr, s->test_loss, s->test_accuracy,
+		    c->first_loss);
 	else
-		snprintf(r.extra, sizeof r.extra, "%-8s lr %-6g test loss %.4f  test accuracy %.2f%%",
+		snprintf(r.extra, sizeof r.extra,
+		         "%-8s lr %-6g test loss %.4f  test accuracy %.2f%%",
 		         nb_optim_kind_name(c->kind), s->lr, s->test_loss, 100 * s->test_accuracy);
 	print_epoch(c->a, &r);
 	return true;
@@ -166,8 +175,7 @@ static int write_plot(const train_args *a, const char *model, const curve *c)
 
 /* Build the model; init: the first optimizer's model, whose initial
  * weights this one takes (NULL for the first).  Then the optimizer. */
-static int setup(const train_args *a, const nb_zoo_entry *z, nb_model *init, nb_model *m,
-                 curve *c)
+static int setup(const train_args *a, const nb_zoo_entry *z, nb_model *init, nb_model *m, curve *c)
 {
 	nb_status st = build(a, z, m);
 	c->o = NULL;
@@ -237,7 +245,9 @@ int compare_optim(const train_args *a0)
 	nb_model m[N_KINDS] = {0};
 	int rc = 0;
 	for (int k = 0; k < N_KINDS && !rc; k++) {
-		c[k] = (curve){.kind = kinds[k], .a = a, .every = a->epochs >= 10 ? a->epochs / 10 : 1,
+		c[k] = (curve){.kind = kinds[k],
+		               .a = a,
+		               .every = a->epochs >= 10 ? a->epochs / 10 : 1,
 		               .cap = per_epoch * a->epochs};
 		c[k].x = malloc((size_t)c[k].cap * sizeof(double));
 		c[k].y = malloc((size_t)c[k].cap * sizeof(double));
@@ -254,12 +264,13 @@ int compare_optim(const train_args *a0)
 	if (!rc) {
 		if (!a->json)
 			for (int k = 0; k < N_KINDS; k++)
-				fprintf(stderr,
-				        "nabla train: %-8s lr %-6g first batch loss %.6f, final train "
-				        "loss %.4f, test loss %.4f, test accuracy %.2f%%, %.2fs\n",
-				        nb_optim_kind_name(c[k].kind), c[k].lr, c[k].first_loss,
-				        c[k].final_train_loss, c[k].test_loss, 100 * c[k].test_accuracy,
-				        c[k].seconds);
+				fprintf(
+				    stderr,
+				    "nabla train: %-8s lr %-6g first batch loss %.6f, final train "
+				    "loss %.4f, test loss %.4f, test accuracy %.2f%%, %.2fs\n",
+				    nb_optim_kind_name(c[k].kind), c[k].lr, c[k].first_loss,
+				    c[k].final_train_loss, c[k].test_loss, 100 * c[k].test_accuracy,
+				    c[k].seconds);
 		if (a->plot)
 			rc = write_plot(a, z ? z->name : "spirals", c);
 	}

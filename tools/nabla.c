@@ -65,7 +65,8 @@ static int no_command(const char *cmd)
 
 int main(int argc, char **argv)
 {
-	static const char *const isa[] = {"baseline", "avx2", "avx512"}, *const gemm[] = {"avx512", "blis"};
+	static const char *const isa[] = {"baseline", "avx2", "avx512"}, *const gemm[] = {"avx512",
+	                                                                                  "blis"};
 	if (!env_ok("NABLA_ISA", isa, 3) || !env_ok("NABLA_GEMM", gemm, 2))
 		return 2;
 	if (argc < 2) {

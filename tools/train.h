@@ -8,9 +8,9 @@
 
 typedef struct train_args {
 	const char *model;
-	int epochs;   /* 0: the model's default */
-	double lr;    /* 0: the model's default (an explicit --lr is > 0) */
-	int batch;    /* 0: the model's default */
+	int epochs; /* 0: the model's default */
+	double lr;  /* 0: the model's default (an explicit --lr is > 0) */
+	int batch;  /* 0: the model's default */
 	uint64_t seed;
 	nb_dtype dtype;
 	bool json;
@@ -18,10 +18,10 @@ typedef struct train_args {
 	int threads;
 	const char *dot_path; /* write the graph (forward + backward) here */
 	/* zoo models on data */
-	const char *data;     /* directory, or "synthetic"; NULL: the default */
-	bool standardize;     /* per-channel standardisation of the inputs */
+	const char *data; /* directory, or "synthetic"; NULL: the default */
+	bool standardize; /* per-channel standardisation of the inputs */
 	int64_t train_limit, test_limit, max_batches;
-	int classes[2];       /* the binary models' two classes */
+	int classes[2]; /* the binary models' two classes */
 	nb_optim_kind optim;
 	double momentum, weight_decay, clip_norm;
 	nb_schedule_kind schedule;
@@ -135,8 +135,7 @@ nb_optim_opts cli_recipe_optim(const nb_zoo_recipe *r);
 int train_zoo(const train_args *a, const nb_zoo_entry *z);
 /* the zoo model's training and test data as the flags ask (both freed on
  * failure, after a message) */
-int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
-                  nb_dataset *test);
+int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train, nb_dataset *test);
 /* the optimizer `kind` with the flags' lr, momentum, weight decay and
  * clipping (0 = the kind's defaults) */
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss);

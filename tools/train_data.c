@@ -37,8 +37,10 @@ static int load_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *tra
 			goto fail;
 	} else {
 		if (src && !strcmp(src, "synthetic")) {
-			fprintf(stderr, "nabla train: --data synthetic is CIFAR-shaped; model %s takes %dx%dx%d images\n",
-			        z->name, z->c, z->h, z->w);
+			fprintf(
+			    stderr,
+			    "nabla train: --data synthetic is CIFAR-shaped; model %s takes %dx%dx%d images\n",
+			    z->name, z->c, z->h, z->w);
 			return -1;
 		}
 		if ((st = nb_fashion_mnist_load(src, true, train, err, sizeof err)) ||
@@ -64,8 +66,10 @@ static int shape_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *tr
 		nb_dataset t2, s2;
 		if (nb_dataset_select_classes(train, a->classes, 2, &t2) ||
 		    nb_dataset_select_classes(test, a->classes, 2, &s2)) {
-			fprintf(stderr, "nabla train: --classes %d,%d: not two distinct classes of the data\n",
-			        a->classes[0], a->classes[1]);
+			fprintf(
+			    stderr,
+			    "nabla train: --classes %d,%d: not two distinct classes of the data\n",
+			    a->classes[0], a->classes[1]);
 			return -1;
 		}
 		nb_dataset_free(train), nb_dataset_free(test);
@@ -85,8 +89,7 @@ static int shape_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *tr
 	return 0;
 }
 
-int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
-                  nb_dataset *test)
+int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train, nb_dataset *test)
 {
 	if (load_data(a, z, train, test) < 0 || shape_data(a, z, train, test) < 0) {
 		nb_dataset_free(train), nb_dataset_free(test);
@@ -119,8 +122,11 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	h->tloss[h->n] = s->test_loss;
 	h->tacc[h->n] = s->test_accuracy;
 	h->n++;
-	epoch_report e = {.epoch = s->epoch, .epochs = s->epochs, .loss = s->train_loss,
-	                  .accuracy = s->train_accuracy, .seconds = s->seconds};
+	epoch_report e = {.epoch = s->epoch,
+	                  .epochs = s->epochs,
+	                  .loss = s->train_loss,
+	                  .accuracy = s->train_accuracy,
+	                  .seconds = s->seconds};
 	char tl[32] = "null", ta[32] = "null"; /* JSON has no NaN */
 	if (isfinite(s->test_loss))
 		snprintf(tl, sizeof tl, "%.6f", s->test_loss);
@@ -136,8 +142,9 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 		             : 0,
 		         (long long)s->steps, s->lr);
 	else
-		snprintf(e.extra, sizeof e.extra, "test loss %.4f  test accuracy %.2f%%  %.0f samples/s",
-		         s->test_loss, 100 * s->test_accuracy, s->samples_per_s);
+		snprintf(e.extra, sizeof e.extra,
+		         "test loss %.4f  test accuracy %.2f%%  %.0f samples/s", s->test_loss,
+		         100 * s->test_accuracy, s->samples_per_s);
 	print_epoch(a, &e);
 	if (r->ckpt) {
 		if (save_checkpoint(r->m->g, r->o, a, r->m->name, s->epoch, &r->h) != 0) {
@@ -204,8 +211,8 @@ static int write_plot(const run *r, const char *path, const char *model)
 
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss)
 {
-	nb_optim_opts o = {.kind = kind, .lr = a->lr, .weight_decay = a->weight_decay,
-	                   .clip_norm = a->clip_norm};
+	nb_optim_opts o = {
+	    .kind = kind, .lr = a->lr, .weight_decay = a->weight_decay, .clip_norm = a->clip_norm};
 	/* --momentum: the velocity's beta, Adam's beta1 */
 	if (kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV || kind == NB_OPTIM_ADAM ||
 	    kind == NB_OPTIM_ADAMW)
@@ -241,9 +248,11 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		return rc;
 	}
 	if (!a->json)
-		fprintf(stderr, "nabla train: %s on %lld training / %lld test samples, %lld parameters, optimizer %s\n",
-		        z->name, (long long)train.n, (long long)test.n, (long long)nb_count_params(m.g),
-		        nb_optim_kind_name(a->optim));
+		fprintf(
+		    stderr,
+		    "nabla train: %s on %lld training / %lld test samples, %lld parameters, optimizer %s\n",
+		    z->name, (long long)train.n, (long long)test.n, (long long)nb_count_params(m.g),
+		    nb_optim_kind_name(a->optim));
 	int E = a->epochs;
 	/* each schedule gets its own parameters only (the library refuses the
 	 * others'); cosine's length is the run's, --max-batches included */

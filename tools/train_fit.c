@@ -121,7 +121,8 @@ static int write_fit_plot(const fit_model *f, const train_args *a, const fit_sna
 	for (int k = 0; k < s->n; k++) {
 		for (int i = 0; i < PLOT_N; i++)
 			gy[i] = s->y[k][i * PLOT_STEP];
-		snprintf(label, sizeof label, "after %d epochs (grid MSE %.2g)", s->epoch[k], s->mse[k]);
+		snprintf(label, sizeof label, "after %d epochs (grid MSE %.2g)", s->epoch[k],
+		         s->mse[k]);
 		nb_plot_line(p, label, gx, gy, PLOT_N);
 	}
 	nb_plot_scatter(p, "training points", sx, sy, FIT_SAMPLES, NB_MARKER_CIRCLE);
@@ -207,7 +208,8 @@ int train_curve_fit(const train_args *a)
 	if (!rc && !a->json) {
 		fprintf(stderr, "nabla train: MSE on %d grid points after", FIT_GRID);
 		for (int k = 0; k < snap->n; k++)
-			fprintf(stderr, "%s %d epochs %.3g", k ? "," : "", snap->epoch[k], snap->mse[k]);
+			fprintf(stderr, "%s %d epochs %.3g", k ? "," : "", snap->epoch[k],
+			        snap->mse[k]);
 		fprintf(stderr, "\n");
 	}
 	if (!rc)

@@ -63,8 +63,8 @@ static int write_gate_plots(const train_args *a, const char *gate, const double 
 {
 	const double lo = -0.5, hi = 1.5;
 	char title[128], label[96], start[32] = "initial";
-	snprintf(title, sizeof title, "perceptron %s gate: decision boundary after %d epoch%s", gate,
-	         epochs, epochs == 1 ? "" : "s");
+	snprintf(title, sizeof title, "perceptron %s gate: decision boundary after %d epoch%s",
+	         gate, epochs, epochs == 1 ? "" : "s");
 	nb_plot *p = nb_plot_new(title, "x1", "x2");
 	if (first)
 		snprintf(start, sizeof start, "after epoch %d", first);
@@ -105,7 +105,8 @@ static int write_gate_plots(const train_args *a, const char *gate, const double 
 	}
 	for (int e = 0; e < n_ep; e++)
 		ep[e] = first + e + 1;
-	snprintf(title, sizeof title, "perceptron %s gate: total error per epoch (lr %g)", gate, a->lr);
+	snprintf(title, sizeof title, "perceptron %s gate: total error per epoch (lr %g)", gate,
+	         a->lr);
 	p = nb_plot_new(title, "epoch", "total error (misclassified inputs)");
 	nb_plot_line(p, NULL, ep, errors, (size_t)n_ep);
 	if (n_ep <= 30)
@@ -113,7 +114,8 @@ static int write_gate_plots(const train_args *a, const char *gate, const double 
 	nb_plot_set_yrange(p, -0.2, 4.2);
 	int rc = 0;
 	if (nb_plot_save(p, path) == NB_OK) {
-		fprintf(stderr, "nabla train: wrote the decision boundary to %s and the errors to %s\n",
+		fprintf(stderr,
+		        "nabla train: wrote the decision boundary to %s and the errors to %s\n",
 		        a->plot, path);
 	} else {
 		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
@@ -183,8 +185,8 @@ static int end_training(model *m, const train_args *a, int rc)
 	return finish_model(m, a);
 }
 
-static int train_gate(const train_args *a, const char *gate, const double y[4],
-                      const double w0[2], double b0)
+static int train_gate(const train_args *a, const char *gate, const double y[4], const double w0[2],
+                      double b0)
 {
 	model m = {0};
 	int first, rc;
@@ -230,8 +232,8 @@ static int train_gate(const train_args *a, const char *gate, const double y[4],
 		                  .loss = loss,
 		                  .accuracy = (4 - errors) / 4.0,
 		                  .seconds = nb__now() - t0};
-		snprintf(r.extra, sizeof r.extra, "\"errors\": %d, \"w\": [%g, %g], \"b\": %g", errors,
-		         wv[0], wv[1], nb_item(b));
+		snprintf(r.extra, sizeof r.extra, "\"errors\": %d, \"w\": [%g, %g], \"b\": %g",
+		         errors, wv[0], wv[1], nb_item(b));
 		print_epoch(a, &r);
 	}
 	if (!rc && a->plot)
@@ -259,8 +261,8 @@ int build_xor(model *m, const train_args *a)
 	nb_graph_seed(g, a->seed);
 	m->x = nb_input(g, "x", NB_SHAPE(4, 2));
 	m->y = nb_input(g, "y", NB_SHAPE(4, 1));
-	nb_dense_opts u = {.custom_init = true, .w_init = NB_UNIFORM(-1, 1),
-	                   .b_init = NB_UNIFORM(-1, 1)};
+	nb_dense_opts u = {
+	    .custom_init = true, .w_init = NB_UNIFORM(-1, 1), .b_init = NB_UNIFORM(-1, 1)};
 	nb_tensor *h = nb_sigmoid(nb_dense_ex(m->x, 2, "hidden", u));
 	m->out = nb_set_name(nb_sigmoid(nb_dense_ex(h, 1, "out", u)), "yhat");
 	m->loss = nb_set_name(nb_mse(m->out, m->y, NB_MEAN), "loss");
@@ -319,7 +321,7 @@ int build_backprop_example(model *m, const train_args *a)
 	nb_tensor *wh = nb_param(g, "w_hidden", NB_SHAPE(2, 2), NB_ZEROS);
 	nb_tensor *wo = nb_param(g, "w_out", NB_SHAPE(2, 1), NB_ZEROS);
 	nb_feed_f64(wh, (const double[]){0.1, 0.3, 0.4, 0.2}, 4); /* w31 w41 / w32 w42 */
-	nb_feed_f64(wo, (const double[]){0.2, 0.4}, 2);            /* w53 w54 */
+	nb_feed_f64(wo, (const double[]){0.2, 0.4}, 2);           /* w53 w54 */
 	nb_feed_f64(m->x, (const double[]){0.3, 0.5}, 2);
 	nb_feed_f64(m->y, (const double[]){0.5}, 1);
 	nb_tensor *y34 = nb_set_name(nb_sigmoid(nb_matmul(m->x, wh)), "y3_y4");

@@ -39,8 +39,8 @@ nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int ker
                                      const char *name, nb_conv2d_opts o);
 
 typedef enum nb_shortcut {
-	NB_SHORTCUT_A = 0,  /* parameter-free: stride-2 subsampling, zero channels */
-	NB_SHORTCUT_B,      /* 1x1 convolution (stride s) + batchnorm */
+	NB_SHORTCUT_A = 0, /* parameter-free: stride-2 subsampling, zero channels */
+	NB_SHORTCUT_B,     /* 1x1 convolution (stride s) + batchnorm */
 } nb_shortcut;
 
 /* ResNet basic block: conv3x3(stride) BN ReLU conv3x3 BN, plus the shortcut

@@ -35,9 +35,8 @@ typedef struct nb_batchnorm_opts {
  * running statistics untouched.  The mode is read at every run (no
  * recompiling).  Running statistics must be leaves that take no gradient
  * (constants or state); they are written in place. */
-nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta,
-                        nb_tensor *running_mean, nb_tensor *running_var,
-                        nb_batchnorm_opts o);
+nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *running_mean,
+                        nb_tensor *running_var, nb_batchnorm_opts o);
 /* Creates parameters <name>.gamma (ones) and <name>.beta (zeros) and state
  * <name>.running_mean (zeros) and <name>.running_var (ones), all [C]
  * with C = x's dimension 1, and applies nb_batchnorm. */
@@ -95,9 +94,9 @@ typedef struct nb_conv2d_opts {
 } nb_conv2d_opts;
 
 /* Square stride and symmetric explicit padding, the common case. */
-#define NB_CONV_OPTS(stride, pad)                                                \
-	((nb_conv2d_opts){.stride_h = (stride), .stride_w = (stride), .pad_h = (pad), \
-	                  .pad_w = (pad)})
+#define NB_CONV_OPTS(stride, pad)                                                                  \
+	((nb_conv2d_opts){                                                                         \
+	    .stride_h = (stride), .stride_w = (stride), .pad_h = (pad), .pad_w = (pad)})
 
 /* bias may be NULL.  Gradients flow to x, w and bias. */
 nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *bias, nb_conv2d_opts opts);

@@ -44,7 +44,7 @@ typedef struct nb_model {
 	nb_loss_kind loss_kind;
 	int64_t batch;
 	int num_classes;
-	nb_program *eval_prog; /* loss + probs, forward only */
+	nb_program *eval_prog;      /* loss + probs, forward only */
 	float *xbuf, *ybuf, *ohbuf; /* staging buffers for one batch */
 	double *wbuf;               /* weights in double: exact 1/n in f64 graphs */
 	int64_t *rows;
@@ -71,22 +71,22 @@ typedef struct nb_progress {
 
 typedef struct nb_epoch_stats {
 	int epoch, epochs;
-	double train_loss;     /* mean batch loss over the epoch */
-	double train_accuracy; /* on the batches as trained (before each update) */
+	double train_loss;               /* mean batch loss over the epoch */
+	double train_accuracy;           /* on the batches as trained (before each update) */
 	double test_loss, test_accuracy; /* NAN without test data */
-	double seconds;        /* training time of the epoch (no evaluation) */
+	double seconds;                  /* training time of the epoch (no evaluation) */
 	double samples_per_s;
 	int64_t samples, steps;
 	double lr;
 } nb_epoch_stats;
 
 typedef struct nb_fit_opts {
-	int epochs;              /* default 1 */
-	bool no_shuffle;         /* default: a new seeded order every epoch */
+	int epochs;      /* default 1 */
+	bool no_shuffle; /* default: a new seeded order every epoch */
 	uint64_t seed;
-	int64_t max_batches;     /* per epoch, 0 = all (short runs) */
+	int64_t max_batches;         /* per epoch, 0 = all (short runs) */
 	const nb_schedule *schedule; /* per-step learning rate, or NULL */
-	const nb_dataset *test;  /* evaluated after every epoch, or NULL */
+	const nb_dataset *test;      /* evaluated after every epoch, or NULL */
 	/* resume: epochs already done, 0 to epochs (NB_ERR_ARG otherwise; equal
 	 * to epochs: nothing left to train, NB_OK at once) */
 	int first_epoch;
@@ -158,7 +158,7 @@ typedef struct nb_zoo_recipe {
 /* input_c/h/w describe one sample (e.g. 1x28x28). */
 typedef struct nb_zoo_entry {
 	const char *name, *summary;
-	int c, h, w;     /* the sample shape the model expects */
+	int c, h, w; /* the sample shape the model expects */
 	int num_classes;
 	bool flat;                         /* the input is [N, c*h*w] (an MLP), else [N, c, h, w] */
 	nb_tensor *(*build)(nb_tensor *x); /* the logits from the input x */

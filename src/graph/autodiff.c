@@ -104,7 +104,8 @@ static bool backprop_node(nb_tensor *loss, nb_tensor *t, nb_tensor **grad, const
 			/* internal invariant: a VJP returns the input's shape */
 			if (!nb__shape_eq(gk->shape, c->shape)) {
 				char b1[128], b2[128];
-				nb__fail(g, NB_ERR_GRAPH, "grad: VJP of %s returned %s for input %s of shape %s",
+				nb__fail(g, NB_ERR_GRAPH,
+				         "grad: VJP of %s returned %s for input %s of shape %s",
 				         def->name, nb_shape_str(gk->shape, b1, sizeof b1), c->name,
 				         nb_shape_str(c->shape, b2, sizeof b2));
 				break;

@@ -44,8 +44,8 @@ void nb__program_free(nb_program *p)
 }
 
 /* Iterative DFS post-order from t: every input before its consumers. */
-static int visit(nb_tensor *root, unsigned char *mark, nb_tensor **order, int n,
-                 nb_tensor **stack, int *istack)
+static int visit(nb_tensor *root, unsigned char *mark, nb_tensor **order, int n, nb_tensor **stack,
+                 int *istack)
 {
 	int sp = 0;
 	if (mark[root->id])
@@ -94,7 +94,8 @@ static size_t fl_alloc(freelist *fl, size_t len)
 		fl->b[best].off += len;
 		fl->b[best].len -= len;
 		if (fl->b[best].len == 0) {
-			memmove(&fl->b[best], &fl->b[best + 1], (size_t)(fl->n - best - 1) * sizeof *fl->b);
+			memmove(&fl->b[best], &fl->b[best + 1],
+			        (size_t)(fl->n - best - 1) * sizeof *fl->b);
 			fl->n--;
 		}
 		return off;
@@ -159,7 +160,8 @@ static bool targets_ok(nb_graph *g, nb_tensor *const *targets, int n)
 			return false;
 		}
 		if (targets[i]->g != g) {
-			nb__fail(g, NB_ERR_GRAPH, "compile: target %d (%s) belongs to another graph", i,
+			nb__fail(g, NB_ERR_GRAPH,
+			         "compile: target %d (%s) belongs to another graph", i,
 			         targets[i]->name);
 			return false;
 		}
@@ -311,7 +313,8 @@ static bool alloc_buffers(nb_program *p, const freelist *fl)
 			if (w > ws)
 				ws = w;
 		}
-		const size_t sl = p->offset[s] >= 0 ? nb__blas_slack(p->sched[s]->shape, g->esize) : 0;
+		const size_t sl =
+		    p->offset[s] >= 0 ? nb__blas_slack(p->sched[s]->shape, g->esize) : 0;
 		slack = sl > slack ? sl : slack;
 	}
 	p->arena_bytes = fl->top ? fl->top + slack : 0;

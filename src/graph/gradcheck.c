@@ -33,8 +33,10 @@ static nb_status gradcheck_args(nb_tensor *loss, nb_tensor *const *wrt, int n)
 	if (g->status != NB_OK)
 		return g->status;
 	if (g->dtype != NB_F64) {
-		nb__fail(g, NB_ERR_DTYPE, "gradcheck(%s): needs an f64 graph (finite differences in f32 are too coarse)",
-		         loss->name);
+		nb__fail(
+		    g, NB_ERR_DTYPE,
+		    "gradcheck(%s): needs an f64 graph (finite differences in f32 are too coarse)",
+		    loss->name);
 		return NB_ERR_DTYPE;
 	}
 	if (n <= 0 || !wrt) {
@@ -43,8 +45,9 @@ static nb_status gradcheck_args(nb_tensor *loss, nb_tensor *const *wrt, int n)
 	}
 	for (int k = 0; k < n; k++)
 		if (!wrt[k] || !(wrt[k]->flags & NB_TF_PERSISTENT) || nb__is_placeholder(wrt[k])) {
-			nb__fail(g, NB_ERR_ARG, "gradcheck(%s): wrt[%d] must be a parameter or input",
-			         loss->name, k);
+			nb__fail(g, NB_ERR_ARG,
+			         "gradcheck(%s): wrt[%d] must be a parameter or input", loss->name,
+			         k);
 			return NB_ERR_ARG;
 		}
 	return NB_OK;

@@ -54,8 +54,7 @@ char *nb_shape_str(nb_shape s, char *buf, size_t n)
 	}
 	k += (size_t)snprintf(buf + k, n - k, "[");
 	for (int i = 0; i < s.ndim && k < n; i++)
-		k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld",
-		                      (long long)s.d[i]);
+		k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld", (long long)s.d[i]);
 	if (k < n)
 		snprintf(buf + k, n - k, "]");
 	return buf;
@@ -160,8 +159,7 @@ int nb_get_num_threads(void)
 
 /* ---- errors --------------------------------------------------------------- */
 
-static void vfail(nb_graph *g, nb_status st, const char *prefix, const char *fmt,
-                  va_list ap)
+static void vfail(nb_graph *g, nb_status st, const char *prefix, const char *fmt, va_list ap)
 {
 	if (!g || g->status != NB_OK)
 		return;
@@ -422,14 +420,14 @@ static bool valid_shape(nb_graph *g, const char *what, const char *name, nb_shap
 {
 	char buf[128];
 	if (s.ndim < 0 || s.ndim > NB_MAX_DIMS) {
-		nb__fail(g, NB_ERR_SHAPE, "%s(%s): %d dimensions (at most %d are supported)",
-		         what, name ? name : "", s.ndim, NB_MAX_DIMS);
+		nb__fail(g, NB_ERR_SHAPE, "%s(%s): %d dimensions (at most %d are supported)", what,
+		         name ? name : "", s.ndim, NB_MAX_DIMS);
 		return false;
 	}
 	for (int i = 0; i < s.ndim; i++)
 		if (s.d[i] <= 0) {
-			nb__fail(g, NB_ERR_SHAPE, "%s(%s): dimension %d of %s is not positive", what,
-			         name ? name : "", i, nb_shape_str(s, buf, sizeof buf));
+			nb__fail(g, NB_ERR_SHAPE, "%s(%s): dimension %d of %s is not positive",
+			         what, name ? name : "", i, nb_shape_str(s, buf, sizeof buf));
 			return false;
 		}
 	if (nb_shape_size(s) < 0) {
@@ -461,8 +459,8 @@ static bool set_auto_name(nb_tensor *t)
 /* A leaf of es-byte elements (g->esize, or 8 for nb__leaf_f64). */
 static nb_tensor *new_leaf(nb_graph *g, int op, int role, const char *name, nb_shape s, size_t es)
 {
-	static const char *const what[] = {[NB_OP_INPUT] = "input", [NB_OP_PARAM] = "param",
-	                                   [NB_OP_CONST] = "constant"};
+	static const char *const what[] = {
+	    [NB_OP_INPUT] = "input", [NB_OP_PARAM] = "param", [NB_OP_CONST] = "constant"};
 	if (!g)
 		return NULL;
 	if (g->status != NB_OK)
@@ -544,12 +542,13 @@ nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a)
 			return g->placeholder;
 		}
 		if (in[i]->g != g) {
-			nb__fail(g, NB_ERR_GRAPH, "%sinput %d (%s) belongs to another graph than input %d (%s)",
+			nb__fail(g, NB_ERR_GRAPH,
+			         "%sinput %d (%s) belongs to another graph than input %d (%s)",
 			         call, i, in[i]->name, first, in[first]->name);
 			/* record it on the other graph too, so either check sees it */
 			nb__fail(in[i]->g, NB_ERR_GRAPH,
-			         "%sinput %d (%s) was mixed with a tensor of another graph", call, i,
-			         in[i]->name);
+			         "%sinput %d (%s) was mixed with a tensor of another graph", call,
+			         i, in[i]->name);
 			return g->placeholder;
 		}
 		if ((in[i]->flags & NB_TF_F64) && !(def->flags & NB_OPF_UPDATE)) {
@@ -711,17 +710,28 @@ nb_status nb_init_tensor(nb_tensor *t, nb_init init)
 	double gain = init.gain;
 	double lo = 0, hi = 0, mean = 0, sd = 0;
 	if (!isfinite(init.a) || !isfinite(init.b) || !isfinite(gain) || gain < 0) {
-		nb__fail(g, NB_ERR_ARG, "init(%s): parameters must be finite and the gain not negative (a %g, b %g, gain %g)",
-		         t->name, init.a, init.b, gain);
+		nb__fail(
+		    g, NB_ERR_ARG,
+		    "init(%s): parameters must be finite and the gain not negative (a %g, b %g, gain %g)",
+		    t->name, init.a, init.b, gain);
 		return NB_ERR_ARG;
 	}
 	bool normal = false;
 	switch (init.kind) {
-	case NB_INIT_ZEROS: break;
-	case NB_INIT_ONES: lo = hi = 1; break;
-	case NB_INIT_CONSTANT: lo = hi = init.a; break;
-	case NB_INIT_UNIFORM: lo = init.a, hi = init.b; break;
-	case NB_INIT_NORMAL: normal = true, mean = init.a, sd = init.b; break;
+	case NB_INIT_ZEROS:
+		break;
+	case NB_INIT_ONES:
+		lo = hi = 1;
+		break;
+	case NB_INIT_CONSTANT:
+		lo = hi = init.a;
+		break;
+	case NB_INIT_UNIFORM:
+		lo = init.a, hi = init.b;
+		break;
+	case NB_INIT_NORMAL:
+		normal = true, mean = init.a, sd = init.b;
+		break;
 	case NB_INIT_XAVIER_UNIFORM:
 		hi = (gain ? gain : 1) * sqrt(6.0 / (fi + fo)), lo = -hi;
 		break;
@@ -731,15 +741,17 @@ nb_status nb_init_tensor(nb_tensor *t, nb_init init)
 	case NB_INIT_HE_UNIFORM:
 		hi = (gain ? gain : sqrt(2.0)) * sqrt(3.0 / fi), lo = -hi;
 		break;
-	case NB_INIT_HE_NORMAL: normal = true, sd = (gain ? gain : sqrt(2.0)) / sqrt(fi); break;
+	case NB_INIT_HE_NORMAL:
+		normal = true, sd = (gain ? gain : sqrt(2.0)) / sqrt(fi);
+		break;
 	default:
 		nb__fail(g, NB_ERR_ARG, "init(%s): unknown initialiser kind %d", t->name,
 		         (int)init.kind);
 		return NB_ERR_ARG;
 	}
 	if (normal && sd < 0) {
-		nb__fail(g, NB_ERR_ARG, "init(%s): normal standard deviation %g is negative", t->name,
-		         sd);
+		nb__fail(g, NB_ERR_ARG, "init(%s): normal standard deviation %g is negative",
+		         t->name, sd);
 		return NB_ERR_ARG;
 	}
 	if (!normal && hi < lo) {
@@ -838,7 +850,8 @@ static nb_status check_io(const nb_tensor *t, const void *p, int64_t n, const ch
 	nb_graph *g = t->g;
 	char buf[128];
 	if (nb__is_placeholder(t)) {
-		nb__fail(g, NB_ERR_GRAPH, "%s: tensor is the error placeholder (an earlier call failed)", what);
+		nb__fail(g, NB_ERR_GRAPH,
+		         "%s: tensor is the error placeholder (an earlier call failed)", what);
 		return NB_ERR_GRAPH;
 	}
 	if (!p) {
@@ -852,8 +865,10 @@ static nb_status check_io(const nb_tensor *t, const void *p, int64_t n, const ch
 		return NB_ERR_SHAPE;
 	}
 	if (write && !(t->flags & NB_TF_PERSISTENT)) {
-		nb__fail(g, NB_ERR_ARG, "%s(%s): only inputs, parameters and constants can be fed, not the result of %s",
-		         what, t->name, nb__ops[t->op]->name);
+		nb__fail(
+		    g, NB_ERR_ARG,
+		    "%s(%s): only inputs, parameters and constants can be fed, not the result of %s",
+		    what, t->name, nb__ops[t->op]->name);
 		return NB_ERR_ARG;
 	}
 	if (!write && !(t->flags & NB_TF_PERSISTENT)) {
@@ -863,10 +878,11 @@ static nb_status check_io(const nb_tensor *t, const void *p, int64_t n, const ch
 		for (int i = 0; g->last_run && i < g->last_run->n_targets && !kept; i++)
 			kept = g->last_run->targets[i] == t;
 		if (!kept) {
-			nb__fail(g, NB_ERR_GRAPH,
-			         "%s(%s): no value: it is not a target of the last program run (use nb_eval, "
-			         "make it a target of nb_compile, or nb_optim_keep it)",
-			         what, t->name);
+			nb__fail(
+			    g, NB_ERR_GRAPH,
+			    "%s(%s): no value: it is not a target of the last program run (use nb_eval, "
+			    "make it a target of nb_compile, or nb_optim_keep it)",
+			    what, t->name);
 			return NB_ERR_GRAPH;
 		}
 	}
@@ -927,8 +943,10 @@ double nb_item(const nb_tensor *t)
 		return NAN;
 	if (t->size != 1 && !nb__is_placeholder(t)) {
 		char b[128];
-		nb__fail(t->g, NB_ERR_SHAPE, "item(%s): needs a one-element tensor, not %s (%lld elements); use nb_read_f64",
-		         t->name, nb_shape_str(t->shape, b, sizeof b), (long long)t->size);
+		nb__fail(
+		    t->g, NB_ERR_SHAPE,
+		    "item(%s): needs a one-element tensor, not %s (%lld elements); use nb_read_f64",
+		    t->name, nb_shape_str(t->shape, b, sizeof b), (long long)t->size);
 		return NAN;
 	}
 	double v;
@@ -950,7 +968,8 @@ void *nb_data(nb_tensor *t)
 
 nb_shape nb__rand_shape(nb_graph *g, int min_ndim, int max_ndim, int maxlen)
 {
-	nb_shape s = {.ndim = min_ndim + (int)(nb__rng_next(g) % (uint64_t)(max_ndim - min_ndim + 1))};
+	nb_shape s = {.ndim =
+	                  min_ndim + (int)(nb__rng_next(g) % (uint64_t)(max_ndim - min_ndim + 1))};
 	for (int i = 0; i < s.ndim; i++)
 		s.d[i] = 1 + (int64_t)(nb__rng_next(g) % (uint64_t)maxlen);
 	return s;

@@ -27,7 +27,9 @@ static inline size_t nb__align_up(size_t n)
  * operands are rows of the last dimension, or of H*W for [N,C,H,W]. */
 static inline size_t nb__blas_slack(nb_shape s, size_t es)
 {
-	int64_t row = s.ndim >= 4 ? s.d[s.ndim - 2] * s.d[s.ndim - 1] : s.ndim ? s.d[s.ndim - 1] : 1;
+	int64_t row = s.ndim >= 4 ? s.d[s.ndim - 2] * s.d[s.ndim - 1]
+	              : s.ndim    ? s.d[s.ndim - 1]
+	                          : 1;
 	return nb__align_up((size_t)row * es);
 }
 /* Largest element count of a tensor: its bytes (8 per f64) fit an int64. */
@@ -67,9 +69,9 @@ typedef struct nb_attrs {
 
 struct nb_tensor {
 	nb_graph *g;
-	int id;       /* index in g->nodes: stable, used by DOT and the planner */
-	int op;       /* enum nb_op */
-	int role;     /* enum nb_role */
+	int id;   /* index in g->nodes: stable, used by DOT and the planner */
+	int op;   /* enum nb_op */
+	int role; /* enum nb_role */
 	unsigned flags;
 	nb_shape shape;
 	int64_t size; /* number of elements */
@@ -77,8 +79,8 @@ struct nb_tensor {
 	nb_tensor **in;
 	nb_attrs a;
 	char *name;
-	void *data;      /* persistent storage, or the planned arena slot */
-	void *aux;       /* op-private persistent storage (argmax, saved stats) */
+	void *data; /* persistent storage, or the planned arena slot */
+	void *aux;  /* op-private persistent storage (argmax, saved stats) */
 	size_t aux_bytes;
 	nb_program *eval_prog; /* cache for nb_eval */
 };
@@ -103,18 +105,18 @@ struct nb_graph {
 	int n_owned, cap_owned;
 	uint64_t rng[4];
 	bool training;
-	int64_t batch_rows; /* leading rows holding real samples, 0 = all (batchnorm) */
-	int building_role; /* role given to new op nodes (OP, or GRAD in backward) */
-	void *workspace;   /* the running program's shared scratch space */
-	nb_program *last_run; /* its computed targets are what nb_read may read */
+	int64_t batch_rows;     /* leading rows holding real samples, 0 = all (batchnorm) */
+	int building_role;      /* role given to new op nodes (OP, or GRAD in backward) */
+	void *workspace;        /* the running program's shared scratch space */
+	nb_program *last_run;   /* its computed targets are what nb_read may read */
 	size_t workspace_bytes; /* its size (ops may use less than they asked) */
 };
 
 struct nb_program {
 	nb_graph *g;
-	int n;               /* schedule length */
+	int n; /* schedule length */
 	nb_tensor **sched;
-	int64_t *offset;     /* byte offset in arena, -1 for persistent */
+	int64_t *offset; /* byte offset in arena, -1 for persistent */
 	char *arena;
 	size_t arena_bytes, naive_bytes;
 	void *workspace;
@@ -254,7 +256,6 @@ const char *nb__shown(const char *s, char *buf, size_t n);
 /* Example helpers for gradcheck: a random shape with 1..maxdim dims each
  * in [1, maxlen], and a parameter filled U(lo, hi). */
 nb_shape nb__rand_shape(nb_graph *g, int min_ndim, int max_ndim, int maxlen);
-nb_tensor *nb__rand_param(nb_graph *g, const char *name, nb_shape s, double lo,
-                          double hi);
+nb_tensor *nb__rand_param(nb_graph *g, const char *name, nb_shape s, double lo, double hi);
 
 #endif

@@ -59,8 +59,9 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 	qsort(r, NB_OP_COUNT, sizeof *r, by_time);
 	fprintf(f, "%-28s %6s %11s %7s\n", "op", "nodes", "ms per run", "share");
 	for (int i = 0; i < NB_OP_COUNT && r[i].calls > 0; i++)
-		fprintf(f, "%-28s %6lld %11.3f %6.1f%%\n", nb_op_name(r[i].id), (long long)r[i].calls,
-		        r[i].ns / runs / 1e6, total > 0 ? 100.0 * r[i].ns / total : 0.0);
+		fprintf(f, "%-28s %6lld %11.3f %6.1f%%\n", nb_op_name(r[i].id),
+		        (long long)r[i].calls, r[i].ns / runs / 1e6,
+		        total > 0 ? 100.0 * r[i].ns / total : 0.0);
 	fprintf(f, "%-28s %6d %11.3f %6.1f%%  (%lld runs)\n", "total", p->n, total / runs / 1e6,
 	        100.0, (long long)p->prof_runs);
 	/* the slowest nodes */
@@ -75,8 +76,8 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 		nb_shape_str(t->n_in > 0 ? t->in[0]->shape : t->shape, in0, sizeof in0);
 		const char *k = nb__ops[t->op]->kernel ? nb__ops[t->op]->kernel(t) : NULL;
 		snprintf(op, sizeof op, k ? "%s [%s]" : "%s", nb_op_name(t->op), k);
-		fprintf(f, "  %8.3f ms  %-34s %-20s <- %-20s %s\n", r[i].ns / runs / 1e6, op, sh, in0,
-		        t->name ? t->name : "");
+		fprintf(f, "  %8.3f ms  %-34s %-20s <- %-20s %s\n", r[i].ns / runs / 1e6, op, sh,
+		        in0, t->name ? t->name : "");
 	}
 	free(r);
 	return NB_OK;

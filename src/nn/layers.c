@@ -28,8 +28,10 @@ nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_o
 	char buf[256];
 	if (x->shape.ndim < 1 || units <= 0) {
 		char b[128];
-		nb__fail(g, NB_ERR_SHAPE, "dense(%s): needs units > 0 (got %lld) and an input with a feature axis, got %s",
-		         name ? name : "", (long long)units, nb_shape_str(x->shape, b, sizeof b));
+		nb__fail(
+		    g, NB_ERR_SHAPE,
+		    "dense(%s): needs units > 0 (got %lld) and an input with a feature axis, got %s",
+		    name ? name : "", (long long)units, nb_shape_str(x->shape, b, sizeof b));
 		return g->placeholder;
 	}
 	int64_t in = x->shape.d[x->shape.ndim - 1];
@@ -63,9 +65,11 @@ nb_tensor *nb_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel, const
 	char buf[256], b[128];
 	int groups = o.conv.groups > 0 ? o.conv.groups : 1;
 	if (x->shape.ndim != 4 || out_channels <= 0 || kernel <= 0 || x->shape.d[1] % groups) {
-		nb__fail(g, NB_ERR_SHAPE, "conv2d_layer(%s): needs an [N,C,H,W] input with C divisible by groups %d, out_channels > 0 and kernel > 0; got %s, %lld, %d",
-		         name ? name : "", groups, nb_shape_str(x->shape, b, sizeof b),
-		         (long long)out_channels, kernel);
+		nb__fail(
+		    g, NB_ERR_SHAPE,
+		    "conv2d_layer(%s): needs an [N,C,H,W] input with C divisible by groups %d, out_channels > 0 and kernel > 0; got %s, %lld, %d",
+		    name ? name : "", groups, nb_shape_str(x->shape, b, sizeof b),
+		    (long long)out_channels, kernel);
 		return g->placeholder;
 	}
 	int64_t cin = x->shape.d[1] / groups;
@@ -98,7 +102,8 @@ nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int ker
 	}
 	nb_conv_layer_opts dw = {.conv = o, .no_bias = true};
 	dw.conv.groups = (int)x->shape.d[1]; /* depthwise: one group per channel */
-	nb_tensor *h = nb_conv2d_layer(x, dw.conv.groups, kernel, join(buf, sizeof buf, name, "depthwise"), dw);
+	nb_tensor *h = nb_conv2d_layer(x, dw.conv.groups, kernel,
+	                               join(buf, sizeof buf, name, "depthwise"), dw);
 	nb_tensor *y = nb_conv2d_layer(h, out_channels, 1, join(buf, sizeof buf, name, "pointwise"),
 	                               (nb_conv_layer_opts){.no_bias = true});
 	return nb_set_name(y, name);
@@ -111,8 +116,10 @@ static nb_tensor *conv_bn_act(nb_tensor *x, int64_t out, int k, int stride, cons
                               const char *conv, const char *bn, bool relu)
 {
 	char buf[256];
-	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(stride, k / 2), .no_bias = true,
-	                        .custom_init = true, .w_init = {.kind = NB_INIT_HE_NORMAL}};
+	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(stride, k / 2),
+	                        .no_bias = true,
+	                        .custom_init = true,
+	                        .w_init = {.kind = NB_INIT_HE_NORMAL}};
 	nb_tensor *h = nb_conv2d_layer(x, out, k, join(buf, sizeof buf, name, conv), o);
 	join(buf, sizeof buf, name, bn);
 	return nb_set_name(nb_batchnorm_layer(h, buf, (nb_batchnorm_opts){.relu = relu}), buf);
@@ -159,29 +166,32 @@ nb_tensor *nb_basic_block(nb_tensor *x, int64_t out, int stride, nb_shortcut sc,
 		return g->placeholder;
 	char buf[256], b[128];
 	if (x->shape.ndim != 4 || stride < 1) {
-		nb__fail(g, NB_ERR_SHAPE, "basic_block(%s): needs an [N,C,H,W] input and stride >= 1, got %s and %d",
+		nb__fail(g, NB_ERR_SHAPE,
+		         "basic_block(%s): needs an [N,C,H,W] input and stride >= 1, got %s and %d",
 		         name ? name : "", nb_shape_str(x->shape, b, sizeof b), stride);
 		return g->placeholder;
 	}
 	bool project = stride != 1 || x->shape.d[1] != out;
 	if (project && sc == NB_SHORTCUT_A && out < x->shape.d[1]) {
-		nb__fail(g, NB_ERR_SHAPE,
-		         "basic_block(%s): an option-A shortcut pads channels with zeros, so it "
-		         "needs out_channels >= the input's %lld channels, got %lld (use NB_SHORTCUT_B)",
-		         name ? name : "", (long long)x->shape.d[1], (long long)out);
+		nb__fail(
+		    g, NB_ERR_SHAPE,
+		    "basic_block(%s): an option-A shortcut pads channels with zeros, so it "
+		    "needs out_channels >= the input's %lld channels, got %lld (use NB_SHORTCUT_B)",
+		    name ? name : "", (long long)x->shape.d[1], (long long)out);
 		return g->placeholder;
 	}
 	if (sc != NB_SHORTCUT_A && sc != NB_SHORTCUT_B) {
-		nb__fail(g, NB_ERR_ARG, "basic_block(%s): unknown shortcut kind %d", name ? name : "",
-		         (int)sc);
+		nb__fail(g, NB_ERR_ARG, "basic_block(%s): unknown shortcut kind %d",
+		         name ? name : "", (int)sc);
 		return g->placeholder;
 	}
 	nb_tensor *h = conv_bn_relu(x, out, 3, stride, name, "conv1", "bn1");
 	h = conv_bn(h, out, 3, 1, name, "conv2", "bn2");
 	nb_tensor *s = x;
 	if (project)
-		s = sc == NB_SHORTCUT_A ? shortcut_a(x, out, stride, join(buf, sizeof buf, name, "shortcut"))
-		                        : conv_bn(x, out, 1, stride, name, "shortcut", "shortcut_bn");
+		s = sc == NB_SHORTCUT_A
+		        ? shortcut_a(x, out, stride, join(buf, sizeof buf, name, "shortcut"))
+		        : conv_bn(x, out, 1, stride, name, "shortcut", "shortcut_bn");
 	return nb_set_name(nb_relu(nb_add(h, s)), name);
 }
 
@@ -194,8 +204,10 @@ nb_tensor *nb_bottleneck_block(nb_tensor *x, int64_t mid, int stride, const char
 		return g->placeholder;
 	if (x->shape.ndim != 4 || stride < 1) {
 		char b[128];
-		nb__fail(g, NB_ERR_SHAPE, "bottleneck_block(%s): needs an [N,C,H,W] input and stride >= 1, got %s and %d",
-		         name ? name : "", nb_shape_str(x->shape, b, sizeof b), stride);
+		nb__fail(
+		    g, NB_ERR_SHAPE,
+		    "bottleneck_block(%s): needs an [N,C,H,W] input and stride >= 1, got %s and %d",
+		    name ? name : "", nb_shape_str(x->shape, b, sizeof b), stride);
 		return g->placeholder;
 	}
 	int64_t out = 4 * mid;

@@ -34,14 +34,17 @@ static nb_tensor *fc_he(nb_tensor *x, int64_t units, const char *name)
 	if (x->g->status != NB_OK || x->shape.ndim < 1)
 		return nb_dense(x, units, name); /* the placeholder, or the error */
 	double r = 1.0 / sqrt((double)x->shape.d[x->shape.ndim - 1]);
-	nb_dense_opts o = {.custom_init = true, .w_init = {.kind = NB_INIT_HE_NORMAL},
+	nb_dense_opts o = {.custom_init = true,
+	                   .w_init = {.kind = NB_INIT_HE_NORMAL},
 	                   .b_init = NB_UNIFORM(-r, r)};
 	return nb_dense_ex(x, units, name, o);
 }
 
 static nb_tensor *stem(nb_tensor *x, int64_t channels)
 {
-	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(1, 1), .no_bias = true, .custom_init = true,
+	nb_conv_layer_opts o = {.conv = NB_CONV_OPTS(1, 1),
+	                        .no_bias = true,
+	                        .custom_init = true,
 	                        .w_init = {.kind = NB_INIT_HE_NORMAL}};
 	nb_tensor *h = nb_conv2d_layer(x, channels, 3, "conv1", o);
 	return nb_batchnorm_layer(h, "bn1", (nb_batchnorm_opts){.relu = true});
@@ -55,7 +58,8 @@ static nb_tensor *resnet20(nb_tensor *x)
 	for (int s = 0; s < 3; s++)
 		for (int b = 0; b < 3; b++) {
 			snprintf(name, sizeof name, "layer%d.%d", s + 1, b);
-			h = nb_basic_block(h, width[s], s > 0 && b == 0 ? 2 : 1, NB_SHORTCUT_A, name);
+			h = nb_basic_block(h, width[s], s > 0 && b == 0 ? 2 : 1, NB_SHORTCUT_A,
+			                   name);
 		}
 	h = nb_set_name(nb_global_avgpool(h), "pool");
 	return fc_he(h, 10, "fc");

@@ -36,15 +36,18 @@ nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_ki
 		return g->status;
 	if (logits->g != g || logits->shape.ndim != 2 || x->shape.ndim < 1 ||
 	    logits->shape.d[0] != x->shape.d[0]) {
-		nb__fail(g, NB_ERR_SHAPE, "classifier: logits must be [B, K] with B the input's batch, got %s",
+		nb__fail(g, NB_ERR_SHAPE,
+		         "classifier: logits must be [B, K] with B the input's batch, got %s",
 		         nb_shape_str(logits->shape, b, sizeof b));
 		return NB_ERR_SHAPE;
 	}
 	int64_t B = x->shape.d[0], K = logits->shape.d[1];
 	if (kind == NB_LOSS_BCE_LOGITS ? K != 1 : K < 2) {
 		nb__fail(g, NB_ERR_SHAPE, "classifier: %s needs logits [B, %s], got %s",
-		         kind == NB_LOSS_BCE_LOGITS ? "binary cross-entropy" : "softmax cross-entropy",
-		         kind == NB_LOSS_BCE_LOGITS ? "1" : "K>=2", nb_shape_str(logits->shape, b, sizeof b));
+		         kind == NB_LOSS_BCE_LOGITS ? "binary cross-entropy"
+		                                    : "softmax cross-entropy",
+		         kind == NB_LOSS_BCE_LOGITS ? "1" : "K>=2",
+		         nb_shape_str(logits->shape, b, sizeof b));
 		return NB_ERR_SHAPE;
 	}
 	memset(m, 0, sizeof *m);
@@ -87,7 +90,8 @@ nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_ki
 		m->ohbuf = malloc((size_t)(B * K) * sizeof(float));
 	if (!m->xbuf || !m->ybuf || !m->wbuf || !m->rows || (kind == NB_LOSS_CCE && !m->ohbuf)) {
 		nb_model_free(m);
-		nb__fail(g, NB_ERR_NOMEM, "classifier: out of memory for %lld-sample batches of %lld values",
+		nb__fail(g, NB_ERR_NOMEM,
+		         "classifier: out of memory for %lld-sample batches of %lld values",
 		         (long long)B, (long long)sample);
 		return NB_ERR_NOMEM;
 	}
@@ -103,9 +107,11 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 	int64_t B = m->batch, sample = m->x->size / B;
 	if (sample != nb_dataset_sample_size(d)) {
 		char b[128];
-		nb__fail(m->g, NB_ERR_SHAPE, "fit: dataset samples have %lld values (%dx%dx%d), the model input %s takes %lld",
-		         (long long)nb_dataset_sample_size(d), d->c, d->h, d->w,
-		         nb_shape_str(m->x->shape, b, sizeof b), (long long)sample);
+		nb__fail(
+		    m->g, NB_ERR_SHAPE,
+		    "fit: dataset samples have %lld values (%dx%dx%d), the model input %s takes %lld",
+		    (long long)nb_dataset_sample_size(d), d->c, d->h, d->w,
+		    nb_shape_str(m->x->shape, b, sizeof b), (long long)sample);
 		return NB_ERR_SHAPE;
 	}
 	int K = m->num_classes;
@@ -118,7 +124,8 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 		memcpy(xdst + i * sample, d->x + r * sample, (size_t)sample * sizeof(float));
 		int32_t y = d->y[r];
 		if (y < 0 || y >= K) {
-			nb__fail(m->g, NB_ERR_VALUE, "fit: sample %lld has label %d, the model has %d classes",
+			nb__fail(m->g, NB_ERR_VALUE,
+			         "fit: sample %lld has label %d, the model has %d classes",
 			         (long long)r, (int)y, K);
 			return NB_ERR_VALUE;
 		}
@@ -205,13 +212,15 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	if (st)
 		return st;
 	nb_batcher *bt = NULL;
-	nb_batcher_opts bo = {.batch_size = m->batch, .shuffle = !opts.no_shuffle, .seed = opts.seed};
+	nb_batcher_opts bo = {
+	    .batch_size = m->batch, .shuffle = !opts.no_shuffle, .seed = opts.seed};
 	if ((st = nb_batcher_new(train, bo, &bt))) {
 		nb__fail(g, st, "fit: cannot batch the training set (%s)", nb_status_string(st));
 		return st;
 	}
 	int64_t per_epoch = nb_batcher_batches_per_epoch(bt);
-	int64_t batches = opts.max_batches > 0 && opts.max_batches < per_epoch ? opts.max_batches : per_epoch;
+	int64_t batches =
+	    opts.max_batches > 0 && opts.max_batches < per_epoch ? opts.max_batches : per_epoch;
 	nb_batch out = {.index = m->rows};
 	/* the bar on a terminal only: \r-redraws would fill a log file */
 	FILE *bar = opts.progress && isatty(fileno(opts.progress)) ? opts.progress : NULL;
@@ -231,7 +240,8 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			/* batchnorm's statistics from the real rows only */
 			nb_graph_set_batch_rows(g, n < m->batch ? n : 0);
 			if (opts.schedule)
-				nb_optim_set_lr(o, nb_schedule_lr(opts.schedule, nb_optim_steps(o)));
+				nb_optim_set_lr(o,
+				                nb_schedule_lr(opts.schedule, nb_optim_steps(o)));
 			if ((st = nb_step(o)))
 				break;
 			double loss = nb_item(m->loss);
@@ -252,9 +262,15 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			done++;
 			if (opts.on_batch || bar) {
 				double now = nb__now(), dt = now - t0;
-				nb_progress p = {.epoch = e, .epochs = epochs, .batch = done, .batches = batches,
-				                 .step = nb_optim_steps(o), .loss = lsum / (double)done,
-				                 .seconds = dt, .samples_per_s = dt > 0 ? (double)samples / dt : 0};
+				nb_progress p = {.epoch = e,
+				                 .epochs = epochs,
+				                 .batch = done,
+				                 .batches = batches,
+				                 .step = nb_optim_steps(o),
+				                 .loss = lsum / (double)done,
+				                 .seconds = dt,
+				                 .samples_per_s =
+				                     dt > 0 ? (double)samples / dt : 0};
 				if (bar && (done == 1 || done == batches || now - drawn >= 0.1)) {
 					nb__progress_draw(bar, &p);
 					drawn = now;
@@ -269,12 +285,18 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		if (st)
 			break;
 		double dt = nb__now() - t0;
-		nb_epoch_stats s = {.epoch = e, .epochs = epochs,
+		nb_epoch_stats s = {.epoch = e,
+		                    .epochs = epochs,
 		                    .train_loss = done ? lsum / (double)done : NAN,
-		                    .train_accuracy = samples ? (double)correct / (double)samples : NAN,
-		                    .test_loss = NAN, .test_accuracy = NAN, .seconds = dt,
+		                    .train_accuracy =
+		                        samples ? (double)correct / (double)samples : NAN,
+		                    .test_loss = NAN,
+		                    .test_accuracy = NAN,
+		                    .seconds = dt,
 		                    .samples_per_s = dt > 0 ? (double)samples / dt : 0,
-		                    .samples = samples, .steps = nb_optim_steps(o), .lr = nb_optim_lr(o)};
+		                    .samples = samples,
+		                    .steps = nb_optim_steps(o),
+		                    .lr = nb_optim_lr(o)};
 		if (opts.test && (st = nb_evaluate(m, opts.test, &s.test_loss, &s.test_accuracy)))
 			break;
 		if (opts.test && !isfinite(s.test_loss) && !opts.allow_nonfinite) {

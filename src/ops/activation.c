@@ -23,16 +23,15 @@ static nb_status shape_same(nb_tensor *t)
 NB_UNARY_KERNELS(hardlim, x >= 0 ? (T)1 : (T)0)
 NB_UNARY_KERNELS(hardlims, x >= 0 ? (T)1 : (T)-1)
 NB_UNARY_KERNELS(purelin, x)
-NB_UNARY_KERNELS(satlin, x < 0 ? (T)0 : x > 1 ? (T)1 : x)
-NB_UNARY_KERNELS(satlins, x < -1 ? (T)-1 : x > 1 ? (T)1 : x)
+NB_UNARY_KERNELS(satlin, x<0 ? (T)0 : x> 1 ? (T)1 : x)
+NB_UNARY_KERNELS(satlins, x<-1 ? (T)-1 : x> 1 ? (T)1 : x)
 NB_UNARY_KERNELS(relu, x > 0 ? x : (T)0)
-NB_UNARY_KERNELS(tanh, f0 * tanh(f1 * x))
+NB_UNARY_KERNELS(tanh, f0 *tanh(f1 *x))
 
 /* logsig(v) = 1 / (1 + exp(-u)), u = a v.  For u < 0 the same value is
  * written exp(u) / (1 + exp(u)): exp never overflows, so large |a v| gives
  * exactly 0 or 1 in the limit instead of inf / NaN. */
-NB_UNARY_KERNELS(logsig, f0 * x >= 0 ? 1 / (1 + exp(-f0 * x))
-                                      : exp(f0 * x) / (1 + exp(f0 * x)))
+NB_UNARY_KERNELS(logsig, f0 *x >= 0 ? 1 / (1 + exp(-f0 * x)) : exp(f0 * x) / (1 + exp(f0 * x)))
 
 /* ---- elementwise VJPs -----------------------------------------------------------
  * hardlim, hardlims: the derivative is 0 wherever it exists, so no gradient
@@ -98,20 +97,20 @@ static void vjp_tanh(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *ne
  * maximum M first: y = exp(x - M) / S with S = sum exp(x - M) in [1, len],
  * so inputs like 1000 do not overflow.  log_softmax = (x - M) - log S. */
 
-#define ROWS(BODY)                                                              \
-	const T *X = NB_IN(t, 0, T);                                             \
-	T *Y = NB_OUT(t, T);                                                     \
-	int64_t outer, len, inner;                                               \
-	nb__split_axis(t->shape, (int)t->a.i[0], &outer, &len, &inner);          \
-	int64_t rows = outer * inner;                                            \
-	NB_PAR_FOR_IF(t->size >= NB_PAR_MIN, r, rows, {                           \
-		int64_t base = r / inner * len * inner + r % inner;              \
-		const T *x = X + base;                                           \
-		T *y = Y + base;                                                 \
-		T M;                                                             \
-		double S;                                                        \
-		NB_ROW_MAX_SUMEXP(x, len, inner, M, S);                          \
-		BODY;                                                            \
+#define ROWS(BODY)                                                                                 \
+	const T *X = NB_IN(t, 0, T);                                                               \
+	T *Y = NB_OUT(t, T);                                                                       \
+	int64_t outer, len, inner;                                                                 \
+	nb__split_axis(t->shape, (int)t->a.i[0], &outer, &len, &inner);                            \
+	int64_t rows = outer * inner;                                                              \
+	NB_PAR_FOR_IF(t->size >= NB_PAR_MIN, r, rows, {                                            \
+		int64_t base = r / inner * len * inner + r % inner;                                \
+		const T *x = X + base;                                                             \
+		T *y = Y + base;                                                                   \
+		T M;                                                                               \
+		double S;                                                                          \
+		NB_ROW_MAX_SUMEXP(x, len, inner, M, S);                                            \
+		BODY;                                                                              \
 	});
 
 NB_KERNELS(softmax, {
@@ -172,14 +171,38 @@ static nb_tensor *step(int op, nb_tensor *v, bool st)
 	return nb__op1(op, v, &at);
 }
 
-nb_tensor *nb_hardlim(nb_tensor *v) { return step(NB_OP_HARDLIM, v, false); }
-nb_tensor *nb_hardlims(nb_tensor *v) { return step(NB_OP_HARDLIMS, v, false); }
-nb_tensor *nb_hardlim_st(nb_tensor *v) { return step(NB_OP_HARDLIM, v, true); }
-nb_tensor *nb_hardlims_st(nb_tensor *v) { return step(NB_OP_HARDLIMS, v, true); }
-nb_tensor *nb_purelin(nb_tensor *v) { return nb__op1(NB_OP_PURELIN, v, NULL); }
-nb_tensor *nb_satlin(nb_tensor *v) { return nb__op1(NB_OP_SATLIN, v, NULL); }
-nb_tensor *nb_satlins(nb_tensor *v) { return nb__op1(NB_OP_SATLINS, v, NULL); }
-nb_tensor *nb_relu(nb_tensor *v) { return nb__op1(NB_OP_RELU, v, NULL); }
+nb_tensor *nb_hardlim(nb_tensor *v)
+{
+	return step(NB_OP_HARDLIM, v, false);
+}
+nb_tensor *nb_hardlims(nb_tensor *v)
+{
+	return step(NB_OP_HARDLIMS, v, false);
+}
+nb_tensor *nb_hardlim_st(nb_tensor *v)
+{
+	return step(NB_OP_HARDLIM, v, true);
+}
+nb_tensor *nb_hardlims_st(nb_tensor *v)
+{
+	return step(NB_OP_HARDLIMS, v, true);
+}
+nb_tensor *nb_purelin(nb_tensor *v)
+{
+	return nb__op1(NB_OP_PURELIN, v, NULL);
+}
+nb_tensor *nb_satlin(nb_tensor *v)
+{
+	return nb__op1(NB_OP_SATLIN, v, NULL);
+}
+nb_tensor *nb_satlins(nb_tensor *v)
+{
+	return nb__op1(NB_OP_SATLINS, v, NULL);
+}
+nb_tensor *nb_relu(nb_tensor *v)
+{
+	return nb__op1(NB_OP_RELU, v, NULL);
+}
 
 /* a NaN or infinite slope would make every output NaN or a step function */
 static bool finite_args(nb_tensor *v, const char *op, double a, double b)
@@ -230,8 +253,14 @@ static nb_tensor *along_axis(int op, nb_tensor *v, int axis)
 	return nb__op1(op, v, &at);
 }
 
-nb_tensor *nb_softmax(nb_tensor *v, int axis) { return along_axis(NB_OP_SOFTMAX, v, axis); }
-nb_tensor *nb_log_softmax(nb_tensor *v, int axis) { return along_axis(NB_OP_LOG_SOFTMAX, v, axis); }
+nb_tensor *nb_softmax(nb_tensor *v, int axis)
+{
+	return along_axis(NB_OP_SOFTMAX, v, axis);
+}
+nb_tensor *nb_log_softmax(nb_tensor *v, int axis)
+{
+	return along_axis(NB_OP_LOG_SOFTMAX, v, axis);
+}
 
 /* ---- gradcheck examples -------------------------------------------------------------- */
 
@@ -256,10 +285,10 @@ static double rand_coef(nb_graph *g)
  * i[0] = 1; their gradient is by definition not the derivative of the
  * forward, so finite differences cannot check it: test_activation.c checks
  * it exactly (dv = g, and the perceptron rule). */
-#define EX_PLAIN(NAME, LO, HI)                                                   \
-	static nb_tensor *ex_##NAME(nb_graph *g, nb_tensor **w, int *n)          \
-	{                                                                        \
-		return nb_##NAME(ex_param(g, w, n, LO, HI));                     \
+#define EX_PLAIN(NAME, LO, HI)                                                                     \
+	static nb_tensor *ex_##NAME(nb_graph *g, nb_tensor **w, int *n)                            \
+	{                                                                                          \
+		return nb_##NAME(ex_param(g, w, n, LO, HI));                                       \
 	}
 
 EX_PLAIN(hardlim, -1, 1)
@@ -304,11 +333,16 @@ static nb_tensor *ex_log_softmax(nb_graph *g, nb_tensor **w, int *n)
 
 /* ---- op table entries ------------------------------------------------------------ */
 
-#define ACT_DEF(NAME, STR, KERNEL, VJP, LABEL, FLAGS)                            \
-	const nb_opdef nb__op_##NAME = {                                         \
-	    .name = STR, .n_inputs = 1, .shape = shape_same,                     \
-	    .forward_f32 = KERNEL##_f32, .forward_f64 = KERNEL##_f64, .vjp = VJP, \
-	    .label = LABEL, .example = ex_##NAME, .flags = FLAGS}
+#define ACT_DEF(NAME, STR, KERNEL, VJP, LABEL, FLAGS)                                              \
+	const nb_opdef nb__op_##NAME = {.name = STR,                                               \
+	                                .n_inputs = 1,                                             \
+	                                .shape = shape_same,                                       \
+	                                .forward_f32 = KERNEL##_f32,                               \
+	                                .forward_f64 = KERNEL##_f64,                               \
+	                                .vjp = VJP,                                                \
+	                                .label = LABEL,                                            \
+	                                .example = ex_##NAME,                                      \
+	                                .flags = FLAGS}
 
 ACT_DEF(hardlim, "hardlim", hardlim, vjp_step, label_step, NB_OPF_INPLACE);
 ACT_DEF(hardlims, "hardlims", hardlims, vjp_step, label_step, NB_OPF_INPLACE);

@@ -28,32 +28,32 @@ static nb_status shape_broadcast(nb_tensor *t)
 
 /* Fast paths for equal shapes and a scalar operand, else the general
  * broadcast loop. */
-#define BINARY(NAME, ...)                                                       \
-	NB_KERNELS(NAME, {                                                       \
-		const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                \
-		T *Y = NB_OUT(t, T);                                             \
-		int64_t n = t->size, na = t->in[0]->size, nbb = t->in[1]->size;  \
-		if (na == n && nbb == n) {                                       \
-			NB_PAR_FOR(i, n, T a = A[i]; T b = B[i]; Y[i] = (__VA_ARGS__);); \
-		} else if (nbb == 1 && na == n) {                                \
-			const T b = B[0];                                        \
-			NB_PAR_FOR(i, n, T a = A[i]; Y[i] = (__VA_ARGS__););    \
-		} else if (na == 1 && nbb == n) {                                \
-			const T a = A[0];                                        \
-			NB_PAR_FOR(i, n, T b = B[i]; Y[i] = (__VA_ARGS__););    \
-		} else {                                                         \
-			nb_bcast bc;                                             \
-			nb_bcast_init(&bc, t->shape, t->in[0]->shape, t->in[1]->shape); \
-			NB_BCAST_LOOP(&bc, n, {                                  \
-				T a = A[ia], b = B[ib];                          \
-				Y[o] = (__VA_ARGS__);                                   \
-			});                                                      \
-		}                                                                \
+#define BINARY(NAME, ...)                                                                          \
+	NB_KERNELS(NAME, {                                                                         \
+		const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                                  \
+		T *Y = NB_OUT(t, T);                                                               \
+		int64_t n = t->size, na = t->in[0]->size, nbb = t->in[1]->size;                    \
+		if (na == n && nbb == n) {                                                         \
+			NB_PAR_FOR(i, n, T a = A[i]; T b = B[i]; Y[i] = (__VA_ARGS__););           \
+		} else if (nbb == 1 && na == n) {                                                  \
+			const T b = B[0];                                                          \
+			NB_PAR_FOR(i, n, T a = A[i]; Y[i] = (__VA_ARGS__););                       \
+		} else if (na == 1 && nbb == n) {                                                  \
+			const T a = A[0];                                                          \
+			NB_PAR_FOR(i, n, T b = B[i]; Y[i] = (__VA_ARGS__););                       \
+		} else {                                                                           \
+			nb_bcast bc;                                                               \
+			nb_bcast_init(&bc, t->shape, t->in[0]->shape, t->in[1]->shape);            \
+			NB_BCAST_LOOP(&bc, n, {                                                    \
+				T a = A[ia], b = B[ib];                                            \
+				Y[o] = (__VA_ARGS__);                                              \
+			});                                                                        \
+		}                                                                                  \
 	})
 
 BINARY(add, a + b)
 BINARY(sub, a - b)
-BINARY(mul, a * b)
+BINARY(mul, a *b)
 BINARY(div, a / b)
 
 /* ---- binary VJPs --------------------------------------------------------------
@@ -101,16 +101,16 @@ static void vjp_div(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *nee
 
 UNARY(neg, -x)
 UNARY(add_scalar, x + f0)
-UNARY(mul_scalar, x * f0)
+UNARY(mul_scalar, x *f0)
 UNARY(rsub_scalar, f0 - x)
 UNARY(exp, exp(x))
 UNARY(log, log(x))
 UNARY(sqrt, sqrt(x))
-UNARY(square, x * x)
+UNARY(square, x *x)
 UNARY(pow, pow(x, f0))
 UNARY(abs, fabs(x))
 UNARY(sign, (T)((x > 0) - (x < 0)))
-UNARY(clamp, x < f0 ? f0 : x > f1 ? f1 : x)
+UNARY(clamp, x<f0 ? f0 : x> f1 ? f1 : x)
 UNARY(identity, x)
 
 /* mask_range(g, x): g where f0 < x < f1, else 0 -- the derivative of
@@ -292,18 +292,54 @@ static void label_mask(const nb_tensor *t, char *buf, size_t n)
 
 /* ---- constructors ----------------------------------------------------------------- */
 
-nb_tensor *nb_add(nb_tensor *a, nb_tensor *b) { return nb__op2(NB_OP_ADD, a, b, NULL); }
-nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b) { return nb__op2(NB_OP_SUB, a, b, NULL); }
-nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b) { return nb__op2(NB_OP_MUL, a, b, NULL); }
-nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return nb__op2(NB_OP_DIV, a, b, NULL); }
-nb_tensor *nb_neg(nb_tensor *a) { return nb__op1(NB_OP_NEG, a, NULL); }
-nb_tensor *nb_exp(nb_tensor *a) { return nb__op1(NB_OP_EXP, a, NULL); }
-nb_tensor *nb_log(nb_tensor *a) { return nb__op1(NB_OP_LOG, a, NULL); }
-nb_tensor *nb_sqrt(nb_tensor *a) { return nb__op1(NB_OP_SQRT, a, NULL); }
-nb_tensor *nb_square(nb_tensor *a) { return nb__op1(NB_OP_SQUARE, a, NULL); }
-nb_tensor *nb_abs(nb_tensor *a) { return nb__op1(NB_OP_ABS, a, NULL); }
-nb_tensor *nb__sign(nb_tensor *a) { return nb__op1(NB_OP_SIGN, a, NULL); }
-nb_tensor *nb_stop_gradient(nb_tensor *a) { return nb__op1(NB_OP_STOP_GRADIENT, a, NULL); }
+nb_tensor *nb_add(nb_tensor *a, nb_tensor *b)
+{
+	return nb__op2(NB_OP_ADD, a, b, NULL);
+}
+nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b)
+{
+	return nb__op2(NB_OP_SUB, a, b, NULL);
+}
+nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b)
+{
+	return nb__op2(NB_OP_MUL, a, b, NULL);
+}
+nb_tensor *nb_div(nb_tensor *a, nb_tensor *b)
+{
+	return nb__op2(NB_OP_DIV, a, b, NULL);
+}
+nb_tensor *nb_neg(nb_tensor *a)
+{
+	return nb__op1(NB_OP_NEG, a, NULL);
+}
+nb_tensor *nb_exp(nb_tensor *a)
+{
+	return nb__op1(NB_OP_EXP, a, NULL);
+}
+nb_tensor *nb_log(nb_tensor *a)
+{
+	return nb__op1(NB_OP_LOG, a, NULL);
+}
+nb_tensor *nb_sqrt(nb_tensor *a)
+{
+	return nb__op1(NB_OP_SQRT, a, NULL);
+}
+nb_tensor *nb_square(nb_tensor *a)
+{
+	return nb__op1(NB_OP_SQUARE, a, NULL);
+}
+nb_tensor *nb_abs(nb_tensor *a)
+{
+	return nb__op1(NB_OP_ABS, a, NULL);
+}
+nb_tensor *nb__sign(nb_tensor *a)
+{
+	return nb__op1(NB_OP_SIGN, a, NULL);
+}
+nb_tensor *nb_stop_gradient(nb_tensor *a)
+{
+	return nb__op1(NB_OP_STOP_GRADIENT, a, NULL);
+}
 
 static nb_tensor *op_f(int op, nb_tensor *a, double f0, double f1)
 {
@@ -311,20 +347,33 @@ static nb_tensor *op_f(int op, nb_tensor *a, double f0, double f1)
 	return nb__op1(op, a, &at);
 }
 
-nb_tensor *nb_add_scalar(nb_tensor *a, double s) { return op_f(NB_OP_ADD_SCALAR, a, s, 0); }
-nb_tensor *nb_mul_scalar(nb_tensor *a, double s) { return op_f(NB_OP_MUL_SCALAR, a, s, 0); }
-nb_tensor *nb_rsub_scalar(nb_tensor *a, double s) { return op_f(NB_OP_RSUB_SCALAR, a, s, 0); }
-nb_tensor *nb_pow(nb_tensor *a, double p) { return op_f(NB_OP_POW, a, p, 0); }
+nb_tensor *nb_add_scalar(nb_tensor *a, double s)
+{
+	return op_f(NB_OP_ADD_SCALAR, a, s, 0);
+}
+nb_tensor *nb_mul_scalar(nb_tensor *a, double s)
+{
+	return op_f(NB_OP_MUL_SCALAR, a, s, 0);
+}
+nb_tensor *nb_rsub_scalar(nb_tensor *a, double s)
+{
+	return op_f(NB_OP_RSUB_SCALAR, a, s, 0);
+}
+nb_tensor *nb_pow(nb_tensor *a, double p)
+{
+	return op_f(NB_OP_POW, a, p, 0);
+}
 
 nb_tensor *nb_clamp(nb_tensor *a, double lo, double hi)
 {
 	if (a && !(lo <= hi) && a->g->status == NB_OK) { /* NaN bounds fail too */
 		if (isnan(lo) || isnan(hi))
-			nb__fail(a->g, NB_ERR_ARG, "clamp(%s): a bound is NaN (lo %g, hi %g)", a->name,
-			         lo, hi);
-		else
-			nb__fail(a->g, NB_ERR_ARG, "clamp(%s): lower bound %g is above upper bound %g",
+			nb__fail(a->g, NB_ERR_ARG, "clamp(%s): a bound is NaN (lo %g, hi %g)",
 			         a->name, lo, hi);
+		else
+			nb__fail(a->g, NB_ERR_ARG,
+			         "clamp(%s): lower bound %g is above upper bound %g", a->name, lo,
+			         hi);
 		return a->g->placeholder;
 	}
 	return op_f(NB_OP_CLAMP, a, lo, hi);
@@ -399,10 +448,22 @@ static nb_tensor *ex_binary(nb_graph *g, nb_tensor **wrt, int *n, int op, bool p
 	return nb__op2(op, wrt[0], wrt[1], NULL);
 }
 
-static nb_tensor *ex_add(nb_graph *g, nb_tensor **w, int *n) { return ex_binary(g, w, n, NB_OP_ADD, false); }
-static nb_tensor *ex_sub(nb_graph *g, nb_tensor **w, int *n) { return ex_binary(g, w, n, NB_OP_SUB, false); }
-static nb_tensor *ex_mul(nb_graph *g, nb_tensor **w, int *n) { return ex_binary(g, w, n, NB_OP_MUL, false); }
-static nb_tensor *ex_div(nb_graph *g, nb_tensor **w, int *n) { return ex_binary(g, w, n, NB_OP_DIV, true); }
+static nb_tensor *ex_add(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_binary(g, w, n, NB_OP_ADD, false);
+}
+static nb_tensor *ex_sub(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_binary(g, w, n, NB_OP_SUB, false);
+}
+static nb_tensor *ex_mul(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_binary(g, w, n, NB_OP_MUL, false);
+}
+static nb_tensor *ex_div(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_binary(g, w, n, NB_OP_DIV, true);
+}
 
 /* unary: x drawn from [lo, hi] (keeping clear of domain edges and kinks) */
 static nb_tensor *ex_unary(nb_graph *g, nb_tensor **wrt, int *n, int op, double lo, double hi,
@@ -413,14 +474,38 @@ static nb_tensor *ex_unary(nb_graph *g, nb_tensor **wrt, int *n, int op, double 
 	return op_f(op, wrt[0], f0, f1);
 }
 
-static nb_tensor *ex_neg(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_NEG, -1, 1, 0, 0); }
-static nb_tensor *ex_add_scalar(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_ADD_SCALAR, -1, 1, 0.7, 0); }
-static nb_tensor *ex_mul_scalar(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_MUL_SCALAR, -1, 1, -1.5, 0); }
-static nb_tensor *ex_rsub_scalar(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_RSUB_SCALAR, -1, 1, 2.5, 0); }
-static nb_tensor *ex_exp(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_EXP, -2, 2, 0, 0); }
-static nb_tensor *ex_log(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_LOG, 0.2, 3, 0, 0); }
-static nb_tensor *ex_sqrt(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_SQRT, 0.2, 3, 0, 0); }
-static nb_tensor *ex_square(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_SQUARE, -2, 2, 0, 0); }
+static nb_tensor *ex_neg(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_NEG, -1, 1, 0, 0);
+}
+static nb_tensor *ex_add_scalar(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_ADD_SCALAR, -1, 1, 0.7, 0);
+}
+static nb_tensor *ex_mul_scalar(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_MUL_SCALAR, -1, 1, -1.5, 0);
+}
+static nb_tensor *ex_rsub_scalar(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_RSUB_SCALAR, -1, 1, 2.5, 0);
+}
+static nb_tensor *ex_exp(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_EXP, -2, 2, 0, 0);
+}
+static nb_tensor *ex_log(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_LOG, 0.2, 3, 0, 0);
+}
+static nb_tensor *ex_sqrt(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_SQRT, 0.2, 3, 0, 0);
+}
+static nb_tensor *ex_square(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_SQUARE, -2, 2, 0, 0);
+}
 /* x > 0, and exponents with special derivatives (p = 0: none, p = 1: 1) */
 static nb_tensor *ex_pow(nb_graph *g, nb_tensor **w, int *n)
 {
@@ -434,7 +519,10 @@ static nb_tensor *ex_abs(nb_graph *g, nb_tensor **w, int *n)
 	return ex_unary(g, w, n, NB_OP_ABS, neg ? -2 : 0.1, neg ? -0.1 : 2, 0, 0);
 }
 /* clamp: the gradcheck skips elements within eps of a bound (kinks) */
-static nb_tensor *ex_clamp(nb_graph *g, nb_tensor **w, int *n) { return ex_unary(g, w, n, NB_OP_CLAMP, -2, 2, -0.5, 0.8); }
+static nb_tensor *ex_clamp(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_unary(g, w, n, NB_OP_CLAMP, -2, 2, -0.5, 0.8);
+}
 /* Finite differences cannot see stop_gradient (its forward is the
  * identity); test_core checks the zero gradient.  Here: it passes values
  * through and leaves the other paths' gradients intact. */
@@ -483,22 +571,31 @@ static nb_tensor *ex_sign(nb_graph *g, nb_tensor **w, int *n)
 
 /* ---- op table entries ------------------------------------------------------------ */
 
-#define BIN_DEF(NAME, STR)                                                       \
-	const nb_opdef nb__op_##NAME = {                                         \
-	    .name = STR, .n_inputs = 2, .shape = shape_broadcast,                \
-	    .forward_f32 = NAME##_f32, .forward_f64 = NAME##_f64,                \
-	    .vjp = vjp_##NAME, .example = ex_##NAME, .flags = NB_OPF_INPLACE}
+#define BIN_DEF(NAME, STR)                                                                         \
+	const nb_opdef nb__op_##NAME = {.name = STR,                                               \
+	                                .n_inputs = 2,                                             \
+	                                .shape = shape_broadcast,                                  \
+	                                .forward_f32 = NAME##_f32,                                 \
+	                                .forward_f64 = NAME##_f64,                                 \
+	                                .vjp = vjp_##NAME,                                         \
+	                                .example = ex_##NAME,                                      \
+	                                .flags = NB_OPF_INPLACE}
 
 BIN_DEF(add, "add");
 BIN_DEF(sub, "sub");
 BIN_DEF(mul, "mul");
 BIN_DEF(div, "div");
 
-#define UN_DEF(NAME, STR, VJP, LABEL, FLAGS)                                     \
-	const nb_opdef nb__op_##NAME = {                                         \
-	    .name = STR, .n_inputs = 1, .shape = shape_same,                     \
-	    .forward_f32 = NAME##_f32, .forward_f64 = NAME##_f64, .vjp = VJP,    \
-	    .label = LABEL, .example = ex_##NAME, .flags = (FLAGS) | NB_OPF_INPLACE}
+#define UN_DEF(NAME, STR, VJP, LABEL, FLAGS)                                                       \
+	const nb_opdef nb__op_##NAME = {.name = STR,                                               \
+	                                .n_inputs = 1,                                             \
+	                                .shape = shape_same,                                       \
+	                                .forward_f32 = NAME##_f32,                                 \
+	                                .forward_f64 = NAME##_f64,                                 \
+	                                .vjp = VJP,                                                \
+	                                .label = LABEL,                                            \
+	                                .example = ex_##NAME,                                      \
+	                                .flags = (FLAGS) | NB_OPF_INPLACE}
 
 UN_DEF(neg, "neg", vjp_neg, NULL, 0);
 UN_DEF(add_scalar, "add_scalar", vjp_identity, label_f0, 0);
@@ -513,23 +610,38 @@ UN_DEF(abs, "abs", vjp_abs, NULL, 0);
 UN_DEF(sign, "sign", NULL, NULL, NB_OPF_NO_GRAD);
 UN_DEF(clamp, "clamp", vjp_clamp, label_range, 0);
 
-const nb_opdef nb__op_stop_gradient = {
-    .name = "stop_gradient", .n_inputs = 1, .shape = shape_same,
-    .forward_f32 = identity_f32, .forward_f64 = identity_f64,
-    .example = ex_stop, .flags = NB_OPF_NO_GRAD | NB_OPF_INPLACE};
+const nb_opdef nb__op_stop_gradient = {.name = "stop_gradient",
+                                       .n_inputs = 1,
+                                       .shape = shape_same,
+                                       .forward_f32 = identity_f32,
+                                       .forward_f64 = identity_f64,
+                                       .example = ex_stop,
+                                       .flags = NB_OPF_NO_GRAD | NB_OPF_INPLACE};
 
-const nb_opdef nb__op_mask_range = {
-    .name = "mask_range", .n_inputs = 2, .shape = shape_mask,
-    .forward_f32 = mask_range_f32, .forward_f64 = mask_range_f64,
-    .vjp = vjp_mask_range, .label = label_mask, .example = ex_mask_range,
-    .flags = NB_OPF_INPLACE};
+const nb_opdef nb__op_mask_range = {.name = "mask_range",
+                                    .n_inputs = 2,
+                                    .shape = shape_mask,
+                                    .forward_f32 = mask_range_f32,
+                                    .forward_f64 = mask_range_f64,
+                                    .vjp = vjp_mask_range,
+                                    .label = label_mask,
+                                    .example = ex_mask_range,
+                                    .flags = NB_OPF_INPLACE};
 
-const nb_opdef nb__op_broadcast_to = {
-    .name = "broadcast_to", .n_inputs = 1, .shape = shape_broadcast_to,
-    .forward_f32 = broadcast_to_f32, .forward_f64 = broadcast_to_f64,
-    .vjp = vjp_broadcast_to, .label = label_shape_attr, .example = ex_broadcast_to};
+const nb_opdef nb__op_broadcast_to = {.name = "broadcast_to",
+                                      .n_inputs = 1,
+                                      .shape = shape_broadcast_to,
+                                      .forward_f32 = broadcast_to_f32,
+                                      .forward_f64 = broadcast_to_f64,
+                                      .vjp = vjp_broadcast_to,
+                                      .label = label_shape_attr,
+                                      .example = ex_broadcast_to};
 
-const nb_opdef nb__op_sum_to = {
-    .name = "sum_to", .n_inputs = 1, .shape = shape_sum_to,
-    .forward_f32 = sum_to_f32, .forward_f64 = sum_to_f64,
-    .vjp = vjp_sum_to, .label = label_shape_attr, .example = ex_sum_to};
+const nb_opdef nb__op_sum_to = {.name = "sum_to",
+                                .n_inputs = 1,
+                                .shape = shape_sum_to,
+                                .forward_f32 = sum_to_f32,
+                                .forward_f64 = sum_to_f64,
+                                .vjp = vjp_sum_to,
+                                .label = label_shape_attr,
+                                .example = ex_sum_to};

@@ -122,8 +122,8 @@ static void init(void)
 	_Static_assert(sizeof sf == sizeof sk && sizeof df == sizeof dk, "pointer sizes");
 	memcpy(&sf, &sk, sizeof sf);
 	memcpy(&df, &dk, sizeof df);
-	bli_cntx_set_l3_nat_ukrs(2, BLIS_GEMM_UKR, BLIS_FLOAT, sf, FALSE, BLIS_GEMM_UKR, BLIS_DOUBLE,
-	                         df, FALSE, cx);
+	bli_cntx_set_l3_nat_ukrs(2, BLIS_GEMM_UKR, BLIS_FLOAT, sf, FALSE, BLIS_GEMM_UKR,
+	                         BLIS_DOUBLE, df, FALSE, cx);
 	use_avx512 = true;
 #endif
 }

@@ -20,20 +20,18 @@
 /* The context to pass to bli_?gemm_ex: NULL for BLIS's own choice. */
 cntx_t *nb__gemm_cntx(void);
 
-
 #if NB_GEMM_AVX512
 /* one thread's fp32 FMA rate in GFLOP/s with 256-bit (AVX2 + FMA) or
  * 512-bit (AVX-512F) vectors, over `iters` rounds of 12 FMAs; call only
  * at the ISA level that has them */
 double nb__fma_gflops(int bits, long iters);
 void nb__sgemm_avx512_32x12(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
-                            float *restrict b, float *restrict beta, float *restrict c,
+                            float *restrict b, float *restrict beta, float *restrict c, inc_t rs_c,
+                            inc_t cs_c, auxinfo_t *restrict data, cntx_t *restrict cntx);
+void nb__dgemm_avx512_16x12(dim_t m, dim_t n, dim_t k, double *restrict alpha, double *restrict a,
+                            double *restrict b, double *restrict beta, double *restrict c,
                             inc_t rs_c, inc_t cs_c, auxinfo_t *restrict data,
                             cntx_t *restrict cntx);
-void nb__dgemm_avx512_16x12(dim_t m, dim_t n, dim_t k, double *restrict alpha,
-                            double *restrict a, double *restrict b, double *restrict beta,
-                            double *restrict c, inc_t rs_c, inc_t cs_c,
-                            auxinfo_t *restrict data, cntx_t *restrict cntx);
 #endif
 
 #endif

@@ -31,62 +31,62 @@
 /* how far ahead (in k steps) the A panel is prefetched */
 #define PF_A 8
 
-#define UKR(NAME, T, V, VL, LOAD, STORE, SET1, FMA, MUL, ZERO, SFMA)                \
-	AVX512 void NAME(dim_t m, dim_t n, dim_t k, T *restrict alpha, T *restrict a,    \
-	                 T *restrict b, T *restrict beta, T *restrict c, inc_t rs_c,      \
-	                 inc_t cs_c, auxinfo_t *restrict data, cntx_t *restrict cntx)     \
-	{                                                                         \
-		(void)data;                                                       \
-		(void)cntx;                                                       \
-		V c0[NR], c1[NR];                                                 \
-		_Pragma("GCC unroll 12") for (int j = 0; j < NR; j++)             \
-		{                                                                 \
-			c0[j] = ZERO();                                           \
-			c1[j] = ZERO();                                           \
-		}                                                                 \
-		const bool direct = m == 2 * VL && n == NR && rs_c == 1;          \
-		if (direct)                                                       \
-			for (int j = 0; j < NR; j++)                              \
-				_mm_prefetch((const char *)(c + j * cs_c), _MM_HINT_T0); \
-		for (dim_t p = 0; p < k; p++) {                                   \
-			const V a0 = LOAD(a), a1 = LOAD(a + VL);                  \
-			_mm_prefetch((const char *)(a + PF_A * 2 * VL), _MM_HINT_T0); \
-			_mm_prefetch((const char *)(a + PF_A * 2 * VL + VL), _MM_HINT_T0); \
-			_Pragma("GCC unroll 12") for (int j = 0; j < NR; j++)     \
-			{                                                         \
-				const V bj = SET1(b[j]);                          \
-				c0[j] = FMA(a0, bj, c0[j]);                       \
-				c1[j] = FMA(a1, bj, c1[j]);                       \
-			}                                                         \
-			a += 2 * VL;                                              \
-			b += NR;                                                  \
-		}                                                                 \
-		const V va = SET1(*alpha);                                        \
-		const T bt = *beta;                                               \
-		if (direct) {                                                     \
-			const V vb = SET1(bt);                                    \
-			for (int j = 0; j < NR; j++) {                            \
-				T *col = c + j * cs_c;                            \
-				V r0 = MUL(va, c0[j]), r1 = MUL(va, c1[j]);       \
-				if (bt != 0) {                                    \
-					r0 = FMA(vb, LOAD(col), r0);              \
-					r1 = FMA(vb, LOAD(col + VL), r1);         \
-				}                                                 \
-				STORE(col, r0);                                   \
-				STORE(col + VL, r1);                              \
-			}                                                         \
-			return;                                                   \
-		}                                                                 \
-		T blk[NR][2 * VL];                                                \
-		for (int j = 0; j < NR; j++) {                                    \
-			STORE(blk[j], MUL(va, c0[j]));                            \
-			STORE(blk[j] + VL, MUL(va, c1[j]));                       \
-		}                                                                 \
-		for (dim_t j = 0; j < n; j++)                                     \
-			for (dim_t i = 0; i < m; i++) {                           \
-				T *x = c + i * rs_c + j * cs_c;                   \
-				*x = bt == 0 ? blk[j][i] : SFMA(bt, *x, blk[j][i]); \
-			}                                                         \
+#define UKR(NAME, T, V, VL, LOAD, STORE, SET1, FMA, MUL, ZERO, SFMA)                               \
+	AVX512 void NAME(dim_t m, dim_t n, dim_t k, T *restrict alpha, T *restrict a,              \
+	                 T *restrict b, T *restrict beta, T *restrict c, inc_t rs_c, inc_t cs_c,   \
+	                 auxinfo_t *restrict data, cntx_t *restrict cntx)                          \
+	{                                                                                          \
+		(void)data;                                                                        \
+		(void)cntx;                                                                        \
+		V c0[NR], c1[NR];                                                                  \
+		_Pragma("GCC unroll 12") for (int j = 0; j < NR; j++)                              \
+		{                                                                                  \
+			c0[j] = ZERO();                                                            \
+			c1[j] = ZERO();                                                            \
+		}                                                                                  \
+		const bool direct = m == 2 * VL && n == NR && rs_c == 1;                           \
+		if (direct)                                                                        \
+			for (int j = 0; j < NR; j++)                                               \
+				_mm_prefetch((const char *)(c + j * cs_c), _MM_HINT_T0);           \
+		for (dim_t p = 0; p < k; p++) {                                                    \
+			const V a0 = LOAD(a), a1 = LOAD(a + VL);                                   \
+			_mm_prefetch((const char *)(a + PF_A * 2 * VL), _MM_HINT_T0);              \
+			_mm_prefetch((const char *)(a + PF_A * 2 * VL + VL), _MM_HINT_T0);         \
+			_Pragma("GCC unroll 12") for (int j = 0; j < NR; j++)                      \
+			{                                                                          \
+				const V bj = SET1(b[j]);                                           \
+				c0[j] = FMA(a0, bj, c0[j]);                                        \
+				c1[j] = FMA(a1, bj, c1[j]);                                        \
+			}                                                                          \
+			a += 2 * VL;                                                               \
+			b += NR;                                                                   \
+		}                                                                                  \
+		const V va = SET1(*alpha);                                                         \
+		const T bt = *beta;                                                                \
+		if (direct) {                                                                      \
+			const V vb = SET1(bt);                                                     \
+			for (int j = 0; j < NR; j++) {                                             \
+				T *col = c + j * cs_c;                                             \
+				V r0 = MUL(va, c0[j]), r1 = MUL(va, c1[j]);                        \
+				if (bt != 0) {                                                     \
+					r0 = FMA(vb, LOAD(col), r0);                               \
+					r1 = FMA(vb, LOAD(col + VL), r1);                          \
+				}                                                                  \
+				STORE(col, r0);                                                    \
+				STORE(col + VL, r1);                                               \
+			}                                                                          \
+			return;                                                                    \
+		}                                                                                  \
+		T blk[NR][2 * VL];                                                                 \
+		for (int j = 0; j < NR; j++) {                                                     \
+			STORE(blk[j], MUL(va, c0[j]));                                             \
+			STORE(blk[j] + VL, MUL(va, c1[j]));                                        \
+		}                                                                                  \
+		for (dim_t j = 0; j < n; j++)                                                      \
+			for (dim_t i = 0; i < m; i++) {                                            \
+				T *x = c + i * rs_c + j * cs_c;                                    \
+				*x = bt == 0 ? blk[j][i] : SFMA(bt, *x, blk[j][i]);                \
+			}                                                                          \
 	}
 
 UKR(nb__sgemm_avx512_32x12, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
@@ -94,24 +94,23 @@ UKR(nb__sgemm_avx512_32x12, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps
 UKR(nb__dgemm_avx512_16x12, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd,
     _mm512_fmadd_pd, _mm512_mul_pd, _mm512_setzero_pd, fma)
 
-
 /* fp32 FMA throughput of one thread (GFLOP/s) with 256- or 512-bit vectors:
  * 12 independent FMA chains, more than latency x units on any current
  * x86 core, so the FMA units never wait on a result. */
 #define FMA_CHAINS 12
-#define FMA_LOOP(V, SET1, FMA, STORE, LANES)                                    \
-	V acc[FMA_CHAINS];                                                      \
-	const V mul = SET1(0.999999f), add = SET1(1e-7f);                       \
-	for (int c = 0; c < FMA_CHAINS; c++)                                    \
-		acc[c] = SET1((float)(c + 1));                                  \
-	for (long i = 0; i < iters; i++)                                        \
-		_Pragma("GCC unroll 12") for (int c = 0; c < FMA_CHAINS; c++)   \
-			acc[c] = FMA(acc[c], mul, add);                         \
-	float out[LANES], s = 0;                                                \
-	for (int c = 0; c < FMA_CHAINS; c++) {                                  \
-		STORE(out, acc[c]);                                             \
-		s += out[0];                                                    \
-	}                                                                       \
+#define FMA_LOOP(V, SET1, FMA, STORE, LANES)                                                       \
+	V acc[FMA_CHAINS];                                                                         \
+	const V mul = SET1(0.999999f), add = SET1(1e-7f);                                          \
+	for (int c = 0; c < FMA_CHAINS; c++)                                                       \
+		acc[c] = SET1((float)(c + 1));                                                     \
+	for (long i = 0; i < iters; i++)                                                           \
+		_Pragma("GCC unroll 12") for (int c = 0; c < FMA_CHAINS; c++) acc[c] =             \
+		    FMA(acc[c], mul, add);                                                         \
+	float out[LANES], s = 0;                                                                   \
+	for (int c = 0; c < FMA_CHAINS; c++) {                                                     \
+		STORE(out, acc[c]);                                                                \
+		s += out[0];                                                                       \
+	}                                                                                          \
 	return s
 
 __attribute__((target("avx2,fma"))) static float fma256(long iters)

@@ -35,16 +35,21 @@
  * set-up, a malloc and futex calls, even when its if() clause is false or
  * it has one thread; on small graphs, or once per image, that would cost
  * more than the kernels.) */
-#define NB_PAR_FOR_IF(COND, I, N, ...)                                          \
-	do {                                                                    \
-		const int64_t npf_n_ = (N);                                     \
-		const int npf_th_ = (COND) ? nb_get_num_threads() : 1;          \
-		if (npf_th_ > 1) {                                              \
-			_Pragma("omp parallel for num_threads(npf_th_)")        \
-			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
-		} else {                                                        \
-			for (int64_t I = 0; I < npf_n_; I++) { __VA_ARGS__ }     \
-		}                                                               \
+#define NB_PAR_FOR_IF(COND, I, N, ...)                                                             \
+	do {                                                                                       \
+		const int64_t npf_n_ = (N);                                                        \
+		const int npf_th_ = (COND) ? nb_get_num_threads() : 1;                             \
+		if (npf_th_ > 1) {                                                                 \
+			_Pragma("omp parallel for num_threads(npf_th_)") for (int64_t I = 0;       \
+			                                                      I < npf_n_; I++)     \
+			{                                                                          \
+				__VA_ARGS__                                                        \
+			}                                                                          \
+		} else {                                                                           \
+			for (int64_t I = 0; I < npf_n_; I++) {                                     \
+				__VA_ARGS__                                                        \
+			}                                                                          \
+		}                                                                                  \
 	} while (0)
 
 /* the same when N is at least NB_PAR_MIN */
@@ -58,25 +63,24 @@
  * elements shared among the team of the enclosing parallel region: call it
  * inside one (its own: an orphaned omp for binds to whatever region
  * encloses the caller), after a barrier, when every part is complete. */
-#define NB__SUM_PARTS_FN(T, SFX)                                                \
-	static inline T nb__part_sum_##SFX(const char *base, size_t stride, int parts, \
-	                                   int64_t e)                           \
-	{                                                                       \
-		T s = 0;                                                        \
-		for (int k = 0; k < parts; k++)                                 \
-			s += ((const T *)(base + (size_t)k * stride))[e];       \
-		return s;                                                       \
-	}                                                                       \
-	static inline void nb__sum_parts_##SFX(T *dst, int64_t wn, const char *base, \
-	                                       size_t stride, int parts)        \
-	{                                                                       \
-		_Pragma("omp for schedule(static)") for (int64_t e = 0; e < wn; e++) \
-			dst[e] = nb__part_sum_##SFX(base, stride, parts, e);    \
+#define NB__SUM_PARTS_FN(T, SFX)                                                                   \
+	static inline T nb__part_sum_##SFX(const char *base, size_t stride, int parts, int64_t e)  \
+	{                                                                                          \
+		T s = 0;                                                                           \
+		for (int k = 0; k < parts; k++)                                                    \
+			s += ((const T *)(base + (size_t)k * stride))[e];                          \
+		return s;                                                                          \
+	}                                                                                          \
+	static inline void nb__sum_parts_##SFX(T *dst, int64_t wn, const char *base,               \
+	                                       size_t stride, int parts)                           \
+	{                                                                                          \
+		_Pragma("omp for schedule(static)") for (int64_t e = 0; e < wn; e++) dst[e] =      \
+		    nb__part_sum_##SFX(base, stride, parts, e);                                    \
 	}
 NB__SUM_PARTS_FN(float, f32)
 NB__SUM_PARTS_FN(double, f64)
 #undef NB__SUM_PARTS_FN
-#define nb__sum_parts(dst, wn, base, stride, parts)                             \
+#define nb__sum_parts(dst, wn, base, stride, parts)                                                \
 	_Generic((dst), float *: nb__sum_parts_f32, double *: nb__sum_parts_f64)( \
 	    (dst), (wn), (base), (stride), (parts))
 
@@ -89,34 +93,38 @@ NB__SUM_PARTS_FN(double, f64)
  * summed in order into a part's own s (the body's s), and the parts are
  * added in part order (nb__part_sum_f64) to the enclosing s.  When COND does
  * not hold, one plain loop, whatever the thread count. */
-#define NB__SUM_PART(K, I, ...)                                                 \
-	{                                                                       \
-		const int64_t nps_lo_ = (K) * nps_ch_;                          \
-		const int64_t nps_hi_ = nps_lo_ + nps_ch_ < nps_n_ ? nps_lo_ + nps_ch_ : nps_n_; \
-		double s = 0;                                                   \
-		for (int64_t I = nps_lo_; I < nps_hi_; I++) { __VA_ARGS__ }      \
-		nps_part_[K] = s;                                               \
+#define NB__SUM_PART(K, I, ...)                                                                    \
+	{                                                                                          \
+		const int64_t nps_lo_ = (K)*nps_ch_;                                               \
+		const int64_t nps_hi_ = nps_lo_ + nps_ch_ < nps_n_ ? nps_lo_ + nps_ch_ : nps_n_;   \
+		double s = 0;                                                                      \
+		for (int64_t I = nps_lo_; I < nps_hi_; I++) {                                      \
+			__VA_ARGS__                                                                \
+		}                                                                                  \
+		nps_part_[K] = s;                                                                  \
 	}
-#define NB_PAR_SUM_IF(COND, I, N, ...)                                          \
-	do {                                                                    \
-		const int64_t nps_n_ = (N);                                     \
-		if (COND) {                                                     \
-			const int64_t nps_ch_ = (nps_n_ + NB_SUM_PARTS - 1) / NB_SUM_PARTS; \
-			double nps_part_[NB_SUM_PARTS];                         \
-			const int nps_th_ = nb_get_num_threads();               \
-			if (nps_th_ > 1) {                                      \
-				_Pragma("omp parallel for num_threads(nps_th_) schedule(static)") \
-				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++) \
-					NB__SUM_PART(nps_k_, I, __VA_ARGS__)    \
-			} else {                                                \
-				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++) \
-					NB__SUM_PART(nps_k_, I, __VA_ARGS__)    \
-			}                                                       \
-			s += nb__part_sum_f64((const char *)nps_part_, sizeof(double), \
-			                      NB_SUM_PARTS, 0);                 \
-		} else {                                                        \
-			for (int64_t I = 0; I < nps_n_; I++) { __VA_ARGS__ }     \
-		}                                                               \
+#define NB_PAR_SUM_IF(COND, I, N, ...)                                                                  \
+	do {                                                                                            \
+		const int64_t nps_n_ = (N);                                                             \
+		if (COND) {                                                                             \
+			const int64_t nps_ch_ = (nps_n_ + NB_SUM_PARTS - 1) / NB_SUM_PARTS;             \
+			double nps_part_[NB_SUM_PARTS];                                                 \
+			const int nps_th_ = nb_get_num_threads();                                       \
+			if (nps_th_ > 1) {                                                              \
+				_Pragma("omp parallel for num_threads(nps_th_) schedule(static)") for ( \
+				    int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++)                \
+				    NB__SUM_PART(nps_k_, I, __VA_ARGS__)                                \
+			} else {                                                                        \
+				for (int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++)               \
+					NB__SUM_PART(nps_k_, I, __VA_ARGS__)                            \
+			}                                                                               \
+			s += nb__part_sum_f64((const char *)nps_part_, sizeof(double),                  \
+			                      NB_SUM_PARTS, 0);                                         \
+		} else {                                                                                \
+			for (int64_t I = 0; I < nps_n_; I++) {                                          \
+				__VA_ARGS__                                                             \
+			}                                                                               \
+		}                                                                                       \
 	} while (0)
 
 #define NB_PAR_SUM(I, N, ...) NB_PAR_SUM_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
@@ -126,28 +134,28 @@ NB__SUM_PARTS_FN(double, f64)
 
 /* Define NAME_f32 and NAME_f64 from BODY(T), a statement list that may use
  * the type name T. */
-#define NB_KERNELS(NAME, ...)                                                   \
-	NB_HOT static void NAME##_f32(nb_tensor *t)                             \
-	{                                                                       \
-		typedef float T;                                                \
-		__VA_ARGS__                                                     \
-	}                                                                       \
-	NB_HOT static void NAME##_f64(nb_tensor *t)                             \
-	{                                                                       \
-		typedef double T;                                               \
-		__VA_ARGS__                                                     \
+#define NB_KERNELS(NAME, ...)                                                                      \
+	NB_HOT static void NAME##_f32(nb_tensor *t)                                                \
+	{                                                                                          \
+		typedef float T;                                                                   \
+		__VA_ARGS__                                                                        \
+	}                                                                                          \
+	NB_HOT static void NAME##_f64(nb_tensor *t)                                                \
+	{                                                                                          \
+		typedef double T;                                                                  \
+		__VA_ARGS__                                                                        \
 	}
 
 /* A unary elementwise kernel from an expression of x (the input element)
  * and the attribute reals f0, f1. */
-#define NB_UNARY_KERNELS(NAME, ...)                                             \
-	NB_KERNELS(NAME, {                                                       \
-		const T *X = NB_IN(t, 0, T);                                     \
-		T *Y = NB_OUT(t, T);                                             \
-		const T f0 = (T)t->a.f[0], f1 = (T)t->a.f[1];                    \
-		(void)f0;                                                        \
-		(void)f1;                                                        \
-		NB_PAR_FOR(i, t->size, T x = X[i]; Y[i] = (__VA_ARGS__););       \
+#define NB_UNARY_KERNELS(NAME, ...)                                                                \
+	NB_KERNELS(NAME, {                                                                         \
+		const T *X = NB_IN(t, 0, T);                                                       \
+		T *Y = NB_OUT(t, T);                                                               \
+		const T f0 = (T)t->a.f[0], f1 = (T)t->a.f[1];                                      \
+		(void)f0;                                                                          \
+		(void)f1;                                                                          \
+		NB_PAR_FOR(i, t->size, T x = X[i]; Y[i] = (__VA_ARGS__););                         \
 	})
 
 /* View shape s as [outer, len, inner] around axis: element (o, k, j) is at
@@ -167,15 +175,15 @@ static inline void nb__split_axis(nb_shape s, int axis, int64_t *outer, int64_t 
 /* Max M of a strided row x[k * stride], k < len, and S = sum exp(x - M)
  * accumulated in double: log-sum-exp is M + log(S), with no overflow since
  * every exponent is <= 0 (softmax, log_softmax, cross-entropy). */
-#define NB_ROW_MAX_SUMEXP(x, len, stride, M, S)                                \
-	do {                                                                    \
-		M = (x)[0];                                                     \
-		for (int64_t k_ = 1; k_ < (len); k_++)                          \
-			if ((x)[k_ * (stride)] > M)                             \
-				M = (x)[k_ * (stride)];                         \
-		S = 0;                                                          \
-		for (int64_t k_ = 0; k_ < (len); k_++)                          \
-			S += (double)exp((x)[k_ * (stride)] - M);               \
+#define NB_ROW_MAX_SUMEXP(x, len, stride, M, S)                                                    \
+	do {                                                                                       \
+		M = (x)[0];                                                                        \
+		for (int64_t k_ = 1; k_ < (len); k_++)                                             \
+			if ((x)[k_ * (stride)] > M)                                                \
+				M = (x)[k_ * (stride)];                                            \
+		S = 0;                                                                             \
+		for (int64_t k_ = 0; k_ < (len); k_++)                                             \
+			S += (double)exp((x)[k_ * (stride)] - M);                                  \
 	} while (0)
 
 /* Broadcast iteration: out shape with per-input strides (0 on broadcast
@@ -205,32 +213,31 @@ static inline void nb_bcast_init(nb_bcast *b, nb_shape out, nb_shape x, nb_shape
 
 /* Visit every output element: BODY sees o (output index), ia, ib (input
  * offsets).  The innermost axis is a plain loop. */
-#define NB_BCAST_LOOP(b, total, ...)                                           \
-	do {                                                                    \
-		int n_ = (b)->n;                                                \
-		int64_t inner_ = n_ ? (b)->d[n_ - 1] : 1;                       \
-		int64_t sa_ = n_ ? (b)->s[0][n_ - 1] : 0;                       \
-		int64_t sb_ = n_ ? (b)->s[1][n_ - 1] : 0;                       \
-		int64_t idx_[NB_MAX_DIMS] = {0}, oa_ = 0, ob_ = 0;              \
-		for (int64_t base_ = 0; base_ < (total); base_ += inner_) {     \
-			for (int64_t j_ = 0; j_ < inner_; j_++) {               \
-				int64_t o = base_ + j_, ia = oa_ + j_ * sa_,    \
-				        ib = ob_ + j_ * sb_;                    \
-				(void)ia;                                       \
-				(void)ib;                                       \
-				__VA_ARGS__;                                    \
-			}                                                       \
-			for (int k_ = n_ - 2; k_ >= 0; k_--) {                  \
-				idx_[k_]++;                                     \
-				oa_ += (b)->s[0][k_];                           \
-				ob_ += (b)->s[1][k_];                           \
-				if (idx_[k_] < (b)->d[k_])                      \
-					break;                                  \
-				oa_ -= (b)->s[0][k_] * (b)->d[k_];              \
-				ob_ -= (b)->s[1][k_] * (b)->d[k_];              \
-				idx_[k_] = 0;                                   \
-			}                                                       \
-		}                                                               \
+#define NB_BCAST_LOOP(b, total, ...)                                                               \
+	do {                                                                                       \
+		int n_ = (b)->n;                                                                   \
+		int64_t inner_ = n_ ? (b)->d[n_ - 1] : 1;                                          \
+		int64_t sa_ = n_ ? (b)->s[0][n_ - 1] : 0;                                          \
+		int64_t sb_ = n_ ? (b)->s[1][n_ - 1] : 0;                                          \
+		int64_t idx_[NB_MAX_DIMS] = {0}, oa_ = 0, ob_ = 0;                                 \
+		for (int64_t base_ = 0; base_ < (total); base_ += inner_) {                        \
+			for (int64_t j_ = 0; j_ < inner_; j_++) {                                  \
+				int64_t o = base_ + j_, ia = oa_ + j_ * sa_, ib = ob_ + j_ * sb_;  \
+				(void)ia;                                                          \
+				(void)ib;                                                          \
+				__VA_ARGS__;                                                       \
+			}                                                                          \
+			for (int k_ = n_ - 2; k_ >= 0; k_--) {                                     \
+				idx_[k_]++;                                                        \
+				oa_ += (b)->s[0][k_];                                              \
+				ob_ += (b)->s[1][k_];                                              \
+				if (idx_[k_] < (b)->d[k_])                                         \
+					break;                                                     \
+				oa_ -= (b)->s[0][k_] * (b)->d[k_];                                 \
+				ob_ -= (b)->s[1][k_] * (b)->d[k_];                                 \
+				idx_[k_] = 0;                                                      \
+			}                                                                          \
+		}                                                                                  \
 	} while (0)
 
 /* Constructors used by VJP rules. */

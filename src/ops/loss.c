@@ -149,27 +149,27 @@ NB_KERNELS(one_hot, {
 /* ---- elementwise losses -----------------------------------------------------------
  * Per element l(p, q) of prediction p and target q; summed in double. */
 
-#define ELEMENTWISE_LOSS(NAME, ...)                                              \
-	NB_KERNELS(NAME, {                                                       \
-		const T *P = NB_IN(t, 0, T), *Q = NB_IN(t, 1, T);                \
-		T *Y = NB_OUT(t, T);                                             \
-		const T eps = (T)BCE_EPS;                                        \
-		(void)eps;                                                       \
-		int64_t n = t->in[0]->size;                                      \
-		if (t->a.i[0] == NB_NONE) {                                      \
-			NB_PAR_FOR(i, n, T p = P[i]; T q = Q[i]; Y[i] = (__VA_ARGS__);); \
-			return;                                                  \
-		}                                                                \
-		double s = 0;                                                    \
-		NB_PAR_SUM(i, n, T p = P[i]; T q = Q[i]; s += (double)(__VA_ARGS__);); \
-		Y[0] = (T)(t->a.i[0] == NB_MEAN ? s / (double)n : s);            \
+#define ELEMENTWISE_LOSS(NAME, ...)                                                                \
+	NB_KERNELS(NAME, {                                                                         \
+		const T *P = NB_IN(t, 0, T), *Q = NB_IN(t, 1, T);                                  \
+		T *Y = NB_OUT(t, T);                                                               \
+		const T eps = (T)BCE_EPS;                                                          \
+		(void)eps;                                                                         \
+		int64_t n = t->in[0]->size;                                                        \
+		if (t->a.i[0] == NB_NONE) {                                                        \
+			NB_PAR_FOR(i, n, T p = P[i]; T q = Q[i]; Y[i] = (__VA_ARGS__););           \
+			return;                                                                    \
+		}                                                                                  \
+		double s = 0;                                                                      \
+		NB_PAR_SUM(i, n, T p = P[i]; T q = Q[i]; s += (double)(__VA_ARGS__););             \
+		Y[0] = (T)(t->a.i[0] == NB_MEAN ? s / (double)n : s);                              \
 	})
 
 /* (p - q)^2 */
 ELEMENTWISE_LOSS(mse, (p - q) * (p - q))
 
 /* -(q log max(p, eps) + (1 - q) log max(1 - p, eps)); a NaN p stays NaN */
-ELEMENTWISE_LOSS(bce, -(q * log(p < eps ? eps : p) + (1 - q) * log(1 - p < eps ? eps : 1 - p)))
+ELEMENTWISE_LOSS(bce, -(q *log(p < eps ? eps : p) + (1 - q) * log(1 - p < eps ? eps : 1 - p)))
 
 /* -(q log sigmoid(z) + (1 - q) log(1 - sigmoid(z))) rewritten so that no
  * exp overflows and no log sees 0: max(z, 0) - z q + log(1 + exp(-|z|)) */
@@ -183,29 +183,29 @@ ELEMENTWISE_LOSS(bce_logits, (p > 0 ? p : 0) - p * q + log1p(exp(-fabs(p))))
  *   sparse_cce: l = (M - z_k) + log S,  k = the class id
  * For a one-hot q both give the same bits. */
 
-#define ROW_LOSS(NAME, VALID, ...)                                               \
-	NB_KERNELS(NAME, {                                                       \
-		const T *Z = NB_IN(t, 0, T), *Q = NB_IN(t, 1, T);                \
-		T *Y = NB_OUT(t, T);                                             \
-		int64_t C = classes_of(t->in[0]), rows = t->in[0]->size / C;     \
-		if (!(VALID))                                                    \
-			return;                                                  \
-		bool none = t->a.i[0] == NB_NONE;                                \
-		double s = 0;                                                    \
-		NB_PAR_SUM_IF(t->in[0]->size >= NB_PAR_MIN, r, rows, {           \
-			const T *z = Z + r * C;                                  \
-			T M, l = 0;                                              \
-			double S;                                                \
-			NB_ROW_MAX_SUMEXP(z, C, 1, M, S);                        \
-			const T lS = (T)log(S);                                  \
-			__VA_ARGS__;                                             \
-			if (none)                                                \
-				Y[r] = l;                                        \
-			else                                                     \
-				s += (double)l;                                  \
-		});                                                              \
-		if (!none)                                                       \
-			Y[0] = (T)(t->a.i[0] == NB_MEAN ? s / (double)rows : s); \
+#define ROW_LOSS(NAME, VALID, ...)                                                                 \
+	NB_KERNELS(NAME, {                                                                         \
+		const T *Z = NB_IN(t, 0, T), *Q = NB_IN(t, 1, T);                                  \
+		T *Y = NB_OUT(t, T);                                                               \
+		int64_t C = classes_of(t->in[0]), rows = t->in[0]->size / C;                       \
+		if (!(VALID))                                                                      \
+			return;                                                                    \
+		bool none = t->a.i[0] == NB_NONE;                                                  \
+		double s = 0;                                                                      \
+		NB_PAR_SUM_IF(t->in[0]->size >= NB_PAR_MIN, r, rows, {                             \
+			const T *z = Z + r * C;                                                    \
+			T M, l = 0;                                                                \
+			double S;                                                                  \
+			NB_ROW_MAX_SUMEXP(z, C, 1, M, S);                                          \
+			const T lS = (T)log(S);                                                    \
+			__VA_ARGS__;                                                               \
+			if (none)                                                                  \
+				Y[r] = l;                                                          \
+			else                                                                       \
+				s += (double)l;                                                    \
+		});                                                                                \
+		if (!none)                                                                         \
+			Y[0] = (T)(t->a.i[0] == NB_MEAN ? s / (double)rows : s);                   \
 	})
 
 ROW_LOSS(cce, true, {
@@ -215,9 +215,7 @@ ROW_LOSS(cce, true, {
 			l += q[c] * ((M - z[c]) + lS);
 })
 
-ROW_LOSS(sparse_cce, ids_valid(t, t->in[1], C), {
-	l = (M - z[(int64_t)Q[r]]) + lS;
-})
+ROW_LOSS(sparse_cce, ids_valid(t, t->in[1], C), { l = (M - z[(int64_t)Q[r]]) + lS; })
 
 /* ---- VJPs ------------------------------------------------------------------------
  * The upstream gradient g is a scalar (mean: scaled by 1/count) or, with
@@ -257,8 +255,8 @@ static void vjp_bce(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *nee
 	nb_tensor *pc = nb_clamp(p, BCE_EPS, INFINITY), *qc = nb_clamp(omp, BCE_EPS, INFINITY);
 	if (need[0]) {
 		nb_tensor *a = nb__mask_range(nb_div(q, pc), p, BCE_EPS, INFINITY);
-		nb_tensor *b = nb__mask_range(nb_div(nb_rsub_scalar(q, 1.0), qc), omp, BCE_EPS,
-		                              INFINITY);
+		nb_tensor *b =
+		    nb__mask_range(nb_div(nb_rsub_scalar(q, 1.0), qc), omp, BCE_EPS, INFINITY);
 		gin[0] = nb_mul(nb_sub(b, a), u);
 	}
 	if (need[1])
@@ -382,10 +380,10 @@ static nb_tensor *ex_pair(nb_graph *g, nb_tensor **w, int *n, int op, double lo,
 	return loss(op, w[0], w[1], rand_reduction(g));
 }
 
-#define EX_PAIR(NAME, OP, LO, HI)                                                 \
-	static nb_tensor *ex_##NAME(nb_graph *g, nb_tensor **w, int *n)          \
-	{                                                                        \
-		return ex_pair(g, w, n, OP, LO, HI);                             \
+#define EX_PAIR(NAME, OP, LO, HI)                                                                  \
+	static nb_tensor *ex_##NAME(nb_graph *g, nb_tensor **w, int *n)                            \
+	{                                                                                          \
+		return ex_pair(g, w, n, OP, LO, HI);                                               \
 	}
 
 EX_PAIR(mse, NB_OP_MSE, -1, 1)
@@ -426,11 +424,15 @@ static nb_tensor *ex_one_hot(nb_graph *g, nb_tensor **w, int *n)
 
 /* ---- op table entries ------------------------------------------------------------- */
 
-#define LOSS_DEF(NAME, STR, SHAPE)                                               \
-	const nb_opdef nb__op_##NAME = {                                         \
-	    .name = STR, .n_inputs = 2, .shape = SHAPE,                          \
-	    .forward_f32 = NAME##_f32, .forward_f64 = NAME##_f64,                \
-	    .vjp = vjp_##NAME, .label = label_reduction, .example = ex_##NAME}
+#define LOSS_DEF(NAME, STR, SHAPE)                                                                 \
+	const nb_opdef nb__op_##NAME = {.name = STR,                                               \
+	                                .n_inputs = 2,                                             \
+	                                .shape = SHAPE,                                            \
+	                                .forward_f32 = NAME##_f32,                                 \
+	                                .forward_f64 = NAME##_f64,                                 \
+	                                .vjp = vjp_##NAME,                                         \
+	                                .label = label_reduction,                                  \
+	                                .example = ex_##NAME}
 
 LOSS_DEF(mse, "mse", shape_elementwise);
 LOSS_DEF(bce, "bce", shape_elementwise);
@@ -438,7 +440,11 @@ LOSS_DEF(bce_logits, "bce_logits", shape_elementwise);
 LOSS_DEF(cce, "cce", shape_cce);
 LOSS_DEF(sparse_cce, "sparse_cce", shape_sparse_cce);
 
-const nb_opdef nb__op_one_hot = {
-    .name = "one_hot", .n_inputs = 1, .shape = shape_one_hot,
-    .forward_f32 = one_hot_f32, .forward_f64 = one_hot_f64,
-    .label = label_one_hot, .example = ex_one_hot, .flags = NB_OPF_NO_GRAD};
+const nb_opdef nb__op_one_hot = {.name = "one_hot",
+                                 .n_inputs = 1,
+                                 .shape = shape_one_hot,
+                                 .forward_f32 = one_hot_f32,
+                                 .forward_f64 = one_hot_f64,
+                                 .label = label_one_hot,
+                                 .example = ex_one_hot,
+                                 .flags = NB_OPF_NO_GRAD};

@@ -62,7 +62,8 @@ static nb_status shape_matmul(nb_tensor *t)
 	bool ta = t->a.i[0], tb = t->a.i[1];
 	if (sa.ndim < 2 || sb.ndim < 2)
 		return nb__op_fail(t, NB_ERR_SHAPE, "needs matrices (2-D or more), got %s x %s",
-		                   nb_shape_str(sa, b1, sizeof b1), nb_shape_str(sb, b2, sizeof b2));
+		                   nb_shape_str(sa, b1, sizeof b1),
+		                   nb_shape_str(sb, b2, sizeof b2));
 	int64_t m = sa.d[sa.ndim - (ta ? 1 : 2)], ka = sa.d[sa.ndim - (ta ? 2 : 1)];
 	int64_t kb = sb.d[sb.ndim - (tb ? 1 : 2)], n = sb.d[sb.ndim - (tb ? 2 : 1)];
 	if (ka != kb)
@@ -75,10 +76,11 @@ static nb_status shape_matmul(nb_tensor *t)
 		for (int i = 0; same && i + 2 < sa.ndim; i++)
 			same = sa.d[i] == sb.d[i];
 		if (!same)
-			return nb__op_fail(t, NB_ERR_SHAPE,
-			                   "batch dimensions differ: %s x %s (they must match, or one "
-			                   "side must be 2-D)",
-			                   nb_shape_str(sa, b1, sizeof b1), nb_shape_str(sb, b2, sizeof b2));
+			return nb__op_fail(
+			    t, NB_ERR_SHAPE,
+			    "batch dimensions differ: %s x %s (they must match, or one "
+			    "side must be 2-D)",
+			    nb_shape_str(sa, b1, sizeof b1), nb_shape_str(sb, b2, sizeof b2));
 	}
 	out.d[out.ndim - 2] = m;
 	out.d[out.ndim - 1] = n;
@@ -93,36 +95,35 @@ static nb_status shape_matmul(nb_tensor *t)
  * machine). */
 #define SERIAL_FLOPS (128 * 128 * 128)
 
-#define MM_BODY(GEMM)                                                           \
-	mm_dims d = dims(t);                                                    \
-	const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                       \
-	T *C = NB_OUT(t, T);                                                    \
-	T one = 1, zero = 0;                                                    \
-	rntm_t serial_;                                                         \
-	rntm_t *rntm = NULL;                                                    \
-	if (d.batch * d.m * d.n * d.k < SERIAL_FLOPS) {                         \
-		bli_rntm_init(&serial_);                                        \
-		bli_rntm_set_num_threads(1, &serial_);                          \
-		rntm = &serial_;                                                \
-	}                                                                       \
-	for (int64_t b = 0; b < d.batch; b++) {                                 \
-		const T *a = A + b * d.a_stride, *bb = B + b * d.b_stride;      \
-		T *c = C + b * d.m * d.n;                                       \
-		if (d.m * d.n * d.k <= SMALL_FLOPS) {                           \
-			for (int64_t i = 0; i < d.m; i++)                       \
-				for (int64_t j = 0; j < d.n; j++) {             \
-					T s = 0;                                \
-					for (int64_t p = 0; p < d.k; p++)       \
-						s += a[i * d.rsa + p * d.csa] * \
-						     bb[p * d.rsb + j * d.csb]; \
-					c[i * d.n + j] = s;                     \
-				}                                               \
-		} else {                                                        \
-			GEMM(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)d.m,  \
-			     (dim_t)d.n, (dim_t)d.k, &one, (T *)a, d.rsa, d.csa, \
-			     (T *)bb, d.rsb, d.csb, &zero, c, (inc_t)d.n, 1,    \
-			     nb__gemm_cntx(), rntm);                            \
-		}                                                               \
+#define MM_BODY(GEMM)                                                                              \
+	mm_dims d = dims(t);                                                                       \
+	const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                                          \
+	T *C = NB_OUT(t, T);                                                                       \
+	T one = 1, zero = 0;                                                                       \
+	rntm_t serial_;                                                                            \
+	rntm_t *rntm = NULL;                                                                       \
+	if (d.batch * d.m * d.n * d.k < SERIAL_FLOPS) {                                            \
+		bli_rntm_init(&serial_);                                                           \
+		bli_rntm_set_num_threads(1, &serial_);                                             \
+		rntm = &serial_;                                                                   \
+	}                                                                                          \
+	for (int64_t b = 0; b < d.batch; b++) {                                                    \
+		const T *a = A + b * d.a_stride, *bb = B + b * d.b_stride;                         \
+		T *c = C + b * d.m * d.n;                                                          \
+		if (d.m * d.n * d.k <= SMALL_FLOPS) {                                              \
+			for (int64_t i = 0; i < d.m; i++)                                          \
+				for (int64_t j = 0; j < d.n; j++) {                                \
+					T s = 0;                                                   \
+					for (int64_t p = 0; p < d.k; p++)                          \
+						s += a[i * d.rsa + p * d.csa] *                    \
+						     bb[p * d.rsb + j * d.csb];                    \
+					c[i * d.n + j] = s;                                        \
+				}                                                                  \
+		} else {                                                                           \
+			GEMM(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)d.m, (dim_t)d.n,         \
+			     (dim_t)d.k, &one, (T *)a, d.rsa, d.csa, (T *)bb, d.rsb, d.csb, &zero, \
+			     c, (inc_t)d.n, 1, nb__gemm_cntx(), rntm);                             \
+		}                                                                                  \
 	}
 
 static void matmul_f32(nb_tensor *t)
@@ -156,11 +157,13 @@ static void vjp_matmul(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *
 		nb_tensor *db;
 		if (b->shape.ndim == 2 && a->shape.ndim > 2 && !ta) {
 			/* fold the batch: dB = A'^T G over all batch rows at once */
-			int64_t k = a->shape.d[a->shape.ndim - 1], n = g->shape.d[g->shape.ndim - 1];
+			int64_t k = a->shape.d[a->shape.ndim - 1],
+			        n = g->shape.d[g->shape.ndim - 1];
 			int64_t rows = a->size / k;
 			nb_tensor *a2 = nb_reshape(a, NB_SHAPE(rows, k));
 			nb_tensor *g2 = nb_reshape(g, NB_SHAPE(rows, n));
-			db = !tb ? nb_matmul_t(a2, g2, true, false) : nb_matmul_t(g2, a2, true, false);
+			db = !tb ? nb_matmul_t(a2, g2, true, false)
+			         : nb_matmul_t(g2, a2, true, false);
 		} else {
 			db = !tb ? nb_matmul_t(a, g, !ta, false) : nb_matmul_t(g, a, true, ta);
 		}
@@ -193,7 +196,8 @@ static nb_tensor *ex_matmul(nb_graph *g, nb_tensor **w, int *n)
 	if (big)
 		m = 20, k = 17, nn = 19;
 	bool ta = nb__rng_next(g) & 1, tb = nb__rng_next(g) & 1;
-	int mode = (int)(nb__rng_next(g) % 4); /* 0: 2-D, 1: both batched, 2: a batched, 3: b batched */
+	int mode =
+	    (int)(nb__rng_next(g) % 4); /* 0: 2-D, 1: both batched, 2: a batched, 3: b batched */
 	int64_t batch = 2 + (int64_t)(nb__rng_next(g) % 2);
 	nb_shape sa = ta ? NB_SHAPE(k, m) : NB_SHAPE(m, k);
 	nb_shape sb = tb ? NB_SHAPE(nn, k) : NB_SHAPE(k, nn);
@@ -207,7 +211,11 @@ static nb_tensor *ex_matmul(nb_graph *g, nb_tensor **w, int *n)
 	return nb_matmul_t(w[0], w[1], ta, tb);
 }
 
-const nb_opdef nb__op_matmul = {
-    .name = "matmul", .n_inputs = 2, .shape = shape_matmul,
-    .forward_f32 = matmul_f32, .forward_f64 = matmul_f64,
-    .vjp = vjp_matmul, .label = label_matmul, .example = ex_matmul};
+const nb_opdef nb__op_matmul = {.name = "matmul",
+                                .n_inputs = 2,
+                                .shape = shape_matmul,
+                                .forward_f32 = matmul_f32,
+                                .forward_f64 = matmul_f64,
+                                .vjp = vjp_matmul,
+                                .label = label_matmul,
+                                .example = ex_matmul};

@@ -151,33 +151,33 @@ static bool bn_begin(nb_tensor *t, bn_dims d, bn_dims *s)
  * sum never runs long), and the block sums are added in double. */
 #define BN_BLOCK 256
 
-#define BN_CHANNEL_SUM(d, c, TOTAL, ...)                                         \
-	for (int64_t n_ = 0; n_ < (d).N; n_++)                                  \
-		for (int64_t b_ = (n_ * (d).C + (c)) * (d).S, e_ = b_ + (d).S; b_ < e_; \
-		     b_ += BN_BLOCK) {                                          \
-			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;     \
-			T acc_ = 0;                                             \
-			NB_SIMD(reduction(+ : acc_)) for (int64_t i = b_; i < be_; i++) \
-			{                                                       \
-				__VA_ARGS__;                                    \
-			}                                                       \
-			(TOTAL) += acc_;                                        \
+#define BN_CHANNEL_SUM(d, c, TOTAL, ...)                                                           \
+	for (int64_t n_ = 0; n_ < (d).N; n_++)                                                     \
+		for (int64_t b_ = (n_ * (d).C + (c)) * (d).S, e_ = b_ + (d).S; b_ < e_;            \
+		     b_ += BN_BLOCK) {                                                             \
+			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;               \
+			T acc_ = 0;                                                                \
+			NB_SIMD(reduction(+ : acc_)) for (int64_t i = b_; i < be_; i++)            \
+			{                                                                          \
+				__VA_ARGS__;                                                       \
+			}                                                                          \
+			(TOTAL) += acc_;                                                           \
 		}
 
 /* The same for two sums in one pass, into TOTAL and TOTAL2 (accumulators
  * acc_ and acc2_) */
-#define BN_CHANNEL_SUM2(d, c, TOTAL, TOTAL2, ...)                                \
-	for (int64_t n_ = 0; n_ < (d).N; n_++)                                  \
-		for (int64_t b_ = (n_ * (d).C + (c)) * (d).S, e_ = b_ + (d).S; b_ < e_; \
-		     b_ += BN_BLOCK) {                                          \
-			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;     \
-			T acc_ = 0, acc2_ = 0;                                  \
-			NB_SIMD(reduction(+ : acc_, acc2_)) for (int64_t i = b_; i < be_; i++) \
-			{                                                       \
-				__VA_ARGS__;                                    \
-			}                                                       \
-			(TOTAL) += acc_;                                        \
-			(TOTAL2) += acc2_;                                      \
+#define BN_CHANNEL_SUM2(d, c, TOTAL, TOTAL2, ...)                                                  \
+	for (int64_t n_ = 0; n_ < (d).N; n_++)                                                     \
+		for (int64_t b_ = (n_ * (d).C + (c)) * (d).S, e_ = b_ + (d).S; b_ < e_;            \
+		     b_ += BN_BLOCK) {                                                             \
+			const int64_t be_ = b_ + BN_BLOCK < e_ ? b_ + BN_BLOCK : e_;               \
+			T acc_ = 0, acc2_ = 0;                                                     \
+			NB_SIMD(reduction(+ : acc_, acc2_)) for (int64_t i = b_; i < be_; i++)     \
+			{                                                                          \
+				__VA_ARGS__;                                                       \
+			}                                                                          \
+			(TOTAL) += acc_;                                                           \
+			(TOTAL2) += acc2_;                                                         \
 		}
 
 /* Statistics in two passes (mean, then squared deviations from it), then
@@ -190,8 +190,9 @@ NB_KERNELS(batchnorm, {
 	bn_saved *sv = t->aux;
 	const bool train = bn_begin(t, d, &st), relu = t->a.i[0];
 	const double eps = t->a.f[0], mom = t->a.f[1];
-	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)")
-	for (int64_t c = 0; c < d.C; c++) {
+	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)") for (
+	    int64_t c = 0; c < d.C; c++)
+	{
 		double mean = RM[c], var = RV[c];
 		if (train) {
 			double s_total = 0, q_total = 0;
@@ -234,17 +235,19 @@ NB_KERNELS(batchnorm_sums, {
 	const bool relu = t->in[2]->a.i[0];
 	T *D = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
-	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->in[1]->size >= NB_PAR_MIN)")
-	for (int64_t c = 0; c < d.C; c++) {
+	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->in[1]->size >= NB_PAR_MIN)") for (
+	    int64_t c = 0; c < d.C; c++)
+	{
 		const T m = (T)sv->stat[c];
 		double sg_total = 0, sgx_total = 0;
 		if (relu) { /* separate loops: a test of relu inside would not vectorise;
 			     the loads outside the select, so it if-converts */
 			BN_CHANNEL_SUM2(d, c, sg_total, sgx_total, const T gv = G[i], dv = X[i] - m;
-			                const T gm = Y[i] > 0 ? gv : (T)0; acc_ += gm; acc2_ += gm * dv);
+			                const T gm = Y[i] > 0 ? gv : (T)0; acc_ += gm;
+			                acc2_ += gm * dv);
 		} else {
-			BN_CHANNEL_SUM2(d, c, sg_total, sgx_total, const T gv = G[i];
-			                acc_ += gv; acc2_ += gv * (X[i] - m));
+			BN_CHANNEL_SUM2(d, c, sg_total, sgx_total, const T gv = G[i]; acc_ += gv;
+			                acc2_ += gv * (X[i] - m));
 		}
 		D[c] = (T)(sgx_total * sv->stat[d.C + c]);
 		D[d.C + c] = (T)sg_total;
@@ -264,8 +267,9 @@ NB_KERNELS(batchnorm_backward, {
 	T *DX = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
 	const double M = (double)(sv->rows * d.S);
-	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)")
-	for (int64_t c = 0; c < d.C; c++) {
+	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)") for (
+	    int64_t c = 0; c < d.C; c++)
+	{
 		const double is = sv->stat[d.C + c], k = GA[c] * is;
 		const bool tr = sv->training;
 		const T a = (T)k, m = (T)sv->stat[c];
@@ -314,8 +318,8 @@ static void vjp_batchnorm(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const boo
 	int64_t C = x->shape.d[1];
 	nb_tensor *sums = nb__op(NB_OP_BATCHNORM_SUMS, (nb_tensor *[]){g, x, t}, 3, &t->a);
 	if (need[0])
-		gin[0] = nb__op(NB_OP_BATCHNORM_BACKWARD,
-		                (nb_tensor *[]){g, x, t->in[1], t, sums}, 5, &t->a);
+		gin[0] = nb__op(NB_OP_BATCHNORM_BACKWARD, (nb_tensor *[]){g, x, t->in[1], t, sums},
+		                5, &t->a);
 	if (need[1])
 		gin[1] = nb_reshape(nb_slice(sums, 0, 0, 1), NB_SHAPE(C));
 	if (need[2])
@@ -324,14 +328,15 @@ static void vjp_batchnorm(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const boo
 
 static void label_batchnorm(const nb_tensor *t, char *buf, size_t n)
 {
-	const nb_tensor *bn = t->op == NB_OP_BATCHNORM ? t : t->in[t->op == NB_OP_BATCHNORM_SUMS ? 2 : 3];
+	const nb_tensor *bn =
+	    t->op == NB_OP_BATCHNORM ? t : t->in[t->op == NB_OP_BATCHNORM_SUMS ? 2 : 3];
 	snprintf(buf, n, "eps %g momentum %g%s", t->a.f[0], t->a.f[1], bn->a.i[0] ? " +relu" : "");
 }
 
 /* ---- batchnorm: constructors -------------------------------------------------------- */
 
-nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta,
-                        nb_tensor *running_mean, nb_tensor *running_var, nb_batchnorm_opts o)
+nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *running_mean,
+                        nb_tensor *running_var, nb_batchnorm_opts o)
 {
 	nb_tensor *in[5] = {x, gamma, beta, running_mean, running_var};
 	nb_graph *g = nb__graph_of(in, 5);
@@ -395,18 +400,17 @@ static inline double uniform_at(uint64_t seed, int64_t i)
 }
 
 /* OUT = IN * keep / (1-p) in the recorded training mode, else a copy */
-#define APPLY_MASK(sv, IN, OUT)                                                 \
-	do {                                                                    \
-		int64_t n = t->size;                                            \
-		if (!(sv)->training) {                                          \
-			memcpy(OUT, IN, (size_t)n * sizeof(T));                 \
-			break;                                                  \
-		}                                                               \
-		const T scale = (T)(1.0 / (1.0 - t->a.f[0]));                   \
-		const unsigned char *K = (sv)->keep;                            \
-		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n >= NB_PAR_MIN)")                \
-		for (int64_t i = 0; i < n; i++)                                 \
-			OUT[i] = K[i] ? IN[i] * scale : 0;                      \
+#define APPLY_MASK(sv, IN, OUT)                                                                          \
+	do {                                                                                             \
+		int64_t n = t->size;                                                                     \
+		if (!(sv)->training) {                                                                   \
+			memcpy(OUT, IN, (size_t)n * sizeof(T));                                          \
+			break;                                                                           \
+		}                                                                                        \
+		const T scale = (T)(1.0 / (1.0 - t->a.f[0]));                                            \
+		const unsigned char *K = (sv)->keep;                                                     \
+		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n >= NB_PAR_MIN)") for ( \
+		    int64_t i = 0; i < n; i++) OUT[i] = K[i] ? IN[i] * scale : 0;                        \
 	} while (0)
 
 NB_KERNELS(dropout, {
@@ -416,9 +420,8 @@ NB_KERNELS(dropout, {
 		const uint64_t seed = nb__rng_next(t->g);
 		const double p = t->a.f[0];
 		const int64_t n = t->size;
-		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n >= NB_PAR_MIN)")
-		for (int64_t i = 0; i < n; i++)
-			sv->keep[i] = uniform_at(seed, i) >= p;
+		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n >= NB_PAR_MIN)") for (
+		    int64_t i = 0; i < n; i++) sv->keep[i] = uniform_at(seed, i) >= p;
 	}
 	APPLY_MASK(sv, NB_IN(t, 0, T), NB_OUT(t, T));
 })
@@ -493,7 +496,8 @@ static nb_tensor *ex_batchnorm(nb_graph *g, nb_tensor **w, int *n)
 	                    ? 2 + (int64_t)(nb__rng_next(g) % (uint64_t)(xs.d[0] - 2))
 	                    : 0;
 	/* half of them fused with a ReLU (gradcheck steps around its kink) */
-	return nb_batchnorm(w[0], w[1], w[2], rm, rv, (nb_batchnorm_opts){.relu = nb__rng_next(g) & 1});
+	return nb_batchnorm(w[0], w[1], w[2], rm, rv,
+	                    (nb_batchnorm_opts){.relu = nb__rng_next(g) & 1});
 }
 
 static nb_tensor *ex_dropout(nb_graph *g, nb_tensor **w, int *n)
@@ -505,29 +509,46 @@ static nb_tensor *ex_dropout(nb_graph *g, nb_tensor **w, int *n)
 
 /* ---- op table entries ------------------------------------------------------------------ */
 
-const nb_opdef nb__op_batchnorm = {
-    .name = "batchnorm", .n_inputs = 5, .shape = shape_batchnorm,
-    .forward_f32 = batchnorm_f32, .forward_f64 = batchnorm_f64,
-    .vjp = vjp_batchnorm, .label = label_batchnorm, .example = ex_batchnorm};
+const nb_opdef nb__op_batchnorm = {.name = "batchnorm",
+                                   .n_inputs = 5,
+                                   .shape = shape_batchnorm,
+                                   .forward_f32 = batchnorm_f32,
+                                   .forward_f64 = batchnorm_f64,
+                                   .vjp = vjp_batchnorm,
+                                   .label = label_batchnorm,
+                                   .example = ex_batchnorm};
 
 /* Backward helpers: checked through batchnorm's gradcheck; no derivative
  * of their own (a second derivative through batchnorm reports an error). */
-const nb_opdef nb__op_batchnorm_sums = {
-    .name = "batchnorm_sums", .n_inputs = 3, .shape = shape_bn_sums,
-    .forward_f32 = batchnorm_sums_f32, .forward_f64 = batchnorm_sums_f64,
-    .label = label_batchnorm, .flags = NB_OPF_INTERNAL};
+const nb_opdef nb__op_batchnorm_sums = {.name = "batchnorm_sums",
+                                        .n_inputs = 3,
+                                        .shape = shape_bn_sums,
+                                        .forward_f32 = batchnorm_sums_f32,
+                                        .forward_f64 = batchnorm_sums_f64,
+                                        .label = label_batchnorm,
+                                        .flags = NB_OPF_INTERNAL};
 
-const nb_opdef nb__op_batchnorm_backward = {
-    .name = "batchnorm_backward", .n_inputs = 5, .shape = shape_bn_backward,
-    .forward_f32 = batchnorm_backward_f32, .forward_f64 = batchnorm_backward_f64,
-    .label = label_batchnorm, .flags = NB_OPF_INTERNAL};
+const nb_opdef nb__op_batchnorm_backward = {.name = "batchnorm_backward",
+                                            .n_inputs = 5,
+                                            .shape = shape_bn_backward,
+                                            .forward_f32 = batchnorm_backward_f32,
+                                            .forward_f64 = batchnorm_backward_f64,
+                                            .label = label_batchnorm,
+                                            .flags = NB_OPF_INTERNAL};
 
-const nb_opdef nb__op_dropout = {
-    .name = "dropout", .n_inputs = 1, .shape = shape_same,
-    .forward_f32 = dropout_f32, .forward_f64 = dropout_f64,
-    .vjp = vjp_dropout, .label = label_dropout, .example = ex_dropout};
+const nb_opdef nb__op_dropout = {.name = "dropout",
+                                 .n_inputs = 1,
+                                 .shape = shape_same,
+                                 .forward_f32 = dropout_f32,
+                                 .forward_f64 = dropout_f64,
+                                 .vjp = vjp_dropout,
+                                 .label = label_dropout,
+                                 .example = ex_dropout};
 
-const nb_opdef nb__op_dropout_backward = {
-    .name = "dropout_backward", .n_inputs = 2, .shape = shape_same,
-    .forward_f32 = dropout_backward_f32, .forward_f64 = dropout_backward_f64,
-    .label = label_dropout, .flags = NB_OPF_INTERNAL};
+const nb_opdef nb__op_dropout_backward = {.name = "dropout_backward",
+                                          .n_inputs = 2,
+                                          .shape = shape_same,
+                                          .forward_f32 = dropout_backward_f32,
+                                          .forward_f64 = dropout_backward_f64,
+                                          .label = label_dropout,
+                                          .flags = NB_OPF_INTERNAL};

@@ -33,14 +33,20 @@ static nb_status leaf_shape(nb_tensor *t)
 	return NB_OK;
 }
 
-const nb_opdef nb__op_input = {.name = "input", .shape = leaf_shape,
-                               .forward_f32 = leaf_forward, .forward_f64 = leaf_forward,
+const nb_opdef nb__op_input = {.name = "input",
+                               .shape = leaf_shape,
+                               .forward_f32 = leaf_forward,
+                               .forward_f64 = leaf_forward,
                                .flags = NB_OPF_LEAF};
-const nb_opdef nb__op_param = {.name = "param", .shape = leaf_shape,
-                               .forward_f32 = leaf_forward, .forward_f64 = leaf_forward,
+const nb_opdef nb__op_param = {.name = "param",
+                               .shape = leaf_shape,
+                               .forward_f32 = leaf_forward,
+                               .forward_f64 = leaf_forward,
                                .flags = NB_OPF_LEAF};
-const nb_opdef nb__op_constant = {.name = "constant", .shape = leaf_shape,
-                                  .forward_f32 = leaf_forward, .forward_f64 = leaf_forward,
+const nb_opdef nb__op_constant = {.name = "constant",
+                                  .shape = leaf_shape,
+                                  .forward_f32 = leaf_forward,
+                                  .forward_f64 = leaf_forward,
                                   .flags = NB_OPF_LEAF};
 
 int nb_num_ops(void)

@@ -50,8 +50,15 @@ static pgeom pgeom_of(const nb_tensor *t)
 {
 	const int64_t *a = t->a.i;
 	nb_shape x = x_shape(t);
-	pgeom g = {.planes = x.d[0] * x.d[1], .h = x.d[2], .w = x.d[3], .kh = a[0], .kw = a[1],
-	           .sh = a[2], .sw = a[3], .ph = a[4], .pw = a[5]};
+	pgeom g = {.planes = x.d[0] * x.d[1],
+	           .h = x.d[2],
+	           .w = x.d[3],
+	           .kh = a[0],
+	           .kw = a[1],
+	           .sh = a[2],
+	           .sw = a[3],
+	           .ph = a[4],
+	           .pw = a[5]};
 	g.oh = nb__window_out(g.h, g.kh, g.sh, 2 * g.ph, 1);
 	g.ow = nb__window_out(g.w, g.kw, g.sw, 2 * g.pw, 1);
 	return g;
@@ -83,14 +90,16 @@ static nb_status shape_pool(nb_tensor *t)
 		                   nb_shape_str(x, b, sizeof b));
 	pgeom g = pgeom_of(t);
 	if (g.oh <= 0 || g.ow <= 0)
-		return nb__op_fail(t, NB_ERR_SHAPE,
-		                   "window %lldx%lld is larger than the padded input %lldx%lld (input %s, "
-		                   "padding %lld,%lld)",
-		                   LL(g.kh), LL(g.kw), LL(g.h + 2 * g.ph), LL(g.w + 2 * g.pw),
-		                   nb_shape_str(x, b, sizeof b), LL(g.ph), LL(g.pw));
+		return nb__op_fail(
+		    t, NB_ERR_SHAPE,
+		    "window %lldx%lld is larger than the padded input %lldx%lld (input %s, "
+		    "padding %lld,%lld)",
+		    LL(g.kh), LL(g.kw), LL(g.h + 2 * g.ph), LL(g.w + 2 * g.pw),
+		    nb_shape_str(x, b, sizeof b), LL(g.ph), LL(g.pw));
 	if (g.h * g.w > INT32_MAX)
-		return nb__op_fail(t, NB_ERR_SHAPE, "planes of %lldx%lld are too large (argmax is int32)",
-		                   LL(g.h), LL(g.w));
+		return nb__op_fail(t, NB_ERR_SHAPE,
+		                   "planes of %lldx%lld are too large (argmax is int32)", LL(g.h),
+		                   LL(g.w));
 	t->shape = NB_SHAPE(x.d[0], x.d[1], g.oh, g.ow);
 	return NB_OK;
 }
@@ -113,13 +122,15 @@ static nb_status check_maxpool_pair(nb_tensor *t, nb_shape want, nb_shape out)
 static nb_status shape_maxpool_backward(nb_tensor *t)
 {
 	nb_tensor *y = t->in[1];
-	return check_maxpool_pair(t, y->shape, y->op == NB_OP_MAXPOOL2D ? y->in[0]->shape : y->shape);
+	return check_maxpool_pair(t, y->shape,
+	                          y->op == NB_OP_MAXPOOL2D ? y->in[0]->shape : y->shape);
 }
 
 static nb_status shape_maxpool_gather(nb_tensor *t)
 {
 	nb_tensor *y = t->in[1];
-	return check_maxpool_pair(t, y->op == NB_OP_MAXPOOL2D ? y->in[0]->shape : y->shape, y->shape);
+	return check_maxpool_pair(t, y->op == NB_OP_MAXPOOL2D ? y->in[0]->shape : y->shape,
+	                          y->shape);
 }
 
 static nb_status shape_avgpool_backward(nb_tensor *t)
@@ -132,8 +143,9 @@ static nb_status shape_avgpool_backward(nb_tensor *t)
 	pgeom g = pgeom_of(t);
 	nb_shape want = NB_SHAPE(dy.d[0], dy.d[1], g.oh, g.ow);
 	if (!nb__shape_eq(dy, want))
-		return nb__op_fail(t, NB_ERR_SHAPE, "gradient %s does not match the pooled output %s",
-		                   nb_shape_str(dy, b1, sizeof b1), nb_shape_str(want, b2, sizeof b2));
+		return nb__op_fail(
+		    t, NB_ERR_SHAPE, "gradient %s does not match the pooled output %s",
+		    nb_shape_str(dy, b1, sizeof b1), nb_shape_str(want, b2, sizeof b2));
 	t->shape = x_shape(t);
 	return NB_OK;
 }
@@ -151,7 +163,9 @@ static nb_status shape_global_avgpool(nb_tensor *t)
 
 /* ---- kernels: one (n, c) plane per thread ------------------------------------------- */
 
-#define PLANES_PARALLEL _Pragma("omp parallel for num_threads(nb_get_num_threads()) if (g.planes * g.oh * g.ow * g.kh * g.kw >= NB_PAR_MIN)")
+#define PLANES_PARALLEL                                                                            \
+	_Pragma(                                                                                   \
+	    "omp parallel for num_threads(nb_get_num_threads()) if (g.planes * g.oh * g.ow * g.kh * g.kw >= NB_PAR_MIN)")
 
 /* First maximum in row-major window order; a NaN wins (and stays). */
 NB_KERNELS(maxpool, {
@@ -181,7 +195,8 @@ NB_KERNELS(maxpool, {
 				int32_t *ar = am + i * g.ow;
 				const int32_t e0 = (int32_t)(2 * i * g.w);
 				for (int64_t j = 0; j < g.ow; j++) {
-					T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+					T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j],
+					  d = r1[2 * j + 1];
 					T v = a;
 					int32_t off = 0;
 					int cb = isgreater(b, v);
@@ -306,9 +321,8 @@ NB_KERNELS(global_avgpool, {
 	const int64_t planes = s.d[0] * s.d[1], hw = s.d[2] * s.d[3];
 	const T *X = NB_IN(t, 0, T);
 	T *Y = NB_OUT(t, T);
-	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (planes * hw >= NB_PAR_MIN)")
-	for (int64_t p = 0; p < planes; p++)
-		Y[p] = (T)(nb__sum(X + p * hw, hw) / (double)hw);
+	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (planes * hw >= NB_PAR_MIN)") for (
+	    int64_t p = 0; p < planes; p++) Y[p] = (T)(nb__sum(X + p * hw, hw) / (double)hw);
 })
 
 /* ---- VJPs ------------------------------------------------------------------------------
@@ -376,7 +390,8 @@ static nb_tensor *pool(int op, nb_tensor *x, int kernel, int stride, int pad)
 		return g->placeholder;
 	const char *name = nb__ops[op]->name;
 	if (kernel < 1 || stride < 0 || pad < 0) {
-		nb__fail(g, NB_ERR_ARG, "%s(%s): kernel must be >= 1, stride >= 0 (0: the kernel "
+		nb__fail(g, NB_ERR_ARG,
+		         "%s(%s): kernel must be >= 1, stride >= 0 (0: the kernel "
 		         "size) and pad >= 0; got kernel %d stride %d pad %d",
 		         name, x->name, kernel, stride, pad);
 		return g->placeholder;
@@ -401,7 +416,8 @@ nb_tensor *nb_maxpool2d(nb_tensor *x, int kernel, int stride, int pad)
 	/* the argmax lives with the node, so no per-run allocation */
 	y->aux_bytes = (size_t)y->size * sizeof(int32_t);
 	if (!(y->aux = malloc(y->aux_bytes))) {
-		nb__fail(y->g, NB_ERR_NOMEM, "maxpool2d(%s): out of memory for the argmax", x->name);
+		nb__fail(y->g, NB_ERR_NOMEM, "maxpool2d(%s): out of memory for the argmax",
+		         x->name);
 		return y->g->placeholder;
 	}
 	return y;
@@ -428,7 +444,8 @@ static int rnd(nb_graph *g, int n)
 static nb_tensor *rand_pool(nb_graph *g, int op, nb_tensor **x)
 {
 	int k = 1 + rnd(g, 3), s = rnd(g, 3), p = rnd(g, k / 2 + 1);
-	*x = NB_EX_PARAM(g, "x", NB_SHAPE(1 + rnd(g, 2), 1 + rnd(g, 3), k + rnd(g, 4), k + rnd(g, 4)));
+	*x = NB_EX_PARAM(g, "x",
+	                 NB_SHAPE(1 + rnd(g, 2), 1 + rnd(g, 3), k + rnd(g, 4), k + rnd(g, 4)));
 	return op == NB_OP_MAXPOOL2D ? nb_maxpool2d(*x, k, s, p) : nb_avgpool2d(*x, k, s, p);
 }
 
@@ -485,32 +502,55 @@ static nb_tensor *ex_global_avgpool(nb_graph *g, nb_tensor **wrt, int *n)
 	return nb_global_avgpool(wrt[0]);
 }
 
-const nb_opdef nb__op_maxpool2d = {
-    .name = "maxpool2d", .n_inputs = 1, .shape = shape_pool,
-    .forward_f32 = maxpool_f32, .forward_f64 = maxpool_f64,
-    .vjp = vjp_maxpool, .label = label_pool, .example = ex_maxpool};
+const nb_opdef nb__op_maxpool2d = {.name = "maxpool2d",
+                                   .n_inputs = 1,
+                                   .shape = shape_pool,
+                                   .forward_f32 = maxpool_f32,
+                                   .forward_f64 = maxpool_f64,
+                                   .vjp = vjp_maxpool,
+                                   .label = label_pool,
+                                   .example = ex_maxpool};
 
-const nb_opdef nb__op_maxpool2d_backward = {
-    .name = "maxpool2d_backward", .n_inputs = 2, .shape = shape_maxpool_backward,
-    .forward_f32 = maxpool_backward_f32, .forward_f64 = maxpool_backward_f64,
-    .vjp = vjp_maxpool_backward, .label = label_pool, .example = ex_maxpool_backward};
+const nb_opdef nb__op_maxpool2d_backward = {.name = "maxpool2d_backward",
+                                            .n_inputs = 2,
+                                            .shape = shape_maxpool_backward,
+                                            .forward_f32 = maxpool_backward_f32,
+                                            .forward_f64 = maxpool_backward_f64,
+                                            .vjp = vjp_maxpool_backward,
+                                            .label = label_pool,
+                                            .example = ex_maxpool_backward};
 
-const nb_opdef nb__op_maxpool2d_gather = {
-    .name = "maxpool2d_gather", .n_inputs = 2, .shape = shape_maxpool_gather,
-    .forward_f32 = maxpool_gather_f32, .forward_f64 = maxpool_gather_f64,
-    .vjp = vjp_maxpool_gather, .label = label_pool, .example = ex_maxpool_gather};
+const nb_opdef nb__op_maxpool2d_gather = {.name = "maxpool2d_gather",
+                                          .n_inputs = 2,
+                                          .shape = shape_maxpool_gather,
+                                          .forward_f32 = maxpool_gather_f32,
+                                          .forward_f64 = maxpool_gather_f64,
+                                          .vjp = vjp_maxpool_gather,
+                                          .label = label_pool,
+                                          .example = ex_maxpool_gather};
 
-const nb_opdef nb__op_avgpool2d = {
-    .name = "avgpool2d", .n_inputs = 1, .shape = shape_pool,
-    .forward_f32 = avgpool_f32, .forward_f64 = avgpool_f64,
-    .vjp = vjp_avgpool, .label = label_pool, .example = ex_avgpool};
+const nb_opdef nb__op_avgpool2d = {.name = "avgpool2d",
+                                   .n_inputs = 1,
+                                   .shape = shape_pool,
+                                   .forward_f32 = avgpool_f32,
+                                   .forward_f64 = avgpool_f64,
+                                   .vjp = vjp_avgpool,
+                                   .label = label_pool,
+                                   .example = ex_avgpool};
 
-const nb_opdef nb__op_avgpool2d_backward = {
-    .name = "avgpool2d_backward", .n_inputs = 1, .shape = shape_avgpool_backward,
-    .forward_f32 = avgpool_backward_f32, .forward_f64 = avgpool_backward_f64,
-    .vjp = vjp_avgpool_backward, .label = label_pool, .example = ex_avgpool_backward};
+const nb_opdef nb__op_avgpool2d_backward = {.name = "avgpool2d_backward",
+                                            .n_inputs = 1,
+                                            .shape = shape_avgpool_backward,
+                                            .forward_f32 = avgpool_backward_f32,
+                                            .forward_f64 = avgpool_backward_f64,
+                                            .vjp = vjp_avgpool_backward,
+                                            .label = label_pool,
+                                            .example = ex_avgpool_backward};
 
-const nb_opdef nb__op_global_avgpool = {
-    .name = "global_avgpool", .n_inputs = 1, .shape = shape_global_avgpool,
-    .forward_f32 = global_avgpool_f32, .forward_f64 = global_avgpool_f64,
-    .vjp = vjp_global_avgpool, .example = ex_global_avgpool};
+const nb_opdef nb__op_global_avgpool = {.name = "global_avgpool",
+                                        .n_inputs = 1,
+                                        .shape = shape_global_avgpool,
+                                        .forward_f32 = global_avgpool_f32,
+                                        .forward_f64 = global_avgpool_f64,
+                                        .vjp = vjp_global_avgpool,
+                                        .example = ex_global_avgpool};

@@ -39,27 +39,27 @@ static int64_t reduced_count(const nb_tensor *t)
 
 /* y[j] = sum of x over the reduced axes: the input is iterated with the
  * (kept-dims) output's strides, 0 on reduced axes. */
-#define SUM_BODY(SCALE)                                                          \
-	const T *X = NB_IN(t, 0, T);                                             \
-	T *Y = NB_OUT(t, T);                                                     \
-	nb_shape in = t->in[0]->shape, ks = kept_shape(in, t->a.i[0]);           \
-	if (t->size == 1) {                                                      \
-		double s = 0; /* accumulate a full sum in double */              \
-		int64_t n = t->in[0]->size;                                      \
-		NB_PAR_SUM(i, n, s += X[i];);                                    \
-		Y[0] = (T)(s * (SCALE));                                         \
-		return;                                                          \
-	}                                                                        \
-	memset(Y, 0, (size_t)t->size * sizeof(T));                               \
-	nb_bcast bc;                                                             \
-	nb_bcast_init(&bc, in, ks, ks);                                          \
-	NB_BCAST_LOOP(&bc, t->in[0]->size, Y[ia] += X[o]);                       \
-	if ((SCALE) != 1.0)                                                      \
-		for (int64_t i = 0; i < t->size; i++)                            \
+#define SUM_BODY(SCALE)                                                                            \
+	const T *X = NB_IN(t, 0, T);                                                               \
+	T *Y = NB_OUT(t, T);                                                                       \
+	nb_shape in = t->in[0]->shape, ks = kept_shape(in, t->a.i[0]);                             \
+	if (t->size == 1) {                                                                        \
+		double s = 0; /* accumulate a full sum in double */                                \
+		int64_t n = t->in[0]->size;                                                        \
+		NB_PAR_SUM(i, n, s += X[i];);                                                      \
+		Y[0] = (T)(s * (SCALE));                                                           \
+		return;                                                                            \
+	}                                                                                          \
+	memset(Y, 0, (size_t)t->size * sizeof(T));                                                 \
+	nb_bcast bc;                                                                               \
+	nb_bcast_init(&bc, in, ks, ks);                                                            \
+	NB_BCAST_LOOP(&bc, t->in[0]->size, Y[ia] += X[o]);                                         \
+	if ((SCALE) != 1.0)                                                                        \
+		for (int64_t i = 0; i < t->size; i++)                                              \
 			Y[i] *= (T)(SCALE);
 
-NB_KERNELS(sum, { SUM_BODY(1.0) })
-NB_KERNELS(mean, { SUM_BODY(1.0 / (double)reduced_count(t)) })
+NB_KERNELS(sum, {SUM_BODY(1.0)})
+NB_KERNELS(mean, {SUM_BODY(1.0 / (double)reduced_count(t))})
 
 /* d sum: broadcast g back over the reduced axes; mean also scales by 1/n */
 static void vjp_sum(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *need)
@@ -246,8 +246,14 @@ static nb_tensor *ex_reduce(nb_graph *g, nb_tensor **w, int *n, int op)
 	return reduce(op, w[0], axes, k, nb__rng_next(g) & 1);
 }
 
-static nb_tensor *ex_sum(nb_graph *g, nb_tensor **w, int *n) { return ex_reduce(g, w, n, NB_OP_SUM); }
-static nb_tensor *ex_mean(nb_graph *g, nb_tensor **w, int *n) { return ex_reduce(g, w, n, NB_OP_MEAN); }
+static nb_tensor *ex_sum(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_reduce(g, w, n, NB_OP_SUM);
+}
+static nb_tensor *ex_mean(nb_graph *g, nb_tensor **w, int *n)
+{
+	return ex_reduce(g, w, n, NB_OP_MEAN);
+}
 
 static nb_tensor *ex_max(nb_graph *g, nb_tensor **w, int *n)
 {
@@ -257,24 +263,39 @@ static nb_tensor *ex_max(nb_graph *g, nb_tensor **w, int *n)
 	return nb_max_axis(w[0], (int)(nb__rng_next(g) % (uint64_t)s.ndim), nb__rng_next(g) & 1);
 }
 
-const nb_opdef nb__op_sum = {
-    .name = "sum", .n_inputs = 1, .shape = shape_reduce,
-    .forward_f32 = sum_f32, .forward_f64 = sum_f64,
-    .vjp = vjp_sum, .label = label_reduce, .example = ex_sum};
+const nb_opdef nb__op_sum = {.name = "sum",
+                             .n_inputs = 1,
+                             .shape = shape_reduce,
+                             .forward_f32 = sum_f32,
+                             .forward_f64 = sum_f64,
+                             .vjp = vjp_sum,
+                             .label = label_reduce,
+                             .example = ex_sum};
 
-const nb_opdef nb__op_mean = {
-    .name = "mean", .n_inputs = 1, .shape = shape_reduce,
-    .forward_f32 = mean_f32, .forward_f64 = mean_f64,
-    .vjp = vjp_sum, .label = label_reduce, .example = ex_mean};
+const nb_opdef nb__op_mean = {.name = "mean",
+                              .n_inputs = 1,
+                              .shape = shape_reduce,
+                              .forward_f32 = mean_f32,
+                              .forward_f64 = mean_f64,
+                              .vjp = vjp_sum,
+                              .label = label_reduce,
+                              .example = ex_mean};
 
-const nb_opdef nb__op_max = {
-    .name = "max", .n_inputs = 1, .shape = shape_max,
-    .forward_f32 = max_f32, .forward_f64 = max_f64,
-    .vjp = vjp_max, .label = label_max, .example = ex_max};
+const nb_opdef nb__op_max = {.name = "max",
+                             .n_inputs = 1,
+                             .shape = shape_max,
+                             .forward_f32 = max_f32,
+                             .forward_f64 = max_f64,
+                             .vjp = vjp_max,
+                             .label = label_max,
+                             .example = ex_max};
 
 /* Backward helper of max; its own derivative is not implemented (a second
  * derivative through max reports a clear error). */
-const nb_opdef nb__op_max_backward = {
-    .name = "max_backward", .n_inputs = 2, .shape = shape_max_backward,
-    .forward_f32 = max_backward_f32, .forward_f64 = max_backward_f64,
-    .label = label_max, .flags = NB_OPF_INTERNAL};
+const nb_opdef nb__op_max_backward = {.name = "max_backward",
+                                      .n_inputs = 2,
+                                      .shape = shape_max_backward,
+                                      .forward_f32 = max_backward_f32,
+                                      .forward_f64 = max_backward_f64,
+                                      .label = label_max,
+                                      .flags = NB_OPF_INTERNAL};

@@ -49,8 +49,8 @@ nb_tensor *nb_reshape(nb_tensor *a, nb_shape s)
 		return g->placeholder;
 	char b[128];
 	if (s.ndim < 0 || s.ndim > NB_MAX_DIMS) {
-		nb__fail(g, NB_ERR_SHAPE, "reshape(%s): %d dimensions (at most %d)", a->name, s.ndim,
-		         NB_MAX_DIMS);
+		nb__fail(g, NB_ERR_SHAPE, "reshape(%s): %d dimensions (at most %d)", a->name,
+		         s.ndim, NB_MAX_DIMS);
 		return g->placeholder;
 	}
 	/* one dimension may be -1: inferred from the element count */
@@ -60,14 +60,17 @@ nb_tensor *nb_reshape(nb_tensor *a, nb_shape s)
 		if (s.d[i] == -1 && infer < 0) {
 			infer = i;
 		} else if (s.d[i] <= 0) {
-			nb__fail(g, NB_ERR_SHAPE, "reshape(%s): bad target %s (dimensions must be positive, one may be -1)",
-			         a->name, nb_shape_str(s, b, sizeof b));
+			nb__fail(
+			    g, NB_ERR_SHAPE,
+			    "reshape(%s): bad target %s (dimensions must be positive, one may be -1)",
+			    a->name, nb_shape_str(s, b, sizeof b));
 			return g->placeholder;
 		} else if (s.d[i] > a->size / known) {
 			/* more elements than a has (and no int64 overflow) */
 			char b2[128];
-			nb__fail(g, NB_ERR_SHAPE, "reshape(%s): cannot reshape %s (%lld elements) to %s",
-			         a->name, nb_shape_str(a->shape, b2, sizeof b2), (long long)a->size,
+			nb__fail(g, NB_ERR_SHAPE,
+			         "reshape(%s): cannot reshape %s (%lld elements) to %s", a->name,
+			         nb_shape_str(a->shape, b2, sizeof b2), (long long)a->size,
 			         nb_shape_str(s, b, sizeof b));
 			return g->placeholder;
 		} else {
@@ -183,10 +186,10 @@ static nb_status shape_concat(nb_tensor *t)
 		for (int i = 0; ok && i < s.ndim; i++)
 			ok = i == ax || o.d[i] == s.d[i];
 		if (!ok)
-			return nb__op_fail(t, NB_ERR_SHAPE,
-			                   "input %d has shape %s, which does not match %s outside axis %d",
-			                   k, nb_shape_str(o, b1, sizeof b1), nb_shape_str(s, b2, sizeof b2),
-			                   ax);
+			return nb__op_fail(
+			    t, NB_ERR_SHAPE,
+			    "input %d has shape %s, which does not match %s outside axis %d", k,
+			    nb_shape_str(o, b1, sizeof b1), nb_shape_str(s, b2, sizeof b2), ax);
 		/* the size check comes after: keep the sum itself from overflowing */
 		if (s.d[ax] > NB_MAX_SIZE - o.d[ax])
 			return nb__op_fail(
@@ -283,25 +286,25 @@ static nb_status shape_embed(nb_tensor *t)
 
 /* copy the window: slice reads big->small, embed writes small->big (zeros
  * elsewhere) */
-#define WINDOW_BODY(EMBED)                                                       \
-	int ax = (int)t->a.i[0];                                                 \
-	const nb_tensor *big = EMBED ? t : t->in[0];                             \
-	int64_t outer = outer_of(big->shape, ax), brow = big->size / outer;      \
-	int64_t srow = (EMBED ? t->in[0]->size : t->size) / outer;               \
-	int64_t inner = brow / big->shape.d[ax], off = t->a.i[1] * inner;        \
-	const T *X = NB_IN(t, 0, T);                                             \
-	T *Y = NB_OUT(t, T);                                                     \
-	if (EMBED)                                                               \
-		memset(Y, 0, (size_t)t->size * sizeof(T));                       \
-	for (int64_t o = 0; o < outer; o++) {                                    \
-		if (EMBED)                                                       \
-			memcpy(Y + o * brow + off, X + o * srow, (size_t)srow * sizeof(T)); \
-		else                                                             \
-			memcpy(Y + o * srow, X + o * brow + off, (size_t)srow * sizeof(T)); \
+#define WINDOW_BODY(EMBED)                                                                         \
+	int ax = (int)t->a.i[0];                                                                   \
+	const nb_tensor *big = EMBED ? t : t->in[0];                                               \
+	int64_t outer = outer_of(big->shape, ax), brow = big->size / outer;                        \
+	int64_t srow = (EMBED ? t->in[0]->size : t->size) / outer;                                 \
+	int64_t inner = brow / big->shape.d[ax], off = t->a.i[1] * inner;                          \
+	const T *X = NB_IN(t, 0, T);                                                               \
+	T *Y = NB_OUT(t, T);                                                                       \
+	if (EMBED)                                                                                 \
+		memset(Y, 0, (size_t)t->size * sizeof(T));                                         \
+	for (int64_t o = 0; o < outer; o++) {                                                      \
+		if (EMBED)                                                                         \
+			memcpy(Y + o * brow + off, X + o * srow, (size_t)srow * sizeof(T));        \
+		else                                                                               \
+			memcpy(Y + o * srow, X + o * brow + off, (size_t)srow * sizeof(T));        \
 	}
 
-NB_KERNELS(slice, { WINDOW_BODY(0) })
-NB_KERNELS(embed, { WINDOW_BODY(1) })
+NB_KERNELS(slice, {WINDOW_BODY(0)})
+NB_KERNELS(embed, {WINDOW_BODY(1)})
 
 static void vjp_slice(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *need)
 {
@@ -335,9 +338,9 @@ nb_tensor *nb_slice(nb_tensor *a, int axis, int64_t start, int64_t end)
 	if (ax < 0)
 		return g->placeholder;
 	if (start < 0 || end > a->shape.d[ax] || start >= end) {
-		nb__fail(g, NB_ERR_ARG, "slice(%s): range [%lld, %lld) is empty or outside axis %d of %s",
-		         a->name, (long long)start, (long long)end, ax,
-		         nb_shape_str(a->shape, b, sizeof b));
+		nb__fail(g, NB_ERR_ARG,
+		         "slice(%s): range [%lld, %lld) is empty or outside axis %d of %s", a->name,
+		         (long long)start, (long long)end, ax, nb_shape_str(a->shape, b, sizeof b));
 		return g->placeholder;
 	}
 	if (start == 0 && end == a->shape.d[ax])
@@ -399,28 +402,49 @@ static nb_tensor *ex_embed(nb_graph *g, nb_tensor **w, int *n)
 	return nb__op1(NB_OP_EMBED, w[0], &at);
 }
 
-const nb_opdef nb__op_reshape = {
-    .name = "reshape", .n_inputs = 1, .shape = shape_reshape,
-    .forward_f32 = copy_f32, .forward_f64 = copy_f64,
-    .vjp = vjp_reshape, .label = label_reshape, .example = ex_reshape,
-    .flags = NB_OPF_INPLACE /* a free view when the input dies here */};
+const nb_opdef nb__op_reshape = {.name = "reshape",
+                                 .n_inputs = 1,
+                                 .shape = shape_reshape,
+                                 .forward_f32 = copy_f32,
+                                 .forward_f64 = copy_f64,
+                                 .vjp = vjp_reshape,
+                                 .label = label_reshape,
+                                 .example = ex_reshape,
+                                 .flags =
+                                     NB_OPF_INPLACE /* a free view when the input dies here */};
 
-const nb_opdef nb__op_transpose = {
-    .name = "transpose", .n_inputs = 1, .shape = shape_transpose,
-    .forward_f32 = transpose_f32, .forward_f64 = transpose_f64,
-    .vjp = vjp_transpose, .label = label_transpose, .example = ex_transpose};
+const nb_opdef nb__op_transpose = {.name = "transpose",
+                                   .n_inputs = 1,
+                                   .shape = shape_transpose,
+                                   .forward_f32 = transpose_f32,
+                                   .forward_f64 = transpose_f64,
+                                   .vjp = vjp_transpose,
+                                   .label = label_transpose,
+                                   .example = ex_transpose};
 
-const nb_opdef nb__op_concat = {
-    .name = "concat", .n_inputs = -1, .shape = shape_concat,
-    .forward_f32 = concat_f32, .forward_f64 = concat_f64,
-    .vjp = vjp_concat, .label = label_axis, .example = ex_concat};
+const nb_opdef nb__op_concat = {.name = "concat",
+                                .n_inputs = -1,
+                                .shape = shape_concat,
+                                .forward_f32 = concat_f32,
+                                .forward_f64 = concat_f64,
+                                .vjp = vjp_concat,
+                                .label = label_axis,
+                                .example = ex_concat};
 
-const nb_opdef nb__op_slice = {
-    .name = "slice", .n_inputs = 1, .shape = shape_slice,
-    .forward_f32 = slice_f32, .forward_f64 = slice_f64,
-    .vjp = vjp_slice, .label = label_slice, .example = ex_slice};
+const nb_opdef nb__op_slice = {.name = "slice",
+                               .n_inputs = 1,
+                               .shape = shape_slice,
+                               .forward_f32 = slice_f32,
+                               .forward_f64 = slice_f64,
+                               .vjp = vjp_slice,
+                               .label = label_slice,
+                               .example = ex_slice};
 
-const nb_opdef nb__op_embed = {
-    .name = "embed", .n_inputs = 1, .shape = shape_embed,
-    .forward_f32 = embed_f32, .forward_f64 = embed_f64,
-    .vjp = vjp_embed, .label = label_slice, .example = ex_embed};
+const nb_opdef nb__op_embed = {.name = "embed",
+                               .n_inputs = 1,
+                               .shape = shape_embed,
+                               .forward_f32 = embed_f32,
+                               .forward_f64 = embed_f64,
+                               .vjp = vjp_embed,
+                               .label = label_slice,
+                               .example = ex_embed};

@@ -70,12 +70,12 @@ static double clip_scale(const nb_tensor *t)
 /* Declarations every update kernel starts with: the hyper-parameters H,
  * the parameter W, the gradient G, the clip factor sc, lr and the L2
  * weight decay wd. */
-#define UPDATE_HEAD                                                            \
-	const double *H = hyper(t);                                             \
-	T *W = (T *)t->in[0]->data;                                             \
-	const T *G = NB_IN(t, 1, T);                                            \
-	const T sc = (T)clip_scale(t), lr = (T)H[NB_HYPER_LR];                  \
-	const T wd = (T)H[NB_HYPER_WD];                                         \
+#define UPDATE_HEAD                                                                                \
+	const double *H = hyper(t);                                                                \
+	T *W = (T *)t->in[0]->data;                                                                \
+	const T *G = NB_IN(t, 1, T);                                                               \
+	const T sc = (T)clip_scale(t), lr = (T)H[NB_HYPER_LR];                                     \
+	const T wd = (T)H[NB_HYPER_WD];                                                            \
 	const int64_t n = t->size;
 
 /* ---- SGD: w <- w - lr (g + wd w) ------------------------------------------------- */
@@ -196,11 +196,14 @@ static void label_adam(const nb_tensor *t, char *buf, size_t n)
 	label_clip(t, buf, n, k);
 }
 
-#define UPDATE_OP(NAME)                                                         \
-	const nb_opdef nb__op_##NAME##_update = {                              \
-	    .name = #NAME "_update", .n_inputs = -1, .shape = shape_update,     \
-	    .forward_f32 = NAME##_update_f32, .forward_f64 = NAME##_update_f64, \
-	    .label = label_##NAME, .flags = NB_OPF_UPDATE | NB_OPF_NO_GRAD};
+#define UPDATE_OP(NAME)                                                                            \
+	const nb_opdef nb__op_##NAME##_update = {.name = #NAME "_update",                          \
+	                                         .n_inputs = -1,                                   \
+	                                         .shape = shape_update,                            \
+	                                         .forward_f32 = NAME##_update_f32,                 \
+	                                         .forward_f64 = NAME##_update_f64,                 \
+	                                         .label = label_##NAME,                            \
+	                                         .flags = NB_OPF_UPDATE | NB_OPF_NO_GRAD};
 
 UPDATE_OP(sgd)
 UPDATE_OP(momentum)
@@ -248,10 +251,14 @@ static nb_tensor *ex_global_norm(nb_graph *g, nb_tensor **w, int *n)
 	return nb_global_norm(w, *n);
 }
 
-const nb_opdef nb__op_global_norm = {
-    .name = "global_norm", .n_inputs = -1, .shape = shape_global_norm,
-    .forward_f32 = global_norm_f32, .forward_f64 = global_norm_f64,
-    .vjp = vjp_global_norm, .label = label_global_norm, .example = ex_global_norm};
+const nb_opdef nb__op_global_norm = {.name = "global_norm",
+                                     .n_inputs = -1,
+                                     .shape = shape_global_norm,
+                                     .forward_f32 = global_norm_f32,
+                                     .forward_f64 = global_norm_f64,
+                                     .vjp = vjp_global_norm,
+                                     .label = label_global_norm,
+                                     .example = ex_global_norm};
 
 nb_tensor *nb_global_norm(nb_tensor *const *ts, int n)
 {

@@ -377,7 +377,8 @@ nb_status nb_optim_keep(nb_optim *o, nb_tensor *t)
 	if (g->status != NB_OK)
 		return g->status;
 	if (!t || t->g != g || nb__is_placeholder(t)) {
-		nb__fail(g, NB_ERR_ARG, "%s: keep: tensor is NULL, the error placeholder or from another graph",
+		nb__fail(g, NB_ERR_ARG,
+		         "%s: keep: tensor is NULL, the error placeholder or from another graph",
 		         o->name);
 		return NB_ERR_ARG;
 	}

@@ -24,46 +24,47 @@ typedef nb__conv_geom geom;
  * The node's plan (policy.c, cached at compile time) names the path; the
  * table runs it. */
 
-#define CONV_RUN_FNS(T, SFX)                                                                       \
-	static void conv_forward_##SFX(nb_tensor *t)                                               \
-	{                                                                                          \
-		geom g;                                                                            \
-		nb__conv_plan tmp;                                                                 \
-		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                           \
-		const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;                                 \
-		nb__conv_paths[p->path].forward_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T), b,    \
-		                                     NB_OUT(t, T), t->g->workspace);               \
-	}                                                                                          \
-	static void conv_backward_input_##SFX(nb_tensor *t)                                        \
-	{                                                                                          \
-		geom g;                                                                            \
-		nb__conv_plan tmp;                                                                 \
-		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                           \
-		nb__conv_paths[p->path].input_grad_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T),    \
-		                                        NB_OUT(t, T), t->g->workspace);            \
-	}                                                                                          \
-	static void conv_backward_weight_##SFX(nb_tensor *t)                                       \
-	{                                                                                          \
-		geom g;                                                                            \
-		nb__conv_plan tmp;                                                                 \
-		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                           \
-		nb__conv_paths[p->path].weight_grad_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T),   \
-		                                         NB_OUT(t, T), t->g->workspace);           \
-	}                                                                                          \
-	/* db[o] = sum over n, i, j of dy[n,o,i,j] */                                              \
-	static void conv_backward_bias_##SFX(nb_tensor *t)                                         \
-	{                                                                                          \
-		const nb_shape s = t->in[0]->shape;                                                \
-		const T *dy = NB_IN(t, 0, T);                                                      \
-		T *db = NB_OUT(t, T);                                                              \
-		const int64_t n = s.d[0], o = s.d[1], hw = s.d[2] * s.d[3];                        \
-		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n * o * hw >= NB_PAR_MIN)") \
-		for (int64_t c = 0; c < o; c++) {                                                  \
-			double acc = 0;                                                            \
-			for (int64_t i = 0; i < n; i++)                                            \
-				acc += nb__sum(dy + (i * o + c) * hw, hw);                         \
-			db[c] = (T)acc;                                                            \
-		}                                                                                  \
+#define CONV_RUN_FNS(T, SFX)                                                                                      \
+	static void conv_forward_##SFX(nb_tensor *t)                                                              \
+	{                                                                                                         \
+		geom g;                                                                                           \
+		nb__conv_plan tmp;                                                                                \
+		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                                          \
+		const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;                                                \
+		nb__conv_paths[p->path].forward_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T), b,                   \
+		                                      NB_OUT(t, T), t->g->workspace);                             \
+	}                                                                                                         \
+	static void conv_backward_input_##SFX(nb_tensor *t)                                                       \
+	{                                                                                                         \
+		geom g;                                                                                           \
+		nb__conv_plan tmp;                                                                                \
+		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                                          \
+		nb__conv_paths[p->path].input_grad_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T),                   \
+		                                         NB_OUT(t, T), t->g->workspace);                          \
+	}                                                                                                         \
+	static void conv_backward_weight_##SFX(nb_tensor *t)                                                      \
+	{                                                                                                         \
+		geom g;                                                                                           \
+		nb__conv_plan tmp;                                                                                \
+		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                                          \
+		nb__conv_paths[p->path].weight_grad_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T),                  \
+		                                          NB_OUT(t, T), t->g->workspace);                         \
+	}                                                                                                         \
+	/* db[o] = sum over n, i, j of dy[n,o,i,j] */                                                             \
+	static void conv_backward_bias_##SFX(nb_tensor *t)                                                        \
+	{                                                                                                         \
+		const nb_shape s = t->in[0]->shape;                                                               \
+		const T *dy = NB_IN(t, 0, T);                                                                     \
+		T *db = NB_OUT(t, T);                                                                             \
+		const int64_t n = s.d[0], o = s.d[1], hw = s.d[2] * s.d[3];                                       \
+		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n * o * hw >= NB_PAR_MIN)") for ( \
+		    int64_t c = 0; c < o; c++)                                                                    \
+		{                                                                                                 \
+			double acc = 0;                                                                           \
+			for (int64_t i = 0; i < n; i++)                                                           \
+				acc += nb__sum(dy + (i * o + c) * hw, hw);                                        \
+			db[c] = (T)acc;                                                                           \
+		}                                                                                                 \
 	}
 CONV_RUN_FNS(float, f32)
 CONV_RUN_FNS(double, f64)
@@ -93,38 +94,45 @@ static nb_status check_geom(nb_tensor *t, const geom *g, int64_t cg_given)
 	nb_shape_str(xs, bx, sizeof bx);
 	nb_shape_str(ws, bw, sizeof bw);
 	if (g->c % g->groups)
-		return nb__op_fail(t, NB_ERR_SHAPE, "input channels %lld (input %s) are not divisible by groups %lld",
-		                   LL(g->c), bx, LL(g->groups));
+		return nb__op_fail(
+		    t, NB_ERR_SHAPE,
+		    "input channels %lld (input %s) are not divisible by groups %lld", LL(g->c), bx,
+		    LL(g->groups));
 	if (g->o % g->groups)
-		return nb__op_fail(t, NB_ERR_SHAPE, "output channels %lld (weight %s) are not divisible by groups %lld",
-		                   LL(g->o), bw, LL(g->groups));
+		return nb__op_fail(
+		    t, NB_ERR_SHAPE,
+		    "output channels %lld (weight %s) are not divisible by groups %lld", LL(g->o),
+		    bw, LL(g->groups));
 	if (cg_given != g->c / g->groups)
-		return nb__op_fail(t, NB_ERR_SHAPE,
-		                   "weight in-channels %lld != input channels %lld / groups %lld = %lld "
-		                   "(input %s, weight %s)",
-		                   LL(cg_given), LL(g->c), LL(g->groups), LL(g->c / g->groups), bx, bw);
+		return nb__op_fail(
+		    t, NB_ERR_SHAPE,
+		    "weight in-channels %lld != input channels %lld / groups %lld = %lld "
+		    "(input %s, weight %s)",
+		    LL(cg_given), LL(g->c), LL(g->groups), LL(g->c / g->groups), bx, bw);
 	if (g->oh <= 0 || g->ow <= 0)
-		return nb__op_fail(t, NB_ERR_SHAPE,
-		                   "kernel %lldx%lld (dilation %lld,%lld: spans %lldx%lld) is larger than "
-		                   "the padded input %lldx%lld (input %s, weight %s, padding top %lld "
-		                   "left %lld bottom %lld right %lld): the output size would be <= 0",
-		                   LL(g->kh), LL(g->kw), LL(g->dh), LL(g->dw), LL(g->dh * (g->kh - 1) + 1),
-		                   LL(g->dw * (g->kw - 1) + 1), LL(g->h + g->pt + g->pb),
-		                   LL(g->w + g->pl + g->pr), bx, bw, LL(g->pt), LL(g->pl), LL(g->pb),
-		                   LL(g->pr));
+		return nb__op_fail(
+		    t, NB_ERR_SHAPE,
+		    "kernel %lldx%lld (dilation %lld,%lld: spans %lldx%lld) is larger than "
+		    "the padded input %lldx%lld (input %s, weight %s, padding top %lld "
+		    "left %lld bottom %lld right %lld): the output size would be <= 0",
+		    LL(g->kh), LL(g->kw), LL(g->dh), LL(g->dw), LL(g->dh * (g->kh - 1) + 1),
+		    LL(g->dw * (g->kw - 1) + 1), LL(g->h + g->pt + g->pb), LL(g->w + g->pl + g->pr),
+		    bx, bw, LL(g->pt), LL(g->pl), LL(g->pb), LL(g->pr));
 	if (g->algo == NB_CONV_DIRECT && g->cg != 1 && g->groups != 1)
-		return nb__op_fail(t, NB_ERR_ARG,
-		                   "NB_CONV_DIRECT needs one group or a depthwise convolution (C/groups "
-		                   "== 1), got C/groups = %lld (input %s, groups %lld)",
-		                   LL(g->c / g->groups), bx, LL(g->groups));
+		return nb__op_fail(
+		    t, NB_ERR_ARG,
+		    "NB_CONV_DIRECT needs one group or a depthwise convolution (C/groups "
+		    "== 1), got C/groups = %lld (input %s, groups %lld)",
+		    LL(g->c / g->groups), bx, LL(g->groups));
 	if (g->algo == NB_CONV_WINOGRAD && !nb__conv_wino_fits(g))
-		return nb__op_fail(t, NB_ERR_ARG,
-		                   "NB_CONV_WINOGRAD needs a 3x3 kernel, stride 1, dilation 1, one group "
-		                   "and padding 0..2, got kernel %lldx%lld, stride %lld,%lld, dilation "
-		                   "%lld,%lld, groups %lld, padding top %lld left %lld bottom %lld right "
-		                   "%lld (input %s, weight %s)",
-		                   LL(g->kh), LL(g->kw), LL(g->sh), LL(g->sw), LL(g->dh), LL(g->dw),
-		                   LL(g->groups), LL(g->pt), LL(g->pl), LL(g->pb), LL(g->pr), bx, bw);
+		return nb__op_fail(
+		    t, NB_ERR_ARG,
+		    "NB_CONV_WINOGRAD needs a 3x3 kernel, stride 1, dilation 1, one group "
+		    "and padding 0..2, got kernel %lldx%lld, stride %lld,%lld, dilation "
+		    "%lld,%lld, groups %lld, padding top %lld left %lld bottom %lld right "
+		    "%lld (input %s, weight %s)",
+		    LL(g->kh), LL(g->kw), LL(g->sh), LL(g->sw), LL(g->dh), LL(g->dw), LL(g->groups),
+		    LL(g->pt), LL(g->pl), LL(g->pb), LL(g->pr), bx, bw);
 	return NB_OK;
 }
 
@@ -132,9 +140,11 @@ static nb_status shape_conv2d(nb_tensor *t)
 {
 	char b1[128];
 	if (t->n_in != 2 && t->n_in != 3)
-		return nb__op_fail(t, NB_ERR_ARG, "takes (x, w) or (x, w, bias), got %d inputs", t->n_in);
+		return nb__op_fail(t, NB_ERR_ARG, "takes (x, w) or (x, w, bias), got %d inputs",
+		                   t->n_in);
 	nb_status st;
-	if ((st = need_4d(t, 0, "input", "[N,C,H,W]")) || (st = need_4d(t, 1, "weight", "[O,C/groups,kH,kW]")))
+	if ((st = need_4d(t, 0, "input", "[N,C,H,W]")) ||
+	    (st = need_4d(t, 1, "weight", "[O,C/groups,kH,kW]")))
 		return st;
 	geom g = geom_of(t);
 	if ((st = check_geom(t, &g, t->in[1]->shape.d[1])))
@@ -142,7 +152,8 @@ static nb_status shape_conv2d(nb_tensor *t)
 	if (t->n_in == 3) {
 		nb_shape bs = t->in[2]->shape;
 		if (bs.ndim != 1 || bs.d[0] != g.o)
-			return nb__op_fail(t, NB_ERR_SHAPE, "bias must be [%lld] (one per output channel), got %s",
+			return nb__op_fail(t, NB_ERR_SHAPE,
+			                   "bias must be [%lld] (one per output channel), got %s",
 			                   LL(g.o), nb_shape_str(bs, b1, sizeof b1));
 	}
 	t->shape = NB_SHAPE(g.n, g.o, g.oh, g.ow);
@@ -155,8 +166,9 @@ static nb_status check_dy(nb_tensor *t, const geom *g)
 	char b1[128], b2[128];
 	nb_shape want = NB_SHAPE(g->n, g->o, g->oh, g->ow), dy = t->in[0]->shape;
 	if (!nb__shape_eq(dy, want))
-		return nb__op_fail(t, NB_ERR_SHAPE, "gradient %s does not match the convolution output %s",
-		                   nb_shape_str(dy, b1, sizeof b1), nb_shape_str(want, b2, sizeof b2));
+		return nb__op_fail(
+		    t, NB_ERR_SHAPE, "gradient %s does not match the convolution output %s",
+		    nb_shape_str(dy, b1, sizeof b1), nb_shape_str(want, b2, sizeof b2));
 	return NB_OK;
 }
 
@@ -246,10 +258,10 @@ static void label_conv(const nb_tensor *t, char *buf, size_t n)
 {
 	geom g = geom_of(t);
 	size_t k = (size_t)snprintf(buf, n, "%lldx%lld", LL(g.kh), LL(g.kw));
-#define PUT(...)                                                                \
-	do {                                                                    \
-		if (k < n)                                                      \
-			k += (size_t)snprintf(buf + k, n - k, __VA_ARGS__);     \
+#define PUT(...)                                                                                   \
+	do {                                                                                       \
+		if (k < n)                                                                         \
+			k += (size_t)snprintf(buf + k, n - k, __VA_ARGS__);                        \
 	} while (0)
 	if (g.sh != 1 || g.sw != 1)
 		PUT(g.sh == g.sw ? " stride %lld" : " stride %lld,%lld", LL(g.sh), LL(g.sw));
@@ -264,7 +276,9 @@ static void label_conv(const nb_tensor *t, char *buf, size_t n)
 	if (g.groups != 1)
 		PUT(g.cg == 1 ? " depthwise" : " groups %lld", LL(g.groups));
 	if (g.algo != NB_CONV_AUTO)
-		PUT(g.algo == NB_CONV_DIRECT ? " direct" : g.algo == NB_CONV_WINOGRAD ? " winograd" : " im2col");
+		PUT(g.algo == NB_CONV_DIRECT     ? " direct"
+		    : g.algo == NB_CONV_WINOGRAD ? " winograd"
+		                                 : " im2col");
 #undef PUT
 }
 
@@ -294,13 +308,17 @@ static bool opts_ok(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_conv2d_opts o)
 	const struct {
 		const char *name;
 		int v;
-	} pos[] = {{"stride_h", o.stride_h},     {"stride_w", o.stride_w}, {"dilation_h", o.dilation_h},
-	           {"dilation_w", o.dilation_w}, {"groups", o.groups}},
+	} pos[] = {{"stride_h", o.stride_h},
+	           {"stride_w", o.stride_w},
+	           {"dilation_h", o.dilation_h},
+	           {"dilation_w", o.dilation_w},
+	           {"groups", o.groups}},
 	  pads[] = {{"pad_h", o.pad_h}, {"pad_w", o.pad_w}};
 	for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
 		if (pos[i].v < 0) {
-			nb__fail(g, NB_ERR_ARG, "conv2d(%s, %s): %s must be positive (0 means 1), got %d",
-			         xn, wn, pos[i].name, pos[i].v);
+			nb__fail(g, NB_ERR_ARG,
+			         "conv2d(%s, %s): %s must be positive (0 means 1), got %d", xn, wn,
+			         pos[i].name, pos[i].v);
 			return false;
 		}
 	for (size_t i = 0; i < sizeof pads / sizeof pads[0]; i++)
@@ -316,7 +334,8 @@ static bool opts_ok(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_conv2d_opts o)
 		return false;
 	}
 	if (o.padding != NB_PAD_EXPLICIT && (o.pad_h || o.pad_w)) {
-		nb__fail(g, NB_ERR_ARG, "conv2d(%s, %s): pad_h/pad_w (%d, %d) are only used with "
+		nb__fail(g, NB_ERR_ARG,
+		         "conv2d(%s, %s): pad_h/pad_w (%d, %d) are only used with "
 		         "NB_PAD_EXPLICIT, not with NB_PAD_%s",
 		         xn, wn, o.pad_h, o.pad_w, o.padding == NB_PAD_SAME ? "SAME" : "VALID");
 		return false;
@@ -404,8 +423,8 @@ static conv_cfg rand_cfg(nb_graph *g)
 		c.o.algo = NB_CONV_DIRECT;
 	if (rnd(g, 4) == 0) { /* a Winograd convolution */
 		groups = 1, kh = kw = 3;
-		c.o = (nb_conv2d_opts){.pad_h = (int)rnd(g, 3), .pad_w = (int)rnd(g, 3),
-		                       .algo = NB_CONV_WINOGRAD};
+		c.o = (nb_conv2d_opts){
+		    .pad_h = (int)rnd(g, 3), .pad_w = (int)rnd(g, 3), .algo = NB_CONV_WINOGRAD};
 	}
 	int64_t h = (c.o.dilation_h ? c.o.dilation_h : 1) * (kh - 1) + 1 + rnd(g, 4);
 	int64_t w = (c.o.dilation_w ? c.o.dilation_w : 1) * (kw - 1) + 1 + rnd(g, 4);
@@ -462,25 +481,43 @@ static nb_tensor *ex_backward_bias(nb_graph *g, nb_tensor **wrt, int *n)
 	return nb__op1(NB_OP_CONV2D_BACKWARD_BIAS, wrt[0], NULL);
 }
 
-const nb_opdef nb__op_conv2d = {
-    .name = "conv2d", .n_inputs = -1, .shape = shape_conv2d,
-    .forward_f32 = conv_forward_f32, .forward_f64 = conv_forward_f64,
-    .vjp = vjp_conv2d, .label = label_conv, .workspace = nb__conv_workspace, .kernel = kernel_conv,
-    .example = ex_conv2d};
+const nb_opdef nb__op_conv2d = {.name = "conv2d",
+                                .n_inputs = -1,
+                                .shape = shape_conv2d,
+                                .forward_f32 = conv_forward_f32,
+                                .forward_f64 = conv_forward_f64,
+                                .vjp = vjp_conv2d,
+                                .label = label_conv,
+                                .workspace = nb__conv_workspace,
+                                .kernel = kernel_conv,
+                                .example = ex_conv2d};
 
-const nb_opdef nb__op_conv2d_backward_input = {
-    .name = "conv2d_backward_input", .n_inputs = 2, .shape = shape_backward,
-    .forward_f32 = conv_backward_input_f32, .forward_f64 = conv_backward_input_f64,
-    .vjp = vjp_backward_input, .label = label_conv, .workspace = nb__conv_workspace, .kernel = kernel_conv,
-    .example = ex_backward_input};
+const nb_opdef nb__op_conv2d_backward_input = {.name = "conv2d_backward_input",
+                                               .n_inputs = 2,
+                                               .shape = shape_backward,
+                                               .forward_f32 = conv_backward_input_f32,
+                                               .forward_f64 = conv_backward_input_f64,
+                                               .vjp = vjp_backward_input,
+                                               .label = label_conv,
+                                               .workspace = nb__conv_workspace,
+                                               .kernel = kernel_conv,
+                                               .example = ex_backward_input};
 
-const nb_opdef nb__op_conv2d_backward_weight = {
-    .name = "conv2d_backward_weight", .n_inputs = 2, .shape = shape_backward,
-    .forward_f32 = conv_backward_weight_f32, .forward_f64 = conv_backward_weight_f64,
-    .vjp = vjp_backward_weight, .label = label_conv, .workspace = nb__conv_workspace, .kernel = kernel_conv,
-    .example = ex_backward_weight};
+const nb_opdef nb__op_conv2d_backward_weight = {.name = "conv2d_backward_weight",
+                                                .n_inputs = 2,
+                                                .shape = shape_backward,
+                                                .forward_f32 = conv_backward_weight_f32,
+                                                .forward_f64 = conv_backward_weight_f64,
+                                                .vjp = vjp_backward_weight,
+                                                .label = label_conv,
+                                                .workspace = nb__conv_workspace,
+                                                .kernel = kernel_conv,
+                                                .example = ex_backward_weight};
 
-const nb_opdef nb__op_conv2d_backward_bias = {
-    .name = "conv2d_backward_bias", .n_inputs = 1, .shape = shape_backward_bias,
-    .forward_f32 = conv_backward_bias_f32, .forward_f64 = conv_backward_bias_f64,
-    .vjp = vjp_backward_bias, .example = ex_backward_bias};
+const nb_opdef nb__op_conv2d_backward_bias = {.name = "conv2d_backward_bias",
+                                              .n_inputs = 1,
+                                              .shape = shape_backward_bias,
+                                              .forward_f32 = conv_backward_bias_f32,
+                                              .forward_f64 = conv_backward_bias_f64,
+                                              .vjp = vjp_backward_bias,
+                                              .example = ex_backward_bias};

@@ -57,17 +57,17 @@ static inline int64_t nb__pad_ld(int64_t n, size_t es)
 
 /* Sum of n contiguous values (vectorised: several partial sums), as
  * nb__sum_f32 and nb__sum_f64; nb__sum picks one by the pointer type. */
-#define NB__SUM_FN(T, SFX)                                                      \
-	static inline double nb__sum_##SFX(const T *x, int64_t n)               \
-	{                                                                       \
-		T s = 0;                                                        \
-		NB_SIMD(reduction(+ : s)) for (int64_t i = 0; i < n; i++) s += x[i]; \
-		return s;                                                       \
+#define NB__SUM_FN(T, SFX)                                                                         \
+	static inline double nb__sum_##SFX(const T *x, int64_t n)                                  \
+	{                                                                                          \
+		T s = 0;                                                                           \
+		NB_SIMD(reduction(+ : s)) for (int64_t i = 0; i < n; i++) s += x[i];               \
+		return s;                                                                          \
 	}
 NB__SUM_FN(float, f32)
 NB__SUM_FN(double, f64)
 #undef NB__SUM_FN
-#define nb__sum(x, n)                                                           \
+#define nb__sum(x, n)                                                                              \
 	_Generic((x), float *: nb__sum_f32, const float *: nb__sum_f32,        \
 	         double *: nb__sum_f64, const double *: nb__sum_f64)((x), (n))
 

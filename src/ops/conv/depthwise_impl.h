@@ -32,7 +32,8 @@ NB_HOT static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const 
 				const int64_t nj = j1 - j0, s = g->sw;
 				for (int64_t i = i0; i < i1 && nj > 0; i++) {
 					/* from the first valid column: never before the row */
-					const T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+					const T *xr =
+					    xc + (i * g->sh + offh) * g->w + j0 * s + offw;
 					T *yr = yo + i * g->ow + j0;
 					if (s == 1)
 						for (int64_t j = 0; j < nj; j++)
@@ -70,7 +71,8 @@ NB_HOT static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w
 					const T wv = w[o * kk + m * g->kw + k];
 					const int64_t nj = j1 - j0, s = g->sw;
 					for (int64_t i = i0; i < i1 && nj > 0; i++) {
-						T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+						T *xr =
+						    xc + (i * g->sh + offh) * g->w + j0 * s + offw;
 						const T *gr = go + i * g->ow + j0;
 						if (s == 1)
 							for (int64_t j = 0; j < nj; j++)
@@ -110,7 +112,8 @@ NB_HOT static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *
 					T acc = 0;
 					const int64_t nj = j1 - j0, s = g->sw;
 					for (int64_t i = i0; i < i1 && nj > 0; i++) {
-						const T *xr = xc + (i * g->sh + offh) * g->w + j0 * s + offw;
+						const T *xr =
+						    xc + (i * g->sh + offh) * g->w + j0 * s + offw;
 						const T *gr = go + i * g->ow + j0;
 						if (s == 1) {
 							NB_SIMD(reduction(+ : acc))
@@ -142,8 +145,8 @@ void SFX(nb__depthwise_input_grad)(const geom *g, const nb__conv_plan *p, const 
 	SFX(dw_backward_input)(g, dy, w, dx, p->threads);
 }
 
-void SFX(nb__depthwise_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy,
-                                    const T *x, T *dw, void *ws)
+void SFX(nb__depthwise_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *x,
+                                    T *dw, void *ws)
 {
 	(void)ws;
 	SFX(dw_backward_weight)(g, dy, x, dw, p->threads);

@@ -11,9 +11,10 @@
 /* NP pixels (SW, NP constants where inlined; SW 0: sw) of an output row,
  * DC_OB channels: tmp [NP][DC_OB] (pixel p at tmp + p ts) = the sum over
  * the taps of w x */
-static inline __attribute__((always_inline)) void
-SFX(dc_fblock)(const T *xb, const T *wq, const int64_t *off, int64_t nt, int64_t sw, T *tmp,
-               int64_t ts, const int SW, const int NP)
+static inline __attribute__((always_inline)) void SFX(dc_fblock)(const T *xb, const T *wq,
+                                                                 const int64_t *off, int64_t nt,
+                                                                 int64_t sw, T *tmp, int64_t ts,
+                                                                 const int SW, const int NP)
 {
 	const SFX(d1vec) zero = {0};
 	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
@@ -51,12 +52,15 @@ NB_HOT static void SFX(dc_forward_rows)(const geom *g, const dcgeom *d, const T 
 		for (int64_t i = r0; i < r1; i++) {
 			const T *xr = src + i * g->sh * d->wp;
 			for (int64_t b = 0; b < nblk; b++) {
-				const int64_t j0 = g->ow * b / nblk, np = g->ow * (b + 1) / nblk - j0;
+				const int64_t j0 = g->ow * b / nblk,
+				              np = g->ow * (b + 1) / nblk - j0;
 				const T *xb = xr + j0 * g->sw;
 				if (g->sw == 1) {
-					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, 1, tmp, DC_OB, 1)
+					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, 1, tmp, DC_OB,
+					         1)
 				} else {
-					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, g->sw, tmp, DC_OB, 0)
+					DC_CASES(SFX(dc_fblock), xb, wb, off, d->nt, g->sw, tmp,
+					         DC_OB, 0)
 				}
 				for (int64_t o = 0; o < on; o++) {
 					const T bo = bias ? bias[ob + o] : 0;
@@ -80,9 +84,10 @@ static const T *SFX(dc_src)(const geom *g, const dcgeom *d, const T *x, T *xp)
 
 /* dwq [TB][DC_OB] += the gradient of TB taps (offsets off) over one image's
  * pixels; dyt [oH oW][DC_OB] */
-static inline __attribute__((always_inline)) void
-SFX(dc_wblock)(const geom *g, const dcgeom *d, const T *src, const T *dyt, const int64_t *off,
-               T *dwq, const int SW, const int NP)
+static inline __attribute__((always_inline)) void SFX(dc_wblock)(const geom *g, const dcgeom *d,
+                                                                 const T *src, const T *dyt,
+                                                                 const int64_t *off, T *dwq,
+                                                                 const int SW, const int NP)
 {
 	const SFX(d1vec) zero = {0};
 	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
@@ -143,9 +148,10 @@ NB_HOT static void SFX(dc_weight)(const geom *g, const dcgeom *d, const T *x, co
 /* 2 D1_VW pixels [j0, ...) of dx row i, channels [cb, cb + D1_OB): the taps
  * of every dy channel and of the kernel rows inside dy accumulate in
  * registers (KW a constant where inlined; 0: kW) */
-static inline __attribute__((always_inline)) void
-SFX(dt_block)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t i, int64_t j0,
-              T *out, const int KW, const int NC)
+static inline __attribute__((always_inline)) void SFX(dt_block)(const geom *g, const dtgeom *q,
+                                                                const T *dyp, const T *wb,
+                                                                int64_t i, int64_t j0, T *out,
+                                                                const int KW, const int NC)
 {
 	const int64_t kw = KW ? KW : g->kw, kk = g->kh * kw;
 	const int64_t m0 = q->qt - i > 0 ? q->qt - i : 0;
@@ -188,8 +194,8 @@ NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
 					DT_KW_CASES(D1_OB);
 				const int64_t vn = g->w - j0 < 2 * D1_VW ? g->w - j0 : 2 * D1_VW;
 				for (int64_t c = 0; c < cn; c++)
-					memcpy(dx + (cb + c) * hw + i * g->w + j0, out + c * 2 * D1_VW,
-					       (size_t)vn * sizeof(T));
+					memcpy(dx + (cb + c) * hw + i * g->w + j0,
+					       out + c * 2 * D1_VW, (size_t)vn * sizeof(T));
 			}
 	}
 }
@@ -206,18 +212,26 @@ NB_HOT static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
 			for (int i = 0; i < D1_VW; i++)
 				D1_LOAD(r[i], s + (p0 + i) * DC_OB + c0);
 			for (int i = 0; i < D1_VW; i += 2) {
-				t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-				t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+				t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5,
+				                               13);
+				t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6,
+				                                   14, 7, 15);
 			}
 			for (int i = 0; i < D1_VW; i += 4) {
-				u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-				u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-				u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-				u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+				u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12,
+				                               13);
+				u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6,
+				                                   7, 14, 15);
+				u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9,
+				                                   4, 5, 12, 13);
+				u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11,
+				                                   6, 7, 14, 15);
 			}
 			for (int i = 0; i < 4; i++) {
-				o[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-				o[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+				o[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10,
+				                               11);
+				o[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12,
+				                                   13, 14, 15);
 			}
 			for (int64_t c = 0; c < D1_VW && c0 + c < cn; c++)
 				memcpy(dx + (c0 + c) * hw + p0, &o[c], sizeof o[c]);
@@ -240,16 +254,21 @@ NB_HOT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy,
 	for (int64_t cb = 0; cb < g->c; cb += DC_OB) {
 		for (int64_t ph = 0; ph < g->sh; ph++)
 			for (int64_t pw = 0; pw < g->sw; pw++) {
-				const int64_t f = ph * g->sw + pw, e0 = ph0[f], ne = ph0[f + 1] - e0;
+				const int64_t f = ph * g->sw + pw, e0 = ph0[f],
+				              ne = ph0[f + 1] - e0;
 				const int64_t na = (g->h - ph + g->sh - 1) / g->sh;
 				const int64_t nb = (g->w - pw + g->sw - 1) / g->sw;
 				const int64_t nblk = (nb + DC_NP(T) - 1) / DC_NP(T);
 				const T *wb = wq + (cb / DC_OB * nt + e0) * DC_OB;
 				for (int64_t a = 0; a < na; a++)
 					for (int64_t b = 0; b < nblk; b++) {
-						const int64_t b0 = nb * b / nblk, np = nb * (b + 1) / nblk - b0;
-						T *dst = scr + ((ph + a * g->sh) * g->w + pw + b0 * g->sw) * DC_OB;
-						DC_CASES(SFX(dc_fblock), dyp + a * q->wp + b0, wb, off + e0, ne, 1, dst, ts, 1)
+						const int64_t b0 = nb * b / nblk,
+						              np = nb * (b + 1) / nblk - b0;
+						T *dst = scr + ((ph + a * g->sh) * g->w + pw +
+						                b0 * g->sw) *
+						                   DC_OB;
+						DC_CASES(SFX(dc_fblock), dyp + a * q->wp + b0, wb,
+						         off + e0, ne, 1, dst, ts, 1)
 					}
 			}
 		SFX(dp_unpack)(scr, hw, g->c - cb < DC_OB ? g->c - cb : DC_OB, dx + cb * hw);
@@ -264,7 +283,8 @@ static void SFX(dc_offsets)(const geom *g, const dcgeom *d, int64_t *off)
 	for (int64_t c = 0; c < g->c; c++)
 		for (int64_t m = 0; m < g->kh; m++)
 			for (int64_t k = 0; k < g->kw; k++)
-				off[(c * g->kh + m) * g->kw + k] = (c * d->hp + m * g->dh) * d->wp + k * g->dw;
+				off[(c * g->kh + m) * g->kw + k] =
+				    (c * d->hp + m * g->dh) * d->wp + k * g->dw;
 }
 
 void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
@@ -273,16 +293,18 @@ void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const T *x, 
 	const dcgeom d = dc_of(g);
 	char *ws = wsp;
 	int64_t *off = (int64_t *)ws;
-	T *wq = (T *)(ws + nb__align_up((size_t)d.nt * sizeof(int64_t))); /* [O / DC_OB][nt][DC_OB] */
+	T *wq =
+	    (T *)(ws + nb__align_up((size_t)d.nt * sizeof(int64_t))); /* [O / DC_OB][nt][DC_OB] */
 	SFX(dc_offsets)(g, &d, off);
 	for (int64_t o = 0; o < d.ob; o++)
 		for (int64_t e = 0; e < d.nt; e++)
-			wq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB] = o < g->o ? w[o * d.nt + e] : 0;
+			wq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB] =
+			    o < g->o ? w[o * d.nt + e] : 0;
 	const int64_t xs = g->c * g->h * g->w, ys = g->o * g->oh * g->ow;
 	if (!p->row_threads) {
 		DC_FOR_IMAGES(g, p, ws, n, sl,
-		              SFX(dc_forward_rows)(g, &d, SFX(dc_src)(g, &d, x + n * xs, sl), wq, off,
-		                                   b, y + n * ys, 0, g->oh));
+		              SFX(dc_forward_rows)(g, &d, SFX(dc_src)(g, &d, x + n * xs, sl), wq,
+		                                   off, b, y + n * ys, 0, g->oh));
 		return;
 	}
 	/* fewer images than threads (one, for inference): the threads share
@@ -294,8 +316,8 @@ void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const T *x, 
 #pragma omp parallel num_threads(tr)
 		{
 			const int k = omp_get_thread_num();
-			SFX(dc_forward_rows)(g, &d, src, wq, off, b, y + n * ys, g->oh * k / tr,
-			                     g->oh * (k + 1) / tr);
+			SFX(dc_forward_rows)
+			(g, &d, src, wq, off, b, y + n * ys, g->oh * k / tr, g->oh * (k + 1) / tr);
 		}
 	}
 }
@@ -322,8 +344,9 @@ void SFX(nb__direct_weight_grad)(const geom *g, const nb__conv_plan *p, const T 
 		T *xp = (T *)sl, *dyt = (T *)(sl + xpb), *dwq = (T *)(sl + xpb + dytb);
 		memset(dwq, 0, (size_t)(d.ob * d.nt) * sizeof(T));
 		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
-			SFX(dc_weight)(g, &d, x + n * g->c * g->h * g->w, dy + n * g->o * g->oh * g->ow, off,
-			               dwq, xp, dyt);
+			SFX(dc_weight)
+		(g, &d, x + n * g->c * g->h * g->w, dy + n * g->o * g->oh * g->ow, off, dwq, xp,
+		 dyt);
 		T *dst = th > 1 ? (T *)(sl + part_off) : dw;
 		for (int64_t o = 0; o < g->o; o++)
 			for (int64_t e = 0; e < d.nt; e++)
@@ -369,8 +392,10 @@ static void SFX(dp_tables)(const geom *g, const dpgeom *q, const T *w, int64_t *
 					if (!dp_tap(pw, g->pl, k, g->dw, g->sw, &f))
 						continue;
 					for (int64_t o = 0; o < g->o; o++, n++) {
-						off[n] = (o * q->hp + e + q->pt) * q->wp + f + q->pl;
-						const T *src = w + (o * g->c * g->kh + m) * g->kw + k;
+						off[n] =
+						    (o * q->hp + e + q->pt) * q->wp + f + q->pl;
+						const T *src =
+						    w + (o * g->c * g->kh + m) * g->kw + k;
 						T *dst = wq + n * DC_OB;
 						for (int64_t c = 0; c < q->cb; c++)
 							dst[c / DC_OB * nt * DC_OB + c % DC_OB] =

@@ -35,8 +35,8 @@ static inline void SFX(zero_few)(T *d, int64_t n)
 /* Row (c, m, k) of im2col for output rows [r0, r1): dst = the tap (m, k)
  * of channel xc, the [r1 - r0, oW] block of the plane read at stride and
  * offset (0 in the padding). */
-NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k, int64_t r0,
-                            int64_t r1, T *restrict dst)
+NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
+                                   int64_t r0, int64_t r1, T *restrict dst)
 {
 	const int64_t offh = m * g->dh - g->pt, offw = k * g->dw - g->pl, ow = g->ow;
 	int64_t i0, i1, j0, j1;
@@ -58,11 +58,13 @@ NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t 
 		 * of the input (row ends wrap into the neighbouring row
 		 * and are zeroed after), not a call per short row */
 		const int64_t a = i0 * ow + j0, e = (i1 - 1) * ow + j1;
-		memcpy(dst + (a - r0 * ow), xc + (a + offh * g->w + offw), (size_t)(e - a) * sizeof(T));
+		memcpy(dst + (a - r0 * ow), xc + (a + offh * g->w + offw),
+		       (size_t)(e - a) * sizeof(T));
 		/* the end of row i and the start of row i + 1 are one run */
 		SFX(zero_few)(dst + (i0 - r0) * ow, j0);
 		for (int64_t i = i0; i < i1; i++)
-			SFX(zero_few)(dst + (i - r0) * ow + j1, i + 1 < i1 ? ow - j1 + j0 : ow - j1);
+			SFX(zero_few)
+		(dst + (i - r0) * ow + j1, i + 1 < i1 ? ow - j1 + j0 : ow - j1);
 		return;
 	}
 	/* short rows (LeNet's conv2: 10 floats) are copied inline: a memcpy
@@ -92,7 +94,7 @@ NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t 
  * channel plane: the run's tail there is zeroed, it holds only dropped
  * columns). */
 NB_HOT static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
-                                 T *restrict dst)
+                                        T *restrict dst)
 {
 	const int64_t W = g->w, offh = m * g->dh - g->pt, end = g->oh * W;
 	int64_t i0, i1;
@@ -117,7 +119,7 @@ NB_HOT static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int
  * wide layout oW is W (whole images only).  One (image, channel) pair per
  * thread. */
 NB_HOT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, blk bk, int64_t nc,
-                        T *restrict col, int64_t ld, bool par)
+                               T *restrict col, int64_t ld, bool par)
 {
 	const int64_t kk = g->kh * g->kw, bc = blk_cols(g, bk);
 	const bool wd = wide(g);
@@ -141,7 +143,7 @@ NB_HOT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, b
  * tap is one contiguous run (its dropped columns hold zeros: dy was
  * gathered with zeros there). */
 NB_HOT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk bk, int64_t nc,
-                        T *restrict x, int64_t xs, bool par)
+                               T *restrict x, int64_t xs, bool par)
 {
 	const int64_t bc = blk_cols(g, bk), hw = g->h * g->w;
 	const bool wd = wide(g);
@@ -170,13 +172,16 @@ NB_HOT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk b
 				}
 				int64_t j0, j1;
 				nb__tap_range(g->w, g->ow, g->sw, offw, &j0, &j1);
-				const int64_t ia = i0 > bk.r0 ? i0 : bk.r0, ie = i1 < bk.r1 ? i1 : bk.r1;
-				if (g->sh == 1 && g->sw == 1 && g->ow == g->w && ia < ie && j0 < j1) {
+				const int64_t ia = i0 > bk.r0 ? i0 : bk.r0,
+				              ie = i1 < bk.r1 ? i1 : bk.r1;
+				if (g->sh == 1 && g->sw == 1 && g->ow == g->w && ia < ie &&
+				    j0 < j1) {
 					/* "same"-shaped rows, as in im2col: the valid rows are
 					 * one run of x; the entries that would wrap into the
 					 * next row (padding positions) are zeroed first (the
 					 * column matrix is scratch) */
-					const int64_t w = g->w, base = bk.r0 * w, shift = offh * w + offw;
+					const int64_t w = g->w, base = bk.r0 * w,
+					              shift = offh * w + offw;
 					for (int64_t i = ia; i + 1 < ie; i++) {
 						for (int64_t j = j1; j < w; j++)
 							src[i * w + j - base] = 0;
@@ -223,9 +228,15 @@ typedef struct SFX(chunk_s) {
 
 static SFX(chunk) SFX(chunk_of)(const geom *g, blk bk, T *ws)
 {
-	SFX(chunk) c = {.p = g->oh * g->ow, .bc = blk_cols(g, bk), .off = bk.r0 * g->ow,
-	                .kdim = g->cg * g->kh * g->kw, .xs = g->c * g->h * g->w,
-	                .ys = g->o * g->oh * g->ow, .wide = wide(g), .col = ws};
+	SFX(chunk)
+	c = {.p = g->oh * g->ow,
+	     .bc = blk_cols(g, bk),
+	     .off = bk.r0 * g->ow,
+	     .kdim = g->cg * g->kh * g->kw,
+	     .xs = g->c * g->h * g->w,
+	     .ys = g->o * g->oh * g->ow,
+	     .wide = wide(g),
+	     .col = ws};
 	c.ld = nb__pad_ld(bk.nb * c.bc, sizeof(T));
 	c.direct = bk.nb == 1 && !c.wide;
 	c.yb = (T *)((char *)ws + col_bytes(g, bk.nb, bk.rows, sizeof(T)));
@@ -235,7 +246,8 @@ static SFX(chunk) SFX(chunk_of)(const geom *g, blk bk, T *ws)
 /* gather the block of dy (group gi) into yb: yb[o][b bc + e] =
  * dy_b[gi Og + o][off + e]; in the wide layout row i of an image goes to
  * columns [i W, i W + oW) and the rest of its W are zero */
-NB_HOT static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int64_t nb, int64_t gi)
+NB_HOT static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int64_t nb,
+                                  int64_t gi)
 {
 	for (int64_t o = 0; o < g->og; o++)
 		for (int64_t b = 0; b < nb; b++) {
@@ -257,14 +269,15 @@ NB_HOT static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *
 }
 
 /* y_g = W_g col(x_g)  ([Og, K] x [K, nb bc]), then + bias */
-NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y, blk bk,
-                                T *ws, rntm_t *rn)
+NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y,
+                                       blk bk, T *ws, rntm_t *rn)
 {
 	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
 	const bool xc = x_is_col(g, bk.nb, sizeof(T));
 	const int64_t rw = c.wide ? g->w : g->ow; /* a row's columns in yb */
 	for (int64_t gi = 0; gi < g->groups; gi++) {
-		const T *src = x + gi * g->cg * g->h * g->w + (xc ? c.off : 0); /* 1x1: x_g is col(x_g) */
+		const T *src =
+		    x + gi * g->cg * g->h * g->w + (xc ? c.off : 0); /* 1x1: x_g is col(x_g) */
 		int64_t ld = c.p;
 		if (!xc) {
 			SFX(im2col)(g, src, c.xs, bk, g->cg, c.col, c.ld, rn == NULL);
@@ -274,7 +287,8 @@ NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, co
 		const T *wg = w + gi * g->og * c.kdim;
 		if (c.direct) { /* straight into y */
 			T *yg = y + gi * g->og * c.p + c.off;
-			SFX(gemm)(false, false, g->og, c.bc, c.kdim, wg, c.kdim, src, ld, 0, yg, c.p, rn);
+			SFX(gemm)
+			(false, false, g->og, c.bc, c.kdim, wg, c.kdim, src, ld, 0, yg, c.p, rn);
 			if (bias)
 				for (int64_t o = 0; o < g->og; o++) {
 					const T bo = bias[gi * g->og + o];
@@ -284,8 +298,8 @@ NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, co
 				}
 			continue;
 		}
-		SFX(gemm)(false, false, g->og, bk.nb * c.bc, c.kdim, wg, c.kdim, src, ld, 0, c.yb, c.ld,
-		          rn);
+		SFX(gemm)
+		(false, false, g->og, bk.nb * c.bc, c.kdim, wg, c.kdim, src, ld, 0, c.yb, c.ld, rn);
 		for (int64_t b = 0; b < bk.nb; b++) /* scatter to the images, adding the bias */
 			for (int64_t o = 0; o < g->og; o++) {
 				const T bo = bias ? bias[gi * g->og + o] : 0;
@@ -308,18 +322,21 @@ static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, c
 	for (int64_t gi = 0; gi < g->groups; gi++) {
 		const T *dyg = dy + gi * g->og * c.p + c.off, *wg = w + gi * g->og * c.kdim;
 		int64_t ldy = c.p;
-		if (!c.direct || nb__pad_ld(c.p, sizeof(T)) != c.p) { /* a chunk, wide rows, or rows 2^k apart */
+		if (!c.direct ||
+		    nb__pad_ld(c.p, sizeof(T)) != c.p) { /* a chunk, wide rows, or rows 2^k apart */
 			SFX(gather_dy)(g, &c, dy, bk.nb, gi);
 			dyg = c.yb;
 			ldy = c.ld;
 		}
 		T *dxg = dx + gi * g->cg * g->h * g->w;
 		if (xc) {
-			SFX(gemm)(true, false, c.kdim, c.bc, g->og, wg, c.kdim, dyg, ldy, 0, dxg + c.off, c.p,
-			          rn);
+			SFX(gemm)
+			(true, false, c.kdim, c.bc, g->og, wg, c.kdim, dyg, ldy, 0, dxg + c.off,
+			 c.p, rn);
 		} else {
-			SFX(gemm)(true, false, c.kdim, bk.nb * c.bc, g->og, wg, c.kdim, dyg, ldy, 0, c.col,
-			          c.ld, rn);
+			SFX(gemm)
+			(true, false, c.kdim, bk.nb * c.bc, g->og, wg, c.kdim, dyg, ldy, 0, c.col,
+			 c.ld, rn);
 			SFX(col2im)(g, c.col, c.ld, bk, g->cg, dxg, c.xs, rn == NULL);
 		}
 	}
@@ -345,8 +362,9 @@ static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, 
 			dyg = c.yb;
 			ldy = c.ld;
 		}
-		SFX(gemm)(false, true, g->og, c.kdim, bk.nb * c.bc, dyg, ldy, src, ld, beta,
-		          dw + gi * g->og * c.kdim, c.kdim, rn);
+		SFX(gemm)
+		(false, true, g->og, c.kdim, bk.nb * c.bc, dyg, ldy, src, ld, beta,
+		 dw + gi * g->og * c.kdim, c.kdim, rn);
 	}
 }
 
@@ -392,15 +410,16 @@ static void SFX(each_chunk)(const geom *g, const nb__conv_plan *p, void *wsp, SF
 void SFX(nb__im2col_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
                              const T *b, T *y, void *ws)
 {
-	SFX(each_chunk)(g, p, ws, SFX(im2col_forward), x, g->c * g->h * g->w, w, b, y,
-	                g->o * g->oh * g->ow);
+	SFX(each_chunk)
+	(g, p, ws, SFX(im2col_forward), x, g->c * g->h * g->w, w, b, y, g->o * g->oh * g->ow);
 }
 
 void SFX(nb__im2col_input_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *w,
                                 T *dx, void *ws)
 {
-	SFX(each_chunk)(g, p, ws, SFX(im2col_backward_input), dy, g->o * g->oh * g->ow, w, NULL, dx,
-	                g->c * g->h * g->w);
+	SFX(each_chunk)
+	(g, p, ws, SFX(im2col_backward_input), dy, g->o * g->oh * g->ow, w, NULL, dx,
+	 g->c * g->h * g->w);
 }
 
 /* dW = sum over the batch.  With batch threads each thread sums its images
@@ -430,8 +449,8 @@ void SFX(nb__im2col_weight_grad)(const geom *g, const nb__conv_plan *p, const T 
 		T *ws = SFX(slice)(g, p, wsp, tid), *part = (T *)((char *)ws + part_off);
 		memset(part, 0, (size_t)wn * sizeof(T));
 		FOR_BLOCKS(g, p, th, tid, k, b0, bk,
-		           SFX(im2col_backward_weight)(g, dy + b0 * ys, x + b0 * xs, part, bk, ws, 1,
-		                                       &one));
+		           SFX(im2col_backward_weight)(g, dy + b0 * ys, x + b0 * xs, part, bk, ws,
+		                                       1, &one));
 #pragma omp barrier /* every private sum is complete */
 		nb__sum_parts(dw, wn, (const char *)wsp + part_off, sb, th);
 	}

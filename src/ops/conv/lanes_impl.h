@@ -24,9 +24,8 @@ typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
 /* a0 / a1 [NC] += the kw taps of one kernel row for the first NC <= D1_OB
  * channels: the input row xr at the block's first pixel, the taps' weights
  * wt [kw][D1_OB] */
-static inline __attribute__((always_inline)) void SFX(d1_taps)(const T *xr, const T *wt, int64_t kw,
-                                                                SFX(d1vec) *a0, SFX(d1vec) *a1,
-                                                                const int NC)
+static inline __attribute__((always_inline)) void
+SFX(d1_taps)(const T *xr, const T *wt, int64_t kw, SFX(d1vec) * a0, SFX(d1vec) * a1, const int NC)
 {
 	for (int64_t k = 0; k < kw; k++) {
 		SFX(d1vec) x0, x1;

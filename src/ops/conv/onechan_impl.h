@@ -31,8 +31,9 @@ NB_HOT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, c
 				for (int o = 0; o < D1_OB; o++)
 					a0[o] = a1[o] = zero;
 				for (int64_t m = 0; m < g->kh; m++)
-					SFX(d1_taps)(xp + (i + m) * d->wp + j0, wb + m * g->kw * D1_OB, g->kw,
-					             a0, a1, D1_OB);
+					SFX(d1_taps)
+				(xp + (i + m) * d->wp + j0, wb + m * g->kw * D1_OB, g->kw, a0, a1,
+				 D1_OB);
 				const int64_t vn = g->ow - j0 < 2 * D1_VW ? g->ow - j0 : 2 * D1_VW;
 				for (int64_t o = 0; o < on; o++) {
 					T out[2 * D1_VW];
@@ -53,9 +54,10 @@ NB_HOT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, c
  * of the plane feeding both channels; the lanes are added in a fixed
  * order.  dy0 / dy1: the two channels' dy planes, rows padded to owr with
  * zeros (dy1 all zeros past O). */
-static inline __attribute__((always_inline)) void
-SFX(d1_wgrad_rows)(const geom *g, const d1geom *d, const T *xp, const T *dy0, const T *dy1,
-                   T *dw0, T *dw1, const int KW)
+static inline __attribute__((always_inline)) void SFX(d1_wgrad_rows)(const geom *g, const d1geom *d,
+                                                                     const T *xp, const T *dy0,
+                                                                     const T *dy1, T *dw0, T *dw1,
+                                                                     const int KW)
 {
 	const SFX(d1vec) zero = {0};
 	for (int64_t m = 0; m < g->kh; m++) {
@@ -97,7 +99,8 @@ NB_HOT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, co
 	const int64_t kk = g->kh * g->kw, p = g->oh * g->ow, plane = g->oh * d->owr;
 	T *dy0 = dyp, *dy1 = dyp + plane;
 	for (int64_t o = 0; o < g->o; o += 2) {
-		for (int c = 0; c < 2; c++) { /* dy of channels o and o + 1, rows padded with zeros */
+		for (int c = 0; c < 2;
+		     c++) { /* dy of channels o and o + 1, rows padded with zeros */
 			T *dst = c ? dy1 : dy0;
 			memset(dst, 0, (size_t)plane * sizeof(T));
 			if (o + c < g->o)
@@ -130,7 +133,8 @@ void SFX(nb__onechan_forward)(const geom *g, const nb__conv_plan *p, const T *x,
 #pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
 	for (int64_t n = 0; n < g->n; n++) {
 		void *sl = slices + (size_t)omp_get_thread_num() * sb;
-		SFX(d1_forward)(g, &d, x + n * g->h * g->w, wp, b, y + n * g->o * g->oh * g->ow, sl);
+		SFX(d1_forward)
+		(g, &d, x + n * g->h * g->w, wp, b, y + n * g->o * g->oh * g->ow, sl);
 	}
 }
 
@@ -151,8 +155,8 @@ void SFX(nb__onechan_weight_grad)(const geom *g, const nb__conv_plan *p, const T
 		T *part = (T *)(ws + (size_t)tid * sb + part_off);
 		memset(part, 0, wn * sizeof(T));
 		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
-			SFX(d1_weight)(g, &d, x + n * g->h * g->w, dy + n * g->o * g->oh * g->ow, part, xp,
-			               dyp);
+			SFX(d1_weight)
+		(g, &d, x + n * g->h * g->w, dy + n * g->o * g->oh * g->ow, part, xp, dyp);
 #pragma omp barrier
 		nb__sum_parts(dw, (int64_t)wn, ws + part_off, sb, th);
 	}

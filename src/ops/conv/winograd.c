@@ -69,9 +69,9 @@ static bool micro_kernel(size_t es, wplan *p)
 	p->nr = bli_cntx_get_blksz_def_dt(dt, BLIS_NR, cx);
 	const bool rows = bli_cntx_l3_nat_ukr_prefers_rows_dt(dt, BLIS_GEMM_UKR, cx);
 	p->mrs = rows ? p->nr : 1;
-	return f && p->mr > 0 && p->nr > 0 &&
-	       bli_cntx_get_blksz_max_dt(dt, BLIS_MR, cx) == p->mr &&
-	       bli_cntx_get_blksz_max_dt(dt, BLIS_NR, cx) == p->nr && (size_t)p->nr * es % NB_ALIGN == 0;
+	return f && p->mr > 0 && p->nr > 0 && bli_cntx_get_blksz_max_dt(dt, BLIS_MR, cx) == p->mr &&
+	       bli_cntx_get_blksz_max_dt(dt, BLIS_NR, cx) == p->nr &&
+	       (size_t)p->nr * es % NB_ALIGN == 0;
 }
 
 static bool geom_ok(const nb__wino_geom *g)
@@ -154,7 +154,8 @@ static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
 	wplan p = plan_of(&f, es, threads);
 	p.ncb = (p.ci + p.nr - 1) / p.nr;
 	p.cpad = p.ncb * p.nr;
-	p.rows = chunk_rows(&p, threads, 16 * (p.opad + p.cpad) * p.tw * (int64_t)es, WGRAD_CHUNK_BYTES);
+	p.rows =
+	    chunk_rows(&p, threads, 16 * (p.opad + p.cpad) * p.tw * (int64_t)es, WGRAD_CHUNK_BYTES);
 	p.kmax = p.rows * p.tw;
 	const int64_t line = (int64_t)(NB_ALIGN / es);
 	p.as = nb__pad_ld((p.nob * p.kmax * p.mr + line - 1) / line * line, es);
@@ -202,8 +203,16 @@ size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int th
 
 nb__wino_geom nb__conv_wino_geom(const nb__conv_geom *g, bool flip)
 {
-	return (nb__wino_geom){.n = g->n, .c = g->c, .h = g->h, .w = g->w, .o = g->o, .pt = g->pt,
-	                       .pl = g->pl, .pb = g->pb, .pr = g->pr, .flip = flip};
+	return (nb__wino_geom){.n = g->n,
+	                       .c = g->c,
+	                       .h = g->h,
+	                       .w = g->w,
+	                       .o = g->o,
+	                       .pt = g->pt,
+	                       .pl = g->pl,
+	                       .pb = g->pb,
+	                       .pr = g->pr,
+	                       .flip = flip};
 }
 
 size_t nb__wino_conv_workspace(const nb__conv_geom *g, const nb__conv_plan *p)

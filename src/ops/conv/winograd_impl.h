@@ -32,7 +32,8 @@ NB_HOT static void SFX(wino_weights)(const wplan *p, const T *w, T *u, int64_t o
 			if (o < p->co)
 				for (int m = 0; m < 3; m++)
 					for (int k = 0; k < 3; k++)
-						g[m][k] = p->flip ? src[(2 - m) * 3 + 2 - k] : src[m * 3 + k];
+						g[m][k] = p->flip ? src[(2 - m) * 3 + 2 - k]
+						                  : src[m * 3 + k];
 			for (int k = 0; k < 3; k++) {
 				t[0][k] = g[0][k];
 				t[1][k] = (g[0][k] + g[1][k] + g[2][k]) / 2;
@@ -146,13 +147,15 @@ WINO_INLINE void SFX(ring_rows)(const wplan *p, const T *in, int64_t c, int64_t 
  * (rows 2 ti + 2, 2 ti + 3 serve tile rows ti and ti + 1); a tile row
  * goes to V in runs that stay inside one panel.  The last panel's unused
  * lanes are zeroed. */
-NB_HOT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0, int64_t r1, T *rows)
+NB_HOT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0, int64_t r1,
+                                   T *rows)
 {
 	const int64_t nr = p->nr, tw = p->tw;
 	const int64_t tiles = (r1 - r0) * tw, last = (tiles - 1) / nr;
 	if (tiles % nr)
 		for (int xi = 0; xi < 16; xi++)
-			memset(v + xi * p->vs + last * p->ci * nr, 0, (size_t)(p->ci * nr) * sizeof(T));
+			memset(v + xi * p->vs + last * p->ci * nr, 0,
+			       (size_t)(p->ci * nr) * sizeof(T));
 	for (int64_t c = 0; c < p->ci; c++) {
 		int64_t tag[4] = {-1, -1, -1, -1}; /* which (image, row) each ring slot holds */
 		for (int64_t q = r0; q < r1; q++) {
@@ -162,8 +165,9 @@ NB_HOT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0
 			for (int64_t j = 0; j < tw;) {
 				const int64_t t = t0 + j, lane = t % nr;
 				const int64_t len = tw - j < nr - lane ? tw - j : nr - lane;
-				SFX(col_bt)(h[0], h[1], h[2], h[3], tw, j, len,
-				            v + (t / nr * p->ci + c) * nr + lane, p->vs);
+				SFX(col_bt)
+				(h[0], h[1], h[2], h[3], tw, j, len,
+				 v + (t / nr * p->ci + c) * nr + lane, p->vs);
 				j += len;
 			}
 		}
@@ -179,13 +183,13 @@ static void SFX(out_seg)(const T *restrict src, int64_t ms, int64_t ts, T *restr
 {
 	const int64_t full = j1 < wo / 2 ? j1 : wo / 2;
 	const T *m0 = src - j0 * ts, *m1 = m0 + 4 * ms, *m2 = m0 + 8 * ms, *m3 = m0 + 12 * ms;
-#define COL_AT(b)                                                               \
-	const T s0##b = m0[b * ms + j * ts] + m1[b * ms + j * ts] + m2[b * ms + j * ts]; \
+#define COL_AT(b)                                                                                  \
+	const T s0##b = m0[b * ms + j * ts] + m1[b * ms + j * ts] + m2[b * ms + j * ts];           \
 	const T s1##b = m1[b * ms + j * ts] - m2[b * ms + j * ts] - m3[b * ms + j * ts]
-#define OUT_TILE                                                                \
-	COL_AT(0);                                                              \
-	COL_AT(1);                                                              \
-	COL_AT(2);                                                              \
+#define OUT_TILE                                                                                   \
+	COL_AT(0);                                                                                 \
+	COL_AT(1);                                                                                 \
+	COL_AT(2);                                                                                 \
 	COL_AT(3)
 	for (int64_t j = j0; j < full; j++) {
 		OUT_TILE;
@@ -209,7 +213,7 @@ static void SFX(out_seg)(const T *restrict src, int64_t ms, int64_t ts, T *restr
  * row r0, from M; an odd height's last tile row writes its lower row to
  * `spare` */
 NB_HOT static void SFX(wino_output)(const wplan *p, const T *m, T *out, int64_t r0, int64_t t0,
-                             int64_t cols, T *spare)
+                                    int64_t cols, T *spare)
 {
 	const int64_t hw = p->ho * p->wo;
 	for (int64_t k = 0; k < cols;) { /* runs of tiles in one tile row */
@@ -219,7 +223,8 @@ NB_HOT static void SFX(wino_output)(const wplan *p, const T *m, T *out, int64_t 
 		for (int64_t o = 0; o < p->co; o++) {
 			T *y0 = out + (img * p->co + o) * hw + 2 * ti * p->wo;
 			T *y1 = 2 * ti + 1 < p->ho ? y0 + p->wo : spare;
-			SFX(out_seg)(m + o * p->mrs + k * p->mcs, p->ms, p->mcs, y0, y1, j0, j1, p->wo);
+			SFX(out_seg)
+			(m + o * p->mrs + k * p->mcs, p->ms, p->mcs, y0, y1, j0, j1, p->wo);
 		}
 		k += j1 - j0;
 	}
@@ -247,8 +252,8 @@ static void SFX(wino_chunk)(const wplan *p, const T *in, const T *u, T *out, int
 				T *a = (T *)u + (xi * p->nob + ob) * kc * p->mr;
 				bli_auxinfo_set_next_ab(a + kc * p->mr, b, &aux);
 				p->UKR((dim_t)p->mr, (dim_t)cols, (dim_t)kc, &one, a, b, &zero,
-				    m + xi * p->ms + ob * p->mr * p->mrs, (inc_t)p->mrs, (inc_t)p->mcs, &aux,
-				    p->cntx);
+				       m + xi * p->ms + ob * p->mr * p->mrs, (inc_t)p->mrs,
+				       (inc_t)p->mcs, &aux, p->cntx);
 			}
 		}
 		SFX(wino_output)(p, m, out, r0, t0, cols, rows + 2 * (p->tw + 1) + 16 * p->tw);
@@ -365,18 +370,22 @@ NB_HOT static void SFX(wg_input)(const wplan *p, const T *x, T *v, int64_t r0, i
 				const int64_t id = img * (p->hi + 8) + row + 4;
 				T *hs = rows + slot * width * L;
 				if (tag[slot] != id) {
-					SFX(interleave)(x + (img * p->ci + c0) * hw, hw, p->hi, p->wi, nc, row, p->pl,
-					                width, L, hs);
+					SFX(interleave)
+					(x + (img * p->ci + c0) * hw, hw, p->hi, p->wi, nc, row,
+					 p->pl, width, L, hs);
 					tag[slot] = id;
 				}
 				h[r] = hs;
 			}
 			T *dst = v + (cb * p->kmax + (q - r0) * tw) * L;
 			for (int64_t j = 0; j < tw; j++) {
-				const T *restrict d0 = h[0] + 2 * j * L, *restrict d1 = h[1] + 2 * j * L;
-				const T *restrict d2 = h[2] + 2 * j * L, *restrict d3 = h[3] + 2 * j * L;
+				const T *restrict d0 = h[0] + 2 * j * L, *restrict d1 =
+				                                             h[1] + 2 * j * L;
+				const T *restrict d2 = h[2] + 2 * j * L, *restrict d3 =
+				                                             h[3] + 2 * j * L;
 				T *restrict o = dst + j * L;
-				/* simd: sixteen store streams bs apart (alias checks GCC gives up on) */
+				/* simd: sixteen store streams bs apart (alias checks GCC gives up
+				 * on) */
 				NB_SIMD()
 				for (int64_t l = 0; l < L; l++) {
 					T t[4][4]; /* B^T d: rows a, columns s */
@@ -422,7 +431,8 @@ NB_HOT static void SFX(wg_dy)(const wplan *p, const T *dy, T *m, int64_t r0, int
 				T *restrict d = dst + j * L;
 				NB_SIMD()
 				for (int64_t l = 0; l < L; l++) {
-					/* A along the columns: rows 0..3 of A dy, columns e and o */
+					/* A along the columns: rows 0..3 of A dy, columns e and o
+					 */
 					const T u0 = a[l], w0 = a[L + l], u1 = b[l], w1 = b[L + l];
 					const T ea[4] = {u0, u0 + u1, u0 - u1, -u1};
 					const T oa[4] = {w0, w0 + w1, w0 - w1, -w1};
@@ -461,8 +471,8 @@ static void SFX(wg_chunk)(const wplan *p, const T *dy, const T *x, int64_t r0, i
 				T *b = v + xi * p->bs + cb * kmax * nr;
 				bli_auxinfo_set_next_ab(a, b + kmax * nr, &aux);
 				p->UKR((dim_t)mr, (dim_t)nr, (dim_t)k, &one, a, b, &beta,
-				    du + xi * p->ds + ob * mr * p->drs + cb * nr * p->dcs, (inc_t)p->drs,
-				    (inc_t)p->dcs, &aux, p->cntx);
+				       du + xi * p->ds + ob * mr * p->drs + cb * nr * p->dcs,
+				       (inc_t)p->drs, (inc_t)p->dcs, &aux, p->cntx);
 			}
 		}
 }
@@ -491,7 +501,8 @@ NB_HOT static void SFX(wg_weights)(const wplan *p, const char *slices, int th, T
 		for (int xi = 0; xi < 16; xi++) {
 			T s = 0;
 			for (int k = 0; k < th; k++)
-				s += ((const T *)(slices + (size_t)k * p->slice_bytes))[xi * p->ds + at];
+				s += ((const T *)(slices +
+				                  (size_t)k * p->slice_bytes))[xi * p->ds + at];
 			u[xi / 4][xi % 4] = s;
 		}
 		for (int b = 0; b < 4; b++) {
