@@ -11,7 +11,8 @@ cd "$(dirname "$0")"
 PACKAGES=(build-essential pkg-config meson ninja-build libblis-dev check
           libgraphviz-dev graphviz zlib1g-dev dataset-fashion-mnist python3-numpy
           python3-onnx nodejs
-          clang libclang-rt-dev libomp-dev)  # clang: the fuzz targets (libFuzzer, OpenMP)
+          clang libclang-rt-dev libomp-dev  # clang: the fuzz targets (libFuzzer, OpenMP)
+          clang-format)
 # ONNX Runtime for the ONNX export tests: the onnxruntime-node version
 # tests/onnx/package.json pins (its CPU binaries ship inside the package)
 ORT_VERSION=$(sed -n 's/.*"onnxruntime-node": "\(.*\)".*/\1/p' tests/onnx/package.json)
@@ -73,6 +74,23 @@ run_tests() { # DIR [env...]
 # seconds from its shipped corpus (new inputs go to a scratch directory, not
 # the repository); a crash, leak, sanitizer report or timeout fails the run,
 # and the input that did it is kept in DIR/fuzz-artifacts/.
+# Every C file git tracks matches .clang-format (clang-format --dry-run
+# -Werror); the lines that differ are printed.
+check_format() {
+	local files
+	if ! git rev-parse --git-dir >/dev/null 2>&1; then
+		echo "run.sh: not a git checkout; the format check needs git ls-files" >&2
+		return 0
+	fi
+	mapfile -t files < <(git ls-files '*.c' '*.h')
+	if clang-format --dry-run -Werror "${files[@]}"; then
+		echo "format: 1 passed, 0 failed"
+	else
+		echo "format: 0 passed, 1 failed (clang-format -i the files above)"
+		return 1
+	fi
+}
+
 fuzz_smoke() { # DIR
 	local dir=$1 secs=${FUZZ_SECONDS:-10} failed=0 ran=0
 	if [ ! -f "$dir/build.ninja" ]; then
@@ -144,6 +162,7 @@ test)
 	run_tests build-san CK_FORK=no ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	fuzz_smoke build-fuzz
+	check_format
 	;;
 *)
 	echo "usage: ./run.sh demo|test" >&2
