@@ -25,22 +25,7 @@ static int run(const char *args, char **out)
 {
 	char cmd[2048];
 	snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, NB_NABLA_EXE, args);
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	size_t cap = 1 << 16, n = 0;
-	char *s = malloc(cap);
-	ck_assert_ptr_nonnull(s);
-	for (size_t k; (k = fread(s + n, 1, cap - n - 1, p)) > 0;) {
-		n += k;
-		if (n + 1 == cap) {
-			s = realloc(s, cap *= 2);
-			ck_assert_ptr_nonnull(s);
-		}
-	}
-	s[n] = 0;
-	*out = s;
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return nb_test_popen(cmd, out);
 }
 
 static int count(const char *s, const char *part)

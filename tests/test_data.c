@@ -464,12 +464,7 @@ static int run_nabla(const char *args, char *out, size_t n)
 {
 	char cmd[1024];
 	snprintf(cmd, sizeof cmd, "timeout %d %s %s 2>&1", HANG_GUARD, NB_NABLA_EXE, args);
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	size_t k = fread(out, 1, n - 1, p);
-	out[k] = 0;
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return nb_test_popen_buf(cmd, out, n);
 }
 
 START_TEST(test_cli_data_files)

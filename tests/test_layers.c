@@ -611,22 +611,7 @@ END_TEST
  * says 2>&1) into a malloc'd string; returns the exit status. */
 static int run(const char *cmd, char **out)
 {
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	size_t cap = 1 << 16, n = 0;
-	char *s = malloc(cap);
-	ck_assert_ptr_nonnull(s);
-	for (size_t k; (k = fread(s + n, 1, cap - n - 1, p)) > 0;) {
-		n += k;
-		if (n + 1 == cap) {
-			s = realloc(s, cap *= 2);
-			ck_assert_ptr_nonnull(s);
-		}
-	}
-	s[n] = 0;
-	*out = s;
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return nb_test_popen(cmd, out);
 }
 
 /* Run `nabla args 2>&1`: the exit status must be `status` and the output

@@ -1261,12 +1261,7 @@ END_TEST
 /* Run a shell command, capture stdout+stderr; returns the exit status. */
 static int run(const char *cmd, char *out, size_t n)
 {
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	size_t k = fread(out, 1, n - 1, p);
-	out[k] = 0;
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return nb_test_popen_buf(cmd, out, n);
 }
 
 START_TEST(test_ewma_command)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "nabla.h"
 
@@ -37,6 +38,39 @@ static inline char *nb_test_read_file(const char *path)
 	s[n] = 0;
 	fclose(fp);
 	return s;
+}
+
+/* Run a shell command (with 2>&1 in it for stderr too) and capture its
+ * output into a malloc'd string; returns the exit status, -1 for a signal
+ * (a crash then fails every expectation). */
+static inline int nb_test_popen(const char *cmd, char **out)
+{
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	size_t cap = 1 << 16, n = 0;
+	char *s = malloc(cap);
+	ck_assert_ptr_nonnull(s);
+	for (size_t k; (k = fread(s + n, 1, cap - n - 1, p)) > 0;) {
+		n += k;
+		if (n + 1 == cap) {
+			s = realloc(s, cap *= 2);
+			ck_assert_ptr_nonnull(s);
+		}
+	}
+	s[n] = 0;
+	*out = s;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The same into a fixed buffer of n bytes (the output cut to fit). */
+static inline int nb_test_popen_buf(const char *cmd, char *out, size_t n)
+{
+	char *s;
+	int st = nb_test_popen(cmd, &s);
+	snprintf(out, n, "%s", s);
+	free(s);
+	return st;
 }
 
 static inline int nb_test_run(Suite *s)
