@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the ISA levels' names, by level (nb_isa, NABLA_ISA) */
+static const char *const isa_names[] = {"baseline", "avx2", "avx512"};
+
 static cntx_t avx512_cntx;
 static bool use_avx512;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -152,15 +155,13 @@ int nb__isa_level(void)
 
 int nb__isa_from_name(const char *s)
 {
-	static const char *const names[] = {"baseline", "avx2", "avx512"};
 	for (int i = 0; s && i < 3; i++)
-		if (!strcmp(s, names[i]))
+		if (!strcmp(s, isa_names[i]))
 			return i;
 	return -1;
 }
 
 const char *nb_isa(void)
 {
-	static const char *const names[] = {"baseline", "avx2", "avx512"};
-	return names[nb__isa_level()];
+	return isa_names[nb__isa_level()];
 }
