@@ -405,8 +405,9 @@ START_TEST(test_matches_reference_f32)
 }
 END_TEST
 
-/* The workspace is sized at compile time for that thread count; running
- * with more threads later must still be right (fewer batch threads). */
+/* A program is planned at compile time for that thread count; a run at
+ * another count plans it again (and grows its workspace) first, so it is
+ * right either way. */
 START_TEST(test_threads_changed_after_compile)
 {
 	const int batched[] = {1,  12, 16, 17, 23, 24, 26, 27, 29,
@@ -419,7 +420,7 @@ START_TEST(test_threads_changed_after_compile)
 }
 END_TEST
 
-/* ---- the plan each node keeps from compile time -------------------------------- */
+/* ---- the plans a program keeps from compile time -------------------------------- */
 
 /* y, dx, dw of a 16 -> 16 3x3 convolution (batch 6, f32) as float bits
  * into out[3][n]: one graph, built the same for every call */
@@ -478,8 +479,10 @@ static void bits_fresh(nb_conv_algo algo, int cth, int rth, float *out[3])
 
 /* Two programs sharing the conv nodes, compiled at 2 and at 1 thread, run
  * in turn at 2 and 1 threads: each run gives the bits of a program of its
- * own compiled and run at those counts, whatever plan the node cached
- * last (the weight gradient's sum depends on the batch threads). */
+ * own compiled and run at the run's count, whatever count it was compiled
+ * at and whatever the other program ran at last (the weight gradient's sum
+ * depends on the batch threads): plans belong to programs, and are made
+ * again for the thread count of the run. */
 START_TEST(test_cached_plan_follows_threads)
 {
 	const nb_conv_algo algos[] = {NB_CONV_AUTO, NB_CONV_IM2COL, NB_CONV_DIRECT,
@@ -506,7 +509,7 @@ START_TEST(test_cached_plan_follows_threads)
 			nb_set_num_threads(runs[r].rth);
 			ck_assert_int_eq(nb_run(runs[r].p), NB_OK);
 			bits_read(&b, got);
-			bits_fresh(algos[a], runs[r].cth, runs[r].rth, want);
+			bits_fresh(algos[a], runs[r].rth, runs[r].rth, want);
 			bits_eq(&b, got, want, what);
 		}
 		for (int i = 0; i < 3; i++)

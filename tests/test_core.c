@@ -2,6 +2,7 @@
 #include "test_util.h"
 
 #include "graph/internal.h" /* nb__graph_own, the op list and the op table */
+#include "ops/conv/plan.h"  /* a convolution node's plan */
 
 #include <math.h>
 #include <stdlib.h>
@@ -570,6 +571,48 @@ START_TEST(test_graph_owns_objects)
 }
 END_TEST
 
+/* Kernels run with what nb_run hands them (nb_exec): a program is planned
+ * for the thread count at compile time, and a run at another count plans
+ * it again first: the convolution's plan then names the run's threads,
+ * and the workspace is what that plan needs. */
+START_TEST(test_program_planned_for_run_threads)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_graph_seed(g, 3);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(8, 16, 10, 10), NB_UNIFORM(-1, 1));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(16, 16, 3, 3), NB_UNIFORM(-1, 1));
+	nb_conv2d_opts o = NB_CONV_OPTS(1, 1);
+	o.algo = NB_CONV_IM2COL;
+	nb_tensor *y = nb_conv2d(x, w, NULL, o);
+	nb_set_num_threads(1);
+	nb_program *p = nb_compile(g, &y, 1);
+	ck_assert_ptr_nonnull(p);
+	int s = 0;
+	while (s < p->n && p->sched[s] != y)
+		s++;
+	ck_assert_int_lt(s, p->n);
+	const nb__conv_node_plan *np = p->plan[s];
+	ck_assert_int_eq(p->plan_threads, 1);
+	ck_assert_int_eq(np->plan.team, 1);
+	ck_assert_int_eq(np->plan.threads, 1);
+	const size_t ws1 = p->workspace_bytes;
+	ck_assert_uint_ge(ws1, nb__conv_paths[np->plan.path].workspace(&np->geom, &np->plan));
+	nb_set_num_threads(2);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	ck_assert_int_eq(p->plan_threads, 2);
+	ck_assert_int_eq(np->plan.team, 2);
+	ck_assert_int_eq(np->plan.threads, 2); /* 8 images split over both threads */
+	ck_assert_uint_ge(p->workspace_bytes,
+	                  nb__conv_paths[np->plan.path].workspace(&np->geom, &np->plan));
+	ck_assert_uint_gt(p->workspace_bytes, ws1); /* a slice per batch thread */
+	nb_set_num_threads(1);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	ck_assert_int_eq(np->plan.threads, 1);
+	nb_set_num_threads(0);
+	nb_graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("core");
@@ -592,6 +635,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_hessian_vector_product);
 	tcase_add_test(tc, test_program_profile);
 	tcase_add_test(tc, test_graph_owns_objects);
+	tcase_add_test(tc, test_program_planned_for_run_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -30,7 +30,7 @@ static double urand(uint64_t *s)
 	return (double)(*s >> 11) / 9007199254740992.0 - 0.5;
 }
 
-/* C = beta C + alpha op(A) op(B) through nb__gemm_cntx() against the f64
+/* C = beta C + alpha op(A) op(B) through nb__gemm_cntx(nb__isa_level()) against the f64
  * product, for every alpha/beta pair and C layout (by rows, by columns,
  * general stride 3); C(i,j) at c[i rs + j cs].  A is m x k (k x m when
  * ta) and B k x n (n x k when tb), stored by rows. */
@@ -82,7 +82,8 @@ static const double alpha_beta[][2] = {{1, 0}, {1, 1}, {-0.5, 2}, {2, 0}};
 				GEMM_EX(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,                           \
 				        tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &al, a,          \
 				        ta ? csa : rsa, ta ? rsa : csa, b, tb ? csb : rsb,                 \
-				        tb ? rsb : csb, &be, c, rsc, csc, nb__gemm_cntx(), &r);            \
+				        tb ? rsb : csb, &be, c, rsc, csc,                                  \
+				        nb__gemm_cntx(nb__isa_level()), &r);                               \
 				for (int i = 0; i < m; i++)                                                \
 					for (int j = 0; j < n; j++) {                                      \
 						double want =                                              \
@@ -145,7 +146,8 @@ START_TEST(test_kernel_follows_isa)
 		ck_assert_str_eq(kern, "blis");
 	else if (want_gemm && !strcmp(want_gemm, "avx512"))
 		ck_assert_str_eq(kern, "avx512");
-	ck_assert(nb__gemm_cntx() == NULL ? !strcmp(kern, "blis") : !strcmp(kern, "avx512"));
+	ck_assert(nb__gemm_cntx(nb__isa_level()) == NULL ? !strcmp(kern, "blis")
+	                                                 : !strcmp(kern, "avx512"));
 }
 END_TEST
 
@@ -184,7 +186,7 @@ START_TEST(test_bits_equal_blis)
 			              trb = tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
 			const inc_t lda = ta ? d.m : d.k, ldb = tb ? d.k : d.n;
 			for (int pass = 0; pass < 2; pass++) {
-				cntx_t *cx = pass ? NULL : nb__gemm_cntx();
+				cntx_t *cx = pass ? NULL : nb__gemm_cntx(nb__isa_level());
 				bli_sgemm_ex(tra, trb, d.m, d.n, d.k, &one, a, lda, 1, b, ldb, 1,
 				             &zero, pass ? c2 : c1, d.n, 1, cx, &r);
 				bli_dgemm_ex(tra, trb, d.m, d.n, d.k, &one64, a64, lda, 1, b64, ldb,

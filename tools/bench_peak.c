@@ -91,7 +91,7 @@ int bench_gemm(const bench_args *b)
 	static const int sizes[] = {512, 1024, 2048};
 	const int rounds = b->repeat ? b->repeat : 5;
 	const double peak = bench_peak_gflops();
-	cntx_t *ours = nb__gemm_cntx();
+	cntx_t *ours = nb__gemm_cntx(nb__isa_level());
 	if (!b->json)
 		printf("sgemm n x n x n, %d threads, isa %s, BLIS %s, GEMM kernel %s, "
 		       "measured FMA peak %.1f GFLOP/s:\n",

@@ -37,6 +37,8 @@ void nb__program_free(nb_program *p)
 	free(p->offset);
 	free(p->arena);
 	free(p->workspace);
+	free(p->plan);
+	free(p->plan_store);
 	free(p->targets);
 	free(p->inputs);
 	free(p->prof_ns);
@@ -299,29 +301,70 @@ static bool place_step(nb_program *p, scratch *w, freelist *fl, int s)
 	         !fl_release(fl, (size_t)p->offset[s], nb__align_up((size_t)t->size * esize)));
 }
 
-/* The arena (with room past its end for BLIS's over-reads, nb__blas_slack)
- * and the workspace (the largest any step asks for); false when out of
- * memory. */
-static bool alloc_buffers(nb_program *p, const freelist *fl)
+/* The arena, with room past its end for BLIS's over-reads (nb__blas_slack);
+ * false when out of memory. */
+static bool alloc_arena(nb_program *p, const freelist *fl)
 {
-	const nb_graph *g = p->g;
-	size_t ws = 0, slack = 0;
+	size_t slack = 0;
 	for (int s = 0; s < p->n; s++) {
-		const nb_opdef *def = nb__ops[p->sched[s]->op];
-		if (def->workspace) {
-			size_t w = def->workspace(p->sched[s]);
-			if (w > ws)
-				ws = w;
-		}
 		const size_t sl =
-		    p->offset[s] >= 0 ? nb__blas_slack(p->sched[s]->shape, g->esize) : 0;
+		    p->offset[s] >= 0 ? nb__blas_slack(p->sched[s]->shape, p->g->esize) : 0;
 		slack = sl > slack ? sl : slack;
 	}
 	p->arena_bytes = fl->top ? fl->top + slack : 0;
-	if (p->arena_bytes && !(p->arena = big_alloc(p->arena_bytes)))
+	return !p->arena_bytes || (p->arena = big_alloc(p->arena_bytes));
+}
+
+/* Room for the plans of the steps whose op makes one; false when out of
+ * memory. */
+static bool alloc_plans(nb_program *p)
+{
+	size_t total = 0;
+	for (int s = 0; s < p->n; s++)
+		total += nb__align_up(nb__ops[p->sched[s]->op]->plan_bytes);
+	if (!total)
+		return true;
+	if (!(p->plan = calloc((size_t)p->n, sizeof *p->plan)) ||
+	    !(p->plan_store = aligned_alloc(NB_ALIGN, total)))
 		return false;
-	p->workspace_bytes = nb__align_up(ws);
-	return !ws || (p->workspace = big_alloc(p->workspace_bytes));
+	memset(p->plan_store, 0, total);
+	size_t at = 0;
+	for (int s = 0; s < p->n; s++) {
+		const size_t b = nb__align_up(nb__ops[p->sched[s]->op]->plan_bytes);
+		p->plan[s] = b ? p->plan_store + at : NULL;
+		at += b;
+	}
+	return true;
+}
+
+/* Plan every step for threads threads at ISA level isa (nb_opdef.plan) and
+ * give the program a workspace as large as the largest any step asks for;
+ * false when out of memory (the program keeps its old workspace, and plans
+ * for no thread count: the next run plans again). */
+static bool plan_steps(nb_program *p, int threads, int isa)
+{
+	const nb_exec x = {.threads = threads, .isa = isa};
+	size_t ws = 0;
+	p->plan_threads = 0;
+	for (int s = 0; s < p->n; s++) {
+		const nb_opdef *def = nb__ops[p->sched[s]->op];
+		if (def->plan) {
+			const size_t w = def->plan(p->sched[s], &x, p->plan[s]);
+			ws = w > ws ? w : ws;
+		}
+	}
+	ws = nb__align_up(ws);
+	if (ws > p->workspace_bytes) {
+		void *b = big_alloc(ws);
+		if (!b)
+			return false;
+		free(p->workspace);
+		p->workspace = b;
+		p->workspace_bytes = ws;
+	}
+	p->plan_threads = threads;
+	p->plan_isa = isa;
+	return true;
 }
 
 nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
@@ -343,7 +386,9 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 	}
 	for (int s = 0; ok && p && s < p->n; s++)
 		ok = place_step(p, &w, &fl, s);
-	ok = ok && alloc_buffers(p, &fl) && nb__register_program(g, p) >= 0;
+	ok = ok && alloc_arena(p, &fl) && alloc_plans(p) &&
+	     plan_steps(p, nb_get_num_threads(), nb__isa_level()) &&
+	     nb__register_program(g, p) >= 0;
 	if (!ok) {
 		nb__fail(g, NB_ERR_NOMEM, "compile: out of memory");
 		nb__program_free(p);
@@ -354,19 +399,28 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 	return p;
 }
 
-/* nb_run's loop with a clock read around every kernel */
-static void run_profiled(nb_program *p)
+/* nb_run's loop; with a clock read around every kernel when profiling */
+static void run_steps(nb_program *p, const nb_exec *x0)
 {
 	nb_graph *g = p->g;
-	double t0 = nb__now();
+	nb_exec x = *x0;
+	const bool f32 = g->dtype == NB_F32;
+	double t0 = p->prof_ns ? nb__now() : 0;
+	/* A kernel may reject run-time values (a class id out of range) by
+	 * failing the graph: stop there, so no later step (an optimizer
+	 * update) consumes its NaN output. */
 	for (int s = 0; s < p->n && g->status == NB_OK; s++) {
 		const nb_opdef *d = nb__ops[p->sched[s]->op];
-		(g->dtype == NB_F32 ? d->forward_f32 : d->forward_f64)(p->sched[s]);
-		double t1 = nb__now();
-		p->prof_ns[s] += 1e9 * (t1 - t0);
-		t0 = t1;
+		x.plan = p->plan ? p->plan[s] : NULL;
+		(f32 ? d->forward_f32 : d->forward_f64)(&x, p->sched[s]);
+		if (p->prof_ns) {
+			const double t1 = nb__now();
+			p->prof_ns[s] += 1e9 * (t1 - t0);
+			t0 = t1;
+		}
 	}
-	p->prof_runs++;
+	if (p->prof_ns)
+		p->prof_runs++;
 }
 
 nb_status nb__program_check_fed(nb_program *p)
@@ -397,24 +451,18 @@ nb_status nb_run(nb_program *p)
 		if (p->offset[s] >= 0)
 			p->sched[s]->data = p->arena + p->offset[s];
 	g->last_run = p;
-	void *prev = g->workspace;
-	size_t prev_bytes = g->workspace_bytes;
-	g->workspace = p->workspace;
-	g->workspace_bytes = p->workspace_bytes;
-	/* A kernel may reject run-time values (a class id out of range) by
-	 * failing the graph: stop there, so no later step (an optimizer
-	 * update) consumes its NaN output. */
-	if (p->prof_ns) {
-		run_profiled(p);
-	} else if (g->dtype == NB_F32) {
-		for (int s = 0; s < p->n && g->status == NB_OK; s++)
-			nb__ops[p->sched[s]->op]->forward_f32(p->sched[s]);
-	} else {
-		for (int s = 0; s < p->n && g->status == NB_OK; s++)
-			nb__ops[p->sched[s]->op]->forward_f64(p->sched[s]);
+	const int threads = nb_get_num_threads(), isa = nb__isa_level();
+	if ((threads != p->plan_threads || isa != p->plan_isa) && !plan_steps(p, threads, isa)) {
+		nb__fail(g, NB_ERR_NOMEM, "run: out of memory planning for %d threads", threads);
+		return g->status;
 	}
-	g->workspace = prev;
-	g->workspace_bytes = prev_bytes;
+	const nb_exec x = {.workspace = p->workspace,
+	                   .workspace_bytes = p->workspace_bytes,
+	                   .threads = threads,
+	                   .isa = isa,
+	                   .training = g->training,
+	                   .batch_rows = g->batch_rows};
+	run_steps(p, &x);
 	return g->status;
 }
 

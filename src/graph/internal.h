@@ -64,7 +64,6 @@ enum {
 typedef struct nb_attrs {
 	int64_t i[12]; /* 12: convolution keeps 9 geometry numbers and 2 sizes */
 	double f[6];
-	void *p;
 } nb_attrs;
 
 struct nb_tensor {
@@ -105,12 +104,25 @@ struct nb_graph {
 	int n_owned, cap_owned;
 	uint64_t rng[4];
 	bool training;
-	int64_t batch_rows;     /* leading rows holding real samples, 0 = all (batchnorm) */
-	int building_role;      /* role given to new op nodes (OP, or GRAD in backward) */
-	void *workspace;        /* the running program's shared scratch space */
-	nb_program *last_run;   /* its computed targets are what nb_read may read */
-	size_t workspace_bytes; /* its size (ops may use less than they asked) */
+	int64_t batch_rows;   /* leading rows holding real samples, 0 = all (batchnorm) */
+	int building_role;    /* role given to new op nodes (OP, or GRAD in backward) */
+	nb_program *last_run; /* its computed targets are what nb_read may read */
 };
+
+/* What a kernel runs with, handed to it by nb_run: everything a kernel may
+ * depend on besides its node (inputs, attributes, aux) comes from here, so
+ * that no kernel reads the graph's mode, a process-wide thread count or a
+ * buffer it was not given.  One nb_exec per step: the fields are the
+ * program's, plan the step's own. */
+typedef struct nb_exec {
+	void *workspace;        /* the program's scratch space, shared by its steps */
+	size_t workspace_bytes; /* at least what this step's plan asked for */
+	int threads;            /* OpenMP threads the kernel may use (1 or more) */
+	int isa;                /* ISA level the kernels may use (nb__isa_level) */
+	bool training;          /* training mode: batch statistics, dropout masks */
+	int64_t batch_rows;     /* leading rows holding real samples, 0 = all */
+	const void *plan;       /* the step's plan (nb_opdef.plan), or NULL */
+} nb_exec;
 
 struct nb_program {
 	nb_graph *g;
@@ -121,6 +133,11 @@ struct nb_program {
 	size_t arena_bytes, naive_bytes;
 	void *workspace;
 	size_t workspace_bytes;
+	/* the plans (nb_opdef.plan) of the steps that have one, made for this
+	 * thread count and ISA level; made again when a run finds others */
+	void **plan; /* per step: its plan, or NULL */
+	char *plan_store;
+	int plan_threads, plan_isa;
 	nb_tensor **targets; /* what stays readable after a run */
 	int n_targets;
 	nb_tensor **inputs; /* the inputs (nb_input) the schedule reads */
@@ -136,18 +153,25 @@ typedef struct nb_opdef {
 	/* Infer t->shape from inputs and attributes; on a bad input call
 	 * nb__op_fail and return the status. */
 	nb_status (*shape)(nb_tensor *t);
-	void (*forward_f32)(nb_tensor *t);
-	void (*forward_f64)(nb_tensor *t);
+	/* The kernels: compute t's data from its inputs' (see nb_exec). */
+	void (*forward_f32)(const nb_exec *x, nb_tensor *t);
+	void (*forward_f64)(const nb_exec *x, nb_tensor *t);
 	/* Emit gradient nodes: gin[i] for every input with need[i], given the
 	 * gradient gout of t.  NULL gin[i] means zero. */
 	void (*vjp)(nb_tensor *t, nb_tensor *gout, nb_tensor **gin, const bool *need);
 	/* Extra DOT label text (e.g. "stride 2"); may be NULL. */
 	void (*label)(const nb_tensor *t, char *buf, size_t n);
-	/* Workspace bytes the forward needs (shared, per program); may be NULL. */
-	size_t (*workspace)(const nb_tensor *t);
-	/* The kernel a node runs when the op has several (e.g. "winograd");
-	 * shown by the profile report; may be NULL. */
-	const char *(*kernel)(const nb_tensor *t);
+	/* How a node runs, decided once by nb_compile (and again by nb_run
+	 * when the thread count or ISA level changed): plan_bytes of room at
+	 * plan for whatever the kernel needs to know (a kernel path, threads,
+	 * block sizes), filled for x->threads and x->isa (x->workspace is not
+	 * set yet).  Returns the workspace bytes the kernel will use, which the
+	 * kernel then finds in its nb_exec.  NULL: no plan, no workspace. */
+	size_t (*plan)(const nb_tensor *t, const nb_exec *x, void *plan);
+	size_t plan_bytes;
+	/* The kernel a planned node runs when the op has several (e.g.
+	 * "winograd"), for the profile report; may be NULL. */
+	const char *(*kernel)(const nb_tensor *t, const void *plan);
 	/* Build a small random instance in an f64 graph for gradcheck: returns
 	 * the op's output and fills wrt[] (at most 8) with the leaves to check. */
 	nb_tensor *(*example)(nb_graph *g, nb_tensor **wrt, int *n_wrt);

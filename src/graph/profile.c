@@ -74,7 +74,9 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 		char sh[96], in0[96], op[64];
 		nb_shape_str(t->shape, sh, sizeof sh);
 		nb_shape_str(t->n_in > 0 ? t->in[0]->shape : t->shape, in0, sizeof in0);
-		const char *k = nb__ops[t->op]->kernel ? nb__ops[t->op]->kernel(t) : NULL;
+		const void *plan = p->plan ? p->plan[r[i].id] : NULL;
+		const char *k =
+		    nb__ops[t->op]->kernel && plan ? nb__ops[t->op]->kernel(t, plan) : NULL;
 		snprintf(op, sizeof op, k ? "%s [%s]" : "%s", nb_op_name(t->op), k);
 		fprintf(f, "  %8.3f ms  %-34s %-20s <- %-20s %s\n", r[i].ns / runs / 1e6, op, sh,
 		        in0, t->name ? t->name : "");

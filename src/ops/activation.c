@@ -103,7 +103,7 @@ static void vjp_tanh(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *ne
 	int64_t outer, len, inner;                                                                 \
 	nb__split_axis(t->shape, (int)t->a.i[0], &outer, &len, &inner);                            \
 	int64_t rows = outer * inner;                                                              \
-	NB_PAR_FOR_IF(t->size >= NB_PAR_MIN, r, rows, {                                            \
+	NB_PAR_FOR_IF(ex->threads, t->size >= NB_PAR_MIN, r, rows, {                               \
 		int64_t base = r / inner * len * inner + r % inner;                                \
 		const T *x = X + base;                                                             \
 		T *y = Y + base;                                                                   \

@@ -34,13 +34,14 @@ static nb_status shape_broadcast(nb_tensor *t)
 		T *Y = NB_OUT(t, T);                                                               \
 		int64_t n = t->size, na = t->in[0]->size, nbb = t->in[1]->size;                    \
 		if (na == n && nbb == n) {                                                         \
-			NB_PAR_FOR(i, n, T a = A[i]; T b = B[i]; Y[i] = (__VA_ARGS__););           \
+			NB_PAR_FOR(ex->threads, i, n, T a = A[i]; T b = B[i];                      \
+			           Y[i] = (__VA_ARGS__););                                         \
 		} else if (nbb == 1 && na == n) {                                                  \
 			const T b = B[0];                                                          \
-			NB_PAR_FOR(i, n, T a = A[i]; Y[i] = (__VA_ARGS__););                       \
+			NB_PAR_FOR(ex->threads, i, n, T a = A[i]; Y[i] = (__VA_ARGS__););          \
 		} else if (na == 1 && nbb == n) {                                                  \
 			const T a = A[0];                                                          \
-			NB_PAR_FOR(i, n, T b = B[i]; Y[i] = (__VA_ARGS__););                       \
+			NB_PAR_FOR(ex->threads, i, n, T b = B[i]; Y[i] = (__VA_ARGS__););          \
 		} else {                                                                           \
 			nb_bcast bc;                                                               \
 			nb_bcast_init(&bc, t->shape, t->in[0]->shape, t->in[1]->shape);            \
@@ -125,9 +126,11 @@ NB_KERNELS(mask_range, {
 	/* G[i] read unconditionally: a conditional load kept the compiler from
 	 * vectorising the loop */
 	if (t->a.i[0])
-		NB_PAR_FOR(i, n, const T gi = G[i]; Y[i] = X[i] >= lo && X[i] <= hi ? gi : 0;);
+		NB_PAR_FOR(ex->threads, i, n, const T gi = G[i];
+		           Y[i] = X[i] >= lo && X[i] <= hi ? gi : 0;);
 	else
-		NB_PAR_FOR(i, n, const T gi = G[i]; Y[i] = X[i] > lo && X[i] < hi ? gi : 0;);
+		NB_PAR_FOR(ex->threads, i, n, const T gi = G[i];
+		           Y[i] = X[i] > lo && X[i] < hi ? gi : 0;);
 })
 
 /* ---- unary VJPs ------------------------------------------------------------------ */

@@ -131,15 +131,15 @@ static void init(void)
 #endif
 }
 
-cntx_t *nb__gemm_cntx(void)
+cntx_t *nb__gemm_cntx(int isa)
 {
 	pthread_once(&once, init);
-	return use_avx512 ? &avx512_cntx : NULL;
+	return use_avx512 && isa >= 2 ? &avx512_cntx : NULL;
 }
 
 const char *nb_gemm_kernel(void)
 {
-	return nb__gemm_cntx() ? "avx512" : "blis";
+	return nb__gemm_cntx(nb__isa_level()) ? "avx512" : "blis";
 }
 
 const char *nb_blis_config(void)

@@ -17,8 +17,18 @@
 #define NB_GEMM_AVX512 0
 #endif
 
-/* The context to pass to bli_?gemm_ex: NULL for BLIS's own choice. */
-cntx_t *nb__gemm_cntx(void);
+/* The context to pass to bli_?gemm_ex for a kernel running at ISA level
+ * isa (nb_exec.isa): NULL for BLIS's own choice. */
+cntx_t *nb__gemm_cntx(int isa);
+
+/* The runtime to pass to bli_?gemm_ex for a GEMM on `threads` threads
+ * (the kernel's nb_exec threads, or 1): r, initialised. */
+static inline rntm_t *nb__gemm_rntm(rntm_t *r, int threads)
+{
+	bli_rntm_init(r);
+	bli_rntm_set_num_threads(threads, r);
+	return r;
+}
 
 #if NB_GEMM_AVX512
 /* one thread's fp32 FMA rate in GFLOP/s with 256-bit (AVX2 + FMA) or

@@ -28,17 +28,16 @@
 /* Loops over this many elements or more run on OpenMP threads. */
 #define NB_PAR_MIN 32768
 
-/* for (int64_t I = 0; I < N; I++) { ... } on nb_get_num_threads() OpenMP
- * threads when COND holds and that is more than one, else a plain loop.
- * The count is the process-wide one, whichever thread runs the graph
- * (OpenMP's own default is per thread).  (A parallel region costs a team
+/* for (int64_t I = 0; I < N; I++) { ... } on TH OpenMP threads (the
+ * kernel's nb_exec threads) when COND holds and TH is more than one, else
+ * a plain loop.  (A parallel region costs a team
  * set-up, a malloc and futex calls, even when its if() clause is false or
  * it has one thread; on small graphs, or once per image, that would cost
  * more than the kernels.) */
-#define NB_PAR_FOR_IF(COND, I, N, ...)                                                             \
+#define NB_PAR_FOR_IF(TH, COND, I, N, ...)                                                         \
 	do {                                                                                       \
 		const int64_t npf_n_ = (N);                                                        \
-		const int npf_th_ = (COND) ? nb_get_num_threads() : 1;                             \
+		const int npf_th_ = (COND) ? (TH) : 1;                                             \
 		if (npf_th_ > 1) {                                                                 \
 			_Pragma("omp parallel for num_threads(npf_th_)") for (int64_t I = 0;       \
 			                                                      I < npf_n_; I++)     \
@@ -53,7 +52,7 @@
 	} while (0)
 
 /* the same when N is at least NB_PAR_MIN */
-#define NB_PAR_FOR(I, N, ...) NB_PAR_FOR_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
+#define NB_PAR_FOR(TH, I, N, ...) NB_PAR_FOR_IF(TH, (N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
 /* Partial sums added in a fixed order: the sum over k < parts of the e-th
  * value of part k (at base + k stride bytes), added in part order, so the
@@ -103,13 +102,13 @@ NB__SUM_PARTS_FN(double, f64)
 		}                                                                                  \
 		nps_part_[K] = s;                                                                  \
 	}
-#define NB_PAR_SUM_IF(COND, I, N, ...)                                                                  \
+#define NB_PAR_SUM_IF(TH, COND, I, N, ...)                                                              \
 	do {                                                                                            \
 		const int64_t nps_n_ = (N);                                                             \
 		if (COND) {                                                                             \
 			const int64_t nps_ch_ = (nps_n_ + NB_SUM_PARTS - 1) / NB_SUM_PARTS;             \
 			double nps_part_[NB_SUM_PARTS];                                                 \
-			const int nps_th_ = nb_get_num_threads();                                       \
+			const int nps_th_ = (TH);                                                       \
 			if (nps_th_ > 1) {                                                              \
 				_Pragma("omp parallel for num_threads(nps_th_) schedule(static)") for ( \
 				    int64_t nps_k_ = 0; nps_k_ < NB_SUM_PARTS; nps_k_++)                \
@@ -127,22 +126,24 @@ NB__SUM_PARTS_FN(double, f64)
 		}                                                                                       \
 	} while (0)
 
-#define NB_PAR_SUM(I, N, ...) NB_PAR_SUM_IF((N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
+#define NB_PAR_SUM(TH, I, N, ...) NB_PAR_SUM_IF(TH, (N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
 #define NB_IN(t, k, T) ((const T *)(t)->in[k]->data)
 #define NB_OUT(t, T) ((T *)(t)->data)
 
-/* Define NAME_f32 and NAME_f64 from BODY(T), a statement list that may use
- * the type name T. */
+/* Define the kernels NAME_f32 and NAME_f64 from BODY(T), a statement list
+ * that may use the type name T, the node t and its nb_exec ex. */
 #define NB_KERNELS(NAME, ...)                                                                      \
-	NB_HOT static void NAME##_f32(nb_tensor *t)                                                \
+	NB_HOT static void NAME##_f32(const nb_exec *ex, nb_tensor *t)                             \
 	{                                                                                          \
 		typedef float T;                                                                   \
+		(void)ex;                                                                          \
 		__VA_ARGS__                                                                        \
 	}                                                                                          \
-	NB_HOT static void NAME##_f64(nb_tensor *t)                                                \
+	NB_HOT static void NAME##_f64(const nb_exec *ex, nb_tensor *t)                             \
 	{                                                                                          \
 		typedef double T;                                                                  \
+		(void)ex;                                                                          \
 		__VA_ARGS__                                                                        \
 	}
 
@@ -155,7 +156,7 @@ NB__SUM_PARTS_FN(double, f64)
 		const T f0 = (T)t->a.f[0], f1 = (T)t->a.f[1];                                      \
 		(void)f0;                                                                          \
 		(void)f1;                                                                          \
-		NB_PAR_FOR(i, t->size, T x = X[i]; Y[i] = (__VA_ARGS__););                         \
+		NB_PAR_FOR(ex->threads, i, t->size, T x = X[i]; Y[i] = (__VA_ARGS__););            \
 	})
 
 /* View shape s as [outer, len, inner] around axis: element (o, k, j) is at

@@ -157,11 +157,13 @@ NB_KERNELS(one_hot, {
 		(void)eps;                                                                         \
 		int64_t n = t->in[0]->size;                                                        \
 		if (t->a.i[0] == NB_NONE) {                                                        \
-			NB_PAR_FOR(i, n, T p = P[i]; T q = Q[i]; Y[i] = (__VA_ARGS__););           \
+			NB_PAR_FOR(ex->threads, i, n, T p = P[i]; T q = Q[i];                      \
+			           Y[i] = (__VA_ARGS__););                                         \
 			return;                                                                    \
 		}                                                                                  \
 		double s = 0;                                                                      \
-		NB_PAR_SUM(i, n, T p = P[i]; T q = Q[i]; s += (double)(__VA_ARGS__););             \
+		NB_PAR_SUM(ex->threads, i, n, T p = P[i]; T q = Q[i];                              \
+		           s += (double)(__VA_ARGS__););                                           \
 		Y[0] = (T)(t->a.i[0] == NB_MEAN ? s / (double)n : s);                              \
 	})
 
@@ -192,7 +194,7 @@ ELEMENTWISE_LOSS(bce_logits, (p > 0 ? p : 0) - p * q + log1p(exp(-fabs(p))))
 			return;                                                                    \
 		bool none = t->a.i[0] == NB_NONE;                                                  \
 		double s = 0;                                                                      \
-		NB_PAR_SUM_IF(t->in[0]->size >= NB_PAR_MIN, r, rows, {                             \
+		NB_PAR_SUM_IF(ex->threads, t->in[0]->size >= NB_PAR_MIN, r, rows, {                \
 			const T *z = Z + r * C;                                                    \
 			T M, l = 0;                                                                \
 			double S;                                                                  \

@@ -100,13 +100,9 @@ static nb_status shape_matmul(nb_tensor *t)
 	const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                                          \
 	T *C = NB_OUT(t, T);                                                                       \
 	T one = 1, zero = 0;                                                                       \
-	rntm_t serial_;                                                                            \
-	rntm_t *rntm = NULL;                                                                       \
-	if (d.batch * d.m * d.n * d.k < SERIAL_FLOPS) {                                            \
-		bli_rntm_init(&serial_);                                                           \
-		bli_rntm_set_num_threads(1, &serial_);                                             \
-		rntm = &serial_;                                                                   \
-	}                                                                                          \
+	rntm_t rntm_;                                                                              \
+	rntm_t *rntm =                                                                             \
+	    nb__gemm_rntm(&rntm_, d.batch * d.m * d.n * d.k < SERIAL_FLOPS ? 1 : ex->threads);     \
 	for (int64_t b = 0; b < d.batch; b++) {                                                    \
 		const T *a = A + b * d.a_stride, *bb = B + b * d.b_stride;                         \
 		T *c = C + b * d.m * d.n;                                                          \
@@ -122,17 +118,17 @@ static nb_status shape_matmul(nb_tensor *t)
 		} else {                                                                           \
 			GEMM(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)d.m, (dim_t)d.n,         \
 			     (dim_t)d.k, &one, (T *)a, d.rsa, d.csa, (T *)bb, d.rsb, d.csb, &zero, \
-			     c, (inc_t)d.n, 1, nb__gemm_cntx(), rntm);                             \
+			     c, (inc_t)d.n, 1, nb__gemm_cntx(ex->isa), rntm);                      \
 		}                                                                                  \
 	}
 
-static void matmul_f32(nb_tensor *t)
+static void matmul_f32(const nb_exec *ex, nb_tensor *t)
 {
 	typedef float T;
 	MM_BODY(bli_sgemm_ex)
 }
 
-static void matmul_f64(nb_tensor *t)
+static void matmul_f64(const nb_exec *ex, nb_tensor *t)
 {
 	typedef double T;
 	MM_BODY(bli_dgemm_ex)

@@ -119,12 +119,12 @@ static nb_status shape_batchnorm(nb_tensor *t)
 /* Record the mode of this run and the rows its statistics come from (*s:
  * d restricted to them); training needs two values per channel for the
  * unbiased variance (PyTorch refuses M = 1 too). */
-static bool bn_begin(nb_tensor *t, bn_dims d, bn_dims *s)
+static bool bn_begin(const nb_exec *ex, nb_tensor *t, bn_dims d, bn_dims *s)
 {
 	bn_saved *sv = t->aux;
 	char b[128];
-	sv->training = t->g->training;
-	sv->rows = t->g->batch_rows > 0 && t->g->batch_rows < d.N ? t->g->batch_rows : d.N;
+	sv->training = ex->training;
+	sv->rows = ex->batch_rows > 0 && ex->batch_rows < d.N ? ex->batch_rows : d.N;
 	*s = d;
 	s->N = sv->rows;
 	s->M = s->N * s->S;
@@ -188,10 +188,13 @@ NB_KERNELS(batchnorm, {
 	const bn_dims d = bn_dims_of(t->in[0]);
 	bn_dims st; /* the rows the statistics come from */
 	bn_saved *sv = t->aux;
-	const bool train = bn_begin(t, d, &st), relu = t->a.i[0];
+	const bool train = bn_begin(ex, t, d, &st), relu = t->a.i[0];
 	const double eps = t->a.f[0], mom = t->a.f[1];
-	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)") for (
-	    int64_t c = 0; c < d.C; c++)
+	_Pragma(
+	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
+	                                                                                     0;
+	                                                                                 c < d.C;
+	                                                                                 c++)
 	{
 		double mean = RM[c], var = RV[c];
 		if (train) {
@@ -235,7 +238,7 @@ NB_KERNELS(batchnorm_sums, {
 	const bool relu = t->in[2]->a.i[0];
 	T *D = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
-	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->in[1]->size >= NB_PAR_MIN)") for (
+	_Pragma("omp parallel for num_threads(ex->threads) if (t->in[1]->size >= NB_PAR_MIN)") for (
 	    int64_t c = 0; c < d.C; c++)
 	{
 		const T m = (T)sv->stat[c];
@@ -267,8 +270,11 @@ NB_KERNELS(batchnorm_backward, {
 	T *DX = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
 	const double M = (double)(sv->rows * d.S);
-	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (t->size >= NB_PAR_MIN)") for (
-	    int64_t c = 0; c < d.C; c++)
+	_Pragma(
+	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
+	                                                                                     0;
+	                                                                                 c < d.C;
+	                                                                                 c++)
 	{
 		const double is = sv->stat[d.C + c], k = GA[c] * is;
 		const bool tr = sv->training;
@@ -400,27 +406,27 @@ static inline double uniform_at(uint64_t seed, int64_t i)
 }
 
 /* OUT = IN * keep / (1-p) in the recorded training mode, else a copy */
-#define APPLY_MASK(sv, IN, OUT)                                                                          \
-	do {                                                                                             \
-		int64_t n = t->size;                                                                     \
-		if (!(sv)->training) {                                                                   \
-			memcpy(OUT, IN, (size_t)n * sizeof(T));                                          \
-			break;                                                                           \
-		}                                                                                        \
-		const T scale = (T)(1.0 / (1.0 - t->a.f[0]));                                            \
-		const unsigned char *K = (sv)->keep;                                                     \
-		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n >= NB_PAR_MIN)") for ( \
-		    int64_t i = 0; i < n; i++) OUT[i] = K[i] ? IN[i] * scale : 0;                        \
+#define APPLY_MASK(sv, IN, OUT)                                                                    \
+	do {                                                                                       \
+		int64_t n = t->size;                                                               \
+		if (!(sv)->training) {                                                             \
+			memcpy(OUT, IN, (size_t)n * sizeof(T));                                    \
+			break;                                                                     \
+		}                                                                                  \
+		const T scale = (T)(1.0 / (1.0 - t->a.f[0]));                                      \
+		const unsigned char *K = (sv)->keep;                                               \
+		_Pragma("omp parallel for num_threads(ex->threads) if (n >= NB_PAR_MIN)") for (    \
+		    int64_t i = 0; i < n; i++) OUT[i] = K[i] ? IN[i] * scale : 0;                  \
 	} while (0)
 
 NB_KERNELS(dropout, {
 	dropout_saved *sv = t->aux;
-	sv->training = t->g->training;
+	sv->training = ex->training;
 	if (sv->training) {
 		const uint64_t seed = nb__rng_next(t->g);
 		const double p = t->a.f[0];
 		const int64_t n = t->size;
-		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n >= NB_PAR_MIN)") for (
+		_Pragma("omp parallel for num_threads(ex->threads) if (n >= NB_PAR_MIN)") for (
 		    int64_t i = 0; i < n; i++) sv->keep[i] = uniform_at(seed, i) >= p;
 	}
 	APPLY_MASK(sv, NB_IN(t, 0, T), NB_OUT(t, T));

@@ -22,8 +22,9 @@ _Static_assert(sizeof nb__ops / sizeof nb__ops[0] == NB_OP_COUNT,
                "the op table must have exactly one entry per op");
 
 /* Leaves have no kernel: their data is fed or initialised. */
-static void leaf_forward(nb_tensor *t)
+static void leaf_forward(const nb_exec *ex, nb_tensor *t)
 {
+	(void)ex;
 	(void)t;
 }
 

@@ -165,7 +165,7 @@ static nb_status shape_global_avgpool(nb_tensor *t)
 
 #define PLANES_PARALLEL                                                                            \
 	_Pragma(                                                                                   \
-	    "omp parallel for num_threads(nb_get_num_threads()) if (g.planes * g.oh * g.ow * g.kh * g.kw >= NB_PAR_MIN)")
+	    "omp parallel for num_threads(ex->threads) if (g.planes * g.oh * g.ow * g.kh * g.kw >= NB_PAR_MIN)")
 
 /* First maximum in row-major window order; a NaN wins (and stays). */
 NB_KERNELS(maxpool, {
@@ -321,7 +321,7 @@ NB_KERNELS(global_avgpool, {
 	const int64_t planes = s.d[0] * s.d[1], hw = s.d[2] * s.d[3];
 	const T *X = NB_IN(t, 0, T);
 	T *Y = NB_OUT(t, T);
-	_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (planes * hw >= NB_PAR_MIN)") for (
+	_Pragma("omp parallel for num_threads(ex->threads) if (planes * hw >= NB_PAR_MIN)") for (
 	    int64_t p = 0; p < planes; p++) Y[p] = (T)(nb__sum(X + p * hw, hw) / (double)hw);
 })
 

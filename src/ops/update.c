@@ -82,7 +82,7 @@ static double clip_scale(const nb_tensor *t)
 
 NB_KERNELS(sgd_update, {
 	UPDATE_HEAD
-	NB_PAR_FOR(i, n, W[i] -= lr * (sc * G[i] + wd * W[i]););
+	NB_PAR_FOR(ex->threads, i, n, W[i] -= lr * (sc * G[i] + wd * W[i]););
 })
 
 /* ---- momentum --------------------------------------------------------------------
@@ -97,7 +97,7 @@ NB_KERNELS(momentum_update, {
 	const T beta = (T)H[NB_HYPER_BETA1];
 	const T k = t->a.i[2] & NB_UPDATE_EWMA ? (T)(1.0 - H[NB_HYPER_BETA1]) : (T)1;
 	const bool nesterov = t->a.i[2] & NB_UPDATE_NESTEROV;
-	NB_PAR_FOR(i, n, {
+	NB_PAR_FOR(ex->threads, i, n, {
 		T g = sc * G[i] + wd * W[i];
 		T v = beta * V[i] + k * g;
 		V[i] = v;
@@ -112,7 +112,7 @@ NB_KERNELS(rmsprop_update, {
 	T *S = (T *)t->in[2]->data;
 	const T rho = (T)H[NB_HYPER_BETA2], omr = (T)(1.0 - H[NB_HYPER_BETA2]);
 	const T eps = (T)H[NB_HYPER_EPS];
-	NB_PAR_FOR(i, n, {
+	NB_PAR_FOR(ex->threads, i, n, {
 		T g = sc * G[i] + wd * W[i];
 		T s = rho * S[i] + omr * g * g;
 		S[i] = s;
@@ -140,7 +140,7 @@ NB_KERNELS(adam_update, {
 	const T alpha = (T)(H[NB_HYPER_LR] / H[NB_HYPER_BC1]);
 	const T rs2 = (T)(1.0 / sqrt(H[NB_HYPER_BC2]));
 	(void)lr;
-	NB_PAR_FOR(i, n, {
+	NB_PAR_FOR(ex->threads, i, n, {
 		T w = W[i];
 		T g = sc * G[i] + l2 * w;
 		T m = b1 * M[i] + omb1 * g, v = b2 * V[i] + omb2 * g * g;
@@ -224,7 +224,7 @@ NB_KERNELS(global_norm, {
 	for (int k = 0; k < t->n_in; k++) {
 		const T *X = NB_IN(t, k, T);
 		int64_t n = t->in[k]->size;
-		NB_PAR_SUM(i, n, s += (double)X[i] * (double)X[i];);
+		NB_PAR_SUM(ex->threads, i, n, s += (double)X[i] * (double)X[i];);
 	}
 	NB_OUT(t, T)[0] = (T)sqrt(s);
 })

@@ -21,50 +21,47 @@ typedef nb__conv_geom geom;
 #define geom_of nb__conv_geom_of
 
 /* ---- kernels: the one dispatch ------------------------------------------------------
- * The node's plan (policy.c, cached at compile time) names the path; the
- * table runs it. */
+ * The node's plan (policy.c, made by nb_compile: nb_exec plan) names the
+ * path; the table runs it. */
 
-#define CONV_RUN_FNS(T, SFX)                                                                                      \
-	static void conv_forward_##SFX(nb_tensor *t)                                                              \
-	{                                                                                                         \
-		geom g;                                                                                           \
-		nb__conv_plan tmp;                                                                                \
-		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                                          \
-		const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;                                                \
-		nb__conv_paths[p->path].forward_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T), b,                   \
-		                                      NB_OUT(t, T), t->g->workspace);                             \
-	}                                                                                                         \
-	static void conv_backward_input_##SFX(nb_tensor *t)                                                       \
-	{                                                                                                         \
-		geom g;                                                                                           \
-		nb__conv_plan tmp;                                                                                \
-		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                                          \
-		nb__conv_paths[p->path].input_grad_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T),                   \
-		                                         NB_OUT(t, T), t->g->workspace);                          \
-	}                                                                                                         \
-	static void conv_backward_weight_##SFX(nb_tensor *t)                                                      \
-	{                                                                                                         \
-		geom g;                                                                                           \
-		nb__conv_plan tmp;                                                                                \
-		const nb__conv_plan *p = nb__conv_plan_run(t, &g, &tmp);                                          \
-		nb__conv_paths[p->path].weight_grad_##SFX(&g, p, NB_IN(t, 0, T), NB_IN(t, 1, T),                  \
-		                                          NB_OUT(t, T), t->g->workspace);                         \
-	}                                                                                                         \
-	/* db[o] = sum over n, i, j of dy[n,o,i,j] */                                                             \
-	static void conv_backward_bias_##SFX(nb_tensor *t)                                                        \
-	{                                                                                                         \
-		const nb_shape s = t->in[0]->shape;                                                               \
-		const T *dy = NB_IN(t, 0, T);                                                                     \
-		T *db = NB_OUT(t, T);                                                                             \
-		const int64_t n = s.d[0], o = s.d[1], hw = s.d[2] * s.d[3];                                       \
-		_Pragma("omp parallel for num_threads(nb_get_num_threads()) if (n * o * hw >= NB_PAR_MIN)") for ( \
-		    int64_t c = 0; c < o; c++)                                                                    \
-		{                                                                                                 \
-			double acc = 0;                                                                           \
-			for (int64_t i = 0; i < n; i++)                                                           \
-				acc += nb__sum(dy + (i * o + c) * hw, hw);                                        \
-			db[c] = (T)acc;                                                                           \
-		}                                                                                                 \
+#define CONV_RUN_FNS(T, SFX)                                                                             \
+	static void conv_forward_##SFX(const nb_exec *ex, nb_tensor *t)                                  \
+	{                                                                                                \
+		const nb__conv_node_plan *np = ex->plan;                                                 \
+		const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;                                       \
+		nb__conv_paths[np->plan.path].forward_##SFX(&np->geom, &np->plan, NB_IN(t, 0, T),        \
+		                                            NB_IN(t, 1, T), b, NB_OUT(t, T),             \
+		                                            ex->workspace);                              \
+	}                                                                                                \
+	static void conv_backward_input_##SFX(const nb_exec *ex, nb_tensor *t)                           \
+	{                                                                                                \
+		const nb__conv_node_plan *np = ex->plan;                                                 \
+		nb__conv_paths[np->plan.path].input_grad_##SFX(&np->geom, &np->plan,                     \
+		                                               NB_IN(t, 0, T), NB_IN(t, 1, T),           \
+		                                               NB_OUT(t, T), ex->workspace);             \
+	}                                                                                                \
+	static void conv_backward_weight_##SFX(const nb_exec *ex, nb_tensor *t)                          \
+	{                                                                                                \
+		const nb__conv_node_plan *np = ex->plan;                                                 \
+		nb__conv_paths[np->plan.path].weight_grad_##SFX(&np->geom, &np->plan,                    \
+		                                                NB_IN(t, 0, T), NB_IN(t, 1, T),          \
+		                                                NB_OUT(t, T), ex->workspace);            \
+	}                                                                                                \
+	/* db[o] = sum over n, i, j of dy[n,o,i,j] */                                                    \
+	static void conv_backward_bias_##SFX(const nb_exec *ex, nb_tensor *t)                            \
+	{                                                                                                \
+		const nb_shape s = t->in[0]->shape;                                                      \
+		const T *dy = NB_IN(t, 0, T);                                                            \
+		T *db = NB_OUT(t, T);                                                                    \
+		const int64_t n = s.d[0], o = s.d[1], hw = s.d[2] * s.d[3];                              \
+		_Pragma("omp parallel for num_threads(ex->threads) if (n * o * hw >= NB_PAR_MIN)") for ( \
+		    int64_t c = 0; c < o; c++)                                                           \
+		{                                                                                        \
+			double acc = 0;                                                                  \
+			for (int64_t i = 0; i < n; i++)                                                  \
+				acc += nb__sum(dy + (i * o + c) * hw, hw);                               \
+			db[c] = (T)acc;                                                                  \
+		}                                                                                        \
 	}
 CONV_RUN_FNS(float, f32)
 CONV_RUN_FNS(double, f64)
@@ -283,10 +280,10 @@ static void label_conv(const nb_tensor *t, char *buf, size_t n)
 }
 
 /* the kernel a conv node runs, for the profile */
-static const char *kernel_conv(const nb_tensor *t)
+static const char *kernel_conv(const nb_tensor *t, const void *plan)
 {
-	const geom g = geom_of(t);
-	return nb__conv_paths[nb__conv_plan_of(t, &g, SIZE_MAX).path].name;
+	(void)t;
+	return nb__conv_paths[((const nb__conv_node_plan *)plan)->plan.path].name;
 }
 
 /* ---- constructor -------------------------------------------------------------------------- */
@@ -488,7 +485,8 @@ const nb_opdef nb__op_conv2d = {.name = "conv2d",
                                 .forward_f64 = conv_forward_f64,
                                 .vjp = vjp_conv2d,
                                 .label = label_conv,
-                                .workspace = nb__conv_workspace,
+                                .plan = nb__conv_plan_node,
+                                .plan_bytes = sizeof(nb__conv_node_plan),
                                 .kernel = kernel_conv,
                                 .example = ex_conv2d};
 
@@ -499,7 +497,8 @@ const nb_opdef nb__op_conv2d_backward_input = {.name = "conv2d_backward_input",
                                                .forward_f64 = conv_backward_input_f64,
                                                .vjp = vjp_backward_input,
                                                .label = label_conv,
-                                               .workspace = nb__conv_workspace,
+                                               .plan = nb__conv_plan_node,
+                                               .plan_bytes = sizeof(nb__conv_node_plan),
                                                .kernel = kernel_conv,
                                                .example = ex_backward_input};
 
@@ -510,7 +509,8 @@ const nb_opdef nb__op_conv2d_backward_weight = {.name = "conv2d_backward_weight"
                                                 .forward_f64 = conv_backward_weight_f64,
                                                 .vjp = vjp_backward_weight,
                                                 .label = label_conv,
-                                                .workspace = nb__conv_workspace,
+                                                .plan = nb__conv_plan_node,
+                                                .plan_bytes = sizeof(nb__conv_node_plan),
                                                 .kernel = kernel_conv,
                                                 .example = ex_backward_weight};
 

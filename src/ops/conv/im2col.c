@@ -110,18 +110,11 @@ size_t nb__im2col_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 	       nb__align_up((size_t)nb__pad_ld(max_cols(g, p->chunk, p->rows), p->es) * p->es);
 }
 
-/* a BLIS runtime that keeps the GEMM on the calling thread */
-static void one_thread(rntm_t *r)
-{
-	bli_rntm_init(r);
-	bli_rntm_set_num_threads(1, r);
-}
-
-/* rn for a batch run on one thread: NULL lets BLIS use its threads */
+/* rn for a batch run on one thread: the GEMM on the team's threads when the
+ * plan gives them to BLIS, else on the calling thread alone */
 #define ONE_THREAD_RNTM(p)                                                                         \
 	rntm_t one_;                                                                               \
-	one_thread(&one_);                                                                         \
-	rntm_t *rn = (p)->blis_threads ? NULL : &one_
+	rntm_t *rn = nb__gemm_rntm(&one_, (p)->blis_threads ? (p)->team : 1)
 
 /* The blocks of thread tid of th: it takes images [lo, hi) of the batch,
  * splits them evenly into pieces of at most pl->chunk images, and cuts an

@@ -11,15 +11,15 @@
 
 /* C[m,n] = op(A) op(B) + beta C, all row-major with leading dimensions
  * (BLIS takes the strides directly, so transposes cost nothing), with the
- * micro-kernels of nb__gemm_cntx() (ops/gemm.h).  rntm NULL: BLIS's global
- * threads; else a one-thread runtime for batch threads. */
-static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
-                      const T *b, int64_t ldb, T beta, T *c, int64_t ldc, rntm_t *rntm)
+ * micro-kernels of nb__gemm_cntx() (ops/gemm.h) for ISA level isa, on
+ * rntm's threads (the team's, or one for batch threads). */
+static void SFX(gemm)(int isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T *a,
+                      int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc, rntm_t *rntm)
 {
 	T one = 1;
 	GEMM_EX(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
 	        (dim_t)m, (dim_t)n, (dim_t)k, &one, (T *)a, (inc_t)lda, 1, (T *)b, (inc_t)ldb, 1,
-	        &beta, c, (inc_t)ldc, 1, nb__gemm_cntx(), rntm);
+	        &beta, c, (inc_t)ldc, 1, nb__gemm_cntx(isa), rntm);
 }
 
 /* d[0..n) = 0 for the padding at a row's ends, usually one or two
@@ -119,11 +119,11 @@ NB_HOT static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int
  * wide layout oW is W (whole images only).  One (image, channel) pair per
  * thread. */
 NB_HOT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, blk bk, int64_t nc,
-                               T *restrict col, int64_t ld, bool par)
+                               T *restrict col, int64_t ld, int th)
 {
 	const int64_t kk = g->kh * g->kw, bc = blk_cols(g, bk);
 	const bool wd = wide(g);
-	NB_PAR_FOR_IF(par && bk.nb * nc * kk * bc >= NB_PAR_MIN, q, bk.nb * nc, {
+	NB_PAR_FOR_IF(th, bk.nb * nc * kk * bc >= NB_PAR_MIN, q, bk.nb * nc, {
 		const int64_t b = q / nc, c = q % nc;
 		const T *xc = x + b * xs + c * g->h * g->w;
 		for (int64_t m = 0; m < g->kh; m++)
@@ -143,11 +143,11 @@ NB_HOT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, b
  * tap is one contiguous run (its dropped columns hold zeros: dy was
  * gathered with zeros there). */
 NB_HOT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk bk, int64_t nc,
-                               T *restrict x, int64_t xs, bool par)
+                               T *restrict x, int64_t xs, int th)
 {
 	const int64_t bc = blk_cols(g, bk), hw = g->h * g->w;
 	const bool wd = wide(g);
-	NB_PAR_FOR_IF(par && bk.nb * nc * g->kh * g->kw * bc >= NB_PAR_MIN, q, bk.nb * nc, {
+	NB_PAR_FOR_IF(th, bk.nb * nc * g->kh * g->kw * bc >= NB_PAR_MIN, q, bk.nb * nc, {
 		const int64_t b = q / nc, c = q % nc;
 		T *xc = x + b * xs + c * hw;
 		if (bk.r0 == 0)
@@ -213,8 +213,9 @@ NB_HOT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk b
 /* ---- im2col + GEMM, a chunk of images at a time ----------------------------
  * A chunk is nb images side by side in one column matrix (see chunk_for).
  * ws: this thread's workspace slice [column matrix | y / dy block].
- * rn: a one-thread runtime (single-threaded GEMM, serial loops: batch
- * threads, or a small convolution) or NULL (BLIS threads, parallel loops). */
+ * rn: the GEMM's runtime, whose thread count the loops around it use too:
+ * one (batch threads, or a small convolution) or the team's; isa: the ISA
+ * level (nb_exec isa). */
 
 /* image strides and block layout, shared by the three passes */
 typedef struct SFX(chunk_s) {
@@ -270,7 +271,7 @@ NB_HOT static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *
 
 /* y_g = W_g col(x_g)  ([Og, K] x [K, nb bc]), then + bias */
 NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y,
-                                       blk bk, T *ws, rntm_t *rn)
+                                       blk bk, T *ws, rntm_t *rn, int isa)
 {
 	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
 	const bool xc = x_is_col(g, bk.nb, sizeof(T));
@@ -280,7 +281,8 @@ NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, co
 		    x + gi * g->cg * g->h * g->w + (xc ? c.off : 0); /* 1x1: x_g is col(x_g) */
 		int64_t ld = c.p;
 		if (!xc) {
-			SFX(im2col)(g, src, c.xs, bk, g->cg, c.col, c.ld, rn == NULL);
+			SFX(im2col)
+			(g, src, c.xs, bk, g->cg, c.col, c.ld, (int)bli_rntm_num_threads(rn));
 			src = c.col;
 			ld = c.ld;
 		}
@@ -288,7 +290,8 @@ NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, co
 		if (c.direct) { /* straight into y */
 			T *yg = y + gi * g->og * c.p + c.off;
 			SFX(gemm)
-			(false, false, g->og, c.bc, c.kdim, wg, c.kdim, src, ld, 0, yg, c.p, rn);
+			(isa, false, false, g->og, c.bc, c.kdim, wg, c.kdim, src, ld, 0, yg, c.p,
+			 rn);
 			if (bias)
 				for (int64_t o = 0; o < g->og; o++) {
 					const T bo = bias[gi * g->og + o];
@@ -299,7 +302,8 @@ NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, co
 			continue;
 		}
 		SFX(gemm)
-		(false, false, g->og, bk.nb * c.bc, c.kdim, wg, c.kdim, src, ld, 0, c.yb, c.ld, rn);
+		(isa, false, false, g->og, bk.nb * c.bc, c.kdim, wg, c.kdim, src, ld, 0, c.yb, c.ld,
+		 rn);
 		for (int64_t b = 0; b < bk.nb; b++) /* scatter to the images, adding the bias */
 			for (int64_t o = 0; o < g->og; o++) {
 				const T bo = bias ? bias[gi * g->og + o] : 0;
@@ -314,7 +318,7 @@ NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, co
 
 /* dx_g = col2im(W_g^T dy_g)  ([K, Og] x [Og, nb bc]); bias is unused */
 static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, const T *bias, T *dx,
-                                       blk bk, T *ws, rntm_t *rn)
+                                       blk bk, T *ws, rntm_t *rn, int isa)
 {
 	(void)bias;
 	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
@@ -331,20 +335,21 @@ static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, c
 		T *dxg = dx + gi * g->cg * g->h * g->w;
 		if (xc) {
 			SFX(gemm)
-			(true, false, c.kdim, c.bc, g->og, wg, c.kdim, dyg, ldy, 0, dxg + c.off,
-			 c.p, rn);
+			(isa, true, false, c.kdim, c.bc, g->og, wg, c.kdim, dyg, ldy, 0,
+			 dxg + c.off, c.p, rn);
 		} else {
 			SFX(gemm)
-			(true, false, c.kdim, bk.nb * c.bc, g->og, wg, c.kdim, dyg, ldy, 0, c.col,
-			 c.ld, rn);
-			SFX(col2im)(g, c.col, c.ld, bk, g->cg, dxg, c.xs, rn == NULL);
+			(isa, true, false, c.kdim, bk.nb * c.bc, g->og, wg, c.kdim, dyg, ldy, 0,
+			 c.col, c.ld, rn);
+			SFX(col2im)
+			(g, c.col, c.ld, bk, g->cg, dxg, c.xs, (int)bli_rntm_num_threads(rn));
 		}
 	}
 }
 
 /* dW_g = beta dW_g + dy_g col(x_g)^T  ([Og, nb bc] x [nb bc, K]) */
 static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, T *dw, blk bk,
-                                        T *ws, T beta, rntm_t *rn)
+                                        T *ws, T beta, rntm_t *rn, int isa)
 {
 	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
 	const bool xc = x_is_col(g, bk.nb, sizeof(T));
@@ -353,7 +358,8 @@ static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, 
 		const T *dyg = dy + gi * g->og * c.p + c.off;
 		int64_t ld = c.p, ldy = c.p;
 		if (!xc) {
-			SFX(im2col)(g, src, c.xs, bk, g->cg, c.col, c.ld, rn == NULL);
+			SFX(im2col)
+			(g, src, c.xs, bk, g->cg, c.col, c.ld, (int)bli_rntm_num_threads(rn));
 			src = c.col;
 			ld = c.ld;
 		}
@@ -363,7 +369,7 @@ static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, 
 			ldy = c.ld;
 		}
 		SFX(gemm)
-		(false, true, g->og, c.kdim, bk.nb * c.bc, dyg, ldy, src, ld, beta,
+		(isa, false, true, g->og, c.kdim, bk.nb * c.bc, dyg, ldy, src, ld, beta,
 		 dw + gi * g->og * c.kdim, c.kdim, rn);
 	}
 }
@@ -381,7 +387,7 @@ static T *SFX(slice)(const geom *g, const nb__conv_plan *p, void *ws, int tid)
 /* Per-block work of the forward (a = x, out = y) and of the input
  * gradient (a = dy, out = dx, no bias). */
 typedef void (*SFX(chunk_fn))(const geom *g, const T *a, const T *w, const T *b, T *out, blk bk,
-                              T *ws, rntm_t *rn);
+                              T *ws, rntm_t *rn, int isa);
 
 /* Runs fn over the batch in blocks, images being independent. */
 static void SFX(each_chunk)(const geom *g, const nb__conv_plan *p, void *wsp, SFX(chunk_fn) fn,
@@ -393,17 +399,17 @@ static void SFX(each_chunk)(const geom *g, const nb__conv_plan *p, void *wsp, SF
 		ONE_THREAD_RNTM(p);
 		T *ws = SFX(slice)(g, p, wsp, 0);
 		FOR_BLOCKS(g, p, 1, 0, k, b0, bk,
-		           fn(g, a + b0 * astride, w, b, out + b0 * ostride, bk, ws, rn));
+		           fn(g, a + b0 * astride, w, b, out + b0 * ostride, bk, ws, rn, p->isa));
 		return;
 	}
 #pragma omp parallel num_threads(th)
 	{
 		rntm_t one;
-		one_thread(&one);
+		nb__gemm_rntm(&one, 1);
 		const int tid = omp_get_thread_num();
 		T *ws = SFX(slice)(g, p, wsp, tid);
 		FOR_BLOCKS(g, p, th, tid, k, b0, bk,
-		           fn(g, a + b0 * astride, w, b, out + b0 * ostride, bk, ws, &one));
+		           fn(g, a + b0 * astride, w, b, out + b0 * ostride, bk, ws, &one, p->isa));
 	}
 }
 
@@ -436,7 +442,7 @@ void SFX(nb__im2col_weight_grad)(const geom *g, const nb__conv_plan *p, const T 
 		T *ws = SFX(slice)(g, p, wsp, 0);
 		FOR_BLOCKS(g, p, 1, 0, k, b0, bk,
 		           SFX(im2col_backward_weight)(g, dy + b0 * ys, x + b0 * xs, dw, bk, ws,
-		                                       k ? 1 : 0, rn));
+		                                       k ? 1 : 0, rn, p->isa));
 		return;
 	}
 	const size_t sb = slice_bytes(g, p);
@@ -444,13 +450,13 @@ void SFX(nb__im2col_weight_grad)(const geom *g, const nb__conv_plan *p, const T 
 #pragma omp parallel num_threads(th)
 	{
 		rntm_t one;
-		one_thread(&one);
+		nb__gemm_rntm(&one, 1);
 		const int tid = omp_get_thread_num();
 		T *ws = SFX(slice)(g, p, wsp, tid), *part = (T *)((char *)ws + part_off);
 		memset(part, 0, (size_t)wn * sizeof(T));
 		FOR_BLOCKS(g, p, th, tid, k, b0, bk,
 		           SFX(im2col_backward_weight)(g, dy + b0 * ys, x + b0 * xs, part, bk, ws,
-		                                       1, &one));
+		                                       1, &one, p->isa));
 #pragma omp barrier /* every private sum is complete */
 		nb__sum_parts(dw, wn, (const char *)wsp + part_off, sb, th);
 	}

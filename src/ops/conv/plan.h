@@ -46,11 +46,14 @@ typedef enum nb__conv_path {
 } nb__conv_path;
 
 /* How a node runs: computed by nb__conv_plan_of from the geometry, the
- * thread count and the workspace. */
+ * thread count and the ISA level, once per program (nb_compile) and
+ * thread count. */
 typedef struct nb__conv_plan {
 	nb__conv_path path;
 	nb__conv_pass pass;
 	size_t es;         /* element size */
+	int team;          /* the threads the node may use (nb_exec threads) */
+	int isa;           /* the ISA level it runs at (nb_exec isa) */
 	int threads;       /* > 1: images split over this many threads */
 	bool blis_threads; /* im2col, threads == 1: the GEMM on BLIS's threads */
 	int row_threads;   /* direct forward, fewer images than threads: > 0
@@ -60,7 +63,7 @@ typedef struct nb__conv_plan {
 } nb__conv_plan;
 
 /* A family's entry points for one element type; NULL where the path does
- * not compute the pass.  ws: the node's workspace (nb__conv_workspace
+ * not compute the pass.  ws: the node's workspace (nb__conv_plan_node's
  * bytes), b: the bias or NULL. */
 #define NB__CONV_ENTRY_TYPES(T, SFX)                                                               \
 	typedef void (*nb__conv_fwd_##SFX)(const nb__conv_geom *g, const nb__conv_plan *p,         \
@@ -87,18 +90,18 @@ extern const nb__conv_family nb__conv_paths[CONV_PATH_COUNT];
 
 /* policy.c */
 nb__conv_geom nb__conv_geom_of(const nb_tensor *t);
-/* The plan of node t for the current thread count, within have bytes of
- * workspace (SIZE_MAX at compile time: the plan the workspace is sized
- * for; at run time the program's workspace, in case the thread count
- * changed since: fewer batch threads and smaller chunks then). */
-nb__conv_plan nb__conv_plan_of(const nb_tensor *t, const nb__conv_geom *g, size_t have);
-/* The workspace the node asks for at compile time; computes the node's
- * plan and caches it in t->aux. */
-size_t nb__conv_workspace(const nb_tensor *t);
-/* The plan of t for this run (the program's workspace, the current thread
- * count): the cached one when it applies, else derived (and cached).
- * Fills *g with the geometry; tmp: room for a plan that is not cached. */
-const nb__conv_plan *nb__conv_plan_run(nb_tensor *t, nb__conv_geom *g, nb__conv_plan *tmp);
+/* The plan of node t with geometry g for `team` threads at ISA level isa:
+ * the path, the batch threads and the blocks; its workspace is
+ * nb__conv_paths[path].workspace(g, &plan). */
+nb__conv_plan nb__conv_plan_of(const nb_tensor *t, const nb__conv_geom *g, int team, int isa);
+/* What a convolution node keeps as its nb_exec plan (nb_opdef.plan). */
+typedef struct nb__conv_node_plan {
+	nb__conv_geom geom;
+	nb__conv_plan plan;
+} nb__conv_node_plan;
+/* The op's nb_opdef.plan: fills *out for x->threads and x->isa and
+ * returns the workspace bytes. */
+size_t nb__conv_plan_node(const nb_tensor *t, const nb_exec *x, void *out);
 /* NB_CONV_WINOGRAD's shape rule, for the error message */
 bool nb__conv_wino_fits(const nb__conv_geom *g);
 

@@ -294,86 +294,20 @@ static nb__conv_plan plan_for(nb__conv_pass pass, size_t es, const nb__conv_geom
 	return p;
 }
 
-nb__conv_plan nb__conv_plan_of(const nb_tensor *t, const nb__conv_geom *g, size_t have)
+nb__conv_plan nb__conv_plan_of(const nb_tensor *t, const nb__conv_geom *g, int team, int isa)
 {
-	nb__conv_plan p = plan_for(pass_of(t), t->g->esize, g, nb_get_num_threads());
-	size_t (*ws)(const nb__conv_geom *, const nb__conv_plan *) =
-	    nb__conv_paths[p.path].workspace;
-	const bool batch_threads = p.threads > 1;
-	while (p.threads > 1 && ws(g, &p) > have)
-		p.threads--;
-	while (p.chunk > 1 && ws(g, &p) > have)
-		p.chunk--;
-	if (p.path == CONV_PATH_IM2COL && batch_threads && p.threads == 1)
-		p.blis_threads = true; /* no room for batch threads: BLIS's then */
+	nb__conv_plan p = plan_for(pass_of(t), t->g->esize, g, team);
+	p.team = team;
+	p.isa = isa;
 	return p;
 }
 
-/* ---- the plan, cached in the node -------------------------------------------------
- * nb_compile asks each node for its workspace (nb__conv_workspace): the
- * plan is computed then and kept in the node's aux with its geometry, so
- * that a run reads it instead of deriving it again.  The cache holds the
- * plan for the thread count of the compile and the bytes it needs; a run
- * with that thread count and at least that much workspace (the program
- * compiled last, and any other whose workspace is as large) uses it as
- * it is, exactly what nb__conv_plan_of would give.  A run after the
- * thread count changed, or in a program with less workspace, derives the
- * plan that fits once and keeps it beside the first. */
-typedef struct conv_cache {
-	nb__conv_geom geom;
-	int threads;        /* nb_get_num_threads() the plans were made for */
-	size_t need;        /* workspace bytes of full */
-	nb__conv_plan full; /* the plan for unlimited workspace */
-	size_t fit_have;    /* 0 or the workspace fit was made for */
-	nb__conv_plan fit;
-} conv_cache;
-
-static conv_cache *cache_of(const nb_tensor *t)
+size_t nb__conv_plan_node(const nb_tensor *t, const nb_exec *x, void *out)
 {
-	return t->aux_bytes == sizeof(conv_cache) ? t->aux : NULL;
-}
-
-size_t nb__conv_workspace(const nb_tensor *t)
-{
-	const nb__conv_geom g = nb__conv_geom_of(t);
-	const nb__conv_plan p = nb__conv_plan_of(t, &g, SIZE_MAX);
-	const size_t need = nb__conv_paths[p.path].workspace(&g, &p);
-	nb_tensor *node = (nb_tensor *)t; /* the cache is the node's own; compile is serial */
-	if (!node->aux && (node->aux = malloc(sizeof(conv_cache))))
-		node->aux_bytes = sizeof(conv_cache);
-	conv_cache *c = cache_of(t);
-	if (c)
-		*c = (conv_cache){
-		    .geom = g, .threads = nb_get_num_threads(), .need = need, .full = p};
-	return need;
-}
-
-const nb__conv_plan *nb__conv_plan_run(nb_tensor *t, nb__conv_geom *g, nb__conv_plan *tmp)
-{
-	const size_t have = t->g->workspace_bytes;
-	const int th = nb_get_num_threads();
-	conv_cache *c = cache_of(t);
-	if (!c) { /* no room for a cache: derive it each run */
-		*g = nb__conv_geom_of(t);
-		*tmp = nb__conv_plan_of(t, g, have);
-		return tmp;
-	}
-	*g = c->geom;
-	if (c->threads == th && c->need <= have)
-		return &c->full;
-	if (c->threads != th) { /* the thread count changed: start again */
-		c->full = nb__conv_plan_of(t, g, SIZE_MAX);
-		c->need = nb__conv_paths[c->full.path].workspace(g, &c->full);
-		c->threads = th;
-		c->fit_have = 0;
-		if (c->need <= have)
-			return &c->full;
-	}
-	if (c->fit_have != have) {
-		c->fit = nb__conv_plan_of(t, g, have);
-		c->fit_have = have;
-	}
-	return &c->fit;
+	nb__conv_node_plan *np = out;
+	np->geom = nb__conv_geom_of(t);
+	np->plan = nb__conv_plan_of(t, &np->geom, x->threads, x->isa);
+	return nb__conv_paths[np->plan.path].workspace(&np->geom, &np->plan);
 }
 
 /* ---- the dispatch table ------------------------------------------------------------ */

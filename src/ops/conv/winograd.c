@@ -225,10 +225,10 @@ size_t nb__wino_conv_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 
 /* y[n, o] += b[o] */
 #define WINO_CONV_FNS(T, SFX)                                                                      \
-	NB_HOT static void add_bias_##SFX(const nb__conv_geom *g, const T *b, T *y)                \
+	NB_HOT static void add_bias_##SFX(const nb__conv_geom *g, const T *b, T *y, int th)        \
 	{                                                                                          \
 		const int64_t p = g->oh * g->ow;                                                   \
-		NB_PAR_FOR_IF(g->n * g->o * p >= NB_PAR_MIN, q, g->n * g->o, {                     \
+		NB_PAR_FOR_IF(th, g->n * g->o * p >= NB_PAR_MIN, q, g->n * g->o, {                 \
 			const T bo = b[q % g->o];                                                  \
 			T *yr = y + q * p;                                                         \
 			for (int64_t e = 0; e < p; e++)                                            \
@@ -241,7 +241,7 @@ size_t nb__wino_conv_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 		const nb__wino_geom wg = nb__conv_wino_geom(g, false);                             \
 		nb__wino_forward_##SFX(&wg, x, w, y, ws, p->threads);                              \
 		if (b)                                                                             \
-			add_bias_##SFX(g, b, y);                                                   \
+			add_bias_##SFX(g, b, y, p->team);                                          \
 	}                                                                                          \
 	void nb__wino_conv_input_grad_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,        \
 	                                    const T *dy, const T *w, T *dx, void *ws)              \
