@@ -25,6 +25,14 @@ extern "C" {
 
 #define NABLA_VERSION_STRING "0.1.0"
 
+/* What the shared library exports: the functions declared in these
+ * headers, nothing else (it is built with -fvisibility=hidden). */
+#if defined(__GNUC__) || defined(__clang__)
+#define NB_API __attribute__((visibility("default")))
+#else
+#define NB_API
+#endif
+
 /* ---- basic types ------------------------------------------------------ */
 
 typedef enum nb_dtype { NB_F32 = 0, NB_F64 = 1 } nb_dtype;
@@ -59,26 +67,26 @@ typedef struct nb_tensor nb_tensor;
 typedef struct nb_program nb_program;
 typedef struct nb_optim nb_optim;
 
-const char *nb_version(void);
+NB_API const char *nb_version(void);
 /* The vector instruction set the CPU offers nabla's GEMM: "avx512" (AVX-512F),
  * "avx2" (AVX2 + FMA) or "baseline"; the environment variable NABLA_ISA set to
  * one of these names caps it at a lower level (a higher one than the CPU has,
  * or another value, is ignored; `nabla` refuses it).  With "avx512", GEMMs
  * use nabla's AVX-512 micro-kernels where BLIS chose a configuration without
  * AVX-512 (nb_gemm_kernel).  Fixed when first asked; thread-safe. */
-const char *nb_isa(void);
+NB_API const char *nb_isa(void);
 /* "avx512": nabla's micro-kernels inside BLIS; "blis": BLIS's own for the
  * configuration it chose (nb_blis_config). */
-const char *nb_gemm_kernel(void);
+NB_API const char *nb_gemm_kernel(void);
 /* The BLIS sub-configuration BLIS chose for this CPU ("zen3", "skx", ...). */
-const char *nb_blis_config(void);
-const char *nb_status_string(nb_status s);
-const char *nb_dtype_name(nb_dtype t);
+NB_API const char *nb_blis_config(void);
+NB_API const char *nb_status_string(nb_status s);
+NB_API const char *nb_dtype_name(nb_dtype t);
 /* Writes "[64,784]" into buf; returns buf. */
-char *nb_shape_str(nb_shape s, char *buf, size_t n);
+NB_API char *nb_shape_str(nb_shape s, char *buf, size_t n);
 /* Number of elements; -1 when ndim is out of range, a dimension is
  * negative or the count exceeds 2^60. */
-int64_t nb_shape_size(nb_shape s);
+NB_API int64_t nb_shape_size(nb_shape s);
 
 /* Threads for our loops (OpenMP) and for BLIS GEMM; 0 (or less) = all
  * cores.  The count is process-wide: a kernel uses the count current when
@@ -98,21 +106,21 @@ int64_t nb_shape_size(nb_shape s);
  * the thread count and nb_graph_render (Graphviz), which is not
  * thread-safe.  Each running graph uses the whole count: k graphs running
  * at once want about cores / k threads. */
-void nb_set_num_threads(int n);
-int nb_get_num_threads(void);
+NB_API void nb_set_num_threads(int n);
+NB_API int nb_get_num_threads(void);
 
 /* ---- graph ------------------------------------------------------------ */
 
-nb_graph *nb_graph_new(nb_dtype dtype); /* NULL only when out of memory */
-void nb_graph_free(nb_graph *g);
-nb_status nb_graph_status(const nb_graph *g); /* NB_ERR_ARG for NULL */
-const char *nb_graph_errmsg(const nb_graph *g);
-void nb_graph_clear_error(nb_graph *g);
-nb_dtype nb_graph_dtype(const nb_graph *g);
-void nb_graph_seed(nb_graph *g, uint64_t seed);
+NB_API nb_graph *nb_graph_new(nb_dtype dtype); /* NULL only when out of memory */
+NB_API void nb_graph_free(nb_graph *g);
+NB_API nb_status nb_graph_status(const nb_graph *g); /* NB_ERR_ARG for NULL */
+NB_API const char *nb_graph_errmsg(const nb_graph *g);
+NB_API void nb_graph_clear_error(nb_graph *g);
+NB_API nb_dtype nb_graph_dtype(const nb_graph *g);
+NB_API void nb_graph_seed(nb_graph *g, uint64_t seed);
 /* Training mode drives dropout and batch normalisation (default: true). */
-void nb_graph_set_training(nb_graph *g, bool training);
-bool nb_graph_training(const nb_graph *g);
+NB_API void nb_graph_set_training(nb_graph *g, bool training);
+NB_API bool nb_graph_training(const nb_graph *g);
 /* How many leading rows (indices along axis 0) of the batch hold real
  * samples; 0 (the default) means all.  A last, partial batch padded to the
  * graph's fixed batch size sets it (nb_fit does): batch normalisation in
@@ -120,9 +128,9 @@ bool nb_graph_training(const nb_graph *g);
  * those rows only, as a batch of that size would.  Read at run time;
  * larger than a batchnorm input's N counts as all rows.  Negative is
  * NB_ERR_ARG, recorded on the graph. */
-nb_status nb_graph_set_batch_rows(nb_graph *g, int64_t rows);
-int64_t nb_graph_batch_rows(const nb_graph *g);
-int nb_graph_num_nodes(const nb_graph *g);
+NB_API nb_status nb_graph_set_batch_rows(nb_graph *g, int64_t rows);
+NB_API int64_t nb_graph_batch_rows(const nb_graph *g);
+NB_API int nb_graph_num_nodes(const nb_graph *g);
 
 /* ---- leaves ----------------------------------------------------------- */
 
@@ -151,177 +159,177 @@ typedef struct nb_init {
 #define NB_NORMAL(mean, std) ((nb_init){.kind = NB_INIT_NORMAL, .a = (mean), .b = (std)})
 
 /* Fan-in/fan-out of a weight: [out,in] for dense, [O,I,kh,kw] for conv. */
-void nb_fans(nb_shape s, double *fan_in, double *fan_out);
+NB_API void nb_fans(nb_shape s, double *fan_in, double *fan_out);
 
 /* An input must be fed (nb_feed_*, nb_init_tensor or nb_data) before a
  * program that reads it runs; once fed it stays fed. */
-nb_tensor *nb_input(nb_graph *g, const char *name, nb_shape shape);
+NB_API nb_tensor *nb_input(nb_graph *g, const char *name, nb_shape shape);
 /* Parameter names are unique in a graph: a second parameter with an
  * existing parameter's name is NB_ERR_ARG (the placeholder is returned). */
-nb_tensor *nb_param(nb_graph *g, const char *name, nb_shape shape, nb_init init);
+NB_API nb_tensor *nb_param(nb_graph *g, const char *name, nb_shape shape, nb_init init);
 /* values may be NULL (zeros); they are copied, converted to the graph dtype */
-nb_tensor *nb_constant(nb_graph *g, const char *name, nb_shape shape, const double *values);
-nb_tensor *nb_scalar(nb_graph *g, double value);
+NB_API nb_tensor *nb_constant(nb_graph *g, const char *name, nb_shape shape, const double *values);
+NB_API nb_tensor *nb_scalar(nb_graph *g, double value);
 /* Re-initialise a parameter (or any leaf) with the graph's RNG. */
-nb_status nb_init_tensor(nb_tensor *t, nb_init init);
+NB_API nb_status nb_init_tensor(nb_tensor *t, nb_init init);
 /* Inputs normally get no gradient; this makes nb_grad() reach them. */
-nb_tensor *nb_requires_grad(nb_tensor *t);
+NB_API nb_tensor *nb_requires_grad(nb_tensor *t);
 
 /* ---- tensor queries and data ------------------------------------------ */
 
-nb_graph *nb_tensor_graph(const nb_tensor *t);
-const char *nb_tensor_name(const nb_tensor *t);
+NB_API nb_graph *nb_tensor_graph(const nb_tensor *t);
+NB_API const char *nb_tensor_name(const nb_tensor *t);
 /* Renaming a parameter to another parameter's name is NB_ERR_ARG. */
-nb_tensor *nb_set_name(nb_tensor *t, const char *name);
-nb_shape nb_tensor_shape(const nb_tensor *t);
-int64_t nb_tensor_size(const nb_tensor *t);
-const char *nb_tensor_op(const nb_tensor *t);
-bool nb_is_param(const nb_tensor *t);
+NB_API nb_tensor *nb_set_name(nb_tensor *t, const char *name);
+NB_API nb_shape nb_tensor_shape(const nb_tensor *t);
+NB_API int64_t nb_tensor_size(const nb_tensor *t);
+NB_API const char *nb_tensor_op(const nb_tensor *t);
+NB_API bool nb_is_param(const nb_tensor *t);
 /* The i-th parameter of the graph in creation order, NULL past the end. */
-nb_tensor *nb_graph_param(const nb_graph *g, int i);
-int nb_graph_num_params(const nb_graph *g);
-nb_tensor *nb_graph_find(const nb_graph *g, const char *name);
+NB_API nb_tensor *nb_graph_param(const nb_graph *g, int i);
+NB_API int nb_graph_num_params(const nb_graph *g);
+NB_API nb_tensor *nb_graph_find(const nb_graph *g, const char *name);
 
 /* Copy n values into a leaf (input, parameter or constant); n must equal the
  * tensor's size.  Values are converted to the graph's dtype. */
-nb_status nb_feed_f32(nb_tensor *t, const float *data, int64_t n);
-nb_status nb_feed_f64(nb_tensor *t, const double *data, int64_t n);
+NB_API nb_status nb_feed_f32(nb_tensor *t, const float *data, int64_t n);
+NB_API nb_status nb_feed_f64(nb_tensor *t, const double *data, int64_t n);
 /* Copy a tensor's current values out (after a run for computed tensors). */
-nb_status nb_read_f32(const nb_tensor *t, float *out, int64_t n);
-nb_status nb_read_f64(const nb_tensor *t, double *out, int64_t n);
+NB_API nb_status nb_read_f32(const nb_tensor *t, float *out, int64_t n);
+NB_API nb_status nb_read_f64(const nb_tensor *t, double *out, int64_t n);
 /* Value of a one-element tensor after a run (NaN on error). */
-double nb_item(const nb_tensor *t);
+NB_API double nb_item(const nb_tensor *t);
 /* Direct pointer to the data (graph dtype; doubles for an optimizer's
  * hyper-parameter vector), valid until the next run of a different
  * program; NULL before a computed tensor has been planned.  An input
  * whose pointer is taken counts as fed (the caller writes it). */
-void *nb_data(nb_tensor *t);
+NB_API void *nb_data(nb_tensor *t);
 
 /* ---- ops: elementwise (NumPy broadcasting) -----------------------------
  * Gradients at kinks and ties follow PyTorch (docs/ops.md, "Kinks and
  * ties"): clamp passes the gradient at its bounds, relu/satlin/satlins
  * give 0 at their corners, abs gives 0 at 0, a tied maximum splits it. */
 
-nb_tensor *nb_add(nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_div(nb_tensor *a, nb_tensor *b);
-nb_tensor *nb_neg(nb_tensor *a);
-nb_tensor *nb_add_scalar(nb_tensor *a, double s);
-nb_tensor *nb_mul_scalar(nb_tensor *a, double s);
-nb_tensor *nb_rsub_scalar(nb_tensor *a, double s); /* s - a */
-nb_tensor *nb_exp(nb_tensor *a);
-nb_tensor *nb_log(nb_tensor *a);
-nb_tensor *nb_sqrt(nb_tensor *a);
-nb_tensor *nb_square(nb_tensor *a);
+NB_API nb_tensor *nb_add(nb_tensor *a, nb_tensor *b);
+NB_API nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b);
+NB_API nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b);
+NB_API nb_tensor *nb_div(nb_tensor *a, nb_tensor *b);
+NB_API nb_tensor *nb_neg(nb_tensor *a);
+NB_API nb_tensor *nb_add_scalar(nb_tensor *a, double s);
+NB_API nb_tensor *nb_mul_scalar(nb_tensor *a, double s);
+NB_API nb_tensor *nb_rsub_scalar(nb_tensor *a, double s); /* s - a */
+NB_API nb_tensor *nb_exp(nb_tensor *a);
+NB_API nb_tensor *nb_log(nb_tensor *a);
+NB_API nb_tensor *nb_sqrt(nb_tensor *a);
+NB_API nb_tensor *nb_square(nb_tensor *a);
 /* a^p elementwise; gradient p a^(p-1), except p = 0: none (0, also at
  * a = 0).  At a = 0: 1 for p = 1, 0 for p > 1, +-inf for p < 1 (p != 0). */
-nb_tensor *nb_pow(nb_tensor *a, double p);
-nb_tensor *nb_abs(nb_tensor *a); /* gradient sign(a): 0 at a = 0 */
+NB_API nb_tensor *nb_pow(nb_tensor *a, double p);
+NB_API nb_tensor *nb_abs(nb_tensor *a); /* gradient sign(a): 0 at a = 0 */
 /* min(max(a, lo), hi); gradient 1 for lo <= a <= hi (bounds included, as
  * PyTorch's clamp), else 0.  lo > hi or a NaN bound is NB_ERR_ARG. */
-nb_tensor *nb_clamp(nb_tensor *a, double lo, double hi);
+NB_API nb_tensor *nb_clamp(nb_tensor *a, double lo, double hi);
 /* Identity forward; no gradient flows back through it. */
-nb_tensor *nb_stop_gradient(nb_tensor *a);
+NB_API nb_tensor *nb_stop_gradient(nb_tensor *a);
 
 /* ---- ops: linear algebra and shape ------------------------------------ */
 
 /* [M,K]x[K,N] -> [M,N]; with more dims a batched product over the leading
  * dims (b may be 2-D and shared by every batch).  BLIS GEMM underneath. */
-nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);
+NB_API nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);
 /* op(a) x op(b) where op transposes the last two dims when the flag is set. */
-nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b);
-nb_tensor *nb_transpose(nb_tensor *a, int axis0, int axis1);
-nb_tensor *nb_reshape(nb_tensor *a, nb_shape shape); /* one dim may be -1 */
-nb_tensor *nb_flatten(nb_tensor *a);                 /* [N, ...] -> [N, prod] */
-nb_tensor *nb_concat(nb_tensor *const *ts, int n, int axis);
-nb_tensor *nb_slice(nb_tensor *a, int axis, int64_t start, int64_t end);
+NB_API nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b);
+NB_API nb_tensor *nb_transpose(nb_tensor *a, int axis0, int axis1);
+NB_API nb_tensor *nb_reshape(nb_tensor *a, nb_shape shape); /* one dim may be -1 */
+NB_API nb_tensor *nb_flatten(nb_tensor *a);                 /* [N, ...] -> [N, prod] */
+NB_API nb_tensor *nb_concat(nb_tensor *const *ts, int n, int axis);
+NB_API nb_tensor *nb_slice(nb_tensor *a, int axis, int64_t start, int64_t end);
 
 /* ---- ops: reductions --------------------------------------------------- */
 
-nb_tensor *nb_sum(nb_tensor *a);  /* over everything -> scalar */
-nb_tensor *nb_mean(nb_tensor *a); /* over everything -> scalar */
-nb_tensor *nb_sum_axes(nb_tensor *a, const int *axes, int n, bool keepdims);
-nb_tensor *nb_mean_axes(nb_tensor *a, const int *axes, int n, bool keepdims);
+NB_API nb_tensor *nb_sum(nb_tensor *a);  /* over everything -> scalar */
+NB_API nb_tensor *nb_mean(nb_tensor *a); /* over everything -> scalar */
+NB_API nb_tensor *nb_sum_axes(nb_tensor *a, const int *axes, int n, bool keepdims);
+NB_API nb_tensor *nb_mean_axes(nb_tensor *a, const int *axes, int n, bool keepdims);
 /* Maximum along an axis.  Where several elements hold the maximum, each
  * gets an equal share of the gradient (as torch.amax and torch.max(a)); a
  * NaN is the maximum of its slice (the NaNs share the gradient). */
-nb_tensor *nb_max_axis(nb_tensor *a, int axis, bool keepdims);
-nb_tensor *nb_max(nb_tensor *a); /* over everything -> scalar */
+NB_API nb_tensor *nb_max_axis(nb_tensor *a, int axis, bool keepdims);
+NB_API nb_tensor *nb_max(nb_tensor *a); /* over everything -> scalar */
 
 /* ---- ops: activations (the notes' names) ------------------------------ */
 
-nb_tensor *nb_hardlim(nb_tensor *v);  /* 1 if v >= 0 else 0 */
-nb_tensor *nb_hardlims(nb_tensor *v); /* +1 if v >= 0 else -1 */
+NB_API nb_tensor *nb_hardlim(nb_tensor *v);  /* 1 if v >= 0 else 0 */
+NB_API nb_tensor *nb_hardlims(nb_tensor *v); /* +1 if v >= 0 else -1 */
 /* Straight-through versions: forward as above, gradient passed unchanged
  * (so the perceptron rule is SGD on the half sum of squares). */
-nb_tensor *nb_hardlim_st(nb_tensor *v);
-nb_tensor *nb_hardlims_st(nb_tensor *v);
-nb_tensor *nb_purelin(nb_tensor *v); /* identity */
+NB_API nb_tensor *nb_hardlim_st(nb_tensor *v);
+NB_API nb_tensor *nb_hardlims_st(nb_tensor *v);
+NB_API nb_tensor *nb_purelin(nb_tensor *v); /* identity */
 /* satlin, satlins: gradient 1 strictly inside, 0 at and beyond the
  * corners (PyTorch's hardtanh; unlike nb_clamp, which passes it there) */
-nb_tensor *nb_satlin(nb_tensor *v);                      /* clamp to [0, 1] */
-nb_tensor *nb_satlins(nb_tensor *v);                     /* clamp to [-1, 1] */
-nb_tensor *nb_logsig(nb_tensor *v, double a);            /* 1/(1+exp(-a v)) */
-nb_tensor *nb_sigmoid(nb_tensor *v);                     /* logsig with a = 1 */
-nb_tensor *nb_tanh_ab(nb_tensor *v, double a, double b); /* a tanh(b v) */
-nb_tensor *nb_tanh(nb_tensor *v);
-nb_tensor *nb_relu(nb_tensor *v);              /* gradient 0 at v = 0, as PyTorch */
-nb_tensor *nb_softmax(nb_tensor *v, int axis); /* stable; axis may be -1 */
-nb_tensor *nb_log_softmax(nb_tensor *v, int axis);
+NB_API nb_tensor *nb_satlin(nb_tensor *v);                      /* clamp to [0, 1] */
+NB_API nb_tensor *nb_satlins(nb_tensor *v);                     /* clamp to [-1, 1] */
+NB_API nb_tensor *nb_logsig(nb_tensor *v, double a);            /* 1/(1+exp(-a v)) */
+NB_API nb_tensor *nb_sigmoid(nb_tensor *v);                     /* logsig with a = 1 */
+NB_API nb_tensor *nb_tanh_ab(nb_tensor *v, double a, double b); /* a tanh(b v) */
+NB_API nb_tensor *nb_tanh(nb_tensor *v);
+NB_API nb_tensor *nb_relu(nb_tensor *v);              /* gradient 0 at v = 0, as PyTorch */
+NB_API nb_tensor *nb_softmax(nb_tensor *v, int axis); /* stable; axis may be -1 */
+NB_API nb_tensor *nb_log_softmax(nb_tensor *v, int axis);
 
 /* ---- ops: losses ------------------------------------------------------- */
 
 typedef enum nb_reduction { NB_MEAN = 0, NB_SUM, NB_NONE } nb_reduction;
 
-nb_tensor *nb_mse(nb_tensor *pred, nb_tensor *target, nb_reduction r);
+NB_API nb_tensor *nb_mse(nb_tensor *pred, nb_tensor *target, nb_reduction r);
 /* The notes' L = 1/2 sum (y - yhat)^2. */
-nb_tensor *nb_half_sse(nb_tensor *pred, nb_tensor *target);
+NB_API nb_tensor *nb_half_sse(nb_tensor *pred, nb_tensor *target);
 /* BCE on probabilities in (0,1) (clamped by 1e-12 inside the logs). */
-nb_tensor *nb_bce(nb_tensor *prob, nb_tensor *target, nb_reduction r);
+NB_API nb_tensor *nb_bce(nb_tensor *prob, nb_tensor *target, nb_reduction r);
 /* BCE from logits: max(z,0) - z y + log(1 + exp(-|z|)). */
-nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target, nb_reduction r);
+NB_API nb_tensor *nb_bce_logits(nb_tensor *logits, nb_tensor *target, nb_reduction r);
 /* Softmax over the last axis fused with cross-entropy; one-hot (or soft)
  * targets of the same shape.  Mean/sum over the batch (leading dims). */
-nb_tensor *nb_cce(nb_tensor *logits, nb_tensor *onehot, nb_reduction r);
+NB_API nb_tensor *nb_cce(nb_tensor *logits, nb_tensor *onehot, nb_reduction r);
 /* Same with integer class ids (stored as values) of shape logits[:-1]. */
-nb_tensor *nb_sparse_cce(nb_tensor *logits, nb_tensor *ids, nb_reduction r);
+NB_API nb_tensor *nb_sparse_cce(nb_tensor *logits, nb_tensor *ids, nb_reduction r);
 /* ids (class ids as values) -> ids.shape + [classes] of 0/1; no gradient.
  * A bad id (not an integer in [0, classes)) makes nb_run fail with
  * NB_ERR_VALUE, as in nb_sparse_cce. */
-nb_tensor *nb_one_hot(nb_tensor *ids, int classes);
+NB_API nb_tensor *nb_one_hot(nb_tensor *ids, int classes);
 
 /* ---- differentiation --------------------------------------------------- */
 
 /* Gradient of a scalar loss with respect to wrt, as new nodes of the graph.
  * Where wrt does not influence loss the gradient is a zero constant. */
-nb_tensor *nb_grad(nb_tensor *loss, nb_tensor *wrt);
+NB_API nb_tensor *nb_grad(nb_tensor *loss, nb_tensor *wrt);
 /* Many at once, sharing one backward pass. */
-nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tensor **out);
+NB_API nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tensor **out);
 
 /* ---- compile and run -------------------------------------------------- */
 
 /* A schedule computing the targets (and nothing they do not need), with
  * buffers planned by liveness.  Owned by the graph. */
-nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n);
+NB_API nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n);
 /* NB_ERR_ARG, naming the input, when the program reads an input that was
  * never fed (nb_eval and nb_step too); nothing runs then. */
-nb_status nb_run(nb_program *p);
+NB_API nb_status nb_run(nb_program *p);
 /* Compile (cached per tensor) and run a program computing t. */
-nb_status nb_eval(nb_tensor *t);
-int nb_program_num_steps(const nb_program *p);
+NB_API nb_status nb_eval(nb_tensor *t);
+NB_API int nb_program_num_steps(const nb_program *p);
 /* Bytes of transient buffers after liveness reuse, and without reuse. */
-size_t nb_program_planned_bytes(const nb_program *p);
-size_t nb_program_unplanned_bytes(const nb_program *p);
+NB_API size_t nb_program_planned_bytes(const nb_program *p);
+NB_API size_t nb_program_unplanned_bytes(const nb_program *p);
 /* Profiling: while on, nb_run times every kernel (a clock read per step)
  * and sums over runs; turning it on or off clears the sums.  The report
  * prints one line per op, slowest first (nodes, ms per run, share), then
  * the 12 slowest nodes with their shapes and names. */
-nb_status nb_program_profile(nb_program *p, bool on);
-nb_status nb_program_profile_report(const nb_program *p, FILE *f);
+NB_API nb_status nb_program_profile(nb_program *p, bool on);
+NB_API nb_status nb_program_profile_report(const nb_program *p, FILE *f);
 /* Milliseconds per run spent in the nodes of one op (by name, e.g.
  * "conv2d"); -1 when profiling is off, nothing ran, or no node has it. */
-double nb_program_profile_op_ms(const nb_program *p, const char *op);
+NB_API double nb_program_profile_op_ms(const nb_program *p, const char *op);
 
 /* ---- optimizers ------------------------------------------------------- */
 
@@ -334,21 +342,21 @@ typedef struct nb_sgd_opts {
 /* Differentiates loss w.r.t. every parameter, appends the update to the
  * schedule and compiles.  Owned by the graph.  Other optimizers (momentum,
  * RMSprop, Adam, AdamW) and schedules: nabla/optim.h. */
-nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts);
+NB_API nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts);
 /* One training step: forward, backward and update.  Afterwards the loss
  * and every nb_optim_grad hold this step's values. */
-nb_status nb_step(nb_optim *o);
+NB_API nb_status nb_step(nb_optim *o);
 /* Takes effect at the next nb_step (no recompile); a negative or NaN lr is
  * an error recorded on the graph. */
-void nb_optim_set_lr(nb_optim *o, double lr);
-double nb_optim_lr(const nb_optim *o);
-int64_t nb_optim_steps(const nb_optim *o);
-nb_program *nb_optim_program(nb_optim *o);
+NB_API void nb_optim_set_lr(nb_optim *o, double lr);
+NB_API double nb_optim_lr(const nb_optim *o);
+NB_API int64_t nb_optim_steps(const nb_optim *o);
+NB_API nb_program *nb_optim_program(nb_optim *o);
 /* Gradient tensor of a parameter inside the optimizer's backward pass. */
-nb_tensor *nb_optim_grad(nb_optim *o, nb_tensor *param);
+NB_API nb_tensor *nb_optim_grad(nb_optim *o, nb_tensor *param);
 /* Keep t (e.g. the logits) readable after each step: it becomes a target
  * of the step's program, which is recompiled. */
-nb_status nb_optim_keep(nb_optim *o, nb_tensor *t);
+NB_API nb_status nb_optim_keep(nb_optim *o, nb_tensor *t);
 
 /* ---- gradient checking ------------------------------------------------ */
 
@@ -371,8 +379,8 @@ typedef struct nb_gradcheck_report {
  * element by element, for every tensor in wrt (parameters or inputs).  The
  * graph must be f64.  Elements where the one-sided differences disagree
  * (a kink such as relu at 0 lies within eps) are skipped and counted. */
-nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradcheck_opts opts,
-                       nb_gradcheck_report *rep);
+NB_API nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradcheck_opts opts,
+                              nb_gradcheck_report *rep);
 
 /* ---- DOT export -------------------------------------------------------- */
 
@@ -389,30 +397,31 @@ typedef enum nb_dot_view {
  * write files atomically like nb_checkpoint_save (a temporary file renamed
  * over path's target, its symbolic links followed); an existing special
  * file such as /dev/stdout is written directly. */
-nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view);
-nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
+NB_API nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view);
+NB_API nb_status nb_graph_save_dot(nb_graph *g, const char *path, nb_dot_view view);
 /* Render with libgvc in any format of nb_graph_render_formats() ("svg",
  * "png", "pdf", ...); NB_ERR_ARG when built without it or for a format
  * not in that list, NB_ERR_FORMAT when Graphviz writes nothing (a plugin
  * it lists but has disabled).  Not thread-safe. */
-nb_status nb_graph_render(nb_graph *g, const char *path, const char *format, nb_dot_view view);
+NB_API nb_status nb_graph_render(nb_graph *g, const char *path, const char *format,
+                                 nb_dot_view view);
 /* The formats nb_graph_render writes with the Graphviz found at run time,
  * space-separated in Graphviz's order ("bmp canon cmap ... pdf ... png ...
  * svg ..."): its device plugins, without the display devices (gtk, x11,
  * xlib) and vdx (it crashes on tooltips, docs/dot.md); "" when nabla was
  * built without libgvc.  The string is kept for
  * the process.  Not thread-safe (the first call loads Graphviz). */
-const char *nb_graph_render_formats(void);
+NB_API const char *nb_graph_render_formats(void);
 
 /* ---- op table introspection (for tools and tests) --------------------- */
 
-int nb_num_ops(void);
-const char *nb_op_name(int op);
+NB_API int nb_num_ops(void);
+NB_API const char *nb_op_name(int op);
 /* Ops that can be checked by nb_op_gradcheck (not leaves, not internal). */
-bool nb_op_is_checkable(int op);
+NB_API bool nb_op_is_checkable(int op);
 /* Builds a small random instance of op in an f64 graph, checks it. */
-nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep, char *errbuf,
-                          size_t errlen);
+NB_API nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep, char *errbuf,
+                                 size_t errlen);
 
 #ifdef __cplusplus
 }

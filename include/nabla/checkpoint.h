@@ -58,9 +58,10 @@ typedef struct nb_checkpoint_opts {
  * refused.  Temporary files a killed save of the same target left (their
  * PID no longer running) are removed.  Errors are
  * recorded on the graph and returned. */
-nb_status nb_checkpoint_save(nb_graph *g, nb_optim *o, const char *path, const char *model_name);
-nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
-                                  const char *model_name, const nb_checkpoint_opts *opts);
+NB_API nb_status nb_checkpoint_save(nb_graph *g, nb_optim *o, const char *path,
+                                    const char *model_name);
+NB_API nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
+                                         const char *model_name, const nb_checkpoint_opts *opts);
 
 /* Fill the tensors of g (built the same way as the saved one) from path, by
  * name, and restore the RNG state and, when o is given, the step count and
@@ -75,10 +76,11 @@ nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
  * the file quoted in messages have their control characters replaced.
  * model_name_out (may be NULL) receives the saved model name as stored
  * (file content: escape it before printing it to a terminal). */
-nb_status nb_checkpoint_load(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
-                             size_t len);
-nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
-                                  size_t len, const nb_checkpoint_opts *opts);
+NB_API nb_status nb_checkpoint_load(nb_graph *g, nb_optim *o, const char *path,
+                                    char *model_name_out, size_t len);
+NB_API nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path,
+                                         char *model_name_out, size_t len,
+                                         const nb_checkpoint_opts *opts);
 
 /* ---- reading any safetensors file ------------------------------------- */
 
@@ -98,25 +100,26 @@ typedef struct nb_safetensors_info {
 /* Open and validate a file (the header is read now, tensor bytes on
  * demand).  On failure *out is NULL and err (may be NULL) holds a message
  * naming the file. */
-nb_status nb_safetensors_open(const char *path, nb_safetensors **out, char *err, size_t errlen);
+NB_API nb_status nb_safetensors_open(const char *path, nb_safetensors **out, char *err,
+                                     size_t errlen);
 /* The same for a file image in memory; buf must outlive the handle.  Never
  * crashes on any input (fuzzed: fuzz/fuzz_safetensors.c). */
-nb_status nb_safetensors_parse(const void *buf, size_t len, nb_safetensors **out, char *err,
-                               size_t errlen);
-void nb_safetensors_free(nb_safetensors *f);
+NB_API nb_status nb_safetensors_parse(const void *buf, size_t len, nb_safetensors **out, char *err,
+                                      size_t errlen);
+NB_API void nb_safetensors_free(nb_safetensors *f);
 
 /* Tensors in the order of their bytes in the file. */
-int nb_safetensors_count(const nb_safetensors *f);
-nb_status nb_safetensors_tensor(const nb_safetensors *f, int i, nb_safetensors_info *info);
-int nb_safetensors_find(const nb_safetensors *f, const char *name); /* -1: absent */
+NB_API int nb_safetensors_count(const nb_safetensors *f);
+NB_API nb_status nb_safetensors_tensor(const nb_safetensors *f, int i, nb_safetensors_info *info);
+NB_API int nb_safetensors_find(const nb_safetensors *f, const char *name); /* -1: absent */
 /* Copy tensor i's raw (little-endian) bytes; n must be end - begin. */
-nb_status nb_safetensors_read(const nb_safetensors *f, int i, void *dst, size_t n);
+NB_API nb_status nb_safetensors_read(const nb_safetensors *f, int i, void *dst, size_t n);
 
 /* The __metadata__ strings, in the order of the file. */
-int nb_safetensors_num_meta(const nb_safetensors *f);
-const char *nb_safetensors_meta_key(const nb_safetensors *f, int i);
-const char *nb_safetensors_meta_value(const nb_safetensors *f, int i);
-const char *nb_safetensors_meta(const nb_safetensors *f, const char *key); /* NULL: absent */
+NB_API int nb_safetensors_num_meta(const nb_safetensors *f);
+NB_API const char *nb_safetensors_meta_key(const nb_safetensors *f, int i);
+NB_API const char *nb_safetensors_meta_value(const nb_safetensors *f, int i);
+NB_API const char *nb_safetensors_meta(const nb_safetensors *f, const char *key); /* NULL: absent */
 /* A metadata value as a number, parsed strictly: the whole string must be
  * a JSON number (no spaces, no '+', no hex such as "0x10", no "inf" or
  * "nan"; for _int no fraction or exponent either) within [min, max].
@@ -124,15 +127,16 @@ const char *nb_safetensors_meta(const nb_safetensors *f, const char *key); /* NU
  * malformed or out of range, with a message in err (may be NULL) naming the
  * file, the key and the value (control characters shown as '?');
  * NB_ERR_ARG for NULL arguments or min > max. */
-nb_status nb_safetensors_meta_int(const nb_safetensors *f, const char *key, int64_t min,
-                                  int64_t max, int64_t *out, char *err, size_t errlen);
-nb_status nb_safetensors_meta_number(const nb_safetensors *f, const char *key, double min,
-                                     double max, double *out, char *err, size_t errlen);
+NB_API nb_status nb_safetensors_meta_int(const nb_safetensors *f, const char *key, int64_t min,
+                                         int64_t max, int64_t *out, char *err, size_t errlen);
+NB_API nb_status nb_safetensors_meta_number(const nb_safetensors *f, const char *key, double min,
+                                            double max, double *out, char *err, size_t errlen);
 /* A list: exactly n elements joined by ',' (no spaces), each a number as
  * above within [min, max] or "null" (stored as NaN: a value that was not
  * finite).  "" is the list of none.  Errors as above. */
-nb_status nb_safetensors_meta_numbers(const nb_safetensors *f, const char *key, double min,
-                                      double max, double *out, size_t n, char *err, size_t errlen);
+NB_API nb_status nb_safetensors_meta_numbers(const nb_safetensors *f, const char *key, double min,
+                                             double max, double *out, size_t n, char *err,
+                                             size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -40,8 +40,8 @@ typedef struct nb_dataset {
 /* Frees x and y and zeroes the struct (safe on a zeroed struct and NULL).
  * Every function that fills an nb_dataset overwrites it without freeing,
  * and leaves it zeroed on failure. */
-void nb_dataset_free(nb_dataset *d);
-int64_t nb_dataset_sample_size(const nb_dataset *d); /* c*h*w */
+NB_API void nb_dataset_free(nb_dataset *d);
+NB_API int64_t nb_dataset_sample_size(const nb_dataset *d); /* c*h*w */
 
 /* ---- IDX (MNIST, Fashion-MNIST) ------------------------------------- */
 
@@ -50,25 +50,26 @@ int64_t nb_dataset_sample_size(const nb_dataset *d); /* c*h*w */
  * be gzip-compressed or raw.  Each file must hold exactly the bytes its
  * header announces (no bytes after the gzip data either); the counts must agree; labels must be
  * < 10 (MNIST format; num_classes = 10). */
-nb_status nb_idx_load(const char *images_path, const char *labels_path, nb_dataset *out, char *err,
-                      size_t errlen);
+NB_API nb_status nb_idx_load(const char *images_path, const char *labels_path, nb_dataset *out,
+                             char *err, size_t errlen);
 /* Same with another number of classes: labels must be < num_classes; 0
  * means any byte value, with num_classes = max label + 1. */
-nb_status nb_idx_load_classes(const char *images_path, const char *labels_path, int num_classes,
-                              nb_dataset *out, char *err, size_t errlen);
+NB_API nb_status nb_idx_load_classes(const char *images_path, const char *labels_path,
+                                     int num_classes, nb_dataset *out, char *err, size_t errlen);
 /* The parser underneath, on uncompressed bytes in memory (used by the file
  * loaders and by the fuzzer).  Messages call the buffers "images" and
  * "labels". */
-nb_status nb_idx_parse(const void *images, size_t images_len, const void *labels, size_t labels_len,
-                       int num_classes, nb_dataset *out, char *err, size_t errlen);
+NB_API nb_status nb_idx_parse(const void *images, size_t images_len, const void *labels,
+                              size_t labels_len, int num_classes, nb_dataset *out, char *err,
+                              size_t errlen);
 
 #define NB_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist/"
 /* dir NULL: NB_FASHION_MNIST_DIR (Debian's dataset-fashion-mnist).  Reads
  * train-images-idx3-ubyte.gz / train-labels-idx1-ubyte.gz (train) or the
  * t10k-* files (test); a file without the .gz suffix is used when the .gz
  * one does not exist.  60000 / 10000 samples of 1x28x28, 10 classes. */
-nb_status nb_fashion_mnist_load(const char *dir, bool train, nb_dataset *out, char *err,
-                                size_t errlen);
+NB_API nb_status nb_fashion_mnist_load(const char *dir, bool train, nb_dataset *out, char *err,
+                                       size_t errlen);
 
 /* ---- CIFAR-10 binary ------------------------------------------------- */
 
@@ -76,12 +77,14 @@ nb_status nb_fashion_mnist_load(const char *dir, bool train, nb_dataset *out, ch
  * green, 1024 blue, each 32x32 row-major; the file size must be a positive
  * multiple of 3073.  The parser reads uncompressed bytes in memory. */
 #define NB_CIFAR10_RECORD 3073
-nb_status nb_cifar10_parse(const void *buf, size_t len, nb_dataset *out, char *err, size_t errlen);
-nb_status nb_cifar10_load_file(const char *path, nb_dataset *out, char *err, size_t errlen);
+NB_API nb_status nb_cifar10_parse(const void *buf, size_t len, nb_dataset *out, char *err,
+                                  size_t errlen);
+NB_API nb_status nb_cifar10_load_file(const char *path, nb_dataset *out, char *err, size_t errlen);
 /* train: data_batch_1.bin .. data_batch_5.bin (50000 samples) in that order;
  * test: test_batch.bin (10000).  dir NULL: NB_CIFAR10_DIR. */
 #define NB_CIFAR10_DIR "cifar-10-batches-bin"
-nb_status nb_cifar10_load(const char *dir, bool train, nb_dataset *out, char *err, size_t errlen);
+NB_API nb_status nb_cifar10_load(const char *dir, bool train, nb_dataset *out, char *err,
+                                 size_t errlen);
 
 /* n samples of 3x32x32 in [0, 1] and 10 classes, the same for the same seed
  * (and sample i does not depend on n).  Each class has a colour tint and an
@@ -89,40 +92,41 @@ nb_status nb_cifar10_load(const char *dir, bool train, nb_dataset *out, char *er
  * classes come in pairs sharing a tint, told apart only by the orientation,
  * so a linear model is not enough but a small convnet learns it.
  * NB_ERR_ARG for n <= 0 or too large, NB_ERR_NOMEM. */
-nb_status nb_synthetic_cifar(int64_t n, uint64_t seed, nb_dataset *out);
+NB_API nb_status nb_synthetic_cifar(int64_t n, uint64_t seed, nb_dataset *out);
 
 /* ---- transforms ------------------------------------------------------- */
 
 /* Per-channel mean and (population) standard deviation over all samples;
  * mean and std hold d->c values. */
-nb_status nb_dataset_channel_stats(const nb_dataset *d, double *mean, double *std);
+NB_API nb_status nb_dataset_channel_stats(const nb_dataset *d, double *mean, double *std);
 /* x = (x - mean[ch]) / std[ch] in place; a std of 0 (a constant channel)
  * is treated as 1 so the channel becomes 0.  Use it on test data with the
  * training set's statistics. */
-nb_status nb_dataset_normalize(nb_dataset *d, const double *mean, const double *std);
+NB_API nb_status nb_dataset_normalize(nb_dataset *d, const double *mean, const double *std);
 /* channel_stats then normalize; mean and std (d->c values each) receive the
  * statistics used.  Either may be NULL when the caller does not want them. */
-nb_status nb_dataset_standardize(nb_dataset *d, double *mean, double *std);
+NB_API nb_status nb_dataset_standardize(nb_dataset *d, double *mean, double *std);
 
 /* out[i*num_classes + k] = (labels[i] == k); NB_ERR_VALUE (out untouched)
  * when a label is outside [0, num_classes). */
-nb_status nb_onehot(const int32_t *labels, int64_t n, int num_classes, float *out);
+NB_API nb_status nb_onehot(const int32_t *labels, int64_t n, int num_classes, float *out);
 
 /* A copy of the samples of src whose label is one of classes[0..k-1],
  * relabelled classes[j] -> j, in their original order; num_classes = k.
  * The classes must be distinct and in range (NB_ERR_ARG).  out must not be
  * src (NB_ERR_ARG, src untouched); free src afterwards if it is not needed. */
-nb_status nb_dataset_select_classes(const nb_dataset *src, const int *classes, int k,
-                                    nb_dataset *out);
+NB_API nb_status nb_dataset_select_classes(const nb_dataset *src, const int *classes, int k,
+                                           nb_dataset *out);
 /* A copy of samples [start, start + count) of src (out must not be src). */
-nb_status nb_dataset_slice(const nb_dataset *src, int64_t start, int64_t count, nb_dataset *out);
+NB_API nb_status nb_dataset_slice(const nb_dataset *src, int64_t start, int64_t count,
+                                  nb_dataset *out);
 
 /* idx = a random permutation of 0..n-1 (Fisher-Yates on a splitmix64
  * stream); the same seed gives the same permutation on every machine. */
-void nb_permutation(int64_t *idx, int64_t n, uint64_t seed);
+NB_API void nb_permutation(int64_t *idx, int64_t n, uint64_t seed);
 /* Reorders the samples (and labels) in place: afterwards sample k is the
  * old sample nb_permutation(.., seed)[k]. */
-nb_status nb_dataset_shuffle(nb_dataset *d, uint64_t seed);
+NB_API nb_status nb_dataset_shuffle(nb_dataset *d, uint64_t seed);
 
 /* ---- minibatches ------------------------------------------------------ */
 
@@ -148,20 +152,20 @@ typedef struct nb_batch {
 
 /* The batcher keeps a pointer to d, which must outlive it (its values may
  * change, e.g. by nb_dataset_normalize, but not its size). */
-nb_status nb_batcher_new(const nb_dataset *d, nb_batcher_opts opts, nb_batcher **out);
-void nb_batcher_free(nb_batcher *b);
+NB_API nb_status nb_batcher_new(const nb_dataset *d, nb_batcher_opts opts, nb_batcher **out);
+NB_API void nb_batcher_free(nb_batcher *b);
 /* Copies the next batch into out and returns how many samples it holds:
  * batch_size, fewer for the last batch of an epoch when n is not a multiple
  * (unless drop_last), and 0 once the epoch is over — the call after that
  * starts the next epoch.  Rows past the returned count are zero in the
  * float buffers and -1 in labels and index.  -1 when b or out is NULL. */
-int64_t nb_batcher_next(nb_batcher *b, const nb_batch *out);
-int64_t nb_batcher_batches_per_epoch(const nb_batcher *b);
+NB_API int64_t nb_batcher_next(nb_batcher *b, const nb_batch *out);
+NB_API int64_t nb_batcher_batches_per_epoch(const nb_batcher *b);
 /* The epoch the next batch belongs to, counting from 0 (epochs completed). */
-int64_t nb_batcher_epoch(const nb_batcher *b);
+NB_API int64_t nb_batcher_epoch(const nb_batcher *b);
 /* Restart at the beginning of epoch `epoch` (its order is the same as the
  * first time round). */
-void nb_batcher_seek_epoch(nb_batcher *b, int64_t epoch);
+NB_API void nb_batcher_seek_epoch(nb_batcher *b, int64_t epoch);
 
 #ifdef __cplusplus
 }

@@ -18,8 +18,8 @@ typedef struct nb_dense_opts {
 	nb_init w_init, b_init;
 } nb_dense_opts;
 
-nb_tensor *nb_dense(nb_tensor *x, int64_t units, const char *name);
-nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_opts o);
+NB_API nb_tensor *nb_dense(nb_tensor *x, int64_t units, const char *name);
+NB_API nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_opts o);
 
 /* 2-D convolution layer: weight "<name>.w" [out, in/groups, k, k] and,
  * unless no_bias, "<name>.b" [out]; PyTorch's default init
@@ -31,12 +31,12 @@ typedef struct nb_conv_layer_opts {
 	nb_init w_init, b_init;
 } nb_conv_layer_opts;
 
-nb_tensor *nb_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel, const char *name,
-                           nb_conv_layer_opts o);
+NB_API nb_tensor *nb_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel, const char *name,
+                                  nb_conv_layer_opts o);
 /* Depthwise K x K (groups = channels) then pointwise 1x1, no biases:
  * "<name>.depthwise.w" [C,1,k,k] and "<name>.pointwise.w" [out,C,1,1]. */
-nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel,
-                                     const char *name, nb_conv2d_opts o);
+NB_API nb_tensor *nb_separable_conv2d_layer(nb_tensor *x, int64_t out_channels, int kernel,
+                                            const char *name, nb_conv2d_opts o);
 
 typedef enum nb_shortcut {
 	NB_SHORTCUT_A = 0, /* parameter-free: stride-2 subsampling, zero channels */
@@ -49,12 +49,13 @@ typedef enum nb_shortcut {
  * "<name>.shortcut" (option A: the parameter-free selection, which needs
  * out_channels >= the input's channels; option B: a 1x1 convolution, with
  * "<name>.shortcut_bn").  The result is named "<name>".  docs/layers.md. */
-nb_tensor *nb_basic_block(nb_tensor *x, int64_t out_channels, int stride, nb_shortcut sc,
-                          const char *name);
+NB_API nb_tensor *nb_basic_block(nb_tensor *x, int64_t out_channels, int stride, nb_shortcut sc,
+                                 const char *name);
 /* ResNet bottleneck block (ResNet-50): 1x1 (mid) BN ReLU, 3x3 (mid, stride)
  * BN ReLU, 1x1 (out = 4 mid) BN, plus identity or 1x1-projection shortcut,
  * then ReLU. */
-nb_tensor *nb_bottleneck_block(nb_tensor *x, int64_t mid_channels, int stride, const char *name);
+NB_API nb_tensor *nb_bottleneck_block(nb_tensor *x, int64_t mid_channels, int stride,
+                                      const char *name);
 
 /* ---- model summary ------------------------------------------------------
  * A layer is the set of parameters and state (running statistics) sharing
@@ -78,11 +79,11 @@ typedef struct nb_layer_info {
 /* Fills up to max rows (rows may be NULL when max is 0), in the order the
  * layers' first tensors were created; returns the number of layers, which
  * may exceed max. */
-int nb_summary(const nb_graph *g, nb_layer_info *rows, int max);
-int64_t nb_count_params(const nb_graph *g);
+NB_API int nb_summary(const nb_graph *g, nb_layer_info *rows, int max);
+NB_API int64_t nb_count_params(const nb_graph *g);
 /* A table: layer, output shape, parameters; then the totals (trainable,
  * and the non-trainable running statistics). */
-void nb_summary_print(const nb_graph *g, FILE *fp);
+NB_API void nb_summary_print(const nb_graph *g, FILE *fp);
 
 #ifdef __cplusplus
 }

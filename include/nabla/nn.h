@@ -35,18 +35,19 @@ typedef struct nb_batchnorm_opts {
  * running statistics untouched.  The mode is read at every run (no
  * recompiling).  Running statistics must be leaves that take no gradient
  * (constants or state); they are written in place. */
-nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *running_mean,
-                        nb_tensor *running_var, nb_batchnorm_opts o);
+NB_API nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta,
+                               nb_tensor *running_mean, nb_tensor *running_var,
+                               nb_batchnorm_opts o);
 /* Creates parameters <name>.gamma (ones) and <name>.beta (zeros) and state
  * <name>.running_mean (zeros) and <name>.running_var (ones), all [C]
  * with C = x's dimension 1, and applies nb_batchnorm. */
-nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts o);
+NB_API nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts o);
 
 /* Inverted dropout: in training mode each element is kept with
  * probability 1-p and scaled by 1/(1-p), else zeroed; the identity in eval
  * mode.  A new mask is drawn from the graph's seeded RNG at every run, so
  * runs are reproducible given nb_graph_seed.  p must be in [0, 1). */
-nb_tensor *nb_dropout(nb_tensor *x, double p);
+NB_API nb_tensor *nb_dropout(nb_tensor *x, double p);
 
 /* ==== end of batch normalisation and dropout ==== */
 
@@ -99,7 +100,7 @@ typedef struct nb_conv2d_opts {
 	    .stride_h = (stride), .stride_w = (stride), .pad_h = (pad), .pad_w = (pad)})
 
 /* bias may be NULL.  Gradients flow to x, w and bias. */
-nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *bias, nb_conv2d_opts opts);
+NB_API nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *bias, nb_conv2d_opts opts);
 
 /* ---- pooling --------------------------------------------------------------
  * Square windows on [N, C, H, W]; stride 0 means stride = kernel (PyTorch's
@@ -109,12 +110,12 @@ nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *bias, nb_conv2d_opts
 /* Max over the window; padding never wins (it is -infinity).  Ties and the
  * gradient go to the first maximum in row-major window order; NaN
  * propagates. */
-nb_tensor *nb_maxpool2d(nb_tensor *x, int kernel, int stride, int pad);
+NB_API nb_tensor *nb_maxpool2d(nb_tensor *x, int kernel, int stride, int pad);
 /* Mean over the window counting padded zeros (PyTorch's default
  * count_include_pad = True): always divided by kernel*kernel. */
-nb_tensor *nb_avgpool2d(nb_tensor *x, int kernel, int stride, int pad);
+NB_API nb_tensor *nb_avgpool2d(nb_tensor *x, int kernel, int stride, int pad);
 /* Mean over H and W: [N, C, H, W] -> [N, C]. */
-nb_tensor *nb_global_avgpool(nb_tensor *x);
+NB_API nb_tensor *nb_global_avgpool(nb_tensor *x);
 
 #ifdef __cplusplus
 }

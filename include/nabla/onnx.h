@@ -63,8 +63,8 @@ typedef struct nb_onnx_opts {
  *                 helpers, optimizer updates), named in the message with
  *                 the tensor it computes;
  *   NB_ERR_IO     the file could not be written (path and reason). */
-nb_status nb_onnx_save(nb_graph *g, nb_tensor *const *outputs, int n, const char *path,
-                       const nb_onnx_opts *opts);
+NB_API nb_status nb_onnx_save(nb_graph *g, nb_tensor *const *outputs, int n, const char *path,
+                              const nb_onnx_opts *opts);
 
 #ifdef __cplusplus
 }

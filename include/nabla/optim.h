@@ -74,7 +74,7 @@ typedef struct nb_optim_opts {
  * "<kind>.hyper", which the optimizer rewrites when the learning rate or
  * the step count changes) and compiles one program; nb_step runs it.
  * Owned by the graph. */
-nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts);
+NB_API nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts);
 
 typedef struct nb_momentum_opts {
 	double lr;       /* default 0.01 */
@@ -99,28 +99,28 @@ typedef struct nb_adam_opts {
 	double clip_norm;
 } nb_adam_opts;
 
-nb_optim *nb_momentum(nb_graph *g, nb_tensor *loss, nb_momentum_opts opts);
-nb_optim *nb_rmsprop(nb_graph *g, nb_tensor *loss, nb_rmsprop_opts opts);
-nb_optim *nb_adam(nb_graph *g, nb_tensor *loss, nb_adam_opts opts);
-nb_optim *nb_adamw(nb_graph *g, nb_tensor *loss, nb_adam_opts opts);
+NB_API nb_optim *nb_momentum(nb_graph *g, nb_tensor *loss, nb_momentum_opts opts);
+NB_API nb_optim *nb_rmsprop(nb_graph *g, nb_tensor *loss, nb_rmsprop_opts opts);
+NB_API nb_optim *nb_adam(nb_graph *g, nb_tensor *loss, nb_adam_opts opts);
+NB_API nb_optim *nb_adamw(nb_graph *g, nb_tensor *loss, nb_adam_opts opts);
 
 /* "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw" (any case);
  * NB_OPTIM_INVALID for anything else. */
-nb_optim_kind nb_optim_kind_from_name(const char *name);
-const char *nb_optim_kind_name(nb_optim_kind kind); /* NULL when invalid */
+NB_API nb_optim_kind nb_optim_kind_from_name(const char *name);
+NB_API const char *nb_optim_kind_name(nb_optim_kind kind); /* NULL when invalid */
 
-nb_optim_kind nb_optim_get_kind(const nb_optim *o);
+NB_API nb_optim_kind nb_optim_get_kind(const nb_optim *o);
 /* The options in effect, defaults filled in (lr is the current one). */
-nb_optim_opts nb_optim_get_opts(const nb_optim *o);
+NB_API nb_optim_opts nb_optim_get_opts(const nb_optim *o);
 /* Number of trained parameters and the i-th of them. */
-int nb_optim_num_params(const nb_optim *o);
-nb_tensor *nb_optim_param(const nb_optim *o, int i);
+NB_API int nb_optim_num_params(const nb_optim *o);
+NB_API nb_tensor *nb_optim_param(const nb_optim *o, int i);
 /* The state tensor slot ("v", "s", "m": the table of nb_optimizer) of a
  * trained parameter, the persistent leaf "<param>.<slot>"; NULL when the
  * optimizer keeps no such state for param. */
-nb_tensor *nb_optim_state(const nb_optim *o, const nb_tensor *param, const char *slot);
+NB_API nb_tensor *nb_optim_state(const nb_optim *o, const nb_tensor *param, const char *slot);
 /* The graph the optimizer belongs to (NULL for NULL). */
-nb_graph *nb_optim_graph(const nb_optim *o);
+NB_API nb_graph *nb_optim_graph(const nb_optim *o);
 /* The largest step count: 2^53, so that the count is exact as a double
  * (Adam's bias correction and the schedules compute with it).  nb_step past
  * it fails with NB_ERR_VALUE; a checkpoint with a larger step is refused. */
@@ -129,14 +129,14 @@ nb_graph *nb_optim_graph(const nb_optim *o);
 /* The step counter (Adam's t).  nb_step increments it before running;
  * a checkpoint restores it with nb_optim_set_steps (0 to NB_OPTIM_MAX_STEPS,
  * NB_ERR_ARG otherwise). */
-void nb_optim_set_steps(nb_optim *o, int64_t steps);
+NB_API void nb_optim_set_steps(nb_optim *o, int64_t steps);
 /* Global L2 norm of all gradients in the last step, before clipping;
  * NaN without clip_norm or before the first step. */
-double nb_optim_grad_norm(const nb_optim *o);
+NB_API double nb_optim_grad_norm(const nb_optim *o);
 
 /* sqrt of the sum of squares of every element of every tensor: the global
  * norm that gradient clipping uses, as a differentiable op. */
-nb_tensor *nb_global_norm(nb_tensor *const *ts, int n);
+NB_API nb_tensor *nb_global_norm(nb_tensor *const *ts, int n);
 
 /* ---- learning-rate schedules ------------------------------------------- */
 
@@ -165,19 +165,19 @@ typedef struct nb_schedule {
 } nb_schedule;
 
 /* The learning rate for step t (t >= 0); NaN if the schedule is invalid. */
-double nb_schedule_lr(const nb_schedule *s, int64_t step);
+NB_API double nb_schedule_lr(const nb_schedule *s, int64_t step);
 /* NB_OK, or NB_ERR_ARG with a message in err (may be NULL). */
-nb_status nb_schedule_check(const nb_schedule *s, char *err, size_t errlen);
+NB_API nb_status nb_schedule_check(const nb_schedule *s, char *err, size_t errlen);
 /* "constant", "step", "exponential" (or "exp"), "cosine" (any case). */
-nb_schedule_kind nb_schedule_kind_from_name(const char *name);
-const char *nb_schedule_kind_name(nb_schedule_kind kind);
+NB_API nb_schedule_kind nb_schedule_kind_from_name(const char *name);
+NB_API const char *nb_schedule_kind_name(nb_schedule_kind kind);
 
 /* ---- exponentially weighted moving average ----------------------------- */
 
 /* v_t = beta v_{t-1} + (1-beta) x_t with v_0 = 0, for t = 1..n, into out
  * (which may be x).  With bias_correct, out_t = v_t / (1 - beta^t).
  * NB_ERR_ARG for NULL pointers, n < 0 or beta outside [0, 1). */
-nb_status nb_ewma(const double *x, int64_t n, double beta, bool bias_correct, double *out);
+NB_API nb_status nb_ewma(const double *x, int64_t n, double beta, bool bias_correct, double *out);
 
 #ifdef __cplusplus
 }

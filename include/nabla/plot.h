@@ -28,53 +28,54 @@ typedef enum nb_marker {
 } nb_marker;
 
 /* Any of the texts may be NULL (left out).  NULL only when out of memory. */
-nb_plot *nb_plot_new(const char *title, const char *xlabel, const char *ylabel);
-void nb_plot_free(nb_plot *p);
+NB_API nb_plot *nb_plot_new(const char *title, const char *xlabel, const char *ylabel);
+NB_API void nb_plot_free(nb_plot *p);
 
 /* A line through n points (x may be NULL: 0, 1, ..., n-1).  The data are
  * copied.  NaN and infinite values are skipped and break the line; so are
  * values <= 0 on a log-scale y axis.  label may be NULL (no legend entry).
  * Series get colours in the order they are added. */
-nb_status nb_plot_line(nb_plot *p, const char *label, const double *x, const double *y, size_t n);
+NB_API nb_status nb_plot_line(nb_plot *p, const char *label, const double *x, const double *y,
+                              size_t n);
 /* n points drawn as markers (one series per class, each its own marker). */
-nb_status nb_plot_scatter(nb_plot *p, const char *label, const double *x, const double *y, size_t n,
-                          nb_marker marker);
+NB_API nb_status nb_plot_scatter(nb_plot *p, const char *label, const double *x, const double *y,
+                                 size_t n, nb_marker marker);
 /* A line with a marker at each of its points, in the line's colour (for
  * lines of few points, which a line alone hardly shows: one point draws
  * no line at all). */
-nb_status nb_plot_line_markers(nb_plot *p, const char *label, const double *x, const double *y,
-                               size_t n, nb_marker marker);
+NB_API nb_status nb_plot_line_markers(nb_plot *p, const char *label, const double *x,
+                                      const double *y, size_t n, nb_marker marker);
 
 /* Fixed axis ranges (lo < hi); NaN for both ends restores the automatic
  * range, which covers the data and is widened to round tick values. */
-nb_status nb_plot_set_xrange(nb_plot *p, double lo, double hi);
-nb_status nb_plot_set_yrange(nb_plot *p, double lo, double hi);
-nb_status nb_plot_set_logy(nb_plot *p, bool logy);
+NB_API nb_status nb_plot_set_xrange(nb_plot *p, double lo, double hi);
+NB_API nb_status nb_plot_set_yrange(nb_plot *p, double lo, double hi);
+NB_API nb_status nb_plot_set_logy(nb_plot *p, bool logy);
 /* x ticks at integers only (an x axis of epochs or steps); a single x
  * value gets the range x - 1 .. x + 1. */
-nb_status nb_plot_set_xinteger(nb_plot *p, bool integer);
+NB_API nb_status nb_plot_set_xinteger(nb_plot *p, bool integer);
 /* Size of the picture in pixels (default 640 x 420). */
-nb_status nb_plot_set_size(nb_plot *p, int width, int height);
+NB_API nb_status nb_plot_set_size(nb_plot *p, int width, int height);
 
 /* Write the SVG document. */
-nb_status nb_plot_write(nb_plot *p, FILE *fp);
+NB_API nb_status nb_plot_write(nb_plot *p, FILE *fp);
 /* ... to a file, atomically like nb_checkpoint_save (a temporary file
  * renamed over path's target, its symbolic links followed); an existing
  * special file such as /dev/stdout is written directly. */
-nb_status nb_plot_save(nb_plot *p, const char *path);
+NB_API nb_status nb_plot_save(nb_plot *p, const char *path);
 /* Several plots in one SVG, one above the other (panels sharing nothing
  * but the file: each has its own axes, title and legend), as wide as the
  * widest.  n from 1 to 64; errors are reported on plots[0]. */
-nb_status nb_plot_write_stack(nb_plot *const *plots, int n, FILE *fp);
-nb_status nb_plot_save_stack(nb_plot *const *plots, int n, const char *path);
+NB_API nb_status nb_plot_write_stack(nb_plot *const *plots, int n, FILE *fp);
+NB_API nb_status nb_plot_save_stack(nb_plot *const *plots, int n, const char *path);
 /* Message of the last failed call ("" when none). */
-const char *nb_plot_errmsg(const nb_plot *p);
+NB_API const char *nb_plot_errmsg(const nb_plot *p);
 
 /* Round tick values for an axis from lo to hi: the multiples of the
  * smallest step of the form {1, 2, 5} x 10^k that gives at most max_ticks
  * of them inside [lo, hi].  Writes at most cap values; returns how many
  * there are (0 when lo >= hi, either is not finite, or max_ticks < 2). */
-int nb_nice_ticks(double lo, double hi, int max_ticks, double *ticks, int cap);
+NB_API int nb_nice_ticks(double lo, double hi, int max_ticks, double *ticks, int cap);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,8 @@
 #define NABLA_TRAIN_H
 
 #include "nabla.h"
-#include "nabla/optim.h" /* nb_optim_kind, in the zoo's recipes */
+#include "nabla/data.h"  /* nb_dataset */
+#include "nabla/optim.h" /* nb_optim_kind, in the zoo's recipes; nb_schedule */
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,12 +54,9 @@ typedef struct nb_model {
 /* Finish a classifier: x is the batch input ([B, ...]), logits computed
  * from it.  Adds labels/weights (and one-hot) inputs and the loss; compiles
  * the evaluation program.  Returns the graph's status. */
-nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_kind kind);
+NB_API nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_kind kind);
 /* Free the model's buffers (not the graph). */
-void nb_model_free(nb_model *m);
-
-typedef struct nb_dataset nb_dataset;
-typedef struct nb_schedule nb_schedule;
+NB_API void nb_model_free(nb_model *m);
 
 typedef struct nb_progress {
 	int epoch, epochs;
@@ -110,20 +108,20 @@ typedef struct nb_fit_opts {
 	void *user;
 } nb_fit_opts;
 
-nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts);
+NB_API nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts);
 /* The width of the terminal fp is on (TIOCGWINSZ), else $COLUMNS (1 to
  * 10000), else 80. */
-int nb_terminal_width(FILE *fp);
+NB_API int nb_terminal_width(FILE *fp);
 /* The progress bar's line for p in buf (n bytes; NUL-terminated), at most
  * width - 1 characters: the line nb_fit_opts.progress draws, for callers
  * drawing their own.  Returns its length. */
-int nb_progress_line(char *buf, size_t n, const nb_progress *p, int width);
+NB_API int nb_progress_line(char *buf, size_t n, const nb_progress *p, int width);
 /* Mean loss and accuracy over a dataset, in eval mode (restored after). */
-nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy);
+NB_API nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy);
 /* Class ids (and probabilities, n*K floats; may be NULL) for n samples of
  * x laid out like the model's input.  Computes the probabilities alone:
  * the labels need not be fed. */
-nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float *probs);
+NB_API nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float *probs);
 
 /* ---- the model zoo ----------------------------------------------------
  * Classifiers by name, each in a new graph of dtype dt with the given batch
@@ -166,10 +164,11 @@ typedef struct nb_zoo_entry {
 	nb_zoo_recipe recipe;
 } nb_zoo_entry;
 
-const nb_zoo_entry *nb_zoo(int i); /* NULL past the end */
-const nb_zoo_entry *nb_zoo_find(const char *name);
+NB_API const nb_zoo_entry *nb_zoo(int i); /* NULL past the end */
+NB_API const nb_zoo_entry *nb_zoo_find(const char *name);
 /* On error the graph (if created) is in m->g with its message. */
-nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch, uint64_t seed);
+NB_API nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch,
+                              uint64_t seed);
 
 #ifdef __cplusplus
 }
