@@ -5,7 +5,7 @@
  * loaded with nb_checkpoint_load into a small graph with an optimizer.
  * Seeds: tests/data/corpus/safetensors (and fuzz/safetensors.dict).
  */
-#include "data/safetensors.h"
+#include "io/safetensors.h"
 #include "fuzz/fuzz_file.h"
 
 static nb_graph *g;

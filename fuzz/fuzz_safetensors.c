@@ -13,7 +13,7 @@
  *   ./build-fuzz/fuzz/fuzz_safetensors -max_total_time=60 CORPUS_DIR \
  *       tests/data/corpus/safetensors
  */
-#include "data/safetensors.h"
+#include "io/safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * atomic saves under SIGKILL, bit-identical resume. */
 #include "test_util.h"
 
-#include "data/safetensors.h"
+#include "io/safetensors.h"
 
 #include <dirent.h>
 #include <float.h>

@@ -8,7 +8,7 @@
  */
 #include "test_util.h"
 
-#include "data/safetensors.h"
+#include "io/safetensors.h"
 #include "nabla_config.h"
 
 #include <dirent.h>

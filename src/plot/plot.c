@@ -8,7 +8,7 @@
  * without printf's locale-dependent decimal point.
  */
 #include "graph/internal.h"
-#include "graph/wfile.h"
+#include "io/wfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -848,7 +848,7 @@ static nb_status save_stack(nb_plot *const *plots, int n, const char *path, bool
 	if (!path)
 		return perr(p, NB_ERR_ARG, "%s: path is NULL",
 		            stack ? "nb_plot_save_stack" : "nb_plot_save");
-	/* atomically (graph/wfile.h): a failed or killed save leaves the old
+	/* atomically (io/wfile.h): a failed or killed save leaves the old
 	 * file; an existing special file such as /dev/stdout is written
 	 * directly */
 	char err[640];

@@ -14,7 +14,7 @@
  * itself.
  */
 #include "graph/internal.h"
-#include "graph/wfile.h"
+#include "io/wfile.h"
 
 #include "nabla_config.h"
 
@@ -226,7 +226,7 @@ nb_status nb_graph_write_dot(nb_graph *g, FILE *fp, nb_dot_view view)
 	return st ? st : emit(g, fp, view, "write_dot", NULL);
 }
 
-/* Files are written atomically (graph/wfile.h); an existing special file
+/* Files are written atomically (io/wfile.h); an existing special file
  * such as /dev/stdout is written directly. */
 static bool open_for_writing(nb_graph *g, nb__wfile *w, const char *path, const char *what)
 {

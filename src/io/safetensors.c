@@ -14,7 +14,7 @@
  * reports the byte offset of syntax errors.  It never trusts a length or
  * offset from the file before comparing it with the real size.
  */
-#include "data/safetensors.h"
+#include "io/safetensors.h"
 #include "data/internal.h"
 
 #include <errno.h>

@@ -9,8 +9,8 @@
  * tests read every file back with onnx.load and onnx.checker.check_model
  * (full_check) and run it in ONNX Runtime.
  */
-#include "data/safetensors.h"
-#include "graph/wfile.h"
+#include "io/safetensors.h"
+#include "io/wfile.h"
 
 #include <errno.h>
 #include <math.h>

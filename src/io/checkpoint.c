@@ -3,8 +3,8 @@
  * optimizer's step count, saved atomically as safetensors and loaded back
  * with every name, shape and dtype checked before anything is changed.
  */
-#include "data/safetensors.h"
-#include "graph/wfile.h"
+#include "io/safetensors.h"
+#include "io/wfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* Atomic file writing (see wfile.h). */
-#include "graph/wfile.h"
+#include "io/wfile.h"
 
 #include <dirent.h>
 #include <errno.h>
