@@ -18,12 +18,12 @@
  * baseline; gemm.c calls them only where the CPU has AVX-512F.
  */
 #include "ops/gemm.h"
+#include "util/clock.h"
 
 #if NB_GEMM_AVX512
 
 #include <immintrin.h>
 #include <math.h>
-#include <time.h>
 
 #define NR 12
 #define AVX512 __attribute__((target("avx512f")))
@@ -125,12 +125,10 @@ AVX512 static float fma512(long iters)
 
 double nb__fma_gflops(int bits, long iters)
 {
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const double t0 = nb__now();
 	volatile float sink = bits == 512 ? fma512(iters) : fma256(iters);
 	(void)sink;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+	const double s = nb__now() - t0;
 	return 2.0 * (bits / 32) * FMA_CHAINS * (double)iters / s * 1e-9;
 }
 
