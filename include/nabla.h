@@ -427,5 +427,6 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep, char 
 #include "nabla/checkpoint.h" /* safetensors checkpoints */
 #include "nabla/plot.h"       /* SVG plots */
 #include "nabla/onnx.h"       /* ONNX export */
+#include "nabla/op.h"         /* adding your own op */
 
 #endif /* NABLA_H */
