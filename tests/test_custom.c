@@ -473,12 +473,16 @@ START_TEST(test_bad_registrations)
 	d.forward_f64 = NULL;
 	bad_def(NB_F64, &d, NB_ERR_DTYPE,
 	        "custom_register(swish): no f64 kernel (.forward_f64 is NULL) for this f64 graph");
-	/* an f64-only op checks in f64 and trains nowhere else */
+	/* an f32-only op cannot be gradchecked, which needs f64 */
 	nb_gradcheck_report r;
 	char err[256];
 	ck_assert_int_eq(nb_custom_gradcheck(&d, 1, &r, err, sizeof err), NB_ERR_DTYPE);
+	ck_assert(!r.passed);
 	ck_assert_str_eq(
 	    err, "custom_register(swish): no f64 kernel (.forward_f64 is NULL) for this f64 graph");
+	ck_assert_int_eq(nb_custom_gradcheck(NULL, 1, &r, err, sizeof err), NB_ERR_ARG);
+	ck_assert_str_eq(err, "custom_register: the definition is NULL");
+	ck_assert_int_eq(nb_custom_gradcheck(&swish_def, 1, NULL, err, sizeof err), NB_ERR_ARG);
 }
 END_TEST
 
