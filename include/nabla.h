@@ -175,7 +175,7 @@ const char *nb_tensor_name(const nb_tensor *t);
 nb_tensor *nb_set_name(nb_tensor *t, const char *name);
 nb_shape nb_tensor_shape(const nb_tensor *t);
 int64_t nb_tensor_size(const nb_tensor *t);
-const char *nb_tensor_op(const nb_tensor *t);
+const char *nb_tensor_op(const nb_tensor *t); /* a custom op's: its registered name */
 bool nb_is_param(const nb_tensor *t);
 /* The i-th parameter of the graph in creation order, NULL past the end. */
 nb_tensor *nb_graph_param(const nb_graph *g, int i);
