@@ -183,7 +183,7 @@ NB_API const char *nb_tensor_name(const nb_tensor *t);
 NB_API nb_tensor *nb_set_name(nb_tensor *t, const char *name);
 NB_API nb_shape nb_tensor_shape(const nb_tensor *t);
 NB_API int64_t nb_tensor_size(const nb_tensor *t);
-NB_API const char *nb_tensor_op(const nb_tensor *t);
+NB_API const char *nb_tensor_op(const nb_tensor *t); /* a custom op's: its registered name */
 NB_API bool nb_is_param(const nb_tensor *t);
 /* The i-th parameter of the graph in creation order, NULL past the end. */
 NB_API nb_tensor *nb_graph_param(const nb_graph *g, int i);
@@ -436,5 +436,6 @@ NB_API nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep
 #include "nabla/checkpoint.h" /* safetensors checkpoints */
 #include "nabla/plot.h"       /* SVG plots */
 #include "nabla/onnx.h"       /* ONNX export */
+#include "nabla/op.h"         /* adding your own op */
 
 #endif /* NABLA_H */

@@ -93,7 +93,7 @@ static bool backprop_node(nb_tensor *loss, nb_tensor *t, nb_tensor **grad, const
 		nb__fail(g, NB_ERR_GRAPH,
 		         "grad(%s): op %s (%s) has no derivative rule; it cannot be differentiated "
 		         "(a second derivative through a backward kernel?)",
-		         loss->name, def->name, t->name);
+		         loss->name, nb__op_name(t), t->name);
 		go_on = false;
 	} else if (any) {
 		def->vjp(t, grad[t->id], gin, need);
@@ -106,8 +106,8 @@ static bool backprop_node(nb_tensor *loss, nb_tensor *t, nb_tensor **grad, const
 				char b1[128], b2[128];
 				nb__fail(g, NB_ERR_GRAPH,
 				         "grad: VJP of %s returned %s for input %s of shape %s",
-				         def->name, nb_shape_str(gk->shape, b1, sizeof b1), c->name,
-				         nb_shape_str(c->shape, b2, sizeof b2));
+				         nb__op_name(t), nb_shape_str(gk->shape, b1, sizeof b1),
+				         c->name, nb_shape_str(c->shape, b2, sizeof b2));
 				break;
 			}
 			grad[c->id] = grad[c->id] ? nb_add(grad[c->id], gk) : gk;

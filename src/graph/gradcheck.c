@@ -152,6 +152,17 @@ out:
 	return g->status;
 }
 
+nb_status nb__gradcheck_weighted(nb_graph *g, nb_tensor *y, nb_tensor *const *wrt, int n,
+                                 nb_gradcheck_report *rep)
+{
+	if (g->status != NB_OK || !y)
+		return g->status;
+	nb_tensor *c = nb__rand_param(g, "loss_weights", y->shape, 0.5, 1.5);
+	/* the weights are not checked: keep them out of the gradient */
+	nb_tensor *loss = nb_sum(nb_mul(y, nb_stop_gradient(c)));
+	return nb_gradcheck(loss, wrt, n, (nb_gradcheck_opts){0}, rep);
+}
+
 /* Check one op of the table on its own random example: the loss is
  * sum(op(...) * c) with a fixed random c, so every output element carries a
  * different weight. */
@@ -176,13 +187,7 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep, char 
 	nb_tensor *wrt[8] = {0};
 	int n = 0;
 	nb_tensor *y = nb__ops[op]->example(g, wrt, &n);
-	nb_status st = nb_graph_status(g);
-	if (st == NB_OK && y) {
-		nb_tensor *c = nb__rand_param(g, "loss_weights", y->shape, 0.5, 1.5);
-		/* the weights are not checked: keep them out of the gradient */
-		nb_tensor *loss = nb_sum(nb_mul(y, nb_stop_gradient(c)));
-		st = nb_gradcheck(loss, wrt, n, (nb_gradcheck_opts){0}, rep);
-	}
+	nb_status st = nb__gradcheck_weighted(g, y, wrt, n, rep);
 	if (st != NB_OK && errbuf)
 		snprintf(errbuf, errlen, "%s", nb_graph_errmsg(g));
 	nb_graph_free(g);

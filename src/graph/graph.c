@@ -60,9 +60,9 @@ void nb__fail(nb_graph *g, nb_status st, const char *fmt, ...)
 }
 
 /* "op(a, b): " naming the inputs (NULL ones as NULL) */
-static void call_prefix(char *buf, size_t n, int op, nb_tensor *const *in, int n_in)
+static void call_prefix(char *buf, size_t n, const char *op, nb_tensor *const *in, int n_in)
 {
-	size_t k = (size_t)snprintf(buf, n, "%s(", nb__ops[op]->name);
+	size_t k = (size_t)snprintf(buf, n, "%s(", op);
 	for (int i = 0; i < n_in && k < n; i++)
 		k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? ", " : "",
 		                      in[i] ? in[i]->name : "NULL");
@@ -73,7 +73,7 @@ static void call_prefix(char *buf, size_t n, int op, nb_tensor *const *in, int n
 nb_status nb__op_fail(nb_tensor *t, nb_status st, const char *fmt, ...)
 {
 	char prefix[512];
-	call_prefix(prefix, sizeof prefix, t->op, t->in, t->n_in);
+	call_prefix(prefix, sizeof prefix, nb__op_name(t), t->in, t->n_in);
 	va_list ap;
 	va_start(ap, fmt);
 	vfail(t->g, st, prefix, fmt, ap);
@@ -332,7 +332,7 @@ static char *dupstr(const char *s)
 static bool set_auto_name(nb_tensor *t)
 {
 	char buf[64];
-	snprintf(buf, sizeof buf, "%s_%d", nb__ops[t->op]->name, t->id);
+	snprintf(buf, sizeof buf, "%s_%d", nb__op_name(t), t->id);
 	free(t->name);
 	t->name = dupstr(buf);
 	return t->name != NULL;
@@ -400,21 +400,23 @@ nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a)
 {
 	assert(op >= 0 && op < NB_OP_COUNT);
 	const nb_opdef *def = nb__ops[op];
+	/* a custom op's registered name */
+	const char *name = def->name_of && a ? def->name_of(a) : def->name;
 	nb_graph *g = nb__graph_of(in, n);
 	if (!g)
 		return NULL; /* every input NULL: nothing to attach an error to */
 	if (g->status != NB_OK)
 		return g->placeholder;
 	if (def->n_inputs >= 0 && n != def->n_inputs) {
-		nb__fail(g, NB_ERR_ARG, "%s: takes %d inputs, got %d", def->name, def->n_inputs, n);
+		nb__fail(g, NB_ERR_ARG, "%s: takes %d inputs, got %d", name, def->n_inputs, n);
 		return g->placeholder;
 	}
 	if (n < 1 && def->n_inputs < 0) {
-		nb__fail(g, NB_ERR_ARG, "%s: needs at least one input", def->name);
+		nb__fail(g, NB_ERR_ARG, "%s: needs at least one input", name);
 		return g->placeholder;
 	}
 	char call[512];
-	call_prefix(call, sizeof call, op, in, n);
+	call_prefix(call, sizeof call, name, in, n);
 	int first = 0; /* the input g was taken from */
 	while (!in[first])
 		first++;
@@ -457,14 +459,14 @@ nb_tensor *nb__op(int op, nb_tensor *const *in, int n, const nb_attrs *a)
 		t->a = *a;
 	t->role = def->flags & NB_OPF_UPDATE ? NB_ROLE_UPDATE : g->building_role;
 	t->name = NULL;
-	if (def->shape(t) != NB_OK || !valid_shape(g, def->name, "", t->shape)) {
+	if (def->shape(t) != NB_OK || !valid_shape(g, name, "", t->shape)) {
 		drop_last(g, t);
 		return g->placeholder;
 	}
 	t->size = nb_shape_size(t->shape);
 	if (!set_auto_name(t)) {
 		drop_last(g, t);
-		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", def->name);
+		nb__fail(g, NB_ERR_NOMEM, "%s: out of memory", name);
 		return g->placeholder;
 	}
 	return t;
@@ -599,7 +601,7 @@ int64_t nb_tensor_size(const nb_tensor *t)
 
 const char *nb_tensor_op(const nb_tensor *t)
 {
-	return t ? nb__ops[t->op]->name : "(null)";
+	return t ? nb__op_name(t) : "(null)";
 }
 
 bool nb_is_param(const nb_tensor *t)

@@ -64,6 +64,7 @@ enum {
 typedef struct nb_attrs {
 	int64_t i[12]; /* 12: convolution keeps 9 geometry numbers and 2 sizes */
 	double f[6];
+	const void *p; /* custom: the registered op (ops/custom.c); NULL for the others */
 } nb_attrs;
 
 struct nb_tensor {
@@ -176,6 +177,9 @@ typedef struct nb_opdef {
 	 * the op's output and fills wrt[] (at most 8) with the leaves to check. */
 	nb_tensor *(*example)(nb_graph *g, nb_tensor **wrt, int *n_wrt);
 	unsigned flags;
+	/* The op's name for a node with these attributes when it is not
+	 * .name (custom: the registered op's name); NULL: .name. */
+	const char *(*name_of)(const nb_attrs *a);
 } nb_opdef;
 
 enum {
@@ -190,6 +194,14 @@ enum {
 };
 
 extern const nb_opdef *const nb__ops[NB_OP_COUNT];
+
+/* The name of t's op as messages, node names, DOT and profiles show it:
+ * the table's, or a custom op's registered name. */
+static inline const char *nb__op_name(const nb_tensor *t)
+{
+	const nb_opdef *d = nb__ops[t->op];
+	return d->name_of ? d->name_of(&t->a) : d->name;
+}
 
 /* ---- graph internals ---------------------------------------------------- */
 
@@ -280,6 +292,11 @@ const char *nb__shown(const char *s, char *buf, size_t n);
 /* Example helpers for gradcheck: a random shape with 1..maxdim dims each
  * in [1, maxlen], and a parameter filled U(lo, hi). */
 nb_shape nb__rand_shape(nb_graph *g, int min_ndim, int max_ndim, int maxlen);
+/* gradcheck of y, an example's output, through the loss sum(y * c) with
+ * fixed random weights c in [0.5, 1.5] (nb_op_gradcheck); the graph's
+ * status when it has failed or y is NULL */
+nb_status nb__gradcheck_weighted(nb_graph *g, nb_tensor *y, nb_tensor *const *wrt, int n,
+                                 nb_gradcheck_report *rep);
 nb_tensor *nb__rand_param(nb_graph *g, const char *name, nb_shape s, double lo, double hi);
 
 #endif

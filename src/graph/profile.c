@@ -77,7 +77,7 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 		const void *plan = p->plan ? p->plan[r[i].id] : NULL;
 		const char *k =
 		    nb__ops[t->op]->kernel && plan ? nb__ops[t->op]->kernel(t, plan) : NULL;
-		snprintf(op, sizeof op, k ? "%s [%s]" : "%s", nb_op_name(t->op), k);
+		snprintf(op, sizeof op, k ? "%s [%s]" : "%s", nb__op_name(t), k);
 		fprintf(f, "  %8.3f ms  %-34s %-20s <- %-20s %s\n", r[i].ns / runs / 1e6, op, sh,
 		        in0, t->name ? t->name : "");
 	}
@@ -92,7 +92,8 @@ double nb_program_profile_op_ms(const nb_program *p, const char *op)
 	double ns = 0;
 	bool found = false;
 	for (int s = 0; s < p->n; s++)
-		if (!strcmp(nb_op_name(p->sched[s]->op), op)) {
+		if (!strcmp(nb__op_name(p->sched[s]), op) ||
+		    !strcmp(nb_op_name(p->sched[s]->op), op)) {
 			ns += p->prof_ns[s];
 			found = true;
 		}

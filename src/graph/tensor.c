@@ -128,7 +128,7 @@ static nb_status check_io(const nb_tensor *t, const void *p, int64_t n, const ch
 		nb__fail(
 		    g, NB_ERR_ARG,
 		    "%s(%s): only inputs, parameters and constants can be fed, not the result of %s",
-		    what, t->name, nb__ops[t->op]->name);
+		    what, t->name, nb__op_name(t));
 		return NB_ERR_ARG;
 	}
 	if (!write && !(t->flags & NB_TF_PERSISTENT)) {

@@ -100,7 +100,7 @@ static void put_node(FILE *fp, const nb_tensor *t)
 {
 	const nb_opdef *def = nb__ops[t->op];
 	char shape[128], label[256] = "";
-	const char *op = t->role == NB_ROLE_STATE ? "state" : def->name;
+	const char *op = t->role == NB_ROLE_STATE ? "state" : nb__op_name(t);
 	if (def->label)
 		def->label(t, label, sizeof label);
 	else if (t->flags & NB_TF_F64) /* an optimizer's hyper-parameters */

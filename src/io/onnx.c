@@ -478,12 +478,12 @@ static bool batched_binary(const ox *x, const nb_tensor *t, int64_t batch, char 
 		if (!bat[u->id] && u->shape.ndim == t->shape.ndim && u->shape.d[0] != 1 &&
 		    batch != 1) {
 			snprintf(why, n, "%s (%s) combines the batch with %s of fixed size %lld",
-			         t->name, nb__ops[t->op]->name, u->name, (long long)u->shape.d[0]);
+			         t->name, nb__op_name(t), u->name, (long long)u->shape.d[0]);
 			return false;
 		}
 		if (bat[u->id] && u->shape.ndim != t->shape.ndim) {
 			snprintf(why, n, "%s (%s) broadcasts the batch dimension", t->name,
-			         nb__ops[t->op]->name);
+			         nb__op_name(t));
 			return false;
 		}
 	}
@@ -546,7 +546,7 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 	if (!any || t->shape.ndim == 0) {
 		if (any)
 			snprintf(why, n, "%s (%s) reduces the batch dimension", t->name,
-			         nb__ops[t->op]->name);
+			         nb__op_name(t));
 		return false;
 	}
 	const nb_tensor *a = t->in[0];
@@ -570,7 +570,7 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 	case NB_OP_MAX:
 		if (ax == 0) {
 			snprintf(why, n, "%s (%s) works along the batch dimension", t->name,
-			         nb__ops[t->op]->name);
+			         nb__op_name(t));
 			return false;
 		}
 		return true;
@@ -578,7 +578,7 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 	case NB_OP_MEAN:
 		if (t->a.i[0] & 1) {
 			snprintf(why, n, "%s (%s) reduces the batch dimension", t->name,
-			         nb__ops[t->op]->name);
+			         nb__op_name(t));
 			return false;
 		}
 		return true;
@@ -586,7 +586,7 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 	case NB_OP_SUM_TO:
 		if (a->shape.ndim != t->shape.ndim || a->shape.d[0] != t->shape.d[0]) {
 			snprintf(why, n, "%s (%s) changes the batch dimension", t->name,
-			         nb__ops[t->op]->name);
+			         nb__op_name(t));
 			return false;
 		}
 		return true;
@@ -599,7 +599,7 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 		 * prediction and target batched alike */
 		if (!bat[a->id] || !bat[t->in[1]->id]) {
 			snprintf(why, n, "%s (%s) pairs batched and unbatched tensors", t->name,
-			         nb__ops[t->op]->name);
+			         nb__op_name(t));
 			return false;
 		}
 		return true;
@@ -609,7 +609,7 @@ static bool batched(const ox *x, const nb_tensor *t, int64_t batch, char *why, s
 		for (int k = 1; k < t->n_in; k++)
 			if (bat[t->in[k]->id]) {
 				snprintf(why, n, "%s (%s) has a batched weight", t->name,
-				         nb__ops[t->op]->name);
+				         nb__op_name(t));
 				return false;
 			}
 		return true;
@@ -1222,10 +1222,17 @@ static void emit_op(ox *x, const nb_tensor *t)
 	if (emit_elementwise(x, t, a, out) || emit_shape_op(x, t, a, out) ||
 	    emit_activation(x, t, a, out) || emit_layer_op(x, t, a, out))
 		return;
+	if (t->op == NB_OP_CUSTOM) {
+		xfail(x, NB_ERR_FORMAT,
+		      "op %s (computing %s) is a custom op (nb_custom_register): ONNX export "
+		      "maps nabla's own ops only; export a graph that computes it with them",
+		      nb__op_name(t), t->name);
+		return;
+	}
 	xfail(x, NB_ERR_FORMAT,
 	      "op %s (computing %s) has no ONNX mapping: it belongs to training (gradients, "
 	      "optimizer updates), not to inference",
-	      nb__ops[t->op]->name, t->name);
+	      nb__op_name(t), t->name);
 }
 
 /* ---- the walk --------------------------------------------------------------- */

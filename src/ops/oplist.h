@@ -99,6 +99,10 @@
 	X(AVGPOOL2D, avgpool2d) \
 	X(AVGPOOL2D_BACKWARD, avgpool2d_backward) /* (dy) -> dx */ \
 	X(GLOBAL_AVGPOOL, global_avgpool) \
+	/* ops added by users (custom.c, include/nabla/op.h): a node of an op \
+	 * registered with nb_custom_register; a.p = the op, i[0..7] and \
+	 * f[0..5] = the node's nb_custom_attrs */ \
+	X(CUSTOM, custom) \
 	/* end of the op list */
 /* clang-format on */
 
