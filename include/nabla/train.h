@@ -19,7 +19,8 @@
 #define NABLA_TRAIN_H
 
 #include "nabla.h"
-#include "nabla/optim.h" /* nb_optim_kind, in the zoo's recipes */
+#include "nabla/optim.h"     /* nb_optim_kind, in the zoo's recipes */
+#include "nabla/gradnorms.h" /* nb_grad_norms, in the epoch statistics */
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,6 +79,9 @@ typedef struct nb_epoch_stats {
 	double samples_per_s;
 	int64_t samples, steps;
 	double lr;
+	/* with nb_fit_opts.grad_norms: each layer's gradient and update norms,
+	 * means over the epoch's steps; else NULL */
+	const nb_grad_norms *grad_norms;
 } nb_epoch_stats;
 
 typedef struct nb_fit_opts {
@@ -104,6 +108,18 @@ typedef struct nb_fit_opts {
 	 * and the bar gets shorter.  Drawn only when the stream is a terminal
 	 * (a log file gets nothing); NULL: none. */
 	FILE *progress;
+	/* Per-layer gradient statistics (nabla/gradnorms.h): the optimizer
+	 * tracks them from the first step on (and goes on after nb_fit
+	 * returns: nb_optim_track_grad_norms(o, false) stops it); each epoch's
+	 * means are in nb_epoch_stats.grad_norms.  With grad_norm_interval N >
+	 * 0, on_grad_norms (may be NULL) also gets the means over every N
+	 * optimizer steps, at the steps that are multiples of N (a window may
+	 * span two epochs; the last, partial one is not reported).  A negative
+	 * interval, or one without grad_norms, is NB_ERR_ARG.  Off (the
+	 * default), the step has no extra node. */
+	bool grad_norms;
+	int64_t grad_norm_interval;
+	void (*on_grad_norms)(const nb_grad_norms *n, void *user);
 	void (*on_batch)(const nb_progress *p, void *user);
 	/* return false to stop training after this epoch */
 	bool (*on_epoch)(const nb_epoch_stats *s, void *user);
