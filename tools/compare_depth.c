@@ -156,6 +156,12 @@ static int write_plots(const variant *v, const char *path)
 		nb_plot_set_xinteger(p[k], true);
 		nb_plot_set_size(p[k], 640, 320);
 	}
+	if (L > 1)
+		nb_plot_set_xrange(p[0], 1, L);
+	if (E > 1) {
+		nb_plot_set_xrange(p[1], v[0].gn.epoch[0], v[0].gn.epoch[E - 1]);
+		nb_plot_set_xrange(p[2], v[0].gn.epoch[0], v[0].gn.epoch[E - 1]);
+	}
 	nb_plot_set_logy(p[0], true);
 	nb_plot_set_logy(p[1], true);
 	nb_plot_set_yrange(p[2], 0, 1);

@@ -191,6 +191,12 @@ int gn_write_plot(const gn_log *g, const char *path, const char *model)
 		nb_plot_set_xinteger(p[k], true);
 		nb_plot_set_size(p[k], 640, 320);
 	}
+	if (g->layers > 1) { /* the depth axis from the first layer to the last */
+		nb_plot_set_xrange(p[0], 1, g->layers);
+		nb_plot_set_xrange(p[2], 1, g->layers);
+	}
+	if (g->epoch[g->n - 1] > g->epoch[0])
+		nb_plot_set_xrange(p[1], g->epoch[0], g->epoch[g->n - 1]);
 	if (nb_plot_save_stack(p, 3, path) == NB_OK) {
 		fprintf(stderr, "nabla train: wrote the gradient norms to %s\n", path);
 	} else {
