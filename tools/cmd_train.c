@@ -156,46 +156,47 @@ static void usage(FILE *fp)
 	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
 	    "                     training stops there with an error naming the epoch)\n",
 	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
-	/* in two strings: a C99 compiler need accept only 4095 bytes in one */
+	/* the gradient statistics close the training options */
 	fputs(
-	    "output:\n"
-	    "  --json             one JSON object per epoch on stdout, every epoch of every\n"
-	    "                     model (the lines for people may skip some), no progress bar\n"
-	    "  --out DIR          where outputs go by default (default " DEFAULT_OUT
-	    "; 'none': nowhere)\n"
-	    "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
-	    "                     (the notes' models: after the last one)\n"
-	    "  --resume FILE      continue from a checkpoint of the same model, with its\n"
-	    "                     recipe (optimizer, --lr, --batch, --seed, --momentum,\n"
-	    "                     --weight-decay, --clip-norm, the schedule, --max-batches,\n"
-	    "                     the limits, --standardize, --dtype) unless a flag gives\n"
-	    "                     another value (a notice says so); another --optim or\n"
-	    "                     --dtype is refused (the file holds that optimizer's state)\n"
-	    "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
-	    "                     resumed epochs too); curve-fit: the fits against the target;\n"
-	    "                     perceptron-and/-or: the decision boundary over the inputs,\n"
-	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
-	    "                     backprop-example have no plot)\n"
-	    "  --dot FILE         the graph (forward + backward) as Graphviz DOT (FILE.dot,\n"
-	    "                     .gv), or rendered by its extension (.svg, .png, .pdf, ...;\n"
-	    "                     the formats: nabla dot --help)\n"
-	    "  --export FILE      the trained model as ONNX, after the last epoch (as nabla "
-	    "export)\n"
-	    "  --grad-norms [FILE.svg]  per-layer gradient statistics (zoo models): each\n"
-	    "                     epoch line gets the mean L2 norm of every layer's gradient\n"
-	    "                     and of its update relative to its weights (--json:\n"
-	    "                     \"grad_norms\" and \"update_ratios\", layer -> value); plotted\n"
-	    "                     against depth (a line per epoch) and epochs (a line per\n"
-	    "                     layer) in FILE.svg (default OUT/MODEL-grad-norms.svg)\n"
+	    "  --grad-norms [FILE.svg]  per-layer gradient statistics (zoo models; the notes'\n"
+	    "                     refuse it): each epoch line gets the mean L2 norm of every\n"
+	    "                     layer's gradient and of its update relative to its weights\n"
+	    "                     (--json: \"grad_norms\" and \"update_ratios\", layer -> value),\n"
+	    "                     plotted against depth (a line per epoch) and epochs (a line\n"
+	    "                     per layer) in FILE.svg (default OUT/MODEL-grad-norms.svg)\n"
 	    "  --grad-norm-interval N  with --grad-norms, also a line with the means over\n"
-	    "                     every N steps (N >= 1)\n"
-	    "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
-	    "refuse the data options (--data to --max-batches), the schedule options and\n"
-	    "--grad-norms.\n"
-	    "An output that cannot be written (its directory missing or read-only, or the\n"
-	    "name of a directory or special file) fails before training (exit status 1).\n"
-	    "\nmodels:\n",
+	    "                     every N steps (N >= 1)\n",
 	    fp);
+	/* in two strings: a C99 compiler need accept only 4095 bytes in one */
+	fputs("output:\n"
+	      "  --json             one JSON object per epoch on stdout, every epoch of every\n"
+	      "                     model (the lines for people may skip some), no progress bar\n"
+	      "  --out DIR          where outputs go by default (default " DEFAULT_OUT
+	      "; 'none': nowhere)\n"
+	      "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
+	      "                     (the notes' models: after the last one)\n"
+	      "  --resume FILE      continue from a checkpoint of the same model, with its\n"
+	      "                     recipe (optimizer, --lr, --batch, --seed, --momentum,\n"
+	      "                     --weight-decay, --clip-norm, the schedule, --max-batches,\n"
+	      "                     the limits, --standardize, --dtype) unless a flag gives\n"
+	      "                     another value (a notice says so); another --optim or\n"
+	      "                     --dtype is refused (the file holds that optimizer's state)\n"
+	      "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
+	      "                     resumed epochs too); curve-fit: the fits against the target;\n"
+	      "                     perceptron-and/-or: the decision boundary over the inputs,\n"
+	      "                     and the total error per epoch in FILE-errors.svg (xor and\n"
+	      "                     backprop-example have no plot)\n"
+	      "  --dot FILE         the graph (forward + backward) as Graphviz DOT (FILE.dot,\n"
+	      "                     .gv), or rendered by its extension (.svg, .png, .pdf, ...;\n"
+	      "                     the formats: nabla dot --help)\n"
+	      "  --export FILE      the trained model as ONNX, after the last epoch (as nabla "
+	      "export)\n"
+	      "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
+	      "refuse the data options (--data to --max-batches) and the schedule options.\n"
+	      "An output that cannot be written (its directory missing or read-only, or the\n"
+	      "name of a directory or special file) fails before training (exit status 1).\n"
+	      "\nmodels:\n",
+	      fp);
 	cli_model_list(fp, true);
 }
 
