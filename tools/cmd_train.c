@@ -702,14 +702,14 @@ int cmd_train(int argc, char **argv)
 			return rc;
 	}
 	int rc;
-	if (f.compare)
-		return (rc = check_schedule(&a, &f)) >= 0 ? rc
-		                                          : run_compare(&a, f.out, f.model_given);
 	if (f.compare && f.compare_depth) {
 		fprintf(stderr, "nabla train: --compare-optim and --compare-depth are two separate "
 		                "experiments: give one\n");
 		return 2;
 	}
+	if (f.compare)
+		return (rc = check_schedule(&a, &f)) >= 0 ? rc
+		                                          : run_compare(&a, f.out, f.model_given);
 	if (f.compare_depth)
 		return (rc = check_schedule(&a, &f)) >= 0 ? rc : run_compare_depth(&a, &f);
 	cli_model_info m;
