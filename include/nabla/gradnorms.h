@@ -9,11 +9,11 @@
  *     before any clipping: one global_norm node per layer in the compiled
  *     step, reading the gradients the step computes anyway;
  *   - the L2 norm of the layer's update (the change the step made to its
- *     parameters) divided by the L2 norm of its parameters before the step:
- *     the parameters' norm is a second global_norm node per layer (run
- *     before the updates), the update's norm is summed on the host from a
- *     copy of the parameters taken before the step, since the update ops
- *     write the parameters in place.
+ *     parameters) divided by the L2 norm of its parameters before the step.
+ *     The update ops write the parameters in place, so nb_step copies them
+ *     before running (summing their squares on the way) and sums the
+ *     squared differences after: two passes over the parameters on the
+ *     calling thread, in double and in a fixed order.
  *
  * Both are averaged over the steps (the mean of the per-step norms) until
  * the next reset.  Tracking is off by default; off, the step has no extra
@@ -41,9 +41,10 @@ typedef struct nb_layer_norms {
 	double weight_norm;  /* ||w|| before the last step */
 } nb_layer_norms;
 
-/* Start (on) or stop (off) tracking.  On adds two global_norm nodes per
- * layer to the graph (once; turning it on again reuses them) and
- * recompiles the step with them; off recompiles it without them.  The
+/* Start (on) or stop (off) tracking.  On adds a global_norm node per layer
+ * to the graph (once; turning it on again reuses them) and recompiles the
+ * step with them; off recompiles it without them, and nb_step copies
+ * nothing.  The
  * layers are numbered in the order of their first parameters' creation:
  * input to output for a model built front to back.  Returns NB_OK or the
  * graph's error (NB_ERR_NOMEM). */

@@ -3,13 +3,13 @@
  * each layer's gradient and of its update relative to its weights, recorded
  * at every step of an optimizer that tracks them.
  *
- * Tracking adds, per layer, a global_norm node over the layer's gradients
- * and one over its parameters, kept as targets of the step (so they run
- * before the updates, which overwrite the parameters).  The update's norm
- * needs the parameters before and after the step: nb_step copies them
- * before running (nb__gradnorms_before) and sums the squared differences
- * after (nb__gradnorms_after), one pass over the parameters each, in
- * double and in a fixed order.
+ * Tracking adds, per layer, a global_norm node over the layer's gradients,
+ * kept as a target of the step.  The update's norm needs the parameters
+ * before and after the step: nb_step copies them before running
+ * (nb__gradnorms_before, which sums their squares on the way: the weights'
+ * norm) and sums the squared differences after (nb__gradnorms_after), one
+ * pass over the parameters each, in double, eight running sums added in a
+ * fixed order (a single running sum would wait on each addition).
  */
 #include "optim/optim.h"
 
@@ -33,7 +33,7 @@ struct nb__gradnorms {
 	int *start;          /* layer l's parameters: order[start[l] .. start[l+1]) */
 	int *order;          /* parameter indices (into o->params), layer by layer */
 	nb_tensor **gnode;   /* per layer: ||g|| */
-	nb_tensor **wnode;   /* per layer: ||w|| before the step */
+	double *w2;          /* per layer: ||w||^2 before the step being taken */
 	double *wlast;       /* ||w|| before the last step */
 	unsigned char *snap; /* the parameters before the step */
 	size_t *snap_off;    /* per parameter, in bytes */
@@ -62,7 +62,7 @@ void nb__gradnorms_free(nb__gradnorms *s)
 {
 	if (!s)
 		return;
-	free(s->names), free(s->start), free(s->order), free(s->gnode), free(s->wnode);
+	free(s->names), free(s->start), free(s->order), free(s->gnode), free(s->w2);
 	free(s->wlast), free(s->snap), free(s->snap_off);
 	for (int k = 0; k < ACC_COUNT; k++)
 		acc_free(&s->acc[k]);
@@ -122,7 +122,7 @@ static nb__gradnorms *build(nb_optim *o)
 		bytes += (size_t)o->params[i]->size * g->esize;
 	}
 	ok = (s->gnode = calloc((size_t)L, sizeof *s->gnode)) &&
-	     (s->wnode = calloc((size_t)L, sizeof *s->wnode)) &&
+	     (s->w2 = calloc((size_t)L, sizeof *s->w2)) &&
 	     (s->wlast = calloc((size_t)L, sizeof *s->wlast)) &&
 	     (s->snap = malloc(bytes ? bytes : 1));
 	for (int a = 0; ok && a < ACC_COUNT; a++)
@@ -144,11 +144,6 @@ static nb__gradnorms *build(nb_optim *o)
 			ts[m++] = o->grads[s->order[j]];
 		snprintf(name, sizeof name, "%.100s.grad_norm", s->names[l]);
 		s->gnode[l] = nb_set_name(nb_global_norm(ts, m), name);
-		m = 0;
-		for (int j = s->start[l]; j < s->start[l + 1]; j++)
-			ts[m++] = o->params[s->order[j]];
-		snprintf(name, sizeof name, "%.100s.weight_norm", s->names[l]);
-		s->wnode[l] = nb_set_name(nb_global_norm(ts, m), name);
 	}
 	g->building_role = saved;
 	free(ts);
@@ -169,23 +164,21 @@ static nb_status set_targets(nb_optim *o, bool on)
 	for (int i = 0; i < o->n_keep; i++) {
 		bool ours = false;
 		for (int l = 0; l < s->n_layers && !ours; l++)
-			ours = o->keep[i] == s->gnode[l] || o->keep[i] == s->wnode[l];
+			ours = o->keep[i] == s->gnode[l];
 		if (!ours)
 			o->keep[k++] = o->keep[i];
 	}
 	o->n_keep = k;
 	if (on) {
 		nb_tensor **keep =
-		    realloc(o->keep, ((size_t)k + 2 * (size_t)s->n_layers) * sizeof *keep);
+		    realloc(o->keep, ((size_t)k + (size_t)s->n_layers) * sizeof *keep);
 		if (!keep) {
 			nb__fail(o->g, NB_ERR_NOMEM, "%s: grad norms: out of memory", o->name);
 			return NB_ERR_NOMEM;
 		}
 		o->keep = keep;
-		for (int l = 0; l < s->n_layers; l++) {
+		for (int l = 0; l < s->n_layers; l++)
 			o->keep[o->n_keep++] = s->gnode[l];
-			o->keep[o->n_keep++] = s->wnode[l];
-		}
 	}
 	s->on = on;
 	return nb__optim_finish(o) ? NB_OK : o->g->status;
@@ -211,43 +204,69 @@ bool nb_optim_tracks_grad_norms(const nb_optim *o)
 	return o && o->gn && o->gn->on;
 }
 
+/* Sums of squares in double with eight running sums, added in a fixed
+ * order: copy_sq copies src to dst and sums src^2, diff_sq sums (a - b)^2. */
+#define SUM8(N, TERM)                                                                              \
+	double a_[8] = {0}, t_ = 0;                                                                \
+	int64_t i = 0;                                                                             \
+	for (; i + 8 <= (N); i += 8)                                                               \
+		for (int j_ = 0; j_ < 8; j_++) {                                                   \
+			const int64_t k = i + j_;                                                  \
+			const double v_ = (TERM);                                                  \
+			a_[j_] += v_ * v_;                                                         \
+		}                                                                                  \
+	for (; i < (N); i++) {                                                                     \
+		const int64_t k = i;                                                               \
+		const double v_ = (TERM);                                                          \
+		t_ += v_ * v_;                                                                     \
+	}                                                                                          \
+	return (((a_[0] + a_[1]) + (a_[2] + a_[3])) + ((a_[4] + a_[5]) + (a_[6] + a_[7]))) + t_;
+
+static double copy_sq_f32(float *dst, const float *src, int64_t n)
+{
+	SUM8(n, (double)(dst[k] = src[k]))
+}
+
+static double copy_sq_f64(double *dst, const double *src, int64_t n)
+{
+	SUM8(n, dst[k] = src[k])
+}
+
+static double diff_sq_f32(const float *a, const float *b, int64_t n)
+{
+	SUM8(n, (double)a[k] - (double)b[k])
+}
+
+static double diff_sq_f64(const double *a, const double *b, int64_t n)
+{
+	SUM8(n, a[k] - b[k])
+}
+
 void nb__gradnorms_before(nb_optim *o)
 {
 	nb__gradnorms *s = o->gn;
-	for (int i = 0; i < o->n; i++)
-		memcpy(s->snap + s->snap_off[i], o->params[i]->data,
-		       (size_t)o->params[i]->size * o->g->esize);
-}
-
-/* sum of (a_i - b_i)^2 in double, in order */
-static double sq_diff(const nb_tensor *p, const void *before)
-{
-	double s = 0;
-	int64_t n = p->size;
-	if (nb__is_f32(p)) {
-		const float *a = p->data, *b = before;
-		for (int64_t i = 0; i < n; i++) {
-			double d = (double)a[i] - (double)b[i];
-			s += d * d;
+	for (int l = 0; l < s->n_layers; l++) {
+		double w2 = 0;
+		for (int j = s->start[l]; j < s->start[l + 1]; j++) {
+			const nb_tensor *p = o->params[s->order[j]];
+			void *dst = s->snap + s->snap_off[s->order[j]];
+			w2 += nb__is_f32(p) ? copy_sq_f32(dst, p->data, p->size)
+			                    : copy_sq_f64(dst, p->data, p->size);
 		}
-	} else {
-		const double *a = p->data, *b = before;
-		for (int64_t i = 0; i < n; i++) {
-			double d = a[i] - b[i];
-			s += d * d;
-		}
+		s->w2[l] = w2;
 	}
-	return s;
 }
 
 void nb__gradnorms_after(nb_optim *o)
 {
 	nb__gradnorms *s = o->gn;
 	for (int l = 0; l < s->n_layers; l++) {
-		double gn = nb__get(s->gnode[l], 0), wn = nb__get(s->wnode[l], 0), du = 0;
+		double gn = nb__get(s->gnode[l], 0), wn = sqrt(s->w2[l]), du = 0;
 		for (int j = s->start[l]; j < s->start[l + 1]; j++) {
-			int i = s->order[j];
-			du += sq_diff(o->params[i], s->snap + s->snap_off[i]);
+			const nb_tensor *p = o->params[s->order[j]];
+			const void *before = s->snap + s->snap_off[s->order[j]];
+			du += nb__is_f32(p) ? diff_sq_f32(p->data, before, p->size)
+			                    : diff_sq_f64(p->data, before, p->size);
 		}
 		s->wlast[l] = wn;
 		for (int a = 0; a < ACC_COUNT; a++) {
