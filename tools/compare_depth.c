@@ -73,6 +73,8 @@ static int train_variant(variant *v, const nb_dataset *train, const nb_dataset *
 	nb_status st = nb_zoo_build(&m, a->model, a->dtype, a->batch, a->seed);
 	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
 	int rc = 0;
+	if (!a->json) /* the epoch lines for people do not name the model */
+		printf("%s: %s\n", a->model, nb_zoo_find(a->model)->summary);
 	if (!o) {
 		fprintf(stderr, "nabla train: %s: %s\n", a->model, nb_graph_errmsg(m.g));
 		rc = 1;

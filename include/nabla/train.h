@@ -152,6 +152,10 @@ nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float
  *   resnet50            bottleneck blocks [3,4,6,3] with a CIFAR stem
  *   mlp-binary-sigmoid  784-128 ReLU, Dense(1) + sigmoid + BCE (two classes)
  *   mlp-binary-softmax  784-128 ReLU, Dense(2) + softmax + CCE (one-hot)
+ *   deep-sigmoid, deep-relu-he, deep-relu-bn, deep-residual
+ *                       784-10x64-10: sigmoid; ReLU with He init; batchnorm +
+ *                       ReLU; sigmoid with identity shortcuts (the
+ *                       vanishing-gradient experiment, docs/experiments.md)
  * Each entry carries its builder and the recipe `nabla train` follows by
  * default, so a model is one row of the table in src/nn/models.c. */
 
