@@ -183,6 +183,13 @@ grep -q '^deep-sigmoid ' "$tmp/err" && grep -q '^deep-residual ' "$tmp/err" ||
 svg_ok "$tmp/depth.svg" 8
 svg_ok "$tmp/depth-accuracy.svg" 4
 
+# ---- nabla bench --grad-norms: the step with them, zoo models only --------------
+"$nabla" bench --model mlp --steps 3 --warmup 0 --threads 1 --grad-norms --json >"$tmp/b.json" \
+	2>"$tmp/err" || fail "bench --grad-norms: exit $?: $(cat "$tmp/err")"
+grep -q '"bench": "nabla_mlp"' "$tmp/b.json" || fail "bench --grad-norms: $(cat "$tmp/b.json")"
+expect 2 "nabla bench: --grad-norms applies to the training steps of the zoo models (mlp, lenet, resnet20, resnet50), not xor" \
+	bench --model xor --grad-norms
+
 # every plot is well-formed XML (one interpreter for all, when there is one)
 if command -v python3 >/dev/null 2>&1; then
 	python3 -c 'import sys, xml.etree.ElementTree as E
