@@ -411,7 +411,7 @@ nb_status nb_step(nb_optim *o)
 		return NB_ERR_ARG;
 	o->steps++;
 	write_hyper(o);
-	bool track = o->gn && nb_optim_tracks_grad_norms(o);
+	bool track = nb_optim_tracks_grad_norms(o);
 	if (track)
 		nb__gradnorms_before(o);
 	nb_status st = nb_run(o->prog);
