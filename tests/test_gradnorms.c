@@ -337,6 +337,38 @@ START_TEST(test_fit_refuses_bad_interval)
 }
 END_TEST
 
+static bool keep_epoch(const nb_epoch_stats *s, void *user);
+
+/* The same seed and data give the same bits, run after run */
+START_TEST(test_deterministic)
+{
+	nb_dataset d = synthetic(96, 6, 3, 4);
+	nb_layer_norms rows[2][MAXL];
+	for (int run = 0; run < 2; run++) {
+		nb_model m;
+		small_model(&m, NB_F32, 16);
+		nb_optim *o = nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = NB_OPTIM_ADAM});
+		nb_fit_opts fo = {.epochs = 2,
+		                  .seed = 8,
+		                  .grad_norms = true,
+		                  .on_epoch = keep_epoch,
+		                  .user = rows[run]};
+		ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+		nb_model_free(&m);
+		nb_graph_free(m.g);
+	}
+	for (int l = 0; l < 4; l++) {
+		ck_assert(rows[0][l].grad_norm > 0 && rows[0][l].update_ratio > 0);
+		ck_assert(!memcmp(&rows[0][l].grad_norm, &rows[1][l].grad_norm, sizeof(double)));
+		ck_assert(
+		    !memcmp(&rows[0][l].update_ratio, &rows[1][l].update_ratio, sizeof(double)));
+		ck_assert(
+		    !memcmp(&rows[0][l].weight_norm, &rows[1][l].weight_norm, sizeof(double)));
+	}
+	nb_dataset_free(&d);
+}
+END_TEST
+
 static bool keep_epoch(const nb_epoch_stats *s, void *user)
 {
 	nb_layer_norms *out = user;
@@ -404,6 +436,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_off_adds_no_nodes);
 	tcase_add_test(tc, test_fit_epochs_and_windows);
 	tcase_add_test(tc, test_fit_refuses_bad_interval);
+	tcase_add_test(tc, test_deterministic);
 	tcase_add_test(tc, test_sigmoid_vanishes);
 	suite_add_tcase(s, tc);
 	return s;
