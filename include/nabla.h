@@ -432,6 +432,7 @@ NB_API nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep
 #include "nabla/layers.h"     /* layer builders */
 #include "nabla/train.h"      /* the training loop */
 #include "nabla/optim.h"      /* optimizers, schedules, EWMA */
+#include "nabla/gradnorms.h"  /* per-layer gradient statistics */
 #include "nabla/data.h"       /* dataset readers and batching */
 #include "nabla/checkpoint.h" /* safetensors checkpoints */
 #include "nabla/plot.h"       /* SVG plots */

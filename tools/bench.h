@@ -9,6 +9,7 @@ typedef struct bench_args {
 	const char *model;
 	int epochs, repeat, threads, batch, steps, warmup; /* 0 (warmup -1): the default */
 	bool json, profile;
+	bool grad_norms; /* zoo models: the step with the per-layer gradient statistics */
 	const char *data;
 } bench_args;
 

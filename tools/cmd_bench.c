@@ -160,8 +160,10 @@ static int bench_zoo(const bench_args *b)
 		nb_dataset_free(&train);
 		return 1;
 	}
-	nb_fit_opts fo = {.epochs = 1, .seed = 1, .max_batches = warm};
-	if (warm > 0) /* max_batches 0 would be a whole epoch */
+	nb_fit_opts fo = {.epochs = 1, .seed = 1, .max_batches = warm, .grad_norms = b->grad_norms};
+	if (warm == 0 && b->grad_norms) /* nb_fit turns them on: before the clock starts */
+		st = nb_optim_track_grad_norms(o, true);
+	if (warm > 0 && !st) /* max_batches 0 would be a whole epoch */
 		st = nb_fit(&m, o, &train, fo);
 	if (!st && b->profile)
 		st = nb_program_profile(nb_optim_program(o), true);
@@ -373,15 +375,17 @@ static void usage(FILE *fp)
 	    "  --warmup N   untimed steps first (default 5), 0 to 10^6\n"
 	    "  --data DIR   Fashion-MNIST directory (default: Debian's)\n"
 	    "  --profile    time every kernel of a zoo model's step: a table by op on stderr\n"
+	    "  --grad-norms zoo models: steps that record the per-layer gradient statistics\n"
+	    "               (nabla train --grad-norms), to measure what they cost\n"
 	    "  --json       one JSON object on stdout\n\nmodels:\n",
 	    CLI_MAX_THREADS, CLI_MAX_BATCH);
 	for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
 		fprintf(fp, "  %-8s %s\n", benches[i].name, benches[i].summary);
 }
 
-static const char *const options[] = {"--model",   "--epochs", "--repeat", "--threads",
-                                      "--batch",   "--steps",  "--warmup", "--data",
-                                      "--profile", "--json",   "--help",   NULL};
+static const char *const options[] = {
+    "--model", "--epochs",  "--repeat", "--threads",    "--batch", "--steps", "--warmup",
+    "--data",  "--profile", "--json",   "--grad-norms", "--help",  NULL};
 
 int cmd_bench(int argc, char **argv)
 {
@@ -396,6 +400,8 @@ int cmd_bench(int argc, char **argv)
 			b.json = true;
 		} else if (!strcmp(argv[i], "--profile")) {
 			b.profile = true;
+		} else if (!strcmp(argv[i], "--grad-norms")) {
+			b.grad_norms = true;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
 			b.model = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--epochs"))) {
@@ -437,8 +443,17 @@ int cmd_bench(int argc, char **argv)
 	}
 	nb_set_num_threads(b.threads);
 	for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-		if (!strcmp(benches[i].name, b.model))
+		if (!strcmp(benches[i].name, b.model)) {
+			if (b.grad_norms && benches[i].run != bench_zoo) {
+				fprintf(
+				    stderr,
+				    "nabla bench: --grad-norms applies to the training steps of "
+				    "the zoo models (mlp, lenet, resnet20, resnet50), not %s\n",
+				    b.model);
+				return 2;
+			}
 			return benches[i].run(&b);
+		}
 	fprintf(stderr, "nabla bench: unknown model '%s' (see nabla bench --help)\n", b.model);
 	return 2;
 }

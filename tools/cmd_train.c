@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <strings.h>
 #include <limits.h>
 #include <sys/stat.h>
 
@@ -28,8 +29,9 @@ void print_epoch(const train_args *a, const epoch_report *r)
 	json_num(acc, sizeof acc, r->accuracy);
 	if (a->json) {
 		printf(
-		    "{\"model\": \"%s\", \"epoch\": %d, \"loss\": %s, \"accuracy\": %s, \"seconds\": %.6f%s%s}\n",
-		    a->model, r->epoch, loss, acc, r->seconds, r->extra[0] ? ", " : "", r->extra);
+		    "{\"model\": \"%s\", \"epoch\": %d, \"loss\": %s, \"accuracy\": %s, \"seconds\": %.6f%s%s%s%s}\n",
+		    a->model, r->epoch, loss, acc, r->seconds, r->extra[0] ? ", " : "", r->extra,
+		    r->more ? ", " : "", r->more ? r->more : "");
 	} else {
 		printf("epoch %*d/%d  loss %-12.6g", (int)snprintf(NULL, 0, "%d", r->epochs),
 		       r->epoch, r->epochs, r->loss);
@@ -121,6 +123,11 @@ static void usage(FILE *fp)
 	    "                     one SVG (--plot; default OUT/compare-optim-MODEL.svg).\n"
 	    "                     MODEL: a zoo model, or 'spirals' (the default): a 2-64-64-3\n"
 	    "                     ReLU MLP on 900 synthetic points of three spiral arms\n"
+	    "  --compare-depth    the vanishing-gradient experiment: deep-sigmoid, deep-relu-he,\n"
+	    "                     deep-relu-bn and deep-residual (ten hidden layers of 64) from\n"
+	    "                     the same seed, with their gradient norms; plots in --plot\n"
+	    "                     FILE.svg (default OUT/compare-depth.svg: norm by depth and\n"
+	    "                     first/last-layer ratio) and FILE-accuracy.svg\n"
 	    "training:\n"
 	    "  --epochs N         epochs in all, 1 to %d (default: per model); with\n"
 	    "                     --resume the saved epochs count too (--epochs 8 after 5\n"
@@ -149,6 +156,17 @@ static void usage(FILE *fp)
 	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
 	    "                     training stops there with an error naming the epoch)\n",
 	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
+	/* the gradient statistics close the training options */
+	fputs(
+	    "  --grad-norms [FILE.svg]  per-layer gradient statistics (zoo models; the notes'\n"
+	    "                     refuse it): each epoch line gets the mean L2 norm of every\n"
+	    "                     layer's gradient and of its update relative to its weights\n"
+	    "                     (--json: \"grad_norms\" and \"update_ratios\", layer -> value),\n"
+	    "                     plotted against depth (a line per epoch) and epochs (a line\n"
+	    "                     per layer) in FILE.svg (default OUT/MODEL-grad-norms.svg)\n"
+	    "  --grad-norm-interval N  with --grad-norms, also a line with the means over\n"
+	    "                     every N steps (N >= 1)\n",
+	    fp);
 	/* in two strings: a C99 compiler need accept only 4095 bytes in one */
 	fputs("output:\n"
 	      "  --json             one JSON object per epoch on stdout, every epoch of every\n"
@@ -211,9 +229,10 @@ static const char *out_path(char *buf, size_t n, const char *dir, const char *mo
  * a message. */
 static int check_outputs(const train_args *a)
 {
-	const char *const flags[] = {"--save", "--plot", "--dot", "--export"};
-	const char *const paths[] = {a->save, a->plot, a->dot_path, a->export_path};
-	for (int k = 0; k < 4; k++)
+	const char *const flags[] = {"--save", "--plot", "--dot", "--export", "--grad-norms"};
+	const char *const paths[] = {a->save, a->plot, a->dot_path, a->export_path,
+	                             a->grad_norms_plot};
+	for (int k = 0; k < 5; k++)
 		if (paths[k] && !cli_check_output("train", flags[k], paths[k]))
 			return 1;
 	return -1;
@@ -229,6 +248,11 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 		fprintf(stderr,
 		        "nabla train: --compare-optim trains 'spirals' or a zoo model, not '%s'\n",
 		        a->model);
+		return 2;
+	}
+	if (a->grad_norms) {
+		fprintf(stderr, "nabla train: --grad-norms applies to one model's training, not "
+		                "--compare-optim\n");
 		return 2;
 	}
 	if (a->save || a->resume || a->dot_path || a->export_path ||
@@ -263,9 +287,10 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 
 /* The options only the zoo models take (data, batches per epoch, learning
  * rate schedules); the notes' models refuse them. */
-static const char *const zoo_only[] = {
-    "--data",        "--classes",  "--standardize", "--train-limit", "--test-limit",
-    "--max-batches", "--schedule", "--gamma",       "--step-size",   "--warmup"};
+static const char *const zoo_only[] = {"--data",        "--classes",    "--standardize",
+                                       "--train-limit", "--test-limit", "--max-batches",
+                                       "--schedule",    "--gamma",      "--step-size",
+                                       "--warmup",      "--grad-norms", "--grad-norm-interval"};
 
 /* the option argv[i] names, without "=value" */
 static bool is_option(const char *arg, const char *name)
@@ -277,7 +302,7 @@ static bool is_option(const char *arg, const char *name)
 /* what the command line asked besides train_args */
 typedef struct train_flags {
 	const char *out;
-	bool compare, model_given;
+	bool compare, compare_depth, model_given;
 	const char *zoo_flag; /* the first zoo-only option given */
 	train_given given;    /* every option given */
 } train_flags;
@@ -315,6 +340,7 @@ static int parse_number(int argc, char **argv, int *i, train_args *a)
 	INT_OPT("--max-batches", a->max_batches, 1, LONG_MAX)
 	INT_OPT("--step-size", a->step_size, 1, LONG_MAX)
 	INT_OPT("--warmup", a->warmup, 0, LONG_MAX)
+	INT_OPT("--grad-norm-interval", a->grad_norm_interval, 1, LONG_MAX)
 	/* 0 is no learning rate at all: refused rather than read as "default" */
 	NUM_OPT("--lr", a->lr, 0, true, INFINITY, false)
 	NUM_OPT("--momentum", a->momentum, 0, false, 1, true)
@@ -383,6 +409,30 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 	return NEXT_ARG;
 }
 
+/* --grad-norms [FILE.svg] (or --grad-norms=FILE.svg): the file is the next
+ * argument unless that is an option; NEXT_ARG, or 2 after a message */
+static int parse_grad_norms(int argc, char **argv, int *i, train_args *a)
+{
+	const char *arg = argv[*i], *v = NULL;
+	if (arg[strlen("--grad-norms")] == '=')
+		v = arg + strlen("--grad-norms=");
+	else if (*i + 1 < argc && argv[*i + 1][0] != '-')
+		v = argv[++*i];
+	a->grad_norms = true;
+	if (!v)
+		return NEXT_ARG; /* the plot goes under --out */
+	size_t n = strlen(v);
+	if (n < 5 || strcasecmp(v + n - 4, ".svg")) {
+		fprintf(
+		    stderr,
+		    "nabla train: --grad-norms: '%s' is not an .svg file name (the plot is SVG)\n",
+		    v);
+		return 2;
+	}
+	a->grad_norms_plot = v;
+	return NEXT_ARG;
+}
+
 /* every option, for the suggestion after a mistyped one */
 static const char *const options[] = {"--model",
                                       "--data",
@@ -414,6 +464,9 @@ static const char *const options[] = {"--model",
                                       "--plot",
                                       "--dot",
                                       "--export",
+                                      "--grad-norms",
+                                      "--grad-norm-interval",
+                                      "--compare-depth",
                                       "--help",
                                       NULL};
 
@@ -438,12 +491,15 @@ static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *
 	bool *flag = !strcmp(arg, "--json")              ? &a->json
 	             : !strcmp(arg, "--standardize")     ? &a->standardize
 	             : !strcmp(arg, "--compare-optim")   ? &f->compare
+	             : !strcmp(arg, "--compare-depth")   ? &f->compare_depth
 	             : !strcmp(arg, "--allow-nonfinite") ? &a->allow_nonfinite
 	                                                 : NULL;
 	if (flag) {
 		*flag = true;
 		return NEXT_ARG;
 	}
+	if (is_option(arg, "--grad-norms"))
+		return parse_grad_norms(argc, argv, i, a);
 	int rc = parse_number(argc, argv, i, a);
 	if (rc == 0)
 		rc = parse_named(argc, argv, i, a, f);
@@ -520,7 +576,7 @@ static int check_model_flags(const train_args *a, const train_flags *f, const cl
 /* The outputs under --out that were not named: -1, or 1 after a message. */
 static int default_outputs(train_args *a, const cli_model_info *m, const char *out)
 {
-	static char save[512], plot[512], dot[512];
+	static char save[512], plot[512], dot[512], gn[512];
 	if (!strcmp(out, "none"))
 		return -1;
 	if (!a->dot_path && !(a->dot_path = out_path(dot, sizeof dot, out, a->model, ".dot")))
@@ -530,6 +586,9 @@ static int default_outputs(train_args *a, const cli_model_info *m, const char *o
 		return 1;
 	if (m->plot_suffix && !a->plot &&
 	    !(a->plot = out_path(plot, sizeof plot, out, a->model, m->plot_suffix)))
+		return 1;
+	if (a->grad_norms && !a->grad_norms_plot &&
+	    !(a->grad_norms_plot = out_path(gn, sizeof gn, out, a->model, "-grad-norms.svg")))
 		return 1;
 	return -1;
 }
@@ -547,11 +606,67 @@ static bool find_model(const char *name, cli_model_info *m)
 	return false;
 }
 
+/* --compare-depth: the four deep-* models with their recipe (or the flags'
+ * optimizer, lr, epochs and batch) on Fashion-MNIST */
+static int run_compare_depth(train_args *a, const train_flags *f)
+{
+	if (f->model_given) {
+		fprintf(stderr,
+		        "nabla train: --compare-depth trains its four models (deep-sigmoid, "
+		        "deep-relu-he, deep-relu-bn, deep-residual); --model does not apply\n");
+		return 2;
+	}
+	if (a->grad_norms || a->save || a->resume || a->dot_path || a->export_path ||
+	    a->schedule != NB_SCHED_CONSTANT || a->warmup || a->standardize) {
+		fprintf(stderr,
+		        "nabla train: --compare-depth records the gradient norms itself and "
+		        "trains four models at a constant rate; --grad-norms, --save, "
+		        "--resume, --dot, --export, --schedule, --warmup and --standardize do "
+		        "not apply\n");
+		return 2;
+	}
+	cli_model_info m;
+	if (!cli_model_find("deep-sigmoid", &m)) /* the four share one recipe */
+		return 1;
+	int rc;
+	if ((rc = apply_recipe(a, &m)) >= 0)
+		return rc;
+	a->model = "compare-depth";
+	static char plot[512];
+	if (!a->plot && strcmp(f->out, "none") &&
+	    !(a->plot = out_path(plot, sizeof plot, f->out, "compare-depth", ".svg")))
+		return 1;
+	if (check_outputs(a) >= 0)
+		return 1;
+	char acc[1024];
+	if (a->plot) {
+		depth_accuracy_path(acc, sizeof acc, a->plot);
+		if (!cli_check_output("train", "--plot", acc))
+			return 1;
+	}
+	/* small MLPs: one thread is fastest (see the notes' models) */
+	nb_set_num_threads(a->threads >= 0 ? a->threads : 1);
+	if (!a->json)
+		fprintf(
+		    stderr,
+		    "nabla train: --compare-depth: deep-sigmoid, deep-relu-he, deep-relu-bn and "
+		    "deep-residual, %d epochs, optimizer %s, lr %g, batch %d, seed %llu, %d "
+		    "threads\n",
+		    a->epochs, nb_optim_kind_name(a->optim), a->lr, a->batch,
+		    (unsigned long long)a->seed, nb_get_num_threads());
+	return compare_depth(a);
+}
+
 /* the schedule flags against --schedule: -1, or 2 after a message */
 static int check_schedule(const train_args *a, const train_flags *f)
 {
 	bool gamma = train_given_has(&f->given, "--gamma");
 	bool step_size = train_given_has(&f->given, "--step-size");
+	if (a->grad_norm_interval && !a->grad_norms) {
+		fprintf(stderr,
+		        "nabla train: --grad-norm-interval applies with --grad-norms only\n");
+		return 2;
+	}
 	if (gamma && a->schedule != NB_SCHED_STEP && a->schedule != NB_SCHED_EXPONENTIAL) {
 		fprintf(stderr,
 		        "nabla train: --gamma applies to --schedule step or exponential only\n");
@@ -587,9 +702,16 @@ int cmd_train(int argc, char **argv)
 			return rc;
 	}
 	int rc;
+	if (f.compare && f.compare_depth) {
+		fprintf(stderr, "nabla train: --compare-optim and --compare-depth are two separate "
+		                "experiments: give one\n");
+		return 2;
+	}
 	if (f.compare)
 		return (rc = check_schedule(&a, &f)) >= 0 ? rc
 		                                          : run_compare(&a, f.out, f.model_given);
+	if (f.compare_depth)
+		return (rc = check_schedule(&a, &f)) >= 0 ? rc : run_compare_depth(&a, &f);
 	cli_model_info m;
 	if (!find_model(a.model, &m))
 		return 2;

@@ -29,6 +29,11 @@ typedef struct train_args {
 	int64_t step_size, warmup;
 	const char *save, *resume, *plot;
 	const char *export_path; /* --export: the trained model as ONNX */
+	/* --grad-norms [FILE.svg]: per-layer gradient statistics in the epoch
+	 * lines, and their plot at grad_norms_plot (NULL: none) */
+	bool grad_norms;
+	const char *grad_norms_plot;
+	int64_t grad_norm_interval; /* --grad-norm-interval N: also every N steps */
 } train_args;
 
 /* A built model: the graph and its named ends. */
@@ -42,7 +47,8 @@ typedef struct model {
 typedef struct epoch_report {
 	int epoch, epochs;
 	double loss, accuracy, seconds;
-	char extra[512]; /* more JSON members, "k": v, ... (may be empty) */
+	char extra[512];  /* more JSON members, "k": v, ... (may be empty) */
+	const char *more; /* still more JSON members (--json only), or NULL */
 } epoch_report;
 
 void print_epoch(const train_args *a, const epoch_report *r);
@@ -140,7 +146,33 @@ int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
  * clipping (0 = the kind's defaults) */
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss);
 
+/* --grad-norms (grad_norms.c): the per-epoch means of a run */
+typedef struct gn_log {
+	int layers;
+	char (*names)[128];
+	int n, cap;
+	int *epoch;
+	double *norm, *ratio; /* n x layers */
+} gn_log;
+/* "grad_norms": {layer: norm, ...}, "update_ratios": {...} (malloc'd; NULL
+ * when out of memory) */
+char *gn_json_members(const nb_grad_norms *n);
+/* one line for people: the first and last layers' norms and ratios */
+void gn_print_text(const nb_grad_norms *n, const char *prefix);
+/* a window of --grad-norm-interval steps: a JSON object or a text line */
+void gn_print_window(const train_args *a, const nb_grad_norms *n);
+int gn_log_add(gn_log *g, const nb_grad_norms *n); /* -1 when out of memory */
+void gn_log_free(gn_log *g);
+/* norm by depth (a line per epoch), norm by epoch (a line per layer) and
+ * update/weight ratio by depth, stacked in one SVG; 0, or 1 after a message */
+int gn_write_plot(const gn_log *g, const char *path, const char *model);
+
 /* SGD vs momentum vs Adam from the same initialisation (compare_optim.c) */
 int compare_optim(const train_args *a);
+/* the vanishing-gradient experiment: the deep-* models side by side
+ * (compare_depth.c) */
+int compare_depth(const train_args *a);
+/* its second plot: --plot FILE.svg -> FILE-accuracy.svg */
+void depth_accuracy_path(char *buf, size_t size, const char *plot);
 
 #endif

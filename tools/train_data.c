@@ -108,6 +108,8 @@ typedef struct run {
 	nb_model *m;
 	nb_optim *o;
 	const char *ckpt;
+	gn_log gn;      /* --grad-norms: every epoch's means */
+	bool gn_failed; /* out of memory (reported) */
 } run;
 
 static bool on_epoch(const nb_epoch_stats *s, void *user)
@@ -145,7 +147,18 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 		snprintf(e.extra, sizeof e.extra,
 		         "test loss %.4f  test accuracy %.2f%%  %.0f samples/s", s->test_loss,
 		         100 * s->test_accuracy, s->samples_per_s);
+	char *more = NULL;
+	if (s->grad_norms && a->json && !(e.more = more = gn_json_members(s->grad_norms)))
+		e.more = "\"grad_norms\": null";
 	print_epoch(a, &e);
+	free(more);
+	if (s->grad_norms && !a->json)
+		gn_print_text(s->grad_norms, "  ");
+	if (s->grad_norms && a->grad_norms_plot && gn_log_add(&r->gn, s->grad_norms) < 0) {
+		fprintf(stderr, "nabla train: --grad-norms: out of memory\n");
+		r->gn_failed = true;
+		return false;
+	}
 	if (r->ckpt) {
 		if (save_checkpoint(r->m->g, r->o, a, r->m->name, s->epoch, &r->h) != 0) {
 			r->save_failed = true;
@@ -154,6 +167,11 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 		r->saved++;
 	}
 	return true;
+}
+
+static void on_grad_norms(const nb_grad_norms *n, void *user)
+{
+	gn_print_window(((run *)user)->a, n);
 }
 
 /* the lines of few points get markers (a single point has no line) */
@@ -278,13 +296,17 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	                  .allow_nonfinite = a->allow_nonfinite,
 	                  .progress = a->json ? NULL : stderr, /* on a terminal only */
 	                  .on_epoch = on_epoch,
+	                  .grad_norms = a->grad_norms,
+	                  .grad_norm_interval = a->grad_norm_interval,
+	                  .on_grad_norms = on_grad_norms,
 	                  .user = &r};
 	if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla train: schedule: %s\n", err);
 		rc = 2;
-	} else if ((st = nb_fit(&m, o, &train, fo)) != NB_OK) {
+	} else if ((st = nb_fit(&m, o, &train, fo)) != NB_OK || r.save_failed || r.gn_failed) {
+		/* (on_epoch stops a run it failed in: nb_fit returns NB_OK) */
 		const char *msg = nb_graph_errmsg(m.g);
-		if (r.save_failed)
+		if (r.save_failed || r.gn_failed)
 			; /* reported by on_epoch */
 		else if (st == NB_ERR_VALUE && strstr(msg, "training diverged"))
 			fprintf(stderr, "nabla train: %s; --allow-nonfinite goes on regardless\n",
@@ -297,10 +319,13 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
 	if (!rc && a->plot)
 		rc = write_plot(&r, a->plot, z->name);
+	if (!rc && a->grad_norms_plot)
+		rc = gn_write_plot(&r.gn, a->grad_norms_plot, z->name);
 	if (!rc && a->export_path)
 		rc = cli_export_onnx("train", m.g, (nb_tensor *[]){m.logits, m.probs}, 2, m.x,
 		                     a->export_path, false, false, a->json ? NULL : stderr);
 	history_free(&r.h);
+	gn_log_free(&r.gn);
 	model mm = {.g = m.g};
 	nb_model_free(&m);
 	if (finish_model(&mm, a) && !rc)

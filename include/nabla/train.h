@@ -19,8 +19,9 @@
 #define NABLA_TRAIN_H
 
 #include "nabla.h"
-#include "nabla/data.h"  /* nb_dataset */
-#include "nabla/optim.h" /* nb_optim_kind, in the zoo's recipes; nb_schedule */
+#include "nabla/data.h"      /* nb_dataset */
+#include "nabla/gradnorms.h" /* nb_grad_norms, in the epoch statistics */
+#include "nabla/optim.h"     /* nb_optim_kind, in the zoo's recipes; nb_schedule */
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,6 +77,9 @@ typedef struct nb_epoch_stats {
 	double samples_per_s;
 	int64_t samples, steps;
 	double lr;
+	/* with nb_fit_opts.grad_norms: each layer's gradient and update norms,
+	 * means over the epoch's steps; else NULL */
+	const nb_grad_norms *grad_norms;
 } nb_epoch_stats;
 
 typedef struct nb_fit_opts {
@@ -102,6 +106,18 @@ typedef struct nb_fit_opts {
 	 * and the bar gets shorter.  Drawn only when the stream is a terminal
 	 * (a log file gets nothing); NULL: none. */
 	FILE *progress;
+	/* Per-layer gradient statistics (nabla/gradnorms.h): the optimizer
+	 * tracks them from the first step on (and goes on after nb_fit
+	 * returns: nb_optim_track_grad_norms(o, false) stops it); each epoch's
+	 * means are in nb_epoch_stats.grad_norms.  With grad_norm_interval N >
+	 * 0, on_grad_norms (may be NULL) also gets the means over every N
+	 * optimizer steps, at the steps that are multiples of N (a window may
+	 * span two epochs; the last, partial one is not reported).  A negative
+	 * interval, or one without grad_norms, is NB_ERR_ARG.  Off (the
+	 * default), the step has no extra node. */
+	bool grad_norms;
+	int64_t grad_norm_interval;
+	void (*on_grad_norms)(const nb_grad_norms *n, void *user);
 	void (*on_batch)(const nb_progress *p, void *user);
 	/* return false to stop training after this epoch */
 	bool (*on_epoch)(const nb_epoch_stats *s, void *user);
@@ -134,6 +150,10 @@ NB_API nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids
  *   resnet50            bottleneck blocks [3,4,6,3] with a CIFAR stem
  *   mlp-binary-sigmoid  784-128 ReLU, Dense(1) + sigmoid + BCE (two classes)
  *   mlp-binary-softmax  784-128 ReLU, Dense(2) + softmax + CCE (one-hot)
+ *   deep-sigmoid, deep-relu-he, deep-relu-bn, deep-residual
+ *                       784-10x64-10: sigmoid; ReLU with He init; batchnorm +
+ *                       ReLU; sigmoid with identity shortcuts (the
+ *                       vanishing-gradient experiment, docs/experiments.md)
  * Each entry carries its builder and the recipe `nabla train` follows by
  * default, so a model is one row of the table in src/nn/models.c. */
 

@@ -96,6 +96,78 @@ static nb_tensor *binary_softmax(nb_tensor *x)
 	return binary_head(x, 2);
 }
 
+/* The vanishing-gradient experiment (docs/experiments.md): the same deep
+ * MLP four ways.  Ten hidden layers of 64 units, "fc1" to "fc10", and the
+ * output layer "out". */
+#define DEEP_LAYERS 10
+#define DEEP_UNITS 64
+
+/* sigmoid after every hidden layer, PyTorch's default initialisation */
+static nb_tensor *deep_sigmoid(nb_tensor *x)
+{
+	char name[16];
+	nb_tensor *h = x;
+	for (int l = 1; l <= DEEP_LAYERS; l++) {
+		snprintf(name, sizeof name, "fc%d", l);
+		h = nb_sigmoid(nb_dense(h, DEEP_UNITS, name));
+	}
+	return nb_dense(h, 10, "out");
+}
+
+/* ReLU, He-normal weights and zero biases */
+static nb_tensor *deep_relu_he(nb_tensor *x)
+{
+	char name[16];
+	nb_dense_opts he = {
+	    .custom_init = true, .w_init = {.kind = NB_INIT_HE_NORMAL}, .b_init = NB_ZEROS};
+	nb_tensor *h = x;
+	for (int l = 1; l <= DEEP_LAYERS; l++) {
+		snprintf(name, sizeof name, "fc%d", l);
+		h = nb_relu(nb_dense_ex(h, DEEP_UNITS, name, he));
+	}
+	return nb_dense(h, 10, "out");
+}
+
+/* ReLU after batch normalisation ("bn1" to "bn10"); the dense layers have
+ * no bias (batchnorm's beta is one) and PyTorch's default initialisation */
+static nb_tensor *deep_relu_bn(nb_tensor *x)
+{
+	char name[16];
+	nb_tensor *h = x;
+	for (int l = 1; l <= DEEP_LAYERS; l++) {
+		snprintf(name, sizeof name, "fc%d", l);
+		h = nb_dense_ex(h, DEEP_UNITS, name, (nb_dense_opts){.no_bias = true});
+		snprintf(name, sizeof name, "bn%d", l);
+		h = nb_batchnorm_layer(h, name, (nb_batchnorm_opts){.relu = true});
+	}
+	return nb_dense(h, 10, "out");
+}
+
+/* the sigmoid network with an identity shortcut around hidden layers 2 to
+ * 10: h <- h + sigmoid(W h + b) */
+static nb_tensor *deep_residual(nb_tensor *x)
+{
+	char name[16];
+	nb_tensor *h = nb_sigmoid(nb_dense(x, DEEP_UNITS, "fc1"));
+	for (int l = 2; l <= DEEP_LAYERS; l++) {
+		snprintf(name, sizeof name, "fc%d", l);
+		h = nb_add(h, nb_sigmoid(nb_dense(h, DEEP_UNITS, name)));
+	}
+	return nb_dense(h, 10, "out");
+}
+
+/* the deep MLPs' recipe: SGD with momentum, as the notes' backprop */
+#define DEEP_RECIPE                                                                                \
+	{                                                                                          \
+		.epochs = 5, .batch = 64, .optim = NB_OPTIM_MOMENTUM, .lr = 0.01, .momentum = 0.9, \
+		.data = NB_ZOO_DATA_FASHION_MNIST                                                  \
+	}
+#define DEEP_ROW(NAME, SUMMARY, BUILD)                                                             \
+	{                                                                                          \
+		.name = NAME, .summary = SUMMARY, .c = 1, .h = 28, .w = 28, .num_classes = 10,     \
+		.flat = true, .build = BUILD, .loss = NB_LOSS_SPARSE_CCE, .recipe = DEEP_RECIPE    \
+	}
+
 /* One row per model, with its builder and the recipe `nabla train` uses
  * (which the PyTorch scripts mirror): adding a model is adding a row. */
 static const nb_zoo_entry zoo[] = {
@@ -188,6 +260,10 @@ static const nb_zoo_entry zoo[] = {
                 .optim = NB_OPTIM_ADAM,
                 .lr = 1e-3,
                 .data = NB_ZOO_DATA_FASHION_MNIST}},
+    DEEP_ROW("deep-sigmoid", "MLP 784-10x64-10, sigmoid (vanishing gradients)", deep_sigmoid),
+    DEEP_ROW("deep-relu-he", "MLP 784-10x64-10, ReLU, He initialisation", deep_relu_he),
+    DEEP_ROW("deep-relu-bn", "MLP 784-10x64-10, batchnorm + ReLU", deep_relu_bn),
+    DEEP_ROW("deep-residual", "MLP 784-10x64-10, sigmoid, identity shortcuts", deep_residual),
 };
 
 const nb_zoo_entry *nb_zoo(int i)

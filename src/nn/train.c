@@ -4,6 +4,7 @@
  */
 #include "graph/internal.h"
 #include "nn/progress.h"
+#include "optim/optim.h"
 #include "util/clock.h"
 
 #include <math.h>
@@ -192,6 +193,51 @@ nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *ac
 	return NB_OK;
 }
 
+/* nb_fit's per-layer gradient statistics: the rows it reports */
+typedef struct fit_norms {
+	nb_layer_norms *rows;
+	int n;
+} fit_norms;
+
+static nb_status fit_norms_begin(fit_norms *f, nb_optim *o)
+{
+	nb_status st = nb_optim_track_grad_norms(o, true);
+	if (st)
+		return st;
+	f->n = nb_optim_grad_norms(o, NULL, 0, NULL);
+	if (!(f->rows = calloc((size_t)f->n + 1, sizeof *f->rows))) {
+		nb__fail(o->g, NB_ERR_NOMEM, "fit: out of memory for the gradient norms");
+		return NB_ERR_NOMEM;
+	}
+	nb__gradnorms_window_reset(o);
+	return NB_OK;
+}
+
+/* after a step: the window's means at every grad_norm_interval-th step */
+static void fit_norms_step(fit_norms *f, nb_optim *o, const nb_fit_opts *opts, int epoch)
+{
+	int64_t step = nb_optim_steps(o), N = opts->grad_norm_interval;
+	if (N <= 0 || step % N)
+		return;
+	nb_grad_norms w = {.epoch = epoch, .last_step = step, .n_layers = f->n, .layers = f->rows};
+	nb__gradnorms_window(o, f->rows, f->n, &w.first_step);
+	if (opts->on_grad_norms)
+		opts->on_grad_norms(&w, opts->user);
+}
+
+/* the epoch's means into *gn */
+static const nb_grad_norms *fit_norms_epoch(fit_norms *f, nb_optim *o, int epoch, nb_grad_norms *gn)
+{
+	int64_t steps;
+	nb_optim_grad_norms(o, f->rows, f->n, &steps);
+	*gn = (nb_grad_norms){.epoch = epoch,
+	                      .first_step = nb_optim_steps(o) - steps + 1,
+	                      .last_step = nb_optim_steps(o),
+	                      .n_layers = f->n,
+	                      .layers = f->rows};
+	return gn;
+}
+
 nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts)
 {
 	if (!m || !o || !train || !m->eval_prog)
@@ -207,9 +253,20 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	}
 	if (opts.first_epoch == epochs)
 		return NB_OK;
+	if (opts.grad_norm_interval < 0 || (opts.grad_norm_interval && !opts.grad_norms)) {
+		nb__fail(g, NB_ERR_ARG,
+		         opts.grad_norm_interval < 0
+		             ? "fit: grad_norm_interval %lld must be positive (0: none)"
+		             : "fit: grad_norm_interval %lld without grad_norms",
+		         (long long)opts.grad_norm_interval);
+		return NB_ERR_ARG;
+	}
 	/* the logits stay readable after a step: train accuracy for free */
 	nb_status st = nb_optim_keep(o, m->logits);
 	if (st)
+		return st;
+	fit_norms fn = {0};
+	if (opts.grad_norms && (st = fit_norms_begin(&fn, o)))
 		return st;
 	nb_batcher *bt = NULL;
 	nb_batcher_opts bo = {
@@ -231,6 +288,8 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		nb_graph_set_training(g, true);
 		double t0 = nb__now(), lsum = 0;
 		int64_t correct = 0, samples = 0, done = 0;
+		if (fn.rows)
+			nb_optim_grad_norms_reset(o);
 		for (int64_t b = 0; b < batches; b++) {
 			int64_t n = nb_batcher_next(bt, &out);
 			if (n <= 0)
@@ -256,6 +315,8 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 				st = NB_ERR_VALUE;
 				break;
 			}
+			if (fn.rows)
+				fit_norms_step(&fn, o, &opts, e);
 			lsum += loss;
 			correct += count_correct(m, m->logits, n);
 			samples += n;
@@ -297,6 +358,9 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		                    .samples = samples,
 		                    .steps = nb_optim_steps(o),
 		                    .lr = nb_optim_lr(o)};
+		nb_grad_norms gn;
+		if (fn.rows)
+			s.grad_norms = fit_norms_epoch(&fn, o, e, &gn);
 		if (opts.test && (st = nb_evaluate(m, opts.test, &s.test_loss, &s.test_accuracy)))
 			break;
 		if (opts.test && !isfinite(s.test_loss) && !opts.allow_nonfinite) {
@@ -315,6 +379,7 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			break;
 	}
 	nb_batcher_free(bt);
+	free(fn.rows);
 	return st ? st : g->status;
 }
 

@@ -41,6 +41,7 @@ static void optim_free(void *p)
 	free(o->state);
 	free(o->updates);
 	free(o->keep);
+	nb__gradnorms_free(o->gn);
 	free(o);
 }
 
@@ -410,7 +411,13 @@ nb_status nb_step(nb_optim *o)
 		return NB_ERR_ARG;
 	o->steps++;
 	write_hyper(o);
-	return nb_run(o->prog);
+	bool track = nb_optim_tracks_grad_norms(o);
+	if (track)
+		nb__gradnorms_before(o);
+	nb_status st = nb_run(o->prog);
+	if (track && st == NB_OK)
+		nb__gradnorms_after(o);
+	return st;
 }
 
 void nb_optim_set_lr(nb_optim *o, double lr)

@@ -22,6 +22,8 @@
 
 #define NB_OPTIM_MAX_STATE 2 /* state tensors per parameter (Adam: m, v) */
 
+typedef struct nb__gradnorms nb__gradnorms;
+
 struct nb_optim {
 	nb_graph *g;
 	nb_tensor *loss;
@@ -43,6 +45,7 @@ struct nb_optim {
 	int64_t steps;
 	nb_tensor **keep; /* extra targets kept readable after a step */
 	int n_keep;
+	nb__gradnorms *gn; /* per-layer gradient statistics (gradnorms.c), or NULL */
 };
 
 /* Create the optimizer skeleton: params, grads (one backward pass), no
@@ -50,5 +53,16 @@ struct nb_optim {
 nb_optim *nb__optim_begin(nb_graph *g, nb_tensor *loss, const char *name);
 /* Compile loss, grads, norm and updates into one program; returns o or NULL. */
 nb_optim *nb__optim_finish(nb_optim *o);
+
+/* Per-layer gradient statistics (gradnorms.c).  While tracking, nb_step
+ * calls _before (copies the parameters) ahead of the run and _after (adds
+ * the step's norms to the means) when it succeeded. */
+void nb__gradnorms_free(nb__gradnorms *s);
+void nb__gradnorms_before(nb_optim *o);
+void nb__gradnorms_after(nb_optim *o);
+/* nb_fit's window: the means since the last window (rows as
+ * nb_optim_grad_norms; *first_step its first step), then a new window */
+int nb__gradnorms_window(nb_optim *o, nb_layer_norms *rows, int max, int64_t *first_step);
+void nb__gradnorms_window_reset(nb_optim *o);
 
 #endif
