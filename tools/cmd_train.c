@@ -149,32 +149,8 @@ static void usage(FILE *fp)
 	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
 	    "                     training stops there with an error naming the epoch)\n",
 	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
-	/* in two strings: a C99 compiler need accept only 4095 bytes in one */
 	fprintf(
 	    fp,
-	    "output:\n"
-	    "  --json             one JSON object per epoch on stdout, every epoch of every\n"
-	    "                     model (the lines for people may skip some), no progress bar\n"
-	    "  --out DIR          where outputs go by default (default " DEFAULT_OUT
-	    "; 'none': nowhere)\n"
-	    "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
-	    "                     (the notes' models: after the last one)\n"
-	    "  --resume FILE      continue from a checkpoint of the same model, with its\n"
-	    "                     recipe (optimizer, --lr, --batch, --seed, --momentum,\n"
-	    "                     --weight-decay, --clip-norm, the schedule, --max-batches,\n"
-	    "                     the limits, --standardize, --dtype) unless a flag gives\n"
-	    "                     another value (a notice says so); another --optim or\n"
-	    "                     --dtype is refused (the file holds that optimizer's state)\n"
-	    "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
-	    "                     resumed epochs too); curve-fit: the fits against the target;\n"
-	    "                     perceptron-and/-or: the decision boundary over the inputs,\n"
-	    "                     and the total error per epoch in FILE-errors.svg (xor and\n"
-	    "                     backprop-example have no plot)\n"
-	    "  --dot FILE         the graph (forward + backward) as Graphviz DOT (FILE.dot,\n"
-	    "                     .gv), or rendered by its extension (.svg, .png, .pdf, ...;\n"
-	    "                     the formats: nabla dot --help)\n"
-	    "  --export FILE      the trained model as ONNX, after the last epoch (as nabla "
-	    "export)\n"
 	    "augmentation and validation (zoo models):\n"
 	    "  --augment [SPEC]   augment the training images, new draws every epoch, the same\n"
 	    "                     for the same --seed at any thread count.  SPEC: crop=N (pad\n"
@@ -191,13 +167,38 @@ static void usage(FILE *fp)
 	    "  --early-stop N     stop after N epochs (1 to %d) without a lower validation\n"
 	    "                     loss and keep the best epoch's parameters: --save then holds\n"
 	    "                     the checkpoint of that epoch (written when it improves) and\n"
-	    "                     --export its model; needs --val-split (0: no stopping)\n"
-	    "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
-	    "refuse the data options (--data to --max-batches) and the schedule options.\n"
-	    "An output that cannot be written (its directory missing or read-only, or the\n"
-	    "name of a directory or special file) fails before training (exit status 1).\n"
-	    "\nmodels:\n",
+	    "                     --export its model; needs --val-split (0: no stopping)\n",
 	    CLI_MAX_EPOCHS);
+	/* in three strings: a C99 compiler need accept only 4095 bytes in one */
+	fputs("output:\n"
+	      "  --json             one JSON object per epoch on stdout, every epoch of every\n"
+	      "                     model (the lines for people may skip some), no progress bar\n"
+	      "  --out DIR          where outputs go by default (default " DEFAULT_OUT
+	      "; 'none': nowhere)\n"
+	      "  --save FILE        checkpoint (safetensors), written atomically after each epoch\n"
+	      "                     (the notes' models: after the last one)\n"
+	      "  --resume FILE      continue from a checkpoint of the same model, with its\n"
+	      "                     recipe (optimizer, --lr, --batch, --seed, --momentum,\n"
+	      "                     --weight-decay, --clip-norm, the schedule, --max-batches,\n"
+	      "                     the limits, --standardize, --dtype) unless a flag gives\n"
+	      "                     another value (a notice says so); another --optim or\n"
+	      "                     --dtype is refused (the file holds that optimizer's state)\n"
+	      "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
+	      "                     resumed epochs too); curve-fit: the fits against the target;\n"
+	      "                     perceptron-and/-or: the decision boundary over the inputs,\n"
+	      "                     and the total error per epoch in FILE-errors.svg (xor and\n"
+	      "                     backprop-example have no plot)\n"
+	      "  --dot FILE         the graph (forward + backward) as Graphviz DOT (FILE.dot,\n"
+	      "                     .gv), or rendered by its extension (.svg, .png, .pdf, ...;\n"
+	      "                     the formats: nabla dot --help)\n"
+	      "  --export FILE      the trained model as ONNX, after the last epoch (as nabla "
+	      "export)\n"
+	      "The notes' small models (perceptron-and/-or, xor, backprop-example, curve-fit)\n"
+	      "refuse the data options (--data to --max-batches) and the schedule options.\n"
+	      "An output that cannot be written (its directory missing or read-only, or the\n"
+	      "name of a directory or special file) fails before training (exit status 1).\n"
+	      "\nmodels:\n",
+	      fp);
 	cli_model_list(fp, true);
 }
 
