@@ -2,9 +2,10 @@
 # nabla train --augment, --val-split and --early-stop as a user types them:
 # every bad value (one message, exit 2, nothing written), determinism, the
 # best epoch's checkpoint, and resuming.
-# usage: test_cli_fitval.sh path/to/nabla
+# usage: test_cli_fitval.sh path/to/nabla source-root
 set -u
 nabla=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # the tests run elsewhere
+readme=$(cd "$2" && pwd)/README.md
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -203,4 +204,19 @@ zero=$(echo "$best" | tr 0-9 0) # the same length: the header stays valid
 sed "s/\"best_epoch\":\"$best\"/\"best_epoch\":\"$zero\"/" best.st >badbest.st
 "$nabla" train $MLP --resume badbest.st --epochs 30 >out 2>err
 [ $? -eq 1 ] && [ "$(grep -c "best_epoch" err)" -eq 1 ] && [ ! -s out ] || fail "bad best_epoch: $(cat err)"
+# The README's examples as typed (on the small data here; the ResNet's on
+# a few synthetic images)
+ex() { # ex PATTERN: the README's command line holding PATTERN, its comment cut
+	grep -F -- "$1" "$readme" | grep '^nabla train' | head -n 1 | sed 's/ *#.*//; s/^nabla //'
+}
+line=$(ex "--val-split 0.1 --early-stop 5")
+[ -n "$line" ] || fail "the README has no --early-stop example"
+rm -f best.safetensors
+"$nabla" $line --data . --out none >out 2>err || fail "README: $line: $(cat err)"
+[ -s best.safetensors ] && grep -q "^nabla train: the best epoch was [0-9]* (validation loss [0-9.]*); wrote its checkpoint to best.safetensors (--save holds the best epoch)$" err ||
+	fail "README: $line: $(cat err)"
+line=$(ex "--augment   #")
+[ -n "$line" ] || fail "the README has no --augment example"
+"$nabla" $line --train-limit 8 --test-limit 4 --batch 4 --out none >out 2>err &&
+	grep -q "augmented crop=4,flip" err || fail "README: $line: $(cat err)"
 echo "cli fitval: ok"
