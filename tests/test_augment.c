@@ -251,6 +251,25 @@ START_TEST(test_augment_errors)
 }
 END_TEST
 
+/* Every zoo model names the augmentation --augment applies without a
+ * spec, fitting its images: crops and flips for CIFAR-10, crops without
+ * flips for the IDX images (which may be digits). */
+START_TEST(test_zoo_default_augmentation)
+{
+	int n = 0;
+	for (int i = 0; nb_zoo(i); i++, n++) {
+		const nb_zoo_entry *z = nb_zoo(i);
+		const nb_augment *a = z->recipe.augment;
+		ck_assert_msg(a != NULL, "%s has no default augmentation", z->name);
+		ck_assert_int_eq(nb_augment_check(a, z->c, z->h, z->w, NULL, 0), NB_OK);
+		bool cifar = z->recipe.data == NB_ZOO_DATA_CIFAR10;
+		ck_assert_int_eq(a->crop_pad, cifar ? 4 : 2);
+		ck_assert_msg(a->flip == cifar, "%s: flip %d", z->name, a->flip);
+	}
+	ck_assert_int_ge(n, 6);
+}
+END_TEST
+
 /* ---- the validation split ------------------------------------------------- */
 
 START_TEST(test_split_count)
@@ -329,6 +348,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_augment_off_changes_nothing);
 	tcase_add_test(tc, test_batcher_augments);
 	tcase_add_test(tc, test_augment_errors);
+	tcase_add_test(tc, test_zoo_default_augmentation);
 	tcase_add_test(tc, test_split_count);
 	tcase_add_test(tc, test_split_indices_and_copies);
 	suite_add_tcase(s, tc);

@@ -118,13 +118,15 @@ run aug2.st --augment crop=3,flip --threads 2
 run aug3.st --augment crop=3,flip --threads 3
 run def.st --augment
 run def2.st --augment default
-run seed.st --augment crop=3,flip --seed 2
+run flip.st --augment=flip
 # off changes nothing (the file differs by nothing but... nothing)
 cmp -s plain.st none.st || fail "--augment none trained differently from no --augment"
 # the same seed: the same bits at any thread count; augmentation changes training
 cmp -s aug1.st aug2.st && cmp -s aug1.st aug3.st || fail "--augment: other bits at 2 or 3 threads"
 ! cmp -s plain.st aug1.st || fail "--augment crop=3,flip changed nothing"
 [ "$(meta aug1.st augment)" = "crop=3,flip" ] || fail "augment metadata: $(meta aug1.st augment)"
+[ "$(meta flip.st augment)" = "flip" ] && ! cmp -s flip.st plain.st && ! cmp -s flip.st aug1.st ||
+	fail "--augment=flip"
 # the default for Fashion-MNIST models: crops of 2, no flips
 [ "$(meta def.st augment)" = "crop=2" ] && cmp -s def.st def2.st || fail "--augment's default"
 "$nabla" train $MLP --epochs 2 --json --augment crop=2 --save def3.st >/dev/null 2>&1
