@@ -179,6 +179,16 @@ strip() { sed 's/"seconds": [0-9.]*//; s/"samples_per_s": [0-9.]*//; s/"ms_per_s
 strip es.json | tail -n 2 >want
 strip again.json >got
 cmp -s want got || fail "resuming the best epoch: $(cat got) instead of $(cat want)"
+# said so: the best came before the resume, and its file is the resumed one
+"$nabla" train $MLP --resume best.st --epochs 30 --save again.st >out 2>err
+grep -q "^nabla train: the best epoch was $best (validation loss [0-9.]*), before the resume: best.st holds its checkpoint (the model has the last epoch's parameters)$" err &&
+	[ ! -e again.st ] || fail "resume the best, lines: $(cat err)"
+# without --save: where the best parameters went (--export writes them)
+"$nabla" train $MLP --epochs 30 --val-split 0.25 --early-stop 2 --export m.onnx >out 2>err
+grep -q "^nabla train: the best epoch was $best (validation loss [0-9.]*); --export writes its parameters$" err &&
+	[ -s m.onnx ] || fail "--early-stop --export: $(cat err)"
+"$nabla" export --model mlp --checkpoint best.st -o best.onnx >/dev/null 2>err &&
+	cmp -s m.onnx best.onnx || fail "--export after --early-stop is not the best epoch's model"
 # an interrupted run resumed gives the whole run's checkpoint
 "$nabla" train $MLP --epochs $((best - 1)) --val-split 0.25 --early-stop 2 --save part.st \
 	>/dev/null 2>&1 &&
