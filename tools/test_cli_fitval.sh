@@ -146,6 +146,8 @@ cmp -s half.st aug1.st || fail "a resumed --augment run differs from the whole r
 "$nabla" train $MLP --resume half.st --epochs 3 --augment none >/dev/null 2>err
 grep -q "^nabla train: --augment none overrides the checkpoint's crop=3,flip$" err ||
 	fail "--augment override: $(cat err)"
+"$nabla" train $MLP --resume def.st --epochs 3 --augment >/dev/null 2>err &&
+	! grep -q overrides err || fail "--augment (the default) on a file of the default: $(cat err)"
 
 # ---- validation and early stopping ------------------------------------------
 "$nabla" train $MLP --epochs 30 --val-split 0.25 --early-stop 2 --json --save best.st \

@@ -224,10 +224,19 @@ static void restore_validation(recipe_ctx *c, train_args *a, int64_t epoch)
 		c->failed = true;
 		return;
 	}
+	/* a given "default" compared as the spec it stands for */
+	char canon[32];
+	const nb_zoo_entry *z = nb_zoo_find(a->model);
+	const char *given = a->augment;
+	if (given && !strcmp(given, "default") && z) {
+		augment_spec(z->recipe.augment ? z->recipe.augment : &(nb_augment){0}, canon,
+		             sizeof canon);
+		given = canon;
+	}
 	if (s && !train_given_has(c->given, "--augment")) {
 		snprintf(spec, sizeof spec, "%s", s);
 		a->augment = spec;
-	} else if (train_given_has(c->given, "--augment") && strcmp(a->augment, s ? s : "none")) {
+	} else if (train_given_has(c->given, "--augment") && strcmp(given, s ? s : "none")) {
 		fprintf(stderr, "nabla train: --augment %s overrides the checkpoint's %s\n",
 		        a->augment, s ? s : "none");
 	}
