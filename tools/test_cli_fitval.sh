@@ -134,6 +134,9 @@ cmp -s def.st def3.st || fail "--augment is not crop=2 for mlp"
 "$nabla" train $MLP --epochs 1 --augment >/dev/null 2>err
 grep -q "^nabla train: mlp on 200 training / 40 test samples, augmented crop=2, " err ||
 	fail "the banner: $(cat err)"
+"$nabla" train $MLP --epochs 1 --augment none >/dev/null 2>err
+grep -q "^nabla train: mlp on 200 training / 40 test samples, [0-9]* parameters" err ||
+	fail "the banner with --augment none: $(cat err)"
 # ResNet-20 on synthetic CIFAR: crops of 4 and flips
 "$nabla" train --model resnet20 --out none --train-limit 8 --test-limit 4 --batch 4 \
 	--max-batches 1 --epochs 1 --augment --save r.st >/dev/null 2>err || fail "resnet20: $(cat err)"

@@ -103,7 +103,6 @@ int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
 typedef struct run {
 	const train_args *a;
 	nb_epoch_stats last; /* the last epoch's */
-	int saved_epoch;     /* the epoch of the last checkpoint written */
 	train_history h;     /* every epoch, the resumed ones too: plot and --save */
 	int saved;           /* checkpoints written */
 	bool save_failed;    /* (reported) */
@@ -183,7 +182,6 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 			return false;
 		}
 		r->saved++;
-		r->saved_epoch = s->epoch;
 	}
 	return true;
 }
@@ -255,13 +253,14 @@ static void print_data_banner(const train_args *a, const nb_zoo_entry *z, const 
 	char val[64] = "", spec[32] = "";
 	if (nv)
 		snprintf(val, sizeof val, "%lld validation / ", (long long)nv);
-	if (a->augment)
+	bool augmented = aug->crop_pad > 0 || aug->flip;
+	if (augmented)
 		augment_spec(aug, spec, sizeof spec);
 	fprintf(stderr,
 	        "nabla train: %s on %lld training / %s%lld test samples%s%s, %lld parameters, "
 	        "optimizer %s\n",
 	        z->name, (long long)(train->n - nv), val, (long long)test->n,
-	        a->augment ? ", augmented " : "", spec, (long long)params,
+	        augmented ? ", augmented " : "", spec, (long long)params,
 	        nb_optim_kind_name(a->optim));
 }
 
