@@ -167,7 +167,27 @@ static void usage(FILE *fp)
 	    "  --grad-norm-interval N  with --grad-norms, also a line with the means over\n"
 	    "                     every N steps (N >= 1)\n",
 	    fp);
-	/* in two strings: a C99 compiler need accept only 4095 bytes in one */
+	fprintf(
+	    fp,
+	    "augmentation and validation (zoo models):\n"
+	    "  --augment [SPEC]   augment the training images, new draws every epoch, the same\n"
+	    "                     for the same --seed at any thread count.  SPEC: crop=N (pad\n"
+	    "                     N zeros on each side, take a random window of the image's\n"
+	    "                     size; N from 1 to its side), flip (mirror left-right half\n"
+	    "                     the time), both (crop=4,flip), none, or default (also no\n"
+	    "                     SPEC): crop=4,flip for CIFAR-10 models, crop=2 for the\n"
+	    "                     Fashion-MNIST ones (no flips: the same files may hold\n"
+	    "                     MNIST digits, which a mirror spoils; add flip for clothes)\n"
+	    "  --val-split F      hold out the fraction F (0 < F < 1) of the training set,\n"
+	    "                     chosen by --seed, as a validation set measured every epoch\n"
+	    "                     (val loss and accuracy in the lines, --json and --plot);\n"
+	    "                     at least one sample on each side\n"
+	    "  --early-stop N     stop after N epochs (1 to %d) without a lower validation\n"
+	    "                     loss and keep the best epoch's parameters: --save then holds\n"
+	    "                     the checkpoint of that epoch (written when it improves) and\n"
+	    "                     --export its model; needs --val-split (0: no stopping)\n",
+	    CLI_MAX_EPOCHS);
+	/* in several strings: a C99 compiler need accept only 4095 bytes in one */
 	fputs("output:\n"
 	      "  --json             one JSON object per epoch on stdout, every epoch of every\n"
 	      "                     model (the lines for people may skip some), no progress bar\n"
@@ -262,6 +282,11 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 		                "--schedule and --warmup do not apply\n");
 		return 2;
 	}
+	if (a->augment || a->val_split > 0 || a->early_stop > 0) {
+		fprintf(stderr, "nabla train: --compare-optim compares plain training runs; "
+		                "--augment, --val-split and --early-stop do not apply\n");
+		return 2;
+	}
 	if (a->momentum < 0)
 		a->momentum = 0;
 	if (a->weight_decay < 0)
@@ -287,10 +312,10 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 
 /* The options only the zoo models take (data, batches per epoch, learning
  * rate schedules); the notes' models refuse them. */
-static const char *const zoo_only[] = {"--data",        "--classes",    "--standardize",
-                                       "--train-limit", "--test-limit", "--max-batches",
-                                       "--schedule",    "--gamma",      "--step-size",
-                                       "--warmup",      "--grad-norms", "--grad-norm-interval"};
+static const char *const zoo_only[] = {
+    "--data",        "--classes",   "--standardize", "--train-limit", "--test-limit",
+    "--max-batches", "--schedule",  "--gamma",       "--step-size",   "--warmup",
+    "--augment",     "--val-split", "--early-stop",  "--grad-norms",  "--grad-norm-interval"};
 
 /* the option argv[i] names, without "=value" */
 static bool is_option(const char *arg, const char *name)
@@ -347,6 +372,8 @@ static int parse_number(int argc, char **argv, int *i, train_args *a)
 	NUM_OPT("--weight-decay", a->weight_decay, 0, false, INFINITY, false)
 	NUM_OPT("--clip-norm", a->clip_norm, 0, false, INFINITY, false)
 	NUM_OPT("--gamma", a->gamma, 0, true, 1, false)
+	INT_OPT("--early-stop", a->early_stop, 0, CLI_MAX_EPOCHS)
+	NUM_OPT("--val-split", a->val_split, 0, true, 1, true)
 #undef INT_OPT
 #undef NUM_OPT
 	return cli_missing_value ? 2 : 0; /* a missing value: already reported */
@@ -372,6 +399,10 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 		a->dot_path = v;
 		if (!cli_graph_format("train", v, NULL)) /* an extension it cannot write */
 			return 2;
+	} else if (!strcmp(argv[*i], "--augment") && (*i + 1 >= argc || argv[*i + 1][0] == '-')) {
+		a->augment = "default"; /* no SPEC */
+	} else if ((v = cli_opt_value(argc, argv, i, "--augment"))) {
+		a->augment = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--export"))) {
 		a->export_path = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--out"))) {
@@ -441,6 +472,9 @@ static const char *const options[] = {"--model",
                                       "--train-limit",
                                       "--test-limit",
                                       "--max-batches",
+                                      "--augment",
+                                      "--val-split",
+                                      "--early-stop",
                                       "--compare-optim",
                                       "--epochs",
                                       "--batch",
@@ -684,6 +718,22 @@ static int check_schedule(const train_args *a, const train_flags *f)
 	return -1;
 }
 
+/* --augment's spec against the model, --early-stop against --val-split
+ * (either may come from a checkpoint): -1, or 2 after a message */
+static int check_validation(const train_args *a, const cli_model_info *m)
+{
+	nb_augment aug;
+	int rc;
+	if (m->zoo && a->augment && (rc = augment_parse(a->augment, m->zoo, &aug)) >= 0)
+		return rc;
+	if (a->early_stop > 0 && a->val_split <= 0) {
+		fprintf(stderr, "nabla train: --early-stop needs a validation set to watch: add "
+		                "--val-split F (e.g. --val-split 0.1)\n");
+		return 2;
+	}
+	return -1;
+}
+
 int cmd_train(int argc, char **argv)
 {
 	train_args a = {.model = DEFAULT_MODEL,
@@ -718,7 +768,8 @@ int cmd_train(int argc, char **argv)
 	/* --resume: the checkpoint's recipe where no flag was given */
 	if (a.resume && (rc = resume_recipe(&a, &f.given, m.recipe.epochs)) >= 0)
 		return rc;
-	if ((rc = check_schedule(&a, &f)) >= 0 || (rc = check_model_flags(&a, &f, &m)) >= 0)
+	if ((rc = check_schedule(&a, &f)) >= 0 || (rc = check_model_flags(&a, &f, &m)) >= 0 ||
+	    (rc = check_validation(&a, &m)) >= 0)
 		return rc;
 	/* the notes' small models run fastest on one thread: BLIS would split
 	 * even their 2x2 products between threads */

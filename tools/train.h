@@ -34,6 +34,14 @@ typedef struct train_args {
 	bool grad_norms;
 	const char *grad_norms_plot;
 	int64_t grad_norm_interval; /* --grad-norm-interval N: also every N steps */
+	/* --augment SPEC (train_augment.c): NULL none, "default" the model's */
+	const char *augment;
+	double val_split; /* --val-split: 0 none, else in (0, 1) */
+	int early_stop;   /* --early-stop: patience in epochs, 0 none */
+	/* --resume: the checkpoint's best validation loss and its epoch, when
+	 * it was measured on the same validation set (0: none) */
+	int best_epoch;
+	double best_val_loss;
 } train_args;
 
 /* A built model: the graph and its named ends. */
@@ -67,6 +75,9 @@ bool loss_finite(const train_args *a, double loss, int epoch, int64_t step);
  * first is 0 unless the resumed file had no history. */
 typedef struct train_history {
 	double *loss, *tloss, *acc, *tacc;
+	double *vloss, *vacc; /* validation: NAN without one */
+	int best_epoch;       /* the lowest validation loss so far and its epoch (0: none) */
+	double best_val_loss;
 	int first, n, cap;
 } train_history;
 /* the history is saved up to this many epochs (its metadata grows with it) */
@@ -99,6 +110,18 @@ int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char 
  * (may be NULL) in its metadata; 0, or 1 after a message */
 int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model, int epoch,
                     const train_history *h);
+
+/* --augment (train_augment.c): SPEC is "default" (the model's recipe),
+ * "none", or crop=N and/or flip separated by commas; N from 1 to the
+ * images' smaller side.  -1 with *out set, or 2 after a message. */
+int augment_parse(const char *spec, const nb_zoo_entry *z, nb_augment *out);
+/* *a as the spec that gives it back ("crop=4,flip", "flip", "none") */
+void augment_spec(const nb_augment *a, char *buf, size_t n);
+/* a spec as augment_spec writes it (checks a checkpoint's metadata) */
+bool augment_spec_ok(const char *spec);
+/* --val-split against the training set's n samples: -1, or 2 after a
+ * message saying which side would be empty */
+int check_val_split(const train_args *a, int64_t n);
 
 /* the notes' models (train_notes.c) */
 int build_perceptron(model *m, const train_args *a, const double w0[2], double b0);

@@ -102,15 +102,36 @@ int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train,
 
 typedef struct run {
 	const train_args *a;
-	train_history h;  /* every epoch, the resumed ones too: plot and --save */
-	int saved;        /* checkpoints written */
-	bool save_failed; /* (reported) */
+	nb_epoch_stats last; /* the last epoch's */
+	train_history h;     /* every epoch, the resumed ones too: plot and --save */
+	int saved;           /* checkpoints written */
+	bool save_failed;    /* (reported) */
 	nb_model *m;
 	nb_optim *o;
 	const char *ckpt;
 	gn_log gn;      /* --grad-norms: every epoch's means */
 	bool gn_failed; /* out of memory (reported) */
 } run;
+
+/* The validation members of an epoch's report (JSON, or words), ending
+ * in a separator; empty without a validation set. */
+static void val_report(const train_args *a, const nb_epoch_stats *s, char *buf, size_t n)
+{
+	*buf = 0;
+	if (a->val_split <= 0)
+		return;
+	char vl[32] = "null", va[32] = "null";
+	if (isfinite(s->val_loss))
+		snprintf(vl, sizeof vl, "%.6f", s->val_loss);
+	if (isfinite(s->val_accuracy))
+		snprintf(va, sizeof va, "%.6f", s->val_accuracy);
+	if (a->json)
+		snprintf(buf, n, "\"val_loss\": %s, \"val_accuracy\": %s, \"best_epoch\": %d, %s",
+		         vl, va, s->best_epoch, s->early_stop ? "\"early_stop\": true, " : "");
+	else
+		snprintf(buf, n, "val loss %.4f%s  val accuracy %.2f%%  ", s->val_loss,
+		         s->improved ? " (best)" : "", 100 * s->val_accuracy);
+}
 
 static bool on_epoch(const nb_epoch_stats *s, void *user)
 {
@@ -123,30 +144,37 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	h->acc[h->n] = s->train_accuracy;
 	h->tloss[h->n] = s->test_loss;
 	h->tacc[h->n] = s->test_accuracy;
+	h->vloss[h->n] = s->val_loss;
+	h->vacc[h->n] = s->val_accuracy;
 	h->n++;
+	h->best_epoch = s->best_epoch;
+	h->best_val_loss = s->best_val_loss;
+	r->last = *s;
 	epoch_report e = {.epoch = s->epoch,
 	                  .epochs = s->epochs,
 	                  .loss = s->train_loss,
 	                  .accuracy = s->train_accuracy,
 	                  .seconds = s->seconds};
 	char tl[32] = "null", ta[32] = "null"; /* JSON has no NaN */
+	char val[160] = "";
+	val_report(a, s, val, sizeof val);
 	if (isfinite(s->test_loss))
 		snprintf(tl, sizeof tl, "%.6f", s->test_loss);
 	if (isfinite(s->test_accuracy))
 		snprintf(ta, sizeof ta, "%.6f", s->test_accuracy);
 	if (a->json)
 		snprintf(e.extra, sizeof e.extra,
-		         "\"test_loss\": %s, \"test_accuracy\": %s, \"samples_per_s\": %.1f, "
+		         "%s\"test_loss\": %s, \"test_accuracy\": %s, \"samples_per_s\": %.1f, "
 		         "\"ms_per_step\": %.4f, \"steps\": %lld, \"lr\": %g",
-		         tl, ta, s->samples_per_s,
+		         val, tl, ta, s->samples_per_s,
 		         s->samples
 		             ? 1e3 * s->seconds / ceil((double)s->samples / (double)r->m->batch)
 		             : 0,
 		         (long long)s->steps, s->lr);
 	else
 		snprintf(e.extra, sizeof e.extra,
-		         "test loss %.4f  test accuracy %.2f%%  %.0f samples/s", s->test_loss,
-		         100 * s->test_accuracy, s->samples_per_s);
+		         "%stest loss %.4f  test accuracy %.2f%%  %.0f samples/s", val,
+		         s->test_loss, 100 * s->test_accuracy, s->samples_per_s);
 	char *more = NULL;
 	if (s->grad_norms && a->json && !(e.more = more = gn_json_members(s->grad_norms)))
 		e.more = "\"grad_norms\": null";
@@ -159,7 +187,9 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 		r->gn_failed = true;
 		return false;
 	}
-	if (r->ckpt) {
+	/* early stopping: the checkpoint holds the best epoch, written when
+	 * one improves */
+	if (r->ckpt && (a->early_stop <= 0 || s->improved)) {
 		if (save_checkpoint(r->m->g, r->o, a, r->m->name, s->epoch, &r->h) != 0) {
 			r->save_failed = true;
 			return false;
@@ -192,15 +222,19 @@ static int write_plot(const run *r, const char *path, const char *model)
 	char title[128];
 	snprintf(title, sizeof title, "%s: training curves", model);
 	nb_plot *p[2] = {nb_plot_new(title, NULL, "loss"), nb_plot_new(NULL, "epoch", "accuracy")};
-	const double *y[4] = {h->loss, h->tloss, h->acc, h->tacc};
-	static const char *const label[4] = {"train loss", "test loss", "train accuracy",
-	                                     "test accuracy"};
-	for (int k = 0; k < 4 && p[0] && p[1]; k++) {
+	/* loss panel: train, test[, validation]; accuracy panel likewise */
+	const double *y[6] = {h->loss, h->tloss, h->vloss, h->acc, h->tacc, h->vacc};
+	static const char *const label[6] = {"train loss",     "test loss",     "val loss",
+	                                     "train accuracy", "test accuracy", "val accuracy"};
+	static const nb_marker marker[3] = {NB_MARKER_CIRCLE, NB_MARKER_SQUARE, NB_MARKER_TRIANGLE};
+	for (int k = 0; k < 6 && p[0] && p[1]; k++) {
+		if (k % 3 == 2 && r->a->val_split <= 0)
+			continue; /* no validation set */
 		if (h->n <= PLOT_MARKERS_MAX)
-			nb_plot_line_markers(p[k / 2], label[k], x, y[k], (size_t)h->n,
-			                     k % 2 ? NB_MARKER_SQUARE : NB_MARKER_CIRCLE);
+			nb_plot_line_markers(p[k / 3], label[k], x, y[k], (size_t)h->n,
+			                     marker[k % 3]);
 		else
-			nb_plot_line(p[k / 2], label[k], x, y[k], (size_t)h->n);
+			nb_plot_line(p[k / 3], label[k], x, y[k], (size_t)h->n);
 	}
 	int rc = 0;
 	if (!p[0] || !p[1]) {
@@ -225,6 +259,60 @@ static int write_plot(const run *r, const char *path, const char *model)
 	return rc;
 }
 
+/* ---- augmentation, validation ------------------------------------------------- */
+
+/* what the run trains on: the samples of each set, the augmentation */
+static void print_data_banner(const train_args *a, const nb_zoo_entry *z, const nb_dataset *train,
+                              const nb_dataset *test, const nb_augment *aug, int64_t params)
+{
+	int64_t nv = 0;
+	if (a->val_split > 0)
+		nb_split_count(train->n, a->val_split, &nv); /* checked */
+	char val[64] = "", spec[32] = "";
+	if (nv)
+		snprintf(val, sizeof val, "%lld validation / ", (long long)nv);
+	bool augmented = aug->crop_pad > 0 || aug->flip;
+	if (augmented)
+		augment_spec(aug, spec, sizeof spec);
+	fprintf(stderr,
+	        "nabla train: %s on %lld training / %s%lld test samples%s%s, %lld parameters, "
+	        "optimizer %s\n",
+	        z->name, (long long)(train->n - nv), val, (long long)test->n,
+	        augmented ? ", augmented " : "", spec, (long long)params,
+	        nb_optim_kind_name(a->optim));
+}
+
+/* After a run with --early-stop: where it stopped, which epoch was the
+ * best, and what --save and the model hold. */
+static void print_early_stop(const train_args *a, const run *r)
+{
+	const nb_epoch_stats *s = &r->last;
+	if (!r->h.n)
+		return;
+	if (s->early_stop)
+		fprintf(
+		    stderr,
+		    "nabla train: stopped early after epoch %d: no lower validation loss for %d "
+		    "epochs\n",
+		    s->epoch, s->epochs_since_best);
+	if (!s->best_epoch)
+		return;
+	/* the best carried over from the checkpoint, never bettered since */
+	bool before = a->best_epoch > 0 && s->best_epoch == a->best_epoch;
+	fprintf(stderr, "nabla train: the best epoch was %d (validation loss %.4f)", s->best_epoch,
+	        s->best_val_loss);
+	if (before)
+		fprintf(stderr,
+		        ", before the resume: %s holds its checkpoint (the model has the last "
+		        "epoch's parameters)\n",
+		        a->resume);
+	else if (r->saved)
+		fprintf(stderr, "; wrote its checkpoint to %s (--save holds the best epoch)\n",
+		        a->save);
+	else
+		fprintf(stderr, "%s\n", a->export_path ? "; --export writes its parameters" : "");
+}
+
 /* ---- optimizer from the flags --------------------------------------------------- */
 
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss)
@@ -243,6 +331,14 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	nb_dataset train = {0}, test = {0};
 	if (load_zoo_data(a, z, &train, &test) < 0)
 		return 1;
+	nb_augment aug = {0};
+	int vrc = check_val_split(a, train.n);
+	if (vrc < 0 && a->augment)
+		vrc = augment_parse(a->augment, z, &aug); /* checked before: no message */
+	if (vrc >= 0) {
+		nb_dataset_free(&train), nb_dataset_free(&test);
+		return vrc;
+	}
 	nb_model m;
 	nb_status st = nb_zoo_build(&m, z->name, a->dtype, a->batch, a->seed);
 	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
@@ -266,11 +362,7 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		return rc;
 	}
 	if (!a->json)
-		fprintf(
-		    stderr,
-		    "nabla train: %s on %lld training / %lld test samples, %lld parameters, optimizer %s\n",
-		    z->name, (long long)train.n, (long long)test.n, (long long)nb_count_params(m.g),
-		    nb_optim_kind_name(a->optim));
+		print_data_banner(a, z, &train, &test, &aug, nb_count_params(m.g));
 	int E = a->epochs;
 	/* each schedule gets its own parameters only (the library refuses the
 	 * others'); cosine's length is the run's, --max-batches included */
@@ -299,7 +391,13 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	                  .grad_norms = a->grad_norms,
 	                  .grad_norm_interval = a->grad_norm_interval,
 	                  .on_grad_norms = on_grad_norms,
-	                  .user = &r};
+	                  .user = &r,
+	                  .augment = a->augment ? &aug : NULL,
+	                  .val_split = a->val_split,
+	                  .patience = a->early_stop,
+	                  .restore_best = a->early_stop > 0,
+	                  .best_epoch = a->best_epoch,
+	                  .best_val_loss = a->best_val_loss};
 	if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla train: schedule: %s\n", err);
 		rc = 2;
@@ -315,7 +413,9 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 			fprintf(stderr, "nabla train: %s\n", msg);
 		rc = 1;
 	}
-	if (!rc && r.saved && !a->json)
+	if (!rc && !a->json && a->early_stop > 0)
+		print_early_stop(a, &r);
+	else if (!rc && r.saved && !a->json)
 		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
 	if (!rc && a->plot)
 		rc = write_plot(&r, a->plot, z->name);

@@ -24,12 +24,15 @@ bool train_given_has(const train_given *g, const char *name)
 
 /* ---- history ------------------------------------------------------------------- */
 
-static const char *const history_key[4] = {"history_train_loss", "history_test_loss",
-                                           "history_train_accuracy", "history_test_accuracy"};
+/* the validation series (the last two) are there when the run had one */
+static const char *const history_key[6] = {"history_train_loss",     "history_test_loss",
+                                           "history_train_accuracy", "history_test_accuracy",
+                                           "history_val_loss",       "history_val_accuracy"};
 
 static double *history_series(train_history *h, int k)
 {
-	return k == 0 ? h->loss : k == 1 ? h->tloss : k == 2 ? h->acc : h->tacc;
+	double *const v[6] = {h->loss, h->tloss, h->acc, h->tacc, h->vloss, h->vacc};
+	return v[k];
 }
 
 int history_init(train_history *h, int cap)
@@ -39,7 +42,9 @@ int history_init(train_history *h, int cap)
 	h->tloss = calloc((size_t)cap, sizeof(double));
 	h->acc = calloc((size_t)cap, sizeof(double));
 	h->tacc = calloc((size_t)cap, sizeof(double));
-	if (h->loss && h->tloss && h->acc && h->tacc)
+	h->vloss = calloc((size_t)cap, sizeof(double));
+	h->vacc = calloc((size_t)cap, sizeof(double));
+	if (h->loss && h->tloss && h->acc && h->tacc && h->vloss && h->vacc)
 		return 0;
 	history_free(h);
 	return -1;
@@ -48,6 +53,7 @@ int history_init(train_history *h, int cap)
 void history_free(train_history *h)
 {
 	free(h->loss), free(h->tloss), free(h->acc), free(h->tacc);
+	free(h->vloss), free(h->vacc);
 	*h = (train_history){0};
 }
 
@@ -61,9 +67,14 @@ static nb_status history_load(const nb_safetensors *f, int epochs, train_history
 	h->first = epochs;
 	if (!nb_safetensors_meta(f, history_key[0]) || epochs > h->cap)
 		return NB_OK;
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 6; k++) {
+		if (k >= 4 && !nb_safetensors_meta(f, history_key[k])) { /* no validation */
+			for (int i = 0; i < epochs; i++)
+				history_series(h, k)[i] = NAN;
+			continue;
+		}
 		nb_status st =
-		    nb_safetensors_meta_numbers(f, history_key[k], 0, k < 2 ? DBL_MAX : 1,
+		    nb_safetensors_meta_numbers(f, history_key[k], 0, k < 2 || k == 4 ? DBL_MAX : 1,
 		                                history_series(h, k), (size_t)epochs, err, errlen);
 		if (st)
 			return st;
@@ -198,6 +209,71 @@ static void restore_schedule(recipe_ctx *c, train_args *a)
 	RESTORE_INT(c, "warmup", "--warmup", 0, INT64_MAX, a->warmup);
 }
 
+/* --augment, --val-split, --early-stop, and the best validation loss so
+ * far when this run's validation set is the checkpoint's (the same
+ * --val-split, --seed and --train-limit) */
+static void restore_validation(recipe_ctx *c, train_args *a, int64_t epoch)
+{
+	static char spec[32]; /* a->augment points here after the file is closed */
+	const char *s = nb_safetensors_meta(c->f, "augment");
+	if (s && !augment_spec_ok(s)) {
+		fprintf(stderr,
+		        "nabla train: --resume: %s: metadata augment is not a spec such as "
+		        "crop=4,flip\n",
+		        c->file);
+		c->failed = true;
+		return;
+	}
+	/* a given "default" compared as the spec it stands for */
+	char canon[32];
+	const nb_zoo_entry *z = nb_zoo_find(a->model);
+	const char *given = a->augment;
+	if (given && !strcmp(given, "default") && z) {
+		augment_spec(z->recipe.augment ? z->recipe.augment : &(nb_augment){0}, canon,
+		             sizeof canon);
+		given = canon;
+	}
+	if (s && !train_given_has(c->given, "--augment")) {
+		snprintf(spec, sizeof spec, "%s", s);
+		a->augment = spec;
+	} else if (train_given_has(c->given, "--augment") && strcmp(given, s ? s : "none")) {
+		fprintf(stderr, "nabla train: --augment %s overrides the checkpoint's %s\n",
+		        a->augment, s ? s : "none");
+	}
+	int64_t file_seed = 0, file_limit = 0;
+	double file_split = 0;
+	char err[512];
+	restore_num(c, "val_split", "--val-split", nextafter(0, 1), nextafter(1, 0), &a->val_split);
+	RESTORE_INT(c, "early_stop", "--early-stop", 0, CLI_MAX_EPOCHS, a->early_stop);
+	if (c->failed || !nb_safetensors_meta(c->f, "best_epoch"))
+		return;
+	int64_t best;
+	double loss;
+	if (nb_safetensors_meta_int(c->f, "best_epoch", 1, epoch > 0 ? epoch : 1, &best, err,
+	                            sizeof err) ||
+	    nb_safetensors_meta_number(c->f, "best_val_loss", 0, DBL_MAX, &loss, err, sizeof err)) {
+		meta_fail(c, err);
+		return;
+	}
+	/* the values the file was trained with (restore_* checked them) */
+	nb_safetensors_meta_number(c->f, "val_split", 0, 1, &file_split, NULL, 0);
+	if (nb_safetensors_meta(c->f, "seed"))
+		nb_safetensors_meta_int(c->f, "seed", 0, INT64_MAX, &file_seed, NULL, 0);
+	if (nb_safetensors_meta(c->f, "train_limit"))
+		nb_safetensors_meta_int(c->f, "train_limit", 1, INT64_MAX, &file_limit, NULL, 0);
+	if (a->val_split == file_split && (int64_t)a->seed == file_seed &&
+	    a->train_limit == file_limit) {
+		a->best_epoch = (int)best;
+		a->best_val_loss = loss;
+	} else if (a->val_split > 0) {
+		fprintf(stderr,
+		        "nabla train: the validation set is not the checkpoint's (another "
+		        "--val-split, --seed or --train-limit): its best validation loss (epoch "
+		        "%lld) does not carry over\n",
+		        (long long)best);
+	}
+}
+
 int resume_recipe(train_args *a, const train_given *given, int default_epochs)
 {
 	nb_safetensors *f;
@@ -251,6 +327,8 @@ int resume_recipe(train_args *a, const train_given *given, int default_epochs)
 		a->standardize = true;
 	if (!c.failed)
 		restore_schedule(&c, a);
+	if (!c.failed)
+		restore_validation(&c, a, ep);
 	rc = c.failed ? 1 : -1;
 done:
 	nb_safetensors_free(f);
@@ -278,8 +356,8 @@ static char *history_string(const double *v, int n)
 int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *model, int epoch,
                     const train_history *h)
 {
-	char v[16][32];
-	const char *meta[2 * 24];
+	char v[24][32];
+	const char *meta[2 * 32];
 	int n = 0, k = 0;
 #define META(KEY, ...)                                                                             \
 	(snprintf(v[k], sizeof v[k], __VA_ARGS__), meta[n++] = KEY, meta[n++] = v[k++])
@@ -309,10 +387,28 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 		META("step_size", "%lld", (long long)a->step_size);
 	if (a->warmup > 0)
 		META("warmup", "%lld", (long long)a->warmup);
+	if (a->augment) {
+		/* as a spec that needs no model: "default" resolved (checked before) */
+		nb_augment aug = {0};
+		const nb_zoo_entry *z = nb_zoo_find(model);
+		if (z)
+			augment_parse(a->augment, z, &aug);
+		augment_spec(&aug, v[k], sizeof v[k]);
+		if (strcmp(v[k], "none")) /* none: as without the key */
+			meta[n++] = "augment", meta[n++] = v[k++];
+	}
+	if (a->val_split > 0)
+		META("val_split", "%.17g", a->val_split);
+	if (a->early_stop > 0)
+		META("early_stop", "%d", a->early_stop);
+	if (h && h->best_epoch > 0) {
+		META("best_epoch", "%d", h->best_epoch);
+		META("best_val_loss", "%.17g", h->best_val_loss);
+	}
 #undef META
-	char *hs[4] = {0};
+	char *hs[6] = {0};
 	bool with_history = h && h->first == 0 && h->n == epoch && h->n <= HISTORY_MAX;
-	for (int i = 0; i < 4 && with_history; i++) {
+	for (int i = 0; i < (a->val_split > 0 ? 6 : 4) && with_history; i++) {
 		if (!(hs[i] = history_string(history_series((train_history *)h, i), h->n))) {
 			with_history = false;
 			break;
@@ -330,7 +426,7 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 		fprintf(stderr, "nabla train: --save: %s\n", nb_graph_errmsg(g));
 		rc = 1;
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		free(hs[i]);
 	return rc;
 }

@@ -128,6 +128,61 @@ NB_API void nb_permutation(int64_t *idx, int64_t n, uint64_t seed);
  * old sample nb_permutation(.., seed)[k]. */
 NB_API nb_status nb_dataset_shuffle(nb_dataset *d, uint64_t seed);
 
+/* ---- validation split ------------------------------------------------- */
+
+/* How many of n samples a validation fraction holds out: round(n *
+ * fraction), halves rounded up.  NB_ERR_ARG unless 0 < fraction < 1 and
+ * both parts keep at least one sample (1 <= *n_val <= n - 1). */
+NB_API nb_status nb_split_count(int64_t n, double fraction, int64_t *n_val);
+/* Which samples go where: the validation part is a seeded random choice of
+ * nb_split_count(n, fraction) samples (the same seed and n give the same
+ * choice on every machine), the training part the rest; each list in
+ * increasing order.  train_idx takes n - n_val entries, val_idx n_val
+ * (either may be NULL).  NB_ERR_ARG as nb_split_count, NB_ERR_NOMEM. */
+NB_API nb_status nb_split_indices(int64_t n, double fraction, uint64_t seed, int64_t *train_idx,
+                                  int64_t *val_idx);
+/* The two parts of src as copies (the samples in their original order);
+ * neither may be src.  Both are zeroed on failure. */
+NB_API nb_status nb_dataset_split(const nb_dataset *src, double fraction, uint64_t seed,
+                                  nb_dataset *train, nb_dataset *val);
+
+/* ---- augmentation ------------------------------------------------------ */
+
+/* Random crops with padding and horizontal flips of [c, h, w] images, the
+ * standard CIFAR recipe (crop_pad 4, flip).  A sample's draws depend only
+ * on (seed, epoch, index), its position in the dataset being walked: the
+ * same seed gives the same bits whatever the batch order or thread count,
+ * and every epoch draws anew.  Nothing is drawn when both are off, and the
+ * sample is copied unchanged. */
+typedef struct nb_augment {
+	/* random crop: the image padded with crop_pad zeros on each side, then
+	 * an h x w window at a uniform offset in [0, 2 crop_pad] (both axes):
+	 * a shift of up to crop_pad pixels, the uncovered border 0 (black on
+	 * [0, 1] pixels, the channel mean on standardized data).  0: none;
+	 * at most min(h, w). */
+	int crop_pad;
+	/* mirror left-right with probability 1/2 (after the crop).  Right for
+	 * photographs and clothes; wrong for digits and text (a mirrored 2 is
+	 * no digit), so the zoo's Fashion-MNIST models leave it off by default
+	 * (the IDX reader takes MNIST digits too). */
+	bool flip;
+} nb_augment;
+
+/* NB_ERR_ARG (with a message in err when given) unless 0 <= crop_pad <=
+ * min(h, w) and the shape is positive; a NULL a is no augmentation. */
+NB_API nb_status nb_augment_check(const nb_augment *a, int c, int h, int w, char *err,
+                                  size_t errlen);
+/* One sample src -> dst (distinct buffers of c*h*w floats), augmented as
+ * sample `index` of epoch `epoch` (from 0) with `seed`.  Crop offsets dy,
+ * dx then the flip come from one splitmix64 stream keyed by (seed, epoch,
+ * index): dy = draw mod (2 crop_pad + 1) and dx likewise (without modulo
+ * bias), flip = the top bit of the next draw. */
+NB_API nb_status nb_augment_sample(const nb_augment *a, uint64_t seed, int64_t epoch, int64_t index,
+                                   int c, int h, int w, const float *src, float *dst);
+/* n samples of x in place, row i as sample index[i] (index NULL: i). */
+NB_API nb_status nb_augment_batch(const nb_augment *a, uint64_t seed, int64_t epoch,
+                                  const int64_t *index, int64_t n, int c, int h, int w, float *x);
+
 /* ---- minibatches ------------------------------------------------------ */
 
 typedef struct nb_batcher nb_batcher;
@@ -137,6 +192,10 @@ typedef struct nb_batcher_opts {
 	bool shuffle;       /* a new order every epoch, from seed and the epoch */
 	bool drop_last;     /* skip a final batch smaller than batch_size */
 	uint64_t seed;
+	/* augment each copied sample (x only), keyed by the batcher's epoch
+	 * and the sample's index in the dataset; NULL: copies unchanged.  The
+	 * batcher keeps its own copy of *augment. */
+	const nb_augment *augment;
 } nb_batcher_opts;
 
 /* Caller-owned buffers for one batch; any may be NULL.  Sizes are for a
@@ -151,7 +210,8 @@ typedef struct nb_batch {
 } nb_batch;
 
 /* The batcher keeps a pointer to d, which must outlive it (its values may
- * change, e.g. by nb_dataset_normalize, but not its size). */
+ * change, e.g. by nb_dataset_normalize, but not its size).  NB_ERR_ARG
+ * also for an augmentation that does not fit d's samples. */
 NB_API nb_status nb_batcher_new(const nb_dataset *d, nb_batcher_opts opts, nb_batcher **out);
 NB_API void nb_batcher_free(nb_batcher *b);
 /* Copies the next batch into out and returns how many samples it holds:

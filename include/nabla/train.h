@@ -80,6 +80,13 @@ typedef struct nb_epoch_stats {
 	/* with nb_fit_opts.grad_norms: each layer's gradient and update norms,
 	 * means over the epoch's steps; else NULL */
 	const nb_grad_norms *grad_norms;
+	/* with a validation set (nb_fit_opts.val, .val_split), else NAN / 0: */
+	double val_loss, val_accuracy;
+	int best_epoch;        /* the epoch of the lowest validation loss so far */
+	double best_val_loss;  /* that loss */
+	int epochs_since_best; /* epoch - best_epoch */
+	bool improved;         /* this epoch's validation loss is the lowest so far */
+	bool early_stop;       /* early stopping ends training after this epoch */
 } nb_epoch_stats;
 
 typedef struct nb_fit_opts {
@@ -122,6 +129,42 @@ typedef struct nb_fit_opts {
 	/* return false to stop training after this epoch */
 	bool (*on_epoch)(const nb_epoch_stats *s, void *user);
 	void *user;
+
+	/* ---- augmentation, validation, early stopping (docs/data.md) ---- */
+	/* Augment the training batches (nb_augment: random crops, flips) with
+	 * seed, each sample keyed by the epoch (from 0) and its position in
+	 * the training set; NULL: none.  Validation and test data are never
+	 * augmented.  NB_ERR_ARG when it does not fit the samples' shape. */
+	const nb_augment *augment;
+	/* A validation set evaluated after every epoch (eval mode, after the
+	 * test set) into nb_epoch_stats: val, or val_split, the fraction of
+	 * train that nb_split_indices(train->n, val_split, seed) holds out
+	 * (0 < val_split < 1, both parts non-empty), which then does not
+	 * train.  Not both (NB_ERR_ARG).  A run with val_split is the run on
+	 * nb_dataset_split's two parts, bit for bit.  Its loss is checked for
+	 * NaN and infinity like the test loss. */
+	const nb_dataset *val;
+	double val_split;
+	/* Early stopping: training ends after `patience` epochs in a row whose
+	 * validation loss is not below the lowest so far (the stats of that
+	 * epoch have early_stop set; on_epoch sees it first).  0: all the
+	 * epochs.  Needs a validation set (NB_ERR_ARG). */
+	int patience;
+	/* At the end, put back the parameters and the model's state (batch
+	 * normalisation's running statistics) of the epoch with the lowest
+	 * validation loss; the optimizer's state and step count stay the last
+	 * epoch's.  A copy of them is kept in memory meanwhile.  Needs a
+	 * validation set.  When that epoch came before first_epoch (best_epoch
+	 * below) and none since was better, this run never had its parameters:
+	 * they stay the last epoch's, and the caller's checkpoint of best_epoch
+	 * holds the best. */
+	bool restore_best;
+	/* Resume: the lowest validation loss of the epochs before first_epoch
+	 * and its epoch (1 to first_epoch), so that patience counts on from
+	 * there; 0: none yet.  NB_ERR_ARG outside that range, or when
+	 * best_val_loss is not finite. */
+	int best_epoch;
+	double best_val_loss;
 } nb_fit_opts;
 
 NB_API nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts);
@@ -171,6 +214,11 @@ typedef struct nb_zoo_recipe {
 	nb_optim_kind optim;
 	double lr, momentum, weight_decay; /* momentum, weight decay: 0 = the optimizer's default */
 	nb_zoo_data data;
+	/* the augmentation `nabla train --augment` applies without a spec:
+	 * crops of 4 and flips for CIFAR-10, crops of 2 without flips for
+	 * the IDX images (Fashion-MNIST, and MNIST's digits, which a mirror
+	 * would spoil).  Training applies none unless asked. */
+	const nb_augment *augment;
 } nb_zoo_recipe;
 
 /* input_c/h/w describe one sample (e.g. 1x28x28). */

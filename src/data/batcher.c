@@ -13,6 +13,7 @@ struct nb_batcher {
 	int64_t *order; /* this epoch's order of the samples */
 	int64_t pos;    /* next position in order */
 	int64_t epoch;
+	nb_augment augment; /* opts.augment's copy (opts.augment points here) */
 };
 
 /* The order of epoch e depends only on (seed, e), so seeking to an epoch
@@ -35,6 +36,8 @@ nb_status nb_batcher_new(const nb_dataset *d, nb_batcher_opts opts, nb_batcher *
 	*out = NULL;
 	if (!d || d->n <= 0 || !d->x || !d->y || opts.batch_size <= 0)
 		return NB_ERR_ARG;
+	if (opts.augment && nb_augment_check(opts.augment, d->c, d->h, d->w, NULL, 0))
+		return NB_ERR_ARG;
 	nb_batcher *b = calloc(1, sizeof *b);
 	if (!b)
 		return NB_ERR_NOMEM;
@@ -45,6 +48,10 @@ nb_status nb_batcher_new(const nb_dataset *d, nb_batcher_opts opts, nb_batcher *
 	}
 	b->d = d;
 	b->opts = opts;
+	if (opts.augment) {
+		b->augment = *opts.augment;
+		b->opts.augment = &b->augment;
+	}
 	start_epoch(b, 0);
 	*out = b;
 	return NB_OK;
@@ -94,7 +101,10 @@ int64_t nb_batcher_next(nb_batcher *b, const nb_batch *out)
 	b->pos += m;
 	for (int64_t i = 0; i < m; i++) {
 		int64_t j = idx[i];
-		if (out->x)
+		if (out->x && b->opts.augment)
+			nb_augment_sample(b->opts.augment, b->opts.seed, b->epoch, j, d->c, d->h,
+			                  d->w, d->x + j * size, out->x + i * size);
+		else if (out->x)
 			memcpy(out->x + i * size, d->x + j * size, sizeof *out->x * (size_t)size);
 		if (out->ids)
 			out->ids[i] = (float)d->y[j];

@@ -96,6 +96,14 @@ static nb_tensor *binary_softmax(nb_tensor *x)
 	return binary_head(x, 2);
 }
 
+/* What --augment means without a spec (nb_zoo_recipe.augment): the
+ * standard CIFAR recipe (He et al. 2016: 4 pixels of padding, random 32x32
+ * crops, horizontal flips); for the 28x28 IDX images shifts of up to 2
+ * pixels and no flips: the same reader loads MNIST, whose digits a mirror
+ * turns into non-digits. */
+static const nb_augment cifar_augment = {.crop_pad = 4, .flip = true};
+static const nb_augment idx_augment = {.crop_pad = 2};
+
 /* The vanishing-gradient experiment (docs/experiments.md): the same deep
  * MLP four ways.  Ten hidden layers of 64 units, "fc1" to "fc10", and the
  * output layer "out". */
@@ -160,7 +168,7 @@ static nb_tensor *deep_residual(nb_tensor *x)
 #define DEEP_RECIPE                                                                                \
 	{                                                                                          \
 		.epochs = 5, .batch = 64, .optim = NB_OPTIM_MOMENTUM, .lr = 0.01, .momentum = 0.9, \
-		.data = NB_ZOO_DATA_FASHION_MNIST                                                  \
+		.data = NB_ZOO_DATA_FASHION_MNIST, .augment = &idx_augment                         \
 	}
 #define DEEP_ROW(NAME, SUMMARY, BUILD)                                                             \
 	{                                                                                          \
@@ -184,7 +192,8 @@ static const nb_zoo_entry zoo[] = {
                 .batch = 64,
                 .optim = NB_OPTIM_ADAM,
                 .lr = 1e-3,
-                .data = NB_ZOO_DATA_FASHION_MNIST}},
+                .data = NB_ZOO_DATA_FASHION_MNIST,
+                .augment = &idx_augment}},
     {.name = "lenet",
      .summary = "LeNet-5: conv5x5(6, pad 2) pool conv5x5(16) pool 120 84 10",
      .c = 1,
@@ -199,7 +208,8 @@ static const nb_zoo_entry zoo[] = {
                 .optim = NB_OPTIM_MOMENTUM,
                 .lr = 0.01,
                 .momentum = 0.9,
-                .data = NB_ZOO_DATA_FASHION_MNIST}},
+                .data = NB_ZOO_DATA_FASHION_MNIST,
+                .augment = &idx_augment}},
     {.name = "resnet20",
      .summary = "ResNet-20 (CIFAR): 16/32/64 channels, BN, option-A shortcuts",
      .c = 3,
@@ -215,7 +225,8 @@ static const nb_zoo_entry zoo[] = {
                 .lr = 0.1,
                 .momentum = 0.9,
                 .weight_decay = 5e-4,
-                .data = NB_ZOO_DATA_CIFAR10}},
+                .data = NB_ZOO_DATA_CIFAR10,
+                .augment = &cifar_augment}},
     {.name = "resnet50",
      .summary = "ResNet-50: bottlenecks [3,4,6,3], CIFAR stem",
      .c = 3,
@@ -231,7 +242,8 @@ static const nb_zoo_entry zoo[] = {
                 .lr = 0.1,
                 .momentum = 0.9,
                 .weight_decay = 5e-4,
-                .data = NB_ZOO_DATA_CIFAR10}},
+                .data = NB_ZOO_DATA_CIFAR10,
+                .augment = &cifar_augment}},
     {.name = "mlp-binary-sigmoid",
      .summary = "784-128 ReLU, Dense(1) + sigmoid + binary cross-entropy",
      .c = 1,
@@ -245,7 +257,8 @@ static const nb_zoo_entry zoo[] = {
                 .batch = 64,
                 .optim = NB_OPTIM_ADAM,
                 .lr = 1e-3,
-                .data = NB_ZOO_DATA_FASHION_MNIST}},
+                .data = NB_ZOO_DATA_FASHION_MNIST,
+                .augment = &idx_augment}},
     {.name = "mlp-binary-softmax",
      .summary = "784-128 ReLU, Dense(2) + softmax + categorical cross-entropy",
      .c = 1,
@@ -259,7 +272,8 @@ static const nb_zoo_entry zoo[] = {
                 .batch = 64,
                 .optim = NB_OPTIM_ADAM,
                 .lr = 1e-3,
-                .data = NB_ZOO_DATA_FASHION_MNIST}},
+                .data = NB_ZOO_DATA_FASHION_MNIST,
+                .augment = &idx_augment}},
     DEEP_ROW("deep-sigmoid", "MLP 784-10x64-10, sigmoid (vanishing gradients)", deep_sigmoid),
     DEEP_ROW("deep-relu-he", "MLP 784-10x64-10, ReLU, He initialisation", deep_relu_he),
     DEEP_ROW("deep-relu-bn", "MLP 784-10x64-10, batchnorm + ReLU", deep_relu_bn),

@@ -3,6 +3,7 @@
  * optimizer steps, per-epoch statistics, evaluation and prediction.
  */
 #include "graph/internal.h"
+#include "nn/fitval.h"
 #include "nn/progress.h"
 #include "optim/optim.h"
 #include "util/clock.h"
@@ -101,9 +102,19 @@ nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_ki
 	return g->status;
 }
 
+/* How a training batch is augmented: row i as sample keys[i] of the
+ * epoch (nb_fit_opts.augment). */
+typedef struct feed_augment {
+	const nb_augment *a;
+	uint64_t seed;
+	int64_t epoch;
+	const int64_t *keys;
+} feed_augment;
+
 /* Fill the model's inputs with the samples rows[0..n-1]; rows n..B-1 repeat
- * real samples with weight 0. */
-static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n)
+ * real samples with weight 0.  aug (may be NULL) augments the images. */
+static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n,
+                           const feed_augment *aug)
 {
 	int64_t B = m->batch, sample = m->x->size / B;
 	if (sample != nb_dataset_sample_size(d)) {
@@ -122,7 +133,13 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 		memset(m->ohbuf, 0, (size_t)(B * K) * sizeof(float));
 	for (int64_t i = 0; i < B; i++) {
 		int64_t r = rows[i < n ? i : i % n];
-		memcpy(xdst + i * sample, d->x + r * sample, (size_t)sample * sizeof(float));
+		if (aug)
+			nb_augment_sample(aug->a, aug->seed, aug->epoch,
+			                  aug->keys[i < n ? i : i % n], d->c, d->h, d->w,
+			                  d->x + r * sample, xdst + i * sample);
+		else
+			memcpy(xdst + i * sample, d->x + r * sample,
+			       (size_t)sample * sizeof(float));
 		int32_t y = d->y[r];
 		if (y < 0 || y >= K) {
 			nb__fail(m->g, NB_ERR_VALUE,
@@ -178,7 +195,7 @@ nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *ac
 		int64_t n = d->n - start < m->batch ? d->n - start : m->batch;
 		for (int64_t i = 0; i < n; i++)
 			m->rows[i] = start + i;
-		if ((st = feed_rows(m, d, m->rows, n)) || (st = nb_run(m->eval_prog)))
+		if ((st = feed_rows(m, d, m->rows, n, NULL)) || (st = nb_run(m->eval_prog)))
 			break;
 		lsum += nb_item(m->loss) * (double)n;
 		correct += count_correct(m, m->probs, n);
@@ -261,27 +278,42 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		         (long long)opts.grad_norm_interval);
 		return NB_ERR_ARG;
 	}
+	/* validation, early stopping: the batcher walks fv.view */
+	nb__fitval fv;
+	nb_status st = nb__fitval_init(&fv, m, train, &opts);
 	/* the logits stay readable after a step: train accuracy for free */
-	nb_status st = nb_optim_keep(o, m->logits);
-	if (st)
-		return st;
+	if (!st)
+		st = nb_optim_keep(o, m->logits);
+	/* the batcher's positions (the augmentation's keys), then the samples */
+	int64_t *pos = st ? NULL : malloc(sizeof *pos * (size_t)m->batch);
+	if (!st && !pos) {
+		nb__fail(g, NB_ERR_NOMEM, "fit: out of memory");
+		st = NB_ERR_NOMEM;
+	}
 	fit_norms fn = {0};
-	if (opts.grad_norms && (st = fit_norms_begin(&fn, o)))
-		return st;
+	if (!st && opts.grad_norms)
+		st = fit_norms_begin(&fn, o);
 	nb_batcher *bt = NULL;
 	nb_batcher_opts bo = {
 	    .batch_size = m->batch, .shuffle = !opts.no_shuffle, .seed = opts.seed};
-	if ((st = nb_batcher_new(train, bo, &bt))) {
+	if (!st && (st = nb_batcher_new(&fv.view, bo, &bt)))
 		nb__fail(g, st, "fit: cannot batch the training set (%s)", nb_status_string(st));
+	if (st) {
+		nb__fitval_free(&fv);
+		free(pos);
+		free(fn.rows);
 		return st;
 	}
+	feed_augment aug = {.a = opts.augment, .seed = opts.seed, .keys = pos};
+	bool augment = opts.augment && (opts.augment->crop_pad > 0 || opts.augment->flip);
 	int64_t per_epoch = nb_batcher_batches_per_epoch(bt);
 	int64_t batches =
 	    opts.max_batches > 0 && opts.max_batches < per_epoch ? opts.max_batches : per_epoch;
-	nb_batch out = {.index = m->rows};
+	nb_batch out = {.index = pos};
 	/* the bar on a terminal only: \r-redraws would fill a log file */
 	FILE *bar = opts.progress && isatty(fileno(opts.progress)) ? opts.progress : NULL;
-	double drawn = -1; /* when the bar was last drawn */
+	double drawn = -1;           /* when the bar was last drawn */
+	int last = opts.first_epoch; /* the last epoch trained */
 	for (int before = opts.first_epoch; before < epochs && !st; before++) {
 		int e = before + 1;
 		nb_batcher_seek_epoch(bt, e - 1);
@@ -294,7 +326,10 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			int64_t n = nb_batcher_next(bt, &out);
 			if (n <= 0)
 				break;
-			if ((st = feed_rows(m, train, m->rows, n)))
+			for (int64_t i = 0; i < n; i++)
+				m->rows[i] = fv.train_idx ? fv.train_idx[pos[i]] : pos[i];
+			aug.epoch = e - 1;
+			if ((st = feed_rows(m, train, m->rows, n, augment ? &aug : NULL)))
 				break;
 			/* batchnorm's statistics from the real rows only */
 			nb_graph_set_batch_rows(g, n < m->batch ? n : 0);
@@ -375,11 +410,20 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			st = NB_ERR_VALUE;
 			break;
 		}
+		if ((st = nb__fitval_epoch(&fv, m, &s, opts.allow_nonfinite)))
+			break;
+		last = e;
 		if (opts.on_epoch && !opts.on_epoch(&s, opts.user))
 			break;
+		if (s.early_stop)
+			break;
 	}
+	if (!st)
+		nb__fitval_finish(&fv, last);
+	nb__fitval_free(&fv);
 	nb_batcher_free(bt);
 	free(fn.rows);
+	free(pos);
 	return st ? st : g->status;
 }
 
