@@ -163,6 +163,13 @@ static void usage(FILE *fp)
 	      "                     the limits, --standardize, --dtype) unless a flag gives\n"
 	      "                     another value (a notice says so); another --optim or\n"
 	      "                     --dtype is refused (the file holds that optimizer's state)\n"
+	      "  --init-from FILE   a new run (zoo models) from the parameters and batchnorm\n"
+	      "                     running statistics of any safetensors file: a checkpoint,\n"
+	      "                     or PyTorch's state_dict: P.w is looked up as P.w, then\n"
+	      "                     P.weight, P.b as P.bias, a batchnorm's P.gamma/P.beta as\n"
+	      "                     P.weight/P.bias, \"module.\" dropped; F16, BF16 converted;\n"
+	      "                     every shape checked; a missing name shows the closest\n"
+	      "                     names in the file (not with --resume)\n"
 	      "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
 	      "                     resumed epochs too); curve-fit: the fits against the target;\n"
 	      "                     perceptron-and/-or: the decision boundary over the inputs,\n"
@@ -265,7 +272,8 @@ static int run_compare(train_args *a, const char *out, bool model_given)
  * rate schedules); the notes' models refuse them. */
 static const char *const zoo_only[] = {
     "--data",        "--classes",  "--standardize", "--train-limit", "--test-limit",
-    "--max-batches", "--schedule", "--gamma",       "--step-size",   "--warmup"};
+    "--max-batches", "--schedule", "--gamma",       "--step-size",   "--warmup",
+    "--init-from"};
 
 /* the option argv[i] names, without "=value" */
 static bool is_option(const char *arg, const char *name)
@@ -340,6 +348,8 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 		a->save = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--resume"))) {
 		a->resume = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--init-from"))) {
+		a->init_from = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--plot"))) {
 		a->plot = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--dot"))) {
@@ -411,6 +421,7 @@ static const char *const options[] = {"--model",
                                       "--out",
                                       "--save",
                                       "--resume",
+                                      "--init-from",
                                       "--plot",
                                       "--dot",
                                       "--export",
@@ -593,6 +604,12 @@ int cmd_train(int argc, char **argv)
 	cli_model_info m;
 	if (!find_model(a.model, &m))
 		return 2;
+	if (a.init_from && (a.resume || !*a.init_from)) {
+		fprintf(stderr, a.resume ? "nabla train: --init-from starts a new run from other "
+		                           "weights, --resume goes on with one: give one of them\n"
+		                         : "nabla train: --init-from is empty\n");
+		return 2;
+	}
 	/* --resume: the checkpoint's recipe where no flag was given */
 	if (a.resume && (rc = resume_recipe(&a, &f.given, m.recipe.epochs)) >= 0)
 		return rc;

@@ -29,6 +29,7 @@ typedef struct train_args {
 	int64_t step_size, warmup;
 	const char *save, *resume, *plot;
 	const char *export_path; /* --export: the trained model as ONNX */
+	const char *init_from;   /* --init-from: the weights of a safetensors file */
 } train_args;
 
 /* A built model: the graph and its named ends. */
