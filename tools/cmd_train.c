@@ -271,9 +271,8 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 /* The options only the zoo models take (data, batches per epoch, learning
  * rate schedules); the notes' models refuse them. */
 static const char *const zoo_only[] = {
-    "--data",        "--classes",  "--standardize", "--train-limit", "--test-limit",
-    "--max-batches", "--schedule", "--gamma",       "--step-size",   "--warmup",
-    "--init-from"};
+    "--data",     "--classes", "--standardize", "--train-limit", "--test-limit", "--max-batches",
+    "--schedule", "--gamma",   "--step-size",   "--warmup",      "--init-from"};
 
 /* the option argv[i] names, without "=value" */
 static bool is_option(const char *arg, const char *name)

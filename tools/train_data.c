@@ -229,10 +229,11 @@ static int init_from(nb_graph *g, const train_args *a)
 		return 1;
 	}
 	if (!a->json)
-		fprintf(stderr,
-		        "nabla train: --init-from %s: %d tensors loaded (%d under PyTorch's names), "
-		        "%d of the file's left unused\n",
-		        a->init_from, r.loaded, r.renamed, r.ignored);
+		fprintf(
+		    stderr,
+		    "nabla train: --init-from %s: %d tensors loaded (%d under PyTorch's names), "
+		    "%d of the file's left unused\n",
+		    a->init_from, r.loaded, r.renamed, r.ignored);
 	return 0;
 }
 

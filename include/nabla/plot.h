@@ -90,8 +90,8 @@ nb_status nb_plot_confusion_save(const char *path, const int64_t *counts, int k,
 /* Images side by side with a caption under each, the wrong ones framed and
  * captioned in red (the others framed in green). */
 typedef struct nb_image_grid {
-	int64_t n;   /* images, 1 to NB_PLOT_MAX_IMAGES */
-	int c, h, w; /* one image: 1 (grey) or 3 (RGB) channels, 1 to 1024 rows, columns */
+	int64_t n;      /* images, 1 to NB_PLOT_MAX_IMAGES */
+	int c, h, w;    /* one image: 1 (grey) or 3 (RGB) channels, 1 to 1024 rows, columns */
 	const float *x; /* n*c*h*w values, each image CHW (a dataset's layout) */
 	double lo, hi;  /* the values shown black and white (clamped between); lo >= hi:
 	                 * the images' own smallest and largest values */
