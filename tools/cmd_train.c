@@ -597,18 +597,21 @@ int cmd_train(int argc, char **argv)
 			return rc;
 	}
 	int rc;
+	if (a.init_from && (a.resume || f.compare || !*a.init_from)) {
+		fprintf(stderr, "nabla train: --init-from %s\n",
+		        a.resume    ? "starts a new run from other weights, --resume goes on with "
+		                      "one: give one of them"
+		        : f.compare ? "does not apply to --compare-optim (each run starts from the "
+		                      "same seeded weights)"
+		                    : "is empty");
+		return 2;
+	}
 	if (f.compare)
 		return (rc = check_schedule(&a, &f)) >= 0 ? rc
 		                                          : run_compare(&a, f.out, f.model_given);
 	cli_model_info m;
 	if (!find_model(a.model, &m))
 		return 2;
-	if (a.init_from && (a.resume || !*a.init_from)) {
-		fprintf(stderr, a.resume ? "nabla train: --init-from starts a new run from other "
-		                           "weights, --resume goes on with one: give one of them\n"
-		                         : "nabla train: --init-from is empty\n");
-		return 2;
-	}
 	/* --resume: the checkpoint's recipe where no flag was given */
 	if (a.resume && (rc = resume_recipe(&a, &f.given, m.recipe.epochs)) >= 0)
 		return rc;
