@@ -15,7 +15,7 @@ static void usage(FILE *fp)
 	fprintf(
 	    fp,
 	    "usage: nabla predict --model NAME (--checkpoint FILE | --init-from FILE)\n"
-	    "                     [--images N] [--first K | --index I,J,...] [--grid FILE.svg]\n"
+	    "                     [--images N] [--first K | --index I,J,...] [--grid FILE.svg|.png]\n"
 	    "                     [options]\n\n"
 	    "Classifies test images in eval mode and prints, for each, its index in the test\n"
 	    "set, the predicted class with its probability, and the true class; the wrong\n"
@@ -29,7 +29,7 @@ static void usage(FILE *fp)
 	        "                     at most %d)\n"
 	        "  --grid FILE        the images in a grid, each captioned with the prediction\n"
 	        "                     and the truth, the wrong ones framed in red: an SVG picture\n"
-	        "                     (.svg; PNG is not written)\n"
+	        "                     (.svg), or PNG (.png, drawn by Graphviz's libgvc)\n"
 	        "  --help             show this help\n\n"
 	        "models:\n",
 	        NB_PLOT_MAX_IMAGES, DEFAULT_IMAGES, NB_PLOT_MAX_IMAGES);
@@ -41,6 +41,37 @@ static const char *const options[] = {"--model",      "--checkpoint", "--init-fr
                                       "--test-limit", "--classes",    "--batch",     "--threads",
                                       "--json",       "--images",     "--first",     "--index",
                                       "--grid",       "--help",       NULL};
+
+/* whether Graphviz renders PNG here (the grid's PNG goes through it) */
+static bool have_png(void)
+{
+	const char *f = nb_graph_render_formats();
+	size_t n = strlen(f);
+	for (const char *p = f; (p = strstr(p, "png")); p += 3)
+		if ((p == f || p[-1] == ' ') && (p + 3 == f + n || p[3] == ' '))
+			return true;
+	return false;
+}
+
+/* --grid's name: .svg, or .png where Graphviz renders it */
+static bool grid_name(const char *v)
+{
+	size_t n = strlen(v);
+	bool svg = n > 4 && !strcmp(v + n - 4, ".svg"), png = n > 4 && !strcmp(v + n - 4, ".png");
+	if (svg || (png && have_png()))
+		return true;
+	if (png)
+		fprintf(stderr,
+		        "nabla predict: --grid %s: PNG needs Graphviz's libgvc with its cairo "
+		        "plugin, which this nabla lacks; write .svg\n",
+		        v);
+	else
+		fprintf(stderr,
+		        "nabla predict: --grid %s: the file name must end in .svg (an SVG picture) "
+		        "or .png\n",
+		        v);
+	return false;
+}
 
 /* "I,J,K": each a whole integer from 0 */
 static long *parse_index(const char *v, long *n)
@@ -221,15 +252,8 @@ int cmd_predict(int argc, char **argv)
 		} else if ((v = cli_opt_value(argc, argv, &i, "--index"))) {
 			index = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--grid"))) {
-			size_t n = strlen(v);
-			if (n < 5 || strcmp(v + n - 4, ".svg")) {
-				fprintf(
-				    stderr,
-				    "nabla predict: --grid %s: the file name must end in .svg (an "
-				    "SVG picture)\n",
-				    v);
+			if (!grid_name(v))
 				return 2;
-			}
 			grid = v;
 		} else if ((k = classify_option(argc, argv, &i, &a)) != 0) {
 			if (k < 0)

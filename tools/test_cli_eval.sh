@@ -188,6 +188,20 @@ $py -c 'import json,sys; j=[json.loads(l) for l in open(sys.argv[1])]; assert le
 	fail "predict resnet20 --grid"
 [ "$(grep -o 'data:image/png' rgrid.svg | wc -l)" -eq 24 ] || fail "rgrid.svg"
 
+# the grid as PNG, drawn by Graphviz where it renders PNG (its temporary
+# images removed); refused up front where it does not
+if "$nabla" dot --help | sed -n '/formats Graphviz renders here/,$p' | grep -qw png; then
+	mkdir -p "$tmp/t"
+	TMPDIR="$tmp/t" "$nabla" predict --model lenet --checkpoint lenet.st --images 6 --grid grid.png \
+		>/dev/null 2>"$tmp/err" || fail "predict --grid grid.png: $(cat "$tmp/err")"
+	$py -c 'import struct,sys; b=open(sys.argv[1],"rb").read(); assert b[:8]==b"\x89PNG\r\n\x1a\n"; w,h=struct.unpack(">II",b[16:24]); assert w>3*84 and h>2*84, (w,h)' \
+		grid.png || fail "grid.png is not a PNG of the grid"
+	[ -z "$(ls -A "$tmp/t")" ] || fail "temporary files left: $(ls -R "$tmp/t")"
+else
+	expect 2 "--grid g.png: PNG needs Graphviz's libgvc" "$nabla" predict --model lenet \
+		--checkpoint lenet.st --grid g.png
+fi
+
 # ---- --init-from: PyTorch's names ---------------------------------------------------
 $py "$src/tests/torch_names.py" lenet.st torch.st || fail "torch_names.py"
 "$nabla" eval --model lenet --init-from torch.st --test-limit 300 >ti.txt 2>"$tmp/err" ||
@@ -234,7 +248,7 @@ for cmd in eval predict; do
 	expect 2 "--classes must be an integer from 0 to 9, got '10'" "$nabla" $cmd $ck --classes 2,10
 	expect 2 "--classes must be an integer from 0 to 9, got '-1'" "$nabla" $cmd $ck --classes -1,2
 	expect 2 "--classes wants two class ids 0 to 9, e.g. 2,4" "$nabla" $cmd $ck --classes 2
-	expect 2 "$oflag out.png: the file name must end in .svg" "$nabla" $cmd $ck $oflag out.png
+	expect 2 "$oflag out.gif: the file name must end in .svg" "$nabla" $cmd $ck $oflag out.gif
 	expect 1 "$oflag: $tmp/nodir/x.svg: the directory $tmp/nodir does not exist" \
 		"$nabla" $cmd $ck $oflag "$tmp/nodir/x.svg"
 	mkdir -p dir.svg
@@ -261,6 +275,7 @@ for cmd in eval predict; do
 	absent $out
 done
 expect 2 "unknown option '--confsion'; did you mean --confusion?" "$nabla" eval --model lenet --checkpoint lenet.st --confsion x.svg
+expect 2 "--confusion cm.png: the file name must end in .svg" "$nabla" eval --model lenet --checkpoint lenet.st --confusion cm.png
 ck="--model lenet --checkpoint lenet.st"
 for v in 0 -1 x 10001 1.5; do
 	expect 2 "--images must be an integer from 1 to 10000, got '$v'" "$nabla" predict $ck --images "$v" --grid out.svg

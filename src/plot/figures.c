@@ -3,16 +3,28 @@
  * matrix as a heat map, and a grid of images with a caption each (a
  * prediction against the truth, the wrong ones framed in red).  Both are
  * standalone SVG; the images are embedded as PNG data (zlib's deflate and
- * CRC), shown pixel for pixel at any scale.
+ * CRC), shown pixel for pixel at any scale.  The grid is also drawn as a
+ * PNG picture by Graphviz's libgvc (cairo), when nabla has it: a table of
+ * the images (as PNG files in a temporary directory) and their captions
+ * in an HTML-like label, laid out and rendered in-process.
  */
 #include "graph/internal.h"
 #include "graph/wfile.h"
 
+#include "nabla_config.h"
+
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#if NABLA_HAVE_GVC
+#include <gvc.h>
+#endif
 
 static nb_status ferr(char *err, size_t errlen, nb_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -305,6 +317,23 @@ static void to_bytes(const nb_image_grid *g, int64_t i, double lo, double hi, un
 		}
 }
 
+/* the values shown black and white */
+static void value_range(const nb_image_grid *g, double *lo_out, double *hi_out)
+{
+	double lo = g->lo, hi = g->hi;
+	if (!(lo < hi)) { /* the images' own range */
+		lo = INFINITY, hi = -INFINITY;
+		for (int64_t i = 0; i < g->n * g->c * g->h * g->w; i++)
+			if (isfinite(g->x[i])) {
+				lo = g->x[i] < lo ? g->x[i] : lo;
+				hi = g->x[i] > hi ? g->x[i] : hi;
+			}
+		if (!(lo < hi))
+			lo = isfinite(lo) ? lo - 1 : 0, hi = lo + 2;
+	}
+	*lo_out = lo, *hi_out = hi;
+}
+
 static nb_status write_grid(FILE *fp, const void *user)
 {
 	const nb_image_grid *g = user;
@@ -319,17 +348,8 @@ static nb_status write_grid(FILE *fp, const void *user)
 	int W = cols * cw + 8, H = top + rows * chh + 8;
 	int tw = g->title ? 24 + (int)(strlen(g->title) * 16 * 0.6) : 0; /* bold text's width */
 	W = W < tw ? tw : W;
-	double lo = g->lo, hi = g->hi;
-	if (!(lo < hi)) { /* the images' own range */
-		lo = INFINITY, hi = -INFINITY;
-		for (int64_t i = 0; i < g->n * g->c * g->h * g->w; i++)
-			if (isfinite(g->x[i])) {
-				lo = g->x[i] < lo ? g->x[i] : lo;
-				hi = g->x[i] > hi ? g->x[i] : hi;
-			}
-		if (!(lo < hi))
-			lo = isfinite(lo) ? lo - 1 : 0, hi = lo + 2;
-	}
+	double lo, hi;
+	value_range(g, &lo, &hi);
 	unsigned char *pix = malloc((size_t)g->h * (size_t)g->w * (size_t)g->c);
 	if (!pix)
 		return NB_ERR_NOMEM;
@@ -377,6 +397,187 @@ static nb_status write_grid(FILE *fp, const void *user)
 	return st;
 }
 
+/* ---- the image grid as PNG, by libgvc --------------------------------------------------- */
+
+#if NABLA_HAVE_GVC
+/* HTML-like label text: markup escaped, control characters and malformed
+ * UTF-8 as '?' */
+static void html_text(FILE *fp, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t k = nb__utf8_seq(u + i, n - i);
+		unsigned c = u[i];
+		if (k == 0 || c < 0x20)
+			fputc('?', fp);
+		else if (c == '&')
+			fputs("&amp;", fp);
+		else if (c == '<')
+			fputs("&lt;", fp);
+		else if (c == '>')
+			fputs("&gt;", fp);
+		else if (c == '"')
+			fputs("&quot;", fp);
+		else
+			fwrite(u + i, 1, k, fp);
+		i += k ? k : 1;
+	}
+}
+
+/* image i, scaled by repeating pixels, as dir/i.png */
+static bool image_file(const nb_image_grid *g, int64_t i, double lo, double hi, int scale,
+                       const char *dir, unsigned char *pix, unsigned char *big)
+{
+	to_bytes(g, i, lo, hi, pix);
+	int W = g->w * scale, c = g->c;
+	for (int y = 0; y < g->h * scale; y++)
+		for (int x = 0; x < W; x++)
+			memcpy(big + ((size_t)y * (size_t)W + (size_t)x) * (size_t)c,
+			       pix + ((size_t)(y / scale) * (size_t)g->w + (size_t)(x / scale)) *
+			                 (size_t)c,
+			       (size_t)c);
+	bytes b = {0};
+	char path[4200];
+	snprintf(path, sizeof path, "%s/%lld.png", dir, (long long)i);
+	bool ok = png(&b, big, c, g->h * scale, W);
+	FILE *fp = ok ? fopen(path, "wb") : NULL;
+	ok = fp && fwrite(b.p, 1, b.n, fp) == b.n;
+	if (fp && fclose(fp) != 0)
+		ok = false;
+	free(b.p);
+	return ok;
+}
+
+/* the DOT text of the grid: one node, a table of images and captions */
+static void grid_dot(FILE *fp, const nb_image_grid *g, const char *dir, int cols)
+{
+	fputs("digraph grid {\ngraph [pad=\"0.1\", bgcolor=\"white\", dpi=72];\n"
+	      "node [shape=plaintext, fontname=\"sans-serif\"];\n"
+	      "grid [label=<<TABLE BORDER=\"0\" CELLSPACING=\"6\" CELLPADDING=\"2\">\n",
+	      fp);
+	if (g->title) {
+		fprintf(fp, "<TR><TD COLSPAN=\"%d\"><FONT POINT-SIZE=\"16\"><B>", cols);
+		html_text(fp, g->title, strlen(g->title));
+		fputs("</B></FONT></TD></TR>\n", fp);
+	}
+	for (int64_t r = 0; r < g->n; r += cols) {
+		fputs("<TR>", fp);
+		for (int64_t i = r; i < r + cols && i < g->n; i++) {
+			bool wrong = g->wrong && g->wrong[i];
+			fprintf(fp,
+			        "<TD BORDER=\"%d\" COLOR=\"%s\"><IMG SRC=\"%s/%lld.png\"/></TD>",
+			        wrong ? 3 : 1, wrong ? "#d62728" : "#2ca02c", dir, (long long)i);
+		}
+		fputs("</TR>\n<TR>", fp);
+		for (int64_t i = r; i < r + cols && i < g->n; i++) {
+			bool wrong = g->wrong && g->wrong[i];
+			fprintf(fp, "<TD><FONT POINT-SIZE=\"11\" COLOR=\"%s\">",
+			        wrong ? "#d62728" : "black");
+			const char *cap = g->captions ? g->captions[i] : "";
+			const char *nl = strchr(cap, '\n');
+			html_text(fp, cap, nl ? (size_t)(nl - cap) : strlen(cap));
+			if (nl) {
+				fputs("<BR/>", fp);
+				html_text(fp, nl + 1, strcspn(nl + 1, "\n"));
+			}
+			fputs(" </FONT></TD>", fp);
+		}
+		fputs("</TR>\n", fp);
+	}
+	fputs("</TABLE>>];\n}\n", fp);
+}
+
+/* the PNG bytes of the grid's DOT text, rendered by libgvc (NULL: failed) */
+static char *render_png(const char *dot, unsigned *len)
+{
+	char *out = NULL;
+	GVC_t *gvc = gvContext();
+	Agraph_t *G = gvc ? agmemread(dot) : NULL;
+	if (G && gvLayout(gvc, G, "dot") == 0) {
+		char *data = NULL;
+		if (gvRenderData(gvc, G, "png", &data, len) == 0 && data && *len > 8 &&
+		    (out = malloc(*len)))
+			memcpy(out, data, *len);
+		if (data)
+			gvFreeRenderData(data);
+		gvFreeLayout(gvc, G);
+	}
+	if (G)
+		agclose(G);
+	if (gvc)
+		gvFreeContext(gvc);
+	return out;
+}
+
+static nb_status grid_png(const char *path, const nb_image_grid *g, char *err, size_t errlen)
+{
+	int cols = g->columns ? g->columns : (int)ceil(sqrt((double)g->n));
+	cols = cols > g->n ? (int)g->n : cols;
+	int scale = g->scale ? g->scale : 3;
+	double lo, hi;
+	value_range(g, &lo, &hi);
+	const char *base = getenv("TMPDIR");
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s/nabla-grid-XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(dir))
+		return ferr(err, errlen, NB_ERR_IO, "%s: cannot make a temporary directory %s: %s",
+		            path, dir, strerror(errno));
+	unsigned char *pix = malloc((size_t)g->h * (size_t)g->w * (size_t)g->c);
+	unsigned char *big =
+	    malloc((size_t)g->h * (size_t)g->w * (size_t)g->c * (size_t)scale * (size_t)scale);
+	nb_status st = pix && big ? NB_OK : NB_ERR_NOMEM;
+	int64_t made = 0;
+	for (; !st && made < g->n; made++)
+		if (!image_file(g, made, lo, hi, scale, dir, pix, big))
+			st = ferr(err, errlen, NB_ERR_IO, "%s: cannot write an image into %s", path,
+			          dir);
+	char *dot = NULL, *png_data = NULL;
+	size_t dot_n = 0;
+	unsigned png_n = 0;
+	FILE *mem = st ? NULL : open_memstream(&dot, &dot_n);
+	if (!st && !mem)
+		st = NB_ERR_NOMEM;
+	if (mem) {
+		grid_dot(mem, g, dir, cols);
+		if (fclose(mem) != 0)
+			st = NB_ERR_NOMEM;
+	}
+	if (!st && !(png_data = render_png(dot, &png_n)))
+		st = ferr(err, errlen, NB_ERR_FORMAT,
+		          "%s: Graphviz rendered no PNG (its cairo plugin, libgvplugin_pango, may "
+		          "be missing); write .svg instead",
+		          path);
+	if (st == NB_ERR_NOMEM)
+		ferr(err, errlen, st, "%s: out of memory", path);
+	nb__wfile w;
+	char e[640];
+	if (!st && nb__wfile_open(&w, path, true, e, sizeof e) != 0)
+		st = ferr(err, errlen, NB_ERR_IO, "%s: cannot create: %s", path, e);
+	else if (!st && fwrite(png_data, 1, png_n, w.fp) != png_n) {
+		nb__wfile_abort(&w);
+		st = ferr(err, errlen, NB_ERR_IO, "%s: write error", path);
+	} else if (!st && nb__wfile_commit(&w, e, sizeof e) < 0)
+		st = ferr(err, errlen, NB_ERR_IO, "%s: %s", path, e);
+	for (int64_t i = 0; i < made; i++) {
+		char f[4200];
+		snprintf(f, sizeof f, "%s/%lld.png", dir, (long long)i);
+		unlink(f);
+	}
+	rmdir(dir);
+	free(png_data);
+	free(dot);
+	free(big);
+	free(pix);
+	return st;
+}
+#endif
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n > k && !strcmp(s + n - k, suffix);
+}
+
 nb_status nb_plot_image_grid_save(const char *path, const nb_image_grid *g, char *err,
                                   size_t errlen)
 {
@@ -390,13 +591,26 @@ nb_status nb_plot_image_grid_save(const char *path, const nb_image_grid *g, char
 		            "images must have 1 or 3 channels and 1 to 1024 rows and columns, not "
 		            "%dx%dx%d",
 		            g->c, g->h, g->w);
+	int scale = g->scale ? g->scale : 3;
 	if (g->columns < 0 || g->columns > NB_PLOT_MAX_IMAGES || g->scale < 0 || g->scale > 16 ||
-	    (long long)g->w * (g->scale ? g->scale : 3) > 4096)
+	    (long long)g->w * scale > 4096 || (long long)g->h * scale > 4096)
 		return ferr(err, errlen, NB_ERR_ARG,
 		            "columns must be 0 to %d and scale 0 to 16 (at most 4096 pixels), not "
 		            "%d and %d",
 		            NB_PLOT_MAX_IMAGES, g->columns, g->scale);
 	if (isnan(g->lo) || isnan(g->hi))
 		return ferr(err, errlen, NB_ERR_ARG, "the value range is NaN");
+	if (!path || !*path)
+		return ferr(err, errlen, NB_ERR_ARG, "no path");
+	if (has_suffix(path, ".png") || has_suffix(path, ".PNG")) {
+#if NABLA_HAVE_GVC
+		return grid_png(path, g, err, errlen);
+#else
+		return ferr(err, errlen, NB_ERR_ARG,
+		            "%s: PNG needs Graphviz's libgvc, and this nabla was built without it; "
+		            "write .svg",
+		            path);
+#endif
+	}
 	return save(path, write_grid, g, err, errlen);
 }
