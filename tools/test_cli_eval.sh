@@ -274,6 +274,8 @@ for cmd in eval predict; do
 	expect 1 "fc1.w has shape [120,400], the model's fc1.w is [256,784]" "$nabla" $cmd --model mlp --init-from lenet.st
 	absent $out
 done
+expect 2 "nabla: no command 'predcit'; did you mean 'predict'?" "$nabla" predcit --model lenet
+expect 2 "nabla: no command 'evl'; did you mean 'eval'?" "$nabla" evl --model lenet
 expect 2 "unknown option '--confsion'; did you mean --confusion?" "$nabla" eval --model lenet --checkpoint lenet.st --confsion x.svg
 expect 2 "--confusion cm.png: the file name must end in .svg" "$nabla" eval --model lenet --checkpoint lenet.st --confusion cm.png
 ck="--model lenet --checkpoint lenet.st"
