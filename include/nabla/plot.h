@@ -104,7 +104,11 @@ typedef struct nb_image_grid {
 } nb_image_grid;
 
 /* The grid as SVG, written atomically to path; each image is embedded as a
- * PNG (data: URI) and drawn pixel for pixel.  Errors as above. */
+ * PNG (data: URI) and drawn pixel for pixel.  A path ending in .png gets a
+ * PNG picture instead, drawn by Graphviz's libgvc (the images go through a
+ * temporary directory under $TMPDIR, removed afterwards): NB_ERR_ARG when
+ * nabla was built without libgvc, NB_ERR_FORMAT when Graphviz renders no
+ * PNG; not thread-safe (Graphviz is not).  Errors as above. */
 nb_status nb_plot_image_grid_save(const char *path, const nb_image_grid *grid, char *err,
                                   size_t errlen);
 
