@@ -213,7 +213,7 @@ typedef struct bytes {
 
 static void put(bytes *b, const void *s, size_t n)
 {
-	if (b->oom)
+	if (b->oom || n == 0) /* an empty chunk's data may be NULL */
 		return;
 	if (b->n + n > b->cap) {
 		size_t nc = b->cap ? 2 * b->cap : 1024;
@@ -490,8 +490,13 @@ static void grid_dot(FILE *fp, const nb_image_grid *g, const char *dir, int cols
 /* the PNG bytes of the grid's DOT text, rendered by libgvc (NULL: failed) */
 static char *render_png(const char *dot, unsigned *len)
 {
+	/* one context for the process, never freed: Graphviz 2.43's pango
+	 * plugin keeps pointers into a freed context's fonts, which a second
+	 * context then reads */
+	static GVC_t *gvc;
 	char *out = NULL;
-	GVC_t *gvc = gvContext();
+	if (!gvc)
+		gvc = gvContext();
 	Agraph_t *G = gvc ? agmemread(dot) : NULL;
 	if (G && gvLayout(gvc, G, "dot") == 0) {
 		char *data = NULL;
@@ -504,8 +509,6 @@ static char *render_png(const char *dot, unsigned *len)
 	}
 	if (G)
 		agclose(G);
-	if (gvc)
-		gvFreeContext(gvc);
 	return out;
 }
 
