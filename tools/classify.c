@@ -87,7 +87,7 @@ int classify_option(int argc, char **argv, int *i, classify_args *a)
 		return cli_parse_long(a->cmd, "--threads", v, 0, CLI_MAX_THREADS, &a->threads) ? 1
 		                                                                               : -1;
 	else if ((v = cli_opt_value(argc, argv, i, "--classes")))
-		return parse_classes(a->cmd, v, a->classes) ? 1 : -1;
+		return (a->classes_given = parse_classes(a->cmd, v, a->classes)) ? 1 : -1;
 	else if (!strcmp(argv[*i], "--json"))
 		a->json = true;
 	else
@@ -98,6 +98,7 @@ int classify_option(int argc, char **argv, int *i, classify_args *a)
 /* what the checkpoint's metadata says about the run */
 typedef struct run_meta {
 	nb_dtype dtype;
+	int classes[2]; /* the binary models' (-1: not said) */
 	char optim[32];
 	uint64_t seed;
 	bool standardize;
@@ -114,7 +115,7 @@ static int read_meta(const classify_args *a, run_meta *r)
 {
 	nb_safetensors *f;
 	char err[768], b[160];
-	*r = (run_meta){.dtype = NB_F32, .seed = 1};
+	*r = (run_meta){.dtype = NB_F32, .seed = 1, .classes = {-1, -1}};
 	if (nb_safetensors_open(a->checkpoint, &f, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla %s: --checkpoint: %s\n", a->cmd, err);
 		return 1;
@@ -140,6 +141,18 @@ static int read_meta(const classify_args *a, run_meta *r)
 		r->dtype = d[1] == '6' ? NB_F64 : NB_F32;
 		snprintf(r->optim, sizeof r->optim, "%s", o ? o : "");
 		r->standardize = nb_safetensors_meta(f, "standardize") != NULL;
+		const char *cl = nb_safetensors_meta(f, "classes");
+		int x, y, end = -1;
+		if (cl &&
+		    (sscanf(cl, "%1d,%1d%n", &x, &y, &end) != 2 || end != 3 || cl[3] || x == y)) {
+			fprintf(stderr,
+			        "nabla %s: --checkpoint %s: metadata classes \"%s\" is not two "
+			        "different classes 0 to 9 (A,B)\n",
+			        a->cmd, a->checkpoint, shown(cl, b, sizeof b));
+			rc = 1;
+		} else if (cl) {
+			r->classes[0] = x, r->classes[1] = y;
+		}
 		const char *key[3] = {"seed", "train_limit", "test_limit"};
 		for (int k = 0; k < 3 && !rc; k++) {
 			if (!nb_safetensors_meta(f, key[k]))
@@ -257,15 +270,17 @@ static int load_test(const classify_args *a, classify_ctx *c, const run_meta *r)
 	for (int k = 0; k < 10; k++)
 		c->names[k] = names[k];
 	if (z->num_classes == 2) {
+		/* the checkpoint's classes, unless --classes says otherwise */
+		const int *cl = a->classes_given || r->classes[0] < 0 ? a->classes : r->classes;
 		nb_dataset s;
-		if (nb_dataset_select_classes(&c->test, a->classes, 2, &s) != NB_OK) {
+		if (nb_dataset_select_classes(&c->test, cl, 2, &s) != NB_OK) {
 			fprintf(stderr, "nabla %s: --classes %d,%d: not two classes of the data\n",
-			        a->cmd, a->classes[0], a->classes[1]);
+			        a->cmd, cl[0], cl[1]);
 			return 1;
 		}
 		nb_dataset_free(&c->test);
 		c->test = s;
-		c->names[0] = names[a->classes[0]], c->names[1] = names[a->classes[1]];
+		c->names[0] = names[cl[0]], c->names[1] = names[cl[1]];
 	}
 	if (!synthetic && a->test_limit && a->test_limit < c->test.n) {
 		nb_dataset s;
@@ -316,7 +331,7 @@ static int setup(const classify_args *a, classify_ctx *c, const char *const *fla
 		        !*w ? (a->checkpoint ? "--checkpoint" : "--init-from") : "--data");
 		return 2;
 	}
-	run_meta r = {.dtype = NB_F32, .seed = 1};
+	run_meta r = {.dtype = NB_F32, .seed = 1, .classes = {-1, -1}};
 	int rc;
 	if (a->checkpoint && (rc = read_meta(a, &r)) != 0)
 		return rc;

@@ -10,6 +10,7 @@ typedef struct classify_args {
 	const char *model, *checkpoint, *init_from, *data;
 	long batch, threads, test_limit; /* 0: the default */
 	int classes[2];                  /* the binary models' two classes */
+	bool classes_given;              /* by --classes (else the checkpoint's) */
 	bool json;
 } classify_args;
 

@@ -126,6 +126,26 @@ grep -q '^ 0 Pullover ' bin.txt && grep -q '^ 1 Coat ' bin.txt && grep -q '(.* o
 "$nabla" eval --model mlp-binary-sigmoid --checkpoint bin.st --classes 0,9 >bin09.txt 2>/dev/null ||
 	fail "eval --classes 0,9"
 grep -q '^ 0 T-shirt/top ' bin09.txt && grep -q '^ 1 Ankle boot ' bin09.txt || fail "--classes 0,9: $(cat bin09.txt)"
+# the checkpoint's classes, unless --classes says otherwise
+train mlp-binary-softmax bin09.st --classes 0,9
+"$nabla" eval --model mlp-binary-softmax --checkpoint bin09.st >b09.txt 2>/dev/null || fail "eval bin09"
+grep -q '^ 0 T-shirt/top ' b09.txt && grep -q '^ 1 Ankle boot ' b09.txt || fail "bin09's classes: $(cat b09.txt)"
+"$nabla" eval --model mlp-binary-softmax --checkpoint bin09.st --classes 2,4 >b24.txt 2>/dev/null || fail "eval bin09 --classes 2,4"
+grep -q '^ 0 Pullover ' b24.txt && grep -q '^ 1 Coat ' b24.txt || fail "--classes 2,4: $(cat b24.txt)"
+for v in 2,2 12,4 2,4x ' 2,4' a,b; do
+	$py - bin09.st badcl.st "$v" <<'EOF' || fail "writing badcl.st"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+h["__metadata__"]["classes"] = sys.argv[3]
+t = json.dumps(h).encode()
+t += b" " * (-len(t) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
+EOF
+	expect 1 "metadata classes \"$v\" is not two different classes 0 to 9" \
+		"$nabla" predict --model mlp-binary-softmax --checkpoint badcl.st
+done
 # synthetic data: the checkpoint's seed and sizes
 "$nabla" eval --model resnet20 --checkpoint r.st >r.txt 2>"$tmp/err" || fail "eval resnet20: $(cat "$tmp/err")"
 grep -q 'of 24)$' r.txt && grep -q '^ 0 class 0 ' r.txt || fail "eval resnet20: $(cat r.txt)"
