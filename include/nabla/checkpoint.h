@@ -92,8 +92,8 @@ typedef struct nb_init_from_report {
 /* Fill g's parameters and batch-normalisation running statistics (its
  * state leaves named *.running_mean and *.running_var; not optimizer
  * state, not the RNG or step count) from the safetensors file at path,
- * written by nabla, PyTorch (torch.save of a state_dict through the
- * safetensors package, or any writer of the format) or anything else.
+ * written by nabla, by PyTorch (safetensors.torch.save_file(
+ * model.state_dict(), path)) or by any other writer of the format.
  *
  * Names: a tensor of g called P.w is looked up in the file as P.w, then as
  * P.weight; P.b as P.bias; a batchnorm's P.gamma as P.weight and P.beta as
