@@ -23,6 +23,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_ewma(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_eval(int argc, char **argv);    /* cmd_eval.c */
+int cmd_predict(int argc, char **argv); /* cmd_predict.c */
 
 /* Limits of the numeric options every command shares (documented in the
  * commands' --help). */

@@ -201,6 +201,13 @@ static void usage(FILE *fp)
 	      "                     the limits, --standardize, --dtype) unless a flag gives\n"
 	      "                     another value (a notice says so); another --optim or\n"
 	      "                     --dtype is refused (the file holds that optimizer's state)\n"
+	      "  --init-from FILE   a new run (zoo models) from the parameters and batchnorm\n"
+	      "                     running statistics of any safetensors file: a checkpoint,\n"
+	      "                     or PyTorch's state_dict: P.w is looked up as P.w, then\n"
+	      "                     P.weight, P.b as P.bias, a batchnorm's P.gamma/P.beta as\n"
+	      "                     P.weight/P.bias, \"module.\" dropped; F16, BF16 converted;\n"
+	      "                     every shape checked; a missing name shows the closest\n"
+	      "                     names in the file (not with --resume)\n"
 	      "  --plot FILE.svg    training curves (loss above, accuracy below, per epoch; the\n"
 	      "                     resumed epochs too); curve-fit: the fits against the target;\n"
 	      "                     perceptron-and/-or: the decision boundary over the inputs,\n"
@@ -315,7 +322,8 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 static const char *const zoo_only[] = {
     "--data",        "--classes",   "--standardize", "--train-limit", "--test-limit",
     "--max-batches", "--schedule",  "--gamma",       "--step-size",   "--warmup",
-    "--augment",     "--val-split", "--early-stop",  "--grad-norms",  "--grad-norm-interval"};
+    "--augment",     "--val-split", "--early-stop",  "--grad-norms",  "--grad-norm-interval",
+    "--init-from"};
 
 /* the option argv[i] names, without "=value" */
 static bool is_option(const char *arg, const char *name)
@@ -393,6 +401,8 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 		a->save = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--resume"))) {
 		a->resume = v;
+	} else if ((v = cli_opt_value(argc, argv, i, "--init-from"))) {
+		a->init_from = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--plot"))) {
 		a->plot = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--dot"))) {
@@ -495,6 +505,7 @@ static const char *const options[] = {"--model",
                                       "--out",
                                       "--save",
                                       "--resume",
+                                      "--init-from",
                                       "--plot",
                                       "--dot",
                                       "--export",
@@ -755,6 +766,18 @@ int cmd_train(int argc, char **argv)
 	if (f.compare && f.compare_depth) {
 		fprintf(stderr, "nabla train: --compare-optim and --compare-depth are two separate "
 		                "experiments: give one\n");
+		return 2;
+	}
+	if (a.init_from && (a.resume || f.compare || f.compare_depth || !*a.init_from)) {
+		fprintf(stderr, "nabla train: --init-from %s\n",
+		        a.resume    ? "starts a new run from other weights, --resume goes on with "
+		                      "one: give one of them"
+		        : f.compare ? "does not apply to --compare-optim (each run starts from the "
+		                      "same seeded weights)"
+		        : f.compare_depth
+		            ? "does not apply to --compare-depth (each model starts from "
+		              "the same seed)"
+		            : "is empty");
 		return 2;
 	}
 	if (f.compare)

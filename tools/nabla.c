@@ -11,6 +11,8 @@ static const cli_command commands[] = {
     {"train", "train a model (the notes' examples and more) with progress", cmd_train},
     {"gradcheck", "check every op's gradient against finite differences", cmd_gradcheck},
     {"summary", "a model's layers, output shapes and parameter counts", cmd_summary},
+    {"eval", "a trained model's loss, accuracy and confusion matrix on its test set", cmd_eval},
+    {"predict", "classify test images, with a picture of them and the predictions", cmd_predict},
     {"dot", "write a model's graph as Graphviz DOT (or SVG, PNG, PDF, ...)", cmd_dot},
     {"export", "write a model's inference graph as ONNX, for ONNX Runtime", cmd_export},
     {"bench", "measure training speed and GEMM throughput", cmd_bench},

@@ -49,7 +49,7 @@ expect 2 "nabla: no command '?[2J' (see 'nabla help')" "$(printf '\033[2J')"
 
 # Every option a command's --help lists is suggested for a slip of it (its last
 # letter doubled): the suggestion lists and the parsers agree.
-for cmd in train dot export summary bench ewma gradcheck; do
+for cmd in train dot export summary bench ewma gradcheck eval predict; do
 	# the first column of the option table: "  --name ARG", "  -o, --output F"
 	opts=$("$nabla" $cmd --help | grep -E '^  ?-' | sed -E 's/^ +//; s/  .*//' |
 		grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)

@@ -42,6 +42,7 @@ typedef struct train_args {
 	 * it was measured on the same validation set (0: none) */
 	int best_epoch;
 	double best_val_loss;
+	const char *init_from;   /* --init-from: the weights of a safetensors file */
 } train_args;
 
 /* A built model: the graph and its named ends. */

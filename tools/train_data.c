@@ -326,6 +326,23 @@ nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_te
 	return nb_optimizer(g, loss, o);
 }
 
+/* --init-from: the parameters and running statistics of a safetensors file */
+static int init_from(nb_graph *g, const train_args *a)
+{
+	nb_init_from_report r;
+	if (nb_init_from(g, a->init_from, &r) != NB_OK) {
+		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(g));
+		return 1;
+	}
+	if (!a->json)
+		fprintf(
+		    stderr,
+		    "nabla train: --init-from %s: %d tensors loaded (%d under PyTorch's names), "
+		    "%d of the file's left unused\n",
+		    a->init_from, r.loaded, r.renamed, r.ignored);
+	return 0;
+}
+
 int train_zoo(const train_args *a, const nb_zoo_entry *z)
 {
 	nb_dataset train = {0}, test = {0};
@@ -353,6 +370,8 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		rc = 1;
 	} else if (a->resume) {
 		rc = resume_checkpoint(m.g, o, a, m.name, &first_epoch, &r.h);
+	} else if (a->init_from) {
+		rc = init_from(m.g, a);
 	}
 	if (rc) {
 		history_free(&r.h);

@@ -379,6 +379,9 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 		META("test_limit", "%lld", (long long)a->test_limit);
 	if (a->standardize)
 		META("standardize", "1");
+	const nb_zoo_entry *z = nb_zoo_find(model);
+	if (z && z->num_classes == 2) /* the binary models' two classes, for nabla eval */
+		META("classes", "%d,%d", a->classes[0], a->classes[1]);
 	if (a->schedule != NB_SCHED_CONSTANT)
 		META("schedule", "%s", nb_schedule_kind_name(a->schedule));
 	if (a->schedule == NB_SCHED_STEP || a->schedule == NB_SCHED_EXPONENTIAL)

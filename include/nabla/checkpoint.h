@@ -82,6 +82,39 @@ NB_API nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *p
                                          char *model_name_out, size_t len,
                                          const nb_checkpoint_opts *opts);
 
+/* ---- parameters from any safetensors file (PyTorch's too) ------------- */
+
+typedef struct nb_init_from_report {
+	int loaded;  /* tensors of the graph filled */
+	int renamed; /* of them, found under their PyTorch name */
+	int ignored; /* tensors of the file that filled nothing (optimizer
+	              * state, num_batches_tracked, another head, ...) */
+} nb_init_from_report;
+
+/* Fill g's parameters and batch-normalisation running statistics (its
+ * state leaves named *.running_mean and *.running_var; not optimizer
+ * state, not the RNG or step count) from the safetensors file at path,
+ * written by nabla, by PyTorch (safetensors.torch.save_file(
+ * model.state_dict(), path)) or by any other writer of the format.
+ *
+ * Names: a tensor of g called P.w is looked up in the file as P.w, then as
+ * P.weight; P.b as P.bias; a batchnorm's P.gamma as P.weight and P.beta as
+ * P.bias; P.running_mean and P.running_var as they are.  A file name that
+ * begins with "module." (nn.DataParallel) counts without it.  Dense and
+ * convolution weights have PyTorch's layouts ([out, in] and OIHW), so no
+ * tensor is transposed.  Tensors of the file that no tensor of g asks for
+ * are ignored and counted in report->ignored (report may be NULL).
+ *
+ * Checked before anything changes (a failure leaves g as it was): a tensor
+ * of g missing from the file (NB_ERR_FORMAT; the message names the closest
+ * names of the file, with their shapes), a shape that differs (NB_ERR_SHAPE),
+ * a dtype other than F32, F64, F16 or BF16 (NB_ERR_DTYPE; they are converted
+ * to g's dtype), a value that is NaN or infinite (NB_ERR_VALUE), one file
+ * tensor that would fill two of g's, and a malformed file (the validation of
+ * nb_safetensors_open).  Errors are recorded on g and returned; strings of
+ * the file in messages have their control characters replaced. */
+NB_API nb_status nb_init_from(nb_graph *g, const char *path, nb_init_from_report *report);
+
 /* ---- reading any safetensors file ------------------------------------- */
 
 /* A parsed and validated safetensors file: the header is checked in full

@@ -71,6 +71,48 @@ NB_API nb_status nb_plot_save_stack(nb_plot *const *plots, int n, const char *pa
 /* Message of the last failed call ("" when none). */
 NB_API const char *nb_plot_errmsg(const nb_plot *p);
 
+/* ---- figures of a classifier (src/plot/figures.c) ---------------------- */
+
+#define NB_PLOT_MAX_CLASSES 1000 /* classes of a confusion matrix */
+#define NB_PLOT_MAX_IMAGES 10000 /* images of a grid */
+
+/* A confusion matrix as an SVG heat map, written atomically to path:
+ * counts[t*k + p] samples of true class t predicted as p, k classes (1 to
+ * NB_PLOT_MAX_CLASSES); the diagonal in blue and the errors in red, each
+ * cell as dark as its share of its row, with the count in it and each
+ * row's share correct beside it.  names (k strings, may be NULL: the class
+ * numbers) label rows and columns; title may be NULL.  NB_ERR_ARG for bad
+ * arguments or a negative count, NB_ERR_IO when the file cannot be written,
+ * with a message in err (may be NULL). */
+NB_API nb_status nb_plot_confusion_save(const char *path, const int64_t *counts, int k,
+                                        const char *const *names, const char *title, char *err,
+                                        size_t errlen);
+
+/* Images side by side with a caption under each, the wrong ones framed and
+ * captioned in red (the others framed in green). */
+typedef struct nb_image_grid {
+	int64_t n;      /* images, 1 to NB_PLOT_MAX_IMAGES */
+	int c, h, w;    /* one image: 1 (grey) or 3 (RGB) channels, 1 to 1024 rows, columns */
+	const float *x; /* n*c*h*w values, each image CHW (a dataset's layout) */
+	double lo, hi;  /* the values shown black and white (clamped between); lo >= hi:
+	                 * the images' own smallest and largest values */
+	const char *const *captions; /* n texts (may be NULL), each up to two lines
+	                              * split at a '\n' */
+	const bool *wrong;           /* n flags (may be NULL) */
+	int columns;                 /* 0: about as many as rows */
+	int scale;                   /* screen pixels per image pixel, 0: 3 (at most 16) */
+	const char *title;           /* may be NULL */
+} nb_image_grid;
+
+/* The grid as SVG, written atomically to path; each image is embedded as a
+ * PNG (data: URI) and drawn pixel for pixel.  A path ending in .png gets a
+ * PNG picture instead, drawn by Graphviz's libgvc (the images go through a
+ * temporary directory under $TMPDIR, removed afterwards): NB_ERR_ARG when
+ * nabla was built without libgvc, NB_ERR_FORMAT when Graphviz renders no
+ * PNG; not thread-safe (Graphviz is not).  Errors as above. */
+NB_API nb_status nb_plot_image_grid_save(const char *path, const nb_image_grid *grid, char *err,
+                                         size_t errlen);
+
 /* Round tick values for an axis from lo to hi: the multiples of the
  * smallest step of the form {1, 2, 5} x 10^k that gives at most max_ticks
  * of them inside [lo, hi].  Writes at most cap values; returns how many
