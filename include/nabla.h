@@ -58,6 +58,7 @@ typedef struct nb_graph nb_graph;
 typedef struct nb_tensor nb_tensor;
 typedef struct nb_program nb_program;
 typedef struct nb_optim nb_optim;
+typedef struct nb_dist nb_dist; /* data-parallel training (nabla/dist.h) */
 
 const char *nb_version(void);
 /* The vector instruction set the CPU offers nabla's GEMM: "avx512" (AVX-512F),
@@ -427,5 +428,6 @@ nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep, char 
 #include "nabla/checkpoint.h" /* safetensors checkpoints */
 #include "nabla/plot.h"       /* SVG plots */
 #include "nabla/onnx.h"       /* ONNX export */
+#include "nabla/dist.h"       /* data-parallel training over MPI */
 
 #endif /* NABLA_H */

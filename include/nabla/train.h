@@ -108,6 +108,19 @@ typedef struct nb_fit_opts {
 	/* return false to stop training after this epoch */
 	bool (*on_epoch)(const nb_epoch_stats *s, void *user);
 	void *user;
+	/* Data-parallel training, when the optimizer was made with a handle of
+	 * several ranks (nb_optim_opts.dist): the samples of one step on all
+	 * ranks together, 0 = the model's batch times the ranks.  Every rank
+	 * shuffles with the same seed and takes its shard of each global batch
+	 * (nb_dist_shard: sizes differ by at most one; the model's batch must
+	 * hold the largest, nb_dist_local_batch), each sample weighted by
+	 * 1/global batch, so the summed gradients are those of one process on
+	 * the whole batch.  nb_fit first checks the model and broadcasts the
+	 * parameters and state from rank 0 (nb_dist_sync_model), the stats it
+	 * reports (losses, accuracies, samples) are over all ranks, and the
+	 * test set is split over the ranks.  Every rank must call it with the
+	 * same options and data.  Fewer samples than ranks: NB_ERR_ARG. */
+	int64_t global_batch;
 } nb_fit_opts;
 
 nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts);
@@ -120,6 +133,12 @@ int nb_terminal_width(FILE *fp);
 int nb_progress_line(char *buf, size_t n, const nb_progress *p, int width);
 /* Mean loss and accuracy over a dataset, in eval mode (restored after). */
 nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy);
+/* The same split over the ranks of dist (each evaluates its shard of d,
+ * the sums are added over the ranks): every rank must call it, and every
+ * rank gets the loss and accuracy over all of d.  dist NULL or of one
+ * rank: nb_evaluate. */
+nb_status nb_evaluate_dist(nb_model *m, const nb_dataset *d, nb_dist *dist, double *loss,
+                           double *accuracy);
 /* Class ids (and probabilities, n*K floats; may be NULL) for n samples of
  * x laid out like the model's input.  Computes the probabilities alone:
  * the labels need not be fed. */

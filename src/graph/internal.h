@@ -163,6 +163,9 @@ enum {
 	 * size: the planner may give the output the buffer of such an input
 	 * whose last reader this is (elementwise ops, reshape) */
 	NB_OPF_INPLACE = 1u << 4,
+	/* run as late as possible: just before the first step that reads it
+	 * (waiting for communication that overlaps the steps before) */
+	NB_OPF_DEFER = 1u << 5,
 };
 
 extern const nb_opdef *const nb__ops[NB_OP_COUNT];

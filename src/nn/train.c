@@ -2,6 +2,7 @@
  * The training loop: minibatches from a dataset into a fixed-batch graph,
  * optimizer steps, per-epoch statistics, evaluation and prediction.
  */
+#include "dist/dist.h"
 #include "graph/internal.h"
 #include "nn/progress.h"
 #include "util/clock.h"
@@ -102,7 +103,21 @@ nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_ki
 
 /* Fill the model's inputs with the samples rows[0..n-1]; rows n..B-1 repeat
  * real samples with weight 0. */
+static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n);
+
+/* The same, weighting the n samples by 1/denom (a rank's shard of a global
+ * batch of denom samples); real == false: every row a copy of rows[0] with
+ * weight 0 (a rank whose shard of the last batch is empty). */
+static nb_status feed_rows_weighted(nb_model *m, const nb_dataset *d, const int64_t *rows,
+                                    int64_t n, int64_t denom, bool real);
+
 static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n)
+{
+	return feed_rows_weighted(m, d, rows, n, n, true);
+}
+
+static nb_status feed_rows_weighted(nb_model *m, const nb_dataset *d, const int64_t *rows,
+                                    int64_t n, int64_t denom, bool real)
 {
 	int64_t B = m->batch, sample = m->x->size / B;
 	if (sample != nb_dataset_sample_size(d)) {
@@ -130,7 +145,7 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 			return NB_ERR_VALUE;
 		}
 		m->ybuf[i] = (float)y;
-		m->wbuf[i] = i < n ? 1.0 / (double)n : 0.0;
+		m->wbuf[i] = real && i < n ? 1.0 / (double)denom : 0.0;
 		if (m->ohbuf)
 			m->ohbuf[i * K + y] = 1;
 	}
@@ -164,31 +179,105 @@ static int64_t count_correct(nb_model *m, nb_tensor *scores, int64_t n)
 	return correct;
 }
 
+/* The summed loss and the correct predictions over samples [first,
+ * first + count) of d, in eval mode (restored after). */
+static nb_status evaluate_range(nb_model *m, const nb_dataset *d, int64_t first, int64_t count,
+                                double *lsum, int64_t *correct)
+{
+	bool was = nb_graph_training(m->g);
+	nb_graph_set_training(m->g, false);
+	nb_status st = NB_OK;
+	*lsum = 0;
+	*correct = 0;
+	for (int64_t start = 0; start < count && !st; start += m->batch) {
+		int64_t n = count - start < m->batch ? count - start : m->batch;
+		for (int64_t i = 0; i < n; i++)
+			m->rows[i] = first + start + i;
+		if ((st = feed_rows(m, d, m->rows, n)) || (st = nb_run(m->eval_prog)))
+			break;
+		*lsum += nb_item(m->loss) * (double)n;
+		*correct += count_correct(m, m->probs, n);
+	}
+	nb_graph_set_training(m->g, was);
+	return st;
+}
+
 nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy)
+{
+	return nb_evaluate_dist(m, d, NULL, loss, accuracy);
+}
+
+nb_status nb_evaluate_dist(nb_model *m, const nb_dataset *d, nb_dist *dist, double *loss,
+                           double *accuracy)
 {
 	if (!m || !d || !m->eval_prog)
 		return NB_ERR_ARG;
-	bool was = nb_graph_training(m->g);
-	nb_graph_set_training(m->g, false);
-	double lsum = 0;
-	int64_t correct = 0;
-	nb_status st = NB_OK;
-	for (int64_t start = 0; start < d->n && !st; start += m->batch) {
-		int64_t n = d->n - start < m->batch ? d->n - start : m->batch;
-		for (int64_t i = 0; i < n; i++)
-			m->rows[i] = start + i;
-		if ((st = feed_rows(m, d, m->rows, n)) || (st = nb_run(m->eval_prog)))
-			break;
-		lsum += nb_item(m->loss) * (double)n;
-		correct += count_correct(m, m->probs, n);
+	int64_t first, count = nb_dist_shard(dist, d->n, &first), correct;
+	double sums[2];
+	nb_status st = evaluate_range(m, d, first, count, &sums[0], &correct);
+	if (st)
+		return st; /* with several ranks: the caller ends the job (nb_dist_abort) */
+	sums[1] = (double)correct; /* exact: counts below 2^53 */
+	if (nb_dist_allreduce_sum(dist, sums, 2) != NB_OK) {
+		nb__fail(m->g, NB_ERR_IO, "evaluate: summing the counts over the ranks failed");
+		return NB_ERR_IO;
 	}
-	nb_graph_set_training(m->g, was);
+	if (loss)
+		*loss = sums[0] / (double)d->n;
+	if (accuracy)
+		*accuracy = sums[1] / (double)d->n;
+	return NB_OK;
+}
+
+/* The global batch of a data-parallel nb_fit (opts.global_batch, else the
+ * model's batch on every rank), checked: at least one sample per rank and
+ * no shard larger than the model's batch.  -1 after recording the error. */
+static int64_t global_batch(nb_model *m, nb_dist *dist, const nb_fit_opts *opts)
+{
+	int64_t ranks = nb_dist_size(dist);
+	int64_t G = opts->global_batch > 0 ? opts->global_batch : m->batch * ranks;
+	if (opts->global_batch < 0 || G < ranks) {
+		nb__fail(m->g, NB_ERR_ARG,
+		         "fit: the global batch %lld is smaller than the %lld ranks (every rank "
+		         "needs at least one sample)",
+		         (long long)opts->global_batch, (long long)ranks);
+		return -1;
+	}
+	if (nb_dist_local_batch(dist, G) > m->batch) {
+		nb__fail(m->g, NB_ERR_ARG,
+		         "fit: a global batch of %lld on %lld ranks needs shards of %lld samples, "
+		         "the model's batch is %lld (build it with nb_dist_local_batch)",
+		         (long long)G, (long long)ranks, (long long)nb_dist_local_batch(dist, G),
+		         (long long)m->batch);
+		return -1;
+	}
+	return G;
+}
+
+/* One step on this rank's shard of the global batch rows[0..n): feeds the
+ * shard (weights 1/n, so the gradients summed over the ranks are those of
+ * the global batch's mean loss), steps, and sums the loss and the correct
+ * predictions over the ranks into sums[0..1].  One rank: the whole batch. */
+static nb_status fit_step(nb_model *m, nb_optim *o, const nb_dataset *train, const int64_t *rows,
+                          int64_t n, double sums[2])
+{
+	nb_dist *dist = nb_optim_dist(o);
+	int64_t first, count = nb_dist_shard(dist, n, &first);
+	nb_status st = count > 0 ? feed_rows_weighted(m, train, rows + first, count, n, true)
+	                         : feed_rows_weighted(m, train, rows, 1, n, false);
 	if (st)
 		return st;
-	if (loss)
-		*loss = lsum / (double)d->n;
-	if (accuracy)
-		*accuracy = (double)correct / (double)d->n;
+	/* batchnorm's statistics from the real rows only (a rank with none:
+	 * one copy of a sample, weighted 0) */
+	nb_graph_set_batch_rows(m->g, count < m->batch ? (count > 0 ? count : 1) : 0);
+	if ((st = nb_step(o)))
+		return st;
+	sums[0] = nb_item(m->loss);
+	sums[1] = (double)(count > 0 ? count_correct(m, m->logits, count) : 0);
+	if (nb_dist_allreduce_sum(dist, sums, 2) != NB_OK) {
+		nb__fail(m->g, NB_ERR_IO, "fit: summing the loss over the ranks failed");
+		return NB_ERR_IO;
+	}
 	return NB_OK;
 }
 
@@ -205,23 +294,34 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		         opts.first_epoch, epochs);
 		return NB_ERR_ARG;
 	}
+	nb_dist *dist = nb_optim_dist(o);
+	int64_t G = nb__dist_active(dist) ? global_batch(m, dist, &opts) : m->batch;
+	if (G < 0)
+		return NB_ERR_ARG;
 	if (opts.first_epoch == epochs)
 		return NB_OK;
+	/* every replica starts from rank 0's parameters and state */
+	nb_status st = nb_dist_sync_model(dist, g);
 	/* the logits stay readable after a step: train accuracy for free */
-	nb_status st = nb_optim_keep(o, m->logits);
-	if (st)
+	if (st || (st = nb_optim_keep(o, m->logits)))
 		return st;
+	int64_t *rows = m->rows; /* the global batch's rows: more than the model's */
+	if (G > m->batch && !(rows = malloc((size_t)G * sizeof *rows))) {
+		nb__fail(g, NB_ERR_NOMEM, "fit: out of memory");
+		return NB_ERR_NOMEM;
+	}
 	nb_batcher *bt = NULL;
-	nb_batcher_opts bo = {
-	    .batch_size = m->batch, .shuffle = !opts.no_shuffle, .seed = opts.seed};
+	nb_batcher_opts bo = {.batch_size = G, .shuffle = !opts.no_shuffle, .seed = opts.seed};
 	if ((st = nb_batcher_new(train, bo, &bt))) {
 		nb__fail(g, st, "fit: cannot batch the training set (%s)", nb_status_string(st));
+		if (rows != m->rows)
+			free(rows);
 		return st;
 	}
 	int64_t per_epoch = nb_batcher_batches_per_epoch(bt);
 	int64_t batches =
 	    opts.max_batches > 0 && opts.max_batches < per_epoch ? opts.max_batches : per_epoch;
-	nb_batch out = {.index = m->rows};
+	nb_batch out = {.index = rows};
 	/* the bar on a terminal only: \r-redraws would fill a log file */
 	FILE *bar = opts.progress && isatty(fileno(opts.progress)) ? opts.progress : NULL;
 	double drawn = -1; /* when the bar was last drawn */
@@ -235,16 +335,13 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			int64_t n = nb_batcher_next(bt, &out);
 			if (n <= 0)
 				break;
-			if ((st = feed_rows(m, train, m->rows, n)))
-				break;
-			/* batchnorm's statistics from the real rows only */
-			nb_graph_set_batch_rows(g, n < m->batch ? n : 0);
 			if (opts.schedule)
 				nb_optim_set_lr(o,
 				                nb_schedule_lr(opts.schedule, nb_optim_steps(o)));
-			if ((st = nb_step(o)))
+			double sums[2];
+			if ((st = fit_step(m, o, train, rows, n, sums)))
 				break;
-			double loss = nb_item(m->loss);
+			double loss = sums[0];
 			if (!isfinite(loss) && !opts.allow_nonfinite) {
 				nb__fail(g, NB_ERR_VALUE,
 				         "fit: the loss is %s at epoch %d, batch %lld (step %lld): "
@@ -257,7 +354,7 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 				break;
 			}
 			lsum += loss;
-			correct += count_correct(m, m->logits, n);
+			correct += (int64_t)sums[1];
 			samples += n;
 			done++;
 			if (opts.on_batch || bar) {
@@ -297,7 +394,12 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		                    .samples = samples,
 		                    .steps = nb_optim_steps(o),
 		                    .lr = nb_optim_lr(o)};
-		if (opts.test && (st = nb_evaluate(m, opts.test, &s.test_loss, &s.test_accuracy)))
+		/* per-rank batchnorm statistics: every rank evaluates (and rank 0
+		 * saves) rank 0's */
+		if (nb__dist_active(dist) && (st = nb_dist_sync_model(dist, g)))
+			break;
+		if (opts.test && (st = nb_evaluate_dist(m, opts.test, dist, &s.test_loss,
+		                                        &s.test_accuracy)))
 			break;
 		if (opts.test && !isfinite(s.test_loss) && !opts.allow_nonfinite) {
 			/* the last update made the parameters non-finite */
@@ -315,6 +417,8 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			break;
 	}
 	nb_batcher_free(bt);
+	if (rows != m->rows)
+		free(rows);
 	return st ? st : g->status;
 }
 

@@ -99,6 +99,12 @@
 	X(AVGPOOL2D, avgpool2d) \
 	X(AVGPOOL2D_BACKWARD, avgpool2d_backward) /* (dy) -> dx */ \
 	X(GLOBAL_AVGPOOL, global_avgpool) \
+	/* data-parallel gradient buckets (dist.c, src/dist): p = the nb_dist; \
+	 * allreduce, wait: i0 = request slot; unpack: i0 = offset, i1 = ndim, \
+	 * i2.. = shape */ \
+	X(DIST_ALLREDUCE, dist_allreduce) /* (g1..gk) -> [n]: pack, start the sum */ \
+	X(DIST_WAIT, dist_wait)           /* (bucket) -> [n]: wait for the sum */ \
+	X(DIST_UNPACK, dist_unpack)       /* (reduced) -> one gradient */ \
 	/* end of the op list */
 /* clang-format on */
 

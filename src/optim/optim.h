@@ -43,6 +43,7 @@ struct nb_optim {
 	int64_t steps;
 	nb_tensor **keep; /* extra targets kept readable after a step */
 	int n_keep;
+	nb_dist *dist; /* gradients summed over its ranks (grads are the sums) */
 };
 
 /* Create the optimizer skeleton: params, grads (one backward pass), no
