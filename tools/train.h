@@ -29,6 +29,8 @@ typedef struct train_args {
 	int64_t step_size, warmup;
 	const char *save, *resume, *plot;
 	const char *export_path; /* --export: the trained model as ONNX */
+	bool dist_off;           /* --dist off: one process even under mpirun */
+	nb_dist *dist;           /* the ranks (one without MPI or a launcher) */
 } train_args;
 
 /* A built model: the graph and its named ends. */

@@ -226,6 +226,7 @@ nb_status nb_dist_allreduce_sum(nb_dist *d, double *v, int n)
 
 /* ---- the model: check and broadcast --------------------------------------------- */
 
+#if NABLA_HAVE_MPI
 static bool is_synced(const nb_tensor *t)
 {
 	return (t->role == NB_ROLE_PARAM || t->role == NB_ROLE_STATE) &&
@@ -258,6 +259,8 @@ static uint64_t model_hash(const nb_graph *g)
 	}
 	return h;
 }
+
+#endif
 
 nb_status nb_dist_sync_model(nb_dist *d, nb_graph *g)
 {

@@ -216,7 +216,7 @@ nb_status nb_evaluate_dist(nb_model *m, const nb_dataset *d, nb_dist *dist, doub
 	double sums[2];
 	nb_status st = evaluate_range(m, d, first, count, &sums[0], &correct);
 	if (st)
-		return st; /* with several ranks: the caller ends the job (nb_dist_abort) */
+		return st;         /* with several ranks: the caller ends the job (nb_dist_abort) */
 	sums[1] = (double)correct; /* exact: counts below 2^53 */
 	if (nb_dist_allreduce_sum(dist, sums, 2) != NB_OK) {
 		nb__fail(m->g, NB_ERR_IO, "evaluate: summing the counts over the ranks failed");
@@ -398,8 +398,8 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		 * saves) rank 0's */
 		if (nb__dist_active(dist) && (st = nb_dist_sync_model(dist, g)))
 			break;
-		if (opts.test && (st = nb_evaluate_dist(m, opts.test, dist, &s.test_loss,
-		                                        &s.test_accuracy)))
+		if (opts.test &&
+		    (st = nb_evaluate_dist(m, opts.test, dist, &s.test_loss, &s.test_accuracy)))
 			break;
 		if (opts.test && !isfinite(s.test_loss) && !opts.allow_nonfinite) {
 			/* the last update made the parameters non-finite */
