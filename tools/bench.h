@@ -3,6 +3,7 @@
 #ifndef NB_TOOLS_BENCH_H
 #define NB_TOOLS_BENCH_H
 
+#include <nabla.h>
 #include <stdbool.h>
 
 typedef struct bench_args {
@@ -10,6 +11,7 @@ typedef struct bench_args {
 	int epochs, repeat, threads, batch, steps, warmup; /* 0 (warmup -1): the default */
 	bool json, profile;
 	const char *data;
+	nb_dist *dist; /* the ranks mpirun started (zoo models: data-parallel) */
 } bench_args;
 
 /* bench_peak.c: the CPU's FMA peak, and large GEMMs against it */
