@@ -4,17 +4,23 @@
  * single-process reference itself (no communication), so the comparison
  * needs no files:
  *
- *   dist_train equivalence DIR  an f64 MLP, 10 steps of a global batch of
+ *   dist_train equivalence DIR  an f64 MLP and an f64 conv + synchronised
+ *       batchnorm model (its running statistics included), 10 steps of a global batch of
  *       8 (shards 4 + 4) and of 7 (4 + 3, uneven), momentum SGD: every
  *       parameter and state tensor within 1e-12 (relative) of one
  *       process on the whole batch; the same run twice is bit-identical;
  *       a checkpoint of epoch 1 written by rank 0 of the 2-rank run
  *       resumes on 1 rank, and one of a 1-rank run resumes on 2 ranks,
  *       both ending where the uninterrupted run does
+ *       (with buckets of the default size and of one gradient each); the
+ *       buckets' allreduces all start before the backward pass ends and
+ *       their waits come after the last start
  *   dist_train mismatch  rank 1 builds another model: nb_fit fails on
  *       every rank with a message naming rank 1
  */
 #include <nabla.h>
+
+#include "graph/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +30,7 @@
 enum { IN = 8, HIDDEN = 16, CLASSES = 3, SAMPLES = 35, EPOCHS = 2 };
 
 static int rank;
+static bool nb_dist_opts_small; /* the handle in use has one-gradient buckets */
 
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
@@ -55,15 +62,29 @@ typedef struct run {
 	nb_optim *o;
 } run;
 
-/* the MLP with a per-rank batch, its optimizer summing over dist (NULL:
- * one process) */
+static bool conv_model; /* the conv + batchnorm model instead of the MLP */
+
+/* the MLP (or conv 3x3 + synchronised batchnorm + ReLU + global average
+ * pool + dense, on the samples as 2x2x2 images) with a per-rank batch,
+ * its optimizer summing over dist (NULL: one process) */
 static int build(run *r, int64_t batch, nb_dist *dist, int hidden)
 {
 	memset(r, 0, sizeof *r);
 	r->g = nb_graph_new(NB_F64);
 	nb_graph_seed(r->g, 7);
-	nb_tensor *x = nb_input(r->g, "x", NB_SHAPE(batch, IN));
-	nb_tensor *h = nb_relu(nb_dense(x, hidden, "fc1"));
+	nb_tensor *x, *h;
+	if (conv_model) {
+		x = nb_input(r->g, "x", NB_SHAPE(batch, 2, 2, 2));
+		h = nb_conv2d_layer(
+		    x, hidden / 4, 3, "conv",
+		    (nb_conv_layer_opts){.conv = NB_CONV_OPTS(1, 1), .no_bias = true});
+		h = nb_relu(nb_batchnorm_layer(h, "bn", (nb_batchnorm_opts){0}));
+		h = nb_global_avgpool(h);
+		nb_dist_sync_batchnorm(dist, r->g);
+	} else {
+		x = nb_input(r->g, "x", NB_SHAPE(batch, IN));
+		h = nb_relu(nb_dense(x, hidden, "fc1"));
+	}
 	nb_classifier(&r->m, x, nb_dense(h, CLASSES, "fc2"), NB_LOSS_SPARSE_CCE);
 	r->o = nb_optimizer(r->g, r->m.loss,
 	                    (nb_optim_opts){.kind = NB_OPTIM_MOMENTUM, .lr = 0.1, .dist = dist});
@@ -85,15 +106,29 @@ static int fit(run *r, const nb_dataset *d, int64_t global, int first, int epoch
 	return 0;
 }
 
+/* the parameters and state (optimizer state, running statistics) of g */
+static int saved(nb_graph *g, nb_tensor **out)
+{
+	int n = 0;
+	for (int i = 0; i < g->n_nodes; i++)
+		if ((g->nodes[i]->role == NB_ROLE_PARAM || g->nodes[i]->role == NB_ROLE_STATE) &&
+		    g->nodes[i]->data)
+			out[n++] = g->nodes[i];
+	return n;
+}
+
 /* every parameter and state tensor of a and b: within tol relative (0:
  * the same bits) */
 static int compare(const char *what, nb_graph *a, nb_graph *b, double tol)
 {
-	int n = nb_graph_num_params(a);
-	CHECK(n == nb_graph_num_params(b) && n > 0, "%s: parameter counts differ", what);
+	nb_tensor *ta[64], *tb[64];
+	int n = saved(a, ta);
+	CHECK(n == saved(b, tb) && n > 0, "%s: tensor counts differ", what);
 	double worst = 0;
 	for (int i = 0; i < n; i++) {
-		nb_tensor *p = nb_graph_param(a, i), *q = nb_graph_param(b, i);
+		nb_tensor *p = ta[i], *q = tb[i];
+		CHECK(!strcmp(nb_tensor_name(p), nb_tensor_name(q)), "%s: %s against %s", what,
+		      nb_tensor_name(p), nb_tensor_name(q));
 		int64_t k = nb_tensor_size(p);
 		double *u = malloc(sizeof(double) * k), *v = malloc(sizeof(double) * k);
 		nb_read_f64(p, u, k);
@@ -111,7 +146,39 @@ static int compare(const char *what, nb_graph *a, nb_graph *b, double tol)
 		free(u), free(v);
 	}
 	if (rank == 0)
-		printf("%s: %d parameters, largest relative difference %.3g\n", what, n, worst);
+		printf("%s%s: %d parameter and state tensors, largest relative difference %.3g\n",
+		       conv_model ? "conv + synchronised batchnorm, " : "", what, n, worst);
+	return 0;
+}
+
+/* The step's schedule: every bucket's allreduce starts before the last
+ * other backward step (communication overlaps the backward pass), every
+ * wait comes after the last start, and there are `buckets` of each. */
+static int check_schedule(nb_optim *o, int buckets)
+{
+	nb_program *p = nb_optim_program(o);
+	int last_start = -1, first_wait = p->n, first_start = p->n, last_grad = -1, starts = 0,
+	    waits = 0;
+	for (int s = 0; s < p->n; s++) {
+		int op = p->sched[s]->op;
+		if (op == NB_OP_DIST_ALLREDUCE) {
+			last_start = s;
+			first_start = s < first_start ? s : first_start;
+			starts++;
+		} else if (op == NB_OP_DIST_WAIT) {
+			first_wait = s < first_wait ? s : first_wait;
+			waits++;
+		} else if (p->sched[s]->role == NB_ROLE_GRAD && op != NB_OP_DIST_UNPACK) {
+			last_grad = s;
+		}
+	}
+	CHECK(starts == buckets && waits == buckets, "%d allreduces and %d waits, expected %d",
+	      starts, waits, buckets);
+	CHECK(last_start < first_wait, "a wait (step %d) before the last start (step %d)",
+	      first_wait, last_start);
+	CHECK(buckets < 2 || first_start < last_grad,
+	      "the first allreduce (step %d) starts after the backward pass (step %d)", first_start,
+	      last_grad);
 	return 0;
 }
 
@@ -126,7 +193,10 @@ static int equivalence(nb_dist *dist, const nb_dataset *d, int64_t global, const
 	    build(&a, local, dist, HIDDEN) || fit(&a, d, global, 0, EPOCHS) ||
 	    build(&b, local, dist, HIDDEN) || fit(&b, d, global, 0, EPOCHS))
 		return 1;
-	int rc = compare(name, a.g, ref.g, 1e-12);
+	/* the default buckets hold the whole model; one-gradient buckets: 4
+	 * (conv + batchnorm: 5, conv has no bias) */
+	int rc = check_schedule(a.o, nb_dist_opts_small ? (conv_model ? 5 : 4) : 1);
+	rc = rc || compare(name, a.g, ref.g, 1e-12);
 	snprintf(name, sizeof name, "global batch %lld, run twice", (long long)global);
 	rc = rc || compare(name, a.g, b.g, 0);
 	drop(&b);
@@ -190,6 +260,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dist_train: run under mpirun -np 2\n");
 		else
 			rc = equivalence(dist, &d, 8, argv[2]) || equivalence(dist, &d, 7, argv[2]);
+		/* every gradient a bucket of its own */
+		nb_dist *small;
+		nb_dist_opts o = {.bucket_bytes = 8};
+		if (!rc && nb_dist_init(&argc, &argv, &o, &small, err, sizeof err) == NB_OK) {
+			nb_dist_opts_small = true;
+			rc = equivalence(small, &d, 7, argv[2]);
+			nb_dist_finalize(small);
+		}
+		conv_model = true;
+		nb_dist_opts_small = false;
+		rc = rc || equivalence(dist, &d, 8, argv[2]) || equivalence(dist, &d, 7, argv[2]);
+		if (!rc && nb_dist_init(&argc, &argv, &o, &small, err, sizeof err) == NB_OK) {
+			nb_dist_opts_small = true;
+			rc = equivalence(small, &d, 7, argv[2]);
+			nb_dist_finalize(small);
+		}
 	} else if (argc >= 2 && !strcmp(argv[1], "mismatch")) {
 		run r;
 		/* rank 1's hidden layer is wider: the check fails on every rank */

@@ -152,6 +152,9 @@ static void usage(FILE *fp)
 	    "                     is the global batch, split over the ranks; rank 0 alone\n"
 	    "                     prints and writes the outputs (docs/distributed.md).\n"
 	    "                     off: one process, whatever started it\n"
+	    "  --sync-bn          batchnorm statistics over the whole global batch (summed\n"
+	    "                     over the ranks), as one process computes them; without\n"
+	    "                     it each rank normalises with its shard's statistics\n"
 	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
 	    "                     training stops there with an error naming the epoch)\n",
 	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
@@ -399,17 +402,40 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 }
 
 /* every option, for the suggestion after a mistyped one */
-static const char *const options[] = {"--model",       "--data",          "--classes",
-                                      "--standardize", "--train-limit",   "--test-limit",
-                                      "--max-batches", "--compare-optim", "--epochs",
-                                      "--batch",       "--optim",         "--lr",
-                                      "--momentum",    "--weight-decay",  "--clip-norm",
-                                      "--schedule",    "--gamma",         "--step-size",
-                                      "--warmup",      "--seed",          "--dtype",
-                                      "--threads",     "--dist",          "--allow-nonfinite",
-                                      "--json",        "--out",           "--save",
-                                      "--resume",      "--plot",          "--dot",
-                                      "--export",      "--help",          NULL};
+static const char *const options[] = {"--model",
+                                      "--data",
+                                      "--classes",
+                                      "--standardize",
+                                      "--train-limit",
+                                      "--test-limit",
+                                      "--max-batches",
+                                      "--compare-optim",
+                                      "--epochs",
+                                      "--batch",
+                                      "--optim",
+                                      "--lr",
+                                      "--momentum",
+                                      "--weight-decay",
+                                      "--clip-norm",
+                                      "--schedule",
+                                      "--gamma",
+                                      "--step-size",
+                                      "--warmup",
+                                      "--seed",
+                                      "--dtype",
+                                      "--threads",
+                                      "--dist",
+                                      "--sync-bn",
+                                      "--allow-nonfinite",
+                                      "--json",
+                                      "--out",
+                                      "--save",
+                                      "--resume",
+                                      "--plot",
+                                      "--dot",
+                                      "--export",
+                                      "--help",
+                                      NULL};
 
 /* argv[*i]: NEXT_ARG, or the exit status (0 after --help) */
 static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *f)
@@ -433,6 +459,7 @@ static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *
 	             : !strcmp(arg, "--standardize")     ? &a->standardize
 	             : !strcmp(arg, "--compare-optim")   ? &f->compare
 	             : !strcmp(arg, "--allow-nonfinite") ? &a->allow_nonfinite
+	             : !strcmp(arg, "--sync-bn")         ? &a->sync_bn
 	                                                 : NULL;
 	if (flag) {
 		*flag = true;

@@ -30,6 +30,7 @@ typedef struct train_args {
 	const char *save, *resume, *plot;
 	const char *export_path; /* --export: the trained model as ONNX */
 	bool dist_off;           /* --dist off: one process even under mpirun */
+	bool sync_bn;            /* --sync-bn: batchnorm statistics over all ranks */
 	nb_dist *dist;           /* the ranks (one without MPI or a launcher) */
 } train_args;
 

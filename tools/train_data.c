@@ -231,6 +231,8 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	/* data-parallel: each rank's graph holds its shard of the global batch */
 	nb_status st =
 	    nb_zoo_build(&m, z->name, a->dtype, nb_dist_local_batch(a->dist, a->batch), a->seed);
+	if (!st && a->sync_bn) /* before the first run; one rank: nothing to do */
+		st = nb_dist_sync_batchnorm(a->dist, m.g);
 	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
 	int first_epoch = 0, rc = 0;
 	run r = {.a = a, .m = &m, .o = o, .ckpt = a->save};

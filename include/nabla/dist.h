@@ -78,6 +78,14 @@ nb_status nb_dist_allreduce_sum(nb_dist *d, double *v, int n);
  * resume too).  nb_fit does this itself when it starts. */
 nb_status nb_dist_sync_model(nb_dist *d, nb_graph *g);
 
+/* Batch normalisation over all ranks: every batchnorm of g computes its
+ * training statistics from the whole global batch (the per-channel sums
+ * of every rank added, twice per forward and once per backward), as one
+ * process would; without it each rank normalises with its shard's own
+ * statistics (PyTorch DDP's default).  Every rank must call it for the
+ * same graph; d NULL or of one rank: back to per-rank statistics. */
+nb_status nb_dist_sync_batchnorm(nb_dist *d, nb_graph *g);
+
 /* Communication time of the gradient buckets since the last reset: the
  * seconds spent starting and waiting for allreduces inside the compiled
  * steps (what the rank's step was held up by), the bytes reduced and the

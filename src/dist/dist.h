@@ -21,6 +21,8 @@ int nb__dist_new_bucket(nb_dist *d);
 nb_status nb__dist_start(nb_dist *d, int b, void *buf, int64_t count, bool f32, char *err,
                          size_t n);
 nb_status nb__dist_wait(nb_dist *d, int b, char *err, size_t n);
+/* Sum v[0..n) over the ranks, in place, blocking (synchronised batchnorm). */
+nb_status nb__dist_sum(nb_dist *d, double *v, int n, char *err, size_t errn);
 
 /* Replace the gradients grads[0..n) of params[0..n) by their sums over
  * the ranks (buckets of nodes, src/dist/buckets.c); nothing with one
