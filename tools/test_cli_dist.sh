@@ -67,6 +67,15 @@ awk -v a="$(loss "$tmp/one")" -v b="$(loss "$tmp/two")" \
 	'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-5 * a) }' ||
 	fail "2 ranks' loss $(loss "$tmp/two") is not one process's $(loss "$tmp/one")"
 
+# nabla dot --backward under mpirun: the buckets' allreduce and wait nodes,
+# which one process's graph has not
+(cd "$tmp" && np2 "$nabla" dot --model lenet --backward -o two.dot) >"$tmp/out" 2>&1 ||
+	fail "dot under mpirun: $(cat "$tmp/out")"
+grep -q 'dist_allreduce' "$tmp/two.dot" && grep -q 'dist_wait' "$tmp/two.dot" ||
+	fail "dot under mpirun: no allreduce and wait nodes"
+(cd "$tmp" && "$nabla" dot --model lenet --backward -o one.dot) >/dev/null 2>&1 &&
+	! grep -q 'dist_' "$tmp/one.dot" || fail "dot in one process: dist nodes"
+
 # --sync-bn: ResNet-20's batchnorm statistics over both ranks, so the loss
 # is one process's (per-rank statistics give another, 7% off here)
 res="--model resnet20 --epochs 1 --max-batches 2 --train-limit 64 --test-limit 16 --batch 16 --threads 1 --json --out none"
