@@ -11,7 +11,8 @@ typedef struct bench_args {
 	int epochs, repeat, threads, batch, steps, warmup; /* 0 (warmup -1): the default */
 	bool json, profile;
 	const char *data;
-	nb_dist *dist; /* the ranks mpirun started (zoo models: data-parallel) */
+	nb_dist *dist;  /* the ranks mpirun started (zoo models: data-parallel) */
+	int bucket_kib; /* gradient bucket size under mpirun; 0: the default */
 } bench_args;
 
 /* bench_peak.c: the CPU's FMA peak, and large GEMMs against it */

@@ -405,6 +405,8 @@ static void usage(FILE *fp)
 	    "  --warmup N   untimed steps first (default 5), 0 to 10^6\n"
 	    "  --data DIR   Fashion-MNIST directory (default: Debian's)\n"
 	    "  --profile    time every kernel of a zoo model's step: a table by op on stderr\n"
+	    "  --bucket-kib N  gradient bucket size under mpirun, in KiB (default 2048),\n"
+	    "               1 to 2^20\n"
 	    "  --json       one JSON object on stdout\n\n"
 	    "Under mpirun -np N (a build with MPI) the zoo models train data-parallel:\n"
 	    "--batch is the global batch, threads default to the host's cores over its\n"
@@ -415,9 +417,9 @@ static void usage(FILE *fp)
 		fprintf(fp, "  %-8s %s\n", benches[i].name, benches[i].summary);
 }
 
-static const char *const options[] = {"--model",   "--epochs", "--repeat", "--threads",
-                                      "--batch",   "--steps",  "--warmup", "--data",
-                                      "--profile", "--json",   "--help",   NULL};
+static const char *const options[] = {
+    "--model", "--epochs",  "--repeat", "--threads",    "--batch", "--steps", "--warmup",
+    "--data",  "--profile", "--json",   "--bucket-kib", "--help",  NULL};
 
 int cmd_bench(int argc, char **argv)
 {
@@ -460,6 +462,10 @@ int cmd_bench(int argc, char **argv)
 			b.warmup = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
 			b.data = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--bucket-kib"))) {
+			if (!cli_parse_long("bench", "--bucket-kib", v, 1, 1 << 20, &n))
+				return 2;
+			b.bucket_kib = (int)n;
 		} else if (cli_missing_value) {
 			return 2; /* already reported */
 		} else {
@@ -481,7 +487,8 @@ int cmd_bench(int argc, char **argv)
 		return 2;
 	}
 	char err[512];
-	if (nb_dist_init(NULL, NULL, NULL, &b.dist, err, sizeof err) != NB_OK) {
+	nb_dist_opts dopts = {.bucket_bytes = (size_t)b.bucket_kib << 10};
+	if (nb_dist_init(NULL, NULL, &dopts, &b.dist, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla bench: %s\n", err);
 		return 2;
 	}

@@ -67,6 +67,19 @@ awk -v a="$(loss "$tmp/one")" -v b="$(loss "$tmp/two")" \
 	'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-5 * a) }' ||
 	fail "2 ranks' loss $(loss "$tmp/two") is not one process's $(loss "$tmp/one")"
 
+# nabla bench under mpirun: rank 0's one JSON object with the global rate
+# and the communication; benchmarks that are not training refused
+(cd "$tmp" && np2 "$nabla" bench --model mlp --steps 20 --threads 1 --bucket-kib 256 --json) \
+	>"$tmp/out" 2>"$tmp/err" || fail "bench under mpirun: $(cat "$tmp/err")"
+[ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "bench under mpirun: $(cat "$tmp/out")"
+for k in '"ranks": 2' '"global_batch": 64' '"comm_ms_per_step"' '"hidden_share"' \
+	'"allreduces_per_step": 2.0'; do
+	grep -q "$k" "$tmp/out" || fail "bench under mpirun: no $k in $(cat "$tmp/out")"
+done
+(cd "$tmp" && np2 "$nabla" bench --model peak) >"$tmp/out" 2>"$tmp/err"
+[ $? -ne 0 ] || fail "bench --model peak under mpirun: exit status 0"
+grep -q "only the zoo models" "$tmp/err" || fail "bench --model peak: $(cat "$tmp/err")"
+
 # nabla dot --backward under mpirun: the buckets' allreduce and wait nodes,
 # which one process's graph has not
 (cd "$tmp" && np2 "$nabla" dot --model lenet --backward -o two.dot) >"$tmp/out" 2>&1 ||
