@@ -185,9 +185,16 @@ static int check_schedule(nb_optim *o, int buckets)
 /* ranks x global batch against one process on the whole batch */
 static int equivalence(nb_dist *dist, const nb_dataset *d, int64_t global, const char *dir)
 {
+	if (global == 8 && d->n == SAMPLES) { /* and with a last batch of one sample */
+		nb_dataset e = *d;            /* (rank 1's shard empty) */
+		e.n = SAMPLES - 2;
+		if (equivalence(dist, &e, global, dir))
+			return 1;
+	}
 	run ref, a, b;
 	char name[64];
-	snprintf(name, sizeof name, "global batch %lld", (long long)global);
+	snprintf(name, sizeof name, "global batch %lld of %lld samples", (long long)global,
+	         (long long)d->n);
 	int64_t local = nb_dist_local_batch(dist, global);
 	if (build(&ref, global, NULL, HIDDEN) || fit(&ref, d, global, 0, EPOCHS) ||
 	    build(&a, local, dist, HIDDEN) || fit(&a, d, global, 0, EPOCHS) ||

@@ -59,9 +59,10 @@ int nb_dist_size(const nb_dist *d); /* 1 for NULL */
 int nb_dist_local_rank(const nb_dist *d);
 int nb_dist_local_size(const nb_dist *d);
 /* The rows of a global batch of n samples this rank takes: the shard
- * [*first, *first + count) of rank r is r*n/size .. (r+1)*n/size, so the
- * shards are disjoint, cover every sample once and differ in size by at
- * most one.  Returns count. */
+ * [*first, *first + count), consecutive shards in rank order, the first
+ * n % size ranks one sample more than the others, so the shards are
+ * disjoint, cover every sample once and differ in size by at most one
+ * (rank 0's is never empty when n > 0).  Returns count. */
 int64_t nb_dist_shard(const nb_dist *d, int64_t n, int64_t *first);
 /* The per-rank batch for a global batch of n: the largest shard,
  * ceil(n / size). */

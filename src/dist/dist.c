@@ -19,6 +19,7 @@
 
 struct nb_dist {
 	int rank, size, local_rank, local_size;
+	bool empty_shard; /* this rank has no sample in the current step */
 	bool started_mpi; /* nb_dist_init called MPI_Init_thread */
 	size_t bucket_bytes;
 	nb_dist_stats stats;
@@ -194,11 +195,11 @@ int64_t nb_dist_shard(const nb_dist *d, int64_t n, int64_t *first)
 	int64_t r = nb_dist_rank(d), s = nb_dist_size(d);
 	if (n < 0)
 		n = 0;
-	/* r * n / s without overflow for any n up to 2^62 */
-	int64_t a = n / s * r + n % s * r / s, b = n / s * (r + 1) + n % s * (r + 1) / s;
+	/* the first n % s ranks take one sample more */
+	int64_t q = n / s, extra = n % s;
 	if (first)
-		*first = a;
-	return b - a;
+		*first = r * q + (r < extra ? r : extra);
+	return q + (r < extra);
 }
 
 int64_t nb_dist_local_batch(const nb_dist *d, int64_t n)
@@ -404,6 +405,17 @@ nb_status nb__dist_sum(nb_dist *d, double *v, int n, char *err, size_t errn)
 #endif
 	(void)d, (void)v, (void)n, (void)err, (void)errn;
 	return NB_OK;
+}
+
+void nb__dist_set_empty_shard(nb_dist *d, bool empty)
+{
+	if (d)
+		d->empty_shard = empty;
+}
+
+bool nb__dist_empty_shard(const nb_dist *d)
+{
+	return d && d->empty_shard;
 }
 
 nb_status nb_dist_sync_batchnorm(nb_dist *d, nb_graph *g)

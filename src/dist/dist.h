@@ -21,6 +21,11 @@ int nb__dist_new_bucket(nb_dist *d);
 nb_status nb__dist_start(nb_dist *d, int b, void *buf, int64_t count, bool f32, char *err,
                          size_t n);
 nb_status nb__dist_wait(nb_dist *d, int b, char *err, size_t n);
+/* Whether this rank's shard of the current step is empty (a last batch of
+ * fewer samples than ranks): nb_fit sets it, synchronised batchnorm then
+ * counts none of the rank's (padding) rows. */
+void nb__dist_set_empty_shard(nb_dist *d, bool empty);
+bool nb__dist_empty_shard(const nb_dist *d);
 /* Sum v[0..n) over the ranks, in place, blocking (synchronised batchnorm). */
 nb_status nb__dist_sum(nb_dist *d, double *v, int n, char *err, size_t errn);
 

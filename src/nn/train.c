@@ -101,21 +101,11 @@ nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_ki
 	return g->status;
 }
 
-/* Fill the model's inputs with the samples rows[0..n-1]; rows n..B-1 repeat
- * real samples with weight 0. */
-static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n);
-
-/* The same, weighting the n samples by 1/denom (a rank's shard of a global
- * batch of denom samples); real == false: every row a copy of rows[0] with
- * weight 0 (a rank whose shard of the last batch is empty). */
-static nb_status feed_rows_weighted(nb_model *m, const nb_dataset *d, const int64_t *rows,
-                                    int64_t n, int64_t denom, bool real);
-
-static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n)
-{
-	return feed_rows_weighted(m, d, rows, n, n, true);
-}
-
+/* Fill the model's inputs with the samples rows[0..n-1], each weighted
+ * 1/denom (n itself, or a rank's shard of a global batch of denom
+ * samples); rows n..B-1 repeat real samples with weight 0.  real == false:
+ * every row a copy of rows[0] with weight 0 (a rank whose shard of the
+ * last batch is empty). */
 static nb_status feed_rows_weighted(nb_model *m, const nb_dataset *d, const int64_t *rows,
                                     int64_t n, int64_t denom, bool real)
 {
@@ -159,6 +149,12 @@ static nb_status feed_rows_weighted(nb_model *m, const nb_dataset *d, const int6
 	if (!st && m->onehot)
 		st = nb_feed_f32(m->onehot, m->ohbuf, B * K);
 	return st;
+}
+
+/* the samples rows[0..n-1], weighted 1/n */
+static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n)
+{
+	return feed_rows_weighted(m, d, rows, n, n, true);
 }
 
 /* correct predictions among the first n rows, from probs/logits */
@@ -263,12 +259,14 @@ static nb_status fit_step(nb_model *m, nb_optim *o, const nb_dataset *train, con
 {
 	nb_dist *dist = nb_optim_dist(o);
 	int64_t first, count = nb_dist_shard(dist, n, &first);
+	nb__dist_set_empty_shard(dist, count == 0);
 	nb_status st = count > 0 ? feed_rows_weighted(m, train, rows + first, count, n, true)
 	                         : feed_rows_weighted(m, train, rows, 1, n, false);
 	if (st)
 		return st;
 	/* batchnorm's statistics from the real rows only (a rank with none:
-	 * one copy of a sample, weighted 0) */
+	 * one copy of a sample, weighted 0, which synchronised batchnorm
+	 * leaves out of the statistics) */
 	nb_graph_set_batch_rows(m->g, count < m->batch ? (count > 0 ? count : 1) : 0);
 	if ((st = nb_step(o)))
 		return st;

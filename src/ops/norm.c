@@ -213,6 +213,8 @@ NB_KERNELS(batchnorm_sync, {
 	double *W = sv->stat + 2 * d.C;
 	sv->training = true;
 	sv->rows = t->g->batch_rows > 0 && t->g->batch_rows < d.N ? t->g->batch_rows : d.N;
+	if (nb__dist_empty_shard(t->a.p)) /* a padding row only: none of the sums */
+		sv->rows = 0;
 	bn_dims st = d;
 	st.N = sv->rows;
 	st.M = st.N * st.S;
