@@ -12,7 +12,8 @@ PACKAGES=(build-essential pkg-config meson ninja-build libblis-dev check
           libgraphviz-dev graphviz zlib1g-dev dataset-fashion-mnist python3-numpy
           python3-onnx nodejs
           clang libclang-rt-dev libomp-dev  # clang: the fuzz targets (libFuzzer, OpenMP)
-          clang-format)
+          clang-format
+          openmpi-bin libopenmpi-dev)  # data-parallel training and its tests (mpirun)
 # ONNX Runtime for the ONNX export tests: the onnxruntime-node version
 # tests/onnx/package.json pins (its CPU binaries ship inside the package)
 ORT_VERSION=$(sed -n 's/.*"onnxruntime-node": "\(.*\)".*/\1/p' tests/onnx/package.json)

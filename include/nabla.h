@@ -66,6 +66,7 @@ typedef struct nb_graph nb_graph;
 typedef struct nb_tensor nb_tensor;
 typedef struct nb_program nb_program;
 typedef struct nb_optim nb_optim;
+typedef struct nb_dist nb_dist; /* data-parallel training (nabla/dist.h) */
 
 NB_API const char *nb_version(void);
 /* The vector instruction set the CPU offers nabla's GEMM: "avx512" (AVX-512F),
@@ -438,5 +439,6 @@ NB_API nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep
 #include "nabla/plot.h"       /* SVG plots */
 #include "nabla/onnx.h"       /* ONNX export */
 #include "nabla/op.h"         /* adding your own op */
+#include "nabla/dist.h"       /* data-parallel training over MPI */
 
 #endif /* NABLA_H */

@@ -50,6 +50,15 @@ for std in c99 c11; do
 		fail=1
 	fi
 done
+# each part of the API included first, alone
+for h in "$src"/include/nabla/*.h; do
+	printf '#include "nabla/%s"\nint main(void) { return 0; }\n' "$(basename "$h")" >"$tmp/p.c"
+	if ! cc -std=c99 -pedantic-errors -Wall -Wextra -Werror -I"$src/include" -c "$tmp/p.c" -o "$tmp/p.o" 2>"$tmp/err"; then
+		echo "#include <nabla/$(basename "$h")> alone does not compile:"
+		head -n 10 "$tmp/err"
+		fail=1
+	fi
+done
 n=$(printf '%s\n' "$exported" | wc -l)
 [ $fail = 0 ] && echo "exports: $n functions, SONAME $soname, headers C99-clean"
 exit $fail

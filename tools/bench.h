@@ -3,6 +3,7 @@
 #ifndef NB_TOOLS_BENCH_H
 #define NB_TOOLS_BENCH_H
 
+#include <nabla.h>
 #include <stdbool.h>
 
 typedef struct bench_args {
@@ -11,6 +12,8 @@ typedef struct bench_args {
 	bool json, profile;
 	bool grad_norms; /* zoo models: the step with the per-layer gradient statistics */
 	const char *data;
+	nb_dist *dist;  /* the ranks mpirun started (zoo models: data-parallel) */
+	int bucket_kib; /* gradient bucket size under mpirun; 0: the default */
 } bench_args;
 
 /* bench_peak.c: the CPU's FMA peak, and large GEMMs against it */

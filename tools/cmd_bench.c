@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static double peak_rss_mib(void)
 {
@@ -151,20 +152,29 @@ static int bench_zoo(const bench_args *b)
 		}
 	}
 	nb_model m;
-	st = nb_zoo_build(&m, z->name, NB_F32, batch, 1);
+	/* under mpirun: batch is the global batch, each rank's graph its shard */
+	int ranks = nb_dist_size(b->dist);
+	st = nb_zoo_build(&m, z->name, NB_F32, nb_dist_local_batch(b->dist, batch), 1);
 	/* the recipe `nabla train` uses, which the PyTorch scripts mirror */
-	nb_optim *o = st ? NULL : nb_optimizer(m.g, m.loss, cli_recipe_optim(&z->recipe));
+	nb_optim_opts oo = cli_recipe_optim(&z->recipe);
+	oo.dist = b->dist;
+	nb_optim *o = st ? NULL : nb_optimizer(m.g, m.loss, oo);
 	if (!o) {
 		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
 		nb_graph_free(m.g);
 		nb_dataset_free(&train);
 		return 1;
 	}
-	nb_fit_opts fo = {.epochs = 1, .seed = 1, .max_batches = warm, .grad_norms = b->grad_norms};
+	nb_fit_opts fo = {.epochs = 1,
+	                  .seed = 1,
+	                  .max_batches = warm,
+	                  .grad_norms = b->grad_norms,
+	                  .global_batch = batch};
 	if (warm == 0 && b->grad_norms) /* nb_fit turns them on: before the clock starts */
 		st = nb_optim_track_grad_norms(o, true);
 	if (warm > 0 && !st) /* max_batches 0 would be a whole epoch */
 		st = nb_fit(&m, o, &train, fo);
+	nb_dist_reset_stats(b->dist);
 	if (!st && b->profile)
 		st = nb_program_profile(nb_optim_program(o), true);
 	/* each step timed too: the median is robust to the machine's hiccups,
@@ -182,6 +192,14 @@ static int bench_zoo(const bench_args *b)
 		done += (int)(nb_optim_steps(o) - before);
 	}
 	double dt = nb__now() - t0, median = NAN;
+	/* communication: what the step waited for, against a blocking sum of
+	 * the same buckets (what it would cost if the backward hid none) */
+	nb_dist_stats ds = nb_dist_get_stats(b->dist);
+	double comm = ranks > 1 && !st
+	                  ? nb_dist_time_allreduce(b->dist, (size_t)nb_count_params(m.g) * 4, 5)
+	                  : 0,
+	       exposed = done ? ds.exposed_s / done : 0,
+	       hidden = comm > 0 ? fmax(0, 1 - exposed / comm) : 0;
 	if (clk.ms && clk.n > 0) {
 		qsort(clk.ms, (size_t)clk.n, sizeof *clk.ms, cmp_double);
 		median =
@@ -193,14 +211,32 @@ static int bench_zoo(const bench_args *b)
 	} else {
 		nb_program *p = nb_optim_program(o);
 		double ms = 1e3 * dt / done, sps = (double)done * (double)batch / dt;
-		if (b->json)
+		char dj[256] = "";
+		if (ranks > 1)
+			snprintf(
+			    dj, sizeof dj,
+			    ", \"ranks\": %d, \"global_batch\": %lld, \"comm_ms_per_step\": %.4f, "
+			    "\"exposed_comm_ms_per_step\": %.4f, \"hidden_share\": %.3f, "
+			    "\"allreduces_per_step\": %.1f",
+			    ranks, (long long)batch, 1e3 * comm, 1e3 * exposed, hidden,
+			    done ? (double)ds.allreduces / done : 0);
+		if (nb_dist_rank(b->dist) != 0)
+			; /* rank 0 reports */
+		else if (b->json)
 			printf(
 			    "{\"bench\": \"nabla_%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
 			    "\"ms_per_step\": %.4f, \"ms_per_step_median\": %.4f, \"samples_per_s\": %.1f, "
-			    "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f}\n",
+			    "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f%s}\n",
 			    z->name, (long long)batch, nb_get_num_threads(), done, ms, median, sps,
 			    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
-			    (long long)nb_count_params(m.g), nb_item(m.loss));
+			    (long long)nb_count_params(m.g), nb_item(m.loss), dj);
+		else if (ranks > 1)
+			printf(
+			    "%s: %d ranks x %d threads, global batch %lld: %.3f ms/step (median "
+			    "%.3f), %.0f samples/s; gradient allreduce %.3f ms/step, %.3f ms of it "
+			    "exposed (%.0f%% hidden behind the backward pass)\n",
+			    z->name, ranks, nb_get_num_threads(), (long long)batch, ms, median, sps,
+			    1e3 * comm, 1e3 * exposed, 100 * hidden);
 		else
 			printf(
 			    "%s: batch %lld, %d threads: %.3f ms/step (median %.3f), %.0f samples/s, peak RSS "
@@ -377,15 +413,21 @@ static void usage(FILE *fp)
 	    "  --profile    time every kernel of a zoo model's step: a table by op on stderr\n"
 	    "  --grad-norms zoo models: steps that record the per-layer gradient statistics\n"
 	    "               (nabla train --grad-norms), to measure what they cost\n"
-	    "  --json       one JSON object on stdout\n\nmodels:\n",
+	    "  --bucket-kib N  gradient bucket size under mpirun, in KiB (default 2048),\n"
+	    "               1 to 2^20\n"
+	    "  --json       one JSON object on stdout\n\n"
+	    "Under mpirun -np N (a build with MPI) the zoo models train data-parallel:\n"
+	    "--batch is the global batch, threads default to the host's cores over its\n"
+	    "ranks, and rank 0 reports global samples/s, the gradient allreduce's time per\n"
+	    "step and the share of it hidden behind the backward pass.\n\nmodels:\n",
 	    CLI_MAX_THREADS, CLI_MAX_BATCH);
 	for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
 		fprintf(fp, "  %-8s %s\n", benches[i].name, benches[i].summary);
 }
 
 static const char *const options[] = {
-    "--model", "--epochs",  "--repeat", "--threads",    "--batch", "--steps", "--warmup",
-    "--data",  "--profile", "--json",   "--grad-norms", "--help",  NULL};
+    "--model", "--epochs",  "--repeat", "--threads",    "--batch",      "--steps", "--warmup",
+    "--data",  "--profile", "--json",   "--grad-norms", "--bucket-kib", "--help",  NULL};
 
 int cmd_bench(int argc, char **argv)
 {
@@ -430,6 +472,10 @@ int cmd_bench(int argc, char **argv)
 			b.warmup = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
 			b.data = v;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--bucket-kib"))) {
+			if (!cli_parse_long("bench", "--bucket-kib", v, 1, 1 << 20, &n))
+				return 2;
+			b.bucket_kib = (int)n;
 		} else if (cli_missing_value) {
 			return 2; /* already reported */
 		} else {
@@ -441,19 +487,49 @@ int cmd_bench(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	nb_set_num_threads(b.threads);
+	const bench_entry *e = NULL;
 	for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-		if (!strcmp(benches[i].name, b.model)) {
-			if (b.grad_norms && benches[i].run != bench_zoo) {
-				fprintf(
-				    stderr,
-				    "nabla bench: --grad-norms applies to the training steps of "
-				    "the zoo models (mlp, lenet, resnet20, resnet50), not %s\n",
-				    b.model);
-				return 2;
-			}
-			return benches[i].run(&b);
-		}
-	fprintf(stderr, "nabla bench: unknown model '%s' (see nabla bench --help)\n", b.model);
-	return 2;
+		if (!strcmp(benches[i].name, b.model))
+			e = &benches[i];
+	if (!e) {
+		fprintf(stderr, "nabla bench: unknown model '%s' (see nabla bench --help)\n",
+		        b.model);
+		return 2;
+	}
+	if (b.grad_norms && e->run != bench_zoo) {
+		fprintf(stderr,
+		        "nabla bench: --grad-norms applies to the training steps of the zoo models "
+		        "(mlp, lenet, resnet20, resnet50), not %s\n",
+		        b.model);
+		return 2;
+	}
+	char err[512];
+	nb_dist_opts dopts = {.bucket_bytes = (size_t)b.bucket_kib << 10};
+	if (nb_dist_init(NULL, NULL, &dopts, &b.dist, err, sizeof err) != NB_OK) {
+		fprintf(stderr, "nabla bench: %s\n", err);
+		return 2;
+	}
+	int ranks = nb_dist_size(b.dist), rc = 2;
+	if (ranks > 1 && e->run != bench_zoo) {
+		fprintf(stderr,
+		        "nabla bench: under mpirun (%d ranks) only the zoo models (mlp, lenet, "
+		        "resnet20, resnet50) run, data-parallel\n",
+		        ranks);
+	} else if (ranks > 1 && (b.batch ? b.batch : 64) < ranks) {
+		fprintf(stderr, "nabla bench: --batch %d is smaller than the %d ranks\n",
+		        b.batch ? b.batch : 64, ranks);
+	} else {
+		/* under mpirun: the host's cores shared by its ranks */
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		int per = (int)(cores / nb_dist_local_size(b.dist));
+		nb_set_num_threads(b.threads || ranks < 2 ? b.threads : per > 0 ? per : 1);
+		if (ranks > 1 && nb_dist_rank(b.dist) != 0 && !freopen("/dev/null", "w", stdout))
+			fprintf(stderr, "nabla bench: cannot silence rank %d\n",
+			        nb_dist_rank(b.dist));
+		rc = e->run(&b);
+	}
+	if (rc && ranks > 1)
+		nb_dist_abort(b.dist, rc);
+	nb_dist_finalize(b.dist);
+	return rc;
 }

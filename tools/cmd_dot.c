@@ -22,7 +22,9 @@ static void usage(FILE *fp)
 	        "  --model NAME   the model (default mlp; list below)\n"
 	        "  --forward      the model as built: inputs, parameters, forward ops (default)\n"
 	        "  --backward     also the gradient nodes of the backward pass and the\n"
-	        "                 optimizer's update nodes (dashed edges: gradient flow)\n"
+	        "                 optimizer's update nodes (dashed edges: gradient flow);\n"
+	        "                 under mpirun -np N (N > 1), the gradient buckets' allreduce\n"
+	        "                 and wait nodes too (rank 0 writes the graph)\n"
 	        "  --optim NAME   the optimizer for --backward: sgd (default), momentum,\n"
 	        "                 nesterov, rmsprop, adam, adamw\n"
 	        "  -o FILE        write to FILE (default: DOT text on standard output); its\n"
@@ -208,15 +210,26 @@ int cmd_dot(int argc, char **argv)
 	}
 	if (!(format = cli_graph_format("dot", out, format)))
 		return 2;
+	/* under mpirun, the backward view has the gradient buckets' allreduce
+	 * and wait nodes; rank 0 writes it */
+	nb_dist *dist;
+	char err[512];
+	if (nb_dist_init(NULL, NULL, NULL, &dist, err, sizeof err) != NB_OK) {
+		fprintf(stderr, "nabla dot: %s\n", err);
+		return 2;
+	}
 	cli_model m;
 	int rc = cli_model_build(&m, "dot", &a);
 	if (!rc && view == NB_DOT_BACKWARD &&
-	    !nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = optim})) {
+	    !nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = optim, .dist = dist})) {
 		fprintf(stderr, "nabla dot: %s\n", nb_graph_errmsg(m.g));
 		rc = 1;
 	}
-	if (!rc)
+	if (!rc && nb_dist_rank(dist) == 0)
 		rc = write_graph(m.g, view, out, format);
 	cli_model_free(&m);
+	if (rc && nb_dist_size(dist) > 1)
+		nb_dist_abort(dist, rc);
+	nb_dist_finalize(dist);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_MODEL "mlp"
 #define DEFAULT_OUT "nabla-out"
@@ -152,10 +153,19 @@ static void usage(FILE *fp)
 	    "  --dtype f32|f64    element type (default f32)\n"
 	    "  --threads N        threads for BLIS and our loops, 0 to %d (default: all\n"
 	    "                     cores for the zoo models, 1 for the notes' small ones;\n"
-	    "                     0: all cores)\n"
-	    "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
-	    "                     training stops there with an error naming the epoch)\n",
+	    "                     0: all cores; under mpirun: the host's cores / its ranks)\n",
 	    CLI_MAX_EPOCHS, CLI_MAX_BATCH, CLI_MAX_THREADS);
+	fputs("  --dist auto|off    auto (default): started by mpirun with several ranks (and\n"
+	      "                     built with MPI), train the zoo model data-parallel: --batch\n"
+	      "                     is the global batch, split over the ranks; rank 0 alone\n"
+	      "                     prints and writes the outputs (docs/distributed.md).\n"
+	      "                     off: one process, whatever started it\n"
+	      "  --sync-bn          batchnorm statistics over the whole global batch (summed\n"
+	      "                     over the ranks), as one process computes them; without\n"
+	      "                     it each rank normalises with its shard's statistics\n"
+	      "  --allow-nonfinite  go on when the loss becomes NaN or infinite (by default\n"
+	      "                     training stops there with an error naming the epoch)\n",
+	      fp);
 	/* the gradient statistics close the training options */
 	fputs(
 	    "  --grad-norms [FILE.svg]  per-layer gradient statistics (zoo models; the notes'\n"
@@ -444,6 +454,15 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 	} else if ((v = cli_opt_value(argc, argv, i, "--dtype"))) {
 		if (!cli_parse_dtype("train", v, &a->dtype))
 			return 2;
+	} else if ((v = cli_opt_value(argc, argv, i, "--dist"))) {
+		if (strcmp(v, "auto") && strcmp(v, "off")) {
+			fprintf(stderr,
+			        "nabla train: --dist wants auto (data-parallel over the ranks "
+			        "mpirun started) or off (one process), not '%s'\n",
+			        v);
+			return 2;
+		}
+		a->dist_off = !strcmp(v, "off");
 	} else {
 		return cli_missing_value ? 2 : 0; /* a missing value: already reported */
 	}
@@ -500,6 +519,8 @@ static const char *const options[] = {"--model",
                                       "--seed",
                                       "--dtype",
                                       "--threads",
+                                      "--dist",
+                                      "--sync-bn",
                                       "--allow-nonfinite",
                                       "--json",
                                       "--out",
@@ -538,6 +559,7 @@ static int parse_arg(int argc, char **argv, int *i, train_args *a, train_flags *
 	             : !strcmp(arg, "--compare-optim")   ? &f->compare
 	             : !strcmp(arg, "--compare-depth")   ? &f->compare_depth
 	             : !strcmp(arg, "--allow-nonfinite") ? &a->allow_nonfinite
+	             : !strcmp(arg, "--sync-bn")         ? &a->sync_bn
 	                                                 : NULL;
 	if (flag) {
 		*flag = true;
@@ -745,23 +767,62 @@ static int check_validation(const train_args *a, const cli_model_info *m)
 	return -1;
 }
 
-int cmd_train(int argc, char **argv)
+/* Data-parallel training under mpirun (--dist auto): the ranks, the
+ * threads per rank, rank 0 alone printing and writing.  -1, or the exit
+ * status after a message. */
+static int start_dist(train_args *a, const cli_model_info *m)
 {
-	train_args a = {.model = DEFAULT_MODEL,
-	                .seed = 1,
-	                .dtype = NB_F32,
-	                .classes = {2, 4},
-	                .threads = -1, /* -1: the model's default */
-	                .optim = -1,
-	                .momentum = -1,
-	                .weight_decay = -1,
-	                .gamma = 0.1};
+	int ranks = nb_dist_size(a->dist);
+	if (ranks < 2)
+		return -1;
+	if (m->train) {
+		fprintf(stderr,
+		        "nabla train: %s trains in one process; data-parallel training (%d ranks) "
+		        "is for the zoo models (or --dist off)\n",
+		        m->name, ranks);
+		return 2;
+	}
+	if (a->batch < ranks) {
+		fprintf(stderr,
+		        "nabla train: --batch %d is smaller than the %d ranks: every rank needs at "
+		        "least one sample of each (global) batch\n",
+		        a->batch, ranks);
+		return 2;
+	}
+	if (a->threads < 0) { /* the host's cores shared by its ranks */
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		int per = (int)(cores / nb_dist_local_size(a->dist));
+		nb_set_num_threads(per > 0 ? per : 1);
+	}
+	if (nb_dist_rank(a->dist) != 0) {
+		/* rank 0 prints the lines, the JSON and the bar, and writes the
+		 * files; the others report errors only */
+		if (!freopen("/dev/null", "w", stdout)) {
+			fprintf(stderr, "nabla train: rank %d: cannot silence stdout\n",
+			        nb_dist_rank(a->dist));
+			return 1;
+		}
+	}
+	return -1;
+}
+
+/* cmd_train without the ranks' start and end */
+static int train_command(int argc, char **argv, train_args *ap)
+{
+	train_args a = *ap;
 	train_flags f = {.out = DEFAULT_OUT};
 	for (int i = 1; i < argc; i++) {
 		int rc = parse_arg(argc, argv, &i, &a, &f);
 		if (rc != NEXT_ARG)
 			return rc;
 	}
+	char err[512];
+	nb_dist_opts dopts = {.off = a.dist_off};
+	if (nb_dist_init(NULL, NULL, &dopts, &ap->dist, err, sizeof err) != NB_OK) {
+		fprintf(stderr, "nabla train: %s\n", err);
+		return 2;
+	}
+	a.dist = ap->dist;
 	int rc;
 	if (f.compare && f.compare_depth) {
 		fprintf(stderr, "nabla train: --compare-optim and --compare-depth are two separate "
@@ -778,6 +839,11 @@ int cmd_train(int argc, char **argv)
 		            ? "does not apply to --compare-depth (each model starts from "
 		              "the same seed)"
 		            : "is empty");
+		return 2;
+	}
+	if ((f.compare || f.compare_depth) && nb_dist_size(a.dist) > 1) {
+		fprintf(stderr, "nabla train: %s trains in one process (or --dist off)\n",
+		        f.compare ? "--compare-optim" : "--compare-depth");
 		return 2;
 	}
 	if (f.compare)
@@ -797,10 +863,15 @@ int cmd_train(int argc, char **argv)
 	/* the notes' small models run fastest on one thread: BLIS would split
 	 * even their 2x2 products between threads */
 	nb_set_num_threads(a.threads >= 0 ? a.threads : m.train ? 1 : 0);
-	if ((rc = apply_recipe(&a, &m)) >= 0 || (rc = default_outputs(&a, &m, f.out)) >= 0 ||
-	    (rc = check_outputs(&a)) >= 0)
+	if ((rc = apply_recipe(&a, &m)) >= 0 || (rc = start_dist(&a, &m)) >= 0 ||
+	    (rc = default_outputs(&a, &m, f.out)) >= 0 || (rc = check_outputs(&a)) >= 0)
 		return rc;
-	if (!a.json)
+	int ranks = nb_dist_size(a.dist);
+	if (ranks > 1)
+		a.save = nb_dist_rank(a.dist) ? NULL : a.save; /* default_outputs named it */
+	if (ranks > 1 && nb_dist_rank(a.dist) != 0)
+		a.plot = a.dot_path = a.export_path = NULL;
+	if (!a.json && nb_dist_rank(a.dist) == 0) {
 		fprintf(
 		    stderr,
 		    "nabla train: model %s, %d epochs%s, optimizer %s, lr %g, batch %d, %s, seed "
@@ -808,7 +879,36 @@ int cmd_train(int argc, char **argv)
 		    a.model, a.epochs, a.resume ? " in all (resumed)" : "",
 		    nb_optim_kind_name(a.optim), a.lr, a.batch, nb_dtype_name(a.dtype),
 		    (unsigned long long)a.seed, nb_get_num_threads());
+		int64_t lo = a.batch / ranks, hi = nb_dist_local_batch(a.dist, a.batch);
+		char per[64];
+		snprintf(per, sizeof per, lo == hi ? "%lld" : "%lld or %lld", (long long)hi,
+		         (long long)lo);
+		if (ranks > 1)
+			fprintf(stderr,
+			        "nabla train: rank 0 of %d, global batch %d (%s per rank)\n", ranks,
+			        a.batch, per);
+	}
 	if (m.train)
 		return m.train(&a);
 	return train_zoo(&a, m.zoo);
+}
+
+int cmd_train(int argc, char **argv)
+{
+	train_args a = {.model = DEFAULT_MODEL,
+	                .seed = 1,
+	                .dtype = NB_F32,
+	                .classes = {2, 4},
+	                .threads = -1, /* -1: the model's default */
+	                .optim = -1,
+	                .momentum = -1,
+	                .weight_decay = -1,
+	                .gamma = 0.1};
+	int rc = train_command(argc, argv, &a);
+	/* an error on one rank ends every rank (the others would wait for it
+	 * in the next collective) */
+	if (rc && nb_dist_size(a.dist) > 1)
+		nb_dist_abort(a.dist, rc);
+	nb_dist_finalize(a.dist);
+	return rc;
 }

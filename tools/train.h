@@ -42,7 +42,10 @@ typedef struct train_args {
 	 * it was measured on the same validation set (0: none) */
 	int best_epoch;
 	double best_val_loss;
-	const char *init_from;   /* --init-from: the weights of a safetensors file */
+	const char *init_from; /* --init-from: the weights of a safetensors file */
+	bool dist_off;         /* --dist off: one process even under mpirun */
+	bool sync_bn;          /* --sync-bn: batchnorm statistics over all ranks */
+	nb_dist *dist;         /* the ranks (one without MPI or a launcher) */
 } train_args;
 
 /* A built model: the graph and its named ends. */

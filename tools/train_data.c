@@ -167,9 +167,8 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 		         "%s\"test_loss\": %s, \"test_accuracy\": %s, \"samples_per_s\": %.1f, "
 		         "\"ms_per_step\": %.4f, \"steps\": %lld, \"lr\": %g",
 		         val, tl, ta, s->samples_per_s,
-		         s->samples
-		             ? 1e3 * s->seconds / ceil((double)s->samples / (double)r->m->batch)
-		             : 0,
+		         s->samples ? 1e3 * s->seconds / ceil((double)s->samples / (double)a->batch)
+		                    : 0,
 		         (long long)s->steps, s->lr);
 	else
 		snprintf(e.extra, sizeof e.extra,
@@ -317,8 +316,11 @@ static void print_early_stop(const train_args *a, const run *r)
 
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss)
 {
-	nb_optim_opts o = {
-	    .kind = kind, .lr = a->lr, .weight_decay = a->weight_decay, .clip_norm = a->clip_norm};
+	nb_optim_opts o = {.kind = kind,
+	                   .lr = a->lr,
+	                   .weight_decay = a->weight_decay,
+	                   .clip_norm = a->clip_norm,
+	                   .dist = a->dist};
 	/* --momentum: the velocity's beta, Adam's beta1 */
 	if (kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV || kind == NB_OPTIM_ADAM ||
 	    kind == NB_OPTIM_ADAMW)
@@ -357,7 +359,11 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		return vrc;
 	}
 	nb_model m;
-	nb_status st = nb_zoo_build(&m, z->name, a->dtype, a->batch, a->seed);
+	/* data-parallel: each rank's graph holds its shard of the global batch */
+	nb_status st =
+	    nb_zoo_build(&m, z->name, a->dtype, nb_dist_local_batch(a->dist, a->batch), a->seed);
+	if (!st && a->sync_bn) /* before the first run; one rank: nothing to do */
+		st = nb_dist_sync_batchnorm(a->dist, m.g);
 	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
 	int first_epoch = 0, rc = 0;
 	run r = {.a = a, .m = &m, .o = o, .ckpt = a->save};
@@ -380,7 +386,8 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		nb_dataset_free(&train), nb_dataset_free(&test);
 		return rc;
 	}
-	if (!a->json)
+	bool rank0 = nb_dist_rank(a->dist) == 0;
+	if (!a->json && rank0)
 		print_data_banner(a, z, &train, &test, &aug, nb_count_params(m.g));
 	int E = a->epochs;
 	/* each schedule gets its own parameters only (the library refuses the
@@ -405,7 +412,7 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	                  .test = &test,
 	                  .first_epoch = first_epoch,
 	                  .allow_nonfinite = a->allow_nonfinite,
-	                  .progress = a->json ? NULL : stderr, /* on a terminal only */
+	                  .progress = a->json || !rank0 ? NULL : stderr, /* on a terminal only */
 	                  .on_epoch = on_epoch,
 	                  .grad_norms = a->grad_norms,
 	                  .grad_norm_interval = a->grad_norm_interval,
@@ -416,7 +423,8 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	                  .patience = a->early_stop,
 	                  .restore_best = a->early_stop > 0,
 	                  .best_epoch = a->best_epoch,
-	                  .best_val_loss = a->best_val_loss};
+	                  .best_val_loss = a->best_val_loss,
+	                  .global_batch = a->batch};
 	if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla train: schedule: %s\n", err);
 		rc = 2;
@@ -432,9 +440,9 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 			fprintf(stderr, "nabla train: %s\n", msg);
 		rc = 1;
 	}
-	if (!rc && !a->json && a->early_stop > 0)
+	if (!rc && !a->json && rank0 && a->early_stop > 0)
 		print_early_stop(a, &r);
-	else if (!rc && r.saved && !a->json)
+	else if (!rc && r.saved && !a->json && rank0)
 		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
 	if (!rc && a->plot)
 		rc = write_plot(&r, a->plot, z->name);

@@ -6,10 +6,12 @@
  * Files we write are readable by Python's `safetensors`, and we read what it
  * writes (F32/F64 tensors).
  */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_CHECKPOINT_H
 #define NABLA_CHECKPOINT_H
-
-#include "nabla.h"
 
 #ifdef __cplusplus
 extern "C" {

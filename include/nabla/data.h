@@ -12,10 +12,12 @@
  * header is checked before the rest of its file is read, and gzip data is
  * inflated no further than the header announces.  See docs/data.md.
  */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_DATA_H
 #define NABLA_DATA_H
-
-#include "nabla.h"
 
 #ifdef __cplusplus
 extern "C" {

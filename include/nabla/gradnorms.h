@@ -20,10 +20,12 @@
  * node and nb_step does no extra work.  nb_fit_opts.grad_norms turns it on
  * for a training run and reports the means per epoch (and every N steps).
  */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_GRADNORMS_H
 #define NABLA_GRADNORMS_H
-
-#include "nabla.h"
 
 #ifdef __cplusplus
 extern "C" {

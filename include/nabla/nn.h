@@ -1,8 +1,10 @@
 /* nabla/nn.h — part of the public API; include "nabla.h" instead. */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
-
-#include "nabla.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -10,10 +10,12 @@
  * "_.:/-" replaced by '_' and a suffix "_2", "_3", ... where two would
  * clash.  docs/onnx.md has the op mapping table and the limits.
  */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_ONNX_H
 #define NABLA_ONNX_H
-
-#include "nabla.h"
 
 #ifdef __cplusplus
 extern "C" {

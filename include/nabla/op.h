@@ -41,10 +41,12 @@
  * "custom" in the op table (nb_op_name); nb_tensor_op names the
  * registered op.
  */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_OP_H
 #define NABLA_OP_H
-
-#include "nabla.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -4,10 +4,12 @@
  * average.  nb_sgd, nb_step, nb_optim_set_lr and the other basics are
  * declared in nabla.h; docs/optim.md has every update rule as a formula.
  */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H
-
-#include "nabla.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,6 +67,13 @@ typedef struct nb_optim_opts {
 	double clip_norm;
 	bool nesterov;
 	nb_momentum_style style;
+	/* data-parallel training (include/nabla/dist.h): with more than one
+	 * rank, every gradient is summed over the ranks inside the step
+	 * (buckets of non-blocking allreduces) before clipping and the
+	 * updates, and nb_optim_grad gives the sums.  The loss must be each
+	 * rank's share of the global loss (nb_fit weights every sample by
+	 * 1/global batch).  NULL or one rank: as in one process. */
+	nb_dist *dist;
 } nb_optim_opts;
 
 /* Differentiates loss w.r.t. every parameter it depends on, appends one
@@ -75,6 +84,8 @@ typedef struct nb_optim_opts {
  * the step count changes) and compiles one program; nb_step runs it.
  * Owned by the graph. */
 NB_API nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts);
+/* the handle the optimizer was made with (nb_optim_opts.dist), or NULL */
+NB_API nb_dist *nb_optim_dist(const nb_optim *o);
 
 typedef struct nb_momentum_opts {
 	double lr;       /* default 0.01 */

@@ -6,10 +6,12 @@
  * No display and no library beyond libc are needed; any browser or
  * `rsvg-convert` shows the file.
  */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_PLOT_H
 #define NABLA_PLOT_H
-
-#include "nabla.h"
 
 #ifdef __cplusplus
 extern "C" {

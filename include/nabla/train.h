@@ -15,10 +15,13 @@
  * per channel and sample) cannot take a last batch of one sample
  * (NB_ERR_VALUE, as PyTorch).
  */
+/* the core types first, outside the guard: whichever header comes first,
+ * nabla.h then includes this one with them defined */
+#include "nabla.h"
+
 #ifndef NABLA_TRAIN_H
 #define NABLA_TRAIN_H
 
-#include "nabla.h"
 #include "nabla/data.h"      /* nb_dataset */
 #include "nabla/gradnorms.h" /* nb_grad_norms, in the epoch statistics */
 #include "nabla/optim.h"     /* nb_optim_kind, in the zoo's recipes; nb_schedule */
@@ -165,6 +168,19 @@ typedef struct nb_fit_opts {
 	 * best_val_loss is not finite. */
 	int best_epoch;
 	double best_val_loss;
+	/* Data-parallel training, when the optimizer was made with a handle of
+	 * several ranks (nb_optim_opts.dist): the samples of one step on all
+	 * ranks together, 0 = the model's batch times the ranks.  Every rank
+	 * shuffles with the same seed and takes its shard of each global batch
+	 * (nb_dist_shard: sizes differ by at most one; the model's batch must
+	 * hold the largest, nb_dist_local_batch), each sample weighted by
+	 * 1/global batch, so the summed gradients are those of one process on
+	 * the whole batch.  nb_fit first checks the model and broadcasts the
+	 * parameters and state from rank 0 (nb_dist_sync_model), the stats it
+	 * reports (losses, accuracies, samples) are over all ranks, and the
+	 * test set is split over the ranks.  Every rank must call it with the
+	 * same options and data.  Fewer samples than ranks: NB_ERR_ARG. */
+	int64_t global_batch;
 } nb_fit_opts;
 
 NB_API nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts);
@@ -177,6 +193,12 @@ NB_API int nb_terminal_width(FILE *fp);
 NB_API int nb_progress_line(char *buf, size_t n, const nb_progress *p, int width);
 /* Mean loss and accuracy over a dataset, in eval mode (restored after). */
 NB_API nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy);
+/* The same split over the ranks of dist (each evaluates its shard of d,
+ * the sums are added over the ranks): every rank must call it, and every
+ * rank gets the loss and accuracy over all of d.  dist NULL or of one
+ * rank: nb_evaluate. */
+NB_API nb_status nb_evaluate_dist(nb_model *m, const nb_dataset *d, nb_dist *dist, double *loss,
+                                  double *accuracy);
 /* Class ids (and probabilities, n*K floats; may be NULL) for n samples of
  * x laid out like the model's input.  Computes the probabilities alone:
  * the labels need not be fed. */

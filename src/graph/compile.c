@@ -205,6 +205,46 @@ static void scratch_free(scratch *w)
 	free(w->pos);
 }
 
+/* Step t of the new order, after the deferred steps it reads (those not
+ * placed yet: mark 2), each after its own. */
+static void emit_after_deferred(nb_tensor *t, unsigned char *mark, nb_tensor **out, int *k)
+{
+	for (int i = 0; i < t->n_in; i++)
+		if (mark[t->in[i]->id] == 2)
+			emit_after_deferred(t->in[i], mark, out, k);
+	mark[t->id] = 1;
+	out[(*k)++] = t;
+}
+
+/* NB_OPF_DEFER steps (waits for communication) moved to just before the
+ * first step that reads them, the ones nothing reads to the end, so that
+ * the steps between go on while it is under way.  The order stays
+ * topological: a deferred step's inputs came before it and still do. */
+static bool defer_steps(nb_program *p, scratch *w)
+{
+	int nd = 0;
+	for (int s = 0; s < p->n; s++)
+		if (nb__ops[p->sched[s]->op]->flags & NB_OPF_DEFER) {
+			w->mark[p->sched[s]->id] = 2; /* every scheduled node has mark 1 */
+			nd++;
+		}
+	if (!nd)
+		return true;
+	nb_tensor **out = malloc((size_t)p->n * sizeof *out);
+	if (!out)
+		return false;
+	int k = 0;
+	for (int s = 0; s < p->n; s++)
+		if (!(nb__ops[p->sched[s]->op]->flags & NB_OPF_DEFER))
+			emit_after_deferred(p->sched[s], w->mark, out, &k);
+	for (int s = 0; s < p->n; s++)
+		if (w->mark[p->sched[s]->id] == 2)
+			emit_after_deferred(p->sched[s], w->mark, out, &k);
+	memcpy(p->sched, out, (size_t)p->n * sizeof *out);
+	free(out);
+	return true;
+}
+
 /* The schedule p->sched (computed nodes only) and each node's liveness.
  * Updates go last: every reader of a parameter (forward and backward)
  * must run before the parameter is overwritten.  So first what the other
@@ -235,6 +275,8 @@ static bool schedule(nb_program *p, scratch *w)
 	for (int i = 0; i < m; i++)
 		if (!(nb__ops[w->order[i]->op]->flags & NB_OPF_LEAF))
 			p->sched[p->n++] = w->order[i];
+	if (!defer_steps(p, w))
+		return false;
 	/* the inputs it reads, which must have been fed before a run */
 	int ni = 0;
 	for (int i = 0; i < m; i++)

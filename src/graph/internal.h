@@ -64,7 +64,7 @@ enum {
 typedef struct nb_attrs {
 	int64_t i[12]; /* 12: convolution keeps 9 geometry numbers and 2 sizes */
 	double f[6];
-	const void *p; /* custom: the registered op (ops/custom.c); NULL for the others */
+	void *p; /* custom: the registered op (ops/custom.c); NULL for the others */
 } nb_attrs;
 
 struct nb_tensor {
@@ -191,6 +191,9 @@ enum {
 	 * size: the planner may give the output the buffer of such an input
 	 * whose last reader this is (elementwise ops, reshape) */
 	NB_OPF_INPLACE = 1u << 4,
+	/* run as late as possible: just before the first step that reads it
+	 * (waiting for communication that overlaps the steps before) */
+	NB_OPF_DEFER = 1u << 5,
 };
 
 extern const nb_opdef *const nb__ops[NB_OP_COUNT];

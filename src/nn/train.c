@@ -2,6 +2,7 @@
  * The training loop: minibatches from a dataset into a fixed-batch graph,
  * optimizer steps, per-epoch statistics, evaluation and prediction.
  */
+#include "dist/dist.h"
 #include "graph/internal.h"
 #include "nn/fitval.h"
 #include "nn/progress.h"
@@ -111,10 +112,13 @@ typedef struct feed_augment {
 	const int64_t *keys;
 } feed_augment;
 
-/* Fill the model's inputs with the samples rows[0..n-1]; rows n..B-1 repeat
- * real samples with weight 0.  aug (may be NULL) augments the images. */
-static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n,
-                           const feed_augment *aug)
+/* Fill the model's inputs with the samples rows[0..n-1], each weighted
+ * 1/denom (n itself, or a rank's shard of a global batch of denom
+ * samples); rows n..B-1 repeat real samples with weight 0.  real == false:
+ * every row a copy of rows[0] with weight 0 (a rank whose shard of the
+ * last batch is empty).  aug (may be NULL) augments the images. */
+static nb_status feed_rows_weighted(nb_model *m, const nb_dataset *d, const int64_t *rows,
+                                    int64_t n, int64_t denom, bool real, const feed_augment *aug)
 {
 	int64_t B = m->batch, sample = m->x->size / B;
 	if (sample != nb_dataset_sample_size(d)) {
@@ -148,7 +152,7 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 			return NB_ERR_VALUE;
 		}
 		m->ybuf[i] = (float)y;
-		m->wbuf[i] = i < n ? 1.0 / (double)n : 0.0;
+		m->wbuf[i] = real && i < n ? 1.0 / (double)denom : 0.0;
 		if (m->ohbuf)
 			m->ohbuf[i * K + y] = 1;
 	}
@@ -162,6 +166,13 @@ static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows
 	if (!st && m->onehot)
 		st = nb_feed_f32(m->onehot, m->ohbuf, B * K);
 	return st;
+}
+
+/* the samples rows[0..n-1], weighted 1/n */
+static nb_status feed_rows(nb_model *m, const nb_dataset *d, const int64_t *rows, int64_t n,
+                           const feed_augment *aug)
+{
+	return feed_rows_weighted(m, d, rows, n, n, true, aug);
 }
 
 /* correct predictions among the first n rows, from probs/logits */
@@ -182,31 +193,113 @@ static int64_t count_correct(nb_model *m, nb_tensor *scores, int64_t n)
 	return correct;
 }
 
+/* The summed loss and the correct predictions over samples [first,
+ * first + count) of d, in eval mode (restored after). */
+static nb_status evaluate_range(nb_model *m, const nb_dataset *d, int64_t first, int64_t count,
+                                double *lsum, int64_t *correct)
+{
+	bool was = nb_graph_training(m->g);
+	nb_graph_set_training(m->g, false);
+	nb_status st = NB_OK;
+	*lsum = 0;
+	*correct = 0;
+	for (int64_t start = 0; start < count && !st; start += m->batch) {
+		int64_t n = count - start < m->batch ? count - start : m->batch;
+		for (int64_t i = 0; i < n; i++)
+			m->rows[i] = first + start + i;
+		if ((st = feed_rows(m, d, m->rows, n, NULL)) || (st = nb_run(m->eval_prog)))
+			break;
+		*lsum += nb_item(m->loss) * (double)n;
+		*correct += count_correct(m, m->probs, n);
+	}
+	nb_graph_set_training(m->g, was);
+	return st;
+}
+
 nb_status nb_evaluate(nb_model *m, const nb_dataset *d, double *loss, double *accuracy)
+{
+	return nb_evaluate_dist(m, d, NULL, loss, accuracy);
+}
+
+nb_status nb_evaluate_dist(nb_model *m, const nb_dataset *d, nb_dist *dist, double *loss,
+                           double *accuracy)
 {
 	if (!m || !d || !m->eval_prog)
 		return NB_ERR_ARG;
-	bool was = nb_graph_training(m->g);
-	nb_graph_set_training(m->g, false);
-	double lsum = 0;
-	int64_t correct = 0;
-	nb_status st = NB_OK;
-	for (int64_t start = 0; start < d->n && !st; start += m->batch) {
-		int64_t n = d->n - start < m->batch ? d->n - start : m->batch;
-		for (int64_t i = 0; i < n; i++)
-			m->rows[i] = start + i;
-		if ((st = feed_rows(m, d, m->rows, n, NULL)) || (st = nb_run(m->eval_prog)))
-			break;
-		lsum += nb_item(m->loss) * (double)n;
-		correct += count_correct(m, m->probs, n);
+	int64_t first, count = nb_dist_shard(dist, d->n, &first), correct;
+	double sums[2];
+	nb_status st = evaluate_range(m, d, first, count, &sums[0], &correct);
+	if (st)
+		return st;         /* with several ranks: the caller ends the job (nb_dist_abort) */
+	sums[1] = (double)correct; /* exact: counts below 2^53 */
+	if (nb_dist_allreduce_sum(dist, sums, 2) != NB_OK) {
+		nb__fail(m->g, NB_ERR_IO, "evaluate: summing the counts over the ranks failed");
+		return NB_ERR_IO;
 	}
-	nb_graph_set_training(m->g, was);
+	if (loss)
+		*loss = sums[0] / (double)d->n;
+	if (accuracy)
+		*accuracy = sums[1] / (double)d->n;
+	return NB_OK;
+}
+
+/* The global batch of a data-parallel nb_fit (opts.global_batch, else the
+ * model's batch on every rank), checked: at least one sample per rank and
+ * no shard larger than the model's batch.  -1 after recording the error. */
+static int64_t global_batch(nb_model *m, nb_dist *dist, const nb_fit_opts *opts)
+{
+	int64_t ranks = nb_dist_size(dist);
+	int64_t G = opts->global_batch > 0 ? opts->global_batch : m->batch * ranks;
+	if (opts->global_batch < 0 || G < ranks) {
+		nb__fail(m->g, NB_ERR_ARG,
+		         "fit: the global batch %lld is smaller than the %lld ranks (every rank "
+		         "needs at least one sample)",
+		         (long long)opts->global_batch, (long long)ranks);
+		return -1;
+	}
+	if (nb_dist_local_batch(dist, G) > m->batch) {
+		nb__fail(m->g, NB_ERR_ARG,
+		         "fit: a global batch of %lld on %lld ranks needs shards of %lld samples, "
+		         "the model's batch is %lld (build it with nb_dist_local_batch)",
+		         (long long)G, (long long)ranks, (long long)nb_dist_local_batch(dist, G),
+		         (long long)m->batch);
+		return -1;
+	}
+	return G;
+}
+
+/* One step on this rank's shard of the global batch rows[0..n): feeds the
+ * shard (weights 1/n, so the gradients summed over the ranks are those of
+ * the global batch's mean loss), steps, and sums the loss and the correct
+ * predictions over the ranks into sums[0..1].  One rank: the whole batch. */
+static nb_status fit_step(nb_model *m, nb_optim *o, const nb_dataset *train, const int64_t *rows,
+                          int64_t n, const feed_augment *aug, double sums[2])
+{
+	nb_dist *dist = nb_optim_dist(o);
+	int64_t first, count = nb_dist_shard(dist, n, &first);
+	nb__dist_set_empty_shard(dist, count == 0);
+	feed_augment shard; /* the shard's samples keep their keys */
+	if (aug) {
+		shard = *aug;
+		shard.keys = aug->keys + first;
+	}
+	nb_status st = count > 0 ? feed_rows_weighted(m, train, rows + first, count, n, true,
+	                                              aug ? &shard : NULL)
+	                         : feed_rows_weighted(m, train, rows, 1, n, false, NULL);
 	if (st)
 		return st;
-	if (loss)
-		*loss = lsum / (double)d->n;
-	if (accuracy)
-		*accuracy = (double)correct / (double)d->n;
+	/* batchnorm's statistics from the real rows only (a rank with none:
+	 * one copy of a sample, weighted 0, which synchronised batchnorm
+	 * leaves out of the statistics) */
+	nb_graph_set_batch_rows(m->g, count < m->batch ? (count > 0 ? count : 1) : 0);
+	if ((st = nb_step(o)))
+		return st;
+	sums[0] = nb_item(m->loss);
+	sums[1] = (double)(count > 0 ? count_correct(m, m->logits, count) : 0);
+	if (nb_dist_allreduce_sum(dist, sums, 2) != NB_OK) {
+		nb__fail(m->g, NB_ERR_IO, "fit: summing the loss over the ranks failed");
+		return NB_ERR_IO;
+	}
 	return NB_OK;
 }
 
@@ -268,6 +361,10 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		         opts.first_epoch, epochs);
 		return NB_ERR_ARG;
 	}
+	nb_dist *dist = nb_optim_dist(o);
+	int64_t G = nb__dist_active(dist) ? global_batch(m, dist, &opts) : m->batch;
+	if (G < 0)
+		return NB_ERR_ARG;
 	if (opts.first_epoch == epochs)
 		return NB_OK;
 	if (opts.grad_norm_interval < 0 || (opts.grad_norm_interval && !opts.grad_norms)) {
@@ -281,11 +378,21 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	/* validation, early stopping: the batcher walks fv.view */
 	nb__fitval fv;
 	nb_status st = nb__fitval_init(&fv, m, train, &opts);
+	/* every replica starts from rank 0's parameters and state */
+	if (!st)
+		st = nb_dist_sync_model(dist, g);
 	/* the logits stay readable after a step: train accuracy for free */
 	if (!st)
 		st = nb_optim_keep(o, m->logits);
-	/* the batcher's positions (the augmentation's keys), then the samples */
-	int64_t *pos = st ? NULL : malloc(sizeof *pos * (size_t)m->batch);
+	/* the global batch's positions in the batcher (the augmentation's
+	 * keys), then its samples: more than the model's batch with several
+	 * ranks */
+	int64_t *pos = st ? NULL : malloc(sizeof *pos * (size_t)G);
+	int64_t *rows = m->rows;
+	if (!st && G > m->batch && !(rows = malloc(sizeof *rows * (size_t)G))) {
+		free(pos);
+		pos = NULL;
+	}
 	if (!st && !pos) {
 		nb__fail(g, NB_ERR_NOMEM, "fit: out of memory");
 		st = NB_ERR_NOMEM;
@@ -294,13 +401,14 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	if (!st && opts.grad_norms)
 		st = fit_norms_begin(&fn, o);
 	nb_batcher *bt = NULL;
-	nb_batcher_opts bo = {
-	    .batch_size = m->batch, .shuffle = !opts.no_shuffle, .seed = opts.seed};
+	nb_batcher_opts bo = {.batch_size = G, .shuffle = !opts.no_shuffle, .seed = opts.seed};
 	if (!st && (st = nb_batcher_new(&fv.view, bo, &bt)))
 		nb__fail(g, st, "fit: cannot batch the training set (%s)", nb_status_string(st));
 	if (st) {
 		nb__fitval_free(&fv);
 		free(pos);
+		if (rows != m->rows)
+			free(rows);
 		free(fn.rows);
 		return st;
 	}
@@ -327,18 +435,15 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			if (n <= 0)
 				break;
 			for (int64_t i = 0; i < n; i++)
-				m->rows[i] = fv.train_idx ? fv.train_idx[pos[i]] : pos[i];
+				rows[i] = fv.train_idx ? fv.train_idx[pos[i]] : pos[i];
 			aug.epoch = e - 1;
-			if ((st = feed_rows(m, train, m->rows, n, augment ? &aug : NULL)))
-				break;
-			/* batchnorm's statistics from the real rows only */
-			nb_graph_set_batch_rows(g, n < m->batch ? n : 0);
 			if (opts.schedule)
 				nb_optim_set_lr(o,
 				                nb_schedule_lr(opts.schedule, nb_optim_steps(o)));
-			if ((st = nb_step(o)))
+			double sums[2];
+			if ((st = fit_step(m, o, train, rows, n, augment ? &aug : NULL, sums)))
 				break;
-			double loss = nb_item(m->loss);
+			double loss = sums[0];
 			if (!isfinite(loss) && !opts.allow_nonfinite) {
 				nb__fail(g, NB_ERR_VALUE,
 				         "fit: the loss is %s at epoch %d, batch %lld (step %lld): "
@@ -353,7 +458,7 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 			if (fn.rows)
 				fit_norms_step(&fn, o, &opts, e);
 			lsum += loss;
-			correct += count_correct(m, m->logits, n);
+			correct += (int64_t)sums[1];
 			samples += n;
 			done++;
 			if (opts.on_batch || bar) {
@@ -396,7 +501,12 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 		nb_grad_norms gn;
 		if (fn.rows)
 			s.grad_norms = fit_norms_epoch(&fn, o, e, &gn);
-		if (opts.test && (st = nb_evaluate(m, opts.test, &s.test_loss, &s.test_accuracy)))
+		/* per-rank batchnorm statistics: every rank evaluates (and rank 0
+		 * saves) rank 0's */
+		if (nb__dist_active(dist) && (st = nb_dist_sync_model(dist, g)))
+			break;
+		if (opts.test &&
+		    (st = nb_evaluate_dist(m, opts.test, dist, &s.test_loss, &s.test_accuracy)))
 			break;
 		if (opts.test && !isfinite(s.test_loss) && !opts.allow_nonfinite) {
 			/* the last update made the parameters non-finite */
@@ -424,6 +534,8 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	nb_batcher_free(bt);
 	free(fn.rows);
 	free(pos);
+	if (rows != m->rows)
+		free(rows);
 	return st ? st : g->status;
 }
 

@@ -366,7 +366,7 @@ nb_tensor *nb_custom(const nb_custom_op *op, nb_tensor *const *in, int n,
 			         k, in[k]->name);
 			return g->placeholder;
 		}
-	nb_attrs a = {.p = op};
+	nb_attrs a = {.p = (void *)op}; /* read back as const (op_of) */
 	if (attrs) {
 		for (int k = 0; k < NB_CUSTOM_INTS; k++)
 			a.i[k] = attrs->i[k];

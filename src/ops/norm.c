@@ -29,12 +29,19 @@
  * node y as an input: it orders them after the forward run whose saved
  * mean and invstd (y->aux) they read.
  *
+ * Synchronised (a.p = an nb_dist, nb_dist_sync_batchnorm): in training the
+ * channel sums behind mu and var, and the backward's sum g and sum g xhat,
+ * are summed over the ranks before use, so mu, var and dx are those of
+ * the whole global batch (M its values); dgamma and dbeta stay the rank's
+ * own (the optimizer sums them with the other gradients).
+ *
  * Dropout: y = x * keep / (1-p) with keep ~ Bernoulli(1-p) in training,
  * y = x in eval; dx = g * keep / (1-p) (or g).  The mask is drawn afresh at
  * every run: one 64-bit seed from the graph's RNG, then element i keeps
  * when a hash of (seed, i) is >= p, so the draw is independent of thread
  * count and dtype.  The mask stays in aux for the backward helper.
  */
+#include "dist/dist.h"
 #include "ops/kernel.h"
 #include "ops/simd.h"
 #include "util/rng.h"
@@ -60,7 +67,9 @@ static bn_dims bn_dims_of(const nb_tensor *x)
 typedef struct bn_saved {
 	bool training;
 	int64_t rows;  /* training: the statistics' rows R (the first R of N) */
-	double stat[]; /* [0, C): mean, [C, 2C): invstd */
+	double count;  /* synchronised training: M over all ranks, else 0 */
+	double stat[]; /* [0, C): mean, [C, 2C): invstd, [2C, 4C]: scratch of
+	                * the synchronised sums */
 } bn_saved;
 
 /* aux of a dropout node */
@@ -180,14 +189,108 @@ static bool bn_begin(const nb_exec *ex, nb_tensor *t, bn_dims d, bn_dims *s)
 			(TOTAL2) += acc2_;                                                         \
 		}
 
+/* Sum W[0..n) over the ranks of the node's nb_dist (a.p of the batchnorm
+ * node bn); false after failing the graph. */
+static bool bn_allreduce(nb_tensor *t, const nb_tensor *bn, double *W, int n)
+{
+	char err[600];
+	nb_status st = nb__dist_sum(bn->a.p, W, n, err, sizeof err);
+	if (st)
+		nb__op_fail(t, st, "synchronised statistics: %s", err);
+	return !st;
+}
+
+/* The training forward with the statistics summed over the ranks: the
+ * channel sums (and the value count), then the squared deviations from
+ * the global mean, each summed over the ranks. */
+NB_KERNELS(batchnorm_sync, {
+	const T *X = NB_IN(t, 0, T), *GA = NB_IN(t, 1, T), *BE = NB_IN(t, 2, T);
+	T *RM = (T *)t->in[3]->data, *RV = (T *)t->in[4]->data, *Y = NB_OUT(t, T);
+	const bn_dims d = bn_dims_of(t->in[0]);
+	bn_saved *sv = t->aux;
+	const bool relu = t->a.i[0];
+	const double eps = t->a.f[0], mom = t->a.f[1];
+	double *W = sv->stat + 2 * d.C;
+	sv->training = true;
+	sv->rows = ex->batch_rows > 0 && ex->batch_rows < d.N ? ex->batch_rows : d.N;
+	if (nb__dist_empty_shard(t->a.p)) /* a padding row only: none of the sums */
+		sv->rows = 0;
+	bn_dims st = d;
+	st.N = sv->rows;
+	st.M = st.N * st.S;
+	_Pragma(
+	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
+	                                                                                     0;
+	                                                                                 c < d.C;
+	                                                                                 c++)
+	{
+		double s_total = 0;
+		BN_CHANNEL_SUM(st, c, s_total, acc_ += X[i]);
+		W[c] = s_total;
+	}
+	W[d.C] = (double)st.M;
+	if (!bn_allreduce(t, t, W, (int)d.C + 1))
+		return;
+	const double M = W[d.C];
+	if (M < 2) {
+		nb__op_fail(t, NB_ERR_VALUE,
+		            "training mode needs more than one value per channel, all ranks have "
+		            "%.0f",
+		            M);
+		return;
+	}
+	sv->count = M;
+	for (int64_t c = 0; c < d.C; c++)
+		sv->stat[c] = W[c] / M;
+	_Pragma(
+	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
+	                                                                                     0;
+	                                                                                 c < d.C;
+	                                                                                 c++)
+	{
+		const T m = (T)sv->stat[c];
+		double q_total = 0;
+		BN_CHANNEL_SUM(st, c, q_total, acc_ += (X[i] - m) * (X[i] - m));
+		W[c] = q_total;
+	}
+	if (!bn_allreduce(t, t, W, (int)d.C))
+		return;
+	_Pragma(
+	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
+	                                                                                     0;
+	                                                                                 c < d.C;
+	                                                                                 c++)
+	{
+		const double mean = sv->stat[c], var = W[c] / M;
+		RM[c] = (T)((1 - mom) * RM[c] + mom * mean);
+		RV[c] = (T)((1 - mom) * RV[c] + mom * (W[c] / (M - 1)));
+		const double is = 1 / sqrt(var + eps);
+		const T scale = (T)(GA[c] * is), shift = (T)(BE[c] - mean * GA[c] * is);
+		sv->stat[d.C + c] = is;
+		for (int64_t n = 0; n < d.N; n++) {
+			const T *restrict xr = X + (n * d.C + c) * d.S;
+			T *restrict yr = Y + (n * d.C + c) * d.S;
+			for (int64_t i = 0; i < d.S; i++) {
+				const T v = xr[i] * scale + shift;
+				yr[i] = relu ? (v > 0 ? v : 0) : v;
+			}
+		}
+	}
+})
+
 /* Statistics in two passes (mean, then squared deviations from it), then
  * y = x scale + shift with scale = gamma invstd, shift = beta - mean scale. */
 NB_KERNELS(batchnorm, {
+	if (t->a.p && ex->training) { /* synchronised over the ranks */
+		_Generic((T)0, float : batchnorm_sync_f32, default : batchnorm_sync_f64)(ex, t);
+		return;
+	}
 	const T *X = NB_IN(t, 0, T), *GA = NB_IN(t, 1, T), *BE = NB_IN(t, 2, T);
 	T *RM = (T *)t->in[3]->data, *RV = (T *)t->in[4]->data, *Y = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[0]);
 	bn_dims st; /* the rows the statistics come from */
 	bn_saved *sv = t->aux;
+	sv->count = 0;
 	const bool train = bn_begin(ex, t, d, &st), relu = t->a.i[0];
 	const double eps = t->a.f[0], mom = t->a.f[1];
 	_Pragma(
@@ -269,7 +372,15 @@ NB_KERNELS(batchnorm_backward, {
 	const bool relu = t->in[3]->a.i[0];
 	T *DX = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
-	const double M = (double)(sv->rows * d.S);
+	double M = (double)(sv->rows * d.S), *W = NULL;
+	if (sv->training && sv->count > 0) { /* synchronised: the sums of all ranks */
+		M = sv->count;
+		W = ((bn_saved *)t->in[3]->aux)->stat + 2 * d.C;
+		for (int64_t c = 0; c < 2 * d.C; c++)
+			W[c] = SU[c];
+		if (!bn_allreduce(t, t->in[3], W, 2 * (int)d.C))
+			return;
+	}
 	_Pragma(
 	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
 	                                                                                     0;
@@ -278,9 +389,9 @@ NB_KERNELS(batchnorm_backward, {
 	{
 		const double is = sv->stat[d.C + c], k = GA[c] * is;
 		const bool tr = sv->training;
+		const double su = W ? W[c] : SU[c], sg = W ? W[d.C + c] : SU[d.C + c];
 		const T a = (T)k, m = (T)sv->stat[c];
-		const T b0 = tr ? (T)(-k * is * SU[c] / M) : 0,
-		        e0 = tr ? (T)(-k * SU[d.C + c] / M) : 0;
+		const T b0 = tr ? (T)(-k * is * su / M) : 0, e0 = tr ? (T)(-k * sg / M) : 0;
 		for (int64_t n = 0; n < d.N; n++) {
 			/* rows past the statistics' ones reach mu and var not at all */
 			const T b = n < sv->rows ? b0 : 0, e = n < sv->rows ? e0 : 0;
@@ -361,7 +472,7 @@ nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tens
 	nb_tensor *t = nb__op(NB_OP_BATCHNORM, in, 5, &at);
 	if (!t || nb__is_placeholder(t))
 		return t;
-	return with_aux(t, sizeof(bn_saved) + 2 * (size_t)x->shape.d[1] * sizeof(double));
+	return with_aux(t, sizeof(bn_saved) + (4 * (size_t)x->shape.d[1] + 1) * sizeof(double));
 }
 
 nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts o)

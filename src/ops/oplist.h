@@ -103,6 +103,12 @@
 	 * registered with nb_custom_register; a.p = the op, i[0..7] and \
 	 * f[0..5] = the node's nb_custom_attrs */ \
 	X(CUSTOM, custom) \
+	/* data-parallel gradient buckets (dist.c, src/dist): p = the nb_dist; \
+	 * allreduce, wait: i0 = request slot; unpack: i0 = offset, i1 = ndim, \
+	 * i2.. = shape */ \
+	X(DIST_ALLREDUCE, dist_allreduce) /* (g1..gk) -> [n]: pack, start the sum */ \
+	X(DIST_WAIT, dist_wait)           /* (bucket) -> [n]: wait for the sum */ \
+	X(DIST_UNPACK, dist_unpack)       /* (reduced) -> one gradient */ \
 	/* end of the op list */
 /* clang-format on */
 

@@ -4,6 +4,7 @@
  * constructors.
  */
 #include "optim/optim.h"
+#include "dist/dist.h"
 #include "ops/update.h"
 
 #include <math.h>
@@ -124,10 +125,20 @@ nb_optim *nb__optim_finish(nb_optim *o)
 	}
 	int k = 0;
 	targets[k++] = o->loss;
-	if (o->norm)
-		targets[k++] = o->norm;
-	for (int i = 0; i < o->n; i++)
-		targets[k++] = o->grads[i];
+	if (o->dist && nb__dist_active(o->dist)) {
+		/* the last parameters' gradients first: the schedule then
+		 * finishes (and starts summing) a bucket as soon as the
+		 * backward pass gets there, not all of them at its end */
+		for (int i = o->n - 1; i >= 0; i--)
+			targets[k++] = o->grads[i];
+		if (o->norm)
+			targets[k++] = o->norm;
+	} else {
+		if (o->norm)
+			targets[k++] = o->norm;
+		for (int i = 0; i < o->n; i++)
+			targets[k++] = o->grads[i];
+	}
 	for (int i = 0; i < o->n_keep; i++)
 		targets[k++] = o->keep[i];
 	for (int i = 0; i < o->n; i++)
@@ -298,6 +309,9 @@ nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts)
 	o->clip_norm = opts.clip_norm;
 	o->nesterov = opts.nesterov;
 	o->style = opts.style;
+	o->dist = opts.dist;
+	if (nb__dist_bucket_grads(o->dist, o->params, o->grads, o->n) != NB_OK)
+		return NULL;
 	if (o->clip_norm > 0) {
 		/* a gradient node: the DOT views group it with the backward pass */
 		int saved = g->building_role;
@@ -488,7 +502,13 @@ nb_optim_opts nb_optim_get_opts(const nb_optim *o)
 	                       .weight_decay = o->weight_decay,
 	                       .clip_norm = o->clip_norm,
 	                       .nesterov = o->nesterov,
-	                       .style = o->style};
+	                       .style = o->style,
+	                       .dist = o->dist};
+}
+
+nb_dist *nb_optim_dist(const nb_optim *o)
+{
+	return o ? o->dist : NULL;
 }
 
 int nb_optim_num_params(const nb_optim *o)

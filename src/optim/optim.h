@@ -46,6 +46,7 @@ struct nb_optim {
 	nb_tensor **keep; /* extra targets kept readable after a step */
 	int n_keep;
 	nb__gradnorms *gn; /* per-layer gradient statistics (gradnorms.c), or NULL */
+	nb_dist *dist;     /* gradients summed over its ranks (grads are the sums) */
 };
 
 /* Create the optimizer skeleton: params, grads (one backward pass), no
