@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <float.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -951,8 +952,10 @@ static nb_graph *kill_model(nb_tensor **p)
 }
 
 /* A child saves new versions in a loop with a slowed writer and is killed
- * at a random moment, several times.  The checkpoint must always load and
- * hold exactly one complete version; the stray temp files must not matter. */
+ * at a random moment after its first complete save (it says so through a
+ * pipe, so a busy machine that is slow to schedule it changes nothing but
+ * the wait), several times.  The checkpoint must always load and hold
+ * exactly one complete version; the stray temp files must not matter. */
 START_TEST(test_atomic_save_survives_sigkill)
 {
 	make_tmpdir();
@@ -965,17 +968,32 @@ START_TEST(test_atomic_save_survives_sigkill)
 	long last = 0;
 	int mid_save = 0;
 	for (int round = 1; round <= 8; round++) {
+		int saved[2];
+		ck_assert_int_eq(pipe(saved), 0);
 		pid_t pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0) {
+			close(saved[0]);
 			nb__checkpoint_write_hook = slow_writer;
 			for (long k = round * 1000L;; k++) {
 				char name[32];
 				snprintf(name, sizeof name, "v%ld", k);
 				set_version(p, k);
-				nb_checkpoint_save(g, NULL, path, name);
+				if (nb_checkpoint_save(g, NULL, path, name) == NB_OK &&
+				    saved[1] >= 0) {
+					ssize_t w = write(saved[1], "s", 1);
+					(void)w;
+					close(saved[1]);
+					saved[1] = -1;
+				}
 			}
 		}
+		close(saved[1]);
+		struct pollfd pf = {.fd = saved[0], .events = POLLIN};
+		char c = 0;
+		ck_assert_msg(poll(&pf, 1, 120000) == 1 && read(saved[0], &c, 1) == 1 && c == 's',
+		              "round %d: the writer finished no save in 2 minutes", round);
+		close(saved[0]);
 		usleep((useconds_t)(4000 + (round * 7919) % 23000));
 		kill(pid, SIGKILL);
 		int status;
