@@ -51,6 +51,10 @@
 		}                                                                                  \
 	} while (0)
 
+/* "#pragma omp parallel for num_threads(TH) if (COND)" before a for loop */
+#define NB__PRAGMA(x) _Pragma(#x)
+#define NB_OMP_FOR(TH, COND) NB__PRAGMA(omp parallel for num_threads(TH) if (COND))
+
 /* the same when N is at least NB_PAR_MIN */
 #define NB_PAR_FOR(TH, I, N, ...) NB_PAR_FOR_IF(TH, (N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 

@@ -218,11 +218,7 @@ NB_KERNELS(batchnorm_sync, {
 	bn_dims st = d;
 	st.N = sv->rows;
 	st.M = st.N * st.S;
-	_Pragma(
-	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
-	                                                                                     0;
-	                                                                                 c < d.C;
-	                                                                                 c++)
+	NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN) for (int64_t c = 0; c < d.C; c++)
 	{
 		double s_total = 0;
 		BN_CHANNEL_SUM(st, c, s_total, acc_ += X[i]);
@@ -242,11 +238,7 @@ NB_KERNELS(batchnorm_sync, {
 	sv->count = M;
 	for (int64_t c = 0; c < d.C; c++)
 		sv->stat[c] = W[c] / M;
-	_Pragma(
-	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
-	                                                                                     0;
-	                                                                                 c < d.C;
-	                                                                                 c++)
+	NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN) for (int64_t c = 0; c < d.C; c++)
 	{
 		const T m = (T)sv->stat[c];
 		double q_total = 0;
@@ -255,11 +247,7 @@ NB_KERNELS(batchnorm_sync, {
 	}
 	if (!bn_allreduce(t, t, W, (int)d.C))
 		return;
-	_Pragma(
-	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
-	                                                                                     0;
-	                                                                                 c < d.C;
-	                                                                                 c++)
+	NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN) for (int64_t c = 0; c < d.C; c++)
 	{
 		const double mean = sv->stat[c], var = W[c] / M;
 		RM[c] = (T)((1 - mom) * RM[c] + mom * mean);
@@ -293,11 +281,7 @@ NB_KERNELS(batchnorm, {
 	sv->count = 0;
 	const bool train = bn_begin(ex, t, d, &st), relu = t->a.i[0];
 	const double eps = t->a.f[0], mom = t->a.f[1];
-	_Pragma(
-	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
-	                                                                                     0;
-	                                                                                 c < d.C;
-	                                                                                 c++)
+	NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN) for (int64_t c = 0; c < d.C; c++)
 	{
 		double mean = RM[c], var = RV[c];
 		if (train) {
@@ -381,11 +365,7 @@ NB_KERNELS(batchnorm_backward, {
 		if (!bn_allreduce(t, t->in[3], W, 2 * (int)d.C))
 			return;
 	}
-	_Pragma(
-	    "omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)") for (int64_t c =
-	                                                                                     0;
-	                                                                                 c < d.C;
-	                                                                                 c++)
+	NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN) for (int64_t c = 0; c < d.C; c++)
 	{
 		const double is = sv->stat[d.C + c], k = GA[c] * is;
 		const bool tr = sv->training;
