@@ -34,14 +34,5 @@ size_t nb__depthwise_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 	return 0;
 }
 
-#define T float
-#define SFX(name) name##_f32
-#include "ops/conv/depthwise_impl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX(name) name##_f64
-#include "ops/conv/depthwise_impl.h"
-#undef T
-#undef SFX
+#define NB_VARIANTS_IMPL "ops/conv/depthwise_impl.h"
+#include "ops/variants.h"

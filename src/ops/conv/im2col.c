@@ -139,18 +139,7 @@ size_t nb__im2col_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 		}                                                                                  \
 	} while (0)
 
-#define T float
-#define SFX(name) name##_f32
-#define GEMM_EX bli_sgemm_ex
-#include "ops/conv/im2col_impl.h"
-#undef T
-#undef SFX
-#undef GEMM_EX
-
-#define T double
-#define SFX(name) name##_f64
-#define GEMM_EX bli_dgemm_ex
-#include "ops/conv/im2col_impl.h"
-#undef T
-#undef SFX
-#undef GEMM_EX
+#define gemm_ex_f32 bli_sgemm_ex
+#define gemm_ex_f64 bli_dgemm_ex
+#define NB_VARIANTS_IMPL "ops/conv/im2col_impl.h"
+#include "ops/variants.h"

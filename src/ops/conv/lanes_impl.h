@@ -7,8 +7,8 @@
 
 /* n planes [h, w] of src into dst [n][hp][wp], at row top and column left,
  * zeros around: the padded copies the direct kernels read */
-static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w, int64_t top,
-                            int64_t left, int64_t hp, int64_t wp, T *restrict dst)
+NB_TGT static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w, int64_t top,
+                                   int64_t left, int64_t hp, int64_t wp, T *restrict dst)
 {
 	memset(dst, 0, (size_t)(n * hp * wp) * sizeof(T));
 	for (int64_t c = 0; c < n; c++)

@@ -66,14 +66,5 @@ size_t nb__onechan_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 	return d1_wbytes(g, p) + (size_t)p->threads * d1_slice(g, p);
 }
 
-#define T float
-#define SFX(name) name##_f32
-#include "ops/conv/onechan_impl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX(name) name##_f64
-#include "ops/conv/onechan_impl.h"
-#undef T
-#undef SFX
+#define NB_VARIANTS_IMPL "ops/conv/onechan_impl.h"
+#include "ops/variants.h"
