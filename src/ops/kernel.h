@@ -29,6 +29,8 @@
 #define NB_ISA_LEVELS 3
 #if defined(NB_MULTIVERSION)
 #define NB_TARGET_AVX512 __attribute__((target("arch=x86-64-v4,prefer-vector-width=512")))
+/* AVX-512's instructions and 32 registers, loops vectorised at 256 bits */
+#define NB_TARGET_AVX512_256 __attribute__((target("arch=x86-64-v4,prefer-vector-width=256")))
 #define NB_TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
 /* the variant of F (F_base, F_avx2, F_avx512) for ISA level isa */
 #define NB_ISA_PICK(isa, F) ((isa) >= 2 ? F##_avx512 : (isa) == 1 ? F##_avx2 : F##_base)

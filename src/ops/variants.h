@@ -10,9 +10,16 @@
  *   NB_TGT     the level's target attribute, on every function that is not
  *              always_inline (those are compiled into their callers)
  * The levels above the baseline only in an NB_MULTIVERSION build; the
- * entry points' tables take NB_ISA_TABLE (kernel.h).
+ * entry points' tables take NB_ISA_TABLE (kernel.h).  A file whose loops
+ * run faster at AVX-512 in 256-bit vectors (loops over fewer lanes than a
+ * 512-bit register holds) defines NB_VARIANTS_AVX512_TGT as
+ * NB_TARGET_AVX512_256 first.
  */
 #include "ops/kernel.h"
+
+#ifndef NB_VARIANTS_AVX512_TGT
+#define NB_VARIANTS_AVX512_TGT NB_TARGET_AVX512
+#endif
 
 #define T float
 #define TSFX(n) n##_f32
@@ -67,7 +74,7 @@
 #define TSFX(n) n##_f32
 #define SFX(n) n##_f32_avx512
 #define NB_V 2
-#define NB_TGT NB_TARGET_AVX512
+#define NB_TGT NB_VARIANTS_AVX512_TGT
 #include NB_VARIANTS_IMPL
 #undef T
 #undef TSFX
@@ -79,7 +86,7 @@
 #define TSFX(n) n##_f64
 #define SFX(n) n##_f64_avx512
 #define NB_V 2
-#define NB_TGT NB_TARGET_AVX512
+#define NB_TGT NB_VARIANTS_AVX512_TGT
 #include NB_VARIANTS_IMPL
 #undef T
 #undef TSFX
@@ -89,3 +96,4 @@
 #endif
 
 #undef NB_VARIANTS_IMPL
+#undef NB_VARIANTS_AVX512_TGT

@@ -186,6 +186,10 @@ size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int th
 #define ukr_f32 sukr
 #define ukr_f64 dukr
 #define UKR TSFX(ukr)
+/* the transforms loop over a panel's MR or NR lanes (6, 8 or 16 with
+ * BLIS's AVX2 kernels): at AVX-512 in 256-bit vectors, which measured
+ * 8-10% faster than 512-bit ones on Zen 4 (docs/design.md) */
+#define NB_VARIANTS_AVX512_TGT NB_TARGET_AVX512_256
 #define NB_VARIANTS_IMPL "ops/conv/winograd_impl.h"
 #include "ops/variants.h"
 
