@@ -67,8 +67,8 @@ static pgeom pgeom_of(const nb_tensor *t)
 /* The window of output (i, j) clipped to the input: rows [*m0, *m1) and
  * columns [*k0, *k1) of the kernel, at input offset (*ih, *iw) (inlined
  * into each ISA variant of the pooling kernels). */
-NB_INLINE void window(const pgeom *g, int64_t i, int64_t j, int64_t *ih, int64_t *iw,
-                      int64_t *m0, int64_t *m1, int64_t *k0, int64_t *k1)
+NB_INLINE void window(const pgeom *g, int64_t i, int64_t j, int64_t *ih, int64_t *iw, int64_t *m0,
+                      int64_t *m1, int64_t *k0, int64_t *k1)
 {
 	*ih = i * g->sh - g->ph;
 	*iw = j * g->sw - g->pw;
