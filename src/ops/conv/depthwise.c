@@ -15,8 +15,8 @@
  * depend on the thread count.
  */
 /* The kernels here are chains of multiply-adds: let GCC fuse them into
- * FMA instructions in the AVX2 clone (ISO C mode keeps contraction off).
- * The clones then round differently, by an ulp per product; results stay
+ * FMA instructions in the AVX2 and AVX-512 variants (ISO C mode keeps contraction off).
+ * The variants then round differently from the baseline, by an ulp per product; results stay
  * deterministic on one machine. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")

@@ -1,7 +1,7 @@
 /*
  * Register blocking shared by the one-channel and direct kernels (not
  * public API): vectors of NB_LANE_VW elements (GCC vector extensions; the
- * AVX2 clone maps one to a register of 8 floats, the baseline clone to
+ * AVX2 variant maps one to a register of 8 floats, the baseline to
  * several), blocks of channels held in registers.
  */
 #ifndef NB_CONV_LANES_H
@@ -31,7 +31,7 @@ _Static_assert(D1_VW == 8, "dp_unpack transposes 8 x 8 blocks");
 #define DC_MAX 12 /* the most of either */
 
 /* v = the D1_VW values at p (unaligned); a macro: a function returning a
- * vector would change the ABI between the clones */
+ * vector would change the ABI between the ISA variants */
 #define D1_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
 
 #endif

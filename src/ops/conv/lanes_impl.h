@@ -18,7 +18,7 @@ NB_TGT static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w
 }
 
 /* D1_VW values in one vector (GCC vector extension: the compiler maps it to
- * the widest registers of the clone, and to several where needed) */
+ * the widest registers of the ISA variant, and to several where needed) */
 typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
 
 /* a0 / a1 [NC] += the kw taps of one kernel row for the first NC <= D1_OB
