@@ -337,7 +337,22 @@ START_TEST(test_bench_flags)
 	char *out = expect(0,
 	                   "bench --model mlp --data . --batch 4 --steps 2 --warmup 0 --threads 1 "
 	                   "--json",
-	                   "\"steps\": 2,", NULL);
+	                   "\"steps\": 2,", "\"fraction_of_peak\": ", NULL);
+	char want[64];
+	snprintf(want, sizeof want, "\"isa\": \"%s\"", nb_isa());
+	ck_assert_msg(strstr(out, want), "%s", out);
+	/* the step's FLOPs (the matrix products' multiply-adds) grow with the
+	 * batch: twice the rows, twice the FLOPs */
+	double f4 = 0, f8 = 0;
+	const char *key = "\"gflop_per_step\": ", *p = strstr(out, key);
+	ck_assert_msg(p && sscanf(p + strlen(key), "%lf", &f4) == 1 && f4 > 0, "%s", out);
+	free(out);
+	out = expect(0,
+	             "bench --model mlp --data . --batch 8 --steps 2 --warmup 0 --threads 1 --json",
+	             "\"steps\": 2,", NULL);
+	p = strstr(out, key);
+	ck_assert_msg(p && sscanf(p + strlen(key), "%lf", &f8) == 1, "%s", out);
+	ck_assert_msg(fabs(f8 / f4 - 2) < 1e-3, "batch 4: %g GFLOP, batch 8: %g", f4, f8);
 	free(out);
 }
 END_TEST

@@ -13,6 +13,8 @@
 #include "test_util.h"
 
 #include "graph/internal.h"
+#include "ops/conv/plan.h"
+#include "ops/conv/winograd.h"
 #include "ops/gemm.h"
 
 typedef struct {
@@ -151,6 +153,64 @@ START_TEST(test_kernel_follows_isa)
 }
 END_TEST
 
+/* The variant of a kernel that runs is the one of the level it is handed
+ * (nb_exec isa, a conv plan's isa, a Winograd geometry's isa), at every
+ * level up to the CPU's: each variant's entry marks nb__isa_ran with its
+ * own level.  A build with one variant runs it at every level. */
+static int variant_of(int level)
+{
+#if defined(NB_MULTIVERSION)
+	return level;
+#else
+	(void)level;
+	return 0;
+#endif
+}
+
+START_TEST(test_kernels_run_the_level_variant)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(2, 16, 8, 8));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(16, 16, 3, 3), NB_UNIFORM(-1, 1));
+	nb_conv2d_opts o = {.pad_h = 1, .pad_w = 1};
+	nb_tensor *c = nb_conv2d(x, w, NULL, o), *y = nb_relu(c);
+	float xv[2 * 16 * 8 * 8];
+	for (size_t i = 0; i < sizeof xv / sizeof xv[0]; i++)
+		xv[i] = (float)(i % 7) - 3;
+	ck_assert_int_eq(nb_feed_f32(x, xv, 2 * 16 * 8 * 8), NB_OK);
+	nb_tensor *targets[] = {c, y};
+	nb_program *p = nb_compile(g, targets, 2);
+	ck_assert_ptr_nonnull(p);
+	nb__isa_ran = -1;
+	ck_assert_int_eq(nb_run(p), NB_OK); /* the run's last kernel is the ReLU */
+	ck_assert_int_eq(nb__isa_ran, variant_of(nb__isa_level()));
+	for (int level = 0; level <= nb__isa_level(); level++) {
+		nb_exec ex = {.threads = 1, .isa = level};
+		nb__isa_ran = -1;
+		nb__ops[y->op]->forward_f32(&ex, y);
+		ck_assert_int_eq(nb__isa_ran, variant_of(level));
+		nb__conv_node_plan np;
+		ex.workspace_bytes = nb__conv_plan_node(c, &ex, &np);
+		ck_assert_int_eq(np.plan.isa, level);
+		ex.workspace = aligned_alloc(64, (ex.workspace_bytes + 64) / 64 * 64 + 64);
+		ex.plan = &np;
+		nb__isa_ran = -1;
+		nb__ops[c->op]->forward_f32(&ex, c);
+		ck_assert_int_eq(nb__isa_ran, variant_of(level));
+		free(ex.workspace);
+		nb__wino_geom wg = {.n = 1, .c = 2, .h = 4, .w = 4, .o = 2, .isa = level};
+		float in[32] = {0}, wt[36] = {0}, out[32];
+		void *ws =
+		    aligned_alloc(64, (nb__wino_workspace(&wg, sizeof(float), 1) + 63) / 64 * 64);
+		nb__isa_ran = -1;
+		nb__wino_forward_f32(&wg, in, wt, out, ws, 1);
+		ck_assert_int_eq(nb__isa_ran, variant_of(level));
+		free(ws);
+	}
+	nb_graph_free(g);
+}
+END_TEST
+
 /* Our kernels sum each element of C in BLIS's blocks of k, each block as
  * one FMA chain in order, so their results are BLIS's to the bit: which
  * kernel runs never changes a result.  Through BLIS's default runtime (the
@@ -241,6 +301,7 @@ int main(void)
 	TCase *tc = tcase_create("gemm");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_kernel_follows_isa);
+	tcase_add_test(tc, test_kernels_run_the_level_variant);
 	tcase_add_test(tc, test_sgemm_matches_f64);
 	tcase_add_test(tc, test_dgemm_matches_f64);
 	tcase_add_test(tc, test_bits_equal_blis);

@@ -215,7 +215,8 @@ static void every_padding(bool f64, double tol)
 	for (int64_t p = 0; p < 81; p++)
 		for (size_t s = 0; s < sizeof hw / sizeof hw[0]; s++)
 			for (int flip = 0; flip < 2; flip++, k++) {
-				nb__wino_geom g = {.n = 1 + 2 * (k % 3),
+				nb__wino_geom g = {.isa = nb__isa_level(),
+				                   .n = 1 + 2 * (k % 3),
 				                   .c = k % 2 ? 3 : 1,
 				                   .h = hw[s][0],
 				                   .w = hw[s][1],
@@ -258,7 +259,8 @@ static void channels_and_batches(bool f64, double tol)
 				for (int s = 0; s < 2; s++)
 					for (int flip = 0; flip < 2; flip++) {
 						uint64_t r = (uint64_t)((lcg(&pick) + 1) * 1e6);
-						nb__wino_geom g = {.n = ns[a],
+						nb__wino_geom g = {.isa = nb__isa_level(),
+						                   .n = ns[a],
 						                   .c = cs[b],
 						                   .o = cs[c],
 						                   .h = hw[s][0],
@@ -295,7 +297,8 @@ static void big_planes(bool f64, double tol)
 	uint64_t seed = 5;
 	for (size_t s = 0; s < 2; s++)
 		for (int flip = 0; flip < 2; flip++) {
-			nb__wino_geom g = {.n = 3,
+			nb__wino_geom g = {.isa = nb__isa_level(),
+			                   .n = 3,
 			                   .c = 16,
 			                   .o = 16,
 			                   .h = hw[s][0],
@@ -327,8 +330,16 @@ END_TEST
 /* More threads than images: the idle thread must not touch the output. */
 START_TEST(test_more_threads_than_images)
 {
-	nb__wino_geom g = {
-	    .n = 1, .c = 3, .o = 2, .h = 5, .w = 6, .pt = 1, .pl = 1, .pb = 1, .pr = 1};
+	nb__wino_geom g = {.isa = nb__isa_level(),
+	                   .n = 1,
+	                   .c = 3,
+	                   .o = 2,
+	                   .h = 5,
+	                   .w = 6,
+	                   .pt = 1,
+	                   .pl = 1,
+	                   .pb = 1,
+	                   .pr = 1};
 	check_geom(&g, true, 2, 11, TOL64);
 	g.flip = true;
 	check_geom(&g, false, 2, 12, TOL32);
@@ -346,7 +357,7 @@ START_TEST(test_exact_values)
 		x[i] = i + 1;
 	for (int i = 0; i < 9; i++)
 		w[i] = i + 1;
-	nb__wino_geom g = {.n = 1, .c = 1, .o = 1, .h = 4, .w = 4};
+	nb__wino_geom g = {.isa = nb__isa_level(), .n = 1, .c = 1, .o = 1, .h = 4, .w = 4};
 	void *ws = ws_alloc(&g, sizeof(double), 1);
 	nb__wino_forward_f64(&g, x, w, y, ws, 1);
 	ck_near(y[0], 348, 0);
@@ -369,7 +380,7 @@ END_TEST
 
 START_TEST(test_unsupported)
 {
-	nb__wino_geom g = {.n = 1, .c = 1, .o = 1, .h = 4, .w = 4};
+	nb__wino_geom g = {.isa = nb__isa_level(), .n = 1, .c = 1, .o = 1, .h = 4, .w = 4};
 	ck_assert(nb__wino_supported(&g));
 	g.pt = 3;
 	ck_assert(!nb__wino_supported(&g));
@@ -529,7 +540,8 @@ static void wgrad_every_padding(bool f64, double tol)
 	int k = 0;
 	for (int64_t p = 0; p < 81; p++)
 		for (size_t s = 0; s < sizeof hw / sizeof hw[0]; s++, k++) {
-			nb__wino_geom g = {.n = 1 + 2 * (k % 3),
+			nb__wino_geom g = {.isa = nb__isa_level(),
+			                   .n = 1 + 2 * (k % 3),
 			                   .c = k % 2 ? 3 : 1,
 			                   .h = hw[s][0],
 			                   .w = hw[s][1],
@@ -571,7 +583,8 @@ static void wgrad_channels_batches(bool f64, double tol)
 			for (int c = 0; c < 3; c++)
 				for (int s = 0; s < 2; s++) {
 					uint64_t r = (uint64_t)((lcg(&pick) + 1) * 1e6);
-					nb__wino_geom g = {.n = ns[a],
+					nb__wino_geom g = {.isa = nb__isa_level(),
+					                   .n = ns[a],
 					                   .c = cs[b],
 					                   .o = cs[c],
 					                   .h = hw[s][0],
@@ -584,7 +597,8 @@ static void wgrad_channels_batches(bool f64, double tol)
 				}
 	static const int64_t big[][2] = {{33, 33}, {32, 32}};
 	for (size_t s = 0; s < 2; s++) {
-		nb__wino_geom g = {.n = 3,
+		nb__wino_geom g = {.isa = nb__isa_level(),
+		                   .n = 3,
 		                   .c = 16,
 		                   .o = 16,
 		                   .h = big[s][0],
@@ -597,8 +611,16 @@ static void wgrad_channels_batches(bool f64, double tol)
 		check_wgrad(&g, f64, 2, seed++, tol);
 	}
 	/* more threads than images */
-	nb__wino_geom g = {
-	    .n = 1, .c = 3, .o = 2, .h = 5, .w = 6, .pt = 1, .pl = 1, .pb = 1, .pr = 1};
+	nb__wino_geom g = {.isa = nb__isa_level(),
+	                   .n = 1,
+	                   .c = 3,
+	                   .o = 2,
+	                   .h = 5,
+	                   .w = 6,
+	                   .pt = 1,
+	                   .pl = 1,
+	                   .pb = 1,
+	                   .pr = 1};
 	check_wgrad(&g, f64, 2, seed, tol);
 }
 
@@ -623,7 +645,7 @@ START_TEST(test_wgrad_exact_values)
 	double x[16], dy[4] = {1, 1, 1, 1}, dw[9];
 	for (int i = 0; i < 16; i++)
 		x[i] = i + 1;
-	nb__wino_geom g = {.n = 1, .c = 1, .o = 1, .h = 4, .w = 4};
+	nb__wino_geom g = {.isa = nb__isa_level(), .n = 1, .c = 1, .o = 1, .h = 4, .w = 4};
 	void *ws = wgrad_ws(&g, sizeof(double), 1);
 	nb__wino_weight_grad_f64(&g, dy, x, dw, ws, 1);
 	for (int m = 0; m < 3; m++)

@@ -108,7 +108,8 @@ int main(int argc, char **argv)
 			nb_init_tensor(x, NB_UNIFORM(-1, 1));
 			nb_init_tensor(cst, NB_UNIFORM(-1, 1));
 			const int64_t n = (int64_t)N * C * H * H;
-			nb__wino_geom wg = {.n = N,
+			nb__wino_geom wg = {.isa = nb__isa_level(),
+			                    .n = N,
 			                    .c = C,
 			                    .h = H,
 			                    .w = H,

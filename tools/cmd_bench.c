@@ -5,6 +5,8 @@
 #include "bench.h"
 #include "train.h"
 
+#include "graph/internal.h"
+
 #include <blis.h>
 #include <math.h>
 #include <stdlib.h>
@@ -121,6 +123,29 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The multiply-adds of a program's convolutions and matrix products, two
+ * FLOPs each: what one training step computes, whatever the algorithm
+ * (Winograd does fewer multiplications for the same result). */
+static double step_flops(const nb_program *p)
+{
+	double f = 0;
+	for (int i = 0; i < p->n; i++) {
+		const nb_tensor *t = p->sched[i];
+		if (t->op == NB_OP_MATMUL) {
+			const nb_shape a = t->in[0]->shape;
+			f += (double)t->size * (double)a.d[a.ndim - (t->a.i[0] ? 2 : 1)];
+		} else if (t->op == NB_OP_CONV2D || t->op == NB_OP_CONV2D_BACKWARD_INPUT) {
+			/* out (y or dx) . w: y's or dy's elements by C/groups kH kW */
+			const nb_shape w = t->in[1]->shape;
+			const nb_tensor *y = t->op == NB_OP_CONV2D ? t : t->in[0];
+			f += (double)y->size * (double)(w.d[1] * w.d[2] * w.d[3]);
+		} else if (t->op == NB_OP_CONV2D_BACKWARD_WEIGHT) { /* dw [O, C/g, kH, kW] */
+			f += (double)t->in[0]->size * (double)(t->size / t->shape.d[0]);
+		}
+	}
+	return 2 * f;
+}
+
 /* A zoo model: warm-up steps, then timed training steps through nb_fit on
  * the model's data (Fashion-MNIST when present; synthetic CIFAR-shaped data
  * for the resnets, as torch_resnet20.py).  One step = batch gather + forward
@@ -220,30 +245,51 @@ static int bench_zoo(const bench_args *b)
 			    "\"allreduces_per_step\": %.1f",
 			    ranks, (long long)batch, 1e3 * comm, 1e3 * exposed, hidden,
 			    done ? (double)ds.allreduces / done : 0);
-		if (nb_dist_rank(b->dist) != 0)
+		/* GFLOP/s at the median step, against the FMA peak of the level's
+		 * widest vectors measured now (NaN below AVX2) */
+		const double gflop = step_flops(p) / 1e9, gflops = gflop / (median / 1e3),
+		             peak = bench_peak_gflops();
+		if (nb_dist_rank(b->dist) != 0) {
 			; /* rank 0 reports */
-		else if (b->json)
+		} else if (b->json) {
 			printf(
 			    "{\"bench\": \"nabla_%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
 			    "\"ms_per_step\": %.4f, \"ms_per_step_median\": %.4f, \"samples_per_s\": %.1f, "
-			    "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f%s}\n",
+			    "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f, "
+			    "\"isa\": \"%s\", \"blis_config\": \"%s\", \"gemm_kernel\": \"%s\", "
+			    "\"gflop_per_step\": %.6g, \"gflops\": %.2f, ",
 			    z->name, (long long)batch, nb_get_num_threads(), done, ms, median, sps,
 			    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
-			    (long long)nb_count_params(m.g), nb_item(m.loss), dj);
-		else if (ranks > 1)
+			    (long long)nb_count_params(m.g), nb_item(m.loss), nb_isa(),
+			    nb_blis_config(), nb_gemm_kernel(), gflop, gflops);
+			if (isfinite(peak) && peak > 0)
+				printf("\"peak_gflops\": %.1f, \"fraction_of_peak\": %.4f%s}\n",
+				       peak, gflops / peak, dj);
+			else
+				printf("\"peak_gflops\": null, \"fraction_of_peak\": null%s}\n",
+				       dj);
+		} else if (ranks > 1) {
 			printf(
 			    "%s: %d ranks x %d threads, global batch %lld: %.3f ms/step (median "
 			    "%.3f), %.0f samples/s; gradient allreduce %.3f ms/step, %.3f ms of it "
 			    "exposed (%.0f%% hidden behind the backward pass)\n",
 			    z->name, ranks, nb_get_num_threads(), (long long)batch, ms, median, sps,
 			    1e3 * comm, 1e3 * exposed, 100 * hidden);
-		else
+		} else {
 			printf(
 			    "%s: batch %lld, %d threads: %.3f ms/step (median %.3f), %.0f samples/s, peak RSS "
 			    "%.1f MiB (activations arena %.1f MiB, %d steps in the schedule)\n",
 			    z->name, (long long)batch, nb_get_num_threads(), ms, median, sps,
 			    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
 			    nb_program_num_steps(p));
+			printf("%s: %.3f GFLOP per step (convolutions and matrix products), %.1f "
+			       "GFLOP/s at the median step",
+			       z->name, gflop, gflops);
+			if (isfinite(peak) && peak > 0)
+				printf(", %.1f%% of the measured FMA peak (%.1f GFLOP/s, isa %s)",
+				       100 * gflops / peak, peak, nb_isa());
+			printf("\n");
+		}
 		if (b->profile)
 			nb_program_profile_report(p, stderr);
 	}

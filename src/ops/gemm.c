@@ -49,6 +49,8 @@ static int cpu_level(void)
 
 static int level;
 
+_Thread_local int nb__isa_ran;
+
 static bool blis_has_avx512(void)
 {
 	arch_t id = bli_arch_query_id();

@@ -14,16 +14,44 @@
 #include <omp.h>
 #include <string.h>
 
-/* NB_HOT: a kernel compiled twice, for x86-64-v3 (AVX2: 8 floats per
- * vector instead of SSE2's 4) and for the baseline, glibc picking one at
- * load time (meson option multiversion).  ISO C mode keeps FMA
- * contraction off, so the clones round alike except for the order of
- * vectorised sums. */
+/* ISA variants (docs/design.md, "Kernels for the CPU"): a hot kernel is
+ * compiled once per ISA level -- AVX-512 (x86-64-v4, 512-bit vectors
+ * preferred), AVX2 + FMA (x86-64-v3) and the baseline -- and a dispatcher
+ * picks one by the level the kernel is handed (nb_exec isa, a conv plan's
+ * isa), so NABLA_ISA lowers every kernel, not only the GEMM.  Without
+ * NB_MULTIVERSION (-Dnative=true, -Dmultiversion=false, clang, TSan, not
+ * x86-64) there is one variant, compiled for the build's own target, and
+ * every level runs it.  A helper a variant calls must be
+ * static inline __attribute__((always_inline)) (NB_INLINE) so that it is
+ * compiled into each variant at that variant's target; a function called
+ * out of line runs at its own (the baseline, unless it is a variant too). */
+#define NB_INLINE static inline __attribute__((always_inline))
+#define NB_ISA_LEVELS 3
 #if defined(NB_MULTIVERSION)
-#define NB_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define NB_TARGET_AVX512 __attribute__((target("arch=x86-64-v4,prefer-vector-width=512")))
+/* AVX-512's instructions and 32 registers, loops vectorised at 256 bits */
+#define NB_TARGET_AVX512_256 __attribute__((target("arch=x86-64-v4,prefer-vector-width=256")))
+#define NB_TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
+/* the variant of F (F_base, F_avx2, F_avx512) for ISA level isa */
+#define NB_ISA_PICK(isa, F) ((isa) >= 2 ? F##_avx512 : (isa) == 1 ? F##_avx2 : F##_base)
+/* a table of F's variants indexed by level */
+#define NB_ISA_TABLE(F)                                                                            \
+	{                                                                                          \
+		F##_base, F##_avx2, F##_avx512                                                     \
+	}
 #else
-#define NB_HOT
+#define NB_ISA_PICK(isa, F) ((void)(isa), F##_base)
+#define NB_ISA_TABLE(F)                                                                            \
+	{                                                                                          \
+		F##_base, F##_base, F##_base                                                       \
+	}
 #endif
+
+/* The level of the variant that last began a kernel on this thread
+ * (src/ops/gemm.c): each variant's entry sets it (NB_ISA_MARK), for the
+ * tests that check the dispatch.  0 in a build with one variant. */
+extern _Thread_local int nb__isa_ran;
+#define NB_ISA_MARK(V) (nb__isa_ran = (V))
 
 /* Loops over this many elements or more run on OpenMP threads. */
 #define NB_PAR_MIN 32768
@@ -136,20 +164,31 @@ NB__SUM_PARTS_FN(double, f64)
 #define NB_OUT(t, T) ((T *)(t)->data)
 
 /* Define the kernels NAME_f32 and NAME_f64 from BODY(T), a statement list
- * that may use the type name T, the node t and its nb_exec ex. */
-#define NB_KERNELS(NAME, ...)                                                                      \
-	NB_HOT static void NAME##_f32(const nb_exec *ex, nb_tensor *t)                             \
+ * that may use the type name T, the node t and its nb_exec ex: each one
+ * variant per ISA level and a dispatcher on ex->isa (NB_ISA_PICK). */
+#define NB__KERNEL(FN, ATTR, V, TY, ...)                                                           \
+	ATTR static void FN(const nb_exec *ex, nb_tensor *t)                                       \
 	{                                                                                          \
-		typedef float T;                                                                   \
+		typedef TY T;                                                                      \
 		(void)ex;                                                                          \
-		__VA_ARGS__                                                                        \
-	}                                                                                          \
-	NB_HOT static void NAME##_f64(const nb_exec *ex, nb_tensor *t)                             \
-	{                                                                                          \
-		typedef double T;                                                                  \
-		(void)ex;                                                                          \
+		NB_ISA_MARK(V);                                                                    \
 		__VA_ARGS__                                                                        \
 	}
+#if defined(NB_MULTIVERSION)
+#define NB__KERNEL_ISA(FN, TY, ...)                                                                \
+	NB__KERNEL(FN##_avx512, NB_TARGET_AVX512, 2, TY, __VA_ARGS__)                              \
+	NB__KERNEL(FN##_avx2, NB_TARGET_AVX2, 1, TY, __VA_ARGS__)                                  \
+	NB__KERNEL(FN##_base, , 0, TY, __VA_ARGS__)                                                \
+	static void FN(const nb_exec *ex, nb_tensor *t)                                            \
+	{                                                                                          \
+		NB_ISA_PICK(ex->isa, FN)(ex, t);                                                   \
+	}
+#else
+#define NB__KERNEL_ISA(FN, TY, ...) NB__KERNEL(FN, , 0, TY, __VA_ARGS__)
+#endif
+#define NB_KERNELS(NAME, ...)                                                                      \
+	NB__KERNEL_ISA(NAME##_f32, float, __VA_ARGS__)                                             \
+	NB__KERNEL_ISA(NAME##_f64, double, __VA_ARGS__)
 
 /* A unary elementwise kernel from an expression of x (the input element)
  * and the attribute reals f0, f1. */

@@ -490,8 +490,9 @@ nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts 
 /* ---- dropout --------------------------------------------------------------------------- */
 
 /* a counter-based stream: element i of a draw is splitmix64's output i
- * from the draw's seed, uniform in [0, 1) from its top 53 bits */
-static inline double uniform_at(uint64_t seed, int64_t i)
+ * from the draw's seed, uniform in [0, 1) from its top 53 bits (inlined
+ * into each ISA variant of the dropout kernels) */
+NB_INLINE double uniform_at(uint64_t seed, int64_t i)
 {
 	return nb__unit53(nb__rand_at(seed, (uint64_t)i));
 }

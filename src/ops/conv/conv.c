@@ -29,23 +29,23 @@ typedef nb__conv_geom geom;
 	{                                                                                                \
 		const nb__conv_node_plan *np = ex->plan;                                                 \
 		const T *b = t->n_in == 3 ? NB_IN(t, 2, T) : NULL;                                       \
-		nb__conv_paths[np->plan.path].forward_##SFX(&np->geom, &np->plan, NB_IN(t, 0, T),        \
-		                                            NB_IN(t, 1, T), b, NB_OUT(t, T),             \
-		                                            ex->workspace);                              \
+		nb__conv_paths[np->plan.path].forward_##SFX[np->plan.isa](                               \
+		    &np->geom, &np->plan, NB_IN(t, 0, T), NB_IN(t, 1, T), b, NB_OUT(t, T),               \
+		    ex->workspace);                                                                      \
 	}                                                                                                \
 	static void conv_backward_input_##SFX(const nb_exec *ex, nb_tensor *t)                           \
 	{                                                                                                \
 		const nb__conv_node_plan *np = ex->plan;                                                 \
-		nb__conv_paths[np->plan.path].input_grad_##SFX(&np->geom, &np->plan,                     \
-		                                               NB_IN(t, 0, T), NB_IN(t, 1, T),           \
-		                                               NB_OUT(t, T), ex->workspace);             \
+		nb__conv_paths[np->plan.path].input_grad_##SFX[np->plan.isa](                            \
+		    &np->geom, &np->plan, NB_IN(t, 0, T), NB_IN(t, 1, T), NB_OUT(t, T),                  \
+		    ex->workspace);                                                                      \
 	}                                                                                                \
 	static void conv_backward_weight_##SFX(const nb_exec *ex, nb_tensor *t)                          \
 	{                                                                                                \
 		const nb__conv_node_plan *np = ex->plan;                                                 \
-		nb__conv_paths[np->plan.path].weight_grad_##SFX(&np->geom, &np->plan,                    \
-		                                                NB_IN(t, 0, T), NB_IN(t, 1, T),          \
-		                                                NB_OUT(t, T), ex->workspace);            \
+		nb__conv_paths[np->plan.path].weight_grad_##SFX[np->plan.isa](                           \
+		    &np->geom, &np->plan, NB_IN(t, 0, T), NB_IN(t, 1, T), NB_OUT(t, T),                  \
+		    ex->workspace);                                                                      \
 	}                                                                                                \
 	/* db[o] = sum over n, i, j of dy[n,o,i,j] */                                                    \
 	static void conv_backward_bias_##SFX(const nb_exec *ex, nb_tensor *t)                            \

@@ -15,8 +15,8 @@
  * depend on the thread count.
  */
 /* The kernels here are chains of multiply-adds: let GCC fuse them into
- * FMA instructions in the AVX2 clone (ISO C mode keeps contraction off).
- * The clones then round differently, by an ulp per product; results stay
+ * FMA instructions in the AVX2 and AVX-512 variants (ISO C mode keeps contraction off).
+ * The variants then round differently from the baseline, by an ulp per product; results stay
  * deterministic on one machine. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
@@ -34,14 +34,5 @@ size_t nb__depthwise_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 	return 0;
 }
 
-#define T float
-#define SFX(name) name##_f32
-#include "ops/conv/depthwise_impl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX(name) name##_f64
-#include "ops/conv/depthwise_impl.h"
-#undef T
-#undef SFX
+#define NB_VARIANTS_IMPL "ops/conv/depthwise_impl.h"
+#include "ops/variants.h"

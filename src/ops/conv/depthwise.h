@@ -13,17 +13,8 @@
 
 size_t nb__depthwise_workspace(const nb__conv_geom *g, const nb__conv_plan *p);
 
-void nb__depthwise_forward_f32(const nb__conv_geom *g, const nb__conv_plan *p, const float *x,
-                               const float *w, const float *b, float *y, void *ws);
-void nb__depthwise_forward_f64(const nb__conv_geom *g, const nb__conv_plan *p, const double *x,
-                               const double *w, const double *b, double *y, void *ws);
-void nb__depthwise_input_grad_f32(const nb__conv_geom *g, const nb__conv_plan *p, const float *dy,
-                                  const float *w, float *dx, void *ws);
-void nb__depthwise_input_grad_f64(const nb__conv_geom *g, const nb__conv_plan *p, const double *dy,
-                                  const double *w, double *dx, void *ws);
-void nb__depthwise_weight_grad_f32(const nb__conv_geom *g, const nb__conv_plan *p, const float *dy,
-                                   const float *x, float *dw, void *ws);
-void nb__depthwise_weight_grad_f64(const nb__conv_geom *g, const nb__conv_plan *p, const double *dy,
-                                   const double *x, double *dw, void *ws);
+NB__CONV_FWD(nb__depthwise_forward)
+NB__CONV_BWD(nb__depthwise_input_grad)
+NB__CONV_BWD(nb__depthwise_weight_grad)
 
 #endif

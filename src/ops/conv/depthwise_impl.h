@@ -7,7 +7,7 @@
  * kernel tap is an axpy over the valid part of an output row.
  */
 
-NB_HOT static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const T *b, T *y, int th)
+NB_TGT static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const T *b, T *y, int th)
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t planes = g->n * g->o;
@@ -49,7 +49,7 @@ NB_HOT static void SFX(dw_forward)(const geom *g, const T *x, const T *w, const 
 
 /* dx[n,c] = sum over the mult channels o of c and the taps of w[o,m,k]
  * dy[n,o] scattered back: one (n, c) plane per thread. */
-NB_HOT static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w, T *dx, int th)
+NB_TGT static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w, T *dx, int th)
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t hw = g->h * g->w, planes = g->n * g->c;
@@ -90,7 +90,7 @@ NB_HOT static void SFX(dw_backward_input)(const geom *g, const T *dy, const T *w
 /* dw[o,m,k] = sum over n, i, j of dy[n,o,i,j] x[n, o/mult, i sH + m dH - pT,
  * j sW + k dW - pL]: one output channel per thread, the batch inside, so
  * the summation order never depends on the thread count. */
-NB_HOT static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *dw, int th)
+NB_TGT static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *x, T *dw, int th)
 {
 	const int64_t mult = g->o / g->c, kk = g->kh * g->kw, ohw = g->oh * g->ow;
 	const int64_t hw = g->h * g->w;
@@ -131,23 +131,26 @@ NB_HOT static void SFX(dw_backward_weight)(const geom *g, const T *dy, const T *
 	}
 }
 
-void SFX(nb__depthwise_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
-                                const T *b, T *y, void *ws)
+NB_TGT void SFX(nb__depthwise_forward)(const geom *g, const nb__conv_plan *p, const T *x,
+                                       const T *w, const T *b, T *y, void *ws)
 {
+	NB_ISA_MARK(NB_V);
 	(void)ws;
 	SFX(dw_forward)(g, x, w, b, y, p->threads);
 }
 
-void SFX(nb__depthwise_input_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *w,
-                                   T *dx, void *ws)
+NB_TGT void SFX(nb__depthwise_input_grad)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                          const T *w, T *dx, void *ws)
 {
+	NB_ISA_MARK(NB_V);
 	(void)ws;
 	SFX(dw_backward_input)(g, dy, w, dx, p->threads);
 }
 
-void SFX(nb__depthwise_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *x,
-                                    T *dw, void *ws)
+NB_TGT void SFX(nb__depthwise_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                           const T *x, T *dw, void *ws)
 {
+	NB_ISA_MARK(NB_V);
 	(void)ws;
 	SFX(dw_backward_weight)(g, dy, x, dw, p->threads);
 }

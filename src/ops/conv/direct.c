@@ -29,9 +29,9 @@
  *   channels of dx in the lanes, then transposed into dx's planes.
  */
 /* The kernels here are chains of multiply-adds held in registers: let GCC
- * fuse them into FMA instructions in the AVX2 clone (ISO C mode keeps
+ * fuse them into FMA instructions in the AVX2 and AVX-512 variants (ISO C mode keeps
  * contraction off, which doubles the arithmetic instructions and the
- * latency of each accumulation).  The clones then round differently, by
+ * latency of each accumulation).  The variants then round differently from the baseline, by
  * an ulp per product; results stay deterministic on one machine. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
@@ -197,9 +197,16 @@ size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 		}                                                                                  \
 	} while (0)
 
-/* CALL(args..., np) with np a constant 1..DC_MAX, for inlined block kernels */
+/* CALL(args..., np) with np a constant 1..DC_NP(T) (the level's block
+ * size, 6 or 12 for float), for inlined block kernels */
 #define DC_CASES(CALL, ...)                                                                        \
-	switch (np) {                                                                              \
+	if (DC_NP(T) > 6) {                                                                        \
+		DC_CASES_TO(12, CALL, __VA_ARGS__)                                                 \
+	} else {                                                                                   \
+		DC_CASES_TO(6, CALL, __VA_ARGS__)                                                  \
+	}
+#define DC_CASES_TO(MAX, CALL, ...)                                                                \
+	switch (np < MAX ? np : MAX) {                                                             \
 	case 1:                                                                                    \
 		CALL(__VA_ARGS__, 1);                                                              \
 		break;                                                                             \
@@ -215,8 +222,26 @@ size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 	case 5:                                                                                    \
 		CALL(__VA_ARGS__, 5);                                                              \
 		break;                                                                             \
-	default:                                                                                   \
+	case 6:                                                                                    \
 		CALL(__VA_ARGS__, 6);                                                              \
+		break;                                                                             \
+	case 7:                                                                                    \
+		CALL(__VA_ARGS__, 7);                                                              \
+		break;                                                                             \
+	case 8:                                                                                    \
+		CALL(__VA_ARGS__, 8);                                                              \
+		break;                                                                             \
+	case 9:                                                                                    \
+		CALL(__VA_ARGS__, 9);                                                              \
+		break;                                                                             \
+	case 10:                                                                                   \
+		CALL(__VA_ARGS__, 10);                                                             \
+		break;                                                                             \
+	case 11:                                                                                   \
+		CALL(__VA_ARGS__, 11);                                                             \
+		break;                                                                             \
+	default:                                                                                   \
+		CALL(__VA_ARGS__, MAX);                                                            \
 		break;                                                                             \
 	}
 
@@ -231,14 +256,5 @@ size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 0, NC);                           \
 	} while (0)
 
-#define T float
-#define SFX(name) name##_f32
-#include "ops/conv/direct_impl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX(name) name##_f64
-#include "ops/conv/direct_impl.h"
-#undef T
-#undef SFX
+#define NB_VARIANTS_IMPL "ops/conv/direct_impl.h"
+#include "ops/variants.h"

@@ -26,21 +26,9 @@ size_t nb__direct_transposed_dy_bytes(const nb__conv_geom *g, size_t es);
  * kernel) */
 size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p);
 
-void nb__direct_forward_f32(const nb__conv_geom *g, const nb__conv_plan *p, const float *x,
-                            const float *w, const float *b, float *y, void *ws);
-void nb__direct_forward_f64(const nb__conv_geom *g, const nb__conv_plan *p, const double *x,
-                            const double *w, const double *b, double *y, void *ws);
-void nb__direct_weight_grad_f32(const nb__conv_geom *g, const nb__conv_plan *p, const float *dy,
-                                const float *x, float *dw, void *ws);
-void nb__direct_weight_grad_f64(const nb__conv_geom *g, const nb__conv_plan *p, const double *dy,
-                                const double *x, double *dw, void *ws);
-void nb__direct_input_grad_transposed_f32(const nb__conv_geom *g, const nb__conv_plan *p,
-                                          const float *dy, const float *w, float *dx, void *ws);
-void nb__direct_input_grad_transposed_f64(const nb__conv_geom *g, const nb__conv_plan *p,
-                                          const double *dy, const double *w, double *dx, void *ws);
-void nb__direct_input_grad_phases_f32(const nb__conv_geom *g, const nb__conv_plan *p,
-                                      const float *dy, const float *w, float *dx, void *ws);
-void nb__direct_input_grad_phases_f64(const nb__conv_geom *g, const nb__conv_plan *p,
-                                      const double *dy, const double *w, double *dx, void *ws);
+NB__CONV_FWD(nb__direct_forward)
+NB__CONV_BWD(nb__direct_weight_grad)
+NB__CONV_BWD(nb__direct_input_grad_transposed)
+NB__CONV_BWD(nb__direct_input_grad_phases)
 
 #endif

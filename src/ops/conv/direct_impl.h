@@ -8,6 +8,10 @@
 
 /* ---- the blocks in registers ------------------------------------------------ */
 
+/* DC_VW(T) values in one vector (the level's register width) */
+typedef T SFX(dcvec) __attribute__((vector_size(DC_VW(T) * sizeof(T))));
+#define DC_V SFX(dcvec)
+
 /* NP pixels (SW, NP constants where inlined; SW 0: sw) of an output row,
  * DC_OB channels: tmp [NP][DC_OB] (pixel p at tmp + p ts) = the sum over
  * the taps of w x */
@@ -16,31 +20,32 @@ static inline __attribute__((always_inline)) void SFX(dc_fblock)(const T *xb, co
                                                                  int64_t sw, T *tmp, int64_t ts,
                                                                  const int SW, const int NP)
 {
-	const SFX(d1vec) zero = {0};
-	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
+	enum { NV = DC_NV(T), VW = DC_VW(T) };
+	const DC_V zero = {0};
+	DC_V a[DC_MAX][NV];
 	for (int p = 0; p < NP; p++)
-		a0[p] = a1[p] = zero;
+		for (int v = 0; v < NV; v++)
+			a[p][v] = zero;
 	const int64_t s = SW ? SW : sw;
 	for (int64_t e = 0; e < nt; e++) {
-		SFX(d1vec) w0, w1;
-		D1_LOAD(w0, wq + e * DC_OB);
-		D1_LOAD(w1, wq + e * DC_OB + D1_VW);
+		DC_V wv[NV];
+		for (int v = 0; v < NV; v++)
+			D1_LOAD(wv[v], wq + e * DC_OB + v * VW);
 		const T *xt = xb + off[e];
 		for (int p = 0; p < NP; p++) {
 			const T xv = xt[p * s];
-			a0[p] += xv * w0;
-			a1[p] += xv * w1;
+			for (int v = 0; v < NV; v++)
+				a[p][v] += xv * wv[v];
 		}
 	}
-	for (int p = 0; p < NP; p++) {
-		memcpy(tmp + p * ts, &a0[p], sizeof a0[p]);
-		memcpy(tmp + p * ts + D1_VW, &a1[p], sizeof a1[p]);
-	}
+	for (int p = 0; p < NP; p++)
+		for (int v = 0; v < NV; v++)
+			memcpy(tmp + p * ts + v * VW, &a[p][v], sizeof a[p][v]);
 }
 
 /* output rows [r0, r1) of one image, src its (padded) planes: each row's
  * pixels in even blocks of at most DC_NP */
-NB_HOT static void SFX(dc_forward_rows)(const geom *g, const dcgeom *d, const T *src, const T *wq,
+NB_TGT static void SFX(dc_forward_rows)(const geom *g, const dcgeom *d, const T *src, const T *wq,
                                         const int64_t *off, const T *bias, T *y, int64_t r0,
                                         int64_t r1)
 {
@@ -74,7 +79,7 @@ NB_HOT static void SFX(dc_forward_rows)(const geom *g, const dcgeom *d, const T 
 }
 
 /* the planes the dc kernels read: x, or its zero-padded copy in xp */
-static const T *SFX(dc_src)(const geom *g, const dcgeom *d, const T *x, T *xp)
+NB_TGT static const T *SFX(dc_src)(const geom *g, const dcgeom *d, const T *x, T *xp)
 {
 	if (!d->pad)
 		return x;
@@ -89,41 +94,41 @@ static inline __attribute__((always_inline)) void SFX(dc_wblock)(const geom *g, 
                                                                  const int64_t *off, T *dwq,
                                                                  const int SW, const int NP)
 {
-	const SFX(d1vec) zero = {0};
-	SFX(d1vec) a0[DC_MAX], a1[DC_MAX];
+	enum { NV = DC_NV(T), VW = DC_VW(T) };
+	const DC_V zero = {0};
+	DC_V a[DC_MAX][NV];
 	int64_t of[DC_MAX];
 	for (int e = 0; e < NP; e++) {
-		a0[e] = a1[e] = zero;
+		for (int v = 0; v < NV; v++)
+			a[e][v] = zero;
 		of[e] = off[e];
 	}
 	const int64_t s = SW ? SW : g->sw;
 	for (int64_t i = 0; i < g->oh; i++) {
 		const T *xr = src + i * g->sh * d->wp, *dr = dyt + i * g->ow * DC_OB;
 		for (int64_t j = 0; j < g->ow; j++) {
-			SFX(d1vec) d0, d1;
-			D1_LOAD(d0, dr + j * DC_OB);
-			D1_LOAD(d1, dr + j * DC_OB + D1_VW);
+			DC_V dv[NV];
+			for (int v = 0; v < NV; v++)
+				D1_LOAD(dv[v], dr + j * DC_OB + v * VW);
 			const T *xb = xr + j * s;
 			for (int e = 0; e < NP; e++) {
 				const T xv = xb[of[e]];
-				a0[e] += xv * d0;
-				a1[e] += xv * d1;
+				for (int v = 0; v < NV; v++)
+					a[e][v] += xv * dv[v];
 			}
 		}
 	}
-	for (int e = 0; e < NP; e++) {
-		SFX(d1vec) s0, s1;
-		D1_LOAD(s0, dwq + e * DC_OB);
-		D1_LOAD(s1, dwq + e * DC_OB + D1_VW);
-		s0 += a0[e];
-		s1 += a1[e];
-		memcpy(dwq + e * DC_OB, &s0, sizeof s0);
-		memcpy(dwq + e * DC_OB + D1_VW, &s1, sizeof s1);
-	}
+	for (int e = 0; e < NP; e++)
+		for (int v = 0; v < NV; v++) {
+			DC_V sv;
+			D1_LOAD(sv, dwq + e * DC_OB + v * VW);
+			sv += a[e][v];
+			memcpy(dwq + e * DC_OB + v * VW, &sv, sizeof sv);
+		}
 }
 
 /* dwq [O / DC_OB][C kH kW][DC_OB] += the weight gradient of one image */
-NB_HOT static void SFX(dc_weight)(const geom *g, const dcgeom *d, const T *x, const T *dy,
+NB_TGT static void SFX(dc_weight)(const geom *g, const dcgeom *d, const T *x, const T *dy,
                                   const int64_t *off, T *dwq, T *xp, T *dyt)
 {
 	const T *src = SFX(dc_src)(g, d, x, xp);
@@ -174,7 +179,7 @@ static inline __attribute__((always_inline)) void SFX(dt_block)(const geom *g, c
 
 /* dx of one image (see dt_of), from dy and wf [C / D1_OB][O][kH][kW][D1_OB],
  * the flipped kernel */
-NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy, const T *wf, T *dx,
+NB_TGT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy, const T *wf, T *dx,
                                     T *dyp)
 {
 	SFX(pad_planes)(dy, g->o, g->oh, g->ow, 0, q->ql, g->oh, q->wq, dyp);
@@ -203,7 +208,7 @@ NB_HOT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
 /* dx[c][p0 .. p0 + 8) for the cn <= DC_OB channels of s [.][DC_OB] (pixel
  * p at s + p DC_OB), eight pixels at a time by 8 x 8 transposes in
  * registers, the rest one by one; dx's planes hw apart */
-NB_HOT static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
+NB_TGT static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
 {
 	int64_t p0 = 0;
 	for (; p0 + D1_VW <= hw; p0 += D1_VW)
@@ -246,7 +251,7 @@ NB_HOT static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
  * A block of channels goes pixel-major into scr [H W][DC_OB], every phase
  * storing its pixels' vectors in place, then into dx's planes by
  * transposes. */
-NB_HOT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy, const T *wq,
+NB_TGT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy, const T *wq,
                                     const int64_t *off, const int64_t *ph0, T *dx, T *dyp, T *scr)
 {
 	SFX(pad_planes)(dy, g->o, g->oh, g->ow, q->pt, q->pl, q->hp, q->wp, dyp);
@@ -278,7 +283,7 @@ NB_HOT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy,
 /* ---- over the batch ----------------------------------------------------------- */
 
 /* the offset of each tap (c, m, k) in the padded image */
-static void SFX(dc_offsets)(const geom *g, const dcgeom *d, int64_t *off)
+NB_TGT static void SFX(dc_offsets)(const geom *g, const dcgeom *d, int64_t *off)
 {
 	for (int64_t c = 0; c < g->c; c++)
 		for (int64_t m = 0; m < g->kh; m++)
@@ -287,9 +292,10 @@ static void SFX(dc_offsets)(const geom *g, const dcgeom *d, int64_t *off)
 				    (c * d->hp + m * g->dh) * d->wp + k * g->dw;
 }
 
-void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
-                             const T *b, T *y, void *wsp)
+NB_TGT void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
+                                    const T *b, T *y, void *wsp)
 {
+	NB_ISA_MARK(NB_V);
 	const dcgeom d = dc_of(g);
 	char *ws = wsp;
 	int64_t *off = (int64_t *)ws;
@@ -324,9 +330,10 @@ void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const T *x, 
 
 /* the weight gradient over the batch: each thread its share of the images
  * into a private packed dW, unpacked and added in thread order */
-void SFX(nb__direct_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *x,
-                                 T *dw, void *wsp)
+NB_TGT void SFX(nb__direct_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                        const T *x, T *dw, void *wsp)
 {
+	NB_ISA_MARK(NB_V);
 	const dcgeom d = dc_of(g);
 	char *ws = wsp;
 	int64_t *off = (int64_t *)ws;
@@ -359,9 +366,10 @@ void SFX(nb__direct_weight_grad)(const geom *g, const nb__conv_plan *p, const T 
 }
 
 /* the input gradient at stride 1 (see dt_of), images on batch threads */
-void SFX(nb__direct_input_grad_transposed)(const geom *g, const nb__conv_plan *p, const T *dy,
-                                           const T *w, T *dx, void *ws)
+NB_TGT void SFX(nb__direct_input_grad_transposed)(const geom *g, const nb__conv_plan *p,
+                                                  const T *dy, const T *w, T *dx, void *ws)
 {
+	NB_ISA_MARK(NB_V);
 	const dtgeom q = dt_of(g);
 	const int64_t kk = g->kh * g->kw;
 	T *wf = ws; /* [C / D1_OB][O][kH][kW][D1_OB], flipped */
@@ -377,8 +385,8 @@ void SFX(nb__direct_input_grad_transposed)(const geom *g, const nb__conv_plan *p
 
 /* the phases' taps, their offsets in the padded dy and their packed
  * weights (see dpgeom) */
-static void SFX(dp_tables)(const geom *g, const dpgeom *q, const T *w, int64_t *off, int64_t *ph0,
-                           T *wq)
+NB_TGT static void SFX(dp_tables)(const geom *g, const dpgeom *q, const T *w, int64_t *off,
+                                  int64_t *ph0, T *wq)
 {
 	const int64_t nt = g->o * g->kh * g->kw;
 	int64_t n = 0, e, f;
@@ -408,9 +416,10 @@ static void SFX(dp_tables)(const geom *g, const dpgeom *q, const T *w, int64_t *
 }
 
 /* the input gradient in phases (see dpgeom), images on batch threads */
-void SFX(nb__direct_input_grad_phases)(const geom *g, const nb__conv_plan *p, const T *dy,
-                                       const T *w, T *dx, void *wsp)
+NB_TGT void SFX(nb__direct_input_grad_phases)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                              const T *w, T *dx, void *wsp)
 {
+	NB_ISA_MARK(NB_V);
 	const dpgeom q = dp_of(g);
 	const int64_t nt = g->o * g->kh * g->kw, nph = g->sh * g->sw;
 	char *ws = wsp;
@@ -422,3 +431,5 @@ void SFX(nb__direct_input_grad_phases)(const geom *g, const nb__conv_plan *p, co
 	              SFX(dp_backward)(g, &q, dy + i * g->o * g->oh * g->ow, wq, off, ph0,
 	                               dx + i * g->c * g->h * g->w, sl, (T *)((char *)sl + dyb)));
 }
+
+#undef DC_V

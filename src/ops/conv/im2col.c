@@ -18,9 +18,9 @@
  * output rows of one image (the plan's chunk and rows, from policy.c).
  */
 /* The kernels here are chains of multiply-adds held in registers: let GCC
- * fuse them into FMA instructions in the AVX2 clone (ISO C mode keeps
+ * fuse them into FMA instructions in the AVX2 and AVX-512 variants (ISO C mode keeps
  * contraction off, which doubles the arithmetic instructions and the
- * latency of each accumulation).  The clones then round differently, by
+ * latency of each accumulation).  The variants then round differently from the baseline, by
  * an ulp per product; results stay deterministic on one machine. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
@@ -139,18 +139,7 @@ size_t nb__im2col_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 		}                                                                                  \
 	} while (0)
 
-#define T float
-#define SFX(name) name##_f32
-#define GEMM_EX bli_sgemm_ex
-#include "ops/conv/im2col_impl.h"
-#undef T
-#undef SFX
-#undef GEMM_EX
-
-#define T double
-#define SFX(name) name##_f64
-#define GEMM_EX bli_dgemm_ex
-#include "ops/conv/im2col_impl.h"
-#undef T
-#undef SFX
-#undef GEMM_EX
+#define gemm_ex_f32 bli_sgemm_ex
+#define gemm_ex_f64 bli_dgemm_ex
+#define NB_VARIANTS_IMPL "ops/conv/im2col_impl.h"
+#include "ops/variants.h"

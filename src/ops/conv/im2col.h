@@ -36,19 +36,10 @@ static inline int64_t nb__im2col_cols(const nb__conv_geom *g)
 size_t nb__im2col_workspace(const nb__conv_geom *g, const nb__conv_plan *p);
 
 /* y = conv(x, w) + b (b may be NULL) */
-void nb__im2col_forward_f32(const nb__conv_geom *g, const nb__conv_plan *p, const float *x,
-                            const float *w, const float *b, float *y, void *ws);
-void nb__im2col_forward_f64(const nb__conv_geom *g, const nb__conv_plan *p, const double *x,
-                            const double *w, const double *b, double *y, void *ws);
+NB__CONV_FWD(nb__im2col_forward)
 /* dx = col2im(W^T dy) */
-void nb__im2col_input_grad_f32(const nb__conv_geom *g, const nb__conv_plan *p, const float *dy,
-                               const float *w, float *dx, void *ws);
-void nb__im2col_input_grad_f64(const nb__conv_geom *g, const nb__conv_plan *p, const double *dy,
-                               const double *w, double *dx, void *ws);
+NB__CONV_BWD(nb__im2col_input_grad)
 /* dw = sum_n dy_n col(x_n)^T */
-void nb__im2col_weight_grad_f32(const nb__conv_geom *g, const nb__conv_plan *p, const float *dy,
-                                const float *x, float *dw, void *ws);
-void nb__im2col_weight_grad_f64(const nb__conv_geom *g, const nb__conv_plan *p, const double *dy,
-                                const double *x, double *dw, void *ws);
+NB__CONV_BWD(nb__im2col_weight_grad)
 
 #endif

@@ -3,7 +3,7 @@
  * once per type, with
  *   T          float or double
  *   SFX(name)  name##_f32 or name##_f64
- *   GEMM_EX    bli_sgemm_ex or bli_dgemm_ex
+ *   TSFX(gemm_ex)    bli_sgemm_ex or bli_dgemm_ex
  *
  * Notation: one image x [C, H, W], weight [O, Cg, kH, kW] (Cg = C/groups,
  * Og = O/groups), output y [O, oH, oW]; K = Cg kH kW, P = oH oW.
@@ -13,18 +13,20 @@
  * (BLIS takes the strides directly, so transposes cost nothing), with the
  * micro-kernels of nb__gemm_cntx() (ops/gemm.h) for ISA level isa, on
  * rntm's threads (the team's, or one for batch threads). */
-static void SFX(gemm)(int isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T *a,
-                      int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc, rntm_t *rntm)
+NB_TGT static void SFX(gemm)(int isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T *a,
+                             int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc,
+                             rntm_t *rntm)
 {
 	T one = 1;
-	GEMM_EX(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-	        (dim_t)m, (dim_t)n, (dim_t)k, &one, (T *)a, (inc_t)lda, 1, (T *)b, (inc_t)ldb, 1,
-	        &beta, c, (inc_t)ldc, 1, nb__gemm_cntx(isa), rntm);
+	TSFX(gemm_ex)
+	(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)m,
+	 (dim_t)n, (dim_t)k, &one, (T *)a, (inc_t)lda, 1, (T *)b, (inc_t)ldb, 1, &beta, c,
+	 (inc_t)ldc, 1, nb__gemm_cntx(isa), rntm);
 }
 
 /* d[0..n) = 0 for the padding at a row's ends, usually one or two
  * elements: stores, not a memset call per row (a zeroing loop would be one) */
-static inline void SFX(zero_few)(T *d, int64_t n)
+NB_INLINE void SFX(zero_few)(T *d, int64_t n)
 {
 	if (n > 2)
 		memset(d, 0, (size_t)n * sizeof(T));
@@ -35,7 +37,7 @@ static inline void SFX(zero_few)(T *d, int64_t n)
 /* Row (c, m, k) of im2col for output rows [r0, r1): dst = the tap (m, k)
  * of channel xc, the [r1 - r0, oW] block of the plane read at stride and
  * offset (0 in the padding). */
-NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
+NB_TGT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
                                    int64_t r0, int64_t r1, T *restrict dst)
 {
 	const int64_t offh = m * g->dh - g->pt, offw = k * g->dw - g->pl, ow = g->ow;
@@ -93,7 +95,7 @@ NB_HOT static void SFX(im2col_row)(const geom *g, const T *restrict xc, int64_t 
  * columns, the valid ones one contiguous run of x (never read past the
  * channel plane: the run's tail there is zeroed, it holds only dropped
  * columns). */
-NB_HOT static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
+NB_TGT static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int64_t m, int64_t k,
                                         T *restrict dst)
 {
 	const int64_t W = g->w, offh = m * g->dh - g->pt, end = g->oh * W;
@@ -118,7 +120,7 @@ NB_HOT static void SFX(im2col_row_wide)(const geom *g, const T *restrict xc, int
  * (0 in the padding), so that the block's outputs are W_g col; in the
  * wide layout oW is W (whole images only).  One (image, channel) pair per
  * thread. */
-NB_HOT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, blk bk, int64_t nc,
+NB_TGT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, blk bk, int64_t nc,
                                T *restrict col, int64_t ld, int th)
 {
 	const int64_t kk = g->kh * g->kw, bc = blk_cols(g, bk);
@@ -142,7 +144,7 @@ NB_HOT static void SFX(im2col)(const geom *g, const T *restrict x, int64_t xs, b
  * (image, channel) plane per thread, so no races.  In the wide layout a
  * tap is one contiguous run (its dropped columns hold zeros: dy was
  * gathered with zeros there). */
-NB_HOT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk bk, int64_t nc,
+NB_TGT static void SFX(col2im)(const geom *g, T *restrict col, int64_t ld, blk bk, int64_t nc,
                                T *restrict x, int64_t xs, int th)
 {
 	const int64_t bc = blk_cols(g, bk), hw = g->h * g->w;
@@ -227,7 +229,7 @@ typedef struct SFX(chunk_s) {
 	T *col, *yb;                          /* column matrix; [Og, nb bc] block */
 } SFX(chunk);
 
-static SFX(chunk) SFX(chunk_of)(const geom *g, blk bk, T *ws)
+NB_TGT static SFX(chunk) SFX(chunk_of)(const geom *g, blk bk, T *ws)
 {
 	SFX(chunk)
 	c = {.p = g->oh * g->ow,
@@ -247,7 +249,7 @@ static SFX(chunk) SFX(chunk_of)(const geom *g, blk bk, T *ws)
 /* gather the block of dy (group gi) into yb: yb[o][b bc + e] =
  * dy_b[gi Og + o][off + e]; in the wide layout row i of an image goes to
  * columns [i W, i W + oW) and the rest of its W are zero */
-NB_HOT static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int64_t nb,
+NB_TGT static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *dy, int64_t nb,
                                   int64_t gi)
 {
 	for (int64_t o = 0; o < g->og; o++)
@@ -270,7 +272,7 @@ NB_HOT static void SFX(gather_dy)(const geom *g, const SFX(chunk) * c, const T *
 }
 
 /* y_g = W_g col(x_g)  ([Og, K] x [K, nb bc]), then + bias */
-NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y,
+NB_TGT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, const T *bias, T *y,
                                        blk bk, T *ws, rntm_t *rn, int isa)
 {
 	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
@@ -317,8 +319,8 @@ NB_HOT static void SFX(im2col_forward)(const geom *g, const T *x, const T *w, co
 }
 
 /* dx_g = col2im(W_g^T dy_g)  ([K, Og] x [Og, nb bc]); bias is unused */
-static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, const T *bias, T *dx,
-                                       blk bk, T *ws, rntm_t *rn, int isa)
+NB_TGT static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, const T *bias,
+                                              T *dx, blk bk, T *ws, rntm_t *rn, int isa)
 {
 	(void)bias;
 	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
@@ -348,8 +350,8 @@ static void SFX(im2col_backward_input)(const geom *g, const T *dy, const T *w, c
 }
 
 /* dW_g = beta dW_g + dy_g col(x_g)^T  ([Og, nb bc] x [nb bc, K]) */
-static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, T *dw, blk bk,
-                                        T *ws, T beta, rntm_t *rn, int isa)
+NB_TGT static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, T *dw,
+                                               blk bk, T *ws, T beta, rntm_t *rn, int isa)
 {
 	const SFX(chunk) c = SFX(chunk_of)(g, bk, ws);
 	const bool xc = x_is_col(g, bk.nb, sizeof(T));
@@ -377,7 +379,7 @@ static void SFX(im2col_backward_weight)(const geom *g, const T *dy, const T *x, 
 /* ---- over the batch ----------------------------------------------------------- */
 
 /* thread tid's workspace slice: [column matrix | y / dy block | private dW] */
-static T *SFX(slice)(const geom *g, const nb__conv_plan *p, void *ws, int tid)
+NB_TGT static T *SFX(slice)(const geom *g, const nb__conv_plan *p, void *ws, int tid)
 {
 	if (!ws)
 		return NULL;
@@ -390,9 +392,9 @@ typedef void (*SFX(chunk_fn))(const geom *g, const T *a, const T *w, const T *b,
                               T *ws, rntm_t *rn, int isa);
 
 /* Runs fn over the batch in blocks, images being independent. */
-static void SFX(each_chunk)(const geom *g, const nb__conv_plan *p, void *wsp, SFX(chunk_fn) fn,
-                            const T *a, int64_t astride, const T *w, const T *b, T *out,
-                            int64_t ostride)
+NB_TGT static void SFX(each_chunk)(const geom *g, const nb__conv_plan *p, void *wsp,
+                                   SFX(chunk_fn) fn, const T *a, int64_t astride, const T *w,
+                                   const T *b, T *out, int64_t ostride)
 {
 	const int th = p->threads;
 	if (th == 1) {
@@ -413,16 +415,18 @@ static void SFX(each_chunk)(const geom *g, const nb__conv_plan *p, void *wsp, SF
 	}
 }
 
-void SFX(nb__im2col_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
-                             const T *b, T *y, void *ws)
+NB_TGT void SFX(nb__im2col_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
+                                    const T *b, T *y, void *ws)
 {
+	NB_ISA_MARK(NB_V);
 	SFX(each_chunk)
 	(g, p, ws, SFX(im2col_forward), x, g->c * g->h * g->w, w, b, y, g->o * g->oh * g->ow);
 }
 
-void SFX(nb__im2col_input_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *w,
-                                T *dx, void *ws)
+NB_TGT void SFX(nb__im2col_input_grad)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                       const T *w, T *dx, void *ws)
 {
+	NB_ISA_MARK(NB_V);
 	SFX(each_chunk)
 	(g, p, ws, SFX(im2col_backward_input), dy, g->o * g->oh * g->ow, w, NULL, dx,
 	 g->c * g->h * g->w);
@@ -431,9 +435,10 @@ void SFX(nb__im2col_input_grad)(const geom *g, const nb__conv_plan *p, const T *
 /* dW = sum over the batch.  With batch threads each thread sums its images
  * into a private dW, and the private sums are added in thread order, so the
  * bits depend only on the thread count. */
-void SFX(nb__im2col_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *x,
-                                 T *dw, void *wsp)
+NB_TGT void SFX(nb__im2col_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                        const T *x, T *dw, void *wsp)
 {
+	NB_ISA_MARK(NB_V);
 	const int64_t xs = g->c * g->h * g->w, ys = g->o * g->oh * g->ow;
 	const int64_t wn = g->o * g->cg * g->kh * g->kw;
 	const int th = p->threads;

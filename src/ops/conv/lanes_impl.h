@@ -7,8 +7,8 @@
 
 /* n planes [h, w] of src into dst [n][hp][wp], at row top and column left,
  * zeros around: the padded copies the direct kernels read */
-static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w, int64_t top,
-                            int64_t left, int64_t hp, int64_t wp, T *restrict dst)
+NB_TGT static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w, int64_t top,
+                                   int64_t left, int64_t hp, int64_t wp, T *restrict dst)
 {
 	memset(dst, 0, (size_t)(n * hp * wp) * sizeof(T));
 	for (int64_t c = 0; c < n; c++)
@@ -18,7 +18,7 @@ static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w, int64
 }
 
 /* D1_VW values in one vector (GCC vector extension: the compiler maps it to
- * the widest registers of the clone, and to several where needed) */
+ * the widest registers of the ISA variant, and to several where needed) */
 typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
 
 /* a0 / a1 [NC] += the kw taps of one kernel row for the first NC <= D1_OB

@@ -15,9 +15,9 @@
  * 0.32 on one), weight gradient 0.18 vs 0.20 ms (0.32 vs 0.34 on one).
  */
 /* The kernels here are chains of multiply-adds held in registers: let GCC
- * fuse them into FMA instructions in the AVX2 clone (ISO C mode keeps
+ * fuse them into FMA instructions in the AVX2 and AVX-512 variants (ISO C mode keeps
  * contraction off, which doubles the arithmetic instructions and the
- * latency of each accumulation).  The clones then round differently, by
+ * latency of each accumulation).  The variants then round differently from the baseline, by
  * an ulp per product; results stay deterministic on one machine. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
@@ -66,14 +66,5 @@ size_t nb__onechan_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 	return d1_wbytes(g, p) + (size_t)p->threads * d1_slice(g, p);
 }
 
-#define T float
-#define SFX(name) name##_f32
-#include "ops/conv/onechan_impl.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX(name) name##_f64
-#include "ops/conv/onechan_impl.h"
-#undef T
-#undef SFX
+#define NB_VARIANTS_IMPL "ops/conv/onechan_impl.h"
+#include "ops/variants.h"

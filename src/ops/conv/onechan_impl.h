@@ -7,7 +7,7 @@
 #include "ops/conv/lanes_impl.h"
 
 /* the image plane x, zero-padded into xp [hp, wp] */
-static void SFX(d1_pad)(const geom *g, const d1geom *d, const T *x, T *restrict xp)
+NB_TGT static void SFX(d1_pad)(const geom *g, const d1geom *d, const T *x, T *restrict xp)
 {
 	SFX(pad_planes)(x, 1, g->h, g->w, g->pt, g->pl, d->hp, d->wp, xp);
 }
@@ -16,7 +16,7 @@ static void SFX(d1_pad)(const geom *g, const d1geom *d, const T *x, T *restrict 
  * an output row, the kH kW taps accumulate in registers (acc: two vectors
  * per channel, so the additions of a tap do not wait on each other), each
  * tap two loads of the padded plane for 2 D1_OB multiply-adds */
-NB_HOT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, const T *wp,
+NB_TGT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, const T *wp,
                                    const T *bias, T *y, T *xp)
 {
 	SFX(d1_pad)(g, d, x, xp);
@@ -92,7 +92,7 @@ static inline __attribute__((always_inline)) void SFX(d1_wgrad_rows)(const geom 
 }
 
 /* dW += the weight gradient of one image (policy.c takes it for kW 3 or 5) */
-NB_HOT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, const T *dy, T *dw,
+NB_TGT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, const T *dy, T *dw,
                                   T *xp, T *dyp)
 {
 	SFX(d1_pad)(g, d, x, xp);
@@ -118,9 +118,10 @@ NB_HOT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, co
 
 /* ---- over the batch ----------------------------------------------------------- */
 
-void SFX(nb__onechan_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
-                              const T *b, T *y, void *ws)
+NB_TGT void SFX(nb__onechan_forward)(const geom *g, const nb__conv_plan *p, const T *x, const T *w,
+                                     const T *b, T *y, void *ws)
 {
+	NB_ISA_MARK(NB_V);
 	const d1geom d = d1_of(g);
 	const int64_t kk = g->kh * g->kw;
 	T *wp = ws; /* [O / D1_OB][kk][D1_OB] */
@@ -140,9 +141,10 @@ void SFX(nb__onechan_forward)(const geom *g, const nb__conv_plan *p, const T *x,
 
 /* the weight gradient over the batch: each thread its share of the images
  * into a private dW, the private sums added in thread order */
-void SFX(nb__onechan_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy, const T *x,
-                                  T *dw, void *wsp)
+NB_TGT void SFX(nb__onechan_weight_grad)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                         const T *x, T *dw, void *wsp)
 {
+	NB_ISA_MARK(NB_V);
 	const d1geom d = d1_of(g);
 	const int th = p->threads;
 	const size_t sb = d1_slice(g, p), wn = (size_t)(g->o * g->kh * g->kw);

@@ -64,26 +64,36 @@ typedef struct nb__conv_plan {
 
 /* A family's entry points for one element type; NULL where the path does
  * not compute the pass.  ws: the node's workspace (nb__conv_plan_node's
- * bytes), b: the bias or NULL. */
+ * bytes), b: the bias or NULL.  Each is compiled once per ISA level
+ * (ops/variants.h): F_f32_base, F_f32_avx2, F_f32_avx512, declared by
+ * NB__CONV_FWD(F) / NB__CONV_BWD(F); the table holds them by level and
+ * the op runs the one of the plan's isa. */
 #define NB__CONV_ENTRY_TYPES(T, SFX)                                                               \
-	typedef void (*nb__conv_fwd_##SFX)(const nb__conv_geom *g, const nb__conv_plan *p,         \
-	                                   const T *x, const T *w, const T *b, T *y, void *ws);    \
-	typedef void (*nb__conv_bwd_##SFX)(const nb__conv_geom *g, const nb__conv_plan *p,         \
-	                                   const T *dy, const T *a, T *out, void *ws);
+	typedef void nb__conv_fwdfn_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,          \
+	                                  const T *x, const T *w, const T *b, T *y, void *ws);     \
+	typedef void nb__conv_bwdfn_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,          \
+	                                  const T *dy, const T *a, T *out, void *ws);              \
+	typedef nb__conv_fwdfn_##SFX *nb__conv_fwd_##SFX;                                          \
+	typedef nb__conv_bwdfn_##SFX *nb__conv_bwd_##SFX;
 NB__CONV_ENTRY_TYPES(float, f32)
 NB__CONV_ENTRY_TYPES(double, f64)
 #undef NB__CONV_ENTRY_TYPES
+#define NB__CONV_DECL(KIND, F)                                                                     \
+	nb__conv_##KIND##fn_f32 F##_f32_base, F##_f32_avx2, F##_f32_avx512;                        \
+	nb__conv_##KIND##fn_f64 F##_f64_base, F##_f64_avx2, F##_f64_avx512;
+#define NB__CONV_FWD(F) NB__CONV_DECL(fwd, F)
+#define NB__CONV_BWD(F) NB__CONV_DECL(bwd, F)
 
-/* A row of the dispatch table. */
+/* A row of the dispatch table: the entry points by ISA level. */
 typedef struct nb__conv_family {
 	const char *name; /* for the profile */
 	size_t (*workspace)(const nb__conv_geom *g, const nb__conv_plan *p);
-	nb__conv_fwd_f32 forward_f32;
-	nb__conv_fwd_f64 forward_f64;
-	nb__conv_bwd_f32 input_grad_f32; /* (dy, w) -> dx */
-	nb__conv_bwd_f64 input_grad_f64;
-	nb__conv_bwd_f32 weight_grad_f32; /* (dy, x) -> dw */
-	nb__conv_bwd_f64 weight_grad_f64;
+	nb__conv_fwd_f32 forward_f32[NB_ISA_LEVELS];
+	nb__conv_fwd_f64 forward_f64[NB_ISA_LEVELS];
+	nb__conv_bwd_f32 input_grad_f32[NB_ISA_LEVELS]; /* (dy, w) -> dx */
+	nb__conv_bwd_f64 input_grad_f64[NB_ISA_LEVELS];
+	nb__conv_bwd_f32 weight_grad_f32[NB_ISA_LEVELS]; /* (dy, x) -> dw */
+	nb__conv_bwd_f64 weight_grad_f64[NB_ISA_LEVELS];
 } nb__conv_family;
 
 extern const nb__conv_family nb__conv_paths[CONV_PATH_COUNT];

@@ -313,10 +313,15 @@ size_t nb__conv_plan_node(const nb_tensor *t, const nb_exec *x, void *out)
 /* ---- the dispatch table ------------------------------------------------------------ */
 
 #define ENTRIES(F, I, W)                                                                           \
-	.forward_f32 = F##_f32, .forward_f64 = F##_f64, .input_grad_f32 = I##_f32,                 \
-	.input_grad_f64 = I##_f64, .weight_grad_f32 = W##_f32, .weight_grad_f64 = W##_f64
-#define none_f32 NULL
-#define none_f64 NULL
+	.forward_f32 = NB_ISA_TABLE(F##_f32), .forward_f64 = NB_ISA_TABLE(F##_f64),                \
+	.input_grad_f32 = NB_ISA_TABLE(I##_f32), .input_grad_f64 = NB_ISA_TABLE(I##_f64),          \
+	.weight_grad_f32 = NB_ISA_TABLE(W##_f32), .weight_grad_f64 = NB_ISA_TABLE(W##_f64)
+#define none_f32_base NULL
+#define none_f32_avx2 NULL
+#define none_f32_avx512 NULL
+#define none_f64_base NULL
+#define none_f64_avx2 NULL
+#define none_f64_avx512 NULL
 
 const nb__conv_family nb__conv_paths[CONV_PATH_COUNT] = {
     [CONV_PATH_IM2COL] = {"im2col", nb__im2col_workspace,

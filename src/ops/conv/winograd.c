@@ -180,24 +180,18 @@ size_t nb__wino_wgrad_workspace(const nb__wino_geom *g, size_t elem_size, int th
 	return (size_t)(threads > 1 ? threads : 1) * plan_wgrad(g, elem_size, threads).slice_bytes;
 }
 
-/* helpers inlined into their NB_HOT callers (and so into both clones) */
+/* helpers inlined into their callers, so into each ISA variant (ops/variants.h) */
 #define WINO_INLINE static inline __attribute__((always_inline))
 
-#define T float
-#define SFX(name) name##_f32
-#define UKR sukr
-#include "ops/conv/winograd_impl.h"
-#undef T
-#undef SFX
-#undef UKR
-
-#define T double
-#define SFX(name) name##_f64
-#define UKR dukr
-#include "ops/conv/winograd_impl.h"
-#undef T
-#undef SFX
-#undef UKR
+#define ukr_f32 sukr
+#define ukr_f64 dukr
+#define UKR TSFX(ukr)
+/* the transforms loop over a panel's MR or NR lanes (6, 8 or 16 with
+ * BLIS's AVX2 kernels): at AVX-512 in 256-bit vectors, which measured
+ * 8-10% faster than 512-bit ones on Zen 4 (docs/design.md) */
+#define NB_VARIANTS_AVX512_TGT NB_TARGET_AVX512_256
+#define NB_VARIANTS_IMPL "ops/conv/winograd_impl.h"
+#include "ops/variants.h"
 
 /* ---- the convolution op's entry points ------------------------------------ */
 
@@ -223,38 +217,24 @@ size_t nb__wino_conv_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 	return nb__wino_workspace(&wg, p->es, p->threads);
 }
 
-/* y[n, o] += b[o] */
-#define WINO_CONV_FNS(T, SFX)                                                                      \
-	NB_HOT static void add_bias_##SFX(const nb__conv_geom *g, const T *b, T *y, int th)        \
-	{                                                                                          \
-		const int64_t p = g->oh * g->ow;                                                   \
-		NB_PAR_FOR_IF(th, g->n * g->o * p >= NB_PAR_MIN, q, g->n * g->o, {                 \
-			const T bo = b[q % g->o];                                                  \
-			T *yr = y + q * p;                                                         \
-			for (int64_t e = 0; e < p; e++)                                            \
-				yr[e] += bo;                                                       \
-		});                                                                                \
-	}                                                                                          \
-	void nb__wino_conv_forward_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,           \
-	                                 const T *x, const T *w, const T *b, T *y, void *ws)       \
-	{                                                                                          \
-		const nb__wino_geom wg = nb__conv_wino_geom(g, false);                             \
-		nb__wino_forward_##SFX(&wg, x, w, y, ws, p->threads);                              \
-		if (b)                                                                             \
-			add_bias_##SFX(g, b, y, p->team);                                          \
-	}                                                                                          \
-	void nb__wino_conv_input_grad_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,        \
-	                                    const T *dy, const T *w, T *dx, void *ws)              \
-	{                                                                                          \
-		const nb__wino_geom wg = nb__conv_wino_geom(g, true);                              \
-		nb__wino_forward_##SFX(&wg, dy, w, dx, ws, p->threads);                            \
-	}                                                                                          \
-	void nb__wino_conv_weight_grad_##SFX(const nb__conv_geom *g, const nb__conv_plan *p,       \
-	                                     const T *dy, const T *x, T *dw, void *ws)             \
-	{                                                                                          \
-		const nb__wino_geom wg = nb__conv_wino_geom(g, false);                             \
-		nb__wino_weight_grad_##SFX(&wg, dy, x, dw, ws, p->threads);                        \
-	}
-WINO_CONV_FNS(float, f32)
-WINO_CONV_FNS(double, f64)
-#undef WINO_CONV_FNS
+/* the variant of the geometry's ISA level (nb__wino_geom isa) */
+void nb__wino_forward_f32(const nb__wino_geom *g, const float *in, const float *w, float *out,
+                          void *ws, int threads)
+{
+	NB_ISA_PICK(g->isa, nb__wino_forward_f32)(g, in, w, out, ws, threads);
+}
+void nb__wino_forward_f64(const nb__wino_geom *g, const double *in, const double *w, double *out,
+                          void *ws, int threads)
+{
+	NB_ISA_PICK(g->isa, nb__wino_forward_f64)(g, in, w, out, ws, threads);
+}
+void nb__wino_weight_grad_f32(const nb__wino_geom *g, const float *dy, const float *x, float *dw,
+                              void *ws, int threads)
+{
+	NB_ISA_PICK(g->isa, nb__wino_weight_grad_f32)(g, dy, x, dw, ws, threads);
+}
+void nb__wino_weight_grad_f64(const nb__wino_geom *g, const double *dy, const double *x, double *dw,
+                              void *ws, int threads)
+{
+	NB_ISA_PICK(g->isa, nb__wino_weight_grad_f64)(g, dy, x, dw, ws, threads);
+}

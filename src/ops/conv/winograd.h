@@ -32,6 +32,8 @@
 #ifndef NB_WINOGRAD_H
 #define NB_WINOGRAD_H
 
+#include "ops/conv/plan.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +43,7 @@ typedef struct nb__wino_geom {
 	int64_t o;              /* output channels: W is [O, C, 3, 3] */
 	int64_t pt, pl, pb, pr; /* padding of the forward convolution, each 0..2 */
 	bool flip;              /* false: y = conv(x); true: dx = conv^T(dy) */
+	int isa;                /* the ISA level of the kernels' variants (nb_exec isa) */
 } nb__wino_geom;
 
 /* Whether the kernels handle g: every size >= 1, paddings in 0..2 and an
@@ -78,22 +81,10 @@ void nb__wino_weight_grad_f64(const nb__wino_geom *g, const double *dy, const do
 /* ---- the convolution op's entry points (plan.h's family interface) ------
  * The geometry of the pass in nb__conv_geom form; p->threads as above;
  * the forward adds the bias after the Winograd product. */
-struct nb__conv_geom;
-struct nb__conv_plan;
-nb__wino_geom nb__conv_wino_geom(const struct nb__conv_geom *g, bool flip);
-size_t nb__wino_conv_workspace(const struct nb__conv_geom *g, const struct nb__conv_plan *p);
-void nb__wino_conv_forward_f32(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
-                               const float *x, const float *w, const float *b, float *y, void *ws);
-void nb__wino_conv_forward_f64(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
-                               const double *x, const double *w, const double *b, double *y,
-                               void *ws);
-void nb__wino_conv_input_grad_f32(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
-                                  const float *dy, const float *w, float *dx, void *ws);
-void nb__wino_conv_input_grad_f64(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
-                                  const double *dy, const double *w, double *dx, void *ws);
-void nb__wino_conv_weight_grad_f32(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
-                                   const float *dy, const float *x, float *dw, void *ws);
-void nb__wino_conv_weight_grad_f64(const struct nb__conv_geom *g, const struct nb__conv_plan *p,
-                                   const double *dy, const double *x, double *dw, void *ws);
+nb__wino_geom nb__conv_wino_geom(const nb__conv_geom *g, bool flip);
+size_t nb__wino_conv_workspace(const nb__conv_geom *g, const nb__conv_plan *p);
+NB__CONV_FWD(nb__wino_conv_forward)
+NB__CONV_BWD(nb__wino_conv_input_grad)
+NB__CONV_BWD(nb__wino_conv_weight_grad)
 
 #endif

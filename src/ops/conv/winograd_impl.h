@@ -22,7 +22,7 @@
  *   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
  * Forward: g = W[o][c]; flip: g[m][k] = W[c][o][2-m][2-k] (W is the
  * forward's [O, C] = [ci, co] here). */
-NB_HOT static void SFX(wino_weights)(const wplan *p, const T *w, T *u, int64_t o0, int64_t o1)
+NB_TGT static void SFX(wino_weights)(const wplan *p, const T *w, T *u, int64_t o0, int64_t o1)
 {
 	const int64_t blk = p->opad * p->ci; /* one xi */
 	for (int64_t o = o0; o < o1; o++)
@@ -100,8 +100,8 @@ WINO_INLINE void SFX(row_bt)(const wplan *p, const T *xc, int64_t row, T *restri
 /* B^T down the columns of tiles [j0, j0 + len) of a tile row whose four
  * input rows are h0..h3 (row_bt): V[(4 a + b) vs + j - j0] for the 16
  * positions, one column b at a time (few live values: no spills). */
-static void SFX(col_bt)(const T *h0, const T *h1, const T *h2, const T *h3, int64_t tw, int64_t j0,
-                        int64_t len, T *restrict dst, int64_t vs)
+NB_TGT static void SFX(col_bt)(const T *h0, const T *h1, const T *h2, const T *h3, int64_t tw,
+                               int64_t j0, int64_t len, T *restrict dst, int64_t vs)
 {
 	for (int64_t b = 0; b < 4; b++) {
 		const T *restrict a0 = h0 + b * tw + j0, *restrict a1 = h1 + b * tw + j0;
@@ -147,7 +147,7 @@ WINO_INLINE void SFX(ring_rows)(const wplan *p, const T *in, int64_t c, int64_t 
  * (rows 2 ti + 2, 2 ti + 3 serve tile rows ti and ti + 1); a tile row
  * goes to V in runs that stay inside one panel.  The last panel's unused
  * lanes are zeroed. */
-NB_HOT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0, int64_t r1,
+NB_TGT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0, int64_t r1,
                                    T *rows)
 {
 	const int64_t nr = p->nr, tw = p->tw;
@@ -178,8 +178,8 @@ NB_HOT static void SFX(wino_input)(const wplan *p, const T *in, T *v, int64_t r0
  * y0, y1 of width wo (an odd width drops the last tile's right column).
  * Tile j's transformed outputs are m[xi] = src[xi ms + (j - j0) ts]; with
  * A^T = [1 1 1 0; 0 1 -1 -1] its outputs are A^T m A. */
-static void SFX(out_seg)(const T *restrict src, int64_t ms, int64_t ts, T *restrict y0,
-                         T *restrict y1, int64_t j0, int64_t j1, int64_t wo)
+NB_TGT static void SFX(out_seg)(const T *restrict src, int64_t ms, int64_t ts, T *restrict y0,
+                                T *restrict y1, int64_t j0, int64_t j1, int64_t wo)
 {
 	const int64_t full = j1 < wo / 2 ? j1 : wo / 2;
 	const T *m0 = src - j0 * ts, *m1 = m0 + 4 * ms, *m2 = m0 + 8 * ms, *m3 = m0 + 12 * ms;
@@ -212,7 +212,7 @@ static void SFX(out_seg)(const T *restrict src, int64_t ms, int64_t ts, T *restr
 /* y for one panel's tiles [t0, t0 + cols) of the chunk starting at tile
  * row r0, from M; an odd height's last tile row writes its lower row to
  * `spare` */
-NB_HOT static void SFX(wino_output)(const wplan *p, const T *m, T *out, int64_t r0, int64_t t0,
+NB_TGT static void SFX(wino_output)(const wplan *p, const T *m, T *out, int64_t r0, int64_t t0,
                                     int64_t cols, T *spare)
 {
 	const int64_t hw = p->ho * p->wo;
@@ -232,8 +232,8 @@ NB_HOT static void SFX(wino_output)(const wplan *p, const T *m, T *out, int64_t 
 
 /* One chunk: V, then panel by panel the 16 products M_xi = U_xi V_xi
  * (BLIS's micro-kernel on MR x NR blocks, k = ci) and the output tiles */
-static void SFX(wino_chunk)(const wplan *p, const T *in, const T *u, T *out, int64_t r0, int64_t r1,
-                            char *slice)
+NB_TGT static void SFX(wino_chunk)(const wplan *p, const T *in, const T *u, T *out, int64_t r0,
+                                   int64_t r1, char *slice)
 {
 	T *v = (T *)slice, *m = (T *)(slice + p->v_bytes);
 	T *rows = (T *)(slice + p->v_bytes + p->m_bytes);
@@ -262,8 +262,8 @@ static void SFX(wino_chunk)(const wplan *p, const T *in, const T *u, T *out, int
 
 /* Thread tid of th: images [n tid / th, n (tid + 1) / th), their tile rows
  * in equal pieces of at most p->rows */
-static void SFX(wino_share)(const wplan *p, const T *in, const T *u, T *out, char *slice, int th,
-                            int tid)
+NB_TGT static void SFX(wino_share)(const wplan *p, const T *in, const T *u, T *out, char *slice,
+                                   int th, int tid)
 {
 	const int64_t lo = p->n * tid / th * p->th, hi = p->n * (tid + 1) / th * p->th;
 	const int64_t cnt = hi - lo, np = (cnt + p->rows - 1) / p->rows;
@@ -271,9 +271,10 @@ static void SFX(wino_share)(const wplan *p, const T *in, const T *u, T *out, cha
 		SFX(wino_chunk)(p, in, u, out, lo + cnt * k / np, lo + cnt * (k + 1) / np, slice);
 }
 
-void SFX(nb__wino_forward)(const nb__wino_geom *g, const T *in, const T *w, T *out, void *ws,
-                           int threads)
+NB_TGT void SFX(nb__wino_forward)(const nb__wino_geom *g, const T *in, const T *w, T *out, void *ws,
+                                  int threads)
 {
+	NB_ISA_MARK(NB_V);
 	if (threads < 1)
 		threads = 1;
 	const wplan p = plan_of(g, sizeof(T), threads);
@@ -356,7 +357,7 @@ WINO_INLINE void SFX(interleave)(const T *planes, int64_t hw, int64_t ht, int64_
  * [16][ncb][kmax][NR]: channel c is lane c % NR of panel c / NR, tile t =
  * (q - r0) tw + tj its row t.  The four input rows of a tile row are
  * interleaved into a ring of four (consecutive tile rows share two). */
-NB_HOT static void SFX(wg_input)(const wplan *p, const T *x, T *v, int64_t r0, int64_t r1, T *rows)
+NB_TGT static void SFX(wg_input)(const wplan *p, const T *x, T *v, int64_t r0, int64_t r1, T *rows)
 {
 	const int64_t L = p->nr, tw = p->tw, width = 2 * tw + 2, hw = p->hi * p->wi, bs = p->bs;
 	for (int64_t cb = 0; cb < p->ncb; cb++) {
@@ -414,7 +415,7 @@ NB_HOT static void SFX(wg_input)(const wplan *p, const T *x, T *v, int64_t r0, i
  * o % MR of panel o / MR, tile t its row t), with A = [1 0; 1 1; 1 -1;
  * 0 -1]: for a column pair (u, w) of dy, A (u, w) = (u, u + w, u - w, -w).
  * dy past the plane (an odd height's or width's last tiles) is 0. */
-NB_HOT static void SFX(wg_dy)(const wplan *p, const T *dy, T *m, int64_t r0, int64_t r1, T *rows)
+NB_TGT static void SFX(wg_dy)(const wplan *p, const T *dy, T *m, int64_t r0, int64_t r1, T *rows)
 {
 	const int64_t L = p->mr, tw = p->tw, width = 2 * tw, hw = p->ho * p->wo, as = p->as;
 	T *y0 = rows, *y1 = rows + width * L;
@@ -450,8 +451,8 @@ NB_HOT static void SFX(wg_dy)(const wplan *p, const T *dy, T *m, int64_t r0, int
 
 /* One chunk, tile rows [r0, r1): dM and V, then dU_xi += dM_xi V_xi^T
  * (BLIS's micro-kernel on MR x NR blocks of dU, k = the chunk's tiles) */
-static void SFX(wg_chunk)(const wplan *p, const T *dy, const T *x, int64_t r0, int64_t r1,
-                          char *slice)
+NB_TGT static void SFX(wg_chunk)(const wplan *p, const T *dy, const T *x, int64_t r0, int64_t r1,
+                                 char *slice)
 {
 	T *du = (T *)slice, *m = (T *)(slice + p->du_bytes);
 	T *v = (T *)(slice + p->du_bytes + p->m_bytes);
@@ -480,7 +481,8 @@ static void SFX(wg_chunk)(const wplan *p, const T *dy, const T *x, int64_t r0, i
 /* Thread tid of th: a zero dU, then its images [n tid / th, n (tid + 1) /
  * th) in chunks of at most p->rows tile rows.  The panels are zeroed
  * once, so that the lanes past co and ci hold zeros. */
-static void SFX(wg_share)(const wplan *p, const T *dy, const T *x, char *slice, int th, int tid)
+NB_TGT static void SFX(wg_share)(const wplan *p, const T *dy, const T *x, char *slice, int th,
+                                 int tid)
 {
 	memset(slice, 0, p->du_bytes + p->m_bytes + p->v_bytes);
 	const int64_t lo = p->n * tid / th * p->th, hi = p->n * (tid + 1) / th * p->th;
@@ -492,7 +494,7 @@ static void SFX(wg_share)(const wplan *p, const T *dy, const T *x, char *slice, 
 /* dW[o][c] for the pairs e in [e0, e1) (e = o ci + c): the th private dU
  * added in thread order, then G^T dU G with G^T = [1 1/2 1/2 0; 0 1/2
  * -1/2 0; 0 1/2 1/2 1] */
-NB_HOT static void SFX(wg_weights)(const wplan *p, const char *slices, int th, T *dw, int64_t e0,
+NB_TGT static void SFX(wg_weights)(const wplan *p, const char *slices, int th, T *dw, int64_t e0,
                                    int64_t e1)
 {
 	for (int64_t e = e0; e < e1; e++) {
@@ -519,9 +521,10 @@ NB_HOT static void SFX(wg_weights)(const wplan *p, const char *slices, int th, T
 	}
 }
 
-void SFX(nb__wino_weight_grad)(const nb__wino_geom *g, const T *dy, const T *x, T *dw, void *ws,
-                               int threads)
+NB_TGT void SFX(nb__wino_weight_grad)(const nb__wino_geom *g, const T *dy, const T *x, T *dw,
+                                      void *ws, int threads)
 {
+	NB_ISA_MARK(NB_V);
 	if (threads < 1)
 		threads = 1;
 	const wplan p = plan_wgrad(g, sizeof(T), threads);
@@ -539,4 +542,44 @@ void SFX(nb__wino_weight_grad)(const nb__wino_geom *g, const T *dy, const T *x, 
 		const int64_t pairs = p.co * p.ci;
 		SFX(wg_weights)(&p, slices, th, dw, pairs * tid / th, pairs * (tid + 1) / th);
 	}
+}
+
+/* ---- the convolution op's entry points ------------------------------------ */
+
+/* y[n, o] += b[o] */
+NB_TGT static void SFX(add_bias)(const nb__conv_geom *g, const T *b, T *y, int th)
+{
+	const int64_t p = g->oh * g->ow;
+	NB_PAR_FOR_IF(th, g->n * g->o * p >= NB_PAR_MIN, q, g->n * g->o, {
+		const T bo = b[q % g->o];
+		T *yr = y + q * p;
+		for (int64_t e = 0; e < p; e++)
+			yr[e] += bo;
+	});
+}
+
+NB_TGT void SFX(nb__wino_conv_forward)(const nb__conv_geom *g, const nb__conv_plan *p, const T *x,
+                                       const T *w, const T *b, T *y, void *ws)
+{
+	nb__wino_geom wg = nb__conv_wino_geom(g, false);
+	wg.isa = NB_V;
+	SFX(nb__wino_forward)(&wg, x, w, y, ws, p->threads);
+	if (b)
+		SFX(add_bias)(g, b, y, p->team);
+}
+
+NB_TGT void SFX(nb__wino_conv_input_grad)(const nb__conv_geom *g, const nb__conv_plan *p,
+                                          const T *dy, const T *w, T *dx, void *ws)
+{
+	nb__wino_geom wg = nb__conv_wino_geom(g, true);
+	wg.isa = NB_V;
+	SFX(nb__wino_forward)(&wg, dy, w, dx, ws, p->threads);
+}
+
+NB_TGT void SFX(nb__wino_conv_weight_grad)(const nb__conv_geom *g, const nb__conv_plan *p,
+                                           const T *dy, const T *x, T *dw, void *ws)
+{
+	nb__wino_geom wg = nb__conv_wino_geom(g, false);
+	wg.isa = NB_V;
+	SFX(nb__wino_weight_grad)(&wg, dy, x, dw, ws, p->threads);
 }
