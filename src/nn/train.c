@@ -348,6 +348,226 @@ static const nb_grad_norms *fit_norms_epoch(fit_norms *f, nb_optim *o, int epoch
 	return gn;
 }
 
+/* One nb_fit: what its epochs share. */
+typedef struct fit_run {
+	nb_model *m;
+	nb_optim *o;
+	const nb_dataset *train;
+	const nb_fit_opts *opts;
+	nb_dist *dist;
+	int epochs;
+	int64_t G;     /* the global batch (the model's batch on one rank) */
+	nb__fitval fv; /* validation, early stopping: the batcher walks fv.view */
+	int64_t *pos;  /* the global batch's positions in the batcher */
+	int64_t *rows; /* its samples (m->rows, or more with several ranks) */
+	fit_norms fn;  /* gradient statistics, when asked for */
+	nb_batcher *bt;
+	feed_augment aug;
+	bool augment;
+	int64_t batches; /* per epoch */
+	FILE *bar;       /* the progress bar's terminal, or NULL */
+	double drawn;    /* when the bar was last drawn */
+} fit_run;
+
+/* The options against the model and optimizer: NB_OK, or the error
+ * recorded on the graph.  *G: the global batch. */
+static nb_status fit_check(const fit_run *r, int64_t *G)
+{
+	nb_graph *g = r->m->g;
+	const nb_fit_opts *opts = r->opts;
+	if (opts->first_epoch < 0 || opts->first_epoch > r->epochs) {
+		nb__fail(g, NB_ERR_ARG, "fit: first_epoch %d is outside 0..%d (the epochs)",
+		         opts->first_epoch, r->epochs);
+		return NB_ERR_ARG;
+	}
+	*G = nb__dist_active(r->dist) ? global_batch(r->m, r->dist, opts) : r->m->batch;
+	if (*G < 0)
+		return NB_ERR_ARG;
+	if (opts->grad_norm_interval < 0 || (opts->grad_norm_interval && !opts->grad_norms)) {
+		nb__fail(g, NB_ERR_ARG,
+		         opts->grad_norm_interval < 0
+		             ? "fit: grad_norm_interval %lld must be positive (0: none)"
+		             : "fit: grad_norm_interval %lld without grad_norms",
+		         (long long)opts->grad_norm_interval);
+		return NB_ERR_ARG;
+	}
+	return NB_OK;
+}
+
+static void fit_free(fit_run *r)
+{
+	nb__fitval_free(&r->fv);
+	nb_batcher_free(r->bt);
+	free(r->fn.rows);
+	free(r->pos);
+	if (r->rows != r->m->rows)
+		free(r->rows);
+}
+
+/* Everything the epochs need; on an error, nothing kept. */
+static nb_status fit_begin(fit_run *r)
+{
+	nb_model *m = r->m;
+	nb_graph *g = m->g;
+	const nb_fit_opts *opts = r->opts;
+	r->rows = m->rows;
+	nb_status st = nb__fitval_init(&r->fv, m, r->train, opts);
+	/* every replica starts from rank 0's parameters and state */
+	if (!st)
+		st = nb_dist_sync_model(r->dist, g);
+	/* the logits stay readable after a step: train accuracy for free */
+	if (!st)
+		st = nb_optim_keep(r->o, m->logits);
+	/* the global batch's positions in the batcher (the augmentation's
+	 * keys), then its samples: more than the model's batch with several
+	 * ranks */
+	if (!st && (!(r->pos = malloc(sizeof *r->pos * (size_t)r->G)) ||
+	            (r->G > m->batch && !(r->rows = malloc(sizeof *r->rows * (size_t)r->G))))) {
+		nb__fail(g, NB_ERR_NOMEM, "fit: out of memory");
+		st = NB_ERR_NOMEM;
+	}
+	if (!st && opts->grad_norms)
+		st = fit_norms_begin(&r->fn, r->o);
+	nb_batcher_opts bo = {.batch_size = r->G, .shuffle = !opts->no_shuffle, .seed = opts->seed};
+	if (!st && (st = nb_batcher_new(&r->fv.view, bo, &r->bt)))
+		nb__fail(g, st, "fit: cannot batch the training set (%s)", nb_status_string(st));
+	if (st) {
+		if (r->rows == NULL)
+			r->rows = m->rows;
+		fit_free(r);
+		return st;
+	}
+	r->aug = (feed_augment){.a = opts->augment, .seed = opts->seed, .keys = r->pos};
+	r->augment = opts->augment && (opts->augment->crop_pad > 0 || opts->augment->flip);
+	int64_t per_epoch = nb_batcher_batches_per_epoch(r->bt);
+	r->batches =
+	    opts->max_batches > 0 && opts->max_batches < per_epoch ? opts->max_batches : per_epoch;
+	/* the bar on a terminal only: \r-redraws would fill a log file */
+	r->bar = opts->progress && isatty(fileno(opts->progress)) ? opts->progress : NULL;
+	r->drawn = -1;
+	return NB_OK;
+}
+
+/* NB_ERR_VALUE recorded for a non-finite value v (what: "the loss ... at",
+ * where: its place) */
+static nb_status fit_diverged(nb_graph *g, double v, const char *what, const char *where)
+{
+	nb__fail(g, NB_ERR_VALUE,
+	         "fit: %s %s %s: training diverged (a lower learning rate may help)", what,
+	         isnan(v) ? "NaN"
+	         : v > 0  ? "inf"
+	                  : "-inf",
+	         where);
+	return NB_ERR_VALUE;
+}
+
+/* the progress bar and on_batch after a step */
+static void fit_progress(fit_run *r, const nb_progress *p)
+{
+	const double now = nb__now();
+	if (r->bar && (p->batch == 1 || p->batch == r->batches || now - r->drawn >= 0.1)) {
+		nb__progress_draw(r->bar, p);
+		r->drawn = now;
+	}
+	if (r->opts->on_batch)
+		r->opts->on_batch(p, r->opts->user);
+}
+
+/* The training steps of epoch e, and their part of its statistics. */
+static nb_status fit_epoch(fit_run *r, int e, nb_epoch_stats *s)
+{
+	nb_model *m = r->m;
+	nb_graph *g = m->g;
+	const nb_fit_opts *opts = r->opts;
+	nb_batch out = {.index = r->pos};
+	nb_batcher_seek_epoch(r->bt, e - 1);
+	nb_graph_set_training(g, true);
+	double t0 = nb__now(), lsum = 0;
+	int64_t correct = 0, samples = 0, done = 0;
+	nb_status st = NB_OK;
+	if (r->fn.rows)
+		nb_optim_grad_norms_reset(r->o);
+	for (int64_t b = 0; b < r->batches && !st; b++) {
+		int64_t n = nb_batcher_next(r->bt, &out);
+		if (n <= 0)
+			break;
+		for (int64_t i = 0; i < n; i++)
+			r->rows[i] = r->fv.train_idx ? r->fv.train_idx[r->pos[i]] : r->pos[i];
+		r->aug.epoch = e - 1;
+		if (opts->schedule)
+			nb_optim_set_lr(r->o, nb_schedule_lr(opts->schedule, nb_optim_steps(r->o)));
+		double sums[2];
+		if ((st = fit_step(m, r->o, r->train, r->rows, n, r->augment ? &r->aug : NULL,
+		                   sums)))
+			break;
+		if (!isfinite(sums[0]) && !opts->allow_nonfinite) {
+			char where[96];
+			snprintf(where, sizeof where, "at epoch %d, batch %lld (step %lld)", e,
+			         (long long)done + 1, (long long)nb_optim_steps(r->o));
+			st = fit_diverged(g, sums[0], "the loss is", where);
+			break;
+		}
+		if (r->fn.rows)
+			fit_norms_step(&r->fn, r->o, opts, e);
+		lsum += sums[0];
+		correct += (int64_t)sums[1];
+		samples += n;
+		done++;
+		if (opts->on_batch || r->bar) {
+			const double dt = nb__now() - t0;
+			fit_progress(
+			    r, &(nb_progress){.epoch = e,
+			                      .epochs = r->epochs,
+			                      .batch = done,
+			                      .batches = r->batches,
+			                      .step = nb_optim_steps(r->o),
+			                      .loss = lsum / (double)done,
+			                      .seconds = dt,
+			                      .samples_per_s = dt > 0 ? (double)samples / dt : 0});
+		}
+	}
+	nb_graph_set_batch_rows(g, 0);
+	if (r->bar)
+		nb__progress_clear(r->bar);
+	const double dt = nb__now() - t0;
+	*s = (nb_epoch_stats){.epoch = e,
+	                      .epochs = r->epochs,
+	                      .train_loss = done ? lsum / (double)done : NAN,
+	                      .train_accuracy = samples ? (double)correct / (double)samples : NAN,
+	                      .test_loss = NAN,
+	                      .test_accuracy = NAN,
+	                      .seconds = dt,
+	                      .samples_per_s = dt > 0 ? (double)samples / dt : 0,
+	                      .samples = samples,
+	                      .steps = nb_optim_steps(r->o),
+	                      .lr = nb_optim_lr(r->o)};
+	return st;
+}
+
+/* After epoch e's steps: rank 0's model everywhere, the test set, the
+ * validation set. */
+static nb_status fit_measure(fit_run *r, int e, nb_epoch_stats *s)
+{
+	nb_model *m = r->m;
+	const nb_fit_opts *opts = r->opts;
+	nb_status st;
+	/* per-rank batchnorm statistics: every rank evaluates (and rank 0
+	 * saves) rank 0's */
+	if (nb__dist_active(r->dist) && (st = nb_dist_sync_model(r->dist, m->g)))
+		return st;
+	if (opts->test &&
+	    (st = nb_evaluate_dist(m, opts->test, r->dist, &s->test_loss, &s->test_accuracy)))
+		return st;
+	if (opts->test && !isfinite(s->test_loss) && !opts->allow_nonfinite) {
+		/* the last update made the parameters non-finite */
+		char where[64];
+		snprintf(where, sizeof where, "after epoch %d (step %lld)", e,
+		         (long long)nb_optim_steps(r->o));
+		return fit_diverged(m->g, s->test_loss, "the test loss is", where);
+	}
+	return nb__fitval_epoch(&r->fv, m, s, opts->allow_nonfinite);
+}
+
 nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts)
 {
 	if (!m || !o || !train || !m->eval_prog)
@@ -355,187 +575,32 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	nb_graph *g = m->g;
 	if (g->status != NB_OK)
 		return g->status;
-	int epochs = opts.epochs > 0 ? opts.epochs : 1;
-	if (opts.first_epoch < 0 || opts.first_epoch > epochs) {
-		nb__fail(g, NB_ERR_ARG, "fit: first_epoch %d is outside 0..%d (the epochs)",
-		         opts.first_epoch, epochs);
-		return NB_ERR_ARG;
-	}
-	nb_dist *dist = nb_optim_dist(o);
-	int64_t G = nb__dist_active(dist) ? global_batch(m, dist, &opts) : m->batch;
-	if (G < 0)
-		return NB_ERR_ARG;
-	if (opts.first_epoch == epochs)
-		return NB_OK;
-	if (opts.grad_norm_interval < 0 || (opts.grad_norm_interval && !opts.grad_norms)) {
-		nb__fail(g, NB_ERR_ARG,
-		         opts.grad_norm_interval < 0
-		             ? "fit: grad_norm_interval %lld must be positive (0: none)"
-		             : "fit: grad_norm_interval %lld without grad_norms",
-		         (long long)opts.grad_norm_interval);
-		return NB_ERR_ARG;
-	}
-	/* validation, early stopping: the batcher walks fv.view */
-	nb__fitval fv;
-	nb_status st = nb__fitval_init(&fv, m, train, &opts);
-	/* every replica starts from rank 0's parameters and state */
-	if (!st)
-		st = nb_dist_sync_model(dist, g);
-	/* the logits stay readable after a step: train accuracy for free */
-	if (!st)
-		st = nb_optim_keep(o, m->logits);
-	/* the global batch's positions in the batcher (the augmentation's
-	 * keys), then its samples: more than the model's batch with several
-	 * ranks */
-	int64_t *pos = st ? NULL : malloc(sizeof *pos * (size_t)G);
-	int64_t *rows = m->rows;
-	if (!st && G > m->batch && !(rows = malloc(sizeof *rows * (size_t)G))) {
-		free(pos);
-		pos = NULL;
-	}
-	if (!st && !pos) {
-		nb__fail(g, NB_ERR_NOMEM, "fit: out of memory");
-		st = NB_ERR_NOMEM;
-	}
-	fit_norms fn = {0};
-	if (!st && opts.grad_norms)
-		st = fit_norms_begin(&fn, o);
-	nb_batcher *bt = NULL;
-	nb_batcher_opts bo = {.batch_size = G, .shuffle = !opts.no_shuffle, .seed = opts.seed};
-	if (!st && (st = nb_batcher_new(&fv.view, bo, &bt)))
-		nb__fail(g, st, "fit: cannot batch the training set (%s)", nb_status_string(st));
-	if (st) {
-		nb__fitval_free(&fv);
-		free(pos);
-		if (rows != m->rows)
-			free(rows);
-		free(fn.rows);
+	fit_run r = {.m = m,
+	             .o = o,
+	             .train = train,
+	             .opts = &opts,
+	             .dist = nb_optim_dist(o),
+	             .epochs = opts.epochs > 0 ? opts.epochs : 1};
+	nb_status st = fit_check(&r, &r.G);
+	if (st || opts.first_epoch == r.epochs || (st = fit_begin(&r)))
 		return st;
-	}
-	feed_augment aug = {.a = opts.augment, .seed = opts.seed, .keys = pos};
-	bool augment = opts.augment && (opts.augment->crop_pad > 0 || opts.augment->flip);
-	int64_t per_epoch = nb_batcher_batches_per_epoch(bt);
-	int64_t batches =
-	    opts.max_batches > 0 && opts.max_batches < per_epoch ? opts.max_batches : per_epoch;
-	nb_batch out = {.index = pos};
-	/* the bar on a terminal only: \r-redraws would fill a log file */
-	FILE *bar = opts.progress && isatty(fileno(opts.progress)) ? opts.progress : NULL;
-	double drawn = -1;           /* when the bar was last drawn */
 	int last = opts.first_epoch; /* the last epoch trained */
-	for (int before = opts.first_epoch; before < epochs && !st; before++) {
-		int e = before + 1;
-		nb_batcher_seek_epoch(bt, e - 1);
-		nb_graph_set_training(g, true);
-		double t0 = nb__now(), lsum = 0;
-		int64_t correct = 0, samples = 0, done = 0;
-		if (fn.rows)
-			nb_optim_grad_norms_reset(o);
-		for (int64_t b = 0; b < batches; b++) {
-			int64_t n = nb_batcher_next(bt, &out);
-			if (n <= 0)
-				break;
-			for (int64_t i = 0; i < n; i++)
-				rows[i] = fv.train_idx ? fv.train_idx[pos[i]] : pos[i];
-			aug.epoch = e - 1;
-			if (opts.schedule)
-				nb_optim_set_lr(o,
-				                nb_schedule_lr(opts.schedule, nb_optim_steps(o)));
-			double sums[2];
-			if ((st = fit_step(m, o, train, rows, n, augment ? &aug : NULL, sums)))
-				break;
-			double loss = sums[0];
-			if (!isfinite(loss) && !opts.allow_nonfinite) {
-				nb__fail(g, NB_ERR_VALUE,
-				         "fit: the loss is %s at epoch %d, batch %lld (step %lld): "
-				         "training diverged (a lower learning rate may help)",
-				         isnan(loss) ? "NaN"
-				         : loss > 0  ? "inf"
-				                     : "-inf",
-				         e, (long long)done + 1, (long long)nb_optim_steps(o));
-				st = NB_ERR_VALUE;
-				break;
-			}
-			if (fn.rows)
-				fit_norms_step(&fn, o, &opts, e);
-			lsum += loss;
-			correct += (int64_t)sums[1];
-			samples += n;
-			done++;
-			if (opts.on_batch || bar) {
-				double now = nb__now(), dt = now - t0;
-				nb_progress p = {.epoch = e,
-				                 .epochs = epochs,
-				                 .batch = done,
-				                 .batches = batches,
-				                 .step = nb_optim_steps(o),
-				                 .loss = lsum / (double)done,
-				                 .seconds = dt,
-				                 .samples_per_s =
-				                     dt > 0 ? (double)samples / dt : 0};
-				if (bar && (done == 1 || done == batches || now - drawn >= 0.1)) {
-					nb__progress_draw(bar, &p);
-					drawn = now;
-				}
-				if (opts.on_batch)
-					opts.on_batch(&p, opts.user);
-			}
-		}
-		nb_graph_set_batch_rows(g, 0);
-		if (bar)
-			nb__progress_clear(bar);
-		if (st)
-			break;
-		double dt = nb__now() - t0;
-		nb_epoch_stats s = {.epoch = e,
-		                    .epochs = epochs,
-		                    .train_loss = done ? lsum / (double)done : NAN,
-		                    .train_accuracy =
-		                        samples ? (double)correct / (double)samples : NAN,
-		                    .test_loss = NAN,
-		                    .test_accuracy = NAN,
-		                    .seconds = dt,
-		                    .samples_per_s = dt > 0 ? (double)samples / dt : 0,
-		                    .samples = samples,
-		                    .steps = nb_optim_steps(o),
-		                    .lr = nb_optim_lr(o)};
+	for (int e = opts.first_epoch + 1; e <= r.epochs; e++) {
+		nb_epoch_stats s;
 		nb_grad_norms gn;
-		if (fn.rows)
-			s.grad_norms = fit_norms_epoch(&fn, o, e, &gn);
-		/* per-rank batchnorm statistics: every rank evaluates (and rank 0
-		 * saves) rank 0's */
-		if (nb__dist_active(dist) && (st = nb_dist_sync_model(dist, g)))
+		if ((st = fit_epoch(&r, e, &s)))
 			break;
-		if (opts.test &&
-		    (st = nb_evaluate_dist(m, opts.test, dist, &s.test_loss, &s.test_accuracy)))
-			break;
-		if (opts.test && !isfinite(s.test_loss) && !opts.allow_nonfinite) {
-			/* the last update made the parameters non-finite */
-			nb__fail(g, NB_ERR_VALUE,
-			         "fit: the test loss is %s after epoch %d (step %lld): training "
-			         "diverged (a lower learning rate may help)",
-			         isnan(s.test_loss) ? "NaN"
-			         : s.test_loss > 0  ? "inf"
-			                            : "-inf",
-			         e, (long long)nb_optim_steps(o));
-			st = NB_ERR_VALUE;
-			break;
-		}
-		if ((st = nb__fitval_epoch(&fv, m, &s, opts.allow_nonfinite)))
+		if (r.fn.rows)
+			s.grad_norms = fit_norms_epoch(&r.fn, o, e, &gn);
+		if ((st = fit_measure(&r, e, &s)))
 			break;
 		last = e;
-		if (opts.on_epoch && !opts.on_epoch(&s, opts.user))
-			break;
-		if (s.early_stop)
+		if ((opts.on_epoch && !opts.on_epoch(&s, opts.user)) || s.early_stop)
 			break;
 	}
 	if (!st)
-		nb__fitval_finish(&fv, last);
-	nb__fitval_free(&fv);
-	nb_batcher_free(bt);
-	free(fn.rows);
-	free(pos);
-	if (rows != m->rows)
-		free(rows);
+		nb__fitval_finish(&r.fv, last);
+	fit_free(&r);
 	return st ? st : g->status;
 }
 
