@@ -150,20 +150,17 @@ static double step_flops(const nb_program *p)
  * the model's data (Fashion-MNIST when present; synthetic CIFAR-shaped data
  * for the resnets, as torch_resnet20.py).  One step = batch gather + forward
  * + backward + update + reading the loss, like the PyTorch scripts. */
-static int bench_zoo(const bench_args *b)
+/* The training set a zoo model's bench runs on (Fashion-MNIST, or
+ * synthetic CIFAR-shaped data); nonzero after a message. */
+static int bench_data(const bench_args *b, const nb_zoo_entry *z, int64_t batch, nb_dataset *train)
 {
-	const nb_zoo_entry *z = nb_zoo_find(b->model);
-	int64_t batch = b->batch ? b->batch : 64;
-	int steps = b->steps ? b->steps : (z->recipe.data == NB_ZOO_DATA_CIFAR10 ? 20 : 200),
-	    warm = b->warmup >= 0 ? b->warmup : 5;
-	nb_dataset train = {0};
 	char err[512];
 	nb_status st;
 	if (z->recipe.data == NB_ZOO_DATA_CIFAR10 || (b->data && !strcmp(b->data, "synthetic"))) {
-		if ((st = nb_synthetic_cifar(4 * batch, 1, &train)))
+		if ((st = nb_synthetic_cifar(4 * batch, 1, train)))
 			snprintf(err, sizeof err, "synthetic data: %s", nb_status_string(st));
 	} else {
-		st = nb_fashion_mnist_load(b->data, true, &train, err, sizeof err);
+		st = nb_fashion_mnist_load(b->data, true, train, err, sizeof err);
 	}
 	if (st) {
 		cli_data_error("bench", z->name, false, err);
@@ -171,11 +168,91 @@ static int bench_zoo(const bench_args *b)
 	}
 	if (z->num_classes == 2) {
 		nb_dataset two;
-		if (nb_dataset_select_classes(&train, (const int[]){2, 4}, 2, &two) == NB_OK) {
-			nb_dataset_free(&train);
-			train = two;
+		if (nb_dataset_select_classes(train, (const int[]){2, 4}, 2, &two) == NB_OK) {
+			nb_dataset_free(train);
+			*train = two;
 		}
 	}
+	return 0;
+}
+
+/* A zoo bench's timings, for its report. */
+typedef struct zoo_timing {
+	int64_t batch; /* global */
+	int done, ranks;
+	double dt, median;            /* seconds in all; ms of the median step */
+	double comm, exposed, hidden; /* allreduce seconds per step, the part waited for */
+	int64_t allreduces;
+} zoo_timing;
+
+/* rank 0's line (or JSON object) for a zoo bench */
+static void bench_zoo_report(const bench_args *b, const nb_zoo_entry *z, nb_model *m, nb_program *p,
+                             const zoo_timing *t)
+{
+	double ms = 1e3 * t->dt / t->done, sps = (double)t->done * (double)t->batch / t->dt;
+	char dj[256] = "";
+	if (t->ranks > 1)
+		snprintf(dj, sizeof dj,
+		         ", \"ranks\": %d, \"global_batch\": %lld, \"comm_ms_per_step\": %.4f, "
+		         "\"exposed_comm_ms_per_step\": %.4f, \"hidden_share\": %.3f, "
+		         "\"allreduces_per_step\": %.1f",
+		         t->ranks, (long long)t->batch, 1e3 * t->comm, 1e3 * t->exposed, t->hidden,
+		         t->done ? (double)t->allreduces / t->done : 0);
+	/* GFLOP/s at the median step, against the FMA peak of the level's
+	 * widest vectors measured now (NaN below AVX2) */
+	const double gflop = step_flops(p) / 1e9, gflops = gflop / (t->median / 1e3),
+	             peak = bench_peak_gflops();
+	if (nb_dist_rank(b->dist) != 0) {
+		; /* rank 0 reports */
+	} else if (b->json) {
+		printf(
+		    "{\"bench\": \"nabla_%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
+		    "\"ms_per_step\": %.4f, \"ms_per_step_median\": %.4f, \"samples_per_s\": %.1f, "
+		    "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f, "
+		    "\"isa\": \"%s\", \"blis_config\": \"%s\", \"gemm_kernel\": \"%s\", "
+		    "\"gflop_per_step\": %.6g, \"gflops\": %.2f, ",
+		    z->name, (long long)t->batch, nb_get_num_threads(), t->done, ms, t->median, sps,
+		    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
+		    (long long)nb_count_params(m->g), nb_item(m->loss), nb_isa(), nb_blis_config(),
+		    nb_gemm_kernel(), gflop, gflops);
+		if (isfinite(peak) && peak > 0)
+			printf("\"peak_gflops\": %.1f, \"fraction_of_peak\": %.4f%s}\n", peak,
+			       gflops / peak, dj);
+		else
+			printf("\"peak_gflops\": null, \"fraction_of_peak\": null%s}\n", dj);
+	} else if (t->ranks > 1) {
+		printf("%s: %d ranks x %d threads, global batch %lld: %.3f ms/step (median "
+		       "%.3f), %.0f samples/s; gradient allreduce %.3f ms/step, %.3f ms of it "
+		       "exposed (%.0f%% hidden behind the backward pass)\n",
+		       z->name, t->ranks, nb_get_num_threads(), (long long)t->batch, ms, t->median,
+		       sps, 1e3 * t->comm, 1e3 * t->exposed, 100 * t->hidden);
+	} else {
+		printf(
+		    "%s: batch %lld, %d threads: %.3f ms/step (median %.3f), %.0f samples/s, peak RSS "
+		    "%.1f MiB (activations arena %.1f MiB, %d steps in the schedule)\n",
+		    z->name, (long long)t->batch, nb_get_num_threads(), ms, t->median, sps,
+		    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
+		    nb_program_num_steps(p));
+		printf("%s: %.3f GFLOP per step (convolutions and matrix products), %.1f "
+		       "GFLOP/s at the median step",
+		       z->name, gflop, gflops);
+		if (isfinite(peak) && peak > 0)
+			printf(", %.1f%% of the measured FMA peak (%.1f GFLOP/s, isa %s)",
+			       100 * gflops / peak, peak, nb_isa());
+		printf("\n");
+	}
+}
+
+static int bench_zoo(const bench_args *b)
+{
+	const nb_zoo_entry *z = nb_zoo_find(b->model);
+	int64_t batch = b->batch ? b->batch : 64;
+	int steps = b->steps ? b->steps : (z->recipe.data == NB_ZOO_DATA_CIFAR10 ? 20 : 200),
+	    warm = b->warmup >= 0 ? b->warmup : 5;
+	nb_dataset train = {0};
+	if (bench_data(b, z, batch, &train))
+		return 1;
+	nb_status st;
 	nb_model m;
 	/* under mpirun: batch is the global batch, each rank's graph its shard */
 	int ranks = nb_dist_size(b->dist);
@@ -235,61 +312,16 @@ static int bench_zoo(const bench_args *b)
 		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
 	} else {
 		nb_program *p = nb_optim_program(o);
-		double ms = 1e3 * dt / done, sps = (double)done * (double)batch / dt;
-		char dj[256] = "";
-		if (ranks > 1)
-			snprintf(
-			    dj, sizeof dj,
-			    ", \"ranks\": %d, \"global_batch\": %lld, \"comm_ms_per_step\": %.4f, "
-			    "\"exposed_comm_ms_per_step\": %.4f, \"hidden_share\": %.3f, "
-			    "\"allreduces_per_step\": %.1f",
-			    ranks, (long long)batch, 1e3 * comm, 1e3 * exposed, hidden,
-			    done ? (double)ds.allreduces / done : 0);
-		/* GFLOP/s at the median step, against the FMA peak of the level's
-		 * widest vectors measured now (NaN below AVX2) */
-		const double gflop = step_flops(p) / 1e9, gflops = gflop / (median / 1e3),
-		             peak = bench_peak_gflops();
-		if (nb_dist_rank(b->dist) != 0) {
-			; /* rank 0 reports */
-		} else if (b->json) {
-			printf(
-			    "{\"bench\": \"nabla_%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
-			    "\"ms_per_step\": %.4f, \"ms_per_step_median\": %.4f, \"samples_per_s\": %.1f, "
-			    "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f, "
-			    "\"isa\": \"%s\", \"blis_config\": \"%s\", \"gemm_kernel\": \"%s\", "
-			    "\"gflop_per_step\": %.6g, \"gflops\": %.2f, ",
-			    z->name, (long long)batch, nb_get_num_threads(), done, ms, median, sps,
-			    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
-			    (long long)nb_count_params(m.g), nb_item(m.loss), nb_isa(),
-			    nb_blis_config(), nb_gemm_kernel(), gflop, gflops);
-			if (isfinite(peak) && peak > 0)
-				printf("\"peak_gflops\": %.1f, \"fraction_of_peak\": %.4f%s}\n",
-				       peak, gflops / peak, dj);
-			else
-				printf("\"peak_gflops\": null, \"fraction_of_peak\": null%s}\n",
-				       dj);
-		} else if (ranks > 1) {
-			printf(
-			    "%s: %d ranks x %d threads, global batch %lld: %.3f ms/step (median "
-			    "%.3f), %.0f samples/s; gradient allreduce %.3f ms/step, %.3f ms of it "
-			    "exposed (%.0f%% hidden behind the backward pass)\n",
-			    z->name, ranks, nb_get_num_threads(), (long long)batch, ms, median, sps,
-			    1e3 * comm, 1e3 * exposed, 100 * hidden);
-		} else {
-			printf(
-			    "%s: batch %lld, %d threads: %.3f ms/step (median %.3f), %.0f samples/s, peak RSS "
-			    "%.1f MiB (activations arena %.1f MiB, %d steps in the schedule)\n",
-			    z->name, (long long)batch, nb_get_num_threads(), ms, median, sps,
-			    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
-			    nb_program_num_steps(p));
-			printf("%s: %.3f GFLOP per step (convolutions and matrix products), %.1f "
-			       "GFLOP/s at the median step",
-			       z->name, gflop, gflops);
-			if (isfinite(peak) && peak > 0)
-				printf(", %.1f%% of the measured FMA peak (%.1f GFLOP/s, isa %s)",
-				       100 * gflops / peak, peak, nb_isa());
-			printf("\n");
-		}
+		const zoo_timing t = {.batch = batch,
+		                      .done = done,
+		                      .ranks = ranks,
+		                      .dt = dt,
+		                      .median = median,
+		                      .comm = comm,
+		                      .exposed = exposed,
+		                      .hidden = hidden,
+		                      .allreduces = ds.allreduces};
+		bench_zoo_report(b, z, &m, p, &t);
 		if (b->profile)
 			nb_program_profile_report(p, stderr);
 	}

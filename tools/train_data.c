@@ -345,6 +345,43 @@ static int init_from(nb_graph *g, const train_args *a)
 	return 0;
 }
 
+/* The learning-rate schedule of --schedule and --warmup for a training
+ * set of n samples; false: a constant rate.  Each schedule gets its own
+ * parameters only (the library refuses the others'); cosine's length is
+ * the run's, --max-batches included. */
+static bool zoo_schedule(const train_args *a, int64_t n, nb_schedule *sched)
+{
+	*sched = (nb_schedule){.kind = a->schedule, .base_lr = a->lr, .warmup_steps = a->warmup};
+	if (a->schedule == NB_SCHED_STEP)
+		sched->step_size = a->step_size;
+	if (a->schedule == NB_SCHED_STEP || a->schedule == NB_SCHED_EXPONENTIAL)
+		sched->gamma = a->gamma;
+	if (a->schedule == NB_SCHED_COSINE) {
+		int64_t per_epoch = (n + a->batch - 1) / a->batch;
+		if (a->max_batches > 0 && a->max_batches < per_epoch)
+			per_epoch = a->max_batches;
+		sched->total_steps = (int64_t)a->epochs * per_epoch;
+	}
+	return a->schedule != NB_SCHED_CONSTANT || a->warmup > 0;
+}
+
+/* The files a finished run writes: --plot, --grad-norms' plot, --export.
+ * 0, or the exit status after a message. */
+static int zoo_outputs(run *r, const nb_zoo_entry *z)
+{
+	const train_args *a = r->a;
+	nb_model *m = r->m;
+	int rc = 0;
+	if (a->plot)
+		rc = write_plot(r, a->plot, z->name);
+	if (!rc && a->grad_norms_plot)
+		rc = gn_write_plot(&r->gn, a->grad_norms_plot, z->name);
+	if (!rc && a->export_path)
+		rc = cli_export_onnx("train", m->g, (nb_tensor *[]){m->logits, m->probs}, 2, m->x,
+		                     a->export_path, false, false, a->json ? NULL : stderr);
+	return rc;
+}
+
 int train_zoo(const train_args *a, const nb_zoo_entry *z)
 {
 	nb_dataset train = {0}, test = {0};
@@ -389,23 +426,10 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	bool rank0 = nb_dist_rank(a->dist) == 0;
 	if (!a->json && rank0)
 		print_data_banner(a, z, &train, &test, &aug, nb_count_params(m.g));
-	int E = a->epochs;
-	/* each schedule gets its own parameters only (the library refuses the
-	 * others'); cosine's length is the run's, --max-batches included */
-	nb_schedule sched = {.kind = a->schedule, .base_lr = a->lr, .warmup_steps = a->warmup};
-	if (a->schedule == NB_SCHED_STEP)
-		sched.step_size = a->step_size;
-	if (a->schedule == NB_SCHED_STEP || a->schedule == NB_SCHED_EXPONENTIAL)
-		sched.gamma = a->gamma;
-	if (a->schedule == NB_SCHED_COSINE) {
-		int64_t per_epoch = (train.n + a->batch - 1) / a->batch;
-		if (a->max_batches > 0 && a->max_batches < per_epoch)
-			per_epoch = a->max_batches;
-		sched.total_steps = (int64_t)E * per_epoch;
-	}
+	nb_schedule sched;
+	const bool use_sched = zoo_schedule(a, train.n, &sched);
 	char err[256];
-	bool use_sched = a->schedule != NB_SCHED_CONSTANT || a->warmup > 0;
-	nb_fit_opts fo = {.epochs = E,
+	nb_fit_opts fo = {.epochs = a->epochs,
 	                  .seed = a->seed,
 	                  .max_batches = a->max_batches,
 	                  .schedule = use_sched ? &sched : NULL,
@@ -444,13 +468,8 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		print_early_stop(a, &r);
 	else if (!rc && r.saved && !a->json && rank0)
 		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
-	if (!rc && a->plot)
-		rc = write_plot(&r, a->plot, z->name);
-	if (!rc && a->grad_norms_plot)
-		rc = gn_write_plot(&r.gn, a->grad_norms_plot, z->name);
-	if (!rc && a->export_path)
-		rc = cli_export_onnx("train", m.g, (nb_tensor *[]){m.logits, m.probs}, 2, m.x,
-		                     a->export_path, false, false, a->json ? NULL : stderr);
+	if (!rc)
+		rc = zoo_outputs(&r, z);
 	history_free(&r.h);
 	gn_log_free(&r.gn);
 	model mm = {.g = m.g};
