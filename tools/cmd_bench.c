@@ -507,9 +507,10 @@ static const char *const options[] = {
     "--model", "--epochs",  "--repeat", "--threads",    "--batch",      "--steps", "--warmup",
     "--data",  "--profile", "--json",   "--grad-norms", "--bucket-kib", "--help",  NULL};
 
-int cmd_bench(int argc, char **argv)
+/* The command line into *b: -1, or the exit status (0 after --help, 2
+ * after a message). */
+static int parse_bench_args(int argc, char **argv, bench_args *b)
 {
-	bench_args b = {.model = NULL, .warmup = -1};
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		long n;
@@ -517,43 +518,43 @@ int cmd_bench(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
-			b.json = true;
+			b->json = true;
 		} else if (!strcmp(argv[i], "--profile")) {
-			b.profile = true;
+			b->profile = true;
 		} else if (!strcmp(argv[i], "--grad-norms")) {
-			b.grad_norms = true;
+			b->grad_norms = true;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
-			b.model = v;
+			b->model = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--epochs"))) {
 			if (!cli_parse_long("bench", "--epochs", v, 1, 1000000000, &n))
 				return 2;
-			b.epochs = (int)n;
+			b->epochs = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--repeat"))) {
 			if (!cli_parse_long("bench", "--repeat", v, 1, 1000, &n))
 				return 2;
-			b.repeat = (int)n;
+			b->repeat = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--threads"))) {
 			if (!cli_parse_long("bench", "--threads", v, 0, CLI_MAX_THREADS, &n))
 				return 2;
-			b.threads = (int)n;
+			b->threads = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--batch"))) {
 			if (!cli_parse_long("bench", "--batch", v, 1, CLI_MAX_BATCH, &n))
 				return 2;
-			b.batch = (int)n;
+			b->batch = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--steps"))) {
 			if (!cli_parse_long("bench", "--steps", v, 1, 1000000, &n))
 				return 2;
-			b.steps = (int)n;
+			b->steps = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--warmup"))) {
 			if (!cli_parse_long("bench", "--warmup", v, 0, 1000000, &n))
 				return 2;
-			b.warmup = (int)n;
+			b->warmup = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
-			b.data = v;
+			b->data = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--bucket-kib"))) {
 			if (!cli_parse_long("bench", "--bucket-kib", v, 1, 1 << 20, &n))
 				return 2;
-			b.bucket_kib = (int)n;
+			b->bucket_kib = (int)n;
 		} else if (cli_missing_value) {
 			return 2; /* already reported */
 		} else {
@@ -561,6 +562,15 @@ int cmd_bench(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	bench_args b = {.model = NULL, .warmup = -1};
+	int prc = parse_bench_args(argc, argv, &b);
+	if (prc >= 0)
+		return prc;
 	if (!b.model) {
 		usage(stderr);
 		return 2;
