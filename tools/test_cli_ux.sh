@@ -164,4 +164,21 @@ if [ "$(id -u)" -ne 0 ]; then # root writes anywhere it has no permission to
 fi
 ls -A "$tmp" | grep -q '^\.nabla-probe' && fail "a probe file was left behind"
 [ ! -e "$tmp/nodir" ] || fail "nodir was created"
+# dot --forward is the default: the model as built, no gradient nodes;
+# --backward adds them
+(cd "$tmp" && "$nabla" dot --model lenet --forward -o fwd.dot && "$nabla" dot --model lenet \
+	-o dflt.dot && "$nabla" dot --model lenet --backward -o bwd.dot) >/dev/null 2>&1 ||
+	fail "dot --forward / --backward"
+cmp -s "$tmp/fwd.dot" "$tmp/dflt.dot" || fail "dot --forward differs from the default"
+grep -q conv2d_backward "$tmp/fwd.dot" && fail "dot --forward has gradient nodes"
+grep -q conv2d_backward "$tmp/bwd.dot" || fail "dot --backward has no gradient nodes"
+
+# bench --profile: the step's ops, slowest first, and the slowest nodes, on
+# stderr; the usual line on stdout
+(cd "$tmp" && "$nabla" bench --model mlp --steps 3 --warmup 1 --threads 1 --profile) \
+	>"$tmp/out" 2>"$tmp/err" || fail "bench --profile: $(cat "$tmp/err")"
+grep -q "^op  *nodes  *ms per run  *share" "$tmp/err" && grep -q "^matmul " "$tmp/err" &&
+	grep -q "^slowest nodes:" "$tmp/err" || fail "bench --profile: $(cat "$tmp/err")"
+grep -q "^mlp: batch 64, 1 threads" "$tmp/out" || fail "bench --profile stdout: $(cat "$tmp/out")"
+
 echo "cli ux: ok"
