@@ -182,6 +182,7 @@ typedef struct zoo_timing {
 	int done, ranks;
 	double dt, median;            /* seconds in all; ms of the median step */
 	double comm, exposed, hidden; /* allreduce seconds per step, the part waited for */
+	double drift;                 /* the most any rank waited per step */
 	int64_t allreduces;
 } zoo_timing;
 
@@ -194,10 +195,11 @@ static void bench_zoo_report(const bench_args *b, const nb_zoo_entry *z, nb_mode
 	if (t->ranks > 1)
 		snprintf(dj, sizeof dj,
 		         ", \"ranks\": %d, \"global_batch\": %lld, \"comm_ms_per_step\": %.4f, "
-		         "\"exposed_comm_ms_per_step\": %.4f, \"hidden_share\": %.3f, "
+		         "\"exposed_comm_ms_per_step\": %.4f, \"max_rank_wait_ms_per_step\": %.4f, "
+		         "\"hidden_share\": %.3f, "
 		         "\"allreduces_per_step\": %.1f",
-		         t->ranks, (long long)t->batch, 1e3 * t->comm, 1e3 * t->exposed, t->hidden,
-		         t->done ? (double)t->allreduces / t->done : 0);
+		         t->ranks, (long long)t->batch, 1e3 * t->comm, 1e3 * t->exposed,
+		         1e3 * t->drift, t->hidden, t->done ? (double)t->allreduces / t->done : 0);
 	/* GFLOP/s at the median step, against the FMA peak of the level's
 	 * widest vectors measured now (NaN below AVX2) */
 	const double gflop = step_flops(p) / 1e9, gflops = gflop / (t->median / 1e3),
@@ -241,6 +243,24 @@ static void bench_zoo_report(const bench_args *b, const nb_zoo_entry *z, nb_mode
 			       100 * gflops / peak, peak, nb_isa());
 		printf("\n");
 	}
+}
+
+/* w[0], w[1]: the least and the most time any rank spent waiting on
+ * collectives (each rank's own in both on entry) */
+static nb_status bench_rank_waits(nb_dist *d, double w[2])
+{
+	const int n = nb_dist_size(d);
+	double *all = calloc((size_t)n, sizeof *all);
+	if (!all)
+		return NB_ERR_NOMEM;
+	all[nb_dist_rank(d)] = w[0];
+	nb_status st = nb_dist_allreduce_sum(d, all, n);
+	for (int r = 0; !st && r < n; r++) {
+		w[0] = r == 0 || all[r] < w[0] ? all[r] : w[0];
+		w[1] = r == 0 || all[r] > w[1] ? all[r] : w[1];
+	}
+	free(all);
+	return st;
 }
 
 static int bench_zoo(const bench_args *b)
@@ -300,7 +320,12 @@ static int bench_zoo(const bench_args *b)
 	double comm = ranks > 1 && !st
 	                  ? nb_dist_time_allreduce(b->dist, (size_t)nb_count_params(m.g) * 4, 5)
 	                  : 0,
-	       exposed = done ? ds.exposed_s / done : 0,
+	       waits[2] = {ds.exposed_s, ds.exposed_s}; /* the least and most any rank waited */
+	if (ranks > 1 && !st)
+		st = bench_rank_waits(b->dist, waits);
+	/* the rank that waited least is the one the others waited for: its
+	 * waits are the sum's unhidden part, theirs add the ranks' drift */
+	double exposed = done ? waits[0] / done : 0, drift = done ? waits[1] / done : 0,
 	       hidden = comm > 0 ? fmax(0, 1 - exposed / comm) : 0;
 	if (clk.ms && clk.n > 0) {
 		qsort(clk.ms, (size_t)clk.n, sizeof *clk.ms, cmp_double);
@@ -319,6 +344,7 @@ static int bench_zoo(const bench_args *b)
 		                      .median = median,
 		                      .comm = comm,
 		                      .exposed = exposed,
+		                      .drift = drift,
 		                      .hidden = hidden,
 		                      .allreduces = ds.allreduces};
 		bench_zoo_report(b, z, &m, p, &t);

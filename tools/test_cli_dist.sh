@@ -73,9 +73,15 @@ awk -v a="$(loss "$tmp/one")" -v b="$(loss "$tmp/two")" \
 	>"$tmp/out" 2>"$tmp/err" || fail "bench under mpirun: $(cat "$tmp/err")"
 [ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "bench under mpirun: $(cat "$tmp/out")"
 for k in '"ranks": 2' '"global_batch": 64' '"comm_ms_per_step"' '"hidden_share"' \
-	'"allreduces_per_step": 2.0'; do
+	'"max_rank_wait_ms_per_step"' '"allreduces_per_step": 2.0'; do
 	grep -q "$k" "$tmp/out" || fail "bench under mpirun: no $k in $(cat "$tmp/out")"
 done
+# the exposed part is the least any rank waited, never more than the most
+/usr/bin/env python3 -c '
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+sys.exit(0 if 0 <= d["exposed_comm_ms_per_step"] <= d["max_rank_wait_ms_per_step"] else 1)' \
+	"$tmp/out" || fail "bench under mpirun: exposed above the most waited: $(cat "$tmp/out")"
 (cd "$tmp" && np2 "$nabla" bench --model peak) >"$tmp/out" 2>"$tmp/err"
 [ $? -ne 0 ] || fail "bench --model peak under mpirun: exit status 0"
 grep -q "only the zoo models" "$tmp/err" || fail "bench --model peak: $(cat "$tmp/err")"
