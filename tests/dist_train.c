@@ -179,6 +179,10 @@ static int check_schedule(nb_optim *o, int buckets)
 	CHECK(buckets < 2 || first_start < last_grad,
 	      "the first allreduce (step %d) starts after the backward pass (step %d)", first_start,
 	      last_grad);
+	/* and the program moves the sums along between its kernels (Open MPI
+	 * progresses them only inside MPI calls) */
+	CHECK(p->between != NULL && p->between_user == nb_optim_dist(o),
+	      "the program has no progress call between its steps");
 	return 0;
 }
 

@@ -28,6 +28,7 @@ struct nb_dist {
 	MPI_Comm comm;
 	MPI_Request *req; /* one per bucket slot */
 	int n_req, cap_req;
+	bool in_flight; /* a bucket's sum may be in flight (nb__dist_progress) */
 #endif
 };
 
@@ -388,6 +389,7 @@ nb_status nb__dist_start(nb_dist *d, int b, void *buf, int64_t count, bool f32, 
 	double t0 = nb__now();
 	int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, f32 ? MPI_FLOAT : MPI_DOUBLE,
 	                        MPI_SUM, d->comm, &d->req[b]);
+	d->in_flight = true;
 	/* Open MPI progresses non-blocking collectives inside MPI calls: move
 	 * the earlier buckets along while this one starts */
 	for (int k = 0; k < d->n_req && rc == MPI_SUCCESS; k++) {
@@ -404,6 +406,27 @@ nb_status nb__dist_start(nb_dist *d, int b, void *buf, int64_t count, bool f32, 
 	(void)d, (void)b, (void)buf, (void)count, (void)f32, (void)err, (void)n;
 #endif
 	return NB_OK;
+}
+
+void nb__dist_progress(void *dp)
+{
+#if NABLA_HAVE_MPI
+	nb_dist *d = dp;
+	if (!d->in_flight)
+		return;
+	/* a request Open MPI completes becomes MPI_REQUEST_NULL; an error
+	 * shows again in the bucket's wait */
+	bool left = false;
+	for (int k = 0; k < d->n_req; k++) {
+		int done = 0;
+		if (d->req[k] != MPI_REQUEST_NULL &&
+		    (MPI_Test(&d->req[k], &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || !done))
+			left = true;
+	}
+	d->in_flight = left;
+#else
+	(void)dp;
+#endif
 }
 
 nb_status nb__dist_wait(nb_dist *d, int b, char *err, size_t n)

@@ -21,6 +21,11 @@ int nb__dist_new_bucket(nb_dist *d);
 nb_status nb__dist_start(nb_dist *d, int b, void *buf, int64_t count, bool f32, char *err,
                          size_t n);
 nb_status nb__dist_wait(nb_dist *d, int b, char *err, size_t n);
+/* Move the gradient sums in flight along (MPI_Test each): Open MPI
+ * progresses a non-blocking collective only inside MPI calls, so the
+ * optimizer's program calls this between its kernels (nb_program
+ * between); nothing when none is in flight.  d: the nb_dist. */
+void nb__dist_progress(void *d);
 /* Whether this rank's shard of the current step is empty (a last batch of
  * fewer samples than ranks): nb_fit sets it, synchronised batchnorm then
  * counts none of the rank's (padding) rows. */

@@ -455,6 +455,8 @@ static void run_steps(nb_program *p, const nb_exec *x0)
 		const nb_opdef *d = nb__ops[p->sched[s]->op];
 		x.plan = p->plan ? p->plan[s] : NULL;
 		(f32 ? d->forward_f32 : d->forward_f64)(&x, p->sched[s]);
+		if (p->between)
+			p->between(p->between_user);
 		if (p->prof_ns) {
 			const double t1 = nb__now();
 			p->prof_ns[s] += 1e9 * (t1 - t0);

@@ -139,6 +139,11 @@ struct nb_program {
 	void **plan; /* per step: its plan, or NULL */
 	char *plan_store;
 	int plan_threads, plan_isa;
+	/* called after every step of a run when set: a data-parallel
+	 * optimizer's program moves its gradient sums along between the
+	 * backward kernels (nb__dist_progress) */
+	void (*between)(void *user);
+	void *between_user;
 	nb_tensor **targets; /* what stays readable after a run */
 	int n_targets;
 	nb_tensor **inputs; /* the inputs (nb_input) the schedule reads */

@@ -145,6 +145,10 @@ nb_optim *nb__optim_finish(nb_optim *o)
 		targets[k++] = o->updates[i];
 	nb_program *old = o->prog;
 	o->prog = nb_compile(g, targets, k);
+	if (o->prog && o->dist && nb__dist_active(o->dist)) {
+		o->prog->between = nb__dist_progress;
+		o->prog->between_user = o->dist;
+	}
 	if (o->prog && old)
 		nb__program_release(g, old);
 	free(targets);
