@@ -181,4 +181,10 @@ grep -q "^op  *nodes  *ms per run  *share" "$tmp/err" && grep -q "^matmul " "$tm
 	grep -q "^slowest nodes:" "$tmp/err" || fail "bench --profile: $(cat "$tmp/err")"
 grep -q "^mlp: batch 64, 1 threads" "$tmp/out" || fail "bench --profile stdout: $(cat "$tmp/out")"
 
+# the listed values typed as such: --dist auto (one process without a
+# launcher), --dtype f32 (the default, given)
+(cd "$tmp" && "$nabla" train --model xor --dist auto --dtype f32 --epochs 100 --json --out none) \
+	>"$tmp/out" 2>"$tmp/err" || fail "--dist auto --dtype f32: $(cat "$tmp/err")"
+grep -q '"epoch": 100' "$tmp/out" || fail "--dist auto --dtype f32: $(cat "$tmp/out")"
+
 echo "cli ux: ok"
