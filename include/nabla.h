@@ -93,7 +93,7 @@ NB_API int64_t nb_shape_size(nb_shape s);
  * cores.  The count is process-wide: a kernel uses the count current when
  * it starts, whichever thread runs its graph (OpenMP's own default, which
  * this sets too, is kept per thread).  Until set, the first use
- * (nb_graph_new, nb_get_num_threads) sets all cores; an explicit count is
+ * (nb_graph_new, nb_num_threads) sets all cores; an explicit count is
  * never overwritten by that.  Results repeat bit for bit at a fixed count,
  * so do not change it while a run is under way (docs/design.md, "Threads
  * and determinism").
@@ -108,6 +108,8 @@ NB_API int64_t nb_shape_size(nb_shape s);
  * thread-safe.  Each running graph uses the whole count: k graphs running
  * at once want about cores / k threads. */
 NB_API void nb_set_num_threads(int n);
+NB_API int nb_num_threads(void);
+/* the former name of nb_num_threads, kept for release 0.1 */
 NB_API int nb_get_num_threads(void);
 
 /* ---- graph ------------------------------------------------------------ */
@@ -334,16 +336,7 @@ NB_API double nb_program_profile_op_ms(const nb_program *p, const char *op);
 
 /* ---- optimizers ------------------------------------------------------- */
 
-typedef struct nb_sgd_opts {
-	double lr;           /* default 0.01 */
-	double weight_decay; /* L2 added to the gradient */
-	double clip_norm;    /* > 0: clip the gradients' global norm to this */
-} nb_sgd_opts;
-
-/* Differentiates loss w.r.t. every parameter, appends the update to the
- * schedule and compiles.  Owned by the graph.  Other optimizers (momentum,
- * RMSprop, Adam, AdamW) and schedules: nabla/optim.h. */
-NB_API nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts);
+/* nb_sgd and the other optimizers' constructors: nabla/optim.h. */
 /* One training step: forward, backward and update.  Afterwards the loss
  * and every nb_optim_grad hold this step's values. */
 NB_API nb_status nb_step(nb_optim *o);
@@ -414,16 +407,6 @@ NB_API nb_status nb_graph_render(nb_graph *g, const char *path, const char *form
  * the process.  Not thread-safe (the first call loads Graphviz). */
 NB_API const char *nb_graph_render_formats(void);
 
-/* ---- op table introspection (for tools and tests) --------------------- */
-
-NB_API int nb_num_ops(void);
-NB_API const char *nb_op_name(int op);
-/* Ops that can be checked by nb_op_gradcheck (not leaves, not internal). */
-NB_API bool nb_op_is_checkable(int op);
-/* Builds a small random instance of op in an f64 graph, checks it. */
-NB_API nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep, char *errbuf,
-                                 size_t errlen);
-
 #ifdef __cplusplus
 }
 #endif
@@ -440,5 +423,6 @@ NB_API nb_status nb_op_gradcheck(int op, uint64_t seed, nb_gradcheck_report *rep
 #include "nabla/onnx.h"       /* ONNX export */
 #include "nabla/op.h"         /* adding your own op */
 #include "nabla/dist.h"       /* data-parallel training over MPI */
+#include "nabla/debug.h"      /* op-table introspection, plot helpers */
 
 #endif /* NABLA_H */

@@ -311,7 +311,7 @@ START_TEST(test_kernel_args_and_buffers)
 	nb_graph_set_batch_rows(g, 1);
 	ck_assert_int_eq(nb_eval(y), NB_OK);
 	ck_assert_int_eq(s.calls, 1);
-	ck_assert_int_eq(s.threads, nb_get_num_threads());
+	ck_assert_int_eq(s.threads, nb_num_threads());
 	ck_assert(s.training);
 	ck_assert_int_eq(s.batch_rows, 1);
 	ck_assert_int_eq(s.out_size, 8);

@@ -908,21 +908,26 @@ START_TEST(test_onehot)
 {
 	int32_t y[4] = {2, 0, 1, 2};
 	float out[12];
-	ck_assert_int_eq(nb_onehot(y, 4, 3, out), NB_OK);
+	ck_assert_int_eq(nb_labels_one_hot(y, 4, 3, out), NB_OK);
 	const float want[12] = {0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1};
 	for (int i = 0; i < 12; i++)
 		ck_assert_float_eq(out[i], want[i]);
 	y[3] = 3;
 	for (int i = 0; i < 12; i++)
 		out[i] = 7;
-	ck_assert_int_eq(nb_onehot(y, 4, 3, out), NB_ERR_VALUE);
+	ck_assert_int_eq(nb_labels_one_hot(y, 4, 3, out), NB_ERR_VALUE);
 	for (int i = 0; i < 12; i++)
 		ck_assert_float_eq(out[i], 7);
 	y[3] = -1;
-	ck_assert_int_eq(nb_onehot(y, 4, 3, out), NB_ERR_VALUE);
-	ck_assert_int_eq(nb_onehot(y, 4, 0, out), NB_ERR_ARG);
-	ck_assert_int_eq(nb_onehot(NULL, 4, 3, out), NB_ERR_ARG);
-	ck_assert_int_eq(nb_onehot(NULL, 0, 3, NULL), NB_OK);
+	ck_assert_int_eq(nb_labels_one_hot(y, 4, 3, out), NB_ERR_VALUE);
+	ck_assert_int_eq(nb_labels_one_hot(y, 4, 0, out), NB_ERR_ARG);
+	ck_assert_int_eq(nb_labels_one_hot(NULL, 4, 3, out), NB_ERR_ARG);
+	ck_assert_int_eq(nb_labels_one_hot(NULL, 0, 3, NULL), NB_OK);
+	/* the former name still works */
+	y[3] = 2;
+	ck_assert_int_eq(nb_onehot(y, 4, 3, out), NB_OK);
+	for (int i = 0; i < 12; i++)
+		ck_assert_float_eq(out[i], want[i]);
 }
 END_TEST
 

@@ -37,7 +37,7 @@ static void *first_use(void *arg)
 	if (graph)
 		nb_graph_free(nb_graph_new(NB_F32));
 	else
-		(void)nb_get_num_threads();
+		(void)nb_num_threads();
 	return NULL;
 }
 
@@ -55,7 +55,7 @@ static int race_once(bool graph)
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
 	pthread_barrier_destroy(&start);
-	int n = nb_get_num_threads(), nb = (int)bli_thread_get_num_threads();
+	int n = nb_num_threads(), nb = (int)bli_thread_get_num_threads();
 	if (n != 3 || nb != 3) {
 		fprintf(stderr,
 		        "after nb_set_num_threads(3) beside the first use: %d threads, BLIS %d\n",
@@ -89,13 +89,14 @@ END_TEST
 START_TEST(test_count_is_set)
 {
 	nb_set_num_threads(3);
-	ck_assert_int_eq(nb_get_num_threads(), 3);
+	ck_assert_int_eq(nb_num_threads(), 3);
+	ck_assert_int_eq(nb_get_num_threads(), 3); /* the former name */
 	ck_assert_int_eq(bli_thread_get_num_threads(), 3);
 	nb_set_num_threads(0);
-	ck_assert_int_eq(nb_get_num_threads(), omp_get_num_procs());
+	ck_assert_int_eq(nb_num_threads(), omp_get_num_procs());
 	ck_assert_int_eq(bli_thread_get_num_threads(), omp_get_num_procs());
 	nb_set_num_threads(-1);
-	ck_assert_int_eq(nb_get_num_threads(), omp_get_num_procs());
+	ck_assert_int_eq(nb_num_threads(), omp_get_num_procs());
 }
 END_TEST
 

@@ -20,7 +20,7 @@ typedef struct bench_args {
 int bench_peak(const bench_args *b);
 int bench_gemm(const bench_args *b);
 /* the measured fp32 FMA peak (GFLOP/s) of the widest vectors nabla's ISA
- * level uses, on nb_get_num_threads() threads; measured once per process */
+ * level uses, on nb_num_threads() threads; measured once per process */
 double bench_peak_gflops(void);
 
 #endif

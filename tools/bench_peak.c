@@ -46,13 +46,13 @@ double bench_peak_gflops(void)
 {
 	static double peak = -1;
 	if (peak < 0)
-		peak = widest_bits() ? measure(widest_bits(), nb_get_num_threads()) : NAN;
+		peak = widest_bits() ? measure(widest_bits(), nb_num_threads()) : NAN;
 	return peak;
 }
 
 int bench_peak(const bench_args *b)
 {
-	const int th = nb_get_num_threads();
+	const int th = nb_num_threads();
 	const bool has512 = nb__isa_level() >= 2, has256 = nb__isa_level() >= 1;
 	double p256 = has256 ? measure(256, th) : NAN, p512 = has512 ? measure(512, th) : NAN;
 	if (b->json) {
@@ -95,7 +95,7 @@ int bench_gemm(const bench_args *b)
 	if (!b->json)
 		printf("sgemm n x n x n, %d threads, isa %s, BLIS %s, GEMM kernel %s, "
 		       "measured FMA peak %.1f GFLOP/s:\n",
-		       nb_get_num_threads(), nb_isa(), nb_blis_config(), nb_gemm_kernel(), peak);
+		       nb_num_threads(), nb_isa(), nb_blis_config(), nb_gemm_kernel(), peak);
 	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
 		const int n = sizes[s];
 		float *a = malloc(sizeof(float) * (size_t)n * n),
@@ -120,8 +120,8 @@ int bench_gemm(const bench_args *b)
 			    "{\"bench\": \"sgemm_%d\", \"threads\": %d, \"isa\": \"%s\", "
 			    "\"blis_config\": \"%s\", \"gemm_kernel\": \"%s\", \"nabla_gflops\": %.1f, "
 			    "\"blis_gflops\": %.1f, ",
-			    n, nb_get_num_threads(), nb_isa(), nb_blis_config(), nb_gemm_kernel(),
-			    g_nb, g_blis);
+			    n, nb_num_threads(), nb_isa(), nb_blis_config(), nb_gemm_kernel(), g_nb,
+			    g_blis);
 			if (isnan(peak)) /* nothing to measure at the baseline */
 				printf("\"peak_gflops\": null, \"fraction_of_peak\": null}\n");
 			else

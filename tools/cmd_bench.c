@@ -91,11 +91,11 @@ static int bench_matmul(const bench_args *b)
 	if (b->json)
 		printf("{\"bench\": \"matmul_64x784x256_f32\", \"threads\": %d, \"iters\": %d, "
 		       "\"nabla_gflops\": %.2f, \"blis_gflops\": %.2f, \"ratio\": %.4f}\n",
-		       nb_get_num_threads(), iters, gf_nb, gf_raw, gf_nb / gf_raw);
+		       nb_num_threads(), iters, gf_nb, gf_raw, gf_nb / gf_raw);
 	else
 		printf("matmul 64x784 . 784x256 f32, %d threads: nabla %.2f GFLOP/s, raw BLIS %.2f "
 		       "GFLOP/s, ratio %.1f%%\n",
-		       nb_get_num_threads(), gf_nb, gf_raw, 100 * gf_nb / gf_raw);
+		       nb_num_threads(), gf_nb, gf_raw, 100 * gf_nb / gf_raw);
 	free(c);
 	nb_graph_free(g);
 	return 0;
@@ -213,7 +213,7 @@ static void bench_zoo_report(const bench_args *b, const nb_zoo_entry *z, nb_mode
 		    "\"peak_rss_mib\": %.1f, \"arena_mib\": %.2f, \"params\": %lld, \"loss\": %.5f, "
 		    "\"isa\": \"%s\", \"blis_config\": \"%s\", \"gemm_kernel\": \"%s\", "
 		    "\"gflop_per_step\": %.6g, \"gflops\": %.2f, ",
-		    z->name, (long long)t->batch, nb_get_num_threads(), t->done, ms, t->median, sps,
+		    z->name, (long long)t->batch, nb_num_threads(), t->done, ms, t->median, sps,
 		    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
 		    (long long)nb_count_params(m->g), nb_item(m->loss), nb_isa(), nb_blis_config(),
 		    nb_gemm_kernel(), gflop, gflops);
@@ -226,13 +226,13 @@ static void bench_zoo_report(const bench_args *b, const nb_zoo_entry *z, nb_mode
 		printf("%s: %d ranks x %d threads, global batch %lld: %.3f ms/step (median "
 		       "%.3f), %.0f samples/s; gradient allreduce %.3f ms/step, %.3f ms of it "
 		       "exposed (%.0f%% hidden behind the backward pass)\n",
-		       z->name, t->ranks, nb_get_num_threads(), (long long)t->batch, ms, t->median,
-		       sps, 1e3 * t->comm, 1e3 * t->exposed, 100 * t->hidden);
+		       z->name, t->ranks, nb_num_threads(), (long long)t->batch, ms, t->median, sps,
+		       1e3 * t->comm, 1e3 * t->exposed, 100 * t->hidden);
 	} else {
 		printf(
 		    "%s: batch %lld, %d threads: %.3f ms/step (median %.3f), %.0f samples/s, peak RSS "
 		    "%.1f MiB (activations arena %.1f MiB, %d steps in the schedule)\n",
-		    z->name, (long long)t->batch, nb_get_num_threads(), ms, t->median, sps,
+		    z->name, (long long)t->batch, nb_num_threads(), ms, t->median, sps,
 		    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
 		    nb_program_num_steps(p));
 		printf("%s: %.3f GFLOP per step (convolutions and matrix products), %.1f "
@@ -465,7 +465,7 @@ static int bench_conv(const bench_args *b)
 				printf(
 				    "{\"bench\": \"conv\", \"layer\": \"%s\", \"batch\": %d, \"pass\": \"%s\", "
 				    "\"threads\": %d, \"nabla_gflops\": %.2f, \"gemm_gflops\": %.2f, \"ratio\": %.3f}\n",
-				    cc->name, N, pass_name[pass], nb_get_num_threads(), gf, gr,
+				    cc->name, N, pass_name[pass], nb_num_threads(), gf, gr,
 				    gf / gr);
 			else
 				printf("%-30s %-11s %9.2f %9.2f %6.1f%%\n", pass ? "" : cc->name,

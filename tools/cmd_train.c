@@ -720,7 +720,7 @@ static int run_compare_depth(train_args *a, const train_flags *f)
 		    "deep-residual, %d epochs, optimizer %s, lr %g, batch %d, seed %llu, %d "
 		    "threads\n",
 		    a->epochs, nb_optim_kind_name(a->optim), a->lr, a->batch,
-		    (unsigned long long)a->seed, nb_get_num_threads());
+		    (unsigned long long)a->seed, nb_num_threads());
 	return compare_depth(a);
 }
 
@@ -878,7 +878,7 @@ static int train_command(int argc, char **argv, train_args *ap)
 		    "%llu, %d threads\n",
 		    a.model, a.epochs, a.resume ? " in all (resumed)" : "",
 		    nb_optim_kind_name(a.optim), a.lr, a.batch, nb_dtype_name(a.dtype),
-		    (unsigned long long)a.seed, nb_get_num_threads());
+		    (unsigned long long)a.seed, nb_num_threads());
 		int64_t lo = a.batch / ranks, hi = nb_dist_local_batch(a.dist, a.batch);
 		char per[64];
 		snprintf(per, sizeof per, lo == hi ? "%lld" : "%lld or %lld", (long long)hi,

@@ -110,7 +110,10 @@ NB_API nb_status nb_dataset_normalize(nb_dataset *d, const double *mean, const d
 NB_API nb_status nb_dataset_standardize(nb_dataset *d, double *mean, double *std);
 
 /* out[i*num_classes + k] = (labels[i] == k); NB_ERR_VALUE (out untouched)
- * when a label is outside [0, num_classes). */
+ * when a label is outside [0, num_classes).  (nb_one_hot is the graph op
+ * that does the same to a tensor of class ids.) */
+NB_API nb_status nb_labels_one_hot(const int32_t *labels, int64_t n, int num_classes, float *out);
+/* the former name of nb_labels_one_hot, kept for release 0.1 */
 NB_API nb_status nb_onehot(const int32_t *labels, int64_t n, int num_classes, float *out);
 
 /* A copy of the samples of src whose label is one of classes[0..k-1],

@@ -87,6 +87,13 @@ NB_API int64_t nb_count_params(const nb_graph *g);
  * and the non-trainable running statistics). */
 NB_API void nb_summary_print(const nb_graph *g, FILE *fp);
 
+/* batch normalisation with its own parameters and running statistics
+ * (nb_batchnorm and nb_batchnorm_opts: nabla/nn.h) */
+/* Creates parameters <name>.gamma (ones) and <name>.beta (zeros) and state
+ * <name>.running_mean (zeros) and <name>.running_var (ones), all [C]
+ * with C = x's dimension 1, and applies nb_batchnorm. */
+NB_API nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts o);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,10 +40,6 @@ typedef struct nb_batchnorm_opts {
 NB_API nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta,
                                nb_tensor *running_mean, nb_tensor *running_var,
                                nb_batchnorm_opts o);
-/* Creates parameters <name>.gamma (ones) and <name>.beta (zeros) and state
- * <name>.running_mean (zeros) and <name>.running_var (ones), all [C]
- * with C = x's dimension 1, and applies nb_batchnorm. */
-NB_API nb_tensor *nb_batchnorm_layer(nb_tensor *x, const char *name, nb_batchnorm_opts o);
 
 /* Inverted dropout: in training mode each element is kept with
  * probability 1-p and scaled by 1/(1-p), else zeroed; the identity in eval

@@ -1,8 +1,8 @@
 /* nabla/optim.h — part of the public API; include "nabla.h" instead.
  *
  * Optimizers, learning-rate schedules and the exponentially weighted moving
- * average.  nb_sgd, nb_step, nb_optim_set_lr and the other basics are
- * declared in nabla.h; docs/optim.md has every update rule as a formula.
+ * average.  nb_step, nb_optim_set_lr and the other basics are declared in
+ * nabla.h; docs/optim.md has every update rule as a formula.
  */
 /* the core types first, outside the guard: whichever header comes first,
  * nabla.h then includes this one with them defined */
@@ -86,6 +86,17 @@ typedef struct nb_optim_opts {
 NB_API nb_optim *nb_optimizer(nb_graph *g, nb_tensor *loss, nb_optim_opts opts);
 /* the handle the optimizer was made with (nb_optim_opts.dist), or NULL */
 NB_API nb_dist *nb_optim_dist(const nb_optim *o);
+
+typedef struct nb_sgd_opts {
+	double lr;           /* default 0.01 */
+	double weight_decay; /* L2 added to the gradient */
+	double clip_norm;    /* > 0: clip the gradients' global norm to this */
+} nb_sgd_opts;
+
+/* Plain SGD: differentiates loss w.r.t. every parameter, appends the
+ * update to the schedule and compiles.  Owned by the graph.  The other
+ * optimizers below. */
+NB_API nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts);
 
 typedef struct nb_momentum_opts {
 	double lr;       /* default 0.01 */

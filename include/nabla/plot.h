@@ -115,12 +115,6 @@ typedef struct nb_image_grid {
 NB_API nb_status nb_plot_image_grid_save(const char *path, const nb_image_grid *grid, char *err,
                                          size_t errlen);
 
-/* Round tick values for an axis from lo to hi: the multiples of the
- * smallest step of the form {1, 2, 5} x 10^k that gives at most max_ticks
- * of them inside [lo, hi].  Writes at most cap values; returns how many
- * there are (0 when lo >= hi, either is not finite, or max_ticks < 2). */
-NB_API int nb_nice_ticks(double lo, double hi, int max_ticks, double *ticks, int cap);
-
 #ifdef __cplusplus
 }
 #endif

@@ -80,7 +80,7 @@ nb_status nb_dataset_standardize(nb_dataset *d, double *mean, double *std)
 	return st;
 }
 
-nb_status nb_onehot(const int32_t *labels, int64_t n, int num_classes, float *out)
+nb_status nb_labels_one_hot(const int32_t *labels, int64_t n, int num_classes, float *out)
 {
 	if (n < 0 || num_classes <= 0 || (n && (!labels || !out)))
 		return NB_ERR_ARG;
@@ -93,6 +93,11 @@ nb_status nb_onehot(const int32_t *labels, int64_t n, int num_classes, float *ou
 	for (int64_t i = 0; i < n; i++)
 		out[i * num_classes + labels[i]] = 1.0f;
 	return NB_OK;
+}
+
+nb_status nb_onehot(const int32_t *labels, int64_t n, int num_classes, float *out)
+{
+	return nb_labels_one_hot(labels, n, num_classes, out);
 }
 
 /* Copies the samples listed in idx (count of them) of src into out. */

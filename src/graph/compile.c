@@ -429,8 +429,7 @@ nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n)
 	for (int s = 0; ok && p && s < p->n; s++)
 		ok = place_step(p, &w, &fl, s);
 	ok = ok && alloc_arena(p, &fl) && alloc_plans(p) &&
-	     plan_steps(p, nb_get_num_threads(), nb__isa_level()) &&
-	     nb__register_program(g, p) >= 0;
+	     plan_steps(p, nb_num_threads(), nb__isa_level()) && nb__register_program(g, p) >= 0;
 	if (!ok) {
 		nb__fail(g, NB_ERR_NOMEM, "compile: out of memory");
 		nb__program_free(p);
@@ -495,7 +494,7 @@ nb_status nb_run(nb_program *p)
 		if (p->offset[s] >= 0)
 			p->sched[s]->data = p->arena + p->offset[s];
 	g->last_run = p;
-	const int threads = nb_get_num_threads(), isa = nb__isa_level();
+	const int threads = nb_num_threads(), isa = nb__isa_level();
 	if ((threads != p->plan_threads || isa != p->plan_isa) && !plan_steps(p, threads, isa)) {
 		nb__fail(g, NB_ERR_NOMEM, "run: out of memory planning for %d threads", threads);
 		return g->status;

@@ -148,7 +148,7 @@ nb_graph *nb_graph_new(nb_dtype dtype)
 	g->training = true;
 	g->building_role = NB_ROLE_OP;
 	nb_graph_seed(g, 0x6e61626c61ull); /* "nabla" */
-	nb_get_num_threads();
+	nb_num_threads();
 	if (dtype != NB_F32 && dtype != NB_F64) {
 		g->dtype = NB_F32;
 		g->esize = sizeof(float);

@@ -36,7 +36,7 @@ void nb_set_num_threads(int n)
 	pthread_mutex_unlock(&nb_threads_lock);
 }
 
-int nb_get_num_threads(void)
+int nb_num_threads(void)
 {
 	int n = atomic_load(&nb_threads);
 	if (n > 0)
@@ -49,4 +49,9 @@ int nb_get_num_threads(void)
 	}
 	pthread_mutex_unlock(&nb_threads_lock);
 	return n;
+}
+
+int nb_get_num_threads(void)
+{
+	return nb_num_threads();
 }
