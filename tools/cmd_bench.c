@@ -301,7 +301,8 @@ static int bench_zoo(const bench_args *b)
 		st = nb_program_profile(nb_optim_program(o), true);
 	/* each step timed too: the median is robust to the machine's hiccups,
 	 * and it is what torch_resnet20.py reports */
-	step_clock clk = {.ms = calloc((size_t)steps, sizeof(double)), .cap = steps};
+	step_clock clk = {.ms = calloc((size_t)steps, sizeof(double))};
+	clk.cap = clk.ms ? steps : 0; /* no room: no median (NaN), the mean still */
 	fo.on_batch = on_step;
 	fo.user = &clk;
 	double t0 = nb__now();

@@ -870,7 +870,7 @@ static int train_command(int argc, char **argv, train_args *ap)
 	if (ranks > 1)
 		a.save = nb_dist_rank(a.dist) ? NULL : a.save; /* default_outputs named it */
 	if (ranks > 1 && nb_dist_rank(a.dist) != 0)
-		a.plot = a.dot_path = a.export_path = NULL;
+		a.plot = a.dot_path = a.export_path = a.grad_norms_plot = NULL;
 	if (!a.json && nb_dist_rank(a.dist) == 0) {
 		fprintf(
 		    stderr,

@@ -67,6 +67,20 @@ awk -v a="$(loss "$tmp/one")" -v b="$(loss "$tmp/two")" \
 	'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-5 * a) }' ||
 	fail "2 ranks' loss $(loss "$tmp/two") is not one process's $(loss "$tmp/one")"
 
+# a validation split under 2 ranks: the validation set is split over the
+# ranks and its sums added, so the loss is one process's, and every rank
+# takes the same early-stopping decision (the job ends, no rank left
+# waiting)
+(cd "$tmp" && "$nabla" train $small --epochs 3 --val-split 0.2 --early-stop 1 --json \
+	--out none) >"$tmp/one" 2>&1 || fail "1 rank --val-split: $(cat "$tmp/one")"
+(cd "$tmp" && timeout 300 "$mpirun" --allow-run-as-root --oversubscribe -np 2 "$nabla" train \
+	$small --epochs 3 --val-split 0.2 --early-stop 1 --json --out none) >"$tmp/two" 2>&1 ||
+	fail "2 ranks --val-split: $(cat "$tmp/two")"
+vloss() { sed -n 's/.*"epoch": 1,.*"val_loss": \([0-9.]*\).*/\1/p' "$1"; }
+awk -v a="$(vloss "$tmp/one")" -v b="$(vloss "$tmp/two")" \
+	'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-5 * a) }' ||
+	fail "2 ranks' val_loss $(vloss "$tmp/two") is not one process's $(vloss "$tmp/one")"
+
 # nabla bench under mpirun: rank 0's one JSON object with the global rate
 # and the communication; benchmarks that are not training refused
 (cd "$tmp" && np2 "$nabla" bench --model mlp --steps 20 --threads 1 --bucket-kib 256 --json) \

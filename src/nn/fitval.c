@@ -128,12 +128,15 @@ nb_status nb__fitval_init(nb__fitval *v, nb_model *m, const nb_dataset *train, c
 	return NB_OK;
 }
 
-nb_status nb__fitval_epoch(nb__fitval *v, nb_model *m, nb_epoch_stats *s, bool allow_nonfinite)
+nb_status nb__fitval_epoch(nb__fitval *v, nb_model *m, nb_dist *dist, nb_epoch_stats *s,
+                           bool allow_nonfinite)
 {
 	s->val_loss = s->val_accuracy = s->best_val_loss = NAN;
 	if (!v->val)
 		return NB_OK;
-	nb_status st = nb_evaluate(m, v->val, &s->val_loss, &s->val_accuracy);
+	/* split over the ranks and summed: every rank gets the same loss, so
+	 * all take the same early-stopping decision */
+	nb_status st = nb_evaluate_dist(m, v->val, dist, &s->val_loss, &s->val_accuracy);
 	if (st)
 		return st;
 	if (!isfinite(s->val_loss) && !allow_nonfinite) {

@@ -26,7 +26,8 @@ nb_status nb__fitval_init(nb__fitval *v, nb_model *m, const nb_dataset *train,
                           const nb_fit_opts *o);
 /* After epoch s->epoch: the validation loss and accuracy into s, the best
  * so far, the snapshot when it improved, and early stopping. */
-nb_status nb__fitval_epoch(nb__fitval *v, nb_model *m, nb_epoch_stats *s, bool allow_nonfinite);
+nb_status nb__fitval_epoch(nb__fitval *v, nb_model *m, nb_dist *dist, nb_epoch_stats *s,
+                           bool allow_nonfinite);
 /* The end of training: the best epoch's parameters back (restore_best). */
 void nb__fitval_finish(nb__fitval *v, int last_epoch);
 void nb__fitval_free(nb__fitval *v);

@@ -289,9 +289,9 @@ static nb_status fit_step(nb_model *m, nb_optim *o, const nb_dataset *train, con
 	if (st)
 		return st;
 	/* batchnorm's statistics from the real rows only (a rank with none:
-	 * one copy of a sample, weighted 0, which synchronised batchnorm
-	 * leaves out of the statistics) */
-	nb_graph_set_batch_rows(m->g, count < m->batch ? (count > 0 ? count : 1) : 0);
+	 * every row a copy of one sample, weighted 0, all of them in its own
+	 * statistics, which synchronised batchnorm leaves out of the sums) */
+	nb_graph_set_batch_rows(m->g, count > 0 && count < m->batch ? count : 0);
 	if ((st = nb_step(o)))
 		return st;
 	sums[0] = nb_item(m->loss);
@@ -565,7 +565,7 @@ static nb_status fit_measure(fit_run *r, int e, nb_epoch_stats *s)
 		         (long long)nb_optim_steps(r->o));
 		return fit_diverged(m->g, s->test_loss, "the test loss is", where);
 	}
-	return nb__fitval_epoch(&r->fv, m, s, opts->allow_nonfinite);
+	return nb__fitval_epoch(&r->fv, m, r->dist, s, opts->allow_nonfinite);
 }
 
 nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts)
