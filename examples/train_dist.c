@@ -48,15 +48,15 @@ int main(int argc, char **argv)
 		st = nb_checkpoint_save(g, opt, "train_dist.safetensors", "mlp");
 	if (st != NB_OK) {
 		fprintf(stderr, "rank %d: %s\n", rank, nb_graph_errmsg(g));
-		nb_dist_abort(dist, 1); /* end every rank: none waits for this one */
-	}
-	if (rank == 0)
+		nb_dist_abort(dist, 1); /* several ranks: end them all, none waits for this one */
+	} else if (rank == 0) {
 		printf("%d rank%s, global batch %lld: test loss %.4f, accuracy %.2f%%\n", ranks,
 		       ranks == 1 ? "" : "s", (long long)global, loss, 100 * acc);
+	}
 	nb_model_free(&m);
 	nb_graph_free(g);
 	nb_dataset_free(&train);
 	nb_dataset_free(&test);
 	nb_dist_finalize(dist);
-	return acc > 0.7 ? 0 : 1; /* learned? */
+	return st == NB_OK && acc > 0.7 ? 0 : 1; /* learned? */
 }

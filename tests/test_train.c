@@ -424,6 +424,22 @@ START_TEST(test_lenet_short_accuracy)
 }
 END_TEST
 
+/* nb_dist_abort ends a job of several ranks; with one rank (or none) it
+ * returns, and the caller reports its error as a single process: the
+ * library never exits on its own */
+START_TEST(test_dist_abort_returns_on_one_rank)
+{
+	nb_dist *d = NULL;
+	char err[256];
+	ck_assert_int_eq(
+	    nb_dist_init(NULL, NULL, &(nb_dist_opts){.off = true}, &d, err, sizeof err), NB_OK);
+	ck_assert_int_eq(nb_dist_size(d), 1);
+	nb_dist_abort(d, 3);
+	nb_dist_abort(NULL, 3);
+	nb_dist_finalize(d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("train");
@@ -438,6 +454,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_zoo_entries_carry_builder_and_recipe);
 	tcase_add_test(tc, test_mlp_short_accuracy);
 	tcase_add_test(tc, test_lenet_short_accuracy);
+	tcase_add_test(tc, test_dist_abort_returns_on_one_rank);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -643,7 +643,7 @@ int cmd_bench(int argc, char **argv)
 			        nb_dist_rank(b.dist));
 		rc = e->run(&b);
 	}
-	if (rc && ranks > 1)
+	if (rc)
 		nb_dist_abort(b.dist, rc);
 	nb_dist_finalize(b.dist);
 	return rc;

@@ -228,7 +228,7 @@ int cmd_dot(int argc, char **argv)
 	if (!rc && nb_dist_rank(dist) == 0)
 		rc = write_graph(m.g, view, out, format);
 	cli_model_free(&m);
-	if (rc && nb_dist_size(dist) > 1)
+	if (rc)
 		nb_dist_abort(dist, rc);
 	nb_dist_finalize(dist);
 	return rc;

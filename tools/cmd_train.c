@@ -907,7 +907,7 @@ int cmd_train(int argc, char **argv)
 	int rc = train_command(argc, argv, &a);
 	/* an error on one rank ends every rank (the others would wait for it
 	 * in the next collective) */
-	if (rc && nb_dist_size(a.dist) > 1)
+	if (rc)
 		nb_dist_abort(a.dist, rc);
 	nb_dist_finalize(a.dist);
 	return rc;

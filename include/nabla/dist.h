@@ -50,9 +50,10 @@ NB_API nb_status nb_dist_init(int *argc, char ***argv, const nb_dist_opts *opts,
 /* Finalise MPI (when nb_dist_init started it) and free the handle.  Free
  * the graphs whose optimizers use d first. */
 NB_API void nb_dist_finalize(nb_dist *d);
-/* End every rank of the job at once (MPI_Abort) with exit status code:
- * after an error on one rank, so that no other waits for it forever.  With
- * one rank (or NULL), exit(code). */
+/* With several ranks, end every rank of the job at once (MPI_Abort, exit
+ * status code): after an error on one rank, so that no other waits for it
+ * forever.  With one rank (or NULL) nothing happens: the caller returns its
+ * error as a single process would. */
 NB_API void nb_dist_abort(nb_dist *d, int code);
 
 NB_API int nb_dist_rank(const nb_dist *d); /* 0 for NULL */
