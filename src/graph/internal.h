@@ -292,6 +292,12 @@ static inline void nb__set(nb_tensor *t, int64_t i, double v)
  * none; and whether all of s[0..n) is well-formed. */
 size_t nb__utf8_seq(const unsigned char *s, size_t n);
 bool nb__utf8_valid(const char *s, size_t n);
+/* s[0..n) as markup text (SVG's XML character data, Graphviz's HTML-like
+ * labels) on fp: & < > " escaped, and ' too with NB_MARKUP_APOS; malformed
+ * UTF-8 and control characters written as bad, except tab, newline and
+ * carriage return with NB_MARKUP_KEEP_SPACE (utf8.c). */
+enum { NB_MARKUP_APOS = 1u << 0, NB_MARKUP_KEEP_SPACE = 1u << 1 };
+void nb__markup_text(FILE *fp, const char *s, size_t n, const char *bad, unsigned flags);
 /* A string read from a file, made safe for a message that may reach a
  * terminal: control characters (C0, DEL, C1) and malformed UTF-8 bytes
  * become '?', and a string longer than buf ends in "...".  Returns buf. */

@@ -85,3 +85,28 @@ const char *nb__shown(const char *s, char *buf, size_t n)
 	}
 	return buf;
 }
+
+void nb__markup_text(FILE *fp, const char *s, size_t n, const char *bad, unsigned flags)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	const bool keep = flags & NB_MARKUP_KEEP_SPACE;
+	for (size_t i = 0; i < n;) {
+		size_t k = nb__utf8_seq(u + i, n - i);
+		unsigned c = u[i];
+		if (k == 0 || (c < 0x20 && !(keep && (c == '\t' || c == '\n' || c == '\r'))))
+			fputs(bad, fp);
+		else if (c == '&')
+			fputs("&amp;", fp);
+		else if (c == '<')
+			fputs("&lt;", fp);
+		else if (c == '>')
+			fputs("&gt;", fp);
+		else if (c == '"')
+			fputs("&quot;", fp);
+		else if (c == '\'' && (flags & NB_MARKUP_APOS))
+			fputs("&apos;", fp);
+		else
+			fwrite(u + i, 1, k, fp);
+		i += k ? k : 1;
+	}
+}

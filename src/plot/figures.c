@@ -43,25 +43,7 @@ static nb_status ferr(char *err, size_t errlen, nb_status st, const char *fmt, .
  * characters become U+FFFD */
 static void xml_text(FILE *fp, const char *s)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s);
-	for (size_t i = 0; i < n;) {
-		size_t k = nb__utf8_seq(u + i, n - i);
-		unsigned c = u[i];
-		if (k == 0 || c < 0x20)
-			fputs("\xef\xbf\xbd", fp);
-		else if (c == '&')
-			fputs("&amp;", fp);
-		else if (c == '<')
-			fputs("&lt;", fp);
-		else if (c == '>')
-			fputs("&gt;", fp);
-		else if (c == '"')
-			fputs("&quot;", fp);
-		else
-			fwrite(u + i, 1, k, fp);
-		i += k ? k : 1;
-	}
+	nb__markup_text(fp, s, strlen(s), "\xef\xbf\xbd", 0);
 }
 
 static void text(FILE *fp, int x, int y, const char *anchor, int size, const char *extra,
@@ -404,24 +386,7 @@ static nb_status write_grid(FILE *fp, const void *user)
  * UTF-8 as '?' */
 static void html_text(FILE *fp, const char *s, size_t n)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		size_t k = nb__utf8_seq(u + i, n - i);
-		unsigned c = u[i];
-		if (k == 0 || c < 0x20)
-			fputc('?', fp);
-		else if (c == '&')
-			fputs("&amp;", fp);
-		else if (c == '<')
-			fputs("&lt;", fp);
-		else if (c == '>')
-			fputs("&gt;", fp);
-		else if (c == '"')
-			fputs("&quot;", fp);
-		else
-			fwrite(u + i, 1, k, fp);
-		i += k ? k : 1;
-	}
+	nb__markup_text(fp, s, n, "?", 0);
 }
 
 /* image i, scaled by repeating pixels, as dir/i.png */

@@ -442,27 +442,7 @@ static const char *num(char *buf, double v)
  * control characters XML 1.0 forbids become U+FFFD. */
 static void xml_text(FILE *fp, const char *s)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s);
-	for (size_t i = 0; i < n;) {
-		size_t k = nb__utf8_seq(u + i, n - i);
-		unsigned c = u[i];
-		if (k == 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r'))
-			fputs("\xef\xbf\xbd", fp);
-		else if (c == '&')
-			fputs("&amp;", fp);
-		else if (c == '<')
-			fputs("&lt;", fp);
-		else if (c == '>')
-			fputs("&gt;", fp);
-		else if (c == '"')
-			fputs("&quot;", fp);
-		else if (c == '\'')
-			fputs("&apos;", fp);
-		else
-			fwrite(u + i, 1, k, fp);
-		i += k ? k : 1;
-	}
+	nb__markup_text(fp, s, strlen(s), "\xef\xbf\xbd", NB_MARKUP_APOS | NB_MARKUP_KEEP_SPACE);
 }
 
 static void text(FILE *fp, double x, double y, const char *anchor, int size, const char *extra,
