@@ -400,6 +400,18 @@ START_TEST(test_bn_f32_matches_f64)
 }
 END_TEST
 
+/* gamma, beta and the running mean of layer "bn" drawn at random (the
+ * running statistics away from the batch's, so eval mode differs), then p
+ * run in the mode asked for */
+static void bn_run_with_random_leaves(nb_graph *g, nb_program *p, bool training)
+{
+	nb_init_tensor(nb_graph_find(g, "bn.running_mean"), NB_UNIFORM(-0.5, 0.5));
+	nb_init_tensor(nb_graph_find(g, "bn.gamma"), NB_UNIFORM(0.5, 1.5));
+	nb_init_tensor(nb_graph_find(g, "bn.beta"), NB_UNIFORM(-0.5, 0.5));
+	nb_graph_set_training(g, training);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+}
+
 /* batchnorm with .relu is nb_relu(nb_batchnorm(...)) fused: the same
  * output and gradients of x, gamma and beta, in training and in eval mode,
  * f32 and f64, per channel and per feature */
@@ -420,12 +432,7 @@ static void fused_relu_run(nb_dtype dt, nb_shape xs, bool fused, bool training, 
 	ck_assert_int_eq(nb_grads(nb_sum(nb_mul(y, c)), wrt, 3, gr), NB_OK);
 	nb_program *p = nb_compile(g, (nb_tensor *[]){y, gr[0], gr[1], gr[2]}, 4);
 	ck_graph_ok(g);
-	/* running statistics away from the batch's, so eval mode differs */
-	nb_init_tensor(nb_graph_find(g, "bn.running_mean"), NB_UNIFORM(-0.5, 0.5));
-	nb_init_tensor(nb_graph_find(g, "bn.gamma"), NB_UNIFORM(0.5, 1.5));
-	nb_init_tensor(nb_graph_find(g, "bn.beta"), NB_UNIFORM(-0.5, 0.5));
-	nb_graph_set_training(g, training);
-	ck_assert_int_eq(nb_run(p), NB_OK);
+	bn_run_with_random_leaves(g, p, training);
 	nb_read_f64(y, out, n);
 	nb_read_f64(gr[0], out + n, n);
 	nb_read_f64(gr[1], out + 2 * n, C);
@@ -465,6 +472,53 @@ START_TEST(test_bn_relu_fused_matches_unfused)
 				ck_assert(zeros > n / 8 && zeros < n - n / 8);
 				free(a), free(b);
 			}
+}
+END_TEST
+
+/* dgamma and dbeta come from the sums the dx kernel computes on its way
+ * when x takes a gradient, from a sums node of their own when it does not:
+ * the same bits either way (relu fused or not, training or eval, f32 and
+ * f64, per channel and per feature) */
+static void param_grads_run(nb_dtype dt, nb_shape xs, bool with_dx, bool relu, bool training,
+                            double *out)
+{
+	const int64_t n = nb_shape_size(xs), C = xs.d[1];
+	double *xv = malloc(sizeof(double) * (size_t)n), *cv = malloc(sizeof(double) * (size_t)n);
+	fill(xv, n, 41, -2, 3);
+	fill(cv, n, 42, -1, 1);
+	nb_graph *g = nb_graph_new(dt);
+	nb_tensor *x = with_dx ? nb_param(g, "x", xs, NB_ZEROS) : nb_constant(g, "x", xs, xv);
+	if (with_dx)
+		nb_feed_f64(x, xv, n);
+	nb_tensor *y = nb_batchnorm_layer(x, "bn", (nb_batchnorm_opts){.relu = relu});
+	nb_tensor *c = nb_constant(g, "c", xs, cv);
+	nb_tensor *wrt[3] = {nb_graph_find(g, "bn.gamma"), nb_graph_find(g, "bn.beta"), x}, *gr[3];
+	ck_assert_int_eq(nb_grads(nb_sum(nb_mul(y, c)), wrt, with_dx ? 3 : 2, gr), NB_OK);
+	nb_program *p = nb_compile(g, gr, with_dx ? 3 : 2);
+	ck_graph_ok(g);
+	bn_run_with_random_leaves(g, p, training);
+	nb_read_f64(gr[0], out, C);
+	nb_read_f64(gr[1], out + C, C);
+	nb_graph_free(g);
+	free(xv), free(cv);
+}
+
+START_TEST(test_bn_param_grads_with_and_without_dx)
+{
+	const nb_shape shapes[2] = {NB_SHAPE(3, 4, 5, 6), NB_SHAPE(7, 5)};
+	for (int k = 0; k < 16; k++) {
+		const nb_shape xs = shapes[k & 1];
+		const nb_dtype dt = k & 2 ? NB_F64 : NB_F32;
+		const bool relu = k & 4, training = k & 8;
+		const int64_t C = xs.d[1];
+		double a[10], b[10];
+		param_grads_run(dt, xs, true, relu, training, a);
+		param_grads_run(dt, xs, false, relu, training, b);
+		for (int64_t i = 0; i < 2 * C; i++)
+			ck_assert_msg(a[i] == b[i] && a[i] != 0,
+			              "case %d [%lld]: with dx %.17g, without %.17g", k,
+			              (long long)i, a[i], b[i]);
+	}
 }
 END_TEST
 
@@ -962,6 +1016,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bn_gradcheck);
 	tcase_add_test(tc, test_bn_f32_matches_f64);
 	tcase_add_test(tc, test_bn_relu_fused_matches_unfused);
+	tcase_add_test(tc, test_bn_param_grads_with_and_without_dx);
 	tcase_add_test(tc, test_bn_layer_leaves);
 	tcase_add_test(tc, test_bn_trains_with_sgd);
 	tcase_add_test(tc, test_bn_errors);

@@ -24,10 +24,12 @@
  *     dx = (gamma invstd / M) (M g - sum g - xhat sum g xhat)   rows < R
  *     dx = gamma invstd g                                        rows >= R
  *   (the sums over all N rows: every output depends on mu and var)
- * emitted as batchnorm_sums(g, x, y) -> [2, C] = (dgamma; dbeta) and
- * batchnorm_backward(g, x, gamma, y, sums) -> dx.  Both take the forward
- * node y as an input: it orders them after the forward run whose saved
- * mean and invstd (y->aux) they read.
+ * emitted as batchnorm_backward(g, x, gamma, y) -> dx, which computes the
+ * sums on its way, and batchnorm_sums(dx) -> [2, C] = (dgamma; dbeta),
+ * which copies them (batchnorm_sums(g, x, y) computes them where x takes no
+ * gradient).  Those nodes take the forward node y as an input: it orders
+ * them after the forward run whose saved mean and invstd (y->aux) they
+ * read.
  *
  * Synchronised (a.p = an nb_dist, nb_dist_sync_batchnorm): in training the
  * channel sums behind mu and var, and the backward's sum g and sum g xhat,
@@ -318,81 +320,113 @@ NB_KERNELS(batchnorm, {
 
 /* With a fused ReLU the incoming gradient is g where the output is
  * positive, else 0 (ReLU's derivative at 0 is 0, as nb_relu's). */
-/* batchnorm_sums(g, x, y): row 0 = sum g xhat (dgamma), row 1 = sum g (dbeta) */
+
+/* Channel c's sums into D[c] (sum g xhat = dgamma) and D[C + c] (sum g =
+ * dbeta), in T as the gradients are; G, X, Y, sv, relu, d in scope */
+#define BN_GRAD_SUMS(c, D)                                                                         \
+	do {                                                                                       \
+		const T m = (T)sv->stat[c];                                                        \
+		double sg_total = 0, sgx_total = 0;                                                \
+		if (relu) { /* separate loops: a test of relu inside would not vectorise;          \
+			     the loads outside the select, so it if-converts */                    \
+			BN_CHANNEL_SUM2(                                                           \
+			    d, c, sg_total, sgx_total, const T gv = G[i], dv = X[i] - m;           \
+			    const T gm = Y[i] > 0 ? gv : (T)0; acc_ += gm; acc2_ += gm * dv);      \
+		} else {                                                                           \
+			BN_CHANNEL_SUM2(d, c, sg_total, sgx_total, const T gv = G[i]; acc_ += gv;  \
+			                acc2_ += gv * (X[i] - m));                                 \
+		}                                                                                  \
+		(D)[c] = (T)(sgx_total * sv->stat[d.C + c]);                                       \
+		(D)[d.C + c] = (T)sg_total;                                                        \
+	} while (0)
+
+/* batchnorm_sums(g, x, y) -> [2, C]: row 0 = sum g xhat (dgamma), row 1 =
+ * sum g (dbeta); batchnorm_sums(dx) copies the sums the batchnorm_backward
+ * node dx computed on its way (its aux) */
 NB_KERNELS(batchnorm_sums, {
+	T *D = NB_OUT(t, T);
+	if (t->n_in == 1) {
+		memcpy(D, t->in[0]->aux, (size_t)t->size * sizeof(T));
+		return;
+	}
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T), *Y = NB_IN(t, 2, T);
 	const bn_saved *sv = t->in[2]->aux;
 	const bool relu = t->in[2]->a.i[0];
-	T *D = NB_OUT(t, T);
 	const bn_dims d = bn_dims_of(t->in[1]);
 	_Pragma("omp parallel for num_threads(ex->threads) if (t->in[1]->size >= NB_PAR_MIN)") for (
-	    int64_t c = 0; c < d.C; c++)
-	{
-		const T m = (T)sv->stat[c];
-		double sg_total = 0, sgx_total = 0;
-		if (relu) { /* separate loops: a test of relu inside would not vectorise;
-			     the loads outside the select, so it if-converts */
-			BN_CHANNEL_SUM2(d, c, sg_total, sgx_total, const T gv = G[i], dv = X[i] - m;
-			                const T gm = Y[i] > 0 ? gv : (T)0; acc_ += gm;
-			                acc2_ += gm * dv);
-		} else {
-			BN_CHANNEL_SUM2(d, c, sg_total, sgx_total, const T gv = G[i]; acc_ += gv;
-			                acc2_ += gv * (X[i] - m));
-		}
-		D[c] = (T)(sgx_total * sv->stat[d.C + c]);
-		D[d.C + c] = (T)sg_total;
-	}
+	    int64_t c = 0; c < d.C; c++) BN_GRAD_SUMS(c, D);
 })
 
-/* batchnorm_backward(g, x, gamma, y, sums) -> dx, in the mode of y's run
- * (g masked by y > 0 first when y is a fused batchnorm + ReLU):
+/* batchnorm_backward(g, x, gamma, y) -> dx, in the mode of y's run (g
+ * masked by y > 0 first when y is a fused batchnorm + ReLU):
  * training dx = a g + b (x - mean) + e with a = gamma invstd,
  * b = -a invstd sum(g xhat) / M, e = -a sum(g) / M in the R rows the
- * statistics came from (M = R S), dx = a g in the rows past them */
+ * statistics came from (M = R S), dx = a g in the rows past them.
+ * The sums come first, channel by channel, into the node's aux ([2, C] as
+ * batchnorm_sums computes them, which then copies them out for dgamma and
+ * dbeta); each channel's dx follows its sums while its values are still
+ * in cache.  Synchronised training sums them over the ranks in between,
+ * so there every channel's sums come first. */
+#define BN_DX(c, SU, W)                                                                            \
+	do {                                                                                       \
+		const double is = sv->stat[d.C + c], k = GA[c] * is;                               \
+		const bool tr = sv->training;                                                      \
+		const double su = (W) ? (W)[c] : (SU)[c], sg = (W) ? (W)[d.C + c] : (SU)[d.C + c]; \
+		const T a = (T)k, m = (T)sv->stat[c];                                              \
+		const T b0 = tr ? (T)(-k * is * su / M) : 0, e0 = tr ? (T)(-k * sg / M) : 0;       \
+		for (int64_t n = 0; n < d.N; n++) {                                                \
+			/* rows past the statistics' ones reach mu and var not at all */           \
+			const T b = n < sv->rows ? b0 : 0, e = n < sv->rows ? e0 : 0;              \
+			const int64_t o = (n * d.C + c) * d.S;                                     \
+			const T *restrict gr = G + o, *restrict xr = X + o, *restrict yr = Y + o;  \
+			T *restrict dr = DX + o;                                                   \
+			if (relu)                                                                  \
+				for (int64_t i = 0; i < d.S; i++) {                                \
+					const T gv = gr[i];                                        \
+					dr[i] = a * (yr[i] > 0 ? gv : (T)0) + b * (xr[i] - m) + e; \
+				}                                                                  \
+			else                                                                       \
+				for (int64_t i = 0; i < d.S; i++)                                  \
+					dr[i] = a * gr[i] + b * (xr[i] - m) + e;                   \
+		}                                                                                  \
+	} while (0)
+
 NB_KERNELS(batchnorm_backward, {
 	const T *G = NB_IN(t, 0, T), *X = NB_IN(t, 1, T), *GA = NB_IN(t, 2, T);
-	const T *SU = NB_IN(t, 4, T), *Y = NB_IN(t, 3, T);
+	const T *Y = NB_IN(t, 3, T);
 	const bn_saved *sv = t->in[3]->aux;
 	const bool relu = t->in[3]->a.i[0];
-	T *DX = NB_OUT(t, T);
+	T *DX = NB_OUT(t, T), *SU = t->aux;
 	const bn_dims d = bn_dims_of(t->in[1]);
-	double M = (double)(sv->rows * d.S), *W = NULL;
-	if (sv->training && sv->count > 0) { /* synchronised: the sums of all ranks */
-		M = sv->count;
-		W = ((bn_saved *)t->in[3]->aux)->stat + 2 * d.C;
-		for (int64_t c = 0; c < 2 * d.C; c++)
-			W[c] = SU[c];
-		if (!bn_allreduce(t, t->in[3], W, 2 * (int)d.C))
-			return;
-	}
-	NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN) for (int64_t c = 0; c < d.C; c++)
-	{
-		const double is = sv->stat[d.C + c], k = GA[c] * is;
-		const bool tr = sv->training;
-		const double su = W ? W[c] : SU[c], sg = W ? W[d.C + c] : SU[d.C + c];
-		const T a = (T)k, m = (T)sv->stat[c];
-		const T b0 = tr ? (T)(-k * is * su / M) : 0, e0 = tr ? (T)(-k * sg / M) : 0;
-		for (int64_t n = 0; n < d.N; n++) {
-			/* rows past the statistics' ones reach mu and var not at all */
-			const T b = n < sv->rows ? b0 : 0, e = n < sv->rows ? e0 : 0;
-			const int64_t o = (n * d.C + c) * d.S;
-			const T *restrict gr = G + o, *restrict xr = X + o, *restrict yr = Y + o;
-			T *restrict dr = DX + o;
-			if (relu)
-				for (int64_t i = 0; i < d.S; i++) {
-					const T gv = gr[i];
-					dr[i] = a * (yr[i] > 0 ? gv : (T)0) + b * (xr[i] - m) + e;
-				}
-			else
-				for (int64_t i = 0; i < d.S; i++)
-					dr[i] = a * gr[i] + b * (xr[i] - m) + e;
+	const double M0 = (double)(sv->rows * d.S);
+	const double *const W0 = NULL;
+	if (!(sv->training && sv->count > 0)) {
+		const double M = M0;
+		NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN) for (int64_t c = 0; c < d.C; c++)
+		{
+			BN_GRAD_SUMS(c, SU);
+			BN_DX(c, SU, W0);
 		}
+		return;
 	}
+	/* synchronised: the sums of all ranks */
+	const double M = sv->count;
+	double *W = ((bn_saved *)t->in[3]->aux)->stat + 2 * d.C;
+	NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN)
+	for (int64_t c = 0; c < d.C; c++)
+		BN_GRAD_SUMS(c, SU);
+	for (int64_t c = 0; c < 2 * d.C; c++)
+		W[c] = SU[c];
+	if (!bn_allreduce(t, t->in[3], W, 2 * (int)d.C))
+		return;
+	NB_OMP_FOR(ex->threads, t->size >= NB_PAR_MIN)
+	for (int64_t c = 0; c < d.C; c++)
+		BN_DX(c, SU, W);
 })
 
 static nb_status shape_bn_sums(nb_tensor *t)
 {
-	t->shape = NB_SHAPE(2, t->in[1]->shape.d[1]);
+	t->shape = NB_SHAPE(2, t->in[t->n_in == 1 ? 0 : 1]->shape.d[1]);
 	return NB_OK;
 }
 
@@ -413,10 +447,15 @@ static void vjp_batchnorm(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const boo
 	}
 	nb_tensor *x = t->in[0];
 	int64_t C = x->shape.d[1];
-	nb_tensor *sums = nb__op(NB_OP_BATCHNORM_SUMS, (nb_tensor *[]){g, x, t}, 3, &t->a);
-	if (need[0])
-		gin[0] = nb__op(NB_OP_BATCHNORM_BACKWARD, (nb_tensor *[]){g, x, t->in[1], t, sums},
-		                5, &t->a);
+	nb_tensor *sums = NULL;
+	if (need[0]) { /* dx computes the sums on its way; dgamma and dbeta copy them */
+		gin[0] = with_aux(
+		    nb__op(NB_OP_BATCHNORM_BACKWARD, (nb_tensor *[]){g, x, t->in[1], t}, 4, &t->a),
+		    2 * (size_t)C * sizeof(double));
+		if (need[1] || need[2])
+			sums = nb__op(NB_OP_BATCHNORM_SUMS, (nb_tensor *[]){gin[0]}, 1, &t->a);
+	} else
+		sums = nb__op(NB_OP_BATCHNORM_SUMS, (nb_tensor *[]){g, x, t}, 3, &t->a);
 	if (need[1])
 		gin[1] = nb_reshape(nb_slice(sums, 0, 0, 1), NB_SHAPE(C));
 	if (need[2])
@@ -425,8 +464,11 @@ static void vjp_batchnorm(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const boo
 
 static void label_batchnorm(const nb_tensor *t, char *buf, size_t n)
 {
-	const nb_tensor *bn =
-	    t->op == NB_OP_BATCHNORM ? t : t->in[t->op == NB_OP_BATCHNORM_SUMS ? 2 : 3];
+	const nb_tensor *bn = t;
+	if (t->op == NB_OP_BATCHNORM_SUMS)
+		bn = t->n_in == 1 ? t->in[0]->in[3] : t->in[2];
+	else if (t->op == NB_OP_BATCHNORM_BACKWARD)
+		bn = t->in[3];
 	snprintf(buf, n, "eps %g momentum %g%s", t->a.f[0], t->a.f[1], bn->a.i[0] ? " +relu" : "");
 }
 
@@ -619,7 +661,7 @@ const nb_opdef nb__op_batchnorm = {.name = "batchnorm",
 /* Backward helpers: checked through batchnorm's gradcheck; no derivative
  * of their own (a second derivative through batchnorm reports an error). */
 const nb_opdef nb__op_batchnorm_sums = {.name = "batchnorm_sums",
-                                        .n_inputs = 3,
+                                        .n_inputs = -1, /* (g, x, y) or (dx) */
                                         .shape = shape_bn_sums,
                                         .forward_f32 = batchnorm_sums_f32,
                                         .forward_f64 = batchnorm_sums_f64,
@@ -627,7 +669,7 @@ const nb_opdef nb__op_batchnorm_sums = {.name = "batchnorm_sums",
                                         .flags = NB_OPF_INTERNAL};
 
 const nb_opdef nb__op_batchnorm_backward = {.name = "batchnorm_backward",
-                                            .n_inputs = 5,
+                                            .n_inputs = 4,
                                             .shape = shape_bn_backward,
                                             .forward_f32 = batchnorm_backward_f32,
                                             .forward_f64 = batchnorm_backward_f64,

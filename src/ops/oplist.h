@@ -74,8 +74,8 @@
 	 * helpers take the forward node y as an input to reach its saved \
 	 * statistics (y->aux) and to run after it. */ \
 	X(BATCHNORM, batchnorm) \
-	X(BATCHNORM_SUMS, batchnorm_sums) /* (g, x, y) -> [2,C]: sum g*xhat, sum g */ \
-	X(BATCHNORM_BACKWARD, batchnorm_backward) /* (g, x, gamma, y, sums) -> dx */ \
+	X(BATCHNORM_SUMS, batchnorm_sums) /* (g, x, y) or (dx) -> [2,C]: sum g*xhat, sum g */ \
+	X(BATCHNORM_BACKWARD, batchnorm_backward) /* (g, x, gamma, y) -> dx, sums in aux */ \
 	X(DROPOUT, dropout)               /* f0 = p; the mask lives in aux */ \
 	X(DROPOUT_BACKWARD, dropout_backward) /* (g, y) -> dx */ \
 	/* optimizer updates (update.c, update.h): inputs (w, g, state..., \
