@@ -237,7 +237,7 @@ static void usage(FILE *fp)
 	cli_model_list(fp, true);
 }
 
-static bool parse_classes(const char *v, int c[2])
+bool train_parse_classes(const char *v, int c[2])
 {
 	char *end;
 	long a = strtol(v, &end, 10);
@@ -428,7 +428,7 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 	} else if ((v = cli_opt_value(argc, argv, i, "--out"))) {
 		f->out = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--classes"))) {
-		if (!parse_classes(v, a->classes)) {
+		if (!train_parse_classes(v, a->classes)) {
 			fprintf(stderr,
 			        "nabla train: --classes wants two different class ids, e.g. 2,4\n");
 			return 2;

@@ -152,6 +152,19 @@ grep -q "^nabla train: --augment none overrides the checkpoint's crop=3,flip$" e
 "$nabla" train $MLP --resume def.st --epochs 3 --augment >/dev/null 2>err &&
 	! grep -q overrides err || fail "--augment (the default) on a file of the default: $(cat err)"
 
+# a binary model resumes on the two classes it was trained on (its file's
+# "classes"), unless --classes names others
+BIN="--model mlp-binary-sigmoid --data . --batch 8 --out none --threads 1"
+"$nabla" train $BIN --classes 3,5 --epochs 2 --save bin2.st >/dev/null 2>err &&
+	"$nabla" train $BIN --classes 3,5 --epochs 1 --save bin1.st >/dev/null 2>&1 &&
+	"$nabla" train $BIN --resume bin1.st --epochs 2 --save bin1.st >/dev/null 2>err ||
+	fail "binary resume: $(cat err)"
+[ "$(meta bin1.st classes)" = "3,5" ] || fail "resumed classes: $(meta bin1.st classes)"
+cmp -s bin1.st bin2.st || fail "a resumed binary run differs from the whole run"
+"$nabla" train $BIN --resume bin2.st --epochs 3 --classes 1,7 >/dev/null 2>err
+grep -q "^nabla train: --classes 1,7 overrides the checkpoint's 3,5$" err ||
+	fail "--classes override: $(cat err)"
+
 # ---- validation and early stopping ------------------------------------------
 "$nabla" train $MLP --epochs 30 --val-split 0.25 --early-stop 2 --json --save best.st \
 	--plot curves.svg >es.json 2>err || fail "--early-stop: $(cat err)"

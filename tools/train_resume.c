@@ -6,6 +6,7 @@
  * shows every epoch.
  */
 #include "train.h"
+#include "graph/internal.h" /* nb__shown */
 
 #include <float.h>
 #include <limits.h>
@@ -209,6 +210,29 @@ static void restore_schedule(recipe_ctx *c, train_args *a)
 	RESTORE_INT(c, "warmup", "--warmup", 0, INT64_MAX, a->warmup);
 }
 
+/* the binary models' two classes: the file's unless --classes names
+ * others (then the model goes on learning another pair) */
+static void restore_classes(recipe_ctx *c, train_args *a)
+{
+	const char *s = nb_safetensors_meta(c->f, "classes");
+	int k[2];
+	char b[64];
+	if (!s)
+		return;
+	if (!train_parse_classes(s, k)) {
+		fprintf(stderr,
+		        "nabla train: --resume: %s: metadata classes \"%s\" is not two different "
+		        "class ids (A,B)\n",
+		        c->file, nb__shown(s, b, sizeof b));
+		c->failed = true;
+	} else if (!train_given_has(c->given, "--classes")) {
+		a->classes[0] = k[0], a->classes[1] = k[1];
+	} else if (a->classes[0] != k[0] || a->classes[1] != k[1]) {
+		fprintf(stderr, "nabla train: --classes %d,%d overrides the checkpoint's %d,%d\n",
+		        a->classes[0], a->classes[1], k[0], k[1]);
+	}
+}
+
 /* --augment, --val-split, --early-stop, and the best validation loss so
  * far when this run's validation set is the checkpoint's (the same
  * --val-split, --seed and --train-limit) */
@@ -325,6 +349,8 @@ int resume_recipe(train_args *a, const train_given *given, int default_epochs)
 	RESTORE_INT(&c, "test_limit", "--test-limit", 1, INT64_MAX, a->test_limit);
 	if (nb_safetensors_meta(f, "standardize"))
 		a->standardize = true;
+	if (!c.failed)
+		restore_classes(&c, a);
 	if (!c.failed)
 		restore_schedule(&c, a);
 	if (!c.failed)
