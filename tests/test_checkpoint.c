@@ -1394,6 +1394,75 @@ START_TEST(test_resume_momentum_state_bit_identical)
 }
 END_TEST
 
+/* NB_CKPT_MODEL_ONLY restores the model: the parameters and batchnorm's
+ * running statistics (without them the model predicts with its initial
+ * ones), not the optimizer's velocity; NB_CKPT_PARAMS_ONLY is the same */
+typedef struct bn_net {
+	nb_graph *g;
+	nb_tensor *x, *y, *loss;
+} bn_net;
+
+static bn_net build_bn_net(uint64_t seed)
+{
+	bn_net n = {.g = nb_graph_new(NB_F32)};
+	nb_graph_seed(n.g, seed);
+	n.x = nb_input(n.g, "x", NB_SHAPE(8, 3));
+	n.y = nb_dense(nb_batchnorm_layer(nb_dense(n.x, 4, "fc1"), "bn", (nb_batchnorm_opts){0}), 2,
+	               "fc2");
+	n.loss = nb_mean(nb_square(n.y));
+	float xv[24];
+	for (int i = 0; i < 24; i++)
+		xv[i] = (float)((i * 7) % 11) / 5.0f - 1.0f;
+	nb_feed_f32(n.x, xv, 24);
+	return n;
+}
+
+START_TEST(test_model_only_restores_running_stats)
+{
+	make_tmpdir();
+	bn_net a = build_bn_net(3);
+	nb_optim *o = nb_momentum(a.g, a.loss, (nb_momentum_opts){.lr = 0.1});
+	ck_assert_ptr_nonnull(o);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(nb_step(o), NB_OK);
+	ck_assert_int_eq(nb_checkpoint_save(a.g, o, tpath("bn.st"), NULL), NB_OK);
+	nb_graph_set_training(a.g, false);
+	nb_eval(a.y);
+	const unsigned flags[2] = {NB_CKPT_MODEL_ONLY, NB_CKPT_PARAMS_ONLY};
+	for (int k = 0; k < 2; k++) {
+		bn_net b = build_bn_net(99);
+		ck_assert_int_eq(nb_checkpoint_load_opts(b.g, NULL, tpath("bn.st"), NULL, 0,
+		                                         &(nb_checkpoint_opts){.flags = flags[k]}),
+		                 NB_OK);
+		const char *names[6] = {"fc1.w",           "fc1.b",          "bn.gamma",
+		                        "bn.running_mean", "bn.running_var", "fc2.w"};
+		for (int i = 0; i < 6; i++)
+			ck_same_data(nb_graph_find(a.g, names[i]), nb_graph_find(b.g, names[i]));
+		/* the statistics moved away from their initial 0 and 1 */
+		ck_assert(((float *)nb_data(nb_graph_find(b.g, "bn.running_mean")))[0] != 0);
+		nb_graph_set_training(b.g, false);
+		nb_eval(b.y);
+		ck_same_data(a.y, b.y);
+		nb_graph_free(b.g);
+	}
+	/* a graph with an optimizer: its velocity is not the model's */
+	bn_net c = build_bn_net(99);
+	nb_optim *oc = nb_momentum(c.g, c.loss, (nb_momentum_opts){.lr = 0.1});
+	ck_assert_int_eq(
+	    nb_checkpoint_load_opts(c.g, oc, tpath("bn.st"), NULL, 0,
+	                            &(nb_checkpoint_opts){.flags = NB_CKPT_MODEL_ONLY}),
+	    NB_OK);
+	nb_tensor *v = nb_optim_state(oc, nb_graph_find(c.g, "fc1.w"), "v");
+	ck_assert_ptr_nonnull(v);
+	for (int64_t i = 0; i < nb_tensor_size(v); i++)
+		ck_assert(((float *)nb_data(v))[i] == 0);
+	ck_same_data(nb_graph_find(a.g, "bn.running_var"), nb_graph_find(c.g, "bn.running_var"));
+	nb_graph_free(c.g);
+	nb_graph_free(a.g);
+	remove_tmpdir();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("checkpoint");
@@ -1417,6 +1486,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_resume_sgd_bit_identical);
 	tcase_add_test(tc, test_resume_adam_by_hand);
 	tcase_add_test(tc, test_resume_momentum_state_bit_identical);
+	tcase_add_test(tc, test_model_only_restores_running_stats);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -21,11 +21,17 @@ extern "C" {
 
 /* Load flags (nb_checkpoint_opts.flags). */
 enum {
-	/* Restore only the parameters: the graph's state leaves, the step count,
-	 * the learning rate and the RNG are left alone, and tensors of the file
-	 * that are not parameters of the graph (optimizer state of a training
-	 * run) are ignored.  For inference and fine-tuning. */
-	NB_CKPT_PARAMS_ONLY = 1u << 0,
+	/* Restore only the model: its parameters and its own state (batchnorm's
+	 * running statistics, which inference needs); optimizer state, the step
+	 * count, the learning rate and the RNG are left alone, and tensors of
+	 * the file that are not the graph's parameters or model state (the
+	 * optimizer state of a training run) are ignored.  For inference and
+	 * fine-tuning. */
+	NB_CKPT_MODEL_ONLY = 1u << 0,
+	/* the former name (nabla 0.1), the same flag: it now restores the
+	 * running statistics too, without which a batchnorm model predicts
+	 * with its initial ones */
+	NB_CKPT_PARAMS_ONLY = NB_CKPT_MODEL_ONLY,
 	/* Convert F64 <-> F32 when the file's dtype differs from the graph's.
 	 * Without it a dtype difference is an NB_ERR_DTYPE error, since a
 	 * resumed run would silently stop being bit-identical. */

@@ -551,7 +551,10 @@ nb_tensor *nb__state_like(nb_tensor *t, const char *suffix)
 {
 	char name[256];
 	snprintf(name, sizeof name, "%s.%s", t->name, suffix);
-	return nb__leaf(t->g, NB_OP_CONST, NB_ROLE_STATE, name, t->shape);
+	nb_tensor *s = nb__leaf(t->g, NB_OP_CONST, NB_ROLE_STATE, name, t->shape);
+	if (s && !nb__is_placeholder(s))
+		s->flags |= NB_TF_OPTIM_STATE;
+	return s;
 }
 
 nb_tensor *nb_requires_grad(nb_tensor *t)

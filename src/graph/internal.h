@@ -57,7 +57,17 @@ enum {
 	/* an input that has been given values (nb_feed_*, nb_data, nb_fit):
 	 * nb_run refuses a program reading an input never fed */
 	NB_TF_FED = 1u << 4,
+	/* a state leaf of an optimizer (nb__state_like: velocity, moments), as
+	 * opposed to the model's own state (batchnorm's running statistics):
+	 * NB_CKPT_MODEL_ONLY and nb_init_from leave it alone */
+	NB_TF_OPTIM_STATE = 1u << 5,
 };
+
+/* a leaf of the model proper: a parameter, or state that is not an
+ * optimizer's (what NB_CKPT_MODEL_ONLY restores) */
+#define NB__MODEL_LEAF(t)                                                                          \
+	((t)->role == NB_ROLE_PARAM ||                                                             \
+	 ((t)->role == NB_ROLE_STATE && !((t)->flags & NB_TF_OPTIM_STATE)))
 
 /* Op attributes: small integers and reals an op keeps beside its inputs.
  * Each op documents which slots it uses. */

@@ -375,7 +375,7 @@ static nb_status read_meta(nb_graph *g, nb_optim *o, const nb_safetensors *f, co
 	if (model && s && strcmp(s, model))
 		return lfail(g, label, NB_ERR_FORMAT, "the checkpoint is of model \"%s\", not %s",
 		             nb__shown(s, vb, sizeof vb), model);
-	if (flags & NB_CKPT_PARAMS_ONLY)
+	if (flags & NB_CKPT_MODEL_ONLY)
 		return NB_OK;
 	s = nb_safetensors_meta(f, "rng");
 	if (s && !(r->have_rng = parse_rng(s, r->rng)))
@@ -479,9 +479,9 @@ static nb_status match(nb_graph *g, const nb_safetensors *f, const char *label, 
 		nb_safetensors_tensor(f, i, &in);
 		nb_tensor key = {.name = (char *)in.name}, *kp = &key;
 		nb_tensor **hit = bsearch(&kp, v, (size_t)n, sizeof *v, cmp_tensor_name);
-		bool params_only = flags & NB_CKPT_PARAMS_ONLY;
+		bool model_only = flags & NB_CKPT_MODEL_ONLY;
 		if (!hit) {
-			if (params_only)
+			if (model_only)
 				continue; /* e.g. optimizer state of the training run */
 			char nb[200];
 			return lfail(g, label, NB_ERR_FORMAT,
@@ -489,7 +489,7 @@ static nb_status match(nb_graph *g, const nb_safetensors *f, const char *label, 
 			             "of the model",
 			             nb__shown(in.name, nb, sizeof nb));
 		}
-		if (params_only && (*hit)->role != NB_ROLE_PARAM)
+		if (model_only && !NB__MODEL_LEAF(*hit))
 			continue;
 		nb_status st = check_fit(g, label, &in, *hit, flags);
 		if (st)
@@ -498,7 +498,7 @@ static nb_status match(nb_graph *g, const nb_safetensors *f, const char *label, 
 	}
 	int missing = 0, first = -1;
 	for (int k = 0; k < n; k++)
-		if (src[k] < 0 && (v[k]->role == NB_ROLE_PARAM || !(flags & NB_CKPT_PARAMS_ONLY))) {
+		if (src[k] < 0 && (NB__MODEL_LEAF(v[k]) || !(flags & NB_CKPT_MODEL_ONLY))) {
 			if (first < 0 || v[k]->id < v[first]->id)
 				first = k;
 			missing++;

@@ -37,15 +37,13 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/* The tensors a file initialises: parameters, and state leaves that are
- * batchnorm running statistics (not optimizer state). */
+/* The tensors a file initialises: parameters, and the model's state
+ * leaves (batchnorm running statistics; not optimizer state). */
 static bool wanted(const nb_tensor *t)
 {
 	if (!(nb__ops[t->op]->flags & NB_OPF_LEAF) || !t->data || !t->name || nb__is_placeholder(t))
 		return false;
-	return t->role == NB_ROLE_PARAM ||
-	       (t->role == NB_ROLE_STATE &&
-	        (ends_with(t->name, ".running_mean") || ends_with(t->name, ".running_var")));
+	return NB__MODEL_LEAF(t);
 }
 
 /* name's PyTorch spelling in buf (n bytes), or NULL when it has none */
