@@ -134,7 +134,7 @@ static void zoo_checkpoint(const char *model, nb_optim_kind kind, const char *ep
 	ck_assert_ptr_nonnull(o);
 	const char *meta[] = {"epoch", epoch};
 	nb_checkpoint_opts co = {.meta = meta, .n_meta = epoch ? 1 : 0};
-	ck_assert_int_eq(nb_checkpoint_save_opts(m.g, o, path(name), m.name, &co), NB_OK);
+	ck_assert_int_eq(nb_checkpoint_save_opts(m.g, o, path(name), m.name, co), NB_OK);
 	nb_model_free(&m);
 	nb_graph_free(m.g);
 }

@@ -818,7 +818,7 @@ static int train_command(int argc, char **argv, train_args *ap)
 	}
 	char err[512];
 	nb_dist_opts dopts = {.off = a.dist_off};
-	if (nb_dist_init(NULL, NULL, &dopts, &ap->dist, err, sizeof err) != NB_OK) {
+	if (nb_dist_init(NULL, NULL, dopts, &ap->dist, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla train: %s\n", err);
 		return 2;
 	}

@@ -425,7 +425,7 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 		rc = 1;
 	}
 	nb_checkpoint_opts co = {.meta = meta, .n_meta = n / 2};
-	if (!rc && nb_checkpoint_save_opts(g, o, a->save, model, &co) != NB_OK) {
+	if (!rc && nb_checkpoint_save_opts(g, o, a->save, model, co) != NB_OK) {
 		fprintf(stderr, "nabla train: --save: %s\n", nb_graph_errmsg(g));
 		rc = 1;
 	}
@@ -453,7 +453,7 @@ int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char 
 	nb_safetensors_free(f);
 	/* the load checks the model name before the rest */
 	nb_checkpoint_opts co = {.model = model};
-	if (nb_checkpoint_load_opts(g, o, a->resume, NULL, 0, &co) != NB_OK) {
+	if (nb_checkpoint_load_opts(g, o, a->resume, NULL, 0, co) != NB_OK) {
 		fprintf(stderr, "nabla train: --resume: %s\n", nb_graph_errmsg(g));
 		return 1;
 	}
