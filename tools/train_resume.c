@@ -365,9 +365,10 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 	META("base_lr", "%.17g", a->lr);
 	META("batch", "%d", a->batch);
 	META("seed", "%llu", (unsigned long long)a->seed);
-	if (a->momentum > 0)
+	/* given (0 included) or the recipe's; absent: the optimizer's default */
+	if (a->momentum >= 0)
 		META("momentum", "%.17g", a->momentum);
-	if (a->weight_decay > 0)
+	if (a->weight_decay >= 0)
 		META("weight_decay", "%.17g", a->weight_decay);
 	if (a->clip_norm > 0)
 		META("clip_norm", "%.17g", a->clip_norm);
