@@ -10,7 +10,7 @@ int main(int argc, char **argv)
 {
 	nb_dist *dist; /* the communicator: MPI starts here, if mpirun started us */
 	char err[512];
-	if (nb_dist_init(&argc, &argv, NULL, &dist, err, sizeof err) != NB_OK) {
+	if (nb_dist_init(&argc, &argv, (nb_dist_opts){0}, &dist, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	nb_model m2 = {0};
 	nb_graph *g2 = build(&m2);
 	nb_checkpoint_opts params_only = {.flags = NB_CKPT_PARAMS_ONLY};
-	if (nb_checkpoint_load_opts(g2, NULL, "mlp.safetensors", NULL, 0, &params_only) != NB_OK) {
+	if (nb_checkpoint_load_opts(g2, NULL, "mlp.safetensors", NULL, 0, params_only) != NB_OK) {
 		fprintf(stderr, "%s\n", nb_graph_errmsg(g2));
 		return 1;
 	}

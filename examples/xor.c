@@ -11,8 +11,8 @@ int main(void)
 	nb_tensor *y = nb_input(g, "y", NB_SHAPE(4, 1));
 	nb_dense_opts u = {
 	    .custom_init = true, .w_init = NB_UNIFORM(-1, 1), .b_init = NB_UNIFORM(-1, 1)};
-	nb_tensor *h = nb_sigmoid(nb_dense_ex(x, 2, "hidden", u));
-	nb_tensor *p = nb_sigmoid(nb_dense_ex(h, 1, "out", u));
+	nb_tensor *h = nb_sigmoid(nb_dense_layer(x, 2, "hidden", u));
+	nb_tensor *p = nb_sigmoid(nb_dense_layer(h, 1, "out", u));
 	nb_tensor *loss = nb_mse(p, y, NB_MEAN);
 	nb_optim *opt = nb_sgd(g, loss, (nb_sgd_opts){.lr = 0.5}); /* adds backward + update */
 	if (nb_graph_status(g) != NB_OK) {                         /* one check for all of it */

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned flags = size ? data[size - 1] & 3u : 0;
 	char name[32];
 	nb_status st = nb_checkpoint_load_opts(g, (size & 8) ? o : NULL, path, name, sizeof name,
-	                                       &(nb_checkpoint_opts){.flags = flags});
+	                                       (nb_checkpoint_opts){.flags = flags});
 	if (st != nb_graph_status(g) || (st && !nb_graph_errmsg(g)[0]))
 		__builtin_trap();
 	nb_graph_clear_error(g);

@@ -354,11 +354,22 @@ NB_API nb_status nb_optim_keep(nb_optim *o, nb_tensor *t);
 
 /* ---- gradient checking ------------------------------------------------ */
 
+/* An element passes when |analytic - numeric| <= atol + rtol |numeric|.
+ * With as_written false (a zero-initialised struct, as in nabla 0.1) a 0
+ * field means its default; nb_gradcheck_defaults() gives the defaults with
+ * as_written true, from which atol 0 or rtol 0 can be asked for.  eps must
+ * be positive, atol and rtol not negative (NB_ERR_ARG). */
 typedef struct nb_gradcheck_opts {
 	double eps;  /* central-difference step; default 1e-6 */
 	double atol; /* default 1e-6 */
 	double rtol; /* default 1e-4 */
+	/* true: every field is taken as written, 0 included (set by
+	 * nb_gradcheck_defaults); false: a 0 field means its default */
+	bool as_written;
 } nb_gradcheck_opts;
+
+/* {eps 1e-6, atol 1e-6, rtol 1e-4, as_written true} */
+NB_API nb_gradcheck_opts nb_gradcheck_defaults(void);
 
 typedef struct nb_gradcheck_report {
 	double max_abs_err, max_rel_err;

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 		nb_graph_seed(g, 1234);
 		const char *meta[] = {"written_by", "ckpt_interop"};
 		if (nb_checkpoint_save_opts(g, o, argv[3], "interop \"model\"",
-		                            &(nb_checkpoint_opts){.meta = meta, .n_meta = 1}))
+		                            (nb_checkpoint_opts){.meta = meta, .n_meta = 1}))
 			rc = 1;
 	} else if (!strcmp(argv[1], "check")) {
 		char name[64];

@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 {
 	nb_dist *dist;
 	char err[512];
-	if (nb_dist_init(&argc, &argv, NULL, &dist, err, sizeof err) != NB_OK) {
+	if (nb_dist_init(&argc, &argv, (nb_dist_opts){0}, &dist, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "dist_train: %s\n", err);
 		return 1;
 	}
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 		/* every gradient a bucket of its own */
 		nb_dist *small;
 		nb_dist_opts o = {.bucket_bytes = 8};
-		if (!rc && nb_dist_init(&argc, &argv, &o, &small, err, sizeof err) == NB_OK) {
+		if (!rc && nb_dist_init(&argc, &argv, o, &small, err, sizeof err) == NB_OK) {
 			nb_dist_opts_small = true;
 			rc = equivalence(small, &d, 7, argv[2]);
 			nb_dist_finalize(small);
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 		conv_model = true;
 		nb_dist_opts_small = false;
 		rc = rc || equivalence(dist, &d, 8, argv[2]) || equivalence(dist, &d, 7, argv[2]);
-		if (!rc && nb_dist_init(&argc, &argv, &o, &small, err, sizeof err) == NB_OK) {
+		if (!rc && nb_dist_init(&argc, &argv, o, &small, err, sizeof err) == NB_OK) {
 			nb_dist_opts_small = true;
 			rc = equivalence(small, &d, 7, argv[2]);
 			nb_dist_finalize(small);

@@ -274,7 +274,7 @@ static void check_case(xcase *c)
 	snprintf(model, sizeof model, "%s/%s.onnx", tmpdir, c->name);
 	nb_onnx_report rep;
 	nb_onnx_opts opts = {.keep_f64 = c->keep_f64, .report = &rep};
-	ck_assert_msg(nb_onnx_save(g, c->out, c->n_out, model, &opts) == NB_OK, "%s: %s", c->name,
+	ck_assert_msg(nb_onnx_save(g, c->out, c->n_out, model, opts) == NB_OK, "%s: %s", c->name,
 	              nb_graph_errmsg(g));
 	ck_assert_msg(rep.dynamic_batch == c->dynamic, "%s: dynamic batch %d (%s), expected %d",
 	              c->name, rep.dynamic_batch, rep.static_reason, c->dynamic);
@@ -427,8 +427,8 @@ START_TEST(test_notes)
 	x = nb_input(g, "x", NB_SHAPE(4, 2));
 	nb_dense_opts u = {
 	    .custom_init = true, .w_init = NB_UNIFORM(-1, 1), .b_init = NB_UNIFORM(-1, 1)};
-	nb_tensor *h = nb_sigmoid(nb_dense_ex(x, 2, "hidden", u));
-	y = nb_set_name(nb_sigmoid(nb_dense_ex(h, 1, "out", u)), "yhat");
+	nb_tensor *h = nb_sigmoid(nb_dense_layer(x, 2, "hidden", u));
+	y = nb_set_name(nb_sigmoid(nb_dense_layer(h, 1, "out", u)), "yhat");
 	c = (xcase){.name = "xor",
 	            .in = {x},
 	            .n_in = 1,

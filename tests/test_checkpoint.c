@@ -160,7 +160,7 @@ START_TEST(test_reader_lists_tensors)
 	const char *p = tpath("m.safetensors");
 	const char *extra[] = {"epoch", "7", "note", "quote \" and \\ and\nnewline"};
 	ck_assert_int_eq(nb_checkpoint_save_opts(A.g, NULL, p, "m",
-	                                         &(nb_checkpoint_opts){.meta = extra, .n_meta = 2}),
+	                                         (nb_checkpoint_opts){.meta = extra, .n_meta = 2}),
 	                 NB_OK);
 	nb_safetensors *f;
 	char err[256];
@@ -218,7 +218,7 @@ START_TEST(test_save_errors)
 	model A = small_model(NB_F32, 1);
 	const char *bad[] = {"step", "3"};
 	ck_assert_int_eq(nb_checkpoint_save_opts(A.g, NULL, tpath("x"), NULL,
-	                                         &(nb_checkpoint_opts){.meta = bad, .n_meta = 1}),
+	                                         (nb_checkpoint_opts){.meta = bad, .n_meta = 1}),
 	                 NB_ERR_ARG);
 	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(A.g), "\"step\" is reserved"));
 	nb_graph_clear_error(A.g);
@@ -301,7 +301,7 @@ START_TEST(test_load_mismatches)
 	char name[8];
 	ck_assert_int_eq(
 	    nb_checkpoint_load_opts(g, NULL, p, name, sizeof name,
-	                            &(nb_checkpoint_opts){.flags = NB_CKPT_PARAMS_ONLY}),
+	                            (nb_checkpoint_opts){.flags = NB_CKPT_PARAMS_ONLY}),
 	    NB_OK);
 	ck_same_data(A.w, nb_graph_find(g, "fc1.w"));
 	ck_assert_str_eq(name, "a");
@@ -315,7 +315,7 @@ START_TEST(test_load_mismatches)
 	ck_errmsg(g, nb_checkpoint_load(g, NULL, p, NULL, 0), NB_ERR_DTYPE,
 	          "fc1.w: checkpoint has F32, model is F64 (load with NB_CKPT_CONVERT");
 	ck_assert_int_eq(nb_checkpoint_load_opts(g, NULL, p, NULL, 0,
-	                                         &(nb_checkpoint_opts){.flags = NB_CKPT_CONVERT}),
+	                                         (nb_checkpoint_opts){.flags = NB_CKPT_CONVERT}),
 	                 NB_OK);
 	for (int i = 0; i < 12; i++)
 		ck_assert(((double *)nb_data(w))[i] == (double)((float *)nb_data(A.w))[i]);
@@ -324,7 +324,7 @@ START_TEST(test_load_mismatches)
 	((double *)nb_data(w))[0] = 0.1;
 	ck_assert_int_eq(nb_checkpoint_save(g, NULL, p64, NULL), NB_OK);
 	ck_assert_int_eq(nb_checkpoint_load_opts(A.g, NULL, p64, NULL, 0,
-	                                         &(nb_checkpoint_opts){.flags = NB_CKPT_CONVERT}),
+	                                         (nb_checkpoint_opts){.flags = NB_CKPT_CONVERT}),
 	                 NB_OK);
 	ck_assert(((float *)nb_data(A.w))[0] == 0.1f);
 	nb_graph_free(g);
@@ -768,20 +768,20 @@ START_TEST(test_load_checks_the_model_name_first)
 		nb_graph_free(h);
 	}
 	nb_checkpoint_opts co = {.model = "mlp"};
-	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_ERR_FORMAT,
+	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, co), NB_ERR_FORMAT,
 	          "lenet.safetensors: the checkpoint is of model \"lenet\", not mlp");
 	co.flags = NB_CKPT_PARAMS_ONLY; /* checked whatever the flags */
-	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_ERR_FORMAT,
+	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, co), NB_ERR_FORMAT,
 	          "the checkpoint is of model \"lenet\", not mlp");
 	/* a file claiming "mlp" with the right tensors loads; without a model
 	 * name it loads too; a name with escapes is quoted safely */
 	p = meta_file("\"model\":\"mlp\"");
 	co.flags = 0;
-	ck_assert_int_eq(nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_OK);
+	ck_assert_int_eq(nb_checkpoint_load_opts(g, o, p, NULL, 0, co), NB_OK);
 	p = meta_file("");
-	ck_assert_int_eq(nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_OK);
+	ck_assert_int_eq(nb_checkpoint_load_opts(g, o, p, NULL, 0, co), NB_OK);
 	p = meta_file("\"model\":\"\\u001b]0;pwned\\u0007\\nmlp\"");
-	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, &co), NB_ERR_FORMAT,
+	ck_errmsg(g, nb_checkpoint_load_opts(g, o, p, NULL, 0, co), NB_ERR_FORMAT,
 	          "the checkpoint is of model \"?]0;pwned??mlp\", not mlp");
 	nb_graph_free(g);
 	remove_tmpdir();
@@ -1384,7 +1384,7 @@ START_TEST(test_resume_momentum_state_bit_identical)
 	mom d = build_momentum(77);
 	ck_assert_int_eq(
 	    nb_checkpoint_load_opts(d.n.g, NULL, tpath("mom.st"), NULL, 0,
-	                            &(nb_checkpoint_opts){.flags = NB_CKPT_PARAMS_ONLY}),
+	                            (nb_checkpoint_opts){.flags = NB_CKPT_PARAMS_ONLY}),
 	    NB_OK);
 	for (int i = N; i < 2 * N; i++)
 		partial[i] = momentum_step(&d);
@@ -1432,7 +1432,7 @@ START_TEST(test_model_only_restores_running_stats)
 	for (int k = 0; k < 2; k++) {
 		bn_net b = build_bn_net(99);
 		ck_assert_int_eq(nb_checkpoint_load_opts(b.g, NULL, tpath("bn.st"), NULL, 0,
-		                                         &(nb_checkpoint_opts){.flags = flags[k]}),
+		                                         (nb_checkpoint_opts){.flags = flags[k]}),
 		                 NB_OK);
 		const char *names[6] = {"fc1.w",           "fc1.b",          "bn.gamma",
 		                        "bn.running_mean", "bn.running_var", "fc2.w"};
@@ -1448,10 +1448,9 @@ START_TEST(test_model_only_restores_running_stats)
 	/* a graph with an optimizer: its velocity is not the model's */
 	bn_net c = build_bn_net(99);
 	nb_optim *oc = nb_momentum(c.g, c.loss, (nb_momentum_opts){.lr = 0.1});
-	ck_assert_int_eq(
-	    nb_checkpoint_load_opts(c.g, oc, tpath("bn.st"), NULL, 0,
-	                            &(nb_checkpoint_opts){.flags = NB_CKPT_MODEL_ONLY}),
-	    NB_OK);
+	ck_assert_int_eq(nb_checkpoint_load_opts(c.g, oc, tpath("bn.st"), NULL, 0,
+	                                         (nb_checkpoint_opts){.flags = NB_CKPT_MODEL_ONLY}),
+	                 NB_OK);
 	nb_tensor *v = nb_optim_state(oc, nb_graph_find(c.g, "fc1.w"), "v");
 	ck_assert_ptr_nonnull(v);
 	for (int64_t i = 0; i < nb_tensor_size(v); i++)

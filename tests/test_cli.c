@@ -134,7 +134,7 @@ static void zoo_checkpoint(const char *model, nb_optim_kind kind, const char *ep
 	ck_assert_ptr_nonnull(o);
 	const char *meta[] = {"epoch", epoch};
 	nb_checkpoint_opts co = {.meta = meta, .n_meta = epoch ? 1 : 0};
-	ck_assert_int_eq(nb_checkpoint_save_opts(m.g, o, path(name), m.name, &co), NB_OK);
+	ck_assert_int_eq(nb_checkpoint_save_opts(m.g, o, path(name), m.name, co), NB_OK);
 	nb_model_free(&m);
 	nb_graph_free(m.g);
 }
@@ -295,18 +295,15 @@ START_TEST(test_numeric_flags_are_range_checked)
 	       "--epochs must be an integer from 1 to 1000000, got '0x10'\n");
 	EXPECT(2, MLP " --epochs ' 3'",
 	       "--epochs must be an integer from 1 to 1000000, got ' 3'\n");
-	/* --lr 0 was replaced by the default */
-	EXPECT(2, MLP " --lr 0", "nabla train: --lr must be a finite number > 0, got '0'\n");
-	EXPECT(2, MLP " --lr 0x10", "--lr must be a finite number > 0, got '0x10'\n");
-	EXPECT(2, MLP " --lr inf", "--lr must be a finite number > 0, got 'inf'\n");
+	/* 0 is a learning rate (zero_values_take_effect); negative ones are not */
+	EXPECT(2, MLP " --lr -1", "nabla train: --lr must be a finite number >= 0, got '-1'\n");
+	EXPECT(2, MLP " --lr 0x10", "--lr must be a finite number >= 0, got '0x10'\n");
+	EXPECT(2, MLP " --lr inf", "--lr must be a finite number >= 0, got 'inf'\n");
 	EXPECT(2, MLP " --momentum 1", "--momentum must be a number >= 0 and < 1, got '1'\n");
-	/* an explicit 0 the library would read as "default" */
-	EXPECT(2, MLP " --optim momentum --momentum 0",
-	       "--momentum 0 is not possible with momentum (0 selects its default; --optim sgd has "
-	       "no momentum)\n");
-	EXPECT(2, MLP " --optim adamw --weight-decay 0",
-	       "--weight-decay 0 is not possible with adamw");
+	EXPECT(2, MLP " --weight-decay -0.1",
+	       "--weight-decay must be a finite number >= 0, got '-0.1'\n");
 	EXPECT(2, MLP " --optim sgd --momentum 0.5", "--momentum does not apply to sgd");
+	EXPECT(2, MLP " --optim rmsprop --momentum 0", "--momentum does not apply to rmsprop");
 	EXPECT(2, MLP " --gamma 0.5", "--gamma applies to --schedule step or exponential only\n");
 	/* the other commands share the parser */
 	EXPECT(2, "summary --model mlp --batch 2147483648",
@@ -315,6 +312,100 @@ START_TEST(test_numeric_flags_are_range_checked)
 	EXPECT(2, "gradcheck --seeds 4294967297",
 	       "nabla gradcheck: --seeds must be an integer from 1");
 	EXPECT(2, "ewma --demo --n 0x10", "nabla ewma: --n must be an integer from 1 to 100000000");
+}
+END_TEST
+
+/* the parameters (*.w, *.b) of two checkpoints are equal, byte for byte */
+static bool same_params(const char *a, const char *b)
+{
+	nb_safetensors *fa, *fb;
+	ck_assert_int_eq(nb_safetensors_open(path(a), &fa, NULL, 0), NB_OK);
+	ck_assert_int_eq(nb_safetensors_open(path(b), &fb, NULL, 0), NB_OK);
+	bool same = true;
+	int n = 0;
+	for (int i = 0; i < nb_safetensors_count(fa); i++) {
+		nb_safetensors_info ia, ib;
+		nb_safetensors_tensor(fa, i, &ia);
+		size_t len = strlen(ia.name);
+		if (len < 2 || (strcmp(ia.name + len - 2, ".w") && strcmp(ia.name + len - 2, ".b")))
+			continue;
+		int j = nb_safetensors_find(fb, ia.name);
+		ck_assert_int_ge(j, 0);
+		nb_safetensors_tensor(fb, j, &ib);
+		size_t bytes = ia.end - ia.begin;
+		ck_assert_uint_eq(bytes, ib.end - ib.begin);
+		char *va = malloc(bytes), *vb = malloc(bytes);
+		ck_assert(va && vb);
+		nb_safetensors_read(fa, i, va, bytes);
+		nb_safetensors_read(fb, j, vb, bytes);
+		same = same && !memcmp(va, vb, bytes);
+		free(va), free(vb);
+		n++;
+	}
+	ck_assert_int_ge(n, 2);
+	nb_safetensors_free(fa);
+	nb_safetensors_free(fb);
+	return same;
+}
+
+static char *last_line(const char *args);
+static void drop_timings(char *line);
+
+/* the last JSON line of `nabla train`, without its timings */
+static char *last_json(const char *args)
+{
+	char *l = last_line(args);
+	drop_timings(l);
+	return l;
+}
+
+/* A 0 on the command line is that value, as typed: --lr 0 leaves the
+ * parameters where they were, --momentum 0 is plain SGD (or Adam with
+ * beta1 0), --weight-decay 0 turns adamw's decay off; each differs from
+ * the default it used to be read as, and a resumed run keeps it. */
+START_TEST(test_zero_values_take_effect)
+{
+	/* --lr 0: one epoch or three, the same parameters */
+	EXPECT(0, MLP " --lr 0 --epochs 1 --save lr1.st", NULL);
+	char *out = expect(0, MLP " --lr 0 --epochs 3 --save lr3.st", "lr 0,", NULL);
+	free(out);
+	EXPECT(0, MLP " --lr 0.05 --epochs 3 --save moved.st", NULL);
+	ck_assert(same_params("lr1.st", "lr3.st"));
+	ck_assert(!same_params("lr1.st", "moved.st"));
+	/* and with every optimizer, a schedule and a warm-up too */
+	const char *kinds[] = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"};
+	char args[512];
+	for (int k = 0; k < 6; k++) {
+		snprintf(args, sizeof args,
+		         MLP
+		         " --optim %s --lr 0 --epochs 2 --schedule cosine --warmup 1 --save k.st",
+		         kinds[k]);
+		EXPECT(0, args, NULL);
+		ck_assert_msg(same_params("lr1.st", "k.st"), "%s moved with --lr 0", kinds[k]);
+	}
+
+#define RUN2 MLP " --json --lr 0.05 "
+	/* --momentum 0 with momentum: sgd, bit for bit; not the default 0.9 */
+	char *m0 = last_json(RUN2 "--optim momentum --momentum 0 --epochs 3");
+	char *sgd = last_json(RUN2 "--optim sgd --epochs 3");
+	char *m9 = last_json(RUN2 "--optim momentum --epochs 3");
+	ck_assert_msg(!strcmp(m0, sgd), "momentum 0\n%s\nsgd\n%s", m0, sgd);
+	ck_assert_msg(strcmp(m0, m9), "momentum 0 is the default:\n%s", m0);
+	/* adam's beta1 (--momentum) 0 is not its default 0.9 */
+	char *a0 = last_json(RUN2 "--optim adam --momentum 0 --epochs 3");
+	char *adam = last_json(RUN2 "--optim adam --epochs 3");
+	ck_assert_msg(strcmp(a0, adam), "adam beta1 0 is the default:\n%s", a0);
+	/* adamw --weight-decay 0: no decay, adam's run; not adamw's 0.01 */
+	char *w0 = last_json(RUN2 "--optim adamw --weight-decay 0 --epochs 3");
+	char *w1 = last_json(RUN2 "--optim adamw --epochs 3");
+	ck_assert_msg(!strcmp(w0, adam), "adamw wd 0\n%s\nadam\n%s", w0, adam);
+	ck_assert_msg(strcmp(w0, w1), "adamw wd 0 is the default:\n%s", w0);
+	/* a resumed run keeps --momentum 0 (the checkpoint records it) */
+	EXPECT(0, RUN2 "--optim momentum --momentum 0 --epochs 2 --save m0.st", NULL);
+	char *resumed = last_json(MLP " --json --epochs 3 --resume m0.st");
+	ck_assert_msg(!strcmp(resumed, m0), "resumed\n%s\nuninterrupted\n%s", resumed, m0);
+#undef RUN2
+	free(m0), free(sgd), free(m9), free(a0), free(adam), free(w0), free(w1), free(resumed);
 }
 END_TEST
 
@@ -1012,6 +1103,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_resume_messages_are_escaped);
 	tcase_add_test(tc, test_resume_checks_the_model);
 	tcase_add_test(tc, test_numeric_flags_are_range_checked);
+	tcase_add_test(tc, test_zero_values_take_effect);
 	tcase_add_test(tc, test_bench_flags);
 	tcase_add_test(tc, test_bench_peak_and_gemm);
 	tcase_add_test(tc, test_notes_models_save_and_resume);

@@ -458,6 +458,41 @@ START_TEST(test_gradcheck_detects_error)
 }
 END_TEST
 
+/* nb_gradcheck_defaults; atol and rtol 0 as written are an exact
+ * comparison (which central differences fail), where a zero-initialised
+ * struct still means the default tolerances; bad tolerances are refused */
+START_TEST(test_gradcheck_opts_as_written)
+{
+	nb_gradcheck_opts d = nb_gradcheck_defaults();
+	ck_assert(d.eps == 1e-6 && d.atol == 1e-6 && d.rtol == 1e-4 && d.as_written);
+	nb_graph *g = nb_graph_new(NB_F64);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(4), NB_UNIFORM(0.5, 1));
+	nb_tensor *L = nb_sum(nb_exp(x));
+	nb_gradcheck_report r;
+	ck_assert_int_eq(nb_gradcheck(L, &x, 1, d, &r), NB_OK);
+	ck_assert(r.passed && r.checked == 4);
+	ck_assert_int_eq(nb_gradcheck(L, &x, 1, (nb_gradcheck_opts){.atol = 0, .rtol = 0}, &r),
+	                 NB_OK);
+	ck_assert(r.passed);
+	nb_gradcheck_opts exact = d;
+	exact.atol = exact.rtol = 0;
+	ck_assert_int_eq(nb_gradcheck(L, &x, 1, exact, &r), NB_OK);
+	ck_assert(!r.passed && r.failed > 0 && r.max_abs_err > 0);
+	nb_gradcheck_opts bad[] = {{.atol = -1e-6},
+	                           {.rtol = NAN},
+	                           {.eps = -1},
+	                           {.as_written = true}, /* eps 0 */
+	                           {.eps = INFINITY, .as_written = true}};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_assert_int_eq(nb_gradcheck(L, &x, 1, bad[i], &r), NB_ERR_ARG);
+		ck_assert(strstr(nb_graph_errmsg(g), "gradcheck("));
+		ck_assert(strstr(nb_graph_errmsg(g), "must be positive and finite"));
+		nb_graph_clear_error(g);
+	}
+	nb_graph_free(g);
+}
+END_TEST
+
 /* f32 graphs also compute gradients (checked against f64 at 1e-5) */
 START_TEST(test_f32_matches_f64)
 {
@@ -618,6 +653,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("core");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_add_broadcast_values);
+	tcase_add_test(tc, test_gradcheck_opts_as_written);
 	tcase_add_test(tc, test_matmul_values);
 	tcase_add_test(tc, test_grad_fanout);
 	tcase_add_test(tc, test_stop_gradient);

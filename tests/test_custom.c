@@ -684,7 +684,7 @@ START_TEST(test_onnx_refuses)
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(2, 3));
 	nb_tensor *y = nb_relu(swish(x, 1));
 	ck_graph_ok(g);
-	ck_assert_int_eq(nb_onnx_save(g, &y, 1, file, NULL), NB_ERR_FORMAT);
+	ck_assert_int_eq(nb_onnx_save(g, &y, 1, file, (nb_onnx_opts){0}), NB_ERR_FORMAT);
 	ck_assert_msg(strstr(nb_graph_errmsg(g), "op swish (computing swish_"), "message: %s",
 	              nb_graph_errmsg(g));
 	ck_assert_msg(strstr(nb_graph_errmsg(g), "is a custom op (nb_custom_register)"),

@@ -711,11 +711,11 @@ START_TEST(test_sgd_negative_lr)
 	int nodes = nb_graph_num_nodes(g);
 	ck_assert_ptr_null(nb_sgd(g, L, (nb_sgd_opts){.lr = -0.1}));
 	ck_assert_int_eq(nb_graph_num_nodes(g), nodes); /* no backward pass built */
-	EXPECT_FAIL(g, NB_ERR_ARG, "sgd: learning rate -0.1 must be positive");
+	EXPECT_FAIL(g, NB_ERR_ARG, "sgd: learning rate -0.1 must be finite and not negative");
 	ck_assert_ptr_null(nb_sgd(g, L, (nb_sgd_opts){.lr = 0.1, .weight_decay = -1}));
 	EXPECT_FAIL(g, NB_ERR_ARG, "sgd: weight decay -1 must not be negative");
 	ck_assert_ptr_null(nb_sgd(g, L, (nb_sgd_opts){.lr = NAN}));
-	EXPECT_FAIL(g, NB_ERR_ARG, "sgd: learning rate nan must be positive");
+	EXPECT_FAIL(g, NB_ERR_ARG, "sgd: learning rate nan must be finite and not negative");
 	ck_assert_ptr_null(nb_sgd(g, NULL, (nb_sgd_opts){.lr = 0.1}));
 	EXPECT_FAIL(g, NB_ERR_ARG, "sgd: loss is NULL");
 	/* changing the rate later is checked the same way */

@@ -39,7 +39,7 @@ static void small_model(nb_model *m, nb_dtype dt, int64_t batch)
 	nb_graph_seed(g, 11);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(batch, 6));
 	nb_tensor *h = nb_tanh(nb_dense(x, 8, "h1"));
-	h = nb_dense_ex(h, 8, "h2", (nb_dense_opts){.no_bias = true});
+	h = nb_dense_layer(h, 8, "h2", (nb_dense_opts){.no_bias = true});
 	h = nb_batchnorm_layer(h, "h2.bn", (nb_batchnorm_opts){.relu = true});
 	ck_assert_int_eq(nb_classifier(m, x, nb_dense(h, 3, "out"), NB_LOSS_SPARSE_CCE), NB_OK);
 }

@@ -134,7 +134,7 @@ START_TEST(test_dense)
 		}
 	/* no bias, custom init */
 	nb_dense_opts o = {.no_bias = true, .custom_init = true, .w_init = NB_ONES};
-	nb_tensor *z = nb_dense_ex(x, 2, "nb", o);
+	nb_tensor *z = nb_dense_layer(x, 2, "nb", o);
 	ck_graph_ok(g);
 	ck_assert_ptr_null(nb_graph_find(g, "nb.b"));
 	ck_assert_int_eq(row(g, "nb").params, 14);
@@ -147,6 +147,14 @@ START_TEST(test_dense)
 		sum0 += xv[k];
 	ck_near(zv[0], sum0, 1e-14);
 	ck_near(zv[1], sum0, 1e-14);
+	/* the former name nb_dense_ex builds the same layer */
+	nb_tensor *z2 = nb_dense_ex(x, 2, "nb_old", o);
+	ck_graph_ok(g);
+	ck_assert_ptr_null(nb_graph_find(g, "nb_old.b"));
+	ck_assert_int_eq(nb_eval(z2), NB_OK);
+	double z2v[10];
+	nb_read_f64(z2, z2v, 10);
+	ck_assert(!memcmp(zv, z2v, sizeof zv));
 	/* leading batch dims are kept */
 	nb_tensor *x3 = nb_input(g, "x3", NB_SHAPE(2, 4, 7));
 	ck_shape(nb_tensor_shape(nb_dense(x3, 6, "fc3")), NB_SHAPE(2, 4, 6));

@@ -237,6 +237,51 @@ START_TEST(test_running_stats_recurrence)
 }
 END_TEST
 
+/* nb_batchnorm_defaults; momentum 0 as written keeps the running
+ * statistics as they are (PyTorch's momentum=0) while the batch is still
+ * normalised with its own statistics; a zero-initialised struct still
+ * means momentum 0.1. */
+START_TEST(test_bn_momentum_zero)
+{
+	nb_batchnorm_opts d = nb_batchnorm_defaults();
+	ck_assert(d.eps == 1e-5 && d.momentum == 0.1 && !d.relu && d.as_written);
+	enum { N = 4, C = 2, S = 3 };
+	for (int as_written = 0; as_written < 2; as_written++) {
+		nb_graph *g = nb_graph_new(NB_F64);
+		nb_tensor *x = nb_input(g, "x", NB_SHAPE(N, C, 1, S));
+		nb_batchnorm_opts o = as_written ? nb_batchnorm_defaults() : (nb_batchnorm_opts){0};
+		o.momentum = 0;
+		nb_tensor *y = nb_batchnorm_layer(x, "bn", o);
+		nb_tensor *rm = nb_graph_find(g, "bn.running_mean");
+		nb_tensor *rv = nb_graph_find(g, "bn.running_var");
+		ck_graph_ok(g);
+		const double rm0[C] = {0.25, -1.5}, rv0[C] = {2, 0.5};
+		nb_feed_f64(rm, rm0, C);
+		nb_feed_f64(rv, rv0, C);
+		double xv[N * C * S], out[N * C * S];
+		for (int k = 0; k < 3; k++) {
+			fill(xv, N * C * S, 7 + k, -2, 3);
+			ck_assert_int_eq(nb_feed_f64(x, xv, N * C * S), NB_OK);
+			ck_assert_int_eq(nb_eval(y), NB_OK);
+		}
+		double r[C], v[C];
+		nb_read_f64(rm, r, C);
+		nb_read_f64(rv, v, C);
+		bool kept = !memcmp(r, rm0, sizeof r) && !memcmp(v, rv0, sizeof v);
+		ck_assert_msg(kept == (as_written == 1), "as_written %d: running stats %s",
+		              as_written, kept ? "kept" : "moved");
+		/* training mode: normalised by the batch's statistics (mean 0) */
+		nb_read_f64(y, out, N * C * S);
+		double mean0 = 0;
+		for (int n = 0; n < N; n++)
+			for (int s = 0; s < S; s++)
+				mean0 += out[(n * C) * S + s];
+		ck_near(mean0, 0, 1e-12);
+		nb_graph_free(g);
+	}
+}
+END_TEST
+
 /* ---- references: naive loops, and the same maths from primitive ops ---------------- */
 
 /* batchnorm written with mean/sub/square/pow/mul/add; axes = the reduced
@@ -623,6 +668,11 @@ START_TEST(test_bn_errors)
 	expect_error(g, NB_ERR_ARG, "eps = -1 must be positive");
 	nb_batchnorm(x, c3, c3, c3, c3, (nb_batchnorm_opts){.momentum = 1.5});
 	expect_error(g, NB_ERR_ARG, "momentum = 1.5");
+	nb_batchnorm(x, c3, c3, c3, c3, (nb_batchnorm_opts){.momentum = -0.1});
+	expect_error(g, NB_ERR_ARG, "momentum = -0.1 in [0, 1]");
+	/* as written, eps 0 is 0 and refused */
+	nb_batchnorm(x, c3, c3, c3, c3, (nb_batchnorm_opts){.as_written = true});
+	expect_error(g, NB_ERR_ARG, "eps = 0 must be positive");
 	nb_batchnorm(x, c3, c3, NULL, c3, o);
 	expect_error(g, NB_ERR_ARG, "input 3 is NULL");
 	/* no gradient into the running statistics */
@@ -1011,6 +1061,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_notes_dense_example);
 	tcase_add_test(tc, test_eval_uses_running_stats);
 	tcase_add_test(tc, test_running_stats_recurrence);
+	tcase_add_test(tc, test_bn_momentum_zero);
 	tcase_add_test(tc, test_matches_references_dense);
 	tcase_add_test(tc, test_matches_references_conv);
 	tcase_add_test(tc, test_bn_gradcheck);

@@ -189,8 +189,8 @@ static double xor_train(uint64_t seed, int epochs, double out[4])
 	nb_tensor *y = nb_constant(g, "y", NB_SHAPE(4, 1), (double[]){0, 1, 1, 0});
 	nb_dense_opts u = {
 	    .custom_init = true, .w_init = NB_UNIFORM(-1, 1), .b_init = NB_UNIFORM(-1, 1)};
-	nb_tensor *h = nb_sigmoid(nb_dense_ex(x, 2, "hidden", u));
-	nb_tensor *p = nb_sigmoid(nb_dense_ex(h, 1, "out", u));
+	nb_tensor *h = nb_sigmoid(nb_dense_layer(x, 2, "hidden", u));
+	nb_tensor *p = nb_sigmoid(nb_dense_layer(h, 1, "out", u));
 	nb_tensor *L = nb_mse(p, y, NB_MEAN);
 	nb_optim *o = nb_sgd(g, L, (nb_sgd_opts){.lr = 0.5});
 	ck_graph_ok(g);

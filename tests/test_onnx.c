@@ -87,23 +87,23 @@ START_TEST(test_bad_arguments)
 	ck_assert_int_eq(nb_zoo_build(&other, "mlp", NB_F32, 2, 1), NB_OK);
 	nb_graph *g = m.g;
 	const char *p = in_tmp("m.onnx");
-	ck_assert_int_eq(nb_onnx_save(NULL, &m.logits, 1, p, NULL), NB_ERR_ARG);
-	ck_fails(nb_onnx_save(g, &m.logits, 0, p, NULL), NB_ERR_ARG, "no outputs");
-	ck_fails(nb_onnx_save(g, NULL, 1, p, NULL), NB_ERR_ARG, "no outputs");
-	ck_fails(nb_onnx_save(g, &m.logits, 1, NULL, NULL), NB_ERR_ARG, "no path");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.logits, NULL}, 2, p, NULL), NB_ERR_ARG,
-	         "output 1 is NULL");
-	ck_fails(nb_onnx_save(g, &other.logits, 1, p, NULL), NB_ERR_ARG,
+	ck_assert_int_eq(nb_onnx_save(NULL, &m.logits, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG);
+	ck_fails(nb_onnx_save(g, &m.logits, 0, p, (nb_onnx_opts){0}), NB_ERR_ARG, "no outputs");
+	ck_fails(nb_onnx_save(g, NULL, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG, "no outputs");
+	ck_fails(nb_onnx_save(g, &m.logits, 1, NULL, (nb_onnx_opts){0}), NB_ERR_ARG, "no path");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.logits, NULL}, 2, p, (nb_onnx_opts){0}),
+	         NB_ERR_ARG, "output 1 is NULL");
+	ck_fails(nb_onnx_save(g, &other.logits, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG,
 	         "not a tensor of this graph");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.probs, m.probs}, 2, p, NULL), NB_ERR_ARG,
-	         "output probs is listed twice");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.probs, m.probs}, 2, p, (nb_onnx_opts){0}),
+	         NB_ERR_ARG, "output probs is listed twice");
 	ck_assert_int_eq(access(p, F_OK), -1); /* nothing written */
 	ck_assert_int_eq(temporaries(), 0);
 	/* a failed graph exports nothing and keeps its error */
 	nb_reshape(m.x, NB_SHAPE(7));
 	nb_status st = nb_graph_status(g);
 	ck_assert_int_ne(st, NB_OK);
-	ck_assert_int_eq(nb_onnx_save(g, &m.logits, 1, p, NULL), st);
+	ck_assert_int_eq(nb_onnx_save(g, &m.logits, 1, p, (nb_onnx_opts){0}), st);
 	ck_assert_int_eq(access(p, F_OK), -1);
 	nb_model_free(&m);
 	nb_graph_free(m.g);
@@ -125,19 +125,19 @@ START_TEST(test_no_inference_path)
 	nb_tensor *w = nb_graph_find(g, "fc1.w");
 	nb_tensor *gw = nb_grad(m.loss, w);
 	ck_graph_ok(g);
-	ck_fails(nb_onnx_save(g, &gw, 1, p, NULL), NB_ERR_GRAPH, "training-only");
+	ck_fails(nb_onnx_save(g, &gw, 1, p, (nb_onnx_opts){0}), NB_ERR_GRAPH, "training-only");
 	nb_tensor *wsum = nb_set_name(nb_sum(nb_square(w)), "l2");
-	ck_fails(nb_onnx_save(g, &wsum, 1, p, NULL), NB_ERR_GRAPH,
+	ck_fails(nb_onnx_save(g, &wsum, 1, p, (nb_onnx_opts){0}), NB_ERR_GRAPH,
 	         "output l2 depends on no input, so there is no inference path");
 	nb_tensor *norm = nb_global_norm(&m.logits, 1);
-	ck_fails(nb_onnx_save(g, &norm, 1, p, NULL), NB_ERR_FORMAT,
+	ck_fails(nb_onnx_save(g, &norm, 1, p, (nb_onnx_opts){0}), NB_ERR_FORMAT,
 	         "has no ONNX mapping: it belongs to training");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.probs, norm}, 2, p, NULL), NB_ERR_FORMAT,
-	         "no ONNX mapping");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.probs, norm}, 2, p, (nb_onnx_opts){0}),
+	         NB_ERR_FORMAT, "no ONNX mapping");
 	ck_assert_int_eq(access(p, F_OK), -1);
 	ck_assert_int_eq(temporaries(), 0);
 	/* the forward tensors still export */
-	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, NULL), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, (nb_onnx_opts){0}), NB_OK);
 	ck_assert_int_eq(access(p, F_OK), 0);
 	nb_model_free(&m);
 	nb_graph_free(m.g);
@@ -153,12 +153,12 @@ START_TEST(test_unmapped_op_named)
 	nb_graph *g = nb_graph_new(NB_F32);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(2, 3)), *y = nb_input(g, "y", NB_SHAPE(2, 3));
 	nb_tensor *n = nb_set_name(nb_global_norm((nb_tensor *[]){x, y}, 2), "the_norm");
-	ck_fails(nb_onnx_save(g, &n, 1, in_tmp("l.onnx"), NULL), NB_ERR_FORMAT,
+	ck_fails(nb_onnx_save(g, &n, 1, in_tmp("l.onnx"), (nb_onnx_opts){0}), NB_ERR_FORMAT,
 	         "op global_norm (computing the_norm) has no ONNX mapping");
 	ck_assert_int_eq(access(in_tmp("l.onnx"), F_OK), -1);
 	nb_tensor *l = nb_mse(x, y, NB_MEAN);
 	nb_onnx_report r;
-	ck_assert_int_eq(nb_onnx_save(g, &l, 1, in_tmp("l.onnx"), &(nb_onnx_opts){.report = &r}),
+	ck_assert_int_eq(nb_onnx_save(g, &l, 1, in_tmp("l.onnx"), (nb_onnx_opts){.report = &r}),
 	                 NB_OK);
 	ck_assert(!r.dynamic_batch);
 	ck_assert_int_eq(r.inputs, 2);
@@ -176,32 +176,34 @@ START_TEST(test_atomic)
 	ck_assert_int_eq(nb_zoo_build(&m, "mlp-binary-sigmoid", NB_F32, 2, 1), NB_OK);
 	nb_graph *g = m.g;
 	const char *p = in_tmp("model.onnx");
-	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, NULL), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, (nb_onnx_opts){0}), NB_OK);
 	size_t n0, n1;
 	unsigned char *before = slurp(p, &n0);
 	nb_tensor *norm = nb_global_norm(&m.logits, 1);
-	ck_fails(nb_onnx_save(g, &norm, 1, p, NULL), NB_ERR_FORMAT, "no ONNX mapping");
+	ck_fails(nb_onnx_save(g, &norm, 1, p, (nb_onnx_opts){0}), NB_ERR_FORMAT, "no ONNX mapping");
 	unsigned char *after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
 	free(after);
 	/* a target that is not a regular file is left alone */
 	const char *dir = in_tmp("adir"), *fifo = in_tmp("fifo");
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
-	ck_fails(nb_onnx_save(g, &m.probs, 1, dir, NULL), NB_ERR_IO, "not a regular file");
+	ck_fails(nb_onnx_save(g, &m.probs, 1, dir, (nb_onnx_opts){0}), NB_ERR_IO,
+	         "not a regular file");
 	struct stat sb;
 	ck_assert(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
 	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
-	ck_fails(nb_onnx_save(g, &m.probs, 1, fifo, NULL), NB_ERR_IO, "not a regular file");
+	ck_fails(nb_onnx_save(g, &m.probs, 1, fifo, (nb_onnx_opts){0}), NB_ERR_IO,
+	         "not a regular file");
 	ck_assert(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
 	/* a directory that cannot exist: a regular file on the path */
 	char bad[256];
 	snprintf(bad, sizeof bad, "%s/sub.onnx", p);
-	ck_fails(nb_onnx_save(g, &m.probs, 1, bad, NULL), NB_ERR_IO, bad);
+	ck_fails(nb_onnx_save(g, &m.probs, 1, bad, (nb_onnx_opts){0}), NB_ERR_IO, bad);
 	ck_assert_int_eq(temporaries(), 0);
 	after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
 	/* exporting the same graph twice gives the same bytes */
-	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, NULL), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, (nb_onnx_opts){0}), NB_OK);
 	free(after);
 	after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
@@ -224,8 +226,8 @@ START_TEST(test_names)
 	nb_tensor *z = nb_set_name(nb_relu(y), "out/relu:0");
 	nb_onnx_report r;
 	const char *p = in_tmp("n.onnx");
-	ck_assert_int_eq(
-	    nb_onnx_save(g, (nb_tensor *[]){z, y}, 2, p, &(nb_onnx_opts){.report = &r}), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){z, y}, 2, p, (nb_onnx_opts){.report = &r}),
+	                 NB_OK);
 	size_t n;
 	unsigned char *b = slurp(p, &n);
 	ck_assert(contains(b, n, "my_input_2"));
@@ -268,7 +270,7 @@ START_TEST(test_framing)
 	nb_model m;
 	ck_assert_int_eq(nb_zoo_build(&m, "lenet", NB_F32, 2, 1), NB_OK);
 	const char *p = in_tmp("lenet.onnx");
-	ck_assert_int_eq(nb_onnx_save(m.g, &m.probs, 1, p, NULL), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(m.g, &m.probs, 1, p, (nb_onnx_opts){0}), NB_OK);
 	size_t n, i = 0;
 	unsigned char *b = slurp(p, &n);
 	int graphs = 0;
@@ -334,7 +336,7 @@ START_TEST(test_graph_untouched)
 	ck_assert_int_eq(nb_eval(m.probs), NB_OK);
 	nb_read_f32(m.probs, a, 20);
 	nb_graph_set_training(g, true);
-	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, in_tmp("r.onnx"), NULL), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, in_tmp("r.onnx"), (nb_onnx_opts){0}), NB_OK);
 	ck_assert(nb_graph_training(g));
 	nb_graph_set_training(g, false);
 	ck_assert_int_eq(nb_eval(m.probs), NB_OK);
@@ -356,13 +358,13 @@ START_TEST(test_static_batch)
 	nb_tensor *y = nb_relu(x), *s = nb_set_name(nb_sum(x), "total");
 	nb_onnx_report r;
 	nb_onnx_opts o = {.report = &r};
-	ck_assert_int_eq(nb_onnx_save(g, &y, 1, in_tmp("a.onnx"), &o), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, &y, 1, in_tmp("a.onnx"), o), NB_OK);
 	ck_assert(r.dynamic_batch);
 	o.static_batch = true;
-	ck_assert_int_eq(nb_onnx_save(g, &y, 1, in_tmp("a.onnx"), &o), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, &y, 1, in_tmp("a.onnx"), o), NB_OK);
 	ck_assert(!r.dynamic_batch);
 	o.static_batch = false;
-	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){y, s}, 2, in_tmp("a.onnx"), &o), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){y, s}, 2, in_tmp("a.onnx"), o), NB_OK);
 	ck_assert(!r.dynamic_batch);
 	ck_assert_msg(strstr(r.static_reason, "total (sum) reduces the batch dimension"), "%s",
 	              r.static_reason);

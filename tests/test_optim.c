@@ -155,7 +155,7 @@ static void check_reference(nb_optim_opts opts, int steps, nb_dtype dt, double t
 	nb_optim *o = nb_optimizer(q.g, q.L, opts);
 	ck_graph_ok(q.g);
 	ck_assert_ptr_nonnull(o);
-	nb_optim_opts eff = nb_optim_get_opts(o);
+	nb_optim_opts eff = nb_optim_opts_of(o);
 	ref r = ref_new();
 	for (int s = 1; s <= steps; s++) {
 		ck_assert_int_eq(nb_step(o), NB_OK);
@@ -492,7 +492,7 @@ START_TEST(test_state_tensors)
 	ck_assert_ptr_null(nb_optim_param(o, 2));
 	ck_assert_ptr_null(nb_graph_find(q.g, "unused.m"));
 	ref r = ref_new();
-	nb_optim_opts eff = nb_optim_get_opts(o);
+	nb_optim_opts eff = nb_optim_opts_of(o);
 	for (int s = 0; s < 3; s++) {
 		nb_step(o);
 		ref_adam(&r, &eff);
@@ -629,7 +629,7 @@ static void converge(conv_case c, nb_dtype dt, double tol)
 	}
 	double wv[2];
 	nb_read_f64(w, wv, 2);
-	const char *name = nb_optim_kind_name(nb_optim_get_kind(o));
+	const char *name = nb_optim_kind_name(nb_optim_kind_of(o));
 	ck_assert_msg(fabs(wv[0] - 1) <= tol && fabs(wv[1] - 2) <= tol &&
 	                  fabs(nb_item(b) - 1) <= tol,
 	              "%s: w = (%.9g, %.9g), b = %.9g", name, wv[0], wv[1], nb_item(b));
@@ -683,7 +683,7 @@ START_TEST(test_defaults)
 		quad q = quad_new(NB_F32);
 		nb_optim *o = nb_optimizer(q.g, q.L, (nb_optim_opts){.kind = want[i].k});
 		ck_graph_ok(q.g);
-		nb_optim_opts e = nb_optim_get_opts(o);
+		nb_optim_opts e = nb_optim_opts_of(o);
 		ck_assert_int_eq(e.kind, want[i].k);
 		ck_assert(e.lr == want[i].lr && e.momentum == want[i].mom &&
 		          e.beta2 == want[i].b2 && e.eps == want[i].eps &&
@@ -694,15 +694,210 @@ START_TEST(test_defaults)
 	/* the convenience constructors map their fields */
 	quad q = quad_new(NB_F64);
 	nb_optim *o = nb_rmsprop(q.g, q.L, (nb_rmsprop_opts){.alpha = 0.5, .eps = 1e-3});
-	ck_assert(nb_optim_get_opts(o).beta2 == 0.5 && nb_optim_get_opts(o).eps == 1e-3);
+	ck_assert(nb_optim_opts_of(o).beta2 == 0.5 && nb_optim_opts_of(o).eps == 1e-3);
 	o = nb_momentum(q.g, q.L, (nb_momentum_opts){.nesterov = true, .style = NB_MOMENTUM_EWMA});
-	ck_assert_int_eq(nb_optim_get_kind(o), NB_OPTIM_NESTEROV);
-	ck_assert_int_eq(nb_optim_get_opts(o).style, NB_MOMENTUM_EWMA);
+	ck_assert_int_eq(nb_optim_kind_of(o), NB_OPTIM_NESTEROV);
+	ck_assert_int_eq(nb_optim_opts_of(o).style, NB_MOMENTUM_EWMA);
 	o = nb_adam(q.g, q.L, (nb_adam_opts){.beta1 = 0.5, .beta2 = 0.6, .clip_norm = 3});
-	nb_optim_opts e = nb_optim_get_opts(o);
+	nb_optim_opts e = nb_optim_opts_of(o);
 	ck_assert(e.momentum == 0.5 && e.beta2 == 0.6 && e.clip_norm == 3);
 	ck_graph_ok(q.g);
 	nb_graph_free(q.g);
+}
+END_TEST
+
+/* every field equal (a memcmp would compare the padding too) */
+static bool opts_eq(const nb_optim_opts *a, const nb_optim_opts *b)
+{
+	return a->kind == b->kind && a->lr == b->lr && a->momentum == b->momentum &&
+	       a->beta2 == b->beta2 && a->eps == b->eps && a->weight_decay == b->weight_decay &&
+	       a->clip_norm == b->clip_norm && a->nesterov == b->nesterov && a->style == b->style &&
+	       a->dist == b->dist && a->as_written == b->as_written;
+}
+
+/* The nb_*_defaults functions: the documented table, as_written set, and
+ * the same values nb_optimizer fills into a zero-initialised struct. */
+START_TEST(test_defaults_functions)
+{
+	struct {
+		nb_optim_kind k;
+		double lr, mom, b2, eps, wd;
+	} want[] = {
+	    {NB_OPTIM_SGD, 0.01, 0, 0, 0, 0},
+	    {NB_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0},
+	    {NB_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0},
+	    {NB_OPTIM_RMSPROP, 0.01, 0, 0.99, 1e-8, 0},
+	    {NB_OPTIM_ADAM, 0.001, 0.9, 0.999, 1e-8, 0},
+	    {NB_OPTIM_ADAMW, 0.001, 0.9, 0.999, 1e-8, 0.01},
+	};
+	for (int i = 0; i < 6; i++) {
+		nb_optim_opts d = nb_optim_defaults(want[i].k);
+		ck_assert_int_eq(d.kind, want[i].k);
+		ck_assert(d.as_written);
+		ck_assert(d.lr == want[i].lr && d.momentum == want[i].mom &&
+		          d.beta2 == want[i].b2 && d.eps == want[i].eps &&
+		          d.weight_decay == want[i].wd && d.clip_norm == 0 && !d.dist);
+		ck_assert(d.nesterov == (want[i].k == NB_OPTIM_NESTEROV));
+		ck_assert_int_eq(d.style, NB_MOMENTUM_CLASSIC);
+		/* what the optimizer reports is the defaults, ready to pass back */
+		quad q = quad_new(NB_F64);
+		nb_optim *o = nb_optimizer(q.g, q.L, d);
+		ck_graph_ok(q.g);
+		nb_optim_opts e = nb_optim_opts_of(o);
+		ck_assert(opts_eq(&e, &d));
+		nb_optim *z = nb_optimizer(q.g, q.L, (nb_optim_opts){.kind = want[i].k});
+		nb_optim_opts ez = nb_optim_opts_of(z);
+		ck_assert(ez.lr == d.lr && ez.momentum == d.momentum && ez.beta2 == d.beta2 &&
+		          ez.eps == d.eps && ez.weight_decay == d.weight_decay && ez.as_written);
+		ck_graph_ok(q.g);
+		nb_graph_free(q.g);
+	}
+	nb_optim_opts bad = nb_optim_defaults((nb_optim_kind)42);
+	ck_assert(bad.kind == 42 && bad.as_written && bad.lr == 0);
+
+	nb_sgd_opts sg = nb_sgd_defaults();
+	ck_assert(sg.lr == 0.01 && sg.weight_decay == 0 && sg.clip_norm == 0 && sg.as_written);
+	nb_momentum_opts mo = nb_momentum_defaults();
+	ck_assert(mo.lr == 0.01 && mo.momentum == 0.9 && mo.weight_decay == 0 && !mo.nesterov &&
+	          mo.style == NB_MOMENTUM_CLASSIC && mo.as_written);
+	nb_rmsprop_opts rm = nb_rmsprop_defaults();
+	ck_assert(rm.lr == 0.01 && rm.alpha == 0.99 && rm.eps == 1e-8 && rm.weight_decay == 0 &&
+	          rm.as_written);
+	nb_adam_opts ad = nb_adam_defaults(), aw = nb_adamw_defaults();
+	ck_assert(ad.lr == 1e-3 && ad.beta1 == 0.9 && ad.beta2 == 0.999 && ad.eps == 1e-8 &&
+	          ad.weight_decay == 0 && ad.clip_norm == 0 && ad.as_written);
+	ck_assert(aw.lr == 1e-3 && aw.beta1 == 0.9 && aw.beta2 == 0.999 && aw.eps == 1e-8 &&
+	          aw.weight_decay == 0.01 && aw.as_written);
+}
+END_TEST
+
+/* the weights after steps steps of o, into w */
+static void run_steps(nb_optim *o, const quad *q, int steps, double *w)
+{
+	for (int s = 0; s < steps; s++)
+		ck_assert_int_eq(nb_step(o), NB_OK);
+	quad_read(q, w);
+}
+
+/* With as_written a 0 is a 0: every value the update rules allow can be
+ * asked for; a zero-initialised struct still gets the defaults. */
+START_TEST(test_as_written_zero)
+{
+	/* Adam's beta1 = 0 (m is the last gradient): the f64 reference */
+	nb_optim_opts o = nb_optim_defaults(NB_OPTIM_ADAM);
+	o.momentum = 0;
+	check_reference(o, STEPS, NB_F64, 1e-12);
+	quad q = quad_new(NB_F64);
+	nb_adam_opts ao = nb_adam_defaults();
+	ao.beta1 = 0;
+	ck_assert(nb_optim_opts_of(nb_adam(q.g, q.L, ao)).momentum == 0);
+	/* a zero-initialised struct: beta1 0 is the default 0.9, as in 0.1 */
+	ck_assert(nb_optim_opts_of(nb_adam(q.g, q.L, (nb_adam_opts){.lr = 1e-3})).momentum == 0.9);
+	ck_graph_ok(q.g);
+	nb_graph_free(q.g);
+	/* Adam's beta2 = 0, rmsprop's alpha = 0, adamw without weight decay */
+	o = nb_optim_defaults(NB_OPTIM_ADAM);
+	o.beta2 = 0;
+	check_reference(o, STEPS, NB_F64, 1e-12);
+	o = nb_optim_defaults(NB_OPTIM_RMSPROP);
+	o.beta2 = 0;
+	check_reference(o, STEPS, NB_F64, 1e-12);
+	o = nb_optim_defaults(NB_OPTIM_ADAMW);
+	o.weight_decay = 0;
+	check_reference(o, STEPS, NB_F64, 1e-12);
+
+	/* momentum 0 is plain SGD, bit for bit (f32 and f64) */
+	for (int f64 = 0; f64 < 2; f64++) {
+		nb_dtype dt = f64 ? NB_F64 : NB_F32;
+		quad a = quad_new(dt), b = quad_new(dt);
+		nb_momentum_opts m = nb_momentum_defaults();
+		m.lr = 0.1;
+		m.momentum = 0;
+		nb_sgd_opts sg = nb_sgd_defaults();
+		sg.lr = 0.1;
+		nb_optim *om = nb_momentum(a.g, a.L, m), *os = nb_sgd(b.g, b.L, sg);
+		ck_graph_ok(a.g);
+		ck_graph_ok(b.g);
+		ck_assert(nb_optim_opts_of(om).momentum == 0);
+		double wa[NQ], wb[NQ];
+		run_steps(om, &a, STEPS, wa);
+		run_steps(os, &b, STEPS, wb);
+		ck_assert(!memcmp(wa, wb, sizeof wa));
+		ck_assert(wa[0] != qw[0]); /* they moved */
+		/* the zero-initialised struct takes momentum 0.9: another path */
+		quad c = quad_new(dt);
+		double wc[NQ];
+		run_steps(nb_momentum(c.g, c.L, (nb_momentum_opts){.lr = 0.1}), &c, STEPS, wc);
+		ck_assert(memcmp(wa, wc, sizeof wa));
+		nb_graph_free(a.g);
+		nb_graph_free(b.g);
+		nb_graph_free(c.g);
+	}
+
+	/* lr 0: no kind moves a weight (adamw's decay is lr wd w too) */
+	for (int k = 0; k < NB_OPTIM_KIND_COUNT; k++) {
+		quad z = quad_new(NB_F64);
+		o = nb_optim_defaults((nb_optim_kind)k);
+		o.lr = 0;
+		nb_optim *oz = nb_optimizer(z.g, z.L, o);
+		ck_graph_ok(z.g);
+		ck_assert(nb_optim_lr(oz) == 0 && nb_optim_opts_of(oz).lr == 0);
+		double w[NQ];
+		run_steps(oz, &z, 3, w);
+		ck_assert_msg(!memcmp(w, qw, sizeof w), "%s with lr 0 moved the weights",
+		              nb_optim_kind_name((nb_optim_kind)k));
+		nb_graph_free(z.g);
+	}
+
+	/* as written, eps 0 is the error it always was */
+	q = quad_new(NB_F64);
+	o = nb_optim_defaults(NB_OPTIM_ADAM);
+	o.eps = 0;
+	ck_assert_ptr_null(nb_optimizer(q.g, q.L, o));
+	ck_assert(strstr(nb_graph_errmsg(q.g), "adam: eps = 0 must be positive"));
+	nb_graph_free(q.g);
+	q = quad_new(NB_F64);
+	ck_assert_ptr_null(nb_rmsprop(q.g, q.L, (nb_rmsprop_opts){.lr = 0.1, .as_written = true}));
+	ck_assert(strstr(nb_graph_errmsg(q.g), "rmsprop: eps = 0 must be positive"));
+	nb_graph_free(q.g);
+	/* options of another kind are refused as written too */
+	q = quad_new(NB_F64);
+	o = nb_optim_defaults(NB_OPTIM_SGD);
+	o.beta2 = 0.5;
+	ck_assert_ptr_null(nb_optimizer(q.g, q.L, o));
+	ck_assert(strstr(nb_graph_errmsg(q.g), "sgd: option beta2"));
+	nb_graph_free(q.g);
+}
+END_TEST
+
+/* nb_optim_opts_of's result made into an optimizer is the same optimizer,
+ * its zeros included; the deprecated getters give the same answers */
+START_TEST(test_opts_of_round_trip)
+{
+	quad a = quad_new(NB_F64), b = quad_new(NB_F64);
+	nb_optim_opts o = nb_optim_defaults(NB_OPTIM_ADAMW);
+	o.momentum = 0;
+	o.weight_decay = 0;
+	o.clip_norm = 0.5;
+	nb_optim *oa = nb_optimizer(a.g, a.L, o);
+	nb_optim_opts e = nb_optim_opts_of(oa);
+	ck_assert(e.as_written && e.momentum == 0 && e.weight_decay == 0 && e.clip_norm == 0.5);
+	nb_optim *ob = nb_optimizer(b.g, b.L, e);
+	ck_graph_ok(a.g);
+	ck_graph_ok(b.g);
+	double wa[NQ], wb[NQ];
+	run_steps(oa, &a, STEPS, wa);
+	run_steps(ob, &b, STEPS, wb);
+	ck_assert(!memcmp(wa, wb, sizeof wa));
+	/* the former names */
+	nb_optim_opts g = nb_optim_get_opts(oa);
+	ck_assert(opts_eq(&g, &e));
+	ck_assert_int_eq(nb_optim_get_kind(oa), NB_OPTIM_ADAMW);
+	ck_assert_int_eq(nb_optim_kind_of(oa), NB_OPTIM_ADAMW);
+	ck_assert_int_eq(nb_optim_kind_of(NULL), NB_OPTIM_INVALID);
+	ck_assert_int_eq(nb_optim_opts_of(NULL).kind, NB_OPTIM_INVALID);
+	nb_graph_free(a.g);
+	nb_graph_free(b.g);
 }
 END_TEST
 
@@ -734,8 +929,10 @@ START_TEST(test_bad_options)
 		nb_optim_opts o;
 		const char *msg;
 	} bad[] = {
-	    {{.kind = NB_OPTIM_SGD, .lr = -1}, "sgd: learning rate -1 must be positive"},
-	    {{.kind = NB_OPTIM_ADAM, .lr = NAN}, "adam: learning rate nan must be positive"},
+	    {{.kind = NB_OPTIM_SGD, .lr = -1},
+	     "sgd: learning rate -1 must be finite and not negative"},
+	    {{.kind = NB_OPTIM_ADAM, .lr = NAN},
+	     "adam: learning rate nan must be finite and not negative"},
 	    {{.kind = NB_OPTIM_MOMENTUM, .momentum = 1},
 	     "momentum: momentum = 1 is outside [0, 1)"},
 	    {{.kind = NB_OPTIM_NESTEROV, .momentum = -0.1}, "momentum = -0.1 is outside [0, 1)"},
@@ -903,7 +1100,7 @@ START_TEST(test_hyper_by_hand)
 	quad q = quad_new(NB_F64);
 	nb_optim *o = nb_adam(q.g, q.L, (nb_adam_opts){.lr = 0.1});
 	ck_graph_ok(q.g);
-	nb_optim_opts eff = nb_optim_get_opts(o);
+	nb_optim_opts eff = nb_optim_opts_of(o);
 	ref r = ref_new();
 	ck_assert_int_eq(nb_step(o), NB_OK);
 	ref_adam(&r, &eff);
@@ -995,6 +1192,11 @@ START_TEST(test_schedule_values)
 	nb_schedule c = {.kind = NB_SCHED_CONSTANT, .base_lr = 0.1};
 	ck_near(nb_schedule_lr(&c, 0), 0.1, 0);
 	ck_near(nb_schedule_lr(&c, 1000000), 0.1, 0);
+	/* a base rate of 0, which an optimizer takes too, is 0 throughout */
+	nb_schedule z = {.kind = NB_SCHED_COSINE, .total_steps = 10, .warmup_steps = 2};
+	ck_assert_int_eq(nb_schedule_check(&z, NULL, 0), NB_OK);
+	for (int t = 0; t < 12; t++)
+		ck_assert(nb_schedule_lr(&z, t) == 0);
 
 	/* step: 0.1 * 0.5^floor(t/10) */
 	nb_schedule st = {.kind = NB_SCHED_STEP, .base_lr = 0.1, .step_size = 10, .gamma = 0.5};
@@ -1075,8 +1277,10 @@ START_TEST(test_schedule_errors)
 		nb_schedule s;
 		const char *msg;
 	} bad[] = {
-	    {{.kind = NB_SCHED_CONSTANT},
-	     "constant schedule: base learning rate 0 must be positive"},
+	    {{.kind = NB_SCHED_CONSTANT, .base_lr = -1},
+	     "constant schedule: base learning rate -1 must be finite and not negative"},
+	    {{.kind = NB_SCHED_COSINE, .base_lr = INFINITY, .total_steps = 10},
+	     "cosine schedule: base learning rate inf must be finite and not negative"},
 	    {{.kind = NB_SCHED_STEP, .base_lr = 1, .gamma = 0.5}, "step_size 0 must be positive"},
 	    {{.kind = NB_SCHED_STEP, .base_lr = 1, .step_size = 5}, "gamma 0 must be positive"},
 	    {{.kind = NB_SCHED_EXPONENTIAL, .base_lr = 1, .gamma = -1},
@@ -1363,6 +1567,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_kind_names);
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_bad_loss);
+	tcase_add_test(tc, test_defaults_functions);
+	tcase_add_test(tc, test_as_written_zero);
+	tcase_add_test(tc, test_opts_of_round_trip);
 	tcase_add_test(tc, test_update_labels);
 	tcase_add_test(tc, test_hyper_input);
 	tcase_add_test(tc, test_hyper_by_hand);

@@ -191,7 +191,7 @@ static int load_checkpoint(const classify_args *a, classify_ctx *c, const run_me
 		}
 	}
 	nb_checkpoint_opts co = {.model = a->model};
-	if (nb_checkpoint_load_opts(c->m.g, o, a->checkpoint, NULL, 0, &co) != NB_OK) {
+	if (nb_checkpoint_load_opts(c->m.g, o, a->checkpoint, NULL, 0, co) != NB_OK) {
 		fprintf(stderr, "nabla %s: --checkpoint: %s\n", a->cmd, nb_graph_errmsg(c->m.g));
 		return 1;
 	}

@@ -90,10 +90,14 @@ bool cli_model_find(const char *name, cli_model_info *out)
 
 nb_optim_opts cli_recipe_optim(const nb_zoo_recipe *r)
 {
-	return (nb_optim_opts){.kind = r->optim,
-	                       .lr = r->lr,
-	                       .momentum = r->momentum,
-	                       .weight_decay = r->weight_decay};
+	/* a recipe's 0 momentum or weight decay is the optimizer's default */
+	nb_optim_opts o = nb_optim_defaults(r->optim);
+	o.lr = r->lr;
+	if (r->momentum > 0)
+		o.momentum = r->momentum;
+	if (r->weight_decay > 0)
+		o.weight_decay = r->weight_decay;
+	return o;
 }
 
 void cli_model_list(FILE *fp, bool all)

@@ -317,7 +317,7 @@ static int bench_zoo(const bench_args *b)
 	double dt = nb__now() - t0, median = NAN;
 	/* communication: what the step waited for, against a blocking sum of
 	 * the same buckets (what it would cost if the backward hid none) */
-	nb_dist_stats ds = nb_dist_get_stats(b->dist);
+	nb_dist_stats ds = nb_dist_stats_of(b->dist);
 	double comm = ranks > 1 && !st
 	                  ? nb_dist_time_allreduce(b->dist, (size_t)nb_count_params(m.g) * 4, 5)
 	                  : 0,
@@ -620,7 +620,7 @@ int cmd_bench(int argc, char **argv)
 	}
 	char err[512];
 	nb_dist_opts dopts = {.bucket_bytes = (size_t)b.bucket_kib << 10};
-	if (nb_dist_init(NULL, NULL, &dopts, &b.dist, err, sizeof err) != NB_OK) {
+	if (nb_dist_init(NULL, NULL, dopts, &b.dist, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla bench: %s\n", err);
 		return 2;
 	}

@@ -214,7 +214,7 @@ int cmd_dot(int argc, char **argv)
 	 * and wait nodes; rank 0 writes it */
 	nb_dist *dist;
 	char err[512];
-	if (nb_dist_init(NULL, NULL, NULL, &dist, err, sizeof err) != NB_OK) {
+	if (nb_dist_init(NULL, NULL, (nb_dist_opts){0}, &dist, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla dot: %s\n", err);
 		return 2;
 	}

@@ -70,7 +70,7 @@ int cli_export_onnx(const char *cmd, nb_graph *g, nb_tensor *const *outs, int n,
 {
 	nb_onnx_report r;
 	nb_onnx_opts o = {.keep_f64 = keep_f64, .static_batch = static_batch, .report = &r};
-	if (nb_onnx_save(g, outs, n, path, &o) != NB_OK) {
+	if (nb_onnx_save(g, outs, n, path, o) != NB_OK) {
 		fprintf(stderr, "nabla %s: %s\n", cmd, nb_graph_errmsg(g));
 		return 1;
 	}
@@ -151,7 +151,7 @@ static int load(cli_model *m, const char *path, const char *optim, bool convert)
 		}
 	}
 	nb_checkpoint_opts co = {.flags = convert ? NB_CKPT_CONVERT : 0};
-	if (nb_checkpoint_load_opts(m->g, o, path, NULL, 0, &co) != NB_OK) {
+	if (nb_checkpoint_load_opts(m->g, o, path, NULL, 0, co) != NB_OK) {
 		fprintf(stderr, "nabla export: --checkpoint: %s\n", nb_graph_errmsg(m->g));
 		return 1;
 	}

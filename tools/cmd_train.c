@@ -140,7 +140,7 @@ static void usage(FILE *fp)
 	    "                     their points at once; the perceptrons and the backprop\n"
 	    "                     example: one sample at a time) and refuse another\n"
 	    "  --optim NAME       sgd|momentum|nesterov|rmsprop|adam|adamw (default: per model)\n"
-	    "  --lr X             learning rate > 0 (default: per model)\n"
+	    "  --lr X             learning rate >= 0 (default: per model)\n"
 	    "  --momentum B       momentum / beta1 in [0, 1) (momentum, nesterov, adam, adamw)\n"
 	    "  --weight-decay X   weight decay >= 0\n"
 	    "  --clip-norm X      clip gradients to this global norm (0: no clipping)\n"
@@ -304,10 +304,6 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 		                "--augment, --val-split and --early-stop do not apply\n");
 		return 2;
 	}
-	if (a->momentum < 0)
-		a->momentum = 0;
-	if (a->weight_decay < 0)
-		a->weight_decay = 0;
 	const nb_zoo_entry *z = nb_zoo_find(a->model);
 	if (z) { /* a zoo model's epochs and batch */
 		if (!a->epochs)
@@ -384,8 +380,8 @@ static int parse_number(int argc, char **argv, int *i, train_args *a)
 	INT_OPT("--step-size", a->step_size, 1, LONG_MAX)
 	INT_OPT("--warmup", a->warmup, 0, LONG_MAX)
 	INT_OPT("--grad-norm-interval", a->grad_norm_interval, 1, LONG_MAX)
-	/* 0 is no learning rate at all: refused rather than read as "default" */
-	NUM_OPT("--lr", a->lr, 0, true, INFINITY, false)
+	/* 0 included: the optimizer keeps the parameters as they are */
+	NUM_OPT("--lr", a->lr, 0, false, INFINITY, false)
 	NUM_OPT("--momentum", a->momentum, 0, false, 1, true)
 	NUM_OPT("--weight-decay", a->weight_decay, 0, false, INFINITY, false)
 	NUM_OPT("--clip-norm", a->clip_norm, 0, false, INFINITY, false)
@@ -584,7 +580,7 @@ static int apply_recipe(train_args *a, const cli_model_info *m)
 	const nb_zoo_recipe *r = &m->recipe;
 	if (!a->epochs)
 		a->epochs = r->epochs;
-	if (!a->lr)
+	if (a->lr < 0)
 		a->lr = r->lr;
 	if (!a->batch)
 		a->batch = r->batch;
@@ -597,25 +593,11 @@ static int apply_recipe(train_args *a, const cli_model_info *m)
 		        nb_optim_kind_name(a->optim));
 		return 2;
 	}
-	/* the library reads a zero momentum or weight decay as the optimizer's
-	 * default: an explicit 0 it would replace is refused */
-	bool mom = a->optim == NB_OPTIM_MOMENTUM || a->optim == NB_OPTIM_NESTEROV;
-	if (a->momentum == 0 && (mom || a->optim == NB_OPTIM_ADAM || a->optim == NB_OPTIM_ADAMW)) {
-		fprintf(stderr,
-		        "nabla train: --momentum 0 is not possible with %s (0 selects its "
-		        "default%s)\n",
-		        nb_optim_kind_name(a->optim), mom ? "; --optim sgd has no momentum" : "");
-		return 2;
-	}
-	if (a->weight_decay == 0 && a->optim == NB_OPTIM_ADAMW) {
-		fprintf(stderr,
-		        "nabla train: --weight-decay 0 is not possible with adamw (0 selects "
-		        "its default 0.01; --optim adam has no weight decay)\n");
-		return 2;
-	}
-	if (a->momentum < 0)
+	/* not given (-1): the recipe's, where it has one (0 there is the
+	 * optimizer's default, which -1 keeps: make_optim) */
+	if (a->momentum < 0 && r->momentum > 0)
 		a->momentum = r->momentum;
-	if (a->weight_decay < 0)
+	if (a->weight_decay < 0 && r->weight_decay > 0)
 		a->weight_decay = r->weight_decay;
 	return -1;
 }
@@ -818,7 +800,7 @@ static int train_command(int argc, char **argv, train_args *ap)
 	}
 	char err[512];
 	nb_dist_opts dopts = {.off = a.dist_off};
-	if (nb_dist_init(NULL, NULL, &dopts, &ap->dist, err, sizeof err) != NB_OK) {
+	if (nb_dist_init(NULL, NULL, dopts, &ap->dist, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla train: %s\n", err);
 		return 2;
 	}
@@ -901,6 +883,7 @@ int cmd_train(int argc, char **argv)
 	                .classes = {2, 4},
 	                .threads = -1, /* -1: the model's default */
 	                .optim = -1,
+	                .lr = -1, /* -1: not given, the model's */
 	                .momentum = -1,
 	                .weight_decay = -1,
 	                .gamma = 0.1};

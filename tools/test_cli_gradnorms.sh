@@ -90,7 +90,7 @@ expect 2 "nabla train: --compare-optim and --compare-depth are two separate expe
 	train --compare-depth --compare-optim
 expect 1 "nabla train: --plot: $tmp/no/d.svg: the directory $tmp/no does not exist" \
 	train --compare-depth --plot "$tmp/no/d.svg"
-expect 2 "nabla train: --lr must be a finite number > 0, got '0'" train --compare-depth --lr 0
+expect 2 "nabla train: --lr must be a finite number >= 0, got '-1'" train --compare-depth --lr -1
 "$nabla" train --help | grep -q -- '--grad-norms \[FILE.svg\]' || fail "--help lacks --grad-norms"
 "$nabla" help train | grep -q -- '--grad-norm-interval N' || fail "help lacks --grad-norm-interval"
 "$nabla" help train | grep -q -- '--compare-depth' || fail "help lacks --compare-depth"

@@ -9,7 +9,7 @@
 typedef struct train_args {
 	const char *model;
 	int epochs; /* 0: the model's default */
-	double lr;  /* 0: the model's default (an explicit --lr is > 0) */
+	double lr;  /* -1: the model's default; 0 and up: as given */
 	int batch;  /* 0: the model's default */
 	uint64_t seed;
 	nb_dtype dtype;
@@ -23,6 +23,7 @@ typedef struct train_args {
 	int64_t train_limit, test_limit, max_batches;
 	int classes[2]; /* the binary models' two classes */
 	nb_optim_kind optim;
+	/* momentum, weight decay: -1 the optimizer's default, 0 and up as given */
 	double momentum, weight_decay, clip_norm;
 	nb_schedule_kind schedule;
 	double gamma;

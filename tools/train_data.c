@@ -316,15 +316,18 @@ static void print_early_stop(const train_args *a, const run *r)
 
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss)
 {
-	nb_optim_opts o = {.kind = kind,
-	                   .lr = a->lr,
-	                   .weight_decay = a->weight_decay,
-	                   .clip_norm = a->clip_norm,
-	                   .dist = a->dist};
+	/* the kind's defaults, each flag given (>= 0) as written: 0 included */
+	nb_optim_opts o = nb_optim_defaults(kind);
+	if (a->lr >= 0)
+		o.lr = a->lr;
+	if (a->weight_decay >= 0)
+		o.weight_decay = a->weight_decay;
+	o.clip_norm = a->clip_norm;
+	o.dist = a->dist;
 	/* --momentum: the velocity's beta, Adam's beta1 */
-	if (kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV || kind == NB_OPTIM_ADAM ||
-	    kind == NB_OPTIM_ADAMW)
-		o.momentum = a->momentum > 0 ? a->momentum : 0;
+	if (a->momentum >= 0 && (kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV ||
+	                         kind == NB_OPTIM_ADAM || kind == NB_OPTIM_ADAMW))
+		o.momentum = a->momentum;
 	return nb_optimizer(g, loss, o);
 }
 

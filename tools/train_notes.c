@@ -263,8 +263,8 @@ int build_xor(model *m, const train_args *a)
 	m->y = nb_input(g, "y", NB_SHAPE(4, 1));
 	nb_dense_opts u = {
 	    .custom_init = true, .w_init = NB_UNIFORM(-1, 1), .b_init = NB_UNIFORM(-1, 1)};
-	nb_tensor *h = nb_sigmoid(nb_dense_ex(m->x, 2, "hidden", u));
-	m->out = nb_set_name(nb_sigmoid(nb_dense_ex(h, 1, "out", u)), "yhat");
+	nb_tensor *h = nb_sigmoid(nb_dense_layer(m->x, 2, "hidden", u));
+	m->out = nb_set_name(nb_sigmoid(nb_dense_layer(h, 1, "out", u)), "yhat");
 	m->loss = nb_set_name(nb_mse(m->out, m->y, NB_MEAN), "loss");
 	nb_feed_f64(m->x, &gate_x[0][0], 8);
 	nb_feed_f64(m->y, (const double[]){0, 1, 1, 0}, 4);

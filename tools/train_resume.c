@@ -391,9 +391,10 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 	META("base_lr", "%.17g", a->lr);
 	META("batch", "%d", a->batch);
 	META("seed", "%llu", (unsigned long long)a->seed);
-	if (a->momentum > 0)
+	/* given (0 included) or the recipe's; absent: the optimizer's default */
+	if (a->momentum >= 0)
 		META("momentum", "%.17g", a->momentum);
-	if (a->weight_decay > 0)
+	if (a->weight_decay >= 0)
 		META("weight_decay", "%.17g", a->weight_decay);
 	if (a->clip_norm > 0)
 		META("clip_norm", "%.17g", a->clip_norm);
@@ -451,7 +452,7 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 		rc = 1;
 	}
 	nb_checkpoint_opts co = {.meta = meta, .n_meta = n / 2};
-	if (!rc && nb_checkpoint_save_opts(g, o, a->save, model, &co) != NB_OK) {
+	if (!rc && nb_checkpoint_save_opts(g, o, a->save, model, co) != NB_OK) {
 		fprintf(stderr, "nabla train: --save: %s\n", nb_graph_errmsg(g));
 		rc = 1;
 	}
@@ -479,7 +480,7 @@ int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char 
 	nb_safetensors_free(f);
 	/* the load checks the model name before the rest */
 	nb_checkpoint_opts co = {.model = model};
-	if (nb_checkpoint_load_opts(g, o, a->resume, NULL, 0, &co) != NB_OK) {
+	if (nb_checkpoint_load_opts(g, o, a->resume, NULL, 0, co) != NB_OK) {
 		fprintf(stderr, "nabla train: --resume: %s\n", nb_graph_errmsg(g));
 		return 1;
 	}

@@ -69,7 +69,7 @@ typedef struct nb_checkpoint_opts {
 NB_API nb_status nb_checkpoint_save(nb_graph *g, nb_optim *o, const char *path,
                                     const char *model_name);
 NB_API nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
-                                         const char *model_name, const nb_checkpoint_opts *opts);
+                                         const char *model_name, nb_checkpoint_opts opts);
 
 /* Fill the tensors of g (built the same way as the saved one) from path, by
  * name, and restore the RNG state and, when o is given, the step count and
@@ -87,8 +87,7 @@ NB_API nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *p
 NB_API nb_status nb_checkpoint_load(nb_graph *g, nb_optim *o, const char *path,
                                     char *model_name_out, size_t len);
 NB_API nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path,
-                                         char *model_name_out, size_t len,
-                                         const nb_checkpoint_opts *opts);
+                                         char *model_name_out, size_t len, nb_checkpoint_opts opts);
 
 /* ---- parameters from any safetensors file (PyTorch's too) ------------- */
 

@@ -41,12 +41,12 @@ NB_API bool nb_dist_built(void);
 NB_API int nb_dist_launcher_size(void);
 
 /* Start: MPI is initialised (when built with it, started by a launcher with
- * more than one rank and opts->off is false; opts may be NULL) and *out
- * gets the handle.  NB_ERR_ARG with a message in err (n bytes) when the
+ * more than one rank and opts.off is false; (nb_dist_opts){0}: the
+ * defaults) and *out gets the handle.  NB_ERR_ARG with a message in err (n bytes) when the
  * launcher started several ranks but this build has no MPI (N copies
  * would each train alone), NB_ERR_IO when MPI fails to start. */
-NB_API nb_status nb_dist_init(int *argc, char ***argv, const nb_dist_opts *opts, nb_dist **out,
-                              char *err, size_t n);
+NB_API nb_status nb_dist_init(int *argc, char ***argv, nb_dist_opts opts, nb_dist **out, char *err,
+                              size_t n);
 /* Finalise MPI (when nb_dist_init started it) and free the handle.  Free
  * the graphs whose optimizers use d first. */
 NB_API void nb_dist_finalize(nb_dist *d);
@@ -98,6 +98,8 @@ typedef struct nb_dist_stats {
 	double exposed_s;
 	int64_t bytes, allreduces;
 } nb_dist_stats;
+NB_API nb_dist_stats nb_dist_stats_of(const nb_dist *d);
+/* Deprecated name of nb_dist_stats_of, kept for this release. */
 NB_API nb_dist_stats nb_dist_get_stats(const nb_dist *d);
 NB_API void nb_dist_reset_stats(nb_dist *d);
 /* The seconds a blocking allreduce of `bytes` bytes (f32 elements) takes,

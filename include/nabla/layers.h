@@ -21,6 +21,9 @@ typedef struct nb_dense_opts {
 } nb_dense_opts;
 
 NB_API nb_tensor *nb_dense(nb_tensor *x, int64_t units, const char *name);
+/* The same with options (nb_dense: all zero), as nb_conv2d_layer. */
+NB_API nb_tensor *nb_dense_layer(nb_tensor *x, int64_t units, const char *name, nb_dense_opts o);
+/* Deprecated name of nb_dense_layer, kept for this release. */
 NB_API nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_opts o);
 
 /* 2-D convolution layer: weight "<name>.w" [out, in/groups, k, k] and,

@@ -12,16 +12,26 @@ extern "C" {
 
 /* ==== batch normalisation and dropout (src/ops/norm.c, docs/norm.md) ==== */
 
-/* Zero fields mean the defaults. */
+/* With as_written false (a zero-initialised struct, as in nabla 0.1) a 0
+ * eps or momentum means its default; nb_batchnorm_defaults() gives the
+ * defaults with as_written true, from which momentum 0 (running
+ * statistics that never move, as PyTorch's momentum=0) can be asked for. */
 typedef struct nb_batchnorm_opts {
 	double eps;      /* added to the variance; default 1e-5 (must be > 0) */
 	double momentum; /* running = (1-m) running + m batch (PyTorch's
-	                  * convention); default 0.1, must be in (0, 1] */
+	                  * convention); default 0.1, must be in [0, 1] (0: the
+	                  * running statistics stay as they are) */
 	bool relu;       /* y = max(0, batchnorm(x)) in the same pass (and its
 	                  * gradient masked inside the backward pass): what
 	                  * nb_relu(nb_batchnorm(...)) computes, one pass less
 	                  * each way */
+	/* true: every field is taken as written, 0 included (set by
+	 * nb_batchnorm_defaults); false: a 0 field means its default */
+	bool as_written;
 } nb_batchnorm_opts;
+
+/* {eps 1e-5, momentum 0.1, relu false, as_written true} */
+NB_API nb_batchnorm_opts nb_batchnorm_defaults(void);
 
 /* Batch normalisation of x [N,C] (per feature) or [N,C,H,W] (per channel);
  * gamma, beta, running_mean and running_var have shape [C].

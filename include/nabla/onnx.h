@@ -52,10 +52,11 @@ typedef struct nb_onnx_opts {
 	nb_onnx_report *report; /* filled when not NULL */
 } nb_onnx_opts;
 
-/* Write the inference graph computing outputs[0..n) to path (opts may be
- * NULL).  Atomic like nb_checkpoint_save: written to path.tmp.XXXXXX,
- * fsynced and renamed, so on any failure an existing file at path is left
- * as it was.  Errors (recorded on the graph and returned):
+/* Write the inference graph computing outputs[0..n) to path, with opts
+ * ((nb_onnx_opts){0}: the defaults).  Atomic like nb_checkpoint_save:
+ * written to path.tmp.XXXXXX, fsynced and renamed, so on any failure an
+ * existing file at path is left as it was.  Errors (recorded on the graph
+ * and returned):
  *   NB_ERR_ARG    no outputs, NULL, an output listed twice, or a tensor of
  *                 another graph (or the error placeholder);
  *   NB_ERR_GRAPH  an output that depends on no input, or that is computed
@@ -66,7 +67,7 @@ typedef struct nb_onnx_opts {
  *                 the tensor it computes;
  *   NB_ERR_IO     the file could not be written (path and reason). */
 NB_API nb_status nb_onnx_save(nb_graph *g, nb_tensor *const *outputs, int n, const char *path,
-                              const nb_onnx_opts *opts);
+                              nb_onnx_opts opts);
 
 #ifdef __cplusplus
 }

@@ -40,7 +40,8 @@ typedef enum nb_momentum_style {
 	NB_MOMENTUM_EWMA,
 } nb_momentum_style;
 
-/* All options of every optimizer.  A field left 0 takes the kind's default:
+/* All options of every optimizer.  nb_optim_defaults(kind) gives a kind's
+ * defaults, every field filled in:
  *
  *   kind       lr     momentum   beta2   eps    weight_decay
  *   sgd        0.01   -          -       -      0
@@ -50,13 +51,21 @@ typedef enum nb_momentum_style {
  *   adam       0.001  0.9        0.999   1e-8   0      (momentum is beta1)
  *   adamw      0.001  0.9        0.999   1e-8   0.01
  *
+ * With as_written false (a zero-initialised struct such as
+ * (nb_optim_opts){.kind = NB_OPTIM_ADAM, .lr = 3e-4}, as in nabla 0.1), a
+ * field left 0 takes the kind's default, so that lr 0, momentum 0, a beta
+ * of 0 or adamw's weight decay 0 cannot be asked for that way; start from
+ * nb_optim_defaults(kind) (as_written true) and change the fields you want
+ * instead: every value is then taken as written, 0 included.
+ *
  * "-": the option does not apply to the kind and must stay 0 (an error
  * says so otherwise).  Weight decay is L2 on the gradient (g + wd w)
  * except for adamw, which decays the weights directly (w <- w - lr wd w).
  * clip_norm > 0 rescales all gradients together when their global L2 norm
  * exceeds it (0: no clipping).  nesterov with kind momentum is the same as
- * kind nesterov.  Errors (negative lr, a beta outside [0, 1), eps <= 0,
- * ...) are recorded on the graph and the constructor returns NULL. */
+ * kind nesterov.  Errors (a negative or non-finite lr, a beta outside
+ * [0, 1), eps <= 0, ...) are recorded on the graph and the constructor
+ * returns NULL. */
 typedef struct nb_optim_opts {
 	nb_optim_kind kind;
 	double lr;
@@ -74,7 +83,17 @@ typedef struct nb_optim_opts {
 	 * rank's share of the global loss (nb_fit weights every sample by
 	 * 1/global batch).  NULL or one rank: as in one process. */
 	nb_dist *dist;
+	/* true: every field is taken as written, 0 included — the
+	 * nb_*_defaults() functions set it; false (a zero-initialised struct,
+	 * as in nabla 0.1): a 0 field means its default */
+	bool as_written;
 } nb_optim_opts;
+
+/* The defaults of kind (the table above) with as_written true, for
+ * nb_optimizer: nb_optim_opts o = nb_optim_defaults(NB_OPTIM_ADAM);
+ * o.momentum = 0; ...  Kind nesterov has nesterov true.  An invalid kind
+ * gives {kind, as_written} alone, which nb_optimizer refuses. */
+NB_API nb_optim_opts nb_optim_defaults(nb_optim_kind kind);
 
 /* Differentiates loss w.r.t. every parameter it depends on, appends one
  * update node per parameter (optimizer state as persistent leaves named
@@ -91,7 +110,13 @@ typedef struct nb_sgd_opts {
 	double lr;           /* default 0.01 */
 	double weight_decay; /* L2 added to the gradient */
 	double clip_norm;    /* > 0: clip the gradients' global norm to this */
+	/* true: every field is taken as written, 0 included (set by nb_sgd_defaults);
+	 * false (zero-initialised, as in nabla 0.1): a 0 field means its default */
+	bool as_written;
 } nb_sgd_opts;
+
+/* {lr 0.01, as_written true} */
+NB_API nb_sgd_opts nb_sgd_defaults(void);
 
 /* Plain SGD: differentiates loss w.r.t. every parameter, appends the
  * update to the schedule and compiles.  Owned by the graph.  The other
@@ -104,6 +129,9 @@ typedef struct nb_momentum_opts {
 	double weight_decay, clip_norm;
 	bool nesterov;
 	nb_momentum_style style; /* default classic (PyTorch) */
+	/* true: every field is taken as written, 0 included (set by nb_momentum_defaults);
+	 * false (zero-initialised, as in nabla 0.1): a 0 field means its default */
+	bool as_written;
 } nb_momentum_opts;
 
 typedef struct nb_rmsprop_opts {
@@ -111,6 +139,9 @@ typedef struct nb_rmsprop_opts {
 	double alpha; /* decay of the mean square, default 0.99 (PyTorch's name) */
 	double eps;   /* default 1e-8 */
 	double weight_decay, clip_norm;
+	/* true: every field is taken as written, 0 included (set by nb_rmsprop_defaults);
+	 * false (zero-initialised, as in nabla 0.1): a 0 field means its default */
+	bool as_written;
 } nb_rmsprop_opts;
 
 typedef struct nb_adam_opts {
@@ -119,7 +150,20 @@ typedef struct nb_adam_opts {
 	double eps;          /* default 1e-8 */
 	double weight_decay; /* adam: L2, default 0; adamw: decoupled, default 0.01 */
 	double clip_norm;
+	/* true: every field is taken as written, 0 included (set by nb_adam_defaults and
+	 * nb_adamw_defaults);
+	 * false (zero-initialised, as in nabla 0.1): a 0 field means its default */
+	bool as_written;
 } nb_adam_opts;
+
+/* The defaults above with as_written true: start from these to set a
+ * field to 0 (o = nb_adam_defaults(); o.beta1 = 0;). */
+NB_API nb_momentum_opts nb_momentum_defaults(void); /* lr 0.01, momentum 0.9, classic */
+NB_API nb_rmsprop_opts nb_rmsprop_defaults(void);   /* lr 0.01, alpha 0.99, eps 1e-8 */
+/* lr 0.001, beta1 0.9, beta2 0.999, eps 1e-8, weight decay 0 */
+NB_API nb_adam_opts nb_adam_defaults(void);
+/* the same with weight decay 0.01, for nb_adamw */
+NB_API nb_adam_opts nb_adamw_defaults(void);
 
 NB_API nb_optim *nb_momentum(nb_graph *g, nb_tensor *loss, nb_momentum_opts opts);
 NB_API nb_optim *nb_rmsprop(nb_graph *g, nb_tensor *loss, nb_rmsprop_opts opts);
@@ -131,8 +175,14 @@ NB_API nb_optim *nb_adamw(nb_graph *g, nb_tensor *loss, nb_adam_opts opts);
 NB_API nb_optim_kind nb_optim_kind_from_name(const char *name);
 NB_API const char *nb_optim_kind_name(nb_optim_kind kind); /* NULL when invalid */
 
+/* The optimizer's kind (NB_OPTIM_INVALID for NULL). */
+NB_API nb_optim_kind nb_optim_kind_of(const nb_optim *o);
+/* The options in effect, every default filled in and as_written true (lr
+ * is the current one), so that nb_optimizer(g, loss, nb_optim_opts_of(o))
+ * makes the same optimizer again. */
+NB_API nb_optim_opts nb_optim_opts_of(const nb_optim *o);
+/* Deprecated names of the two above, kept for this release. */
 NB_API nb_optim_kind nb_optim_get_kind(const nb_optim *o);
-/* The options in effect, defaults filled in (lr is the current one). */
 NB_API nb_optim_opts nb_optim_get_opts(const nb_optim *o);
 /* Number of trained parameters and the i-th of them. */
 NB_API int nb_optim_num_params(const nb_optim *o);
@@ -178,7 +228,7 @@ typedef enum nb_schedule_kind {
  * after.  min_lr is also a floor for the step and exponential decays. */
 typedef struct nb_schedule {
 	nb_schedule_kind kind;
-	double base_lr;
+	double base_lr;      /* >= 0, as an optimizer's lr */
 	int64_t step_size;   /* step */
 	double gamma;        /* step, exponential: factor in (0, 1] */
 	int64_t total_steps; /* cosine */

@@ -116,7 +116,7 @@ static int local_ranks(nb_dist *d)
 }
 #endif
 
-nb_status nb_dist_init(int *argc, char ***argv, const nb_dist_opts *opts, nb_dist **out, char *err,
+nb_status nb_dist_init(int *argc, char ***argv, nb_dist_opts opts, nb_dist **out, char *err,
                        size_t n)
 {
 	if (err && n)
@@ -125,7 +125,7 @@ nb_status nb_dist_init(int *argc, char ***argv, const nb_dist_opts *opts, nb_dis
 		return NB_ERR_ARG;
 	*out = NULL;
 	int launched = nb_dist_launcher_size();
-	bool off = opts && opts->off;
+	bool off = opts.off;
 	if (!NABLA_HAVE_MPI && launched > 1 && !off) {
 		if (err && n)
 			snprintf(
@@ -143,7 +143,7 @@ nb_status nb_dist_init(int *argc, char ***argv, const nb_dist_opts *opts, nb_dis
 		return NB_ERR_NOMEM;
 	}
 	d->size = d->local_size = 1;
-	d->bucket_bytes = opts && opts->bucket_bytes ? opts->bucket_bytes : NB_DIST_BUCKET_BYTES;
+	d->bucket_bytes = opts.bucket_bytes ? opts.bucket_bytes : NB_DIST_BUCKET_BYTES;
 	(void)argc, (void)argv;
 #if NABLA_HAVE_MPI
 	d->comm = MPI_COMM_NULL;
@@ -483,9 +483,14 @@ nb_status nb_dist_sync_batchnorm(nb_dist *d, nb_graph *g)
 	return NB_OK;
 }
 
-nb_dist_stats nb_dist_get_stats(const nb_dist *d)
+nb_dist_stats nb_dist_stats_of(const nb_dist *d)
 {
 	return d ? d->stats : (nb_dist_stats){0};
+}
+
+nb_dist_stats nb_dist_get_stats(const nb_dist *d)
+{
+	return nb_dist_stats_of(d);
 }
 
 void nb_dist_reset_stats(nb_dist *d)

@@ -75,6 +75,11 @@ static void record(nb_gradcheck_report *rep, int k, int64_t i, double a, double 
 		rep->max_rel_err = rel;
 }
 
+nb_gradcheck_opts nb_gradcheck_defaults(void)
+{
+	return (nb_gradcheck_opts){.eps = 1e-6, .atol = 1e-6, .rtol = 1e-4, .as_written = true};
+}
+
 nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradcheck_opts opts,
                        nb_gradcheck_report *rep)
 {
@@ -90,9 +95,17 @@ nb_status nb_gradcheck(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_gradche
 	nb_status st = gradcheck_args(loss, wrt, n);
 	if (st != NB_OK)
 		return st;
-	double h = opts.eps > 0 ? opts.eps : 1e-6;
-	double atol = opts.atol > 0 ? opts.atol : 1e-6;
-	double rtol = opts.rtol > 0 ? opts.rtol : 1e-4;
+	nb_gradcheck_opts d = nb_gradcheck_defaults();
+	double h = opts.eps == 0 && !opts.as_written ? d.eps : opts.eps;
+	double atol = opts.atol == 0 && !opts.as_written ? d.atol : opts.atol;
+	double rtol = opts.rtol == 0 && !opts.as_written ? d.rtol : opts.rtol;
+	if (!(h > 0 && isfinite(h)) || !(atol >= 0) || !(rtol >= 0)) {
+		nb__fail(g, NB_ERR_ARG,
+		         "gradcheck(%s): eps = %g must be positive and finite, atol = %g and "
+		         "rtol = %g not negative",
+		         loss->name, h, atol, rtol);
+		return NB_ERR_ARG;
+	}
 
 	nb_tensor **grads = malloc((size_t)n * sizeof *grads);
 	nb_tensor **targets = malloc(((size_t)n + 1) * sizeof *targets);

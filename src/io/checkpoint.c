@@ -203,7 +203,7 @@ static void build_header(sbuf *b, nb_graph *g, nb_optim *o, const char *model,
 	         (unsigned long long)g->rng[3]);
 	sb_meta(b, "rng", num);
 	if (o) {
-		sb_meta(b, "optimizer", nb_optim_kind_name(nb_optim_get_kind(o)));
+		sb_meta(b, "optimizer", nb_optim_kind_name(nb_optim_kind_of(o)));
 		snprintf(num, sizeof num, "%lld", (long long)nb_optim_steps(o));
 		sb_meta(b, "step", num);
 		snprintf(num, sizeof num, "%.17g", nb_optim_lr(o));
@@ -279,7 +279,7 @@ static nb_status write_atomic(nb_graph *g, const char *path, const sbuf *hdr, nb
 }
 
 nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
-                                  const char *model_name, const nb_checkpoint_opts *opts)
+                                  const char *model_name, nb_checkpoint_opts opts)
 {
 	if (!g)
 		return NB_ERR_ARG;
@@ -293,7 +293,7 @@ nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
 		return lfail(g, path, NB_ERR_GRAPH, "the optimizer belongs to another graph");
 	if (model_name && !utf8(model_name))
 		return lfail(g, path, NB_ERR_ARG, "the model name is not valid UTF-8");
-	nb_status st = check_extra_meta(g, path, opts);
+	nb_status st = check_extra_meta(g, path, &opts);
 	if (st)
 		return st;
 	nb_tensor **v, **sorted = NULL;
@@ -316,7 +316,7 @@ nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
 	}
 	sbuf hdr = {0};
 	if (!st) {
-		build_header(&hdr, g, o, model_name, opts, v, n);
+		build_header(&hdr, g, o, model_name, &opts, v, n);
 		st = hdr.oom ? lfail(g, path, NB_ERR_NOMEM, "out of memory for the header")
 		             : write_atomic(g, path, &hdr, v, n);
 	}
@@ -328,7 +328,7 @@ nb_status nb_checkpoint_save_opts(nb_graph *g, nb_optim *o, const char *path,
 
 nb_status nb_checkpoint_save(nb_graph *g, nb_optim *o, const char *path, const char *model_name)
 {
-	return nb_checkpoint_save_opts(g, o, path, model_name, NULL);
+	return nb_checkpoint_save_opts(g, o, path, model_name, (nb_checkpoint_opts){0});
 }
 
 /* ---- loading -------------------------------------------------------------- */
@@ -386,7 +386,7 @@ static nb_status read_meta(nb_graph *g, nb_optim *o, const nb_safetensors *f, co
 	if (!o)
 		return NB_OK;
 	const char *kind = nb_safetensors_meta(f, "optimizer");
-	const char *name = nb_optim_kind_name(nb_optim_get_kind(o));
+	const char *name = nb_optim_kind_name(nb_optim_kind_of(o));
 	if (kind && strcmp(kind, name))
 		return lfail(g, label, NB_ERR_FORMAT,
 		             "the checkpoint was saved with optimizer %s, this one is %s",
@@ -558,7 +558,7 @@ nb_status nb__checkpoint_apply(nb_graph *g, nb_optim *o, const nb_safetensors *f
 }
 
 nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
-                                  size_t len, const nb_checkpoint_opts *opts)
+                                  size_t len, nb_checkpoint_opts opts)
 {
 	if (model_name_out && len)
 		model_name_out[0] = 0;
@@ -577,8 +577,7 @@ nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, ch
 		nb__fail(g, st, "%s", err);
 		return st;
 	}
-	st = apply(g, o, f, path, opts ? opts->flags : 0, opts ? opts->model : NULL, model_name_out,
-	           len);
+	st = apply(g, o, f, path, opts.flags, opts.model, model_name_out, len);
 	nb_safetensors_free(f);
 	return st;
 }
@@ -586,5 +585,5 @@ nb_status nb_checkpoint_load_opts(nb_graph *g, nb_optim *o, const char *path, ch
 nb_status nb_checkpoint_load(nb_graph *g, nb_optim *o, const char *path, char *model_name_out,
                              size_t len)
 {
-	return nb_checkpoint_load_opts(g, o, path, model_name_out, len, NULL);
+	return nb_checkpoint_load_opts(g, o, path, model_name_out, len, (nb_checkpoint_opts){0});
 }

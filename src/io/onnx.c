@@ -1394,19 +1394,16 @@ static nb_status write_model(ox *x, const char *path)
 }
 
 nb_status nb_onnx_save(nb_graph *g, nb_tensor *const *outputs, int n, const char *path,
-                       const nb_onnx_opts *opts)
+                       nb_onnx_opts opts)
 {
-	const nb_onnx_opts def = {0};
-	if (!opts)
-		opts = &def;
-	if (opts->report)
-		*opts->report = (nb_onnx_report){0};
+	if (opts.report)
+		*opts.report = (nb_onnx_report){0};
 	if (!g)
 		return NB_ERR_ARG;
 	if (g->status != NB_OK)
 		return g->status;
 	ox x = {.g = g, .path = path ? path : "(null)"};
-	x.f64 = g->dtype == NB_F64 && opts->keep_f64;
+	x.f64 = g->dtype == NB_F64 && opts.keep_f64;
 	if (!path || !*path)
 		return xfail(&x, NB_ERR_ARG, "no path");
 	if (check_outputs(&x, outputs, n))
@@ -1418,9 +1415,9 @@ nb_status nb_onnx_save(nb_graph *g, nb_tensor *const *outputs, int n, const char
 	if (!x.vname || !x.need || !x.bat)
 		oom(&x);
 	if (!x.st && !mark(&x, outputs, n) && !name_all(&x, outputs, n)) {
-		batch_analysis(&x, !opts->static_batch);
+		batch_analysis(&x, !opts.static_batch);
 		x.rep.dynamic_batch = x.dynamic;
-		pb_str(&x.graph, GRAPH_NAME, opts->graph_name ? opts->graph_name : "nabla");
+		pb_str(&x.graph, GRAPH_NAME, opts.graph_name ? opts.graph_name : "nabla");
 		for (int i = 0; i < g->n_nodes && !x.st; i++) {
 			const nb_tensor *t = g->nodes[i];
 			if (!x.need[i])
@@ -1456,7 +1453,7 @@ nb_status nb_onnx_save(nb_graph *g, nb_tensor *const *outputs, int n, const char
 	free(x.vname);
 	free(x.need);
 	free(x.bat);
-	if (opts->report)
-		*opts->report = x.rep;
+	if (opts.report)
+		*opts.report = x.rep;
 	return x.st;
 }

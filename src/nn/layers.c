@@ -18,7 +18,7 @@ static const char *join(char *buf, size_t n, const char *prefix, const char *suf
 	return buf;
 }
 
-nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_opts o)
+nb_tensor *nb_dense_layer(nb_tensor *x, int64_t units, const char *name, nb_dense_opts o)
 {
 	if (!x)
 		return NULL;
@@ -49,7 +49,12 @@ nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_o
 
 nb_tensor *nb_dense(nb_tensor *x, int64_t units, const char *name)
 {
-	return nb_dense_ex(x, units, name, (nb_dense_opts){0});
+	return nb_dense_layer(x, units, name, (nb_dense_opts){0});
+}
+
+nb_tensor *nb_dense_ex(nb_tensor *x, int64_t units, const char *name, nb_dense_opts o)
+{
+	return nb_dense_layer(x, units, name, o);
 }
 
 /* ---- convolution layers ------------------------------------------------------ */

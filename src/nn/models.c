@@ -37,7 +37,7 @@ static nb_tensor *fc_he(nb_tensor *x, int64_t units, const char *name)
 	nb_dense_opts o = {.custom_init = true,
 	                   .w_init = {.kind = NB_INIT_HE_NORMAL},
 	                   .b_init = NB_UNIFORM(-r, r)};
-	return nb_dense_ex(x, units, name, o);
+	return nb_dense_layer(x, units, name, o);
 }
 
 static nb_tensor *stem(nb_tensor *x, int64_t channels)
@@ -131,7 +131,7 @@ static nb_tensor *deep_relu_he(nb_tensor *x)
 	nb_tensor *h = x;
 	for (int l = 1; l <= DEEP_LAYERS; l++) {
 		snprintf(name, sizeof name, "fc%d", l);
-		h = nb_relu(nb_dense_ex(h, DEEP_UNITS, name, he));
+		h = nb_relu(nb_dense_layer(h, DEEP_UNITS, name, he));
 	}
 	return nb_dense(h, 10, "out");
 }
@@ -144,7 +144,7 @@ static nb_tensor *deep_relu_bn(nb_tensor *x)
 	nb_tensor *h = x;
 	for (int l = 1; l <= DEEP_LAYERS; l++) {
 		snprintf(name, sizeof name, "fc%d", l);
-		h = nb_dense_ex(h, DEEP_UNITS, name, (nb_dense_opts){.no_bias = true});
+		h = nb_dense_layer(h, DEEP_UNITS, name, (nb_dense_opts){.no_bias = true});
 		snprintf(name, sizeof name, "bn%d", l);
 		h = nb_batchnorm_layer(h, name, (nb_batchnorm_opts){.relu = true});
 	}

@@ -474,6 +474,11 @@ static void label_batchnorm(const nb_tensor *t, char *buf, size_t n)
 
 /* ---- batchnorm: constructors -------------------------------------------------------- */
 
+nb_batchnorm_opts nb_batchnorm_defaults(void)
+{
+	return (nb_batchnorm_opts){.eps = 1e-5, .momentum = 0.1, .as_written = true};
+}
+
 nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *running_mean,
                         nb_tensor *running_var, nb_batchnorm_opts o)
 {
@@ -483,10 +488,12 @@ nb_tensor *nb_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tens
 		return NULL;
 	if (g->status != NB_OK)
 		return g->placeholder;
-	double eps = o.eps == 0 ? 1e-5 : o.eps, mom = o.momentum == 0 ? 0.1 : o.momentum;
-	if (!(eps > 0) || !(mom > 0 && mom <= 1)) {
+	nb_batchnorm_opts d = nb_batchnorm_defaults();
+	double eps = o.eps == 0 && !o.as_written ? d.eps : o.eps;
+	double mom = o.momentum == 0 && !o.as_written ? d.momentum : o.momentum;
+	if (!(eps > 0 && isfinite(eps)) || !(mom >= 0 && mom <= 1)) {
 		nb__fail(g, NB_ERR_ARG,
-		         "batchnorm(%s): eps = %g must be positive and momentum = %g in (0, 1]",
+		         "batchnorm(%s): eps = %g must be positive and momentum = %g in [0, 1]",
 		         x ? x->name : "NULL", eps, mom);
 		return g->placeholder;
 	}

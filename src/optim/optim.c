@@ -172,8 +172,26 @@ static bool in_unit(double x) /* [0, 1); false for NaN */
 	return x >= 0 && x < 1;
 }
 
-/* Fill the kind's defaults into the zero fields of *p and check every
- * option; false after recording an error on g. */
+nb_optim_opts nb_optim_defaults(nb_optim_kind kind)
+{
+	nb_optim_opts d = {.kind = kind, .as_written = true};
+	if (!nb_optim_kind_name(kind))
+		return d;
+	bool adam = is_adam(kind);
+	d.lr = adam ? 1e-3 : 1e-2;
+	if (is_momentum(kind) || adam)
+		d.momentum = 0.9;
+	if (adam || kind == NB_OPTIM_RMSPROP) {
+		d.beta2 = adam ? 0.999 : 0.99;
+		d.eps = 1e-8;
+	}
+	d.weight_decay = kind == NB_OPTIM_ADAMW ? 0.01 : 0;
+	d.nesterov = kind == NB_OPTIM_NESTEROV;
+	return d;
+}
+
+/* Without as_written, fill the kind's defaults into the zero fields of *p;
+ * then check every option; false after recording an error on g. */
 static bool resolve_opts(nb_graph *g, nb_optim_opts *p)
 {
 	const char *name = nb_optim_kind_name(p->kind);
@@ -206,20 +224,20 @@ static bool resolve_opts(nb_graph *g, nb_optim_opts *p)
 		return false;
 	}
 
-	if (p->lr == 0)
-		p->lr = adam ? 1e-3 : 1e-2;
-	if (p->momentum == 0 && (mom || adam))
-		p->momentum = 0.9;
-	if (p->beta2 == 0 && (adam || rms))
-		p->beta2 = adam ? 0.999 : 0.99;
-	if (p->eps == 0 && (adam || rms))
-		p->eps = 1e-8;
-	if (p->weight_decay == 0 && p->kind == NB_OPTIM_ADAMW)
-		p->weight_decay = 0.01;
+	if (!p->as_written) { /* nabla 0.1's convention: a 0 field means its default */
+		nb_optim_opts d = nb_optim_defaults(p->kind);
+		p->lr = p->lr == 0 ? d.lr : p->lr;
+		p->momentum = p->momentum == 0 ? d.momentum : p->momentum;
+		p->beta2 = p->beta2 == 0 ? d.beta2 : p->beta2;
+		p->eps = p->eps == 0 ? d.eps : p->eps;
+		p->weight_decay = p->weight_decay == 0 ? d.weight_decay : p->weight_decay;
+		p->as_written = true;
+	}
 
 	const char *b1 = adam ? "beta1" : "momentum", *b2 = adam ? "beta2" : "rho (alpha)";
-	if (!(p->lr > 0 && isfinite(p->lr)))
-		nb__fail(g, NB_ERR_ARG, "%s: learning rate %g must be positive", name, p->lr);
+	if (!(p->lr >= 0 && isfinite(p->lr)))
+		nb__fail(g, NB_ERR_ARG, "%s: learning rate %g must be finite and not negative",
+		         name, p->lr);
 	else if ((mom || adam) && !in_unit(p->momentum))
 		nb__fail(g, NB_ERR_ARG, "%s: %s = %g is outside [0, 1)", name, b1, p->momentum);
 	else if ((adam || rms) && !in_unit(p->beta2))
@@ -338,7 +356,8 @@ nb_optim *nb_sgd(nb_graph *g, nb_tensor *loss, nb_sgd_opts opts)
 	                    (nb_optim_opts){.kind = NB_OPTIM_SGD,
 	                                    .lr = opts.lr,
 	                                    .weight_decay = opts.weight_decay,
-	                                    .clip_norm = opts.clip_norm});
+	                                    .clip_norm = opts.clip_norm,
+	                                    .as_written = opts.as_written});
 }
 
 nb_optim *nb_momentum(nb_graph *g, nb_tensor *loss, nb_momentum_opts opts)
@@ -350,7 +369,8 @@ nb_optim *nb_momentum(nb_graph *g, nb_tensor *loss, nb_momentum_opts opts)
 	                                    .weight_decay = opts.weight_decay,
 	                                    .clip_norm = opts.clip_norm,
 	                                    .nesterov = opts.nesterov,
-	                                    .style = opts.style});
+	                                    .style = opts.style,
+	                                    .as_written = opts.as_written});
 }
 
 nb_optim *nb_rmsprop(nb_graph *g, nb_tensor *loss, nb_rmsprop_opts opts)
@@ -361,7 +381,8 @@ nb_optim *nb_rmsprop(nb_graph *g, nb_tensor *loss, nb_rmsprop_opts opts)
 	                                    .beta2 = opts.alpha,
 	                                    .eps = opts.eps,
 	                                    .weight_decay = opts.weight_decay,
-	                                    .clip_norm = opts.clip_norm});
+	                                    .clip_norm = opts.clip_norm,
+	                                    .as_written = opts.as_written});
 }
 
 static nb_optim *adam_kind(nb_graph *g, nb_tensor *loss, nb_adam_opts opts, nb_optim_kind kind)
@@ -373,7 +394,55 @@ static nb_optim *adam_kind(nb_graph *g, nb_tensor *loss, nb_adam_opts opts, nb_o
 	                                    .beta2 = opts.beta2,
 	                                    .eps = opts.eps,
 	                                    .weight_decay = opts.weight_decay,
-	                                    .clip_norm = opts.clip_norm});
+	                                    .clip_norm = opts.clip_norm,
+	                                    .as_written = opts.as_written});
+}
+
+nb_sgd_opts nb_sgd_defaults(void)
+{
+	nb_optim_opts d = nb_optim_defaults(NB_OPTIM_SGD);
+	return (nb_sgd_opts){.lr = d.lr, .weight_decay = d.weight_decay, .as_written = true};
+}
+
+nb_momentum_opts nb_momentum_defaults(void)
+{
+	nb_optim_opts d = nb_optim_defaults(NB_OPTIM_MOMENTUM);
+	return (nb_momentum_opts){.lr = d.lr,
+	                          .momentum = d.momentum,
+	                          .weight_decay = d.weight_decay,
+	                          .style = d.style,
+	                          .as_written = true};
+}
+
+nb_rmsprop_opts nb_rmsprop_defaults(void)
+{
+	nb_optim_opts d = nb_optim_defaults(NB_OPTIM_RMSPROP);
+	return (nb_rmsprop_opts){.lr = d.lr,
+	                         .alpha = d.beta2,
+	                         .eps = d.eps,
+	                         .weight_decay = d.weight_decay,
+	                         .as_written = true};
+}
+
+static nb_adam_opts adam_defaults(nb_optim_kind kind)
+{
+	nb_optim_opts d = nb_optim_defaults(kind);
+	return (nb_adam_opts){.lr = d.lr,
+	                      .beta1 = d.momentum,
+	                      .beta2 = d.beta2,
+	                      .eps = d.eps,
+	                      .weight_decay = d.weight_decay,
+	                      .as_written = true};
+}
+
+nb_adam_opts nb_adam_defaults(void)
+{
+	return adam_defaults(NB_OPTIM_ADAM);
+}
+
+nb_adam_opts nb_adamw_defaults(void)
+{
+	return adam_defaults(NB_OPTIM_ADAMW);
 }
 
 nb_optim *nb_adam(nb_graph *g, nb_tensor *loss, nb_adam_opts opts)
@@ -489,12 +558,22 @@ nb_tensor *nb_optim_grad(nb_optim *o, nb_tensor *param)
 	return NULL;
 }
 
-nb_optim_kind nb_optim_get_kind(const nb_optim *o)
+nb_optim_kind nb_optim_kind_of(const nb_optim *o)
 {
 	return o ? o->kind : NB_OPTIM_INVALID;
 }
 
+nb_optim_kind nb_optim_get_kind(const nb_optim *o)
+{
+	return nb_optim_kind_of(o);
+}
+
 nb_optim_opts nb_optim_get_opts(const nb_optim *o)
+{
+	return nb_optim_opts_of(o);
+}
+
+nb_optim_opts nb_optim_opts_of(const nb_optim *o)
 {
 	if (!o)
 		return (nb_optim_opts){.kind = NB_OPTIM_INVALID};
@@ -507,7 +586,8 @@ nb_optim_opts nb_optim_get_opts(const nb_optim *o)
 	                       .clip_norm = o->clip_norm,
 	                       .nesterov = o->nesterov,
 	                       .style = o->style,
-	                       .dist = o->dist};
+	                       .dist = o->dist,
+	                       .as_written = true};
 }
 
 nb_dist *nb_optim_dist(const nb_optim *o)

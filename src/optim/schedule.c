@@ -55,9 +55,10 @@ nb_status nb_schedule_check(const nb_schedule *s, char *err, size_t n)
 		return bad(err, n, "schedule: unknown kind %d", (int)s->kind);
 	bool step = s->kind == NB_SCHED_STEP, expo = s->kind == NB_SCHED_EXPONENTIAL;
 	bool cosine = s->kind == NB_SCHED_COSINE;
-	if (!(s->base_lr > 0 && isfinite(s->base_lr)))
-		return bad(err, n, "%s schedule: base learning rate %g must be positive", name,
-		           s->base_lr);
+	if (!(s->base_lr >= 0 && isfinite(s->base_lr)))
+		return bad(err, n,
+		           "%s schedule: base learning rate %g must be finite and not negative",
+		           name, s->base_lr);
 	if (s->warmup_steps < 0)
 		return bad(err, n, "%s schedule: warm-up steps %lld must not be negative", name,
 		           (long long)s->warmup_steps);
