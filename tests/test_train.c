@@ -371,6 +371,177 @@ static double short_run(const char *model, int epochs, int64_t ntrain)
 	return acc;
 }
 
+/* The accessors give back what nb_classifier built the model with, for
+ * each loss kind, in either dtype; the graph frees the model (no
+ * nb_model_free: ASan's leak check holds the suite to it). */
+START_TEST(test_model_accessors)
+{
+	static const nb_loss_kind kinds[] = {NB_LOSS_SPARSE_CCE, NB_LOSS_CCE, NB_LOSS_BCE_LOGITS};
+	for (int k = 0; k < 3; k++) {
+		nb_graph *g = nb_graph_new(k == 1 ? NB_F64 : NB_F32);
+		nb_graph_seed(g, 1);
+		int64_t K = kinds[k] == NB_LOSS_BCE_LOGITS ? 1 : 4;
+		nb_tensor *x = nb_input(g, "x", NB_SHAPE(5, 2, 3));
+		nb_tensor *z = nb_dense(nb_flatten(x), K, "fc");
+		nb_model *m = nb_classifier(x, z, kinds[k]);
+		ck_assert_msg(m != NULL, "%s", nb_graph_errmsg(g));
+		ck_assert_ptr_eq(nb_model_graph(m), g);
+		ck_assert_ptr_null(nb_model_name(m));
+		ck_assert_ptr_eq(nb_model_input(m), x);
+		ck_assert_ptr_eq(nb_model_logits(m), z);
+		ck_assert_int_eq(nb_model_loss_kind(m), kinds[k]);
+		ck_assert_int_eq(nb_model_batch(m), 5);
+		ck_assert_int_eq(nb_model_num_classes(m), kinds[k] == NB_LOSS_BCE_LOGITS ? 2 : 4);
+		ck_assert_int_eq(nb_tensor_shape(nb_model_loss(m)).ndim, 0);
+		ck_assert_str_eq(nb_tensor_name(nb_model_loss(m)), "loss");
+		nb_shape p = nb_tensor_shape(nb_model_probs(m));
+		ck_assert(p.ndim == 2 && p.d[0] == 5 && p.d[1] == K);
+		ck_assert_str_eq(nb_tensor_name(nb_model_probs(m)), "probs");
+		nb_shape w = nb_tensor_shape(nb_model_weights(m));
+		ck_assert(w.ndim == 1 && w.d[0] == 5);
+		nb_tensor *labels = nb_model_labels(m), *onehot = nb_model_one_hot(m);
+		if (kinds[k] == NB_LOSS_CCE) {
+			ck_assert_ptr_null(labels);
+			nb_shape o = nb_tensor_shape(onehot);
+			ck_assert(o.ndim == 2 && o.d[0] == 5 && o.d[1] == 4);
+		} else {
+			ck_assert_ptr_null(onehot);
+			nb_shape l = nb_tensor_shape(labels);
+			ck_assert_int_eq(l.ndim, kinds[k] == NB_LOSS_BCE_LOGITS ? 2 : 1);
+			ck_assert(l.d[0] == 5 && (l.ndim == 1 || l.d[1] == 1));
+		}
+		/* a second classifier on the same graph is a model of its own */
+		nb_tensor *x2 = nb_input(g, "x2", NB_SHAPE(3, 2));
+		nb_model *m2 = nb_classifier(x2, nb_dense(x2, 3, "fc2"), NB_LOSS_SPARSE_CCE);
+		ck_assert_msg(m2 != NULL && m2 != m, "%s", nb_graph_errmsg(g));
+		ck_assert_int_eq(nb_model_batch(m2), 3);
+		ck_assert_int_eq(nb_model_batch(m), 5);
+		nb_graph_free(g);
+	}
+	/* a NULL model reads as nothing */
+	ck_assert_ptr_null(nb_model_graph(NULL));
+	ck_assert_ptr_null(nb_model_name(NULL));
+	ck_assert_ptr_null(nb_model_input(NULL));
+	ck_assert_ptr_null(nb_model_logits(NULL));
+	ck_assert_ptr_null(nb_model_labels(NULL));
+	ck_assert_ptr_null(nb_model_one_hot(NULL));
+	ck_assert_ptr_null(nb_model_weights(NULL));
+	ck_assert_ptr_null(nb_model_loss(NULL));
+	ck_assert_ptr_null(nb_model_probs(NULL));
+	ck_assert_int_eq(nb_model_batch(NULL), 0);
+	ck_assert_int_eq(nb_model_num_classes(NULL), 0);
+	ck_assert_int_eq(nb_fit(NULL, NULL, NULL, (nb_fit_opts){0}), NB_ERR_ARG);
+	ck_assert_int_eq(nb_evaluate(NULL, NULL, NULL, NULL), NB_ERR_ARG);
+	ck_assert_int_eq(nb_predict(NULL, NULL, 0, NULL, NULL), NB_ERR_ARG);
+}
+END_TEST
+
+/* nb_classifier(x, logits, kind) on g: NULL, with status st and message
+ * msg recorded on g (cleared after). */
+static void classifier_fails(nb_graph *g, nb_tensor *x, nb_tensor *logits, nb_loss_kind kind,
+                             nb_status st, const char *msg)
+{
+	ck_assert_ptr_null(nb_classifier(x, logits, kind));
+	ck_assert_int_eq(nb_graph_status(g), st);
+	ck_assert_str_eq(nb_graph_errmsg(g), msg);
+	nb_graph_clear_error(g);
+}
+
+/* Every check of nb_classifier: NULL, the error on the graph, nothing
+ * leaked (the suite runs under ASan). */
+START_TEST(test_classifier_errors)
+{
+	nb_graph *g = nb_graph_new(NB_F32), *other = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(5, 3));
+	nb_tensor *k3 = nb_input(g, "k3", NB_SHAPE(5, 3)), *k1 = nb_input(g, "k1", NB_SHAPE(5, 1));
+	ck_assert_ptr_null(nb_classifier(NULL, NULL, NB_LOSS_SPARSE_CCE)); /* no graph to tell */
+	classifier_fails(g, NULL, k3, NB_LOSS_SPARSE_CCE, NB_ERR_ARG,
+	                 "classifier: the input x is NULL");
+	classifier_fails(g, x, NULL, NB_LOSS_SPARSE_CCE, NB_ERR_ARG,
+	                 "classifier: the logits tensor is NULL");
+	classifier_fails(g, x, nb_input(other, "z", NB_SHAPE(5, 3)), NB_LOSS_SPARSE_CCE,
+	                 NB_ERR_GRAPH, "classifier: logits z belong to another graph than x x");
+	ck_assert_int_eq(nb_graph_status(other), NB_OK);
+	classifier_fails(g, x, nb_input(g, "k", NB_SHAPE(5, 3, 1)), NB_LOSS_SPARSE_CCE,
+	                 NB_ERR_SHAPE,
+	                 "classifier: logits must be [B, K] with B the input's batch, got [5,3,1]");
+	classifier_fails(g, x, nb_input(g, "k4", NB_SHAPE(4, 3)), NB_LOSS_CCE, NB_ERR_SHAPE,
+	                 "classifier: logits must be [B, K] with B the input's batch, got [4,3]");
+	classifier_fails(g, x, k3, NB_LOSS_BCE_LOGITS, NB_ERR_SHAPE,
+	                 "classifier: binary cross-entropy needs logits [B, 1], got [5,3]");
+	classifier_fails(g, x, k1, NB_LOSS_SPARSE_CCE, NB_ERR_SHAPE,
+	                 "classifier: softmax cross-entropy needs logits [B, K>=2], got [5,1]");
+	classifier_fails(g, x, k1, NB_LOSS_CCE, NB_ERR_SHAPE,
+	                 "classifier: softmax cross-entropy needs logits [B, K>=2], got [5,1]");
+	classifier_fails(g, x, k3, (nb_loss_kind)7, NB_ERR_ARG, "classifier: unknown loss kind 7");
+	classifier_fails(g, x, k3, (nb_loss_kind)-1, NB_ERR_ARG,
+	                 "classifier: unknown loss kind -1");
+	/* a graph in error: its first error stays */
+	nb_reshape(x, NB_SHAPE(7));
+	nb_status st = nb_graph_status(g);
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s", nb_graph_errmsg(g));
+	ck_assert_int_ne(st, NB_OK);
+	classifier_fails(g, x, k3, NB_LOSS_SPARSE_CCE, st, msg);
+	/* after all that, the graph still makes a model */
+	nb_model *m = nb_classifier(x, k3, NB_LOSS_SPARSE_CCE);
+	ck_assert_msg(m != NULL, "%s", nb_graph_errmsg(g));
+	nb_graph_free(g), nb_graph_free(other);
+}
+END_TEST
+
+/* nb_zoo_build's checks: NULL, the error on the graph. */
+START_TEST(test_zoo_build_errors)
+{
+	ck_assert_ptr_null(nb_zoo_build(NULL, "mlp", 2));
+	nb_graph *g = nb_graph_new(NB_F32);
+	static const struct {
+		const char *name;
+		int64_t batch;
+		const char *msg;
+	} bad[] = {
+	    {"no-such-model", 2, "zoo: no model named 'no-such-model'"},
+	    {NULL, 2, "zoo: no model named NULL"},
+	    {"ml\x1b[2Jp", 2, "zoo: no model named 'ml?[2Jp'"},
+	    {"mlp", 0, "zoo: mlp: the batch 0 must be at least 1"},
+	    {"lenet", -3, "zoo: lenet: the batch -3 must be at least 1"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_ptr_null(nb_zoo_build(g, bad[i].name, bad[i].batch));
+		ck_assert_int_eq(nb_graph_status(g), NB_ERR_ARG);
+		ck_assert_str_eq(nb_graph_errmsg(g), bad[i].msg);
+		ck_assert_int_eq(nb_graph_num_params(g), 0);
+		nb_graph_clear_error(g);
+	}
+	/* a graph in error builds nothing and keeps its error */
+	nb_reshape(nb_input(g, "y", NB_SHAPE(2)), NB_SHAPE(3));
+	nb_status st = nb_graph_status(g);
+	ck_assert_int_eq(st, NB_ERR_SHAPE);
+	ck_assert_ptr_null(nb_zoo_build(g, "mlp", 2));
+	ck_assert_int_eq(nb_graph_status(g), st);
+	ck_assert_int_eq(nb_graph_num_params(g), 0);
+	nb_graph_free(g);
+	/* the seed set on the graph is the one the parameters are drawn with */
+	nb_model *a = nb_test_zoo("mlp", NB_F32, 2, 9), *b = nb_test_zoo("mlp", NB_F32, 2, 9),
+	         *c = nb_test_zoo("mlp", NB_F32, 2, 10);
+	nb_tensor *pa = nb_graph_find(nb_model_graph(a), "fc1.w"),
+	          *pb = nb_graph_find(nb_model_graph(b), "fc1.w"),
+	          *pc = nb_graph_find(nb_model_graph(c), "fc1.w");
+	int64_t n = nb_tensor_size(pa);
+	float *wa = malloc(3 * sizeof(float) * (size_t)n), *wb = wa + n, *wc = wb + n;
+	ck_assert_ptr_nonnull(wa);
+	ck_assert_int_eq(nb_read_f32(pa, wa, n), NB_OK);
+	ck_assert_int_eq(nb_read_f32(pb, wb, n), NB_OK);
+	ck_assert_int_eq(nb_read_f32(pc, wc, n), NB_OK);
+	ck_assert(!memcmp(wa, wb, sizeof *wa * (size_t)n) &&
+	          memcmp(wa, wc, sizeof *wa * (size_t)n));
+	free(wa);
+	nb_graph_free(nb_model_graph(a));
+	nb_graph_free(nb_model_graph(b));
+	nb_graph_free(nb_model_graph(c));
+}
+END_TEST
+
 /* measured 0.8025 (mlp) and 0.7050 (lenet) on these seeds; a broken
  * gradient or data path lands far below */
 /* Every zoo entry carries its builder and a complete default recipe, and
@@ -445,6 +616,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_fit_rejects_mismatched_data);
 	tcase_add_test(tc, test_fit_checks_first_epoch);
 	tcase_add_test(tc, test_fit_stops_on_nonfinite_loss);
+	tcase_add_test(tc, test_model_accessors);
+	tcase_add_test(tc, test_classifier_errors);
+	tcase_add_test(tc, test_zoo_build_errors);
 	tcase_add_test(tc, test_zoo_entries_carry_builder_and_recipe);
 	tcase_add_test(tc, test_mlp_short_accuracy);
 	tcase_add_test(tc, test_lenet_short_accuracy);

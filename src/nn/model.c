@@ -51,11 +51,6 @@ static nb_status check(nb_tensor *x, nb_tensor *logits, nb_loss_kind kind)
 		         nb_shape_str(logits->shape, b, sizeof b));
 		return NB_ERR_SHAPE;
 	}
-	if (x->shape.d[0] < 1) {
-		nb__fail(g, NB_ERR_SHAPE, "classifier: the input x %s holds no sample",
-		         nb_shape_str(x->shape, b, sizeof b));
-		return NB_ERR_SHAPE;
-	}
 	if (kind != NB_LOSS_SPARSE_CCE && kind != NB_LOSS_CCE && kind != NB_LOSS_BCE_LOGITS) {
 		nb__fail(g, NB_ERR_ARG, "classifier: unknown loss kind %d", (int)kind);
 		return NB_ERR_ARG;
