@@ -340,8 +340,8 @@ static int setup(const classify_args *a, classify_ctx *c, const char *const *fla
 			return 1;
 	nb_set_num_threads((int)a->threads);
 	int64_t batch = a->batch ? a->batch : c->z->recipe.batch;
-	if ((c->g = nb_graph_new(r.dtype)))
-		nb_graph_seed(c->g, 1);
+	c->g = nb_graph_new(r.dtype);
+	nb_graph_seed(c->g, 1); /* a NULL graph: nothing */
 	if (!(c->m = nb_zoo_build(c->g, a->model, batch))) {
 		fprintf(stderr, "nabla %s: %s\n", a->cmd,
 		        c->g ? nb_graph_errmsg(c->g) : nb_status_string(NB_ERR_NOMEM));

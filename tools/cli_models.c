@@ -160,8 +160,8 @@ int cli_model_build(cli_model *m, const char *cmd, const cli_model_args *a)
 	if (!info.zoo)
 		return build_notes(m, cmd, &info, a->batch, a->dtype);
 	m->batch = a->batch ? a->batch : 1;
-	if ((m->g = nb_graph_new(a->dtype)))
-		nb_graph_seed(m->g, 1);
+	m->g = nb_graph_new(a->dtype);
+	nb_graph_seed(m->g, 1); /* a NULL graph: nothing */
 	if (!(m->zoo = nb_zoo_build(m->g, a->name, m->batch))) {
 		fprintf(stderr, "nabla %s: %s\n", cmd,
 		        m->g ? nb_graph_errmsg(m->g) : nb_status_string(NB_ERR_NOMEM));
