@@ -27,23 +27,22 @@ int main(int argc, char **argv)
 	int64_t batches = argc > 1 ? atoll(argv[1]) : 0;
 
 	/* every rank builds the same model, its batch one rank's share */
-	nb_model m = {0};
 	nb_graph *g = nb_graph_new(NB_F32);
 	nb_graph_seed(g, 1);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(nb_dist_local_batch(dist, global), 784));
 	nb_tensor *h = nb_relu(nb_dense(x, 256, "fc1"));
-	nb_classifier(&m, x, nb_dense(h, 10, "fc2"), NB_LOSS_SPARSE_CCE);
+	nb_model *m = nb_classifier(x, nb_dense(h, 10, "fc2"), NB_LOSS_SPARSE_CCE);
 	/* .dist: each step sums the gradients over the ranks */
 	nb_optim *opt = nb_optimizer(
-	    g, m.loss, (nb_optim_opts){.kind = NB_OPTIM_ADAM, .lr = 1e-3, .dist = dist});
+	    g, nb_model_loss(m), (nb_optim_opts){.kind = NB_OPTIM_ADAM, .lr = 1e-3, .dist = dist});
 	/* nb_fit broadcasts rank 0's weights, then shards every global batch */
 	nb_fit_opts fit = {.epochs = 1, .seed = 1, .max_batches = batches, .global_batch = global};
 	double loss = 0, acc = 0;
 	nb_status st = nb_graph_status(g);
 	if (st == NB_OK)
-		st = nb_fit(&m, opt, &train, fit);
+		st = nb_fit(m, opt, &train, fit);
 	if (st == NB_OK) /* each rank a part of the test set, the counts summed */
-		st = nb_evaluate_dist(&m, &test, dist, &loss, &acc);
+		st = nb_evaluate_dist(m, &test, dist, &loss, &acc);
 	if (st == NB_OK && rank == 0) /* one checkpoint, by rank 0 */
 		st = nb_checkpoint_save(g, opt, "train_dist.safetensors", "mlp");
 	if (st != NB_OK) {
@@ -53,8 +52,7 @@ int main(int argc, char **argv)
 		printf("%d rank%s, global batch %lld: test loss %.4f, accuracy %.2f%%\n", ranks,
 		       ranks == 1 ? "" : "s", (long long)global, loss, 100 * acc);
 	}
-	nb_model_free(&m);
-	nb_graph_free(g);
+	nb_graph_free(g); /* and the model */
 	nb_dataset_free(&train);
 	nb_dataset_free(&test);
 	nb_dist_finalize(dist);

@@ -9,17 +9,16 @@
 static const char *classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-/* The model: x [64, 784] -> logits [64, 10]; nb_classifier adds the
- * labels input, the softmax cross-entropy loss and the probabilities. */
-static nb_graph *build(nb_model *m)
+/* The model in g: x [64, 784] -> logits [64, 10]; nb_classifier adds the
+ * labels input, the softmax cross-entropy loss and the probabilities, in a
+ * model that g owns (nb_graph_free frees it). */
+static nb_model *build(nb_graph *g)
 {
-	nb_graph *g = nb_graph_new(NB_F32);
 	nb_graph_seed(g, 1);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(64, 784));
 	nb_tensor *h = nb_relu(nb_dense(x, 256, "fc1"));
 	h = nb_relu(nb_dense(h, 128, "fc2"));
-	nb_classifier(m, x, nb_dense(h, 10, "fc3"), NB_LOSS_SPARSE_CCE);
-	return g;
+	return nb_classifier(x, nb_dense(h, 10, "fc3"), NB_LOSS_SPARSE_CCE);
 }
 
 int main(int argc, char **argv)
@@ -34,9 +33,9 @@ int main(int argc, char **argv)
 	}
 	int64_t batches = argc > 1 ? atoll(argv[1]) : 0; /* 0: all 938 */
 
-	nb_model m = {0};
-	nb_graph *g = build(&m);
-	nb_optim *opt = nb_adam(g, m.loss, (nb_adam_opts){.lr = 1e-3});
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_model *m = build(g);
+	nb_optim *opt = nb_adam(g, nb_model_loss(m), (nb_adam_opts){.lr = 1e-3});
 	if (nb_graph_status(g) != NB_OK) { /* one check for the whole model */
 		fprintf(stderr, "%s\n", nb_graph_errmsg(g));
 		return 1;
@@ -45,7 +44,7 @@ int main(int argc, char **argv)
 	double loss, acc;
 	/* .progress: a progress bar on stderr when it is a terminal */
 	nb_fit_opts fit = {.epochs = 1, .seed = 1, .max_batches = batches, .progress = stderr};
-	if (nb_fit(&m, opt, &train, fit) != NB_OK || nb_evaluate(&m, &test, &loss, &acc) != NB_OK ||
+	if (nb_fit(m, opt, &train, fit) != NB_OK || nb_evaluate(m, &test, &loss, &acc) != NB_OK ||
 	    nb_checkpoint_save(g, opt, "mlp.safetensors", "mlp") != NB_OK) {
 		fprintf(stderr, "%s\n", nb_graph_errmsg(g));
 		return 1;
@@ -53,18 +52,18 @@ int main(int argc, char **argv)
 	printf("test loss %.4f, accuracy %.2f%%; saved mlp.safetensors\n", loss, 100 * acc);
 
 	/* A fresh graph, the same model, the trained weights (no optimizer). */
-	nb_model m2 = {0};
-	nb_graph *g2 = build(&m2);
-	nb_checkpoint_opts params_only = {.flags = NB_CKPT_PARAMS_ONLY};
-	if (nb_checkpoint_load_opts(g2, NULL, "mlp.safetensors", NULL, 0, params_only) != NB_OK) {
+	nb_graph *g2 = nb_graph_new(NB_F32);
+	nb_model *m2 = build(g2);
+	nb_checkpoint_opts model_only = {.flags = NB_CKPT_MODEL_ONLY};
+	if (nb_checkpoint_load_opts(g2, NULL, "mlp.safetensors", NULL, 0, model_only) != NB_OK) {
 		fprintf(stderr, "%s\n", nb_graph_errmsg(g2));
 		return 1;
 	}
 	enum { N = 5 };
 	int32_t ids[N], ids2[N];
 	float p[N * 10], p2[N * 10];
-	if (nb_predict(&m, test.x, N, ids, p) != NB_OK ||
-	    nb_predict(&m2, test.x, N, ids2, p2) != NB_OK) {
+	if (nb_predict(m, test.x, N, ids, p) != NB_OK ||
+	    nb_predict(m2, test.x, N, ids2, p2) != NB_OK) {
 		fprintf(stderr, "%s\n", nb_graph_errmsg(g2));
 		return 1;
 	}
@@ -74,8 +73,7 @@ int main(int argc, char **argv)
 	int same = !memcmp(ids, ids2, sizeof ids) && !memcmp(p, p2, sizeof p);
 	printf("reloaded model predicts %s\n", same ? "exactly as the trained one" : "DIFFERENTLY");
 
-	nb_model_free(&m), nb_model_free(&m2);
-	nb_graph_free(g), nb_graph_free(g2);
+	nb_graph_free(g), nb_graph_free(g2); /* and their models */
 	nb_dataset_free(&train), nb_dataset_free(&test);
 	return same ? 0 : 1;
 }

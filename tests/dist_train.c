@@ -57,7 +57,7 @@ static void make_data(nb_dataset *d)
 }
 
 typedef struct run {
-	nb_model m;
+	nb_model *m; /* g's */
 	nb_graph *g;
 	nb_optim *o;
 } run;
@@ -85,8 +85,8 @@ static int build(run *r, int64_t batch, nb_dist *dist, int hidden)
 		x = nb_input(r->g, "x", NB_SHAPE(batch, IN));
 		h = nb_relu(nb_dense(x, hidden, "fc1"));
 	}
-	nb_classifier(&r->m, x, nb_dense(h, CLASSES, "fc2"), NB_LOSS_SPARSE_CCE);
-	r->o = nb_optimizer(r->g, r->m.loss,
+	r->m = nb_classifier(x, nb_dense(h, CLASSES, "fc2"), NB_LOSS_SPARSE_CCE);
+	r->o = nb_optimizer(r->g, nb_model_loss(r->m),
 	                    (nb_optim_opts){.kind = NB_OPTIM_MOMENTUM, .lr = 0.1, .dist = dist});
 	CHECK(nb_graph_status(r->g) == NB_OK, "build: %s", nb_graph_errmsg(r->g));
 	return 0;
@@ -94,15 +94,14 @@ static int build(run *r, int64_t batch, nb_dist *dist, int hidden)
 
 static void drop(run *r)
 {
-	nb_model_free(&r->m);
-	nb_graph_free(r->g);
+	nb_graph_free(r->g); /* and the model */
 	r->g = NULL;
 }
 
 static int fit(run *r, const nb_dataset *d, int64_t global, int first, int epochs)
 {
 	nb_fit_opts f = {.epochs = epochs, .first_epoch = first, .seed = 3, .global_batch = global};
-	CHECK(nb_fit(&r->m, r->o, d, f) == NB_OK, "fit: %s", nb_graph_errmsg(r->g));
+	CHECK(nb_fit(r->m, r->o, d, f) == NB_OK, "fit: %s", nb_graph_errmsg(r->g));
 	return 0;
 }
 
@@ -292,7 +291,7 @@ int main(int argc, char **argv)
 		/* rank 1's hidden layer is wider: the check fails on every rank */
 		if (build(&r, 4, dist, rank == 1 ? HIDDEN + 1 : HIDDEN) == 0) {
 			nb_status st =
-			    nb_fit(&r.m, r.o, &d, (nb_fit_opts){.epochs = 1, .global_batch = 8});
+			    nb_fit(r.m, r.o, &d, (nb_fit_opts){.epochs = 1, .global_batch = 8});
 			const char *msg = nb_graph_errmsg(r.g);
 			printf("rank %d: %s\n", rank, msg);
 			rc = !(st == NB_ERR_GRAPH && strstr(msg, "rank 1") &&

@@ -312,23 +312,21 @@ static void check_case(xcase *c)
 
 static void zoo_case(const char *name, nb_dtype dt, bool keep_f64)
 {
-	nb_model m;
-	ck_assert_msg(nb_zoo_build(&m, name, dt, 3, 7) == NB_OK, "%s", name);
-	randomize_batchnorm(m.g);
+	nb_model *m = nb_test_zoo(name, dt, 3, 7);
+	randomize_batchnorm(nb_model_graph(m));
 	char label[64];
 	snprintf(label, sizeof label, "%s%s%s", name, dt == NB_F64 ? "-f64" : "",
 	         dt == NB_F64 && !keep_f64 ? "-as-f32" : "");
 	xcase c = {.name = label,
-	           .in = {m.x},
+	           .in = {nb_model_input(m)},
 	           .n_in = 1,
-	           .out = {m.logits, m.probs},
+	           .out = {nb_model_logits(m), nb_model_probs(m)},
 	           .n_out = 2,
 	           .dynamic = true,
 	           .keep_f64 = keep_f64,
 	           .tol = keep_f64 ? 1e-12 : 1e-5};
 	check_case(&c);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 }
 
 START_TEST(test_mlp)

@@ -128,15 +128,16 @@ static void teardown(void)
 static void zoo_checkpoint(const char *model, nb_optim_kind kind, const char *epoch,
                            const char *name)
 {
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, model, NB_F32, 4, 1), NB_OK);
-	nb_optim *o = nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = kind});
+	nb_model *m = nb_test_zoo(model, NB_F32, 4, 1);
+	nb_optim *o =
+	    nb_optimizer(nb_model_graph(m), nb_model_loss(m), (nb_optim_opts){.kind = kind});
 	ck_assert_ptr_nonnull(o);
 	const char *meta[] = {"epoch", epoch};
 	nb_checkpoint_opts co = {.meta = meta, .n_meta = epoch ? 1 : 0};
-	ck_assert_int_eq(nb_checkpoint_save_opts(m.g, o, path(name), m.name, co), NB_OK);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	ck_assert_int_eq(
+	    nb_checkpoint_save_opts(nb_model_graph(m), o, path(name), nb_model_name(m), co),
+	    NB_OK);
+	nb_graph_free(nb_model_graph(m));
 }
 
 /* Replace the value of metadata key in the file's header with json (a

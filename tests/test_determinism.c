@@ -58,7 +58,7 @@ static void make_data(nb_dataset *d)
 }
 
 typedef struct run {
-	nb_model m;
+	nb_model *m;
 	double loss[STEPS];
 	int steps;
 	float *params;
@@ -70,7 +70,7 @@ static void on_batch(const nb_progress *p, void *user)
 	run *r = user;
 	(void)p;
 	ck_assert_int_lt(r->steps, STEPS);
-	r->loss[r->steps++] = nb_item(r->m.loss);
+	r->loss[r->steps++] = nb_item(nb_model_loss(r->m));
 }
 
 /* dense 32, batch norm, ReLU, dropout 0.3, dense 4; Adam */
@@ -81,9 +81,9 @@ static nb_optim *build(run *r, uint64_t seed)
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(BATCH, FEATURES));
 	nb_tensor *h = nb_dense(x, 32, "fc1");
 	h = nb_dropout(nb_relu(nb_batchnorm_layer(h, "bn1", (nb_batchnorm_opts){0})), 0.3);
-	ck_assert_int_eq(nb_classifier(&r->m, x, nb_dense(h, CLASSES, "fc2"), NB_LOSS_SPARSE_CCE),
-	                 NB_OK);
-	nb_optim *o = nb_adam(g, r->m.loss, (nb_adam_opts){.lr = 0.01});
+	r->m = nb_classifier(x, nb_dense(h, CLASSES, "fc2"), NB_LOSS_SPARSE_CCE);
+	ck_assert_ptr_nonnull(r->m);
+	nb_optim *o = nb_adam(g, nb_model_loss(r->m), (nb_adam_opts){.lr = 0.01});
 	ck_assert_ptr_nonnull(o);
 	return o;
 }
@@ -99,21 +99,20 @@ static void train_with_resume(run *r, const nb_dataset *d, uint64_t seed, int th
 	nb_optim *o = build(r, seed);
 	nb_fit_opts fo = {
 	    .epochs = stop ? stop : EPOCHS, .seed = seed, .on_batch = on_batch, .user = r};
-	ck_assert_int_eq(nb_fit(&r->m, o, d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(r->m, o, d, fo), NB_OK);
 	if (stop) {
 		char path[] = "/tmp/nabla-resume-XXXXXX";
 		int fd = mkstemp(path);
 		ck_assert_int_ge(fd, 0);
 		close(fd);
-		ck_assert_int_eq(nb_checkpoint_save(r->m.g, o, path, "det"), NB_OK);
-		nb_model_free(&r->m);
-		nb_graph_free(r->m.g);
+		ck_assert_int_eq(nb_checkpoint_save(nb_model_graph(r->m), o, path, "det"), NB_OK);
+		nb_graph_free(nb_model_graph(r->m));
 		o = build(r, seed + 1000); /* other initial weights: the checkpoint must win */
-		ck_assert_int_eq(nb_checkpoint_load(r->m.g, o, path, NULL, 0), NB_OK);
+		ck_assert_int_eq(nb_checkpoint_load(nb_model_graph(r->m), o, path, NULL, 0), NB_OK);
 		unlink(path);
 		fo.epochs = EPOCHS;
 		fo.first_epoch = stop;
-		ck_assert_int_eq(nb_fit(&r->m, o, d, fo), NB_OK);
+		ck_assert_int_eq(nb_fit(r->m, o, d, fo), NB_OK);
 	}
 	ck_assert_int_eq(r->steps, STEPS);
 	read_params(r);
@@ -126,7 +125,7 @@ static void train(run *r, const nb_dataset *d, uint64_t seed, int threads)
 
 static void read_params(run *r)
 {
-	nb_graph *g = r->m.g;
+	nb_graph *g = nb_model_graph(r->m);
 	/* every parameter and the running statistics */
 	static const char *const names[] = {
 	    "fc1.w",           "fc1.b", "bn1.gamma", "bn1.beta", "bn1.running_mean",
@@ -146,7 +145,6 @@ static void read_params(run *r)
 			r->params = malloc((size_t)k * sizeof(float));
 		}
 	}
-	nb_model_free(&r->m);
 	nb_graph_free(g);
 }
 

@@ -25,7 +25,7 @@ static nb_dataset tiny(int64_t n, int shift)
 }
 
 /* dense, or conv -> batchnorm -> dense (running statistics to restore) */
-static void model(nb_model *m, int64_t batch, bool bn)
+static nb_model *model(int64_t batch, bool bn)
 {
 	nb_graph *g = nb_graph_new(NB_F64);
 	nb_graph_seed(g, 3);
@@ -37,7 +37,9 @@ static void model(nb_model *m, int64_t batch, bool bn)
 	} else {
 		z = nb_dense(nb_flatten(x), 3, "fc");
 	}
-	ck_assert_int_eq(nb_classifier(m, x, z, NB_LOSS_SPARSE_CCE), NB_OK);
+	nb_model *m = nb_classifier(x, z, NB_LOSS_SPARSE_CCE);
+	ck_assert_msg(m != NULL, "%s", nb_graph_errmsg(g));
+	return m;
 }
 
 /* every parameter and state tensor of a and b, bit for bit (optimizer
@@ -78,8 +80,7 @@ static bool record(const nb_epoch_stats *s, void *user)
 
 static void free_model(nb_model *m)
 {
-	nb_model_free(m);
-	nb_graph_free(m->g);
+	nb_graph_free(nb_model_graph(m));
 }
 
 /* val_split trains and validates exactly as nb_dataset_split's two parts
@@ -90,10 +91,10 @@ START_TEST(test_val_split_is_the_split)
 	nb_dataset d = tiny(23, 0), t, v;
 	nb_augment aug = {.crop_pad = 1, .flip = true};
 	ck_assert_int_eq(nb_dataset_split(&d, 0.3, 4, &t, &v), NB_OK);
-	nb_model a, b;
-	model(&a, 4, true), model(&b, 4, true);
-	nb_optim *oa = nb_adam(a.g, a.loss, (nb_adam_opts){.lr = 0.05});
-	nb_optim *ob = nb_adam(b.g, b.loss, (nb_adam_opts){.lr = 0.05});
+	nb_model *a, *b;
+	a = model(4, true), b = model(4, true);
+	nb_optim *oa = nb_adam(nb_model_graph(a), nb_model_loss(a), (nb_adam_opts){.lr = 0.05});
+	nb_optim *ob = nb_adam(nb_model_graph(b), nb_model_loss(b), (nb_adam_opts){.lr = 0.05});
 	seen ra = {0}, rb = {0};
 	nb_fit_opts fa = {.epochs = 4,
 	                  .seed = 4,
@@ -103,8 +104,8 @@ START_TEST(test_val_split_is_the_split)
 	                  .user = &ra};
 	nb_fit_opts fb = {
 	    .epochs = 4, .seed = 4, .augment = &aug, .val = &v, .on_epoch = record, .user = &rb};
-	ck_assert_int_eq(nb_fit(&a, oa, &d, fa), NB_OK);
-	ck_assert_int_eq(nb_fit(&b, ob, &t, fb), NB_OK);
+	ck_assert_int_eq(nb_fit(a, oa, &d, fa), NB_OK);
+	ck_assert_int_eq(nb_fit(b, ob, &t, fb), NB_OK);
 	ck_assert_int_eq(ra.n, 4);
 	ck_assert_int_eq(rb.n, 4);
 	for (int e = 0; e < 4; e++) {
@@ -114,8 +115,8 @@ START_TEST(test_val_split_is_the_split)
 		ck_assert(ra.s[e].train_loss == rb.s[e].train_loss);
 		ck_assert(isfinite(ra.s[e].val_loss) && isnan(ra.s[e].test_loss));
 	}
-	ck_assert(same_state(a.g, b.g, false));
-	free_model(&a), free_model(&b);
+	ck_assert(same_state(nb_model_graph(a), nb_model_graph(b), false));
+	free_model(a), free_model(b);
 	nb_dataset_free(&d), nb_dataset_free(&t), nb_dataset_free(&v);
 }
 END_TEST
@@ -127,21 +128,22 @@ START_TEST(test_fit_augment_deterministic)
 	nb_dataset d = tiny(20, 0);
 	nb_augment on = {.crop_pad = 1, .flip = true}, off = {0};
 	const nb_augment *which[4] = {&on, &on, &off, NULL};
-	nb_model m[4];
+	nb_model *m[4];
 	for (int k = 0; k < 4; k++) {
 		nb_set_num_threads(k == 1 ? 3 : 1);
-		model(&m[k], 8, true);
-		nb_optim *o = nb_momentum(m[k].g, m[k].loss, (nb_momentum_opts){.lr = 0.1});
-		ck_graph_ok(m[k].g);
+		m[k] = model(8, true);
+		nb_optim *o = nb_momentum(nb_model_graph(m[k]), nb_model_loss(m[k]),
+		                          (nb_momentum_opts){.lr = 0.1});
+		ck_graph_ok(nb_model_graph(m[k]));
 		nb_fit_opts fo = {.epochs = 3, .seed = 2, .augment = which[k]};
-		ck_assert_int_eq(nb_fit(&m[k], o, &d, fo), NB_OK);
+		ck_assert_int_eq(nb_fit(m[k], o, &d, fo), NB_OK);
 	}
 	nb_set_num_threads(0);
-	ck_assert(same_state(m[0].g, m[1].g, false));
-	ck_assert(same_state(m[2].g, m[3].g, false));
-	ck_assert(!same_state(m[0].g, m[3].g, true));
+	ck_assert(same_state(nb_model_graph(m[0]), nb_model_graph(m[1]), false));
+	ck_assert(same_state(nb_model_graph(m[2]), nb_model_graph(m[3]), false));
+	ck_assert(!same_state(nb_model_graph(m[0]), nb_model_graph(m[3]), true));
 	for (int k = 0; k < 4; k++)
-		free_model(&m[k]);
+		free_model(m[k]);
 	nb_dataset_free(&d);
 }
 END_TEST
@@ -153,10 +155,10 @@ END_TEST
 START_TEST(test_early_stopping_restores_best)
 {
 	nb_dataset d = tiny(24, 0), v = tiny(9, 1);
-	nb_model m, one;
-	model(&m, 8, true), model(&one, 8, true);
-	nb_optim *o = nb_adam(m.g, m.loss, (nb_adam_opts){.lr = 0.05});
-	nb_optim *o1 = nb_adam(one.g, one.loss, (nb_adam_opts){.lr = 0.05});
+	nb_model *m, *one;
+	m = model(8, true), one = model(8, true);
+	nb_optim *o = nb_adam(nb_model_graph(m), nb_model_loss(m), (nb_adam_opts){.lr = 0.05});
+	nb_optim *o1 = nb_adam(nb_model_graph(one), nb_model_loss(one), (nb_adam_opts){.lr = 0.05});
 	seen r = {0};
 	nb_fit_opts fo = {.epochs = 20,
 	                  .seed = 6,
@@ -165,7 +167,7 @@ START_TEST(test_early_stopping_restores_best)
 	                  .restore_best = true,
 	                  .on_epoch = record,
 	                  .user = &r};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	ck_assert_int_eq(r.n, 3);
 	ck_assert(r.s[0].improved && !r.s[1].improved && !r.s[2].improved);
 	ck_assert(r.s[1].val_loss > r.s[0].val_loss && r.s[2].val_loss > r.s[0].val_loss);
@@ -176,23 +178,24 @@ START_TEST(test_early_stopping_restores_best)
 		ck_assert_int_eq(r.s[e].early_stop, e == 2);
 	}
 	ck_assert_int_eq(nb_optim_steps(o), 9);
-	ck_assert_int_eq(nb_fit(&one, o1, &d, (nb_fit_opts){.epochs = 1, .seed = 6}), NB_OK);
-	ck_assert(same_state(m.g, one.g, true));
-	ck_assert(!same_state(m.g, one.g, false)); /* Adam's moments: the third epoch's */
+	ck_assert_int_eq(nb_fit(one, o1, &d, (nb_fit_opts){.epochs = 1, .seed = 6}), NB_OK);
+	ck_assert(same_state(nb_model_graph(m), nb_model_graph(one), true));
+	/* Adam's moments: the third epoch's */
+	ck_assert(!same_state(nb_model_graph(m), nb_model_graph(one), false));
 	double loss;
-	ck_assert_int_eq(nb_evaluate(&m, &v, &loss, NULL), NB_OK);
+	ck_assert_int_eq(nb_evaluate(m, &v, &loss, NULL), NB_OK);
 	ck_assert(loss == r.s[0].val_loss);
 	/* without restore_best the last epoch's parameters stay */
-	nb_model last;
-	model(&last, 8, true);
-	nb_optim *ol = nb_adam(last.g, last.loss, (nb_adam_opts){.lr = 0.05});
+	nb_model *last = model(8, true);
+	nb_optim *ol =
+	    nb_adam(nb_model_graph(last), nb_model_loss(last), (nb_adam_opts){.lr = 0.05});
 	fo.restore_best = false, fo.on_epoch = NULL;
-	ck_assert_int_eq(nb_fit(&last, ol, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(last, ol, &d, fo), NB_OK);
 	ck_assert_int_eq(nb_optim_steps(ol), 9);
-	ck_assert(!same_state(last.g, one.g, true));
-	ck_assert_int_eq(nb_evaluate(&last, &v, &loss, NULL), NB_OK);
+	ck_assert(!same_state(nb_model_graph(last), nb_model_graph(one), true));
+	ck_assert_int_eq(nb_evaluate(last, &v, &loss, NULL), NB_OK);
 	ck_assert(loss == r.s[2].val_loss);
-	free_model(&m), free_model(&one), free_model(&last);
+	free_model(m), free_model(one), free_model(last);
 	nb_dataset_free(&d), nb_dataset_free(&v);
 }
 END_TEST
@@ -203,36 +206,39 @@ END_TEST
 START_TEST(test_resume_counts_patience_on)
 {
 	nb_dataset d = tiny(24, 0), v = tiny(9, 1);
-	nb_model whole, part, fresh;
-	model(&whole, 8, false), model(&part, 8, false), model(&fresh, 8, false);
-	nb_optim *ow = nb_adam(whole.g, whole.loss, (nb_adam_opts){.lr = 0.05});
-	nb_optim *op = nb_adam(part.g, part.loss, (nb_adam_opts){.lr = 0.05});
-	nb_optim *of = nb_adam(fresh.g, fresh.loss, (nb_adam_opts){.lr = 0.05});
+	nb_model *whole, *part, *fresh;
+	whole = model(8, false), part = model(8, false), fresh = model(8, false);
+	nb_optim *ow =
+	    nb_adam(nb_model_graph(whole), nb_model_loss(whole), (nb_adam_opts){.lr = 0.05});
+	nb_optim *op =
+	    nb_adam(nb_model_graph(part), nb_model_loss(part), (nb_adam_opts){.lr = 0.05});
+	nb_optim *of =
+	    nb_adam(nb_model_graph(fresh), nb_model_loss(fresh), (nb_adam_opts){.lr = 0.05});
 	seen rw = {0}, rp = {0}, rf = {0};
 	nb_fit_opts fo = {.epochs = 20, .seed = 6, .val = &v, .patience = 3, .on_epoch = record};
 	fo.user = &rw;
-	ck_assert_int_eq(nb_fit(&whole, ow, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(whole, ow, &d, fo), NB_OK);
 	ck_assert_int_eq(rw.n, 4); /* best epoch 1, then three worse */
 	nb_fit_opts f2 = fo;
 	f2.epochs = 2, f2.user = &rp;
-	ck_assert_int_eq(nb_fit(&part, op, &d, f2), NB_OK);
+	ck_assert_int_eq(nb_fit(part, op, &d, f2), NB_OK);
 	f2.user = &rf;
-	ck_assert_int_eq(nb_fit(&fresh, of, &d, f2), NB_OK);
+	ck_assert_int_eq(nb_fit(fresh, of, &d, f2), NB_OK);
 	ck_assert_int_eq(rp.n, 2);
 	rf.n = 0;
 	f2 = fo;
 	f2.first_epoch = 2, f2.user = &rp;
 	f2.best_epoch = rp.s[1].best_epoch, f2.best_val_loss = rp.s[1].best_val_loss;
-	ck_assert_int_eq(nb_fit(&part, op, &d, f2), NB_OK);
+	ck_assert_int_eq(nb_fit(part, op, &d, f2), NB_OK);
 	ck_assert_int_eq(rp.n, 4);
 	ck_assert(rp.s[3].early_stop && rp.s[3].epochs_since_best == 3);
-	ck_assert(same_state(whole.g, part.g, false));
+	ck_assert(same_state(nb_model_graph(whole), nb_model_graph(part), false));
 	/* counting afresh: the resumed epochs 3 and 4 look like improvements */
 	f2.best_epoch = 0, f2.best_val_loss = 0, f2.user = &rf;
-	ck_assert_int_eq(nb_fit(&fresh, of, &d, f2), NB_OK);
+	ck_assert_int_eq(nb_fit(fresh, of, &d, f2), NB_OK);
 	ck_assert_int_gt(rf.s[rf.n - 1].epoch, rw.s[rw.n - 1].epoch);
 	ck_assert(rf.s[0].improved && rf.s[0].epoch == 3 && rf.s[0].best_epoch == 3);
-	free_model(&whole), free_model(&part), free_model(&fresh);
+	free_model(whole), free_model(part), free_model(fresh);
 	nb_dataset_free(&d), nb_dataset_free(&v);
 }
 END_TEST
@@ -241,9 +247,8 @@ END_TEST
 START_TEST(test_fit_val_errors)
 {
 	nb_dataset d = tiny(10, 0), v = tiny(3, 0);
-	nb_model m;
-	model(&m, 4, false);
-	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 0.1});
+	nb_model *m = model(4, false);
+	nb_optim *o = nb_sgd(nb_model_graph(m), nb_model_loss(m), (nb_sgd_opts){.lr = 0.1});
 	nb_augment wide = {.crop_pad = 2};
 	struct {
 		nb_fit_opts fo;
@@ -277,12 +282,12 @@ START_TEST(test_fit_val_errors)
 	     "fit: augment: a crop padding of 2 does not fit 1x2 images (0 to 1)"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		ck_assert_int_eq(nb_fit(&m, o, &d, bad[i].fo), NB_ERR_ARG);
-		ck_assert_str_eq(nb_graph_errmsg(m.g), bad[i].msg);
+		ck_assert_int_eq(nb_fit(m, o, &d, bad[i].fo), NB_ERR_ARG);
+		ck_assert_str_eq(nb_graph_errmsg(nb_model_graph(m)), bad[i].msg);
 		ck_assert_int_eq(nb_optim_steps(o), 0);
-		nb_graph_clear_error(m.g);
+		nb_graph_clear_error(nb_model_graph(m));
 	}
-	free_model(&m);
+	free_model(m);
 	nb_dataset_free(&d), nb_dataset_free(&v);
 }
 END_TEST

@@ -33,7 +33,7 @@ static nb_dataset synthetic(int64_t n, int d, int k, uint64_t seed)
 }
 
 /* 6-8-8-3: layers "h1" (w, b), "h2" (w only), "h2.bn" (batchnorm), "out" */
-static void small_model(nb_model *m, nb_dtype dt, int64_t batch)
+static nb_model *small_model(nb_dtype dt, int64_t batch)
 {
 	nb_graph *g = nb_graph_new(dt);
 	nb_graph_seed(g, 11);
@@ -41,22 +41,24 @@ static void small_model(nb_model *m, nb_dtype dt, int64_t batch)
 	nb_tensor *h = nb_tanh(nb_dense(x, 8, "h1"));
 	h = nb_dense_layer(h, 8, "h2", (nb_dense_opts){.no_bias = true});
 	h = nb_batchnorm_layer(h, "h2.bn", (nb_batchnorm_opts){.relu = true});
-	ck_assert_int_eq(nb_classifier(m, x, nb_dense(h, 3, "out"), NB_LOSS_SPARSE_CCE), NB_OK);
+	nb_model *m = nb_classifier(x, nb_dense(h, 3, "out"), NB_LOSS_SPARSE_CCE);
+	ck_assert_msg(m != NULL, "%s", nb_graph_errmsg(g));
+	return m;
 }
 
 /* feed rows [start, start + B) of d */
 static void feed(nb_model *m, const nb_dataset *d, int64_t start)
 {
-	int64_t B = m->batch, w = d->w;
+	int64_t B = nb_model_batch(m), w = d->w;
 	float *y = malloc(sizeof(float) * (size_t)B);
 	double *sw = malloc(sizeof(double) * (size_t)B);
 	for (int64_t i = 0; i < B; i++) {
 		y[i] = (float)d->y[start + i];
 		sw[i] = 1.0 / (double)B;
 	}
-	ck_assert_int_eq(nb_feed_f32(m->x, d->x + start * w, B * w), NB_OK);
-	ck_assert_int_eq(nb_feed_f32(m->labels, y, B), NB_OK);
-	ck_assert_int_eq(nb_feed_f64(m->weights, sw, B), NB_OK);
+	ck_assert_int_eq(nb_feed_f32(nb_model_input(m), d->x + start * w, B * w), NB_OK);
+	ck_assert_int_eq(nb_feed_f32(nb_model_labels(m), y, B), NB_OK);
+	ck_assert_int_eq(nb_feed_f64(nb_model_weights(m), sw, B), NB_OK);
 	free(y), free(sw);
 }
 
@@ -86,9 +88,8 @@ static int layer_index(const char *name, const nb_layer_norms *rows, int n)
  * the tensors, averaged over the steps, against what was recorded. */
 static void check_against_tensors(nb_dtype dt, nb_optim_opts oo)
 {
-	nb_model m;
-	small_model(&m, dt, 16);
-	nb_optim *o = nb_optimizer(m.g, m.loss, oo);
+	nb_model *m = small_model(dt, 16);
+	nb_optim *o = nb_optimizer(nb_model_graph(m), nb_model_loss(m), oo);
 	ck_assert_ptr_nonnull(o);
 	ck_assert_int_eq(nb_optim_grad_norms(o, NULL, 0, NULL), 0); /* never tracked */
 	ck_assert(!nb_optim_tracks_grad_norms(o));
@@ -113,7 +114,7 @@ static void check_against_tensors(nb_dtype dt, nb_optim_opts oo)
 	int P = nb_optim_num_params(o);
 	double gsum[MAXL] = {0}, rsum[MAXL] = {0};
 	for (int s = 0; s < STEPS; s++) {
-		feed(&m, &d, 16 * s);
+		feed(m, &d, 16 * s);
 		double *before[16];
 		ck_assert_int_le(P, 16);
 		for (int i = 0; i < P; i++)
@@ -156,14 +157,13 @@ static void check_against_tensors(nb_dtype dt, nb_optim_opts oo)
 	ck_assert_int_eq(nb_optim_grad_norms(o, rows, MAXL, &steps), L);
 	ck_assert_int_eq(steps, 0);
 	ck_assert(isnan(rows[0].grad_norm) && isnan(rows[0].update_ratio));
-	feed(&m, &d, 0);
+	feed(m, &d, 0);
 	ck_assert_int_eq(nb_step(o), NB_OK);
 	ck_assert_int_eq(nb_optim_grad_norms(o, rows, MAXL, &steps), L);
 	ck_assert_int_eq(steps, 1);
 	ck_assert(rows[0].grad_norm > 0);
 	nb_dataset_free(&d);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 }
 
 START_TEST(test_norms_match_tensors)
@@ -187,34 +187,32 @@ END_TEST
 START_TEST(test_off_adds_no_nodes)
 {
 	nb_dataset d = synthetic(64, 6, 3, 7);
-	nb_model m;
-	small_model(&m, NB_F32, 16);
-	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 0.1});
+	nb_model *m = small_model(NB_F32, 16);
+	nb_optim *o = nb_sgd(nb_model_graph(m), nb_model_loss(m), (nb_sgd_opts){.lr = 0.1});
 	ck_assert_ptr_nonnull(o);
-	ck_assert_int_eq(nb_optim_keep(o, m.logits), NB_OK); /* what nb_fit keeps */
-	int nodes = nb_graph_num_nodes(m.g);
+	ck_assert_int_eq(nb_optim_keep(o, nb_model_logits(m)), NB_OK); /* what nb_fit keeps */
+	int nodes = nb_graph_num_nodes(nb_model_graph(m));
 	int steps = nb_program_num_steps(nb_optim_program(o));
 	ck_assert_int_eq(nb_optim_track_grad_norms(o, false), NB_OK); /* never on: nothing */
-	ck_assert_int_eq(nb_fit(&m, o, &d, (nb_fit_opts){.epochs = 2, .seed = 1}), NB_OK);
-	ck_assert_int_eq(nb_graph_num_nodes(m.g), nodes);
+	ck_assert_int_eq(nb_fit(m, o, &d, (nb_fit_opts){.epochs = 2, .seed = 1}), NB_OK);
+	ck_assert_int_eq(nb_graph_num_nodes(nb_model_graph(m)), nodes);
 	ck_assert_int_eq(nb_program_num_steps(nb_optim_program(o)), steps);
 	ck_assert(!nb_optim_tracks_grad_norms(o));
 	ck_assert_int_eq(nb_optim_grad_norms(o, NULL, 0, NULL), 0);
 
-	ck_assert_int_eq(nb_fit(&m, o, &d, (nb_fit_opts){.epochs = 1, .grad_norms = true}), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, (nb_fit_opts){.epochs = 1, .grad_norms = true}), NB_OK);
 	int L = nb_optim_grad_norms(o, NULL, 0, NULL);
 	ck_assert_int_eq(L, 4);
-	ck_assert_int_eq(nb_graph_num_nodes(m.g), nodes + L);
+	ck_assert_int_eq(nb_graph_num_nodes(nb_model_graph(m)), nodes + L);
 	ck_assert_int_eq(nb_program_num_steps(nb_optim_program(o)), steps + L);
 	ck_assert_int_eq(nb_optim_track_grad_norms(o, false), NB_OK);
 	ck_assert_int_eq(nb_program_num_steps(nb_optim_program(o)), steps);
 	ck_assert_int_eq(nb_optim_track_grad_norms(o, true), NB_OK); /* the same nodes again */
-	ck_assert_int_eq(nb_graph_num_nodes(m.g), nodes + L);
+	ck_assert_int_eq(nb_graph_num_nodes(nb_model_graph(m)), nodes + L);
 	ck_assert_int_eq(nb_program_num_steps(nb_optim_program(o)), steps + L);
 	ck_assert_int_eq(nb_optim_track_grad_norms(NULL, true), NB_ERR_ARG);
 	nb_dataset_free(&d);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 }
 END_TEST
 
@@ -260,9 +258,9 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 START_TEST(test_fit_epochs_and_windows)
 {
 	nb_dataset d = synthetic(80, 6, 3, 9); /* 5 batches of 16 per epoch */
-	nb_model m;
-	small_model(&m, NB_F64, 16);
-	nb_optim *o = nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = NB_OPTIM_ADAM});
+	nb_model *m = small_model(NB_F64, 16);
+	nb_optim *o = nb_optimizer(nb_model_graph(m), nb_model_loss(m),
+	                           (nb_optim_opts){.kind = NB_OPTIM_ADAM});
 	fit_log f = {0};
 	nb_fit_opts fo = {.epochs = 2,
 	                  .seed = 3,
@@ -271,7 +269,7 @@ START_TEST(test_fit_epochs_and_windows)
 	                  .on_grad_norms = on_window,
 	                  .on_epoch = on_epoch,
 	                  .user = &f};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	ck_assert_int_eq(f.windows, 10);
 	ck_assert_int_eq(f.epochs, 2);
 	ck_assert_int_eq(f.L, 4);
@@ -293,7 +291,7 @@ START_TEST(test_fit_epochs_and_windows)
 	fo.first_epoch = 2;
 	fo.grad_norm_interval = 3;
 	fo.user = &f3;
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	ck_assert_int_eq(f3.epochs, 2);
 	ck_assert_int_eq(f3.windows, 3); /* at steps 12, 15, 18 */
 	ck_assert_int_eq(f3.first[0], 11);
@@ -305,34 +303,30 @@ START_TEST(test_fit_epochs_and_windows)
 	ck_assert_int_eq(f3.epoch_first[4], 16);
 	ck_assert_int_eq(f3.epoch_last[4], 20);
 	nb_dataset_free(&d);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 }
 END_TEST
 
 START_TEST(test_fit_refuses_bad_interval)
 {
 	nb_dataset d = synthetic(32, 6, 3, 9);
-	nb_model m;
-	small_model(&m, NB_F32, 16);
-	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){0});
-	int nodes = nb_graph_num_nodes(m.g);
+	nb_model *m = small_model(NB_F32, 16);
+	nb_optim *o = nb_sgd(nb_model_graph(m), nb_model_loss(m), (nb_sgd_opts){0});
+	int nodes = nb_graph_num_nodes(nb_model_graph(m));
 	nb_fit_opts fo = {.grad_norms = true, .grad_norm_interval = -1};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_ERR_ARG);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_ERR_ARG);
 	ck_assert_ptr_nonnull(
-	    strstr(nb_graph_errmsg(m.g), "grad_norm_interval -1 must be positive"));
-	ck_assert_int_eq(nb_graph_num_nodes(m.g), nodes);
+	    strstr(nb_graph_errmsg(nb_model_graph(m)), "grad_norm_interval -1 must be positive"));
+	ck_assert_int_eq(nb_graph_num_nodes(nb_model_graph(m)), nodes);
 	ck_assert_int_eq(nb_optim_steps(o), 0);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 
-	small_model(&m, NB_F32, 16);
-	o = nb_sgd(m.g, m.loss, (nb_sgd_opts){0});
+	m = small_model(NB_F32, 16);
+	o = nb_sgd(nb_model_graph(m), nb_model_loss(m), (nb_sgd_opts){0});
 	fo = (nb_fit_opts){.grad_norm_interval = 5};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_ERR_ARG);
-	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(m.g), "without grad_norms"));
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(nb_model_graph(m)), "without grad_norms"));
+	nb_graph_free(nb_model_graph(m));
 	nb_dataset_free(&d);
 }
 END_TEST
@@ -345,17 +339,16 @@ START_TEST(test_deterministic)
 	nb_dataset d = synthetic(96, 6, 3, 4);
 	nb_layer_norms rows[2][MAXL];
 	for (int run = 0; run < 2; run++) {
-		nb_model m;
-		small_model(&m, NB_F32, 16);
-		nb_optim *o = nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = NB_OPTIM_ADAM});
+		nb_model *m = small_model(NB_F32, 16);
+		nb_optim *o = nb_optimizer(nb_model_graph(m), nb_model_loss(m),
+		                           (nb_optim_opts){.kind = NB_OPTIM_ADAM});
 		nb_fit_opts fo = {.epochs = 2,
 		                  .seed = 8,
 		                  .grad_norms = true,
 		                  .on_epoch = keep_epoch,
 		                  .user = rows[run]};
-		ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
-		nb_model_free(&m);
-		nb_graph_free(m.g);
+		ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
+		nb_graph_free(nb_model_graph(m));
 	}
 	for (int l = 0; l < 4; l++) {
 		ck_assert(rows[0][l].grad_norm > 0 && rows[0][l].update_ratio > 0);
@@ -382,24 +375,22 @@ static double first_last(const char *model, int *layers)
 {
 	nb_dataset d = synthetic(8 * 32, 784, 10, 1);
 	d.w = 28, d.h = 28;
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, model, NB_F32, 32, 1), NB_OK);
+	nb_model *m = nb_test_zoo(model, NB_F32, 32, 1);
 	const nb_zoo_recipe *rc = &nb_zoo_find(model)->recipe;
 	nb_optim *o = nb_optimizer(
-	    m.g, m.loss,
+	    nb_model_graph(m), nb_model_loss(m),
 	    (nb_optim_opts){.kind = rc->optim, .lr = rc->lr, .momentum = rc->momentum});
 	ck_assert_ptr_nonnull(o);
 	nb_layer_norms rows[32];
 	nb_fit_opts fo = {.seed = 1, .grad_norms = true, .on_epoch = keep_epoch, .user = rows};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	*layers = nb_optim_grad_norms(o, NULL, 0, NULL);
 	ck_assert_int_le(*layers, 32);
 	ck_assert_str_eq(rows[0].name, "fc1");
 	ck_assert_str_eq(rows[*layers - 1].name, "out");
 	double r = rows[0].grad_norm / rows[*layers - 1].grad_norm;
 	nb_dataset_free(&d);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	return r;
 }
 

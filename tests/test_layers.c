@@ -430,12 +430,11 @@ END_TEST
 
 static int64_t zoo_params(const char *name, int64_t *state)
 {
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, name, NB_F32, 1, 1), NB_OK);
-	int64_t n = nb_count_params(m.g);
+	nb_model *m = nb_test_zoo(name, NB_F32, 1, 1);
+	int64_t n = nb_count_params(nb_model_graph(m));
 	nb_layer_info *rows = calloc(256, sizeof *rows);
 	ck_assert_ptr_nonnull(rows);
-	int k = nb_summary(m.g, rows, 256);
+	int k = nb_summary(nb_model_graph(m), rows, 256);
 	ck_assert_int_le(k, 256);
 	int64_t sum = 0;
 	*state = 0;
@@ -447,8 +446,7 @@ static int64_t zoo_params(const char *name, int64_t *state)
 	}
 	ck_assert_int_eq(sum, n); /* every parameter is in exactly one row */
 	free(rows);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	return n;
 }
 
@@ -525,8 +523,7 @@ END_TEST
 
 START_TEST(test_summary_lenet)
 {
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, "lenet", NB_F32, 2, 1), NB_OK);
+	nb_model *m = nb_test_zoo("lenet", NB_F32, 2, 1);
 	const struct {
 		const char *name;
 		nb_shape out;
@@ -538,8 +535,8 @@ START_TEST(test_summary_lenet)
 	};
 	nb_layer_info rows[6];
 	memset(rows, 0x5a, sizeof rows);
-	ck_assert_int_eq(nb_summary(m.g, NULL, 0), 5);
-	ck_assert_int_eq(nb_summary(m.g, rows, 6), 5);
+	ck_assert_int_eq(nb_summary(nb_model_graph(m), NULL, 0), 5);
+	ck_assert_int_eq(nb_summary(nb_model_graph(m), rows, 6), 5);
 	for (int i = 0; i < 5; i++) {
 		ck_assert_str_eq(rows[i].name, want[i].name);
 		ck_shape(rows[i].output, want[i].out);
@@ -550,7 +547,7 @@ START_TEST(test_summary_lenet)
 	/* fewer rows than layers: the first ones, and the full count */
 	nb_layer_info two[3];
 	memset(two, 0x5a, sizeof two);
-	ck_assert_int_eq(nb_summary(m.g, two, 2), 5);
+	ck_assert_int_eq(nb_summary(nb_model_graph(m), two, 2), 5);
 	ck_assert_str_eq(two[1].name, "conv2");
 	ck_assert_int_eq(two[1].params, 2416);
 	ck_assert_int_eq((unsigned char)two[2].name[0], 0x5a);
@@ -559,7 +556,7 @@ START_TEST(test_summary_lenet)
 	size_t len = 0;
 	FILE *fp = open_memstream(&text, &len);
 	ck_assert_ptr_nonnull(fp);
-	nb_summary_print(m.g, fp);
+	nb_summary_print(nb_model_graph(m), fp);
 	fclose(fp);
 	ck_assert_str_eq(
 	    text, "layer  output shape    parameters\n"
@@ -571,15 +568,14 @@ START_TEST(test_summary_lenet)
 	          "total: 61706 trainable parameters, 0 non-trainable (running statistics)\n");
 	free(text);
 	/* an optimizer's state is not part of the model */
-	ck_assert_ptr_nonnull(nb_adam(m.g, m.loss, (nb_adam_opts){0}));
-	ck_assert_ptr_nonnull(nb_graph_find(m.g, "fc1.w.m"));
-	ck_assert_int_eq(nb_summary(m.g, rows, 6), 5);
+	ck_assert_ptr_nonnull(nb_adam(nb_model_graph(m), nb_model_loss(m), (nb_adam_opts){0}));
+	ck_assert_ptr_nonnull(nb_graph_find(nb_model_graph(m), "fc1.w.m"));
+	ck_assert_int_eq(nb_summary(nb_model_graph(m), rows, 6), 5);
 	for (int i = 0; i < 5; i++) {
 		ck_assert_int_eq(rows[i].state, 0);
 		ck_shape(rows[i].output, want[i].out); /* not a gradient node's shape */
 	}
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 }
 END_TEST
 

@@ -82,33 +82,34 @@ static int temporaries(void)
 START_TEST(test_bad_arguments)
 {
 	make_tmpdir();
-	nb_model m, other;
-	ck_assert_int_eq(nb_zoo_build(&m, "mlp", NB_F32, 2, 1), NB_OK);
-	ck_assert_int_eq(nb_zoo_build(&other, "mlp", NB_F32, 2, 1), NB_OK);
-	nb_graph *g = m.g;
+	nb_model *m, *other;
+	m = nb_test_zoo("mlp", NB_F32, 2, 1);
+	other = nb_test_zoo("mlp", NB_F32, 2, 1);
+	nb_graph *g = nb_model_graph(m);
 	const char *p = in_tmp("m.onnx");
-	ck_assert_int_eq(nb_onnx_save(NULL, &m.logits, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG);
-	ck_fails(nb_onnx_save(g, &m.logits, 0, p, (nb_onnx_opts){0}), NB_ERR_ARG, "no outputs");
+	ck_assert_int_eq(nb_onnx_save(NULL, (nb_tensor *[]){nb_model_logits(m)}, 1, p, (nb_onnx_opts){0}),
+	                 NB_ERR_ARG);
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 0, p, (nb_onnx_opts){0}), NB_ERR_ARG,
+	         "no outputs");
 	ck_fails(nb_onnx_save(g, NULL, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG, "no outputs");
-	ck_fails(nb_onnx_save(g, &m.logits, 1, NULL, (nb_onnx_opts){0}), NB_ERR_ARG, "no path");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.logits, NULL}, 2, p, (nb_onnx_opts){0}),
-	         NB_ERR_ARG, "output 1 is NULL");
-	ck_fails(nb_onnx_save(g, &other.logits, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG,
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 1, NULL, (nb_onnx_opts){0}), NB_ERR_ARG,
+	         "no path");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m), NULL}, 2, p, (nb_onnx_opts){0}), NB_ERR_ARG,
+	         "output 1 is NULL");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(other)}, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG,
 	         "not a tensor of this graph");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.probs, m.probs}, 2, p, (nb_onnx_opts){0}),
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m), nb_model_probs(m)}, 2, p, (nb_onnx_opts){0}),
 	         NB_ERR_ARG, "output probs is listed twice");
 	ck_assert_int_eq(access(p, F_OK), -1); /* nothing written */
 	ck_assert_int_eq(temporaries(), 0);
 	/* a failed graph exports nothing and keeps its error */
-	nb_reshape(m.x, NB_SHAPE(7));
+	nb_reshape(nb_model_input(m), NB_SHAPE(7));
 	nb_status st = nb_graph_status(g);
 	ck_assert_int_ne(st, NB_OK);
-	ck_assert_int_eq(nb_onnx_save(g, &m.logits, 1, p, (nb_onnx_opts){0}), st);
+	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 1, p, (nb_onnx_opts){0}), st);
 	ck_assert_int_eq(access(p, F_OK), -1);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
-	nb_model_free(&other);
-	nb_graph_free(other.g);
+	nb_graph_free(nb_model_graph(m));
+	nb_graph_free(nb_model_graph(other));
 	remove_tmpdir();
 }
 END_TEST
@@ -118,29 +119,27 @@ END_TEST
 START_TEST(test_no_inference_path)
 {
 	make_tmpdir();
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, "mlp", NB_F32, 2, 1), NB_OK);
-	nb_graph *g = m.g;
+	nb_model *m = nb_test_zoo("mlp", NB_F32, 2, 1);
+	nb_graph *g = nb_model_graph(m);
 	const char *p = in_tmp("m.onnx");
 	nb_tensor *w = nb_graph_find(g, "fc1.w");
-	nb_tensor *gw = nb_grad(m.loss, w);
+	nb_tensor *gw = nb_grad(nb_model_loss(m), w);
 	ck_graph_ok(g);
 	ck_fails(nb_onnx_save(g, &gw, 1, p, (nb_onnx_opts){0}), NB_ERR_GRAPH, "training-only");
 	nb_tensor *wsum = nb_set_name(nb_sum(nb_square(w)), "l2");
 	ck_fails(nb_onnx_save(g, &wsum, 1, p, (nb_onnx_opts){0}), NB_ERR_GRAPH,
 	         "output l2 depends on no input, so there is no inference path");
-	nb_tensor *norm = nb_global_norm(&m.logits, 1);
+	nb_tensor *norm = nb_global_norm((nb_tensor *[]){nb_model_logits(m)}, 1);
 	ck_fails(nb_onnx_save(g, &norm, 1, p, (nb_onnx_opts){0}), NB_ERR_FORMAT,
 	         "has no ONNX mapping: it belongs to training");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){m.probs, norm}, 2, p, (nb_onnx_opts){0}),
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m), norm}, 2, p, (nb_onnx_opts){0}),
 	         NB_ERR_FORMAT, "no ONNX mapping");
 	ck_assert_int_eq(access(p, F_OK), -1);
 	ck_assert_int_eq(temporaries(), 0);
 	/* the forward tensors still export */
-	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
 	ck_assert_int_eq(access(p, F_OK), 0);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	remove_tmpdir();
 }
 END_TEST
@@ -172,14 +171,13 @@ END_TEST
 START_TEST(test_atomic)
 {
 	make_tmpdir();
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, "mlp-binary-sigmoid", NB_F32, 2, 1), NB_OK);
-	nb_graph *g = m.g;
+	nb_model *m = nb_test_zoo("mlp-binary-sigmoid", NB_F32, 2, 1);
+	nb_graph *g = nb_model_graph(m);
 	const char *p = in_tmp("model.onnx");
-	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
 	size_t n0, n1;
 	unsigned char *before = slurp(p, &n0);
-	nb_tensor *norm = nb_global_norm(&m.logits, 1);
+	nb_tensor *norm = nb_global_norm((nb_tensor *[]){nb_model_logits(m)}, 1);
 	ck_fails(nb_onnx_save(g, &norm, 1, p, (nb_onnx_opts){0}), NB_ERR_FORMAT, "no ONNX mapping");
 	unsigned char *after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
@@ -187,30 +185,29 @@ START_TEST(test_atomic)
 	/* a target that is not a regular file is left alone */
 	const char *dir = in_tmp("adir"), *fifo = in_tmp("fifo");
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
-	ck_fails(nb_onnx_save(g, &m.probs, 1, dir, (nb_onnx_opts){0}), NB_ERR_IO,
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, dir, (nb_onnx_opts){0}), NB_ERR_IO,
 	         "not a regular file");
 	struct stat sb;
 	ck_assert(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
 	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
-	ck_fails(nb_onnx_save(g, &m.probs, 1, fifo, (nb_onnx_opts){0}), NB_ERR_IO,
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, fifo, (nb_onnx_opts){0}), NB_ERR_IO,
 	         "not a regular file");
 	ck_assert(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
 	/* a directory that cannot exist: a regular file on the path */
 	char bad[256];
 	snprintf(bad, sizeof bad, "%s/sub.onnx", p);
-	ck_fails(nb_onnx_save(g, &m.probs, 1, bad, (nb_onnx_opts){0}), NB_ERR_IO, bad);
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, bad, (nb_onnx_opts){0}), NB_ERR_IO, bad);
 	ck_assert_int_eq(temporaries(), 0);
 	after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
 	/* exporting the same graph twice gives the same bytes */
-	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, p, (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
 	free(after);
 	after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
 	free(before);
 	free(after);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	remove_tmpdir();
 }
 END_TEST
@@ -267,10 +264,10 @@ static uint64_t varint(const unsigned char *b, size_t n, size_t *i)
 START_TEST(test_framing)
 {
 	make_tmpdir();
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, "lenet", NB_F32, 2, 1), NB_OK);
+	nb_model *m = nb_test_zoo("lenet", NB_F32, 2, 1);
 	const char *p = in_tmp("lenet.onnx");
-	ck_assert_int_eq(nb_onnx_save(m.g, &m.probs, 1, p, (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(
+	    nb_onnx_save(nb_model_graph(m), (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
 	size_t n, i = 0;
 	unsigned char *b = slurp(p, &n);
 	int graphs = 0;
@@ -313,8 +310,7 @@ START_TEST(test_framing)
 	ck_assert_int_eq(opset, 13);
 	ck_assert_int_eq(graphs, 1);
 	free(b);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	remove_tmpdir();
 }
 END_TEST
@@ -323,28 +319,27 @@ END_TEST
 START_TEST(test_graph_untouched)
 {
 	make_tmpdir();
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, "resnet20", NB_F32, 2, 1), NB_OK);
-	nb_graph *g = m.g;
+	nb_model *m = nb_test_zoo("resnet20", NB_F32, 2, 1);
+	nb_graph *g = nb_model_graph(m);
 	ck_assert(nb_graph_training(g));
 	float *x = malloc(sizeof(float) * 2 * 3 * 32 * 32);
 	for (int i = 0; i < 2 * 3 * 32 * 32; i++)
 		x[i] = (float)((i * 37) % 101) / 101.0f;
-	nb_feed_f32(m.x, x, 2 * 3 * 32 * 32);
+	nb_feed_f32(nb_model_input(m), x, 2 * 3 * 32 * 32);
 	nb_graph_set_training(g, false);
 	float a[20], c[20];
-	ck_assert_int_eq(nb_eval(m.probs), NB_OK);
-	nb_read_f32(m.probs, a, 20);
+	ck_assert_int_eq(nb_eval(nb_model_probs(m)), NB_OK);
+	nb_read_f32(nb_model_probs(m), a, 20);
 	nb_graph_set_training(g, true);
-	ck_assert_int_eq(nb_onnx_save(g, &m.probs, 1, in_tmp("r.onnx"), (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(
+	    nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, in_tmp("r.onnx"), (nb_onnx_opts){0}), NB_OK);
 	ck_assert(nb_graph_training(g));
 	nb_graph_set_training(g, false);
-	ck_assert_int_eq(nb_eval(m.probs), NB_OK);
-	nb_read_f32(m.probs, c, 20);
+	ck_assert_int_eq(nb_eval(nb_model_probs(m)), NB_OK);
+	nb_read_f32(nb_model_probs(m), c, 20);
 	ck_assert(!memcmp(a, c, sizeof a));
 	free(x);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	remove_tmpdir();
 }
 END_TEST

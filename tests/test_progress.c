@@ -182,9 +182,9 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 
 START_TEST(test_fit_draws_a_bar_that_fits)
 {
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, "resnet20", NB_F32, 2, 1), NB_OK);
-	nb_optim *o = nb_optimizer(m.g, m.loss, (nb_optim_opts){.kind = NB_OPTIM_SGD, .lr = 0.01});
+	nb_model *m = nb_test_zoo("resnet20", NB_F32, 2, 1);
+	nb_optim *o = nb_optimizer(nb_model_graph(m), nb_model_loss(m),
+	                           (nb_optim_opts){.kind = NB_OPTIM_SGD, .lr = 0.01});
 	ck_assert_ptr_nonnull(o);
 	nb_dataset d;
 	ck_assert_int_eq(nb_synthetic_cifar(8, 1, &d), NB_OK);
@@ -198,7 +198,7 @@ START_TEST(test_fit_draws_a_bar_that_fits)
 	seen sn = {0};
 	nb_fit_opts fo = {
 	    .epochs = 2, .seed = 1, .progress = fp, .on_epoch = on_epoch, .user = &sn};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	ck_assert_int_eq(sn.epochs, 2);
 	fclose(fp);
 	int status;
@@ -215,12 +215,11 @@ START_TEST(test_fit_draws_a_bar_that_fits)
 	FILE *log = tmpfile();
 	fo.progress = log;
 	fo.first_epoch = 0;
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	ck_assert_int_eq(ftell(log), 0);
 	fclose(log);
 	nb_dataset_free(&d);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 }
 END_TEST
 

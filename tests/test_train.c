@@ -24,13 +24,15 @@ static nb_dataset tiny(int64_t n)
 	return d;
 }
 
-static void tiny_model(nb_model *m, int64_t batch)
+static nb_model *tiny_model(int64_t batch)
 {
 	nb_graph *g = nb_graph_new(NB_F64);
 	nb_graph_seed(g, 3);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(batch, 2));
 	nb_tensor *z = nb_dense(x, 3, "fc");
-	ck_assert_int_eq(nb_classifier(m, x, z, NB_LOSS_SPARSE_CCE), NB_OK);
+	nb_model *m = nb_classifier(x, z, NB_LOSS_SPARSE_CCE);
+	ck_assert_msg(m != NULL, "%s", nb_graph_errmsg(g));
+	return m;
 }
 
 /* The loss of a batch is the mean over its real samples: the padded rows
@@ -39,32 +41,32 @@ static void tiny_model(nb_model *m, int64_t batch)
 START_TEST(test_partial_batch_is_mean_over_real_samples)
 {
 	nb_dataset d = tiny(7);
-	nb_model m4, m1;
-	tiny_model(&m4, 4);
-	tiny_model(&m1, 1);
+	nb_model *m4, *m1;
+	m4 = tiny_model(4);
+	m1 = tiny_model(1);
 	/* same weights in both */
-	for (int i = 0; i < nb_graph_num_params(m4.g); i++) {
-		nb_tensor *a = nb_graph_param(m4.g, i), *b = nb_graph_param(m1.g, i);
+	for (int i = 0; i < nb_graph_num_params(nb_model_graph(m4)); i++) {
+		nb_tensor *a = nb_graph_param(nb_model_graph(m4), i),
+		          *b = nb_graph_param(nb_model_graph(m1), i);
 		double buf[16];
 		nb_eval(a);
 		nb_read_f64(a, buf, nb_tensor_size(a));
 		nb_feed_f64(b, buf, nb_tensor_size(b));
 	}
 	double l4, a4, l1, a1;
-	ck_assert_int_eq(nb_evaluate(&m4, &d, &l4, &a4), NB_OK);
-	ck_assert_int_eq(nb_evaluate(&m1, &d, &l1, &a1), NB_OK);
+	ck_assert_int_eq(nb_evaluate(m4, &d, &l4, &a4), NB_OK);
+	ck_assert_int_eq(nb_evaluate(m1, &d, &l1, &a1), NB_OK);
 	/* batches of 4 + 3 (one padded row) against seven batches of one */
 	ck_near(l4, l1, 1e-14);
 	ck_near(a4, a1, 0);
-	nb_model_free(&m4), nb_model_free(&m1);
-	nb_graph_free(m4.g), nb_graph_free(m1.g);
+	nb_graph_free(nb_model_graph(m4)), nb_graph_free(nb_model_graph(m1));
 	nb_dataset_free(&d);
 }
 END_TEST
 
 /* conv -> batchnorm (+ReLU) -> dense -> batchnorm -> ReLU -> dense: both
  * kinds of batchnorm ([N,C,H,W] and [N,C]) on the tiny data. */
-static void bn_model(nb_model *m, int64_t batch)
+static nb_model *bn_model(int64_t batch)
 {
 	nb_graph *g = nb_graph_new(NB_F64);
 	nb_graph_seed(g, 7);
@@ -73,7 +75,9 @@ static void bn_model(nb_model *m, int64_t batch)
 	h = nb_batchnorm_layer(h, "bn1", (nb_batchnorm_opts){.relu = true, .momentum = 0.3});
 	h = nb_dense(nb_flatten(h), 4, "fc1");
 	h = nb_relu(nb_batchnorm_layer(h, "bn2", (nb_batchnorm_opts){0}));
-	ck_assert_int_eq(nb_classifier(m, x, nb_dense(h, 3, "fc2"), NB_LOSS_SPARSE_CCE), NB_OK);
+	nb_model *m = nb_classifier(x, nb_dense(h, 3, "fc2"), NB_LOSS_SPARSE_CCE);
+	ck_assert_msg(m != NULL, "%s", nb_graph_errmsg(g));
+	return m;
 }
 
 /* Copy every parameter and running statistic of one graph into another
@@ -101,15 +105,15 @@ static void copy_state(nb_graph *from, nb_graph *to)
 static void manual_step(nb_model *m, nb_optim *o, const nb_dataset *d, int64_t start, int64_t n)
 {
 	double x[8], y[4], w[4];
-	ck_assert_int_eq(m->batch, n);
+	ck_assert_int_eq(nb_model_batch(m), n);
 	for (int64_t i = 0; i < n; i++) {
 		x[2 * i] = d->x[2 * (start + i)], x[2 * i + 1] = d->x[2 * (start + i) + 1];
 		y[i] = d->y[start + i];
 		w[i] = 1.0 / (double)n;
 	}
-	ck_assert_int_eq(nb_feed_f64(m->x, x, 2 * n), NB_OK);
-	ck_assert_int_eq(nb_feed_f64(m->labels, y, n), NB_OK);
-	ck_assert_int_eq(nb_feed_f64(m->weights, w, n), NB_OK);
+	ck_assert_int_eq(nb_feed_f64(nb_model_input(m), x, 2 * n), NB_OK);
+	ck_assert_int_eq(nb_feed_f64(nb_model_labels(m), y, n), NB_OK);
+	ck_assert_int_eq(nb_feed_f64(nb_model_weights(m), w, n), NB_OK);
 	ck_assert_int_eq(nb_step(o), NB_OK);
 }
 
@@ -122,31 +126,33 @@ static void manual_step(nb_model *m, nb_optim *o, const nb_dataset *d, int64_t s
 START_TEST(test_fit_partial_batch_batchnorm)
 {
 	nb_dataset d = tiny(11);
-	nb_model fit, r4, r3;
-	bn_model(&fit, 4), bn_model(&r4, 4), bn_model(&r3, 3);
+	nb_model *fit, *r4, *r3;
+	fit = bn_model(4), r4 = bn_model(4), r3 = bn_model(3);
 	const double lr = 0.5;
-	nb_optim *of = nb_sgd(fit.g, fit.loss, (nb_sgd_opts){.lr = lr});
-	nb_optim *o4 = nb_sgd(r4.g, r4.loss, (nb_sgd_opts){.lr = lr});
-	nb_optim *o3 = nb_sgd(r3.g, r3.loss, (nb_sgd_opts){.lr = lr});
-	ck_graph_ok(fit.g), ck_graph_ok(r4.g), ck_graph_ok(r3.g);
-	copy_state(fit.g, r4.g); /* the same seed makes them equal already */
+	nb_optim *of = nb_sgd(nb_model_graph(fit), nb_model_loss(fit), (nb_sgd_opts){.lr = lr});
+	nb_optim *o4 = nb_sgd(nb_model_graph(r4), nb_model_loss(r4), (nb_sgd_opts){.lr = lr});
+	nb_optim *o3 = nb_sgd(nb_model_graph(r3), nb_model_loss(r3), (nb_sgd_opts){.lr = lr});
+	ck_graph_ok(nb_model_graph(fit)), ck_graph_ok(nb_model_graph(r4));
+	ck_graph_ok(nb_model_graph(r3));
+	/* the same seed makes them equal already */
+	copy_state(nb_model_graph(fit), nb_model_graph(r4));
 	const int epochs = 2;
 	nb_fit_opts fo = {.epochs = epochs, .no_shuffle = true};
-	ck_assert_int_eq(nb_fit(&fit, of, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(fit, of, &d, fo), NB_OK);
 	for (int e = 0; e < epochs; e++) {
-		manual_step(&r4, o4, &d, 0, 4);
-		manual_step(&r4, o4, &d, 4, 4);
-		copy_state(r4.g, r3.g);
-		manual_step(&r3, o3, &d, 8, 3);
-		copy_state(r3.g, r4.g);
+		manual_step(r4, o4, &d, 0, 4);
+		manual_step(r4, o4, &d, 4, 4);
+		copy_state(nb_model_graph(r4), nb_model_graph(r3));
+		manual_step(r3, o3, &d, 8, 3);
+		copy_state(nb_model_graph(r3), nb_model_graph(r4));
 	}
 	/* every parameter and running statistic, to rounding */
 	int checked = 0;
-	for (int i = 0; i < nb_graph_num_params(fit.g); i++) {
-		nb_tensor *a = nb_graph_param(fit.g, i);
+	for (int i = 0; i < nb_graph_num_params(nb_model_graph(fit)); i++) {
+		nb_tensor *a = nb_graph_param(nb_model_graph(fit), i);
 		const char *name = nb_tensor_name(a);
 		double va[64], vb[64];
-		nb_tensor *b = nb_graph_find(r4.g, name);
+		nb_tensor *b = nb_graph_find(nb_model_graph(r4), name);
 		nb_read_f64(a, va, nb_tensor_size(a)), nb_read_f64(b, vb, nb_tensor_size(b));
 		for (int64_t k = 0; k < nb_tensor_size(a); k++, checked++)
 			ck_assert_msg(fabs(va[k] - vb[k]) <= 1e-12 * (1 + fabs(vb[k])),
@@ -157,7 +163,8 @@ START_TEST(test_fit_partial_batch_batchnorm)
 	                                    "bn2.running_mean", "bn2.running_var"};
 	for (int i = 0; i < 4; i++) {
 		double va[8], vb[8];
-		nb_tensor *a = nb_graph_find(fit.g, stats[i]), *b = nb_graph_find(r4.g, stats[i]);
+		nb_tensor *a = nb_graph_find(nb_model_graph(fit), stats[i]),
+		          *b = nb_graph_find(nb_model_graph(r4), stats[i]);
 		nb_read_f64(a, va, nb_tensor_size(a)), nb_read_f64(b, vb, nb_tensor_size(b));
 		for (int64_t k = 0; k < nb_tensor_size(a); k++, checked++)
 			ck_assert_msg(fabs(va[k] - vb[k]) <= 1e-12 * (1 + fabs(vb[k])),
@@ -167,9 +174,9 @@ START_TEST(test_fit_partial_batch_batchnorm)
 	ck_assert_int_eq(checked,
 	                 3 * 1 + 3 + 3 + 3 + 6 * 4 + 4 + 4 + 4 + 4 * 3 + 3 + 2 * 3 + 2 * 4);
 	/* the padding is switched off again after training */
-	ck_assert_int_eq(nb_graph_batch_rows(fit.g), 0);
-	nb_model_free(&fit), nb_model_free(&r4), nb_model_free(&r3);
-	nb_graph_free(fit.g), nb_graph_free(r4.g), nb_graph_free(r3.g);
+	ck_assert_int_eq(nb_graph_batch_rows(nb_model_graph(fit)), 0);
+	nb_graph_free(nb_model_graph(fit)), nb_graph_free(nb_model_graph(r4));
+	nb_graph_free(nb_model_graph(r3));
 	nb_dataset_free(&d);
 }
 END_TEST
@@ -187,26 +194,24 @@ static bool count_epoch(const nb_epoch_stats *s, void *user)
 START_TEST(test_fit_learns_and_predict_agrees)
 {
 	nb_dataset d = tiny(10);
-	nb_model m;
-	tiny_model(&m, 4);
-	nb_optim *o = nb_adam(m.g, m.loss, (nb_adam_opts){.lr = 0.1});
-	ck_graph_ok(m.g);
+	nb_model *m = tiny_model(4);
+	nb_optim *o = nb_adam(nb_model_graph(m), nb_model_loss(m), (nb_adam_opts){.lr = 0.1});
+	ck_graph_ok(nb_model_graph(m));
 	epochs_seen = 0;
 	nb_fit_opts fo = {.epochs = 60, .seed = 5, .on_epoch = count_epoch};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	ck_assert_int_eq(epochs_seen, 60);
 	double loss, acc;
-	ck_assert_int_eq(nb_evaluate(&m, &d, &loss, &acc), NB_OK);
+	ck_assert_int_eq(nb_evaluate(m, &d, &loss, &acc), NB_OK);
 	ck_near(acc, 1.0, 0);
 	int32_t ids[10];
 	float probs[30];
-	ck_assert_int_eq(nb_predict(&m, d.x, 10, ids, probs), NB_OK);
+	ck_assert_int_eq(nb_predict(m, d.x, 10, ids, probs), NB_OK);
 	for (int i = 0; i < 10; i++) {
 		ck_assert_int_eq(ids[i], d.y[i]);
 		ck_near(probs[3 * i] + probs[3 * i + 1] + probs[3 * i + 2], 1.0, 1e-6);
 	}
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	nb_dataset_free(&d);
 }
 END_TEST
@@ -215,14 +220,13 @@ START_TEST(test_fit_rejects_mismatched_data)
 {
 	nb_dataset d = tiny(5);
 	d.w = 3; /* 3 values per sample, the model takes 2 */
-	nb_model m;
-	tiny_model(&m, 2);
-	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 0.1});
+	nb_model *m = tiny_model(2);
+	nb_optim *o = nb_sgd(nb_model_graph(m), nb_model_loss(m), (nb_sgd_opts){.lr = 0.1});
 	d.n = 3; /* keep the buffers large enough for the wrong shape */
-	ck_assert_int_eq(nb_fit(&m, o, &d, (nb_fit_opts){0}), NB_ERR_SHAPE);
-	ck_assert_ptr_nonnull(strstr(nb_graph_errmsg(m.g), "dataset samples have 3 values"));
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	ck_assert_int_eq(nb_fit(m, o, &d, (nb_fit_opts){0}), NB_ERR_SHAPE);
+	ck_assert_ptr_nonnull(
+	    strstr(nb_graph_errmsg(nb_model_graph(m)), "dataset samples have 3 values"));
+	nb_graph_free(nb_model_graph(m));
 	d.n = 5;
 	nb_dataset_free(&d);
 }
@@ -242,37 +246,35 @@ static bool note_epoch(const nb_epoch_stats *s, void *user)
 START_TEST(test_fit_checks_first_epoch)
 {
 	nb_dataset d = tiny(10);
-	nb_model m;
-	tiny_model(&m, 4);
-	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 0.1});
-	ck_graph_ok(m.g);
+	nb_model *m = tiny_model(4);
+	nb_optim *o = nb_sgd(nb_model_graph(m), nb_model_loss(m), (nb_sgd_opts){.lr = 0.1});
+	ck_graph_ok(nb_model_graph(m));
 	static const int bad[] = {-3, -1, 7, INT_MAX, INT_MIN};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		epochs_seen = 0;
 		nb_fit_opts fo = {.epochs = 6, .first_epoch = bad[i], .on_epoch = note_epoch};
-		ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_ERR_ARG);
+		ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_ERR_ARG);
 		char want[96];
 		snprintf(want, sizeof want, "fit: first_epoch %d is outside 0..6 (the epochs)",
 		         bad[i]);
-		ck_assert_str_eq(nb_graph_errmsg(m.g), want);
+		ck_assert_str_eq(nb_graph_errmsg(nb_model_graph(m)), want);
 		ck_assert_int_eq(epochs_seen, 0);
 		ck_assert_int_eq(nb_optim_steps(o), 0);
-		nb_graph_clear_error(m.g);
+		nb_graph_clear_error(nb_model_graph(m));
 	}
 	/* all done already: nothing to train */
 	epochs_seen = 0;
 	nb_fit_opts fo = {.epochs = 6, .first_epoch = 6, .on_epoch = note_epoch};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	ck_assert_int_eq(epochs_seen, 0);
 	ck_assert_int_eq(nb_optim_steps(o), 0);
 	/* the last two of six */
 	fo.first_epoch = 4;
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_OK);
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_OK);
 	ck_assert_int_eq(epochs_seen, 2);
 	ck_assert_int_eq(first_seen, 5);
 	ck_assert_int_eq(nb_optim_steps(o), 6);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	nb_dataset_free(&d);
 }
 END_TEST
@@ -292,20 +294,20 @@ START_TEST(test_fit_stops_on_nonfinite_loss)
 {
 	for (int allow = 0; allow < 2; allow++) {
 		nb_dataset d = huge(10);
-		nb_model m;
-		tiny_model(&m, 4);
-		nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 1e300});
-		ck_graph_ok(m.g);
+		nb_model *m = tiny_model(4);
+		nb_optim *o =
+		    nb_sgd(nb_model_graph(m), nb_model_loss(m), (nb_sgd_opts){.lr = 1e300});
+		ck_graph_ok(nb_model_graph(m));
 		epochs_seen = 0;
 		nb_fit_opts fo = {.epochs = 3, .on_epoch = note_epoch, .allow_nonfinite = allow};
-		nb_status st = nb_fit(&m, o, &d, fo);
+		nb_status st = nb_fit(m, o, &d, fo);
 		if (allow) {
 			ck_assert_int_eq(st, NB_OK);
 			ck_assert_int_eq(epochs_seen, 3);
 			ck_assert_int_eq(nb_optim_steps(o), 9);
 		} else {
 			ck_assert_int_eq(st, NB_ERR_VALUE);
-			const char *msg = nb_graph_errmsg(m.g);
+			const char *msg = nb_graph_errmsg(nb_model_graph(m));
 			ck_assert_msg(!strncmp(msg, "fit: the loss is ", 17) &&
 			                  strstr(msg, " at epoch 1, batch ") &&
 			                  strstr(msg, "training diverged"),
@@ -313,25 +315,22 @@ START_TEST(test_fit_stops_on_nonfinite_loss)
 			ck_assert_int_eq(epochs_seen, 0); /* stopped before on_epoch */
 			ck_assert_int_lt(nb_optim_steps(o), 3);
 		}
-		nb_model_free(&m);
-		nb_graph_free(m.g);
+		nb_graph_free(nb_model_graph(m));
 		nb_dataset_free(&d);
 	}
 	/* one batch per epoch: the step's loss is finite, the test loss after
 	 * the update is not */
 	nb_dataset d = huge(4);
-	nb_model m;
-	tiny_model(&m, 4);
-	nb_optim *o = nb_sgd(m.g, m.loss, (nb_sgd_opts){.lr = 1e300});
+	nb_model *m = tiny_model(4);
+	nb_optim *o = nb_sgd(nb_model_graph(m), nb_model_loss(m), (nb_sgd_opts){.lr = 1e300});
 	epochs_seen = 0;
 	nb_fit_opts fo = {.epochs = 3, .test = &d, .on_epoch = note_epoch};
-	ck_assert_int_eq(nb_fit(&m, o, &d, fo), NB_ERR_VALUE);
-	ck_assert_msg(strstr(nb_graph_errmsg(m.g), "fit: the test loss is ") &&
-	                  strstr(nb_graph_errmsg(m.g), " after epoch 1 (step 1)"),
-	              "%s", nb_graph_errmsg(m.g));
+	ck_assert_int_eq(nb_fit(m, o, &d, fo), NB_ERR_VALUE);
+	ck_assert_msg(strstr(nb_graph_errmsg(nb_model_graph(m)), "fit: the test loss is ") &&
+	                  strstr(nb_graph_errmsg(nb_model_graph(m)), " after epoch 1 (step 1)"),
+	              "%s", nb_graph_errmsg(nb_model_graph(m)));
 	ck_assert_int_eq(epochs_seen, 0);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	nb_dataset_free(&d);
 }
 END_TEST
@@ -359,20 +358,189 @@ static double short_run(const char *model, int epochs, int64_t ntrain)
 	nb_dataset train, test;
 	if (!load(&train, &test, ntrain, 2000))
 		return -1;
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, model, NB_F32, 64, 1), NB_OK);
-	nb_optim *o = nb_adam(m.g, m.loss, (nb_adam_opts){.lr = 1e-3});
-	ck_graph_ok(m.g);
-	ck_assert_int_eq(nb_fit(&m, o, &train, (nb_fit_opts){.epochs = epochs, .seed = 1}), NB_OK);
+	nb_model *m = nb_test_zoo(model, NB_F32, 64, 1);
+	nb_optim *o = nb_adam(nb_model_graph(m), nb_model_loss(m), (nb_adam_opts){.lr = 1e-3});
+	ck_graph_ok(nb_model_graph(m));
+	ck_assert_int_eq(nb_fit(m, o, &train, (nb_fit_opts){.epochs = epochs, .seed = 1}), NB_OK);
 	double loss, acc;
-	ck_assert_int_eq(nb_evaluate(&m, &test, &loss, &acc), NB_OK);
+	ck_assert_int_eq(nb_evaluate(m, &test, &loss, &acc), NB_OK);
 	printf("%s: %d epoch(s) on %lld samples: test accuracy %.4f, loss %.4f\n", model, epochs,
 	       (long long)ntrain, acc, loss);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(nb_model_graph(m));
 	nb_dataset_free(&train), nb_dataset_free(&test);
 	return acc;
 }
+
+/* The accessors give back what nb_classifier built the model with, for
+ * each loss kind, in either dtype; the graph frees the model (no
+ * nb_model_free: ASan's leak check holds the suite to it). */
+START_TEST(test_model_accessors)
+{
+	static const nb_loss_kind kinds[] = {NB_LOSS_SPARSE_CCE, NB_LOSS_CCE, NB_LOSS_BCE_LOGITS};
+	for (int k = 0; k < 3; k++) {
+		nb_graph *g = nb_graph_new(k == 1 ? NB_F64 : NB_F32);
+		nb_graph_seed(g, 1);
+		int64_t K = kinds[k] == NB_LOSS_BCE_LOGITS ? 1 : 4;
+		nb_tensor *x = nb_input(g, "x", NB_SHAPE(5, 2, 3));
+		nb_tensor *z = nb_dense(nb_flatten(x), K, "fc");
+		nb_model *m = nb_classifier(x, z, kinds[k]);
+		ck_assert_msg(m != NULL, "%s", nb_graph_errmsg(g));
+		ck_assert_ptr_eq(nb_model_graph(m), g);
+		ck_assert_ptr_null(nb_model_name(m));
+		ck_assert_ptr_eq(nb_model_input(m), x);
+		ck_assert_ptr_eq(nb_model_logits(m), z);
+		ck_assert_int_eq(nb_model_loss_kind(m), kinds[k]);
+		ck_assert_int_eq(nb_model_batch(m), 5);
+		ck_assert_int_eq(nb_model_num_classes(m), kinds[k] == NB_LOSS_BCE_LOGITS ? 2 : 4);
+		ck_assert_int_eq(nb_tensor_shape(nb_model_loss(m)).ndim, 0);
+		ck_assert_str_eq(nb_tensor_name(nb_model_loss(m)), "loss");
+		nb_shape p = nb_tensor_shape(nb_model_probs(m));
+		ck_assert(p.ndim == 2 && p.d[0] == 5 && p.d[1] == K);
+		ck_assert_str_eq(nb_tensor_name(nb_model_probs(m)), "probs");
+		nb_shape w = nb_tensor_shape(nb_model_weights(m));
+		ck_assert(w.ndim == 1 && w.d[0] == 5);
+		nb_tensor *labels = nb_model_labels(m), *onehot = nb_model_one_hot(m);
+		if (kinds[k] == NB_LOSS_CCE) {
+			ck_assert_ptr_null(labels);
+			nb_shape o = nb_tensor_shape(onehot);
+			ck_assert(o.ndim == 2 && o.d[0] == 5 && o.d[1] == 4);
+		} else {
+			ck_assert_ptr_null(onehot);
+			nb_shape l = nb_tensor_shape(labels);
+			ck_assert_int_eq(l.ndim, kinds[k] == NB_LOSS_BCE_LOGITS ? 2 : 1);
+			ck_assert(l.d[0] == 5 && (l.ndim == 1 || l.d[1] == 1));
+		}
+		/* a second classifier on the same graph is a model of its own */
+		nb_tensor *x2 = nb_input(g, "x2", NB_SHAPE(3, 2));
+		nb_model *m2 = nb_classifier(x2, nb_dense(x2, 3, "fc2"), NB_LOSS_SPARSE_CCE);
+		ck_assert_msg(m2 != NULL && m2 != m, "%s", nb_graph_errmsg(g));
+		ck_assert_int_eq(nb_model_batch(m2), 3);
+		ck_assert_int_eq(nb_model_batch(m), 5);
+		nb_graph_free(g);
+	}
+	/* a NULL model reads as nothing */
+	ck_assert_ptr_null(nb_model_graph(NULL));
+	ck_assert_ptr_null(nb_model_name(NULL));
+	ck_assert_ptr_null(nb_model_input(NULL));
+	ck_assert_ptr_null(nb_model_logits(NULL));
+	ck_assert_ptr_null(nb_model_labels(NULL));
+	ck_assert_ptr_null(nb_model_one_hot(NULL));
+	ck_assert_ptr_null(nb_model_weights(NULL));
+	ck_assert_ptr_null(nb_model_loss(NULL));
+	ck_assert_ptr_null(nb_model_probs(NULL));
+	ck_assert_int_eq(nb_model_batch(NULL), 0);
+	ck_assert_int_eq(nb_model_num_classes(NULL), 0);
+	ck_assert_int_eq(nb_fit(NULL, NULL, NULL, (nb_fit_opts){0}), NB_ERR_ARG);
+	ck_assert_int_eq(nb_evaluate(NULL, NULL, NULL, NULL), NB_ERR_ARG);
+	ck_assert_int_eq(nb_predict(NULL, NULL, 0, NULL, NULL), NB_ERR_ARG);
+}
+END_TEST
+
+/* nb_classifier(x, logits, kind) on g: NULL, with status st and message
+ * msg recorded on g (cleared after). */
+static void classifier_fails(nb_graph *g, nb_tensor *x, nb_tensor *logits, nb_loss_kind kind,
+                             nb_status st, const char *msg)
+{
+	ck_assert_ptr_null(nb_classifier(x, logits, kind));
+	ck_assert_int_eq(nb_graph_status(g), st);
+	ck_assert_str_eq(nb_graph_errmsg(g), msg);
+	nb_graph_clear_error(g);
+}
+
+/* Every check of nb_classifier: NULL, the error on the graph, nothing
+ * leaked (the suite runs under ASan). */
+START_TEST(test_classifier_errors)
+{
+	nb_graph *g = nb_graph_new(NB_F32), *other = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_input(g, "x", NB_SHAPE(5, 3));
+	nb_tensor *k3 = nb_input(g, "k3", NB_SHAPE(5, 3)), *k1 = nb_input(g, "k1", NB_SHAPE(5, 1));
+	ck_assert_ptr_null(nb_classifier(NULL, NULL, NB_LOSS_SPARSE_CCE)); /* no graph to tell */
+	classifier_fails(g, NULL, k3, NB_LOSS_SPARSE_CCE, NB_ERR_ARG,
+	                 "classifier: the input x is NULL");
+	classifier_fails(g, x, NULL, NB_LOSS_SPARSE_CCE, NB_ERR_ARG,
+	                 "classifier: the logits tensor is NULL");
+	classifier_fails(g, x, nb_input(other, "z", NB_SHAPE(5, 3)), NB_LOSS_SPARSE_CCE,
+	                 NB_ERR_GRAPH, "classifier: logits z belong to another graph than x x");
+	ck_assert_int_eq(nb_graph_status(other), NB_OK);
+	classifier_fails(g, x, nb_input(g, "k", NB_SHAPE(5, 3, 1)), NB_LOSS_SPARSE_CCE,
+	                 NB_ERR_SHAPE,
+	                 "classifier: logits must be [B, K] with B the input's batch, got [5,3,1]");
+	classifier_fails(g, x, nb_input(g, "k4", NB_SHAPE(4, 3)), NB_LOSS_CCE, NB_ERR_SHAPE,
+	                 "classifier: logits must be [B, K] with B the input's batch, got [4,3]");
+	classifier_fails(g, x, k3, NB_LOSS_BCE_LOGITS, NB_ERR_SHAPE,
+	                 "classifier: binary cross-entropy needs logits [B, 1], got [5,3]");
+	classifier_fails(g, x, k1, NB_LOSS_SPARSE_CCE, NB_ERR_SHAPE,
+	                 "classifier: softmax cross-entropy needs logits [B, K>=2], got [5,1]");
+	classifier_fails(g, x, k1, NB_LOSS_CCE, NB_ERR_SHAPE,
+	                 "classifier: softmax cross-entropy needs logits [B, K>=2], got [5,1]");
+	classifier_fails(g, x, k3, (nb_loss_kind)7, NB_ERR_ARG, "classifier: unknown loss kind 7");
+	classifier_fails(g, x, k3, (nb_loss_kind)-1, NB_ERR_ARG,
+	                 "classifier: unknown loss kind -1");
+	/* a graph in error: its first error stays */
+	nb_reshape(x, NB_SHAPE(7));
+	nb_status st = nb_graph_status(g);
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s", nb_graph_errmsg(g));
+	ck_assert_int_ne(st, NB_OK);
+	classifier_fails(g, x, k3, NB_LOSS_SPARSE_CCE, st, msg);
+	/* after all that, the graph still makes a model */
+	nb_model *m = nb_classifier(x, k3, NB_LOSS_SPARSE_CCE);
+	ck_assert_msg(m != NULL, "%s", nb_graph_errmsg(g));
+	nb_graph_free(g), nb_graph_free(other);
+}
+END_TEST
+
+/* nb_zoo_build's checks: NULL, the error on the graph. */
+START_TEST(test_zoo_build_errors)
+{
+	ck_assert_ptr_null(nb_zoo_build(NULL, "mlp", 2));
+	nb_graph *g = nb_graph_new(NB_F32);
+	static const struct {
+		const char *name;
+		int64_t batch;
+		const char *msg;
+	} bad[] = {
+	    {"no-such-model", 2, "zoo: no model named 'no-such-model'"},
+	    {NULL, 2, "zoo: no model named NULL"},
+	    {"ml\x1b[2Jp", 2, "zoo: no model named 'ml?[2Jp'"},
+	    {"mlp", 0, "zoo: mlp: the batch 0 must be at least 1"},
+	    {"lenet", -3, "zoo: lenet: the batch -3 must be at least 1"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_ptr_null(nb_zoo_build(g, bad[i].name, bad[i].batch));
+		ck_assert_int_eq(nb_graph_status(g), NB_ERR_ARG);
+		ck_assert_str_eq(nb_graph_errmsg(g), bad[i].msg);
+		ck_assert_int_eq(nb_graph_num_params(g), 0);
+		nb_graph_clear_error(g);
+	}
+	/* a graph in error builds nothing and keeps its error */
+	nb_reshape(nb_input(g, "y", NB_SHAPE(2)), NB_SHAPE(3));
+	nb_status st = nb_graph_status(g);
+	ck_assert_int_eq(st, NB_ERR_SHAPE);
+	ck_assert_ptr_null(nb_zoo_build(g, "mlp", 2));
+	ck_assert_int_eq(nb_graph_status(g), st);
+	ck_assert_int_eq(nb_graph_num_params(g), 0);
+	nb_graph_free(g);
+	/* the seed set on the graph is the one the parameters are drawn with */
+	nb_model *a = nb_test_zoo("mlp", NB_F32, 2, 9), *b = nb_test_zoo("mlp", NB_F32, 2, 9),
+	         *c = nb_test_zoo("mlp", NB_F32, 2, 10);
+	nb_tensor *pa = nb_graph_find(nb_model_graph(a), "fc1.w"),
+	          *pb = nb_graph_find(nb_model_graph(b), "fc1.w"),
+	          *pc = nb_graph_find(nb_model_graph(c), "fc1.w");
+	int64_t n = nb_tensor_size(pa);
+	float *wa = malloc(3 * sizeof(float) * (size_t)n), *wb = wa + n, *wc = wb + n;
+	ck_assert_ptr_nonnull(wa);
+	ck_assert_int_eq(nb_read_f32(pa, wa, n), NB_OK);
+	ck_assert_int_eq(nb_read_f32(pb, wb, n), NB_OK);
+	ck_assert_int_eq(nb_read_f32(pc, wc, n), NB_OK);
+	ck_assert(!memcmp(wa, wb, sizeof *wa * (size_t)n) &&
+	          memcmp(wa, wc, sizeof *wa * (size_t)n));
+	free(wa);
+	nb_graph_free(nb_model_graph(a));
+	nb_graph_free(nb_model_graph(b));
+	nb_graph_free(nb_model_graph(c));
+}
+END_TEST
 
 /* measured 0.8025 (mlp) and 0.7050 (lenet) on these seeds; a broken
  * gradient or data path lands far below */
@@ -389,24 +557,21 @@ START_TEST(test_zoo_entries_carry_builder_and_recipe)
 		ck_assert_ptr_nonnull(nb_optim_kind_name(r->optim));
 		ck_assert(r->data == NB_ZOO_DATA_FASHION_MNIST || r->data == NB_ZOO_DATA_CIFAR10);
 		ck_assert_int_eq(r->data == NB_ZOO_DATA_CIFAR10, z->c == 3);
-		nb_model m;
-		ck_assert_int_eq(nb_zoo_build(&m, z->name, NB_F32, 2, 1), NB_OK);
-		ck_assert_str_eq(m.name, z->name);
-		nb_shape xs = nb_tensor_shape(m.x), ls = nb_tensor_shape(m.logits);
+		nb_model *m = nb_test_zoo(z->name, NB_F32, 2, 1);
+		ck_assert_str_eq(nb_model_name(m), z->name);
+		nb_shape xs = nb_tensor_shape(nb_model_input(m)),
+		         ls = nb_tensor_shape(nb_model_logits(m));
 		ck_assert_int_eq(xs.ndim, z->flat ? 2 : 4);
 		ck_assert_int_eq(xs.d[0], 2);
 		ck_assert_int_eq(xs.d[1], z->flat ? z->c * z->h * z->w : z->c);
 		ck_assert_int_eq(ls.ndim, 2);
 		ck_assert_int_eq(ls.d[1], z->loss == NB_LOSS_BCE_LOGITS ? 1 : z->num_classes);
-		nb_model_free(&m);
-		nb_graph_free(m.g);
+		nb_graph_free(nb_model_graph(m));
 	}
 	ck_assert_int_ge(n, 6);
 	ck_assert_ptr_null(nb_zoo(n));
 	ck_assert_ptr_null(nb_zoo(-1));
 	ck_assert_ptr_null(nb_zoo_find("no-such-model"));
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, "no-such-model", NB_F32, 2, 1), NB_ERR_ARG);
 }
 END_TEST
 
@@ -457,6 +622,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_fit_rejects_mismatched_data);
 	tcase_add_test(tc, test_fit_checks_first_epoch);
 	tcase_add_test(tc, test_fit_stops_on_nonfinite_loss);
+	tcase_add_test(tc, test_model_accessors);
+	tcase_add_test(tc, test_classifier_errors);
+	tcase_add_test(tc, test_zoo_build_errors);
 	tcase_add_test(tc, test_zoo_entries_carry_builder_and_recipe);
 	tcase_add_test(tc, test_mlp_short_accuracy);
 	tcase_add_test(tc, test_lenet_short_accuracy);

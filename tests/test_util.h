@@ -23,6 +23,18 @@
 #define ck_graph_ok(g)                                                                             \
 	ck_assert_msg(nb_graph_status(g) == NB_OK, "graph error: %s", nb_graph_errmsg(g))
 
+/* A zoo model in a new graph of dtype dt seeded with seed (the test fails
+ * when it cannot be built); nb_graph_free(nb_model_graph(m)) frees both. */
+static inline nb_model *nb_test_zoo(const char *name, nb_dtype dt, int64_t batch, uint64_t seed)
+{
+	nb_graph *g = nb_graph_new(dt);
+	ck_assert_ptr_nonnull(g);
+	nb_graph_seed(g, seed);
+	nb_model *m = nb_zoo_build(g, name, batch);
+	ck_assert_msg(m != NULL, "%s: %s", name, nb_graph_errmsg(g));
+	return m;
+}
+
 /* A whole file as a NUL-terminated malloc'd string (the test fails when it
  * cannot be read). */
 static inline char *nb_test_read_file(const char *path)

@@ -185,14 +185,14 @@ static int load_checkpoint(const classify_args *a, classify_ctx *c, const run_me
 			        a->cmd, a->checkpoint, shown(r->optim, b, sizeof b));
 			return 1;
 		}
-		if (!(o = nb_optimizer(c->m.g, c->m.loss, (nb_optim_opts){.kind = k}))) {
-			fprintf(stderr, "nabla %s: %s\n", a->cmd, nb_graph_errmsg(c->m.g));
+		if (!(o = nb_optimizer(c->g, nb_model_loss(c->m), (nb_optim_opts){.kind = k}))) {
+			fprintf(stderr, "nabla %s: %s\n", a->cmd, nb_graph_errmsg(c->g));
 			return 1;
 		}
 	}
 	nb_checkpoint_opts co = {.model = a->model};
-	if (nb_checkpoint_load_opts(c->m.g, o, a->checkpoint, NULL, 0, co) != NB_OK) {
-		fprintf(stderr, "nabla %s: --checkpoint: %s\n", a->cmd, nb_graph_errmsg(c->m.g));
+	if (nb_checkpoint_load_opts(c->g, o, a->checkpoint, NULL, 0, co) != NB_OK) {
+		fprintf(stderr, "nabla %s: --checkpoint: %s\n", a->cmd, nb_graph_errmsg(c->g));
 		return 1;
 	}
 	return 0;
@@ -201,8 +201,8 @@ static int load_checkpoint(const classify_args *a, classify_ctx *c, const run_me
 static int load_init_from(const classify_args *a, classify_ctx *c)
 {
 	nb_init_from_report r;
-	if (nb_init_from(c->m.g, a->init_from, &r) != NB_OK) {
-		fprintf(stderr, "nabla %s: %s\n", a->cmd, nb_graph_errmsg(c->m.g));
+	if (nb_init_from(c->g, a->init_from, &r) != NB_OK) {
+		fprintf(stderr, "nabla %s: %s\n", a->cmd, nb_graph_errmsg(c->g));
 		return 1;
 	}
 	if (!a->json)
@@ -340,10 +340,11 @@ static int setup(const classify_args *a, classify_ctx *c, const char *const *fla
 			return 1;
 	nb_set_num_threads((int)a->threads);
 	int64_t batch = a->batch ? a->batch : c->z->recipe.batch;
-	nb_status st = nb_zoo_build(&c->m, a->model, r.dtype, batch, 1);
-	if (st != NB_OK) {
+	c->g = nb_graph_new(r.dtype);
+	nb_graph_seed(c->g, 1); /* a NULL graph: nothing */
+	if (!(c->m = nb_zoo_build(c->g, a->model, batch))) {
 		fprintf(stderr, "nabla %s: %s\n", a->cmd,
-		        c->m.g ? nb_graph_errmsg(c->m.g) : nb_status_string(st));
+		        c->g ? nb_graph_errmsg(c->g) : nb_status_string(NB_ERR_NOMEM));
 		return 1;
 	}
 	rc = a->checkpoint ? load_checkpoint(a, c, &r) : load_init_from(a, c);
@@ -364,9 +365,7 @@ int classify_setup(const classify_args *a, classify_ctx *c, const char *const *f
 
 void classify_free(classify_ctx *c)
 {
-	nb_graph *g = c->m.g;
-	nb_model_free(&c->m);
-	nb_graph_free(g);
+	nb_graph_free(c->g); /* and the model */
 	nb_dataset_free(&c->test);
 	memset(c, 0, sizeof *c);
 }

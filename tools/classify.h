@@ -16,7 +16,8 @@ typedef struct classify_args {
 
 /* the model, its weights and its test set */
 typedef struct classify_ctx {
-	nb_model m;
+	nb_graph *g;
+	nb_model *m; /* g's */
 	nb_dataset test;
 	const nb_zoo_entry *z;
 	const char *names[10]; /* class names (num_classes of them) */

@@ -85,7 +85,7 @@ typedef struct cli_model {
 	nb_tensor *outputs[2]; /* what inference computes: a zoo model's logits
 	                        * and probs, a notes model's output */
 	int n_outputs;
-	nb_model zoo;  /* zoo models: the classifier */
+	nb_model *zoo; /* zoo models: the classifier (the graph's) */
 	bool notes;    /* one of the notes' models */
 	int64_t batch; /* the batch size the graph was built with */
 } cli_model;

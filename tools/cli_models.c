@@ -164,25 +164,23 @@ int cli_model_build(cli_model *m, const char *cmd, const cli_model_args *a)
 	if (!info.zoo)
 		return build_notes(m, cmd, &info, a->batch, a->dtype);
 	m->batch = a->batch ? a->batch : 1;
-	nb_status st = nb_zoo_build(&m->zoo, a->name, a->dtype, m->batch, 1);
-	m->g = m->zoo.g;
-	m->loss = m->zoo.loss;
-	m->x = m->zoo.x;
-	m->outputs[0] = m->zoo.logits;
-	m->outputs[1] = m->zoo.probs;
-	m->n_outputs = 2;
-	if (st != NB_OK) {
+	m->g = nb_graph_new(a->dtype);
+	nb_graph_seed(m->g, 1); /* a NULL graph: nothing */
+	if (!(m->zoo = nb_zoo_build(m->g, a->name, m->batch))) {
 		fprintf(stderr, "nabla %s: %s\n", cmd,
-		        m->g ? nb_graph_errmsg(m->g) : nb_status_string(st));
+		        m->g ? nb_graph_errmsg(m->g) : nb_status_string(NB_ERR_NOMEM));
 		return 1;
 	}
+	m->loss = nb_model_loss(m->zoo);
+	m->x = nb_model_input(m->zoo);
+	m->outputs[0] = nb_model_logits(m->zoo);
+	m->outputs[1] = nb_model_probs(m->zoo);
+	m->n_outputs = 2;
 	return 0;
 }
 
 void cli_model_free(cli_model *m)
 {
-	if (!m->notes)
-		nb_model_free(&m->zoo);
-	nb_graph_free(m->g);
+	nb_graph_free(m->g); /* and the zoo model */
 	memset(m, 0, sizeof *m);
 }

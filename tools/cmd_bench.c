@@ -215,8 +215,8 @@ static void bench_zoo_report(const bench_args *b, const nb_zoo_entry *z, nb_mode
 		    "\"gflop_per_step\": %.6g, \"gflops\": %.2f, ",
 		    z->name, (long long)t->batch, nb_num_threads(), t->done, ms, t->median, sps,
 		    peak_rss_mib(), (double)nb_program_planned_bytes(p) / 1048576.0,
-		    (long long)nb_count_params(m->g), nb_item(m->loss), nb_isa(), nb_blis_config(),
-		    nb_gemm_kernel(), gflop, gflops);
+		    (long long)nb_count_params(nb_model_graph(m)), nb_item(nb_model_loss(m)),
+		    nb_isa(), nb_blis_config(), nb_gemm_kernel(), gflop, gflops);
 		if (isfinite(peak) && peak > 0)
 			printf("\"peak_gflops\": %.1f, \"fraction_of_peak\": %.4f%s}\n", peak,
 			       gflops / peak, dj);
@@ -272,18 +272,19 @@ static int bench_zoo(const bench_args *b)
 	nb_dataset train = {0};
 	if (bench_data(b, z, batch, &train))
 		return 1;
-	nb_status st;
-	nb_model m;
+	nb_status st = NB_OK;
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_graph_seed(g, 1);
 	/* under mpirun: batch is the global batch, each rank's graph its shard */
 	int ranks = nb_dist_size(b->dist);
-	st = nb_zoo_build(&m, z->name, NB_F32, nb_dist_local_batch(b->dist, batch), 1);
+	nb_model *m = nb_zoo_build(g, z->name, nb_dist_local_batch(b->dist, batch));
 	/* the recipe `nabla train` uses, which the PyTorch scripts mirror */
 	nb_optim_opts oo = cli_recipe_optim(&z->recipe);
 	oo.dist = b->dist;
-	nb_optim *o = st ? NULL : nb_optimizer(m.g, m.loss, oo);
+	nb_optim *o = m ? nb_optimizer(g, nb_model_loss(m), oo) : NULL;
 	if (!o) {
-		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
-		nb_graph_free(m.g);
+		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(g));
+		nb_graph_free(g);
 		nb_dataset_free(&train);
 		return 1;
 	}
@@ -295,7 +296,7 @@ static int bench_zoo(const bench_args *b)
 	if (warm == 0 && b->grad_norms) /* nb_fit turns them on: before the clock starts */
 		st = nb_optim_track_grad_norms(o, true);
 	if (warm > 0 && !st) /* max_batches 0 would be a whole epoch */
-		st = nb_fit(&m, o, &train, fo);
+		st = nb_fit(m, o, &train, fo);
 	nb_dist_reset_stats(b->dist);
 	if (!st && b->profile)
 		st = nb_program_profile(nb_optim_program(o), true);
@@ -311,7 +312,7 @@ static int bench_zoo(const bench_args *b)
 		fo.max_batches = steps - done;
 		int64_t before = nb_optim_steps(o);
 		clk.last = nb__now();
-		st = nb_fit(&m, o, &train, fo);
+		st = nb_fit(m, o, &train, fo);
 		done += (int)(nb_optim_steps(o) - before);
 	}
 	double dt = nb__now() - t0, median = NAN;
@@ -319,7 +320,7 @@ static int bench_zoo(const bench_args *b)
 	 * the same buckets (what it would cost if the backward hid none) */
 	nb_dist_stats ds = nb_dist_stats_of(b->dist);
 	double comm = ranks > 1 && !st
-	                  ? nb_dist_time_allreduce(b->dist, (size_t)nb_count_params(m.g) * 4, 5)
+	                  ? nb_dist_time_allreduce(b->dist, (size_t)nb_count_params(g) * 4, 5)
 	                  : 0,
 	       waits[2] = {ds.exposed_s, ds.exposed_s}; /* the least and most any rank waited */
 	if (ranks > 1 && !st)
@@ -335,7 +336,7 @@ static int bench_zoo(const bench_args *b)
 	}
 	free(clk.ms);
 	if (st) {
-		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(m.g));
+		fprintf(stderr, "nabla bench: %s\n", nb_graph_errmsg(g));
 	} else {
 		nb_program *p = nb_optim_program(o);
 		const zoo_timing t = {.batch = batch,
@@ -348,12 +349,11 @@ static int bench_zoo(const bench_args *b)
 		                      .drift = drift,
 		                      .hidden = hidden,
 		                      .allreduces = ds.allreduces};
-		bench_zoo_report(b, z, &m, p, &t);
+		bench_zoo_report(b, z, m, p, &t);
 		if (b->profile)
 			nb_program_profile_report(p, stderr);
 	}
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(g); /* and the model */
 	nb_dataset_free(&train);
 	return st ? 1 : 0;
 }

@@ -40,7 +40,7 @@ static bool svg_name(const char *cmd, const char *flag, const char *path)
 
 static void print_text(const classify_ctx *c, const int64_t *cm, double loss, int64_t correct)
 {
-	int K = c->m.num_classes;
+	int K = nb_model_num_classes(c->m);
 	int64_t n = c->test.n;
 	printf("loss %.6f  accuracy %.2f%% (%lld of %lld)\n", loss,
 	       100.0 * (double)correct / (double)n, (long long)correct, (long long)n);
@@ -66,7 +66,7 @@ static void print_text(const classify_ctx *c, const int64_t *cm, double loss, in
 static void print_json(const classify_args *a, const classify_ctx *c, const int64_t *cm,
                        double loss, int64_t correct)
 {
-	int K = c->m.num_classes;
+	int K = nb_model_num_classes(c->m);
 	printf("{\"model\": ");
 	cli_json_string(stdout, a->model);
 	printf(", \"samples\": %lld, \"loss\": %.9g, \"accuracy\": %.9g, \"correct\": %lld, "
@@ -115,7 +115,7 @@ int cmd_eval(int argc, char **argv)
 	                        (const char *const[]){confusion}, 1);
 	if (rc)
 		return rc;
-	int K = c.m.num_classes;
+	int K = nb_model_num_classes(c.m);
 	int64_t n = c.test.n, correct = 0;
 	int64_t *cm = calloc((size_t)K * (size_t)K, sizeof *cm);
 	int32_t *ids = malloc(sizeof *ids * (size_t)n);
@@ -123,9 +123,9 @@ int cmd_eval(int argc, char **argv)
 	if (!cm || !ids) {
 		fprintf(stderr, "nabla eval: out of memory\n");
 		rc = 1;
-	} else if (nb_evaluate(&c.m, &c.test, &loss, &acc) != NB_OK ||
-	           nb_predict(&c.m, c.test.x, n, ids, NULL) != NB_OK) {
-		fprintf(stderr, "nabla eval: %s\n", nb_graph_errmsg(c.m.g));
+	} else if (nb_evaluate(c.m, &c.test, &loss, &acc) != NB_OK ||
+	           nb_predict(c.m, c.test.x, n, ids, NULL) != NB_OK) {
+		fprintf(stderr, "nabla eval: %s\n", nb_graph_errmsg(c.g));
 		rc = 1;
 	}
 	for (int64_t s = 0; !rc && s < n; s++) {

@@ -147,9 +147,9 @@ static int check_range(const picks *p, int64_t n, bool first_given)
 /* the probability the model gives its prediction */
 static double prob_of(const classify_ctx *c, const float *probs, long i, int id)
 {
-	if (c->m.loss_kind == NB_LOSS_BCE_LOGITS) /* one sigmoid output: P(class 1) */
+	if (nb_model_loss_kind(c->m) == NB_LOSS_BCE_LOGITS) /* one sigmoid output: P(class 1) */
 		return id ? probs[i] : 1 - probs[i];
-	return probs[i * c->m.num_classes + id];
+	return probs[i * nb_model_num_classes(c->m) + id];
 }
 
 static int write_grid(const classify_args *a, const classify_ctx *c, const picks *p,
@@ -278,7 +278,7 @@ int cmd_predict(int argc, char **argv)
 	if (!rc && (rc = check_range(&p, c.test.n, first_given)) < 0)
 		rc = 0;
 	int64_t sample = rc ? 0 : nb_dataset_sample_size(&c.test);
-	int K = rc ? 1 : c.m.probs ? (int)nb_tensor_shape(c.m.probs).d[1] : 1;
+	int K = rc ? 1 : nb_model_probs(c.m) ? (int)nb_tensor_shape(nb_model_probs(c.m)).d[1] : 1;
 	float *x = rc ? NULL : malloc(sizeof *x * (size_t)(p.n * sample));
 	float *probs = rc ? NULL : malloc(sizeof *probs * (size_t)(p.n * K));
 	int32_t *ids = rc ? NULL : malloc(sizeof *ids * (size_t)p.n);
@@ -288,8 +288,8 @@ int cmd_predict(int argc, char **argv)
 	}
 	for (long i = 0; !rc && i < p.n; i++)
 		memcpy(x + i * sample, c.test.x + pick(&p, i) * sample, sizeof *x * (size_t)sample);
-	if (!rc && nb_predict(&c.m, x, p.n, ids, probs) != NB_OK) {
-		fprintf(stderr, "nabla predict: %s\n", nb_graph_errmsg(c.m.g));
+	if (!rc && nb_predict(c.m, x, p.n, ids, probs) != NB_OK) {
+		fprintf(stderr, "nabla predict: %s\n", nb_graph_errmsg(c.g));
 		rc = 1;
 	}
 	/* the picture first: the results are printed only when all went well */

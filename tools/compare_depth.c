@@ -69,14 +69,15 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 static int train_variant(variant *v, const nb_dataset *train, const nb_dataset *test)
 {
 	const train_args *a = &v->a;
-	nb_model m;
-	nb_status st = nb_zoo_build(&m, a->model, a->dtype, a->batch, a->seed);
-	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
+	nb_graph *g = nb_graph_new(a->dtype);
+	nb_graph_seed(g, a->seed);
+	nb_model *m = nb_zoo_build(g, a->model, a->batch);
+	nb_optim *o = m ? make_optim(a, a->optim, g, nb_model_loss(m)) : NULL;
 	int rc = 0;
 	if (!a->json) /* the epoch lines for people do not name the model */
 		printf("%s: %s\n", a->model, nb_zoo_find(a->model)->summary);
 	if (!o) {
-		fprintf(stderr, "nabla train: %s: %s\n", a->model, nb_graph_errmsg(m.g));
+		fprintf(stderr, "nabla train: %s: %s\n", a->model, nb_graph_errmsg(g));
 		rc = 1;
 	} else {
 		nb_fit_opts fo = {.epochs = a->epochs,
@@ -88,15 +89,14 @@ static int train_variant(variant *v, const nb_dataset *train, const nb_dataset *
 		                  .grad_norms = true,
 		                  .on_epoch = on_epoch,
 		                  .user = v};
-		if ((st = nb_fit(&m, o, train, fo)) != NB_OK || v->failed) {
+		if (nb_fit(m, o, train, fo) != NB_OK || v->failed) {
 			if (!v->failed)
 				fprintf(stderr, "nabla train: %s: %s\n", a->model,
-				        nb_graph_errmsg(m.g));
+				        nb_graph_errmsg(g));
 			rc = 1;
 		}
 	}
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(g); /* and the model */
 	return rc;
 }
 

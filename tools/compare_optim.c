@@ -51,24 +51,18 @@ static nb_status spirals(int64_t per_class, uint64_t seed, nb_dataset *d)
 }
 
 /* 2-64-64-3 ReLU MLP (PyTorch's default init), softmax cross-entropy */
-static nb_status build_spiral_mlp(nb_model *m, nb_dtype dt, int64_t batch, uint64_t seed)
+static nb_model *build_spiral_mlp(nb_graph *g, int64_t batch)
 {
-	nb_graph *g = nb_graph_new(dt);
-	if (!g)
-		return NB_ERR_NOMEM;
-	m->g = g;
-	nb_graph_seed(g, seed);
 	nb_tensor *x = nb_input(g, "x", NB_SHAPE(batch, 2));
 	nb_tensor *h = nb_relu(nb_dense(x, SPIRAL_HIDDEN, "fc1"));
 	h = nb_relu(nb_dense(h, SPIRAL_HIDDEN, "fc2"));
-	nb_status st = nb_classifier(m, x, nb_dense(h, SPIRAL_CLASSES, "fc3"), NB_LOSS_SPARSE_CCE);
-	m->name = "spirals";
-	return st;
+	return nb_classifier(x, nb_dense(h, SPIRAL_CLASSES, "fc3"), NB_LOSS_SPARSE_CCE);
 }
 
 typedef struct curve {
 	nb_optim_kind kind;
-	nb_model *m;
+	nb_graph *g;
+	nb_model *m; /* g's */
 	nb_optim *o;
 	double ewma, *x, *y; /* smoothed batch losses against epochs */
 	int64_t n, cap;
@@ -83,7 +77,7 @@ static void on_batch(const nb_progress *p, void *user)
 	curve *c = user;
 	if (c->n == c->cap)
 		return; /* cannot happen: sized for the whole run */
-	double loss = nb_item(c->m->loss), t = (double)p->step;
+	double loss = nb_item(nb_model_loss(c->m)), t = (double)p->step;
 	if (p->step == 1)
 		c->first_loss = loss;
 	c->ewma = SMOOTH_BETA * c->ewma + (1 - SMOOTH_BETA) * loss;
@@ -121,11 +115,13 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	return true;
 }
 
-static nb_status build(const train_args *a, const nb_zoo_entry *z, nb_model *m)
+/* The model in a new graph (*g) seeded with --seed, or NULL. */
+static nb_model *build(const train_args *a, const nb_zoo_entry *z, nb_graph **g)
 {
-	if (z)
-		return nb_zoo_build(m, z->name, a->dtype, a->batch, a->seed);
-	return build_spiral_mlp(m, a->dtype, a->batch, a->seed);
+	if (!(*g = nb_graph_new(a->dtype)))
+		return NULL;
+	nb_graph_seed(*g, a->seed);
+	return z ? nb_zoo_build(*g, z->name, a->batch) : build_spiral_mlp(*g, a->batch);
 }
 
 /* Every parameter of `to` gets the values of the same parameter of
@@ -173,19 +169,20 @@ static int write_plot(const train_args *a, const char *model, const curve *c)
 	return rc;
 }
 
-/* Build the model; init: the first optimizer's model, whose initial
+/* Build the model; init: the first optimizer's curve, whose initial
  * weights this one takes (NULL for the first).  Then the optimizer. */
-static int setup(const train_args *a, const nb_zoo_entry *z, nb_model *init, nb_model *m, curve *c)
+static int setup(const train_args *a, const nb_zoo_entry *z, const curve *init, curve *c)
 {
-	nb_status st = build(a, z, m);
+	nb_model *m = build(a, z, &c->g);
+	nb_status st = m ? NB_OK : c->g ? nb_graph_status(c->g) : NB_ERR_NOMEM;
 	c->o = NULL;
 	if (!st && init)
-		st = copy_params(init->g, m->g);
-	if (!st && !(c->o = make_optim(a, c->kind, m->g, m->loss)))
-		st = nb_graph_status(m->g);
+		st = copy_params(init->g, c->g);
+	if (!st && !(c->o = make_optim(a, c->kind, c->g, nb_model_loss(m))))
+		st = nb_graph_status(c->g);
 	if (st) {
 		fprintf(stderr, "nabla train: %s\n",
-		        m->g ? nb_graph_errmsg(m->g) : nb_status_string(st));
+		        c->g ? nb_graph_errmsg(c->g) : nb_status_string(st));
 		return 1;
 	}
 	c->lr = nb_optim_lr(c->o);
@@ -206,7 +203,7 @@ static int run_one(const train_args *a, const nb_dataset *train, const nb_datase
 	                  .user = c};
 	if (nb_fit(c->m, c->o, train, fo) != NB_OK) {
 		fprintf(stderr, "nabla train: %s: %s\n", nb_optim_kind_name(c->kind),
-		        nb_graph_errmsg(c->m->g));
+		        nb_graph_errmsg(c->g));
 		return 1;
 	}
 	return 0;
@@ -242,7 +239,6 @@ int compare_optim(const train_args *a0)
 		        z ? z->name : "spirals (2-64-64-3 ReLU MLP)", (long long)train.n,
 		        (long long)test.n, a->epochs, (long long)per_epoch, a->batch);
 	curve c[N_KINDS] = {0};
-	nb_model m[N_KINDS] = {0};
 	int rc = 0;
 	for (int k = 0; k < N_KINDS && !rc; k++) {
 		c[k] = (curve){.kind = kinds[k],
@@ -257,7 +253,7 @@ int compare_optim(const train_args *a0)
 			break;
 		}
 		/* all built before any training: the same initial weights */
-		rc = setup(a, z, k ? &m[0] : NULL, &m[k], &c[k]);
+		rc = setup(a, z, k ? &c[0] : NULL, &c[k]);
 	}
 	for (int k = 0; k < N_KINDS && !rc; k++)
 		rc = run_one(a, &train, &test, &c[k]);
@@ -276,8 +272,7 @@ int compare_optim(const train_args *a0)
 	}
 	for (int k = 0; k < N_KINDS; k++) {
 		free(c[k].x), free(c[k].y);
-		nb_model_free(&m[k]);
-		nb_graph_free(m[k].g);
+		nb_graph_free(c[k].g); /* and its model */
 	}
 	nb_dataset_free(&train), nb_dataset_free(&test);
 	return rc;

@@ -189,7 +189,8 @@ static bool on_epoch(const nb_epoch_stats *s, void *user)
 	/* early stopping: the checkpoint holds the best epoch, written when
 	 * one improves */
 	if (r->ckpt && (a->early_stop <= 0 || s->improved)) {
-		if (save_checkpoint(r->m->g, r->o, a, r->m->name, s->epoch, &r->h) != 0) {
+		if (save_checkpoint(nb_model_graph(r->m), r->o, a, nb_model_name(r->m), s->epoch,
+		                    &r->h) != 0) {
 			r->save_failed = true;
 			return false;
 		}
@@ -380,8 +381,10 @@ static int zoo_outputs(run *r, const nb_zoo_entry *z)
 	if (!rc && a->grad_norms_plot)
 		rc = gn_write_plot(&r->gn, a->grad_norms_plot, z->name);
 	if (!rc && a->export_path)
-		rc = cli_export_onnx("train", m->g, (nb_tensor *[]){m->logits, m->probs}, 2, m->x,
-		                     a->export_path, false, false, a->json ? NULL : stderr);
+		rc = cli_export_onnx("train", nb_model_graph(m),
+		                     (nb_tensor *[]){nb_model_logits(m), nb_model_probs(m)}, 2,
+		                     nb_model_input(m), a->export_path, false, false,
+		                     a->json ? NULL : stderr);
 	return rc;
 }
 
@@ -398,37 +401,37 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		nb_dataset_free(&train), nb_dataset_free(&test);
 		return vrc;
 	}
-	nb_model m;
+	nb_graph *g = nb_graph_new(a->dtype);
+	nb_graph_seed(g, a->seed);
 	/* data-parallel: each rank's graph holds its shard of the global batch */
-	nb_status st =
-	    nb_zoo_build(&m, z->name, a->dtype, nb_dist_local_batch(a->dist, a->batch), a->seed);
+	nb_model *m = nb_zoo_build(g, z->name, nb_dist_local_batch(a->dist, a->batch));
+	nb_status st = m ? NB_OK : nb_graph_status(g);
 	if (!st && a->sync_bn) /* before the first run; one rank: nothing to do */
-		st = nb_dist_sync_batchnorm(a->dist, m.g);
-	nb_optim *o = st ? NULL : make_optim(a, a->optim, m.g, m.loss);
+		st = nb_dist_sync_batchnorm(a->dist, g);
+	nb_optim *o = st ? NULL : make_optim(a, a->optim, g, nb_model_loss(m));
 	int first_epoch = 0, rc = 0;
-	run r = {.a = a, .m = &m, .o = o, .ckpt = a->save};
+	run r = {.a = a, .m = m, .o = o, .ckpt = a->save};
 	if (history_init(&r.h, a->epochs) < 0) {
 		fprintf(stderr, "nabla train: out of memory for the history of %d epochs\n",
 		        a->epochs);
 		rc = 1;
-	} else if (!o || nb_graph_status(m.g) != NB_OK) {
-		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(m.g));
+	} else if (!o || nb_graph_status(g) != NB_OK) {
+		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(g));
 		rc = 1;
 	} else if (a->resume) {
-		rc = resume_checkpoint(m.g, o, a, m.name, &first_epoch, &r.h);
+		rc = resume_checkpoint(g, o, a, nb_model_name(m), &first_epoch, &r.h);
 	} else if (a->init_from) {
-		rc = init_from(m.g, a);
+		rc = init_from(g, a);
 	}
 	if (rc) {
 		history_free(&r.h);
-		nb_model_free(&m);
-		nb_graph_free(m.g);
+		nb_graph_free(g);
 		nb_dataset_free(&train), nb_dataset_free(&test);
 		return rc;
 	}
 	bool rank0 = nb_dist_rank(a->dist) == 0;
 	if (!a->json && rank0)
-		print_data_banner(a, z, &train, &test, &aug, nb_count_params(m.g));
+		print_data_banner(a, z, &train, &test, &aug, nb_count_params(g));
 	nb_schedule sched;
 	const bool use_sched = zoo_schedule(a, train.n, &sched);
 	char err[256];
@@ -455,9 +458,9 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	if (use_sched && nb_schedule_check(&sched, err, sizeof err) != NB_OK) {
 		fprintf(stderr, "nabla train: schedule: %s\n", err);
 		rc = 2;
-	} else if ((st = nb_fit(&m, o, &train, fo)) != NB_OK || r.save_failed || r.gn_failed) {
+	} else if ((st = nb_fit(m, o, &train, fo)) != NB_OK || r.save_failed || r.gn_failed) {
 		/* (on_epoch stops a run it failed in: nb_fit returns NB_OK) */
-		const char *msg = nb_graph_errmsg(m.g);
+		const char *msg = nb_graph_errmsg(g);
 		if (r.save_failed || r.gn_failed)
 			; /* reported by on_epoch */
 		else if (st == NB_ERR_VALUE && strstr(msg, "training diverged"))
@@ -475,8 +478,7 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 		rc = zoo_outputs(&r, z);
 	history_free(&r.h);
 	gn_log_free(&r.gn);
-	model mm = {.g = m.g};
-	nb_model_free(&m);
+	model mm = {.g = g}; /* and the zoo model with it */
 	if (finish_model(&mm, a) && !rc)
 		rc = 1;
 	nb_dataset_free(&train), nb_dataset_free(&test);

@@ -2,9 +2,10 @@
  *
  * A classifier is a graph whose input x holds one minibatch, with labels
  * fed beside it.  nb_classifier() adds the label and per-sample weight
- * inputs and the loss to logits you built; nb_fit() runs epochs of
- * shuffled minibatches through an optimizer; nb_evaluate() and
- * nb_predict() run the forward pass only, in eval mode.
+ * inputs and the loss to logits you built, in a model the graph owns
+ * (nb_model_*() read it); nb_fit() runs epochs of shuffled minibatches
+ * through an optimizer; nb_evaluate() and nb_predict() run the forward
+ * pass only, in eval mode.
  *
  * The graph's batch size is fixed.  A final partial batch is padded with
  * copies of real samples whose loss weight is 0, and the loss is the mean
@@ -36,31 +37,40 @@ typedef enum nb_loss_kind {
 	NB_LOSS_BCE_LOGITS,     /* logits [B,1], sigmoid + binary cross-entropy */
 } nb_loss_kind;
 
-typedef struct nb_model {
-	nb_graph *g;
-	const char *name;
-	nb_tensor *x;       /* input batch [B, ...] */
-	nb_tensor *logits;  /* [B, K] ([B, 1] for NB_LOSS_BCE_LOGITS) */
-	nb_tensor *labels;  /* [B] class ids (sparse / binary kinds) */
-	nb_tensor *onehot;  /* [B, K] (NB_LOSS_CCE) */
-	nb_tensor *weights; /* [B] per-sample loss weights: 1/n real, 0 padding */
-	nb_tensor *loss;    /* scalar: weighted mean over the real samples */
-	nb_tensor *probs;   /* [B, K] softmax, or [B, 1] sigmoid */
-	nb_loss_kind loss_kind;
-	int64_t batch;
-	int num_classes;
-	nb_program *eval_prog;      /* loss + probs, forward only */
-	float *xbuf, *ybuf, *ohbuf; /* staging buffers for one batch */
-	double *wbuf;               /* weights in double: exact 1/n in f64 graphs */
-	int64_t *rows;
-} nb_model;
+/* A classifier: the input x of one minibatch, the logits computed from
+ * it, the label and per-sample weight inputs and the loss nb_classifier
+ * adds, and what nb_fit, nb_evaluate and nb_predict stage a batch in.
+ * Opaque; the graph owns it (nb_graph_free frees it). */
+typedef struct nb_model nb_model;
 
-/* Finish a classifier: x is the batch input ([B, ...]), logits computed
- * from it.  Adds labels/weights (and one-hot) inputs and the loss; compiles
- * the evaluation program.  Returns the graph's status. */
-NB_API nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_kind kind);
-/* Free the model's buffers (not the graph). */
-NB_API void nb_model_free(nb_model *m);
+/* Finish a classifier: x is the batch input ([B, ...], B >= 1), logits
+ * computed from it: [B, K] with K >= 2 (NB_LOSS_SPARSE_CCE, NB_LOSS_CCE)
+ * or [B, 1] (NB_LOSS_BCE_LOGITS), in x's graph.  Adds the labels/weights
+ * (and one-hot) inputs and the loss; compiles the evaluation program.
+ * Returns the model, owned by the graph, or NULL with the error recorded
+ * on x's graph (on logits' when x is NULL; none when both are):
+ * NB_ERR_ARG for a NULL tensor or an unknown kind, NB_ERR_GRAPH for
+ * logits of another graph, NB_ERR_SHAPE for shapes that do not fit, or
+ * the graph's earlier error. */
+NB_API nb_model *nb_classifier(nb_tensor *x, nb_tensor *logits, nb_loss_kind kind);
+
+/* What the model was built with; NULL, 0 (NB_LOSS_SPARSE_CCE for the
+ * kind) for a NULL model. */
+NB_API nb_graph *nb_model_graph(const nb_model *m);
+NB_API const char *nb_model_name(const nb_model *m);  /* the zoo's name; NULL from nb_classifier */
+NB_API nb_tensor *nb_model_input(const nb_model *m);  /* x, [B, ...] */
+NB_API nb_tensor *nb_model_logits(const nb_model *m); /* [B, K], [B, 1] (binary) */
+/* the inputs nb_fit and nb_evaluate feed: class ids ([B], or [B, 1] for
+ * NB_LOSS_BCE_LOGITS; NULL for NB_LOSS_CCE), one-hot targets ([B, K],
+ * NB_LOSS_CCE only, else NULL) and the per-sample loss weights [B] */
+NB_API nb_tensor *nb_model_labels(const nb_model *m);
+NB_API nb_tensor *nb_model_one_hot(const nb_model *m);
+NB_API nb_tensor *nb_model_weights(const nb_model *m);
+NB_API nb_tensor *nb_model_loss(const nb_model *m);  /* scalar: the weighted mean */
+NB_API nb_tensor *nb_model_probs(const nb_model *m); /* softmax [B, K], sigmoid [B, 1] */
+NB_API nb_loss_kind nb_model_loss_kind(const nb_model *m);
+NB_API int64_t nb_model_batch(const nb_model *m);   /* B */
+NB_API int nb_model_num_classes(const nb_model *m); /* K; 2 for NB_LOSS_BCE_LOGITS */
 
 typedef struct nb_progress {
 	int epoch, epochs;
@@ -205,8 +215,7 @@ NB_API nb_status nb_evaluate_dist(nb_model *m, const nb_dataset *d, nb_dist *dis
 NB_API nb_status nb_predict(nb_model *m, const float *x, int64_t n, int32_t *ids, float *probs);
 
 /* ---- the model zoo ----------------------------------------------------
- * Classifiers by name, each in a new graph of dtype dt with the given batch
- * size and seed:
+ * Classifiers by name, each built in a graph with the given batch size:
  *   mlp                 784-256-128-10 ReLU (Fashion-MNIST)
  *   lenet               LeNet-5 style: conv5x5 6 (pad 2), pool, conv5x5 16,
  *                       pool, 120, 84, 10 (Fashion-MNIST)
@@ -256,9 +265,11 @@ typedef struct nb_zoo_entry {
 
 NB_API const nb_zoo_entry *nb_zoo(int i); /* NULL past the end */
 NB_API const nb_zoo_entry *nb_zoo_find(const char *name);
-/* On error the graph (if created) is in m->g with its message. */
-NB_API nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch,
-                              uint64_t seed);
+/* Build the named zoo model in g with the given batch size: its
+ * parameters are drawn from g's generator (nb_graph_seed first for a given
+ * seed).  Returns the model, owned by g, or NULL with the error recorded
+ * on g (NB_ERR_ARG for an unknown name or a batch below 1); NULL g: NULL. */
+NB_API nb_model *nb_zoo_build(nb_graph *g, const char *name, int64_t batch);
 
 #ifdef __cplusplus
 }

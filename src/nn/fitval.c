@@ -3,8 +3,9 @@
  * set), early stopping on the validation loss, and the parameters of the
  * best epoch.
  */
-#include "nn/fitval.h"
 #include "graph/internal.h"
+#include "nn/fitval.h"
+#include "nn/model.h"
 
 #include <math.h>
 #include <stdlib.h>

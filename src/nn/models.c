@@ -4,6 +4,7 @@
  * scripts in shared/bench so results compare like for like.
  */
 #include "graph/internal.h"
+#include "nn/model.h"
 
 #include <math.h>
 #include <string.h>
@@ -293,27 +294,28 @@ const nb_zoo_entry *nb_zoo_find(const char *name)
 	return NULL;
 }
 
-nb_status nb_zoo_build(nb_model *m, const char *name, nb_dtype dt, int64_t batch, uint64_t seed)
+nb_model *nb_zoo_build(nb_graph *g, const char *name, int64_t batch)
 {
-	if (!m)
-		return NB_ERR_ARG;
-	memset(m, 0, sizeof *m);
+	if (!g || g->status != NB_OK)
+		return NULL;
 	const nb_zoo_entry *e = nb_zoo_find(name);
-	if (!e || batch <= 0)
-		return NB_ERR_ARG;
-	nb_graph *g = m->g = nb_graph_new(dt);
-	if (!g)
-		return NB_ERR_NOMEM;
-	nb_graph_seed(g, seed);
+	if (!e) {
+		char b[128];
+		nb__fail(g, NB_ERR_ARG, "zoo: no model named %s%s%s", name ? "'" : "",
+		         name ? nb__shown(name, b, sizeof b) : "NULL", name ? "'" : "");
+		return NULL;
+	}
+	if (batch < 1) {
+		nb__fail(g, NB_ERR_ARG, "zoo: %s: the batch %lld must be at least 1", e->name,
+		         (long long)batch);
+		return NULL;
+	}
 	nb_tensor *x = e->flat ? nb_input(g, "x", NB_SHAPE(batch, e->c * e->h * e->w))
 	                       : nb_input(g, "x", NB_SHAPE(batch, e->c, e->h, e->w));
-	if (nb_graph_status(g) != NB_OK) { /* e.g. a batch too large: nothing to build on */
+	if (g->status != NB_OK) /* e.g. a batch too large: nothing to build on */
+		return NULL;
+	nb_model *m = nb_classifier(x, e->build(x), e->loss);
+	if (m)
 		m->name = e->name;
-		return nb_graph_status(g);
-	}
-	nb_tensor *logits = e->build(x);
-	nb_status st = nb_classifier(m, x, logits, e->loss);
-	m->g = g;
-	m->name = e->name;
-	return st;
+	return m;
 }

@@ -5,6 +5,7 @@
 #include "dist/dist.h"
 #include "graph/internal.h"
 #include "nn/fitval.h"
+#include "nn/model.h"
 #include "nn/progress.h"
 #include "optim/optim.h"
 #include "util/clock.h"
@@ -13,95 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-void nb_model_free(nb_model *m)
-{
-	if (!m)
-		return;
-	free(m->xbuf);
-	free(m->ybuf);
-	free(m->wbuf);
-	free(m->ohbuf);
-	free(m->rows);
-	m->xbuf = m->ybuf = m->ohbuf = NULL;
-	m->wbuf = NULL;
-	m->rows = NULL;
-}
-
-nb_status nb_classifier(nb_model *m, nb_tensor *x, nb_tensor *logits, nb_loss_kind kind)
-{
-	if (!m || !x || !logits)
-		return NB_ERR_ARG;
-	nb_graph *g = x->g;
-	m->g = g; /* so a caller can read the error message */
-	char b[128];
-	if (g->status != NB_OK)
-		return g->status;
-	if (logits->g != g || logits->shape.ndim != 2 || x->shape.ndim < 1 ||
-	    logits->shape.d[0] != x->shape.d[0]) {
-		nb__fail(g, NB_ERR_SHAPE,
-		         "classifier: logits must be [B, K] with B the input's batch, got %s",
-		         nb_shape_str(logits->shape, b, sizeof b));
-		return NB_ERR_SHAPE;
-	}
-	int64_t B = x->shape.d[0], K = logits->shape.d[1];
-	if (kind == NB_LOSS_BCE_LOGITS ? K != 1 : K < 2) {
-		nb__fail(g, NB_ERR_SHAPE, "classifier: %s needs logits [B, %s], got %s",
-		         kind == NB_LOSS_BCE_LOGITS ? "binary cross-entropy"
-		                                    : "softmax cross-entropy",
-		         kind == NB_LOSS_BCE_LOGITS ? "1" : "K>=2",
-		         nb_shape_str(logits->shape, b, sizeof b));
-		return NB_ERR_SHAPE;
-	}
-	memset(m, 0, sizeof *m);
-	m->g = g;
-	m->x = x;
-	m->logits = logits;
-	m->loss_kind = kind;
-	m->batch = B;
-	m->num_classes = kind == NB_LOSS_BCE_LOGITS ? 2 : (int)K;
-	m->weights = nb_input(g, "sample_weights", NB_SHAPE(B));
-	nb_tensor *per; /* [B] per-sample losses */
-	switch (kind) {
-	case NB_LOSS_SPARSE_CCE:
-		m->labels = nb_input(g, "labels", NB_SHAPE(B));
-		per = nb_sparse_cce(logits, m->labels, NB_NONE);
-		m->probs = nb_softmax(logits, -1);
-		break;
-	case NB_LOSS_CCE:
-		m->onehot = nb_input(g, "onehot", NB_SHAPE(B, K));
-		per = nb_cce(logits, m->onehot, NB_NONE);
-		m->probs = nb_softmax(logits, -1);
-		break;
-	case NB_LOSS_BCE_LOGITS:
-		m->labels = nb_input(g, "labels", NB_SHAPE(B, 1));
-		per = nb_reshape(nb_bce_logits(logits, m->labels, NB_NONE), NB_SHAPE(B));
-		m->probs = nb_sigmoid(logits);
-		break;
-	default:
-		nb__fail(g, NB_ERR_ARG, "classifier: unknown loss kind %d", (int)kind);
-		return NB_ERR_ARG;
-	}
-	m->loss = nb_set_name(nb_sum(nb_mul(per, m->weights)), "loss");
-	nb_set_name(m->probs, "probs");
-	int64_t sample = x->size / B;
-	m->xbuf = malloc((size_t)x->size * sizeof(float));
-	m->ybuf = malloc((size_t)B * sizeof(float));
-	m->wbuf = malloc((size_t)B * sizeof(double));
-	m->rows = malloc((size_t)B * sizeof(int64_t));
-	if (kind == NB_LOSS_CCE)
-		m->ohbuf = malloc((size_t)(B * K) * sizeof(float));
-	if (!m->xbuf || !m->ybuf || !m->wbuf || !m->rows || (kind == NB_LOSS_CCE && !m->ohbuf)) {
-		nb_model_free(m);
-		nb__fail(g, NB_ERR_NOMEM,
-		         "classifier: out of memory for %lld-sample batches of %lld values",
-		         (long long)B, (long long)sample);
-		return NB_ERR_NOMEM;
-	}
-	nb_tensor *t[2] = {m->loss, m->probs};
-	m->eval_prog = nb_compile(g, t, 2);
-	return g->status;
-}
 
 /* How a training batch is augmented: row i as sample keys[i] of the
  * epoch (nb_fit_opts.augment). */
