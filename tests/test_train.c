@@ -589,6 +589,56 @@ START_TEST(test_lenet_short_accuracy)
 }
 END_TEST
 
+/* ResNet-50 under its own recipe (the zoo's lr, momentum and weight decay)
+ * keeps its first ten steps on synthetic CIFAR-shaped data finite and below
+ * 5 (cross-entropy over ten classes starts near 2.3).  With every
+ * bottleneck's last batchnorm gamma at 1 and lr 0.1 the loss reached
+ * 30-90 within five steps, in PyTorch too (docs/layers.md).  Batch 16
+ * instead of the recipe's 32, one thread, to keep the test short: the
+ * smaller batch makes the steps noisier, not easier. */
+START_TEST(test_resnet50_recipe_first_steps_stay_bounded)
+{
+	const nb_zoo_entry *z = nb_zoo_find("resnet50");
+	ck_assert_ptr_nonnull(z);
+	const int64_t batch = 16;
+	const int steps = 10;
+	nb_set_num_threads(1);
+	nb_dataset data;
+	ck_assert_int_eq(nb_synthetic_cifar(batch * steps, 1, &data), NB_OK);
+	nb_model m;
+	ck_assert_int_eq(nb_zoo_build(&m, "resnet50", NB_F32, batch, 1), NB_OK);
+	/* every bottleneck starts as its shortcut */
+	nb_tensor *gamma = nb_graph_find(m.g, "layer3.5.bn3.gamma");
+	ck_assert_ptr_nonnull(gamma);
+	float g[1024];
+	ck_assert_int_eq(nb_tensor_size(gamma), 1024);
+	ck_assert_int_eq(nb_read_f32(gamma, g, 1024), NB_OK);
+	for (int i = 0; i < 1024; i++)
+		ck_assert(g[i] == 0.0f);
+	const nb_zoo_recipe *r = &z->recipe;
+	nb_optim *o = nb_optimizer(m.g, m.loss,
+	                           (nb_optim_opts){.kind = r->optim,
+	                                           .lr = r->lr,
+	                                           .momentum = r->momentum,
+	                                           .weight_decay = r->weight_decay});
+	ck_graph_ok(m.g);
+	for (int s = 0; s < steps; s++) {
+		nb_dataset b;
+		ck_assert_int_eq(nb_dataset_slice(&data, s * batch, batch, &b), NB_OK);
+		nb_fit_opts fo = {.epochs = 1, .no_shuffle = true, .allow_nonfinite = true};
+		ck_assert_int_eq(nb_fit(&m, o, &b, fo), NB_OK);
+		double loss = nb_item(m.loss);
+		printf("resnet50 step %d: loss %.4f\n", s + 1, loss);
+		ck_assert_msg(isfinite(loss) && loss < 5, "step %d: loss %g", s + 1, loss);
+		nb_dataset_free(&b);
+	}
+	nb_set_num_threads(0);
+	nb_model_free(&m);
+	nb_graph_free(m.g);
+	nb_dataset_free(&data);
+}
+END_TEST
+
 /* nb_dist_abort ends a job of several ranks; with one rank (or none) it
  * returns, and the caller reports its error as a single process: the
  * library never exits on its own */
@@ -630,6 +680,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_lenet_short_accuracy);
 	tcase_add_test(tc, test_dist_abort_returns_on_one_rank);
 	suite_add_tcase(s, tc);
+	TCase *slow = tcase_create("resnet50");
+	tcase_set_timeout(slow, 600);
+	tcase_add_test(slow, test_resnet50_recipe_first_steps_stay_bounded);
+	suite_add_tcase(s, slow);
 	return s;
 }
 
