@@ -135,8 +135,7 @@ static void zoo_checkpoint(const char *model, nb_optim_kind kind, const char *ep
 	const char *meta[] = {"epoch", epoch};
 	nb_checkpoint_opts co = {.meta = meta, .n_meta = epoch ? 1 : 0};
 	ck_assert_int_eq(
-	    nb_checkpoint_save_opts(nb_model_graph(m), o, path(name), nb_model_name(m), co),
-	    NB_OK);
+	    nb_checkpoint_save_opts(nb_model_graph(m), o, path(name), nb_model_name(m), co), NB_OK);
 	nb_graph_free(nb_model_graph(m));
 }
 

@@ -87,18 +87,21 @@ START_TEST(test_bad_arguments)
 	other = nb_test_zoo("mlp", NB_F32, 2, 1);
 	nb_graph *g = nb_model_graph(m);
 	const char *p = in_tmp("m.onnx");
-	ck_assert_int_eq(nb_onnx_save(NULL, (nb_tensor *[]){nb_model_logits(m)}, 1, p, (nb_onnx_opts){0}),
-	                 NB_ERR_ARG);
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 0, p, (nb_onnx_opts){0}), NB_ERR_ARG,
-	         "no outputs");
+	ck_assert_int_eq(
+	    nb_onnx_save(NULL, (nb_tensor *[]){nb_model_logits(m)}, 1, p, (nb_onnx_opts){0}),
+	    NB_ERR_ARG);
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 0, p, (nb_onnx_opts){0}),
+	         NB_ERR_ARG, "no outputs");
 	ck_fails(nb_onnx_save(g, NULL, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG, "no outputs");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 1, NULL, (nb_onnx_opts){0}), NB_ERR_ARG,
-	         "no path");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m), NULL}, 2, p, (nb_onnx_opts){0}), NB_ERR_ARG,
-	         "output 1 is NULL");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(other)}, 1, p, (nb_onnx_opts){0}), NB_ERR_ARG,
-	         "not a tensor of this graph");
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m), nb_model_probs(m)}, 2, p, (nb_onnx_opts){0}),
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 1, NULL, (nb_onnx_opts){0}),
+	         NB_ERR_ARG, "no path");
+	ck_fails(
+	    nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m), NULL}, 2, p, (nb_onnx_opts){0}),
+	    NB_ERR_ARG, "output 1 is NULL");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(other)}, 1, p, (nb_onnx_opts){0}),
+	         NB_ERR_ARG, "not a tensor of this graph");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m), nb_model_probs(m)}, 2, p,
+	                      (nb_onnx_opts){0}),
 	         NB_ERR_ARG, "output probs is listed twice");
 	ck_assert_int_eq(access(p, F_OK), -1); /* nothing written */
 	ck_assert_int_eq(temporaries(), 0);
@@ -106,7 +109,8 @@ START_TEST(test_bad_arguments)
 	nb_reshape(nb_model_input(m), NB_SHAPE(7));
 	nb_status st = nb_graph_status(g);
 	ck_assert_int_ne(st, NB_OK);
-	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 1, p, (nb_onnx_opts){0}), st);
+	ck_assert_int_eq(
+	    nb_onnx_save(g, (nb_tensor *[]){nb_model_logits(m)}, 1, p, (nb_onnx_opts){0}), st);
 	ck_assert_int_eq(access(p, F_OK), -1);
 	nb_graph_free(nb_model_graph(m));
 	nb_graph_free(nb_model_graph(other));
@@ -137,7 +141,8 @@ START_TEST(test_no_inference_path)
 	ck_assert_int_eq(access(p, F_OK), -1);
 	ck_assert_int_eq(temporaries(), 0);
 	/* the forward tensors still export */
-	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(
+	    nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
 	ck_assert_int_eq(access(p, F_OK), 0);
 	nb_graph_free(nb_model_graph(m));
 	remove_tmpdir();
@@ -174,7 +179,8 @@ START_TEST(test_atomic)
 	nb_model *m = nb_test_zoo("mlp-binary-sigmoid", NB_F32, 2, 1);
 	nb_graph *g = nb_model_graph(m);
 	const char *p = in_tmp("model.onnx");
-	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(
+	    nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
 	size_t n0, n1;
 	unsigned char *before = slurp(p, &n0);
 	nb_tensor *norm = nb_global_norm((nb_tensor *[]){nb_model_logits(m)}, 1);
@@ -185,23 +191,25 @@ START_TEST(test_atomic)
 	/* a target that is not a regular file is left alone */
 	const char *dir = in_tmp("adir"), *fifo = in_tmp("fifo");
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, dir, (nb_onnx_opts){0}), NB_ERR_IO,
-	         "not a regular file");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, dir, (nb_onnx_opts){0}),
+	         NB_ERR_IO, "not a regular file");
 	struct stat sb;
 	ck_assert(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
 	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, fifo, (nb_onnx_opts){0}), NB_ERR_IO,
-	         "not a regular file");
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, fifo, (nb_onnx_opts){0}),
+	         NB_ERR_IO, "not a regular file");
 	ck_assert(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
 	/* a directory that cannot exist: a regular file on the path */
 	char bad[256];
 	snprintf(bad, sizeof bad, "%s/sub.onnx", p);
-	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, bad, (nb_onnx_opts){0}), NB_ERR_IO, bad);
+	ck_fails(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, bad, (nb_onnx_opts){0}),
+	         NB_ERR_IO, bad);
 	ck_assert_int_eq(temporaries(), 0);
 	after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
 	/* exporting the same graph twice gives the same bytes */
-	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(
+	    nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
 	free(after);
 	after = slurp(p, &n1);
 	ck_assert(n0 == n1 && !memcmp(before, after, n0));
@@ -266,8 +274,9 @@ START_TEST(test_framing)
 	make_tmpdir();
 	nb_model *m = nb_test_zoo("lenet", NB_F32, 2, 1);
 	const char *p = in_tmp("lenet.onnx");
-	ck_assert_int_eq(
-	    nb_onnx_save(nb_model_graph(m), (nb_tensor *[]){nb_model_probs(m)}, 1, p, (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(nb_model_graph(m), (nb_tensor *[]){nb_model_probs(m)}, 1, p,
+	                              (nb_onnx_opts){0}),
+	                 NB_OK);
 	size_t n, i = 0;
 	unsigned char *b = slurp(p, &n);
 	int graphs = 0;
@@ -331,8 +340,9 @@ START_TEST(test_graph_untouched)
 	ck_assert_int_eq(nb_eval(nb_model_probs(m)), NB_OK);
 	nb_read_f32(nb_model_probs(m), a, 20);
 	nb_graph_set_training(g, true);
-	ck_assert_int_eq(
-	    nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, in_tmp("r.onnx"), (nb_onnx_opts){0}), NB_OK);
+	ck_assert_int_eq(nb_onnx_save(g, (nb_tensor *[]){nb_model_probs(m)}, 1, in_tmp("r.onnx"),
+	                              (nb_onnx_opts){0}),
+	                 NB_OK);
 	ck_assert(nb_graph_training(g));
 	nb_graph_set_training(g, false);
 	ck_assert_int_eq(nb_eval(nb_model_probs(m)), NB_OK);

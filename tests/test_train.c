@@ -605,10 +605,10 @@ START_TEST(test_resnet50_recipe_first_steps_stay_bounded)
 	nb_set_num_threads(1);
 	nb_dataset data;
 	ck_assert_int_eq(nb_synthetic_cifar(batch * steps, 1, &data), NB_OK);
-	nb_model m;
-	ck_assert_int_eq(nb_zoo_build(&m, "resnet50", NB_F32, batch, 1), NB_OK);
+	nb_model *m = nb_test_zoo("resnet50", NB_F32, batch, 1);
+	nb_graph *mg = nb_model_graph(m);
 	/* every bottleneck starts as its shortcut */
-	nb_tensor *gamma = nb_graph_find(m.g, "layer3.5.bn3.gamma");
+	nb_tensor *gamma = nb_graph_find(mg, "layer3.5.bn3.gamma");
 	ck_assert_ptr_nonnull(gamma);
 	float g[1024];
 	ck_assert_int_eq(nb_tensor_size(gamma), 1024);
@@ -616,25 +616,24 @@ START_TEST(test_resnet50_recipe_first_steps_stay_bounded)
 	for (int i = 0; i < 1024; i++)
 		ck_assert(g[i] == 0.0f);
 	const nb_zoo_recipe *r = &z->recipe;
-	nb_optim *o = nb_optimizer(m.g, m.loss,
+	nb_optim *o = nb_optimizer(mg, nb_model_loss(m),
 	                           (nb_optim_opts){.kind = r->optim,
 	                                           .lr = r->lr,
 	                                           .momentum = r->momentum,
 	                                           .weight_decay = r->weight_decay});
-	ck_graph_ok(m.g);
+	ck_graph_ok(mg);
 	for (int s = 0; s < steps; s++) {
 		nb_dataset b;
 		ck_assert_int_eq(nb_dataset_slice(&data, s * batch, batch, &b), NB_OK);
 		nb_fit_opts fo = {.epochs = 1, .no_shuffle = true, .allow_nonfinite = true};
-		ck_assert_int_eq(nb_fit(&m, o, &b, fo), NB_OK);
-		double loss = nb_item(m.loss);
+		ck_assert_int_eq(nb_fit(m, o, &b, fo), NB_OK);
+		double loss = nb_item(nb_model_loss(m));
 		printf("resnet50 step %d: loss %.4f\n", s + 1, loss);
 		ck_assert_msg(isfinite(loss) && loss < 5, "step %d: loss %g", s + 1, loss);
 		nb_dataset_free(&b);
 	}
 	nb_set_num_threads(0);
-	nb_model_free(&m);
-	nb_graph_free(m.g);
+	nb_graph_free(mg);
 	nb_dataset_free(&data);
 }
 END_TEST
