@@ -1,8 +1,8 @@
 /*
  * Helpers of the one-channel and direct kernels for one element type
  * (T, SFX as in their _impl.h files): the padded copies they read and the
- * register block of D1_OB channels by 2 D1_VW pixels.  Included by
- * onechan_impl.h and direct_impl.h.
+ * register block of a few channels by one or two vectors of pixels, in
+ * the level's lanes.  Included by onechan_impl.h and direct_impl.h.
  */
 
 /* n planes [h, w] of src into dst [n][hp][wp], at row top and column left,
@@ -17,24 +17,30 @@ NB_TGT static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w
 			       (size_t)w * sizeof(T));
 }
 
-/* D1_VW values in one vector (GCC vector extension: the compiler maps it to
- * the widest registers of the ISA variant, and to several where needed) */
-typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
+/* the level's lanes, D1_VW_OF (ops/conv/lanes.h), in one vector (GCC
+ * vector extension: the compiler maps it to the widest registers of the
+ * ISA variant, and to several where needed) */
+#define D1_V D1_VW_OF(sizeof(T), NB_V)
+typedef T SFX(d1vec) __attribute__((vector_size(D1_V * sizeof(T))));
+/* D1_VW values in one vector, at every level */
+typedef T SFX(d8vec) __attribute__((vector_size(D1_VW * sizeof(T))));
 
-/* a0 / a1 [NC] += the kw taps of one kernel row for the first NC <= D1_OB
- * channels: the input row xr at the block's first pixel, the taps' weights
- * wt [kw][D1_OB] */
-static inline __attribute__((always_inline)) void
-SFX(d1_taps)(const T *xr, const T *wt, int64_t kw, SFX(d1vec) * a0, SFX(d1vec) * a1, const int NC)
+/* a[c][v] += the kw taps of one kernel row for the first NC channels and
+ * NV vectors of pixels: the input row xr at the block's first pixel, the
+ * taps' weights wt [kw][OB] (NC <= OB; NC, NV, OB constants where
+ * inlined) */
+static inline __attribute__((always_inline)) void SFX(d1_taps)(const T *xr, const T *wt, int64_t kw,
+                                                               SFX(d1vec) (*a)[2], const int NC,
+                                                               const int NV, const int OB)
 {
 	for (int64_t k = 0; k < kw; k++) {
-		SFX(d1vec) x0, x1;
-		D1_LOAD(x0, xr + k);
-		D1_LOAD(x1, xr + k + D1_VW);
+		SFX(d1vec) x[2];
+		for (int v = 0; v < NV; v++)
+			D1_LOAD(x[v], xr + k + v * D1_V);
 		for (int c = 0; c < NC; c++) {
-			const T wv = wt[k * D1_OB + c];
-			a0[c] += wv * x0;
-			a1[c] += wv * x1;
+			const T wv = wt[k * OB + c];
+			for (int v = 0; v < NV; v++)
+				a[c][v] += wv * x[v];
 		}
 	}
 }
