@@ -203,8 +203,7 @@ NB_TGT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
 				DT_NC_CASES(DT_OB)
 				if (vn < DT_PX)
 					for (int64_t c = 0; c < cn; c++)
-						memcpy(dst + c * hw, out + c * DT_PX,
-						       (size_t)vn * sizeof(T));
+						SFX(copy_row)(dst + c * hw, out + c * DT_PX, vn);
 			}
 	}
 }

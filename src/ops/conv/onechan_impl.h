@@ -107,9 +107,10 @@ NB_TGT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, co
 			T *dst = c ? dy1 : dy0;
 			memset(dst, 0, (size_t)plane * sizeof(T));
 			if (o + c < g->o)
-				for (int64_t i = 0; i < g->oh; i++)
-					memcpy(dst + i * d->owr, dy + (o + c) * p + i * g->ow,
-					       (size_t)g->ow * sizeof(T));
+				for (int64_t i = 0; i < g->oh; i++) {
+					const T *src = dy + (o + c) * p + i * g->ow;
+					SFX(copy_row)(dst + i * d->owr, src, g->ow);
+				}
 		}
 		T *dw1 = o + 1 < g->o ? dw + (o + 1) * kk : NULL;
 		if (g->kw == 5)
