@@ -219,40 +219,14 @@ static nb_status shape_global_norm(nb_tensor *t)
 	return NB_OK;
 }
 
-/* The squares are accumulated in double, tensor after tensor, each tensor
- * cut into NB_SUM_PARTS parts fixed by its size when it runs on threads
- * (one part below NB_PAR_MIN values) and the parts added in order
- * (NB_PAR_SUM's scheme).  Within a part, value i goes into lane i mod
- * NORM_LANES: NORM_LANES independent sums (whole vectors at every ISA
- * level) where one running sum would wait on each addition, the lanes then
- * added as a tree (halves lane by lane) and the values past the last whole
- * block one by one.  The order is fixed by the sizes alone: the same bits
- * at every thread count and ISA level (no reassociation). */
-#define NORM_LANES 32
-
+/* The squares are accumulated in double, tensor after tensor, each in
+ * NB_SUM_LANES independent lanes (NB_PAR_SUM_LANES: the same bits at every
+ * thread count and ISA level) */
 NB_KERNELS(global_norm, {
 	double s = 0;
 	for (int k = 0; k < t->n_in; k++) {
 		const T *X = NB_IN(t, k, T);
-		const int64_t n = t->in[k]->size;
-		const int parts = n >= NB_PAR_MIN ? NB_SUM_PARTS : 1;
-		const int64_t ch = (n + parts - 1) / parts;
-		double part[NB_SUM_PARTS];
-		NB_PAR_FOR_IF(ex->threads, parts > 1, p, parts, {
-			const int64_t lo = p * ch, hi = lo + ch < n ? lo + ch : n;
-			double acc[NORM_LANES] = {0};
-			int64_t i = lo;
-			for (; i + NORM_LANES <= hi; i += NORM_LANES)
-				for (int j = 0; j < NORM_LANES; j++)
-					acc[j] += (double)X[i + j] * (double)X[i + j];
-			for (int h = NORM_LANES / 2; h > 0; h /= 2)
-				for (int j = 0; j < h; j++)
-					acc[j] += acc[j + h];
-			for (; i < hi; i++)
-				acc[0] += (double)X[i] * (double)X[i];
-			part[p] = acc[0];
-		});
-		s += nb__part_sum_f64((const char *)part, sizeof(double), parts, 0);
+		NB_PAR_SUM_LANES(ex->threads, i, t->in[k]->size, v = (double)X[i] * (double)X[i];);
 	}
 	NB_OUT(t, T)[0] = (T)sqrt(s);
 })
