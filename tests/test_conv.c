@@ -405,6 +405,39 @@ START_TEST(test_matches_reference_f32)
 }
 END_TEST
 
+/* The blocks of the one-channel and direct kernels at every ISA level (the
+ * suite runs once per level): 1 to 17 input channels (the transposed
+ * input gradient's channel blocks are 6 below AVX-512, 16 floats or 12
+ * doubles at it, with the remainders), kernels 1, 3, 5 and 7 wide, rows of
+ * whole 16-pixel blocks (16, 32: stored straight into dx, also for a last
+ * block of fewer channels than it computes) and rows with a partial block
+ * (5, 17, 31, 33, 47); one input channel takes the one-channel kernels
+ * (blocks of 16 pixels, 32 floats at AVX-512), more the direct ones. */
+START_TEST(test_lane_blocks)
+{
+	static const int whole[] = {16, 32}, part[] = {5, 17, 31, 33, 47}, ks[] = {1, 3, 5, 7};
+	for (int dt = 0; dt < 2; dt++)
+		for (int c = 1; c <= 17; c++)
+			for (int v = 0; v < 2; v++) {
+				const int k = ks[(c + v) % 4], ci = 1000 + 2 * c + v;
+				cfg t = {2,
+				         c,
+				         3 + (c + v) % 4,
+				         v ? part[c % 5] : whole[c % 2],
+				         1 + (c * 7 + v) % 17,
+				         k,
+				         k,
+				         {.pad_h = k / 2,
+				          .pad_w = k / 2,
+				          .algo = c == 1 ? NB_CONV_AUTO : NB_CONV_DIRECT},
+				         (c + v) % 2 == 0};
+				const int th = 1 + 2 * v; /* 1 thread, 3 threads */
+				check_cfg(&t, ci, dt ? NB_F64 : NB_F32, th, th);
+			}
+	nb_set_num_threads(0);
+}
+END_TEST
+
 /* A program is planned at compile time for that thread count; a run at
  * another count plans it again (and grows its workspace) first, so it is
  * right either way. */
@@ -861,6 +894,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_notes_4x4_example);
 	tcase_add_test(tc, test_matches_reference_f64);
 	tcase_add_test(tc, test_matches_reference_f32);
+	tcase_add_test(tc, test_lane_blocks);
 	tcase_add_test(tc, test_threads_changed_after_compile);
 	tcase_add_test(tc, test_cached_plan_follows_threads);
 	tcase_add_test(tc, test_depthwise_direct_matches_im2col);

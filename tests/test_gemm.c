@@ -211,6 +211,44 @@ START_TEST(test_kernels_run_the_level_variant)
 }
 END_TEST
 
+/* The same for the bias gradient and the stride-1 input gradient, whose
+ * blocks (so the flipped weights' layout, so the workspace) depend on the
+ * level: each level's plan sizes a workspace, allocated to the byte (the
+ * sanitized build checks it), that the level's variant stays within. */
+START_TEST(test_conv_grads_run_the_level_variant)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(2, 7, 9, 20), NB_UNIFORM(-1, 1));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(5, 7, 3, 3), NB_UNIFORM(-1, 1));
+	nb_tensor *b = nb_param(g, "b", NB_SHAPE(5), NB_UNIFORM(-1, 1));
+	nb_conv2d_opts o = {.pad_h = 1, .pad_w = 1, .algo = NB_CONV_DIRECT};
+	nb_tensor *L = nb_sum(nb_conv2d(x, w, b, o));
+	nb_tensor *dx = nb_grad(L, x), *db = nb_grad(L, b);
+	ck_assert_int_eq(dx->op, NB_OP_CONV2D_BACKWARD_INPUT);
+	ck_assert_int_eq(db->op, NB_OP_CONV2D_BACKWARD_BIAS);
+	nb_tensor *targets[] = {dx, db};
+	nb_program *p = nb_compile(g, targets, 2);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(nb_run(p), NB_OK); /* the nodes' inputs hold data */
+	for (int level = 0; level <= nb__isa_level(); level++) {
+		nb_exec ex = {.threads = 1, .isa = level};
+		nb__isa_ran = -1;
+		nb__ops[db->op]->forward_f32(&ex, db);
+		ck_assert_int_eq(nb__isa_ran, variant_of(level));
+		nb__conv_node_plan np;
+		ex.workspace_bytes = nb__conv_plan_node(dx, &ex, &np);
+		ck_assert_int_eq(np.plan.path, CONV_PATH_DIRECT_TRANSPOSED);
+		ex.workspace = malloc(ex.workspace_bytes);
+		ex.plan = &np;
+		nb__isa_ran = -1;
+		nb__ops[dx->op]->forward_f32(&ex, dx);
+		ck_assert_int_eq(nb__isa_ran, variant_of(level));
+		free(ex.workspace);
+	}
+	nb_graph_free(g);
+}
+END_TEST
+
 /* Our kernels sum each element of C in BLIS's blocks of k, each block as
  * one FMA chain in order, so their results are BLIS's to the bit: which
  * kernel runs never changes a result.  Through BLIS's default runtime (the
@@ -302,6 +340,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_kernel_follows_isa);
 	tcase_add_test(tc, test_kernels_run_the_level_variant);
+	tcase_add_test(tc, test_conv_grads_run_the_level_variant);
 	tcase_add_test(tc, test_sgemm_matches_f64);
 	tcase_add_test(tc, test_dgemm_matches_f64);
 	tcase_add_test(tc, test_bits_equal_blis);

@@ -430,6 +430,62 @@ START_TEST(test_global_norm_op)
 }
 END_TEST
 
+/* The global norm (and a full sum, the same scheme: NB_PAR_SUM_LANES) sums
+ * each tensor in independent lanes, parts of it on threads from NB_PAR_MIN
+ * values: the result is the sum to double rounding, and its bits are the
+ * same at every thread count and ISA level (the kernel's variant of each
+ * level called in turn), for sizes around the lanes' blocks and the
+ * threshold. */
+START_TEST(test_global_norm_sizes)
+{
+	const int64_t sizes[] = {1, 31, 32, 33, 1000, 32767, 32768, 65569, 300017};
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		const int64_t n = sizes[k];
+		double *v = malloc(sizeof(double) * (size_t)n);
+		long double ref = 0, sref = 0, aref = 0;
+		uint64_t seed = 17 + k;
+		for (int64_t i = 0; i < n; i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			v[i] = (double)(seed >> 11) * 0x1.0p-53 * (i % 3 ? 1 : -1e3);
+			ref += (long double)v[i] * v[i];
+			sref += v[i];
+			aref += fabs(v[i]);
+		}
+		nb_graph *g = nb_graph_new(NB_F64);
+		nb_tensor *a = nb_constant(g, "a", NB_SHAPE(n), v);
+		nb_tensor *b = nb_constant(g, "b", NB_SHAPE(3), (double[]){1, -2, 3});
+		nb_tensor *t = nb_global_norm((nb_tensor *[]){a, b}, 2), *sa = nb_sum(a);
+		ck_graph_ok(g);
+		nb_tensor *targets[] = {t, sa};
+		nb_program *p = nb_compile(g, targets, 2);
+		ck_graph_ok(g);
+		ck_assert_int_eq(nb_run(p), NB_OK);
+		const double got = nb_item(t), want = (double)sqrtl(ref + 14);
+		const double sgot = nb_item(sa);
+		ck_assert_msg(fabs(got - want) <= 1e-14 * want, "n %lld: %.17g vs %.17g",
+		              (long long)n, got, want);
+		ck_assert_msg(fabs(sgot - (double)sref) <= 1e-14 * (double)aref,
+		              "sum, n %lld: %.17g vs %.17g", (long long)n, sgot, (double)sref);
+		for (int level = 0; level <= nb__isa_level(); level++)
+			for (int th = 1; th <= 3; th++) {
+				nb_exec ex = {.threads = th, .isa = level};
+				((double *)t->data)[0] = ((double *)sa->data)[0] = -1;
+				nb__ops[t->op]->forward_f64(&ex, t);
+				nb__ops[sa->op]->forward_f64(&ex, sa);
+				ck_assert_msg(((double *)t->data)[0] == got,
+				              "n %lld, level %d, %d threads: %.17g vs %.17g",
+				              (long long)n, level, th, ((double *)t->data)[0], got);
+				ck_assert_msg(((double *)sa->data)[0] == sgot,
+				              "sum, n %lld, level %d, %d threads: %.17g vs %.17g",
+				              (long long)n, level, th, ((double *)sa->data)[0],
+				              sgot);
+			}
+		nb_graph_free(g);
+		free(v);
+	}
+}
+END_TEST
+
 /* ---- scheduling, state, parameters ----------------------------------------------- */
 
 /* L = sum(w0 * w1): each gradient is the other parameter.  Both updates
@@ -1557,6 +1613,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_clip_global_norm);
 	tcase_add_test(tc, test_clip_below_max_untouched);
 	tcase_add_test(tc, test_global_norm_op);
+	tcase_add_test(tc, test_global_norm_sizes);
 	tcase_add_test(tc, test_updates_after_all_gradients);
 	tcase_add_test(tc, test_state_tensors);
 	tcase_add_test(tc, test_resume_with_set_steps);

@@ -160,6 +160,63 @@ NB__SUM_PARTS_FN(double, f64)
 
 #define NB_PAR_SUM(TH, I, N, ...) NB_PAR_SUM_IF(TH, (N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
 
+/* Lanes of NB_PAR_SUM_LANES_IF */
+#define NB_SUM_LANES 32
+
+/* The same sum as NB_PAR_SUM_IF (into the enclosing double s, the same
+ * parts, added in order) with the body setting a double named v, value I's
+ * term, rather than adding to s: within a part, term I goes into lane
+ * I mod NB_SUM_LANES (counted from the part's start), NB_SUM_LANES
+ * independent sums (whole vectors at every ISA level) where one running sum
+ * waits on each addition; the lanes are then added as a tree (halves lane
+ * by lane), and the terms past the last whole block of lanes one by one.
+ * The order is fixed by N and COND alone: the same bits at every thread
+ * count and ISA level.  When COND does not hold, one part. */
+#define NB__SUM_LANES_PART(K, CH, NN, PART, I, ...)                                                \
+	{                                                                                          \
+		const int64_t npl_lo_ = (K) * (CH);                                                \
+		const int64_t npl_hi_ = npl_lo_ + (CH) < (NN) ? npl_lo_ + (CH) : (NN);             \
+		double npl_acc_[NB_SUM_LANES] = {0};                                               \
+		int64_t npl_i_ = npl_lo_;                                                          \
+		for (; npl_i_ + NB_SUM_LANES <= npl_hi_; npl_i_ += NB_SUM_LANES)                   \
+			for (int npl_j_ = 0; npl_j_ < NB_SUM_LANES; npl_j_++) {                    \
+				const int64_t I = npl_i_ + npl_j_;                                 \
+				double v;                                                          \
+				__VA_ARGS__                                                        \
+				npl_acc_[npl_j_] += v;                                             \
+			}                                                                          \
+		for (int npl_h_ = NB_SUM_LANES / 2; npl_h_ > 0; npl_h_ /= 2)                       \
+			for (int npl_j_ = 0; npl_j_ < npl_h_; npl_j_++)                            \
+				npl_acc_[npl_j_] += npl_acc_[npl_j_ + npl_h_];                     \
+		for (; npl_i_ < npl_hi_; npl_i_++) {                                               \
+			const int64_t I = npl_i_;                                                  \
+			double v;                                                                  \
+			__VA_ARGS__                                                                \
+			npl_acc_[0] += v;                                                          \
+		}                                                                                  \
+		(PART)[K] = npl_acc_[0];                                                           \
+	}
+#define NB_PAR_SUM_LANES_IF(TH, COND, I, N, ...)                                                   \
+	do {                                                                                       \
+		const int64_t npl_n_ = (N);                                                        \
+		const int npl_parts_ = (COND) ? NB_SUM_PARTS : 1;                                  \
+		const int64_t npl_ch_ = (npl_n_ + npl_parts_ - 1) / npl_parts_;                    \
+		double npl_part_[NB_SUM_PARTS];                                                    \
+		const int npl_th_ = npl_parts_ > 1 ? (TH) : 1;                                     \
+		if (npl_th_ > 1) {                                                                 \
+			_Pragma("omp parallel for num_threads(npl_th_) schedule(static)") for (    \
+			    int npl_k_ = 0; npl_k_ < npl_parts_; npl_k_++)                         \
+			    NB__SUM_LANES_PART(npl_k_, npl_ch_, npl_n_, npl_part_, I, __VA_ARGS__) \
+		} else {                                                                           \
+			for (int npl_k_ = 0; npl_k_ < npl_parts_; npl_k_++)                        \
+				NB__SUM_LANES_PART(npl_k_, npl_ch_, npl_n_, npl_part_, I,          \
+				                   __VA_ARGS__)                                    \
+		}                                                                                  \
+		s += nb__part_sum_f64((const char *)npl_part_, sizeof(double), npl_parts_, 0);     \
+	} while (0)
+#define NB_PAR_SUM_LANES(TH, I, N, ...)                                                            \
+	NB_PAR_SUM_LANES_IF(TH, (N) >= NB_PAR_MIN, I, N, __VA_ARGS__)
+
 #define NB_IN(t, k, T) ((const T *)(t)->in[k]->data)
 #define NB_OUT(t, T) ((T *)(t)->data)
 

@@ -162,8 +162,8 @@ NB_KERNELS(one_hot, {
 			return;                                                                    \
 		}                                                                                  \
 		double s = 0;                                                                      \
-		NB_PAR_SUM(ex->threads, i, n, T p = P[i]; T q = Q[i];                              \
-		           s += (double)(__VA_ARGS__););                                           \
+		NB_PAR_SUM_LANES(ex->threads, i, n, T p = P[i]; T q = Q[i];                        \
+		                 v = (double)(__VA_ARGS__););                                      \
 		Y[0] = (T)(t->a.i[0] == NB_MEAN ? s / (double)n : s);                              \
 	})
 

@@ -46,7 +46,7 @@ static int64_t reduced_count(const nb_tensor *t)
 	if (t->size == 1) {                                                                        \
 		double s = 0; /* accumulate a full sum in double */                                \
 		int64_t n = t->in[0]->size;                                                        \
-		NB_PAR_SUM(ex->threads, i, n, s += X[i];);                                         \
+		NB_PAR_SUM_LANES(ex->threads, i, n, v = X[i];);                                    \
 		Y[0] = (T)(s * (SCALE));                                                           \
 		return;                                                                            \
 	}                                                                                          \

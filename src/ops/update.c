@@ -219,12 +219,14 @@ static nb_status shape_global_norm(nb_tensor *t)
 	return NB_OK;
 }
 
+/* The squares are accumulated in double, tensor after tensor, each in
+ * NB_SUM_LANES independent lanes (NB_PAR_SUM_LANES: the same bits at every
+ * thread count and ISA level) */
 NB_KERNELS(global_norm, {
-	double s = 0; /* accumulate in double, tensor after tensor */
+	double s = 0;
 	for (int k = 0; k < t->n_in; k++) {
 		const T *X = NB_IN(t, k, T);
-		int64_t n = t->in[k]->size;
-		NB_PAR_SUM(ex->threads, i, n, s += (double)X[i] * (double)X[i];);
+		NB_PAR_SUM_LANES(ex->threads, i, t->in[k]->size, v = (double)X[i] * (double)X[i];);
 	}
 	NB_OUT(t, T)[0] = (T)sqrt(s);
 })

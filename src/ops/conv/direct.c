@@ -19,8 +19,9 @@
  * (padding below the kernel): the adjoint of the forward in x,
  *   dx[n,c,a,b] = sum_{o,m,k} w[o,c,kH-1-m,kW-1-k] dyq[n,o,a+m,b+k]
  *   (dyq: dy with kH-1-pT rows above and kW-1-pL columns left of zeros),
- *   a correlation of dy with the flipped kernel: D1_OB channels of dx by
- *   2 D1_VW pixels of a row in registers, kernel rows outside dy skipped.
+ *   a correlation of dy with the flipped kernel: a block of dx's channels
+ *   (6; 16 floats or 12 doubles at AVX-512) by DT_PX (16) pixels of a row
+ *   in registers, kernel rows outside dy skipped.
  * CONV_PATH_DIRECT_PHASES, input gradient for any geometry: the pixels of
  *   dx whose row is ph mod sH and column pw mod sW receive only the taps
  *   (m, k) with sH | ph + pT - m dH and sW | pw + pL - k dW, each from a
@@ -63,26 +64,29 @@ static dcgeom dc_of(const geom *g)
 }
 
 /* the rows of dy a stride-1 input gradient reads through: kW - 1 - padL
- * zeros on the left, dx's width rounded up to 2 D1_VW plus a kernel to the
- * right (so a tap's window stays in its row) */
+ * zeros on the left, dx's width rounded up to DT_PX plus a kernel to the
+ * right (so a tap's window stays in its row); the blocks of dx's channels
+ * of level v (ops/conv/lanes.h) */
 typedef struct dtgeom {
 	int64_t qt, ql; /* kH - 1 - padT, kW - 1 - padL */
 	int64_t wq;     /* row length */
-	int64_t cb;     /* C rounded up to D1_OB */
+	int64_t ob;     /* channels per block, DT_OB_OF */
+	int64_t cb;     /* C rounded up to ob */
 } dtgeom;
 
-static dtgeom dt_of(const geom *g)
+static dtgeom dt_of(const geom *g, size_t es, int v)
 {
-	const int64_t wr = (g->w + 2 * D1_VW - 1) / (2 * D1_VW) * (2 * D1_VW);
+	const int64_t wr = (g->w + DT_PX - 1) / DT_PX * DT_PX, ob = DT_OB_OF(es, v);
 	return (dtgeom){.qt = g->kh - 1 - g->pt,
 	                .ql = g->kw - 1 - g->pl,
 	                .wq = wr + g->kw,
-	                .cb = (g->c + D1_OB - 1) / D1_OB * D1_OB};
+	                .ob = ob,
+	                .cb = (g->c + ob - 1) / ob * ob};
 }
 
 size_t nb__direct_transposed_dy_bytes(const nb__conv_geom *g, size_t es)
 {
-	return (size_t)(g->o * g->oh * dt_of(g).wq) * es;
+	return (size_t)(g->o * g->oh * dt_of(g, es, 0).wq) * es;
 }
 
 /* The input gradient in phases: the pixels of dx whose row is ph mod sH
@@ -136,8 +140,8 @@ static size_t dp_dy_bytes(const geom *g, const dpgeom *q, size_t es)
 /* The shared part of the workspace: the forward's packed weights
  * [O / DC_OB][C kH kW][DC_OB] (zeros past O) and the taps' offsets in the
  * padded image; the transposed input gradient's flipped weights
- * [C / D1_OB][O][kH][kW][D1_OB]; the phases' taps' offsets, each phase's
- * first tap and the weights [C / DC_OB][taps][DC_OB]. */
+ * [C / ob][O][kH][kW][ob] (ob: the plan's level's DT_OB_OF); the phases' taps' offsets, each
+ * phase's first tap and the weights [C / DC_OB][taps][DC_OB]. */
 static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 {
 	const size_t es = p->es;
@@ -146,7 +150,7 @@ static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 		return nb__align_up((size_t)(nt + g->sh * g->sw + 1) * sizeof(int64_t)) +
 		       nb__align_up((size_t)(dp_of(g).cb * nt) * es);
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
-		return nb__align_up((size_t)(dt_of(g).cb * nt) * es);
+		return nb__align_up((size_t)(dt_of(g, es, NB_LANE_LEVEL(p->isa)).cb * nt) * es);
 	const dcgeom d = dc_of(g);
 	size_t b = nb__align_up((size_t)d.nt * sizeof(int64_t));
 	if (p->pass == CONV_PASS_FORWARD)
@@ -166,7 +170,7 @@ static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 		return dp_dy_bytes(g, &q, es) + nb__align_up((size_t)(g->h * g->w * DC_OB) * es);
 	}
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
-		return nb__align_up((size_t)(g->o * g->oh * dt_of(g).wq) * es);
+		return nb__align_up(nb__direct_transposed_dy_bytes(g, es));
 	const dcgeom d = dc_of(g);
 	size_t b = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * es) : 0;
 	if (p->pass == CONV_PASS_WEIGHT_GRAD)
@@ -249,12 +253,43 @@ size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 #define DT_KW_CASES(NC)                                                                            \
 	do {                                                                                       \
 		if (g->kw == 5)                                                                    \
-			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 5, NC);                           \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, blk, os, cn, 5, NC);                   \
 		else if (g->kw == 3)                                                               \
-			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 3, NC);                           \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, blk, os, cn, 3, NC);                   \
 		else                                                                               \
-			SFX(dt_block)(g, q, dyp, wb, i, j0, out, 0, NC);                           \
+			SFX(dt_block)(g, q, dyp, wb, i, j0, blk, os, cn, 0, NC);                   \
 	} while (0)
+
+/* DT_KW_CASES for the cn channels of a block of OB (a constant): the even
+ * count from cn up (a last block of 1-4 channels computes 2 or 4 of them,
+ * not 6) */
+#define DT_NC_CASES(OB)                                                                            \
+	if ((OB) <= 6 || cn <= 6) {                                                                \
+		if (cn <= 2)                                                                       \
+			DT_KW_CASES(2);                                                            \
+		else if (cn <= 4)                                                                  \
+			DT_KW_CASES(4);                                                            \
+		else                                                                               \
+			DT_KW_CASES(6);                                                            \
+	} else if ((OB) > 6) {                                                                     \
+		switch ((cn + 1) / 2) {                                                            \
+		case 4:                                                                            \
+			DT_KW_CASES((OB) > 8 ? 8 : (OB));                                          \
+			break;                                                                     \
+		case 5:                                                                            \
+			DT_KW_CASES((OB) > 10 ? 10 : (OB));                                        \
+			break;                                                                     \
+		case 6:                                                                            \
+			DT_KW_CASES((OB) > 12 ? 12 : (OB));                                        \
+			break;                                                                     \
+		case 7:                                                                            \
+			DT_KW_CASES((OB) > 14 ? 14 : (OB));                                        \
+			break;                                                                     \
+		default:                                                                           \
+			DT_KW_CASES(OB);                                                           \
+			break;                                                                     \
+		}                                                                                  \
+	}
 
 #define NB_VARIANTS_IMPL "ops/conv/direct_impl.h"
 #include "ops/variants.h"

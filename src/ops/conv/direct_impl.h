@@ -150,57 +150,60 @@ NB_TGT static void SFX(dc_weight)(const geom *g, const dcgeom *d, const T *x, co
 	}
 }
 
-/* 2 D1_VW pixels [j0, ...) of dx row i, channels [cb, cb + D1_OB): the taps
- * of every dy channel and of the kernel rows inside dy accumulate in
- * registers (KW a constant where inlined; 0: kW) */
-static inline __attribute__((always_inline)) void SFX(dt_block)(const geom *g, const dtgeom *q,
-                                                                const T *dyp, const T *wb,
-                                                                int64_t i, int64_t j0, T *out,
-                                                                const int KW, const int NC)
+/* DT_PX pixels [j0, ...) of dx row i, the first NC channels of the block
+ * (wb: its flipped weights): the taps of every dy channel and of the
+ * kernel rows inside dy accumulate in registers, DT_NV vectors per channel
+ * (KW a constant where inlined; 0: kW); channel c < cn's pixels to
+ * out + c os */
+#define DT_VW D1_VW_OF(sizeof(T), NB_V)
+#define DT_NV DT_NV_OF(sizeof(T), NB_V)
+#define DT_OB DT_OB_OF(sizeof(T), NB_V)
+static inline __attribute__((always_inline)) void
+SFX(dt_block)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t i, int64_t j0,
+              T *out, int64_t os, int64_t cn, const int KW, const int NC)
 {
 	const int64_t kw = KW ? KW : g->kw, kk = g->kh * kw;
 	const int64_t m0 = q->qt - i > 0 ? q->qt - i : 0;
 	const int64_t m1 = q->qt - i + g->oh < g->kh ? q->qt - i + g->oh : g->kh;
 	const SFX(d1vec) zero = {0};
-	SFX(d1vec) a0[D1_OB], a1[D1_OB];
+	SFX(d1vec) a[DT_OB_MAX][2];
 	for (int c = 0; c < NC; c++)
-		a0[c] = a1[c] = zero;
+		for (int v = 0; v < DT_NV; v++)
+			a[c][v] = zero;
 	for (int64_t o = 0; o < g->o; o++)
 		for (int64_t m = m0; m < m1; m++) {
 			const T *xr = dyp + (o * g->oh + i + m - q->qt) * q->wq + j0;
-			const T *wt = wb + (o * kk + m * kw) * D1_OB;
-			SFX(d1_taps)(xr, wt, kw, a0, a1, NC);
+			const T *wt = wb + (o * kk + m * kw) * DT_OB;
+			SFX(d1_taps)(xr, wt, kw, a, NC, DT_NV, DT_OB);
 		}
-	for (int c = 0; c < NC; c++) {
-		memcpy(out + c * 2 * D1_VW, &a0[c], sizeof a0[c]);
-		memcpy(out + c * 2 * D1_VW + D1_VW, &a1[c], sizeof a1[c]);
-	}
+	for (int c = 0; c < NC && c < cn; c++)
+		for (int v = 0; v < DT_NV; v++)
+			memcpy(out + c * os + v * DT_VW, &a[c][v], sizeof a[c][v]);
 }
 
-/* dx of one image (see dt_of), from dy and wf [C / D1_OB][O][kH][kW][D1_OB],
+/* dx of one image (see dt_of), from dy and wf [C / DT_OB][O][kH][kW][DT_OB],
  * the flipped kernel */
 NB_TGT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy, const T *wf, T *dx,
                                     T *dyp)
 {
 	SFX(pad_planes)(dy, g->o, g->oh, g->ow, 0, q->ql, g->oh, q->wq, dyp);
 	const int64_t hw = g->h * g->w;
-	T out[D1_OB * 2 * D1_VW];
-	for (int64_t cb = 0; cb < g->c; cb += D1_OB) {
+	T out[DT_OB_MAX * DT_PX];
+	for (int64_t cb = 0; cb < g->c; cb += DT_OB) {
 		const T *wb = wf + cb * g->o * g->kh * g->kw;
-		const int64_t cn = g->c - cb < D1_OB ? g->c - cb : D1_OB;
+		const int64_t cn = g->c - cb < DT_OB ? g->c - cb : DT_OB;
 		for (int64_t i = 0; i < g->h; i++)
-			for (int64_t j0 = 0; j0 < g->w; j0 += 2 * D1_VW) {
-				/* a last block of 1-4 channels computes 2 or 4 of them, not 6 */
-				if (cn <= 2)
-					DT_KW_CASES(2);
-				else if (cn <= 4)
-					DT_KW_CASES(4);
-				else
-					DT_KW_CASES(D1_OB);
-				const int64_t vn = g->w - j0 < 2 * D1_VW ? g->w - j0 : 2 * D1_VW;
-				for (int64_t c = 0; c < cn; c++)
-					memcpy(dx + (cb + c) * hw + i * g->w + j0,
-					       out + c * 2 * D1_VW, (size_t)vn * sizeof(T));
+			for (int64_t j0 = 0; j0 < g->w; j0 += DT_PX) {
+				/* a whole block straight into dx's planes, the last
+				 * one of a row through out */
+				T *dst = dx + cb * hw + i * g->w + j0;
+				const int64_t vn = g->w - j0 < DT_PX ? g->w - j0 : DT_PX;
+				T *blk = vn == DT_PX ? dst : out;
+				const int64_t os = vn == DT_PX ? hw : DT_PX;
+				DT_NC_CASES(DT_OB)
+				if (vn < DT_PX)
+					for (int64_t c = 0; c < cn; c++)
+						SFX(copy_row)(dst + c * hw, out + c * DT_PX, vn);
 			}
 	}
 }
@@ -213,7 +216,7 @@ NB_TGT static void SFX(dp_unpack)(const T *s, int64_t hw, int64_t cn, T *dx)
 	int64_t p0 = 0;
 	for (; p0 + D1_VW <= hw; p0 += D1_VW)
 		for (int64_t c0 = 0; c0 < cn; c0 += D1_VW) {
-			SFX(d1vec) r[D1_VW], t[D1_VW], u[D1_VW], o[D1_VW];
+			SFX(d8vec) r[D1_VW], t[D1_VW], u[D1_VW], o[D1_VW];
 			for (int i = 0; i < D1_VW; i++)
 				D1_LOAD(r[i], s + (p0 + i) * DC_OB + c0);
 			for (int i = 0; i < D1_VW; i += 2) {
@@ -370,13 +373,13 @@ NB_TGT void SFX(nb__direct_input_grad_transposed)(const geom *g, const nb__conv_
                                                   const T *dy, const T *w, T *dx, void *ws)
 {
 	NB_ISA_MARK(NB_V);
-	const dtgeom q = dt_of(g);
+	const dtgeom q = dt_of(g, sizeof(T), NB_V);
 	const int64_t kk = g->kh * g->kw;
-	T *wf = ws; /* [C / D1_OB][O][kH][kW][D1_OB], flipped */
+	T *wf = ws; /* [C / DT_OB][O][kH][kW][DT_OB], flipped */
 	for (int64_t c = 0; c < q.cb; c++)
 		for (int64_t o = 0; o < g->o; o++)
 			for (int64_t e = 0; e < kk; e++)
-				wf[((c / D1_OB * g->o + o) * kk + e) * D1_OB + c % D1_OB] =
+				wf[((c / DT_OB * g->o + o) * kk + e) * DT_OB + c % DT_OB] =
 				    c < g->c ? w[(o * g->c + c) * kk + kk - 1 - e] : 0;
 	DC_FOR_IMAGES(g, p, ws, n, sl,
 	              SFX(dt_backward)(g, &q, dy + n * g->o * g->oh * g->ow, wf,
@@ -433,3 +436,6 @@ NB_TGT void SFX(nb__direct_input_grad_phases)(const geom *g, const nb__conv_plan
 }
 
 #undef DC_V
+#undef DT_VW
+#undef DT_NV
+#undef DT_OB

@@ -1,9 +1,28 @@
 /*
  * Helpers of the one-channel and direct kernels for one element type
  * (T, SFX as in their _impl.h files): the padded copies they read and the
- * register block of D1_OB channels by 2 D1_VW pixels.  Included by
- * onechan_impl.h and direct_impl.h.
+ * register block of a few channels by one or two vectors of pixels, in
+ * the level's lanes.  Included by onechan_impl.h and direct_impl.h.
  */
+
+/* d[0, n) = s[0, n) in moves of fixed sizes, which the compiler inlines as
+ * the level's vector moves, rather than a call to memcpy per row (ResNet-20's
+ * rows hold 32 values or fewer).  (The empty asm hides the loop's count
+ * from GCC, which would turn the loop back into a call.) */
+static inline __attribute__((always_inline)) void SFX(copy_row)(T *restrict d, const T *restrict s,
+                                                                int64_t n)
+{
+	int64_t j = 0;
+	for (; j + 16 <= n; j += 16) {
+		memcpy(d + j, s + j, 16 * sizeof(T));
+		__asm__("" : "+r"(j));
+	}
+	for (int k = 8; k >= 1; k /= 2)
+		if (j + k <= n) {
+			memcpy(d + j, s + j, (size_t)k * sizeof(T));
+			j += k;
+		}
+}
 
 /* n planes [h, w] of src into dst [n][hp][wp], at row top and column left,
  * zeros around: the padded copies the direct kernels read */
@@ -12,29 +31,36 @@ NB_TGT static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w
 {
 	memset(dst, 0, (size_t)(n * hp * wp) * sizeof(T));
 	for (int64_t c = 0; c < n; c++)
-		for (int64_t r = 0; r < h; r++)
-			memcpy(dst + (c * hp + top + r) * wp + left, src + (c * h + r) * w,
-			       (size_t)w * sizeof(T));
+		for (int64_t r = 0; r < h; r++) {
+			T *d = dst + (c * hp + top + r) * wp + left;
+			SFX(copy_row)(d, src + (c * h + r) * w, w);
+		}
 }
 
-/* D1_VW values in one vector (GCC vector extension: the compiler maps it to
- * the widest registers of the ISA variant, and to several where needed) */
-typedef T SFX(d1vec) __attribute__((vector_size(D1_VW * sizeof(T))));
+/* the level's lanes, D1_VW_OF (ops/conv/lanes.h), in one vector (GCC
+ * vector extension: the compiler maps it to the widest registers of the
+ * ISA variant, and to several where needed) */
+#define D1_V D1_VW_OF(sizeof(T), NB_V)
+typedef T SFX(d1vec) __attribute__((vector_size(D1_V * sizeof(T))));
+/* D1_VW values in one vector, at every level */
+typedef T SFX(d8vec) __attribute__((vector_size(D1_VW * sizeof(T))));
 
-/* a0 / a1 [NC] += the kw taps of one kernel row for the first NC <= D1_OB
- * channels: the input row xr at the block's first pixel, the taps' weights
- * wt [kw][D1_OB] */
-static inline __attribute__((always_inline)) void
-SFX(d1_taps)(const T *xr, const T *wt, int64_t kw, SFX(d1vec) * a0, SFX(d1vec) * a1, const int NC)
+/* a[c][v] += the kw taps of one kernel row for the first NC channels and
+ * NV vectors of pixels: the input row xr at the block's first pixel, the
+ * taps' weights wt [kw][OB] (NC <= OB; NC, NV, OB constants where
+ * inlined) */
+static inline __attribute__((always_inline)) void SFX(d1_taps)(const T *xr, const T *wt, int64_t kw,
+                                                               SFX(d1vec) (*a)[2], const int NC,
+                                                               const int NV, const int OB)
 {
 	for (int64_t k = 0; k < kw; k++) {
-		SFX(d1vec) x0, x1;
-		D1_LOAD(x0, xr + k);
-		D1_LOAD(x1, xr + k + D1_VW);
+		SFX(d1vec) x[2];
+		for (int v = 0; v < NV; v++)
+			D1_LOAD(x[v], xr + k + v * D1_V);
 		for (int c = 0; c < NC; c++) {
-			const T wv = wt[k * D1_OB + c];
-			a0[c] += wv * x0;
-			a1[c] += wv * x1;
+			const T wv = wt[k * OB + c];
+			for (int v = 0; v < NV; v++)
+				a[c][v] += wv * x[v];
 		}
 	}
 }

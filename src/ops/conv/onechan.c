@@ -5,7 +5,8 @@
  * K = kH kW (25): im2col copies the image 25 times for a thin product.
  * Here it runs on a zero-padded copy xp of the plane instead:
  *   forward      y[n,o,i,j] = b[o] + sum_{m,k} w[o,0,m,k] xp[n, i + m, j + k]
- *                D1_OB output channels by 2 D1_VW pixels held in registers;
+ *                D1_OB output channels by 2 vectors of pixels held in
+ *                registers (16 pixels; 32 floats at AVX-512);
  *   weight grad  dw[o,0,m,k] = sum_{n,i,j} dy[n,o,i,j] xp[n, i + m, j + k]
  *                (the forward is linear in w; kW 3 or 5): two channels' kW
  *                taps in registers over the whole image.
@@ -31,13 +32,14 @@
 typedef nb__conv_geom geom;
 
 typedef struct d1geom {
-	int64_t hp, wp, owr, ob; /* padded plane; output row rounded up to 2 D1_VW; O to D1_OB */
+	int64_t hp, wp, owr, ob; /* padded plane; output row rounded up to D1_PX; O to D1_OB */
 } d1geom;
 
-static d1geom d1_of(const geom *g)
+/* the geometry for blocks of px pixels: the forward's D1_PX of its level,
+ * 2 D1_VW for the weight gradient */
+static d1geom d1_of(const geom *g, int64_t px)
 {
-	d1geom d = {.owr = (g->ow + 2 * D1_VW - 1) / (2 * D1_VW) * (2 * D1_VW),
-	            .ob = (g->o + D1_OB - 1) / D1_OB * D1_OB};
+	d1geom d = {.owr = (g->ow + px - 1) / px * px, .ob = (g->o + D1_OB - 1) / D1_OB * D1_OB};
 	d.wp = d.owr + D1_KW; /* a tap's window stays in its row */
 	d.hp = g->oh + g->kh - 1;
 	return d;
@@ -47,7 +49,8 @@ static d1geom d1_of(const geom *g)
  * also two padded dy planes and a private dW */
 static size_t d1_slice(const geom *g, const nb__conv_plan *p)
 {
-	const d1geom d = d1_of(g);
+	const d1geom d = d1_of(g, p->pass == CONV_PASS_FORWARD ? D1_PX(p->es, NB_LANE_LEVEL(p->isa))
+	                                                       : 2 * D1_VW);
 	size_t b = (size_t)(d.hp * d.wp);
 	if (p->pass == CONV_PASS_WEIGHT_GRAD)
 		b += (size_t)(2 * g->oh * d.owr + g->o * g->kh * g->kw);
@@ -57,7 +60,7 @@ static size_t d1_slice(const geom *g, const nb__conv_plan *p)
 /* the forward's weights, [O / D1_OB][kH kW][D1_OB] (zeros past O) */
 static size_t d1_wbytes(const geom *g, const nb__conv_plan *p)
 {
-	const size_t b = (size_t)(d1_of(g).ob * g->kh * g->kw) * p->es;
+	const size_t b = (size_t)(d1_of(g, 2 * D1_VW).ob * g->kh * g->kw) * p->es;
 	return p->pass == CONV_PASS_FORWARD ? nb__align_up(b) : 0;
 }
 

@@ -152,8 +152,8 @@ static bool use_direct_transposed(nb__conv_pass pass, size_t es, const nb__conv_
 	 * 28x28 (250 KiB) measured 15.2 ms against Winograd's 11.7-16.2 and
 	 * im2col's 13.0 (batch 64), ResNet-20's layers take 39-72 KiB */
 	return g->algo == NB_CONV_DIRECT ||
-	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) &&
-	        lanes_used(g->w, 2 * D1_VW) && nb__direct_transposed_dy_bytes(g, es) <= DT_MAX_DY);
+	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) && lanes_used(g->w, DT_PX) &&
+	        nb__direct_transposed_dy_bytes(g, es) <= DT_MAX_DY);
 }
 
 static bool use_direct_phases(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
