@@ -592,7 +592,7 @@ static int apply_recipe(train_args *a, const cli_model_info *m)
 		a->batch = r->batch;
 	if ((int)a->optim < 0)
 		a->optim = r->optim;
-	if (a->momentum >= 0 && (a->optim == NB_OPTIM_SGD || a->optim == NB_OPTIM_RMSPROP)) {
+	if (a->momentum >= 0 && !optim_has_momentum(a->optim)) {
 		fprintf(stderr,
 		        "nabla train: --momentum does not apply to %s (momentum, nesterov, "
 		        "adam, adamw)\n",
@@ -600,8 +600,10 @@ static int apply_recipe(train_args *a, const cli_model_info *m)
 		return 2;
 	}
 	/* not given (-1): the recipe's, where it has one (0 there is the
-	 * optimizer's default, which -1 keeps: make_optim) */
-	if (a->momentum < 0 && r->momentum > 0)
+	 * optimizer's default, which -1 keeps: make_optim) and the optimizer
+	 * has a momentum (a recipe's for sgd would be saved with the
+	 * checkpoint, and its resume refused as --momentum with sgd) */
+	if (a->momentum < 0 && r->momentum > 0 && optim_has_momentum(a->optim))
 		a->momentum = r->momentum;
 	if (a->weight_decay < 0 && r->weight_decay > 0)
 		a->weight_decay = r->weight_decay;

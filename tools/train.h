@@ -173,8 +173,11 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z);
  * failure, after a message) */
 int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train, nb_dataset *test);
 /* the optimizer `kind` with the flags' lr, momentum, weight decay and
- * clipping (0 = the kind's defaults) */
+ * clipping (-1 = the kind's default; 0 and up as written) */
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss);
+/* whether --momentum applies to kind (its velocity's beta, Adam's beta1):
+ * momentum, nesterov, adam, adamw */
+bool optim_has_momentum(nb_optim_kind kind);
 
 /* --grad-norms (grad_norms.c): the per-epoch means of a run */
 typedef struct gn_log {
