@@ -445,6 +445,28 @@ START_TEST(test_resume_sgd_of_a_momentum_recipe)
 END_TEST
 #undef LENET_SGD
 
+/* --classes is two different ids of digits alone (",4" was 0,4 and "2,"
+ * 2,0); a checkpoint's "classes" is held to the same form on --resume */
+#define BIN "train --model mlp-binary-sigmoid --data . --batch 2 --out none"
+START_TEST(test_classes_are_two_ids)
+{
+	static const char *const bad[] = {",4",   "2,",    " 2,4", "+2,4", "2,4x",
+	                                  "2, 4", "256,1", "2,2",  "-1,2", "2"};
+	char args[256];
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(args, sizeof args, BIN " --epochs 1 --save c.st --classes '%s'", bad[i]);
+		EXPECT(2, args, "nabla train: --classes wants two different class ids, e.g. 2,4\n");
+		ck_assert_msg(!exists("c.st"), "--classes '%s' wrote c.st", bad[i]);
+	}
+	EXPECT(0, BIN " --epochs 1 --classes 2,4 --save b.st", NULL);
+	retag("b.st", "classes", ",4");
+	EXPECT(1, BIN " --epochs 2 --resume b.st",
+	       "nabla train: --resume: b.st: metadata classes \",4\" is not two different class "
+	       "ids (A,B)\n");
+}
+END_TEST
+#undef BIN
+
 /* `nabla bench` exited 2 printing nothing, refused --warmup 0, took any
  * thread count */
 START_TEST(test_bench_flags)
@@ -1141,6 +1163,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_numeric_flags_are_range_checked);
 	tcase_add_test(tc, test_zero_values_take_effect);
 	tcase_add_test(tc, test_resume_sgd_of_a_momentum_recipe);
+	tcase_add_test(tc, test_classes_are_two_ids);
 	tcase_add_test(tc, test_bench_flags);
 	tcase_add_test(tc, test_bench_peak_and_gemm);
 	tcase_add_test(tc, test_notes_models_save_and_resume);

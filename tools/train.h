@@ -96,7 +96,8 @@ typedef struct train_given {
 	int n;
 } train_given;
 bool train_given_has(const train_given *g, const char *name);
-/* --classes A,B: two different class ids 0 to 255 into c; false otherwise */
+/* --classes A,B: two different class ids 0 to 255 (digits alone) into c;
+ * false otherwise */
 bool train_parse_classes(const char *v, int c[2]);
 
 /* Before --resume loads anything: the checkpoint's recipe (optimizer, lr,
