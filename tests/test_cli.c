@@ -409,6 +409,64 @@ START_TEST(test_zero_values_take_effect)
 }
 END_TEST
 
+/* lenet's recipe is momentum 0.9: a run with --optim sgd saves no
+ * momentum (sgd has none) and resumes as the uninterrupted run goes on; a
+ * file that records the recipe's momentum for sgd (as they were written
+ * before) resumes too, and --momentum typed with it is still refused. */
+#define LENET_SGD "train --model lenet --data . --batch 4 --out none --optim sgd"
+START_TEST(test_resume_sgd_of_a_momentum_recipe)
+{
+	char *whole = last_json(LENET_SGD " --json --epochs 2");
+	EXPECT(0, LENET_SGD " --epochs 1 --save s.st", NULL);
+	nb_safetensors *f;
+	ck_assert_int_eq(nb_safetensors_open(path("s.st"), &f, NULL, 0), NB_OK);
+	ck_assert_ptr_null(nb_safetensors_meta(f, "momentum"));
+	nb_safetensors_free(f);
+	char *resumed =
+	    last_json("train --model lenet --data . --out none --json --epochs 2 --resume s.st");
+	ck_assert_msg(!strcmp(whole, resumed), "resumed\n%s\nuninterrupted\n%s", resumed, whole);
+	free(whole), free(resumed);
+	/* an sgd checkpoint with momentum 0.9 in its metadata */
+	nb_model *m = nb_test_zoo("lenet", NB_F32, 4, 1);
+	nb_optim *o = nb_optimizer(nb_model_graph(m), nb_model_loss(m),
+	                           (nb_optim_opts){.kind = NB_OPTIM_SGD});
+	ck_assert_ptr_nonnull(o);
+	const char *meta[] = {"epoch", "1", "batch", "4", "momentum", "0.9"};
+	nb_checkpoint_opts co = {.meta = meta, .n_meta = 3};
+	ck_assert_int_eq(nb_checkpoint_save_opts(nb_model_graph(m), o, path("old.st"), "lenet", co),
+	                 NB_OK);
+	nb_graph_free(nb_model_graph(m));
+	EXPECT(0, "train --model lenet --data . --out none --epochs 2 --resume old.st",
+	       "resumed lenet from old.st after epoch 1");
+	EXPECT(2,
+	       "train --model lenet --data . --out none --epochs 2 --resume old.st --momentum 0.5",
+	       "nabla train: --momentum does not apply to sgd (momentum, nesterov, adam, adamw)\n");
+}
+END_TEST
+#undef LENET_SGD
+
+/* --classes is two different ids of digits alone (",4" was 0,4 and "2,"
+ * 2,0); a checkpoint's "classes" is held to the same form on --resume */
+#define BIN "train --model mlp-binary-sigmoid --data . --batch 2 --out none"
+START_TEST(test_classes_are_two_ids)
+{
+	static const char *const bad[] = {",4",   "2,",    " 2,4", "+2,4", "2,4x",
+	                                  "2, 4", "256,1", "2,2",  "-1,2", "2"};
+	char args[256];
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(args, sizeof args, BIN " --epochs 1 --save c.st --classes '%s'", bad[i]);
+		EXPECT(2, args, "nabla train: --classes wants two different class ids, e.g. 2,4\n");
+		ck_assert_msg(!exists("c.st"), "--classes '%s' wrote c.st", bad[i]);
+	}
+	EXPECT(0, BIN " --epochs 1 --classes 2,4 --save b.st", NULL);
+	retag("b.st", "classes", ",4");
+	EXPECT(1, BIN " --epochs 2 --resume b.st",
+	       "nabla train: --resume: b.st: metadata classes \",4\" is not two different class "
+	       "ids (A,B)\n");
+}
+END_TEST
+#undef BIN
+
 /* `nabla bench` exited 2 printing nothing, refused --warmup 0, took any
  * thread count */
 START_TEST(test_bench_flags)
@@ -1104,6 +1162,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_resume_checks_the_model);
 	tcase_add_test(tc, test_numeric_flags_are_range_checked);
 	tcase_add_test(tc, test_zero_values_take_effect);
+	tcase_add_test(tc, test_resume_sgd_of_a_momentum_recipe);
+	tcase_add_test(tc, test_classes_are_two_ids);
 	tcase_add_test(tc, test_bench_flags);
 	tcase_add_test(tc, test_bench_peak_and_gemm);
 	tcase_add_test(tc, test_notes_models_save_and_resume);

@@ -243,16 +243,25 @@ static void usage(FILE *fp)
 	cli_model_list(fp, true);
 }
 
+/* a class id of one to three digits at *s (nothing else: no sign, no
+ * space, not empty), 0 to 255; *s moves past it; -1 otherwise */
+static int class_id(const char **s)
+{
+	int v = 0, n = 0;
+	for (; n < 4 && **s >= '0' && **s <= '9'; n++, (*s)++)
+		v = 10 * v + (**s - '0');
+	return n >= 1 && n <= 3 && v <= 255 ? v : -1;
+}
+
 bool train_parse_classes(const char *v, int c[2])
 {
-	char *end;
-	long a = strtol(v, &end, 10);
-	if (*end != ',')
+	int a = class_id(&v);
+	if (a < 0 || *v++ != ',')
 		return false;
-	long b = strtol(end + 1, &end, 10);
-	if (*end || a < 0 || b < 0 || a > 255 || b > 255 || a == b)
+	int b = class_id(&v);
+	if (b < 0 || *v || a == b)
 		return false;
-	c[0] = (int)a, c[1] = (int)b;
+	c[0] = a, c[1] = b;
 	return true;
 }
 
@@ -592,7 +601,7 @@ static int apply_recipe(train_args *a, const cli_model_info *m)
 		a->batch = r->batch;
 	if ((int)a->optim < 0)
 		a->optim = r->optim;
-	if (a->momentum >= 0 && (a->optim == NB_OPTIM_SGD || a->optim == NB_OPTIM_RMSPROP)) {
+	if (a->momentum >= 0 && !optim_has_momentum(a->optim)) {
 		fprintf(stderr,
 		        "nabla train: --momentum does not apply to %s (momentum, nesterov, "
 		        "adam, adamw)\n",
@@ -600,8 +609,10 @@ static int apply_recipe(train_args *a, const cli_model_info *m)
 		return 2;
 	}
 	/* not given (-1): the recipe's, where it has one (0 there is the
-	 * optimizer's default, which -1 keeps: make_optim) */
-	if (a->momentum < 0 && r->momentum > 0)
+	 * optimizer's default, which -1 keeps: make_optim) and the optimizer
+	 * has a momentum (a recipe's for sgd would be saved with the
+	 * checkpoint, and its resume refused as --momentum with sgd) */
+	if (a->momentum < 0 && r->momentum > 0 && optim_has_momentum(a->optim))
 		a->momentum = r->momentum;
 	if (a->weight_decay < 0 && r->weight_decay > 0)
 		a->weight_decay = r->weight_decay;

@@ -96,7 +96,8 @@ typedef struct train_given {
 	int n;
 } train_given;
 bool train_given_has(const train_given *g, const char *name);
-/* --classes A,B: two different class ids 0 to 255 into c; false otherwise */
+/* --classes A,B: two different class ids 0 to 255 (digits alone) into c;
+ * false otherwise */
 bool train_parse_classes(const char *v, int c[2]);
 
 /* Before --resume loads anything: the checkpoint's recipe (optimizer, lr,
@@ -173,8 +174,11 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z);
  * failure, after a message) */
 int load_zoo_data(const train_args *a, const nb_zoo_entry *z, nb_dataset *train, nb_dataset *test);
 /* the optimizer `kind` with the flags' lr, momentum, weight decay and
- * clipping (0 = the kind's defaults) */
+ * clipping (-1 = the kind's default; 0 and up as written) */
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss);
+/* whether --momentum applies to kind (its velocity's beta, Adam's beta1):
+ * momentum, nesterov, adam, adamw */
+bool optim_has_momentum(nb_optim_kind kind);
 
 /* --grad-norms (grad_norms.c): the per-epoch means of a run */
 typedef struct gn_log {

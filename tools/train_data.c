@@ -315,6 +315,12 @@ static void print_early_stop(const train_args *a, const run *r)
 
 /* ---- optimizer from the flags --------------------------------------------------- */
 
+bool optim_has_momentum(nb_optim_kind kind)
+{
+	return kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV || kind == NB_OPTIM_ADAM ||
+	       kind == NB_OPTIM_ADAMW;
+}
+
 nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_tensor *loss)
 {
 	/* the kind's defaults, each flag given (>= 0) as written: 0 included */
@@ -326,8 +332,7 @@ nb_optim *make_optim(const train_args *a, nb_optim_kind kind, nb_graph *g, nb_te
 	o.clip_norm = a->clip_norm;
 	o.dist = a->dist;
 	/* --momentum: the velocity's beta, Adam's beta1 */
-	if (a->momentum >= 0 && (kind == NB_OPTIM_MOMENTUM || kind == NB_OPTIM_NESTEROV ||
-	                         kind == NB_OPTIM_ADAM || kind == NB_OPTIM_ADAMW))
+	if (a->momentum >= 0 && optim_has_momentum(kind))
 		o.momentum = a->momentum;
 	return nb_optimizer(g, loss, o);
 }

@@ -340,7 +340,10 @@ int resume_recipe(train_args *a, const train_given *given, int default_epochs)
 		restore_num(&c, "lr", "--lr", 0, DBL_MAX, &a->lr); /* else the load says why */
 	RESTORE_INT(&c, "batch", "--batch", 1, CLI_MAX_BATCH, a->batch);
 	RESTORE_INT(&c, "seed", "--seed", 0, INT64_MAX, a->seed);
-	if (nb_safetensors_meta(f, "momentum"))
+	/* (files of sgd or rmsprop runs may record their recipe's momentum,
+	 * which does not apply to them) */
+	if (nb_safetensors_meta(f, "momentum") &&
+	    ((int)a->optim < 0 || optim_has_momentum(a->optim)))
 		restore_num(&c, "momentum", "--momentum", 0, nextafter(1, 0), &a->momentum);
 	restore_num(&c, "weight_decay", "--weight-decay", 0, DBL_MAX, &a->weight_decay);
 	restore_num(&c, "clip_norm", "--clip-norm", 0, DBL_MAX, &a->clip_norm);
@@ -391,8 +394,9 @@ int save_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char *m
 	META("base_lr", "%.17g", a->lr);
 	META("batch", "%d", a->batch);
 	META("seed", "%llu", (unsigned long long)a->seed);
-	/* given (0 included) or the recipe's; absent: the optimizer's default */
-	if (a->momentum >= 0)
+	/* given (0 included) or the recipe's; absent: the optimizer's default
+	 * (or none, for sgd and rmsprop) */
+	if (a->momentum >= 0 && optim_has_momentum(a->optim))
 		META("momentum", "%.17g", a->momentum);
 	if (a->weight_decay >= 0)
 		META("weight_decay", "%.17g", a->weight_decay);
