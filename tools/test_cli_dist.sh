@@ -127,6 +127,12 @@ grep -q '^epoch 3/3' "$tmp/out" || fail "resume 2 -> 1: $(cat "$tmp/out")"
 (cd "$tmp" && np2 "$nabla" train $small --resume one.st --epochs 4 --out none) \
 	>"$tmp/out" 2>"$tmp/err" || fail "resume 1 -> 2: $(cat "$tmp/err")"
 [ "$(grep -c '^epoch 4/4' "$tmp/out")" -eq 1 ] || fail "resume 1 -> 2: $(cat "$tmp/out")"
+# the notices about the resumed recipe come from rank 0 alone
+(cd "$tmp" && np2 "$nabla" train $small --resume one.st --epochs 4 --lr 0.01 --out none) \
+	>"$tmp/out" 2>"$tmp/err" || fail "resume with --lr on 2 ranks: $(cat "$tmp/err")"
+[ "$(grep -c "^nabla train: --lr 0.01 overrides the checkpoint's" "$tmp/err")" -eq 1 ] &&
+	[ "$(grep -c '^nabla train: resumed mlp from one.st' "$tmp/err")" -eq 1 ] ||
+	fail "resume notices on 2 ranks: $(cat "$tmp/err")"
 
 # a rank killed mid-run, just after the first epoch's checkpoint: the job
 # ends (within a bounded time) with a message naming the rank, and the

@@ -93,7 +93,15 @@ typedef struct recipe_ctx {
 	const train_given *given;
 	const char *file;
 	bool failed;
+	bool quiet; /* a rank other than 0: no notices (errors still) */
 } recipe_ctx;
+
+/* a notice about the recipe, from rank 0 alone */
+#define NOTICE(C, ...)                                                                             \
+	do {                                                                                       \
+		if (!(C)->quiet)                                                                   \
+			fprintf(stderr, __VA_ARGS__);                                              \
+	} while (0)
 
 static void meta_fail(recipe_ctx *c, const char *err)
 {
@@ -118,8 +126,8 @@ static void restore_int(recipe_ctx *c, const char *key, const char *flag, int64_
 	if (!train_given_has(c->given, flag))
 		*v = x;
 	else if (*v != x)
-		fprintf(stderr, "nabla train: %s %lld overrides the checkpoint's %lld\n", flag,
-		        (long long)*v, (long long)x);
+		NOTICE(c, "nabla train: %s %lld overrides the checkpoint's %lld\n", flag,
+		       (long long)*v, (long long)x);
 }
 
 static void restore_num(recipe_ctx *c, const char *key, const char *flag, double min, double max,
@@ -136,7 +144,7 @@ static void restore_num(recipe_ctx *c, const char *key, const char *flag, double
 	if (!train_given_has(c->given, flag))
 		*v = x;
 	else if (*v != x)
-		fprintf(stderr, "nabla train: %s %g overrides the checkpoint's %g\n", flag, *v, x);
+		NOTICE(c, "nabla train: %s %g overrides the checkpoint's %g\n", flag, *v, x);
 }
 
 /* an int field through restore_int */
@@ -198,9 +206,8 @@ static void restore_schedule(recipe_ctx *c, train_args *a)
 	}
 	if (train_given_has(c->given, "--schedule")) {
 		if (a->schedule != k)
-			fprintf(stderr,
-			        "nabla train: --schedule %s overrides the checkpoint's %s\n",
-			        nb_schedule_kind_name(a->schedule), nb_schedule_kind_name(k));
+			NOTICE(c, "nabla train: --schedule %s overrides the checkpoint's %s\n",
+			       nb_schedule_kind_name(a->schedule), nb_schedule_kind_name(k));
 		if (a->schedule != k)
 			return;
 	}
@@ -228,8 +235,8 @@ static void restore_classes(recipe_ctx *c, train_args *a)
 	} else if (!train_given_has(c->given, "--classes")) {
 		a->classes[0] = k[0], a->classes[1] = k[1];
 	} else if (a->classes[0] != k[0] || a->classes[1] != k[1]) {
-		fprintf(stderr, "nabla train: --classes %d,%d overrides the checkpoint's %d,%d\n",
-		        a->classes[0], a->classes[1], k[0], k[1]);
+		NOTICE(c, "nabla train: --classes %d,%d overrides the checkpoint's %d,%d\n",
+		       a->classes[0], a->classes[1], k[0], k[1]);
 	}
 }
 
@@ -261,8 +268,8 @@ static void restore_validation(recipe_ctx *c, train_args *a, int64_t epoch)
 		snprintf(spec, sizeof spec, "%s", s);
 		a->augment = spec;
 	} else if (train_given_has(c->given, "--augment") && strcmp(given, s ? s : "none")) {
-		fprintf(stderr, "nabla train: --augment %s overrides the checkpoint's %s\n",
-		        a->augment, s ? s : "none");
+		NOTICE(c, "nabla train: --augment %s overrides the checkpoint's %s\n", a->augment,
+		       s ? s : "none");
 	}
 	int64_t file_seed = 0, file_limit = 0;
 	double file_split = 0;
@@ -290,11 +297,11 @@ static void restore_validation(recipe_ctx *c, train_args *a, int64_t epoch)
 		a->best_epoch = (int)best;
 		a->best_val_loss = loss;
 	} else if (a->val_split > 0) {
-		fprintf(stderr,
-		        "nabla train: the validation set is not the checkpoint's (another "
-		        "--val-split, --seed or --train-limit): its best validation loss (epoch "
-		        "%lld) does not carry over\n",
-		        (long long)best);
+		NOTICE(c,
+		       "nabla train: the validation set is not the checkpoint's (another "
+		       "--val-split, --seed or --train-limit): its best validation loss (epoch "
+		       "%lld) does not carry over\n",
+		       (long long)best);
 	}
 }
 
@@ -306,7 +313,8 @@ int resume_recipe(train_args *a, const train_given *given, int default_epochs)
 		fprintf(stderr, "nabla train: --resume: %s\n", err);
 		return 1;
 	}
-	recipe_ctx c = {.f = f, .given = given, .file = a->resume};
+	recipe_ctx c = {
+	    .f = f, .given = given, .file = a->resume, .quiet = nb_dist_rank(a->dist) != 0};
 	int rc = -1;
 	/* another model's file: the load says so, before anything else */
 	const char *m = nb_safetensors_meta(f, "model");
@@ -506,7 +514,7 @@ int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char 
 	if (o)
 		nb_optim_set_lr(o, a->lr);
 	*first_epoch = (int)ep;
-	if (!a->json)
+	if (!a->json && nb_dist_rank(a->dist) == 0)
 		fprintf(stderr, "nabla train: resumed %s from %s after epoch %d (step %lld)\n",
 		        model, a->resume, *first_epoch, (long long)nb_optim_steps(o));
 	return 0;
