@@ -50,13 +50,14 @@ static bool parse_classes(const char *cmd, const char *v, int c[2])
 	const char *comma = strchr(v, ',');
 	long x, y;
 	if (!comma || (size_t)(comma - v) >= sizeof a || strlen(comma + 1) >= sizeof b) {
-		fprintf(stderr, "nabla %s: --classes wants two class ids 0 to 9, e.g. 2,4\n", cmd);
+		fprintf(stderr, "nabla %s: --classes wants two class ids 0 to 255, e.g. 2,4\n",
+		        cmd);
 		return false;
 	}
 	snprintf(a, sizeof a, "%.*s", (int)(comma - v), v);
 	snprintf(b, sizeof b, "%s", comma + 1);
-	if (!cli_parse_long(cmd, "--classes", a, 0, 9, &x) ||
-	    !cli_parse_long(cmd, "--classes", b, 0, 9, &y))
+	if (!cli_parse_long(cmd, "--classes", a, 0, 255, &x) ||
+	    !cli_parse_long(cmd, "--classes", b, 0, 255, &y))
 		return false;
 	if (x == y) {
 		fprintf(stderr, "nabla %s: --classes wants two different classes, got %ld twice\n",
@@ -142,16 +143,12 @@ static int read_meta(const classify_args *a, run_meta *r)
 		snprintf(r->optim, sizeof r->optim, "%s", o ? o : "");
 		r->standardize = nb_safetensors_meta(f, "standardize") != NULL;
 		const char *cl = nb_safetensors_meta(f, "classes");
-		int x, y, end = -1;
-		if (cl &&
-		    (sscanf(cl, "%1d,%1d%n", &x, &y, &end) != 2 || end != 3 || cl[3] || x == y)) {
+		if (cl && !train_parse_classes(cl, r->classes)) {
 			fprintf(stderr,
 			        "nabla %s: --checkpoint %s: metadata classes \"%s\" is not two "
-			        "different classes 0 to 9 (A,B)\n",
+			        "different class ids 0 to 255 (A,B)\n",
 			        a->cmd, a->checkpoint, shown(cl, b, sizeof b));
 			rc = 1;
-		} else if (cl) {
-			r->classes[0] = x, r->classes[1] = y;
 		}
 		const char *key[3] = {"seed", "train_limit", "test_limit"};
 		for (int k = 0; k < 3 && !rc; k++) {
