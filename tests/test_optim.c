@@ -722,29 +722,31 @@ END_TEST
 
 /* ---- options: defaults, names, errors ------------------------------------------------- */
 
+/* the documented defaults of each kind (optim.h's table) */
+static const struct {
+	nb_optim_kind k;
+	double lr, mom, b2, eps, wd;
+} kind_defaults[] = {
+    {NB_OPTIM_SGD, 0.01, 0, 0, 0, 0},
+    {NB_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0},
+    {NB_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0},
+    {NB_OPTIM_RMSPROP, 0.01, 0, 0.99, 1e-8, 0},
+    {NB_OPTIM_ADAM, 0.001, 0.9, 0.999, 1e-8, 0},
+    {NB_OPTIM_ADAMW, 0.001, 0.9, 0.999, 1e-8, 0.01},
+};
+
 START_TEST(test_defaults)
 {
-	struct {
-		nb_optim_kind k;
-		double lr, mom, b2, eps, wd;
-	} want[] = {
-	    {NB_OPTIM_SGD, 0.01, 0, 0, 0, 0},
-	    {NB_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0},
-	    {NB_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0},
-	    {NB_OPTIM_RMSPROP, 0.01, 0, 0.99, 1e-8, 0},
-	    {NB_OPTIM_ADAM, 0.001, 0.9, 0.999, 1e-8, 0},
-	    {NB_OPTIM_ADAMW, 0.001, 0.9, 0.999, 1e-8, 0.01},
-	};
 	for (int i = 0; i < 6; i++) {
 		quad q = quad_new(NB_F32);
-		nb_optim *o = nb_optimizer(q.g, q.L, (nb_optim_opts){.kind = want[i].k});
+		nb_optim *o = nb_optimizer(q.g, q.L, (nb_optim_opts){.kind = kind_defaults[i].k});
 		ck_graph_ok(q.g);
 		nb_optim_opts e = nb_optim_opts_of(o);
-		ck_assert_int_eq(e.kind, want[i].k);
-		ck_assert(e.lr == want[i].lr && e.momentum == want[i].mom &&
-		          e.beta2 == want[i].b2 && e.eps == want[i].eps &&
-		          e.weight_decay == want[i].wd && e.clip_norm == 0);
-		ck_assert(e.nesterov == (want[i].k == NB_OPTIM_NESTEROV));
+		ck_assert_int_eq(e.kind, kind_defaults[i].k);
+		ck_assert(e.lr == kind_defaults[i].lr && e.momentum == kind_defaults[i].mom &&
+		          e.beta2 == kind_defaults[i].b2 && e.eps == kind_defaults[i].eps &&
+		          e.weight_decay == kind_defaults[i].wd && e.clip_norm == 0);
+		ck_assert(e.nesterov == (kind_defaults[i].k == NB_OPTIM_NESTEROV));
 		nb_graph_free(q.g);
 	}
 	/* the convenience constructors map their fields */
@@ -775,25 +777,14 @@ static bool opts_eq(const nb_optim_opts *a, const nb_optim_opts *b)
  * the same values nb_optimizer fills into a zero-initialised struct. */
 START_TEST(test_defaults_functions)
 {
-	struct {
-		nb_optim_kind k;
-		double lr, mom, b2, eps, wd;
-	} want[] = {
-	    {NB_OPTIM_SGD, 0.01, 0, 0, 0, 0},
-	    {NB_OPTIM_MOMENTUM, 0.01, 0.9, 0, 0, 0},
-	    {NB_OPTIM_NESTEROV, 0.01, 0.9, 0, 0, 0},
-	    {NB_OPTIM_RMSPROP, 0.01, 0, 0.99, 1e-8, 0},
-	    {NB_OPTIM_ADAM, 0.001, 0.9, 0.999, 1e-8, 0},
-	    {NB_OPTIM_ADAMW, 0.001, 0.9, 0.999, 1e-8, 0.01},
-	};
 	for (int i = 0; i < 6; i++) {
-		nb_optim_opts d = nb_optim_defaults(want[i].k);
-		ck_assert_int_eq(d.kind, want[i].k);
+		nb_optim_opts d = nb_optim_defaults(kind_defaults[i].k);
+		ck_assert_int_eq(d.kind, kind_defaults[i].k);
 		ck_assert(d.as_written);
-		ck_assert(d.lr == want[i].lr && d.momentum == want[i].mom &&
-		          d.beta2 == want[i].b2 && d.eps == want[i].eps &&
-		          d.weight_decay == want[i].wd && d.clip_norm == 0 && !d.dist);
-		ck_assert(d.nesterov == (want[i].k == NB_OPTIM_NESTEROV));
+		ck_assert(d.lr == kind_defaults[i].lr && d.momentum == kind_defaults[i].mom &&
+		          d.beta2 == kind_defaults[i].b2 && d.eps == kind_defaults[i].eps &&
+		          d.weight_decay == kind_defaults[i].wd && d.clip_norm == 0 && !d.dist);
+		ck_assert(d.nesterov == (kind_defaults[i].k == NB_OPTIM_NESTEROV));
 		ck_assert_int_eq(d.style, NB_MOMENTUM_CLASSIC);
 		/* what the optimizer reports is the defaults, ready to pass back */
 		quad q = quad_new(NB_F64);
@@ -801,7 +792,7 @@ START_TEST(test_defaults_functions)
 		ck_graph_ok(q.g);
 		nb_optim_opts e = nb_optim_opts_of(o);
 		ck_assert(opts_eq(&e, &d));
-		nb_optim *z = nb_optimizer(q.g, q.L, (nb_optim_opts){.kind = want[i].k});
+		nb_optim *z = nb_optimizer(q.g, q.L, (nb_optim_opts){.kind = kind_defaults[i].k});
 		nb_optim_opts ez = nb_optim_opts_of(z);
 		ck_assert(ez.lr == d.lr && ez.momentum == d.momentum && ez.beta2 == d.beta2 &&
 		          ez.eps == d.eps && ez.weight_decay == d.weight_decay && ez.as_written);
