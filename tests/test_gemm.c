@@ -249,6 +249,91 @@ START_TEST(test_conv_grads_run_the_level_variant)
 }
 END_TEST
 
+/* y of the conv node t run at ISA level `level` on `threads` threads with
+ * its plan's path set to `path`, into out */
+static void conv_forward_on(nb_tensor *t, int level, int threads, nb__conv_path path, double *out)
+{
+	nb_exec ex = {.threads = threads, .isa = level};
+	nb__conv_node_plan np;
+	nb__conv_plan_node(t, &ex, &np);
+	np.plan.path = path;
+	ex.workspace_bytes = nb__conv_paths[path].workspace(&np.geom, &np.plan);
+	ex.workspace = malloc(ex.workspace_bytes);
+	ex.plan = &np;
+	nb__isa_ran = -1;
+	if (t->g->dtype == NB_F32)
+		nb__ops[t->op]->forward_f32(&ex, t);
+	else
+		nb__ops[t->op]->forward_f64(&ex, t);
+	ck_assert_int_eq(nb__isa_ran, variant_of(level));
+	free(ex.workspace);
+	nb_read_f64(t, out, nb_tensor_size(t));
+}
+
+/* The stride-1 forward in the transposed input gradient's kernel
+ * (CONV_PATH_DIRECT_ROWS) sums each output in the direct forward's order,
+ * so the two agree exactly (== : a zero's sign aside), at every level, in
+ * f32 and f64: channels 2 to 37 (blocks of 6, 12 and 16 and their
+ * remainders), kernels 1 to 7 wide and rectangular, no padding, padding
+ * up to the kernel's size - 1, uneven ("same" with even kernels), rows of
+ * whole and partial 16-pixel blocks, with and without bias, images on 1
+ * or 3 batch threads, and one image's rows on 3 row threads. */
+START_TEST(test_direct_rows_forward_equals_direct)
+{
+	typedef struct rows_cfg {
+		int n, c, o, h, w, kh, kw, ph, pw;
+		nb_padding pad;
+		bool bias;
+	} rows_cfg;
+	static const rows_cfg cs[] = {
+	    {2, 16, 16, 12, 32, 3, 3, 1, 1, NB_PAD_EXPLICIT, true},
+	    {3, 32, 32, 9, 16, 3, 3, 1, 1, NB_PAD_EXPLICIT, false},
+	    {2, 2, 7, 5, 17, 3, 3, 0, 0, NB_PAD_EXPLICIT, true},
+	    {3, 5, 13, 6, 31, 5, 5, 4, 4, NB_PAD_EXPLICIT, false},
+	    {1, 9, 19, 7, 33, 3, 5, 2, 1, NB_PAD_EXPLICIT, true},
+	    {2, 37, 40, 4, 20, 4, 4, 0, 0, NB_PAD_SAME, true},
+	    {1, 3, 6, 8, 47, 2, 2, 0, 0, NB_PAD_SAME, false},
+	    {2, 12, 17, 3, 9, 1, 7, 0, 3, NB_PAD_EXPLICIT, true},
+	    {2, 6, 12, 10, 16, 7, 7, 6, 0, NB_PAD_EXPLICIT, false},
+	    {3, 20, 33, 5, 48, 1, 1, 0, 0, NB_PAD_EXPLICIT, true},
+	};
+	for (int dt = 0; dt < 2; dt++)
+		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+			const rows_cfg *c = &cs[k];
+			nb_graph *g = nb_graph_new(dt ? NB_F64 : NB_F32);
+			nb_graph_seed(g, 40 + k);
+			nb_tensor *x =
+			    nb_param(g, "x", NB_SHAPE(c->n, c->c, c->h, c->w), NB_UNIFORM(-1, 1));
+			nb_tensor *w =
+			    nb_param(g, "w", NB_SHAPE(c->o, c->c, c->kh, c->kw), NB_UNIFORM(-1, 1));
+			nb_tensor *b =
+			    c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1)) : NULL;
+			nb_conv2d_opts o = {.pad_h = c->ph, .pad_w = c->pw, .padding = c->pad};
+			nb_tensor *y = nb_conv2d(x, w, b, o);
+			nb_program *p = nb_compile(g, &y, 1);
+			ck_graph_ok(g);
+			ck_assert_int_eq(nb_run(p), NB_OK);
+			const int64_t ny = nb_tensor_size(y);
+			double *want = malloc(sizeof(double) * (size_t)ny),
+			       *got = malloc(sizeof(double) * (size_t)ny);
+			for (int level = 0; level <= nb__isa_level(); level++)
+				for (int th = 1; th <= 3; th += 2) {
+					conv_forward_on(y, level, th, CONV_PATH_DIRECT, want);
+					conv_forward_on(y, level, th, CONV_PATH_DIRECT_ROWS, got);
+					for (int64_t i = 0; i < ny; i++)
+						ck_assert_msg(
+						    got[i] == want[i],
+						    "config %zu %s level %d, %d threads: y[%lld] "
+						    "%.17g, the direct forward's %.17g",
+						    k, dt ? "f64" : "f32", level, th, (long long)i,
+						    got[i], want[i]);
+				}
+			free(want), free(got);
+			nb_graph_free(g);
+		}
+}
+END_TEST
+
 /* Our kernels sum each element of C in BLIS's blocks of k, each block as
  * one FMA chain in order, so their results are BLIS's to the bit: which
  * kernel runs never changes a result.  Through BLIS's default runtime (the
@@ -341,6 +426,7 @@ int main(void)
 	tcase_add_test(tc, test_kernel_follows_isa);
 	tcase_add_test(tc, test_kernels_run_the_level_variant);
 	tcase_add_test(tc, test_conv_grads_run_the_level_variant);
+	tcase_add_test(tc, test_direct_rows_forward_equals_direct);
 	tcase_add_test(tc, test_sgemm_matches_f64);
 	tcase_add_test(tc, test_dgemm_matches_f64);
 	tcase_add_test(tc, test_bits_equal_blis);

@@ -22,6 +22,9 @@
  *   a correlation of dy with the flipped kernel: a block of dx's channels
  *   (6; 16 floats or 12 doubles at AVX-512) by DT_PX (16) pixels of a row
  *   in registers, kernel rows outside dy skipped.
+ * CONV_PATH_DIRECT_ROWS, forward at stride 1 and dilation 1: the same
+ *   correlation as the transposed input gradient, of x with the kernel
+ *   unflipped (dr_of), by the same blocks, then the bias.
  * CONV_PATH_DIRECT_PHASES, input gradient for any geometry: the pixels of
  *   dx whose row is ph mod sH and column pw mod sW receive only the taps
  *   (m, k) with sH | ph + pT - m dH and sW | pw + pL - k dW, each from a
@@ -89,6 +92,26 @@ size_t nb__direct_transposed_dy_bytes(const nb__conv_geom *g, size_t es)
 	return (size_t)(g->o * g->oh * dt_of(g, es, 0).wq) * es;
 }
 
+/* The forward at stride 1 and dilation 1 is the same correlation as that
+ * input gradient, of x with the kernel unflipped:
+ *   y[o,i,j] = b[o] + sum_{c,m,k} w[o,c,m,k] x[c, i+m-padT, j+k-padL]
+ * so it runs dt_rows on the geometry with the roles swapped (x as "dy",
+ * y as "dx", padT and padL where the input gradient has kH-1-padT and
+ * kW-1-padL). */
+static geom dr_of(const geom *g)
+{
+	geom r = *g;
+	r.c = g->o, r.o = g->c, r.h = g->oh, r.w = g->ow, r.oh = g->h, r.ow = g->w;
+	r.pt = g->kh - 1 - g->pt, r.pl = g->kw - 1 - g->pl;
+	return r;
+}
+
+size_t nb__direct_rows_x_bytes(const nb__conv_geom *g, size_t es)
+{
+	const geom r = dr_of(g);
+	return nb__direct_transposed_dy_bytes(&r, es);
+}
+
 /* The input gradient in phases: the pixels of dx whose row is ph mod sH
  * and column pw mod sW receive the kernel taps (m, k) with
  * sH | ph + padT - m dH and sW | pw + padL - k dW, from dy row a + e(ph, m)
@@ -151,6 +174,11 @@ static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 		       nb__align_up((size_t)(dp_of(g).cb * nt) * es);
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up((size_t)(dt_of(g, es, NB_LANE_LEVEL(p->isa)).cb * nt) * es);
+	if (p->path == CONV_PATH_DIRECT_ROWS) {
+		const geom r = dr_of(g);
+		return nb__align_up(
+		    (size_t)(dt_of(&r, es, NB_LANE_LEVEL(p->isa)).cb * r.o * r.kh * r.kw) * es);
+	}
 	const dcgeom d = dc_of(g);
 	size_t b = nb__align_up((size_t)d.nt * sizeof(int64_t));
 	if (p->pass == CONV_PASS_FORWARD)
@@ -171,6 +199,8 @@ static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 	}
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up(nb__direct_transposed_dy_bytes(g, es));
+	if (p->path == CONV_PATH_DIRECT_ROWS)
+		return nb__align_up(nb__direct_rows_x_bytes(g, es));
 	const dcgeom d = dc_of(g);
 	size_t b = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * es) : 0;
 	if (p->pass == CONV_PASS_WEIGHT_GRAD)

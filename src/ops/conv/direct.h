@@ -1,8 +1,9 @@
 /*
  * Direct convolution kernels for one group and a few dozen channels (not
- * public API): three paths, CONV_PATH_DIRECT (forward, weight gradient;
+ * public API): four paths, CONV_PATH_DIRECT (forward, weight gradient;
  * any stride, padding, dilation), CONV_PATH_DIRECT_TRANSPOSED (input
- * gradient at stride 1, dilation 1, padding below the kernel) and
+ * gradient at stride 1, dilation 1, padding below the kernel),
+ * CONV_PATH_DIRECT_ROWS (forward, same geometry, same kernel) and
  * CONV_PATH_DIRECT_PHASES (input gradient, any geometry).  direct.c
  * documents the maths and the adjoints.
  *
@@ -22,11 +23,16 @@
  * policy keeps it under L2 size by default) */
 size_t nb__direct_transposed_dy_bytes(const nb__conv_geom *g, size_t es);
 
+/* bytes of one image's x as the stride-1 forward (CONV_PATH_DIRECT_ROWS)
+ * pads it */
+size_t nb__direct_rows_x_bytes(const nb__conv_geom *g, size_t es);
+
 /* bytes of workspace for the plan (p->path picks the input gradient's
  * kernel) */
 size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p);
 
 NB__CONV_FWD(nb__direct_forward)
+NB__CONV_FWD(nb__direct_forward_rows)
 NB__CONV_BWD(nb__direct_weight_grad)
 NB__CONV_BWD(nb__direct_input_grad_transposed)
 NB__CONV_BWD(nb__direct_input_grad_phases)

@@ -181,18 +181,17 @@ SFX(dt_block)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t
 			memcpy(out + c * os + v * DT_VW, &a[c][v], sizeof a[c][v]);
 }
 
-/* dx of one image (see dt_of), from dy and wf [C / DT_OB][O][kH][kW][DT_OB],
- * the flipped kernel */
-NB_TGT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy, const T *wf, T *dx,
-                                    T *dyp)
+/* rows [r0, r1) of dx (see dt_of) from dyp, dy as dt_pad padded it, and wf
+ * [C / DT_OB][O][kH][kW][DT_OB], the flipped kernel */
+NB_TGT static void SFX(dt_rows)(const geom *g, const dtgeom *q, const T *dyp, const T *wf, T *dx,
+                                int64_t r0, int64_t r1)
 {
-	SFX(pad_planes)(dy, g->o, g->oh, g->ow, 0, q->ql, g->oh, q->wq, dyp);
 	const int64_t hw = g->h * g->w;
 	T out[DT_OB_MAX * DT_PX];
 	for (int64_t cb = 0; cb < g->c; cb += DT_OB) {
 		const T *wb = wf + cb * g->o * g->kh * g->kw;
 		const int64_t cn = g->c - cb < DT_OB ? g->c - cb : DT_OB;
-		for (int64_t i = 0; i < g->h; i++)
+		for (int64_t i = r0; i < r1; i++)
 			for (int64_t j0 = 0; j0 < g->w; j0 += DT_PX) {
 				/* a whole block straight into dx's planes, the last
 				 * one of a row through out */
@@ -206,6 +205,12 @@ NB_TGT static void SFX(dt_backward)(const geom *g, const dtgeom *q, const T *dy,
 						SFX(copy_row)(dst + c * hw, out + c * DT_PX, vn);
 			}
 	}
+}
+
+/* dy's planes with dt_of's zeros left and right, into dyp */
+NB_TGT static void SFX(dt_pad)(const geom *g, const dtgeom *q, const T *dy, T *dyp)
+{
+	SFX(pad_planes)(dy, g->o, g->oh, g->ow, 0, q->ql, g->oh, q->wq, dyp);
 }
 
 /* dx[c][p0 .. p0 + 8) for the cn <= DC_OB channels of s [.][DC_OB] (pixel
@@ -281,6 +286,14 @@ NB_TGT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy,
 			}
 		SFX(dp_unpack)(scr, hw, g->c - cb < DC_OB ? g->c - cb : DC_OB, dx + cb * hw);
 	}
+}
+
+/* y [O][ps] += b (none when b is NULL) */
+NB_TGT static void SFX(add_bias)(T *y, const T *b, int64_t o, int64_t ps)
+{
+	for (int64_t c = 0; b && c < o; c++)
+		for (int64_t i = 0; i < ps; i++)
+			y[c * ps + i] += b[c];
 }
 
 /* ---- over the batch ----------------------------------------------------------- */
@@ -381,9 +394,51 @@ NB_TGT void SFX(nb__direct_input_grad_transposed)(const geom *g, const nb__conv_
 			for (int64_t e = 0; e < kk; e++)
 				wf[((c / DT_OB * g->o + o) * kk + e) * DT_OB + c % DT_OB] =
 				    c < g->c ? w[(o * g->c + c) * kk + kk - 1 - e] : 0;
-	DC_FOR_IMAGES(g, p, ws, n, sl,
-	              SFX(dt_backward)(g, &q, dy + n * g->o * g->oh * g->ow, wf,
-	                               dx + n * g->c * g->h * g->w, sl));
+	DC_FOR_IMAGES(g, p, ws, n, sl, {
+		SFX(dt_pad)(g, &q, dy + n * g->o * g->oh * g->ow, sl);
+		SFX(dt_rows)(g, &q, sl, wf, dx + n * g->c * g->h * g->w, 0, g->h);
+	});
+}
+
+/* the forward at stride 1 (see dr_of): the input gradient's kernel on x
+ * with the kernel unflipped, then the bias; images on batch threads, or
+ * each image's rows on row threads */
+NB_TGT void SFX(nb__direct_forward_rows)(const geom *g, const nb__conv_plan *p, const T *x,
+                                         const T *w, const T *b, T *y, void *wsp)
+{
+	NB_ISA_MARK(NB_V);
+	const geom r = dr_of(g);
+	const dtgeom q = dt_of(&r, sizeof(T), NB_V);
+	const int64_t kk = g->kh * g->kw, ps = g->oh * g->ow;
+	T *wr = wsp; /* [O / DT_OB][C][kH][kW][DT_OB] */
+	for (int64_t o = 0; o < q.cb; o++)
+		for (int64_t e = 0; e < g->c * kk; e++)
+			wr[(o / DT_OB * g->c * kk + e) * DT_OB + o % DT_OB] =
+			    o < g->o ? w[o * g->c * kk + e] : 0;
+	const int64_t xs = g->c * g->h * g->w, ys = g->o * ps;
+	if (!p->row_threads) {
+		DC_FOR_IMAGES(g, p, wsp, n, sl, {
+			SFX(dt_pad)(&r, &q, x + n * xs, sl);
+			SFX(dt_rows)(&r, &q, sl, wr, y + n * ys, 0, g->oh);
+			SFX(add_bias)(y + n * ys, b, g->o, ps);
+		});
+		return;
+	}
+	T *xp = (T *)((char *)wsp + dc_shared_bytes(g, p));
+	const int tr = p->row_threads;
+	for (int64_t n = 0; n < g->n; n++) {
+		SFX(dt_pad)(&r, &q, x + n * xs, xp);
+#pragma omp parallel num_threads(tr)
+		{
+			const int k = omp_get_thread_num();
+			const int64_t r0 = g->oh * k / tr, r1 = g->oh * (k + 1) / tr;
+			SFX(dt_rows)(&r, &q, xp, wr, y + n * ys, r0, r1);
+			if (b)
+				for (int64_t o = 0; o < g->o; o++)
+					for (int64_t i = r0 * g->ow; i < r1 * g->ow; i++)
+						y[n * ys + o * ps + i] += b[o];
+		}
+	}
 }
 
 /* the phases' taps, their offsets in the padded dy and their packed
