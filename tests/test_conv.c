@@ -686,12 +686,15 @@ static void expect_kernels(int c, int o, int h, int k, int stride, int pad, int 
  * (docs/conv.md): a change of the rules shows here. */
 START_TEST(test_auto_picks_measured_kernels)
 {
-	/* the stride-1 forward of rows of whole 16-pixel blocks, f32 */
+	/* f32 at AVX-512: the stride-1 forward of rows of whole 16-pixel
+	 * blocks, the weight gradient of 3-wide kernels on rows of 32 */
 	const char *rows = !strcmp(nb_isa(), "avx512") ? "direct rows" : "direct";
 	expect_kernels(6, 16, 14, 5, 1, 0, 1, "direct", "direct transposed",
 	               "direct"); /* LeNet conv2 */
 	expect_kernels(1, 6, 28, 5, 1, 2, 1, "one-channel", "im2col", "one-channel"); /* conv1 */
-	expect_kernels(3, 16, 32, 3, 1, 1, 1, rows, "direct transposed", "direct"); /* ResNet-20 */
+	expect_kernels(3, 16, 32, 3, 1, 1, 1, rows, "direct transposed", rows); /* ResNet-20 */
+	expect_kernels(8, 32, 16, 3, 1, 1, 1, rows, "direct transposed",
+	               "direct"); /* 16-pixel rows */
 	expect_kernels(16, 16, 32, 3, 1, 1, 1, rows, "direct transposed", "winograd");
 	expect_kernels(32, 32, 16, 3, 1, 1, 1, rows, "direct transposed", "winograd");
 	expect_kernels(6, 16, 28, 5, 1, 0, 1, "direct", "direct transposed", "direct");

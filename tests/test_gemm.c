@@ -249,9 +249,9 @@ START_TEST(test_conv_grads_run_the_level_variant)
 }
 END_TEST
 
-/* y of the conv node t run at ISA level `level` on `threads` threads with
- * its plan's path set to `path`, into out */
-static void conv_forward_on(nb_tensor *t, int level, int threads, nb__conv_path path, double *out)
+/* the result of conv node t (any pass) run at ISA level `level` on
+ * `threads` threads with its plan's path set to `path`, into out */
+static void conv_pass_on(nb_tensor *t, int level, int threads, nb__conv_path path, double *out)
 {
 	nb_exec ex = {.threads = threads, .isa = level};
 	nb__conv_node_plan np;
@@ -270,6 +270,70 @@ static void conv_forward_on(nb_tensor *t, int level, int threads, nb__conv_path 
 	nb_read_f64(t, out, nb_tensor_size(t));
 }
 
+/* conv node t under CONV_PATH_DIRECT_ROWS against CONV_PATH_DIRECT at every
+ * level up to the CPU's, on 1 to max_th threads (step th_step): within
+ * tol (1 + |direct|), exactly (==) when tol is 0 */
+static void rows_match_direct(nb_tensor *t, int max_th, int th_step, double tol, size_t k)
+{
+	const int64_t n = nb_tensor_size(t);
+	double *want = malloc(sizeof(double) * (size_t)n),
+	       *got = malloc(sizeof(double) * (size_t)n);
+	const char *dt = t->g->dtype == NB_F64 ? "f64" : "f32";
+	for (int level = 0; level <= nb__isa_level(); level++)
+		for (int th = 1; th <= max_th; th += th_step) {
+			conv_pass_on(t, level, th, CONV_PATH_DIRECT, want);
+			conv_pass_on(t, level, th, CONV_PATH_DIRECT_ROWS, got);
+			for (int64_t e = 0; e < n; e++)
+				ck_assert_msg(
+				    tol == 0 ? got[e] == want[e]
+				             : fabs(got[e] - want[e]) <= tol * (1 + fabs(want[e])),
+				    "config %zu %s %s level %d, %d threads: [%lld] by rows %.17g, "
+				    "direct %.17g",
+				    k, nb_op_name(t->op), dt, level, th, (long long)e, got[e],
+				    want[e]);
+		}
+	free(want), free(got);
+}
+
+/* a convolution of the tests below: x [n, c, h, w], w [o, c, kh, kw] */
+typedef struct rows_cfg {
+	int n, c, o, h, w, kh, kw, ph, pw;
+	nb_padding pad;
+	bool bias;
+} rows_cfg;
+
+/* y of the convolution c in a new graph of type dt (seeded) */
+static nb_tensor *rows_conv(const rows_cfg *c, bool f64, uint64_t seed)
+{
+	nb_graph *g = nb_graph_new(f64 ? NB_F64 : NB_F32);
+	nb_graph_seed(g, seed);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(c->n, c->c, c->h, c->w), NB_UNIFORM(-1, 1));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(c->o, c->c, c->kh, c->kw), NB_UNIFORM(-1, 1));
+	nb_tensor *b = c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1)) : NULL;
+	nb_conv2d_opts o = {.pad_h = c->ph, .pad_w = c->pw, .padding = c->pad};
+	return nb_conv2d(x, w, b, o);
+}
+
+/* the convolution c's forward (or, wgrad, its weight gradient) by rows
+ * against the direct kernel: exactly, or within a few ulps of the sums'
+ * magnitude for the weight gradient, which adds in another order */
+static void rows_case(const rows_cfg *c, bool f64, uint64_t seed, bool wgrad, size_t k)
+{
+	nb_tensor *y = rows_conv(c, f64, seed), *t = y;
+	nb_graph *g = y->g;
+	if (wgrad) {
+		nb_tensor *u = nb_param(g, "u", nb_tensor_shape(y), NB_UNIFORM(-1, 1));
+		t = nb_grad(nb_sum(nb_mul(y, nb_stop_gradient(u))), y->in[1]);
+		ck_assert_int_eq(t->op, NB_OP_CONV2D_BACKWARD_WEIGHT);
+		ck_assert_int_eq(nb_tensor_shape(y).d[3] % 16, 0);
+	}
+	nb_program *p = nb_compile(g, &t, 1);
+	ck_graph_ok(g);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	rows_match_direct(t, 3, wgrad ? 1 : 2, !wgrad ? 0 : f64 ? 1e-12 : 1e-5, k);
+	nb_graph_free(g);
+}
+
 /* The stride-1 forward in the transposed input gradient's kernel
  * (CONV_PATH_DIRECT_ROWS) sums each output in the direct forward's order,
  * so the two agree exactly (== : a zero's sign aside), at every level, in
@@ -280,11 +344,6 @@ static void conv_forward_on(nb_tensor *t, int level, int threads, nb__conv_path 
  * or 3 batch threads, and one image's rows on 3 row threads. */
 START_TEST(test_direct_rows_forward_equals_direct)
 {
-	typedef struct rows_cfg {
-		int n, c, o, h, w, kh, kw, ph, pw;
-		nb_padding pad;
-		bool bias;
-	} rows_cfg;
 	static const rows_cfg cs[] = {
 	    {2, 16, 16, 12, 32, 3, 3, 1, 1, NB_PAD_EXPLICIT, true},
 	    {3, 32, 32, 9, 16, 3, 3, 1, 1, NB_PAD_EXPLICIT, false},
@@ -298,39 +357,32 @@ START_TEST(test_direct_rows_forward_equals_direct)
 	    {3, 20, 33, 5, 48, 1, 1, 0, 0, NB_PAD_EXPLICIT, true},
 	};
 	for (int dt = 0; dt < 2; dt++)
-		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
-			const rows_cfg *c = &cs[k];
-			nb_graph *g = nb_graph_new(dt ? NB_F64 : NB_F32);
-			nb_graph_seed(g, 40 + k);
-			nb_tensor *x =
-			    nb_param(g, "x", NB_SHAPE(c->n, c->c, c->h, c->w), NB_UNIFORM(-1, 1));
-			nb_tensor *w =
-			    nb_param(g, "w", NB_SHAPE(c->o, c->c, c->kh, c->kw), NB_UNIFORM(-1, 1));
-			nb_tensor *b =
-			    c->bias ? nb_param(g, "b", NB_SHAPE(c->o), NB_UNIFORM(-1, 1)) : NULL;
-			nb_conv2d_opts o = {.pad_h = c->ph, .pad_w = c->pw, .padding = c->pad};
-			nb_tensor *y = nb_conv2d(x, w, b, o);
-			nb_program *p = nb_compile(g, &y, 1);
-			ck_graph_ok(g);
-			ck_assert_int_eq(nb_run(p), NB_OK);
-			const int64_t ny = nb_tensor_size(y);
-			double *want = malloc(sizeof(double) * (size_t)ny),
-			       *got = malloc(sizeof(double) * (size_t)ny);
-			for (int level = 0; level <= nb__isa_level(); level++)
-				for (int th = 1; th <= 3; th += 2) {
-					conv_forward_on(y, level, th, CONV_PATH_DIRECT, want);
-					conv_forward_on(y, level, th, CONV_PATH_DIRECT_ROWS, got);
-					for (int64_t i = 0; i < ny; i++)
-						ck_assert_msg(
-						    got[i] == want[i],
-						    "config %zu %s level %d, %d threads: y[%lld] "
-						    "%.17g, the direct forward's %.17g",
-						    k, dt ? "f64" : "f32", level, th, (long long)i,
-						    got[i], want[i]);
-				}
-			free(want), free(got);
-			nb_graph_free(g);
-		}
+		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
+			rows_case(&cs[k], dt, 40 + k, false, k);
+}
+END_TEST
+
+/* The weight gradient by rows (CONV_PATH_DIRECT_ROWS) against the direct
+ * one, at every level, in f32 and f64, on 1 to 3 batch threads: kernels
+ * 3 wide (8 channels a block at AVX-512), 5 wide (4) and 1, 2, 7 wide (one
+ * channel at a time), output channels that fill the blocks and that do
+ * not (a last block's channels one at a time), padding none, uneven and up to
+ * the kernel, rows of 16, 32 and 48 pixels.  They add in different
+ * orders: within a few ulps of the sums' magnitude. */
+START_TEST(test_direct_rows_weight_grad_matches_direct)
+{
+	static const rows_cfg cs[] = {
+	    {3, 3, 16, 6, 32, 3, 3, 1, 1, NB_PAD_EXPLICIT, false},
+	    {2, 5, 13, 5, 16, 3, 3, 1, 1, NB_PAD_EXPLICIT, false},
+	    {4, 2, 20, 4, 48, 5, 5, 2, 2, NB_PAD_EXPLICIT, false},
+	    {2, 4, 7, 3, 32, 1, 1, 0, 0, NB_PAD_EXPLICIT, false},
+	    {2, 6, 9, 4, 16, 2, 2, 0, 0, NB_PAD_SAME, false},
+	    {3, 3, 11, 9, 32, 7, 7, 3, 3, NB_PAD_EXPLICIT, false},
+	    {2, 9, 24, 4, 34, 3, 3, 0, 0, NB_PAD_EXPLICIT, false},
+	};
+	for (int dt = 0; dt < 2; dt++)
+		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
+			rows_case(&cs[k], dt, 70 + k, true, k);
 }
 END_TEST
 
@@ -427,6 +479,7 @@ int main(void)
 	tcase_add_test(tc, test_kernels_run_the_level_variant);
 	tcase_add_test(tc, test_conv_grads_run_the_level_variant);
 	tcase_add_test(tc, test_direct_rows_forward_equals_direct);
+	tcase_add_test(tc, test_direct_rows_weight_grad_matches_direct);
 	tcase_add_test(tc, test_sgemm_matches_f64);
 	tcase_add_test(tc, test_dgemm_matches_f64);
 	tcase_add_test(tc, test_bits_equal_blis);

@@ -106,6 +106,18 @@ static geom dr_of(const geom *g)
 	return r;
 }
 
+/* The weight gradient at stride 1 by rows: with pixels in the lanes,
+ *   dw[o,c,m,k] = sum over the lanes of sum_{n,i,j0} dy[n,o,i,j0..] xp[n,c,i+m,j0+k..]
+ * (xp: x zero-padded), a block of channels by a kernel row's taps in
+ * registers over each image's rows; each lane's partial sums are kept per
+ * thread until the end (drw_buf_len elements, [O][C][kH][kW][lanes] with O
+ * rounded up to the block). */
+static int64_t drw_buf_len(const geom *g, int v, size_t es)
+{
+	const int64_t ob = DRW_OB_OF(v, g->kw), lanes = D1_VW_OF(es, v);
+	return (g->o + ob - 1) / ob * ob * g->c * g->kh * g->kw * lanes;
+}
+
 size_t nb__direct_rows_x_bytes(const nb__conv_geom *g, size_t es)
 {
 	const geom r = dr_of(g);
@@ -174,6 +186,8 @@ static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 		       nb__align_up((size_t)(dp_of(g).cb * nt) * es);
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up((size_t)(dt_of(g, es, NB_LANE_LEVEL(p->isa)).cb * nt) * es);
+	if (p->path == CONV_PATH_DIRECT_ROWS && p->pass == CONV_PASS_WEIGHT_GRAD)
+		return 0;
 	if (p->path == CONV_PATH_DIRECT_ROWS) {
 		const geom r = dr_of(g);
 		return nb__align_up(
@@ -199,6 +213,11 @@ static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 	}
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up(nb__direct_transposed_dy_bytes(g, es));
+	if (p->path == CONV_PATH_DIRECT_ROWS && p->pass == CONV_PASS_WEIGHT_GRAD) {
+		const dcgeom d = dc_of(g);
+		return (d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * es) : 0) +
+		       nb__align_up((size_t)drw_buf_len(g, NB_LANE_LEVEL(p->isa), es) * es);
+	}
 	if (p->path == CONV_PATH_DIRECT_ROWS)
 		return nb__align_up(nb__direct_rows_x_bytes(g, es));
 	const dcgeom d = dc_of(g);
@@ -320,6 +339,10 @@ size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 			break;                                                                     \
 		}                                                                                  \
 	}
+
+/* NB_IN_REGISTER where a d1vec is one AVX2 register */
+#define DRW_PIN_f32(v) NB_IN_REGISTER(v)
+#define DRW_PIN_f64(v) ((void)(v))
 
 #define NB_VARIANTS_IMPL "ops/conv/direct_impl.h"
 #include "ops/variants.h"

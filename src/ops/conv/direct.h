@@ -3,7 +3,8 @@
  * public API): four paths, CONV_PATH_DIRECT (forward, weight gradient;
  * any stride, padding, dilation), CONV_PATH_DIRECT_TRANSPOSED (input
  * gradient at stride 1, dilation 1, padding below the kernel),
- * CONV_PATH_DIRECT_ROWS (forward, same geometry, same kernel) and
+ * CONV_PATH_DIRECT_ROWS (forward, same geometry, same kernel; weight
+ * gradient at stride 1, pixels in the lanes) and
  * CONV_PATH_DIRECT_PHASES (input gradient, any geometry).  direct.c
  * documents the maths and the adjoints.
  *
@@ -33,6 +34,7 @@ size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p);
 
 NB__CONV_FWD(nb__direct_forward)
 NB__CONV_FWD(nb__direct_forward_rows)
+NB__CONV_BWD(nb__direct_weight_grad_rows)
 NB__CONV_BWD(nb__direct_weight_grad)
 NB__CONV_BWD(nb__direct_input_grad_transposed)
 NB__CONV_BWD(nb__direct_input_grad_phases)

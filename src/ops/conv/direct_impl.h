@@ -288,6 +288,82 @@ NB_TGT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy,
 	}
 }
 
+/* ---- the weight gradient by rows (CONV_PATH_DIRECT_ROWS) --------------------- */
+
+/* acc [NO][kW][D1_V] (channel o's at acc + o as) += the gradient of one
+ * kernel row's kW taps for NO channels over one image: xc the padded
+ * plane of one input channel at that kernel row, dyo the first channel's
+ * dy plane, dy planes ds apart (KW a constant where inlined, 0: kw) */
+static inline __attribute__((always_inline)) void
+SFX(drw_block)(const geom *g, const dcgeom *d, const T *xc, const T *dyo, int64_t ds, T *acc,
+               int64_t as, int64_t kw, const int KW, const int NO)
+{
+	enum { V = D1_V };
+	const int64_t nk = KW ? KW : kw;
+	SFX(d1vec) a[8][DRW_KW_MAX];
+	for (int o = 0; o < NO; o++)
+		for (int64_t k = 0; k < nk; k++)
+			D1_LOAD(a[o][k], acc + o * as + k * V);
+	for (int64_t i = 0; i < g->oh; i++) {
+		const T *xr = xc + i * d->wp, *dr = dyo + i * g->ow;
+		for (int64_t j = 0; j < g->ow; j += V) {
+			SFX(d1vec) xv[DRW_KW_MAX];
+			for (int64_t k = 0; k < nk; k++)
+				D1_LOAD(xv[k], xr + j + k);
+			for (int o = 0; o < NO; o++) {
+				SFX(d1vec) dv;
+				D1_LOAD(dv, dr + o * ds + j);
+				/* one load into a register, not one memory operand per
+				 * tap (GCC folds it into each FMA, which made the loop
+				 * load-bound: 27 loads to 24 FMAs) */
+#if NB_V == 2
+				NB_IN_REGISTER(dv);
+#elif NB_V == 1
+				TSFX(DRW_PIN)(dv); /* floats only: 8 doubles take 2 ymm */
+#endif
+				for (int64_t k = 0; k < nk; k++)
+					a[o][k] += dv * xv[k];
+			}
+		}
+	}
+	for (int o = 0; o < NO; o++)
+		for (int64_t k = 0; k < nk; k++)
+			memcpy(acc + o * as + k * V, &a[o][k], sizeof a[o][k]);
+}
+
+/* buf [O rounded up to the block][C][kH][kW][D1_V] += the lanes' partial
+ * sums of one image's weight gradient; src its padded planes (dc_src), dy
+ * its gradient */
+NB_TGT static void SFX(drw_image)(const geom *g, const dcgeom *d, const T *src, const T *dy, T *buf)
+{
+	enum { V = D1_V };
+	const int64_t ps = g->oh * g->ow, rs = g->kw * V, as = g->c * g->kh * rs;
+	const int ob = DRW_OB_OF(NB_V, g->kw);
+	for (int64_t o0 = 0; o0 < g->o; o0 += ob)
+		for (int64_t c = 0; c < g->c; c++)
+			for (int64_t m = 0; m < g->kh; m++) {
+				const T *xc = src + (c * d->hp + m) * d->wp;
+				T *acc = buf + (o0 * g->c + c) * g->kh * rs + m * rs;
+				const T *dyo = dy + o0 * ps;
+				if (o0 + ob > g->o) { /* a last block of fewer channels */
+					for (int64_t o = o0; o < g->o; o++)
+						SFX(drw_block)
+					(g, d, xc, dy + o * ps, 0, acc + (o - o0) * as, as, g->kw,
+					 0, 1);
+				} else if (g->kw == 3) {
+					SFX(drw_block)
+					(g, d, xc, dyo, ps, acc, as, 3, 3, DRW_OB_OF(NB_V, 3));
+				} else if (g->kw == 5) {
+					SFX(drw_block)
+					(g, d, xc, dyo, ps, acc, as, 5, 5, DRW_OB_OF(NB_V, 5));
+				} else {
+					for (int64_t o = 0; o < ob; o++)
+						SFX(drw_block)
+					(g, d, xc, dyo + o * ps, 0, acc + o * as, as, g->kw, 0, 1);
+				}
+			}
+}
+
 /* y [O][ps] += b (none when b is NULL) */
 NB_TGT static void SFX(add_bias)(T *y, const T *b, int64_t o, int64_t ps)
 {
@@ -437,6 +513,50 @@ NB_TGT void SFX(nb__direct_forward_rows)(const geom *g, const nb__conv_plan *p, 
 				for (int64_t o = 0; o < g->o; o++)
 					for (int64_t i = r0 * g->ow; i < r1 * g->ow; i++)
 						y[n * ys + o * ps + i] += b[o];
+		}
+	}
+}
+
+/* the weight gradient at stride 1 by rows (see drw_image): each batch
+ * thread sums its share of the images' partial sums into its own buffer;
+ * then each weight is the sum of the buffers' vectors in thread order,
+ * its lanes added in order */
+NB_TGT void SFX(nb__direct_weight_grad_rows)(const geom *g, const nb__conv_plan *p, const T *dy,
+                                             const T *x, T *dw, void *wsp)
+{
+	NB_ISA_MARK(NB_V);
+	enum { V = D1_V };
+	const dcgeom d = dc_of(g);
+	const int64_t ps = g->oh * g->ow, ne = g->o * g->c * g->kh * g->kw;
+	const int64_t nb = drw_buf_len(g, NB_V, sizeof(T));
+	char *slices = (char *)wsp + dc_shared_bytes(g, p);
+	const size_t sb = dc_slice(g, p);
+	const size_t xpb = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * sizeof(T)) : 0;
+	const int th = p->threads;
+#pragma omp parallel num_threads(th) if (th > 1)
+	{
+		const int tid = omp_get_thread_num();
+		char *sl = slices + (size_t)tid * sb;
+		T *buf = (T *)(sl + xpb);
+		memset(buf, 0, (size_t)nb * sizeof(T));
+		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
+			SFX(drw_image)
+		(g, &d, SFX(dc_src)(g, &d, x + n * g->c * g->h * g->w, (T *)sl), dy + n * g->o * ps,
+		 buf);
+#pragma omp barrier /* every buffer is complete */
+#pragma omp for schedule(static)
+		for (int64_t e = 0; e < ne; e++) {
+			SFX(d1vec) s;
+			D1_LOAD(s, (const T *)(slices + xpb) + e * V);
+			for (int t = 1; t < th; t++) {
+				SFX(d1vec) u;
+				D1_LOAD(u, (const T *)(slices + (size_t)t * sb + xpb) + e * V);
+				s += u;
+			}
+			T r = 0;
+			for (int l = 0; l < V; l++)
+				r += s[l];
+			dw[e] = r;
 		}
 	}
 }

@@ -62,6 +62,25 @@
 #define DC_TB(T) DC_NP(T)
 #define DC_MAX 12 /* the most of either */
 
+/* The weight gradient by rows (CONV_PATH_DIRECT_ROWS): DRW_OB_OF output
+ * channels by the kW taps of one kernel row, each a vector of D1_VW_OF
+ * lanes of pixels' partial sums: 8 x 3 (24 accumulators) at AVX-512, 3 x 3
+ * below it (16 registers), fewer channels for wider kernels. */
+#define DRW_OB_OF(v, kw)                                                                           \
+	((((v) == 2 ? 24 : 9) / (kw)) > 8   ? 8                                                    \
+	 : (((v) == 2 ? 24 : 9) / (kw)) < 1 ? 1                                                    \
+	                                    : (((v) == 2 ? 24 : 9) / (kw)))
+#define DRW_KW_MAX 7 /* the widest kernel it takes */
+
+/* keeps vector v in a register from here on: an empty asm that GCC must
+ * assume reads and changes it (x86 vector registers: "v"), so a load is
+ * not folded into every instruction that uses it; nothing elsewhere */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define NB_IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define NB_IN_REGISTER(v) ((void)0)
+#endif
+
 /* v = the values at p (unaligned) that fill v; a macro: a function
  * returning a vector would change the ABI between the ISA variants */
 #define D1_LOAD(v, p) memcpy(&(v), (p), sizeof(v))

@@ -38,7 +38,7 @@ typedef enum nb__conv_path {
 	CONV_PATH_IM2COL,            /* im2col.c: column matrix + BLIS GEMM, any convolution */
 	CONV_PATH_DIRECT,            /* direct.c: forward and weight gradient, one group */
 	CONV_PATH_DIRECT_TRANSPOSED, /* direct.c: input gradient at stride 1 */
-	CONV_PATH_DIRECT_ROWS,       /* direct.c: forward at stride 1, the same kernel */
+	CONV_PATH_DIRECT_ROWS,       /* direct.c: forward and weight gradient at stride 1 */
 	CONV_PATH_DIRECT_PHASES,     /* direct.c: input gradient, any stride */
 	CONV_PATH_ONE_CHANNEL,       /* onechan.c: forward and weight gradient, C == 1 */
 	CONV_PATH_DEPTHWISE,         /* depthwise.c: C/groups == 1, all passes */

@@ -145,14 +145,25 @@ static bool direct_auto(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
  * 185-220 GFLOP/s against the direct forward's 155-195, 3 -> 16 at 32x32
  * 162 against 103, 16 -> 16 3-10% faster; rows of 14, 24 or 28 pixels
  * (a partial block) measured 4-20% slower, and at AVX2 (6 channels by 16
- * pixels) 32 -> 32 10% slower, so the direct forward keeps those. */
+ * pixels) 32 -> 32 10% slower, so the direct forward keeps those.
+ * The weight gradient by rows (8 output channels by a 3-tap kernel row in
+ * registers, pixels in the lanes) where the direct weight gradient would
+ * run, for kernels up to 3 wide and rows of 32 pixels or a multiple:
+ * 3 -> 16 at 32x32 0.37-0.40 ms against 0.69-0.84, 2 -> 16 0.28-0.32
+ * against 0.61-0.82, 8 -> 16 0.96 against 1.39-1.47, 12 -> 16 1.22-1.31
+ * against 1.49-1.54; rows of 16 (8 -> 32 at 16x16: 0.55 against 0.48)
+ * and 5x5 kernels (4 channels a block: 32 -> 32 at 16x16 6.0 against 4.0
+ * ms) measured slower, and Winograd is as fast at 16 -> 16 and faster
+ * from 32 channels. */
 static bool use_direct_rows(nb__conv_pass pass, size_t es, const nb__conv_geom *g, int isa)
 {
-	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_FORWARD || g->sh != 1 || g->sw != 1 ||
-	    g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw)
+	if (g->groups != 1 || g->c < 2 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 ||
+	    g->algo != NB_CONV_AUTO || es != sizeof(float) || NB_LANE_LEVEL(isa) != 2 ||
+	    !direct_auto(pass, es, g))
 		return false;
-	return g->algo == NB_CONV_AUTO && es == sizeof(float) && NB_LANE_LEVEL(isa) == 2 &&
-	       direct_auto(pass, es, g) && g->ow % DT_PX == 0 &&
+	if (pass == CONV_PASS_WEIGHT_GRAD)
+		return g->kw <= 3 && g->ow % (2 * DT_PX) == 0;
+	return pass == CONV_PASS_FORWARD && g->pt < g->kh && g->pl < g->kw && g->ow % DT_PX == 0 &&
 	       nb__direct_rows_x_bytes(g, es) <= DT_MAX_DY;
 }
 
@@ -357,7 +368,7 @@ const nb__conv_family nb__conv_paths[CONV_PATH_COUNT] = {
     [CONV_PATH_DIRECT_TRANSPOSED] = {"direct transposed", nb__direct_workspace,
                                      ENTRIES(none, nb__direct_input_grad_transposed, none)},
     [CONV_PATH_DIRECT_ROWS] = {"direct rows", nb__direct_workspace,
-                               ENTRIES(nb__direct_forward_rows, none, none)},
+                               ENTRIES(nb__direct_forward_rows, none, nb__direct_weight_grad_rows)},
     [CONV_PATH_DIRECT_PHASES] = {"direct phases", nb__direct_workspace,
                                  ENTRIES(none, nb__direct_input_grad_phases, none)},
     [CONV_PATH_ONE_CHANNEL] = {"one-channel", nb__onechan_workspace,
