@@ -22,9 +22,12 @@
  *   a correlation of dy with the flipped kernel: a block of dx's channels
  *   (6; 16 floats or 12 doubles at AVX-512) by DT_PX (16) pixels of a row
  *   in registers, kernel rows outside dy skipped.
- * CONV_PATH_DIRECT_ROWS, forward at stride 1 and dilation 1: the same
- *   correlation as the transposed input gradient, of x with the kernel
- *   unflipped (dr_of), by the same blocks, then the bias.
+ * CONV_PATH_DIRECT_ROWS, at stride 1 and dilation 1 (the kernels assume
+ *   both): the forward, the same correlation as the transposed input
+ *   gradient, of x with the kernel unflipped (dr_of), by the same blocks,
+ *   then the bias; the weight gradient with pixels in the lanes, a block
+ *   of output channels by a kernel row's taps in registers (drw_of).
+ *   Any padding and any oW.
  * CONV_PATH_DIRECT_PHASES, input gradient for any geometry: the pixels of
  *   dx whose row is ph mod sH and column pw mod sW receive only the taps
  *   (m, k) with sH | ph + pT - m dH and sW | pw + pL - k dW, each from a
@@ -108,14 +111,32 @@ static geom dr_of(const geom *g)
 
 /* The weight gradient at stride 1 by rows: with pixels in the lanes,
  *   dw[o,c,m,k] = sum over the lanes of sum_{n,i,j0} dy[n,o,i,j0..] xp[n,c,i+m,j0+k..]
- * (xp: x zero-padded), a block of channels by a kernel row's taps in
- * registers over each image's rows; each lane's partial sums are kept per
- * thread until the end (drw_buf_len elements, [O][C][kH][kW][lanes] with O
- * rounded up to the block). */
-static int64_t drw_buf_len(const geom *g, int v, size_t es)
+ * (xp: x zero-padded, its rows to a whole number of vectors plus the
+ * kernel, so that a row's last vector reads zeros), a block of ob channels
+ * by a kernel row's taps in registers over each image's rows, dy packed
+ * so that the block's vectors of a pixel block are adjacent; each lane's
+ * partial sums are kept per thread until the end ([O / ob][C][kH][ob][kW]
+ * [lanes]).  A thread's slice: xp, the packed dy, the partial sums. */
+typedef struct drgeom {
+	int64_t hp, wp;  /* the padded plane */
+	int64_t ob;      /* channels per block (DRW_OB_OF) */
+	size_t xp_bytes; /* xp's bytes (aligned) */
+	size_t buf_at;   /* the partial sums' offset in the slice */
+	int64_t buf_len; /* their elements */
+	size_t slice;    /* the slice's bytes */
+} drgeom;
+
+static drgeom drw_of(const geom *g, int v, size_t es)
 {
-	const int64_t ob = DRW_OB_OF(v, g->kw), lanes = D1_VW_OF(es, v);
-	return (g->o + ob - 1) / ob * ob * g->c * g->kh * g->kw * lanes;
+	const int64_t lanes = D1_VW_OF(es, v), nv = (g->ow + lanes - 1) / lanes;
+	drgeom q = {
+	    .hp = g->h + g->pt + g->pb, .wp = nv * lanes + g->kw - 1, .ob = DRW_OB_OF(v, g->kw)};
+	const int64_t ob = (g->o + q.ob - 1) / q.ob * q.ob;
+	q.xp_bytes = nb__align_up((size_t)(g->c * q.hp * q.wp) * es);
+	q.buf_at = q.xp_bytes + nb__align_up((size_t)(ob * g->oh * nv * lanes) * es);
+	q.buf_len = ob * g->c * g->kh * g->kw * lanes;
+	q.slice = q.buf_at + nb__align_up((size_t)q.buf_len * es);
+	return q;
 }
 
 size_t nb__direct_rows_x_bytes(const nb__conv_geom *g, size_t es)
@@ -175,7 +196,9 @@ static size_t dp_dy_bytes(const geom *g, const dpgeom *q, size_t es)
 /* The shared part of the workspace: the forward's packed weights
  * [O / DC_OB][C kH kW][DC_OB] (zeros past O) and the taps' offsets in the
  * padded image; the transposed input gradient's flipped weights
- * [C / ob][O][kH][kW][ob] (ob: the plan's level's DT_OB_OF); the phases' taps' offsets, each
+ * [C / ob][O][kH][kW][ob] (ob: the plan's level's DT_OB_OF); the forward
+ * by rows' weights [O / ob][C][kH][kW][ob], unflipped (the weight
+ * gradient by rows shares nothing); the phases' taps' offsets, each
  * phase's first tap and the weights [C / DC_OB][taps][DC_OB]. */
 static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 {
@@ -202,8 +225,9 @@ static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 
 /* one thread's slice: the padded image (forward, weight gradient), the
  * transposed dy, packed dW and the thread's dW (weight gradient); the
- * padded dy (transposed input gradient); the padded dy and a block of dx's
- * channels pixel-major (phases) */
+ * padded dy (transposed input gradient); the padded x (forward by rows);
+ * the padded image and the lanes' partial sums (weight gradient by rows);
+ * the padded dy and a block of dx's channels pixel-major (phases) */
 static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 {
 	const size_t es = p->es;
@@ -213,11 +237,8 @@ static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 	}
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up(nb__direct_transposed_dy_bytes(g, es));
-	if (p->path == CONV_PATH_DIRECT_ROWS && p->pass == CONV_PASS_WEIGHT_GRAD) {
-		const dcgeom d = dc_of(g);
-		return (d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * es) : 0) +
-		       nb__align_up((size_t)drw_buf_len(g, NB_LANE_LEVEL(p->isa), es) * es);
-	}
+	if (p->path == CONV_PATH_DIRECT_ROWS && p->pass == CONV_PASS_WEIGHT_GRAD)
+		return drw_of(g, NB_LANE_LEVEL(p->isa), es).slice;
 	if (p->path == CONV_PATH_DIRECT_ROWS)
 		return nb__align_up(nb__direct_rows_x_bytes(g, es));
 	const dcgeom d = dc_of(g);

@@ -291,28 +291,33 @@ NB_TGT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy,
 /* ---- the weight gradient by rows (CONV_PATH_DIRECT_ROWS) --------------------- */
 
 /* acc [NO][kW][D1_V] (channel o's at acc + o as) += the gradient of one
- * kernel row's kW taps for NO channels over one image: xc the padded
- * plane of one input channel at that kernel row, dyo the first channel's
- * dy plane, dy planes ds apart (KW a constant where inlined, 0: kw) */
-static inline __attribute__((always_inline)) void
-SFX(drw_block)(const geom *g, const dcgeom *d, const T *xc, const T *dyo, int64_t ds, T *acc,
-               int64_t as, int64_t kw, const int KW, const int NO)
+ * kernel row's kW taps (at most DRW_KW_MAX) for NO channels over one
+ * image: xc the padded plane of one input channel at that kernel row (rows
+ * q->wp apart, zeros past the last vector), dyt the first channel's
+ * vectors in the packed dy (drw_pack: vector j of row i at
+ * dyt + (i nv + j) q->ob D1_V, the next channel's D1_V further; KW a
+ * constant where inlined, 0: kw) */
+static inline __attribute__((always_inline)) void SFX(drw_block)(const geom *g, const drgeom *q,
+                                                                 const T *xc, const T *dyt, T *acc,
+                                                                 int64_t as, int64_t kw,
+                                                                 const int KW, const int NO)
 {
 	enum { V = D1_V };
-	const int64_t nk = KW ? KW : kw;
+	const int64_t nk = KW ? KW : kw, nv = (g->ow + V - 1) / V, vs = q->ob * V;
 	SFX(d1vec) a[8][DRW_KW_MAX];
 	for (int o = 0; o < NO; o++)
 		for (int64_t k = 0; k < nk; k++)
 			D1_LOAD(a[o][k], acc + o * as + k * V);
+	const T *dr = dyt;
 	for (int64_t i = 0; i < g->oh; i++) {
-		const T *xr = xc + i * d->wp, *dr = dyo + i * g->ow;
-		for (int64_t j = 0; j < g->ow; j += V) {
+		const T *xr = xc + i * q->wp;
+		for (int64_t j = 0; j < nv; j++, xr += V, dr += vs) {
 			SFX(d1vec) xv[DRW_KW_MAX];
 			for (int64_t k = 0; k < nk; k++)
-				D1_LOAD(xv[k], xr + j + k);
+				D1_LOAD(xv[k], xr + k);
 			for (int o = 0; o < NO; o++) {
 				SFX(d1vec) dv;
-				D1_LOAD(dv, dr + o * ds + j);
+				D1_LOAD(dv, dr + o * V);
 				/* one load into a register, not one memory operand per
 				 * tap (GCC folds it into each FMA, which made the loop
 				 * load-bound: 27 loads to 24 FMAs) */
@@ -331,35 +336,68 @@ SFX(drw_block)(const geom *g, const dcgeom *d, const T *xc, const T *dyo, int64_
 			memcpy(acc + o * as + k * V, &a[o][k], sizeof a[o][k]);
 }
 
-/* buf [O rounded up to the block][C][kH][kW][D1_V] += the lanes' partial
- * sums of one image's weight gradient; src its padded planes (dc_src), dy
- * its gradient */
-NB_TGT static void SFX(drw_image)(const geom *g, const dcgeom *d, const T *src, const T *dy, T *buf)
+/* dyt [O / ob][oH][nv][ob][D1_V] = one image's dy [O][oH][oW], each row's
+ * last vector and the channels past O zero-filled */
+NB_TGT static void SFX(drw_pack)(const geom *g, const drgeom *q, const T *dy, T *dyt)
 {
 	enum { V = D1_V };
-	const int64_t ps = g->oh * g->ow, rs = g->kw * V, as = g->c * g->kh * rs;
-	const int ob = DRW_OB_OF(NB_V, g->kw);
-	for (int64_t o0 = 0; o0 < g->o; o0 += ob)
+	const int64_t nv = (g->ow + V - 1) / V, ps = g->oh * g->ow;
+	for (int64_t o0 = 0; o0 < g->o; o0 += q->ob)
+		for (int64_t i = 0; i < g->oh; i++)
+			for (int64_t j = 0; j < nv; j++) {
+				T *v = dyt + ((o0 / q->ob * g->oh + i) * nv + j) * q->ob * V;
+				const int64_t nj = g->ow - j * V < V ? g->ow - j * V : V;
+				for (int64_t o = 0; o < q->ob; o++) {
+					if (o0 + o < g->o)
+						memcpy(v + o * V,
+						       dy + (o0 + o) * ps + i * g->ow + j * V,
+						       (size_t)nj * sizeof(T));
+					if (o0 + o >= g->o || nj < V)
+						memset(v + o * V + (o0 + o < g->o ? nj : 0), 0,
+						       (size_t)(o0 + o < g->o ? V - nj : V) *
+						           sizeof(T));
+				}
+			}
+}
+
+/* drw_block for any kernel width: the block's channels (b its index) one
+ * at a time, DRW_KW_MAX taps at a time.  A function of its own: inlined
+ * into drw_image, its accumulators indexed at run time made GCC spill
+ * those of the 3- and 5-wide blocks to the stack in their inner loops. */
+NB_TGT static __attribute__((noinline)) void
+SFX(drw_any)(const geom *g, const drgeom *q, const T *xc, const T *dv, T *acc, int64_t b)
+{
+	enum { V = D1_V };
+	const int64_t rs = g->kw * V;
+	for (int64_t o = 0; o < q->ob && b * q->ob + o < g->o; o++)
+		for (int64_t k0 = 0; k0 < g->kw; k0 += DRW_KW_MAX) {
+			const int64_t nk = g->kw - k0 < DRW_KW_MAX ? g->kw - k0 : DRW_KW_MAX;
+			SFX(drw_block)
+			(g, q, xc + k0, dv + o * V, acc + o * rs + k0 * V, rs, nk, 0, 1);
+		}
+}
+
+/* buf [O / ob][C][kH][ob][kW][D1_V] += the lanes' partial sums of one
+ * image's weight gradient: xp its padded planes (drw_of's), dyt its packed
+ * gradient.  Blocks of q->ob channels for kernels 3 and 5 wide; other
+ * widths one channel at a time, DRW_KW_MAX taps at a time. */
+NB_TGT static void SFX(drw_image)(const geom *g, const drgeom *q, const T *xp, const T *dyt, T *buf)
+{
+	enum { V = D1_V };
+	const int64_t nv = (g->ow + V - 1) / V, rs = g->kw * V, bs = g->oh * nv * q->ob * V;
+	for (int64_t b = 0; b * q->ob < g->o; b++)
 		for (int64_t c = 0; c < g->c; c++)
 			for (int64_t m = 0; m < g->kh; m++) {
-				const T *xc = src + (c * d->hp + m) * d->wp;
-				T *acc = buf + (o0 * g->c + c) * g->kh * rs + m * rs;
-				const T *dyo = dy + o0 * ps;
-				if (o0 + ob > g->o) { /* a last block of fewer channels */
-					for (int64_t o = o0; o < g->o; o++)
-						SFX(drw_block)
-					(g, d, xc, dy + o * ps, 0, acc + (o - o0) * as, as, g->kw,
-					 0, 1);
-				} else if (g->kw == 3) {
+				const T *xc = xp + (c * q->hp + m) * q->wp, *dv = dyt + b * bs;
+				T *acc = buf + ((b * g->c + c) * g->kh + m) * q->ob * rs;
+				if (g->kw == 3) {
 					SFX(drw_block)
-					(g, d, xc, dyo, ps, acc, as, 3, 3, DRW_OB_OF(NB_V, 3));
+					(g, q, xc, dv, acc, rs, 3, 3, DRW_OB_OF(NB_V, 3));
 				} else if (g->kw == 5) {
 					SFX(drw_block)
-					(g, d, xc, dyo, ps, acc, as, 5, 5, DRW_OB_OF(NB_V, 5));
+					(g, q, xc, dv, acc, rs, 5, 5, DRW_OB_OF(NB_V, 5));
 				} else {
-					for (int64_t o = 0; o < ob; o++)
-						SFX(drw_block)
-					(g, d, xc, dyo + o * ps, 0, acc + o * as, as, g->kw, 0, 1);
+					SFX(drw_any)(g, q, xc, dv, acc, b);
 				}
 			}
 }
@@ -526,37 +564,42 @@ NB_TGT void SFX(nb__direct_weight_grad_rows)(const geom *g, const nb__conv_plan 
 {
 	NB_ISA_MARK(NB_V);
 	enum { V = D1_V };
-	const dcgeom d = dc_of(g);
-	const int64_t ps = g->oh * g->ow, ne = g->o * g->c * g->kh * g->kw;
-	const int64_t nb = drw_buf_len(g, NB_V, sizeof(T));
+	const drgeom q = drw_of(g, NB_V, sizeof(T));
+	const int64_t rs = g->kw * V, ne = g->o * g->c * g->kh * g->kw;
 	char *slices = (char *)wsp + dc_shared_bytes(g, p);
 	const size_t sb = dc_slice(g, p);
-	const size_t xpb = d.pad ? nb__align_up((size_t)(g->c * d.hp * d.wp) * sizeof(T)) : 0;
 	const int th = p->threads;
 #pragma omp parallel num_threads(th) if (th > 1)
 	{
 		const int tid = omp_get_thread_num();
 		char *sl = slices + (size_t)tid * sb;
-		T *buf = (T *)(sl + xpb);
-		memset(buf, 0, (size_t)nb * sizeof(T));
-		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
-			SFX(drw_image)
-		(g, &d, SFX(dc_src)(g, &d, x + n * g->c * g->h * g->w, (T *)sl), dy + n * g->o * ps,
-		 buf);
+		T *xp = (T *)sl, *dyt = (T *)(sl + q.xp_bytes), *buf = (T *)(sl + q.buf_at);
+		memset(buf, 0, (size_t)q.buf_len * sizeof(T));
+		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++) {
+			SFX(pad_planes)
+			(x + n * g->c * g->h * g->w, g->c, g->h, g->w, g->pt, g->pl, q.hp, q.wp,
+			 xp);
+			SFX(drw_pack)(g, &q, dy + n * g->o * g->oh * g->ow, dyt);
+			SFX(drw_image)(g, &q, xp, dyt, buf);
+		}
 #pragma omp barrier /* every buffer is complete */
 #pragma omp for schedule(static)
-		for (int64_t e = 0; e < ne; e++) {
+		for (int64_t e = 0; e < ne; e++) { /* e = ((o C + c) kH + m) kW + k */
+			const int64_t o = e / (ne / g->o), r = e % (ne / g->o);
+			const int64_t cm = r / g->kw, k = r % g->kw;
+			const int64_t at =
+			    ((o / q.ob * g->c * g->kh + cm) * q.ob + o % q.ob) * rs + k * V;
 			SFX(d1vec) s;
-			D1_LOAD(s, (const T *)(slices + xpb) + e * V);
+			D1_LOAD(s, (const T *)(slices + q.buf_at) + at);
 			for (int t = 1; t < th; t++) {
 				SFX(d1vec) u;
-				D1_LOAD(u, (const T *)(slices + (size_t)t * sb + xpb) + e * V);
+				D1_LOAD(u, (const T *)(slices + (size_t)t * sb + q.buf_at) + at);
 				s += u;
 			}
-			T r = 0;
+			T sum = 0;
 			for (int l = 0; l < V; l++)
-				r += s[l];
-			dw[e] = r;
+				sum += s[l];
+			dw[e] = sum;
 		}
 	}
 }

@@ -64,8 +64,10 @@
 
 /* The weight gradient by rows (CONV_PATH_DIRECT_ROWS): DRW_OB_OF output
  * channels by the kW taps of one kernel row, each a vector of D1_VW_OF
- * lanes of pixels' partial sums: 8 x 3 (24 accumulators) at AVX-512, 3 x 3
- * below it (16 registers), fewer channels for wider kernels. */
+ * lanes of pixels' partial sums: 8 x 3 (24 zmm accumulators) at AVX-512,
+ * 3 x 3 below it (9 vectors: 9 ymm of floats at AVX2, twice as many
+ * registers for the baseline's floats and AVX2's doubles), fewer channels
+ * for 5-wide kernels; a kernel row of DRW_KW_MAX taps at most at a time. */
 #define DRW_OB_OF(v, kw)                                                                           \
 	((((v) == 2 ? 24 : 9) / (kw)) > 8   ? 8                                                    \
 	 : (((v) == 2 ? 24 : 9) / (kw)) < 1 ? 1                                                    \

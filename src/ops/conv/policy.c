@@ -148,13 +148,16 @@ static bool direct_auto(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
  * pixels) 32 -> 32 10% slower, so the direct forward keeps those.
  * The weight gradient by rows (8 output channels by a 3-tap kernel row in
  * registers, pixels in the lanes) where the direct weight gradient would
- * run, for kernels up to 3 wide and rows of 32 pixels or a multiple:
+ * run, for kernels 3 wide (the blocks of 8 channels) and rows of 32
+ * pixels or a multiple:
  * 3 -> 16 at 32x32 0.37-0.40 ms against 0.69-0.84, 2 -> 16 0.28-0.32
  * against 0.61-0.82, 8 -> 16 0.96 against 1.39-1.47, 12 -> 16 1.22-1.31
  * against 1.49-1.54; rows of 16 (8 -> 32 at 16x16: 0.55 against 0.48)
  * and 5x5 kernels (4 channels a block: 32 -> 32 at 16x16 6.0 against 4.0
- * ms) measured slower, and Winograd is as fast at 16 -> 16 and faster
- * from 32 channels. */
+ * ms) measured slower, other widths (one channel at a time) 3-6 times
+ * slower, and Winograd is as fast at 16 -> 16 and faster from 32
+ * channels.  Builds without the ISA variants (-Dmultiversion=false,
+ * -Dnative=true, clang) run neither at level 2. */
 static bool use_direct_rows(nb__conv_pass pass, size_t es, const nb__conv_geom *g, int isa)
 {
 	if (g->groups != 1 || g->c < 2 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 ||
@@ -162,7 +165,7 @@ static bool use_direct_rows(nb__conv_pass pass, size_t es, const nb__conv_geom *
 	    !direct_auto(pass, es, g))
 		return false;
 	if (pass == CONV_PASS_WEIGHT_GRAD)
-		return g->kw <= 3 && g->ow % (2 * DT_PX) == 0;
+		return g->kw == 3 && g->ow % (2 * DT_PX) == 0;
 	return pass == CONV_PASS_FORWARD && g->pt < g->kh && g->pl < g->kw && g->ow % DT_PX == 0 &&
 	       nb__direct_rows_x_bytes(g, es) <= DT_MAX_DY;
 }
