@@ -364,28 +364,60 @@ END_TEST
 /* The weight gradient by rows (CONV_PATH_DIRECT_ROWS) against the direct
  * one, at every level, in f32 and f64, on 1 to 3 batch threads: kernels
  * 3 wide (8 channels a block at AVX-512), 5 wide (4), 1, 2 and 7 wide (one
- * channel at a time) and 9 wide (7 taps, then 2), output channels that
- * fill the blocks and that do not (a last block's channels one at a
- * time), padding none, uneven and up to the kernel, rows of 16, 32 and 48
- * pixels and rows short of a vector (7, 20, 40).  They add in different
- * orders: within a few ulps of the sums' magnitude. */
+ * channel at a time) and 9 and 15 wide (7 taps at a time), output
+ * channels that fill the blocks and that do not (a last block computed
+ * over zeros; O = 1), padding none, uneven, up to the kernel and beyond,
+ * rows of 16, 32 and 48 pixels, rows short of a vector (1, 7, 20, 40),
+ * one output row.  They add in different orders: within a few ulps of
+ * the sums' magnitude. */
 START_TEST(test_direct_rows_weight_grad_matches_direct)
 {
 	static const rows_cfg cs[] = {
 	    {3, 3, 16, 6, 32, 3, 3, 1, 1, NB_PAD_EXPLICIT, false},
 	    {2, 5, 13, 5, 16, 3, 3, 1, 1, NB_PAD_EXPLICIT, false},
 	    {4, 2, 20, 4, 48, 5, 5, 2, 2, NB_PAD_EXPLICIT, false},
-	    {2, 4, 7, 3, 32, 1, 1, 0, 0, NB_PAD_EXPLICIT, false},
-	    {2, 6, 9, 4, 16, 2, 2, 0, 0, NB_PAD_SAME, false},
+	    {4, 4, 7, 6, 32, 1, 1, 0, 0, NB_PAD_EXPLICIT, false},
+	    {4, 6, 9, 6, 16, 2, 2, 0, 0, NB_PAD_SAME, false},
 	    {3, 3, 11, 9, 32, 7, 7, 3, 3, NB_PAD_EXPLICIT, false},
 	    {2, 9, 24, 4, 34, 3, 3, 0, 0, NB_PAD_EXPLICIT, false},
 	    {2, 4, 17, 5, 20, 3, 3, 1, 1, NB_PAD_EXPLICIT, false},
 	    {2, 3, 10, 3, 40, 3, 9, 1, 4, NB_PAD_EXPLICIT, false},
 	    {1, 2, 9, 4, 7, 5, 5, 2, 2, NB_PAD_EXPLICIT, false},
+	    {3, 5, 1, 3, 20, 3, 15, 0, 7, NB_PAD_EXPLICIT, false},
+	    {3, 4, 17, 1, 33, 3, 3, 4, 1, NB_PAD_EXPLICIT, false},
+	    {3, 3, 5, 4, 1, 3, 3, 1, 1, NB_PAD_EXPLICIT, false},
 	};
 	for (int dt = 0; dt < 2; dt++)
 		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
 			rows_case(&cs[k], dt, 70 + k, true, k);
+}
+END_TEST
+
+/* NB_CONV_AUTO's weight gradient by rows takes 3-wide kernels only: a 9x1
+ * or 5x2 kernel runs the direct kernel (one channel at a time by rows was
+ * 3-6 times slower), a 3x3 one the rows at AVX-512 in a build with the
+ * ISA variants */
+START_TEST(test_direct_rows_weight_grad_policy)
+{
+	static const int kernels[][3] = {{9, 1, 0}, {5, 2, 0}, {3, 3, 1}, {5, 3, 1}};
+	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+		const int kh = kernels[k][0], kw = kernels[k][1];
+		rows_cfg c = {4, 8, 16, 32, 32 + kw - 1, kh, kw, 0, 0, NB_PAD_EXPLICIT, false};
+		nb_tensor *y = rows_conv(&c, false, 5), *u;
+		u = nb_param(y->g, "u", nb_tensor_shape(y), NB_UNIFORM(-1, 1));
+		nb_tensor *dw = nb_grad(nb_sum(nb_mul(y, nb_stop_gradient(u))), y->in[1]);
+		ck_graph_ok(y->g);
+		for (int level = 0; level <= nb__isa_level(); level++) {
+			nb_exec ex = {.threads = 2, .isa = level};
+			nb__conv_node_plan np;
+			nb__conv_plan_node(dw, &ex, &np);
+			const bool rows = kernels[k][2] && level == 2 && variant_of(2) == 2;
+			ck_assert_msg(
+			    np.plan.path == (rows ? CONV_PATH_DIRECT_ROWS : CONV_PATH_DIRECT),
+			    "%dx%d at level %d: path %d", kh, kw, level, (int)np.plan.path);
+		}
+		nb_graph_free(y->g);
+	}
 }
 END_TEST
 
@@ -483,6 +515,7 @@ int main(void)
 	tcase_add_test(tc, test_conv_grads_run_the_level_variant);
 	tcase_add_test(tc, test_direct_rows_forward_equals_direct);
 	tcase_add_test(tc, test_direct_rows_weight_grad_matches_direct);
+	tcase_add_test(tc, test_direct_rows_weight_grad_policy);
 	tcase_add_test(tc, test_sgemm_matches_f64);
 	tcase_add_test(tc, test_dgemm_matches_f64);
 	tcase_add_test(tc, test_bits_equal_blis);

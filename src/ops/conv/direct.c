@@ -226,7 +226,8 @@ static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 /* one thread's slice: the padded image (forward, weight gradient), the
  * transposed dy, packed dW and the thread's dW (weight gradient); the
  * padded dy (transposed input gradient); the padded x (forward by rows);
- * the padded image and the lanes' partial sums (weight gradient by rows);
+ * the padded image, the packed dy and the lanes' partial sums (weight
+ * gradient by rows, drw_of);
  * the padded dy and a block of dx's channels pixel-major (phases) */
 static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 {

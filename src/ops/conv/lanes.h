@@ -72,7 +72,7 @@
 	((((v) == 2 ? 24 : 9) / (kw)) > 8   ? 8                                                    \
 	 : (((v) == 2 ? 24 : 9) / (kw)) < 1 ? 1                                                    \
 	                                    : (((v) == 2 ? 24 : 9) / (kw)))
-#define DRW_KW_MAX 7 /* the widest kernel it takes */
+#define DRW_KW_MAX 7 /* the taps of a kernel row it holds at a time */
 
 /* keeps vector v in a register from here on: an empty asm that GCC must
  * assume reads and changes it (x86 vector registers: "v"), so a load is
