@@ -293,7 +293,7 @@ NB_TGT static void SFX(dp_backward)(const geom *g, const dpgeom *q, const T *dy,
 /* acc [NO][kW][D1_V] (channel o's at acc + o as) += the gradient of one
  * kernel row's kW taps (at most DRW_KW_MAX) for NO channels over one
  * image: xc the padded plane of one input channel at that kernel row (rows
- * q->wp apart, zeros past the last vector), dyt the first channel's
+ * q->wp apart, long enough for the last vector's taps), dyt the first channel's
  * vectors in the packed dy (drw_pack: vector j of row i at
  * dyt + (i nv + j) q->ob D1_V, the next channel's D1_V further; KW a
  * constant where inlined, 0: kw) */
