@@ -26,6 +26,57 @@ START_TEST(test_add_broadcast_values)
 }
 END_TEST
 
+/* broadcast_to's fills (x is y's shape on leading axes, 1 on the rest: a
+ * scalar, a value per channel) and its general path, against the
+ * definition, on 1 and 3 threads, large enough to run on them */
+START_TEST(test_broadcast_to_values)
+{
+	static const nb_shape cases[][2] = {
+	    {{1, {1}}, {2, {300, 700}}},
+	    {{0, {0}}, {3, {2, 3, 4}}},
+	    {{4, {64, 64, 1, 1}}, {4, {64, 64, 8, 8}}},
+	    {{2, {50, 1}}, {2, {50, 2000}}},
+	    {{4, {1, 3, 1, 1}}, {4, {2, 3, 40, 400}}},
+	    {{1, {700}}, {2, {300, 700}}},
+	    {{2, {5, 7}}, {2, {5, 7}}},
+	};
+	for (int th = 1; th <= 3; th += 2)
+		for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+			nb_set_num_threads(th);
+			const nb_shape xs = cases[k][0], ys = cases[k][1];
+			nb_graph *g = nb_graph_new(NB_F64);
+			const int64_t nx = nb_shape_size(xs), ny = nb_shape_size(ys);
+			double *xv = malloc(sizeof(double) * (size_t)nx),
+			       *yv = malloc(sizeof(double) * (size_t)ny);
+			for (int64_t i = 0; i < nx; i++)
+				xv[i] = (double)(i * 7 % 13) - 6.5;
+			nb_tensor *x = nb_constant(g, "x", xs, xv);
+			nb_tensor *y = nb__broadcast_to(x, ys);
+			ck_graph_ok(g);
+			ck_assert_int_eq(nb_eval(y), NB_OK);
+			ck_assert_int_eq(nb_read_f64(y, yv, ny), NB_OK);
+			const int off = ys.ndim - xs.ndim;
+			for (int64_t e = 0; e < ny; e++) { /* x's element for y's e */
+				int64_t r = e, at = 0, stride = 1;
+				for (int a = ys.ndim - 1; a >= 0; a--) {
+					const int64_t i = r % ys.d[a];
+					r /= ys.d[a];
+					if (a >= off) {
+						at += (xs.d[a - off] == 1 ? 0 : i) * stride;
+						stride *= xs.d[a - off];
+					}
+				}
+				ck_assert_msg(yv[e] == xv[at],
+				              "case %zu, %d threads: y[%lld] %g, want %g", k, th,
+				              (long long)e, yv[e], xv[at]);
+			}
+			free(xv), free(yv);
+			nb_graph_free(g);
+		}
+	nb_set_num_threads(0);
+}
+END_TEST
+
 START_TEST(test_matmul_values)
 {
 	for (int dt = 0; dt < 2; dt++) {
@@ -653,6 +704,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("core");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_add_broadcast_values);
+	tcase_add_test(tc, test_broadcast_to_values);
 	tcase_add_test(tc, test_gradcheck_opts_as_written);
 	tcase_add_test(tc, test_matmul_values);
 	tcase_add_test(tc, test_grad_fanout);

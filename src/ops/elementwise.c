@@ -242,9 +242,46 @@ static nb_status shape_sum_to(nb_tensor *t)
 	return NB_OK;
 }
 
+/* The elements of y each value of x fills when x is y's shape on its
+ * leading axes and 1 on the rest (a scalar, a value per channel over the
+ * pixels: the broadcasts of loss seeds and pooling gradients), else 0. */
+static int64_t fill_run(const nb_tensor *t)
+{
+	const nb_shape in = t->in[0]->shape, out = t->shape;
+	const int off = out.ndim - in.ndim;
+	int k = out.ndim; /* the first axis from which x is 1 */
+	while (k > 0 && (k - 1 < off || in.d[k - 1 - off] == 1))
+		k--;
+	int64_t run = 1;
+	for (int a = 0; a < out.ndim; a++) {
+		if (a < k && (a < off || in.d[a - off] != out.d[a]))
+			return 0;
+		if (a >= k)
+			run *= out.d[a];
+	}
+	return run;
+}
+
+#define FILL_PARALLEL                                                                              \
+	_Pragma("omp parallel for num_threads(ex->threads) if (t->size >= NB_PAR_MIN)")
+
 NB_KERNELS(broadcast_to, {
 	const T *X = NB_IN(t, 0, T);
 	T *Y = NB_OUT(t, T);
+	const int64_t run = fill_run(t), nx = t->in[0]->size;
+	if (run > 0 && nx == 1) { /* one value everywhere */
+		FILL_PARALLEL
+		for (int64_t e = 0; e < t->size; e++)
+			Y[e] = X[0];
+		return;
+	}
+	if (run > 0) { /* runs of one value, on the threads when large */
+		FILL_PARALLEL
+		for (int64_t i = 0; i < nx; i++)
+			for (int64_t j = 0; j < run; j++)
+				Y[i * run + j] = X[i];
+		return;
+	}
 	nb_bcast bc;
 	nb_bcast_init(&bc, t->shape, t->in[0]->shape, t->in[0]->shape);
 	NB_BCAST_LOOP(&bc, t->size, Y[o] = X[ia]);
