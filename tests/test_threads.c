@@ -225,6 +225,89 @@ START_TEST(test_graphs_in_openmp_region)
 }
 END_TEST
 
+/* y, dx and dw of a convolution of x [n, c, h, h] by w [o, c, k, k] (pad
+ * k / 2, algorithm algo), run as planned for 2 threads, into out (3
+ * arrays); from inside the caller's own parallel region (nested: our
+ * regions then get one thread, not the 2 planned) when nested */
+static void conv_run(nb_dtype dt, int n, int c, int o, int h, int k, nb_conv_algo algo, bool nested,
+                     double *out[3])
+{
+	nb_graph *g = nb_graph_new(dt);
+	nb_graph_seed(g, 9);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(n, c, h, h), NB_UNIFORM(-1, 1));
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(o, c, k, k), NB_UNIFORM(-1, 1));
+	nb_conv2d_opts opt = NB_CONV_OPTS(1, k / 2);
+	opt.algo = algo;
+	nb_tensor *y = nb_conv2d(x, w, NULL, opt);
+	nb_tensor *u = nb_param(g, "u", nb_tensor_shape(y), NB_UNIFORM(-1, 1));
+	nb_tensor *L = nb_sum(nb_mul(y, nb_stop_gradient(u)));
+	nb_tensor *t[3] = {y, nb_grad(L, x), nb_grad(L, w)};
+	nb_program *p = nb_compile(g, t, 3);
+	ck_assert_ptr_nonnull(p);
+	nb_status st = NB_OK;
+	if (nested) {
+#pragma omp parallel num_threads(2)
+#pragma omp single
+		st = nb_run(p);
+	} else {
+		st = nb_run(p);
+	}
+	ck_assert_int_eq(st, NB_OK);
+	for (int i = 0; i < 3; i++) {
+		const int64_t m = nb_tensor_size(t[i]);
+		out[i] = malloc(sizeof(double) * (size_t)m);
+		ck_assert_int_eq(nb_read_f64(t[i], out[i], m), NB_OK);
+	}
+	nb_graph_free(g);
+}
+
+/* Convolutions run from inside the caller's parallel region, where their
+ * own regions get fewer threads than planned, give what they give outside
+ * it (up to the rounding of a different split): the kernels split their
+ * work by the team they get, not the one planned.  They split by the plan
+ * before, and a nested run silently skipped half the images of the weight
+ * gradient.  Every path: direct, by rows and one-channel (images and one
+ * image's rows on threads), im2col, Winograd, in f32 and f64. */
+START_TEST(test_convs_in_openmp_region)
+{
+	static const struct {
+		int n, c, o, h, k;
+		nb_conv_algo algo;
+	} cs[] = {
+	    {4, 16, 16, 16, 3, NB_CONV_DIRECT},   {1, 16, 16, 16, 3, NB_CONV_DIRECT},
+	    {4, 3, 16, 32, 3, NB_CONV_AUTO},      {1, 3, 16, 32, 3, NB_CONV_AUTO},
+	    {4, 1, 6, 28, 5, NB_CONV_AUTO},       {4, 8, 16, 16, 3, NB_CONV_IM2COL},
+	    {4, 16, 16, 16, 3, NB_CONV_WINOGRAD},
+	};
+	nb_set_num_threads(2);
+	for (int dt = 0; dt < 2; dt++)
+		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+			double *want[3], *got[3];
+			const nb_dtype type = dt ? NB_F64 : NB_F32;
+			conv_run(type, cs[k].n, cs[k].c, cs[k].o, cs[k].h, cs[k].k, cs[k].algo,
+			         false, want);
+			conv_run(type, cs[k].n, cs[k].c, cs[k].o, cs[k].h, cs[k].k, cs[k].algo,
+			         true, got);
+			const int64_t sizes[3] = {(int64_t)cs[k].n * cs[k].o * cs[k].h * cs[k].h,
+			                          (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].h,
+			                          (int64_t)cs[k].o * cs[k].c * cs[k].k * cs[k].k};
+			const double tol = dt ? 1e-12 : 1e-5;
+			for (int i = 0; i < 3; i++) {
+				for (int64_t e = 0; e < sizes[i]; e++)
+					ck_assert_msg(
+					    fabs(got[i][e] - want[i][e]) <=
+					        tol * (1 + fabs(want[i][e])),
+					    "config %zu %s, output %d [%lld]: nested %.17g, "
+					    "outside %.17g",
+					    k, dt ? "f64" : "f32", i, (long long)e, got[i][e],
+					    want[i][e]);
+				free(want[i]), free(got[i]);
+			}
+		}
+	nb_set_num_threads(0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -235,6 +318,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_count_is_set);
 	tcase_add_test(tc, test_graphs_on_threads);
 	tcase_add_test(tc, test_graphs_in_openmp_region);
+	tcase_add_test(tc, test_convs_in_openmp_region);
 	suite_add_tcase(s, tc);
 	return s;
 }

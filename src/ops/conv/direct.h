@@ -12,7 +12,9 @@
  * workspace after a shared part (packed weights, tap offsets); the
  * forward with p->row_threads > 0 instead splits each image's output rows
  * over that many threads.  Weight gradients sum private copies in thread
- * order: the bits depend only on the thread count.
+ * order: the bits depend only on the thread count.  The work is split by
+ * the team a region gets (omp_get_num_threads), which inside a caller's
+ * own parallel region is smaller than planned.
  */
 #ifndef NB_CONV_DIRECT_H
 #define NB_CONV_DIRECT_H

@@ -451,9 +451,11 @@ NB_TGT void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const
 		const T *src = SFX(dc_src)(g, &d, x + n * xs, xp);
 #pragma omp parallel num_threads(tr)
 		{
-			const int k = omp_get_thread_num();
+			/* the team's own size: fewer than tr inside another
+			 * parallel region (nested regions off) */
+			const int k = omp_get_thread_num(), nt = omp_get_num_threads();
 			SFX(dc_forward_rows)
-			(g, &d, src, wq, off, b, y + n * ys, g->oh * k / tr, g->oh * (k + 1) / tr);
+			(g, &d, src, wq, off, b, y + n * ys, g->oh * k / nt, g->oh * (k + 1) / nt);
 		}
 	}
 }
@@ -476,21 +478,23 @@ NB_TGT void SFX(nb__direct_weight_grad)(const geom *g, const nb__conv_plan *p, c
 	const size_t part_off = xpb + dytb + nb__align_up((size_t)(d.ob * d.nt) * sizeof(T));
 #pragma omp parallel num_threads(th) if (th > 1)
 	{
-		const int tid = omp_get_thread_num();
+		/* the team's own size (fewer than th inside another parallel
+		 * region) splits the images */
+		const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 		char *sl = slices + (size_t)tid * sb;
 		T *xp = (T *)sl, *dyt = (T *)(sl + xpb), *dwq = (T *)(sl + xpb + dytb);
 		memset(dwq, 0, (size_t)(d.ob * d.nt) * sizeof(T));
-		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
+		for (int64_t n = g->n * tid / nt; n < g->n * (tid + 1) / nt; n++)
 			SFX(dc_weight)
 		(g, &d, x + n * g->c * g->h * g->w, dy + n * g->o * g->oh * g->ow, off, dwq, xp,
 		 dyt);
-		T *dst = th > 1 ? (T *)(sl + part_off) : dw;
+		T *dst = nt > 1 ? (T *)(sl + part_off) : dw;
 		for (int64_t o = 0; o < g->o; o++)
 			for (int64_t e = 0; e < d.nt; e++)
 				dst[o * d.nt + e] = dwq[(o / DC_OB * d.nt + e) * DC_OB + o % DC_OB];
-		if (th > 1) {
+		if (nt > 1) {
 #pragma omp barrier /* every private sum is complete */
-			nb__sum_parts(dw, g->o * d.nt, slices + part_off, sb, th);
+			nb__sum_parts(dw, g->o * d.nt, slices + part_off, sb, nt);
 		}
 	}
 }
@@ -544,8 +548,8 @@ NB_TGT void SFX(nb__direct_forward_rows)(const geom *g, const nb__conv_plan *p, 
 		SFX(dt_pad)(&r, &q, x + n * xs, xp);
 #pragma omp parallel num_threads(tr)
 		{
-			const int k = omp_get_thread_num();
-			const int64_t r0 = g->oh * k / tr, r1 = g->oh * (k + 1) / tr;
+			const int k = omp_get_thread_num(), nt = omp_get_num_threads();
+			const int64_t r0 = g->oh * k / nt, r1 = g->oh * (k + 1) / nt;
 			SFX(dt_rows)(&r, &q, xp, wr, y + n * ys, r0, r1);
 			if (b)
 				for (int64_t o = 0; o < g->o; o++)
@@ -571,11 +575,13 @@ NB_TGT void SFX(nb__direct_weight_grad_rows)(const geom *g, const nb__conv_plan 
 	const int th = p->threads;
 #pragma omp parallel num_threads(th) if (th > 1)
 	{
-		const int tid = omp_get_thread_num();
+		/* the team's own size (fewer than th inside another parallel
+		 * region) splits the images and sums the buffers */
+		const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 		char *sl = slices + (size_t)tid * sb;
 		T *xp = (T *)sl, *dyt = (T *)(sl + q.xp_bytes), *buf = (T *)(sl + q.buf_at);
 		memset(buf, 0, (size_t)q.buf_len * sizeof(T));
-		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++) {
+		for (int64_t n = g->n * tid / nt; n < g->n * (tid + 1) / nt; n++) {
 			SFX(pad_planes)
 			(x + n * g->c * g->h * g->w, g->c, g->h, g->w, g->pt, g->pl, q.hp, q.wp,
 			 xp);
@@ -591,7 +597,7 @@ NB_TGT void SFX(nb__direct_weight_grad_rows)(const geom *g, const nb__conv_plan 
 			    ((o / q.ob * g->c * g->kh + cm) * q.ob + o % q.ob) * rs + k * V;
 			SFX(d1vec) s;
 			D1_LOAD(s, (const T *)(slices + q.buf_at) + at);
-			for (int t = 1; t < th; t++) {
+			for (int t = 1; t < nt; t++) {
 				SFX(d1vec) u;
 				D1_LOAD(u, (const T *)(slices + (size_t)t * sb + q.buf_at) + at);
 				s += u;

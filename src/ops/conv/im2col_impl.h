@@ -408,9 +408,11 @@ NB_TGT static void SFX(each_chunk)(const geom *g, const nb__conv_plan *p, void *
 	{
 		rntm_t one;
 		nb__gemm_rntm(&one, 1);
-		const int tid = omp_get_thread_num();
+		/* the team's own size: fewer than th inside another parallel
+		 * region */
+		const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 		T *ws = SFX(slice)(g, p, wsp, tid);
-		FOR_BLOCKS(g, p, th, tid, k, b0, bk,
+		FOR_BLOCKS(g, p, nt, tid, k, b0, bk,
 		           fn(g, a + b0 * astride, w, b, out + b0 * ostride, bk, ws, &one, p->isa));
 	}
 }
@@ -456,13 +458,15 @@ NB_TGT void SFX(nb__im2col_weight_grad)(const geom *g, const nb__conv_plan *p, c
 	{
 		rntm_t one;
 		nb__gemm_rntm(&one, 1);
-		const int tid = omp_get_thread_num();
+		/* the team's own size (fewer than th inside another parallel
+		 * region) splits the images and sums the parts */
+		const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 		T *ws = SFX(slice)(g, p, wsp, tid), *part = (T *)((char *)ws + part_off);
 		memset(part, 0, (size_t)wn * sizeof(T));
-		FOR_BLOCKS(g, p, th, tid, k, b0, bk,
+		FOR_BLOCKS(g, p, nt, tid, k, b0, bk,
 		           SFX(im2col_backward_weight)(g, dy + b0 * ys, x + b0 * xs, part, bk, ws,
 		                                       1, &one, p->isa));
 #pragma omp barrier /* every private sum is complete */
-		nb__sum_parts(dw, wn, (const char *)wsp + part_off, sb, th);
+		nb__sum_parts(dw, wn, (const char *)wsp + part_off, sb, nt);
 	}
 }

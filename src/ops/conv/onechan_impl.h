@@ -156,14 +156,16 @@ NB_TGT void SFX(nb__onechan_weight_grad)(const geom *g, const nb__conv_plan *p, 
 	char *ws = wsp;
 #pragma omp parallel num_threads(th) if (th > 1)
 	{
-		const int tid = omp_get_thread_num();
+		/* the team's own size (fewer than th inside another parallel
+		 * region) splits the images and sums the parts */
+		const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 		T *xp = (T *)(ws + (size_t)tid * sb), *dyp = xp + d.hp * d.wp;
 		T *part = (T *)(ws + (size_t)tid * sb + part_off);
 		memset(part, 0, wn * sizeof(T));
-		for (int64_t n = g->n * tid / th; n < g->n * (tid + 1) / th; n++)
+		for (int64_t n = g->n * tid / nt; n < g->n * (tid + 1) / nt; n++)
 			SFX(d1_weight)
 		(g, &d, x + n * g->h * g->w, dy + n * g->o * g->oh * g->ow, part, xp, dyp);
 #pragma omp barrier
-		nb__sum_parts(dw, (int64_t)wn, ws + part_off, sb, th);
+		nb__sum_parts(dw, (int64_t)wn, ws + part_off, sb, nt);
 	}
 }
