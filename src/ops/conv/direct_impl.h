@@ -402,11 +402,12 @@ NB_TGT static void SFX(drw_image)(const geom *g, const drgeom *q, const T *xp, c
 			}
 }
 
-/* y [O][ps] += b (none when b is NULL) */
-NB_TGT static void SFX(add_bias)(T *y, const T *b, int64_t o, int64_t ps)
+/* y [O][ps] += b at the pixels [lo, hi) of each plane (none when b is
+ * NULL) */
+NB_TGT static void SFX(add_bias)(T *y, const T *b, int64_t o, int64_t ps, int64_t lo, int64_t hi)
 {
 	for (int64_t c = 0; b && c < o; c++)
-		for (int64_t i = 0; i < ps; i++)
+		for (int64_t i = lo; i < hi; i++)
 			y[c * ps + i] += b[c];
 }
 
@@ -538,7 +539,7 @@ NB_TGT void SFX(nb__direct_forward_rows)(const geom *g, const nb__conv_plan *p, 
 		DC_FOR_IMAGES(g, p, wsp, n, sl, {
 			SFX(dt_pad)(&r, &q, x + n * xs, sl);
 			SFX(dt_rows)(&r, &q, sl, wr, y + n * ys, 0, g->oh);
-			SFX(add_bias)(y + n * ys, b, g->o, ps);
+			SFX(add_bias)(y + n * ys, b, g->o, ps, 0, ps);
 		});
 		return;
 	}
@@ -551,10 +552,7 @@ NB_TGT void SFX(nb__direct_forward_rows)(const geom *g, const nb__conv_plan *p, 
 			const int k = omp_get_thread_num(), nt = omp_get_num_threads();
 			const int64_t r0 = g->oh * k / nt, r1 = g->oh * (k + 1) / nt;
 			SFX(dt_rows)(&r, &q, xp, wr, y + n * ys, r0, r1);
-			if (b)
-				for (int64_t o = 0; o < g->o; o++)
-					for (int64_t i = r0 * g->ow; i < r1 * g->ow; i++)
-						y[n * ys + o * ps + i] += b[o];
+			SFX(add_bias)(y + n * ys, b, g->o, ps, r0 * g->ow, r1 * g->ow);
 		}
 	}
 }
