@@ -2,6 +2,9 @@
 #include "cli.h"
 #include "series.h"
 
+#include "graph/internal.h" /* nb__shown */
+#include "io/wfile.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -236,10 +239,12 @@ static int load_series(const ewma_args *e, cli_series *x, char *title, size_t tn
 	}
 	const char *in_path = e->in_path;
 	bool use_stdin = !in_path || !strcmp(in_path, "-");
-	const char *shown = use_stdin ? "<stdin>" : in_path;
+	char path_shown[256];
+	const char *shown =
+	    use_stdin ? "<stdin>" : nb__shown(in_path, path_shown, sizeof path_shown);
 	FILE *in = use_stdin ? stdin : fopen(in_path, "r");
 	if (!in) {
-		fprintf(stderr, "nabla ewma: cannot open %s: %s\n", in_path, strerror(errno));
+		fprintf(stderr, "nabla ewma: cannot open %s: %s\n", shown, strerror(errno));
 		return 1;
 	}
 	char err[512];
@@ -255,21 +260,37 @@ static int load_series(const ewma_args *e, cli_series *x, char *title, size_t tn
 	return 0;
 }
 
-/* the CSV to -o or standard output: 0, or -1 after a message */
+/* the CSV to -o or standard output: 0, or -1 after a message.  -o is
+ * written atomically (io/wfile.h): a failed write leaves the file that was
+ * there, and no partial one; an existing special file such as /dev/stdout
+ * is written directly. */
 static int write_output(const ewma_args *e, const cli_series *x, double *const *ew)
 {
-	FILE *out = e->out_path ? fopen(e->out_path, "w") : stdout;
-	if (!out) {
-		fprintf(stderr, "nabla ewma: cannot write %s: %s\n", e->out_path, strerror(errno));
+	char shown[256];
+	if (!e->out_path) {
+		if (write_csv(stdout, x, ew, e->beta, e->nb, e->demo) < 0 || fflush(stdout) != 0) {
+			fprintf(stderr, "nabla ewma: error writing <stdout>\n");
+			return -1;
+		}
+		return 0;
+	}
+	nb__shown(e->out_path, shown, sizeof shown);
+	char err[640];
+	nb__wfile w;
+	if (nb__wfile_open(&w, e->out_path, true, err, sizeof err) != 0) {
+		fprintf(stderr, "nabla ewma: cannot write %s: %s\n", shown, err);
 		return -1;
 	}
-	int rc = write_csv(out, x, ew, e->beta, e->nb, e->demo);
-	if ((e->out_path ? fclose(out) : fflush(out)) != 0)
-		rc = -1;
-	if (rc < 0)
-		fprintf(stderr, "nabla ewma: error writing %s\n",
-		        e->out_path ? e->out_path : "<stdout>");
-	return rc;
+	if (write_csv(w.fp, x, ew, e->beta, e->nb, e->demo) < 0) {
+		nb__wfile_abort(&w);
+		fprintf(stderr, "nabla ewma: error writing %s\n", shown);
+		return -1;
+	}
+	if (nb__wfile_commit(&w, err, sizeof err) != 0) {
+		fprintf(stderr, "nabla ewma: %s: %s\n", shown, err);
+		return -1;
+	}
+	return 0;
 }
 
 int cmd_ewma(int argc, char **argv)

@@ -1,6 +1,8 @@
 /* Reading a numeric time series: one number per line or one CSV column. */
 #include "series.h"
 
+#include "graph/internal.h" /* nb__shown */
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -8,7 +10,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 
 void cli_series_free(cli_series *s)
 {
@@ -19,9 +20,9 @@ void cli_series_free(cli_series *s)
 }
 
 /* Message into err, prefixed "line N: " when line > 0; returns -1.  The
- * messages quote the file's text: its control characters (C0, DEL, C1
- * U+0080..U+009F) become '?' so that no escape sequence reaches a
- * terminal. */
+ * messages quote the file's text: nb__shown makes it safe for a terminal
+ * (every control character, C0, DEL and C1, and every byte that is not
+ * well-formed UTF-8, a lone 0x9b included, becomes '?'). */
 static int fail(char *err, size_t n, long line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -29,19 +30,58 @@ static int fail(char *err, size_t n, long line, const char *fmt, ...)
 {
 	if (!err || !n)
 		return -1;
-	size_t k = line > 0 ? (size_t)snprintf(err, n, "line %ld: ", line) : 0;
-	if (k < n) {
+	char raw[1024];
+	size_t k = line > 0 ? (size_t)snprintf(raw, sizeof raw, "line %ld: ", line) : 0;
+	if (k < sizeof raw) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(err + k, n - k, fmt, ap);
+		vsnprintf(raw + k, sizeof raw - k, fmt, ap);
 		va_end(ap);
 	}
-	for (unsigned char *u = (unsigned char *)err; *u; u++)
-		if (*u < 0x20 || *u == 0x7f)
-			*u = '?';
-		else if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] < 0xa0)
-			u[0] = u[1] = '?';
+	nb__shown(raw, err, n);
 	return -1;
+}
+
+/* The longest line read: a number, or a CSV record, is far shorter; a
+ * file of one endless line (/dev/zero) must not take all the memory. */
+#define SERIES_LINE_MAX ((size_t)1 << 20)
+
+/* Reads one line (its newline kept) into *buf, of capacity *cap, growing
+ * it up to SERIES_LINE_MAX + 2 bytes: 1 with the line's length in *len, 0
+ * at the end of the file, -1 after a message (a read error, a line too
+ * long, a NUL byte: a number file has none, out of memory). */
+static int read_line(FILE *fp, char **buf, size_t *cap, size_t *len, long lineno, char *err,
+                     size_t errlen)
+{
+	size_t n = 0;
+	int c;
+	while ((c = getc(fp)) != EOF) {
+		if (n + 2 > *cap) {
+			if (n >= SERIES_LINE_MAX)
+				return fail(err, errlen, lineno,
+				            "longer than %zu bytes (not a series?)",
+				            SERIES_LINE_MAX);
+			size_t nc = *cap ? 2 * *cap : 256;
+			nc = nc < SERIES_LINE_MAX + 2 ? nc : SERIES_LINE_MAX + 2;
+			char *nb = realloc(*buf, nc);
+			if (!nb)
+				return fail(err, errlen, lineno, "out of memory");
+			*buf = nb;
+			*cap = nc;
+		}
+		if (c == 0)
+			return fail(err, errlen, lineno, "a NUL byte (not a text file?)");
+		(*buf)[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	if (c == EOF && ferror(fp))
+		return fail(err, errlen, lineno, "read error: %s", strerror(errno));
+	if (n == 0)
+		return 0;
+	(*buf)[n] = 0;
+	*len = n;
+	return 1;
 }
 
 static bool is_blank(char c)
@@ -165,25 +205,29 @@ int cli_read_series(FILE *fp, const char *column, cli_series *out, char *err, si
 	if (parse_column(column, &col, &name, err, errlen) < 0)
 		return -1;
 	char *line = NULL, *field = NULL;
-	size_t cap = 0, fcap = 0;
-	ssize_t len;
+	size_t cap = 0, fcap = 0, len = 0;
 	long lineno = 0;
 	bool first = true;
 	int rc = 0;
-	while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0) {
+	while (rc == 0) {
+		const int got = read_line(fp, &line, &cap, &len, lineno + 1, err, errlen);
+		if (got <= 0) {
+			rc = got;
+			break;
+		}
 		lineno++;
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = 0;
-		if (strspn(line, " \t") == (size_t)len)
+		if (strspn(line, " \t") == len)
 			continue;
-		if ((size_t)len + 1 > fcap) {
-			char *nf = realloc(field, (size_t)len + 1);
+		if (len + 1 > fcap) {
+			char *nf = realloc(field, len + 1);
 			if (!nf) {
 				rc = fail(err, errlen, lineno, "out of memory");
 				break;
 			}
 			field = nf;
-			fcap = (size_t)len + 1;
+			fcap = len + 1;
 		}
 		bool header_line = first;
 		first = false;
@@ -215,8 +259,6 @@ int cli_read_series(FILE *fp, const char *column, cli_series *out, char *err, si
 				          col + 1, field);
 		}
 	}
-	if (rc == 0 && ferror(fp))
-		rc = fail(err, errlen, lineno + 1, "read error: %s", strerror(errno));
 	if (rc == 0 && out->n == 0)
 		rc = fail(err, errlen, 0, "no numbers found");
 	free(line);

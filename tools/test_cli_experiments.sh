@@ -118,6 +118,36 @@ grep -q 'EWMA beta 0.98' "$tmp/demo.svg" || fail "ewma --demo: legend"
 	fail "ewma --demo CSV header"
 [ "$("$nabla" ewma --demo --n 10 | wc -l)" -eq 11 ] || fail "ewma --demo --n 10: rows"
 "$nabla" ewma --demo "$tmp/ewma2.csv" 2>/dev/null; [ $? -eq 2 ] || fail "ewma --demo FILE accepted"
+# -o is replaced atomically: a write that fails (a file-size limit standing
+# in for a full disk) keeps the old file whole and leaves no partial one
+echo keep >"$tmp/ewma3.csv"
+( trap '' XFSZ; ulimit -f 8; "$nabla" ewma --demo --n 5000 -o "$tmp/ewma3.csv" ) 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q 'ewma3.csv' "$tmp/err" || fail "ewma -o past the size limit: exit $rc"
+[ "$(cat "$tmp/ewma3.csv")" = keep ] || fail "a failed ewma -o damaged the old file"
+[ -z "$(ls "$tmp" | grep 'ewma3.csv.tmp')" ] || fail "a failed ewma -o left its temporary file"
+"$nabla" ewma --demo --n 3 -o "$tmp/ewma3.csv" && [ "$(wc -l <"$tmp/ewma3.csv")" -eq 4 ] ||
+	fail "ewma -o over an existing file"
+"$nabla" ewma --demo --n 3 -o "$tmp" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'not a regular file' "$tmp/err" || fail "ewma -o DIR: exit $rc"
+# input the reader refuses, with a message safe for a terminal and exit 1:
+# a lone C1 byte (0x9b, the 8-bit CSI), a NUL, a line over 1 MiB (never
+# read whole), a directory, an escape sequence in the path
+printf 'hdr\n\23331mRED\n' >"$tmp/c1.txt"
+"$nabla" ewma --beta .5 "$tmp/c1.txt" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "line 2: '?31mRED' is not a number" "$tmp/err" &&
+	! LC_ALL=C grep -q "$(printf '\233')" "$tmp/err" || fail "ewma: a C1 byte reached the terminal"
+printf '1\n2\0003\n' >"$tmp/nul.txt"
+"$nabla" ewma --beta .5 "$tmp/nul.txt" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'line 2: a NUL byte' "$tmp/err" || fail "ewma: a NUL byte: exit $rc"
+head -c 1100000 /dev/zero | tr '\0' ' ' | { printf '1\n'; cat; printf '\n3\n'; } >"$tmp/long.txt"
+"$nabla" ewma --beta .5 "$tmp/long.txt" >"$tmp/out.csv" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'line 2: longer than 1048576 bytes' "$tmp/err" ||
+	fail "ewma: a line over 1 MiB: exit $rc"
+"$nabla" ewma --beta .5 "$tmp" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'Is a directory' "$tmp/err" || fail "ewma DIR: exit $rc"
+"$nabla" ewma --beta .5 "$tmp/no$(printf '\033')[31m" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'no?\[31m' "$tmp/err" || fail "ewma: an escape in the path: exit $rc"
 # every plot is well-formed XML (one interpreter for all, when there is one)
 if command -v python3 >/dev/null 2>&1; then
 	python3 -c 'import sys, xml.etree.ElementTree as E
