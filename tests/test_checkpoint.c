@@ -327,6 +327,18 @@ START_TEST(test_load_mismatches)
 	                                         (nb_checkpoint_opts){.flags = NB_CKPT_CONVERT}),
 	                 NB_OK);
 	ck_assert(((float *)nb_data(A.w))[0] == 0.1f);
+	/* a finite f64 value beyond float32's range is refused, not made inf,
+	 * and nothing changes (fc1.w is loaded before fc1.w.m would be) */
+	((double *)nb_data(w))[1] = 0.25;
+	((double *)nb_data(nb_graph_find(g, "fc1.w.m")))[5] = -1e300;
+	ck_assert_int_eq(nb_checkpoint_save(g, NULL, p64, NULL), NB_OK);
+	float before[12];
+	memcpy(before, nb_data(A.w), sizeof before);
+	ck_errmsg(A.g,
+	          nb_checkpoint_load_opts(A.g, NULL, p64, NULL, 0,
+	                                  (nb_checkpoint_opts){.flags = NB_CKPT_CONVERT}),
+	          NB_ERR_VALUE, "fc1.w.m: element 5 is -1e+300, beyond float32's range");
+	ck_assert(!memcmp(before, nb_data(A.w), sizeof before));
 	nb_graph_free(g);
 
 	/* missing file, and a file that is not safetensors */

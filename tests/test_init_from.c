@@ -235,6 +235,14 @@ START_TEST(test_refusals)
 	        "\"fc.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
 	        d, sizeof d, NB_ERR_VALUE,
 	        "fc.bias: element 0 is NaN; the model's fc.b must be finite");
+	/* finite in F64, infinite once rounded to the f32 graph's type */
+	const double big[6] = {1, 2, 3, 4, 1e300, 6};
+	refused(
+	    "big.st",
+	    "{\"fc.weight\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,32]},"
+	    "\"fc.bias\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[32,48]}}",
+	    big, sizeof big, NB_ERR_VALUE,
+	    "fc.bias: element 0 is 1e+300, beyond float32's range; the model's fc.b is float32");
 	refused("int.st",
 	        "{\"fc.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
 	        "\"fc.bias\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[16,32]}}",

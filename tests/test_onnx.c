@@ -220,6 +220,42 @@ START_TEST(test_atomic)
 }
 END_TEST
 
+/* An f64 graph written as FLOAT: a finite weight beyond float32's range
+ * would become inf in the file; refused (the old file kept), and written
+ * as DOUBLE with keep_f64. */
+START_TEST(test_f64_beyond_float)
+{
+	make_tmpdir();
+	nb_model *m = nb_test_zoo("mlp-binary-sigmoid", NB_F64, 2, 1);
+	nb_graph *g = nb_model_graph(m);
+	nb_tensor *out[] = {nb_model_probs(m)};
+	const char *p = in_tmp("model.onnx");
+	nb_onnx_report rep;
+	ck_assert_int_eq(nb_onnx_save(g, out, 1, p, (nb_onnx_opts){.report = &rep}), NB_OK);
+	ck_assert(isfinite(rep.cast_max_rel));
+	size_t n0, n1;
+	unsigned char *before = slurp(p, &n0);
+	nb_tensor *w = NULL;
+	for (int i = 0; i < nb_graph_num_params(g) && !w; i++)
+		if (nb_tensor_size(nb_graph_param(g, i)) > 1)
+			w = nb_graph_param(g, i);
+	ck_assert(w != NULL);
+	((double *)nb_data(w))[1] = 4e38; /* FLT_MAX is 3.4e38 */
+	char want[96];
+	snprintf(want, sizeof want, "%s: element 1 is 4e+38, beyond float32's range",
+	         nb_tensor_name(w));
+	ck_fails(nb_onnx_save(g, out, 1, p, (nb_onnx_opts){0}), NB_ERR_VALUE, want);
+	unsigned char *after = slurp(p, &n1);
+	ck_assert(n0 == n1 && !memcmp(before, after, n0));
+	ck_assert_int_eq(temporaries(), 0);
+	ck_assert_int_eq(nb_onnx_save(g, out, 1, p, (nb_onnx_opts){.keep_f64 = true}), NB_OK);
+	free(before);
+	free(after);
+	nb_graph_free(g);
+	remove_tmpdir();
+}
+END_TEST
+
 /* Names: kept when valid, other bytes replaced, clashes numbered. */
 START_TEST(test_names)
 {
@@ -387,6 +423,7 @@ int main(void)
 	tcase_add_test(tc, test_no_inference_path);
 	tcase_add_test(tc, test_unmapped_op_named);
 	tcase_add_test(tc, test_atomic);
+	tcase_add_test(tc, test_f64_beyond_float);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_framing);
 	tcase_add_test(tc, test_graph_untouched);

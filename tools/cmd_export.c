@@ -273,6 +273,14 @@ int cmd_export(int argc, char **argv)
 	double worst = -1;
 	if (!rc && a.dtype == NB_F64 && file_dt == NB_F32)
 		rc = cast_difference(&m, &a, ckpt, optim, &worst);
+	if (!rc && a.dtype == NB_F64 && file_dt == NB_F32 && !isfinite(worst)) {
+		fprintf(stderr,
+		        "nabla export: on a random batch nabla's float32 outputs differ from the "
+		        "float64 ones by %g (an output not finite in one of them): float32 cannot "
+		        "reproduce this model; export it with --dtype f64\n",
+		        worst);
+		rc = 1;
+	}
 	if (!rc)
 		rc = cli_export_onnx("export", m.g, m.outputs, m.n_outputs, m.x, out,
 		                     file_dt == NB_F64, static_batch, stdout);

@@ -72,6 +72,22 @@ validate mlp.onnx --dynamic --weights mlp64.st
 	fail "export --dtype f64: $(cat "$tmp/out")"
 grep -q 'float64' "$tmp/out" || fail "export --dtype f64: $(cat "$tmp/out")"
 validate mlp64.onnx --dynamic --elem double --weights mlp64.st
+# a finite float64 weight beyond float32's range: no float32 export (it
+# would hold inf), the old file kept; float64 still exports
+python3 - "$tmp/mlp64.st" "$tmp/big64.st" <<'PY' || fail "cannot write big64.st"
+import json, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+at = 8 + n + json.loads(b[8:8 + n])["fc3.b"]["data_offsets"][0]
+b[at:at + 8] = struct.pack("<d", 1e300)
+open(sys.argv[2], "wb").write(b)
+PY
+cp mlp.onnx "$tmp/mlp.keep"
+expect 1 "fc3.b: element 0 is 1e+300, beyond float32's range" \
+	"$nabla" export --model mlp --checkpoint big64.st -o mlp.onnx
+cmp -s mlp.onnx "$tmp/mlp.keep" || fail "a refused export changed mlp.onnx"
+"$nabla" export --model mlp --checkpoint big64.st -o big64.onnx --dtype f64 >/dev/null 2>&1 ||
+	fail "export of big64.st as f64"
 # an f32 checkpoint widened to f64
 "$nabla" export --model lenet --checkpoint lenet.st -o lenet64.onnx --dtype f64 >/dev/null 2>&1 ||
 	fail "export f32 checkpoint as f64"

@@ -65,6 +65,8 @@ typedef struct nb_onnx_opts {
  *   NB_ERR_FORMAT an op with no ONNX mapping (the ops of training: backward
  *                 helpers, optimizer updates), named in the message with
  *                 the tensor it computes;
+ *   NB_ERR_VALUE  an f64 graph written as FLOAT with a finite weight beyond
+ *                 float32's range (it would become inf; keep_f64 writes it);
  *   NB_ERR_IO     the file could not be written (path and reason). */
 NB_API nb_status nb_onnx_save(nb_graph *g, nb_tensor *const *outputs, int n, const char *path,
                               nb_onnx_opts opts);

@@ -441,6 +441,37 @@ static nb_status check_fit(nb_graph *g, const char *label, const nb_safetensors_
 }
 
 /* Copy file tensor i into leaf t, converting byte order and dtype. */
+/* An F64 file tensor i for f32 leaf t (NB_CKPT_CONVERT): every finite value
+ * must stay finite as a float (1e300 would become inf).  Read and checked
+ * before the graph changes; NaN and inf are carried over as they are, as
+ * a same-dtype load carries them. */
+static nb_status narrows(nb_graph *g, const char *label, const nb_safetensors *f, int i,
+                         const nb_tensor *t)
+{
+	nb_safetensors_info in;
+	nb_safetensors_tensor(f, i, &in);
+	if (strcmp(in.dtype, "F64") || g->esize != 4)
+		return NB_OK;
+	size_t n = (size_t)t->size;
+	double *buf = malloc(n ? n * 8 : 1);
+	if (!buf)
+		return lfail(g, label, NB_ERR_NOMEM, "%s: out of memory", t->name);
+	nb_status st = NB_OK;
+	if (nb_safetensors_read(f, i, buf, n * 8) != NB_OK)
+		st = lfail(g, label, NB_ERR_IO, "%s: reading the data failed: %s", t->name,
+		           strerror(errno));
+	else if (!nb__host_is_le())
+		nb__bswap_elems(buf, n, 8);
+	for (size_t k = 0; k < n && !st; k++)
+		if (isfinite(buf[k]) && !isfinite((float)buf[k]))
+			st = lfail(g, label, NB_ERR_VALUE,
+			           "%s: element %zu is %g, beyond float32's range: the float32 "
+			           "model cannot hold it",
+			           t->name, k, buf[k]);
+	free(buf);
+	return st;
+}
+
 static nb_status copy_in(nb_graph *g, const char *label, const nb_safetensors *f, int i,
                          nb_tensor *t)
 {
@@ -530,6 +561,9 @@ static nb_status apply(nb_graph *g, nb_optim *o, const nb_safetensors *f, const 
 	st = sort_unique(g, label, v, n);
 	if (!st)
 		st = match(g, f, label, flags, v, n, src);
+	for (int k = 0; k < n && !st; k++)
+		if (src[k] >= 0)
+			st = narrows(g, label, f, src[k], v[k]);
 	/* everything is checked: now change the graph */
 	for (int k = 0; k < n && !st; k++)
 		if (src[k] >= 0)

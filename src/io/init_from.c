@@ -181,7 +181,8 @@ static size_t width(const char *dtype)
 }
 
 /* file tensor i (checked to fit t) as doubles in out[t->size]; a value that
- * is not finite is an error naming the tensor and the element */
+ * is not finite, or not finite once rounded to a float32 graph's type, is
+ * an error naming the tensor and the element */
 static nb_status read_values(nb_graph *g, const char *path, const nb_safetensors *f, int i,
                              const nb_tensor *t, double *out)
 {
@@ -218,6 +219,14 @@ static nb_status read_values(nb_graph *g, const char *path, const nb_safetensors
 			             "%s: element %zu is %s; the model's %s must be finite",
 			             nb__shown(in.name, shown, sizeof shown), k,
 			             isnan(out[k]) ? "NaN" : "infinite", t->name);
+		}
+		if (g->dtype == NB_F32 && !isfinite((float)out[k])) { /* would round to inf */
+			free(raw);
+			return ifail(
+			    g, path, NB_ERR_VALUE,
+			    "%s: element %zu is %g, beyond float32's range; the model's %s "
+			    "is float32 (build it in float64 to load it)",
+			    nb__shown(in.name, shown, sizeof shown), k, out[k], t->name);
 		}
 	}
 	free(raw);

@@ -433,6 +433,14 @@ static void leaf_initializer(ox *x, const nb_tensor *t)
 	for (int64_t i = 0; i < t->size; i++) {
 		v[i] = nb__get(t, i);
 		if (t->g->dtype == NB_F64 && !x->f64) {
+			if (isfinite(v[i]) && !isfinite((float)v[i])) { /* would round to inf */
+				xfail(x, NB_ERR_VALUE,
+				      "%s: element %lld is %g, beyond float32's range (export it "
+				      "as float64)",
+				      t->name, (long long)i, v[i]);
+				free(v);
+				return;
+			}
 			double d = fabs(v[i] - (double)(float)v[i]);
 			if (d > x->rep.cast_max_abs)
 				x->rep.cast_max_abs = d;
