@@ -876,7 +876,7 @@ START_TEST(test_ewma_messages_are_escaped)
 	      fp);
 	fclose(fp);
 	char *out = expect(1, "ewma --beta 0.5 s.txt",
-	                   "nabla ewma: s.txt: line 3: '?]0;x???2J' is not "
+	                   "nabla ewma: s.txt: line 3: '?]0;x??2J' is not "
 	                   "a number\n",
 	                   NULL);
 	ck_assert_msg(!has_control(out), "control bytes in:\n%s", out);
