@@ -278,6 +278,13 @@ static int load_test(const classify_args *a, classify_ctx *c, const run_meta *r)
 		nb_dataset_free(&c->test);
 		c->test = s;
 		c->names[0] = names[cl[0]], c->names[1] = names[cl[1]];
+		if (c->test.n == 0) { /* a loss and accuracy of no samples are no numbers */
+			fprintf(stderr,
+			        "nabla %s: --classes %d,%d: the test set has no samples of these "
+			        "classes\n",
+			        a->cmd, cl[0], cl[1]);
+			return 1;
+		}
 	}
 	if (!synthetic && a->test_limit && a->test_limit < c->test.n) {
 		nb_dataset s;

@@ -65,6 +65,13 @@ void cli_data_error(const char *cmd, const char *model, bool cifar, const char *
  * file (a probe file is made and removed).  false after one message
  * "nabla CMD: FLAG: PATH: why". */
 bool cli_check_output(const char *cmd, const char *flag, const char *path);
+
+/* The longest output path the commands build (DIR/<model><suffix>) */
+#define CLI_PATH_MAX 4096
+
+/* true when paths a and b name the same file: the same string, the same
+ * inode when both exist, or the same directory and name when neither does */
+bool cli_same_file(const char *a, const char *b);
 /* s as a JSON string literal, quotes included */
 void cli_json_string(FILE *fp, const char *s);
 

@@ -8,6 +8,8 @@
  */
 #include "train.h"
 
+#include "graph/internal.h" /* nb__shown */
+
 #include <string.h>
 
 static int build_and(model *m, const train_args *a)
@@ -157,7 +159,9 @@ int cli_model_build(cli_model *m, const char *cmd, const cli_model_args *a)
 	memset(m, 0, sizeof *m);
 	cli_model_info info;
 	if (!cli_model_find(a->name, &info) || (!info.zoo && !info.build)) {
-		fprintf(stderr, "nabla %s: unknown model '%s'; models:\n", cmd, a->name);
+		char sh[128];
+		fprintf(stderr, "nabla %s: unknown model '%s'; models:\n", cmd,
+		        nb__shown(a->name, sh, sizeof sh));
 		cli_model_list(stderr, false);
 		return 2;
 	}

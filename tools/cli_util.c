@@ -3,6 +3,7 @@
 #include "graph/internal.h" /* nb__shown */
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
@@ -28,8 +29,9 @@ bool cli_parse_long(const char *cmd, const char *opt, const char *s, long min, l
 	errno = 0;
 	long v = decimal_integer(s) ? strtol(s, &end, 10) : 0;
 	if (!decimal_integer(s) || *end || errno || v < min || v > max) {
+		char shown[128];
 		fprintf(stderr, "nabla %s: %s must be an integer from %ld to %ld, got '%s'\n", cmd,
-		        opt, min, max, s);
+		        opt, min, max, nb__shown(s, shown, sizeof shown));
 		return false;
 	}
 	*out = v;
@@ -62,7 +64,8 @@ bool cli_parse_num(const char *cmd, const char *opt, const char *s, double min, 
 		        isfinite(max) ? "" : "finite ", min_open ? ">" : ">=", min);
 		if (isfinite(max))
 			fprintf(stderr, " and %s %g", max_open ? "<" : "<=", max);
-		fprintf(stderr, ", got '%s'\n", s);
+		char shown[128];
+		fprintf(stderr, ", got '%s'\n", nb__shown(s, shown, sizeof shown));
 		return false;
 	}
 	*out = v;
@@ -112,7 +115,9 @@ bool cli_parse_dtype(const char *cmd, const char *s, nb_dtype *out)
 		*out = s[1] == '3' ? NB_F32 : NB_F64;
 		return true;
 	}
-	fprintf(stderr, "nabla %s: --dtype must be f32 or f64, not '%s'\n", cmd, s);
+	char shown[128];
+	fprintf(stderr, "nabla %s: --dtype must be f32 or f64, not '%s'\n", cmd,
+	        nb__shown(s, shown, sizeof shown));
 	return false;
 }
 
@@ -198,6 +203,36 @@ void cli_data_error(const char *cmd, const char *model, bool cifar, const char *
 		        "(into %s), or --data DIR holding train-images-idx3-ubyte, "
 		        "train-labels-idx1-ubyte and the t10k- pair (each may end in .gz)\n",
 		        cmd, model, NB_FASHION_MNIST_DIR);
+}
+
+/* path's directory made absolute, and its last component, into buf */
+static bool canonical_name(const char *path, char *buf, size_t n)
+{
+	char dir[CLI_PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if ((size_t)(slash - path) >= sizeof dir)
+		return false;
+	else
+		snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	return realpath(dir, real) && (size_t)snprintf(buf, n, "%s/%s", real, base) < n;
+}
+
+bool cli_same_file(const char *a, const char *b)
+{
+	if (!strcmp(a, b))
+		return true;
+	struct stat sa, sb;
+	bool ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+	if (ea && eb)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	if (ea || eb)
+		return false;
+	static char ca[CLI_PATH_MAX + PATH_MAX], cb[CLI_PATH_MAX + PATH_MAX];
+	return canonical_name(a, ca, sizeof ca) && canonical_name(b, cb, sizeof cb) &&
+	       !strcmp(ca, cb);
 }
 
 bool cli_check_output(const char *cmd, const char *flag, const char *path)

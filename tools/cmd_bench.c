@@ -577,6 +577,10 @@ static int parse_bench_args(int argc, char **argv, bench_args *b)
 				return 2;
 			b->warmup = (int)n;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
+			if (!*v) {
+				fprintf(stderr, "nabla bench: --data is empty\n");
+				return 2;
+			}
 			b->data = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--bucket-kib"))) {
 			if (!cli_parse_long("bench", "--bucket-kib", v, 1, 1 << 20, &n))
@@ -607,8 +611,9 @@ int cmd_bench(int argc, char **argv)
 		if (!strcmp(benches[i].name, b.model))
 			e = &benches[i];
 	if (!e) {
+		char sh[128];
 		fprintf(stderr, "nabla bench: unknown model '%s' (see nabla bench --help)\n",
-		        b.model);
+		        nb__shown(b.model, sh, sizeof sh));
 		return 2;
 	}
 	if (b.grad_norms && e->run != bench_zoo) {

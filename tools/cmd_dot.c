@@ -5,6 +5,7 @@
  * picture shows the gradient nodes nabla derived and the update nodes.
  */
 #include "cli.h"
+#include "graph/internal.h" /* nb__shown */
 
 #include <ctype.h>
 #include <string.h>
@@ -188,17 +189,20 @@ int cmd_dot(int argc, char **argv)
 			out = strcmp(v, "-") ? v : NULL;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--format"))) {
 			if (!(format = known_format(v))) {
-				fprintf(stderr, "nabla dot: unknown --format '%s'\n", v);
+				char sh[128];
+				fprintf(stderr, "nabla dot: unknown --format '%s'\n",
+				        nb__shown(v, sh, sizeof sh));
 				print_supported("dot");
 				return 2;
 			}
 		} else if ((v = cli_opt_value(argc, argv, &i, "--optim"))) {
 			optim = nb_optim_kind_from_name(v);
 			if (optim == NB_OPTIM_INVALID) {
+				char sh[128];
 				fprintf(stderr,
 				        "nabla dot: unknown optimizer '%s' (sgd, momentum, "
 				        "nesterov, rmsprop, adam, adamw)\n",
-				        v);
+				        nb__shown(v, sh, sizeof sh));
 				return 2;
 			}
 		} else if (cli_missing_value) {

@@ -60,25 +60,38 @@ static bool is_opt(const char *a, const char *name)
 }
 
 /* Comma-separated betas in [0, 1) into b; returns how many, or -1 after a
- * message. */
+ * message (an empty item, more than max). */
 static int parse_betas(const char *v, double *b, int max)
 {
 	int n = 0;
-	char buf[256];
-	snprintf(buf, sizeof buf, "%s", v);
-	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
+	char tok[64];
+	if (!*v) {
+		fprintf(stderr, "nabla ewma: --beta needs a value\n");
+		return -1;
+	}
+	for (const char *p = v;; p++) {
+		const size_t len = strcspn(p, ",");
+		if (!len) {
+			fprintf(stderr, "nabla ewma: --beta: an empty item in the list\n");
+			return -1;
+		}
 		if (n == max) {
 			fprintf(stderr, "nabla ewma: at most %d betas\n", max);
 			return -1;
 		}
+		if (len >= sizeof tok) {
+			fprintf(stderr,
+			        "nabla ewma: --beta: an item of %zu characters is no beta\n", len);
+			return -1;
+		}
+		snprintf(tok, sizeof tok, "%.*s", (int)len, p);
 		if (!cli_parse_num("ewma", "--beta", tok, 0, false, 1, true, &b[n]))
 			return -1;
 		n++;
+		p += len;
+		if (!*p)
+			return n;
 	}
-	if (!n)
-		fprintf(stderr, "nabla ewma: --beta needs a value\n");
-	return n ? n : -1;
 }
 
 /* The notes' temperatures, made up: a seasonal wave (period 100 days)
@@ -218,6 +231,12 @@ static int parse_args(int argc, char **argv, ewma_args *e)
 	}
 	if (!e->demo && e->nb > 1) {
 		fprintf(stderr, "nabla ewma: one --beta only (several go with --demo)\n");
+		return 2;
+	}
+	if (e->out_path && e->plot_path && cli_same_file(e->out_path, e->plot_path)) {
+		char shown[256];
+		fprintf(stderr, "nabla ewma: -o and --plot name the same file, %s\n",
+		        nb__shown(e->plot_path, shown, sizeof shown));
 		return 2;
 	}
 	return -1;

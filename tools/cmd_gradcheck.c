@@ -7,6 +7,7 @@
  * elements skipped on kinks, and PASS/FAIL.
  */
 #include "cli.h"
+#include "graph/internal.h" /* nb__shown */
 
 #include <math.h>
 #include <stdlib.h>
@@ -137,7 +138,7 @@ static const char *const options[] = {"--seeds", "--op", "--list", "--json", "--
 int cmd_gradcheck(int argc, char **argv)
 {
 	long seeds = 3;
-	bool json = false;
+	bool json = false, list = false;
 	int n_sel = 0;
 	int *sel = calloc((size_t)nb_num_ops(), sizeof *sel); /* selected ops, in order */
 	if (!sel) {
@@ -152,9 +153,7 @@ int cmd_gradcheck(int argc, char **argv)
 			status = 0;
 			goto out;
 		} else if (!strcmp(a, "--list")) {
-			list_ops(stdout, "\n");
-			status = 0;
-			goto out;
+			list = true; /* after every option is read: a bad one is still refused */
 		} else if (!strcmp(a, "--json")) {
 			json = true;
 		} else if (is_opt(a, "--seeds")) {
@@ -166,14 +165,17 @@ int cmd_gradcheck(int argc, char **argv)
 				goto out;
 			int op = find_op(v);
 			if (op < 0 || !nb_op_is_checkable(op)) {
+				char shown[128];
+				nb__shown(v, shown, sizeof shown);
 				if (op < 0)
-					fprintf(stderr, "nabla gradcheck: no op named '%s'.", v);
+					fprintf(stderr, "nabla gradcheck: no op named '%s'.",
+					        shown);
 				else
 					fprintf(stderr,
 					        "nabla gradcheck: '%s' cannot be checked on its "
 					        "own (a leaf, "
 					        "a backward helper or an optimizer update).",
-					        v);
+					        shown);
 				fprintf(stderr, " Valid names:\n  ");
 				list_ops(stderr, " ");
 				goto out;
@@ -187,6 +189,11 @@ int cmd_gradcheck(int argc, char **argv)
 			cli_unknown_option("gradcheck", a, options);
 			goto out;
 		}
+	}
+	if (list) {
+		list_ops(stdout, "\n");
+		status = 0;
+		goto out;
 	}
 	if (n_sel == 0)
 		for (int op = 0; op < nb_num_ops(); op++)

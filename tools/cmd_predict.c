@@ -131,14 +131,16 @@ static int check_range(const picks *p, int64_t n, bool first_given)
 				    "nabla predict: --index %ld is beyond the test set, which has %lld "
 				    "images (0 to %lld)\n",
 				    pick(p, i), (long long)n, (long long)n - 1);
-			else
-				fprintf(
-				    stderr,
-				    "nabla predict: %s%ld%s--images %ld reach image %ld, beyond the "
-				    "test set, which has %lld images (0 to %lld)\n",
-				    first_given ? "--first " : "", first_given ? p->first : 0,
-				    first_given ? " " : "", p->n, p->first + p->n - 1, (long long)n,
-				    (long long)n - 1);
+			else {
+				char first[48] = "";
+				if (first_given)
+					snprintf(first, sizeof first, "--first %ld ", p->first);
+				fprintf(stderr,
+				        "nabla predict: %s--images %ld reach image %ld, beyond the "
+				        "test set, which has %lld images (0 to %lld)\n",
+				        first, p->n, p->first + p->n - 1, (long long)n,
+				        (long long)n - 1);
+			}
 			return 2;
 		}
 	return -1;

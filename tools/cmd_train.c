@@ -3,6 +3,8 @@
  */
 #include "train.h"
 
+#include "graph/internal.h" /* nb__shown */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,20 +267,29 @@ bool train_parse_classes(const char *v, int c[2])
 	return true;
 }
 
-/* DIR/<model><suffix> into buf (the directory is created) */
+/* DIR/<model><suffix> into buf (the directory is created); NULL after a
+ * message when the directory cannot be made or the name does not fit (a
+ * name cut short would make two outputs one file) */
 static const char *out_path(char *buf, size_t n, const char *dir, const char *model,
                             const char *suffix)
 {
-	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-		fprintf(stderr, "nabla train: cannot create %s: %s\n", dir, strerror(errno));
+	char shown[256];
+	if ((size_t)snprintf(buf, n, "%s/%s%s", dir, model, suffix) >= n) {
+		fprintf(stderr, "nabla train: --out %s: the directory's name is too long\n",
+		        nb__shown(dir, shown, sizeof shown));
 		return NULL;
 	}
-	snprintf(buf, n, "%s/%s%s", dir, model, suffix);
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		fprintf(stderr, "nabla train: cannot create %s: %s\n",
+		        nb__shown(dir, shown, sizeof shown), strerror(errno));
+		return NULL;
+	}
 	return buf;
 }
 
-/* The files the run will write, checked before it starts: -1, or 1 after
- * a message. */
+/* The files the run will write, checked before it starts: each one
+ * writable, and no two the same file (one would overwrite the other after
+ * both were reported written): -1, or 2 or 1 after a message. */
 static int check_outputs(const train_args *a)
 {
 	const char *const flags[] = {"--save", "--plot", "--dot", "--export", "--grad-norms"};
@@ -287,6 +298,15 @@ static int check_outputs(const train_args *a)
 	for (int k = 0; k < 5; k++)
 		if (paths[k] && !cli_check_output("train", flags[k], paths[k]))
 			return 1;
+	for (int k = 0; k < 5; k++)
+		for (int j = 0; j < k; j++)
+			if (paths[j] && paths[k] && cli_same_file(paths[j], paths[k])) {
+				char shown[256];
+				fprintf(stderr, "nabla train: %s and %s name the same file, %s\n",
+				        flags[j], flags[k],
+				        nb__shown(paths[k], shown, sizeof shown));
+				return 2;
+			}
 	return -1;
 }
 
@@ -326,7 +346,7 @@ static int run_compare(train_args *a, const char *out, bool model_given)
 		if (!a->batch)
 			a->batch = z->recipe.batch;
 	}
-	static char plot[512];
+	static char plot[CLI_PATH_MAX];
 	char name[128];
 	snprintf(name, sizeof name, "compare-optim-%s", a->model);
 	if (!a->plot && strcmp(out, "none") &&
@@ -417,6 +437,10 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 		a->model = v;
 		f->model_given = true;
 	} else if ((v = cli_opt_value(argc, argv, i, "--data"))) {
+		if (!*v) {
+			fprintf(stderr, "nabla train: --data is empty\n");
+			return 2;
+		}
 		a->data = v;
 	} else if ((v = cli_opt_value(argc, argv, i, "--save"))) {
 		a->save = v;
@@ -447,19 +471,21 @@ static int parse_named(int argc, char **argv, int *i, train_args *a, train_flags
 	} else if ((v = cli_opt_value(argc, argv, i, "--optim"))) {
 		a->optim = nb_optim_kind_from_name(v);
 		if ((int)a->optim < 0) {
+			char sh[128];
 			fprintf(stderr,
 			        "nabla train: unknown optimizer '%s' (sgd, momentum, nesterov, "
 			        "rmsprop, adam, adamw)\n",
-			        v);
+			        nb__shown(v, sh, sizeof sh));
 			return 2;
 		}
 	} else if ((v = cli_opt_value(argc, argv, i, "--schedule"))) {
 		a->schedule = nb_schedule_kind_from_name(v);
 		if ((int)a->schedule < 0) {
+			char sh[128];
 			fprintf(stderr,
 			        "nabla train: unknown schedule '%s' (constant, step, exponential, "
 			        "cosine)\n",
-			        v);
+			        nb__shown(v, sh, sizeof sh));
 			return 2;
 		}
 	} else if ((v = cli_opt_value(argc, argv, i, "--dtype"))) {
@@ -642,7 +668,7 @@ static int check_model_flags(const train_args *a, const train_flags *f, const cl
 /* The outputs under --out that were not named: -1, or 1 after a message. */
 static int default_outputs(train_args *a, const cli_model_info *m, const char *out)
 {
-	static char save[512], plot[512], dot[512], gn[512];
+	static char save[CLI_PATH_MAX], plot[CLI_PATH_MAX], dot[CLI_PATH_MAX], gn[CLI_PATH_MAX];
 	if (!strcmp(out, "none"))
 		return -1;
 	if (!a->dot_path && !(a->dot_path = out_path(dot, sizeof dot, out, a->model, ".dot")))
@@ -664,7 +690,8 @@ static bool find_model(const char *name, cli_model_info *m)
 {
 	if (cli_model_find(name, m))
 		return true;
-	fprintf(stderr, "nabla train: unknown model '%s'; models:", name);
+	char sh[128];
+	fprintf(stderr, "nabla train: unknown model '%s'; models:", nb__shown(name, sh, sizeof sh));
 	cli_model_info k;
 	for (int i = 0; cli_model_at(i, &k); i++)
 		fprintf(stderr, " %s", k.name);
@@ -698,7 +725,7 @@ static int run_compare_depth(train_args *a, const train_flags *f)
 	if ((rc = apply_recipe(a, &m)) >= 0)
 		return rc;
 	a->model = "compare-depth";
-	static char plot[512];
+	static char plot[CLI_PATH_MAX];
 	if (!a->plot && strcmp(f->out, "none") &&
 	    !(a->plot = out_path(plot, sizeof plot, f->out, "compare-depth", ".svg")))
 		return 1;

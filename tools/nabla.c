@@ -90,6 +90,10 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		cmd = argv[2];
+		if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+			usage(stdout);
+			return 0;
+		}
 		char *hargv[] = {(char *)cmd, "--help", NULL};
 		for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 			if (!strcmp(commands[i].name, cmd))

@@ -187,4 +187,44 @@ grep -q "^mlp: batch 64, 1 threads" "$tmp/out" || fail "bench --profile stdout: 
 	>"$tmp/out" 2>"$tmp/err" || fail "--dist auto --dtype f32: $(cat "$tmp/err")"
 grep -q '"epoch": 100' "$tmp/out" || fail "--dist auto --dtype f32: $(cat "$tmp/out")"
 
+# an argument's control bytes do not reach the terminal in any message that
+# quotes it (numbers, dtypes, names of models, optimizers, schedules, formats,
+# ops)
+E=$(printf '\033')
+for args in "train --epochs x${E}[2J" "train --lr x${E}[2J" "summary --model xor --dtype x${E}[2J" \
+	"summary --model x${E}[2J" "train --model x${E}[2J" "train --optim x${E}[2J" \
+	"train --schedule x${E}[2J" "bench --model x${E}[2J" "dot --format x${E}[2J" \
+	"dot --optim x${E}[2J" "gradcheck --op x${E}[2J"; do
+	(cd "$tmp" && "$nabla" $args) >/dev/null 2>"$tmp/err"
+	rc=$?
+	[ $rc -eq 2 ] && grep -q 'x?\[2J' "$tmp/err" && ! grep -q "$E" "$tmp/err" ||
+		fail "nabla $args: exit $rc, an escape reached stderr: $(cat "$tmp/err")"
+done
+# help about help; --list after every option is read; an empty --data
+"$nabla" help help | grep -q '^usage: nabla <command>' || fail "nabla help help"
+expect 2 "nabla gradcheck: unknown option '--bogus' (see nabla gradcheck --help)" \
+	gradcheck --list --bogus
+expect 2 "nabla train: --data is empty" train --model mlp --data ""
+expect 2 "nabla bench: --data is empty" bench --model mlp --data ""
+# two outputs naming one file are refused before anything runs
+expect 2 "nabla train: --plot and --dot name the same file, ./same.svg" \
+	train --model curve-fit --epochs 2 --out none --plot same.svg --dot ./same.svg
+expect 2 "nabla train: --save and --export name the same file, ./s.bin" \
+	train --model mlp --data . --batch 4 --epochs 1 --out none --save s.bin --export ./s.bin
+expect 2 "nabla ewma: -o and --plot name the same file, x.svg" ewma --demo --plot x.svg -o x.svg
+[ ! -e "$tmp/same.svg" ] && [ ! -e "$tmp/s.bin" ] && [ ! -e "$tmp/x.svg" ] ||
+	fail "a refused command wrote a file"
+# a --out directory whose file names would not fit is refused, not cut short
+long=$tmp
+while [ ${#long} -lt 4200 ]; do long=$long/dddddddddddddddddddddddddddddddddddddddddddddddddd; done
+"$nabla" train --model curve-fit --epochs 2 --out "$long" >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "the directory's name is too long" "$tmp/err" ||
+	fail "a --out too long: exit $rc: $(cat "$tmp/err")"
+# --beta lists: no empty item, no more than 8, an over-long item refused
+expect 2 "nabla ewma: --beta: an empty item in the list" ewma --demo --beta 0.5,,0.9
+expect 2 "nabla ewma: at most 8 betas" ewma --demo --beta 0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9
+expect 2 "nabla ewma: --beta: an item of 70 characters is no beta" \
+	ewma --demo --beta "0.9$(printf '0%.0s' $(seq 66))x"
+
 echo "cli ux: ok"
