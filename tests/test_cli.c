@@ -1106,6 +1106,8 @@ START_TEST(test_resume_recipe_metadata_is_checked)
 	    {"history_test_accuracy", "1.5", "metadata history_test_accuracy \"1.5\" is not 1 "},
 	    {"history_test_loss", "-2", "metadata history_test_loss \"-2\" is not 1 "},
 	    {"history_train_loss", "nan", "metadata history_train_loss \"nan\" is not 1 "},
+	    {"dtype", "F16", "metadata dtype 'F16' is not F32 or F64"},
+	    {"dtype", "F32\\u001b[2J", "metadata dtype 'F32?[2J' is not F32 or F64"},
 	};
 	EXPECT(0, MLP " --epochs 1 --schedule exponential --gamma 0.9 --clip-norm 1 --save good.st",
 	       NULL);
@@ -1119,6 +1121,16 @@ START_TEST(test_resume_recipe_metadata_is_checked)
 		free(out);
 		ck_assert(!exists("out.st"));
 	}
+	/* saved after the last epoch a run can have: no impossible suggestion */
+	copy_file("good.st", "m.st");
+	retag("m.st", "epoch", "1000000");
+	char *out = expect(2, MLP " --epochs 3 --resume m.st --save out.st", NULL);
+	ck_assert_msg(strstr(out, "nothing trained or written (1000000 epochs is the most a run "
+	                          "has)") &&
+	                  !strstr(out, "--epochs 1000001"),
+	              "%s", out);
+	free(out);
+	ck_assert(!exists("out.st"));
 }
 END_TEST
 

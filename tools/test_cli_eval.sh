@@ -146,6 +146,18 @@ EOF
 	expect 1 "metadata classes \"$v\" is not two different class ids 0 to 255" \
 		"$nabla" predict --model mlp-binary-softmax --checkpoint badcl.st
 done
+# a test set without the classes: an error, not a loss and accuracy of no samples
+mkdir one
+$py - one <<'EOF' || fail "writing one/"
+import struct, sys
+for pre, n in (("train", 8), ("t10k", 4)):
+    open(sys.argv[1] + "/%s-images-idx3-ubyte" % pre, "wb").write(
+        struct.pack(">IIII", 0x803, n, 28, 28) + bytes(n * 784))
+    open(sys.argv[1] + "/%s-labels-idx1-ubyte" % pre, "wb").write(
+        struct.pack(">II", 0x801, n) + bytes([3] * n))
+EOF
+expect 1 "nabla eval: --classes 0,9: the test set has no samples of these classes" \
+	"$nabla" eval --model mlp-binary-softmax --checkpoint bin09.st --data one --json
 # synthetic data: the checkpoint's seed and sizes
 "$nabla" eval --model resnet20 --checkpoint r.st >r.txt 2>"$tmp/err" || fail "eval resnet20: $(cat "$tmp/err")"
 grep -q 'of 24)$' r.txt && grep -q '^ 0 class 0 ' r.txt || fail "eval resnet20: $(cat r.txt)"

@@ -173,6 +173,14 @@ static int restore_kinds(recipe_ctx *c, train_args *a)
 	}
 	/* an unknown optimizer name is reported by the load, escaped */
 	s = nb_safetensors_meta(c->f, "dtype");
+	if (s && strcmp(s, "F32") && strcmp(s, "F64")) { /* absent: a file Python wrote */
+		char b[128], fb[256];
+		fprintf(stderr,
+		        "nabla train: --resume: %s: metadata dtype '%s' is not F32 or F64 (not a "
+		        "checkpoint of nabla train)\n",
+		        nb__shown(c->file, fb, sizeof fb), nb__shown(s, b, sizeof b));
+		return 1;
+	}
 	nb_dtype dt = s && !strcmp(s, "F64") ? NB_F64 : NB_F32;
 	if (s && (!strcmp(s, "F32") || !strcmp(s, "F64"))) {
 		if (!train_given_has(c->given, "--dtype")) {
@@ -305,6 +313,22 @@ static void restore_validation(recipe_ctx *c, train_args *a, int64_t epoch)
 	}
 }
 
+/* a checkpoint saved after epoch ep, asked to train to epochs <= ep */
+static void nothing_left(const char *path, int64_t ep, int epochs)
+{
+	char shown[256], more[64] = "";
+	if (ep < CLI_MAX_EPOCHS)
+		snprintf(more, sizeof more, "; ask for more, e.g. --epochs %lld",
+		         (long long)ep + 1);
+	else
+		snprintf(more, sizeof more, " (%d epochs is the most a run has)", CLI_MAX_EPOCHS);
+	fprintf(stderr,
+	        "nabla train: --resume: %s was saved after epoch %lld, so nothing is left to "
+	        "do with --epochs %d (it counts all the epochs, the resumed ones too); "
+	        "nothing trained or written%s\n",
+	        nb__shown(path, shown, sizeof shown), (long long)ep, epochs, more);
+}
+
 int resume_recipe(train_args *a, const train_given *given, int default_epochs)
 {
 	nb_safetensors *f;
@@ -329,12 +353,7 @@ int resume_recipe(train_args *a, const train_given *given, int default_epochs)
 	}
 	int epochs = a->epochs ? a->epochs : default_epochs;
 	if (ep >= epochs) {
-		fprintf(
-		    stderr,
-		    "nabla train: --resume: %s was saved after epoch %lld, so nothing is left to "
-		    "do with --epochs %d (it counts all the epochs, the resumed ones too); "
-		    "nothing trained or written; ask for more, e.g. --epochs %lld\n",
-		    a->resume, (long long)ep, epochs, (long long)ep + 1);
+		nothing_left(a->resume, ep, epochs);
 		rc = 2;
 		goto done;
 	}
@@ -501,12 +520,7 @@ int resume_checkpoint(nb_graph *g, nb_optim *o, const train_args *a, const char 
 		return 1;
 	}
 	if (ep >= a->epochs) {
-		fprintf(
-		    stderr,
-		    "nabla train: --resume: %s was saved after epoch %lld, so nothing is left to "
-		    "do with --epochs %d (it counts all the epochs, the resumed ones too); "
-		    "nothing trained or written; ask for more, e.g. --epochs %lld\n",
-		    a->resume, (long long)ep, a->epochs, (long long)ep + 1);
+		nothing_left(a->resume, ep, a->epochs);
 		return 2;
 	}
 	/* the load restored the checkpoint's current rate; an explicit --lr
