@@ -66,6 +66,10 @@ void cli_data_error(const char *cmd, const char *model, bool cifar, const char *
  * "nabla CMD: FLAG: PATH: why". */
 bool cli_check_output(const char *cmd, const char *flag, const char *path);
 
+/* s made safe for a terminal (nb__shown) in one of four rotating static
+ * buffers: up to four in one message */
+const char *cli_shown(const char *s);
+
 /* The longest output path the commands build (DIR/<model><suffix>) */
 #define CLI_PATH_MAX 4096
 

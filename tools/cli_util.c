@@ -205,6 +205,14 @@ void cli_data_error(const char *cmd, const char *model, bool cifar, const char *
 		        cmd, model, NB_FASHION_MNIST_DIR);
 }
 
+const char *cli_shown(const char *s)
+{
+	static char buf[4][512];
+	static int k;
+	k = (k + 1) % 4;
+	return nb__shown(s, buf[k], sizeof buf[k]);
+}
+
 /* path's directory made absolute, and its last component, into buf */
 static bool canonical_name(const char *path, char *buf, size_t n)
 {

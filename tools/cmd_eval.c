@@ -149,7 +149,8 @@ int cmd_eval(int argc, char **argv)
 	else if (!rc)
 		print_text(&c, cm, loss, correct);
 	if (!rc && confusion && !a.json)
-		fprintf(stderr, "nabla eval: wrote the confusion matrix to %s\n", confusion);
+		fprintf(stderr, "nabla eval: wrote the confusion matrix to %s\n",
+		        cli_shown(confusion));
 	free(cm);
 	free(ids);
 	classify_free(&c);

@@ -81,7 +81,7 @@ int cli_export_onnx(const char *cmd, nb_graph *g, nb_tensor *const *outs, int n,
 	fprintf(info,
 	        "nabla %s: wrote %s: ONNX opset 13, %s, %d nodes, %d initializers (%lld weights), "
 	        "%zu bytes\n",
-	        cmd, path, f64 ? "float64" : "float32", r.nodes, r.initializers,
+	        cmd, cli_shown(path), f64 ? "float64" : "float32", r.nodes, r.initializers,
 	        (long long)r.weights, r.bytes);
 	fprintf(info, "  input  %s ", nb_tensor_name(input));
 	print_shape(info, input, dyn);

@@ -300,7 +300,7 @@ int cmd_predict(int argc, char **argv)
 	if (!rc)
 		print_results(&a, &c, &p, ids, probs);
 	if (!rc && grid && !a.json)
-		fprintf(stderr, "nabla predict: wrote the image grid to %s\n", grid);
+		fprintf(stderr, "nabla predict: wrote the image grid to %s\n", cli_shown(grid));
 	free(x);
 	free(probs);
 	free(ids);

@@ -75,9 +75,10 @@ int finish_model(model *m, const train_args *a)
 			fprintf(stderr,
 			        "nabla train: wrote the graph to %s (render: dot -Tsvg %s -o "
 			        "graph.svg)\n",
-			        a->dot_path, a->dot_path);
+			        cli_shown(a->dot_path), cli_shown(a->dot_path));
 		} else if (st == NB_OK) {
-			fprintf(stderr, "nabla train: wrote the graph to %s\n", a->dot_path);
+			fprintf(stderr, "nabla train: wrote the graph to %s\n",
+			        cli_shown(a->dot_path));
 		} else {
 			fprintf(stderr, "nabla train: --dot: %s\n", nb_graph_errmsg(m->g));
 			rc = 1;

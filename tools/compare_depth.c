@@ -176,7 +176,7 @@ static int write_plots(const variant *v, const char *path)
 		rc = 1;
 	} else if (!v[0].a.json) {
 		fprintf(stderr, "nabla train: wrote the gradient norms to %s, the accuracy to %s\n",
-		        path, apath);
+		        cli_shown(path), cli_shown(apath));
 	}
 done:
 	for (int k = 0; k < 3; k++)

@@ -160,7 +160,8 @@ static int write_plot(const train_args *a, const char *model, const curve *c)
 	nb_plot_set_logy(p, true);
 	int rc = 0;
 	if (nb_plot_save(p, a->plot) == NB_OK) {
-		fprintf(stderr, "nabla train: wrote the three loss curves to %s\n", a->plot);
+		fprintf(stderr, "nabla train: wrote the three loss curves to %s\n",
+		        cli_shown(a->plot));
 	} else {
 		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
 		rc = 1;

@@ -198,7 +198,7 @@ int gn_write_plot(const gn_log *g, const char *path, const char *model)
 	if (g->epoch[g->n - 1] > g->epoch[0])
 		nb_plot_set_xrange(p[1], g->epoch[0], g->epoch[g->n - 1]);
 	if (nb_plot_save_stack(p, 3, path) == NB_OK) {
-		fprintf(stderr, "nabla train: wrote the gradient norms to %s\n", path);
+		fprintf(stderr, "nabla train: wrote the gradient norms to %s\n", cli_shown(path));
 	} else {
 		fprintf(stderr, "nabla train: --grad-norms: %s\n", nb_plot_errmsg(p[0]));
 		rc = 1;

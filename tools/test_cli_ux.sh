@@ -200,6 +200,15 @@ for args in "train --epochs x${E}[2J" "train --lr x${E}[2J" "summary --model xor
 	[ $rc -eq 2 ] && grep -q 'x?\[2J' "$tmp/err" && ! grep -q "$E" "$tmp/err" ||
 		fail "nabla $args: exit $rc, an escape reached stderr: $(cat "$tmp/err")"
 done
+# ... nor do the paths in the library's messages and in "wrote" lines
+for args in "train --model mlp --data d${E}[2J --epochs 1" "eval --model mlp --checkpoint m${E}[2J.st" \
+	"export --model mlp --checkpoint m${E}[2J.st -o o.onnx" "export --model mlp -o no${E}[2J/o.onnx" \
+	"train --model xor --epochs 2 --out none --save s${E}[2J.st" \
+	"train --model curve-fit --epochs 2 --out none --plot p${E}[2J.svg"; do
+	(cd "$tmp" && "$nabla" $args) >/dev/null 2>"$tmp/err"
+	grep -q '?\[2J' "$tmp/err" && ! grep -q "$E" "$tmp/err" ||
+		fail "nabla $args: an escape reached stderr: $(cat "$tmp/err")"
+done
 # help about help; --list after every option is read; an empty --data
 "$nabla" help help | grep -q '^usage: nabla <command>' || fail "nabla help help"
 expect 2 "nabla gradcheck: unknown option '--bogus' (see nabla gradcheck --help)" \

@@ -247,7 +247,8 @@ static int write_plot(const run *r, const char *path, const char *model)
 			nb_plot_set_xinteger(p[k], true);
 		nb_plot_set_yrange(p[1], 0, 1);
 		if (nb_plot_save_stack(p, 2, path) == NB_OK) {
-			fprintf(stderr, "nabla train: wrote the training curves to %s\n", path);
+			fprintf(stderr, "nabla train: wrote the training curves to %s\n",
+			        cli_shown(path));
 		} else {
 			fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p[0]));
 			rc = 1;
@@ -308,7 +309,7 @@ static void print_early_stop(const train_args *a, const run *r)
 		        a->resume);
 	else if (r->saved)
 		fprintf(stderr, "; wrote its checkpoint to %s (--save holds the best epoch)\n",
-		        a->save);
+		        cli_shown(a->save));
 	else
 		fprintf(stderr, "%s\n", a->export_path ? "; --export writes its parameters" : "");
 }
@@ -478,7 +479,7 @@ int train_zoo(const train_args *a, const nb_zoo_entry *z)
 	if (!rc && !a->json && rank0 && a->early_stop > 0)
 		print_early_stop(a, &r);
 	else if (!rc && r.saved && !a->json && rank0)
-		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
+		fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", cli_shown(a->save));
 	if (!rc)
 		rc = zoo_outputs(&r, z);
 	history_free(&r.h);

@@ -130,7 +130,7 @@ static int write_fit_plot(const fit_model *f, const train_args *a, const fit_sna
 	nb_plot_set_yrange(p, -0.5, 2.5);
 	int rc = 0;
 	if (nb_plot_save(p, a->plot) == NB_OK) {
-		fprintf(stderr, "nabla train: wrote the fitted curves to %s\n", a->plot);
+		fprintf(stderr, "nabla train: wrote the fitted curves to %s\n", cli_shown(a->plot));
 	} else {
 		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
 		rc = 1;

@@ -116,7 +116,7 @@ static int write_gate_plots(const train_args *a, const char *gate, const double 
 	if (nb_plot_save(p, path) == NB_OK) {
 		fprintf(stderr,
 		        "nabla train: wrote the decision boundary to %s and the errors to %s\n",
-		        a->plot, path);
+		        cli_shown(a->plot), cli_shown(path));
 	} else {
 		fprintf(stderr, "nabla train: --plot: %s\n", nb_plot_errmsg(p));
 		rc = 1;
@@ -162,7 +162,8 @@ int write_trained(const model *m, const train_args *a)
 	if (a->save) {
 		rc = save_checkpoint(m->g, m->opt, a, a->model, a->epochs, NULL);
 		if (!rc && !a->json)
-			fprintf(stderr, "nabla train: wrote the checkpoint to %s\n", a->save);
+			fprintf(stderr, "nabla train: wrote the checkpoint to %s\n",
+			        cli_shown(a->save));
 	}
 	if (!rc && a->export_path) {
 		nb_tensor *out = m->pred ? m->pred : m->out;

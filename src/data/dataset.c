@@ -6,14 +6,18 @@
 #include <string.h>
 
 #include "data/internal.h"
+#include "graph/internal.h" /* nb__shown */
 
 nb_status nb__data_err(char *err, size_t errlen, nb_status st, const char *fmt, ...)
 {
 	if (err && errlen) {
+		/* paths and file contents in messages: made safe for a terminal */
+		char raw[1024];
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
+		vsnprintf(raw, sizeof raw, fmt, ap);
 		va_end(ap);
+		nb__shown(raw, err, errlen);
 	}
 	return st;
 }

@@ -46,9 +46,13 @@ static void vfail(nb_graph *g, nb_status st, const char *prefix, const char *fmt
 	if (!g || g->status != NB_OK)
 		return;
 	g->status = st;
-	size_t k = (size_t)snprintf(g->errmsg, sizeof g->errmsg, "%s", prefix);
-	if (k < sizeof g->errmsg)
-		vsnprintf(g->errmsg + k, sizeof g->errmsg - k, fmt, ap);
+	/* names and paths in messages come from users and files: every recorded
+	 * message is made safe for a terminal here, once (nb__shown) */
+	char raw[sizeof g->errmsg];
+	size_t k = (size_t)snprintf(raw, sizeof raw, "%s", prefix);
+	if (k < sizeof raw)
+		vsnprintf(raw + k, sizeof raw - k, fmt, ap);
+	nb__shown(raw, g->errmsg, sizeof g->errmsg);
 }
 
 void nb__fail(nb_graph *g, nb_status st, const char *fmt, ...)
