@@ -14,6 +14,7 @@ typedef struct bench_args {
 	const char *data;
 	nb_dist *dist;  /* the ranks mpirun started (zoo models: data-parallel) */
 	int bucket_kib; /* gradient bucket size under mpirun; 0: the default */
+	unsigned given; /* the options given (cmd_bench.c's USE_ bits) */
 } bench_args;
 
 /* bench_peak.c: the CPU's FMA peak, and large GEMMs against it */

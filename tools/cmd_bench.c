@@ -481,23 +481,48 @@ static int bench_conv(const bench_args *b)
 	return 0;
 }
 
+/* the options a model reads, beyond --threads and --json: one given to a
+ * model that does not read it is refused, not silently ignored */
+enum {
+	USE_EPOCHS = 1 << 0,
+	USE_REPEAT = 1 << 1,
+	USE_BATCH = 1 << 2,
+	USE_STEPS = 1 << 3,
+	USE_WARMUP = 1 << 4,
+	USE_DATA = 1 << 5,
+	USE_PROFILE = 1 << 6,
+	USE_GRAD_NORMS = 1 << 7,
+	USE_BUCKET = 1 << 8,
+	USE_ZOO = USE_BATCH | USE_STEPS | USE_WARMUP | USE_PROFILE | USE_GRAD_NORMS | USE_BUCKET,
+};
+/* the option of each USE_ bit, in bit order */
+static const char *const use_names[] = {"--epochs",  "--repeat",     "--batch",
+                                        "--steps",   "--warmup",     "--data",
+                                        "--profile", "--grad-norms", "--bucket-kib"};
+
 typedef struct bench_entry {
 	const char *name, *summary;
 	int (*run)(const bench_args *b);
+	unsigned uses;
 } bench_entry;
 
 static const bench_entry benches[] = {
-    {"xor", "2-2-1 sigmoid MLP, 4 samples, 10000 epochs (compare torch_xor.py)", bench_xor},
-    {"peak", "the CPU's fp32 FMA peak with 256- and 512-bit vectors", bench_peak},
-    {"gemm", "sgemm 512-2048 through nabla's GEMM path vs BLIS's own, against the peak",
-     bench_gemm},
-    {"matmul", "64x784 . 784x256 f32 through nabla vs raw bli_sgemm", bench_matmul},
-    {"conv", "each conv layer's passes through nabla vs the same GEMMs in raw BLIS", bench_conv},
-    {"mlp", "training steps of the zoo mlp, Adam (compare torch_mlp.py)", bench_zoo},
-    {"lenet", "training steps of the zoo lenet, SGD momentum (compare torch_lenet.py)", bench_zoo},
+    {"xor", "2-2-1 sigmoid MLP, 4 samples, 10000 epochs (compare torch_xor.py)", bench_xor,
+     USE_EPOCHS},
+    {"peak", "the CPU's fp32 FMA peak with 256- and 512-bit vectors", bench_peak, 0},
+    {"gemm", "sgemm 512-2048 through nabla's GEMM path vs BLIS's own, against the peak", bench_gemm,
+     USE_REPEAT},
+    {"matmul", "64x784 . 784x256 f32 through nabla vs raw bli_sgemm", bench_matmul,
+     USE_EPOCHS | USE_REPEAT},
+    {"conv", "each conv layer's passes through nabla vs the same GEMMs in raw BLIS", bench_conv,
+     USE_BATCH | USE_REPEAT},
+    {"mlp", "training steps of the zoo mlp, Adam (compare torch_mlp.py)", bench_zoo,
+     USE_ZOO | USE_DATA},
+    {"lenet", "training steps of the zoo lenet, SGD momentum (compare torch_lenet.py)", bench_zoo,
+     USE_ZOO | USE_DATA},
     {"resnet20", "training steps of ResNet-20, synthetic data (compare torch_resnet20.py)",
-     bench_zoo},
-    {"resnet50", "training steps of ResNet-50 (CIFAR stem), synthetic data", bench_zoo},
+     bench_zoo, USE_ZOO},
+    {"resnet50", "training steps of ResNet-50 (CIFAR stem), synthetic data", bench_zoo, USE_ZOO},
 };
 
 static void usage(FILE *fp)
@@ -507,20 +532,21 @@ static void usage(FILE *fp)
 	    "usage: nabla bench --model NAME [--epochs N] [--repeat R] [--threads N] [--json]\n\n"
 	    "Measure speed; compare against shared/bench/torch_*.py run side by side.\n\n"
 	    "  --epochs N   epochs (xor) or iterations (matmul), 1 to 10^9\n"
-	    "  --repeat R   rounds, best one reported (matmul: default 5; conv: default 3,\n"
+	    "  --repeat R   rounds, best one reported (gemm, matmul: default 5; conv: default 3,\n"
 	    "               7 steadies it on a noisy machine), 1 to 1000\n"
 	    "  --threads N  threads, 0 to %d (default 0: all cores)\n"
 	    "  --batch N    batch size (zoo models, conv; default 64), 1 to %d\n"
 	    "  --steps N    timed training steps (zoo models; default 200, resnets 20),\n"
 	    "               1 to 10^6\n"
-	    "  --warmup N   untimed steps first (default 5), 0 to 10^6\n"
-	    "  --data DIR   Fashion-MNIST directory (default: Debian's)\n"
-	    "  --profile    time every kernel of a zoo model's step: a table by op on stderr\n"
+	    "  --warmup N   untimed steps first (zoo models; default 5), 0 to 10^6\n"
+	    "  --data DIR   Fashion-MNIST directory (mlp, lenet; default: Debian's)\n"
+	    "  --profile    zoo models: time every kernel of a step, a table by op on stderr\n"
 	    "  --grad-norms zoo models: steps that record the per-layer gradient statistics\n"
 	    "               (nabla train --grad-norms), to measure what they cost\n"
-	    "  --bucket-kib N  gradient bucket size under mpirun, in KiB (default 2048),\n"
+	    "  --bucket-kib N  zoo models: gradient bucket size under mpirun, in KiB (default 2048),\n"
 	    "               1 to 2^20\n"
-	    "  --json       one JSON object on stdout\n\n"
+	    "  --json       one JSON object on stdout\n"
+	    "An option the chosen model does not read (see the models it names) is an error.\n\n"
 	    "Under mpirun -np N (a build with MPI) the zoo models train data-parallel:\n"
 	    "--batch is the global batch, threads default to the host's cores over its\n"
 	    "ranks, and rank 0 reports global samples/s, the gradient allreduce's time per\n"
@@ -548,18 +574,22 @@ static int parse_bench_args(int argc, char **argv, bench_args *b)
 			b->json = true;
 		} else if (!strcmp(argv[i], "--profile")) {
 			b->profile = true;
+			b->given |= USE_PROFILE;
 		} else if (!strcmp(argv[i], "--grad-norms")) {
 			b->grad_norms = true;
+			b->given |= USE_GRAD_NORMS;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--model"))) {
 			b->model = v;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--epochs"))) {
 			if (!cli_parse_long("bench", "--epochs", v, 1, 1000000000, &n))
 				return 2;
 			b->epochs = (int)n;
+			b->given |= USE_EPOCHS;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--repeat"))) {
 			if (!cli_parse_long("bench", "--repeat", v, 1, 1000, &n))
 				return 2;
 			b->repeat = (int)n;
+			b->given |= USE_REPEAT;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--threads"))) {
 			if (!cli_parse_long("bench", "--threads", v, 0, CLI_MAX_THREADS, &n))
 				return 2;
@@ -568,24 +598,29 @@ static int parse_bench_args(int argc, char **argv, bench_args *b)
 			if (!cli_parse_long("bench", "--batch", v, 1, CLI_MAX_BATCH, &n))
 				return 2;
 			b->batch = (int)n;
+			b->given |= USE_BATCH;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--steps"))) {
 			if (!cli_parse_long("bench", "--steps", v, 1, 1000000, &n))
 				return 2;
 			b->steps = (int)n;
+			b->given |= USE_STEPS;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--warmup"))) {
 			if (!cli_parse_long("bench", "--warmup", v, 0, 1000000, &n))
 				return 2;
 			b->warmup = (int)n;
+			b->given |= USE_WARMUP;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--data"))) {
 			if (!*v) {
 				fprintf(stderr, "nabla bench: --data is empty\n");
 				return 2;
 			}
 			b->data = v;
+			b->given |= USE_DATA;
 		} else if ((v = cli_opt_value(argc, argv, &i, "--bucket-kib"))) {
 			if (!cli_parse_long("bench", "--bucket-kib", v, 1, 1 << 20, &n))
 				return 2;
 			b->bucket_kib = (int)n;
+			b->given |= USE_BUCKET;
 		} else if (cli_missing_value) {
 			return 2; /* already reported */
 		} else {
@@ -623,6 +658,14 @@ int cmd_bench(int argc, char **argv)
 		        b.model);
 		return 2;
 	}
+	for (size_t k = 0; k < sizeof use_names / sizeof *use_names; k++)
+		if ((b.given >> k & 1) && !(e->uses >> k & 1)) {
+			fprintf(stderr,
+			        "nabla bench: %s does not apply to --model %s (see nabla bench "
+			        "--help)\n",
+			        use_names[k], b.model);
+			return 2;
+		}
 	char err[512];
 	nb_dist_opts dopts = {.bucket_bytes = (size_t)b.bucket_kib << 10};
 	if (nb_dist_init(NULL, NULL, dopts, &b.dist, err, sizeof err) != NB_OK) {

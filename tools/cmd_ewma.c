@@ -160,6 +160,7 @@ typedef struct ewma_args {
 	int nb;
 	bool bias, demo;
 	long demo_n, seed;
+	const char *demo_flag; /* --n or --seed, given (they go with --demo) */
 	const char *column, *in_path, *out_path, *plot_path;
 } ewma_args;
 
@@ -184,6 +185,7 @@ static int parse_arg(int argc, char **argv, int *i, ewma_args *e)
 			return 2;
 	} else if (is_opt(a, "--n") || is_opt(a, "--seed")) {
 		const char *name = a[2] == 'n' ? "--n" : "--seed";
+		e->demo_flag = name;
 		long *dst = a[2] == 'n' ? &e->demo_n : &e->seed;
 		if (!(v = cli_opt_value(argc, argv, i, name)) ||
 		    !cli_parse_long("ewma", name, v, dst == &e->demo_n ? 1 : 0, 100000000, dst))
@@ -219,6 +221,13 @@ static int parse_args(int argc, char **argv, ewma_args *e)
 	}
 	if (e->demo && (e->in_path || e->column)) {
 		fprintf(stderr, "nabla ewma: --demo makes its own series (no FILE or --column)\n");
+		return 2;
+	}
+	if (!e->demo && e->demo_flag) {
+		fprintf(stderr,
+		        "nabla ewma: %s goes with --demo (it sizes or seeds the made-up "
+		        "series)\n",
+		        e->demo_flag);
 		return 2;
 	}
 	if (e->demo && !e->nb) {

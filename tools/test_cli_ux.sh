@@ -230,6 +230,18 @@ while [ ${#long} -lt 4200 ]; do long=$long/ddddddddddddddddddddddddddddddddddddd
 rc=$?
 [ $rc -eq 1 ] && grep -q "the directory's name is too long" "$tmp/err" ||
 	fail "a --out too long: exit $rc: $(cat "$tmp/err")"
+# options a bench model or ewma's mode does not read are refused, not ignored
+expect 2 "nabla bench: --batch does not apply to --model xor (see nabla bench --help)" \
+	bench --model xor --epochs 1 --batch 5
+expect 2 "nabla bench: --data does not apply to --model resnet20 (see nabla bench --help)" \
+	bench --model resnet20 --data . --steps 1
+expect 2 "nabla bench: --repeat does not apply to --model peak (see nabla bench --help)" \
+	bench --model peak --repeat 2
+expect 2 "nabla bench: --steps does not apply to --model conv (see nabla bench --help)" \
+	bench --model conv --steps 2
+printf '1\n2\n' >"$tmp/s.txt"
+expect 2 "nabla ewma: --n goes with --demo (it sizes or seeds the made-up series)" \
+	ewma --beta 0.5 --n 2 s.txt
 # --beta lists: no empty item, no more than 8, an over-long item refused
 expect 2 "nabla ewma: --beta: an empty item in the list" ewma --demo --beta 0.5,,0.9
 expect 2 "nabla ewma: at most 8 betas" ewma --demo --beta 0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9
