@@ -410,6 +410,23 @@ START_TEST(test_empty_and_errors)
 	ck_assert_ptr_nonnull(strstr(head, "width=\"800\" height=\"300\""));
 	nb_plot_free(p);
 	nb_plot_free(NULL);
+	/* finite data whose range is not a double: refused, not a flat line
+	 * with no ticks; with the range set by hand it draws */
+	p = nb_plot_new(NULL, NULL, NULL);
+	double t[3] = {1, 2, 3}, big[3] = {1e308, -1e308, 1.7e308};
+	ck_assert_int_eq(nb_plot_line(p, "big", t, big, 3), NB_OK);
+	char *buf = NULL;
+	size_t len = 0;
+	fp = open_memstream(&buf, &len);
+	ck_assert_int_eq(nb_plot_write(p, fp), NB_ERR_ARG);
+	fclose(fp);
+	free(buf);
+	ck_assert_ptr_nonnull(strstr(nb_plot_errmsg(p), "the y values span -1e+308 to 1.7e+308"));
+	ck_assert_int_eq(nb_plot_set_yrange(p, -1e307, 1e307), NB_OK);
+	svg = svg_of(p);
+	ck_wellformed(svg);
+	free(svg);
+	nb_plot_free(p);
 }
 END_TEST
 

@@ -59,7 +59,9 @@ NB_API nb_status nb_plot_set_xinteger(nb_plot *p, bool integer);
 /* Size of the picture in pixels (default 640 x 420). */
 NB_API nb_status nb_plot_set_size(nb_plot *p, int width, int height);
 
-/* Write the SVG document. */
+/* Write the SVG document.  NB_ERR_ARG when an axis of automatic range
+ * would span more than a double holds (finite data from -1e308 to 1e308:
+ * scale it, or set the range). */
 NB_API nb_status nb_plot_write(nb_plot *p, FILE *fp);
 /* ... to a file, atomically like nb_checkpoint_save (a temporary file
  * renamed over path's target, its symbolic links followed); an existing

@@ -705,6 +705,18 @@ static nb_status check_plot(nb_plot *p, FILE *fp, const char *what)
 	if (p->logy && !isnan(p->ylo) && p->ylo <= 0)
 		return perr(p, NB_ERR_ARG, "log-scale y needs a positive range, not [%g, %g]",
 		            p->ylo, p->yhi);
+	/* an axis that takes the data's range: its width must be a double (a
+	 * range set by hand is checked when it is set) */
+	for (int y = 0; y < 2; y++) {
+		double lo, hi;
+		if (isnan(y ? p->ylo : p->xlo) && !(y && p->logy) && data_range(p, y, &lo, &hi) &&
+		    !isfinite(hi - lo))
+			return perr(
+			    p, NB_ERR_ARG,
+			    "the %c values span %g to %g, wider than a double can hold: scale "
+			    "them, or set the axis' range",
+			    y ? 'y' : 'x', lo, hi);
+	}
 	return NB_OK;
 }
 
