@@ -3,6 +3,7 @@
  * im2col, gradchecks (first and second order), shape errors. */
 #include "test_util.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -587,6 +588,40 @@ static void run_algo(nb_dtype dt, const cfg *c, nb_conv_algo algo, double *out[4
 	nb_graph_free(g);
 }
 
+/* A padding near INT_MAX (legal: stride INT_MAX keeps y 2x2) would make
+ * the direct kernels' padded copy overflow its int64 sizes: every pass
+ * runs on im2col instead, asked for or by default, with its results. */
+START_TEST(test_huge_padding_runs_im2col)
+{
+	const nb_conv2d_opts huge = {
+	    .pad_h = 2147483644, .pad_w = 2147483644, .stride_h = INT_MAX, .stride_w = INT_MAX};
+	for (int ch = 2; ch <= 16; ch += 14)
+		for (int k = 0; k < 2; k++) {
+			const cfg c = {.n = 1,
+			               .c = ch,
+			               .h = 8,
+			               .w = 8,
+			               .o = ch,
+			               .kh = 3,
+			               .kw = 3,
+			               .opt = huge,
+			               .bias = true};
+			double *a[4], *d[4];
+			run_algo(NB_F32, &c, k ? NB_CONV_AUTO : NB_CONV_DIRECT, d);
+			run_algo(NB_F32, &c, NB_CONV_IM2COL, a);
+			const int64_t sizes[4] = {(int64_t)ch * 4, (int64_t)ch * 64,
+			                          (int64_t)ch * ch * 9, ch};
+			for (int i = 0; i < 4; i++)
+				for (int64_t e = 0; e < sizes[i]; e++)
+					ck_assert_msg(a[i][e] == d[i][e],
+					              "%d channels, %s, output %d [%lld]", ch,
+					              k ? "auto" : "direct", i, (long long)e);
+			for (int i = 0; i < 4; i++)
+				free(a[i]), free(d[i]);
+		}
+}
+END_TEST
+
 START_TEST(test_depthwise_direct_matches_im2col)
 {
 	const cfg cs[] = {
@@ -909,6 +944,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_threads_changed_after_compile);
 	tcase_add_test(tc, test_cached_plan_follows_threads);
 	tcase_add_test(tc, test_depthwise_direct_matches_im2col);
+	tcase_add_test(tc, test_huge_padding_runs_im2col);
 	tcase_add_test(tc, test_auto_picks_measured_kernels);
 	tcase_add_test(tc, test_gradcheck_configs);
 	tcase_add_test(tc, test_gradcheck_second_order);

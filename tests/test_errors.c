@@ -6,6 +6,8 @@
  */
 #include "test_util.h"
 
+#include "ops/kernel.h" /* nb__broadcast_to */
+
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -544,6 +546,23 @@ START_TEST(test_shape_overflow)
 }
 END_TEST
 
+/* Two live results of 2^60 f64 elements (legal shapes, broadcast from
+ * scalars) need an arena of exactly 2^64 bytes: the compile fails out of
+ * memory, where the size wrapped to 0 and the run wrote through a NULL
+ * arena. */
+START_TEST(test_arena_overflow)
+{
+	nb_graph *g = nb_graph_new(NB_F64);
+	const nb_shape big = NB_SHAPE((int64_t)1 << 30, (int64_t)1 << 30);
+	nb_tensor *a = nb_input(g, "a", NB_SHAPE(1, 1)), *b = nb_input(g, "b", NB_SHAPE(1, 1));
+	nb_tensor *e = nb_add(nb__broadcast_to(a, big), nb__broadcast_to(b, big));
+	ck_graph_ok(g);
+	ck_assert_ptr_null(nb_compile(g, &e, 1));
+	EXPECT_FAIL(g, NB_ERR_NOMEM, "compile: out of memory");
+	nb_graph_free(g);
+}
+END_TEST
+
 /* Every zoo model at a batch no tensor can hold: the input's size error,
  * and the builders stop there (no layer reads the placeholder's shape). */
 START_TEST(test_zoo_batch_too_large)
@@ -770,6 +789,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_transpose_bad_axes);
 	tcase_add_test(tc, test_concat_bad);
 	tcase_add_test(tc, test_shape_overflow);
+	tcase_add_test(tc, test_arena_overflow);
 	tcase_add_test(tc, test_zoo_batch_too_large);
 	tcase_add_test(tc, test_slice_bad);
 	tcase_add_test(tc, test_reduce_bad_axes);

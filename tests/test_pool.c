@@ -2,6 +2,7 @@
  * windows, NaN, global average, gradchecks, errors. */
 #include "test_util.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -346,6 +347,11 @@ START_TEST(test_errors)
 	             "avgpool2d(x): window 5x5 is larger than the padded input 3x3");
 	expect_error(NB_SHAPE(1, 1, 3, 3), 0, 3, 1, 2, NB_ERR_ARG,
 	             "maxpool2d(x): pad 2 must be at most half the kernel 3");
+	/* 2 * pad overflows int: still the same rule */
+	expect_error(NB_SHAPE(1, 1, 8, 8), 0, 2, INT_MAX, 1 << 30, NB_ERR_ARG,
+	             "maxpool2d(x): pad 1073741824 must be at most half the kernel 2");
+	expect_error(NB_SHAPE(1, 1, 8, 8), 1, 2, INT_MAX, 1 << 30, NB_ERR_ARG,
+	             "avgpool2d(x): pad 1073741824 must be at most half the kernel 2");
 	expect_error(NB_SHAPE(1, 1, 3, 3), 0, 0, 1, 0, NB_ERR_ARG, "kernel must be >= 1");
 	expect_error(NB_SHAPE(1, 1, 3, 3), 1, 2, -1, 0, NB_ERR_ARG, "got kernel 2 stride -1 pad 0");
 	expect_error(NB_SHAPE(2, 3, 4), 2, 0, 0, 0, NB_ERR_SHAPE,

@@ -7,6 +7,7 @@
 #include "graph/internal.h"
 #include "util/clock.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -82,7 +83,8 @@ typedef struct block {
 typedef struct freelist {
 	block *b;
 	int n, cap;
-	size_t top; /* arena high-water mark */
+	size_t top;   /* arena high-water mark */
+	bool too_big; /* an arena past PTRDIFF_MAX was asked for: no program */
 } freelist;
 
 static size_t fl_alloc(freelist *fl, size_t len)
@@ -102,15 +104,20 @@ static size_t fl_alloc(freelist *fl, size_t len)
 		}
 		return off;
 	}
-	/* extend the arena; reuse a free block touching the top */
-	if (fl->n && fl->b[fl->n - 1].off + fl->b[fl->n - 1].len == fl->top) {
-		size_t off = fl->b[fl->n - 1].off;
-		fl->n--;
-		fl->top = off + len;
-		return off;
-	}
+	/* extend the arena; reuse a free block touching the top.  Legal shapes
+	 * (2^60 elements) can ask for more than the address space: the size
+	 * saturates and the compile fails out of memory, never wraps */
 	size_t off = fl->top;
-	fl->top += len;
+	if (fl->n && fl->b[fl->n - 1].off + fl->b[fl->n - 1].len == fl->top) {
+		off = fl->b[fl->n - 1].off;
+		fl->n--;
+	}
+	if (len > (size_t)PTRDIFF_MAX - off) {
+		fl->too_big = true;
+		fl->top = (size_t)PTRDIFF_MAX;
+		return 0;
+	}
+	fl->top = off + len;
 	return off;
 }
 
@@ -320,7 +327,7 @@ static bool place_step(nb_program *p, scratch *w, freelist *fl, int s)
 		}
 		p->offset[s] =
 		    reuse >= 0 ? p->offset[pos[t->in[reuse]->id]] : (int64_t)fl_alloc(fl, len);
-		p->naive_bytes += len;
+		p->naive_bytes = len > SIZE_MAX - p->naive_bytes ? SIZE_MAX : p->naive_bytes + len;
 	}
 	/* release the inputs whose last reader is this step (after the
 	 * output is placed, so no kernel reads and writes one buffer,
@@ -353,6 +360,8 @@ static bool alloc_arena(nb_program *p, const freelist *fl)
 		    p->offset[s] >= 0 ? nb__blas_slack(p->sched[s]->shape, p->g->esize) : 0;
 		slack = sl > slack ? sl : slack;
 	}
+	if (fl->too_big || fl->top > (size_t)PTRDIFF_MAX - slack)
+		return false;
 	p->arena_bytes = fl->top ? fl->top + slack : 0;
 	return !p->arena_bytes || (p->arena = big_alloc(p->arena_bytes));
 }

@@ -407,7 +407,7 @@ static nb_tensor *pool(int op, nb_tensor *x, int kernel, int stride, int pad)
 		return g->placeholder;
 	}
 	/* PyTorch's rule; it also keeps every window on at least one real pixel */
-	if (2 * pad > kernel) {
+	if (pad > kernel / 2) { /* 2 * pad would overflow for a pad near INT_MAX */
 		nb__fail(g, NB_ERR_ARG, "%s(%s): pad %d must be at most half the kernel %d", name,
 		         x->name, pad, kernel);
 		return g->placeholder;

@@ -117,6 +117,21 @@ static bool use_depthwise(const nb__conv_geom *g)
  * Measurements: docs/conv.md, "Few input channels". */
 #define DT_MAX_DY (128 << 10)
 
+/* The direct kernels copy one image padded (x, or dy for the input
+ * gradient) into the workspace and index it in int64: a geometry whose
+ * padded image would pass 2^31 elements (a padding near INT_MAX, which
+ * the shape rules accept) goes to im2col, which never pads a copy, even
+ * when NB_CONV_DIRECT asks (its sizes would overflow) */
+static bool direct_sizes_ok(const nb__conv_geom *g)
+{
+	const double lim = 0x1p31;
+	const double x =
+	    (double)g->c * (double)(g->h + g->pt + g->pb) * (double)(g->w + g->pl + g->pr);
+	const double dy = (double)g->o * ((double)g->oh + 2.0 * (double)g->kh * (double)g->dh) *
+	                  ((double)g->ow + 2.0 * (double)g->kw * (double)g->dw);
+	return x <= lim && dy <= lim;
+}
+
 static bool lanes_used(int64_t n, int64_t block)
 {
 	return 4 * n >= 3 * ((n + block - 1) / block * block);
@@ -162,7 +177,7 @@ static bool use_direct_rows(nb__conv_pass pass, size_t es, const nb__conv_geom *
 {
 	if (g->groups != 1 || g->c < 2 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 ||
 	    g->algo != NB_CONV_AUTO || es != sizeof(float) || NB_LANE_LEVEL(isa) != 2 ||
-	    !direct_auto(pass, es, g))
+	    !direct_sizes_ok(g) || !direct_auto(pass, es, g))
 		return false;
 	if (pass == CONV_PASS_WEIGHT_GRAD)
 		return g->kw == 3 && g->ow % (2 * DT_PX) == 0;
@@ -172,7 +187,7 @@ static bool use_direct_rows(nb__conv_pass pass, size_t es, const nb__conv_geom *
 
 static bool use_direct(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
-	if (g->groups != 1 || g->c < 2 || pass == CONV_PASS_INPUT_GRAD)
+	if (g->groups != 1 || g->c < 2 || pass == CONV_PASS_INPUT_GRAD || !direct_sizes_ok(g))
 		return false;
 	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g));
 }
@@ -180,7 +195,8 @@ static bool use_direct(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 static bool use_direct_transposed(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD || g->sh != 1 ||
-	    g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw)
+	    g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw ||
+	    !direct_sizes_ok(g))
 		return false;
 	/* by default only while one image's padded dy, which each block of dx's
 	 * channels sweeps, stays small enough for L2: 32 -> 64 channels at
@@ -194,7 +210,7 @@ static bool use_direct_transposed(nb__conv_pass pass, size_t es, const nb__conv_
 static bool use_direct_phases(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD ||
-	    use_direct_transposed(pass, es, g))
+	    use_direct_transposed(pass, es, g) || !direct_sizes_ok(g))
 		return false;
 	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) &&
 	                                     lanes_used(g->c, DC_OB) && !use_wino(es, g));
