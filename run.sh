@@ -99,7 +99,7 @@ fuzz_smoke() { # DIR
 			-Db_lundef=false -Dbuildtype=debugoptimized -Dtests=disabled
 	fi
 	local targets=(idx:idx cifar:cifar idx_file:idx_file cifar_file:cifar_file
-	               safetensors:safetensors checkpoint_file:safetensors)
+	               safetensors:safetensors checkpoint_file:safetensors series:series)
 	local exes=()
 	for t in "${targets[@]}"; do exes+=("fuzz_${t%%:*}"); done
 	meson compile -C "$dir" -j "$(nproc)" "${exes[@]}" 2>&1 | tail -n 3 ||
