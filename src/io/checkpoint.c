@@ -440,7 +440,6 @@ static nb_status check_fit(nb_graph *g, const char *label, const nb_safetensors_
 	return NB_OK;
 }
 
-/* Copy file tensor i into leaf t, converting byte order and dtype. */
 /* An F64 file tensor i for f32 leaf t (NB_CKPT_CONVERT): every finite value
  * must stay finite as a float (1e300 would become inf).  Read and checked
  * before the graph changes; NaN and inf are carried over as they are, as
@@ -472,6 +471,7 @@ static nb_status narrows(nb_graph *g, const char *label, const nb_safetensors *f
 	return st;
 }
 
+/* Copy file tensor i into leaf t, converting byte order and dtype. */
 static nb_status copy_in(nb_graph *g, const char *label, const nb_safetensors *f, int i,
                          nb_tensor *t)
 {
