@@ -133,6 +133,13 @@ NB_API bool nb_graph_training(const nb_graph *g);
  * NB_ERR_ARG, recorded on the graph. */
 NB_API nb_status nb_graph_set_batch_rows(nb_graph *g, int64_t rows);
 NB_API int64_t nb_graph_batch_rows(const nb_graph *g);
+/* The row of the whole (global) batch that row 0 of this batch is: a rank's
+ * shard under data parallelism starts at its first sample (nb_dist_shard;
+ * nb_fit sets it).  Dropout draws the masks of rows first, first + 1, ...,
+ * so N ranks draw what one process on the global batch draws.  0 (the
+ * default) for one process; negative or past 2^60 is NB_ERR_ARG. */
+NB_API nb_status nb_graph_set_batch_first(nb_graph *g, int64_t first);
+NB_API int64_t nb_graph_batch_first(const nb_graph *g);
 NB_API int nb_graph_num_nodes(const nb_graph *g);
 
 /* ---- leaves ----------------------------------------------------------- */

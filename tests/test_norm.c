@@ -852,6 +852,13 @@ START_TEST(test_bn_batch_rows_errors)
 	ck_assert_int_eq(nb_graph_set_batch_rows(g, -1), NB_ERR_ARG);
 	expect_error(g, NB_ERR_ARG, "nb_graph_set_batch_rows: -1 rows");
 	ck_assert_int_eq(nb_graph_batch_rows(g), 0);
+	/* the shard's first row (dropout under data parallelism) */
+	ck_assert_int_eq(nb_graph_set_batch_first(NULL, 1), NB_ERR_ARG);
+	ck_assert_int_eq(nb_graph_set_batch_first(g, -1), NB_ERR_ARG);
+	expect_error(g, NB_ERR_ARG, "nb_graph_set_batch_first: -1 as the first row");
+	ck_assert_int_eq(nb_graph_set_batch_first(g, 5), NB_OK);
+	ck_assert_int_eq(nb_graph_batch_first(g), 5);
+	ck_assert_int_eq(nb_graph_set_batch_first(g, 0), NB_OK);
 	/* one real row of a dense batchnorm: one value per channel */
 	nb_tensor *x = nb_constant(g, "x", NB_SHAPE(4, 2), (double[]){1, 2, 3, 4, 5, 6, 7, 8});
 	nb_tensor *y = nb_batchnorm_layer(x, "bn", (nb_batchnorm_opts){0});

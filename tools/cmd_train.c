@@ -890,14 +890,16 @@ static int train_command(int argc, char **argv, train_args *ap)
 	/* the notes' small models run fastest on one thread: BLIS would split
 	 * even their 2x2 products between threads */
 	nb_set_num_threads(a.threads >= 0 ? a.threads : m.train ? 1 : 0);
-	if ((rc = apply_recipe(&a, &m)) >= 0 || (rc = start_dist(&a, &m)) >= 0 ||
-	    (rc = default_outputs(&a, &m, f.out)) >= 0 || (rc = check_outputs(&a)) >= 0)
+	if ((rc = apply_recipe(&a, &m)) >= 0 || (rc = start_dist(&a, &m)) >= 0)
 		return rc;
-	int ranks = nb_dist_size(a.dist);
-	if (ranks > 1)
-		a.save = nb_dist_rank(a.dist) ? NULL : a.save; /* default_outputs named it */
-	if (ranks > 1 && nb_dist_rank(a.dist) != 0)
-		a.plot = a.dot_path = a.export_path = a.grad_norms_plot = NULL;
+	/* only rank 0 writes: the other ranks neither check nor create its
+	 * outputs, which are on rank 0's host (a directory there need not
+	 * exist on theirs) */
+	if (nb_dist_rank(a.dist) != 0)
+		a.save = a.plot = a.dot_path = a.export_path = a.grad_norms_plot = NULL;
+	else if ((rc = default_outputs(&a, &m, f.out)) >= 0 || (rc = check_outputs(&a)) >= 0)
+		return rc;
+	const int ranks = nb_dist_size(a.dist);
 	if (!a.json && nb_dist_rank(a.dist) == 0) {
 		fprintf(
 		    stderr,

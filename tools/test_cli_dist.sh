@@ -56,6 +56,28 @@ grep -q "nabla train: --batch 1 is smaller than the 2 ranks" "$tmp/err" ||
 [ "$(grep -c 'rank 0 of 2, global batch 64 (32 per rank)' "$tmp/err")" -eq 1 ] ||
 	fail "2 ranks: banner: $(cat "$tmp/err")"
 [ "$(grep -c 'wrote the checkpoint' "$tmp/err")" -eq 1 ] || fail "2 ranks: $(cat "$tmp/err")"
+# only rank 0 checks and makes its outputs: a rank in another directory
+# (another host) neither creates nabla-out/ nor needs rank 0's --save
+# directory; --init-from's notice comes once
+mkdir "$tmp/r0" "$tmp/r1" "$tmp/r0/out"
+(timeout 300 "$mpirun" --allow-run-as-root --oversubscribe -np 1 --wdir "$tmp/r0" "$nabla" train \
+	$small --epochs 1 --init-from "$tmp/two.st" --save out/m.st : -np 1 --wdir "$tmp/r1" \
+	"$nabla" train $small --epochs 1 --init-from "$tmp/two.st" --save out/m.st) \
+	>"$tmp/out" 2>"$tmp/err" || fail "2 ranks, rank 0's --save dir: $(cat "$tmp/err")"
+[ -f "$tmp/r0/out/m.st" ] && [ -d "$tmp/r0/nabla-out" ] || fail "rank 0 did not write its outputs"
+[ -z "$(ls -A "$tmp/r1")" ] || fail "rank 1 created $(ls -A "$tmp/r1")"
+[ "$(grep -c 'init-from .*tensors loaded' "$tmp/err")" -eq 1 ] ||
+	fail "--init-from's notice not once: $(cat "$tmp/err")"
+# ranks that would train different lengths (rank 1 resumes an older
+# checkpoint) fail on every rank, named, rather than hang
+(cd "$tmp" && "$nabla" train $small --epochs 1 --save one.st --out none) >/dev/null 2>&1 ||
+	fail "1 epoch"
+(cd "$tmp" && timeout 300 "$mpirun" --allow-run-as-root --oversubscribe -np 1 "$nabla" train \
+	$small --epochs 3 --resume two.st --out none : -np 1 "$nabla" train $small --epochs 3 \
+	--resume one.st --out none) >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "the ranks differ in the first epoch: 2 on rank 0, 1 on rank 1" \
+	"$tmp/err" || fail "ranks resuming different epochs: exit $rc: $(cat "$tmp/err")"
 # the same epochs in one process: the same losses (f32: the sums' order differs)
 (cd "$tmp" && "$nabla" train $small --epochs 2 --json --out none) >"$tmp/one" 2>&1 ||
 	fail "1 rank: $(cat "$tmp/one")"

@@ -346,7 +346,7 @@ static int init_from(nb_graph *g, const train_args *a)
 		fprintf(stderr, "nabla train: %s\n", nb_graph_errmsg(g));
 		return 1;
 	}
-	if (!a->json)
+	if (!a->json && nb_dist_rank(a->dist) == 0)
 		fprintf(
 		    stderr,
 		    "nabla train: --init-from %s: %d tensors loaded (%d under PyTorch's names), "

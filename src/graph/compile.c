@@ -513,7 +513,8 @@ nb_status nb_run(nb_program *p)
 	                   .threads = threads,
 	                   .isa = isa,
 	                   .training = g->training,
-	                   .batch_rows = g->batch_rows};
+	                   .batch_rows = g->batch_rows,
+	                   .batch_first = g->batch_first};
 	run_steps(p, &x);
 	return g->status;
 }

@@ -203,22 +203,41 @@ bool nb_graph_training(const nb_graph *g)
 	return g && g->training;
 }
 
-nb_status nb_graph_set_batch_rows(nb_graph *g, int64_t rows)
+/* *field = v for a row count or index in [0, 2^60]; else NB_ERR_ARG on g,
+ * "fn: v what" */
+static nb_status set_row_field(nb_graph *g, int64_t *field, int64_t v, const char *fn,
+                               const char *what)
 {
-	if (!g)
-		return NB_ERR_ARG;
-	if (rows < 0) {
-		nb__fail(g, NB_ERR_ARG, "nb_graph_set_batch_rows: %lld rows (0 means all of them)",
-		         (long long)rows);
+	if (v < 0 || v > NB_MAX_SIZE) {
+		nb__fail(g, NB_ERR_ARG, "%s: %lld %s", fn, (long long)v, what);
 		return NB_ERR_ARG;
 	}
-	g->batch_rows = rows;
+	*field = v;
 	return NB_OK;
+}
+
+nb_status nb_graph_set_batch_rows(nb_graph *g, int64_t rows)
+{
+	return g ? set_row_field(g, &g->batch_rows, rows, "nb_graph_set_batch_rows",
+	                         "rows (0 means all of them)")
+	         : NB_ERR_ARG;
 }
 
 int64_t nb_graph_batch_rows(const nb_graph *g)
 {
 	return g ? g->batch_rows : 0;
+}
+
+nb_status nb_graph_set_batch_first(nb_graph *g, int64_t first)
+{
+	return g ? set_row_field(g, &g->batch_first, first, "nb_graph_set_batch_first",
+	                         "as the first row (0 to 2^60)")
+	         : NB_ERR_ARG;
+}
+
+int64_t nb_graph_batch_first(const nb_graph *g)
+{
+	return g ? g->batch_first : 0;
 }
 
 int nb_graph_num_nodes(const nb_graph *g)

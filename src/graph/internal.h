@@ -116,6 +116,7 @@ struct nb_graph {
 	uint64_t rng[4];
 	bool training;
 	int64_t batch_rows;   /* leading rows holding real samples, 0 = all (batchnorm) */
+	int64_t batch_first;  /* the global row of row 0 (a rank's shard; dropout) */
 	int building_role;    /* role given to new op nodes (OP, or GRAD in backward) */
 	nb_program *last_run; /* its computed targets are what nb_read may read */
 };
@@ -132,6 +133,7 @@ typedef struct nb_exec {
 	int isa;                /* ISA level the kernels may use (nb__isa_level) */
 	bool training;          /* training mode: batch statistics, dropout masks */
 	int64_t batch_rows;     /* leading rows holding real samples, 0 = all */
+	int64_t batch_first;    /* the global row of row 0 (nb_graph_set_batch_first) */
 	const void *plan;       /* the step's plan (nb_opdef.plan), or NULL */
 } nb_exec;
 

@@ -204,6 +204,7 @@ static nb_status fit_step(nb_model *m, nb_optim *o, const nb_dataset *train, con
 	 * every row a copy of one sample, weighted 0, all of them in its own
 	 * statistics, which synchronised batchnorm leaves out of the sums) */
 	nb_graph_set_batch_rows(m->g, count > 0 && count < m->batch ? count : 0);
+	nb_graph_set_batch_first(m->g, count > 0 ? first : 0); /* dropout's masks */
 	if ((st = nb_step(o)))
 		return st;
 	sums[0] = nb_item(m->loss);
@@ -439,6 +440,7 @@ static nb_status fit_epoch(fit_run *r, int e, nb_epoch_stats *s)
 		}
 	}
 	nb_graph_set_batch_rows(g, 0);
+	nb_graph_set_batch_first(g, 0);
 	if (r->bar)
 		nb__progress_clear(r->bar);
 	const double dt = nb__now() - t0;
@@ -480,6 +482,80 @@ static nb_status fit_measure(fit_run *r, int e, nb_epoch_stats *s)
 	return nb__fitval_epoch(&r->fv, m, r->dist, s, opts->allow_nonfinite);
 }
 
+/* Under data parallelism every rank must run the same training: one rank
+ * resuming from an older checkpoint, or holding a data set of another
+ * size, would run more collectives than the others and the job would hang.
+ * So the ranks compare what sets the run's length and order, before any
+ * other collective, and a difference fails nb_fit on every rank naming it
+ * (NB_ERR_ARG).  st is this rank's own check: a rank that cannot start
+ * stops the others too.  One rank: st. */
+static nb_status fit_agree(const fit_run *r, nb_status st)
+{
+	const int ranks = nb_dist_size(r->dist), me = nb_dist_rank(r->dist);
+	if (ranks < 2)
+		return st;
+	nb_graph *g = r->m->g;
+	const nb_fit_opts *o = r->opts;
+	enum { K = 13 };
+	static const char *const what[K] = {"start",
+	                                    "first epoch",
+	                                    "epochs",
+	                                    "global batch",
+	                                    "training set's size",
+	                                    "test set's size",
+	                                    "validation set's size",
+	                                    "validation split",
+	                                    "max batches",
+	                                    "shuffling",
+	                                    "seed's low half",
+	                                    "seed's high half",
+	                                    "optimizer's step count"};
+	const double mine[K] = {st == NB_OK,
+	                        o->first_epoch,
+	                        r->epochs,
+	                        (double)r->G,
+	                        (double)r->train->n,
+	                        o->test ? (double)o->test->n : -1,
+	                        o->val ? (double)o->val->n : -1,
+	                        o->val_split,
+	                        (double)o->max_batches,
+	                        !o->no_shuffle,
+	                        (double)(o->seed & 0xffffffffu),
+	                        (double)(o->seed >> 32),
+	                        (double)nb_optim_steps(r->o)};
+	double *all = calloc((size_t)ranks * K, sizeof *all);
+	if (!all) {
+		nb__fail(g, NB_ERR_NOMEM, "fit: out of memory");
+		return NB_ERR_NOMEM;
+	}
+	memcpy(all + (size_t)me * K, mine, sizeof mine);
+	nb_status cs = nb_dist_allreduce_sum(r->dist, all, ranks * K);
+	nb_status out = st;
+	if (cs && !st) {
+		nb__fail(g, NB_ERR_IO, "fit: comparing the ranks' runs failed");
+		out = NB_ERR_IO;
+	}
+	for (int q = 0; q < ranks && !out; q++)
+		if (all[(size_t)q * K] == 0) {
+			nb__fail(g, NB_ERR_ARG,
+			         "fit: rank %d cannot start the run (its message says why)", q);
+			out = NB_ERR_ARG;
+		}
+	for (int q = 1; q < ranks && !out; q++)
+		for (int k = 1; k < K && !out; k++)
+			if (all[(size_t)q * K + k] != all[k]) {
+				nb__fail(
+				    g, NB_ERR_ARG,
+				    "fit: the ranks differ in the %s: %.17g on rank 0, %.17g on rank %d "
+				    "(every rank must start the same run: the same checkpoint, data "
+				    "and options)",
+				    what[k], all[k], all[(size_t)q * K + k], q);
+				out = NB_ERR_ARG;
+			}
+	free(all);
+	return out;
+}
+
 nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts opts)
 {
 	if (!m || !o || !train || !m->eval_prog)
@@ -493,7 +569,7 @@ nb_status nb_fit(nb_model *m, nb_optim *o, const nb_dataset *train, nb_fit_opts 
 	             .opts = &opts,
 	             .dist = nb_optim_dist(o),
 	             .epochs = opts.epochs > 0 ? opts.epochs : 1};
-	nb_status st = fit_check(&r, &r.G);
+	nb_status st = fit_agree(&r, fit_check(&r, &r.G));
 	if (st || opts.first_epoch == r.epochs || (st = fit_begin(&r)))
 		return st;
 	int last = opts.first_epoch; /* the last epoch trained */

@@ -41,7 +41,10 @@
  * y = x in eval; dx = g * keep / (1-p) (or g).  The mask is drawn afresh at
  * every run: one 64-bit seed from the graph's RNG, then element i keeps
  * when a hash of (seed, i) is >= p, so the draw is independent of thread
- * count and dtype.  The mask stays in aux for the backward helper.
+ * count and dtype; i counts from the global batch's first element (a
+ * rank's shard starts at row nb_graph_set_batch_first), so N ranks draw
+ * the masks one process draws.  The mask stays in aux for the backward
+ * helper.
  */
 #include "dist/dist.h"
 #include "ops/kernel.h"
@@ -567,8 +570,13 @@ NB_KERNELS(dropout, {
 		const uint64_t seed = nb__rng_next(t->g);
 		const double p = t->a.f[0];
 		const int64_t n = t->size;
+		/* element i of a rank's shard is element i + first row's offset
+		 * of the global batch: the masks one process draws */
+		const int64_t rows = t->shape.ndim ? t->shape.d[0] : 1;
+		const uint64_t base = (uint64_t)ex->batch_first * (uint64_t)(rows ? n / rows : 0);
 		_Pragma("omp parallel for num_threads(ex->threads) if (n >= NB_PAR_MIN)") for (
-		    int64_t i = 0; i < n; i++) sv->keep[i] = uniform_at(seed, i) >= p;
+		    int64_t i = 0; i < n; i++) sv->keep[i] =
+		    uniform_at(seed, (int64_t)(base + (uint64_t)i)) >= p;
 	}
 	APPLY_MASK(sv, NB_IN(t, 0, T), NB_OUT(t, T));
 })
