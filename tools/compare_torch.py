@@ -2,15 +2,17 @@
 """compare_torch.py - nabla against PyTorch side by side, in one run.
 
 For each model, alternates `nabla bench --model M --json` and the matching
-shared/bench/torch_*.py script for --rounds rounds (same batch, same threads;
+torch_*.py script of shared/bench/ (or its copy, tools/torch_bench/) for --rounds rounds (same batch, same threads;
 BLIS_NUM_THREADS/OMP_NUM_THREADS set for both), then prints the median
 training steps per second of each and their ratio, and the peak RSS.
 Steps per second are the same statistic on both sides: the mean over the
 timed steps for mlp and lenet (the torch scripts time an epoch), the median
 step for resnet20 (torch_resnet20.py reports the median of its steps).
 
+Needs PyTorch and NumPy for /usr/bin/python3 (apt-get install -y
+python3-torch python3-numpy).
 Usage: /usr/bin/python3 tools/compare_torch.py [--nabla build/tools/nabla]
-       [--bench-dir ../shared/bench] [--threads 2] [--rounds 3]
+       [--bench-dir ../shared/bench or tools/torch_bench] [--threads 2] [--rounds 3]
        [--models xor,mlp,lenet,resnet20]
 Prints one JSON object per model on stdout, a table on stderr.
 """
@@ -24,13 +26,26 @@ import sys
 ap = argparse.ArgumentParser()
 here = os.path.dirname(os.path.abspath(__file__))
 ap.add_argument("--nabla", default=os.path.join(here, "..", "build", "tools", "nabla"))
-ap.add_argument("--bench-dir", default=os.path.join(here, "..", "..", "shared", "bench"))
+# the team's shared/bench/ beside the repository when it is there, else the
+# copy in tools/torch_bench/ (the same scripts, so a fresh clone runs it)
+shared = os.path.join(here, "..", "..", "shared", "bench")
+ap.add_argument("--bench-dir",
+                default=shared if os.path.isdir(shared) else os.path.join(here, "torch_bench"))
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--models", default="xor,mlp,lenet,resnet20")
 args = ap.parse_args()
 
 env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), BLIS_NUM_THREADS=str(args.threads))
+
+if subprocess.run(["/usr/bin/python3", "-c", "import torch, numpy"], capture_output=True).returncode:
+    sys.exit("compare_torch.py: /usr/bin/python3 lacks PyTorch or NumPy "
+             "(apt-get install -y python3-torch python3-numpy)")
+for m in args.models.split(","):
+    script = os.path.join(args.bench_dir, "torch_%s.py" % m)
+    if not os.path.isfile(script):
+        sys.exit("compare_torch.py: no %s (--bench-dir names the PyTorch scripts' directory)"
+                 % script)
 
 
 def run_json(cmd):
