@@ -473,6 +473,89 @@ START_TEST(test_bits_equal_blis)
 }
 END_TEST
 
+/* Winograd's products (ops/conv/winograd.c) run nabla's 16 x 16 kernel
+ * (8 x 16 in f64) where the GEMM context is ours, BLIS's otherwise; either
+ * kernel sums each element as one FMA chain in the same blocks, so every
+ * pass gives the same bits with both, on one thread and on two: channels
+ * that fill the panels, that do not, and paddings 0..2. */
+static void fill(void *p, bool f64, int64_t n, uint64_t *seed)
+{
+	for (int64_t i = 0; i < n; i++)
+		if (f64)
+			((double *)p)[i] = urand(seed);
+		else
+			((float *)p)[i] = (float)urand(seed);
+}
+
+static void *wino_run(const nb__wino_geom *g, bool f64, int pass, const void *a, const void *b,
+                      int64_t nout, int threads)
+{
+	const size_t es = f64 ? 8 : 4;
+	size_t wb = pass == 2 ? nb__wino_wgrad_workspace(g, es, threads)
+	                      : nb__wino_workspace(g, es, threads);
+	ck_assert(wb > 0);
+	void *ws = aligned_alloc(64, (wb + 63) / 64 * 64), *out = malloc((size_t)nout * es);
+	ck_assert(ws && out);
+	if (pass == 2 && f64)
+		nb__wino_weight_grad_f64(g, a, b, out, ws, threads);
+	else if (pass == 2)
+		nb__wino_weight_grad_f32(g, a, b, out, ws, threads);
+	else if (f64)
+		nb__wino_forward_f64(g, a, b, out, ws, threads);
+	else
+		nb__wino_forward_f32(g, a, b, out, ws, threads);
+	free(ws);
+	return out;
+}
+
+START_TEST(test_winograd_kernel_bits)
+{
+	static const nb__wino_geom geoms[] = {
+	    {.n = 3, .c = 16, .h = 9, .w = 10, .o = 16, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+	    {.n = 6, .c = 24, .h = 12, .w = 11, .o = 40, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+	    {.n = 3, .c = 5, .h = 6, .w = 9, .o = 3, .pt = 0, .pl = 2, .pb = 2, .pr = 1},
+	};
+	const int isa = nb__isa_level();
+	for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++)
+		for (int f64 = 0; f64 < 2; f64++)
+			for (int pass = 0; pass < 3; pass++)
+				for (int threads = 1; threads <= 2; threads++) {
+					nb__wino_geom g = geoms[gi];
+					g.isa = isa;
+					g.flip = pass == 1;
+					const int64_t oh = g.h + g.pt + g.pb - 2,
+					              ow = g.w + g.pl + g.pr - 2;
+					const int64_t nx = g.n * g.c * g.h * g.w,
+					              ny = g.n * g.o * oh * ow;
+					const int64_t nw = g.o * g.c * 9;
+					const int64_t na = pass == 0 ? nx : ny,
+					              nb = pass == 2 ? nx : nw;
+					const int64_t nout = pass == 0 ? ny : pass == 1 ? nx : nw;
+					const size_t es = f64 ? 8 : 4;
+					uint64_t seed = 7 + gi;
+					void *a = malloc((size_t)na * es),
+					     *b = malloc((size_t)nb * es);
+					ck_assert(a && b);
+					fill(a, f64, na, &seed);
+					fill(b, f64, nb, &seed);
+					const bool ours = nb__gemm_cntx(isa) != NULL;
+					ck_assert_str_eq(nb__wino_kernel(&g, es),
+					                 ours ? "avx512" : "blis");
+					void *o1 = wino_run(&g, f64, pass, a, b, nout, threads);
+					g.blis_ukr = true;
+					ck_assert_str_eq(nb__wino_kernel(&g, es), "blis");
+					void *o2 = wino_run(&g, f64, pass, a, b, nout, threads);
+					ck_assert_msg(
+					    !memcmp(o1, o2, (size_t)nout * es),
+					    "geometry %zu %s pass %d threads %d: the %s kernel's "
+					    "bits differ from BLIS's",
+					    gi, f64 ? "f64" : "f32", pass, threads,
+					    ours ? "avx512" : "blis");
+					free(a), free(b), free(o1), free(o2);
+				}
+}
+END_TEST
+
 /* the matmul op goes through the same context: an f32 product of a
  * non-multiple shape against f64 */
 START_TEST(test_matmul_op_uses_it)
@@ -520,6 +603,7 @@ int main(void)
 	tcase_add_test(tc, test_dgemm_matches_f64);
 	tcase_add_test(tc, test_bits_equal_blis);
 	tcase_add_test(tc, test_matmul_op_uses_it);
+	tcase_add_test(tc, test_winograd_kernel_bits);
 	suite_add_tcase(s, tc);
 	return nb_test_run(s);
 }

@@ -42,6 +42,13 @@ void nb__dgemm_avx512_16x12(dim_t m, dim_t n, dim_t k, double *restrict alpha, d
                             double *restrict b, double *restrict beta, double *restrict c,
                             inc_t rs_c, inc_t cs_c, auxinfo_t *restrict data,
                             cntx_t *restrict cntx);
+/* Winograd's products (MR 16 by NR 16 floats, 8 by 16 doubles) */
+void nb__sgemm_avx512_16x16(dim_t m, dim_t n, dim_t k, float *restrict alpha, float *restrict a,
+                            float *restrict b, float *restrict beta, float *restrict c, inc_t rs_c,
+                            inc_t cs_c, auxinfo_t *restrict data, cntx_t *restrict cntx);
+void nb__dgemm_avx512_8x16(dim_t m, dim_t n, dim_t k, double *restrict alpha, double *restrict a,
+                           double *restrict b, double *restrict beta, double *restrict c,
+                           inc_t rs_c, inc_t cs_c, auxinfo_t *restrict data, cntx_t *restrict cntx);
 #endif
 
 #endif

@@ -12,6 +12,14 @@
  *   float:  MR 32, NR 12  (16 floats per vector)
  *   double: MR 16, NR 12  (8 doubles per vector)
  *
+ * Winograd's products (ops/conv/winograd.c) take a narrower pair, one
+ * vector by NR = 16 columns (16 accumulators): ResNet's 16, 32 and 64
+ * channels fill MR = 16 and NR = 16 exactly, where 32 x 12 would pad 16
+ * channels to 32, and a B row of 16 floats is a whole cache line, as the
+ * Winograd layouts need.
+ *
+ *   float:  MR 16, NR 16      double: MR 8, NR 16
+ *
  * Edge blocks (m < MR or n < NR) and C with a general stride go through a
  * block in memory.  beta == 0 never reads C (it may hold NaNs).  Compiled
  * for AVX-512F by function attribute, so the rest of the library keeps its
@@ -25,60 +33,66 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define NR 12
 #define AVX512 __attribute__((target("avx512f")))
 
 /* how far ahead (in k steps) the A panel is prefetched */
 #define PF_A 8
 
-#define UKR(NAME, T, V, VL, LOAD, STORE, SET1, FMA, MUL, ZERO, SFMA)                               \
+/* A kernel of NV vectors (MR = NV VL) by NC columns (NR), NV 1 or 2:
+ * NV NC accumulators, at most 24 */
+#define UKR(NAME, T, V, VL, NV, NC, LOAD, STORE, SET1, FMA, MUL, ZERO, SFMA)                       \
 	AVX512 void NAME(dim_t m, dim_t n, dim_t k, T *restrict alpha, T *restrict a,              \
 	                 T *restrict b, T *restrict beta, T *restrict c, inc_t rs_c, inc_t cs_c,   \
 	                 auxinfo_t *restrict data, cntx_t *restrict cntx)                          \
 	{                                                                                          \
 		(void)data;                                                                        \
 		(void)cntx;                                                                        \
-		V c0[NR], c1[NR];                                                                  \
-		_Pragma("GCC unroll 12") for (int j = 0; j < NR; j++)                              \
+		V c0[NC], c1[NC];                                                                  \
+		_Pragma("GCC unroll 16") for (int j = 0; j < NC; j++)                              \
 		{                                                                                  \
 			c0[j] = ZERO();                                                            \
 			c1[j] = ZERO();                                                            \
 		}                                                                                  \
-		const bool direct = m == 2 * VL && n == NR && rs_c == 1;                           \
+		const bool direct = m == NV * VL && n == NC && rs_c == 1;                          \
 		if (direct)                                                                        \
-			for (int j = 0; j < NR; j++)                                               \
+			for (int j = 0; j < NC; j++)                                               \
 				_mm_prefetch((const char *)(c + j * cs_c), _MM_HINT_T0);           \
 		for (dim_t p = 0; p < k; p++) {                                                    \
-			const V a0 = LOAD(a), a1 = LOAD(a + VL);                                   \
-			_mm_prefetch((const char *)(a + PF_A * 2 * VL), _MM_HINT_T0);              \
-			_mm_prefetch((const char *)(a + PF_A * 2 * VL + VL), _MM_HINT_T0);         \
-			_Pragma("GCC unroll 12") for (int j = 0; j < NR; j++)                      \
+			const V a0 = LOAD(a), a1 = NV > 1 ? LOAD(a + VL) : ZERO();                 \
+			_mm_prefetch((const char *)(a + PF_A * NV * VL), _MM_HINT_T0);             \
+			if (NV > 1)                                                                \
+				_mm_prefetch((const char *)(a + PF_A * NV * VL + VL),              \
+				             _MM_HINT_T0);                                         \
+			_Pragma("GCC unroll 16") for (int j = 0; j < NC; j++)                      \
 			{                                                                          \
 				const V bj = SET1(b[j]);                                           \
 				c0[j] = FMA(a0, bj, c0[j]);                                        \
-				c1[j] = FMA(a1, bj, c1[j]);                                        \
+				if (NV > 1)                                                        \
+					c1[j] = FMA(a1, bj, c1[j]);                                \
 			}                                                                          \
-			a += 2 * VL;                                                               \
-			b += NR;                                                                   \
+			a += NV * VL;                                                              \
+			b += NC;                                                                   \
 		}                                                                                  \
 		const V va = SET1(*alpha);                                                         \
 		const T bt = *beta;                                                                \
 		if (direct) {                                                                      \
 			const V vb = SET1(bt);                                                     \
-			for (int j = 0; j < NR; j++) {                                             \
+			for (int j = 0; j < NC; j++) {                                             \
 				T *col = c + j * cs_c;                                             \
 				V r0 = MUL(va, c0[j]), r1 = MUL(va, c1[j]);                        \
 				if (bt != 0) {                                                     \
 					r0 = FMA(vb, LOAD(col), r0);                               \
-					r1 = FMA(vb, LOAD(col + VL), r1);                          \
+					if (NV > 1)                                                \
+						r1 = FMA(vb, LOAD(col + VL), r1);                  \
 				}                                                                  \
 				STORE(col, r0);                                                    \
-				STORE(col + VL, r1);                                               \
+				if (NV > 1)                                                        \
+					STORE(col + VL, r1);                                       \
 			}                                                                          \
 			return;                                                                    \
 		}                                                                                  \
-		T blk[NR][2 * VL];                                                                 \
-		for (int j = 0; j < NR; j++) {                                                     \
+		T blk[NC][2 * VL];                                                                 \
+		for (int j = 0; j < NC; j++) {                                                     \
 			STORE(blk[j], MUL(va, c0[j]));                                             \
 			STORE(blk[j] + VL, MUL(va, c1[j]));                                        \
 		}                                                                                  \
@@ -89,10 +103,20 @@
 			}                                                                          \
 	}
 
-UKR(nb__sgemm_avx512_32x12, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
-    _mm512_fmadd_ps, _mm512_mul_ps, _mm512_setzero_ps, fmaf)
-UKR(nb__dgemm_avx512_16x12, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd,
-    _mm512_fmadd_pd, _mm512_mul_pd, _mm512_setzero_pd, fma)
+#define SGEMM_OPS                                                                                  \
+	_mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps,         \
+	    _mm512_setzero_ps, fmaf
+#define DGEMM_OPS                                                                                  \
+	_mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_mul_pd,         \
+	    _mm512_setzero_pd, fma
+/* expands the OPS lists before UKR counts its arguments */
+#define UKR_OF(...) UKR(__VA_ARGS__)
+/* the GEMMs' kernels (2 vectors by 12 columns) */
+UKR_OF(nb__sgemm_avx512_32x12, float, __m512, 16, 2, 12, SGEMM_OPS)
+UKR_OF(nb__dgemm_avx512_16x12, double, __m512d, 8, 2, 12, DGEMM_OPS)
+/* Winograd's (one vector by 16 columns, see gemm.h) */
+UKR_OF(nb__sgemm_avx512_16x16, float, __m512, 16, 1, 16, SGEMM_OPS)
+UKR_OF(nb__dgemm_avx512_8x16, double, __m512d, 8, 1, 16, DGEMM_OPS)
 
 /* fp32 FMA throughput of one thread (GFLOP/s) with 256- or 512-bit vectors:
  * 12 independent FMA chains, more than latency x units on any current

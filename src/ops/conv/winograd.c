@@ -8,6 +8,7 @@
 #include "ops/conv/plan.h"
 
 #include "ops/conv/conv.h" /* nb__tap_range */
+#include "ops/gemm.h"
 
 #include <blis.h>
 #include <omp.h>
@@ -47,12 +48,27 @@ typedef struct wplan {
 	cntx_t *cntx;
 } wplan;
 
-/* BLIS's gemm micro-kernel for the element type, with its block sizes;
- * false when its packed panels are wider than its register block or its
- * B rows are not whole cache lines (then the layout here would not fit). */
-static bool micro_kernel(size_t es, wplan *p)
+/* The gemm micro-kernel for the element type, with its block sizes: at
+ * AVX-512 where nabla's GEMM context is in use (gemm.c), nabla's 16 x 16
+ * (8 x 16 for double: one vector by 16 columns, gemm_avx512.c), else
+ * the one BLIS picked for the CPU; g->blis_ukr asks for BLIS's.  False
+ * when the kernel's packed panels are wider than its register block or
+ * its B rows are not whole cache lines (the layout here would not fit). */
+static bool micro_kernel(size_t es, const nb__wino_geom *g, wplan *p)
 {
 	const num_t dt = es == sizeof(float) ? BLIS_FLOAT : BLIS_DOUBLE;
+#if NB_GEMM_AVX512
+	cntx_t *ours = g->blis_ukr ? NULL : nb__gemm_cntx(g->isa);
+	if (ours) {
+		p->cntx = ours;
+		p->sukr = nb__sgemm_avx512_16x16;
+		p->dukr = nb__dgemm_avx512_8x16;
+		p->mr = dt == BLIS_FLOAT ? 16 : 8;
+		p->nr = 16;
+		p->mrs = 1; /* column-preferring */
+		return true;
+	}
+#endif
 	cntx_t *cx = bli_gks_query_cntx();
 	if (!cx)
 		return false;
@@ -85,10 +101,23 @@ static bool geom_ok(const nb__wino_geom *g)
 	return g->h + g->pt + g->pb - 2 >= 1 && g->w + g->pl + g->pr - 2 >= 1;
 }
 
+const char *nb__wino_kernel(const nb__wino_geom *g, size_t es)
+{
+	wplan p;
+	if (!micro_kernel(es, g, &p))
+		return "none";
+#if NB_GEMM_AVX512
+	if (p.cntx == nb__gemm_cntx(g->isa) && p.cntx)
+		return "avx512";
+#endif
+	return "blis";
+}
+
 bool nb__wino_supported(const nb__wino_geom *g)
 {
 	wplan f, d;
-	return geom_ok(g) && micro_kernel(sizeof(float), &f) && micro_kernel(sizeof(double), &d);
+	return geom_ok(g) && micro_kernel(sizeof(float), g, &f) &&
+	       micro_kernel(sizeof(double), g, &d);
 }
 
 /* Tile rows per chunk: about `bytes` of transformed data (per_row bytes a
@@ -108,7 +137,7 @@ static int64_t chunk_rows(const wplan *p, int threads, int64_t per_row, int64_t 
 static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
 {
 	wplan p = {.n = g->n, .flip = g->flip};
-	micro_kernel(es, &p);
+	micro_kernel(es, g, &p);
 	const int64_t oh = g->h + g->pt + g->pb - 2, ow = g->w + g->pl + g->pr - 2;
 	if (!g->flip) {
 		p.ci = g->c, p.co = g->o, p.hi = g->h, p.wi = g->w, p.ho = oh, p.wo = ow;
@@ -154,8 +183,11 @@ static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
 	wplan p = plan_of(&f, es, threads);
 	p.ncb = (p.ci + p.nr - 1) / p.nr;
 	p.cpad = p.ncb * p.nr;
-	p.rows =
-	    chunk_rows(&p, threads, 16 * (p.opad + p.cpad) * p.tw * (int64_t)es, WGRAD_CHUNK_BYTES);
+	/* chunks sized by the channels rounded up to 16, not by the kernel's
+	 * panels: a chunk's tiles are a block of the sums' k, so the same
+	 * chunks whatever kernel runs keep the bits the kernel's alone */
+	const int64_t ch16 = (p.co + 15) / 16 * 16 + (p.ci + 15) / 16 * 16;
+	p.rows = chunk_rows(&p, threads, 16 * ch16 * p.tw * (int64_t)es, WGRAD_CHUNK_BYTES);
 	p.kmax = p.rows * p.tw;
 	const int64_t line = (int64_t)(NB_ALIGN / es);
 	p.as = nb__pad_ld((p.nob * p.kmax * p.mr + line - 1) / line * line, es);
@@ -211,7 +243,8 @@ nb__wino_geom nb__conv_wino_geom(const nb__conv_geom *g, bool flip)
 
 size_t nb__wino_conv_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 {
-	const nb__wino_geom wg = nb__conv_wino_geom(g, p->pass == CONV_PASS_INPUT_GRAD);
+	nb__wino_geom wg = nb__conv_wino_geom(g, p->pass == CONV_PASS_INPUT_GRAD);
+	wg.isa = p->isa;
 	if (p->pass == CONV_PASS_WEIGHT_GRAD)
 		return nb__wino_wgrad_workspace(&wg, p->es, p->threads);
 	return nb__wino_workspace(&wg, p->es, p->threads);

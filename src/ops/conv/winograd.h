@@ -20,9 +20,10 @@
  * then for each of the 16 positions xi a product M_xi [O, T] = U_xi [O, C]
  * V_xi [C, T], and y = A^T M A per tile: 4 multiplies per output pixel and
  * channel pair instead of 9.  U and V are written in BLIS's packed panel
- * layouts and multiplied by BLIS's gemm micro-kernel directly (the one
- * BLIS picked for this CPU at run time), one NR-tile panel at a time, so
- * that M stays in L1 for the output transform (docs/winograd.md).
+ * layouts and multiplied by a gemm micro-kernel directly (the one BLIS
+ * picked for this CPU at run time, or at AVX-512 nabla's 16 x 16 where
+ * nabla's GEMM context is in use), one NR-tile panel at a time, so that M
+ * stays in L1 for the output transform (docs/winograd.md).
  *
  * Threads: threads > 1 runs one OpenMP parallel region in which each
  * thread takes a contiguous share of the batch with single-threaded GEMMs;
@@ -44,12 +45,18 @@ typedef struct nb__wino_geom {
 	int64_t pt, pl, pb, pr; /* padding of the forward convolution, each 0..2 */
 	bool flip;              /* false: y = conv(x); true: dx = conv^T(dy) */
 	int isa;                /* the ISA level of the kernels' variants (nb_exec isa) */
+	bool blis_ukr;          /* BLIS's own micro-kernel even where nabla's is in use at
+	                           isa (for tests: results are the same bits) */
 } nb__wino_geom;
 
 /* Whether the kernels handle g: every size >= 1, paddings in 0..2 and an
  * output of at least 1x1; and BLIS's micro-kernels pack panels as wide
  * as their register blocks (true of every BLIS x86 kernel). */
 bool nb__wino_supported(const nb__wino_geom *g);
+
+/* The micro-kernel g's products run for elements of es bytes: "avx512"
+ * (nabla's), "blis" (BLIS's own) or "none" (unsupported). */
+const char *nb__wino_kernel(const nb__wino_geom *g, size_t es);
 
 /* Bytes of workspace for threads threads (64-byte aligned by the caller). */
 size_t nb__wino_workspace(const nb__wino_geom *g, size_t elem_size, int threads);

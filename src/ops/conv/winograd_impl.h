@@ -562,7 +562,7 @@ NB_TGT void SFX(nb__wino_conv_forward)(const nb__conv_geom *g, const nb__conv_pl
                                        const T *w, const T *b, T *y, void *ws)
 {
 	nb__wino_geom wg = nb__conv_wino_geom(g, false);
-	wg.isa = NB_V;
+	wg.isa = p->isa; /* the micro-kernel's level (the transforms run NB_V's) */
 	SFX(nb__wino_forward)(&wg, x, w, y, ws, p->threads);
 	if (b)
 		SFX(add_bias)(g, b, y, p->team);
@@ -572,7 +572,7 @@ NB_TGT void SFX(nb__wino_conv_input_grad)(const nb__conv_geom *g, const nb__conv
                                           const T *dy, const T *w, T *dx, void *ws)
 {
 	nb__wino_geom wg = nb__conv_wino_geom(g, true);
-	wg.isa = NB_V;
+	wg.isa = p->isa; /* the micro-kernel's level (the transforms run NB_V's) */
 	SFX(nb__wino_forward)(&wg, dy, w, dx, ws, p->threads);
 }
 
@@ -580,6 +580,6 @@ NB_TGT void SFX(nb__wino_conv_weight_grad)(const nb__conv_geom *g, const nb__con
                                            const T *dy, const T *x, T *dw, void *ws)
 {
 	nb__wino_geom wg = nb__conv_wino_geom(g, false);
-	wg.isa = NB_V;
+	wg.isa = p->isa; /* the micro-kernel's level (the transforms run NB_V's) */
 	SFX(nb__wino_weight_grad)(&wg, dy, x, dw, ws, p->threads);
 }
