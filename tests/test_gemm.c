@@ -556,6 +556,69 @@ START_TEST(test_winograd_kernel_bits)
 }
 END_TEST
 
+/* Where BLIS's own kernel does not fit Winograd's layouts (its skx
+ * configuration, sgemm 32 x 12 and dgemm 16 x 14: B rows that are not
+ * whole cache lines), Winograd runs nabla's kernel at AVX-512, with the
+ * same bits, and is unavailable below it.  BLIS's context is changed to
+ * say NR 12 / 14 (in this test's own process: Check forks each test). */
+START_TEST(test_winograd_where_blis_kernel_does_not_fit)
+{
+	const int isa = nb__isa_level();
+	nb__wino_geom g = {.isa = isa,
+	                   .n = 3,
+	                   .c = 16,
+	                   .h = 9,
+	                   .w = 10,
+	                   .o = 16,
+	                   .pt = 1,
+	                   .pl = 1,
+	                   .pb = 1,
+	                   .pr = 1};
+	const int64_t nx = g.n * g.c * g.h * g.w, ny = g.n * g.o * g.h * g.w, nw = g.o * g.c * 9;
+	uint64_t seed = 5;
+	float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)nw);
+	ck_assert(x && w);
+	fill(x, false, nx, &seed);
+	fill(w, false, nw, &seed);
+	float *y1 = wino_run(&g, false, 0, x, w, ny, 2);
+	cntx_t *cx = bli_gks_query_cntx();
+	blksz_t *nr = bli_cntx_get_blksz(BLIS_NR, cx);
+	bli_blksz_set_def(12, BLIS_FLOAT, nr);
+	bli_blksz_set_max(12, BLIS_FLOAT, nr);
+	bli_blksz_set_def(14, BLIS_DOUBLE, nr);
+	bli_blksz_set_max(14, BLIS_DOUBLE, nr);
+	const bool at512 = isa >= 2 && NB_GEMM_AVX512;
+	ck_assert_str_eq(nb__wino_kernel(&g, 4), at512 ? "avx512" : "none");
+	ck_assert_str_eq(nb__wino_kernel(&g, 8), at512 ? "avx512" : "none");
+	ck_assert(nb__wino_supported(&g) == at512);
+	if (at512) {
+		float *y2 = wino_run(&g, false, 0, x, w, ny, 2);
+		ck_assert_msg(!memcmp(y1, y2, sizeof(float) * (size_t)ny),
+		              "nabla's kernel in place of BLIS's changed the bits");
+		free(y2);
+	}
+	g.blis_ukr = true;
+	ck_assert_str_eq(nb__wino_kernel(&g, 4), "none");
+	ck_assert(!nb__wino_supported(&g));
+	/* NB_CONV_WINOGRAD builds at AVX-512 and says why not below it */
+	nb_graph *gr = nb_graph_new(NB_F32);
+	nb_tensor *xi = nb_input(gr, "x", NB_SHAPE(2, 16, 8, 8));
+	nb_tensor *wi = nb_param(gr, "w", NB_SHAPE(16, 16, 3, 3), NB_UNIFORM(-0.1, 0.1));
+	nb_conv2d_opts o = NB_CONV_OPTS(1, 1);
+	o.algo = NB_CONV_WINOGRAD;
+	nb_conv2d(xi, wi, NULL, o);
+	if (at512)
+		ck_assert_int_eq(nb_graph_status(gr), NB_OK);
+	else {
+		ck_assert_int_eq(nb_graph_status(gr), NB_ERR_ARG);
+		ck_assert_msg(strstr(nb_graph_errmsg(gr), "does not fit Winograd's packed layouts"),
+		              "%s", nb_graph_errmsg(gr));
+	}
+	nb_graph_free(gr);
+	free(x), free(w), free(y1);
+}
+END_TEST
+
 /* the matmul op goes through the same context: an f32 product of a
  * non-multiple shape against f64 */
 START_TEST(test_matmul_op_uses_it)
@@ -604,6 +667,7 @@ int main(void)
 	tcase_add_test(tc, test_bits_equal_blis);
 	tcase_add_test(tc, test_matmul_op_uses_it);
 	tcase_add_test(tc, test_winograd_kernel_bits);
+	tcase_add_test(tc, test_winograd_where_blis_kernel_does_not_fit);
 	suite_add_tcase(s, tc);
 	return nb_test_run(s);
 }

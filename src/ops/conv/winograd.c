@@ -46,29 +46,15 @@ typedef struct wplan {
 	sgemm_ukr_ft sukr; /* the micro-kernel of the plan's element type */
 	dgemm_ukr_ft dukr;
 	cntx_t *cntx;
+	bool ours; /* the kernel is nabla's 16 x 16 (8 x 16) */
 } wplan;
 
-/* The gemm micro-kernel for the element type, with its block sizes: at
- * AVX-512 where nabla's GEMM context is in use (gemm.c), nabla's 16 x 16
- * (8 x 16 for double: one vector by 16 columns, gemm_avx512.c), else
- * the one BLIS picked for the CPU; g->blis_ukr asks for BLIS's.  False
- * when the kernel's packed panels are wider than its register block or
- * its B rows are not whole cache lines (the layout here would not fit). */
-static bool micro_kernel(size_t es, const nb__wino_geom *g, wplan *p)
+/* BLIS's micro-kernel for the element type (the one BLIS picked for the
+ * CPU), with its block sizes; false when its packed panels are wider than
+ * its register block or its B rows are not whole cache lines (the layout
+ * here would not fit: BLIS's skx kernels, 32 x 12 and 16 x 14). */
+static bool blis_kernel(num_t dt, size_t es, wplan *p)
 {
-	const num_t dt = es == sizeof(float) ? BLIS_FLOAT : BLIS_DOUBLE;
-#if NB_GEMM_AVX512
-	cntx_t *ours = g->blis_ukr ? NULL : nb__gemm_cntx(g->isa);
-	if (ours) {
-		p->cntx = ours;
-		p->sukr = nb__sgemm_avx512_16x16;
-		p->dukr = nb__dgemm_avx512_8x16;
-		p->mr = dt == BLIS_FLOAT ? 16 : 8;
-		p->nr = 16;
-		p->mrs = 1; /* column-preferring */
-		return true;
-	}
-#endif
 	cntx_t *cx = bli_gks_query_cntx();
 	if (!cx)
 		return false;
@@ -85,9 +71,45 @@ static bool micro_kernel(size_t es, const nb__wino_geom *g, wplan *p)
 	p->nr = bli_cntx_get_blksz_def_dt(dt, BLIS_NR, cx);
 	const bool rows = bli_cntx_l3_nat_ukr_prefers_rows_dt(dt, BLIS_GEMM_UKR, cx);
 	p->mrs = rows ? p->nr : 1;
+	p->ours = false;
 	return f && p->mr > 0 && p->nr > 0 && bli_cntx_get_blksz_max_dt(dt, BLIS_MR, cx) == p->mr &&
 	       bli_cntx_get_blksz_max_dt(dt, BLIS_NR, cx) == p->nr &&
 	       (size_t)p->nr * es % NB_ALIGN == 0;
+}
+
+/* nabla's 16 x 16 (8 x 16 for double: one vector by 16 columns,
+ * gemm_avx512.c); false in builds without it */
+static bool our_kernel(num_t dt, const nb__wino_geom *g, wplan *p)
+{
+#if NB_GEMM_AVX512
+	p->cntx = nb__gemm_cntx(g->isa); /* unused by the kernel */
+	p->sukr = nb__sgemm_avx512_16x16;
+	p->dukr = nb__dgemm_avx512_8x16;
+	p->mr = dt == BLIS_FLOAT ? 16 : 8;
+	p->nr = 16;
+	p->mrs = 1; /* column-preferring */
+	p->ours = true;
+	return true;
+#else
+	(void)dt, (void)g, (void)p;
+	return false;
+#endif
+}
+
+/* The gemm micro-kernel for the element type: at AVX-512 nabla's where
+ * nabla's GEMM context is in use (gemm.c) or BLIS's kernel does not fit,
+ * else BLIS's; g->blis_ukr asks for BLIS's alone.  False when no kernel
+ * fits. */
+static bool micro_kernel(size_t es, const nb__wino_geom *g, wplan *p)
+{
+	const num_t dt = es == sizeof(float) ? BLIS_FLOAT : BLIS_DOUBLE;
+	if (g->blis_ukr || !nb__gemm_cntx(g->isa)) {
+		if (blis_kernel(dt, es, p))
+			return true;
+		if (g->blis_ukr || g->isa < 2)
+			return false;
+	}
+	return our_kernel(dt, g, p);
 }
 
 static bool geom_ok(const nb__wino_geom *g)
@@ -106,11 +128,7 @@ const char *nb__wino_kernel(const nb__wino_geom *g, size_t es)
 	wplan p;
 	if (!micro_kernel(es, g, &p))
 		return "none";
-#if NB_GEMM_AVX512
-	if (p.cntx == nb__gemm_cntx(g->isa) && p.cntx)
-		return "avx512";
-#endif
-	return "blis";
+	return p.ours ? "avx512" : "blis";
 }
 
 bool nb__wino_supported(const nb__wino_geom *g)

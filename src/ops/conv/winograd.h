@@ -50,8 +50,10 @@ typedef struct nb__wino_geom {
 } nb__wino_geom;
 
 /* Whether the kernels handle g: every size >= 1, paddings in 0..2 and an
- * output of at least 1x1; and BLIS's micro-kernels pack panels as wide
- * as their register blocks (true of every BLIS x86 kernel). */
+ * output of at least 1x1; and a micro-kernel fits the layouts at g->isa:
+ * BLIS's where its packed panels are as wide as its register blocks and
+ * its B rows whole cache lines (haswell's and zen3's; not skx's 32 x 12
+ * and 16 x 14), at AVX-512 nabla's always. */
 bool nb__wino_supported(const nb__wino_geom *g);
 
 /* The micro-kernel g's products run for elements of es bytes: "avx512"
