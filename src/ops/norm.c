@@ -152,10 +152,14 @@ static bool bn_begin(const nb_exec *ex, nb_tensor *t, bn_dims d, bn_dims *s)
 			    (long long)s->N, (long long)d.N,
 			    nb_shape_str(t->in[0]->shape, b, sizeof b));
 		else
-			nb__op_fail(t, NB_ERR_VALUE,
-			            "training mode needs more than one value per channel, x is %s "
-			            "(switch to eval mode with nb_graph_set_training)",
-			            nb_shape_str(t->in[0]->shape, b, sizeof b));
+			nb__op_fail(
+			    t, NB_ERR_VALUE,
+			    "training mode needs more than one value per channel, x is %s "
+			    "(switch to eval mode with nb_graph_set_training; under data "
+			    "parallelism x is one rank's share of the batch: give each rank "
+			    "more samples, or synchronise batchnorm over the ranks with "
+			    "nb_dist_sync_batchnorm, nabla train --sync-bn)",
+			    nb_shape_str(t->in[0]->shape, b, sizeof b));
 	}
 	return sv->training;
 }
