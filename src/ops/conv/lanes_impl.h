@@ -24,17 +24,25 @@ static inline __attribute__((always_inline)) void SFX(copy_row)(T *restrict d, c
 		}
 }
 
-/* n planes [h, w] of src into dst [n][hp][wp], at row top and column left,
- * zeros around: the padded copies the direct kernels read */
+/* n planes [h, w] of src into dst [n][hp][wp], at row top and column left
+ * (top + h <= hp, left + w <= wp), zeros around: the padded copies the
+ * direct kernels read.  Each value of dst is written once (zeroing the
+ * whole buffer first cost a second pass over it). */
 NB_TGT static void SFX(pad_planes)(const T *src, int64_t n, int64_t h, int64_t w, int64_t top,
                                    int64_t left, int64_t hp, int64_t wp, T *restrict dst)
 {
-	memset(dst, 0, (size_t)(n * hp * wp) * sizeof(T));
-	for (int64_t c = 0; c < n; c++)
+	const int64_t right = wp - left - w;
+	for (int64_t c = 0; c < n; c++) {
+		T *pl = dst + c * hp * wp;
+		memset(pl, 0, (size_t)(top * wp) * sizeof(T));
 		for (int64_t r = 0; r < h; r++) {
-			T *d = dst + (c * hp + top + r) * wp + left;
-			SFX(copy_row)(d, src + (c * h + r) * w, w);
+			T *d = pl + (top + r) * wp;
+			memset(d, 0, (size_t)left * sizeof(T));
+			SFX(copy_row)(d + left, src + (c * h + r) * w, w);
+			memset(d + left + w, 0, (size_t)right * sizeof(T));
 		}
+		memset(pl + (top + h) * wp, 0, (size_t)((hp - top - h) * wp) * sizeof(T));
+	}
 }
 
 /* the level's lanes, D1_VW_OF (ops/conv/lanes.h), in one vector (GCC
