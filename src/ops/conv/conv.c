@@ -130,16 +130,7 @@ static nb_status check_geom(nb_tensor *t, const geom *g, int64_t cg_given)
 		    "NB_CONV_DIRECT needs one group or a depthwise convolution (C/groups "
 		    "== 1), got C/groups = %lld (input %s, groups %lld)",
 		    LL(g->c / g->groups), bx, LL(g->groups));
-	/* the shape fits (nabla's kernel would run at AVX-512) but no kernel at
-	 * this level does: BLIS's does not fit the layouts */
-	if (g->algo == NB_CONV_WINOGRAD && !nb__conv_wino_fits(g, nb__isa_level()) &&
-	    nb__conv_wino_fits(g, 2))
-		return nb__op_fail(t, NB_ERR_ARG,
-		                   "NB_CONV_WINOGRAD: BLIS's micro-kernel (configuration %s) does "
-		                   "not fit Winograd's packed layouts, and nabla's needs ISA level "
-		                   "avx512 (this run: %s)",
-		                   nb_blis_config(), nb_isa());
-	if (g->algo == NB_CONV_WINOGRAD && !nb__conv_wino_fits(g, nb__isa_level()))
+	if (g->algo == NB_CONV_WINOGRAD && !nb__conv_wino_fits(g))
 		return nb__op_fail(
 		    t, NB_ERR_ARG,
 		    "NB_CONV_WINOGRAD needs a 3x3 kernel, stride 1, dilation 1, one group "

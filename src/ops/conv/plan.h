@@ -113,9 +113,7 @@ typedef struct nb__conv_node_plan {
 /* The op's nb_opdef.plan: fills *out for x->threads and x->isa and
  * returns the workspace bytes. */
 size_t nb__conv_plan_node(const nb_tensor *t, const nb_exec *x, void *out);
-/* Whether Winograd takes g at ISA level isa (the shapes, and a micro-
- * kernel for the level: winograd.h); NB_CONV_WINOGRAD's shape rule asks
- * at the process's level */
-bool nb__conv_wino_fits(const nb__conv_geom *g, int isa);
+/* NB_CONV_WINOGRAD's shape rule, for the error message */
+bool nb__conv_wino_fits(const nb__conv_geom *g);
 
 #endif

@@ -64,10 +64,9 @@ static nb__conv_pass pass_of(const nb_tensor *t)
 /* ---- Winograd -------------------------------------------------------------- */
 
 /* the shapes the Winograd kernels take */
-bool nb__conv_wino_fits(const nb__conv_geom *g, int isa)
+bool nb__conv_wino_fits(const nb__conv_geom *g)
 {
 	nb__wino_geom wg = nb__conv_wino_geom(g, false);
-	wg.isa = isa;
 	return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
 	       g->groups == 1 && nb__wino_supported(&wg);
 }
@@ -76,9 +75,9 @@ bool nb__conv_wino_fits(const nb__conv_geom *g, int isa)
  * channels in and out, where all three passes measured at least as fast
  * as the banded im2col on one thread and on two (docs/winograd.md).  Below
  * 16 channels its GEMMs are too thin. */
-static bool use_wino(size_t es, const nb__conv_geom *g, int isa)
+static bool use_wino(size_t es, const nb__conv_geom *g)
 {
-	if (!nb__conv_wino_fits(g, isa))
+	if (!nb__conv_wino_fits(g))
 		return false;
 	if (g->algo == NB_CONV_WINOGRAD)
 		return true;
@@ -138,7 +137,7 @@ static bool lanes_used(int64_t n, int64_t block)
 	return 4 * n >= 3 * ((n + block - 1) / block * block);
 }
 
-static bool direct_auto(nb__conv_pass pass, size_t es, const nb__conv_geom *g, int isa)
+static bool direct_auto(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->kh * g->kw < 9)
 		return false;
@@ -149,7 +148,7 @@ static bool direct_auto(nb__conv_pass pass, size_t es, const nb__conv_geom *g, i
 		return false;
 	if (pass == CONV_PASS_FORWARD)
 		return g->c <= 32;
-	return g->c <= 64 && !use_wino(es, g, isa);
+	return g->c <= 64 && !use_wino(es, g);
 }
 
 /* The forward at stride 1 in the transposed input gradient's kernel
@@ -178,7 +177,7 @@ static bool use_direct_rows(nb__conv_pass pass, size_t es, const nb__conv_geom *
 {
 	if (g->groups != 1 || g->c < 2 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 ||
 	    g->algo != NB_CONV_AUTO || es != sizeof(float) || NB_LANE_LEVEL(isa) != 2 ||
-	    !direct_sizes_ok(g) || !direct_auto(pass, es, g, isa))
+	    !direct_sizes_ok(g) || !direct_auto(pass, es, g))
 		return false;
 	if (pass == CONV_PASS_WEIGHT_GRAD)
 		return g->kw == 3 && g->ow % (2 * DT_PX) == 0;
@@ -186,15 +185,14 @@ static bool use_direct_rows(nb__conv_pass pass, size_t es, const nb__conv_geom *
 	       nb__direct_rows_x_bytes(g, es) <= DT_MAX_DY;
 }
 
-static bool use_direct(nb__conv_pass pass, size_t es, const nb__conv_geom *g, int isa)
+static bool use_direct(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || pass == CONV_PASS_INPUT_GRAD || !direct_sizes_ok(g))
 		return false;
-	return g->algo == NB_CONV_DIRECT ||
-	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g, isa));
+	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g));
 }
 
-static bool use_direct_transposed(nb__conv_pass pass, size_t es, const nb__conv_geom *g, int isa)
+static bool use_direct_transposed(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD || g->sh != 1 ||
 	    g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt >= g->kh || g->pl >= g->kw ||
@@ -205,18 +203,17 @@ static bool use_direct_transposed(nb__conv_pass pass, size_t es, const nb__conv_
 	 * 28x28 (250 KiB) measured 15.2 ms against Winograd's 11.7-16.2 and
 	 * im2col's 13.0 (batch 64), ResNet-20's layers take 39-72 KiB */
 	return g->algo == NB_CONV_DIRECT ||
-	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g, isa) &&
-	        lanes_used(g->w, DT_PX) && nb__direct_transposed_dy_bytes(g, es) <= DT_MAX_DY);
+	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) && lanes_used(g->w, DT_PX) &&
+	        nb__direct_transposed_dy_bytes(g, es) <= DT_MAX_DY);
 }
 
-static bool use_direct_phases(nb__conv_pass pass, size_t es, const nb__conv_geom *g, int isa)
+static bool use_direct_phases(nb__conv_pass pass, size_t es, const nb__conv_geom *g)
 {
 	if (g->groups != 1 || g->c < 2 || pass != CONV_PASS_INPUT_GRAD ||
-	    use_direct_transposed(pass, es, g, isa) || !direct_sizes_ok(g))
+	    use_direct_transposed(pass, es, g) || !direct_sizes_ok(g))
 		return false;
-	return g->algo == NB_CONV_DIRECT ||
-	       (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g, isa) &&
-	        lanes_used(g->c, DC_OB) && !use_wino(es, g, isa));
+	return g->algo == NB_CONV_DIRECT || (g->algo == NB_CONV_AUTO && direct_auto(pass, es, g) &&
+	                                     lanes_used(g->c, DC_OB) && !use_wino(es, g));
 }
 
 /* The kernel a pass runs: the one place that orders the rules above. */
@@ -228,13 +225,13 @@ static nb__conv_path path_of(nb__conv_pass pass, size_t es, const nb__conv_geom 
 		return CONV_PATH_ONE_CHANNEL;
 	if (use_direct_rows(pass, es, g, isa))
 		return CONV_PATH_DIRECT_ROWS;
-	if (use_direct(pass, es, g, isa))
+	if (use_direct(pass, es, g))
 		return CONV_PATH_DIRECT;
-	if (use_direct_transposed(pass, es, g, isa))
+	if (use_direct_transposed(pass, es, g))
 		return CONV_PATH_DIRECT_TRANSPOSED;
-	if (use_direct_phases(pass, es, g, isa))
+	if (use_direct_phases(pass, es, g))
 		return CONV_PATH_DIRECT_PHASES;
-	if (use_wino(es, g, isa))
+	if (use_wino(es, g))
 		return CONV_PATH_WINOGRAD;
 	return CONV_PATH_IM2COL;
 }

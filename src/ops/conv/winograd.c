@@ -46,7 +46,7 @@ typedef struct wplan {
 	sgemm_ukr_ft sukr; /* the micro-kernel of the plan's element type */
 	dgemm_ukr_ft dukr;
 	cntx_t *cntx;
-	bool ours; /* the kernel is nabla's 16 x 16 (8 x 16) */
+	const char *kernel; /* "avx512", "blis" or "portable" (micro_kernel) */
 } wplan;
 
 /* BLIS's micro-kernel for the element type (the one BLIS picked for the
@@ -71,15 +71,15 @@ static bool blis_kernel(num_t dt, size_t es, wplan *p)
 	p->nr = bli_cntx_get_blksz_def_dt(dt, BLIS_NR, cx);
 	const bool rows = bli_cntx_l3_nat_ukr_prefers_rows_dt(dt, BLIS_GEMM_UKR, cx);
 	p->mrs = rows ? p->nr : 1;
-	p->ours = false;
+	p->kernel = "blis";
 	return f && p->mr > 0 && p->nr > 0 && bli_cntx_get_blksz_max_dt(dt, BLIS_MR, cx) == p->mr &&
 	       bli_cntx_get_blksz_max_dt(dt, BLIS_NR, cx) == p->nr &&
 	       (size_t)p->nr * es % NB_ALIGN == 0;
 }
 
 /* nabla's 16 x 16 (8 x 16 for double: one vector by 16 columns,
- * gemm_avx512.c); false in builds without it */
-static bool our_kernel(num_t dt, const nb__wino_geom *g, wplan *p)
+ * gemm_avx512.c), at the avx512 level only */
+static void our_kernel(num_t dt, const nb__wino_geom *g, wplan *p)
 {
 #if NB_GEMM_AVX512
 	p->cntx = nb__gemm_cntx(g->isa); /* unused by the kernel */
@@ -88,28 +88,66 @@ static bool our_kernel(num_t dt, const nb__wino_geom *g, wplan *p)
 	p->mr = dt == BLIS_FLOAT ? 16 : 8;
 	p->nr = 16;
 	p->mrs = 1; /* column-preferring */
-	p->ours = true;
-	return true;
+	p->kernel = "avx512";
 #else
 	(void)dt, (void)g, (void)p;
-	return false;
 #endif
 }
 
-/* The gemm micro-kernel for the element type: at AVX-512 nabla's where
- * nabla's GEMM context is in use (gemm.c) or BLIS's kernel does not fit,
- * else BLIS's; g->blis_ukr asks for BLIS's alone.  False when no kernel
- * fits. */
-static bool micro_kernel(size_t es, const nb__wino_geom *g, wplan *p)
+/* The portable kernel, where neither BLIS's kernel fits the layouts nor
+ * nabla's AVX-512 one may run (BLIS's skx configuration below the avx512
+ * level, ARM's): MR x 16 in plain C, column-preferring, BLIS's interface.
+ * Its sums are a * b + c as the baseline compiles them (two roundings
+ * where the others fuse them), so its bits are its own. */
+#define PORTABLE_UKR(NAME, T, MR)                                                                  \
+	static void NAME(dim_t m, dim_t n, dim_t k, T *restrict alpha, T *restrict a,              \
+	                 T *restrict b, T *restrict beta, T *restrict c, inc_t rs_c, inc_t cs_c,   \
+	                 auxinfo_t *restrict data, cntx_t *restrict cntx)                          \
+	{                                                                                          \
+		(void)data;                                                                        \
+		(void)cntx;                                                                        \
+		T ab[16][MR];                                                                      \
+		memset(ab, 0, sizeof ab);                                                          \
+		for (dim_t q = 0; q < k; q++)                                                      \
+			for (int j = 0; j < 16; j++)                                               \
+				for (int i = 0; i < MR; i++)                                       \
+					ab[j][i] += a[q * MR + i] * b[q * 16 + j];                 \
+		for (dim_t j = 0; j < n; j++)                                                      \
+			for (dim_t i = 0; i < m; i++) {                                            \
+				T *x = c + i * rs_c + j * cs_c;                                    \
+				const T v = *alpha * ab[j][i];                                     \
+				*x = *beta == 0 ? v : *beta * *x + v;                              \
+			}                                                                          \
+	}
+PORTABLE_UKR(portable_f32, float, 16)
+PORTABLE_UKR(portable_f64, double, 8)
+
+static void portable_kernel(num_t dt, wplan *p)
+{
+	p->cntx = bli_gks_query_cntx(); /* unused by the kernel */
+	p->sukr = portable_f32;
+	p->dukr = portable_f64;
+	p->mr = dt == BLIS_FLOAT ? 16 : 8;
+	p->nr = 16;
+	p->mrs = 1;
+	p->kernel = "portable";
+}
+
+/* The gemm micro-kernel for the element type: nabla's where nabla's GEMM
+ * context is in use at g->isa (gemm.c); else BLIS's where it fits the
+ * layouts; else nabla's at avx512; else the portable one.  g->blis_ukr
+ * skips nabla's (for tests). */
+static void micro_kernel(size_t es, const nb__wino_geom *g, wplan *p)
 {
 	const num_t dt = es == sizeof(float) ? BLIS_FLOAT : BLIS_DOUBLE;
-	if (g->blis_ukr || !nb__gemm_cntx(g->isa)) {
-		if (blis_kernel(dt, es, p))
-			return true;
-		if (g->blis_ukr || g->isa < 2)
-			return false;
-	}
-	return our_kernel(dt, g, p);
+	if (!g->blis_ukr && nb__gemm_cntx(g->isa))
+		our_kernel(dt, g, p);
+	else if (blis_kernel(dt, es, p))
+		return;
+	else if (!g->blis_ukr && g->isa >= 2 && NB_GEMM_AVX512)
+		our_kernel(dt, g, p);
+	else
+		portable_kernel(dt, p);
 }
 
 static bool geom_ok(const nb__wino_geom *g)
@@ -126,16 +164,13 @@ static bool geom_ok(const nb__wino_geom *g)
 const char *nb__wino_kernel(const nb__wino_geom *g, size_t es)
 {
 	wplan p;
-	if (!micro_kernel(es, g, &p))
-		return "none";
-	return p.ours ? "avx512" : "blis";
+	micro_kernel(es, g, &p);
+	return p.kernel;
 }
 
 bool nb__wino_supported(const nb__wino_geom *g)
 {
-	wplan f, d;
-	return geom_ok(g) && micro_kernel(sizeof(float), g, &f) &&
-	       micro_kernel(sizeof(double), g, &d);
+	return geom_ok(g);
 }
 
 /* Tile rows per chunk: about `bytes` of transformed data (per_row bytes a

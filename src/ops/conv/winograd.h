@@ -45,19 +45,20 @@ typedef struct nb__wino_geom {
 	int64_t pt, pl, pb, pr; /* padding of the forward convolution, each 0..2 */
 	bool flip;              /* false: y = conv(x); true: dx = conv^T(dy) */
 	int isa;                /* the ISA level of the kernels' variants (nb_exec isa) */
-	bool blis_ukr;          /* BLIS's own micro-kernel even where nabla's is in use at
-	                           isa (for tests: results are the same bits) */
+	bool blis_ukr;          /* never nabla's micro-kernel: BLIS's where it fits, else
+	                           the portable one (for tests) */
 } nb__wino_geom;
 
 /* Whether the kernels handle g: every size >= 1, paddings in 0..2 and an
- * output of at least 1x1; and a micro-kernel fits the layouts at g->isa:
- * BLIS's where its packed panels are as wide as its register blocks and
- * its B rows whole cache lines (haswell's and zen3's; not skx's 32 x 12
- * and 16 x 14), at AVX-512 nabla's always. */
+ * output of at least 1x1 (a micro-kernel is there for every CPU and ISA
+ * level: see nb__wino_kernel). */
 bool nb__wino_supported(const nb__wino_geom *g);
 
 /* The micro-kernel g's products run for elements of es bytes: "avx512"
- * (nabla's), "blis" (BLIS's own) or "none" (unsupported). */
+ * (nabla's: where nabla's GEMM context is in use at g->isa, or at avx512
+ * where BLIS's kernel does not fit the packed layouts, as skx's 32 x 12
+ * does not), "blis" (BLIS's own) or "portable" (plain C, where neither
+ * can run).  All but the portable one give the same bits. */
 const char *nb__wino_kernel(const nb__wino_geom *g, size_t es);
 
 /* Bytes of workspace for threads threads (64-byte aligned by the caller). */
