@@ -473,11 +473,7 @@ START_TEST(test_bits_equal_blis)
 }
 END_TEST
 
-/* Winograd's products (ops/conv/winograd.c) run nabla's 16 x 16 kernel
- * (8 x 16 in f64) where the GEMM context is ours, BLIS's otherwise; either
- * kernel sums each element as one FMA chain in the same blocks, so every
- * pass gives the same bits with both, on one thread and on two: channels
- * that fill the panels, that do not, and paddings 0..2. */
+/* random values in [-0.5, 0.5) into n floats or doubles */
 static void fill(void *p, bool f64, int64_t n, uint64_t *seed)
 {
 	for (int64_t i = 0; i < n; i++)
@@ -575,6 +571,11 @@ static const nb__wino_geom wino_geoms[] = {
     {.n = 3, .c = 5, .h = 6, .w = 9, .o = 3, .pt = 0, .pl = 2, .pb = 2, .pr = 1},
 };
 
+/* Winograd's products (ops/conv/winograd.c) run the kernel expected_kernel
+ * names; nabla's and BLIS's sum each element as one FMA chain in the same
+ * blocks, so every pass gives the same bits with both (the portable one:
+ * the same values within rounding), on one thread and on two: channels
+ * that fill the panels, that do not, and paddings 0..2. */
 START_TEST(test_winograd_kernel_bits)
 {
 	const int isa = nb__isa_level();
@@ -607,6 +608,16 @@ START_TEST(test_winograd_kernel_bits)
 }
 END_TEST
 
+/* BLIS's context says NR 12 for float and 14 for double, as its skx
+ * configuration does */
+static void blis_says_skx(blksz_t *nr)
+{
+	bli_blksz_set_def(12, BLIS_FLOAT, nr);
+	bli_blksz_set_max(12, BLIS_FLOAT, nr);
+	bli_blksz_set_def(14, BLIS_DOUBLE, nr);
+	bli_blksz_set_max(14, BLIS_DOUBLE, nr);
+}
+
 /* Where BLIS's own kernel does not fit Winograd's layouts (its skx
  * configuration, sgemm 32 x 12 and dgemm 16 x 14: B rows that are not
  * whole cache lines), Winograd runs nabla's kernel at AVX-512, with the
@@ -626,10 +637,7 @@ START_TEST(test_winograd_where_blis_kernel_does_not_fit)
 			wino_problem w = wino_problem_of(&g, f64, pass, 5);
 			const char *k1 = nb__wino_kernel(&g, es);
 			void *o1 = wino_run(&g, f64, pass, w.a, w.b, w.nout, 2);
-			bli_blksz_set_def(12, BLIS_FLOAT, nr);
-			bli_blksz_set_max(12, BLIS_FLOAT, nr);
-			bli_blksz_set_def(14, BLIS_DOUBLE, nr);
-			bli_blksz_set_max(14, BLIS_DOUBLE, nr);
+			blis_says_skx(nr);
 			const char *k2 = nb__wino_kernel(&g, es);
 			ck_assert_str_eq(k2, isa >= 2 && NB_GEMM_AVX512 ? "avx512" : "portable");
 			void *o2 = wino_run(&g, f64, pass, w.a, w.b, w.nout, 2);
@@ -644,8 +652,7 @@ START_TEST(test_winograd_where_blis_kernel_does_not_fit)
 			free(w.a), free(w.b), free(o1), free(o2);
 		}
 	/* NB_CONV_WINOGRAD builds and runs with either kernel */
-	bli_blksz_set_def(12, BLIS_FLOAT, nr);
-	bli_blksz_set_max(12, BLIS_FLOAT, nr);
+	blis_says_skx(nr);
 	nb_graph *gr = nb_graph_new(NB_F32);
 	nb_tensor *xi = nb_constant(gr, "x", NB_SHAPE(2, 16, 8, 8), NULL);
 	nb_tensor *wi = nb_param(gr, "w", NB_SHAPE(16, 16, 3, 3), NB_UNIFORM(-0.1, 0.1));

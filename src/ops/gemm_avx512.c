@@ -91,10 +91,11 @@
 			}                                                                          \
 			return;                                                                    \
 		}                                                                                  \
-		T blk[NC][2 * VL];                                                                 \
+		T blk[NC][NV * VL];                                                                \
 		for (int j = 0; j < NC; j++) {                                                     \
 			STORE(blk[j], MUL(va, c0[j]));                                             \
-			STORE(blk[j] + VL, MUL(va, c1[j]));                                        \
+			if (NV > 1)                                                                \
+				STORE(blk[j] + VL, MUL(va, c1[j]));                                \
 		}                                                                                  \
 		for (dim_t j = 0; j < n; j++)                                                      \
 			for (dim_t i = 0; i < m; i++) {                                            \

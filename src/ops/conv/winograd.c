@@ -77,23 +77,6 @@ static bool blis_kernel(num_t dt, size_t es, wplan *p)
 	       (size_t)p->nr * es % NB_ALIGN == 0;
 }
 
-/* nabla's 16 x 16 (8 x 16 for double: one vector by 16 columns,
- * gemm_avx512.c), at the avx512 level only */
-static void our_kernel(num_t dt, const nb__wino_geom *g, wplan *p)
-{
-#if NB_GEMM_AVX512
-	p->cntx = nb__gemm_cntx(g->isa); /* unused by the kernel */
-	p->sukr = nb__sgemm_avx512_16x16;
-	p->dukr = nb__dgemm_avx512_8x16;
-	p->mr = dt == BLIS_FLOAT ? 16 : 8;
-	p->nr = 16;
-	p->mrs = 1; /* column-preferring */
-	p->kernel = "avx512";
-#else
-	(void)dt, (void)g, (void)p;
-#endif
-}
-
 /* The portable kernel, where neither BLIS's kernel fits the layouts nor
  * nabla's AVX-512 one may run (BLIS's skx configuration below the avx512
  * level, ARM's): MR x 16 in plain C, column-preferring, BLIS's interface.
@@ -122,32 +105,39 @@ static void our_kernel(num_t dt, const nb__wino_geom *g, wplan *p)
 PORTABLE_UKR(portable_f32, float, 16)
 PORTABLE_UKR(portable_f64, double, 8)
 
-static void portable_kernel(num_t dt, wplan *p)
+/* A column-preferring kernel of one panel of 16 floats or 8 doubles by 16
+ * columns: nabla's AVX-512 pair or the portable one (cx: the context it is
+ * handed, unused by both) */
+static void kernel_16(num_t dt, wplan *p, sgemm_ukr_ft s, dgemm_ukr_ft d, cntx_t *cx,
+                      const char *name)
 {
-	p->cntx = bli_gks_query_cntx(); /* unused by the kernel */
-	p->sukr = portable_f32;
-	p->dukr = portable_f64;
+	p->cntx = cx;
+	p->sukr = s;
+	p->dukr = d;
 	p->mr = dt == BLIS_FLOAT ? 16 : 8;
 	p->nr = 16;
 	p->mrs = 1;
-	p->kernel = "portable";
+	p->kernel = name;
 }
 
-/* The gemm micro-kernel for the element type: nabla's where nabla's GEMM
- * context is in use at g->isa (gemm.c); else BLIS's where it fits the
- * layouts; else nabla's at avx512; else the portable one.  g->blis_ukr
- * skips nabla's (for tests). */
+/* The gemm micro-kernel for the element type: nabla's 16 x 16 (8 x 16,
+ * gemm_avx512.c) where nabla's GEMM context is in use at g->isa (gemm.c);
+ * else BLIS's where it fits the layouts; else nabla's at avx512; else the
+ * portable one.  g->blis_ukr skips nabla's (for tests). */
 static void micro_kernel(size_t es, const nb__wino_geom *g, wplan *p)
 {
 	const num_t dt = es == sizeof(float) ? BLIS_FLOAT : BLIS_DOUBLE;
-	if (!g->blis_ukr && nb__gemm_cntx(g->isa))
-		our_kernel(dt, g, p);
-	else if (blis_kernel(dt, es, p))
+	const bool ours = !g->blis_ukr && nb__gemm_cntx(g->isa);
+	if (!ours && blis_kernel(dt, es, p))
 		return;
-	else if (!g->blis_ukr && g->isa >= 2 && NB_GEMM_AVX512)
-		our_kernel(dt, g, p);
-	else
-		portable_kernel(dt, p);
+#if NB_GEMM_AVX512
+	if (ours || (!g->blis_ukr && g->isa >= 2)) {
+		kernel_16(dt, p, nb__sgemm_avx512_16x16, nb__dgemm_avx512_8x16,
+		          nb__gemm_cntx(g->isa), "avx512");
+		return;
+	}
+#endif
+	kernel_16(dt, p, portable_f32, portable_f64, bli_gks_query_cntx(), "portable");
 }
 
 static bool geom_ok(const nb__wino_geom *g)

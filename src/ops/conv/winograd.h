@@ -21,9 +21,9 @@
  * V_xi [C, T], and y = A^T M A per tile: 4 multiplies per output pixel and
  * channel pair instead of 9.  U and V are written in BLIS's packed panel
  * layouts and multiplied by a gemm micro-kernel directly (the one BLIS
- * picked for this CPU at run time, or at AVX-512 nabla's 16 x 16 where
- * nabla's GEMM context is in use), one NR-tile panel at a time, so that M
- * stays in L1 for the output transform (docs/winograd.md).
+ * picked for this CPU at run time, nabla's AVX-512 16 x 16 or a portable
+ * one: nb__wino_kernel), one NR-tile panel at a time, so that M stays in
+ * L1 for the output transform (docs/winograd.md).
  *
  * Threads: threads > 1 runs one OpenMP parallel region in which each
  * thread takes a contiguous share of the batch with single-threaded GEMMs;
