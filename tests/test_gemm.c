@@ -473,6 +473,81 @@ START_TEST(test_bits_equal_blis)
 }
 END_TEST
 
+/* gemm_small.c, the products with a small dimension where nabla's kernels
+ * are in use: the bits of BLIS's packed path (sup off), through every
+ * layout (B by rows; A by columns; A or B copied; strides with padding),
+ * edge blocks (rows not a multiple of 12, columns not of 32 or 16), k
+ * across KC blocks, on 1 to 3 threads, with scratch space given or
+ * allocated. */
+#define CHECK_SMALL(T, SMALL, EX, DT)                                                              \
+	static void small_case_##T(int m, int n, int k, bool ta, bool tb, int pad, int threads,    \
+	                           bool give_ws, uint64_t *seed)                                   \
+	{                                                                                          \
+		cntx_t *cx = nb__gemm_cntx(nb__isa_level());                                       \
+		const inc_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad;                    \
+		const int64_t na = (int64_t)(ta ? k : m) * lda, nb = (int64_t)(tb ? n : k) * ldb;  \
+		T *a = malloc(sizeof(T) * (size_t)na), *b = malloc(sizeof(T) * (size_t)nb);        \
+		T *c1 = malloc(sizeof(T) * (size_t)(m * n)),                                       \
+		  *c2 = malloc(sizeof(T) * (size_t)(m * n));                                       \
+		for (int64_t i = 0; i < na; i++)                                                   \
+			a[i] = (T)urand(seed);                                                     \
+		for (int64_t i = 0; i < nb; i++)                                                   \
+			b[i] = (T)urand(seed);                                                     \
+		const inc_t rsa = ta ? 1 : lda, csa = ta ? lda : 1, rsb = tb ? 1 : ldb,            \
+		            csb = tb ? ldb : 1;                                                    \
+		rntm_t r;                                                                          \
+		nb__gemm_rntm(&r, threads);                                                        \
+		bli_rntm_disable_l3_sup(&r);                                                       \
+		T one = 1, zero = 0;                                                               \
+		EX(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, a, rsa, csa, b, rsb, csb,  \
+		   &zero, c1, n, 1, cx, &r);                                                       \
+		const size_t need = nb__gemm_small_bytes(m, n, k, rsa, csb, sizeof(T));            \
+		void *ws = give_ws && need ? malloc(need) : NULL;                                  \
+		for (int i = 0; i < m * n; i++)                                                    \
+			c2[i] = (T)NAN;                                                            \
+		ck_assert(SMALL(m, n, k, a, rsa, csa, b, rsb, csb, c2, n, threads,                 \
+		                bli_cntx_get_blksz_def_dt(DT, BLIS_KC, cx),                        \
+		                bli_cntx_get_blksz_max_dt(DT, BLIS_KC, cx), ws, ws ? need : 0));   \
+		ck_assert_msg(!memcmp(c1, c2, sizeof(T) * (size_t)(m * n)),                        \
+		              #T " %dx%dx%d ta %d tb %d pad %d, %d threads: the small-matrix "     \
+		                 "path's bits differ from BLIS's packed path",                     \
+		              m, n, k, ta, tb, pad, threads);                                      \
+		free(a), free(b), free(c1), free(c2), free(ws);                                    \
+	}
+
+CHECK_SMALL(float, nb__gemm_small_f32, bli_sgemm_ex, BLIS_FLOAT)
+CHECK_SMALL(double, nb__gemm_small_f64, bli_dgemm_ex, BLIS_DOUBLE)
+
+START_TEST(test_small_bits_equal_packed)
+{
+	if (!nb__gemm_cntx(nb__isa_level())) {
+		/* BLIS's kernels: every product goes to BLIS */
+		ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 64, 256, 784, 784, 784, 4), 0);
+		printf("the small-matrix path needs nabla's AVX-512 kernels (kernel %s)\n",
+		       nb_gemm_kernel());
+		return;
+	}
+	static const int sh[][3] = {{64, 256, 784}, {256, 784, 64}, {1, 1, 1},     {13, 33, 257},
+	                            {12, 32, 256},  {25, 70, 513},  {128, 5, 300}, {7, 129, 40},
+	                            {64, 10, 128},  {3, 200, 600},  {40, 17, 9}};
+	uint64_t seed = 11;
+	int v = 0;
+	for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+		for (int t = 0; t < 4; t++, v++) {
+			const int pad = v % 3 == 1 ? 5 : 0, th = 1 + v % 3;
+			small_case_float(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad, th,
+			                 v % 2, &seed);
+			small_case_double(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad, 4 - th,
+			                  v % 2 == 0, &seed);
+		}
+	/* nb__sgemm takes it for a small dimension, with scratch space for
+	 * copies, and leaves larger products to BLIS */
+	ck_assert_uint_gt(nb__gemm_scratch(nb__isa_level(), 64, 256, 784, 784, 784, 4), 0);
+	ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 64, 256, 784, 784, 1, 4), 0);
+	ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 512, 512, 512, 512, 512, 4), 0);
+}
+END_TEST
+
 /* random values in [-0.5, 0.5) into n floats or doubles */
 static void fill(void *p, bool f64, int64_t n, uint64_t *seed)
 {
@@ -712,6 +787,7 @@ int main(void)
 	tcase_add_test(tc, test_sgemm_matches_f64);
 	tcase_add_test(tc, test_dgemm_matches_f64);
 	tcase_add_test(tc, test_bits_equal_blis);
+	tcase_add_test(tc, test_small_bits_equal_packed);
 	tcase_add_test(tc, test_matmul_op_uses_it);
 	tcase_add_test(tc, test_winograd_kernel_bits);
 	tcase_add_test(tc, test_winograd_where_blis_kernel_does_not_fit);

@@ -400,7 +400,7 @@ static bool plan_steps(nb_program *p, int threads, int isa)
 	for (int s = 0; s < p->n; s++) {
 		const nb_opdef *def = nb__ops[p->sched[s]->op];
 		if (def->plan) {
-			const size_t w = def->plan(p->sched[s], &x, p->plan[s]);
+			const size_t w = def->plan(p->sched[s], &x, p->plan ? p->plan[s] : NULL);
 			ws = w > ws ? w : ws;
 		}
 	}

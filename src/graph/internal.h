@@ -183,8 +183,9 @@ typedef struct nb_opdef {
 	 * when the thread count or ISA level changed): plan_bytes of room at
 	 * plan for whatever the kernel needs to know (a kernel path, threads,
 	 * block sizes), filled for x->threads and x->isa (x->workspace is not
-	 * set yet).  Returns the workspace bytes the kernel will use, which the
-	 * kernel then finds in its nb_exec.  NULL: no plan, no workspace. */
+	 * set yet; plan is NULL when plan_bytes is 0).  Returns the workspace
+	 * bytes the kernel will use, which the kernel then finds in its
+	 * nb_exec.  NULL: no plan, no workspace. */
 	size_t (*plan)(const nb_tensor *t, const nb_exec *x, void *plan);
 	size_t plan_bytes;
 	/* The kernel a planned node runs when the op has several (e.g.

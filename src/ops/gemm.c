@@ -8,10 +8,15 @@
  * Where the CPU has AVX-512F and BLIS chose a configuration without it, we
  * copy BLIS's context, give it our micro-kernels (gemm_avx512.c) with their
  * register and cache block sizes, and pass that context to the expert
- * interface (bli_?gemm_ex).  The small-matrix ("sup") path stays BLIS's.
+ * interface (bli_?gemm_ex).  There, products with a small dimension (dense
+ * layers) go to our small-matrix kernels (gemm_small.c) instead of BLIS's
+ * small-matrix ("sup") path, whose kernels are the AVX2 ones.
  *
- * Our kernels give BLIS's results to the bit (see the block sizes below),
- * so which one runs is a matter of speed alone, decided by measurement:
+ * Our packed kernels give BLIS's packed path's results to the bit (see the
+ * block sizes below), and so do our small-matrix ones; BLIS's sup path
+ * sums in other blocks, so a product with a small dimension can differ in
+ * its last bits between NABLA_GEMM=blis and avx512.  Which one runs is a
+ * matter of speed alone, decided by measurement:
  * where 512-bit FMAs run at least 1.4 times as fast as 256-bit ones (two
  * 512-bit FMA units, as on Intel's server cores), ours; where they run at
  * the same rate (AMD's Zen 4 splits a 512-bit FMA over its two 256-bit
@@ -138,6 +143,55 @@ cntx_t *nb__gemm_cntx(int isa)
 	pthread_once(&once, init);
 	return use_avx512 && isa >= 2 ? &avx512_cntx : NULL;
 }
+
+/* Products with a dimension up to this go through gemm_small.c where our
+ * kernels are in use: a dense layer's 64 x 784 x 256 runs there 1.2 to 2
+ * times as fast as through BLIS's small-matrix or packed paths; at
+ * 256 x 1024 x 1024 the packed path is 1.2 times as fast (Xeon, AVX-512,
+ * docs/performance.md). */
+#define SMALL_DIM 128
+
+/* whether a product goes through gemm_small.c at level isa */
+static bool small(int isa, dim_t m, dim_t n, dim_t k)
+{
+	return NB_GEMM_AVX512 && nb__gemm_cntx(isa) &&
+	       (m <= SMALL_DIM || n <= SMALL_DIM || k <= SMALL_DIM);
+}
+
+#if NB_GEMM_AVX512
+size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem)
+{
+	return small(isa, m, n, k) ? nb__gemm_small_bytes(m, n, k, rsa, csb, elem) : 0;
+}
+#else
+size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem)
+{
+	(void)isa, (void)m, (void)n, (void)k, (void)rsa, (void)csb, (void)elem;
+	return 0;
+}
+#define nb__gemm_small_f32(...) false
+#define nb__gemm_small_f64(...) false
+#endif
+
+#define GEMM(NAME, T, DT, SMALL, EX)                                                               \
+	void NAME(int isa, int threads, dim_t m, dim_t n, dim_t k, const T *a, inc_t rsa,          \
+	          inc_t csa, const T *b, inc_t rsb, inc_t csb, T *c, inc_t ldc, void *ws,          \
+	          size_t ws_bytes)                                                                 \
+	{                                                                                          \
+		cntx_t *cx = nb__gemm_cntx(isa);                                                   \
+		if (small(isa, m, n, k) &&                                                         \
+		    SMALL(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, threads,                      \
+		          bli_cntx_get_blksz_def_dt(DT, BLIS_KC, cx),                              \
+		          bli_cntx_get_blksz_max_dt(DT, BLIS_KC, cx), ws, ws_bytes))               \
+			return;                                                                    \
+		T one = 1, zero = 0;                                                               \
+		rntm_t r;                                                                          \
+		EX(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (T *)a, rsa, csa, (T *)b,  \
+		   rsb, csb, &zero, c, ldc, 1, cx, nb__gemm_rntm(&r, threads));                    \
+	}
+
+GEMM(nb__sgemm, float, BLIS_FLOAT, nb__gemm_small_f32, bli_sgemm_ex)
+GEMM(nb__dgemm, double, BLIS_DOUBLE, nb__gemm_small_f64, bli_dgemm_ex)
 
 const char *nb_gemm_kernel(void)
 {

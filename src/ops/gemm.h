@@ -21,6 +21,24 @@
  * isa (nb_exec.isa): NULL for BLIS's own choice. */
 cntx_t *nb__gemm_cntx(int isa);
 
+/* C (m x n, by rows, row stride ldc) = op(A) op(B), A(i, p) at
+ * a[i rsa + p csa] and B(p, j) at b[p rsb + j csb], at ISA level isa on
+ * `threads` threads: through gemm_small.c where nabla's kernels are in use
+ * and a dimension is small (scratch space ws, see nb__gemm_scratch), else
+ * bli_?gemm_ex with nb__gemm_cntx(isa).
+ * The bits are BLIS's packed path's in the first case, and BLIS's (packed
+ * or small-matrix path, by BLIS's choice) in the second. */
+void nb__sgemm(int isa, int threads, dim_t m, dim_t n, dim_t k, const float *a, inc_t rsa,
+               inc_t csa, const float *b, inc_t rsb, inc_t csb, float *c, inc_t ldc, void *ws,
+               size_t ws_bytes);
+void nb__dgemm(int isa, int threads, dim_t m, dim_t n, dim_t k, const double *a, inc_t rsa,
+               inc_t csa, const double *b, inc_t rsb, inc_t csb, double *c, inc_t ldc, void *ws,
+               size_t ws_bytes);
+/* the scratch bytes nb__sgemm (elem 4) or nb__dgemm (elem 8) would use for
+ * this product at level isa: pass at least that much as ws, or it
+ * allocates its own */
+size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem);
+
 /* The runtime to pass to bli_?gemm_ex for a GEMM on `threads` threads
  * (the kernel's nb_exec threads, or 1): r, initialised. */
 static inline rntm_t *nb__gemm_rntm(rntm_t *r, int threads)
@@ -49,6 +67,22 @@ void nb__sgemm_avx512_16x16(dim_t m, dim_t n, dim_t k, float *restrict alpha, fl
 void nb__dgemm_avx512_8x16(dim_t m, dim_t n, dim_t k, double *restrict alpha, double *restrict a,
                            double *restrict b, double *restrict beta, double *restrict c,
                            inc_t rs_c, inc_t cs_c, auxinfo_t *restrict data, cntx_t *restrict cntx);
+
+/* C (m x n, by rows, row stride ldc) = op(A) op(B), A(i, p) at
+ * a[i rsa + p csa] and B(p, j) at b[p rsb + j csb], with the small-matrix
+ * kernels of gemm_small.c on `threads` threads, k cut in blocks of kc (up
+ * to kc_max for the last): BLIS's packed path's bits.  Scratch space: ws
+ * when ws_bytes is at least nb__gemm_small_bytes, else allocated.  false,
+ * with C untouched, when it cannot (no memory, bad sizes). */
+bool nb__gemm_small_f32(dim_t m, dim_t n, dim_t k, const float *a, inc_t rsa, inc_t csa,
+                        const float *b, inc_t rsb, inc_t csb, float *c, inc_t ldc, int threads,
+                        dim_t kc, dim_t kc_max, void *ws, size_t ws_bytes);
+bool nb__gemm_small_f64(dim_t m, dim_t n, dim_t k, const double *a, inc_t rsa, inc_t csa,
+                        const double *b, inc_t rsb, inc_t csb, double *c, inc_t ldc, int threads,
+                        dim_t kc, dim_t kc_max, void *ws, size_t ws_bytes);
+/* the scratch bytes the small-matrix kernels need for such a product
+ * (elements of `elem` bytes) */
+size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem);
 #endif
 
 #endif

@@ -99,10 +99,7 @@ static nb_status shape_matmul(nb_tensor *t)
 	mm_dims d = dims(t);                                                                       \
 	const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                                          \
 	T *C = NB_OUT(t, T);                                                                       \
-	T one = 1, zero = 0;                                                                       \
-	rntm_t rntm_;                                                                              \
-	rntm_t *rntm =                                                                             \
-	    nb__gemm_rntm(&rntm_, d.batch * d.m * d.n * d.k < SERIAL_FLOPS ? 1 : ex->threads);     \
+	const int th = d.batch * d.m * d.n * d.k < SERIAL_FLOPS ? 1 : ex->threads;                 \
 	for (int64_t b = 0; b < d.batch; b++) {                                                    \
 		const T *a = A + b * d.a_stride, *bb = B + b * d.b_stride;                         \
 		T *c = C + b * d.m * d.n;                                                          \
@@ -116,22 +113,32 @@ static nb_status shape_matmul(nb_tensor *t)
 					c[i * d.n + j] = s;                                        \
 				}                                                                  \
 		} else {                                                                           \
-			GEMM(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)d.m, (dim_t)d.n,         \
-			     (dim_t)d.k, &one, (T *)a, d.rsa, d.csa, (T *)bb, d.rsb, d.csb, &zero, \
-			     c, (inc_t)d.n, 1, nb__gemm_cntx(ex->isa), rntm);                      \
+			GEMM(ex->isa, th, (dim_t)d.m, (dim_t)d.n, (dim_t)d.k, a, d.rsa, d.csa, bb, \
+			     d.rsb, d.csb, c, (inc_t)d.n, ex->workspace, ex->workspace_bytes);     \
 		}                                                                                  \
 	}
 
 static void matmul_f32(const nb_exec *ex, nb_tensor *t)
 {
 	typedef float T;
-	MM_BODY(bli_sgemm_ex)
+	MM_BODY(nb__sgemm)
 }
 
 static void matmul_f64(const nb_exec *ex, nb_tensor *t)
 {
 	typedef double T;
-	MM_BODY(bli_dgemm_ex)
+	MM_BODY(nb__dgemm)
+}
+
+/* the scratch space the product's GEMM asks for (gemm.h) */
+static size_t plan_matmul(const nb_tensor *t, const nb_exec *x, void *plan)
+{
+	(void)plan;
+	const mm_dims d = dims(t);
+	if (d.m * d.n * d.k <= SMALL_FLOPS)
+		return 0;
+	return nb__gemm_scratch(x->isa, (dim_t)d.m, (dim_t)d.n, (dim_t)d.k, d.rsa, d.csb,
+	                        nb__is_f32(t) ? sizeof(float) : sizeof(double));
 }
 
 /* VJP of C = op(A) op(B) with gradient G (see the table in the comment):
@@ -214,4 +221,5 @@ const nb_opdef nb__op_matmul = {.name = "matmul",
                                 .forward_f64 = matmul_f64,
                                 .vjp = vjp_matmul,
                                 .label = label_matmul,
+                                .plan = plan_matmul,
                                 .example = ex_matmul};

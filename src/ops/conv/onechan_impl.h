@@ -50,53 +50,56 @@ NB_TGT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, c
 	}
 }
 
-/* dW[o0, o0 + 1] += one image's weight gradient for a kW of KW (a constant
- * where it is inlined): per kernel row m, the KW taps of two output
- * channels accumulate over the image in 2 KW vector registers, each load
- * of the plane feeding both channels; the lanes are added in a fixed
- * order.  dy0 / dy1: the two channels' dy planes, rows padded to owr with
- * zeros (dy1 all zeros past O).  D1_VW lanes at every level: 16 floats
- * at AVX-512 measured 5-10% slower on Zen 4. */
+/* The vector sums of channels o0 and o0 + 1 (va0, va1: [kH][KW] vectors
+ * each) += one image's products, for a kW of KW (a constant where it is
+ * inlined): per kernel row m, the KW taps of the two channels accumulate
+ * over the image in 2 KW vector registers, each load of the plane feeding
+ * both channels.  dy0 / dy1: the two channels' dy planes, rows padded to
+ * owr with zeros (dy1 all zeros past O).  The lanes stay apart until the
+ * thread's last image (d1_weight_lanes): adding them up per image cost as
+ * long as the products. */
 static inline __attribute__((always_inline)) void SFX(d1_wgrad_rows)(const geom *g, const d1geom *d,
                                                                      const T *xp, const T *dy0,
-                                                                     const T *dy1, T *dw0, T *dw1,
-                                                                     const int KW)
+                                                                     const T *dy1, SFX(d1vec) * va0,
+                                                                     SFX(d1vec) * va1, const int KW)
 {
-	const SFX(d8vec) zero = {0};
 	for (int64_t m = 0; m < g->kh; m++) {
-		SFX(d8vec) a0[D1_KW], a1[D1_KW];
-		for (int k = 0; k < KW; k++)
-			a0[k] = a1[k] = zero;
+		SFX(d1vec) a0[D1_KW], a1[D1_KW];
+		for (int k = 0; k < KW; k++) {
+			a0[k] = va0[m * KW + k];
+			a1[k] = va1[m * KW + k];
+		}
 		for (int64_t i = 0; i < g->oh; i++)
-			for (int64_t j0 = 0; j0 < d->owr; j0 += D1_VW) {
-				SFX(d8vec) v0, v1, xv;
+			for (int64_t j0 = 0; j0 < d->owr; j0 += D1_V) {
+				SFX(d1vec) v0, v1, xv;
 				D1_LOAD(v0, dy0 + i * d->owr + j0);
 				D1_LOAD(v1, dy1 + i * d->owr + j0);
 				const T *xr = xp + (i + m) * d->wp + j0;
 				for (int k = 0; k < KW; k++) {
 					D1_LOAD(xv, xr + k);
+					/* one load for both channels, not one
+					 * folded into each multiply-add (which
+					 * made the loop load-bound) */
+#if NB_V == 2
+					NB_IN_REGISTER(xv);
+#elif NB_V == 1
+					TSFX(D1_PIN)(xv); /* 8 doubles take 2 ymm */
+#endif
 					a0[k] += v0 * xv;
 					a1[k] += v1 * xv;
 				}
 			}
 		for (int k = 0; k < KW; k++) {
-			T l0[D1_VW], l1[D1_VW], s0 = 0, s1 = 0;
-			memcpy(l0, &a0[k], sizeof l0);
-			memcpy(l1, &a1[k], sizeof l1);
-			for (int v = 0; v < D1_VW; v++) {
-				s0 += l0[v];
-				s1 += l1[v];
-			}
-			dw0[m * KW + k] += s0;
-			if (dw1)
-				dw1[m * KW + k] += s1;
+			va0[m * KW + k] = a0[k];
+			va1[m * KW + k] = a1[k];
 		}
 	}
 }
 
-/* dW += the weight gradient of one image (policy.c takes it for kW 3 or 5) */
-NB_TGT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, const T *dy, T *dw,
-                                  T *xp, T *dyp)
+/* the vector sums va ([O rounded to 2][kH kW] vectors) += the products of
+ * one image (policy.c takes it for kW 3 or 5) */
+NB_TGT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, const T *dy,
+                                  SFX(d1vec) * va, T *xp, T *dyp)
 {
 	SFX(d1_pad)(g, d, x, xp);
 	const int64_t kk = g->kh * g->kw, p = g->oh * g->ow, plane = g->oh * d->owr;
@@ -112,11 +115,23 @@ NB_TGT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, co
 					SFX(copy_row)(dst + i * d->owr, src, g->ow);
 				}
 		}
-		T *dw1 = o + 1 < g->o ? dw + (o + 1) * kk : NULL;
+		SFX(d1vec) *va0 = va + o * kk, *va1 = va0 + kk;
 		if (g->kw == 5)
-			SFX(d1_wgrad_rows)(g, d, xp, dy0, dy1, dw + o * kk, dw1, 5);
+			SFX(d1_wgrad_rows)(g, d, xp, dy0, dy1, va0, va1, 5);
 		else
-			SFX(d1_wgrad_rows)(g, d, xp, dy0, dy1, dw + o * kk, dw1, 3);
+			SFX(d1_wgrad_rows)(g, d, xp, dy0, dy1, va0, va1, 3);
+	}
+}
+
+/* dw[e] = the lanes of va[e] added in order, for the O kH kW weights */
+NB_TGT static void SFX(d1_weight_lanes)(const geom *g, const SFX(d1vec) * va, T *dw)
+{
+	for (int64_t e = 0; e < g->o * g->kh * g->kw; e++) {
+		T l[D1_V], s = 0;
+		memcpy(l, &va[e], sizeof l);
+		for (int v = 0; v < D1_V; v++)
+			s += l[v];
+		dw[e] = s;
 	}
 }
 
@@ -153,6 +168,7 @@ NB_TGT void SFX(nb__onechan_weight_grad)(const geom *g, const nb__conv_plan *p, 
 	const int th = p->threads;
 	const size_t sb = d1_slice(g, p), wn = (size_t)(g->o * g->kh * g->kw);
 	const size_t part_off = (size_t)(d.hp * d.wp + 2 * g->oh * d.owr) * sizeof(T);
+	const size_t va_off = nb__align_up(part_off + wn * sizeof(T));
 	char *ws = wsp;
 #pragma omp parallel num_threads(th) if (th > 1)
 	{
@@ -161,10 +177,12 @@ NB_TGT void SFX(nb__onechan_weight_grad)(const geom *g, const nb__conv_plan *p, 
 		const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
 		T *xp = (T *)(ws + (size_t)tid * sb), *dyp = xp + d.hp * d.wp;
 		T *part = (T *)(ws + (size_t)tid * sb + part_off);
-		memset(part, 0, wn * sizeof(T));
+		SFX(d1vec) *va = (SFX(d1vec) *)(ws + (size_t)tid * sb + va_off);
+		memset(va, 0, (size_t)(d.o2 * g->kh * g->kw) * sizeof *va);
 		for (int64_t n = g->n * tid / nt; n < g->n * (tid + 1) / nt; n++)
 			SFX(d1_weight)
-		(g, &d, x + n * g->h * g->w, dy + n * g->o * g->oh * g->ow, part, xp, dyp);
+		(g, &d, x + n * g->h * g->w, dy + n * g->o * g->oh * g->ow, va, xp, dyp);
+		SFX(d1_weight_lanes)(g, va, part);
 #pragma omp barrier
 		nb__sum_parts(dw, (int64_t)wn, ws + part_off, sb, nt);
 	}
