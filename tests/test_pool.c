@@ -185,6 +185,65 @@ START_TEST(test_max_2x2_matches_rule)
 }
 END_TEST
 
+/* The 2x2 stride-2 path on the shapes its whole-vector stores meet: rows
+ * of 14, 5, 16, 35 and 33 outputs (one block of 16, several, a partial
+ * one), odd and even H and W (a row and a column no window covers),
+ * several planes and images (a plane's last row, the tensor's end), on 1
+ * and 3 threads; ties common, and an upstream gradient holding -0 (the
+ * scatter adds it to +0). */
+START_TEST(test_max_2x2_wide)
+{
+	static const int hw[][2] = {{28, 28}, {10, 10}, {5, 5}, {35, 33}, {7, 70}, {3, 66}};
+	for (size_t s = 0; s < sizeof hw / sizeof hw[0]; s++)
+		for (int v = 0; v < 4; v++) {
+			const int N = 2, P = 3, H = hw[s][0], W = hw[s][1], OH = H / 2, OW = W / 2;
+			const int nx = N * P * H * W, ny = N * P * OH * OW;
+			double *x = malloc(sizeof(double) * (size_t)nx),
+			       *y = malloc(sizeof(double) * (size_t)ny),
+			       *c = malloc(sizeof(double) * (size_t)ny),
+			       *dx = malloc(sizeof(double) * (size_t)nx),
+			       *want = calloc((size_t)nx, sizeof(double));
+			unsigned r = 777u + (unsigned)(s * 4 + (size_t)v);
+			for (int i = 0; i < nx; i++) {
+				r = r * 1103515245u + 12345u;
+				x[i] = (double)((r >> 16) % 7) - 3;
+			}
+			for (int i = 0; i < ny; i++) {
+				r = r * 1103515245u + 12345u;
+				c[i] = (r >> 16) % 5 == 0 ? -0.0 : (double)((r >> 16) % 9) - 4.5;
+			}
+			nb_set_num_threads(v % 2 ? 3 : 1);
+			nb_shape ys;
+			pool_run(v < 2 ? NB_F32 : NB_F64, NB_SHAPE(N, P, H, W), x, 0, 2, 2, 0, y,
+			         dx, c, &ys);
+			for (int p = 0; p < N * P; p++)
+				for (int i = 0; i < OH; i++)
+					for (int j = 0; j < OW; j++) {
+						int best = p * H * W + 2 * i * W + 2 * j;
+						for (int q = 1; q < 4; q++) {
+							const int e = p * H * W +
+							              (2 * i + q / 2) * W + 2 * j +
+							              q % 2;
+							if (x[e] > x[best])
+								best = e;
+						}
+						const int o = (p * OH + i) * OW + j;
+						ck_assert_msg(y[o] == x[best],
+						              "%dx%d y[%d] = %g, want %g", H, W, o,
+						              y[o], x[best]);
+						want[best] += c[o];
+					}
+			for (int k = 0; k < nx; k++)
+				ck_assert_msg(dx[k] == want[k] &&
+				                  !signbit(dx[k]) == !signbit(want[k]),
+				              "%dx%d %s dx[%d] = %g, want %g", H, W,
+				              v < 2 ? "f32" : "f64", k, dx[k], want[k]);
+			free(x), free(y), free(c), free(dx), free(want);
+		}
+	nb_set_num_threads(0);
+}
+END_TEST
+
 /* stride 0 means stride = kernel; 5x5 with 2x2 windows -> floor(3/2)+1 = 2 */
 START_TEST(test_default_stride_and_sizes)
 {
@@ -370,6 +429,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_max_overlapping_windows);
 	tcase_add_test(tc, test_max_nan_propagates);
 	tcase_add_test(tc, test_max_2x2_matches_rule);
+	tcase_add_test(tc, test_max_2x2_wide);
 	tcase_add_test(tc, test_default_stride_and_sizes);
 	tcase_add_test(tc, test_global_avgpool);
 	tcase_add_test(tc, test_pool_vs_reference);

@@ -177,6 +177,113 @@ static nb_status shape_global_avgpool(nb_tensor *t)
 	_Pragma(                                                                                   \
 	    "omp parallel for num_threads(ex->threads) if (g.planes * g.oh * g.ow * g.kh * g.kw >= NB_PAR_MIN)")
 
+/* ---- 2x2 stride-2 windows of floats at AVX-512 ----------------------------------
+ * LeNet's planes give rows of 14 and 5 outputs: the loops here ran them as
+ * a vector of 8, one of 4 and single elements, plus the bounds of each.
+ * These take 16 outputs of a row at once: two masked loads per input row,
+ * the even and odd columns permuted apart, masked stores (no load or store
+ * beyond the row).  Called where the kernel's level is AVX-512. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define POOL_AVX512 1
+#include <immintrin.h>
+#define AVX512_FN __attribute__((target("avx512f")))
+
+static const int32_t pool_even[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+
+/* the mask of the first n lanes, n clipped to [0, 16] */
+static inline unsigned pool_lanes(int64_t n)
+{
+	return n <= 0 ? 0u : n >= 16 ? 0xffffu : (1u << n) - 1u;
+}
+
+/* y and the argmax of one NaN-free plane x [h, w] */
+AVX512_FN static void pool2_plane_f32(const float *x, int64_t w, int64_t oh, int64_t ow, float *y,
+                                      int32_t *am)
+{
+	const __m512i even = _mm512_loadu_si512(pool_even),
+	              odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+	const __m512i one = _mm512_set1_epi32(1), wo = _mm512_set1_epi32((int32_t)w),
+	              w1 = _mm512_set1_epi32((int32_t)w + 1);
+	for (int64_t i = 0; i < oh; i++)
+		for (int64_t j0 = 0; j0 < ow; j0 += 16) {
+			const int64_t n = ow - j0 < 16 ? ow - j0 : 16, at = 2 * i * w + 2 * j0;
+			const __mmask16 lo = (__mmask16)pool_lanes(2 * n),
+			                hi = (__mmask16)pool_lanes(2 * n - 16);
+			const float *r0 = x + at, *r1 = r0 + w;
+			const __m512 p0 = _mm512_maskz_loadu_ps(lo, r0),
+			             p1 = _mm512_maskz_loadu_ps(hi, r0 + 16);
+			const __m512 q0 = _mm512_maskz_loadu_ps(lo, r1),
+			             q1 = _mm512_maskz_loadu_ps(hi, r1 + 16);
+			const __m512 a = _mm512_permutex2var_ps(p0, even, p1),
+			             b = _mm512_permutex2var_ps(p0, odd, p1),
+			             c = _mm512_permutex2var_ps(q0, even, q1),
+			             d = _mm512_permutex2var_ps(q0, odd, q1);
+			/* the first maximum in window order: a later value only
+			 * when strictly greater */
+			__m512 v = a;
+			__m512i off = _mm512_setzero_si512();
+			__mmask16 m = _mm512_cmp_ps_mask(b, v, _CMP_GT_OQ);
+			v = _mm512_mask_mov_ps(v, m, b), off = _mm512_mask_mov_epi32(off, m, one);
+			m = _mm512_cmp_ps_mask(c, v, _CMP_GT_OQ);
+			v = _mm512_mask_mov_ps(v, m, c), off = _mm512_mask_mov_epi32(off, m, wo);
+			m = _mm512_cmp_ps_mask(d, v, _CMP_GT_OQ);
+			v = _mm512_mask_mov_ps(v, m, d), off = _mm512_mask_mov_epi32(off, m, w1);
+			const __m512i arg = _mm512_add_epi32(
+			    _mm512_add_epi32(even, _mm512_set1_epi32((int32_t)at)), off);
+			const __mmask16 out = (__mmask16)pool_lanes(n);
+			_mm512_mask_storeu_ps(y + i * ow + j0, out, v);
+			_mm512_mask_storeu_epi32(am + i * ow + j0, out, arg);
+		}
+}
+
+/* dx of one plane from dy and the argmax: each input is in one window at
+ * most, so each of a window's four positions gets dy where it is the
+ * argmax, else 0 (dy + 0, as the scatter's 0 + dy turns -0 into +0); the
+ * column and row no window covers (odd w, h) are zeroed */
+AVX512_FN static void pool2_back_plane_f32(const float *dy, const int32_t *am, int64_t h, int64_t w,
+                                           int64_t oh, int64_t ow, float *dx)
+{
+	static const int32_t ilo[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+	static const int32_t ihi[16] = {8,  24, 9,  25, 10, 26, 11, 27,
+	                                12, 28, 13, 29, 14, 30, 15, 31};
+	const __m512i even = _mm512_loadu_si512(pool_even), one = _mm512_set1_epi32(1);
+	const __m512i xlo = _mm512_loadu_si512(ilo), xhi = _mm512_loadu_si512(ihi);
+	for (int64_t i = 0; i < oh; i++)
+		for (int64_t j0 = 0; j0 < ow; j0 += 16) {
+			const int64_t n = ow - j0 < 16 ? ow - j0 : 16, e = i * ow + j0;
+			const __mmask16 in = (__mmask16)pool_lanes(n),
+			                lo = (__mmask16)pool_lanes(2 * n),
+			                hi = (__mmask16)pool_lanes(2 * n - 16);
+			const __m512 g =
+			    _mm512_add_ps(_mm512_maskz_loadu_ps(in, dy + e), _mm512_setzero_ps());
+			const __m512i arg = _mm512_maskz_loadu_epi32(in, am + e);
+			for (int r = 0; r < 2; r++) {
+				const int64_t at = (2 * i + r) * w + 2 * j0;
+				const __m512i p =
+				    _mm512_add_epi32(even, _mm512_set1_epi32((int32_t)at));
+				const __m512 ev = _mm512_maskz_mov_ps(
+				                 _mm512_cmpeq_epi32_mask(arg, p), g),
+				             od = _mm512_maskz_mov_ps(
+				                 _mm512_cmpeq_epi32_mask(arg,
+				                                         _mm512_add_epi32(p, one)),
+				                 g);
+				_mm512_mask_storeu_ps(dx + at, lo,
+				                      _mm512_permutex2var_ps(ev, xlo, od));
+				_mm512_mask_storeu_ps(dx + at + 16, hi,
+				                      _mm512_permutex2var_ps(ev, xhi, od));
+			}
+		}
+	if (w % 2)
+		for (int64_t r = 0; r < 2 * oh; r++)
+			dx[r * w + w - 1] = 0;
+	memset(dx + 2 * oh * w, 0, (size_t)((h - 2 * oh) * w) * sizeof(float));
+}
+#else
+#define POOL_AVX512 0
+#define pool2_plane_f32(...) ((void)0)
+#define pool2_back_plane_f32(...) ((void)0)
+#endif
+
 /* First maximum in row-major window order; a NaN wins (and stays). */
 NB_KERNELS(maxpool, {
 	const pgeom g = pgeom_of(t);
@@ -197,6 +304,10 @@ NB_KERNELS(maxpool, {
 		int nan = 0;
 		for (int64_t k = 0; two && k < g.h * g.w; k++)
 			nan |= x[k] != x[k];
+		if (POOL_AVX512 && two && !nan && sizeof(T) == sizeof(float) && ex->isa >= 2) {
+			pool2_plane_f32((const float *)x, g.w, g.oh, g.ow, (float *)y, am);
+			continue;
+		}
 		if (two && !nan) {
 			const int32_t w = (int32_t)g.w;
 			for (int64_t i = 0; i < g.oh; i++) {
@@ -246,9 +357,15 @@ NB_KERNELS(maxpool_backward, {
 	const int32_t *arg = t->in[1]->aux;
 	T *DX = NB_OUT(t, T);
 	const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+	const bool two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
 	PLANES_PARALLEL
 	for (int64_t p = 0; p < g.planes; p++) {
 		T *dx = DX + p * hw;
+		if (POOL_AVX512 && two && sizeof(T) == sizeof(float) && ex->isa >= 2) {
+			pool2_back_plane_f32((const float *)DY + p * ohw, arg + p * ohw, g.h, g.w,
+			                     g.oh, g.ow, (float *)dx);
+			continue;
+		}
 		memset(dx, 0, (size_t)hw * sizeof(T));
 		for (int64_t e = 0; e < ohw; e++)
 			dx[arg[p * ohw + e]] += DY[p * ohw + e];

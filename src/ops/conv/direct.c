@@ -331,6 +331,29 @@ size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p)
 			SFX(dt_block)(g, q, dyp, wb, i, j0, blk, os, cn, 0, NC);                   \
 	} while (0)
 
+/* dt_block2 for the cn <= 8 channels of a block: 2, 4, 6 or 8 of them,
+ * kW 5, 3 or any */
+#define DT2_KW_CASES(NC)                                                                           \
+	do {                                                                                       \
+		if (g->kw == 5)                                                                    \
+			SFX(dt_block2)(g, q, dyp, wb, i, j0, b0, b1, os, cn, 5, NC);               \
+		else if (g->kw == 3)                                                               \
+			SFX(dt_block2)(g, q, dyp, wb, i, j0, b0, b1, os, cn, 3, NC);               \
+		else                                                                               \
+			SFX(dt_block2)(g, q, dyp, wb, i, j0, b0, b1, os, cn, 0, NC);               \
+	} while (0)
+#define DT2_NC_CASES                                                                               \
+	do {                                                                                       \
+		if (cn <= 2)                                                                       \
+			DT2_KW_CASES(2);                                                           \
+		else if (cn <= 4)                                                                  \
+			DT2_KW_CASES(4);                                                           \
+		else if (cn <= 6)                                                                  \
+			DT2_KW_CASES(6);                                                           \
+		else                                                                               \
+			DT2_KW_CASES(8);                                                           \
+	} while (0)
+
 /* DT_KW_CASES for the cn channels of a block of OB (a constant): the even
  * count from cn up (a last block of 1-4 channels computes 2 or 4 of them,
  * not 6) */

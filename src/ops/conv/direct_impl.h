@@ -181,17 +181,95 @@ SFX(dt_block)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t
 			memcpy(out + c * os + v * DT_VW, &a[c][v], sizeof a[c][v]);
 }
 
+/* dt_block's taps for rows i (UA: into a[c][0], from xa) and i + 1 (UB:
+ * a[c][1], from xb) of one kernel row; UA, UB, NC constants where inlined */
+static inline __attribute__((always_inline)) void SFX(dt_taps2)(const T *xa, const T *xb,
+                                                                const T *wt, int64_t kw,
+                                                                SFX(d1vec) (*a)[2], const int NC,
+                                                                const int UA, const int UB)
+{
+	for (int64_t k = 0; k < kw; k++) {
+		SFX(d1vec) x0 = {0}, x1 = {0};
+		if (UA)
+			D1_LOAD(x0, xa + k);
+		if (UB)
+			D1_LOAD(x1, xb + k);
+		for (int c = 0; c < NC; c++) {
+			const T wv = wt[k * DT_OB + c];
+			if (UA)
+				a[c][0] += wv * x0;
+			if (UB)
+				a[c][1] += wv * x1;
+		}
+	}
+}
+
+/* dt_block for two rows, i and i + 1, where a block holds one vector
+ * (DT_NV 1) of few channels (NC <= 8): a dy row loaded once per tap feeds
+ * NC multiply-adds, so two rows make the loads do twice the work.  Each
+ * row's sums are dt_block's, in its order, to the bit.  Row i's channel
+ * c < cn to out0 + c os, row i + 1's to out1 + c os. */
+static inline __attribute__((always_inline)) void
+SFX(dt_block2)(const geom *g, const dtgeom *q, const T *dyp, const T *wb, int64_t i, int64_t j0,
+               T *out0, T *out1, int64_t os, int64_t cn, const int KW, const int NC)
+{
+	const int64_t kw = KW ? KW : g->kw, kk = g->kh * kw;
+	const int64_t m0 = q->qt - i > 0 ? q->qt - i : 0;
+	const int64_t m1 = q->qt - i + g->oh < g->kh ? q->qt - i + g->oh : g->kh;
+	const int64_t n0 = q->qt - i - 1 > 0 ? q->qt - i - 1 : 0;
+	const int64_t n1 = q->qt - i - 1 + g->oh < g->kh ? q->qt - i - 1 + g->oh : g->kh;
+	const SFX(d1vec) zero = {0};
+	SFX(d1vec) a[8][2];
+	for (int c = 0; c < NC; c++)
+		a[c][0] = a[c][1] = zero;
+	for (int64_t o = 0; o < g->o; o++)
+		for (int64_t m = n0 < m0 ? n0 : m0; m < (m1 > n1 ? m1 : n1); m++) {
+			const T *xa = dyp + (o * g->oh + i + m - q->qt) * q->wq + j0,
+			        *xb = xa + q->wq;
+			const T *wt = wb + (o * kk + m * kw) * DT_OB;
+			const bool ra = m >= m0 && m < m1, rb = m >= n0 && m < n1;
+			if (ra && rb)
+				SFX(dt_taps2)(xa, xb, wt, kw, a, NC, 1, 1);
+			else if (ra)
+				SFX(dt_taps2)(xa, xb, wt, kw, a, NC, 1, 0);
+			else
+				SFX(dt_taps2)(xa, xb, wt, kw, a, NC, 0, 1);
+		}
+	for (int c = 0; c < NC && c < cn; c++) {
+		memcpy(out0 + c * os, &a[c][0], sizeof a[c][0]);
+		memcpy(out1 + c * os, &a[c][1], sizeof a[c][1]);
+	}
+}
+
 /* rows [r0, r1) of dx (see dt_of) from dyp, dy as dt_pad padded it, and wf
  * [C / DT_OB][O][kH][kW][DT_OB], the flipped kernel */
 NB_TGT static void SFX(dt_rows)(const geom *g, const dtgeom *q, const T *dyp, const T *wf, T *dx,
                                 int64_t r0, int64_t r1)
 {
 	const int64_t hw = g->h * g->w;
-	T out[DT_OB_MAX * DT_PX];
+	T out[DT_OB_MAX * DT_PX], out1[8 * DT_PX];
 	for (int64_t cb = 0; cb < g->c; cb += DT_OB) {
 		const T *wb = wf + cb * g->o * g->kh * g->kw;
 		const int64_t cn = g->c - cb < DT_OB ? g->c - cb : DT_OB;
-		for (int64_t i = r0; i < r1; i++)
+		int64_t i = r0;
+		if (DT_NV == 1 && cn <= 8) /* two rows at a time, see dt_block2 */
+			for (; i + 1 < r1; i += 2)
+				for (int64_t j0 = 0; j0 < g->w; j0 += DT_PX) {
+					T *dst = dx + cb * hw + i * g->w + j0;
+					const int64_t vn = g->w - j0 < DT_PX ? g->w - j0 : DT_PX;
+					T *b0 = vn == DT_PX ? dst : out,
+					  *b1 = vn == DT_PX ? dst + g->w : out1;
+					const int64_t os = vn == DT_PX ? hw : DT_PX;
+					DT2_NC_CASES;
+					if (vn < DT_PX)
+						for (int64_t c = 0; c < cn; c++) {
+							SFX(copy_row)
+							(dst + c * hw, out + c * DT_PX, vn);
+							SFX(copy_row)
+							(dst + g->w + c * hw, out1 + c * DT_PX, vn);
+						}
+				}
+		for (; i < r1; i++)
 			for (int64_t j0 = 0; j0 < g->w; j0 += DT_PX) {
 				/* a whole block straight into dx's planes, the last
 				 * one of a row through out */
