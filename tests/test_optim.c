@@ -1168,6 +1168,108 @@ START_TEST(test_hyper_by_hand)
 }
 END_TEST
 
+/* The float Adam update to the bit, with moments decayed into subnormals:
+ * the kernel takes vectors holding tiny values in double (update.c, at
+ * AVX-512) and must give the bits of the float formula written out here,
+ * op by op, for Adam with L2 decay and for AdamW.  Values: subnormal and
+ * tiny m and v, tiny, zero and normal gradients and weights, infinities;
+ * 40 007 elements (threads and a partial vector), on 1 and 3 threads,
+ * three steps. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+START_TEST(test_adam_subnormal_bits)
+{
+	enum { N = 40007 };
+	float *w0 = malloc(sizeof(float) * N), *g0 = malloc(sizeof(float) * N),
+	      *m0 = malloc(sizeof(float) * N), *v0 = malloc(sizeof(float) * N);
+	float *rw = malloc(sizeof(float) * N), *rm = malloc(sizeof(float) * N),
+	      *rv = malloc(sizeof(float) * N), *got = malloc(sizeof(float) * N);
+	static const float tiny[] = {1e-45f, 3e-45f,  2.5e-40f, 1e-38f,  1.2e-38f, 1e-35f, 1e-31f,
+	                             0.0f,   -1e-44f, 1e-20f,   -3e-33f, 1e-4f,    0.5f,   -2.0f};
+	uint64_t sd = 3;
+	for (int i = 0; i < N; i++) {
+		sd = sd * 6364136223846793005ull + 1442695040888963407ull;
+		const unsigned r = (unsigned)(sd >> 33);
+		const float u = (float)((r >> 8) % 2001) / 1000.0f - 1.0f;
+		w0[i] = r % 11 == 0 ? tiny[r % 14] : u;
+		g0[i] = r % 5 == 0 ? 0.0f : r % 7 == 0 ? tiny[(r >> 3) % 14] : u * 1e-2f;
+		m0[i] = r % 3 == 0 ? tiny[(r >> 5) % 8] : u * 1e-3f;
+		v0[i] = r % 4 == 0 ? fabsf(tiny[(r >> 7) % 8]) : u * u * 1e-5f;
+	}
+	g0[17] = INFINITY, m0[18] = -INFINITY;
+	for (int variant = 0; variant < 2; variant++)
+		for (int th = 1; th <= 3; th += 2) {
+			nb_graph *g = nb_graph_new(NB_F32);
+			nb_tensor *w = nb_param(g, "w", NB_SHAPE(N), NB_ZEROS),
+			          *m = nb_param(g, "m", NB_SHAPE(N), NB_ZEROS),
+			          *v = nb_param(g, "v", NB_SHAPE(N), NB_ZEROS);
+			nb_tensor *gr = nb_input(g, "g", NB_SHAPE(N)), *h = nb__hyper_new(g, "h");
+			nb_attrs at = {.i = {2, 0, variant ? NB_UPDATE_DECOUPLED : 0}};
+			nb_tensor *u =
+			    nb__op(NB_OP_ADAM_UPDATE, (nb_tensor *[]){w, gr, m, v, h}, 5, &at);
+			ck_graph_ok(g);
+			nb_set_num_threads(th);
+			nb_program *p = nb_compile(g, &u, 1);
+			ck_assert_ptr_nonnull(p);
+			memcpy(w->data, w0, sizeof(float) * N);
+			memcpy(m->data, m0, sizeof(float) * N);
+			memcpy(v->data, v0, sizeof(float) * N);
+			ck_assert_int_eq(nb_feed_f32(gr, g0, N), NB_OK);
+			memcpy(rw, w0, sizeof(float) * N);
+			memcpy(rm, m0, sizeof(float) * N);
+			memcpy(rv, v0, sizeof(float) * N);
+			double *H = (double *)h->data;
+			for (int step = 1; step <= 3; step++) {
+				H[NB_HYPER_LR] = 1e-3, H[NB_HYPER_BETA1] = 0.9,
+				H[NB_HYPER_BETA2] = 0.999;
+				H[NB_HYPER_EPS] = 1e-8, H[NB_HYPER_WD] = 1e-2,
+				H[NB_HYPER_STEP] = step;
+				H[NB_HYPER_BC1] = 1 - pow(0.9, step),
+				H[NB_HYPER_BC2] = 1 - pow(0.999, step);
+				ck_assert_int_eq(nb_run(p), NB_OK);
+				/* the kernel's float constants and formula */
+				const float sc = 1, l2 = variant ? 0 : (float)H[NB_HYPER_WD];
+				const float lrwd =
+				    variant ? (float)(H[NB_HYPER_LR] * H[NB_HYPER_WD]) : 0;
+				const float b1 = (float)H[NB_HYPER_BETA1],
+				            b2 = (float)H[NB_HYPER_BETA2],
+				            eps = (float)H[NB_HYPER_EPS];
+				const float omb1 = (float)(1.0 - H[NB_HYPER_BETA1]),
+				            omb2 = (float)(1.0 - H[NB_HYPER_BETA2]);
+				const float alpha = (float)(H[NB_HYPER_LR] / H[NB_HYPER_BC1]);
+				const float rs2 = (float)(1.0 / sqrt(H[NB_HYPER_BC2]));
+				for (int i = 0; i < N; i++) {
+					float wi = rw[i];
+					float gi = sc * g0[i] + l2 * wi;
+					float mi = b1 * rm[i] + omb1 * gi,
+					      vi = b2 * rv[i] + omb2 * gi * gi;
+					rm[i] = mi;
+					rv[i] = vi;
+					wi -= lrwd * wi;
+					rw[i] = wi - alpha * mi / (sqrtf(vi) * rs2 + eps);
+				}
+			}
+			const float *ref[3] = {rw, rm, rv};
+			nb_tensor *out[3] = {w, m, v};
+			for (int k = 0; k < 3; k++) {
+				memcpy(got, out[k]->data, sizeof(float) * N);
+				for (int i = 0; i < N; i++)
+					ck_assert_msg(!memcmp(got + i, ref[k] + i, sizeof(float)),
+					              "%s %s, %d threads: %s[%d] = %a, want %a",
+					              variant ? "AdamW" : "Adam", nb_isa(), th,
+					              k == 0   ? "w"
+					              : k == 1 ? "m"
+					                       : "v",
+					              i, (double)got[i], (double)ref[k][i]);
+			}
+			nb_graph_free(g);
+		}
+	nb_set_num_threads(0);
+	free(w0), free(g0), free(m0), free(v0), free(rw), free(rm), free(rv), free(got);
+}
+END_TEST
+
 /* The shape rule of the update ops checks the hyper-parameter input. */
 START_TEST(test_update_inputs_checked)
 {
@@ -1621,6 +1723,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_update_labels);
 	tcase_add_test(tc, test_hyper_input);
 	tcase_add_test(tc, test_hyper_by_hand);
+	tcase_add_test(tc, test_adam_subnormal_bits);
 	tcase_add_test(tc, test_update_inputs_checked);
 	tcase_add_test(tc, test_state_and_graph_getters);
 	tcase_add_test(tc, test_schedule_values);
