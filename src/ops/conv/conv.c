@@ -61,7 +61,9 @@ NB_KERNELS(conv_backward_bias, {
 	const T *dy = NB_IN(t, 0, T);
 	T *db = NB_OUT(t, T);
 	const int64_t n = s.d[0], o = s.d[1], hw = s.d[2] * s.d[3];
-	NB_OMP_FOR(ex->threads, n * o * hw >= (1 << 20))
+	/* channels over the threads from 2^17 values on (LeNet's conv1, 300K,
+	 * took 0.05 ms on one thread); each channel's sum keeps its order */
+	NB_OMP_FOR(ex->threads, n * o * hw >= (1 << 17) && o > 1)
 	for (int64_t c = 0; c < o; c++) {
 		double acc = 0;
 		for (int64_t i = 0; i < n; i++) {
