@@ -1,5 +1,7 @@
 /*
- * Matrix product through BLIS.
+ * Matrix product through BLIS, or nabla's small-matrix kernels for a
+ * product with a small dimension where nabla's AVX-512 GEMM kernels are in
+ * use (ops/gemm.h, nb__sgemm; the plan asks for their scratch space).
  *
  *   C[..., M, N] = op(A)[..., M, K] . op(B)[..., K, N]
  *
