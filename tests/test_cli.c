@@ -554,6 +554,33 @@ START_TEST(test_bench_peak_and_gemm)
 }
 END_TEST
 
+static char *file_bytes(const char *name, size_t *len); /* below */
+
+/* Which packed GEMM kernel runs (NABLA_GEMM, else a timing measurement a
+ * busy machine can tip) never changes a result: the MLP's products (4 rows
+ * a batch: the small-matrix path at AVX-512) and its training give the
+ * same checkpoint, to the byte, with either, on 1 and 2 threads. */
+START_TEST(test_gemm_kernel_keeps_bits)
+{
+	for (int th = 1; th <= 2; th++) {
+		char args[256], want[64];
+		for (int k = 0; k < 2; k++) {
+			setenv("NABLA_GEMM", k ? "blis" : "avx512", 1);
+			snprintf(args, sizeof args, MLP " --epochs 2 --threads %d --save g%d.st",
+			         th, k);
+			snprintf(want, sizeof want, "wrote the checkpoint to g%d.st", k);
+			EXPECT(0, args, want);
+		}
+		unsetenv("NABLA_GEMM");
+		size_t n0, n1;
+		char *b0 = file_bytes("g0.st", &n0), *b1 = file_bytes("g1.st", &n1);
+		ck_assert_msg(n0 == n1 && !memcmp(b0, b1, n0),
+		              "%d threads: NABLA_GEMM=avx512 and blis trained other weights", th);
+		free(b0), free(b1);
+	}
+}
+END_TEST
+
 /* ---- the notes' models -------------------------------------------------------------- */
 
 /* the last JSON line of `nabla args` without its "seconds" member */
@@ -1178,6 +1205,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_classes_are_two_ids);
 	tcase_add_test(tc, test_bench_flags);
 	tcase_add_test(tc, test_bench_peak_and_gemm);
+	tcase_add_test(tc, test_gemm_kernel_keeps_bits);
 	tcase_add_test(tc, test_notes_models_save_and_resume);
 	tcase_add_test(tc, test_notes_models_refuse_what_they_ignore);
 	tcase_add_test(tc, test_one_model_list);

@@ -8,15 +8,15 @@
  * Where the CPU has AVX-512F and BLIS chose a configuration without it, we
  * copy BLIS's context, give it our micro-kernels (gemm_avx512.c) with their
  * register and cache block sizes, and pass that context to the expert
- * interface (bli_?gemm_ex).  There, products with a small dimension (dense
- * layers) go to our small-matrix kernels (gemm_small.c) instead of BLIS's
- * small-matrix ("sup") path, whose kernels are the AVX2 ones.
+ * interface (bli_?gemm_ex).  At the avx512 level, whichever packed kernel
+ * runs, products with a small dimension (dense layers) go to our
+ * small-matrix kernels (gemm_small.c) instead of BLIS's small-matrix
+ * ("sup") path, whose kernels are the AVX2 ones where BLIS chose haswell
+ * or zen3.
  *
  * Our packed kernels give BLIS's packed path's results to the bit (see the
- * block sizes below), and so do our small-matrix ones; BLIS's sup path
- * sums in other blocks, so a product with a small dimension can differ in
- * its last bits between NABLA_GEMM=blis and avx512.  Which one runs is a
- * matter of speed alone, decided by measurement:
+ * block sizes below), and so do our small-matrix ones, so which packed
+ * kernel runs is a matter of speed alone, decided by measurement:
  * where 512-bit FMAs run at least 1.4 times as fast as 256-bit ones (two
  * 512-bit FMA units, as on Intel's server cores), ours; where they run at
  * the same rate (AMD's Zen 4 splits a 512-bit FMA over its two 256-bit
@@ -144,17 +144,20 @@ cntx_t *nb__gemm_cntx(int isa)
 	return use_avx512 && isa >= 2 ? &avx512_cntx : NULL;
 }
 
-/* Products with a dimension up to this go through gemm_small.c where our
- * kernels are in use: a dense layer's 64 x 784 x 256 runs there 1.2 to 2
- * times as fast as through BLIS's small-matrix or packed paths; at
+/* Products with a dimension up to this go through gemm_small.c at the
+ * avx512 level: a dense layer's 64 x 784 x 256 runs there 1.2 to 2 times
+ * as fast as through BLIS's small-matrix or packed paths; at
  * 256 x 1024 x 1024 the packed path is 1.2 times as fast (Xeon, AVX-512,
- * docs/performance.md). */
+ * docs/performance.md).  The level alone decides it, not which packed
+ * kernel runs: that choice is a timing measurement, which a busy machine
+ * can tip, and the small-matrix kernels sum in other blocks than BLIS's
+ * small-matrix path, so the bits would follow it. */
 #define SMALL_DIM 128
 
 /* whether a product goes through gemm_small.c at level isa */
 static bool small(int isa, dim_t m, dim_t n, dim_t k)
 {
-	return NB_GEMM_AVX512 && nb__gemm_cntx(isa) &&
+	return NB_GEMM_AVX512 && isa >= 2 && nb__isa_level() >= 2 &&
 	       (m <= SMALL_DIM || n <= SMALL_DIM || k <= SMALL_DIM);
 }
 
@@ -179,10 +182,12 @@ size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb
 	          size_t ws_bytes)                                                                 \
 	{                                                                                          \
 		cntx_t *cx = nb__gemm_cntx(isa);                                                   \
-		if (small(isa, m, n, k) &&                                                         \
+		/* KC: the packed path's, ours or BLIS's (the same) */                             \
+		cntx_t *kx = cx ? cx : (cntx_t *)bli_gks_query_cntx();                             \
+		if (small(isa, m, n, k) && kx &&                                                   \
 		    SMALL(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, threads,                      \
-		          bli_cntx_get_blksz_def_dt(DT, BLIS_KC, cx),                              \
-		          bli_cntx_get_blksz_max_dt(DT, BLIS_KC, cx), ws, ws_bytes))               \
+		          bli_cntx_get_blksz_def_dt(DT, BLIS_KC, kx),                              \
+		          bli_cntx_get_blksz_max_dt(DT, BLIS_KC, kx), ws, ws_bytes))               \
 			return;                                                                    \
 		T one = 1, zero = 0;                                                               \
 		rntm_t r;                                                                          \

@@ -23,11 +23,12 @@ cntx_t *nb__gemm_cntx(int isa);
 
 /* C (m x n, by rows, row stride ldc) = op(A) op(B), A(i, p) at
  * a[i rsa + p csa] and B(p, j) at b[p rsb + j csb], at ISA level isa on
- * `threads` threads: through gemm_small.c where nabla's kernels are in use
- * and a dimension is small (scratch space ws, see nb__gemm_scratch), else
- * bli_?gemm_ex with nb__gemm_cntx(isa).
- * The bits are BLIS's packed path's in the first case, and BLIS's (packed
- * or small-matrix path, by BLIS's choice) in the second. */
+ * `threads` threads: through gemm_small.c at the avx512 level when a
+ * dimension is small (scratch space ws, see nb__gemm_scratch), else
+ * bli_?gemm_ex with nb__gemm_cntx(isa).  The bits are BLIS's packed
+ * path's in the first case, and BLIS's (packed or small-matrix path, by
+ * BLIS's choice) in the second: at a given level they never depend on
+ * which packed kernel runs. */
 void nb__sgemm(int isa, int threads, dim_t m, dim_t n, dim_t k, const float *a, inc_t rsa,
                inc_t csa, const float *b, inc_t rsb, inc_t csb, float *c, inc_t ldc, void *ws,
                size_t ws_bytes);

@@ -176,19 +176,62 @@ CORE(core_f64, double, 8, __mmask8, tiles_f64)
 
 /* dst (cols x rows, by rows) = the transpose of src (rows x cols, source
  * element (r, c) at src[r rs + c cs]); this thread's share of dst's rows */
-#define TRANSPOSE(NAME, T)                                                                         \
-	static void NAME(dim_t rows, dim_t cols, const T *src, inc_t rs, inc_t cs, T *dst,         \
-	                 inc_t ldd)                                                                \
-	{                                                                                          \
-		const int th = omp_get_num_threads(), me = omp_get_thread_num();                   \
-		const dim_t lo = cols * me / th, hi = cols * (me + 1) / th;                        \
-		for (dim_t c = lo; c < hi; c++)                                                    \
-			for (dim_t r = 0; r < rows; r++)                                           \
-				dst[c * ldd + r] = src[r * rs + c * cs];                           \
-	}
+/* dst[c ldd + r] = src[r rs + c cs] for r < rows and this thread's share
+ * of c < cols (a value moves, so any order gives the same bits) */
+#define TRANSPOSE_SCALAR(T, c0, c1, r0, r1)                                                        \
+	for (dim_t c = (c0); c < (c1); c++)                                                        \
+		for (dim_t r = (r0); r < (r1); r++)                                                \
+	dst[c * ldd + r] = src[r * rs + c * cs]
 
-TRANSPOSE(transpose_f32, float)
-TRANSPOSE(transpose_f64, double)
+static void transpose_f64(dim_t rows, dim_t cols, const double *src, inc_t rs, inc_t cs,
+                          double *dst, inc_t ldd)
+{
+	const int th = omp_get_num_threads(), me = omp_get_thread_num();
+	TRANSPOSE_SCALAR(double, cols *me / th, cols * (me + 1) / th, 0, rows);
+}
+
+/* floats: blocks of 8 x 8 through registers where src's rows are
+ * contiguous (cs 1: A by rows, B^T by rows, C^T), the edges one by one;
+ * the threads share c in multiples of 8 */
+AVX512 static void transpose_f32(dim_t rows, dim_t cols, const float *src, inc_t rs, inc_t cs,
+                                 float *dst, inc_t ldd)
+{
+	const int th = omp_get_num_threads(), me = omp_get_thread_num();
+	const dim_t c8 = (cols + 7) / 8, lo = c8 * me / th * 8, hi = c8 * (me + 1) / th * 8;
+	const dim_t chi = hi < cols ? hi : cols;
+	if (cs != 1 || lo >= chi) {
+		TRANSPOSE_SCALAR(float, lo < cols ? lo : cols, chi, 0, rows);
+		return;
+	}
+	const dim_t r8 = rows / 8 * 8, cend = lo + (chi - lo) / 8 * 8;
+	for (dim_t c0 = lo; c0 < cend; c0 += 8)
+		for (dim_t r0 = 0; r0 < r8; r0 += 8) {
+			__m256 x[8], t[8], u[8];
+			for (int i = 0; i < 8; i++)
+				x[i] = _mm256_loadu_ps(src + (r0 + i) * rs + c0);
+			for (int i = 0; i < 8; i += 2) {
+				t[i] = _mm256_unpacklo_ps(x[i], x[i + 1]);
+				t[i + 1] = _mm256_unpackhi_ps(x[i], x[i + 1]);
+			}
+			for (int i = 0; i < 8; i += 4) {
+				u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+				u[i + 1] =
+				    _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+				u[i + 2] =
+				    _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+				u[i + 3] =
+				    _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+			}
+			for (int j = 0; j < 4; j++) {
+				_mm256_storeu_ps(dst + (c0 + j) * ldd + r0,
+				                 _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));
+				_mm256_storeu_ps(dst + (c0 + j + 4) * ldd + r0,
+				                 _mm256_permute2f128_ps(u[j], u[j + 4], 0x31));
+			}
+		}
+	TRANSPOSE_SCALAR(float, lo, cend, r8, rows);
+	TRANSPOSE_SCALAR(float, cend, chi, 0, rows);
+}
 
 /* how the operands are laid out for the core (see SMALL) */
 typedef struct layout {
