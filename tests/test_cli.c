@@ -562,6 +562,12 @@ static char *file_bytes(const char *name, size_t *len); /* below */
  * same checkpoint, to the byte, with either, on 1 and 2 threads. */
 START_TEST(test_gemm_kernel_keeps_bits)
 {
+	const char *cfg = nb_blis_config();
+	if (strcmp(nb_isa(), "avx512") || !strcmp(cfg, "skx") || !strcmp(cfg, "knl")) {
+		/* NABLA_GEMM=avx512 finds nothing to take: both runs would be one */
+		printf("nabla's GEMM kernels do not apply here (isa %s, BLIS %s)\n", nb_isa(), cfg);
+		return;
+	}
 	for (int th = 1; th <= 2; th++) {
 		char args[256], want[64];
 		for (int k = 0; k < 2; k++) {

@@ -473,6 +473,7 @@ START_TEST(test_bits_equal_blis)
 }
 END_TEST
 
+#if NB_GEMM_AVX512 /* x86-64: the small-matrix kernels exist */
 /* gemm_small.c, the products with a small dimension where nabla's kernels
  * are in use: the bits of BLIS's packed path (sup off), through every
  * layout (B by rows; A by columns; A or B copied; strides with padding),
@@ -547,6 +548,7 @@ START_TEST(test_small_bits_equal_packed)
 	ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 512, 512, 512, 512, 512, 4), 0);
 }
 END_TEST
+#endif
 
 /* random values in [-0.5, 0.5) into n floats or doubles */
 static void fill(void *p, bool f64, int64_t n, uint64_t *seed)
@@ -787,7 +789,9 @@ int main(void)
 	tcase_add_test(tc, test_sgemm_matches_f64);
 	tcase_add_test(tc, test_dgemm_matches_f64);
 	tcase_add_test(tc, test_bits_equal_blis);
+#if NB_GEMM_AVX512
 	tcase_add_test(tc, test_small_bits_equal_packed);
+#endif
 	tcase_add_test(tc, test_matmul_op_uses_it);
 	tcase_add_test(tc, test_winograd_kernel_bits);
 	tcase_add_test(tc, test_winograd_where_blis_kernel_does_not_fit);

@@ -181,6 +181,7 @@ size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb
 	          inc_t csa, const T *b, inc_t rsb, inc_t csb, T *c, inc_t ldc, void *ws,          \
 	          size_t ws_bytes)                                                                 \
 	{                                                                                          \
+		(void)ws, (void)ws_bytes; /* unused without the small-matrix kernels */            \
 		cntx_t *cx = nb__gemm_cntx(isa);                                                   \
 		/* KC: the packed path's, ours or BLIS's (the same) */                             \
 		cntx_t *kx = cx ? cx : (cntx_t *)bli_gks_query_cntx();                             \

@@ -258,6 +258,7 @@ NB_KERNELS(adam_update, {
 	if (ADAM_AVX512 && sizeof(T) == sizeof(float) && ex->isa >= 2) {
 		const float c[] = {(float)sc,   (float)l2,   (float)b1,    (float)omb1, (float)b2,
 		                   (float)omb2, (float)lrwd, (float)alpha, (float)rs2,  (float)eps};
+		(void)c; /* unused where adam_f32_avx512 is not built */
 		enum { SPAN = 4096 };
 		NB_PAR_FOR_IF(ex->threads, n >= NB_PAR_MIN, s, (n + SPAN - 1) / SPAN,
 		              adam_f32_avx512(s * SPAN, n - s * SPAN < SPAN ? n : (s + 1) * SPAN,
