@@ -478,7 +478,7 @@ END_TEST
  * are in use: the bits of BLIS's packed path (sup off), through every
  * layout (B by rows; A by columns; A or B copied; strides with padding),
  * edge blocks (rows not a multiple of 12, columns not of 32 or 16), k
- * across KC blocks, on 1 to 3 threads, with scratch space given or
+ * across KC blocks, on 1 to 4 threads, with scratch space given or
  * allocated. */
 #define CHECK_SMALL(T, SMALL, EX, DT)                                                              \
 	static void small_case_##T(int m, int n, int k, bool ta, bool tb, int pad, int threads,    \
@@ -535,10 +535,10 @@ START_TEST(test_small_bits_equal_packed)
 	int v = 0;
 	for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
 		for (int t = 0; t < 4; t++, v++) {
-			const int pad = v % 3 == 1 ? 5 : 0, th = 1 + v % 3;
+			const int pad = v % 3 == 1 ? 5 : 0, th = 1 + v % 4;
 			small_case_float(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad, th,
 			                 v % 2, &seed);
-			small_case_double(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad, 4 - th,
+			small_case_double(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad, 5 - th,
 			                  v % 2 == 0, &seed);
 		}
 	/* nb__sgemm takes it for a small dimension, with scratch space for

@@ -184,11 +184,12 @@ size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb
 		(void)ws, (void)ws_bytes; /* unused without the small-matrix kernels */            \
 		cntx_t *cx = nb__gemm_cntx(isa);                                                   \
 		/* KC: the packed path's, ours or BLIS's (the same) */                             \
-		cntx_t *kx = cx ? cx : (cntx_t *)bli_gks_query_cntx();                             \
-		if (small(isa, m, n, k) && kx &&                                                   \
-		    SMALL(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, threads,                      \
-		          bli_cntx_get_blksz_def_dt(DT, BLIS_KC, kx),                              \
-		          bli_cntx_get_blksz_max_dt(DT, BLIS_KC, kx), ws, ws_bytes))               \
+		cntx_t *kx = !small(isa, m, n, k) ? NULL                                           \
+		             : cx                 ? cx                                             \
+		                                  : (cntx_t *)bli_gks_query_cntx();                                \
+		if (kx && SMALL(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, threads,                \
+		                bli_cntx_get_blksz_def_dt(DT, BLIS_KC, kx),                        \
+		                bli_cntx_get_blksz_max_dt(DT, BLIS_KC, kx), ws, ws_bytes))         \
 			return;                                                                    \
 		T one = 1, zero = 0;                                                               \
 		rntm_t r;                                                                          \

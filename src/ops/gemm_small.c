@@ -22,9 +22,7 @@
  */
 #include "ops/gemm.h"
 
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #if NB_GEMM_AVX512
 
