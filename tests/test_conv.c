@@ -3,6 +3,8 @@
  * im2col, gradchecks (first and second order), shape errors. */
 #include "test_util.h"
 
+#include "ops/conv/winograd.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -728,6 +730,20 @@ START_TEST(test_auto_picks_measured_kernels)
 #else
 	const char *rows = "direct"; /* one variant, the baseline's blocks */
 #endif
+	/* Winograd with channel lanes (floats with nabla's AVX-512 kernel)
+	 * takes the stride-1 forward and input gradient from 16 channels */
+	const nb__wino_geom lanes_g = {.n = 4,
+	                               .c = 16,
+	                               .h = 32,
+	                               .w = 32,
+	                               .o = 16,
+	                               .pt = 1,
+	                               .pl = 1,
+	                               .pb = 1,
+	                               .pr = 1,
+	                               .isa = nb__isa_level()};
+	const bool lanes = nb__wino_channel_lanes(&lanes_g, sizeof(float));
+	const char *fw = lanes ? "winograd" : rows, *dt = lanes ? "winograd" : "direct transposed";
 	expect_kernels(6, 16, 14, 5, 1, 0, 1, "direct", "direct transposed",
 	               "direct"); /* LeNet conv2 */
 	expect_kernels(1, 6, 28, 5, 1, 2, 1, "one-channel", "im2col", "one-channel"); /* conv1 */
@@ -735,13 +751,14 @@ START_TEST(test_auto_picks_measured_kernels)
 	expect_kernels(8, 32, 16, 3, 1, 1, 1, rows, "direct transposed",
 	               "direct"); /* 16-pixel rows */
 	expect_kernels(8, 16, 32, 5, 1, 2, 1, rows, "direct transposed", "direct"); /* 5 wide */
-	expect_kernels(16, 16, 32, 3, 1, 1, 1, rows, "direct transposed", "winograd");
-	expect_kernels(32, 32, 16, 3, 1, 1, 1, rows, "direct transposed", "winograd");
+	expect_kernels(16, 16, 32, 3, 1, 1, 1, fw, dt, "winograd");
+	expect_kernels(32, 32, 16, 3, 1, 1, 1, fw, dt, "winograd");
 	expect_kernels(6, 16, 28, 5, 1, 0, 1, "direct", "direct transposed", "direct");
 	expect_kernels(64, 64, 8, 3, 1, 1, 1, "winograd", "winograd", "winograd");
 	expect_kernels(16, 32, 32, 3, 2, 1, 1, "direct", "direct phases", "direct");
 	expect_kernels(32, 64, 16, 3, 2, 1, 1, "direct", "direct phases", "direct");
-	expect_kernels(32, 64, 28, 3, 1, 1, 1, "direct", "winograd", "winograd"); /* dy > 128 KiB */
+	expect_kernels(32, 64, 28, 3, 1, 1, 1, lanes ? "winograd" : "direct", "winograd",
+	               "winograd"); /* dy > 128 KiB */
 	expect_kernels(64, 128, 16, 3, 2, 1, 1, "im2col", "im2col", "direct");
 	expect_kernels(16, 16, 8, 3, 1, 1, 16, "depthwise", "depthwise", "depthwise");
 	expect_kernels(16, 64, 8, 1, 1, 0, 1, "im2col", "im2col", "im2col"); /* 1x1 */

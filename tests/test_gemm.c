@@ -646,6 +646,10 @@ static const nb__wino_geom wino_geoms[] = {
     {.n = 3, .c = 16, .h = 9, .w = 10, .o = 16, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
     {.n = 6, .c = 24, .h = 12, .w = 11, .o = 40, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
     {.n = 3, .c = 5, .h = 6, .w = 9, .o = 3, .pt = 0, .pl = 2, .pb = 2, .pr = 1},
+    /* several blocks of 16 channels on a narrow plane; rows of more than
+     * 16 and 32 columns, odd sizes, tiles across panels and planes */
+    {.n = 3, .c = 64, .h = 8, .w = 8, .o = 48, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+    {.n = 2, .c = 17, .h = 5, .w = 37, .o = 33, .pt = 2, .pl = 0, .pb = 0, .pr = 2},
 };
 
 /* Winograd's products (ops/conv/winograd.c) run the kernel expected_kernel

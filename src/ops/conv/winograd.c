@@ -43,6 +43,10 @@ typedef struct wplan {
 	int64_t kmax, ncb, cpad, as, bs, ds, drs, dcs;
 	size_t du_bytes;
 	bool flip;
+	/* the forward's products with channels in the lanes (winograd_avx512.h):
+	 * V [16][tiles][clc] in slabs of cvs */
+	bool cl;
+	int64_t clc, cvs;
 	sgemm_ukr_ft sukr; /* the micro-kernel of the plan's element type */
 	dgemm_ukr_ft dukr;
 	cntx_t *cntx;
@@ -177,6 +181,8 @@ static int64_t chunk_rows(const wplan *p, int threads, int64_t per_row, int64_t 
 	return (share + pieces - 1) / pieces;
 }
 
+#include "ops/conv/winograd_avx512.h"
+
 static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
 {
 	wplan p = {.n = g->n, .flip = g->flip};
@@ -206,7 +212,17 @@ static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
 	 * after B^T, and a spare output row */
 	p.row_bytes = nb__align_up((size_t)(2 * (p.tw + 1) + 16 * p.tw + 2 * p.tw) * es);
 	p.slice_bytes = p.v_bytes + p.m_bytes + p.row_bytes;
+#if NB_GEMM_AVX512
+	/* floats with nabla's AVX-512 kernel: the channel lanes */
+	if (es == sizeof(float) && !strcmp(p.kernel, "avx512"))
+		cl_plan(&p, threads, es);
+#endif
 	return p;
+}
+
+bool nb__wino_channel_lanes(const nb__wino_geom *g, size_t elem_size)
+{
+	return nb__wino_supported(g) && plan_of(g, elem_size, 1).cl;
 }
 
 size_t nb__wino_workspace(const nb__wino_geom *g, size_t elem_size, int threads)
@@ -224,6 +240,7 @@ static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
 	nb__wino_geom f = *g;
 	f.flip = false;
 	wplan p = plan_of(&f, es, threads);
+	p.cl = false; /* the forward's layout */
 	p.ncb = (p.ci + p.nr - 1) / p.nr;
 	p.cpad = p.ncb * p.nr;
 	/* chunks sized by the channels rounded up to 16, not by the kernel's

@@ -61,6 +61,12 @@ bool nb__wino_supported(const nb__wino_geom *g);
  * can run).  All but the portable one give the same bits. */
 const char *nb__wino_kernel(const nb__wino_geom *g, size_t es);
 
+/* Whether the forward and the input gradient of g run with the channels in
+ * the vector lanes (floats, where the kernel is nabla's AVX-512 one:
+ * winograd_avx512.h), the same bits as the products along the tiles but
+ * 1.5-4 times as fast on narrow planes. */
+bool nb__wino_channel_lanes(const nb__wino_geom *g, size_t es);
+
 /* Bytes of workspace for threads threads (64-byte aligned by the caller). */
 size_t nb__wino_workspace(const nb__wino_geom *g, size_t elem_size, int threads);
 

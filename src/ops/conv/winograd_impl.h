@@ -24,6 +24,13 @@
  * forward's [O, C] = [ci, co] here). */
 NB_TGT static void SFX(wino_weights)(const wplan *p, const T *w, T *u, int64_t o0, int64_t o1)
 {
+#if NB_GEMM_AVX512
+	if (sizeof(T) == sizeof(float) && p->cl) { /* whole blocks of 16 (plan_of) */
+		for (int64_t ob = o0 / 16; ob < o1 / 16; ob++)
+			cl_weights(p, (const float *)w, (float *)u, ob);
+		return;
+	}
+#endif
 	const int64_t blk = p->opad * p->ci; /* one xi */
 	for (int64_t o = o0; o < o1; o++)
 		for (int64_t c = 0; c < p->ci; c++) {
@@ -235,6 +242,12 @@ NB_TGT static void SFX(wino_output)(const wplan *p, const T *m, T *out, int64_t 
 NB_TGT static void SFX(wino_chunk)(const wplan *p, const T *in, const T *u, T *out, int64_t r0,
                                    int64_t r1, char *slice)
 {
+#if NB_GEMM_AVX512
+	if (sizeof(T) == sizeof(float) && p->cl) { /* floats only (plan_of) */
+		cl_chunk(p, (const float *)in, (const float *)u, (float *)out, r0, r1, slice);
+		return;
+	}
+#endif
 	T *v = (T *)slice, *m = (T *)(slice + p->v_bytes);
 	T *rows = (T *)(slice + p->v_bytes + p->m_bytes);
 	SFX(wino_input)(p, in, v, r0, r1, rows);
@@ -289,8 +302,8 @@ NB_TGT void SFX(nb__wino_forward)(const nb__wino_geom *g, const T *in, const T *
 	{
 		const int th = omp_get_num_threads(), tid = omp_get_thread_num();
 #pragma omp for schedule(static)
-		for (int64_t o = 0; o < p.opad; o++)
-			SFX(wino_weights)(&p, w, u, o, o + 1);
+		for (int64_t ob = 0; ob < p.nob; ob++)
+			SFX(wino_weights)(&p, w, u, ob * p.mr, (ob + 1) * p.mr);
 		/* the barrier after the loop: U is complete */
 		SFX(wino_share)(&p, in, u, out, slices + (size_t)tid * p.slice_bytes, th, tid);
 	}
