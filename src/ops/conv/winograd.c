@@ -240,7 +240,9 @@ static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
 	nb__wino_geom f = *g;
 	f.flip = false;
 	wplan p = plan_of(&f, es, threads);
-	p.cl = false; /* the forward's layout */
+	/* cl here: the transforms in zmm (cl_wg_input, cl_wg_dy) where the
+	 * panels are nabla's 16 wide */
+	p.cl = NB_GEMM_AVX512 && es == sizeof(float) && !strcmp(p.kernel, "avx512");
 	p.ncb = (p.ci + p.nr - 1) / p.nr;
 	p.cpad = p.ncb * p.nr;
 	/* chunks sized by the channels rounded up to 16, not by the kernel's

@@ -342,6 +342,109 @@ CL_FN void cl_weights(const wplan *p, const float *w, float *u, int64_t ob)
 	}
 }
 
+/* ---- the weight gradient's transforms -------------------------------------
+ * wg_input and wg_dy (winograd_impl.h) for floats where the kernel's
+ * panels are 16 wide (nabla's 16 x 16): the same operations in the same
+ * order on 16 channels a zmm, with the rows interleaved by cl_interleave's
+ * register transposes instead of GCC's shuffles of 256-bit vectors. */
+
+/* V of the chunk's tile rows [r0, r1) into the packed-B panels
+ * [16][ncb][kmax][16] (wg_input) */
+CL_FN void cl_wg_input(const wplan *p, const float *x, float *v, int64_t r0, int64_t r1,
+                       float *rows)
+{
+	const int64_t tw = p->tw, width = 2 * tw + 2, hw = p->hi * p->wi, bs = p->bs;
+	for (int64_t cb = 0; cb < p->ncb; cb++) {
+		const int64_t c0 = cb * 16, nc = p->ci - c0 < 16 ? p->ci - c0 : 16;
+		int64_t tag[4] = {-1, -1, -1, -1};
+		for (int64_t q = r0; q < r1; q++) {
+			const int64_t img = q / p->th, ti = q % p->th;
+			const float *h[4];
+			for (int r = 0; r < 4; r++) {
+				const int64_t row = 2 * ti + r - p->pt, slot = (row + 4) % 4;
+				const int64_t id = img * (p->hi + 8) + row + 4;
+				float *hs = rows + slot * width * 16;
+				if (tag[slot] != id) {
+					cl_interleave(x + (img * p->ci + c0) * hw, hw, p->hi, p->wi,
+					              nc, row, p->pl, width, hs);
+					tag[slot] = id;
+				}
+				h[r] = hs;
+			}
+			float *dst = v + (cb * p->kmax + (q - r0) * tw) * 16;
+			for (int64_t j = 0; j < tw; j++) {
+				__m512 t[4][4]; /* B^T d: rows a, columns s */
+#pragma GCC unroll 4
+				for (int s2 = 0; s2 < 4; s2++) {
+					const int64_t at = (2 * j + s2) * 16;
+					const __m512 a0 = _mm512_loadu_ps(h[0] + at),
+					             a1 = _mm512_loadu_ps(h[1] + at);
+					const __m512 a2 = _mm512_loadu_ps(h[2] + at),
+					             a3 = _mm512_loadu_ps(h[3] + at);
+					t[0][s2] = _mm512_sub_ps(a0, a2);
+					t[1][s2] = _mm512_add_ps(a1, a2);
+					t[2][s2] = _mm512_sub_ps(a2, a1);
+					t[3][s2] = _mm512_sub_ps(a1, a3);
+				}
+				float *o = dst + j * 16;
+#pragma GCC unroll 4
+				for (int a = 0; a < 4; a++) { /* (B^T d) B */
+					_mm512_storeu_ps(o + (4 * a) * bs,
+					                 _mm512_sub_ps(t[a][0], t[a][2]));
+					_mm512_storeu_ps(o + (4 * a + 1) * bs,
+					                 _mm512_add_ps(t[a][1], t[a][2]));
+					_mm512_storeu_ps(o + (4 * a + 2) * bs,
+					                 _mm512_sub_ps(t[a][2], t[a][1]));
+					_mm512_storeu_ps(o + (4 * a + 3) * bs,
+					                 _mm512_sub_ps(t[a][1], t[a][3]));
+				}
+			}
+		}
+	}
+}
+
+/* dM = A dy_t A^T of the chunk's tile rows [r0, r1) into the packed-A
+ * panels [16][nob][kmax][16] (wg_dy) */
+CL_FN void cl_wg_dy(const wplan *p, const float *dy, float *m, int64_t r0, int64_t r1, float *rows)
+{
+	const int64_t tw = p->tw, width = 2 * tw, hw = p->ho * p->wo, as = p->as;
+	float *y0 = rows, *y1 = rows + width * 16;
+	const __m512i sign = _mm512_set1_epi32(INT32_MIN);
+#define CL_NEG(v) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign))
+	for (int64_t ob = 0; ob < p->nob; ob++) {
+		const int64_t o0 = ob * 16, nc = p->co - o0 < 16 ? p->co - o0 : 16;
+		for (int64_t q = r0; q < r1; q++) {
+			const int64_t img = q / p->th, ti = q % p->th;
+			const float *planes = dy + (img * p->co + o0) * hw;
+			cl_interleave(planes, hw, p->ho, p->wo, nc, 2 * ti, 0, width, y0);
+			cl_interleave(planes, hw, p->ho, p->wo, nc, 2 * ti + 1, 0, width, y1);
+			float *dst = m + (ob * p->kmax + (q - r0) * tw) * 16;
+			for (int64_t j = 0; j < tw; j++) {
+				const __m512 u0 = _mm512_loadu_ps(y0 + 2 * j * 16),
+				             w0 = _mm512_loadu_ps(y0 + (2 * j + 1) * 16);
+				const __m512 u1 = _mm512_loadu_ps(y1 + 2 * j * 16),
+				             w1 = _mm512_loadu_ps(y1 + (2 * j + 1) * 16);
+				/* A along the columns: rows 0..3 of A dy, columns e and o */
+				const __m512 ea[4] = {u0, _mm512_add_ps(u0, u1),
+				                      _mm512_sub_ps(u0, u1), CL_NEG(u1)};
+				const __m512 oa[4] = {w0, _mm512_add_ps(w0, w1),
+				                      _mm512_sub_ps(w0, w1), CL_NEG(w1)};
+				float *d = dst + j * 16;
+#pragma GCC unroll 4
+				for (int r = 0; r < 4; r++) {
+					_mm512_storeu_ps(d + (4 * r) * as, ea[r]);
+					_mm512_storeu_ps(d + (4 * r + 1) * as,
+					                 _mm512_add_ps(ea[r], oa[r]));
+					_mm512_storeu_ps(d + (4 * r + 2) * as,
+					                 _mm512_sub_ps(ea[r], oa[r]));
+					_mm512_storeu_ps(d + (4 * r + 3) * as, CL_NEG(oa[r]));
+				}
+			}
+		}
+	}
+#undef CL_NEG
+}
+
 /* the slice's layout for the channel lanes (plan_of) */
 static void cl_plan(wplan *p, int threads, size_t es)
 {

@@ -470,8 +470,16 @@ NB_TGT static void SFX(wg_chunk)(const wplan *p, const T *dy, const T *x, int64_
 	T *du = (T *)slice, *m = (T *)(slice + p->du_bytes);
 	T *v = (T *)(slice + p->du_bytes + p->m_bytes);
 	T *rows = (T *)(slice + p->du_bytes + p->m_bytes + p->v_bytes);
-	SFX(wg_dy)(p, dy, m, r0, r1, rows);
-	SFX(wg_input)(p, x, v, r0, r1, rows);
+#if NB_GEMM_AVX512
+	if (sizeof(T) == sizeof(float) && p->cl) { /* floats only (plan_wgrad) */
+		cl_wg_dy(p, (const float *)dy, (float *)m, r0, r1, (float *)rows);
+		cl_wg_input(p, (const float *)x, (float *)v, r0, r1, (float *)rows);
+	} else
+#endif
+	{
+		SFX(wg_dy)(p, dy, m, r0, r1, rows);
+		SFX(wg_input)(p, x, v, r0, r1, rows);
+	}
 	const int64_t k = (r1 - r0) * p->tw, kmax = p->kmax, mr = p->mr, nr = p->nr;
 	T one = 1, beta = 1; /* distinct objects: the kernel's arguments are restrict */
 	auxinfo_t aux;
