@@ -590,6 +590,39 @@ static void run_algo(nb_dtype dt, const cfg *c, nb_conv_algo algo, double *out[4
 	nb_graph_free(g);
 }
 
+/* The stride-1 input gradient with 16 images in the lanes (floats at
+ * AVX-512, rows of at most 16 pixels, 16 images or more: direct.c,
+ * images_avx512.h) against im2col: a last group of fewer images, channel
+ * blocks of 6 with a tail, padding, a 3 x 5 kernel, rows of 16; on one
+ * thread and on three.  Below AVX-512 the same comparison covers the
+ * pixel-lane kernel. */
+START_TEST(test_images_in_lanes)
+{
+	const cfg cs[] = {
+	    {20, 6, 14, 14, 16, 5, 5, {0}, true},
+	    {16, 7, 9, 11, 5, 3, 5, {.pad_h = 1, .pad_w = 2}, true},
+	    {33, 3, 16, 16, 4, 3, 3, {.pad_h = 1, .pad_w = 1}, true},
+	};
+	for (int th = 1; th <= 3; th += 2) {
+		nb_set_num_threads(th);
+		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+			double *a[4], *d[4];
+			run_algo(NB_F32, &cs[k], NB_CONV_DIRECT, d);
+			run_algo(NB_F32, &cs[k], NB_CONV_IM2COL, a);
+			const int64_t nx = (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w;
+			for (int64_t e = 0; e < nx; e++)
+				ck_assert_msg(
+				    fabs(a[1][e] - d[1][e]) <= 2e-5 * (1 + fabs(a[1][e])),
+				    "config %zu threads %d dx[%lld]: im2col %.9g direct %.9g", k,
+				    th, (long long)e, a[1][e], d[1][e]);
+			for (int i = 0; i < 4; i++)
+				free(a[i]), free(d[i]);
+		}
+	}
+	nb_set_num_threads(0);
+}
+END_TEST
+
 /* A padding near INT_MAX (legal: stride INT_MAX keeps y 2x2) would make
  * the direct kernels' padded copy overflow its int64 sizes: every pass
  * runs on im2col instead, asked for or by default, with its results. */
@@ -962,6 +995,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_cached_plan_follows_threads);
 	tcase_add_test(tc, test_depthwise_direct_matches_im2col);
 	tcase_add_test(tc, test_huge_padding_runs_im2col);
+	tcase_add_test(tc, test_images_in_lanes);
 	tcase_add_test(tc, test_auto_picks_measured_kernels);
 	tcase_add_test(tc, test_gradcheck_configs);
 	tcase_add_test(tc, test_gradcheck_second_order);

@@ -193,6 +193,20 @@ static size_t dp_dy_bytes(const geom *g, const dpgeom *q, size_t es)
 	return nb__align_up((size_t)(g->o * q->hp * q->wp) * es);
 }
 
+#include "ops/conv/images_avx512.h"
+
+/* whether the stride-1 input gradient runs with images in the lanes
+ * (images_avx512.h) */
+static bool use_il(const geom *g, const nb__conv_plan *p)
+{
+#if IL_AVX512
+	return p->path == CONV_PATH_DIRECT_TRANSPOSED && il_fits(g, p->es, p->isa);
+#else
+	(void)g, (void)p;
+	return false;
+#endif
+}
+
 /* The shared part of the workspace: the forward's packed weights
  * [O / DC_OB][C kH kW][DC_OB] (zeros past O) and the taps' offsets in the
  * padded image; the transposed input gradient's flipped weights
@@ -207,6 +221,10 @@ static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 	if (p->path == CONV_PATH_DIRECT_PHASES)
 		return nb__align_up((size_t)(nt + g->sh * g->sw + 1) * sizeof(int64_t)) +
 		       nb__align_up((size_t)(dp_of(g).cb * nt) * es);
+#if IL_AVX512
+	if (use_il(g, p))
+		return il_shared_bytes(g);
+#endif
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up((size_t)(dt_of(g, es, NB_LANE_LEVEL(p->isa)).cb * nt) * es);
 	if (p->path == CONV_PATH_DIRECT_ROWS && p->pass == CONV_PASS_WEIGHT_GRAD)
@@ -236,6 +254,10 @@ static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 		const dpgeom q = dp_of(g);
 		return dp_dy_bytes(g, &q, es) + nb__align_up((size_t)(g->h * g->w * DC_OB) * es);
 	}
+#if IL_AVX512
+	if (use_il(g, p))
+		return il_slice_bytes(g);
+#endif
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up(nb__direct_transposed_dy_bytes(g, es));
 	if (p->path == CONV_PATH_DIRECT_ROWS && p->pass == CONV_PASS_WEIGHT_GRAD)

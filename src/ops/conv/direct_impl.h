@@ -583,6 +583,12 @@ NB_TGT void SFX(nb__direct_input_grad_transposed)(const geom *g, const nb__conv_
                                                   const T *dy, const T *w, T *dx, void *ws)
 {
 	NB_ISA_MARK(NB_V);
+#if IL_AVX512
+	if (sizeof(T) == sizeof(float) && use_il(g, p)) { /* images in the lanes */
+		il_input_grad(g, p, (const float *)dy, (const float *)w, (float *)dx, ws);
+		return;
+	}
+#endif
 	const dtgeom q = dt_of(g, sizeof(T), NB_V);
 	const int64_t kk = g->kh * g->kw;
 	T *wf = ws; /* [C / DT_OB][O][kH][kW][DT_OB], flipped */

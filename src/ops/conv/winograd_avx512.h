@@ -29,51 +29,9 @@
  */
 #if NB_GEMM_AVX512
 
-#include <immintrin.h>
+#include "ops/transpose_avx512.h"
 
 #define CL_FN static __attribute__((target("avx512f")))
-#define CL_INLINE static inline __attribute__((always_inline, target("avx512f")))
-
-/* the mask of the first n of 16 lanes, n clipped to [0, 16] */
-static inline __mmask16 cl_lanes(int64_t n)
-{
-	return (__mmask16)(n <= 0 ? 0u : n >= 16 ? 0xffffu : (1u << n) - 1u);
-}
-
-/* r[i] lane j <-> r[j] lane i: 16 x 16 floats transposed in registers
- * (pairs interleaved, then pairs of pairs, then 128-bit quarters twice) */
-CL_INLINE void cl_transpose16(__m512 r[16])
-{
-	__m512 t[16];
-#pragma GCC unroll 8
-	for (int i = 0; i < 8; i++) {
-		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-	}
-#pragma GCC unroll 4
-	for (int i = 0; i < 4; i++) {
-		r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-		r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
-		r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-		r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
-	}
-	/* r[c + 4 g] now holds column c (and c + 4, c + 8, c + 12 in its
-	 * quarters) of rows 4 g .. 4 g + 3 */
-#pragma GCC unroll 4
-	for (int c = 0; c < 4; c++) {
-		t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
-		t[c + 4] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
-		t[c + 8] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
-		t[c + 12] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
-	}
-#pragma GCC unroll 4
-	for (int c = 0; c < 4; c++) {
-		r[c] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0x88);
-		r[c + 8] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0xdd);
-		r[c + 4] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0x88);
-		r[c + 12] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0xdd);
-	}
-}
 
 /* Row `row` of the channels [c0, c0 + nc) of one image (planes: plane c0,
  * hw apart), interleaved: dst[u][16] = x[c0 + l][row][u - pl] for u in
@@ -90,13 +48,13 @@ CL_FN void cl_interleave(const float *planes, int64_t hw, int64_t hi, int64_t wi
 	const float *src = planes + row * wi;
 	for (int64_t c0 = 0; c0 < n; c0 += 16) {
 		const int64_t k = n - c0 < 16 ? n - c0 : 16;
-		const __mmask16 m = cl_lanes(k);
+		const __mmask16 m = nb__lanes16(k);
 		__m512 r[16];
 #pragma GCC unroll 16
 		for (int l = 0; l < 16; l++)
 			r[l] = l < nc ? _mm512_maskz_loadu_ps(m, src + l * hw + c0)
 			              : _mm512_setzero_ps();
-		cl_transpose16(r);
+		nb__transpose16_ps(r);
 		float *d = dst + (pl + c0) * 16;
 		if (k == 16) {
 #pragma GCC unroll 16
@@ -254,8 +212,8 @@ CL_FN void cl_output(const wplan *p, const float *m, float *out, int64_t r0, int
 				for (int u = 0; u < 16; u++)
 					r[u] = u < n ? _mm512_loadu_ps(src + u * 16)
 					             : _mm512_setzero_ps();
-				cl_transpose16(r);
-				const __mmask16 mask = cl_lanes(n);
+				nb__transpose16_ps(r);
+				const __mmask16 mask = nb__lanes16(n);
 #pragma GCC unroll 16
 				for (int l = 0; l < 16; l++)
 					if (l < no)
@@ -302,7 +260,7 @@ CL_FN void cl_chunk(const wplan *p, const float *in, const float *u, float *out,
 CL_FN void cl_weights(const wplan *p, const float *w, float *u, int64_t ob)
 {
 	const int64_t o0 = ob * 16, blk = p->opad * p->ci;
-	const __mmask16 live = cl_lanes(p->co - o0);
+	const __mmask16 live = nb__lanes16(p->co - o0);
 	const __m512i idx = _mm512_mullo_epi32(
 	    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
 	    _mm512_set1_epi32((int32_t)(p->flip ? 9 : p->ci * 9)));
