@@ -590,9 +590,9 @@ static void run_algo(nb_dtype dt, const cfg *c, nb_conv_algo algo, double *out[4
 	nb_graph_free(g);
 }
 
-/* The stride-1 input gradient with 16 images in the lanes (floats at
- * AVX-512, rows of at most 16 pixels, 16 images or more: direct.c,
- * images_avx512.h) against im2col: a last group of fewer images, channel
+/* The stride-1 forward, input and weight gradients with 16 images in the
+ * lanes (floats at AVX-512, rows of at most 16 pixels, 16 images or more:
+ * direct.c, images_avx512.h) against im2col: a last group of fewer images, channel
  * blocks of 6 with a tail, padding, a 3 x 5 kernel, rows of 16; on one
  * thread and on three.  Below AVX-512 the same comparison covers the
  * pixel-lane kernel. */
@@ -609,12 +609,22 @@ START_TEST(test_images_in_lanes)
 			double *a[4], *d[4];
 			run_algo(NB_F32, &cs[k], NB_CONV_DIRECT, d);
 			run_algo(NB_F32, &cs[k], NB_CONV_IM2COL, a);
-			const int64_t nx = (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w;
-			for (int64_t e = 0; e < nx; e++)
-				ck_assert_msg(
-				    fabs(a[1][e] - d[1][e]) <= 2e-5 * (1 + fabs(a[1][e])),
-				    "config %zu threads %d dx[%lld]: im2col %.9g direct %.9g", k,
-				    th, (long long)e, a[1][e], d[1][e]);
+			nb_graph *g = nb_graph_new(NB_F32);
+			const nb_shape ys =
+			    out_shape(g, NB_SHAPE(cs[k].n, cs[k].c, cs[k].h, cs[k].w),
+			              NB_SHAPE(cs[k].o, cs[k].c, cs[k].kh, cs[k].kw), cs[k].opt);
+			ck_graph_ok(g);
+			nb_graph_free(g);
+			const int64_t sizes[4] = {
+			    nb_shape_size(ys), (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w,
+			    (int64_t)cs[k].o * cs[k].c * cs[k].kh * cs[k].kw, cs[k].o};
+			for (int i = 0; i < 4; i++) /* y, dx, dw, db */
+				for (int64_t e = 0; e < sizes[i]; e++)
+					ck_assert_msg(
+					    fabs(a[i][e] - d[i][e]) <= 2e-5 * (1 + fabs(a[i][e])),
+					    "config %zu threads %d output %d [%lld]: im2col %.9g direct "
+					    "%.9g",
+					    k, th, i, (long long)e, a[i][e], d[i][e]);
 			for (int i = 0; i < 4; i++)
 				free(a[i]), free(d[i]);
 		}

@@ -195,16 +195,31 @@ static size_t dp_dy_bytes(const geom *g, const dpgeom *q, size_t es)
 
 #include "ops/conv/images_avx512.h"
 
-/* whether the stride-1 input gradient runs with images in the lanes
- * (images_avx512.h) */
-static bool use_il(const geom *g, const nb__conv_plan *p)
+/* The geometry the kernels with images in the lanes (images_avx512.h)
+ * run for plan p, in the input gradient's terms: g itself for the
+ * transposed input gradient, dr_of(g) for the direct forward at stride 1
+ * (whose padding must then be below the kernel); false where they do not
+ * run. */
+static bool use_il(const geom *g, const nb__conv_plan *p, geom *r)
 {
 #if IL_AVX512
-	return p->path == CONV_PATH_DIRECT_TRANSPOSED && il_fits(g, p->es, p->isa);
-#else
-	(void)g, (void)p;
-	return false;
+	if (p->path == CONV_PATH_DIRECT_TRANSPOSED && p->pass == CONV_PASS_INPUT_GRAD) {
+		*r = *g;
+		return il_fits(r, p->es, p->isa);
+	}
+	if (p->path == CONV_PATH_DIRECT && p->pass == CONV_PASS_WEIGHT_GRAD) {
+		*r = *g;
+		return ilw_fits(r, p->es, p->isa);
+	}
+	if (p->path == CONV_PATH_DIRECT && p->pass == CONV_PASS_FORWARD && !p->row_threads &&
+	    g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->pt < g->kh &&
+	    g->pl < g->kw) {
+		*r = dr_of(g);
+		return il_fits(r, p->es, p->isa);
+	}
 #endif
+	(void)g, (void)p, (void)r;
+	return false;
 }
 
 /* The shared part of the workspace: the forward's packed weights
@@ -222,8 +237,9 @@ static size_t dc_shared_bytes(const geom *g, const nb__conv_plan *p)
 		return nb__align_up((size_t)(nt + g->sh * g->sw + 1) * sizeof(int64_t)) +
 		       nb__align_up((size_t)(dp_of(g).cb * nt) * es);
 #if IL_AVX512
-	if (use_il(g, p))
-		return il_shared_bytes(g);
+	geom r;
+	if (use_il(g, p, &r))
+		return p->pass == CONV_PASS_WEIGHT_GRAD ? 0 : il_shared_bytes(&r);
 #endif
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up((size_t)(dt_of(g, es, NB_LANE_LEVEL(p->isa)).cb * nt) * es);
@@ -255,8 +271,9 @@ static size_t dc_slice(const geom *g, const nb__conv_plan *p)
 		return dp_dy_bytes(g, &q, es) + nb__align_up((size_t)(g->h * g->w * DC_OB) * es);
 	}
 #if IL_AVX512
-	if (use_il(g, p))
-		return il_slice_bytes(g);
+	geom r;
+	if (use_il(g, p, &r))
+		return p->pass == CONV_PASS_WEIGHT_GRAD ? ilw_slice_bytes(&r) : il_slice_bytes(&r);
 #endif
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED)
 		return nb__align_up(nb__direct_transposed_dy_bytes(g, es));

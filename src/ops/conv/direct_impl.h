@@ -505,6 +505,14 @@ NB_TGT void SFX(nb__direct_forward)(const geom *g, const nb__conv_plan *p, const
                                     const T *b, T *y, void *wsp)
 {
 	NB_ISA_MARK(NB_V);
+#if IL_AVX512
+	geom r;
+	if (sizeof(T) == sizeof(float) && use_il(g, p, &r)) { /* images in the lanes */
+		il_forward(g, &r, p, (const float *)x, (const float *)w, (const float *)b,
+		           (float *)y, wsp);
+		return;
+	}
+#endif
 	const dcgeom d = dc_of(g);
 	char *ws = wsp;
 	int64_t *off = (int64_t *)ws;
@@ -545,6 +553,13 @@ NB_TGT void SFX(nb__direct_weight_grad)(const geom *g, const nb__conv_plan *p, c
                                         const T *x, T *dw, void *wsp)
 {
 	NB_ISA_MARK(NB_V);
+#if IL_AVX512
+	geom r;
+	if (sizeof(T) == sizeof(float) && use_il(g, p, &r)) { /* images in the lanes */
+		il_weight_grad(g, p, (const float *)dy, (const float *)x, (float *)dw, wsp);
+		return;
+	}
+#endif
 	const dcgeom d = dc_of(g);
 	char *ws = wsp;
 	int64_t *off = (int64_t *)ws;
@@ -584,7 +599,8 @@ NB_TGT void SFX(nb__direct_input_grad_transposed)(const geom *g, const nb__conv_
 {
 	NB_ISA_MARK(NB_V);
 #if IL_AVX512
-	if (sizeof(T) == sizeof(float) && use_il(g, p)) { /* images in the lanes */
+	geom r;
+	if (sizeof(T) == sizeof(float) && use_il(g, p, &r)) { /* images in the lanes */
 		il_input_grad(g, p, (const float *)dy, (const float *)w, (float *)dx, ws);
 		return;
 	}
