@@ -56,6 +56,7 @@ static int level;
 
 _Thread_local int nb__isa_ran;
 
+#if NB_GEMM_AVX512 /* what init uses where nabla's AVX-512 kernels exist */
 static bool blis_has_avx512(void)
 {
 	arch_t id = bli_arch_query_id();
@@ -98,6 +99,7 @@ static bool want_avx512(void)
 		return false;
 	return wide_fma_faster();
 }
+#endif
 
 static void init(void)
 {

@@ -195,14 +195,14 @@ static size_t dp_dy_bytes(const geom *g, const dpgeom *q, size_t es)
 
 #include "ops/conv/images_avx512.h"
 
+#if IL_AVX512
 /* The geometry the kernels with images in the lanes (images_avx512.h)
  * run for plan p, in the input gradient's terms: g itself for the
- * transposed input gradient, dr_of(g) for the direct forward at stride 1
- * (whose padding must then be below the kernel); false where they do not
- * run. */
+ * transposed input gradient and the weight gradient, dr_of(g) for the
+ * direct forward at stride 1 (whose padding must then be below the
+ * kernel); false where they do not run. */
 static bool use_il(const geom *g, const nb__conv_plan *p, geom *r)
 {
-#if IL_AVX512
 	if (p->path == CONV_PATH_DIRECT_TRANSPOSED && p->pass == CONV_PASS_INPUT_GRAD) {
 		*r = *g;
 		return il_fits(r, p->es, p->isa);
@@ -217,10 +217,9 @@ static bool use_il(const geom *g, const nb__conv_plan *p, geom *r)
 		*r = dr_of(g);
 		return il_fits(r, p->es, p->isa);
 	}
-#endif
-	(void)g, (void)p, (void)r;
 	return false;
 }
+#endif
 
 /* The shared part of the workspace: the forward's packed weights
  * [O / DC_OB][C kH kW][DC_OB] (zeros past O) and the taps' offsets in the

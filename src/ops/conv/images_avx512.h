@@ -423,6 +423,29 @@ IL_FN void ilw_group5(const geom *g, const ilwgeom *q, const float *xt, const fl
 	ilw_group(g, q, xt, dyt, part, 5);
 }
 
+/* weight e (o C kH kW + c kH kW + m kW + k) from the nt threads' sums:
+ * their vectors added in thread order, then the lanes in order (a
+ * function of its own: the body of an OpenMP region is outlined without
+ * the caller's target) */
+IL_FN float ilw_weight(const geom *g, const ilwgeom *q, const void *ws, size_t sb, int nt,
+                       int64_t e)
+{
+	const int64_t kk = g->kh * g->kw;
+	const int64_t o = e / (g->c * kk), c = e / kk % g->c, m = e % kk / g->kw, k = e % g->kw;
+	const size_t at =
+	    (size_t)((((o / q->ob * g->c + c) * g->kh + m) * q->ob + o % q->ob) * g->kw + k) * IL_N;
+	const char *part = (const char *)ws + q->xt + q->dyt;
+	__m512 v = _mm512_loadu_ps((const float *)part + at);
+	for (int t = 1; t < nt; t++)
+		v = _mm512_add_ps(v, _mm512_loadu_ps((const float *)(part + (size_t)t * sb) + at));
+	float lanes[16] __attribute__((aligned(64)));
+	_mm512_store_ps(lanes, v);
+	float s = 0;
+	for (int l = 0; l < 16; l++)
+		s += lanes[l];
+	return s;
+}
+
 IL_FN void il_weight_grad(const geom *g, const nb__conv_plan *p, const float *dy, const float *x,
                           float *dw, void *ws)
 {
@@ -453,29 +476,8 @@ IL_FN void il_weight_grad(const geom *g, const nb__conv_plan *p, const float *dy
 		const int nt = omp_get_num_threads();
 		const int64_t kk = g->kh * g->kw, taps = g->o * g->c * kk;
 #pragma omp for schedule(static)
-		for (int64_t e = 0; e < taps; e++) {
-			const int64_t o = e / (g->c * kk), c = e / kk % g->c, m = e % kk / g->kw,
-			              k = e % g->kw;
-			const size_t at =
-			    (size_t)((((o / q.ob * g->c + c) * g->kh + m) * q.ob + o % q.ob) *
-			                 g->kw +
-			             k) *
-			    IL_N;
-			__m512 v =
-			    _mm512_loadu_ps((const float *)((const char *)ws + q.xt + q.dyt) + at);
-			for (int t = 1; t < nt; t++)
-				v = _mm512_add_ps(
-				    v,
-				    _mm512_loadu_ps((const float *)((const char *)ws +
-				                                    (size_t)t * sb + q.xt + q.dyt) +
-				                    at));
-			float lanes[16] __attribute__((aligned(64)));
-			_mm512_store_ps(lanes, v);
-			float s = 0;
-			for (int l = 0; l < 16; l++)
-				s += lanes[l];
-			dw[e] = s;
-		}
+		for (int64_t e = 0; e < taps; e++)
+			dw[e] = ilw_weight(g, &q, ws, sb, nt, e);
 	}
 }
 
