@@ -3,7 +3,15 @@
  * im2col, gradchecks (first and second order), shape errors. */
 #include "test_util.h"
 
+#include "ops/conv/direct.h"
 #include "ops/conv/winograd.h"
+
+/* the kernels with images in the lanes are compiled (images_avx512.h) */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define IL_EXPECTED 1
+#else
+#define IL_EXPECTED 0
+#endif
 
 #include <limits.h>
 #include <stdlib.h>
@@ -596,16 +604,43 @@ static void run_algo(nb_dtype dt, const cfg *c, nb_conv_algo algo, double *out[4
  * blocks of 6 with a tail, padding, a 3 x 5 kernel, rows of 16; on one
  * thread and on three.  Below AVX-512 the same comparison covers the
  * pixel-lane kernel. */
+/* whether nb__direct_images_lanes takes each pass of c (forward, input
+ * gradient, weight gradient) at this machine's level */
+static bool images_lanes(const cfg *c, nb__conv_pass pass)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	nb_tensor *p3[3], *y = random_conv(g, c, c->opt, p3);
+	ck_graph_ok(g);
+	const nb__conv_geom geo = nb__conv_geom_of(y);
+	nb_graph_free(g);
+	return nb__direct_images_lanes(&geo, pass, sizeof(float), nb__isa_level());
+}
+
 START_TEST(test_images_in_lanes)
 {
 	const cfg cs[] = {
 	    {20, 6, 14, 14, 16, 5, 5, {0}, true},
 	    {16, 7, 9, 11, 5, 3, 5, {.pad_h = 1, .pad_w = 2}, true},
 	    {33, 3, 16, 16, 4, 3, 3, {.pad_h = 1, .pad_w = 1}, true},
+	    /* y wider than x (padding 2 on a 3 x 3 kernel) */
+	    {17, 4, 12, 12, 9, 3, 3, {.pad_h = 2, .pad_w = 2}, true},
+	    /* padding 1 above and left, 2 below and right; a kernel taller
+	     * than the image */
+	    {16, 5, 3, 10, 6, 4, 4, {.padding = NB_PAD_SAME}, true},
 	};
+	const bool avx512 = nb__isa_level() >= 2 && IL_EXPECTED;
+	double *at1[sizeof cs / sizeof cs[0]][2];
 	for (int th = 1; th <= 3; th += 2) {
 		nb_set_num_threads(th);
 		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+			for (int pass = 0; pass < 3; pass++) {
+				/* the weight gradient's blocks: kernels 3 or 5 wide */
+				const bool want = avx512 && (pass != CONV_PASS_WEIGHT_GRAD ||
+				                             cs[k].kw == 3 || cs[k].kw == 5);
+				ck_assert_msg(images_lanes(&cs[k], (nb__conv_pass)pass) == want,
+				              "config %zu pass %d: images in the lanes %s", k, pass,
+				              want ? "not taken" : "taken");
+			}
 			double *a[4], *d[4];
 			run_algo(NB_F32, &cs[k], NB_CONV_DIRECT, d);
 			run_algo(NB_F32, &cs[k], NB_CONV_IM2COL, a);
@@ -625,6 +660,22 @@ START_TEST(test_images_in_lanes)
 					    "config %zu threads %d output %d [%lld]: im2col %.9g direct "
 					    "%.9g",
 					    k, th, i, (long long)e, a[i][e], d[i][e]);
+			/* each lane sums its image in a fixed order: y and dx have
+			 * the same bits on 1 and 3 threads */
+			for (int i = 0; i < 2; i++) {
+				if (th == 1) {
+					at1[k][i] = d[i];
+					d[i] = NULL;
+				} else {
+					if (avx512)
+						ck_assert_msg(
+						    !memcmp(at1[k][i], d[i],
+						            (size_t)sizes[i] * sizeof(double)),
+						    "config %zu output %d: 1 and 3 threads differ",
+						    k, i);
+					free(at1[k][i]);
+				}
+			}
 			for (int i = 0; i < 4; i++)
 				free(a[i]), free(d[i]);
 		}

@@ -590,7 +590,7 @@ static const char *expected_kernel(const nb__wino_geom *g, size_t es)
 	b.blis_ukr = true;
 	const char *own = nb__wino_kernel(&b, es);
 	ck_assert(!strcmp(own, "blis") || !strcmp(own, "portable"));
-	if (nb__gemm_cntx(g->isa))
+	if (nb__gemm_cntx(g->isa) || (g->isa >= 2 && NB_GEMM_AVX512 && es == sizeof(float)))
 		return "avx512";
 	if (!strcmp(own, "blis"))
 		return "blis";
@@ -686,6 +686,41 @@ START_TEST(test_winograd_kernel_bits)
 					    strcmp(k1, "portable") && strcmp(k2, "portable"), what);
 					free(w.a), free(w.b), free(o1), free(o2);
 				}
+}
+END_TEST
+
+/* Floats at avx512 run Winograd's forward and input gradient with the
+ * channels in the vector lanes, and the weight gradient's transforms in
+ * zmm (winograd_avx512.h): the same operations in the same order as the
+ * transforms along the tiles, with the same kernel, so the same bits,
+ * on 1 to 3 threads.  nb__wino_channel_lanes follows the ISA level alone
+ * (not the timing that picks the GEMMs' kernel). */
+START_TEST(test_winograd_channel_lanes_bits)
+{
+	const int isa = nb__isa_level();
+	for (size_t gi = 0; gi < sizeof wino_geoms / sizeof wino_geoms[0]; gi++) {
+		nb__wino_geom g = wino_geoms[gi];
+		g.isa = isa;
+		ck_assert_int_eq(nb__wino_channel_lanes(&g, sizeof(float)),
+		                 isa >= 2 && NB_GEMM_AVX512);
+		ck_assert(!nb__wino_channel_lanes(&g, sizeof(double)));
+		for (int pass = 0; pass < 3; pass++)
+			for (int threads = 1; threads <= 3; threads++) {
+				g.tile_lanes = false;
+				wino_problem w = wino_problem_of(&g, false, pass, 11 + gi);
+				void *o1 = wino_run(&g, false, pass, w.a, w.b, w.nout, threads);
+				g.tile_lanes = true;
+				ck_assert(!nb__wino_channel_lanes(&g, sizeof(float)));
+				void *o2 = wino_run(&g, false, pass, w.a, w.b, w.nout, threads);
+				char what[120];
+				snprintf(
+				    what, sizeof what,
+				    "geometry %zu pass %d threads %d, channel lanes against tiles",
+				    gi, pass, threads);
+				same_result(o1, o2, w.nout, false, true, what);
+				free(w.a), free(w.b), free(o1), free(o2);
+			}
+	}
 }
 END_TEST
 
@@ -798,6 +833,7 @@ int main(void)
 #endif
 	tcase_add_test(tc, test_matmul_op_uses_it);
 	tcase_add_test(tc, test_winograd_kernel_bits);
+	tcase_add_test(tc, test_winograd_channel_lanes_bits);
 	tcase_add_test(tc, test_winograd_where_blis_kernel_does_not_fit);
 	suite_add_tcase(s, tc);
 	return nb_test_run(s);

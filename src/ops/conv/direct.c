@@ -221,6 +221,22 @@ static bool use_il(const geom *g, const nb__conv_plan *p, geom *r)
 }
 #endif
 
+bool nb__direct_images_lanes(const nb__conv_geom *g, nb__conv_pass pass, size_t es, int isa)
+{
+#if IL_AVX512
+	const nb__conv_plan p = {.path = pass == CONV_PASS_INPUT_GRAD ? CONV_PATH_DIRECT_TRANSPOSED
+	                                                              : CONV_PATH_DIRECT,
+	                         .pass = pass,
+	                         .es = es,
+	                         .isa = isa};
+	geom r;
+	return g->groups == 1 && use_il(g, &p, &r);
+#else
+	(void)g, (void)pass, (void)es, (void)isa;
+	return false;
+#endif
+}
+
 /* The shared part of the workspace: the forward's packed weights
  * [O / DC_OB][C kH kW][DC_OB] (zeros past O) and the taps' offsets in the
  * padded image; the transposed input gradient's flipped weights

@@ -34,6 +34,13 @@ size_t nb__direct_rows_x_bytes(const nb__conv_geom *g, size_t es);
  * kernel) */
 size_t nb__direct_workspace(const nb__conv_geom *g, const nb__conv_plan *p);
 
+/* Whether the pass runs with 16 images in the vector lanes
+ * (images_avx512.h) when its plan, at ISA level isa, takes the direct
+ * path for it (CONV_PATH_DIRECT_TRANSPOSED for the input gradient,
+ * CONV_PATH_DIRECT otherwise, with no row threads): floats at AVX-512,
+ * stride 1, rows of at most 16 pixels, a batch of 16 or more (for tests) */
+bool nb__direct_images_lanes(const nb__conv_geom *g, nb__conv_pass pass, size_t es, int isa);
+
 NB__CONV_FWD(nb__direct_forward)
 NB__CONV_FWD(nb__direct_forward_rows)
 NB__CONV_BWD(nb__direct_weight_grad_rows)

@@ -1,24 +1,27 @@
 /*
- * The stride-1 input gradient of floats with 16 images in the vector
+ * The stride-1 direct kernels of floats with 16 images in the vector
  * lanes, at AVX-512 (included by direct.c; docs/conv.md, "Images in the
- * lanes").  CONV_PATH_DIRECT_TRANSPOSED takes it where dx's and dy's rows
- * are at most 16 pixels and the batch fills the lanes (il_fits).
+ * lanes"): the input gradient (CONV_PATH_DIRECT_TRANSPOSED), the forward
+ * and the weight gradient (CONV_PATH_DIRECT) take them where the rows are
+ * at most 16 pixels and the batch fills the lanes (il_fits, ilw_fits).
  *
  * With pixels in the lanes (dt_rows) a row of 14 pixels fills 14 of 16
  * lanes, and each lane sums every kernel column, reading the zeros
  * around dy for the columns at the edges: on LeNet's conv2 (dy 10 x 10,
  * 5 x 5 kernels) 62% of the multiply-adds count.  With images in the
- * lanes every lane is a real image, and each block of 4 pixels of a row
+ * lanes every lane is a real image, and each block of pixels of a row
  * sums only the kernel columns that reach dy for one of its pixels:
  *   dx[n,c,a,b] = sum_{o,m,k} wf[c,o,m,k] dyq[n,o,a+m,b+k]
  * (wf the flipped kernel, dyq dy with kH-1-padT rows above and kW-1-padL
- * columns left of zeros; kernel rows outside dy are skipped), 6 channels
- * by 4 pixels of dx (24 zmm) in registers over every dy channel and
- * tap.  dy is transposed into [o][row][column][16 images] by register
- * transposes (ops/transpose_avx512.h), and each row of dx's block back into the
- * images' planes.  Each lane sums its image's terms in a fixed order, so
- * the bits depend neither on the thread count nor on which images share
- * a group; they differ from dt_rows' (another order).
+ * columns left of zeros; kernel rows outside dy are skipped), a block of
+ * dx's channels by pixels of a row (il_shapes) in registers over every dy
+ * channel and tap.  dy is transposed into [o][row][column][16 images] by
+ * register transposes (ops/transpose_avx512.h), and each row of dx's
+ * block back into the images' planes.  Each lane sums its image's terms
+ * in a fixed order, so on this path the bits depend neither on the thread
+ * count nor on which images share a group; they differ from the pixel-lane
+ * kernels' (another order), which run instead where the batch has fewer
+ * than 16 images or (the forward) fewer images than threads.
  */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define IL_AVX512 1
@@ -268,9 +271,10 @@ IL_FN void il_corr(const geom *g, int threads, const float *in, const float *bia
 IL_FN void il_input_grad(const geom *g, const nb__conv_plan *p, const float *dy, const float *w,
                          float *dx, void *ws)
 {
-	const int64_t kk = g->kh * g->kw, cb = il_of(g).cb;
+	const ilgeom q = il_of(g);
+	const int64_t kk = g->kh * g->kw, cb = q.cb;
 	float *wf = ws; /* [C / cb][O][kH][kW][cb], flipped */
-	for (int64_t c = 0; c < il_of(g).ncb * cb; c++)
+	for (int64_t c = 0; c < q.ncb * cb; c++)
 		for (int64_t o = 0; o < g->o; o++)
 			for (int64_t e = 0; e < kk; e++)
 				wf[((c / cb * g->o + o) * kk + e) * cb + c % cb] =
@@ -283,9 +287,10 @@ IL_FN void il_input_grad(const geom *g, const nb__conv_plan *p, const float *dy,
 IL_FN void il_forward(const geom *g, const geom *r, const nb__conv_plan *p, const float *x,
                       const float *w, const float *b, float *y, void *ws)
 {
-	const int64_t kk = g->kh * g->kw, ob = il_of(r).cb;
+	const ilgeom q = il_of(r);
+	const int64_t kk = g->kh * g->kw, ob = q.cb;
 	float *wf = ws; /* [O / ob][C][kH][kW][ob] */
-	for (int64_t o = 0; o < il_of(r).ncb * ob; o++)
+	for (int64_t o = 0; o < q.ncb * ob; o++)
 		for (int64_t e = 0; e < g->c * kk; e++)
 			wf[(o / ob * g->c * kk + e) * ob + o % ob] =
 			    o < g->o ? w[o * g->c * kk + e] : 0;

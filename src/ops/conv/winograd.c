@@ -125,13 +125,18 @@ static void kernel_16(num_t dt, wplan *p, sgemm_ukr_ft s, dgemm_ukr_ft d, cntx_t
 }
 
 /* The gemm micro-kernel for the element type: nabla's 16 x 16 (8 x 16,
- * gemm_avx512.c) where nabla's GEMM context is in use at g->isa (gemm.c);
- * else BLIS's where it fits the layouts; else nabla's at avx512; else the
- * portable one.  g->blis_ukr skips nabla's (for tests). */
+ * gemm_avx512.c) for floats at avx512 and where nabla's GEMM context is in
+ * use at g->isa (gemm.c); else BLIS's where it fits the layouts; else
+ * nabla's at avx512; else the portable one.  g->blis_ukr skips nabla's
+ * (for tests).  Floats at avx512 take nabla's whatever BLIS chose, so that
+ * the channel lanes (which need its 16-wide panels) follow the ISA level
+ * alone: whether nabla's GEMM context is in use is a timing measurement
+ * (gemm.c), which must not pick the algorithm. */
 static void micro_kernel(size_t es, const nb__wino_geom *g, wplan *p)
 {
 	const num_t dt = es == sizeof(float) ? BLIS_FLOAT : BLIS_DOUBLE;
-	const bool ours = !g->blis_ukr && nb__gemm_cntx(g->isa);
+	const bool ours = !g->blis_ukr && (nb__gemm_cntx(g->isa) ||
+	                                   (NB_GEMM_AVX512 && g->isa >= 2 && dt == BLIS_FLOAT));
 	if (!ours && blis_kernel(dt, es, p))
 		return;
 #if NB_GEMM_AVX512
@@ -213,8 +218,9 @@ static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
 	p.row_bytes = nb__align_up((size_t)(2 * (p.tw + 1) + 16 * p.tw + 2 * p.tw) * es);
 	p.slice_bytes = p.v_bytes + p.m_bytes + p.row_bytes;
 #if NB_GEMM_AVX512
-	/* floats with nabla's AVX-512 kernel: the channel lanes */
-	if (es == sizeof(float) && !strcmp(p.kernel, "avx512"))
+	/* floats with nabla's AVX-512 kernel (at avx512: micro_kernel): the
+	 * channel lanes */
+	if (es == sizeof(float) && !strcmp(p.kernel, "avx512") && !g->tile_lanes)
 		cl_plan(&p, threads, es);
 #endif
 	return p;
@@ -242,7 +248,8 @@ static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
 	wplan p = plan_of(&f, es, threads);
 	/* cl here: the transforms in zmm (cl_wg_input, cl_wg_dy) where the
 	 * panels are nabla's 16 wide */
-	p.cl = NB_GEMM_AVX512 && es == sizeof(float) && !strcmp(p.kernel, "avx512");
+	p.cl =
+	    NB_GEMM_AVX512 && es == sizeof(float) && !strcmp(p.kernel, "avx512") && !g->tile_lanes;
 	p.ncb = (p.ci + p.nr - 1) / p.nr;
 	p.cpad = p.ncb * p.nr;
 	/* chunks sized by the channels rounded up to 16, not by the kernel's

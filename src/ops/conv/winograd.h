@@ -47,6 +47,8 @@ typedef struct nb__wino_geom {
 	int isa;                /* the ISA level of the kernels' variants (nb_exec isa) */
 	bool blis_ukr;          /* never nabla's micro-kernel: BLIS's where it fits, else
 	                           the portable one (for tests) */
+	bool tile_lanes;        /* the transforms along the tiles even where the
+	                           channel lanes would run (for tests) */
 } nb__wino_geom;
 
 /* Whether the kernels handle g: every size >= 1, paddings in 0..2 and an
@@ -55,16 +57,16 @@ typedef struct nb__wino_geom {
 bool nb__wino_supported(const nb__wino_geom *g);
 
 /* The micro-kernel g's products run for elements of es bytes: "avx512"
- * (nabla's: where nabla's GEMM context is in use at g->isa, or at avx512
- * where BLIS's kernel does not fit the packed layouts, as skx's 32 x 12
- * does not), "blis" (BLIS's own) or "portable" (plain C, where neither
+ * (nabla's: for floats at avx512, where nabla's GEMM context is in use at
+ * g->isa, or at avx512 where BLIS's kernel does not fit the packed
+ * layouts, as skx's 32 x 12 does not), "blis" (BLIS's own) or "portable" (plain C, where neither
  * can run).  All but the portable one give the same bits. */
 const char *nb__wino_kernel(const nb__wino_geom *g, size_t es);
 
 /* Whether the forward and the input gradient of g run with the channels in
- * the vector lanes (floats, where the kernel is nabla's AVX-512 one:
- * winograd_avx512.h), the same bits as the products along the tiles but
- * 1.5-4 times as fast on narrow planes. */
+ * the vector lanes (floats at the avx512 level, where the kernel is
+ * nabla's AVX-512 one: winograd_avx512.h), the same bits as the
+ * transforms along the tiles but 1.5-4 times as fast on narrow planes. */
 bool nb__wino_channel_lanes(const nb__wino_geom *g, size_t es);
 
 /* Bytes of workspace for threads threads (64-byte aligned by the caller). */
