@@ -1,7 +1,7 @@
 /*
- * 16 x 16 floats transposed in AVX-512 registers, and lane masks (not
- * public API): shared by the kernels that move NCHW planes into vectors
- * of 16 channels or 16 images and back (ops/conv/winograd_avx512.h,
+ * 16 x 16 floats transposed in AVX-512 registers, rows moved into
+ * vectors of one column by them, and lane masks (not public API): shared by the kernels that move
+ * NCHW planes into vectors of 16 channels or 16 images and back (ops/conv/winograd_avx512.h,
  * ops/conv/images_avx512.h).  Include only where __x86_64__ and GCC or
  * clang; the functions carry their own target attribute.
  */
@@ -50,6 +50,29 @@ nb__transpose16_ps(__m512 r[16])
 		r[c + 8] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0xdd);
 		r[c + 4] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0x88);
 		r[c + 12] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0xdd);
+	}
+}
+
+/* dst[u][16] = src[l stride + u] for the columns u < w and the lanes l <
+ * nl (zeros in the lanes past nl): nl rows of w floats, stride apart, into
+ * vectors of one column each, 16 columns a transpose (masked loads at the
+ * rows' ends) */
+static inline __attribute__((target("avx512f"))) void
+nb__rows_to_lanes(const float *src, int64_t stride, int64_t nl, int64_t w, float *dst)
+{
+	for (int64_t c0 = 0; c0 < w; c0 += 16) {
+		const int64_t k = w - c0 < 16 ? w - c0 : 16;
+		const __mmask16 cols = nb__lanes16(k);
+		__m512 r[16];
+#pragma GCC unroll 16
+		for (int l = 0; l < 16; l++)
+			r[l] = l < nl ? _mm512_maskz_loadu_ps(cols, src + l * stride + c0)
+			              : _mm512_setzero_ps();
+		nb__transpose16_ps(r);
+#pragma GCC unroll 16
+		for (int u = 0; u < 16; u++)
+			if (u < k)
+				_mm512_storeu_ps(dst + (c0 + u) * 16, r[u]);
 	}
 }
 

@@ -111,14 +111,23 @@ static bool il_fits(const geom *g, size_t es, int isa)
 /* the shared part (flipped weights [C / cb][O][kH][kW][cb], zeros past
  * C) and a thread's slice (the transposed dy, a row of dx's block
  * [cb][IL_WS pixels][16 images]) */
+static size_t il_shared_of(const geom *g, const ilgeom *q)
+{
+	return nb__align_up((size_t)(q->ncb * q->cb * g->o * g->kh * g->kw) * sizeof(float));
+}
+static size_t il_slice_of(const ilgeom *q)
+{
+	return q->dyt + (size_t)(IL_CB_MAX * IL_WS * IL_N) * sizeof(float);
+}
 static size_t il_shared_bytes(const geom *g)
 {
 	const ilgeom q = il_of(g);
-	return nb__align_up((size_t)(q.ncb * q.cb * g->o * g->kh * g->kw) * sizeof(float));
+	return il_shared_of(g, &q);
 }
 static size_t il_slice_bytes(const geom *g)
 {
-	return il_of(g).dyt + (size_t)(IL_CB_MAX * IL_WS * IL_N) * sizeof(float);
+	const ilgeom q = il_of(g);
+	return il_slice_of(&q);
 }
 
 /* dy of images [n0, n0 + nn) into dyt [O][oH][wq][16] (lanes past nn and
@@ -127,22 +136,12 @@ IL_FN void il_dy(const geom *g, const ilgeom *q, const float *dy, int64_t n0, in
                  float *dyt)
 {
 	const int64_t ps = g->oh * g->ow, is = g->o * ps;
-	const __mmask16 cols = nb__lanes16(g->ow);
 	for (int64_t o = 0; o < g->o; o++)
 		for (int64_t i = 0; i < g->oh; i++) {
-			__m512 r[16];
-			const float *src = dy + n0 * is + o * ps + i * g->ow;
-#pragma GCC unroll 16
-			for (int l = 0; l < 16; l++)
-				r[l] = l < nn ? _mm512_maskz_loadu_ps(cols, src + l * is)
-				              : _mm512_setzero_ps();
-			nb__transpose16_ps(r);
 			float *d = dyt + (o * g->oh + i) * q->wq * IL_N;
 			memset(d, 0, (size_t)(q->ql * IL_N) * sizeof(float));
-#pragma GCC unroll 16
-			for (int u = 0; u < 16; u++)
-				if (u < g->ow)
-					_mm512_storeu_ps(d + (q->ql + u) * IL_N, r[u]);
+			nb__rows_to_lanes(dy + n0 * is + o * ps + i * g->ow, is, nn, g->ow,
+			                  d + q->ql * IL_N);
 			memset(d + (q->ql + g->ow) * IL_N, 0,
 			       (size_t)((q->wq - q->ql - g->ow) * IL_N) * sizeof(float));
 		}
@@ -240,8 +239,8 @@ IL_FN void il_corr(const geom *g, int threads, const float *in, const float *bia
 {
 	const ilgeom q = il_of(g);
 	const float *wf = ws;
-	char *const base = (char *)ws + il_shared_bytes(g);
-	const size_t sb = il_slice_bytes(g);
+	char *const base = (char *)ws + il_shared_of(g, &q);
+	const size_t sb = il_slice_of(&q);
 	const int64_t groups = (g->n + IL_N - 1) / IL_N;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 	for (int64_t gi = 0; gi < groups; gi++) {
@@ -346,29 +345,17 @@ static size_t ilw_slice_bytes(const geom *g)
 	return q.xt + q.dyt + q.part;
 }
 
-/* rows of n planes [rows][w] of images [n0, n0 + nn) (image stride is)
- * transposed into dst [plane][rows][wd][16] at column off (the rest of
- * each row zeros where zero is set; lanes past nn zeros) */
+/* the rows of `planes` planes [rows][w] of images [n0, n0 + nn) (image
+ * stride is) into dst [plane][hd][wd][16] from row row0 and column off
+ * (lanes past nn zeros; the rest of dst as it was) */
 IL_FN void ilw_planes(const float *src, int64_t is, int64_t n0, int64_t nn, int64_t planes,
                       int64_t rows, int64_t w, int64_t row0, int64_t hd, int64_t off, int64_t wd,
                       float *dst)
 {
-	const __mmask16 cols = nb__lanes16(w);
 	for (int64_t c = 0; c < planes; c++)
-		for (int64_t i = 0; i < rows; i++) {
-			__m512 r[16];
-			const float *s = src + n0 * is + (c * rows + i) * w;
-#pragma GCC unroll 16
-			for (int l = 0; l < 16; l++)
-				r[l] = l < nn ? _mm512_maskz_loadu_ps(cols, s + l * is)
-				              : _mm512_setzero_ps();
-			nb__transpose16_ps(r);
-			float *d = dst + ((c * hd + row0 + i) * wd + off) * IL_N;
-#pragma GCC unroll 16
-			for (int u = 0; u < 16; u++)
-				if (u < w)
-					_mm512_storeu_ps(d + u * IL_N, r[u]);
-		}
+		for (int64_t i = 0; i < rows; i++)
+			nb__rows_to_lanes(src + n0 * is + (c * rows + i) * w, is, nn, w,
+			                  dst + ((c * hd + row0 + i) * wd + off) * IL_N);
 }
 
 /* one group's sums into part, kernel width KW (a constant where inlined) */

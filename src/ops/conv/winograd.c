@@ -188,6 +188,14 @@ static int64_t chunk_rows(const wplan *p, int threads, int64_t per_row, int64_t 
 
 #include "ops/conv/winograd_avx512.h"
 
+/* whether a plan of g with kernel p->kernel takes the channel lanes:
+ * floats with nabla's AVX-512 kernel (at avx512: micro_kernel) */
+static bool lanes_wanted(const nb__wino_geom *g, size_t es, const wplan *p)
+{
+	return NB_GEMM_AVX512 && es == sizeof(float) && !strcmp(p->kernel, "avx512") &&
+	       !g->tile_lanes;
+}
+
 static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
 {
 	wplan p = {.n = g->n, .flip = g->flip};
@@ -218,9 +226,7 @@ static wplan plan_of(const nb__wino_geom *g, size_t es, int threads)
 	p.row_bytes = nb__align_up((size_t)(2 * (p.tw + 1) + 16 * p.tw + 2 * p.tw) * es);
 	p.slice_bytes = p.v_bytes + p.m_bytes + p.row_bytes;
 #if NB_GEMM_AVX512
-	/* floats with nabla's AVX-512 kernel (at avx512: micro_kernel): the
-	 * channel lanes */
-	if (es == sizeof(float) && !strcmp(p.kernel, "avx512") && !g->tile_lanes)
+	if (lanes_wanted(g, es, &p))
 		cl_plan(&p, threads, es);
 #endif
 	return p;
@@ -248,8 +254,7 @@ static wplan plan_wgrad(const nb__wino_geom *g, size_t es, int threads)
 	wplan p = plan_of(&f, es, threads);
 	/* cl here: the transforms in zmm (cl_wg_input, cl_wg_dy) where the
 	 * panels are nabla's 16 wide */
-	p.cl =
-	    NB_GEMM_AVX512 && es == sizeof(float) && !strcmp(p.kernel, "avx512") && !g->tile_lanes;
+	p.cl = lanes_wanted(g, es, &p);
 	p.ncb = (p.ci + p.nr - 1) / p.nr;
 	p.cpad = p.ncb * p.nr;
 	/* chunks sized by the channels rounded up to 16, not by the kernel's

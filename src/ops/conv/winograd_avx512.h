@@ -2,7 +2,8 @@
  * Winograd F(2x2, 3x3) products of floats with the channels in the vector
  * lanes, at AVX-512 (included by winograd.c; docs/winograd.md, "Channel
  * lanes").  The forward and the input gradient (nb__wino_forward) take it
- * where the plan's micro-kernel is nabla's AVX-512 16 x 16 (wplan cl).
+ * for floats at the avx512 level, where the plan's micro-kernel is nabla's
+ * AVX-512 16 x 16 (wplan cl); the weight gradient its transforms.
  *
  * The transforms of winograd_impl.h run along a row of tiles, so a plane
  * 8 pixels wide (4 tiles) fills a quarter of a vector, and the output
@@ -12,7 +13,7 @@
  *  - input: 16 channel planes' rows are transposed in registers into
  *    [column][16 channels], B^T goes along the row (a ring of four rows,
  *    as winograd_impl.h keeps) and down the tile's column, and V is
- *    stored [xi][tile][channel];
+ *    stored in blocks of 16 tiles by 16 channels (cl_kernel);
  *  - products: M_xi [tile][16 output channels] = sum_c V_xi[tile][c]
  *    U_xi[c][16] for 16 tiles, one FMA chain per element in order of c,
  *    as nabla's 16 x 16 kernel sums the packed panels (same bits);
@@ -20,7 +21,7 @@
  *    [pixel][16 channels], transposed in registers into the 16 planes.
  * Every value is computed by the same operations in the same order as in
  * winograd_impl.h, so the results are the same bits
- * (test_winograd_kernel_bits).
+ * (test_winograd_channel_lanes_bits).
  *
  * Slice of a thread (wplan): V [16][tiles / 16][clc / 16][16][16] (tiles
  * rounded up to 16, slabs of cvs), M [16][16 tiles][16], then rows: a ring of four input rows
@@ -45,29 +46,8 @@ CL_FN void cl_interleave(const float *planes, int64_t hw, int64_t hi, int64_t wi
 	const int64_t lo = pl < width ? pl : width;
 	memset(dst, 0, (size_t)(lo * 16) * sizeof(float));
 	memset(dst + (lo + n) * 16, 0, (size_t)((width - lo - n) * 16) * sizeof(float));
-	const float *src = planes + row * wi;
-	for (int64_t c0 = 0; c0 < n; c0 += 16) {
-		const int64_t k = n - c0 < 16 ? n - c0 : 16;
-		const __mmask16 m = nb__lanes16(k);
-		__m512 r[16];
-#pragma GCC unroll 16
-		for (int l = 0; l < 16; l++)
-			r[l] = l < nc ? _mm512_maskz_loadu_ps(m, src + l * hw + c0)
-			              : _mm512_setzero_ps();
-		nb__transpose16_ps(r);
-		float *d = dst + (pl + c0) * 16;
-		if (k == 16) {
-#pragma GCC unroll 16
-			for (int u = 0; u < 16; u++)
-				_mm512_storeu_ps(d + u * 16, r[u]);
-		} else {
-			float blk[16 * 16] __attribute__((aligned(64)));
-#pragma GCC unroll 16
-			for (int u = 0; u < 16; u++)
-				_mm512_store_ps(blk + u * 16, r[u]);
-			memcpy(d, blk, (size_t)(k * 16) * sizeof(float));
-		}
-	}
+	if (n > 0)
+		nb__rows_to_lanes(planes + row * wi, hw, nc, n, dst + pl * 16);
 }
 
 /* B^T along an interleaved input row ([2 tw + 2][16]) for every tile
@@ -86,32 +66,45 @@ CL_FN void cl_row_bt(const float *restrict src, int64_t tw, float *restrict h)
 	}
 }
 
+/* The four input rows of tile row q for the channels [c0, c0 + nc) in a
+ * ring of four slots of `slot` floats (rows 2 ti + 2 and 2 ti + 3 serve
+ * tile rows ti and ti + 1; tag records the (image, row) each slot holds,
+ * -1 at first), into h: each row interleaved (cl_interleave), and where
+ * raw is set interleaved into raw, then B^T along the row (cl_row_bt) */
+CL_FN void cl_ring(const wplan *p, const float *in, int64_t c0, int64_t nc, int64_t q, int64_t *tag,
+                   float *ring, int64_t slot, float *raw, const float **h)
+{
+	const int64_t img = q / p->th, ti = q % p->th, hw = p->hi * p->wi, width = 2 * p->tw + 2;
+	for (int r = 0; r < 4; r++) {
+		const int64_t row = 2 * ti + r - p->pt, s = (row + 4) % 4;
+		const int64_t id = img * (p->hi + 8) + row + 4;
+		float *hs = ring + s * slot;
+		if (tag[s] != id) {
+			const float *planes = in + (img * p->ci + c0) * hw;
+			if (raw) {
+				cl_interleave(planes, hw, p->hi, p->wi, nc, row, p->pl, width, raw);
+				cl_row_bt(raw, p->tw, hs);
+			} else
+				cl_interleave(planes, hw, p->hi, p->wi, nc, row, p->pl, width, hs);
+			tag[s] = id;
+		}
+		h[r] = hs;
+	}
+}
+
 /* V of the chunk's tile rows [r0, r1): for each block of 16 input
- * channels, the four input rows of a tile row after B^T along the row (a
- * ring of four: consecutive tile rows share two), then B^T down each
- * tile's columns into V[xi][tile][c0 .. c0 + 15]. */
+ * channels, the four input rows of a tile row after B^T along the row
+ * (cl_ring), then B^T down each tile's columns into V's blocks. */
 CL_FN void cl_input(const wplan *p, const float *in, float *v, int64_t r0, int64_t r1, float *rows)
 {
-	const int64_t tw = p->tw, hw = p->hi * p->wi, width = 2 * tw + 2, cvs = p->cvs;
+	const int64_t tw = p->tw, cvs = p->cvs;
 	float *raw = rows + 4 * tw * 64;
 	for (int64_t c0 = 0; c0 < p->ci; c0 += 16) {
 		const int64_t nc = p->ci - c0 < 16 ? p->ci - c0 : 16;
-		int64_t tag[4] = {-1, -1, -1, -1}; /* which (image, row) each ring slot holds */
+		int64_t tag[4] = {-1, -1, -1, -1};
 		for (int64_t q = r0; q < r1; q++) {
-			const int64_t img = q / p->th, ti = q % p->th;
 			const float *h[4];
-			for (int r = 0; r < 4; r++) {
-				const int64_t row = 2 * ti + r - p->pt, slot = (row + 4) % 4;
-				const int64_t id = img * (p->hi + 8) + row + 4;
-				float *hs = rows + slot * tw * 64;
-				if (tag[slot] != id) {
-					cl_interleave(in + (img * p->ci + c0) * hw, hw, p->hi,
-					              p->wi, nc, row, p->pl, width, raw);
-					cl_row_bt(raw, tw, hs);
-					tag[slot] = id;
-				}
-				h[r] = hs;
-			}
+			cl_ring(p, in, c0, nc, q, tag, rows, tw * 64, raw, h);
 			for (int64_t j = 0; j < tw; j++) {
 				const int64_t t = (q - r0) * tw + j;
 				float *o = v + t / 16 * 16 * p->clc + c0 * 16 + t % 16 * 16;
@@ -311,24 +304,13 @@ CL_FN void cl_weights(const wplan *p, const float *w, float *u, int64_t ob)
 CL_FN void cl_wg_input(const wplan *p, const float *x, float *v, int64_t r0, int64_t r1,
                        float *rows)
 {
-	const int64_t tw = p->tw, width = 2 * tw + 2, hw = p->hi * p->wi, bs = p->bs;
+	const int64_t tw = p->tw, width = 2 * tw + 2, bs = p->bs;
 	for (int64_t cb = 0; cb < p->ncb; cb++) {
 		const int64_t c0 = cb * 16, nc = p->ci - c0 < 16 ? p->ci - c0 : 16;
 		int64_t tag[4] = {-1, -1, -1, -1};
 		for (int64_t q = r0; q < r1; q++) {
-			const int64_t img = q / p->th, ti = q % p->th;
 			const float *h[4];
-			for (int r = 0; r < 4; r++) {
-				const int64_t row = 2 * ti + r - p->pt, slot = (row + 4) % 4;
-				const int64_t id = img * (p->hi + 8) + row + 4;
-				float *hs = rows + slot * width * 16;
-				if (tag[slot] != id) {
-					cl_interleave(x + (img * p->ci + c0) * hw, hw, p->hi, p->wi,
-					              nc, row, p->pl, width, hs);
-					tag[slot] = id;
-				}
-				h[r] = hs;
-			}
+			cl_ring(p, x, c0, nc, q, tag, rows, width * 16, NULL, h);
 			float *dst = v + (cb * p->kmax + (q - r0) * tw) * 16;
 			for (int64_t j = 0; j < tw; j++) {
 				__m512 t[4][4]; /* B^T d: rows a, columns s */
