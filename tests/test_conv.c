@@ -680,6 +680,31 @@ START_TEST(test_images_in_lanes)
 				free(a[i]), free(d[i]);
 		}
 	}
+	/* the weight gradient sums each thread's groups, then the threads in
+	 * order: every result repeats its bits run to run at 3 and 4 threads */
+	for (int th = 3; th <= 4; th++) {
+		nb_set_num_threads(th);
+		for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+			double *r1[4], *r2[4];
+			run_algo(NB_F32, &cs[k], NB_CONV_DIRECT, r1);
+			run_algo(NB_F32, &cs[k], NB_CONV_DIRECT, r2);
+			nb_graph *g = nb_graph_new(NB_F32);
+			const nb_shape ys =
+			    out_shape(g, NB_SHAPE(cs[k].n, cs[k].c, cs[k].h, cs[k].w),
+			              NB_SHAPE(cs[k].o, cs[k].c, cs[k].kh, cs[k].kw), cs[k].opt);
+			ck_graph_ok(g);
+			nb_graph_free(g);
+			const int64_t n[4] = {
+			    nb_shape_size(ys), (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w,
+			    (int64_t)cs[k].o * cs[k].c * cs[k].kh * cs[k].kw, cs[k].o};
+			for (int i = 0; i < 4; i++)
+				ck_assert_msg(!memcmp(r1[i], r2[i], (size_t)n[i] * sizeof(double)),
+				              "config %zu threads %d output %d: two runs differ", k,
+				              th, i);
+			for (int i = 0; i < 4; i++)
+				free(r1[i]), free(r2[i]);
+		}
+	}
 	nb_set_num_threads(0);
 }
 END_TEST

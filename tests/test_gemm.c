@@ -693,7 +693,7 @@ END_TEST
  * channels in the vector lanes, and the weight gradient's transforms in
  * zmm (winograd_avx512.h): the same operations in the same order as the
  * transforms along the tiles, with the same kernel, so the same bits,
- * on 1 to 3 threads.  nb__wino_channel_lanes follows the ISA level alone
+ * on 1 to 4 threads.  nb__wino_channel_lanes follows the ISA level alone
  * (not the timing that picks the GEMMs' kernel). */
 START_TEST(test_winograd_channel_lanes_bits)
 {
@@ -705,7 +705,7 @@ START_TEST(test_winograd_channel_lanes_bits)
 		                 isa >= 2 && NB_GEMM_AVX512);
 		ck_assert(!nb__wino_channel_lanes(&g, sizeof(double)));
 		for (int pass = 0; pass < 3; pass++)
-			for (int threads = 1; threads <= 3; threads++) {
+			for (int threads = 1; threads <= 4; threads++) {
 				g.tile_lanes = false;
 				wino_problem w = wino_problem_of(&g, false, pass, 11 + gi);
 				void *o1 = wino_run(&g, false, pass, w.a, w.b, w.nout, threads);
