@@ -320,7 +320,11 @@ NB_API nb_status nb_grads(nb_tensor *loss, nb_tensor *const *wrt, int n, nb_tens
 /* ---- compile and run -------------------------------------------------- */
 
 /* A schedule computing the targets (and nothing they do not need), with
- * buffers planned by liveness.  Owned by the graph. */
+ * buffers planned by liveness.  Owned by the graph.  Steps are fused where
+ * a node that nothing else reads and no target names can be computed inside
+ * its reader's kernel, with the same bits (relu then maxpool2d, both ways:
+ * see docs/design.md, "Compile and run"); such a node has no value after
+ * a run. */
 NB_API nb_program *nb_compile(nb_graph *g, nb_tensor *const *targets, int n);
 /* NB_ERR_ARG, naming the input, when the program reads an input that was
  * never fed (nb_eval and nb_step too); nothing runs then. */
@@ -333,12 +337,14 @@ NB_API size_t nb_program_planned_bytes(const nb_program *p);
 NB_API size_t nb_program_unplanned_bytes(const nb_program *p);
 /* Profiling: while on, nb_run times every kernel (a clock read per step)
  * and sums over runs; turning it on or off clears the sums.  The report
- * prints one line per op, slowest first (nodes, ms per run, share), then
- * the 12 slowest nodes with their shapes and names. */
+ * prints one line per op or fusion (e.g. "maxpool2d+relu"), slowest first
+ * (nodes, ms per run, share), then the 12 slowest nodes with their shapes
+ * and names. */
 NB_API nb_status nb_program_profile(nb_program *p, bool on);
 NB_API nb_status nb_program_profile_report(const nb_program *p, FILE *f);
-/* Milliseconds per run spent in the nodes of one op (by name, e.g.
- * "conv2d"); -1 when profiling is off, nothing ran, or no node has it. */
+/* Milliseconds per run spent in the nodes of one op or fusion (by name,
+ * e.g. "conv2d", "maxpool2d+relu"); -1 when profiling is off, nothing ran,
+ * or no node has it. */
 NB_API double nb_program_profile_op_ms(const nb_program *p, const char *op);
 
 /* ---- optimizers ------------------------------------------------------- */

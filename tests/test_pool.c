@@ -1,6 +1,7 @@
 /* Pooling: the notes' 4x4 example, padding semantics, ties, overlapping
  * windows, NaN, global average, gradchecks, errors. */
 #include "test_util.h"
+#include "graph/internal.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -244,6 +245,123 @@ START_TEST(test_max_2x2_wide)
 }
 END_TEST
 
+/* bit for bit, NaNs equal to NaNs */
+static bool same_bits(const double *a, const double *b, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		if (isnan(a[i]) ? !isnan(b[i]) : memcmp(&a[i], &b[i], sizeof a[i]) != 0)
+			return false;
+	return true;
+}
+
+/* y = maxpool2d(relu(conv2d(x, w))), L = sum(y * c) and its gradients
+ * for x and w, compiled with fusions unless off (and with the relu as a
+ * target too when keep_relu); returns the program's step count */
+static int relu_pool_run(nb_dtype dt, nb_shape xs, const double *xv, int k, int s, int p, bool off,
+                         bool keep_relu, double *y, double *dx, double *dw, char *prof, size_t np)
+{
+	nb_graph *g = nb_graph_new(dt);
+	nb_tensor *x = nb_param(g, "x", xs, NB_ZEROS);
+	nb_tensor *w = nb_param(g, "w", NB_SHAPE(xs.d[1], 1, 1, 1), NB_ZEROS);
+	nb_feed_f64(x, xv, nb_shape_size(xs));
+	/* a 1x1 depthwise convolution by powers of 2: x's NaNs, infinities and
+	 * ties reach the relu */
+	const double wv[4] = {1, 2, 0.5, 4};
+	nb_feed_f64(w, wv, xs.d[1]);
+	nb_tensor *r = nb_relu(nb_conv2d(x, w, NULL, (nb_conv2d_opts){.groups = (int)xs.d[1]}));
+	nb_tensor *out = nb_maxpool2d(r, k, s, p);
+	ck_graph_ok(g);
+	const int64_t ny = nb_tensor_size(out);
+	double *cv = malloc(sizeof(double) * (size_t)ny);
+	for (int64_t i = 0; i < ny; i++)
+		cv[i] = i % 7 == 3 ? -0.0 : 0.5 * (double)(i % 5) - 1;
+	nb_tensor *L = nb_sum(nb_mul(out, nb_constant(g, "c", nb_tensor_shape(out), cv)));
+	nb_tensor *d[2];
+	ck_assert_int_eq(nb_grads(L, (nb_tensor *[]){x, w}, 2, d), NB_OK);
+	nb__fusion_off = off;
+	nb_program *pr = nb_compile(g, (nb_tensor *[]){out, d[0], d[1], r}, keep_relu ? 4 : 3);
+	nb__fusion_off = false;
+	ck_graph_ok(g);
+	nb_program_profile(pr, true);
+	ck_assert_int_eq(nb_run(pr), NB_OK);
+	ck_assert_int_eq(nb_run(pr), NB_OK); /* again: the same buffers' second use */
+	nb_read_f64(out, y, ny);
+	nb_read_f64(d[0], dx, nb_shape_size(xs));
+	nb_read_f64(d[1], dw, xs.d[1]);
+	FILE *f = tmpfile();
+	nb_program_profile_report(pr, f);
+	rewind(f);
+	prof[fread(prof, 1, np - 1, f)] = 0;
+	fclose(f);
+	const int steps = nb_program_num_steps(pr);
+	free(cv);
+	nb_graph_free(g);
+	return steps;
+}
+
+/* relu then max pooling runs as two fused steps (maxpool2d+relu and
+ * maxpool2d_backward+relu) with the bits of the four separate ones: values
+ * with NaN, +-inf, +-0 and ties; the 2x2 path (rows of 14 and 5, odd
+ * sizes) and the general one (overlapping windows, padding); floats and
+ * doubles; 1 and 3 threads.  With the relu a target, only the backward is. */
+START_TEST(test_relu_pool_fused_bits)
+{
+	static const int geo[][5] = {/* H, W, k, s, p */
+	                             {28, 28, 2, 2, 0}, {10, 10, 2, 2, 0}, {7, 9, 2, 2, 0},
+	                             {9, 8, 3, 2, 1},   {6, 7, 3, 1, 1},   {5, 5, 2, 1, 0}};
+	static const double special[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -1.0};
+	for (size_t q = 0; q < sizeof geo / sizeof geo[0]; q++)
+		for (int v = 0; v < 4; v++) {
+			const int N = 2, C = 3, H = geo[q][0], W = geo[q][1];
+			const nb_shape xs = NB_SHAPE(N, C, H, W);
+			const int64_t nx = N * C * H * W;
+			double *x = malloc(sizeof(double) * (size_t)nx);
+			unsigned rs = 99u + (unsigned)(q * 4 + (size_t)v);
+			for (int64_t i = 0; i < nx; i++) {
+				rs = rs * 1103515245u + 12345u;
+				const unsigned u = (rs >> 16) % 40;
+				x[i] = u < 7 ? special[u] : (double)(u % 9) - 4;
+			}
+			double *y[3], *dx[3], dw[3][9];
+			char prof[3][4096];
+			int steps[3];
+			for (int m = 0; m < 3; m++) {
+				y[m] = malloc(sizeof(double) * (size_t)nx);
+				dx[m] = malloc(sizeof(double) * (size_t)nx);
+			}
+			nb_set_num_threads(v % 2 ? 3 : 1);
+			const nb_dtype dt = v < 2 ? NB_F32 : NB_F64;
+			for (int m = 0; m < 3; m++) /* fused, fusions off, relu kept */
+				steps[m] = relu_pool_run(dt, xs, x, geo[q][2], geo[q][3], geo[q][4],
+				                         m == 1, m == 2, y[m], dx[m], dw[m],
+				                         prof[m], sizeof prof[m]);
+			ck_assert_msg(strstr(prof[0], "maxpool2d+relu") &&
+			                  strstr(prof[0], "maxpool2d_backward+relu"),
+			              "%s", prof[0]);
+			/* a kept relu is computed; the backward still fuses */
+			ck_assert(!strstr(prof[1], "+relu") && !strstr(prof[2], "maxpool2d+relu") &&
+			          strstr(prof[2], "maxpool2d_backward+relu"));
+			ck_assert_int_eq(steps[0], steps[1] - 2);
+			ck_assert_int_eq(steps[2], steps[1] - 1);
+			const int64_t ny = N * C *
+			                   ((H + 2 * geo[q][4] - geo[q][2]) / geo[q][3] + 1) *
+			                   ((W + 2 * geo[q][4] - geo[q][2]) / geo[q][3] + 1);
+			for (int m = 1; m < 3; m++) {
+				ck_assert_msg(same_bits(y[0], y[m], ny), "y, geometry %zu v %d", q,
+				              v);
+				ck_assert_msg(same_bits(dx[0], dx[m], nx), "dx, geometry %zu v %d",
+				              q, v);
+				ck_assert_msg(same_bits(dw[0], dw[m], C), "dw, geometry %zu v %d",
+				              q, v);
+			}
+			for (int m = 0; m < 3; m++)
+				free(y[m]), free(dx[m]);
+			free(x);
+		}
+	nb_set_num_threads(0);
+}
+END_TEST
+
 /* stride 0 means stride = kernel; 5x5 with 2x2 windows -> floor(3/2)+1 = 2 */
 START_TEST(test_default_stride_and_sizes)
 {
@@ -430,6 +548,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_max_nan_propagates);
 	tcase_add_test(tc, test_max_2x2_matches_rule);
 	tcase_add_test(tc, test_max_2x2_wide);
+	tcase_add_test(tc, test_relu_pool_fused_bits);
 	tcase_add_test(tc, test_default_stride_and_sizes);
 	tcase_add_test(tc, test_global_avgpool);
 	tcase_add_test(tc, test_pool_vs_reference);

@@ -43,6 +43,7 @@ void nb__program_free(nb_program *p)
 	free(p->targets);
 	free(p->inputs);
 	free(p->prof_ns);
+	free(p->fused);
 	free(p);
 }
 
@@ -252,6 +253,75 @@ static bool defer_steps(nb_program *p, scratch *w)
 	return true;
 }
 
+/* The fusions nb_compile applies (nb_fusion), in the order it tries them. */
+const nb_fusion *const nb__fusions[] = {&nb__fuse_maxpool_relu, &nb__fuse_maxpool_backward_relu};
+const int nb__n_fusions = (int)(sizeof nb__fusions / sizeof *nb__fusions);
+bool nb__fusion_off;
+
+/* The nodes step s reads: its node's inputs, or what its fusion reads
+ * (buf: room for 4). */
+static nb_tensor *const *step_reads(const nb_program *p, int s, int *n, nb_tensor **buf)
+{
+	const nb_fusion *f = p->fused ? p->fused[s] : NULL;
+	if (f) {
+		*n = f->reads(p->sched[s], buf);
+		return buf;
+	}
+	*n = p->sched[s]->n_in;
+	return p->sched[s]->in;
+}
+
+/* Fuse every step that matches a fusion and whose producer (in[0]) only
+ * it reads and no target is, and is no fused step itself: the producer
+ * leaves the schedule.  count, head: scratch, one int per node of the
+ * graph. */
+static bool fuse_steps(nb_program *p, int *count, int *head)
+{
+	if (nb__fusion_off)
+		return true;
+	for (int i = 0; i < p->g->n_nodes; i++)
+		count[i] = head[i] = 0;
+	for (int s = 0; s < p->n; s++) {
+		nb_tensor *t = p->sched[s];
+		for (int k = 0; k < t->n_in; k++) {
+			bool dup = false;
+			for (int j = 0; j < k; j++)
+				dup |= t->in[j] == t->in[k];
+			count[t->in[k]->id] += !dup;
+		}
+	}
+	for (int i = 0; i < p->n_targets; i++)
+		count[p->targets[i]->id]++;
+	/* count[] of a producer that leaves: -1 */
+	int nf = 0;
+	for (int s = 0; s < p->n; s++) {
+		nb_tensor *t = p->sched[s];
+		if (t->n_in < 1 || count[t->id] < 0 || count[t->in[0]->id] != 1 ||
+		    head[t->in[0]->id] ||
+		    (nb__ops[t->in[0]->op]->flags & (NB_OPF_LEAF | NB_OPF_UPDATE)))
+			continue;
+		for (int f = 0; f < nb__n_fusions; f++)
+			if (nb__fusions[f]->match(t)) {
+				if (!p->fused &&
+				    !(p->fused = calloc((size_t)p->n, sizeof *p->fused)))
+					return false;
+				p->fused[s] = nb__fusions[f];
+				count[t->in[0]->id] = -1;
+				head[t->id] = 1;
+				nf++;
+				break;
+			}
+	}
+	int m = 0;
+	for (int s = 0; nf && s < p->n; s++)
+		if (count[p->sched[s]->id] >= 0) {
+			p->fused[m] = p->fused[s];
+			p->sched[m++] = p->sched[s];
+		}
+	p->n -= nf;
+	return true;
+}
+
 /* The schedule p->sched (computed nodes only) and each node's liveness.
  * Updates go last: every reader of a parameter (forward and backward)
  * must run before the parameter is overwritten.  So first what the other
@@ -282,7 +352,7 @@ static bool schedule(nb_program *p, scratch *w)
 	for (int i = 0; i < m; i++)
 		if (!(nb__ops[w->order[i]->op]->flags & NB_OPF_LEAF))
 			p->sched[p->n++] = w->order[i];
-	if (!defer_steps(p, w))
+	if (!defer_steps(p, w) || !fuse_steps(p, w->last, w->pos))
 		return false;
 	/* the inputs it reads, which must have been fed before a run */
 	int ni = 0;
@@ -299,8 +369,11 @@ static bool schedule(nb_program *p, scratch *w)
 		w->last[i] = -1;
 	for (int s = 0; s < p->n; s++) {
 		w->pos[p->sched[s]->id] = s;
-		for (int k = 0; k < p->sched[s]->n_in; k++)
-			w->last[p->sched[s]->in[k]->id] = s;
+		nb_tensor *buf[4];
+		int nr;
+		nb_tensor *const *in = step_reads(p, s, &nr, buf);
+		for (int k = 0; k < nr; k++)
+			w->last[in[k]->id] = s;
 	}
 	for (int i = 0; i < n; i++)
 		w->last[targets[i]->id] = p->n;
@@ -318,26 +391,31 @@ static bool place_step(nb_program *p, scratch *w, freelist *fl, int s)
 	const int *last = w->last, *pos = w->pos;
 	p->offset[s] = -1;
 	int reuse = -1; /* an input whose buffer the output takes over */
+	nb_tensor *buf[4];
+	int nr;
+	nb_tensor *const *in = step_reads(p, s, &nr, buf);
+	const bool fused = in == buf;
 	if (is_planned(t)) {
 		size_t len = nb__align_up((size_t)t->size * esize);
-		for (int k = 0; k < t->n_in && reuse < 0 && (def->flags & NB_OPF_INPLACE); k++) {
-			nb_tensor *c = t->in[k];
+		for (int k = 0; k < nr && reuse < 0 && (def->flags & NB_OPF_INPLACE) && !fused;
+		     k++) {
+			nb_tensor *c = in[k];
 			if (is_planned(c) && last[c->id] == s && c->size == t->size)
 				reuse = k;
 		}
 		p->offset[s] =
-		    reuse >= 0 ? p->offset[pos[t->in[reuse]->id]] : (int64_t)fl_alloc(fl, len);
+		    reuse >= 0 ? p->offset[pos[in[reuse]->id]] : (int64_t)fl_alloc(fl, len);
 		p->naive_bytes = len > SIZE_MAX - p->naive_bytes ? SIZE_MAX : p->naive_bytes + len;
 	}
 	/* release the inputs whose last reader is this step (after the
 	 * output is placed, so no kernel reads and writes one buffer,
 	 * except an in-place op on the input it took over) */
-	for (int k = 0; k < t->n_in; k++) {
-		nb_tensor *c = t->in[k];
+	for (int k = 0; k < nr; k++) {
+		nb_tensor *c = in[k];
 		bool dup = false;
 		for (int j = 0; j < k; j++)
-			dup |= t->in[j] == c;
-		if (reuse >= 0 && c == t->in[reuse])
+			dup |= in[j] == c;
+		if (reuse >= 0 && c == in[reuse])
 			continue;
 		if (dup || last[c->id] != s || !is_planned(c))
 			continue;
@@ -461,8 +539,12 @@ static void run_steps(nb_program *p, const nb_exec *x0)
 	 * update) consumes its NaN output. */
 	for (int s = 0; s < p->n && g->status == NB_OK; s++) {
 		const nb_opdef *d = nb__ops[p->sched[s]->op];
+		const nb_fusion *f = p->fused ? p->fused[s] : NULL;
 		x.plan = p->plan ? p->plan[s] : NULL;
-		(f32 ? d->forward_f32 : d->forward_f64)(&x, p->sched[s]);
+		if (f)
+			(f32 ? f->forward_f32 : f->forward_f64)(&x, p->sched[s]);
+		else
+			(f32 ? d->forward_f32 : d->forward_f64)(&x, p->sched[s]);
 		if (p->between)
 			p->between(p->between_user);
 		if (p->prof_ns) {

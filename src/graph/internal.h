@@ -162,7 +162,32 @@ struct nb_program {
 	int n_inputs;
 	double *prof_ns; /* per schedule step, summed over runs; NULL: off */
 	int64_t prof_runs;
+	/* per step: the fusion whose kernel runs it, or NULL; NULL when the
+	 * program has none (see nb_fusion) */
+	const struct nb_fusion **fused;
 };
+
+/* A fusion: a step whose kernel computes its node t straight from what
+ * t's producer t->in[0] reads, so that the producer, which no other step
+ * reads and no one asked for, never runs and its output is never stored.
+ * nb_compile fuses every step that matches (unless nb__fusion_off); the
+ * fused kernel gives the same bits as the two steps.  The table is in
+ * graph/compile.c, the fusions with their ops (ops/pool.c). */
+typedef struct nb_fusion {
+	const char *name; /* in the profile report, e.g. "maxpool2d+relu" */
+	/* does t (and its producer) have this fusion's ops and attributes? */
+	bool (*match)(const nb_tensor *t);
+	/* the nodes the fused kernel reads, at most 4, in in; returns how many */
+	int (*reads)(const nb_tensor *t, nb_tensor **in);
+	void (*forward_f32)(const nb_exec *x, nb_tensor *t);
+	void (*forward_f64)(const nb_exec *x, nb_tensor *t);
+} nb_fusion;
+
+extern const nb_fusion nb__fuse_maxpool_relu, nb__fuse_maxpool_backward_relu;
+extern const nb_fusion *const nb__fusions[];
+extern const int nb__n_fusions;
+/* tests: compile without fusions (to compare their bits with the steps') */
+extern bool nb__fusion_off;
 
 /* The op table entry.  Every op has one; see src/ops/optable.c. */
 typedef struct nb_opdef {

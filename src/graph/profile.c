@@ -19,8 +19,8 @@ nb_status nb_program_profile(nb_program *p, bool on)
 	return NB_OK;
 }
 
-/* a line of the report: an op (id = op, summed over its nodes) or a node
- * (id = schedule step, calls = 1) */
+/* a line of the report: an op or a fusion (id = its row, summed over its
+ * nodes) or a node (id = schedule step, calls = 1) */
 typedef struct row {
 	int id;
 	double ns;
@@ -35,6 +35,26 @@ static int by_time(const void *a, const void *b)
 
 #define SLOWEST_NODES 12
 
+/* the report's row of step s: its op's, or NB_OP_COUNT + its fusion's index */
+static int row_of(const nb_program *p, int s)
+{
+	for (int f = 0; p->fused && p->fused[s] && f < nb__n_fusions; f++)
+		if (p->fused[s] == nb__fusions[f])
+			return NB_OP_COUNT + f;
+	return p->sched[s]->op;
+}
+
+static const char *row_name(int id)
+{
+	return id < NB_OP_COUNT ? nb_op_name(id) : nb__fusions[id - NB_OP_COUNT]->name;
+}
+
+/* what step s runs: its op's name, or its fusion's */
+static const char *step_name(const nb_program *p, int s)
+{
+	return p->fused && p->fused[s] ? p->fused[s]->name : nb__op_name(p->sched[s]);
+}
+
 nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 {
 	if (!p || !f)
@@ -43,25 +63,24 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 		fprintf(f, "no profile: call nb_program_profile(p, true) before nb_run\n");
 		return NB_OK;
 	}
-	const int nr = p->n > NB_OP_COUNT ? p->n : NB_OP_COUNT;
+	const int nrow = NB_OP_COUNT + nb__n_fusions, nr = p->n > nrow ? p->n : nrow;
 	row *r = calloc((size_t)nr, sizeof *r);
 	if (!r)
 		return NB_ERR_NOMEM;
 	const double runs = (double)p->prof_runs;
 	double total = 0;
-	for (int op = 0; op < NB_OP_COUNT; op++)
-		r[op].id = op;
+	for (int id = 0; id < nrow; id++)
+		r[id].id = id;
 	for (int s = 0; s < p->n; s++) {
-		r[p->sched[s]->op].ns += p->prof_ns[s];
-		r[p->sched[s]->op].calls++;
+		r[row_of(p, s)].ns += p->prof_ns[s];
+		r[row_of(p, s)].calls++;
 		total += p->prof_ns[s];
 	}
-	qsort(r, NB_OP_COUNT, sizeof *r, by_time);
+	qsort(r, (size_t)nrow, sizeof *r, by_time);
 	fprintf(f, "%-28s %6s %11s %7s\n", "op", "nodes", "ms per run", "share");
-	for (int i = 0; i < NB_OP_COUNT && r[i].calls > 0; i++)
-		fprintf(f, "%-28s %6lld %11.3f %6.1f%%\n", nb_op_name(r[i].id),
-		        (long long)r[i].calls, r[i].ns / runs / 1e6,
-		        total > 0 ? 100.0 * r[i].ns / total : 0.0);
+	for (int i = 0; i < nrow && r[i].calls > 0; i++)
+		fprintf(f, "%-28s %6lld %11.3f %6.1f%%\n", row_name(r[i].id), (long long)r[i].calls,
+		        r[i].ns / runs / 1e6, total > 0 ? 100.0 * r[i].ns / total : 0.0);
 	fprintf(f, "%-28s %6d %11.3f %6.1f%%  (%lld runs)\n", "total", p->n, total / runs / 1e6,
 	        100.0, (long long)p->prof_runs);
 	/* the slowest nodes */
@@ -77,7 +96,7 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 		const void *plan = p->plan ? p->plan[r[i].id] : NULL;
 		const char *k =
 		    nb__ops[t->op]->kernel && plan ? nb__ops[t->op]->kernel(t, plan) : NULL;
-		snprintf(op, sizeof op, k ? "%s [%s]" : "%s", nb__op_name(t), k);
+		snprintf(op, sizeof op, k ? "%s [%s]" : "%s", step_name(p, r[i].id), k);
 		fprintf(f, "  %8.3f ms  %-34s %-20s <- %-20s %s\n", r[i].ns / runs / 1e6, op, sh,
 		        in0, t->name ? t->name : "");
 	}
@@ -92,8 +111,7 @@ double nb_program_profile_op_ms(const nb_program *p, const char *op)
 	double ns = 0;
 	bool found = false;
 	for (int s = 0; s < p->n; s++)
-		if (!strcmp(nb__op_name(p->sched[s]), op) ||
-		    !strcmp(nb_op_name(p->sched[s]->op), op)) {
+		if (!strcmp(step_name(p, s), op) || !strcmp(row_name(row_of(p, s)), op)) {
 			ns += p->prof_ns[s];
 			found = true;
 		}

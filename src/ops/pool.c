@@ -22,6 +22,7 @@
  */
 #include "ops/conv/conv.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 typedef struct pgeom {
@@ -196,9 +197,9 @@ static inline unsigned pool_lanes(int64_t n)
 	return n <= 0 ? 0u : n >= 16 ? 0xffffu : (1u << n) - 1u;
 }
 
-/* y and the argmax of one NaN-free plane x [h, w] */
+/* y and the argmax of one NaN-free plane x [h, w], of relu(x) with relu */
 AVX512_FN static void pool2_plane_f32(const float *x, int64_t w, int64_t oh, int64_t ow, float *y,
-                                      int32_t *am)
+                                      int32_t *am, bool relu)
 {
 	const __m512i even = _mm512_loadu_si512(pool_even),
 	              odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -210,10 +211,17 @@ AVX512_FN static void pool2_plane_f32(const float *x, int64_t w, int64_t oh, int
 			const __mmask16 lo = (__mmask16)pool_lanes(2 * n),
 			                hi = (__mmask16)pool_lanes(2 * n - 16);
 			const float *r0 = x + at, *r1 = r0 + w;
-			const __m512 p0 = _mm512_maskz_loadu_ps(lo, r0),
-			             p1 = _mm512_maskz_loadu_ps(hi, r0 + 16);
-			const __m512 q0 = _mm512_maskz_loadu_ps(lo, r1),
-			             q1 = _mm512_maskz_loadu_ps(hi, r1 + 16);
+			__m512 p0 = _mm512_maskz_loadu_ps(lo, r0),
+			       p1 = _mm512_maskz_loadu_ps(hi, r0 + 16);
+			__m512 q0 = _mm512_maskz_loadu_ps(lo, r1),
+			       q1 = _mm512_maskz_loadu_ps(hi, r1 + 16);
+			if (relu) { /* relu's x > 0 ? x : 0 */
+				const __m512 z = _mm512_setzero_ps();
+				p0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p0, z, _CMP_GT_OQ), p0);
+				p1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p1, z, _CMP_GT_OQ), p1);
+				q0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(q0, z, _CMP_GT_OQ), q0);
+				q1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(q1, z, _CMP_GT_OQ), q1);
+			}
 			const __m512 a = _mm512_permutex2var_ps(p0, even, p1),
 			             b = _mm512_permutex2var_ps(p0, odd, p1),
 			             c = _mm512_permutex2var_ps(q0, even, q1),
@@ -239,9 +247,11 @@ AVX512_FN static void pool2_plane_f32(const float *x, int64_t w, int64_t oh, int
 /* dx of one plane from dy and the argmax: each input is in one window at
  * most, so each of a window's four positions gets dy where it is the
  * argmax, else 0 (dy + 0, as the scatter's 0 + dy turns -0 into +0); the
- * column and row no window covers (odd w, h) are zeroed */
+ * column and row no window covers (odd w, h) are zeroed.  With y (the
+ * pooled values), dy counts only where lo < y < hi, else 0. */
 AVX512_FN static void pool2_back_plane_f32(const float *dy, const int32_t *am, int64_t h, int64_t w,
-                                           int64_t oh, int64_t ow, float *dx)
+                                           int64_t oh, int64_t ow, float *dx, const float *y,
+                                           float lo_y, float hi_y)
 {
 	static const int32_t ilo[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
 	static const int32_t ihi[16] = {8,  24, 9,  25, 10, 26, 11, 27,
@@ -254,8 +264,16 @@ AVX512_FN static void pool2_back_plane_f32(const float *dy, const int32_t *am, i
 			const __mmask16 in = (__mmask16)pool_lanes(n),
 			                lo = (__mmask16)pool_lanes(2 * n),
 			                hi = (__mmask16)pool_lanes(2 * n - 16);
+			__mmask16 keep = in;
+			if (y) {
+				const __m512 v = _mm512_maskz_loadu_ps(in, y + e);
+				keep = _mm512_mask_cmp_ps_mask(keep, v, _mm512_set1_ps(lo_y),
+				                               _CMP_GT_OQ);
+				keep = _mm512_mask_cmp_ps_mask(keep, v, _mm512_set1_ps(hi_y),
+				                               _CMP_LT_OQ);
+			}
 			const __m512 g =
-			    _mm512_add_ps(_mm512_maskz_loadu_ps(in, dy + e), _mm512_setzero_ps());
+			    _mm512_add_ps(_mm512_maskz_loadu_ps(keep, dy + e), _mm512_setzero_ps());
 			const __m512i arg = _mm512_maskz_loadu_epi32(in, am + e);
 			for (int r = 0; r < 2; r++) {
 				const int64_t at = (2 * i + r) * w + 2 * j0;
@@ -284,93 +302,118 @@ AVX512_FN static void pool2_back_plane_f32(const float *dy, const int32_t *am, i
 #define pool2_back_plane_f32(...) ((void)0)
 #endif
 
-/* First maximum in row-major window order; a NaN wins (and stays). */
-NB_KERNELS(maxpool, {
-	const pgeom g = pgeom_of(t);
-	const T *X = NB_IN(t, 0, T);
-	T *Y = NB_OUT(t, T);
-	int32_t *arg = t->aux;
-	/* the common 2x2 stride-2 window without padding: no bounds per window */
-	const bool two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
-	PLANES_PARALLEL
-	for (int64_t p = 0; p < g.planes; p++) {
-		const T *x = X + p * g.h * g.w;
-		T *y = Y + p * g.oh * g.ow;
-		int32_t *am = arg + p * g.oh * g.ow;
-		/* a NaN-free plane takes the 2x2 path below: branch-free quiet compares
-		 * (isgreater: data-dependent branches mispredict, and a plain > may
-		 * trap, so the compiler would not vectorise it); a NaN needs the
-		 * general loop's rule */
-		int nan = 0;
-		for (int64_t k = 0; two && k < g.h * g.w; k++)
-			nan |= x[k] != x[k];
-		if (POOL_AVX512 && two && !nan && sizeof(T) == sizeof(float) && ex->isa >= 2) {
-			pool2_plane_f32((const float *)x, g.w, g.oh, g.ow, (float *)y, am);
-			continue;
-		}
-		if (two && !nan) {
-			const int32_t w = (int32_t)g.w;
-			for (int64_t i = 0; i < g.oh; i++) {
-				const T *r0 = x + 2 * i * g.w, *r1 = r0 + g.w;
-				T *yr = y + i * g.ow;
-				int32_t *ar = am + i * g.ow;
-				const int32_t e0 = (int32_t)(2 * i * g.w);
-				for (int64_t j = 0; j < g.ow; j++) {
-					T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j],
-					  d = r1[2 * j + 1];
-					T v = a;
-					int32_t off = 0;
-					int cb = isgreater(b, v);
-					v = cb ? b : v, off = cb ? 1 : off;
-					int cc = isgreater(c, v);
-					v = cc ? c : v, off = cc ? w : off;
-					int cd = isgreater(d, v);
-					v = cd ? d : v, off = cd ? w + 1 : off;
-					yr[j] = v;
-					ar[j] = e0 + 2 * (int32_t)j + off;
-				}
-			}
-			continue;
-		}
-		for (int64_t i = 0; i < g.oh; i++)
-			for (int64_t j = 0; j < g.ow; j++) {
-				int64_t ih, iw, m0, m1, k0, k1;
-				window(&g, i, j, &ih, &iw, &m0, &m1, &k0, &k1);
-				int64_t best = (ih + m0) * g.w + iw + k0;
-				T v = x[best];
-				for (int64_t m = m0; m < m1; m++)
-					for (int64_t k = k0; k < k1; k++) {
-						int64_t e = (ih + m) * g.w + iw + k;
-						if (x[e] > v || (isnan(x[e]) && !isnan(v)))
-							v = x[e], best = e;
-					}
-				y[i * g.ow + j] = v;
-				am[i * g.ow + j] = (int32_t)best;
-			}
+/* First maximum in row-major window order; a NaN wins (and stays).
+ * MAXPOOL_BODY(RELU): with RELU, t = maxpool2d(relu(x)) computed from x, each
+ * value taken through relu's x > 0 ? x : 0 as it is read (the fusion
+ * "maxpool2d+relu", below). */
+#define RELU_OF(RELU, v) ((RELU) && !isgreater((v), (T)0) ? (T)0 : (v))
+#define MAXPOOL_BODY(RELU)                                                                         \
+	const pgeom g = pgeom_of(t);                                                               \
+	const T *X = (const T *)((RELU) ? t->in[0]->in[0] : t->in[0])->data;                       \
+	T *Y = NB_OUT(t, T);                                                                       \
+	int32_t *arg = t->aux;                                                                     \
+	/* the common 2x2 stride-2 window without padding: no bounds per window */                 \
+	const bool two =                                                                           \
+	    g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;            \
+	PLANES_PARALLEL                                                                            \
+	for (int64_t p = 0; p < g.planes; p++) {                                                   \
+		const T *x = X + p * g.h * g.w;                                                    \
+		T *y = Y + p * g.oh * g.ow;                                                        \
+		int32_t *am = arg + p * g.oh * g.ow;                                               \
+		/* a NaN-free plane takes the 2x2 path below: branch-free quiet compares           \
+		 * (isgreater: data-dependent branches mispredict, and a plain > may               \
+		 * trap, so the compiler would not vectorise it); a NaN needs the                  \
+		 * general loop's rule */                                                          \
+		int nan = 0;                                                                       \
+		for (int64_t k = 0; !(RELU) && two && k < g.h * g.w; k++)                          \
+			nan |= x[k] != x[k];                                                       \
+		if (POOL_AVX512 && two && !nan && sizeof(T) == sizeof(float) && ex->isa >= 2) {    \
+			pool2_plane_f32((const float *)x, g.w, g.oh, g.ow, (float *)y, am, RELU);  \
+			continue;                                                                  \
+		}                                                                                  \
+		if (two && !nan) {                                                                 \
+			const int32_t w = (int32_t)g.w;                                            \
+			for (int64_t i = 0; i < g.oh; i++) {                                       \
+				const T *r0 = x + 2 * i * g.w, *r1 = r0 + g.w;                     \
+				T *yr = y + i * g.ow;                                              \
+				int32_t *ar = am + i * g.ow;                                       \
+				const int32_t e0 = (int32_t)(2 * i * g.w);                         \
+				for (int64_t j = 0; j < g.ow; j++) {                               \
+					T a = RELU_OF(RELU, r0[2 * j]),                            \
+					  b = RELU_OF(RELU, r0[2 * j + 1]),                        \
+					  c = RELU_OF(RELU, r1[2 * j]),                            \
+					  d = RELU_OF(RELU, r1[2 * j + 1]);                        \
+					T v = a;                                                   \
+					int32_t off = 0;                                           \
+					int cb = isgreater(b, v);                                  \
+					v = cb ? b : v, off = cb ? 1 : off;                        \
+					int cc = isgreater(c, v);                                  \
+					v = cc ? c : v, off = cc ? w : off;                        \
+					int cd = isgreater(d, v);                                  \
+					v = cd ? d : v, off = cd ? w + 1 : off;                    \
+					yr[j] = v;                                                 \
+					ar[j] = e0 + 2 * (int32_t)j + off;                         \
+				}                                                                  \
+			}                                                                          \
+			continue;                                                                  \
+		}                                                                                  \
+		for (int64_t i = 0; i < g.oh; i++)                                                 \
+			for (int64_t j = 0; j < g.ow; j++) {                                       \
+				int64_t ih, iw, m0, m1, k0, k1;                                    \
+				window(&g, i, j, &ih, &iw, &m0, &m1, &k0, &k1);                    \
+				int64_t best = (ih + m0) * g.w + iw + k0;                          \
+				T v = RELU_OF(RELU, x[best]);                                      \
+				for (int64_t m = m0; m < m1; m++)                                  \
+					for (int64_t k = k0; k < k1; k++) {                        \
+						int64_t e = (ih + m) * g.w + iw + k;               \
+						const T u = RELU_OF(RELU, x[e]);                   \
+						if (u > v || (isnan(u) && !isnan(v)))              \
+							v = u, best = e;                           \
+					}                                                          \
+				y[i * g.ow + j] = v;                                               \
+				am[i * g.ow + j] = (int32_t)best;                                  \
+			}                                                                          \
 	}
-})
 
-/* dx[argmax] += dy (windows may overlap) */
-NB_KERNELS(maxpool_backward, {
-	const pgeom g = pgeom_of(t);
-	const T *DY = NB_IN(t, 0, T);
-	const int32_t *arg = t->in[1]->aux;
-	T *DX = NB_OUT(t, T);
-	const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
-	const bool two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
-	PLANES_PARALLEL
-	for (int64_t p = 0; p < g.planes; p++) {
-		T *dx = DX + p * hw;
-		if (POOL_AVX512 && two && sizeof(T) == sizeof(float) && ex->isa >= 2) {
-			pool2_back_plane_f32((const float *)DY + p * ohw, arg + p * ohw, g.h, g.w,
-			                     g.oh, g.ow, (float *)dx);
-			continue;
-		}
-		memset(dx, 0, (size_t)hw * sizeof(T));
-		for (int64_t e = 0; e < ohw; e++)
-			dx[arg[p * ohw + e]] += DY[p * ohw + e];
+NB_KERNELS(maxpool, MAXPOOL_BODY(0))
+NB_KERNELS(maxpool_relu, MAXPOOL_BODY(1))
+
+/* dx[argmax] += dy (windows may overlap).  MAXPOOL_BACK_BODY(MASK): with
+ * MASK, t = mask_range(maxpool2d_backward(dy, y), x) with y =
+ * maxpool2d(relu(x)) computed from dy and y (the fusion
+ * "maxpool2d_backward+relu", below): a window's dy counts only where lo < y
+ * < hi, the mask's range, as y is x at the argmax wherever y > 0. */
+#define MAXPOOL_BACK_BODY(MASK)                                                                    \
+	const nb_tensor *b = (MASK) ? t->in[0] : t; /* the maxpool2d_backward node */              \
+	const pgeom g = pgeom_of(b);                                                               \
+	const T *DY = NB_IN(b, 0, T), *YV = (MASK) ? NB_IN(b, 1, T) : NULL;                        \
+	const int32_t *arg = b->in[1]->aux;                                                        \
+	T *DX = NB_OUT(t, T);                                                                      \
+	const T lo = (T)t->a.f[0], hi = (T)t->a.f[1];                                              \
+	(void)lo, (void)hi;                                                                        \
+	const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;                                           \
+	const bool two =                                                                           \
+	    g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;            \
+	PLANES_PARALLEL                                                                            \
+	for (int64_t p = 0; p < g.planes; p++) {                                                   \
+		T *dx = DX + p * hw;                                                               \
+		if (POOL_AVX512 && two && sizeof(T) == sizeof(float) && ex->isa >= 2) {            \
+			pool2_back_plane_f32((const float *)DY + p * ohw, arg + p * ohw, g.h, g.w, \
+			                     g.oh, g.ow, (float *)dx,                              \
+			                     (MASK) ? (const float *)YV + p * ohw : NULL,          \
+			                     (float)lo, (float)hi);                                \
+			continue;                                                                  \
+		}                                                                                  \
+		memset(dx, 0, (size_t)hw * sizeof(T));                                             \
+		for (int64_t e = 0; e < ohw; e++) {                                                \
+			const T d = DY[p * ohw + e];                                               \
+			dx[arg[p * ohw + e]] +=                                                    \
+			    !(MASK) || (YV[p * ohw + e] > lo && YV[p * ohw + e] < hi) ? d : (T)0;  \
+		}                                                                                  \
 	}
-})
+
+NB_KERNELS(maxpool_backward, MAXPOOL_BACK_BODY(0))
+NB_KERNELS(maxpool_backward_relu, MAXPOOL_BACK_BODY(1))
 
 NB_KERNELS(maxpool_gather, {
 	const pgeom g = pgeom_of(t);
@@ -628,6 +671,56 @@ static nb_tensor *ex_global_avgpool(nb_graph *g, nb_tensor **wrt, int *n)
 	*n = 1;
 	return nb_global_avgpool(wrt[0]);
 }
+
+/* ---- fusions (graph/compile.c) ---------------------------------------------------------
+ * relu then max pooling, the convolutional nets' pattern, in one pass each
+ * way: the relu's output and the scatter's dx are never stored.  The same
+ * bits as the separate steps: the pooling takes relu of each value as it
+ * reads it; and where y = maxpool2d(relu(x)) > 0, y is x at the argmax, so
+ * relu's mask (0 < x < inf) at the argmax is 0 < y < inf, and everywhere
+ * else the scatter wrote 0. */
+
+/* maxpool2d(relu(x)): the pooling reads x */
+static bool match_maxpool_relu(const nb_tensor *t)
+{
+	return t->op == NB_OP_MAXPOOL2D && t->in[0]->op == NB_OP_RELU;
+}
+
+static int reads_maxpool_relu(const nb_tensor *t, nb_tensor **in)
+{
+	in[0] = t->in[0]->in[0];
+	return 1;
+}
+
+const nb_fusion nb__fuse_maxpool_relu = {.name = "maxpool2d+relu",
+                                         .match = match_maxpool_relu,
+                                         .reads = reads_maxpool_relu,
+                                         .forward_f32 = maxpool_relu_f32,
+                                         .forward_f64 = maxpool_relu_f64};
+
+/* relu's VJP mask_range(g, x, 0, inf) of g = maxpool2d_backward(dy, y), y =
+ * maxpool2d(relu(x)): dx from dy and y */
+static bool match_maxpool_backward_relu(const nb_tensor *t)
+{
+	if (t->op != NB_OP_MASK_RANGE || t->a.i[0] || t->a.f[0] != 0 || t->a.f[1] != INFINITY)
+		return false;
+	const nb_tensor *b = t->in[0], *y = b->in[b->n_in - 1];
+	return b->op == NB_OP_MAXPOOL2D_BACKWARD && y->op == NB_OP_MAXPOOL2D &&
+	       y->in[0]->op == NB_OP_RELU && y->in[0]->in[0] == t->in[1];
+}
+
+static int reads_maxpool_backward_relu(const nb_tensor *t, nb_tensor **in)
+{
+	in[0] = t->in[0]->in[0];
+	in[1] = t->in[0]->in[1];
+	return 2;
+}
+
+const nb_fusion nb__fuse_maxpool_backward_relu = {.name = "maxpool2d_backward+relu",
+                                                  .match = match_maxpool_backward_relu,
+                                                  .reads = reads_maxpool_backward_relu,
+                                                  .forward_f32 = maxpool_backward_relu_f32,
+                                                  .forward_f64 = maxpool_backward_relu_f64};
 
 const nb_opdef nb__op_maxpool2d = {.name = "maxpool2d",
                                    .n_inputs = 1,

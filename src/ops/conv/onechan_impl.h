@@ -36,15 +36,24 @@ NB_TGT static void SFX(d1_forward)(const geom *g, const d1geom *d, const T *x, c
 					SFX(d1_taps)
 				(xp + (i + m) * d->wp + j0, wb + m * g->kw * D1_OB, g->kw, a, D1_OB,
 				 2, D1_OB);
+				/* the bias added in vectors; a row's last block
+				 * (LeNet's 28 of 32 pixels) stored in the level's
+				 * fixed-size moves, not value by value (which took
+				 * as long as the taps) */
 				const int64_t vn = g->ow - j0 < PX ? g->ow - j0 : PX;
 				for (int64_t o = 0; o < on; o++) {
-					T out[PX];
-					memcpy(out, &a[o][0], sizeof a[o][0]);
-					memcpy(out + D1_V, &a[o][1], sizeof a[o][1]);
 					const T bo = bias ? bias[ob + o] : 0;
+					const SFX(d1vec) s0 = a[o][0] + bo, s1 = a[o][1] + bo;
 					T *yr = y + (ob + o) * p + i * g->ow + j0;
-					for (int64_t v = 0; v < vn; v++)
-						yr[v] = out[v] + bo;
+					if (vn == PX) {
+						memcpy(yr, &s0, sizeof s0);
+						memcpy(yr + D1_V, &s1, sizeof s1);
+						continue;
+					}
+					T out[PX];
+					memcpy(out, &s0, sizeof s0);
+					memcpy(out + D1_V, &s1, sizeof s1);
+					SFX(copy_row)(yr, out, vn);
 				}
 			}
 	}
@@ -105,15 +114,22 @@ NB_TGT static void SFX(d1_weight)(const geom *g, const d1geom *d, const T *x, co
 	const int64_t kk = g->kh * g->kw, p = g->oh * g->ow, plane = g->oh * d->owr;
 	T *dy0 = dyp, *dy1 = dyp + plane;
 	for (int64_t o = 0; o < g->o; o += 2) {
-		for (int c = 0; c < 2;
-		     c++) { /* dy of channels o and o + 1, rows padded with zeros */
+		/* dy of channels o and o + 1, rows padded with zeros: vectors of
+		 * zeros over a row's end (owr is a multiple of 2 D1_VW), then the
+		 * row; a memset of each plane first cost more than the copy */
+		const SFX(d1vec) zero = {0};
+		for (int c = 0; c < 2; c++) {
 			T *dst = c ? dy1 : dy0;
-			memset(dst, 0, (size_t)plane * sizeof(T));
-			if (o + c < g->o)
-				for (int64_t i = 0; i < g->oh; i++) {
-					const T *src = dy + (o + c) * p + i * g->ow;
-					SFX(copy_row)(dst + i * d->owr, src, g->ow);
-				}
+			if (o + c >= g->o) {
+				memset(dst, 0, (size_t)plane * sizeof(T));
+				continue;
+			}
+			for (int64_t i = 0; i < g->oh; i++) {
+				for (int64_t j = g->ow / D1_V * D1_V; j < d->owr; j += D1_V)
+					memcpy(dst + i * d->owr + j, &zero, sizeof zero);
+				SFX(copy_row)
+				(dst + i * d->owr, dy + (o + c) * p + i * g->ow, g->ow);
+			}
 		}
 		SFX(d1vec) *va0 = va + o * kk, *va1 = va0 + kk;
 		if (g->kw == 5)
