@@ -258,7 +258,8 @@ static bool same_bits(const double *a, const double *b, int64_t n)
  * for x and w, compiled with fusions unless off (and with the relu as a
  * target too when keep_relu); returns the program's step count */
 static int relu_pool_run(nb_dtype dt, nb_shape xs, const double *xv, int k, int s, int p, bool off,
-                         bool keep_relu, double *y, double *dx, double *dw, char *prof, size_t np)
+                         bool keep_relu, bool special, double *y, double *dx, double *dw,
+                         char *prof, size_t np)
 {
 	nb_graph *g = nb_graph_new(dt);
 	nb_tensor *x = nb_param(g, "x", xs, NB_ZEROS);
@@ -273,8 +274,13 @@ static int relu_pool_run(nb_dtype dt, nb_shape xs, const double *xv, int k, int 
 	ck_graph_ok(g);
 	const int64_t ny = nb_tensor_size(out);
 	double *cv = malloc(sizeof(double) * (size_t)ny);
+	/* the upstream gradient: -0 and, with special, NaN and infinities */
 	for (int64_t i = 0; i < ny; i++)
-		cv[i] = i % 7 == 3 ? -0.0 : 0.5 * (double)(i % 5) - 1;
+		cv[i] = i % 7 == 3                ? -0.0
+		        : special && i % 11 == 5  ? NAN
+		        : special && i % 13 == 6  ? INFINITY
+		        : special && i % 17 == 10 ? -INFINITY
+		                                  : 0.5 * (double)(i % 5) - 1;
 	nb_tensor *L = nb_sum(nb_mul(out, nb_constant(g, "c", nb_tensor_shape(out), cv)));
 	nb_tensor *d[2];
 	ck_assert_int_eq(nb_grads(L, (nb_tensor *[]){x, w}, 2, d), NB_OK);
@@ -301,26 +307,31 @@ static int relu_pool_run(nb_dtype dt, nb_shape xs, const double *xv, int k, int 
 
 /* relu then max pooling runs as two fused steps (maxpool2d+relu and
  * maxpool2d_backward+relu) with the bits of the four separate ones: values
- * with NaN, +-inf, +-0 and ties; the 2x2 path (rows of 14 and 5, odd
- * sizes) and the general one (overlapping windows, padding); floats and
- * doubles; 1 and 3 threads.  With the relu a target, only the backward is. */
+ * with and without NaN, +-inf and +-0 (in x and in the upstream gradient),
+ * ties; the 2x2 path (rows of 14 and 5, odd sizes) and the general one
+ * (overlapping windows, padding); floats and doubles; 1 and 3 threads (16
+ * images of 28x28 split the planes).  With the relu a target, only the
+ * backward is fused. */
 START_TEST(test_relu_pool_fused_bits)
 {
-	static const int geo[][5] = {/* H, W, k, s, p */
-	                             {28, 28, 2, 2, 0}, {10, 10, 2, 2, 0}, {7, 9, 2, 2, 0},
-	                             {9, 8, 3, 2, 1},   {6, 7, 3, 1, 1},   {5, 5, 2, 1, 0}};
+	static const int geo[][6] = {/* N, H, W, k, s, p */
+	                             {16, 28, 28, 2, 2, 0}, {2, 10, 10, 2, 2, 0},
+	                             {2, 7, 9, 2, 2, 0},    {2, 9, 8, 3, 2, 1},
+	                             {2, 6, 7, 3, 1, 1},    {2, 5, 5, 2, 1, 0}};
 	static const double special[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -1.0};
 	for (size_t q = 0; q < sizeof geo / sizeof geo[0]; q++)
-		for (int v = 0; v < 4; v++) {
-			const int N = 2, C = 3, H = geo[q][0], W = geo[q][1];
+		for (int v = 0; v < 8; v++) { /* threads, dtype, specials */
+			const int N = geo[q][0], C = 3, H = geo[q][1], W = geo[q][2];
+			const int k = geo[q][3], st = geo[q][4], pd = geo[q][5];
+			const bool sp = v & 4;
 			const nb_shape xs = NB_SHAPE(N, C, H, W);
 			const int64_t nx = N * C * H * W;
 			double *x = malloc(sizeof(double) * (size_t)nx);
-			unsigned rs = 99u + (unsigned)(q * 4 + (size_t)v);
+			unsigned rs = 99u + (unsigned)(q * 8 + (size_t)v);
 			for (int64_t i = 0; i < nx; i++) {
 				rs = rs * 1103515245u + 12345u;
 				const unsigned u = (rs >> 16) % 40;
-				x[i] = u < 7 ? special[u] : (double)(u % 9) - 4;
+				x[i] = sp && u < 7 ? special[u] : (double)(u % 9) - 4;
 			}
 			double *y[3], *dx[3], dw[3][9];
 			char prof[3][4096];
@@ -329,12 +340,12 @@ START_TEST(test_relu_pool_fused_bits)
 				y[m] = malloc(sizeof(double) * (size_t)nx);
 				dx[m] = malloc(sizeof(double) * (size_t)nx);
 			}
-			nb_set_num_threads(v % 2 ? 3 : 1);
-			const nb_dtype dt = v < 2 ? NB_F32 : NB_F64;
+			nb_set_num_threads(v & 1 ? 3 : 1);
+			const nb_dtype dt = v & 2 ? NB_F64 : NB_F32;
 			for (int m = 0; m < 3; m++) /* fused, fusions off, relu kept */
-				steps[m] = relu_pool_run(dt, xs, x, geo[q][2], geo[q][3], geo[q][4],
-				                         m == 1, m == 2, y[m], dx[m], dw[m],
-				                         prof[m], sizeof prof[m]);
+				steps[m] =
+				    relu_pool_run(dt, xs, x, k, st, pd, m == 1, m == 2, sp, y[m],
+				                  dx[m], dw[m], prof[m], sizeof prof[m]);
 			ck_assert_msg(strstr(prof[0], "maxpool2d+relu") &&
 			                  strstr(prof[0], "maxpool2d_backward+relu"),
 			              "%s", prof[0]);
@@ -343,9 +354,8 @@ START_TEST(test_relu_pool_fused_bits)
 			          strstr(prof[2], "maxpool2d_backward+relu"));
 			ck_assert_int_eq(steps[0], steps[1] - 2);
 			ck_assert_int_eq(steps[2], steps[1] - 1);
-			const int64_t ny = N * C *
-			                   ((H + 2 * geo[q][4] - geo[q][2]) / geo[q][3] + 1) *
-			                   ((W + 2 * geo[q][4] - geo[q][2]) / geo[q][3] + 1);
+			const int64_t ny =
+			    N * C * ((H + 2 * pd - k) / st + 1) * ((W + 2 * pd - k) / st + 1);
 			for (int m = 1; m < 3; m++) {
 				ck_assert_msg(same_bits(y[0], y[m], ny), "y, geometry %zu v %d", q,
 				              v);
@@ -353,6 +363,9 @@ START_TEST(test_relu_pool_fused_bits)
 				              q, v);
 				ck_assert_msg(same_bits(dw[0], dw[m], C), "dw, geometry %zu v %d",
 				              q, v);
+				/* without specials dw is finite: the comparison means something */
+				for (int c = 0; !sp && c < C; c++)
+					ck_assert(isfinite(dw[m][c]));
 			}
 			for (int m = 0; m < 3; m++)
 				free(y[m]), free(dx[m]);

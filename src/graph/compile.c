@@ -273,8 +273,10 @@ static nb_tensor *const *step_reads(const nb_program *p, int s, int *n, nb_tenso
 
 /* Fuse every step that matches a fusion and whose producer (in[0]) only
  * it reads and no target is, and is no fused step itself: the producer
- * leaves the schedule.  count, head: scratch, one int per node of the
- * graph. */
+ * leaves the schedule.  A fused kernel reads only inputs of its step or of
+ * the producer (nb_fusion.reads), so no node it reads leaves: that node
+ * has the step or the producer as a reader besides any head it feeds.
+ * count, head: scratch, one int per node of the graph. */
 static bool fuse_steps(nb_program *p, int *count, int *head)
 {
 	if (nb__fusion_off)
@@ -296,8 +298,7 @@ static bool fuse_steps(nb_program *p, int *count, int *head)
 	int nf = 0;
 	for (int s = 0; s < p->n; s++) {
 		nb_tensor *t = p->sched[s];
-		if (t->n_in < 1 || count[t->id] < 0 || count[t->in[0]->id] != 1 ||
-		    head[t->in[0]->id] ||
+		if (t->n_in < 1 || count[t->in[0]->id] != 1 || head[t->in[0]->id] ||
 		    (nb__ops[t->in[0]->op]->flags & (NB_OPF_LEAF | NB_OPF_UPDATE)))
 			continue;
 		for (int f = 0; f < nb__n_fusions; f++)

@@ -172,13 +172,18 @@ struct nb_program {
  * reads and no one asked for, never runs and its output is never stored.
  * nb_compile fuses every step that matches (unless nb__fusion_off); the
  * fused kernel gives the same bits as the two steps.  The table is in
- * graph/compile.c, the fusions with their ops (ops/pool.c). */
+ * graph/compile.c, the fusions with their ops (ops/pool.c).  No current
+ * fusion removes a producer that has a plan or an aux buffer (maxpool2d's
+ * argmax); one that does must plan for its kernel itself. */
 typedef struct nb_fusion {
 	const char *name; /* in the profile report, e.g. "maxpool2d+relu" */
 	/* does t (and its producer) have this fusion's ops and attributes? */
 	bool (*match)(const nb_tensor *t);
-	/* the nodes the fused kernel reads, at most 4, in in; returns how many */
+	/* the nodes the fused kernel reads, at most 4, in in; returns how many.
+	 * Only inputs of t or of its producer. */
 	int (*reads)(const nb_tensor *t, nb_tensor **in);
+	/* t's kernel in the fused step; it runs with the plan and workspace
+	 * t's op asks for (nb_opdef.plan), and the profile names the fusion */
 	void (*forward_f32)(const nb_exec *x, nb_tensor *t);
 	void (*forward_f64)(const nb_exec *x, nb_tensor *t);
 } nb_fusion;
