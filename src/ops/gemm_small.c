@@ -10,7 +10,10 @@
  * must have unit column stride), the other broadcast one value at a time
  * (any strides), and a block of 12 rows by 2 vectors of C is kept in
  * registers (24 accumulators).  When neither operand has a unit stride in
- * C's row direction, the smaller one is copied into the order needed.
+ * C's row direction, one is copied into the order needed (layout_of).
+ * The threads take contiguous shares of C without waiting for each other
+ * (one parallel region, no barrier inside: with OMP_WAIT_POLICY=passive
+ * each barrier costs several microseconds on a virtual machine).
  *
  * The sums are BLIS's packed path's to the bit: k is cut into blocks as
  * BLIS cuts it (KC, with the last block taking what is left up to KC's
@@ -28,6 +31,8 @@
 
 #include <immintrin.h>
 #include <omp.h>
+#include <stdatomic.h>
+#include <x86intrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
@@ -139,74 +144,61 @@ INLINE dim_t block_end(dim_t p, dim_t k, dim_t kc, dim_t kc_max)
 	return k - p <= kc_max ? k : p + kc;
 }
 
-/* O (rows x cols, row stride ldo, unit column stride) = X V over k, X(r, p)
- * at x[r rsx + p csx], V(p, j) at v[p ldv + j], on the threads of the
- * enclosing parallel region (or one).  Threads take whole blocks of O;
- * every thread runs the k blocks in order. */
-#define CORE(NAME, T, VL, MT, TILES)                                                               \
-	AVX512 static void NAME(dim_t rows, dim_t cols, dim_t k, const T *x, inc_t rsx, inc_t csx, \
-	                        const T *v, inc_t ldv, T *o, inc_t ldo, dim_t kc, dim_t kc_max)    \
-	{                                                                                          \
-		const dim_t rb = (rows + ROWS - 1) / ROWS, cb = (cols + 2 * VL - 1) / (2 * VL);    \
-		const int th = omp_get_num_threads(), me = omp_get_thread_num();                   \
-		/* each thread reads its share of the larger operand */                            \
-		const bool split_rows = rows >= cols;                                              \
-		const dim_t n = split_rows ? rb : cb;                                              \
-		const dim_t lo = n * me / th, hi = n * (me + 1) / th;                              \
-		const dim_t r0 = split_rows ? lo : 0, r1 = split_rows ? hi : rb;                   \
-		const dim_t c0 = split_rows ? 0 : lo, c1 = split_rows ? cb : hi;                   \
-		for (dim_t p = 0; p < k;) {                                                        \
-			const dim_t pe = block_end(p, k, kc, kc_max);                              \
-			for (dim_t cj = c0; cj < c1; cj++)                                         \
-				for (dim_t ri = r0; ri < r1; ri++) {                               \
-					const dim_t i = ri * ROWS, j = cj * 2 * VL, w = cols - j;  \
-					const int r = rows - i < ROWS ? (int)(rows - i) : ROWS;    \
-					TILES(r, pe - p, x + i * rsx + p * csx, rsx, csx,          \
-					      v + p * ldv + j, ldv, o + i * ldo + j, ldo,          \
-					      (MT)lanes(w), (MT)lanes(w - VL), p > 0);             \
-				}                                                                  \
-			p = pe;                                                                    \
-		}                                                                                  \
-	}
+/* What the threads of one product share (each counter on its own cache
+ * line): the panels of a copy made before the products, claimed in order
+ * and counted when made, and the threads through with their blocks. */
+typedef struct work {
+	_Alignas(64) atomic_long pack;   /* the next panel to copy */
+	_Alignas(64) atomic_long packed; /* panels copied */
+	_Alignas(64) atomic_int done;    /* threads through */
+} work;
 
-CORE(core_f32, float, 16, __mmask16, tiles_f32)
-CORE(core_f64, double, 8, __mmask8, tiles_f64)
+/* The end of a thread's part of a product.  The first thread then waits
+ * (a spin of at most about 10^5 cycles) until the others are through, so
+ * that it reaches the parallel region's closing barrier last: with
+ * OMP_WAIT_POLICY=passive a thread that waits at a barrier sleeps, and
+ * waking the first one costs it 5 to 20 us on a virtual machine, where
+ * the others only go back to sleep. */
+static void finish(work *w)
+{
+	const int th = omp_get_num_threads();
+	atomic_fetch_add_explicit(&w->done, 1, memory_order_release);
+	if (th == 1 || omp_get_thread_num() != 0)
+		return;
+	const unsigned long long t0 = __rdtsc();
+	while (atomic_load_explicit(&w->done, memory_order_acquire) < th && __rdtsc() - t0 < 100000)
+		_mm_pause();
+}
 
-/* dst (cols x rows, by rows) = the transpose of src (rows x cols, source
- * element (r, c) at src[r rs + c cs]); this thread's share of dst's rows */
-/* dst[c ldd + r] = src[r rs + c cs] for r < rows and this thread's share
- * of c < cols (a value moves, so any order gives the same bits) */
-#define TRANSPOSE_SCALAR(T, c0, c1, r0, r1)                                                        \
+/* dst[c ldd + r] = src[r rs + c cs] for r0 <= r < r1, c < cols (a value
+ * moves, so any order gives the same bits) */
+#define TRANSPOSE_SCALAR(c0, c1, r0, r1)                                                           \
 	for (dim_t c = (c0); c < (c1); c++)                                                        \
 		for (dim_t r = (r0); r < (r1); r++)                                                \
 	dst[c * ldd + r] = src[r * rs + c * cs]
 
-static void transpose_f64(dim_t rows, dim_t cols, const double *src, inc_t rs, inc_t cs,
+static void transpose_f64(dim_t r0, dim_t r1, dim_t cols, const double *src, inc_t rs, inc_t cs,
                           double *dst, inc_t ldd)
 {
-	const int th = omp_get_num_threads(), me = omp_get_thread_num();
-	TRANSPOSE_SCALAR(double, cols *me / th, cols * (me + 1) / th, 0, rows);
+	TRANSPOSE_SCALAR(0, cols, r0, r1);
 }
 
 /* floats: blocks of 8 x 8 through registers where src's rows are
- * contiguous (cs 1: A by rows, B^T by rows, C^T), the edges one by one;
- * the threads share c in multiples of 8 */
-AVX512 static void transpose_f32(dim_t rows, dim_t cols, const float *src, inc_t rs, inc_t cs,
-                                 float *dst, inc_t ldd)
+ * contiguous (cs 1: A by rows, B^T by rows, C^T), the edges one by one */
+AVX512 static void transpose_f32(dim_t r0, dim_t r1, dim_t cols, const float *src, inc_t rs,
+                                 inc_t cs, float *dst, inc_t ldd)
 {
-	const int th = omp_get_num_threads(), me = omp_get_thread_num();
-	const dim_t c8 = (cols + 7) / 8, lo = c8 * me / th * 8, hi = c8 * (me + 1) / th * 8;
-	const dim_t chi = hi < cols ? hi : cols;
-	if (cs != 1 || lo >= chi) {
-		TRANSPOSE_SCALAR(float, lo < cols ? lo : cols, chi, 0, rows);
+	if (cs != 1) {
+		TRANSPOSE_SCALAR(0, cols, r0, r1);
 		return;
 	}
-	const dim_t r8 = rows / 8 * 8, cend = lo + (chi - lo) / 8 * 8;
-	for (dim_t c0 = lo; c0 < cend; c0 += 8)
-		for (dim_t r0 = 0; r0 < r8; r0 += 8) {
+	const dim_t r8 = r0 + (r1 - r0) / 8 * 8, c8 = cols / 8 * 8;
+	/* dst's rows one after the other, so that its lines are written whole */
+	for (dim_t cb = 0; cb < c8; cb += 8)
+		for (dim_t rb = r0; rb < r8; rb += 8) {
 			__m256 x[8], t[8], u[8];
 			for (int i = 0; i < 8; i++)
-				x[i] = _mm256_loadu_ps(src + (r0 + i) * rs + c0);
+				x[i] = _mm256_loadu_ps(src + (rb + i) * rs + cb);
 			for (int i = 0; i < 8; i += 2) {
 				t[i] = _mm256_unpacklo_ps(x[i], x[i + 1]);
 				t[i + 1] = _mm256_unpackhi_ps(x[i], x[i + 1]);
@@ -221,89 +213,214 @@ AVX512 static void transpose_f32(dim_t rows, dim_t cols, const float *src, inc_t
 				    _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
 			}
 			for (int j = 0; j < 4; j++) {
-				_mm256_storeu_ps(dst + (c0 + j) * ldd + r0,
+				_mm256_storeu_ps(dst + (cb + j) * ldd + rb,
 				                 _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));
-				_mm256_storeu_ps(dst + (c0 + j + 4) * ldd + r0,
+				_mm256_storeu_ps(dst + (cb + j + 4) * ldd + rb,
 				                 _mm256_permute2f128_ps(u[j], u[j + 4], 0x31));
 			}
 		}
-	TRANSPOSE_SCALAR(float, lo, cend, r8, rows);
-	TRANSPOSE_SCALAR(float, cend, chi, 0, rows);
+	TRANSPOSE_SCALAR(c8, cols, r0, r8);
+	TRANSPOSE_SCALAR(0, cols, r8, r1);
 }
+
+/* O (rows x cols) = X V over k, X(r, p) at x[r rsx + p csx], V(p, j) at
+ * v[p ldv + j], on the threads of the enclosing parallel region (or one);
+ * O by rows (O(r, j) at o[r ldo + j]), or transposed (trans: O(r, j) at
+ * o[j ldo + r], each block through buffer space).
+ *
+ * Each thread takes a contiguous share of the rows of blocks where there
+ * are at least as many rows as columns, else of the columns of blocks, so
+ * that it reads its own share of the larger operand; the first thread the
+ * larger share, as the others start later (they are woken).  With pk, V
+ * is copied first, a column of blocks at a time by the thread that takes
+ * it, from ps (V(p, j) at ps[j prs + p pcs]) to pk (2 VL columns by k for
+ * each).  The first k block of a block of O is stored, the others added
+ * in order: whichever thread makes a block, its bits are the same. */
+#define CORE(NAME, T, VL, MT, TILES, TRANSPOSE)                                                    \
+	/* one block of O: rows from i, columns from j, k from p to pe; V's                        \
+	 * columns from j at vj */                                                                 \
+	AVX512 INLINE void NAME##_block(dim_t rows, dim_t cols, dim_t i, dim_t j, dim_t p,         \
+	                                dim_t pe, const T *x, inc_t rsx, inc_t csx, const T *vj,   \
+	                                inc_t ldv, T *o, inc_t ldo, bool trans)                    \
+	{                                                                                          \
+		const dim_t w = cols - j;                                                          \
+		const int r = rows - i < ROWS ? (int)(rows - i) : ROWS;                            \
+		const MT m0 = (MT)lanes(w), m1 = (MT)lanes(w - VL);                                \
+		if (!trans) {                                                                      \
+			TILES(r, pe - p, x + i * rsx + p * csx, rsx, csx, vj + p * ldv, ldv,       \
+			      o + i * ldo + j, ldo, m0, m1, p > 0);                                \
+			return;                                                                    \
+		}                                                                                  \
+		_Alignas(64) T buf[ROWS * 2 * VL];                                                 \
+		TILES(r, pe - p, x + i * rsx + p * csx, rsx, csx, vj + p * ldv, ldv, buf, 2 * VL,  \
+		      m0, m1, false);                                                              \
+		/* values move, or add as the tile adds them */                                    \
+		for (dim_t jj = 0; jj < w && jj < 2 * VL; jj++)                                    \
+			for (int rr = 0; rr < r; rr++) {                                           \
+				T *d = o + (j + jj) * ldo + i + rr;                                \
+				*d = p > 0 ? *d + buf[rr * 2 * VL + jj] : buf[rr * 2 * VL + jj];   \
+			}                                                                          \
+	}                                                                                          \
+                                                                                                   \
+	AVX512 static void NAME(dim_t rows, dim_t cols, dim_t k, const T *x, inc_t rsx, inc_t csx, \
+	                        const T *v, inc_t ldv, T *o, inc_t ldo, bool trans, dim_t kc,      \
+	                        dim_t kc_max, T *pk, const T *ps, inc_t prs, inc_t pcs)            \
+	{                                                                                          \
+		const dim_t rb = (rows + ROWS - 1) / ROWS, cb = (cols + 2 * VL - 1) / (2 * VL);    \
+		const dim_t th = omp_get_num_threads(), me = omp_get_thread_num();                 \
+		const dim_t n = rows >= cols ? rb : cb;                                            \
+		const dim_t u0 = n - n * (th - me) / th, u1 = n - n * (th - me - 1) / th;          \
+		if (rows >= cols) /* rows of blocks, V's k block in cache across them */           \
+			for (dim_t p = 0, pe; p < k; p = pe) {                                     \
+				pe = block_end(p, k, kc, kc_max);                                  \
+				for (dim_t cj = 0; cj < cb; cj++)                                  \
+					for (dim_t ri = u0; ri < u1; ri++)                         \
+						NAME##_block(rows, cols, ri *ROWS, cj * 2 * VL, p, \
+						             pe, x, rsx, csx, v + cj * 2 * VL,     \
+						             ldv, o, ldo, trans);                  \
+			}                                                                          \
+		else /* columns of blocks */                                                       \
+			for (dim_t cj = u0; cj < u1; cj++) {                                       \
+				const dim_t j = cj * 2 * VL;                                       \
+				const T *vj = v + j;                                               \
+				inc_t ld = ldv;                                                    \
+				if (pk) {                                                          \
+					T *pan = pk + cj * k * 2 * VL;                             \
+					TRANSPOSE(0, cols - j < 2 * VL ? cols - j : 2 * VL, k,     \
+					          ps + j * prs, prs, pcs, pan, 2 * VL);            \
+					vj = pan, ld = 2 * VL;                                     \
+				}                                                                  \
+				for (dim_t p = 0, pe; p < k; p = pe) {                             \
+					pe = block_end(p, k, kc, kc_max);                          \
+					for (dim_t ri = 0; ri < rb; ri++)                          \
+						NAME##_block(rows, cols, ri *ROWS, j, p, pe, x,    \
+						             rsx, csx, vj, ld, o, ldo, trans);     \
+				}                                                                  \
+			}                                                                          \
+	}
+
+CORE(core_f32, float, 16, __mmask16, tiles_f32, transpose_f32)
+CORE(core_f64, double, 8, __mmask8, tiles_f64, transpose_f64)
 
 /* how the operands are laid out for the core (see SMALL) */
 typedef struct layout {
 	bool by_rows, copy_a, copy_b, transposed;
+	/* the copy made by the core, each thread copying the panels it uses
+	 * (the copied operand is on the side of C's longer dimension) */
+	bool own;
 } layout;
 
-static layout layout_of(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb)
+static layout layout_of(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, int threads)
 {
 	layout l = {.by_rows = csb == 1};
 	const bool by_cols = !l.by_rows && rsa == 1;
-	l.copy_a = !l.by_rows && !by_cols && m * (k + n) < k * n;
-	l.copy_b = !l.by_rows && !by_cols && !l.copy_a;
+	if (!l.by_rows && !by_cols) {
+		/* what each copy moves: A^T and C^T, or B.  On one thread the
+		 * smaller; on more, the one each thread makes for itself unless it
+		 * moves more than twice as much: no thread then waits for
+		 * another's copy */
+		const dim_t ca = m * (k + n), cb = k * n;
+		if (threads > 1 && n > m && cb <= 2 * ca)
+			l.copy_b = true;
+		else if (threads > 1 && m > n && ca <= 2 * cb)
+			l.copy_a = true;
+		else
+			l.copy_a = ca < cb, l.copy_b = !l.copy_a;
+		l.own = l.copy_b ? n > m : m > n;
+	}
 	l.transposed = by_cols || l.copy_a;
 	return l;
 }
 
-/* the elements of scratch space a product needs */
-static size_t scratch(dim_t m, dim_t n, dim_t k, layout l)
+/* the elements of the copy, in panels 2 VL (128 bytes) wide where the
+ * threads make their own */
+static dim_t copy_size(dim_t m, dim_t n, dim_t k, layout l, size_t elem)
 {
-	return (size_t)((l.copy_a ? m * k : 0) + (l.copy_b ? k * n : 0) +
-	                (l.transposed ? m * n : 0));
+	const dim_t w = (dim_t)(128 / elem), r = l.copy_a ? m : l.copy_b ? n : 0;
+	return k * (l.own ? (r + w - 1) / w * w : r);
+}
+
+/* the elements of scratch space a product needs: the copy, and C^T where
+ * C is transposed (on one thread) */
+static size_t scratch(dim_t m, dim_t n, dim_t k, layout l, size_t elem)
+{
+	return (size_t)(copy_size(m, n, k, l, elem) + (l.transposed ? m * n : 0));
 }
 
 size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem)
 {
 	if (m <= 0 || n <= 0 || k <= 0)
 		return 0;
-	return scratch(m, n, k, layout_of(m, n, k, rsa, csb)) * elem;
+	/* the layout differs on one thread and on more */
+	const size_t s1 = scratch(m, n, k, layout_of(m, n, k, rsa, csb, 1), elem),
+	             s2 = scratch(m, n, k, layout_of(m, n, k, rsa, csb, 2), elem);
+	return (s1 > s2 ? s1 : s2) * elem;
 }
 
 /* C (m x n, by rows, ldc) = op(A) op(B): A(i, p) at a[i rsa + p csa],
  * B(p, j) at b[p rsb + j csb].
  *   B by rows (csb 1): C = A B directly.
- *   A by columns (rsa 1): C^T = B^T A^T into scratch space, then C from it.
- *   neither: the smaller of A and B copied by columns / by rows first.
+ *   A by columns (rsa 1): C^T = B^T A^T.
+ *   neither: A copied by columns (then C^T = B^T A^T) or B by rows (then
+ *   C = A B), see layout_of: by the threads in the core's columns of
+ *   blocks (own), else first, in panels of 2 VL that the threads claim.
+ * C^T goes on one thread to scratch space, then transposed at once; on
+ * more, each block transposed as it is made.  No thread waits for another
+ * but for a panel of the copy first made and at the end (see finish).
  * The scratch space is ws when it has room, else allocated. */
-#define SMALL(NAME, T, CORE, TRANSPOSE)                                                            \
+#define SMALL(NAME, T, VL, CORE, TRANSPOSE)                                                        \
 	bool NAME(dim_t m, dim_t n, dim_t k, const T *a, inc_t rsa, inc_t csa, const T *b,         \
 	          inc_t rsb, inc_t csb, T *c, inc_t ldc, int threads, dim_t kc, dim_t kc_max,      \
 	          void *ws, size_t ws_bytes)                                                       \
 	{                                                                                          \
 		if (m <= 0 || n <= 0 || k <= 0 || kc <= 0 || kc_max < kc)                          \
 			return false;                                                              \
-		const layout l = layout_of(m, n, k, rsa, csb);                                     \
-		const size_t need = scratch(m, n, k, l) * sizeof(T);                               \
-		T *buf = ws, *own = NULL;                                                          \
-		if (need > ws_bytes && !(buf = own = malloc(need)))                                \
+		const layout l = layout_of(m, n, k, rsa, csb, threads);                            \
+		const size_t need = scratch(m, n, k, l, sizeof(T)) * sizeof(T);                    \
+		T *packed = ws, *own = NULL;                                                       \
+		if (need > ws_bytes && !(packed = own = malloc(need)))                             \
 			return false;                                                              \
-		T *packed = buf, *ct = buf + (l.copy_a ? m * k : l.copy_b ? k * n : 0);            \
+		T *pk = l.own ? packed : NULL, *ct = packed + copy_size(m, n, k, l, sizeof(T));    \
+		/* the copy made first: A^T (k x m by rows) from A's rows, or B                    \
+		 * (k x n by rows) from B^T's rows, in panels of 2 VL of those rows */             \
+		const dim_t pr = l.own ? 0 : l.copy_a ? m : l.copy_b ? n : 0;                      \
+		const dim_t panels = (pr + 2 * VL - 1) / (2 * VL);                                 \
+		work w = {0};                                                                      \
 		_Pragma("omp parallel num_threads(threads) if (threads > 1)")                      \
 		{                                                                                  \
-			if (l.copy_a) /* A^T, k x m by rows */                                     \
-				TRANSPOSE(m, k, a, rsa, csa, packed, m);                           \
-			if (l.copy_b) /* B, k x n by rows: the transpose of B^T */                 \
-				TRANSPOSE(n, k, b, csb, rsb, packed, n);                           \
-			if (l.copy_a || l.copy_b) {                                                \
-				_Pragma("omp barrier")                                             \
+			for (dim_t u; (u = atomic_fetch_add_explicit(                              \
+			                   &w.pack, 1, memory_order_relaxed)) < panels;) {         \
+				const dim_t r0 = u * 2 * VL,                                       \
+				            r1 = r0 + 2 * VL < pr ? r0 + 2 * VL : pr;              \
+				if (l.copy_a)                                                      \
+					TRANSPOSE(r0, r1, k, a, rsa, csa, packed, m);              \
+				else                                                               \
+					TRANSPOSE(r0, r1, k, b, csb, rsb, packed, n);              \
+				atomic_fetch_add_explicit(&w.packed, 1, memory_order_release);     \
 			}                                                                          \
+			/* the others' panels, being copied now */                                 \
+			while (atomic_load_explicit(&w.packed, memory_order_acquire) < panels)     \
+				_mm_pause();                                                       \
+			const bool one = omp_get_num_threads() == 1;                               \
 			if (l.by_rows)                                                             \
-				CORE(m, n, k, a, rsa, csa, b, rsb, c, ldc, kc, kc_max);            \
+				CORE(m, n, k, a, rsa, csa, b, rsb, c, ldc, false, kc, kc_max,      \
+				     NULL, NULL, 0, 0);                                            \
 			else if (l.copy_b)                                                         \
-				CORE(m, n, k, a, rsa, csa, packed, n, c, ldc, kc, kc_max);         \
+				CORE(m, n, k, a, rsa, csa, packed, n, c, ldc, false, kc, kc_max,   \
+				     pk, b, csb, rsb);                                             \
 			else /* C^T (n x m) = B^T A^T */                                           \
 				CORE(n, m, k, b, csb, rsb, l.copy_a ? packed : a,                  \
-				     l.copy_a ? m : csa, ct, m, kc, kc_max);                       \
-			if (l.transposed) {                                                        \
-				_Pragma("omp barrier") TRANSPOSE(n, m, ct, m, 1, c, ldc);          \
-			}                                                                          \
+				     l.copy_a ? m : csa, one ? ct : c, one ? m : ldc, !one, kc,    \
+				     kc_max, pk, a, rsa, csa);                                     \
+			if (l.transposed && one)                                                   \
+				TRANSPOSE(0, n, m, ct, m, 1, c, ldc);                              \
+			finish(&w);                                                                \
 		}                                                                                  \
 		free(own);                                                                         \
 		return true;                                                                       \
 	}
 
-SMALL(nb__gemm_small_f32, float, core_f32, transpose_f32)
-SMALL(nb__gemm_small_f64, double, core_f64, transpose_f64)
+SMALL(nb__gemm_small_f32, float, 16, core_f32, transpose_f32)
+SMALL(nb__gemm_small_f64, double, 8, core_f64, transpose_f64)
 
 #endif
