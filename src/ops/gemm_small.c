@@ -225,8 +225,10 @@ AVX512 static void transpose_f32(dim_t r0, dim_t r1, dim_t cols, const float *sr
 
 /* O (rows x cols) = X V over k, X(r, p) at x[r rsx + p csx], V(p, j) at
  * v[p ldv + j], on the threads of the enclosing parallel region (or one);
- * O by rows (O(r, j) at o[r ldo + j]), or transposed (trans: O(r, j) at
- * o[j ldo + r], each block through buffer space).
+ * O by rows (O(r, j) at o[r ldo + j]); with dst, the thread's share of O
+ * then transposed to dst (O(r, j) at dst[j ldd + r]) once its k blocks are
+ * done (a block scattered in columns after every k block took longer than
+ * its products).
  *
  * Each thread takes a contiguous share of the rows of blocks where there
  * are at least as many rows as columns, else of the columns of blocks, so
@@ -241,62 +243,57 @@ AVX512 static void transpose_f32(dim_t r0, dim_t r1, dim_t cols, const float *sr
 	 * columns from j at vj */                                                                 \
 	AVX512 INLINE void NAME##_block(dim_t rows, dim_t cols, dim_t i, dim_t j, dim_t p,         \
 	                                dim_t pe, const T *x, inc_t rsx, inc_t csx, const T *vj,   \
-	                                inc_t ldv, T *o, inc_t ldo, bool trans)                    \
+	                                inc_t ldv, T *o, inc_t ldo)                                \
 	{                                                                                          \
 		const dim_t w = cols - j;                                                          \
 		const int r = rows - i < ROWS ? (int)(rows - i) : ROWS;                            \
-		const MT m0 = (MT)lanes(w), m1 = (MT)lanes(w - VL);                                \
-		if (!trans) {                                                                      \
-			TILES(r, pe - p, x + i * rsx + p * csx, rsx, csx, vj + p * ldv, ldv,       \
-			      o + i * ldo + j, ldo, m0, m1, p > 0);                                \
-			return;                                                                    \
-		}                                                                                  \
-		_Alignas(64) T buf[ROWS * 2 * VL];                                                 \
-		TILES(r, pe - p, x + i * rsx + p * csx, rsx, csx, vj + p * ldv, ldv, buf, 2 * VL,  \
-		      m0, m1, false);                                                              \
-		/* values move, or add as the tile adds them */                                    \
-		for (dim_t jj = 0; jj < w && jj < 2 * VL; jj++)                                    \
-			for (int rr = 0; rr < r; rr++) {                                           \
-				T *d = o + (j + jj) * ldo + i + rr;                                \
-				*d = p > 0 ? *d + buf[rr * 2 * VL + jj] : buf[rr * 2 * VL + jj];   \
-			}                                                                          \
+		TILES(r, pe - p, x + i * rsx + p * csx, rsx, csx, vj + p * ldv, ldv,               \
+		      o + i * ldo + j, ldo, (MT)lanes(w), (MT)lanes(w - VL), p > 0);               \
 	}                                                                                          \
                                                                                                    \
 	AVX512 static void NAME(dim_t rows, dim_t cols, dim_t k, const T *x, inc_t rsx, inc_t csx, \
-	                        const T *v, inc_t ldv, T *o, inc_t ldo, bool trans, dim_t kc,      \
-	                        dim_t kc_max, T *pk, const T *ps, inc_t prs, inc_t pcs)            \
+	                        const T *v, inc_t ldv, T *o, inc_t ldo, T *dst, inc_t ldd,         \
+	                        dim_t kc, dim_t kc_max, T *pk, const T *ps, inc_t prs, inc_t pcs)  \
 	{                                                                                          \
 		const dim_t rb = (rows + ROWS - 1) / ROWS, cb = (cols + 2 * VL - 1) / (2 * VL);    \
 		const dim_t th = omp_get_num_threads(), me = omp_get_thread_num();                 \
 		const dim_t n = rows >= cols ? rb : cb;                                            \
 		const dim_t u0 = n - n * (th - me) / th, u1 = n - n * (th - me - 1) / th;          \
-		if (rows >= cols) /* rows of blocks, V's k block in cache across them */           \
+		if (rows >= cols) { /* rows of blocks, V's k block in cache across them */         \
 			for (dim_t p = 0, pe; p < k; p = pe) {                                     \
 				pe = block_end(p, k, kc, kc_max);                                  \
 				for (dim_t cj = 0; cj < cb; cj++)                                  \
 					for (dim_t ri = u0; ri < u1; ri++)                         \
 						NAME##_block(rows, cols, ri *ROWS, cj * 2 * VL, p, \
 						             pe, x, rsx, csx, v + cj * 2 * VL,     \
-						             ldv, o, ldo, trans);                  \
+						             ldv, o, ldo);                         \
 			}                                                                          \
-		else /* columns of blocks */                                                       \
-			for (dim_t cj = u0; cj < u1; cj++) {                                       \
-				const dim_t j = cj * 2 * VL;                                       \
-				const T *vj = v + j;                                               \
-				inc_t ld = ldv;                                                    \
-				if (pk) {                                                          \
-					T *pan = pk + cj * k * 2 * VL;                             \
-					TRANSPOSE(0, cols - j < 2 * VL ? cols - j : 2 * VL, k,     \
-					          ps + j * prs, prs, pcs, pan, 2 * VL);            \
-					vj = pan, ld = 2 * VL;                                     \
-				}                                                                  \
-				for (dim_t p = 0, pe; p < k; p = pe) {                             \
-					pe = block_end(p, k, kc, kc_max);                          \
-					for (dim_t ri = 0; ri < rb; ri++)                          \
-						NAME##_block(rows, cols, ri *ROWS, j, p, pe, x,    \
-						             rsx, csx, vj, ld, o, ldo, trans);     \
-				}                                                                  \
+			const dim_t r1 = u1 * ROWS < rows ? u1 * ROWS : rows;                      \
+			if (dst && u0 * ROWS < r1)                                                 \
+				TRANSPOSE(u0 *ROWS, r1, cols, o, ldo, 1, dst, ldd);                \
+			return;                                                                    \
+		}                                                                                  \
+		/* columns of blocks */                                                            \
+		for (dim_t cj = u0; cj < u1; cj++) {                                               \
+			const dim_t j = cj * 2 * VL;                                               \
+			const T *vj = v + j;                                                       \
+			inc_t ld = ldv;                                                            \
+			if (pk) {                                                                  \
+				T *pan = pk + cj * k * 2 * VL;                                     \
+				TRANSPOSE(0, cols - j < 2 * VL ? cols - j : 2 * VL, k,             \
+				          ps + j * prs, prs, pcs, pan, 2 * VL);                    \
+				vj = pan, ld = 2 * VL;                                             \
 			}                                                                          \
+			for (dim_t p = 0, pe; p < k; p = pe) {                                     \
+				pe = block_end(p, k, kc, kc_max);                                  \
+				for (dim_t ri = 0; ri < rb; ri++)                                  \
+					NAME##_block(rows, cols, ri *ROWS, j, p, pe, x, rsx, csx,  \
+					             vj, ld, o, ldo);                              \
+			}                                                                          \
+		}                                                                                  \
+		const dim_t c0 = u0 * 2 * VL, c1 = u1 * 2 * VL < cols ? u1 * 2 * VL : cols;        \
+		if (dst && c0 < c1)                                                                \
+			TRANSPOSE(0, rows, c1 - c0, o + c0, ldo, 1, dst + c0 * ldd, ldd);          \
 	}
 
 CORE(core_f32, float, 16, __mmask16, tiles_f32, transpose_f32)
@@ -341,7 +338,7 @@ static dim_t copy_size(dim_t m, dim_t n, dim_t k, layout l, size_t elem)
 }
 
 /* the elements of scratch space a product needs: the copy, and C^T where
- * C is transposed (on one thread) */
+ * C is transposed */
 static size_t scratch(dim_t m, dim_t n, dim_t k, layout l, size_t elem)
 {
 	return (size_t)(copy_size(m, n, k, l, elem) + (l.transposed ? m * n : 0));
@@ -364,8 +361,8 @@ size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, siz
  *   neither: A copied by columns (then C^T = B^T A^T) or B by rows (then
  *   C = A B), see layout_of: by the threads in the core's columns of
  *   blocks (own), else first, in panels of 2 VL that the threads claim.
- * C^T goes on one thread to scratch space, then transposed at once; on
- * more, each block transposed as it is made.  No thread waits for another
+ * C^T goes to scratch space, each thread's share transposed into C when
+ * the thread has made it.  No thread waits for another
  * but for a panel of the copy first made and at the end (see finish).
  * The scratch space is ws when it has room, else allocated. */
 #define SMALL(NAME, T, VL, CORE, TRANSPOSE)                                                        \
@@ -401,19 +398,16 @@ size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, siz
 			/* the others' panels, being copied now */                                 \
 			while (atomic_load_explicit(&w.packed, memory_order_acquire) < panels)     \
 				_mm_pause();                                                       \
-			const bool one = omp_get_num_threads() == 1;                               \
 			if (l.by_rows)                                                             \
-				CORE(m, n, k, a, rsa, csa, b, rsb, c, ldc, false, kc, kc_max,      \
+				CORE(m, n, k, a, rsa, csa, b, rsb, c, ldc, NULL, 0, kc, kc_max,    \
 				     NULL, NULL, 0, 0);                                            \
 			else if (l.copy_b)                                                         \
-				CORE(m, n, k, a, rsa, csa, packed, n, c, ldc, false, kc, kc_max,   \
+				CORE(m, n, k, a, rsa, csa, packed, n, c, ldc, NULL, 0, kc, kc_max, \
 				     pk, b, csb, rsb);                                             \
 			else /* C^T (n x m) = B^T A^T */                                           \
 				CORE(n, m, k, b, csb, rsb, l.copy_a ? packed : a,                  \
-				     l.copy_a ? m : csa, one ? ct : c, one ? m : ldc, !one, kc,    \
-				     kc_max, pk, a, rsa, csa);                                     \
-			if (l.transposed && one)                                                   \
-				TRANSPOSE(0, n, m, ct, m, 1, c, ldc);                              \
+				     l.copy_a ? m : csa, ct, m, c, ldc, kc, kc_max, pk, a, rsa,    \
+				     csa);                                                         \
 			finish(&w);                                                                \
 		}                                                                                  \
 		free(own);                                                                         \
