@@ -616,6 +616,20 @@ static bool images_lanes(const cfg *c, nb__conv_pass pass)
 	return nb__direct_images_lanes(&geo, pass, sizeof(float), nb__isa_level());
 }
 
+/* the element counts of y, dx, dw and db of an ungrouped c */
+static void conv_sizes(const cfg *c, int64_t sizes[4])
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	const nb_shape ys = out_shape(g, NB_SHAPE(c->n, c->c, c->h, c->w),
+	                              NB_SHAPE(c->o, c->c, c->kh, c->kw), c->opt);
+	ck_graph_ok(g);
+	nb_graph_free(g);
+	sizes[0] = nb_shape_size(ys);
+	sizes[1] = (int64_t)c->n * c->c * c->h * c->w;
+	sizes[2] = (int64_t)c->o * c->c * c->kh * c->kw;
+	sizes[3] = c->o;
+}
+
 START_TEST(test_images_in_lanes)
 {
 	const cfg cs[] = {
@@ -644,15 +658,8 @@ START_TEST(test_images_in_lanes)
 			double *a[4], *d[4];
 			run_algo(NB_F32, &cs[k], NB_CONV_DIRECT, d);
 			run_algo(NB_F32, &cs[k], NB_CONV_IM2COL, a);
-			nb_graph *g = nb_graph_new(NB_F32);
-			const nb_shape ys =
-			    out_shape(g, NB_SHAPE(cs[k].n, cs[k].c, cs[k].h, cs[k].w),
-			              NB_SHAPE(cs[k].o, cs[k].c, cs[k].kh, cs[k].kw), cs[k].opt);
-			ck_graph_ok(g);
-			nb_graph_free(g);
-			const int64_t sizes[4] = {
-			    nb_shape_size(ys), (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w,
-			    (int64_t)cs[k].o * cs[k].c * cs[k].kh * cs[k].kw, cs[k].o};
+			int64_t sizes[4];
+			conv_sizes(&cs[k], sizes);
 			for (int i = 0; i < 4; i++) /* y, dx, dw, db */
 				for (int64_t e = 0; e < sizes[i]; e++)
 					ck_assert_msg(
@@ -688,15 +695,8 @@ START_TEST(test_images_in_lanes)
 			double *r1[4], *r2[4];
 			run_algo(NB_F32, &cs[k], NB_CONV_DIRECT, r1);
 			run_algo(NB_F32, &cs[k], NB_CONV_DIRECT, r2);
-			nb_graph *g = nb_graph_new(NB_F32);
-			const nb_shape ys =
-			    out_shape(g, NB_SHAPE(cs[k].n, cs[k].c, cs[k].h, cs[k].w),
-			              NB_SHAPE(cs[k].o, cs[k].c, cs[k].kh, cs[k].kw), cs[k].opt);
-			ck_graph_ok(g);
-			nb_graph_free(g);
-			const int64_t n[4] = {
-			    nb_shape_size(ys), (int64_t)cs[k].n * cs[k].c * cs[k].h * cs[k].w,
-			    (int64_t)cs[k].o * cs[k].c * cs[k].kh * cs[k].kw, cs[k].o};
+			int64_t n[4];
+			conv_sizes(&cs[k], n);
 			for (int i = 0; i < 4; i++)
 				ck_assert_msg(!memcmp(r1[i], r2[i], (size_t)n[i] * sizeof(double)),
 				              "config %zu threads %d output %d: two runs differ", k,

@@ -72,8 +72,9 @@ nb_status nb_program_profile_report(const nb_program *p, FILE *f)
 	for (int id = 0; id < nrow; id++)
 		r[id].id = id;
 	for (int s = 0; s < p->n; s++) {
-		r[row_of(p, s)].ns += p->prof_ns[s];
-		r[row_of(p, s)].calls++;
+		row *x = &r[row_of(p, s)];
+		x->ns += p->prof_ns[s];
+		x->calls++;
 		total += p->prof_ns[s];
 	}
 	qsort(r, (size_t)nrow, sizeof *r, by_time);
