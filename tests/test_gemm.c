@@ -503,7 +503,7 @@ END_TEST
 		T one = 1, zero = 0;                                                               \
 		EX(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, a, rsa, csa, b, rsb, csb,  \
 		   &zero, c1, n, 1, cx, &r);                                                       \
-		const size_t need = nb__gemm_small_bytes(m, n, k, rsa, csb, sizeof(T));            \
+		const size_t need = nb__gemm_small_bytes(m, n, k, rsa, csb, threads, sizeof(T));   \
 		void *ws = give_ws && need ? malloc(need) : NULL;                                  \
 		for (int i = 0; i < m * n; i++)                                                    \
 			c2[i] = (T)NAN;                                                            \
@@ -524,7 +524,8 @@ START_TEST(test_small_bits_equal_packed)
 {
 	if (nb__isa_level() < 2) {
 		/* below AVX-512 every product goes to BLIS */
-		ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 64, 256, 784, 784, 784, 4), 0);
+		ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 2, 64, 256, 784, 784, 784, 4),
+		                  0);
 		printf("the small-matrix path runs at the avx512 level (isa %s)\n", nb_isa());
 		return;
 	}
@@ -533,19 +534,36 @@ START_TEST(test_small_bits_equal_packed)
 	                            {64, 10, 128},  {3, 200, 600},  {40, 17, 9}};
 	uint64_t seed = 11;
 	int v = 0;
-	for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
-		for (int t = 0; t < 4; t++, v++) {
-			const int pad = v % 3 == 1 ? 5 : 0, th = 1 + v % 4;
-			small_case_float(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad, th,
-			                 v % 2, &seed);
-			small_case_double(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad, 5 - th,
-			                  v % 2 == 0, &seed);
-		}
+	/* with a copy of an operand for each thread, and with one copy that
+	 * the threads share */
+	const size_t private_max = nb__gemm_private_max;
+	for (int shared = 0; shared < 2; shared++) {
+		nb__gemm_private_max = shared ? 0 : private_max;
+		for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+			for (int t = 0; t < 4; t++, v++) {
+				const int pad = v % 3 == 1 ? 5 : 0, th = 1 + v % 4;
+				small_case_float(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad,
+				                 th, v % 2, &seed);
+				small_case_double(sh[s][0], sh[s][1], sh[s][2], t & 1, t >> 1, pad,
+				                  5 - th, v % 2 == 0, &seed);
+			}
+	}
+	nb__gemm_private_max = private_max;
+	/* each thread's own copy takes scratch space for each thread: A^T
+	 * here (64 x 784 floats), C^T once */
+	ck_assert_uint_eq(nb__gemm_small_bytes(64, 256, 784, 784, 784, 1, 4),
+	                  (64 * 784 + 64 * 256) * 4);
+	ck_assert_uint_eq(nb__gemm_small_bytes(64, 256, 784, 784, 784, 3, 4),
+	                  (3 * 64 * 784 + 64 * 256) * 4);
+	nb__gemm_private_max = 0;
+	ck_assert_uint_eq(nb__gemm_small_bytes(64, 256, 784, 784, 784, 3, 4),
+	                  (64 * 784 + 64 * 256) * 4);
+	nb__gemm_private_max = private_max;
 	/* nb__sgemm takes it for a small dimension, with scratch space for
 	 * copies, and leaves larger products to BLIS */
-	ck_assert_uint_gt(nb__gemm_scratch(nb__isa_level(), 64, 256, 784, 784, 784, 4), 0);
-	ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 64, 256, 784, 784, 1, 4), 0);
-	ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 512, 512, 512, 512, 512, 4), 0);
+	ck_assert_uint_gt(nb__gemm_scratch(nb__isa_level(), 2, 64, 256, 784, 784, 784, 4), 0);
+	ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 2, 64, 256, 784, 784, 1, 4), 0);
+	ck_assert_uint_eq(nb__gemm_scratch(nb__isa_level(), 2, 512, 512, 512, 512, 512, 4), 0);
 }
 END_TEST
 #endif

@@ -164,14 +164,16 @@ static bool small(int isa, dim_t m, dim_t n, dim_t k)
 }
 
 #if NB_GEMM_AVX512
-size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem)
+size_t nb__gemm_scratch(int isa, int threads, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb,
+                        size_t elem)
 {
-	return small(isa, m, n, k) ? nb__gemm_small_bytes(m, n, k, rsa, csb, elem) : 0;
+	return small(isa, m, n, k) ? nb__gemm_small_bytes(m, n, k, rsa, csb, threads, elem) : 0;
 }
 #else
-size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem)
+size_t nb__gemm_scratch(int isa, int threads, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb,
+                        size_t elem)
 {
-	(void)isa, (void)m, (void)n, (void)k, (void)rsa, (void)csb, (void)elem;
+	(void)isa, (void)threads, (void)m, (void)n, (void)k, (void)rsa, (void)csb, (void)elem;
 	return 0;
 }
 #define nb__gemm_small_f32(...) false

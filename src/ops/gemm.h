@@ -36,9 +36,10 @@ void nb__dgemm(int isa, int threads, dim_t m, dim_t n, dim_t k, const double *a,
                inc_t csa, const double *b, inc_t rsb, inc_t csb, double *c, inc_t ldc, void *ws,
                size_t ws_bytes);
 /* the scratch bytes nb__sgemm (elem 4) or nb__dgemm (elem 8) would use for
- * this product at level isa: pass at least that much as ws, or it
- * allocates its own */
-size_t nb__gemm_scratch(int isa, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem);
+ * this product at level isa on `threads` threads: pass at least that much
+ * as ws, or it allocates its own */
+size_t nb__gemm_scratch(int isa, int threads, dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb,
+                        size_t elem);
 
 /* The runtime to pass to bli_?gemm_ex for a GEMM on `threads` threads
  * (the kernel's nb_exec threads, or 1): r, initialised. */
@@ -81,9 +82,13 @@ bool nb__gemm_small_f32(dim_t m, dim_t n, dim_t k, const float *a, inc_t rsa, in
 bool nb__gemm_small_f64(dim_t m, dim_t n, dim_t k, const double *a, inc_t rsa, inc_t csa,
                         const double *b, inc_t rsb, inc_t csb, double *c, inc_t ldc, int threads,
                         dim_t kc, dim_t kc_max, void *ws, size_t ws_bytes);
-/* the scratch bytes the small-matrix kernels need for such a product
- * (elements of `elem` bytes) */
-size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem);
+/* the scratch bytes the small-matrix kernels need for such a product on
+ * `threads` threads (elements of `elem` bytes) */
+size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, int threads,
+                            size_t elem);
+/* the most scratch bytes that the threads' own copies of an operand may
+ * take together (gemm_small.c), else they share one; tests set 0 */
+extern size_t nb__gemm_private_max;
 #endif
 
 #endif

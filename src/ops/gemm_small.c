@@ -43,10 +43,14 @@
 /* One block of O (rows x 2 VL columns, O(r, j) at o[r ldo + j]) summed over
  * kc steps: O(r, j) (+)= sum_p X(r, p) V(p, j), X(r, p) at x[r rsx + p csx],
  * V(p, j) at v[p ldv + j].  Lanes beyond the block's width are masked off
- * (m0, m1).  add: add to O, else store. */
-#define TILE(NAME, T, V, VL, MT, LOAD, STORE, SET1, FMA, ADD, ZERO)                                \
-	AVX512 INLINE void NAME(const int R, dim_t kc, const T *x, inc_t rsx, inc_t csx,           \
-	                        const T *v, inc_t ldv, T *o, inc_t ldo, MT m0, MT m1, bool add)    \
+ * (m0, m1); full: none are, and V is read without masks.  add: add to O,
+ * else store.  X's rows are reached from four pointers, three rows apart,
+ * so that the loop keeps its addresses in registers (twelve row pointers
+ * spill). */
+#define TILE(NAME, T, V, VL, MT, LOADU, LOAD, STORE, SET1, FMA, ADD, ZERO)                         \
+	AVX512 INLINE void NAME(const int R, const bool full, dim_t kc, const T *x, inc_t rsx,     \
+	                        inc_t csx, const T *v, inc_t ldv, T *o, inc_t ldo, MT m0, MT m1,   \
+	                        bool add)                                                          \
 	{                                                                                          \
 		V c0[ROWS], c1[ROWS];                                                              \
 		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                               \
@@ -54,15 +58,18 @@
 			c0[r] = ZERO();                                                            \
 			c1[r] = ZERO();                                                            \
 		}                                                                                  \
+		const T *x0 = x, *x3 = x + 3 * rsx, *x6 = x + 6 * rsx, *x9 = x + 9 * rsx;          \
 		for (dim_t p = 0; p < kc; p++) {                                                   \
-			const V b0 = LOAD(m0, v), b1 = LOAD(m1, v + VL);                           \
+			const V b0 = full ? LOADU(v) : LOAD(m0, v);                                \
+			const V b1 = full ? LOADU(v + VL) : LOAD(m1, v + VL);                      \
 			_Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                       \
 			{                                                                          \
-				const V a = SET1(x[r * rsx]);                                      \
+				const T *xr = r < 3 ? x0 : r < 6 ? x3 : r < 9 ? x6 : x9;           \
+				const V a = SET1(xr[(r % 3) * rsx]);                               \
 				c0[r] = FMA(a, b0, c0[r]);                                         \
 				c1[r] = FMA(a, b1, c1[r]);                                         \
 			}                                                                          \
-			x += csx;                                                                  \
+			x0 += csx, x3 += csx, x6 += csx, x9 += csx;                                \
 			v += ldv;                                                                  \
 		}                                                                                  \
 		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++)                               \
@@ -77,53 +84,38 @@
 		}                                                                                  \
 	}
 
-TILE(tile_f32, float, __m512, 16, __mmask16, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
-     _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
-TILE(tile_f64, double, __m512d, 8, __mmask8, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
-     _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd)
+TILE(tile_f32, float, __m512, 16, __mmask16, _mm512_loadu_ps, _mm512_maskz_loadu_ps,
+     _mm512_mask_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
+TILE(tile_f64, double, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_maskz_loadu_pd,
+     _mm512_mask_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd)
 
-/* the tile for R rows, R a constant in each case so the accumulators stay
- * in registers */
+/* the tile for R rows, R and full constants in each case so that the
+ * accumulators stay in registers and full blocks read V without masks */
+#define TILE_CASE(TILE, N)                                                                         \
+	case N:                                                                                    \
+		if (full)                                                                          \
+			TILE(N, true, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);               \
+		else                                                                               \
+			TILE(N, false, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);              \
+		break
 #define TILE_R(NAME, TILE, T, MT)                                                                  \
-	AVX512 static void NAME(int R, dim_t kc, const T *x, inc_t rsx, inc_t csx, const T *v,     \
-	                        inc_t ldv, T *o, inc_t ldo, MT m0, MT m1, bool add)                \
+	AVX512 static void NAME(int R, bool full, dim_t kc, const T *x, inc_t rsx, inc_t csx,      \
+	                        const T *v, inc_t ldv, T *o, inc_t ldo, MT m0, MT m1, bool add)    \
 	{                                                                                          \
 		switch (R) {                                                                       \
-		case 12:                                                                           \
-			TILE(12, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                    \
-			break;                                                                     \
-		case 11:                                                                           \
-			TILE(11, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                    \
-			break;                                                                     \
-		case 10:                                                                           \
-			TILE(10, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                    \
-			break;                                                                     \
-		case 9:                                                                            \
-			TILE(9, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
-			break;                                                                     \
-		case 8:                                                                            \
-			TILE(8, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
-			break;                                                                     \
-		case 7:                                                                            \
-			TILE(7, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
-			break;                                                                     \
-		case 6:                                                                            \
-			TILE(6, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
-			break;                                                                     \
-		case 5:                                                                            \
-			TILE(5, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
-			break;                                                                     \
-		case 4:                                                                            \
-			TILE(4, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
-			break;                                                                     \
-		case 3:                                                                            \
-			TILE(3, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
-			break;                                                                     \
-		case 2:                                                                            \
-			TILE(2, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
-			break;                                                                     \
+			TILE_CASE(TILE, 12);                                                       \
+			TILE_CASE(TILE, 11);                                                       \
+			TILE_CASE(TILE, 10);                                                       \
+			TILE_CASE(TILE, 9);                                                        \
+			TILE_CASE(TILE, 8);                                                        \
+			TILE_CASE(TILE, 7);                                                        \
+			TILE_CASE(TILE, 6);                                                        \
+			TILE_CASE(TILE, 5);                                                        \
+			TILE_CASE(TILE, 4);                                                        \
+			TILE_CASE(TILE, 3);                                                        \
+			TILE_CASE(TILE, 2);                                                        \
 		default:                                                                           \
-			TILE(1, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);                     \
+			TILE(1, full, kc, x, rsx, csx, v, ldv, o, ldo, m0, m1, add);               \
 			break;                                                                     \
 		}                                                                                  \
 	}
@@ -247,7 +239,7 @@ AVX512 static void transpose_f32(dim_t r0, dim_t r1, dim_t cols, const float *sr
 	{                                                                                          \
 		const dim_t w = cols - j;                                                          \
 		const int r = rows - i < ROWS ? (int)(rows - i) : ROWS;                            \
-		TILES(r, pe - p, x + i * rsx + p * csx, rsx, csx, vj + p * ldv, ldv,               \
+		TILES(r, w >= 2 * VL, pe - p, x + i * rsx + p * csx, rsx, csx, vj + p * ldv, ldv,  \
 		      o + i * ldo + j, ldo, (MT)lanes(w), (MT)lanes(w - VL), p > 0);               \
 	}                                                                                          \
                                                                                                    \
@@ -305,9 +297,22 @@ typedef struct layout {
 	/* the copy made by the core, each thread copying the panels it uses
 	 * (the copied operand is on the side of C's longer dimension) */
 	bool own;
+	/* else, on more than one thread: each thread copies the whole operand
+	 * for itself (see layout_of) */
+	bool priv;
 } layout;
 
-static layout layout_of(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, int threads)
+/* the elements of the copy, in panels 2 VL (128 bytes) wide where the
+ * threads make their own */
+static dim_t copy_size(dim_t m, dim_t n, dim_t k, layout l, size_t elem)
+{
+	const dim_t w = (dim_t)(128 / elem), r = l.copy_a ? m : l.copy_b ? n : 0;
+	return k * (l.own ? (r + w - 1) / w * w : r);
+}
+
+size_t nb__gemm_private_max = (size_t)8 << 20;
+
+static layout layout_of(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, int threads, size_t elem)
 {
 	layout l = {.by_rows = csb == 1};
 	const bool by_cols = !l.by_rows && rsa == 1;
@@ -324,34 +329,36 @@ static layout layout_of(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, int thr
 		else
 			l.copy_a = ca < cb, l.copy_b = !l.copy_a;
 		l.own = l.copy_b ? n > m : m > n;
+		/* Every thread reads all of a copy that is not its own.  Made
+		 * once in shared panels, the panels another core wrote cost it
+		 * more to read than a copy of its own costs to make (the MLP's
+		 * 64 x 256 x 784 on two threads: 0.105 ms with a shared copy of
+		 * A, 0.069 with one each; Xeon, docs/performance.md), and no
+		 * thread waits for another's panels.  Up to
+		 * nb__gemm_private_max bytes for all the copies together. */
+		l.priv = threads > 1 && !l.own &&
+		         (size_t)copy_size(m, n, k, l, elem) * elem * (size_t)threads <=
+		             nb__gemm_private_max;
 	}
 	l.transposed = by_cols || l.copy_a;
 	return l;
 }
 
-/* the elements of the copy, in panels 2 VL (128 bytes) wide where the
- * threads make their own */
-static dim_t copy_size(dim_t m, dim_t n, dim_t k, layout l, size_t elem)
+/* the elements of scratch space a product needs on `threads` threads: the
+ * copy (one a thread when each makes its own), and C^T where C is
+ * transposed */
+static size_t scratch(dim_t m, dim_t n, dim_t k, layout l, int threads, size_t elem)
 {
-	const dim_t w = (dim_t)(128 / elem), r = l.copy_a ? m : l.copy_b ? n : 0;
-	return k * (l.own ? (r + w - 1) / w * w : r);
+	return (size_t)copy_size(m, n, k, l, elem) * (size_t)(l.priv ? threads : 1) +
+	       (size_t)(l.transposed ? m * n : 0);
 }
 
-/* the elements of scratch space a product needs: the copy, and C^T where
- * C is transposed */
-static size_t scratch(dim_t m, dim_t n, dim_t k, layout l, size_t elem)
+size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, int threads,
+                            size_t elem)
 {
-	return (size_t)(copy_size(m, n, k, l, elem) + (l.transposed ? m * n : 0));
-}
-
-size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, size_t elem)
-{
-	if (m <= 0 || n <= 0 || k <= 0)
+	if (m <= 0 || n <= 0 || k <= 0 || threads < 1)
 		return 0;
-	/* the layout differs on one thread and on more */
-	const size_t s1 = scratch(m, n, k, layout_of(m, n, k, rsa, csb, 1), elem),
-	             s2 = scratch(m, n, k, layout_of(m, n, k, rsa, csb, 2), elem);
-	return (s1 > s2 ? s1 : s2) * elem;
+	return scratch(m, n, k, layout_of(m, n, k, rsa, csb, threads, elem), threads, elem) * elem;
 }
 
 /* C (m x n, by rows, ldc) = op(A) op(B): A(i, p) at a[i rsa + p csa],
@@ -360,10 +367,11 @@ size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, siz
  *   A by columns (rsa 1): C^T = B^T A^T.
  *   neither: A copied by columns (then C^T = B^T A^T) or B by rows (then
  *   C = A B), see layout_of: by the threads in the core's columns of
- *   blocks (own), else first, in panels of 2 VL that the threads claim.
+ *   blocks (own), else first: a whole copy by each thread for itself
+ *   (priv), or one in panels of 2 VL that the threads claim.
  * C^T goes to scratch space, each thread's share transposed into C when
- * the thread has made it.  No thread waits for another
- * but for a panel of the copy first made and at the end (see finish).
+ * the thread has made it.  No thread waits for another but for the
+ * panels of a shared copy and at the end (see finish).
  * The scratch space is ws when it has room, else allocated. */
 #define SMALL(NAME, T, VL, CORE, TRANSPOSE)                                                        \
 	bool NAME(dim_t m, dim_t n, dim_t k, const T *a, inc_t rsa, inc_t csa, const T *b,         \
@@ -372,12 +380,13 @@ size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, siz
 	{                                                                                          \
 		if (m <= 0 || n <= 0 || k <= 0 || kc <= 0 || kc_max < kc)                          \
 			return false;                                                              \
-		const layout l = layout_of(m, n, k, rsa, csb, threads);                            \
-		const size_t need = scratch(m, n, k, l, sizeof(T)) * sizeof(T);                    \
-		T *packed = ws, *own = NULL;                                                       \
-		if (need > ws_bytes && !(packed = own = malloc(need)))                             \
+		const layout l = layout_of(m, n, k, rsa, csb, threads, sizeof(T));                 \
+		const size_t need = scratch(m, n, k, l, threads, sizeof(T)) * sizeof(T);           \
+		T *scr = ws, *own = NULL;                                                          \
+		if (need > ws_bytes && !(scr = own = malloc(need)))                                \
 			return false;                                                              \
-		T *pk = l.own ? packed : NULL, *ct = packed + copy_size(m, n, k, l, sizeof(T));    \
+		const dim_t cs = copy_size(m, n, k, l, sizeof(T));                                 \
+		T *pk = l.own ? scr : NULL, *ct = scr + cs * (l.priv ? threads : 1);               \
 		/* the copy made first: A^T (k x m by rows) from A's rows, or B                    \
 		 * (k x n by rows) from B^T's rows, in panels of 2 VL of those rows */             \
 		const dim_t pr = l.own ? 0 : l.copy_a ? m : l.copy_b ? n : 0;                      \
@@ -385,18 +394,25 @@ size_t nb__gemm_small_bytes(dim_t m, dim_t n, dim_t k, inc_t rsa, inc_t csb, siz
 		work w = {0};                                                                      \
 		_Pragma("omp parallel num_threads(threads) if (threads > 1)")                      \
 		{                                                                                  \
-			for (dim_t u; (u = atomic_fetch_add_explicit(                              \
-			                   &w.pack, 1, memory_order_relaxed)) < panels;) {         \
+			/* each thread's own copy, or the panels the threads share */              \
+			T *packed = l.priv ? scr + cs * omp_get_thread_num() : scr;                \
+			for (dim_t mine = 0, u;                                                    \
+			     (u = l.priv ? mine++                                                  \
+			                 : atomic_fetch_add_explicit(                              \
+			                       &w.pack, 1, memory_order_relaxed)) < panels;) {     \
 				const dim_t r0 = u * 2 * VL,                                       \
 				            r1 = r0 + 2 * VL < pr ? r0 + 2 * VL : pr;              \
 				if (l.copy_a)                                                      \
 					TRANSPOSE(r0, r1, k, a, rsa, csa, packed, m);              \
 				else                                                               \
 					TRANSPOSE(r0, r1, k, b, csb, rsb, packed, n);              \
-				atomic_fetch_add_explicit(&w.packed, 1, memory_order_release);     \
+				if (!l.priv)                                                       \
+					atomic_fetch_add_explicit(&w.packed, 1,                    \
+					                          memory_order_release);           \
 			}                                                                          \
 			/* the others' panels, being copied now */                                 \
-			while (atomic_load_explicit(&w.packed, memory_order_acquire) < panels)     \
+			while (!l.priv &&                                                          \
+			       atomic_load_explicit(&w.packed, memory_order_acquire) < panels)     \
 				_mm_pause();                                                       \
 			if (l.by_rows)                                                             \
 				CORE(m, n, k, a, rsa, csa, b, rsb, c, ldc, NULL, 0, kc, kc_max,    \

@@ -97,11 +97,17 @@ static nb_status shape_matmul(nb_tensor *t)
  * machine). */
 #define SERIAL_FLOPS (128 * 128 * 128)
 
+/* the threads a product runs on */
+static int threads_of(mm_dims d, const nb_exec *ex)
+{
+	return d.batch * d.m * d.n * d.k < SERIAL_FLOPS ? 1 : ex->threads;
+}
+
 #define MM_BODY(GEMM)                                                                              \
 	mm_dims d = dims(t);                                                                       \
 	const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                                          \
 	T *C = NB_OUT(t, T);                                                                       \
-	const int th = d.batch * d.m * d.n * d.k < SERIAL_FLOPS ? 1 : ex->threads;                 \
+	const int th = threads_of(d, ex);                                                          \
 	for (int64_t b = 0; b < d.batch; b++) {                                                    \
 		const T *a = A + b * d.a_stride, *bb = B + b * d.b_stride;                         \
 		T *c = C + b * d.m * d.n;                                                          \
@@ -139,8 +145,8 @@ static size_t plan_matmul(const nb_tensor *t, const nb_exec *x, void *plan)
 	const mm_dims d = dims(t);
 	if (d.m * d.n * d.k <= SMALL_FLOPS)
 		return 0;
-	return nb__gemm_scratch(x->isa, (dim_t)d.m, (dim_t)d.n, (dim_t)d.k, d.rsa, d.csb,
-	                        nb__is_f32(t) ? sizeof(float) : sizeof(double));
+	return nb__gemm_scratch(x->isa, threads_of(d, x), (dim_t)d.m, (dim_t)d.n, (dim_t)d.k, d.rsa,
+	                        d.csb, nb__is_f32(t) ? sizeof(float) : sizeof(double));
 }
 
 /* VJP of C = op(A) op(B) with gradient G (see the table in the comment):
