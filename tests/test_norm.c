@@ -520,6 +520,79 @@ START_TEST(test_bn_relu_fused_matches_unfused)
 }
 END_TEST
 
+/* The fused ReLU's backward recomputes x scale + shift from x for its mask
+ * instead of reading y: at the edge of the ReLU, where the rounding of
+ * that expression decides the mask, its mask must be the forward's to the
+ * bit.  Eval mode (dx = gamma invstd g, no sums) with x at and around
+ * -shift/scale in every channel: dx of the fused node, bitwise that of
+ * nb_relu after an unfused one, and both sides of the edge present. */
+static void edge_run(nb_dtype dt, bool fused, const double *xv, const double *cv, int C, int n,
+                     const double *st, double *dx)
+{
+	nb_graph *g = nb_graph_new(dt);
+	nb_tensor *x = nb_param(g, "x", NB_SHAPE(n / C, C), NB_ZEROS);
+	nb_feed_f64(x, xv, n);
+	nb_tensor *y = nb_batchnorm_layer(x, "bn", (nb_batchnorm_opts){.relu = fused});
+	if (!fused)
+		y = nb_relu(y);
+	nb_tensor *c = nb_constant(g, "c", NB_SHAPE(n / C, C), cv);
+	nb_tensor *d = nb_grad(nb_sum(nb_mul(y, c)), x);
+	nb_program *p = nb_compile(g, (nb_tensor *[]){d}, 1);
+	ck_graph_ok(g);
+	const char *names[4] = {"bn.gamma", "bn.beta", "bn.running_mean", "bn.running_var"};
+	for (int k = 0; k < 4; k++)
+		nb_feed_f64(nb_graph_find(g, names[k]), st + k * C, C);
+	nb_graph_set_training(g, false);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	nb_read_f64(d, dx, n);
+	nb_graph_free(g);
+}
+
+START_TEST(test_bn_relu_mask_at_the_edge)
+{
+	enum { C = 7, K = 24, N = 2 * K + 1, n = N * C };
+	for (int dt = 0; dt < 2; dt++) {
+		double st[4 * C], xv[n], cv[n], a[n], b[n];
+		fill(st, C, 71, 0.3, 1.7);          /* gamma */
+		fill(st + C, C, 72, -0.9, 0.9);     /* beta */
+		fill(st + 2 * C, C, 73, -0.5, 0.5); /* running mean */
+		fill(st + 3 * C, C, 74, 0.2, 3.0);  /* running var */
+		fill(cv, n, 75, 0.5, 1.5);
+		for (int c = 0; c < C; c++) {
+			/* scale and shift as the kernel rounds them */
+			const double is = 1 / sqrt(st[3 * C + c] + 1e-5), ga = st[c],
+			             be = st[C + c], mu = st[2 * C + c];
+			const double scale = dt ? ga * is : (float)(ga * is),
+			             shift = dt ? be - mu * ga * is : (float)(be - mu * ga * is);
+			double e = -shift / scale;
+			if (!dt)
+				e = (float)e;
+			/* e and K neighbours either side, a unit in the last place apart */
+			double lo = e, hi = e;
+			for (int k = 0; k <= K; k++) {
+				xv[(K - k) * C + c] = lo;
+				xv[(K + k) * C + c] = hi;
+				lo = dt ? nextafter(lo, -INFINITY)
+				        : nextafterf((float)lo, -INFINITY);
+				hi = dt ? nextafter(hi, INFINITY) : nextafterf((float)hi, INFINITY);
+			}
+		}
+		edge_run(dt ? NB_F64 : NB_F32, true, xv, cv, C, n, st, a);
+		edge_run(dt ? NB_F64 : NB_F32, false, xv, cv, C, n, st, b);
+		int on = 0;
+		for (int i = 0; i < n; i++) {
+			ck_assert_msg(
+			    !memcmp(&a[i], &b[i], sizeof a[i]),
+			    "%s x[%d] = %.17g: fused dx %.17g, relu after batchnorm %.17g",
+			    dt ? "f64" : "f32", i, xv[i], a[i], b[i]);
+			on += a[i] != 0;
+		}
+		ck_assert_msg(on > n / 4 && on < n - n / 4, "%s: %d of %d positions pass the ReLU",
+		              dt ? "f64" : "f32", on, n);
+	}
+}
+END_TEST
+
 /* dgamma and dbeta come from the sums the dx kernel computes on its way
  * when x takes a gradient, from a sums node of their own when it does not:
  * the same bits either way (relu fused or not, training or eval, f32 and
@@ -1077,6 +1150,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bn_gradcheck);
 	tcase_add_test(tc, test_bn_f32_matches_f64);
 	tcase_add_test(tc, test_bn_relu_fused_matches_unfused);
+	tcase_add_test(tc, test_bn_relu_mask_at_the_edge);
 	tcase_add_test(tc, test_bn_param_grads_with_and_without_dx);
 	tcase_add_test(tc, test_bn_layer_leaves);
 	tcase_add_test(tc, test_bn_trains_with_sgd);
