@@ -484,6 +484,103 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* relu(add(a, b)) as one step (the fusion add+relu), against the two
+ * steps (fusions off) and against add kept as a target (then unfused):
+ * y, da and db the same bits, with NaN, +-inf, +-0 and sums that cancel
+ * to 0 in a and b; equal shapes, a per-channel b and a scalar b; f32 and
+ * f64; 1 and 3 threads.  relu's gradient (its mask from its output) is g
+ * where 0 < y < inf, else 0. */
+static int add_relu_run(nb_dtype dt, nb_shape as, nb_shape bs, const double *av, const double *bv,
+                        int mode, double *y, double *da, double *db)
+{
+	nb_graph *g = nb_graph_new(dt);
+	nb_tensor *a = nb_param(g, "a", as, NB_ZEROS), *b = nb_param(g, "b", bs, NB_ZEROS);
+	nb_feed_f64(a, av, nb_shape_size(as));
+	nb_feed_f64(b, bv, nb_shape_size(bs));
+	nb_tensor *s = nb_add(a, b), *r = nb_relu(s);
+	const int64_t n = nb_tensor_size(r);
+	double *cv = malloc(sizeof(double) * (size_t)n);
+	for (int64_t i = 0; i < n; i++)
+		cv[i] = 0.25 * (double)(i % 9) - 1;
+	nb_tensor *d[2];
+	ck_assert_int_eq(
+	    nb_grads(nb_sum(nb_mul(r, nb_constant(g, "c", as, cv))), (nb_tensor *[]){a, b}, 2, d),
+	    NB_OK);
+	nb__fusion_off = mode == 1;
+	nb_program *p = nb_compile(g, (nb_tensor *[]){r, d[0], d[1], s}, mode == 2 ? 4 : 3);
+	nb__fusion_off = false;
+	ck_graph_ok(g);
+	nb_program_profile(p, true);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	nb_read_f64(r, y, n);
+	nb_read_f64(d[0], da, n);
+	nb_read_f64(d[1], db, nb_shape_size(bs));
+	ck_assert(mode != 0 || nb_program_profile_op_ms(p, "add+relu") >= 0);
+	ck_assert(mode == 0 || nb_program_profile_op_ms(p, "add+relu") < 0);
+	/* relu's gradient: c where 0 < y < inf */
+	for (int64_t i = 0; i < n; i++) {
+		const double want = y[i] > 0 && y[i] < INFINITY ? cv[i] : 0;
+		ck_assert_msg(!memcmp(&da[i], &want, sizeof want), "[%lld] y %g: da %g, want %g",
+		              (long long)i, y[i], da[i], want);
+	}
+	const int steps = nb_program_num_steps(p);
+	free(cv);
+	nb_graph_free(g);
+	return steps;
+}
+
+START_TEST(test_add_relu_fused_bits)
+{
+	static const double special[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0};
+	const nb_shape as = NB_SHAPE(16, 3, 28, 28);
+	const nb_shape bshape[3] = {NB_SHAPE(16, 3, 28, 28), NB_SHAPE(1, 3, 1, 1), NB_SHAPE(1)};
+	const int64_t n = nb_shape_size(as);
+	double *av = malloc(sizeof(double) * (size_t)n), *bv = malloc(sizeof(double) * (size_t)n);
+	double *y[3], *da[3], *db[3];
+	for (int m = 0; m < 3; m++) {
+		y[m] = malloc(sizeof(double) * (size_t)n);
+		da[m] = malloc(sizeof(double) * (size_t)n);
+		db[m] = malloc(sizeof(double) * (size_t)n);
+	}
+	for (int v = 0; v < 12; v++) { /* b's shape, dtype, threads */
+		const nb_shape bs = bshape[v % 3];
+		const int64_t nb = nb_shape_size(bs);
+		unsigned rs = 7u + (unsigned)v;
+		for (int64_t i = 0; i < n; i++) {
+			rs = rs * 1103515245u + 12345u;
+			const unsigned u = (rs >> 16) % 64;
+			av[i] = u < 5 ? special[u] : 0.5 * (double)(u % 13) - 3;
+		}
+		for (int64_t i = 0; i < nb; i++) /* and sums a + b that are 0 */
+			bv[i] = i % 29 == 3 ? special[i % 5] : nb == n ? -av[(i * 7) % n] : 1.5;
+		nb_set_num_threads(v & 4 ? 3 : 1);
+		const nb_dtype dt = v & 8 ? NB_F64 : NB_F32;
+		int steps[3];
+		for (int m = 0; m < 3; m++)
+			steps[m] = add_relu_run(dt, as, bs, av, bv, m, y[m], da[m], db[m]);
+		ck_assert_int_eq(steps[0], steps[1] - 1);
+		ck_assert_int_eq(steps[2], steps[1]);
+		int pos = 0;
+		for (int m = 1; m < 3; m++) {
+			ck_assert_msg(!memcmp(y[0], y[m], sizeof(double) * (size_t)n), "y, v %d",
+			              v);
+			ck_assert_msg(!memcmp(da[0], da[m], sizeof(double) * (size_t)n), "da, v %d",
+			              v);
+			ck_assert_msg(!memcmp(db[0], db[m], sizeof(double) * (size_t)nb),
+			              "db, v %d", v);
+		}
+		for (int64_t i = 0; i < n; i++)
+			pos += y[0][i] > 0;
+		ck_assert(pos > n / 8 && pos < n - n / 8);
+	}
+	nb_set_num_threads(0);
+	for (int m = 0; m < 3; m++)
+		free(y[m]), free(da[m]), free(db[m]);
+	free(av), free(bv);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("activation");
@@ -504,6 +601,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_softmax_jacobian);
 	tcase_add_test(tc, test_f32_matches_f64);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_add_relu_fused_bits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -254,9 +254,18 @@ static bool defer_steps(nb_program *p, scratch *w)
 }
 
 /* The fusions nb_compile applies (nb_fusion), in the order it tries them. */
-const nb_fusion *const nb__fusions[] = {&nb__fuse_maxpool_relu, &nb__fuse_maxpool_backward_relu};
+const nb_fusion *const nb__fusions[] = {&nb__fuse_maxpool_relu, &nb__fuse_maxpool_backward_relu,
+                                        &nb__fuse_add_relu};
 const int nb__n_fusions = (int)(sizeof nb__fusions / sizeof *nb__fusions);
 bool nb__fusion_off;
+
+int nb__reads_producer(const nb_tensor *t, nb_tensor **in)
+{
+	const nb_tensor *p = t->in[0];
+	for (int k = 0; k < p->n_in; k++)
+		in[k] = p->in[k];
+	return p->n_in;
+}
 
 /* The nodes step s reads: its node's inputs, or what its fusion reads
  * (buf: room for 4). */
@@ -271,11 +280,27 @@ static nb_tensor *const *step_reads(const nb_program *p, int s, int *n, nb_tenso
 	return p->sched[s]->in;
 }
 
+/* add d to count[] of each distinct node of in[0..n) */
+static void count_reads(int *count, nb_tensor *const *in, int n, int d)
+{
+	for (int k = 0; k < n; k++) {
+		bool dup = false;
+		for (int j = 0; j < k; j++)
+			dup |= in[j] == in[k];
+		if (!dup)
+			count[in[k]->id] += d;
+	}
+}
+
 /* Fuse every step that matches a fusion and whose producer (in[0]) only
  * it reads and no target is, and is no fused step itself: the producer
  * leaves the schedule.  A fused kernel reads only inputs of its step or of
  * the producer (nb_fusion.reads), so no node it reads leaves: that node
  * has the step or the producer as a reader besides any head it feeds.
+ * The steps are tried last first, and the reader counts follow what the
+ * fused steps read: a backward fusion that no longer reads a node (relu's
+ * output, for maxpool2d_backward+relu) lets the forward step that made it
+ * fuse in turn (maxpool2d+relu).  A producer that left is no head.
  * count, head: scratch, one int per node of the graph. */
 static bool fuse_steps(nb_program *p, int *count, int *head)
 {
@@ -283,22 +308,16 @@ static bool fuse_steps(nb_program *p, int *count, int *head)
 		return true;
 	for (int i = 0; i < p->g->n_nodes; i++)
 		count[i] = head[i] = 0;
-	for (int s = 0; s < p->n; s++) {
-		nb_tensor *t = p->sched[s];
-		for (int k = 0; k < t->n_in; k++) {
-			bool dup = false;
-			for (int j = 0; j < k; j++)
-				dup |= t->in[j] == t->in[k];
-			count[t->in[k]->id] += !dup;
-		}
-	}
+	for (int s = 0; s < p->n; s++)
+		count_reads(count, p->sched[s]->in, p->sched[s]->n_in, 1);
 	for (int i = 0; i < p->n_targets; i++)
 		count[p->targets[i]->id]++;
 	/* count[] of a producer that leaves: -1 */
 	int nf = 0;
-	for (int s = 0; s < p->n; s++) {
+	for (int s = p->n - 1; s >= 0; s--) {
 		nb_tensor *t = p->sched[s];
-		if (t->n_in < 1 || count[t->in[0]->id] != 1 || head[t->in[0]->id] ||
+		if (t->n_in < 1 || count[t->id] < 0 || count[t->in[0]->id] != 1 ||
+		    head[t->in[0]->id] ||
 		    (nb__ops[t->in[0]->op]->flags & (NB_OPF_LEAF | NB_OPF_UPDATE)))
 			continue;
 		for (int f = 0; f < nb__n_fusions; f++)
@@ -306,8 +325,14 @@ static bool fuse_steps(nb_program *p, int *count, int *head)
 				if (!p->fused &&
 				    !(p->fused = calloc((size_t)p->n, sizeof *p->fused)))
 					return false;
+				nb_tensor *prod = t->in[0], *reads[4];
 				p->fused[s] = nb__fusions[f];
-				count[t->in[0]->id] = -1;
+				/* the step now reads what the fusion reads, the
+				 * producer nothing */
+				count_reads(count, t->in, t->n_in, -1);
+				count_reads(count, prod->in, prod->n_in, -1);
+				count_reads(count, reads, nb__fusions[f]->reads(t, reads), 1);
+				count[prod->id] = -1;
 				head[t->id] = 1;
 				nf++;
 				break;

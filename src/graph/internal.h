@@ -172,7 +172,8 @@ struct nb_program {
  * reads and no one asked for, never runs and its output is never stored.
  * nb_compile fuses every step that matches (unless nb__fusion_off); the
  * fused kernel gives the same bits as the two steps.  The table is in
- * graph/compile.c, the fusions with their ops (ops/pool.c).  No current
+ * graph/compile.c, the fusions with their ops (ops/pool.c,
+ * ops/elementwise.c).  No current
  * fusion removes a producer that has a plan or an aux buffer (maxpool2d's
  * argmax); one that does must plan for its kernel itself. */
 typedef struct nb_fusion {
@@ -188,8 +189,11 @@ typedef struct nb_fusion {
 	void (*forward_f64)(const nb_exec *x, nb_tensor *t);
 } nb_fusion;
 
-extern const nb_fusion nb__fuse_maxpool_relu, nb__fuse_maxpool_backward_relu;
+extern const nb_fusion nb__fuse_maxpool_relu, nb__fuse_maxpool_backward_relu, nb__fuse_add_relu;
 extern const nb_fusion *const nb__fusions[];
+/* nb_fusion.reads for a kernel that reads what its producer (of at most 4
+ * inputs) reads, as every fusion so far: the producer's inputs */
+int nb__reads_producer(const nb_tensor *t, nb_tensor **in);
 extern const int nb__n_fusions;
 /* tests: compile without fusions (to compare their bits with the steps') */
 extern bool nb__fusion_off;

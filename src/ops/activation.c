@@ -25,7 +25,7 @@ NB_UNARY_KERNELS(hardlims, x >= 0 ? (T)1 : (T)-1)
 NB_UNARY_KERNELS(purelin, x)
 NB_UNARY_KERNELS(satlin, x<0 ? (T)0 : x> 1 ? (T)1 : x)
 NB_UNARY_KERNELS(satlins, x<-1 ? (T)-1 : x> 1 ? (T)1 : x)
-NB_UNARY_KERNELS(relu, x > 0 ? x : (T)0)
+NB_UNARY_KERNELS(relu, NB_RELU_OF(x))
 NB_UNARY_KERNELS(tanh, f0 *tanh(f1 *x))
 
 /* logsig(v) = 1 / (1 + exp(-u)), u = a v.  For u < 0 the same value is
@@ -64,10 +64,15 @@ static void vjp_satlins(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool 
 	gin[0] = nb__mask_range(g, t->in[0], -1, 1);
 }
 
+/* relu's mask from its output y, not its input x: 0 < y < inf exactly
+ * where 0 < x < inf (y = x there; elsewhere y is 0, or +inf where x is),
+ * so the same bits, and x need not live until the backward pass: relu
+ * may run in place, and a producer that only relu reads can fuse with it
+ * (add+relu, maxpool2d+relu) */
 static void vjp_relu(nb_tensor *t, nb_tensor *g, nb_tensor **gin, const bool *need)
 {
 	(void)need;
-	gin[0] = nb__mask_range(g, t->in[0], 0, INFINITY);
+	gin[0] = nb__mask_range(g, t, 0, INFINITY);
 }
 
 /* the notes: phi'(v) = a y (1 - y) */

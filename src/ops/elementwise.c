@@ -27,12 +27,15 @@ static nb_status shape_broadcast(nb_tensor *t)
 /* ---- binary kernels ------------------------------------------------------------ */
 
 /* Fast paths for equal shapes and a scalar operand, else the general
- * broadcast loop. */
-#define BINARY(NAME, ...)                                                                          \
-	NB_KERNELS(NAME, {                                                                         \
-		const T *A = NB_IN(t, 0, T), *B = NB_IN(t, 1, T);                                  \
-		T *Y = NB_OUT(t, T);                                                               \
-		int64_t n = t->size, na = t->in[0]->size, nbb = t->in[1]->size;                    \
+ * broadcast loop.  BINARY_BODY(S, OUT, expr): OUT = expr of the inputs a
+ * and b of node S, in S's shape (OUT is S, or a fused step's node). */
+#define BINARY(NAME, ...) NB_KERNELS(NAME, BINARY_BODY(t, t, __VA_ARGS__))
+#define BINARY_BODY(S, OUT, ...)                                                                   \
+	{                                                                                          \
+		const nb_tensor *s_ = (S);                                                         \
+		const T *A = NB_IN(s_, 0, T), *B = NB_IN(s_, 1, T);                                \
+		T *Y = NB_OUT(OUT, T);                                                             \
+		int64_t n = s_->size, na = s_->in[0]->size, nbb = s_->in[1]->size;                 \
 		if (na == n && nbb == n) {                                                         \
 			NB_PAR_FOR(ex->threads, i, n, T a = A[i]; T b = B[i];                      \
 			           Y[i] = (__VA_ARGS__););                                         \
@@ -44,13 +47,13 @@ static nb_status shape_broadcast(nb_tensor *t)
 			NB_PAR_FOR(ex->threads, i, n, T b = B[i]; Y[i] = (__VA_ARGS__););          \
 		} else {                                                                           \
 			nb_bcast bc;                                                               \
-			nb_bcast_init(&bc, t->shape, t->in[0]->shape, t->in[1]->shape);            \
+			nb_bcast_init(&bc, s_->shape, s_->in[0]->shape, s_->in[1]->shape);         \
 			NB_BCAST_LOOP(&bc, n, {                                                    \
 				T a = A[ia], b = B[ib];                                            \
 				Y[o] = (__VA_ARGS__);                                              \
 			});                                                                        \
 		}                                                                                  \
-	})
+	}
 
 BINARY(add, a + b)
 BINARY(sub, a - b)
@@ -622,9 +625,27 @@ static nb_tensor *ex_sign(nb_graph *g, nb_tensor **w, int *n)
 	                                .flags = NB_OPF_INPLACE}
 
 BIN_DEF(add, "add");
+
 BIN_DEF(sub, "sub");
 BIN_DEF(mul, "mul");
 BIN_DEF(div, "div");
+
+/* ---- the fusion add+relu (graph/compile.c) ----------------------------------------
+ * t = relu(s), s = add(a, b), that only relu reads: relu's rule applied to
+ * each sum as it is made, the sum never stored.  The same bits as the two
+ * steps.  ResNet's residual blocks end so. */
+NB_KERNELS(add_relu, BINARY_BODY(t->in[0], t, NB_RELU_OF(a + b)))
+
+static bool match_add_relu(const nb_tensor *t)
+{
+	return t->op == NB_OP_RELU && t->in[0]->op == NB_OP_ADD;
+}
+
+const nb_fusion nb__fuse_add_relu = {.name = "add+relu",
+                                     .match = match_add_relu,
+                                     .reads = nb__reads_producer,
+                                     .forward_f32 = add_relu_f32,
+                                     .forward_f64 = add_relu_f64};
 
 #define UN_DEF(NAME, STR, VJP, LABEL, FLAGS)                                                       \
 	const nb_opdef nb__op_##NAME = {.name = STR,                                               \

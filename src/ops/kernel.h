@@ -247,6 +247,10 @@ NB__SUM_PARTS_FN(double, f64)
 	NB__KERNEL_ISA(NAME##_f32, float, __VA_ARGS__)                                             \
 	NB__KERNEL_ISA(NAME##_f64, double, __VA_ARGS__)
 
+/* relu's rule, x of type T: relu's kernel and the fusions that apply it
+ * (add+relu) share it, so that their bits are relu's */
+#define NB_RELU_OF(x) ((x) > 0 ? (x) : (T)0)
+
 /* A unary elementwise kernel from an expression of x (the input element)
  * and the attribute reals f0, f1. */
 #define NB_UNARY_KERNELS(NAME, ...)                                                                \

@@ -379,8 +379,8 @@ NB_KERNELS(maxpool, MAXPOOL_BODY(0))
 NB_KERNELS(maxpool_relu, MAXPOOL_BODY(1))
 
 /* dx[argmax] += dy (windows may overlap).  MAXPOOL_BACK_BODY(MASK): with
- * MASK, t = mask_range(maxpool2d_backward(dy, y), x) with y =
- * maxpool2d(relu(x)) computed from dy and y (the fusion
+ * MASK, t = mask_range(maxpool2d_backward(dy, y), r) with y =
+ * maxpool2d(r), r = relu(x), computed from dy and y (the fusion
  * "maxpool2d_backward+relu", below): a window's dy counts only where lo < y
  * < hi, the mask's range, as y is x at the argmax wherever y > 0. */
 #define MAXPOOL_BACK_BODY(MASK)                                                                    \
@@ -686,39 +686,26 @@ static bool match_maxpool_relu(const nb_tensor *t)
 	return t->op == NB_OP_MAXPOOL2D && t->in[0]->op == NB_OP_RELU;
 }
 
-static int reads_maxpool_relu(const nb_tensor *t, nb_tensor **in)
-{
-	in[0] = t->in[0]->in[0];
-	return 1;
-}
-
 const nb_fusion nb__fuse_maxpool_relu = {.name = "maxpool2d+relu",
                                          .match = match_maxpool_relu,
-                                         .reads = reads_maxpool_relu,
+                                         .reads = nb__reads_producer,
                                          .forward_f32 = maxpool_relu_f32,
                                          .forward_f64 = maxpool_relu_f64};
 
-/* relu's VJP mask_range(g, x, 0, inf) of g = maxpool2d_backward(dy, y), y =
- * maxpool2d(relu(x)): dx from dy and y */
+/* relu's VJP mask_range(g, r, 0, inf) of g = maxpool2d_backward(dy, y), y =
+ * maxpool2d(r), r = relu(x): dx from dy and y */
 static bool match_maxpool_backward_relu(const nb_tensor *t)
 {
 	if (t->op != NB_OP_MASK_RANGE || t->a.i[0] || t->a.f[0] != 0 || t->a.f[1] != INFINITY)
 		return false;
 	const nb_tensor *b = t->in[0], *y = b->in[b->n_in - 1];
 	return b->op == NB_OP_MAXPOOL2D_BACKWARD && y->op == NB_OP_MAXPOOL2D &&
-	       y->in[0]->op == NB_OP_RELU && y->in[0]->in[0] == t->in[1];
-}
-
-static int reads_maxpool_backward_relu(const nb_tensor *t, nb_tensor **in)
-{
-	in[0] = t->in[0]->in[0];
-	in[1] = t->in[0]->in[1];
-	return 2;
+	       y->in[0]->op == NB_OP_RELU && y->in[0] == t->in[1];
 }
 
 const nb_fusion nb__fuse_maxpool_backward_relu = {.name = "maxpool2d_backward+relu",
                                                   .match = match_maxpool_backward_relu,
-                                                  .reads = reads_maxpool_backward_relu,
+                                                  .reads = nb__reads_producer,
                                                   .forward_f32 = maxpool_backward_relu_f32,
                                                   .forward_f64 = maxpool_backward_relu_f64};
 
