@@ -543,7 +543,7 @@ START_TEST(test_add_relu_fused_bits)
 		da[m] = malloc(sizeof(double) * (size_t)n);
 		db[m] = malloc(sizeof(double) * (size_t)n);
 	}
-	for (int v = 0; v < 12; v++) { /* b's shape, dtype, threads */
+	for (int v = 0; v < 16; v++) { /* b's shape, dtype, threads */
 		const nb_shape bs = bshape[v % 3];
 		const int64_t nb = nb_shape_size(bs);
 		unsigned rs = 7u + (unsigned)v;
@@ -581,6 +581,50 @@ START_TEST(test_add_relu_fused_bits)
 }
 END_TEST
 
+/* add, relu, max pooling: relu could fuse with the add before it or with
+ * the pooling after it; the pooling's fusions take it (the steps are
+ * tried last first), and the bits are the separate steps' */
+static int add_relu_pool_run(bool off, const double *av, double *y, double *da, char *prof,
+                             size_t np)
+{
+	nb_graph *g = nb_graph_new(NB_F32);
+	const nb_shape xs = NB_SHAPE(4, 3, 8, 8);
+	nb_tensor *a = nb_param(g, "a", xs, NB_ZEROS), *b = nb_param(g, "b", xs, NB_ZEROS);
+	nb_feed_f64(a, av, 768);
+	nb_feed_f64(b, av + 768, 768);
+	nb_tensor *out = nb_maxpool2d(nb_relu(nb_add(a, b)), 2, 2, 0);
+	nb_tensor *d = nb_grad(nb_sum(out), a);
+	nb__fusion_off = off;
+	nb_program *p = nb_compile(g, (nb_tensor *[]){out, d}, 2);
+	nb__fusion_off = false;
+	ck_graph_ok(g);
+	nb_program_profile(p, true);
+	ck_assert_int_eq(nb_run(p), NB_OK);
+	nb_read_f64(out, y, 192);
+	nb_read_f64(d, da, 768);
+	nb_test_profile_text(p, prof, np);
+	const int steps = nb_program_num_steps(p);
+	nb_graph_free(g);
+	return steps;
+}
+
+START_TEST(test_add_relu_pool_chain)
+{
+	double av[1536], y[2][192], da[2][768];
+	char prof[2][4096];
+	for (int i = 0; i < 1536; i++)
+		av[i] = i % 17 == 4 ? NAN : 0.5 * (double)((i * 7) % 11) - 2.5;
+	const int fused = add_relu_pool_run(false, av, y[0], da[0], prof[0], sizeof prof[0]),
+	          plain = add_relu_pool_run(true, av, y[1], da[1], prof[1], sizeof prof[1]);
+	ck_assert_int_eq(fused, plain - 2);
+	ck_assert_msg(strstr(prof[0], "maxpool2d+relu") &&
+	                  strstr(prof[0], "maxpool2d_backward+relu") &&
+	                  !strstr(prof[0], "add+relu"),
+	              "%s", prof[0]);
+	ck_assert(!memcmp(y[0], y[1], sizeof y[0]) && !memcmp(da[0], da[1], sizeof da[0]));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("activation");
@@ -602,6 +646,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_f32_matches_f64);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_add_relu_fused_bits);
+	tcase_add_test(tc, test_add_relu_pool_chain);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -35,6 +35,18 @@ static inline nb_model *nb_test_zoo(const char *name, nb_dtype dt, int64_t batch
 	return m;
 }
 
+/* p's profile report (nb_program_profile_report) into buf, cut to n - 1
+ * characters */
+static inline void nb_test_profile_text(const nb_program *p, char *buf, size_t n)
+{
+	FILE *f = tmpfile();
+	ck_assert(f != NULL);
+	ck_assert_int_eq(nb_program_profile_report(p, f), NB_OK);
+	rewind(f);
+	buf[fread(buf, 1, n - 1, f)] = 0;
+	fclose(f);
+}
+
 /* A whole file as a NUL-terminated malloc'd string (the test fails when it
  * cannot be read). */
 static inline char *nb_test_read_file(const char *path)

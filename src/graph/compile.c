@@ -293,21 +293,23 @@ static void count_reads(int *count, nb_tensor *const *in, int n, int d)
 }
 
 /* Fuse every step that matches a fusion and whose producer (in[0]) only
- * it reads and no target is, and is no fused step itself: the producer
- * leaves the schedule.  A fused kernel reads only inputs of its step or of
- * the producer (nb_fusion.reads), so no node it reads leaves: that node
- * has the step or the producer as a reader besides any head it feeds.
- * The steps are tried last first, and the reader counts follow what the
- * fused steps read: a backward fusion that no longer reads a node (relu's
- * output, for maxpool2d_backward+relu) lets the forward step that made it
- * fuse in turn (maxpool2d+relu).  A producer that left is no head.
- * count, head: scratch, one int per node of the graph. */
-static bool fuse_steps(nb_program *p, int *count, int *head)
+ * it reads and no target is: the producer leaves the schedule.  A fused
+ * kernel reads only inputs of its step or of the producer
+ * (nb_fusion.reads), so no node it reads leaves: that node has the step
+ * or the producer as a reader besides any step it feeds.  The steps are
+ * tried last first, and the reader counts follow what the fused steps
+ * read: a backward fusion that no longer reads a node (relu's output, for
+ * maxpool2d_backward+relu) lets the forward step that made it fuse in turn
+ * (maxpool2d+relu).  A step is tried after every step that reads it, so
+ * a producer that left is never a fused step itself, and a fused step,
+ * already passed over as a producer, never leaves.
+ * count: scratch, one int per node of the graph. */
+static bool fuse_steps(nb_program *p, int *count)
 {
 	if (nb__fusion_off)
 		return true;
 	for (int i = 0; i < p->g->n_nodes; i++)
-		count[i] = head[i] = 0;
+		count[i] = 0;
 	for (int s = 0; s < p->n; s++)
 		count_reads(count, p->sched[s]->in, p->sched[s]->n_in, 1);
 	for (int i = 0; i < p->n_targets; i++)
@@ -317,7 +319,6 @@ static bool fuse_steps(nb_program *p, int *count, int *head)
 	for (int s = p->n - 1; s >= 0; s--) {
 		nb_tensor *t = p->sched[s];
 		if (t->n_in < 1 || count[t->id] < 0 || count[t->in[0]->id] != 1 ||
-		    head[t->in[0]->id] ||
 		    (nb__ops[t->in[0]->op]->flags & (NB_OPF_LEAF | NB_OPF_UPDATE)))
 			continue;
 		for (int f = 0; f < nb__n_fusions; f++)
@@ -333,7 +334,6 @@ static bool fuse_steps(nb_program *p, int *count, int *head)
 				count_reads(count, prod->in, prod->n_in, -1);
 				count_reads(count, reads, nb__fusions[f]->reads(t, reads), 1);
 				count[prod->id] = -1;
-				head[t->id] = 1;
 				nf++;
 				break;
 			}
@@ -378,7 +378,7 @@ static bool schedule(nb_program *p, scratch *w)
 	for (int i = 0; i < m; i++)
 		if (!(nb__ops[w->order[i]->op]->flags & NB_OPF_LEAF))
 			p->sched[p->n++] = w->order[i];
-	if (!defer_steps(p, w) || !fuse_steps(p, w->last, w->pos))
+	if (!defer_steps(p, w) || !fuse_steps(p, w->last))
 		return false;
 	/* the inputs it reads, which must have been fed before a run */
 	int ni = 0;

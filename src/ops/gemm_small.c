@@ -58,7 +58,9 @@
 			c0[r] = ZERO();                                                            \
 			c1[r] = ZERO();                                                            \
 		}                                                                                  \
-		const T *x0 = x, *x3 = x + 3 * rsx, *x6 = x + 6 * rsx, *x9 = x + 9 * rsx;          \
+		/* (only the rows the block has: no pointer past X) */                             \
+		const T *x0 = x, *x3 = R > 3 ? x + 3 * rsx : x, *x6 = R > 6 ? x + 6 * rsx : x,     \
+		        *x9 = R > 9 ? x + 9 * rsx : x;                                             \
 		for (dim_t p = 0; p < kc; p++) {                                                   \
 			const V b0 = full ? LOADU(v) : LOAD(m0, v);                                \
 			const V b1 = full ? LOADU(v + VL) : LOAD(m1, v + VL);                      \
