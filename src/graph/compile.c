@@ -259,25 +259,25 @@ const nb_fusion *const nb__fusions[] = {&nb__fuse_maxpool_relu, &nb__fuse_maxpoo
 const int nb__n_fusions = (int)(sizeof nb__fusions / sizeof *nb__fusions);
 bool nb__fusion_off;
 
-int nb__reads_producer(const nb_tensor *t, nb_tensor **in)
+/* whether step s runs a fusion */
+static bool step_fused(const nb_program *p, int s)
 {
-	const nb_tensor *p = t->in[0];
-	for (int k = 0; k < p->n_in; k++)
-		in[k] = p->in[k];
-	return p->n_in;
+	return p->fused && p->fused[s];
 }
 
-/* The nodes step s reads: its node's inputs, or what its fusion reads
- * (buf: room for 4). */
-static nb_tensor *const *step_reads(const nb_program *p, int s, int *n, nb_tensor **buf)
+/* The nodes step s reads: its node's inputs, or for a fused step its
+ * producer's (what a fused kernel reads, nb_fusion). */
+static nb_tensor *const *step_reads(const nb_program *p, int s, int *n)
 {
-	const nb_fusion *f = p->fused ? p->fused[s] : NULL;
-	if (f) {
-		*n = f->reads(p->sched[s], buf);
-		return buf;
-	}
-	*n = p->sched[s]->n_in;
-	return p->sched[s]->in;
+	const nb_tensor *t = step_fused(p, s) ? p->sched[s]->in[0] : p->sched[s];
+	*n = t->n_in;
+	return t->in;
+}
+
+/* whether fusion f applies to t (and its producer) */
+static bool fusion_matches(const nb_fusion *f, const nb_tensor *t)
+{
+	return t->op == f->op && t->in[0]->op == f->producer && (!f->match || f->match(t));
 }
 
 /* add d to count[] of each distinct node of in[0..n) */
@@ -294,9 +294,8 @@ static void count_reads(int *count, nb_tensor *const *in, int n, int d)
 
 /* Fuse every step that matches a fusion and whose producer (in[0]) only
  * it reads and no target is: the producer leaves the schedule.  A fused
- * kernel reads only inputs of its step or of the producer
- * (nb_fusion.reads), so no node it reads leaves: that node has the step
- * or the producer as a reader besides any step it feeds.  The steps are
+ * kernel reads what the producer reads, so no node it reads leaves: that
+ * node has the producer as a reader besides any step it feeds.  The steps are
  * tried last first, and the reader counts follow what the fused steps
  * read: a backward fusion that no longer reads a node (relu's output, for
  * maxpool2d_backward+relu) lets the forward step that made it fuse in turn
@@ -322,18 +321,15 @@ static bool fuse_steps(nb_program *p, int *count)
 		    (nb__ops[t->in[0]->op]->flags & (NB_OPF_LEAF | NB_OPF_UPDATE)))
 			continue;
 		for (int f = 0; f < nb__n_fusions; f++)
-			if (nb__fusions[f]->match(t)) {
+			if (fusion_matches(nb__fusions[f], t)) {
 				if (!p->fused &&
 				    !(p->fused = calloc((size_t)p->n, sizeof *p->fused)))
 					return false;
-				nb_tensor *prod = t->in[0], *reads[4];
 				p->fused[s] = nb__fusions[f];
-				/* the step now reads what the fusion reads, the
-				 * producer nothing */
+				/* the step now reads what its producer read, the
+				 * producer leaves */
 				count_reads(count, t->in, t->n_in, -1);
-				count_reads(count, prod->in, prod->n_in, -1);
-				count_reads(count, reads, nb__fusions[f]->reads(t, reads), 1);
-				count[prod->id] = -1;
+				count[t->in[0]->id] = -1;
 				nf++;
 				break;
 			}
@@ -395,9 +391,8 @@ static bool schedule(nb_program *p, scratch *w)
 		w->last[i] = -1;
 	for (int s = 0; s < p->n; s++) {
 		w->pos[p->sched[s]->id] = s;
-		nb_tensor *buf[4];
 		int nr;
-		nb_tensor *const *in = step_reads(p, s, &nr, buf);
+		nb_tensor *const *in = step_reads(p, s, &nr);
 		for (int k = 0; k < nr; k++)
 			w->last[in[k]->id] = s;
 	}
@@ -417,10 +412,9 @@ static bool place_step(nb_program *p, scratch *w, freelist *fl, int s)
 	const int *last = w->last, *pos = w->pos;
 	p->offset[s] = -1;
 	int reuse = -1; /* an input whose buffer the output takes over */
-	nb_tensor *buf[4];
 	int nr;
-	nb_tensor *const *in = step_reads(p, s, &nr, buf);
-	const bool fused = in == buf;
+	nb_tensor *const *in = step_reads(p, s, &nr);
+	const bool fused = step_fused(p, s);
 	if (is_planned(t)) {
 		size_t len = nb__align_up((size_t)t->size * esize);
 		for (int k = 0; k < nr && reuse < 0 && (def->flags & NB_OPF_INPLACE) && !fused;

@@ -168,21 +168,19 @@ struct nb_program {
 };
 
 /* A fusion: a step whose kernel computes its node t straight from what
- * t's producer t->in[0] reads, so that the producer, which no other step
- * reads and no one asked for, never runs and its output is never stored.
- * nb_compile fuses every step that matches (unless nb__fusion_off); the
- * fused kernel gives the same bits as the two steps.  The table is in
- * graph/compile.c, the fusions with their ops (ops/pool.c,
- * ops/elementwise.c).  No current
- * fusion removes a producer that has a plan or an aux buffer (maxpool2d's
- * argmax); one that does must plan for its kernel itself. */
+ * t's producer t->in[0] reads (its inputs, no other node), so that the
+ * producer, which no other step reads and no one asked for, never runs
+ * and its output is never stored.  nb_compile fuses every step that
+ * matches (unless nb__fusion_off); the fused kernel gives the same bits as
+ * the two steps.  The table is in graph/compile.c, the fusions with their
+ * ops (ops/pool.c, ops/elementwise.c).  No current fusion removes a
+ * producer that has a plan or an aux buffer (maxpool2d's argmax); one that
+ * does must plan for its kernel itself. */
 typedef struct nb_fusion {
 	const char *name; /* in the profile report, e.g. "maxpool2d+relu" */
-	/* does t (and its producer) have this fusion's ops and attributes? */
+	int op, producer; /* t's op and its producer's (enum nb_op) */
+	/* anything else t must have (attributes, further nodes), or NULL */
 	bool (*match)(const nb_tensor *t);
-	/* the nodes the fused kernel reads, at most 4, in in; returns how many.
-	 * Only inputs of t or of its producer. */
-	int (*reads)(const nb_tensor *t, nb_tensor **in);
 	/* t's kernel in the fused step; it runs with the plan and workspace
 	 * t's op asks for (nb_opdef.plan), and the profile names the fusion */
 	void (*forward_f32)(const nb_exec *x, nb_tensor *t);
@@ -191,9 +189,6 @@ typedef struct nb_fusion {
 
 extern const nb_fusion nb__fuse_maxpool_relu, nb__fuse_maxpool_backward_relu, nb__fuse_add_relu;
 extern const nb_fusion *const nb__fusions[];
-/* nb_fusion.reads for a kernel that reads what its producer (of at most 4
- * inputs) reads, as every fusion so far: the producer's inputs */
-int nb__reads_producer(const nb_tensor *t, nb_tensor **in);
 extern const int nb__n_fusions;
 /* tests: compile without fusions (to compare their bits with the steps') */
 extern bool nb__fusion_off;

@@ -625,7 +625,6 @@ static nb_tensor *ex_sign(nb_graph *g, nb_tensor **w, int *n)
 	                                .flags = NB_OPF_INPLACE}
 
 BIN_DEF(add, "add");
-
 BIN_DEF(sub, "sub");
 BIN_DEF(mul, "mul");
 BIN_DEF(div, "div");
@@ -636,14 +635,9 @@ BIN_DEF(div, "div");
  * steps.  ResNet's residual blocks end so. */
 NB_KERNELS(add_relu, BINARY_BODY(t->in[0], t, NB_RELU_OF(a + b)))
 
-static bool match_add_relu(const nb_tensor *t)
-{
-	return t->op == NB_OP_RELU && t->in[0]->op == NB_OP_ADD;
-}
-
 const nb_fusion nb__fuse_add_relu = {.name = "add+relu",
-                                     .match = match_add_relu,
-                                     .reads = nb__reads_producer,
+                                     .op = NB_OP_RELU,
+                                     .producer = NB_OP_ADD,
                                      .forward_f32 = add_relu_f32,
                                      .forward_f64 = add_relu_f64};
 

@@ -681,14 +681,9 @@ static nb_tensor *ex_global_avgpool(nb_graph *g, nb_tensor **wrt, int *n)
  * else the scatter wrote 0. */
 
 /* maxpool2d(relu(x)): the pooling reads x */
-static bool match_maxpool_relu(const nb_tensor *t)
-{
-	return t->op == NB_OP_MAXPOOL2D && t->in[0]->op == NB_OP_RELU;
-}
-
 const nb_fusion nb__fuse_maxpool_relu = {.name = "maxpool2d+relu",
-                                         .match = match_maxpool_relu,
-                                         .reads = nb__reads_producer,
+                                         .op = NB_OP_MAXPOOL2D,
+                                         .producer = NB_OP_RELU,
                                          .forward_f32 = maxpool_relu_f32,
                                          .forward_f64 = maxpool_relu_f64};
 
@@ -696,16 +691,16 @@ const nb_fusion nb__fuse_maxpool_relu = {.name = "maxpool2d+relu",
  * maxpool2d(r), r = relu(x): dx from dy and y */
 static bool match_maxpool_backward_relu(const nb_tensor *t)
 {
-	if (t->op != NB_OP_MASK_RANGE || t->a.i[0] || t->a.f[0] != 0 || t->a.f[1] != INFINITY)
+	if (t->a.i[0] || t->a.f[0] != 0 || t->a.f[1] != INFINITY)
 		return false;
 	const nb_tensor *b = t->in[0], *y = b->in[b->n_in - 1];
-	return b->op == NB_OP_MAXPOOL2D_BACKWARD && y->op == NB_OP_MAXPOOL2D &&
-	       y->in[0]->op == NB_OP_RELU && y->in[0] == t->in[1];
+	return y->op == NB_OP_MAXPOOL2D && y->in[0]->op == NB_OP_RELU && y->in[0] == t->in[1];
 }
 
 const nb_fusion nb__fuse_maxpool_backward_relu = {.name = "maxpool2d_backward+relu",
+                                                  .op = NB_OP_MASK_RANGE,
+                                                  .producer = NB_OP_MAXPOOL2D_BACKWARD,
                                                   .match = match_maxpool_backward_relu,
-                                                  .reads = nb__reads_producer,
                                                   .forward_f32 = maxpool_backward_relu_f32,
                                                   .forward_f64 = maxpool_backward_relu_f64};
 
